@@ -1,0 +1,230 @@
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { BackendName, Context, FloatingIp } from '../model/index.js';
+import type { Store } from '../store/index.js';
+import type { Dataplane } from '../dataplane/index.js';
+import { ProgrammedRouters } from './programmed-routers.js';
+import { RouterReconciler, type ReconcileOutcome } from './router-reconciler.js';
+
+export interface AgentOptions {
+  readonly store: Store;
+  readonly dataplaneFor: (name: BackendName) => Dataplane;
+  /** Backend for routers that do not name one. Default nftables. */
+  readonly defaultBackend?: BackendName;
+  readonly log: Logger;
+  /** How often every router is re-read from the kernel to repair drift. Default 10 s. */
+  readonly resyncIntervalMs?: number;
+  /** How often the change feed is polled for writes made by other processes. Default 500 ms. */
+  readonly pollIntervalMs?: number;
+  /** Where the agent records what it programmed; null keeps it in memory only (tests). */
+  readonly programmedRoutersPath?: string | null;
+  readonly garp?: boolean;
+  readonly conntrackCleanup?: boolean;
+  /** How many routers are reconciled at once. Default 4. */
+  readonly concurrency?: number;
+}
+
+/** The mapping part of a floating IP: when only its status changes, no router needs work. */
+const mappingKey = (f: FloatingIp) => `${f.routerId}|${f.fixedIpAddress}|${f.floatingIpAddress}`;
+
+/**
+ * Runs one reconciler per router. Store changes and a periodic resync mark routers dirty; a small worker pool
+ * reconciles dirty routers, each one at a time. Emits 'reconciled' with a ReconcileOutcome after each pass.
+ */
+export class Agent extends EventEmitter {
+  private readonly reconcilers = new Map<string, RouterReconciler>();
+  private readonly dirty = new Map<string, string>();
+  private readonly running = new Set<string>();
+  private readonly knownFips = new Map<string, { routerId: string | null; key: string }>();
+  private readonly record: ProgrammedRouters;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private unsubscribe: (() => void) | undefined;
+  private lastSeq = 0;
+  private pumping: Promise<void> | undefined;
+  private pumpAgain = false;
+  private idleWaiters: (() => void)[] = [];
+  private stopped = false;
+  readonly ctx: Context = {
+    projectId: '',
+    isAdmin: true,
+    now: () => new Date().toISOString(),
+    newId: () => {
+      throw new Error('the agent never creates resources');
+    },
+  };
+
+  constructor(private readonly options: AgentOptions) {
+    super();
+    this.record = new ProgrammedRouters(options.programmedRoutersPath ?? null);
+  }
+
+  /** Reconciles every router once, sweeps what a previous run left behind, then follows the change feed. */
+  async start(): Promise<void> {
+    const { store } = this.options;
+    this.lastSeq = (await store.changesSince(Number.MAX_SAFE_INTEGER, 0)).latest;
+    const routers = await store.read((view) => {
+      for (const fip of view.list('floatingip')) this.knownFips.set(fip.id, { routerId: fip.routerId, key: mappingKey(fip) });
+      return view.list('router').map((r) => r.id);
+    });
+    for (const previous of this.record.load()) {
+      this.reconcilerFor(previous.routerId).programmed = previous;
+      this.dirty.set(previous.routerId, 'startup');
+    }
+    for (const id of routers) this.dirty.set(id, 'startup');
+    this.unsubscribe = store.onChange(() => this.pump());
+    this.timers.push(setInterval(() => this.pump(), this.options.pollIntervalMs ?? 500));
+    this.timers.push(setInterval(() => this.resyncAll('resync'), this.options.resyncIntervalMs ?? 10_000));
+    for (const t of this.timers) t.unref();
+    this.drain();
+    await this.whenIdle();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.unsubscribe?.();
+    for (const t of this.timers) clearInterval(t);
+    await this.pumping;
+    while (this.running.size > 0) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  /** Resolves when no router is dirty or being reconciled and the change feed has been read. */
+  async whenIdle(): Promise<void> {
+    await this.pumping;
+    if (this.dirty.size === 0 && this.running.size === 0 && !this.pumping) return;
+    await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    return this.whenIdle();
+  }
+
+  /** Reads the change feed now and waits until everything it triggered has been applied. */
+  async sync(): Promise<void> {
+    await this.pump();
+    await this.whenIdle();
+  }
+
+  resyncAll(cause: string): void {
+    for (const id of this.reconcilers.keys()) this.markDirty(id, cause);
+    void this.options.store
+      .read((view) => view.list('router').map((r) => r.id))
+      .then((ids) => ids.forEach((id) => this.markDirty(id, cause)))
+      .catch((error) => this.options.log.warn({ err: (error as Error).message }, 'resync could not read the store'));
+  }
+
+  routerOutcomes(): ReconcileOutcome[] {
+    return [...this.reconcilers.values()].flatMap((r) => (r.last ? [r.last] : []));
+  }
+
+  private markDirty(routerId: string, cause: string): void {
+    if (this.stopped) return;
+    if (!this.dirty.has(routerId)) this.dirty.set(routerId, cause);
+    this.drain();
+  }
+
+  private pump(): Promise<void> {
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return this.pumping;
+    }
+    this.pumping = this.readChanges()
+      .catch((error) => this.options.log.warn({ err: (error as Error).message }, 'cannot read the change feed'))
+      .finally(() => {
+        this.pumping = undefined;
+        if (this.pumpAgain) {
+          this.pumpAgain = false;
+          void this.pump();
+        } else this.notifyIfIdle();
+      });
+    return this.pumping;
+  }
+
+  private async readChanges(): Promise<void> {
+    const { store } = this.options;
+    for (;;) {
+      const batch = await store.changesSince(this.lastSeq);
+      if (batch.truncated) {
+        this.lastSeq = batch.latest;
+        this.resyncAll('feed-truncated');
+        return;
+      }
+      if (batch.changes.length === 0) return;
+      this.lastSeq = batch.changes[batch.changes.length - 1]!.seq;
+      const fipIds = new Set<string>();
+      for (const change of batch.changes) {
+        if (change.kind === 'floatingip') fipIds.add(change.id);
+        else if (change.kind === 'router') this.markDirty(change.id, 'router-changed');
+        else if (change.kind === 'subnet' || change.kind === 'network') this.resyncAll(`${change.kind}-changed`);
+      }
+      if (fipIds.size > 0) {
+        const fips = await store.read((view) => [...fipIds].map((id) => [id, view.get('floatingip', id)] as const));
+        for (const [id, fip] of fips) this.onFloatingIp(id, fip);
+      }
+    }
+  }
+
+  private onFloatingIp(id: string, fip: FloatingIp | undefined): void {
+    const before = this.knownFips.get(id);
+    const key = fip ? mappingKey(fip) : '';
+    if (before?.key === key) return; // only status or description changed
+    if (before?.routerId) this.markDirty(before.routerId, 'floatingip-changed');
+    if (fip?.routerId) this.markDirty(fip.routerId, 'floatingip-changed');
+    if (fip) this.knownFips.set(id, { routerId: fip.routerId, key });
+    else this.knownFips.delete(id);
+  }
+
+  private reconcilerFor(routerId: string): RouterReconciler {
+    let reconciler = this.reconcilers.get(routerId);
+    if (!reconciler) {
+      const o = this.options;
+      reconciler = new RouterReconciler(routerId, {
+        store: o.store,
+        dataplaneFor: o.dataplaneFor,
+        defaultBackend: o.defaultBackend ?? 'nftables',
+        log: o.log,
+        ctx: this.ctx,
+        garp: o.garp ?? true,
+        conntrackCleanup: o.conntrackCleanup ?? true,
+        onBackgroundError: (error) => o.log.warn({ router: routerId, err: (error as Error).message }, 'gratuitous ARP failed'),
+      });
+      this.reconcilers.set(routerId, reconciler);
+    }
+    return reconciler;
+  }
+
+  private drain(): void {
+    const limit = this.options.concurrency ?? 4;
+    for (const [routerId, cause] of this.dirty) {
+      if (this.running.size >= limit) break;
+      if (this.running.has(routerId)) continue;
+      this.dirty.delete(routerId);
+      this.running.add(routerId);
+      const reconciler = this.reconcilerFor(routerId);
+      void reconciler
+        .reconcile(cause)
+        .then((outcome) => {
+          if (!reconciler.programmed && !outcome.error) this.reconcilers.delete(routerId);
+          this.saveRecord();
+          this.emit('reconciled', outcome);
+        })
+        .catch((error) => this.options.log.error({ router: routerId, err: (error as Error).message }, 'reconciler crashed'))
+        .finally(() => {
+          this.running.delete(routerId);
+          this.drain();
+          this.notifyIfIdle();
+        });
+    }
+  }
+
+  private saveRecord(): void {
+    try {
+      this.record.save([...this.reconcilers.values()].flatMap((r) => (r.programmed ? [r.programmed] : [])));
+    } catch (error) {
+      this.options.log.warn({ err: (error as Error).message }, 'cannot record programmed routers');
+    }
+  }
+
+  private notifyIfIdle(): void {
+    if (this.dirty.size > 0 || this.running.size > 0 || this.pumping) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+}

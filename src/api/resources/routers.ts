@@ -1,0 +1,92 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import { addRouterInterface, createRouter, deleteRouter, removeRouterInterface, updateRouter } from '../../model/index.js';
+import type { Store } from '../../store/index.js';
+import { contextOf } from '../request-context.js';
+import type { ResourceDef } from '../resource-routes.js';
+import { AddressRequest, addressRequests, Id, Nullable, StandardAttributes, standardInput, wrapped } from '../schemas.js';
+import { routerView } from '../views.js';
+
+const Gateway = Type.Object(
+  {
+    network_id: Id,
+    external_fixed_ips: Type.Optional(Type.Array(AddressRequest, { maxItems: 4 })),
+    enable_snat: Type.Optional(Type.Literal(true)),
+  },
+  { additionalProperties: false },
+);
+
+const properties = {
+  ...StandardAttributes,
+  external_gateway_info: Type.Optional(Nullable(Gateway)),
+  admin_state_up: Type.Optional(Type.Boolean()),
+  namespace: Type.Optional(Nullable(Type.String({ maxLength: 255 }))),
+  gateway_device: Type.Optional(Nullable(Type.String({ maxLength: 255 }))),
+  backend: Type.Optional(Nullable(Type.String({ maxLength: 32 }))),
+};
+
+function input(b: Record<string, unknown>) {
+  const gw = b.external_gateway_info as { network_id: string; external_fixed_ips?: unknown } | null | undefined;
+  return {
+    ...standardInput(b),
+    ...(gw !== undefined && {
+      externalGateway: gw && {
+        networkId: gw.network_id,
+        ...(gw.external_fixed_ips !== undefined && { externalFixedIps: addressRequests(gw.external_fixed_ips) }),
+      },
+    }),
+    ...(b.admin_state_up !== undefined && { adminStateUp: b.admin_state_up as boolean }),
+    ...(b.namespace !== undefined && { namespace: b.namespace as string | null }),
+    ...(b.gateway_device !== undefined && { gatewayDevice: b.gateway_device as string | null }),
+    ...(b.backend !== undefined && { backend: b.backend as string | null }),
+  };
+}
+
+export const routers: ResourceDef<'router'> = {
+  kind: 'router',
+  collection: 'routers',
+  member: 'router',
+  attributes: ['id', 'name', 'description', 'tenant_id', 'project_id', 'status', 'admin_state_up', 'external_gateway_info', 'namespace', 'gateway_device', 'backend', 'revision_number', 'created_at', 'updated_at'],
+  view: routerView,
+  createSchema: wrapped('router', properties),
+  updateSchema: wrapped('router', properties),
+  create: (tx, ctx, b) => createRouter(tx, ctx, input(b)),
+  update: (tx, ctx, id, b) => updateRouter(tx, ctx, id, input(b)),
+  remove: deleteRouter,
+};
+
+const InterfaceBody = Type.Object(
+  { subnet_id: Type.Optional(Id), port_id: Type.Optional(Id) },
+  { additionalProperties: false },
+);
+
+/** PUT /v2.0/routers/{id}/add_router_interface and remove_router_interface, with Neutron's response shape. */
+export function registerRouterInterfaces(app: FastifyInstance, store: Store): void {
+  for (const action of ['add_router_interface', 'remove_router_interface'] as const) {
+    app.put<{ Params: { id: string }; Body: { subnet_id?: string; port_id?: string } }>(
+      `/v2.0/routers/:id/${action}`,
+      { schema: { body: InterfaceBody } },
+      async (request) => {
+        const ctx = contextOf(request);
+        const body = {
+          ...(request.body.subnet_id !== undefined && { subnetId: request.body.subnet_id }),
+          ...(request.body.port_id !== undefined && { portId: request.body.port_id }),
+        };
+        const info = await store.update((tx) =>
+          action === 'add_router_interface'
+            ? addRouterInterface(tx, ctx, request.params.id, body)
+            : removeRouterInterface(tx, ctx, request.params.id, body),
+        );
+        return {
+          id: info.routerId,
+          tenant_id: info.projectId,
+          project_id: info.projectId,
+          port_id: info.portId,
+          subnet_id: info.subnetId,
+          subnet_ids: [info.subnetId],
+          network_id: info.networkId,
+        };
+      },
+    );
+  }
+}

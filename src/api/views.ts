@@ -1,0 +1,102 @@
+import {
+  subnetsOfNetworkKey,
+  type FloatingIp,
+  type Network,
+  type Port,
+  type Resource,
+  type Router,
+  type Subnet,
+  type View,
+} from '../model/index.js';
+
+/** Neutron's JSON shape for each resource. The model is camelCase; the wire is Neutron's snake_case. */
+export type NeutronObject = Record<string, unknown>;
+
+function standard(r: Resource): NeutronObject {
+  return {
+    id: r.id,
+    tenant_id: r.projectId,
+    project_id: r.projectId,
+    description: r.description,
+    tags: [...r.tags],
+    created_at: r.createdAt.replace(/\.\d+Z$/, 'Z'),
+    updated_at: r.updatedAt.replace(/\.\d+Z$/, 'Z'),
+    revision_number: r.revisionNumber,
+  };
+}
+
+export function networkView(n: Network, view: View): NeutronObject {
+  return {
+    ...standard(n),
+    name: n.name,
+    status: 'ACTIVE',
+    admin_state_up: n.adminStateUp,
+    shared: false,
+    'router:external': n.external,
+    subnets: view.lookup(subnetsOfNetworkKey(n.id)).map((r) => r.id).sort(),
+    mtu: 1500,
+  };
+}
+
+export function subnetView(s: Subnet): NeutronObject {
+  return {
+    ...standard(s),
+    name: s.name,
+    network_id: s.networkId,
+    ip_version: 4,
+    cidr: s.cidr,
+    gateway_ip: s.gatewayIp,
+    allocation_pools: s.allocationPools.map((p) => ({ start: p.start, end: p.end })),
+    enable_dhcp: false,
+    dns_nameservers: [],
+    host_routes: [],
+  };
+}
+
+export function portView(p: Port): NeutronObject {
+  return {
+    ...standard(p),
+    name: p.name,
+    network_id: p.networkId,
+    mac_address: p.macAddress,
+    admin_state_up: p.adminStateUp,
+    status: 'ACTIVE',
+    device_id: p.deviceId,
+    device_owner: p.deviceOwner,
+    fixed_ips: p.fixedIps.map((ip) => ({ subnet_id: ip.subnetId, ip_address: ip.ipAddress })),
+  };
+}
+
+export function routerView(r: Router): NeutronObject {
+  return {
+    ...standard(r),
+    name: r.name,
+    status: 'ACTIVE',
+    admin_state_up: r.adminStateUp,
+    external_gateway_info: r.externalGateway && {
+      network_id: r.externalGateway.networkId,
+      enable_snat: true,
+      external_fixed_ips: r.externalGateway.fixedIps.map((ip) => ({ subnet_id: ip.subnetId, ip_address: ip.ipAddress })),
+    },
+    routes: [],
+    namespace: r.namespace,
+    gateway_device: r.gatewayDevice,
+    backend: r.backend,
+  };
+}
+
+export function floatingIpView(f: FloatingIp): NeutronObject {
+  return {
+    ...standard(f),
+    floating_network_id: f.floatingNetworkId,
+    floating_ip_address: f.floatingIpAddress,
+    router_id: f.routerId,
+    port_id: f.portId,
+    fixed_ip_address: f.fixedIpAddress,
+    status: f.status,
+    status_reason: f.statusReason,
+    port_details: null,
+    qos_policy_id: null,
+    port_forwardings: [],
+  };
+}

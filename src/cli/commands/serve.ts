@@ -1,0 +1,53 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { parseBackendName } from '../../model/index.js';
+import { createLogger } from '../../daemon/logger.js';
+import { serve } from '../../daemon/serve.js';
+
+export function parseDuration(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text);
+  if (!m) throw new InvalidArgumentError(`'${text}' is not a duration: expected e.g. 500ms, 10s or 1m`);
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm'];
+}
+
+function parsePort(text: string): number {
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port < 1 || port > 65535) throw new InvalidArgumentError(`'${text}' is not a TCP port`);
+  return port;
+}
+
+export function serveCommand(): Command {
+  return new Command('serve')
+    .description('Run the Neutron-compatible API and the agent (the daemon)')
+    .option('--host <address>', 'listen address (loopback only until API auth lands)', '127.0.0.1')
+    .option('--port <port>', 'listen port (Neutron uses 9696)', parsePort, 9696)
+    .option('--state-dir <dir>', 'where the SQLite database and agent state live', process.env.SFIP_STATE_DIR ?? '/var/lib/sfip')
+    .option('--store <spec>', 'store: sqlite:PATH (default: STATE_DIR/sfip.db)')
+    .option('--backend <name>', 'default dataplane backend', 'nftables')
+    .option('--resync-interval <duration>', 'how often to re-read the kernel and repair drift', parseDuration, 10_000)
+    .option('--no-garp', 'do not send gratuitous ARP on association')
+    .option('--no-agent', 'run only the API')
+    .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
+    .action(async (o: Record<string, unknown>) => {
+      const log = createLogger(String(o.logLevel));
+      const server = await serve({
+        host: String(o.host),
+        port: Number(o.port),
+        stateDir: String(o.stateDir),
+        ...(o.store !== undefined && { store: String(o.store) }),
+        backend: parseBackendName(o.backend),
+        resyncIntervalMs: Number(o.resyncInterval),
+        garp: Boolean(o.garp),
+        agent: Boolean(o.agent),
+        log,
+      });
+      // Runs until a signal; then the API and agent stop, and the kernel keeps forwarding what it has.
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          log.info({ signal }, 'stopping; the kernel keeps forwarding what it has');
+          void server.close().then(resolve);
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
+      });
+    });
+}

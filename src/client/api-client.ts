@@ -1,0 +1,80 @@
+/** A NeutronError (or a transport failure) as the CLI and the lab see it. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly type: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export type Json = Record<string, unknown>;
+
+/** A thin client of sfip's Neutron-shaped API, shared by the CLI and the lab. */
+export class ApiClient {
+  constructor(
+    readonly baseUrl: string,
+    private readonly token?: string,
+  ) {}
+
+  async request<T = Json>(method: string, path: string, body?: unknown): Promise<T> {
+    let response: Response;
+    try {
+      response = await fetch(new URL(path, this.baseUrl), {
+        method,
+        headers: {
+          accept: 'application/json',
+          ...(body !== undefined && { 'content-type': 'application/json' }),
+          ...(this.token && { 'x-auth-token': this.token }),
+        },
+        ...(body !== undefined && { body: JSON.stringify(body) }),
+      });
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
+      throw new ApiError(0, 'ConnectionFailed', `Cannot reach the sfip API at ${this.baseUrl} (${cause}): is 'sfip serve' running?`);
+    }
+    const text = await response.text();
+    const parsed = text ? (JSON.parse(text) as unknown) : undefined;
+    if (!response.ok) {
+      const neutron = (parsed as { NeutronError?: { type: string; message: string } } | undefined)?.NeutronError;
+      throw new ApiError(response.status, neutron?.type ?? `HTTP${response.status}`, neutron?.message ?? text);
+    }
+    return parsed as T;
+  }
+
+  get<T = Json>(path: string) {
+    return this.request<T>('GET', path);
+  }
+  post<T = Json>(path: string, body: unknown) {
+    return this.request<T>('POST', path, body);
+  }
+  put<T = Json>(path: string, body: unknown) {
+    return this.request<T>('PUT', path, body);
+  }
+  delete(path: string) {
+    return this.request('DELETE', path);
+  }
+
+  /**
+   * Finds a resource by id, name or (for floating IPs) address, the way the openstack CLI does: try it as an id,
+   * then list and match. Ambiguity is an error rather than a guess.
+   */
+  async find(collection: string, member: string, ref: string): Promise<Json> {
+    try {
+      return (await this.get<Record<string, Json>>(`/v2.0/${collection}/${encodeURIComponent(ref)}`))[member]!;
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.status !== 404) throw error;
+    }
+    const attribute = collection === 'floatingips' ? 'floating_ip_address' : 'name';
+    const found = (
+      await this.get<Record<string, Json[]>>(`/v2.0/${collection}?${attribute}=${encodeURIComponent(ref)}`)
+    )[collection]!;
+    if (found.length === 0) throw new ApiError(404, 'NotFound', `No ${member} found for '${ref}'`);
+    if (found.length > 1) {
+      throw new ApiError(409, 'Ambiguous', `More than one ${member} matches '${ref}': use an id (${found.map((f) => f.id).join(', ')})`);
+    }
+    return found[0]!;
+  }
+}

@@ -1,0 +1,95 @@
+import { isIP } from 'node:net';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { Agent } from '../agent/index.js';
+import { buildApi } from '../api/index.js';
+import { createDataplane, type Dataplane } from '../dataplane/index.js';
+import type { BackendName } from '../model/index.js';
+import { openStore, type Store } from '../store/index.js';
+
+export interface ServeOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly stateDir: string;
+  readonly store?: string;
+  readonly backend: BackendName;
+  readonly resyncIntervalMs: number;
+  readonly garp: boolean;
+  readonly log: Logger;
+  /** Run the API without the agent (another process reconciles). */
+  readonly agent: boolean;
+}
+
+export interface RunningServer {
+  readonly url: string;
+  readonly store: Store;
+  readonly agent: Agent | undefined;
+  close(): Promise<void>;
+}
+
+const LOOPBACK = (host: string) => host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+
+/**
+ * `sfip serve`: the API and the agent in one process, on the embedded SQLite store by default. Stopping it
+ * leaves the kernel as it is, so floating IPs keep forwarding while it is down and after it comes back.
+ */
+export async function serve(options: ServeOptions): Promise<RunningServer> {
+  const { log } = options;
+  if (!LOOPBACK(options.host)) {
+    throw new Error(
+      `Refusing to listen on ${options.host}: this sfip has no API authentication yet, so it only listens on loopback.`,
+    );
+  }
+  const dataplanes = new Map<BackendName, Dataplane>();
+  const dataplaneFor = (name: BackendName) => {
+    let dp = dataplanes.get(name);
+    if (!dp) dataplanes.set(name, (dp = createDataplane(name)));
+    return dp;
+  };
+  if (options.agent) {
+    const failed = (await dataplaneFor(options.backend).check()).filter((c) => !c.ok);
+    if (failed.length > 0) {
+      throw new Error(
+        `The ${options.backend} backend cannot run here: ${failed.map((c) => c.detail).join('; ')}. Run 'sfip doctor' for details.`,
+      );
+    }
+  }
+  const store = openStore(options.store, options.stateDir);
+  const agent = options.agent
+    ? new Agent({
+        store,
+        dataplaneFor,
+        defaultBackend: options.backend,
+        log: log.child({ component: 'agent' }),
+        resyncIntervalMs: options.resyncIntervalMs,
+        programmedRoutersPath: join(options.stateDir, 'agent-routers.json'),
+        garp: options.garp,
+      })
+    : undefined;
+  let agentReady = !agent;
+  const app = await buildApi({
+    store,
+    logger: log.child({ component: 'api' }),
+    ready: () => ({ ready: agentReady, detail: agentReady ? 'every router reconciled' : 'agent starting' }),
+  });
+  const address = await app.listen({ host: options.host, port: options.port });
+  log.info({ url: address, store: store.description, backend: options.backend }, 'sfip API listening');
+  const agentStarted = agent
+    ?.start()
+    .then(() => {
+      agentReady = true;
+      log.info('agent reconciled every router');
+    })
+    .catch((error) => log.error({ err: (error as Error).message }, 'agent failed to start'));
+  return {
+    url: address,
+    store,
+    agent,
+    async close() {
+      await app.close();
+      await agentStarted;
+      await agent?.stop();
+      await store.close();
+    },
+  };
+}

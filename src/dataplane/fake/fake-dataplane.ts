@@ -1,0 +1,107 @@
+import type { ActualRouter, CapabilityCheck, Dataplane, DesiredRouter, FloatingMapping, Plan, RouterTarget } from '../types.js';
+
+interface FakeRouterState {
+  structure: string;
+  inbound: Map<string, string>;
+  outbound: Map<string, string>;
+  addresses: Set<string>;
+}
+
+interface FakeBatch {
+  structure: string | null;
+  inbound: [string, string][];
+  removed: FloatingMapping[];
+}
+
+const key = (t: RouterTarget) => `${t.namespace ?? ''}/${t.routerId}`;
+const structureOf = (d: DesiredRouter) =>
+  JSON.stringify([d.namespace, d.gatewayDevice, d.gatewayIp, d.internalCidrs]);
+
+/**
+ * An in-memory dataplane for fast unit tests of the agent. It plans like a real backend, keeps what was
+ * "applied", counts applies, and can be told to fail or to drift.
+ */
+export class FakeDataplane implements Dataplane {
+  readonly name = 'fake' as const;
+  readonly routers = new Map<string, FakeRouterState>();
+  readonly applied: Plan[] = [];
+  /** When set, the next apply throws this. */
+  failNextApply: Error | undefined;
+  missingNamespaces = new Set<string>();
+
+  async check(): Promise<CapabilityCheck[]> {
+    return [{ name: 'fake', ok: true, detail: 'in memory' }];
+  }
+
+  async read(target: RouterTarget, desired?: DesiredRouter): Promise<ActualRouter> {
+    if (target.namespace && this.missingNamespaces.has(target.namespace)) {
+      throw new Error(`network namespace ${target.namespace} does not exist`);
+    }
+    const state = this.routers.get(key(target));
+    if (!state) {
+      return { present: false, structureMatches: false, inbound: new Map(), outbound: new Map(), addresses: new Set() };
+    }
+    return {
+      present: true,
+      structureMatches: desired !== undefined && state.structure === structureOf(desired),
+      inbound: new Map(state.inbound),
+      outbound: new Map(state.outbound),
+      addresses: new Set(state.addresses),
+    };
+  }
+
+  plan(desired: DesiredRouter, actual: ActualRouter): Plan {
+    const want = new Map<string, string>(desired.mappings.map((m) => [m.floatingIp, m.fixedIp]));
+    const added = desired.mappings.filter((m) => actual.inbound.get(m.floatingIp) !== m.fixedIp);
+    const removed = [...actual.inbound]
+      .filter(([fip, fixed]) => want.get(fip) !== fixed)
+      .map(([floatingIp, fixedIp]) => ({ floatingIp, fixedIp }) as FloatingMapping);
+    const rebuild = !actual.present || !actual.structureMatches;
+    const batch: FakeBatch = { structure: rebuild ? structureOf(desired) : null, inbound: [...want], removed };
+    const changed = rebuild || added.length > 0 || removed.length > 0;
+    return {
+      target: desired,
+      batch: changed ? JSON.stringify(batch) : null,
+      rebuild,
+      addAddresses: desired.mappings.map((m) => m.floatingIp).filter((ip) => !actual.addresses.has(ip)),
+      removeAddresses: [...actual.addresses].filter((ip) => !want.has(ip)),
+      added,
+      removed,
+    };
+  }
+
+  async apply(plan: Plan): Promise<void> {
+    if (this.failNextApply) {
+      const error = this.failNextApply;
+      this.failNextApply = undefined;
+      throw error;
+    }
+    this.applied.push(plan);
+    const k = key(plan.target);
+    const state = this.routers.get(k) ?? {
+      structure: '',
+      inbound: new Map<string, string>(),
+      outbound: new Map<string, string>(),
+      addresses: new Set<string>(),
+    };
+    if (plan.batch !== null) {
+      const batch = JSON.parse(plan.batch) as FakeBatch;
+      if (batch.structure !== null) state.structure = batch.structure;
+      state.inbound = new Map(batch.inbound);
+      state.outbound = new Map(batch.inbound.map(([f, x]) => [x, f]));
+    }
+    for (const ip of plan.removeAddresses) state.addresses.delete(ip);
+    for (const ip of plan.addAddresses) state.addresses.add(ip);
+    this.routers.set(k, state);
+  }
+
+  async remove(target: RouterTarget): Promise<void> {
+    this.routers.delete(key(target));
+  }
+
+  async owned(namespace: string | null): Promise<string[]> {
+    return [...this.routers.keys()]
+      .filter((k) => k.startsWith(`${namespace ?? ''}/`))
+      .map((k) => k.slice(k.indexOf('/') + 1));
+  }
+}

@@ -1,0 +1,118 @@
+import { ExecError, run as defaultRun, type Runner } from '../../exec/run.js';
+import type { IPv4 } from '../../model/index.js';
+import { applyAddressChanges, checkGatewayDevice, readFloatingAddresses } from '../common/gateway-addresses.js';
+import { checkTool } from '../common/capabilities.js';
+import type { ActualRouter, CapabilityCheck, Dataplane, DesiredRouter, Plan, RouterTarget } from '../types.js';
+import { EXPECTED_MAPS, parseNftTable, parseTableNames } from './parse.js';
+import {
+  chainsFor,
+  DEFAULT_NFT_OPTIONS,
+  renderDelta,
+  renderFull,
+  routerIdOfTable,
+  structureSignature,
+  tableName,
+  type NftOptions,
+} from './render.js';
+
+/**
+ * The default dataplane: one nftables table per router, with two maps (floating->fixed, fixed->floating)
+ * and a fixed set of rules. Map changes are element adds and deletes; anything else rebuilds the table,
+ * always in one `nft -f` transaction.
+ */
+export class NftablesDataplane implements Dataplane {
+  readonly name = 'nftables' as const;
+
+  constructor(
+    private readonly run: Runner = defaultRun,
+    private readonly options: NftOptions = DEFAULT_NFT_OPTIONS,
+  ) {}
+
+  async check(): Promise<CapabilityCheck[]> {
+    return [
+      await checkTool(this.run, 'nft', ['--version'], 'nftables userspace (Debian package nftables)'),
+      await checkTool(this.run, 'conntrack', ['--version'], 'conntrack-tools, for stale-entry cleanup'),
+    ];
+  }
+
+  async read(target: RouterTarget, desired?: DesiredRouter): Promise<ActualRouter> {
+    await checkGatewayDevice(target, this.run);
+    const addresses = await readFloatingAddresses(target, this.run);
+    let json: string;
+    try {
+      json = (await this.run('nft', ['-j', 'list', 'table', 'ip', tableName(target.routerId)], { netns: target.namespace }))
+        .stdout;
+    } catch (error) {
+      if (error instanceof ExecError && /No such file or directory/.test(error.stderr)) {
+        return { present: false, structureMatches: false, inbound: new Map(), outbound: new Map(), addresses };
+      }
+      throw error;
+    }
+    const state = parseNftTable(json);
+    const expected = desired ? structureSignature(chainsFor(desired, this.options)) : [];
+    const structureMatches =
+      desired !== undefined &&
+      sameList(state.signature, expected) &&
+      state.maps.size === EXPECTED_MAPS.size &&
+      [...state.maps].every((m) => EXPECTED_MAPS.has(m));
+    return { present: true, structureMatches, inbound: state.inbound, outbound: state.outbound, addresses };
+  }
+
+  plan(desired: DesiredRouter, actual: ActualRouter): Plan {
+    const wantAddresses = new Set<string>(desired.mappings.map((m) => m.floatingIp));
+    const addAddresses = desired.mappings.map((m) => m.floatingIp).filter((ip) => !actual.addresses.has(ip));
+    const removeAddresses = [...actual.addresses].filter((ip) => !wantAddresses.has(ip)).sort();
+    if (!actual.present || !actual.structureMatches) {
+      const delta = renderDelta(desired, actual.inbound, actual.outbound);
+      return {
+        target: desired,
+        batch: renderFull(desired, this.options),
+        rebuild: true,
+        addAddresses,
+        removeAddresses,
+        added: delta.added,
+        removed: delta.removed,
+      };
+    }
+    const delta = renderDelta(desired, actual.inbound, actual.outbound);
+    return {
+      target: desired,
+      batch: delta.text,
+      rebuild: false,
+      addAddresses,
+      removeAddresses,
+      added: delta.added,
+      removed: delta.removed,
+    };
+  }
+
+  async apply(plan: Plan): Promise<void> {
+    // Translation first, addresses second: a disassociated floating IP stops forwarding the moment the
+    // transaction commits, and a new one is translated before anyone can learn its address by ARP.
+    if (plan.batch !== null) {
+      await this.run('nft', ['-f', '-'], { netns: plan.target.namespace, input: plan.batch });
+    }
+    await applyAddressChanges(plan.target, plan.addAddresses as IPv4[], plan.removeAddresses, this.run);
+  }
+
+  async remove(target: RouterTarget): Promise<void> {
+    const table = tableName(target.routerId);
+    await this.run('nft', ['-f', '-'], { netns: target.namespace, input: `add table ip ${table}\ndelete table ip ${table}\n` });
+    let addresses: Set<string>;
+    try {
+      addresses = await readFloatingAddresses(target, this.run);
+    } catch {
+      return; // the device is gone, and its addresses with it
+    }
+    await applyAddressChanges(target, [], [...addresses], this.run);
+  }
+
+  async owned(namespace: string | null): Promise<string[]> {
+    const { stdout } = await this.run('nft', ['-j', 'list', 'tables', 'ip'], { netns: namespace });
+    return parseTableNames(stdout).flatMap((name) => routerIdOfTable(name) ?? []);
+  }
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}

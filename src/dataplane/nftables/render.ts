@@ -1,0 +1,174 @@
+import { createHash } from 'node:crypto';
+import type { DesiredRouter, FloatingMapping } from '../types.js';
+
+/** nft table and map names. `dnat` and `snat` are nft keywords, so the maps are named by direction instead. */
+export const INBOUND_MAP = 'fip2fixed';
+export const OUTBOUND_MAP = 'fixed2fip';
+const TABLE_PREFIX = 'sfip_';
+const ELEMENTS_PER_STATEMENT = 4096;
+
+export interface NftOptions {
+  /**
+   * Packet mark bit set on hairpin packets (floating IP to floating IP through the same router), so that
+   * postrouting also rewrites their source. Change it if another component on the router uses this bit.
+   */
+  readonly hairpinMark: number;
+}
+
+export const DEFAULT_NFT_OPTIONS: NftOptions = { hairpinMark: 0x10000000 };
+
+/** Each router owns one table, named after its id, so several routers can share a namespace. */
+export function tableName(routerId: string): string {
+  return TABLE_PREFIX + routerId.replace(/-/g, '');
+}
+
+export function routerIdOfTable(name: string): string | undefined {
+  const hex = name.startsWith(TABLE_PREFIX) ? name.slice(TABLE_PREFIX.length) : '';
+  if (!/^[0-9a-f]{32}$/.test(hex)) return undefined;
+  return [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20), hex.slice(20)].join('-');
+}
+
+export interface ChainSpec {
+  readonly name: string;
+  readonly type: 'filter' | 'nat';
+  readonly hook: 'prerouting' | 'postrouting';
+  /** Numeric priority, as `nft -j` reports it. */
+  readonly priority: number;
+  readonly rules: readonly string[];
+}
+
+/** A rule's comment carries a hash of its text, so drift in any rule is seen by reading comments back. */
+export function ruleComment(chain: string, rule: string): string {
+  return 'sfip:' + createHash('sha256').update(`${chain}\n${rule}`).digest('hex').slice(0, 12);
+}
+
+const RAW = -300;
+const DSTNAT = -100;
+const SRCNAT = 100;
+
+/** The rules of a router's table. Everything except the two maps' elements. */
+export function chainsFor(desired: DesiredRouter, options: NftOptions = DEFAULT_NFT_OPTIONS): ChainSpec[] {
+  const gw = JSON.stringify(desired.gatewayDevice);
+  const mark = `0x${options.hairpinMark.toString(16).padStart(8, '0')}`;
+  const internal = desired.internalCidrs.length > 0 ? `{ ${desired.internalCidrs.join(', ')} }` : null;
+  const raw = [
+    // An internal address without a floating IP reaching a floating IP (hairpin) cannot be translated
+    // statelessly: the reply must come back through the router, which needs conntrack's SNAT. Leave it tracked
+    // and let the nat chains below handle it, as Neutron does for every floating IP.
+    ...(internal ? [`iifname != ${gw} ip saddr ${internal} ip saddr != @${OUTBOUND_MAP} ip daddr @${INBOUND_MAP} return`] : []),
+    // Hairpin between two floating IPs: remember it, so postrouting rewrites the source too and both ends
+    // see floating addresses.
+    `iifname != ${gw} ip daddr @${INBOUND_MAP} meta mark set meta mark | ${mark}`,
+    // Inbound: floating -> fixed, from any device, and untracked. This chain sits at priority raw (-300),
+    // ahead of conntrack (-200), so NOTRACK lands before conntrack ever sees the packet. The seed's recipe
+    // rewrote in tc ingress, which runs before all of netfilter, so its raw rule matching the floating
+    // address never fired; here the rewrite and the NOTRACK happen in one rule.
+    `ip daddr set ip daddr map @${INBOUND_MAP} notrack`,
+    // Outbound and east-west traffic of a fixed IP that has a floating IP is never tracked either; its
+    // source is rewritten in postrouting. Replies to the router's gateway address stay tracked: they belong to
+    // the stateful hairpin above.
+    `ip saddr @${OUTBOUND_MAP} ip daddr != ${desired.gatewayIp} notrack`,
+    `ip daddr @${OUTBOUND_MAP} notrack`,
+  ];
+  const postrouting = [
+    // Outbound: fixed -> floating towards the gateway device. A map miss ends the rule, so other traffic is
+    // left alone.
+    `oifname ${gw} ip saddr set ip saddr map @${OUTBOUND_MAP}`,
+    `meta mark & ${mark} == ${mark} ip saddr set ip saddr map @${OUTBOUND_MAP}`,
+  ];
+  const natPrerouting = [
+    // Only tracked packets reach nat chains, so this sees just the stateful hairpin case from the raw chain.
+    `ip daddr @${INBOUND_MAP} dnat to ip daddr map @${INBOUND_MAP}`,
+  ];
+  const natPostrouting = internal
+    ? [
+        // Shared SNAT for everything without a floating IP: this is what keeps conntrack hooked here.
+        `oifname ${gw} ip saddr ${internal} snat to ${desired.gatewayIp}`,
+        `ct status dnat oifname != ${gw} ip saddr ${internal} snat to ${desired.gatewayIp}`,
+      ]
+    : [];
+  return [
+    { name: 'raw_prerouting', type: 'filter', hook: 'prerouting', priority: RAW, rules: raw },
+    { name: 'stateless_postrouting', type: 'filter', hook: 'postrouting', priority: SRCNAT - 10, rules: postrouting },
+    { name: 'nat_prerouting', type: 'nat', hook: 'prerouting', priority: DSTNAT, rules: natPrerouting },
+    { name: 'nat_postrouting', type: 'nat', hook: 'postrouting', priority: SRCNAT, rules: natPostrouting },
+  ];
+}
+
+/** The table's structure as `nft -j` will report it back: chain headers and rule comments, in order. */
+export function structureSignature(chains: readonly ChainSpec[]): string[] {
+  return chains.flatMap((c) => [
+    `chain ${c.name} ${c.type} ${c.hook} ${c.priority}`,
+    ...c.rules.map((r) => `rule ${c.name} ${ruleComment(c.name, r)}`),
+  ]);
+}
+
+/**
+ * The whole table in one transaction. `add` then `delete` makes the delete safe when the table does not exist
+ * yet (nft 1.0.6 has no `destroy`); the kernel applies the file atomically, so packets see either the old
+ * table or the new one, never neither.
+ */
+export function renderFull(desired: DesiredRouter, options: NftOptions = DEFAULT_NFT_OPTIONS): string {
+  const table = tableName(desired.routerId);
+  const chains = chainsFor(desired, options);
+  const lines = [
+    `add table ip ${table}`,
+    `delete table ip ${table}`,
+    `table ip ${table} {`,
+    `  comment "sfip router ${desired.routerId}: managed by sfip, changes are reverted"`,
+    `  map ${INBOUND_MAP} { type ipv4_addr : ipv4_addr; }`,
+    `  map ${OUTBOUND_MAP} { type ipv4_addr : ipv4_addr; }`,
+    ...chains.flatMap((c) => [
+      `  chain ${c.name} {`,
+      `    type ${c.type} hook ${c.hook} priority ${c.priority}; policy accept;`,
+      ...c.rules.map((r) => `    ${r} comment "${ruleComment(c.name, r)}"`),
+      `  }`,
+    ]),
+    `}`,
+    ...addElements(table, desired.mappings),
+  ];
+  return lines.join('\n') + '\n';
+}
+
+/** Only the map changes, when the structure is already right. Null when nothing differs. */
+export function renderDelta(
+  desired: DesiredRouter,
+  inbound: ReadonlyMap<string, string>,
+  outbound: ReadonlyMap<string, string>,
+): { text: string | null; added: FloatingMapping[]; removed: FloatingMapping[] } {
+  const table = tableName(desired.routerId);
+  const want = new Map(desired.mappings.map((m) => [m.floatingIp as string, m.fixedIp as string]));
+  const wantOut = new Map(desired.mappings.map((m) => [m.fixedIp as string, m.floatingIp as string]));
+  const deleteIn = [...inbound].filter(([fip, fixed]) => want.get(fip) !== fixed).map(([fip]) => fip);
+  const deleteOut = [...outbound].filter(([fixed, fip]) => wantOut.get(fixed) !== fip).map(([fixed]) => fixed);
+  const addIn = desired.mappings.filter((m) => inbound.get(m.floatingIp) !== m.fixedIp);
+  const addOut = desired.mappings.filter((m) => outbound.get(m.fixedIp) !== m.floatingIp);
+  const lines = [
+    ...chunk(deleteIn).map((keys) => `delete element ip ${table} ${INBOUND_MAP} { ${keys.join(', ')} }`),
+    ...chunk(deleteOut).map((keys) => `delete element ip ${table} ${OUTBOUND_MAP} { ${keys.join(', ')} }`),
+    ...chunk(addIn).map(
+      (ms) => `add element ip ${table} ${INBOUND_MAP} { ${ms.map((m) => `${m.floatingIp} : ${m.fixedIp}`).join(', ')} }`,
+    ),
+    ...chunk(addOut).map(
+      (ms) => `add element ip ${table} ${OUTBOUND_MAP} { ${ms.map((m) => `${m.fixedIp} : ${m.floatingIp}`).join(', ')} }`,
+    ),
+  ];
+  const removed = [...inbound]
+    .filter(([fip, fixed]) => want.get(fip) !== fixed)
+    .map(([fip, fixed]) => ({ floatingIp: fip, fixedIp: fixed }) as FloatingMapping);
+  const added = desired.mappings.filter((m) => inbound.get(m.floatingIp) !== m.fixedIp);
+  return { text: lines.length ? lines.join('\n') + '\n' : null, added, removed };
+}
+
+function addElements(table: string, mappings: readonly FloatingMapping[]): string[] {
+  return chunk(mappings).flatMap((ms) => [
+    `add element ip ${table} ${INBOUND_MAP} { ${ms.map((m) => `${m.floatingIp} : ${m.fixedIp}`).join(', ')} }`,
+    `add element ip ${table} ${OUTBOUND_MAP} { ${ms.map((m) => `${m.fixedIp} : ${m.floatingIp}`).join(', ')} }`,
+  ]);
+}
+
+function chunk<T>(items: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += ELEMENTS_PER_STATEMENT) out.push(items.slice(i, i + ELEMENTS_PER_STATEMENT));
+  return out;
+}

@@ -1,0 +1,80 @@
+import type { BackendName, IPv4 } from '../model/index.js';
+
+/** Where a router's dataplane lives on this host. */
+export interface RouterTarget {
+  readonly routerId: string;
+  /** Network namespace; null means the host's own. */
+  readonly namespace: string | null;
+  readonly gatewayDevice: string;
+}
+
+/** One floating IP as the kernel needs it: nothing but the two addresses. */
+export interface FloatingMapping {
+  readonly floatingIp: IPv4;
+  readonly fixedIp: IPv4;
+}
+
+/** Everything a backend must program for one router, derived purely from the store. */
+export interface DesiredRouter extends RouterTarget {
+  /** The router's own external address: the source for shared SNAT. */
+  readonly gatewayIp: IPv4;
+  /** Internal subnets (canonical CIDR text, sorted) whose traffic without a floating IP leaves through shared SNAT. */
+  readonly internalCidrs: readonly string[];
+  /** Sorted by floating address; floating and fixed addresses are each unique. */
+  readonly mappings: readonly FloatingMapping[];
+}
+
+/** What a backend found in the kernel for one router. */
+export interface ActualRouter {
+  /** The backend's own objects exist (table, qdiscs, programs...). */
+  readonly present: boolean;
+  /** True when everything but the mappings matches what `desired` would render. */
+  readonly structureMatches: boolean;
+  /** floating -> fixed, as the kernel translates inbound. */
+  readonly inbound: ReadonlyMap<string, string>;
+  /** fixed -> floating, as the kernel translates outbound. */
+  readonly outbound: ReadonlyMap<string, string>;
+  /** Floating addresses this backend put on the gateway device. */
+  readonly addresses: ReadonlySet<string>;
+}
+
+/** The difference between desired and actual, and the one batch that closes it. */
+export interface Plan {
+  readonly target: RouterTarget;
+  /** Backend-specific batch text (an nft file, a tc batch...), applied atomically; null when nothing changes. */
+  readonly batch: string | null;
+  /** True when the batch rebuilds the backend's objects instead of patching them. */
+  readonly rebuild: boolean;
+  readonly addAddresses: readonly IPv4[];
+  readonly removeAddresses: readonly string[];
+  /** Mappings that appear, disappear or change: their conntrack state may be stale afterwards. */
+  readonly added: readonly FloatingMapping[];
+  readonly removed: readonly FloatingMapping[];
+}
+
+export interface CapabilityCheck {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+/**
+ * A dataplane driver. Rendering and planning are pure; `read` and `apply` are thin wrappers over one kernel
+ * tool each. Every backend owns and marks its kernel objects, and never touches others'.
+ */
+export interface Dataplane {
+  readonly name: BackendName;
+  /** What the kernel and tools on this host support; a failed required check makes the backend unusable. */
+  check(): Promise<CapabilityCheck[]>;
+  read(target: RouterTarget, desired?: DesiredRouter): Promise<ActualRouter>;
+  plan(desired: DesiredRouter, actual: ActualRouter): Plan;
+  apply(plan: Plan): Promise<void>;
+  /** Removes everything this backend owns for the router (the router was deleted or moved away). */
+  remove(target: RouterTarget): Promise<void>;
+  /** Router ids this backend holds state for in a namespace, so a restarted agent can sweep leftovers. */
+  owned(namespace: string | null): Promise<string[]>;
+}
+
+export function isEmptyPlan(plan: Plan): boolean {
+  return plan.batch === null && plan.addAddresses.length === 0 && plan.removeAddresses.length === 0;
+}

@@ -1,0 +1,69 @@
+import { spawn } from 'node:child_process';
+import { parseNamespaceName } from '../model/names.js';
+
+export interface RunOptions {
+  /** Text written to the command's standard input (for `nft -f -`, `ip -batch -`, ...). */
+  readonly input?: string;
+  /** Run inside this network namespace (through `ip netns exec`); null or absent means the current one. */
+  readonly netns?: string | null;
+  readonly timeoutMs?: number;
+  /** Exit codes that are not failures for this command (for example `conntrack -D` finding nothing). */
+  readonly okExitCodes?: readonly number[];
+}
+
+export interface RunResult {
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly code: number;
+}
+
+/** Runs a program. Arguments always travel as an array: nothing is ever parsed by a shell. */
+export type Runner = (file: string, args: readonly string[], options?: RunOptions) => Promise<RunResult>;
+
+export class ExecError extends Error {
+  constructor(
+    readonly command: readonly string[],
+    readonly code: number,
+    readonly stderr: string,
+  ) {
+    super(`${displayCommand(command)} failed (exit ${code}): ${stderr.trim() || '(no output)'}`);
+    this.name = 'ExecError';
+  }
+}
+
+/** For messages only: shows an argv the way a reader would type it. Never executed. */
+export function displayCommand(argv: readonly string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
+export function commandLine(file: string, args: readonly string[], netns?: string | null): string[] {
+  if (netns == null) return [file, ...args];
+  return ['ip', 'netns', 'exec', parseNamespaceName(netns), file, ...args];
+}
+
+export const run: Runner = (file, args, options = {}) => {
+  const argv = commandLine(file, args, options.netns);
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0]!, argv.slice(1), {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      timeout: options.timeoutMs ?? 120_000,
+      env: { ...process.env, LC_ALL: 'C' },
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.on('error', (e) => reject(new ExecError(argv, -1, e.message)));
+    child.on('close', (code, signal) => {
+      const result = {
+        stdout: Buffer.concat(out).toString(),
+        stderr: Buffer.concat(err).toString(),
+        code: code ?? -1,
+      };
+      if (code === 0 || (code !== null && options.okExitCodes?.includes(code))) resolve(result);
+      else reject(new ExecError(argv, code ?? -1, result.stderr || (signal ? `killed by ${signal}` : '')));
+    });
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(options.input ?? '');
+  });
+};

@@ -1,0 +1,96 @@
+import type { IPv4 } from './ipv4.js';
+
+/** Fields every stored resource carries, as Neutron's standard attributes do. */
+export interface Resource {
+  readonly id: string;
+  readonly projectId: string;
+  readonly name: string;
+  readonly description: string;
+  readonly tags: readonly string[];
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly revisionNumber: number;
+}
+
+/** A Neutron network. With `external` set it is a floating-IP pool (`router:external`). */
+export interface Network extends Resource {
+  readonly external: boolean;
+  readonly adminStateUp: boolean;
+}
+
+export interface AllocationPool {
+  readonly start: IPv4;
+  readonly end: IPv4;
+}
+
+export interface Subnet extends Resource {
+  readonly networkId: string;
+  /** Canonical `a.b.c.d/n`. */
+  readonly cidr: string;
+  /** The next hop on this subnet: the upstream router for an external subnet, the router interface inside. */
+  readonly gatewayIp: IPv4 | null;
+  readonly allocationPools: readonly AllocationPool[];
+}
+
+export interface FixedIp {
+  readonly subnetId: string;
+  readonly ipAddress: IPv4;
+}
+
+export const DEVICE_OWNER_ROUTER_INTERFACE = 'network:router_interface';
+export const DEVICE_OWNER_ROUTER_GATEWAY = 'network:router_gateway';
+
+/** A port holds fixed IPs on one network: a VM's NIC, a router interface or a router gateway. */
+export interface Port extends Resource {
+  readonly networkId: string;
+  readonly fixedIps: readonly FixedIp[];
+  readonly deviceId: string;
+  readonly deviceOwner: string;
+  readonly macAddress: string;
+  readonly adminStateUp: boolean;
+}
+
+export interface ExternalGateway {
+  readonly networkId: string;
+  readonly portId: string;
+  readonly fixedIps: readonly FixedIp[];
+}
+
+/**
+ * A router joins internal subnets to one external network. sfip adds where the router lives on this host:
+ * its network namespace (null means the host's own) and the gateway device facing the external network.
+ */
+export interface Router extends Resource {
+  readonly namespace: string | null;
+  readonly gatewayDevice: string | null;
+  readonly externalGateway: ExternalGateway | null;
+  readonly adminStateUp: boolean;
+  /** Which dataplane backend carries this router's floating IPs; null means the agent's default. */
+  readonly backend: string | null;
+}
+
+export type FloatingIpStatus = 'ACTIVE' | 'DOWN' | 'ERROR';
+
+export interface FloatingIp extends Resource {
+  readonly floatingNetworkId: string;
+  readonly floatingSubnetId: string;
+  readonly floatingIpAddress: IPv4;
+  readonly portId: string | null;
+  readonly fixedIpAddress: IPv4 | null;
+  readonly routerId: string | null;
+  readonly status: FloatingIpStatus;
+  /** Why the status is ERROR (or why it is DOWN while associated); empty otherwise. */
+  readonly statusReason: string;
+}
+
+export interface KindMap {
+  network: Network;
+  subnet: Subnet;
+  port: Port;
+  router: Router;
+  floatingip: FloatingIp;
+}
+
+export type Kind = keyof KindMap;
+export type AnyEntity = KindMap[Kind];
+export const KINDS: readonly Kind[] = ['network', 'subnet', 'port', 'router', 'floatingip'];

@@ -1,0 +1,185 @@
+import type { FloatingIp, FloatingIpStatus, Network, Port } from './entities.js';
+import { badRequest, conflict, notFound, SfipError } from './errors.js';
+import { fipOfFixedKey, routersOfNetworkKey } from './index-keys.js';
+import { assignAddress } from './ip-assignment.js';
+import { IPv4, parseIPv4 } from './ipv4.js';
+import { CommonInput, getVisible, newResource, notFoundError, revise } from './resource.js';
+import { interfaceSubnets } from './routers.js';
+import type { Context, Tx, View } from './tx.js';
+
+export interface FloatingIpInput extends CommonInput {
+  readonly floatingNetworkId: string;
+  readonly floatingIpAddress?: string;
+  readonly subnetId?: string;
+  readonly portId?: string | null;
+  readonly fixedIpAddress?: string | null;
+}
+
+export interface FloatingIpUpdate {
+  readonly portId?: string | null;
+  readonly fixedIpAddress?: string | null;
+  readonly description?: string;
+  readonly tags?: readonly string[];
+}
+
+/** Where a floating IP points: which fixed IP of which port, through which router. */
+export interface Association {
+  readonly portId: string;
+  readonly fixedIpAddress: IPv4;
+  readonly routerId: string;
+}
+
+const exhausted = (network: Network) =>
+  new SfipError('ExternalIpAddressExhausted', 400, `Unable to find any IP address on external network ${network.id}.`);
+
+export function createFloatingIp(tx: Tx, ctx: Context, input: FloatingIpInput): FloatingIp {
+  const network = tx.get('network', input.floatingNetworkId);
+  if (!network) throw notFoundError('network', input.floatingNetworkId);
+  if (!network.external) throw badRequest(`Network ${network.id} is not a valid external network`);
+  if (input.floatingIpAddress !== undefined && !ctx.isAdmin) {
+    throw new SfipError('PolicyNotAuthorized', 403, 'Only an admin may choose floating_ip_address.');
+  }
+  if (input.fixedIpAddress != null && input.portId == null) {
+    throw badRequest('fixed_ip_address cannot be given without port_id.');
+  }
+  const base = newResource(ctx, input);
+  const address = assignAddress(
+    tx,
+    ctx,
+    network,
+    {
+      ...(input.subnetId !== undefined && { subnetId: input.subnetId }),
+      ...(input.floatingIpAddress !== undefined && { ipAddress: input.floatingIpAddress }),
+    },
+    { field: 'floating_ip_address', requirePool: true, exhausted },
+  );
+  const association =
+    input.portId == null
+      ? null
+      : resolveAssociation(tx, ctx, network, base.id, address.ipAddress, input.portId, input.fixedIpAddress ?? undefined);
+  const fip: FloatingIp = {
+    ...base,
+    name: '',
+    floatingNetworkId: network.id,
+    floatingSubnetId: address.subnetId,
+    floatingIpAddress: address.ipAddress,
+    portId: association?.portId ?? null,
+    fixedIpAddress: association?.fixedIpAddress ?? null,
+    routerId: association?.routerId ?? null,
+    status: 'DOWN',
+    statusReason: '',
+  };
+  tx.put('floatingip', fip);
+  return fip;
+}
+
+export function updateFloatingIp(tx: Tx, ctx: Context, id: string, input: FloatingIpUpdate): FloatingIp {
+  const current = getVisible(tx, ctx, 'floatingip', id);
+  let mapping: Partial<FloatingIp> = {};
+  const portId = input.portId === undefined ? current.portId : input.portId;
+  if (input.portId === null) {
+    mapping = { portId: null, fixedIpAddress: null, routerId: null };
+  } else if (input.portId !== undefined || input.fixedIpAddress !== undefined) {
+    if (portId === null) throw badRequest('fixed_ip_address cannot be given without port_id.');
+    const network = tx.get('network', current.floatingNetworkId);
+    if (!network) throw notFoundError('network', current.floatingNetworkId);
+    const fixed = input.fixedIpAddress ?? (input.portId === undefined ? current.fixedIpAddress : undefined);
+    mapping = resolveAssociation(tx, ctx, network, id, current.floatingIpAddress, portId, fixed ?? undefined);
+  }
+  const changed = (Object.keys(mapping) as (keyof FloatingIp)[]).some((k) => mapping[k] !== current[k]);
+  const next = revise(ctx, current, {
+    ...mapping,
+    ...(changed && { status: 'DOWN' as const, statusReason: '' }),
+    ...(input.description !== undefined && { description: input.description }),
+    ...(input.tags !== undefined && { tags: [...new Set(input.tags)] }),
+  });
+  tx.put('floatingip', next);
+  return next;
+}
+
+export function deleteFloatingIp(tx: Tx, ctx: Context, id: string): FloatingIp {
+  const fip = getVisible(tx, ctx, 'floatingip', id);
+  tx.delete('floatingip', id);
+  return fip;
+}
+
+/**
+ * Records what the dataplane did with a floating IP. The agent passes the association it applied; if the
+ * floating IP has moved on since, the status would describe something else, so it is not written.
+ */
+export function setFloatingIpStatus(
+  tx: Tx,
+  ctx: Context,
+  id: string,
+  applied: { routerId: string | null; fixedIpAddress: string | null },
+  status: FloatingIpStatus,
+  reason: string,
+): FloatingIp | undefined {
+  const current = tx.get('floatingip', id);
+  if (!current || current.routerId !== applied.routerId || current.fixedIpAddress !== applied.fixedIpAddress) {
+    return undefined;
+  }
+  if (current.status === status && current.statusReason === reason) return current;
+  const next = revise(ctx, current, { status, statusReason: reason });
+  tx.put('floatingip', next);
+  return next;
+}
+
+export function resolveAssociation(
+  view: View,
+  ctx: Context,
+  network: Network,
+  fipId: string,
+  floatingIpAddress: IPv4,
+  portId: string,
+  fixedIpAddress: string | undefined,
+): Association {
+  const port = getVisible(view, ctx, 'port', portId);
+  if (port.deviceOwner.startsWith('network:')) {
+    throw badRequest(`Port ${port.id} is owned by ${port.deviceOwner} and cannot have a floating IP.`);
+  }
+  const fixed = pickFixedIp(port, fixedIpAddress);
+  const holders = view
+    .lookup(fipOfFixedKey(network.id, port.id, fixed.ipAddress))
+    .filter((ref) => ref.id !== fipId);
+  if (holders.length > 0) {
+    const other = view.get('floatingip', holders[0]!.id);
+    throw conflict(
+      'FloatingIPPortAlreadyAssociated',
+      `Cannot associate floating IP ${floatingIpAddress} (${fipId}) with port ${port.id} using fixed IP ${fixed.ipAddress}, as that fixed IP already has a floating IP on external network ${network.id} (${other?.floatingIpAddress ?? holders[0]!.id}).`,
+    );
+  }
+  const routerId = routerFor(view, network.id, fixed.subnetId);
+  if (!routerId) {
+    throw notFound(
+      'ExternalGatewayForFloatingIPNotFound',
+      `External network ${network.id} is not reachable from subnet ${fixed.subnetId}. Therefore, cannot associate Port ${port.id} with a Floating IP.`,
+    );
+  }
+  return { portId: port.id, fixedIpAddress: fixed.ipAddress, routerId };
+}
+
+function pickFixedIp(port: Port, fixedIpAddress: string | undefined) {
+  if (fixedIpAddress !== undefined) {
+    const ip = parseIPv4(fixedIpAddress, 'fixed_ip_address');
+    const match = port.fixedIps.find((f) => f.ipAddress === ip);
+    if (!match) throw badRequest(`Port ${port.id} does not have fixed ip ${ip}`);
+    return match;
+  }
+  if (port.fixedIps.length === 0) throw badRequest(`Port ${port.id} does not have any IPv4 address.`);
+  if (port.fixedIps.length > 1) {
+    throw badRequest(
+      `Port ${port.id} has multiple fixed IPv4 addresses. Must provide a specific IPv4 address when assigning a floating IP.`,
+    );
+  }
+  return port.fixedIps[0]!;
+}
+
+/** Neutron's rule: the router with a gateway on the floating network and an interface on the fixed IP's subnet. */
+function routerFor(view: View, networkId: string, subnetId: string): string | undefined {
+  return view
+    .lookup(routersOfNetworkKey(networkId))
+    .map((ref) => ref.id)
+    .sort()
+    .find((routerId) => interfaceSubnets(view, routerId).some((s) => s.id === subnetId));
+}

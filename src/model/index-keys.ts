@@ -1,0 +1,72 @@
+import type { AnyEntity, FloatingIp, Kind, Port, Subnet, Router } from './entities.js';
+
+/**
+ * Secondary index keys per resource. A key marked unique can be held by one resource only, and the store
+ * enforces that inside the writing transaction: it is the last line of defence against two writers handing
+ * out the same address.
+ */
+export interface IndexKey {
+  readonly key: string;
+  readonly unique: boolean;
+}
+
+export const ipKey = (networkId: string, address: string): string => `ip/${networkId}/${address}`;
+export const fipOfFixedKey = (networkId: string, portId: string, fixedIp: string): string =>
+  `fip-fixed/${networkId}/${portId}/${fixedIp}`;
+export const fipOfPortKey = (portId: string): string => `fip-port/${portId}`;
+export const fipOfRouterKey = (routerId: string): string => `fip-router/${routerId}`;
+export const portsOfDeviceKey = (deviceId: string): string => `port-device/${deviceId}`;
+export const portsOfNetworkKey = (networkId: string): string => `port-network/${networkId}`;
+export const portsOfSubnetKey = (subnetId: string): string => `port-subnet/${subnetId}`;
+export const subnetsOfNetworkKey = (networkId: string): string => `subnet-network/${networkId}`;
+export const routersOfNetworkKey = (networkId: string): string => `router-gateway-network/${networkId}`;
+export const fipsOfNetworkKey = (networkId: string): string => `fip-network/${networkId}`;
+/** One router per gateway device: two routers programming the same device would fight over it. */
+export const routerPlacementKey = (namespace: string | null, device: string): string =>
+  `router-placement/${namespace ?? ''}/${device}`;
+
+export function indexKeysOf(kind: Kind, entity: AnyEntity): IndexKey[] {
+  switch (kind) {
+    case 'subnet':
+      return [{ key: subnetsOfNetworkKey((entity as Subnet).networkId), unique: false }];
+    case 'port': {
+      const port = entity as Port;
+      return [
+        { key: portsOfNetworkKey(port.networkId), unique: false },
+        { key: portsOfDeviceKey(port.deviceId), unique: false },
+        ...port.fixedIps.map((ip) => ({ key: ipKey(port.networkId, ip.ipAddress), unique: true })),
+        ...[...new Set(port.fixedIps.map((ip) => ip.subnetId))].map((s) => ({
+          key: portsOfSubnetKey(s),
+          unique: false,
+        })),
+      ];
+    }
+    case 'router': {
+      const router = entity as Router;
+      const keys: IndexKey[] = [];
+      if (router.externalGateway) keys.push({ key: routersOfNetworkKey(router.externalGateway.networkId), unique: false });
+      if (router.gatewayDevice) {
+        keys.push({ key: routerPlacementKey(router.namespace, router.gatewayDevice), unique: true });
+      }
+      return keys;
+    }
+    case 'floatingip': {
+      const fip = entity as FloatingIp;
+      const keys: IndexKey[] = [
+        { key: ipKey(fip.floatingNetworkId, fip.floatingIpAddress), unique: true },
+        { key: fipsOfNetworkKey(fip.floatingNetworkId), unique: false },
+      ];
+      if (fip.portId && fip.fixedIpAddress) {
+        keys.push({
+          key: fipOfFixedKey(fip.floatingNetworkId, fip.portId, fip.fixedIpAddress),
+          unique: true,
+        });
+        keys.push({ key: fipOfPortKey(fip.portId), unique: false });
+      }
+      if (fip.routerId) keys.push({ key: fipOfRouterKey(fip.routerId), unique: false });
+      return keys;
+    }
+    case 'network':
+      return [];
+  }
+}

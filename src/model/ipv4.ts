@@ -1,0 +1,37 @@
+import { invalidInput } from './errors.js';
+
+/** A strictly validated dotted-quad IPv4 address. Only `parseIPv4` and `ipv4FromUint32` make one. */
+export type IPv4 = string & { readonly __brand: 'IPv4' };
+
+const OCTET = /^(0|[1-9][0-9]{0,2})$/;
+
+/** True for canonical dotted-quad text: four decimal octets 0-255, no leading zeros, nothing else. */
+export function isIPv4(text: string): text is IPv4 {
+  const parts = text.split('.');
+  return parts.length === 4 && parts.every((p) => OCTET.test(p) && Number(p) <= 255);
+}
+
+/**
+ * Parses strict dotted-quad IPv4. Rejects the forms inet_aton accepts (`127.1`, `010.0.0.1`, `0x7f.0.0.1`)
+ * because they silently mean something other than what a reader sees.
+ */
+export function parseIPv4(text: unknown, field = 'address'): IPv4 {
+  if (typeof text !== 'string' || !isIPv4(text)) {
+    throw invalidInput(`'${String(text)}' is not a valid IPv4 address for ${field}: expected dotted-quad`);
+  }
+  return text;
+}
+
+export function ipv4ToUint32(ip: IPv4): number {
+  const [a, b, c, d] = ip.split('.').map(Number) as [number, number, number, number];
+  return ((a << 24) >>> 0) + (b << 16) + (c << 8) + d;
+}
+
+export function ipv4FromUint32(n: number): IPv4 {
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new RangeError(`${n} is not a uint32`);
+  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.') as IPv4;
+}
+
+export function compareIPv4(a: IPv4, b: IPv4): number {
+  return ipv4ToUint32(a) - ipv4ToUint32(b);
+}

@@ -1,0 +1,36 @@
+import { invalidInput } from './errors.js';
+
+/**
+ * Linux interface names: at most IFNAMSIZ-1 = 15 bytes, no '/', ':' or whitespace. We are stricter and allow
+ * only what real router devices use, so a name can never be read as an option or a path by a kernel tool.
+ */
+const DEVICE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
+
+/** Network namespace names become files under /run/netns: no '/', no leading '.' or '-'. */
+const NAMESPACE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
+
+export function isDeviceName(name: string): boolean {
+  return DEVICE.test(name) && name !== '.' && name !== '..';
+}
+
+export function isNamespaceName(name: string): boolean {
+  return NAMESPACE.test(name) && !name.includes('..');
+}
+
+export function parseDeviceName(name: unknown, field = 'gateway_device'): string {
+  if (typeof name !== 'string' || !isDeviceName(name)) {
+    throw invalidInput(
+      `'${String(name)}' is not a valid device name for ${field}: expected 1-15 characters from A-Z a-z 0-9 _ . - not starting with . or -`,
+    );
+  }
+  return name;
+}
+
+export function parseNamespaceName(name: unknown, field = 'namespace'): string {
+  if (typeof name !== 'string' || !isNamespaceName(name)) {
+    throw invalidInput(
+      `'${String(name)}' is not a valid network namespace name for ${field}: expected 1-64 characters from A-Z a-z 0-9 _ . - not starting with . or -`,
+    );
+  }
+  return name;
+}

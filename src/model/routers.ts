@@ -1,0 +1,272 @@
+import { cidrsOverlap, parseCidr } from './cidr.js';
+import {
+  DEVICE_OWNER_ROUTER_GATEWAY,
+  DEVICE_OWNER_ROUTER_INTERFACE,
+  type ExternalGateway,
+  type Port,
+  type Router,
+  type Subnet,
+} from './entities.js';
+import { badRequest, conflict, notFound } from './errors.js';
+import { fipOfRouterKey, portsOfDeviceKey, routerPlacementKey } from './index-keys.js';
+import { AddressRequest } from './ip-assignment.js';
+import { parseDeviceName, parseNamespaceName } from './names.js';
+import { createPort, portExhausted } from './ports.js';
+import { CommonInput, getVisible, newResource, revise, notFoundError } from './resource.js';
+import type { Context, Tx, View } from './tx.js';
+import { parseBackendName } from './backends.js';
+
+export interface GatewayInput {
+  readonly networkId: string;
+  readonly externalFixedIps?: readonly AddressRequest[];
+}
+
+export interface RouterInput extends CommonInput {
+  readonly namespace?: string | null;
+  readonly gatewayDevice?: string | null;
+  readonly externalGateway?: GatewayInput | null;
+  readonly adminStateUp?: boolean;
+  readonly backend?: string | null;
+}
+
+export function createRouter(tx: Tx, ctx: Context, input: RouterInput): Router {
+  const base = newResource(ctx, input);
+  const draft: Router = {
+    ...base,
+    namespace: input.namespace == null ? null : parseNamespaceName(input.namespace),
+    gatewayDevice: input.gatewayDevice == null ? null : parseDeviceName(input.gatewayDevice),
+    externalGateway: null,
+    adminStateUp: input.adminStateUp ?? true,
+    backend: input.backend == null ? null : parseBackendName(input.backend),
+  };
+  checkPlacement(tx, draft);
+  const router = input.externalGateway ? { ...draft, externalGateway: attachGateway(tx, ctx, draft, input.externalGateway) } : draft;
+  tx.put('router', router);
+  return router;
+}
+
+export function updateRouter(tx: Tx, ctx: Context, id: string, input: RouterInput): Router {
+  const current = getVisible(tx, ctx, 'router', id);
+  let externalGateway = current.externalGateway;
+  if (input.externalGateway !== undefined && !sameGateway(current.externalGateway, input.externalGateway)) {
+    if (current.externalGateway) {
+      requireNoFloatingIps(tx, current, 'RouterExternalGatewayInUseByFloatingIp', (n) =>
+        `Gateway cannot be updated for router ${id}, since a gateway to external network ${current.externalGateway?.networkId} is required by ${n} floating IP(s).`,
+      );
+      tx.delete('port', current.externalGateway.portId);
+    }
+    externalGateway = input.externalGateway ? attachGateway(tx, ctx, current, input.externalGateway) : null;
+  }
+  const next = revise(ctx, current, {
+    ...(input.name !== undefined && { name: input.name }),
+    ...(input.description !== undefined && { description: input.description }),
+    ...(input.tags !== undefined && { tags: [...new Set(input.tags)] }),
+    ...(input.adminStateUp !== undefined && { adminStateUp: input.adminStateUp }),
+    ...(input.namespace !== undefined && {
+      namespace: input.namespace === null ? null : parseNamespaceName(input.namespace),
+    }),
+    ...(input.gatewayDevice !== undefined && {
+      gatewayDevice: input.gatewayDevice === null ? null : parseDeviceName(input.gatewayDevice),
+    }),
+    ...(input.backend !== undefined && { backend: input.backend === null ? null : parseBackendName(input.backend) }),
+    externalGateway,
+  });
+  checkPlacement(tx, next);
+  tx.put('router', next);
+  return next;
+}
+
+export function deleteRouter(tx: Tx, ctx: Context, id: string): void {
+  const router = getVisible(tx, ctx, 'router', id);
+  if (interfacePorts(tx, id).length > 0) {
+    throw conflict('RouterInUse', `Router ${id} still has ports`);
+  }
+  requireNoFloatingIps(tx, router, 'RouterInUse', (n) => `Router ${id} still carries ${n} floating IP(s)`);
+  if (router.externalGateway) tx.delete('port', router.externalGateway.portId);
+  tx.delete('router', id);
+}
+
+export interface InterfaceInfo {
+  readonly routerId: string;
+  readonly portId: string;
+  readonly subnetId: string;
+  readonly networkId: string;
+  readonly projectId: string;
+}
+
+export function addRouterInterface(
+  tx: Tx,
+  ctx: Context,
+  routerId: string,
+  input: { subnetId?: string; portId?: string },
+): InterfaceInfo {
+  const router = getVisible(tx, ctx, 'router', routerId);
+  if ((input.subnetId === undefined) === (input.portId === undefined)) {
+    throw badRequest('Either subnet_id or port_id must be specified, and not both.');
+  }
+  let port: Port;
+  if (input.subnetId !== undefined) {
+    const subnet = getVisible(tx, ctx, 'subnet', input.subnetId);
+    if (!subnet.gatewayIp) throw badRequest(`Subnet ${subnet.id} does not have a gateway IP.`);
+    checkNewInterfaceSubnet(tx, router, subnet);
+    port = createPort(tx, ctx, {
+      networkId: subnet.networkId,
+      fixedIps: [{ subnetId: subnet.id, ipAddress: subnet.gatewayIp }],
+      deviceId: router.id,
+      deviceOwner: DEVICE_OWNER_ROUTER_INTERFACE,
+      projectId: router.projectId,
+    });
+  } else {
+    const existing = getVisible(tx, ctx, 'port', input.portId!);
+    if (existing.deviceId !== '' || existing.deviceOwner !== '') {
+      throw conflict('PortInUse', `Port ${existing.id} is already in use by device ${existing.deviceId || existing.deviceOwner}.`);
+    }
+    if (existing.fixedIps.length !== 1) {
+      throw badRequest(`Port ${existing.id} must have exactly one fixed IP to be a router interface.`);
+    }
+    const subnet = tx.get('subnet', existing.fixedIps[0]!.subnetId);
+    if (!subnet) throw notFoundError('subnet', existing.fixedIps[0]!.subnetId);
+    checkNewInterfaceSubnet(tx, router, subnet);
+    port = revise(ctx, existing, { deviceId: router.id, deviceOwner: DEVICE_OWNER_ROUTER_INTERFACE });
+    tx.put('port', port);
+  }
+  tx.put('router', revise(ctx, router, {}));
+  return {
+    routerId: router.id,
+    portId: port.id,
+    subnetId: port.fixedIps[0]!.subnetId,
+    networkId: port.networkId,
+    projectId: router.projectId,
+  };
+}
+
+export function removeRouterInterface(
+  tx: Tx,
+  ctx: Context,
+  routerId: string,
+  input: { subnetId?: string; portId?: string },
+): InterfaceInfo {
+  const router = getVisible(tx, ctx, 'router', routerId);
+  const port = interfacePorts(tx, routerId).find((p) =>
+    input.portId !== undefined ? p.id === input.portId : p.fixedIps.some((ip) => ip.subnetId === input.subnetId),
+  );
+  if (!port) {
+    throw notFound(
+      'RouterInterfaceNotFound',
+      input.portId !== undefined
+        ? `Router ${routerId} does not have an interface with id ${input.portId}`
+        : `Router ${routerId} has no interface on subnet ${input.subnetId ?? '(none given)'}`,
+    );
+  }
+  const subnetIds = new Set(port.fixedIps.map((ip) => ip.subnetId));
+  const users = floatingIpsOf(tx, router.id).filter((fip) => {
+    const fixedPort = fip.portId ? tx.get('port', fip.portId) : undefined;
+    return fixedPort?.fixedIps.some((ip) => ip.ipAddress === fip.fixedIpAddress && subnetIds.has(ip.subnetId));
+  });
+  if (users.length > 0) {
+    throw conflict(
+      'RouterInterfaceInUseByFloatingIP',
+      `Router interface for subnet ${[...subnetIds].join(',')} on router ${routerId} cannot be deleted, as it is required by one or more floating IPs.`,
+    );
+  }
+  tx.delete('port', port.id);
+  tx.put('router', revise(ctx, router, {}));
+  return {
+    routerId: router.id,
+    portId: port.id,
+    subnetId: port.fixedIps[0]!.subnetId,
+    networkId: port.networkId,
+    projectId: router.projectId,
+  };
+}
+
+export function interfacePorts(view: View, routerId: string): Port[] {
+  return view
+    .lookup(portsOfDeviceKey(routerId))
+    .map((ref) => view.get('port', ref.id))
+    .filter((p): p is Port => p !== undefined && p.deviceOwner === DEVICE_OWNER_ROUTER_INTERFACE);
+}
+
+export function interfaceSubnets(view: View, routerId: string): Subnet[] {
+  return interfacePorts(view, routerId)
+    .flatMap((p) => p.fixedIps.map((ip) => view.get('subnet', ip.subnetId)))
+    .filter((s): s is Subnet => s !== undefined);
+}
+
+function floatingIpsOf(view: View, routerId: string) {
+  return view
+    .lookup(fipOfRouterKey(routerId))
+    .map((ref) => view.get('floatingip', ref.id))
+    .filter((f) => f !== undefined);
+}
+
+function requireNoFloatingIps(tx: Tx, router: Router, type: string, message: (count: number) => string): void {
+  const count = floatingIpsOf(tx, router.id).length;
+  if (count > 0) throw conflict(type, message(count));
+}
+
+function checkNewInterfaceSubnet(tx: Tx, router: Router, subnet: Subnet): void {
+  const network = tx.get('network', subnet.networkId);
+  if (network?.external) {
+    throw badRequest(`Subnet ${subnet.id} is on external network ${network.id}; use it as the router's gateway.`);
+  }
+  for (const existing of interfaceSubnets(tx, router.id)) {
+    if (existing.id === subnet.id) {
+      throw badRequest(`Router already has a port on subnet ${subnet.id}`);
+    }
+    if (cidrsOverlap(parseCidr(existing.cidr), parseCidr(subnet.cidr))) {
+      throw badRequest(
+        `Cidr ${subnet.cidr} of subnet ${subnet.id} overlaps with cidr ${existing.cidr} of subnet ${existing.id}`,
+      );
+    }
+  }
+}
+
+function checkPlacement(view: View, router: Router): void {
+  if (!router.gatewayDevice) return;
+  const holders = view
+    .lookup(routerPlacementKey(router.namespace, router.gatewayDevice))
+    .filter((ref) => ref.id !== router.id);
+  if (holders.length > 0) {
+    throw conflict(
+      'GatewayDeviceInUse',
+      `Gateway device ${router.gatewayDevice} in namespace ${router.namespace ?? '(host)'} is already used by router ${holders[0]!.id}`,
+    );
+  }
+}
+
+function attachGateway(tx: Tx, ctx: Context, router: Router, input: GatewayInput): ExternalGateway {
+  const network = tx.get('network', input.networkId);
+  if (!network) throw notFoundError('network', input.networkId);
+  if (!network.external) {
+    throw badRequest(`Network ${network.id} is not a valid external network`);
+  }
+  if (input.externalFixedIps?.some((ip) => ip.ipAddress !== undefined) && !ctx.isAdmin) {
+    throw badRequest('Only an admin may choose the external fixed IP of a router gateway.');
+  }
+  const port = createPort(tx, { ...ctx, isAdmin: true }, {
+    networkId: network.id,
+    fixedIps: input.externalFixedIps?.length ? input.externalFixedIps : [{}],
+    deviceId: router.id,
+    deviceOwner: DEVICE_OWNER_ROUTER_GATEWAY,
+    projectId: '',
+  });
+  return { networkId: network.id, portId: port.id, fixedIps: port.fixedIps };
+}
+
+function sameGateway(current: ExternalGateway | null, input: GatewayInput | null): boolean {
+  if (current === null || input === null) return current === input;
+  if (current.networkId !== input.networkId) return false;
+  return (
+    input.externalFixedIps === undefined ||
+    input.externalFixedIps.every((req) =>
+      current.fixedIps.some(
+        (ip) =>
+          (req.ipAddress === undefined || ip.ipAddress === req.ipAddress) &&
+          (req.subnetId === undefined || ip.subnetId === req.subnetId),
+      ),
+    )
+  );
+}
+
+export { portExhausted };

@@ -1,0 +1,34 @@
+import type { IPv4 } from './ipv4.js';
+import type { Kind, KindMap } from './entities.js';
+
+/** A reference from a secondary index key to the resource it belongs to. */
+export interface IndexRef {
+  readonly kind: Kind;
+  readonly id: string;
+}
+
+/** A consistent read-only view of the store. The model's rules are written against this, never against I/O. */
+export interface View {
+  get<K extends Kind>(kind: K, id: string): KindMap[K] | undefined;
+  list<K extends Kind>(kind: K): KindMap[K][];
+  /** Resources holding an index key (see `indexKeysOf`). */
+  lookup(key: string): IndexRef[];
+  /** The resources of one kind holding an index key, read in one go. */
+  find<K extends Kind>(kind: K, key: string): KindMap[K][];
+}
+
+/** A view that can also write. Everything written in one `Tx` commits atomically or not at all. */
+export interface Tx extends View {
+  put<K extends Kind>(kind: K, entity: KindMap[K]): void;
+  delete(kind: Kind, id: string): void;
+}
+
+/** What the caller supplies so that the model stays free of clocks and randomness. */
+export interface Context {
+  readonly projectId: string;
+  readonly isAdmin: boolean;
+  now(): string;
+  newId(): string;
+  /** Where the last allocation per subnet ended, so the next scan starts there. A cache: never needed for correctness. */
+  readonly allocationHints?: Map<string, IPv4>;
+}

@@ -1,0 +1,34 @@
+/**
+ * Schema versions, applied in order inside one transaction each. Resources are JSON documents; the model
+ * declares which secondary keys each one holds, and `index_keys` enforces the unique ones.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE resources (
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (kind, id)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE index_keys (
+    key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    uniq INTEGER NOT NULL,
+    PRIMARY KEY (key, kind, id)
+  ) WITHOUT ROWID;
+  CREATE UNIQUE INDEX index_keys_unique ON index_keys (key) WHERE uniq = 1;
+  CREATE INDEX index_keys_owner ON index_keys (kind, id);
+
+  CREATE TABLE changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    op TEXT NOT NULL,
+    at TEXT NOT NULL
+  );
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;

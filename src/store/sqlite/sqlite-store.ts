@@ -1,0 +1,195 @@
+import { EventEmitter } from 'node:events';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import {
+  conflict,
+  indexKeysOf,
+  type IndexRef,
+  type Kind,
+  type KindMap,
+  type Tx,
+  type View,
+  SfipError,
+} from '../../model/index.js';
+import { StoreError } from '../errors.js';
+import type { Change, ChangeBatch, Store } from '../store.js';
+import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
+
+/** How many changes the feed keeps. A reader further behind than this re-lists everything. */
+const CHANGE_RETENTION = 200_000;
+
+export interface SqliteStoreOptions {
+  /** Database file, or ':memory:' for tests. */
+  readonly path: string;
+}
+
+/**
+ * The embedded default store. WAL mode lets the agent read while the API writes; every model operation runs in
+ * one IMMEDIATE transaction, which serialises writers, so allocation can never hand out an address twice.
+ * synchronous=NORMAL keeps every acknowledged write across a process crash (WAL is fsynced at checkpoints).
+ */
+export class SqliteStore implements Store {
+  readonly description: string;
+  private readonly db: Database.Database;
+  private readonly events = new EventEmitter();
+  private writesSincePrune = 0;
+  private readonly stmt;
+
+  constructor(options: SqliteStoreOptions) {
+    this.description = `sqlite:${options.path}`;
+    this.db = openDatabase(options.path);
+    this.events.setMaxListeners(0);
+    const db = this.db;
+    this.stmt = {
+      get: db.prepare<[string, string], { body: string }>('SELECT body FROM resources WHERE kind = ? AND id = ?'),
+      list: db.prepare<[string], { body: string }>('SELECT body FROM resources WHERE kind = ?'),
+      lookup: db.prepare<[string], IndexRef>('SELECT kind, id FROM index_keys WHERE key = ?'),
+      find: db.prepare<[string, string], { body: string }>(
+        'SELECT r.body FROM index_keys k JOIN resources r ON r.kind = k.kind AND r.id = k.id WHERE k.key = ? AND k.kind = ?',
+      ),
+      upsert: db.prepare('INSERT INTO resources (kind, id, body) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET body = excluded.body'),
+      remove: db.prepare('DELETE FROM resources WHERE kind = ? AND id = ?'),
+      dropKeys: db.prepare('DELETE FROM index_keys WHERE kind = ? AND id = ?'),
+      addKey: db.prepare('INSERT INTO index_keys (key, kind, id, uniq) VALUES (?, ?, ?, ?)'),
+      change: db.prepare('INSERT INTO changes (kind, id, op, at) VALUES (?, ?, ?, ?)'),
+      since: db.prepare<[number, number], Change>('SELECT seq, kind, id, op FROM changes WHERE seq > ? ORDER BY seq LIMIT ?'),
+      bounds: db.prepare<[], { lo: number | null; hi: number | null }>('SELECT MIN(seq) AS lo, MAX(seq) AS hi FROM changes'),
+      latest: db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'changes'"),
+      prune: db.prepare('DELETE FROM changes WHERE seq <= ?'),
+    };
+  }
+
+  async read<T>(fn: (view: View) => T): Promise<T> {
+    return this.db.transaction(() => fn(this.view()))();
+  }
+
+  async update<T>(fn: (tx: Tx) => T): Promise<T> {
+    let wrote = false;
+    const run = this.db.transaction(() => {
+      const tx = this.tx(() => (wrote = true));
+      return fn(tx);
+    });
+    let result: T;
+    try {
+      result = run.immediate();
+    } catch (error) {
+      throw translateSqliteError(error, this.description);
+    }
+    if (wrote) {
+      this.maybePrune();
+      this.events.emit('change');
+    }
+    return result;
+  }
+
+  async changesSince(seq: number, limit = 10_000): Promise<ChangeBatch> {
+    const bounds = this.stmt.bounds.get();
+    const latest = this.stmt.latest.get()?.seq ?? 0;
+    const truncated = bounds?.lo != null && seq < bounds.lo - 1;
+    return { changes: this.stmt.since.all(seq, limit), latest, truncated };
+  }
+
+  onChange(listener: () => void): () => void {
+    this.events.on('change', listener);
+    return () => this.events.off('change', listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  private view(): View {
+    const parse = <K extends Kind>(row: { body: string } | undefined) =>
+      row ? (JSON.parse(row.body) as KindMap[K]) : undefined;
+    return {
+      get: (kind, id) => parse(this.stmt.get.get(kind, id)),
+      list: (kind) => this.stmt.list.all(kind).map((row) => JSON.parse(row.body)),
+      lookup: (key) => this.stmt.lookup.all(key),
+      find: (kind, key) => this.stmt.find.all(key, kind).map((row) => JSON.parse(row.body)),
+    };
+  }
+
+  private tx(onWrite: () => void): Tx {
+    const now = () => new Date().toISOString();
+    return {
+      ...this.view(),
+      put: (kind, entity) => {
+        onWrite();
+        this.stmt.upsert.run(kind, entity.id, JSON.stringify(entity));
+        this.stmt.dropKeys.run(kind, entity.id);
+        for (const key of indexKeysOf(kind, entity)) {
+          this.stmt.addKey.run(key.key, kind, entity.id, key.unique ? 1 : 0);
+        }
+        this.stmt.change.run(kind, entity.id, 'put', now());
+      },
+      delete: (kind, id) => {
+        onWrite();
+        this.stmt.remove.run(kind, id);
+        this.stmt.dropKeys.run(kind, id);
+        this.stmt.change.run(kind, id, 'delete', now());
+      },
+    };
+  }
+
+  private maybePrune(): void {
+    if (++this.writesSincePrune < 1000) return;
+    this.writesSincePrune = 0;
+    const hi = this.stmt.bounds.get()?.hi ?? 0;
+    if (hi > CHANGE_RETENTION) this.stmt.prune.run(hi - CHANGE_RETENTION);
+  }
+}
+
+function openDatabase(path: string): Database.Database {
+  let db: Database.Database;
+  try {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    db = new Database(path, { timeout: 5000 });
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+  } catch (error) {
+    throw new StoreError(
+      `Cannot open the state database at ${path}: ${(error as Error).message}. ` +
+        'Check that the state directory exists, is writable by this user and has free space, or choose another with --state-dir.',
+    );
+  }
+  migrate(db, path);
+  return db;
+}
+
+function migrate(db: Database.Database, path: string): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > SCHEMA_VERSION) {
+    db.close();
+    throw new StoreError(
+      `The state database at ${path} has schema version ${version}, newer than this sfip understands (${SCHEMA_VERSION}). ` +
+        'Run the newer sfip that wrote it, or restore a backup; it was left untouched.',
+    );
+  }
+  for (let v = version; v < SCHEMA_VERSION; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    }).immediate();
+  }
+}
+
+function translateSqliteError(error: unknown, where: string): unknown {
+  if (error instanceof SfipError) return error;
+  const code = (error as { code?: string }).code ?? '';
+  if (code.startsWith('SQLITE_CONSTRAINT')) {
+    return conflict('Conflict', `The change conflicts with an existing resource (${(error as Error).message}).`);
+  }
+  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
+    return new SfipError('ServiceUnavailable', 503, `The state database ${where} is locked by another process; retry.`);
+  }
+  if (code === 'SQLITE_FULL' || code === 'SQLITE_READONLY' || code.startsWith('SQLITE_IOERR') || code === 'SQLITE_CANTOPEN') {
+    return new SfipError(
+      'ServiceUnavailable',
+      503,
+      `The state database ${where} cannot be written (${code}): check free space and permissions. Nothing was changed.`,
+    );
+  }
+  return error;
+}
