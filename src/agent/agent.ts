@@ -63,7 +63,8 @@ export class Agent extends EventEmitter {
     const { store } = this.options;
     this.lastSeq = (await store.changesSince(Number.MAX_SAFE_INTEGER, 0)).latest;
     const routers = await store.read((view) => {
-      for (const fip of view.list('floatingip')) this.knownFips.set(fip.id, { routerId: fip.routerId, key: mappingKey(fip) });
+      for (const fip of view.list('floatingip'))
+        this.knownFips.set(fip.id, { routerId: fip.routerId, key: mappingKey(fip) });
       return view.list('router').map((r) => r.id);
     });
     for (const previous of this.record.load()) {
@@ -106,7 +107,9 @@ export class Agent extends EventEmitter {
     void this.options.store
       .read((view) => view.list('router').map((r) => r.id))
       .then((ids) => ids.forEach((id) => this.markDirty(id, cause)))
-      .catch((error) => this.options.log.warn({ err: (error as Error).message }, 'resync could not read the store'));
+      .catch((error) =>
+        this.options.log.warn({ err: (error as Error).message }, 'resync could not read the store'),
+      );
   }
 
   routerOutcomes(): ReconcileOutcome[] {
@@ -125,7 +128,9 @@ export class Agent extends EventEmitter {
       return this.pumping;
     }
     this.pumping = this.readChanges()
-      .catch((error) => this.options.log.warn({ err: (error as Error).message }, 'cannot read the change feed'))
+      .catch((error) =>
+        this.options.log.warn({ err: (error as Error).message }, 'cannot read the change feed'),
+      )
       .finally(() => {
         this.pumping = undefined;
         if (this.pumpAgain) {
@@ -151,10 +156,13 @@ export class Agent extends EventEmitter {
       for (const change of batch.changes) {
         if (change.kind === 'floatingip') fipIds.add(change.id);
         else if (change.kind === 'router') this.markDirty(change.id, 'router-changed');
-        else if (change.kind === 'subnet' || change.kind === 'network') this.resyncAll(`${change.kind}-changed`);
+        else if (change.kind === 'subnet' || change.kind === 'network')
+          this.resyncAll(`${change.kind}-changed`);
       }
       if (fipIds.size > 0) {
-        const fips = await store.read((view) => [...fipIds].map((id) => [id, view.get('floatingip', id)] as const));
+        const fips = await store.read((view) =>
+          [...fipIds].map((id) => [id, view.get('floatingip', id)] as const),
+        );
         for (const [id, fip] of fips) this.onFloatingIp(id, fip);
       }
     }
@@ -182,7 +190,8 @@ export class Agent extends EventEmitter {
         ctx: this.ctx,
         garp: o.garp ?? true,
         conntrackCleanup: o.conntrackCleanup ?? true,
-        onBackgroundError: (error) => o.log.warn({ router: routerId, err: (error as Error).message }, 'gratuitous ARP failed'),
+        onBackgroundError: (error) =>
+          o.log.warn({ router: routerId, err: (error as Error).message }, 'gratuitous ARP failed'),
       });
       this.reconcilers.set(routerId, reconciler);
     }
@@ -204,7 +213,9 @@ export class Agent extends EventEmitter {
           this.saveRecord();
           this.emit('reconciled', outcome);
         })
-        .catch((error) => this.options.log.error({ router: routerId, err: (error as Error).message }, 'reconciler crashed'))
+        .catch((error) =>
+          this.options.log.error({ router: routerId, err: (error as Error).message }, 'reconciler crashed'),
+        )
         .finally(() => {
           this.running.delete(routerId);
           this.drain();

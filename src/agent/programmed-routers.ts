@@ -16,7 +16,10 @@ export class ProgrammedRouters {
       return parsed.routers ?? [];
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw new Error(`Cannot read the agent's record of programmed routers at ${this.path}: ${(error as Error).message}`);
+      throw new Error(
+        `Cannot read the agent's record of programmed routers at ${this.path}: ${(error as Error).message}`,
+        { cause: error },
+      );
     }
   }
 
@@ -24,7 +27,10 @@ export class ProgrammedRouters {
     if (!this.path) return;
     mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
     const tmp = `${this.path}.tmp`;
-    writeFileSync(tmp, JSON.stringify({ routers: [...routers].sort((a, b) => a.routerId.localeCompare(b.routerId)) }, null, 1));
+    writeFileSync(
+      tmp,
+      JSON.stringify({ routers: [...routers].sort((a, b) => a.routerId.localeCompare(b.routerId)) }, null, 1),
+    );
     renameSync(tmp, this.path);
   }
 }

@@ -88,16 +88,29 @@ export class RouterReconciler {
       const dataplane = this.deps.dataplaneFor(backend);
       const actual = await dataplane.read(desired, desired);
       const plan = dataplane.plan(desired, actual);
-      this.programmed = { routerId: desired.routerId, namespace: desired.namespace, gatewayDevice: desired.gatewayDevice, backend };
+      this.programmed = {
+        routerId: desired.routerId,
+        namespace: desired.namespace,
+        gatewayDevice: desired.gatewayDevice,
+        backend,
+      };
       let conntrackDeleted = 0;
       if (!isEmptyPlan(plan)) {
         await dataplane.apply(plan);
-        if (this.deps.conntrackCleanup) conntrackDeleted = await this.cleanConntrack(desired.namespace, plan.added, plan.removed);
+        if (this.deps.conntrackCleanup)
+          conntrackDeleted = await this.cleanConntrack(desired.namespace, plan.added, plan.removed);
         if (this.deps.garp && plan.addAddresses.length > 0) {
           sendGratuitousArp(desired, plan.addAddresses).catch(this.deps.onBackgroundError);
         }
         log.info(
-          { router: this.routerId, cause, rebuilt: plan.rebuild, added: plan.added.length, removed: plan.removed.length, conntrackDeleted },
+          {
+            router: this.routerId,
+            cause,
+            rebuilt: plan.rebuild,
+            added: plan.added.length,
+            removed: plan.removed.length,
+            conntrackDeleted,
+          },
           cause === 'resync' ? 'repaired drift' : 'applied',
         );
       }

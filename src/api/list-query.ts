@@ -6,24 +6,31 @@ const TAG_FILTERS = new Set(['tags', 'tags-any', 'not-tags', 'not-tags-any']);
 
 type Query = Record<string, string | string[] | undefined>;
 
-const values = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+const values = (v: string | string[] | undefined): string[] =>
+  v === undefined ? [] : Array.isArray(v) ? v : [v];
 
 /** How a filter value compares with an attribute: Neutron accepts the JSON-ish text forms. */
 function matches(attribute: unknown, wanted: string): boolean {
-  if (attribute === null || attribute === undefined) return wanted === '' || wanted === 'None' || wanted === 'null';
+  if (attribute === null || attribute === undefined)
+    return wanted === '' || wanted === 'None' || wanted === 'null';
   if (typeof attribute === 'boolean') return String(attribute) === wanted.toLowerCase();
   if (Array.isArray(attribute)) return attribute.some((a) => matches(a, wanted));
   if (typeof attribute === 'object') {
     // Structured filters such as ports' fixed_ips=ip_address=10.0.0.5
     const [key, ...rest] = wanted.split('=');
     const value = rest.join('=');
-    return rest.length > 0 && key !== undefined && String((attribute as Record<string, unknown>)[key]) === value;
+    return (
+      rest.length > 0 && key !== undefined && String((attribute as Record<string, unknown>)[key]) === value
+    );
   }
   return String(attribute) === wanted;
 }
 
 function tagsMatch(objectTags: readonly string[], query: Query): boolean {
-  const list = (k: string) => values(query[k]).flatMap((v) => v.split(',')).filter(Boolean);
+  const list = (k: string) =>
+    values(query[k])
+      .flatMap((v) => v.split(','))
+      .filter(Boolean);
   const all = list('tags');
   const any = list('tags-any');
   const notAll = list('not-tags');
@@ -72,7 +79,8 @@ export function listPage(
     if (!known.has(key)) throw badRequest(`'${key}' is not a sort key of ${collection}.`);
   }
   for (const dir of sortDirs) {
-    if (dir !== 'asc' && dir !== 'desc') throw badRequest(`'${dir}' is not a sort direction: expected asc or desc.`);
+    if (dir !== 'asc' && dir !== 'desc')
+      throw badRequest(`'${dir}' is not a sort direction: expected asc or desc.`);
   }
   const keys = [...sortKeys.map((k, i) => [k, sortDirs[i] ?? 'asc'] as const), ['id', 'asc'] as const];
   items.sort((a, b) => {
@@ -92,7 +100,8 @@ export function listPage(
   }
   if (limitText !== undefined) {
     const limit = Number(limitText);
-    if (!/^\d+$/.test(limitText) || limit < 0) throw badRequest(`'${limitText}' is not a valid limit: expected a non-negative integer.`);
+    if (!/^\d+$/.test(limitText) || limit < 0)
+      throw badRequest(`'${limitText}' is not a valid limit: expected a non-negative integer.`);
     if (limit > 0 && items.length > limit) {
       items = items.slice(0, limit);
       links.push({ rel: 'next', href: pageHref(baseUrl, query, String(items[items.length - 1]!.id)) });

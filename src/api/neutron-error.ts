@@ -28,9 +28,14 @@ function describeValidation(errors: readonly AjvError[], body: unknown): string 
   }
   if (e.keyword === 'required') {
     const missing = String(e.params.missingProperty);
-    return path.length === 0 ? `Resource body required: missing '${missing}'` : `Failed to parse request. Required attribute '${missing}' not specified`;
+    return path.length === 0
+      ? `Resource body required: missing '${missing}'`
+      : `Failed to parse request. Required attribute '${missing}' not specified`;
   }
-  const value = path.reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), body);
+  const value = path.reduce<unknown>(
+    (v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined),
+    body,
+  );
   return `Invalid input for ${attribute}. Reason: '${JSON.stringify(value)}' ${e.message ?? 'is not valid'}.`;
 }
 
@@ -53,13 +58,22 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
   switch (error.code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      void reply.status(400).send(neutronError('MalformedRequestBody', `Malformed request body: ${error.message}`));
+      void reply
+        .status(400)
+        .send(neutronError('MalformedRequestBody', `Malformed request body: ${error.message}`));
       return;
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       void reply.status(413).send(neutronError('RequestEntityTooLarge', 'Request entity is too large.'));
       return;
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      void reply.status(415).send(neutronError('HTTPUnsupportedMediaType', `Unsupported content type: ${String(request.headers['content-type'])}`));
+      void reply
+        .status(415)
+        .send(
+          neutronError(
+            'HTTPUnsupportedMediaType',
+            `Unsupported content type: ${String(request.headers['content-type'])}`,
+          ),
+        );
       return;
   }
   if (typeof error.statusCode === 'number' && error.statusCode < 500) {
@@ -67,9 +81,18 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
     return;
   }
   request.log.error({ err: error }, 'internal error');
-  void reply.status(500).send(neutronError('HTTPInternalServerError', 'Request failed: internal server error while processing your request.'));
+  void reply
+    .status(500)
+    .send(
+      neutronError(
+        'HTTPInternalServerError',
+        'Request failed: internal server error while processing your request.',
+      ),
+    );
 }
 
 export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): void {
-  void reply.status(404).send(neutronError('HTTPNotFound', `The resource could not be found: ${request.method} ${request.url}`));
+  void reply
+    .status(404)
+    .send(neutronError('HTTPNotFound', `The resource could not be found: ${request.method} ${request.url}`));
 }

@@ -39,7 +39,8 @@ function checkRevision(request: FastifyRequest, current: { revisionNumber: numbe
   if (header === undefined) return;
   for (const part of String(header).split(',')) {
     const match = /^\s*revision_number=(\d+)\s*$/.exec(part);
-    if (!match) throw new SfipError('BadRequest', 400, `If-Match header '${part.trim()}' must be revision_number=N.`);
+    if (!match)
+      throw new SfipError('BadRequest', 400, `If-Match header '${part.trim()}' must be revision_number=N.`);
     if (Number(match[1]) !== current.revisionNumber) {
       throw new SfipError(
         'RevisionNumberConstraintFailed',
@@ -51,7 +52,11 @@ function checkRevision(request: FastifyRequest, current: { revisionNumber: numbe
 }
 
 /** Registers list, show, create, update, delete and the tags sub-resource, the same way for every resource. */
-export function registerResource<K extends Kind>(app: FastifyInstance, store: Store, def: ResourceDef<K>): void {
+export function registerResource<K extends Kind>(
+  app: FastifyInstance,
+  store: Store,
+  def: ResourceDef<K>,
+): void {
   const base = `/v2.0/${def.collection}`;
   const one = (entity: KindMap[K], view: View) => ({ [def.member]: def.view(entity, view) });
 
@@ -64,16 +69,32 @@ export function registerResource<K extends Kind>(app: FastifyInstance, store: St
         .map((e) => def.view(e, view)),
     );
     const url = `${request.protocol}://${request.host}${base}`;
-    const page = listPage(def.kind, def.collection, objects, def.attributes, request.query as Record<string, string>, url);
-    return { [def.collection]: page.items, ...(page.links.length > 0 && { [`${def.collection}_links`]: page.links }) };
+    const page = listPage(
+      def.kind,
+      def.collection,
+      objects,
+      def.attributes,
+      request.query as Record<string, string>,
+      url,
+    );
+    return {
+      [def.collection]: page.items,
+      ...(page.links.length > 0 && { [`${def.collection}_links`]: page.links }),
+    };
   });
 
   app.get<{ Params: { id: string } }>(`${base}/:id`, async (request) => {
     const ctx = contextOf(request);
-    const fields = [request.query as Record<string, string | string[]>].flatMap((q) => q.fields ?? []).flatMap((f) => f.split(','));
+    const fields = [request.query as Record<string, string | string[]>]
+      .flatMap((q) => q.fields ?? [])
+      .flatMap((f) => f.split(','));
     return store.read((view) => {
       const body = def.view(getVisible(view, ctx, def.kind, request.params.id), view);
-      return { [def.member]: fields.length ? Object.fromEntries(fields.filter((f) => f in body).map((f) => [f, body[f]])) : body };
+      return {
+        [def.member]: fields.length
+          ? Object.fromEntries(fields.filter((f) => f in body).map((f) => [f, body[f]]))
+          : body,
+      };
     });
   });
 
@@ -83,13 +104,17 @@ export function registerResource<K extends Kind>(app: FastifyInstance, store: St
     return reply.status(201).send(result);
   });
 
-  app.put<{ Params: { id: string }; Body: Body }>(`${base}/:id`, { schema: { body: def.updateSchema } }, async (request) => {
-    const ctx = contextOf(request);
-    return store.update((tx) => {
-      checkRevision(request, getVisible(tx, ctx, def.kind, request.params.id));
-      return one(def.update(tx, ctx, request.params.id, request.body[def.member]!), tx);
-    });
-  });
+  app.put<{ Params: { id: string }; Body: Body }>(
+    `${base}/:id`,
+    { schema: { body: def.updateSchema } },
+    async (request) => {
+      const ctx = contextOf(request);
+      return store.update((tx) => {
+        checkRevision(request, getVisible(tx, ctx, def.kind, request.params.id));
+        return one(def.update(tx, ctx, request.params.id, request.body[def.member]!), tx);
+      });
+    },
+  );
 
   app.delete<{ Params: { id: string } }>(`${base}/:id`, async (request, reply) => {
     const ctx = contextOf(request);
@@ -106,13 +131,17 @@ export function registerResource<K extends Kind>(app: FastifyInstance, store: St
 const TAG = /^[^,/]{1,255}$/;
 
 function checkTag(tag: string): string {
-  if (!TAG.test(tag)) throw new SfipError('InvalidInput', 400, `Invalid input for operation: '${tag}' is not a valid tag.`);
+  if (!TAG.test(tag))
+    throw new SfipError('InvalidInput', 400, `Invalid input for operation: '${tag}' is not a valid tag.`);
   return tag;
 }
 
 function registerTags<K extends Kind>(app: FastifyInstance, store: Store, def: ResourceDef<K>): void {
   const base = `/v2.0/${def.collection}/:id/tags`;
-  const setTags = (request: FastifyRequest<{ Params: { id: string } }>, next: (tags: string[]) => string[]) => {
+  const setTags = (
+    request: FastifyRequest<{ Params: { id: string } }>,
+    next: (tags: string[]) => string[],
+  ) => {
     const ctx = contextOf(request);
     return store.update((tx) => {
       const current = getVisible(tx, ctx, def.kind, request.params.id);
@@ -127,13 +156,29 @@ function registerTags<K extends Kind>(app: FastifyInstance, store: Store, def: R
   });
   app.get<{ Params: { id: string; tag: string } }>(`${base}/:tag`, async (request, reply) => {
     const ctx = contextOf(request);
-    const has = await store.read((view) => getVisible(view, ctx, def.kind, request.params.id).tags.includes(request.params.tag));
-    if (!has) throw new SfipError('TagNotFound', 404, `Tag ${request.params.tag} could not be found for resource ${request.params.id}.`);
+    const has = await store.read((view) =>
+      getVisible(view, ctx, def.kind, request.params.id).tags.includes(request.params.tag),
+    );
+    if (!has)
+      throw new SfipError(
+        'TagNotFound',
+        404,
+        `Tag ${request.params.tag} could not be found for resource ${request.params.id}.`,
+      );
     return reply.status(204).send();
   });
   app.put<{ Params: { id: string }; Body: { tags: string[] } }>(
     base,
-    { schema: { body: { type: 'object', required: ['tags'], additionalProperties: false, properties: { tags: { type: 'array', items: { type: 'string' } } } } } },
+    {
+      schema: {
+        body: {
+          type: 'object',
+          required: ['tags'],
+          additionalProperties: false,
+          properties: { tags: { type: 'array', items: { type: 'string' } } },
+        },
+      },
+    },
     async (request) => ({ tags: await setTags(request, () => request.body.tags.map(checkTag)) }),
   );
   app.put<{ Params: { id: string; tag: string } }>(`${base}/:tag`, async (request, reply) => {
@@ -147,7 +192,11 @@ function registerTags<K extends Kind>(app: FastifyInstance, store: Store, def: R
   app.delete<{ Params: { id: string; tag: string } }>(`${base}/:tag`, async (request, reply) => {
     await setTags(request, (tags) => {
       if (!tags.includes(request.params.tag)) {
-        throw new SfipError('TagNotFound', 404, `Tag ${request.params.tag} could not be found for resource ${request.params.id}.`);
+        throw new SfipError(
+          'TagNotFound',
+          404,
+          `Tag ${request.params.tag} could not be found for resource ${request.params.id}.`,
+        );
       }
       return tags.filter((t) => t !== request.params.tag);
     });

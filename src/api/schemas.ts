@@ -32,7 +32,9 @@ export function standardInput(body: Record<string, unknown>) {
     ...(body.name !== undefined && { name: body.name as string }),
     ...(body.description !== undefined && { description: body.description as string }),
     ...(body.tags !== undefined && { tags: body.tags as string[] }),
-    ...((body.project_id ?? body.tenant_id) !== undefined && { projectId: (body.project_id ?? body.tenant_id) as string }),
+    ...((body.project_id ?? body.tenant_id) !== undefined && {
+      projectId: (body.project_id ?? body.tenant_id) as string,
+    }),
   };
 }
 

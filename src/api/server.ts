@@ -46,7 +46,9 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   app.get('/readyz', async (_request, reply) => {
     const state = options.ready?.() ?? { ready: true, detail: 'no agent in this process' };
     await options.store.read((view) => view.list('network').length);
-    return reply.status(state.ready ? 200 : 503).send({ status: state.ready ? 'ready' : 'not ready', detail: state.detail });
+    return reply
+      .status(state.ready ? 200 : 503)
+      .send({ status: state.ready ? 'ready' : 'not ready', detail: state.detail });
   });
   return app;
 }

@@ -33,7 +33,10 @@ export function networkView(n: Network, view: View): NeutronObject {
     admin_state_up: n.adminStateUp,
     shared: false,
     'router:external': n.external,
-    subnets: view.lookup(subnetsOfNetworkKey(n.id)).map((r) => r.id).sort(),
+    subnets: view
+      .lookup(subnetsOfNetworkKey(n.id))
+      .map((r) => r.id)
+      .sort(),
     mtu: 1500,
   };
 }
@@ -76,7 +79,10 @@ export function routerView(r: Router): NeutronObject {
     external_gateway_info: r.externalGateway && {
       network_id: r.externalGateway.networkId,
       enable_snat: true,
-      external_fixed_ips: r.externalGateway.fixedIps.map((ip) => ({ subnet_id: ip.subnetId, ip_address: ip.ipAddress })),
+      external_fixed_ips: r.externalGateway.fixedIps.map((ip) => ({
+        subnet_id: ip.subnetId,
+        ip_address: ip.ipAddress,
+      })),
     },
     routes: [],
     namespace: r.namespace,

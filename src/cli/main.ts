@@ -17,7 +17,16 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON instead of tables', false)
     .showHelpAfterError()
     .exitOverride();
-  for (const command of [fipCommand(), routerCommand(), networkCommand(), subnetCommand(), portCommand(), labCommand(), doctorCommand(), serveCommand()]) {
+  for (const command of [
+    fipCommand(),
+    routerCommand(),
+    networkCommand(),
+    subnetCommand(),
+    portCommand(),
+    labCommand(),
+    doctorCommand(),
+    serveCommand(),
+  ]) {
     program.addCommand(command);
   }
   // Subcommands inherit exitOverride so every failure comes back here and exits non-zero with one message.

@@ -33,13 +33,22 @@ export class ApiClient {
       });
     } catch (error) {
       const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
-      throw new ApiError(0, 'ConnectionFailed', `Cannot reach the sfip API at ${this.baseUrl} (${cause}): is 'sfip serve' running?`);
+      throw new ApiError(
+        0,
+        'ConnectionFailed',
+        `Cannot reach the sfip API at ${this.baseUrl} (${cause}): is 'sfip serve' running?`,
+      );
     }
     const text = await response.text();
     const parsed = text ? (JSON.parse(text) as unknown) : undefined;
     if (!response.ok) {
-      const neutron = (parsed as { NeutronError?: { type: string; message: string } } | undefined)?.NeutronError;
-      throw new ApiError(response.status, neutron?.type ?? `HTTP${response.status}`, neutron?.message ?? text);
+      const neutron = (parsed as { NeutronError?: { type: string; message: string } } | undefined)
+        ?.NeutronError;
+      throw new ApiError(
+        response.status,
+        neutron?.type ?? `HTTP${response.status}`,
+        neutron?.message ?? text,
+      );
     }
     return parsed as T;
   }
@@ -63,7 +72,9 @@ export class ApiClient {
    */
   async find(collection: string, member: string, ref: string): Promise<Json> {
     try {
-      return (await this.get<Record<string, Json>>(`/v2.0/${collection}/${encodeURIComponent(ref)}`))[member]!;
+      return (await this.get<Record<string, Json>>(`/v2.0/${collection}/${encodeURIComponent(ref)}`))[
+        member
+      ]!;
     } catch (error) {
       if (!(error instanceof ApiError) || error.status !== 404) throw error;
     }
@@ -73,7 +84,11 @@ export class ApiClient {
     )[collection]!;
     if (found.length === 0) throw new ApiError(404, 'NotFound', `No ${member} found for '${ref}'`);
     if (found.length > 1) {
-      throw new ApiError(409, 'Ambiguous', `More than one ${member} matches '${ref}': use an id (${found.map((f) => f.id).join(', ')})`);
+      throw new ApiError(
+        409,
+        'Ambiguous',
+        `More than one ${member} matches '${ref}': use an id (${found.map((f) => f.id).join(', ')})`,
+      );
     }
     return found[0]!;
   }

@@ -5,6 +5,8 @@ export function createLogger(level = 'info', pretty = process.stdout.isTTY): Log
   return pino({
     level,
     base: { service: 'sfip' },
-    ...(pretty && { transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } } }),
+    ...(pretty && {
+      transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l' } },
+    }),
   });
 }

@@ -27,7 +27,8 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-const LOOPBACK = (host: string) => host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+const LOOPBACK = (host: string) =>
+  host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
 
 /**
  * `sfip serve`: the API and the agent in one process, on the embedded SQLite store by default. Stopping it

@@ -39,7 +39,13 @@ function kernelConfig(): Map<string, string> | undefined {
   }
 }
 
-async function tool(run: Runner, area: string, name: string, args: string[], pkg: string): Promise<DoctorLine> {
+async function tool(
+  run: Runner,
+  area: string,
+  name: string,
+  args: string[],
+  pkg: string,
+): Promise<DoctorLine> {
   try {
     const { stdout, stderr } = await run(name, args, { okExitCodes: [1, 2] });
     return { area, check: name, ok: true, detail: (stdout || stderr).trim().split('\n')[0] ?? '' };
@@ -52,7 +58,12 @@ async function tool(run: Runner, area: string, name: string, args: string[], pkg
  * Probes a feature for real inside a throwaway namespace, because a kernel config can claim a module that
  * cannot be loaded (these machines load no modules).
  */
-async function probe(run: Runner, area: string, check: string, steps: [string, string[]][]): Promise<DoctorLine> {
+async function probe(
+  run: Runner,
+  area: string,
+  check: string,
+  steps: [string, string[]][],
+): Promise<DoctorLine> {
   const ns = `sfip-doctor-${process.pid}`;
   try {
     await run('ip', ['netns', 'add', ns]);
@@ -80,7 +91,12 @@ export async function doctor(run: Runner = defaultRun): Promise<DoctorLine[]> {
   );
   const config = kernelConfig();
   if (!config) {
-    lines.push({ area: 'general', check: 'kernel config', ok: false, detail: '/proc/config.gz is not readable; relying on probes' });
+    lines.push({
+      area: 'general',
+      check: 'kernel config',
+      ok: false,
+      detail: '/proc/config.gz is not readable; relying on probes',
+    });
   } else {
     for (const [area, option, why] of KERNEL_OPTIONS) {
       const value = config.get(option);
@@ -88,7 +104,12 @@ export async function doctor(run: Runner = defaultRun): Promise<DoctorLine[]> {
         area,
         check: option,
         ok: value === 'y' || value === 'm',
-        detail: value === 'y' ? `built in (${why})` : value === 'm' ? `module (${why}); must be loadable` : `absent (${why})`,
+        detail:
+          value === 'y'
+            ? `built in (${why})`
+            : value === 'm'
+              ? `module (${why}); must be loadable`
+              : `absent (${why})`,
       });
     }
   }
@@ -97,14 +118,55 @@ export async function doctor(run: Runner = defaultRun): Promise<DoctorLine[]> {
       ['nft', ['add', 'table', 'ip', 'sfip_doctor']],
       ['nft', ['add', 'map', 'ip', 'sfip_doctor', 'm', '{ type ipv4_addr : ipv4_addr; }']],
       ['nft', ['add', 'chain', 'ip', 'sfip_doctor', 'c', '{ type filter hook prerouting priority raw; }']],
-      ['nft', ['add', 'rule', 'ip', 'sfip_doctor', 'c', 'ip', 'daddr', 'set', 'ip', 'daddr', 'map', '@m', 'notrack']],
+      [
+        'nft',
+        [
+          'add',
+          'rule',
+          'ip',
+          'sfip_doctor',
+          'c',
+          'ip',
+          'daddr',
+          'set',
+          'ip',
+          'daddr',
+          'map',
+          '@m',
+          'notrack',
+        ],
+      ],
     ]),
   );
   lines.push(
     await probe(run, 'tc', 'act_nat', [
       ['ip', ['link', 'set', 'lo', 'up']],
       ['tc', ['qdisc', 'add', 'dev', 'lo', 'ingress']],
-      ['tc', ['filter', 'add', 'dev', 'lo', 'parent', 'ffff:', 'protocol', 'ip', 'prio', '1', 'u32', 'match', 'ip', 'dst', '192.0.2.1/32', 'action', 'nat', 'ingress', '192.0.2.1/32', '192.0.2.2']],
+      [
+        'tc',
+        [
+          'filter',
+          'add',
+          'dev',
+          'lo',
+          'parent',
+          'ffff:',
+          'protocol',
+          'ip',
+          'prio',
+          '1',
+          'u32',
+          'match',
+          'ip',
+          'dst',
+          '192.0.2.1/32',
+          'action',
+          'nat',
+          'ingress',
+          '192.0.2.1/32',
+          '192.0.2.2',
+        ],
+      ],
     ]),
   );
   lines.push({
@@ -119,6 +181,8 @@ export async function doctor(run: Runner = defaultRun): Promise<DoctorLine[]> {
 /** A backend is usable when every line of its area, and every general line, is ok. */
 export function usableBackends(lines: readonly DoctorLine[]): string[] {
   const areas = ['nftables', 'tc', 'ebpf', 'iptables'];
-  const generalOk = lines.filter((l) => l.area === 'general' && l.check !== 'kernel config').every((l) => l.ok);
+  const generalOk = lines
+    .filter((l) => l.area === 'general' && l.check !== 'kernel config')
+    .every((l) => l.ok);
   return areas.filter((a) => generalOk && lines.filter((l) => l.area === a).every((l) => l.ok));
 }

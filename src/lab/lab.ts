@@ -23,11 +23,15 @@ export async function labUp(api: ApiClient, spec: LabSpec): Promise<RegisteredRo
 }
 
 function startVmServer(namespace: string, name: string): void {
-  const child = spawn('ip', ['netns', 'exec', parseNamespaceName(namespace), ...nodeScript('./netprobe.js'), '--http', '80'], {
-    detached: true,
-    stdio: 'ignore',
-    env: { ...process.env, PROBE_NAME: name },
-  });
+  const child = spawn(
+    'ip',
+    ['netns', 'exec', parseNamespaceName(namespace), ...nodeScript('./netprobe.js'), '--http', '80'],
+    {
+      detached: true,
+      stdio: 'ignore',
+      env: { ...process.env, PROBE_NAME: name },
+    },
+  );
   child.unref();
 }
 

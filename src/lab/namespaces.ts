@@ -31,7 +31,8 @@ export async function existingNamespaces(): Promise<Set<string>> {
 export async function buildLab(spec: LabSpec): Promise<void> {
   const existing = await existingNamespaces();
   const clash = allNamespaces(spec).find((ns) => existing.has(ns));
-  if (clash) throw new Error(`Namespace ${clash} already exists: run 'sfip lab down' (prefix ${spec.prefix}) first.`);
+  if (clash)
+    throw new Error(`Namespace ${clash} already exists: run 'sfip lab down' (prefix ${spec.prefix}) first.`);
   try {
     for (const r of spec.routers) await buildRouter(spec, r);
   } catch (error) {

@@ -30,7 +30,10 @@ export interface Echo {
 }
 
 const name = process.env.PROBE_NAME ?? hostname();
-const udpListeners = new Map<number, { socket: UdpSocket; received: { tag: string; seq: number; peer: string }[] }>();
+const udpListeners = new Map<
+  number,
+  { socket: UdpSocket; received: { tag: string; seq: number; peer: string }[] }
+>();
 const udpClients: UdpSocket[] = [];
 const connections = new Map<string, { socket: Socket; lines: AsyncIterator<string> }>();
 
@@ -69,7 +72,11 @@ async function openTcp(host: string, port: number, timeoutMs: number) {
   return { socket, lines: lineReader(socket) };
 }
 
-async function exchange(conn: { socket: Socket; lines: AsyncIterator<string> }, msg: string, timeoutMs: number) {
+async function exchange(
+  conn: { socket: Socket; lines: AsyncIterator<string> },
+  msg: string,
+  timeoutMs: number,
+) {
   conn.socket.write(`${msg}\n`);
   const next = await withTimeout(conn.lines.next(), timeoutMs, 'reply');
   if (next.done) throw new Error('connection closed');
@@ -83,10 +90,14 @@ async function handle(cmd: ProbeCommand): Promise<unknown> {
         const server = createServer((socket) => {
           socket.on('error', () => undefined);
           createInterface({ input: socket }).on('line', (line) =>
-            socket.write(JSON.stringify(echo(socket.remoteAddress ?? '', socket.localAddress ?? '', line)) + '\n'),
+            socket.write(
+              JSON.stringify(echo(socket.remoteAddress ?? '', socket.localAddress ?? '', line)) + '\n',
+            ),
           );
         });
-        await new Promise<void>((resolve, reject) => server.listen(cmd.port, '0.0.0.0', resolve).once('error', reject));
+        await new Promise<void>((resolve, reject) =>
+          server.listen(cmd.port, '0.0.0.0', resolve).once('error', reject),
+        );
       } else {
         const socket = createSocket('udp4');
         const entry = { socket, received: [] as { tag: string; seq: number; peer: string }[] };
@@ -94,7 +105,8 @@ async function handle(cmd: ProbeCommand): Promise<unknown> {
           const msg = buf.toString();
           const [tag, seq] = msg.split(':');
           entry.received.push({ tag: tag ?? '', seq: Number(seq), peer: rinfo.address });
-          if (!msg.startsWith('stream-')) socket.send(JSON.stringify(echo(rinfo.address, '', msg)), rinfo.port, rinfo.address);
+          if (!msg.startsWith('stream-'))
+            socket.send(JSON.stringify(echo(rinfo.address, '', msg)), rinfo.port, rinfo.address);
         });
         await new Promise<void>((resolve) => socket.bind(cmd.port, '0.0.0.0', resolve));
         udpListeners.set(cmd.port, entry);
@@ -151,7 +163,9 @@ async function handle(cmd: ProbeCommand): Promise<unknown> {
     case 'received': {
       const entry = udpListeners.get(cmd.port);
       if (!entry) throw new Error(`not listening on udp ${cmd.port}`);
-      const wanted = entry.received.filter((r) => cmd.tag === undefined || r.tag === `stream-${cmd.tag}` || r.tag === cmd.tag);
+      const wanted = entry.received.filter(
+        (r) => cmd.tag === undefined || r.tag === `stream-${cmd.tag}` || r.tag === cmd.tag,
+      );
       return {
         count: wanted.length,
         unique: new Set(wanted.map((r) => r.seq)).size,

@@ -7,7 +7,9 @@ import type { ProbeCommand } from './netprobe.js';
 /** How to start a node script of this package: from dist as plain JS, from src through tsx. */
 export function nodeScript(relativeToLab: string): string[] {
   const here = import.meta.url;
-  const file = fileURLToPath(new URL(relativeToLab.replace(/\.js$/, here.endsWith('.ts') ? '.ts' : '.js'), here));
+  const file = fileURLToPath(
+    new URL(relativeToLab.replace(/\.js$/, here.endsWith('.ts') ? '.ts' : '.js'), here),
+  );
   return here.endsWith('.ts') ? [process.execPath, '--import', 'tsx', file] : [process.execPath, file];
 }
 
@@ -18,7 +20,10 @@ export class Probe {
   private nextId = 1;
   private readonly ready: Promise<void>;
 
-  constructor(readonly namespace: string, name: string) {
+  constructor(
+    readonly namespace: string,
+    name: string,
+  ) {
     const argv = nodeScript('./netprobe.js');
     this.child = spawn('ip', ['netns', 'exec', parseNamespaceName(namespace), ...argv, '--rpc'], {
       stdio: ['pipe', 'pipe', 'inherit'],

@@ -16,50 +16,68 @@ export async function registerLab(api: ApiClient, spec: LabSpec): Promise<Regist
   const tags = [labTag(spec)];
   const out: RegisteredRouter[] = [];
   for (const r of spec.routers) {
-    const ext = (await api.post<{ network: Json }>('/v2.0/networks', {
-      network: { name: `${spec.prefix}-${r.name}-public`, 'router:external': true, tags },
-    })).network;
-    const extSubnet = (await api.post<{ subnet: Json }>('/v2.0/subnets', {
-      subnet: {
-        name: `${spec.prefix}-${r.name}-public`,
-        network_id: ext.id,
-        cidr: r.externalCidr,
-        gateway_ip: r.upstreamIp,
-        allocation_pools: [{ start: r.poolStart, end: r.poolEnd }],
-        tags,
-      },
-    })).subnet;
-    const net = (await api.post<{ network: Json }>('/v2.0/networks', {
-      network: { name: `${spec.prefix}-${r.name}-private`, tags },
-    })).network;
-    const subnet = (await api.post<{ subnet: Json }>('/v2.0/subnets', {
-      subnet: { name: `${spec.prefix}-${r.name}-private`, network_id: net.id, cidr: r.internalCidr, gateway_ip: r.internalGatewayIp, tags },
-    })).subnet;
-    const router = (await api.post<{ router: Json }>('/v2.0/routers', {
-      router: {
-        name: `${spec.prefix}-${r.name}`,
-        namespace: labNamespaces.router(spec, r),
-        gateway_device: gatewayDeviceOf(r),
-        external_gateway_info: {
+    const ext = (
+      await api.post<{ network: Json }>('/v2.0/networks', {
+        network: { name: `${spec.prefix}-${r.name}-public`, 'router:external': true, tags },
+      })
+    ).network;
+    const extSubnet = (
+      await api.post<{ subnet: Json }>('/v2.0/subnets', {
+        subnet: {
+          name: `${spec.prefix}-${r.name}-public`,
           network_id: ext.id,
-          external_fixed_ips: [{ subnet_id: extSubnet.id, ip_address: r.gatewayIp }],
+          cidr: r.externalCidr,
+          gateway_ip: r.upstreamIp,
+          allocation_pools: [{ start: r.poolStart, end: r.poolEnd }],
+          tags,
         },
-        tags,
-      },
-    })).router;
+      })
+    ).subnet;
+    const net = (
+      await api.post<{ network: Json }>('/v2.0/networks', {
+        network: { name: `${spec.prefix}-${r.name}-private`, tags },
+      })
+    ).network;
+    const subnet = (
+      await api.post<{ subnet: Json }>('/v2.0/subnets', {
+        subnet: {
+          name: `${spec.prefix}-${r.name}-private`,
+          network_id: net.id,
+          cidr: r.internalCidr,
+          gateway_ip: r.internalGatewayIp,
+          tags,
+        },
+      })
+    ).subnet;
+    const router = (
+      await api.post<{ router: Json }>('/v2.0/routers', {
+        router: {
+          name: `${spec.prefix}-${r.name}`,
+          namespace: labNamespaces.router(spec, r),
+          gateway_device: gatewayDeviceOf(r),
+          external_gateway_info: {
+            network_id: ext.id,
+            external_fixed_ips: [{ subnet_id: extSubnet.id, ip_address: r.gatewayIp }],
+          },
+          tags,
+        },
+      })
+    ).router;
     await api.put(`/v2.0/routers/${String(router.id)}/add_router_interface`, { subnet_id: subnet.id });
     const ports: Record<string, string> = {};
     for (const vm of r.vms) {
-      const port = (await api.post<{ port: Json }>('/v2.0/ports', {
-        port: {
-          name: vm.name,
-          network_id: net.id,
-          fixed_ips: [{ subnet_id: subnet.id, ip_address: vm.ip }],
-          device_id: `${spec.prefix}-${r.name}-${vm.name}`,
-          device_owner: 'compute:lab',
-          tags,
-        },
-      })).port;
+      const port = (
+        await api.post<{ port: Json }>('/v2.0/ports', {
+          port: {
+            name: vm.name,
+            network_id: net.id,
+            fixed_ips: [{ subnet_id: subnet.id, ip_address: vm.ip }],
+            device_id: `${spec.prefix}-${r.name}-${vm.name}`,
+            device_owner: 'compute:lab',
+            tags,
+          },
+        })
+      ).port;
       ports[vm.name] = String(port.id);
     }
     out.push({
@@ -85,12 +103,19 @@ export async function unregisterLab(api: ApiClient, spec: LabSpec): Promise<numb
     networkIds.has(f.floating_network_id),
   );
   for (const fip of fips) await api.delete(`/v2.0/floatingips/${String(fip.id)}`).then(() => removed++);
-  for (const port of await list('ports')) await api.delete(`/v2.0/ports/${String(port.id)}`).then(() => removed++);
+  for (const port of await list('ports'))
+    await api.delete(`/v2.0/ports/${String(port.id)}`).then(() => removed++);
   for (const router of await list('routers')) {
-    const ifaces = (await api.get<{ ports: Json[] }>(`/v2.0/ports?device_id=${String(router.id)}&device_owner=network:router_interface`)).ports;
-    for (const p of ifaces) await api.put(`/v2.0/routers/${String(router.id)}/remove_router_interface`, { port_id: p.id });
+    const ifaces = (
+      await api.get<{ ports: Json[] }>(
+        `/v2.0/ports?device_id=${String(router.id)}&device_owner=network:router_interface`,
+      )
+    ).ports;
+    for (const p of ifaces)
+      await api.put(`/v2.0/routers/${String(router.id)}/remove_router_interface`, { port_id: p.id });
     await api.delete(`/v2.0/routers/${String(router.id)}`).then(() => removed++);
   }
-  for (const network of networks) await api.delete(`/v2.0/networks/${String(network.id)}`).then(() => removed++);
+  for (const network of networks)
+    await api.delete(`/v2.0/networks/${String(network.id)}`).then(() => removed++);
   return removed;
 }

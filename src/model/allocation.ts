@@ -17,7 +17,10 @@ export function allocateAddress(
   const start = hint === undefined ? undefined : ipv4ToUint32(hint);
   const inOrder = (from: number | undefined) =>
     ranges.flatMap(([lo, hi]) => (from === undefined || hi >= from ? [[Math.max(lo, from ?? lo), hi]] : []));
-  const passes = [inOrder(start), start === undefined ? [] : ranges.map(([lo, hi]) => [lo, Math.min(hi, start)])];
+  const passes = [
+    inOrder(start),
+    start === undefined ? [] : ranges.map(([lo, hi]) => [lo, Math.min(hi, start)]),
+  ];
   for (const pass of passes) {
     for (const [lo, hi] of pass) {
       for (let n = lo!; n <= hi!; n++) {

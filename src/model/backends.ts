@@ -6,7 +6,9 @@ export type BackendName = (typeof BACKEND_NAMES)[number];
 
 export function parseBackendName(name: unknown): BackendName {
   if (typeof name !== 'string' || !(BACKEND_NAMES as readonly string[]).includes(name)) {
-    throw invalidInput(`'${String(name)}' is not a dataplane backend: expected one of ${BACKEND_NAMES.join(', ')}`);
+    throw invalidInput(
+      `'${String(name)}' is not a dataplane backend: expected one of ${BACKEND_NAMES.join(', ')}`,
+    );
   }
   return name as BackendName;
 }

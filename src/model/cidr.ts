@@ -40,7 +40,7 @@ export function lastAddress(cidr: Cidr): number {
 }
 
 export function cidrContains(cidr: Cidr, ip: IPv4): boolean {
-  return ((ipv4ToUint32(ip) & maskOf(cidr.prefixLength)) >>> 0) === ipv4ToUint32(cidr.network);
+  return (ipv4ToUint32(ip) & maskOf(cidr.prefixLength)) >>> 0 === ipv4ToUint32(cidr.network);
 }
 
 /** Network and broadcast addresses cannot be assigned, except on /31 and /32 where every address is usable. */

@@ -30,7 +30,11 @@ export interface Association {
 }
 
 const exhausted = (network: Network) =>
-  new SfipError('ExternalIpAddressExhausted', 400, `Unable to find any IP address on external network ${network.id}.`);
+  new SfipError(
+    'ExternalIpAddressExhausted',
+    400,
+    `Unable to find any IP address on external network ${network.id}.`,
+  );
 
 export function createFloatingIp(tx: Tx, ctx: Context, input: FloatingIpInput): FloatingIp {
   const network = tx.get('network', input.floatingNetworkId);
@@ -56,7 +60,15 @@ export function createFloatingIp(tx: Tx, ctx: Context, input: FloatingIpInput): 
   const association =
     input.portId == null
       ? null
-      : resolveAssociation(tx, ctx, network, base.id, address.ipAddress, input.portId, input.fixedIpAddress ?? undefined);
+      : resolveAssociation(
+          tx,
+          ctx,
+          network,
+          base.id,
+          address.ipAddress,
+          input.portId,
+          input.fixedIpAddress ?? undefined,
+        );
   const fip: FloatingIp = {
     ...base,
     name: '',
@@ -116,7 +128,11 @@ export function setFloatingIpStatus(
   reason: string,
 ): FloatingIp | undefined {
   const current = tx.get('floatingip', id);
-  if (!current || current.routerId !== applied.routerId || current.fixedIpAddress !== applied.fixedIpAddress) {
+  if (
+    !current ||
+    current.routerId !== applied.routerId ||
+    current.fixedIpAddress !== applied.fixedIpAddress
+  ) {
     return undefined;
   }
   if (current.status === status && current.statusReason === reason) return current;

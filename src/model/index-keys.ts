@@ -44,7 +44,8 @@ export function indexKeysOf(kind: Kind, entity: AnyEntity): IndexKey[] {
     case 'router': {
       const router = entity as Router;
       const keys: IndexKey[] = [];
-      if (router.externalGateway) keys.push({ key: routersOfNetworkKey(router.externalGateway.networkId), unique: false });
+      if (router.externalGateway)
+        keys.push({ key: routersOfNetworkKey(router.externalGateway.networkId), unique: false });
       if (router.gatewayDevice) {
         keys.push({ key: routerPlacementKey(router.namespace, router.gatewayDevice), unique: true });
       }

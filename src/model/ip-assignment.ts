@@ -50,7 +50,8 @@ export function assignAddress(
   if (request.ipAddress !== undefined) {
     const ip = parseIPv4(request.ipAddress, options.field);
     const subnet = subnets.find(
-      (s) => (request.subnetId === undefined || s.id === request.subnetId) && cidrContains(parseCidr(s.cidr), ip),
+      (s) =>
+        (request.subnetId === undefined || s.id === request.subnetId) && cidrContains(parseCidr(s.cidr), ip),
     );
     if (!subnet) {
       throw badRequest(`IP address ${ip} is not a valid IP for any subnet of network ${network.id}.`);
@@ -58,7 +59,8 @@ export function assignAddress(
     checkExplicitAddress(view, network, subnet, ip, options);
     return { subnetId: subnet.id, ipAddress: ip };
   }
-  const candidates = request.subnetId === undefined ? subnets : subnets.filter((s) => s.id === request.subnetId);
+  const candidates =
+    request.subnetId === undefined ? subnets : subnets.filter((s) => s.id === request.subnetId);
   for (const subnet of candidates) {
     const hintKey = `${subnet.id}`;
     const ip = allocateAddress(
@@ -92,9 +94,6 @@ function checkExplicitAddress(
     throw badRequest(`IP address ${ip} is outside the allocation pools of subnet ${subnet.cidr}.`);
   }
   if (isAddressTaken(view, network.id, ip)) {
-    throw conflict(
-      'IpAddressAlreadyAllocated',
-      `IP address ${ip} already allocated in subnet ${subnet.id}`,
-    );
+    throw conflict('IpAddressAlreadyAllocated', `IP address ${ip} already allocated in subnet ${subnet.id}`);
   }
 }

@@ -1,4 +1,9 @@
-import { DEVICE_OWNER_ROUTER_GATEWAY, DEVICE_OWNER_ROUTER_INTERFACE, type FixedIp, type Port } from './entities.js';
+import {
+  DEVICE_OWNER_ROUTER_GATEWAY,
+  DEVICE_OWNER_ROUTER_INTERFACE,
+  type FixedIp,
+  type Port,
+} from './entities.js';
 import { conflict, SfipError } from './errors.js';
 import { fipOfPortKey } from './index-keys.js';
 import { AddressRequest, assignAddress } from './ip-assignment.js';
@@ -47,7 +52,11 @@ export function createPort(tx: Tx, ctx: Context, input: PortInput): Port {
 export function updatePort(tx: Tx, ctx: Context, id: string, input: Partial<PortInput>): Port {
   const current = getVisible(tx, ctx, 'port', id);
   if (input.fixedIps !== undefined) {
-    throw new SfipError('BadRequest', 400, 'Changing fixed_ips of an existing port is not supported by sfip.');
+    throw new SfipError(
+      'BadRequest',
+      400,
+      'Changing fixed_ips of an existing port is not supported by sfip.',
+    );
   }
   const next = revise(ctx, current, {
     ...(input.name !== undefined && { name: input.name }),
@@ -63,7 +72,10 @@ export function updatePort(tx: Tx, ctx: Context, id: string, input: Partial<Port
 /** Deleting a VM's port disassociates its floating IPs, as Neutron does; router ports go through the router. */
 export function deletePort(tx: Tx, ctx: Context, id: string): void {
   const port = getVisible(tx, ctx, 'port', id);
-  if (port.deviceOwner === DEVICE_OWNER_ROUTER_INTERFACE || port.deviceOwner === DEVICE_OWNER_ROUTER_GATEWAY) {
+  if (
+    port.deviceOwner === DEVICE_OWNER_ROUTER_INTERFACE ||
+    port.deviceOwner === DEVICE_OWNER_ROUTER_GATEWAY
+  ) {
     throw conflict(
       'L3PortInUse',
       `Port ${id} has owner ${port.deviceOwner} and therefore cannot be deleted directly via the port API.`,
@@ -74,7 +86,13 @@ export function deletePort(tx: Tx, ctx: Context, id: string): void {
     if (fip) {
       tx.put(
         'floatingip',
-        revise(ctx, fip, { portId: null, fixedIpAddress: null, routerId: null, status: 'DOWN', statusReason: '' }),
+        revise(ctx, fip, {
+          portId: null,
+          fixedIpAddress: null,
+          routerId: null,
+          status: 'DOWN',
+          statusReason: '',
+        }),
       );
     }
   }

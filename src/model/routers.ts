@@ -40,7 +40,9 @@ export function createRouter(tx: Tx, ctx: Context, input: RouterInput): Router {
     backend: input.backend == null ? null : parseBackendName(input.backend),
   };
   checkPlacement(tx, draft);
-  const router = input.externalGateway ? { ...draft, externalGateway: attachGateway(tx, ctx, draft, input.externalGateway) } : draft;
+  const router = input.externalGateway
+    ? { ...draft, externalGateway: attachGateway(tx, ctx, draft, input.externalGateway) }
+    : draft;
   tx.put('router', router);
   return router;
 }
@@ -50,8 +52,12 @@ export function updateRouter(tx: Tx, ctx: Context, id: string, input: RouterInpu
   let externalGateway = current.externalGateway;
   if (input.externalGateway !== undefined && !sameGateway(current.externalGateway, input.externalGateway)) {
     if (current.externalGateway) {
-      requireNoFloatingIps(tx, current, 'RouterExternalGatewayInUseByFloatingIp', (n) =>
-        `Gateway cannot be updated for router ${id}, since a gateway to external network ${current.externalGateway?.networkId} is required by ${n} floating IP(s).`,
+      requireNoFloatingIps(
+        tx,
+        current,
+        'RouterExternalGatewayInUseByFloatingIp',
+        (n) =>
+          `Gateway cannot be updated for router ${id}, since a gateway to external network ${current.externalGateway?.networkId} is required by ${n} floating IP(s).`,
       );
       tx.delete('port', current.externalGateway.portId);
     }
@@ -68,7 +74,9 @@ export function updateRouter(tx: Tx, ctx: Context, id: string, input: RouterInpu
     ...(input.gatewayDevice !== undefined && {
       gatewayDevice: input.gatewayDevice === null ? null : parseDeviceName(input.gatewayDevice),
     }),
-    ...(input.backend !== undefined && { backend: input.backend === null ? null : parseBackendName(input.backend) }),
+    ...(input.backend !== undefined && {
+      backend: input.backend === null ? null : parseBackendName(input.backend),
+    }),
     externalGateway,
   });
   checkPlacement(tx, next);
@@ -119,7 +127,10 @@ export function addRouterInterface(
   } else {
     const existing = getVisible(tx, ctx, 'port', input.portId!);
     if (existing.deviceId !== '' || existing.deviceOwner !== '') {
-      throw conflict('PortInUse', `Port ${existing.id} is already in use by device ${existing.deviceId || existing.deviceOwner}.`);
+      throw conflict(
+        'PortInUse',
+        `Port ${existing.id} is already in use by device ${existing.deviceId || existing.deviceOwner}.`,
+      );
     }
     if (existing.fixedIps.length !== 1) {
       throw badRequest(`Port ${existing.id} must have exactly one fixed IP to be a router interface.`);
@@ -148,7 +159,9 @@ export function removeRouterInterface(
 ): InterfaceInfo {
   const router = getVisible(tx, ctx, 'router', routerId);
   const port = interfacePorts(tx, routerId).find((p) =>
-    input.portId !== undefined ? p.id === input.portId : p.fixedIps.some((ip) => ip.subnetId === input.subnetId),
+    input.portId !== undefined
+      ? p.id === input.portId
+      : p.fixedIps.some((ip) => ip.subnetId === input.subnetId),
   );
   if (!port) {
     throw notFound(
@@ -161,7 +174,9 @@ export function removeRouterInterface(
   const subnetIds = new Set(port.fixedIps.map((ip) => ip.subnetId));
   const users = floatingIpsOf(tx, router.id).filter((fip) => {
     const fixedPort = fip.portId ? tx.get('port', fip.portId) : undefined;
-    return fixedPort?.fixedIps.some((ip) => ip.ipAddress === fip.fixedIpAddress && subnetIds.has(ip.subnetId));
+    return fixedPort?.fixedIps.some(
+      (ip) => ip.ipAddress === fip.fixedIpAddress && subnetIds.has(ip.subnetId),
+    );
   });
   if (users.length > 0) {
     throw conflict(
@@ -200,7 +215,12 @@ function floatingIpsOf(view: View, routerId: string) {
     .filter((f) => f !== undefined);
 }
 
-function requireNoFloatingIps(tx: Tx, router: Router, type: string, message: (count: number) => string): void {
+function requireNoFloatingIps(
+  tx: Tx,
+  router: Router,
+  type: string,
+  message: (count: number) => string,
+): void {
   const count = floatingIpsOf(tx, router.id).length;
   if (count > 0) throw conflict(type, message(count));
 }
@@ -208,7 +228,9 @@ function requireNoFloatingIps(tx: Tx, router: Router, type: string, message: (co
 function checkNewInterfaceSubnet(tx: Tx, router: Router, subnet: Subnet): void {
   const network = tx.get('network', subnet.networkId);
   if (network?.external) {
-    throw badRequest(`Subnet ${subnet.id} is on external network ${network.id}; use it as the router's gateway.`);
+    throw badRequest(
+      `Subnet ${subnet.id} is on external network ${network.id}; use it as the router's gateway.`,
+    );
   }
   for (const existing of interfaceSubnets(tx, router.id)) {
     if (existing.id === subnet.id) {
@@ -244,13 +266,17 @@ function attachGateway(tx: Tx, ctx: Context, router: Router, input: GatewayInput
   if (input.externalFixedIps?.some((ip) => ip.ipAddress !== undefined) && !ctx.isAdmin) {
     throw badRequest('Only an admin may choose the external fixed IP of a router gateway.');
   }
-  const port = createPort(tx, { ...ctx, isAdmin: true }, {
-    networkId: network.id,
-    fixedIps: input.externalFixedIps?.length ? input.externalFixedIps : [{}],
-    deviceId: router.id,
-    deviceOwner: DEVICE_OWNER_ROUTER_GATEWAY,
-    projectId: '',
-  });
+  const port = createPort(
+    tx,
+    { ...ctx, isAdmin: true },
+    {
+      networkId: network.id,
+      fixedIps: input.externalFixedIps?.length ? input.externalFixedIps : [{}],
+      deviceId: router.id,
+      deviceOwner: DEVICE_OWNER_ROUTER_GATEWAY,
+      projectId: '',
+    },
+  );
   return { networkId: network.id, portId: port.id, fixedIps: port.fixedIps };
 }
 

@@ -1,4 +1,12 @@
-import { cidrContains, cidrsOverlap, firstAddress, isReservedInCidr, lastAddress, parseCidr, formatCidr } from './cidr.js';
+import {
+  cidrContains,
+  cidrsOverlap,
+  firstAddress,
+  isReservedInCidr,
+  lastAddress,
+  parseCidr,
+  formatCidr,
+} from './cidr.js';
 import type { AllocationPool, Subnet } from './entities.js';
 import { conflict, invalidInput, badRequest } from './errors.js';
 import { portsOfSubnetKey, subnetsOfNetworkKey } from './index-keys.js';
@@ -87,7 +95,13 @@ function defaultPools(cidr: ReturnType<typeof parseCidr>, gatewayIp: IPv4 | null
   const lo = cidr.prefixLength >= 31 ? firstAddress(cidr) : firstAddress(cidr) + 1;
   const hi = cidr.prefixLength >= 31 ? lastAddress(cidr) : lastAddress(cidr) - 1;
   const gw = gatewayIp ? ipv4ToUint32(gatewayIp) : -1;
-  const ranges: [number, number][] = gw >= lo && gw <= hi ? [[lo, gw - 1], [gw + 1, hi]] : [[lo, hi]];
+  const ranges: [number, number][] =
+    gw >= lo && gw <= hi
+      ? [
+          [lo, gw - 1],
+          [gw + 1, hi],
+        ]
+      : [[lo, hi]];
   return ranges
     .filter(([a, b]) => a <= b)
     .map(([a, b]) => ({ start: ipv4FromUint32(a), end: ipv4FromUint32(b) }));

@@ -1,7 +1,15 @@
 import { Type } from '@sinclair/typebox';
 import { createPort, deletePort, updatePort } from '../../model/index.js';
 import type { ResourceDef } from '../resource-routes.js';
-import { AddressRequest, addressRequests, Id, StandardAttributes, standardInput, Text, wrapped } from '../schemas.js';
+import {
+  AddressRequest,
+  addressRequests,
+  Id,
+  StandardAttributes,
+  standardInput,
+  Text,
+  wrapped,
+} from '../schemas.js';
 import { portView } from '../views.js';
 
 const properties = {
@@ -20,7 +28,23 @@ export const ports: ResourceDef<'port'> = {
   kind: 'port',
   collection: 'ports',
   member: 'port',
-  attributes: ['id', 'name', 'description', 'tenant_id', 'project_id', 'network_id', 'mac_address', 'admin_state_up', 'status', 'device_id', 'device_owner', 'fixed_ips', 'revision_number', 'created_at', 'updated_at'],
+  attributes: [
+    'id',
+    'name',
+    'description',
+    'tenant_id',
+    'project_id',
+    'network_id',
+    'mac_address',
+    'admin_state_up',
+    'status',
+    'device_id',
+    'device_owner',
+    'fixed_ips',
+    'revision_number',
+    'created_at',
+    'updated_at',
+  ],
   view: portView,
   createSchema: wrapped('port', properties, ['network_id']),
   updateSchema: wrapped('port', updatable),

@@ -1,10 +1,24 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { addRouterInterface, createRouter, deleteRouter, removeRouterInterface, updateRouter } from '../../model/index.js';
+import {
+  addRouterInterface,
+  createRouter,
+  deleteRouter,
+  removeRouterInterface,
+  updateRouter,
+} from '../../model/index.js';
 import type { Store } from '../../store/index.js';
 import { contextOf } from '../request-context.js';
 import type { ResourceDef } from '../resource-routes.js';
-import { AddressRequest, addressRequests, Id, Nullable, StandardAttributes, standardInput, wrapped } from '../schemas.js';
+import {
+  AddressRequest,
+  addressRequests,
+  Id,
+  Nullable,
+  StandardAttributes,
+  standardInput,
+  wrapped,
+} from '../schemas.js';
 import { routerView } from '../views.js';
 
 const Gateway = Type.Object(
@@ -26,13 +40,16 @@ const properties = {
 };
 
 function input(b: Record<string, unknown>) {
-  const gw = b.external_gateway_info as { network_id: string; external_fixed_ips?: unknown } | null | undefined;
+  const gw = b.external_gateway_info as
+    { network_id: string; external_fixed_ips?: unknown } | null | undefined;
   return {
     ...standardInput(b),
     ...(gw !== undefined && {
       externalGateway: gw && {
         networkId: gw.network_id,
-        ...(gw.external_fixed_ips !== undefined && { externalFixedIps: addressRequests(gw.external_fixed_ips) }),
+        ...(gw.external_fixed_ips !== undefined && {
+          externalFixedIps: addressRequests(gw.external_fixed_ips),
+        }),
       },
     }),
     ...(b.admin_state_up !== undefined && { adminStateUp: b.admin_state_up as boolean }),
@@ -46,7 +63,22 @@ export const routers: ResourceDef<'router'> = {
   kind: 'router',
   collection: 'routers',
   member: 'router',
-  attributes: ['id', 'name', 'description', 'tenant_id', 'project_id', 'status', 'admin_state_up', 'external_gateway_info', 'namespace', 'gateway_device', 'backend', 'revision_number', 'created_at', 'updated_at'],
+  attributes: [
+    'id',
+    'name',
+    'description',
+    'tenant_id',
+    'project_id',
+    'status',
+    'admin_state_up',
+    'external_gateway_info',
+    'namespace',
+    'gateway_device',
+    'backend',
+    'revision_number',
+    'created_at',
+    'updated_at',
+  ],
   view: routerView,
   createSchema: wrapped('router', properties),
   updateSchema: wrapped('router', properties),

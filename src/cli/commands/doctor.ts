@@ -8,17 +8,30 @@ const IMPLEMENTED = new Set(['nftables']);
 
 export function doctorCommand(): Command {
   return new Command('doctor')
-    .description('Say what this kernel and its tools support (nft, conntrack, act_nat, BPF) and what is missing')
+    .description(
+      'Say what this kernel and its tools support (nft, conntrack, act_nat, BPF) and what is missing',
+    )
     .action(async (_o: unknown, cmd: Command) => {
       const lines = await doctor();
       const out = outputOf(cmd);
       const usable = usableBackends(lines);
       if (out.json) {
-        console.log(JSON.stringify({ checks: lines, usableBackends: usable.filter((b) => IMPLEMENTED.has(b)) }, null, 2));
+        console.log(
+          JSON.stringify(
+            { checks: lines, usableBackends: usable.filter((b) => IMPLEMENTED.has(b)) },
+            null,
+            2,
+          ),
+        );
       } else {
         printList(
           lines.map((l) => ({ ...l, ok: l.ok ? 'ok' : 'MISSING' })),
-          [['Area', 'area'], ['Check', 'check'], ['Status', 'ok'], ['Detail', 'detail']],
+          [
+            ['Area', 'area'],
+            ['Check', 'check'],
+            ['Status', 'ok'],
+            ['Detail', 'detail'],
+          ],
           out,
         );
         for (const area of ['nftables', 'tc', 'ebpf', 'iptables']) {

@@ -15,10 +15,16 @@ const COLUMNS: [string, string][] = [
 ];
 
 /** A port given by id or name, or found by one of its fixed IPs. */
-async function resolvePort(api: ApiClient, port: string | undefined, fixedIp: string | undefined): Promise<string | undefined> {
+async function resolvePort(
+  api: ApiClient,
+  port: string | undefined,
+  fixedIp: string | undefined,
+): Promise<string | undefined> {
   if (port) return String((await api.find('ports', 'port', port)).id);
   if (!fixedIp) return undefined;
-  const ports = (await api.get<{ ports: Json[] }>(`/v2.0/ports?fixed_ips=${encodeURIComponent(`ip_address=${fixedIp}`)}`)).ports;
+  const ports = (
+    await api.get<{ ports: Json[] }>(`/v2.0/ports?fixed_ips=${encodeURIComponent(`ip_address=${fixedIp}`)}`)
+  ).ports;
   const candidates = ports.filter((p) => !String(p.device_owner).startsWith('network:'));
   if (candidates.length === 0) throw new ApiError(404, 'PortNotFound', `No port has fixed IP ${fixedIp}`);
   if (candidates.length > 1) {
@@ -28,7 +34,9 @@ async function resolvePort(api: ApiClient, port: string | undefined, fixedIp: st
 }
 
 export function fipCommand(): Command {
-  const fip = new Command('fip').alias('floating-ip').description('Floating IPs: create, associate, move, delete');
+  const fip = new Command('fip')
+    .alias('floating-ip')
+    .description('Floating IPs: create, associate, move, delete');
 
   fip
     .command('create')
@@ -47,13 +55,18 @@ export function fipCommand(): Command {
       const body = {
         floating_network_id: net.id,
         ...(o.address !== undefined && { floating_ip_address: o.address }),
-        ...(o.subnet !== undefined && { subnet_id: (await api.find('subnets', 'subnet', o.subnet as string)).id }),
+        ...(o.subnet !== undefined && {
+          subnet_id: (await api.find('subnets', 'subnet', o.subnet as string)).id,
+        }),
         ...(portId !== undefined && { port_id: portId }),
         ...(o.fixedIp !== undefined && { fixed_ip_address: o.fixedIp }),
         ...(o.description !== undefined && { description: o.description }),
         ...(o.tag !== undefined && { tags: o.tag }),
       };
-      printObject((await api.post<{ floatingip: Json }>('/v2.0/floatingips', { floatingip: body })).floatingip, outputOf(cmd));
+      printObject(
+        (await api.post<{ floatingip: Json }>('/v2.0/floatingips', { floatingip: body })).floatingip,
+        outputOf(cmd),
+      );
     });
 
   fip
@@ -69,7 +82,8 @@ export function fipCommand(): Command {
       if (o.status) query.set('status', o.status.toUpperCase());
       if (o.router) query.set('router_id', String((await api.find('routers', 'router', o.router)).id));
       if (o.port) query.set('port_id', String((await api.find('ports', 'port', o.port)).id));
-      if (o.network) query.set('floating_network_id', String((await api.find('networks', 'network', o.network)).id));
+      if (o.network)
+        query.set('floating_network_id', String((await api.find('networks', 'network', o.network)).id));
       const rows = (await api.get<{ floatingips: Json[] }>(`/v2.0/floatingips?${query}`)).floatingips;
       printList(rows, COLUMNS, outputOf(cmd));
     });
@@ -98,8 +112,13 @@ export function fipCommand(): Command {
         ...(o.fixedIp !== undefined && { fixed_ip_address: o.fixedIp }),
         ...(o.description !== undefined && { description: o.description }),
       };
-      if (Object.keys(body).length === 0) throw new ApiError(400, 'BadRequest', 'Nothing to set: give --port, --fixed-ip or --description');
-      printObject((await api.put<{ floatingip: Json }>(`/v2.0/floatingips/${String(current.id)}`, { floatingip: body })).floatingip, outputOf(cmd));
+      if (Object.keys(body).length === 0)
+        throw new ApiError(400, 'BadRequest', 'Nothing to set: give --port, --fixed-ip or --description');
+      printObject(
+        (await api.put<{ floatingip: Json }>(`/v2.0/floatingips/${String(current.id)}`, { floatingip: body }))
+          .floatingip,
+        outputOf(cmd),
+      );
     });
 
   fip
@@ -111,7 +130,10 @@ export function fipCommand(): Command {
       const api = clientOf(cmd);
       const current = await api.find('floatingips', 'floatingip', ref);
       const body = { floatingip: { port_id: null } };
-      printObject((await api.put<{ floatingip: Json }>(`/v2.0/floatingips/${String(current.id)}`, body)).floatingip, outputOf(cmd));
+      printObject(
+        (await api.put<{ floatingip: Json }>(`/v2.0/floatingips/${String(current.id)}`, body)).floatingip,
+        outputOf(cmd),
+      );
     });
 
   fip
@@ -123,7 +145,8 @@ export function fipCommand(): Command {
       for (const ref of refs) {
         const current = await api.find('floatingips', 'floatingip', ref);
         await api.delete(`/v2.0/floatingips/${String(current.id)}`);
-        if (!outputOf(cmd).json) console.log(`Deleted floating IP ${String(current.floating_ip_address)} (${String(current.id)})`);
+        if (!outputOf(cmd).json)
+          console.log(`Deleted floating IP ${String(current.floating_ip_address)} (${String(current.id)})`);
       }
     });
   return fip;

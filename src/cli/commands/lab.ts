@@ -4,11 +4,15 @@ import { printList } from '../output.js';
 import { clientOf, outputOf } from './common.js';
 
 export function labCommand(): Command {
-  const lab = new Command('lab').description('A closed demo topology in network namespaces: an external host, a router, three VMs');
+  const lab = new Command('lab').description(
+    'A closed demo topology in network namespaces: an external host, a router, three VMs',
+  );
   const prefixOption = ['--prefix <name>', 'namespace prefix', 'sfip'] as const;
   lab
     .command('up')
-    .description('Create the namespaces, start a web server in each VM, and register the topology with the API')
+    .description(
+      'Create the namespaces, start a web server in each VM, and register the topology with the API',
+    )
     .option(...prefixOption)
     .action(async (o: { prefix: string }, cmd: Command) => {
       const spec = demoLab(o.prefix);
@@ -18,9 +22,13 @@ export function labCommand(): Command {
         return;
       }
       const r = spec.routers[0]!;
-      console.log(`Lab ${o.prefix} is up: router ${o.prefix}-${r.name}, external host ${o.prefix}-${r.name}-ext (${r.upstreamIp}),`);
+      console.log(
+        `Lab ${o.prefix} is up: router ${o.prefix}-${r.name}, external host ${o.prefix}-${r.name}-ext (${r.upstreamIp}),`,
+      );
       console.log(`VMs ${r.vms.map((v) => `${v.name} ${v.ip}`).join(', ')} behind ${r.internalGatewayIp}.`);
-      console.log(`External network: ${o.prefix}-${r.name}-public (${r.externalCidr}); ports are named after the VMs.`);
+      console.log(
+        `External network: ${o.prefix}-${r.name}-public (${r.externalCidr}); ports are named after the VMs.`,
+      );
     });
   lab
     .command('down')
@@ -36,7 +44,14 @@ export function labCommand(): Command {
     .option(...prefixOption)
     .action(async (o: { prefix: string }, cmd: Command) => {
       const rows = await labStatus(demoLab(o.prefix));
-      printList(rows.map((r) => ({ ...r, exists: r.exists ? 'yes' : 'no' })), [['Namespace', 'namespace'], ['Exists', 'exists']], outputOf(cmd));
+      printList(
+        rows.map((r) => ({ ...r, exists: r.exists ? 'yes' : 'no' })),
+        [
+          ['Namespace', 'namespace'],
+          ['Exists', 'exists'],
+        ],
+        outputOf(cmd),
+      );
     });
   return lab;
 }

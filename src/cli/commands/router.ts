@@ -44,17 +44,25 @@ function withRouterOptions(command: Command): Command {
 
 export function routerCommand(): Command {
   const router = new Command('router').description('Routers: where floating IPs are translated');
-  withRouterOptions(router.command('create').argument('<name>')).action(async (name: string, o: RouterOptions, cmd: Command) => {
-    const body = { name, ...(await routerBody(cmd, o)) };
-    printObject((await clientOf(cmd).post<{ router: Json }>('/v2.0/routers', { router: body })).router, outputOf(cmd));
-  });
+  withRouterOptions(router.command('create').argument('<name>')).action(
+    async (name: string, o: RouterOptions, cmd: Command) => {
+      const body = { name, ...(await routerBody(cmd, o)) };
+      printObject(
+        (await clientOf(cmd).post<{ router: Json }>('/v2.0/routers', { router: body })).router,
+        outputOf(cmd),
+      );
+    },
+  );
   withRouterOptions(router.command('set').argument('<router>'))
     .option('--no-gateway', 'remove the external gateway')
     .action(async (ref: string, o: RouterOptions, cmd: Command) => {
       const api = clientOf(cmd);
       const current = await api.find('routers', 'router', ref);
       const body = await routerBody(cmd, o);
-      printObject((await api.put<{ router: Json }>(`/v2.0/routers/${String(current.id)}`, { router: body })).router, outputOf(cmd));
+      printObject(
+        (await api.put<{ router: Json }>(`/v2.0/routers/${String(current.id)}`, { router: body })).router,
+        outputOf(cmd),
+      );
     });
   for (const [verb, action] of [
     ['add-subnet', 'add_router_interface'],
@@ -68,27 +76,40 @@ export function routerCommand(): Command {
         const api = clientOf(cmd);
         const r = await api.find('routers', 'router', routerRef);
         const s = await api.find('subnets', 'subnet', subnetRef);
-        printObject(await api.put(`/v2.0/routers/${String(r.id)}/${action}`, { subnet_id: s.id }), outputOf(cmd));
+        printObject(
+          await api.put(`/v2.0/routers/${String(r.id)}/${action}`, { subnet_id: s.id }),
+          outputOf(cmd),
+        );
       });
   }
   router.command('list').action(async (_o: unknown, cmd: Command) => {
     const rows = (await clientOf(cmd).get<{ routers: Json[] }>('/v2.0/routers')).routers;
     printList(
       rows,
-      [['ID', 'id'], ['Name', 'name'], ['Namespace', 'namespace'], ['Gateway device', 'gateway_device'], ['Gateway', 'external_gateway_info'], ['Backend', 'backend']],
+      [
+        ['ID', 'id'],
+        ['Name', 'name'],
+        ['Namespace', 'namespace'],
+        ['Gateway device', 'gateway_device'],
+        ['Gateway', 'external_gateway_info'],
+        ['Backend', 'backend'],
+      ],
       outputOf(cmd),
     );
   });
   router
     .command('show')
     .argument('<router>')
-    .action(async (ref: string, _o: unknown, cmd: Command) => printObject(await clientOf(cmd).find('routers', 'router', ref), outputOf(cmd)));
+    .action(async (ref: string, _o: unknown, cmd: Command) =>
+      printObject(await clientOf(cmd).find('routers', 'router', ref), outputOf(cmd)),
+    );
   router
     .command('delete')
     .argument('<router...>')
     .action(async (refs: string[], _o: unknown, cmd: Command) => {
       const api = clientOf(cmd);
-      for (const ref of refs) await api.delete(`/v2.0/routers/${String((await api.find('routers', 'router', ref)).id)}`);
+      for (const ref of refs)
+        await api.delete(`/v2.0/routers/${String((await api.find('routers', 'router', ref)).id)}`);
     });
   return router;
 }

@@ -11,7 +11,8 @@ export function parseDuration(text: string): number {
 
 function parsePort(text: string): number {
   const port = Number(text);
-  if (!/^\d+$/.test(text) || port < 1 || port > 65535) throw new InvalidArgumentError(`'${text}' is not a TCP port`);
+  if (!/^\d+$/.test(text) || port < 1 || port > 65535)
+    throw new InvalidArgumentError(`'${text}' is not a TCP port`);
   return port;
 }
 
@@ -20,10 +21,19 @@ export function serveCommand(): Command {
     .description('Run the Neutron-compatible API and the agent (the daemon)')
     .option('--host <address>', 'listen address (loopback only until API auth lands)', '127.0.0.1')
     .option('--port <port>', 'listen port (Neutron uses 9696)', parsePort, 9696)
-    .option('--state-dir <dir>', 'where the SQLite database and agent state live', process.env.SFIP_STATE_DIR ?? '/var/lib/sfip')
+    .option(
+      '--state-dir <dir>',
+      'where the SQLite database and agent state live',
+      process.env.SFIP_STATE_DIR ?? '/var/lib/sfip',
+    )
     .option('--store <spec>', 'store: sqlite:PATH (default: STATE_DIR/sfip.db)')
     .option('--backend <name>', 'default dataplane backend', 'nftables')
-    .option('--resync-interval <duration>', 'how often to re-read the kernel and repair drift', parseDuration, 10_000)
+    .option(
+      '--resync-interval <duration>',
+      'how often to re-read the kernel and repair drift',
+      parseDuration,
+      10_000,
+    )
     .option('--no-garp', 'do not send gratuitous ARP on association')
     .option('--no-agent', 'run only the API')
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')

@@ -16,8 +16,13 @@ interface AddrInfo {
   metric?: number;
 }
 
-export async function readFloatingAddresses(target: RouterTarget, run: Runner = defaultRun): Promise<Set<string>> {
-  const { stdout } = await run('ip', ['-j', 'address', 'show', 'dev', target.gatewayDevice], { netns: target.namespace });
+export async function readFloatingAddresses(
+  target: RouterTarget,
+  run: Runner = defaultRun,
+): Promise<Set<string>> {
+  const { stdout } = await run('ip', ['-j', 'address', 'show', 'dev', target.gatewayDevice], {
+    netns: target.namespace,
+  });
   const links = JSON.parse(stdout || '[]') as { addr_info?: AddrInfo[] }[];
   return new Set(
     links
@@ -56,10 +61,13 @@ export async function checkGatewayDevice(target: RouterTarget, run: Runner = def
   } catch (error) {
     const text = (error as Error).message;
     if (/Cannot open network namespace/.test(text)) {
-      throw new Error(`network namespace ${target.namespace} does not exist`);
+      throw new Error(`network namespace ${target.namespace} does not exist`, { cause: error });
     }
     if (/does not exist|Cannot find device/.test(text)) {
-      throw new Error(`gateway device ${target.gatewayDevice} does not exist in ${describeNamespace(target.namespace)}`);
+      throw new Error(
+        `gateway device ${target.gatewayDevice} does not exist in ${describeNamespace(target.namespace)}`,
+        { cause: error },
+      );
     }
     throw error;
   }

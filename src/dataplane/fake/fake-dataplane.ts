@@ -1,4 +1,12 @@
-import type { ActualRouter, CapabilityCheck, Dataplane, DesiredRouter, FloatingMapping, Plan, RouterTarget } from '../types.js';
+import type {
+  ActualRouter,
+  CapabilityCheck,
+  Dataplane,
+  DesiredRouter,
+  FloatingMapping,
+  Plan,
+  RouterTarget,
+} from '../types.js';
 
 interface FakeRouterState {
   structure: string;
@@ -39,7 +47,13 @@ export class FakeDataplane implements Dataplane {
     }
     const state = this.routers.get(key(target));
     if (!state) {
-      return { present: false, structureMatches: false, inbound: new Map(), outbound: new Map(), addresses: new Set() };
+      return {
+        present: false,
+        structureMatches: false,
+        inbound: new Map(),
+        outbound: new Map(),
+        addresses: new Set(),
+      };
     }
     return {
       present: true,
@@ -57,7 +71,11 @@ export class FakeDataplane implements Dataplane {
       .filter(([fip, fixed]) => want.get(fip) !== fixed)
       .map(([floatingIp, fixedIp]) => ({ floatingIp, fixedIp }) as FloatingMapping);
     const rebuild = !actual.present || !actual.structureMatches;
-    const batch: FakeBatch = { structure: rebuild ? structureOf(desired) : null, inbound: [...want], removed };
+    const batch: FakeBatch = {
+      structure: rebuild ? structureOf(desired) : null,
+      inbound: [...want],
+      removed,
+    };
     const changed = rebuild || added.length > 0 || removed.length > 0;
     return {
       target: desired,

@@ -1,8 +1,19 @@
 import { ExecError, run as defaultRun, type Runner } from '../../exec/run.js';
 import type { IPv4 } from '../../model/index.js';
-import { applyAddressChanges, checkGatewayDevice, readFloatingAddresses } from '../common/gateway-addresses.js';
+import {
+  applyAddressChanges,
+  checkGatewayDevice,
+  readFloatingAddresses,
+} from '../common/gateway-addresses.js';
 import { checkTool } from '../common/capabilities.js';
-import type { ActualRouter, CapabilityCheck, Dataplane, DesiredRouter, Plan, RouterTarget } from '../types.js';
+import type {
+  ActualRouter,
+  CapabilityCheck,
+  Dataplane,
+  DesiredRouter,
+  Plan,
+  RouterTarget,
+} from '../types.js';
 import { EXPECTED_MAPS, parseNftTable, parseTableNames } from './parse.js';
 import {
   chainsFor,
@@ -40,11 +51,20 @@ export class NftablesDataplane implements Dataplane {
     const addresses = await readFloatingAddresses(target, this.run);
     let json: string;
     try {
-      json = (await this.run('nft', ['-j', 'list', 'table', 'ip', tableName(target.routerId)], { netns: target.namespace }))
-        .stdout;
+      json = (
+        await this.run('nft', ['-j', 'list', 'table', 'ip', tableName(target.routerId)], {
+          netns: target.namespace,
+        })
+      ).stdout;
     } catch (error) {
       if (error instanceof ExecError && /No such file or directory/.test(error.stderr)) {
-        return { present: false, structureMatches: false, inbound: new Map(), outbound: new Map(), addresses };
+        return {
+          present: false,
+          structureMatches: false,
+          inbound: new Map(),
+          outbound: new Map(),
+          addresses,
+        };
       }
       throw error;
     }
@@ -97,7 +117,10 @@ export class NftablesDataplane implements Dataplane {
 
   async remove(target: RouterTarget): Promise<void> {
     const table = tableName(target.routerId);
-    await this.run('nft', ['-f', '-'], { netns: target.namespace, input: `add table ip ${table}\ndelete table ip ${table}\n` });
+    await this.run('nft', ['-f', '-'], {
+      netns: target.namespace,
+      input: `add table ip ${table}\ndelete table ip ${table}\n`,
+    });
     let addresses: Set<string>;
     try {
       addresses = await readFloatingAddresses(target, this.run);

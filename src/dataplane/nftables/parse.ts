@@ -32,16 +32,17 @@ type NftObject = { chain?: NftChain; rule?: NftRule; map?: NftMap; set?: unknown
  */
 export function parseNftTable(json: string): NftTableState {
   const objects = (JSON.parse(json) as { nftables?: NftObject[] }).nftables ?? [];
-  const signature: string[] = [];
+  const chains: string[] = [];
+  const rules: string[] = [];
   const inbound = new Map<string, string>();
   const outbound = new Map<string, string>();
   const maps = new Set<string>();
   for (const object of objects) {
     if (object.chain) {
       const c = object.chain;
-      signature.push(`chain ${c.name} ${c.type ?? '-'} ${c.hook ?? '-'} ${c.prio ?? '-'}`);
+      chains.push(`chain ${c.name} ${c.type ?? '-'} ${c.hook ?? '-'} ${c.prio ?? '-'}`);
     } else if (object.rule) {
-      signature.push(`rule ${object.rule.chain} ${object.rule.comment ?? '(uncommented)'}`);
+      rules.push(`rule ${object.rule.chain} ${object.rule.comment ?? '(uncommented)'}`);
     } else if (object.map) {
       const m = object.map;
       maps.add(`${m.name} ${m.type}:${m.map ?? '-'}`);
@@ -53,13 +54,17 @@ export function parseNftTable(json: string): NftTableState {
       maps.add('(unexpected set)');
     }
   }
-  return { signature, inbound, outbound, maps };
+  return { signature: [...chains, ...rules], inbound, outbound, maps };
 }
 
-export const EXPECTED_MAPS = new Set([`${INBOUND_MAP} ipv4_addr:ipv4_addr`, `${OUTBOUND_MAP} ipv4_addr:ipv4_addr`]);
+export const EXPECTED_MAPS = new Set([
+  `${INBOUND_MAP} ipv4_addr:ipv4_addr`,
+  `${OUTBOUND_MAP} ipv4_addr:ipv4_addr`,
+]);
 
 /** Table names in `nft -j list tables` output for the ip family. */
 export function parseTableNames(json: string): string[] {
-  const objects = (JSON.parse(json) as { nftables?: { table?: { family: string; name: string } }[] }).nftables ?? [];
+  const objects =
+    (JSON.parse(json) as { nftables?: { table?: { family: string; name: string } }[] }).nftables ?? [];
   return objects.flatMap((o) => (o.table && o.table.family === 'ip' ? [o.table.name] : []));
 }

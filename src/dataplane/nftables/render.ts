@@ -55,7 +55,9 @@ export function chainsFor(desired: DesiredRouter, options: NftOptions = DEFAULT_
     // An internal address without a floating IP reaching a floating IP (hairpin) cannot be translated
     // statelessly: the reply must come back through the router, which needs conntrack's SNAT. Leave it tracked
     // and let the nat chains below handle it, as Neutron does for every floating IP.
-    ...(internal ? [`iifname != ${gw} ip saddr ${internal} ip saddr != @${OUTBOUND_MAP} ip daddr @${INBOUND_MAP} return`] : []),
+    ...(internal
+      ? [`iifname != ${gw} ip saddr ${internal} ip saddr != @${OUTBOUND_MAP} ip daddr @${INBOUND_MAP} return`]
+      : []),
     // Hairpin between two floating IPs: remember it, so postrouting rewrites the source too and both ends
     // see floating addresses.
     `iifname != ${gw} ip daddr @${INBOUND_MAP} meta mark set meta mark | ${mark}`,
@@ -89,18 +91,27 @@ export function chainsFor(desired: DesiredRouter, options: NftOptions = DEFAULT_
     : [];
   return [
     { name: 'raw_prerouting', type: 'filter', hook: 'prerouting', priority: RAW, rules: raw },
-    { name: 'stateless_postrouting', type: 'filter', hook: 'postrouting', priority: SRCNAT - 10, rules: postrouting },
+    {
+      name: 'stateless_postrouting',
+      type: 'filter',
+      hook: 'postrouting',
+      priority: SRCNAT - 10,
+      rules: postrouting,
+    },
     { name: 'nat_prerouting', type: 'nat', hook: 'prerouting', priority: DSTNAT, rules: natPrerouting },
     { name: 'nat_postrouting', type: 'nat', hook: 'postrouting', priority: SRCNAT, rules: natPostrouting },
   ];
 }
 
-/** The table's structure as `nft -j` will report it back: chain headers and rule comments, in order. */
+/**
+ * The table's structure as `nft -j` reports it back: first every base chain (type, hook, priority), then every
+ * rule by its comment, chain by chain in creation order.
+ */
 export function structureSignature(chains: readonly ChainSpec[]): string[] {
-  return chains.flatMap((c) => [
-    `chain ${c.name} ${c.type} ${c.hook} ${c.priority}`,
-    ...c.rules.map((r) => `rule ${c.name} ${ruleComment(c.name, r)}`),
-  ]);
+  return [
+    ...chains.map((c) => `chain ${c.name} ${c.type} ${c.hook} ${c.priority}`),
+    ...chains.flatMap((c) => c.rules.map((r) => `rule ${c.name} ${ruleComment(c.name, r)}`)),
+  ];
 }
 
 /**
@@ -140,17 +151,21 @@ export function renderDelta(
   const want = new Map(desired.mappings.map((m) => [m.floatingIp as string, m.fixedIp as string]));
   const wantOut = new Map(desired.mappings.map((m) => [m.fixedIp as string, m.floatingIp as string]));
   const deleteIn = [...inbound].filter(([fip, fixed]) => want.get(fip) !== fixed).map(([fip]) => fip);
-  const deleteOut = [...outbound].filter(([fixed, fip]) => wantOut.get(fixed) !== fip).map(([fixed]) => fixed);
+  const deleteOut = [...outbound]
+    .filter(([fixed, fip]) => wantOut.get(fixed) !== fip)
+    .map(([fixed]) => fixed);
   const addIn = desired.mappings.filter((m) => inbound.get(m.floatingIp) !== m.fixedIp);
   const addOut = desired.mappings.filter((m) => outbound.get(m.fixedIp) !== m.floatingIp);
   const lines = [
     ...chunk(deleteIn).map((keys) => `delete element ip ${table} ${INBOUND_MAP} { ${keys.join(', ')} }`),
     ...chunk(deleteOut).map((keys) => `delete element ip ${table} ${OUTBOUND_MAP} { ${keys.join(', ')} }`),
     ...chunk(addIn).map(
-      (ms) => `add element ip ${table} ${INBOUND_MAP} { ${ms.map((m) => `${m.floatingIp} : ${m.fixedIp}`).join(', ')} }`,
+      (ms) =>
+        `add element ip ${table} ${INBOUND_MAP} { ${ms.map((m) => `${m.floatingIp} : ${m.fixedIp}`).join(', ')} }`,
     ),
     ...chunk(addOut).map(
-      (ms) => `add element ip ${table} ${OUTBOUND_MAP} { ${ms.map((m) => `${m.fixedIp} : ${m.floatingIp}`).join(', ')} }`,
+      (ms) =>
+        `add element ip ${table} ${OUTBOUND_MAP} { ${ms.map((m) => `${m.fixedIp} : ${m.floatingIp}`).join(', ')} }`,
     ),
   ];
   const removed = [...inbound]
@@ -169,6 +184,7 @@ function addElements(table: string, mappings: readonly FloatingMapping[]): strin
 
 function chunk<T>(items: readonly T[]): T[][] {
   const out: T[][] = [];
-  for (let i = 0; i < items.length; i += ELEMENTS_PER_STATEMENT) out.push(items.slice(i, i + ELEMENTS_PER_STATEMENT));
+  for (let i = 0; i < items.length; i += ELEMENTS_PER_STATEMENT)
+    out.push(items.slice(i, i + ELEMENTS_PER_STATEMENT));
   return out;
 }

@@ -42,19 +42,27 @@ export class SqliteStore implements Store {
     this.events.setMaxListeners(0);
     const db = this.db;
     this.stmt = {
-      get: db.prepare<[string, string], { body: string }>('SELECT body FROM resources WHERE kind = ? AND id = ?'),
+      get: db.prepare<[string, string], { body: string }>(
+        'SELECT body FROM resources WHERE kind = ? AND id = ?',
+      ),
       list: db.prepare<[string], { body: string }>('SELECT body FROM resources WHERE kind = ?'),
       lookup: db.prepare<[string], IndexRef>('SELECT kind, id FROM index_keys WHERE key = ?'),
       find: db.prepare<[string, string], { body: string }>(
         'SELECT r.body FROM index_keys k JOIN resources r ON r.kind = k.kind AND r.id = k.id WHERE k.key = ? AND k.kind = ?',
       ),
-      upsert: db.prepare('INSERT INTO resources (kind, id, body) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET body = excluded.body'),
+      upsert: db.prepare(
+        'INSERT INTO resources (kind, id, body) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET body = excluded.body',
+      ),
       remove: db.prepare('DELETE FROM resources WHERE kind = ? AND id = ?'),
       dropKeys: db.prepare('DELETE FROM index_keys WHERE kind = ? AND id = ?'),
       addKey: db.prepare('INSERT INTO index_keys (key, kind, id, uniq) VALUES (?, ?, ?, ?)'),
       change: db.prepare('INSERT INTO changes (kind, id, op, at) VALUES (?, ?, ?, ?)'),
-      since: db.prepare<[number, number], Change>('SELECT seq, kind, id, op FROM changes WHERE seq > ? ORDER BY seq LIMIT ?'),
-      bounds: db.prepare<[], { lo: number | null; hi: number | null }>('SELECT MIN(seq) AS lo, MAX(seq) AS hi FROM changes'),
+      since: db.prepare<[number, number], Change>(
+        'SELECT seq, kind, id, op FROM changes WHERE seq > ? ORDER BY seq LIMIT ?',
+      ),
+      bounds: db.prepare<[], { lo: number | null; hi: number | null }>(
+        'SELECT MIN(seq) AS lo, MAX(seq) AS hi FROM changes',
+      ),
       latest: db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'changes'"),
       prune: db.prepare('DELETE FROM changes WHERE seq <= ?'),
     };
@@ -179,12 +187,24 @@ function translateSqliteError(error: unknown, where: string): unknown {
   if (error instanceof SfipError) return error;
   const code = (error as { code?: string }).code ?? '';
   if (code.startsWith('SQLITE_CONSTRAINT')) {
-    return conflict('Conflict', `The change conflicts with an existing resource (${(error as Error).message}).`);
+    return conflict(
+      'Conflict',
+      `The change conflicts with an existing resource (${(error as Error).message}).`,
+    );
   }
   if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
-    return new SfipError('ServiceUnavailable', 503, `The state database ${where} is locked by another process; retry.`);
+    return new SfipError(
+      'ServiceUnavailable',
+      503,
+      `The state database ${where} is locked by another process; retry.`,
+    );
   }
-  if (code === 'SQLITE_FULL' || code === 'SQLITE_READONLY' || code.startsWith('SQLITE_IOERR') || code === 'SQLITE_CANTOPEN') {
+  if (
+    code === 'SQLITE_FULL' ||
+    code === 'SQLITE_READONLY' ||
+    code.startsWith('SQLITE_IOERR') ||
+    code === 'SQLITE_CANTOPEN'
+  ) {
     return new SfipError(
       'ServiceUnavailable',
       503,

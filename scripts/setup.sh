@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs what sfip needs on a fresh Debian 12 machine (as root, with Node 20): system packages when missing,
+# node modules when package-lock.json changed, and the compiled build. Safe to run again: it only does what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian package -> a file it provides, so the check is cheap and does not depend on dpkg's state.
+declare -A PACKAGES=(
+  [nftables]=/usr/sbin/nft
+  [iproute2]=/usr/sbin/ip
+  [conntrack]=/usr/sbin/conntrack
+  [iptables]=/usr/sbin/iptables-restore
+  [iputils-ping]=/usr/bin/ping
+  [iputils-arping]=/usr/bin/arping
+  [iperf3]=/usr/bin/iperf3
+  [procps]=/usr/sbin/sysctl
+  [curl]=/usr/bin/curl
+  [tcpdump]=/usr/bin/tcpdump
+  [python3]=/usr/bin/python3
+  [make]=/usr/bin/make
+  [g++]=/usr/bin/g++
+)
+missing=()
+for pkg in "${!PACKAGES[@]}"; do
+  [ -e "${PACKAGES[$pkg]}" ] || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  echo "setup: sfip needs Node 20 or newer, found $(node -v)" >&2
+  exit 1
+fi
+
+# Reinstall node modules only when the lock file changed since the last install.
+stamp=node_modules/.sfip-lock-hash
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "setup: installing node modules (better-sqlite3 compiles from source, about two minutes)"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$want" > "$stamp"
+fi
+
+npm run --silent build

@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ipv4FromUint32, ipv4ToUint32, isIPv4, parseIPv4, SfipError } from '../../src/model/index.js';
+
+describe('IPv4', () => {
+  it('accepts canonical dotted-quad', () => {
+    for (const ok of ['0.0.0.0', '10.0.0.1', '203.0.113.255', '255.255.255.255'])
+      assert.equal(parseIPv4(ok), ok);
+  });
+
+  it('rejects the forms inet_aton would accept, and anything else, naming the value', () => {
+    const bad = [
+      '127.1',
+      '010.0.0.1',
+      '0x7f.0.0.1',
+      '1.2.3.4/33',
+      '1.2.3.4/32',
+      '256.1.1.1',
+      '1.2.3',
+      '1.2.3.4.5',
+    ];
+    bad.push(' 1.2.3.4', '1.2.3.4 ', '', '1..2.3', '+1.2.3.4', '1.2.3.-4', '١.٢.٣.٤', '1.2.3.4\n');
+    for (const text of bad) {
+      assert.equal(isIPv4(text), false, text);
+      assert.throws(
+        () => parseIPv4(text, 'floating_ip_address'),
+        (e: unknown) =>
+          e instanceof SfipError &&
+          e.status === 400 &&
+          e.message.includes(`'${text}'`) &&
+          e.message.includes('floating_ip_address'),
+      );
+    }
+  });
+
+  it('rejects non-strings', () => {
+    for (const bad of [null, undefined, 167772161, {}, ['1.2.3.4']])
+      assert.throws(() => parseIPv4(bad), SfipError);
+  });
+
+  it('converts to and from uint32 without sign trouble', () => {
+    assert.equal(ipv4ToUint32(parseIPv4('255.255.255.255')), 0xffffffff);
+    assert.equal(ipv4ToUint32(parseIPv4('128.0.0.1')), 0x80000001);
+    assert.equal(ipv4FromUint32(0x80000001), '128.0.0.1');
+    assert.equal(ipv4FromUint32(ipv4ToUint32(parseIPv4('203.0.113.7'))), '203.0.113.7');
+    assert.throws(() => ipv4FromUint32(2 ** 32), RangeError);
+  });
+});
