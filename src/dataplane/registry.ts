@@ -1,5 +1,6 @@
 import { badRequest, type BackendName } from '../model/index.js';
 import type { Runner } from '../exec/run.js';
+import { EbpfDataplane } from './ebpf/ebpf-backend.js';
 import { FakeDataplane } from './fake/fake-dataplane.js';
 import { NftablesDataplane } from './nftables/nftables-backend.js';
 import type { Dataplane } from './types.js';
@@ -9,9 +10,11 @@ export function createDataplane(name: BackendName, run?: Runner): Dataplane {
   switch (name) {
     case 'nftables':
       return new NftablesDataplane(run);
+    case 'ebpf':
+      return new EbpfDataplane(run);
     case 'fake':
       return new FakeDataplane();
     default:
-      throw badRequest(`The ${name} dataplane backend is not available in this build of sfip; use nftables.`);
+      throw badRequest(`The ${name} dataplane backend is not available in this build of sfip; use nftables or ebpf.`);
   }
 }

@@ -1,0 +1,5 @@
+export * from './bpftool.js';
+export * from './ebpf-backend.js';
+export * from './options.js';
+export * from './state.js';
+export * from './values.js';

@@ -1,0 +1,149 @@
+import type { DesiredRouter, FloatingMapping, Plan } from '../types.js';
+import { programFor, type ProgramName, type TcDirection } from './layout.js';
+import { nftSignature, renderTable, type MarkBits } from './nft.js';
+import { generationName } from './object.js';
+import { generationPaths } from './paths.js';
+import type { EbpfActualRouter, EbpfBatch, GenerationState } from './state.js';
+import { renderAttachBatch, type WantedAttachment } from './tc.js';
+import { sameConfig, type RouterConfig } from './values.js';
+import { PROGRAM_NAMES } from './layout.js';
+
+export interface PlanSettings extends MarkBits {
+  readonly capacity: number;
+  /** The router's folder in bpffs. */
+  readonly routerDir: string;
+}
+
+const DIRECTIONS: readonly TcDirection[] = ['ingress', 'egress'];
+
+/**
+ * Pure: what to change so the kernel carries `desired`. Never rebuilds what is right: an agent that restarts
+ * finds its generation, filters and table as it left them and plans nothing, so no packet notices.
+ */
+export function planEbpf(desired: DesiredRouter, actual: EbpfActualRouter, settings: PlanSettings): Plan {
+  const state = actual.ebpf;
+  const generation = generationName(state.object, settings.capacity);
+  const genDir = `${settings.routerDir}/${generation}`;
+  const current = state.generations.find((g) => g.name === generation);
+  const build = !current || !generationComplete(current);
+  const config: RouterConfig = {
+    gatewayIp: desired.gatewayIp,
+    untrackMark: settings.untrackMark,
+    hairpinMark: settings.hairpinMark,
+  };
+
+  const wantIn = new Map<string, string>(desired.mappings.map((m) => [m.floatingIp, m.fixedIp]));
+  const wantOut = new Map<string, string>(desired.mappings.map((m) => [m.fixedIp, m.floatingIp]));
+  // What the new or current generation's maps hold now: nothing when it is about to be built.
+  const haveIn = build ? new Map<string, string>() : actual.inbound;
+  const haveOut = build ? new Map<string, string>() : actual.outbound;
+  const inbound = diff(haveIn, wantIn);
+  const outbound = diff(haveOut, wantOut);
+  checkCapacity(haveIn, inbound, settings.capacity, desired.routerId);
+
+  // added/removed describe what packets see: compare with the maps that translate now.
+  const added = desired.mappings.filter((m) => actual.inbound.get(m.floatingIp) !== m.fixedIp);
+  const removed = [...actual.inbound]
+    .filter(([fip, fixed]) => wantIn.get(fip) !== fixed)
+    .map(([floatingIp, fixedIp]) => ({ floatingIp, fixedIp }) as FloatingMapping);
+
+  const nftWanted = nftSignature(desired, settings);
+  const nftChanged = !sameList(state.nftSignature, nftWanted);
+
+  const wanted: WantedAttachment[] = [
+    ...DIRECTIONS.map((direction) => ({
+      device: desired.gatewayDevice,
+      direction,
+      program: programFor('gateway', direction),
+    })),
+    ...state.internalDevices.flatMap((device) =>
+      DIRECTIONS.map((direction) => ({ device, direction, program: programFor('internal', direction) })),
+    ),
+  ];
+  const ids = build ? {} : current!.programIds;
+  const hookOf = new Map(state.hooks.map((h) => [h.device, h]));
+  const stale = wanted.filter((w) => {
+    const id = ids[w.program];
+    const attached = hookOf.get(w.device)?.attachments.find((a) => a.direction === w.direction);
+    return id === undefined || attached?.programId !== id;
+  });
+  const wantedKeys = new Set(wanted.map((w) => `${w.device} ${w.direction}`));
+  const detach = state.hooks.flatMap((h) =>
+    h.attachments
+      .filter((a) => !wantedKeys.has(`${a.device} ${a.direction}`))
+      .map((a) => ({ device: a.device, direction: a.direction })),
+  );
+  const needClsact = [...new Set(stale.map((w) => w.device))].filter((d) => !hookOf.get(d)?.hasClsact);
+  const paths = generationPaths(genDir);
+  const tc =
+    stale.length + detach.length > 0 ? renderAttachBatch(stale, paths.program, needClsact, detach) : null;
+
+  const configChanged = build || !current?.config || !sameConfig(current.config, config);
+  const dropGenerations = state.generations.map((g) => g.name).filter((g) => g !== generation);
+  const batch: EbpfBatch = {
+    routerId: desired.routerId,
+    generation,
+    build,
+    capacity: settings.capacity,
+    inbound,
+    outbound,
+    removeCounters: build ? [] : inbound.remove,
+    config: configChanged ? config : null,
+    nft: nftChanged ? renderTable(desired, settings) : null,
+    tc,
+    dropGenerations,
+  };
+  const changed =
+    build ||
+    configChanged ||
+    nftChanged ||
+    tc !== null ||
+    dropGenerations.length > 0 ||
+    inbound.remove.length + inbound.set.length + outbound.remove.length + outbound.set.length > 0;
+
+  const wantAddresses = new Set<string>(desired.mappings.map((m) => m.floatingIp));
+  return {
+    target: desired,
+    batch: changed ? JSON.stringify(batch) : null,
+    rebuild: build || nftChanged || tc !== null,
+    addAddresses: desired.mappings.map((m) => m.floatingIp).filter((ip) => !actual.addresses.has(ip)),
+    removeAddresses: [...actual.addresses].filter((ip) => !wantAddresses.has(ip)).sort(),
+    added,
+    removed,
+  };
+}
+
+export function generationComplete(g: GenerationState): boolean {
+  return g.mapsMatch && PROGRAM_NAMES.every((p: ProgramName) => g.programIds[p] !== undefined);
+}
+
+function diff(have: ReadonlyMap<string, string>, want: ReadonlyMap<string, string>) {
+  const remove = [...have.keys()].filter((k) => !want.has(k)).sort();
+  const set = [...want]
+    .filter(([k, v]) => have.get(k) !== v)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) as [string, string][];
+  return { remove, set };
+}
+
+/** A full map is refused before anything is written, naming the first floating IP that would not fit. */
+function checkCapacity(
+  have: ReadonlyMap<string, string>,
+  change: { remove: readonly string[]; set: readonly [string, string][] },
+  capacity: number,
+  routerId: string,
+): void {
+  let size = have.size - change.remove.length;
+  for (const [floatingIp, fixedIp] of change.set) {
+    if (have.has(floatingIp)) continue;
+    size++;
+    if (size > capacity) {
+      throw new Error(
+        `Floating IP ${floatingIp} (fixed IP ${fixedIp}) does not fit: the eBPF maps of router ${routerId} hold at most ${capacity} floating IPs`,
+      );
+    }
+  }
+}
+
+function sameList(a: readonly string[] | null, b: readonly string[]): boolean {
+  return a !== null && a.length === b.length && a.every((x, i) => x === b[i]);
+}

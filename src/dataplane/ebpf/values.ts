@@ -1,0 +1,62 @@
+import { parseIPv4 } from '../../model/index.js';
+
+/** Map keys and values hold IPv4 addresses in network byte order, as they sit in the IP header. */
+export function addressBytes(ip: string): Buffer {
+  const value = parseIPv4(ip);
+  return Buffer.from(value.split('.').map(Number));
+}
+
+export function addressText(bytes: Buffer, offset = 0): string {
+  return `${bytes[offset]}.${bytes[offset + 1]}.${bytes[offset + 2]}.${bytes[offset + 3]}`;
+}
+
+/** struct router_config in bpf/sfip_nat.c. */
+export interface RouterConfig {
+  readonly gatewayIp: string;
+  readonly untrackMark: number;
+  readonly hairpinMark: number;
+}
+
+export function encodeConfig(config: RouterConfig): Buffer {
+  const out = Buffer.alloc(16);
+  addressBytes(config.gatewayIp).copy(out, 0);
+  // Marks are compared with skb->mark, a host-order u32 (little-endian on every machine sfip supports).
+  out.writeUInt32LE(config.untrackMark >>> 0, 4);
+  out.writeUInt32LE(config.hairpinMark >>> 0, 8);
+  return out;
+}
+
+export function decodeConfig(bytes: Buffer): RouterConfig {
+  return {
+    gatewayIp: addressText(bytes, 0),
+    untrackMark: bytes.readUInt32LE(4),
+    hairpinMark: bytes.readUInt32LE(8),
+  };
+}
+
+export function sameConfig(a: RouterConfig, b: RouterConfig): boolean {
+  return a.gatewayIp === b.gatewayIp && a.untrackMark === b.untrackMark && a.hairpinMark === b.hairpinMark;
+}
+
+/** struct fip_counters in bpf/sfip_nat.c, summed over CPUs. */
+export interface FipCounters {
+  readonly inPackets: bigint;
+  readonly inBytes: bigint;
+  readonly outPackets: bigint;
+  readonly outBytes: bigint;
+}
+
+/** Sums a per-CPU value: the kernel hands one 8-byte-aligned copy per possible CPU. */
+export function sumCounters(perCpu: Buffer, valueSize = 32): FipCounters {
+  let inPackets = 0n;
+  let inBytes = 0n;
+  let outPackets = 0n;
+  let outBytes = 0n;
+  for (let at = 0; at + valueSize <= perCpu.length; at += valueSize) {
+    inPackets += perCpu.readBigUInt64LE(at);
+    inBytes += perCpu.readBigUInt64LE(at + 8);
+    outPackets += perCpu.readBigUInt64LE(at + 16);
+    outBytes += perCpu.readBigUInt64LE(at + 24);
+  }
+  return { inPackets, inBytes, outPackets, outBytes };
+}
