@@ -17,7 +17,7 @@ import { PIN_ROOT } from './layout.js';
 import { renderDeleteTable, routerIdOfTable } from './nft.js';
 import { DEFAULT_OBJECT_PATH, generationName, loadObject } from './object.js';
 import type { EbpfOptions } from './options.js';
-import { planEbpf, type PlanSettings } from './plan.js';
+import { planEbpf, structureChanges, type PlanSettings } from './plan.js';
 import { generationPaths, routerPinDir } from './paths.js';
 import { listGenerations, readHooks, readRouter } from './read.js';
 import { runInNetns } from './netns.js';
@@ -86,26 +86,11 @@ export class EbpfDataplane implements Dataplane {
       capacity: this.options.capacity,
     });
     if (!desired) return actual;
-    // Structure matches when planning finds nothing but map entries and addresses to change.
-    const plan = planEbpf(desired, actual, this.settings(desired.routerId));
-    const batch =
-      plan.batch === null
-        ? null
-        : (JSON.parse(plan.batch) as {
-            build: boolean;
-            nft: unknown;
-            tc: unknown;
-            config: unknown;
-            dropGenerations: unknown[];
-          });
+    // The structure matches when nothing but map entries and addresses would change.
+    const s = structureChanges(desired, actual, this.settings(desired.routerId));
     const structureMatches =
-      batch === null ||
-      (!batch.build &&
-        batch.nft === null &&
-        batch.tc === null &&
-        batch.config === null &&
-        batch.dropGenerations.length === 0);
-    return { ...actual, structureMatches, ebpf: { ...actual.ebpf } };
+      !s.build && !s.configChanged && s.nft === null && s.tc === null && s.dropGenerations.length === 0;
+    return { ...actual, structureMatches };
   }
 
   plan(desired: DesiredRouter, actual: ActualRouter): Plan {
@@ -140,13 +125,11 @@ export class EbpfDataplane implements Dataplane {
         if (typeof r.output?.id === 'number') ids.add(r.output.id);
       }
     }
-    let devices: string[] = [];
-    try {
-      const { stdout } = await this.run('ip', ['-j', 'address', 'show'], { netns: target.namespace });
-      devices = deviceNames(stdout);
-    } catch {
-      devices = []; // the namespace is gone, and every filter in it
-    }
+    // An empty list when the namespace is gone: every filter in it went with it.
+    const devices = await this.run('ip', ['-j', 'address', 'show'], { netns: target.namespace }).then(
+      ({ stdout }) => deviceNames(stdout),
+      () => [] as string[],
+    );
     const hooks = await readHooks(this.run, target.namespace, devices);
     const lines: string[] = [];
     for (const h of hooks) {
@@ -208,12 +191,7 @@ export class EbpfDataplane implements Dataplane {
 
 /** bpffs must be mounted where the pins live; without it nothing survives the agent. */
 export async function checkBpffs(): Promise<CapabilityCheck> {
-  let mounts = '';
-  try {
-    mounts = await readFile('/proc/mounts', 'utf8');
-  } catch {
-    mounts = '';
-  }
+  const mounts = await readFile('/proc/mounts', 'utf8').catch(() => '');
   const mounted = mounts.split('\n').some((l) => {
     const [, where, type] = l.split(' ');
     return where === '/sys/fs/bpf' && type === 'bpf';

@@ -1,12 +1,11 @@
 import type { DesiredRouter, FloatingMapping, Plan } from '../types.js';
-import { programFor, type ProgramName, type TcDirection } from './layout.js';
+import { PROGRAM_NAMES, programFor, type ProgramName, type TcDirection } from './layout.js';
 import { nftSignature, renderTable, type MarkBits } from './nft.js';
 import { generationName } from './object.js';
 import { generationPaths } from './paths.js';
 import type { EbpfActualRouter, EbpfBatch, GenerationState } from './state.js';
 import { renderAttachBatch, type WantedAttachment } from './tc.js';
 import { sameConfig, type RouterConfig } from './values.js';
-import { PROGRAM_NAMES } from './layout.js';
 
 export interface PlanSettings extends MarkBits {
   readonly capacity: number;
@@ -20,10 +19,10 @@ const DIRECTIONS: readonly TcDirection[] = ['ingress', 'egress'];
  * Pure: what to change so the kernel carries `desired`. Never rebuilds what is right: an agent that restarts
  * finds its generation, filters and table as it left them and plans nothing, so no packet notices.
  */
-export function planEbpf(desired: DesiredRouter, actual: EbpfActualRouter, settings: PlanSettings): Plan {
+/** Everything but map entries and addresses: generation, config, nft table, tc filters. */
+export function structureChanges(desired: DesiredRouter, actual: EbpfActualRouter, settings: PlanSettings) {
   const state = actual.ebpf;
   const generation = generationName(state.object, settings.capacity);
-  const genDir = `${settings.routerDir}/${generation}`;
   const current = state.generations.find((g) => g.name === generation);
   const build = !current || !generationComplete(current);
   const config: RouterConfig = {
@@ -31,24 +30,10 @@ export function planEbpf(desired: DesiredRouter, actual: EbpfActualRouter, setti
     untrackMark: settings.untrackMark,
     hairpinMark: settings.hairpinMark,
   };
-
-  const wantIn = new Map<string, string>(desired.mappings.map((m) => [m.floatingIp, m.fixedIp]));
-  const wantOut = new Map<string, string>(desired.mappings.map((m) => [m.fixedIp, m.floatingIp]));
-  // What the new or current generation's maps hold now: nothing when it is about to be built.
-  const haveIn = build ? new Map<string, string>() : actual.inbound;
-  const haveOut = build ? new Map<string, string>() : actual.outbound;
-  const inbound = diff(haveIn, wantIn);
-  const outbound = diff(haveOut, wantOut);
-  checkCapacity(haveIn, inbound, settings.capacity, desired.routerId);
-
-  // added/removed describe what packets see: compare with the maps that translate now.
-  const added = desired.mappings.filter((m) => actual.inbound.get(m.floatingIp) !== m.fixedIp);
-  const removed = [...actual.inbound]
-    .filter(([fip, fixed]) => wantIn.get(fip) !== fixed)
-    .map(([floatingIp, fixedIp]) => ({ floatingIp, fixedIp }) as FloatingMapping);
-
-  const nftWanted = nftSignature(desired, settings);
-  const nftChanged = !sameList(state.nftSignature, nftWanted);
+  const configChanged = build || !current?.config || !sameConfig(current.config, config);
+  const nft = sameList(state.nftSignature, nftSignature(desired, settings))
+    ? null
+    : renderTable(desired, settings);
 
   const wanted: WantedAttachment[] = [
     ...DIRECTIONS.map((direction) => ({
@@ -60,7 +45,8 @@ export function planEbpf(desired: DesiredRouter, actual: EbpfActualRouter, setti
       DIRECTIONS.map((direction) => ({ device, direction, program: programFor('internal', direction) })),
     ),
   ];
-  const ids = build ? {} : current!.programIds;
+  // Program ids of a generation that is about to be built are not known yet: everything is (re)attached.
+  const ids = build ? {} : current.programIds;
   const hookOf = new Map(state.hooks.map((h) => [h.device, h]));
   const stale = wanted.filter((w) => {
     const id = ids[w.program];
@@ -74,38 +60,61 @@ export function planEbpf(desired: DesiredRouter, actual: EbpfActualRouter, setti
       .map((a) => ({ device: a.device, direction: a.direction })),
   );
   const needClsact = [...new Set(stale.map((w) => w.device))].filter((d) => !hookOf.get(d)?.hasClsact);
-  const paths = generationPaths(genDir);
+  const paths = generationPaths(`${settings.routerDir}/${generation}`);
   const tc =
     stale.length + detach.length > 0 ? renderAttachBatch(stale, paths.program, needClsact, detach) : null;
-
-  const configChanged = build || !current?.config || !sameConfig(current.config, config);
   const dropGenerations = state.generations.map((g) => g.name).filter((g) => g !== generation);
+  return { generation, build, config, configChanged, nft, tc, dropGenerations };
+}
+
+/**
+ * Pure: what to change so the kernel carries `desired`. Never rebuilds what is right: an agent that restarts
+ * finds its generation, filters and table as it left them and plans nothing, so no packet notices.
+ */
+export function planEbpf(desired: DesiredRouter, actual: EbpfActualRouter, settings: PlanSettings): Plan {
+  const structure = structureChanges(desired, actual, settings);
+  const { build } = structure;
+  const wantIn = new Map<string, string>(desired.mappings.map((m) => [m.floatingIp, m.fixedIp]));
+  const wantOut = new Map<string, string>(desired.mappings.map((m) => [m.fixedIp, m.floatingIp]));
+  // What the maps that will translate hold now: nothing when their generation is about to be built.
+  const haveIn = build ? new Map<string, string>() : actual.inbound;
+  const haveOut = build ? new Map<string, string>() : actual.outbound;
+  const inbound = diff(haveIn, wantIn);
+  const outbound = diff(haveOut, wantOut);
+  checkCapacity(haveIn, inbound, settings.capacity, desired.routerId);
+
+  // added/removed describe what packets see: compare with the maps that translate now.
+  const added = desired.mappings.filter((m) => actual.inbound.get(m.floatingIp) !== m.fixedIp);
+  const removed = [...actual.inbound]
+    .filter(([fip, fixed]) => wantIn.get(fip) !== fixed)
+    .map(([floatingIp, fixedIp]) => ({ floatingIp, fixedIp }) as FloatingMapping);
+
   const batch: EbpfBatch = {
     routerId: desired.routerId,
-    generation,
+    generation: structure.generation,
     build,
     capacity: settings.capacity,
     inbound,
     outbound,
     removeCounters: build ? [] : inbound.remove,
-    config: configChanged ? config : null,
-    nft: nftChanged ? renderTable(desired, settings) : null,
-    tc,
-    dropGenerations,
+    config: structure.configChanged ? structure.config : null,
+    nft: structure.nft,
+    tc: structure.tc,
+    dropGenerations: structure.dropGenerations,
   };
   const changed =
     build ||
-    configChanged ||
-    nftChanged ||
-    tc !== null ||
-    dropGenerations.length > 0 ||
+    structure.configChanged ||
+    structure.nft !== null ||
+    structure.tc !== null ||
+    structure.dropGenerations.length > 0 ||
     inbound.remove.length + inbound.set.length + outbound.remove.length + outbound.set.length > 0;
 
   const wantAddresses = new Set<string>(desired.mappings.map((m) => m.floatingIp));
   return {
     target: desired,
     batch: changed ? JSON.stringify(batch) : null,
-    rebuild: build || nftChanged || tc !== null,
+    rebuild: build || structure.nft !== null || structure.tc !== null,
     addAddresses: desired.mappings.map((m) => m.floatingIp).filter((ip) => !actual.addresses.has(ip)),
     removeAddresses: [...actual.addresses].filter((ip) => !wantAddresses.has(ip)).sort(),
     added,

@@ -121,13 +121,8 @@ async function readGenerations(run: Runner, context: ReadContext): Promise<OpenG
       const map = maps.get(spec.name);
       return map !== undefined && mapMatches(map, spec, capacity);
     });
-    let pinned: ProgramName[] = [];
-    try {
-      const files = await readdir(paths.programsDir);
-      pinned = PROGRAM_NAMES.filter((p) => files.includes(p));
-    } catch {
-      pinned = [];
-    }
+    const files = await readdir(paths.programsDir).catch(() => [] as string[]);
+    const pinned: ProgramName[] = PROGRAM_NAMES.filter((p) => files.includes(p));
     const ids = await pinnedProgramIds(run, paths.dir, pinned);
     const configMap = maps.get('config');
     const configBytes = configMap && mapsMatch ? readValue(configMap, Buffer.alloc(4)) : undefined;
