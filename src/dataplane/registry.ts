@@ -15,6 +15,8 @@ export function createDataplane(name: BackendName, run?: Runner): Dataplane {
     case 'fake':
       return new FakeDataplane();
     default:
-      throw badRequest(`The ${name} dataplane backend is not available in this build of sfip; use nftables or ebpf.`);
+      throw badRequest(
+        `The ${name} dataplane backend is not available in this build of sfip; use nftables or ebpf.`,
+      );
   }
 }

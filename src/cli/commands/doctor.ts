@@ -4,7 +4,7 @@ import { printList } from '../output.js';
 import { outputOf } from './common.js';
 
 /** The backends this build of sfip implements. */
-const IMPLEMENTED = new Set(['nftables']);
+const IMPLEMENTED = new Set(['nftables', 'ebpf']);
 
 export function doctorCommand(): Command {
   return new Command('doctor')
