@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { createFloatingIp, createNetwork, createSubnet } from '../../src/model/index.js';
+import { createNetwork, createSubnet } from '../../src/model/index.js';
 import { SqliteStore, StoreError } from '../../src/store/index.js';
 import { adminContext } from '../support/model-fixture.js';
 import { runStoreContract } from './store-contract.js';
@@ -82,27 +82,17 @@ describe('sqlite store', () => {
     check.close();
   });
 
-  it(
-    'explains a state directory it cannot write',
-    { skip: process.getuid?.() === 0 ? false : 'needs root to set up' },
-    async () => {
-      const ro = join(dir, 'readonly');
-      const path = join(ro, 'sub', 'sfip.db');
-      const store = new SqliteStore({ path: join(ro, 'seed.db') });
-      await store.close();
-      chmodSync(ro, 0o500);
-      try {
-        // root ignores directory permissions, so use a path under a regular file instead: creating it must fail.
-        assert.throws(
-          () => new SqliteStore({ path: join(ro, 'seed.db', 'x.db') }),
-          (e: unknown) => e instanceof StoreError && e.message.includes('seed.db'),
-        );
-      } finally {
-        chmodSync(ro, 0o700);
-      }
-      void path;
-    },
-  );
+  it('explains a database path it cannot create, naming it', async () => {
+    // A directory that is really a file: creating the state directory must fail (even as root).
+    const blocker = join(dir, 'not-a-directory');
+    writeFileSync(blocker, '');
+    const path = join(blocker, 'state', 'sfip.db');
+    assert.throws(
+      () => new SqliteStore({ path }),
+      (e: unknown) =>
+        e instanceof StoreError && e.message.includes(path) && e.message.includes('--state-dir'),
+    );
+  });
 
   it('keeps every acknowledged write across reopen', async () => {
     const path = join(dir, 'durable.db');
@@ -115,6 +105,5 @@ describe('sqlite store', () => {
     const again = new SqliteStore({ path });
     assert.deepEqual((await again.read((v) => v.list('network').map((x) => x.id))).sort(), ids.sort());
     await again.close();
-    void createFloatingIp;
   });
 });
