@@ -56,3 +56,26 @@ export interface EbpfBatch {
   readonly tc: string | null;
   readonly dropGenerations: readonly string[];
 }
+
+/** A batch as a reader wants to see it (logs, golden files): one line per change, nft and tc text verbatim. */
+export function formatEbpfBatch(batch: EbpfBatch): string {
+  const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
+  const lines = [
+    `router ${batch.routerId}`,
+    `generation ${batch.generation}${batch.build ? ` (build, capacity ${batch.capacity})` : ''}`,
+    ...(batch.config
+      ? [
+          `config gateway ${batch.config.gatewayIp} untrack ${hex(batch.config.untrackMark)} hairpin ${hex(batch.config.hairpinMark)}`,
+        ]
+      : []),
+    ...batch.inbound.remove.map((k) => `fip2fixed delete ${k}`),
+    ...batch.inbound.set.map(([k, v]) => `fip2fixed set ${k} -> ${v}`),
+    ...batch.outbound.remove.map((k) => `fixed2fip delete ${k}`),
+    ...batch.outbound.set.map(([k, v]) => `fixed2fip set ${k} -> ${v}`),
+    ...batch.removeCounters.map((k) => `counters delete ${k}`),
+    ...(batch.nft ? ['--- nft -f', batch.nft.trimEnd()] : []),
+    ...(batch.tc ? ['--- tc -batch', batch.tc.trimEnd()] : []),
+    ...batch.dropGenerations.map((g) => `drop generation ${g}`),
+  ];
+  return lines.join('\n') + '\n';
+}
