@@ -3,6 +3,7 @@ import { gunzipSync } from 'node:zlib';
 import { release } from 'node:os';
 import { run as defaultRun, type Runner } from '../exec/run.js';
 import { checkBpffs, checkObject, DEFAULT_EBPF_OPTIONS } from '../dataplane/ebpf/ebpf-backend.js';
+import { bpfPackageVersion } from '../dataplane/ebpf/maps.js';
 import { probeProgramLoad } from '../dataplane/ebpf/probe.js';
 
 export interface DoctorLine {
@@ -187,6 +188,7 @@ async function ebpfLines(run: Runner): Promise<DoctorLine[]> {
   const lines: DoctorLine[] = [
     { area: 'ebpf', check: 'bpffs', ok: bpffs.ok, detail: bpffs.detail },
     { area: 'ebpf', check: 'bpf object', ok: object.ok, detail: object.detail },
+    { area: 'ebpf', check: 'bpf npm package', ...bpfPackageVersion() },
   ];
   if (bpffs.ok && object.ok) {
     const load = await probeProgramLoad(run, objectPath, pinRoot);

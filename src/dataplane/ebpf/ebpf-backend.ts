@@ -11,6 +11,7 @@ import type {
   RouterTarget,
 } from '../types.js';
 import { applyEbpf } from './apply.js';
+import { bpfPackageVersion } from './maps.js';
 import { readCounters } from './counters.js';
 import { deviceNames } from './devices.js';
 import { PIN_ROOT } from './layout.js';
@@ -74,6 +75,7 @@ export class EbpfDataplane implements Dataplane {
       await checkTool(this.run, 'nsenter', ['--version'], 'nsenter (Debian package util-linux)'),
       await checkBpffs(),
       await checkObject(this.options.objectPath),
+      { name: 'bpf npm package', ...bpfPackageVersion() },
     ];
   }
 

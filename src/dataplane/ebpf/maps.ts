@@ -1,9 +1,34 @@
-import bpf from 'bpf';
+import { createRequire } from 'node:module';
+import type * as BpfModule from 'bpf';
 import type { MapRef, RawMap as RawMapType } from 'bpf';
 import type { MapSpec } from './layout.js';
-import { addressBytes, addressText } from './values.js';
+import { addressKeys, addressText } from './values.js';
 
-const { BPFError, RawMap, createMapRef, objGet } = bpf;
+let loaded: typeof BpfModule | undefined;
+
+/**
+ * The `bpf` package (a native addon) is loaded on first use, not at import: a host where it cannot load must
+ * still run every other backend, and gets this backend's error only when it asks for eBPF.
+ */
+function bpf(): typeof BpfModule {
+  if (!loaded) {
+    try {
+      loaded = createRequire(import.meta.url)('bpf') as typeof BpfModule;
+    } catch (error) {
+      throw new Error(
+        `The 'bpf' npm package (BPF map access) cannot be loaded: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
+    }
+  }
+  return loaded;
+}
+
+function isBpfError(error: unknown, ...codes: string[]): error is BpfModule.BPFError {
+  return error instanceof bpf().BPFError && codes.includes(error.code ?? '');
+}
 
 /** How many entries one batch syscall carries; the kernel copies keys and values in one go. */
 const BATCH = 8192;
@@ -18,11 +43,12 @@ export interface PinnedMap {
 
 /** Opens a pinned map; undefined when nothing is pinned there. */
 export function openPinnedMap(path: string): PinnedMap | undefined {
+  const { RawMap, createMapRef, objGet } = bpf();
   let fd: number;
   try {
     fd = objGet(path);
   } catch (error) {
-    if (error instanceof BPFError && error.code === 'ENOENT') return undefined;
+    if (isBpfError(error, 'ENOENT')) return undefined;
     throw new Error(`Cannot open pinned BPF map ${path}: ${(error as Error).message}`, { cause: error });
   }
   const ref = createMapRef(fd, { transfer: true });
@@ -66,11 +92,11 @@ export function changeAddressMap(
   describe: (key: string, value: string) => string,
 ): void {
   for (let i = 0; i < change.remove.length; i += BATCH) {
-    const keys = change.remove.slice(i, i + BATCH).map(addressBytes);
+    const keys = addressKeys(change.remove.slice(i, i + BATCH));
     try {
       map.raw.deleteBatch(keys);
     } catch (error) {
-      if (!(error instanceof BPFError) || error.code !== 'ENOENT') throw wrap(map, error);
+      if (!isBpfError(error, 'ENOENT')) throw wrap(map, error);
       // Someone removed an entry since it was read: delete what is left one by one.
       for (const key of keys) map.raw.delete(key);
     }
@@ -78,9 +104,11 @@ export function changeAddressMap(
   for (let i = 0; i < change.set.length; i += BATCH) {
     const entries = change.set.slice(i, i + BATCH);
     try {
-      map.raw.setBatch(entries.map(([k, v]) => [addressBytes(k), addressBytes(v)] as [Buffer, Buffer]));
+      const keys = addressKeys(entries.map(([k]) => k));
+      const values = addressKeys(entries.map(([, v]) => v));
+      map.raw.setBatch(keys.map((k, j) => [k, values[j]!] as [Buffer, Buffer]));
     } catch (error) {
-      if (error instanceof BPFError && (error.code === 'E2BIG' || error.code === 'ENOMEM')) {
+      if (isBpfError(error, 'E2BIG', 'ENOMEM')) {
         const failed = entries[error.count ?? 0] ?? entries[0]!;
         throw new Error(
           `${describe(failed[0], failed[1])} does not fit: BPF map ${map.path} is full (${map.ref.maxEntries} entries)`,
@@ -106,4 +134,14 @@ export function readValue(map: PinnedMap, key: Buffer): Buffer | undefined {
 
 function wrap(map: PinnedMap, error: unknown): Error {
   return new Error(`BPF map ${map.path}: ${(error as Error).message}`, { cause: error });
+}
+
+/** Whether the `bpf` package's native addon loads here (for check() and `sfip doctor`). */
+export function bpfPackageVersion(): { ok: boolean; detail: string } {
+  try {
+    const { versions } = bpf();
+    return { ok: true, detail: `bpf npm package loaded (bundled libbpf ${versions.libbpf})` };
+  } catch (error) {
+    return { ok: false, detail: (error as Error).message };
+  }
 }
