@@ -201,13 +201,31 @@ describe(
       // Senders hand packets over with only the pseudo-header sum filled in; the router's devices cannot
       // offload, so the kernel finishes each sum in software on the way out, after tc: a wrong pseudo-header
       // patch becomes a wrong checksum that the receiver (no rx offload) drops and counts.
-      await setOffloads(devices().map((d): OffloadSetting => ({ ...d, tx: d.role === 'host', rx: false })));
+      // Senders also hand TCP over as 64 KB GSO packets, which the router's devices cut up in software.
+      await setOffloads(
+        devices().map((d): OffloadSetting => {
+          const host = d.role === 'host';
+          return { ...d, tx: host, rx: false, ...(host && { tso: true }) };
+        }),
+      );
       const before = await errorsEverywhere();
       assert.equal((await tcp('ext', FIP1)).reply.peer, EXT);
       assert.equal((await udp('ext', FIP1)).from, FIP1);
       assert.equal((await tcp('vm2', EXT)).reply.peer, FIP2);
       assert.equal((await udp('vm1', EXT)).reply.peer, FIP1);
       assert.equal((await tcp('vm2', FIP1)).reply.peer, FIP2);
+      const size = 2 * 1024 * 1024;
+      for (const [from, to, host] of [
+        [ns.vm(1), ns.ext, EXT],
+        [ns.ext, ns.vm(2), FIP2],
+      ] as const) {
+        const sink = await startSink(to, 7200);
+        try {
+          assert.equal(await sendBulk(from, host, 7200, size, 20_000), size, `bulk TCP to ${host}`);
+        } finally {
+          sink.close();
+        }
+      }
       assert.deepEqual(await errorsEverywhere(), before, 'no receiver counted a checksum error');
     });
 
