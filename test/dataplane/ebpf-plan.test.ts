@@ -144,6 +144,22 @@ describe('eBPF planning', () => {
     assert.deepEqual(plan.addAddresses, ['203.0.113.12']);
   });
 
+  it('plans map entries only from the agent’s trusted record of its last apply', () => {
+    const record = { ...programmed(), ebpf: undefined };
+    delete record.ebpf;
+    const moved: DesiredRouter = { ...desired, mappings: [desired.mappings[0]!] };
+    const batch = batchOf(planEbpf(moved, record, settings));
+    assert.equal(batch.generation, null, 'the current generation is resolved when applying');
+    assert.equal(batch.build, false);
+    assert.equal(batch.nft, null);
+    assert.equal(batch.tc, null);
+    assert.deepEqual(batch.inbound, { remove: ['203.0.113.11'], set: [] });
+    assert.throws(
+      () => planEbpf(desired, { ...record, structureMatches: false }, settings),
+      /needs its own read-back to rebuild router/,
+    );
+  });
+
   it('re-attaches only the hook whose program drifted', () => {
     const actual = programmed();
     const hooks = actual.ebpf.hooks.map((h) =>

@@ -7,6 +7,7 @@ import { createMaps, loadPrograms } from './bpftool.js';
 import { MAP_SPECS, type MapName } from './layout.js';
 import { changeAddressMap, openPinnedMap, writeValue, type PinnedMap } from './maps.js';
 import { runInNetns } from './netns.js';
+import { generationName, loadObject } from './object.js';
 import { generationPaths } from './paths.js';
 import type { EbpfBatch } from './state.js';
 import { addressBytes, encodeConfig } from './values.js';
@@ -15,6 +16,7 @@ export interface ApplyContext {
   readonly run: Runner;
   readonly objectPath: string;
   readonly routerDir: string;
+  readonly capacity: number;
 }
 
 /**
@@ -32,7 +34,9 @@ export async function applyEbpf(plan: Plan, context: ApplyContext): Promise<void
   const target = plan.target;
   if (plan.batch !== null) {
     const batch = JSON.parse(plan.batch) as EbpfBatch;
-    const genDir = `${context.routerDir}/${batch.generation}`;
+    const generation =
+      batch.generation ?? generationName(await loadObject(context.objectPath), context.capacity);
+    const genDir = `${context.routerDir}/${generation}`;
     if (batch.build) await buildGeneration(run, genDir, batch.capacity, context.objectPath);
     const maps = openMaps(genDir);
     try {

@@ -22,7 +22,7 @@ import { planEbpf, structureChanges, type PlanSettings } from './plan.js';
 import { generationPaths, routerPinDir } from './paths.js';
 import { listGenerations, readHooks, readRouter } from './read.js';
 import { runInNetns } from './netns.js';
-import { isEbpfActual, type EbpfActualRouter } from './state.js';
+import type { EbpfActualRouter } from './state.js';
 import { TC_HANDLE, TC_PRIORITY } from './layout.js';
 import type { FipCounters } from './values.js';
 
@@ -96,9 +96,6 @@ export class EbpfDataplane implements Dataplane {
   }
 
   plan(desired: DesiredRouter, actual: ActualRouter): Plan {
-    if (!isEbpfActual(actual)) {
-      throw new Error('The eBPF backend can only plan from its own read() result');
-    }
     return planEbpf(desired, actual, this.settings(desired.routerId));
   }
 
@@ -107,6 +104,7 @@ export class EbpfDataplane implements Dataplane {
       run: this.run,
       objectPath: this.options.objectPath,
       routerDir: this.routerDir(plan.target.routerId),
+      capacity: this.options.capacity,
     });
   }
 

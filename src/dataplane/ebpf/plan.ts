@@ -1,9 +1,9 @@
-import type { DesiredRouter, FloatingMapping, Plan } from '../types.js';
+import type { ActualRouter, DesiredRouter, FloatingMapping, Plan } from '../types.js';
 import { PROGRAM_NAMES, programFor, type ProgramName, type TcDirection } from './layout.js';
 import { nftSignature, renderTable, type MarkBits } from './nft.js';
 import { generationName } from './object.js';
 import { generationPaths } from './paths.js';
-import type { EbpfActualRouter, EbpfBatch, GenerationState } from './state.js';
+import { isEbpfActual, type EbpfActualRouter, type EbpfBatch, type GenerationState } from './state.js';
 import { renderAttachBatch, type WantedAttachment } from './tc.js';
 import { sameConfig, type RouterConfig } from './values.js';
 
@@ -15,10 +15,6 @@ export interface PlanSettings extends MarkBits {
 
 const DIRECTIONS: readonly TcDirection[] = ['ingress', 'egress'];
 
-/**
- * Pure: what to change so the kernel carries `desired`. Never rebuilds what is right: an agent that restarts
- * finds its generation, filters and table as it left them and plans nothing, so no packet notices.
- */
 /** Everything but map entries and addresses: generation, config, nft table, tc filters. */
 export function structureChanges(desired: DesiredRouter, actual: EbpfActualRouter, settings: PlanSettings) {
   const state = actual.ebpf;
@@ -68,11 +64,34 @@ export function structureChanges(desired: DesiredRouter, actual: EbpfActualRoute
 }
 
 /**
+ * A summary the agent trusts instead of reading the kernel again (what it applied last, structure unchanged):
+ * only map entries can differ, in whichever generation is current, which apply() resolves.
+ */
+function trustedStructure() {
+  return {
+    generation: null,
+    build: false,
+    config: null,
+    configChanged: false,
+    nft: null,
+    tc: null,
+    dropGenerations: [] as string[],
+  };
+}
+
+/**
  * Pure: what to change so the kernel carries `desired`. Never rebuilds what is right: an agent that restarts
  * finds its generation, filters and table as it left them and plans nothing, so no packet notices.
+ * `actual` is normally this backend's own read(); a plain ActualRouter is accepted only when it vouches for the
+ * structure (the agent's record of its own last apply), and then only map entries are planned.
  */
-export function planEbpf(desired: DesiredRouter, actual: EbpfActualRouter, settings: PlanSettings): Plan {
-  const structure = structureChanges(desired, actual, settings);
+export function planEbpf(desired: DesiredRouter, actual: ActualRouter, settings: PlanSettings): Plan {
+  if (!isEbpfActual(actual) && !(actual.present && actual.structureMatches)) {
+    throw new Error(
+      `The eBPF backend needs its own read-back to rebuild router ${desired.routerId}; got a summary without one`,
+    );
+  }
+  const structure = isEbpfActual(actual) ? structureChanges(desired, actual, settings) : trustedStructure();
   const { build } = structure;
   const wantIn = new Map<string, string>(desired.mappings.map((m) => [m.floatingIp, m.fixedIp]));
   const wantOut = new Map<string, string>(desired.mappings.map((m) => [m.fixedIp, m.floatingIp]));

@@ -43,7 +43,8 @@ export function isEbpfActual(actual: ActualRouter): actual is EbpfActualRouter {
  */
 export interface EbpfBatch {
   readonly routerId: string;
-  readonly generation: string;
+  /** Null: the generation the backend's current object and capacity name (resolved when applying). */
+  readonly generation: string | null;
   /** Create the generation from scratch (its maps get every mapping; its programs are loaded). */
   readonly build: boolean;
   readonly capacity: number;
@@ -62,7 +63,7 @@ export function formatEbpfBatch(batch: EbpfBatch): string {
   const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
   const lines = [
     `router ${batch.routerId}`,
-    `generation ${batch.generation}${batch.build ? ` (build, capacity ${batch.capacity})` : ''}`,
+    `generation ${batch.generation ?? '(current)'}${batch.build ? ` (build, capacity ${batch.capacity})` : ''}`,
     ...(batch.config
       ? [
           `config gateway ${batch.config.gatewayIp} untrack ${hex(batch.config.untrackMark)} hairpin ${hex(batch.config.hairpinMark)}`,
