@@ -4,7 +4,8 @@
  * flow in every packet. Method from shared/notes/kernel-and-dataplane.md: the router's receive work is steered
  * to CPU 1 with RPS, trafgen sends rate-limited from CPU 0, the sink counts delivered packets with an nft
  * `counter drop` at prerouting, and the cost is CPU 1's softirq time per delivered packet. On a
- * shared 2-core machine every number is provisional: other work on CPU 1 is counted too. Needs root.
+ * shared 2-core machine every number is provisional: other work on CPU 1 is counted too. Needs root and trafgen
+ * (Debian package netsniff-ng, not installed by scripts/setup.sh: only this benchmark uses it).
  *
  *   node --import tsx bench/ebpf-forwarding.ts [reps=5] [packets=300000] [rate=100000]
  */
@@ -99,6 +100,9 @@ function median(xs: number[]): number {
 const cfgFile = join(tmpdir(), `sfip-trafgen-${process.pid}.cfg`);
 const results = new Map<string, { nsPerPacket: number[]; deliveredShare: number[] }>();
 
+await run('trafgen', ['-v']).catch(() => {
+  throw new Error('trafgen is missing: apt-get install netsniff-ng (this benchmark sends with it)');
+});
 await destroyLab(spec);
 await buildLab(spec);
 try {
