@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { release } from 'node:os';
 import { run as defaultRun, type Runner } from '../exec/run.js';
-import { checkBpffs, checkObject, DEFAULT_EBPF_OPTIONS } from '../dataplane/ebpf/ebpf-backend.js';
+import { checkBpffs, checkObject } from '../dataplane/ebpf/checks.js';
+import { DEFAULT_EBPF_OPTIONS } from '../dataplane/ebpf/ebpf-backend.js';
 import { bpfPackageVersion } from '../dataplane/ebpf/maps.js';
 import { probeProgramLoad } from '../dataplane/ebpf/probe.js';
 

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { summarise } from '../../src/dataplane/ebpf/bpftool.js';
+import { checkBpffs, checkObject } from '../../src/dataplane/ebpf/checks.js';
+import { EbpfDataplane } from '../../src/dataplane/ebpf/ebpf-backend.js';
 import { parseCounterDump } from '../../src/dataplane/ebpf/counters.js';
 import { internalDevices } from '../../src/dataplane/ebpf/devices.js';
 import { nftSignature, renderTable, routerIdOfTable, tableName } from '../../src/dataplane/ebpf/nft.js';
@@ -332,6 +334,47 @@ describe('eBPF read-back parsing', () => {
     assert.equal(
       summarise(log),
       "prog 'gw_ingress': BPF program load failed: Permission denied: 0: (61) r2 = *(u32 *)(r1 +76) | 1: (61) r0 = *(u32 *)(r2 +0) | R2 invalid mem access 'scalar'",
+    );
+  });
+});
+
+describe('eBPF set-up problems are named', () => {
+  it('says bpffs is not mounted when only the folder exists, and how to mount it', async () => {
+    const unmounted = await checkBpffs('sysfs /sys sysfs rw 0 0\ntmpfs /run tmpfs rw 0 0\n');
+    assert.equal(unmounted.ok, false);
+    assert.match(
+      unmounted.detail,
+      /bpffs is not mounted on \/sys\/fs\/bpf: run `mount -t bpf bpf \/sys\/fs\/bpf`/,
+    );
+    assert.equal((await checkBpffs('bpf /sys/fs/bpf bpf rw,relatime 0 0\n')).ok, true);
+  });
+
+  it('says the programs were not built, and with what', async () => {
+    const missing = await checkObject('/nonexistent/sfip_nat.o');
+    assert.equal(missing.ok, false);
+    assert.match(
+      missing.detail,
+      /eBPF object \/nonexistent\/sfip_nat\.o is missing: run 'npm run build' with clang and libbpf-dev installed/,
+    );
+  });
+
+  it('refuses bad options, naming the value', () => {
+    assert.throws(() => new EbpfDataplane(undefined, { capacity: 0 }), /capacity 0 is invalid/);
+    assert.throws(
+      () => new EbpfDataplane(undefined, { untrackMark: 0x3 }),
+      /untrackMark 0x3 is invalid: expected a single mark bit/,
+    );
+    assert.throws(
+      () => new EbpfDataplane(undefined, { untrackMark: 0x4, hairpinMark: 0x4 }),
+      /untrackMark and hairpinMark must be different bits/,
+    );
+  });
+
+  it('refuses a router id that could escape its bpffs folder', async () => {
+    const dataplane = new EbpfDataplane(async () => ({ stdout: '', stderr: '', code: 0 }));
+    await assert.rejects(
+      dataplane.counters('../../etc'),
+      /'..\/..\/etc' is not a valid router id for a bpffs path/,
     );
   });
 });

@@ -1,4 +1,4 @@
-import { readFile, rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { run as defaultRun, type Runner } from '../../exec/run.js';
 import { checkTool } from '../common/capabilities.js';
 import { applyAddressChanges, readFloatingAddresses } from '../common/gateway-addresses.js';
@@ -11,10 +11,12 @@ import type {
   RouterTarget,
 } from '../types.js';
 import { applyEbpf } from './apply.js';
+import { pinnedProgramIds } from './bpftool.js';
+import { checkBpffs, checkObject } from './checks.js';
 import { bpfPackageVersion } from './maps.js';
 import { readCounters } from './counters.js';
 import { deviceNames } from './devices.js';
-import { PIN_ROOT } from './layout.js';
+import { PIN_ROOT, PROGRAM_NAMES } from './layout.js';
 import { renderDeleteTable, routerIdOfTable } from './nft.js';
 import { DEFAULT_OBJECT_PATH, generationName, loadObject } from './object.js';
 import type { EbpfOptions } from './options.js';
@@ -113,17 +115,10 @@ export class EbpfDataplane implements Dataplane {
     // Detach first: nothing may run a program whose maps are about to go, or translate without untracking.
     const ids = new Set<number>();
     for (const name of await listGenerations(routerDir)) {
-      const { stdout } = await this.run('bpftool', ['-j', 'batch', 'file', '-'], {
-        input: ['gw_ingress', 'gw_egress', 'int_ingress', 'int_egress']
-          .map(
-            (p) => `prog show pinned ${generationPaths(`${routerDir}/${name}`).program(p as 'gw_ingress')}`,
-          )
-          .join('\n'),
-        okExitCodes: [255],
-      });
-      for (const r of JSON.parse(stdout || '[]') as { output?: { id?: number } }[]) {
-        if (typeof r.output?.id === 'number') ids.add(r.output.id);
-      }
+      const dir = `${routerDir}/${name}`;
+      const pinned = await readdir(generationPaths(dir).programsDir).catch(() => [] as string[]);
+      const present = PROGRAM_NAMES.filter((p) => pinned.includes(p));
+      for (const id of (await pinnedProgramIds(this.run, dir, present)).values()) ids.add(id);
     }
     // An empty list when the namespace is gone: every filter in it went with it.
     const devices = await this.run('ip', ['-j', 'address', 'show'], { netns: target.namespace }).then(
@@ -169,8 +164,9 @@ export class EbpfDataplane implements Dataplane {
 
   /** Per-floating-IP packet and byte counters of the router's current generation. */
   async counters(routerId: string): Promise<Map<string, FipCounters>> {
+    const routerDir = this.routerDir(routerId);
     const object = await loadObject(this.options.objectPath);
-    const dir = `${this.routerDir(routerId)}/${generationName(object, this.options.capacity)}`;
+    const dir = `${routerDir}/${generationName(object, this.options.capacity)}`;
     return readCounters(this.run, generationPaths(dir).map('counters'));
   }
 
@@ -186,30 +182,5 @@ export class EbpfDataplane implements Dataplane {
       hairpinMark: this.options.hairpinMark,
       routerDir: this.routerDir(routerId),
     };
-  }
-}
-
-/** bpffs must be mounted where the pins live; without it nothing survives the agent. */
-export async function checkBpffs(): Promise<CapabilityCheck> {
-  const mounts = await readFile('/proc/mounts', 'utf8').catch(() => '');
-  const mounted = mounts.split('\n').some((l) => {
-    const [, where, type] = l.split(' ');
-    return where === '/sys/fs/bpf' && type === 'bpf';
-  });
-  return {
-    name: 'bpffs',
-    ok: mounted,
-    detail: mounted
-      ? 'bpffs is mounted on /sys/fs/bpf'
-      : 'bpffs is not mounted on /sys/fs/bpf: run `mount -t bpf bpf /sys/fs/bpf` (scripts/setup.sh does)',
-  };
-}
-
-export async function checkObject(path: string): Promise<CapabilityCheck> {
-  try {
-    const object = await loadObject(path);
-    return { name: 'bpf object', ok: true, detail: `${path} (sha256 ${object.digest.slice(0, 12)})` };
-  } catch (error) {
-    return { name: 'bpf object', ok: false, detail: (error as Error).message };
   }
 }
