@@ -14,7 +14,7 @@ import {
  *
  *   gen (g-<name>) ==== (qg-bench 100.64.0.2/14) <prefix>-r-<name> (qr-bench 10.127.255.4k+1/30) ==== (s-<name>) sink
  *
- * Floating IPs come from 100.65.0.0 upwards and fixed IPs from 10.128.0.0 upwards. 100.64.0.0/10 is the
+ * Floating IPs come from 100.65.0.0 upwards and fixed IPs from 10.128.1.0 upwards. 100.64.0.0/10 is the
  * shared address space (RFC 6598), used because the documentation ranges hold only 768 addresses; nothing
  * here is routed out of these namespaces. The sink owns the whole fixed range (10.128.0.0/14) through a local
  * route, so one namespace stands in for 100,000 VMs without 100,000 neighbour entries on the router.
@@ -69,7 +69,8 @@ export function routerOf(t: BenchTopology, name: string): BenchRouter {
 }
 
 const FIRST_FLOATING = ipv4ToUint32(parseIPv4('100.65.0.0'));
-const FIRST_FIXED = ipv4ToUint32(parseIPv4('10.128.0.0'));
+// 10.128.0.0 is the subnet's own address and 10.128.0.1 its gateway in the model: fixed IPs start above.
+const FIRST_FIXED = ipv4ToUint32(parseIPv4('10.128.1.0'));
 /** Enough for the 100,000 of the issue plus spare addresses for associate-latency samples. */
 export const MAX_FLOATING = 131_072;
 
