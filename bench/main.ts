@@ -3,13 +3,16 @@
  * docs/benchmarks.md and its plots from the JSON results. Needs root (namespaces) and a built dist/ (the npm
  * script builds first). Options:
  *   --profile full|smoke     sizes (default full)
- *   --only a,b               forwarding, exhaustion, control, switch (default all)
+ *   --only a,b               forwarding, exhaustion, control, switch (default all); the others keep the
+ *                            results of the previous run of the same profile
  *   --backends a,b           backends for forwarding and exhaustion (default every one that passes its checks)
  *   --prefix P               namespace prefix (default sfipbench)
  *   --out DIR                where benchmarks.md, benchmarks/*.png and benchmarks/results.json go (default docs)
  *   --report-only            regenerate the document and plots from DIR/benchmarks/results.json
  */
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { BACKEND_NAMES, parseBackendName, type BackendName } from '../src/model/index.js';
@@ -99,7 +102,11 @@ async function main(): Promise<void> {
   const backendSwitch = suites.has('switch')
     ? await runSwitch({ prefix, ...profile.backendSwitch, port: port + 1, log })
     : undefined;
+  // With --only, the suites not run keep their previous results, so a run can be redone one suite at a time.
+  const previous =
+    values.only && existsSync(join(out, 'benchmarks', 'results.json')) ? readResults(out) : undefined;
   const final: BenchResults = {
+    ...(previous && previous.profile === profile.name && previous),
     ...results,
     finishedAt: new Date().toISOString(),
     ...(exhaustion && { exhaustion }),
