@@ -25,10 +25,11 @@ export function renderDocument(r: BenchResults, plots: string[]): string {
     '',
   );
   out.push('## Goals', '');
+  const goals = evaluateGoals(r);
   out.push(
     table(
       ['goal', 'measured', 'met', 'missed by'],
-      evaluateGoals(r).map((g) => [
+      goals.map((g) => [
         g.goal,
         g.measured,
         g.met === null ? 'not measured at that size' : g.met ? 'yes' : 'no',
@@ -37,7 +38,12 @@ export function renderDocument(r: BenchResults, plots: string[]): string {
     ),
     '',
   );
-  out.push('Where a goal is missed, the section that measured it explains why.', '');
+  const missed = goals.filter((g) => g.met === false || (g.met === null && g.miss));
+  if (missed.length) {
+    out.push('Why the missed goals are missed:', '');
+    for (const g of missed) out.push(`- **${g.goal}** (${g.miss}): ${g.why}`);
+    out.push('');
+  }
   if (r.forwarding) {
     const f = r.forwarding;
     const o = f.options;
