@@ -2,7 +2,7 @@
  * `npm run bench`: forwarding, conntrack exhaustion, control plane and backend switching, then
  * docs/benchmarks.md and its plots from the JSON results. Needs root (namespaces) and a built dist/ (the npm
  * script builds first). Options:
- *   --profile full|smoke     sizes (default full)
+ *   --profile full|medium|smoke  sizes (default full; medium stops the control plane at 10,000 FIPs)
  *   --only a,b               forwarding, exhaustion, control, switch (default all); the others keep the
  *                            results of the previous run of the same profile
  *   --backends a,b           backends for forwarding and exhaustion (default every one that passes its checks)

@@ -18,6 +18,14 @@ export const PROFILES: Record<string, BenchProfile> = {
     control: { fipCounts: [1000, 10_000, 100_000], latencySamples: 100, restartStreamMs: 6000 },
     backendSwitch: { fips: 1000, sequence: ['nftables', 'iptables', 'nftables'] },
   },
+  // The full forwarding matrix with fewer repetitions, and the control plane up to 10,000: about ten minutes.
+  medium: {
+    name: 'medium',
+    forwarding: { fipCounts: [1, 1000, 10_000, 100_000], repetitions: 3, packets: 200_000, ratePps: 200_000 },
+    exhaustion: { conntrackMax: 20_000, ratePps: 5000, seconds: 8, intervalMs: 250 },
+    control: { fipCounts: [1000, 10_000], latencySamples: 20, restartStreamMs: 6000 },
+    backendSwitch: { fips: 1000, sequence: ['nftables', 'iptables', 'nftables'] },
+  },
   smoke: {
     name: 'smoke',
     forwarding: { fipCounts: [1, 100], repetitions: 2, packets: 20_000, ratePps: 100_000 },
