@@ -2,6 +2,7 @@ import { badRequest, type BackendName } from '../model/index.js';
 import type { Runner } from '../exec/run.js';
 import { EbpfDataplane } from './ebpf/ebpf-backend.js';
 import { FakeDataplane } from './fake/fake-dataplane.js';
+import { IptablesDataplane } from './iptables/iptables-backend.js';
 import { NftablesDataplane } from './nftables/nftables-backend.js';
 import type { Dataplane } from './types.js';
 
@@ -12,11 +13,13 @@ export function createDataplane(name: BackendName, run?: Runner): Dataplane {
       return new NftablesDataplane(run);
     case 'ebpf':
       return new EbpfDataplane(run);
+    case 'iptables':
+      return new IptablesDataplane(run);
     case 'fake':
       return new FakeDataplane();
     default:
       throw badRequest(
-        `The ${name} dataplane backend is not available in this build of sfip; use nftables or ebpf.`,
+        `The ${name} dataplane backend is not available in this build of sfip; use nftables, ebpf or iptables.`,
       );
   }
 }

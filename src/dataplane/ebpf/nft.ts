@@ -40,18 +40,14 @@ export function chainsFor(desired: DesiredRouter, marks: MarkBits): ChainSpec[] 
   return [
     {
       name: 'raw_prerouting',
-      type: 'filter',
-      hook: 'prerouting',
-      priority: -300,
+      base: { type: 'filter', hook: 'prerouting', priority: -300 },
       // The programs ran in tc ingress, before any of netfilter: the packet already carries its fixed
       // destination and the bit. Clearing the bit afterwards leaves the mark as the router had it.
       rules: [`meta mark & ${untrack} == ${untrack} meta mark set meta mark & ${keep} notrack`],
     },
     {
       name: 'nat_postrouting',
-      type: 'nat',
-      hook: 'postrouting',
-      priority: 100,
+      base: { type: 'nat', hook: 'postrouting', priority: 100 },
       rules: [
         // Hairpin from a port without a floating IP (int_ingress already rewrote the destination): SNAT to the
         // gateway address, as Neutron does, so the reply comes back through the router; the ct mark lets the
@@ -63,9 +59,7 @@ export function chainsFor(desired: DesiredRouter, marks: MarkBits): ChainSpec[] 
     },
     {
       name: 'hairpin_replies',
-      type: 'filter',
-      hook: 'postrouting',
-      priority: 110,
+      base: { type: 'filter', hook: 'postrouting', priority: 110 },
       // tc egress runs after this hook: int_egress sees the bit and restores the floating source.
       rules: [`ct direction reply ct mark & ${hairpin} == ${hairpin} meta mark set meta mark | ${hairpin}`],
     },
@@ -87,7 +81,7 @@ export function renderTable(desired: DesiredRouter, marks: MarkBits): string {
       `  comment "sfip eBPF router ${desired.routerId}: managed by sfip, changes are reverted"`,
       ...chainsFor(desired, marks).flatMap((c) => [
         `  chain ${c.name} {`,
-        `    type ${c.type} hook ${c.hook} priority ${c.priority}; policy accept;`,
+        `    type ${c.base!.type} hook ${c.base!.hook} priority ${c.base!.priority}; policy accept;`,
         ...c.rules.map((r) => `    ${r} comment "${ruleComment(c.name, r)}"`),
         `  }`,
       ]),
