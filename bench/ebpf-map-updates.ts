@@ -3,8 +3,8 @@
  * Compares the ways the brief allows: the `bpf` npm package's batch syscalls (what the backend uses), the same
  * package one entry per syscall, and a bpftool batch file (one process, one syscall per line). Each method runs
  * REPS times on a fresh map, interleaved; the median is reported. Then the whole backend once: the first apply
- * of a router with that many floating IPs (generation, maps, programs, nft, tc and the addresses on the
- * gateway device), and the read + plan a restarted agent does (nothing to change). Needs root and bpffs.
+ * of a router with that many floating IPs (generation, maps, programs, nft, tc and a local route per floating
+ * address), and the read + plan a restarted agent does (nothing to change). Needs root and bpffs.
  *
  *   node --import tsx bench/ebpf-map-updates.ts [entries=100000] [reps=5]
  */
@@ -132,11 +132,8 @@ try {
   const dataplane = new EbpfDataplane();
   let actual = await dataplane.read(desired, desired);
   let plan = dataplane.plan(desired, actual);
-  // The floating addresses on the gateway device are left out: that step is shared with every backend and the
-  // kernel inserts IPv4 addresses in O(n) each, so 100,000 of them take minutes (see docs/ebpf.md).
-  const withoutAddresses = { ...plan, addAddresses: [] };
-  backend['first apply (generation, maps, programs, nft, tc)'] = await time(() =>
-    dataplane.apply(withoutAddresses),
+  backend['first apply (generation, maps, programs, nft, tc, local routes)'] = await time(() =>
+    dataplane.apply(plan),
   );
   backend['restart: read back'] = await time(
     async () => void (actual = await dataplane.read(desired, desired)),
