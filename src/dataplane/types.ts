@@ -12,6 +12,8 @@ export interface RouterTarget {
 export interface FloatingMapping {
   readonly floatingIp: IPv4;
   readonly fixedIp: IPv4;
+  /** The MAC address of the port holding the fixed IP, for anti-spoofing; absent when unknown. */
+  readonly fixedMac?: string;
 }
 
 /** Everything a backend must program for one router, derived purely from the store. */
@@ -22,6 +24,11 @@ export interface DesiredRouter extends RouterTarget {
   readonly internalCidrs: readonly string[];
   /** Sorted by floating address; floating and fixed addresses are each unique. */
   readonly mappings: readonly FloatingMapping[];
+  /**
+   * Drop packets from the gateway device addressed straight to an internal address, and packets claiming a
+   * fixed IP that has a floating IP from any MAC but its port's. Default true.
+   */
+  readonly antiSpoofing?: boolean;
 }
 
 /** What a backend found in the kernel for one router. */
@@ -36,6 +43,8 @@ export interface ActualRouter {
   readonly outbound: ReadonlyMap<string, string>;
   /** Floating addresses this backend put on the gateway device. */
   readonly addresses: ReadonlySet<string>;
+  /** fixed -> MAC, as the backend's anti-spoofing holds them (backends without MAC checks leave it out). */
+  readonly macs?: ReadonlyMap<string, string>;
 }
 
 /** The difference between desired and actual, and the one batch that closes it. */

@@ -18,7 +18,16 @@ export type ProbeCommand =
   | { op: 'tcpSend'; id: string; msg: string; timeoutMs?: number }
   | { op: 'tcpClose'; id: string }
   | { op: 'udp'; host: string; port: number; msg: string; timeoutMs?: number }
-  | { op: 'udpStream'; host: string; port: number; tag: string; count: number; intervalMs: number }
+  | {
+      op: 'udpStream';
+      host: string;
+      port: number;
+      tag: string;
+      count: number;
+      intervalMs: number;
+      /** Local address to send from (it must be configured in the namespace). */
+      bind?: string;
+    }
   | { op: 'received'; port: number; tag?: string }
   | { op: 'ping'; host: string; count: number; intervalS?: number }
   | BulkCommand;
@@ -159,6 +168,7 @@ async function handle(cmd: ProbeCommand): Promise<unknown> {
       const socket = createSocket('udp4');
       socket.on('error', () => undefined);
       udpClients.push(socket);
+      if (cmd.bind) await new Promise<void>((resolve) => socket.bind(0, cmd.bind, resolve));
       let sent = 0;
       const started = Date.now();
       for (let seq = 0; seq < cmd.count; seq++) {

@@ -180,6 +180,81 @@ export function runWireConformance(options: WireOptions): void {
       assert.equal(outbound.from, FAR);
     });
 
+    const received = (probe: string, port: number, tag: string) =>
+      f.at(probe).call<{ unique: number; peers: string[] }>({ op: 'received', port, tag });
+
+    wireCase(
+      'packets from outside addressed straight to a fixed IP are dropped (and pass when disabled)',
+      async () => {
+        const send = (tag: string) =>
+          f
+            .at('r1-ext')
+            .call({ op: 'udpStream', host: '10.0.0.11', port: UDP_PORT, tag, count: 5, intervalMs: 20 });
+        await send('direct-on');
+        await new Promise((r) => setTimeout(r, 300));
+        assert.equal(
+          (await received('r1-vm1', UDP_PORT, 'direct-on')).unique,
+          0,
+          'delivered despite anti-spoofing',
+        );
+        const router = f.router('r1').routerId;
+        await f.api.put(`/v2.0/routers/${router}`, { router: { anti_spoofing: false } });
+        await f.settle();
+        try {
+          await send('direct-off');
+          await new Promise((r) => setTimeout(r, 300));
+          assert.equal(
+            (await received('r1-vm1', UDP_PORT, 'direct-off')).unique,
+            5,
+            'with anti-spoofing off it is routed',
+          );
+        } finally {
+          await f.api.put(`/v2.0/routers/${router}`, { router: { anti_spoofing: true } });
+          await f.settle();
+        }
+      },
+    );
+
+    wireCase('a VM forging another VM’s fixed IP is not translated into that VM’s floating IP', async () => {
+      // vm2 claims vm1's fixed IP (on its loopback) and sends from it. arp_ignore and arp_announce keep it from
+      // answering ARP for the address or using it in its own ARP requests: either would poison the router's
+      // neighbour entry for 10.0.0.11, a different attack, and break the cases after this one.
+      const vm2 = `${options.prefix}-r1-vm2`;
+      await run('sysctl', ['-q', '-w', 'net.ipv4.conf.all.arp_ignore=1'], { netns: vm2 });
+      await run('sysctl', ['-q', '-w', 'net.ipv4.conf.all.arp_announce=2'], { netns: vm2 });
+      await run('ip', ['addr', 'add', '10.0.0.11/32', 'dev', 'lo'], { netns: vm2 });
+      try {
+        await f.at('r1-vm2').call({
+          op: 'udpStream',
+          host: FAR,
+          port: UDP_PORT,
+          tag: 'forged',
+          count: 5,
+          intervalMs: 20,
+          bind: '10.0.0.11',
+        });
+        await f
+          .at('r1-vm1')
+          .call({ op: 'udpStream', host: FAR, port: UDP_PORT, tag: 'genuine', count: 5, intervalMs: 20 });
+        await new Promise((r) => setTimeout(r, 300));
+        const forged = await received('far', UDP_PORT, 'forged');
+        assert.deepEqual(
+          forged,
+          { ...forged, unique: 0 },
+          `forged packets left as ${forged.peers.join(', ')}`,
+        );
+        assert.deepEqual(
+          await received('far', UDP_PORT, 'genuine'),
+          { count: 5, unique: 5, peers: [fip1] },
+          'the real owner still gets out',
+        );
+      } finally {
+        await run('ip', ['addr', 'del', '10.0.0.11/32', 'dev', 'lo'], { netns: vm2 });
+        await run('sysctl', ['-q', '-w', 'net.ipv4.conf.all.arp_ignore=0'], { netns: vm2 });
+        await run('sysctl', ['-q', '-w', 'net.ipv4.conf.all.arp_announce=0'], { netns: vm2 });
+      }
+    });
+
     wireCase('traffic to the router’s own gateway address is left alone', async () => {
       const p = await f.at('far').call<{ received: number; transmitted: number; from: string[] }>({
         op: 'ping',

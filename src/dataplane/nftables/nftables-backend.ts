@@ -14,6 +14,7 @@ import type {
   Plan,
   RouterTarget,
 } from '../types.js';
+import { SOURCE_MACS } from './anti-spoofing.js';
 import { EXPECTED_MAPS, parseNftTable, parseTableNames } from './parse.js';
 import {
   INBOUND_MAP,
@@ -72,6 +73,7 @@ export class NftablesDataplane implements Dataplane {
             await list(['-t', 'list', 'table', 'ip', table]),
             await list(['list', 'map', 'ip', table, INBOUND_MAP]),
             await list(['list', 'map', 'ip', table, OUTBOUND_MAP]),
+            await list(['list', 'set', 'ip', table, SOURCE_MACS]),
           );
     } catch (error) {
       if (error instanceof ExecError && /No such file or directory/.test(error.stderr)) {
@@ -81,6 +83,7 @@ export class NftablesDataplane implements Dataplane {
           inbound: new Map(),
           outbound: new Map(),
           addresses,
+          macs: new Map(),
         };
       }
       throw error;
@@ -92,7 +95,14 @@ export class NftablesDataplane implements Dataplane {
       (!deep || state.icmpConsistent) &&
       state.maps.size === EXPECTED_MAPS.size &&
       [...state.maps].every((m) => EXPECTED_MAPS.has(m));
-    return { present: true, structureMatches, inbound: state.inbound, outbound: state.outbound, addresses };
+    return {
+      present: true,
+      structureMatches,
+      inbound: state.inbound,
+      outbound: state.outbound,
+      addresses,
+      macs: state.macs,
+    };
   }
 
   plan(desired: DesiredRouter, actual: ActualRouter): Plan {
@@ -100,7 +110,7 @@ export class NftablesDataplane implements Dataplane {
     const addAddresses = desired.mappings.map((m) => m.floatingIp).filter((ip) => !actual.addresses.has(ip));
     const removeAddresses = [...actual.addresses].filter((ip) => !wantAddresses.has(ip)).sort();
     if (!actual.present || !actual.structureMatches) {
-      const delta = renderDelta(desired, actual.inbound, actual.outbound);
+      const delta = renderDelta(desired, actual.inbound, actual.outbound, actual.macs);
       return {
         target: desired,
         batch: renderFull(desired, this.options),
@@ -111,7 +121,7 @@ export class NftablesDataplane implements Dataplane {
         removed: delta.removed,
       };
     }
-    const delta = renderDelta(desired, actual.inbound, actual.outbound);
+    const delta = renderDelta(desired, actual.inbound, actual.outbound, actual.macs);
     return {
       target: desired,
       batch: delta.text,

@@ -1,4 +1,5 @@
 import type { FloatingMapping } from '../types.js';
+import { SOURCE_MACS } from './anti-spoofing.js';
 import { ICMP_MAPS } from './icmp-errors.js';
 import { INBOUND_MAP, OUTBOUND_MAP } from './render.js';
 
@@ -10,6 +11,8 @@ export interface NftTableState {
   readonly maps: Set<string>;
   /** The quoted-header maps hold exactly what the two translation maps imply. */
   readonly icmpConsistent: boolean;
+  /** fixed IP -> MAC, from the anti-spoofing set. */
+  readonly macs: Map<string, string>;
 }
 
 interface NftChain {
@@ -28,7 +31,12 @@ interface NftMap {
   map?: string;
   elem?: [unknown, unknown][];
 }
-type NftObject = { chain?: NftChain; rule?: NftRule; map?: NftMap; set?: unknown; table?: unknown };
+interface NftSet {
+  name: string;
+  type: string | string[];
+  elem?: unknown[];
+}
+type NftObject = { chain?: NftChain; rule?: NftRule; map?: NftMap; set?: NftSet; table?: unknown };
 
 /**
  * Reads a table back. Base chains appear in the signature with type, hook and priority; rules by their
@@ -45,6 +53,7 @@ export function parseNftTable(...listings: string[]): NftTableState {
   const outbound = new Map<string, string>();
   const maps = new Set<string>();
   const raw = new Map<string, [number, number][]>();
+  const macs = new Map<string, string>();
   for (const object of objects) {
     if (object.chain) {
       const c = object.chain;
@@ -62,7 +71,12 @@ export function parseNftTable(...listings: string[]): NftTableState {
         if (typeof key === 'number' && typeof value === 'number') numeric.push([key, value]);
       }
     } else if (object.set) {
-      maps.add('(unexpected set)');
+      const set = object.set;
+      maps.add(`${set.name} ${[set.type].flat().join('.')}`);
+      for (const e of set.elem ?? []) {
+        const [mac, ip] = (e as { concat?: unknown[] }).concat ?? [];
+        if (set.name === SOURCE_MACS && typeof mac === 'string' && typeof ip === 'string') macs.set(ip, mac);
+      }
     }
   }
   return {
@@ -71,13 +85,16 @@ export function parseNftTable(...listings: string[]): NftTableState {
     outbound,
     maps,
     icmpConsistent: icmpConsistent(raw, inbound, outbound),
+    macs,
   };
 }
 
 function mergeListings(listings: NftObject[][]): NftObject[] {
   const [first = [], ...rest] = listings;
-  const extraMaps = new Map(rest.flat().flatMap((o) => (o.map ? [[o.map.name, o] as const] : [])));
-  return first.map((o) => (o.map && extraMaps.has(o.map.name) ? extraMaps.get(o.map.name)! : o));
+  const listed = new Map(
+    rest.flat().flatMap((o) => ((o.map ?? o.set) ? [[(o.map ?? o.set)!.name, o] as const] : [])),
+  );
+  return first.map((o) => listed.get((o.map ?? o.set)?.name ?? '') ?? o);
 }
 
 /** Rebuilds the quoted-header map contents the translation maps imply and compares them with what was read. */
@@ -103,6 +120,7 @@ export const EXPECTED_MAPS = new Set([
   `${INBOUND_MAP} ipv4_addr:ipv4_addr`,
   `${OUTBOUND_MAP} ipv4_addr:ipv4_addr`,
   ...ICMP_MAPS.map((m) => `${m.name} integer:integer`),
+  `${SOURCE_MACS} ether_addr.ipv4_addr`,
 ]);
 
 /** Table names in `nft -j list tables` output for the ip family. */

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { DesiredRouter, FloatingMapping } from '../types.js';
+import { antiSpoofingRules, SOURCE_MACS, sourceMacElement, sourceMacsDeclaration } from './anti-spoofing.js';
 import { ICMP_MAPS, inboundIcmpRules, outboundIcmpRules, rawAddress } from './icmp-errors.js';
 
 /** nft table and map names. `dnat` and `snat` are nft keywords, so the maps are named by direction instead. */
@@ -56,6 +57,7 @@ export function chainsFor(desired: DesiredRouter, options: NftOptions = DEFAULT_
   const mark = `0x${options.hairpinMark.toString(16).padStart(8, '0')}`;
   const internal = desired.internalCidrs.length > 0 ? `{ ${desired.internalCidrs.join(', ')} }` : null;
   const raw = [
+    ...antiSpoofingRules(desired, internal, OUTBOUND_MAP),
     // ICMP errors first: their quoted header must be translated too (see icmp-errors.ts).
     `meta l4proto icmp jump ${ICMP_IN_CHAIN}`,
     // An internal address without a floating IP reaching a floating IP (hairpin) cannot be translated
@@ -179,6 +181,7 @@ export function renderFull(desired: DesiredRouter, options: NftOptions = DEFAULT
     `table ip ${table} {`,
     `  comment "sfip router ${desired.routerId}: managed by sfip, changes are reverted"`,
     ...MAPS.map((m) => `  map ${m.name} { ${m.declaration}; }`),
+    `  ${sourceMacsDeclaration}`,
     ...chains.flatMap((c) => [
       `  chain ${c.name} {`,
       ...(c.base
@@ -189,6 +192,11 @@ export function renderFull(desired: DesiredRouter, options: NftOptions = DEFAULT
     ]),
     `}`,
     ...addElements(table, desired.mappings),
+    ...sourceMacStatements(
+      'add',
+      table,
+      desired.mappings.flatMap((m) => (m.fixedMac ? [[m.fixedMac, m.fixedIp]] : [])),
+    ),
   ];
   return lines.join('\n') + '\n';
 }
@@ -198,6 +206,7 @@ export function renderDelta(
   desired: DesiredRouter,
   inbound: ReadonlyMap<string, string>,
   outbound: ReadonlyMap<string, string>,
+  macs: ReadonlyMap<string, string> = new Map(),
 ): { text: string | null; added: FloatingMapping[]; removed: FloatingMapping[] } {
   const table = tableName(desired.routerId);
   const want = new Map(desired.mappings.map((m) => [m.floatingIp as string, m.fixedIp as string]));
@@ -218,6 +227,19 @@ export function renderDelta(
       ...chunk(adds).map((ms) => `add element ip ${table} ${map.name} { ${ms.map(map.element).join(', ')} }`),
     ];
   });
+  const wantMac = new Map(
+    desired.mappings.flatMap((m) => (m.fixedMac ? [[m.fixedIp as string, m.fixedMac]] : [])),
+  );
+  const macDeletes = [...macs]
+    .filter(([fixed, mac]) => wantMac.get(fixed) !== mac)
+    .map(([fixed, mac]) => [mac, fixed]);
+  const macAdds = [...wantMac]
+    .filter(([fixed, mac]) => macs.get(fixed) !== mac)
+    .map(([fixed, mac]) => [mac, fixed]);
+  lines.push(
+    ...sourceMacStatements('delete', table, macDeletes),
+    ...sourceMacStatements('add', table, macAdds),
+  );
   const removed = [...inbound]
     .filter(([fip, fixed]) => want.get(fip) !== fixed)
     .map(([fip, fixed]) => ({ floatingIp: fip, fixedIp: fixed }) as FloatingMapping);
@@ -228,6 +250,13 @@ export function renderDelta(
 function addElements(table: string, mappings: readonly FloatingMapping[]): string[] {
   return chunk(mappings).flatMap((ms) =>
     MAPS.map((map) => `add element ip ${table} ${map.name} { ${ms.map(map.element).join(', ')} }`),
+  );
+}
+
+function sourceMacStatements(verb: 'add' | 'delete', table: string, pairs: readonly string[][]): string[] {
+  return chunk(pairs).map(
+    (ps) =>
+      `${verb} element ip ${table} ${SOURCE_MACS} { ${ps.map(([mac, ip]) => sourceMacElement(mac!, ip!)).join(', ')} }`,
   );
 }
 
