@@ -47,7 +47,21 @@ struct router_config {
 	__u32 gateway_ip;   /* network order: the router's own external address (shared SNAT source) */
 	__u32 untrack_mark; /* mark bit the nft raw chain turns into notrack */
 	__u32 hairpin_mark; /* mark bit for hairpin through shared SNAT (a source without a floating IP) */
-	__u32 flags;        /* reserved */
+	__u32 flags;        /* CONFIG_ANTI_SPOOFING */
+};
+
+/* Anti-spoofing (as the nftables backend): nothing from outside may be addressed straight to an internal
+ * address, and a fixed IP that has a floating IP must come from its port's MAC. */
+#define CONFIG_ANTI_SPOOFING 1
+
+struct port_mac {
+	__u8 addr[6];
+	__u8 pad[2];
+};
+
+struct net_key {
+	__u32 prefixlen; /* LPM trie keys: prefix length in host order, then the address */
+	__u32 addr;
 };
 
 struct fip_counters {
@@ -87,6 +101,22 @@ struct {
 	__type(key, __u32);
 	__type(value, struct router_config);
 } config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct port_mac);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} fixed_macs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1);
+	__type(key, struct net_key);
+	__type(value, __u32);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} internal_nets SEC(".maps");
 
 enum side { SRC = 0, DST = 1 };
 
@@ -230,10 +260,38 @@ static __always_inline __u32 translate(struct __sk_buff *skb, enum side s, void 
 	return old_addr;
 }
 
+/* Outside traffic addressed straight to an internal address (before any translation: a floating destination
+ * is not internal). Shared-SNAT replies are addressed to the gateway address, so they pass. */
+static __always_inline int addressed_inside(struct __sk_buff *skb)
+{
+	struct iphdr ip;
+	if (!load_ip(skb, &ip))
+		return 0;
+	struct net_key key = { .prefixlen = 32, .addr = ip.daddr };
+	return bpf_map_lookup_elem(&internal_nets, &key) != NULL;
+}
+
+/* A source that has a floating IP but does not come from its port's MAC (or has no known port MAC). */
+static __always_inline int forged_source(struct __sk_buff *skb, __u32 src)
+{
+	struct port_mac *want = bpf_map_lookup_elem(&fixed_macs, &src);
+	__u8 mac[6];
+	if (!want)
+		return 1;
+	if (bpf_skb_load_bytes(skb, 6, mac, 6) < 0)
+		return 1;
+	for (int i = 0; i < 6; i++)
+		if (mac[i] != want->addr[i])
+			return 1;
+	return 0;
+}
+
 SEC("tc")
 int gw_ingress(struct __sk_buff *skb)
 {
 	struct router_config *cfg = router_config();
+	if (cfg && (cfg->flags & CONFIG_ANTI_SPOOFING) && addressed_inside(skb))
+		return TC_ACT_SHOT;
 	__u32 fip = translate(skb, DST, &fip2fixed);
 	if (fip) {
 		count(fip, skb->len, 1);
@@ -264,6 +322,9 @@ int int_ingress(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	__u32 src = ip.saddr, dst = ip.daddr;
 	int src_has_fip = bpf_map_lookup_elem(&fixed2fip, &src) != NULL;
+	/* Otherwise a VM could have its packets translated into another VM's floating IP. */
+	if (src_has_fip && (cfg->flags & CONFIG_ANTI_SPOOFING) && forged_source(skb, src))
+		return TC_ACT_SHOT;
 
 	if (bpf_map_lookup_elem(&fip2fixed, &dst)) {
 		/* Hairpin: a VM of this router reaches a floating IP of this router. The destination is translated

@@ -28,8 +28,8 @@ const desired: DesiredRouter = {
   gatewayIp: ip('203.0.113.2'),
   internalCidrs: ['10.0.0.0/24'],
   mappings: [
-    { floatingIp: ip('203.0.113.10'), fixedIp: ip('10.0.0.11') },
-    { floatingIp: ip('203.0.113.11'), fixedIp: ip('10.0.0.12') },
+    { floatingIp: ip('203.0.113.10'), fixedIp: ip('10.0.0.11'), fixedMac: 'fa:16:3e:00:00:0b' },
+    { floatingIp: ip('203.0.113.11'), fixedIp: ip('10.0.0.12'), fixedMac: 'fa:16:3e:00:00:0c' },
   ],
 };
 const settings: PlanSettings = {
@@ -41,7 +41,12 @@ const settings: PlanSettings = {
 const object: BpfObject = { path: '/x/sfip_nat.o', digest: 'ab'.repeat(32) };
 const generation = generationName(object, settings.capacity);
 const ids = { gw_ingress: 11, gw_egress: 12, int_ingress: 13, int_egress: 14 };
-const config = { gatewayIp: '203.0.113.2', untrackMark: 0x10000000, hairpinMark: 0x20000000 };
+const config = {
+  gatewayIp: '203.0.113.2',
+  untrackMark: 0x10000000,
+  hairpinMark: 0x20000000,
+  antiSpoofing: true,
+};
 
 /** The kernel as a finished apply of `desired` leaves it. */
 function programmed(overrides: Partial<EbpfActualRouter['ebpf']> = {}, mappings = desired.mappings) {
@@ -72,6 +77,7 @@ function programmed(overrides: Partial<EbpfActualRouter['ebpf']> = {}, mappings 
     inbound: new Map(mappings.map((m) => [m.floatingIp as string, m.fixedIp as string])),
     outbound: new Map(mappings.map((m) => [m.fixedIp as string, m.floatingIp as string])),
     addresses: new Set(mappings.map((m) => m.floatingIp as string)),
+    macs: new Map(mappings.flatMap((m) => (m.fixedMac ? [[m.fixedIp as string, m.fixedMac]] : []))),
     ebpf: {
       object,
       generations: [gen],
@@ -79,6 +85,7 @@ function programmed(overrides: Partial<EbpfActualRouter['ebpf']> = {}, mappings 
       nftSignature: nftSignature(desired, settings),
       hooks,
       internalDevices: ['qr-r1'],
+      internalNets: ['10.0.0.0/24'],
       ...overrides,
     },
   };
@@ -102,6 +109,7 @@ function empty(): EbpfActualRouter {
         { device: 'qr-r1', hasClsact: false, foreignFilters: 0, attachments: [] },
       ],
       internalDevices: ['qr-r1'],
+      internalNets: [],
     },
   };
 }
@@ -290,7 +298,7 @@ describe('eBPF read-back parsing', () => {
 
   it('round-trips the router config through its map value layout', () => {
     const bytes = encodeConfig(config);
-    assert.equal(bytes.toString('hex'), 'cb007102' + '00000010' + '00000020' + '00000000');
+    assert.equal(bytes.toString('hex'), 'cb007102' + '00000010' + '00000020' + '01000000');
     assert.deepEqual(decodeConfig(bytes), config);
   });
 

@@ -16,7 +16,7 @@ import { PIN_ROOT } from '../../src/dataplane/ebpf/layout.js';
 import { tableName } from '../../src/dataplane/ebpf/nft.js';
 import type { DesiredRouter } from '../../src/dataplane/types.js';
 import { run } from '../../src/exec/run.js';
-import { buildLab, destroyLab, labNamespaces, Probe, type LabSpec } from '../../src/lab/index.js';
+import { buildLab, destroyLab, labNamespaces, Probe, vmMac, type LabSpec } from '../../src/lab/index.js';
 import type { Echo } from '../../src/lab/netprobe.js';
 import { parseIPv4 } from '../../src/model/index.js';
 import { sendBulk, startSink } from '../support/bulk.js';
@@ -71,8 +71,8 @@ const desired: DesiredRouter = {
   gatewayIp: ip(GATEWAY),
   internalCidrs: ['10.0.0.0/24'],
   mappings: [
-    { floatingIp: ip(FIP1), fixedIp: ip('10.0.0.11') },
-    { floatingIp: ip(FIP2), fixedIp: ip('10.0.0.12') },
+    { floatingIp: ip(FIP1), fixedIp: ip('10.0.0.11'), fixedMac: vmMac(r1.vms[0]!) },
+    { floatingIp: ip(FIP2), fixedIp: ip('10.0.0.12'), fixedMac: vmMac(r1.vms[1]!) },
   ],
 };
 

@@ -5,12 +5,12 @@ import { applyAddressChanges } from '../common/gateway-addresses.js';
 import type { Plan } from '../types.js';
 import { createMaps, loadPrograms } from './bpftool.js';
 import { MAP_SPECS, type MapName } from './layout.js';
-import { changeAddressMap, openPinnedMap, writeValue, type PinnedMap } from './maps.js';
+import { changeAddressMap, changeEntries, openPinnedMap, writeValue, type PinnedMap } from './maps.js';
 import { runInNetns } from './netns.js';
 import { generationName, loadObject } from './object.js';
 import { generationPaths } from './paths.js';
 import type { EbpfBatch } from './state.js';
-import { addressBytes, encodeConfig } from './values.js';
+import { addressBytes, encodeConfig, macBytes, netKey } from './values.js';
 
 export interface ApplyContext {
   readonly run: Runner;
@@ -95,6 +95,16 @@ function writeEntries(maps: Map<MapName, PinnedMap>, batch: EbpfBatch): void {
     maps.get('fixed2fip')!,
     batch.outbound,
     (fixed) => `Floating IP ${floatingOf.get(fixed)} (fixed IP ${fixed})`,
+  );
+  changeEntries(
+    maps.get('fixed_macs')!,
+    batch.macs.set.map(([fixed, mac]) => [addressBytes(fixed), macBytes(mac)]),
+    batch.macs.remove.map((fixed) => addressBytes(fixed)),
+  );
+  changeEntries(
+    maps.get('internal_nets')!,
+    batch.internalNets.set.map((cidr) => [netKey(cidr), Buffer.alloc(4)]),
+    batch.internalNets.remove.map(netKey),
   );
   if (batch.removeCounters.length > 0) {
     const counters = maps.get('counters')!;

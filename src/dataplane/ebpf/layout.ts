@@ -6,7 +6,14 @@
 /** Every router's pinned objects live under this folder, one sub-folder per router id. */
 export const PIN_ROOT = '/sys/fs/bpf/sfip';
 
-export const MAP_NAMES = ['fip2fixed', 'fixed2fip', 'counters', 'config'] as const;
+export const MAP_NAMES = [
+  'fip2fixed',
+  'fixed2fip',
+  'counters',
+  'config',
+  'fixed_macs',
+  'internal_nets',
+] as const;
 export type MapName = (typeof MAP_NAMES)[number];
 
 /** BPF map types as the kernel numbers them (uapi/linux/bpf.h), and as bpftool spells them. */
@@ -25,6 +32,7 @@ export interface MapSpec {
 const HASH = 1;
 const ARRAY = 2;
 const PERCPU_HASH = 5;
+const LPM_TRIE = 11;
 const NO_PREALLOC = 1;
 
 export const MAP_SPECS: readonly MapSpec[] = [
@@ -65,6 +73,26 @@ export const MAP_SPECS: readonly MapSpec[] = [
     valueSize: 16,
     maxEntries: 1,
     flags: 0,
+  },
+  // Anti-spoofing: fixed IP -> its port's MAC (struct port_mac: 6 bytes and 2 of padding).
+  {
+    name: 'fixed_macs',
+    kernelType: HASH,
+    bpftoolType: 'hash',
+    keySize: 4,
+    valueSize: 8,
+    maxEntries: null,
+    flags: NO_PREALLOC,
+  },
+  // Anti-spoofing: the router's internal subnets (struct net_key: prefix length in host order, then the address).
+  {
+    name: 'internal_nets',
+    kernelType: LPM_TRIE,
+    bpftoolType: 'lpm_trie',
+    keySize: 8,
+    valueSize: 4,
+    maxEntries: 1024,
+    flags: NO_PREALLOC,
   },
 ];
 

@@ -145,3 +145,24 @@ export function bpfPackageVersion(): { ok: boolean; detail: string } {
     return { ok: false, detail: (error as Error).message };
   }
 }
+
+/**
+ * Every entry of a small map through get-next-key (LPM tries have no batch lookup), as [key, value] buffers.
+ */
+export function readEntries(map: PinnedMap): [Buffer, Buffer][] {
+  return [...map.raw.entries()].map(([k, v]) => [Buffer.from(k), Buffer.from(v)]);
+}
+
+/** Sets entries, then deletes keys (for small maps whose keys are not addresses). */
+export function changeEntries(
+  map: PinnedMap,
+  set: readonly [Buffer, Buffer][],
+  remove: readonly Buffer[],
+): void {
+  try {
+    for (const [k, v] of set) map.raw.set(k, v);
+    for (const k of remove) map.raw.delete(k);
+  } catch (error) {
+    throw wrap(map, error);
+  }
+}

@@ -25,6 +25,7 @@ export function structureChanges(desired: DesiredRouter, actual: EbpfActualRoute
     gatewayIp: desired.gatewayIp,
     untrackMark: settings.untrackMark,
     hairpinMark: settings.hairpinMark,
+    antiSpoofing: desired.antiSpoofing ?? true,
   };
   const configChanged = build || !current?.config || !sameConfig(current.config, config);
   const nft = sameList(state.nftSignature, nftSignature(desired, settings))
@@ -100,6 +101,16 @@ export function planEbpf(desired: DesiredRouter, actual: ActualRouter, settings:
   const haveOut = build ? new Map<string, string>() : actual.outbound;
   const inbound = diff(haveIn, wantIn);
   const outbound = diff(haveOut, wantOut);
+  // Anti-spoofing: port MACs of fixed IPs with floating IPs, and the internal subnets.
+  const wantMacs = new Map<string, string>(
+    desired.mappings.flatMap((m) => (m.fixedMac ? [[m.fixedIp as string, m.fixedMac.toLowerCase()]] : [])),
+  );
+  const macs = diff(build ? new Map() : (actual.macs ?? new Map()), wantMacs);
+  const haveNets = build ? [] : isEbpfActual(actual) ? actual.ebpf.internalNets : desired.internalCidrs;
+  const internalNets = {
+    remove: haveNets.filter((n) => !desired.internalCidrs.includes(n)),
+    set: desired.internalCidrs.filter((n) => !haveNets.includes(n)),
+  };
   checkCapacity(haveIn, inbound, settings.capacity, desired.routerId);
 
   // added/removed describe what packets see: compare with the maps that translate now.
@@ -115,6 +126,8 @@ export function planEbpf(desired: DesiredRouter, actual: ActualRouter, settings:
     capacity: settings.capacity,
     inbound,
     outbound,
+    macs,
+    internalNets,
     removeCounters: build ? [] : inbound.remove,
     config: structure.configChanged ? structure.config : null,
     nft: structure.nft,
@@ -127,7 +140,7 @@ export function planEbpf(desired: DesiredRouter, actual: ActualRouter, settings:
     structure.nft !== null ||
     structure.tc !== null ||
     structure.dropGenerations.length > 0 ||
-    inbound.remove.length + inbound.set.length + outbound.remove.length + outbound.set.length > 0;
+    [inbound, outbound, macs, internalNets].some((d) => d.remove.length + d.set.length > 0);
 
   const wantAddresses = new Set<string>(desired.mappings.map((m) => m.floatingIp));
   return {

@@ -5,15 +5,15 @@ import { checkGatewayDevice, readFloatingAddresses } from '../common/gateway-add
 import type { DesiredRouter, RouterTarget } from '../types.js';
 import { pinnedProgramIds } from './bpftool.js';
 import { deviceNames, internalDevices } from './devices.js';
-import { MAP_SPECS, PROGRAM_NAMES, type ProgramName } from './layout.js';
-import { mapMatches, openPinnedMap, readAddressMap, readValue, type PinnedMap } from './maps.js';
+import { MAP_SPECS, PROGRAM_NAMES, type MapName, type ProgramName } from './layout.js';
+import { mapMatches, openPinnedMap, readAddressMap, readEntries, readValue, type PinnedMap } from './maps.js';
 import { tableName } from './nft.js';
 import { isGenerationName, type BpfObject } from './object.js';
 import { runInNetns } from './netns.js';
 import { generationPaths } from './paths.js';
 import type { EbpfActualRouter, GenerationState } from './state.js';
 import { parseReadBatch, renderReadBatch, type DeviceHooks } from './tc.js';
-import { decodeConfig } from './values.js';
+import { addressText, decodeConfig, macText, netText } from './values.js';
 
 export interface ReadContext {
   readonly run: Runner;
@@ -46,8 +46,18 @@ export async function readRouter(
   const live = generations.find((g) => g.state.programIds.gw_ingress === gwIngress)?.state.name ?? null;
   // Contents come from the live generation: that is what translates packets now.
   const source = generations.find((g) => g.state.name === live) ?? generations[0];
-  const inbound = source?.fip2fixed ? readAddressMap(source.fip2fixed) : new Map<string, string>();
-  const outbound = source?.fixed2fip ? readAddressMap(source.fixed2fip) : new Map<string, string>();
+  const inbound = source?.maps.fip2fixed ? readAddressMap(source.maps.fip2fixed) : new Map<string, string>();
+  const outbound = source?.maps.fixed2fip ? readAddressMap(source.maps.fixed2fip) : new Map<string, string>();
+  const macs = new Map(
+    source?.maps.fixed_macs
+      ? readEntries(source.maps.fixed_macs).map(([k, v]) => [addressText(k), macText(v)])
+      : [],
+  );
+  const internalNets = source?.maps.internal_nets
+    ? readEntries(source.maps.internal_nets)
+        .map(([k]) => netText(k))
+        .sort()
+    : [];
   for (const g of generations) g.close();
 
   const present =
@@ -58,6 +68,7 @@ export async function readRouter(
     inbound,
     outbound,
     addresses,
+    macs,
     ebpf: {
       object: context.object,
       generations: generations.map((g) => g.state),
@@ -65,6 +76,7 @@ export async function readRouter(
       nftSignature,
       hooks,
       internalDevices: internal,
+      internalNets,
     },
   };
   return actual;
@@ -96,8 +108,8 @@ export async function readHooks(
 
 interface OpenGeneration {
   readonly state: GenerationState;
-  readonly fip2fixed: PinnedMap | undefined;
-  readonly fixed2fip: PinnedMap | undefined;
+  /** The generation's maps, when their layout is the one the programs expect. */
+  readonly maps: Partial<Record<MapName, PinnedMap>>;
   close(): void;
 }
 
@@ -133,8 +145,7 @@ async function readGenerations(run: Runner, context: ReadContext): Promise<OpenG
         programIds: Object.fromEntries(ids),
         config: configBytes ? decodeConfig(configBytes) : null,
       },
-      fip2fixed: mapsMatch ? maps.get('fip2fixed') : undefined,
-      fixed2fip: mapsMatch ? maps.get('fixed2fip') : undefined,
+      maps: mapsMatch ? (Object.fromEntries(maps) as Partial<Record<MapName, PinnedMap>>) : {},
       close: () => maps.forEach((m) => m?.close()),
     });
   }

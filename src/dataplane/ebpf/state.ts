@@ -26,6 +26,8 @@ export interface EbpfState {
   readonly hooks: readonly DeviceHooks[];
   /** Devices holding an address in one of the desired internal subnets. */
   readonly internalDevices: readonly string[];
+  /** The internal subnets the live generation's anti-spoofing knows (CIDR text). */
+  readonly internalNets: readonly string[];
 }
 
 export interface EbpfActualRouter extends ActualRouter {
@@ -50,6 +52,9 @@ export interface EbpfBatch {
   readonly capacity: number;
   readonly inbound: { readonly remove: readonly string[]; readonly set: readonly [string, string][] };
   readonly outbound: { readonly remove: readonly string[]; readonly set: readonly [string, string][] };
+  /** Anti-spoofing: fixed IP -> port MAC, and the internal subnets. */
+  readonly macs: { readonly remove: readonly string[]; readonly set: readonly [string, string][] };
+  readonly internalNets: { readonly remove: readonly string[]; readonly set: readonly string[] };
   /** Floating IPs whose counters go with them. */
   readonly removeCounters: readonly string[];
   readonly config: RouterConfig | null;
@@ -66,13 +71,17 @@ export function formatEbpfBatch(batch: EbpfBatch): string {
     `generation ${batch.generation ?? '(current)'}${batch.build ? ` (build, capacity ${batch.capacity})` : ''}`,
     ...(batch.config
       ? [
-          `config gateway ${batch.config.gatewayIp} untrack ${hex(batch.config.untrackMark)} hairpin ${hex(batch.config.hairpinMark)}`,
+          `config gateway ${batch.config.gatewayIp} untrack ${hex(batch.config.untrackMark)} hairpin ${hex(batch.config.hairpinMark)} anti-spoofing ${batch.config.antiSpoofing ? 'on' : 'off'}`,
         ]
       : []),
     ...batch.inbound.remove.map((k) => `fip2fixed delete ${k}`),
     ...batch.inbound.set.map(([k, v]) => `fip2fixed set ${k} -> ${v}`),
     ...batch.outbound.remove.map((k) => `fixed2fip delete ${k}`),
     ...batch.outbound.set.map(([k, v]) => `fixed2fip set ${k} -> ${v}`),
+    ...batch.macs.remove.map((k) => `fixed_macs delete ${k}`),
+    ...batch.macs.set.map(([k, v]) => `fixed_macs set ${k} -> ${v}`),
+    ...batch.internalNets.remove.map((k) => `internal_nets delete ${k}`),
+    ...batch.internalNets.set.map((k) => `internal_nets set ${k}`),
     ...batch.removeCounters.map((k) => `counters delete ${k}`),
     ...(batch.nft ? ['--- nft -f', batch.nft.trimEnd()] : []),
     ...(batch.tc ? ['--- tc -batch', batch.tc.trimEnd()] : []),

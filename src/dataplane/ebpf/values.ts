@@ -31,7 +31,11 @@ export interface RouterConfig {
   readonly gatewayIp: string;
   readonly untrackMark: number;
   readonly hairpinMark: number;
+  readonly antiSpoofing: boolean;
 }
+
+/** CONFIG_ANTI_SPOOFING in bpf/sfip_nat.c. */
+const ANTI_SPOOFING = 1;
 
 export function encodeConfig(config: RouterConfig): Buffer {
   const out = Buffer.alloc(16);
@@ -39,6 +43,7 @@ export function encodeConfig(config: RouterConfig): Buffer {
   // Marks are compared with skb->mark, a host-order u32 (little-endian on every machine sfip supports).
   out.writeUInt32LE(config.untrackMark >>> 0, 4);
   out.writeUInt32LE(config.hairpinMark >>> 0, 8);
+  out.writeUInt32LE(config.antiSpoofing ? ANTI_SPOOFING : 0, 12);
   return out;
 }
 
@@ -47,11 +52,17 @@ export function decodeConfig(bytes: Buffer): RouterConfig {
     gatewayIp: addressText(bytes, 0),
     untrackMark: bytes.readUInt32LE(4),
     hairpinMark: bytes.readUInt32LE(8),
+    antiSpoofing: (bytes.readUInt32LE(12) & ANTI_SPOOFING) !== 0,
   };
 }
 
 export function sameConfig(a: RouterConfig, b: RouterConfig): boolean {
-  return a.gatewayIp === b.gatewayIp && a.untrackMark === b.untrackMark && a.hairpinMark === b.hairpinMark;
+  return (
+    a.gatewayIp === b.gatewayIp &&
+    a.untrackMark === b.untrackMark &&
+    a.hairpinMark === b.hairpinMark &&
+    a.antiSpoofing === b.antiSpoofing
+  );
 }
 
 /** struct fip_counters in bpf/sfip_nat.c, summed over CPUs. */
@@ -75,4 +86,30 @@ export function sumCounters(perCpu: Buffer, valueSize = 32): FipCounters {
     outBytes += perCpu.readBigUInt64LE(at + 24);
   }
   return { inPackets, inBytes, outPackets, outBytes };
+}
+
+/** struct port_mac: the six bytes of a MAC and two of padding. */
+export function macBytes(mac: string): Buffer {
+  const parts = mac.split(':');
+  if (parts.length !== 6 || !parts.every((p) => /^[0-9a-fA-F]{2}$/.test(p))) {
+    throw new Error(`'${mac}' is not a MAC address`);
+  }
+  return Buffer.from([...parts.map((p) => parseInt(p, 16)), 0, 0]);
+}
+
+export function macText(bytes: Buffer): string {
+  return [...bytes.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+}
+
+/** struct net_key for the LPM trie: prefix length (host order), then the network address. */
+export function netKey(cidr: string): Buffer {
+  const [address, length] = cidr.split('/');
+  const out = Buffer.alloc(8);
+  out.writeUInt32LE(Number(length), 0);
+  addressBytes(address ?? '', out, 4);
+  return out;
+}
+
+export function netText(key: Buffer): string {
+  return `${addressText(key, 4)}/${key.readUInt32LE(0)}`;
 }
