@@ -232,6 +232,21 @@ describe('eBPF planning', () => {
     assert.notEqual(batch.nft, null, 'shared SNAT moves to the new address');
   });
 
+  it('keeps anti-spoofing in step: a port’s new MAC, a new internal subnet, and switching it off', () => {
+    const changed: DesiredRouter = {
+      ...desired,
+      internalCidrs: ['10.0.0.0/24', '10.1.0.0/24'],
+      mappings: [{ ...desired.mappings[0]!, fixedMac: 'fa:16:3e:00:00:99' }, desired.mappings[1]!],
+    };
+    const actual = programmed();
+    const batch = batchOf(planEbpf(changed, actual, settings));
+    assert.deepEqual(batch.macs, { remove: [], set: [['10.0.0.11', 'fa:16:3e:00:00:99']] });
+    assert.deepEqual(batch.internalNets, { remove: [], set: ['10.1.0.0/24'] });
+    const off = batchOf(planEbpf({ ...desired, antiSpoofing: false }, programmed(), settings));
+    assert.deepEqual(off.config, { ...config, antiSpoofing: false });
+    assert.equal(off.build, false, 'switching it is a config write, not a rebuild');
+  });
+
   it('refuses a floating IP that does not fit, naming it, before anything is written', () => {
     const many: DesiredRouter = {
       ...desired,
