@@ -11,10 +11,12 @@ import type {
   CapabilityCheck,
   Dataplane,
   DesiredRouter,
+  FloatingIpCounters,
   Plan,
   RouterTarget,
 } from '../types.js';
-import { EXPECTED_MAPS, parseNftTable, parseTableNames } from './parse.js';
+import { readNftCounters } from './counters.js';
+import { countersMatch, EXPECTED_MAPS, parseNftTable, parseTableNames } from './parse.js';
 import {
   chainsFor,
   DEFAULT_NFT_OPTIONS,
@@ -74,7 +76,8 @@ export class NftablesDataplane implements Dataplane {
       desired !== undefined &&
       sameList(state.signature, expected) &&
       state.maps.size === EXPECTED_MAPS.size &&
-      [...state.maps].every((m) => EXPECTED_MAPS.has(m));
+      [...state.maps].every((m) => EXPECTED_MAPS.has(m)) &&
+      countersMatch(state);
     return { present: true, structureMatches, inbound: state.inbound, outbound: state.outbound, addresses };
   }
 
@@ -128,6 +131,10 @@ export class NftablesDataplane implements Dataplane {
       return; // the device is gone, and its addresses with it
     }
     await applyAddressChanges(target, [], [...addresses], this.run);
+  }
+
+  counters(target: RouterTarget): Promise<FloatingIpCounters[]> {
+    return readNftCounters(target, this.run);
   }
 
   async owned(namespace: string | null): Promise<string[]> {

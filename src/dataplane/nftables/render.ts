@@ -4,6 +4,16 @@ import type { DesiredRouter, FloatingMapping } from '../types.js';
 /** nft table and map names. `dnat` and `snat` are nft keywords, so the maps are named by direction instead. */
 export const INBOUND_MAP = 'fip2fixed';
 export const OUTBOUND_MAP = 'fixed2fip';
+/**
+ * Per-floating-IP traffic counters: plain sets of floating addresses whose every element carries an nft counter
+ * (the `counter` flag in the set declaration). A set element's counter counts each lookup that matches it, so
+ * each set is looked up by exactly one rule, once per packet: the translation maps are looked up several times
+ * per packet by different rules and could not count packets. Keyed by the floating address in both directions,
+ * so a floating IP that moves to another fixed IP keeps its counters.
+ */
+export const COUNT_IN_SET = 'fipcount_in';
+export const COUNT_OUT_SET = 'fipcount_out';
+const COUNTER_SETS = [COUNT_IN_SET, COUNT_OUT_SET] as const;
 const TABLE_PREFIX = 'sfip_';
 const ELEMENTS_PER_STATEMENT = 4096;
 
@@ -52,6 +62,9 @@ export function chainsFor(desired: DesiredRouter, options: NftOptions = DEFAULT_
   const mark = `0x${options.hairpinMark.toString(16).padStart(8, '0')}`;
   const internal = desired.internalCidrs.length > 0 ? `{ ${desired.internalCidrs.join(', ')} }` : null;
   const raw = [
+    // Counts every packet addressed to a floating IP, before anything rewrites the destination (so hairpin
+    // packets count too). A lookup that misses costs one hash probe and changes nothing.
+    `ip daddr @${COUNT_IN_SET}`,
     // An internal address without a floating IP reaching a floating IP (hairpin) cannot be translated
     // statelessly: the reply must come back through the router, which needs conntrack's SNAT. Leave it tracked
     // and let the nat chains below handle it, as Neutron does for every floating IP.
@@ -77,6 +90,8 @@ export function chainsFor(desired: DesiredRouter, options: NftOptions = DEFAULT_
     // left alone.
     `oifname ${gw} ip saddr set ip saddr map @${OUTBOUND_MAP}`,
     `meta mark & ${mark} == ${mark} ip saddr set ip saddr map @${OUTBOUND_MAP}`,
+    // Counts every packet that leaves with a floating source, after the two rewrites above.
+    `ip saddr @${COUNT_OUT_SET}`,
   ];
   const natPrerouting = [
     // Only tracked packets reach nat chains, so this sees just the stateful hairpin case from the raw chain.
@@ -129,6 +144,8 @@ export function renderFull(desired: DesiredRouter, options: NftOptions = DEFAULT
     `  comment "sfip router ${desired.routerId}: managed by sfip, changes are reverted"`,
     `  map ${INBOUND_MAP} { type ipv4_addr : ipv4_addr; }`,
     `  map ${OUTBOUND_MAP} { type ipv4_addr : ipv4_addr; }`,
+    `  set ${COUNT_IN_SET} { type ipv4_addr; counter; }`,
+    `  set ${COUNT_OUT_SET} { type ipv4_addr; counter; }`,
     ...chains.flatMap((c) => [
       `  chain ${c.name} {`,
       `    type ${c.type} hook ${c.hook} priority ${c.priority}; policy accept;`,
@@ -156,9 +173,16 @@ export function renderDelta(
     .map(([fixed]) => fixed);
   const addIn = desired.mappings.filter((m) => inbound.get(m.floatingIp) !== m.fixedIp);
   const addOut = desired.mappings.filter((m) => outbound.get(m.fixedIp) !== m.floatingIp);
+  // The counter sets hold exactly the inbound map's keys (read-back checks it), so they change only when a
+  // floating address appears or disappears: a moved floating IP keeps counting from where it was.
+  const uncount = [...inbound.keys()].filter((fip) => !want.has(fip));
+  const count = desired.mappings.filter((m) => !inbound.has(m.floatingIp)).map((m) => m.floatingIp as string);
   const lines = [
     ...chunk(deleteIn).map((keys) => `delete element ip ${table} ${INBOUND_MAP} { ${keys.join(', ')} }`),
     ...chunk(deleteOut).map((keys) => `delete element ip ${table} ${OUTBOUND_MAP} { ${keys.join(', ')} }`),
+    ...COUNTER_SETS.flatMap((set) =>
+      chunk(uncount).map((keys) => `delete element ip ${table} ${set} { ${keys.join(', ')} }`),
+    ),
     ...chunk(addIn).map(
       (ms) =>
         `add element ip ${table} ${INBOUND_MAP} { ${ms.map((m) => `${m.floatingIp} : ${m.fixedIp}`).join(', ')} }`,
@@ -166,6 +190,9 @@ export function renderDelta(
     ...chunk(addOut).map(
       (ms) =>
         `add element ip ${table} ${OUTBOUND_MAP} { ${ms.map((m) => `${m.fixedIp} : ${m.floatingIp}`).join(', ')} }`,
+    ),
+    ...COUNTER_SETS.flatMap((set) =>
+      chunk(count).map((keys) => `add element ip ${table} ${set} { ${keys.join(', ')} }`),
     ),
   ];
   const removed = [...inbound]
@@ -179,6 +206,9 @@ function addElements(table: string, mappings: readonly FloatingMapping[]): strin
   return chunk(mappings).flatMap((ms) => [
     `add element ip ${table} ${INBOUND_MAP} { ${ms.map((m) => `${m.floatingIp} : ${m.fixedIp}`).join(', ')} }`,
     `add element ip ${table} ${OUTBOUND_MAP} { ${ms.map((m) => `${m.fixedIp} : ${m.floatingIp}`).join(', ')} }`,
+    ...COUNTER_SETS.map(
+      (set) => `add element ip ${table} ${set} { ${ms.map((m) => m.floatingIp).join(', ')} }`,
+    ),
   ]);
 }
 
