@@ -1,0 +1,4 @@
+export * from './observer.js';
+export * from './prometheus.js';
+export * from './reconcile-history.js';
+export * from './routes.js';
