@@ -1,3 +1,5 @@
+export * from './format.js';
+export * from './rates.js';
 export * from './routes.js';
 export * from './state.js';
 export * from './state-types.js';
