@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -73,9 +73,16 @@ export async function registerDashboard(app: FastifyInstance, options: Dashboard
     );
     return;
   }
+  // The page itself, at /dashboard/ (and /dashboard: the API ignores trailing slashes). Read once: it only
+  // names the hashed asset files of this build.
+  const page = readFileSync(`${assets}/index.html`);
+  app.get('/dashboard/', (_request, reply) =>
+    reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(page),
+  );
   await app.register(fastifyStatic, {
     root: assets,
     prefix: '/dashboard/',
+    index: false,
     decorateReply: false,
     // Hashed asset names change with every build; index.html must not be cached.
     setHeaders: (res, path) =>

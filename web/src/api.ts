@@ -4,7 +4,7 @@ export class Unauthorized extends Error {}
 
 /** Reads the dashboard's data. The page itself is public; the data needs the token. */
 export async function fetchState(token: string): Promise<DashboardState> {
-  const response = await fetch('api/state', {
+  const response = await fetch('/dashboard/api/state', {
     headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
     cache: 'no-store',
   });

@@ -179,8 +179,8 @@ function RouterSection({
             <th>floating IP</th>
             <th>fixed IP</th>
             <th>status</th>
-            <th class="num">in</th>
-            <th class="num">out</th>
+            <th class="num">in (bit/s)</th>
+            <th class="num">out (bit/s)</th>
             <th class="num">packets in</th>
             <th class="num">packets out</th>
             <th>packets/s (60 s)</th>
