@@ -5,7 +5,13 @@ import { Agent } from '../agent/index.js';
 import { buildApi } from '../api/index.js';
 import { loadDashboardToken, presentedToken, registerDashboard, sameToken } from '../dashboard/index.js';
 import { createDataplane, type Dataplane } from '../dataplane/index.js';
-import { createMetricsRegistry, Observer, ReconcileHistory, registerMetricsRoute } from '../metrics/index.js';
+import {
+  agentReadiness,
+  createMetricsRegistry,
+  Observer,
+  ReconcileHistory,
+  registerMetricsRoute,
+} from '../metrics/index.js';
 import type { BackendName } from '../model/index.js';
 import { openStore, type Store } from '../store/index.js';
 
@@ -64,6 +70,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       );
     }
   }
+  // A bad configured or stored token stops the daemon before it opens anything.
+  const token = loadDashboardToken(options.stateDir, options.dashboardToken);
   const store = openStore(options.store, options.stateDir);
   const agent = options.agent
     ? new Agent({
@@ -83,22 +91,10 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   const app = await buildApi({
     store,
     logger: log.child({ component: 'api' }),
-    ready: (routerIds) => {
-      if (!agent) return { ready: true, detail: 'store reachable; no agent in this process' };
-      const waiting = history.notYetReconciled(routerIds);
-      if (!agentStarted || waiting.length > 0) {
-        const shown =
-          waiting.slice(0, 5).join(', ') + (waiting.length > 5 ? `, and ${waiting.length - 5} more` : '');
-        return { ready: false, detail: waiting.length ? `not yet reconciled: ${shown}` : 'agent starting' };
-      }
-      const failing = routerIds.filter((id) => history.router(id)?.last.kind === 'error');
-      return {
-        ready: true,
-        detail:
-          `${routerIds.length} router(s) reconciled` +
-          (failing.length ? `; ${failing.length} failing: ${failing.slice(0, 5).join(', ')}` : ''),
-      };
-    },
+    ready: (routerIds) =>
+      agent
+        ? agentReadiness(history, agentStarted, routerIds)
+        : { ready: true, detail: 'store reachable; no agent in this process' },
   });
   const observer = new Observer({
     store,
@@ -107,7 +103,6 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     cacheMs: options.countersCacheMs ?? 1000,
   });
   registerMetricsRoute(app, createMetricsRegistry({ observer, history }));
-  const token = loadDashboardToken(options.stateDir, options.dashboardToken);
   await registerDashboard(app, {
     observer,
     history,
