@@ -70,8 +70,8 @@ describe('nftables rendering', () => {
     const statements = text.split('\n').filter((l) => l.startsWith('add element'));
     assert.equal(
       statements.length,
-      12,
-      '10,000 elements in 4,096-element statements, for each of the two maps and the two counter sets',
+      24,
+      '10,000 elements in 4,096-element statements, for each of the six maps and the two counter sets',
     );
   });
 
