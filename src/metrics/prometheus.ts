@@ -1,4 +1,11 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import {
+  collectDefaultMetrics,
+  Counter,
+  Gauge,
+  Histogram,
+  Registry,
+  type CounterConfiguration,
+} from 'prom-client';
 import type { Observation, Observer } from './observer.js';
 import type { ReconcileHistory } from './reconcile-history.js';
 
@@ -25,24 +32,24 @@ export function createMetricsRegistry(options: MetricsOptions): Registry {
   // Every collect below asks the observer; within one scrape they share one read.
   const observed = () => observer.observe();
 
-  new Counter({
-    name: 'sfip_floating_ip_packets_total',
-    help: 'Packets through a floating IP, counted by the dataplane: in = addressed to it, out = leaving with it as source',
-    labelNames: FLOATING_IP_LABELS,
-    registers,
-    async collect() {
-      setTraffic(this, await observed(), 'packets');
+  new ObservedCounter(
+    {
+      name: 'sfip_floating_ip_packets_total',
+      help: 'Packets through a floating IP, counted by the dataplane: in = addressed to it, out = leaving with it as source',
+      labelNames: FLOATING_IP_LABELS,
+      registers,
     },
-  });
-  new Counter({
-    name: 'sfip_floating_ip_bytes_total',
-    help: 'Bytes (IP packet length) through a floating IP, counted by the dataplane',
-    labelNames: FLOATING_IP_LABELS,
-    registers,
-    async collect() {
-      setTraffic(this, await observed(), 'bytes');
+    async () => trafficSamples(await observed(), 'packets'),
+  );
+  new ObservedCounter(
+    {
+      name: 'sfip_floating_ip_bytes_total',
+      help: 'Bytes (IP packet length) through a floating IP, counted by the dataplane',
+      labelNames: FLOATING_IP_LABELS,
+      registers,
     },
-  });
+    async () => trafficSamples(await observed(), 'bytes'),
+  );
   new Gauge({
     name: 'sfip_floating_ip_counters_up',
     help: '1 when the router’s per-floating-IP counters were read, 0 when the read failed or the backend has none',
@@ -144,19 +151,46 @@ export function createMetricsRegistry(options: MetricsOptions): Registry {
   return registry;
 }
 
-function setTraffic(
-  metric: Counter<(typeof FLOATING_IP_LABELS)[number]>,
-  o: Observation,
-  unit: 'packets' | 'bytes',
-) {
-  metric.reset();
+type FloatingIpLabel = (typeof FLOATING_IP_LABELS)[number];
+interface Sample {
+  readonly value: number;
+  readonly labels: Record<FloatingIpLabel, string>;
+}
+
+/**
+ * A counter whose values come from outside (the kernel), handed to the registry as they are: at 100,000
+ * floating IPs, resetting a prom-client Counter and inc()-ing 200,000 label sets (each hashed) costs seconds.
+ */
+class ObservedCounter extends Counter<FloatingIpLabel> {
+  constructor(
+    config: CounterConfiguration<FloatingIpLabel>,
+    private readonly samples: () => Promise<Sample[]>,
+  ) {
+    super(config);
+  }
+
+  override async get() {
+    const base = await super.get();
+    return { ...base, values: (await this.samples()) as typeof base.values };
+  }
+}
+
+function trafficSamples(o: Observation, unit: 'packets' | 'bytes'): Sample[] {
+  const out: Sample[] = [];
   for (const r of o.routers) {
     for (const f of r.floatingIps) {
       const c = f.counters;
       if (!c) continue;
       const labels = { router_id: r.id, floating_ip_address: f.address, backend: r.backend };
-      metric.inc({ ...labels, direction: 'in' }, unit === 'packets' ? c.packetsIn : c.bytesIn);
-      metric.inc({ ...labels, direction: 'out' }, unit === 'packets' ? c.packetsOut : c.bytesOut);
+      out.push({
+        value: unit === 'packets' ? c.packetsIn : c.bytesIn,
+        labels: { ...labels, direction: 'in' },
+      });
+      out.push({
+        value: unit === 'packets' ? c.packetsOut : c.bytesOut,
+        labels: { ...labels, direction: 'out' },
+      });
     }
   }
+  return out;
 }
