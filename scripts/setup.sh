@@ -21,6 +21,11 @@ declare -A PACKAGES=(
   [python3]=/usr/bin/python3
   [make]=/usr/bin/make
   [g++]=/usr/bin/g++
+  [gcc]=/usr/bin/gcc
+  [pkg-config]=/usr/bin/pkg-config
+  [libnftnl-dev]=/usr/include/libnftnl/set.h
+  [libmnl-dev]=/usr/include/libmnl/libmnl.h
+  [chromium]=/usr/bin/chromium
   # eBPF dataplane: compile bpf/*.c at build time, load and pin with bpftool, attach with tc inside nsenter.
   [clang]=/usr/bin/clang
   [llvm]=/usr/bin/llc

@@ -61,6 +61,17 @@ export interface Plan {
   readonly removed: readonly FloatingMapping[];
 }
 
+/** Traffic through one floating IP since its kernel object was created, as the dataplane itself counted it. */
+export interface FloatingIpCounters {
+  readonly floatingIp: string;
+  /** Packets and bytes addressed to the floating IP (before translation to the fixed IP). */
+  readonly packetsIn: number;
+  readonly bytesIn: number;
+  /** Packets and bytes that left with the floating IP as their source (after translation). */
+  readonly packetsOut: number;
+  readonly bytesOut: number;
+}
+
 export interface CapabilityCheck {
   readonly name: string;
   readonly ok: boolean;
@@ -82,6 +93,12 @@ export interface Dataplane {
   remove(target: RouterTarget): Promise<void>;
   /** Router ids this backend holds state for in a namespace, so a restarted agent can sweep leftovers. */
   owned(namespace: string | null): Promise<string[]>;
+  /**
+   * Per-floating-IP traffic counters of one router, read in one batched kernel read. Optional: a backend
+   * without it reports no traffic metrics. Counters restart from zero when the backend rebuilds its objects;
+   * Prometheus' rate() treats that as a counter reset. Callers cache the result (reads are not free at scale).
+   */
+  counters?(target: RouterTarget): Promise<FloatingIpCounters[]>;
 }
 
 export function isEmptyPlan(plan: Plan): boolean {

@@ -396,7 +396,7 @@ describe('eBPF set-up problems are named', () => {
   it('refuses a router id that could escape its bpffs folder', async () => {
     const dataplane = new EbpfDataplane(async () => ({ stdout: '', stderr: '', code: 0 }));
     await assert.rejects(
-      dataplane.counters('../../etc'),
+      dataplane.counters({ routerId: '../../etc', namespace: null, gatewayDevice: 'qg-x' }),
       /'..\/..\/etc' is not a valid router id for a bpffs path/,
     );
   });

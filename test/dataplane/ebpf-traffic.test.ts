@@ -303,7 +303,8 @@ describe(
     });
 
     it('counts packets and bytes per floating IP, per direction', async () => {
-      const before = (await dataplane.counters(desired.routerId)).get(FIP1);
+      const of = async () => (await dataplane.counters(desired)).find((c) => c.floatingIp === FIP1);
+      const before = await of();
       const p = await at('ext').call<{ received: number }>({
         op: 'ping',
         host: FIP1,
@@ -311,12 +312,12 @@ describe(
         intervalS: 0.05,
       });
       assert.equal(p.received, 5);
-      const after = (await dataplane.counters(desired.routerId)).get(FIP1)!;
+      const after = (await of())!;
       // 5 requests in, 5 replies out; tc sees 98 bytes per frame (14 Ethernet + 20 IP + 8 ICMP + 56 data).
-      assert.equal(after.inPackets - (before?.inPackets ?? 0n), 5n);
-      assert.equal(after.outPackets - (before?.outPackets ?? 0n), 5n);
-      assert.equal(after.inBytes - (before?.inBytes ?? 0n), 5n * 98n);
-      assert.equal(after.outBytes - (before?.outBytes ?? 0n), 5n * 98n);
+      assert.equal(after.packetsIn - (before?.packetsIn ?? 0), 5);
+      assert.equal(after.packetsOut - (before?.packetsOut ?? 0), 5);
+      assert.equal(after.bytesIn - (before?.bytesIn ?? 0), 5 * 98);
+      assert.equal(after.bytesOut - (before?.bytesOut ?? 0), 5 * 98);
     });
 
     it('reports the verifier’s message and keeps the running programs when a new build is refused', async () => {

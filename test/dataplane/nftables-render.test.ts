@@ -76,8 +76,8 @@ describe('nftables rendering', () => {
     const statements = text.split('\n').filter((l) => l.startsWith('add element'));
     assert.equal(
       statements.length,
-      18,
-      '10,000 elements in 4,096-element statements, for each of the six maps',
+      24,
+      '10,000 elements in 4,096-element statements, for each of the six maps and the two counter sets',
     );
   });
 

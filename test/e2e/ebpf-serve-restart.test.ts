@@ -16,7 +16,8 @@ import { sfip, startServe, waitFor, type ServeProcess } from '../support/serve-p
 
 const prefix = `tbe${process.pid % 10000}`;
 const stateDir = mkdtempSync(join(tmpdir(), 'sfip-ebpf-e2e-'));
-const args = ['--backend', 'ebpf', '--resync-interval', '1s', '--no-garp'];
+const args = ['--backend', 'ebpf', '--resync-interval', '1s'];
+const cli = (url: string, ...rest: string[]) => sfip('--url', url, ...rest);
 const ns = {
   ext: `${prefix}-r1-ext`,
   router: `${prefix}-r1`,
@@ -41,22 +42,22 @@ describe('sfip serve --backend ebpf, killed and restarted under traffic', { time
     serve = await startServe(stateDir, args);
   });
   after(async () => {
-    await sfip(serve.url, 'lab', 'down', '--prefix', prefix).catch(() => undefined);
+    await cli(serve.url, 'lab', 'down', '--prefix', prefix).catch(() => undefined);
     serve.child.kill('SIGTERM');
     await destroyLab(demoLab(prefix));
     rmSync(stateDir, { recursive: true, force: true });
   });
 
   it('serves HTTP through a floating IP created with the CLI, untracked', async () => {
-    const up = await sfip(serve.url, 'lab', 'up', '--prefix', prefix);
+    const up = await cli(serve.url, 'lab', 'up', '--prefix', prefix);
     assert.equal(up.code, 0, up.stderr);
-    const created = await sfip(serve.url, '--json', 'fip', 'create', `${prefix}-r1-public`, '--port', 'vm1');
+    const created = await cli(serve.url, '--json', 'fip', 'create', `${prefix}-r1-public`, '--port', 'vm1');
     assert.equal(created.code, 0, created.stderr);
     const fip = JSON.parse(created.stdout) as Record<string, unknown>;
     address = String(fip.floating_ip_address);
     routerId = String(fip.router_id);
     await waitFor('ACTIVE', async () => {
-      const shown = JSON.parse((await sfip(serve.url, '--json', 'fip', 'show', address)).stdout) as Record<
+      const shown = JSON.parse((await cli(serve.url, '--json', 'fip', 'show', address)).stdout) as Record<
         string,
         unknown
       >;
@@ -104,7 +105,7 @@ describe('sfip serve --backend ebpf, killed and restarted under traffic', { time
       serve.child.kill('SIGKILL');
       await new Promise((r) => serve.child.once('exit', r));
       await new Promise((r) => setTimeout(r, 500));
-      serve = await startServe(stateDir, args, Number(new URL(serve.url).port));
+      serve = await startServe(stateDir, [...args, '--port', new URL(serve.url).port]);
       await waitFor('readiness', async () => ((await fetch(`${serve.url}/readyz`)).ok ? true : undefined));
       assert.equal((await inbound).sent, count);
       assert.equal((await outbound).sent, count);
@@ -131,7 +132,7 @@ describe('sfip serve --backend ebpf, killed and restarted under traffic', { time
   });
 
   it('removes every pinned object when the lab goes', async () => {
-    const down = await sfip(serve.url, 'lab', 'down', '--prefix', prefix);
+    const down = await cli(serve.url, 'lab', 'down', '--prefix', prefix);
     assert.equal(down.code, 0, down.stderr);
     await waitFor('unpinned', async () => (existsSync(join(PIN_ROOT, routerId)) ? undefined : true));
   });

@@ -2,36 +2,45 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
-const CLI = join(import.meta.dirname, '..', '..', 'src', 'cli.ts');
+export const CLI = join(import.meta.dirname, '..', '..', 'src', 'cli.ts');
 
 export interface ServeProcess {
   readonly child: ChildProcess;
   readonly url: string;
+  stop(): Promise<void>;
 }
 
-/** Starts `sfip serve` as its own process and resolves once its API listens. */
-export function startServe(stateDir: string, extraArgs: readonly string[], port = 0): Promise<ServeProcess> {
+/** Starts a real `sfip serve` (through tsx) and resolves when its API listens. */
+export function startServe(stateDir: string, args: readonly string[] = []): Promise<ServeProcess> {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', CLI, 'serve', '--state-dir', stateDir, '--port', String(port), ...extraArgs],
+    ['--import', 'tsx', CLI, 'serve', '--state-dir', stateDir, '--port', '0', '--no-garp', ...args],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   return new Promise((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (line) => {
       const entry = JSON.parse(line) as { msg?: string; url?: string };
-      if (entry.msg === 'sfip API listening' && entry.url) resolve({ child, url: entry.url });
+      if (entry.msg === 'sfip API listening' && entry.url) {
+        resolve({
+          child,
+          url: entry.url,
+          stop: () =>
+            new Promise<void>((done) => {
+              if (child.exitCode !== null) return done();
+              child.once('exit', () => done());
+              child.kill('SIGTERM');
+            }),
+        });
+      }
     });
     child.once('exit', (code) => reject(new Error(`sfip serve exited with ${code}`)));
   });
 }
 
-/** Runs the CLI against a server. */
-export function sfip(
-  url: string,
-  ...args: string[]
-): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Runs the CLI (through tsx) and collects its output. */
+export function sfip(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, '--url', url, ...args]);
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args]);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
@@ -52,4 +61,16 @@ export async function waitFor<T>(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/** The value of one sample in Prometheus text, or undefined when the series is absent. */
+export function sample(metrics: string, name: string, labels: Record<string, string>): number | undefined {
+  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  for (const line of metrics.split('\n')) {
+    if (!line.startsWith(`${name}{`)) continue;
+    const close = line.lastIndexOf('}');
+    const labelText = line.slice(name.length + 1, close);
+    if (wanted.every((w) => labelText.split(',').includes(w))) return Number(line.slice(close + 1).trim());
+  }
+  return undefined;
 }

@@ -4,6 +4,7 @@ import { checkTool } from '../common/capabilities.js';
 import { applyAddressChanges, readFloatingAddresses } from '../common/gateway-addresses.js';
 import type {
   ActualRouter,
+  FloatingIpCounters,
   CapabilityCheck,
   Dataplane,
   DesiredRouter,
@@ -26,7 +27,6 @@ import { listGenerations, readHooks, readRouter } from './read.js';
 import { runInNetns } from './netns.js';
 import type { EbpfActualRouter } from './state.js';
 import { TC_HANDLE, TC_PRIORITY } from './layout.js';
-import type { FipCounters } from './values.js';
 
 export const DEFAULT_EBPF_OPTIONS: EbpfOptions = {
   capacity: 262_144,
@@ -162,12 +162,24 @@ export class EbpfDataplane implements Dataplane {
     return objects.flatMap((o) => (o.table ? (routerIdOfTable(o.table.name) ?? []) : []));
   }
 
-  /** Per-floating-IP packet and byte counters of the router's current generation. */
-  async counters(routerId: string): Promise<Map<string, FipCounters>> {
-    const routerDir = this.routerDir(routerId);
+  /**
+   * Per-floating-IP packet and byte counters of the router's current generation, summed over CPUs. A floating
+   * IP that has seen no packet yet has no entry (the programs create it on the first packet).
+   */
+  async counters(target: RouterTarget): Promise<FloatingIpCounters[]> {
+    const routerDir = this.routerDir(target.routerId);
     const object = await loadObject(this.options.objectPath);
     const dir = `${routerDir}/${generationName(object, this.options.capacity)}`;
-    return readCounters(this.run, generationPaths(dir).map('counters'));
+    const perFip = await readCounters(this.run, generationPaths(dir).map('counters'));
+    return [...perFip]
+      .map(([floatingIp, c]) => ({
+        floatingIp,
+        packetsIn: Number(c.inPackets),
+        bytesIn: Number(c.inBytes),
+        packetsOut: Number(c.outPackets),
+        bytesOut: Number(c.outBytes),
+      }))
+      .sort((a, b) => (a.floatingIp < b.floatingIp ? -1 : a.floatingIp > b.floatingIp ? 1 : 0));
   }
 
   private routerDir(routerId: string): string {

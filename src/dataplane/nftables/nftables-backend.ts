@@ -11,11 +11,13 @@ import type {
   CapabilityCheck,
   Dataplane,
   DesiredRouter,
+  FloatingIpCounters,
   Plan,
   RouterTarget,
 } from '../types.js';
 import { SOURCE_MACS } from './anti-spoofing.js';
-import { EXPECTED_MAPS, parseNftTable, parseTableNames } from './parse.js';
+import { readNftCounters } from './counters.js';
+import { countersMatch, EXPECTED_MAPS, parseNftTable, parseTableNames } from './parse.js';
 import {
   INBOUND_MAP,
   OUTBOUND_MAP,
@@ -59,7 +61,7 @@ export class NftablesDataplane implements Dataplane {
     const table = tableName(target.routerId);
     // Listing a table lists every element of all six maps; at 100,000 floating IPs that costs seconds. Most
     // reads list the table without elements (-t) plus the two translation maps; every DEEP_READ_EVERY-th read
-    // of a router (and its first) lists everything, including the quoted-header maps.
+    // of a router (and its first) lists everything, including the quoted-header maps and the counter sets.
     const reads = (this.reads.get(target.routerId) ?? 0) + 1;
     this.reads.set(target.routerId, reads);
     const deep = reads % DEEP_READ_EVERY === 1;
@@ -92,7 +94,7 @@ export class NftablesDataplane implements Dataplane {
     const structureMatches =
       desired !== undefined &&
       sameList(state.signature, expected) &&
-      (!deep || state.icmpConsistent) &&
+      (!deep || (state.icmpConsistent && countersMatch(state))) &&
       state.maps.size === EXPECTED_MAPS.size &&
       [...state.maps].every((m) => EXPECTED_MAPS.has(m));
     return {
@@ -155,6 +157,10 @@ export class NftablesDataplane implements Dataplane {
       return; // the device is gone, and its addresses with it
     }
     await applyAddressChanges(target, [], [...addresses], this.run);
+  }
+
+  counters(target: RouterTarget): Promise<FloatingIpCounters[]> {
+    return readNftCounters(target, this.run);
   }
 
   async owned(namespace: string | null): Promise<string[]> {
