@@ -293,9 +293,8 @@ export class EtcdStore implements Store {
       let delay = 100;
       while (!this.closed) {
         try {
-          const old = this.watcher;
+          // The ended watcher is already gone from the client (cancelling it again would wait for ever).
           this.watcher = undefined;
-          await old?.cancel().catch(() => undefined);
           const { mirror, revision } = await this.load();
           const changes = diffMirrors(this.mirror, mirror, revision);
           this.mirror = mirror;
