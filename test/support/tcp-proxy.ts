@@ -8,18 +8,15 @@ export class TcpProxy {
   private readonly sockets = new Set<Socket>();
   private open = true;
 
-  private constructor(
-    private readonly server: Server,
-    readonly port: number,
-  ) {}
+  private readonly server: Server;
+  private port = 0;
 
-  static async start(targetHost: string, targetPort: number): Promise<TcpProxy> {
-    let proxy: TcpProxy | undefined;
-    const server = createServer((client) => {
-      if (!proxy?.open) return void client.destroy();
+  private constructor(targetHost: string, targetPort: number) {
+    this.server = createServer((client) => {
+      if (!this.open) return void client.destroy();
       const upstream = connect(targetPort, targetHost);
-      proxy.track(client);
-      proxy.track(upstream);
+      this.track(client);
+      this.track(upstream);
       client.pipe(upstream).pipe(client);
       const close = () => {
         client.destroy();
@@ -28,9 +25,13 @@ export class TcpProxy {
       client.on('error', close).on('close', close);
       upstream.on('error', close).on('close', close);
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const address = server.address();
-    proxy = new TcpProxy(server, typeof address === 'object' && address ? address.port : 0);
+  }
+
+  static async start(targetHost: string, targetPort: number): Promise<TcpProxy> {
+    const proxy = new TcpProxy(targetHost, targetPort);
+    await new Promise<void>((resolve) => proxy.server.listen(0, '127.0.0.1', resolve));
+    const address = proxy.server.address();
+    proxy.port = typeof address === 'object' && address ? address.port : 0;
     return proxy;
   }
 
