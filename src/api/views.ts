@@ -88,6 +88,8 @@ export function routerView(r: Router): NeutronObject {
     namespace: r.namespace,
     gateway_device: r.gatewayDevice,
     backend: r.backend,
+    // The network node whose agent carries the router (read-only; Neutron shows it as /l3-agents).
+    node: r.node ?? null,
   };
 }
 

@@ -1,11 +1,12 @@
 import { isIP } from 'node:net';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { Agent } from '../agent/index.js';
+import { Agent, NodeAgent } from '../agent/index.js';
 import { buildApi } from '../api/index.js';
-import { createDataplane, type Dataplane } from '../dataplane/index.js';
-import type { BackendName } from '../model/index.js';
-import { openStore, type Store } from '../store/index.js';
+import { parseNodeName, type BackendName } from '../model/index.js';
+import { connectStore, isAgentRegistry, type Store } from '../store/index.js';
+import { dataplaneCache } from './node-agent.js';
 
 export interface ServeOptions {
   readonly host: string;
@@ -18,6 +19,9 @@ export interface ServeOptions {
   readonly log: Logger;
   /** Run the API without the agent (another process reconciles). */
   readonly agent: boolean;
+  /** With an etcd store, the in-process agent registers as this node (default: the host name). */
+  readonly node?: string;
+  readonly leaseTtlSeconds?: number;
 }
 
 export interface RunningServer {
@@ -41,12 +45,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       `Refusing to listen on ${options.host}: this sfip has no API authentication yet, so it only listens on loopback.`,
     );
   }
-  const dataplanes = new Map<BackendName, Dataplane>();
-  const dataplaneFor = (name: BackendName) => {
-    let dp = dataplanes.get(name);
-    if (!dp) dataplanes.set(name, (dp = createDataplane(name)));
-    return dp;
-  };
+  const dataplaneFor = dataplaneCache();
   if (options.agent) {
     const failed = (await dataplaneFor(options.backend).check()).filter((c) => !c.ok);
     if (failed.length > 0) {
@@ -55,18 +54,40 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       );
     }
   }
-  const store = openStore(options.store, options.stateDir);
-  const agent = options.agent
-    ? new Agent({
-        store,
-        dataplaneFor,
-        defaultBackend: options.backend,
-        log: log.child({ component: 'agent' }),
-        resyncIntervalMs: options.resyncIntervalMs,
-        programmedRoutersPath: join(options.stateDir, 'agent-routers.json'),
-        garp: options.garp,
-      })
-    : undefined;
+  const store = await connectStore(options.store, options.stateDir, {
+    log: log.child({ component: 'store' }),
+  });
+  // With a shared store (etcd) the in-process agent is one node among others: it registers with a lease and
+  // carries only the routers scheduled to it. With SQLite it carries every router.
+  const node =
+    options.agent && isAgentRegistry(store) ? parseNodeName(options.node ?? hostname()) : undefined;
+  const nodeAgent =
+    node !== undefined && isAgentRegistry(store)
+      ? new NodeAgent({
+          store,
+          host: node,
+          ttlSeconds: options.leaseTtlSeconds ?? 3,
+          dataplaneFor,
+          defaultBackend: options.backend,
+          log: log.child({ component: 'agent', node }),
+          resyncIntervalMs: options.resyncIntervalMs,
+          garp: options.garp,
+          stateDir: join(options.stateDir, `agent-${node}`),
+        })
+      : undefined;
+  const agent =
+    nodeAgent?.agent ??
+    (options.agent
+      ? new Agent({
+          store,
+          dataplaneFor,
+          defaultBackend: options.backend,
+          log: log.child({ component: 'agent' }),
+          resyncIntervalMs: options.resyncIntervalMs,
+          programmedRoutersPath: join(options.stateDir, 'agent-routers.json'),
+          garp: options.garp,
+        })
+      : undefined);
   let agentReady = !agent;
   const app = await buildApi({
     store,
@@ -75,7 +96,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   });
   const address = await app.listen({ host: options.host, port: options.port });
   log.info({ url: address, store: store.description, backend: options.backend }, 'sfip API listening');
-  const agentStarted = agent
+  const agentStarted = (nodeAgent ?? agent)
     ?.start()
     .then(() => {
       agentReady = true;
@@ -89,7 +110,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     async close() {
       await app.close();
       await agentStarted;
-      await agent?.stop();
+      await (nodeAgent ?? agent)?.stop();
       await store.close();
     },
   };

@@ -1,7 +1,20 @@
+import { createHash } from 'node:crypto';
 import type { Agent, Router } from './entities.js';
 import { routersOfNodeKey } from './index-keys.js';
 import { revise } from './resource.js';
 import type { Context, Tx, View } from './tx.js';
+
+/**
+ * An agent's id, derived from its node name (a name-based UUID, version 5 layout): the same node always has the
+ * same id, so "one live agent per node" is simply "one record per id".
+ */
+export function agentIdOf(host: string): string {
+  const h = createHash('sha1').update(`sfip-l3-agent:${host}`).digest();
+  h[6] = (h[6]! & 0x0f) | 0x50;
+  h[8] = (h[8]! & 0x3f) | 0x80;
+  const hex = h.subarray(0, 16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
 
 /** Live agents (an agent is listed only while its lease holds), in host name order. */
 export function liveAgents(view: View): Agent[] {

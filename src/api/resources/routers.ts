@@ -75,6 +75,7 @@ export const routers: ResourceDef<'router'> = {
     'namespace',
     'gateway_device',
     'backend',
+    'node',
     'revision_number',
     'created_at',
     'updated_at',

@@ -2,7 +2,14 @@ import { EventEmitter } from 'node:events';
 import { ExponentialBackoff, noop, type IBackoff } from 'cockatiel';
 import { Etcd3, type ICompare, type IRequestOp, type Watcher } from 'etcd3';
 import { SfipError, type Tx, type View } from '../../model/index.js';
-import type { ChangeBatch, Store } from '../store.js';
+import type {
+  AgentRegistration,
+  AgentRegistrationRequest,
+  AgentRegistry,
+  ChangeBatch,
+  Store,
+} from '../store.js';
+import { registerAgent } from './agent-lease.js';
 import { ChangeLog } from './change-log.js';
 import { KeyLayout } from './keys.js';
 import { Mirror, type MirrorEvent } from './mirror.js';
@@ -36,7 +43,7 @@ const silent: StoreLog = { info: () => undefined, warn: () => undefined };
  * processes can never both take the same address or name: the second one's compares fail, and it runs its
  * function again on the newer mirror. Writes of one process are queued, so they never conflict with each other.
  */
-export class EtcdStore implements Store {
+export class EtcdStore implements Store, AgentRegistry {
   readonly description: string;
   readonly client: Etcd3;
   readonly layout: KeyLayout;
@@ -114,6 +121,18 @@ export class EtcdStore implements Store {
     this.events.emit('progress');
     await this.watcher?.cancel().catch(() => undefined);
     this.client.close();
+  }
+
+  /**
+   * Registers a live agent for a node, held by a lease. Refuses (409 AgentHostInUse) while another live agent
+   * holds the node.
+   */
+  async registerAgent(request: AgentRegistrationRequest): Promise<AgentRegistration> {
+    await this.ready();
+    const { registration, revision } = await registerAgent(this.client, this.layout, request);
+    // Let the caller's next read see its own record.
+    await this.waitForRevision(revision, 5000);
+    return registration;
   }
 
   /** The mirror's revision: everything under the prefix up to it has been seen. */
