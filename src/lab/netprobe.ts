@@ -18,7 +18,7 @@ export type ProbeCommand =
   | { op: 'tcpClose'; id: string }
   | { op: 'udp'; host: string; port: number; msg: string; timeoutMs?: number }
   | { op: 'udpStream'; host: string; port: number; tag: string; count: number; intervalMs: number }
-  | { op: 'received'; port: number; tag?: string }
+  | { op: 'received'; port: number; tag?: string; seqs?: boolean }
   | { op: 'ping'; host: string; count: number; intervalS?: number };
 
 /** What a listener says back: who it is and which addresses it saw. */
@@ -173,10 +173,13 @@ async function handle(cmd: ProbeCommand): Promise<unknown> {
       const wanted = entry.received.filter(
         (r) => cmd.tag === undefined || r.tag === `stream-${cmd.tag}` || r.tag === cmd.tag,
       );
+      const unique = new Set(wanted.map((r) => r.seq));
       return {
         count: wanted.length,
-        unique: new Set(wanted.map((r) => r.seq)).size,
+        unique: unique.size,
         peers: [...new Set(wanted.map((r) => r.peer))],
+        // The sequence numbers themselves, for measuring where a stream had its gap.
+        ...(cmd.seqs && { seqs: [...unique].sort((a, b) => a - b) }),
       };
     }
     case 'ping': {

@@ -65,6 +65,7 @@ export function agentCommand(): Command {
         ...(o.netnsPrefix !== undefined && { netnsPrefix: String(o.netnsPrefix) }),
         log,
       });
+      log.info({ node: String(o.node) }, 'agent reconciled the routers it carries');
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
           log.info({ signal }, 'stopping; the kernel keeps forwarding until the lease fence closes');

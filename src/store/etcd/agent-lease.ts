@@ -124,10 +124,14 @@ class EtcdAgentLease extends EventEmitter implements AgentRegistration {
     await this.client.leaseClient.leaseRevoke({ ID: this.leaseId }).catch(() => undefined);
   }
 
-  /** One renewal: resolves once etcd acknowledged it, and moves `validUntil` forward. */
+  /**
+   * One renewal: resolves once etcd acknowledged it, and moves `validUntil` forward. A slow answer still counts
+   * (the bound uses the send time), so it is awaited as long as the lease could still be valid.
+   */
   async renew(): Promise<void> {
     const sent = performance.now();
-    const response = await this.keepAliveOnce(Math.max(200, (this.ttlSeconds * 1000) / 4));
+    const wait = Math.max((this.ttlSeconds * 1000) / 2, this.valid - sent);
+    const response = await this.keepAliveOnce(wait);
     if (Number(response.TTL) <= 0) {
       this.lost = true;
       this.stop();

@@ -76,6 +76,8 @@ export class EtcdStore implements Store, AgentRegistry {
         }) as unknown as IBackoff<unknown>,
       },
       defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeout }),
+      // gRPC waits 1 s, then up to 2 min, before reconnecting; a node agent must be back within its lease TTL.
+      grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000 },
     });
     this.events.setMaxListeners(0);
   }
