@@ -166,7 +166,7 @@ const section = [
   ...rows,
   '',
   '- "traffic back after" is the longest gap in the stream; "failure → rescheduled" is lease expiry (at most',
-  "  one TTL after the last renewal, renewals every TTL/4) plus etcd's expiry check (every 500 ms) plus the",
+  "  one TTL after the last renewal, renewals every TTL/6) plus etcd's expiry check (every 500 ms) plus the",
   '  scheduler; "programmed → first packet" is GARP reaching the upstream neighbour and its first packet',
   '  arriving (the log and the stream clocks differ by a few ms).',
   "- When only the agent process dies, the node's kernel keeps forwarding until the new owner's GARP moves",

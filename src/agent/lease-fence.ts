@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { armFence, removeFence, type RouterTarget } from '../dataplane/index.js';
 import type { AgentRegistration } from '../store/index.js';
-import type { RouterGuard } from './router-reconciler.js';
+import { GuardRefusal, type RouterGuard } from './router-reconciler.js';
 
 export interface LeaseFenceOptions {
   readonly log: Logger;
@@ -11,6 +11,8 @@ export interface LeaseFenceOptions {
    * rate differences between this node and etcd. Default: a quarter of the TTL, at least 250 ms.
    */
   readonly marginMs?: number;
+  /** Called after a renewal when an arm was refused since the previous one. */
+  readonly onReopen?: () => void;
   /** For tests: how fences are written. */
   readonly arm?: typeof armFence;
   readonly remove?: typeof removeFence;
@@ -28,9 +30,11 @@ export interface LeaseFenceOptions {
  */
 export class LeaseFence implements RouterGuard {
   private registration: AgentRegistration | undefined;
-  private readonly armed = new Map<string, RouterTarget>();
+  /** Fenced routers, and when (performance.now() time) the fence last written for each closes. */
+  private readonly armed = new Map<string, { target: RouterTarget; closesAt: number }>();
   private readonly marginMs: number;
   private refreshing: Promise<void> | undefined;
+  private refused = false;
 
   constructor(private readonly options: LeaseFenceOptions & { ttlSeconds: number }) {
     this.marginMs = options.marginMs ?? Math.max(250, (options.ttlSeconds * 1000) / 4);
@@ -39,7 +43,13 @@ export class LeaseFence implements RouterGuard {
   /** Follows a (new) registration: fences are renewed with it; without one, nothing may be armed. */
   follow(registration: AgentRegistration | undefined): void {
     this.registration = registration;
-    registration?.on('renewed', () => void this.refresh());
+    registration?.on('renewed', () => {
+      void this.refresh();
+      if (this.refused) {
+        this.refused = false;
+        this.options.onReopen?.();
+      }
+    });
   }
 
   /** `performance.now()` time at which every fence written now closes. */
@@ -48,9 +58,11 @@ export class LeaseFence implements RouterGuard {
   }
 
   async arm(target: RouterTarget): Promise<void> {
-    if (this.armed.has(target.routerId) && this.remaining() > 0) return;
-    await this.write(target);
-    this.armed.set(target.routerId, target);
+    const known = this.armed.get(target.routerId);
+    const same =
+      known?.target.namespace === target.namespace && known.target.gatewayDevice === target.gatewayDevice;
+    if (same && known.closesAt > performance.now() && this.remaining() > 0) return;
+    this.armed.set(target.routerId, { target, closesAt: await this.write(target) });
   }
 
   async disarm(target: RouterTarget): Promise<void> {
@@ -58,12 +70,19 @@ export class LeaseFence implements RouterGuard {
     await (this.options.remove ?? removeFence)(target);
   }
 
-  /** Pushes every fence forward to the current deadline (after each renewal). One refresh at a time. */
+  /**
+   * Pushes fences forward to the current deadline after a renewal, each once the deadline has moved a quarter
+   * TTL past what was written (renewals come every TTL/6: this halves the nft runs). One refresh at a time.
+   */
   refresh(): Promise<void> {
     this.refreshing ??= (async () => {
-      for (const target of [...this.armed.values()]) {
+      const step = (this.options.ttlSeconds * 1000) / 4;
+      for (const [routerId, entry] of [...this.armed]) {
+        if (this.deadline() - entry.closesAt < step) continue;
+        const target = entry.target;
         try {
-          await this.write(target);
+          const closesAt = await this.write(target);
+          if (this.armed.get(routerId) === entry) this.armed.set(routerId, { target, closesAt });
         } catch (error) {
           this.options.log.warn(
             { router: target.routerId, namespace: target.namespace, err: (error as Error).message },
@@ -79,10 +98,13 @@ export class LeaseFence implements RouterGuard {
     return this.deadline() - performance.now();
   }
 
-  private async write(target: RouterTarget): Promise<void> {
-    const remaining = this.remaining();
+  /** Writes a router's fence to close at the current deadline; returns that deadline. */
+  private async write(target: RouterTarget): Promise<number> {
+    const deadline = this.deadline();
+    const remaining = deadline - performance.now();
     if (remaining <= 0) {
-      throw new Error(
+      this.refused = true;
+      throw new GuardRefusal(
         'this agent cannot prove it still holds its lease (etcd unreachable or the lease expired), so it may not announce routers now',
       );
     }
@@ -95,5 +117,6 @@ export class LeaseFence implements RouterGuard {
         'writing an ARP fence took more than half the safety margin: raise the lease TTL',
       );
     }
+    return deadline;
   }
 }

@@ -48,6 +48,8 @@ export class NodeAgent {
       ttlSeconds: options.ttlSeconds,
       ...(options.fenceMarginMs !== undefined && { marginMs: options.fenceMarginMs }),
       ...options.fenceWriter,
+      // Reconciles refused while the fence was closed are redone as soon as it opens, not at the next resync.
+      onReopen: () => this.agent.resyncAll('lease-renewed'),
     });
     const prefix = options.netnsPrefix;
     this.agent = new Agent({
@@ -105,7 +107,7 @@ export class NodeAgent {
     this.fence.follow(registration);
     this.writeLeaseFile(registration.leaseId);
     registration.on('unreachable', (error) => {
-      // Renewals are tried every TTL/4; one line per few seconds says enough.
+      // Renewals are tried every TTL/6; one line per few seconds says enough.
       if (Date.now() - this.lastUnreachableLog < 5000) return;
       this.lastUnreachableLog = Date.now();
       const left = Math.round(this.fence.deadline() - performance.now());

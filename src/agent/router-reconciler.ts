@@ -20,6 +20,14 @@ export interface RouterGuard {
   disarm(target: RouterTarget): Promise<void>;
 }
 
+/** A guard's deliberate refusal (not a fault): the router stays as it is in the kernel until the guard allows. */
+export class GuardRefusal extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'GuardRefusal';
+  }
+}
+
 /** Where and how a router was last programmed on this host, so it can be cleaned up when that changes. */
 export interface ProgrammedRouter extends RouterTarget {
   readonly backend: BackendName;
@@ -152,7 +160,9 @@ export class RouterReconciler {
       }));
     } catch (error) {
       const reason = (error as Error).message;
-      log.error({ router: this.routerId, cause, err: reason }, 'reconcile failed');
+      if (error instanceof GuardRefusal)
+        log.warn({ router: this.routerId, cause, err: reason }, 'reconcile refused');
+      else log.error({ router: this.routerId, cause, err: reason }, 'reconcile failed');
       await this.report(intent.floatingIps, 'ERROR', reason).catch(() => undefined);
       return (this.last = outcome({ error: reason }));
     }

@@ -4,12 +4,9 @@ import { agentIdOf, conflict, type Agent } from '../../model/index.js';
 import type { AgentRegistration, AgentRegistrationRequest } from '../store.js';
 import type { KeyLayout } from './keys.js';
 
-/** The duplex keep-alive stream of etcd's Lease service, as the client returns it. */
-type KeepAliveStream = Awaited<ReturnType<Etcd3['leaseClient']['leaseKeepAlive']>>;
-
 /**
  * Registers an agent: its record `r/agent/<id>` is written attached to a fresh lease, only if no record exists
- * (a live agent holds the node), and disappears with the lease. Renewals run every TTL/4; each renewal's
+ * (a live agent holds the node), and disappears with the lease. Renewals run every TTL/6; each renewal's
  * *send* time plus the TTL bounds when etcd could expire the lease, since etcd restarts the TTL only when the
  * renewal arrives, which is later.
  */
@@ -90,9 +87,13 @@ async function adopt(
   return lease;
 }
 
+/**
+ * Renews every TTL/6, each renewal on its own keep-alive stream with its own deadline, and without waiting for
+ * the previous one: a stream opened just before etcd went away can hang, and must not hold back the renewals
+ * that would succeed once etcd is back.
+ */
 class EtcdAgentLease extends EventEmitter implements AgentRegistration {
   private valid: number;
-  private stream: KeepAliveStream | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private lost = false;
@@ -106,7 +107,7 @@ class EtcdAgentLease extends EventEmitter implements AgentRegistration {
   ) {
     super();
     this.valid = grantSentAt + ttlSeconds * 1000;
-    this.schedule();
+    this.timer = setInterval(() => this.tick(), Math.max(100, (ttlSeconds * 1000) / 6));
   }
 
   validUntil(): number {
@@ -115,8 +116,7 @@ class EtcdAgentLease extends EventEmitter implements AgentRegistration {
 
   stop(): void {
     this.stopped = true;
-    clearTimeout(this.timer);
-    this.closeStream();
+    clearInterval(this.timer);
   }
 
   async revoke(): Promise<void> {
@@ -132,7 +132,9 @@ class EtcdAgentLease extends EventEmitter implements AgentRegistration {
     const sent = performance.now();
     const wait = Math.max((this.ttlSeconds * 1000) / 2, this.valid - sent);
     const response = await this.keepAliveOnce(wait);
+    if (this.stopped) return;
     if (Number(response.TTL) <= 0) {
+      if (this.lost) return;
       this.lost = true;
       this.stop();
       this.emit('lost', `etcd no longer knows lease ${this.leaseId}: it expired`);
@@ -142,57 +144,32 @@ class EtcdAgentLease extends EventEmitter implements AgentRegistration {
     this.emit('renewed', this.valid);
   }
 
-  private schedule(): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(
-      () => {
-        this.renew()
-          .catch((error: Error) => {
-            this.closeStream();
-            if (!this.stopped) this.emit('unreachable', error);
-          })
-          .finally(() => {
-            if (!this.lost) this.schedule();
-          });
-      },
-      Math.max(100, (this.ttlSeconds * 1000) / 4),
-    );
-  }
-
-  private async keepAliveOnce(timeoutMs: number): Promise<ILeaseKeepAliveResponse> {
-    const stream = (this.stream ??= await this.client.leaseClient.leaseKeepAlive());
-    // The client's typing of the stream omits EventEmitter's removal methods; the object is a grpc-js stream.
-    const events = stream as unknown as NodeJS.EventEmitter;
-    return new Promise((resolve, reject) => {
-      const cleanup = () => {
-        clearTimeout(timer);
-        events.off('data', onData);
-        events.off('error', onError);
-        events.off('end', onEnd);
-      };
-      const onData = (res: ILeaseKeepAliveResponse) => (cleanup(), resolve(res));
-      const onError = (error: Error) => (cleanup(), reject(error));
-      const onEnd = () => (cleanup(), reject(new Error('the keep-alive stream ended')));
-      const timer = setTimeout(
-        () => onError(new Error(`no keep-alive answer in ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-      stream.on('data', onData);
-      stream.on('error', onError);
-      stream.on('end', onEnd);
-      stream.write({ ID: this.leaseId });
+  private tick(): void {
+    this.renew().catch((error: Error) => {
+      if (!this.stopped) this.emit('unreachable', error);
     });
   }
 
-  private closeStream(): void {
-    const stream = this.stream;
-    this.stream = undefined;
-    if (!stream) return;
-    stream.on('error', () => undefined);
-    try {
-      stream.end();
-    } catch {
-      /* already closed */
-    }
+  private async keepAliveOnce(timeoutMs: number): Promise<ILeaseKeepAliveResponse> {
+    const stream = await this.client.leaseClient.leaseKeepAlive({ deadline: Date.now() + timeoutMs });
+    // The client's typing of the stream omits EventEmitter's methods it has; the object is a grpc-js stream.
+    const events = stream as unknown as NodeJS.EventEmitter;
+    return new Promise<ILeaseKeepAliveResponse>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`no keep-alive answer in ${Math.round(timeoutMs)} ms`)),
+        timeoutMs,
+      );
+      events.once('data', (res: ILeaseKeepAliveResponse) => (clearTimeout(timer), resolve(res)));
+      events.once('error', (error: Error) => (clearTimeout(timer), reject(error)));
+      events.once('end', () => (clearTimeout(timer), reject(new Error('the keep-alive stream ended'))));
+      stream.write({ ID: this.leaseId });
+    }).finally(() => {
+      events.on('error', () => undefined);
+      try {
+        stream.end();
+      } catch {
+        /* already closed */
+      }
+    });
   }
 }
