@@ -48,7 +48,7 @@ try {
   console.log(
     '| floating IPs | first apply: nft transaction | addresses (ip -batch) | read back (nft -j + ip -j) | add one more (delta) |',
   );
-  console.log('| ---: | ---: | ---: | ---: | ---: |');
+  console.log('| ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const n of counts) {
     await dp.remove({ routerId, namespace: ns, gatewayDevice: 'qg-bench' });
     const want = desired(n);
@@ -56,14 +56,17 @@ try {
     const plan = dp.plan(want, empty);
     const [, nftMs] = await timed(() => run('nft', ['-f', '-'], { netns: ns, input: plan.batch! }));
     const [, addrMs] = await timed(() => dp.apply({ ...plan, batch: null }));
-    const [actual, readMs] = await timed(() => dp.read(want, want));
+    const reader = new NftablesDataplane(); // its first read of a router is deep, the next one quick
+    const [actual, readMs] = await timed(() => reader.read(want, want));
     if (actual.inbound.size !== n || !actual.structureMatches)
       throw new Error(`read back ${actual.inbound.size} of ${n}`);
+    const [quick, quickMs] = await timed(() => reader.read(want, want));
+    if (quick.inbound.size !== n || !quick.structureMatches) throw new Error('quick read disagrees');
     const more = desired(n + 1);
     const delta = dp.plan(more, await dp.read(more, more));
     const [, deltaMs] = await timed(() => dp.apply(delta));
     console.log(
-      `| ${n.toLocaleString('en')} | ${nftMs.toFixed(0)} ms | ${addrMs.toFixed(0)} ms | ${readMs.toFixed(0)} ms | ${deltaMs.toFixed(0)} ms |`,
+      `| ${n.toLocaleString('en')} | ${nftMs.toFixed(0)} ms | ${addrMs.toFixed(0)} ms | ${readMs.toFixed(0)} ms | ${quickMs.toFixed(0)} ms | ${deltaMs.toFixed(0)} ms |`,
     );
   }
 } finally {

@@ -17,9 +17,16 @@ declare -A PACKAGES=(
   [procps]=/usr/sbin/sysctl
   [curl]=/usr/bin/curl
   [tcpdump]=/usr/bin/tcpdump
+  [netsniff-ng]=/usr/sbin/trafgen
+  [fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
   [python3]=/usr/bin/python3
   [make]=/usr/bin/make
   [g++]=/usr/bin/g++
+  [gcc]=/usr/bin/gcc
+  [pkg-config]=/usr/bin/pkg-config
+  [libnftnl-dev]=/usr/include/libnftnl/set.h
+  [libmnl-dev]=/usr/include/libmnl/libmnl.h
+  [chromium]=/usr/bin/chromium
 )
 missing=()
 for pkg in "${!PACKAGES[@]}"; do

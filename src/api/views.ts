@@ -88,6 +88,7 @@ export function routerView(r: Router): NeutronObject {
     namespace: r.namespace,
     gateway_device: r.gatewayDevice,
     backend: r.backend,
+    anti_spoofing: r.antiSpoofing ?? true,
     // The network node whose agent carries the router (read-only; Neutron shows it as /l3-agents).
     node: r.node ?? null,
   };

@@ -2,6 +2,7 @@ import { run } from '../exec/run.js';
 import { parseNamespaceName } from '../model/names.js';
 import type { ApiClient, Json } from '../client/api-client.js';
 import { destroyNamespaces, existingNamespaces } from './namespaces.js';
+import { vmMac } from './topology.js';
 
 /**
  * Several network nodes on one machine, for failover tests and benchmarks. Every node has its own copy of every
@@ -131,6 +132,8 @@ async function buildRouterCopy(
   await ip(router, 'link', 'set', qr, 'up');
   await ip(router, 'route', 'add', 'default', 'via', spec.upstreamIp);
   await run('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1'], { netns: router });
+  // Every node's copy of the VM has the MAC of the VM's port, as anti-spoofing expects.
+  await ip(vm, 'link', 'set', 'eth0', 'address', vmMac({ name: 'vm', ip: r.vmIp }));
   await ip(vm, 'addr', 'add', `${r.vmIp}/${prefixLength(r.internalCidr)}`, 'dev', 'eth0');
   await ip(vm, 'link', 'set', 'eth0', 'up');
   await ip(vm, 'route', 'add', 'default', 'via', r.internalGatewayIp);
@@ -190,6 +193,7 @@ export async function registerMultiNodeLab(
       fixed_ips: [{ subnet_id: subnet.id, ip_address: r.vmIp }],
       device_id: `${spec.prefix}-${r.name}-vm`,
       device_owner: 'compute:lab',
+      mac_address: vmMac({ name: 'vm', ip: r.vmIp }),
     });
     routers.push({
       name: r.name,

@@ -68,6 +68,11 @@ export interface Router extends Resource {
   /** Which dataplane backend carries this router's floating IPs; null means the agent's default. */
   readonly backend: string | null;
   /**
+   * Drop traffic from outside addressed straight to internal addresses, and traffic claiming a fixed IP from a
+   * MAC other than its port's. Absent in routers stored before it existed, which means true.
+   */
+  readonly antiSpoofing?: boolean;
+  /**
    * The network node whose agent carries this router (Neutron's L3 agent binding). Null or absent when no node
    * agents are registered: then the single in-process agent of `sfip serve` carries every router.
    */

@@ -49,11 +49,22 @@ export function serveCommand(): Command {
       '--resync-interval <duration>',
       'how often to re-read the kernel and repair drift',
       parseDuration,
-      10_000,
+      30_000,
     )
     .option('--no-garp', 'do not send gratuitous ARP on association')
     .option('--no-agent', 'run only the API')
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
+    .option(
+      '--dashboard-token <token>',
+      'token for the dashboard and `sfip top` (default: STATE_DIR/dashboard-token, generated on first start)',
+      process.env.SFIP_DASHBOARD_TOKEN,
+    )
+    .option(
+      '--counters-cache <duration>',
+      'how long one read of the per-floating-IP counters serves /metrics and the dashboard',
+      parseDuration,
+      1000,
+    )
     .action(async (o: Record<string, unknown>) => {
       const log = createLogger(String(o.logLevel));
       const server = await serve({
@@ -65,6 +76,8 @@ export function serveCommand(): Command {
         resyncIntervalMs: Number(o.resyncInterval),
         garp: Boolean(o.garp),
         agent: Boolean(o.agent),
+        ...(o.dashboardToken !== undefined && { dashboardToken: String(o.dashboardToken) }),
+        countersCacheMs: Number(o.countersCache),
         ...(o.node !== undefined && { node: String(o.node) }),
         leaseTtlSeconds: Number(o.leaseTtl),
         log,

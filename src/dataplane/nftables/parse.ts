@@ -1,4 +1,7 @@
-import { INBOUND_MAP, OUTBOUND_MAP } from './render.js';
+import type { FloatingMapping } from '../types.js';
+import { SOURCE_MACS } from './anti-spoofing.js';
+import { ICMP_MAPS } from './icmp-errors.js';
+import { COUNT_IN_SET, COUNT_OUT_SET, INBOUND_MAP, OUTBOUND_MAP } from './render.js';
 
 /** The parts of `nft -j list table` output that sfip reads back. */
 export interface NftTableState {
@@ -6,6 +9,12 @@ export interface NftTableState {
   readonly inbound: Map<string, string>;
   readonly outbound: Map<string, string>;
   readonly maps: Set<string>;
+  /** The quoted-header maps hold exactly what the two translation maps imply. */
+  readonly icmpConsistent: boolean;
+  /** fixed IP -> MAC, from the anti-spoofing set. */
+  readonly macs: Map<string, string>;
+  /** Keys of the per-floating-IP counter sets, by set name (empty in a terse listing). */
+  readonly counted: Map<string, Set<string>>;
 }
 
 interface NftChain {
@@ -24,19 +33,35 @@ interface NftMap {
   map?: string;
   elem?: [unknown, unknown][];
 }
-type NftObject = { chain?: NftChain; rule?: NftRule; map?: NftMap; set?: unknown; table?: unknown };
+/** A set element is a bare value, or `{ elem: { val, counter } }` when the set carries per-element counters. */
+export type NftSetElement =
+  string | { elem?: { val?: unknown; counter?: { packets?: number; bytes?: number } } };
+export interface NftSet {
+  name: string;
+  table?: string;
+  type: string | string[];
+  elem?: NftSetElement[];
+  stmt?: Record<string, unknown>[];
+}
+type NftObject = { chain?: NftChain; rule?: NftRule; map?: NftMap; set?: NftSet; table?: unknown };
 
 /**
  * Reads a table back. Base chains appear in the signature with type, hook and priority; rules by their
  * comment, so a rule added by hand (no comment) or edited by `nft replace` shows up as drift.
  */
-export function parseNftTable(json: string): NftTableState {
-  const objects = (JSON.parse(json) as { nftables?: NftObject[] }).nftables ?? [];
+export function parseNftTable(...listings: string[]): NftTableState {
+  // A terse table listing and separate map listings describe the same table: merge them, later maps winning.
+  const objects = mergeListings(
+    listings.map((json) => (JSON.parse(json) as { nftables?: NftObject[] }).nftables ?? []),
+  );
   const chains: string[] = [];
   const rules: string[] = [];
   const inbound = new Map<string, string>();
   const outbound = new Map<string, string>();
   const maps = new Set<string>();
+  const raw = new Map<string, [number, number][]>();
+  const macs = new Map<string, string>();
+  const counted = new Map<string, Set<string>>();
   for (const object of objects) {
     if (object.chain) {
       const c = object.chain;
@@ -47,20 +72,88 @@ export function parseNftTable(json: string): NftTableState {
       const m = object.map;
       maps.add(`${m.name} ${m.type}:${m.map ?? '-'}`);
       const target = m.name === INBOUND_MAP ? inbound : m.name === OUTBOUND_MAP ? outbound : undefined;
+      const numeric: [number, number][] = [];
+      raw.set(m.name, numeric);
       for (const [key, value] of m.elem ?? []) {
         if (target && typeof key === 'string' && typeof value === 'string') target.set(key, value);
+        if (typeof key === 'number' && typeof value === 'number') numeric.push([key, value]);
       }
     } else if (object.set) {
-      maps.add('(unexpected set)');
+      const set = object.set;
+      const withCounter = (set.stmt ?? []).some((stmt) => 'counter' in stmt);
+      maps.add(`${set.name} ${[set.type].flat().join('.')}${withCounter ? ' counter' : ''}`);
+      if (set.name === SOURCE_MACS) {
+        for (const e of set.elem ?? []) {
+          const [mac, ip] = (e as unknown as { concat?: unknown[] }).concat ?? [];
+          if (typeof mac === 'string' && typeof ip === 'string') macs.set(ip, mac);
+        }
+      } else {
+        counted.set(set.name, new Set((set.elem ?? []).flatMap((e) => setElementKey(e) ?? [])));
+      }
     }
   }
-  return { signature: [...chains, ...rules], inbound, outbound, maps };
+  return {
+    signature: [...chains, ...rules],
+    inbound,
+    outbound,
+    maps,
+    icmpConsistent: icmpConsistent(raw, inbound, outbound),
+    macs,
+    counted,
+  };
 }
 
+function mergeListings(listings: NftObject[][]): NftObject[] {
+  const [first = [], ...rest] = listings;
+  const listed = new Map(
+    rest.flat().flatMap((o) => ((o.map ?? o.set) ? [[(o.map ?? o.set)!.name, o] as const] : [])),
+  );
+  return first.map((o) => listed.get((o.map ?? o.set)?.name ?? '') ?? o);
+}
+
+/** Rebuilds the quoted-header map contents the translation maps imply and compares them with what was read. */
+function icmpConsistent(
+  raw: Map<string, [number, number][]>,
+  inbound: Map<string, string>,
+  outbound: Map<string, string>,
+): boolean {
+  const mappings = [...inbound].map(([floatingIp, fixedIp]) => ({ floatingIp, fixedIp }) as FloatingMapping);
+  if (outbound.size !== inbound.size || mappings.some((m) => outbound.get(m.fixedIp) !== m.floatingIp))
+    return false;
+  return ICMP_MAPS.every((spec) => {
+    const want = new Set(mappings.map((m) => spec.element(m)));
+    const got = (raw.get(spec.name) ?? []).map(
+      ([k, v]) =>
+        `0x${k.toString(16).padStart(8, '0')} : 0x${v.toString(16).padStart(spec.name.endsWith('_csum') ? 4 : 8, '0')}`,
+    );
+    return got.length === want.size && got.every((e) => want.has(e));
+  });
+}
+
+export function setElementKey(element: NftSetElement): string | undefined {
+  const value = typeof element === 'string' ? element : element.elem?.val;
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** The maps and sets of an sfip table, as parseNftTable names them. */
 export const EXPECTED_MAPS = new Set([
   `${INBOUND_MAP} ipv4_addr:ipv4_addr`,
   `${OUTBOUND_MAP} ipv4_addr:ipv4_addr`,
+  `${COUNT_IN_SET} ipv4_addr counter`,
+  `${COUNT_OUT_SET} ipv4_addr counter`,
+  ...ICMP_MAPS.map((m) => `${m.name} integer:integer`),
+  `${SOURCE_MACS} ether_addr.ipv4_addr`,
 ]);
+
+/** The counter sets must hold exactly the floating addresses of the inbound map, or counters go missing. */
+export function countersMatch(state: Pick<NftTableState, 'inbound' | 'counted'>): boolean {
+  return [COUNT_IN_SET, COUNT_OUT_SET].every((name) => {
+    const keys = state.counted.get(name);
+    return (
+      keys !== undefined && keys.size === state.inbound.size && [...keys].every((k) => state.inbound.has(k))
+    );
+  });
+}
 
 /** Table names in `nft -j list tables` output for the ip family. */
 export function parseTableNames(json: string): string[] {
