@@ -128,8 +128,14 @@ export class RouterReconciler {
       };
       let conntrackDeleted = 0;
       // The guard runs on every pass, not only before applies: a router already in the kernel (an agent restart)
-      // must be fenced again too. It is cheap when nothing changed.
-      await this.deps.guard?.arm(desired);
+      // must be fenced again too. It is cheap when nothing changed. A refusal stops only what would announce
+      // more; taking mappings away is always safe.
+      const announcesMore = plan.rebuild || plan.added.length > 0 || plan.addAddresses.length > 0;
+      try {
+        await this.deps.guard?.arm(desired);
+      } catch (error) {
+        if (announcesMore || !(error instanceof GuardRefusal)) throw error;
+      }
       if (!isEmptyPlan(plan)) {
         await dataplane.apply(plan);
         if (this.deps.conntrackCleanup)
