@@ -28,7 +28,7 @@ import { adminContext } from '../support/model-fixture.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 
 const log = pino({ level: 'silent' });
-const TTL = 1;
+const TTL = 2;
 let server: EtcdServer;
 let n = 0;
 const dir = mkdtempSync(join(tmpdir(), 'sfip-node-agent-'));
@@ -305,10 +305,14 @@ describe('agents per node', { timeout: 120_000 }, () => {
     const last = n1.arms.slice(-1)[0]!;
     assert.ok(last.at + last.timeoutMs < performance.now(), "n1's last fence had closed before r1 moved");
     assert.ok(n1.arms.length <= armsAtCut + 1, 'no fence was renewed without etcd');
-    n1.agent!.agent.resyncAll('test');
+    // Something took n1's floating address away: putting it back would announce it, which a node that cannot
+    // prove its lease must not do.
+    for (const state of n1.dataplane.routers.values()) state.addresses.clear();
+    n1.agent!.agent.resyncAll('resync');
     await n1.agent!.agent.whenIdle();
     const outcome = n1.agent!.agent.routerOutcomes().find((o) => o.routerId === r1!.router);
     assert.match(outcome?.error ?? '', /cannot prove it still holds its lease/);
+    assert.equal([...n1.dataplane.routers.values()][0]!.addresses.size, 0, 'the address was not put back');
     await waitFor('n2 to program r1', async () => (n2.routers().includes(r1!.router) ? true : undefined));
 
     proxy.heal();
