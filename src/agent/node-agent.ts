@@ -19,6 +19,8 @@ export interface NodeAgentOptions {
   readonly log: Logger;
   readonly resyncIntervalMs?: number;
   readonly garp?: boolean;
+  /** Delete conntrack entries a mapping change made stale (default true; off for tests without namespaces). */
+  readonly conntrackCleanup?: boolean;
   /** Where the lease id and the record of programmed routers are kept across restarts; null: memory only. */
   readonly stateDir: string | null;
   /** Prepended to every router namespace on this node, so several lab "nodes" can share one host. */
@@ -59,6 +61,7 @@ export class NodeAgent {
       log,
       ...(options.resyncIntervalMs !== undefined && { resyncIntervalMs: options.resyncIntervalMs }),
       ...(options.garp !== undefined && { garp: options.garp }),
+      ...(options.conntrackCleanup !== undefined && { conntrackCleanup: options.conntrackCleanup }),
       programmedRoutersPath: options.stateDir ? join(options.stateDir, 'agent-routers.json') : null,
       ownsRouter: (router) => router.node === host,
       ...(prefix && { localNamespace: (ns: string | null) => (ns === null ? null : `${prefix}${ns}`) }),

@@ -27,7 +27,7 @@ import { EtcdStore } from '../../src/store/index.js';
 import { adminContext } from '../support/model-fixture.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 
-const log = pino({ level: 'silent' });
+const log = pino({ level: process.env.TEST_LOG ?? 'silent' });
 const TTL = 2;
 let server: EtcdServer;
 let n = 0;
@@ -78,6 +78,7 @@ class Node {
       log,
       resyncIntervalMs: 60_000,
       garp: false,
+      conntrackCleanup: false,
       stateDir,
       fenceWriter: {
         arm: async (target: RouterTarget, timeoutMs: number) => {
