@@ -16,6 +16,7 @@
  * docs/benchmarks.md. Everything stays in namespaces named te-bf*; nothing leaves the machine.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { analyzeStream, MultiNodeHarness, type StreamResult } from '../src/lab/index.js';
 
@@ -142,6 +143,7 @@ function firstAfterGap(result: StreamResult, survivor: string): number | undefin
   return result.received.get(survivor)?.[0];
 }
 
+const loadBefore = loadavg()[0]!;
 const all: Failure[] = [];
 const agentOnly = new Map<number, number[]>();
 const leaseLosses = new Map<number, number>();
@@ -170,7 +172,8 @@ const section = [
   `\`node --import tsx bench/failover.ts --ttl ${ttls.join(',')} --repeat ${repeat} --write\` (bench/failover.ts says`,
   'exactly what it does). Two nodes on one machine (docs/multi-node.md), one real etcd 3.4 server (election',
   'timeout 500 ms), UDP at 100 packets/s from the shared segment to one floating IP; the node carrying it fails',
-  '(its agent SIGKILLed and its uplinks down at the same instant). Medians, with (min–max):',
+  '(its agent SIGKILLed and its uplinks down at the same instant). The 1-minute load average was',
+  `${loadBefore.toFixed(1)} before and ${loadavg()[0]!.toFixed(1)} after the run. Medians, with (min–max):`,
   '',
   '| lease TTL | failures counted | traffic back after (ms) | packets lost | failure → rescheduled (ms) | rescheduled → first packet on the new node (ms) | lost when only the agent is SIGKILLed | leases lost without a failure (runs spoiled) |',
   '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
