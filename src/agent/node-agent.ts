@@ -140,13 +140,14 @@ export class NodeAgent {
     let delay = 250;
     while (!this.stopped) {
       try {
-        this.follow(
-          await this.options.store.registerAgent({
-            host: this.options.host,
-            ttlSeconds: this.options.ttlSeconds,
-            now: new Date().toISOString(),
-          }),
-        );
+        const registration = await this.options.store.registerAgent({
+          host: this.options.host,
+          ttlSeconds: this.options.ttlSeconds,
+          now: new Date().toISOString(),
+        });
+        // Stopped meanwhile: do not start renewing a lease nobody will stop.
+        if (this.stopped) return registration.stop();
+        this.follow(registration);
         this.options.log.info({ lease: this.registration!.leaseId }, 'registered again');
         this.agent.resyncAll('lease-regained');
         return;
