@@ -12,6 +12,7 @@ declare -A PACKAGES=(
   [iptables]=/usr/sbin/iptables-restore
   [iputils-ping]=/usr/bin/ping
   [iputils-arping]=/usr/bin/arping
+  [etcd-server]=/usr/bin/etcd
   [iperf3]=/usr/bin/iperf3
   [procps]=/usr/sbin/sysctl
   [curl]=/usr/bin/curl

@@ -5,10 +5,28 @@ import {
   type Context,
   type FloatingIp,
   type FloatingIpStatus,
+  type Router,
 } from '../model/index.js';
 import type { Store } from '../store/index.js';
 import { deleteStaleConntrack, routerIntent, sendGratuitousArp, isEmptyPlan } from '../dataplane/index.js';
 import type { ActualRouter, Dataplane, DesiredRouter, RouterTarget } from '../dataplane/index.js';
+
+/**
+ * What must hold for this node to announce a router (multi-node: this agent's lease), enforced around applies.
+ * `arm` runs before anything of the router is programmed and throws to refuse; `disarm` after its state is gone.
+ */
+export interface RouterGuard {
+  arm(target: RouterTarget): Promise<void>;
+  disarm(target: RouterTarget): Promise<void>;
+}
+
+/** A guard's deliberate refusal (not a fault): the router stays as it is in the kernel until the guard allows. */
+export class GuardRefusal extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'GuardRefusal';
+  }
+}
 
 /** Where and how a router was last programmed on this host, so it can be cleaned up when that changes. */
 export interface ProgrammedRouter extends RouterTarget {
@@ -43,6 +61,11 @@ export interface ReconcilerDeps {
   readonly conntrackCleanup: boolean;
   /** Called when GARP finishes or fails; GARP runs in the background so that it never delays an apply. */
   readonly onBackgroundError: (error: unknown) => void;
+  /** Whether this agent carries the router; one it does not carry is removed from this node. Default: all. */
+  readonly ownsRouter?: (router: Router) => boolean;
+  /** The name on this node of a router's namespace. Default: the name itself. */
+  readonly localNamespace?: (namespace: string | null) => string | null;
+  readonly guard?: RouterGuard;
 }
 
 /**
@@ -78,9 +101,10 @@ export class RouterReconciler {
       ...fields,
     });
     const { store, log } = this.deps;
+    const owns = this.deps.ownsRouter ?? (() => true);
     const intent = await store.read((view) => {
       const router = view.get('router', this.routerId);
-      return router ? routerIntent(view, router) : undefined;
+      return router && owns(router) ? routerIntent(view, router) : undefined;
     });
     if (!intent || !intent.desired) {
       const changed = await this.unprogram();
@@ -89,7 +113,8 @@ export class RouterReconciler {
       }
       return (this.last = outcome({ changed }));
     }
-    const desired = intent.desired;
+    const localNamespace = this.deps.localNamespace ?? ((ns) => ns);
+    const desired = { ...intent.desired, namespace: localNamespace(intent.desired.namespace) };
     const backend = (intent.router.backend as BackendName | null) ?? this.deps.defaultBackend;
     try {
       if (this.programmed && !sameTarget(this.programmed, desired, backend)) await this.unprogram();
@@ -113,6 +138,15 @@ export class RouterReconciler {
         backend,
       };
       let conntrackDeleted = 0;
+      // The guard runs on every pass, not only before applies: a router already in the kernel (an agent restart)
+      // must be fenced again too. It is cheap when nothing changed. A refusal stops only what would announce
+      // more; taking mappings away is always safe.
+      const announcesMore = plan.rebuild || plan.added.length > 0 || plan.addAddresses.length > 0;
+      try {
+        await this.deps.guard?.arm(desired);
+      } catch (error) {
+        if (announcesMore || !(error instanceof GuardRefusal)) throw error;
+      }
       if (!isEmptyPlan(plan)) {
         await dataplane.apply(plan);
         if (this.deps.conntrackCleanup)
@@ -144,7 +178,9 @@ export class RouterReconciler {
       }));
     } catch (error) {
       const reason = (error as Error).message;
-      log.error({ router: this.routerId, cause, err: reason }, 'reconcile failed');
+      if (error instanceof GuardRefusal)
+        log.warn({ router: this.routerId, cause, err: reason }, 'reconcile refused');
+      else log.error({ router: this.routerId, cause, err: reason }, 'reconcile failed');
       await this.report(intent.floatingIps, 'ERROR', reason).catch(() => undefined);
       return (this.last = outcome({ error: reason }));
     }
@@ -162,6 +198,7 @@ export class RouterReconciler {
       // A namespace that vanished took the router's state with it.
       if (!/does not exist|Cannot open network namespace/.test((error as Error).message)) throw error;
     }
+    await this.deps.guard?.disarm(previous);
     this.programmed = undefined;
     this.deps.log.info({ router: this.routerId, namespace: previous.namespace }, 'removed router state');
     return true;

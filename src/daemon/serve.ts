@@ -1,10 +1,10 @@
 import { isIP } from 'node:net';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { Agent } from '../agent/index.js';
+import { Agent, NodeAgent } from '../agent/index.js';
 import { buildApi } from '../api/index.js';
 import { loadDashboardToken, presentedToken, registerDashboard, sameToken } from '../dashboard/index.js';
-import { createDataplane, type Dataplane } from '../dataplane/index.js';
 import {
   agentReadiness,
   createMetricsRegistry,
@@ -12,8 +12,9 @@ import {
   ReconcileHistory,
   registerMetricsRoute,
 } from '../metrics/index.js';
-import type { BackendName } from '../model/index.js';
-import { openStore, type Store } from '../store/index.js';
+import { parseNodeName, type BackendName } from '../model/index.js';
+import { connectStore, isAgentRegistry, type Store } from '../store/index.js';
+import { dataplaneCache } from './node-agent.js';
 
 export interface ServeOptions {
   readonly host: string;
@@ -30,6 +31,9 @@ export interface ServeOptions {
   readonly dashboardToken?: string;
   /** How long one read of the dataplane counters serves scrapes and dashboard polls. Default 1 s. */
   readonly countersCacheMs?: number;
+  /** With an etcd store, the in-process agent registers as this node (default: the host name). */
+  readonly node?: string;
+  readonly leaseTtlSeconds?: number;
 }
 
 export interface RunningServer {
@@ -56,12 +60,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       `Refusing to listen on ${options.host}: this sfip has no API authentication yet, so it only listens on loopback.`,
     );
   }
-  const dataplanes = new Map<BackendName, Dataplane>();
-  const dataplaneFor = (name: BackendName) => {
-    let dp = dataplanes.get(name);
-    if (!dp) dataplanes.set(name, (dp = createDataplane(name)));
-    return dp;
-  };
+  const dataplaneFor = dataplaneCache();
   if (options.agent) {
     const failed = (await dataplaneFor(options.backend).check()).filter((c) => !c.ok);
     if (failed.length > 0) {
@@ -72,18 +71,40 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   }
   // A bad configured or stored token stops the daemon before it opens anything.
   const token = loadDashboardToken(options.stateDir, options.dashboardToken);
-  const store = openStore(options.store, options.stateDir);
-  const agent = options.agent
-    ? new Agent({
-        store,
-        dataplaneFor,
-        defaultBackend: options.backend,
-        log: log.child({ component: 'agent' }),
-        resyncIntervalMs: options.resyncIntervalMs,
-        programmedRoutersPath: join(options.stateDir, 'agent-routers.json'),
-        garp: options.garp,
-      })
-    : undefined;
+  const store = await connectStore(options.store, options.stateDir, {
+    log: log.child({ component: 'store' }),
+  });
+  // With a shared store (etcd) the in-process agent is one node among others: it registers with a lease and
+  // carries only the routers scheduled to it. With SQLite it carries every router.
+  const node =
+    options.agent && isAgentRegistry(store) ? parseNodeName(options.node ?? hostname()) : undefined;
+  const nodeAgent =
+    node !== undefined && isAgentRegistry(store)
+      ? new NodeAgent({
+          store,
+          host: node,
+          ttlSeconds: options.leaseTtlSeconds ?? 3,
+          dataplaneFor,
+          defaultBackend: options.backend,
+          log: log.child({ component: 'agent', node }),
+          resyncIntervalMs: options.resyncIntervalMs,
+          garp: options.garp,
+          stateDir: join(options.stateDir, `agent-${node}`),
+        })
+      : undefined;
+  const agent =
+    nodeAgent?.agent ??
+    (options.agent
+      ? new Agent({
+          store,
+          dataplaneFor,
+          defaultBackend: options.backend,
+          log: log.child({ component: 'agent' }),
+          resyncIntervalMs: options.resyncIntervalMs,
+          programmedRoutersPath: join(options.stateDir, 'agent-routers.json'),
+          garp: options.garp,
+        })
+      : undefined);
   // Follow the agent before it starts, so its very first passes are recorded.
   const history = new ReconcileHistory();
   if (agent) history.follow(agent);
@@ -114,7 +135,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     { dashboard: `${address}/dashboard/`, tokenFile: token.path ?? '(given with --dashboard-token)' },
     'dashboard served; open it with the token',
   );
-  const agentRunning = agent
+  const agentRunning = (nodeAgent ?? agent)
     ?.start()
     .then(() => {
       agentStarted = true;
@@ -130,7 +151,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     async close() {
       await app.close();
       await agentRunning;
-      await agent?.stop();
+      await (nodeAgent ?? agent)?.stop();
       await store.close();
     },
   };

@@ -1,3 +1,4 @@
+export * from './common/arp-fence.js';
 export * from './common/conntrack.js';
 export * from './common/conntrack-usage.js';
 export * from './common/garp.js';

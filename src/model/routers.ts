@@ -15,6 +15,7 @@ import { createPort, portExhausted } from './ports.js';
 import { CommonInput, getVisible, newResource, revise, notFoundError } from './resource.js';
 import type { Context, Tx, View } from './tx.js';
 import { parseBackendName } from './backends.js';
+import { pickNode } from './scheduling.js';
 
 export interface GatewayInput {
   readonly networkId: string;
@@ -40,6 +41,7 @@ export function createRouter(tx: Tx, ctx: Context, input: RouterInput): Router {
     adminStateUp: input.adminStateUp ?? true,
     backend: input.backend == null ? null : parseBackendName(input.backend),
     antiSpoofing: input.antiSpoofing ?? true,
+    node: pickNode(tx),
   };
   checkPlacement(tx, draft);
   const router = input.externalGateway
