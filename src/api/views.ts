@@ -91,7 +91,22 @@ export function routerView(r: Router): NeutronObject {
   };
 }
 
-export function floatingIpView(f: FloatingIp): NeutronObject {
+/** Neutron's fip-port-details extension: a summary of the associated port, so clients need not fetch it. */
+function portDetails(portId: string | null, view: View): NeutronObject | null {
+  const port = portId === null ? undefined : view.get('port', portId);
+  if (!port) return null;
+  return {
+    name: port.name,
+    network_id: port.networkId,
+    mac_address: port.macAddress,
+    admin_state_up: port.adminStateUp,
+    status: 'ACTIVE',
+    device_id: port.deviceId,
+    device_owner: port.deviceOwner,
+  };
+}
+
+export function floatingIpView(f: FloatingIp, view: View): NeutronObject {
   return {
     ...standard(f),
     floating_network_id: f.floatingNetworkId,
@@ -101,7 +116,7 @@ export function floatingIpView(f: FloatingIp): NeutronObject {
     fixed_ip_address: f.fixedIpAddress,
     status: f.status,
     status_reason: f.statusReason,
-    port_details: null,
+    port_details: portDetails(f.portId, view),
     qos_policy_id: null,
     port_forwardings: [],
   };

@@ -2,7 +2,8 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Agent } from '../agent/index.js';
-import { buildApi } from '../api/index.js';
+import { buildApi, type AuthMode } from '../api/index.js';
+import { endpointTokenPath, ensureLocalAdminToken, unpublishToken, writeSecretFile } from '../auth/index.js';
 import { createDataplane, type Dataplane } from '../dataplane/index.js';
 import type { BackendName } from '../model/index.js';
 import { openStore, type Store } from '../store/index.js';
@@ -18,12 +19,16 @@ export interface ServeOptions {
   readonly log: Logger;
   /** Run the API without the agent (another process reconciles). */
   readonly agent: boolean;
+  /** `token` (default) or `none`, which is refused unless listening on loopback. */
+  readonly auth?: AuthMode;
 }
 
 export interface RunningServer {
   readonly url: string;
   readonly store: Store;
   readonly agent: Agent | undefined;
+  /** The local admin token (token auth only): also in STATE_DIR/admin-token and the runtime directory. */
+  readonly adminToken: string | undefined;
   close(): Promise<void>;
 }
 
@@ -36,9 +41,10 @@ const LOOPBACK = (host: string) =>
  */
 export async function serve(options: ServeOptions): Promise<RunningServer> {
   const { log } = options;
-  if (!LOOPBACK(options.host)) {
+  const auth = options.auth ?? 'token';
+  if (auth === 'none' && !LOOPBACK(options.host)) {
     throw new Error(
-      `Refusing to listen on ${options.host}: this sfip has no API authentication yet, so it only listens on loopback.`,
+      `Refusing to run without authentication on ${options.host}: --no-auth is for development and only listens on loopback (127.0.0.1 or ::1).`,
     );
   }
   const dataplanes = new Map<BackendName, Dataplane>();
@@ -70,11 +76,25 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   let agentReady = !agent;
   const app = await buildApi({
     store,
+    auth,
     logger: log.child({ component: 'api' }),
     ready: () => ({ ready: agentReady, detail: agentReady ? 'every router reconciled' : 'agent starting' }),
   });
+  // The admin token exists before the first request can arrive, so a client started with the server never sees a 401.
+  const local = auth === 'token' ? await ensureLocalAdminToken(store.tokens, options.stateDir) : undefined;
+  if (local) log.info({ path: local.path, created: local.created }, 'local admin token ready');
   const address = await app.listen({ host: options.host, port: options.port });
-  log.info({ url: address, store: store.description, backend: options.backend }, 'sfip API listening');
+  log.info({ url: address, store: store.description, backend: options.backend, auth }, 'sfip API listening');
+  const adminToken = local?.token;
+  let published: string | undefined;
+  if (auth === 'none') {
+    log.warn(
+      { url: address },
+      'AUTHENTICATION IS OFF (--no-auth): every local client is admin of every project. For development only.',
+    );
+  } else if (adminToken && LOOPBACK(options.host)) {
+    published = publishToken(endpointTokenPath(portOf(address)), adminToken, log);
+  }
   const agentStarted = agent
     ?.start()
     .then(() => {
@@ -86,11 +106,26 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     url: address,
     store,
     agent,
+    adminToken,
     async close() {
+      if (published && adminToken) unpublishToken(published, adminToken);
       await app.close();
       await agentStarted;
       await agent?.stop();
       await store.close();
     },
   };
+}
+
+const portOf = (address: string) => Number(new URL(address).port);
+
+/** Publishes the admin token for the sfip CLI on this machine; best effort, as the state-dir copy always exists. */
+function publishToken(path: string, token: string, log: Logger): string | undefined {
+  try {
+    writeSecretFile(path, token);
+    return path;
+  } catch (error) {
+    log.warn({ path, err: (error as Error).message }, 'cannot publish the admin token for local CLI use');
+    return undefined;
+  }
 }

@@ -158,18 +158,24 @@ export function removeRouterInterface(
   input: { subnetId?: string; portId?: string },
 ): InterfaceInfo {
   const router = getVisible(tx, ctx, 'router', routerId);
+  if (input.subnetId === undefined && input.portId === undefined) {
+    throw badRequest('Either subnet_id or port_id must be specified.');
+  }
   const port = interfacePorts(tx, routerId).find((p) =>
     input.portId !== undefined
       ? p.id === input.portId
       : p.fixedIps.some((ip) => ip.subnetId === input.subnetId),
   );
   if (!port) {
-    throw notFound(
-      'RouterInterfaceNotFound',
-      input.portId !== undefined
-        ? `Router ${routerId} does not have an interface with id ${input.portId}`
-        : `Router ${routerId} has no interface on subnet ${input.subnetId ?? '(none given)'}`,
-    );
+    throw input.portId !== undefined
+      ? notFound(
+          'RouterInterfaceNotFound',
+          `Router ${routerId} does not have an interface with id ${input.portId}`,
+        )
+      : notFound(
+          'RouterInterfaceNotFoundForSubnet',
+          `Router ${routerId} has no interface on subnet ${input.subnetId ?? '(none given)'}`,
+        );
   }
   const subnetIds = new Set(port.fixedIps.map((ip) => ip.subnetId));
   const users = floatingIpsOf(tx, router.id).filter((fip) => {

@@ -2,3 +2,4 @@ export * from './errors.js';
 export * from './open-store.js';
 export * from './sqlite/sqlite-store.js';
 export * from './store.js';
+export * from './token-store.js';

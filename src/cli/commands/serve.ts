@@ -19,7 +19,11 @@ function parsePort(text: string): number {
 export function serveCommand(): Command {
   return new Command('serve')
     .description('Run the Neutron-compatible API and the agent (the daemon)')
-    .option('--host <address>', 'listen address (loopback only until API auth lands)', '127.0.0.1')
+    .option(
+      '--host <address>',
+      'listen address (any with token auth; loopback only with --no-auth)',
+      '127.0.0.1',
+    )
     .option('--port <port>', 'listen port (Neutron uses 9696)', parsePort, 9696)
     .option(
       '--state-dir <dir>',
@@ -36,6 +40,7 @@ export function serveCommand(): Command {
     )
     .option('--no-garp', 'do not send gratuitous ARP on association')
     .option('--no-agent', 'run only the API')
+    .option('--no-auth', 'development only: no tokens, every client is admin (refused unless on loopback)')
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
     .action(async (o: Record<string, unknown>) => {
       const log = createLogger(String(o.logLevel));
@@ -48,6 +53,7 @@ export function serveCommand(): Command {
         resyncIntervalMs: Number(o.resyncInterval),
         garp: Boolean(o.garp),
         agent: Boolean(o.agent),
+        auth: o.auth === false ? 'none' : 'token',
         log,
       });
       // Runs until a signal; then the API and agent stop, and the kernel keeps forwarding what it has.

@@ -8,13 +8,16 @@ import {
   type IndexRef,
   type Kind,
   type KindMap,
+  type RangeOptions,
   type Tx,
   type View,
   SfipError,
 } from '../../model/index.js';
 import { StoreError } from '../errors.js';
 import type { Change, ChangeBatch, Store } from '../store.js';
+import type { TokenStore } from '../token-store.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
+import { SqliteTokenStore } from './sqlite-token-store.js';
 
 /** How many changes the feed keeps. A reader further behind than this re-lists everything. */
 const CHANGE_RETENTION = 200_000;
@@ -31,7 +34,9 @@ export interface SqliteStoreOptions {
  */
 export class SqliteStore implements Store {
   readonly description: string;
+  readonly tokens: TokenStore;
   private readonly db: Database.Database;
+  private readonly rangeStatements = new Map<string, Database.Statement<unknown[], { body: string }>>();
   private readonly events = new EventEmitter();
   private writesSincePrune = 0;
   private readonly stmt;
@@ -40,6 +45,7 @@ export class SqliteStore implements Store {
     this.description = `sqlite:${options.path}`;
     this.db = openDatabase(options.path);
     this.events.setMaxListeners(0);
+    this.tokens = new SqliteTokenStore(this.db);
     const db = this.db;
     this.stmt = {
       get: db.prepare<[string, string], { body: string }>(
@@ -115,7 +121,29 @@ export class SqliteStore implements Store {
       list: (kind) => this.stmt.list.all(kind).map((row) => JSON.parse(row.body)),
       lookup: (key) => this.stmt.lookup.all(key),
       find: (kind, key) => this.stmt.find.all(key, kind).map((row) => JSON.parse(row.body)),
+      range: (kind, options) => this.range(kind, options).map((row) => JSON.parse(row.body)),
     };
+  }
+
+  /** One indexed range read: (kind, id) on resources, or (key, kind, id) on index_keys when a key is given. */
+  private range(kind: Kind, options: RangeOptions): { body: string }[] {
+    const shape = `${options.key === undefined ? 'all' : 'key'}/${options.after === undefined ? 'start' : 'after'}/${options.descending ? 'desc' : 'asc'}`;
+    let statement = this.rangeStatements.get(shape);
+    if (!statement) {
+      const [cmp, dir] = options.descending ? ['<', 'DESC'] : ['>', 'ASC'];
+      const sql =
+        options.key === undefined
+          ? `SELECT body FROM resources WHERE kind = @kind${options.after === undefined ? '' : ` AND id ${cmp} @after`} ORDER BY id ${dir} LIMIT @limit`
+          : `SELECT r.body FROM index_keys k JOIN resources r ON r.kind = k.kind AND r.id = k.id WHERE k.key = @key AND k.kind = @kind${options.after === undefined ? '' : ` AND k.id ${cmp} @after`} ORDER BY k.id ${dir} LIMIT @limit`;
+      statement = this.db.prepare<unknown[], { body: string }>(sql);
+      this.rangeStatements.set(shape, statement);
+    }
+    return statement.all({
+      kind,
+      limit: options.limit,
+      ...(options.key !== undefined && { key: options.key }),
+      ...(options.after !== undefined && { after: options.after }),
+    });
   }
 
   private tx(onWrite: () => void): Tx {
