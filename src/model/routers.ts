@@ -7,7 +7,7 @@ import {
   type Router,
   type Subnet,
 } from './entities.js';
-import { badRequest, conflict, notFound } from './errors.js';
+import { badRequest, conflict, notFound, SfipError } from './errors.js';
 import { fipOfRouterKey, portsOfDeviceKey, routerPlacementKey } from './index-keys.js';
 import { AddressRequest } from './ip-assignment.js';
 import { parseDeviceName, parseNamespaceName } from './names.js';
@@ -29,7 +29,25 @@ export interface RouterInput extends CommonInput {
   readonly backend?: string | null;
 }
 
+/**
+ * Where a router lives on this host (namespace, gateway device, backend) decides which kernel objects the agent
+ * programs, so only an admin may set it: a project must not point the agent at another project's namespace.
+ */
+function checkPlacementPolicy(ctx: Context, input: RouterInput): void {
+  if (ctx.isAdmin) return;
+  const set = (['namespace', 'gatewayDevice', 'backend'] as const).filter((k) => input[k] !== undefined);
+  if (set.length > 0) {
+    const names = { namespace: 'namespace', gatewayDevice: 'gateway_device', backend: 'backend' };
+    throw new SfipError(
+      'PolicyNotAuthorized',
+      403,
+      `Only an admin may set a router's ${set.map((k) => names[k]).join(', ')}.`,
+    );
+  }
+}
+
 export function createRouter(tx: Tx, ctx: Context, input: RouterInput): Router {
+  checkPlacementPolicy(ctx, input);
   const base = newResource(ctx, input);
   const draft: Router = {
     ...base,
@@ -49,6 +67,7 @@ export function createRouter(tx: Tx, ctx: Context, input: RouterInput): Router {
 
 export function updateRouter(tx: Tx, ctx: Context, id: string, input: RouterInput): Router {
   const current = getVisible(tx, ctx, 'router', id);
+  checkPlacementPolicy(ctx, input);
   let externalGateway = current.externalGateway;
   if (input.externalGateway !== undefined && !sameGateway(current.externalGateway, input.externalGateway)) {
     if (current.externalGateway) {
@@ -270,7 +289,11 @@ function attachGateway(tx: Tx, ctx: Context, router: Router, input: GatewayInput
     throw badRequest(`Network ${network.id} is not a valid external network`);
   }
   if (input.externalFixedIps?.some((ip) => ip.ipAddress !== undefined) && !ctx.isAdmin) {
-    throw badRequest('Only an admin may choose the external fixed IP of a router gateway.');
+    throw new SfipError(
+      'PolicyNotAuthorized',
+      403,
+      'Only an admin may choose the external fixed IP of a router gateway.',
+    );
   }
   const port = createPort(
     tx,

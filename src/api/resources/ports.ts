@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import {
+  checkDeviceOwnerPolicy,
   createPort,
   deletePort,
   portsOfDeviceKey,
@@ -92,8 +93,9 @@ export const ports: ResourceDef<'port'> = {
   }),
   createSchema: wrapped('port', createProperties, ['network_id']),
   updateSchema: wrapped('port', updateProperties),
-  create: (tx, ctx, b) =>
-    createPort(tx, ctx, {
+  create: (tx, ctx, b) => {
+    checkDeviceOwnerPolicy(ctx, b.device_owner as string | undefined);
+    return createPort(tx, ctx, {
       ...standardInput(b),
       networkId: b.network_id as string,
       ...(b.fixed_ips !== undefined && { fixedIps: addressRequests(b.fixed_ips) }),
@@ -101,7 +103,8 @@ export const ports: ResourceDef<'port'> = {
       ...(b.device_owner !== undefined && { deviceOwner: b.device_owner as string }),
       ...(b.mac_address !== undefined && { macAddress: (b.mac_address as string).toLowerCase() }),
       ...(b.admin_state_up !== undefined && { adminStateUp: b.admin_state_up as boolean }),
-    }),
+    });
+  },
   update: (tx, ctx, id, b) =>
     updatePort(tx, ctx, id, {
       ...standardInput(b),
