@@ -29,7 +29,11 @@ export const portExhausted = (networkId: string) =>
  */
 export function checkDeviceOwnerPolicy(ctx: Context, deviceOwner: string | undefined): void {
   if (!ctx.isAdmin && deviceOwner?.startsWith('network:')) {
-    throw new SfipError('PolicyNotAuthorized', 403, `Only an admin may create a port owned by ${deviceOwner}.`);
+    throw new SfipError(
+      'PolicyNotAuthorized',
+      403,
+      `Only an admin may create a port owned by ${deviceOwner}.`,
+    );
   }
 }
 

@@ -26,7 +26,11 @@ describe('authentication and project isolation', () => {
 
   it('answers 401 HTTPUnauthorized without a token, or with an unknown one, changing nothing', async () => {
     const before = await f.latestChange();
-    for (const token of [undefined, 'notused', 'sfip_0123456789abcdef_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA']) {
+    for (const token of [
+      undefined,
+      'notused',
+      'sfip_0123456789abcdef_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+    ]) {
       const caller = new Caller(f.app, token);
       for (const [method, url, body] of [
         ['GET', '/v2.0/floatingips', undefined],
@@ -67,7 +71,9 @@ describe('authentication and project isolation', () => {
     assert.ok(listed.every((o) => o.project_id === 'bob'));
     const filtered = await bob.caller.get(`/v2.0/floatingips?project_id=alice`);
     assert.deepEqual(filtered.body.floatingips, []);
-    const byAddress = await bob.caller.get(`/v2.0/floatingips?floating_ip_address=${String(aliceFip.floating_ip_address)}`);
+    const byAddress = await bob.caller.get(
+      `/v2.0/floatingips?floating_ip_address=${String(aliceFip.floating_ip_address)}`,
+    );
     assert.deepEqual(byAddress.body.floatingips, []);
     const asMarker = await bob.caller.get(`/v2.0/floatingips?limit=1&marker=${String(aliceFip.id)}`);
     assert.equal(asMarker.status, 404);
@@ -80,7 +86,9 @@ describe('authentication and project isolation', () => {
     });
     assert.equal(withPort.status, 404);
     assert.equal(errorOf(withPort).type, 'PortNotFound');
-    const iface = await bob.caller.put(`/v2.0/routers/${alice.routerId}/add_router_interface`, { subnet_id: bob.subnetId });
+    const iface = await bob.caller.put(`/v2.0/routers/${alice.routerId}/add_router_interface`, {
+      subnet_id: bob.subnetId,
+    });
     assert.equal(iface.status, 404);
     assert.equal(errorOf(iface).type, 'RouterNotFound');
     const subnet = await bob.caller.get(`/v2.0/subnets/${alice.subnetId}`);
@@ -93,14 +101,20 @@ describe('authentication and project isolation', () => {
     assert.ok(listed.some((o) => o.project_id === 'alice'));
     const own = (await f.admin.get('/v2.0/floatingips?project_id=alice')).body.floatingips as Json[];
     assert.ok(own.length > 0 && own.every((o) => o.project_id === 'alice'));
-    const updated = await f.admin.put(`/v2.0/floatingips/${String(aliceFip.id)}`, { floatingip: { description: 'by admin' } });
+    const updated = await f.admin.put(`/v2.0/floatingips/${String(aliceFip.id)}`, {
+      floatingip: { description: 'by admin' },
+    });
     assert.equal(updated.status, 200);
     const created = await f.admin.create('floatingips', 'floatingip', {
       floating_network_id: f.externalNetworkId,
       project_id: 'bob',
     });
     assert.equal(created.project_id, 'bob');
-    assert.ok(((await bob.caller.get('/v2.0/floatingips')).body.floatingips as Json[]).some((o) => o.id === created.id));
+    assert.ok(
+      ((await bob.caller.get('/v2.0/floatingips')).body.floatingips as Json[]).some(
+        (o) => o.id === created.id,
+      ),
+    );
   });
 
   it('reserves floating_ip_address, external networks and router placement for the admin (403)', async () => {
@@ -112,16 +126,32 @@ describe('authentication and project isolation', () => {
         }),
         /floating_ip_address/,
       ],
-      [alice.caller.post('/v2.0/networks', { network: { name: 'x', 'router:external': true } }), /external network/],
-      [alice.caller.put(`/v2.0/networks/${alice.networkId}`, { network: { 'router:external': true } }), /router:external/],
-      [alice.caller.put(`/v2.0/routers/${alice.routerId}`, { router: { namespace: 'bob-router' } }), /namespace/],
+      [
+        alice.caller.post('/v2.0/networks', { network: { name: 'x', 'router:external': true } }),
+        /external network/,
+      ],
+      [
+        alice.caller.put(`/v2.0/networks/${alice.networkId}`, { network: { 'router:external': true } }),
+        /router:external/,
+      ],
+      [
+        alice.caller.put(`/v2.0/routers/${alice.routerId}`, { router: { namespace: 'bob-router' } }),
+        /namespace/,
+      ],
       [
         alice.caller.post('/v2.0/ports', {
-          port: { network_id: alice.networkId, device_owner: 'network:router_interface', device_id: bob.routerId },
+          port: {
+            network_id: alice.networkId,
+            device_owner: 'network:router_interface',
+            device_id: bob.routerId,
+          },
         }),
         /network:router_interface/,
       ],
-      [alice.caller.post('/v2.0/ports', { port: { network_id: f.externalNetworkId } }), /not allowed to create a port/],
+      [
+        alice.caller.post('/v2.0/ports', { port: { network_id: f.externalNetworkId } }),
+        /not allowed to create a port/,
+      ],
     ];
     for (const [pending, message] of cases) {
       const reply = await pending;
@@ -141,8 +171,13 @@ describe('authentication and project isolation', () => {
     const shown = await alice.caller.get(`/v2.0/networks/${f.externalNetworkId}`);
     assert.equal(shown.status, 200);
     const byName = await alice.caller.get('/v2.0/networks?name=public');
-    assert.deepEqual((byName.body.networks as Json[]).map((n) => n.id), [f.externalNetworkId]);
-    const renamed = await alice.caller.put(`/v2.0/networks/${f.externalNetworkId}`, { network: { name: 'mine' } });
+    assert.deepEqual(
+      (byName.body.networks as Json[]).map((n) => n.id),
+      [f.externalNetworkId],
+    );
+    const renamed = await alice.caller.put(`/v2.0/networks/${f.externalNetworkId}`, {
+      network: { name: 'mine' },
+    });
     assert.equal(renamed.status, 403);
     assert.equal(errorOf(renamed).type, 'PolicyNotAuthorized');
     const deleted = await alice.caller.delete(`/v2.0/networks/${f.externalNetworkId}`);

@@ -31,18 +31,24 @@ export class Caller {
       ...(body !== undefined && { payload: body as InjectOptions['payload'] }),
     });
     const text = response.body;
-    return { status: response.statusCode, body: text ? (JSON.parse(text) as Json) : {}, headers: response.headers };
+    return {
+      status: response.statusCode,
+      body: text ? (JSON.parse(text) as Json) : {},
+      headers: response.headers,
+    };
   }
 
   get = (url: string) => this.call('GET', url);
   post = (url: string, body: unknown) => this.call('POST', url, body);
-  put = (url: string, body: unknown, headers?: Record<string, string>) => this.call('PUT', url, body, headers);
+  put = (url: string, body: unknown, headers?: Record<string, string>) =>
+    this.call('PUT', url, body, headers);
   delete = (url: string, headers?: Record<string, string>) => this.call('DELETE', url, undefined, headers);
 
   /** POSTs and returns the created member, failing loudly with the NeutronError when it is refused. */
   async create(collection: string, member: string, attributes: Json): Promise<Json> {
     const reply = await this.post(`/v2.0/${collection}`, { [member]: attributes });
-    if (reply.status !== 201) throw new Error(`create ${member} failed: ${reply.status} ${JSON.stringify(reply.body)}`);
+    if (reply.status !== 201)
+      throw new Error(`create ${member} failed: ${reply.status} ${JSON.stringify(reply.body)}`);
     return reply.body[member] as Json;
   }
 }
@@ -98,7 +104,11 @@ export async function apiFixture(options: { auth?: AuthMode; poolEnd?: number } 
     async project(name, cidr) {
       const caller = new Caller(app, await tokenFor(name, false));
       const network = await caller.create('networks', 'network', { name: `${name}-net` });
-      const subnet = await caller.create('subnets', 'subnet', { name: `${name}-subnet`, network_id: network.id, cidr });
+      const subnet = await caller.create('subnets', 'subnet', {
+        name: `${name}-subnet`,
+        network_id: network.id,
+        cidr,
+      });
       const router = await caller.create('routers', 'router', {
         name: `${name}-router`,
         external_gateway_info: { network_id: external.id },

@@ -79,7 +79,11 @@ describe('floating IPs behave as in Neutron', () => {
     });
     assert.equal(created.fixed_ip_address, second);
     const wrong = await alice.caller.post('/v2.0/floatingips', {
-      floatingip: { floating_network_id: f.externalNetworkId, port_id: alice.ports.vm2.id, fixed_ip_address: '10.1.0.250' },
+      floatingip: {
+        floating_network_id: f.externalNetworkId,
+        port_id: alice.ports.vm2.id,
+        fixed_ip_address: '10.1.0.250',
+      },
     });
     assert.equal(wrong.status, 400);
     assert.match(String((wrong.body.NeutronError as Json).message), /10\.1\.0\.250/);
@@ -87,7 +91,10 @@ describe('floating IPs behave as in Neutron', () => {
 
   it('answers ExternalGatewayForFloatingIPNotFound (404) when no router joins the port to the network', async () => {
     const lonely = await alice.caller.create('networks', 'network', { name: 'lonely' });
-    const subnet = await alice.caller.create('subnets', 'subnet', { network_id: lonely.id, cidr: '10.9.0.0/24' });
+    const subnet = await alice.caller.create('subnets', 'subnet', {
+      network_id: lonely.id,
+      cidr: '10.9.0.0/24',
+    });
     const port = await alice.caller.create('ports', 'port', { network_id: lonely.id });
     const reply = await alice.caller.post('/v2.0/floatingips', {
       floatingip: { floating_network_id: f.externalNetworkId, port_id: port.id },
@@ -111,7 +118,9 @@ describe('floating IPs behave as in Neutron', () => {
   });
 
   it('updates port_id and fixed_ip_address, moves, and disassociates with port_id null', async () => {
-    const created = await alice.caller.create('floatingips', 'floatingip', { floating_network_id: f.externalNetworkId });
+    const created = await alice.caller.create('floatingips', 'floatingip', {
+      floating_network_id: f.externalNetworkId,
+    });
     const url = `/v2.0/floatingips/${String(created.id)}`;
     const first = fixedIpOf(alice.ports.vm2, 0);
     const associated = await alice.caller.put(url, {
@@ -135,12 +144,22 @@ describe('floating IPs behave as in Neutron', () => {
   });
 
   it('honours If-Match: revision_number=N with 412 on a mismatch, changing nothing', async () => {
-    const created = await alice.caller.create('floatingips', 'floatingip', { floating_network_id: f.externalNetworkId });
+    const created = await alice.caller.create('floatingips', 'floatingip', {
+      floating_network_id: f.externalNetworkId,
+    });
     const url = `/v2.0/floatingips/${String(created.id)}`;
-    const stale = await alice.caller.put(url, { floatingip: { description: 'x' } }, { 'if-match': 'revision_number=7' });
+    const stale = await alice.caller.put(
+      url,
+      { floatingip: { description: 'x' } },
+      { 'if-match': 'revision_number=7' },
+    );
     assert.equal(stale.status, 412);
     assert.equal((stale.body.NeutronError as Json).type, 'RevisionNumberConstraintFailed');
-    const fresh = await alice.caller.put(url, { floatingip: { description: 'x' } }, { 'if-match': 'revision_number=0' });
+    const fresh = await alice.caller.put(
+      url,
+      { floatingip: { description: 'x' } },
+      { 'if-match': 'revision_number=0' },
+    );
     assert.equal(fresh.status, 200);
     assert.equal(fip(fresh).revision_number, 1);
     const staleDelete = await alice.caller.delete(url, { 'if-match': 'revision_number=0' });
@@ -173,13 +192,24 @@ describe('floating IPs behave as in Neutron', () => {
   });
 
   it('reports ACTIVE once the agent has recorded that the dataplane carries it', async () => {
-    const created = await alice.caller.create('floatingips', 'floatingip', { floating_network_id: f.externalNetworkId });
+    const created = await alice.caller.create('floatingips', 'floatingip', {
+      floating_network_id: f.externalNetworkId,
+    });
     const url = `/v2.0/floatingips/${String(created.id)}`;
-    const put = await alice.caller.put(url, { floatingip: { port_id: alice.ports.vm2.id, fixed_ip_address: fixedIpOf(alice.ports.vm2, 0) } });
+    const put = await alice.caller.put(url, {
+      floatingip: { port_id: alice.ports.vm2.id, fixed_ip_address: fixedIpOf(alice.ports.vm2, 0) },
+    });
     assert.equal(fip(put).status, 'DOWN');
     const agentCtx = { projectId: '', isAdmin: true, now: () => new Date().toISOString(), newId: () => 'x' };
     await f.store.update((tx) =>
-      setFloatingIpStatus(tx, agentCtx, String(created.id), { routerId: alice.routerId, fixedIpAddress: fixedIpOf(alice.ports.vm2, 0) }, 'ACTIVE', ''),
+      setFloatingIpStatus(
+        tx,
+        agentCtx,
+        String(created.id),
+        { routerId: alice.routerId, fixedIpAddress: fixedIpOf(alice.ports.vm2, 0) },
+        'ACTIVE',
+        '',
+      ),
     );
     assert.equal(fip(await alice.caller.get(url)).status, 'ACTIVE');
     // A new association is DOWN again until the agent catches up.
@@ -188,7 +218,9 @@ describe('floating IPs behave as in Neutron', () => {
   });
 
   it('manages tags through the sub-resource, bumping revision_number', async () => {
-    const created = await alice.caller.create('floatingips', 'floatingip', { floating_network_id: f.externalNetworkId });
+    const created = await alice.caller.create('floatingips', 'floatingip', {
+      floating_network_id: f.externalNetworkId,
+    });
     const base = `/v2.0/floatingips/${String(created.id)}/tags`;
     const replaced = await alice.caller.put(base, { tags: ['red', 'green', 'red'] });
     assert.equal(replaced.status, 200);

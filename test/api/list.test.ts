@@ -32,7 +32,10 @@ describe('lists: filters, fields, sorting and pagination as in Neutron', () => {
 
   it('lists everything in id order without a limit, and no links', async () => {
     assert.equal(all.length, 25);
-    assert.deepEqual(all.map((o) => o.id), sortedIds());
+    assert.deepEqual(
+      all.map((o) => o.id),
+      sortedIds(),
+    );
     assert.equal((await list('')).floatingips_links, undefined);
   });
 
@@ -45,7 +48,10 @@ describe('lists: filters, fields, sorting and pagination as in Neutron', () => {
     assert.equal(byPort[0]!.router_id, alice.routerId);
     const address = all[7]!.floating_ip_address as string;
     assert.deepEqual(ids(await list(`floating_ip_address=${address}`)), [all[7]!.id]);
-    assert.equal(((await list(`floating_network_id=${f.externalNetworkId}`)).floatingips as Json[]).length, 25);
+    assert.equal(
+      ((await list(`floating_network_id=${f.externalNetworkId}`)).floatingips as Json[]).length,
+      25,
+    );
     assert.equal(((await list(`router_id=${alice.routerId}`)).floatingips as Json[]).length, 1);
     // Empty values are ignored, as Neutron's get_filters drops them.
     assert.equal(((await list('port_id=')).floatingips as Json[]).length, 25);
@@ -62,7 +68,8 @@ describe('lists: filters, fields, sorting and pagination as in Neutron', () => {
 
   it('returns only the requested fields', async () => {
     const body = await list('fields=id&fields=floating_ip_address');
-    for (const o of body.floatingips as Json[]) assert.deepEqual(Object.keys(o).sort(), ['floating_ip_address', 'id']);
+    for (const o of body.floatingips as Json[])
+      assert.deepEqual(Object.keys(o).sort(), ['floating_ip_address', 'id']);
     const one = await alice.caller.get(`/v2.0/floatingips/${String(all[0]!.id)}?fields=status`);
     assert.deepEqual(one.body.floatingip, { status: 'DOWN' });
   });
@@ -90,7 +97,10 @@ describe('lists: filters, fields, sorting and pagination as in Neutron', () => {
       seen.push(...ids(body));
       const links = (body.floatingips_links as { rel: string; href: string }[] | undefined) ?? [];
       const next = links.find((l) => l.rel === 'next');
-      assert.ok(links.some((l) => l.rel === 'previous'), 'every forward page has a previous link');
+      assert.ok(
+        links.some((l) => l.rel === 'previous'),
+        'every forward page has a previous link',
+      );
       if (!next) break;
       const parsed = new URL(next.href);
       assert.equal(parsed.searchParams.get('limit'), '10');
@@ -108,23 +118,34 @@ describe('lists: filters, fields, sorting and pagination as in Neutron', () => {
     assert.ok(next);
     const empty = await list(`limit=5&marker=${sortedIds()[24]!}`);
     assert.deepEqual(empty.floatingips, []);
-    assert.equal((empty.floatingips_links as { rel: string }[]).find((l) => l.rel === 'next'), undefined);
+    assert.equal(
+      (empty.floatingips_links as { rel: string }[]).find((l) => l.rel === 'next'),
+      undefined,
+    );
   });
 
   it('pages backwards with page_reverse=True, returning items in forward order', async () => {
     const order = sortedIds();
     const body = await list(`limit=4&marker=${order[10]!}&page_reverse=True`);
     assert.deepEqual(ids(body), order.slice(6, 10));
-    const previous = (body.floatingips_links as { rel: string; href: string }[]).find((l) => l.rel === 'previous');
+    const previous = (body.floatingips_links as { rel: string; href: string }[]).find(
+      (l) => l.rel === 'previous',
+    );
     assert.equal(new URL(previous!.href).searchParams.get('marker'), order[6]);
     assert.equal(new URL(previous!.href).searchParams.get('page_reverse'), 'True');
   });
 
-  it('pages a sorted list from the marker object\'s sort values', async () => {
+  it("pages a sorted list from the marker object's sort values", async () => {
     const full = ids(await list('sort_key=floating_ip_address&sort_dir=desc'));
-    const page = ids(await list(`sort_key=floating_ip_address&sort_dir=desc&limit=5&marker=${String(full[9])}`));
+    const page = ids(
+      await list(`sort_key=floating_ip_address&sort_dir=desc&limit=5&marker=${String(full[9])}`),
+    );
     assert.deepEqual(page, full.slice(10, 15));
-    const reverse = ids(await list(`sort_key=floating_ip_address&sort_dir=desc&limit=5&marker=${String(full[9])}&page_reverse=true`));
+    const reverse = ids(
+      await list(
+        `sort_key=floating_ip_address&sort_dir=desc&limit=5&marker=${String(full[9])}&page_reverse=true`,
+      ),
+    );
     assert.deepEqual(reverse, full.slice(4, 9));
   });
 
@@ -135,13 +156,23 @@ describe('lists: filters, fields, sorting and pagination as in Neutron', () => {
   it('refuses unknown filters, sort keys, directions, unequal sort pairs, bad limits and missing markers', async () => {
     const cases: [string, number, string, RegExp][] = [
       ['colour=red', 400, 'HTTPBadRequest', /\['colour'\] is invalid attribute for filtering/],
-      ['sort_key=colour&sort_dir=asc', 400, 'HTTPBadRequest', /\['colour'\] is invalid attribute for sort_keys/],
+      [
+        'sort_key=colour&sort_dir=asc',
+        400,
+        'HTTPBadRequest',
+        /\['colour'\] is invalid attribute for sort_keys/,
+      ],
       ['sort_key=tags&sort_dir=asc', 400, 'HTTPBadRequest', /invalid attribute for sort_keys/],
       ['sort_key=id&sort_dir=up', 400, 'HTTPBadRequest', /\['up'\] is invalid value for sort_dirs/],
       ['sort_key=id', 400, 'HTTPBadRequest', /number of sort_keys and sort_dirs must be same/],
       ['limit=-1', 400, 'BadRequest', /Limit must be an integer 0 or greater and not '-1'/],
       ['limit=ten', 400, 'BadRequest', /not 'ten'/],
-      ['limit=2&marker=00000000-0000-4000-8000-000000000000', 404, 'FloatingIPNotFound', /could not be found/],
+      [
+        'limit=2&marker=00000000-0000-4000-8000-000000000000',
+        404,
+        'FloatingIPNotFound',
+        /could not be found/,
+      ],
     ];
     for (const [query, status, type, message] of cases) {
       const reply = await alice.caller.get(`/v2.0/floatingips?${query}`);
@@ -160,9 +191,15 @@ describe('lists: filters, fields, sorting and pagination as in Neutron', () => {
 
   it('converts boolean filters and refuses values that are not booleans', async () => {
     const external = await alice.caller.get('/v2.0/networks?router:external=True');
-    assert.deepEqual((external.body.networks as Json[]).map((n) => n.id), [f.externalNetworkId]);
+    assert.deepEqual(
+      (external.body.networks as Json[]).map((n) => n.id),
+      [f.externalNetworkId],
+    );
     const internal = await alice.caller.get('/v2.0/networks?router:external=false');
-    assert.deepEqual((internal.body.networks as Json[]).map((n) => n.id), [alice.networkId]);
+    assert.deepEqual(
+      (internal.body.networks as Json[]).map((n) => n.id),
+      [alice.networkId],
+    );
     const bad = await alice.caller.get('/v2.0/networks?router:external=maybe');
     assert.equal(bad.status, 400);
     assert.match(String((bad.body.NeutronError as Json).message), /'maybe' cannot be converted to boolean/);
@@ -171,6 +208,9 @@ describe('lists: filters, fields, sorting and pagination as in Neutron', () => {
   it('filters ports on a fixed IP (fixed_ips=ip_address=X), as the CLI resolves --fixed-ip', async () => {
     const ip = (alice.ports.vm1.fixed_ips as { ip_address: string }[])[0]!.ip_address;
     const reply = await alice.caller.get(`/v2.0/ports?fixed_ips=${encodeURIComponent(`ip_address=${ip}`)}`);
-    assert.deepEqual((reply.body.ports as Json[]).map((p) => p.id), [alice.ports.vm1.id]);
+    assert.deepEqual(
+      (reply.body.ports as Json[]).map((p) => p.id),
+      [alice.ports.vm1.id],
+    );
   });
 });

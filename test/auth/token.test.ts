@@ -3,7 +3,13 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { ensureLocalAdminToken, hashSecret, issueToken, tokenIdOf, verifyToken } from '../../src/auth/index.js';
+import {
+  ensureLocalAdminToken,
+  hashSecret,
+  issueToken,
+  tokenIdOf,
+  verifyToken,
+} from '../../src/auth/index.js';
 import { SfipError } from '../../src/model/index.js';
 import { SqliteStore } from '../../src/store/index.js';
 
@@ -20,7 +26,9 @@ describe('API tokens', () => {
     assert.equal(record.secretHash, hashSecret(secret));
     await store.close();
     // The secret appears nowhere in the database file, only its hash does.
-    const bytes = readFileSync(join(dir, 'a.db')).toString('latin1') + readFileSync(join(dir, 'a.db-wal'), { flag: 'a+' }).toString('latin1');
+    const bytes =
+      readFileSync(join(dir, 'a.db')).toString('latin1') +
+      readFileSync(join(dir, 'a.db-wal'), { flag: 'a+' }).toString('latin1');
     assert.ok(!bytes.includes(secret));
     const reopened = new SqliteStore({ path: join(dir, 'a.db') });
     const verified = await verifyToken(reopened.tokens, token);
