@@ -11,8 +11,8 @@ export function parseDuration(text: string): number {
 
 function parsePort(text: string): number {
   const port = Number(text);
-  if (!/^\d+$/.test(text) || port < 1 || port > 65535)
-    throw new InvalidArgumentError(`'${text}' is not a TCP port`);
+  // 0 asks the kernel for a free port; the listening URL is logged.
+  if (!/^\d+$/.test(text) || port > 65535) throw new InvalidArgumentError(`'${text}' is not a TCP port`);
   return port;
 }
 
