@@ -33,13 +33,16 @@ describe(`${CLIENTS} concurrent clients allocating from one pool of ${POOL_SIZE}
     assert.equal(subnet.status, 201);
     // Tokens written by another process into the state database, as `sfip token create` does.
     const store = new SqliteStore({ path: join(server.stateDir, 'sfip.db') });
-    for (let p = 0; p < 4; p++) tokens.push((await issueToken(store.tokens, { projectId: `p${p}`, isAdmin: false })).token);
+    for (let p = 0; p < 4; p++)
+      tokens.push((await issueToken(store.tokens, { projectId: `p${p}`, isAdmin: false })).token);
     await store.close();
   });
   after(() => server.stop());
 
   const allocate = (token: string) =>
-    request(server.url, token, 'POST', '/v2.0/floatingips', { floatingip: { floating_network_id: networkId } });
+    request(server.url, token, 'POST', '/v2.0/floatingips', {
+      floatingip: { floating_network_id: networkId },
+    });
 
   it('hands out every address exactly once, answers exhaustion with ExternalIpAddressExhausted, and never a 5xx', async () => {
     const results = await Promise.all(
@@ -63,18 +66,28 @@ describe(`${CLIENTS} concurrent clients allocating from one pool of ${POOL_SIZE}
       assert.ok(a.startsWith('203.0.113.') && last >= POOL.start && last <= POOL.end, a);
     }
     for (const r of results) {
-      assert.ok(r.statuses.every((s) => s < 500), `5xx: ${JSON.stringify(r.statuses)}`);
+      assert.ok(
+        r.statuses.every((s) => s < 500),
+        `5xx: ${JSON.stringify(r.statuses)}`,
+      );
       assert.equal(r.last.status, 400);
       assert.equal((r.last.body.NeutronError as Json).type, 'ExternalIpAddressExhausted');
     }
-    assert.ok(results.filter((r) => r.got.length > 0).length > 1, 'allocations were spread over several clients');
+    assert.ok(
+      results.filter((r) => r.got.length > 0).length > 1,
+      'allocations were spread over several clients',
+    );
   });
 
   it('stays consistent under concurrent release and re-allocation', async () => {
     const listed = await request(server.url, server.adminToken, 'GET', '/v2.0/floatingips');
     const fips = listed.body.floatingips as Json[];
     const byProject = new Map<string, string[]>();
-    for (const fip of fips) byProject.set(String(fip.project_id), [...(byProject.get(String(fip.project_id)) ?? []), String(fip.id)]);
+    for (const fip of fips)
+      byProject.set(String(fip.project_id), [
+        ...(byProject.get(String(fip.project_id)) ?? []),
+        String(fip.id),
+      ]);
     const statuses: number[] = [];
     await Promise.all(
       Array.from({ length: CLIENTS }, async (_, client) => {
@@ -91,17 +104,31 @@ describe(`${CLIENTS} concurrent clients allocating from one pool of ${POOL_SIZE}
         }
       }),
     );
-    assert.ok(statuses.every((s) => s < 500), JSON.stringify(statuses));
-    const after = (await request(server.url, server.adminToken, 'GET', '/v2.0/floatingips')).body.floatingips as Json[];
+    assert.ok(
+      statuses.every((s) => s < 500),
+      JSON.stringify(statuses),
+    );
+    const after = (await request(server.url, server.adminToken, 'GET', '/v2.0/floatingips')).body
+      .floatingips as Json[];
     const addresses = after.map((f) => f.floating_ip_address);
     assert.equal(new Set(addresses).size, addresses.length);
     assert.equal(after.length, POOL_SIZE, 'every released address was allocated again');
   });
 
   it(`lets exactly one of ${CLIENTS} admins racing for one address have it (IpAddressAlreadyAllocated for the rest)`, async () => {
-    const victim = (await request(server.url, server.adminToken, 'GET', `/v2.0/floatingips?floating_ip_address=203.0.113.150`))
-      .body.floatingips as Json[];
-    assert.equal((await request(server.url, server.adminToken, 'DELETE', `/v2.0/floatingips/${String(victim[0]!.id)}`)).status, 204);
+    const victim = (
+      await request(
+        server.url,
+        server.adminToken,
+        'GET',
+        `/v2.0/floatingips?floating_ip_address=203.0.113.150`,
+      )
+    ).body.floatingips as Json[];
+    assert.equal(
+      (await request(server.url, server.adminToken, 'DELETE', `/v2.0/floatingips/${String(victim[0]!.id)}`))
+        .status,
+      204,
+    );
     const replies = await Promise.all(
       Array.from({ length: CLIENTS }, () =>
         request(server.url, server.adminToken, 'POST', '/v2.0/floatingips', {

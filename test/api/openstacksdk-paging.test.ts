@@ -33,7 +33,9 @@ describe(`openstacksdk pages through ${COUNT} floating IPs with limit/marker`, (
     for (let batch = 0; batch < COUNT / 50; batch++) {
       const replies = await Promise.all(
         Array.from({ length: 50 }, () =>
-          request(server.url, admin, 'POST', '/v2.0/floatingips', { floatingip: { floating_network_id: networkId } }),
+          request(server.url, admin, 'POST', '/v2.0/floatingips', {
+            floatingip: { floating_network_id: networkId },
+          }),
         ),
       );
       for (const r of replies) {

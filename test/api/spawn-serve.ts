@@ -31,12 +31,24 @@ export function sfipArgs(args: string[]): [string, string[]] {
 export async function spawnServe(extra: string[] = []): Promise<SpawnedServe> {
   const stateDir = mkdtempSync(join(tmpdir(), 'ta-serve-'));
   const env = { ...process.env, SFIP_RUNTIME_DIR: join(stateDir, 'run'), SFIP_STATE_DIR: stateDir };
-  const [command, args] = sfipArgs(['serve', '--port', '0', '--state-dir', stateDir, '--log-level', 'info', ...extra]);
+  const [command, args] = sfipArgs([
+    'serve',
+    '--port',
+    '0',
+    '--state-dir',
+    stateDir,
+    '--log-level',
+    'info',
+    ...extra,
+  ]);
   const child: ChildProcess = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: string[] = [];
   const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
   const url = await new Promise<string>((done, fail) => {
-    const timer = setTimeout(() => fail(new Error(`sfip serve did not start in 30 s:\n${logs.join('\n')}`)), 30_000);
+    const timer = setTimeout(
+      () => fail(new Error(`sfip serve did not start in 30 s:\n${logs.join('\n')}`)),
+      30_000,
+    );
     for (const stream of [child.stdout!, child.stderr!]) {
       createInterface({ input: stream }).on('line', (line) => {
         logs.push(line);
