@@ -19,6 +19,8 @@ declare -A PACKAGES=(
   [python3]=/usr/bin/python3
   [make]=/usr/bin/make
   [g++]=/usr/bin/g++
+  # The real openstack CLI and openstacksdk, driven by the API compatibility tests.
+  [python3-openstackclient]=/usr/bin/openstack
 )
 missing=()
 for pkg in "${!PACKAGES[@]}"; do

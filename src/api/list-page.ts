@@ -159,7 +159,11 @@ function matchesTags(tags: readonly string[], filter: TagFilter): boolean {
   );
 }
 
+const hasTagFilter = (f: TagFilter) =>
+  f.all.length > 0 || f.any.length > 0 || f.notAll.length > 0 || f.notAny.length > 0;
+
 export function matchesQuery(object: NeutronObject, query: ListQuery): boolean {
+  if (query.filters.size === 0 && !hasTagFilter(query.tags)) return true;
   for (const [attribute, values] of query.filters) {
     if (!values.some((v) => matchesValue(object[attribute], v))) return false;
   }

@@ -29,7 +29,8 @@ export interface SqliteStoreOptions {
 
 /**
  * The embedded default store. WAL mode lets the agent read while the API writes; every model operation runs in
- * one IMMEDIATE transaction, which serialises writers, so allocation can never hand out an address twice.
+ * an IMMEDIATE transaction (shared by a group commit, see update), which serialises writers, so allocation can
+ * never hand out an address twice.
  * synchronous=NORMAL keeps every acknowledged write across a process crash (WAL is fsynced at checkpoints).
  */
 export class SqliteStore implements Store {
@@ -40,6 +41,14 @@ export class SqliteStore implements Store {
   private readonly events = new EventEmitter();
   private writesSincePrune = 0;
   private readonly stmt;
+  private pending: {
+    fn: (tx: Tx) => unknown;
+    resolve: (value: unknown) => void;
+    reject: (error: unknown) => void;
+  }[] = [];
+  /** The outer transaction of a group commit, and the savepoint each update runs in (nested transactions). */
+  private readonly runBatch: Database.Transaction<(body: () => void) => void>;
+  private readonly runSavepoint: Database.Transaction<(body: () => unknown) => unknown>;
 
   constructor(options: SqliteStoreOptions) {
     this.description = `sqlite:${options.path}`;
@@ -47,6 +56,8 @@ export class SqliteStore implements Store {
     this.events.setMaxListeners(0);
     this.tokens = new SqliteTokenStore(this.db);
     const db = this.db;
+    this.runBatch = db.transaction((body: () => void) => body());
+    this.runSavepoint = db.transaction((body: () => unknown) => body());
     this.stmt = {
       get: db.prepare<[string, string], { body: string }>(
         'SELECT body FROM resources WHERE kind = ? AND id = ?',
@@ -78,23 +89,53 @@ export class SqliteStore implements Store {
     return this.db.transaction(() => fn(this.view()))();
   }
 
-  async update<T>(fn: (tx: Tx) => T): Promise<T> {
-    let wrote = false;
-    const run = this.db.transaction(() => {
-      const tx = this.tx(() => (wrote = true));
-      return fn(tx);
+  /**
+   * Group commit: updates requested in the same turn of the event loop run together in one IMMEDIATE
+   * transaction, each inside its own savepoint. One that throws is rolled back alone and rejected; the others
+   * commit with a single WAL write, which is what lets 32 concurrent API clients allocate at a thousand a
+   * second. Each caller still sees its own update atomically, and a later read sees it once the promise resolves.
+   */
+  update<T>(fn: (tx: Tx) => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.pending.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      if (this.pending.length === 1) setImmediate(() => this.flush());
     });
-    let result: T;
+  }
+
+  private flush(): void {
+    const batch = this.pending;
+    this.pending = [];
+    const outcomes: ({ ok: true; value: unknown; wrote: boolean } | { ok: false; error: unknown })[] = [];
     try {
-      result = run.immediate();
+      this.runBatch.immediate(() => {
+        for (const item of batch) {
+          let wrote = false;
+          try {
+            const value = this.runSavepoint(() => item.fn(this.tx(() => (wrote = true))));
+            outcomes.push({ ok: true, value, wrote });
+          } catch (error) {
+            outcomes.push({ ok: false, error: translateSqliteError(error, this.description) });
+          }
+        }
+      });
     } catch (error) {
-      throw translateSqliteError(error, this.description);
+      const failure = translateSqliteError(error, this.description);
+      for (const item of batch) item.reject(failure);
+      return;
     }
+    let wrote = false;
+    outcomes.forEach((outcome, i) => {
+      if (outcome.ok) {
+        wrote ||= outcome.wrote;
+        batch[i]!.resolve(outcome.value);
+      } else {
+        batch[i]!.reject(outcome.error);
+      }
+    });
     if (wrote) {
       this.maybePrune();
       this.events.emit('change');
     }
-    return result;
   }
 
   async changesSince(seq: number, limit = 10_000): Promise<ChangeBatch> {
@@ -110,6 +151,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    if (this.db.open && this.pending.length > 0) this.flush();
     if (this.db.open) this.db.close();
   }
 

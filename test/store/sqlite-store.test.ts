@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import {
+  conflict,
+  createNetwork,
+  projectKey,
+  type Context,
+  type Network,
+  type RangeOptions,
+} from '../../src/model/index.js';
+import { SqliteStore } from '../../src/store/index.js';
+import { MIGRATIONS } from '../../src/store/sqlite/migrations.js';
+
+let counter = 0;
+const ctxFor = (projectId: string): Context => ({
+  projectId,
+  isAdmin: true,
+  now: () => '2026-01-01T00:00:00.000Z',
+  newId: () => `00000000-0000-4000-8000-${String(++counter).padStart(12, '0')}`,
+});
+
+describe('SQLite store: ranges, group commit, migration', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ta-store-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('reads ranges in id order, after a marker, backwards, and by index key', async () => {
+    const store = new SqliteStore({ path: ':memory:' });
+    const made: Network[] = [];
+    for (let i = 0; i < 7; i++) {
+      made.push(
+        await store.update((tx) => createNetwork(tx, ctxFor(i % 2 ? 'odd' : 'even'), { name: `n${i}` })),
+      );
+    }
+    const ids = made.map((n) => n.id).sort();
+    const range = (options: RangeOptions) =>
+      store.read((view) => view.range('network', options).map((n) => n.id));
+    assert.deepEqual(await range({ limit: 3 }), ids.slice(0, 3));
+    assert.deepEqual(await range({ limit: 3, after: ids[2] }), ids.slice(3, 6));
+    assert.deepEqual(await range({ limit: 2, after: ids[4], descending: true }), [ids[3], ids[2]]);
+    assert.deepEqual(await range({ limit: 100, descending: true }), [...ids].reverse());
+    const odd = made
+      .filter((_, i) => i % 2)
+      .map((n) => n.id)
+      .sort();
+    assert.deepEqual(await range({ limit: 100, key: projectKey('odd') }), odd);
+    assert.deepEqual(await range({ limit: 1, key: projectKey('odd'), after: odd[0] }), [odd[1]]);
+    await store.close();
+  });
+
+  it('commits concurrent updates together, rolling back only the one that fails', async () => {
+    const store = new SqliteStore({ path: ':memory:' });
+    let changes = 0;
+    store.onChange(() => changes++);
+    const before = (await store.changesSince(0)).latest;
+    const results = await Promise.allSettled([
+      store.update((tx) => createNetwork(tx, ctxFor('p'), { name: 'a' })),
+      store.update((tx) => {
+        createNetwork(tx, ctxFor('p'), { name: 'doomed' });
+        throw conflict('Nope', 'refused after writing');
+      }),
+      store.update((tx) => createNetwork(tx, ctxFor('p'), { name: 'b' })),
+    ]);
+    assert.equal(results[0].status, 'fulfilled');
+    assert.equal(results[1].status, 'rejected');
+    assert.equal(((results[1] as PromiseRejectedResult).reason as Error).message, 'refused after writing');
+    assert.equal(results[2].status, 'fulfilled');
+    const names = await store.read((view) =>
+      view
+        .list('network')
+        .map((n) => n.name)
+        .sort(),
+    );
+    assert.deepEqual(names, ['a', 'b']);
+    const feed = await store.changesSince(before);
+    assert.equal(feed.changes.length, 2, 'the failed update left no change in the feed');
+    assert.equal(changes, 1, 'one notification for the batch');
+    await store.close();
+  });
+
+  it('migrates a version 1 database: tokens table, and project keys for existing resources', async () => {
+    const path = join(dir, 'v1.db');
+    const old = new Database(path);
+    old.exec(MIGRATIONS[0]!);
+    old.pragma('user_version = 1');
+    old
+      .prepare('INSERT INTO resources (kind, id, body) VALUES (?, ?, ?)')
+      .run('network', 'n1', JSON.stringify({ id: 'n1', projectId: 'legacy', name: 'old', tags: [] }));
+    old.close();
+    const store = new SqliteStore({ path });
+    assert.deepEqual(
+      await store.read((view) =>
+        view.range('network', { limit: 10, key: projectKey('legacy') }).map((n) => n.id),
+      ),
+      ['n1'],
+    );
+    assert.deepEqual(await store.tokens.listTokens(), []);
+    await store.close();
+  });
+});
