@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { Context, IPv4 } from '../model/index.js';
+import { newResourceId } from './resource-id.js';
 
 /** The caller as the model sees it: the project of the request's token, and whether that token is an admin's. */
 export interface Caller {
@@ -33,7 +33,7 @@ export function contextOf(request: FastifyRequest): Context {
     projectId: request.caller.projectId,
     isAdmin: request.caller.isAdmin,
     now: () => new Date().toISOString(),
-    newId: () => randomUUID(),
+    newId: () => newResourceId(),
     allocationHints,
   };
 }

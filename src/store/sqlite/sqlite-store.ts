@@ -18,6 +18,7 @@ import type { Change, ChangeBatch, Store } from '../store.js';
 import type { TokenStore } from '../token-store.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
 import { SqliteTokenStore } from './sqlite-token-store.js';
+import { WalCheckpointer } from './wal-checkpointer.js';
 
 /** How many changes the feed keeps. A reader further behind than this re-lists everything. */
 const CHANGE_RETENTION = 200_000;
@@ -25,6 +26,8 @@ const CHANGE_RETENTION = 200_000;
 export interface SqliteStoreOptions {
   /** Database file, or ':memory:' for tests. */
   readonly path: string;
+  /** WAL checkpoints on a worker thread (see WalCheckpointer); defaults suit the daemon. */
+  readonly checkpoint?: { readonly intervalMs?: number; readonly restartBytes?: number };
 }
 
 /**
@@ -49,12 +52,17 @@ export class SqliteStore implements Store {
   /** The outer transaction of a group commit, and the savepoint each update runs in (nested transactions). */
   private readonly runBatch: Database.Transaction<(body: () => void) => void>;
   private readonly runSavepoint: Database.Transaction<(body: () => unknown) => unknown>;
+  private readonly checkpointer: WalCheckpointer | undefined;
 
   constructor(options: SqliteStoreOptions) {
     this.description = `sqlite:${options.path}`;
     this.db = openDatabase(options.path);
     this.events.setMaxListeners(0);
     this.tokens = new SqliteTokenStore(this.db);
+    if (options.path !== ':memory:') {
+      this.checkpointer = new WalCheckpointer(options.path, options.checkpoint);
+      this.db.pragma('wal_autocheckpoint = 0');
+    }
     const db = this.db;
     this.runBatch = db.transaction((body: () => void) => body());
     this.runSavepoint = db.transaction((body: () => unknown) => body());
@@ -152,6 +160,9 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.db.open && this.pending.length > 0) this.flush();
+    // The checkpointer's connection goes first, so that closing the main one is the last close, which
+    // checkpoints the rest of the WAL and removes it.
+    await this.checkpointer?.stop();
     if (this.db.open) this.db.close();
   }
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -99,5 +99,53 @@ describe('SQLite store: ranges, group commit, migration', () => {
     );
     assert.deepEqual(await store.tokens.listTokens(), []);
     await store.close();
+  });
+});
+
+describe('SQLite store: WAL checkpoints off the event loop', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ta-wal-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const writeMany = async (store: SqliteStore, count: number) => {
+    for (let batch = 0; batch < count / 50; batch++) {
+      await Promise.all(
+        Array.from({ length: 50 }, (_, i) =>
+          store.update((tx) =>
+            createNetwork(tx, ctxFor(`p${i}`), { name: 'x'.repeat(200), tags: [`b${batch}`] }),
+          ),
+        ),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+  };
+
+  it('keeps the WAL bounded under a stream of writes, and leaves none behind on close', async () => {
+    const path = join(dir, 'wal.db');
+    const store = new SqliteStore({ path, checkpoint: { intervalMs: 10, restartBytes: 512 * 1024 } });
+    let largest = 0;
+    const sampler = setInterval(() => {
+      try {
+        largest = Math.max(largest, statSync(`${path}-wal`).size);
+      } catch {
+        // no WAL yet
+      }
+    }, 5);
+    try {
+      await writeMany(store, 5000);
+      clearInterval(sampler);
+      // Once the writes stop, the next checkpoint empties the WAL; without the TRUNCATE it would stay at its largest.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const settled = statSync(`${path}-wal`).size;
+      assert.ok(settled < 512 * 1024, `the WAL stayed at ${settled} bytes (largest ${largest})`);
+      assert.ok(largest > 512 * 1024, `the test wrote too little to need a checkpoint (${largest} bytes)`);
+      assert.equal(await store.read((view) => view.list('network').length), 5000);
+    } finally {
+      clearInterval(sampler);
+      await store.close();
+    }
+    assert.equal(existsSync(`${path}-wal`), false);
+    const reopened = new SqliteStore({ path });
+    assert.equal(await reopened.read((view) => view.list('network').length), 5000);
+    await reopened.close();
   });
 });
