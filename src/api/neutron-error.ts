@@ -121,7 +121,7 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
         .status(413)
         .send(
           neutronError(
-            'HTTPRequestEntityTooLarge',
+            'RequestEntityTooLarge',
             `Request is too large: the limit is ${request.routeOptions.bodyLimit ?? 0} bytes.`,
           ),
         );

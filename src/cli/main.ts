@@ -9,7 +9,7 @@ import { networkCommand, portCommand, subnetCommand } from './commands/network.j
 import { routerCommand } from './commands/router.js';
 import { serveCommand } from './commands/serve.js';
 import { tokenCommand } from './commands/token.js';
-import { TOKEN_HINT } from './token-source.js';
+import { TOKEN_HINT } from '../client/token-source.js';
 
 export function buildProgram(): Command {
   const program = new Command('sfip')

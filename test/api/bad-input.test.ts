@@ -224,7 +224,7 @@ describe('bad input gets a NeutronError with the right status, and changes nothi
       url: '/v2.0/floatingips',
       payload: create({ description: 'x'.repeat(300 * 1024) }),
       status: 413,
-      type: 'HTTPRequestEntityTooLarge',
+      type: 'RequestEntityTooLarge',
       message: /too large/,
     },
     {

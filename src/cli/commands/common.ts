@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { ApiClient } from '../../client/api-client.js';
 import type { OutputOptions } from '../output.js';
-import { resolveToken } from '../token-source.js';
+import { resolveToken } from '../../client/token-source.js';
 
 export const DEFAULT_URL = 'http://127.0.0.1:9696';
 

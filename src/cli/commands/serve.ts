@@ -11,8 +11,9 @@ export function parseDuration(text: string): number {
 
 function parsePort(text: string): number {
   const port = Number(text);
-  // 0 asks the kernel for a free port; the listening URL is logged.
-  if (!/^\d+$/.test(text) || port > 65535) throw new InvalidArgumentError(`'${text}' is not a TCP port`);
+  if (!/^\d+$/.test(text) || port > 65535) {
+    throw new InvalidArgumentError(`'${text}' is not a TCP port (0-65535; 0 picks a free one)`);
+  }
   return port;
 }
 
@@ -36,7 +37,7 @@ export function serveCommand(): Command {
       '--resync-interval <duration>',
       'how often to re-read the kernel and repair drift',
       parseDuration,
-      10_000,
+      30_000,
     )
     .option('--no-garp', 'do not send gratuitous ARP on association')
     .option('--no-agent', 'run only the API')

@@ -1,6 +1,5 @@
 import { isIP } from 'node:net';
 import { endpointTokenPath, readTokenFile, stateTokenPath } from '../auth/index.js';
-import { ApiError } from '../client/api-client.js';
 
 export interface TokenChoice {
   readonly token?: string;
@@ -36,11 +35,7 @@ export function resolveToken(
   if (choice.tokenFile) {
     const text = readTokenFile(choice.tokenFile);
     if (text === undefined) {
-      throw new ApiError(
-        0,
-        'TokenFileUnreadable',
-        `Cannot read a token from ${choice.tokenFile}: check the path and its permissions.`,
-      );
+      throw new Error(`Cannot read a token from ${choice.tokenFile}: check the path and its permissions.`);
     }
     return text;
   }
