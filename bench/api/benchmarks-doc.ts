@@ -13,6 +13,7 @@ export interface BenchRow {
   readonly p99: number;
   readonly ok: number;
   readonly failed: number;
+  readonly cpuMs: number;
 }
 
 export interface BenchContext {

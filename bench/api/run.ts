@@ -38,7 +38,17 @@ interface Row {
   readonly p99: number;
   readonly ok: number;
   readonly failed: number;
+  /** Server CPU (user + system) per request: what a request costs regardless of how busy the machine is. */
+  readonly cpuMs: number;
 }
+
+/** utime + stime of a process in milliseconds, from /proc (clock ticks are 100 Hz on Linux). */
+function cpuMsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+let serverPid = 0;
 
 async function startServe(stateDir: string): Promise<{ url: string; stop: () => Promise<void> }> {
   // The compiled build, as deployed: tsx's on-the-fly transform keeps function names with extra calls that cost
@@ -51,6 +61,7 @@ async function startServe(stateDir: string): Promise<{ url: string; stop: () => 
       stdio: ['ignore', 'pipe', 'inherit'],
     },
   );
+  serverPid = child.pid!;
   const url = await new Promise<string>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
     lines.on('line', (line) => {
@@ -90,7 +101,9 @@ async function measure(
   options: autocannon.Options,
   connections = CONNECTIONS,
 ): Promise<Row> {
+  const cpuBefore = cpuMsOf(serverPid);
   const result = await autocannon({ duration: DURATION, connections, ...options });
+  const cpu = cpuMsOf(serverPid) - cpuBefore;
   const row = {
     scenario,
     connections,
@@ -99,6 +112,7 @@ async function measure(
     p99: result.latency.p99,
     ok: result['2xx'],
     failed: result.non2xx + result.errors + result.timeouts,
+    cpuMs: Number((cpu / Math.max(1, result['2xx'] + result.non2xx)).toFixed(3)),
   };
   console.log(JSON.stringify(row));
   return row;

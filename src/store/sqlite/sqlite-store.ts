@@ -53,6 +53,8 @@ export class SqliteStore implements Store {
   private readonly runBatch: Database.Transaction<(body: () => void) => void>;
   private readonly runSavepoint: Database.Transaction<(body: () => unknown) => unknown>;
   private readonly checkpointer: WalCheckpointer | undefined;
+  /** One read transaction over one view object, both built once: reads are the API's hottest path. */
+  private readonly runRead: Database.Transaction<(fn: (view: View) => unknown) => unknown>;
 
   constructor(options: SqliteStoreOptions) {
     this.description = `sqlite:${options.path}`;
@@ -66,6 +68,8 @@ export class SqliteStore implements Store {
     const db = this.db;
     this.runBatch = db.transaction((body: () => void) => body());
     this.runSavepoint = db.transaction((body: () => unknown) => body());
+    const view = this.view();
+    this.runRead = db.transaction((fn: (view: View) => unknown) => fn(view));
     this.stmt = {
       get: db.prepare<[string, string], { body: string }>(
         'SELECT body FROM resources WHERE kind = ? AND id = ?',
@@ -94,7 +98,7 @@ export class SqliteStore implements Store {
   }
 
   async read<T>(fn: (view: View) => T): Promise<T> {
-    return this.db.transaction(() => fn(this.view()))();
+    return this.runRead(fn) as T;
   }
 
   /**
