@@ -141,6 +141,7 @@ async function settleCount(url: string, token: string, networkId: string, size: 
 
 async function main(): Promise<void> {
   execFileSync('npm', ['run', '--silent', 'build'], { stdio: 'inherit' });
+  const loadAtStart = loadavg()[0]!.toFixed(1);
   const stateDir = mkdtempSync(join(tmpdir(), 'ta-bench-'));
   const server = await startServe(stateDir);
   try {
@@ -195,9 +196,7 @@ async function main(): Promise<void> {
       }),
     );
     const command = `node --import tsx bench/api/run.ts --duration ${DURATION} --connections ${CONNECTIONS}`;
-    const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, Node ${process.version}, load average ${loadavg()
-      .map((l) => l.toFixed(1))
-      .join(' ')} at start of the write`;
+    const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, Node ${process.version}, 1-minute load average ${loadAtStart} at the start and ${loadavg()[0]!.toFixed(1)} at the end (other work shares this machine)`;
     if (options.write && !options['no-write'])
       writeSection(rows, { command, machine, listSize: LIST_SIZE, duration: DURATION });
   } finally {
