@@ -16,6 +16,9 @@ export interface SpawnedServe {
   readonly env: NodeJS.ProcessEnv;
   /** Everything serve logged, for assertions and failure messages. */
   readonly logs: string[];
+  /** SIGTERM and wait, keeping the state directory. */
+  terminate(): Promise<void>;
+  /** terminate(), then remove the state directory. */
   stop(): Promise<void>;
 }
 
@@ -70,15 +73,19 @@ export async function spawnServe(extra: string[] = []): Promise<SpawnedServe> {
   } catch {
     adminToken = undefined;
   }
+  const terminate = async () => {
+    if (child.exitCode === null) child.kill('SIGTERM');
+    await exited;
+  };
   return {
     url,
     stateDir,
     adminToken,
     env,
     logs,
+    terminate,
     async stop() {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      await exited;
+      await terminate();
       rmSync(stateDir, { recursive: true, force: true });
     },
   };

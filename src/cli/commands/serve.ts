@@ -1,7 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { parseBackendName } from '../../model/index.js';
-import { createLogger } from '../../daemon/logger.js';
-import { serve } from '../../daemon/serve.js';
 
 export function parseDuration(text: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text);
@@ -44,6 +42,11 @@ export function serveCommand(): Command {
     .option('--no-auth', 'development only: no tokens, every client is admin (refused unless on loopback)')
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
     .action(async (o: Record<string, unknown>) => {
+      // Loaded here, not at the top: every other sfip command starts without Fastify, the agent and the dataplanes.
+      const [{ createLogger }, { serve }] = await Promise.all([
+        import('../../daemon/logger.js'),
+        import('../../daemon/serve.js'),
+      ]);
       const log = createLogger(String(o.logLevel));
       const server = await serve({
         host: String(o.host),
