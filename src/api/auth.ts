@@ -13,12 +13,16 @@ const unauthorized = (reply: FastifyReply, message: string) => {
   return new SfipError('HTTPUnauthorized', 401, message);
 };
 
+/**
+ * Paths this hook leaves alone: the API's documentation (public), the dashboard (its data route checks its own
+ * token, or an admin API token) and Prometheus' /metrics (unauthenticated, as scrapers expect).
+ */
+const OWN_AUTH_PREFIXES = ['/docs', '/dashboard', '/metrics'];
+
 function isPublic(request: FastifyRequest): boolean {
-  return (
-    request.routeOptions.config?.public === true ||
-    request.url === '/docs' ||
-    request.url.startsWith('/docs/')
-  );
+  if (request.routeOptions.config?.public === true) return true;
+  const path = request.url.split('?', 1)[0]!;
+  return OWN_AUTH_PREFIXES.some((p) => path === p || path.startsWith(`${p}/`));
 }
 
 /**

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Store } from '../store/index.js';
@@ -22,9 +23,15 @@ export interface ApiOptions {
   readonly bodyLimit?: number;
   /** Serve /openapi.json and /docs. Default true. */
   readonly docs?: boolean;
-  /** Extra readiness condition, e.g. "the agent has reconciled every router once". */
-  readonly ready?: () => { ready: boolean; detail: string };
+  /**
+   * Extra readiness condition, given the routers in the store, e.g. "the agent has reconciled each of them
+   * once". Without it, ready means the store answers.
+   */
+  readonly ready?: (routerIds: readonly string[]) => { ready: boolean; detail: string };
 }
+
+/** A caller's X-Request-Id is kept when it is short and plain, so logs can be joined across systems. */
+const REQUEST_ID = /^[\w.:@-]{1,128}$/;
 
 /** The Neutron-shaped HTTP API. Thin: it translates HTTP into model calls inside store transactions. */
 export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
@@ -32,6 +39,13 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     loggerInstance: options.logger || undefined,
     logger: options.logger === false ? false : undefined,
     bodyLimit: options.bodyLimit ?? 256 * 1024,
+    // Every request gets an id (the caller's X-Request-Id, or a new UUID); every log line of the request
+    // carries it as reqId, and the response returns it in X-Request-Id.
+    requestIdHeader: false,
+    genReqId: (req: { headers: Record<string, string | string[] | undefined> }) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
     // openstacksdk given an endpoint ending in "/v2.0/" skips discovery and appends "v2.0/..." again; answering
     // that doubled prefix lets the endpoint be given with or without the version, with or without the slash.
@@ -45,6 +59,9 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   app.setNotFoundHandler(notFoundHandler);
   // Response schemas document the API; JSON.stringify serializes it, so a documentation slip cannot change a reply.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
   registerAuth(app, options.auth ?? 'token', options.store.tokens);
   if (options.docs ?? true) await registerOpenApi(app);
   registerVersions(app);
@@ -55,9 +72,21 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   registerRouterInterfaces(app, options.store);
   const config = { public: true };
   app.get('/healthz', { config, schema: { hide: true } }, async () => ({ status: 'ok' }));
-  app.get('/readyz', { config, schema: { hide: true } }, async (_request, reply) => {
-    const state = options.ready?.() ?? { ready: true, detail: 'no agent in this process' };
-    await options.store.read((view) => view.range('network', { limit: 1 }).length);
+  // Ready: the store answers and (with an agent) every router in it has been reconciled at least once.
+  app.get('/readyz', { config, schema: { hide: true } }, async (request, reply) => {
+    let routerIds: string[];
+    try {
+      routerIds = await options.store.read((view) => view.list('router').map((r) => r.id));
+    } catch (error) {
+      request.log.warn({ err: (error as Error).message }, 'readiness: store unreachable');
+      return reply
+        .status(503)
+        .send({ status: 'not ready', detail: `store unreachable: ${(error as Error).message}` });
+    }
+    const state = options.ready?.(routerIds) ?? {
+      ready: true,
+      detail: 'store reachable; no agent in this process',
+    };
     return reply
       .status(state.ready ? 200 : 503)
       .send({ status: state.ready ? 'ready' : 'not ready', detail: state.detail });

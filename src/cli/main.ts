@@ -10,6 +10,7 @@ import { routerCommand } from './commands/router.js';
 import { serveCommand } from './commands/serve.js';
 import { tokenCommand } from './commands/token.js';
 import { TOKEN_HINT } from '../client/token-source.js';
+import { topCommand } from './commands/top.js';
 
 export function buildProgram(): Command {
   const program = new Command('sfip')
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
     doctorCommand(),
     serveCommand(),
     tokenCommand(),
+    topCommand(),
   ]) {
     program.addCommand(command);
   }

@@ -3,8 +3,22 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Agent } from '../agent/index.js';
 import { buildApi, type AuthMode } from '../api/index.js';
-import { endpointTokenPath, ensureLocalAdminToken, unpublishToken, writeSecretFile } from '../auth/index.js';
+import {
+  endpointTokenPath,
+  ensureLocalAdminToken,
+  unpublishToken,
+  verifyToken,
+  writeSecretFile,
+} from '../auth/index.js';
+import { loadDashboardToken, presentedToken, registerDashboard, sameToken } from '../dashboard/index.js';
 import { createDataplane, type Dataplane } from '../dataplane/index.js';
+import {
+  agentReadiness,
+  createMetricsRegistry,
+  Observer,
+  ReconcileHistory,
+  registerMetricsRoute,
+} from '../metrics/index.js';
 import type { BackendName } from '../model/index.js';
 import { openStore, type Store } from '../store/index.js';
 
@@ -19,6 +33,10 @@ export interface ServeOptions {
   readonly log: Logger;
   /** Run the API without the agent (another process reconciles). */
   readonly agent: boolean;
+  /** The dashboard's token; absent means STATE_DIR/dashboard-token, created on first start. */
+  readonly dashboardToken?: string;
+  /** How long one read of the dataplane counters serves scrapes and dashboard polls. Default 1 s. */
+  readonly countersCacheMs?: number;
   /** `token` (default) or `none`, which is refused unless listening on loopback. */
   readonly auth?: AuthMode;
 }
@@ -29,6 +47,9 @@ export interface RunningServer {
   readonly agent: Agent | undefined;
   /** The local admin token (token auth only): also in STATE_DIR/admin-token and the runtime directory. */
   readonly adminToken: string | undefined;
+  readonly history: ReconcileHistory;
+  /** Where the generated dashboard token was written, or null when it was given. */
+  readonly dashboardTokenPath: string | null;
   close(): Promise<void>;
 }
 
@@ -61,6 +82,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       );
     }
   }
+  // A bad configured or stored token stops the daemon before it opens anything.
+  const token = loadDashboardToken(options.stateDir, options.dashboardToken);
   const store = openStore(options.store, options.stateDir);
   const agent = options.agent
     ? new Agent({
@@ -73,32 +96,61 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
         garp: options.garp,
       })
     : undefined;
-  let agentReady = !agent;
+  // Follow the agent before it starts, so its very first passes are recorded.
+  const history = new ReconcileHistory();
+  if (agent) history.follow(agent);
+  let agentStarted = !agent;
   const app = await buildApi({
     store,
     auth,
     logger: log.child({ component: 'api' }),
-    ready: () => ({ ready: agentReady, detail: agentReady ? 'every router reconciled' : 'agent starting' }),
+    ready: (routerIds) =>
+      agent
+        ? agentReadiness(history, agentStarted, routerIds)
+        : { ready: true, detail: 'store reachable; no agent in this process' },
+  });
+  const observer = new Observer({
+    store,
+    dataplaneFor,
+    defaultBackend: options.backend,
+    cacheMs: options.countersCacheMs ?? 1000,
+  });
+  registerMetricsRoute(app, createMetricsRegistry({ observer, history }));
+  await registerDashboard(app, {
+    observer,
+    history,
+    // The dashboard token (for bookmarks and `sfip top`), or any admin API token: the page shows every project.
+    authorize: async (request) => {
+      const presented = presentedToken(request.headers);
+      if (sameToken(presented, token.token)) return true;
+      return presented !== undefined && (await verifyToken(store.tokens, presented))?.isAdmin === true;
+    },
   });
   // The admin token exists before the first request can arrive, so a client started with the server never sees a 401.
   const local = auth === 'token' ? await ensureLocalAdminToken(store.tokens, options.stateDir) : undefined;
   if (local) log.info({ path: local.path, created: local.created }, 'local admin token ready');
   const address = await app.listen({ host: options.host, port: options.port });
-  log.info({ url: address, store: store.description, backend: options.backend, auth }, 'sfip API listening');
   const adminToken = local?.token;
-  let published: string | undefined;
+  // Published before the "listening" line, which clients (and tests) wait for before they call.
+  const published =
+    adminToken && LOOPBACK(options.host)
+      ? publishToken(endpointTokenPath(portOf(address)), adminToken, log)
+      : undefined;
   if (auth === 'none') {
     log.warn(
       { url: address },
       'AUTHENTICATION IS OFF (--no-auth): every local client is admin of every project. For development only.',
     );
-  } else if (adminToken && LOOPBACK(options.host)) {
-    published = publishToken(endpointTokenPath(portOf(address)), adminToken, log);
   }
-  const agentStarted = agent
+  log.info({ url: address, store: store.description, backend: options.backend, auth }, 'sfip API listening');
+  log.info(
+    { dashboard: `${address}/dashboard/`, tokenFile: token.path ?? '(given with --dashboard-token)' },
+    'dashboard served; open it with the token',
+  );
+  const agentRunning = agent
     ?.start()
     .then(() => {
-      agentReady = true;
+      agentStarted = true;
       log.info('agent reconciled every router');
     })
     .catch((error) => log.error({ err: (error as Error).message }, 'agent failed to start'));
@@ -107,10 +159,12 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     store,
     agent,
     adminToken,
+    history,
+    dashboardTokenPath: token.path,
     async close() {
       if (published && adminToken) unpublishToken(published, adminToken);
       await app.close();
-      await agentStarted;
+      await agentRunning;
       await agent?.stop();
       await store.close();
     },

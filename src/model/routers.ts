@@ -27,6 +27,7 @@ export interface RouterInput extends CommonInput {
   readonly externalGateway?: GatewayInput | null;
   readonly adminStateUp?: boolean;
   readonly backend?: string | null;
+  readonly antiSpoofing?: boolean;
 }
 
 /**
@@ -35,9 +36,17 @@ export interface RouterInput extends CommonInput {
  */
 function checkPlacementPolicy(ctx: Context, input: RouterInput): void {
   if (ctx.isAdmin) return;
-  const set = (['namespace', 'gatewayDevice', 'backend'] as const).filter((k) => input[k] !== undefined);
+  // anti_spoofing too: turning it off would let a project's VMs send with forged sources through the gateway.
+  const set = (['namespace', 'gatewayDevice', 'backend', 'antiSpoofing'] as const).filter(
+    (k) => input[k] !== undefined,
+  );
   if (set.length > 0) {
-    const names = { namespace: 'namespace', gatewayDevice: 'gateway_device', backend: 'backend' };
+    const names = {
+      namespace: 'namespace',
+      gatewayDevice: 'gateway_device',
+      backend: 'backend',
+      antiSpoofing: 'anti_spoofing',
+    };
     throw new SfipError(
       'PolicyNotAuthorized',
       403,
@@ -56,6 +65,7 @@ export function createRouter(tx: Tx, ctx: Context, input: RouterInput): Router {
     externalGateway: null,
     adminStateUp: input.adminStateUp ?? true,
     backend: input.backend == null ? null : parseBackendName(input.backend),
+    antiSpoofing: input.antiSpoofing ?? true,
   };
   checkPlacement(tx, draft);
   const router = input.externalGateway
@@ -87,6 +97,7 @@ export function updateRouter(tx: Tx, ctx: Context, id: string, input: RouterInpu
     ...(input.description !== undefined && { description: input.description }),
     ...(input.tags !== undefined && { tags: [...new Set(input.tags)] }),
     ...(input.adminStateUp !== undefined && { adminStateUp: input.adminStateUp }),
+    ...(input.antiSpoofing !== undefined && { antiSpoofing: input.antiSpoofing }),
     ...(input.namespace !== undefined && {
       namespace: input.namespace === null ? null : parseNamespaceName(input.namespace),
     }),

@@ -105,8 +105,15 @@ describe('sfip CLI and tokens: local admin token, token create/list/revoke, --to
       viaEnv.map((f) => f.id),
     );
 
+    // The dashboard shows every project: an admin API token opens its data, a project token does not.
+    const dashboard = (t: string) =>
+      fetch(`${server.url}/dashboard/api/state`, { headers: { 'x-auth-token': t } }).then((r) => r.status);
+    assert.equal(await dashboard(server.adminToken!), 200);
+    assert.equal(await dashboard(token), 401);
+
     const tokens = await ok(['token', 'list', '--json'], { SFIP_STATE_DIR: server.stateDir });
-    assert.ok(!tokens.includes(token.split('_')[2]!), 'token list must not show secrets');
+    // sfip_ + 16 hex + _ : the secret is the rest (base64url, which may itself contain _).
+    assert.ok(!tokens.includes(token.slice(22)), 'token list must not show secrets');
     const rows = JSON.parse(tokens) as Json[];
     assert.deepEqual(rows.map((r) => r.project_id).sort(), ['admin', 'alice']);
 

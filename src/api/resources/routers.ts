@@ -44,6 +44,11 @@ const sfipPlacement = {
     Nullable(Type.String({ maxLength: 255, description: 'sfip: the device facing the external network' })),
   ),
   backend: Type.Optional(Nullable(Type.String({ maxLength: 32, description: 'sfip: dataplane backend' }))),
+  anti_spoofing: Type.Optional(
+    Type.Boolean({
+      description: 'sfip: drop packets from VMs with a source address they do not own (default true)',
+    }),
+  ),
 };
 
 const updateProperties = {
@@ -79,6 +84,7 @@ function input(b: Record<string, unknown>) {
     ...(b.namespace !== undefined && { namespace: b.namespace as string | null }),
     ...(b.gateway_device !== undefined && { gatewayDevice: b.gateway_device as string | null }),
     ...(b.backend !== undefined && { backend: b.backend as string | null }),
+    ...(b.anti_spoofing !== undefined && { antiSpoofing: b.anti_spoofing as boolean }),
   };
 }
 
@@ -100,12 +106,13 @@ export const routers: ResourceDef<'router'> = {
     'namespace',
     'gateway_device',
     'backend',
+    'anti_spoofing',
     'revision_number',
     'created_at',
     'updated_at',
   ],
   structured: ['tags', 'external_gateway_info', 'routes'],
-  booleans: ['admin_state_up'],
+  booleans: ['admin_state_up', 'anti_spoofing'],
   readOnly: ['id', 'tenant_id', 'project_id', 'status', 'revision_number', 'created_at', 'updated_at'],
   readable: visibleTo,
   toObject: routerView,
@@ -126,6 +133,7 @@ export const routers: ResourceDef<'router'> = {
     namespace: NullableString,
     gateway_device: NullableString,
     backend: NullableString,
+    anti_spoofing: Type.Boolean(),
   }),
   createSchema: wrapped('router', properties),
   updateSchema: wrapped('router', updateProperties),

@@ -41,6 +41,17 @@ export function serveCommand(): Command {
     .option('--no-agent', 'run only the API')
     .option('--no-auth', 'development only: no tokens, every client is admin (refused unless on loopback)')
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
+    .option(
+      '--dashboard-token <token>',
+      'token for the dashboard and `sfip top` (default: STATE_DIR/dashboard-token, generated on first start)',
+      process.env.SFIP_DASHBOARD_TOKEN,
+    )
+    .option(
+      '--counters-cache <duration>',
+      'how long one read of the per-floating-IP counters serves /metrics and the dashboard',
+      parseDuration,
+      1000,
+    )
     .action(async (o: Record<string, unknown>) => {
       // Loaded here, not at the top: every other sfip command starts without Fastify, the agent and the dataplanes.
       const [{ createLogger }, { serve }] = await Promise.all([
@@ -58,6 +69,8 @@ export function serveCommand(): Command {
         garp: Boolean(o.garp),
         agent: Boolean(o.agent),
         auth: o.auth === false ? 'none' : 'token',
+        ...(o.dashboardToken !== undefined && { dashboardToken: String(o.dashboardToken) }),
+        countersCacheMs: Number(o.countersCache),
         log,
       });
       // Runs until a signal; then the API and agent stop, and the kernel keeps forwarding what it has.
