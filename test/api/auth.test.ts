@@ -139,6 +139,10 @@ describe('authentication and project isolation', () => {
         /namespace/,
       ],
       [
+        alice.caller.put(`/v2.0/routers/${alice.routerId}`, { router: { anti_spoofing: false } }),
+        /anti_spoofing/,
+      ],
+      [
         alice.caller.post('/v2.0/ports', {
           port: {
             network_id: alice.networkId,
