@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import {
   conflict,
@@ -147,5 +149,24 @@ describe('SQLite store: WAL checkpoints off the event loop', () => {
     const reopened = new SqliteStore({ path });
     assert.equal(await reopened.read((view) => view.list('network').length), 5000);
     await reopened.close();
+  });
+});
+
+describe('SQLite store: the checkpoint worker never keeps a process alive', () => {
+  it('lets a process that forgot to close its store exit', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ta-exit-'));
+    try {
+      const store = new URL('../../src/store/index.js', import.meta.url).href;
+      const code = `const { SqliteStore } = await import(${JSON.stringify(store)});
+        const s = new SqliteStore({ path: ${JSON.stringify(join(dir, 'x.db'))} });
+        await s.read(() => 1);`;
+      const started = Date.now();
+      await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+        timeout: 20_000,
+      });
+      assert.ok(Date.now() - started < 20_000);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

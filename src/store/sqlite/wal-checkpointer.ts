@@ -57,9 +57,10 @@ export class WalCheckpointer {
       restartBytes: options.restartBytes ?? 64 * 1024 * 1024,
     };
     this.worker = new Worker(WORKER, { eval: true, workerData });
-    this.worker.unref();
     this.worker.on('message', (message: { error?: string }) => (this.lastError = message.error));
     this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
+    // After the listeners: adding a 'message' listener refs the worker again.
+    this.worker.unref();
   }
 
   async stop(): Promise<void> {
