@@ -9,7 +9,6 @@ import { NftablesDataplane } from '../src/dataplane/index.js';
 import type { DesiredRouter } from '../src/dataplane/types.js';
 import { run } from '../src/exec/run.js';
 import { syntheticRouter } from './synthetic-router.js';
-import { ipv4FromUint32, ipv4ToUint32, parseIPv4 } from '../src/model/index.js';
 
 const sizes = process.argv
   .slice(2)

@@ -17,7 +17,6 @@ import {
   type Observation,
   type Observer,
 } from '../src/metrics/index.js';
-import { ipv4FromUint32, ipv4ToUint32, parseIPv4 } from '../src/model/index.js';
 
 const sizes = process.argv
   .slice(2)

@@ -26,6 +26,15 @@ declare -A PACKAGES=(
   [libnftnl-dev]=/usr/include/libnftnl/set.h
   [libmnl-dev]=/usr/include/libmnl/libmnl.h
   [chromium]=/usr/bin/chromium
+  # eBPF dataplane: compile bpf/*.c at build time, load and pin with bpftool, attach with tc inside nsenter.
+  [clang]=/usr/bin/clang
+  [llvm]=/usr/bin/llc
+  [libbpf-dev]=/usr/include/bpf/bpf_helpers.h
+  [linux-libc-dev]=/usr/include/linux/bpf.h
+  [bpftool]=/usr/sbin/bpftool
+  [util-linux]=/usr/bin/nsenter
+  # Tests turn checksum offloads off so that receivers verify the checksums the programs patched.
+  [ethtool]=/usr/sbin/ethtool
   # The real openstack CLI and openstacksdk, driven by the API compatibility tests.
   [python3-openstackclient]=/usr/bin/openstack
 )
@@ -53,6 +62,11 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: installing node modules (better-sqlite3 compiles from source, about two minutes)"
   npm ci --no-audit --no-fund --loglevel=error
   echo "$want" > "$stamp"
+fi
+
+# Pinned BPF maps and programs live in bpffs. systemd mounts it on most machines; containers and bare VMs may not.
+if ! grep -qs '^[^ ]* /sys/fs/bpf bpf ' /proc/mounts; then
+  mount -t bpf bpf /sys/fs/bpf 2>/dev/null || echo "setup: could not mount bpffs on /sys/fs/bpf: the eBPF dataplane will be unavailable" >&2
 fi
 
 npm run --silent build

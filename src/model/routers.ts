@@ -172,13 +172,7 @@ export function addRouterInterface(
     tx.put('port', port);
   }
   tx.put('router', revise(ctx, router, {}));
-  return {
-    routerId: router.id,
-    portId: port.id,
-    subnetId: port.fixedIps[0]!.subnetId,
-    networkId: port.networkId,
-    projectId: router.projectId,
-  };
+  return interfaceInfo(router, port);
 }
 
 export function removeRouterInterface(
@@ -222,6 +216,10 @@ export function removeRouterInterface(
   }
   tx.delete('port', port.id);
   tx.put('router', revise(ctx, router, {}));
+  return interfaceInfo(router, port);
+}
+
+function interfaceInfo(router: Router, port: Port): InterfaceInfo {
   return {
     routerId: router.id,
     portId: port.id,
