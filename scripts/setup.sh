@@ -36,6 +36,8 @@ declare -A PACKAGES=(
   [util-linux]=/usr/bin/nsenter
   # Tests turn checksum offloads off so that receivers verify the checksums the programs patched.
   [ethtool]=/usr/sbin/ethtool
+  # The real openstack CLI and openstacksdk, driven by the API compatibility tests.
+  [python3-openstackclient]=/usr/bin/openstack
 )
 missing=()
 for pkg in "${!PACKAGES[@]}"; do

@@ -1,130 +1,125 @@
-import { badRequest, notFoundError, type Kind } from '../model/index.js';
-import type { NeutronObject } from './views.js';
+import { badRequest, SfipError } from '../model/index.js';
 
-const PAGING = new Set(['fields', 'sort_key', 'sort_dir', 'limit', 'marker', 'page_reverse']);
-const TAG_FILTERS = new Set(['tags', 'tags-any', 'not-tags', 'not-tags-any']);
+/** Query parameters that steer a list rather than filter it. */
+const CONTROL = new Set(['fields', 'sort_key', 'sort_dir', 'limit', 'marker', 'page_reverse']);
+const TAG_FILTERS = ['tags', 'tags-any', 'not-tags', 'not-tags-any'] as const;
 
-type Query = Record<string, string | string[] | undefined>;
+export type RawQuery = Record<string, string | string[] | undefined>;
 
-const values = (v: string | string[] | undefined): string[] =>
+export interface TagFilter {
+  readonly all: readonly string[];
+  readonly any: readonly string[];
+  readonly notAll: readonly string[];
+  readonly notAny: readonly string[];
+}
+
+export interface ListQuery {
+  /** Attribute -> accepted values: OR within one attribute, AND across attributes. */
+  readonly filters: ReadonlyMap<string, readonly string[]>;
+  readonly tags: TagFilter;
+  /** Sort keys with true for ascending. Empty means id order. */
+  readonly sorts: readonly (readonly [string, boolean])[];
+  /** Page size; undefined when the caller asked for everything (no limit, or limit=0 as in Neutron). */
+  readonly limit: number | undefined;
+  readonly marker: string | undefined;
+  readonly pageReverse: boolean;
+  readonly fields: readonly string[];
+}
+
+export interface ListSchema {
+  readonly collection: string;
+  /** Every attribute a filter or `fields` may name. */
+  readonly attributes: readonly string[];
+  /** Attributes that hold lists or objects: filterable, not sortable. */
+  readonly structured?: readonly string[];
+  readonly booleans?: readonly string[];
+}
+
+export const valuesOf = (v: string | string[] | undefined): string[] =>
   v === undefined ? [] : Array.isArray(v) ? v : [v];
 
-/** How a filter value compares with an attribute: Neutron accepts the JSON-ish text forms. */
-function matches(attribute: unknown, wanted: string): boolean {
-  if (attribute === null || attribute === undefined)
-    return wanted === '' || wanted === 'None' || wanted === 'null';
-  if (typeof attribute === 'boolean') return String(attribute) === wanted.toLowerCase();
-  if (Array.isArray(attribute)) return attribute.some((a) => matches(a, wanted));
-  if (typeof attribute === 'object') {
-    // Structured filters such as ports' fixed_ips=ip_address=10.0.0.5
-    const [key, ...rest] = wanted.split('=');
-    const value = rest.join('=');
-    return (
-      rest.length > 0 && key !== undefined && String((attribute as Record<string, unknown>)[key]) === value
-    );
-  }
-  return String(attribute) === wanted;
-}
-
-function tagsMatch(objectTags: readonly string[], query: Query): boolean {
-  const list = (k: string) =>
-    values(query[k])
-      .flatMap((v) => v.split(','))
-      .filter(Boolean);
-  const all = list('tags');
-  const any = list('tags-any');
-  const notAll = list('not-tags');
-  const notAny = list('not-tags-any');
-  const has = (t: string) => objectTags.includes(t);
-  return (
-    all.every(has) &&
-    (any.length === 0 || any.some(has)) &&
-    (notAll.length === 0 || !notAll.every(has)) &&
-    !notAny.some(has)
+/** Neutron's convert_to_boolean for filter values. */
+function toBoolean(attribute: string, text: string): string {
+  const lower = text.toLowerCase();
+  if (lower === 'true' || lower === '1') return 'true';
+  if (lower === 'false' || lower === '0') return 'false';
+  throw new SfipError(
+    'InvalidInput',
+    400,
+    `Invalid input for operation: '${text}' cannot be converted to boolean for ${attribute}.`,
   );
 }
 
-export interface Page {
-  readonly items: NeutronObject[];
-  readonly links: { rel: string; href: string }[];
-}
+const python = (names: readonly string[]) => `[${names.map((n) => `'${n}'`).join(', ')}]`;
 
 /**
- * Neutron's list semantics: equality filters on any attribute (repeat a key for OR), tag filters, `fields`,
- * `sort_key`/`sort_dir`, and `limit`/`marker` pagination with links. Unknown attributes are refused, naming them.
+ * Reads a list request's query the way Neutron's api_common does: empty filter values are dropped, unknown
+ * filters, unknown sort keys, unequal sort_key/sort_dir counts and bad limits are refused with Neutron's wording.
  */
-export function listPage(
-  kind: Kind,
-  collection: string,
-  objects: NeutronObject[],
-  attributes: readonly string[],
-  query: Query,
-  baseUrl: string,
-): Page {
-  const known = new Set(attributes);
-  for (const key of Object.keys(query)) {
-    if (!PAGING.has(key) && !TAG_FILTERS.has(key) && !known.has(key)) {
-      throw badRequest(`'${key}' is not an attribute of ${collection} and cannot be used as a filter.`);
-    }
-  }
-  let items = objects.filter(
-    (o) =>
-      Object.entries(query).every(
-        ([key, v]) => PAGING.has(key) || TAG_FILTERS.has(key) || values(v).some((w) => matches(o[key], w)),
-      ) && tagsMatch((o.tags as string[]) ?? [], query),
+export function parseListQuery(schema: ListSchema, query: RawQuery): ListQuery {
+  const known = new Set(schema.attributes);
+  const unknown = Object.keys(query).filter(
+    (k) => !CONTROL.has(k) && !(TAG_FILTERS as readonly string[]).includes(k) && !known.has(k),
   );
-  const sortKeys = values(query.sort_key);
-  const sortDirs = values(query.sort_dir);
-  for (const key of sortKeys) {
-    if (!known.has(key)) throw badRequest(`'${key}' is not a sort key of ${collection}.`);
+  if (unknown.length > 0) {
+    throw new SfipError('HTTPBadRequest', 400, `${python(unknown)} is invalid attribute for filtering`);
   }
-  for (const dir of sortDirs) {
-    if (dir !== 'asc' && dir !== 'desc')
-      throw badRequest(`'${dir}' is not a sort direction: expected asc or desc.`);
+  const booleans = new Set(schema.booleans ?? []);
+  const filters = new Map<string, string[]>();
+  for (const [key, raw] of Object.entries(query)) {
+    if (CONTROL.has(key) || (TAG_FILTERS as readonly string[]).includes(key)) continue;
+    const values = valuesOf(raw).filter((v) => v !== '');
+    if (values.length > 0)
+      filters.set(key, booleans.has(key) ? values.map((v) => toBoolean(key, v)) : values);
   }
-  const keys = [...sortKeys.map((k, i) => [k, sortDirs[i] ?? 'asc'] as const), ['id', 'asc'] as const];
-  items.sort((a, b) => {
-    for (const [k, dir] of keys) {
-      const c = compareValues(a[k], b[k]);
-      if (c !== 0) return dir === 'asc' ? c : -c;
-    }
-    return 0;
-  });
-  const links: { rel: string; href: string }[] = [];
-  const limitText = values(query.limit)[0];
-  const marker = values(query.marker)[0];
-  if (marker !== undefined) {
-    const at = items.findIndex((o) => o.id === marker);
-    if (at < 0) throw notFoundError(kind, marker);
-    items = items.slice(at + 1);
+  const list = (k: string) =>
+    valuesOf(query[k])
+      .flatMap((v) => v.split(','))
+      .filter(Boolean);
+  const tags = {
+    all: list('tags'),
+    any: list('tags-any'),
+    notAll: list('not-tags'),
+    notAny: list('not-tags-any'),
+  };
+
+  const sortKeys = valuesOf(query.sort_key).filter(Boolean);
+  const sortDirs = valuesOf(query.sort_dir).filter(Boolean);
+  if (sortKeys.length !== sortDirs.length) {
+    throw new SfipError('HTTPBadRequest', 400, 'The number of sort_keys and sort_dirs must be same');
   }
+  const structured = new Set(schema.structured ?? []);
+  const badKeys = sortKeys.filter((k) => !known.has(k) || structured.has(k));
+  if (badKeys.length > 0) {
+    throw new SfipError('HTTPBadRequest', 400, `${python(badKeys)} is invalid attribute for sort_keys`);
+  }
+  const badDirs = sortDirs.filter((d) => d !== 'asc' && d !== 'desc');
+  if (badDirs.length > 0) {
+    throw new SfipError(
+      'HTTPBadRequest',
+      400,
+      `${python(badDirs)} is invalid value for sort_dirs, valid value is 'asc' and 'desc'`,
+    );
+  }
+
+  const limitText = valuesOf(query.limit)[0];
+  let limit: number | undefined;
   if (limitText !== undefined) {
-    const limit = Number(limitText);
-    if (!/^\d+$/.test(limitText) || limit < 0)
-      throw badRequest(`'${limitText}' is not a valid limit: expected a non-negative integer.`);
-    if (limit > 0 && items.length > limit) {
-      items = items.slice(0, limit);
-      links.push({ rel: 'next', href: pageHref(baseUrl, query, String(items[items.length - 1]!.id)) });
+    if (!/^[0-9]{1,9}$/.test(limitText)) {
+      throw badRequest(`Limit must be an integer 0 or greater and not '${limitText}'`);
     }
+    limit = Number(limitText) || undefined;
   }
-  const fields = values(query.fields).flatMap((f) => f.split(','));
-  if (fields.length > 0) {
-    items = items.map((o) => Object.fromEntries(fields.filter((f) => f in o).map((f) => [f, o[f]])));
-  }
-  return { items, links };
-}
-
-function compareValues(a: unknown, b: unknown): number {
-  if (typeof a === 'number' && typeof b === 'number') return a - b;
-  return String(a ?? '').localeCompare(String(b ?? ''));
-}
-
-function pageHref(baseUrl: string, query: Query, marker: string): string {
-  const params = new URLSearchParams();
-  for (const [k, v] of Object.entries(query)) {
-    if (k === 'marker') continue;
-    for (const one of values(v)) params.append(k, one);
-  }
-  params.set('marker', marker);
-  return `${baseUrl}?${params.toString()}`;
+  const marker = valuesOf(query.marker)[0] || undefined;
+  return {
+    filters,
+    tags,
+    sorts: sortKeys.map((k, i) => [k, sortDirs[i] === 'asc'] as const),
+    limit,
+    marker,
+    pageReverse: (valuesOf(query.page_reverse)[0] ?? '').toLowerCase() === 'true',
+    fields: valuesOf(query.fields)
+      .flatMap((f) => f.split(','))
+      .filter(Boolean),
+  };
 }

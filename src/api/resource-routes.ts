@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TSchema } from '@sinclair/typebox';
 import {
-  getVisible,
+  notFoundError,
   revise,
   SfipError,
   visibleTo,
@@ -12,20 +12,23 @@ import {
   type View,
 } from '../model/index.js';
 import type { Store } from '../store/index.js';
-import { listPage } from './list-query.js';
+import { listPage, type ListSource } from './list-page.js';
+import { parseListQuery, valuesOf, type ListQuery, type RawQuery } from './list-query.js';
 import { contextOf } from './request-context.js';
+import { collectionResponse, memberResponse, type Documented } from './openapi-schemas.js';
 import type { NeutronObject } from './views.js';
 
 type Body = Record<string, Record<string, unknown>>;
 
-export interface ResourceDef<K extends Kind> {
-  readonly kind: K;
-  /** URL and list key, e.g. `floatingips`. */
-  readonly collection: string;
-  /** Body wrapper key, e.g. `floatingip`. */
-  readonly member: string;
+export interface ResourceDef<K extends Kind> extends ListSource<K>, Documented {
+  /** Every attribute of the wire form: what filters, sort keys and `fields` may name. */
   readonly attributes: readonly string[];
-  readonly view: (entity: KindMap[K], view: View) => NeutronObject;
+  /** Attributes holding lists or objects (not sortable). */
+  readonly structured?: readonly string[];
+  /** Boolean attributes, whose filter values are converted as Neutron does. */
+  readonly booleans?: readonly string[];
+  /** Attributes that exist but cannot be changed by PUT: named as such when a client tries. */
+  readonly readOnly: readonly string[];
   readonly createSchema: TSchema;
   readonly updateSchema: TSchema;
   readonly create: (tx: Tx, ctx: Context, body: Record<string, unknown>) => KindMap[K];
@@ -38,17 +41,71 @@ function checkRevision(request: FastifyRequest, current: { revisionNumber: numbe
   const header = request.headers['if-match'];
   if (header === undefined) return;
   for (const part of String(header).split(',')) {
-    const match = /^\s*revision_number=(\d+)\s*$/.exec(part);
-    if (!match)
-      throw new SfipError('BadRequest', 400, `If-Match header '${part.trim()}' must be revision_number=N.`);
+    const match = /^\s*revision_number=([0-9]{1,15})\s*$/.exec(part);
+    if (!match) {
+      throw new SfipError(
+        'HTTPBadRequest',
+        400,
+        `If-Match header '${part.trim()}' is not supported: expected revision_number=N.`,
+      );
+    }
     if (Number(match[1]) !== current.revisionNumber) {
       throw new SfipError(
         'RevisionNumberConstraintFailed',
         412,
-        `Constrained to ${part.trim()}, but current revision number is ${current.revisionNumber}.`,
+        `Constrained to ${match[1]}, but current revision is ${current.revisionNumber}`,
       );
     }
   }
+}
+
+export function getReadable<K extends Kind>(view: View, ctx: Context, def: ListSource<K>, id: string) {
+  const found = view.get(def.kind, id);
+  if (!found || !def.readable(ctx, found)) throw notFoundError(def.kind, id);
+  return found;
+}
+
+/**
+ * A resource the caller may change. One it cannot even read is missing (404, so its existence does not leak);
+ * one it can read but does not own, such as another project's external network, is forbidden (403), as in Neutron.
+ */
+export function getWritable<K extends Kind>(
+  view: View,
+  ctx: Context,
+  def: ResourceDef<K>,
+  id: string,
+  action: string,
+) {
+  const found = getReadable(view, ctx, def, id);
+  if (!visibleTo(ctx, found)) {
+    throw new SfipError('PolicyNotAuthorized', 403, `rule:${action}_${def.member} is disallowed by policy`);
+  }
+  return found;
+}
+
+function project(object: NeutronObject, fields: readonly string[]): NeutronObject {
+  if (fields.length === 0) return object;
+  return Object.fromEntries(fields.filter((f) => f in object).map((f) => [f, object[f]]));
+}
+
+/** Neutron's api_common.get_pagination_links: a full page gets "next", and every page but a short reverse one gets "previous". */
+function paginationLinks(request: FastifyRequest, path: string, query: ListQuery, items: NeutronObject[]) {
+  if (query.limit === undefined) return [];
+  const href = (marker: unknown, reverse: boolean) => {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(request.query as RawQuery)) {
+      if (k === 'marker' || k === 'page_reverse') continue;
+      for (const one of valuesOf(v)) params.append(k, one);
+    }
+    if (marker !== undefined) params.set('marker', String(marker));
+    if (reverse) params.set('page_reverse', 'True');
+    return `${request.protocol}://${request.host}${path}?${params.toString()}`;
+  };
+  const links: { rel: string; href: string }[] = [];
+  const short = items.length < query.limit;
+  if (!(short && !query.pageReverse)) links.push({ rel: 'next', href: href(items.at(-1)?.id, false) });
+  if (!(short && query.pageReverse)) links.push({ rel: 'previous', href: href(items[0]?.id, true) });
+  return links;
 }
 
 /** Registers list, show, create, update, delete and the tags sub-resource, the same way for every resource. */
@@ -58,148 +115,189 @@ export function registerResource<K extends Kind>(
   def: ResourceDef<K>,
 ): void {
   const base = `/v2.0/${def.collection}`;
-  const one = (entity: KindMap[K], view: View) => ({ [def.member]: def.view(entity, view) });
+  const one = (entity: KindMap[K], view: View) => ({ [def.member]: def.toObject(entity, view) });
+  const tags = ['resources'];
 
-  app.get(base, async (request) => {
-    const ctx = contextOf(request);
-    const objects = await store.read((view) =>
-      view
-        .list(def.kind)
-        .filter((e) => visibleTo(ctx, e))
-        .map((e) => def.view(e, view)),
-    );
-    const url = `${request.protocol}://${request.host}${base}`;
-    const page = listPage(
-      def.kind,
-      def.collection,
-      objects,
-      def.attributes,
-      request.query as Record<string, string>,
-      url,
-    );
-    return {
-      [def.collection]: page.items,
-      ...(page.links.length > 0 && { [`${def.collection}_links`]: page.links }),
-    };
-  });
-
-  app.get<{ Params: { id: string } }>(`${base}/:id`, async (request) => {
-    const ctx = contextOf(request);
-    const fields = [request.query as Record<string, string | string[]>]
-      .flatMap((q) => q.fields ?? [])
-      .flatMap((f) => f.split(','));
-    return store.read((view) => {
-      const body = def.view(getVisible(view, ctx, def.kind, request.params.id), view);
+  app.get(
+    base,
+    { schema: { tags, summary: `List ${def.collection}`, response: collectionResponse(def) } },
+    async (request) => {
+      const ctx = contextOf(request);
+      const query = parseListQuery(def, request.query as RawQuery);
+      const items = await store.read((view) => listPage(view, ctx, def, query));
+      const links = paginationLinks(request, base, query, items);
       return {
-        [def.member]: fields.length
-          ? Object.fromEntries(fields.filter((f) => f in body).map((f) => [f, body[f]]))
-          : body,
+        [def.collection]: items.map((o) => project(o, query.fields)),
+        ...(links.length > 0 && { [`${def.collection}_links`]: links }),
       };
-    });
-  });
+    },
+  );
 
-  app.post<{ Body: Body }>(base, { schema: { body: def.createSchema } }, async (request, reply) => {
-    const ctx = contextOf(request);
-    const result = await store.update((tx) => one(def.create(tx, ctx, request.body[def.member]!), tx));
-    return reply.status(201).send(result);
-  });
+  app.get<{ Params: { id: string } }>(
+    `${base}/:id`,
+    { schema: { tags, summary: `Show a ${def.member}`, response: memberResponse(def) } },
+    async (request) => {
+      const ctx = contextOf(request);
+      const fields = valuesOf((request.query as RawQuery).fields)
+        .flatMap((f) => f.split(','))
+        .filter(Boolean);
+      return store.read((view) => ({
+        [def.member]: project(def.toObject(getReadable(view, ctx, def, request.params.id), view), fields),
+      }));
+    },
+  );
 
+  app.post<{ Body: Body }>(
+    base,
+    {
+      schema: {
+        tags,
+        summary: `Create a ${def.member}`,
+        body: def.createSchema,
+        response: memberResponse(def, 201),
+      },
+    },
+    async (request, reply) => {
+      const ctx = contextOf(request);
+      const result = await store.update((tx) => one(def.create(tx, ctx, request.body[def.member]!), tx));
+      return reply.status(201).send(result);
+    },
+  );
+
+  const config = { readOnly: def.readOnly };
   app.put<{ Params: { id: string }; Body: Body }>(
     `${base}/:id`,
-    { schema: { body: def.updateSchema } },
+    {
+      config,
+      schema: {
+        tags,
+        summary: `Update a ${def.member}`,
+        body: def.updateSchema,
+        response: memberResponse(def),
+      },
+    },
     async (request) => {
       const ctx = contextOf(request);
       return store.update((tx) => {
-        checkRevision(request, getVisible(tx, ctx, def.kind, request.params.id));
+        checkRevision(request, getWritable(tx, ctx, def, request.params.id, 'update'));
         return one(def.update(tx, ctx, request.params.id, request.body[def.member]!), tx);
       });
     },
   );
 
-  app.delete<{ Params: { id: string } }>(`${base}/:id`, async (request, reply) => {
-    const ctx = contextOf(request);
-    await store.update((tx) => {
-      checkRevision(request, getVisible(tx, ctx, def.kind, request.params.id));
-      def.remove(tx, ctx, request.params.id);
-    });
-    return reply.status(204).send();
-  });
+  app.delete<{ Params: { id: string } }>(
+    `${base}/:id`,
+    { schema: { tags, summary: `Delete a ${def.member}` } },
+    async (request, reply) => {
+      const ctx = contextOf(request);
+      await store.update((tx) => {
+        checkRevision(request, getWritable(tx, ctx, def, request.params.id, 'delete'));
+        def.remove(tx, ctx, request.params.id);
+      });
+      return reply.status(204).send();
+    },
+  );
 
   registerTags(app, store, def);
 }
 
+/** Neutron's tag rules: 1-255 characters, no comma (lists of tags are comma-separated in filters) and no slash (tags appear in URLs). */
 const TAG = /^[^,/]{1,255}$/;
+const MAX_TAGS = 50;
 
-function checkTag(tag: string): string {
-  if (!TAG.test(tag))
-    throw new SfipError('InvalidInput', 400, `Invalid input for operation: '${tag}' is not a valid tag.`);
-  return tag;
+function checkTags(tags: string[]): string[] {
+  for (const tag of tags) {
+    if (!TAG.test(tag)) {
+      throw new SfipError('InvalidInput', 400, `Invalid input for operation: '${tag}' is not a valid tag.`);
+    }
+  }
+  const unique = [...new Set(tags)];
+  if (unique.length > MAX_TAGS) {
+    throw new SfipError(
+      'InvalidInput',
+      400,
+      `Invalid input for operation: at most ${MAX_TAGS} tags per resource.`,
+    );
+  }
+  return unique;
 }
 
 function registerTags<K extends Kind>(app: FastifyInstance, store: Store, def: ResourceDef<K>): void {
   const base = `/v2.0/${def.collection}/:id/tags`;
+  const tags = ['tags'];
+  const tagNotFound = (tag: string, id: string) =>
+    new SfipError('TagNotFound', 404, `Tag ${tag} could not be found for resource ${id}.`);
   const setTags = (
     request: FastifyRequest<{ Params: { id: string } }>,
     next: (tags: string[]) => string[],
   ) => {
     const ctx = contextOf(request);
     return store.update((tx) => {
-      const current = getVisible(tx, ctx, def.kind, request.params.id);
-      const tags = [...new Set(next([...current.tags]))];
-      tx.put(def.kind, revise(ctx, current, { tags } as unknown as Partial<KindMap[K]>) as KindMap[K]);
-      return tags;
+      const current = getWritable(tx, ctx, def, request.params.id, 'update');
+      const updated = checkTags(next([...current.tags]));
+      tx.put(def.kind, revise(ctx, current, { tags: updated } as unknown as Partial<KindMap[K]>));
+      return updated;
     });
   };
-  app.get<{ Params: { id: string } }>(base, async (request) => {
+  app.get<{ Params: { id: string } }>(base, { schema: { tags, summary: 'List tags' } }, async (request) => {
     const ctx = contextOf(request);
-    return store.read((view) => ({ tags: [...getVisible(view, ctx, def.kind, request.params.id).tags] }));
+    return store.read((view) => ({ tags: [...getReadable(view, ctx, def, request.params.id).tags] }));
   });
-  app.get<{ Params: { id: string; tag: string } }>(`${base}/:tag`, async (request, reply) => {
-    const ctx = contextOf(request);
-    const has = await store.read((view) =>
-      getVisible(view, ctx, def.kind, request.params.id).tags.includes(request.params.tag),
-    );
-    if (!has)
-      throw new SfipError(
-        'TagNotFound',
-        404,
-        `Tag ${request.params.tag} could not be found for resource ${request.params.id}.`,
+  app.get<{ Params: { id: string; tag: string } }>(
+    `${base}/:tag`,
+    { schema: { tags, summary: 'Check a tag' } },
+    async (request, reply) => {
+      const ctx = contextOf(request);
+      const has = await store.read((view) =>
+        getReadable(view, ctx, def, request.params.id).tags.includes(request.params.tag),
       );
-    return reply.status(204).send();
-  });
+      if (!has) throw tagNotFound(request.params.tag, request.params.id);
+      return reply.status(204).send();
+    },
+  );
   app.put<{ Params: { id: string }; Body: { tags: string[] } }>(
     base,
     {
       schema: {
+        tags,
+        summary: 'Replace all tags',
         body: {
           type: 'object',
           required: ['tags'],
           additionalProperties: false,
-          properties: { tags: { type: 'array', items: { type: 'string' } } },
+          properties: {
+            tags: { type: 'array', maxItems: MAX_TAGS * 4, items: { type: 'string', maxLength: 255 } },
+          },
         },
       },
     },
-    async (request) => ({ tags: await setTags(request, () => request.body.tags.map(checkTag)) }),
+    async (request) => ({ tags: await setTags(request, () => request.body.tags) }),
   );
-  app.put<{ Params: { id: string; tag: string } }>(`${base}/:tag`, async (request, reply) => {
-    await setTags(request, (tags) => [...tags, checkTag(request.params.tag)]);
-    return reply.status(201).send();
-  });
-  app.delete<{ Params: { id: string } }>(base, async (request, reply) => {
-    await setTags(request, () => []);
-    return reply.status(204).send();
-  });
-  app.delete<{ Params: { id: string; tag: string } }>(`${base}/:tag`, async (request, reply) => {
-    await setTags(request, (tags) => {
-      if (!tags.includes(request.params.tag)) {
-        throw new SfipError(
-          'TagNotFound',
-          404,
-          `Tag ${request.params.tag} could not be found for resource ${request.params.id}.`,
-        );
-      }
-      return tags.filter((t) => t !== request.params.tag);
-    });
-    return reply.status(204).send();
-  });
+  app.put<{ Params: { id: string; tag: string } }>(
+    `${base}/:tag`,
+    { schema: { tags, summary: 'Add a tag' } },
+    async (request, reply) => {
+      await setTags(request, (current) => [...current, request.params.tag]);
+      return reply.status(201).send();
+    },
+  );
+  app.delete<{ Params: { id: string } }>(
+    base,
+    { schema: { tags, summary: 'Remove all tags' } },
+    async (request, reply) => {
+      await setTags(request, () => []);
+      return reply.status(204).send();
+    },
+  );
+  app.delete<{ Params: { id: string; tag: string } }>(
+    `${base}/:tag`,
+    { schema: { tags, summary: 'Remove a tag' } },
+    async (request, reply) => {
+      await setTags(request, (current) => {
+        if (!current.includes(request.params.tag)) throw tagNotFound(request.params.tag, request.params.id);
+        return current.filter((t) => t !== request.params.tag);
+      });
+      return reply.status(204).send();
+    },
+  );
 }

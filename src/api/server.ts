@@ -2,8 +2,10 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Store } from '../store/index.js';
+import { registerAuth, type AuthMode } from './auth.js';
+import { registerExtensions } from './extensions.js';
 import { errorHandler, notFoundHandler } from './neutron-error.js';
-import { DEFAULT_PROJECT, type Caller } from './request-context.js';
+import { registerOpenApi } from './openapi.js';
 import { registerResource } from './resource-routes.js';
 import { registerAgents } from './resources/agents.js';
 import { floatingIps } from './resources/floating-ips.js';
@@ -16,8 +18,12 @@ import { registerVersions } from './versions.js';
 export interface ApiOptions {
   readonly store: Store;
   readonly logger?: Logger | false;
+  /** `token` (default): every request needs a valid X-Auth-Token. `none`: everyone is admin (development only). */
+  readonly auth?: AuthMode;
   /** Largest request body accepted, in bytes. Default 256 KiB. */
   readonly bodyLimit?: number;
+  /** Serve /openapi.json and /docs. Default true. */
+  readonly docs?: boolean;
   /**
    * Extra readiness condition, given the routers in the store, e.g. "the agent has reconciled each of them
    * once". Without it, ready means the store answers.
@@ -41,26 +47,35 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
-    routerOptions: { ignoreTrailingSlash: true },
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    // openstacksdk given an endpoint ending in "/v2.0/" skips discovery and appends "v2.0/..." again; answering
+    // that doubled prefix lets the endpoint be given with or without the version, with or without the slash.
+    rewriteUrl: (request: { url?: string }) =>
+      request.url?.startsWith('/v2.0/v2.0') ? request.url.slice('/v2.0'.length) : (request.url ?? '/'),
+    ajv: {
+      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false },
+    },
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
-  // No authentication yet: every caller is the admin of the default project (the server listens on loopback).
-  app.decorateRequest('caller', null as unknown as Caller);
+  // Response schemas document the API; JSON.stringify serializes it, so a documentation slip cannot change a reply.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   app.addHook('onRequest', async (request, reply) => {
-    request.caller = { projectId: DEFAULT_PROJECT, isAdmin: true };
     void reply.header('x-request-id', request.id);
   });
+  registerAuth(app, options.auth ?? 'token', options.store.tokens);
+  if (options.docs ?? true) await registerOpenApi(app);
   registerVersions(app);
+  registerExtensions(app);
   for (const def of [networks, subnets, ports, routers, floatingIps]) {
     registerResource(app, options.store, def as Parameters<typeof registerResource>[2]);
   }
   registerRouterInterfaces(app, options.store);
   registerAgents(app, options.store);
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  const config = { public: true };
+  app.get('/healthz', { config, schema: { hide: true } }, async () => ({ status: 'ok' }));
   // Ready: the store answers and (with an agent) every router in it has been reconciled at least once.
-  app.get('/readyz', async (request, reply) => {
+  app.get('/readyz', { config, schema: { hide: true } }, async (request, reply) => {
     let routerIds: string[];
     try {
       routerIds = await options.store.read((view) => view.list('router').map((r) => r.id));

@@ -12,13 +12,18 @@ import {
 /** Neutron's JSON shape for each resource. The model is camelCase; the wire is Neutron's snake_case. */
 export type NeutronObject = Record<string, unknown>;
 
+/**
+ * Neutron's standard attributes, written into a view built by the caller. Views are plain literals plus
+ * Object.assign rather than `{ ...standard(r), more }`: on Node 20's V8 a spread followed by more properties
+ * costs tens of microseconds per object (measured), which a list of 100 floating IPs pays 100 times.
+ */
 function standard(r: Resource): NeutronObject {
   return {
     id: r.id,
     tenant_id: r.projectId,
     project_id: r.projectId,
     description: r.description,
-    tags: [...r.tags],
+    tags: r.tags.slice(),
     created_at: r.createdAt.replace(/\.\d+Z$/, 'Z'),
     updated_at: r.updatedAt.replace(/\.\d+Z$/, 'Z'),
     revision_number: r.revisionNumber,
@@ -26,8 +31,7 @@ function standard(r: Resource): NeutronObject {
 }
 
 export function networkView(n: Network, view: View): NeutronObject {
-  return {
-    ...standard(n),
+  return Object.assign(standard(n), {
     name: n.name,
     status: 'ACTIVE',
     admin_state_up: n.adminStateUp,
@@ -38,12 +42,11 @@ export function networkView(n: Network, view: View): NeutronObject {
       .map((r) => r.id)
       .sort(),
     mtu: 1500,
-  };
+  });
 }
 
 export function subnetView(s: Subnet): NeutronObject {
-  return {
-    ...standard(s),
+  return Object.assign(standard(s), {
     name: s.name,
     network_id: s.networkId,
     ip_version: 4,
@@ -53,12 +56,11 @@ export function subnetView(s: Subnet): NeutronObject {
     enable_dhcp: false,
     dns_nameservers: [],
     host_routes: [],
-  };
+  });
 }
 
 export function portView(p: Port): NeutronObject {
-  return {
-    ...standard(p),
+  return Object.assign(standard(p), {
     name: p.name,
     network_id: p.networkId,
     mac_address: p.macAddress,
@@ -67,12 +69,11 @@ export function portView(p: Port): NeutronObject {
     device_id: p.deviceId,
     device_owner: p.deviceOwner,
     fixed_ips: p.fixedIps.map((ip) => ({ subnet_id: ip.subnetId, ip_address: ip.ipAddress })),
-  };
+  });
 }
 
 export function routerView(r: Router): NeutronObject {
-  return {
-    ...standard(r),
+  return Object.assign(standard(r), {
     name: r.name,
     status: 'ACTIVE',
     admin_state_up: r.adminStateUp,
@@ -91,12 +92,26 @@ export function routerView(r: Router): NeutronObject {
     anti_spoofing: r.antiSpoofing ?? true,
     // The network node whose agent carries the router (read-only; Neutron shows it as /l3-agents).
     node: r.node ?? null,
+  });
+}
+
+/** Neutron's fip-port-details extension: a summary of the associated port, so clients need not fetch it. */
+function portDetails(portId: string | null, view: View): NeutronObject | null {
+  const port = portId === null ? undefined : view.get('port', portId);
+  if (!port) return null;
+  return {
+    name: port.name,
+    network_id: port.networkId,
+    mac_address: port.macAddress,
+    admin_state_up: port.adminStateUp,
+    status: 'ACTIVE',
+    device_id: port.deviceId,
+    device_owner: port.deviceOwner,
   };
 }
 
-export function floatingIpView(f: FloatingIp): NeutronObject {
-  return {
-    ...standard(f),
+export function floatingIpView(f: FloatingIp, view: View): NeutronObject {
+  return Object.assign(standard(f), {
     floating_network_id: f.floatingNetworkId,
     floating_ip_address: f.floatingIpAddress,
     router_id: f.routerId,
@@ -104,8 +119,8 @@ export function floatingIpView(f: FloatingIp): NeutronObject {
     fixed_ip_address: f.fixedIpAddress,
     status: f.status,
     status_reason: f.statusReason,
-    port_details: null,
+    port_details: portDetails(f.portId, view),
     qos_policy_id: null,
     port_forwardings: [],
-  };
+  });
 }

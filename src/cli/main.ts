@@ -9,6 +9,8 @@ import { labCommand } from './commands/lab.js';
 import { networkCommand, portCommand, subnetCommand } from './commands/network.js';
 import { routerCommand } from './commands/router.js';
 import { serveCommand } from './commands/serve.js';
+import { tokenCommand } from './commands/token.js';
+import { TOKEN_HINT } from '../client/token-source.js';
 import { topCommand } from './commands/top.js';
 
 export function buildProgram(): Command {
@@ -16,6 +18,12 @@ export function buildProgram(): Command {
     .description('Stateless floating IPs for Linux routers')
     .version('0.1.0')
     .option('--url <url>', 'sfip API endpoint', process.env.SFIP_URL ?? DEFAULT_URL)
+    .option(
+      '--token <token>',
+      'API token (default: $SFIP_TOKEN, else the local admin token)',
+      process.env.SFIP_TOKEN,
+    )
+    .option('--token-file <path>', 'read the API token from this file', process.env.SFIP_TOKEN_FILE)
     .option('--json', 'print JSON instead of tables', false)
     .showHelpAfterError()
     .exitOverride();
@@ -28,6 +36,7 @@ export function buildProgram(): Command {
     labCommand(),
     doctorCommand(),
     serveCommand(),
+    tokenCommand(),
     topCommand(),
     agentCommand(),
   ]) {
@@ -50,6 +59,7 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof CommanderError) return error.exitCode;
     if (error instanceof ApiError || error instanceof SfipError) {
       console.error(`Error: ${error.type}: ${error.message}`);
+      if (error instanceof ApiError && error.status === 401) console.error(TOKEN_HINT);
       return 1;
     }
     console.error(`Error: ${(error as Error).message}`);

@@ -1,3 +1,5 @@
+import { resolveToken } from './token-source.js';
+
 /** A NeutronError (or a transport failure) as the CLI and the lab see it. */
 export class ApiError extends Error {
   constructor(
@@ -12,12 +14,20 @@ export class ApiError extends Error {
 
 export type Json = Record<string, unknown>;
 
-/** A thin client of sfip's Neutron-shaped API, shared by the CLI and the lab. */
+/**
+ * A thin client of sfip's Neutron-shaped API, shared by the CLI, the lab and the benchmarks. Without a token
+ * it uses the local admin token that `sfip serve` publishes for an API on loopback (see resolveToken), so
+ * tools on the daemon's own machine need no configuration.
+ */
 export class ApiClient {
+  private readonly token: string | undefined;
+
   constructor(
     readonly baseUrl: string,
-    private readonly token?: string,
-  ) {}
+    token?: string,
+  ) {
+    this.token = token ?? resolveToken(baseUrl, {});
+  }
 
   async request<T = Json>(method: string, path: string, body?: unknown): Promise<T> {
     let response: Response;

@@ -3,7 +3,14 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Agent, NodeAgent } from '../agent/index.js';
-import { buildApi } from '../api/index.js';
+import { buildApi, type AuthMode } from '../api/index.js';
+import {
+  endpointTokenPath,
+  ensureLocalAdminToken,
+  unpublishToken,
+  verifyToken,
+  writeSecretFile,
+} from '../auth/index.js';
 import { loadDashboardToken, presentedToken, registerDashboard, sameToken } from '../dashboard/index.js';
 import {
   agentReadiness,
@@ -34,12 +41,16 @@ export interface ServeOptions {
   /** With an etcd store, the in-process agent registers as this node (default: the host name). */
   readonly node?: string;
   readonly leaseTtlSeconds?: number;
+  /** `token` (default) or `none`, which is refused unless listening on loopback. */
+  readonly auth?: AuthMode;
 }
 
 export interface RunningServer {
   readonly url: string;
   readonly store: Store;
   readonly agent: Agent | undefined;
+  /** The local admin token (token auth only): also in STATE_DIR/admin-token and the runtime directory. */
+  readonly adminToken: string | undefined;
   readonly history: ReconcileHistory;
   /** Where the generated dashboard token was written, or null when it was given. */
   readonly dashboardTokenPath: string | null;
@@ -55,9 +66,10 @@ const LOOPBACK = (host: string) =>
  */
 export async function serve(options: ServeOptions): Promise<RunningServer> {
   const { log } = options;
-  if (!LOOPBACK(options.host)) {
+  const auth = options.auth ?? 'token';
+  if (auth === 'none' && !LOOPBACK(options.host)) {
     throw new Error(
-      `Refusing to listen on ${options.host}: this sfip has no API authentication yet, so it only listens on loopback.`,
+      `Refusing to run without authentication on ${options.host}: --no-auth is for development and only listens on loopback (127.0.0.1 or ::1).`,
     );
   }
   const dataplaneFor = dataplaneCache();
@@ -111,6 +123,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   let agentStarted = !agent;
   const app = await buildApi({
     store,
+    auth,
     logger: log.child({ component: 'api' }),
     ready: (routerIds) =>
       agent
@@ -127,10 +140,30 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   await registerDashboard(app, {
     observer,
     history,
-    authorize: (request) => sameToken(presentedToken(request.headers), token.token),
+    // The dashboard token (for bookmarks and `sfip top`), or any admin API token: the page shows every project.
+    authorize: async (request) => {
+      const presented = presentedToken(request.headers);
+      if (sameToken(presented, token.token)) return true;
+      return presented !== undefined && (await verifyToken(store.tokens, presented))?.isAdmin === true;
+    },
   });
+  // The admin token exists before the first request can arrive, so a client started with the server never sees a 401.
+  const local = auth === 'token' ? await ensureLocalAdminToken(store.tokens, options.stateDir) : undefined;
+  if (local) log.info({ path: local.path, created: local.created }, 'local admin token ready');
   const address = await app.listen({ host: options.host, port: options.port });
-  log.info({ url: address, store: store.description, backend: options.backend }, 'sfip API listening');
+  const adminToken = local?.token;
+  // Published before the "listening" line, which clients (and tests) wait for before they call.
+  const published =
+    adminToken && LOOPBACK(options.host)
+      ? publishToken(endpointTokenPath(portOf(address)), adminToken, log)
+      : undefined;
+  if (auth === 'none') {
+    log.warn(
+      { url: address },
+      'AUTHENTICATION IS OFF (--no-auth): every local client is admin of every project. For development only.',
+    );
+  }
+  log.info({ url: address, store: store.description, backend: options.backend, auth }, 'sfip API listening');
   log.info(
     { dashboard: `${address}/dashboard/`, tokenFile: token.path ?? '(given with --dashboard-token)' },
     'dashboard served; open it with the token',
@@ -146,13 +179,28 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     url: address,
     store,
     agent,
+    adminToken,
     history,
     dashboardTokenPath: token.path,
     async close() {
+      if (published && adminToken) unpublishToken(published, adminToken);
       await app.close();
       await agentRunning;
       await (nodeAgent ?? agent)?.stop();
       await store.close();
     },
   };
+}
+
+const portOf = (address: string) => Number(new URL(address).port);
+
+/** Publishes the admin token for the sfip CLI on this machine; best effort, as the state-dir copy always exists. */
+function publishToken(path: string, token: string, log: Logger): string | undefined {
+  try {
+    writeSecretFile(path, token);
+    return path;
+  } catch (error) {
+    log.warn({ path, err: (error as Error).message }, 'cannot publish the admin token for local CLI use');
+    return undefined;
+  }
 }

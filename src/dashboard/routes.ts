@@ -14,8 +14,8 @@ export interface DashboardOptions {
   readonly observer: Observer;
   readonly history: ReconcileHistory;
   /**
-   * Decides whether a request may read the dashboard's data. The daemon passes a check of the dashboard
-   * token; when the API gains its own authentication, pass its token check here instead.
+   * Decides whether a request may read the dashboard's data. The daemon accepts the dashboard token or an
+   * admin API token (src/daemon/serve.ts).
    */
   readonly authorize: (request: FastifyRequest) => boolean | Promise<boolean>;
   readonly assets?: string;

@@ -69,8 +69,8 @@ export function createFloatingIp(tx: Tx, ctx: Context, input: FloatingIpInput): 
           input.portId,
           input.fixedIpAddress ?? undefined,
         );
-  const fip: FloatingIp = {
-    ...base,
+  // Object.assign, not a spread: see revise() for why.
+  const fip: FloatingIp = Object.assign(base, {
     name: '',
     floatingNetworkId: network.id,
     floatingSubnetId: address.subnetId,
@@ -78,9 +78,9 @@ export function createFloatingIp(tx: Tx, ctx: Context, input: FloatingIpInput): 
     portId: association?.portId ?? null,
     fixedIpAddress: association?.fixedIpAddress ?? null,
     routerId: association?.routerId ?? null,
-    status: 'DOWN',
+    status: 'DOWN' as const,
     statusReason: '',
-  };
+  });
   tx.put('floatingip', fip);
   return fip;
 }

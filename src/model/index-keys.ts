@@ -23,11 +23,17 @@ export const routersOfNetworkKey = (networkId: string): string => `router-gatewa
 export const fipsOfNetworkKey = (networkId: string): string => `fip-network/${networkId}`;
 /** The routers scheduled to one network node. */
 export const routersOfNodeKey = (node: string): string => `router-node/${node}`;
+/** Every resource holds its project's key, so a project's list reads only its own resources. */
+export const projectKey = (projectId: string): string => `project/${projectId}`;
 /** One router per gateway device: two routers programming the same device would fight over it. */
 export const routerPlacementKey = (namespace: string | null, device: string): string =>
   `router-placement/${namespace ?? ''}/${device}`;
 
 export function indexKeysOf(kind: Kind, entity: AnyEntity): IndexKey[] {
+  return [{ key: projectKey(entity.projectId), unique: false }, ...kindKeysOf(kind, entity)];
+}
+
+function kindKeysOf(kind: Kind, entity: AnyEntity): IndexKey[] {
   switch (kind) {
     case 'subnet':
       return [{ key: subnetsOfNetworkKey((entity as Subnet).networkId), unique: false }];

@@ -22,8 +22,31 @@ export interface PortInput extends CommonInput {
 export const portExhausted = (networkId: string) =>
   conflict('IpAddressGenerationFailure', `No more IP addresses available on network ${networkId}.`);
 
+/**
+ * Ports owned by `network:*` devices (router interfaces and gateways) steer the dataplane; only an admin, or the
+ * model itself acting for a router, may create them. Otherwise a project could graft an interface onto another
+ * project's router.
+ */
+export function checkDeviceOwnerPolicy(ctx: Context, deviceOwner: string | undefined): void {
+  if (!ctx.isAdmin && deviceOwner?.startsWith('network:')) {
+    throw new SfipError(
+      'PolicyNotAuthorized',
+      403,
+      `Only an admin may create a port owned by ${deviceOwner}.`,
+    );
+  }
+}
+
 export function createPort(tx: Tx, ctx: Context, input: PortInput): Port {
   const network = getUsableNetwork(tx, ctx, input.networkId);
+  if (!ctx.isAdmin && network.projectId !== ctx.projectId) {
+    // External networks are readable by every project, but their addresses are for floating IPs and gateways.
+    throw new SfipError(
+      'PolicyNotAuthorized',
+      403,
+      `Project ${ctx.projectId} is not allowed to create a port on network ${network.id}.`,
+    );
+  }
   const base = newResource(ctx, input);
   const requests = input.fixedIps ?? [{}];
   const fixedIps: FixedIp[] = [];

@@ -7,7 +7,7 @@ import {
   type Router,
   type Subnet,
 } from './entities.js';
-import { badRequest, conflict, notFound } from './errors.js';
+import { badRequest, conflict, notFound, SfipError } from './errors.js';
 import { fipOfRouterKey, portsOfDeviceKey, routerPlacementKey } from './index-keys.js';
 import { AddressRequest } from './ip-assignment.js';
 import { parseDeviceName, parseNamespaceName } from './names.js';
@@ -31,7 +31,33 @@ export interface RouterInput extends CommonInput {
   readonly antiSpoofing?: boolean;
 }
 
+/**
+ * Where a router lives on this host (namespace, gateway device, backend) decides which kernel objects the agent
+ * programs, so only an admin may set it: a project must not point the agent at another project's namespace.
+ */
+function checkPlacementPolicy(ctx: Context, input: RouterInput): void {
+  if (ctx.isAdmin) return;
+  // anti_spoofing too: turning it off would let a project's VMs send with forged sources through the gateway.
+  const set = (['namespace', 'gatewayDevice', 'backend', 'antiSpoofing'] as const).filter(
+    (k) => input[k] !== undefined,
+  );
+  if (set.length > 0) {
+    const names = {
+      namespace: 'namespace',
+      gatewayDevice: 'gateway_device',
+      backend: 'backend',
+      antiSpoofing: 'anti_spoofing',
+    };
+    throw new SfipError(
+      'PolicyNotAuthorized',
+      403,
+      `Only an admin may set a router's ${set.map((k) => names[k]).join(', ')}.`,
+    );
+  }
+}
+
 export function createRouter(tx: Tx, ctx: Context, input: RouterInput): Router {
+  checkPlacementPolicy(ctx, input);
   const base = newResource(ctx, input);
   const draft: Router = {
     ...base,
@@ -53,6 +79,7 @@ export function createRouter(tx: Tx, ctx: Context, input: RouterInput): Router {
 
 export function updateRouter(tx: Tx, ctx: Context, id: string, input: RouterInput): Router {
   const current = getVisible(tx, ctx, 'router', id);
+  checkPlacementPolicy(ctx, input);
   let externalGateway = current.externalGateway;
   if (input.externalGateway !== undefined && !sameGateway(current.externalGateway, input.externalGateway)) {
     if (current.externalGateway) {
@@ -157,18 +184,24 @@ export function removeRouterInterface(
   input: { subnetId?: string; portId?: string },
 ): InterfaceInfo {
   const router = getVisible(tx, ctx, 'router', routerId);
+  if (input.subnetId === undefined && input.portId === undefined) {
+    throw badRequest('Either subnet_id or port_id must be specified.');
+  }
   const port = interfacePorts(tx, routerId).find((p) =>
     input.portId !== undefined
       ? p.id === input.portId
       : p.fixedIps.some((ip) => ip.subnetId === input.subnetId),
   );
   if (!port) {
-    throw notFound(
-      'RouterInterfaceNotFound',
-      input.portId !== undefined
-        ? `Router ${routerId} does not have an interface with id ${input.portId}`
-        : `Router ${routerId} has no interface on subnet ${input.subnetId ?? '(none given)'}`,
-    );
+    throw input.portId !== undefined
+      ? notFound(
+          'RouterInterfaceNotFound',
+          `Router ${routerId} does not have an interface with id ${input.portId}`,
+        )
+      : notFound(
+          'RouterInterfaceNotFoundForSubnet',
+          `Router ${routerId} has no interface on subnet ${input.subnetId ?? '(none given)'}`,
+        );
   }
   const subnetIds = new Set(port.fixedIps.map((ip) => ip.subnetId));
   const users = floatingIpsOf(tx, router.id).filter((fip) => {
@@ -267,7 +300,11 @@ function attachGateway(tx: Tx, ctx: Context, router: Router, input: GatewayInput
     throw badRequest(`Network ${network.id} is not a valid external network`);
   }
   if (input.externalFixedIps?.some((ip) => ip.ipAddress !== undefined) && !ctx.isAdmin) {
-    throw badRequest('Only an admin may choose the external fixed IP of a router gateway.');
+    throw new SfipError(
+      'PolicyNotAuthorized',
+      403,
+      'Only an admin may choose the external fixed IP of a router gateway.',
+    );
   }
   const port = createPort(
     tx,

@@ -15,6 +15,21 @@ export interface View {
   lookup(key: string): IndexRef[];
   /** The resources of one kind holding an index key, read in one go. */
   find<K extends Kind>(kind: K, key: string): KindMap[K][];
+  /**
+   * Up to `limit` resources of one kind in id order (code-unit order, as `<` compares strings), starting after
+   * `after`, optionally only those holding `key`. Lists page through this so that a request for 100 of 10,000
+   * floating IPs reads about 100, not 10,000.
+   */
+  range<K extends Kind>(kind: K, options: RangeOptions): KindMap[K][];
+}
+
+export interface RangeOptions {
+  readonly limit: number;
+  /** Start strictly after this id (before it when descending). */
+  readonly after?: string;
+  readonly descending?: boolean;
+  /** Only resources holding this index key. */
+  readonly key?: string;
 }
 
 /** A view that can also write. Everything written in one `Tx` commits atomically or not at all. */

@@ -4,3 +4,4 @@ export * from './sqlite/sqlite-store.js';
 export * from './etcd/etcd-store.js';
 export * from './etcd/store-spec.js';
 export * from './store.js';
+export * from './token-store.js';

@@ -1,4 +1,5 @@
 import type { Agent, Kind, Tx, View } from '../model/index.js';
+import type { TokenStore } from './token-store.js';
 
 /** One committed write, in commit order. The agent follows these to know which routers to reconcile. */
 export interface Change {
@@ -23,6 +24,8 @@ export interface ChangeBatch {
  */
 export interface Store {
   readonly description: string;
+  /** API tokens, kept beside the resources so that one state directory holds everything. */
+  readonly tokens: TokenStore;
   read<T>(fn: (view: View) => T): Promise<T>;
   update<T>(fn: (tx: Tx) => T): Promise<T>;
   changesSince(seq: number, limit?: number): Promise<ChangeBatch>;

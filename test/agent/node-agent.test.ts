@@ -169,7 +169,7 @@ describe('agents per node', { timeout: 120_000 }, () => {
     assert.deepEqual(n2.routers(), [r2!.router]);
     assert.ok(n1.fences.has(r1!.router) && n2.fences.has(r2!.router), 'every programmed router is fenced');
 
-    const app = await buildApi({ store: api, logger: false });
+    const app = await buildApi({ store: api, logger: false, auth: 'none' });
     const agents = (await app.inject({ url: `/v2.0/routers/${r2!.router}/l3-agents` })).json() as {
       agents: { host: string; alive: boolean; agent_type: string }[];
     };

@@ -103,7 +103,8 @@ describe('API', () => {
     const f = await apiFixture();
     for (let i = 0; i < 5; i++)
       await call(f, 'POST', '/v2.0/floatingips', { floatingip: { floating_network_id: f.publicNet } });
-    const first = await call(f, 'GET', '/v2.0/floatingips?limit=2&sort_key=floating_ip_address');
+    // Neutron wants a sort_dir for every sort_key.
+    const first = await call(f, 'GET', '/v2.0/floatingips?limit=2&sort_key=floating_ip_address&sort_dir=asc');
     const page = first.body.floatingips as Json[];
     assert.deepEqual(
       page.map((x) => x.floating_ip_address),
@@ -218,12 +219,24 @@ describe('API', () => {
         'RouterNotFound',
         ['not-a-uuid'],
       );
+      // Ids in a body are validated as UUIDs first (Neutron's type:uuid): 400. A well-formed unknown one is a 404.
       await refused(
         f,
         ['POST', '/v2.0/floatingips', { floatingip: { floating_network_id: 'nope' } }],
+        400,
+        'HTTPBadRequest',
+        ['nope'],
+      );
+      await refused(
+        f,
+        [
+          'POST',
+          '/v2.0/floatingips',
+          { floatingip: { floating_network_id: '22222222-2222-4222-8222-222222222222' } },
+        ],
         404,
         'NetworkNotFound',
-        ['nope'],
+        ['22222222-2222-4222-8222-222222222222'],
       );
       await refused(
         f,
@@ -235,9 +248,22 @@ describe('API', () => {
       await refused(
         f,
         ['POST', '/v2.0/floatingips', { floatingip: { floating_network_id: f.publicNet, port_id: 'ghost' } }],
+        400,
+        'HTTPBadRequest',
+        ['ghost'],
+      );
+      await refused(
+        f,
+        [
+          'POST',
+          '/v2.0/floatingips',
+          {
+            floatingip: { floating_network_id: f.publicNet, port_id: '33333333-3333-4333-8333-333333333333' },
+          },
+        ],
         404,
         'PortNotFound',
-        ['ghost'],
+        ['33333333-3333-4333-8333-333333333333'],
       );
       await refused(f, ['GET', '/v2.0/floatingips/1.2.3.4'], 404, 'FloatingIPNotFound', ['1.2.3.4']);
       await refused(f, ['DELETE', '/v2.0/floatingips/../../etc/passwd'], 404, /NotFound/);
@@ -287,8 +313,10 @@ describe('API', () => {
 
     it('list filters, sort keys and markers that do not exist; a stale If-Match; an oversized body', async () => {
       const f = await apiFixture();
-      await refused(f, ['GET', '/v2.0/floatingips?colour=red'], 400, 'BadRequest', ['colour']);
-      await refused(f, ['GET', '/v2.0/floatingips?sort_key=colour'], 400, 'BadRequest', ['colour']);
+      await refused(f, ['GET', '/v2.0/floatingips?colour=red'], 400, 'HTTPBadRequest', ['colour']);
+      await refused(f, ['GET', '/v2.0/floatingips?sort_key=colour&sort_dir=asc'], 400, 'HTTPBadRequest', [
+        'colour',
+      ]);
       await refused(f, ['GET', '/v2.0/floatingips?limit=-1'], 400, 'BadRequest', ['-1']);
       await refused(
         f,

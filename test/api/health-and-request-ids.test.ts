@@ -20,7 +20,7 @@ function capturedLogger() {
 describe('request ids', () => {
   it('keeps a caller’s X-Request-Id, returns it, and puts it on every log line of the request', async () => {
     const { log, lines } = capturedLogger();
-    const app = await buildApi({ store: new SqliteStore({ path: ':memory:' }), logger: log });
+    const app = await buildApi({ store: new SqliteStore({ path: ':memory:' }), logger: log, auth: 'none' });
     const res = await app.inject({ url: '/v2.0/networks', headers: { 'x-request-id': 'trace-42.a' } });
     assert.equal(res.statusCode, 200);
     assert.equal(res.headers['x-request-id'], 'trace-42.a');

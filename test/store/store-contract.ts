@@ -129,6 +129,54 @@ export function runStoreContract(name: string, open: () => Promise<Store>): void
       await store.close();
     });
 
+    it('pages a kind in id order with range, after a marker, either way, and by index key', async () => {
+      const store = await open();
+      const ids = await store.update((tx) => {
+        const nets = Array.from({ length: 5 }, (_, i) =>
+          createNetwork(tx, ctx, { name: `n${i}`, external: i < 2 }),
+        );
+        createSubnet(tx, ctx, { networkId: nets[0]!.id, cidr: '192.0.2.0/25' });
+        createSubnet(tx, ctx, { networkId: nets[0]!.id, cidr: '192.0.2.128/25' });
+        return nets.map((n) => n.id).sort();
+      });
+      const range = (options: { limit: number; after?: string; descending?: boolean; key?: string }) =>
+        store.read((v) => v.range('network', options).map((n) => n.id));
+      assert.deepEqual(await range({ limit: 2 }), ids.slice(0, 2));
+      assert.deepEqual(await range({ limit: 2, after: ids[1] }), ids.slice(2, 4));
+      assert.deepEqual(await range({ limit: 10, after: ids[3] }), ids.slice(4));
+      assert.deepEqual(await range({ limit: 2, descending: true }), [ids[4], ids[3]]);
+      assert.deepEqual(await range({ limit: 2, descending: true, after: ids[3] }), [ids[2], ids[1]]);
+      const subnets = await store.read((v) => v.list('subnet'));
+      const byNetwork = await store.read((v) =>
+        v.range('subnet', { limit: 10, key: subnetsOfNetworkKey(subnets[0]!.networkId) }).map((s) => s.id),
+      );
+      assert.deepEqual(byNetwork, subnets.map((s) => s.id).sort());
+      await store.close();
+    });
+
+    it('keeps API tokens outside the resources and the change feed', async () => {
+      const store = await open();
+      const before = (await store.changesSince(0)).latest;
+      const record = {
+        id: 'tok1',
+        secretHash: 'a'.repeat(64),
+        projectId: 'p1',
+        isAdmin: false,
+        description: 'ci',
+        createdAt: '2026-01-01T00:00:00.000Z',
+        expiresAt: null,
+      };
+      await store.tokens.addToken(record);
+      await assert.rejects(store.tokens.addToken(record), 'a token id is never reused');
+      assert.deepEqual(await store.tokens.getToken('tok1'), record);
+      assert.deepEqual(await store.tokens.listTokens(), [record]);
+      assert.equal((await store.changesSince(0)).latest, before, 'tokens are not resources');
+      assert.equal(await store.tokens.revokeToken('tok1'), true);
+      assert.equal(await store.tokens.revokeToken('tok1'), false);
+      assert.equal(await store.tokens.getToken('tok1'), undefined);
+      await store.close();
+    });
+
     it('round-trips documents exactly', async () => {
       const store = await open();
       const net: Network = await store.update((tx) =>

@@ -19,7 +19,8 @@ type Body = Record<string, Record<string, unknown>>;
 /** An in-process API over an in-memory store, with a small topology created through the API itself. */
 export async function apiFixture(poolEnd = '203.0.113.20'): Promise<ApiFixture> {
   const store = new SqliteStore({ path: ':memory:' });
-  const app = await buildApi({ store, logger: false });
+  // Behaviour tests run without tokens; authentication and isolation have their own tests (test/api/auth.test.ts).
+  const app = await buildApi({ store, logger: false, auth: 'none' });
   const post = async (path: string, body: unknown) => {
     const res = await app.inject({ method: 'POST', url: path, payload: body as object });
     if (res.statusCode !== 201) throw new Error(`${path}: ${res.statusCode} ${res.body}`);

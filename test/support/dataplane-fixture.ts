@@ -69,7 +69,8 @@ export class DataplaneFixture {
     await destroyLab(this.spec); // leftovers of an interrupted run
     await buildLab(this.spec);
     await this.options.afterBuild?.(this);
-    this.app = await buildApi({ store: this.store, logger: false });
+    // The conformance suite tests the dataplane; authentication has its own tests (test/api/auth.test.ts).
+    this.app = await buildApi({ store: this.store, logger: false, auth: 'none' });
     const url = await this.app.listen({ host: '127.0.0.1', port: 0 });
     this.api = new ApiClient(url);
     this.routers = await registerLab(this.api, this.spec);

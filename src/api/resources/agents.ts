@@ -10,7 +10,8 @@ import {
   type View,
 } from '../../model/index.js';
 import type { Store } from '../../store/index.js';
-import { listPage } from '../list-query.js';
+import { matchesQuery } from '../list-page.js';
+import { parseListQuery, type RawQuery } from '../list-query.js';
 import { contextOf } from '../request-context.js';
 import { routerView, type NeutronObject } from '../views.js';
 
@@ -64,16 +65,18 @@ export function registerAgents(app: FastifyInstance, store: Store): void {
   app.get('/v2.0/agents', async (request) => {
     const ctx = contextOf(request);
     const objects = await store.read((view) => visibleAgents(view, ctx).map((a) => agentView(a, view)));
-    const url = `${request.protocol}://${request.host}/v2.0/agents`;
-    const page = listPage(
-      'agent',
-      'agents',
-      objects,
-      ATTRIBUTES,
-      request.query as Record<string, string>,
-      url,
+    // Agents are few (one per network node): filter and trim in memory, without pagination.
+    const query = parseListQuery(
+      { collection: 'agents', attributes: ATTRIBUTES, booleans: ['admin_state_up', 'alive'] },
+      request.query as RawQuery,
     );
-    return { agents: page.items, ...(page.links.length > 0 && { agents_links: page.links }) };
+    const agents = objects.filter((o) => matchesQuery(o, query));
+    return {
+      agents:
+        query.fields.length === 0
+          ? agents
+          : agents.map((o) => Object.fromEntries(query.fields.filter((f) => f in o).map((f) => [f, o[f]]))),
+    };
   });
 
   app.get<{ Params: { id: string } }>('/v2.0/agents/:id', async (request) => {

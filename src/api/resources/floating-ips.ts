@@ -1,7 +1,16 @@
 import { Type } from '@sinclair/typebox';
-import { createFloatingIp, deleteFloatingIp, updateFloatingIp } from '../../model/index.js';
+import {
+  createFloatingIp,
+  deleteFloatingIp,
+  fipOfPortKey,
+  fipOfRouterKey,
+  fipsOfNetworkKey,
+  updateFloatingIp,
+  visibleTo,
+} from '../../model/index.js';
+import { NullableString, StandardResponse } from '../openapi-schemas.js';
 import type { ResourceDef } from '../resource-routes.js';
-import { Address, Id, Nullable, StandardAttributes, standardInput, wrapped } from '../schemas.js';
+import { Address, Id, Nullable, StandardAttributes, standardInput, Text, Tags, wrapped } from '../schemas.js';
 import { floatingIpView } from '../views.js';
 
 const { name: _name, ...standard } = StandardAttributes;
@@ -16,11 +25,27 @@ const createProperties = {
 };
 
 const updateProperties = {
-  description: standard.description,
-  tags: standard.tags,
+  description: Type.Optional(Text),
+  tags: Type.Optional(Tags),
   port_id: Type.Optional(Nullable(Id)),
   fixed_ip_address: Type.Optional(Nullable(Address)),
 };
+
+const responseSchema = Type.Object({
+  ...StandardResponse,
+  floating_network_id: Type.String({ format: 'uuid' }),
+  floating_ip_address: Type.String({ description: 'IPv4' }),
+  router_id: NullableString,
+  port_id: NullableString,
+  fixed_ip_address: NullableString,
+  status: Type.Union([Type.Literal('ACTIVE'), Type.Literal('DOWN'), Type.Literal('ERROR')], {
+    description: 'DOWN until the agent has programmed the dataplane, then ACTIVE; ERROR with status_reason',
+  }),
+  status_reason: Type.String({ description: 'sfip extension: why the status is ERROR or DOWN' }),
+  port_details: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()]),
+  qos_policy_id: Type.Null(),
+  port_forwardings: Type.Array(Type.Object({})),
+});
 
 export const floatingIps: ResourceDef<'floatingip'> = {
   kind: 'floatingip',
@@ -29,6 +54,7 @@ export const floatingIps: ResourceDef<'floatingip'> = {
   attributes: [
     'id',
     'description',
+    'tags',
     'tenant_id',
     'project_id',
     'floating_network_id',
@@ -38,11 +64,37 @@ export const floatingIps: ResourceDef<'floatingip'> = {
     'fixed_ip_address',
     'status',
     'status_reason',
+    'port_details',
+    'qos_policy_id',
+    'port_forwardings',
     'revision_number',
     'created_at',
     'updated_at',
   ],
-  view: floatingIpView,
+  structured: ['tags', 'port_details', 'port_forwardings'],
+  readOnly: [
+    'id',
+    'tenant_id',
+    'project_id',
+    'floating_network_id',
+    'floating_ip_address',
+    'subnet_id',
+    'router_id',
+    'status',
+    'status_reason',
+    'port_details',
+    'revision_number',
+    'created_at',
+    'updated_at',
+  ],
+  indexedFilters: {
+    port_id: fipOfPortKey,
+    router_id: fipOfRouterKey,
+    floating_network_id: fipsOfNetworkKey,
+  },
+  readable: visibleTo,
+  toObject: floatingIpView,
+  responseSchema,
   createSchema: wrapped('floatingip', createProperties, ['floating_network_id']),
   updateSchema: wrapped('floatingip', updateProperties),
   create: (tx, ctx, b) =>

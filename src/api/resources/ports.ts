@@ -1,5 +1,14 @@
 import { Type } from '@sinclair/typebox';
-import { createPort, deletePort, updatePort } from '../../model/index.js';
+import {
+  checkDeviceOwnerPolicy,
+  createPort,
+  deletePort,
+  portsOfDeviceKey,
+  portsOfNetworkKey,
+  updatePort,
+  visibleTo,
+} from '../../model/index.js';
+import { StandardResponse } from '../openapi-schemas.js';
 import type { ResourceDef } from '../resource-routes.js';
 import {
   AddressRequest,
@@ -8,11 +17,12 @@ import {
   StandardAttributes,
   standardInput,
   Text,
+  Tags,
   wrapped,
 } from '../schemas.js';
 import { portView } from '../views.js';
 
-const properties = {
+const createProperties = {
   ...StandardAttributes,
   network_id: Id,
   fixed_ips: Type.Optional(Type.Array(AddressRequest, { maxItems: 16 })),
@@ -22,7 +32,14 @@ const properties = {
   admin_state_up: Type.Optional(Type.Boolean()),
 };
 
-const { network_id: _networkId, mac_address: _mac, ...updatable } = properties;
+const updateProperties = {
+  name: Type.Optional(Text),
+  description: Type.Optional(Text),
+  tags: Type.Optional(Tags),
+  fixed_ips: Type.Optional(Type.Array(AddressRequest, { maxItems: 16 })),
+  device_id: Type.Optional(Text),
+  admin_state_up: Type.Optional(Type.Boolean()),
+};
 
 export const ports: ResourceDef<'port'> = {
   kind: 'port',
@@ -32,6 +49,7 @@ export const ports: ResourceDef<'port'> = {
     'id',
     'name',
     'description',
+    'tags',
     'tenant_id',
     'project_id',
     'network_id',
@@ -45,11 +63,39 @@ export const ports: ResourceDef<'port'> = {
     'created_at',
     'updated_at',
   ],
-  view: portView,
-  createSchema: wrapped('port', properties, ['network_id']),
-  updateSchema: wrapped('port', updatable),
-  create: (tx, ctx, b) =>
-    createPort(tx, ctx, {
+  structured: ['tags', 'fixed_ips'],
+  booleans: ['admin_state_up'],
+  readOnly: [
+    'id',
+    'tenant_id',
+    'project_id',
+    'network_id',
+    'mac_address',
+    'status',
+    'device_owner',
+    'revision_number',
+    'created_at',
+    'updated_at',
+  ],
+  indexedFilters: { network_id: portsOfNetworkKey, device_id: portsOfDeviceKey },
+  readable: visibleTo,
+  toObject: portView,
+  responseSchema: Type.Object({
+    ...StandardResponse,
+    name: Type.String(),
+    network_id: Type.String({ format: 'uuid' }),
+    mac_address: Type.String(),
+    admin_state_up: Type.Boolean(),
+    status: Type.String(),
+    device_id: Type.String(),
+    device_owner: Type.String(),
+    fixed_ips: Type.Array(Type.Object({ subnet_id: Type.String(), ip_address: Type.String() })),
+  }),
+  createSchema: wrapped('port', createProperties, ['network_id']),
+  updateSchema: wrapped('port', updateProperties),
+  create: (tx, ctx, b) => {
+    checkDeviceOwnerPolicy(ctx, b.device_owner as string | undefined);
+    return createPort(tx, ctx, {
       ...standardInput(b),
       networkId: b.network_id as string,
       ...(b.fixed_ips !== undefined && { fixedIps: addressRequests(b.fixed_ips) }),
@@ -57,7 +103,8 @@ export const ports: ResourceDef<'port'> = {
       ...(b.device_owner !== undefined && { deviceOwner: b.device_owner as string }),
       ...(b.mac_address !== undefined && { macAddress: (b.mac_address as string).toLowerCase() }),
       ...(b.admin_state_up !== undefined && { adminStateUp: b.admin_state_up as boolean }),
-    }),
+    });
+  },
   update: (tx, ctx, id, b) =>
     updatePort(tx, ctx, id, {
       ...standardInput(b),

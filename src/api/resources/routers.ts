@@ -6,7 +6,9 @@ import {
   deleteRouter,
   removeRouterInterface,
   updateRouter,
+  visibleTo,
 } from '../../model/index.js';
+import { NullableString, StandardResponse } from '../openapi-schemas.js';
 import type { Store } from '../../store/index.js';
 import { contextOf } from '../request-context.js';
 import type { ResourceDef } from '../resource-routes.js';
@@ -17,6 +19,8 @@ import {
   Nullable,
   StandardAttributes,
   standardInput,
+  Text,
+  Tags,
   wrapped,
 } from '../schemas.js';
 import { routerView } from '../views.js';
@@ -30,14 +34,37 @@ const Gateway = Type.Object(
   { additionalProperties: false },
 );
 
+const sfipPlacement = {
+  namespace: Type.Optional(
+    Nullable(
+      Type.String({ maxLength: 255, description: 'sfip: network namespace of the router; null is the host' }),
+    ),
+  ),
+  gateway_device: Type.Optional(
+    Nullable(Type.String({ maxLength: 255, description: 'sfip: the device facing the external network' })),
+  ),
+  backend: Type.Optional(Nullable(Type.String({ maxLength: 32, description: 'sfip: dataplane backend' }))),
+  anti_spoofing: Type.Optional(
+    Type.Boolean({
+      description: 'sfip: drop packets from VMs with a source address they do not own (default true)',
+    }),
+  ),
+};
+
+const updateProperties = {
+  name: Type.Optional(Text),
+  description: Type.Optional(Text),
+  tags: Type.Optional(Tags),
+  external_gateway_info: Type.Optional(Nullable(Gateway)),
+  admin_state_up: Type.Optional(Type.Boolean()),
+  ...sfipPlacement,
+};
+
 const properties = {
   ...StandardAttributes,
   external_gateway_info: Type.Optional(Nullable(Gateway)),
   admin_state_up: Type.Optional(Type.Boolean()),
-  namespace: Type.Optional(Nullable(Type.String({ maxLength: 255 }))),
-  gateway_device: Type.Optional(Nullable(Type.String({ maxLength: 255 }))),
-  backend: Type.Optional(Nullable(Type.String({ maxLength: 32 }))),
-  anti_spoofing: Type.Optional(Type.Boolean()),
+  ...sfipPlacement,
 };
 
 function input(b: Record<string, unknown>) {
@@ -69,11 +96,13 @@ export const routers: ResourceDef<'router'> = {
     'id',
     'name',
     'description',
+    'tags',
     'tenant_id',
     'project_id',
     'status',
     'admin_state_up',
     'external_gateway_info',
+    'routes',
     'namespace',
     'gateway_device',
     'backend',
@@ -83,9 +112,32 @@ export const routers: ResourceDef<'router'> = {
     'created_at',
     'updated_at',
   ],
-  view: routerView,
+  structured: ['tags', 'external_gateway_info', 'routes'],
+  booleans: ['admin_state_up', 'anti_spoofing'],
+  readOnly: ['id', 'tenant_id', 'project_id', 'status', 'revision_number', 'created_at', 'updated_at'],
+  readable: visibleTo,
+  toObject: routerView,
+  responseSchema: Type.Object({
+    ...StandardResponse,
+    name: Type.String(),
+    status: Type.String(),
+    admin_state_up: Type.Boolean(),
+    external_gateway_info: Type.Union([
+      Type.Object({
+        network_id: Type.String({ format: 'uuid' }),
+        enable_snat: Type.Boolean(),
+        external_fixed_ips: Type.Array(Type.Object({ subnet_id: Type.String(), ip_address: Type.String() })),
+      }),
+      Type.Null(),
+    ]),
+    routes: Type.Array(Type.Object({})),
+    namespace: NullableString,
+    gateway_device: NullableString,
+    backend: NullableString,
+    anti_spoofing: Type.Boolean(),
+  }),
   createSchema: wrapped('router', properties),
-  updateSchema: wrapped('router', properties),
+  updateSchema: wrapped('router', updateProperties),
   create: (tx, ctx, b) => createRouter(tx, ctx, input(b)),
   update: (tx, ctx, id, b) => updateRouter(tx, ctx, id, input(b)),
   remove: deleteRouter,
@@ -101,7 +153,13 @@ export function registerRouterInterfaces(app: FastifyInstance, store: Store): vo
   for (const action of ['add_router_interface', 'remove_router_interface'] as const) {
     app.put<{ Params: { id: string }; Body: { subnet_id?: string; port_id?: string } }>(
       `/v2.0/routers/:id/${action}`,
-      { schema: { body: InterfaceBody } },
+      {
+        schema: {
+          tags: ['resources'],
+          summary: action === 'add_router_interface' ? 'Attach a subnet or port' : 'Detach a subnet or port',
+          body: InterfaceBody,
+        },
+      },
       async (request) => {
         const ctx = contextOf(request);
         const body = {

@@ -1,7 +1,14 @@
 import { Type } from '@sinclair/typebox';
-import { createSubnet, deleteSubnet, updateSubnet } from '../../model/index.js';
+import {
+  createSubnet,
+  deleteSubnet,
+  subnetsOfNetworkKey,
+  updateSubnet,
+  visibleTo,
+} from '../../model/index.js';
+import { NullableString, StandardResponse } from '../openapi-schemas.js';
 import type { ResourceDef } from '../resource-routes.js';
-import { Address, Id, Nullable, StandardAttributes, standardInput, wrapped } from '../schemas.js';
+import { Address, Id, Nullable, StandardAttributes, standardInput, Text, Tags, wrapped } from '../schemas.js';
 import { subnetView } from '../views.js';
 
 const Pool = Type.Object({ start: Address, end: Address }, { additionalProperties: false });
@@ -17,6 +24,13 @@ const createProperties = {
   dns_nameservers: Type.Optional(Type.Array(Address, { maxItems: 0 })),
 };
 
+const updateProperties = {
+  name: Type.Optional(Text),
+  description: Type.Optional(Text),
+  tags: Type.Optional(Tags),
+  enable_dhcp: Type.Optional(Type.Boolean()),
+};
+
 export const subnets: ResourceDef<'subnet'> = {
   kind: 'subnet',
   collection: 'subnets',
@@ -25,6 +39,7 @@ export const subnets: ResourceDef<'subnet'> = {
     'id',
     'name',
     'description',
+    'tags',
     'tenant_id',
     'project_id',
     'network_id',
@@ -33,13 +48,44 @@ export const subnets: ResourceDef<'subnet'> = {
     'gateway_ip',
     'allocation_pools',
     'enable_dhcp',
+    'dns_nameservers',
+    'host_routes',
     'revision_number',
     'created_at',
     'updated_at',
   ],
-  view: subnetView,
+  structured: ['tags', 'allocation_pools', 'dns_nameservers', 'host_routes'],
+  booleans: ['enable_dhcp'],
+  readOnly: [
+    'id',
+    'tenant_id',
+    'project_id',
+    'network_id',
+    'ip_version',
+    'cidr',
+    'gateway_ip',
+    'allocation_pools',
+    'revision_number',
+    'created_at',
+    'updated_at',
+  ],
+  indexedFilters: { network_id: subnetsOfNetworkKey },
+  readable: visibleTo,
+  toObject: subnetView,
+  responseSchema: Type.Object({
+    ...StandardResponse,
+    name: Type.String(),
+    network_id: Type.String({ format: 'uuid' }),
+    ip_version: Type.Literal(4),
+    cidr: Type.String(),
+    gateway_ip: NullableString,
+    allocation_pools: Type.Array(Type.Object({ start: Type.String(), end: Type.String() })),
+    enable_dhcp: Type.Boolean(),
+    dns_nameservers: Type.Array(Type.String()),
+    host_routes: Type.Array(Type.Object({})),
+  }),
   createSchema: wrapped('subnet', createProperties, ['network_id', 'cidr']),
-  updateSchema: wrapped('subnet', { ...StandardAttributes, enable_dhcp: Type.Optional(Type.Boolean()) }),
+  updateSchema: wrapped('subnet', updateProperties),
   create: (tx, ctx, b) =>
     createSubnet(tx, ctx, {
       ...standardInput(b),

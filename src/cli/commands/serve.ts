@@ -1,7 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { parseBackendName } from '../../model/index.js';
-import { createLogger } from '../../daemon/logger.js';
-import { serve } from '../../daemon/serve.js';
 
 export function parseDuration(text: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text);
@@ -31,7 +29,11 @@ function parsePort(text: string): number {
 export function serveCommand(): Command {
   return new Command('serve')
     .description('Run the Neutron-compatible API and the agent (the daemon)')
-    .option('--host <address>', 'listen address (loopback only until API auth lands)', '127.0.0.1')
+    .option(
+      '--host <address>',
+      'listen address (any with token auth; loopback only with --no-auth)',
+      '127.0.0.1',
+    )
     .option('--port <port>', 'listen port (Neutron uses 9696)', parsePort, 9696)
     .option(
       '--state-dir <dir>',
@@ -53,6 +55,7 @@ export function serveCommand(): Command {
     )
     .option('--no-garp', 'do not send gratuitous ARP on association')
     .option('--no-agent', 'run only the API')
+    .option('--no-auth', 'development only: no tokens, every client is admin (refused unless on loopback)')
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
     .option(
       '--dashboard-token <token>',
@@ -66,6 +69,11 @@ export function serveCommand(): Command {
       1000,
     )
     .action(async (o: Record<string, unknown>) => {
+      // Loaded here, not at the top: every other sfip command starts without Fastify, the agent and the dataplanes.
+      const [{ createLogger }, { serve }] = await Promise.all([
+        import('../../daemon/logger.js'),
+        import('../../daemon/serve.js'),
+      ]);
       const log = createLogger(String(o.logLevel));
       const server = await serve({
         host: String(o.host),
@@ -76,6 +84,7 @@ export function serveCommand(): Command {
         resyncIntervalMs: Number(o.resyncInterval),
         garp: Boolean(o.garp),
         agent: Boolean(o.agent),
+        auth: o.auth === false ? 'none' : 'token',
         ...(o.dashboardToken !== undefined && { dashboardToken: String(o.dashboardToken) }),
         countersCacheMs: Number(o.countersCache),
         ...(o.node !== undefined && { node: String(o.node) }),

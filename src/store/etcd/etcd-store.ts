@@ -11,6 +11,8 @@ import type {
 } from '../store.js';
 import { registerAgent } from './agent-lease.js';
 import { ChangeLog } from './change-log.js';
+import { EtcdTokenStore } from './etcd-token-store.js';
+import type { TokenStore } from '../token-store.js';
 import { KeyLayout } from './keys.js';
 import { Mirror, type MirrorEvent } from './mirror.js';
 import { OptimisticTx, type Guard, type Write } from './optimistic-tx.js';
@@ -47,6 +49,7 @@ export class EtcdStore implements Store, AgentRegistry {
   readonly description: string;
   readonly client: Etcd3;
   readonly layout: KeyLayout;
+  readonly tokens: TokenStore;
   private mirror: Mirror;
   private log: ChangeLog = new ChangeLog(0);
   private readonly events = new EventEmitter();
@@ -80,6 +83,7 @@ export class EtcdStore implements Store, AgentRegistry {
       grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000 },
     });
     this.events.setMaxListeners(0);
+    this.tokens = new EtcdTokenStore(this.client, options.prefix);
   }
 
   private get logger(): StoreLog {

@@ -5,8 +5,10 @@ import {
   type IndexRef,
   type Kind,
   type KindMap,
+  type RangeOptions,
   type Tx,
 } from '../../model/index.js';
+import { rangeOf } from '../range.js';
 import { LEASED_KINDS } from './keys.js';
 import { refKey, type Mirror } from './mirror.js';
 
@@ -70,6 +72,11 @@ export class OptimisticTx implements Tx {
   lookup(key: string): IndexRef[] {
     this.track(this.mirror.layout.indexStamp(key));
     return [...this.holdersAfter(key).values()].sort(compareRefs);
+  }
+
+  /** Reads (and so guards) the whole kind or index key, then pages in memory: a mirror has no cheaper way. */
+  range<K extends Kind>(kind: K, options: RangeOptions): KindMap[K][] {
+    return rangeOf(options.key === undefined ? this.list(kind) : this.find(kind, options.key), options);
   }
 
   find<K extends Kind>(kind: K, key: string): KindMap[K][] {

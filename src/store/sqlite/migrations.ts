@@ -29,6 +29,22 @@ export const MIGRATIONS: readonly string[] = [
     at TEXT NOT NULL
   );
   `,
+  // 2: API tokens (hashed), and the project index key every resource now holds (model: projectKey). Index keys
+  // are derived data, so existing rows get theirs here, in the same form the model writes.
+  `
+  CREATE TABLE tokens (
+    id TEXT PRIMARY KEY,
+    secret_hash TEXT NOT NULL,
+    project_id TEXT NOT NULL,
+    is_admin INTEGER NOT NULL,
+    description TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT
+  ) WITHOUT ROWID;
+
+  INSERT OR IGNORE INTO index_keys (key, kind, id, uniq)
+    SELECT 'project/' || json_extract(body, '$.projectId'), kind, id, 0 FROM resources;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,0 +1,87 @@
+import type { FastifyInstance } from 'fastify';
+import { SfipError } from '../model/index.js';
+
+interface Extension {
+  readonly alias: string;
+  readonly name: string;
+  readonly description: string;
+}
+
+/** The Neutron API extensions sfip implements, so that clients which probe for a feature find it. */
+const EXTENSIONS: readonly Extension[] = [
+  { alias: 'router', name: 'Neutron L3 Router', description: 'Routers and floating IPs' },
+  {
+    alias: 'external-net',
+    name: 'Neutron external network',
+    description: 'router:external networks as floating-IP pools',
+  },
+  {
+    alias: 'fip-port-details',
+    name: 'Floating IP Port Details',
+    description: 'port_details on floating IPs',
+  },
+  {
+    alias: 'standard-attr-description',
+    name: 'standard-attr-description',
+    description: 'description on every resource',
+  },
+  {
+    alias: 'standard-attr-revisions',
+    name: 'Resource revision numbers',
+    description: 'revision_number on every resource',
+  },
+  {
+    alias: 'revision-if-match',
+    name: 'If-Match constraints based on revision_number',
+    description: 'If-Match: revision_number=N on update and delete',
+  },
+  {
+    alias: 'standard-attr-timestamp',
+    name: 'Resource timestamps',
+    description: 'created_at and updated_at on every resource',
+  },
+  {
+    alias: 'standard-attr-tag',
+    name: 'Tag support for resources',
+    description: 'tags sub-resource and tag filters',
+  },
+  {
+    alias: 'tag-creation',
+    name: 'Tag support for resources during creation',
+    description: 'tags in create bodies',
+  },
+  { alias: 'project-id', name: 'project_id field enabled', description: 'project_id beside tenant_id' },
+  { alias: 'pagination', name: 'Pagination support', description: 'limit, marker and page_reverse' },
+  { alias: 'sorting', name: 'Sorting support', description: 'sort_key and sort_dir' },
+  {
+    alias: 'filter-validation',
+    name: 'Filter parameters validation',
+    description: 'unknown filters are refused',
+  },
+];
+
+const UPDATED = '2026-11-01T00:00:00-00:00';
+
+const view = (e: Extension) => ({ ...e, updated: UPDATED, links: [] });
+
+export function registerExtensions(app: FastifyInstance): void {
+  const schema = { tags: ['discovery'] };
+  app.get('/v2.0/extensions', { schema: { ...schema, summary: 'Supported API extensions' } }, async () => ({
+    extensions: EXTENSIONS.map(view),
+  }));
+  app.get<{ Params: { alias: string } }>(
+    '/v2.0/extensions/:alias',
+    { schema: { ...schema, summary: 'One API extension' } },
+    async (request) => {
+      const found = EXTENSIONS.find((e) => e.alias === request.params.alias);
+      if (!found) {
+        throw new SfipError(
+          'HTTPNotFound',
+          404,
+          `Extension with alias ${request.params.alias.slice(0, 100)} does not exist`,
+        );
+      }
+      return { extension: view(found) };
+    },
+  );
+}

@@ -1,0 +1,2 @@
+export * from './local-token.js';
+export * from './token.js';

@@ -1,0 +1,172 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import Database from 'better-sqlite3';
+import {
+  conflict,
+  createNetwork,
+  projectKey,
+  type Context,
+  type Network,
+  type RangeOptions,
+} from '../../src/model/index.js';
+import { SqliteStore } from '../../src/store/index.js';
+import { MIGRATIONS } from '../../src/store/sqlite/migrations.js';
+
+let counter = 0;
+const ctxFor = (projectId: string): Context => ({
+  projectId,
+  isAdmin: true,
+  now: () => '2026-01-01T00:00:00.000Z',
+  newId: () => `00000000-0000-4000-8000-${String(++counter).padStart(12, '0')}`,
+});
+
+describe('SQLite store: ranges, group commit, migration', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ta-store-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('reads ranges in id order, after a marker, backwards, and by index key', async () => {
+    const store = new SqliteStore({ path: ':memory:' });
+    const made: Network[] = [];
+    for (let i = 0; i < 7; i++) {
+      made.push(
+        await store.update((tx) => createNetwork(tx, ctxFor(i % 2 ? 'odd' : 'even'), { name: `n${i}` })),
+      );
+    }
+    const ids = made.map((n) => n.id).sort();
+    const range = (options: RangeOptions) =>
+      store.read((view) => view.range('network', options).map((n) => n.id));
+    assert.deepEqual(await range({ limit: 3 }), ids.slice(0, 3));
+    assert.deepEqual(await range({ limit: 3, after: ids[2] }), ids.slice(3, 6));
+    assert.deepEqual(await range({ limit: 2, after: ids[4], descending: true }), [ids[3], ids[2]]);
+    assert.deepEqual(await range({ limit: 100, descending: true }), [...ids].reverse());
+    const odd = made
+      .filter((_, i) => i % 2)
+      .map((n) => n.id)
+      .sort();
+    assert.deepEqual(await range({ limit: 100, key: projectKey('odd') }), odd);
+    assert.deepEqual(await range({ limit: 1, key: projectKey('odd'), after: odd[0] }), [odd[1]]);
+    await store.close();
+  });
+
+  it('commits concurrent updates together, rolling back only the one that fails', async () => {
+    const store = new SqliteStore({ path: ':memory:' });
+    let changes = 0;
+    store.onChange(() => changes++);
+    const before = (await store.changesSince(0)).latest;
+    const results = await Promise.allSettled([
+      store.update((tx) => createNetwork(tx, ctxFor('p'), { name: 'a' })),
+      store.update((tx) => {
+        createNetwork(tx, ctxFor('p'), { name: 'doomed' });
+        throw conflict('Nope', 'refused after writing');
+      }),
+      store.update((tx) => createNetwork(tx, ctxFor('p'), { name: 'b' })),
+    ]);
+    assert.equal(results[0].status, 'fulfilled');
+    assert.equal(results[1].status, 'rejected');
+    assert.equal(((results[1] as PromiseRejectedResult).reason as Error).message, 'refused after writing');
+    assert.equal(results[2].status, 'fulfilled');
+    const names = await store.read((view) =>
+      view
+        .list('network')
+        .map((n) => n.name)
+        .sort(),
+    );
+    assert.deepEqual(names, ['a', 'b']);
+    const feed = await store.changesSince(before);
+    assert.equal(feed.changes.length, 2, 'the failed update left no change in the feed');
+    assert.equal(changes, 1, 'one notification for the batch');
+    await store.close();
+  });
+
+  it('migrates a version 1 database: tokens table, and project keys for existing resources', async () => {
+    const path = join(dir, 'v1.db');
+    const old = new Database(path);
+    old.exec(MIGRATIONS[0]!);
+    old.pragma('user_version = 1');
+    old
+      .prepare('INSERT INTO resources (kind, id, body) VALUES (?, ?, ?)')
+      .run('network', 'n1', JSON.stringify({ id: 'n1', projectId: 'legacy', name: 'old', tags: [] }));
+    old.close();
+    const store = new SqliteStore({ path });
+    assert.deepEqual(
+      await store.read((view) =>
+        view.range('network', { limit: 10, key: projectKey('legacy') }).map((n) => n.id),
+      ),
+      ['n1'],
+    );
+    assert.deepEqual(await store.tokens.listTokens(), []);
+    await store.close();
+  });
+});
+
+describe('SQLite store: WAL checkpoints off the event loop', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ta-wal-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const writeMany = async (store: SqliteStore, count: number) => {
+    for (let batch = 0; batch < count / 50; batch++) {
+      await Promise.all(
+        Array.from({ length: 50 }, (_, i) =>
+          store.update((tx) =>
+            createNetwork(tx, ctxFor(`p${i}`), { name: 'x'.repeat(200), tags: [`b${batch}`] }),
+          ),
+        ),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+  };
+
+  it('keeps the WAL bounded under a stream of writes, and leaves none behind on close', async () => {
+    const path = join(dir, 'wal.db');
+    const store = new SqliteStore({ path, checkpoint: { intervalMs: 10, restartBytes: 512 * 1024 } });
+    let largest = 0;
+    const sampler = setInterval(() => {
+      try {
+        largest = Math.max(largest, statSync(`${path}-wal`).size);
+      } catch {
+        // no WAL yet
+      }
+    }, 5);
+    try {
+      await writeMany(store, 5000);
+      clearInterval(sampler);
+      // Once the writes stop, the next checkpoint empties the WAL; without the TRUNCATE it would stay at its largest.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const settled = statSync(`${path}-wal`).size;
+      assert.ok(settled < 512 * 1024, `the WAL stayed at ${settled} bytes (largest ${largest})`);
+      assert.ok(largest > 512 * 1024, `the test wrote too little to need a checkpoint (${largest} bytes)`);
+      assert.equal(await store.read((view) => view.list('network').length), 5000);
+    } finally {
+      clearInterval(sampler);
+      await store.close();
+    }
+    assert.equal(existsSync(`${path}-wal`), false);
+    const reopened = new SqliteStore({ path });
+    assert.equal(await reopened.read((view) => view.list('network').length), 5000);
+    await reopened.close();
+  });
+});
+
+describe('SQLite store: the checkpoint worker never keeps a process alive', () => {
+  it('lets a process that forgot to close its store exit', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ta-exit-'));
+    try {
+      const store = new URL('../../src/store/index.js', import.meta.url).href;
+      const code = `const { SqliteStore } = await import(${JSON.stringify(store)});
+        const s = new SqliteStore({ path: ${JSON.stringify(join(dir, 'x.db'))} });
+        await s.read(() => 1);`;
+      const started = Date.now();
+      await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+        timeout: 20_000,
+      });
+      assert.ok(Date.now() - started < 20_000);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
