@@ -53,7 +53,7 @@ copy_with_libraries() {
 tools=(bash sh env node ip tc nft conntrack sysctl arping ping tcpdump trafgen iperf3 socat nc
   iptables iptables-save iptables-restore iptables-nft iptables-nft-save iptables-nft-restore
   iptables-legacy iptables-legacy-save iptables-legacy-restore xtables-nft-multi xtables-legacy-multi
-  modprobe insmod lsmod stty mount umount)
+  modprobe insmod lsmod stty mount umount ipset)
 for tool in "${tools[@]}"; do
   path=$(command -v "$tool" || true)
   [ -n "$path" ] && copy_with_libraries "$path"

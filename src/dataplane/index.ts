@@ -6,3 +6,4 @@ export * from './fake/fake-dataplane.js';
 export * from './nftables/nftables-backend.js';
 export * from './registry.js';
 export * from './types.js';
+export * from './tc/index.js';

@@ -2,6 +2,7 @@ import { badRequest, type BackendName } from '../model/index.js';
 import type { Runner } from '../exec/run.js';
 import { FakeDataplane } from './fake/fake-dataplane.js';
 import { NftablesDataplane } from './nftables/nftables-backend.js';
+import { TcDataplane } from './tc/tc-backend.js';
 import type { Dataplane } from './types.js';
 
 /** Builds the dataplane driver for a backend name. Backends that have not landed yet say so plainly. */
@@ -9,9 +10,11 @@ export function createDataplane(name: BackendName, run?: Runner): Dataplane {
   switch (name) {
     case 'nftables':
       return new NftablesDataplane(run);
+    case 'tc':
+      return new TcDataplane(run);
     case 'fake':
       return new FakeDataplane();
     default:
-      throw badRequest(`The ${name} dataplane backend is not available in this build of sfip; use nftables.`);
+      throw badRequest(`The ${name} dataplane backend is not available in this build of sfip; use nftables or tc.`);
   }
 }

@@ -1,0 +1,33 @@
+import { compareIPv4, type IPv4 } from '../../model/ipv4.js';
+import type { TcDeviceState } from './tc-state.js';
+
+export interface PacketCount {
+  readonly packets: number;
+  readonly bytes: number;
+}
+
+/** What tc counted for one floating IP: inbound (translated to the fixed address) and outbound (back again). */
+export interface FloatingIpCounters {
+  readonly floatingIp: string;
+  readonly fixedIp: string;
+  readonly inbound: PacketCount;
+  readonly outbound: PacketCount;
+}
+
+const ZERO: PacketCount = { packets: 0, bytes: 0 };
+
+/** Joins each inbound filter (keyed by floating address) with the outbound filter of its fixed address. */
+export function floatingIpCounters(device: TcDeviceState): FloatingIpCounters[] {
+  const outbound = new Map((device.outbound?.leaves ?? []).map((l) => [l.key, l]));
+  return (device.inbound?.leaves ?? [])
+    .map((l) => {
+      const out = outbound.get(l.to);
+      return {
+        floatingIp: l.key,
+        fixedIp: l.to,
+        inbound: { packets: l.packets, bytes: l.bytes },
+        outbound: out && out.to === l.key ? { packets: out.packets, bytes: out.bytes } : ZERO,
+      };
+    })
+    .sort((a, b) => compareIPv4(a.floatingIp as IPv4, b.floatingIp as IPv4));
+}
