@@ -41,8 +41,15 @@ function echo(peer: string, local: string, msg: string): Echo {
   return { name, peer, local, msg };
 }
 
+/** Lines from a socket. A reset connection is a normal event in these tests, never a crash of the probe. */
+function lines(socket: Socket) {
+  const rl = createInterface({ input: socket });
+  rl.on('error', () => undefined);
+  return rl;
+}
+
 function lineReader(socket: Socket): AsyncIterator<string> {
-  return createInterface({ input: socket })[Symbol.asyncIterator]();
+  return lines(socket)[Symbol.asyncIterator]();
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -89,7 +96,7 @@ async function handle(cmd: ProbeCommand): Promise<unknown> {
       if (cmd.proto === 'tcp') {
         const server = createServer((socket) => {
           socket.on('error', () => undefined);
-          createInterface({ input: socket }).on('line', (line) =>
+          lines(socket).on('line', (line) =>
             socket.write(
               JSON.stringify(echo(socket.remoteAddress ?? '', socket.localAddress ?? '', line)) + '\n',
             ),

@@ -11,8 +11,9 @@ export function parseDuration(text: string): number {
 
 function parsePort(text: string): number {
   const port = Number(text);
-  if (!/^\d+$/.test(text) || port < 1 || port > 65535)
-    throw new InvalidArgumentError(`'${text}' is not a TCP port`);
+  if (!/^\d+$/.test(text) || port > 65535) {
+    throw new InvalidArgumentError(`'${text}' is not a TCP port (0-65535; 0 picks a free one)`);
+  }
   return port;
 }
 

@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import pino from 'pino';
+import { Agent } from '../../src/agent/index.js';
+import { FakeDataplane } from '../../src/dataplane/index.js';
+import { createFloatingIp, deleteFloatingIp, updateFloatingIp, updateRouter } from '../../src/model/index.js';
+import { smallCloud, type SmallCloud } from '../support/model-fixture.js';
+
+const log = pino({ level: 'silent' });
+
+function agentFor(c: SmallCloud, dp: FakeDataplane): Agent {
+  return new Agent({
+    store: c.store,
+    dataplaneFor: () => dp,
+    defaultBackend: 'fake',
+    log,
+    resyncIntervalMs: 60_000,
+    pollIntervalMs: 60_000,
+    programmedRoutersPath: null,
+    garp: false,
+    conntrackCleanup: false,
+  });
+}
+
+const fipStatus = (c: SmallCloud, id: string) => c.store.read((v) => v.get('floatingip', id)!);
+
+describe('agent', () => {
+  it('programs a new floating IP and only then reports it ACTIVE', async () => {
+    const c = await smallCloud();
+    const dp = new FakeDataplane();
+    const agent = agentFor(c, dp);
+    await agent.start();
+    const fip = await c.store.update((tx) =>
+      createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
+    );
+    assert.equal((await fipStatus(c, fip.id)).status, 'DOWN');
+    await agent.sync();
+    const state = dp.routers.get(`qrouter-1/${c.router}`)!;
+    assert.deepEqual([...state.inbound], [[fip.floatingIpAddress, '10.0.0.11']]);
+    assert.deepEqual([...state.addresses], [fip.floatingIpAddress]);
+    assert.equal((await fipStatus(c, fip.id)).status, 'ACTIVE');
+    await agent.stop();
+  });
+
+  it('reports ERROR with the reason when applying fails, and recovers on the next change', async () => {
+    const c = await smallCloud();
+    const dp = new FakeDataplane();
+    const agent = agentFor(c, dp);
+    await agent.start();
+    dp.failNextApply = new Error('nft: Could not process rule: No space left on device');
+    const fip = await c.store.update((tx) =>
+      createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
+    );
+    await agent.sync();
+    const failed = await fipStatus(c, fip.id);
+    assert.equal(failed.status, 'ERROR');
+    assert.match(failed.statusReason, /No space left/);
+    agent.resyncAll('test');
+    await agent.sync();
+    const ok = await fipStatus(c, fip.id);
+    assert.deepEqual([ok.status, ok.statusReason], ['ACTIVE', '']);
+    await agent.stop();
+  });
+
+  it('reports ERROR when the router namespace is missing', async () => {
+    const c = await smallCloud();
+    const dp = new FakeDataplane();
+    dp.missingNamespaces.add('qrouter-1');
+    const agent = agentFor(c, dp);
+    await agent.start();
+    const fip = await c.store.update((tx) =>
+      createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
+    );
+    await agent.sync();
+    assert.match((await fipStatus(c, fip.id)).statusReason, /namespace qrouter-1 does not exist/);
+    await agent.stop();
+  });
+
+  it('changes nothing when restarted over a kernel that is already right', async () => {
+    const c = await smallCloud();
+    const dp = new FakeDataplane();
+    const first = agentFor(c, dp);
+    await first.start();
+    await c.store.update((tx) =>
+      createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
+    );
+    await first.sync();
+    await first.stop();
+    const applies = dp.applied.length;
+    const second = agentFor(c, dp);
+    await second.start();
+    assert.equal(dp.applied.length, applies, 'a restart must not re-apply what the kernel holds');
+    assert.ok(second.routerOutcomes().every((o) => !o.changed && !o.error));
+    await second.stop();
+  });
+
+  it('ignores status-only changes, and re-applies after drift on resync', async () => {
+    const c = await smallCloud();
+    const dp = new FakeDataplane();
+    const agent = agentFor(c, dp);
+    await agent.start();
+    const fip = await c.store.update((tx) =>
+      createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
+    );
+    await agent.sync();
+    const applies = dp.applied.length;
+    await c.store.update((tx) => updateFloatingIp(tx, c.ctx, fip.id, { description: 'just a label' }));
+    await agent.sync();
+    assert.equal(dp.applied.length, applies, 'a description change needs no kernel work');
+    dp.routers.clear(); // someone flushed the kernel
+    agent.resyncAll('resync');
+    await agent.sync();
+    assert.equal(dp.applied.length, applies + 1);
+    assert.equal(dp.routers.get(`qrouter-1/${c.router}`)?.inbound.size, 1);
+    await agent.stop();
+  });
+
+  it('removes state from the old place when a router moves, and everything when the mapping goes', async () => {
+    const c = await smallCloud();
+    const dp = new FakeDataplane();
+    const agent = agentFor(c, dp);
+    await agent.start();
+    const fip = await c.store.update((tx) =>
+      createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
+    );
+    await agent.sync();
+    await c.store.update((tx) => updateRouter(tx, c.ctx, c.router, { namespace: 'qrouter-moved' }));
+    await agent.sync();
+    assert.deepEqual([...dp.routers.keys()], [`qrouter-moved/${c.router}`]);
+    await c.store.update((tx) => deleteFloatingIp(tx, c.ctx, fip.id));
+    await agent.sync();
+    assert.equal(dp.routers.get(`qrouter-moved/${c.router}`)?.inbound.size, 0);
+    await agent.stop();
+  });
+});

@@ -1,0 +1,184 @@
+/**
+ * The whole product as a user runs it: a real `sfip serve` process, the lab built by the CLI, a floating IP
+ * created by the CLI, HTTP through it, a SIGKILLed and restarted daemon with traffic flowing throughout.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, before, describe, it } from 'node:test';
+import { run } from '../../src/exec/run.js';
+import { destroyLab, demoLab, Probe } from '../../src/lab/index.js';
+import { conntrackLines, mentioning } from '../support/conntrack.js';
+
+const CLI = join(import.meta.dirname, '..', '..', 'src', 'cli.ts');
+const prefix = `sfe${process.pid % 10000}`;
+const stateDir = mkdtempSync(join(tmpdir(), 'sfip-e2e-'));
+
+function startServe(port = 0): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      CLI,
+      'serve',
+      '--state-dir',
+      stateDir,
+      '--port',
+      String(port),
+      '--resync-interval',
+      '1s',
+      '--no-garp',
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    lines.on('line', (line) => {
+      const entry = JSON.parse(line) as { msg?: string; url?: string };
+      if (entry.msg === 'sfip API listening' && entry.url) resolve({ child, url: entry.url });
+    });
+    child.once('exit', (code) => reject(new Error(`sfip serve exited with ${code}`)));
+  });
+}
+
+function sfip(url: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, '--url', url, ...args]);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('sfip serve with the lab, end to end', { timeout: 180_000 }, () => {
+  let serve: { child: ChildProcess; url: string };
+  let address = '';
+  const ns = {
+    ext: `${prefix}-r1-ext`,
+    router: `${prefix}-r1`,
+    vm1: `${prefix}-r1-vm1`,
+    vm3: `${prefix}-r1-vm3`,
+  };
+
+  before(async () => {
+    await destroyLab(demoLab(prefix));
+    serve = await startServe();
+  });
+  after(async () => {
+    await sfip(serve.url, 'lab', 'down', '--prefix', prefix).catch(() => undefined);
+    serve.child.kill('SIGTERM');
+    await destroyLab(demoLab(prefix));
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  it('builds the lab and serves HTTP through a floating IP created with the CLI, with no conntrack entry for it', async () => {
+    const up = await sfip(serve.url, 'lab', 'up', '--prefix', prefix);
+    assert.equal(up.code, 0, up.stderr);
+    const created = await sfip(serve.url, '--json', 'fip', 'create', `${prefix}-r1-public`, '--port', 'vm1');
+    assert.equal(created.code, 0, created.stderr);
+    address = String((JSON.parse(created.stdout) as Record<string, unknown>).floating_ip_address);
+    await waitFor('ACTIVE', async () => {
+      const shown = JSON.parse((await sfip(serve.url, '--json', 'fip', 'show', address)).stdout) as Record<
+        string,
+        unknown
+      >;
+      return shown.status === 'ACTIVE' ? true : undefined;
+    });
+    const page = await waitFor(
+      'HTTP through the floating IP',
+      async () => (await run('curl', ['-s', '-m', '2', `http://${address}/`], { netns: ns.ext })).stdout,
+    );
+    assert.match(page, /hello from vm1 \(10\.0\.0\.11\); you came from 203\.0\.113\.1/);
+    const ping = await run('ping', ['-c', '2', '-W', '1', '203.0.113.1'], { netns: ns.vm3 });
+    assert.match(ping.stdout, /2 received/);
+    const lines = await conntrackLines(ns.router);
+    assert.ok(mentioning(lines, ['10.0.0.13']).length > 0, 'shared SNAT is tracked, so conntrack is hooked');
+    assert.deepEqual(mentioning(lines, [address, '10.0.0.11']), []);
+  });
+
+  it('leaves the store and the kernel untouched when given bad input', async () => {
+    const snapshot = async () => [
+      (await run('nft', ['list', 'ruleset'], { netns: ns.router })).stdout,
+      (await run('ip', ['-j', 'address'], { netns: ns.router })).stdout,
+      (await sfip(serve.url, '--json', 'fip', 'list')).stdout,
+      (await sfip(serve.url, '--json', 'router', 'list')).stdout,
+    ];
+    const before = await snapshot();
+    const bad = [
+      ['fip', 'create', `${prefix}-r1-public`, '--address', '203.0.113.07'],
+      ['fip', 'create', `${prefix}-r1-public`, '--address', address],
+      ['fip', 'create', `${prefix}-r1-public`, '--port', 'vm1'],
+      ['router', 'set', `${prefix}-r1`, '--gateway-device', 'qg-r1;ip link del qg-r1'],
+      ['router', 'set', `${prefix}-r1`, '--namespace', `${'x'.repeat(70)}`],
+    ];
+    for (const args of bad) {
+      const r = await sfip(serve.url, ...args);
+      assert.equal(r.code, 1, `${args.join(' ')} should fail`);
+      assert.match(r.stderr, /^Error: /);
+    }
+    await new Promise((r) => setTimeout(r, 1500)); // one resync interval: the agent must not have changed anything
+    assert.deepEqual(await snapshot(), before);
+  });
+
+  it('keeps forwarding while the daemon is killed and restarted', async () => {
+    const sink = new Probe(ns.vm1, 'vm1');
+    const source = new Probe(ns.ext, 'ext');
+    try {
+      await sink.call({ op: 'listen', proto: 'udp', port: 7001 });
+      const count = 400;
+      const stream = source.call<{ sent: number }>({
+        op: 'udpStream',
+        host: address,
+        port: 7001,
+        tag: 'restart',
+        count,
+        intervalMs: 10,
+      });
+      await new Promise((r) => setTimeout(r, 500));
+      serve.child.kill('SIGKILL');
+      await new Promise((r) => serve.child.once('exit', r));
+      await new Promise((r) => setTimeout(r, 500));
+      serve = await startServe(Number(new URL(serve.url).port));
+      await waitFor('readiness', async () => ((await fetch(`${serve.url}/readyz`)).ok ? true : undefined));
+      assert.equal((await stream).sent, count);
+      await new Promise((r) => setTimeout(r, 300));
+      const got = await sink.call<{ unique: number; peers: string[] }>({
+        op: 'received',
+        port: 7001,
+        tag: 'restart',
+      });
+      assert.equal(got.unique, count, 'packets were lost while the daemon was down or restarting');
+      assert.deepEqual(got.peers, ['203.0.113.1']);
+    } finally {
+      sink.close();
+      source.close();
+    }
+  });
+
+  it('tears the lab down completely', async () => {
+    const down = await sfip(serve.url, 'lab', 'down', '--prefix', prefix);
+    assert.equal(down.code, 0, down.stderr);
+    const namespaces = (await run('ip', ['netns', 'list'])).stdout;
+    assert.doesNotMatch(namespaces, new RegExp(`^${prefix}-`, 'm'));
+    const fips = JSON.parse((await sfip(serve.url, '--json', 'fip', 'list')).stdout) as unknown[];
+    assert.deepEqual(fips, []);
+  });
+});
