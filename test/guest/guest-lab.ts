@@ -80,7 +80,9 @@ export async function conntrackEntries(namespace: string): Promise<ConntrackEntr
 
 /** Entries that mention any of these addresses as a whole word. */
 export function entriesMentioning(entries: readonly ConntrackEntry[], addresses: readonly string[]) {
-  return entries.filter((e) => addresses.some((a) => new RegExp(`=${a.replace(/\./g, '\\.')}(\\s|$)`).test(e.line)));
+  return entries.filter((e) =>
+    addresses.some((a) => new RegExp(`=${a.replace(/\./g, '\\.')}(\\s|$)`).test(e.line)),
+  );
 }
 
 export async function flushConntrack(namespace: string): Promise<void> {

@@ -1,5 +1,5 @@
 import { compareIPv4, type IPv4 } from '../../model/ipv4.js';
-import type { TcDeviceState } from './tc-state.js';
+import type { OwnedLeaf } from './tc-state.js';
 
 export interface PacketCount {
   readonly packets: number;
@@ -17,9 +17,12 @@ export interface FloatingIpCounters {
 const ZERO: PacketCount = { packets: 0, bytes: 0 };
 
 /** Joins each inbound filter (keyed by floating address) with the outbound filter of its fixed address. */
-export function floatingIpCounters(device: TcDeviceState): FloatingIpCounters[] {
-  const outbound = new Map((device.outbound?.leaves ?? []).map((l) => [l.key, l]));
-  return (device.inbound?.leaves ?? [])
+export function floatingIpCounters(
+  inboundLeaves: readonly OwnedLeaf[],
+  outboundLeaves: readonly OwnedLeaf[],
+): FloatingIpCounters[] {
+  const outbound = new Map(outboundLeaves.map((l) => [l.key, l]));
+  return inboundLeaves
     .map((l) => {
       const out = outbound.get(l.to);
       return {

@@ -41,12 +41,10 @@ export interface NetfilterNames {
   readonly rawChain: string;
   /** nat PREROUTING: hairpin DNAT guard. */
   readonly natPreChain: string;
-  /** nat, per mapping: floating -> fixed for hairpin connections. */
+  /** nat, per mapping: floating -> fixed for hairpin connections from VMs without a floating IP. */
   readonly hairpinDnatChain: string;
-  /** nat POSTROUTING: shared SNAT and hairpin SNAT. */
+  /** nat POSTROUTING: shared SNAT, also for hairpin connections from VMs without a floating IP. */
   readonly natPostChain: string;
-  /** nat, per mapping: fixed -> floating as the source of hairpin connections. */
-  readonly hairpinSnatChain: string;
   /** ipset of fixed addresses that have a floating IP. */
   readonly fixedSet: string;
   /** ipset of floating addresses. */
@@ -64,7 +62,6 @@ export function netfilterNames(routerId: string): NetfilterNames {
     natPreChain: `SFIPTC-${t}-P`,
     hairpinDnatChain: `SFIPTC-${t}-D`,
     natPostChain: `SFIPTC-${t}-S`,
-    hairpinSnatChain: `SFIPTC-${t}-H`,
     fixedSet: `sfiptc-${t}-fx`,
     floatingSet: `sfiptc-${t}-fl`,
     jumpComment: `${JUMP_COMMENT_PREFIX}${parseRouterId(routerId)}`,

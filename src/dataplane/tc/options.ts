@@ -11,8 +11,13 @@ export interface TcOptions {
    * packet stays flat as floating IPs are added; `linear` is the seed's one-filter-after-another chain.
    */
   readonly lookup: 'hashed' | 'linear';
-  /** The filter priority (tc `pref`) sfip owns on the gateway device. */
+  /** The filter priority (tc `pref`) sfip owns; hairpin source rewriting also uses the next one. */
   readonly priority: number;
+  /**
+   * Packet mark bit that carries "destination rewritten" from the hairpin tree to the one that rewrites the source,
+   * on internal devices. Change it if another component on the router uses this bit.
+   */
+  readonly hairpinMark: number;
   /**
    * A hash bucket holding more than this many addresses becomes a link to another 256-way table keyed on the
    * next octet, so lookups stay short when many addresses share a last octet.
@@ -29,6 +34,7 @@ export const DEFAULT_TC_OPTIONS: TcOptions = {
   egress: 'clsact',
   lookup: 'hashed',
   priority: 24347,
+  hairpinMark: 0x10000000,
   bucketLimit: 4,
   takeOverForeignQdisc: false,
 };

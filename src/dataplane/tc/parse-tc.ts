@@ -31,56 +31,56 @@ export interface TableInfo {
   readonly divisor: number;
 }
 
-export interface LinkInfo {
-  readonly table: number;
-  readonly bucket: number;
-  readonly node: number;
-  /** The node's handle as tc prints it, for `filter replace`. */
-  readonly handle: string;
-  readonly target: number;
-  /** Hash key mask and offset; 0 and 0 for a plain jump. */
-  readonly hashMask: number;
-  readonly hashOffset: number;
-}
-
-export interface NatActionInfo {
-  readonly direction: 'ingress' | 'egress';
-  /** The address (with its /prefix) the action rewrites, and what it becomes. */
-  readonly oldAddress: string;
-  readonly newAddress: string;
+export interface ActionInfo {
+  /** `nat`, `skbedit`, ... */
+  readonly kind: string;
+  /** nat: which address it rewrites (ingress: destination, egress: source), from what (with /prefix) to what. */
+  readonly direction?: 'ingress' | 'egress';
+  readonly oldAddress?: string;
+  readonly newAddress?: string;
+  /** skbedit: the mark and mask it sets. */
+  readonly mark?: number;
+  readonly markMask?: number;
+  readonly control: string;
   readonly cookie: string | undefined;
   readonly packets: number;
   readonly bytes: number;
 }
 
-export interface LeafInfo {
+/** One u32 filter node: a jump, a translation, or both absent (someone else's). */
+export interface NodeInfo {
   readonly table: number;
   readonly bucket: number;
   readonly node: number;
+  /** As tc prints it, for `filter replace` and `filter del`. */
   readonly handle: string;
-  /** The single 32-bit key the filter matches, as a dotted quad, and its offset in the IPv4 header. */
+  /** The one 32-bit key: the address (when the mask is whole), its offset; absent for match-all nodes. */
   readonly matchAddress: string | undefined;
   readonly matchOffset: number | undefined;
-  readonly matchMask: string | undefined;
-  /** Actions other than one nat action make the filter foreign. */
-  readonly nat: NatActionInfo | undefined;
-  readonly otherActions: readonly string[];
+  readonly matchAll: boolean;
+  readonly fwmark: { readonly value: number; readonly mask: number } | undefined;
+  readonly link:
+    { readonly target: number; readonly hashMask: number; readonly hashOffset: number } | undefined;
+  readonly actions: readonly ActionInfo[];
 }
 
 export interface FilterState {
   readonly tables: readonly TableInfo[];
-  readonly links: readonly LinkInfo[];
-  readonly leaves: readonly LeafInfo[];
+  readonly nodes: readonly NodeInfo[];
   /** Filters at other priorities, of other kinds or protocols: someone else's. */
   readonly foreign: readonly string[];
 }
 
 interface RawAction {
   type?: unknown;
+  kind?: unknown;
   direction?: unknown;
   old_addr?: unknown;
   new_addr?: unknown;
+  mark?: unknown;
+  mask?: unknown;
   cookie?: unknown;
+  control_action?: { type?: unknown };
   stats?: { packets?: unknown; bytes?: unknown };
 }
 interface RawFilter {
@@ -93,12 +93,15 @@ interface RawFilter {
     link?: unknown;
     hash_mask?: unknown;
     hash_off?: unknown;
+    fwmark_value?: unknown;
+    fwmark_mask?: unknown;
     match?: { value?: unknown; mask?: unknown; off?: unknown };
     actions?: RawAction[];
   };
 }
 
-const hex = (text: string): number => Number.parseInt(text || '0', 16);
+const hex = (text: unknown): number => Number.parseInt(String(text ?? '0').replace(/^0x/, '') || '0', 16);
+const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v ?? 0));
 
 /** `10:b:1` -> [0x10, 0xb, 1]; `10:` -> [0x10, 0, 0]. */
 export function parseU32Handle(fh: string): [number, number, number] {
@@ -112,17 +115,44 @@ function hexToIPv4(value: string): string | undefined {
   return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 }
 
-const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v ?? 0));
+function parseAction(a: RawAction): ActionInfo {
+  const kind = String(a.type ?? a.kind ?? '');
+  return {
+    kind,
+    ...(kind === 'nat' && {
+      direction: a.direction === 'egress' ? ('egress' as const) : ('ingress' as const),
+      oldAddress: String(a.old_addr ?? ''),
+      newAddress: String(a.new_addr ?? ''),
+    }),
+    ...(kind === 'skbedit' &&
+      a.mark !== undefined && { mark: num(a.mark), markMask: hex(a.mask ?? 'ffffffff') }),
+    control: String(a.control_action?.type ?? ''),
+    cookie: typeof a.cookie === 'string' ? a.cookie : undefined,
+    packets: num(a.stats?.packets),
+    bytes: num(a.stats?.bytes),
+  };
+}
 
-/** Reads one filter list (one parent). Filters not of sfip's priority, kind and protocol are listed as foreign. */
-export function parseFilters(json: string, priority: number, where: string): FilterState {
+/**
+ * Reads one filter list (one parent). Only u32 filters for IPv4 at sfip's priorities are parsed; everything else is
+ * listed as foreign.
+ */
+export function parseFilters(
+  json: string,
+  priorities: readonly number[],
+  where: string,
+): Map<number, FilterState> {
   const list = JSON.parse(json || '[]') as RawFilter[];
-  const tables: TableInfo[] = [];
-  const links: LinkInfo[] = [];
-  const leaves: LeafInfo[] = [];
+  const byPriority = new Map(
+    priorities.map((p) => [
+      p,
+      { tables: [] as TableInfo[], nodes: [] as NodeInfo[], foreign: [] as string[] },
+    ]),
+  );
   const foreign = new Set<string>();
   for (const f of list) {
-    if (f.pref !== priority || f.kind !== 'u32' || f.protocol !== 'ip') {
+    const mine = typeof f.pref === 'number' ? byPriority.get(f.pref) : undefined;
+    if (!mine || f.kind !== 'u32' || f.protocol !== 'ip') {
       foreign.add(`${where} filter pref ${String(f.pref)} ${String(f.kind)} protocol ${String(f.protocol)}`);
       continue;
     }
@@ -130,44 +160,28 @@ export function parseFilters(json: string, priority: number, where: string): Fil
     if (!o || typeof o.fh !== 'string') continue; // the classifier's own header line
     const [table, bucket, node] = parseU32Handle(o.fh);
     if (node === 0) {
-      tables.push({ id: table, divisor: num(o.ht_divisor) });
+      mine.tables.push({ id: table, divisor: num(o.ht_divisor) });
       continue;
     }
-    if (typeof o.link === 'string') {
-      links.push({
-        table,
-        bucket,
-        node,
-        handle: o.fh,
-        target: parseU32Handle(o.link)[0],
-        hashMask: hex(String(o.hash_mask ?? '0')),
-        hashOffset: num(o.hash_off),
-      });
-      continue;
-    }
-    const actions = o.actions ?? [];
-    const nats = actions.filter((a) => a.type === 'nat');
-    const n = nats.length === 1 ? nats[0] : undefined;
-    leaves.push({
+    const m = o.match;
+    mine.nodes.push({
       table,
       bucket,
       node,
       handle: o.fh,
-      matchAddress: o.match?.mask === 'ffffffff' ? hexToIPv4(String(o.match.value ?? '')) : undefined,
-      matchOffset: o.match ? num(o.match.off) : undefined,
-      matchMask: o.match ? String(o.match.mask ?? '') : undefined,
-      nat: n
-        ? {
-            direction: n.direction === 'egress' ? 'egress' : 'ingress',
-            oldAddress: String(n.old_addr ?? ''),
-            newAddress: String(n.new_addr ?? ''),
-            cookie: typeof n.cookie === 'string' ? n.cookie : undefined,
-            packets: num(n.stats?.packets),
-            bytes: num(n.stats?.bytes),
-          }
-        : undefined,
-      otherActions: actions.filter((a) => a !== n).map((a) => String(a.type)),
+      matchAddress: m && m.mask === 'ffffffff' ? hexToIPv4(String(m.value ?? '')) : undefined,
+      matchOffset: m ? num(m.off) : undefined,
+      matchAll: m !== undefined && String(m.mask) === '0',
+      fwmark:
+        o.fwmark_value !== undefined ? { value: hex(o.fwmark_value), mask: hex(o.fwmark_mask) } : undefined,
+      link:
+        typeof o.link === 'string'
+          ? { target: parseU32Handle(o.link)[0], hashMask: hex(o.hash_mask), hashOffset: num(o.hash_off) }
+          : undefined,
+      actions: (o.actions ?? []).map(parseAction),
     });
   }
-  return { tables, links, leaves, foreign: [...foreign] };
+  const firstPriority = priorities[0];
+  if (firstPriority !== undefined) byPriority.get(firstPriority)!.foreign.push(...foreign);
+  return byPriority;
 }

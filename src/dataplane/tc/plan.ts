@@ -11,22 +11,29 @@ import {
   renderNetfilterDelta,
   renderNetfilterFull,
   structuralChains,
-  type ChainRules,
 } from './render-netfilter.js';
 import { renderIpsetDelta, renderIpsetFull } from './render-ipset.js';
 import {
   deleteNodeLine,
+  deletePriorityLine,
   deleteTableLine,
-  filterParent,
+  gatewayParent,
   generationLines,
-  hashKeyMask,
+  internalParent,
   leafLine,
   qdiscSetupLines,
   rootLinkLine,
   type FilterContext,
 } from './render-tc.js';
-import type { DirectionState, TcDeviceState } from './tc-state.js';
-import { KEY_OFFSET, layoutDirection, skeletonOf, type Direction, type U32Layout } from './u32-layout.js';
+import type { DeviceState, OwnedLeaf, TreeState } from './tc-state.js';
+import {
+  gateTargetsOf,
+  layoutTree,
+  skeletonOf,
+  type TreeKind,
+  type U32Layout,
+  type U32Leaf,
+} from './u32-layout.js';
 
 /** What the tc backend read from iptables and ipset for one router. */
 export interface NetfilterState {
@@ -39,98 +46,134 @@ export interface NetfilterState {
 }
 
 export interface TcActualRouter extends ActualRouter {
-  readonly device: TcDeviceState;
+  /** The gateway device first, then internal devices (those holding one of the router's subnets, and any device
+   *  that still carries this router's hairpin filters). */
+  readonly devices: readonly DeviceState[];
+  /** Devices whose addresses lie in the router's internal subnets. */
+  readonly internalDevices: readonly string[];
   readonly netfilter: NetfilterState;
 }
 
 export function isTcActual(actual: ActualRouter): actual is TcActualRouter {
-  return 'device' in actual && 'netfilter' in actual;
+  return 'devices' in actual && 'netfilter' in actual;
 }
 
-const DIRECTIONS: readonly Direction[] = ['inbound', 'outbound'];
+/** A tree sfip wants somewhere. */
+export interface TreeSlot {
+  readonly kind: TreeKind;
+  readonly parent: string;
+  readonly priority: number;
+  /** Entered only by packets carrying the hairpin mark. */
+  readonly gated: boolean;
+}
 
-/** The refusal when someone else's qdisc or filters sit on the gateway device. Nothing has been changed. */
-export function foreignQdiscError(desired: DesiredRouter, foreign: readonly string[]): Error {
+export function treeSlots(role: 'gateway' | 'internal', options: TcOptions): TreeSlot[] {
+  if (role === 'gateway') {
+    return [
+      {
+        kind: 'inbound',
+        parent: gatewayParent('ingress', options.egress),
+        priority: options.priority,
+        gated: false,
+      },
+      {
+        kind: 'outbound',
+        parent: gatewayParent('egress', options.egress),
+        priority: options.priority,
+        gated: false,
+      },
+    ];
+  }
+  const parent = internalParent(options.egress);
+  return [
+    { kind: 'hairpin', parent, priority: options.priority, gated: false },
+    { kind: 'hairpinSource', parent, priority: options.priority + 1, gated: true },
+  ];
+}
+
+/** The refusal when someone else's qdisc or filters sit on a device. Nothing has been changed. */
+export function foreignQdiscError(desired: DesiredRouter, devices: readonly DeviceState[]): Error {
+  const found = devices
+    .filter((d) => d.foreign.length > 0)
+    .map((d) => `${d.device}: ${d.foreign.join(', ')}`)
+    .join('; ');
   return badRequest(
-    `gateway device ${desired.gatewayDevice} in ${describeNamespace(desired.namespace)} already carries tc ` +
-      `configuration sfip did not make (${foreign.join('; ')}); the tc backend leaves it alone and changed nothing. ` +
-      `Remove it, or set the tc backend option takeOverForeignQdisc to let sfip replace it.`,
+    `tc configuration sfip did not make is already in ${describeNamespace(desired.namespace)} (${found}); the tc ` +
+      `backend leaves it alone and changed nothing. Remove it, or set the tc backend option takeOverForeignQdisc ` +
+      `to let sfip replace it.`,
   );
 }
 
-/** Why tc needs its qdiscs rebuilt rather than patched; empty when patching works. */
-export function tcRebuildReasons(
-  device: TcDeviceState,
+function context(device: string, slot: TreeSlot, desired: DesiredRouter, options: TcOptions): FilterContext {
+  return {
+    device,
+    parent: slot.parent,
+    priority: slot.priority,
+    cookie: routerCookie(desired.routerId),
+    hairpinMark: options.hairpinMark,
+  };
+}
+
+const sameHash = (a: { octet: number; offset: number } | null, b: { octet: number; offset: number } | null) =>
+  a === b || (a !== null && b !== null && a.octet === b.octet && a.offset === b.offset);
+
+/** Why a device needs its qdiscs rebuilt rather than patched; empty when patching works. */
+export function deviceRebuildReasons(
+  device: DeviceState,
   desired: DesiredRouter,
   options: TcOptions,
 ): string[] {
   const reasons: string[] = [];
   if (device.layout !== options.egress) reasons.push(`layout is ${device.layout}, want ${options.egress}`);
   if (device.foreign.length > 0) reasons.push('taking over foreign configuration');
-  for (const direction of DIRECTIONS) {
-    const state = device[direction];
-    if (!state) {
-      reasons.push(`no ${direction} filters`);
+  for (const slot of treeSlots(device.role, options)) {
+    const tree = device.trees.find((t) => t.kind === slot.kind);
+    if (!tree || tree.parent !== slot.parent || tree.priority !== slot.priority) {
+      reasons.push(`no ${slot.kind} tree`);
       continue;
     }
-    reasons.push(...state.problems.map((p) => `${direction}: ${p}`));
-    // The kernel keeps a replaced filter's selector, so a root link with another hash key cannot be swapped.
-    const want = layoutDirection(direction, desired.mappings, 0, options);
-    const link = state.rootLink;
-    const wantMask = want.entryHashOctet === null ? 0 : Number(hashKeyMask(want.entryHashOctet));
-    const wantOffset = want.entryHashOctet === null ? 0 : KEY_OFFSET[direction];
-    if (link && (link.hashMask !== wantMask || (wantMask !== 0 && link.hashOffset !== wantOffset))) {
-      reasons.push(`${direction}: root link hashes differently (lookup changed)`);
+    reasons.push(...tree.problems.map((p) => `${slot.kind}: ${p}`));
+    // The kernel keeps a replaced filter's selector, so a root link with another hash cannot be swapped.
+    const want = layoutTree(slot.kind, desired.mappings, 0, options);
+    if (tree.rootLink && !sameHash(tree.rootLink.hash, want.entryHash)) {
+      reasons.push(`${slot.kind}: root link hashes differently (lookup changed)`);
     }
   }
   return reasons;
 }
 
-function context(
-  desired: DesiredRouter,
-  options: TcOptions,
-  direction: Direction,
-  parent?: string,
-): FilterContext {
-  return {
-    device: desired.gatewayDevice,
-    parent: parent ?? filterParent(direction, options.egress),
-    priority: options.priority,
-    direction,
-    cookie: routerCookie(desired.routerId),
-  };
-}
-
-function teardownLines(device: TcDeviceState, gatewayDevice: string): string[] {
+function teardownLines(device: DeviceState): string[] {
   const lines: string[] = [];
   const ingress = device.qdiscs.find((q) => q.parent === 'ffff:fff1');
   if (ingress)
-    lines.push(`qdisc del dev ${gatewayDevice} ${ingress.kind === 'clsact' ? 'clsact' : 'ingress'}`);
+    lines.push(`qdisc del dev ${device.device} ${ingress.kind === 'clsact' ? 'clsact' : 'ingress'}`);
   const root = device.qdiscs.find((q) => q.root);
-  if (root && root.handle !== '0:') lines.push(`qdisc del dev ${gatewayDevice} root`);
+  if (device.role === 'gateway' && root && root.handle !== '0:')
+    lines.push(`qdisc del dev ${device.device} root`);
   return lines;
 }
 
-/** Fresh qdiscs, then generation 0 of both directions, then the root links that make them live. */
-function tcRebuildLines(desired: DesiredRouter, device: TcDeviceState, options: TcOptions): string[] {
-  const lines = [
-    ...teardownLines(device, desired.gatewayDevice),
-    ...qdiscSetupLines(desired.gatewayDevice, options.egress),
-  ];
+/** Fresh qdiscs, then generation 0 of each tree, then the root links that make them live. */
+function deviceRebuildLines(device: DeviceState, desired: DesiredRouter, options: TcOptions): string[] {
+  const lines = [...teardownLines(device), ...qdiscSetupLines(device.device, options.egress, device.role)];
   const roots: string[] = [];
-  for (const direction of DIRECTIONS) {
-    const c = context(desired, options, direction);
-    const layout = layoutDirection(direction, desired.mappings, 0, options);
+  for (const slot of treeSlots(device.role, options)) {
+    const c = context(device.device, slot, desired, options);
+    const layout = layoutTree(slot.kind, desired.mappings, 0, options);
     lines.push(...generationLines(c, layout));
-    roots.push(rootLinkLine(c, layout));
+    roots.push(rootLinkLine(c, layout, slot.gated));
   }
   return [...lines, ...roots];
 }
 
 /** Tables of the live generation, parents before children: the order in which the kernel lets them be deleted. */
-function tablesTopDown(state: DirectionState): number[] {
+function tablesTopDown(tree: TreeState): number[] {
   const children = new Map<number, number[]>();
-  for (const l of state.links) children.set(l.table, [...(children.get(l.table) ?? []), l.target]);
+  const edges = [
+    ...tree.links.map((l) => [l.table, l.target] as const),
+    ...tree.leaves.filter((l) => l.kind === 'gate').map((l) => [l.table, l.target!] as const),
+  ];
+  for (const [from, to] of edges) children.set(from, [...(children.get(from) ?? []), to]);
   const order: number[] = [];
   const seen = new Set<number>();
   const visit = (id: number) => {
@@ -139,48 +182,48 @@ function tablesTopDown(state: DirectionState): number[] {
     order.push(id);
     for (const child of children.get(id) ?? []) visit(child);
   };
-  if (state.rootLink) visit(state.rootLink.target);
-  for (const t of state.tables) visit(t.id);
+  if (tree.rootLink) visit(tree.rootLink.target);
+  for (const t of tree.tables) visit(t.id);
   return order;
 }
 
-/** 0xff -> 0 (last octet), 0xff00 -> 1, ...; 0 (a plain jump) -> null; anything else -> NaN, which never matches. */
-function octetOfMask(mask: number): number | null {
-  if (mask === 0) return null;
-  for (let octet = 0; octet < 4; octet++) if (mask === 0xff * 2 ** (8 * octet)) return octet;
-  return Number.NaN;
-}
-
-function actualSkeleton(state: DirectionState): string {
+function actualSkeleton(tree: TreeState): string {
   return skeletonOf({
-    tables: state.tables,
-    links: state.links.map((l) => ({ ...l, hashOctet: octetOfMask(l.hashMask) })),
-    entryTable: state.rootLink?.target ?? -1,
-    entryHashOctet: state.rootLink ? octetOfMask(state.rootLink.hashMask) : null,
+    tables: tree.tables,
+    links: tree.links,
+    entryTable: tree.rootLink?.target ?? -1,
+    entryHash: tree.rootLink?.hash ?? null,
+    gateTargets: gateTargetsOf(tree.leaves),
   });
 }
 
-/** Leaf-level changes inside an unchanged tree: replace in place, add into free node ids, delete the rest. */
-function leafDeltaLines(c: FilterContext, want: U32Layout, state: DirectionState): string[] {
-  const have = new Map(state.leaves.map((l) => [l.key, l]));
-  const wanted = new Map(want.leaves.map((l) => [l.entry.key as string, l]));
+const leafId = (kind: string, key: string) => `${kind} ${key}`;
+
+function sameContent(have: OwnedLeaf, want: U32Leaf): boolean {
+  if (want.kind === 'gate')
+    return have.target === want.target && sameHash(have.targetHash ?? null, want.targetHash ?? null);
+  return have.to === want.entry.to;
+}
+
+/** Leaf changes inside an unchanged tree: replace in place, add into free node ids, delete the rest. */
+function leafDeltaLines(c: FilterContext, want: U32Layout, tree: TreeState): string[] {
+  const have = new Map(tree.leaves.map((l) => [leafId(l.kind, l.key), l]));
+  const wanted = new Map(want.leaves.map((l) => [leafId(l.kind, l.entry.key), l]));
   const lines: string[] = [];
   const used = new Map<string, Set<number>>();
   const bucketKey = (t: number, b: number) => `${t}:${b}`;
-  for (const l of state.leaves) {
+  for (const l of tree.leaves) {
     const k = bucketKey(l.table, l.bucket);
     used.set(k, (used.get(k) ?? new Set()).add(l.node));
   }
-  for (const l of state.leaves) {
-    const w = wanted.get(l.key);
-    if (!w || w.table !== l.table || w.bucket !== l.bucket) {
-      lines.push(deleteNodeLine(c, l.handle));
-    }
+  for (const l of tree.leaves) {
+    const w = wanted.get(leafId(l.kind, l.key));
+    if (!w || w.table !== l.table || w.bucket !== l.bucket) lines.push(deleteNodeLine(c, l.handle));
   }
   for (const w of want.leaves) {
-    const h = have.get(w.entry.key);
+    const h = have.get(leafId(w.kind, w.entry.key));
     if (h && h.table === w.table && h.bucket === w.bucket) {
-      if (h.to !== w.entry.to) lines.push(leafLine(c, 'replace', { ...w, node: h.node }));
+      if (!sameContent(h, w)) lines.push(leafLine(c, 'replace', { ...w, node: h.node }));
       continue;
     }
     const k = bucketKey(w.table, w.bucket);
@@ -194,24 +237,32 @@ function leafDeltaLines(c: FilterContext, want: U32Layout, state: DirectionState
   return lines;
 }
 
-function tcPatchLines(desired: DesiredRouter, device: TcDeviceState, options: TcOptions): string[] {
+function devicePatchLines(device: DeviceState, desired: DesiredRouter, options: TcOptions): string[] {
   const lines: string[] = [];
-  for (const direction of DIRECTIONS) {
-    const state = device[direction]!;
-    const c = context(desired, options, direction, state.parent);
-    const generation = state.generation ?? 0;
-    const want = layoutDirection(direction, desired.mappings, generation, options);
-    if (skeletonOf(want) === actualSkeleton(state)) {
-      lines.push(...leafDeltaLines(c, want, state));
+  for (const slot of treeSlots(device.role, options)) {
+    const tree = device.trees.find((t) => t.kind === slot.kind)!;
+    const c = context(device.device, slot, desired, options);
+    const generation = tree.generation ?? 0;
+    const want = layoutTree(slot.kind, desired.mappings, generation, options);
+    if (skeletonOf({ ...want, gateTargets: gateTargetsOf(want.leaves) }) === actualSkeleton(tree)) {
+      lines.push(...leafDeltaLines(c, want, tree));
       continue;
     }
     // The tree changed shape (a bucket filled up or emptied): build the other generation beside the live one, swap
     // the root link in one kernel operation, then delete the old generation.
-    const next = layoutDirection(direction, desired.mappings, generation === 0 ? 1 : 0, options);
-    lines.push(...generationLines(c, next), rootLinkLine(c, next, state.rootLink!.handle));
-    lines.push(...tablesTopDown(state).map((id) => deleteTableLine(c, id)));
+    const next = layoutTree(slot.kind, desired.mappings, generation === 0 ? 1 : 0, options);
+    lines.push(...generationLines(c, next), rootLinkLine(c, next, slot.gated, tree.rootLink!.handle));
+    lines.push(...tablesTopDown(tree).map((id) => deleteTableLine(c, id)));
   }
   return lines;
+}
+
+/** A device that carries this router's hairpin filters but no longer holds one of its subnets. */
+function staleDeviceLines(device: DeviceState, options: TcOptions): string[] {
+  if (device.foreign.length === 0) return teardownLines(device);
+  return treeSlots('internal', options)
+    .filter((slot) => device.trees.some((t) => t.kind === slot.kind))
+    .map((slot) => deletePriorityLine(device.device, slot.parent, slot.priority));
 }
 
 function sameRules(a: readonly string[] | undefined, b: readonly string[]): boolean {
@@ -224,24 +275,7 @@ export function netfilterStructureMatches(desired: DesiredRouter, netfilter: Net
   return (
     structuralChains(desired).every((c) => sameRules(netfilter.chains.get(c.chain), c.rules)) &&
     netfilter.chains.has(n.hairpinDnatChain) &&
-    netfilter.chains.has(n.hairpinSnatChain) &&
     jumpRules(n).every((j) => netfilter.jumps.get(jumpKey(j)) === 1)
-  );
-}
-
-/** Everything but the floating IPs themselves is as `desired` wants it. */
-export function structureMatches(
-  desired: DesiredRouter,
-  device: TcDeviceState,
-  netfilter: NetfilterState,
-  options: TcOptions,
-): boolean {
-  const n = netfilterNames(desired.routerId);
-  return (
-    tcRebuildReasons(device, desired, options).length === 0 &&
-    netfilterStructureMatches(desired, netfilter) &&
-    netfilter.sets.has(n.fixedSet) &&
-    netfilter.sets.has(n.floatingSet)
   );
 }
 
@@ -253,24 +287,47 @@ function desiredSets(desired: DesiredRouter): Map<string, string[]> {
   ]);
 }
 
+const wantedDevice = (actual: TcActualRouter, d: DeviceState) =>
+  d.role === 'gateway' || actual.internalDevices.includes(d.device);
+
+/** Everything but the floating IPs themselves is as `desired` wants it. */
+export function structureMatches(
+  desired: DesiredRouter,
+  actual: TcActualRouter,
+  options: TcOptions,
+): boolean {
+  const n = netfilterNames(desired.routerId);
+  return (
+    actual.devices.every(
+      (d) => wantedDevice(actual, d) && deviceRebuildReasons(d, desired, options).length === 0,
+    ) &&
+    netfilterStructureMatches(desired, actual.netfilter) &&
+    actual.netfilter.sets.has(n.fixedSet) &&
+    actual.netfilter.sets.has(n.floatingSet)
+  );
+}
+
 export interface TcPlanDetail {
   readonly steps: BatchStep[];
   readonly rebuild: boolean;
 }
 
-/** The steps that bring one router from `actual` to `desired`, in a safe order. Pure. */
+/**
+ * The steps that bring one router from `actual` to `desired`, in a safe order: addresses are untracked (ipset) and
+ * hairpin rules exist before tc starts translating them; tc stops before they are tracked again. Pure.
+ */
 export function planSteps(desired: DesiredRouter, actual: TcActualRouter, options: TcOptions): TcPlanDetail {
-  if (actual.device.foreign.length > 0 && !options.takeOverForeignQdisc) {
-    throw foreignQdiscError(desired, actual.device.foreign);
+  if (actual.devices.some((d) => d.foreign.length > 0) && !options.takeOverForeignQdisc) {
+    throw foreignQdiscError(desired, actual.devices);
   }
   const n = netfilterNames(desired.routerId);
-  const hairpin: ChainRules[] = hairpinRules(n, desired.mappings);
   const sets = desiredSets(desired);
   const setsPresent = [...sets.keys()].every((s) => actual.netfilter.sets.has(s));
   const ipset = setsPresent
     ? renderIpsetDelta(sets, actual.netfilter.sets)
     : { additions: renderIpsetFull(sets), removals: null };
   const structureOk = netfilterStructureMatches(desired, actual.netfilter);
+  const hairpin = hairpinRules(n, desired.mappings);
   const iptables = structureOk
     ? renderNetfilterDelta(hairpin, actual.netfilter.chains)
     : {
@@ -281,18 +338,26 @@ export function planSteps(desired: DesiredRouter, actual: TcActualRouter, option
         ),
         removals: null,
       };
-  const tcRebuild = tcRebuildReasons(actual.device, desired, options).length > 0;
-  const tcLines = tcRebuild
-    ? tcRebuildLines(desired, actual.device, options)
-    : tcPatchLines(desired, actual.device, options);
+  let rebuilt = false;
+  const tcLines: string[] = [];
+  for (const device of actual.devices) {
+    if (!wantedDevice(actual, device)) {
+      tcLines.push(...staleDeviceLines(device, options));
+    } else if (deviceRebuildReasons(device, desired, options).length > 0) {
+      rebuilt = true;
+      tcLines.push(...deviceRebuildLines(device, desired, options));
+    } else {
+      tcLines.push(...devicePatchLines(device, desired, options));
+    }
+  }
   const steps: BatchStep[] = [
     { tool: 'ipset', text: ipset.additions ?? '' },
     { tool: 'iptables', text: iptables.additions ?? '' },
     { tool: 'tc', text: tcLines.length ? tcLines.join('\n') + '\n' : '' },
     { tool: 'iptables', text: iptables.removals ?? '' },
     { tool: 'ipset', text: ipset.removals ?? '' },
-  ].filter((s) => s.text !== '') as BatchStep[];
-  return { steps, rebuild: tcRebuild || !structureOk || !setsPresent };
+  ];
+  return { steps: steps.filter((s) => s.text !== ''), rebuild: rebuilt || !structureOk || !setsPresent };
 }
 
 export function mappingDelta(

@@ -54,8 +54,8 @@ export function structuralChains(desired: DesiredRouter): ChainRules[] {
     // Shared SNAT for ports without a floating IP. This is also what keeps conntrack hooked in the namespace, so the
     // tests' "0 conntrack entries" for floating IPs means something.
     ...desired.internalCidrs.map((cidr) => `-s ${cidr} -o ${gw} -j SNAT --to-source ${desired.gatewayIp}`),
-    // Hairpin: the source becomes the sender's own floating IP when it has one, the router's address otherwise.
-    `! -o ${gw} -m conntrack --ctstate DNAT -j ${n.hairpinSnatChain}`,
+    // Hairpin from a VM without a floating IP: the source becomes the router's address, so the reply comes back
+    // through the router to be un-NATed. Between two floating IPs, tc on the internal device translates instead.
     ...desired.internalCidrs.map(
       (cidr) => `-s ${cidr} ! -o ${gw} -m conntrack --ctstate DNAT -j SNAT --to-source ${desired.gatewayIp}`,
     ),
@@ -67,18 +67,16 @@ export function structuralChains(desired: DesiredRouter): ChainRules[] {
   ];
 }
 
-/** Per-floating-IP rules, consulted only by the first packet of a hairpin connection. */
+/**
+ * Per-floating-IP DNAT for hairpin connections from VMs without a floating IP. Only the first packet of such a
+ * connection walks this chain; everything else skipped it after one set lookup.
+ */
 export function hairpinRules(n: NetfilterNames, mappings: readonly FloatingMapping[]): ChainRules[] {
   return [
     {
       table: 'nat',
       chain: n.hairpinDnatChain,
       rules: mappings.map((m) => `-d ${m.floatingIp}/32 -j DNAT --to-destination ${m.fixedIp}`),
-    },
-    {
-      table: 'nat',
-      chain: n.hairpinSnatChain,
-      rules: mappings.map((m) => `-s ${m.fixedIp}/32 -j SNAT --to-source ${m.floatingIp}`),
     },
   ];
 }
@@ -148,7 +146,7 @@ export function renderNetfilterRemoval(
   const lines: string[] = [];
   const chainsByTable: Record<'raw' | 'nat', string[]> = {
     raw: [n.rawChain],
-    nat: [n.natPreChain, n.natPostChain, n.hairpinDnatChain, n.hairpinSnatChain],
+    nat: [n.natPreChain, n.natPostChain, n.hairpinDnatChain],
   };
   for (const table of ['raw', 'nat'] as const) {
     const body: string[] = [];

@@ -1,6 +1,7 @@
 import { ExecError, run as defaultRun, type Runner } from '../../exec/run.js';
-import { parseNamespaceName } from '../../model/names.js';
-import type { IPv4 } from '../../model/ipv4.js';
+import { cidrContains, parseCidr } from '../../model/cidr.js';
+import { isIPv4, type IPv4 } from '../../model/ipv4.js';
+import { isDeviceName, parseNamespaceName } from '../../model/names.js';
 import { checkTool } from '../common/capabilities.js';
 import {
   applyAddressChanges,
@@ -16,16 +17,18 @@ import type {
   RouterTarget,
 } from '../types.js';
 import { splitSteps, type StepTool } from './batch.js';
-import { ACT_NAT_MISSING, probeActNat } from './capability.js';
+import { probeActNat } from './capability.js';
 import { floatingIpCounters, type FloatingIpCounters } from './counters.js';
 import { checkTarget, netfilterNames, routerCookie } from './naming.js';
 import { DEFAULT_TC_OPTIONS, type TcOptions } from './options.js';
 import { parseIpsetSave, parseIptablesSave, routerIdsInSave } from './parse-netfilter.js';
-import { parseFilters, parseQdiscs } from './parse-tc.js';
+import { parseFilters, parseQdiscs, type QdiscInfo } from './parse-tc.js';
 import { isTcActual, planTc, structureMatches, type NetfilterState, type TcActualRouter } from './plan.js';
 import { jumpKey, jumpRules, renderNetfilterRemoval } from './render-netfilter.js';
 import { renderIpsetDestroy } from './render-ipset.js';
-import { filterParentsOf, interpretDirection, type DirectionState, type TcDeviceState } from './tc-state.js';
+import { deletePriorityLine } from './render-tc.js';
+import { filterParentsOf, interpretTree, type DeviceState, type TreeState } from './tc-state.js';
+import type { TreeKind } from './u32-layout.js';
 
 export interface TcDataplaneSettings extends TcOptions {
   /** Scratch namespace for the act_nat probe; it is created and deleted by check(). */
@@ -38,10 +41,16 @@ const TOOL_ARGS: Record<StepTool, string[]> = {
   tc: ['tc', '-batch', '-'],
 };
 
+interface LinkAddresses {
+  ifname?: string;
+  addr_info?: { family?: string; local?: string }[];
+}
+
 /**
  * The seed's dataplane, corrected: tc `action nat` on the router's gateway device translates floating IPs, iptables
  * raw rules untrack them (matching where the hook order says the addresses are), ipsets keep that one lookup per
- * packet, and shared SNAT stays in iptables' nat table. See docs/tc.md.
+ * packet, and shared SNAT stays in iptables' nat table. tc on the internal devices translates hairpin traffic
+ * between two floating IPs. See docs/tc.md.
  */
 export class TcDataplane implements Dataplane {
   readonly name = 'tc' as const;
@@ -81,49 +90,122 @@ export class TcDataplane implements Dataplane {
   async read(target: RouterTarget, desired?: DesiredRouter): Promise<TcActualRouter> {
     checkTarget(target);
     await checkGatewayDevice(target, this.run);
-    const [addresses, device, netfilter] = [
-      await readFloatingAddresses(target, this.run),
-      await this.readDevice(target),
-      await this.readNetfilter(target),
-    ];
-    const inbound = new Map((device.inbound?.leaves ?? []).map((l) => [l.key, l.to]));
-    const outbound = new Map((device.outbound?.leaves ?? []).map((l) => [l.key, l.to]));
+    const addresses = await readFloatingAddresses(target, this.run);
+    const internalDevices = desired ? await this.internalDevices(desired) : [];
+    const devices = await this.readDevices(target, internalDevices);
+    const netfilter = await this.readNetfilter(target);
+    const gateway = devices[0]!;
+    const inbound = new Map(leavesOf(gateway, 'inbound').map((l) => [l.key, l.to]));
+    const outbound = new Map(leavesOf(gateway, 'outbound').map((l) => [l.key, l.to]));
     const present =
-      device.layout !== 'none' || netfilter.chains.size > 0 || netfilter.sets.size > 0 || inbound.size > 0;
-    return {
+      devices.some((d) => d.layout !== 'none' && d.foreign.length === 0) ||
+      netfilter.chains.size > 0 ||
+      netfilter.sets.size > 0;
+    const actual = {
       present,
-      structureMatches: desired !== undefined && structureMatches(desired, device, netfilter, this.settings),
+      structureMatches: false,
       inbound,
       outbound,
       addresses,
-      device,
+      devices,
+      internalDevices,
       netfilter,
+    };
+    return {
+      ...actual,
+      structureMatches: desired !== undefined && structureMatches(desired, actual, this.settings),
     };
   }
 
-  private async readDevice(target: RouterTarget): Promise<TcDeviceState> {
-    const tc = (args: string[]) => this.run('tc', args, { netns: target.namespace });
-    const qdiscs = parseQdiscs((await tc(['-j', 'qdisc', 'show', 'dev', target.gatewayDevice])).stdout);
-    const parents = filterParentsOf(qdiscs);
+  /** Devices other than the gateway that hold an address in one of the router's internal subnets. */
+  private async internalDevices(desired: DesiredRouter): Promise<string[]> {
+    const { stdout } = await this.run('ip', ['-j', 'address', 'show'], { netns: desired.namespace });
+    const cidrs = desired.internalCidrs.map((c) => parseCidr(c));
+    const names = (JSON.parse(stdout || '[]') as LinkAddresses[])
+      .filter((l) =>
+        (l.addr_info ?? []).some(
+          (a) =>
+            a.family === 'inet' &&
+            isIPv4(a.local ?? '') &&
+            cidrs.some((c) => cidrContains(c, a.local as IPv4)),
+        ),
+      )
+      .map((l) => String(l.ifname))
+      .filter((name) => name !== desired.gatewayDevice);
+    for (const name of names) {
+      if (!isDeviceName(name))
+        throw new Error(`internal device '${name}' has a name the tc backend cannot program`);
+    }
+    return [...new Set(names)].sort();
+  }
+
+  /** The gateway device, the internal devices, and any other device still carrying this router's filters. */
+  private async readDevices(target: RouterTarget, internal: readonly string[]): Promise<DeviceState[]> {
+    const json = (await this.run('tc', ['-j', 'qdisc', 'show'], { netns: target.namespace })).stdout;
+    const all = (JSON.parse(json || '[]') as { dev?: string }[]).map((q, i) => ({
+      dev: String(q.dev ?? ''),
+      info: parseQdiscs(JSON.stringify([q]))[0]!,
+      i,
+    }));
+    const qdiscsOf = (dev: string): QdiscInfo[] => all.filter((q) => q.dev === dev).map((q) => q.info);
+    const devices = [
+      await this.readDevice(target, target.gatewayDevice, 'gateway', qdiscsOf(target.gatewayDevice)),
+    ];
+    for (const dev of internal) devices.push(await this.readDevice(target, dev, 'internal', qdiscsOf(dev)));
+    const others = [...new Set(all.map((q) => q.dev))].filter(
+      (dev) => dev !== target.gatewayDevice && !internal.includes(dev) && isDeviceName(dev) && dev !== 'lo',
+    );
+    for (const dev of others) {
+      const qdiscs = qdiscsOf(dev);
+      if (!qdiscs.some((q) => q.parent === 'ffff:fff1')) continue;
+      const state = await this.readDevice(target, dev, 'internal', qdiscs);
+      // Only a device with a filter carrying this router's cookie is provably this router's leftover.
+      if (state.trees.some((t) => t.leaves.some((l) => l.kind !== 'gate'))) devices.push(state);
+    }
+    return devices;
+  }
+
+  private async readDevice(
+    target: RouterTarget,
+    device: string,
+    role: 'gateway' | 'internal',
+    qdiscs: QdiscInfo[],
+  ): Promise<DeviceState> {
+    const parents = filterParentsOf(qdiscs, role);
     const cookie = routerCookie(target.routerId);
     const foreign = [...parents.foreignQdiscs];
-    const directions: { inbound?: DirectionState; outbound?: DirectionState } = {};
-    for (const direction of ['inbound', 'outbound'] as const) {
-      const parent = parents[direction];
+    const trees: TreeState[] = [];
+    const priorities = [this.settings.priority, this.settings.priority + 1];
+    const hooks: ['ingress' | 'egress', TreeKind[]][] =
+      role === 'gateway'
+        ? [
+            ['ingress', ['inbound']],
+            ['egress', ['outbound']],
+          ]
+        : [['ingress', ['hairpin', 'hairpinSource']]];
+    for (const [hook, kinds] of hooks) {
+      const parent = parents[hook];
       if (!parent) continue;
-      const json = (await tc(['-j', '-s', 'filter', 'show', 'dev', target.gatewayDevice, 'parent', parent]))
-        .stdout;
-      const where = `${direction === 'inbound' ? 'ingress' : 'egress'} (parent ${parent})`;
-      const result = interpretDirection(
-        direction,
-        parent,
-        parseFilters(json, this.settings.priority, where),
-        cookie,
-      );
-      directions[direction] = result.state;
-      foreign.push(...result.foreign);
+      const json = (
+        await this.run('tc', ['-j', '-s', 'filter', 'show', 'dev', device, 'parent', parent], {
+          netns: target.namespace,
+        })
+      ).stdout;
+      const byPriority = parseFilters(json, priorities, `${device} ${hook}`);
+      for (const [priority, filters] of byPriority) {
+        const kind = kinds[priority - this.settings.priority];
+        const empty = filters.tables.length === 0 && filters.nodes.length === 0;
+        if (!kind) {
+          if (!empty) foreign.push(`${device} ${hook} filters at priority ${priority}`);
+          foreign.push(...filters.foreign);
+          continue;
+        }
+        const result = interpretTree(kind, parent, priority, filters, cookie, this.settings.hairpinMark);
+        foreign.push(...result.foreign);
+        if (!empty) trees.push(result.state);
+      }
     }
-    return { layout: parents.layout, qdiscs, foreign, ...directions } as TcDeviceState;
+    return { device, role, layout: parents.layout, qdiscs, foreign, trees };
   }
 
   private async readNetfilter(target: RouterTarget): Promise<NetfilterState> {
@@ -131,7 +213,7 @@ export class TcDataplane implements Dataplane {
     const saved = parseIptablesSave(
       (await this.run('iptables-save', [], { netns: target.namespace })).stdout,
     );
-    const ours = new Set([n.rawChain, n.natPreChain, n.natPostChain, n.hairpinDnatChain, n.hairpinSnatChain]);
+    const ours = new Set([n.rawChain, n.natPreChain, n.natPostChain, n.hairpinDnatChain]);
     const chains = new Map<string, readonly string[]>();
     for (const table of saved.values()) {
       for (const [chain, rules] of table) if (ours.has(chain)) chains.set(chain, rules);
@@ -154,9 +236,7 @@ export class TcDataplane implements Dataplane {
 
   plan(desired: DesiredRouter, actual: ActualRouter): Plan {
     checkTarget(desired);
-    if (!isTcActual(actual)) {
-      throw new Error('The tc backend plans only from what its own read() returned');
-    }
+    if (!isTcActual(actual)) throw new Error('The tc backend plans only from what its own read() returned');
     return planTc(desired, actual, this.settings);
   }
 
@@ -176,43 +256,38 @@ export class TcDataplane implements Dataplane {
   async remove(target: RouterTarget): Promise<void> {
     checkTarget(target);
     const ns = { netns: target.namespace };
-    let deviceExists = true;
+    let gatewayExists = true;
     try {
       await checkGatewayDevice(target, this.run);
     } catch (error) {
       if (/network namespace .* does not exist/.test((error as Error).message)) throw error;
-      deviceExists = false; // the device is gone, and its qdiscs and addresses with it
+      gatewayExists = false; // the device is gone, and its qdiscs and addresses with it
     }
-    if (deviceExists) {
-      const device = await this.readDevice(target);
-      const lines: string[] = [];
+    const devices = gatewayExists ? await this.readDevices(target, []) : [];
+    const lines: string[] = [];
+    for (const device of devices) {
+      const ours = device.role === 'gateway' ? device.layout !== 'none' : device.trees.length > 0;
+      if (!ours) continue;
       if (device.foreign.length === 0) {
         const ingress = device.qdiscs.find((q) => q.parent === 'ffff:fff1');
         if (ingress)
-          lines.push(
-            `qdisc del dev ${target.gatewayDevice} ${ingress.kind === 'clsact' ? 'clsact' : 'ingress'}`,
-          );
+          lines.push(`qdisc del dev ${device.device} ${ingress.kind === 'clsact' ? 'clsact' : 'ingress'}`);
         const root = device.qdiscs.find((q) => q.root && q.kind === 'htb' && q.handle === '10:');
-        if (root) lines.push(`qdisc del dev ${target.gatewayDevice} root`);
+        if (device.role === 'gateway' && root) lines.push(`qdisc del dev ${device.device} root`);
       } else {
-        // Someone else's filters share the qdisc: take away only sfip's priority.
-        for (const state of [device.inbound, device.outbound]) {
-          if (state && (state.tables.length > 0 || state.rootLink)) {
-            lines.push(
-              `filter del dev ${target.gatewayDevice} parent ${state.parent} protocol ip prio ${this.settings.priority}`,
-            );
-          }
-        }
+        // Someone else's filters share the qdisc: take away only sfip's priorities.
+        for (const tree of device.trees)
+          lines.push(deletePriorityLine(device.device, tree.parent, tree.priority));
       }
-      if (lines.length) await this.run('tc', ['-batch', '-'], { ...ns, input: lines.join('\n') + '\n' });
     }
+    if (lines.length) await this.run('tc', ['-batch', '-'], { ...ns, input: lines.join('\n') + '\n' });
     const n = netfilterNames(target.routerId);
     const netfilter = await this.readNetfilter(target);
     const removal = renderNetfilterRemoval(n, new Set(netfilter.chains.keys()), netfilter.jumps);
     if (removal) await this.run('iptables-restore', ['--noflush'], { ...ns, input: removal });
     const destroy = renderIpsetDestroy([...netfilter.sets.keys()]);
     if (destroy) await this.run('ipset', ['restore'], { ...ns, input: destroy });
-    if (deviceExists) {
+    if (gatewayExists) {
       const addresses = await readFloatingAddresses(target, this.run);
       await applyAddressChanges(target, [], [...addresses], this.run);
     }
@@ -228,12 +303,14 @@ export class TcDataplane implements Dataplane {
     }
   }
 
-  /** Per-floating-IP packet and byte counts, from the nat actions' own statistics. */
+  /** Per-floating-IP packet and byte counts, from the nat actions' own statistics on the gateway device. */
   async counters(target: RouterTarget): Promise<FloatingIpCounters[]> {
     checkTarget(target);
-    const device = await this.readDevice(target);
-    return floatingIpCounters(device);
+    const [gateway] = await this.readDevices(target, []);
+    return floatingIpCounters(leavesOf(gateway!, 'inbound'), leavesOf(gateway!, 'outbound'));
   }
 }
 
-export { ACT_NAT_MISSING };
+function leavesOf(device: DeviceState, kind: TreeKind) {
+  return device.trees.find((t) => t.kind === kind)?.leaves ?? [];
+}

@@ -1,78 +1,97 @@
 import { isIPv4 } from '../../model/ipv4.js';
 import type { TcOptions } from './options.js';
-import type { FilterState, LeafInfo, LinkInfo, QdiscInfo, TableInfo } from './parse-tc.js';
-import { generationOfTable, KEY_OFFSET, type Direction } from './u32-layout.js';
+import type { FilterState, NodeInfo, QdiscInfo, TableInfo } from './parse-tc.js';
+import {
+  DESTINATION_OFFSET,
+  generationOfTable,
+  SOURCE_OFFSET,
+  type HashKey,
+  type LeafKind,
+  type TreeKind,
+  type U32Link,
+} from './u32-layout.js';
 
-/** What sfip finds on the gateway device, interpreted: whose objects they are and which generation is live. */
+/** What sfip finds on a device, interpreted: whose objects they are and which generation of each tree is live. */
 
 export interface OwnedLeaf {
   readonly table: number;
   readonly bucket: number;
   readonly node: number;
   readonly handle: string;
+  readonly kind: LeafKind;
   readonly key: string;
+  /** nat leaves: the address the key becomes. */
   readonly to: string;
+  /** gate leaves: where they jump. */
+  readonly target?: number;
+  readonly targetHash?: HashKey | null;
   readonly packets: number;
   readonly bytes: number;
 }
 
-export interface DirectionState {
+export interface RootLink {
+  readonly handle: string;
+  readonly target: number;
+  readonly hash: HashKey | null;
+  /** Entered only by packets carrying the hairpin mark. */
+  readonly gated: boolean;
+}
+
+export interface TreeState {
+  readonly kind: TreeKind;
   readonly parent: string;
+  readonly priority: number;
   readonly tables: readonly TableInfo[];
-  /** The single filter in the classifier's root table that jumps into the live generation. */
-  readonly rootLink: LinkInfo | undefined;
-  readonly links: readonly LinkInfo[];
+  readonly rootLink: RootLink | undefined;
+  readonly links: readonly U32Link[];
   readonly leaves: readonly OwnedLeaf[];
   readonly generation: 0 | 1 | undefined;
-  /** Why this direction is not one clean generation; any problem makes the plan rebuild. */
+  /** Why this tree is not one clean generation; any problem makes the plan rebuild the device. */
   readonly problems: readonly string[];
 }
 
 export type DeviceLayout = TcOptions['egress'] | 'none' | 'mixed';
 
-export interface TcDeviceState {
+export interface DeviceState {
+  readonly device: string;
+  readonly role: 'gateway' | 'internal';
   readonly layout: DeviceLayout;
   readonly qdiscs: readonly QdiscInfo[];
   /** Qdiscs and filters that sfip did not make. */
   readonly foreign: readonly string[];
-  readonly inbound: DirectionState | undefined;
-  readonly outbound: DirectionState | undefined;
+  readonly trees: readonly TreeState[];
 }
 
 /** Where to read filters from, given the qdiscs found. */
 export interface FilterParents {
-  readonly inbound: string | undefined;
-  readonly outbound: string | undefined;
+  readonly ingress: string | undefined;
+  readonly egress: string | undefined;
   readonly layout: DeviceLayout;
   readonly foreignQdiscs: readonly string[];
 }
 
 const DEFAULT_ROOT_HANDLE = '0:';
 
-export function filterParentsOf(qdiscs: readonly QdiscInfo[]): FilterParents {
+export function filterParentsOf(qdiscs: readonly QdiscInfo[], role: 'gateway' | 'internal'): FilterParents {
   const ingress = qdiscs.find((q) => q.parent === 'ffff:fff1');
   const root = qdiscs.find((q) => q.root);
   const foreignQdiscs: string[] = [];
   // A root qdisc with handle 0: is the kernel's default (noqueue, pfifo_fast, mq...): nobody configured it.
-  const htbRoot = root && root.handle !== DEFAULT_ROOT_HANDLE && root.kind === 'htb' && root.handle === '10:';
-  if (root && root.handle !== DEFAULT_ROOT_HANDLE && !htbRoot) {
+  const htbRoot = role === 'gateway' && root?.kind === 'htb' && root.handle === '10:';
+  // Internal devices only use the ingress hook, so their root qdisc is none of sfip's business.
+  if (role === 'gateway' && root && root.handle !== DEFAULT_ROOT_HANDLE && !htbRoot) {
     foreignQdiscs.push(`root qdisc ${root.kind} ${root.handle}`);
   }
-  if (ingress && ingress.kind !== 'clsact' && ingress.kind !== 'ingress') {
-    foreignQdiscs.push(`ingress qdisc ${ingress.kind} ${ingress.handle}`);
-  }
   const clsact = ingress?.kind === 'clsact';
-  const layout: DeviceLayout =
-    clsact && !htbRoot
-      ? 'clsact'
-      : ingress?.kind === 'ingress' && htbRoot
-        ? 'htb'
-        : !ingress && !htbRoot
-          ? 'none'
-          : 'mixed';
+  const plainIngress = ingress?.kind === 'ingress';
+  let layout: DeviceLayout;
+  if (role === 'internal') layout = clsact ? 'clsact' : plainIngress ? 'htb' : 'none';
+  else if (clsact && !htbRoot) layout = 'clsact';
+  else if (plainIngress && htbRoot) layout = 'htb';
+  else layout = !ingress && !htbRoot ? 'none' : 'mixed';
   return {
-    inbound: clsact ? 'ffff:fff2' : ingress?.kind === 'ingress' ? 'ffff:' : undefined,
-    outbound: clsact ? 'ffff:fff3' : htbRoot ? '10:' : undefined,
+    ingress: clsact ? 'ffff:fff2' : plainIngress ? 'ffff:' : undefined,
+    egress: clsact ? 'ffff:fff3' : htbRoot ? '10:' : undefined,
     layout,
     foreignQdiscs,
   };
@@ -80,64 +99,127 @@ export function filterParentsOf(qdiscs: readonly QdiscInfo[]): FilterParents {
 
 const isRootTable = (id: number) => id >= 0x800 && id <= 0x8ff;
 
-function ownedLeaf(direction: Direction, leaf: LeafInfo): OwnedLeaf | string {
-  const nat = leaf.nat;
-  const problem = (why: string) => `filter ${leaf.handle}: ${why}`;
-  if (!nat) return problem('has no single nat action');
-  if (leaf.otherActions.length > 0) return problem(`has other actions (${leaf.otherActions.join(', ')})`);
-  const key = leaf.matchAddress;
-  if (!key || !isIPv4(key) || leaf.matchOffset !== KEY_OFFSET[direction])
-    return problem('matches the wrong field');
-  if (nat.direction !== (direction === 'inbound' ? 'ingress' : 'egress'))
-    return problem('rewrites the wrong way');
-  if (nat.oldAddress !== `${key}/32` || !isIPv4(nat.newAddress)) return problem('rewrites another address');
-  return {
-    table: leaf.table,
-    bucket: leaf.bucket,
-    node: leaf.node,
-    handle: leaf.handle,
-    key,
-    to: nat.newAddress,
-    packets: nat.packets,
-    bytes: nat.bytes,
-  };
+/** 0xff -> last octet (0), 0xff00 -> 1, ...; anything else -> undefined. */
+export function octetOfMask(mask: number): number | undefined {
+  for (let octet = 0; octet < 4; octet++) if (mask === 0xff * 2 ** (8 * octet)) return octet;
+  return undefined;
+}
+
+function hashOf(link: NonNullable<NodeInfo['link']>): HashKey | null {
+  if (link.hashMask === 0) return null;
+  const octet = octetOfMask(link.hashMask);
+  return { octet: octet ?? -1, offset: link.hashOffset };
+}
+
+const EXPECTED_LEAVES: Record<TreeKind, readonly LeafKind[]> = {
+  inbound: ['natDestination'],
+  outbound: ['natSource'],
+  hairpin: ['natDestinationMark', 'gate'],
+  hairpinSource: ['natSource'],
+};
+
+/** Reads one leaf; returns a string saying why it is not a well-formed sfip leaf of this tree. */
+function ownedLeaf(kind: TreeKind, node: NodeInfo, hairpinMark: number): OwnedLeaf | string {
+  const problem = (why: string) => `filter ${node.handle}: ${why}`;
+  const key = node.matchAddress;
+  if (!key || !isIPv4(key)) return problem('does not match one address');
+  const base = { table: node.table, bucket: node.bucket, node: node.node, handle: node.handle, key };
+  let leaf: OwnedLeaf;
+  if (node.link) {
+    if (node.actions.length > 0 || node.matchOffset !== SOURCE_OFFSET)
+      return problem('is not a hairpin gate');
+    leaf = {
+      ...base,
+      kind: 'gate',
+      to: '',
+      target: node.link.target,
+      targetHash: hashOf(node.link),
+      packets: 0,
+      bytes: 0,
+    };
+  } else {
+    const [nat, ...rest] = node.actions;
+    if (!nat || nat.kind !== 'nat') return problem('has no nat action first');
+    const marks = rest.length === 1 && rest[0]!.kind === 'skbedit';
+    if (rest.length > 0 && !marks)
+      return problem(`has other actions (${rest.map((a) => a.kind).join(', ')})`);
+    if (marks && (rest[0]!.mark !== hairpinMark || rest[0]!.markMask !== hairpinMark)) {
+      return problem('sets another mark');
+    }
+    const leafKind: LeafKind =
+      nat.direction === 'egress' ? 'natSource' : marks ? 'natDestinationMark' : 'natDestination';
+    const offset = leafKind === 'natSource' ? SOURCE_OFFSET : DESTINATION_OFFSET;
+    if (node.matchOffset !== offset) return problem('matches the wrong field');
+    if (nat.oldAddress !== `${key}/32` || !isIPv4(nat.newAddress ?? ''))
+      return problem('rewrites another address');
+    leaf = { ...base, kind: leafKind, to: nat.newAddress!, packets: nat.packets, bytes: nat.bytes };
+  }
+  if (!EXPECTED_LEAVES[kind].includes(leaf.kind))
+    return problem(`is a ${leaf.kind} filter in the ${kind} tree`);
+  return leaf;
 }
 
 /**
- * Sorts one direction's filters into sfip's, someone else's, and drift. A nat filter at sfip's priority counts as
- * sfip's only when its cookie is this router's id.
+ * Sorts one tree's filters into sfip's, someone else's, and drift. A translating filter counts as sfip's only when
+ * its cookie is this router's id; gates and links carry no action, so only their priority says whose they are.
  */
-export function interpretDirection(
-  direction: Direction,
+export function interpretTree(
+  kind: TreeKind,
   parent: string,
+  priority: number,
   filters: FilterState,
   cookie: string,
-): { state: DirectionState; foreign: string[] } {
-  const where = `${direction === 'inbound' ? 'ingress' : 'egress'} (parent ${parent})`;
+  hairpinMark: number,
+): { state: TreeState; foreign: string[] } {
   const foreign = [...filters.foreign];
   const problems: string[] = [];
   const leaves: OwnedLeaf[] = [];
-  for (const leaf of filters.leaves) {
-    if (leaf.nat?.cookie !== cookie) {
-      foreign.push(`${where} filter ${leaf.handle} at sfip's priority without this router's cookie`);
+  const links: U32Link[] = [];
+  const rootLinks: RootLink[] = [];
+  for (const node of filters.nodes) {
+    const translating = node.actions.length > 0;
+    if (translating && node.actions[0]!.cookie !== cookie) {
+      foreign.push(`filter ${node.handle} at sfip's priority ${priority} without this router's cookie`);
       continue;
     }
-    const owned = ownedLeaf(direction, leaf);
-    if (typeof owned === 'string') problems.push(owned);
-    else leaves.push(owned);
+    if (node.link && (node.matchAll || node.fwmark) && !translating) {
+      const hash = hashOf(node.link);
+      if (isRootTable(node.table)) {
+        const gated = node.fwmark !== undefined;
+        if (gated && (node.fwmark!.value !== hairpinMark || node.fwmark!.mask !== hairpinMark)) {
+          problems.push(`root link ${node.handle} checks another mark`);
+        }
+        rootLinks.push({ handle: node.handle, target: node.link.target, hash, gated });
+      } else {
+        links.push({
+          table: node.table,
+          bucket: node.bucket,
+          node: node.node,
+          target: node.link.target,
+          hash,
+        });
+      }
+      continue;
+    }
+    const leaf = ownedLeaf(kind, node, hairpinMark);
+    if (typeof leaf === 'string') problems.push(leaf);
+    else leaves.push(leaf);
   }
-  const rootLinks = filters.links.filter((l) => isRootTable(l.table));
-  const links = filters.links.filter((l) => !isRootTable(l.table));
   const tables = filters.tables.filter((t) => !isRootTable(t.id));
   const rootLink = rootLinks.length === 1 ? rootLinks[0] : undefined;
   if (rootLinks.length !== 1) problems.push(`${rootLinks.length} root links instead of 1`);
-  const generation = rootLink ? generationOfTable(direction, rootLink.target) : undefined;
+  if (rootLink && rootLink.gated !== (kind === 'hairpinSource'))
+    problems.push('root link gated the wrong way');
+  const generation = rootLink ? generationOfTable(kind, rootLink.target) : undefined;
   if (rootLink && generation === undefined)
     problems.push(`root link into table ${rootLink.target.toString(16)}:`);
   for (const t of tables) {
-    if (generationOfTable(direction, t.id) !== generation) {
+    if (generationOfTable(kind, t.id) !== generation) {
       problems.push(`table ${t.id.toString(16)}: is outside the live generation`);
     }
   }
-  return { state: { parent, tables, rootLink, links, leaves, generation, problems }, foreign };
+  return {
+    state: { kind, parent, priority, tables, rootLink, links, leaves, generation, problems },
+    foreign,
+  };
 }

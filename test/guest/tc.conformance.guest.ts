@@ -1,0 +1,18 @@
+/**
+ * The shared dataplane conformance suite against the tc backend. It needs act_nat, which the host kernel lacks, so
+ * it runs inside the Debian cloud kernel under qemu: test/dataplane/tc-guest.test.ts boots the guest and runs it.
+ */
+import { runDataplaneConformance } from '../dataplane/conformance.js';
+
+runDataplaneConformance({
+  backend: 'tc',
+  conntrack: 'none',
+  // Someone deletes the gateway device's qdisc (every tc filter with it) and flushes the raw table (the NOTRACK
+  // jump with it) and every ipset in the router namespace.
+  drift: [
+    ['tc', 'qdisc', 'del', 'dev', 'qg-r1', 'clsact'],
+    ['iptables', '-t', 'raw', '-F', 'PREROUTING'],
+    ['ipset', 'flush'],
+  ],
+  prefix: 'tqc',
+});
