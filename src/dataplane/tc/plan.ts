@@ -68,6 +68,8 @@ export interface TreeSlot {
 }
 
 export function treeSlots(role: 'gateway' | 'internal', options: TcOptions): TreeSlot[] {
+  // Each tree has its own priority: u32 instances on one qdisc share their tables, and the kernel lists every table
+  // of the same priority under each of them, so a shared priority would mix the ingress and egress trees.
   if (role === 'gateway') {
     return [
       {
@@ -79,7 +81,7 @@ export function treeSlots(role: 'gateway' | 'internal', options: TcOptions): Tre
       {
         kind: 'outbound',
         parent: gatewayParent('egress', options.egress),
-        priority: options.priority,
+        priority: options.priority + 1,
         gated: false,
       },
     ];

@@ -23,7 +23,14 @@ import { checkTarget, netfilterNames, routerCookie } from './naming.js';
 import { DEFAULT_TC_OPTIONS, type TcOptions } from './options.js';
 import { parseIpsetSave, parseIptablesSave, routerIdsInSave } from './parse-netfilter.js';
 import { parseFilters, parseQdiscs, type QdiscInfo } from './parse-tc.js';
-import { isTcActual, planTc, structureMatches, type NetfilterState, type TcActualRouter } from './plan.js';
+import {
+  isTcActual,
+  planTc,
+  structureMatches,
+  treeSlots,
+  type NetfilterState,
+  type TcActualRouter,
+} from './plan.js';
 import { jumpKey, jumpRules, renderNetfilterRemoval } from './render-netfilter.js';
 import { renderIpsetDestroy } from './render-ipset.js';
 import { deletePriorityLine } from './render-tc.js';
@@ -176,14 +183,8 @@ export class TcDataplane implements Dataplane {
     const foreign = [...parents.foreignQdiscs];
     const trees: TreeState[] = [];
     const priorities = [this.settings.priority, this.settings.priority + 1];
-    const hooks: ['ingress' | 'egress', TreeKind[]][] =
-      role === 'gateway'
-        ? [
-            ['ingress', ['inbound']],
-            ['egress', ['outbound']],
-          ]
-        : [['ingress', ['hairpin', 'hairpinSource']]];
-    for (const [hook, kinds] of hooks) {
+    const slots = treeSlots(role, this.settings);
+    for (const hook of ['ingress', 'egress'] as const) {
       const parent = parents[hook];
       if (!parent) continue;
       const json = (
@@ -193,14 +194,14 @@ export class TcDataplane implements Dataplane {
       ).stdout;
       const byPriority = parseFilters(json, priorities, `${device} ${hook}`);
       for (const [priority, filters] of byPriority) {
-        const kind = kinds[priority - this.settings.priority];
+        const slot = slots.find((s) => s.parent === parent && s.priority === priority);
         const empty = filters.tables.length === 0 && filters.nodes.length === 0;
-        if (!kind) {
-          if (!empty) foreign.push(`${device} ${hook} filters at priority ${priority}`);
+        if (!slot) {
           foreign.push(...filters.foreign);
+          if (!empty) foreign.push(`${device} ${hook} filters at priority ${priority}`);
           continue;
         }
-        const result = interpretTree(kind, parent, priority, filters, cookie, this.settings.hairpinMark);
+        const result = interpretTree(slot.kind, parent, priority, filters, cookie, this.settings.hairpinMark);
         foreign.push(...result.foreign);
         if (!empty) trees.push(result.state);
       }
