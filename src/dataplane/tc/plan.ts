@@ -2,7 +2,7 @@ import { badRequest } from '../../model/errors.js';
 import type { ActualRouter, DesiredRouter, FloatingMapping, Plan } from '../types.js';
 import { describeNamespace } from '../common/gateway-addresses.js';
 import { joinSteps, type BatchStep } from './batch.js';
-import { netfilterNames, routerCookie } from './naming.js';
+import { checkTarget, netfilterNames, routerCookie } from './naming.js';
 import type { TcOptions } from './options.js';
 import {
   hairpinRules,
@@ -319,6 +319,7 @@ export interface TcPlanDetail {
  * hairpin rules exist before tc starts translating them; tc stops before they are tracked again. Pure.
  */
 export function planSteps(desired: DesiredRouter, actual: TcActualRouter, options: TcOptions): TcPlanDetail {
+  checkTarget(desired);
   if (actual.devices.some((d) => d.foreign.length > 0) && !options.takeOverForeignQdisc) {
     throw foreignQdiscError(desired, actual.devices);
   }
