@@ -129,10 +129,7 @@ describe('tc backend layouts in an act_nat kernel', () => {
     assert.equal((await dp.read(big, big)).structureMatches, true);
     await assertTraffic();
     await reconcile(dp, small);
-    assert.equal(
-      await generation(small),
-      before.replace(/:(\d)/g, (_m, g: string) => `:${g}`),
-    );
+    assert.equal(await generation(small), before, 'shrinking swaps back');
   });
 
   it('counts packets per floating IP from the nat actions', async () => {
