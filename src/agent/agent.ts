@@ -12,7 +12,7 @@ export interface AgentOptions {
   /** Backend for routers that do not name one. Default nftables. */
   readonly defaultBackend?: BackendName;
   readonly log: Logger;
-  /** How often every router is re-read from the kernel to repair drift. Default 10 s. */
+  /** How often every router is re-read from the kernel to repair drift. Default 30 s. */
   readonly resyncIntervalMs?: number;
   /** How often the change feed is polled for writes made by other processes. Default 500 ms. */
   readonly pollIntervalMs?: number;
@@ -74,7 +74,7 @@ export class Agent extends EventEmitter {
     for (const id of routers) this.dirty.set(id, 'startup');
     this.unsubscribe = store.onChange(() => this.pump());
     this.timers.push(setInterval(() => this.pump(), this.options.pollIntervalMs ?? 500));
-    this.timers.push(setInterval(() => this.resyncAll('resync'), this.options.resyncIntervalMs ?? 10_000));
+    this.timers.push(setInterval(() => this.resyncAll('resync'), this.options.resyncIntervalMs ?? 30_000));
     for (const t of this.timers) t.unref();
     this.drain();
     await this.whenIdle();

@@ -1,6 +1,7 @@
 import { badRequest, type BackendName } from '../model/index.js';
 import type { Runner } from '../exec/run.js';
 import { FakeDataplane } from './fake/fake-dataplane.js';
+import { IptablesDataplane } from './iptables/iptables-backend.js';
 import { NftablesDataplane } from './nftables/nftables-backend.js';
 import { TcDataplane } from './tc/tc-backend.js';
 import type { Dataplane } from './types.js';
@@ -12,6 +13,8 @@ export function createDataplane(name: BackendName, run?: Runner): Dataplane {
       return new NftablesDataplane(run);
     case 'tc':
       return new TcDataplane(run);
+    case 'iptables':
+      return new IptablesDataplane(run);
     case 'fake':
       return new FakeDataplane();
     default:

@@ -3,7 +3,14 @@ import { describe, it } from 'node:test';
 import pino from 'pino';
 import { Agent } from '../../src/agent/index.js';
 import { FakeDataplane } from '../../src/dataplane/index.js';
-import { createFloatingIp, deleteFloatingIp, updateFloatingIp, updateRouter } from '../../src/model/index.js';
+import {
+  addRouterInterface,
+  createFloatingIp,
+  createSubnet,
+  deleteFloatingIp,
+  updateFloatingIp,
+  updateRouter,
+} from '../../src/model/index.js';
 import { smallCloud, type SmallCloud } from '../support/model-fixture.js';
 
 const log = pino({ level: 'silent' });
@@ -112,6 +119,26 @@ describe('agent', () => {
     await agent.sync();
     assert.equal(dp.applied.length, applies + 1);
     assert.equal(dp.routers.get(`qrouter-1/${c.router}`)?.inbound.size, 1);
+    await agent.stop();
+  });
+
+  it('rebuilds when the router gains an interface, even between full reads of the kernel', async () => {
+    const c = await smallCloud();
+    const dp = new FakeDataplane();
+    const agent = agentFor(c, dp);
+    await agent.start();
+    await c.store.update((tx) =>
+      createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
+    );
+    await agent.sync();
+    const subnet = await c.store.update((tx) =>
+      createSubnet(tx, c.ctx, { networkId: c.privateNet, cidr: '10.7.0.0/24' }),
+    );
+    await c.store.update((tx) => addRouterInterface(tx, c.ctx, c.router, { subnetId: subnet.id }));
+    await agent.sync();
+    const last = dp.applied[dp.applied.length - 1]!;
+    assert.equal(last.rebuild, true);
+    assert.match(dp.routers.get(`qrouter-1/${c.router}`)!.structure, /10\.7\.0\.0\/24/);
     await agent.stop();
   });
 

@@ -70,8 +70,8 @@ describe('nftables rendering', () => {
     const statements = text.split('\n').filter((l) => l.startsWith('add element'));
     assert.equal(
       statements.length,
-      6,
-      '10,000 elements in 4,096-element statements, for each of the two maps',
+      18,
+      '10,000 elements in 4,096-element statements, for each of the six maps',
     );
   });
 
@@ -113,14 +113,15 @@ describe('nftables read-back', () => {
   it('plans nothing when the kernel holds exactly the desired state', async () => {
     const fakeRun = async (file: string, args: readonly string[]) => {
       if (file === 'nft') return { stdout: json, stderr: '', code: 0 };
-      if (args.includes('address')) {
-        const addr = desired.mappings.map((m) => ({
-          family: 'inet',
-          local: m.floatingIp,
-          prefixlen: 32,
-          metric: 24347,
+      if (args.includes('route')) {
+        // What `ip -j route show table local dev qg-r1 proto 249` prints for sfip's floating addresses.
+        const routes = desired.mappings.map((m) => ({
+          type: 'local',
+          dst: m.floatingIp,
+          scope: 'host',
+          flags: [],
         }));
-        return { stdout: JSON.stringify([{ addr_info: addr }]), stderr: '', code: 0 };
+        return { stdout: JSON.stringify(routes), stderr: '', code: 0 };
       }
       return { stdout: '[]', stderr: '', code: 0 };
     };

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 const GOLDEN_DIR = join(import.meta.dirname, '..', 'golden');
 
@@ -12,6 +12,7 @@ export function assertGolden(name: string, actual: string): void {
   if (process.env.UPDATE_GOLDEN === '1' || !existsSync(path)) {
     if (process.env.UPDATE_GOLDEN !== '1')
       assert.fail(`golden file ${name} is missing: run with UPDATE_GOLDEN=1 and review it`);
+    mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, actual);
     return;
   }

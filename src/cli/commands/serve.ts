@@ -33,7 +33,7 @@ export function serveCommand(): Command {
       '--resync-interval <duration>',
       'how often to re-read the kernel and repair drift',
       parseDuration,
-      10_000,
+      30_000,
     )
     .option('--no-garp', 'do not send gratuitous ARP on association')
     .option('--no-agent', 'run only the API')

@@ -1,44 +1,45 @@
-import { run as defaultRun, type Runner } from '../../exec/run.js';
+import { ExecError, run as defaultRun, type Runner } from '../../exec/run.js';
 import type { IPv4 } from '../../model/index.js';
 import type { RouterTarget } from '../types.js';
 
 /**
- * Floating addresses sit on the gateway device as /32s so that the router answers ARP for them. They carry
- * this route metric as an ownership mark: iproute2 6.1 cannot set IFA_PROTO, and a /32 has no prefix route
- * for the metric to affect, so the metric is free to say "sfip put this here".
+ * The router must answer ARP for its floating addresses. Instead of /32 addresses on the gateway device, sfip
+ * installs a `local` route per floating address in the namespace's local table: the kernel then treats the
+ * address as its own (answers ARP, can send GARP from it) exactly as for an address, but inserting a route is
+ * O(log n) where adding an interface address walks the device's address list (measured: 10,000 addresses took
+ * 2.3 s, 100,000 local routes 0.75 s). The route protocol number marks the routes as sfip's, so they can be read
+ * back and swept without touching anything else.
  */
-export const FLOATING_ADDRESS_METRIC = 24347;
+export const FLOATING_ROUTE_PROTOCOL = 249;
 
-interface AddrInfo {
-  family: string;
-  local: string;
-  prefixlen: number;
-  metric?: number;
+interface LocalRoute {
+  type?: string;
+  dst: string;
 }
 
 export async function readFloatingAddresses(
   target: RouterTarget,
   run: Runner = defaultRun,
 ): Promise<Set<string>> {
-  const { stdout } = await run('ip', ['-j', 'address', 'show', 'dev', target.gatewayDevice], {
-    netns: target.namespace,
-  });
-  const links = JSON.parse(stdout || '[]') as { addr_info?: AddrInfo[] }[];
-  return new Set(
-    links
-      .flatMap((l) => l.addr_info ?? [])
-      .filter((a) => a.family === 'inet' && a.prefixlen === 32 && a.metric === FLOATING_ADDRESS_METRIC)
-      .map((a) => a.local),
-  );
+  const args = ['-j', 'route', 'show', 'table', 'local', 'dev', target.gatewayDevice];
+  let stdout: string;
+  try {
+    ({ stdout } = await run('ip', [...args, 'proto', String(FLOATING_ROUTE_PROTOCOL)], {
+      netns: target.namespace,
+    }));
+  } catch (error) {
+    // A namespace without any local address has no local table yet, so it holds no floating address either.
+    if (error instanceof ExecError && /FIB table does not exist/.test(error.stderr)) return new Set();
+    throw error;
+  }
+  const routes = JSON.parse(stdout || '[]') as LocalRoute[];
+  return new Set(routes.filter((r) => r.type === 'local').map((r) => r.dst.replace(/\/32$/, '')));
 }
 
 export function renderAddressBatch(device: string, add: readonly IPv4[], remove: readonly string[]): string {
-  return [
-    ...remove.map((ip) => `address del ${ip}/32 dev ${device} metric ${FLOATING_ADDRESS_METRIC}`),
-    ...add.map((ip) => `address replace ${ip}/32 dev ${device} metric ${FLOATING_ADDRESS_METRIC}`),
-  ]
-    .map((line) => `${line}\n`)
-    .join('');
+  const route = (verb: string, ip: string) =>
+    `route ${verb} local ${ip}/32 dev ${device} table local proto ${FLOATING_ROUTE_PROTOCOL}\n`;
+  return [...remove.map((ip) => route('del', ip)), ...add.map((ip) => route('replace', ip))].join('');
 }
 
 export async function applyAddressChanges(

@@ -1,3 +1,5 @@
+import type { FloatingMapping } from '../types.js';
+import { ICMP_MAPS } from './icmp-errors.js';
 import { INBOUND_MAP, OUTBOUND_MAP } from './render.js';
 
 /** The parts of `nft -j list table` output that sfip reads back. */
@@ -6,6 +8,8 @@ export interface NftTableState {
   readonly inbound: Map<string, string>;
   readonly outbound: Map<string, string>;
   readonly maps: Set<string>;
+  /** The quoted-header maps hold exactly what the two translation maps imply. */
+  readonly icmpConsistent: boolean;
 }
 
 interface NftChain {
@@ -30,13 +34,17 @@ type NftObject = { chain?: NftChain; rule?: NftRule; map?: NftMap; set?: unknown
  * Reads a table back. Base chains appear in the signature with type, hook and priority; rules by their
  * comment, so a rule added by hand (no comment) or edited by `nft replace` shows up as drift.
  */
-export function parseNftTable(json: string): NftTableState {
-  const objects = (JSON.parse(json) as { nftables?: NftObject[] }).nftables ?? [];
+export function parseNftTable(...listings: string[]): NftTableState {
+  // A terse table listing and separate map listings describe the same table: merge them, later maps winning.
+  const objects = mergeListings(
+    listings.map((json) => (JSON.parse(json) as { nftables?: NftObject[] }).nftables ?? []),
+  );
   const chains: string[] = [];
   const rules: string[] = [];
   const inbound = new Map<string, string>();
   const outbound = new Map<string, string>();
   const maps = new Set<string>();
+  const raw = new Map<string, [number, number][]>();
   for (const object of objects) {
     if (object.chain) {
       const c = object.chain;
@@ -47,19 +55,54 @@ export function parseNftTable(json: string): NftTableState {
       const m = object.map;
       maps.add(`${m.name} ${m.type}:${m.map ?? '-'}`);
       const target = m.name === INBOUND_MAP ? inbound : m.name === OUTBOUND_MAP ? outbound : undefined;
+      const numeric: [number, number][] = [];
+      raw.set(m.name, numeric);
       for (const [key, value] of m.elem ?? []) {
         if (target && typeof key === 'string' && typeof value === 'string') target.set(key, value);
+        if (typeof key === 'number' && typeof value === 'number') numeric.push([key, value]);
       }
     } else if (object.set) {
       maps.add('(unexpected set)');
     }
   }
-  return { signature: [...chains, ...rules], inbound, outbound, maps };
+  return {
+    signature: [...chains, ...rules],
+    inbound,
+    outbound,
+    maps,
+    icmpConsistent: icmpConsistent(raw, inbound, outbound),
+  };
+}
+
+function mergeListings(listings: NftObject[][]): NftObject[] {
+  const [first = [], ...rest] = listings;
+  const extraMaps = new Map(rest.flat().flatMap((o) => (o.map ? [[o.map.name, o] as const] : [])));
+  return first.map((o) => (o.map && extraMaps.has(o.map.name) ? extraMaps.get(o.map.name)! : o));
+}
+
+/** Rebuilds the quoted-header map contents the translation maps imply and compares them with what was read. */
+function icmpConsistent(
+  raw: Map<string, [number, number][]>,
+  inbound: Map<string, string>,
+  outbound: Map<string, string>,
+): boolean {
+  const mappings = [...inbound].map(([floatingIp, fixedIp]) => ({ floatingIp, fixedIp }) as FloatingMapping);
+  if (outbound.size !== inbound.size || mappings.some((m) => outbound.get(m.fixedIp) !== m.floatingIp))
+    return false;
+  return ICMP_MAPS.every((spec) => {
+    const want = new Set(mappings.map((m) => spec.element(m)));
+    const got = (raw.get(spec.name) ?? []).map(
+      ([k, v]) =>
+        `0x${k.toString(16).padStart(8, '0')} : 0x${v.toString(16).padStart(spec.name.endsWith('_csum') ? 4 : 8, '0')}`,
+    );
+    return got.length === want.size && got.every((e) => want.has(e));
+  });
 }
 
 export const EXPECTED_MAPS = new Set([
   `${INBOUND_MAP} ipv4_addr:ipv4_addr`,
   `${OUTBOUND_MAP} ipv4_addr:ipv4_addr`,
+  ...ICMP_MAPS.map((m) => `${m.name} integer:integer`),
 ]);
 
 /** Table names in `nft -j list tables` output for the ip family. */

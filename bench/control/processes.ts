@@ -1,0 +1,96 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { commandLine } from '../../src/exec/run.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** A helper script of the bench, run with tsx inside a namespace; resolves once it prints {"ready":true}. */
+export class NamespaceHelper {
+  private readonly child: ChildProcess;
+  private readonly waiting = new Map<number, (v: unknown) => void>();
+  private nextId = 1;
+  readonly ready: Promise<void>;
+
+  constructor(netns: string, args: string[]) {
+    const script = fileURLToPath(new URL('./latency-probe.ts', import.meta.url));
+    const argv = commandLine(process.execPath, ['--import', 'tsx', script, ...args], netns);
+    this.child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'inherit'], cwd: ROOT });
+    let markReady: () => void = () => undefined;
+    this.ready = new Promise((r) => (markReady = r));
+    createInterface({ input: this.child.stdout! }).on('line', (line) => {
+      const msg = JSON.parse(line) as { ready?: boolean; id?: number; result?: unknown };
+      if (msg.ready) markReady();
+      else if (msg.id !== undefined) this.waiting.get(msg.id)?.(msg.result);
+    });
+  }
+
+  async call<T>(cmd: Record<string, unknown>): Promise<T> {
+    await this.ready;
+    const id = this.nextId++;
+    return new Promise<T>((resolve) => {
+      this.waiting.set(id, resolve as (v: unknown) => void);
+      this.child.stdin!.write(JSON.stringify({ ...cmd, id }) + '\n');
+    });
+  }
+
+  close(): void {
+    this.child.stdin!.end();
+    this.child.kill('SIGKILL');
+  }
+}
+
+/** `sfip serve` as its own process (compiled build), so its memory is its own. */
+export class ServerProcess {
+  readonly child: ChildProcess;
+  readonly started = performance.now();
+  readonly exited: Promise<void>;
+
+  constructor(stateDir: string, port: number) {
+    this.child = spawn(
+      process.execPath,
+      [
+        `${ROOT}dist/cli.js`,
+        'serve',
+        '--state-dir',
+        stateDir,
+        '--port',
+        String(port),
+        '--no-garp',
+        '--resync-interval',
+        '1m',
+        '--log-level',
+        'warn',
+      ],
+      { stdio: ['ignore', 'ignore', 'inherit'], cwd: ROOT },
+    );
+    this.exited = new Promise((r) => this.child.on('exit', () => r()));
+  }
+
+  /** Polls /readyz until the agent has reconciled every router; returns ms since spawn. */
+  async whenReady(url: string, timeoutMs: number): Promise<number> {
+    const deadline = performance.now() + timeoutMs;
+    while (performance.now() < deadline) {
+      const ok = await fetch(`${url}/readyz`).then(
+        (r) => r.status === 200,
+        () => false,
+      );
+      if (ok) return performance.now() - this.started;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`sfip serve was not ready within ${timeoutMs} ms`);
+  }
+
+  /** Resident and peak memory from /proc, in MiB. */
+  memory(): { rssMiB: number; peakMiB: number } {
+    const status = readFileSync(`/proc/${this.child.pid}/status`, 'utf8');
+    const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN);
+    return { rssMiB: kb('VmRSS') / 1024, peakMiB: kb('VmHWM') / 1024 };
+  }
+
+  async stop(): Promise<void> {
+    this.child.kill('SIGTERM');
+    await this.exited;
+  }
+}

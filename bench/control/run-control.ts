@@ -1,0 +1,181 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ApiClient } from '../../src/client/api-client.js';
+import { createDataplane } from '../../src/dataplane/index.js';
+import { run } from '../../src/exec/run.js';
+import type { BackendName } from '../../src/model/index.js';
+import { quantile } from '../stats.js';
+import {
+  benchTopology,
+  buildTopology,
+  destroyTopology,
+  floatingIpOf,
+  type BenchTopology,
+} from '../topology.js';
+import { benchDesired } from '../install.js';
+import { populateStore } from './populate.js';
+import { NamespaceHelper, ServerProcess } from './processes.js';
+
+export interface ControlOptions {
+  readonly prefix: string;
+  readonly backend: BackendName;
+  readonly fipCounts: readonly number[];
+  /** Create/associate-to-traffic samples per count. */
+  readonly latencySamples: number;
+  /** Length of the UDP stream kept running across an agent restart. */
+  readonly restartStreamMs: number;
+  readonly port: number;
+  readonly log: (line: string) => void;
+}
+
+export interface ControlPoint {
+  readonly fips: number;
+  readonly populateMs: number;
+  /** Process start to every router reconciled, from an empty kernel. */
+  readonly convergeMs: number;
+  readonly kernelMappings: number;
+  readonly latenciesMs: number[];
+  readonly latencyP50Ms: number;
+  readonly latencyP99Ms: number;
+  readonly latencyFailures: number;
+  readonly restartResyncMs: number;
+  readonly restartSent: number;
+  readonly restartLost: number;
+  readonly restartLongestGapMs: number;
+  readonly rssMiB: number;
+  readonly peakRssMiB: number;
+}
+
+export interface ControlResult {
+  readonly options: Omit<ControlOptions, 'log'>;
+  readonly points: ControlPoint[];
+}
+
+const ECHO_PORT = 7;
+const wallNow = () => performance.timeOrigin + performance.now();
+
+async function kernelMappings(t: BenchTopology, backend: BackendName, routerId: string, count: number) {
+  const r = t.routers[0]!;
+  const desired = { ...benchDesired(t, r, routerId, count) };
+  const actual = await createDataplane(backend).read(desired, desired);
+  return actual.inbound.size;
+}
+
+/**
+ * The control plane at scale, through the real daemon (`sfip serve`, its own process): converge from empty,
+ * API create/associate to first packet through, restart with traffic flowing, and memory.
+ */
+export async function runControl(o: ControlOptions): Promise<ControlResult> {
+  const points: ControlPoint[] = [];
+  for (const fips of o.fipCounts) {
+    const t = benchTopology(o.prefix, ['cp']);
+    const r = t.routers[0]!;
+    const stateDir = mkdtempSync(join(tmpdir(), 'sfip-bench-cp-'));
+    const spare = o.latencySamples;
+    let server: ServerProcess | undefined;
+    const helpers: NamespaceHelper[] = [];
+    try {
+      await buildTopology(t);
+      // An upstream router would route the floating range to the gateway; without it every new floating IP would
+      // first wait for ARP retries, which measures the neighbour cache, not sfip.
+      await run('ip', ['-n', t.gen, 'route', 'add', '100.65.0.0/16', 'via', t.gatewayIp]);
+      const populateStarted = performance.now();
+      const ids = await populateStore(stateDir, t, r.namespace, o.backend, fips, spare);
+      const populateMs = performance.now() - populateStarted;
+      const url = `http://127.0.0.1:${o.port}`;
+      server = new ServerProcess(stateDir, o.port);
+      const convergeMs = await server.whenReady(url, 600_000);
+      const memory = server.memory();
+      const mapped = await kernelMappings(t, o.backend, ids.routerId, fips);
+      o.log(
+        `control: ${fips} FIPs converged in ${convergeMs.toFixed(0)} ms, ${mapped} in the kernel, RSS ${memory.rssMiB.toFixed(0)} MiB`,
+      );
+
+      const echo = new NamespaceHelper(t.sink, ['--echo', String(ECHO_PORT)]);
+      const sender = new NamespaceHelper(t.gen, ['--rpc']);
+      helpers.push(echo, sender);
+      await Promise.all([echo.ready, sender.ready]);
+      const api = new ApiClient(url);
+      const latenciesMs: number[] = [];
+      let latencyFailures = 0;
+      for (let k = 0; k < o.latencySamples; k++) {
+        const address = floatingIpOf(fips + k);
+        const portId = ids.portIds[fips + k]!;
+        // Half the samples create an associated floating IP in one call, half associate an existing one.
+        const associateLater = k % 2 === 1;
+        let fipId = '';
+        if (associateLater) {
+          const made = await api.post<{ floatingip: { id: string } }>('/v2.0/floatingips', {
+            floatingip: { floating_network_id: ids.externalNetworkId, floating_ip_address: address },
+          });
+          fipId = made.floatingip.id;
+        }
+        const reply = sender.call<{ at: number | null }>({
+          op: 'firstReply',
+          host: address,
+          port: ECHO_PORT,
+          timeoutMs: 10_000,
+        });
+        await new Promise((res) => setTimeout(res, 5));
+        const sentAt = wallNow();
+        if (associateLater) await api.put(`/v2.0/floatingips/${fipId}`, { floatingip: { port_id: portId } });
+        else
+          await api.post('/v2.0/floatingips', {
+            floatingip: {
+              floating_network_id: ids.externalNetworkId,
+              floating_ip_address: address,
+              port_id: portId,
+            },
+          });
+        const { at } = await reply;
+        if (at === null) latencyFailures++;
+        else latenciesMs.push(Math.max(0, at - sentAt));
+      }
+      const sorted = [...latenciesMs].sort((a, b) => a - b);
+
+      // Restart with a stream through the first floating IP: stop, start, wait for ready.
+      const intervalMs = 2;
+      const stream = sender.call<{ sent: number; received: number; longestGapMs: number }>({
+        op: 'stream',
+        host: floatingIpOf(0),
+        port: ECHO_PORT,
+        count: Math.round(o.restartStreamMs / intervalMs),
+        intervalMs,
+      });
+      await new Promise((res) => setTimeout(res, 300));
+      await server.stop();
+      server = new ServerProcess(stateDir, o.port);
+      const restartResyncMs = await server.whenReady(url, 600_000);
+      const streamed = await stream;
+      const after = server.memory();
+      points.push({
+        fips,
+        populateMs,
+        convergeMs,
+        kernelMappings: mapped,
+        latenciesMs,
+        latencyP50Ms: quantile(sorted, 0.5),
+        latencyP99Ms: quantile(sorted, 0.99),
+        latencyFailures,
+        restartResyncMs,
+        restartSent: streamed.sent,
+        restartLost: streamed.sent - streamed.received,
+        restartLongestGapMs: streamed.longestGapMs,
+        rssMiB: Math.max(memory.rssMiB, after.rssMiB),
+        peakRssMiB: Math.max(memory.peakMiB, after.peakMiB),
+      });
+      o.log(
+        `control: ${fips} FIPs: p50 ${quantile(sorted, 0.5).toFixed(1)} ms p99 ${quantile(sorted, 0.99).toFixed(1)} ms, ` +
+          `restart ${restartResyncMs.toFixed(0)} ms lost ${streamed.sent - streamed.received}/${streamed.sent}`,
+      );
+    } finally {
+      for (const h of helpers) h.close();
+      await server?.stop();
+      await destroyTopology(t);
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  }
+  const { log: _log, ...options } = o;
+  return { options, points };
+}

@@ -1,0 +1,45 @@
+import { run } from '../../src/exec/run.js';
+import type { BenchTopology } from '../topology.js';
+
+/**
+ * Counts delivered packets in the sink: an nft counter per router link, dropping at the earliest hook so the sink
+ * sends no ICMP or socket work back through the router. The table belongs to the benchmark.
+ */
+const TABLE = 'sfipbench';
+const counterName = (sinkDevice: string) => `c_${sinkDevice.replace(/[^A-Za-z0-9]/g, '_')}`;
+
+export async function installSinkCounters(t: BenchTopology): Promise<void> {
+  const lines = [
+    `add table ip ${TABLE}`,
+    `delete table ip ${TABLE}`,
+    `table ip ${TABLE} {`,
+    ...t.routers.map((r) => `  counter ${counterName(r.sinkDevice)} { }`),
+    `  chain prerouting {`,
+    `    type filter hook prerouting priority raw - 10; policy accept;`,
+    ...t.routers.map(
+      (r) =>
+        `    iifname "${r.sinkDevice}" ip daddr ${t.fixedCidr} counter name ${counterName(r.sinkDevice)} drop`,
+    ),
+    `  }`,
+    `}`,
+  ];
+  await run('nft', ['-f', '-'], { netns: t.sink, input: lines.join('\n') + '\n' });
+}
+
+export async function removeSinkCounters(t: BenchTopology): Promise<void> {
+  await run('nft', ['-f', '-'], {
+    netns: t.sink,
+    input: `add table ip ${TABLE}\ndelete table ip ${TABLE}\n`,
+  });
+}
+
+/** Packets counted so far for one router's link. */
+export async function readSinkCounter(t: BenchTopology, sinkDevice: string): Promise<number> {
+  const { stdout } = await run('nft', ['-j', 'list', 'counter', 'ip', TABLE, counterName(sinkDevice)], {
+    netns: t.sink,
+  });
+  const objects = (JSON.parse(stdout) as { nftables: { counter?: { packets: number } }[] }).nftables;
+  const counter = objects.find((o) => o.counter)?.counter;
+  if (!counter) throw new Error(`nft printed no counter ${counterName(sinkDevice)}`);
+  return counter.packets;
+}

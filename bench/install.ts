@@ -1,0 +1,59 @@
+import { createDataplane, type Dataplane, type DesiredRouter } from '../src/dataplane/index.js';
+import type { BackendName } from '../src/model/index.js';
+import { fixedIpOf, floatingIpOf, type BenchRouter, type BenchTopology } from './topology.js';
+
+/** The router's desired state with floating IPs 0..count-1 (floatingIpOf(i) -> fixedIpOf(i)). */
+export function benchDesired(
+  t: BenchTopology,
+  r: BenchRouter,
+  routerId: string,
+  count: number,
+): DesiredRouter {
+  return {
+    routerId,
+    namespace: r.namespace,
+    gatewayDevice: t.gatewayDevice,
+    gatewayIp: t.gatewayIp,
+    // Shared SNAT for the whole fixed range keeps conntrack hooked in every NAT configuration, as in production.
+    internalCidrs: [t.fixedCidr],
+    mappings: Array.from({ length: count }, (_, i) => ({
+      floatingIp: floatingIpOf(i),
+      fixedIp: fixedIpOf(i),
+    })),
+  };
+}
+
+export interface Installed {
+  readonly dataplane: Dataplane;
+  readonly desired: DesiredRouter;
+  /** Wall time of read + plan + apply. */
+  readonly applyMs: number;
+}
+
+/** Brings a bench router to `count` floating IPs through the backend's own read/plan/apply. */
+export async function installFloatingIps(
+  t: BenchTopology,
+  r: BenchRouter,
+  backend: BackendName,
+  routerId: string,
+  count: number,
+): Promise<Installed> {
+  const dataplane = createDataplane(backend);
+  const desired = benchDesired(t, r, routerId, count);
+  const started = performance.now();
+  const actual = await dataplane.read(desired, desired);
+  await dataplane.apply(dataplane.plan(desired, actual));
+  return { dataplane, desired, applyMs: performance.now() - started };
+}
+
+/** Whether a backend can run here, and why not. */
+export async function availability(backend: BackendName): Promise<{ ok: boolean; reason: string }> {
+  try {
+    const failed = (await createDataplane(backend).check()).filter((c) => !c.ok);
+    return failed.length === 0
+      ? { ok: true, reason: '' }
+      : { ok: false, reason: failed.map((c) => c.detail).join('; ') };
+  } catch (error) {
+    return { ok: false, reason: (error as Error).message };
+  }
+}

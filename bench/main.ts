@@ -1,0 +1,123 @@
+/**
+ * `npm run bench`: forwarding, conntrack exhaustion, control plane and backend switching, then
+ * docs/benchmarks.md and its plots from the JSON results. Needs root (namespaces) and a built dist/ (the npm
+ * script builds first). Options:
+ *   --profile full|medium|smoke  sizes (default full; medium stops the control plane at 10,000 FIPs)
+ *   --only a,b               forwarding, exhaustion, control, switch (default all); the others keep the
+ *                            results of the previous run of the same profile
+ *   --backends a,b           backends for forwarding and exhaustion (default every one that passes its checks)
+ *   --prefix P               namespace prefix (default sfipbench)
+ *   --out DIR                where benchmarks.md, benchmarks/*.png and benchmarks/results.json go (default docs)
+ *   --report-only            regenerate the document and plots from DIR/benchmarks/results.json
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { cpus } from 'node:os';
+import { parseArgs } from 'node:util';
+import { BACKEND_NAMES, parseBackendName, type BackendName } from '../src/model/index.js';
+import { runControl } from './control/run-control.js';
+import { runSwitch } from './control/run-switch.js';
+import { runExhaustion } from './exhaustion.js';
+import { runForwarding } from './forwarding/run-forwarding.js';
+import { PROFILES } from './profiles.js';
+import { readResults, writeReport } from './report/write-report.js';
+import type { BenchResults } from './results.js';
+
+const { values } = parseArgs({
+  options: {
+    profile: { type: 'string', default: 'full' },
+    only: { type: 'string' },
+    backends: { type: 'string' },
+    prefix: { type: 'string', default: 'sfipbench' },
+    out: { type: 'string', default: 'docs' },
+    'report-only': { type: 'boolean', default: false },
+    port: { type: 'string', default: '19696' },
+  },
+});
+
+const log = (line: string) => console.log(`[bench] ${line}`);
+const tool = (file: string, args: string[]) => {
+  try {
+    return execFileSync(file, args, { encoding: 'utf8' }).trim().split('\n')[0]!;
+  } catch {
+    return `${file}: not available`;
+  }
+};
+
+async function main(): Promise<void> {
+  const out = values.out!;
+  if (values['report-only']) {
+    await writeReport(readResults(out), out);
+    log(`wrote ${out}/benchmarks.md from ${out}/benchmarks/results.json`);
+    return;
+  }
+  const profile = PROFILES[values.profile!];
+  if (!profile)
+    throw new Error(`Unknown profile '${values.profile}': expected ${Object.keys(PROFILES).join(' or ')}`);
+  const suites = new Set((values.only ?? 'forwarding,exhaustion,control,switch').split(','));
+  for (const s of suites) {
+    if (!['forwarding', 'exhaustion', 'control', 'switch'].includes(s))
+      throw new Error(`Unknown suite '${s}' in --only: expected forwarding, exhaustion, control or switch`);
+  }
+  const backends: BackendName[] = values.backends
+    ? values.backends.split(',').map((b) => parseBackendName(b))
+    : BACKEND_NAMES.filter((b) => b !== 'fake');
+  const prefix = values.prefix!;
+  const port = Number(values.port);
+  const startedAt = new Date().toISOString();
+  const cpuCount = cpus().length;
+  if (cpuCount < 2)
+    throw new Error('The forwarding benchmark needs two CPUs: one generates, the other routes.');
+  const results: BenchResults = {
+    profile: profile.name,
+    startedAt,
+    finishedAt: '',
+    environment: {
+      kernel: tool('uname', ['-r']),
+      cpu: cpus()[0]?.model ?? 'unknown',
+      cpus: cpuCount,
+      node: process.version,
+      iptables: tool('iptables-nft', ['--version']),
+      nft: tool('nft', ['--version']),
+    },
+    ...(suites.has('forwarding') && {
+      forwarding: await runForwarding({
+        prefix,
+        backends,
+        ...profile.forwarding,
+        genCpu: 0,
+        routerCpu: 1,
+        seed: 7,
+        log,
+      }),
+    }),
+  };
+  const exhaustion = suites.has('exhaustion')
+    ? await runExhaustion({ prefix, backends, ...profile.exhaustion, genCpu: 0, routerCpu: 1, log })
+    : undefined;
+  const control = suites.has('control')
+    ? await runControl({ prefix, backend: 'nftables', ...profile.control, port, log })
+    : undefined;
+  const backendSwitch = suites.has('switch')
+    ? await runSwitch({ prefix, ...profile.backendSwitch, port: port + 1, log })
+    : undefined;
+  // With --only, the suites not run keep their previous results, so a run can be redone one suite at a time.
+  const previous =
+    values.only && existsSync(join(out, 'benchmarks', 'results.json')) ? readResults(out) : undefined;
+  const final: BenchResults = {
+    ...(previous && previous.profile === profile.name && previous),
+    ...results,
+    finishedAt: new Date().toISOString(),
+    ...(exhaustion && { exhaustion }),
+    ...(control && { control }),
+    ...(backendSwitch && { backendSwitch }),
+  };
+  await writeReport(final, out);
+  log(`wrote ${out}/benchmarks.md, ${out}/benchmarks/*.png and ${out}/benchmarks/results.json`);
+}
+
+main().catch((error: unknown) => {
+  console.error(`[bench] ${(error as Error).stack ?? String(error)}`);
+  process.exit(1);
+});
