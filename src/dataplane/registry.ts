@@ -18,6 +18,6 @@ export function createDataplane(name: BackendName, run?: Runner): Dataplane {
     case 'fake':
       return new FakeDataplane();
     default:
-      throw badRequest(`The ${name} dataplane backend is not available in this build of sfip; use nftables or tc.`);
+      throw badRequest(`The ${name} dataplane backend is not available in this build of sfip; use nftables.`);
   }
 }
