@@ -2,22 +2,24 @@
 # Boots Debian's cloud kernel (it has act_nat) under qemu and runs one command inside it, in a copy of this
 # project, with this host's node and network tools. Prints the command's output and exits with its code.
 #
-#   scripts/guest/run.sh [--smp N] [--memory MB] [--timeout SECONDS] -- COMMAND [ARG...]
+#   scripts/guest/run.sh [--smp N] [--memory MB] [--timeout SECONDS] [--icount] -- COMMAND [ARG...]
 #   scripts/guest/run.sh -- node --import tsx --test test/guest/tc-conformance.guest.ts
 #
-# qemu uses TCG (software emulation): /dev/kvm on these machines cannot run a guest. Kernel messages go to
+# qemu uses TCG (software emulation): /dev/kvm on these machines cannot run a guest. --icount makes guest time
+# count executed instructions (one vCPU, 1 ns per instruction), for benchmarks that must not depend on host load. Kernel messages go to
 # $SFIP_GUEST_LOG (default: a console.log in the temporary work folder, printed when the guest fails to boot).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 project=$(cd "$here/../.." && pwd)
-smp=2 memory=1536 timeout=900
+smp=2 memory=1536 timeout=900 accel=(-accel tcg)
 while [ $# -gt 0 ]; do
   case $1 in
     --smp) smp=$2; shift 2 ;;
     --memory) memory=$2; shift 2 ;;
     --timeout) timeout=$2; shift 2 ;;
+    --icount) smp=1; accel=(-accel tcg,thread=single -icount shift=0,sleep=off); shift ;;
     --) shift; break ;;
-    *) echo "run.sh: unknown option '$1' (expected --smp, --memory, --timeout, then -- COMMAND)" >&2; exit 2 ;;
+    *) echo "run.sh: unknown option '$1' (expected --smp, --memory, --timeout, --icount, then -- COMMAND)" >&2; exit 2 ;;
   esac
 done
 [ $# -gt 0 ] || { echo "run.sh: no command given after --" >&2; exit 2; }
@@ -45,7 +47,7 @@ console=${SFIP_GUEST_LOG:-$work/console.log}
 # Serial port 0 is the kernel console (a file); port 1 carries the job's output, streamed to our stdout.
 set +e
 timeout --kill-after=10 "$timeout" \
-  qemu-system-x86_64 -accel tcg -cpu max -smp "$smp" -m "$memory" -nodefaults -no-user-config \
+  qemu-system-x86_64 "${accel[@]}" -cpu max -smp "$smp" -m "$memory" -nodefaults -no-user-config \
   -display none -no-reboot \
   -kernel "$kdir/vmlinuz" -initrd "$work/initramfs.cpio" \
   -append "console=ttyS0 quiet loglevel=3 panic=-1" \

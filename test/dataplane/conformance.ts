@@ -21,6 +21,11 @@ export interface ConformanceOptions {
   readonly drift: readonly (readonly string[])[];
   /** Namespace prefix; unique per backend so suites can run side by side. */
   readonly prefix: string;
+  /**
+   * How often the agent resyncs (default 400 ms). A run inside an emulated guest needs longer: a resync that comes
+   * before the previous one finished keeps the agent from ever being idle.
+   */
+  readonly resyncIntervalMs?: number;
 }
 
 interface TcpResult {
@@ -41,7 +46,7 @@ const FAIL_FAST = 1000;
 
 export function runDataplaneConformance(options: ConformanceOptions): void {
   describe(`dataplane conformance: ${options.backend}`, { timeout: 240_000 }, () => {
-    const f = new DataplaneFixture(options.backend, options.prefix);
+    const f = new DataplaneFixture(options.backend, options.prefix, options.resyncIntervalMs);
     let fip1: Json; // r1 vm1
     let fip2: Json; // r1 vm2
     let fipR2: Json; // r2 vm1 (same fixed IP as r1 vm1)

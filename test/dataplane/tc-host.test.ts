@@ -34,6 +34,7 @@ async function kernelState(): Promise<string> {
     inNs('iptables-save', []),
     inNs('ipset', ['list', '-n']),
     inNs('ip', ['-4', 'address', 'show']),
+    inNs('ip', ['route', 'show', 'table', 'all']),
   ]);
   return parts.map((p) => p.stdout.replace(/^# .*$/gm, '')).join('\n---\n');
 }

@@ -6,6 +6,7 @@ import { checkTool } from '../common/capabilities.js';
 import {
   applyAddressChanges,
   checkGatewayDevice,
+  describeNamespace,
   readFloatingAddresses,
 } from '../common/gateway-addresses.js';
 import type {
@@ -53,6 +54,25 @@ interface LinkAddresses {
   addr_info?: { family?: string; local?: string }[];
 }
 
+/** Devices other than the gateway that hold an address in one of the router's internal subnets. */
+function internalDevicesOf(links: readonly LinkAddresses[], desired: DesiredRouter): string[] {
+  const cidrs = desired.internalCidrs.map((c) => parseCidr(c));
+  const names = links
+    .filter((l) =>
+      (l.addr_info ?? []).some(
+        (a) =>
+          a.family === 'inet' && isIPv4(a.local ?? '') && cidrs.some((c) => cidrContains(c, a.local as IPv4)),
+      ),
+    )
+    .map((l) => String(l.ifname))
+    .filter((name) => name !== desired.gatewayDevice);
+  for (const name of names) {
+    if (!isDeviceName(name))
+      throw new Error(`internal device '${name}' has a name the tc backend cannot program`);
+  }
+  return [...new Set(names)].sort();
+}
+
 /**
  * The seed's dataplane, corrected: tc `action nat` on the router's gateway device translates floating IPs, iptables
  * raw rules untrack them (matching where the hook order says the addresses are), ipsets keep that one lookup per
@@ -96,9 +116,17 @@ export class TcDataplane implements Dataplane {
 
   async read(target: RouterTarget, desired?: DesiredRouter): Promise<TcActualRouter> {
     checkTarget(target);
-    await checkGatewayDevice(target, this.run);
+    // Few commands per read: inside an emulated guest each one costs tens of milliseconds, and the agent reads every
+    // router on every resync.
+    const links = await this.links(target);
+    const gatewayLink = links.find((l) => l.ifname === target.gatewayDevice);
+    if (!gatewayLink) {
+      throw new Error(
+        `gateway device ${target.gatewayDevice} does not exist in ${describeNamespace(target.namespace)}`,
+      );
+    }
     const addresses = await readFloatingAddresses(target, this.run);
-    const internalDevices = desired ? await this.internalDevices(desired) : [];
+    const internalDevices = desired ? internalDevicesOf(links, desired) : [];
     const devices = await this.readDevices(target, internalDevices);
     const netfilter = await this.readNetfilter(target);
     const gateway = devices[0]!;
@@ -124,74 +152,90 @@ export class TcDataplane implements Dataplane {
     };
   }
 
-  /** Devices other than the gateway that hold an address in one of the router's internal subnets. */
-  private async internalDevices(desired: DesiredRouter): Promise<string[]> {
-    const { stdout } = await this.run('ip', ['-j', 'address', 'show'], { netns: desired.namespace });
-    const cidrs = desired.internalCidrs.map((c) => parseCidr(c));
-    const names = (JSON.parse(stdout || '[]') as LinkAddresses[])
-      .filter((l) =>
-        (l.addr_info ?? []).some(
-          (a) =>
-            a.family === 'inet' &&
-            isIPv4(a.local ?? '') &&
-            cidrs.some((c) => cidrContains(c, a.local as IPv4)),
-        ),
-      )
-      .map((l) => String(l.ifname))
-      .filter((name) => name !== desired.gatewayDevice);
-    for (const name of names) {
-      if (!isDeviceName(name))
-        throw new Error(`internal device '${name}' has a name the tc backend cannot program`);
+  /** Every device of the namespace with its addresses; a missing namespace is named as such. */
+  private async links(target: RouterTarget): Promise<LinkAddresses[]> {
+    try {
+      const { stdout } = await this.run('ip', ['-j', 'address', 'show'], { netns: target.namespace });
+      return JSON.parse(stdout || '[]') as LinkAddresses[];
+    } catch (error) {
+      if (/Cannot open network namespace/.test((error as Error).message)) {
+        throw new Error(`network namespace ${target.namespace} does not exist`, { cause: error });
+      }
+      throw error;
     }
-    return [...new Set(names)].sort();
   }
 
-  /** The gateway device, the internal devices, and any other device still carrying this router's filters. */
+  /**
+   * The gateway device, the internal devices, and any other device still carrying this router's filters: one
+   * `tc qdisc show`, then one `tc -batch` listing the filters of every ingress and egress hook found.
+   */
   private async readDevices(target: RouterTarget, internal: readonly string[]): Promise<DeviceState[]> {
     const json = (await this.run('tc', ['-j', 'qdisc', 'show'], { netns: target.namespace })).stdout;
-    const all = (JSON.parse(json || '[]') as { dev?: string }[]).map((q, i) => ({
+    const all = (JSON.parse(json || '[]') as { dev?: string }[]).map((q) => ({
       dev: String(q.dev ?? ''),
       info: parseQdiscs(JSON.stringify([q]))[0]!,
-      i,
     }));
     const qdiscsOf = (dev: string): QdiscInfo[] => all.filter((q) => q.dev === dev).map((q) => q.info);
-    const devices = [
-      await this.readDevice(target, target.gatewayDevice, 'gateway', qdiscsOf(target.gatewayDevice)),
-    ];
-    for (const dev of internal) devices.push(await this.readDevice(target, dev, 'internal', qdiscsOf(dev)));
     const others = [...new Set(all.map((q) => q.dev))].filter(
-      (dev) => dev !== target.gatewayDevice && !internal.includes(dev) && isDeviceName(dev) && dev !== 'lo',
+      (dev) =>
+        dev !== target.gatewayDevice &&
+        !internal.includes(dev) &&
+        isDeviceName(dev) &&
+        qdiscsOf(dev).some((q) => q.parent === 'ffff:fff1'),
     );
-    for (const dev of others) {
-      const qdiscs = qdiscsOf(dev);
-      if (!qdiscs.some((q) => q.parent === 'ffff:fff1')) continue;
-      const state = await this.readDevice(target, dev, 'internal', qdiscs);
-      // Only a device with a filter carrying this router's cookie is provably this router's leftover.
-      if (state.trees.some((t) => t.leaves.some((l) => l.kind !== 'gate'))) devices.push(state);
+    const candidates: [string, 'gateway' | 'internal', boolean][] = [
+      [target.gatewayDevice, 'gateway', true],
+      ...internal.map((d) => [d, 'internal', true] as [string, 'internal', boolean]),
+      ...others.map((d) => [d, 'internal', false] as [string, 'internal', boolean]),
+    ];
+    const reads = candidates.flatMap(([dev, role]) => {
+      const parents = filterParentsOf(qdiscsOf(dev), role);
+      return (['ingress', 'egress'] as const).flatMap((hook) =>
+        parents[hook] ? [{ dev, hook, parent: parents[hook] }] : [],
+      );
+    });
+    const lists = await this.filterLists(
+      target,
+      reads.map((r) => `filter show dev ${r.dev} parent ${r.parent}`),
+    );
+    const devices: DeviceState[] = [];
+    for (const [dev, role, wanted] of candidates) {
+      const hooks = reads.flatMap((r, i) => (r.dev === dev ? [{ ...r, json: lists[i]! }] : []));
+      const state = this.interpretDevice(target, dev, role, qdiscsOf(dev), hooks);
+      // Another device counts only when a filter there carries this router's cookie: provably its leftover.
+      if (wanted || state.trees.some((t) => t.leaves.some((l) => l.kind !== 'gate'))) devices.push(state);
     }
     return devices;
   }
 
-  private async readDevice(
+  /** Runs `filter show` commands in one tc process; tc prints one JSON list per command, one per line. */
+  private async filterLists(target: RouterTarget, commands: readonly string[]): Promise<string[]> {
+    if (commands.length === 0) return [];
+    const { stdout } = await this.run('tc', ['-j', '-s', '-batch', '-'], {
+      netns: target.namespace,
+      input: commands.join('\n') + '\n',
+    });
+    const lists = stdout.split('\n').filter((l) => l.trim() !== '');
+    if (lists.length !== commands.length) {
+      throw new Error(`tc printed ${lists.length} filter lists for ${commands.length} commands`);
+    }
+    return lists;
+  }
+
+  private interpretDevice(
     target: RouterTarget,
     device: string,
     role: 'gateway' | 'internal',
     qdiscs: QdiscInfo[],
-  ): Promise<DeviceState> {
+    hooks: readonly { hook: 'ingress' | 'egress'; parent: string; json: string }[],
+  ): DeviceState {
     const parents = filterParentsOf(qdiscs, role);
     const cookie = routerCookie(target.routerId);
     const foreign = [...parents.foreignQdiscs];
     const trees: TreeState[] = [];
     const priorities = [this.settings.priority, this.settings.priority + 1];
     const slots = treeSlots(role, this.settings);
-    for (const hook of ['ingress', 'egress'] as const) {
-      const parent = parents[hook];
-      if (!parent) continue;
-      const json = (
-        await this.run('tc', ['-j', '-s', 'filter', 'show', 'dev', device, 'parent', parent], {
-          netns: target.namespace,
-        })
-      ).stdout;
+    for (const { hook, parent, json } of hooks) {
       const byPriority = parseFilters(json, priorities, `${device} ${hook}`);
       for (const [priority, filters] of byPriority) {
         const slot = slots.find((s) => s.parent === parent && s.priority === priority);
@@ -209,6 +253,7 @@ export class TcDataplane implements Dataplane {
     return { device, role, layout: parents.layout, qdiscs, foreign, trees };
   }
 
+  /** sfip's chains and jumps from one `iptables-save`, and its sets from one `ipset save`. */
   private async readNetfilter(target: RouterTarget): Promise<NetfilterState> {
     const n = netfilterNames(target.routerId);
     const saved = parseIptablesSave(
@@ -224,13 +269,11 @@ export class TcDataplane implements Dataplane {
       const rules = saved.get(j.table)?.get(j.builtin) ?? [];
       jumps.set(jumpKey(j), rules.filter((r) => r === j.rule).length);
     }
+    const allSets = parseIpsetSave((await this.run('ipset', ['save'], { netns: target.namespace })).stdout);
     const sets = new Map<string, ReadonlySet<string>>();
     for (const name of [n.fixedSet, n.floatingSet]) {
-      const { stdout, code } = await this.run('ipset', ['save', name], {
-        netns: target.namespace,
-        okExitCodes: [1],
-      });
-      if (code === 0) sets.set(name, parseIpsetSave(stdout).get(name) ?? new Set());
+      const members = allSets.get(name);
+      if (members) sets.set(name, members);
     }
     return { chains, jumps, sets };
   }
