@@ -21,6 +21,13 @@ declare -A PACKAGES=(
   [python3]=/usr/bin/python3
   [make]=/usr/bin/make
   [g++]=/usr/bin/g++
+  # The tc backend, and the act_nat guest its tests boot (scripts/guest/).
+  [ipset]=/usr/sbin/ipset
+  [qemu-system-x86]=/usr/bin/qemu-system-x86_64
+  [busybox-static]=/bin/busybox
+  [cpio]=/usr/bin/cpio
+  [kmod]=/usr/sbin/depmod
+  [e2fsprogs]=/usr/sbin/mke2fs
 )
 missing=()
 for pkg in "${!PACKAGES[@]}"; do
@@ -49,3 +56,6 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 
 npm run --silent build
+
+# Debian's cloud kernel for the act_nat guest (cached under /var/cache/sfip/guest; only a name look-up when cached).
+bash scripts/guest/kernel.sh >/dev/null

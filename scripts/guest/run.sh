@@ -50,7 +50,7 @@ timeout --kill-after=10 "$timeout" \
   qemu-system-x86_64 "${accel[@]}" -cpu max -smp "$smp" -m "$memory" -nodefaults -no-user-config \
   -display none -no-reboot \
   -kernel "$kdir/vmlinuz" -initrd "$work/initramfs.cpio" \
-  -append "console=ttyS0 quiet loglevel=3 panic=-1" \
+  -append "console=ttyS0 ${SFIP_GUEST_KERNEL_ARGS:-quiet loglevel=3} panic=-1" \
   -drive "file=$work/root.img,format=raw,if=virtio,snapshot=on" \
   -serial "file:$console" -serial stdio < /dev/null 2> "$work/qemu.err" |
   tr -d '\r' | tee "$work/job.out" | grep --line-buffered -v '^SFIP_GUEST_'
