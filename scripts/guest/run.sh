@@ -29,7 +29,11 @@ done
 
 kdir=$("$here/kernel.sh")
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/sfip-guest.XXXXXX")
-cleanup() { rm -rf "$work"; }
+qemu_pid=
+cleanup() {
+  [ -n "$qemu_pid" ] && kill "$qemu_pid" 2>/dev/null
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 # The job: the command, each argument quoted for bash, run from the project folder in the guest.
@@ -44,18 +48,26 @@ started=$(date +%s%N)
 built=$(date +%s%N)
 console=${SFIP_GUEST_LOG:-$work/console.log}
 
-# Serial port 0 is the kernel console (a file); port 1 carries the job's output, streamed to our stdout.
-set +e
+# Serial port 0 is the kernel console, port 1 the job's output: both files (a stdio port stalled when this script
+# ran in the background); the job's file is streamed to our stdout while the guest runs.
+: > "$work/job.raw"
 timeout --kill-after=10 "$timeout" \
   qemu-system-x86_64 "${accel[@]}" -cpu max -smp "$smp" -m "$memory" -nodefaults -no-user-config \
   -display none -no-reboot \
   -kernel "$kdir/vmlinuz" -initrd "$work/initramfs.cpio" \
   -append "console=ttyS0 ${SFIP_GUEST_KERNEL_ARGS:-quiet loglevel=3} panic=-1" \
   -drive "file=$work/root.img,format=raw,if=virtio,snapshot=on" \
-  -serial "file:$console" -serial stdio < /dev/null 2> "$work/qemu.err" |
-  tr -d '\r' | tee "$work/job.out" | grep --line-buffered -v '^SFIP_GUEST_'
-qemu_rc=${PIPESTATUS[0]}
+  -serial "file:$console" -serial "file:$work/job.raw" < /dev/null 2> "$work/qemu.err" &
+qemu_pid=$!
+tail -n +1 -f --pid="$qemu_pid" "$work/job.raw" | sed -u 's/\r$//' | grep --line-buffered -v '^SFIP_GUEST_' &
+stream_pid=$!
+set +e
+wait "$qemu_pid"
+qemu_rc=$?
+wait "$stream_pid"
+qemu_pid=
 set -e
+tr -d '\r' < "$work/job.raw" > "$work/job.out"
 status=$(sed -n 's/^SFIP_GUEST_EXIT \([0-9]*\)$/\1/p' "$work/job.out" | tail -n1)
 booted=$(sed -n 's/^SFIP_GUEST_BOOTED \(.*\)$/\1/p' "$work/job.out" | head -n1)
 finished=$(date +%s%N)

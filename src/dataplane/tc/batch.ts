@@ -4,7 +4,7 @@
  * batch of its tool. The steps travel in Plan.batch as one readable text, each after a header line.
  */
 
-export type StepTool = 'ipset' | 'iptables' | 'tc';
+export type StepTool = 'ipset' | 'iptables' | 'tc' | 'tcSettled';
 
 export interface BatchStep {
   readonly tool: StepTool;
@@ -15,6 +15,7 @@ const HEADERS: Record<StepTool, string> = {
   ipset: '#@ ipset restore',
   iptables: '#@ iptables-restore --noflush',
   tc: '#@ tc -batch',
+  tcSettled: '#@ tc -force -batch, once the kernel released the swapped-out generation',
 };
 
 export function joinSteps(steps: readonly BatchStep[]): string | null {

@@ -168,25 +168,36 @@ function deviceRebuildLines(device: DeviceState, desired: DesiredRouter, options
   return [...lines, ...roots];
 }
 
-/** Tables of the live generation, parents before children: the order in which the kernel lets them be deleted. */
-function tablesTopDown(tree: TreeState): number[] {
-  const children = new Map<number, number[]>();
-  const edges = [
+/**
+ * Tables in an order the kernel lets them be deleted: a table only after every table that links to it (deleting a
+ * table drops its links). Gates make the hairpin tree a graph, not a tree, hence a real topological order.
+ */
+export function deletionOrder(
+  tables: readonly number[],
+  edges: readonly (readonly [number, number])[],
+): number[] {
+  const inSet = new Set(tables);
+  const parents = new Map<number, Set<number>>(tables.map((t) => [t, new Set<number>()]));
+  for (const [from, to] of edges)
+    if (inSet.has(from) && inSet.has(to) && from !== to) parents.get(to)!.add(from);
+  const order: number[] = [];
+  const done = new Set<number>();
+  while (order.length < tables.length) {
+    const ready = tables.filter((t) => !done.has(t) && [...parents.get(t)!].every((p) => done.has(p)));
+    if (ready.length === 0) throw new Error('u32 tables link in a cycle');
+    for (const t of ready) {
+      done.add(t);
+      order.push(t);
+    }
+  }
+  return order;
+}
+
+function liveEdges(tree: TreeState): (readonly [number, number])[] {
+  return [
     ...tree.links.map((l) => [l.table, l.target] as const),
     ...tree.leaves.filter((l) => l.kind === 'gate').map((l) => [l.table, l.target!] as const),
   ];
-  for (const [from, to] of edges) children.set(from, [...(children.get(from) ?? []), to]);
-  const order: number[] = [];
-  const seen = new Set<number>();
-  const visit = (id: number) => {
-    if (seen.has(id)) return;
-    seen.add(id);
-    order.push(id);
-    for (const child of children.get(id) ?? []) visit(child);
-  };
-  if (tree.rootLink) visit(tree.rootLink.target);
-  for (const t of tree.tables) visit(t.id);
-  return order;
 }
 
 function actualSkeleton(tree: TreeState): string {
@@ -239,24 +250,43 @@ function leafDeltaLines(c: FilterContext, want: U32Layout, tree: TreeState): str
   return lines;
 }
 
-function devicePatchLines(device: DeviceState, desired: DesiredRouter, options: TcOptions): string[] {
-  const lines: string[] = [];
+interface TcLines {
+  readonly now: string[];
+  /** Deletions of a generation just swapped out, run once the kernel let go of it (see TreeState.stale). */
+  readonly settled: string[];
+}
+
+function devicePatchLines(device: DeviceState, desired: DesiredRouter, options: TcOptions): TcLines {
+  const now: string[] = [];
+  const settled: string[] = [];
   for (const slot of treeSlots(device.role, options)) {
     const tree = device.trees.find((t) => t.kind === slot.kind)!;
     const c = context(device.device, slot, desired, options);
+    // Left by an earlier swap, long unreferenced by now.
+    now.push(
+      ...deletionOrder(
+        tree.stale.map((t) => t.id),
+        tree.staleEdges,
+      ).map((id) => deleteTableLine(c, id)),
+    );
     const generation = tree.generation ?? 0;
     const want = layoutTree(slot.kind, desired.mappings, generation, options);
     if (skeletonOf({ ...want, gateTargets: gateTargetsOf(want.leaves) }) === actualSkeleton(tree)) {
-      lines.push(...leafDeltaLines(c, want, tree));
+      now.push(...leafDeltaLines(c, want, tree));
       continue;
     }
     // The tree changed shape (a bucket filled up or emptied): build the other generation beside the live one, swap
-    // the root link in one kernel operation, then delete the old generation.
+    // the root link in one kernel operation, then delete the old generation once the kernel released it.
     const next = layoutTree(slot.kind, desired.mappings, generation === 0 ? 1 : 0, options);
-    lines.push(...generationLines(c, next), rootLinkLine(c, next, slot.gated, tree.rootLink!.handle));
-    lines.push(...tablesTopDown(tree).map((id) => deleteTableLine(c, id)));
+    now.push(...generationLines(c, next), rootLinkLine(c, next, slot.gated, tree.rootLink!.handle));
+    settled.push(
+      ...deletionOrder(
+        tree.tables.map((t) => t.id),
+        liveEdges(tree),
+      ).map((id) => deleteTableLine(c, id)),
+    );
   }
-  return lines;
+  return { now, settled };
 }
 
 /** A device that carries this router's hairpin filters but no longer holds one of its subnets. */
@@ -343,6 +373,7 @@ export function planSteps(desired: DesiredRouter, actual: TcActualRouter, option
       };
   let rebuilt = false;
   const tcLines: string[] = [];
+  const settledLines: string[] = [];
   for (const device of actual.devices) {
     if (!wantedDevice(actual, device)) {
       tcLines.push(...staleDeviceLines(device, options));
@@ -350,13 +381,16 @@ export function planSteps(desired: DesiredRouter, actual: TcActualRouter, option
       rebuilt = true;
       tcLines.push(...deviceRebuildLines(device, desired, options));
     } else {
-      tcLines.push(...devicePatchLines(device, desired, options));
+      const lines = devicePatchLines(device, desired, options);
+      tcLines.push(...lines.now);
+      settledLines.push(...lines.settled);
     }
   }
   const steps: BatchStep[] = [
     { tool: 'ipset', text: ipset.additions ?? '' },
     { tool: 'iptables', text: iptables.additions ?? '' },
     { tool: 'tc', text: tcLines.length ? tcLines.join('\n') + '\n' : '' },
+    { tool: 'tcSettled', text: settledLines.length ? settledLines.join('\n') + '\n' : '' },
     { tool: 'iptables', text: iptables.removals ?? '' },
     { tool: 'ipset', text: ipset.removals ?? '' },
   ];

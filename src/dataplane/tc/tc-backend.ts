@@ -26,6 +26,7 @@ import { parseIpsetSave, parseIptablesSave, routerIdsInSave } from './parse-netf
 import { parseFilters, parseQdiscs, type QdiscInfo } from './parse-tc.js';
 import {
   isTcActual,
+  mappingDelta,
   planTc,
   structureMatches,
   treeSlots,
@@ -47,7 +48,14 @@ const TOOL_ARGS: Record<StepTool, string[]> = {
   ipset: ['ipset', '-exist', 'restore'],
   iptables: ['iptables-restore', '--noflush'],
   tc: ['tc', '-batch', '-'],
+  tcSettled: ['tc', '-force', '-batch', '-'],
 };
+
+/** When the agent hands plan() its own idea of the kernel instead of a read, the real plan is made at apply time. */
+const PLAN_AT_APPLY = '#@ read and plan at apply time\n';
+
+const isDesired = (target: RouterTarget): target is DesiredRouter =>
+  'mappings' in target && 'gatewayIp' in target;
 
 interface LinkAddresses {
   ifname?: string;
@@ -278,23 +286,60 @@ export class TcDataplane implements Dataplane {
     return { chains, jumps, sets };
   }
 
+  /**
+   * Pure when `actual` came from read(). The agent may instead pass what it believes it applied last (it skips reads
+   * between resyncs); that says which floating IPs change, but not the kernel's u32 trees, so the batch is then
+   * made by apply() from a fresh read.
+   */
   plan(desired: DesiredRouter, actual: ActualRouter): Plan {
     checkTarget(desired);
-    if (!isTcActual(actual)) throw new Error('The tc backend plans only from what its own read() returned');
-    return planTc(desired, actual, this.settings);
+    if (isTcActual(actual)) return planTc(desired, actual, this.settings);
+    const { added, removed } = mappingDelta(desired, actual.inbound);
+    const want = new Set<string>(desired.mappings.map((m) => m.floatingIp));
+    const addAddresses = desired.mappings.map((m) => m.floatingIp).filter((ip) => !actual.addresses.has(ip));
+    const removeAddresses = [...actual.addresses].filter((ip) => !want.has(ip)).sort();
+    const unchanged =
+      actual.structureMatches && added.length === 0 && removed.length === 0 && addAddresses.length === 0;
+    return {
+      target: desired,
+      batch: unchanged && removeAddresses.length === 0 ? null : PLAN_AT_APPLY,
+      rebuild: false,
+      addAddresses,
+      removeAddresses,
+      added,
+      removed,
+    };
   }
 
   async apply(plan: Plan): Promise<void> {
     checkTarget(plan.target);
-    if (plan.batch !== null) {
-      await this.ensureActNat();
-      // Translation and untracking first, addresses second, as in the nftables backend.
-      for (const step of splitSteps(plan.batch)) {
-        const [file, ...args] = TOOL_ARGS[step.tool];
-        await this.run(file!, args, { netns: plan.target.namespace, input: step.text });
+    if (plan.batch === null) {
+      await applyAddressChanges(plan.target, plan.addAddresses as IPv4[], plan.removeAddresses, this.run);
+      return;
+    }
+    await this.ensureActNat();
+    let real = plan;
+    if (plan.batch === PLAN_AT_APPLY) {
+      if (!isDesired(plan.target)) throw new Error('a tc plan made without a read needs the desired router');
+      real = planTc(plan.target, await this.read(plan.target, plan.target), this.settings);
+    }
+    // Translation and untracking first, addresses second, as in the nftables backend.
+    for (const step of real.batch === null ? [] : splitSteps(real.batch)) {
+      const [file, ...args] = TOOL_ARGS[step.tool];
+      const options = { netns: plan.target.namespace, input: step.text };
+      if (step.tool !== 'tcSettled') {
+        await this.run(file!, args, options);
+        continue;
+      }
+      // The kernel frees a replaced u32 filter after an RCU grace period; until then the old generation is in use.
+      // Whatever is still refused here is left as stale tables, which the next plan deletes.
+      for (const pauseMs of [100, 1000]) {
+        await new Promise((r) => setTimeout(r, pauseMs));
+        const { code } = await this.run(file!, args, { ...options, okExitCodes: [1] });
+        if (code === 0) break;
       }
     }
-    await applyAddressChanges(plan.target, plan.addAddresses as IPv4[], plan.removeAddresses, this.run);
+    await applyAddressChanges(plan.target, real.addAddresses as IPv4[], real.removeAddresses, this.run);
   }
 
   async remove(target: RouterTarget): Promise<void> {

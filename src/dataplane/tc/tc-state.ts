@@ -46,6 +46,13 @@ export interface TreeState {
   readonly links: readonly U32Link[];
   readonly leaves: readonly OwnedLeaf[];
   readonly generation: 0 | 1 | undefined;
+  /**
+   * Tables of the other generation, left by a swap: the kernel frees a replaced filter after an RCU grace period,
+   * so the old generation may still be in use for a moment after the swap. A later plan deletes them.
+   */
+  readonly stale: readonly TableInfo[];
+  /** Links and gates inside stale tables, so that they can be deleted parents first. */
+  readonly staleEdges: readonly (readonly [number, number])[];
   /** Why this tree is not one clean generation; any problem makes the plan rebuild the device. */
   readonly problems: readonly string[];
 }
@@ -205,7 +212,7 @@ export function interpretTree(
     if (typeof leaf === 'string') problems.push(leaf);
     else leaves.push(leaf);
   }
-  const tables = filters.tables.filter((t) => !isRootTable(t.id));
+  const allTables = filters.tables.filter((t) => !isRootTable(t.id));
   const rootLink = rootLinks.length === 1 ? rootLinks[0] : undefined;
   if (rootLinks.length !== 1) problems.push(`${rootLinks.length} root links instead of 1`);
   if (rootLink && rootLink.gated !== (kind === 'hairpinSource'))
@@ -213,13 +220,30 @@ export function interpretTree(
   const generation = rootLink ? generationOfTable(kind, rootLink.target) : undefined;
   if (rootLink && generation === undefined)
     problems.push(`root link into table ${rootLink.target.toString(16)}:`);
-  for (const t of tables) {
-    if (generationOfTable(kind, t.id) !== generation) {
-      problems.push(`table ${t.id.toString(16)}: is outside the live generation`);
-    }
+  const live = (id: number) => generation !== undefined && generationOfTable(kind, id) === generation;
+  for (const t of allTables) {
+    if (generationOfTable(kind, t.id) === undefined)
+      problems.push(`table ${t.id.toString(16)}: is not sfip's`);
   }
+  const stale = allTables.filter((t) => !live(t.id) && generationOfTable(kind, t.id) !== undefined);
+  const staleEdges = [
+    ...links.filter((l) => !live(l.table)).map((l) => [l.table, l.target] as const),
+    ...leaves.filter((l) => !live(l.table) && l.kind === 'gate').map((l) => [l.table, l.target!] as const),
+  ];
   return {
-    state: { kind, parent, priority, tables, rootLink, links, leaves, generation, problems },
+    state: {
+      kind,
+      parent,
+      priority,
+      tables: allTables.filter((t) => live(t.id)),
+      rootLink,
+      links: links.filter((l) => live(l.table)),
+      leaves: leaves.filter((l) => live(l.table)),
+      generation,
+      stale,
+      staleEdges,
+      problems,
+    },
     foreign,
   };
 }
