@@ -2,13 +2,22 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../../src/exec/run.js';
-import { EXTERNAL_HOST, macOf, receivedPackets, TARGET_FIXED, TARGET_FLOATING, type BenchRouter } from './topology.js';
+import {
+  EXTERNAL_HOST,
+  macOf,
+  receivedPackets,
+  TARGET_FIXED,
+  TARGET_FLOATING,
+  type BenchRouter,
+} from './topology.js';
 
 export type Direction = 'inbound' | 'outbound';
 
 /** Kernel time of the whole (one-CPU) guest: system + irq + softirq, in nanoseconds of guest time. */
 export function kernelTimeNs(): number {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith('cpu '))!;
+  const line = readFileSync('/proc/stat', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('cpu '))!;
   const f = line.trim().split(/\s+/).slice(1).map(Number);
   return (f[2]! + f[5]! + f[6]!) * 10_000_000;
 }
@@ -44,10 +53,14 @@ export async function measure(r: BenchRouter, direction: Direction, packets: num
     writeFileSync(conf, frame(await macOf(from, fromDev), await macOf(to, toDev), src, dst));
     const before = await receivedPackets(receiver);
     const t0 = kernelTimeNs();
-    await run('trafgen', ['--dev', fromDev, '--conf', conf, '--cpus', '1', '--num', String(packets), '--no-cpu-stats'], {
-      netns: from,
-      timeoutMs: 600_000,
-    });
+    await run(
+      'trafgen',
+      ['--dev', fromDev, '--conf', conf, '--cpus', '1', '--num', String(packets), '--no-cpu-stats'],
+      {
+        netns: from,
+        timeoutMs: 600_000,
+      },
+    );
     const t1 = kernelTimeNs();
     const delivered = (await receivedPackets(receiver)) - before;
     return {

@@ -22,9 +22,13 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 const cost = (router: string, direction: string) =>
-  median(result.samples.filter((s) => s.router === router && s.direction === direction).map((s) => s.nsPerPacket));
+  median(
+    result.samples.filter((s) => s.router === router && s.direction === direction).map((s) => s.nsPerPacket),
+  );
 const spread = (router: string, direction: string) => {
-  const xs = result.samples.filter((s) => s.router === router && s.direction === direction).map((s) => s.nsPerPacket);
+  const xs = result.samples
+    .filter((s) => s.router === router && s.direction === direction)
+    .map((s) => s.nsPerPacket);
   return `${Math.round(Math.min(...xs))}-${Math.round(Math.max(...xs))}`;
 };
 const fmt = (x: number) => Math.round(x).toLocaleString('en-US');
@@ -47,7 +51,9 @@ const egressRows = [1, 1000].map(
 );
 const raw = result.routers
   .flatMap((r) =>
-    ['inbound', 'outbound'].map((d) => `| ${r.name} | ${d} | ${fmt(cost(r.name, d))} | ${spread(r.name, d)} |`),
+    ['inbound', 'outbound'].map(
+      (d) => `| ${r.name} | ${d} | ${fmt(cost(r.name, d))} | ${spread(r.name, d)} |`,
+    ),
   )
   .join('\n');
 

@@ -31,7 +31,12 @@ export function benchMappings(n: number): FloatingMapping[] {
   return [...others, { floatingIp: TARGET_FLOATING, fixedIp: TARGET_FIXED }];
 }
 
-export function benchRouter(prefix: string, name: string, options: Partial<TcOptions> | null, n: number): BenchRouter {
+export function benchRouter(
+  prefix: string,
+  name: string,
+  options: Partial<TcOptions> | null,
+  n: number,
+): BenchRouter {
   return {
     name,
     options,
@@ -59,7 +64,11 @@ export function desiredOf(r: BenchRouter): DesiredRouter {
 }
 
 const cmp = (a: IPv4, b: IPv4) => (ipKey(a) < ipKey(b) ? -1 : ipKey(a) > ipKey(b) ? 1 : 0);
-const ipKey = (a: IPv4) => a.split('.').map((o) => o.padStart(3, '0')).join('.');
+const ipKey = (a: IPv4) =>
+  a
+    .split('.')
+    .map((o) => o.padStart(3, '0'))
+    .join('.');
 
 /** Builds the three namespaces and, unless this is the baseline, programs the router with the tc backend. */
 export async function buildBenchRouter(r: BenchRouter): Promise<void> {
@@ -93,7 +102,8 @@ export async function buildBenchRouter(r: BenchRouter): Promise<void> {
   for (const ns of [gen, sink]) {
     await run('nft', ['-f', '-'], {
       netns: ns,
-      input: 'table ip bench {\n  counter got { }\n  chain pre { type filter hook prerouting priority raw; policy accept; counter name got drop; }\n}\n',
+      input:
+        'table ip bench {\n  counter got { }\n  chain pre { type filter hook prerouting priority raw; policy accept; counter name got drop; }\n}\n',
     });
   }
   if (r.options) {
@@ -105,7 +115,8 @@ export async function buildBenchRouter(r: BenchRouter): Promise<void> {
 }
 
 export async function destroyBenchRouter(r: BenchRouter): Promise<void> {
-  for (const ns of [r.ns.gen, r.ns.router, r.ns.sink]) await run('ip', ['netns', 'del', ns]).catch(() => undefined);
+  for (const ns of [r.ns.gen, r.ns.router, r.ns.sink])
+    await run('ip', ['netns', 'del', ns]).catch(() => undefined);
 }
 
 export async function receivedPackets(ns: string): Promise<number> {

@@ -14,7 +14,10 @@ const spec = guestLab('tqf');
 await destroyLab(spec);
 await buildLab(spec);
 try {
-  const desired = desiredFor(spec, [mapping('203.0.113.11', '10.0.0.11'), mapping('203.0.113.12', '10.0.0.12')]);
+  const desired = desiredFor(spec, [
+    mapping('203.0.113.11', '10.0.0.11'),
+    mapping('203.0.113.12', '10.0.0.12'),
+  ]);
   await reconcile(new TcDataplane(run, { probeNamespace: 'tqf-probe' }), desired);
   const calls: { argv: string[]; stdout: string; code: number }[] = [];
   const recording: Runner = async (file, args, options) => {
