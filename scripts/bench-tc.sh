@@ -12,4 +12,5 @@ scripts/guest/run.sh --icount --timeout "${TC_BENCH_TIMEOUT:-5400}" -- \
 sed -n 's/^SFIP_TC_BENCH //p' "$out/run.log" > "$out/result.json"
 [ -s "$out/result.json" ] || { echo "bench-tc: the guest printed no result" >&2; exit 1; }
 node --import tsx bench/tc-guest/report.ts "$out/result.json" docs/tc.md "bash scripts/bench-tc.sh"
+npx prettier --write docs/tc.md >/dev/null
 echo "bench-tc: wrote docs/tc.md"
