@@ -177,7 +177,11 @@ export class TcDataplane implements Dataplane {
    * The gateway device, the internal devices, and any other device still carrying this router's filters: one
    * `tc qdisc show`, then one `tc -batch` listing the filters of every ingress and egress hook found.
    */
-  private async readDevices(target: RouterTarget, internal: readonly string[]): Promise<DeviceState[]> {
+  private async readDevices(
+    target: RouterTarget,
+    internal: readonly string[],
+    includeEmptyTrees = false,
+  ): Promise<DeviceState[]> {
     const json = (await this.run('tc', ['-j', 'qdisc', 'show'], { netns: target.namespace })).stdout;
     const all = (JSON.parse(json || '[]') as { dev?: string }[]).map((q) => ({
       dev: String(q.dev ?? ''),
@@ -210,8 +214,16 @@ export class TcDataplane implements Dataplane {
     for (const [dev, role, wanted] of candidates) {
       const hooks = reads.flatMap((r, i) => (r.dev === dev ? [{ ...r, json: lists[i]! }] : []));
       const state = this.interpretDevice(target, dev, role, qdiscsOf(dev), hooks);
-      // Another device counts only when a filter there carries this router's cookie: provably its leftover.
-      if (wanted || state.trees.some((t) => t.leaves.some((l) => l.kind !== 'gate'))) devices.push(state);
+      // Another device counts when a filter there carries this router's cookie: provably its leftover. Removal also
+      // takes hairpin trees that translate nothing (a router without floating IPs leaves them empty, with no cookie
+      // to tell whose they are); another router sharing the namespace would rebuild its own at its next resync.
+      const cookieLeaves = state.trees.some((t) => t.leaves.some((l) => l.kind !== 'gate'));
+      const emptyTrees =
+        includeEmptyTrees &&
+        state.foreign.length === 0 &&
+        state.trees.length > 0 &&
+        state.trees.every((t) => t.leaves.length === 0);
+      if (wanted || cookieLeaves || emptyTrees) devices.push(state);
     }
     return devices;
   }
@@ -352,7 +364,7 @@ export class TcDataplane implements Dataplane {
       if (/network namespace .* does not exist/.test((error as Error).message)) throw error;
       gatewayExists = false; // the device is gone, and its qdiscs and addresses with it
     }
-    const devices = gatewayExists ? await this.readDevices(target, []) : [];
+    const devices = gatewayExists ? await this.readDevices(target, [], true) : [];
     const lines: string[] = [];
     for (const device of devices) {
       const ours = device.role === 'gateway' ? device.layout !== 'none' : device.trees.length > 0;
