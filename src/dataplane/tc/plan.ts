@@ -19,7 +19,8 @@ import {
   deleteTableLine,
   gatewayParent,
   generationLines,
-  internalParent,
+  INTERNAL_EGRESS,
+  INTERNAL_INGRESS,
   leafLine,
   qdiscSetupLines,
   rootLinkLine,
@@ -86,10 +87,9 @@ export function treeSlots(role: 'gateway' | 'internal', options: TcOptions): Tre
       },
     ];
   }
-  const parent = internalParent(options.egress);
   return [
-    { kind: 'hairpin', parent, priority: options.priority, gated: false },
-    { kind: 'hairpinSource', parent, priority: options.priority + 1, gated: true },
+    { kind: 'hairpin', parent: INTERNAL_INGRESS, priority: options.priority, gated: false },
+    { kind: 'hairpinSource', parent: INTERNAL_EGRESS, priority: options.priority + 1, gated: true },
   ];
 }
 
@@ -126,7 +126,8 @@ export function deviceRebuildReasons(
   options: TcOptions,
 ): string[] {
   const reasons: string[] = [];
-  if (device.layout !== options.egress) reasons.push(`layout is ${device.layout}, want ${options.egress}`);
+  const layout = device.role === 'internal' ? 'clsact' : options.egress;
+  if (device.layout !== layout) reasons.push(`layout is ${device.layout}, want ${layout}`);
   if (device.foreign.length > 0) reasons.push('taking over foreign configuration');
   for (const slot of treeSlots(device.role, options)) {
     const tree = device.trees.find((t) => t.kind === slot.kind);

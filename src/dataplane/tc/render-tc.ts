@@ -14,21 +14,22 @@ export function gatewayParent(hook: 'ingress' | 'egress', egress: EgressLayout):
   return egress === 'clsact' ? 'ffff:fff3' : '10:';
 }
 
-/** Internal devices only need an ingress hook: clsact in the clsact layout, the seed's ingress qdisc otherwise. */
-export function internalParent(egress: EgressLayout): string {
-  return egress === 'clsact' ? 'ffff:fff2' : 'ffff:';
-}
+/**
+ * Internal devices always get clsact: hairpin rewrites the destination at their ingress and the source at the egress
+ * of the device towards the other VM. (Rewriting the source at ingress would make the packet arrive from one of the
+ * router's own addresses, which the kernel drops as a martian.) The egress option is about the gateway device.
+ */
+export const INTERNAL_INGRESS = 'ffff:fff2';
+export const INTERNAL_EGRESS = 'ffff:fff3';
 
 export function qdiscSetupLines(
   device: string,
   egress: EgressLayout,
   role: 'gateway' | 'internal',
 ): string[] {
-  if (egress === 'clsact') return [`qdisc add dev ${device} clsact`];
-  return role === 'internal'
-    ? [`qdisc add dev ${device} handle ffff: ingress`]
-    : // The seed's layout: an ingress qdisc, and an htb root whose unclassified packets go out directly.
-      [`qdisc add dev ${device} handle ffff: ingress`, `qdisc add dev ${device} root handle 10: htb`];
+  if (egress === 'clsact' || role === 'internal') return [`qdisc add dev ${device} clsact`];
+  // The seed's layout: an ingress qdisc, and an htb root whose unclassified packets go out directly.
+  return [`qdisc add dev ${device} handle ffff: ingress`, `qdisc add dev ${device} root handle 10: htb`];
 }
 
 const h = (n: number) => n.toString(16);

@@ -12,8 +12,8 @@ import type { TcOptions } from './options.js';
  * - `hairpin` (each internal device, ingress): a tree keyed on the source whose leaves, one per fixed address that
  *   has a floating IP, jump into a tree keyed on the destination; a floating address found there is rewritten to
  *   its fixed address and the packet is marked. So only traffic between two floating IPs is translated here.
- * - `hairpinSource` (each internal device, ingress, next priority): entered only by marked packets; keyed on the
- *   source like `outbound`, it rewrites the sender's fixed address to its floating address.
+ * - `hairpinSource` (each internal device, egress, next priority): entered only by marked packets; keyed on the
+ *   source like `outbound`, it rewrites the sender's fixed address to its floating address on the way to the other VM.
  *
  * Together the hairpin trees let two VMs talk through each other's floating IPs without conntrack.
  */
