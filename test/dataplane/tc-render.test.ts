@@ -125,12 +125,15 @@ describe('tc backend read-back (output recorded in the act_nat guest)', () => {
   });
 
   it('sees a deleted filter as drift and puts just that filter back', async () => {
-    const drop = (argv: string[], stdout: string) =>
-      argv.includes('ffff:fff2') && argv.includes('qg-r1')
-        ? JSON.stringify(
-            (JSON.parse(stdout) as { options?: { fh?: string } }[]).filter((f) => f.options?.fh !== '10:b:1'),
-          )
-        : stdout;
+    // The filter lists come from one `tc -batch`, one JSON list per line: the gateway's ingress list is the first.
+    const drop = (argv: string[], stdout: string) => {
+      if (argv.join(' ') !== 'tc -j -s -batch -') return stdout;
+      const [ingress, ...rest] = stdout.split('\n');
+      const kept = (JSON.parse(ingress!) as { options?: { fh?: string } }[]).filter(
+        (f) => f.options?.fh !== '10:b:1',
+      );
+      return [JSON.stringify(kept), ...rest].join('\n');
+    };
     const dp = new TcDataplane(replayRunner(fixture.calls, drop));
     const actual = await dp.read(fixture.desired, fixture.desired);
     assert.equal(actual.inbound.has('203.0.113.11'), false);
