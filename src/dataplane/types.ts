@@ -73,6 +73,21 @@ export interface Dataplane {
   remove(target: RouterTarget): Promise<void>;
   /** Router ids this backend holds state for in a namespace, so a restarted agent can sweep leftovers. */
   owned(namespace: string | null): Promise<string[]>;
+  /** Packets and bytes per floating IP, where the backend counts them (tc: the nat actions' statistics). */
+  counters?(target: RouterTarget): Promise<FloatingIpCounters[]>;
+}
+
+export interface PacketCount {
+  readonly packets: number;
+  readonly bytes: number;
+}
+
+/** What a backend counted for one floating IP: inbound (towards the fixed address) and outbound. */
+export interface FloatingIpCounters {
+  readonly floatingIp: string;
+  readonly fixedIp: string;
+  readonly inbound: PacketCount;
+  readonly outbound: PacketCount;
 }
 
 export function isEmptyPlan(plan: Plan): boolean {

@@ -1,18 +1,9 @@
 import { compareIPv4, type IPv4 } from '../../model/ipv4.js';
 import type { OwnedLeaf } from './tc-state.js';
 
-export interface PacketCount {
-  readonly packets: number;
-  readonly bytes: number;
-}
+import type { FloatingIpCounters, PacketCount } from '../types.js';
 
-/** What tc counted for one floating IP: inbound (translated to the fixed address) and outbound (back again). */
-export interface FloatingIpCounters {
-  readonly floatingIp: string;
-  readonly fixedIp: string;
-  readonly inbound: PacketCount;
-  readonly outbound: PacketCount;
-}
+export type { FloatingIpCounters, PacketCount };
 
 const ZERO: PacketCount = { packets: 0, bytes: 0 };
 
