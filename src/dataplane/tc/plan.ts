@@ -263,19 +263,20 @@ function devicePatchLines(device: DeviceState, desired: DesiredRouter, options: 
   for (const slot of treeSlots(device.role, options)) {
     const tree = device.trees.find((t) => t.kind === slot.kind)!;
     const c = context(device.device, slot, desired, options);
-    // Left by an earlier swap, long unreferenced by now.
-    now.push(
-      ...deletionOrder(
-        tree.stale.map((t) => t.id),
-        tree.staleEdges,
-      ).map((id) => deleteTableLine(c, id)),
-    );
+    // Left by an earlier swap whose deletion the kernel refused at the time.
+    const stale = deletionOrder(
+      tree.stale.map((t) => t.id),
+      tree.staleEdges,
+    ).map((id) => deleteTableLine(c, id));
     const generation = tree.generation ?? 0;
     const want = layoutTree(slot.kind, desired.mappings, generation, options);
     if (skeletonOf({ ...want, gateTargets: gateTargetsOf(want.leaves) }) === actualSkeleton(tree)) {
       now.push(...leafDeltaLines(c, want, tree));
+      settled.push(...stale);
       continue;
     }
+    // A swap builds in the stale tables' ids, so they must go first.
+    now.push(...stale);
     // The tree changed shape (a bucket filled up or emptied): build the other generation beside the live one, swap
     // the root link in one kernel operation, then delete the old generation once the kernel released it.
     const next = layoutTree(slot.kind, desired.mappings, generation === 0 ? 1 : 0, options);

@@ -258,7 +258,8 @@ export class TcDataplane implements Dataplane {
     for (const { hook, parent, json } of hooks) {
       const byPriority = parseFilters(json, priorities, `${device} ${hook}`);
       for (const [priority, filters] of byPriority) {
-        const slot = slots.find((s) => s.parent === parent && s.priority === priority);
+        // By priority alone: sfip's trees found under another layout's parent are still sfip's (a layout change).
+        const slot = slots.find((s) => s.priority === priority);
         const empty = filters.tables.length === 0 && filters.nodes.length === 0;
         if (!slot) {
           foreign.push(...filters.foreign);
@@ -343,15 +344,36 @@ export class TcDataplane implements Dataplane {
         await this.run(file!, args, options);
         continue;
       }
-      // The kernel frees a replaced u32 filter after an RCU grace period; until then the old generation is in use.
-      // Whatever is still refused here is left as stale tables, which the next plan deletes.
-      for (const pauseMs of [100, 1000]) {
-        await new Promise((r) => setTimeout(r, pauseMs));
-        const { code } = await this.run(file!, args, { ...options, okExitCodes: [1] });
-        if (code === 0) break;
-      }
+      await this.deleteWhenReleased(file!, args, options);
     }
     await applyAddressChanges(plan.target, real.addAddresses as IPv4[], real.removeAddresses, this.run);
+  }
+
+  /**
+   * The kernel frees a replaced u32 filter after an RCU grace period (a work item, slow in an emulated guest), and
+   * until then refuses to delete the tables it linked to. Retries the refused lines for a few seconds; whatever is
+   * still refused stays as stale tables, which the next plan deletes.
+   */
+  private async deleteWhenReleased(
+    file: string,
+    args: string[],
+    options: { netns: string | null; input: string },
+  ): Promise<void> {
+    let lines = options.input.split('\n').filter((l) => l !== '');
+    const deadline = Date.now() + 10_000;
+    for (let pauseMs = 50; lines.length > 0 && Date.now() < deadline; pauseMs = Math.min(pauseMs * 2, 1000)) {
+      await new Promise((r) => setTimeout(r, pauseMs));
+      const { code, stderr } = await this.run(file, args, {
+        ...options,
+        input: lines.join('\n') + '\n',
+        okExitCodes: [1],
+      });
+      if (code === 0) return;
+      const refused = new Set(
+        [...stderr.matchAll(/in-use[\s\S]*?Command failed -:(\d+)/g)].map((m) => Number(m[1])),
+      );
+      lines = lines.filter((_l, i) => refused.has(i + 1));
+    }
   }
 
   async remove(target: RouterTarget): Promise<void> {
