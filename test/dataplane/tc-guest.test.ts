@@ -17,7 +17,7 @@ const GUEST_FILES = [
 ];
 /** The conformance suite alone has 13 cases; fewer results means something did not run. */
 const MIN_RESULTS = 20;
-const GUEST_TIMEOUT_S = 1200;
+const GUEST_TIMEOUT_S = 2400;
 
 function runInGuest(): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
