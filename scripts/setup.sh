@@ -21,6 +21,11 @@ declare -A PACKAGES=(
   [python3]=/usr/bin/python3
   [make]=/usr/bin/make
   [g++]=/usr/bin/g++
+  [gcc]=/usr/bin/gcc
+  [pkg-config]=/usr/bin/pkg-config
+  [libnftnl-dev]=/usr/include/libnftnl/set.h
+  [libmnl-dev]=/usr/include/libmnl/libmnl.h
+  [chromium]=/usr/bin/chromium
   # The tc backend, and the act_nat guest its tests boot (scripts/guest/).
   [ipset]=/usr/sbin/ipset
   [qemu-system-x86]=/usr/bin/qemu-system-x86_64

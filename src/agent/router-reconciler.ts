@@ -22,6 +22,11 @@ export interface ReconcileOutcome {
   /** The kernel was changed (false when it already matched). */
   readonly changed: boolean;
   readonly rebuilt: boolean;
+  /**
+   * The kernel did not hold what this reconciler had last applied there: someone or something changed it.
+   * A pass that merely applies new store changes (even one started by the periodic resync) is not drift.
+   */
+  readonly drifted: boolean;
   readonly error?: string;
   readonly added: number;
   readonly removed: number;
@@ -66,6 +71,7 @@ export class RouterReconciler {
       durationMs: performance.now() - started,
       changed: false,
       rebuilt: false,
+      drifted: false,
       added: 0,
       removed: 0,
       conntrackDeleted: 0,
@@ -90,9 +96,14 @@ export class RouterReconciler {
       const dataplane = this.deps.dataplaneFor(backend);
       // Between full reads, trust what this reconciler itself applied last: reading 100,000 map elements back
       // costs seconds, applying one change milliseconds. Resyncs and restarts always read the kernel.
-      const cached =
-        this.applied && sameStructure(this.applied.desired, desired) && !FULL_READ_CAUSES.has(cause);
-      const actual = cached ? this.applied!.state : await dataplane.read(desired, desired);
+      const previous =
+        this.applied && sameStructure(this.applied.desired, desired) ? this.applied : undefined;
+      const actual =
+        previous && !FULL_READ_CAUSES.has(cause) ? previous.state : await dataplane.read(desired, desired);
+      // Drift: the kernel no longer holds what this reconciler applied last. New store changes picked up by a
+      // resync pass are not drift.
+      const drifted =
+        previous !== undefined && actual !== previous.state && !sameKernelState(actual, previous.state);
       this.applied = undefined;
       const plan = dataplane.plan(desired, actual);
       this.programmed = {
@@ -118,7 +129,7 @@ export class RouterReconciler {
             removed: plan.removed.length,
             conntrackDeleted,
           },
-          cause === 'resync' ? 'repaired drift' : 'applied',
+          drifted ? 'repaired drift' : 'applied',
         );
       }
       this.applied = { desired, state: appliedState(desired) };
@@ -126,6 +137,7 @@ export class RouterReconciler {
       return (this.last = outcome({
         changed: !isEmptyPlan(plan),
         rebuilt: plan.rebuild,
+        drifted,
         added: plan.added.length,
         removed: plan.removed.length,
         conntrackDeleted,
@@ -186,7 +198,22 @@ function appliedState(desired: DesiredRouter): ActualRouter {
     inbound: new Map(desired.mappings.map((m) => [m.floatingIp as string, m.fixedIp as string])),
     outbound: new Map(desired.mappings.map((m) => [m.fixedIp as string, m.floatingIp as string])),
     addresses: new Set(desired.mappings.map((m) => m.floatingIp as string)),
+    macs: new Map(desired.mappings.flatMap((m) => (m.fixedMac ? [[m.fixedIp as string, m.fixedMac]] : []))),
   };
+}
+
+/** Whether a kernel read shows exactly the state this reconciler had applied. */
+function sameKernelState(a: ActualRouter, b: ActualRouter): boolean {
+  const sameMap = (x: ReadonlyMap<string, string>, y: ReadonlyMap<string, string>) =>
+    x.size === y.size && [...x].every(([k, v]) => y.get(k) === v);
+  return (
+    a.present === b.present &&
+    a.structureMatches === b.structureMatches &&
+    sameMap(a.inbound, b.inbound) &&
+    sameMap(a.outbound, b.outbound) &&
+    a.addresses.size === b.addresses.size &&
+    [...a.addresses].every((ip) => b.addresses.has(ip))
+  );
 }
 
 /** Everything but the mappings: when this changes, the backend may have to rebuild, so read the kernel. */
@@ -195,6 +222,7 @@ function sameStructure(a: DesiredRouter, b: DesiredRouter): boolean {
     a.namespace === b.namespace &&
     a.gatewayDevice === b.gatewayDevice &&
     a.gatewayIp === b.gatewayIp &&
+    (a.antiSpoofing ?? true) === (b.antiSpoofing ?? true) &&
     a.internalCidrs.join() === b.internalCidrs.join()
   );
 }

@@ -6,6 +6,9 @@ import { NftablesDataplane } from './nftables/nftables-backend.js';
 import { TcDataplane } from './tc/tc-backend.js';
 import type { Dataplane } from './types.js';
 
+/** The real (kernel) backends this build of sfip implements. */
+export const IMPLEMENTED_BACKENDS: readonly BackendName[] = ['nftables', 'iptables'];
+
 /** Builds the dataplane driver for a backend name. Backends that have not landed yet say so plainly. */
 export function createDataplane(name: BackendName, run?: Runner): Dataplane {
   switch (name) {

@@ -140,10 +140,9 @@ describe('tc backend layouts in an act_nat kernel', () => {
     for (let i = 0; i < 3; i++) await udp(lab.ext, '203.0.113.11');
     const after = await dp.counters(desired);
     const one = (list: typeof after) => list.find((c) => c.floatingIp === '203.0.113.11')!;
-    assert.equal(one(after).fixedIp, '10.0.0.11');
-    assert.ok(one(after).inbound.packets >= one(before).inbound.packets + 3);
-    assert.ok(one(after).outbound.packets >= one(before).outbound.packets + 3);
-    assert.ok(one(after).inbound.bytes > one(before).inbound.bytes);
+    assert.ok(one(after).packetsIn >= one(before).packetsIn + 3);
+    assert.ok(one(after).packetsOut >= one(before).packetsOut + 3);
+    assert.ok(one(after).bytesIn > one(before).bytesIn);
   });
 
   it('removes everything it made, and nothing else', async () => {

@@ -13,6 +13,7 @@ import {
   destroyLab,
   labNamespaces,
   Probe,
+  labRouter,
   registerLab,
   type LabSpec,
   type RegisteredRouter,
@@ -28,35 +29,7 @@ export const UDP_PORT = 5001;
  * is tested with overlapping fixed IPs). r1 has three VMs, r2 two.
  */
 export function conformanceLab(prefix: string): LabSpec {
-  const vms = (n: number) =>
-    Array.from({ length: n }, (_, i) => ({ name: `vm${i + 1}`, ip: `10.0.0.${11 + i}` }));
-  return {
-    prefix,
-    routers: [
-      {
-        name: 'r1',
-        externalCidr: '203.0.113.0/24',
-        upstreamIp: '203.0.113.1',
-        gatewayIp: '203.0.113.2',
-        poolStart: '203.0.113.10',
-        poolEnd: '203.0.113.250',
-        internalCidr: '10.0.0.0/24',
-        internalGatewayIp: '10.0.0.1',
-        vms: vms(3),
-      },
-      {
-        name: 'r2',
-        externalCidr: '198.51.100.0/24',
-        upstreamIp: '198.51.100.1',
-        gatewayIp: '198.51.100.2',
-        poolStart: '198.51.100.10',
-        poolEnd: '198.51.100.250',
-        internalCidr: '10.0.0.0/24',
-        internalGatewayIp: '10.0.0.1',
-        vms: vms(2),
-      },
-    ],
-  };
+  return { prefix, routers: [labRouter('r1', '203.0.113', 3), labRouter('r2', '198.51.100', 2)] };
 }
 
 /**
@@ -74,13 +47,20 @@ export class DataplaneFixture {
   routers: RegisteredRouter[] = [];
   readonly probes = new Map<string, Probe>();
   readonly log = pino({ level: process.env.SFIP_TEST_LOG ?? 'silent' });
+  readonly resyncIntervalMs: number;
+  /** Namespaces an afterBuild hook created; removed with the lab. */
+  readonly extraNamespaces: string[] = [];
 
   constructor(
     readonly backend: BackendName,
-    prefix: string,
-    readonly resyncIntervalMs = 400,
+    spec: LabSpec,
+    private readonly options: {
+      resyncIntervalMs?: number;
+      afterBuild?: (f: DataplaneFixture) => Promise<void>;
+    } = {},
   ) {
-    this.spec = conformanceLab(prefix);
+    this.resyncIntervalMs = options.resyncIntervalMs ?? 400;
+    this.spec = spec;
     this.store = new SqliteStore({ path: join(this.stateDir, 'sfip.db') });
     this.dataplane = createDataplane(backend);
   }
@@ -88,6 +68,7 @@ export class DataplaneFixture {
   async start(): Promise<void> {
     await destroyLab(this.spec); // leftovers of an interrupted run
     await buildLab(this.spec);
+    await this.options.afterBuild?.(this);
     this.app = await buildApi({ store: this.store, logger: false });
     const url = await this.app.listen({ host: '127.0.0.1', port: 0 });
     this.api = new ApiClient(url);
@@ -114,7 +95,8 @@ export class DataplaneFixture {
     });
   }
 
-  private async probe(namespace: string, name: string): Promise<void> {
+  /** Starts a probe (listening on the usual ports) in a namespace the fixture did not build itself. */
+  async probe(namespace: string, name: string): Promise<void> {
     const probe = new Probe(namespace, name);
     await probe.call({ op: 'listen', proto: 'tcp', port: TCP_PORT });
     await probe.call({ op: 'listen', proto: 'udp', port: UDP_PORT });
@@ -180,6 +162,7 @@ export class DataplaneFixture {
         .catch(() => undefined);
     }
     await destroyLab(this.spec);
+    for (const ns of this.extraNamespaces) await run('ip', ['netns', 'del', ns]).catch(() => undefined);
     await this.store.close();
     rmSync(this.stateDir, { recursive: true, force: true });
   }

@@ -38,6 +38,17 @@ export function serveCommand(): Command {
     .option('--no-garp', 'do not send gratuitous ARP on association')
     .option('--no-agent', 'run only the API')
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
+    .option(
+      '--dashboard-token <token>',
+      'token for the dashboard and `sfip top` (default: STATE_DIR/dashboard-token, generated on first start)',
+      process.env.SFIP_DASHBOARD_TOKEN,
+    )
+    .option(
+      '--counters-cache <duration>',
+      'how long one read of the per-floating-IP counters serves /metrics and the dashboard',
+      parseDuration,
+      1000,
+    )
     .action(async (o: Record<string, unknown>) => {
       const log = createLogger(String(o.logLevel));
       const server = await serve({
@@ -49,6 +60,8 @@ export function serveCommand(): Command {
         resyncIntervalMs: Number(o.resyncInterval),
         garp: Boolean(o.garp),
         agent: Boolean(o.agent),
+        ...(o.dashboardToken !== undefined && { dashboardToken: String(o.dashboardToken) }),
+        countersCacheMs: Number(o.countersCache),
         log,
       });
       // Runs until a signal; then the API and agent stop, and the kernel keeps forwarding what it has.

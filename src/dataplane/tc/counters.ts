@@ -1,13 +1,11 @@
 import { compareIPv4, type IPv4 } from '../../model/ipv4.js';
+import type { FloatingIpCounters } from '../types.js';
 import type { OwnedLeaf } from './tc-state.js';
 
-import type { FloatingIpCounters, PacketCount } from '../types.js';
-
-export type { FloatingIpCounters, PacketCount };
-
-const ZERO: PacketCount = { packets: 0, bytes: 0 };
-
-/** Joins each inbound filter (keyed by floating address) with the outbound filter of its fixed address. */
+/**
+ * Joins each inbound filter (keyed by floating address) with the outbound filter of its fixed address: the nat
+ * actions' own statistics, so counts restart when the filters are rebuilt.
+ */
 export function floatingIpCounters(
   inboundLeaves: readonly OwnedLeaf[],
   outboundLeaves: readonly OwnedLeaf[],
@@ -16,11 +14,13 @@ export function floatingIpCounters(
   return inboundLeaves
     .map((l) => {
       const out = outbound.get(l.to);
+      const matches = out !== undefined && out.to === l.key;
       return {
         floatingIp: l.key,
-        fixedIp: l.to,
-        inbound: { packets: l.packets, bytes: l.bytes },
-        outbound: out && out.to === l.key ? { packets: out.packets, bytes: out.bytes } : ZERO,
+        packetsIn: l.packets,
+        bytesIn: l.bytes,
+        packetsOut: matches ? out.packets : 0,
+        bytesOut: matches ? out.bytes : 0,
       };
     })
     .sort((a, b) => compareIPv4(a.floatingIp as IPv4, b.floatingIp as IPv4));

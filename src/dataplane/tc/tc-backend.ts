@@ -14,12 +14,13 @@ import type {
   CapabilityCheck,
   Dataplane,
   DesiredRouter,
+  FloatingIpCounters,
   Plan,
   RouterTarget,
 } from '../types.js';
 import { splitSteps, type StepTool } from './batch.js';
 import { probeActNat } from './capability.js';
-import { floatingIpCounters, type FloatingIpCounters } from './counters.js';
+import { floatingIpCounters } from './counters.js';
 import { checkTarget, netfilterNames, routerCookie } from './naming.js';
 import { DEFAULT_TC_OPTIONS, type TcOptions } from './options.js';
 import { parseIpsetSave, parseIptablesSave, routerIdsInSave } from './parse-netfilter.js';
