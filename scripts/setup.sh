@@ -38,6 +38,13 @@ declare -A PACKAGES=(
   [ethtool]=/usr/sbin/ethtool
   # The real openstack CLI and openstacksdk, driven by the API compatibility tests.
   [python3-openstackclient]=/usr/bin/openstack
+  # The tc backend, and the act_nat guest its tests boot (scripts/guest/).
+  [ipset]=/usr/sbin/ipset
+  [qemu-system-x86]=/usr/bin/qemu-system-x86_64
+  [busybox-static]=/bin/busybox
+  [cpio]=/usr/bin/cpio
+  [kmod]=/usr/sbin/depmod
+  [e2fsprogs]=/usr/sbin/mke2fs
 )
 missing=()
 for pkg in "${!PACKAGES[@]}"; do
@@ -71,3 +78,6 @@ if ! grep -qs '^[^ ]* /sys/fs/bpf bpf ' /proc/mounts; then
 fi
 
 npm run --silent build
+
+# Debian's cloud kernel for the act_nat guest (cached under /var/cache/sfip/guest; only a name look-up when cached).
+bash scripts/guest/kernel.sh >/dev/null

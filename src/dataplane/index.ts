@@ -10,3 +10,4 @@ export * from './iptables/iptables-backend.js';
 export * from './nftables/nftables-backend.js';
 export * from './registry.js';
 export * from './types.js';
+export * from './tc/index.js';

@@ -4,10 +4,11 @@ import { EbpfDataplane } from './ebpf/ebpf-backend.js';
 import { FakeDataplane } from './fake/fake-dataplane.js';
 import { IptablesDataplane } from './iptables/iptables-backend.js';
 import { NftablesDataplane } from './nftables/nftables-backend.js';
+import { TcDataplane } from './tc/tc-backend.js';
 import type { Dataplane } from './types.js';
 
 /** The real (kernel) backends this build of sfip implements. */
-export const IMPLEMENTED_BACKENDS: readonly BackendName[] = ['nftables', 'ebpf', 'iptables'];
+export const IMPLEMENTED_BACKENDS: readonly BackendName[] = ['nftables', 'ebpf', 'iptables', 'tc'];
 
 /** Builds the dataplane driver for a backend name. Backends that have not landed yet say so plainly. */
 export function createDataplane(name: BackendName, run?: Runner): Dataplane {
@@ -16,13 +17,15 @@ export function createDataplane(name: BackendName, run?: Runner): Dataplane {
       return new NftablesDataplane(run);
     case 'ebpf':
       return new EbpfDataplane(run);
+    case 'tc':
+      return new TcDataplane(run);
     case 'iptables':
       return new IptablesDataplane(run);
     case 'fake':
       return new FakeDataplane();
     default:
       throw badRequest(
-        `The ${name} dataplane backend is not available in this build of sfip; use nftables, ebpf or iptables.`,
+        `The ${name} dataplane backend is not available in this build of sfip; use nftables, ebpf, iptables or tc.`,
       );
   }
 }

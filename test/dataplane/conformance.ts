@@ -21,6 +21,13 @@ export interface ConformanceOptions {
   readonly drift: readonly (readonly string[])[];
   /** Namespace prefix; unique per backend so suites can run side by side. */
   readonly prefix: string;
+  /**
+   * How often the agent resyncs (default 400 ms). A run inside an emulated guest needs longer: a resync that comes
+   * before the previous one finished keeps the agent from ever being idle.
+   */
+  readonly resyncIntervalMs?: number;
+  /** Time for the whole suite (default 240 s); an emulated guest needs more. */
+  readonly suiteTimeoutMs?: number;
 }
 
 interface TcpResult {
@@ -40,8 +47,11 @@ interface PingResult {
 const FAIL_FAST = 1000;
 
 export function runDataplaneConformance(options: ConformanceOptions): void {
-  describe(`dataplane conformance: ${options.backend}`, { timeout: 240_000 }, () => {
-    const f = new DataplaneFixture(options.backend, conformanceLab(options.prefix));
+  const timeout = options.suiteTimeoutMs ?? 240_000;
+  describe(`dataplane conformance: ${options.backend}`, { timeout }, () => {
+    const f = new DataplaneFixture(options.backend, conformanceLab(options.prefix), {
+      resyncIntervalMs: options.resyncIntervalMs,
+    });
     let fip1: Json; // r1 vm1
     let fip2: Json; // r1 vm2
     let fipR2: Json; // r2 vm1 (same fixed IP as r1 vm1)

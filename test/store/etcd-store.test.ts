@@ -106,7 +106,10 @@ describe('etcd store', { timeout: 60_000 }, () => {
     await waitFor('replica b to see the pool', () =>
       b.read((v) => (v.get('network', networkId) ? true : undefined)),
     );
-    const apis = [await buildApi({ store: a, logger: false, auth: 'none' }), await buildApi({ store: b, logger: false, auth: 'none' })];
+    const apis = [
+      await buildApi({ store: a, logger: false, auth: 'none' }),
+      await buildApi({ store: b, logger: false, auth: 'none' }),
+    ];
     const responses = await Promise.all(
       apis.map((app) =>
         app.inject({

@@ -1,0 +1,3 @@
+export * from './counters.js';
+export * from './options.js';
+export * from './tc-backend.js';

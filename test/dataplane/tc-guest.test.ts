@@ -1,0 +1,70 @@
+/**
+ * The tc backend in a kernel that has act_nat. The host kernel has none, so this boots Debian's cloud kernel under
+ * qemu (scripts/guest/run.sh), runs the guest test files inside it with this project and node, and reports each
+ * guest test here under its own name. See docs/tc.md for what runs where.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { parseTap } from '../support/tap.js';
+
+const root = join(import.meta.dirname, '..', '..');
+const GUEST_FILES = [
+  'test/guest/tc.conformance.guest.ts',
+  'test/guest/seed-recipe.guest.ts',
+  'test/guest/tc-layouts.guest.ts',
+];
+/** The conformance suite alone has 13 cases; fewer results means something did not run. */
+const MIN_RESULTS = 20;
+const GUEST_TIMEOUT_S = 2400;
+
+function runInGuest(): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(
+      'bash',
+      [
+        'scripts/guest/run.sh',
+        '--timeout',
+        String(GUEST_TIMEOUT_S),
+        '--',
+        'node',
+        '--import',
+        'tsx',
+        '--test',
+        '--test-concurrency=1',
+        '--test-reporter=tap',
+        ...GUEST_FILES,
+      ],
+      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe(
+  'tc backend inside a kernel with act_nat (Debian cloud kernel under qemu)',
+  { timeout: (GUEST_TIMEOUT_S + 120) * 1000 },
+  () => {
+    it('boots the guest and runs the conformance suite, the seed regression and the layout cases', async (t) => {
+      const { code, stdout, stderr } = await runInGuest();
+      const results = parseTap(stdout);
+      for (const r of results) {
+        await t.test(r.name, { skip: r.skipped }, () => {
+          if (!r.ok) assert.fail(`failed in the guest:\n${r.detail}`);
+        });
+      }
+      const timing = stderr.split('\n').find((l) => l.startsWith('run.sh: image built')) ?? '';
+      t.diagnostic(timing);
+      assert.ok(
+        results.length >= MIN_RESULTS,
+        `only ${results.length} guest results (want at least ${MIN_RESULTS}); guest stderr:\n${stderr.slice(-4000)}`,
+      );
+      assert.equal(code, 0, `the guest run failed (exit ${code}):\n${stderr.slice(-4000)}`);
+    });
+  },
+);
