@@ -44,7 +44,8 @@ copy_path() {
 copy_with_libraries() {
   local file=$1
   copy_path "$file"
-  ldd "$file" 2>/dev/null | awk '/=> \// { print $3 } /^\t\// { print $1 }' | while read -r lib; do
+  # ldd fails on files it cannot load (an addon's prebuilt binary for another architecture): nothing to add then.
+  { ldd "$file" 2>/dev/null || true; } | awk '/=> \// { print $3 } /^\t\// { print $1 }' | while read -r lib; do
     copy_path "$lib"
   done
 }
