@@ -15,6 +15,8 @@ export interface ServeOptions {
   readonly backend: BackendName;
   readonly resyncIntervalMs: number;
   readonly garp: boolean;
+  /** Delete conntrack entries a mapping change made stale. Default true; off only to demonstrate the leak. */
+  readonly conntrackCleanup?: boolean;
   readonly log: Logger;
   /** Run the API without the agent (another process reconciles). */
   readonly agent: boolean;
@@ -65,6 +67,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
         resyncIntervalMs: options.resyncIntervalMs,
         programmedRoutersPath: join(options.stateDir, 'agent-routers.json'),
         garp: options.garp,
+        conntrackCleanup: options.conntrackCleanup ?? true,
       })
     : undefined;
   let agentReady = !agent;

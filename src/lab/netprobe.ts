@@ -9,6 +9,7 @@ import { createServer as createHttpServer } from 'node:http';
 import { connect, createServer, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { createInterface } from 'node:readline';
+import { handleTagged, type TaggedCommand } from './tagged-traffic.js';
 
 export type ProbeCommand =
   | { op: 'listen'; proto: 'tcp' | 'udp'; port: number }
@@ -19,7 +20,8 @@ export type ProbeCommand =
   | { op: 'udp'; host: string; port: number; msg: string; timeoutMs?: number }
   | { op: 'udpStream'; host: string; port: number; tag: string; count: number; intervalMs: number }
   | { op: 'received'; port: number; tag?: string }
-  | { op: 'ping'; host: string; count: number; intervalS?: number };
+  | { op: 'ping'; host: string; count: number; intervalS?: number }
+  | TaggedCommand;
 
 /** What a listener says back: who it is and which addresses it saw. */
 export interface Echo {
@@ -179,6 +181,12 @@ async function handle(cmd: ProbeCommand): Promise<unknown> {
         peers: [...new Set(wanted.map((r) => r.peer))],
       };
     }
+    case 'tagListen':
+    case 'tagSend':
+    case 'tagGen':
+    case 'tagStop':
+    case 'tagCollect':
+      return handleTagged(cmd);
     case 'ping': {
       const args = ['-n', '-c', String(cmd.count), '-W', '1', '-i', String(cmd.intervalS ?? 0.2), cmd.host];
       const out = await new Promise<string>((resolve) => {

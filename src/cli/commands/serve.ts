@@ -36,6 +36,10 @@ export function serveCommand(): Command {
       30_000,
     )
     .option('--no-garp', 'do not send gratuitous ARP on association')
+    .option(
+      '--no-conntrack-cleanup',
+      'do not delete conntrack entries a mapping change made stale (only to demonstrate the leak it prevents)',
+    )
     .option('--no-agent', 'run only the API')
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
     .action(async (o: Record<string, unknown>) => {
@@ -48,6 +52,7 @@ export function serveCommand(): Command {
         backend: parseBackendName(o.backend),
         resyncIntervalMs: Number(o.resyncInterval),
         garp: Boolean(o.garp),
+        conntrackCleanup: Boolean(o.conntrackCleanup),
         agent: Boolean(o.agent),
         log,
       });
