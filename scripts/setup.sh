@@ -14,6 +14,7 @@ declare -A PACKAGES=(
   [iputils-arping]=/usr/bin/arping
   [iperf3]=/usr/bin/iperf3
   [procps]=/usr/sbin/sysctl
+  [util-linux]=/usr/bin/setpriv
   [curl]=/usr/bin/curl
   [tcpdump]=/usr/bin/tcpdump
   [netsniff-ng]=/usr/sbin/trafgen

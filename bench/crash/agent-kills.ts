@@ -1,0 +1,340 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ApiClient, type Json } from '../../src/client/api-client.js';
+import { FLOATING_ROUTE_PROTOCOL } from '../../src/dataplane/index.js';
+import { run } from '../../src/exec/run.js';
+import { Probe } from '../../src/lab/index.js';
+import { nowUs, type TaggedRecord, type TaggedSendLog } from '../../src/lab/tagged-traffic.js';
+import { parseNamespaceName, type BackendName } from '../../src/model/index.js';
+import { buildChurnLab, churnLabSpec, destroyChurnLab, type ChurnLab } from '../churn/churn-lab.js';
+import { prng } from '../churn/churner.js';
+import { Timeline } from '../churn/ownership.js';
+import { judge, type DirectionVerdict } from '../churn/verdicts.js';
+import { convergenceProblems, readStoreAndKernel } from '../faults/kernel-check.js';
+import { ServeProcess } from '../faults/serve-process.js';
+import { KERNEL_TOOLS, killPoint } from './kill-point.js';
+import {
+  foreignState,
+  injectDuplicate,
+  kernelSnapshot,
+  multisetDifference,
+  plantForeign,
+  referenceSnapshot,
+} from './kernel-snapshot.js';
+
+export interface AgentKillOptions {
+  readonly prefix: string;
+  readonly backend: BackendName;
+  readonly iterations: number;
+  readonly port: number;
+  readonly seed: number;
+  readonly log: (line: string) => void;
+}
+
+export interface KillRecord {
+  readonly iteration: number;
+  /** 'tool': killed a few ms after a kernel tool appeared; 'delay': at a random delay after the writes. */
+  readonly mode: 'tool' | 'delay';
+  readonly point: string;
+  readonly writes: number;
+  readonly acknowledged: number;
+  readonly readyMs: number;
+  /** Problems right after the restarted agent reported ready (must be none). */
+  readonly problems: string[];
+}
+
+export interface AgentKillResult {
+  readonly backend: BackendName;
+  readonly iterations: number;
+  readonly kills: KillRecord[];
+  readonly killPoints: Record<string, number>;
+  readonly writes: number;
+  readonly acknowledged: number;
+  readonly convergedAtReady: number;
+  /** A hand-planted duplicate rule and stale address were reported by the same checks (they can fail). */
+  readonly selfCheck: { readonly duplicateSeen: boolean; readonly staleSeen: boolean };
+  readonly readyP50Ms: number;
+  readonly readyMaxMs: number;
+  /** Floating IPs that existed before the first kill, with traffic both ways through every kill and restart. */
+  readonly stableInbound: DirectionVerdict;
+  readonly stableOutbound: DirectionVerdict;
+}
+
+const IN_PORT = 7300;
+const OUT_PORT = 7301;
+const STABLE = 2;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Random API writes on the churned floating IPs: up to `max` of them, each on its own address and port. */
+function planWrites(
+  random: () => number,
+  lab: ChurnLab,
+  fips: Json[],
+  max: number,
+): { label: string; call: (api: ApiClient) => Promise<unknown> }[] {
+  const churnPool = lab.pool.slice(STABLE);
+  const churnPorts = lab.ports.slice(STABLE);
+  const byAddress = new Map(fips.map((f) => [String(f.floating_ip_address), f]));
+  const usedPorts = new Set(fips.map((f) => f.port_id).filter(Boolean));
+  const freePorts = churnPorts.filter((p) => !usedPorts.has(p.portId));
+  const take = <T>(xs: T[]) => xs.splice(Math.floor(random() * xs.length), 1)[0];
+  const addresses = [...churnPool];
+  const writes: { label: string; call: (api: ApiClient) => Promise<unknown> }[] = [];
+  const count = 1 + Math.floor(random() * max);
+  while (writes.length < count && addresses.length > 0) {
+    const address = take(addresses)!;
+    const fip = byAddress.get(address);
+    if (!fip) {
+      const port = random() < 0.8 ? take(freePorts) : undefined;
+      writes.push({
+        label: `create ${address}`,
+        call: (api) =>
+          api.post('/v2.0/floatingips', {
+            floatingip: {
+              floating_network_id: lab.router.externalNetworkId,
+              floating_ip_address: address,
+              ...(port && { port_id: port.portId }),
+            },
+          }),
+      });
+      continue;
+    }
+    const x = random();
+    const port = x < 0.55 ? take(freePorts) : undefined;
+    if (port) {
+      writes.push({
+        label: `${fip.port_id ? 'move' : 'associate'} ${address}`,
+        call: (api) =>
+          api.put(`/v2.0/floatingips/${String(fip.id)}`, { floatingip: { port_id: port.portId } }),
+      });
+    } else if (x < 0.75 && fip.port_id) {
+      writes.push({
+        label: `disassociate ${address}`,
+        call: (api) => api.put(`/v2.0/floatingips/${String(fip.id)}`, { floatingip: { port_id: null } }),
+      });
+    } else {
+      writes.push({
+        label: `delete ${address}`,
+        call: (api) => api.delete(`/v2.0/floatingips/${String(fip.id)}`),
+      });
+    }
+  }
+  return writes;
+}
+
+/** Waits until serve runs a kernel tool (or `timeoutMs` passes), polling its children as fast as it can. */
+async function untilKernelTool(serve: ServeProcess, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    if (serve.children().some((c) => KERNEL_TOOLS.test(c))) return;
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+/**
+ * SIGKILLs `sfip serve` while its agent applies bursts of changes, again and again. After every restart the kernel
+ * must hold exactly what a first apply of the store's state would (no duplicate, stale or missing object, compared
+ * with a reference namespace programmed from nothing), with foreign objects untouched and every status right,
+ * while two floating IPs created before the first kill carry tagged traffic both ways without losing a packet.
+ */
+export async function runAgentKills(o: AgentKillOptions): Promise<AgentKillResult> {
+  const stateDir = mkdtempSync(join(tmpdir(), 'sfip-crash-'));
+  const spec = churnLabSpec({ prefix: o.prefix, vms: 3, portsPerVm: 2, poolSize: 10 });
+  const referenceNamespace = parseNamespaceName(`${o.prefix}-ref`);
+  const probes: Probe[] = [];
+  const random = prng(o.seed);
+  const serveOptions = {
+    stateDir,
+    port: o.port,
+    backend: o.backend,
+    // A resync well inside an iteration would hide a restart that left the kernel wrong until the next resync.
+    args: ['--resync-interval', '10m'],
+  };
+  let serve = new ServeProcess(serveOptions);
+  try {
+    await serve.whenReady();
+    const api = new ApiClient(serve.url);
+    const lab = await buildChurnLab(api, { prefix: o.prefix, vms: 3, portsPerVm: 2, poolSize: 10 });
+    await run('ip', ['netns', 'add', referenceNamespace]);
+    await run('ip', [
+      '-n',
+      referenceNamespace,
+      'link',
+      'add',
+      lab.gatewayDevice,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'peer0',
+    ]);
+    await run('ip', [
+      '-n',
+      referenceNamespace,
+      'addr',
+      'add',
+      `${lab.gatewayIp}/24`,
+      'dev',
+      lab.gatewayDevice,
+    ]);
+    await run('ip', ['-n', referenceNamespace, 'link', 'set', lab.gatewayDevice, 'up']);
+    await plantForeign(lab.routerNamespace, lab.gatewayDevice);
+    const foreignBefore = await foreignState(lab.routerNamespace);
+
+    // The stable floating IPs and their traffic.
+    const inbound = new Map<string, Timeline>();
+    const outbound = new Map<string, Timeline>();
+    for (let i = 0; i < STABLE; i++) {
+      const startUs = nowUs();
+      await api.post('/v2.0/floatingips', {
+        floatingip: {
+          floating_network_id: lab.router.externalNetworkId,
+          floating_ip_address: lab.pool[i],
+          port_id: lab.ports[i]!.portId,
+        },
+      });
+      const change = { startUs, ackUs: nowUs(), gen: 1 };
+      inbound.set(lab.pool[i]!, new Timeline(null));
+      inbound.get(lab.pool[i]!)!.add({ ...change, value: lab.ports[i]!.fixedIp });
+      outbound.set(lab.ports[i]!.fixedIp, new Timeline(null));
+      outbound.get(lab.ports[i]!.fixedIp)!.add({ ...change, value: lab.pool[i]! });
+    }
+    await sleep(500);
+    const ext = new Probe(lab.externalNamespace, 'ext');
+    probes.push(ext);
+    await ext.call({ op: 'tagListen', port: OUT_PORT, addresses: ['0.0.0.0'] });
+    const vmProbes: Probe[] = [];
+    for (const port of lab.ports.slice(0, STABLE)) {
+      const probe = new Probe(port.vmNamespace, port.fixedIp);
+      probes.push(probe);
+      vmProbes.push(probe);
+      await probe.call({ op: 'tagListen', port: IN_PORT, addresses: [port.fixedIp] });
+      await probe.call({
+        op: 'tagSend',
+        id: 'out',
+        port: OUT_PORT,
+        targets: [{ key: port.fixedIp, host: lab.upstreamIp, bind: port.fixedIp }],
+        intervalMs: 10,
+      });
+    }
+    await ext.call({
+      op: 'tagSend',
+      id: 'in',
+      port: IN_PORT,
+      targets: lab.pool.slice(0, STABLE).map((a) => ({ key: a, host: a })),
+      intervalMs: 10,
+    });
+
+    /** Store vs kernel and statuses, kernel vs a reference first apply, foreign objects. */
+    const checkIteration = async (): Promise<string[]> => {
+      const problems = await convergenceProblems(join(stateDir, 'sfip.db'), o.backend);
+      const [state] = await readStoreAndKernel(join(stateDir, 'sfip.db'), o.backend);
+      const { extra, missing } = multisetDifference(
+        await kernelSnapshot(lab.routerNamespace, lab.gatewayDevice),
+        await referenceSnapshot(o.backend, state!.desired, referenceNamespace),
+      );
+      problems.push(
+        ...extra.map((l) => `extra kernel object: ${l}`),
+        ...missing.map((l) => `missing kernel object: ${l}`),
+      );
+      if ((await foreignState(lab.routerNamespace)) !== foreignBefore)
+        problems.push('a foreign object changed');
+      return problems;
+    };
+    const kills: KillRecord[] = [];
+    for (let iteration = 1; iteration <= o.iterations; iteration++) {
+      const fips = (await api.get<{ floatingips: Json[] }>('/v2.0/floatingips')).floatingips;
+      const writes = planWrites(random, lab, fips, 6);
+      const mode = random() < 0.7 ? 'tool' : 'delay';
+      let acknowledged = 0;
+      const settled = Promise.allSettled(writes.map((w) => w.call(api).then(() => acknowledged++)));
+      if (mode === 'tool') {
+        await untilKernelTool(serve, 2000);
+        await sleep(Math.floor(random() * 12));
+      } else await sleep(Math.floor(random() * 250));
+      const point = killPoint(serve.children().filter((c) => KERNEL_TOOLS.test(c)));
+      await serve.kill('SIGKILL');
+      await settled;
+      serve = new ServeProcess(serveOptions);
+      const readyMs = await serve.whenReady();
+      const problems = await convergenceProblems(join(stateDir, 'sfip.db'), o.backend);
+      const [state] = await readStoreAndKernel(join(stateDir, 'sfip.db'), o.backend);
+      const { extra, missing } = multisetDifference(
+        await kernelSnapshot(lab.routerNamespace, lab.gatewayDevice),
+        await referenceSnapshot(o.backend, state!.desired, referenceNamespace),
+      );
+      problems.push(
+        ...extra.map((l) => `extra kernel object: ${l}`),
+        ...missing.map((l) => `missing kernel object: ${l}`),
+      );
+      if ((await foreignState(lab.routerNamespace)) !== foreignBefore)
+        problems.push('a foreign object changed');
+      kills.push({ iteration, mode, point, writes: writes.length, acknowledged, readyMs, problems });
+      if (problems.length > 0)
+        o.log(`crash ${o.backend} #${iteration} (${point}): ${problems.slice(0, 3).join('; ')}`);
+    }
+
+    const logs: TaggedSendLog[] = [await ext.call<TaggedSendLog>({ op: 'tagStop', id: 'in' })];
+    const outLogs: TaggedSendLog[] = [];
+    for (const p of vmProbes) outLogs.push(await p.call<TaggedSendLog>({ op: 'tagStop', id: 'out' }));
+    await sleep(200);
+    const inRecords: TaggedRecord[] = [];
+    for (const p of vmProbes)
+      inRecords.push(
+        ...(await p.call<{ records: TaggedRecord[] }>({ op: 'tagCollect', port: IN_PORT })).records,
+      );
+    const outRecords = (await ext.call<{ records: TaggedRecord[] }>({ op: 'tagCollect', port: OUT_PORT }))
+      .records;
+    const verdictOptions = { boundUs: 0, settleUs: 0 };
+    // The checks must be able to fail: a duplicated rule and a stale address, planted by hand, must be reported.
+    await injectDuplicate(lab.routerNamespace);
+    const duplicateSeen = (await checkIteration()).some((p) => p.startsWith('extra kernel object'));
+    await serve.stop();
+    await run('ip', [
+      '-n',
+      lab.routerNamespace,
+      'route',
+      'add',
+      'local',
+      '203.0.113.249/32',
+      'dev',
+      lab.gatewayDevice,
+      'table',
+      'local',
+      'proto',
+      String(FLOATING_ROUTE_PROTOCOL),
+    ]);
+    const staleSeen = (await checkIteration()).some((p) => /address 203\.0\.113\.249 .*stale/.test(p));
+    const killPoints: Record<string, number> = {};
+    for (const k of kills) killPoints[k.point] = (killPoints[k.point] ?? 0) + 1;
+    const ready = kills.map((k) => k.readyMs).sort((a, b) => a - b);
+    return {
+      backend: o.backend,
+      iterations: o.iterations,
+      kills,
+      killPoints,
+      writes: kills.reduce((s, k) => s + k.writes, 0),
+      acknowledged: kills.reduce((s, k) => s + k.acknowledged, 0),
+      convergedAtReady: kills.filter((k) => k.problems.length === 0).length,
+      selfCheck: { duplicateSeen, staleSeen },
+      readyP50Ms: ready[Math.floor(ready.length / 2)] ?? 0,
+      readyMaxMs: ready.at(-1) ?? 0,
+      stableInbound: judge('inbound', inbound, logs, inRecords, (r) => r[4], verdictOptions),
+      stableOutbound: judge(
+        'outbound',
+        outbound,
+        outLogs,
+        outRecords,
+        (r) => (r[5] === lab.gatewayIp ? null : r[5]),
+        verdictOptions,
+      ),
+    };
+  } finally {
+    for (const p of probes) p.close();
+    await serve.stop().catch(() => serve.kill('SIGKILL'));
+    await run('ip', ['netns', 'del', referenceNamespace]).catch(() => undefined);
+    await destroyChurnLab(spec);
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+}

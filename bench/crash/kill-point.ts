@@ -1,0 +1,21 @@
+/** What serve was doing when it was killed, named after the kernel tool it was running (if any). */
+export function killPoint(children: readonly string[]): string {
+  const names = children.map((cmd) => {
+    const argv = cmd.split(' ');
+    // Right after the fork the child is still `ip netns exec NS TOOL ...`; name the tool it is about to become.
+    const tool = argv[0] === 'ip' && argv[1] === 'netns' && argv[2] === 'exec' ? argv.slice(4) : argv;
+    const [file = '', ...args] = tool;
+    const base = file.split('/').at(-1)!;
+    if (base === 'nft') return args.includes('-f') ? 'nft transaction' : 'nft read';
+    if (base.startsWith('iptables') && base.endsWith('restore')) return 'iptables-restore';
+    if (base.startsWith('iptables') && base.endsWith('save')) return 'iptables-save';
+    if (base === 'ip') return args.includes('-batch') ? 'address batch' : 'ip read';
+    if (base === 'conntrack') return 'conntrack cleanup';
+    if (base === 'tc') return args.includes('-batch') ? 'tc batch' : 'tc read';
+    if (base === 'bpftool') return 'bpftool';
+    return base || 'unknown';
+  });
+  return names.length === 0 ? 'no kernel tool running' : [...new Set(names)].sort().join(' + ');
+}
+
+export const KERNEL_TOOLS = /(^|\/)(nft|ip|iptables[\w-]*|conntrack|tc|bpftool)( |$)/;
