@@ -21,6 +21,7 @@ import { BACKEND_NAMES, parseBackendName, type BackendName } from '../src/model/
 import { runControl } from './control/run-control.js';
 import { runSwitch } from './control/run-switch.js';
 import { runChurnSuite } from './churn/run-suite.js';
+import { runCrashSuite } from './crash/run-suite.js';
 
 import { runExhaustion } from './exhaustion.js';
 import { runForwarding } from './forwarding/run-forwarding.js';
@@ -82,8 +83,8 @@ async function main(): Promise<void> {
       log,
     });
   }
-  if (suites.has('crash-disabled')) {
-    await (null as unknown as (o: unknown) => Promise<void>)({
+  if (suites.has('crash')) {
+    await runCrashSuite({
       profileName: profile.name,
       ...profile.crash,
       ...(values.backends && { backends }),

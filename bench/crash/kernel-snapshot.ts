@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createDataplane, FLOATING_ROUTE_PROTOCOL, type DesiredRouter } from '../../src/dataplane/index.js';
 import { run } from '../../src/exec/run.js';
 import type { BackendName } from '../../src/model/index.js';
@@ -161,10 +164,14 @@ export async function injectDuplicate(netns: string): Promise<void> {
     .find((r) => r !== undefined && String(r.table).startsWith('sfip_'));
   if (rule) {
     const { handle: _handle, ...copy } = rule;
-    await run('nft', ['-j', '-f', '-'], {
-      netns,
-      input: JSON.stringify({ nftables: [{ add: { rule: copy } }] }),
-    });
+    // nft's JSON parser opens its input by name, and /dev/stdin of a spawned child is a socket it cannot open.
+    const dir = mkdtempSync(join(tmpdir(), 'sfip-dup-'));
+    try {
+      writeFileSync(join(dir, 'rule.json'), JSON.stringify({ nftables: [{ add: { rule: copy } }] }));
+      await run('nft', ['-j', '-f', join(dir, 'rule.json')], { netns });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     return;
   }
   const saved = (await run('iptables-nft-save', ['-t', 'nat'], { netns })).stdout;
