@@ -22,6 +22,11 @@ declare -A PACKAGES=(
   [python3]=/usr/bin/python3
   [make]=/usr/bin/make
   [g++]=/usr/bin/g++
+  [gcc]=/usr/bin/gcc
+  [pkg-config]=/usr/bin/pkg-config
+  [libnftnl-dev]=/usr/include/libnftnl/set.h
+  [libmnl-dev]=/usr/include/libmnl/libmnl.h
+  [chromium]=/usr/bin/chromium
 )
 missing=()
 for pkg in "${!PACKAGES[@]}"; do

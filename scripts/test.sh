@@ -9,6 +9,7 @@ npx eslint .
 npx prettier --check . >/dev/null || { npx prettier --check .; exit 1; }
 echo "== type check"
 npx tsc -p tsconfig.json --noEmit
+npx tsc -p web/tsconfig.json
 echo "== tests"
 mapfile -t files < <(find test -name '*.test.ts' | sort)
 node --import tsx --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \

@@ -186,6 +186,7 @@ function appliedState(desired: DesiredRouter): ActualRouter {
     inbound: new Map(desired.mappings.map((m) => [m.floatingIp as string, m.fixedIp as string])),
     outbound: new Map(desired.mappings.map((m) => [m.fixedIp as string, m.floatingIp as string])),
     addresses: new Set(desired.mappings.map((m) => m.floatingIp as string)),
+    macs: new Map(desired.mappings.flatMap((m) => (m.fixedMac ? [[m.fixedIp as string, m.fixedMac]] : []))),
   };
 }
 
@@ -195,6 +196,7 @@ function sameStructure(a: DesiredRouter, b: DesiredRouter): boolean {
     a.namespace === b.namespace &&
     a.gatewayDevice === b.gatewayDevice &&
     a.gatewayIp === b.gatewayIp &&
+    (a.antiSpoofing ?? true) === (b.antiSpoofing ?? true) &&
     a.internalCidrs.join() === b.internalCidrs.join()
   );
 }

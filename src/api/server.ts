@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Store } from '../store/index.js';
@@ -16,9 +17,15 @@ export interface ApiOptions {
   readonly logger?: Logger | false;
   /** Largest request body accepted, in bytes. Default 256 KiB. */
   readonly bodyLimit?: number;
-  /** Extra readiness condition, e.g. "the agent has reconciled every router once". */
-  readonly ready?: () => { ready: boolean; detail: string };
+  /**
+   * Extra readiness condition, given the routers in the store, e.g. "the agent has reconciled each of them
+   * once". Without it, ready means the store answers.
+   */
+  readonly ready?: (routerIds: readonly string[]) => { ready: boolean; detail: string };
 }
+
+/** A caller's X-Request-Id is kept when it is short and plain, so logs can be joined across systems. */
+const REQUEST_ID = /^[\w.:@-]{1,128}$/;
 
 /** The Neutron-shaped HTTP API. Thin: it translates HTTP into model calls inside store transactions. */
 export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
@@ -26,6 +33,13 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     loggerInstance: options.logger || undefined,
     logger: options.logger === false ? false : undefined,
     bodyLimit: options.bodyLimit ?? 256 * 1024,
+    // Every request gets an id (the caller's X-Request-Id, or a new UUID); every log line of the request
+    // carries it as reqId, and the response returns it in X-Request-Id.
+    requestIdHeader: false,
+    genReqId: (req: { headers: Record<string, string | string[] | undefined> }) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
     routerOptions: { ignoreTrailingSlash: true },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
@@ -33,8 +47,9 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   app.setNotFoundHandler(notFoundHandler);
   // No authentication yet: every caller is the admin of the default project (the server listens on loopback).
   app.decorateRequest('caller', null as unknown as Caller);
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async (request, reply) => {
     request.caller = { projectId: DEFAULT_PROJECT, isAdmin: true };
+    void reply.header('x-request-id', request.id);
   });
   registerVersions(app);
   for (const def of [networks, subnets, ports, routers, floatingIps]) {
@@ -42,9 +57,21 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   }
   registerRouterInterfaces(app, options.store);
   app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_request, reply) => {
-    const state = options.ready?.() ?? { ready: true, detail: 'no agent in this process' };
-    await options.store.read((view) => view.list('network').length);
+  // Ready: the store answers and (with an agent) every router in it has been reconciled at least once.
+  app.get('/readyz', async (request, reply) => {
+    let routerIds: string[];
+    try {
+      routerIds = await options.store.read((view) => view.list('router').map((r) => r.id));
+    } catch (error) {
+      request.log.warn({ err: (error as Error).message }, 'readiness: store unreachable');
+      return reply
+        .status(503)
+        .send({ status: 'not ready', detail: `store unreachable: ${(error as Error).message}` });
+    }
+    const state = options.ready?.(routerIds) ?? {
+      ready: true,
+      detail: 'store reachable; no agent in this process',
+    };
     return reply
       .status(state.ready ? 200 : 503)
       .send({ status: state.ready ? 'ready' : 'not ready', detail: state.detail });

@@ -88,6 +88,7 @@ export function routerView(r: Router): NeutronObject {
     namespace: r.namespace,
     gateway_device: r.gatewayDevice,
     backend: r.backend,
+    anti_spoofing: r.antiSpoofing ?? true,
   };
 }
 

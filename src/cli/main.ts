@@ -8,6 +8,7 @@ import { labCommand } from './commands/lab.js';
 import { networkCommand, portCommand, subnetCommand } from './commands/network.js';
 import { routerCommand } from './commands/router.js';
 import { serveCommand } from './commands/serve.js';
+import { topCommand } from './commands/top.js';
 
 export function buildProgram(): Command {
   const program = new Command('sfip')
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
     labCommand(),
     doctorCommand(),
     serveCommand(),
+    topCommand(),
   ]) {
     program.addCommand(command);
   }

@@ -3,7 +3,15 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Agent } from '../agent/index.js';
 import { buildApi } from '../api/index.js';
+import { loadDashboardToken, presentedToken, registerDashboard, sameToken } from '../dashboard/index.js';
 import { createDataplane, type Dataplane } from '../dataplane/index.js';
+import {
+  agentReadiness,
+  createMetricsRegistry,
+  Observer,
+  ReconcileHistory,
+  registerMetricsRoute,
+} from '../metrics/index.js';
 import type { BackendName } from '../model/index.js';
 import { openStore, type Store } from '../store/index.js';
 
@@ -20,12 +28,19 @@ export interface ServeOptions {
   readonly log: Logger;
   /** Run the API without the agent (another process reconciles). */
   readonly agent: boolean;
+  /** The dashboard's token; absent means STATE_DIR/dashboard-token, created on first start. */
+  readonly dashboardToken?: string;
+  /** How long one read of the dataplane counters serves scrapes and dashboard polls. Default 1 s. */
+  readonly countersCacheMs?: number;
 }
 
 export interface RunningServer {
   readonly url: string;
   readonly store: Store;
   readonly agent: Agent | undefined;
+  readonly history: ReconcileHistory;
+  /** Where the generated dashboard token was written, or null when it was given. */
+  readonly dashboardTokenPath: string | null;
   close(): Promise<void>;
 }
 
@@ -57,6 +72,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       );
     }
   }
+  // A bad configured or stored token stops the daemon before it opens anything.
+  const token = loadDashboardToken(options.stateDir, options.dashboardToken);
   const store = openStore(options.store, options.stateDir);
   const agent = options.agent
     ? new Agent({
@@ -70,18 +87,40 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
         conntrackCleanup: options.conntrackCleanup ?? true,
       })
     : undefined;
-  let agentReady = !agent;
+  // Follow the agent before it starts, so its very first passes are recorded.
+  const history = new ReconcileHistory();
+  if (agent) history.follow(agent);
+  let agentStarted = !agent;
   const app = await buildApi({
     store,
     logger: log.child({ component: 'api' }),
-    ready: () => ({ ready: agentReady, detail: agentReady ? 'every router reconciled' : 'agent starting' }),
+    ready: (routerIds) =>
+      agent
+        ? agentReadiness(history, agentStarted, routerIds)
+        : { ready: true, detail: 'store reachable; no agent in this process' },
+  });
+  const observer = new Observer({
+    store,
+    dataplaneFor,
+    defaultBackend: options.backend,
+    cacheMs: options.countersCacheMs ?? 1000,
+  });
+  registerMetricsRoute(app, createMetricsRegistry({ observer, history }));
+  await registerDashboard(app, {
+    observer,
+    history,
+    authorize: (request) => sameToken(presentedToken(request.headers), token.token),
   });
   const address = await app.listen({ host: options.host, port: options.port });
   log.info({ url: address, store: store.description, backend: options.backend }, 'sfip API listening');
-  const agentStarted = agent
+  log.info(
+    { dashboard: `${address}/dashboard/`, tokenFile: token.path ?? '(given with --dashboard-token)' },
+    'dashboard served; open it with the token',
+  );
+  const agentRunning = agent
     ?.start()
     .then(() => {
-      agentReady = true;
+      agentStarted = true;
       log.info('agent reconciled every router');
     })
     .catch((error) => log.error({ err: (error as Error).message }, 'agent failed to start'));
@@ -89,9 +128,11 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     url: address,
     store,
     agent,
+    history,
+    dashboardTokenPath: token.path,
     async close() {
       await app.close();
-      await agentStarted;
+      await agentRunning;
       await agent?.stop();
       await store.close();
     },

@@ -42,7 +42,11 @@ export function routerIntent(view: View, router: Router): RouterIntent {
       gatewayDevice: router.gatewayDevice,
       gatewayIp,
       internalCidrs: [...new Set(interfaceSubnets(view, router.id).map((s) => s.cidr))].sort(),
-      mappings: floatingIps.map((f) => ({ floatingIp: f.floatingIpAddress, fixedIp: f.fixedIpAddress! })),
+      mappings: floatingIps.map((f) => {
+        const mac = f.portId ? view.get('port', f.portId)?.macAddress : undefined;
+        return { floatingIp: f.floatingIpAddress, fixedIp: f.fixedIpAddress!, ...(mac && { fixedMac: mac }) };
+      }),
+      antiSpoofing: router.antiSpoofing ?? true,
     },
   };
 }

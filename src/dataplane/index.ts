@@ -1,4 +1,5 @@
 export * from './common/conntrack.js';
+export * from './common/conntrack-usage.js';
 export * from './common/garp.js';
 export * from './common/gateway-addresses.js';
 export * from './desired.js';

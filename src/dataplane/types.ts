@@ -12,6 +12,8 @@ export interface RouterTarget {
 export interface FloatingMapping {
   readonly floatingIp: IPv4;
   readonly fixedIp: IPv4;
+  /** The MAC address of the port holding the fixed IP, for anti-spoofing; absent when unknown. */
+  readonly fixedMac?: string;
 }
 
 /** Everything a backend must program for one router, derived purely from the store. */
@@ -22,6 +24,11 @@ export interface DesiredRouter extends RouterTarget {
   readonly internalCidrs: readonly string[];
   /** Sorted by floating address; floating and fixed addresses are each unique. */
   readonly mappings: readonly FloatingMapping[];
+  /**
+   * Drop packets from the gateway device addressed straight to an internal address, and packets claiming a
+   * fixed IP that has a floating IP from any MAC but its port's. Default true.
+   */
+  readonly antiSpoofing?: boolean;
 }
 
 /** What a backend found in the kernel for one router. */
@@ -36,6 +43,8 @@ export interface ActualRouter {
   readonly outbound: ReadonlyMap<string, string>;
   /** Floating addresses this backend put on the gateway device. */
   readonly addresses: ReadonlySet<string>;
+  /** fixed -> MAC, as the backend's anti-spoofing holds them (backends without MAC checks leave it out). */
+  readonly macs?: ReadonlyMap<string, string>;
 }
 
 /** The difference between desired and actual, and the one batch that closes it. */
@@ -50,6 +59,17 @@ export interface Plan {
   /** Mappings that appear, disappear or change: their conntrack state may be stale afterwards. */
   readonly added: readonly FloatingMapping[];
   readonly removed: readonly FloatingMapping[];
+}
+
+/** Traffic through one floating IP since its kernel object was created, as the dataplane itself counted it. */
+export interface FloatingIpCounters {
+  readonly floatingIp: string;
+  /** Packets and bytes addressed to the floating IP (before translation to the fixed IP). */
+  readonly packetsIn: number;
+  readonly bytesIn: number;
+  /** Packets and bytes that left with the floating IP as their source (after translation). */
+  readonly packetsOut: number;
+  readonly bytesOut: number;
 }
 
 export interface CapabilityCheck {
@@ -73,6 +93,12 @@ export interface Dataplane {
   remove(target: RouterTarget): Promise<void>;
   /** Router ids this backend holds state for in a namespace, so a restarted agent can sweep leftovers. */
   owned(namespace: string | null): Promise<string[]>;
+  /**
+   * Per-floating-IP traffic counters of one router, read in one batched kernel read. Optional: a backend
+   * without it reports no traffic metrics. Counters restart from zero when the backend rebuilds its objects;
+   * Prometheus' rate() treats that as a counter reset. Callers cache the result (reads are not free at scale).
+   */
+  counters?(target: RouterTarget): Promise<FloatingIpCounters[]>;
 }
 
 export function isEmptyPlan(plan: Plan): boolean {

@@ -7,6 +7,7 @@ import {
   internalDeviceOf,
   labNamespaces,
   prefixLength,
+  vmMac,
   type LabRouter,
   type LabSpec,
 } from './topology.js';
@@ -75,6 +76,7 @@ async function buildRouter(spec: LabSpec, r: LabRouter): Promise<void> {
     const ns = labNamespaces.vm(spec, r, vm);
     await ip(sw, 'link', 'add', `sw-${vm.name}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns);
     await ip(sw, 'link', 'set', `sw-${vm.name}`, 'master', 'br0', 'up');
+    await ip(ns, 'link', 'set', 'eth0', 'address', vmMac(vm));
     await ip(ns, 'addr', 'add', `${vm.ip}/${prefixLength(r.internalCidr)}`, 'dev', 'eth0');
     await ip(ns, 'link', 'set', 'eth0', 'up');
     await ip(ns, 'route', 'add', 'default', 'via', r.internalGatewayIp);

@@ -9,6 +9,7 @@ import { createServer as createHttpServer } from 'node:http';
 import { connect, createServer, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { createInterface } from 'node:readline';
+import { handleBulk, type BulkCommand } from './netprobe-bulk.js';
 import { handleTagged, type TaggedCommand } from './tagged-traffic.js';
 
 export type ProbeCommand =
@@ -18,9 +19,19 @@ export type ProbeCommand =
   | { op: 'tcpSend'; id: string; msg: string; timeoutMs?: number }
   | { op: 'tcpClose'; id: string }
   | { op: 'udp'; host: string; port: number; msg: string; timeoutMs?: number }
-  | { op: 'udpStream'; host: string; port: number; tag: string; count: number; intervalMs: number }
+  | {
+      op: 'udpStream';
+      host: string;
+      port: number;
+      tag: string;
+      count: number;
+      intervalMs: number;
+      /** Local address to send from (it must be configured in the namespace). */
+      bind?: string;
+    }
   | { op: 'received'; port: number; tag?: string }
   | { op: 'ping'; host: string; count: number; intervalS?: number }
+  | BulkCommand
   | TaggedCommand;
 
 /** What a listener says back: who it is and which addresses it saw. */
@@ -159,6 +170,7 @@ async function handle(cmd: ProbeCommand): Promise<unknown> {
       const socket = createSocket('udp4');
       socket.on('error', () => undefined);
       udpClients.push(socket);
+      if (cmd.bind) await new Promise<void>((resolve) => socket.bind(0, cmd.bind, resolve));
       let sent = 0;
       const started = Date.now();
       for (let seq = 0; seq < cmd.count; seq++) {
@@ -181,6 +193,12 @@ async function handle(cmd: ProbeCommand): Promise<unknown> {
         peers: [...new Set(wanted.map((r) => r.peer))],
       };
     }
+    case 'sink':
+    case 'blast':
+    case 'digestListen':
+    case 'udpBig':
+    case 'udpRefused':
+      return handleBulk(cmd);
     case 'tagListen':
     case 'tagSend':
     case 'tagGen':

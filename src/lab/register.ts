@@ -1,5 +1,5 @@
 import type { ApiClient, Json } from '../client/api-client.js';
-import { gatewayDeviceOf, labNamespaces, type LabSpec } from './topology.js';
+import { gatewayDeviceOf, labNamespaces, vmMac, type LabSpec } from './topology.js';
 
 export const labTag = (spec: LabSpec) => `sfip-lab:${spec.prefix}`;
 
@@ -74,6 +74,7 @@ export async function registerLab(api: ApiClient, spec: LabSpec): Promise<Regist
             fixed_ips: [{ subnet_id: subnet.id, ip_address: vm.ip }],
             device_id: `${spec.prefix}-${r.name}-${vm.name}`,
             device_owner: 'compute:lab',
+            mac_address: vmMac(vm),
             tags,
           },
         })

@@ -70,4 +70,13 @@ export function allNamespaces(spec: LabSpec): string[] {
   ]);
 }
 
+/**
+ * A VM's MAC, derived from its fixed IP in Neutron's fa:16:3e prefix. The lab gives the VM this MAC and registers
+ * its port with it, as a cloud does, so the router's anti-spoofing can bind fixed IPs to ports.
+ */
+export function vmMac(vm: LabVm): string {
+  const [, b, c, d] = vm.ip.split('.').map(Number) as [number, number, number, number];
+  return ['fa', '16', '3e', ...[b, c, d].map((n) => n.toString(16).padStart(2, '0'))].join(':');
+}
+
 export const prefixLength = (cidr: string) => Number(cidr.split('/')[1]);

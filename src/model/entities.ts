@@ -67,6 +67,11 @@ export interface Router extends Resource {
   readonly adminStateUp: boolean;
   /** Which dataplane backend carries this router's floating IPs; null means the agent's default. */
   readonly backend: string | null;
+  /**
+   * Drop traffic from outside addressed straight to internal addresses, and traffic claiming a fixed IP from a
+   * MAC other than its port's. Absent in routers stored before it existed, which means true.
+   */
+  readonly antiSpoofing?: boolean;
 }
 
 export type FloatingIpStatus = 'ACTIVE' | 'DOWN' | 'ERROR';

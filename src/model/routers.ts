@@ -27,6 +27,7 @@ export interface RouterInput extends CommonInput {
   readonly externalGateway?: GatewayInput | null;
   readonly adminStateUp?: boolean;
   readonly backend?: string | null;
+  readonly antiSpoofing?: boolean;
 }
 
 export function createRouter(tx: Tx, ctx: Context, input: RouterInput): Router {
@@ -38,6 +39,7 @@ export function createRouter(tx: Tx, ctx: Context, input: RouterInput): Router {
     externalGateway: null,
     adminStateUp: input.adminStateUp ?? true,
     backend: input.backend == null ? null : parseBackendName(input.backend),
+    antiSpoofing: input.antiSpoofing ?? true,
   };
   checkPlacement(tx, draft);
   const router = input.externalGateway
@@ -68,6 +70,7 @@ export function updateRouter(tx: Tx, ctx: Context, id: string, input: RouterInpu
     ...(input.description !== undefined && { description: input.description }),
     ...(input.tags !== undefined && { tags: [...new Set(input.tags)] }),
     ...(input.adminStateUp !== undefined && { adminStateUp: input.adminStateUp }),
+    ...(input.antiSpoofing !== undefined && { antiSpoofing: input.antiSpoofing }),
     ...(input.namespace !== undefined && {
       namespace: input.namespace === null ? null : parseNamespaceName(input.namespace),
     }),

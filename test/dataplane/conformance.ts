@@ -11,7 +11,7 @@ import { readFloatingAddresses } from '../../src/dataplane/index.js';
 import type { Echo } from '../../src/lab/netprobe.js';
 import type { BackendName } from '../../src/model/index.js';
 import { conntrackLines, mentioning } from '../support/conntrack.js';
-import { DataplaneFixture, TCP_PORT, UDP_PORT } from '../support/dataplane-fixture.js';
+import { conformanceLab, DataplaneFixture, TCP_PORT, UDP_PORT } from '../support/dataplane-fixture.js';
 
 export interface ConformanceOptions {
   readonly backend: BackendName;
@@ -41,7 +41,7 @@ const FAIL_FAST = 1000;
 
 export function runDataplaneConformance(options: ConformanceOptions): void {
   describe(`dataplane conformance: ${options.backend}`, { timeout: 240_000 }, () => {
-    const f = new DataplaneFixture(options.backend, options.prefix);
+    const f = new DataplaneFixture(options.backend, conformanceLab(options.prefix));
     let fip1: Json; // r1 vm1
     let fip2: Json; // r1 vm2
     let fipR2: Json; // r2 vm1 (same fixed IP as r1 vm1)

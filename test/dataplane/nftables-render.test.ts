@@ -22,8 +22,8 @@ const desired: DesiredRouter = {
   gatewayIp: ip('203.0.113.2'),
   internalCidrs: ['10.0.0.0/24', '10.1.0.0/24'],
   mappings: [
-    { floatingIp: ip('203.0.113.10'), fixedIp: ip('10.0.0.11') },
-    { floatingIp: ip('203.0.113.11'), fixedIp: ip('10.0.0.12') },
+    { floatingIp: ip('203.0.113.10'), fixedIp: ip('10.0.0.11'), fixedMac: 'fa:16:3e:00:00:0b' },
+    { floatingIp: ip('203.0.113.11'), fixedIp: ip('10.0.0.12'), fixedMac: 'fa:16:3e:00:00:0c' },
   ],
 };
 
@@ -41,16 +41,22 @@ describe('nftables rendering', () => {
       ['10.0.0.11', '203.0.113.10'],
       ['10.0.0.13', '203.0.113.12'],
     ]);
-    const delta = renderDelta(desired, inbound, outbound);
+    const macs = new Map([
+      ['10.0.0.11', 'fa:16:3e:00:00:0b'],
+      ['10.0.0.13', 'fa:16:3e:00:00:0d'],
+    ]);
+    const delta = renderDelta(desired, inbound, outbound, macs);
     assertGolden('nftables-delta.nft', delta.text ?? '');
-    assert.deepEqual(delta.added, [{ floatingIp: '203.0.113.11', fixedIp: '10.0.0.12' }]);
+    assert.deepEqual(delta.added, [desired.mappings[1]]);
     assert.deepEqual(delta.removed, [{ floatingIp: '203.0.113.12', fixedIp: '10.0.0.13' }]);
   });
 
   it('renders nothing when the maps already match', () => {
     const inbound = new Map(desired.mappings.map((m) => [m.floatingIp as string, m.fixedIp as string]));
     const outbound = new Map(desired.mappings.map((m) => [m.fixedIp as string, m.floatingIp as string]));
-    assert.equal(renderDelta(desired, inbound, outbound).text, null);
+    const macs = new Map(desired.mappings.map((m) => [m.fixedIp as string, m.fixedMac!]));
+    assert.equal(renderDelta(desired, inbound, outbound, macs).text, null);
+    assert.match(renderDelta(desired, inbound, outbound, new Map()).text ?? '', /add element .* fixed_macs/);
   });
 
   it('changes a rule comment whenever the rule changes, so drift in any rule is visible', () => {
@@ -70,8 +76,8 @@ describe('nftables rendering', () => {
     const statements = text.split('\n').filter((l) => l.startsWith('add element'));
     assert.equal(
       statements.length,
-      18,
-      '10,000 elements in 4,096-element statements, for each of the six maps',
+      24,
+      '10,000 elements in 4,096-element statements, for each of the six maps and the two counter sets',
     );
   });
 

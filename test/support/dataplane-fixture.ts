@@ -74,13 +74,20 @@ export class DataplaneFixture {
   routers: RegisteredRouter[] = [];
   readonly probes = new Map<string, Probe>();
   readonly log = pino({ level: process.env.SFIP_TEST_LOG ?? 'silent' });
+  readonly resyncIntervalMs: number;
+  /** Namespaces an afterBuild hook created; removed with the lab. */
+  readonly extraNamespaces: string[] = [];
 
   constructor(
     readonly backend: BackendName,
-    prefix: string,
-    readonly resyncIntervalMs = 400,
+    spec: LabSpec,
+    private readonly options: {
+      resyncIntervalMs?: number;
+      afterBuild?: (f: DataplaneFixture) => Promise<void>;
+    } = {},
   ) {
-    this.spec = conformanceLab(prefix);
+    this.resyncIntervalMs = options.resyncIntervalMs ?? 400;
+    this.spec = spec;
     this.store = new SqliteStore({ path: join(this.stateDir, 'sfip.db') });
     this.dataplane = createDataplane(backend);
   }
@@ -88,6 +95,7 @@ export class DataplaneFixture {
   async start(): Promise<void> {
     await destroyLab(this.spec); // leftovers of an interrupted run
     await buildLab(this.spec);
+    await this.options.afterBuild?.(this);
     this.app = await buildApi({ store: this.store, logger: false });
     const url = await this.app.listen({ host: '127.0.0.1', port: 0 });
     this.api = new ApiClient(url);
@@ -114,7 +122,8 @@ export class DataplaneFixture {
     });
   }
 
-  private async probe(namespace: string, name: string): Promise<void> {
+  /** Starts a probe (listening on the usual ports) in a namespace the fixture did not build itself. */
+  async probe(namespace: string, name: string): Promise<void> {
     const probe = new Probe(namespace, name);
     await probe.call({ op: 'listen', proto: 'tcp', port: TCP_PORT });
     await probe.call({ op: 'listen', proto: 'udp', port: UDP_PORT });
@@ -180,6 +189,7 @@ export class DataplaneFixture {
         .catch(() => undefined);
     }
     await destroyLab(this.spec);
+    for (const ns of this.extraNamespaces) await run('ip', ['netns', 'del', ns]).catch(() => undefined);
     await this.store.close();
     rmSync(this.stateDir, { recursive: true, force: true });
   }

@@ -37,6 +37,7 @@ const properties = {
   namespace: Type.Optional(Nullable(Type.String({ maxLength: 255 }))),
   gateway_device: Type.Optional(Nullable(Type.String({ maxLength: 255 }))),
   backend: Type.Optional(Nullable(Type.String({ maxLength: 32 }))),
+  anti_spoofing: Type.Optional(Type.Boolean()),
 };
 
 function input(b: Record<string, unknown>) {
@@ -56,6 +57,7 @@ function input(b: Record<string, unknown>) {
     ...(b.namespace !== undefined && { namespace: b.namespace as string | null }),
     ...(b.gateway_device !== undefined && { gatewayDevice: b.gateway_device as string | null }),
     ...(b.backend !== undefined && { backend: b.backend as string | null }),
+    ...(b.anti_spoofing !== undefined && { antiSpoofing: b.anti_spoofing as boolean }),
   };
 }
 
@@ -75,6 +77,7 @@ export const routers: ResourceDef<'router'> = {
     'namespace',
     'gateway_device',
     'backend',
+    'anti_spoofing',
     'revision_number',
     'created_at',
     'updated_at',

@@ -42,6 +42,17 @@ export function serveCommand(): Command {
     )
     .option('--no-agent', 'run only the API')
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
+    .option(
+      '--dashboard-token <token>',
+      'token for the dashboard and `sfip top` (default: STATE_DIR/dashboard-token, generated on first start)',
+      process.env.SFIP_DASHBOARD_TOKEN,
+    )
+    .option(
+      '--counters-cache <duration>',
+      'how long one read of the per-floating-IP counters serves /metrics and the dashboard',
+      parseDuration,
+      1000,
+    )
     .action(async (o: Record<string, unknown>) => {
       const log = createLogger(String(o.logLevel));
       const server = await serve({
@@ -54,6 +65,8 @@ export function serveCommand(): Command {
         garp: Boolean(o.garp),
         conntrackCleanup: Boolean(o.conntrackCleanup),
         agent: Boolean(o.agent),
+        ...(o.dashboardToken !== undefined && { dashboardToken: String(o.dashboardToken) }),
+        countersCacheMs: Number(o.countersCache),
         log,
       });
       // Runs until a signal; then the API and agent stop, and the kernel keeps forwarding what it has.

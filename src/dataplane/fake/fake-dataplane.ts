@@ -3,6 +3,7 @@ import type {
   CapabilityCheck,
   Dataplane,
   DesiredRouter,
+  FloatingIpCounters,
   FloatingMapping,
   Plan,
   RouterTarget,
@@ -36,6 +37,10 @@ export class FakeDataplane implements Dataplane {
   /** When set, the next apply throws this. */
   failNextApply: Error | undefined;
   missingNamespaces = new Set<string>();
+  /** Traffic per router and floating address, as tests pretend it flowed; see addTraffic. */
+  readonly traffic = new Map<string, Map<string, FloatingIpCounters>>();
+  /** How many times counters() was called: tests check that reads are cached and batched. */
+  counterReads = 0;
 
   async check(): Promise<CapabilityCheck[]> {
     return [{ name: 'fake', ok: true, detail: 'in memory' }];
@@ -115,6 +120,44 @@ export class FakeDataplane implements Dataplane {
 
   async remove(target: RouterTarget): Promise<void> {
     this.routers.delete(key(target));
+  }
+
+  /** Pretends packets flowed through a floating IP of a router. */
+  addTraffic(
+    target: RouterTarget,
+    floatingIp: string,
+    packetsIn: number,
+    packetsOut: number,
+    size = 100,
+  ): void {
+    const byAddress = this.traffic.get(key(target)) ?? new Map<string, FloatingIpCounters>();
+    const c = byAddress.get(floatingIp) ?? {
+      floatingIp,
+      packetsIn: 0,
+      bytesIn: 0,
+      packetsOut: 0,
+      bytesOut: 0,
+    };
+    byAddress.set(floatingIp, {
+      floatingIp,
+      packetsIn: c.packetsIn + packetsIn,
+      bytesIn: c.bytesIn + packetsIn * size,
+      packetsOut: c.packetsOut + packetsOut,
+      bytesOut: c.bytesOut + packetsOut * size,
+    });
+    this.traffic.set(key(target), byAddress);
+  }
+
+  async counters(target: RouterTarget): Promise<FloatingIpCounters[]> {
+    this.counterReads++;
+    const state = this.routers.get(key(target));
+    const traffic = this.traffic.get(key(target));
+    return [...(state?.inbound.keys() ?? [])]
+      .sort()
+      .map(
+        (floatingIp) =>
+          traffic?.get(floatingIp) ?? { floatingIp, packetsIn: 0, bytesIn: 0, packetsOut: 0, bytesOut: 0 },
+      );
   }
 
   async owned(namespace: string | null): Promise<string[]> {

@@ -11,10 +11,13 @@ import type {
   CapabilityCheck,
   Dataplane,
   DesiredRouter,
+  FloatingIpCounters,
   Plan,
   RouterTarget,
 } from '../types.js';
-import { EXPECTED_MAPS, parseNftTable, parseTableNames } from './parse.js';
+import { SOURCE_MACS } from './anti-spoofing.js';
+import { readNftCounters } from './counters.js';
+import { countersMatch, EXPECTED_MAPS, parseNftTable, parseTableNames } from './parse.js';
 import {
   INBOUND_MAP,
   OUTBOUND_MAP,
@@ -58,7 +61,7 @@ export class NftablesDataplane implements Dataplane {
     const table = tableName(target.routerId);
     // Listing a table lists every element of all six maps; at 100,000 floating IPs that costs seconds. Most
     // reads list the table without elements (-t) plus the two translation maps; every DEEP_READ_EVERY-th read
-    // of a router (and its first) lists everything, including the quoted-header maps.
+    // of a router (and its first) lists everything, including the quoted-header maps and the counter sets.
     const reads = (this.reads.get(target.routerId) ?? 0) + 1;
     this.reads.set(target.routerId, reads);
     const deep = reads % DEEP_READ_EVERY === 1;
@@ -72,6 +75,7 @@ export class NftablesDataplane implements Dataplane {
             await list(['-t', 'list', 'table', 'ip', table]),
             await list(['list', 'map', 'ip', table, INBOUND_MAP]),
             await list(['list', 'map', 'ip', table, OUTBOUND_MAP]),
+            await list(['list', 'set', 'ip', table, SOURCE_MACS]),
           );
     } catch (error) {
       if (error instanceof ExecError && /No such file or directory/.test(error.stderr)) {
@@ -81,6 +85,7 @@ export class NftablesDataplane implements Dataplane {
           inbound: new Map(),
           outbound: new Map(),
           addresses,
+          macs: new Map(),
         };
       }
       throw error;
@@ -89,10 +94,17 @@ export class NftablesDataplane implements Dataplane {
     const structureMatches =
       desired !== undefined &&
       sameList(state.signature, expected) &&
-      (!deep || state.icmpConsistent) &&
+      (!deep || (state.icmpConsistent && countersMatch(state))) &&
       state.maps.size === EXPECTED_MAPS.size &&
       [...state.maps].every((m) => EXPECTED_MAPS.has(m));
-    return { present: true, structureMatches, inbound: state.inbound, outbound: state.outbound, addresses };
+    return {
+      present: true,
+      structureMatches,
+      inbound: state.inbound,
+      outbound: state.outbound,
+      addresses,
+      macs: state.macs,
+    };
   }
 
   plan(desired: DesiredRouter, actual: ActualRouter): Plan {
@@ -100,7 +112,7 @@ export class NftablesDataplane implements Dataplane {
     const addAddresses = desired.mappings.map((m) => m.floatingIp).filter((ip) => !actual.addresses.has(ip));
     const removeAddresses = [...actual.addresses].filter((ip) => !wantAddresses.has(ip)).sort();
     if (!actual.present || !actual.structureMatches) {
-      const delta = renderDelta(desired, actual.inbound, actual.outbound);
+      const delta = renderDelta(desired, actual.inbound, actual.outbound, actual.macs);
       return {
         target: desired,
         batch: renderFull(desired, this.options),
@@ -111,7 +123,7 @@ export class NftablesDataplane implements Dataplane {
         removed: delta.removed,
       };
     }
-    const delta = renderDelta(desired, actual.inbound, actual.outbound);
+    const delta = renderDelta(desired, actual.inbound, actual.outbound, actual.macs);
     return {
       target: desired,
       batch: delta.text,
@@ -145,6 +157,10 @@ export class NftablesDataplane implements Dataplane {
       return; // the device is gone, and its addresses with it
     }
     await applyAddressChanges(target, [], [...addresses], this.run);
+  }
+
+  counters(target: RouterTarget): Promise<FloatingIpCounters[]> {
+    return readNftCounters(target, this.run);
   }
 
   async owned(namespace: string | null): Promise<string[]> {

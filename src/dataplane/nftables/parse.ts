@@ -1,6 +1,7 @@
 import type { FloatingMapping } from '../types.js';
+import { SOURCE_MACS } from './anti-spoofing.js';
 import { ICMP_MAPS } from './icmp-errors.js';
-import { INBOUND_MAP, OUTBOUND_MAP } from './render.js';
+import { COUNT_IN_SET, COUNT_OUT_SET, INBOUND_MAP, OUTBOUND_MAP } from './render.js';
 
 /** The parts of `nft -j list table` output that sfip reads back. */
 export interface NftTableState {
@@ -10,6 +11,10 @@ export interface NftTableState {
   readonly maps: Set<string>;
   /** The quoted-header maps hold exactly what the two translation maps imply. */
   readonly icmpConsistent: boolean;
+  /** fixed IP -> MAC, from the anti-spoofing set. */
+  readonly macs: Map<string, string>;
+  /** Keys of the per-floating-IP counter sets, by set name (empty in a terse listing). */
+  readonly counted: Map<string, Set<string>>;
 }
 
 interface NftChain {
@@ -28,7 +33,17 @@ interface NftMap {
   map?: string;
   elem?: [unknown, unknown][];
 }
-type NftObject = { chain?: NftChain; rule?: NftRule; map?: NftMap; set?: unknown; table?: unknown };
+/** A set element is a bare value, or `{ elem: { val, counter } }` when the set carries per-element counters. */
+export type NftSetElement =
+  string | { elem?: { val?: unknown; counter?: { packets?: number; bytes?: number } } };
+export interface NftSet {
+  name: string;
+  table?: string;
+  type: string | string[];
+  elem?: NftSetElement[];
+  stmt?: Record<string, unknown>[];
+}
+type NftObject = { chain?: NftChain; rule?: NftRule; map?: NftMap; set?: NftSet; table?: unknown };
 
 /**
  * Reads a table back. Base chains appear in the signature with type, hook and priority; rules by their
@@ -45,6 +60,8 @@ export function parseNftTable(...listings: string[]): NftTableState {
   const outbound = new Map<string, string>();
   const maps = new Set<string>();
   const raw = new Map<string, [number, number][]>();
+  const macs = new Map<string, string>();
+  const counted = new Map<string, Set<string>>();
   for (const object of objects) {
     if (object.chain) {
       const c = object.chain;
@@ -62,7 +79,17 @@ export function parseNftTable(...listings: string[]): NftTableState {
         if (typeof key === 'number' && typeof value === 'number') numeric.push([key, value]);
       }
     } else if (object.set) {
-      maps.add('(unexpected set)');
+      const set = object.set;
+      const withCounter = (set.stmt ?? []).some((stmt) => 'counter' in stmt);
+      maps.add(`${set.name} ${[set.type].flat().join('.')}${withCounter ? ' counter' : ''}`);
+      if (set.name === SOURCE_MACS) {
+        for (const e of set.elem ?? []) {
+          const [mac, ip] = (e as unknown as { concat?: unknown[] }).concat ?? [];
+          if (typeof mac === 'string' && typeof ip === 'string') macs.set(ip, mac);
+        }
+      } else {
+        counted.set(set.name, new Set((set.elem ?? []).flatMap((e) => setElementKey(e) ?? [])));
+      }
     }
   }
   return {
@@ -71,13 +98,17 @@ export function parseNftTable(...listings: string[]): NftTableState {
     outbound,
     maps,
     icmpConsistent: icmpConsistent(raw, inbound, outbound),
+    macs,
+    counted,
   };
 }
 
 function mergeListings(listings: NftObject[][]): NftObject[] {
   const [first = [], ...rest] = listings;
-  const extraMaps = new Map(rest.flat().flatMap((o) => (o.map ? [[o.map.name, o] as const] : [])));
-  return first.map((o) => (o.map && extraMaps.has(o.map.name) ? extraMaps.get(o.map.name)! : o));
+  const listed = new Map(
+    rest.flat().flatMap((o) => ((o.map ?? o.set) ? [[(o.map ?? o.set)!.name, o] as const] : [])),
+  );
+  return first.map((o) => listed.get((o.map ?? o.set)?.name ?? '') ?? o);
 }
 
 /** Rebuilds the quoted-header map contents the translation maps imply and compares them with what was read. */
@@ -99,11 +130,30 @@ function icmpConsistent(
   });
 }
 
+export function setElementKey(element: NftSetElement): string | undefined {
+  const value = typeof element === 'string' ? element : element.elem?.val;
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** The maps and sets of an sfip table, as parseNftTable names them. */
 export const EXPECTED_MAPS = new Set([
   `${INBOUND_MAP} ipv4_addr:ipv4_addr`,
   `${OUTBOUND_MAP} ipv4_addr:ipv4_addr`,
+  `${COUNT_IN_SET} ipv4_addr counter`,
+  `${COUNT_OUT_SET} ipv4_addr counter`,
   ...ICMP_MAPS.map((m) => `${m.name} integer:integer`),
+  `${SOURCE_MACS} ether_addr.ipv4_addr`,
 ]);
+
+/** The counter sets must hold exactly the floating addresses of the inbound map, or counters go missing. */
+export function countersMatch(state: Pick<NftTableState, 'inbound' | 'counted'>): boolean {
+  return [COUNT_IN_SET, COUNT_OUT_SET].every((name) => {
+    const keys = state.counted.get(name);
+    return (
+      keys !== undefined && keys.size === state.inbound.size && [...keys].every((k) => state.inbound.has(k))
+    );
+  });
+}
 
 /** Table names in `nft -j list tables` output for the ip family. */
 export function parseTableNames(json: string): string[] {

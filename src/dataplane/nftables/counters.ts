@@ -1,0 +1,89 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { ExecError, type Runner } from '../../exec/run.js';
+import type { FloatingIpCounters, RouterTarget } from '../types.js';
+import { setElementKey, type NftSet } from './parse.js';
+import { COUNT_IN_SET, COUNT_OUT_SET, tableName } from './render.js';
+
+/**
+ * The compiled set dumper (native/nft-set-dump.c), which `npm run build` puts beside the compiled JavaScript.
+ * Both src/ (through tsx) and dist/ resolve to the same file.
+ */
+export const SET_DUMP_HELPER = fileURLToPath(
+  new URL('../../../dist/native/sfip-nft-set-dump', import.meta.url),
+);
+
+interface Counter {
+  packets: number;
+  bytes: number;
+}
+
+/**
+ * Reads a router's per-floating-IP counters: both counter sets in one process. The helper asks the kernel
+ * directly (about 4x less CPU than nft at 100,000 floating IPs); without it, `nft -j list set` does the same.
+ * A router whose table does not exist yet has no counters.
+ */
+export async function readNftCounters(
+  target: RouterTarget,
+  run: Runner,
+  helper: string | null = existsSync(SET_DUMP_HELPER) ? SET_DUMP_HELPER : null,
+): Promise<FloatingIpCounters[]> {
+  const table = tableName(target.routerId);
+  try {
+    if (helper) {
+      const { stdout } = await run(helper, [table, COUNT_IN_SET, COUNT_OUT_SET], { netns: target.namespace });
+      return joinDirections(parseSetDump(stdout));
+    }
+    const sets = new Map<string, Map<string, Counter>>();
+    for (const name of [COUNT_IN_SET, COUNT_OUT_SET]) {
+      const { stdout } = await run('nft', ['-j', 'list', 'set', 'ip', table, name], {
+        netns: target.namespace,
+      });
+      sets.set(name, parseNftSetCounters(stdout));
+    }
+    return joinDirections(sets);
+  } catch (error) {
+    if (error instanceof ExecError && (error.code === 2 || /No such file or directory/.test(error.stderr)))
+      return [];
+    throw error;
+  }
+}
+
+/** Parses the helper's lines: `SET KEY DATA PACKETS BYTES`, with `-` for a missing data value or counter. */
+export function parseSetDump(text: string): Map<string, Map<string, Counter>> {
+  const sets = new Map<string, Map<string, Counter>>();
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const [set, key, , packets, bytes] = line.split(' ');
+    if (!set || !key || packets === undefined || bytes === undefined || packets === '-') continue;
+    let elements = sets.get(set);
+    if (!elements) sets.set(set, (elements = new Map()));
+    elements.set(key, { packets: Number(packets), bytes: Number(bytes) });
+  }
+  return sets;
+}
+
+/** Parses `nft -j list set` output of a set declared with `counter`. */
+export function parseNftSetCounters(json: string): Map<string, Counter> {
+  const objects = (JSON.parse(json) as { nftables?: { set?: NftSet }[] }).nftables ?? [];
+  const elements = new Map<string, Counter>();
+  for (const element of objects.find((o) => o.set)?.set?.elem ?? []) {
+    const key = setElementKey(element);
+    const counter = typeof element === 'string' ? undefined : element.elem?.counter;
+    if (key && counter) elements.set(key, { packets: counter.packets ?? 0, bytes: counter.bytes ?? 0 });
+  }
+  return elements;
+}
+
+function joinDirections(sets: Map<string, Map<string, Counter>>): FloatingIpCounters[] {
+  const inbound = sets.get(COUNT_IN_SET) ?? new Map<string, Counter>();
+  const outbound = sets.get(COUNT_OUT_SET) ?? new Map<string, Counter>();
+  const addresses = new Set([...inbound.keys(), ...outbound.keys()]);
+  return [...addresses].sort().map((floatingIp) => ({
+    floatingIp,
+    packetsIn: inbound.get(floatingIp)?.packets ?? 0,
+    bytesIn: inbound.get(floatingIp)?.bytes ?? 0,
+    packetsOut: outbound.get(floatingIp)?.packets ?? 0,
+    bytesOut: outbound.get(floatingIp)?.bytes ?? 0,
+  }));
+}

@@ -1,0 +1,5 @@
+export * from './observer.js';
+export * from './prometheus.js';
+export * from './readiness.js';
+export * from './reconcile-history.js';
+export * from './routes.js';
