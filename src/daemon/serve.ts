@@ -14,6 +14,8 @@ import {
 } from '../metrics/index.js';
 import type { BackendName } from '../model/index.js';
 import { openStore, type Store } from '../store/index.js';
+import { acquireAgentLock, type AgentLock } from './agent-lock.js';
+import { checkStateDir } from './state-dir.js';
 
 export interface ServeOptions {
   readonly host: string;
@@ -72,9 +74,18 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       );
     }
   }
+  // A read-only, full or unwritable state directory is one clear message before anything is opened.
+  checkStateDir(options.stateDir);
   // A bad configured or stored token stops the daemon before it opens anything.
   const token = loadDashboardToken(options.stateDir, options.dashboardToken);
   const store = openStore(options.store, options.stateDir);
+  let lock: AgentLock | undefined;
+  try {
+    if (options.agent) lock = acquireAgentLock(options.stateDir);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
   const agent = options.agent
     ? new Agent({
         store,
@@ -135,6 +146,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       await agentRunning;
       await agent?.stop();
       await store.close();
+      lock?.release();
     },
   };
 }
