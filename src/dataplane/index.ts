@@ -8,3 +8,4 @@ export * from './iptables/iptables-backend.js';
 export * from './nftables/nftables-backend.js';
 export * from './registry.js';
 export * from './types.js';
+export * from './kernel-names.js';
