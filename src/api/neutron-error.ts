@@ -96,3 +96,17 @@ export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): v
     .status(404)
     .send(neutronError('HTTPNotFound', `The resource could not be found: ${request.method} ${request.url}`));
 }
+
+/** Errors the router raises before any route runs: a URL that does not decode, a path parameter too long. */
+export function frameworkErrorHandler(
+  error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  const url = request.url.length > 120 ? `${request.url.slice(0, 120)}...` : request.url;
+  const message =
+    error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      ? `A path parameter in ${url} is longer than any id or tag can be.`
+      : `Malformed request URL ${url}.`;
+  void reply.status(400).send(neutronError('HTTPBadRequest', message));
+}

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Store } from '../store/index.js';
-import { errorHandler, notFoundHandler } from './neutron-error.js';
+import { errorHandler, frameworkErrorHandler, notFoundHandler } from './neutron-error.js';
 import { DEFAULT_PROJECT, type Caller } from './request-context.js';
 import { registerResource } from './resource-routes.js';
 import { floatingIps } from './resources/floating-ips.js';
@@ -41,6 +41,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     routerOptions: { ignoreTrailingSlash: true },
+    // Malformed URLs and overlong path parameters are refused by the router itself; answer them as Neutron would.
+    frameworkErrors: frameworkErrorHandler,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
   app.setErrorHandler(errorHandler);

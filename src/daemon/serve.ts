@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import type { FastifyInstance } from 'fastify';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Agent } from '../agent/index.js';
@@ -38,6 +39,8 @@ export interface ServeOptions {
 
 export interface RunningServer {
   readonly url: string;
+  /** The HTTP server, for tests that walk every route. */
+  readonly app: FastifyInstance;
   readonly store: Store;
   readonly agent: Agent | undefined;
   readonly history: ReconcileHistory;
@@ -137,6 +140,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     .catch((error) => log.error({ err: (error as Error).message }, 'agent failed to start'));
   return {
     url: address,
+    app,
     store,
     agent,
     history,
