@@ -10,7 +10,7 @@ import {
 } from '../../src/lab/index.js';
 import { ipv4FromUint32, ipv4ToUint32, parseIPv4 } from '../../src/model/index.js';
 
-/** One fixed IP a floating IP can point at: a VM port. Several live in one VM namespace. */
+/** One fixed IP a floating IP can point at, on a VM's port (a port may carry several). */
 export interface ChurnPort {
   readonly fixedIp: string;
   readonly portId: string;
@@ -88,25 +88,29 @@ export async function buildChurnLab(api: ApiClient, o: ChurnLabOptions): Promise
   for (const [i, vm] of r.vms.entries()) {
     const ns = labNamespaces.vm(spec, r, vm);
     vmNamespaces.push(ns);
-    ports.push({ fixedIp: vm.ip, portId: router!.ports[vm.name]!, vmNamespace: ns });
-    for (let k = 1; k < o.portsPerVm; k++) {
-      const ip = extraIp(i, k);
-      await run('ip', ['-n', ns, 'addr', 'add', `${ip}/24`, 'dev', 'eth0']);
-      const network = (await api.get<{ subnet: Json }>(`/v2.0/subnets/${router!.internalSubnetId}`)).subnet
-        .network_id;
-      const port = (
-        await api.post<{ port: Json }>('/v2.0/ports', {
-          port: {
-            name: `${vm.name}-${k}`,
-            network_id: network,
-            fixed_ips: [{ subnet_id: router!.internalSubnetId, ip_address: ip }],
-            device_id: `${spec.prefix}-${vm.name}`,
-            device_owner: 'compute:lab',
-          },
-        })
-      ).port;
-      ports.push({ fixedIp: ip, portId: String(port.id), vmNamespace: ns });
+    const extra = Array.from({ length: o.portsPerVm - 1 }, (_, k) => extraIp(i, k + 1));
+    if (extra.length === 0) {
+      ports.push({ fixedIp: vm.ip, portId: router!.ports[vm.name]!, vmNamespace: ns });
+      continue;
     }
+    // A VM NIC with several fixed IPs is one Neutron port with several fixed_ips (and one MAC, which the
+    // router's anti-spoofing binds them to): replace the lab's single-address port with such a port.
+    for (const ip of extra) await run('ip', ['-n', ns, 'addr', 'add', `${ip}/24`, 'dev', 'eth0']);
+    const old = (await api.get<{ port: Json }>(`/v2.0/ports/${router!.ports[vm.name]!}`)).port;
+    await api.delete(`/v2.0/ports/${String(old.id)}`);
+    const port = (
+      await api.post<{ port: Json }>('/v2.0/ports', {
+        port: {
+          name: vm.name,
+          network_id: old.network_id,
+          fixed_ips: [vm.ip, ...extra].map((ip) => ({ subnet_id: router!.internalSubnetId, ip_address: ip })),
+          device_id: old.device_id,
+          device_owner: old.device_owner,
+          mac_address: old.mac_address,
+        },
+      })
+    ).port;
+    for (const ip of [vm.ip, ...extra]) ports.push({ fixedIp: ip, portId: String(port.id), vmNamespace: ns });
   }
   return {
     spec,

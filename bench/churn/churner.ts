@@ -142,7 +142,7 @@ export class Churner {
       floatingip: {
         floating_network_id: this.o.externalNetworkId,
         floating_ip_address: address,
-        ...(port && { port_id: this.portId(port) }),
+        ...(port && { port_id: this.portId(port), fixed_ip_address: port }),
       },
     };
     const fip = (await this.o.api.post<{ floatingip: Json }>('/v2.0/floatingips', body)).floatingip;
@@ -152,7 +152,7 @@ export class Churner {
   private async setPort(address: string, port: string | null): Promise<void> {
     const fip = this.fips.get(address)!;
     await this.o.api.put(`/v2.0/floatingips/${fip.id}`, {
-      floatingip: { port_id: port === null ? null : this.portId(port) },
+      floatingip: port === null ? { port_id: null } : { port_id: this.portId(port), fixed_ip_address: port },
     });
     fip.port = port;
   }

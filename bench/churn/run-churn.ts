@@ -137,7 +137,9 @@ export async function runChurn(o: ChurnOptions): Promise<ChurnResult> {
       api,
       externalNetworkId: lab.router.externalNetworkId,
       pool: lab.pool,
-      ports: lab.ports,
+      // The last port never gets a floating IP: its traffic keeps shared SNAT (and so conntrack) busy in the
+      // router, which is what makes "no conntrack entry for floating-IP flows" mean something.
+      ports: lab.ports.slice(0, -1),
       seed: o.seed,
       onChange: (inbound, outbound) => {
         for (const [key, gen] of inbound) track(ext.call({ op: 'tagGen', id: 'in', key, gen }));
@@ -147,7 +149,7 @@ export async function runChurn(o: ChurnOptions): Promise<ChurnResult> {
     });
 
     // Half the pool starts associated, so flows through floating IPs exist before the first of them moves.
-    await churner.populate(Math.min(lab.ports.length, Math.ceil(lab.pool.length / 2)));
+    await churner.populate(Math.min(lab.ports.length - 1, Math.ceil(lab.pool.length / 2)));
     await ext.call({
       op: 'tagSend',
       id: 'in',

@@ -13,7 +13,7 @@ import { Timeline } from '../churn/ownership.js';
 import { judge, type DirectionVerdict } from '../churn/verdicts.js';
 import { convergenceProblems, readStoreAndKernel } from '../faults/kernel-check.js';
 import { ServeProcess } from '../faults/serve-process.js';
-import { KERNEL_TOOLS, killPoint } from './kill-point.js';
+import { APPLY_TOOLS, KERNEL_TOOLS, killPoint } from './kill-point.js';
 import {
   foreignState,
   injectDuplicate,
@@ -34,8 +34,11 @@ export interface AgentKillOptions {
 
 export interface KillRecord {
   readonly iteration: number;
-  /** 'tool': killed a few ms after a kernel tool appeared; 'delay': at a random delay after the writes. */
-  readonly mode: 'tool' | 'delay';
+  /**
+   * 'apply': killed the moment a tool that changes the kernel was seen; 'tool': a few ms after any kernel tool
+   * appeared; 'delay': at a random delay after the writes.
+   */
+  readonly mode: 'apply' | 'tool' | 'delay';
   readonly point: string;
   readonly writes: number;
   readonly acknowledged: number;
@@ -76,8 +79,8 @@ function planWrites(
   const churnPool = lab.pool.slice(STABLE);
   const churnPorts = lab.ports.slice(STABLE);
   const byAddress = new Map(fips.map((f) => [String(f.floating_ip_address), f]));
-  const usedPorts = new Set(fips.map((f) => f.port_id).filter(Boolean));
-  const freePorts = churnPorts.filter((p) => !usedPorts.has(p.portId));
+  const usedPorts = new Set(fips.map((f) => f.fixed_ip_address).filter(Boolean));
+  const freePorts = churnPorts.filter((p) => !usedPorts.has(p.fixedIp));
   const take = <T>(xs: T[]) => xs.splice(Math.floor(random() * xs.length), 1)[0];
   const addresses = [...churnPool];
   const writes: { label: string; call: (api: ApiClient) => Promise<unknown> }[] = [];
@@ -94,7 +97,7 @@ function planWrites(
             floatingip: {
               floating_network_id: lab.router.externalNetworkId,
               floating_ip_address: address,
-              ...(port && { port_id: port.portId }),
+              ...(port && { port_id: port.portId, fixed_ip_address: port.fixedIp }),
             },
           }),
       });
@@ -106,7 +109,9 @@ function planWrites(
       writes.push({
         label: `${fip.port_id ? 'move' : 'associate'} ${address}`,
         call: (api) =>
-          api.put(`/v2.0/floatingips/${String(fip.id)}`, { floatingip: { port_id: port.portId } }),
+          api.put(`/v2.0/floatingips/${String(fip.id)}`, {
+            floatingip: { port_id: port.portId, fixed_ip_address: port.fixedIp },
+          }),
       });
     } else if (x < 0.75 && fip.port_id) {
       writes.push({
@@ -123,13 +128,18 @@ function planWrites(
   return writes;
 }
 
-/** Waits until serve runs a kernel tool (or `timeoutMs` passes), polling its children as fast as it can. */
-async function untilKernelTool(serve: ServeProcess, timeoutMs: number): Promise<void> {
+/**
+ * Waits until serve runs a matching tool (or `timeoutMs` passes), polling its children as fast as it can, and
+ * returns what was running: the caller kills in the same tick, so the tool was running when the kill was sent.
+ */
+async function untilKernelTool(serve: ServeProcess, tools: RegExp, timeoutMs: number): Promise<string> {
   const deadline = performance.now() + timeoutMs;
   while (performance.now() < deadline) {
-    if (serve.children().some((c) => KERNEL_TOOLS.test(c))) return;
+    const running = serve.children().filter((c) => KERNEL_TOOLS.test(c));
+    if (running.some((c) => tools.test(c))) return killPoint(running);
     await new Promise((r) => setImmediate(r));
   }
+  return killPoint([]);
 }
 
 /**
@@ -192,6 +202,7 @@ export async function runAgentKills(o: AgentKillOptions): Promise<AgentKillResul
           floating_network_id: lab.router.externalNetworkId,
           floating_ip_address: lab.pool[i],
           port_id: lab.ports[i]!.portId,
+          fixed_ip_address: lab.ports[i]!.fixedIp,
         },
       });
       const change = { startUs, ackUs: nowUs(), gen: 1 };
@@ -246,15 +257,23 @@ export async function runAgentKills(o: AgentKillOptions): Promise<AgentKillResul
     for (let iteration = 1; iteration <= o.iterations; iteration++) {
       const fips = (await api.get<{ floatingips: Json[] }>('/v2.0/floatingips')).floatingips;
       const writes = planWrites(random, lab, fips, 6);
-      const mode = random() < 0.7 ? 'tool' : 'delay';
+      // Every third kill (the first included) waits for a tool that changes the kernel and kills at once.
+      const x = random();
+      const mode: KillRecord['mode'] = iteration % 3 === 1 ? 'apply' : x < 0.6 ? 'tool' : 'delay';
       let acknowledged = 0;
       const settled = Promise.allSettled(writes.map((w) => w.call(api).then(() => acknowledged++)));
-      if (mode === 'tool') {
-        await untilKernelTool(serve, 2000);
-        await sleep(Math.floor(random() * 12));
-      } else await sleep(Math.floor(random() * 250));
-      const point = killPoint(serve.children().filter((c) => KERNEL_TOOLS.test(c)));
-      await serve.kill('SIGKILL');
+      let point: string;
+      if (mode === 'apply') {
+        point = await untilKernelTool(serve, APPLY_TOOLS, 3000);
+      } else {
+        if (mode === 'tool') {
+          await untilKernelTool(serve, KERNEL_TOOLS, 2000);
+          await sleep(Math.floor(random() * 12));
+        } else await sleep(Math.floor(random() * 250));
+        point = killPoint(serve.children().filter((c) => KERNEL_TOOLS.test(c)));
+      }
+      serve.child.kill('SIGKILL');
+      await serve.exited;
       await settled;
       serve = new ServeProcess(serveOptions);
       const readyMs = await serve.whenReady();

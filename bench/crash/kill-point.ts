@@ -19,3 +19,6 @@ export function killPoint(children: readonly string[]): string {
 }
 
 export const KERNEL_TOOLS = /(^|\/)(nft|ip|iptables[\w-]*|conntrack|tc|bpftool)( |$)/;
+
+/** The tools that change the kernel: an nft transaction, an iptables restore, an address batch, conntrack deletes. */
+export const APPLY_TOOLS = /(^|\/| )(nft -f|iptables[\w-]*restore --noflush|ip -batch|conntrack -D)/;

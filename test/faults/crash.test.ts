@@ -21,7 +21,7 @@ describe('crash safety', { timeout: 300_000 }, () => {
       const r = await runAgentKills({
         prefix: `tfk${process.pid % 1000}`,
         backend,
-        iterations: 8,
+        iterations: 6,
         port: base + k,
         seed: 100 + k,
         log: () => undefined,
@@ -31,12 +31,10 @@ describe('crash safety', { timeout: 300_000 }, () => {
         failed.map((x) => `#${x.iteration} (${x.point}): ${x.problems.slice(0, 3).join('; ')}`),
         [],
       );
-      assert.equal(r.convergedAtReady, 8);
+      assert.equal(r.convergedAtReady, 6);
       assert.ok(r.acknowledged > 0, 'some changes were acknowledged before the kills');
-      assert.ok(
-        Object.keys(r.killPoints).some((p) => p !== 'no kernel tool running'),
-        `no kill landed while a kernel tool ran: ${JSON.stringify(r.killPoints)}`,
-      );
+      const duringApply = r.kills.filter((x) => x.mode === 'apply' && x.point !== 'no kernel tool running');
+      assert.ok(duringApply.length > 0, `no kill landed during an apply: ${JSON.stringify(r.killPoints)}`);
       assert.deepEqual(r.selfCheck, { duplicateSeen: true, staleSeen: true }, 'the checks can fail');
       for (const v of [r.stableInbound, r.stableOutbound]) {
         assert.ok(v.sent > 500, `only ${v.sent} packets sent`);
@@ -47,7 +45,7 @@ describe('crash safety', { timeout: 300_000 }, () => {
   });
   it('every acknowledged API write survives a SIGKILL, the one in flight is all or nothing, the store stays consistent', async () => {
     const r = await runWriteKills({
-      iterations: 4,
+      iterations: 3,
       writers: 6,
       port: base + 50,
       seed: 9,

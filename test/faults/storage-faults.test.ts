@@ -115,6 +115,7 @@ describe('storage faults', { timeout: 240_000 }, () => {
         floating_network_id: lab.router.externalNetworkId,
         floating_ip_address: lab.pool[0],
         port_id: lab.ports[0]!.portId,
+        fixed_ip_address: lab.ports[0]!.fixedIp,
       },
     });
     const t = new Timeline(null);
