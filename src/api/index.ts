@@ -1,1 +1,3 @@
 export * from './server.js';
+export * from './audit-log.js';
+export * from './rate-limit.js';

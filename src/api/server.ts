@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Store } from '../store/index.js';
+import { registerAuditLog, type AuditLog } from './audit-log.js';
 import { errorHandler, frameworkErrorHandler, notFoundHandler } from './neutron-error.js';
+import { registerRateLimit, type RateLimit } from './rate-limit.js';
 import { DEFAULT_PROJECT, type Caller } from './request-context.js';
 import { registerResource } from './resource-routes.js';
 import { floatingIps } from './resources/floating-ips.js';
@@ -22,6 +24,17 @@ export interface ApiOptions {
    * once". Without it, ready means the store answers.
    */
   readonly ready?: (routerIds: readonly string[]) => { ready: boolean; detail: string };
+  /**
+   * How long a client may take to send a whole request (headers and body). Default 30 s; headers alone get at
+   * most 10 s. A slow or stalled client cannot hold a connection longer than this.
+   */
+  readonly requestTimeoutMs?: number;
+  /** Serve HTTPS with this certificate chain and key (PEM). */
+  readonly https?: { readonly cert: Buffer; readonly key: Buffer };
+  /** Requests per caller and window; absent means no limit. */
+  readonly rateLimit?: RateLimit;
+  /** Where every mutating request is recorded, and what to do when the record cannot be written. */
+  readonly audit?: { readonly log: AuditLog; readonly onWriteError: (error: Error) => void };
 }
 
 /** A caller's X-Request-Id is kept when it is short and plain, so logs can be joined across systems. */
@@ -29,7 +42,20 @@ const REQUEST_ID = /^[\w.:@-]{1,128}$/;
 
 /** The Neutron-shaped HTTP API. Thin: it translates HTTP into model calls inside store transactions. */
 export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
+  const requestTimeout = options.requestTimeoutMs ?? 30_000;
+  // Node checks these timeouts only every connectionsCheckingInterval (30 s by default), so a slow client would
+  // outlive a short timeout by that much: check often enough for the timeout to mean what it says.
+  const server = {
+    requestTimeout,
+    headersTimeout: Math.min(10_000, requestTimeout),
+    connectionsCheckingInterval: Math.min(1000, requestTimeout / 2),
+  };
   const app = Fastify({
+    ...(options.https ? { https: { ...options.https, ...server, minVersion: 'TLSv1.2' } } : { http: server }),
+    requestTimeout,
+    // An idle keep-alive connection is closed after 5 s, any silent socket after twice the request timeout.
+    keepAliveTimeout: 5000,
+    connectionTimeout: 2 * requestTimeout,
     loggerInstance: options.logger || undefined,
     logger: options.logger === false ? false : undefined,
     bodyLimit: options.bodyLimit ?? 256 * 1024,
@@ -47,12 +73,14 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
+  if (options.audit) registerAuditLog(app, options.audit.log, options.audit.onWriteError);
   // No authentication yet: every caller is the admin of the default project (the server listens on loopback).
   app.decorateRequest('caller', null as unknown as Caller);
   app.addHook('onRequest', async (request, reply) => {
     request.caller = { projectId: DEFAULT_PROJECT, isAdmin: true };
     void reply.header('x-request-id', request.id);
   });
+  if (options.rateLimit) await registerRateLimit(app, options.rateLimit);
   registerVersions(app);
   for (const def of [networks, subnets, ports, routers, floatingIps]) {
     registerResource(app, options.store, def as Parameters<typeof registerResource>[2]);

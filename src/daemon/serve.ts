@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Agent } from '../agent/index.js';
-import { buildApi } from '../api/index.js';
+import { AuditLog, buildApi, type RateLimit } from '../api/index.js';
 import { loadDashboardToken, presentedToken, registerDashboard, sameToken } from '../dashboard/index.js';
 import { createDataplane, type Dataplane } from '../dataplane/index.js';
 import {
@@ -17,6 +17,7 @@ import type { BackendName } from '../model/index.js';
 import { openStore, type Store } from '../store/index.js';
 import { acquireAgentLock, type AgentLock } from './agent-lock.js';
 import { checkStateDir } from './state-dir.js';
+import { loadTlsFiles } from './tls.js';
 
 export interface ServeOptions {
   readonly host: string;
@@ -35,7 +36,20 @@ export interface ServeOptions {
   readonly dashboardToken?: string;
   /** How long one read of the dataplane counters serves scrapes and dashboard polls. Default 1 s. */
   readonly countersCacheMs?: number;
+  /** Serve HTTPS with these PEM files instead of plain HTTP. */
+  readonly tls?: { readonly certPath: string; readonly keyPath: string };
+  /** How long a client may take to send a request. Default 30 s. */
+  readonly requestTimeoutMs?: number;
+  /** Largest request body, in bytes. Default 256 KiB. */
+  readonly bodyLimit?: number;
+  /** Requests per caller and window; null turns the limit off. Default 500 every 10 s. */
+  readonly rateLimit?: RateLimit | null;
+  /** Where mutating requests are recorded. Default STATE_DIR/audit.log. */
+  readonly auditLogPath?: string;
 }
+
+/** Generous enough for any client that is not a runaway loop; `--rate-limit` changes it. */
+export const DEFAULT_RATE_LIMIT: RateLimit = { max: 500, windowMs: 10_000 };
 
 export interface RunningServer {
   readonly url: string;
@@ -105,8 +119,19 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   const history = new ReconcileHistory();
   if (agent) history.follow(agent);
   let agentStarted = !agent;
+  const https = options.tls ? loadTlsFiles(options.tls.certPath, options.tls.keyPath) : undefined;
+  const audit = new AuditLog(options.auditLogPath ?? join(options.stateDir, 'audit.log'));
   const app = await buildApi({
     store,
+    ...(https && { https }),
+    ...(options.requestTimeoutMs !== undefined && { requestTimeoutMs: options.requestTimeoutMs }),
+    ...(options.bodyLimit !== undefined && { bodyLimit: options.bodyLimit }),
+    ...(options.rateLimit !== null && { rateLimit: options.rateLimit ?? DEFAULT_RATE_LIMIT }),
+    audit: {
+      log: audit,
+      onWriteError: (error) =>
+        log.error({ err: error.message, path: audit.path }, 'cannot write the audit log'),
+    },
     logger: log.child({ component: 'api' }),
     ready: (routerIds) =>
       agent
@@ -150,6 +175,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       await agentRunning;
       await agent?.stop();
       await store.close();
+      audit.close();
       lock?.release();
     },
   };

@@ -1,7 +1,8 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { parseBackendName } from '../../model/index.js';
 import { createLogger } from '../../daemon/logger.js';
-import { serve } from '../../daemon/serve.js';
+import { parseRateLimit, type RateLimit } from '../../api/index.js';
+import { DEFAULT_RATE_LIMIT, serve } from '../../daemon/serve.js';
 
 export function parseDuration(text: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text);
@@ -15,6 +16,23 @@ function parsePort(text: string): number {
     throw new InvalidArgumentError(`'${text}' is not a TCP port (0-65535; 0 picks a free one)`);
   }
   return port;
+}
+
+function parseSize(text: string): number {
+  const m = /^(\d+)(|k|KiB|M|MiB)$/.exec(text);
+  if (!m) throw new InvalidArgumentError(`'${text}' is not a size: expected bytes, or e.g. 256KiB or 1MiB`);
+  return (
+    Number(m[1]) * ({ '': 1, k: 1024, KiB: 1024, M: 1 << 20, MiB: 1 << 20 } as Record<string, number>)[m[2]!]!
+  );
+}
+
+function parseRateLimitOption(text: string): RateLimit | null {
+  if (text === 'off') return null;
+  try {
+    return parseRateLimit(text);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
 }
 
 export function serveCommand(): Command {
@@ -53,7 +71,26 @@ export function serveCommand(): Command {
       parseDuration,
       1000,
     )
+    .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate chain (with --tls-key)')
+    .option('--tls-key <file>', 'the PEM private key of --tls-cert')
+    .option(
+      '--request-timeout <duration>',
+      'how long a client may take to send a whole request',
+      parseDuration,
+      30_000,
+    )
+    .option('--max-body-size <bytes>', 'largest request body accepted (413 beyond)', parseSize, 256 * 1024)
+    .option(
+      '--rate-limit <limit>',
+      'requests per caller (token) and window, e.g. 500/10s; off for none (429 beyond)',
+      parseRateLimitOption,
+      DEFAULT_RATE_LIMIT,
+    )
+    .option('--audit-log <file>', 'where every mutating request is recorded (default: STATE_DIR/audit.log)')
     .action(async (o: Record<string, unknown>) => {
+      if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) {
+        throw new InvalidArgumentError('--tls-cert and --tls-key go together: give both, or neither');
+      }
       const log = createLogger(String(o.logLevel));
       const server = await serve({
         host: String(o.host),
@@ -67,6 +104,11 @@ export function serveCommand(): Command {
         agent: Boolean(o.agent),
         ...(o.dashboardToken !== undefined && { dashboardToken: String(o.dashboardToken) }),
         countersCacheMs: Number(o.countersCache),
+        ...(o.tlsCert !== undefined && { tls: { certPath: String(o.tlsCert), keyPath: String(o.tlsKey) } }),
+        requestTimeoutMs: Number(o.requestTimeout),
+        bodyLimit: Number(o.maxBodySize),
+        rateLimit: o.rateLimit as RateLimit | null,
+        ...(o.auditLog !== undefined && { auditLogPath: String(o.auditLog) }),
         log,
       });
       // Runs until a signal; then the API and agent stop, and the kernel keeps forwarding what it has.
