@@ -8,6 +8,7 @@ import type { TaggedRecord, TaggedSendLog } from '../../src/lab/tagged-traffic.j
 import type { BackendName } from '../../src/model/index.js';
 import { convergenceProblems } from '../faults/kernel-check.js';
 import { ServeProcess } from '../faults/serve-process.js';
+import { scrapeServe } from '../faults/serve-metrics.js';
 import { buildChurnLab, destroyChurnLab, churnLabSpec, type ChurnLab } from './churn-lab.js';
 import { Churner, type ChurnOp } from './churner.js';
 import { memoryTrend, type MemoryTrend } from './memory.js';
@@ -58,7 +59,13 @@ export interface ChurnResult {
    */
   readonly conntrackFloating: number;
   readonly conntrackShared: number;
+  /** serve's resident memory (from /proc) and V8 heap in use (from its /metrics) over the run. */
   readonly memory: MemoryTrend;
+  readonly heap: MemoryTrend;
+  /** Reconcile passes of the agent during the run, from its own histogram. */
+  readonly reconciles: number;
+  readonly reconcileMeanMs: number;
+  readonly reconcileP99Ms: number;
 }
 
 const IN_PORT = 7200;
@@ -179,6 +186,16 @@ export async function runChurn(o: ChurnOptions): Promise<ChurnResult> {
       }
     }, 500);
     const collector = setInterval(() => track(collect()), 3000);
+    const heap: [number, number][] = [];
+    const scraper = setInterval(
+      () =>
+        track(
+          scrapeServe(serve!.url).then((m) => {
+            heap.push([(performance.now() - t0) / 1000, m.heapUsedMiB]);
+          }),
+        ),
+      5000,
+    );
     let inFlight = 0;
     const steps: Promise<unknown>[] = [];
     try {
@@ -197,6 +214,7 @@ export async function runChurn(o: ChurnOptions): Promise<ChurnResult> {
     } finally {
       clearInterval(collector);
       clearInterval(sampler);
+      clearInterval(scraper);
     }
     const logs: TaggedSendLog[] = [await ext.call<TaggedSendLog>({ op: 'tagStop', id: 'in' })];
     const outLogs: TaggedSendLog[] = [];
@@ -219,6 +237,7 @@ export async function runChurn(o: ChurnOptions): Promise<ChurnResult> {
     }
     const convergeMs = performance.now() - convergeStart;
     const conntrack = await conntrackCounts(lab, churner.expected());
+    const metrics = await scrapeServe(serve.url);
     const options = { boundUs: o.boundMs * 1000, settleUs: o.settleMs * 1000 };
     const inbound = judge('inbound', churner.inbound, logs, inboundRecords, (r) => r[4], options);
     const outbound = judge(
@@ -246,6 +265,10 @@ export async function runChurn(o: ChurnOptions): Promise<ChurnResult> {
       conntrackFloating: conntrack.floating,
       conntrackShared: conntrack.shared,
       memory: memoryTrend(memory, Math.min(5, o.durationS / 4)),
+      heap: memoryTrend(heap, Math.min(5, o.durationS / 4)),
+      reconciles: metrics.reconciles,
+      reconcileMeanMs: metrics.reconcileMeanMs,
+      reconcileP99Ms: metrics.reconcileP99Ms,
     };
   } finally {
     for (const p of probes) p.close();
