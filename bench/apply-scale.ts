@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { NftablesDataplane } from '../src/dataplane/index.js';
 import type { DesiredRouter } from '../src/dataplane/types.js';
 import { run } from '../src/exec/run.js';
-import { ipv4FromUint32, ipv4ToUint32, parseIPv4 } from '../src/model/index.js';
+import { syntheticRouter } from './synthetic-router.js';
 
 const sizes = process.argv
   .slice(2)
@@ -17,22 +17,8 @@ const sizes = process.argv
 const counts = sizes.length ? sizes : [1000, 10_000, 100_000];
 const ns = `sfbench${process.pid % 10000}`;
 const routerId = '00000000-0000-4000-8000-00000000b001';
-const base = ipv4ToUint32(parseIPv4('100.64.0.0'));
-const fixedBase = ipv4ToUint32(parseIPv4('10.0.0.0'));
 
-function desired(n: number): DesiredRouter {
-  return {
-    routerId,
-    namespace: ns,
-    gatewayDevice: 'qg-bench',
-    gatewayIp: parseIPv4('192.0.2.2'),
-    internalCidrs: ['10.0.0.0/8'],
-    mappings: Array.from({ length: n }, (_, i) => ({
-      floatingIp: ipv4FromUint32(base + 1 + i),
-      fixedIp: ipv4FromUint32(fixedBase + 1 + i),
-    })),
-  };
-}
+const desired = (n: number): DesiredRouter => syntheticRouter(routerId, ns, n);
 
 async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
   const t = performance.now();

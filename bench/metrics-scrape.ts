@@ -10,13 +10,13 @@ import { readNftCounters, SET_DUMP_HELPER } from '../src/dataplane/nftables/coun
 import { renderFull } from '../src/dataplane/nftables/render.js';
 import type { DesiredRouter, FloatingIpCounters } from '../src/dataplane/types.js';
 import { run } from '../src/exec/run.js';
+import { syntheticRouter } from './synthetic-router.js';
 import {
   createMetricsRegistry,
   ReconcileHistory,
   type Observation,
   type Observer,
 } from '../src/metrics/index.js';
-import { ipv4FromUint32, ipv4ToUint32, parseIPv4 } from '../src/model/index.js';
 
 const sizes = process.argv
   .slice(2)
@@ -25,22 +25,8 @@ const sizes = process.argv
 const counts = sizes.length ? sizes : [1000, 10_000, 100_000];
 const ns = `tmbench${process.pid % 10000}`;
 const routerId = '00000000-0000-4000-8000-00000000b002';
-const base = ipv4ToUint32(parseIPv4('100.64.0.0'));
-const fixedBase = ipv4ToUint32(parseIPv4('10.0.0.0'));
 
-function desired(n: number): DesiredRouter {
-  return {
-    routerId,
-    namespace: ns,
-    gatewayDevice: 'qg-bench',
-    gatewayIp: parseIPv4('192.0.2.2'),
-    internalCidrs: ['10.0.0.0/8'],
-    mappings: Array.from({ length: n }, (_, i) => ({
-      floatingIp: ipv4FromUint32(base + 1 + i),
-      fixedIp: ipv4FromUint32(fixedBase + 1 + i),
-    })),
-  };
-}
+const desired = (n: number): DesiredRouter => syntheticRouter(routerId, ns, n);
 
 async function median<T>(times: number, fn: () => Promise<T>): Promise<[T, number]> {
   const ms: number[] = [];

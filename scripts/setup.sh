@@ -12,6 +12,7 @@ declare -A PACKAGES=(
   [iptables]=/usr/sbin/iptables-restore
   [iputils-ping]=/usr/bin/ping
   [iputils-arping]=/usr/bin/arping
+  [etcd-server]=/usr/bin/etcd
   [iperf3]=/usr/bin/iperf3
   [procps]=/usr/sbin/sysctl
   [util-linux]=/usr/bin/setpriv
@@ -27,6 +28,15 @@ declare -A PACKAGES=(
   [libnftnl-dev]=/usr/include/libnftnl/set.h
   [libmnl-dev]=/usr/include/libmnl/libmnl.h
   [chromium]=/usr/bin/chromium
+  # eBPF dataplane: compile bpf/*.c at build time, load and pin with bpftool, attach with tc inside nsenter.
+  [clang]=/usr/bin/clang
+  [llvm]=/usr/bin/llc
+  [libbpf-dev]=/usr/include/bpf/bpf_helpers.h
+  [linux-libc-dev]=/usr/include/linux/bpf.h
+  [bpftool]=/usr/sbin/bpftool
+  [util-linux]=/usr/bin/nsenter
+  # Tests turn checksum offloads off so that receivers verify the checksums the programs patched.
+  [ethtool]=/usr/sbin/ethtool
 )
 missing=()
 for pkg in "${!PACKAGES[@]}"; do
@@ -52,6 +62,11 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: installing node modules (better-sqlite3 compiles from source, about two minutes)"
   npm ci --no-audit --no-fund --loglevel=error
   echo "$want" > "$stamp"
+fi
+
+# Pinned BPF maps and programs live in bpffs. systemd mounts it on most machines; containers and bare VMs may not.
+if ! grep -qs '^[^ ]* /sys/fs/bpf bpf ' /proc/mounts; then
+  mount -t bpf bpf /sys/fs/bpf 2>/dev/null || echo "setup: could not mount bpffs on /sys/fs/bpf: the eBPF dataplane will be unavailable" >&2
 fi
 
 npm run --silent build

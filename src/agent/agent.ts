@@ -1,10 +1,15 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import type { BackendName, Context, FloatingIp } from '../model/index.js';
+import type { BackendName, Context, FloatingIp, Router } from '../model/index.js';
 import type { Store } from '../store/index.js';
 import type { Dataplane } from '../dataplane/index.js';
 import { ProgrammedRouters } from './programmed-routers.js';
-import { RouterReconciler, type ReconcileOutcome } from './router-reconciler.js';
+import {
+  RouterReconciler,
+  type ProgrammedRouter,
+  type ReconcileOutcome,
+  type RouterGuard,
+} from './router-reconciler.js';
 
 export interface AgentOptions {
   readonly store: Store;
@@ -22,6 +27,15 @@ export interface AgentOptions {
   readonly conntrackCleanup?: boolean;
   /** How many routers are reconciled at once. Default 4. */
   readonly concurrency?: number;
+  /**
+   * Which routers this agent carries (multi-node: those scheduled to its node). Any other router is removed
+   * from this node if it was programmed here. Default: every router.
+   */
+  readonly ownsRouter?: (router: Router) => boolean;
+  /** The name on this node of a router's namespace (labs run several nodes on one host). Default: unchanged. */
+  readonly localNamespace?: (namespace: string | null) => string | null;
+  /** Enforced around every apply and removal (multi-node: the lease fence). */
+  readonly guard?: RouterGuard;
 }
 
 /** The mapping part of a floating IP: when only its status changes, no router needs work. */
@@ -65,7 +79,7 @@ export class Agent extends EventEmitter {
     const routers = await store.read((view) => {
       for (const fip of view.list('floatingip'))
         this.knownFips.set(fip.id, { routerId: fip.routerId, key: mappingKey(fip) });
-      return view.list('router').map((r) => r.id);
+      return this.ownedRouterIds(view.list('router'));
     });
     for (const previous of this.record.load((problem) => this.options.log.error(problem))) {
       this.reconcilerFor(previous.routerId).programmed = previous;
@@ -105,11 +119,21 @@ export class Agent extends EventEmitter {
   resyncAll(cause: string): void {
     for (const id of this.reconcilers.keys()) this.markDirty(id, cause);
     void this.options.store
-      .read((view) => view.list('router').map((r) => r.id))
+      .read((view) => this.ownedRouterIds(view.list('router')))
       .then((ids) => ids.forEach((id) => this.markDirty(id, cause)))
       .catch((error) =>
         this.options.log.warn({ err: (error as Error).message }, 'resync could not read the store'),
       );
+  }
+
+  /** Where this agent has programmed routers: what its guard must keep covering. */
+  programmedRouters(): ProgrammedRouter[] {
+    return [...this.reconcilers.values()].flatMap((r) => (r.programmed ? [r.programmed] : []));
+  }
+
+  private ownedRouterIds(routers: readonly Router[]): string[] {
+    const owns = this.options.ownsRouter;
+    return routers.filter((r) => !owns || owns(r)).map((r) => r.id);
   }
 
   routerOutcomes(): ReconcileOutcome[] {
@@ -192,6 +216,9 @@ export class Agent extends EventEmitter {
         conntrackCleanup: o.conntrackCleanup ?? true,
         onBackgroundError: (error) =>
           o.log.warn({ router: routerId, err: (error as Error).message }, 'gratuitous ARP failed'),
+        ...(o.ownsRouter && { ownsRouter: o.ownsRouter }),
+        ...(o.localNamespace && { localNamespace: o.localNamespace }),
+        ...(o.guard && { guard: o.guard }),
       });
       this.reconcilers.set(routerId, reconciler);
     }

@@ -5,10 +5,28 @@ import {
   type Context,
   type FloatingIp,
   type FloatingIpStatus,
+  type Router,
 } from '../model/index.js';
 import type { Store } from '../store/index.js';
 import { deleteStaleConntrack, routerIntent, sendGratuitousArp, isEmptyPlan } from '../dataplane/index.js';
 import type { ActualRouter, Dataplane, DesiredRouter, RouterTarget } from '../dataplane/index.js';
+
+/**
+ * What must hold for this node to announce a router (multi-node: this agent's lease), enforced around applies.
+ * `arm` runs before anything of the router is programmed and throws to refuse; `disarm` after its state is gone.
+ */
+export interface RouterGuard {
+  arm(target: RouterTarget): Promise<void>;
+  disarm(target: RouterTarget): Promise<void>;
+}
+
+/** A guard's deliberate refusal (not a fault): the router stays as it is in the kernel until the guard allows. */
+export class GuardRefusal extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'GuardRefusal';
+  }
+}
 
 /** Where and how a router was last programmed on this host, so it can be cleaned up when that changes. */
 export interface ProgrammedRouter extends RouterTarget {
@@ -22,6 +40,11 @@ export interface ReconcileOutcome {
   /** The kernel was changed (false when it already matched). */
   readonly changed: boolean;
   readonly rebuilt: boolean;
+  /**
+   * The kernel did not hold what this reconciler had last applied there: someone or something changed it.
+   * A pass that merely applies new store changes (even one started by the periodic resync) is not drift.
+   */
+  readonly drifted: boolean;
   readonly error?: string;
   readonly added: number;
   readonly removed: number;
@@ -38,6 +61,11 @@ export interface ReconcilerDeps {
   readonly conntrackCleanup: boolean;
   /** Called when GARP finishes or fails; GARP runs in the background so that it never delays an apply. */
   readonly onBackgroundError: (error: unknown) => void;
+  /** Whether this agent carries the router; one it does not carry is removed from this node. Default: all. */
+  readonly ownsRouter?: (router: Router) => boolean;
+  /** The name on this node of a router's namespace. Default: the name itself. */
+  readonly localNamespace?: (namespace: string | null) => string | null;
+  readonly guard?: RouterGuard;
 }
 
 /**
@@ -66,15 +94,17 @@ export class RouterReconciler {
       durationMs: performance.now() - started,
       changed: false,
       rebuilt: false,
+      drifted: false,
       added: 0,
       removed: 0,
       conntrackDeleted: 0,
       ...fields,
     });
     const { store, log } = this.deps;
+    const owns = this.deps.ownsRouter ?? (() => true);
     const intent = await store.read((view) => {
       const router = view.get('router', this.routerId);
-      return router ? routerIntent(view, router) : undefined;
+      return router && owns(router) ? routerIntent(view, router) : undefined;
     });
     if (!intent || !intent.desired) {
       const changed = await this.unprogram();
@@ -83,16 +113,22 @@ export class RouterReconciler {
       }
       return (this.last = outcome({ changed }));
     }
-    const desired = intent.desired;
+    const localNamespace = this.deps.localNamespace ?? ((ns) => ns);
+    const desired = { ...intent.desired, namespace: localNamespace(intent.desired.namespace) };
     const backend = (intent.router.backend as BackendName | null) ?? this.deps.defaultBackend;
     try {
       if (this.programmed && !sameTarget(this.programmed, desired, backend)) await this.unprogram();
       const dataplane = this.deps.dataplaneFor(backend);
       // Between full reads, trust what this reconciler itself applied last: reading 100,000 map elements back
       // costs seconds, applying one change milliseconds. Resyncs and restarts always read the kernel.
-      const cached =
-        this.applied && sameStructure(this.applied.desired, desired) && !FULL_READ_CAUSES.has(cause);
-      const actual = cached ? this.applied!.state : await dataplane.read(desired, desired);
+      const previous =
+        this.applied && sameStructure(this.applied.desired, desired) ? this.applied : undefined;
+      const actual =
+        previous && !FULL_READ_CAUSES.has(cause) ? previous.state : await dataplane.read(desired, desired);
+      // Drift: the kernel no longer holds what this reconciler applied last. New store changes picked up by a
+      // resync pass are not drift.
+      const drifted =
+        previous !== undefined && actual !== previous.state && !sameKernelState(actual, previous.state);
       this.applied = undefined;
       const plan = dataplane.plan(desired, actual);
       this.programmed = {
@@ -102,6 +138,15 @@ export class RouterReconciler {
         backend,
       };
       let conntrackDeleted = 0;
+      // The guard runs on every pass, not only before applies: a router already in the kernel (an agent restart)
+      // must be fenced again too. It is cheap when nothing changed. A refusal stops only what would announce
+      // more; taking mappings away is always safe.
+      const announcesMore = plan.rebuild || plan.added.length > 0 || plan.addAddresses.length > 0;
+      try {
+        await this.deps.guard?.arm(desired);
+      } catch (error) {
+        if (announcesMore || !(error instanceof GuardRefusal)) throw error;
+      }
       if (!isEmptyPlan(plan)) {
         await dataplane.apply(plan);
         if (this.deps.conntrackCleanup)
@@ -118,7 +163,7 @@ export class RouterReconciler {
             removed: plan.removed.length,
             conntrackDeleted,
           },
-          cause === 'resync' ? 'repaired drift' : 'applied',
+          drifted ? 'repaired drift' : 'applied',
         );
       }
       this.applied = { desired, state: appliedState(desired) };
@@ -126,13 +171,16 @@ export class RouterReconciler {
       return (this.last = outcome({
         changed: !isEmptyPlan(plan),
         rebuilt: plan.rebuild,
+        drifted,
         added: plan.added.length,
         removed: plan.removed.length,
         conntrackDeleted,
       }));
     } catch (error) {
       const reason = (error as Error).message;
-      log.error({ router: this.routerId, cause, err: reason }, 'reconcile failed');
+      if (error instanceof GuardRefusal)
+        log.warn({ router: this.routerId, cause, err: reason }, 'reconcile refused');
+      else log.error({ router: this.routerId, cause, err: reason }, 'reconcile failed');
       await this.report(intent.floatingIps, 'ERROR', reason).catch(() => undefined);
       return (this.last = outcome({ error: reason }));
     }
@@ -150,6 +198,7 @@ export class RouterReconciler {
       // A namespace that vanished took the router's state with it.
       if (!/does not exist|Cannot open network namespace/.test((error as Error).message)) throw error;
     }
+    await this.deps.guard?.disarm(previous);
     this.programmed = undefined;
     this.deps.log.info({ router: this.routerId, namespace: previous.namespace }, 'removed router state');
     return true;
@@ -188,6 +237,20 @@ function appliedState(desired: DesiredRouter): ActualRouter {
     addresses: new Set(desired.mappings.map((m) => m.floatingIp as string)),
     macs: new Map(desired.mappings.flatMap((m) => (m.fixedMac ? [[m.fixedIp as string, m.fixedMac]] : []))),
   };
+}
+
+/** Whether a kernel read shows exactly the state this reconciler had applied. */
+function sameKernelState(a: ActualRouter, b: ActualRouter): boolean {
+  const sameMap = (x: ReadonlyMap<string, string>, y: ReadonlyMap<string, string>) =>
+    x.size === y.size && [...x].every(([k, v]) => y.get(k) === v);
+  return (
+    a.present === b.present &&
+    a.structureMatches === b.structureMatches &&
+    sameMap(a.inbound, b.inbound) &&
+    sameMap(a.outbound, b.outbound) &&
+    a.addresses.size === b.addresses.size &&
+    [...a.addresses].every((ip) => b.addresses.has(ip))
+  );
 }
 
 /** Everything but the mappings: when this changes, the backend may have to rebuild, so read the kernel. */

@@ -7,6 +7,7 @@ import { errorHandler, frameworkErrorHandler, notFoundHandler } from './neutron-
 import { registerRateLimit, type RateLimit } from './rate-limit.js';
 import { DEFAULT_PROJECT, type Caller } from './request-context.js';
 import { registerResource } from './resource-routes.js';
+import { registerAgents } from './resources/agents.js';
 import { floatingIps } from './resources/floating-ips.js';
 import { networks } from './resources/networks.js';
 import { ports } from './resources/ports.js';
@@ -86,6 +87,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     registerResource(app, options.store, def as Parameters<typeof registerResource>[2]);
   }
   registerRouterInterfaces(app, options.store);
+  registerAgents(app, options.store);
   app.get('/healthz', async () => ({ status: 'ok' }));
   // Ready: the store answers and (with an agent) every router in it has been reconciled at least once.
   app.get('/readyz', async (request, reply) => {

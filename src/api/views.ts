@@ -89,6 +89,8 @@ export function routerView(r: Router): NeutronObject {
     gateway_device: r.gatewayDevice,
     backend: r.backend,
     anti_spoofing: r.antiSpoofing ?? true,
+    // The network node whose agent carries the router (read-only; Neutron shows it as /l3-agents).
+    node: r.node ?? null,
   };
 }
 

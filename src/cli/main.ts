@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { ApiError } from '../client/api-client.js';
 import { SfipError } from '../model/index.js';
 import { DEFAULT_URL } from './commands/common.js';
+import { agentCommand } from './commands/agent.js';
 import { doctorCommand } from './commands/doctor.js';
 import { fipCommand } from './commands/fip.js';
 import { labCommand } from './commands/lab.js';
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
     doctorCommand(),
     serveCommand(),
     topCommand(),
+    agentCommand(),
   ]) {
     program.addCommand(command);
   }

@@ -1,11 +1,11 @@
 import { isIP } from 'node:net';
-import type { FastifyInstance } from 'fastify';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { Agent } from '../agent/index.js';
+import { Agent, NodeAgent } from '../agent/index.js';
 import { AuditLog, buildApi, type RateLimit } from '../api/index.js';
 import { loadDashboardToken, presentedToken, registerDashboard, sameToken } from '../dashboard/index.js';
-import { createDataplane, type Dataplane } from '../dataplane/index.js';
 import {
   agentReadiness,
   createMetricsRegistry,
@@ -13,9 +13,10 @@ import {
   ReconcileHistory,
   registerMetricsRoute,
 } from '../metrics/index.js';
-import type { BackendName } from '../model/index.js';
-import { openStore, type Store } from '../store/index.js';
+import { parseNodeName, type BackendName } from '../model/index.js';
+import { connectStore, isAgentRegistry, type Store } from '../store/index.js';
 import { acquireAgentLock, type AgentLock } from './agent-lock.js';
+import { dataplaneCache } from './node-agent.js';
 import { checkStateDir } from './state-dir.js';
 import { loadTlsFiles } from './tls.js';
 
@@ -36,6 +37,9 @@ export interface ServeOptions {
   readonly dashboardToken?: string;
   /** How long one read of the dataplane counters serves scrapes and dashboard polls. Default 1 s. */
   readonly countersCacheMs?: number;
+  /** With an etcd store, the in-process agent registers as this node (default: the host name). */
+  readonly node?: string;
+  readonly leaseTtlSeconds?: number;
   /** Serve HTTPS with these PEM files instead of plain HTTP. */
   readonly tls?: { readonly certPath: string; readonly keyPath: string };
   /** How long a client may take to send a request. Default 30 s. */
@@ -77,12 +81,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       `Refusing to listen on ${options.host}: this sfip has no API authentication yet, so it only listens on loopback.`,
     );
   }
-  const dataplanes = new Map<BackendName, Dataplane>();
-  const dataplaneFor = (name: BackendName) => {
-    let dp = dataplanes.get(name);
-    if (!dp) dataplanes.set(name, (dp = createDataplane(name)));
-    return dp;
-  };
+  const dataplaneFor = dataplaneCache();
   if (options.agent) {
     const failed = (await dataplaneFor(options.backend).check()).filter((c) => !c.ok);
     if (failed.length > 0) {
@@ -95,7 +94,9 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   checkStateDir(options.stateDir);
   // A bad configured or stored token stops the daemon before it opens anything.
   const token = loadDashboardToken(options.stateDir, options.dashboardToken);
-  const store = openStore(options.store, options.stateDir);
+  const store = await connectStore(options.store, options.stateDir, {
+    log: log.child({ component: 'store' }),
+  });
   let lock: AgentLock | undefined;
   try {
     if (options.agent) lock = acquireAgentLock(options.stateDir);
@@ -103,18 +104,40 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     await store.close();
     throw error;
   }
-  const agent = options.agent
-    ? new Agent({
-        store,
-        dataplaneFor,
-        defaultBackend: options.backend,
-        log: log.child({ component: 'agent' }),
-        resyncIntervalMs: options.resyncIntervalMs,
-        programmedRoutersPath: join(options.stateDir, 'agent-routers.json'),
-        garp: options.garp,
-        conntrackCleanup: options.conntrackCleanup ?? true,
-      })
-    : undefined;
+  const conntrackCleanup = options.conntrackCleanup ?? true;
+  // With a shared store (etcd) the in-process agent is one node among others: it registers with a lease and
+  // carries only the routers scheduled to it. With SQLite it carries every router.
+  const node =
+    options.agent && isAgentRegistry(store) ? parseNodeName(options.node ?? hostname()) : undefined;
+  const nodeAgent =
+    node !== undefined && isAgentRegistry(store)
+      ? new NodeAgent({
+          store,
+          host: node,
+          ttlSeconds: options.leaseTtlSeconds ?? 3,
+          dataplaneFor,
+          defaultBackend: options.backend,
+          log: log.child({ component: 'agent', node }),
+          resyncIntervalMs: options.resyncIntervalMs,
+          garp: options.garp,
+          conntrackCleanup,
+          stateDir: join(options.stateDir, `agent-${node}`),
+        })
+      : undefined;
+  const agent =
+    nodeAgent?.agent ??
+    (options.agent
+      ? new Agent({
+          store,
+          dataplaneFor,
+          defaultBackend: options.backend,
+          log: log.child({ component: 'agent' }),
+          resyncIntervalMs: options.resyncIntervalMs,
+          programmedRoutersPath: join(options.stateDir, 'agent-routers.json'),
+          garp: options.garp,
+          conntrackCleanup,
+        })
+      : undefined);
   // Follow the agent before it starts, so its very first passes are recorded.
   const history = new ReconcileHistory();
   if (agent) history.follow(agent);
@@ -156,7 +179,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     { dashboard: `${address}/dashboard/`, tokenFile: token.path ?? '(given with --dashboard-token)' },
     'dashboard served; open it with the token',
   );
-  const agentRunning = agent
+  const agentRunning = (nodeAgent ?? agent)
     ?.start()
     .then(() => {
       agentStarted = true;
@@ -173,7 +196,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     async close() {
       await app.close();
       await agentRunning;
-      await agent?.stop();
+      await (nodeAgent ?? agent)?.stop();
       await store.close();
       audit.close();
       lock?.release();

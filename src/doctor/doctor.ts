@@ -1,7 +1,11 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { release } from 'node:os';
 import { run as defaultRun, type Runner } from '../exec/run.js';
+import { checkBpffs, checkObject } from '../dataplane/ebpf/checks.js';
+import { DEFAULT_EBPF_OPTIONS } from '../dataplane/ebpf/ebpf-backend.js';
+import { bpfPackageVersion } from '../dataplane/ebpf/maps.js';
+import { probeProgramLoad } from '../dataplane/ebpf/probe.js';
 
 export interface DoctorLine {
   /** What the line is about: a backend, or `general`. */
@@ -88,6 +92,7 @@ export async function doctor(run: Runner = defaultRun): Promise<DoctorLine[]> {
     await tool(run, 'iptables', 'iptables-restore', ['--version'], 'iptables'),
     await tool(run, 'ebpf', 'clang', ['--version'], 'clang'),
     await tool(run, 'ebpf', 'bpftool', ['version'], 'bpftool'),
+    await tool(run, 'ebpf', 'nsenter', ['--version'], 'util-linux'),
   );
   const config = kernelConfig();
   if (!config) {
@@ -169,12 +174,27 @@ export async function doctor(run: Runner = defaultRun): Promise<DoctorLine[]> {
       ],
     ]),
   );
-  lines.push({
-    area: 'ebpf',
-    check: 'bpffs',
-    ok: existsSync('/sys/fs/bpf'),
-    detail: existsSync('/sys/fs/bpf') ? '/sys/fs/bpf is present' : 'mount bpffs on /sys/fs/bpf',
-  });
+  lines.push(...(await ebpfLines(run)));
+  return lines;
+}
+
+/**
+ * bpffs must be mounted (a bare /sys/fs/bpf folder is not enough: pins there would vanish with the agent),
+ * the programs must have been compiled, and this kernel's verifier must accept them.
+ */
+async function ebpfLines(run: Runner): Promise<DoctorLine[]> {
+  const { objectPath, pinRoot } = DEFAULT_EBPF_OPTIONS;
+  const bpffs = await checkBpffs();
+  const object = await checkObject(objectPath);
+  const lines: DoctorLine[] = [
+    { area: 'ebpf', check: 'bpffs', ok: bpffs.ok, detail: bpffs.detail },
+    { area: 'ebpf', check: 'bpf object', ok: object.ok, detail: object.detail },
+    { area: 'ebpf', check: 'bpf npm package', ...bpfPackageVersion() },
+  ];
+  if (bpffs.ok && object.ok) {
+    const load = await probeProgramLoad(run, objectPath, pinRoot);
+    lines.push({ area: 'ebpf', check: load.name, ok: load.ok, detail: load.detail });
+  }
   return lines;
 }
 

@@ -85,9 +85,14 @@ async function buildRouter(spec: LabSpec, r: LabRouter): Promise<void> {
 
 /** Deletes every namespace of the lab; their devices, addresses, rules and conntrack entries go with them. */
 export async function destroyLab(spec: LabSpec): Promise<string[]> {
+  return destroyNamespaces(allNamespaces(spec));
+}
+
+/** Stops what runs in each namespace that exists, then deletes it. Returns the ones deleted. */
+export async function destroyNamespaces(namespaces: readonly string[]): Promise<string[]> {
   const existing = await existingNamespaces();
   const removed: string[] = [];
-  for (const ns of allNamespaces(spec)) {
+  for (const ns of namespaces) {
     if (!existing.has(ns)) continue;
     await run('ip', ['netns', 'pids', ns])
       .then(({ stdout }) =>

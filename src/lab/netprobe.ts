@@ -29,7 +29,7 @@ export type ProbeCommand =
       /** Local address to send from (it must be configured in the namespace). */
       bind?: string;
     }
-  | { op: 'received'; port: number; tag?: string }
+  | { op: 'received'; port: number; tag?: string; seqs?: boolean }
   | { op: 'ping'; host: string; count: number; intervalS?: number }
   | BulkCommand
   | TaggedCommand;
@@ -187,10 +187,13 @@ async function handle(cmd: ProbeCommand): Promise<unknown> {
       const wanted = entry.received.filter(
         (r) => cmd.tag === undefined || r.tag === `stream-${cmd.tag}` || r.tag === cmd.tag,
       );
+      const unique = new Set(wanted.map((r) => r.seq));
       return {
         count: wanted.length,
-        unique: new Set(wanted.map((r) => r.seq)).size,
+        unique: unique.size,
         peers: [...new Set(wanted.map((r) => r.peer))],
+        // The sequence numbers themselves, for measuring where a stream had its gap.
+        ...(cmd.seqs && { seqs: [...unique].sort((a, b) => a - b) }),
       };
     }
     case 'sink':

@@ -25,28 +25,31 @@ export interface LabSpec {
   readonly routers: readonly LabRouter[];
 }
 
+/**
+ * A lab router on a documentation range (the upstream at .1, the router at .2, floating IPs from .10 to .250),
+ * with the private 10.0.0.0/24 inside and `vmCount` VMs at 10.0.0.11, .12, ...
+ */
+export function labRouter(
+  name: string,
+  publicPrefix: '203.0.113' | '198.51.100',
+  vmCount: number,
+): LabRouter {
+  return {
+    name,
+    externalCidr: `${publicPrefix}.0/24`,
+    upstreamIp: `${publicPrefix}.1`,
+    gatewayIp: `${publicPrefix}.2`,
+    poolStart: `${publicPrefix}.10`,
+    poolEnd: `${publicPrefix}.250`,
+    internalCidr: '10.0.0.0/24',
+    internalGatewayIp: '10.0.0.1',
+    vms: Array.from({ length: vmCount }, (_, i) => ({ name: `vm${i + 1}`, ip: `10.0.0.${11 + i}` })),
+  };
+}
+
 /** The demo: one router, three VMs; vm1 and vm2 get floating IPs, vm3 leaves through shared SNAT. */
 export function demoLab(prefix = 'sfip'): LabSpec {
-  return {
-    prefix,
-    routers: [
-      {
-        name: 'r1',
-        externalCidr: '203.0.113.0/24',
-        upstreamIp: '203.0.113.1',
-        gatewayIp: '203.0.113.2',
-        poolStart: '203.0.113.10',
-        poolEnd: '203.0.113.250',
-        internalCidr: '10.0.0.0/24',
-        internalGatewayIp: '10.0.0.1',
-        vms: [
-          { name: 'vm1', ip: '10.0.0.11' },
-          { name: 'vm2', ip: '10.0.0.12' },
-          { name: 'vm3', ip: '10.0.0.13' },
-        ],
-      },
-    ],
-  };
+  return { prefix, routers: [labRouter('r1', '203.0.113', 3)] };
 }
 
 /** Namespace names of one lab. */

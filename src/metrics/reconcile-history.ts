@@ -19,13 +19,10 @@ export interface RouterReconcileState {
   readonly driftRepairs: number;
 }
 
-/** Causes under which a change means the kernel had drifted from what the agent last applied. */
-const DRIFT_CAUSES = new Set(['resync']);
-
 export function kindOf(outcome: ReconcileOutcome): ReconcileKind {
   if (outcome.error !== undefined) return 'error';
   if (!outcome.changed) return 'unchanged';
-  return DRIFT_CAUSES.has(outcome.cause) ? 'drift-repaired' : 'applied';
+  return outcome.drifted ? 'drift-repaired' : 'applied';
 }
 
 export interface ReconcileHistoryOptions {

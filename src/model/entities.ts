@@ -72,6 +72,25 @@ export interface Router extends Resource {
    * MAC other than its port's. Absent in routers stored before it existed, which means true.
    */
   readonly antiSpoofing?: boolean;
+  /**
+   * The network node whose agent carries this router (Neutron's L3 agent binding). Null or absent when no node
+   * agents are registered: then the single in-process agent of `sfip serve` carries every router.
+   */
+  readonly node?: string | null;
+}
+
+/**
+ * A live agent on a network node (Neutron's L3 agent). Agents register themselves with a lease, and their
+ * record disappears when the lease expires, so every listed agent is alive. Never written through the model.
+ */
+export interface Agent extends Resource {
+  /** The node name the agent was started with (`sfip agent --node NAME`): unique among live agents. */
+  readonly host: string;
+  readonly agentType: 'L3 agent';
+  readonly binary: 'sfip-agent';
+  readonly startedAt: string;
+  /** The lease TTL it registered with: how long after its death its routers move elsewhere. */
+  readonly leaseTtlSeconds: number;
 }
 
 export type FloatingIpStatus = 'ACTIVE' | 'DOWN' | 'ERROR';
@@ -94,8 +113,9 @@ export interface KindMap {
   port: Port;
   router: Router;
   floatingip: FloatingIp;
+  agent: Agent;
 }
 
 export type Kind = keyof KindMap;
 export type AnyEntity = KindMap[Kind];
-export const KINDS: readonly Kind[] = ['network', 'subnet', 'port', 'router', 'floatingip'];
+export const KINDS: readonly Kind[] = ['network', 'subnet', 'port', 'router', 'floatingip', 'agent'];

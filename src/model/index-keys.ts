@@ -21,6 +21,8 @@ export const portsOfSubnetKey = (subnetId: string): string => `port-subnet/${sub
 export const subnetsOfNetworkKey = (networkId: string): string => `subnet-network/${networkId}`;
 export const routersOfNetworkKey = (networkId: string): string => `router-gateway-network/${networkId}`;
 export const fipsOfNetworkKey = (networkId: string): string => `fip-network/${networkId}`;
+/** The routers scheduled to one network node. */
+export const routersOfNodeKey = (node: string): string => `router-node/${node}`;
 /** One router per gateway device: two routers programming the same device would fight over it. */
 export const routerPlacementKey = (namespace: string | null, device: string): string =>
   `router-placement/${namespace ?? ''}/${device}`;
@@ -49,6 +51,7 @@ export function indexKeysOf(kind: Kind, entity: AnyEntity): IndexKey[] {
       if (router.gatewayDevice) {
         keys.push({ key: routerPlacementKey(router.namespace, router.gatewayDevice), unique: true });
       }
+      if (router.node) keys.push({ key: routersOfNodeKey(router.node), unique: false });
       return keys;
     }
     case 'floatingip': {
@@ -68,6 +71,7 @@ export function indexKeysOf(kind: Kind, entity: AnyEntity): IndexKey[] {
       return keys;
     }
     case 'network':
+    case 'agent':
       return [];
   }
 }

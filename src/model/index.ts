@@ -12,5 +12,6 @@ export * from './networks.js';
 export * from './ports.js';
 export * from './resource.js';
 export * from './routers.js';
+export * from './scheduling.js';
 export * from './subnets.js';
 export * from './tx.js';

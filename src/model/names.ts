@@ -50,3 +50,15 @@ export function parseMacAddress(mac: unknown, field = 'mac_address'): string {
   }
   return mac.toLowerCase();
 }
+
+/** Network node names (`sfip agent --node NAME`): host-name-like, because they name the node in keys and logs. */
+const NODE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
+export function parseNodeName(name: unknown, field = 'node'): string {
+  if (typeof name !== 'string' || !NODE.test(name)) {
+    throw invalidInput(
+      `'${String(name)}' is not a valid node name for ${field}: expected 1-63 characters from A-Z a-z 0-9 _ . - starting with a letter or digit`,
+    );
+  }
+  return name;
+}

@@ -8,6 +8,7 @@ const NOT_FOUND: Record<Kind, [type: string, noun: string]> = {
   port: ['PortNotFound', 'Port'],
   router: ['RouterNotFound', 'Router'],
   floatingip: ['FloatingIPNotFound', 'Floating IP'],
+  agent: ['AgentNotFound', 'Agent'],
 };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

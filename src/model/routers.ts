@@ -15,6 +15,7 @@ import { createPort, portExhausted } from './ports.js';
 import { CommonInput, getVisible, newResource, revise, notFoundError } from './resource.js';
 import type { Context, Tx, View } from './tx.js';
 import { parseBackendName } from './backends.js';
+import { pickNode } from './scheduling.js';
 
 export interface GatewayInput {
   readonly networkId: string;
@@ -40,6 +41,7 @@ export function createRouter(tx: Tx, ctx: Context, input: RouterInput): Router {
     adminStateUp: input.adminStateUp ?? true,
     backend: input.backend == null ? null : parseBackendName(input.backend),
     antiSpoofing: input.antiSpoofing ?? true,
+    node: pickNode(tx),
   };
   checkPlacement(tx, draft);
   const router = input.externalGateway
@@ -145,13 +147,7 @@ export function addRouterInterface(
     tx.put('port', port);
   }
   tx.put('router', revise(ctx, router, {}));
-  return {
-    routerId: router.id,
-    portId: port.id,
-    subnetId: port.fixedIps[0]!.subnetId,
-    networkId: port.networkId,
-    projectId: router.projectId,
-  };
+  return interfaceInfo(router, port);
 }
 
 export function removeRouterInterface(
@@ -189,6 +185,10 @@ export function removeRouterInterface(
   }
   tx.delete('port', port.id);
   tx.put('router', revise(ctx, router, {}));
+  return interfaceInfo(router, port);
+}
+
+function interfaceInfo(router: Router, port: Port): InterfaceInfo {
   return {
     routerId: router.id,
     portId: port.id,

@@ -1,4 +1,4 @@
-import type { Kind, Tx, View } from '../model/index.js';
+import type { Agent, Kind, Tx, View } from '../model/index.js';
 
 /** One committed write, in commit order. The agent follows these to know which routers to reconcile. */
 export interface Change {
@@ -29,4 +29,43 @@ export interface Store {
   /** Called after every local commit, so an in-process agent reacts without polling delay. */
   onChange(listener: () => void): () => void;
   close(): Promise<void>;
+}
+
+/** A live agent's claim on its node name, held by a lease in the store. */
+export interface AgentRegistration {
+  readonly agent: Agent;
+  readonly leaseId: string;
+  /** The TTL the store granted, in seconds. */
+  readonly ttlSeconds: number;
+  /**
+   * `performance.now()` time before which the store cannot have let the lease expire: the moment the last
+   * acknowledged renewal was *sent*, plus the TTL. Anything that must stop before another node may take over
+   * (announcing floating IPs) must stop before this.
+   */
+  validUntil(): number;
+  /** `renewed` (validUntil: number), `unreachable` (error: Error), `lost` (reason: string). */
+  on(event: 'renewed', listener: (validUntil: number) => void): this;
+  on(event: 'unreachable', listener: (error: Error) => void): this;
+  on(event: 'lost', listener: (reason: string) => void): this;
+  /** Stops renewing; the lease runs out by itself (so a restarted agent can adopt it meanwhile). */
+  stop(): void;
+  /** Revokes the lease now: the agent's record disappears and its routers move at once. */
+  revoke(): Promise<void>;
+}
+
+export interface AgentRegistrationRequest {
+  readonly host: string;
+  readonly ttlSeconds: number;
+  /** The lease of this agent's previous run: if it still holds the node, it is taken over (hitless restart). */
+  readonly adoptLeaseId?: string;
+  readonly now: string;
+}
+
+/** Stores that can hold agents' leases (etcd). */
+export interface AgentRegistry {
+  registerAgent(request: AgentRegistrationRequest): Promise<AgentRegistration>;
+}
+
+export function isAgentRegistry(store: Store): store is Store & AgentRegistry {
+  return typeof (store as Partial<AgentRegistry>).registerAgent === 'function';
 }

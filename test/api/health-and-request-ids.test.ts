@@ -76,6 +76,7 @@ describe('readiness', () => {
         durationMs: 1,
         changed: !error,
         rebuilt: false,
+        drifted: false,
         added: 0,
         removed: 0,
         conntrackDeleted: 0,

@@ -61,6 +61,7 @@ async function app(obs: Observation, token = 'a-very-secret-token-123') {
     durationMs: 4.26,
     changed: true,
     rebuilt: true,
+    drifted: true,
     added: 3,
     removed: 0,
     conntrackDeleted: 0,

@@ -246,7 +246,7 @@ export function runDataplaneConformance(options: ConformanceOptions): void {
     it('repairs drift without a restart and leaves objects it does not own alone', async () => {
       const repairs: ReconcileOutcome[] = [];
       const onReconciled = (o: ReconcileOutcome) => {
-        if (o.cause === 'resync' && o.changed && o.routerId === f.router('r1').routerId) repairs.push(o);
+        if (o.cause === 'resync' && o.drifted && o.routerId === f.router('r1').routerId) repairs.push(o);
       };
       f.agent.on('reconciled', onReconciled);
       for (const argv of options.drift) await f.inRouter('r1', argv[0]!, argv.slice(1));

@@ -3,73 +3,29 @@
  * created by the CLI, HTTP through it, a SIGKILLed and restarted daemon with traffic flowing throughout.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { run } from '../../src/exec/run.js';
 import { destroyLab, demoLab, Probe } from '../../src/lab/index.js';
 import { conntrackLines, mentioning } from '../support/conntrack.js';
+import {
+  sfip as runCli,
+  startServe as startServeProcess,
+  waitFor,
+  type ServeProcess,
+} from '../support/serve-process.js';
 
-const CLI = join(import.meta.dirname, '..', '..', 'src', 'cli.ts');
 const prefix = `sfe${process.pid % 10000}`;
 const stateDir = mkdtempSync(join(tmpdir(), 'sfip-e2e-'));
 
-function startServe(port = 0): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      CLI,
-      'serve',
-      '--state-dir',
-      stateDir,
-      '--port',
-      String(port),
-      '--resync-interval',
-      '1s',
-      '--no-garp',
-    ],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  return new Promise((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
-    lines.on('line', (line) => {
-      const entry = JSON.parse(line) as { msg?: string; url?: string };
-      if (entry.msg === 'sfip API listening' && entry.url) resolve({ child, url: entry.url });
-    });
-    child.once('exit', (code) => reject(new Error(`sfip serve exited with ${code}`)));
-  });
-}
-
-function sfip(url: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, '--url', url, ...args]);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const startServe = (port = 0) =>
+  startServeProcess(stateDir, ['--port', String(port), '--resync-interval', '1s']);
+const sfip = (url: string, ...args: string[]) => runCli('--url', url, ...args);
 
 describe('sfip serve with the lab, end to end', { timeout: 180_000 }, () => {
-  let serve: { child: ChildProcess; url: string };
+  let serve: ServeProcess;
   let address = '';
   const ns = {
     ext: `${prefix}-r1-ext`,

@@ -9,6 +9,7 @@ const outcome = (fields: Partial<ReconcileOutcome>): ReconcileOutcome => ({
   durationMs: 3,
   changed: true,
   rebuilt: false,
+  drifted: false,
   added: 1,
   removed: 0,
   conntrackDeleted: 0,
@@ -18,7 +19,8 @@ const outcome = (fields: Partial<ReconcileOutcome>): ReconcileOutcome => ({
 describe('reconcile history', () => {
   it('classifies passes: applied, drift repaired (a resync that changed the kernel), error, unchanged', () => {
     assert.equal(kindOf(outcome({})), 'applied');
-    assert.equal(kindOf(outcome({ cause: 'resync' })), 'drift-repaired');
+    assert.equal(kindOf(outcome({ cause: 'resync', drifted: true })), 'drift-repaired');
+    assert.equal(kindOf(outcome({ cause: 'resync' })), 'applied', 'a resync that only applied new changes');
     assert.equal(kindOf(outcome({ cause: 'resync', changed: false })), 'unchanged');
     assert.equal(kindOf(outcome({ error: 'nft failed' })), 'error');
   });
@@ -31,7 +33,7 @@ describe('reconcile history', () => {
     history.record(outcome({ error: 'boom' }));
     now = 3000;
     history.record(outcome({ cause: 'resync', changed: false }));
-    for (let i = 0; i < 3; i++) history.record(outcome({ cause: 'resync', added: i }));
+    for (let i = 0; i < 3; i++) history.record(outcome({ cause: 'resync', added: i, drifted: true }));
     const r1 = history.router('r1')!;
     assert.deepEqual([r1.passes, r1.errors, r1.driftRepairs, r1.lastSuccessAt], [6, 1, 3, 3000]);
     assert.deepEqual(

@@ -13,6 +13,7 @@ import {
   destroyLab,
   labNamespaces,
   Probe,
+  labRouter,
   registerLab,
   type LabSpec,
   type RegisteredRouter,
@@ -28,35 +29,7 @@ export const UDP_PORT = 5001;
  * is tested with overlapping fixed IPs). r1 has three VMs, r2 two.
  */
 export function conformanceLab(prefix: string): LabSpec {
-  const vms = (n: number) =>
-    Array.from({ length: n }, (_, i) => ({ name: `vm${i + 1}`, ip: `10.0.0.${11 + i}` }));
-  return {
-    prefix,
-    routers: [
-      {
-        name: 'r1',
-        externalCidr: '203.0.113.0/24',
-        upstreamIp: '203.0.113.1',
-        gatewayIp: '203.0.113.2',
-        poolStart: '203.0.113.10',
-        poolEnd: '203.0.113.250',
-        internalCidr: '10.0.0.0/24',
-        internalGatewayIp: '10.0.0.1',
-        vms: vms(3),
-      },
-      {
-        name: 'r2',
-        externalCidr: '198.51.100.0/24',
-        upstreamIp: '198.51.100.1',
-        gatewayIp: '198.51.100.2',
-        poolStart: '198.51.100.10',
-        poolEnd: '198.51.100.250',
-        internalCidr: '10.0.0.0/24',
-        internalGatewayIp: '10.0.0.1',
-        vms: vms(2),
-      },
-    ],
-  };
+  return { prefix, routers: [labRouter('r1', '203.0.113', 3), labRouter('r2', '198.51.100', 2)] };
 }
 
 /**

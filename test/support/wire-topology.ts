@@ -1,6 +1,6 @@
 import { run } from '../../src/exec/run.js';
 import { parseNamespaceName } from '../../src/model/index.js';
-import type { LabSpec } from '../../src/lab/index.js';
+import { labRouter, type LabSpec } from '../../src/lab/index.js';
 import type { DataplaneFixture } from './dataplane-fixture.js';
 
 /**
@@ -14,25 +14,7 @@ import type { DataplaneFixture } from './dataplane-fixture.js';
  *   vm1, vm2 -- sw -- router [route to 10.0.0.0/24 mtu 1280] -- mid 203.0.113.1 [route to far mtu 1280] -- far 198.51.100.2
  */
 export function wireLab(prefix: string): LabSpec {
-  return {
-    prefix,
-    routers: [
-      {
-        name: 'r1',
-        externalCidr: '203.0.113.0/24',
-        upstreamIp: '203.0.113.1',
-        gatewayIp: '203.0.113.2',
-        poolStart: '203.0.113.10',
-        poolEnd: '203.0.113.250',
-        internalCidr: '10.0.0.0/24',
-        internalGatewayIp: '10.0.0.1',
-        vms: [
-          { name: 'vm1', ip: '10.0.0.11' },
-          { name: 'vm2', ip: '10.0.0.12' },
-        ],
-      },
-    ],
-  };
+  return { prefix, routers: [labRouter('r1', '203.0.113', 2)] };
 }
 
 export const FAR = '198.51.100.2';

@@ -78,6 +78,7 @@ export const routers: ResourceDef<'router'> = {
     'gateway_device',
     'backend',
     'anti_spoofing',
+    'node',
     'revision_number',
     'created_at',
     'updated_at',

@@ -1,10 +1,10 @@
 import { Command } from 'commander';
+import { IMPLEMENTED_BACKENDS } from '../../dataplane/registry.js';
 import { doctor, usableBackends } from '../../doctor/doctor.js';
 import { printList } from '../output.js';
 import { outputOf } from './common.js';
 
-/** The backends this build of sfip implements. */
-const IMPLEMENTED = new Set(['nftables']);
+const IMPLEMENTED = new Set<string>(IMPLEMENTED_BACKENDS);
 
 export function doctorCommand(): Command {
   return new Command('doctor')

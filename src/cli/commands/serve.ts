@@ -10,6 +10,17 @@ export function parseDuration(text: string): number {
   return Number(m[1]) * { ms: 1, s: 1000, m: 60_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm'];
 }
 
+/** Lease TTLs are whole seconds in etcd. */
+export function parseTtl(text: string): number {
+  const ms = parseDuration(text);
+  if (ms < 1000 || ms % 1000 !== 0) {
+    throw new InvalidArgumentError(
+      `'${text}' is not a lease TTL: expected whole seconds, at least 1s (e.g. 3s)`,
+    );
+  }
+  return ms / 1000;
+}
+
 function parsePort(text: string): number {
   const port = Number(text);
   if (!/^\d+$/.test(text) || port > 65535) {
@@ -45,7 +56,12 @@ export function serveCommand(): Command {
       'where the SQLite database and agent state live',
       process.env.SFIP_STATE_DIR ?? '/var/lib/sfip',
     )
-    .option('--store <spec>', 'store: sqlite:PATH (default: STATE_DIR/sfip.db)')
+    .option(
+      '--store <spec>',
+      'store: sqlite:PATH (default: STATE_DIR/sfip.db) or etcd://HOST:PORT[,HOST:PORT...][/PREFIX/] for many nodes',
+    )
+    .option('--node <name>', 'with etcd: the node name of the in-process agent (default: the host name)')
+    .option('--lease-ttl <duration>', "with etcd: the agent's liveness lease", parseTtl, 3)
     .option('--backend <name>', 'default dataplane backend', 'nftables')
     .option(
       '--resync-interval <duration>',
@@ -104,6 +120,8 @@ export function serveCommand(): Command {
         agent: Boolean(o.agent),
         ...(o.dashboardToken !== undefined && { dashboardToken: String(o.dashboardToken) }),
         countersCacheMs: Number(o.countersCache),
+        ...(o.node !== undefined && { node: String(o.node) }),
+        leaseTtlSeconds: Number(o.leaseTtl),
         ...(o.tlsCert !== undefined && { tls: { certPath: String(o.tlsCert), keyPath: String(o.tlsKey) } }),
         requestTimeoutMs: Number(o.requestTimeout),
         bodyLimit: Number(o.maxBodySize),

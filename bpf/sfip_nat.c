@@ -1,0 +1,369 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * sfip stateless floating-IP NAT for tc (cls_bpf, direct action).
+ *
+ * Four programs share one router's pinned maps (the agent creates the maps, then loads this object with
+ * bpftool, replacing each map by its pinned instance, so every program of a router sees the same maps):
+ *
+ *   gw_ingress   tc ingress, gateway device   destination floating -> fixed, mark "untrack"
+ *   gw_egress    tc egress,  gateway device   source fixed -> floating
+ *   int_ingress  tc ingress, router's internal devices: hairpin (a VM reaching a floating IP of the same
+ *                router never crosses the gateway device): destination floating -> fixed, mark "hairpin";
+ *                and the "untrack" mark for traffic of fixed IPs that have a floating IP
+ *   int_egress   tc egress,  internal devices: packets marked "hairpin" get their source fixed -> floating,
+ *                so both ends of a hairpin see floating addresses
+ *
+ * Why a mark and not conntrack's own bypass: tc ingress runs before netfilter, so the program cannot untrack
+ * a packet itself (bpf_ct_* kfuncs create or look up entries, they do not set NOTRACK). It sets a mark bit and
+ * the router's nft table, at priority raw (-300, ahead of conntrack at -200), says `notrack` for it.
+ *
+ * Checksums: the IP header with bpf_l3_csum_replace; TCP and UDP with bpf_l4_csum_replace and
+ * BPF_F_PSEUDO_HDR (the address is part of the pseudo-header; for CHECKSUM_PARTIAL packets the helper patches
+ * the pseudo-header sum the device will complete). BPF_F_MARK_MANGLED_0 keeps a zero UDP checksum zero.
+ * Non-first fragments carry no L4 header: only the IP header is patched.
+ *
+ * ICMP errors quote the header of the packet they are about. Inbound, that packet was sent by the VM from its
+ * floating address, so the quoted source is floating and must become fixed; outbound the quoted destination
+ * is fixed and must become floating. The quoted IP checksum and the quoted TCP/UDP checksum (when the quote
+ * is long enough to hold it) are patched, then the outer ICMP checksum, which covers all of them.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/pkt_cls.h>
+#include <stddef.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#define IP_MF 0x2000
+#define IP_OFFSET 0x1fff
+#define ICMP_DEST_UNREACH 3
+#define ICMP_TIME_EXCEEDED 11
+#define ICMP_PARAMETERPROB 12
+
+/* Map layout: the agent creates maps with exactly these sizes (src/dataplane/ebpf/layout.ts). */
+struct router_config {
+	__u32 gateway_ip;   /* network order: the router's own external address (shared SNAT source) */
+	__u32 untrack_mark; /* mark bit the nft raw chain turns into notrack */
+	__u32 hairpin_mark; /* mark bit for hairpin through shared SNAT (a source without a floating IP) */
+	__u32 flags;        /* CONFIG_ANTI_SPOOFING */
+};
+
+/* Anti-spoofing (as the nftables backend): nothing from outside may be addressed straight to an internal
+ * address, and a fixed IP that has a floating IP must come from its port's MAC. */
+#define CONFIG_ANTI_SPOOFING 1
+
+struct port_mac {
+	__u8 addr[6];
+	__u8 pad[2];
+};
+
+struct net_key {
+	__u32 prefixlen; /* LPM trie keys: prefix length in host order, then the address */
+	__u32 addr;
+};
+
+struct fip_counters {
+	__u64 in_packets;
+	__u64 in_bytes;
+	__u64 out_packets;
+	__u64 out_bytes;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} fip2fixed SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} fixed2fip SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fip_counters);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct router_config);
+} config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct port_mac);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} fixed_macs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1);
+	__type(key, struct net_key);
+	__type(value, __u32);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} internal_nets SEC(".maps");
+
+enum side { SRC = 0, DST = 1 };
+
+#define IP_OFF ETH_HLEN
+#define IP_CSUM_OFF (IP_OFF + offsetof(struct iphdr, check))
+#define ADDR_OFF(base, s) ((base) + ((s) == SRC ? offsetof(struct iphdr, saddr) : offsetof(struct iphdr, daddr)))
+
+static __always_inline struct router_config *router_config(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&config, &zero);
+}
+
+static __always_inline void count(__u32 fip, __u32 len, int inbound)
+{
+	struct fip_counters *c = bpf_map_lookup_elem(&counters, &fip);
+	if (!c) {
+		struct fip_counters zero = {};
+		/* A full counter map only costs the counting, never the translation. */
+		bpf_map_update_elem(&counters, &fip, &zero, BPF_NOEXIST);
+		c = bpf_map_lookup_elem(&counters, &fip);
+		if (!c)
+			return;
+	}
+	if (inbound) {
+		c->in_packets++;
+		c->in_bytes += len;
+	} else {
+		c->out_packets++;
+		c->out_bytes += len;
+	}
+}
+
+/* Reads the outer IPv4 header; returns 0 when the packet is not IPv4 over Ethernet. */
+static __always_inline int load_ip(struct __sk_buff *skb, struct iphdr *ip)
+{
+	if (skb->protocol != bpf_htons(ETH_P_IP))
+		return 0;
+	if (bpf_skb_load_bytes(skb, IP_OFF, ip, sizeof(*ip)) < 0)
+		return 0;
+	return ip->version == 4 && ip->ihl >= 5;
+}
+
+/*
+ * Patches the address quoted inside an ICMP error. `s` is the quoted header's side to translate. Returns 1 when
+ * something was rewritten.
+ */
+static __always_inline int rewrite_icmp_quote(struct __sk_buff *skb, __u32 icmp_off, enum side s, void *map)
+{
+	__u32 inner_off = icmp_off + 8;
+	struct iphdr inner;
+	if (bpf_skb_load_bytes(skb, inner_off, &inner, sizeof(inner)) < 0)
+		return 0;
+	if (inner.version != 4 || inner.ihl < 5)
+		return 0;
+	__u32 old_addr = s == SRC ? inner.saddr : inner.daddr;
+	__u32 *mapped = bpf_map_lookup_elem(map, &old_addr);
+	if (!mapped)
+		return 0;
+	__u32 new_addr = *mapped;
+	__u32 inner_l4 = inner_off + inner.ihl * 4;
+	__u16 old_ip_csum = inner.check;
+	__u16 new_ip_csum = 0;
+	__u16 old_l4_csum = 0, new_l4_csum = 0;
+	int l4_csum_off = -1;
+
+	/* The quoted L4 checksum covers a pseudo-header with the quoted address, so it changes with it. */
+	if (!(inner.frag_off & bpf_htons(IP_OFFSET))) {
+		if (inner.protocol == IPPROTO_TCP)
+			l4_csum_off = inner_l4 + 16;
+		else if (inner.protocol == IPPROTO_UDP)
+			l4_csum_off = inner_l4 + 6;
+	}
+	if (l4_csum_off >= 0 && bpf_skb_load_bytes(skb, l4_csum_off, &old_l4_csum, 2) < 0)
+		l4_csum_off = -1; /* the quote is too short to hold it */
+	if (l4_csum_off >= 0 && inner.protocol == IPPROTO_UDP && old_l4_csum == 0)
+		l4_csum_off = -1; /* no UDP checksum: stays zero */
+
+	if (bpf_l3_csum_replace(skb, inner_off + offsetof(struct iphdr, check), old_addr, new_addr, 4) < 0)
+		return 0;
+	if (l4_csum_off >= 0) {
+		if (bpf_l3_csum_replace(skb, l4_csum_off, old_addr, new_addr, 4) < 0)
+			return 0;
+		bpf_skb_load_bytes(skb, l4_csum_off, &new_l4_csum, 2);
+		if (new_l4_csum == 0 && inner.protocol == IPPROTO_UDP) {
+			new_l4_csum = 0xffff;
+			bpf_skb_store_bytes(skb, l4_csum_off, &new_l4_csum, 2, 0);
+		}
+	}
+	if (bpf_skb_store_bytes(skb, ADDR_OFF(inner_off, s), &new_addr, 4, 0) < 0)
+		return 0;
+	bpf_skb_load_bytes(skb, inner_off + offsetof(struct iphdr, check), &new_ip_csum, 2);
+
+	/* The ICMP checksum has no pseudo-header and covers the quote: feed it every changed word. */
+	__u32 icmp_csum = icmp_off + 2;
+	bpf_l4_csum_replace(skb, icmp_csum, old_addr, new_addr, 4);
+	bpf_l4_csum_replace(skb, icmp_csum, old_ip_csum, new_ip_csum, 2);
+	if (l4_csum_off >= 0)
+		bpf_l4_csum_replace(skb, icmp_csum, old_l4_csum, new_l4_csum, 2);
+	return 1;
+}
+
+static __always_inline int is_icmp_error(struct __sk_buff *skb, const struct iphdr *ip, __u32 l4_off)
+{
+	__u8 type;
+	if (ip->protocol != IPPROTO_ICMP || (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET)))
+		return 0;
+	if (bpf_skb_load_bytes(skb, l4_off, &type, 1) < 0)
+		return 0;
+	return type == ICMP_DEST_UNREACH || type == ICMP_TIME_EXCEEDED || type == ICMP_PARAMETERPROB;
+}
+
+/*
+ * Translates one side of the outer header through `map`, and for ICMP errors the opposite side of the quoted
+ * header through the same map. Returns the address the outer side had before, or 0 when it was not mapped.
+ */
+static __always_inline __u32 translate(struct __sk_buff *skb, enum side s, void *map)
+{
+	struct iphdr ip;
+	if (!load_ip(skb, &ip))
+		return 0;
+	__u32 l4_off = IP_OFF + ip.ihl * 4;
+	if (is_icmp_error(skb, &ip, l4_off))
+		rewrite_icmp_quote(skb, l4_off, s == SRC ? DST : SRC, map);
+
+	__u32 old_addr = s == SRC ? ip.saddr : ip.daddr;
+	__u32 *mapped = bpf_map_lookup_elem(map, &old_addr);
+	if (!mapped)
+		return 0;
+	__u32 new_addr = *mapped;
+
+	if (!(ip.frag_off & bpf_htons(IP_OFFSET))) {
+		if (ip.protocol == IPPROTO_TCP)
+			bpf_l4_csum_replace(skb, l4_off + 16, old_addr, new_addr, BPF_F_PSEUDO_HDR | 4);
+		else if (ip.protocol == IPPROTO_UDP)
+			bpf_l4_csum_replace(skb, l4_off + 6, old_addr, new_addr,
+					    BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | 4);
+	}
+	bpf_l3_csum_replace(skb, IP_CSUM_OFF, old_addr, new_addr, 4);
+	bpf_skb_store_bytes(skb, ADDR_OFF(IP_OFF, s), &new_addr, 4, 0);
+	return old_addr;
+}
+
+/* Outside traffic addressed straight to an internal address (before any translation: a floating destination
+ * is not internal). Shared-SNAT replies are addressed to the gateway address, so they pass. */
+static __always_inline int addressed_inside(struct __sk_buff *skb)
+{
+	struct iphdr ip;
+	if (!load_ip(skb, &ip))
+		return 0;
+	struct net_key key = { .prefixlen = 32, .addr = ip.daddr };
+	return bpf_map_lookup_elem(&internal_nets, &key) != NULL;
+}
+
+/* A source that has a floating IP but does not come from its port's MAC (or has no known port MAC). */
+static __always_inline int forged_source(struct __sk_buff *skb, __u32 src)
+{
+	struct port_mac *want = bpf_map_lookup_elem(&fixed_macs, &src);
+	__u8 mac[6];
+	if (!want)
+		return 1;
+	if (bpf_skb_load_bytes(skb, 6, mac, 6) < 0)
+		return 1;
+	for (int i = 0; i < 6; i++)
+		if (mac[i] != want->addr[i])
+			return 1;
+	return 0;
+}
+
+SEC("tc")
+int gw_ingress(struct __sk_buff *skb)
+{
+	struct router_config *cfg = router_config();
+	if (cfg && (cfg->flags & CONFIG_ANTI_SPOOFING) && addressed_inside(skb))
+		return TC_ACT_SHOT;
+	__u32 fip = translate(skb, DST, &fip2fixed);
+	if (fip) {
+		count(fip, skb->len, 1);
+		if (cfg)
+			skb->mark |= cfg->untrack_mark;
+	}
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int gw_egress(struct __sk_buff *skb)
+{
+	__u32 fixed = translate(skb, SRC, &fixed2fip);
+	if (fixed) {
+		__u32 *fip = bpf_map_lookup_elem(&fixed2fip, &fixed);
+		if (fip)
+			count(*fip, skb->len, 0);
+	}
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int int_ingress(struct __sk_buff *skb)
+{
+	struct router_config *cfg = router_config();
+	struct iphdr ip;
+	if (!cfg || !load_ip(skb, &ip))
+		return TC_ACT_OK;
+	__u32 src = ip.saddr, dst = ip.daddr;
+	int src_has_fip = bpf_map_lookup_elem(&fixed2fip, &src) != NULL;
+	/* Otherwise a VM could have its packets translated into another VM's floating IP. */
+	if (src_has_fip && (cfg->flags & CONFIG_ANTI_SPOOFING) && forged_source(skb, src))
+		return TC_ACT_SHOT;
+
+	if (bpf_map_lookup_elem(&fip2fixed, &dst)) {
+		/* Hairpin: a VM of this router reaches a floating IP of this router. The destination is translated
+		 * here, before routing; the source only on the way out (int_egress): a floating source would be one
+		 * of the router's own addresses and routing would drop the packet as a martian. */
+		__u32 len = skb->len;
+		translate(skb, DST, &fip2fixed);
+		count(dst, len, 1);
+		skb->mark |= cfg->hairpin_mark;
+		/* With a floating IP on both ends the whole exchange is stateless and untracked. A source without
+		 * one cannot be translated statelessly (the reply would go straight back to it): it stays tracked,
+		 * nft SNATs it to the gateway address and remembers the bit in the ct mark, so that the replies
+		 * get the same bit and int_egress restores their floating source. */
+		if (src_has_fip)
+			skb->mark |= cfg->untrack_mark;
+		return TC_ACT_OK;
+	}
+	/* Replies of the stateful hairpin above go to the gateway address: conntrack must see them. */
+	if (dst == cfg->gateway_ip)
+		return TC_ACT_OK;
+	if (src_has_fip || bpf_map_lookup_elem(&fixed2fip, &dst))
+		skb->mark |= cfg->untrack_mark;
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int int_egress(struct __sk_buff *skb)
+{
+	struct router_config *cfg = router_config();
+	if (!cfg || !(skb->mark & cfg->hairpin_mark))
+		return TC_ACT_OK;
+	__u32 len = skb->len;
+	__u32 fixed = translate(skb, SRC, &fixed2fip);
+	if (fixed) {
+		__u32 *fip = bpf_map_lookup_elem(&fixed2fip, &fixed);
+		if (fip)
+			count(*fip, len, 0);
+	}
+	return TC_ACT_OK;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Compiles the eBPF dataplane's programs (bpf/*.c) into dist/bpf/*.o with Debian's clang and libbpf headers.
+# Called by `npm run build` (and so by scripts/setup.sh). The objects are build output, never committed.
+# Without clang the eBPF backend is unavailable, nothing else is: the build goes on and `sfip doctor` says why.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=dist/bpf
+if ! command -v clang >/dev/null 2>&1; then
+  echo "build-bpf: clang not found: the eBPF dataplane will be unavailable (Debian packages clang, libbpf-dev)" >&2
+  exit 0
+fi
+if [ ! -f /usr/include/bpf/bpf_helpers.h ]; then
+  echo "build-bpf: /usr/include/bpf/bpf_helpers.h not found: the eBPF dataplane will be unavailable (Debian package libbpf-dev)" >&2
+  exit 0
+fi
+mkdir -p "$out"
+# -target bpf does not search the multiarch include folder, where Debian keeps <asm/types.h>.
+multiarch=$(clang -print-multiarch 2>/dev/null || true)
+for src in bpf/*.c; do
+  obj="$out/$(basename "${src%.c}").o"
+  clang -O2 -g -Wall -Werror -target bpf ${multiarch:+-I/usr/include/$multiarch} -c "$src" -o "$obj.tmp"
+  mv "$obj.tmp" "$obj"
+done

@@ -1,0 +1,78 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { parseBackendName, parseNamespaceName, parseNodeName, SfipError } from '../../model/index.js';
+import { createLogger } from '../../daemon/logger.js';
+import { runAgent } from '../../daemon/node-agent.js';
+import { parseDuration, parseTtl } from './serve.js';
+
+const asNode = (text: string) => {
+  try {
+    return parseNodeName(text, '--node');
+  } catch (error) {
+    throw new InvalidArgumentError((error as SfipError).message);
+  }
+};
+
+const asPrefix = (text: string) => {
+  try {
+    // A prefix must itself be the start of a valid namespace name.
+    parseNamespaceName(`${text}x`, '--netns-prefix');
+    return text;
+  } catch (error) {
+    throw new InvalidArgumentError((error as SfipError).message);
+  }
+};
+
+export function agentCommand(): Command {
+  return new Command('agent')
+    .description('Run only the reconciler for one network node, against a shared etcd store')
+    .requiredOption('--node <name>', 'this network node: one live agent per name', asNode)
+    .requiredOption('--store <spec>', 'etcd://HOST:PORT[,HOST:PORT...][/PREFIX/]')
+    .option(
+      '--state-dir <dir>',
+      'where the agent keeps its lease id and what it programmed',
+      process.env.SFIP_STATE_DIR ?? '/var/lib/sfip',
+    )
+    .option('--backend <name>', 'default dataplane backend', 'nftables')
+    .option(
+      '--lease-ttl <duration>',
+      "liveness lease: a dead node's routers move this long after its last renewal",
+      parseTtl,
+      3,
+    )
+    .option(
+      '--netns-prefix <prefix>',
+      'prepend to every router namespace on this node (labs: several nodes on one host)',
+      asPrefix,
+    )
+    .option(
+      '--resync-interval <duration>',
+      'how often to re-read the kernel and repair drift',
+      parseDuration,
+      10_000,
+    )
+    .option('--no-garp', 'do not send gratuitous ARP when floating IPs come up')
+    .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
+    .action(async (o: Record<string, unknown>) => {
+      const log = createLogger(String(o.logLevel));
+      const running = await runAgent({
+        node: String(o.node),
+        store: String(o.store),
+        stateDir: String(o.stateDir),
+        backend: parseBackendName(o.backend),
+        leaseTtlSeconds: Number(o.leaseTtl),
+        resyncIntervalMs: Number(o.resyncInterval),
+        garp: Boolean(o.garp),
+        ...(o.netnsPrefix !== undefined && { netnsPrefix: String(o.netnsPrefix) }),
+        log,
+      });
+      log.info({ node: String(o.node) }, 'agent reconciled the routers it carries');
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          log.info({ signal }, 'stopping; the kernel keeps forwarding until the lease fence closes');
+          void running.close().then(resolve);
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
+      });
+    });
+}

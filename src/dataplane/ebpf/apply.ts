@@ -1,0 +1,113 @@
+import { mkdir, rm } from 'node:fs/promises';
+import type { Runner } from '../../exec/run.js';
+import type { IPv4 } from '../../model/index.js';
+import { applyAddressChanges } from '../common/gateway-addresses.js';
+import type { Plan } from '../types.js';
+import { createMaps, loadPrograms } from './bpftool.js';
+import { MAP_SPECS, type MapName } from './layout.js';
+import { changeAddressMap, changeEntries, openPinnedMap, writeValue, type PinnedMap } from './maps.js';
+import { runInNetns } from './netns.js';
+import { generationName, loadObject } from './object.js';
+import { generationPaths } from './paths.js';
+import type { EbpfBatch } from './state.js';
+import { addressBytes, encodeConfig, macBytes, netKey } from './values.js';
+
+export interface ApplyContext {
+  readonly run: Runner;
+  readonly objectPath: string;
+  readonly routerDir: string;
+  readonly capacity: number;
+}
+
+/**
+ * Runs a plan: at most one bpftool batch for maps and one program load, map entries in batch syscalls, one
+ * `nft -f`, one `tc -batch`, one `ip -batch`. Order matters for packets:
+ *  1. a new generation is built completely (programs verified, maps filled) before anything points at it; a
+ *     program the verifier refuses throws here, and the attached generation keeps running untouched;
+ *  2. the nft table (untrack, shared SNAT) exists before programs that rely on it are attached;
+ *  3. tc swaps programs atomically per hook;
+ *  4. old generations are unpinned only after nothing runs them;
+ *  5. floating addresses (ARP) come last, so a new floating IP is translated before anyone can reach it.
+ */
+export async function applyEbpf(plan: Plan, context: ApplyContext): Promise<void> {
+  const { run } = context;
+  const target = plan.target;
+  if (plan.batch !== null) {
+    const batch = JSON.parse(plan.batch) as EbpfBatch;
+    const generation =
+      batch.generation ?? generationName(await loadObject(context.objectPath), context.capacity);
+    const genDir = `${context.routerDir}/${generation}`;
+    if (batch.build) await buildGeneration(run, genDir, batch.capacity, context.objectPath);
+    const maps = openMaps(genDir);
+    try {
+      writeEntries(maps, batch);
+    } finally {
+      for (const m of maps.values()) m.close();
+    }
+    if (batch.nft !== null) await run('nft', ['-f', '-'], { netns: target.namespace, input: batch.nft });
+    if (batch.tc !== null)
+      await runInNetns(run, target.namespace, 'tc', ['-batch', '-'], { input: batch.tc });
+    for (const old of batch.dropGenerations) {
+      await rm(`${context.routerDir}/${old}`, { recursive: true, force: true });
+    }
+  }
+  await applyAddressChanges(target, plan.addAddresses as IPv4[], plan.removeAddresses, run);
+}
+
+async function buildGeneration(run: Runner, genDir: string, capacity: number, objectPath: string) {
+  // A half-built generation (an earlier failure) is never attached: start it again from nothing.
+  await rm(genDir, { recursive: true, force: true });
+  await mkdir(genDir, { recursive: true });
+  try {
+    await createMaps(run, genDir, capacity);
+    await loadPrograms(run, genDir, objectPath);
+  } catch (error) {
+    await rm(genDir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+function openMaps(genDir: string): Map<MapName, PinnedMap> {
+  const paths = generationPaths(genDir);
+  const maps = new Map<MapName, PinnedMap>();
+  for (const spec of MAP_SPECS) {
+    const map = openPinnedMap(paths.map(spec.name));
+    if (!map) {
+      for (const m of maps.values()) m.close();
+      throw new Error(`BPF map ${paths.map(spec.name)} is missing`);
+    }
+    maps.set(spec.name, map);
+  }
+  return maps;
+}
+
+function writeEntries(maps: Map<MapName, PinnedMap>, batch: EbpfBatch): void {
+  const fixedOf = new Map(batch.inbound.set);
+  const floatingOf = new Map(batch.outbound.set.map(([fixed, fip]) => [fixed, fip]));
+  if (batch.config) writeValue(maps.get('config')!, Buffer.alloc(4), encodeConfig(batch.config));
+  // Inbound first: a floating IP starts translating before its fixed IP starts leaving as it.
+  changeAddressMap(
+    maps.get('fip2fixed')!,
+    batch.inbound,
+    (fip) => `Floating IP ${fip} (fixed IP ${fixedOf.get(fip)})`,
+  );
+  changeAddressMap(
+    maps.get('fixed2fip')!,
+    batch.outbound,
+    (fixed) => `Floating IP ${floatingOf.get(fixed)} (fixed IP ${fixed})`,
+  );
+  changeEntries(
+    maps.get('fixed_macs')!,
+    batch.macs.set.map(([fixed, mac]) => [addressBytes(fixed), macBytes(mac)]),
+    batch.macs.remove.map((fixed) => addressBytes(fixed)),
+  );
+  changeEntries(
+    maps.get('internal_nets')!,
+    batch.internalNets.set.map((cidr) => [netKey(cidr), Buffer.alloc(4)]),
+    batch.internalNets.remove.map(netKey),
+  );
+  if (batch.removeCounters.length > 0) {
+    const counters = maps.get('counters')!;
+    for (const fip of batch.removeCounters) counters.raw.delete(addressBytes(fip));
+  }
+}

@@ -1,0 +1,198 @@
+import { readdir, rm } from 'node:fs/promises';
+import { run as defaultRun, type Runner } from '../../exec/run.js';
+import { checkTool } from '../common/capabilities.js';
+import { applyAddressChanges, readFloatingAddresses } from '../common/gateway-addresses.js';
+import type {
+  ActualRouter,
+  FloatingIpCounters,
+  CapabilityCheck,
+  Dataplane,
+  DesiredRouter,
+  Plan,
+  RouterTarget,
+} from '../types.js';
+import { applyEbpf } from './apply.js';
+import { pinnedProgramIds } from './bpftool.js';
+import { checkBpffs, checkObject } from './checks.js';
+import { bpfPackageVersion } from './maps.js';
+import { readCounters } from './counters.js';
+import { deviceNames } from './devices.js';
+import { PIN_ROOT, PROGRAM_NAMES } from './layout.js';
+import { renderDeleteTable, routerIdOfTable } from './nft.js';
+import { DEFAULT_OBJECT_PATH, generationName, loadObject } from './object.js';
+import type { EbpfOptions } from './options.js';
+import { planEbpf, structureChanges, type PlanSettings } from './plan.js';
+import { generationPaths, routerPinDir } from './paths.js';
+import { listGenerations, readHooks, readRouter } from './read.js';
+import { runInNetns } from './netns.js';
+import type { EbpfActualRouter } from './state.js';
+import { TC_HANDLE, TC_PRIORITY } from './layout.js';
+
+export const DEFAULT_EBPF_OPTIONS: EbpfOptions = {
+  capacity: 262_144,
+  untrackMark: 0x10000000,
+  hairpinMark: 0x20000000,
+  objectPath: DEFAULT_OBJECT_PATH,
+  pinRoot: PIN_ROOT,
+};
+
+const ROUTER_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+
+/**
+ * Stateless floating IPs in eBPF: tc programs on the router's gateway and internal devices translate with
+ * hash-map lookups; maps and programs are pinned per router under /sys/fs/bpf/sfip/<routerId>/ and outlive the
+ * agent, so a restarted agent reads them back, finds nothing to do and never detaches a program. See
+ * docs/ebpf.md.
+ */
+export class EbpfDataplane implements Dataplane {
+  readonly name = 'ebpf' as const;
+  private readonly options: EbpfOptions;
+
+  constructor(
+    private readonly run: Runner = defaultRun,
+    options: Partial<EbpfOptions> = {},
+  ) {
+    this.options = { ...DEFAULT_EBPF_OPTIONS, ...options };
+    if (!Number.isInteger(this.options.capacity) || this.options.capacity < 1) {
+      throw new Error(`eBPF map capacity ${this.options.capacity} is invalid: expected a positive integer`);
+    }
+    const { untrackMark, hairpinMark } = this.options;
+    for (const [name, bit] of [
+      ['untrackMark', untrackMark],
+      ['hairpinMark', hairpinMark],
+    ] as const) {
+      if (!Number.isInteger(bit) || bit <= 0 || bit > 0xffffffff || (bit & (bit - 1)) !== 0) {
+        throw new Error(`eBPF ${name} 0x${bit.toString(16)} is invalid: expected a single mark bit`);
+      }
+    }
+    if (untrackMark === hairpinMark)
+      throw new Error('eBPF untrackMark and hairpinMark must be different bits');
+  }
+
+  async check(): Promise<CapabilityCheck[]> {
+    return [
+      await checkTool(this.run, 'bpftool', ['version'], 'bpftool (Debian package bpftool)'),
+      await checkTool(this.run, 'tc', ['-V'], 'tc (Debian package iproute2)'),
+      await checkTool(this.run, 'nft', ['--version'], 'nftables userspace, for untrack and shared SNAT'),
+      await checkTool(this.run, 'nsenter', ['--version'], 'nsenter (Debian package util-linux)'),
+      await checkBpffs(),
+      await checkObject(this.options.objectPath),
+      { name: 'bpf npm package', ...bpfPackageVersion() },
+    ];
+  }
+
+  async read(target: RouterTarget, desired?: DesiredRouter): Promise<EbpfActualRouter> {
+    const object = await loadObject(this.options.objectPath);
+    const actual = await readRouter(target, desired, {
+      run: this.run,
+      object,
+      routerDir: this.routerDir(target.routerId),
+      capacity: this.options.capacity,
+    });
+    if (!desired) return actual;
+    // The structure matches when nothing but map entries and addresses would change.
+    const s = structureChanges(desired, actual, this.settings(desired.routerId));
+    const structureMatches =
+      !s.build && !s.configChanged && s.nft === null && s.tc === null && s.dropGenerations.length === 0;
+    return { ...actual, structureMatches };
+  }
+
+  plan(desired: DesiredRouter, actual: ActualRouter): Plan {
+    return planEbpf(desired, actual, this.settings(desired.routerId));
+  }
+
+  async apply(plan: Plan): Promise<void> {
+    await applyEbpf(plan, {
+      run: this.run,
+      objectPath: this.options.objectPath,
+      routerDir: this.routerDir(plan.target.routerId),
+      capacity: this.options.capacity,
+    });
+  }
+
+  async remove(target: RouterTarget): Promise<void> {
+    const routerDir = this.routerDir(target.routerId);
+    // Detach first: nothing may run a program whose maps are about to go, or translate without untracking.
+    const ids = new Set<number>();
+    for (const name of await listGenerations(routerDir)) {
+      const dir = `${routerDir}/${name}`;
+      const pinned = await readdir(generationPaths(dir).programsDir).catch(() => [] as string[]);
+      const present = PROGRAM_NAMES.filter((p) => pinned.includes(p));
+      for (const id of (await pinnedProgramIds(this.run, dir, present)).values()) ids.add(id);
+    }
+    // An empty list when the namespace is gone: every filter in it went with it.
+    const devices = await this.run('ip', ['-j', 'address', 'show'], { netns: target.namespace }).then(
+      ({ stdout }) => deviceNames(stdout),
+      () => [] as string[],
+    );
+    const hooks = await readHooks(this.run, target.namespace, devices);
+    const lines: string[] = [];
+    for (const h of hooks) {
+      const mine = h.attachments.filter((a) => ids.has(a.programId) || a.device === target.gatewayDevice);
+      for (const a of mine) {
+        lines.push(`filter del dev ${a.device} ${a.direction} prio ${TC_PRIORITY} handle ${TC_HANDLE} bpf`);
+      }
+      // An empty clsact that sfip's filters needed goes too; one holding anybody else's filters stays.
+      if (mine.length > 0 && mine.length === h.attachments.length && h.foreignFilters === 0) {
+        lines.push(`qdisc del dev ${h.device} clsact`);
+      }
+    }
+    if (lines.length > 0) {
+      await runInNetns(this.run, target.namespace, 'tc', ['-batch', '-'], { input: lines.join('\n') + '\n' });
+    }
+    if (devices.length > 0) {
+      await this.run('nft', ['-f', '-'], {
+        netns: target.namespace,
+        input: renderDeleteTable(target.routerId),
+      });
+    }
+    await rm(routerDir, { recursive: true, force: true });
+    let addresses: Set<string>;
+    try {
+      addresses = await readFloatingAddresses(target, this.run);
+    } catch {
+      return; // the device is gone, and its addresses with it
+    }
+    await applyAddressChanges(target, [], [...addresses], this.run);
+  }
+
+  async owned(namespace: string | null): Promise<string[]> {
+    const { stdout } = await this.run('nft', ['-j', 'list', 'tables', 'ip'], { netns: namespace });
+    const objects = (JSON.parse(stdout) as { nftables?: { table?: { name: string } }[] }).nftables ?? [];
+    return objects.flatMap((o) => (o.table ? (routerIdOfTable(o.table.name) ?? []) : []));
+  }
+
+  /**
+   * Per-floating-IP packet and byte counters of the router's current generation, summed over CPUs. A floating
+   * IP that has seen no packet yet has no entry (the programs create it on the first packet).
+   */
+  async counters(target: RouterTarget): Promise<FloatingIpCounters[]> {
+    const routerDir = this.routerDir(target.routerId);
+    const object = await loadObject(this.options.objectPath);
+    const dir = `${routerDir}/${generationName(object, this.options.capacity)}`;
+    const perFip = await readCounters(this.run, generationPaths(dir).map('counters'));
+    return [...perFip]
+      .map(([floatingIp, c]) => ({
+        floatingIp,
+        packetsIn: Number(c.inPackets),
+        bytesIn: Number(c.inBytes),
+        packetsOut: Number(c.outPackets),
+        bytesOut: Number(c.outBytes),
+      }))
+      .sort((a, b) => (a.floatingIp < b.floatingIp ? -1 : a.floatingIp > b.floatingIp ? 1 : 0));
+  }
+
+  private routerDir(routerId: string): string {
+    if (!ROUTER_ID.test(routerId)) throw new Error(`'${routerId}' is not a valid router id for a bpffs path`);
+    return routerPinDir(this.options.pinRoot, routerId);
+  }
+
+  private settings(routerId: string): PlanSettings {
+    return {
+      capacity: this.options.capacity,
+      untrackMark: this.options.untrackMark,
+      hairpinMark: this.options.hairpinMark,
+      routerDir: this.routerDir(routerId),
+    };
+  }
+}

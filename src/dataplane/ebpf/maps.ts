@@ -1,0 +1,168 @@
+import { createRequire } from 'node:module';
+import type * as BpfModule from 'bpf';
+import type { MapRef, RawMap as RawMapType } from 'bpf';
+import type { MapSpec } from './layout.js';
+import { addressKeys, addressText } from './values.js';
+
+let loaded: typeof BpfModule | undefined;
+
+/**
+ * The `bpf` package (a native addon) is loaded on first use, not at import: a host where it cannot load must
+ * still run every other backend, and gets this backend's error only when it asks for eBPF.
+ */
+function bpf(): typeof BpfModule {
+  if (!loaded) {
+    try {
+      loaded = createRequire(import.meta.url)('bpf') as typeof BpfModule;
+    } catch (error) {
+      throw new Error(
+        `The 'bpf' npm package (BPF map access) cannot be loaded: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
+    }
+  }
+  return loaded;
+}
+
+function isBpfError(error: unknown, ...codes: string[]): error is BpfModule.BPFError {
+  return error instanceof bpf().BPFError && codes.includes(error.code ?? '');
+}
+
+/** How many entries one batch syscall carries; the kernel copies keys and values in one go. */
+const BATCH = 8192;
+
+/** A pinned map opened through the `bpf` package (one fd, closed by `close`). */
+export interface PinnedMap {
+  readonly path: string;
+  readonly ref: MapRef;
+  readonly raw: RawMapType;
+  close(): void;
+}
+
+/** Opens a pinned map; undefined when nothing is pinned there. */
+export function openPinnedMap(path: string): PinnedMap | undefined {
+  const { RawMap, createMapRef, objGet } = bpf();
+  let fd: number;
+  try {
+    fd = objGet(path);
+  } catch (error) {
+    if (isBpfError(error, 'ENOENT')) return undefined;
+    throw new Error(`Cannot open pinned BPF map ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  const ref = createMapRef(fd, { transfer: true });
+  return { path, ref, raw: new RawMap(ref), close: () => ref.close() };
+}
+
+/** Does a pinned map still have the layout the programs were built for? */
+export function mapMatches(map: PinnedMap, spec: MapSpec, capacity: number): boolean {
+  const { ref } = map;
+  return (
+    ref.type === spec.kernelType &&
+    ref.keySize === spec.keySize &&
+    ref.valueSize === spec.valueSize &&
+    ref.maxEntries === (spec.maxEntries ?? capacity) &&
+    ref.flags === spec.flags
+  );
+}
+
+/** Reads an address-to-address map with batch lookups. */
+export function readAddressMap(map: PinnedMap): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const batch of map.raw.getBatch(BATCH)) {
+    for (const [key, value] of batch) out.set(addressText(key), addressText(value));
+  }
+  return out;
+}
+
+export interface AddressMapChange {
+  readonly remove: readonly string[];
+  readonly set: readonly (readonly [key: string, value: string])[];
+}
+
+/**
+ * Deletes then sets entries in batches of BATCH per syscall. A key that is already gone is not an error (the
+ * goal is its absence). A full map names the floating IP that did not fit: `describe` turns the key that
+ * failed into words.
+ */
+export function changeAddressMap(
+  map: PinnedMap,
+  change: AddressMapChange,
+  describe: (key: string, value: string) => string,
+): void {
+  for (let i = 0; i < change.remove.length; i += BATCH) {
+    const keys = addressKeys(change.remove.slice(i, i + BATCH));
+    try {
+      map.raw.deleteBatch(keys);
+    } catch (error) {
+      if (!isBpfError(error, 'ENOENT')) throw wrap(map, error);
+      // Someone removed an entry since it was read: delete what is left one by one.
+      for (const key of keys) map.raw.delete(key);
+    }
+  }
+  for (let i = 0; i < change.set.length; i += BATCH) {
+    const entries = change.set.slice(i, i + BATCH);
+    try {
+      const keys = addressKeys(entries.map(([k]) => k));
+      const values = addressKeys(entries.map(([, v]) => v));
+      map.raw.setBatch(keys.map((k, j) => [k, values[j]!] as [Buffer, Buffer]));
+    } catch (error) {
+      if (isBpfError(error, 'E2BIG', 'ENOMEM')) {
+        const failed = entries[error.count ?? 0] ?? entries[0]!;
+        throw new Error(
+          `${describe(failed[0], failed[1])} does not fit: BPF map ${map.path} is full (${map.ref.maxEntries} entries)`,
+          { cause: error },
+        );
+      }
+      throw wrap(map, error);
+    }
+  }
+}
+
+export function writeValue(map: PinnedMap, key: Buffer, value: Buffer): void {
+  try {
+    map.raw.set(key, value);
+  } catch (error) {
+    throw wrap(map, error);
+  }
+}
+
+export function readValue(map: PinnedMap, key: Buffer): Buffer | undefined {
+  return map.raw.get(key);
+}
+
+function wrap(map: PinnedMap, error: unknown): Error {
+  return new Error(`BPF map ${map.path}: ${(error as Error).message}`, { cause: error });
+}
+
+/** Whether the `bpf` package's native addon loads here (for check() and `sfip doctor`). */
+export function bpfPackageVersion(): { ok: boolean; detail: string } {
+  try {
+    const { versions } = bpf();
+    return { ok: true, detail: `bpf npm package loaded (bundled libbpf ${versions.libbpf})` };
+  } catch (error) {
+    return { ok: false, detail: (error as Error).message };
+  }
+}
+
+/**
+ * Every entry of a small map through get-next-key (LPM tries have no batch lookup), as [key, value] buffers.
+ */
+export function readEntries(map: PinnedMap): [Buffer, Buffer][] {
+  return [...map.raw.entries()].map(([k, v]) => [Buffer.from(k), Buffer.from(v)]);
+}
+
+/** Sets entries, then deletes keys (for small maps whose keys are not addresses). */
+export function changeEntries(
+  map: PinnedMap,
+  set: readonly [Buffer, Buffer][],
+  remove: readonly Buffer[],
+): void {
+  try {
+    for (const [k, v] of set) map.raw.set(k, v);
+    for (const k of remove) map.raw.delete(k);
+  } catch (error) {
+    throw wrap(map, error);
+  }
+}

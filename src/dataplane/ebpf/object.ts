@@ -1,0 +1,47 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { MAP_SPECS } from './layout.js';
+
+/**
+ * The compiled programs, as scripts/build-bpf.sh leaves them. The same relative path works from src/ (run
+ * through tsx) and from dist/ (compiled), because both sit three folders below the package root.
+ */
+export const DEFAULT_OBJECT_PATH = fileURLToPath(new URL('../../../dist/bpf/sfip_nat.o', import.meta.url));
+
+export interface BpfObject {
+  readonly path: string;
+  /** Hex sha256 of the object file: a different build is a different program. */
+  readonly digest: string;
+}
+
+export async function loadObject(path: string): Promise<BpfObject> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (error) {
+    throw new Error(
+      `eBPF object ${path} is missing: run 'npm run build' with clang and libbpf-dev installed (scripts/build-bpf.sh)`,
+      { cause: error },
+    );
+  }
+  return { path, digest: createHash('sha256').update(bytes).digest('hex') };
+}
+
+/**
+ * A generation is one set of maps plus the programs loaded against them. Its name changes whenever the program
+ * or the map layout or size changes, so a running generation is never modified in place: a new one is built
+ * beside it, filled, and swapped in by replacing the tc filters.
+ */
+export function generationName(object: BpfObject, capacity: number): string {
+  const hash = createHash('sha256')
+    .update(object.digest)
+    .update(JSON.stringify(MAP_SPECS))
+    .update(String(capacity))
+    .digest('hex');
+  return `g${hash.slice(0, 12)}`;
+}
+
+export function isGenerationName(name: string): boolean {
+  return /^g[0-9a-f]{12}$/.test(name);
+}

@@ -1,0 +1,22 @@
+/** Tunables of the eBPF backend. */
+export interface EbpfOptions {
+  /**
+   * Most floating IPs one router can hold. The maps do not preallocate, so a large number costs nothing until
+   * it is used; changing it builds a new generation of maps (see generation.ts). Default 262144.
+   */
+  readonly capacity: number;
+  /**
+   * Packet mark bit the programs set on floating-IP traffic; the router's nft table untracks packets that
+   * carry it. Change it if something else on the router uses this bit. Default 0x10000000.
+   */
+  readonly untrackMark: number;
+  /**
+   * Packet and conntrack mark bit for hairpin traffic from a fixed IP without a floating IP, which goes
+   * through shared SNAT (stateful). Default 0x20000000.
+   */
+  readonly hairpinMark: number;
+  /** The compiled programs. Default: dist/bpf/sfip_nat.o of this package (built by scripts/build-bpf.sh). */
+  readonly objectPath: string;
+  /** Where pinned objects live; tests never change it. Default /sys/fs/bpf/sfip. */
+  readonly pinRoot: string;
+}

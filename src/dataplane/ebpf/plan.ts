@@ -1,0 +1,190 @@
+import type { ActualRouter, DesiredRouter, FloatingMapping, Plan } from '../types.js';
+import { PROGRAM_NAMES, programFor, type ProgramName, type TcDirection } from './layout.js';
+import { nftSignature, renderTable, type MarkBits } from './nft.js';
+import { generationName } from './object.js';
+import { generationPaths } from './paths.js';
+import { isEbpfActual, type EbpfActualRouter, type EbpfBatch, type GenerationState } from './state.js';
+import { renderAttachBatch, type WantedAttachment } from './tc.js';
+import { sameConfig, type RouterConfig } from './values.js';
+
+export interface PlanSettings extends MarkBits {
+  readonly capacity: number;
+  /** The router's folder in bpffs. */
+  readonly routerDir: string;
+}
+
+const DIRECTIONS: readonly TcDirection[] = ['ingress', 'egress'];
+
+/** Everything but map entries and addresses: generation, config, nft table, tc filters. */
+export function structureChanges(desired: DesiredRouter, actual: EbpfActualRouter, settings: PlanSettings) {
+  const state = actual.ebpf;
+  const generation = generationName(state.object, settings.capacity);
+  const current = state.generations.find((g) => g.name === generation);
+  const build = !current || !generationComplete(current);
+  const config: RouterConfig = {
+    gatewayIp: desired.gatewayIp,
+    untrackMark: settings.untrackMark,
+    hairpinMark: settings.hairpinMark,
+    antiSpoofing: desired.antiSpoofing ?? true,
+  };
+  const configChanged = build || !current?.config || !sameConfig(current.config, config);
+  const nft = sameList(state.nftSignature, nftSignature(desired, settings))
+    ? null
+    : renderTable(desired, settings);
+
+  const wanted: WantedAttachment[] = [
+    ...DIRECTIONS.map((direction) => ({
+      device: desired.gatewayDevice,
+      direction,
+      program: programFor('gateway', direction),
+    })),
+    ...state.internalDevices.flatMap((device) =>
+      DIRECTIONS.map((direction) => ({ device, direction, program: programFor('internal', direction) })),
+    ),
+  ];
+  // Program ids of a generation that is about to be built are not known yet: everything is (re)attached.
+  const ids = build ? {} : current.programIds;
+  const hookOf = new Map(state.hooks.map((h) => [h.device, h]));
+  const stale = wanted.filter((w) => {
+    const id = ids[w.program];
+    const attached = hookOf.get(w.device)?.attachments.find((a) => a.direction === w.direction);
+    return id === undefined || attached?.programId !== id;
+  });
+  const wantedKeys = new Set(wanted.map((w) => `${w.device} ${w.direction}`));
+  const detach = state.hooks.flatMap((h) =>
+    h.attachments
+      .filter((a) => !wantedKeys.has(`${a.device} ${a.direction}`))
+      .map((a) => ({ device: a.device, direction: a.direction })),
+  );
+  const needClsact = [...new Set(stale.map((w) => w.device))].filter((d) => !hookOf.get(d)?.hasClsact);
+  const paths = generationPaths(`${settings.routerDir}/${generation}`);
+  const tc =
+    stale.length + detach.length > 0 ? renderAttachBatch(stale, paths.program, needClsact, detach) : null;
+  const dropGenerations = state.generations.map((g) => g.name).filter((g) => g !== generation);
+  return { generation, build, config, configChanged, nft, tc, dropGenerations };
+}
+
+/**
+ * A summary the agent trusts instead of reading the kernel again (what it applied last, structure unchanged):
+ * only map entries can differ, in whichever generation is current, which apply() resolves.
+ */
+function trustedStructure() {
+  return {
+    generation: null,
+    build: false,
+    config: null,
+    configChanged: false,
+    nft: null,
+    tc: null,
+    dropGenerations: [] as string[],
+  };
+}
+
+/**
+ * Pure: what to change so the kernel carries `desired`. Never rebuilds what is right: an agent that restarts
+ * finds its generation, filters and table as it left them and plans nothing, so no packet notices.
+ * `actual` is normally this backend's own read(); a plain ActualRouter is accepted only when it vouches for the
+ * structure (the agent's record of its own last apply), and then only map entries are planned.
+ */
+export function planEbpf(desired: DesiredRouter, actual: ActualRouter, settings: PlanSettings): Plan {
+  if (!isEbpfActual(actual) && !(actual.present && actual.structureMatches)) {
+    throw new Error(
+      `The eBPF backend needs its own read-back to rebuild router ${desired.routerId}; got a summary without one`,
+    );
+  }
+  const structure = isEbpfActual(actual) ? structureChanges(desired, actual, settings) : trustedStructure();
+  const { build } = structure;
+  const wantIn = new Map<string, string>(desired.mappings.map((m) => [m.floatingIp, m.fixedIp]));
+  const wantOut = new Map<string, string>(desired.mappings.map((m) => [m.fixedIp, m.floatingIp]));
+  // What the maps that will translate hold now: nothing when their generation is about to be built.
+  const haveIn = build ? new Map<string, string>() : actual.inbound;
+  const haveOut = build ? new Map<string, string>() : actual.outbound;
+  const inbound = diff(haveIn, wantIn);
+  const outbound = diff(haveOut, wantOut);
+  // Anti-spoofing: port MACs of fixed IPs with floating IPs, and the internal subnets.
+  const wantMacs = new Map<string, string>(
+    desired.mappings.flatMap((m) => (m.fixedMac ? [[m.fixedIp as string, m.fixedMac.toLowerCase()]] : [])),
+  );
+  const macs = diff(build ? new Map() : (actual.macs ?? new Map()), wantMacs);
+  const haveNets = build ? [] : isEbpfActual(actual) ? actual.ebpf.internalNets : desired.internalCidrs;
+  const internalNets = {
+    remove: haveNets.filter((n) => !desired.internalCidrs.includes(n)),
+    set: desired.internalCidrs.filter((n) => !haveNets.includes(n)),
+  };
+  checkCapacity(haveIn, inbound, settings.capacity, desired.routerId);
+
+  // added/removed describe what packets see: compare with the maps that translate now.
+  const added = desired.mappings.filter((m) => actual.inbound.get(m.floatingIp) !== m.fixedIp);
+  const removed = [...actual.inbound]
+    .filter(([fip, fixed]) => wantIn.get(fip) !== fixed)
+    .map(([floatingIp, fixedIp]) => ({ floatingIp, fixedIp }) as FloatingMapping);
+
+  const batch: EbpfBatch = {
+    routerId: desired.routerId,
+    generation: structure.generation,
+    build,
+    capacity: settings.capacity,
+    inbound,
+    outbound,
+    macs,
+    internalNets,
+    removeCounters: build ? [] : inbound.remove,
+    config: structure.configChanged ? structure.config : null,
+    nft: structure.nft,
+    tc: structure.tc,
+    dropGenerations: structure.dropGenerations,
+  };
+  const changed =
+    build ||
+    structure.configChanged ||
+    structure.nft !== null ||
+    structure.tc !== null ||
+    structure.dropGenerations.length > 0 ||
+    [inbound, outbound, macs, internalNets].some((d) => d.remove.length + d.set.length > 0);
+
+  const wantAddresses = new Set<string>(desired.mappings.map((m) => m.floatingIp));
+  return {
+    target: desired,
+    batch: changed ? JSON.stringify(batch) : null,
+    rebuild: build || structure.nft !== null || structure.tc !== null,
+    addAddresses: desired.mappings.map((m) => m.floatingIp).filter((ip) => !actual.addresses.has(ip)),
+    removeAddresses: [...actual.addresses].filter((ip) => !wantAddresses.has(ip)).sort(),
+    added,
+    removed,
+  };
+}
+
+export function generationComplete(g: GenerationState): boolean {
+  return g.mapsMatch && PROGRAM_NAMES.every((p: ProgramName) => g.programIds[p] !== undefined);
+}
+
+function diff(have: ReadonlyMap<string, string>, want: ReadonlyMap<string, string>) {
+  const remove = [...have.keys()].filter((k) => !want.has(k)).sort();
+  const set = [...want]
+    .filter(([k, v]) => have.get(k) !== v)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) as [string, string][];
+  return { remove, set };
+}
+
+/** A full map is refused before anything is written, naming the first floating IP that would not fit. */
+function checkCapacity(
+  have: ReadonlyMap<string, string>,
+  change: { remove: readonly string[]; set: readonly [string, string][] },
+  capacity: number,
+  routerId: string,
+): void {
+  let size = have.size - change.remove.length;
+  for (const [floatingIp, fixedIp] of change.set) {
+    if (have.has(floatingIp)) continue;
+    size++;
+    if (size > capacity) {
+      throw new Error(
+        `Floating IP ${floatingIp} (fixed IP ${fixedIp}) does not fit: the eBPF maps of router ${routerId} hold at most ${capacity} floating IPs`,
+      );
+    }
+  }
+}
+
+function sameList(a: readonly string[] | null, b: readonly string[]): boolean {
+  return a !== null && a.length === b.length && a.every((x, i) => x === b[i]);
+}

@@ -1,0 +1,153 @@
+import { readdir } from 'node:fs/promises';
+import { ExecError, type Runner } from '../../exec/run.js';
+import { parseNftTable } from '../nftables/parse.js';
+import { checkGatewayDevice, readFloatingAddresses } from '../common/gateway-addresses.js';
+import type { DesiredRouter, RouterTarget } from '../types.js';
+import { pinnedProgramIds } from './bpftool.js';
+import { deviceNames, internalDevices } from './devices.js';
+import { MAP_SPECS, PROGRAM_NAMES, type MapName, type ProgramName } from './layout.js';
+import { mapMatches, openPinnedMap, readAddressMap, readEntries, readValue, type PinnedMap } from './maps.js';
+import { tableName } from './nft.js';
+import { isGenerationName, type BpfObject } from './object.js';
+import { runInNetns } from './netns.js';
+import { generationPaths } from './paths.js';
+import type { EbpfActualRouter, GenerationState } from './state.js';
+import { parseReadBatch, renderReadBatch, type DeviceHooks } from './tc.js';
+import { addressText, decodeConfig, macText, netText } from './values.js';
+
+export interface ReadContext {
+  readonly run: Runner;
+  readonly object: BpfObject;
+  readonly routerDir: string;
+  readonly capacity: number;
+}
+
+/** Reads everything this backend owns for a router: nft table, tc filters, pinned generations and map contents. */
+export async function readRouter(
+  target: RouterTarget,
+  desired: DesiredRouter | undefined,
+  context: ReadContext,
+): Promise<EbpfActualRouter> {
+  const { run } = context;
+  await checkGatewayDevice(target, run);
+  const addresses = await readFloatingAddresses(target, run);
+  const nftSignature = await readNftSignature(run, target);
+  const { stdout: addressJson } = await run('ip', ['-j', 'address', 'show'], { netns: target.namespace });
+  const devices = deviceNames(addressJson);
+  const hooks = await readHooks(run, target.namespace, devices);
+  const internal = desired
+    ? internalDevices(addressJson, desired.internalCidrs, desired.gatewayDevice)
+    : hooks.filter((h) => h.device !== target.gatewayDevice && h.attachments.length > 0).map((h) => h.device);
+
+  const generations = await readGenerations(run, context);
+  const gwIngress = hooks
+    .find((h) => h.device === target.gatewayDevice)
+    ?.attachments.find((a) => a.direction === 'ingress')?.programId;
+  const live = generations.find((g) => g.state.programIds.gw_ingress === gwIngress)?.state.name ?? null;
+  // Contents come from the live generation: that is what translates packets now.
+  const source = generations.find((g) => g.state.name === live) ?? generations[0];
+  const inbound = source?.maps.fip2fixed ? readAddressMap(source.maps.fip2fixed) : new Map<string, string>();
+  const outbound = source?.maps.fixed2fip ? readAddressMap(source.maps.fixed2fip) : new Map<string, string>();
+  const macs = new Map(
+    source?.maps.fixed_macs
+      ? readEntries(source.maps.fixed_macs).map(([k, v]) => [addressText(k), macText(v)])
+      : [],
+  );
+  const internalNets = source?.maps.internal_nets
+    ? readEntries(source.maps.internal_nets)
+        .map(([k]) => netText(k))
+        .sort()
+    : [];
+  for (const g of generations) g.close();
+
+  const present =
+    nftSignature !== null || generations.length > 0 || hooks.some((h) => h.attachments.length > 0);
+  const actual: EbpfActualRouter = {
+    present,
+    structureMatches: false,
+    inbound,
+    outbound,
+    addresses,
+    macs,
+    ebpf: {
+      object: context.object,
+      generations: generations.map((g) => g.state),
+      live,
+      nftSignature,
+      hooks,
+      internalDevices: internal,
+      internalNets,
+    },
+  };
+  return actual;
+}
+
+async function readNftSignature(run: Runner, target: RouterTarget): Promise<string[] | null> {
+  try {
+    const { stdout } = await run('nft', ['-j', 'list', 'table', 'ip', tableName(target.routerId)], {
+      netns: target.namespace,
+    });
+    return parseNftTable(stdout).signature;
+  } catch (error) {
+    if (error instanceof ExecError && /No such file or directory/.test(error.stderr)) return null;
+    throw error;
+  }
+}
+
+export async function readHooks(
+  run: Runner,
+  namespace: string | null,
+  devices: readonly string[],
+): Promise<DeviceHooks[]> {
+  if (devices.length === 0) return [];
+  const { stdout } = await runInNetns(run, namespace, 'tc', ['-j', '-batch', '-'], {
+    input: renderReadBatch(devices),
+  });
+  return parseReadBatch(devices, stdout);
+}
+
+interface OpenGeneration {
+  readonly state: GenerationState;
+  /** The generation's maps, when their layout is the one the programs expect. */
+  readonly maps: Partial<Record<MapName, PinnedMap>>;
+  close(): void;
+}
+
+export async function listGenerations(routerDir: string): Promise<string[]> {
+  try {
+    return (await readdir(routerDir)).filter(isGenerationName).sort();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+}
+
+async function readGenerations(run: Runner, context: ReadContext): Promise<OpenGeneration[]> {
+  const out: OpenGeneration[] = [];
+  for (const name of await listGenerations(context.routerDir)) {
+    const paths = generationPaths(`${context.routerDir}/${name}`);
+    const maps = new Map(MAP_SPECS.map((spec) => [spec.name, openPinnedMap(paths.map(spec.name))]));
+    // A generation's capacity is whatever its maps were made with; its name says whether that is still wanted.
+    const capacity = maps.get('fip2fixed')?.ref.maxEntries ?? context.capacity;
+    const mapsMatch = MAP_SPECS.every((spec) => {
+      const map = maps.get(spec.name);
+      return map !== undefined && mapMatches(map, spec, capacity);
+    });
+    const files = await readdir(paths.programsDir).catch(() => [] as string[]);
+    const pinned: ProgramName[] = PROGRAM_NAMES.filter((p) => files.includes(p));
+    const ids = await pinnedProgramIds(run, paths.dir, pinned);
+    const configMap = maps.get('config');
+    const configBytes = configMap && mapsMatch ? readValue(configMap, Buffer.alloc(4)) : undefined;
+    out.push({
+      state: {
+        name,
+        mapsMatch,
+        programIds: Object.fromEntries(ids),
+        config: configBytes ? decodeConfig(configBytes) : null,
+      },
+      maps: mapsMatch ? (Object.fromEntries(maps) as Partial<Record<MapName, PinnedMap>>) : {},
+      close: () => maps.forEach((m) => m?.close()),
+    });
+  }
+  return out;
+}

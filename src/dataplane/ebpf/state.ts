@@ -1,0 +1,91 @@
+import type { ActualRouter } from '../types.js';
+import type { ProgramName } from './layout.js';
+import type { BpfObject } from './object.js';
+import type { DeviceHooks } from './tc.js';
+import type { RouterConfig } from './values.js';
+
+/** One generation folder of a router in bpffs, as read back. */
+export interface GenerationState {
+  readonly name: string;
+  /** Every map is pinned with the layout and capacity the generation's name promises. */
+  readonly mapsMatch: boolean;
+  /** Pinned programs by name, with the ids tc reports for them. */
+  readonly programIds: Partial<Record<ProgramName, number>>;
+  readonly config: RouterConfig | null;
+}
+
+/** What the eBPF backend found for a router, beyond the common fields plan() compares. */
+export interface EbpfState {
+  readonly object: BpfObject;
+  readonly generations: readonly GenerationState[];
+  /** The generation whose program runs on the gateway device's ingress hook; null when none is attached. */
+  readonly live: string | null;
+  /** Null when the router's nft table does not exist. */
+  readonly nftSignature: readonly string[] | null;
+  /** Every device of the namespace with its clsact qdisc and this backend's filters. */
+  readonly hooks: readonly DeviceHooks[];
+  /** Devices holding an address in one of the desired internal subnets. */
+  readonly internalDevices: readonly string[];
+  /** The internal subnets the live generation's anti-spoofing knows (CIDR text). */
+  readonly internalNets: readonly string[];
+}
+
+export interface EbpfActualRouter extends ActualRouter {
+  readonly ebpf: EbpfState;
+}
+
+export function isEbpfActual(actual: ActualRouter): actual is EbpfActualRouter {
+  return 'ebpf' in actual && typeof (actual as { ebpf?: unknown }).ebpf === 'object';
+}
+
+/**
+ * The batch one apply runs, in order: build a generation if needed (maps, programs, contents), otherwise change
+ * map entries in batches; then the nft table, then one tc batch (attach, swap, detach), then drop old
+ * generations. Serialised as JSON into Plan.batch, so a plan can be logged and compared.
+ */
+export interface EbpfBatch {
+  readonly routerId: string;
+  /** Null: the generation the backend's current object and capacity name (resolved when applying). */
+  readonly generation: string | null;
+  /** Create the generation from scratch (its maps get every mapping; its programs are loaded). */
+  readonly build: boolean;
+  readonly capacity: number;
+  readonly inbound: { readonly remove: readonly string[]; readonly set: readonly [string, string][] };
+  readonly outbound: { readonly remove: readonly string[]; readonly set: readonly [string, string][] };
+  /** Anti-spoofing: fixed IP -> port MAC, and the internal subnets. */
+  readonly macs: { readonly remove: readonly string[]; readonly set: readonly [string, string][] };
+  readonly internalNets: { readonly remove: readonly string[]; readonly set: readonly string[] };
+  /** Floating IPs whose counters go with them. */
+  readonly removeCounters: readonly string[];
+  readonly config: RouterConfig | null;
+  readonly nft: string | null;
+  readonly tc: string | null;
+  readonly dropGenerations: readonly string[];
+}
+
+/** A batch as a reader wants to see it (logs, golden files): one line per change, nft and tc text verbatim. */
+export function formatEbpfBatch(batch: EbpfBatch): string {
+  const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
+  const lines = [
+    `router ${batch.routerId}`,
+    `generation ${batch.generation ?? '(current)'}${batch.build ? ` (build, capacity ${batch.capacity})` : ''}`,
+    ...(batch.config
+      ? [
+          `config gateway ${batch.config.gatewayIp} untrack ${hex(batch.config.untrackMark)} hairpin ${hex(batch.config.hairpinMark)} anti-spoofing ${batch.config.antiSpoofing ? 'on' : 'off'}`,
+        ]
+      : []),
+    ...batch.inbound.remove.map((k) => `fip2fixed delete ${k}`),
+    ...batch.inbound.set.map(([k, v]) => `fip2fixed set ${k} -> ${v}`),
+    ...batch.outbound.remove.map((k) => `fixed2fip delete ${k}`),
+    ...batch.outbound.set.map(([k, v]) => `fixed2fip set ${k} -> ${v}`),
+    ...batch.macs.remove.map((k) => `fixed_macs delete ${k}`),
+    ...batch.macs.set.map(([k, v]) => `fixed_macs set ${k} -> ${v}`),
+    ...batch.internalNets.remove.map((k) => `internal_nets delete ${k}`),
+    ...batch.internalNets.set.map((k) => `internal_nets set ${k}`),
+    ...batch.removeCounters.map((k) => `counters delete ${k}`),
+    ...(batch.nft ? ['--- nft -f', batch.nft.trimEnd()] : []),
+    ...(batch.tc ? ['--- tc -batch', batch.tc.trimEnd()] : []),
+    ...batch.dropGenerations.map((g) => `drop generation ${g}`),
+  ];
+  return lines.join('\n') + '\n';
+}

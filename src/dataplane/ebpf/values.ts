@@ -1,0 +1,115 @@
+/**
+ * Map keys and values hold IPv4 addresses in network byte order, as they sit in the IP header. This runs for
+ * every entry of a 100,000-entry batch, so it checks the octets by hand instead of through the model's regex;
+ * the addresses were validated when they entered the store (or came out of the kernel).
+ */
+export function addressBytes(ip: string, out: Buffer = Buffer.allocUnsafe(4), offset = 0): Buffer {
+  const parts = ip.split('.');
+  if (parts.length !== 4) throw new Error(`'${ip}' is not a dotted-quad IPv4 address`);
+  for (let i = 0; i < 4; i++) {
+    const octet = Number(parts[i]);
+    if (!Number.isInteger(octet) || octet < 0 || octet > 255 || parts[i] === '') {
+      throw new Error(`'${ip}' is not a dotted-quad IPv4 address`);
+    }
+    out[offset + i] = octet;
+  }
+  return out;
+}
+
+/** Many addresses as one buffer of 4-byte keys, and a view per key (what the batch calls take). */
+export function addressKeys(ips: readonly string[]): Buffer[] {
+  const all = Buffer.allocUnsafe(4 * ips.length);
+  return ips.map((ip, i) => addressBytes(ip, all, 4 * i).subarray(4 * i, 4 * i + 4));
+}
+
+export function addressText(bytes: Buffer, offset = 0): string {
+  return `${bytes[offset]}.${bytes[offset + 1]}.${bytes[offset + 2]}.${bytes[offset + 3]}`;
+}
+
+/** struct router_config in bpf/sfip_nat.c. */
+export interface RouterConfig {
+  readonly gatewayIp: string;
+  readonly untrackMark: number;
+  readonly hairpinMark: number;
+  readonly antiSpoofing: boolean;
+}
+
+/** CONFIG_ANTI_SPOOFING in bpf/sfip_nat.c. */
+const ANTI_SPOOFING = 1;
+
+export function encodeConfig(config: RouterConfig): Buffer {
+  const out = Buffer.alloc(16);
+  addressBytes(config.gatewayIp).copy(out, 0);
+  // Marks are compared with skb->mark, a host-order u32 (little-endian on every machine sfip supports).
+  out.writeUInt32LE(config.untrackMark >>> 0, 4);
+  out.writeUInt32LE(config.hairpinMark >>> 0, 8);
+  out.writeUInt32LE(config.antiSpoofing ? ANTI_SPOOFING : 0, 12);
+  return out;
+}
+
+export function decodeConfig(bytes: Buffer): RouterConfig {
+  return {
+    gatewayIp: addressText(bytes, 0),
+    untrackMark: bytes.readUInt32LE(4),
+    hairpinMark: bytes.readUInt32LE(8),
+    antiSpoofing: (bytes.readUInt32LE(12) & ANTI_SPOOFING) !== 0,
+  };
+}
+
+export function sameConfig(a: RouterConfig, b: RouterConfig): boolean {
+  return (
+    a.gatewayIp === b.gatewayIp &&
+    a.untrackMark === b.untrackMark &&
+    a.hairpinMark === b.hairpinMark &&
+    a.antiSpoofing === b.antiSpoofing
+  );
+}
+
+/** struct fip_counters in bpf/sfip_nat.c, summed over CPUs. */
+export interface FipCounters {
+  readonly inPackets: bigint;
+  readonly inBytes: bigint;
+  readonly outPackets: bigint;
+  readonly outBytes: bigint;
+}
+
+/** Sums a per-CPU value: the kernel hands one 8-byte-aligned copy per possible CPU. */
+export function sumCounters(perCpu: Buffer, valueSize = 32): FipCounters {
+  let inPackets = 0n;
+  let inBytes = 0n;
+  let outPackets = 0n;
+  let outBytes = 0n;
+  for (let at = 0; at + valueSize <= perCpu.length; at += valueSize) {
+    inPackets += perCpu.readBigUInt64LE(at);
+    inBytes += perCpu.readBigUInt64LE(at + 8);
+    outPackets += perCpu.readBigUInt64LE(at + 16);
+    outBytes += perCpu.readBigUInt64LE(at + 24);
+  }
+  return { inPackets, inBytes, outPackets, outBytes };
+}
+
+/** struct port_mac: the six bytes of a MAC and two of padding. */
+export function macBytes(mac: string): Buffer {
+  const parts = mac.split(':');
+  if (parts.length !== 6 || !parts.every((p) => /^[0-9a-fA-F]{2}$/.test(p))) {
+    throw new Error(`'${mac}' is not a MAC address`);
+  }
+  return Buffer.from([...parts.map((p) => parseInt(p, 16)), 0, 0]);
+}
+
+export function macText(bytes: Buffer): string {
+  return [...bytes.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+}
+
+/** struct net_key for the LPM trie: prefix length (host order), then the network address. */
+export function netKey(cidr: string): Buffer {
+  const [address, length] = cidr.split('/');
+  const out = Buffer.alloc(8);
+  out.writeUInt32LE(Number(length), 0);
+  addressBytes(address ?? '', out, 4);
+  return out;
+}
+
+export function netText(key: Buffer): string {
+  return `${addressText(key, 4)}/${key.readUInt32LE(0)}`;
+}

@@ -1,0 +1,403 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { summarise } from '../../src/dataplane/ebpf/bpftool.js';
+import { checkBpffs, checkObject } from '../../src/dataplane/ebpf/checks.js';
+import { EbpfDataplane } from '../../src/dataplane/ebpf/ebpf-backend.js';
+import { parseCounterDump } from '../../src/dataplane/ebpf/counters.js';
+import { internalDevices } from '../../src/dataplane/ebpf/devices.js';
+import { nftSignature, renderTable, routerIdOfTable, tableName } from '../../src/dataplane/ebpf/nft.js';
+import { generationName, type BpfObject } from '../../src/dataplane/ebpf/object.js';
+import { planEbpf, type PlanSettings } from '../../src/dataplane/ebpf/plan.js';
+import {
+  formatEbpfBatch,
+  type EbpfActualRouter,
+  type EbpfBatch,
+  type GenerationState,
+} from '../../src/dataplane/ebpf/state.js';
+import { parseReadBatch, type DeviceHooks } from '../../src/dataplane/ebpf/tc.js';
+import { decodeConfig, encodeConfig } from '../../src/dataplane/ebpf/values.js';
+import type { DesiredRouter } from '../../src/dataplane/types.js';
+import { parseIPv4 } from '../../src/model/index.js';
+import { assertGolden } from '../support/golden.js';
+
+const ip = parseIPv4;
+const desired: DesiredRouter = {
+  routerId: '6c6dc72e-c74a-4386-989b-f048b1d408e6',
+  namespace: 'qrouter-1',
+  gatewayDevice: 'qg-r1',
+  gatewayIp: ip('203.0.113.2'),
+  internalCidrs: ['10.0.0.0/24'],
+  mappings: [
+    { floatingIp: ip('203.0.113.10'), fixedIp: ip('10.0.0.11'), fixedMac: 'fa:16:3e:00:00:0b' },
+    { floatingIp: ip('203.0.113.11'), fixedIp: ip('10.0.0.12'), fixedMac: 'fa:16:3e:00:00:0c' },
+  ],
+};
+const settings: PlanSettings = {
+  capacity: 4,
+  untrackMark: 0x10000000,
+  hairpinMark: 0x20000000,
+  routerDir: '/sys/fs/bpf/sfip/6c6dc72e-c74a-4386-989b-f048b1d408e6',
+};
+const object: BpfObject = { path: '/x/sfip_nat.o', digest: 'ab'.repeat(32) };
+const generation = generationName(object, settings.capacity);
+const ids = { gw_ingress: 11, gw_egress: 12, int_ingress: 13, int_egress: 14 };
+const config = {
+  gatewayIp: '203.0.113.2',
+  untrackMark: 0x10000000,
+  hairpinMark: 0x20000000,
+  antiSpoofing: true,
+};
+
+/** The kernel as a finished apply of `desired` leaves it. */
+function programmed(overrides: Partial<EbpfActualRouter['ebpf']> = {}, mappings = desired.mappings) {
+  const gen: GenerationState = { name: generation, mapsMatch: true, programIds: ids, config };
+  const hooks: DeviceHooks[] = [
+    {
+      device: 'qg-r1',
+      hasClsact: true,
+      foreignFilters: 0,
+      attachments: [
+        { device: 'qg-r1', direction: 'ingress', programId: 11 },
+        { device: 'qg-r1', direction: 'egress', programId: 12 },
+      ],
+    },
+    {
+      device: 'qr-r1',
+      hasClsact: true,
+      foreignFilters: 0,
+      attachments: [
+        { device: 'qr-r1', direction: 'ingress', programId: 13 },
+        { device: 'qr-r1', direction: 'egress', programId: 14 },
+      ],
+    },
+  ];
+  const actual: EbpfActualRouter = {
+    present: true,
+    structureMatches: true,
+    inbound: new Map(mappings.map((m) => [m.floatingIp as string, m.fixedIp as string])),
+    outbound: new Map(mappings.map((m) => [m.fixedIp as string, m.floatingIp as string])),
+    addresses: new Set(mappings.map((m) => m.floatingIp as string)),
+    macs: new Map(mappings.flatMap((m) => (m.fixedMac ? [[m.fixedIp as string, m.fixedMac]] : []))),
+    ebpf: {
+      object,
+      generations: [gen],
+      live: generation,
+      nftSignature: nftSignature(desired, settings),
+      hooks,
+      internalDevices: ['qr-r1'],
+      internalNets: ['10.0.0.0/24'],
+      ...overrides,
+    },
+  };
+  return actual;
+}
+
+function empty(): EbpfActualRouter {
+  return {
+    present: false,
+    structureMatches: false,
+    inbound: new Map(),
+    outbound: new Map(),
+    addresses: new Set(),
+    ebpf: {
+      object,
+      generations: [],
+      live: null,
+      nftSignature: null,
+      hooks: [
+        { device: 'qg-r1', hasClsact: false, foreignFilters: 0, attachments: [] },
+        { device: 'qr-r1', hasClsact: false, foreignFilters: 0, attachments: [] },
+      ],
+      internalDevices: ['qr-r1'],
+      internalNets: [],
+    },
+  };
+}
+
+const batchOf = (plan: { batch: string | null }) => JSON.parse(plan.batch!) as EbpfBatch;
+
+describe('eBPF planning', () => {
+  it('builds everything on an empty router: generation, every mapping, config, table, filters (golden)', () => {
+    const plan = planEbpf(desired, empty(), settings);
+    assert.equal(plan.rebuild, true);
+    assert.deepEqual(plan.addAddresses, ['203.0.113.10', '203.0.113.11']);
+    assert.deepEqual(plan.added, desired.mappings);
+    const batch = batchOf(plan);
+    assert.equal(batch.build, true);
+    assert.equal(batch.generation, generation);
+    assertGolden('ebpf-build-batch.txt', formatEbpfBatch(batch));
+  });
+
+  it('plans nothing when the kernel already carries the router (a restarted agent changes nothing)', () => {
+    const plan = planEbpf(desired, programmed(), settings);
+    assert.equal(plan.batch, null);
+    assert.equal(plan.rebuild, false);
+    assert.deepEqual(plan.addAddresses, []);
+  });
+
+  it('changes only map entries when a floating IP moves, and drops the moved address’s counters', () => {
+    const moved: DesiredRouter = {
+      ...desired,
+      mappings: [desired.mappings[0]!, { floatingIp: ip('203.0.113.12'), fixedIp: ip('10.0.0.12') }],
+    };
+    const plan = planEbpf(moved, programmed(), settings);
+    const batch = batchOf(plan);
+    assert.equal(batch.build, false);
+    assert.equal(batch.nft, null);
+    assert.equal(batch.tc, null);
+    assert.equal(batch.config, null);
+    assert.deepEqual(batch.inbound, { remove: ['203.0.113.11'], set: [['203.0.113.12', '10.0.0.12']] });
+    assert.deepEqual(batch.outbound, { remove: [], set: [['10.0.0.12', '203.0.113.12']] });
+    assert.deepEqual(batch.removeCounters, ['203.0.113.11']);
+    assert.deepEqual(plan.removed, [{ floatingIp: '203.0.113.11', fixedIp: '10.0.0.12' }]);
+    assert.deepEqual(plan.removeAddresses, ['203.0.113.11']);
+    assert.deepEqual(plan.addAddresses, ['203.0.113.12']);
+  });
+
+  it('plans map entries only from the agent’s trusted record of its last apply', () => {
+    const record = { ...programmed(), ebpf: undefined };
+    delete record.ebpf;
+    const moved: DesiredRouter = { ...desired, mappings: [desired.mappings[0]!] };
+    const batch = batchOf(planEbpf(moved, record, settings));
+    assert.equal(batch.generation, null, 'the current generation is resolved when applying');
+    assert.equal(batch.build, false);
+    assert.equal(batch.nft, null);
+    assert.equal(batch.tc, null);
+    assert.deepEqual(batch.inbound, { remove: ['203.0.113.11'], set: [] });
+    assert.throws(
+      () => planEbpf(desired, { ...record, structureMatches: false }, settings),
+      /needs its own read-back to rebuild router/,
+    );
+  });
+
+  it('re-attaches only the hook whose program drifted', () => {
+    const actual = programmed();
+    const hooks = actual.ebpf.hooks.map((h) =>
+      h.device === 'qg-r1'
+        ? { ...h, attachments: h.attachments.filter((a) => a.direction !== 'ingress') }
+        : h,
+    );
+    const batch = batchOf(planEbpf(desired, programmed({ hooks }), settings));
+    assert.equal(batch.build, false);
+    assert.equal(
+      batch.tc,
+      `filter replace dev qg-r1 ingress prio 24347 handle 1 bpf da object-pinned ${settings.routerDir}/${generation}/progs/gw_ingress\n`,
+    );
+  });
+
+  it('detaches its filters from a device that is no longer internal, never anyone else’s', () => {
+    const actual = programmed({ internalDevices: [] });
+    const batch = batchOf(planEbpf(desired, actual, settings));
+    assert.equal(
+      batch.tc,
+      'filter del dev qr-r1 ingress prio 24347 handle 1 bpf\nfilter del dev qr-r1 egress prio 24347 handle 1 bpf\n',
+    );
+  });
+
+  it('rewrites the nft table alone when only the table drifted', () => {
+    const batch = batchOf(planEbpf(desired, programmed({ nftSignature: [] }), settings));
+    assert.equal(batch.build, false);
+    assert.equal(batch.tc, null);
+    assert.equal(batch.nft, renderTable(desired, settings));
+  });
+
+  it('builds a new generation beside the running one when the program changes, then drops the old one', () => {
+    const newer: BpfObject = { path: object.path, digest: 'cd'.repeat(32) };
+    const plan = planEbpf(desired, programmed({ object: newer }), settings);
+    const batch = batchOf(plan);
+    assert.equal(batch.build, true);
+    assert.equal(batch.generation, generationName(newer, settings.capacity));
+    assert.deepEqual(batch.dropGenerations, [generation]);
+    assert.deepEqual(batch.inbound.set.length, 2, 'the new maps get every mapping');
+    assert.match(batch.tc!, /filter replace dev qg-r1 ingress .*\/progs\/gw_ingress/);
+    assert.doesNotMatch(batch.tc!, /qdisc add/, 'the existing clsact is kept');
+    assert.deepEqual(plan.added, [], 'packets see the same mappings before and after');
+  });
+
+  it('rebuilds a generation that is incomplete (a program unpinned by hand)', () => {
+    const gen: GenerationState = {
+      name: generation,
+      mapsMatch: true,
+      programIds: { gw_ingress: 11, gw_egress: 12, int_ingress: 13 },
+      config,
+    };
+    const batch = batchOf(planEbpf(desired, programmed({ generations: [gen] }), settings));
+    assert.equal(batch.build, true);
+    assert.deepEqual(batch.dropGenerations, []);
+  });
+
+  it('rewrites the config when the gateway address changes', () => {
+    const batch = batchOf(planEbpf({ ...desired, gatewayIp: ip('203.0.113.3') }, programmed(), settings));
+    assert.deepEqual(batch.config, { ...config, gatewayIp: '203.0.113.3' });
+    assert.notEqual(batch.nft, null, 'shared SNAT moves to the new address');
+  });
+
+  it('keeps anti-spoofing in step: a port’s new MAC, a new internal subnet, and switching it off', () => {
+    const changed: DesiredRouter = {
+      ...desired,
+      internalCidrs: ['10.0.0.0/24', '10.1.0.0/24'],
+      mappings: [{ ...desired.mappings[0]!, fixedMac: 'fa:16:3e:00:00:99' }, desired.mappings[1]!],
+    };
+    const actual = programmed();
+    const batch = batchOf(planEbpf(changed, actual, settings));
+    assert.deepEqual(batch.macs, { remove: [], set: [['10.0.0.11', 'fa:16:3e:00:00:99']] });
+    assert.deepEqual(batch.internalNets, { remove: [], set: ['10.1.0.0/24'] });
+    const off = batchOf(planEbpf({ ...desired, antiSpoofing: false }, programmed(), settings));
+    assert.deepEqual(off.config, { ...config, antiSpoofing: false });
+    assert.equal(off.build, false, 'switching it is a config write, not a rebuild');
+  });
+
+  it('refuses a floating IP that does not fit, naming it, before anything is written', () => {
+    const many: DesiredRouter = {
+      ...desired,
+      mappings: [10, 11, 12, 13, 14].map((n) => ({
+        floatingIp: ip(`203.0.113.${n}`),
+        fixedIp: ip(`10.0.0.${n}`),
+      })),
+    };
+    assert.throws(
+      () => planEbpf(many, programmed(), settings),
+      /Floating IP 203\.0\.113\.14 \(fixed IP 10\.0\.0\.14\) does not fit: the eBPF maps of router 6c6dc72e-c74a-4386-989b-f048b1d408e6 hold at most 4 floating IPs/,
+    );
+    assert.throws(() => planEbpf(many, empty(), settings), /Floating IP 203\.0\.113\.14 .*does not fit/);
+    // Removing as many as are added fits, whatever the order.
+    const swapped: DesiredRouter = {
+      ...desired,
+      mappings: [12, 13, 14, 15].map((n) => ({
+        floatingIp: ip(`203.0.113.${n}`),
+        fixedIp: ip(`10.0.0.${n}`),
+      })),
+    };
+    assert.doesNotThrow(() => planEbpf(swapped, programmed(), settings));
+  });
+});
+
+describe('eBPF read-back parsing', () => {
+  it('keeps only its own tc filters (priority 24347, handle 1) and counts the others', () => {
+    const out = [
+      '[{"kind":"noqueue"},{"kind":"clsact","handle":"ffff:"}]',
+      '[{"protocol":"all","pref":100,"kind":"u32","chain":0},{"protocol":"ip","pref":100,"kind":"u32","chain":0,"options":{"fh":"800::800"}},{"protocol":"all","pref":24347,"kind":"bpf","chain":0},{"protocol":"all","pref":24347,"kind":"bpf","chain":0,"options":{"handle":"0x1","prog":{"id":20}}}]',
+      '[]',
+      '[{"kind":"noqueue"}]',
+      '[]',
+      '[]',
+    ].join('\n');
+    assert.deepEqual(parseReadBatch(['qg-r1', 'qr-r1'], out), [
+      {
+        device: 'qg-r1',
+        hasClsact: true,
+        attachments: [{ device: 'qg-r1', direction: 'ingress', programId: 20 }],
+        foreignFilters: 1,
+      },
+      { device: 'qr-r1', hasClsact: false, attachments: [], foreignFilters: 0 },
+    ]);
+    assert.throws(() => parseReadBatch(['a'], '[]\n'), /Unexpected tc output/);
+  });
+
+  it('finds internal devices by their addresses, not their names', () => {
+    const json = JSON.stringify([
+      { ifname: 'lo', addr_info: [{ family: 'inet', local: '127.0.0.1' }] },
+      { ifname: 'qg-r1', addr_info: [{ family: 'inet', local: '203.0.113.2' }] },
+      { ifname: 'inside', addr_info: [{ family: 'inet', local: '10.0.0.1' }] },
+      { ifname: 'other', addr_info: [{ family: 'inet', local: '10.9.0.1' }] },
+      { ifname: 'v6only', addr_info: [{ family: 'inet6', local: 'fe80::1' }] },
+    ]);
+    assert.deepEqual(internalDevices(json, ['10.0.0.0/24'], 'qg-r1'), ['inside']);
+  });
+
+  it('names tables after the router and reads the id back, ignoring the nftables backend’s tables', () => {
+    assert.equal(tableName(desired.routerId), 'sfipbpf_6c6dc72ec74a4386989bf048b1d408e6');
+    assert.equal(routerIdOfTable(tableName(desired.routerId)), desired.routerId);
+    assert.equal(routerIdOfTable('sfip_6c6dc72ec74a4386989bf048b1d408e6'), undefined);
+  });
+
+  it('round-trips the router config through its map value layout', () => {
+    const bytes = encodeConfig(config);
+    assert.equal(bytes.toString('hex'), 'cb007102' + '00000010' + '00000020' + '01000000');
+    assert.deepEqual(decodeConfig(bytes), config);
+  });
+
+  it('sums per-CPU counters from a bpftool dump', () => {
+    const u64 = (n: number) =>
+      [...Buffer.from(new BigUint64Array([BigInt(n)]).buffer)].map((b) => `0x${b.toString(16)}`);
+    const value = (a: number, b: number, c: number, d: number) => [
+      ...u64(a),
+      ...u64(b),
+      ...u64(c),
+      ...u64(d),
+    ];
+    const dump = JSON.stringify([
+      {
+        key: ['0xcb', '0x00', '0x71', '0x0a'],
+        values: [
+          { cpu: 0, value: value(1, 100, 2, 200) },
+          { cpu: 1, value: value(3, 300, 4, 400) },
+        ],
+      },
+    ]);
+    assert.deepEqual(parseCounterDump(dump).get('203.0.113.10'), {
+      inPackets: 4n,
+      inBytes: 400n,
+      outPackets: 6n,
+      outBytes: 600n,
+    });
+  });
+
+  it('summarises a verifier log by the failing program and its last words', () => {
+    const log = [
+      "libbpf: prog 'gw_ingress': BPF program load failed: Permission denied",
+      "libbpf: prog 'gw_ingress': -- BEGIN PROG LOAD LOG --",
+      '0: R1=ctx() R10=fp0',
+      '0: (61) r2 = *(u32 *)(r1 +76)',
+      '1: (61) r0 = *(u32 *)(r2 +0)',
+      "R2 invalid mem access 'scalar'",
+      'processed 2 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0',
+      '-- END PROG LOAD LOG --',
+    ].join('\n');
+    assert.equal(
+      summarise(log),
+      "prog 'gw_ingress': BPF program load failed: Permission denied: 0: (61) r2 = *(u32 *)(r1 +76) | 1: (61) r0 = *(u32 *)(r2 +0) | R2 invalid mem access 'scalar'",
+    );
+  });
+});
+
+describe('eBPF set-up problems are named', () => {
+  it('says bpffs is not mounted when only the folder exists, and how to mount it', async () => {
+    const unmounted = await checkBpffs('sysfs /sys sysfs rw 0 0\ntmpfs /run tmpfs rw 0 0\n');
+    assert.equal(unmounted.ok, false);
+    assert.match(
+      unmounted.detail,
+      /bpffs is not mounted on \/sys\/fs\/bpf: run `mount -t bpf bpf \/sys\/fs\/bpf`/,
+    );
+    assert.equal((await checkBpffs('bpf /sys/fs/bpf bpf rw,relatime 0 0\n')).ok, true);
+  });
+
+  it('says the programs were not built, and with what', async () => {
+    const missing = await checkObject('/nonexistent/sfip_nat.o');
+    assert.equal(missing.ok, false);
+    assert.match(
+      missing.detail,
+      /eBPF object \/nonexistent\/sfip_nat\.o is missing: run 'npm run build' with clang and libbpf-dev installed/,
+    );
+  });
+
+  it('refuses bad options, naming the value', () => {
+    assert.throws(() => new EbpfDataplane(undefined, { capacity: 0 }), /capacity 0 is invalid/);
+    assert.throws(
+      () => new EbpfDataplane(undefined, { untrackMark: 0x3 }),
+      /untrackMark 0x3 is invalid: expected a single mark bit/,
+    );
+    assert.throws(
+      () => new EbpfDataplane(undefined, { untrackMark: 0x4, hairpinMark: 0x4 }),
+      /untrackMark and hairpinMark must be different bits/,
+    );
+  });
+
+  it('refuses a router id that could escape its bpffs folder', async () => {
+    const dataplane = new EbpfDataplane(async () => ({ stdout: '', stderr: '', code: 0 }));
+    await assert.rejects(
+      dataplane.counters({ routerId: '../../etc', namespace: null, gatewayDevice: 'qg-x' }),
+      /'..\/..\/etc' is not a valid router id for a bpffs path/,
+    );
+  });
+});
