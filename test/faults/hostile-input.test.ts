@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { Agent } from '../../src/agent/index.js';
 import { serve, type RunningServer } from '../../src/daemon/serve.js';
-import { createDataplane } from '../../src/dataplane/index.js';
+import { createDataplane, IMPLEMENTED_BACKENDS } from '../../src/dataplane/index.js';
 import type { Runner } from '../../src/exec/run.js';
 import { run } from '../../src/exec/run.js';
 import {
@@ -371,7 +371,7 @@ describe('hostile input at every entry point', { timeout: 180_000 }, () => {
       calls.push([file, ...args, options?.netns ?? '', options?.input ?? ''].join(' '));
       throw new Error('Cannot open network namespace: No such file or directory');
     };
-    for (const backend of ['nftables', 'iptables'] as const) {
+    for (const backend of IMPLEMENTED_BACKENDS) {
       const agent = new Agent({
         store: server.store,
         dataplaneFor: (name) => createDataplane(name, recording),
