@@ -165,14 +165,14 @@ export async function foreignState(netns: string): Promise<string> {
 }
 
 /**
- * Adds a second copy of one of the backend's rules, the way a botched replay would: an nft rule of an sfip table
+ * Adds a second copy of one of the backend's rules, the way a botched replay would: an nft rule of an sfip table (sfip_ or sfipbpf_)
  * through nft's JSON input, or else an iptables rule of an sfip chain through iptables-restore --noflush.
  */
 export async function injectDuplicate(netns: string): Promise<void> {
   const { stdout } = await run('nft', ['-j', 'list', 'ruleset'], { netns });
   const rule = (JSON.parse(stdout) as { nftables: NftObject[] }).nftables
     .map((o) => o.rule)
-    .find((r) => r !== undefined && String(r.table).startsWith('sfip_'));
+    .find((r) => r !== undefined && String(r.table).startsWith('sfip'));
   if (rule) {
     const { handle: _handle, ...copy } = rule;
     // nft's JSON parser opens its input by name, and /dev/stdin of a spawned child is a socket it cannot open.

@@ -3,7 +3,13 @@ export function killPoint(children: readonly string[]): string {
   const names = children.map((cmd) => {
     const argv = cmd.split(' ');
     // Right after the fork the child is still `ip netns exec NS TOOL ...`; name the tool it is about to become.
-    const tool = argv[0] === 'ip' && argv[1] === 'netns' && argv[2] === 'exec' ? argv.slice(4) : argv;
+    // The eBPF backend enters namespaces with `nsenter --net=... -- TOOL ...`.
+    const tool =
+      argv[0] === 'ip' && argv[1] === 'netns' && argv[2] === 'exec'
+        ? argv.slice(4)
+        : argv[0] === 'nsenter'
+          ? argv.slice(argv.indexOf('--') + 1)
+          : argv;
     const [file = '', ...args] = tool;
     const base = file.split('/').at(-1)!;
     if (base === 'nft') return args.includes('-f') ? 'nft transaction' : 'nft read';
@@ -12,13 +18,18 @@ export function killPoint(children: readonly string[]): string {
     if (base === 'ip') return args.includes('-batch') ? 'address batch' : 'ip read';
     if (base === 'conntrack') return 'conntrack cleanup';
     if (base === 'tc') return args.includes('-batch') ? 'tc batch' : 'tc read';
-    if (base === 'bpftool') return 'bpftool';
+    if (base === 'bpftool')
+      return args.includes('batch') && !args.includes('-j') ? 'bpftool batch' : 'bpftool read';
     return base || 'unknown';
   });
   return names.length === 0 ? 'no kernel tool running' : [...new Set(names)].sort().join(' + ');
 }
 
-export const KERNEL_TOOLS = /(^|\/)(nft|ip|iptables[\w-]*|conntrack|tc|bpftool)( |$)/;
+export const KERNEL_TOOLS = /(^|\/)(nft|ip|iptables[\w-]*|conntrack|tc|bpftool|nsenter)( |$)/;
 
-/** The tools that change the kernel: an nft transaction, an iptables restore, an address batch, conntrack deletes. */
-export const APPLY_TOOLS = /(^|\/| )(nft -f|iptables[\w-]*restore --noflush|ip -batch|conntrack -D)/;
+/**
+ * The tools that change the kernel: an nft transaction, an iptables restore, an address batch, conntrack deletes,
+ * a tc batch, a bpftool batch. (The eBPF backend writes map entries in-process, through the bpf module.)
+ */
+export const APPLY_TOOLS =
+  /(^|\/| )(nft -f|iptables[\w-]*restore --noflush|ip -batch|conntrack -D|tc -batch|bpftool batch)/;
