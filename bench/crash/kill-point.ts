@@ -2,14 +2,15 @@
 export function killPoint(children: readonly string[]): string {
   const names = children.map((cmd) => {
     const argv = cmd.split(' ');
-    // Right after the fork the child is still `ip netns exec NS TOOL ...`; name the tool it is about to become.
-    // The eBPF backend enters namespaces with `nsenter --net=... -- TOOL ...`.
-    const tool =
-      argv[0] === 'ip' && argv[1] === 'netns' && argv[2] === 'exec'
-        ? argv.slice(4)
-        : argv[0] === 'nsenter'
-          ? argv.slice(argv.indexOf('--') + 1)
-          : argv;
+    // Right after the fork the child is still a wrapper (`setpriv ... --`, `ip netns exec NS`, eBPF's
+    // `nsenter --net=... --`); name the tool it is about to become.
+    let tool = argv;
+    for (;;) {
+      if (tool[0] === 'ip' && tool[1] === 'netns' && tool[2] === 'exec') tool = tool.slice(4);
+      else if ((tool[0] === 'setpriv' || tool[0] === 'nsenter') && tool.includes('--'))
+        tool = tool.slice(tool.indexOf('--') + 1);
+      else break;
+    }
     const [file = '', ...args] = tool;
     const base = file.split('/').at(-1)!;
     if (base === 'nft') return args.includes('-f') ? 'nft transaction' : 'nft read';
@@ -25,7 +26,7 @@ export function killPoint(children: readonly string[]): string {
   return names.length === 0 ? 'no kernel tool running' : [...new Set(names)].sort().join(' + ');
 }
 
-export const KERNEL_TOOLS = /(^|\/)(nft|ip|iptables[\w-]*|conntrack|tc|bpftool|nsenter)( |$)/;
+export const KERNEL_TOOLS = /(^|\/)(nft|ip|iptables[\w-]*|conntrack|tc|bpftool|nsenter|setpriv)( |$)/;
 
 /**
  * The tools that change the kernel: an nft transaction, an iptables restore, an address batch, conntrack deletes,
