@@ -3,11 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiClient } from '../../src/client/api-client.js';
 import { run } from '../../src/exec/run.js';
-import { Probe } from '../../src/lab/index.js';
-import type { TaggedRecord, TaggedSendLog } from '../../src/lab/tagged-traffic.js';
 import type { BackendName } from '../../src/model/index.js';
 import { convergenceProblems } from '../faults/kernel-check.js';
 import { ServeProcess } from '../faults/serve-process.js';
+import { TaggedStreams } from '../faults/tagged-streams.js';
 import { scrapeServe } from '../faults/serve-metrics.js';
 import { buildChurnLab, destroyChurnLab, churnLabSpec, type ChurnLab } from './churn-lab.js';
 import { Churner, type ChurnOp } from './churner.js';
@@ -68,8 +67,6 @@ export interface ChurnResult {
   readonly reconcileP99Ms: number;
 }
 
-const IN_PORT = 7200;
-const OUT_PORT = 7201;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -99,7 +96,7 @@ async function conntrackCounts(
  */
 export async function runChurn(o: ChurnOptions): Promise<ChurnResult> {
   const stateDir = mkdtempSync(join(tmpdir(), 'sfip-churn-'));
-  const probes: Probe[] = [];
+  let streams: TaggedStreams | undefined;
   let serve: ServeProcess | undefined;
   try {
     serve = new ServeProcess({
@@ -113,33 +110,17 @@ export async function runChurn(o: ChurnOptions): Promise<ChurnResult> {
     const lab = await buildChurnLab(api, o);
     o.log(`churn ${o.label}: lab up, ${lab.ports.length} ports, pool of ${lab.pool.length}`);
 
-    const ext = new Probe(lab.externalNamespace, 'ext');
-    probes.push(ext);
-    await ext.call({ op: 'tagListen', port: OUT_PORT, addresses: ['0.0.0.0'] });
-    const vmProbes = new Map<string, Probe>();
-    for (const ns of lab.vmNamespaces) {
-      const probe = new Probe(ns, ns);
-      probes.push(probe);
-      vmProbes.set(ns, probe);
-      const mine = lab.ports.filter((p) => p.vmNamespace === ns);
-      await probe.call({ op: 'tagListen', port: IN_PORT, addresses: mine.map((p) => p.fixedIp) });
-    }
-    const inboundRecords: TaggedRecord[] = [];
-    const outboundRecords: TaggedRecord[] = [];
-    const collect = async () => {
-      for (const probe of vmProbes.values()) {
-        const r = await probe.call<{ records: TaggedRecord[] }>({ op: 'tagCollect', port: IN_PORT });
-        for (const x of r.records) inboundRecords.push(x);
-      }
-      const r = await ext.call<{ records: TaggedRecord[] }>({ op: 'tagCollect', port: OUT_PORT });
-      for (const x of r.records) outboundRecords.push(x);
-    };
-
+    streams = await TaggedStreams.listen(lab, {
+      inbound: lab.pool,
+      receivers: lab.ports,
+      senders: lab.ports,
+      intervalMs: o.packetIntervalMs,
+    });
+    const live = streams;
     // Side calls (tags, collection) run alongside the churn; their failures are kept and raised at the end.
     const pending: Promise<unknown>[] = [];
     const sideErrors: Error[] = [];
     const track = (p: Promise<unknown>) => pending.push(p.catch((e: Error) => sideErrors.push(e)));
-    const probeOfPort = new Map(lab.ports.map((p) => [p.fixedIp, vmProbes.get(p.vmNamespace)!]));
     const churner = new Churner({
       api,
       externalNetworkId: lab.router.externalNetworkId,
@@ -149,32 +130,13 @@ export async function runChurn(o: ChurnOptions): Promise<ChurnResult> {
       ports: lab.ports.slice(0, -1),
       seed: o.seed,
       onChange: (inbound, outbound) => {
-        for (const [key, gen] of inbound) track(ext.call({ op: 'tagGen', id: 'in', key, gen }));
-        for (const [key, gen] of outbound)
-          track(probeOfPort.get(key)!.call({ op: 'tagGen', id: 'out', key, gen }));
+        for (const [key, gen] of inbound) track(live.setGeneration('inbound', key, gen));
+        for (const [key, gen] of outbound) track(live.setGeneration('outbound', key, gen));
       },
     });
-
     // Half the pool starts associated, so flows through floating IPs exist before the first of them moves.
     await churner.populate(Math.min(lab.ports.length - 1, Math.ceil(lab.pool.length / 2)));
-    await ext.call({
-      op: 'tagSend',
-      id: 'in',
-      port: IN_PORT,
-      targets: lab.pool.map((a) => ({ key: a, host: a })),
-      intervalMs: o.packetIntervalMs,
-    });
-    for (const [ns, probe] of vmProbes) {
-      await probe.call({
-        op: 'tagSend',
-        id: 'out',
-        port: OUT_PORT,
-        targets: lab.ports
-          .filter((p) => p.vmNamespace === ns)
-          .map((p) => ({ key: p.fixedIp, host: lab.upstreamIp, bind: p.fixedIp })),
-        intervalMs: o.packetIntervalMs,
-      });
-    }
+    await live.send();
 
     const t0 = performance.now();
     const memory: [number, number][] = [];
@@ -185,7 +147,7 @@ export async function runChurn(o: ChurnOptions): Promise<ChurnResult> {
         /* serve is gone; the run fails elsewhere */
       }
     }, 500);
-    const collector = setInterval(() => track(collect()), 3000);
+    const collector = setInterval(() => track(live.collect()), 3000);
     const heap: [number, number][] = [];
     const scraper = setInterval(
       () =>
@@ -216,17 +178,12 @@ export async function runChurn(o: ChurnOptions): Promise<ChurnResult> {
       clearInterval(sampler);
       clearInterval(scraper);
     }
-    const logs: TaggedSendLog[] = [await ext.call<TaggedSendLog>({ op: 'tagStop', id: 'in' })];
-    const outLogs: TaggedSendLog[] = [];
-    for (const probe of vmProbes.values())
-      outLogs.push(await probe.call<TaggedSendLog>({ op: 'tagStop', id: 'out' }));
-    await sleep(200);
+    const traffic = await live.stop();
     await Promise.all(pending);
     if (sideErrors.length > 0) throw sideErrors[0];
-    await collect();
     o.log(
       `churn ${o.label}: ${Object.values(churner.counts).reduce((s, n) => s + n, 0)} changes, ` +
-        `${inboundRecords.length} inbound and ${outboundRecords.length} outbound packets received`,
+        `${traffic.inboundRecords.length} inbound and ${traffic.outboundRecords.length} outbound packets received`,
     );
 
     const convergeStart = performance.now();
@@ -239,12 +196,19 @@ export async function runChurn(o: ChurnOptions): Promise<ChurnResult> {
     const conntrack = await conntrackCounts(lab, churner.expected());
     const metrics = await scrapeServe(serve.url);
     const options = { boundUs: o.boundMs * 1000, settleUs: o.settleMs * 1000 };
-    const inbound = judge('inbound', churner.inbound, logs, inboundRecords, (r) => r[4], options);
+    const inbound = judge(
+      'inbound',
+      churner.inbound,
+      traffic.inboundLogs,
+      traffic.inboundRecords,
+      (r) => r[4],
+      options,
+    );
     const outbound = judge(
       'outbound',
       churner.outbound,
-      outLogs,
-      outboundRecords,
+      traffic.outboundLogs,
+      traffic.outboundRecords,
       (r) => (r[5] === lab.gatewayIp ? null : r[5]),
       options,
     );
@@ -271,7 +235,7 @@ export async function runChurn(o: ChurnOptions): Promise<ChurnResult> {
       reconcileP99Ms: metrics.reconcileP99Ms,
     };
   } finally {
-    for (const p of probes) p.close();
+    streams?.close();
     await serve?.stop().catch((error: Error) => o.log(`churn ${o.label}: ${error.message}`));
     await destroyChurnLab(churnLabSpec(o));
     rmSync(stateDir, { recursive: true, force: true });

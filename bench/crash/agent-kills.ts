@@ -4,16 +4,17 @@ import { join } from 'node:path';
 import { ApiClient, type Json } from '../../src/client/api-client.js';
 import { FLOATING_ROUTE_PROTOCOL } from '../../src/dataplane/index.js';
 import { run } from '../../src/exec/run.js';
-import { Probe } from '../../src/lab/index.js';
-import { nowUs, type TaggedRecord, type TaggedSendLog } from '../../src/lab/tagged-traffic.js';
+import { nowUs } from '../../src/lab/tagged-traffic.js';
 import { parseNamespaceName, type BackendName } from '../../src/model/index.js';
-import { buildChurnLab, churnLabSpec, destroyChurnLab, type ChurnLab } from '../churn/churn-lab.js';
+import { buildChurnLab, churnLabSpec, destroyChurnLab } from '../churn/churn-lab.js';
 import { prng } from '../churn/churner.js';
 import { Timeline } from '../churn/ownership.js';
 import { judge, type DirectionVerdict } from '../churn/verdicts.js';
 import { convergenceProblems, readStoreAndKernel } from '../faults/kernel-check.js';
 import { ServeProcess } from '../faults/serve-process.js';
+import { TaggedStreams } from '../faults/tagged-streams.js';
 import { APPLY_TOOLS, KERNEL_TOOLS, killPoint } from './kill-point.js';
+import { planWrites } from './random-writes.js';
 import {
   foreignState,
   injectDuplicate,
@@ -64,69 +65,8 @@ export interface AgentKillResult {
   readonly stableOutbound: DirectionVerdict;
 }
 
-const IN_PORT = 7300;
-const OUT_PORT = 7301;
 const STABLE = 2;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Random API writes on the churned floating IPs: up to `max` of them, each on its own address and port. */
-function planWrites(
-  random: () => number,
-  lab: ChurnLab,
-  fips: Json[],
-  max: number,
-): { label: string; call: (api: ApiClient) => Promise<unknown> }[] {
-  const churnPool = lab.pool.slice(STABLE);
-  const churnPorts = lab.ports.slice(STABLE);
-  const byAddress = new Map(fips.map((f) => [String(f.floating_ip_address), f]));
-  const usedPorts = new Set(fips.map((f) => f.fixed_ip_address).filter(Boolean));
-  const freePorts = churnPorts.filter((p) => !usedPorts.has(p.fixedIp));
-  const take = <T>(xs: T[]) => xs.splice(Math.floor(random() * xs.length), 1)[0];
-  const addresses = [...churnPool];
-  const writes: { label: string; call: (api: ApiClient) => Promise<unknown> }[] = [];
-  const count = 1 + Math.floor(random() * max);
-  while (writes.length < count && addresses.length > 0) {
-    const address = take(addresses)!;
-    const fip = byAddress.get(address);
-    if (!fip) {
-      const port = random() < 0.8 ? take(freePorts) : undefined;
-      writes.push({
-        label: `create ${address}`,
-        call: (api) =>
-          api.post('/v2.0/floatingips', {
-            floatingip: {
-              floating_network_id: lab.router.externalNetworkId,
-              floating_ip_address: address,
-              ...(port && { port_id: port.portId, fixed_ip_address: port.fixedIp }),
-            },
-          }),
-      });
-      continue;
-    }
-    const x = random();
-    const port = x < 0.55 ? take(freePorts) : undefined;
-    if (port) {
-      writes.push({
-        label: `${fip.port_id ? 'move' : 'associate'} ${address}`,
-        call: (api) =>
-          api.put(`/v2.0/floatingips/${String(fip.id)}`, {
-            floatingip: { port_id: port.portId, fixed_ip_address: port.fixedIp },
-          }),
-      });
-    } else if (x < 0.75 && fip.port_id) {
-      writes.push({
-        label: `disassociate ${address}`,
-        call: (api) => api.put(`/v2.0/floatingips/${String(fip.id)}`, { floatingip: { port_id: null } }),
-      });
-    } else {
-      writes.push({
-        label: `delete ${address}`,
-        call: (api) => api.delete(`/v2.0/floatingips/${String(fip.id)}`),
-      });
-    }
-  }
-  return writes;
-}
 
 /**
  * Waits until serve runs a matching tool (or `timeoutMs` passes), polling its children as fast as it can, and
@@ -150,9 +90,10 @@ async function untilKernelTool(serve: ServeProcess, tools: RegExp, timeoutMs: nu
  */
 export async function runAgentKills(o: AgentKillOptions): Promise<AgentKillResult> {
   const stateDir = mkdtempSync(join(tmpdir(), 'sfip-crash-'));
-  const spec = churnLabSpec({ prefix: o.prefix, vms: 3, portsPerVm: 2, poolSize: 10 });
+  const labOptions = { prefix: o.prefix, vms: 3, portsPerVm: 2, poolSize: 10 };
+  const spec = churnLabSpec(labOptions);
   const referenceNamespace = parseNamespaceName(`${o.prefix}-ref`);
-  const probes: Probe[] = [];
+  let streams: TaggedStreams | undefined;
   const random = prng(o.seed);
   const serveOptions = {
     stateDir,
@@ -165,7 +106,7 @@ export async function runAgentKills(o: AgentKillOptions): Promise<AgentKillResul
   try {
     await serve.whenReady();
     const api = new ApiClient(serve.url);
-    const lab = await buildChurnLab(api, { prefix: o.prefix, vms: 3, portsPerVm: 2, poolSize: 10 });
+    const lab = await buildChurnLab(api, labOptions);
     await run('ip', ['netns', 'add', referenceNamespace]);
     await run('ip', [
       '-n',
@@ -212,30 +153,14 @@ export async function runAgentKills(o: AgentKillOptions): Promise<AgentKillResul
       outbound.get(lab.ports[i]!.fixedIp)!.add({ ...change, value: lab.pool[i]! });
     }
     await sleep(500);
-    const ext = new Probe(lab.externalNamespace, 'ext');
-    probes.push(ext);
-    await ext.call({ op: 'tagListen', port: OUT_PORT, addresses: ['0.0.0.0'] });
-    const vmProbes: Probe[] = [];
-    for (const port of lab.ports.slice(0, STABLE)) {
-      const probe = new Probe(port.vmNamespace, port.fixedIp);
-      probes.push(probe);
-      vmProbes.push(probe);
-      await probe.call({ op: 'tagListen', port: IN_PORT, addresses: [port.fixedIp] });
-      await probe.call({
-        op: 'tagSend',
-        id: 'out',
-        port: OUT_PORT,
-        targets: [{ key: port.fixedIp, host: lab.upstreamIp, bind: port.fixedIp }],
-        intervalMs: 10,
-      });
-    }
-    await ext.call({
-      op: 'tagSend',
-      id: 'in',
-      port: IN_PORT,
-      targets: lab.pool.slice(0, STABLE).map((a) => ({ key: a, host: a })),
+    const stablePorts = lab.ports.slice(0, STABLE);
+    streams = await TaggedStreams.listen(lab, {
+      inbound: lab.pool.slice(0, STABLE),
+      receivers: stablePorts,
+      senders: stablePorts,
       intervalMs: 10,
     });
+    await streams.send();
 
     /** Store vs kernel and statuses, kernel vs a reference first apply, foreign objects. */
     const checkIteration = async (): Promise<string[]> => {
@@ -256,7 +181,7 @@ export async function runAgentKills(o: AgentKillOptions): Promise<AgentKillResul
     const kills: KillRecord[] = [];
     for (let iteration = 1; iteration <= o.iterations; iteration++) {
       const fips = (await api.get<{ floatingips: Json[] }>('/v2.0/floatingips')).floatingips;
-      const writes = planWrites(random, lab, fips, 6);
+      const writes = planWrites(random, lab, fips, 6, STABLE);
       // Every third kill (the first included) waits for a tool that changes the kernel and kills at once.
       const x = random();
       const mode: KillRecord['mode'] = iteration % 3 === 1 ? 'apply' : x < 0.6 ? 'tool' : 'delay';
@@ -277,34 +202,13 @@ export async function runAgentKills(o: AgentKillOptions): Promise<AgentKillResul
       await settled;
       serve = new ServeProcess(serveOptions);
       const readyMs = await serve.whenReady();
-      const problems = await convergenceProblems(join(stateDir, 'sfip.db'), o.backend);
-      const [state] = await readStoreAndKernel(join(stateDir, 'sfip.db'), o.backend);
-      const { extra, missing } = multisetDifference(
-        await kernelSnapshot(lab.routerNamespace, lab.gatewayDevice),
-        await referenceSnapshot(o.backend, state!.desired, referenceNamespace),
-      );
-      problems.push(
-        ...extra.map((l) => `extra kernel object: ${l}`),
-        ...missing.map((l) => `missing kernel object: ${l}`),
-      );
-      if ((await foreignState(lab.routerNamespace)) !== foreignBefore)
-        problems.push('a foreign object changed');
+      const problems = await checkIteration();
       kills.push({ iteration, mode, point, writes: writes.length, acknowledged, readyMs, problems });
       if (problems.length > 0)
         o.log(`crash ${o.backend} #${iteration} (${point}): ${problems.slice(0, 3).join('; ')}`);
     }
 
-    const logs: TaggedSendLog[] = [await ext.call<TaggedSendLog>({ op: 'tagStop', id: 'in' })];
-    const outLogs: TaggedSendLog[] = [];
-    for (const p of vmProbes) outLogs.push(await p.call<TaggedSendLog>({ op: 'tagStop', id: 'out' }));
-    await sleep(200);
-    const inRecords: TaggedRecord[] = [];
-    for (const p of vmProbes)
-      inRecords.push(
-        ...(await p.call<{ records: TaggedRecord[] }>({ op: 'tagCollect', port: IN_PORT })).records,
-      );
-    const outRecords = (await ext.call<{ records: TaggedRecord[] }>({ op: 'tagCollect', port: OUT_PORT }))
-      .records;
+    const traffic = await streams.stop();
     const verdictOptions = { boundUs: 0, settleUs: 0 };
     // The checks must be able to fail: a duplicated rule and a stale address, planted by hand, must be reported.
     await injectDuplicate(lab.routerNamespace);
@@ -339,18 +243,25 @@ export async function runAgentKills(o: AgentKillOptions): Promise<AgentKillResul
       selfCheck: { duplicateSeen, staleSeen },
       readyP50Ms: ready[Math.floor(ready.length / 2)] ?? 0,
       readyMaxMs: ready.at(-1) ?? 0,
-      stableInbound: judge('inbound', inbound, logs, inRecords, (r) => r[4], verdictOptions),
+      stableInbound: judge(
+        'inbound',
+        inbound,
+        traffic.inboundLogs,
+        traffic.inboundRecords,
+        (r) => r[4],
+        verdictOptions,
+      ),
       stableOutbound: judge(
         'outbound',
         outbound,
-        outLogs,
-        outRecords,
+        traffic.outboundLogs,
+        traffic.outboundRecords,
         (r) => (r[5] === lab.gatewayIp ? null : r[5]),
         verdictOptions,
       ),
     };
   } finally {
-    for (const p of probes) p.close();
+    streams?.close();
     await serve.stop().catch(() => serve.kill('SIGKILL'));
     await run('ip', ['netns', 'del', referenceNamespace]).catch(() => undefined);
     await destroyChurnLab(spec);

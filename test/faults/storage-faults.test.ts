@@ -19,10 +19,10 @@ import { Timeline } from '../../bench/churn/ownership.js';
 import { judge } from '../../bench/churn/verdicts.js';
 import { storeIntegrityProblems } from '../../bench/crash/store-integrity.js';
 import { ServeProcess } from '../../bench/faults/serve-process.js';
+import { TaggedStreams } from '../../bench/faults/tagged-streams.js';
 import { ApiClient, ApiError } from '../../src/client/api-client.js';
 import { run } from '../../src/exec/run.js';
-import { Probe } from '../../src/lab/index.js';
-import { nowUs, type TaggedRecord, type TaggedSendLog } from '../../src/lab/tagged-traffic.js';
+import { nowUs } from '../../src/lab/tagged-traffic.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const prefix = `tfs${process.pid % 1000}`;
@@ -31,7 +31,6 @@ const mountPoint = mkdtempSync(join(tmpdir(), 'sfip-statefs-'));
 const stateDir = join(mountPoint, 'state');
 const db = join(stateDir, 'sfip.db');
 const port = 22000 + (process.pid % 20000);
-const STREAM_PORT = 7400;
 
 /** `sfip serve` that is expected to refuse to start: its exit code and what it said. */
 function serveFails(
@@ -86,7 +85,7 @@ describe('storage faults', { timeout: 240_000 }, () => {
   let serve: ServeProcess | undefined;
   let lab: ChurnLab;
   let api: ApiClient;
-  const probes: Probe[] = [];
+  let streams: TaggedStreams | undefined;
   const timelines = new Map<string, Timeline>();
 
   const startServe = async () => {
@@ -122,21 +121,17 @@ describe('storage faults', { timeout: 240_000 }, () => {
     t.add({ startUs, ackUs: nowUs(), value: lab.ports[0]!.fixedIp, gen: 1 });
     timelines.set(lab.pool[0]!, t);
     await new Promise((r) => setTimeout(r, 500));
-    const vm = new Probe(lab.ports[0]!.vmNamespace, 'vm');
-    const ext = new Probe(lab.externalNamespace, 'ext');
-    probes.push(vm, ext);
-    await vm.call({ op: 'tagListen', port: STREAM_PORT, addresses: [lab.ports[0]!.fixedIp] });
-    await ext.call({
-      op: 'tagSend',
-      id: 'fip',
-      port: STREAM_PORT,
-      targets: [{ key: lab.pool[0]!, host: lab.pool[0]! }],
+    streams = await TaggedStreams.listen(lab, {
+      inbound: [lab.pool[0]!],
+      receivers: [lab.ports[0]!],
+      senders: [],
       intervalMs: 10,
     });
+    await streams.send();
   });
 
   after(async () => {
-    for (const p of probes) p.close();
+    streams?.close();
     await stopServe().catch(() => serve?.kill('SIGKILL'));
     await destroyChurnLab(churnLabSpec(labOptions));
     await run('umount', ['-l', mountPoint]).catch(() => undefined);
@@ -275,14 +270,11 @@ describe('storage faults', { timeout: 240_000 }, () => {
   });
 
   it('kept forwarding through every fault, and the store is intact', async () => {
-    const probeOf = (name: string) => probes[name === 'vm' ? 0 : 1]!;
-    const log = await probeOf('ext').call<TaggedSendLog>({ op: 'tagStop', id: 'fip' });
-    await new Promise((r) => setTimeout(r, 200));
-    const { records } = await probeOf('vm').call<{ records: TaggedRecord[] }>({
-      op: 'tagCollect',
-      port: STREAM_PORT,
+    const traffic = await streams!.stop();
+    const v = judge('inbound', timelines, traffic.inboundLogs, traffic.inboundRecords, (x) => x[4], {
+      boundUs: 0,
+      settleUs: 0,
     });
-    const v = judge('inbound', timelines, [log], records, (x) => x[4], { boundUs: 0, settleUs: 0 });
     assert.ok(v.sent > 1000, `only ${v.sent} packets sent`);
     assert.equal(v.ok, v.sent, `lost or misdelivered: ${JSON.stringify(v)}`);
     assert.deepEqual(storeIntegrityProblems(db), []);
