@@ -50,14 +50,28 @@ function summary(r: ChurnResult): string {
   });
 }
 
+/** What a run measured, printed with the test's result. */
+function measured(r: ChurnResult): string {
+  const d = (v: ChurnResult['inbound']) =>
+    `${v.received} received, ${v.wrong} wrong, ${v.late} late (max ${v.lateMaxMs.toFixed(1)} ms), ` +
+    `stale max ${v.staleMaxMs.toFixed(1)} ms, ${v.settledLost}/${v.settledSent} settled lost`;
+  return (
+    `${r.label}: ${r.opsTotal} changes; inbound ${d(r.inbound)}; outbound ${d(r.outbound)}; ` +
+    `conntrack floating ${r.conntrackFloating}, shared ${r.conntrackShared}; ` +
+    `RSS ${r.memory.firstQuarterMiB.toFixed(1)} -> ${r.memory.lastQuarterMiB.toFixed(1)} MiB ` +
+    `(growth ${r.memory.growthMiB.toFixed(1)} MiB), heap growth ${r.heap.growthMiB.toFixed(1)} MiB`
+  );
+}
+
 describe('churn with traffic', { timeout: 400_000 }, () => {
   for (const { name, reason } of unavailable) {
     it(`${name}: not available on this machine`, (t) => t.skip(reason));
   }
   available.forEach((backend, k) => {
-    it(`${backend}: no packet reaches a VM that did not own the floating IP, nothing settled is lost`, async () => {
+    it(`${backend}: no packet reaches a VM that did not own the floating IP, nothing settled is lost`, async (t) => {
       const r = await runChurn(options(backend, backend, k));
       const detail = summary(r);
+      t.diagnostic(measured(r));
       assert.deepEqual(r.failures, [], 'every API change was accepted');
       assert.ok(r.opsTotal >= 30, `only ${r.opsTotal} changes`);
       assert.ok(r.inbound.received > 1000 && r.outbound.received > 1000, detail);
@@ -85,6 +99,7 @@ describe('churn with traffic', { timeout: 400_000 }, () => {
         durationS: 6,
       }),
     );
+    t.diagnostic(measured(r));
     assert.ok(r.inbound.wrong > 0, `a move kept delivering to the old VM: ${summary(r)}`);
     assert.ok(r.inbound.staleMaxMs > 3000);
     assert.ok(

@@ -17,7 +17,7 @@ describe('crash safety', { timeout: 300_000 }, () => {
     it(`${name}: not available on this machine`, (t) => t.skip(reason));
   }
   available.forEach((backend, k) => {
-    it(`${backend}: after every SIGKILL during applies the kernel converges to the store, and forwarding never stops`, async () => {
+    it(`${backend}: after every SIGKILL during applies the kernel converges to the store, and forwarding never stops`, async (t) => {
       const r = await runAgentKills({
         prefix: `tfk${process.pid % 1000}`,
         backend,
@@ -26,6 +26,12 @@ describe('crash safety', { timeout: 300_000 }, () => {
         seed: 100 + k,
         log: () => undefined,
       });
+      t.diagnostic(
+        `${backend}: ${r.iterations} kills (${JSON.stringify(r.killPoints)}), ${r.acknowledged}/${r.writes} writes ` +
+          `acknowledged, ${r.convergedAtReady} converged at ready (ready p50 ${r.readyP50Ms.toFixed(0)} ms, ` +
+          `max ${r.readyMaxMs.toFixed(0)} ms); stable traffic ${r.stableInbound.ok}/${r.stableInbound.sent} in, ` +
+          `${r.stableOutbound.ok}/${r.stableOutbound.sent} out`,
+      );
       const failed = r.kills.filter((x) => x.problems.length > 0);
       assert.deepEqual(
         failed.map((x) => `#${x.iteration} (${x.point}): ${x.problems.slice(0, 3).join('; ')}`),
@@ -43,7 +49,7 @@ describe('crash safety', { timeout: 300_000 }, () => {
       }
     });
   });
-  it('every acknowledged API write survives a SIGKILL, the one in flight is all or nothing, the store stays consistent', async () => {
+  it('every acknowledged API write survives a SIGKILL, the one in flight is all or nothing, the store stays consistent', async (t) => {
     const r = await runWriteKills({
       iterations: 3,
       writers: 6,
@@ -51,6 +57,7 @@ describe('crash safety', { timeout: 300_000 }, () => {
       seed: 9,
       log: () => undefined,
     });
+    t.diagnostic(`${r.acknowledged} writes acknowledged, ${r.inFlight} in flight at the kills`);
     assert.deepEqual(r.problems, []);
     assert.ok(r.acknowledged > 50, `only ${r.acknowledged} writes acknowledged`);
     assert.ok(r.inFlight > 0, 'a kill should catch writes in flight');
