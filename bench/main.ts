@@ -3,8 +3,10 @@
  * docs/benchmarks.md and its plots from the JSON results. Needs root (namespaces) and a built dist/ (the npm
  * script builds first). Options:
  *   --profile full|medium|smoke  sizes (default full; medium stops the control plane at 10,000 FIPs)
- *   --only a,b               forwarding, exhaustion, control, switch (default all); the others keep the
- *                            results of the previous run of the same profile
+ *   --only a,b               forwarding, exhaustion, control, switch (default all four); the others keep the
+ *                            results of the previous run of the same profile. Opt-in: churn (floating IPs
+ *                            churning under tagged traffic, per backend) and crash (SIGKILLed agent and API),
+ *                            which write their own marked sections of benchmarks.md
  *   --backends a,b           backends for forwarding and exhaustion (default every one that passes its checks)
  *   --prefix P               namespace prefix (default sfipbench)
  *   --out DIR                where benchmarks.md, benchmarks/*.png and benchmarks/results.json go (default docs)
@@ -18,6 +20,9 @@ import { parseArgs } from 'node:util';
 import { BACKEND_NAMES, parseBackendName, type BackendName } from '../src/model/index.js';
 import { runControl } from './control/run-control.js';
 import { runSwitch } from './control/run-switch.js';
+import { runChurnSuite } from './churn/run-suite.js';
+import { runCrashSuite } from './crash/run-suite.js';
+
 import { runExhaustion } from './exhaustion.js';
 import { runForwarding } from './forwarding/run-forwarding.js';
 import { PROFILES } from './profiles.js';
@@ -56,15 +61,43 @@ async function main(): Promise<void> {
   if (!profile)
     throw new Error(`Unknown profile '${values.profile}': expected ${Object.keys(PROFILES).join(' or ')}`);
   const suites = new Set((values.only ?? 'forwarding,exhaustion,control,switch').split(','));
+  const known = ['forwarding', 'exhaustion', 'control', 'switch', 'churn', 'crash'];
   for (const s of suites) {
-    if (!['forwarding', 'exhaustion', 'control', 'switch'].includes(s))
-      throw new Error(`Unknown suite '${s}' in --only: expected forwarding, exhaustion, control or switch`);
+    if (!known.includes(s))
+      throw new Error(`Unknown suite '${s}' in --only: expected one of ${known.join(', ')}`);
   }
   const backends: BackendName[] = values.backends
     ? values.backends.split(',').map((b) => parseBackendName(b))
     : BACKEND_NAMES.filter((b) => b !== 'fake');
   const prefix = values.prefix!;
   const port = Number(values.port);
+  // The fault suites write their own sections; they run first, so a failure elsewhere cannot lose their results.
+  if (suites.has('churn')) {
+    await runChurnSuite({
+      profileName: profile.name,
+      profile: profile.churn,
+      ...(values.backends && { backends }),
+      prefix: `${prefix}c`,
+      port: port + 10,
+      out,
+      log,
+    });
+  }
+  if (suites.has('crash')) {
+    await runCrashSuite({
+      profileName: profile.name,
+      ...profile.crash,
+      ...(values.backends && { backends }),
+      prefix: `${prefix}k`,
+      port: port + 20,
+      out,
+      log,
+    });
+  }
+  if (![...suites].some((s) => ['forwarding', 'exhaustion', 'control', 'switch'].includes(s))) {
+    log(`wrote the ${[...suites].join(' and ')} sections of ${out}/benchmarks.md`);
+    return;
+  }
   const startedAt = new Date().toISOString();
   const cpuCount = cpus().length;
   if (cpuCount < 2)

@@ -1,4 +1,5 @@
 import type { BackendName } from '../src/model/index.js';
+import type { ChurnProfile } from './churn/run-suite.js';
 
 /** How big a run is. `full` reproduces the issue's figures; `smoke` only proves the harness works (CI). */
 export interface BenchProfile {
@@ -7,7 +8,12 @@ export interface BenchProfile {
   readonly exhaustion: { conntrackMax: number; ratePps: number; seconds: number; intervalMs: number };
   readonly control: { fipCounts: number[]; latencySamples: number; restartStreamMs: number };
   readonly backendSwitch: { fips: number; sequence: BackendName[] };
+  /** Opt-in suites (`--only churn`, `--only crash`): they prove correctness under faults, not speed. */
+  readonly churn: ChurnProfile;
+  readonly crash: { agentKills: number; writeKills: number };
 }
+
+const churnLab = { vms: 4, portsPerVm: 3, poolSize: 24, packetIntervalMs: 20, boundMs: 3000, settleMs: 1000 };
 
 export const PROFILES: Record<string, BenchProfile> = {
   full: {
@@ -17,6 +23,8 @@ export const PROFILES: Record<string, BenchProfile> = {
     exhaustion: { conntrackMax: 20_000, ratePps: 5000, seconds: 8, intervalMs: 250 },
     control: { fipCounts: [1000, 10_000, 100_000], latencySamples: 100, restartStreamMs: 6000 },
     backendSwitch: { fips: 1000, sequence: ['nftables', 'iptables', 'nftables'] },
+    churn: { ...churnLab, durationS: 300, opsPerSecond: 5, concurrency: 3 },
+    crash: { agentKills: 150, writeKills: 50 },
   },
   // The full forwarding matrix with fewer repetitions, and the control plane up to 10,000: about ten minutes.
   medium: {
@@ -25,6 +33,8 @@ export const PROFILES: Record<string, BenchProfile> = {
     exhaustion: { conntrackMax: 20_000, ratePps: 5000, seconds: 8, intervalMs: 250 },
     control: { fipCounts: [1000, 10_000], latencySamples: 20, restartStreamMs: 6000 },
     backendSwitch: { fips: 1000, sequence: ['nftables', 'iptables', 'nftables'] },
+    churn: { ...churnLab, durationS: 90, opsPerSecond: 5, concurrency: 3 },
+    crash: { agentKills: 100, writeKills: 20 },
   },
   smoke: {
     name: 'smoke',
@@ -32,5 +42,15 @@ export const PROFILES: Record<string, BenchProfile> = {
     exhaustion: { conntrackMax: 1000, ratePps: 2000, seconds: 2, intervalMs: 250 },
     control: { fipCounts: [100], latencySamples: 6, restartStreamMs: 2000 },
     backendSwitch: { fips: 10, sequence: ['nftables', 'iptables', 'nftables'] },
+    churn: {
+      ...churnLab,
+      vms: 2,
+      portsPerVm: 2,
+      poolSize: 6,
+      durationS: 10,
+      opsPerSecond: 4,
+      concurrency: 2,
+    },
+    crash: { agentKills: 5, writeKills: 2 },
   },
 };

@@ -15,6 +15,7 @@ declare -A PACKAGES=(
   [etcd-server]=/usr/bin/etcd
   [iperf3]=/usr/bin/iperf3
   [procps]=/usr/sbin/sysctl
+  [util-linux]=/usr/bin/setpriv
   [curl]=/usr/bin/curl
   [tcpdump]=/usr/bin/tcpdump
   [netsniff-ng]=/usr/sbin/trafgen

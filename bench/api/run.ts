@@ -55,7 +55,8 @@ async function startServe(stateDir: string): Promise<{ url: string; stop: () => 
   // measurably in hot paths.
   const child = spawn(
     process.execPath,
-    ['bin/sfip', 'serve', '--no-agent', '--port', '0', '--state-dir', stateDir],
+    // No rate limit: the benchmark measures how many requests the API itself can answer.
+    ['bin/sfip', 'serve', '--no-agent', '--port', '0', '--state-dir', stateDir, '--rate-limit', 'off'],
     {
       env: { ...process.env, SFIP_RUNTIME_DIR: join(stateDir, 'run') },
       stdio: ['ignore', 'pipe', 'inherit'],

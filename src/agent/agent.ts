@@ -81,7 +81,7 @@ export class Agent extends EventEmitter {
         this.knownFips.set(fip.id, { routerId: fip.routerId, key: mappingKey(fip) });
       return this.ownedRouterIds(view.list('router'));
     });
-    for (const previous of this.record.load()) {
+    for (const previous of this.record.load((problem) => this.options.log.error(problem))) {
       this.reconcilerFor(previous.routerId).programmed = previous;
       this.dirty.set(previous.routerId, 'startup');
     }

@@ -1,5 +1,7 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { targetProblem } from '../dataplane/kernel-names.js';
+import { BACKEND_NAMES } from '../model/index.js';
 import type { ProgrammedRouter } from './router-reconciler.js';
 
 /**
@@ -9,11 +11,15 @@ import type { ProgrammedRouter } from './router-reconciler.js';
 export class ProgrammedRouters {
   constructor(private readonly path: string | null) {}
 
-  load(): ProgrammedRouter[] {
+  /**
+   * The recorded routers. Entries whose names could not have come from sfip (see targetProblem) are left out and
+   * reported through `onInvalid`, so that a tampered file can never put its text into a kernel tool's input.
+   */
+  load(onInvalid: (problem: string) => void = () => undefined): ProgrammedRouter[] {
     if (!this.path) return [];
+    let parsed: { routers?: ProgrammedRouter[] };
     try {
-      const parsed = JSON.parse(readFileSync(this.path, 'utf8')) as { routers?: ProgrammedRouter[] };
-      return parsed.routers ?? [];
+      parsed = JSON.parse(readFileSync(this.path, 'utf8')) as { routers?: ProgrammedRouter[] };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw new Error(
@@ -21,6 +27,16 @@ export class ProgrammedRouters {
         { cause: error },
       );
     }
+    return (Array.isArray(parsed.routers) ? parsed.routers : []).filter((r) => {
+      const problem =
+        typeof r !== 'object' || r === null
+          ? 'an entry is not an object'
+          : !(BACKEND_NAMES as readonly string[]).includes(r.backend)
+            ? `backend '${String(r.backend)}' of router ${String(r.routerId)} is not a backend`
+            : targetProblem(r);
+      if (problem) onInvalid(`${this.path}: ignoring an entry: ${problem}`);
+      return !problem;
+    });
   }
 
   save(routers: readonly ProgrammedRouter[]): void {

@@ -48,6 +48,6 @@ export function registerAuth(app: FastifyInstance, mode: AuthMode, tokens: Token
     if (!record) {
       throw unauthorized(reply, 'The X-Auth-Token is not valid: it is unknown, revoked or expired.');
     }
-    request.caller = { projectId: record.projectId, isAdmin: record.isAdmin };
+    request.caller = { projectId: record.projectId, isAdmin: record.isAdmin, tokenId: record.id };
   });
 }

@@ -1,2 +1,4 @@
 export * from './auth.js';
 export * from './server.js';
+export * from './audit-log.js';
+export * from './rate-limit.js';

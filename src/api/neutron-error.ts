@@ -168,3 +168,17 @@ export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): v
       ),
     );
 }
+
+/** Errors the router raises before any route runs: a URL that does not decode, a path parameter too long. */
+export function frameworkErrorHandler(
+  error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  const url = request.url.length > 120 ? `${request.url.slice(0, 120)}...` : request.url;
+  const message =
+    error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      ? `A path parameter in ${url} is longer than any id or tag can be.`
+      : `Malformed request URL ${url}.`;
+  void reply.status(400).send(neutronError('HTTPBadRequest', message));
+}

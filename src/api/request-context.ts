@@ -6,6 +6,8 @@ import { newResourceId } from './resource-id.js';
 export interface Caller {
   readonly projectId: string;
   readonly isAdmin: boolean;
+  /** The token's public id; absent in no-auth mode. Rate limits and the audit log name the caller by it. */
+  readonly tokenId?: string;
 }
 
 declare module 'fastify' {

@@ -2,10 +2,12 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Store } from '../store/index.js';
+import { registerAuditLog, type AuditLog } from './audit-log.js';
 import { registerAuth, type AuthMode } from './auth.js';
 import { registerExtensions } from './extensions.js';
-import { errorHandler, notFoundHandler } from './neutron-error.js';
+import { errorHandler, frameworkErrorHandler, notFoundHandler } from './neutron-error.js';
 import { registerOpenApi } from './openapi.js';
+import { registerRateLimit, type RateLimit } from './rate-limit.js';
 import { registerResource } from './resource-routes.js';
 import { registerAgents } from './resources/agents.js';
 import { floatingIps } from './resources/floating-ips.js';
@@ -29,6 +31,17 @@ export interface ApiOptions {
    * once". Without it, ready means the store answers.
    */
   readonly ready?: (routerIds: readonly string[]) => { ready: boolean; detail: string };
+  /**
+   * How long a client may take to send a whole request (headers and body). Default 30 s; headers alone get at
+   * most 10 s. A slow or stalled client cannot hold a connection longer than this.
+   */
+  readonly requestTimeoutMs?: number;
+  /** Serve HTTPS with this certificate chain and key (PEM). */
+  readonly https?: { readonly cert: Buffer; readonly key: Buffer };
+  /** Requests per caller and window; absent means no limit. */
+  readonly rateLimit?: RateLimit;
+  /** Where every mutating request is recorded, and what to do when the record cannot be written. */
+  readonly audit?: { readonly log: AuditLog; readonly onWriteError: (error: Error) => void };
 }
 
 /** A caller's X-Request-Id is kept when it is short and plain, so logs can be joined across systems. */
@@ -36,7 +49,20 @@ const REQUEST_ID = /^[\w.:@-]{1,128}$/;
 
 /** The Neutron-shaped HTTP API. Thin: it translates HTTP into model calls inside store transactions. */
 export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
+  const requestTimeout = options.requestTimeoutMs ?? 30_000;
+  // Node checks these timeouts only every connectionsCheckingInterval (30 s by default), so a slow client would
+  // outlive a short timeout by that much: check often enough for the timeout to mean what it says.
+  const server = {
+    requestTimeout,
+    headersTimeout: Math.min(10_000, requestTimeout),
+    connectionsCheckingInterval: Math.min(1000, requestTimeout / 2),
+  };
   const app = Fastify({
+    ...(options.https ? { https: { ...options.https, ...server, minVersion: 'TLSv1.2' } } : { http: server }),
+    requestTimeout,
+    // An idle keep-alive connection is closed after 5 s, any silent socket after twice the request timeout.
+    keepAliveTimeout: 5000,
+    connectionTimeout: 2 * requestTimeout,
     loggerInstance: options.logger || undefined,
     logger: options.logger === false ? false : undefined,
     bodyLimit: options.bodyLimit ?? 256 * 1024,
@@ -48,6 +74,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    // Malformed URLs and overlong path parameters are refused by the router itself; answer them as Neutron would.
+    frameworkErrors: frameworkErrorHandler,
     // openstacksdk given an endpoint ending in "/v2.0/" skips discovery and appends "v2.0/..." again; answering
     // that doubled prefix lets the endpoint be given with or without the version, with or without the slash.
     rewriteUrl: (request: { url?: string }) =>
@@ -60,10 +88,13 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   app.setNotFoundHandler(notFoundHandler);
   // Response schemas document the API; JSON.stringify serializes it, so a documentation slip cannot change a reply.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  if (options.audit) registerAuditLog(app, options.audit.log, options.audit.onWriteError);
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);
   });
   registerAuth(app, options.auth ?? 'token', options.store.tokens);
+  // After authentication (preHandler), so a caller is its token.
+  if (options.rateLimit) await registerRateLimit(app, options.rateLimit);
   if (options.docs ?? true) await registerOpenApi(app);
   registerVersions(app);
   registerExtensions(app);

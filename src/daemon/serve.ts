@@ -1,9 +1,11 @@
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Agent, NodeAgent } from '../agent/index.js';
-import { buildApi, type AuthMode } from '../api/index.js';
+import { DEFAULT_RATE_LIMIT } from '../api/rate-limit-spec.js';
+import { AuditLog, buildApi, type AuthMode, type RateLimit } from '../api/index.js';
 import {
   endpointTokenPath,
   ensureLocalAdminToken,
@@ -21,7 +23,10 @@ import {
 } from '../metrics/index.js';
 import { parseNodeName, type BackendName } from '../model/index.js';
 import { connectStore, isAgentRegistry, type Store } from '../store/index.js';
+import { acquireAgentLock, type AgentLock } from './agent-lock.js';
 import { dataplaneCache } from './node-agent.js';
+import { checkStateDir } from './state-dir.js';
+import { loadTlsFiles } from './tls.js';
 
 export interface ServeOptions {
   readonly host: string;
@@ -31,6 +36,8 @@ export interface ServeOptions {
   readonly backend: BackendName;
   readonly resyncIntervalMs: number;
   readonly garp: boolean;
+  /** Delete conntrack entries a mapping change made stale. Default true; off only to demonstrate the leak. */
+  readonly conntrackCleanup?: boolean;
   readonly log: Logger;
   /** Run the API without the agent (another process reconciles). */
   readonly agent: boolean;
@@ -43,10 +50,22 @@ export interface ServeOptions {
   readonly leaseTtlSeconds?: number;
   /** `token` (default) or `none`, which is refused unless listening on loopback. */
   readonly auth?: AuthMode;
+  /** Serve HTTPS with these PEM files instead of plain HTTP. */
+  readonly tls?: { readonly certPath: string; readonly keyPath: string };
+  /** How long a client may take to send a request. Default 30 s. */
+  readonly requestTimeoutMs?: number;
+  /** Largest request body, in bytes. Default 256 KiB. */
+  readonly bodyLimit?: number;
+  /** Requests per caller and window; null turns the limit off. Default 500 every 10 s. */
+  readonly rateLimit?: RateLimit | null;
+  /** Where mutating requests are recorded. Default STATE_DIR/audit.log. */
+  readonly auditLogPath?: string;
 }
 
 export interface RunningServer {
   readonly url: string;
+  /** The HTTP server, for tests that walk every route. */
+  readonly app: FastifyInstance;
   readonly store: Store;
   readonly agent: Agent | undefined;
   /** The local admin token (token auth only): also in STATE_DIR/admin-token and the runtime directory. */
@@ -81,11 +100,21 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       );
     }
   }
+  // A read-only, full or unwritable state directory is one clear message before anything is opened.
+  checkStateDir(options.stateDir);
   // A bad configured or stored token stops the daemon before it opens anything.
   const token = loadDashboardToken(options.stateDir, options.dashboardToken);
   const store = await connectStore(options.store, options.stateDir, {
     log: log.child({ component: 'store' }),
   });
+  let lock: AgentLock | undefined;
+  try {
+    if (options.agent) lock = acquireAgentLock(options.stateDir);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  const conntrackCleanup = options.conntrackCleanup ?? true;
   // With a shared store (etcd) the in-process agent is one node among others: it registers with a lease and
   // carries only the routers scheduled to it. With SQLite it carries every router.
   const node =
@@ -101,6 +130,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
           log: log.child({ component: 'agent', node }),
           resyncIntervalMs: options.resyncIntervalMs,
           garp: options.garp,
+          conntrackCleanup,
           stateDir: join(options.stateDir, `agent-${node}`),
         })
       : undefined;
@@ -115,15 +145,27 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
           resyncIntervalMs: options.resyncIntervalMs,
           programmedRoutersPath: join(options.stateDir, 'agent-routers.json'),
           garp: options.garp,
+          conntrackCleanup,
         })
       : undefined);
   // Follow the agent before it starts, so its very first passes are recorded.
   const history = new ReconcileHistory();
   if (agent) history.follow(agent);
   let agentStarted = !agent;
+  const https = options.tls ? loadTlsFiles(options.tls.certPath, options.tls.keyPath) : undefined;
+  const audit = new AuditLog(options.auditLogPath ?? join(options.stateDir, 'audit.log'));
   const app = await buildApi({
     store,
     auth,
+    ...(https && { https }),
+    ...(options.requestTimeoutMs !== undefined && { requestTimeoutMs: options.requestTimeoutMs }),
+    ...(options.bodyLimit !== undefined && { bodyLimit: options.bodyLimit }),
+    ...(options.rateLimit !== null && { rateLimit: options.rateLimit ?? DEFAULT_RATE_LIMIT }),
+    audit: {
+      log: audit,
+      onWriteError: (error) =>
+        log.error({ err: error.message, path: audit.path }, 'cannot write the audit log'),
+    },
     logger: log.child({ component: 'api' }),
     ready: (routerIds) =>
       agent
@@ -177,6 +219,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     .catch((error) => log.error({ err: (error as Error).message }, 'agent failed to start'));
   return {
     url: address,
+    app,
     store,
     agent,
     adminToken,
@@ -188,6 +231,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       await agentRunning;
       await (nodeAgent ?? agent)?.stop();
       await store.close();
+      audit.close();
+      lock?.release();
     },
   };
 }

@@ -6,6 +6,7 @@ import {
   type Router,
   type View,
 } from '../model/index.js';
+import { desiredProblem } from './kernel-names.js';
 import type { DesiredRouter } from './types.js';
 
 export interface RouterIntent {
@@ -32,21 +33,20 @@ export function routerIntent(view: View, router: Router): RouterIntent {
         ? `router ${router.id} has no external fixed IP`
         : '';
   if (problem || !router.gatewayDevice || !gatewayIp) return { router, desired: null, problem, floatingIps };
-  return {
-    router,
-    problem: '',
-    floatingIps,
-    desired: {
-      routerId: router.id,
-      namespace: router.namespace,
-      gatewayDevice: router.gatewayDevice,
-      gatewayIp,
-      internalCidrs: [...new Set(interfaceSubnets(view, router.id).map((s) => s.cidr))].sort(),
-      mappings: floatingIps.map((f) => {
-        const mac = f.portId ? view.get('port', f.portId)?.macAddress : undefined;
-        return { floatingIp: f.floatingIpAddress, fixedIp: f.fixedIpAddress!, ...(mac && { fixedMac: mac }) };
-      }),
-      antiSpoofing: router.antiSpoofing ?? true,
-    },
+  const desired: DesiredRouter = {
+    routerId: router.id,
+    namespace: router.namespace,
+    gatewayDevice: router.gatewayDevice,
+    gatewayIp,
+    internalCidrs: [...new Set(interfaceSubnets(view, router.id).map((s) => s.cidr))].sort(),
+    mappings: floatingIps.map((f) => {
+      const mac = f.portId ? view.get('port', f.portId)?.macAddress : undefined;
+      return { floatingIp: f.floatingIpAddress, fixedIp: f.fixedIpAddress!, ...(mac && { fixedMac: mac }) };
+    }),
+    antiSpoofing: router.antiSpoofing ?? true,
   };
+  // Everything in `desired` ends up in kernel batch files: refuse anything that did not come through validation.
+  const unsafe = desiredProblem(desired);
+  if (unsafe) return { router, desired: null, problem: `refusing to program: ${unsafe}`, floatingIps };
+  return { router, problem: '', floatingIps, desired };
 }

@@ -11,3 +11,4 @@ export * from './nftables/nftables-backend.js';
 export * from './registry.js';
 export * from './types.js';
 export * from './tc/index.js';
+export * from './kernel-names.js';

@@ -41,10 +41,19 @@ export function commandLine(file: string, args: readonly string[], netns?: strin
   return ['ip', 'netns', 'exec', parseNamespaceName(netns), file, ...args];
 }
 
+/**
+ * Every program is started through `setpriv --pdeathsig KILL` (util-linux), so it dies with the process that
+ * started it. Without this, a SIGKILLed agent leaves its `nft -f` or `iptables-restore` running; a restarted
+ * agent could then read the kernel before that orphan commits and plan against a state that is about to change,
+ * adding duplicates or undoing newer work. With it, the orphan's transaction is committed or abandoned within
+ * milliseconds of the crash (both tools commit atomically), long before a new agent reads.
+ */
+const DIE_WITH_PARENT = ['setpriv', '--pdeathsig', 'KILL', '--'];
+
 export const run: Runner = (file, args, options = {}) => {
   const argv = commandLine(file, args, options.netns);
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), {
+    const child = spawn(DIE_WITH_PARENT[0]!, [...DIE_WITH_PARENT.slice(1), ...argv], {
       stdio: ['pipe', 'pipe', 'pipe'],
       timeout: options.timeoutMs ?? 120_000,
       env: { ...process.env, LC_ALL: 'C' },

@@ -10,6 +10,7 @@ import { connect, createServer, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { createInterface } from 'node:readline';
 import { handleBulk, type BulkCommand } from './netprobe-bulk.js';
+import { handleTagged, type TaggedCommand } from './tagged-traffic.js';
 
 export type ProbeCommand =
   | { op: 'listen'; proto: 'tcp' | 'udp'; port: number }
@@ -30,7 +31,8 @@ export type ProbeCommand =
     }
   | { op: 'received'; port: number; tag?: string; seqs?: boolean }
   | { op: 'ping'; host: string; count: number; intervalS?: number }
-  | BulkCommand;
+  | BulkCommand
+  | TaggedCommand;
 
 /** What a listener says back: who it is and which addresses it saw. */
 export interface Echo {
@@ -200,6 +202,12 @@ async function handle(cmd: ProbeCommand): Promise<unknown> {
     case 'udpBig':
     case 'udpRefused':
       return handleBulk(cmd);
+    case 'tagListen':
+    case 'tagSend':
+    case 'tagGen':
+    case 'tagStop':
+    case 'tagCollect':
+      return handleTagged(cmd);
     case 'ping': {
       const args = ['-n', '-c', String(cmd.count), '-W', '1', '-i', String(cmd.intervalS ?? 0.2), cmd.host];
       const out = await new Promise<string>((resolve) => {

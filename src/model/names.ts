@@ -35,6 +35,22 @@ export function parseNamespaceName(name: unknown, field = 'namespace'): string {
   return name;
 }
 
+/** Ethernet MAC as nft and ip print it: six lower- or upper-case hex pairs separated by colons. */
+const MAC = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
+
+export function isMacAddress(mac: string): boolean {
+  return MAC.test(mac);
+}
+
+export function parseMacAddress(mac: unknown, field = 'mac_address'): string {
+  if (typeof mac !== 'string' || !isMacAddress(mac)) {
+    throw invalidInput(
+      `'${String(mac)}' is not a valid MAC address for ${field}: expected six hex pairs like fa:16:3e:00:00:01`,
+    );
+  }
+  return mac.toLowerCase();
+}
+
 /** Network node names (`sfip agent --node NAME`): host-name-like, because they name the node in keys and logs. */
 const NODE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 

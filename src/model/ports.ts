@@ -8,6 +8,7 @@ import { conflict, SfipError } from './errors.js';
 import { fipOfPortKey } from './index-keys.js';
 import { AddressRequest, assignAddress } from './ip-assignment.js';
 import { CommonInput, getUsableNetwork, getVisible, newResource, revise } from './resource.js';
+import { parseMacAddress } from './names.js';
 import type { Context, Tx } from './tx.js';
 
 export interface PortInput extends CommonInput {
@@ -65,7 +66,7 @@ export function createPort(tx: Tx, ctx: Context, input: PortInput): Port {
     fixedIps,
     deviceId: input.deviceId ?? '',
     deviceOwner: input.deviceOwner ?? '',
-    macAddress: input.macAddress ?? macFromId(base.id),
+    macAddress: input.macAddress === undefined ? macFromId(base.id) : parseMacAddress(input.macAddress),
     adminStateUp: input.adminStateUp ?? true,
   };
   tx.put('port', port);

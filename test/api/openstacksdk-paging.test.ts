@@ -20,7 +20,7 @@ describe(`openstacksdk pages through ${COUNT} floating IPs with limit/marker`, (
   const created: string[] = [];
 
   before(async () => {
-    server = await spawnServe(['--no-agent']);
+    server = await spawnServe(['--no-agent', '--rate-limit', 'off']);
     const admin = server.adminToken!;
     const network = await request(server.url, admin, 'POST', '/v2.0/networks', {
       network: { name: 'big', 'router:external': true },

@@ -1,10 +1,23 @@
+import { isIP } from 'node:net';
 import { Command, InvalidArgumentError } from 'commander';
 import { parseBackendName } from '../../model/index.js';
+import { DEFAULT_RATE_LIMIT, parseRateLimit, type RateLimit } from '../../api/rate-limit-spec.js';
 
 export function parseDuration(text: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text);
   if (!m) throw new InvalidArgumentError(`'${text}' is not a duration: expected e.g. 500ms, 10s or 1m`);
   return Number(m[1]) * { ms: 1, s: 1000, m: 60_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm'];
+}
+
+/** A listen address: an IP address, or a host name (such as localhost) that resolves to one. */
+export function parseListenHost(text: string): string {
+  if (
+    isIP(text) !== 0 ||
+    /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*$/.test(text)
+  ) {
+    return text;
+  }
+  throw new InvalidArgumentError(`'${text}' is not a listen address: expected an IP address or a host name`);
 }
 
 /** Lease TTLs are whole seconds in etcd. */
@@ -26,12 +39,30 @@ function parsePort(text: string): number {
   return port;
 }
 
+function parseSize(text: string): number {
+  const m = /^(\d+)(|k|KiB|M|MiB)$/.exec(text);
+  if (!m) throw new InvalidArgumentError(`'${text}' is not a size: expected bytes, or e.g. 256KiB or 1MiB`);
+  return (
+    Number(m[1]) * ({ '': 1, k: 1024, KiB: 1024, M: 1 << 20, MiB: 1 << 20 } as Record<string, number>)[m[2]!]!
+  );
+}
+
+function parseRateLimitOption(text: string): RateLimit | null {
+  if (text === 'off') return null;
+  try {
+    return parseRateLimit(text);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+}
+
 export function serveCommand(): Command {
   return new Command('serve')
     .description('Run the Neutron-compatible API and the agent (the daemon)')
     .option(
       '--host <address>',
       'listen address (any with token auth; loopback only with --no-auth)',
+      parseListenHost,
       '127.0.0.1',
     )
     .option('--port <port>', 'listen port (Neutron uses 9696)', parsePort, 9696)
@@ -54,6 +85,10 @@ export function serveCommand(): Command {
       30_000,
     )
     .option('--no-garp', 'do not send gratuitous ARP on association')
+    .option(
+      '--no-conntrack-cleanup',
+      'do not delete conntrack entries a mapping change made stale (only to demonstrate the leak it prevents)',
+    )
     .option('--no-agent', 'run only the API')
     .option('--no-auth', 'development only: no tokens, every client is admin (refused unless on loopback)')
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
@@ -68,7 +103,26 @@ export function serveCommand(): Command {
       parseDuration,
       1000,
     )
+    .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate chain (with --tls-key)')
+    .option('--tls-key <file>', 'the PEM private key of --tls-cert')
+    .option(
+      '--request-timeout <duration>',
+      'how long a client may take to send a whole request',
+      parseDuration,
+      30_000,
+    )
+    .option('--max-body-size <bytes>', 'largest request body accepted (413 beyond)', parseSize, 256 * 1024)
+    .option(
+      '--rate-limit <limit>',
+      'requests per caller (token) and window, e.g. 500/10s; off for none (429 beyond)',
+      parseRateLimitOption,
+      DEFAULT_RATE_LIMIT,
+    )
+    .option('--audit-log <file>', 'where every mutating request is recorded (default: STATE_DIR/audit.log)')
     .action(async (o: Record<string, unknown>) => {
+      if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) {
+        throw new InvalidArgumentError('--tls-cert and --tls-key go together: give both, or neither');
+      }
       // Loaded here, not at the top: every other sfip command starts without Fastify, the agent and the dataplanes.
       const [{ createLogger }, { serve }] = await Promise.all([
         import('../../daemon/logger.js'),
@@ -83,12 +137,18 @@ export function serveCommand(): Command {
         backend: parseBackendName(o.backend),
         resyncIntervalMs: Number(o.resyncInterval),
         garp: Boolean(o.garp),
+        conntrackCleanup: Boolean(o.conntrackCleanup),
         agent: Boolean(o.agent),
         auth: o.auth === false ? 'none' : 'token',
         ...(o.dashboardToken !== undefined && { dashboardToken: String(o.dashboardToken) }),
         countersCacheMs: Number(o.countersCache),
         ...(o.node !== undefined && { node: String(o.node) }),
         leaseTtlSeconds: Number(o.leaseTtl),
+        ...(o.tlsCert !== undefined && { tls: { certPath: String(o.tlsCert), keyPath: String(o.tlsKey) } }),
+        requestTimeoutMs: Number(o.requestTimeout),
+        bodyLimit: Number(o.maxBodySize),
+        rateLimit: o.rateLimit as RateLimit | null,
+        ...(o.auditLog !== undefined && { auditLogPath: String(o.auditLog) }),
         log,
       });
       // Runs until a signal; then the API and agent stop, and the kernel keeps forwarding what it has.

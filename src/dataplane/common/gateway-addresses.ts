@@ -1,5 +1,5 @@
 import { ExecError, run as defaultRun, type Runner } from '../../exec/run.js';
-import type { IPv4 } from '../../model/index.js';
+import { parseDeviceName, parseIPv4, type IPv4 } from '../../model/index.js';
 import type { RouterTarget } from '../types.js';
 
 /**
@@ -37,6 +37,9 @@ export async function readFloatingAddresses(
 }
 
 export function renderAddressBatch(device: string, add: readonly IPv4[], remove: readonly string[]): string {
+  // `ip -batch` reads lines: a device name or an address with a newline in it would be a command of its own.
+  parseDeviceName(device);
+  for (const ip of [...add, ...remove]) parseIPv4(ip);
   const route = (verb: string, ip: string) =>
     `route ${verb} local ${ip}/32 dev ${device} table local proto ${FLOATING_ROUTE_PROTOCOL}\n`;
   return [...remove.map((ip) => route('del', ip)), ...add.map((ip) => route('replace', ip))].join('');

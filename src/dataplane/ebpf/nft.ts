@@ -1,3 +1,4 @@
+import { isUuid } from '../../model/index.js';
 import { ruleComment, structureSignature, type ChainSpec } from '../nftables/render.js';
 import type { DesiredRouter } from '../types.js';
 
@@ -15,6 +16,11 @@ import type { DesiredRouter } from '../types.js';
 const TABLE_PREFIX = 'sfipbpf_';
 
 export function tableName(routerId: string): string {
+  // The id goes into nft input as text: anything but a UUID is refused here, whatever the caller checked.
+  if (!isUuid(routerId))
+    throw new Error(
+      `Router id '${routerId}' is not a lower-case UUID: the eBPF backend names its table by it`,
+    );
   return TABLE_PREFIX + routerId.replace(/-/g, '');
 }
 

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { isUuid } from '../../model/index.js';
 import type { DesiredRouter, FloatingMapping } from '../types.js';
 import { antiSpoofingRules, SOURCE_MACS, sourceMacElement, sourceMacsDeclaration } from './anti-spoofing.js';
 import { ICMP_MAPS, inboundIcmpRules, outboundIcmpRules, rawAddress } from './icmp-errors.js';
@@ -29,8 +30,15 @@ export interface NftOptions {
 
 export const DEFAULT_NFT_OPTIONS: NftOptions = { hairpinMark: 0x10000000 };
 
-/** Each router owns one table, named after its id, so several routers can share a namespace. */
+/**
+ * Each router owns one table, named after its id, so several routers can share a namespace. The id goes into nft
+ * input as text, so anything but a UUID is refused here, whatever the caller checked before.
+ */
 export function tableName(routerId: string): string {
+  if (!isUuid(routerId))
+    throw new Error(
+      `Router id '${routerId}' is not a lower-case UUID: the nftables backend names its table by it`,
+    );
   return TABLE_PREFIX + routerId.replace(/-/g, '');
 }
 

@@ -14,6 +14,7 @@ import {
   SfipError,
 } from '../../model/index.js';
 import { StoreError } from '../errors.js';
+import { diagnoseStateDir } from '../state-dir-diagnosis.js';
 import type { Change, ChangeBatch, Store } from '../store.js';
 import type { TokenStore } from '../token-store.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
@@ -56,8 +57,11 @@ export class SqliteStore implements Store {
   /** One read transaction over one view object, both built once: reads are the API's hottest path. */
   private readonly runRead: Database.Transaction<(fn: (view: View) => unknown) => unknown>;
 
+  private readonly path: string;
+
   constructor(options: SqliteStoreOptions) {
     this.description = `sqlite:${options.path}`;
+    this.path = options.path;
     this.db = openDatabase(options.path);
     this.events.setMaxListeners(0);
     this.tokens = new SqliteTokenStore(this.db);
@@ -126,12 +130,12 @@ export class SqliteStore implements Store {
             const value = this.runSavepoint(() => item.fn(this.tx(() => (wrote = true))));
             outcomes.push({ ok: true, value, wrote });
           } catch (error) {
-            outcomes.push({ ok: false, error: translateSqliteError(error, this.description) });
+            outcomes.push({ ok: false, error: translateSqliteError(error, this.path) });
           }
         }
       });
     } catch (error) {
-      const failure = translateSqliteError(error, this.description);
+      const failure = translateSqliteError(error, this.path);
       for (const item of batch) item.reject(failure);
       return;
     }
@@ -234,24 +238,40 @@ export class SqliteStore implements Store {
 }
 
 function openDatabase(path: string): Database.Database {
-  let db: Database.Database;
+  let db: Database.Database | undefined;
   try {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     db = new Database(path, { timeout: 5000 });
+    // A database from a newer sfip is refused before anything (the journal mode included) can change the file.
+    refuseNewerSchema(db, path);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
   } catch (error) {
+    if (db?.open) db.close();
+    if (error instanceof StoreError) throw error;
     throw new StoreError(
-      `Cannot open the state database at ${path}: ${(error as Error).message}. ` +
-        'Check that the state directory exists, is writable by this user and has free space, or choose another with --state-dir.',
+      `Cannot open the state database at ${path}: ${(error as Error).message}. ${explain(error, path)}`,
     );
   }
   migrate(db, path);
   return db;
 }
 
-function migrate(db: Database.Database, path: string): void {
+/** What to do about a failed open or write, from the error code and the state of the directory. */
+function explain(error: unknown, path: string): string {
+  const code = (error as { code?: string }).code ?? '';
+  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
+    return (
+      'Another process holds a lock on it (another sfip serve with this state directory, or a tool in a long ' +
+      `transaction): stop that process (fuser ${path} names it), or choose another --state-dir.`
+    );
+  }
+  if (path === ':memory:') return '';
+  return diagnoseStateDir(dirname(path), code.startsWith('SQLITE_IOERR') ? '' : code);
+}
+
+function refuseNewerSchema(db: Database.Database, path: string): void {
   const version = db.pragma('user_version', { simple: true }) as number;
   if (version > SCHEMA_VERSION) {
     db.close();
@@ -260,15 +280,26 @@ function migrate(db: Database.Database, path: string): void {
         'Run the newer sfip that wrote it, or restore a backup; it was left untouched.',
     );
   }
-  for (let v = version; v < SCHEMA_VERSION; v++) {
-    db.transaction(() => {
-      db.exec(MIGRATIONS[v]!);
-      db.pragma(`user_version = ${v + 1}`);
-    }).immediate();
+}
+
+function migrate(db: Database.Database, path: string): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  try {
+    for (let v = version; v < SCHEMA_VERSION; v++) {
+      db.transaction(() => {
+        db.exec(MIGRATIONS[v]!);
+        db.pragma(`user_version = ${v + 1}`);
+      }).immediate();
+    }
+  } catch (error) {
+    db.close();
+    throw new StoreError(
+      `Cannot bring the state database at ${path} to schema version ${SCHEMA_VERSION}: ${(error as Error).message}. ${explain(error, path)}`,
+    );
   }
 }
 
-function translateSqliteError(error: unknown, where: string): unknown {
+function translateSqliteError(error: unknown, path: string): unknown {
   if (error instanceof SfipError) return error;
   const code = (error as { code?: string }).code ?? '';
   if (code.startsWith('SQLITE_CONSTRAINT')) {
@@ -281,7 +312,7 @@ function translateSqliteError(error: unknown, where: string): unknown {
     return new SfipError(
       'ServiceUnavailable',
       503,
-      `The state database ${where} is locked by another process; retry.`,
+      `The state database ${path} is locked by another process; retry. If it stays locked, find the holder with fuser ${path}. Nothing was changed.`,
     );
   }
   if (
@@ -293,7 +324,7 @@ function translateSqliteError(error: unknown, where: string): unknown {
     return new SfipError(
       'ServiceUnavailable',
       503,
-      `The state database ${where} cannot be written (${code}): check free space and permissions. Nothing was changed.`,
+      `The state database ${path} cannot be written (${code}). ${explain(error, path)} Nothing was changed.`,
     );
   }
   return error;

@@ -1,0 +1,36 @@
+/** What serve was doing when it was killed, named after the kernel tool it was running (if any). */
+export function killPoint(children: readonly string[]): string {
+  const names = children.map((cmd) => {
+    const argv = cmd.split(' ');
+    // Right after the fork the child is still a wrapper (`setpriv ... --`, `ip netns exec NS`, eBPF's
+    // `nsenter --net=... --`); name the tool it is about to become.
+    let tool = argv;
+    for (;;) {
+      if (tool[0] === 'ip' && tool[1] === 'netns' && tool[2] === 'exec') tool = tool.slice(4);
+      else if ((tool[0] === 'setpriv' || tool[0] === 'nsenter') && tool.includes('--'))
+        tool = tool.slice(tool.indexOf('--') + 1);
+      else break;
+    }
+    const [file = '', ...args] = tool;
+    const base = file.split('/').at(-1)!;
+    if (base === 'nft') return args.includes('-f') ? 'nft transaction' : 'nft read';
+    if (base.startsWith('iptables') && base.endsWith('restore')) return 'iptables-restore';
+    if (base.startsWith('iptables') && base.endsWith('save')) return 'iptables-save';
+    if (base === 'ip') return args.includes('-batch') ? 'address batch' : 'ip read';
+    if (base === 'conntrack') return 'conntrack cleanup';
+    if (base === 'tc') return args.includes('-batch') ? 'tc batch' : 'tc read';
+    if (base === 'bpftool')
+      return args.includes('batch') && !args.includes('-j') ? 'bpftool batch' : 'bpftool read';
+    return base || 'unknown';
+  });
+  return names.length === 0 ? 'no kernel tool running' : [...new Set(names)].sort().join(' + ');
+}
+
+export const KERNEL_TOOLS = /(^|\/)(nft|ip|iptables[\w-]*|conntrack|tc|bpftool|nsenter|setpriv)( |$)/;
+
+/**
+ * The tools that change the kernel: an nft transaction, an iptables restore, an address batch, conntrack deletes,
+ * a tc batch, a bpftool batch. (The eBPF backend writes map entries in-process, through the bpf module.)
+ */
+export const APPLY_TOOLS =
+  /(^|\/| )(nft -f|iptables[\w-]*restore --noflush|ip -batch|conntrack -D|tc -batch|bpftool batch)/;

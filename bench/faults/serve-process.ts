@@ -1,0 +1,128 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface ServeProcessOptions {
+  readonly stateDir: string;
+  readonly port: number;
+  readonly backend: string;
+  /** Further `sfip serve` arguments, e.g. ['--no-conntrack-cleanup']. */
+  readonly args?: readonly string[];
+  /** Where serve's stderr goes; its stdout (the JSON log) is kept in `log`. */
+  readonly stderr?: 'inherit' | 'ignore';
+}
+
+/**
+ * `sfip serve` as its own process, from the compiled build, so that its memory is its own and it can be killed
+ * with SIGKILL at any moment.
+ */
+export class ServeProcess {
+  readonly child: ChildProcess;
+  readonly url: string;
+  readonly exited: Promise<number | null>;
+  readonly log: string[] = [];
+
+  constructor(readonly options: ServeProcessOptions) {
+    this.url = `http://127.0.0.1:${options.port}`;
+    this.child = spawn(
+      process.execPath,
+      [
+        `${ROOT}dist/cli.js`,
+        'serve',
+        '--state-dir',
+        options.stateDir,
+        '--port',
+        String(options.port),
+        '--backend',
+        options.backend,
+        '--no-garp',
+        '--log-level',
+        'warn',
+        ...(options.args ?? []),
+      ],
+      { stdio: ['ignore', 'pipe', options.stderr ?? 'inherit'], cwd: ROOT },
+    );
+    this.child.stdout!.setEncoding('utf8');
+    let partial = '';
+    this.child.stdout!.on('data', (chunk: string) => {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop()!;
+      this.log.push(...lines.filter(Boolean));
+      if (this.log.length > 2000) this.log.splice(0, this.log.length - 2000);
+    });
+    this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
+    // If the test itself dies, serve must not outlive it holding the port and programming the lab.
+    const orphanGuard = () => this.child.kill('SIGKILL');
+    process.once('exit', orphanGuard);
+    void this.exited.then(() => process.off('exit', orphanGuard));
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  /** Polls /readyz until the agent has reconciled every router once; returns how long that took. */
+  async whenReady(timeoutMs = 60_000): Promise<number> {
+    const started = performance.now();
+    let exited = false;
+    void this.exited.then(() => (exited = true));
+    while (performance.now() - started < timeoutMs) {
+      if (exited) throw new Error(`sfip serve exited before it was ready: ${this.log.slice(-5).join(' | ')}`);
+      const ok = await fetch(`${this.url}/readyz`).then(
+        (r) => r.status === 200,
+        () => false,
+      );
+      if (ok) return performance.now() - started;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error(`sfip serve was not ready within ${timeoutMs} ms`);
+  }
+
+  /** Resident memory in MiB, from /proc. */
+  rssMiB(): number {
+    const status = readFileSync(`/proc/${this.pid}/status`, 'utf8');
+    return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
+  }
+
+  /** The command lines of serve's direct children (the kernel tools it is running right now). */
+  children(): string[] {
+    const out: string[] = [];
+    try {
+      for (const task of readdirSync(`/proc/${this.pid}/task`)) {
+        const ids = readFileSync(`/proc/${this.pid}/task/${task}/children`, 'utf8').trim();
+        for (const id of ids ? ids.split(' ') : []) {
+          try {
+            out.push(readFileSync(`/proc/${id}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' '));
+          } catch {
+            /* already gone */
+          }
+        }
+      }
+    } catch {
+      /* serve itself is gone */
+    }
+    return out;
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.child.kill(signal);
+    await this.exited;
+  }
+
+  /** SIGTERM, and how long serve took to stop; SIGKILL (and an error) if it does not stop within `graceMs`. */
+  async stop(graceMs = 10_000): Promise<number> {
+    const started = performance.now();
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return 0;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    await this.exited;
+    clearTimeout(timer);
+    const took = performance.now() - started;
+    if (this.child.signalCode === 'SIGKILL')
+      throw new Error(`sfip serve did not stop within ${graceMs} ms of SIGTERM`);
+    return took;
+  }
+}

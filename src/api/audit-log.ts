@@ -1,0 +1,110 @@
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { callerIdentity } from './caller-identity.js';
+
+/** One mutating request: who made it, what it asked, when, and what came of it. Never a body or a token. */
+export interface AuditEntry {
+  readonly time: string;
+  readonly requestId: string;
+  /** `token:<id>` for an authenticated caller, `address:<ip>` in no-auth mode; `unauthenticated` when auth refused it. */
+  readonly who: string;
+  readonly project: string | null;
+  readonly admin: boolean | null;
+  readonly address: string;
+  readonly method: string;
+  readonly path: string;
+  /** The resource the request named or created, when there is one. */
+  readonly resourceId: string | null;
+  readonly status: number;
+  /** The NeutronError type of a refused request. */
+  readonly error: string | null;
+  readonly durationMs: number;
+}
+
+const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/**
+ * An append-only JSON-lines file, mode 0600, written synchronously: a line is on its way to the disk before the
+ * next request's line, so a crash loses at most the request it interrupted.
+ */
+export class AuditLog {
+  private fd: number | undefined;
+
+  constructor(readonly path: string) {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    try {
+      this.fd = openSync(path, 'a', 0o600);
+    } catch (error) {
+      throw new Error(`Cannot open the audit log ${path}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  write(entry: AuditEntry): void {
+    if (this.fd === undefined) throw new Error(`The audit log ${this.path} is closed`);
+    writeSync(this.fd, `${JSON.stringify(entry)}\n`);
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
+
+/** What a response said about its resource and its error, taken from the body on its way out. */
+interface Outcome {
+  resourceId: string | null;
+  error: string | null;
+}
+
+function outcomeOf(payload: unknown): Outcome {
+  if (typeof payload !== 'string' || !payload.startsWith('{')) return { resourceId: null, error: null };
+  try {
+    const body = JSON.parse(payload) as Record<string, { id?: unknown; type?: unknown } | undefined>;
+    if (body.NeutronError) return { resourceId: null, error: String(body.NeutronError.type) };
+    const member = Object.values(body)[0];
+    return { resourceId: typeof member?.id === 'string' ? member.id : null, error: null };
+  } catch {
+    return { resourceId: null, error: null };
+  }
+}
+
+/**
+ * Records every mutating request, refused or not (a 401, a 413 and a 429 are as much worth knowing as a 201).
+ * A failed write is reported through `onWriteError` and never fails the request: it has already been answered.
+ */
+export function registerAuditLog(
+  app: FastifyInstance,
+  log: AuditLog,
+  onWriteError: (error: Error) => void,
+): void {
+  const outcomes = new WeakMap<FastifyRequest, Outcome>();
+  app.addHook('onSend', async (request, _reply, payload) => {
+    if (MUTATING.has(request.method)) outcomes.set(request, outcomeOf(payload));
+    return payload;
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    if (!MUTATING.has(request.method)) return;
+    const outcome = outcomes.get(request) ?? { resourceId: null, error: null };
+    const params = request.params as Record<string, string> | undefined;
+    const caller = request.caller as typeof request.caller | null;
+    try {
+      log.write({
+        time: new Date().toISOString(),
+        requestId: request.id,
+        who: caller ? callerIdentity(request) : 'unauthenticated',
+        project: caller?.projectId ?? null,
+        admin: caller?.isAdmin ?? null,
+        address: request.ip,
+        method: request.method,
+        path: request.url.split('?', 1)[0]!,
+        resourceId: params?.id ?? outcome.resourceId,
+        status: reply.statusCode,
+        error: outcome.error,
+        durationMs: Math.round(reply.elapsedTime * 10) / 10,
+      });
+    } catch (error) {
+      onWriteError(error as Error);
+    }
+  });
+}

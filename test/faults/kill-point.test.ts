@@ -1,0 +1,19 @@
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { APPLY_TOOLS, killPoint } from '../../bench/crash/kill-point.js';
+
+it('names the kernel tool a killed serve was running, through its wrappers', () => {
+  assert.equal(killPoint(['setpriv --pdeathsig KILL -- ip netns exec r1 nft -f -']), 'nft transaction');
+  assert.equal(killPoint(['nft -j list table ip sfip_x']), 'nft read');
+  assert.equal(
+    killPoint(['setpriv --pdeathsig KILL -- nsenter --net=/run/netns/r1 -- tc -batch -']),
+    'tc batch',
+  );
+  assert.equal(
+    killPoint(['iptables-nft-restore --noflush', 'conntrack -D -s 10.0.0.1']),
+    'conntrack cleanup + iptables-restore',
+  );
+  assert.equal(killPoint([]), 'no kernel tool running');
+  assert.ok(APPLY_TOOLS.test('setpriv --pdeathsig KILL -- ip netns exec r1 nft -f -'));
+  assert.ok(!APPLY_TOOLS.test('setpriv --pdeathsig KILL -- ip netns exec r1 nft -j list tables ip'));
+});
