@@ -54,7 +54,7 @@ copy_with_libraries() {
 tools=(bash sh env node ip tc nft conntrack sysctl arping ping tcpdump trafgen iperf3 socat nc
   iptables iptables-save iptables-restore iptables-nft iptables-nft-save iptables-nft-restore
   iptables-legacy iptables-legacy-save iptables-legacy-restore xtables-nft-multi xtables-legacy-multi
-  modprobe insmod lsmod stty mount umount ipset)
+  modprobe insmod lsmod stty mount umount ipset setpriv nsenter)
 for tool in "${tools[@]}"; do
   path=$(command -v "$tool" || true)
   [ -n "$path" ] && copy_with_libraries "$path"
