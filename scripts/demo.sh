@@ -77,7 +77,7 @@ up() {
   echo "  entries for the floating IP $FIP / vm1 10.0.0.11: $fip_entries"
   echo "  entries for vm3's shared SNAT: $snat_entries"
 
-  say "What the kernel holds (one nftables table per router, two maps)"
+  say "What the kernel holds: the translation map in the router's nftables table"
   ip netns exec sfip-r1 nft list ruleset | sed -n '/map fip2fixed/,/^\t}/p' | sed 's/^/  /'
 
   cat <<TXT
