@@ -15,7 +15,7 @@
  * until the new node's GARP moves traffic). With --write the results replace the marked section of
  * docs/benchmarks.md. Everything stays in namespaces named te-bf*; nothing leaves the machine.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeMarkedSection } from './report/write-section.js';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { analyzeStream, MultiNodeHarness, type StreamResult } from '../src/lab/index.js';
@@ -165,7 +165,6 @@ const rows = ttls.map((ttl) => {
   return `| ${ttl} s | ${f.length} | ${fmt(f.map((x) => x.outageMs))} | ${fmt(f.map((x) => x.lost))} | ${fmt(f.map((x) => x.toRescheduledMs))} | ${fmt(f.map((x) => x.toFirstPacketMs))} | ${agentOnly.get(ttl)!.join(', ')} | ${leaseLosses.get(ttl)} (${spoiled}) |`;
 });
 const section = [
-  '<!-- failover:start -->',
   '## Multi-node failover',
   '',
   `Measured ${new Date().toISOString().slice(0, 10)} on this project's 2-core machine with`,
@@ -188,19 +187,11 @@ const section = [
   "- When only the agent process dies, the node's kernel keeps forwarding until the new owner's GARP moves",
   '  the traffic, so nothing (or next to nothing) is lost; its ARP fence has closed by then, so it cannot win',
   '  the address back.',
-  '<!-- failover:end -->',
 ].join('\n');
 
 console.log(`\n${section}\n`);
 if (write) {
   const path = join(import.meta.dirname, '..', 'docs', 'benchmarks.md');
-  const current = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n';
-  const start = current.indexOf('<!-- failover:start -->');
-  const end = current.indexOf('<!-- failover:end -->');
-  const next =
-    start >= 0 && end > start
-      ? current.slice(0, start) + section + current.slice(end + '<!-- failover:end -->'.length)
-      : `${current.trimEnd()}\n\n${section}\n`;
-  writeFileSync(path, next);
+  writeMarkedSection(path, 'failover', section);
   console.log(`wrote ${path}`);
 }

@@ -1,8 +1,5 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeMarkedSection } from '../report/write-section.js';
 
-/** This benchmark owns only the text between these markers; other benchmarks write other sections. */
-const START = '<!-- api-bench:start -->';
-const END = '<!-- api-bench:end -->';
 export const BENCHMARKS_DOC = 'docs/benchmarks.md';
 
 export interface BenchRow {
@@ -13,6 +10,7 @@ export interface BenchRow {
   readonly p99: number;
   readonly ok: number;
   readonly failed: number;
+  /** Server CPU (user + system) per request: what a request costs regardless of how busy the machine is. */
   readonly cpuMs: number;
 }
 
@@ -54,7 +52,6 @@ function render(rows: readonly BenchRow[], context: BenchContext): string {
   ];
   const list = rows.find((r) => r.scenario.includes('first page'));
   return [
-    START,
     '## API: floating-IP create, list and show',
     '',
     `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC with autocannon (in the benchmark process)`,
@@ -76,20 +73,11 @@ function render(rows: readonly BenchRow[], context: BenchContext): string {
     'one page through the store index and stop, so the page size, not the number of floating IPs, sets their cost.',
     '',
     `Command: \`${context.command}\` (it rewrites only this section, between the api-bench markers).`,
-    END,
   ].join('\n');
 }
 
-/** Replaces this benchmark's section of docs/benchmarks.md, or appends it; the rest of the file is left alone. */
+/** Replaces this benchmark's section of docs/benchmarks.md (api-bench markers), or appends it; the rest is left alone. */
 export function writeSection(rows: readonly BenchRow[], context: BenchContext, path = BENCHMARKS_DOC): void {
-  const section = render(rows, context);
-  const current = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n';
-  const start = current.indexOf(START);
-  const end = current.indexOf(END);
-  const next =
-    start >= 0 && end > start
-      ? `${current.slice(0, start)}${section}${current.slice(end + END.length)}`
-      : `${current.trimEnd()}\n\n${section}\n`;
-  writeFileSync(path, next);
+  writeMarkedSection(path, 'api-bench', render(rows, context));
   console.log(`wrote ${path}`);
 }

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { writeSection } from './benchmarks-doc.js';
+import { writeSection, type BenchRow } from './benchmarks-doc.js';
 
 const { values: options } = parseArgs({
   options: {
@@ -29,18 +29,6 @@ const CONNECTIONS = Number(options.connections);
 const LIST_SIZE = Number(options['list-size']);
 
 type Json = Record<string, unknown>;
-
-interface Row {
-  readonly scenario: string;
-  readonly connections: number;
-  readonly requestsPerSecond: number;
-  readonly p50: number;
-  readonly p99: number;
-  readonly ok: number;
-  readonly failed: number;
-  /** Server CPU (user + system) per request: what a request costs regardless of how busy the machine is. */
-  readonly cpuMs: number;
-}
 
 /** utime + stime of a process in milliseconds, from /proc (clock ticks are 100 Hz on Linux). */
 function cpuMsOf(pid: number): number {
@@ -101,7 +89,7 @@ async function measure(
   scenario: string,
   options: autocannon.Options,
   connections = CONNECTIONS,
-): Promise<Row> {
+): Promise<BenchRow> {
   const cpuBefore = cpuMsOf(serverPid);
   const result = await autocannon({ duration: DURATION, connections, ...options });
   const cpu = cpuMsOf(serverPid) - cpuBefore;
@@ -158,7 +146,7 @@ async function main(): Promise<void> {
       subnet: { network_id: network.id, cidr: '10.64.0.0/14' },
     });
     const headers = { 'x-auth-token': admin, 'content-type': 'application/json' };
-    const rows: Row[] = [];
+    const rows: BenchRow[] = [];
     rows.push(
       await measure('create (POST /v2.0/floatingips)', {
         url: `${url}/v2.0/floatingips`,

@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BackendName } from '../../src/model/index.js';
 import { availableBackends, STATEFUL_BACKENDS } from '../faults/backends.js';
-import { writeMarkedSection } from '../faults/write-section.js';
+import { writeMarkedSection } from '../report/write-section.js';
 import { renderChurnSection } from './churn-report.js';
 import { runChurn, type ChurnOptions, type ChurnResult } from './run-churn.js';
 

@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BackendName } from '../../src/model/index.js';
 import { availableBackends } from '../faults/backends.js';
-import { writeMarkedSection } from '../faults/write-section.js';
+import { writeMarkedSection } from '../report/write-section.js';
 import { runAgentKills, type AgentKillResult } from './agent-kills.js';
 import { runWriteKills, type WriteKillResult } from './write-kills.js';
 
