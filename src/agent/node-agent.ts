@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Dataplane } from '../dataplane/index.js';
@@ -7,6 +7,7 @@ import type { AgentRegistration, AgentRegistry, Store } from '../store/index.js'
 import { Agent } from './agent.js';
 import { LeaseFence, type LeaseFenceOptions } from './lease-fence.js';
 import { Scheduler } from './scheduler.js';
+import { makeDirectories } from '../fs/make-directories.js';
 
 export interface NodeAgentOptions {
   readonly store: Store & AgentRegistry;
@@ -182,7 +183,7 @@ export class NodeAgent {
     const path = this.leaseFile();
     if (!path) return;
     try {
-      mkdirSync(this.options.stateDir!, { recursive: true, mode: 0o700 });
+      makeDirectories(this.options.stateDir!);
       writeFileSync(`${path}.tmp`, JSON.stringify({ host: this.options.host, leaseId }));
       renameSync(`${path}.tmp`, path);
     } catch (error) {

@@ -1,8 +1,9 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { targetProblem } from '../dataplane/kernel-names.js';
 import { BACKEND_NAMES } from '../model/index.js';
 import type { ProgrammedRouter } from './router-reconciler.js';
+import { makeDirectories } from '../fs/make-directories.js';
 
 /**
  * The agent's own record of which routers it has programmed where. After a restart it tells the agent what to
@@ -41,7 +42,7 @@ export class ProgrammedRouters {
 
   save(routers: readonly ProgrammedRouter[]): void {
     if (!this.path) return;
-    mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
+    makeDirectories(dirname(this.path));
     const tmp = `${this.path}.tmp`;
     writeFileSync(
       tmp,

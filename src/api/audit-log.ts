@@ -1,7 +1,8 @@
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { callerIdentity } from './caller-identity.js';
+import { makeDirectories } from '../fs/make-directories.js';
 
 /** One mutating request: who made it, what it asked, when, and what came of it. Never a body or a token. */
 export interface AuditEntry {
@@ -32,7 +33,7 @@ export class AuditLog {
   private fd: number | undefined;
 
   constructor(readonly path: string) {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    makeDirectories(dirname(path));
     try {
       this.fd = openSync(path, 'a', 0o600);
     } catch (error) {

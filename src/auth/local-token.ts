@@ -1,7 +1,8 @@
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { issueToken, verifyToken } from './token.js';
 import type { TokenStore } from '../store/token-store.js';
+import { makeDirectories } from '../fs/make-directories.js';
 
 /**
  * The local admin's credential. `sfip serve` makes sure one valid admin token exists and writes it to
@@ -29,7 +30,7 @@ export function stateTokenPath(stateDir: string): string {
 
 /** Writes a secret atomically with mode 0600 in a 0700 directory, so no reader ever sees half a token. */
 export function writeSecretFile(path: string, text: string): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  makeDirectories(dirname(path));
   const temporary = `${path}.${process.pid}.tmp`;
   writeFileSync(temporary, `${text}\n`, { mode: 0o600 });
   renameSync(temporary, path);

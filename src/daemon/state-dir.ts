@@ -1,5 +1,6 @@
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeDirectories } from '../fs/make-directories.js';
 import { diagnoseStateDir } from '../store/state-dir-diagnosis.js';
 
 /**
@@ -10,7 +11,7 @@ import { diagnoseStateDir } from '../store/state-dir-diagnosis.js';
 export function checkStateDir(dir: string): void {
   const probe = join(dir, `.sfip-write-check-${process.pid}`);
   try {
-    makeDirectories(resolve(dir));
+    makeDirectories(dir);
     writeFileSync(probe, 'ok\n');
   } catch (error) {
     throw new Error(
@@ -20,15 +21,4 @@ export function checkStateDir(dir: string): void {
   } finally {
     rmSync(probe, { force: true });
   }
-}
-
-/**
- * `mkdir -p`, one level at a time. Node 20's recursive mkdirSync never returns when the kernel answers ENOENT for a
- * parent that exists (a path under /proc or /sys): it retries the same parent forever.
- */
-function makeDirectories(dir: string): void {
-  if (existsSync(dir)) return;
-  const parent = dirname(dir);
-  if (parent !== dir) makeDirectories(parent);
-  mkdirSync(dir, { mode: 0o700 });
 }

@@ -1,6 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { makeDirectories } from '../fs/make-directories.js';
 
 export const TOKEN_FILE = 'dashboard-token';
 const MIN_LENGTH = 16;
@@ -34,7 +35,7 @@ export function loadDashboardToken(stateDir: string, configured?: string): Dashb
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
   const token = randomBytes(24).toString('base64url');
-  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  makeDirectories(stateDir);
   writeFileSync(path, token + '\n', { mode: 0o600, flag: 'wx' });
   return { token, path };
 }

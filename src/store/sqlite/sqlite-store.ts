@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { mkdirSync } from 'node:fs';
+
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import {
@@ -20,6 +20,7 @@ import type { TokenStore } from '../token-store.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
 import { SqliteTokenStore } from './sqlite-token-store.js';
 import { WalCheckpointer } from './wal-checkpointer.js';
+import { makeDirectories } from '../../fs/make-directories.js';
 
 /** How many changes the feed keeps. A reader further behind than this re-lists everything. */
 const CHANGE_RETENTION = 200_000;
@@ -240,7 +241,7 @@ export class SqliteStore implements Store {
 function openDatabase(path: string): Database.Database {
   let db: Database.Database | undefined;
   try {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    if (path !== ':memory:') makeDirectories(dirname(path));
     db = new Database(path, { timeout: 5000 });
     // A database from a newer sfip is refused before anything (the journal mode included) can change the file.
     refuseNewerSchema(db, path);
