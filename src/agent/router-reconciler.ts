@@ -9,7 +9,13 @@ import {
 } from '../model/index.js';
 import type { Store } from '../store/index.js';
 import { deleteStaleConntrack, routerIntent, sendGratuitousArp, isEmptyPlan } from '../dataplane/index.js';
-import type { ActualRouter, Dataplane, DesiredRouter, RouterTarget } from '../dataplane/index.js';
+import type {
+  ActualRouter,
+  Dataplane,
+  DesiredRouter,
+  RouterIntent,
+  RouterTarget,
+} from '../dataplane/index.js';
 
 /**
  * What must hold for this node to announce a router (multi-node: this agent's lease), enforced around applies.
@@ -106,6 +112,8 @@ export class RouterReconciler {
       const router = view.get('router', this.routerId);
       return router && owns(router) ? routerIntent(view, router) : undefined;
     });
+    // Refused mappings never reach the kernel, whatever becomes of the rest of the router.
+    if (intent && intent.refused.length > 0) await this.reportRefused(intent.refused);
     if (!intent || !intent.desired) {
       const changed = await this.unprogram();
       if (intent && intent.problem && intent.floatingIps.length > 0) {
@@ -213,6 +221,25 @@ export class RouterReconciler {
     return deleteStaleConntrack(namespace, {
       fixedIps: changed.map((m) => m.fixedIp),
       floatingIps: changed.map((m) => m.floatingIp),
+    });
+  }
+
+  private async reportRefused(refused: RouterIntent['refused']): Promise<void> {
+    const stale = refused.filter(
+      (r) => r.floatingIp.status !== 'ERROR' || r.floatingIp.statusReason !== r.reason,
+    );
+    if (stale.length === 0) return;
+    this.deps.log.warn(
+      {
+        router: this.routerId,
+        refused: stale.map((r) => ({ floatingIp: r.floatingIp.id, reason: r.reason })),
+      },
+      'refused floating IPs',
+    );
+    await this.deps.store.update((tx) => {
+      for (const { floatingIp, reason } of stale) {
+        setFloatingIpStatus(tx, this.deps.ctx, floatingIp.id, floatingIp, 'ERROR', reason);
+      }
     });
   }
 

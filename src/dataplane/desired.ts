@@ -2,6 +2,7 @@ import {
   compareIPv4,
   fipOfRouterKey,
   interfaceSubnets,
+  mappingProblem,
   type FloatingIp,
   type Router,
   type View,
@@ -9,21 +10,33 @@ import {
 import { desiredProblem } from './kernel-names.js';
 import type { DesiredRouter } from './types.js';
 
+/** A floating IP the agent will not program on this router, and why (its status becomes ERROR with that reason). */
+export interface RefusedFloatingIp {
+  readonly floatingIp: FloatingIp;
+  readonly reason: string;
+}
+
 export interface RouterIntent {
   readonly router: Router;
   /** Null when the router cannot be programmed; `problem` says why. */
   readonly desired: DesiredRouter | null;
   readonly problem: string;
-  /** The floating IPs whose status this reconcile decides. */
+  /** The floating IPs whose status this reconcile decides: those in `desired` (or refused with `problem`). */
   readonly floatingIps: readonly FloatingIp[];
+  /** Floating IPs pointing at this router that must not be mapped on it, each with its own reason. */
+  readonly refused: readonly RefusedFloatingIp[];
 }
 
 /** Desired dataplane state for one router: a pure function of the store. */
 export function routerIntent(view: View, router: Router): RouterIntent {
-  const floatingIps = view
-    .find('floatingip', fipOfRouterKey(router.id))
-    .filter((f) => f.fixedIpAddress !== null)
-    .sort((a, b) => compareIPv4(a.floatingIpAddress, b.floatingIpAddress));
+  const { accepted: floatingIps, refused } = trustedFloatingIps(
+    view,
+    router,
+    view
+      .find('floatingip', fipOfRouterKey(router.id))
+      .filter((f) => f.fixedIpAddress !== null)
+      .sort((a, b) => compareIPv4(a.floatingIpAddress, b.floatingIpAddress)),
+  );
   const gatewayIp = router.externalGateway?.fixedIps[0]?.ipAddress;
   const problem = !router.externalGateway
     ? `router ${router.id} has no external gateway`
@@ -32,13 +45,15 @@ export function routerIntent(view: View, router: Router): RouterIntent {
       : !gatewayIp
         ? `router ${router.id} has no external fixed IP`
         : '';
-  if (problem || !router.gatewayDevice || !gatewayIp) return { router, desired: null, problem, floatingIps };
+  if (problem || !router.gatewayDevice || !gatewayIp) {
+    return { router, desired: null, problem, floatingIps, refused };
+  }
   const desired: DesiredRouter = {
     routerId: router.id,
     namespace: router.namespace,
     gatewayDevice: router.gatewayDevice,
     gatewayIp,
-    internalCidrs: [...new Set(interfaceSubnets(view, router.id).map((s) => s.cidr))].sort(),
+    internalCidrs: [...new Set(interfaceSubnets(view, router).map((s) => s.cidr))].sort(),
     mappings: floatingIps.map((f) => {
       const mac = f.portId ? view.get('port', f.portId)?.macAddress : undefined;
       return { floatingIp: f.floatingIpAddress, fixedIp: f.fixedIpAddress!, ...(mac && { fixedMac: mac }) };
@@ -47,6 +62,48 @@ export function routerIntent(view: View, router: Router): RouterIntent {
   };
   // Everything in `desired` ends up in kernel batch files: refuse anything that did not come through validation.
   const unsafe = desiredProblem(desired);
-  if (unsafe) return { router, desired: null, problem: `refusing to program: ${unsafe}`, floatingIps };
-  return { router, problem: '', floatingIps, desired };
+  if (unsafe) {
+    return { router, desired: null, problem: `refusing to program: ${unsafe}`, floatingIps, refused };
+  }
+  return { router, problem: '', floatingIps, refused, desired };
+}
+
+/**
+ * Splits a router's floating IPs into those it may map and those it must refuse: a mapping whose chain crosses
+ * projects without an admin's doing (`mappingProblem`), and every mapping of a fixed or floating address that
+ * another mapping of this router also claims. A kernel map holds one element per address; refusing the
+ * claimants (rather than failing the router's whole apply on a duplicate element) keeps the router's other
+ * floating IPs forwarding, and no claimant wins by arriving second.
+ */
+function trustedFloatingIps(
+  view: View,
+  router: Router,
+  candidates: readonly FloatingIp[],
+): { accepted: FloatingIp[]; refused: RefusedFloatingIp[] } {
+  const refused: RefusedFloatingIp[] = [];
+  const trusted: FloatingIp[] = [];
+  for (const fip of candidates) {
+    const reason = mappingProblem(view, router, fip);
+    if (reason) refused.push({ floatingIp: fip, reason: `refusing to program: ${reason}` });
+    else trusted.push(fip);
+  }
+  const claims = new Map<string, FloatingIp[]>();
+  for (const fip of trusted) {
+    for (const key of [`fixed ${fip.fixedIpAddress!}`, `floating ${fip.floatingIpAddress}`]) {
+      claims.set(key, [...(claims.get(key) ?? []), fip]);
+    }
+  }
+  const accepted = trusted.filter((fip) => {
+    const rivals = [`fixed ${fip.fixedIpAddress!}`, `floating ${fip.floatingIpAddress}`]
+      .map((key) => [key, claims.get(key)!] as const)
+      .find(([, holders]) => holders.length > 1);
+    if (!rivals) return true;
+    const [key, holders] = rivals;
+    refused.push({
+      floatingIp: fip,
+      reason: `refusing to program: ${key.replace(' ', ' IP ')} is mapped twice on router ${router.id} (floating IPs ${holders.map((h) => h.id).join(', ')})`,
+    });
+    return false;
+  });
+  return { accepted, refused };
 }

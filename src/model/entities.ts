@@ -48,6 +48,12 @@ export interface Port extends Resource {
   readonly deviceOwner: string;
   readonly macAddress: string;
   readonly adminStateUp: boolean;
+  /**
+   * True when an admin made this port join resources of different projects: a router interface an admin
+   * attached (or re-pointed), or a port an admin created on a network of another project. The agent trusts a
+   * join across projects only when an admin made it (see `mappingProblem`). Absent means false.
+   */
+  readonly adminAttached?: boolean;
 }
 
 export interface ExternalGateway {
@@ -105,6 +111,8 @@ export interface FloatingIp extends Resource {
   readonly status: FloatingIpStatus;
   /** Why the status is ERROR (or why it is DOWN while associated); empty otherwise. */
   readonly statusReason: string;
+  /** True when an admin associated this floating IP with a port of another project. Absent means false. */
+  readonly adminAssociated?: boolean;
 }
 
 export interface KindMap {

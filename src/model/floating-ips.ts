@@ -3,7 +3,7 @@ import { badRequest, conflict, notFound, SfipError } from './errors.js';
 import { fipOfFixedKey, routersOfNetworkKey } from './index-keys.js';
 import { assignAddress } from './ip-assignment.js';
 import { IPv4, parseIPv4 } from './ipv4.js';
-import { CommonInput, getVisible, newResource, notFoundError, revise } from './resource.js';
+import { CommonInput, getVisible, newResource, notFoundError, revise, visibleTo } from './resource.js';
 import { interfaceSubnets } from './routers.js';
 import type { Context, Tx, View } from './tx.js';
 
@@ -27,6 +27,23 @@ export interface Association {
   readonly portId: string;
   readonly fixedIpAddress: IPv4;
   readonly routerId: string;
+  /** The project of the port: a floating IP of another project can only be associated with it by an admin. */
+  readonly portProjectId: string;
+}
+
+/** The stored fields of an association; `adminAssociated` records an admin joining two projects' resources. */
+function associationFields(
+  association: Association,
+  fipProjectId: string,
+  previous?: FloatingIp,
+): Partial<FloatingIp> {
+  const crossing = association.portProjectId !== fipProjectId;
+  return {
+    portId: association.portId,
+    fixedIpAddress: association.fixedIpAddress,
+    routerId: association.routerId,
+    ...((crossing || previous?.adminAssociated !== undefined) && { adminAssociated: crossing }),
+  };
 }
 
 const exhausted = (network: Network) =>
@@ -37,8 +54,11 @@ const exhausted = (network: Network) =>
   );
 
 export function createFloatingIp(tx: Tx, ctx: Context, input: FloatingIpInput): FloatingIp {
+  // Another project's internal network is unknown to the caller, exactly as a missing one (no existence oracle).
   const network = tx.get('network', input.floatingNetworkId);
-  if (!network) throw notFoundError('network', input.floatingNetworkId);
+  if (!network || !(network.external || visibleTo(ctx, network))) {
+    throw notFoundError('network', input.floatingNetworkId);
+  }
   if (!network.external) throw badRequest(`Network ${network.id} is not a valid external network`);
   if (input.floatingIpAddress !== undefined && !ctx.isAdmin) {
     throw new SfipError('PolicyNotAuthorized', 403, 'Only an admin may choose floating_ip_address.');
@@ -75,9 +95,10 @@ export function createFloatingIp(tx: Tx, ctx: Context, input: FloatingIpInput): 
     floatingNetworkId: network.id,
     floatingSubnetId: address.subnetId,
     floatingIpAddress: address.ipAddress,
-    portId: association?.portId ?? null,
-    fixedIpAddress: association?.fixedIpAddress ?? null,
-    routerId: association?.routerId ?? null,
+    portId: null,
+    fixedIpAddress: null,
+    routerId: null,
+    ...(association && associationFields(association, base.projectId)),
     status: 'DOWN' as const,
     statusReason: '',
   });
@@ -90,13 +111,27 @@ export function updateFloatingIp(tx: Tx, ctx: Context, id: string, input: Floati
   let mapping: Partial<FloatingIp> = {};
   const portId = input.portId === undefined ? current.portId : input.portId;
   if (input.portId === null) {
-    mapping = { portId: null, fixedIpAddress: null, routerId: null };
+    mapping = {
+      portId: null,
+      fixedIpAddress: null,
+      routerId: null,
+      ...(current.adminAssociated !== undefined && { adminAssociated: false }),
+    };
   } else if (input.portId !== undefined || input.fixedIpAddress !== undefined) {
     if (portId === null) throw badRequest('fixed_ip_address cannot be given without port_id.');
     const network = tx.get('network', current.floatingNetworkId);
     if (!network) throw notFoundError('network', current.floatingNetworkId);
     const fixed = input.fixedIpAddress ?? (input.portId === undefined ? current.fixedIpAddress : undefined);
-    mapping = resolveAssociation(tx, ctx, network, id, current.floatingIpAddress, portId, fixed ?? undefined);
+    const association = resolveAssociation(
+      tx,
+      ctx,
+      network,
+      id,
+      current.floatingIpAddress,
+      portId,
+      fixed ?? undefined,
+    );
+    mapping = associationFields(association, current.projectId, current);
   }
   const changed = (Object.keys(mapping) as (keyof FloatingIp)[]).some((k) => mapping[k] !== current[k]);
   const next = revise(ctx, current, {
@@ -172,7 +207,7 @@ export function resolveAssociation(
       `External network ${network.id} is not reachable from subnet ${fixed.subnetId}. Therefore, cannot associate Port ${port.id} with a Floating IP.`,
     );
   }
-  return { portId: port.id, fixedIpAddress: fixed.ipAddress, routerId };
+  return { portId: port.id, fixedIpAddress: fixed.ipAddress, routerId, portProjectId: port.projectId };
 }
 
 function pickFixedIp(port: Port, fixedIpAddress: string | undefined) {
@@ -197,5 +232,8 @@ function routerFor(view: View, networkId: string, subnetId: string): string | un
     .lookup(routersOfNetworkKey(networkId))
     .map((ref) => ref.id)
     .sort()
-    .find((routerId) => interfaceSubnets(view, routerId).some((s) => s.id === subnetId));
+    .find((routerId) => {
+      const router = view.get('router', routerId);
+      return router !== undefined && interfaceSubnets(view, router).some((s) => s.id === subnetId);
+    });
 }

@@ -17,6 +17,8 @@ export const fipOfPortKey = (portId: string): string => `fip-port/${portId}`;
 export const fipOfRouterKey = (routerId: string): string => `fip-router/${routerId}`;
 export const portsOfDeviceKey = (deviceId: string): string => `port-device/${deviceId}`;
 export const portsOfNetworkKey = (networkId: string): string => `port-network/${networkId}`;
+/** A MAC address on one network. Not unique in the store (older databases may hold repeats); the model checks. */
+export const macKey = (networkId: string, mac: string): string => `mac/${networkId}/${mac}`;
 export const portsOfSubnetKey = (subnetId: string): string => `port-subnet/${subnetId}`;
 export const subnetsOfNetworkKey = (networkId: string): string => `subnet-network/${networkId}`;
 export const routersOfNetworkKey = (networkId: string): string => `router-gateway-network/${networkId}`;
@@ -42,6 +44,7 @@ function kindKeysOf(kind: Kind, entity: AnyEntity): IndexKey[] {
       return [
         { key: portsOfNetworkKey(port.networkId), unique: false },
         { key: portsOfDeviceKey(port.deviceId), unique: false },
+        { key: macKey(port.networkId, port.macAddress), unique: false },
         ...port.fixedIps.map((ip) => ({ key: ipKey(port.networkId, ip.ipAddress), unique: true })),
         ...[...new Set(port.fixedIps.map((ip) => ip.subnetId))].map((s) => ({
           key: portsOfSubnetKey(s),

@@ -7,6 +7,8 @@ export * from './floating-ips.js';
 export * from './index-keys.js';
 export * from './ip-assignment.js';
 export * from './ipv4.js';
+export * from './mac.js';
+export * from './mapping-trust.js';
 export * from './names.js';
 export * from './networks.js';
 export * from './ports.js';

@@ -4,7 +4,7 @@ import type { FixedIp, Network, Subnet } from './entities.js';
 import { badRequest, conflict, SfipError } from './errors.js';
 import { ipKey, subnetsOfNetworkKey } from './index-keys.js';
 import { IPv4, parseIPv4 } from './ipv4.js';
-import { notFoundError } from './resource.js';
+import { notFoundError, visibleTo } from './resource.js';
 import type { Context, View } from './tx.js';
 
 export interface AddressRequest {
@@ -44,7 +44,12 @@ export function assignAddress(
 ): FixedIp {
   const subnets = subnetsOf(view, network.id);
   if (request.subnetId !== undefined && !subnets.some((s) => s.id === request.subnetId)) {
-    if (!view.get('subnet', request.subnetId)) throw notFoundError('subnet', request.subnetId);
+    // Another project's subnet is unknown to the caller, exactly as a missing one (no existence oracle); subnets of
+    // external networks are public.
+    const subnet = view.get('subnet', request.subnetId);
+    if (!subnet || !(visibleTo(ctx, subnet) || view.get('network', subnet.networkId)?.external)) {
+      throw notFoundError('subnet', request.subnetId);
+    }
     throw badRequest(`Subnet ${request.subnetId} does not belong to network ${network.id}.`);
   }
   if (request.ipAddress !== undefined) {

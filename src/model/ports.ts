@@ -5,10 +5,11 @@ import {
   type Port,
 } from './entities.js';
 import { conflict, SfipError } from './errors.js';
-import { fipOfPortKey } from './index-keys.js';
+import { fipOfPortKey, macKey } from './index-keys.js';
 import { AddressRequest, assignAddress } from './ip-assignment.js';
 import { CommonInput, getUsableNetwork, getVisible, newResource, revise } from './resource.js';
 import { parseMacAddress } from './names.js';
+import { randomMac } from './mac.js';
 import type { Context, Tx } from './tx.js';
 
 export interface PortInput extends CommonInput {
@@ -18,27 +19,43 @@ export interface PortInput extends CommonInput {
   readonly deviceOwner?: string;
   readonly macAddress?: string;
   readonly adminStateUp?: boolean;
+  /** Set by the model when an admin attaches the port to a router (see `Port.adminAttached`). */
+  readonly adminAttached?: boolean;
 }
 
 export const portExhausted = (networkId: string) =>
   conflict('IpAddressGenerationFailure', `No more IP addresses available on network ${networkId}.`);
 
+const isNetworkOwned = (deviceOwner: string | undefined): boolean =>
+  deviceOwner?.startsWith('network:') ?? false;
+
 /**
  * Ports owned by `network:*` devices (router interfaces and gateways) steer the dataplane; only an admin, or the
- * model itself acting for a router, may create them. Otherwise a project could graft an interface onto another
- * project's router.
+ * model itself acting for a router (`createRouterPort`), may create them or change their device. Otherwise a
+ * project could graft an interface onto another project's router. `field` names the attribute refused.
  */
-export function checkDeviceOwnerPolicy(ctx: Context, deviceOwner: string | undefined): void {
-  if (!ctx.isAdmin && deviceOwner?.startsWith('network:')) {
+function checkDeviceOwnerPolicy(ctx: Context, deviceOwner: string | undefined, field: string): void {
+  if (!ctx.isAdmin && isNetworkOwned(deviceOwner)) {
     throw new SfipError(
       'PolicyNotAuthorized',
       403,
-      `Only an admin may create a port owned by ${deviceOwner}.`,
+      `Only an admin may set ${field} of a port owned by ${deviceOwner}.`,
     );
   }
 }
 
+/** A port as a project or an admin asks for it through the API: `network:*` owners are an admin's only. */
 export function createPort(tx: Tx, ctx: Context, input: PortInput): Port {
+  checkDeviceOwnerPolicy(ctx, input.deviceOwner, 'device_owner');
+  const { adminAttached: _ignored, ...asked } = input;
+  return createRouterPort(tx, ctx, { ...asked, adminAttached: isNetworkOwned(input.deviceOwner) });
+}
+
+/**
+ * Creates a port without the `network:*` policy: for the model's own router interfaces and gateways, whose callers
+ * have checked that the router is the caller's (or the caller an admin).
+ */
+export function createRouterPort(tx: Tx, ctx: Context, input: PortInput): Port {
   const network = getUsableNetwork(tx, ctx, input.networkId);
   if (!ctx.isAdmin && network.projectId !== ctx.projectId) {
     // External networks are readable by every project, but their addresses are for floating IPs and gateways.
@@ -66,8 +83,13 @@ export function createPort(tx: Tx, ctx: Context, input: PortInput): Port {
     fixedIps,
     deviceId: input.deviceId ?? '',
     deviceOwner: input.deviceOwner ?? '',
-    macAddress: input.macAddress === undefined ? macFromId(base.id) : parseMacAddress(input.macAddress),
+    macAddress: pickMac(tx, ctx, network.id, input.macAddress),
     adminStateUp: input.adminStateUp ?? true,
+    // An admin placing a port of one project on another project's network joins the two: record whose doing it is.
+    ...(ctx.isAdmin &&
+      (input.adminAttached === true || (base.projectId !== network.projectId && !network.external)) && {
+        adminAttached: true,
+      }),
   };
   tx.put('port', port);
   return port;
@@ -82,12 +104,27 @@ export function updatePort(tx: Tx, ctx: Context, id: string, input: Partial<Port
       'Changing fixed_ips of an existing port is not supported by sfip.',
     );
   }
+  const deviceChanged =
+    (input.deviceId !== undefined && input.deviceId !== current.deviceId) ||
+    (input.deviceOwner !== undefined && input.deviceOwner !== current.deviceOwner);
+  if (deviceChanged) {
+    // Both the owner it has and the owner it would get: re-pointing a router interface is a graft.
+    checkDeviceOwnerPolicy(
+      ctx,
+      current.deviceOwner,
+      input.deviceId !== undefined ? 'device_id' : 'device_owner',
+    );
+    checkDeviceOwnerPolicy(ctx, input.deviceOwner, 'device_owner');
+  }
   const next = revise(ctx, current, {
     ...(input.name !== undefined && { name: input.name }),
     ...(input.description !== undefined && { description: input.description }),
     ...(input.tags !== undefined && { tags: [...new Set(input.tags)] }),
     ...(input.deviceId !== undefined && { deviceId: input.deviceId }),
+    ...(input.deviceOwner !== undefined && { deviceOwner: input.deviceOwner }),
     ...(input.adminStateUp !== undefined && { adminStateUp: input.adminStateUp }),
+    // Only an admin gets here for a `network:*` port: whatever router it now points at, an admin joined them.
+    ...(deviceChanged && ctx.isAdmin && { adminAttached: true }),
   });
   tx.put('port', next);
   return next;
@@ -123,10 +160,31 @@ export function deletePort(tx: Tx, ctx: Context, id: string): void {
   tx.delete('port', id);
 }
 
-/** A locally administered MAC derived from the port id, stable and unique enough for a lab. */
-function macFromId(id: string): string {
-  const hex = id.replace(/-/g, '');
-  return ['fa', '16', '3e', hex.slice(0, 2), hex.slice(2, 4), hex.slice(4, 6)].join(':');
+/** How often a random MAC is redrawn after a collision before giving up (24 random bits: never in practice). */
+const MAC_ATTEMPTS = 16;
+
+/**
+ * The port's MAC: the requested one, refused if another port on the network holds it, or a random one under
+ * Neutron's prefix, redrawn on collision. Checked in the creating transaction, so two writers cannot both win.
+ */
+function pickMac(tx: Tx, ctx: Context, networkId: string, requested: string | undefined): string {
+  const taken = (mac: string) => tx.lookup(macKey(networkId, mac)).length > 0;
+  if (requested !== undefined) {
+    const mac = parseMacAddress(requested);
+    if (taken(mac)) {
+      throw conflict(
+        'MacAddressInUse',
+        `Unable to complete operation for network ${networkId}. The mac address ${mac} is in use.`,
+      );
+    }
+    return mac;
+  }
+  const draw = ctx.newMac ?? randomMac;
+  for (let attempt = 0; attempt < MAC_ATTEMPTS; attempt++) {
+    const mac = parseMacAddress(draw());
+    if (!taken(mac)) return mac;
+  }
+  throw conflict('MacAddressGenerationFailure', `Unable to generate a unique mac on network ${networkId}.`);
 }
 
 /** A view in which the addresses already picked for this port count as taken. */

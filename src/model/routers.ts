@@ -11,8 +11,8 @@ import { badRequest, conflict, notFound, SfipError } from './errors.js';
 import { fipOfRouterKey, portsOfDeviceKey, routerPlacementKey } from './index-keys.js';
 import { AddressRequest } from './ip-assignment.js';
 import { parseDeviceName, parseNamespaceName } from './names.js';
-import { createPort, portExhausted } from './ports.js';
-import { CommonInput, getVisible, newResource, revise, notFoundError } from './resource.js';
+import { createRouterPort, portExhausted } from './ports.js';
+import { CommonInput, getVisible, newResource, revise, notFoundError, visibleTo } from './resource.js';
 import type { Context, Tx, View } from './tx.js';
 import { parseBackendName } from './backends.js';
 import { pickNode } from './scheduling.js';
@@ -118,7 +118,7 @@ export function updateRouter(tx: Tx, ctx: Context, id: string, input: RouterInpu
 
 export function deleteRouter(tx: Tx, ctx: Context, id: string): void {
   const router = getVisible(tx, ctx, 'router', id);
-  if (interfacePorts(tx, id).length > 0) {
+  if (interfacePorts(tx, router).length > 0) {
     throw conflict('RouterInUse', `Router ${id} still has ports`);
   }
   requireNoFloatingIps(tx, router, 'RouterInUse', (n) => `Router ${id} still carries ${n} floating IP(s)`);
@@ -149,12 +149,13 @@ export function addRouterInterface(
     const subnet = getVisible(tx, ctx, 'subnet', input.subnetId);
     if (!subnet.gatewayIp) throw badRequest(`Subnet ${subnet.id} does not have a gateway IP.`);
     checkNewInterfaceSubnet(tx, router, subnet);
-    port = createPort(tx, ctx, {
+    port = createRouterPort(tx, ctx, {
       networkId: subnet.networkId,
       fixedIps: [{ subnetId: subnet.id, ipAddress: subnet.gatewayIp }],
       deviceId: router.id,
       deviceOwner: DEVICE_OWNER_ROUTER_INTERFACE,
       projectId: router.projectId,
+      adminAttached: ctx.isAdmin,
     });
   } else {
     const existing = getVisible(tx, ctx, 'port', input.portId!);
@@ -170,7 +171,11 @@ export function addRouterInterface(
     const subnet = tx.get('subnet', existing.fixedIps[0]!.subnetId);
     if (!subnet) throw notFoundError('subnet', existing.fixedIps[0]!.subnetId);
     checkNewInterfaceSubnet(tx, router, subnet);
-    port = revise(ctx, existing, { deviceId: router.id, deviceOwner: DEVICE_OWNER_ROUTER_INTERFACE });
+    port = revise(ctx, existing, {
+      deviceId: router.id,
+      deviceOwner: DEVICE_OWNER_ROUTER_INTERFACE,
+      ...(ctx.isAdmin && { adminAttached: true }),
+    });
     tx.put('port', port);
   }
   tx.put('router', revise(ctx, router, {}));
@@ -187,7 +192,7 @@ export function removeRouterInterface(
   if (input.subnetId === undefined && input.portId === undefined) {
     throw badRequest('Either subnet_id or port_id must be specified.');
   }
-  const port = interfacePorts(tx, routerId).find((p) =>
+  const port = interfacePorts(tx, router).find((p) =>
     input.portId !== undefined
       ? p.id === input.portId
       : p.fixedIps.some((ip) => ip.subnetId === input.subnetId),
@@ -231,15 +236,29 @@ function interfaceInfo(router: Router, port: Port): InterfaceInfo {
   };
 }
 
-export function interfacePorts(view: View, routerId: string): Port[] {
+/**
+ * The ports that join a router to its internal subnets. Only those that may legitimately belong together count:
+ * an interface of the router's own project, or one an admin attached. Anything else pointing its device_id at
+ * the router (a graft stored before the model refused it, another writer) is ignored by every lookup: floating-IP
+ * router selection, the agent's desired state, detaching.
+ */
+export function interfacePorts(view: View, router: Router): Port[] {
   return view
-    .lookup(portsOfDeviceKey(routerId))
+    .lookup(portsOfDeviceKey(router.id))
     .map((ref) => view.get('port', ref.id))
-    .filter((p): p is Port => p !== undefined && p.deviceOwner === DEVICE_OWNER_ROUTER_INTERFACE);
+    .filter((p): p is Port => p !== undefined && isTrustedInterface(router, p));
 }
 
-export function interfaceSubnets(view: View, routerId: string): Subnet[] {
-  return interfacePorts(view, routerId)
+export function isTrustedInterface(router: Router, port: Port): boolean {
+  return (
+    port.deviceOwner === DEVICE_OWNER_ROUTER_INTERFACE &&
+    port.deviceId === router.id &&
+    (port.projectId === router.projectId || port.adminAttached === true)
+  );
+}
+
+export function interfaceSubnets(view: View, router: Router): Subnet[] {
+  return interfacePorts(view, router)
     .flatMap((p) => p.fixedIps.map((ip) => view.get('subnet', ip.subnetId)))
     .filter((s): s is Subnet => s !== undefined);
 }
@@ -268,7 +287,7 @@ function checkNewInterfaceSubnet(tx: Tx, router: Router, subnet: Subnet): void {
       `Subnet ${subnet.id} is on external network ${network.id}; use it as the router's gateway.`,
     );
   }
-  for (const existing of interfaceSubnets(tx, router.id)) {
+  for (const existing of interfaceSubnets(tx, router)) {
     if (existing.id === subnet.id) {
       throw badRequest(`Router already has a port on subnet ${subnet.id}`);
     }
@@ -294,8 +313,10 @@ function checkPlacement(view: View, router: Router): void {
 }
 
 function attachGateway(tx: Tx, ctx: Context, router: Router, input: GatewayInput): ExternalGateway {
+  // A project's own internal network is "not external"; another project's is unknown, exactly as a missing one.
   const network = tx.get('network', input.networkId);
-  if (!network) throw notFoundError('network', input.networkId);
+  if (!network || !(network.external || visibleTo(ctx, network)))
+    throw notFoundError('network', input.networkId);
   if (!network.external) {
     throw badRequest(`Network ${network.id} is not a valid external network`);
   }
@@ -306,7 +327,7 @@ function attachGateway(tx: Tx, ctx: Context, router: Router, input: GatewayInput
       'Only an admin may choose the external fixed IP of a router gateway.',
     );
   }
-  const port = createPort(
+  const port = createRouterPort(
     tx,
     { ...ctx, isAdmin: true },
     {

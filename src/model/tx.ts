@@ -44,6 +44,8 @@ export interface Context {
   readonly isAdmin: boolean;
   now(): string;
   newId(): string;
+  /** A random MAC for a new port; default `randomMac` (tests inject collisions through it). */
+  newMac?(): string;
   /** Where the last allocation per subnet ended, so the next scan starts there. A cache: never needed for correctness. */
   readonly allocationHints?: Map<string, IPv4>;
 }

@@ -1,6 +1,5 @@
 import { Type } from '@sinclair/typebox';
 import {
-  checkDeviceOwnerPolicy,
   createPort,
   deletePort,
   portsOfDeviceKey,
@@ -38,6 +37,7 @@ const updateProperties = {
   tags: Type.Optional(Tags),
   fixed_ips: Type.Optional(Type.Array(AddressRequest, { maxItems: 16 })),
   device_id: Type.Optional(Text),
+  device_owner: Type.Optional(Text),
   admin_state_up: Type.Optional(Type.Boolean()),
 };
 
@@ -72,7 +72,6 @@ export const ports: ResourceDef<'port'> = {
     'network_id',
     'mac_address',
     'status',
-    'device_owner',
     'revision_number',
     'created_at',
     'updated_at',
@@ -93,9 +92,8 @@ export const ports: ResourceDef<'port'> = {
   }),
   createSchema: wrapped('port', createProperties, ['network_id']),
   updateSchema: wrapped('port', updateProperties),
-  create: (tx, ctx, b) => {
-    checkDeviceOwnerPolicy(ctx, b.device_owner as string | undefined);
-    return createPort(tx, ctx, {
+  create: (tx, ctx, b) =>
+    createPort(tx, ctx, {
       ...standardInput(b),
       networkId: b.network_id as string,
       ...(b.fixed_ips !== undefined && { fixedIps: addressRequests(b.fixed_ips) }),
@@ -103,13 +101,13 @@ export const ports: ResourceDef<'port'> = {
       ...(b.device_owner !== undefined && { deviceOwner: b.device_owner as string }),
       ...(b.mac_address !== undefined && { macAddress: (b.mac_address as string).toLowerCase() }),
       ...(b.admin_state_up !== undefined && { adminStateUp: b.admin_state_up as boolean }),
-    });
-  },
+    }),
   update: (tx, ctx, id, b) =>
     updatePort(tx, ctx, id, {
       ...standardInput(b),
       ...(b.fixed_ips !== undefined && { fixedIps: addressRequests(b.fixed_ips) }),
       ...(b.device_id !== undefined && { deviceId: b.device_id as string }),
+      ...(b.device_owner !== undefined && { deviceOwner: b.device_owner as string }),
       ...(b.admin_state_up !== undefined && { adminStateUp: b.admin_state_up as boolean }),
     }),
   remove: deletePort,

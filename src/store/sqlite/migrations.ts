@@ -45,6 +45,13 @@ export const MIGRATIONS: readonly string[] = [
   INSERT OR IGNORE INTO index_keys (key, kind, id, uniq)
     SELECT 'project/' || json_extract(body, '$.projectId'), kind, id, 0 FROM resources;
   `,
+  // 3: the MAC index key every port now holds (model: macKey), so a new MAC is checked against existing ports.
+  // Not unique: databases from before may hold repeated MACs (they came from a timestamp).
+  `
+  INSERT OR IGNORE INTO index_keys (key, kind, id, uniq)
+    SELECT 'mac/' || json_extract(body, '$.networkId') || '/' || json_extract(body, '$.macAddress'), kind, id, 0
+    FROM resources WHERE kind = 'port';
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

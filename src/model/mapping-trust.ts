@@ -1,0 +1,36 @@
+import type { FloatingIp, Port, Router } from './entities.js';
+import { interfacePorts } from './routers.js';
+import type { View } from './tx.js';
+
+/**
+ * Why a floating IP must not be programmed on a router, or '' when it may. Re-checks, from what is stored, the
+ * chain the model built when the floating IP was associated: floating IP -> port -> fixed IP -> subnet ->
+ * interface of this router. Every link joins resources of one project, or an admin made it (`adminAssociated`,
+ * `adminAttached`). A store written another way (an older sfip that let a project graft its interface onto
+ * another project's router, a hand edit, another writer) cannot put a project's mapping into a foreign router.
+ */
+export function mappingProblem(view: View, router: Router, fip: FloatingIp): string {
+  if (!fip.portId || !fip.fixedIpAddress) return `floating IP ${fip.id} is not associated`;
+  const port = view.get('port', fip.portId);
+  if (!port) return `port ${fip.portId} of floating IP ${fip.floatingIpAddress} does not exist`;
+  const fixed = port.fixedIps.find((ip) => ip.ipAddress === fip.fixedIpAddress);
+  if (!fixed) return `port ${port.id} does not hold fixed IP ${fip.fixedIpAddress}`;
+  const joint = interfacePorts(view, router).find((i) =>
+    i.fixedIps.some((ip) => ip.subnetId === fixed.subnetId),
+  );
+  if (!joint) {
+    return `subnet ${fixed.subnetId} of fixed IP ${fip.fixedIpAddress} is not attached to router ${router.id} by its project or an admin`;
+  }
+  if (fip.projectId !== port.projectId && fip.adminAssociated !== true) {
+    return `floating IP ${fip.floatingIpAddress} of project ${fip.projectId} maps port ${port.id} of project ${port.projectId}, and no admin associated them`;
+  }
+  if (!reachesRouter(router, port, joint)) {
+    return `port ${port.id} of project ${port.projectId} reaches router ${router.id} of project ${router.projectId}, and no admin joined them`;
+  }
+  return '';
+}
+
+/** A port of another project reaches the router only through an interface or a port an admin placed. */
+function reachesRouter(router: Router, port: Port, joint: Port): boolean {
+  return port.projectId === router.projectId || joint.adminAttached === true || port.adminAttached === true;
+}
