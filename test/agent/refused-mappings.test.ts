@@ -90,21 +90,34 @@ describe('the agent refuses mappings that may not be on a router, floating IP by
     assert.equal(ownAfter.status, 'ACTIVE');
     const refused = await fipOf(c, grafted.id);
     assert.equal(refused.status, 'ERROR');
-    assert.match(refused.statusReason, /refusing to program: subnet .* is not attached to router .* by its project or an admin/);
+    assert.match(
+      refused.statusReason,
+      /refusing to program: subnet .* is not attached to router .* by its project or an admin/,
+    );
     await agent.stop();
   });
 
   it('refuses a cross-project association no admin made', async () => {
     const c = await smallCloud();
     const beta = tenant('beta');
-    const betaFip = await c.store.update((tx) => createFloatingIp(tx, beta, { floatingNetworkId: c.publicNet }));
+    const betaFip = await c.store.update((tx) =>
+      createFloatingIp(tx, beta, { floatingNetworkId: c.publicNet }),
+    );
     // Stored as if beta had associated its floating IP with the admin project's vm1.
     await c.store.update((tx) =>
-      tx.put('floatingip', { ...betaFip, portId: c.vm1, fixedIpAddress: '10.0.0.11' as IPv4, routerId: c.router }),
+      tx.put('floatingip', {
+        ...betaFip,
+        portId: c.vm1,
+        fixedIpAddress: '10.0.0.11' as IPv4,
+        routerId: c.router,
+      }),
     );
     const intent = await c.store.read((v) => routerIntent(v, v.get('router', c.router)!));
     assert.equal(intent.floatingIps.length, 0);
-    assert.match(intent.refused[0]!.reason, /of project beta maps port .* of project admin-project, and no admin associated them/);
+    assert.match(
+      intent.refused[0]!.reason,
+      /of project beta maps port .* of project admin-project, and no admin associated them/,
+    );
     // The same association made by an admin through the model is recorded as such, and programmed.
     const byAdmin = await c.store.update((tx) =>
       createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm2, projectId: 'beta' }),
@@ -150,7 +163,10 @@ describe('the agent refuses mappings that may not be on a router, floating IP by
     }
     const kept = await fipOf(c, other.id);
     assert.equal(kept.status, 'ACTIVE');
-    assert.deepEqual([...dp.routers.get(`qrouter-1/${c.router}`)!.inbound], [[kept.floatingIpAddress, '10.0.0.12']]);
+    assert.deepEqual(
+      [...dp.routers.get(`qrouter-1/${c.router}`)!.inbound],
+      [[kept.floatingIpAddress, '10.0.0.12']],
+    );
     await agent.stop();
   });
 });

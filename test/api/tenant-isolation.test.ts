@@ -11,7 +11,13 @@ const errorOf = (reply: Reply) => reply.body.NeutronError as { type: string; mes
  * A foreign id must be answered exactly as an unknown one (status, type, and message but for the id itself):
  * otherwise the difference tells a project that another project's resource exists.
  */
-function assertSameAsUnknown(foreign: Reply, unknown: Reply, foreignId: string, unknownId: string, what: string) {
+function assertSameAsUnknown(
+  foreign: Reply,
+  unknown: Reply,
+  foreignId: string,
+  unknownId: string,
+  what: string,
+) {
   assert.ok(foreign.status >= 400, `${what}: ${foreign.status} ${JSON.stringify(foreign.body)}`);
   assert.equal(foreign.status, unknown.status, `${what}: status`);
   assert.equal(errorOf(foreign).type, errorOf(unknown).type, `${what}: type`);
@@ -37,7 +43,6 @@ describe('tenant isolation: a hostile project cannot graft onto, or probe, anoth
     assert.ok(betaInterface, 'beta has a router interface port');
   });
   after(() => f.close());
-
 
   it('refuses the graft of issue 14: device_id of a router interface, 403 naming device_id, store unchanged', async () => {
     const before = await f.latestChange();
@@ -134,7 +139,8 @@ describe('tenant isolation: a hostile project cannot graft onto, or probe, anoth
         ],
         [
           'router create external_gateway_info.network_id',
-          (id) => beta.caller.post('/v2.0/routers', { router: { external_gateway_info: { network_id: id } } }),
+          (id) =>
+            beta.caller.post('/v2.0/routers', { router: { external_gateway_info: { network_id: id } } }),
         ],
         [
           'router update external_gateway_info.network_id',
@@ -240,7 +246,8 @@ describe('tenant isolation: a hostile project cannot graft onto, or probe, anoth
         ],
         [
           'remove_router_interface from it',
-          (id) => beta.caller.put(`/v2.0/routers/${id}/remove_router_interface`, { subnet_id: alpha.subnetId }),
+          (id) =>
+            beta.caller.put(`/v2.0/routers/${id}/remove_router_interface`, { subnet_id: alpha.subnetId }),
         ],
         [
           'floating IP create router_id',
@@ -251,7 +258,8 @@ describe('tenant isolation: a hostile project cannot graft onto, or probe, anoth
         ],
         [
           'floating IP update router_id',
-          (id) => beta.caller.put(`/v2.0/floatingips/${String(betaFip.id)}`, { floatingip: { router_id: id } }),
+          (id) =>
+            beta.caller.put(`/v2.0/floatingips/${String(betaFip.id)}`, { floatingip: { router_id: id } }),
         ],
       ];
       for (const [what, call] of cases) {
@@ -268,7 +276,11 @@ describe('tenant isolation: a hostile project cannot graft onto, or probe, anoth
       const free = '10.2.0.250';
       const call = (ip: string) =>
         beta.caller.post('/v2.0/floatingips', {
-          floatingip: { floating_network_id: f.externalNetworkId, port_id: beta.ports.vm2.id, fixed_ip_address: ip },
+          floatingip: {
+            floating_network_id: f.externalNetworkId,
+            port_id: beta.ports.vm2.id,
+            fixed_ip_address: ip,
+          },
         });
       assertSameAsUnknown(await call(alphaIp), await call(free), alphaIp, free, 'fixed_ip_address');
       assert.equal(await f.latestChange(), before);

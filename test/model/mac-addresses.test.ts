@@ -30,7 +30,10 @@ describe('MAC addresses', () => {
     }
     assert.equal(macs.length, 10_000);
     assert.equal(new Set(macs).size, 10_000);
-    assert.ok(macs.every((m) => MAC.test(m) && m.startsWith(MAC_PREFIX)), 'every MAC under fa:16:3e');
+    assert.ok(
+      macs.every((m) => MAC.test(m) && m.startsWith(MAC_PREFIX)),
+      'every MAC under fa:16:3e',
+    );
     await store.close();
   });
 
@@ -57,7 +60,10 @@ describe('MAC addresses', () => {
     await assert.rejects(
       store.update((tx) => createPort(tx, ctx, { networkId: net.id, macAddress: 'fa:16:3e:aa:bb:cc' })),
       (e: unknown) =>
-        e instanceof SfipError && e.status === 409 && e.type === 'MacAddressInUse' && /fa:16:3e:aa:bb:cc/.test(e.message),
+        e instanceof SfipError &&
+        e.status === 409 &&
+        e.type === 'MacAddressInUse' &&
+        /fa:16:3e:aa:bb:cc/.test(e.message),
     );
     const other = await store.update((tx) => {
       const n = createNetwork(tx, ctx, { name: 'other' });
