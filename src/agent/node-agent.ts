@@ -8,6 +8,7 @@ import { Agent } from './agent.js';
 import { LeaseFence, type LeaseFenceOptions } from './lease-fence.js';
 import { Scheduler } from './scheduler.js';
 import { makeDirectories } from '../fs/make-directories.js';
+import { PRIVATE_MODE, restrictIfPresent } from '../fs/private-file.js';
 
 export interface NodeAgentOptions {
   readonly store: Store & AgentRegistry;
@@ -184,7 +185,10 @@ export class NodeAgent {
     if (!path) return;
     try {
       makeDirectories(this.options.stateDir!);
-      writeFileSync(`${path}.tmp`, JSON.stringify({ host: this.options.host, leaseId }));
+      writeFileSync(`${path}.tmp`, JSON.stringify({ host: this.options.host, leaseId }), {
+        mode: PRIVATE_MODE,
+      });
+      restrictIfPresent(`${path}.tmp`);
       renameSync(`${path}.tmp`, path);
     } catch (error) {
       this.options.log.warn({ err: (error as Error).message, path }, 'cannot record the lease id');

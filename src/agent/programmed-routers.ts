@@ -4,6 +4,7 @@ import { targetProblem } from '../dataplane/kernel-names.js';
 import { BACKEND_NAMES } from '../model/index.js';
 import type { ProgrammedRouter } from './router-reconciler.js';
 import { makeDirectories } from '../fs/make-directories.js';
+import { PRIVATE_MODE, restrictIfPresent } from '../fs/private-file.js';
 
 /**
  * The agent's own record of which routers it has programmed where. After a restart it tells the agent what to
@@ -47,7 +48,9 @@ export class ProgrammedRouters {
     writeFileSync(
       tmp,
       JSON.stringify({ routers: [...routers].sort((a, b) => a.routerId.localeCompare(b.routerId)) }, null, 1),
+      { mode: PRIVATE_MODE },
     );
+    restrictIfPresent(tmp);
     renameSync(tmp, this.path);
   }
 }

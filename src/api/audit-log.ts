@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { callerIdentity } from './caller-identity.js';
 import { makeDirectories } from '../fs/make-directories.js';
+import { ensurePrivateFile, PRIVATE_MODE } from '../fs/private-file.js';
 
 /** One mutating request: who made it, what it asked, when, and what came of it. Never a body or a token. */
 export interface AuditEntry {
@@ -35,7 +36,8 @@ export class AuditLog {
   constructor(readonly path: string) {
     makeDirectories(dirname(path));
     try {
-      this.fd = openSync(path, 'a', 0o600);
+      ensurePrivateFile(path);
+      this.fd = openSync(path, 'a', PRIVATE_MODE);
     } catch (error) {
       throw new Error(`Cannot open the audit log ${path}: ${(error as Error).message}`, { cause: error });
     }

@@ -2,3 +2,5 @@ export * from './auth.js';
 export * from './server.js';
 export * from './audit-log.js';
 export * from './rate-limit.js';
+export * from './public-url.js';
+export * from './json-body.js';

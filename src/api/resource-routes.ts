@@ -17,6 +17,7 @@ import { parseListQuery, valuesOf, type ListQuery, type RawQuery } from './list-
 import { contextOf } from './request-context.js';
 import { collectionResponse, memberResponse, type Documented } from './openapi-schemas.js';
 import type { NeutronObject } from './views.js';
+import type { PublicUrl } from './public-url.js';
 
 type Body = Record<string, Record<string, unknown>>;
 
@@ -83,13 +84,29 @@ export function getWritable<K extends Kind>(
   return found;
 }
 
-function project(object: NeutronObject, fields: readonly string[]): NeutronObject {
+/**
+ * Trims an object to the requested `fields`. Names that are not attributes of the resource are ignored, as
+ * Neutron ignores them; only the object's own attributes are read, so `__proto__`, `constructor` and the like
+ * never reach a prototype.
+ */
+function project(
+  object: NeutronObject,
+  fields: readonly string[],
+  attributes: readonly string[],
+): NeutronObject {
   if (fields.length === 0) return object;
-  return Object.fromEntries(fields.filter((f) => f in object).map((f) => [f, object[f]]));
+  const wanted = fields.filter((f) => attributes.includes(f) && Object.hasOwn(object, f));
+  return Object.fromEntries(wanted.map((f) => [f, object[f]]));
 }
 
 /** Neutron's api_common.get_pagination_links: a full page gets "next", and every page but a short reverse one gets "previous". */
-function paginationLinks(request: FastifyRequest, path: string, query: ListQuery, items: NeutronObject[]) {
+function paginationLinks(
+  request: FastifyRequest,
+  origin: string,
+  path: string,
+  query: ListQuery,
+  items: NeutronObject[],
+) {
   if (query.limit === undefined) return [];
   const href = (marker: unknown, reverse: boolean) => {
     const params = new URLSearchParams();
@@ -99,7 +116,7 @@ function paginationLinks(request: FastifyRequest, path: string, query: ListQuery
     }
     if (marker !== undefined) params.set('marker', String(marker));
     if (reverse) params.set('page_reverse', 'True');
-    return `${request.protocol}://${request.host}${path}?${params.toString()}`;
+    return `${origin}${path}?${params.toString()}`;
   };
   const links: { rel: string; href: string }[] = [];
   const short = items.length < query.limit;
@@ -113,6 +130,7 @@ export function registerResource<K extends Kind>(
   app: FastifyInstance,
   store: Store,
   def: ResourceDef<K>,
+  publicUrl: PublicUrl,
 ): void {
   const base = `/v2.0/${def.collection}`;
   const one = (entity: KindMap[K], view: View) => ({ [def.member]: def.toObject(entity, view) });
@@ -125,9 +143,9 @@ export function registerResource<K extends Kind>(
       const ctx = contextOf(request);
       const query = parseListQuery(def, request.query as RawQuery);
       const items = await store.read((view) => listPage(view, ctx, def, query));
-      const links = paginationLinks(request, base, query, items);
+      const links = paginationLinks(request, publicUrl(), base, query, items);
       return {
-        [def.collection]: items.map((o) => project(o, query.fields)),
+        [def.collection]: items.map((o) => project(o, query.fields, def.attributes)),
         ...(links.length > 0 && { [`${def.collection}_links`]: links }),
       };
     },
@@ -142,7 +160,11 @@ export function registerResource<K extends Kind>(
         .flatMap((f) => f.split(','))
         .filter(Boolean);
       return store.read((view) => ({
-        [def.member]: project(def.toObject(getReadable(view, ctx, def, request.params.id), view), fields),
+        [def.member]: project(
+          def.toObject(getReadable(view, ctx, def, request.params.id), view),
+          fields,
+          def.attributes,
+        ),
       }));
     },
   );

@@ -16,6 +16,8 @@ import { ports } from './resources/ports.js';
 import { registerRouterInterfaces, routers } from './resources/routers.js';
 import { subnets } from './resources/subnets.js';
 import { registerVersions } from './versions.js';
+import { registerJsonBodyParser } from './json-body.js';
+import { DEFAULT_PUBLIC_URL, type PublicUrl } from './public-url.js';
 
 export interface ApiOptions {
   readonly store: Store;
@@ -40,6 +42,8 @@ export interface ApiOptions {
   readonly https?: { readonly cert: Buffer; readonly key: Buffer };
   /** Requests per caller and window; absent means no limit. */
   readonly rateLimit?: RateLimit;
+  /** Where clients reach the API, for absolute links (never the Host header). Default DEFAULT_PUBLIC_URL. */
+  readonly publicUrl?: PublicUrl;
   /** Where every mutating request is recorded, and what to do when the record cannot be written. */
   readonly audit?: { readonly log: AuditLog; readonly onWriteError: (error: Error) => void };
 }
@@ -85,6 +89,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     },
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
   app.setErrorHandler(errorHandler);
+  registerJsonBodyParser(app);
   app.setNotFoundHandler(notFoundHandler);
   // Response schemas document the API; JSON.stringify serializes it, so a documentation slip cannot change a reply.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
@@ -96,10 +101,11 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   // After authentication (preHandler), so a caller is its token.
   if (options.rateLimit) await registerRateLimit(app, options.rateLimit);
   if (options.docs ?? true) await registerOpenApi(app);
-  registerVersions(app);
+  const publicUrl = options.publicUrl ?? (() => DEFAULT_PUBLIC_URL);
+  registerVersions(app, publicUrl);
   registerExtensions(app);
   for (const def of [networks, subnets, ports, routers, floatingIps]) {
-    registerResource(app, options.store, def as Parameters<typeof registerResource>[2]);
+    registerResource(app, options.store, def as Parameters<typeof registerResource>[2], publicUrl);
   }
   registerRouterInterfaces(app, options.store);
   registerAgents(app, options.store);

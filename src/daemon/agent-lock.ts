@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { diagnoseStateDir } from '../store/state-dir-diagnosis.js';
+import { ensurePrivateDatabase, PRIVATE_MODE, restrictIfPresent } from '../fs/private-file.js';
 
 export interface AgentLock {
   release(): void;
@@ -18,6 +19,7 @@ export function acquireAgentLock(stateDir: string): AgentLock {
   const pidPath = join(stateDir, 'agent.pid');
   let db: Database.Database;
   try {
+    ensurePrivateDatabase(path);
     db = new Database(path, { timeout: 0 });
   } catch (error) {
     const code = (error as { code?: string }).code ?? '';
@@ -53,6 +55,7 @@ export function acquireAgentLock(stateDir: string): AgentLock {
       { cause: error },
     );
   }
-  writeFileSync(pidPath, `${process.pid}\n`);
+  writeFileSync(pidPath, `${process.pid}\n`, { mode: PRIVATE_MODE });
+  restrictIfPresent(pidPath);
   return { release: () => db.close() };
 }

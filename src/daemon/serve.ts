@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Agent, NodeAgent } from '../agent/index.js';
 import { DEFAULT_RATE_LIMIT } from '../api/rate-limit-spec.js';
-import { AuditLog, buildApi, type AuthMode, type RateLimit } from '../api/index.js';
+import { AuditLog, buildApi, DEFAULT_PUBLIC_URL, type AuthMode, type RateLimit } from '../api/index.js';
 import {
   endpointTokenPath,
   ensureLocalAdminToken,
@@ -52,6 +52,11 @@ export interface ServeOptions {
   readonly auth?: AuthMode;
   /** Serve HTTPS with these PEM files instead of plain HTTP. */
   readonly tls?: { readonly certPath: string; readonly keyPath: string };
+  /**
+   * Where clients reach the API (`--public-url`), for the links in version discovery and pagination. Default: the
+   * address it listens on. Never the request's Host header.
+   */
+  readonly publicUrl?: string;
   /** How long a client may take to send a request. Default 30 s. */
   readonly requestTimeoutMs?: number;
   /** Largest request body, in bytes. Default 256 KiB. */
@@ -154,9 +159,12 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   let agentStarted = !agent;
   const https = options.tls ? loadTlsFiles(options.tls.certPath, options.tls.keyPath) : undefined;
   const audit = new AuditLog(options.auditLogPath ?? join(options.stateDir, 'audit.log'));
+  // Known once listening (port 0 picks one); no link is built before then, as no request arrives before.
+  let endpoint = options.publicUrl;
   const app = await buildApi({
     store,
     auth,
+    publicUrl: () => endpoint ?? DEFAULT_PUBLIC_URL,
     ...(https && { https }),
     ...(options.requestTimeoutMs !== undefined && { requestTimeoutMs: options.requestTimeoutMs }),
     ...(options.bodyLimit !== undefined && { bodyLimit: options.bodyLimit }),
@@ -193,6 +201,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   const local = auth === 'token' ? await ensureLocalAdminToken(store.tokens, options.stateDir) : undefined;
   if (local) log.info({ path: local.path, created: local.created }, 'local admin token ready');
   const address = await app.listen({ host: options.host, port: options.port });
+  endpoint ??= address;
   const adminToken = local?.token;
   // Published before the "listening" line, which clients (and tests) wait for before they call.
   const published =

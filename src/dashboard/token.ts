@@ -1,4 +1,4 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeDirectories } from '../fs/make-directories.js';
@@ -48,9 +48,13 @@ export function presentedToken(headers: Record<string, string | string[] | undef
   return typeof keystone === 'string' ? keystone : undefined;
 }
 
+/**
+ * Compares in time independent of where, or whether, the texts differ: both are hashed to 32 bytes first, so
+ * neither a length mismatch nor a common prefix answers sooner (a comparison that returns early on length tells
+ * an attacker the token's length; one that stops at the first difference, its characters one by one).
+ */
 export function sameToken(presented: string | undefined, expected: string): boolean {
-  if (presented === undefined) return false;
-  const a = Buffer.from(presented);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
+  const digest = (text: string) => createHash('sha256').update(text).digest();
+  const equal = timingSafeEqual(digest(presented ?? ''), digest(expected));
+  return presented !== undefined && equal;
 }

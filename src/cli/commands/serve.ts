@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { Command, InvalidArgumentError } from 'commander';
 import { parseBackendName } from '../../model/index.js';
 import { DEFAULT_RATE_LIMIT, parseRateLimit, type RateLimit } from '../../api/rate-limit-spec.js';
+import { parsePublicUrl } from '../../api/public-url.js';
 
 export function parseDuration(text: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text);
@@ -45,6 +46,14 @@ function parseSize(text: string): number {
   return (
     Number(m[1]) * ({ '': 1, k: 1024, KiB: 1024, M: 1 << 20, MiB: 1 << 20 } as Record<string, number>)[m[2]!]!
   );
+}
+
+function parsePublicUrlOption(text: string): string {
+  try {
+    return parsePublicUrl(text);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
 }
 
 function parseRateLimitOption(text: string): RateLimit | null {
@@ -119,6 +128,11 @@ export function serveCommand(): Command {
       DEFAULT_RATE_LIMIT,
     )
     .option('--audit-log <file>', 'where every mutating request is recorded (default: STATE_DIR/audit.log)')
+    .option(
+      '--public-url <url>',
+      'where clients reach the API, for links in responses (default: the listen address; never the Host header)',
+      parsePublicUrlOption,
+    )
     .action(async (o: Record<string, unknown>) => {
       if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) {
         throw new InvalidArgumentError('--tls-cert and --tls-key go together: give both, or neither');
@@ -149,6 +163,7 @@ export function serveCommand(): Command {
         bodyLimit: Number(o.maxBodySize),
         rateLimit: o.rateLimit as RateLimit | null,
         ...(o.auditLog !== undefined && { auditLogPath: String(o.auditLog) }),
+        ...(o.publicUrl !== undefined && { publicUrl: String(o.publicUrl) }),
         log,
       });
       // Runs until a signal; then the API and agent stop, and the kernel keeps forwarding what it has.

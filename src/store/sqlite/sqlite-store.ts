@@ -18,6 +18,7 @@ import { diagnoseStateDir } from '../state-dir-diagnosis.js';
 import type { Change, ChangeBatch, Store } from '../store.js';
 import type { TokenStore } from '../token-store.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
+import { ensurePrivateDatabase } from '../../fs/private-file.js';
 import { SqliteTokenStore } from './sqlite-token-store.js';
 import { WalCheckpointer } from './wal-checkpointer.js';
 import { makeDirectories } from '../../fs/make-directories.js';
@@ -241,7 +242,10 @@ export class SqliteStore implements Store {
 function openDatabase(path: string): Database.Database {
   let db: Database.Database | undefined;
   try {
-    if (path !== ':memory:') makeDirectories(dirname(path));
+    if (path !== ':memory:') {
+      makeDirectories(dirname(path));
+      ensurePrivateDatabase(path);
+    }
     db = new Database(path, { timeout: 5000 });
     // A database from a newer sfip is refused before anything (the journal mode included) can change the file.
     refuseNewerSchema(db, path);
