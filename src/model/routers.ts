@@ -168,13 +168,15 @@ export function addRouterInterface(
     if (existing.fixedIps.length !== 1) {
       throw badRequest(`Port ${existing.id} must have exactly one fixed IP to be a router interface.`);
     }
-    const subnet = tx.get('subnet', existing.fixedIps[0]!.subnetId);
-    if (!subnet) throw notFoundError('subnet', existing.fixedIps[0]!.subnetId);
+    // The subnet must be the caller's too, as on the subnet path: a port an admin placed on another project's
+    // network must not let its project join that network to its own router.
+    const subnet = getVisible(tx, ctx, 'subnet', existing.fixedIps[0]!.subnetId);
     checkNewInterfaceSubnet(tx, router, subnet);
     port = revise(ctx, existing, {
       deviceId: router.id,
       deviceOwner: DEVICE_OWNER_ROUTER_INTERFACE,
-      ...(ctx.isAdmin && { adminAttached: true }),
+      // Whoever attaches decides: an admin's mark from placing the port does not carry over to a project's attach.
+      ...((ctx.isAdmin || existing.adminAttached !== undefined) && { adminAttached: ctx.isAdmin }),
     });
     tx.put('port', port);
   }

@@ -72,6 +72,8 @@ const CIDRS = ['10.0.0.0/24', '10.0.1.0/24', '10.1.0.0/24'];
 
 /** What one run has seen and done: every id, and which resources an admin created, changed or attached. */
 interface Run {
+  /** alpha's and beta's project ids in this run. */
+  readonly projects: readonly [string, string];
   readonly externalNetworkId: string;
   readonly networks: string[];
   readonly subnets: string[];
@@ -129,6 +131,7 @@ describe('hostile tenants: random operations by two projects and an admin never 
         allocationPools: [{ start: '198.51.100.10', end: '198.51.100.250' }],
       });
       const r: Run = {
+        projects: [projects.alpha, projects.beta],
         externalNetworkId: ext.id,
         networks: [ext.id],
         subnets: [],
@@ -178,7 +181,7 @@ describe('hostile tenants: random operations by two projects and an admin never 
             ...(owner && { device_owner: owner }),
             ...(op.flag && { device_id: pick(run.routers, op.j) }),
             ...(op.k % 5 === 0 && { fixed_ips: [{ ip_address: pick(run.ips, op.j) }] }),
-            ...(op.actor === 'admin' && op.k % 3 === 0 && { project_id: op.flag ? 'alpha-x' : 'beta-x' }),
+            ...(op.actor === 'admin' && op.k % 3 === 0 && { project_id: run.projects[op.flag ? 0 : 1] }),
           },
         });
       }
@@ -204,6 +207,7 @@ describe('hostile tenants: random operations by two projects and an admin never 
             floating_network_id: op.k % 7 === 0 ? pick(run.networks, op.k) : run.externalNetworkId,
             ...(op.flag && { port_id: pick(run.ports, op.j) }),
             ...(op.flag && op.k % 2 === 0 && { fixed_ip_address: pick(run.ips, op.k) }),
+            ...(op.actor === 'admin' && op.j % 3 === 0 && { project_id: run.projects[op.j % 2] }),
           },
         });
       case 'associate':

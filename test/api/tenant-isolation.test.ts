@@ -108,6 +108,18 @@ describe('tenant isolation: a hostile project cannot graft onto, or probe, anoth
     assert.equal((await beta.caller.delete(`/v2.0/ports/${String(port.id)}`)).status, 204);
   });
 
+  it("a port an admin placed on another project's network does not let its project attach that network", async () => {
+    const placed = await f.admin.create('ports', 'port', { network_id: alpha.networkId, project_id: 'beta' });
+    const before = await f.latestChange();
+    const reply = await beta.caller.put(`/v2.0/routers/${beta.routerId}/add_router_interface`, {
+      port_id: placed.id,
+    });
+    assert.equal(reply.status, 404);
+    assert.equal(errorOf(reply).type, 'SubnetNotFound');
+    assert.equal(await f.latestChange(), before);
+    assert.equal((await f.admin.delete(`/v2.0/ports/${String(placed.id)}`)).status, 204);
+  });
+
   it('an admin may re-point a router interface, and the model records that an admin did', async () => {
     const port = await alpha.caller.create('ports', 'port', { network_id: alpha.networkId });
     const moved = await f.admin.put(`/v2.0/ports/${String(port.id)}`, {
