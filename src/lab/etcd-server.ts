@@ -64,6 +64,8 @@ export class EtcdServer {
     const child = this.child;
     if (!child) return;
     this.child = undefined;
+    // An etcd that already died has emitted its exit: waiting for another would never end.
+    if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill(signal);
     const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
