@@ -4,7 +4,7 @@
  * guest test here under its own name. See docs/tc.md for what runs where.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawnProgram as spawn } from '../../src/exec/spawn.js';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { allowFileTime } from '../support/exit-watchdog.js';

@@ -4,7 +4,7 @@
  * the audit log that records every mutating request through all of it.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFileProgram as execFile } from '../../src/exec/spawn.js';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
