@@ -18,9 +18,9 @@ export SFIP_RECORD_PROGRAMS=$PWD/test-results/programs.txt
 : >"$SFIP_RECORD_PROGRAMS"
 export BASH_ENV=$PWD/scripts/record-programs.bash
 mapfile -t files < <(find test -name '*.test.ts' | sort)
-# No hang: each test has 5 minutes unless it says otherwise, and the watchdog fails a file that outlives its
-# limit or does not exit after its tests, naming what it left open (test/support/exit-watchdog.ts).
-node --import tsx --import ./test/support/exit-watchdog.ts --test --test-concurrency=1 --test-timeout=300000 \
+# No hang: each test and each suite has 10 minutes unless it says otherwise, and the watchdog fails a file that
+# outlives its limit or does not exit after its tests, naming what it left open (test/support/exit-watchdog.ts).
+node --import tsx --import ./test/support/exit-watchdog.ts --test --test-concurrency=1 --test-timeout=600000 \
   --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=tap --test-reporter-destination=test-results.tap "${files[@]}"
 # CI reads node's summary lines from the TAP output.

@@ -14,7 +14,7 @@ import { after } from 'node:test';
 /** How long a finished file may take to exit (its own after-hooks run in this time too). */
 const EXIT_GRACE_MS = Number(process.env.SFIP_TEST_EXIT_GRACE_MS ?? 30_000);
 /** A whole file's limit unless it asks for more with `allowFileTime`. */
-const DEFAULT_FILE_LIMIT_MS = Number(process.env.SFIP_TEST_FILE_LIMIT_MS ?? 20 * 60_000);
+const DEFAULT_FILE_LIMIT_MS = Number(process.env.SFIP_TEST_FILE_LIMIT_MS ?? 30 * 60_000);
 
 interface Watchdog {
   timer: NodeJS.Timeout | undefined;
