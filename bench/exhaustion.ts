@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawnProgram as spawn } from '../src/exec/spawn.js';
 import { run, commandLine } from '../src/exec/run.js';
 import type { BackendName } from '../src/model/index.js';
 import { withConntrackMax } from './conntrack-max.js';

@@ -12,7 +12,7 @@
  *   --out DIR                where benchmarks.md, benchmarks/*.png and benchmarks/results.json go (default docs)
  *   --report-only            regenerate the document and plots from DIR/benchmarks/results.json
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSyncProgram as execFileSync } from '../src/exec/spawn.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { cpus } from 'node:os';

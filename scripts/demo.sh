@@ -21,6 +21,29 @@ stop_server() {
   rm -f "$STATE/serve.pid"
 }
 
+# SFIP_DEMO_FAIL_AT=serve|lab makes the demo fail right after that step: how the clean-up on failure is checked.
+fail_here() {
+  if [ "${SFIP_DEMO_FAIL_AT:-}" = "$1" ]; then
+    echo "SFIP_DEMO_FAIL_AT=$1: failing here on purpose" >&2
+    return 1
+  fi
+}
+
+failed() {
+  local rc=$?
+  trap - EXIT
+  [ "$rc" = 0 ] && return 0
+  echo >&2
+  echo "The demo failed (exit $rc). The daemon's last log lines ($STATE/serve.log):" >&2
+  tail -n 20 "$STATE/serve.log" 2>/dev/null | sed 's/^/  /' >&2 || true
+  echo "Stopping what the demo started: the lab's namespaces and the daemon." >&2
+  sfip lab down >/dev/null 2>&1 || true
+  for ns in $(ip netns list | awk '/^sfip-r1/ {print $1}'); do ip netns del "$ns" || true; done
+  stop_server || true
+  echo "Stopped. The log stays in $STATE/serve.log until 'npm run demo:down' or the next 'npm run demo'." >&2
+  exit "$rc"
+}
+
 down() {
   if curl -sf -o /dev/null "$SFIP_URL/healthz"; then sfip lab down || true; else
     # No API: delete the namespaces anyway, the daemon's state in them goes too.
@@ -47,12 +70,16 @@ up() {
   mkdir -p "$STATE"
   setsid "$ROOT/bin/sfip" serve --state-dir "$STATE" --port "$PORT" --resync-interval 5s >"$STATE/serve.log" 2>&1 &
   echo $! >"$STATE/serve.pid"
+  # From here on, a failing step stops what the demo started (lab namespaces and daemon) instead of leaving them.
+  trap failed EXIT
   for _ in $(seq 100); do curl -sf -o /dev/null "$SFIP_URL/readyz" && break; sleep 0.1; done
   curl -sf -o /dev/null "$SFIP_URL/readyz" || { cat "$STATE/serve.log"; exit 1; }
   echo "listening on $SFIP_URL, log in $STATE/serve.log"
 
+  fail_here serve
   say "Building the lab: external host, router, three VMs, all in network namespaces"
   show sfip lab up
+  fail_here lab
 
   say "Creating a floating IP for vm1 with the CLI"
   show sfip fip create sfip-r1-public --port vm1 --description demo
@@ -80,6 +107,7 @@ up() {
   say "What the kernel holds: the translation map in the router's nftables table"
   ip netns exec sfip-r1 nft list ruleset | sed -n '/map fip2fixed/,/^\t}/p' | sed 's/^/  /'
 
+  trap - EXIT
   cat <<TXT
 
 == Explore further

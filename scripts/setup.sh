@@ -4,53 +4,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian package -> a file it provides, so the check is cheap and does not depend on dpkg's state.
-declare -A PACKAGES=(
-  [nftables]=/usr/sbin/nft
-  [iproute2]=/usr/sbin/ip
-  [conntrack]=/usr/sbin/conntrack
-  [iptables]=/usr/sbin/iptables-restore
-  [iputils-ping]=/usr/bin/ping
-  [iputils-arping]=/usr/bin/arping
-  [etcd-server]=/usr/bin/etcd
-  [iperf3]=/usr/bin/iperf3
-  [procps]=/usr/sbin/sysctl
-  [util-linux]=/usr/bin/setpriv
-  [curl]=/usr/bin/curl
-  [tcpdump]=/usr/bin/tcpdump
-  [netsniff-ng]=/usr/sbin/trafgen
-  [fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
-  [python3]=/usr/bin/python3
-  [make]=/usr/bin/make
-  [g++]=/usr/bin/g++
-  [gcc]=/usr/bin/gcc
-  [pkg-config]=/usr/bin/pkg-config
-  [libnftnl-dev]=/usr/include/libnftnl/set.h
-  [libmnl-dev]=/usr/include/libmnl/libmnl.h
-  [chromium]=/usr/bin/chromium
-  # eBPF dataplane: compile bpf/*.c at build time, load and pin with bpftool, attach with tc inside nsenter.
-  [clang]=/usr/bin/clang
-  [llvm]=/usr/bin/llc
-  [libbpf-dev]=/usr/include/bpf/bpf_helpers.h
-  [linux-libc-dev]=/usr/include/linux/bpf.h
-  [bpftool]=/usr/sbin/bpftool
-  [util-linux]=/usr/bin/nsenter
-  # Tests turn checksum offloads off so that receivers verify the checksums the programs patched.
-  [ethtool]=/usr/sbin/ethtool
-  # The real openstack CLI and openstacksdk, driven by the API compatibility tests.
-  [python3-openstackclient]=/usr/bin/openstack
-  # The tc backend, and the act_nat guest its tests boot (scripts/guest/).
-  [ipset]=/usr/sbin/ipset
-  [qemu-system-x86]=/usr/bin/qemu-system-x86_64
-  [busybox-static]=/bin/busybox
-  [cpio]=/usr/bin/cpio
-  [kmod]=/usr/sbin/depmod
-  [e2fsprogs]=/usr/sbin/mke2fs
-)
+# Debian packages, each with the files sfip runs or reads from it: scripts/packages.txt, the one list (the
+# program-coverage test checks it against what a test run starts). A package is installed when a file is missing,
+# so the check is cheap and does not depend on dpkg's state.
 missing=()
-for pkg in "${!PACKAGES[@]}"; do
-  [ -e "${PACKAGES[$pkg]}" ] || missing+=("$pkg")
-done
+while read -r pkg files; do
+  case $pkg in '' | '#'* | '(base):') continue ;; esac
+  for file in $files; do
+    if [ ! -e "$file" ]; then
+      missing+=("${pkg%:}")
+      break
+    fi
+  done
+done < scripts/packages.txt
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -79,6 +45,18 @@ if ! grep -qs '^[^ ]* /sys/fs/bpf bpf ' /proc/mounts; then
 fi
 
 npm run --silent build
+
+# The sfip command on the PATH: a link to this checkout's bin/sfip (what `npm link` would do, without npm's prefix).
+link=/usr/local/bin/sfip
+if [ "$(readlink "$link" 2>/dev/null)" != "$PWD/bin/sfip" ]; then
+  if [ -e "$link" ] && [ ! -L "$link" ]; then
+    echo "setup: $link exists and is not a link to this checkout; left as it is (run $PWD/bin/sfip)" >&2
+  else
+    mkdir -p "$(dirname "$link")"
+    ln -sfn "$PWD/bin/sfip" "$link"
+    echo "setup: linked $link -> $PWD/bin/sfip, so 'sfip' is on the PATH"
+  fi
+fi
 
 # Debian's cloud kernel for the act_nat guest (cached under /var/cache/sfip/guest; only a name look-up when cached).
 bash scripts/guest/kernel.sh >/dev/null

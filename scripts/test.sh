@@ -11,8 +11,17 @@ echo "== type check"
 npx tsc -p tsconfig.json --noEmit
 npx tsc -p web/tsconfig.json
 echo "== tests"
+# Every process of the run records the programs it starts (src/exec/record-programs.ts; bash scripts through
+# BASH_ENV), and the last file, test/zz-program-coverage.test.ts, checks that setup.sh installs each of them.
+mkdir -p test-results
+export SFIP_RECORD_PROGRAMS=$PWD/test-results/programs.txt
+: >"$SFIP_RECORD_PROGRAMS"
+export BASH_ENV=$PWD/scripts/record-programs.bash
 mapfile -t files < <(find test -name '*.test.ts' | sort)
-node --import tsx --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
+# No hang: each test and each suite has 10 minutes unless it says otherwise, and the watchdog fails a file that
+# outlives its limit or does not exit after its tests, naming what it left open (test/support/exit-watchdog.ts).
+node --import tsx --import ./test/support/exit-watchdog.ts --test --test-concurrency=1 --test-timeout=600000 \
+  --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=tap --test-reporter-destination=test-results.tap "${files[@]}"
 # CI reads node's summary lines from the TAP output.
 grep -E '^# (tests|pass|fail|skipped|todo|cancelled) ' test-results.tap

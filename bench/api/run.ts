@@ -6,7 +6,7 @@
  *
  * Not a test: numbers depend on the machine and on whatever else it runs; the section records both.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSyncProgram as execFileSync, spawnProgram as spawn } from '../../src/exec/spawn.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -4,7 +4,9 @@
 #
 #   scripts/guest/kernel.sh            # prints e.g. /var/cache/sfip/guest/6.1.0-56-cloud-amd64
 #
-# SFIP_GUEST_CACHE overrides the cache folder (default /var/cache/sfip/guest).
+# SFIP_GUEST_CACHE overrides the cache folder (default /var/cache/sfip/guest). SFIP_GUEST_KERNEL names another
+# kernel package than the newest apt knows, e.g. linux-image-6.1.0-50-cloud-amd64 (bookworm without its updates:
+# docs/tc.md says why sfip's u32 table ids stay below 0x800 on it).
 set -euo pipefail
 cache=${SFIP_GUEST_CACHE:-/var/cache/sfip/guest}
 mkdir -p "$cache"
@@ -15,7 +17,7 @@ resolve_package() {
     sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-cloud-amd64\)$/\1/p' | head -n1
 }
 
-pkg=$(resolve_package)
+pkg=${SFIP_GUEST_KERNEL:-$(resolve_package)}
 if [ -z "$pkg" ]; then
   # An empty answer usually means apt has no package lists yet; refresh once.
   apt-get update -qq >/dev/null

@@ -1,5 +1,9 @@
 import { spawn } from 'node:child_process';
 import { parseNamespaceName } from '../model/names.js';
+import { displayCommand } from './display.js';
+import { recordPrograms } from './record-programs.js';
+
+export { displayCommand };
 
 export interface RunOptions {
   /** Text written to the command's standard input (for `nft -f -`, `ip -batch -`, ...). */
@@ -31,11 +35,6 @@ export class ExecError extends Error {
   }
 }
 
-/** For messages only: shows an argv the way a reader would type it. Never executed. */
-export function displayCommand(argv: readonly string[]): string {
-  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
-}
-
 export function commandLine(file: string, args: readonly string[], netns?: string | null): string[] {
   if (netns == null) return [file, ...args];
   return ['ip', 'netns', 'exec', parseNamespaceName(netns), file, ...args];
@@ -52,6 +51,7 @@ const DIE_WITH_PARENT = ['setpriv', '--pdeathsig', 'KILL', '--'];
 
 export const run: Runner = (file, args, options = {}) => {
   const argv = commandLine(file, args, options.netns);
+  recordPrograms([...DIE_WITH_PARENT, ...argv]);
   return new Promise((resolve, reject) => {
     const child = spawn(DIE_WITH_PARENT[0]!, [...DIE_WITH_PARENT.slice(1), ...argv], {
       stdio: ['pipe', 'pipe', 'pipe'],

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawnProgram as spawn } from '../exec/spawn.js';
 import { ApiClient } from '../client/api-client.js';
 import { parseNamespaceName } from '../model/names.js';
 import { buildLab, destroyLab, existingNamespaces } from './namespaces.js';

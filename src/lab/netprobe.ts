@@ -3,7 +3,7 @@
  * the demo VM's web server; with --rpc it takes JSON commands on stdin, one per line, and answers each on
  * stdout, so a test can drive TCP, UDP and ICMP from inside any namespace and see which addresses arrived.
  */
-import { spawn } from 'node:child_process';
+import { spawnProgram as spawn } from '../exec/spawn.js';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer as createHttpServer } from 'node:http';
 import { connect, createServer, type Socket } from 'node:net';

@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawnProgram as spawn } from '../exec/spawn.js';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { parseNamespaceName } from '../model/names.js';

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFileProgram as execFile } from '../../src/exec/spawn.js';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { request, sfipArgs, spawnServe, type SpawnedServe } from './spawn-serve.js';

@@ -3,7 +3,8 @@
  * an unreachable etcd is retried with backoff and explained, and a node name a live agent holds is refused.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawnProgram as spawn } from '../../src/exec/spawn.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

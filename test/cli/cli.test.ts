@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawnProgram as spawn } from '../../src/exec/spawn.js';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { apiFixture, type ApiFixture } from '../support/api-fixture.js';

@@ -307,10 +307,18 @@ export function runDataplaneConformance(options: ConformanceOptions): void {
       );
       assert.equal((await inbound).sent, count);
       assert.equal((await outbound).sent, count);
-      await new Promise((r) => setTimeout(r, 300));
       type Received = { unique: number; peers: string[] };
-      const gotIn = await f.at('r1-vm3').call<Received>({ op: 'received', port: 6001, tag: 'in' });
-      const gotOut = await f.at('r1-ext').call<Received>({ op: 'received', port: 6002, tag: 'out' });
+      // Wait for the receivers rather than for a fixed time: on a loaded machine they may lag behind the senders.
+      const receivedAll = async (probe: string, port: number, tag: string) => {
+        const deadline = Date.now() + 5000;
+        for (;;) {
+          const got = await f.at(probe).call<Received>({ op: 'received', port, tag });
+          if (got.unique >= count || Date.now() > deadline) return got;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      };
+      const gotIn = await receivedAll('r1-vm3', 6001, 'in');
+      const gotOut = await receivedAll('r1-ext', 6002, 'out');
       assert.equal(gotIn.unique, count, 'inbound packets lost across the restart');
       assert.deepEqual(gotIn.peers, [ext1]);
       assert.equal(gotOut.unique, count, 'outbound packets lost across the restart');

@@ -45,6 +45,33 @@ function depth(layout: ReturnType<typeof layoutTree>): number {
 }
 
 describe('u32 layouts', () => {
+  it('uses table ids below 0x800 only, the trees of one qdisc apart and both generations apart', () => {
+    // Ids from 0x800 leak in Linux 6.1 before 6.1.190: a deleted table's id stays taken (see TABLE_ID_RANGES).
+    const ranges = Object.values(TABLE_ID_RANGES).flat();
+    assert.ok(ranges.every(([from, to]) => from >= 0x010 && to <= 0x7ff && from <= to));
+    const overlap = (a: readonly (readonly [number, number])[]) =>
+      a.some(([f1, t1], i) => a.some(([f2, t2], j) => i !== j && f1 <= t2 && f2 <= t1));
+    assert.equal(overlap([...TABLE_ID_RANGES.inbound, ...TABLE_ID_RANGES.outbound]), false);
+    assert.equal(overlap([...TABLE_ID_RANGES.hairpin, ...TABLE_ID_RANGES.hairpinSource]), false);
+    for (const kind of ['inbound', 'outbound', 'hairpin', 'hairpinSource'] as const) {
+      for (const generation of [0, 1] as const) {
+        const [from, to] = TABLE_ID_RANGES[kind][generation];
+        const layout = layoutTree(kind, mappings(10_000), generation, hashed);
+        assert.ok(
+          layout.tables.every((t) => t.id >= from && t.id <= to),
+          `${kind} generation ${generation}`,
+        );
+        // Enough ids that no bucket had to take more than the limit.
+        const perBucket = new Map<string, number>();
+        for (const leaf of layout.leaves) {
+          const key = `${leaf.table}:${leaf.bucket}`;
+          perBucket.set(key, (perBucket.get(key) ?? 0) + 1);
+        }
+        assert.ok(Math.max(...perBucket.values()) <= hashed.bucketLimit, `${kind}: a bucket holds too many`);
+      }
+    }
+  });
+
   it('keeps every hashed bucket within the limit, nesting on the next octet when one fills up', () => {
     for (const n of [1, 1000, 10_000, 100_000]) {
       const layout = layoutTree('inbound', mappings(n), 0, hashed);

@@ -115,12 +115,21 @@ describe('sfip serve with the lab, end to end', { timeout: 180_000 }, () => {
       serve = await startServe(Number(new URL(serve.url).port));
       await waitFor('readiness', async () => ((await fetch(`${serve.url}/readyz`)).ok ? true : undefined));
       assert.equal((await stream).sent, count);
-      await new Promise((r) => setTimeout(r, 300));
-      const got = await sink.call<{ unique: number; peers: string[] }>({
-        op: 'received',
-        port: 7001,
-        tag: 'restart',
-      });
+      // Wait for the receiver rather than a fixed time: on a loaded machine it may lag behind the sender.
+      const got = await waitFor(
+        'every packet of the stream at the sink',
+        async () => {
+          const now = await sink.call<{ unique: number; peers: string[] }>({
+            op: 'received',
+            port: 7001,
+            tag: 'restart',
+          });
+          return now.unique >= count ? now : undefined;
+        },
+        5000,
+      ).catch(() =>
+        sink.call<{ unique: number; peers: string[] }>({ op: 'received', port: 7001, tag: 'restart' }),
+      );
       assert.equal(got.unique, count, 'packets were lost while the daemon was down or restarting');
       assert.deepEqual(got.peers, ['203.0.113.1']);
     } finally {

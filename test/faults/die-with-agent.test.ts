@@ -3,7 +3,7 @@
  * restarted agent has read the kernel would make that agent plan against stale state (src/exec/run.ts).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawnProgram as spawn } from '../../src/exec/spawn.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -6,7 +6,7 @@
  * check — an agent run over the resulting store hands not one hostile byte to any kernel tool.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFileProgram as execFile } from '../../src/exec/spawn.js';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -5,7 +5,7 @@
  * forwarding: a floating IP carries a tagged UDP stream from the first case to the last.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawnProgram as spawn } from '../../src/exec/spawn.js';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';

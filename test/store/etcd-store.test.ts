@@ -22,8 +22,14 @@ import { runStoreContract } from './store-contract.js';
 let server: EtcdServer;
 let n = 0;
 const newPrefix = () => `/te-${process.pid}-${n++}/`;
+/**
+ * Everything a test opens, closed after the file even when a test fails halfway: an etcd client left open keeps
+ * reconnecting to the stopped server, and the file never exits.
+ */
+const opened = new Set<{ close(): Promise<unknown> }>();
+const track = <T extends { close(): Promise<unknown> }>(thing: T): T => (opened.add(thing), thing);
 const open = async (prefix = newPrefix(), endpoint = server.endpoint) => {
-  const store = new EtcdStore({ endpoints: [`http://${endpoint}`], prefix });
+  const store = track(new EtcdStore({ endpoints: [`http://${endpoint}`], prefix }));
   await store.ready();
   return store;
 };
@@ -42,6 +48,7 @@ before(async () => {
   server = await EtcdServer.start({ name: 'te-store' });
 });
 after(async () => {
+  await Promise.all([...opened].map((thing) => thing.close().catch(() => undefined)));
   await server?.stop();
 });
 
@@ -185,7 +192,7 @@ describe('etcd store', { timeout: 60_000 }, () => {
         : 'resumes its watch after a partition: every change once, at its own revision',
       async () => {
         const prefix = newPrefix();
-        const proxy = await TcpProxy.start('127.0.0.1', Number(server.endpoint.split(':')[1]));
+        const proxy = track(await TcpProxy.start('127.0.0.1', Number(server.endpoint.split(':')[1])));
         const writer = await open(prefix);
         const reader = await open(prefix, proxy.endpoint);
         const [kept, renamed, removed] = await writer.update((tx) => [
@@ -234,6 +241,34 @@ describe('etcd store', { timeout: 60_000 }, () => {
     );
   }
 
+  it('never moves the change feed for a token write, however late the watch delivers it', async () => {
+    // The contract checks `latest` right after a token write; this waits for the watch to have delivered it.
+    const store = await open();
+    const before = (await store.changesSince(0)).latest;
+    await store.tokens.addToken({
+      id: 'late-watch',
+      secretHash: 'b'.repeat(64),
+      projectId: 'p1',
+      isAdmin: false,
+      description: 'watch',
+      createdAt: '2026-01-01T00:00:00.000Z',
+      expiresAt: null,
+    });
+    const moved = await waitFor(
+      'the feed to move',
+      async () => ((await store.changesSince(0)).latest !== before ? true : undefined),
+      2000,
+    ).catch(() => false);
+    assert.equal(moved, false, 'a token write moved the change feed');
+    // A resource write afterwards is seen as the one change since then.
+    await store.update((tx) => createNetwork(tx, ctx, { name: 'after-token' }));
+    assert.deepEqual(
+      (await store.changesSince(before)).changes.map((c) => c.kind),
+      ['network'],
+    );
+    await store.close();
+  });
+
   it('explains an unreachable etcd at start, naming it, after retrying with backoff', async () => {
     const port = await freePort();
     const warnings: string[] = [];
@@ -256,8 +291,9 @@ describe('etcd store', { timeout: 60_000 }, () => {
 
   it('connects once etcd comes up, when it was down at start', async () => {
     const late = await EtcdServer.start({ name: 'te-late' });
+    opened.add({ close: () => late.stop() });
     await late.halt();
-    const store = new EtcdStore({ endpoints: [`http://${late.endpoint}`], prefix: newPrefix() });
+    const store = track(new EtcdStore({ endpoints: [`http://${late.endpoint}`], prefix: newPrefix() }));
     const ready = store.ready();
     await new Promise((r) => setTimeout(r, 500));
     await late.launch();

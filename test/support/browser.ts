@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
+import { recordPrograms } from '../../src/exec/record-programs.js';
 
 /** Debian's Chromium (setup.sh installs the `chromium` package); Playwright cannot download a browser here. */
 export const CHROMIUM = '/usr/bin/chromium';
@@ -12,6 +13,8 @@ export const CHROMIUM = '/usr/bin/chromium';
  */
 export async function launchChromium(): Promise<{ context: BrowserContext; close: () => Promise<void> }> {
   const profile = mkdtempSync(join(tmpdir(), 'sfip-chromium-'));
+  // Playwright starts the browser itself, past src/exec: record it for the program-coverage test.
+  recordPrograms([CHROMIUM]);
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawnProgram as spawn } from '../../src/exec/spawn.js';
 import { run } from '../../src/exec/run.js';
 import { parseNamespaceName } from '../../src/model/index.js';
 

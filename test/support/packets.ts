@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawnProgram as spawn } from '../../src/exec/spawn.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

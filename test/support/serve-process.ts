@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawnProgram as spawn } from '../../src/exec/spawn.js';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 

@@ -2,7 +2,7 @@
  * Starts two long-running children and then waits to be SIGKILLed: one through src/exec/run.ts, one with a plain
  * spawn. Prints their pids (each child writes its own) as one JSON line once both run.
  */
-import { spawn } from 'node:child_process';
+import { spawnProgram as spawn } from '../../src/exec/spawn.js';
 import { readFileSync } from 'node:fs';
 import { run } from '../../src/exec/run.js';
 

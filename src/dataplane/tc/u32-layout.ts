@@ -79,23 +79,40 @@ export interface U32Layout {
 type IdRange = readonly [number, number];
 
 /**
- * Table ids are 12 bits. The kernel numbers each u32 instance's root table 0x800 | n with a small n, and every
- * instance on one qdisc shares one id space, so sfip keeps out of 0x000-0x00f and 0x800-0x8ff. Each tree gets two
- * generations: a new generation is built beside the live one and swapped in with one root-link replace.
+ * Table ids are 12 bits, but sfip uses only 0x010-0x7ff. The kernel numbers each u32 instance's root table
+ * 0x800 | n with a small n, and every instance on one qdisc shares one id space (a clsact's ingress and egress
+ * too), so the trees of one qdisc split that range between them. Each tree gets two generations: a new
+ * generation is built beside the live one and swapped in with one root-link replace.
+ *
+ * Why not 0x800-0xfff: Linux 6.1 from the 2024 fix "cls_u32: Fix u32's systematic failure to free IDR entries
+ * for hnodes" until 6.1.190 ("cls_u32: fix manual hash table handle IDR aliasing") reserves a table given with an
+ * id >= 0x800 under its whole handle but frees it under its 11-bit number, so the id stays taken after the table
+ * is deleted: building that generation again, two swaps later, fails with "No space left on device" (ENOSPC).
+ * Debian bookworm's kernel 6.1.0-50 (6.1.176) has the bug, 6.1.0-57 (6.1.192) has the fix. Ids below 0x800 are
+ * reserved and freed under the same number by every kernel. See docs/tc.md.
+ *
+ * The hairpin tree holds two keyed trees per generation (destination and source), so it gets the larger share of
+ * its qdisc: 10,000 floating IPs need 514 of its tables and 257 of the others' (test/dataplane/tc-layout.test.ts).
  */
-const LOW: readonly [IdRange, IdRange] = [
-  [0x010, 0x3ff],
-  [0x400, 0x7ff],
-];
-const HIGH: readonly [IdRange, IdRange] = [
-  [0x900, 0xc7f],
-  [0xc80, 0xfff],
-];
 export const TABLE_ID_RANGES: Record<TreeKind, readonly [IdRange, IdRange]> = {
-  inbound: LOW,
-  outbound: HIGH,
-  hairpin: LOW,
-  hairpinSource: HIGH,
+  // The gateway device: inbound on ingress, outbound on egress (one clsact qdisc, or ingress + htb).
+  inbound: [
+    [0x010, 0x20b],
+    [0x20c, 0x407],
+  ],
+  outbound: [
+    [0x408, 0x603],
+    [0x604, 0x7ff],
+  ],
+  // Internal devices: hairpin on ingress, hairpinSource on egress of one clsact qdisc.
+  hairpin: [
+    [0x010, 0x28f],
+    [0x290, 0x50f],
+  ],
+  hairpinSource: [
+    [0x510, 0x687],
+    [0x688, 0x7ff],
+  ],
 };
 
 export function generationOfTable(kind: TreeKind, id: number): 0 | 1 | undefined {

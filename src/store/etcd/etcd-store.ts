@@ -83,7 +83,7 @@ export class EtcdStore implements Store, AgentRegistry {
       grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000 },
     });
     this.events.setMaxListeners(0);
-    this.tokens = new EtcdTokenStore(this.client, options.prefix);
+    this.tokens = new EtcdTokenStore(this.client, this.layout);
   }
 
   private get logger(): StoreLog {
@@ -246,6 +246,7 @@ export class EtcdStore implements Store, AgentRegistry {
       });
       if (revision === 0) revision = Number(page.header.revision);
       for (const kv of page.kvs) {
+        if (!this.layout.mirrored(kv.key.toString())) continue;
         mirror.apply({
           type: 'put',
           key: kv.key.toString(),
@@ -275,8 +276,13 @@ export class EtcdStore implements Store, AgentRegistry {
     this.watcher = watcher;
     watcher.on('data', (res) => {
       if (this.watcher !== watcher) return;
+      // The watch covers the whole prefix, tokens included (they sit between r/ and x/). A response that holds
+      // only token writes is not the mirror's: taking its revision would move the change feed's `latest`
+      // without a change, at whatever moment the watch happened to deliver it.
+      const events = res.events.filter((ev) => this.layout.mirrored(ev.kv.key.toString()));
+      if (res.events.length > 0 && events.length === 0) return;
       let changed = false;
-      for (const ev of res.events) {
+      for (const ev of events) {
         const event: MirrorEvent = {
           type: ev.type === 'Put' ? 'put' : 'delete',
           key: ev.kv.key.toString(),

@@ -1,5 +1,6 @@
 import type { Etcd3 } from 'etcd3';
 import type { TokenRecord, TokenStore } from '../token-store.js';
+import type { KeyLayout } from './keys.js';
 
 /**
  * API tokens in etcd, one JSON record per token under `<prefix>t/<id>`: outside the resources (`r/`), so they
@@ -8,11 +9,11 @@ import type { TokenRecord, TokenStore } from '../token-store.js';
 export class EtcdTokenStore implements TokenStore {
   constructor(
     private readonly client: Etcd3,
-    private readonly prefix: string,
+    private readonly layout: KeyLayout,
   ) {}
 
   private key(id: string): string {
-    return `${this.prefix}t/${id}`;
+    return this.layout.token(id);
   }
 
   async addToken(record: TokenRecord): Promise<void> {
@@ -30,7 +31,7 @@ export class EtcdTokenStore implements TokenStore {
   }
 
   async listTokens(): Promise<TokenRecord[]> {
-    const all = await this.client.getAll().prefix(`${this.prefix}t/`).strings();
+    const all = await this.client.getAll().prefix(this.layout.tokenPrefix()).strings();
     return Object.values(all)
       .map((text) => JSON.parse(text) as TokenRecord)
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));

@@ -10,6 +10,8 @@ import { KINDS, type Kind } from '../../model/index.js';
  *   answer, and a unique key is taken only if it is still free.
  * - `d/<kind>`: rewritten whenever a resource of that kind is deleted, so a transaction that listed a kind
  *   can tell that nothing was removed from it (additions and updates are seen by a range compare).
+ * - `t/<id>`: an API token's record (hash only). Not part of the mirror: no process keeps other processes'
+ *   token hashes in memory, and a token write never moves the change feed.
  */
 export class KeyLayout {
   constructor(readonly prefix: string) {}
@@ -29,6 +31,19 @@ export class KeyLayout {
 
   deleteStamp(kind: Kind): string {
     return `${this.prefix}d/${kind}`;
+  }
+
+  token(id: string): string {
+    return `${this.prefix}t/${id}`;
+  }
+
+  tokenPrefix(): string {
+    return `${this.prefix}t/`;
+  }
+
+  /** Whether the mirror keeps this key: everything under the prefix except the tokens. */
+  mirrored(key: string): boolean {
+    return key.startsWith(this.prefix) && !key.startsWith(this.tokenPrefix());
   }
 
   /** [start, end) of everything sfip keeps under the prefix. */

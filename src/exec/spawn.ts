@@ -1,0 +1,38 @@
+import { execFile, execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { promisify } from 'node:util';
+import { recordPrograms } from './record-programs.js';
+
+/**
+ * node's spawn and execFile, recording the program they start (see record-programs.ts). Everything outside
+ * src/exec that starts a program goes through these or through `run`, so that the test run's record of the
+ * programs it needs is complete: the program-coverage test fails for a file that imports node:child_process.
+ */
+export const spawnProgram = ((
+  file: string,
+  args?: readonly string[] | SpawnOptions,
+  options?: SpawnOptions,
+) => {
+  recordPrograms([file, ...(Array.isArray(args) ? (args as readonly string[]) : [])]);
+  return (spawn as (...a: unknown[]) => ChildProcess)(file, args, options);
+}) as typeof spawn;
+
+const execFileAsync = promisify(execFile);
+
+export const execFileProgram = Object.assign(
+  (file: string, ...rest: unknown[]) => {
+    recordPrograms([file, ...(Array.isArray(rest[0]) ? (rest[0] as readonly string[]) : [])]);
+    return (execFile as (...a: unknown[]) => ChildProcess)(file, ...rest);
+  },
+  {
+    // So that promisify(execFileProgram) resolves with { stdout, stderr }, as promisify(execFile) does.
+    [promisify.custom]: (file: string, ...rest: unknown[]) => {
+      recordPrograms([file, ...(Array.isArray(rest[0]) ? (rest[0] as readonly string[]) : [])]);
+      return (execFileAsync as (...a: unknown[]) => Promise<unknown>)(file, ...rest);
+    },
+  },
+) as unknown as typeof execFile;
+
+export const execFileSyncProgram = ((file: string, ...rest: unknown[]) => {
+  recordPrograms([file, ...(Array.isArray(rest[0]) ? (rest[0] as readonly string[]) : [])]);
+  return (execFileSync as (...a: unknown[]) => unknown)(file, ...rest);
+}) as typeof execFileSync;
