@@ -17,6 +17,7 @@ mkdir -p test-results
 export SFIP_RECORD_PROGRAMS=$PWD/test-results/programs.txt
 : >"$SFIP_RECORD_PROGRAMS"
 export BASH_ENV=$PWD/scripts/record-programs.bash
+export SFIP_PROJECT_ROOT=$PWD
 mapfile -t files < <(find test -name '*.test.ts' | sort)
 # No hang: each test and each suite has 10 minutes unless it says otherwise, and the watchdog fails a file that
 # outlives its limit or does not exit after its tests, naming what it left open (test/support/exit-watchdog.ts).
