@@ -19,7 +19,9 @@ import {
   createMetricsRegistry,
   Observer,
   ReconcileHistory,
+  listenMetrics,
   registerMetricsRoute,
+  type MetricsAccess,
 } from '../metrics/index.js';
 import { parseNodeName, type BackendName } from '../model/index.js';
 import { connectStore, isAgentRegistry, type Store } from '../store/index.js';
@@ -65,6 +67,11 @@ export interface ServeOptions {
   readonly rateLimit?: RateLimit | null;
   /** Where mutating requests are recorded. Default STATE_DIR/audit.log. */
   readonly auditLogPath?: string;
+  /**
+   * Serve /metrics on this address instead of the API's (`--metrics-listen`), e.g. loopback while the API is
+   * public. The same token is needed there.
+   */
+  readonly metricsListen?: { readonly host: string; readonly port: number };
 }
 
 export interface RunningServer {
@@ -78,6 +85,8 @@ export interface RunningServer {
   readonly history: ReconcileHistory;
   /** Where the generated dashboard token was written, or null when it was given. */
   readonly dashboardTokenPath: string | null;
+  /** Where /metrics is served: the API's URL, or the --metrics-listen listener's. */
+  readonly metricsUrl: string;
   close(): Promise<void>;
 }
 
@@ -186,22 +195,45 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     defaultBackend: options.backend,
     cacheMs: options.countersCacheMs ?? 1000,
   });
-  registerMetricsRoute(app, createMetricsRegistry({ observer, history }));
+  // The dashboard token (for bookmarks, `sfip top` and scrapers), or any admin API token: both views show every
+  // project, so a project token is refused.
+  const access = async (headers: Record<string, string | string[] | undefined>): Promise<MetricsAccess> => {
+    const presented = presentedToken(headers);
+    if (sameToken(presented, token.token)) return 'allowed';
+    const record = presented === undefined ? undefined : await verifyToken(store.tokens, presented);
+    if (!record) return 'unauthenticated';
+    return record.isAdmin ? 'allowed' : 'forbidden';
+  };
+  const registry = createMetricsRegistry({ observer, history });
+  if (!options.metricsListen) registerMetricsRoute(app, registry, (request) => access(request.headers));
   await registerDashboard(app, {
     observer,
     history,
-    // The dashboard token (for bookmarks and `sfip top`), or any admin API token: the page shows every project.
-    authorize: async (request) => {
-      const presented = presentedToken(request.headers);
-      if (sameToken(presented, token.token)) return true;
-      return presented !== undefined && (await verifyToken(store.tokens, presented))?.isAdmin === true;
-    },
+    authorize: async (request) => (await access(request.headers)) === 'allowed',
   });
   // The admin token exists before the first request can arrive, so a client started with the server never sees a 401.
   const local = auth === 'token' ? await ensureLocalAdminToken(store.tokens, options.stateDir) : undefined;
   if (local) log.info({ path: local.path, created: local.created }, 'local admin token ready');
   const address = await app.listen({ host: options.host, port: options.port });
   endpoint ??= address;
+  let metricsListener: Awaited<ReturnType<typeof listenMetrics>> | undefined;
+  if (options.metricsListen) {
+    try {
+      metricsListener = await listenMetrics(
+        registry,
+        (request) => access(request.headers),
+        options.metricsListen.host,
+        options.metricsListen.port,
+      );
+    } catch (error) {
+      await app.close();
+      await store.close();
+      audit.close();
+      lock?.release();
+      throw error;
+    }
+    log.info({ url: metricsListener.url }, 'metrics listening');
+  }
   const adminToken = local?.token;
   // Published before the "listening" line, which clients (and tests) wait for before they call.
   const published =
@@ -234,8 +266,10 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     adminToken,
     history,
     dashboardTokenPath: token.path,
+    metricsUrl: metricsListener?.url ?? address,
     async close() {
       if (published && adminToken) unpublishToken(published, adminToken);
+      await metricsListener?.close();
       await app.close();
       await agentRunning;
       await (nodeAgent ?? agent)?.stop();

@@ -48,6 +48,22 @@ function parseSize(text: string): number {
   );
 }
 
+/** `ADDR:PORT` (`127.0.0.1:9100`, `[::1]:9100`, `localhost:9100`) for a second listener. */
+export function parseListenAddress(text: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d+)$/.exec(text);
+  if (!m)
+    throw new InvalidArgumentError(
+      `'${text}' is not a listen address: expected ADDR:PORT such as 127.0.0.1:9100`,
+    );
+  const host = m[1] ?? m[2]!;
+  if (m[1] !== undefined && isIP(host) !== 6) {
+    throw new InvalidArgumentError(
+      `'${text}' is not a listen address: '${host}' in brackets is not an IPv6 address`,
+    );
+  }
+  return { host: parseListenHost(host), port: parsePort(m[3]!) };
+}
+
 function parsePublicUrlOption(text: string): string {
   try {
     return parsePublicUrl(text);
@@ -127,6 +143,11 @@ export function serveCommand(): Command {
       parseRateLimitOption,
       DEFAULT_RATE_LIMIT,
     )
+    .option(
+      '--metrics-listen <addr:port>',
+      'serve /metrics on this address instead of the API address, e.g. 127.0.0.1:9100 (the same tokens apply)',
+      parseListenAddress,
+    )
     .option('--audit-log <file>', 'where every mutating request is recorded (default: STATE_DIR/audit.log)')
     .option(
       '--public-url <url>',
@@ -164,6 +185,9 @@ export function serveCommand(): Command {
         rateLimit: o.rateLimit as RateLimit | null,
         ...(o.auditLog !== undefined && { auditLogPath: String(o.auditLog) }),
         ...(o.publicUrl !== undefined && { publicUrl: String(o.publicUrl) }),
+        ...(o.metricsListen !== undefined && {
+          metricsListen: o.metricsListen as { host: string; port: number },
+        }),
         log,
       });
       // Runs until a signal; then the API and agent stop, and the kernel keeps forwarding what it has.
