@@ -19,3 +19,6 @@ export function parseRateLimit(text: string): RateLimit {
 
 /** 500 requests per caller every 10 s unless `sfip serve --rate-limit` says otherwise. */
 export const DEFAULT_RATE_LIMIT: RateLimit = { max: 500, windowMs: 10_000 };
+
+/** 200 refused requests per source address every 10 s unless `sfip serve --refusal-limit` says otherwise. */
+export const DEFAULT_REFUSAL_LIMIT: RateLimit = { max: 200, windowMs: 10_000 };

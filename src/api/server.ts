@@ -2,12 +2,13 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Store } from '../store/index.js';
-import { registerAuditLog, type AuditLog } from './audit-log.js';
+import { registerAuditLog, writeBursts, type AuditLog } from './audit-log.js';
 import { registerAuth, type AuthMode } from './auth.js';
 import { registerExtensions } from './extensions.js';
 import { errorHandler, frameworkErrorHandler, notFoundHandler } from './neutron-error.js';
 import { registerOpenApi } from './openapi.js';
 import { registerRateLimit, type RateLimit } from './rate-limit.js';
+import { RefusalTracker, registerRefusalLimit } from './refusal-limit.js';
 import { registerResource } from './resource-routes.js';
 import { registerAgents } from './resources/agents.js';
 import { floatingIps } from './resources/floating-ips.js';
@@ -42,6 +43,11 @@ export interface ApiOptions {
   readonly https?: { readonly cert: Buffer; readonly key: Buffer };
   /** Requests per caller and window; absent means no limit. */
   readonly rateLimit?: RateLimit;
+  /**
+   * Refused requests (4xx) per source address and window before every request from it is answered 429; absent
+   * or null means no limit (refusals are still counted to bound the audit log).
+   */
+  readonly refusalLimit?: RateLimit | null;
   /** Where clients reach the API, for absolute links (never the Host header). Default DEFAULT_PUBLIC_URL. */
   readonly publicUrl?: PublicUrl;
   /** Where every mutating request is recorded, and what to do when the record cannot be written. */
@@ -93,7 +99,16 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   app.setNotFoundHandler(notFoundHandler);
   // Response schemas document the API; JSON.stringify serializes it, so a documentation slip cannot change a reply.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
-  if (options.audit) registerAuditLog(app, options.audit.log, options.audit.onWriteError);
+  // Before the audit log's hooks, so a request's refusal is counted before it is recorded; before
+  // authentication, so a limited source costs no token lookup.
+  const audit = options.audit;
+  const refusals =
+    options.refusalLimit || audit
+      ? registerRefusalLimit(app, new RefusalTracker({ limit: options.refusalLimit ?? null }), (bursts) => {
+          if (audit) writeBursts(audit.log, bursts, audit.onWriteError);
+        })
+      : undefined;
+  if (audit) registerAuditLog(app, audit.log, audit.onWriteError, refusals?.recordOf);
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);
   });

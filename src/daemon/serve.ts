@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Agent, NodeAgent } from '../agent/index.js';
-import { DEFAULT_RATE_LIMIT } from '../api/rate-limit-spec.js';
+import { DEFAULT_RATE_LIMIT, DEFAULT_REFUSAL_LIMIT } from '../api/rate-limit-spec.js';
 import { AuditLog, buildApi, DEFAULT_PUBLIC_URL, type AuthMode, type RateLimit } from '../api/index.js';
 import {
   endpointTokenPath,
@@ -65,6 +65,8 @@ export interface ServeOptions {
   readonly bodyLimit?: number;
   /** Requests per caller and window; null turns the limit off. Default 500 every 10 s. */
   readonly rateLimit?: RateLimit | null;
+  /** Refused requests (4xx) per source address and window before 429; null turns it off. Default 200 every 10 s. */
+  readonly refusalLimit?: RateLimit | null;
   /** Where mutating requests are recorded. Default STATE_DIR/audit.log. */
   readonly auditLogPath?: string;
   /**
@@ -178,6 +180,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     ...(options.requestTimeoutMs !== undefined && { requestTimeoutMs: options.requestTimeoutMs }),
     ...(options.bodyLimit !== undefined && { bodyLimit: options.bodyLimit }),
     ...(options.rateLimit !== null && { rateLimit: options.rateLimit ?? DEFAULT_RATE_LIMIT }),
+    refusalLimit: options.refusalLimit === undefined ? DEFAULT_REFUSAL_LIMIT : options.refusalLimit,
     audit: {
       log: audit,
       onWriteError: (error) =>

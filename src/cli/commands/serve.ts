@@ -1,7 +1,12 @@
 import { isIP } from 'node:net';
 import { Command, InvalidArgumentError } from 'commander';
 import { parseBackendName } from '../../model/index.js';
-import { DEFAULT_RATE_LIMIT, parseRateLimit, type RateLimit } from '../../api/rate-limit-spec.js';
+import {
+  DEFAULT_RATE_LIMIT,
+  DEFAULT_REFUSAL_LIMIT,
+  parseRateLimit,
+  type RateLimit,
+} from '../../api/rate-limit-spec.js';
 import { parsePublicUrl } from '../../api/public-url.js';
 
 export function parseDuration(text: string): number {
@@ -148,6 +153,12 @@ export function serveCommand(): Command {
       'serve /metrics on this address instead of the API address, e.g. 127.0.0.1:9100 (the same tokens apply)',
       parseListenAddress,
     )
+    .option(
+      '--refusal-limit <limit>',
+      'refused requests (4xx) per source address and window, e.g. 200/10s; off for none (429 beyond, before the token is checked)',
+      parseRateLimitOption,
+      DEFAULT_REFUSAL_LIMIT,
+    )
     .option('--audit-log <file>', 'where every mutating request is recorded (default: STATE_DIR/audit.log)')
     .option(
       '--public-url <url>',
@@ -183,6 +194,7 @@ export function serveCommand(): Command {
         requestTimeoutMs: Number(o.requestTimeout),
         bodyLimit: Number(o.maxBodySize),
         rateLimit: o.rateLimit as RateLimit | null,
+        refusalLimit: o.refusalLimit as RateLimit | null,
         ...(o.auditLog !== undefined && { auditLogPath: String(o.auditLog) }),
         ...(o.publicUrl !== undefined && { publicUrl: String(o.publicUrl) }),
         ...(o.metricsListen !== undefined && {
