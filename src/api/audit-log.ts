@@ -1,9 +1,8 @@
-import { closeSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { callerIdentity } from './caller-identity.js';
 import { makeDirectories } from '../fs/make-directories.js';
-import { ensurePrivateFile, PRIVATE_MODE } from '../fs/private-file.js';
+import { DEFAULT_ROTATION, RotatingLogFile, type Rotation } from '../fs/rotating-log-file.js';
 import type { RefusalBurst, RefusalRecord } from './refusal-limit.js';
 
 /** One mutating request: who made it, what it asked, when, and what came of it. Never a body or a token. */
@@ -44,30 +43,36 @@ export function auditPath(url: string): string {
 }
 
 /**
- * An append-only JSON-lines file, mode 0600, written synchronously: a line is on its way to the disk before the
- * next request's line, so a crash loses at most the request it interrupted.
+ * JSON lines, mode 0600, written synchronously: a line is on its way to the disk before the next request's line,
+ * so a crash loses at most the request it interrupted. Rotated by size with a bounded number of old files, and
+ * reopened on SIGHUP for logrotate (`src/fs/rotating-log-file.ts`).
  */
 export class AuditLog {
-  private fd: number | undefined;
+  private readonly file: RotatingLogFile;
 
-  constructor(readonly path: string) {
+  constructor(
+    readonly path: string,
+    rotation: Rotation = DEFAULT_ROTATION,
+  ) {
     makeDirectories(dirname(path));
     try {
-      ensurePrivateFile(path);
-      this.fd = openSync(path, 'a', PRIVATE_MODE);
+      this.file = new RotatingLogFile(path, rotation);
     } catch (error) {
       throw new Error(`Cannot open the audit log ${path}: ${(error as Error).message}`, { cause: error });
     }
   }
 
   write(entry: AuditEntry | AuditSummary): void {
-    if (this.fd === undefined) throw new Error(`The audit log ${this.path} is closed`);
-    writeSync(this.fd, `${JSON.stringify(entry)}\n`);
+    this.file.writeLine(JSON.stringify(entry));
+  }
+
+  /** Continues in a new file at the same path (after logrotate moved the old one away). */
+  reopen(): void {
+    this.file.reopen();
   }
 
   close(): void {
-    if (this.fd !== undefined) closeSync(this.fd);
-    this.fd = undefined;
+    this.file.close();
   }
 }
 

@@ -28,6 +28,7 @@ import { connectStore, isAgentRegistry, type Store } from '../store/index.js';
 import { acquireAgentLock, type AgentLock } from './agent-lock.js';
 import { dataplaneCache } from './node-agent.js';
 import { checkStateDir } from './state-dir.js';
+import type { Rotation } from '../fs/rotating-log-file.js';
 import { loadTlsFiles } from './tls.js';
 
 export interface ServeOptions {
@@ -69,6 +70,8 @@ export interface ServeOptions {
   readonly refusalLimit?: RateLimit | null;
   /** Where mutating requests are recorded. Default STATE_DIR/audit.log. */
   readonly auditLogPath?: string;
+  /** When the audit log rotates and how many old files it keeps. Default 64 MiB and 5. */
+  readonly auditLogRotation?: Rotation;
   /**
    * Serve /metrics on this address instead of the API's (`--metrics-listen`), e.g. loopback while the API is
    * public. The same token is needed there.
@@ -89,6 +92,8 @@ export interface RunningServer {
   readonly dashboardTokenPath: string | null;
   /** Where /metrics is served: the API's URL, or the --metrics-listen listener's. */
   readonly metricsUrl: string;
+  /** Reopens the audit log at its path (on SIGHUP, after logrotate moved it away). */
+  reopenLogs(): void;
   close(): Promise<void>;
 }
 
@@ -169,7 +174,10 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   if (agent) history.follow(agent);
   let agentStarted = !agent;
   const https = options.tls ? loadTlsFiles(options.tls.certPath, options.tls.keyPath) : undefined;
-  const audit = new AuditLog(options.auditLogPath ?? join(options.stateDir, 'audit.log'));
+  const audit = new AuditLog(
+    options.auditLogPath ?? join(options.stateDir, 'audit.log'),
+    ...(options.auditLogRotation ? [options.auditLogRotation] : []),
+  );
   // Known once listening (port 0 picks one); no link is built before then, as no request arrives before.
   let endpoint = options.publicUrl;
   const app = await buildApi({
@@ -270,6 +278,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     history,
     dashboardTokenPath: token.path,
     metricsUrl: metricsListener?.url ?? address,
+    reopenLogs: () => audit.reopen(),
     async close() {
       if (published && adminToken) unpublishToken(published, adminToken);
       await metricsListener?.close();

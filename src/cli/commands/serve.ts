@@ -8,6 +8,7 @@ import {
   type RateLimit,
 } from '../../api/rate-limit-spec.js';
 import { parsePublicUrl } from '../../api/public-url.js';
+import { DEFAULT_ROTATION } from '../../fs/rotating-log-file.js';
 
 export function parseDuration(text: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text);
@@ -67,6 +68,16 @@ export function parseListenAddress(text: string): { host: string; port: number }
     );
   }
   return { host: parseListenHost(host), port: parsePort(m[3]!) };
+}
+
+function parseFileCount(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < 1 || n > 1000) {
+    throw new InvalidArgumentError(
+      `'${text}' is not a number of files: expected a whole number from 1 to 1000`,
+    );
+  }
+  return n;
 }
 
 function parsePublicUrlOption(text: string): string {
@@ -161,6 +172,18 @@ export function serveCommand(): Command {
     )
     .option('--audit-log <file>', 'where every mutating request is recorded (default: STATE_DIR/audit.log)')
     .option(
+      '--audit-log-max-size <bytes>',
+      'rotate the audit log at this size, e.g. 64MiB; 0 never rotates (leave it to logrotate, which sends SIGHUP)',
+      parseSize,
+      DEFAULT_ROTATION.maxBytes,
+    )
+    .option(
+      '--audit-log-files <count>',
+      'rotated audit logs kept (FILE.1 … FILE.N); older ones are deleted',
+      parseFileCount,
+      DEFAULT_ROTATION.files,
+    )
+    .option(
       '--public-url <url>',
       'where clients reach the API, for links in responses (default: the listen address; never the Host header)',
       parsePublicUrlOption,
@@ -196,6 +219,7 @@ export function serveCommand(): Command {
         rateLimit: o.rateLimit as RateLimit | null,
         refusalLimit: o.refusalLimit as RateLimit | null,
         ...(o.auditLog !== undefined && { auditLogPath: String(o.auditLog) }),
+        auditLogRotation: { maxBytes: Number(o.auditLogMaxSize), files: Number(o.auditLogFiles) },
         ...(o.publicUrl !== undefined && { publicUrl: String(o.publicUrl) }),
         ...(o.metricsListen !== undefined && {
           metricsListen: o.metricsListen as { host: string; port: number },
@@ -208,6 +232,15 @@ export function serveCommand(): Command {
           log.info({ signal }, 'stopping; the kernel keeps forwarding what it has');
           void server.close().then(resolve);
         };
+        // logrotate moves the audit log away, then sends SIGHUP: continue in a new file at the same path.
+        process.on('SIGHUP', () => {
+          try {
+            server.reopenLogs();
+            log.info('SIGHUP: reopened the audit log');
+          } catch (error) {
+            log.error({ err: (error as Error).message }, 'SIGHUP: cannot reopen the audit log');
+          }
+        });
         process.once('SIGTERM', () => stop('SIGTERM'));
         process.once('SIGINT', () => stop('SIGINT'));
       });
