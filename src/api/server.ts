@@ -11,6 +11,8 @@ import { registerRateLimit, type RateLimit } from './rate-limit.js';
 import { RefusalTracker, registerRefusalLimit } from './refusal-limit.js';
 import { registerResource } from './resource-routes.js';
 import { registerAgents } from './resources/agents.js';
+import { registerProjects } from './resources/projects.js';
+import { registerQuotas } from './resources/quotas.js';
 import { floatingIps } from './resources/floating-ips.js';
 import { networks } from './resources/networks.js';
 import { ports } from './resources/ports.js';
@@ -124,6 +126,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   }
   registerRouterInterfaces(app, options.store);
   registerAgents(app, options.store);
+  registerQuotas(app, options.store);
+  registerProjects(app, options.store);
   const config = { public: true };
   app.get('/healthz', { config, schema: { hide: true } }, async () => ({ status: 'ok' }));
   // Ready: the store answers and (with an agent) every router in it has been reconciled at least once.

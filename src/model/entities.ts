@@ -1,4 +1,5 @@
 import type { IPv4 } from './ipv4.js';
+import type { Quota } from './quotas.js';
 
 /** Fields every stored resource carries, as Neutron's standard attributes do. */
 export interface Resource {
@@ -116,6 +117,7 @@ export interface FloatingIp extends Resource {
 }
 
 export interface KindMap {
+  quota: Quota;
   network: Network;
   subnet: Subnet;
   port: Port;
@@ -126,4 +128,4 @@ export interface KindMap {
 
 export type Kind = keyof KindMap;
 export type AnyEntity = KindMap[Kind];
-export const KINDS: readonly Kind[] = ['network', 'subnet', 'port', 'router', 'floatingip', 'agent'];
+export const KINDS: readonly Kind[] = ['network', 'subnet', 'port', 'router', 'floatingip', 'agent', 'quota'];

@@ -1,4 +1,5 @@
 import type { AnyEntity, FloatingIp, Kind, Port, Subnet, Router } from './entities.js';
+import { isQuotaResource, quotaUsageKey } from './quotas.js';
 
 /**
  * Secondary index keys per resource. A key marked unique can be held by one resource only, and the store
@@ -32,7 +33,9 @@ export const routerPlacementKey = (namespace: string | null, device: string): st
   `router-placement/${namespace ?? ''}/${device}`;
 
 export function indexKeysOf(kind: Kind, entity: AnyEntity): IndexKey[] {
-  return [{ key: projectKey(entity.projectId), unique: false }, ...kindKeysOf(kind, entity)];
+  const keys = [{ key: projectKey(entity.projectId), unique: false }, ...kindKeysOf(kind, entity)];
+  if (isQuotaResource(kind)) keys.push({ key: quotaUsageKey(kind, entity.projectId), unique: false });
+  return keys;
 }
 
 function kindKeysOf(kind: Kind, entity: AnyEntity): IndexKey[] {
@@ -81,6 +84,7 @@ function kindKeysOf(kind: Kind, entity: AnyEntity): IndexKey[] {
     }
     case 'network':
     case 'agent':
+    case 'quota':
       return [];
   }
 }

@@ -12,6 +12,7 @@ export * from './mapping-trust.js';
 export * from './names.js';
 export * from './networks.js';
 export * from './ports.js';
+export * from './quotas.js';
 export * from './resource.js';
 export * from './routers.js';
 export * from './scheduling.js';

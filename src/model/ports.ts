@@ -197,6 +197,7 @@ function withPendingIps(tx: Tx, networkId: string, pending: readonly FixedIp[]):
     list: tx.list.bind(tx),
     put: tx.put.bind(tx),
     delete: tx.delete.bind(tx),
+    count: tx.count.bind(tx),
     lookup: (key: string) => (taken.has(key) ? [{ kind: 'port', id: 'pending' }] : tx.lookup(key)),
   };
 }

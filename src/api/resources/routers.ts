@@ -7,6 +7,7 @@ import {
   removeRouterInterface,
   updateRouter,
   visibleTo,
+  quotaTx,
 } from '../../model/index.js';
 import { NullableString, StandardResponse } from '../openapi-schemas.js';
 import type { Store } from '../../store/index.js';
@@ -168,7 +169,7 @@ export function registerRouterInterfaces(app: FastifyInstance, store: Store): vo
         };
         const info = await store.update((tx) =>
           action === 'add_router_interface'
-            ? addRouterInterface(tx, ctx, request.params.id, body)
+            ? addRouterInterface(quotaTx(tx, ctx), ctx, request.params.id, body)
             : removeRouterInterface(tx, ctx, request.params.id, body),
         );
         return {
