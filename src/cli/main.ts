@@ -10,6 +10,7 @@ import { networkCommand, portCommand, subnetCommand } from './commands/network.j
 import { routerCommand } from './commands/router.js';
 import { serveCommand } from './commands/serve.js';
 import { tokenCommand } from './commands/token.js';
+import { quotaCommand } from './commands/quota.js';
 import { TOKEN_HINT } from '../client/token-source.js';
 import { topCommand } from './commands/top.js';
 
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
     doctorCommand(),
     serveCommand(),
     tokenCommand(),
+    quotaCommand(),
     topCommand(),
     agentCommand(),
   ]) {
