@@ -101,6 +101,10 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   app.setNotFoundHandler(notFoundHandler);
   // Response schemas document the API; JSON.stringify serializes it, so a documentation slip cannot change a reply.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  // First, so that every answer (a refusal by the hooks below included) carries its request id.
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
   // Before the audit log's hooks, so a request's refusal is counted before it is recorded; before
   // authentication, so a limited source costs no token lookup.
   const audit = options.audit;
@@ -111,9 +115,6 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
         })
       : undefined;
   if (audit) registerAuditLog(app, audit.log, audit.onWriteError, refusals?.recordOf);
-  app.addHook('onRequest', async (request, reply) => {
-    void reply.header('x-request-id', request.id);
-  });
   registerAuth(app, options.auth ?? 'token', options.store.tokens);
   // After authentication (preHandler), so a caller is its token.
   if (options.rateLimit) await registerRateLimit(app, options.rateLimit);

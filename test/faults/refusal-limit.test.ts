@@ -20,6 +20,7 @@ const LONG_PATH = `/v2.0/networks/${'x'.repeat(150)}/${'y'.repeat(4000)}`;
 interface Reply {
   status: number;
   retryAfter: string | undefined;
+  requestId: string | undefined;
   body: string;
 }
 
@@ -47,7 +48,12 @@ function send(
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => (body += chunk));
         res.on('end', () =>
-          resolve({ status: res.statusCode!, retryAfter: res.headers['retry-after'] as string, body }),
+          resolve({
+            status: res.statusCode!,
+            retryAfter: res.headers['retry-after'] as string,
+            requestId: res.headers['x-request-id'] as string,
+            body,
+          }),
         );
       },
     );
@@ -110,6 +116,7 @@ describe('refused requests are limited per source address', { timeout: 120_000 }
     assert.equal((statuses.get(401) ?? 0) + limited.length, FLOOD, JSON.stringify([...statuses]));
     assert.ok((statuses.get(401) ?? 0) >= 200, 'the limit allows its 200 refusals first');
     const one = limited[0]!;
+    assert.ok(one.requestId, 'a limited answer carries its X-Request-Id');
     assert.ok(Number(one.retryAfter) >= 1 && Number(one.retryAfter) <= 10, `Retry-After ${one.retryAfter}`);
     const error = (JSON.parse(one.body) as { NeutronError: { type: string; message: string } }).NeutronError;
     assert.equal(error.type, 'HTTPTooManyRequests');
