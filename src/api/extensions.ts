@@ -53,6 +53,12 @@ const EXTENSIONS: readonly Extension[] = [
   { alias: 'project-id', name: 'project_id field enabled', description: 'project_id beside tenant_id' },
   { alias: 'pagination', name: 'Pagination support', description: 'limit, marker and page_reverse' },
   { alias: 'sorting', name: 'Sorting support', description: 'sort_key and sort_dir' },
+  { alias: 'quotas', name: 'Quota management support', description: 'GET/PUT/DELETE /v2.0/quotas' },
+  {
+    alias: 'quota_details',
+    name: 'Quota details extension',
+    description: 'used, limit and reserved in /v2.0/quotas/{project_id}/details',
+  },
   {
     alias: 'filter-validation',
     name: 'Filter parameters validation',

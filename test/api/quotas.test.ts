@@ -47,6 +47,9 @@ describe('quotas through the API', () => {
     assert.deepEqual((await alpha.caller.get('/v2.0/quotas/tenant')).body, {
       tenant: { tenant_id: 'alpha' },
     });
+    for (const alias of ['quotas', 'quota_details']) {
+      assert.equal((await alpha.caller.get(`/v2.0/extensions/${alias}`)).status, 200, alias);
+    }
   });
 
   it("refuses another project's quota to a project (403 AdminRequired, as Neutron), never to an admin", async () => {
