@@ -58,6 +58,7 @@ describe('quotas through the API', () => {
       '/v2.0/quotas/beta/default',
       '/v2.0/quotas/beta/details',
       '/os-quota-sets/beta',
+      '/os-quota-sets/beta/defaults',
     ]) {
       const reply = await alpha.caller.get(path);
       assert.equal(reply.status, 403, path);
@@ -211,6 +212,16 @@ describe('quotas through the API', () => {
       assert.equal(errorOf(reply.body).type, 'ProjectNotFound');
     }
     assert.deepEqual((await alpha.caller.get('/projects?name=beta')).body.projects, []);
+    const own = (await alpha.caller.get('/projects')).body.projects as Json[];
+    assert.deepEqual(
+      own.map((p) => p.id),
+      ['alpha'],
+    );
+    const all = (await f.admin.get('/projects')).body.projects as Json[];
+    assert.deepEqual(
+      all.map((p) => p.id),
+      ['admin', 'alpha', 'beta'],
+    );
     assert.equal(((await f.admin.get('/projects?name=beta')).body.projects as Json[]).length, 1);
     assert.equal((await f.admin.get('/projects/beta')).status, 200);
     assert.equal((await f.admin.get('/projects/never-had-a-token')).status, 404);
