@@ -1,8 +1,9 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseBackendName, parseNamespaceName, parseNodeName, SfipError } from '../../model/index.js';
 import { createLogger } from '../../daemon/logger.js';
 import { runAgent } from '../../daemon/node-agent.js';
-import { parseDuration, parseTtl } from './serve.js';
+import { durationOption } from '../option-helpers.js';
+import { parseTtl } from './serve.js';
 
 const asNode = (text: string) => {
   try {
@@ -33,22 +34,25 @@ export function agentCommand(): Command {
       process.env.SFIP_STATE_DIR ?? '/var/lib/sfip',
     )
     .option('--backend <name>', 'default dataplane backend', 'nftables')
-    .option(
-      '--lease-ttl <duration>',
-      "liveness lease: a dead node's routers move this long after its last renewal",
-      parseTtl,
-      3,
+    .addOption(
+      new Option(
+        '--lease-ttl <duration>',
+        "liveness lease: a dead node's routers move this long after its last renewal",
+      )
+        .argParser(parseTtl)
+        .default(3, '3s'),
     )
     .option(
       '--netns-prefix <prefix>',
       'prepend to every router namespace on this node (labs: several nodes on one host)',
       asPrefix,
     )
-    .option(
-      '--resync-interval <duration>',
-      'how often to re-read the kernel and repair drift',
-      parseDuration,
-      10_000,
+    .addOption(
+      durationOption(
+        '--resync-interval <duration>',
+        'how often to re-read the kernel and repair drift',
+        10_000,
+      ),
     )
     .option('--no-garp', 'do not send gratuitous ARP when floating IPs come up')
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')

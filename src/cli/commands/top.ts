@@ -7,7 +7,7 @@ import type { DashboardState } from '../../dashboard/state-types.js';
 import { TOKEN_FILE } from '../../dashboard/token.js';
 import { renderTop } from '../top-view.js';
 import { globals } from './common.js';
-import { parseDuration } from './serve.js';
+import { durationOption, parseDuration } from '../option-helpers.js';
 
 /** The token: given, from the environment, or read from the daemon's state directory (same host, root). */
 function resolveToken(given: string | undefined, stateDir: string): string {
@@ -34,7 +34,7 @@ export function topCommand(): Command {
       'where to find dashboard-token when no token is given',
       process.env.SFIP_STATE_DIR ?? '/var/lib/sfip',
     )
-    .option('--interval <duration>', 'time between refreshes', parseInterval, 1000)
+    .addOption(durationOption('--interval <duration>', 'time between refreshes', 1000, parseInterval))
     .option('--router <id>', 'only this router (id)')
     .option('--once', 'print one screen (after two readings, so rates are known) and exit', false)
     .action(async (o: Record<string, unknown>, cmd: Command) => {
