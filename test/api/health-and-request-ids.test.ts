@@ -67,7 +67,7 @@ describe('readiness', () => {
     assert.deepEqual(seen, []);
   });
 
-  it('waits until each router has been reconciled once; a failed pass counts and is named', () => {
+  it('waits until each router has been reconciled once; a failing router is not ready, named with its reason', () => {
     const history = new ReconcileHistory();
     const pass = (routerId: string, error?: string) =>
       history.record({
@@ -95,8 +95,13 @@ describe('readiness', () => {
     assert.equal(agentReadiness(history, true, ['a', 'b']).ready, false);
     pass('b', 'network namespace qrouter-2 does not exist');
     assert.deepEqual(agentReadiness(history, true, ['a', 'b']), {
+      ready: false,
+      detail: '2 router(s) reconciled; failing: b (network namespace qrouter-2 does not exist)',
+    });
+    pass('b');
+    assert.deepEqual(agentReadiness(history, true, ['a', 'b']), {
       ready: true,
-      detail: '2 router(s) reconciled; failing: b',
+      detail: '2 router(s) reconciled',
     });
     assert.deepEqual(agentReadiness(history, true, []), { ready: true, detail: '0 router(s) reconciled' });
   });
