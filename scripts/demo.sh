@@ -82,12 +82,8 @@ up() {
   fail_here lab
 
   say "Creating a floating IP for vm1 with the CLI"
-  show sfip fip create sfip-r1-public --port vm1 --description demo
-  FIP=$(sfip --json fip list --port vm1 | node -e 'process.stdin.on("data",d=>console.log(JSON.parse(d)[0].floating_ip_address))')
-  for _ in $(seq 50); do
-    [ "$(sfip --json fip show "$FIP" | node -e 'process.stdin.on("data",d=>console.log(JSON.parse(d).status))')" = ACTIVE ] && break
-    sleep 0.1
-  done
+  show sfip fip create sfip-r1-public --port vm1 --description demo --wait
+  FIP=$(sfip --json fip list --port vm1 | node -e 'process.stdin.on("data",d=>console.log(JSON.parse(d).floatingips[0].floating_ip_address))')
   show sfip fip list
 
   say "From the external host (203.0.113.1): HTTP and ping to $FIP"

@@ -50,12 +50,15 @@ describe('sfip serve with the lab, end to end', { timeout: 180_000 }, () => {
     assert.equal(up.code, 0, up.stderr);
     const created = await sfip(serve.url, '--json', 'fip', 'create', `${prefix}-r1-public`, '--port', 'vm1');
     assert.equal(created.code, 0, created.stderr);
-    address = String((JSON.parse(created.stdout) as Record<string, unknown>).floating_ip_address);
+    address = String(
+      (JSON.parse(created.stdout) as { floatingip: Record<string, unknown> }).floatingip.floating_ip_address,
+    );
     await waitFor('ACTIVE', async () => {
-      const shown = JSON.parse((await sfip(serve.url, '--json', 'fip', 'show', address)).stdout) as Record<
-        string,
-        unknown
-      >;
+      const shown = (
+        JSON.parse((await sfip(serve.url, '--json', 'fip', 'show', address)).stdout) as {
+          floatingip: Record<string, unknown>;
+        }
+      ).floatingip;
       return shown.status === 'ACTIVE' ? true : undefined;
     });
     const page = await waitFor(
@@ -143,7 +146,9 @@ describe('sfip serve with the lab, end to end', { timeout: 180_000 }, () => {
     assert.equal(down.code, 0, down.stderr);
     const namespaces = (await run('ip', ['netns', 'list'])).stdout;
     assert.doesNotMatch(namespaces, new RegExp(`^${prefix}-`, 'm'));
-    const fips = JSON.parse((await sfip(serve.url, '--json', 'fip', 'list')).stdout) as unknown[];
+    const fips = (
+      JSON.parse((await sfip(serve.url, '--json', 'fip', 'list')).stdout) as { floatingips: unknown[] }
+    ).floatingips;
     assert.deepEqual(fips, []);
   });
 });

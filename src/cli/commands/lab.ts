@@ -45,6 +45,7 @@ export function labCommand(): Command {
     .action(async (o: { prefix: string }, cmd: Command) => {
       const rows = await labStatus(demoLab(o.prefix));
       printList(
+        null,
         rows.map((r) => ({ ...r, exists: r.exists ? 'yes' : 'no' })),
         [
           ['Namespace', 'namespace'],

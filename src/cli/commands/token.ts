@@ -84,7 +84,7 @@ export function tokenCommand(): Command {
         );
         if (o.output) writeSecretFile(o.output, issued.token);
         const shown = { ...row(issued.record), token: o.output ? `(written to ${o.output})` : issued.token };
-        printObject(shown, outputOf(cmd));
+        printObject(null, shown, outputOf(cmd));
         if (!o.output && !outputOf(cmd).json) console.error('Store the token now: it is not shown again.');
       },
     );
@@ -95,6 +95,7 @@ export function tokenCommand(): Command {
     .action(async (_o: unknown, cmd: Command) => {
       const records = await withStore(cmd, (store) => store.tokens.listTokens());
       printList(
+        null,
         records.map(row),
         [
           ['ID', 'id'],
