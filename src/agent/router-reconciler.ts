@@ -190,6 +190,9 @@ export class RouterReconciler {
         conntrackDeleted,
       }));
     } catch (error) {
+      // Unset after any failure, as documented: a failed read (a vanished namespace) must not leave the state
+      // of an earlier apply trusted, or the next pass would skip the kernel and report ACTIVE.
+      this.applied = undefined;
       const reason = (error as Error).message;
       if (error instanceof GuardRefusal)
         log.warn({ router: this.routerId, cause, err: reason }, 'reconcile refused');

@@ -41,6 +41,7 @@ export function labCommand(): Command {
     });
   lab
     .command('status')
+    .description("Show which of the lab's namespaces exist")
     .option(...prefixOption)
     .action(async (o: { prefix: string }, cmd: Command) => {
       const rows = await labStatus(demoLab(o.prefix));
