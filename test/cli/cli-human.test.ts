@@ -312,4 +312,30 @@ describe('CLI for people: names, reasons, --wait, --json shapes, verbs and flags
     assert.ok((await complete(['sfip', ''])).includes('version'));
     assert.notEqual((await sfip('completion', 'tcsh')).code, 0);
   });
+
+  it('lab status of a missing lab fails saying so; lab down says what it removed, and fails when the API does not answer', async () => {
+    const status = await sfip('lab', 'status', '--prefix', 'nclabnone');
+    assert.equal(status.code, 1);
+    assert.match(status.stderr, /Lab nclabnone does not exist: none of its 6 namespaces exist/);
+    const nothing = await sfip('lab', 'down', '--prefix', 'nclabnone');
+    assert.equal(nothing.code, 0, nothing.stderr);
+    assert.match(nothing.stdout, /Nothing to remove: lab nclabnone has no API resources and no namespaces/);
+    const down = await run(process.execPath, [
+      '--import',
+      'tsx',
+      CLI,
+      '--url',
+      'http://127.0.0.1:9',
+      'lab',
+      'down',
+      '--prefix',
+      'nclabnone',
+    ]);
+    assert.equal(down.code, 1);
+    assert.match(
+      down.stderr,
+      /Removed 0 namespaces, but the API resources of lab nclabnone could not be removed: Cannot reach/,
+    );
+    assert.doesNotMatch(down.stdout + down.stderr, /Removed 0 API resources/);
+  });
 });
