@@ -90,8 +90,8 @@ describe('sfip serve with the lab, end to end', { timeout: 180_000 }, () => {
     ];
     const before = await snapshot();
     const bad = [
-      ['fip', 'create', `${prefix}-r1-public`, '--address', '203.0.113.07'],
-      ['fip', 'create', `${prefix}-r1-public`, '--address', address],
+      ['fip', 'create', `${prefix}-r1-public`, '--floating-ip-address', '203.0.113.07'],
+      ['fip', 'create', `${prefix}-r1-public`, '--floating-ip-address', address],
       ['fip', 'create', `${prefix}-r1-public`, '--port', `${prefix}-r1-vm1`],
       ['router', 'set', `${prefix}-r1`, '--gateway-device', 'qg-r1;ip link del qg-r1'],
       ['router', 'set', `${prefix}-r1`, '--namespace', `${'x'.repeat(70)}`],
