@@ -69,6 +69,9 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     connectionTimeout: 2 * requestTimeout,
     loggerInstance: options.logger || undefined,
     logger: options.logger === false ? false : undefined,
+    // Fastify logs "incoming request" and "request completed" for each request: two lines at info. One line,
+    // written when the response is sent (see the onResponse hook), says everything both did.
+    disableRequestLogging: true,
     bodyLimit: options.bodyLimit ?? 256 * 1024,
     // Every request gets an id (the caller's X-Request-Id, or a new UUID); every log line of the request
     // carries it as reqId, and the response returns it in X-Request-Id.
@@ -96,6 +99,17 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   if (options.audit) registerAuditLog(app, options.audit.log, options.audit.onWriteError);
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      {
+        method: request.method,
+        url: request.url,
+        statusCode: reply.statusCode,
+        responseTimeMs: Math.round(reply.elapsedTime * 10) / 10,
+      },
+      'request',
+    );
   });
   registerAuth(app, options.auth ?? 'token', options.store.tokens);
   // After authentication (preHandler), so a caller is its token.
