@@ -23,11 +23,7 @@ export function buildProgram(argv: readonly string[] = []): Command {
   const program = new Command('sfip')
     .description('Stateless floating IPs for Linux routers')
     .version(sfipVersion())
-    .option(
-      '--url <url>',
-      'sfip API endpoint (default: $SFIP_URL, else http://127.0.0.1:9696)',
-      process.env.SFIP_URL ?? DEFAULT_URL,
-    )
+    .option('--url <url>', 'sfip API endpoint (or $SFIP_URL)', process.env.SFIP_URL ?? DEFAULT_URL)
     .option(
       '--token <token>',
       'API token (default: $SFIP_TOKEN, else the local admin token)',

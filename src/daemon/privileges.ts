@@ -16,14 +16,18 @@ export function missingPrivileges(procStatus: string): string[] {
   return NEEDED.filter((c) => (effective & (1n << BigInt(c.bit))) === 0n).map((c) => `${c.name} (${c.why})`);
 }
 
-/** Throws one message naming each missing capability and what to do; the caller skips it for the fake backend. */
+/**
+ * Throws one message naming each missing capability and what to do; callers skip it for the fake backend.
+ * `alternative` is what else the command can do without them (serve: `--no-agent`).
+ */
 export function checkPrivileges(
+  alternative = '',
   readStatus: () => string = () => readFileSync('/proc/self/status', 'utf8'),
 ): void {
   const missing = missingPrivileges(readStatus());
   if (missing.length === 0) return;
   throw new Error(
-    `sfip serve's agent changes the kernel and lacks ${missing.join(' and ')}. Run it as root ` +
-      '(or grant those capabilities, as contrib/systemd does), or run only the API with --no-agent.',
+    `The sfip agent changes the kernel and lacks ${missing.join(' and ')}. Run it as root ` +
+      `(or grant those capabilities, as contrib/systemd/sfip.service does)${alternative ? `, or ${alternative}` : ''}.`,
   );
 }

@@ -101,7 +101,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   const dataplaneFor = dataplaneCache();
   if (options.agent) {
     // Before the backend check, whose failures without privileges would point at the wrong problem.
-    if (options.backend !== 'fake') checkPrivileges();
+    if (options.backend !== 'fake') checkPrivileges('run only the API with --no-agent');
     const failed = (await dataplaneFor(options.backend).check()).filter((c) => !c.ok);
     if (failed.length > 0) {
       throw new Error(

@@ -56,6 +56,26 @@ describe('serve start-up checks', () => {
     assert.match(r.stderr, /--no-agent/);
   });
 
+  it('sfip agent checks the same before it connects anywhere', async () => {
+    const r = await run('setpriv', [
+      '--bounding-set=-net_admin',
+      process.execPath,
+      '--import',
+      'tsx',
+      CLI,
+      'agent',
+      '--node',
+      'n1',
+      '--store',
+      'etcd://127.0.0.1:9',
+      '--state-dir',
+      stateDir,
+    ]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /The sfip agent changes the kernel and lacks CAP_NET_ADMIN/);
+    assert.doesNotMatch(r.stderr, /CAP_SYS_ADMIN/);
+  });
+
   it('explains a port that is already in use instead of a raw EADDRINUSE', async () => {
     const holder = createServer();
     await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));

@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseBackendName, parseNamespaceName, parseNodeName, SfipError } from '../../model/index.js';
 import { createLogger } from '../../daemon/logger.js';
 import { runAgent } from '../../daemon/node-agent.js';
+import { checkPrivileges } from '../../daemon/privileges.js';
 import { deprecatedAlias, durationOption } from '../option-helpers.js';
 import { parseTtl } from './serve.js';
 
@@ -59,6 +60,9 @@ export function agentCommand(): Command {
   // The lab's name for the same thing is --prefix; the old name works for one release.
   deprecatedAlias(agent, '--netns-prefix <prefix>', '--prefix');
   return agent.action(async (o: Record<string, unknown>) => {
+    const backend = parseBackendName(o.backend);
+    // As serve does: say what is missing before the first apply fails with "Operation not permitted".
+    if (backend !== 'fake') checkPrivileges();
     const log = createLogger(String(o.logLevel));
     const running = await runAgent({
       node: String(o.node),
