@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Store } from '../store/index.js';
 import { registerAuditLog, type AuditLog } from './audit-log.js';
@@ -71,7 +71,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     logger: options.logger === false ? false : undefined,
     // Fastify logs "incoming request" and "request completed" for each request: two lines at info. One line,
     // written when the response is sent (see the onResponse hook), says everything both did.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimit ?? 256 * 1024,
     // Every request gets an id (the caller's X-Request-Id, or a new UUID); every log line of the request
     // carries it as reqId, and the response returns it in X-Request-Id.
