@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import {
   setFloatingIpStatus,
+  setRouterStatus,
   type BackendName,
   type Context,
   type FloatingIp,
@@ -81,6 +82,8 @@ export interface ReconcilerDeps {
 export class RouterReconciler {
   programmed: ProgrammedRouter | undefined;
   last: ReconcileOutcome | undefined;
+  /** The revision of the router this reconciler's own status report wrote: that change needs no pass. */
+  statusRevision: number | undefined;
   /** What the kernel holds after this reconciler's last successful apply; unset after any failure. */
   private applied: { desired: DesiredRouter; state: ActualRouter } | undefined;
 
@@ -118,7 +121,8 @@ export class RouterReconciler {
       const changed = await this.unprogram();
       if (intent && intent.problem && intent.floatingIps.length > 0) {
         await this.report(intent.floatingIps, 'ERROR', intent.problem);
-      }
+        await this.reportRouter(intent.router, intent.problem);
+      } else if (intent) await this.reportRouter(intent.router, '');
       return (this.last = outcome({ changed }));
     }
     const localNamespace = this.deps.localNamespace ?? ((ns) => ns);
@@ -176,6 +180,7 @@ export class RouterReconciler {
       }
       this.applied = { desired, state: appliedState(desired) };
       await this.report(intent.floatingIps, 'ACTIVE', '');
+      await this.reportRouter(intent.router, '');
       return (this.last = outcome({
         changed: !isEmptyPlan(plan),
         rebuilt: plan.rebuild,
@@ -185,11 +190,15 @@ export class RouterReconciler {
         conntrackDeleted,
       }));
     } catch (error) {
+      // Unset after any failure, as documented: a failed read (a vanished namespace) must not leave the state
+      // of an earlier apply trusted, or the next pass would skip the kernel and report ACTIVE.
+      this.applied = undefined;
       const reason = (error as Error).message;
       if (error instanceof GuardRefusal)
         log.warn({ router: this.routerId, cause, err: reason }, 'reconcile refused');
       else log.error({ router: this.routerId, cause, err: reason }, 'reconcile failed');
       await this.report(intent.floatingIps, 'ERROR', reason).catch(() => undefined);
+      await this.reportRouter(intent.router, reason).catch(() => undefined);
       return (this.last = outcome({ error: reason }));
     }
   }
@@ -241,6 +250,16 @@ export class RouterReconciler {
         setFloatingIpStatus(tx, this.deps.ctx, floatingIp.id, floatingIp, 'ERROR', reason);
       }
     });
+  }
+
+  /** The router's own status: ERROR with the reason (empty for ACTIVE), written only when it changes. */
+  private async reportRouter(router: Router, reason: string): Promise<void> {
+    const status = reason ? 'ERROR' : 'ACTIVE';
+    if ((router.status ?? 'ACTIVE') === status && (router.statusReason ?? '') === reason) return;
+    const written = await this.deps.store.update((tx) =>
+      setRouterStatus(tx, this.deps.ctx, router.id, status, reason),
+    );
+    this.statusRevision = written?.revisionNumber;
   }
 
   private async report(fips: readonly FloatingIp[], status: FloatingIpStatus, reason: string): Promise<void> {

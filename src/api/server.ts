@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Store } from '../store/index.js';
 import { registerAuditLog, writeBursts, type AuditLog } from './audit-log.js';
@@ -77,6 +77,9 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     connectionTimeout: 2 * requestTimeout,
     loggerInstance: options.logger || undefined,
     logger: options.logger === false ? false : undefined,
+    // Fastify logs "incoming request" and "request completed" for each request: two lines at info. One line,
+    // written when the response is sent (see the onResponse hook), says everything both did.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimit ?? 256 * 1024,
     // Every request gets an id (the caller's X-Request-Id, or a new UUID); every log line of the request
     // carries it as reqId, and the response returns it in X-Request-Id.
@@ -115,6 +118,17 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
         })
       : undefined;
   if (audit) registerAuditLog(app, audit.log, audit.onWriteError, refusals?.recordOf);
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      {
+        method: request.method,
+        url: request.url,
+        statusCode: reply.statusCode,
+        responseTimeMs: Math.round(reply.elapsedTime * 10) / 10,
+      },
+      'request',
+    );
+  });
   registerAuth(app, options.auth ?? 'token', options.store.tokens);
   // After authentication (preHandler), so a caller is its token.
   if (options.rateLimit) await registerRateLimit(app, options.rateLimit);

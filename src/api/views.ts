@@ -75,7 +75,9 @@ export function portView(p: Port): NeutronObject {
 export function routerView(r: Router): NeutronObject {
   return Object.assign(standard(r), {
     name: r.name,
-    status: 'ACTIVE',
+    status: r.status ?? 'ACTIVE',
+    // sfip extension, as on floating IPs: why the agent could not program the router.
+    status_reason: r.statusReason ?? '',
     admin_state_up: r.adminStateUp,
     external_gateway_info: r.externalGateway && {
       network_id: r.externalGateway.networkId,

@@ -27,6 +27,8 @@ import { parseNodeName, type BackendName } from '../model/index.js';
 import { connectStore, isAgentRegistry, type Store } from '../store/index.js';
 import { acquireAgentLock, type AgentLock } from './agent-lock.js';
 import { dataplaneCache } from './node-agent.js';
+import { explainListenError } from './listen-error.js';
+import { checkPrivileges } from './privileges.js';
 import { checkStateDir } from './state-dir.js';
 import type { Rotation } from '../fs/rotating-log-file.js';
 import { loadTlsFiles } from './tls.js';
@@ -114,6 +116,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   }
   const dataplaneFor = dataplaneCache();
   if (options.agent) {
+    // Before the backend check, whose failures without privileges would point at the wrong problem.
+    if (options.backend !== 'fake') checkPrivileges('run only the API with --no-agent');
     const failed = (await dataplaneFor(options.backend).check()).filter((c) => !c.ok);
     if (failed.length > 0) {
       throw new Error(
@@ -225,7 +229,16 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   // The admin token exists before the first request can arrive, so a client started with the server never sees a 401.
   const local = auth === 'token' ? await ensureLocalAdminToken(store.tokens, options.stateDir) : undefined;
   if (local) log.info({ path: local.path, created: local.created }, 'local admin token ready');
-  const address = await app.listen({ host: options.host, port: options.port });
+  const address = await app
+    .listen({ host: options.host, port: options.port })
+    .catch(async (error: unknown) => {
+      // Nothing keeps running after a failed start: the store, the audit log and the agent lock are released.
+      await app.close();
+      await store.close();
+      audit.close();
+      lock?.release();
+      throw explainListenError(error, options.host, options.port);
+    });
   endpoint ??= address;
   let metricsListener: Awaited<ReturnType<typeof listenMetrics>> | undefined;
   if (options.metricsListen) {

@@ -84,7 +84,15 @@ export interface Router extends Resource {
    * agents are registered: then the single in-process agent of `sfip serve` carries every router.
    */
   readonly node?: string | null;
+  /**
+   * What the agent that carries the router last found: ERROR when it could not program it (its namespace or
+   * gateway device is missing, or the kernel refused), with the reason. Absent until an agent reports: ACTIVE.
+   */
+  readonly status?: RouterStatus;
+  readonly statusReason?: string;
 }
+
+export type RouterStatus = 'ACTIVE' | 'ERROR';
 
 /**
  * A live agent on a network node (Neutron's L3 agent). Agents register themselves with a lease, and their

@@ -88,6 +88,7 @@ export function createFloatingIp(tx: Tx, ctx: Context, input: FloatingIpInput): 
           address.ipAddress,
           input.portId,
           input.fixedIpAddress ?? undefined,
+          true,
         );
   // Object.assign, not a spread: see revise() for why.
   const fip: FloatingIp = Object.assign(base, {
@@ -184,6 +185,8 @@ export function resolveAssociation(
   floatingIpAddress: IPv4,
   portId: string,
   fixedIpAddress: string | undefined,
+  /** A floating IP being created: a refusal rolls it back, so the message must not name its address or id. */
+  creating = false,
 ): Association {
   const port = getVisible(view, ctx, 'port', portId);
   if (port.deviceOwner.startsWith('network:')) {
@@ -197,7 +200,7 @@ export function resolveAssociation(
     const other = view.get('floatingip', holders[0]!.id);
     throw conflict(
       'FloatingIPPortAlreadyAssociated',
-      `Cannot associate floating IP ${floatingIpAddress} (${fipId}) with port ${port.id} using fixed IP ${fixed.ipAddress}, as that fixed IP already has a floating IP on external network ${network.id} (${other?.floatingIpAddress ?? holders[0]!.id}).`,
+      `Cannot associate ${creating ? 'a new floating IP' : `floating IP ${floatingIpAddress} (${fipId})`} with port ${port.name ? `${port.name} (${port.id})` : port.id} using fixed IP ${fixed.ipAddress}, as that fixed IP already has floating IP ${other?.floatingIpAddress ?? holders[0]!.id} on external network ${network.name ? `${network.name} (${network.id})` : network.id}.`,
     );
   }
   const routerId = routerFor(view, network.id, fixed.subnetId);

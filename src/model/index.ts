@@ -15,6 +15,7 @@ export * from './ports.js';
 export * from './quotas.js';
 export * from './resource.js';
 export * from './routers.js';
+export * from './router-status.js';
 export * from './scheduling.js';
 export * from './subnets.js';
 export * from './tx.js';

@@ -101,6 +101,7 @@ export const routers: ResourceDef<'router'> = {
     'tenant_id',
     'project_id',
     'status',
+    'status_reason',
     'admin_state_up',
     'external_gateway_info',
     'routes',
@@ -115,13 +116,27 @@ export const routers: ResourceDef<'router'> = {
   ],
   structured: ['tags', 'external_gateway_info', 'routes'],
   booleans: ['admin_state_up', 'anti_spoofing'],
-  readOnly: ['id', 'tenant_id', 'project_id', 'status', 'revision_number', 'created_at', 'updated_at'],
+  readOnly: [
+    'id',
+    'tenant_id',
+    'project_id',
+    'status',
+    'status_reason',
+    'revision_number',
+    'created_at',
+    'updated_at',
+  ],
   readable: visibleTo,
   toObject: routerView,
   responseSchema: Type.Object({
     ...StandardResponse,
     name: Type.String(),
-    status: Type.String(),
+    status: Type.Union([Type.Literal('ACTIVE'), Type.Literal('ERROR')], {
+      description: 'ERROR when the agent cannot program the router (see status_reason)',
+    }),
+    status_reason: Type.String({
+      description: 'sfip extension: why the status is ERROR, e.g. a missing namespace or gateway device',
+    }),
     admin_state_up: Type.Boolean(),
     external_gateway_info: Type.Union([
       Type.Object({

@@ -46,7 +46,9 @@ export function quotaCommand(): Command {
         project ?? (await api.get<{ tenant: { tenant_id: string } }>('/v2.0/quotas/tenant')).tenant.tenant_id;
       const details = (await api.get<{ quota: Record<string, Json> }>(`/v2.0/quotas/${id}/details`)).quota;
       const rows = QUOTA_RESOURCES.map((r) => ({ resource: r, ...details[r] }));
+      // null: a table of resources, not a Neutron collection (the API's own shape is /v2.0/quotas/ID/details).
       printList(
+        null,
         rows,
         [
           ['Resource', 'resource'],
@@ -80,6 +82,7 @@ export function quotaCommand(): Command {
       quota: limits,
     });
     printList(
+      null,
       QUOTA_RESOURCES.map((r) => ({ resource: r, limit: result.quota[r] })),
       [
         ['Resource', 'resource'],

@@ -1,20 +1,18 @@
 import { isIP } from 'node:net';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseBackendName } from '../../model/index.js';
 import {
   DEFAULT_RATE_LIMIT,
   DEFAULT_REFUSAL_LIMIT,
+  formatRateLimit,
   parseRateLimit,
   type RateLimit,
 } from '../../api/rate-limit-spec.js';
 import { parsePublicUrl } from '../../api/public-url.js';
 import { DEFAULT_ROTATION } from '../../fs/rotating-log-file.js';
+import { durationOption, parseDuration } from '../option-helpers.js';
 
-export function parseDuration(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text);
-  if (!m) throw new InvalidArgumentError(`'${text}' is not a duration: expected e.g. 500ms, 10s or 1m`);
-  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm'];
-}
+export { parseDuration };
 
 /** A listen address: an IP address, or a host name (such as localhost) that resolves to one. */
 export function parseListenHost(text: string): string {
@@ -45,6 +43,8 @@ function parsePort(text: string): number {
   }
   return port;
 }
+
+const DEFAULT_BODY_LIMIT = 256 * 1024;
 
 function parseSize(text: string): number {
   const m = /^(\d+)(|k|KiB|M|MiB)$/.exec(text);
@@ -117,13 +117,18 @@ export function serveCommand(): Command {
       'store: sqlite:PATH (default: STATE_DIR/sfip.db) or etcd://HOST:PORT[,HOST:PORT...][/PREFIX/] for many nodes',
     )
     .option('--node <name>', 'with etcd: the node name of the in-process agent (default: the host name)')
-    .option('--lease-ttl <duration>', "with etcd: the agent's liveness lease", parseTtl, 3)
+    .addOption(
+      new Option('--lease-ttl <duration>', "with etcd: the agent's liveness lease")
+        .argParser(parseTtl)
+        .default(3, '3s'),
+    )
     .option('--backend <name>', 'default dataplane backend', 'nftables')
-    .option(
-      '--resync-interval <duration>',
-      'how often to re-read the kernel and repair drift',
-      parseDuration,
-      30_000,
+    .addOption(
+      durationOption(
+        '--resync-interval <duration>',
+        'how often to re-read the kernel and repair drift',
+        30_000,
+      ),
     )
     .option('--no-garp', 'do not send gratuitous ARP on association')
     .option(
@@ -138,44 +143,56 @@ export function serveCommand(): Command {
       'token for the dashboard and `sfip top` (default: STATE_DIR/dashboard-token, generated on first start)',
       process.env.SFIP_DASHBOARD_TOKEN,
     )
-    .option(
-      '--counters-cache <duration>',
-      'how long one read of the per-floating-IP counters serves /metrics and the dashboard',
-      parseDuration,
-      1000,
+    .addOption(
+      durationOption(
+        '--counters-cache <duration>',
+        'how long one read of the per-floating-IP counters serves /metrics and the dashboard',
+        1000,
+      ),
     )
     .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate chain (with --tls-key)')
     .option('--tls-key <file>', 'the PEM private key of --tls-cert')
-    .option(
-      '--request-timeout <duration>',
-      'how long a client may take to send a whole request',
-      parseDuration,
-      30_000,
+    .addOption(
+      durationOption(
+        '--request-timeout <duration>',
+        'how long a client may take to send a whole request',
+        30_000,
+      ),
     )
-    .option('--max-body-size <bytes>', 'largest request body accepted (413 beyond)', parseSize, 256 * 1024)
-    .option(
-      '--rate-limit <limit>',
-      'requests per caller (token) and window, e.g. 500/10s; off for none (429 beyond)',
-      parseRateLimitOption,
-      DEFAULT_RATE_LIMIT,
+    .addOption(
+      new Option('--max-body-size <size>', 'largest request body accepted, e.g. 256KiB or 1MiB (413 beyond)')
+        .argParser(parseSize)
+        .default(DEFAULT_BODY_LIMIT, '256KiB'),
+    )
+    .addOption(
+      new Option(
+        '--rate-limit <limit>',
+        'requests per caller (token) and window, REQUESTS/DURATION; off for none (429 beyond)',
+      )
+        .argParser(parseRateLimitOption)
+        .default(DEFAULT_RATE_LIMIT, formatRateLimit(DEFAULT_RATE_LIMIT)),
     )
     .option(
       '--metrics-listen <addr:port>',
       'serve /metrics on this address instead of the API address, e.g. 127.0.0.1:9100 (the same tokens apply)',
       parseListenAddress,
     )
-    .option(
-      '--refusal-limit <limit>',
-      'refused requests (4xx) per source address and window, e.g. 200/10s; off for none (429 beyond, before the token is checked)',
-      parseRateLimitOption,
-      DEFAULT_REFUSAL_LIMIT,
+    .addOption(
+      new Option(
+        '--refusal-limit <limit>',
+        'refused requests (4xx) per source address and window, REQUESTS/DURATION; off for none (429 beyond, before the token is checked)',
+      )
+        .argParser(parseRateLimitOption)
+        .default(DEFAULT_REFUSAL_LIMIT, formatRateLimit(DEFAULT_REFUSAL_LIMIT)),
     )
     .option('--audit-log <file>', 'where every mutating request is recorded (default: STATE_DIR/audit.log)')
-    .option(
-      '--audit-log-max-size <bytes>',
-      'rotate the audit log at this size, e.g. 64MiB; 0 never rotates (leave it to logrotate, which sends SIGHUP)',
-      parseSize,
-      DEFAULT_ROTATION.maxBytes,
+    .addOption(
+      new Option(
+        '--audit-log-max-size <size>',
+        'rotate the audit log at this size, e.g. 64MiB; 0 never rotates (leave it to logrotate, which sends SIGHUP)',
+      )
+        .argParser(parseSize)
+        .default(DEFAULT_ROTATION.maxBytes, `${DEFAULT_ROTATION.maxBytes / 1024 / 1024}MiB`),
     )
     .option(
       '--audit-log-files <count>',
