@@ -12,6 +12,7 @@ import { registerResource } from './resource-routes.js';
 import { registerAgents } from './resources/agents.js';
 import { floatingIps } from './resources/floating-ips.js';
 import { networks } from './resources/networks.js';
+import { registerPortForwardings } from './resources/port-forwardings.js';
 import { ports } from './resources/ports.js';
 import { registerRouterInterfaces, routers } from './resources/routers.js';
 import { subnets } from './resources/subnets.js';
@@ -108,6 +109,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     registerResource(app, options.store, def as Parameters<typeof registerResource>[2], publicUrl);
   }
   registerRouterInterfaces(app, options.store);
+  registerPortForwardings(app, options.store);
   registerAgents(app, options.store);
   const config = { public: true };
   app.get('/healthz', { config, schema: { hide: true } }, async () => ({ status: 'ok' }));
