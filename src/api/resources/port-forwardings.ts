@@ -87,7 +87,8 @@ function inputOf(body: Record<string, unknown>): PortForwardingInput {
   return {
     ...(text('internal_port_id') !== undefined && { internalPortId: text('internal_port_id')! }),
     ...(text('internal_ip_address') !== undefined && { internalIpAddress: text('internal_ip_address')! }),
-    ...(text('protocol') !== undefined && { protocol: text('protocol')! }),
+    // Neutron's converter lower-cases the protocol (the openstack CLI documents TCP and UDP).
+    ...(text('protocol') !== undefined && { protocol: text('protocol')!.toLowerCase() }),
     ...(internalPort !== undefined && { internalPort }),
     ...(externalPort !== undefined && { externalPort }),
     ...(body.internal_port_range !== undefined && {
