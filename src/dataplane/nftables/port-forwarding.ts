@@ -1,0 +1,121 @@
+import { createHash } from 'node:crypto';
+import type { ForwardingRule } from '../types.js';
+
+/**
+ * Stateless port forwarding in nftables (docs/port-forwarding.md). Five maps keyed by concatenations, each
+ * element one port (ranges are expanded, so every lookup is one exact hash probe whatever the count):
+ *
+ *   pf_in_addr   floating . proto . external port -> internal address   (inbound, first rewrite)
+ *   pf_in_port   internal . proto . external port -> internal port      (inbound, keyed after the first rewrite)
+ *   pf_out_port  internal . proto . internal port -> external port      (outbound, first rewrite)
+ *   pf_out_addr  internal . proto . external port -> floating           (outbound, keyed after the first rewrite)
+ *   pf_dnat      floating . proto . external port -> internal . port    (the stateful hairpin only)
+ *
+ * nft cannot set two packet fields from one concatenated map value statelessly, so each direction is two
+ * statements in one rule, the second keyed on the packet as the first left it. That is unambiguous because the
+ * model lets an internal address receive a given external port and protocol through one floating IP only, and
+ * lets an internal address, protocol and port be the target of one forwarding only.
+ */
+export const PF_IN_ADDR = 'pf_in_addr';
+export const PF_IN_PORT = 'pf_in_port';
+export const PF_OUT_PORT = 'pf_out_port';
+export const PF_OUT_ADDR = 'pf_out_addr';
+export const PF_DNAT = 'pf_dnat';
+
+const KEY_IN = 'ip daddr . meta l4proto . th dport';
+const KEY_OUT = 'ip saddr . meta l4proto . th sport';
+
+export const PF_MAP_DECLARATIONS: readonly (readonly [string, string])[] = [
+  [PF_IN_ADDR, `typeof ${KEY_IN} : ip daddr`],
+  [PF_IN_PORT, `typeof ${KEY_IN} : th dport`],
+  [PF_OUT_PORT, `typeof ${KEY_OUT} : th sport`],
+  [PF_OUT_ADDR, `typeof ${KEY_OUT} : ip saddr`],
+  [PF_DNAT, `typeof ${KEY_IN} : ip daddr . th dport`],
+];
+
+/** How `nft -j` names the PF maps' types (parse.ts builds the same strings). */
+export const PF_EXPECTED_MAPS: readonly string[] = [
+  `${PF_IN_ADDR} ipv4_addr,inet_proto,inet_service:ipv4_addr`,
+  `${PF_IN_PORT} ipv4_addr,inet_proto,inet_service:inet_service`,
+  `${PF_OUT_PORT} ipv4_addr,inet_proto,inet_service:inet_service`,
+  `${PF_OUT_ADDR} ipv4_addr,inet_proto,inet_service:ipv4_addr`,
+  `${PF_DNAT} ipv4_addr,inet_proto,inet_service:ipv4_addr . inet_service`,
+];
+
+/** Every element of every PF map, in the text `nft` takes and parse.ts reads back. */
+export function forwardingElements(rules: readonly ForwardingRule[]): Map<string, string[]> {
+  const maps = new Map<string, string[]>(PF_MAP_DECLARATIONS.map(([name]) => [name, []]));
+  const put = (name: string, element: string) => maps.get(name)!.push(element);
+  for (const r of rules) {
+    const many = r.internalPortStart !== r.internalPortEnd;
+    for (let ext = r.externalPortStart; ext <= r.externalPortEnd; ext++) {
+      const int = many ? r.internalPortStart + (ext - r.externalPortStart) : r.internalPortStart;
+      put(PF_IN_ADDR, `${r.floatingIp} . ${r.protocol} . ${ext} : ${r.fixedIp}`);
+      put(PF_IN_PORT, `${r.fixedIp} . ${r.protocol} . ${ext} : ${int}`);
+      put(PF_OUT_ADDR, `${r.fixedIp} . ${r.protocol} . ${ext} : ${r.floatingIp}`);
+      put(PF_DNAT, `${r.floatingIp} . ${r.protocol} . ${ext} : ${r.fixedIp} . ${int}`);
+      // N:1: a reply from the one internal port cannot know which external port the client used; it leaves
+      // from the first (docs/port-forwarding.md).
+      if (many || ext === r.externalPortStart) {
+        put(PF_OUT_PORT, `${r.fixedIp} . ${r.protocol} . ${int} : ${ext}`);
+      }
+    }
+  }
+  return maps;
+}
+
+/** A digest of the forwardings, folded into the PF rules' comments: any change rebuilds the table atomically. */
+export function forwardingDigest(rules: readonly ForwardingRule[]): string {
+  const hash = createHash('sha256');
+  for (const [name, elements] of forwardingElements(rules)) hash.update(`${name}\n${elements.join('\n')}\n`);
+  return hash.digest('hex').slice(0, 16);
+}
+
+export interface ForwardingRules {
+  /** raw prerouting, before the 1:1 hairpin rules: the stateful hairpin escape and the hairpin mark. */
+  readonly rawHairpin: string[];
+  /** raw prerouting, before the 1:1 inbound rewrite: the inbound rewrites and the outbound NOTRACK. */
+  readonly rawTranslate: string[];
+  /** stateless postrouting, before the 1:1 outbound rewrites. */
+  readonly postrouting: string[];
+  /** nat prerouting: only tracked packets (the stateful hairpin) get here. */
+  readonly natPrerouting: string[];
+}
+
+export function forwardingRules(
+  gw: string,
+  mark: string,
+  internal: string | null,
+  gatewayIp: string,
+  outboundMap: string,
+): ForwardingRules {
+  const protocols = ['tcp', 'udp'] as const;
+  const outbound = (p: string) =>
+    `meta l4proto ${p} ${p} sport set ${KEY_OUT} map @${PF_OUT_PORT} ip saddr set ${KEY_OUT} map @${PF_OUT_ADDR}`;
+  return {
+    rawHairpin: [
+      // A VM without a 1:1 floating IP reaching a forwarded port of its own router: stateful, as for 1:1.
+      ...(internal
+        ? [
+            `iifname != ${gw} ip saddr ${internal} ip saddr != @${outboundMap} ${KEY_IN} @${PF_IN_ADDR} return`,
+          ]
+        : []),
+      `iifname != ${gw} ${KEY_IN} @${PF_IN_ADDR} meta mark set meta mark | ${mark}`,
+    ],
+    rawTranslate: [
+      // Address first, then the port keyed on the new address; a miss in either map ends the rule.
+      ...protocols.map(
+        (p) =>
+          `meta l4proto ${p} ip daddr set ${KEY_IN} map @${PF_IN_ADDR} ${p} dport set ${KEY_IN} map @${PF_IN_PORT} notrack`,
+      ),
+      // Replies and new flows from a forwarded internal port are never tracked either (except towards the
+      // gateway address: the stateful hairpin's replies).
+      `${KEY_OUT} @${PF_OUT_PORT} ip daddr != ${gatewayIp} notrack`,
+    ],
+    postrouting: protocols.flatMap((p) => [
+      `oifname ${gw} ${outbound(p)}`,
+      `meta mark & ${mark} == ${mark} ${outbound(p)}`,
+    ]),
+    natPrerouting: [`meta l4proto { tcp, udp } dnat ip to ${KEY_IN} map @${PF_DNAT}`],
+  };
+}

@@ -1,0 +1,296 @@
+/**
+ * Port forwarding on the wire (issue 18), written once and run per backend that programs forwardings
+ * (`*.pf-wire.test.ts`). Real packets through the wire lab: far host -- mid -- router -- vm1, vm2.
+ *
+ *   fip1   1:1 to vm1 (10.0.0.11), so vm1's other traffic has its own floating IP
+ *   fipPf  port forwardings only:
+ *            tcp 2222        -> vm2:5000   (single port)
+ *            udp 2001        -> vm2:5001
+ *            udp 7100-7102   -> vm1:7000-7002  (N:N)
+ *            udp 7200-7204   -> vm2:5001       (N:1)
+ *            udp 5101        -> vm2:5101   (fragments)
+ *   vm2 has no floating IP: its other traffic leaves through shared SNAT (so conntrack is active on the router).
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Json } from '../../src/client/api-client.js';
+import type { BackendName } from '../../src/model/index.js';
+import { DataplaneFixture, TCP_PORT, UDP_PORT } from '../support/dataplane-fixture.js';
+import { conntrackLines, mentioning } from '../support/conntrack.js';
+import { capture } from '../support/packets.js';
+import { addFarHost, FAR, farNamespace, wireLab } from '../support/wire-topology.js';
+
+export interface PfWireOptions {
+  readonly backend: BackendName;
+  readonly prefix: string;
+  /** Cases this backend cannot pass, with the reason: they still run, and must fail. */
+  readonly knownFailures?: Readonly<Record<string, string>>;
+}
+
+interface Echo {
+  peer: string;
+  local: string;
+}
+
+const VM1 = '10.0.0.11';
+const VM2 = '10.0.0.12';
+const DIGEST_PORT = 5101;
+
+export function runPortForwardingWire(options: PfWireOptions): void {
+  describe(`port forwarding on the wire: ${options.backend}`, { timeout: 240_000 }, () => {
+    const f = new DataplaneFixture(options.backend, wireLab(options.prefix), { afterBuild: addFarHost });
+    let fip1 = '';
+    let fipPf = '';
+    let fipPfId = '';
+    const forwardings = new Map<string, string>();
+
+    const pfCase = (name: string, body: () => Promise<void>) =>
+      it(name, async () => {
+        const known = options.knownFailures?.[name];
+        try {
+          await body();
+        } catch (error) {
+          if (known) return;
+          throw error;
+        }
+        if (known)
+          assert.fail(`"${name}" is listed as a known failure (${known}) but passed: update the list`);
+      });
+
+    const forward = async (key: string, body: Json) => {
+      const reply = await f.api.post<{ port_forwarding: Json }>(
+        `/v2.0/floatingips/${fipPfId}/port_forwardings`,
+        {
+          port_forwarding: body,
+        },
+      );
+      forwardings.set(key, String(reply.port_forwarding.id));
+    };
+    const port = (vm: 'vm1' | 'vm2') => f.router('r1').ports[vm]!;
+
+    before(async () => {
+      await f.start();
+      fip1 = String(((await f.createFloatingIp('r1', 'vm1')) as Json).floating_ip_address);
+      const pf = (
+        await f.api.post<{ floatingip: Json }>('/v2.0/floatingips', {
+          floatingip: { floating_network_id: f.router('r1').externalNetworkId },
+        })
+      ).floatingip;
+      fipPf = String(pf.floating_ip_address);
+      fipPfId = String(pf.id);
+      const to = (vm: 'vm1' | 'vm2', ip: string) => ({ internal_port_id: port(vm), internal_ip_address: ip });
+      await forward('ssh', {
+        ...to('vm2', VM2),
+        protocol: 'tcp',
+        internal_port: TCP_PORT,
+        external_port: 2222,
+      });
+      await forward('udp', {
+        ...to('vm2', VM2),
+        protocol: 'udp',
+        internal_port: UDP_PORT,
+        external_port: 2001,
+      });
+      await forward('nn', {
+        ...to('vm1', VM1),
+        protocol: 'udp',
+        internal_port_range: '7000:7002',
+        external_port_range: '7100:7102',
+      });
+      await forward('n1', {
+        ...to('vm2', VM2),
+        protocol: 'udp',
+        internal_port: UDP_PORT + 1000,
+        external_port_range: '7200:7204',
+      });
+      await forward('new-flow', {
+        ...to('vm1', VM1),
+        protocol: 'udp',
+        internal_port: 7600,
+        external_port: 2100,
+      });
+      await forward('frag', {
+        ...to('vm2', VM2),
+        protocol: 'udp',
+        internal_port: DIGEST_PORT,
+        external_port: DIGEST_PORT,
+      });
+      await f.settle();
+      for (const p of [7000, 7001, 7002]) await f.at('r1-vm1').call({ op: 'listen', proto: 'udp', port: p });
+      await f.at('r1-vm2').call({ op: 'listen', proto: 'udp', port: UDP_PORT + 1000 });
+      await f.at('r1-vm2').call({ op: 'digestListen', port: DIGEST_PORT });
+      await f.at('far').call({ op: 'listen', proto: 'udp', port: 6001 });
+    });
+    after(() => f.stop());
+
+    const udp = (from: string, host: string, p: number, msg: string) =>
+      f.at(from).call<{ reply: Echo; from: string }>({ op: 'udp', host, port: p, msg });
+    /** tcpdump on the far host: the packets between it and the router, as the outside sees them. */
+    const atFar = (filter: string, count: number) =>
+      capture(farNamespace(options.prefix), 'eth0', filter, count);
+    const esc = (ip: string) => ip.replace(/\./g, '\\.');
+
+    pfCase('the floating IP with forwardings is ACTIVE', async () => {
+      const fip = (await f.api.get<{ floatingip: Json }>(`/v2.0/floatingips/${fipPfId}`)).floatingip;
+      assert.equal(fip.status, 'ACTIVE', String(fip.status_reason));
+    });
+
+    pfCase('TCP through a forwarded port: the VM sees the client, the client sees FIP:external', async () => {
+      const seen = await atFar(`tcp and host ${fipPf}`, 2);
+      const r = await f.at('far').call<{ reply: Echo }>({ op: 'tcp', host: fipPf, port: 2222, msg: 'hi' });
+      assert.equal(r.reply.peer, FAR);
+      assert.equal(r.reply.local, VM2);
+      // The connection worked, so replies came from fipPf:2222; the capture shows it too.
+      assert.match(await seen.done, new RegExp(`${esc(fipPf)}\\.2222 > ${esc(FAR)}\\.\\d+`));
+    });
+
+    pfCase(
+      'UDP both ways: a reply and a new flow from the forwarded port leave as FIP:external',
+      async () => {
+        const seen = await atFar(`udp and host ${fipPf}`, 2);
+        const r = await udp('far', fipPf, 2001, 'ping');
+        assert.equal(r.reply.peer, FAR);
+        assert.equal(r.from, fipPf);
+        await f.at('r1-vm2').call({
+          op: 'udpStream',
+          host: FAR,
+          port: 6001,
+          tag: 'from-forwarded',
+          count: 1,
+          intervalMs: 10,
+          bindPort: UDP_PORT + 2000,
+        });
+        const out = await seen.done;
+        assert.match(out, new RegExp(`${esc(fipPf)}\\.2001 > ${esc(FAR)}\\.\\d+`), out);
+        // vm2 sent the new flow from a port it does not forward: it is not the forwarded address's traffic.
+        const other = await f
+          .at('far')
+          .call<{ peers: string[] }>({ op: 'received', port: 6001, tag: 'from-forwarded' });
+        assert.ok(!other.peers.includes(fipPf), `a non-forwarded port left as ${other.peers.join()}`);
+      },
+    );
+
+    pfCase(
+      'a new flow from the forwarded port leaves as FIP:external; the VM’s other traffic keeps its 1:1 address',
+      async () => {
+        const seen = await atFar(`udp and dst port 6001`, 2);
+        await f.at('r1-vm1').call({
+          op: 'udpStream',
+          host: FAR,
+          port: 6001,
+          tag: 'vm1-forwarded',
+          count: 1,
+          intervalMs: 10,
+          bindPort: 7600,
+        });
+        await f.at('r1-vm1').call({
+          op: 'udpStream',
+          host: FAR,
+          port: 6001,
+          tag: 'vm1-other',
+          count: 1,
+          intervalMs: 10,
+          bindPort: 7500,
+        });
+        const out = await seen.done;
+        assert.match(out, new RegExp(`${esc(fipPf)}\\.2100 > ${esc(FAR)}\\.6001`), out);
+        assert.match(out, new RegExp(`${esc(fip1)}\\.7500 > ${esc(FAR)}\\.6001`), out);
+      },
+    );
+
+    pfCase('ranges: N:N maps port by port, N:1 sends every external port to one', async () => {
+      for (const p of [7100, 7101, 7102]) {
+        const r = await udp('far', fipPf, p, `nn-${p}`);
+        assert.equal(r.reply.local, '', 'udp echo');
+        assert.equal(r.reply.peer, FAR);
+      }
+      const got = await Promise.all(
+        [7000, 7001, 7002].map((p) => f.at('r1-vm1').call<{ unique: number }>({ op: 'received', port: p })),
+      );
+      assert.deepEqual(
+        got.map((g) => g.unique),
+        [1, 1, 1],
+        'each external port reached its own internal port',
+      );
+      for (const p of [7200, 7203, 7204]) await udp('far', fipPf, p, `n1-${p}`).catch(() => undefined);
+      const n1 = await f
+        .at('r1-vm2')
+        .call<{ count: number; peers: string[] }>({ op: 'received', port: UDP_PORT + 1000 });
+      assert.equal(n1.count, 3, 'all three external ports reached the one internal port');
+      assert.deepEqual(n1.peers, [FAR]);
+    });
+
+    pfCase(
+      'hairpin: a VM with a floating IP reaches FIP:port of its own router and is seen as its floating IP',
+      async () => {
+        const r = await f
+          .at('r1-vm1')
+          .call<{ reply: Echo }>({ op: 'tcp', host: fipPf, port: 2222, msg: 'hairpin' });
+        assert.equal(r.reply.local, VM2);
+        assert.equal(r.reply.peer, fip1);
+      },
+    );
+
+    pfCase(
+      'hairpin: a VM without a floating IP reaches FIP:port (stateful, seen as the router)',
+      async () => {
+        const r = await udp('r1-vm2', fipPf, 7101, 'hairpin-nofip');
+        assert.equal(r.from, fipPf);
+        assert.equal(r.reply.peer, '203.0.113.2');
+      },
+    );
+
+    pfCase('fragmented UDP through a forwarded port arrives reassembled and intact', async () => {
+      const r = await f
+        .at('far')
+        .call<{ sent: { sha256: string }; reply: { sha256: string }; from: string }>({
+          op: 'udpBig',
+          host: fipPf,
+          port: DIGEST_PORT,
+          bytes: 6000,
+        });
+      assert.deepEqual(r.reply, r.sent);
+      assert.equal(r.from, fipPf);
+    });
+
+    pfCase('0 conntrack entries for forwarded flows while shared SNAT is active', async () => {
+      const ns = f.routerNamespace('r1');
+      // vm2 has no floating IP: a flow to the far host goes through shared SNAT and is tracked.
+      await f
+        .at('r1-vm2')
+        .call({ op: 'udpStream', host: FAR, port: 6001, tag: 'snat', count: 1, intervalMs: 10 });
+      for (let i = 0; i < 3; i++) await udp('far', fipPf, 2001, `ct-${i}`);
+      await f.at('far').call({ op: 'tcp', host: fipPf, port: 2222, msg: 'ct' });
+      const lines = await conntrackLines(ns);
+      assert.ok(
+        mentioning(lines, ['203.0.113.2']).length > 0,
+        'shared SNAT is tracking (conntrack is active)',
+      );
+      const forwarded = lines.filter(
+        (l) => l.includes(`dst=${fipPf} `) && (/dport=2222 /.test(l) || /dport=2001 /.test(l)),
+      );
+      assert.deepEqual(forwarded, [], 'forwarded flows were tracked');
+    });
+
+    pfCase('removal stops traffic at once, an established TCP connection included', async () => {
+      await f.at('far').call({ op: 'tcpOpen', id: 'held', host: fipPf, port: 2222 });
+      await f.at('far').call({ op: 'tcpSend', id: 'held', msg: 'before' });
+      await f.api.delete(`/v2.0/floatingips/${fipPfId}/port_forwardings/${forwardings.get('ssh')!}`);
+      await f.settle();
+      try {
+        await assert.rejects(
+          f.at('far').call({ op: 'tcpSend', id: 'held', msg: 'after', timeoutMs: 1500 }),
+          'the established connection still forwarded after removal',
+        );
+        await assert.rejects(
+          f.at('far').call({ op: 'tcp', host: fipPf, port: 2222, msg: 'new', timeoutMs: 1500 }),
+          'a new connection was forwarded after removal',
+        );
+        // The other forwardings are untouched.
+        assert.equal((await udp('far', fipPf, 2001, 'still')).reply.peer, FAR);
+      } finally {
+        await f.at('far').call({ op: 'tcpClose', id: 'held' });
+      }
+    });
+  });
+}
