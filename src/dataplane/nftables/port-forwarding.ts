@@ -88,6 +88,7 @@ export function forwardingRules(
   internal: string | null,
   gatewayIp: string,
   outboundMap: string,
+  inboundMap: string,
 ): ForwardingRules {
   const protocols = ['tcp', 'udp'] as const;
   const outbound = (p: string) =>
@@ -101,6 +102,11 @@ export function forwardingRules(
           ]
         : []),
       `iifname != ${gw} ${KEY_IN} @${PF_IN_ADDR} meta mark set meta mark | ${mark}`,
+      // A forwarded internal port answering (or calling) a 1:1 floating IP of this router: without this rule the
+      // 1:1 hairpin rule below would treat it as a VM without a floating IP and send it the stateful way, and the
+      // other end would see the shared gateway address instead of FIP:external. Translated and marked here, so
+      // postrouting rewrites its source to the forwarding's; `accept` skips the rest of this chain.
+      `iifname != ${gw} ${KEY_OUT} @${PF_OUT_PORT} ip daddr @${inboundMap} meta mark set meta mark | ${mark} ip daddr set ip daddr map @${inboundMap} notrack accept`,
     ],
     rawTranslate: [
       // Address first, then the port keyed on the new address; a miss in either map ends the rule.

@@ -88,7 +88,9 @@ export function chainsFor(desired: DesiredRouter, options: NftOptions = DEFAULT_
   const internal = desired.internalCidrs.length > 0 ? `{ ${desired.internalCidrs.join(', ')} }` : null;
   const forwardings = desired.forwardings ?? [];
   const pf =
-    forwardings.length > 0 ? forwardingRules(gw, mark, internal, desired.gatewayIp, OUTBOUND_MAP) : undefined;
+    forwardings.length > 0
+      ? forwardingRules(gw, mark, internal, desired.gatewayIp, OUTBOUND_MAP, INBOUND_MAP)
+      : undefined;
   const raw = [
     ...antiSpoofingRules(desired, internal, OUTBOUND_MAP),
     // Counts every packet addressed to a floating IP, before anything rewrites the destination (so hairpin
