@@ -3,6 +3,7 @@ import type { ApiClient, Json } from '../../client/api-client.js';
 import { ApiError } from '../../client/api-client.js';
 import { printList, printObject } from '../output.js';
 import { clientOf, collect, outputOf } from './common.js';
+import { forwardCommand } from './fip-forward.js';
 
 const COLUMNS: [string, string][] = [
   ['ID', 'id'],
@@ -149,5 +150,6 @@ export function fipCommand(): Command {
           console.log(`Deleted floating IP ${String(current.floating_ip_address)} (${String(current.id)})`);
       }
     });
+  fip.addCommand(forwardCommand());
   return fip;
 }
