@@ -18,7 +18,8 @@ import type { BackendName } from '../../src/model/index.js';
 import { DataplaneFixture, TCP_PORT, UDP_PORT } from '../support/dataplane-fixture.js';
 import { conntrackLines, mentioning } from '../support/conntrack.js';
 import { capture } from '../support/packets.js';
-import { addFarHost, FAR, farNamespace, wireLab } from '../support/wire-topology.js';
+import { addFarHost, BOTTLENECK_MTU, FAR, farNamespace, wireLab } from '../support/wire-topology.js';
+import { run } from '../../src/exec/run.js';
 
 export interface PfWireOptions {
   readonly backend: BackendName;
@@ -41,6 +42,8 @@ interface Echo {
 const VM1 = '10.0.0.11';
 const VM2 = '10.0.0.12';
 const DIGEST_PORT = 5101;
+const SINK_PORT = 5100;
+const CLOSED_PORT = 9;
 
 export function runPortForwardingWire(options: PfWireOptions): void {
   describe(`port forwarding on the wire: ${options.backend}`, { timeout: 240_000 }, () => {
@@ -115,6 +118,18 @@ export function runPortForwardingWire(options: PfWireOptions): void {
         internal_port: 7600,
         external_port: 2100,
       });
+      await forward('closed', {
+        ...to('vm2', VM2),
+        protocol: 'udp',
+        internal_port: CLOSED_PORT,
+        external_port: 2009,
+      });
+      await forward('sink', {
+        ...to('vm2', VM2),
+        protocol: 'tcp',
+        internal_port: SINK_PORT,
+        external_port: SINK_PORT,
+      });
       await forward('frag', {
         ...to('vm2', VM2),
         protocol: 'udp',
@@ -125,6 +140,7 @@ export function runPortForwardingWire(options: PfWireOptions): void {
       for (const p of [7000, 7001, 7002]) await f.at('r1-vm1').call({ op: 'listen', proto: 'udp', port: p });
       await f.at('r1-vm2').call({ op: 'listen', proto: 'udp', port: UDP_PORT + 1000 });
       await f.at('r1-vm2').call({ op: 'digestListen', port: DIGEST_PORT });
+      await f.at('r1-vm2').call({ op: 'sink', port: SINK_PORT });
       await f.at('far').call({ op: 'listen', proto: 'udp', port: 6001 });
     });
     after(() => f.stop());
@@ -257,6 +273,33 @@ export function runPortForwardingWire(options: PfWireOptions): void {
         });
       assert.deepEqual(r.reply, r.sent);
       assert.equal(r.from, fipPf);
+    });
+
+    pfCase(
+      'port unreachable from the VM reaches the external sender as ECONNREFUSED (quote: FIP:external)',
+      async () => {
+        const r = await f.at('far').call<{ error: string }>({ op: 'udpRefused', host: fipPf, port: 2009 });
+        assert.equal(r.error, 'ECONNREFUSED');
+      },
+    );
+
+    pfCase('PMTUD: an external host sends to FIP:port through a smaller MTU at the router', async () => {
+      for (const ns of [farNamespace(options.prefix), `${options.prefix}-r1-vm2`])
+        await run('ip', ['route', 'flush', 'cache'], { netns: ns });
+      const r = await f.at('far').call<{ sent: unknown; received: unknown }>({
+        op: 'blast',
+        host: fipPf,
+        port: SINK_PORT,
+        bytes: 4 * 1024 * 1024,
+        timeoutMs: 15_000,
+      });
+      assert.deepEqual(r.received, r.sent, 'the transfer arrived whole');
+      const out = (await run('ip', ['route', 'get', fipPf], { netns: farNamespace(options.prefix) })).stdout;
+      assert.match(
+        out,
+        new RegExp(`mtu ${BOTTLENECK_MTU}`),
+        'the sender learned the MTU from an error quoting FIP:port',
+      );
     });
 
     pfCase('0 conntrack entries for forwarded flows while shared SNAT is active', async () => {

@@ -7,6 +7,7 @@ import {
   forwardingDigest,
   forwardingElements,
   forwardingRules,
+  PF_ICMP_DECLARATIONS,
   PF_MAP_DECLARATIONS,
 } from './port-forwarding.js';
 
@@ -98,6 +99,7 @@ export function chainsFor(desired: DesiredRouter, options: NftOptions = DEFAULT_
     `ip daddr @${COUNT_IN_SET}`,
     // ICMP errors first: their quoted header must be translated too (see icmp-errors.ts).
     `meta l4proto icmp jump ${ICMP_IN_CHAIN}`,
+    ...(pf?.rawIcmp ?? []),
     ...(pf?.rawHairpin ?? []),
     // An internal address without a floating IP reaching a floating IP (hairpin) cannot be translated
     // statelessly: the reply must come back through the router, which needs conntrack's SNAT. Leave it tracked
@@ -237,7 +239,7 @@ export function renderFull(desired: DesiredRouter, options: NftOptions = DEFAULT
     `  ${sourceMacsDeclaration}`,
     ...COUNTER_SETS.map((name) => `  set ${name} { type ipv4_addr; counter; }`),
     ...(forwardings.length > 0
-      ? PF_MAP_DECLARATIONS.map(([name, type]) => `  map ${name} { ${type}; }`)
+      ? [...PF_MAP_DECLARATIONS, ...PF_ICMP_DECLARATIONS].map(([name, type]) => `  map ${name} { ${type}; }`)
       : []),
     ...chains.flatMap((c) => [
       `  chain ${c.name} {`,
