@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { forwardingElements } from '../../src/dataplane/nftables/port-forwarding.js';
+import { forwardingElements, socketCompensation } from '../../src/dataplane/nftables/port-forwarding.js';
 import { chainsFor, renderFull, structureSignature } from '../../src/dataplane/nftables/render.js';
 import type { DesiredRouter, ForwardingRule } from '../../src/dataplane/types.js';
 import { parseIPv4 } from '../../src/model/index.js';
@@ -98,5 +98,30 @@ describe('nftables port forwarding rendering', () => {
     const same = structureSignature(chainsFor({ ...base, forwardings: [rule({})] }));
     assert.notDeepEqual(a, b);
     assert.deepEqual(a, same);
+  });
+});
+
+describe('quoted-header compensation for forwarded sockets', () => {
+  /** The one's complement sum of 16-bit words, as the ICMP checksum covers them. */
+  const sum = (words: number[]) => {
+    let s = words.reduce((a, b) => a + b, 0);
+    while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+    return s;
+  };
+  const words = (ip: string, port: number, extra: number) => {
+    const n = ip.split('.').reduce((a, o) => a * 256 + Number(o), 0);
+    return [Math.floor(n / 0x10000), n & 0xffff, port, extra, 0x1234];
+  };
+  it('keeps the checksum of a message whose quoted address and port change, when written where a zero was', () => {
+    for (const [from, fromPort, to, toPort] of [
+      ['10.0.0.12', 22, '203.0.113.20', 2222],
+      ['203.0.113.20', 8000, '10.0.0.12', 9000],
+      ['255.255.255.255', 65535, '0.0.0.1', 1],
+    ] as const) {
+      const before = sum(words(from, fromPort, 0));
+      const after = sum(words(to, toPort, socketCompensation(from, fromPort, to, toPort)));
+      // One's complement: 0x0000 and 0xffff are the same value.
+      assert.equal(after % 0xffff, before % 0xffff, `${from}:${fromPort} -> ${to}:${toPort}`);
+    }
   });
 });
