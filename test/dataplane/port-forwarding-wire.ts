@@ -283,6 +283,18 @@ export function runPortForwardingWire(options: PfWireOptions): void {
       },
     );
 
+    pfCase(
+      'port unreachable from outside reaches the forwarded port’s UDP socket (quote: internal socket)',
+      async () => {
+        // vm2 sends from its forwarded port 9 (FIP:2009 outside) to a closed port of the far host; the error comes
+        // back to the floating address quoting FIP:2009, and must reach vm2 quoting 10.0.0.12:9.
+        const r = await f
+          .at('r1-vm2')
+          .call<{ error: string }>({ op: 'udpRefused', host: FAR, port: CLOSED_PORT, bindPort: CLOSED_PORT });
+        assert.equal(r.error, 'ECONNREFUSED');
+      },
+    );
+
     pfCase('PMTUD: an external host sends to FIP:port through a smaller MTU at the router', async () => {
       for (const ns of [farNamespace(options.prefix), `${options.prefix}-r1-vm2`])
         await run('ip', ['route', 'flush', 'cache'], { netns: ns });
