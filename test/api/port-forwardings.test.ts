@@ -167,6 +167,31 @@ describe('port forwardings on floating IPs (floating-ip-port-forwarding)', () =>
     await refused({ ...ssh(), external_port: 2200 }, 400, 'BadRequest', /22:22\/tcp/);
   });
 
+  it('two forwardings never share an internal socket, across floating IPs too (the reverse map needs one answer)', async () => {
+    const other = String(
+      (await alice.caller.create('floatingips', 'floatingip', { floating_network_id: f.externalNetworkId }))
+        .id,
+    );
+    const path = `/v2.0/floatingips/${other}/port_forwardings`;
+    // vm1:22/tcp is already the target of fipId's 2222.
+    await refused({ ...ssh(), external_port: 22 }, 400, 'BadRequest', /10\.1\.0\.\d+:22:22\/tcp/, path);
+    // sfip's own rule: vm1 already receives external port 2222/tcp through fipId.
+    await refused({ ...ssh(), internal_port: 2022 }, 400, 'BadRequest', /2222:2222\/tcp/, path);
+    // The same external port through another floating IP to another address is fine, and so is udp.
+    const vm2 = await alice.caller.create(`floatingips/${other}/port_forwardings`, 'port_forwarding', {
+      ...ssh(),
+      internal_port_id: alice.ports.vm2.id,
+      internal_ip_address: fixedIpOf(alice.ports.vm2, 0),
+    });
+    assert.equal(vm2.external_port, 2222);
+    const udp = await alice.caller.create(`floatingips/${other}/port_forwardings`, 'port_forwarding', {
+      ...ssh(),
+      protocol: 'udp',
+      external_port: 22,
+    });
+    assert.equal(udp.protocol, 'udp');
+  });
+
   it('keeps a floating IP with forwardings off ports, and a floating IP on a port off forwardings', async () => {
     const before = await f.latestChange();
     const associate = await alice.caller.put(`/v2.0/floatingips/${fipId}`, {
