@@ -39,7 +39,8 @@ export interface AgentOptions {
 }
 
 /** The mapping part of a floating IP: when only its status changes, no router needs work. */
-const mappingKey = (f: FloatingIp) => `${f.routerId}|${f.fixedIpAddress}|${f.floatingIpAddress}`;
+const mappingKey = (f: FloatingIp) =>
+  `${f.routerId}|${f.fixedIpAddress}|${f.floatingIpAddress}|${JSON.stringify(f.portForwardings ?? [])}`;
 
 /**
  * Runs one reconciler per router. Store changes and a periodic resync mark routers dirty; a small worker pool

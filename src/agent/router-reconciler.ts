@@ -126,8 +126,14 @@ export class RouterReconciler {
       return (this.last = outcome({ changed }));
     }
     const localNamespace = this.deps.localNamespace ?? ((ns) => ns);
-    const desired = { ...intent.desired, namespace: localNamespace(intent.desired.namespace) };
     const backend = (intent.router.backend as BackendName | null) ?? this.deps.defaultBackend;
+    const refusal = await this.refuseForwardings(intent, backend);
+    const { forwardings: _forwardings, ...withoutForwardings } = intent.desired;
+    const desired: DesiredRouter = {
+      ...(refusal ? withoutForwardings : intent.desired),
+      namespace: localNamespace(intent.desired.namespace),
+    };
+    const floatingIps = refusal ? intent.floatingIps.filter((f) => !refusal.has(f.id)) : intent.floatingIps;
     try {
       if (this.programmed && !sameTarget(this.programmed, desired, backend)) await this.unprogram();
       const dataplane = this.deps.dataplaneFor(backend);
@@ -179,7 +185,7 @@ export class RouterReconciler {
         );
       }
       this.applied = { desired, state: appliedState(desired) };
-      await this.report(intent.floatingIps, 'ACTIVE', '');
+      await this.report(floatingIps, 'ACTIVE', '');
       await this.reportRouter(intent.router, '');
       return (this.last = outcome({
         changed: !isEmptyPlan(plan),
@@ -197,7 +203,7 @@ export class RouterReconciler {
       if (error instanceof GuardRefusal)
         log.warn({ router: this.routerId, cause, err: reason }, 'reconcile refused');
       else log.error({ router: this.routerId, cause, err: reason }, 'reconcile failed');
-      await this.report(intent.floatingIps, 'ERROR', reason).catch(() => undefined);
+      await this.report(floatingIps, 'ERROR', reason).catch(() => undefined);
       await this.reportRouter(intent.router, reason).catch(() => undefined);
       return (this.last = outcome({ error: reason }));
     }
@@ -231,6 +237,30 @@ export class RouterReconciler {
       fixedIps: changed.map((m) => m.fixedIp),
       floatingIps: changed.map((m) => m.floatingIp),
     });
+  }
+
+  /**
+   * A backend that cannot program port forwardings (tc, eBPF) leaves them out whole: their floating IPs become
+   * ERROR naming the missing capability, and the router's 1:1 floating IPs are applied as usual. Returns the
+   * refused floating IPs' ids, or undefined when nothing was refused.
+   */
+  private async refuseForwardings(
+    intent: RouterIntent,
+    backend: BackendName,
+  ): Promise<Set<string> | undefined> {
+    if ((intent.desired?.forwardings ?? []).length === 0) return undefined;
+    let reason: string | undefined;
+    try {
+      reason = this.deps.dataplaneFor(backend).portForwardingRefusal;
+    } catch {
+      return undefined; // an unusable backend fails the whole pass below, with its own reason
+    }
+    if (!reason || (intent.desired?.forwardings ?? []).length === 0) return undefined;
+    const refused = intent.floatingIps.filter(
+      (f) => (f.portForwardings ?? []).length > 0 && f.fixedIpAddress === null,
+    );
+    await this.reportRefused(refused.map((floatingIp) => ({ floatingIp, reason })));
+    return new Set(refused.map((f) => f.id));
   }
 
   private async reportRefused(refused: RouterIntent['refused']): Promise<void> {
@@ -306,7 +336,9 @@ function sameStructure(a: DesiredRouter, b: DesiredRouter): boolean {
     a.gatewayDevice === b.gatewayDevice &&
     a.gatewayIp === b.gatewayIp &&
     (a.antiSpoofing ?? true) === (b.antiSpoofing ?? true) &&
-    a.internalCidrs.join() === b.internalCidrs.join()
+    a.internalCidrs.join() === b.internalCidrs.join() &&
+    // Forwardings are part of the nftables structure (their digest is in the rule comments): a change rereads.
+    JSON.stringify(a.forwardings ?? []) === JSON.stringify(b.forwardings ?? [])
   );
 }
 

@@ -15,6 +15,7 @@ import { registerProjects } from './resources/projects.js';
 import { registerQuotas } from './resources/quotas.js';
 import { floatingIps } from './resources/floating-ips.js';
 import { networks } from './resources/networks.js';
+import { registerPortForwardings } from './resources/port-forwardings.js';
 import { ports } from './resources/ports.js';
 import { registerRouterInterfaces, routers } from './resources/routers.js';
 import { subnets } from './resources/subnets.js';
@@ -140,6 +141,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     registerResource(app, options.store, def as Parameters<typeof registerResource>[2], publicUrl);
   }
   registerRouterInterfaces(app, options.store);
+  registerPortForwardings(app, options.store);
   registerAgents(app, options.store);
   registerQuotas(app, options.store);
   registerProjects(app, options.store);

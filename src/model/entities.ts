@@ -110,6 +110,27 @@ export interface Agent extends Resource {
 
 export type FloatingIpStatus = 'ACTIVE' | 'DOWN' | 'ERROR';
 
+export type PortForwardingProtocol = 'tcp' | 'udp';
+
+/**
+ * One of a floating IP's port forwardings (Neutron's floating-ip-port-forwarding): external ports of the
+ * floating address go to an internal address and ports. Ranges are N:N (port by port) or N:1 (internal start
+ * equals end). Stored inside the floating IP, so a floating IP and its forwardings change atomically.
+ */
+export interface PortForwarding {
+  readonly id: string;
+  readonly internalPortId: string;
+  readonly internalIpAddress: IPv4;
+  readonly protocol: PortForwardingProtocol;
+  readonly internalPortStart: number;
+  readonly internalPortEnd: number;
+  readonly externalPortStart: number;
+  readonly externalPortEnd: number;
+  readonly description: string;
+  /** True when an admin forwarded to a port of another project. Absent means false. */
+  readonly adminCreated?: boolean;
+}
+
 export interface FloatingIp extends Resource {
   readonly floatingNetworkId: string;
   readonly floatingSubnetId: string;
@@ -122,6 +143,8 @@ export interface FloatingIp extends Resource {
   readonly statusReason: string;
   /** True when an admin associated this floating IP with a port of another project. Absent means false. */
   readonly adminAssociated?: boolean;
+  /** Port forwardings; absent means none. A floating IP with forwardings has no port, but has a router. */
+  readonly portForwardings?: readonly PortForwarding[];
 }
 
 export interface KindMap {

@@ -115,10 +115,17 @@ export function updateFloatingIp(tx: Tx, ctx: Context, id: string, input: Floati
     mapping = {
       portId: null,
       fixedIpAddress: null,
-      routerId: null,
+      // A floating IP with port forwardings keeps the router they go through.
+      routerId: (current.portForwardings ?? []).length > 0 ? current.routerId : null,
       ...(current.adminAssociated !== undefined && { adminAssociated: false }),
     };
   } else if (input.portId !== undefined || input.fixedIpAddress !== undefined) {
+    if ((current.portForwardings ?? []).length > 0) {
+      throw conflict(
+        'FipInUseByPortForwarding',
+        `Floating IP ${current.floatingIpAddress} (${id}) in use by Port Forwarding resources: it cannot be associated with port ${portId ?? ''}.`,
+      );
+    }
     if (portId === null) throw badRequest('fixed_ip_address cannot be given without port_id.');
     const network = tx.get('network', current.floatingNetworkId);
     if (!network) throw notFoundError('network', current.floatingNetworkId);
@@ -230,7 +237,7 @@ function pickFixedIp(port: Port, fixedIpAddress: string | undefined) {
 }
 
 /** Neutron's rule: the router with a gateway on the floating network and an interface on the fixed IP's subnet. */
-function routerFor(view: View, networkId: string, subnetId: string): string | undefined {
+export function routerFor(view: View, networkId: string, subnetId: string): string | undefined {
   return view
     .lookup(routersOfNetworkKey(networkId))
     .map((ref) => ref.id)

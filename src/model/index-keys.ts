@@ -16,6 +16,8 @@ export const fipOfFixedKey = (networkId: string, portId: string, fixedIp: string
   `fip-fixed/${networkId}/${portId}/${fixedIp}`;
 export const fipOfPortKey = (portId: string): string => `fip-port/${portId}`;
 export const fipOfRouterKey = (routerId: string): string => `fip-router/${routerId}`;
+/** Floating IPs with a port forwarding to this port. */
+export const portForwardingsOfPortKey = (portId: string): string => `pf-port/${portId}`;
 export const portsOfDeviceKey = (deviceId: string): string => `port-device/${deviceId}`;
 export const portsOfNetworkKey = (networkId: string): string => `port-network/${networkId}`;
 /** A MAC address on one network. Not unique in the store (older databases may hold repeats); the model checks. */
@@ -80,6 +82,9 @@ function kindKeysOf(kind: Kind, entity: AnyEntity): IndexKey[] {
         keys.push({ key: fipOfPortKey(fip.portId), unique: false });
       }
       if (fip.routerId) keys.push({ key: fipOfRouterKey(fip.routerId), unique: false });
+      for (const portId of new Set((fip.portForwardings ?? []).map((pf) => pf.internalPortId))) {
+        keys.push({ key: portForwardingsOfPortKey(portId), unique: false });
+      }
       return keys;
     }
     case 'network':

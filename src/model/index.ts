@@ -11,6 +11,7 @@ export * from './mac.js';
 export * from './mapping-trust.js';
 export * from './names.js';
 export * from './networks.js';
+export * from './port-forwardings.js';
 export * from './ports.js';
 export * from './quotas.js';
 export * from './resource.js';

@@ -5,7 +5,8 @@ import {
   type Port,
 } from './entities.js';
 import { conflict, SfipError } from './errors.js';
-import { fipOfPortKey, macKey } from './index-keys.js';
+import { fipOfPortKey, macKey, portForwardingsOfPortKey } from './index-keys.js';
+import { withoutForwardings } from './port-forwardings.js';
 import { AddressRequest, assignAddress } from './ip-assignment.js';
 import { CommonInput, getUsableNetwork, getVisible, newResource, revise } from './resource.js';
 import { parseMacAddress } from './names.js';
@@ -156,6 +157,13 @@ export function deletePort(tx: Tx, ctx: Context, id: string): void {
         }),
       );
     }
+  }
+  // As Neutron does, a deleted port takes the forwardings to it along.
+  for (const fip of tx.find('floatingip', portForwardingsOfPortKey(id))) {
+    tx.put(
+      'floatingip',
+      withoutForwardings(ctx, fip, (pf) => pf.internalPortId === id),
+    );
   }
   tx.delete('port', id);
 }

@@ -5,6 +5,7 @@ import { findExternalNetwork, label, namesOf } from '../names.js';
 import { deprecatedAlias, durationOption } from '../option-helpers.js';
 import { printList, printObject, type Column } from '../output.js';
 import { clientOf, collect, outputOf } from './common.js';
+import { forwardCommand } from './fip-forward.js';
 import { waitForStatus } from './wait.js';
 
 const STATUSES = ['ACTIVE', 'DOWN', 'ERROR'] as const;
@@ -248,5 +249,6 @@ export function fipCommand(): Command {
           console.log(`Deleted floating IP ${String(current.floating_ip_address)} (${String(current.id)})`);
       }
     });
+  fip.addCommand(forwardCommand());
   return fip;
 }
