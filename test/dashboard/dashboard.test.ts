@@ -32,6 +32,7 @@ function observation(count: number, packetsIn = 10): Observation {
         problem: '',
         countersSupported: true,
         countersError: null,
+        statusCounts: { ACTIVE: Math.max(0, count - 1), DOWN: 0, ERROR: Math.min(1, count) },
         floatingIps: Array.from({ length: count }, (_, i) => ({
           id: `fip-${i}`,
           address: `203.0.113.${10 + i}`,

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ExecError, type Runner } from '../../exec/run.js';
+import { forEachSliced } from '../../metrics/slices.js';
 import type { FloatingIpCounters, RouterTarget } from '../types.js';
 import { setElementKey, type NftSet } from './parse.js';
 import { COUNT_IN_SET, COUNT_OUT_SET, tableName } from './render.js';
@@ -32,7 +33,8 @@ export async function readNftCounters(
   try {
     if (helper) {
       const { stdout } = await run(helper, [table, COUNT_IN_SET, COUNT_OUT_SET], { netns: target.namespace });
-      return joinDirections(parseSetDump(stdout));
+      // 200,000 lines at 100,000 floating IPs: parsed in slices so the event loop keeps serving the API.
+      return joinDirections(await parseSetDumpSliced(stdout));
     }
     const sets = new Map<string, Map<string, Counter>>();
     for (const name of [COUNT_IN_SET, COUNT_OUT_SET]) {
@@ -63,6 +65,24 @@ export function parseSetDump(text: string): Map<string, Map<string, Counter>> {
   return sets;
 }
 
+/** parseSetDump in slices of lines, yielding to the event loop between them. */
+export async function parseSetDumpSliced(text: string): Promise<Map<string, Map<string, Counter>>> {
+  const sets = new Map<string, Map<string, Counter>>();
+  await forEachSliced(
+    text.split('\n'),
+    (line) => {
+      if (line === '') return;
+      const [set, key, , packets, bytes] = line.split(' ');
+      if (!set || !key || packets === undefined || bytes === undefined || packets === '-') return;
+      let elements = sets.get(set);
+      if (!elements) sets.set(set, (elements = new Map()));
+      elements.set(key, { packets: Number(packets), bytes: Number(bytes) });
+    },
+    10_000,
+  );
+  return sets;
+}
+
 /** Parses `nft -j list set` output of a set declared with `counter`. */
 export function parseNftSetCounters(json: string): Map<string, Counter> {
   const objects = (JSON.parse(json) as { nftables?: { set?: NftSet }[] }).nftables ?? [];
@@ -79,7 +99,12 @@ function joinDirections(sets: Map<string, Map<string, Counter>>): FloatingIpCoun
   const inbound = sets.get(COUNT_IN_SET) ?? new Map<string, Counter>();
   const outbound = sets.get(COUNT_OUT_SET) ?? new Map<string, Counter>();
   const addresses = new Set([...inbound.keys(), ...outbound.keys()]);
-  return [...addresses].sort().map((floatingIp) => ({
+  // By numeric address: sorting 100,000 precomputed numbers costs a fraction of comparing strings.
+  const sorted = [...addresses]
+    .map((a) => ({ a, n: a.split('.').reduce((acc, octet) => acc * 256 + Number(octet), 0) }))
+    .sort((x, y) => x.n - y.n)
+    .map((x) => x.a);
+  return sorted.map((floatingIp) => ({
     floatingIp,
     packetsIn: inbound.get(floatingIp)?.packets ?? 0,
     bytesIn: inbound.get(floatingIp)?.bytes ?? 0,
