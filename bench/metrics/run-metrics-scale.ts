@@ -1,0 +1,262 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { renderFull } from '../../src/dataplane/nftables/render.js';
+import { run } from '../../src/exec/run.js';
+import { spawnProgram } from '../../src/exec/spawn.js';
+import { openStore } from '../../src/store/index.js';
+import { populateStore } from '../control/populate.js';
+import { benchDesired } from '../install.js';
+import { quantile, summarize, type Summary } from '../stats.js';
+import { benchTopology, type BenchTopology } from '../topology.js';
+
+export interface MetricsScaleOptions {
+  readonly sizes: readonly number[];
+  /** Side-by-side rounds per size: each round measures show alone, then show during scrapes. */
+  readonly rounds: number;
+  /** Length of each show window, ms. */
+  readonly windowMs: number;
+  readonly prefix: string;
+  readonly port: number;
+  /** Source trees to run `sfip serve` from, by label (this checkout, and optionally an older one to compare). */
+  readonly trees: readonly { readonly label: string; readonly root: string }[];
+  readonly log: (line: string) => void;
+}
+
+export interface MetricsScalePoint {
+  readonly tree: string;
+  readonly fips: number;
+  /** The first scrape after start: store index, first kernel read and text. */
+  readonly firstScrapeMs: number;
+  /** Scrapes spaced beyond the counter cache (each triggers a new kernel read), one per round and more. */
+  readonly scrapeMs: Summary;
+  /** Scrapes made back to back during the "with scrapes" windows. */
+  readonly busyScrapeMs: Summary;
+  readonly bodyMB: number;
+  /** Per-round p99 of API show, alone and while scrapes run; median and spread over the rounds. */
+  readonly showP99Idle: Summary;
+  readonly showP99Busy: Summary;
+  readonly showP50Idle: Summary;
+  readonly showP50Busy: Summary;
+  readonly showSamples: number;
+  /** The daemon's own longest event-loop stall between two back-to-back scrapes (prom-client's lag max), per round. */
+  readonly loopLagMaxMs: Summary;
+  readonly rssMiB: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * /metrics at scale through the real daemon (`sfip serve --no-agent`, its own process, from source): a store
+ * holding N associated floating IPs and the router's nftables table with N counter elements in a scratch
+ * namespace (loaded directly, as the agent would). Per size and per source tree, rounds alternate API show
+ * latency alone and while a client scrapes /metrics back to back, so both are measured side by side.
+ */
+export async function runMetricsScale(o: MetricsScaleOptions): Promise<MetricsScalePoint[]> {
+  const points: MetricsScalePoint[] = [];
+  const t = benchTopology(o.prefix, ['m']);
+  const ns = t.routers[0]!.namespace;
+  for (const fips of o.sizes) {
+    const stateDir = mkdtempSync(join(tmpdir(), 'sfip-metrics-bench-'));
+    await run('ip', ['netns', 'del', ns]).catch(() => undefined);
+    await run('ip', ['netns', 'add', ns]);
+    try {
+      o.log(`metrics: populating a store with ${fips} floating IPs`);
+      const ids = await populateStore(stateDir, t, ns, 'nftables', fips, 0);
+      await run('nft', ['-f', '-'], {
+        netns: ns,
+        input: renderFull(benchDesired(t, t.routers[0]!, ids.routerId, fips)),
+      });
+      const showIds = await sampleFloatingIpIds(stateDir, 50);
+      for (const tree of o.trees) {
+        o.log(`metrics: ${tree.label} at ${fips} floating IPs`);
+        points.push(await measure(o, tree, stateDir, fips, showIds));
+      }
+    } finally {
+      await run('ip', ['netns', 'del', ns]).catch(() => undefined);
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  }
+  return points;
+}
+
+async function sampleFloatingIpIds(stateDir: string, n: number): Promise<string[]> {
+  const store = openStore(undefined, stateDir);
+  try {
+    const all = await store.read((view) => view.range('floatingip', { limit: 100_000_000 }).map((f) => f.id));
+    return Array.from({ length: Math.min(n, all.length) }, (_, i) => all[Math.floor((i * all.length) / n)]!);
+  } finally {
+    await store.close();
+  }
+}
+
+async function measure(
+  o: MetricsScaleOptions,
+  tree: { label: string; root: string },
+  stateDir: string,
+  fips: number,
+  showIds: readonly string[],
+): Promise<MetricsScalePoint> {
+  const server = startServe(tree.root, stateDir, o.port);
+  const url = `http://127.0.0.1:${o.port}`;
+  try {
+    await waitHealthy(url, server);
+    const token = readFileSync(join(stateDir, 'admin-token'), 'utf8').trim();
+    let t0 = performance.now();
+    const first = await scrape(url);
+    const firstScrapeMs = performance.now() - t0;
+    o.log(`metrics: ${tree.label} ${fips}: first scrape ${firstScrapeMs.toFixed(0)} ms, ${first} bytes`);
+    let bodyBytes = first;
+    const spaced: number[] = [];
+    const busy: number[] = [];
+    const p99Idle: number[] = [];
+    const p99Busy: number[] = [];
+    const p50Idle: number[] = [];
+    const p50Busy: number[] = [];
+    const lagMax: number[] = [];
+    let showSamples = 0;
+    for (let round = 0; round < o.rounds; round++) {
+      // Spaced scrapes: beyond the 1 s counter cache, as Prometheus scrapes.
+      for (let k = 0; k < 2; k++) {
+        await sleep(1100);
+        t0 = performance.now();
+        bodyBytes = await scrape(url);
+        spaced.push(performance.now() - t0);
+      }
+      const idle = await showWindow(url, token, showIds, o.windowMs);
+      let scraping = true;
+      let roundLag = 0;
+      const scraper = (async () => {
+        while (scraping) {
+          const s = performance.now();
+          const lag = await scrapeLag(url);
+          busy.push(performance.now() - s);
+          roundLag = Math.max(roundLag, lag);
+        }
+      })();
+      const during = await showWindow(url, token, showIds, o.windowMs);
+      scraping = false;
+      await scraper;
+      lagMax.push(roundLag);
+      for (const [window, p99s, p50s] of [
+        [idle, p99Idle, p50Idle],
+        [during, p99Busy, p50Busy],
+      ] as const) {
+        const sorted = [...window].sort((a, b) => a - b);
+        p99s.push(quantile(sorted, 0.99));
+        p50s.push(quantile(sorted, 0.5));
+        showSamples += window.length;
+      }
+      o.log(
+        `metrics: ${tree.label} ${fips} round ${round + 1}: show p99 ${p99Idle.at(-1)!.toFixed(1)} ms alone, ` +
+          `${p99Busy.at(-1)!.toFixed(1)} ms during scrapes; scrape ${spaced.at(-1)!.toFixed(0)} ms`,
+      );
+    }
+    return {
+      tree: tree.label,
+      fips,
+      firstScrapeMs,
+      scrapeMs: summarize(spaced),
+      busyScrapeMs: summarize(busy),
+      bodyMB: bodyBytes / 1e6,
+      showP99Idle: summarize(p99Idle),
+      showP99Busy: summarize(p99Busy),
+      showP50Idle: summarize(p50Idle),
+      showP50Busy: summarize(p50Busy),
+      showSamples,
+      loopLagMaxMs: summarize(lagMax),
+      rssMiB: rssMiB(server),
+    };
+  } finally {
+    server.kill('SIGTERM');
+    await new Promise((r) => server.once('exit', r));
+  }
+}
+
+/** API show requests, one every 10 ms (paced, not closed-loop), for `ms`; returns each latency. */
+async function showWindow(url: string, token: string, ids: readonly string[], ms: number): Promise<number[]> {
+  const latencies: number[] = [];
+  const end = performance.now() + ms;
+  const inflight: Promise<void>[] = [];
+  for (let i = 0; performance.now() < end; i++) {
+    const id = ids[i % ids.length]!;
+    const s = performance.now();
+    inflight.push(
+      fetch(`${url}/v2.0/floatingips/${id}`, { headers: { 'x-auth-token': token } }).then(async (r) => {
+        await r.arrayBuffer();
+        if (r.status !== 200) throw new Error(`show ${id}: HTTP ${r.status}`);
+        latencies.push(performance.now() - s);
+      }),
+    );
+    await sleep(10);
+  }
+  await Promise.all(inflight);
+  return latencies;
+}
+
+async function scrape(url: string): Promise<number> {
+  const r = await fetch(`${url}/metrics`);
+  const body = await r.arrayBuffer();
+  if (r.status !== 200) throw new Error(`/metrics: HTTP ${r.status}`);
+  return body.byteLength;
+}
+
+/** Scrapes and returns the daemon's event-loop lag max since its previous scrape, in ms. */
+async function scrapeLag(url: string): Promise<number> {
+  const r = await fetch(`${url}/metrics`);
+  const body = Buffer.from(await r.arrayBuffer());
+  if (r.status !== 200) throw new Error(`/metrics: HTTP ${r.status}`);
+  const head = body.subarray(0, 200_000).toString();
+  const lag = /^sfip_nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(head)?.[1];
+  return lag === undefined ? Number.NaN : Number(lag) * 1000;
+}
+
+function startServe(root: string, stateDir: string, port: number): ChildProcess {
+  return spawnProgram(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(root, 'src/cli.ts'),
+      'serve',
+      '--state-dir',
+      stateDir,
+      '--port',
+      String(port),
+      '--no-agent',
+      '--log-level',
+      'warn',
+      '--rate-limit',
+      'off',
+      '--counters-cache',
+      '1s',
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'], cwd: root },
+  );
+}
+
+async function waitHealthy(url: string, server: ChildProcess): Promise<void> {
+  const deadline = performance.now() + 120_000;
+  while (performance.now() < deadline) {
+    if (server.exitCode !== null) throw new Error(`sfip serve exited with ${server.exitCode}`);
+    const ok = await fetch(`${url}/healthz`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
+    if (ok) return;
+    await sleep(50);
+  }
+  throw new Error('sfip serve did not answer /healthz within 120 s');
+}
+
+function rssMiB(server: ChildProcess): number {
+  try {
+    const status = readFileSync(`/proc/${server.pid}/status`, 'utf8');
+    return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+export type { BenchTopology };
