@@ -36,6 +36,19 @@ export function topCommand(): Command {
     )
     .option('--interval <duration>', 'time between refreshes', parseInterval, 1000)
     .option('--router <id>', 'only this router (id)')
+    .option('--search <prefix>', 'only floating IPs whose floating or fixed address starts with this')
+    .option(
+      '--page <n>',
+      'which page of floating IPs per router (pages of --page-size, by address)',
+      parsePage,
+      1,
+    )
+    .option(
+      '--page-size <n>',
+      'floating IPs per page (the busiest of them are shown first)',
+      parsePageSize,
+      500,
+    )
     .option('--once', 'print one screen (after two readings, so rates are known) and exit', false)
     .action(async (o: Record<string, unknown>, cmd: Command) => {
       const { url } = globals(cmd);
@@ -44,10 +57,17 @@ export function topCommand(): Command {
         resolveToken(o.dashboardToken as string | undefined, String(o.stateDir)),
       );
       const intervalMs = Number(o.interval);
-      const query = `/dashboard/api/state?limit=500${o.router ? `&router=${encodeURIComponent(String(o.router))}` : ''}`;
+      const pageSize = Number(o.pageSize);
+      let page = Number(o.page);
+      const query = () => {
+        const q = new URLSearchParams({ limit: String(pageSize), offset: String((page - 1) * pageSize) });
+        if (o.router) q.set('router', String(o.router));
+        if (o.search) q.set('search', String(o.search));
+        return `/dashboard/api/state?${q}`;
+      };
       const tracker = new RateTracker(2);
       const read = async () => {
-        const state = await client.get<DashboardState>(query);
+        const state = await client.get<DashboardState>(query());
         tracker.update(state);
         return state;
       };
@@ -57,6 +77,7 @@ export function topCommand(): Command {
           url,
           intervalMs,
           color: tty,
+          keys: tty && process.stdin.isTTY === true,
           rowsPerRouter: tty ? Math.max(3, (process.stdout.rows ?? 40) - 12 - 4 * state.routers.length) : 50,
         });
       if (!tty) {
@@ -67,19 +88,53 @@ export function topCommand(): Command {
         return;
       }
       let stop = false;
+      let wake: () => void = () => undefined;
       process.once('SIGINT', () => (stop = true));
+      // n and p page through the floating IPs (the server pages: 100,000 never come over at once); q quits.
+      const keys = (data: Buffer) => {
+        const key = data.toString();
+        if (key === 'n') page++;
+        else if (key === 'p') page = Math.max(1, page - 1);
+        else if (key === 'q' || key === '\x03') stop = true;
+        else return;
+        wake();
+      };
+      if (process.stdin.isTTY) {
+        process.stdin.setRawMode(true);
+        process.stdin.on('data', keys);
+      }
       process.stdout.write('\x1b[?25l'); // hide the cursor while redrawing
       try {
         while (!stop) {
           const state = await read();
           // Home and clear, then draw: a plain redraw, no curses.
           process.stdout.write(`\x1b[H\x1b[2J${screen(state)}`);
-          await new Promise((r) => setTimeout(r, intervalMs));
+          await new Promise<void>((r) => {
+            const timer = setTimeout(r, intervalMs);
+            wake = () => (clearTimeout(timer), r());
+          });
         }
       } finally {
+        if (process.stdin.isTTY) {
+          process.stdin.off('data', keys);
+          process.stdin.setRawMode(false);
+          process.stdin.pause();
+        }
         process.stdout.write('\x1b[?25h\n');
       }
     });
+}
+
+function parsePage(text: string): number {
+  if (!/^\d{1,9}$/.test(text) || Number(text) < 1)
+    throw new InvalidArgumentError(`'${text}' is not a page number: use 1, 2, ...`);
+  return Number(text);
+}
+
+function parsePageSize(text: string): number {
+  if (!/^\d{1,4}$/.test(text) || Number(text) < 1 || Number(text) > 5000)
+    throw new InvalidArgumentError(`'${text}' is not a page size: use a whole number from 1 to 5000`);
+  return Number(text);
 }
 
 function parseInterval(text: string): number {
