@@ -146,11 +146,15 @@ export class Observer {
   private async readRouter(meta: IndexedRouter): Promise<ObservedRouter> {
     const dataplane = this.options.dataplaneFor(meta.backend);
     const supported = typeof dataplane.counters === 'function';
-    let counters = new Map<string, FloatingIpCounters>();
+    const counters = new Map<string, FloatingIpCounters>();
     let countersError: string | null = null;
     if (supported && meta.target) {
       try {
-        counters = new Map((await dataplane.counters!(meta.target)).map((c) => [c.floatingIp, c]));
+        const read = await dataplane.counters!(meta.target);
+        for (let i = 0; i < read.length; i++) {
+          if (i > 0 && i % (SLICE * 5) === 0) await yieldToLoop();
+          counters.set(read[i]!.floatingIp, read[i]!);
+        }
       } catch (error) {
         countersError = (error as Error).message;
       }

@@ -8,16 +8,3 @@ export const SLICE = 2000;
 
 /** Lets pending I/O callbacks (incoming requests) run before the next slice. */
 export const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-/** Calls `fn` for every item, yielding to the event loop after every `size` items. */
-export async function forEachSliced<T>(
-  items: readonly T[],
-  fn: (item: T, index: number) => void,
-  size = SLICE,
-): Promise<void> {
-  for (let start = 0; start < items.length; start += size) {
-    if (start > 0) await yieldToLoop();
-    const end = Math.min(items.length, start + size);
-    for (let i = start; i < end; i++) fn(items[i]!, i);
-  }
-}
