@@ -16,6 +16,7 @@ export interface MetricsScaleReport {
 /** The `metrics-scale` section of docs/benchmarks.md. */
 export function renderMetricsScaleSection(r: MetricsScaleReport): string {
   const rows = r.points.map((p) => {
+    if (p.error) return `| ${p.tree} | ${p.fips.toLocaleString('en')} | failed: ${p.error} |||||||||||`;
     const ratio = p.scrapeMs.median / 1000;
     const p99Ratio = p.showP99Busy.median / p.showP99Idle.median;
     return (

@@ -27,6 +27,8 @@ export interface MetricsScaleOptions {
 export interface MetricsScalePoint {
   readonly tree: string;
   readonly fips: number;
+  /** Why this point has no numbers (the daemon died or a request failed); absent when it was measured. */
+  readonly error?: string;
   /** The first scrape after start: store index, first kernel read and text. */
   readonly firstScrapeMs: number;
   /** Scrapes spaced beyond the counter cache (each triggers a new kernel read), one per round and more. */
@@ -71,7 +73,12 @@ export async function runMetricsScale(o: MetricsScaleOptions): Promise<MetricsSc
       const showIds = await sampleFloatingIpIds(stateDir, 50);
       for (const tree of o.trees) {
         o.log(`metrics: ${tree.label} at ${fips} floating IPs`);
-        points.push(await measure(o, tree, stateDir, fips, showIds));
+        try {
+          points.push(await measure(o, tree, stateDir, fips, showIds));
+        } catch (error) {
+          o.log(`metrics: ${tree.label} at ${fips} failed: ${(error as Error).message}`);
+          points.push(failedPoint(tree.label, fips, (error as Error).message));
+        }
       }
     } finally {
       await run('ip', ['netns', 'del', ns]).catch(() => undefined);
@@ -100,6 +107,8 @@ async function measure(
 ): Promise<MetricsScalePoint> {
   const server = startServe(tree.root, stateDir, o.port);
   const url = `http://127.0.0.1:${o.port}`;
+  let exit = '';
+  server.once('exit', (code, signal) => (exit = `sfip serve exited (code ${code}, signal ${signal})`));
   try {
     await waitHealthy(url, server);
     const token = readFileSync(join(stateDir, 'admin-token'), 'utf8').trim();
@@ -128,7 +137,7 @@ async function measure(
       let scraping = true;
       let roundLag = 0;
       const scraper = (async () => {
-        while (scraping) {
+        while (scraping && !exit) {
           const s = performance.now();
           const lag = await scrapeLag(url);
           busy.push(performance.now() - s);
@@ -137,7 +146,9 @@ async function measure(
       })();
       const during = await showWindow(url, token, showIds, o.windowMs);
       scraping = false;
-      await scraper;
+      await scraper.catch((error: Error) => {
+        throw new Error(exit || `scrape failed: ${error.message}`);
+      });
       lagMax.push(roundLag);
       for (const [window, p99s, p50s] of [
         [idle, p99Idle, p50Idle],
@@ -168,10 +179,34 @@ async function measure(
       loopLagMaxMs: summarize(lagMax),
       rssMiB: rssMiB(server),
     };
+  } catch (error) {
+    throw new Error(exit || (error as Error).message, { cause: error });
   } finally {
-    server.kill('SIGTERM');
-    await new Promise((r) => server.once('exit', r));
+    if (server.exitCode === null && server.signalCode === null) {
+      server.kill('SIGTERM');
+      await new Promise((r) => server.once('exit', r));
+    }
   }
+}
+
+function failedPoint(tree: string, fips: number, error: string): MetricsScalePoint {
+  const none = summarize([]);
+  return {
+    tree,
+    fips,
+    error,
+    firstScrapeMs: Number.NaN,
+    scrapeMs: none,
+    busyScrapeMs: none,
+    bodyMB: Number.NaN,
+    showP99Idle: none,
+    showP99Busy: none,
+    showP50Idle: none,
+    showP50Busy: none,
+    showSamples: 0,
+    loopLagMaxMs: none,
+    rssMiB: Number.NaN,
+  };
 }
 
 /** API show requests, one every 10 ms (paced, not closed-loop), for `ms`; returns each latency. */
@@ -232,7 +267,7 @@ function startServe(root: string, stateDir: string, port: number): ChildProcess 
       '--counters-cache',
       '1s',
     ],
-    { stdio: ['ignore', 'ignore', 'inherit'], cwd: root },
+    { stdio: ['ignore', 'inherit', 'inherit'], cwd: root },
   );
 }
 
