@@ -2,14 +2,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { renderFull } from '../../src/dataplane/nftables/render.js';
+import { COUNT_IN_SET, renderFull, tableName } from '../../src/dataplane/nftables/render.js';
 import { run } from '../../src/exec/run.js';
 import { spawnProgram } from '../../src/exec/spawn.js';
 import { openStore } from '../../src/store/index.js';
 import { populateStore } from '../control/populate.js';
 import { benchDesired } from '../install.js';
 import { quantile, summarize, type Summary } from '../stats.js';
-import { benchTopology, type BenchTopology } from '../topology.js';
+import { benchTopology, floatingIpOf, type BenchTopology } from '../topology.js';
 
 export interface MetricsScaleOptions {
   readonly sizes: readonly number[];
@@ -73,11 +73,14 @@ export async function runMetricsScale(o: MetricsScaleOptions): Promise<MetricsSc
       const showIds = await sampleFloatingIpIds(stateDir, 50);
       for (const tree of o.trees) {
         o.log(`metrics: ${tree.label} at ${fips} floating IPs`);
+        const traffic = new CounterChurn(ns, ids.routerId, fips);
         try {
           points.push(await measure(o, tree, stateDir, fips, showIds));
         } catch (error) {
           o.log(`metrics: ${tree.label} at ${fips} failed: ${(error as Error).message}`);
           points.push(failedPoint(tree.label, fips, (error as Error).message));
+        } finally {
+          await traffic.stop();
         }
       }
     } finally {
@@ -86,6 +89,51 @@ export async function runMetricsScale(o: MetricsScaleOptions): Promise<MetricsSc
     }
   }
   return points;
+}
+
+/**
+ * Stands in for live traffic: every second, 1,000 of the router's counter elements (a rotating window) get new
+ * counter values, so every read finds changed counters and the daemon cannot reuse the previous text. nft cannot
+ * set an existing element's counter, so each tick deletes and re-adds those elements in one transaction.
+ */
+class CounterChurn {
+  private tick = 0;
+  private readonly timer: NodeJS.Timeout;
+  private running: Promise<unknown> = Promise.resolve();
+  private failure: Error | undefined;
+
+  constructor(
+    private readonly ns: string,
+    private readonly routerId: string,
+    private readonly fips: number,
+  ) {
+    this.timer = setInterval(() => {
+      this.running = this.running.then(() => this.step()).catch((error: Error) => (this.failure ??= error));
+    }, 1000);
+  }
+
+  private async step(): Promise<void> {
+    this.tick++;
+    const width = Math.min(1000, this.fips);
+    const start = (this.tick * width) % this.fips;
+    const addresses = Array.from({ length: width }, (_, i) => floatingIpOf((start + i) % this.fips));
+    const table = tableName(this.routerId);
+    const counted = addresses.map((a) => `${a} counter packets ${this.tick} bytes ${this.tick * 100}`);
+    await run('nft', ['-f', '-'], {
+      netns: this.ns,
+      input: [
+        `delete element ip ${table} ${COUNT_IN_SET} { ${addresses.join(', ')} }`,
+        `add element ip ${table} ${COUNT_IN_SET} { ${counted.join(', ')} }`,
+      ].join('\n'),
+    });
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+    if (this.failure) throw new Error(`changing counters failed: ${this.failure.message}`);
+    if (this.tick === 0) throw new Error('the counters never changed');
+  }
 }
 
 async function sampleFloatingIpIds(stateDir: string, n: number): Promise<string[]> {
