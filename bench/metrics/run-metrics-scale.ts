@@ -1,6 +1,8 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { COUNT_IN_SET, renderFull, tableName } from '../../src/dataplane/nftables/render.js';
 import { run } from '../../src/exec/run.js';
@@ -182,21 +184,14 @@ async function measure(
         spaced.push(performance.now() - t0);
       }
       const idle = await showWindow(url, token, showIds, o.windowMs);
-      let scraping = true;
-      let roundLag = 0;
-      const scraper = (async () => {
-        while (scraping && !exit) {
-          const s = performance.now();
-          const lag = await scrapeLag(url);
-          busy.push(performance.now() - s);
-          roundLag = Math.max(roundLag, lag);
-        }
-      })();
+      const scraper = startScraper(url);
+      // The window starts once scrapes are running (the scraper's own start-up is not part of it).
+      await scraper.first;
       const during = await showWindow(url, token, showIds, o.windowMs);
-      scraping = false;
-      await scraper.catch((error: Error) => {
-        throw new Error(exit || `scrape failed: ${error.message}`);
-      });
+      const scrapes = await scraper.stop();
+      if (exit) throw new Error(exit);
+      const roundLag = Math.max(0, ...scrapes.map((x) => x.lagMs ?? 0));
+      busy.push(...scrapes.map((x) => x.ms));
       lagMax.push(roundLag);
       for (const [window, p99s, p50s] of [
         [idle, p99Idle, p50Idle],
@@ -285,14 +280,35 @@ async function scrape(url: string): Promise<number> {
   return body.byteLength;
 }
 
-/** Scrapes and returns the daemon's event-loop lag max since its previous scrape, in ms. */
-async function scrapeLag(url: string): Promise<number> {
-  const r = await fetch(`${url}/metrics`);
-  const body = Buffer.from(await r.arrayBuffer());
-  if (r.status !== 200) throw new Error(`/metrics: HTTP ${r.status}`);
-  const head = body.subarray(0, 200_000).toString();
-  const lag = /^sfip_nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(head)?.[1];
-  return lag === undefined ? Number.NaN : Number(lag) * 1000;
+interface ScrapeSample {
+  readonly ms: number;
+  readonly lagMs: number | null;
+}
+
+/** bench/metrics/scraper.ts in its own process, scraping back to back until stopped. */
+function startScraper(url: string): { first: Promise<void>; stop(): Promise<ScrapeSample[]> } {
+  const script = fileURLToPath(new URL('./scraper.ts', import.meta.url));
+  const child = spawnProgram(process.execPath, ['--import', 'tsx', script, url], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const samples: ScrapeSample[] = [];
+  let firstDone: () => void = () => undefined;
+  const first = new Promise<void>((r) => (firstDone = r));
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    samples.push(JSON.parse(line) as ScrapeSample);
+    firstDone();
+  });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  void exited.then(firstDone);
+  return {
+    first,
+    async stop() {
+      child.stdin!.end();
+      const code = await exited;
+      if (code !== 0) throw new Error(`the scraper exited with ${code}`);
+      return samples;
+    },
+  };
 }
 
 function startServe(root: string, stateDir: string, port: number): ChildProcess {
