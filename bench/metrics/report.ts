@@ -34,6 +34,7 @@ export function renderMetricsScaleSection(r: MetricsScaleReport): string {
     'one router and its nftables table in a scratch namespace holds the N counter elements. Per size and tree,',
     'Every second 1,000 counter elements (a rotating window) get new values, standing in for live traffic, so a',
     "read always finds changed counters and the router's text is rendered again.",
+    'Scrapes are made with curl (a lean client, as Prometheus is), timed by curl to the last byte.',
     `${r.rounds} rounds, each: two scrapes spaced 1.1 s apart (each finds the counter cache expired), then API show`,
     `(\`GET /v2.0/floatingips/ID\`, one every 10 ms) for ${r.windowMs / 1000} s alone and ${r.windowMs / 1000} s while a client`,
     'scrapes /metrics back to back. Values are median (min–max) over the rounds; show p99 is computed per round.',

@@ -162,11 +162,12 @@ async function measure(
   try {
     await waitHealthy(url, server);
     const token = readFileSync(join(stateDir, 'admin-token'), 'utf8').trim();
-    let t0 = performance.now();
-    const first = await scrape(url);
-    const firstScrapeMs = performance.now() - t0;
-    o.log(`metrics: ${tree.label} ${fips}: first scrape ${firstScrapeMs.toFixed(0)} ms, ${first} bytes`);
-    let bodyBytes = first;
+    const first = await curlScrape(url);
+    const firstScrapeMs = first.ms;
+    o.log(
+      `metrics: ${tree.label} ${fips}: first scrape ${firstScrapeMs.toFixed(0)} ms, ${first.bytes} bytes`,
+    );
+    let bodyBytes = first.bytes;
     const spaced: number[] = [];
     const busy: number[] = [];
     const p99Idle: number[] = [];
@@ -179,10 +180,12 @@ async function measure(
       // Spaced scrapes: beyond the 1 s counter cache, as Prometheus scrapes.
       for (let k = 0; k < 2; k++) {
         await sleep(1100);
-        t0 = performance.now();
-        bodyBytes = await scrape(url);
-        spaced.push(performance.now() - t0);
+        const spacedScrape = await curlScrape(url);
+        bodyBytes = spacedScrape.bytes;
+        spaced.push(spacedScrape.ms);
       }
+      // A read the last scrape started (seconds at 100,000) finishes before the quiet window begins.
+      await sleep(2500);
       const idle = await showWindow(url, token, showIds, o.windowMs);
       const scraper = startScraper(url);
       // The window starts once scrapes are running (the scraper's own start-up is not part of it).
@@ -273,11 +276,20 @@ async function showWindow(url: string, token: string, ids: readonly string[], ms
   return latencies;
 }
 
-async function scrape(url: string): Promise<number> {
-  const r = await fetch(`${url}/metrics`);
-  const body = await r.arrayBuffer();
-  if (r.status !== 200) throw new Error(`/metrics: HTTP ${r.status}`);
-  return body.byteLength;
+/** One scrape with curl (a lean client, as Prometheus is): its size and curl's total time. */
+async function curlScrape(url: string): Promise<{ bytes: number; ms: number }> {
+  const { stdout } = await run('curl', [
+    '-sf',
+    '--max-time',
+    '120',
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{size_download} %{time_total}',
+    `${url}/metrics`,
+  ]);
+  const [bytes, seconds] = stdout.trim().split(' ').map(Number);
+  return { bytes: bytes!, ms: seconds! * 1000 };
 }
 
 interface ScrapeSample {
