@@ -63,7 +63,9 @@ export interface ObserverOptions {
   readonly cacheMs?: number;
   /**
    * How long a reader waits for a new observation before it is served the previous one. Reading 100,000
-   * counters takes about a second, so a scrape does not wait for it: it gets the last complete read. Default 0.5 s.
+   * counters takes about a second, so a scrape does not wait for it: it gets the last complete read. When the
+   * last read took longer than this, readers do not wait at all (they would get the previous read anyway).
+   * Default 0.5 s.
    */
   readonly maxWaitMs?: number;
   /** How many routers' kernels are read at once. Default 4. */
@@ -92,6 +94,8 @@ export class Observer {
   private readonly index: FloatingIpIndex;
   private readonly memory = new Map<string, RouterMemory>();
   private readonly preparers: ((o: Observation) => Promise<void>)[] = [];
+  /** Wall time the last complete read took (store, kernel, prepared text), in ms. */
+  private lastReadMs = 0;
 
   constructor(private readonly options: ObserverOptions) {
     this.now = options.now ?? Date.now;
@@ -117,15 +121,19 @@ export class Observer {
     if (cached && this.now() - cached.at < cacheMs) return Promise.resolve(cached);
     const refresh = (this.inFlight ??= this.read().finally(() => (this.inFlight = undefined)));
     if (!cached) return refresh;
+    const maxWaitMs = this.options.maxWaitMs ?? 500;
+    // When reads take longer than a reader would wait (100,000 floating IPs), waiting only delays the same answer.
+    if (this.lastReadMs > maxWaitMs) return Promise.resolve(cached);
     let timer: NodeJS.Timeout | undefined;
     const stale = new Promise<Observation>((resolve) => {
-      timer = setTimeout(() => resolve(cached), this.options.maxWaitMs ?? 500);
+      timer = setTimeout(() => resolve(cached), maxWaitMs);
     });
     // A failed refresh leaves the previous observation in place; it is retried by the next reader.
     return Promise.race([refresh.catch(() => cached), stale]).finally(() => clearTimeout(timer));
   }
 
   private async read(): Promise<Observation> {
+    const wallStart = performance.now();
     await this.index.sync();
     const started = this.now();
     const metas = this.index.routers();
@@ -140,6 +148,7 @@ export class Observer {
     const observation: Observation = { at, readMs: at - started, routers, conntrack };
     for (const prepare of this.preparers) await prepare(observation);
     this.cached = observation;
+    this.lastReadMs = performance.now() - wallStart;
     return observation;
   }
 

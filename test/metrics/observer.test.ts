@@ -72,7 +72,7 @@ describe('Observer', () => {
     await s.agent.stop();
   });
 
-  it('serves the previous observation when a new read takes longer than maxWaitMs, and the new one after', async () => {
+  it('serves the previous observation when a new read takes longer than maxWaitMs, and stops waiting after a slow read', async () => {
     const s = await setup(50);
     const exporter = createMetricsRegistry({
       observer: s.observer,
@@ -102,6 +102,16 @@ describe('Observer', () => {
       7,
       'the read that finished meanwhile',
     );
+
+    // The last read took longer than maxWaitMs: readers no longer wait for a new one, even a quick one.
+    s.dp.counters = slow;
+    s.dp.addTraffic(s.target, s.fip.floatingIpAddress, 2, 0, 100);
+    s.advance(1001);
+    const immediate = await exporter.metrics();
+    assert.equal(sample(immediate, 'sfip_floating_ip_packets_total', labels), 7);
+    await new Promise((r) => setTimeout(r, 20));
+    const next = await exporter.metrics();
+    assert.equal(sample(next, 'sfip_floating_ip_packets_total', labels), 9);
     await s.agent.stop();
   });
 
