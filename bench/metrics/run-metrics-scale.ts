@@ -24,6 +24,8 @@ export interface MetricsScaleOptions {
   /** Source trees to run `sfip serve` from, by label (this checkout, and optionally an older one to compare). */
   readonly trees: readonly { readonly label: string; readonly root: string }[];
   readonly log: (line: string) => void;
+  /** Called with every point so far after each one, so a run that fails later keeps what it measured. */
+  readonly onPoint?: (points: readonly MetricsScalePoint[]) => void;
 }
 
 export interface MetricsScalePoint {
@@ -67,7 +69,14 @@ export async function runMetricsScale(o: MetricsScaleOptions): Promise<MetricsSc
     await run('ip', ['netns', 'add', ns]);
     try {
       o.log(`metrics: populating a store with ${fips} floating IPs`);
-      const ids = await populateStore(stateDir, t, ns, 'nftables', fips, 0);
+      // On a machine this loaded a populate has failed on a busy database once: retry it on a fresh one.
+      const ids = await populateStore(stateDir, t, ns, 'nftables', fips, 0).catch(async (error: Error) => {
+        o.log(`metrics: populating failed (${error.message}); retrying once`);
+        rmSync(join(stateDir, 'sfip.db'), { force: true });
+        rmSync(join(stateDir, 'sfip.db-wal'), { force: true });
+        rmSync(join(stateDir, 'sfip.db-shm'), { force: true });
+        return populateStore(stateDir, t, ns, 'nftables', fips, 0);
+      });
       await run('nft', ['-f', '-'], {
         netns: ns,
         input: renderFull(benchDesired(t, t.routers[0]!, ids.routerId, fips)),
@@ -78,9 +87,11 @@ export async function runMetricsScale(o: MetricsScaleOptions): Promise<MetricsSc
         const traffic = new CounterChurn(ns, ids.routerId, fips);
         try {
           points.push(await measure(o, tree, stateDir, fips, showIds));
+          o.onPoint?.(points);
         } catch (error) {
           o.log(`metrics: ${tree.label} at ${fips} failed: ${(error as Error).message}`);
           points.push(failedPoint(tree.label, fips, (error as Error).message));
+          o.onPoint?.(points);
         } finally {
           await traffic.stop();
         }

@@ -27,6 +27,20 @@ export async function runMetricsSuite(o: MetricsSuiteOptions): Promise<MetricsSc
   const loadAverage = loadavg()
     .map((l) => l.toFixed(1))
     .join(' ');
+  const write = (points: MetricsScaleReport['points']) => {
+    const report: MetricsScaleReport = {
+      startedAt,
+      command: o.command,
+      rounds: o.rounds,
+      windowMs: o.windowMs,
+      loadAverage,
+      points,
+    };
+    mkdirSync(join(o.out, 'benchmarks'), { recursive: true });
+    writeFileSync(join(o.out, 'benchmarks', 'metrics-scale.json'), JSON.stringify(report, null, 2) + '\n');
+    writeMarkedSection(join(o.out, 'benchmarks.md'), 'metrics-scale', renderMetricsScaleSection(report));
+    return report;
+  };
   const points = await runMetricsScale({
     sizes: o.sizes,
     rounds: o.rounds,
@@ -35,17 +49,8 @@ export async function runMetricsSuite(o: MetricsSuiteOptions): Promise<MetricsSc
     port: o.port,
     trees: [...(o.before ? [{ label: 'before', root: o.before }] : []), { label: 'this tree', root: ROOT }],
     log: o.log,
+    onPoint: (so) => void write([...so]),
   });
-  const report: MetricsScaleReport = {
-    startedAt,
-    command: o.command,
-    rounds: o.rounds,
-    windowMs: o.windowMs,
-    loadAverage,
-    points,
-  };
-  mkdirSync(join(o.out, 'benchmarks'), { recursive: true });
-  writeFileSync(join(o.out, 'benchmarks', 'metrics-scale.json'), JSON.stringify(report, null, 2) + '\n');
-  writeMarkedSection(join(o.out, 'benchmarks.md'), 'metrics-scale', renderMetricsScaleSection(report));
+  const report = write(points);
   return report;
 }
