@@ -6,7 +6,8 @@
  *   --only a,b               forwarding, exhaustion, control, switch (default all four); the others keep the
  *                            results of the previous run of the same profile. Opt-in: churn (floating IPs
  *                            churning under tagged traffic, per backend) and crash (SIGKILLed agent and API),
- *                            which write their own marked sections of benchmarks.md
+ *                            which write their own marked sections of benchmarks.md, and metrics (/metrics scrape
+ *                            time and API show p99 with and without scrapes at 1k/10k/100k, bench/metrics/)
  *   --backends a,b           backends for forwarding and exhaustion (default every one that passes its checks)
  *   --prefix P               namespace prefix (default sfipbench)
  *   --out DIR                where benchmarks.md, benchmarks/*.png and benchmarks/results.json go (default docs)
@@ -22,6 +23,7 @@ import { runControl } from './control/run-control.js';
 import { runSwitch } from './control/run-switch.js';
 import { runChurnSuite } from './churn/run-suite.js';
 import { runCrashSuite } from './crash/run-suite.js';
+import { runMetricsSuite } from './metrics/run-suite.js';
 
 import { runExhaustion } from './exhaustion.js';
 import { runForwarding } from './forwarding/run-forwarding.js';
@@ -61,7 +63,7 @@ async function main(): Promise<void> {
   if (!profile)
     throw new Error(`Unknown profile '${values.profile}': expected ${Object.keys(PROFILES).join(' or ')}`);
   const suites = new Set((values.only ?? 'forwarding,exhaustion,control,switch').split(','));
-  const known = ['forwarding', 'exhaustion', 'control', 'switch', 'churn', 'crash'];
+  const known = ['forwarding', 'exhaustion', 'control', 'switch', 'churn', 'crash', 'metrics'];
   for (const s of suites) {
     if (!known.includes(s))
       throw new Error(`Unknown suite '${s}' in --only: expected one of ${known.join(', ')}`);
@@ -91,6 +93,23 @@ async function main(): Promise<void> {
       prefix: `${prefix}k`,
       port: port + 20,
       out,
+      log,
+    });
+  }
+  if (suites.has('metrics')) {
+    await runMetricsSuite({
+      sizes:
+        profile.name === 'smoke'
+          ? [1000]
+          : profile.name === 'medium'
+            ? [1000, 10_000]
+            : [1000, 10_000, 100_000],
+      rounds: 3,
+      windowMs: 3000,
+      prefix: `${prefix}m`,
+      port: port + 30,
+      out,
+      command: `npm run bench -- --profile ${profile.name} --only metrics`,
       log,
     });
   }

@@ -55,6 +55,7 @@ function observation(counters: FloatingIpCounters[]): Observation {
         problem: '',
         countersSupported: true,
         countersError: null,
+        statusCounts: { ACTIVE: counters.length, DOWN: 0, ERROR: 0 },
         floatingIps: counters.map((c, i) => ({
           id: `fip-${i}`,
           address: c.floatingIp,

@@ -9,6 +9,8 @@ export interface TopViewOptions {
   /** Terminal rows available for floating IPs per router; the busiest are shown first. */
   readonly rowsPerRouter: number;
   readonly color: boolean;
+  /** True when n/p page through the floating IPs (an interactive terminal). */
+  readonly keys?: boolean;
   readonly now?: number;
 }
 
@@ -78,8 +80,15 @@ export function renderTop(state: DashboardState, rates: RateTracker, options: To
       ]);
     }
     lines.push(table.toString());
-    const hidden = r.floatingIps.length - shown.length + (r.truncated ? 1 : 0);
-    if (hidden > 0) lines.push(`  … and ${r.truncated ? 'more than ' : ''}${hidden} more floating IPs`);
+    const hidden = r.floatingIps.length - shown.length;
+    if (hidden > 0) lines.push(`  … and ${hidden} more floating IPs on this page`);
+    if (r.matched > r.floatingIps.length || r.offset > 0) {
+      lines.push(
+        `  page: ${r.floatingIps.length ? `${r.offset + 1}–${r.offset + r.floatingIps.length}` : 'none'} of ${r.matched}` +
+          (r.matched !== r.floatingIpCount ? ` matching (${r.floatingIpCount} in all)` : '') +
+          (options.keys ? '  (n next, p previous page)' : '  (--page N for others)'),
+      );
+    }
   }
   if (state.events.length > 0) {
     lines.push('', bold('recent events'));

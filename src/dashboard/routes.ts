@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { neutronError } from '../api/neutron-error.js';
 import type { Observer } from '../metrics/observer.js';
 import type { ReconcileHistory } from '../metrics/reconcile-history.js';
-import { dashboardState, DEFAULT_FLOATING_IP_LIMIT, MAX_FLOATING_IP_LIMIT } from './state.js';
+import { ADDRESS_PREFIX, dashboardState, DEFAULT_FLOATING_IP_LIMIT, MAX_FLOATING_IP_LIMIT } from './state.js';
 
 /** Where `npm run build` (vite) puts the page; the same file from src/ through tsx and from dist/. */
 export const DASHBOARD_ASSETS = fileURLToPath(new URL('../../dist/web/', import.meta.url));
@@ -27,7 +27,7 @@ export interface DashboardOptions {
  */
 export async function registerDashboard(app: FastifyInstance, options: DashboardOptions): Promise<void> {
   const assets = options.assets ?? DASHBOARD_ASSETS;
-  app.get<{ Querystring: { router?: string; limit?: string } }>(
+  app.get<{ Querystring: { router?: string; limit?: string; offset?: string; search?: string } }>(
     '/dashboard/api/state',
     // Polled every second by every open dashboard: log only its failures.
     { logLevel: 'warn' },
@@ -55,10 +55,29 @@ export async function registerDashboard(app: FastifyInstance, options: Dashboard
             ),
           );
       }
+      const offsetText = request.query.offset ?? '0';
+      if (!/^\d{1,9}$/.test(offsetText)) {
+        return reply
+          .status(400)
+          .send(neutronError('HTTPBadRequest', `Invalid offset '${offsetText}': expected a whole number.`));
+      }
+      const search = request.query.search;
+      if (search !== undefined && search !== '' && !ADDRESS_PREFIX.test(search)) {
+        return reply
+          .status(400)
+          .send(
+            neutronError(
+              'HTTPBadRequest',
+              `Invalid search '${search.slice(0, 40)}': expected the start of an IPv4 address (digits and dots).`,
+            ),
+          );
+      }
       const observation = await options.observer.observe();
       return reply.header('cache-control', 'no-store').send(
         dashboardState(observation, options.history, {
           limit,
+          offset: Number(offsetText),
+          ...(search && { search }),
           ...(request.query.router !== undefined && { routerId: request.query.router }),
         }),
       );

@@ -40,8 +40,15 @@ export interface DashboardRouter {
   readonly statusCounts: Readonly<Record<FloatingIpStatusName, number>>;
   readonly lastReconcile: DashboardReconcile | null;
   readonly lastSuccessAt: string | null;
-  /** At most `limit` floating IPs, by address; `truncated` says when there were more. */
+  /** All the router's associated floating IPs. */
+  readonly floatingIpCount: number;
+  /** How many match the request's `search` (all of them without one). */
+  readonly matched: number;
+  /** Where this page starts among the matching ones. */
+  readonly offset: number;
+  /** One page: at most `limit` matching floating IPs from `offset`, by address. */
   readonly floatingIps: readonly DashboardFloatingIp[];
+  /** True when more matching floating IPs follow this page. */
   readonly truncated: boolean;
 }
 

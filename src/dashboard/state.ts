@@ -5,20 +5,42 @@ import type { DashboardReconcile, DashboardState } from './state-types.js';
 export const DEFAULT_FLOATING_IP_LIMIT = 200;
 export const MAX_FLOATING_IP_LIMIT = 5000;
 
-/** The dashboard's view of one observation and the reconcile history. */
+export interface DashboardQuery {
+  /** Floating IPs per router in one page. */
+  readonly limit?: number;
+  /** How many matching floating IPs (by address) to skip: the page starts there. */
+  readonly offset?: number;
+  /** Only floating IPs whose floating or fixed address starts with this (a validated address prefix). */
+  readonly search?: string;
+  readonly routerId?: string;
+  readonly events?: number;
+}
+
+/** What `search` may be: the start of a dotted-quad address, digits and dots only. */
+export const ADDRESS_PREFIX = /^[0-9.]{1,15}$/;
+
+/**
+ * The dashboard's view of one observation and the reconcile history. At 100,000 floating IPs a router is one
+ * page of them (`limit` from `offset`, optionally only those matching `search`), so the page the browser gets
+ * stays small; `matched` says how many there are in all.
+ */
 export function dashboardState(
   observation: Observation,
   history: ReconcileHistory,
-  options: { limit?: number; routerId?: string; events?: number } = {},
+  options: DashboardQuery = {},
 ): DashboardState {
   const limit = options.limit ?? DEFAULT_FLOATING_IP_LIMIT;
+  const offset = options.offset ?? 0;
+  const search = options.search;
   return {
     readAt: new Date(observation.at).toISOString(),
     routers: observation.routers
       .filter((r) => options.routerId === undefined || r.id === options.routerId)
       .map((r) => {
         const state = history.router(r.id);
-        const count = (status: string) => r.floatingIps.filter((f) => f.status === status).length;
+        const matching = search
+          ? r.floatingIps.filter((f) => f.address.startsWith(search) || f.fixedIp?.startsWith(search))
+          : r.floatingIps;
         return {
           id: r.id,
           name: r.name,
@@ -28,10 +50,13 @@ export function dashboardState(
           problem: r.problem,
           countersSupported: r.countersSupported,
           countersError: r.countersError,
-          statusCounts: { ACTIVE: count('ACTIVE'), DOWN: count('DOWN'), ERROR: count('ERROR') },
+          statusCounts: { ...r.statusCounts },
           lastReconcile: state ? reconcileView(state.last) : null,
           lastSuccessAt: state?.lastSuccessAt ? new Date(state.lastSuccessAt).toISOString() : null,
-          floatingIps: r.floatingIps.slice(0, limit).map((f) => ({
+          floatingIpCount: r.floatingIps.length,
+          matched: matching.length,
+          offset,
+          floatingIps: matching.slice(offset, offset + limit).map((f) => ({
             id: f.id,
             address: f.address,
             fixedIp: f.fixedIp,
@@ -42,7 +67,7 @@ export function dashboardState(
             packetsOut: f.counters?.packetsOut ?? null,
             bytesOut: f.counters?.bytesOut ?? null,
           })),
-          truncated: r.floatingIps.length > limit,
+          truncated: matching.length > offset + limit,
         };
       }),
     conntrack: observation.conntrack.map((c) => ({

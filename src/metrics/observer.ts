@@ -1,13 +1,13 @@
-import { fipOfRouterKey, type BackendName, type FloatingIpStatus } from '../model/index.js';
+import type { BackendName, FloatingIpStatus } from '../model/index.js';
 import type { Store } from '../store/index.js';
 import {
   readConntrackUsage,
-  routerIntent,
   type ConntrackUsage,
   type Dataplane,
   type FloatingIpCounters,
-  type RouterTarget,
 } from '../dataplane/index.js';
+import { FloatingIpIndex, type IndexedRouter } from './floating-ip-index.js';
+import { yieldToLoop, SLICE } from './slices.js';
 
 export interface ObservedFloatingIp {
   readonly id: string;
@@ -27,7 +27,9 @@ export interface ObservedRouter {
   readonly gatewayDevice: string | null;
   /** Why the router cannot be programmed; empty when it can. */
   readonly problem: string;
+  /** By address. */
   readonly floatingIps: readonly ObservedFloatingIp[];
+  readonly statusCounts: Readonly<Record<FloatingIpStatus, number>>;
   readonly countersSupported: boolean;
   readonly countersError: string | null;
 }
@@ -39,7 +41,11 @@ export interface ObservedConntrack {
   readonly error: string | null;
 }
 
-/** One consistent look at the store and the kernel, shared by /metrics, the dashboard and `sfip top`. */
+/**
+ * One consistent look at the store and the kernel, shared by /metrics, the dashboard and `sfip top`. A router
+ * whose floating IPs and counters did not change since the previous observation keeps the same ObservedRouter
+ * object, so what is derived from it (its /metrics text) can be cached by identity.
+ */
 export interface Observation {
   /** Epoch milliseconds when the kernel was read. */
   readonly at: number;
@@ -55,99 +61,155 @@ export interface ObserverOptions {
   readonly defaultBackend: BackendName;
   /** How long one observation is reused: scrapes and dashboard polls within it cost nothing. Default 1 s. */
   readonly cacheMs?: number;
+  /**
+   * How long a reader waits for a new observation before it is served the previous one. Reading 100,000
+   * counters takes about a second, so a scrape does not wait for it: it gets the last complete read. When the
+   * last read took longer than this, readers do not wait at all (they would get the previous read anyway).
+   * Default 0.5 s.
+   */
+  readonly maxWaitMs?: number;
   /** How many routers' kernels are read at once. Default 4. */
   readonly concurrency?: number;
   readonly conntrackUsage?: (namespace: string | null) => Promise<ConntrackUsage>;
   readonly now?: () => number;
 }
 
-interface RouterPlan {
-  readonly router: Omit<ObservedRouter, 'floatingIps' | 'countersSupported' | 'countersError'>;
-  readonly target: RouterTarget | null;
-  readonly floatingIps: Omit<ObservedFloatingIp, 'counters'>[];
+interface RouterMemory {
+  readonly meta: IndexedRouter;
+  readonly version: number;
+  readonly counters: Map<string, FloatingIpCounters>;
+  readonly observed: ObservedRouter;
 }
 
 /**
- * Reads what the store says and what the dataplanes count, at most once per `cacheMs`, however many readers
- * ask: concurrent callers share one read in flight. Each router's counters come from one batched read.
+ * Reads what the store says (through a FloatingIpIndex that follows the change feed) and what the dataplanes
+ * count, at most once per `cacheMs`, however many readers ask: concurrent callers share one read in flight, and
+ * a reader waits at most `maxWaitMs` for it before getting the previous observation. Each router's counters
+ * come from one batched read. Work over all floating IPs runs in slices (slices.ts).
  */
 export class Observer {
   private cached: Observation | undefined;
   private inFlight: Promise<Observation> | undefined;
   private readonly now: () => number;
+  private readonly index: FloatingIpIndex;
+  private readonly memory = new Map<string, RouterMemory>();
+  private readonly preparers: ((o: Observation) => Promise<void>)[] = [];
+  /** Wall time the last complete read took (store, kernel, prepared text), in ms. */
+  private lastReadMs = 0;
 
   constructor(private readonly options: ObserverOptions) {
     this.now = options.now ?? Date.now;
+    this.index = new FloatingIpIndex(options.store, options.defaultBackend);
+  }
+
+  /**
+   * Work to finish on each new observation before anyone is handed it (the /metrics text), so that readers
+   * served from the cache find it done.
+   */
+  addPreparer(prepare: (o: Observation) => Promise<void>): void {
+    this.preparers.push(prepare);
+  }
+
+  /** The last complete observation, if any, without reading anything. */
+  latest(): Observation | undefined {
+    return this.cached;
   }
 
   observe(): Promise<Observation> {
     const cacheMs = this.options.cacheMs ?? 1000;
-    if (this.cached && this.now() - this.cached.at < cacheMs) return Promise.resolve(this.cached);
-    this.inFlight ??= this.read().finally(() => (this.inFlight = undefined));
-    return this.inFlight;
+    const cached = this.cached;
+    if (cached && this.now() - cached.at < cacheMs) return Promise.resolve(cached);
+    const refresh = (this.inFlight ??= this.read().finally(() => (this.inFlight = undefined)));
+    if (!cached) return refresh;
+    const maxWaitMs = this.options.maxWaitMs ?? 500;
+    // When reads take longer than a reader would wait (100,000 floating IPs), waiting only delays the same answer.
+    if (this.lastReadMs > maxWaitMs) return Promise.resolve(cached);
+    let timer: NodeJS.Timeout | undefined;
+    const stale = new Promise<Observation>((resolve) => {
+      timer = setTimeout(() => resolve(cached), maxWaitMs);
+    });
+    // A failed refresh leaves the previous observation in place; it is retried by the next reader.
+    return Promise.race([refresh.catch(() => cached), stale]).finally(() => clearTimeout(timer));
   }
 
   private async read(): Promise<Observation> {
-    const { store, defaultBackend } = this.options;
-    const plans = await store.read((view) =>
-      view
-        .list('router')
-        .sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id))
-        .map((router): RouterPlan => {
-          const intent = routerIntent(view, router);
-          const floatingIps = view
-            .find('floatingip', fipOfRouterKey(router.id))
-            .map((f) => ({
-              id: f.id,
-              address: f.floatingIpAddress as string,
-              fixedIp: f.fixedIpAddress as string | null,
-              status: f.status,
-              statusReason: f.statusReason,
-            }))
-            .sort((a, b) => compareAddresses(a.address, b.address));
-          return {
-            router: {
-              id: router.id,
-              name: router.name,
-              backend: (router.backend as BackendName | null) ?? defaultBackend,
-              namespace: router.namespace,
-              gatewayDevice: router.gatewayDevice,
-              problem: intent.problem,
-            },
-            target: intent.desired,
-            floatingIps,
-          };
-        }),
-    );
+    const wallStart = performance.now();
+    await this.index.sync();
     const started = this.now();
-    const routers = await mapLimited(plans, this.options.concurrency ?? 4, (plan) => this.readRouter(plan));
-    const namespaces = [...new Set(plans.filter((p) => p.target).map((p) => p.router.namespace))];
+    const metas = this.index.routers();
+    const routers = await mapLimited(metas, this.options.concurrency ?? 4, (meta) => this.readRouter(meta));
+    const live = new Set(metas.map((m) => m.id));
+    for (const id of this.memory.keys()) if (!live.has(id)) this.memory.delete(id);
+    const namespaces = [...new Set(metas.filter((m) => m.target).map((m) => m.namespace))];
     const conntrack = await mapLimited(namespaces, this.options.concurrency ?? 4, (ns) =>
       this.readConntrack(ns),
     );
     const at = this.now();
-    this.cached = { at, readMs: at - started, routers, conntrack };
-    return this.cached;
+    const observation: Observation = { at, readMs: at - started, routers, conntrack };
+    for (const prepare of this.preparers) await prepare(observation);
+    this.cached = observation;
+    this.lastReadMs = performance.now() - wallStart;
+    return observation;
   }
 
-  private async readRouter(plan: RouterPlan): Promise<ObservedRouter> {
-    const dataplane = this.options.dataplaneFor(plan.router.backend);
+  private async readRouter(meta: IndexedRouter): Promise<ObservedRouter> {
+    const dataplane = this.options.dataplaneFor(meta.backend);
     const supported = typeof dataplane.counters === 'function';
-    let counters = new Map<string, FloatingIpCounters>();
+    const counters = new Map<string, FloatingIpCounters>();
     let countersError: string | null = null;
-    if (supported && plan.target) {
+    if (supported && meta.target) {
       try {
-        counters = new Map((await dataplane.counters!(plan.target)).map((c) => [c.floatingIp, c]));
+        const read = await dataplane.counters!(meta.target);
+        for (let i = 0; i < read.length; i++) {
+          if (i > 0 && i % (SLICE * 5) === 0) await yieldToLoop();
+          counters.set(read[i]!.floatingIp, read[i]!);
+        }
       } catch (error) {
         countersError = (error as Error).message;
       }
     }
-    return {
-      ...plan.router,
+    const version = this.index.version(meta.id);
+    const before = this.memory.get(meta.id);
+    if (
+      before &&
+      before.meta === meta &&
+      before.version === version &&
+      before.observed.countersSupported === supported &&
+      before.observed.countersError === countersError &&
+      (await sameCounters(before.counters, counters))
+    ) {
+      return before.observed;
+    }
+    const fips = this.index.floatingIps(meta.id);
+    const floatingIps: ObservedFloatingIp[] = new Array(fips.length);
+    const statusCounts: Record<FloatingIpStatus, number> = { ACTIVE: 0, DOWN: 0, ERROR: 0 };
+    for (let i = 0; i < fips.length; i++) {
+      if (i > 0 && i % SLICE === 0) await yieldToLoop();
+      const f = fips[i]!;
+      statusCounts[f.status]++;
+      floatingIps[i] = {
+        id: f.id,
+        address: f.address,
+        fixedIp: f.fixedIp,
+        status: f.status,
+        statusReason: f.statusReason,
+        counters: counters.get(f.address) ?? null,
+      };
+    }
+    const observed: ObservedRouter = {
+      id: meta.id,
+      name: meta.name,
+      backend: meta.backend,
+      namespace: meta.namespace,
+      gatewayDevice: meta.gatewayDevice,
+      problem: meta.problem,
+      floatingIps,
+      statusCounts,
       countersSupported: supported,
       countersError,
-      floatingIps: plan.floatingIps.map((f) => ({ ...f, counters: counters.get(f.address) ?? null })),
     };
+    this.memory.set(meta.id, { meta, version, counters, observed });
+    return observed;
   }
 
   private async readConntrack(namespace: string | null): Promise<ObservedConntrack> {
@@ -160,9 +222,25 @@ export class Observer {
   }
 }
 
-function compareAddresses(a: string, b: string): number {
-  const n = (ip: string) => ip.split('.').reduce((acc, octet) => acc * 256 + Number(octet), 0);
-  return n(a) - n(b);
+async function sameCounters(
+  a: Map<string, FloatingIpCounters>,
+  b: Map<string, FloatingIpCounters>,
+): Promise<boolean> {
+  if (a.size !== b.size) return false;
+  let i = 0;
+  for (const [address, x] of a) {
+    if (++i % (SLICE * 5) === 0) await yieldToLoop();
+    const y = b.get(address);
+    if (
+      !y ||
+      x.packetsIn !== y.packetsIn ||
+      x.packetsOut !== y.packetsOut ||
+      x.bytesIn !== y.bytesIn ||
+      x.bytesOut !== y.bytesOut
+    )
+      return false;
+  }
+  return true;
 }
 
 async function mapLimited<T, R>(

@@ -1,15 +1,8 @@
-import {
-  collectDefaultMetrics,
-  Counter,
-  Gauge,
-  Histogram,
-  Registry,
-  type CounterConfiguration,
-} from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Observation, Observer } from './observer.js';
 import type { ReconcileHistory } from './reconcile-history.js';
+import { TrafficText } from './exposition.js';
 
-const FLOATING_IP_LABELS = ['router_id', 'floating_ip_address', 'backend', 'direction'] as const;
 const STATUSES = ['ACTIVE', 'DOWN', 'ERROR'] as const;
 
 export interface MetricsOptions {
@@ -19,37 +12,31 @@ export interface MetricsOptions {
   readonly processMetrics?: boolean;
 }
 
+/** What /metrics serves: prom-client's registry for the small families, plus the per-floating-IP text. */
+export interface MetricsExporter {
+  readonly registry: Registry;
+  readonly contentType: string;
+  /** One scrape's body, as buffers to write in order (tens of MB at 100,000 floating IPs: stream them). */
+  body(): Promise<Buffer[]>;
+  /** The same body as one string, for tests and small deployments. */
+  metrics(): Promise<string>;
+}
+
 /**
- * The Prometheus registry behind /metrics. Kernel-backed values (traffic, conntrack) are read when scraped,
- * through the Observer's short cache; reconcile values come from the agent's events.
+ * The metrics behind /metrics. Kernel-backed values (traffic, conntrack) come from the Observer's cached
+ * observation; reconcile values from the agent's events. The per-floating-IP families are rendered per router
+ * when an observation is made (exposition.ts), not per scrape.
  */
-export function createMetricsRegistry(options: MetricsOptions): Registry {
+export function createMetricsRegistry(options: MetricsOptions): MetricsExporter {
   const { observer, history } = options;
   const registry = new Registry();
   if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'sfip_' });
   const registers = [registry];
+  const traffic = new TrafficText();
+  observer.addPreparer((o) => traffic.prepare(o));
 
-  // Every collect below asks the observer; within one scrape they share one read.
-  const observed = () => observer.observe();
-
-  new ObservedCounter(
-    {
-      name: 'sfip_floating_ip_packets_total',
-      help: 'Packets through a floating IP, counted by the dataplane: in = addressed to it, out = leaving with it as source',
-      labelNames: FLOATING_IP_LABELS,
-      registers,
-    },
-    async () => trafficSamples(await observed(), 'packets'),
-  );
-  new ObservedCounter(
-    {
-      name: 'sfip_floating_ip_bytes_total',
-      help: 'Bytes (IP packet length) through a floating IP, counted by the dataplane',
-      labelNames: FLOATING_IP_LABELS,
-      registers,
-    },
-    async () => trafficSamples(await observed(), 'bytes'),
-  );
+  // body() observes first; every collect below reads that observation (or a newer one) without waiting.
+  const observed = async (): Promise<Observation> => observer.latest() ?? (await observer.observe());
   new Gauge({
     name: 'sfip_floating_ip_counters_up',
     help: '1 when the router’s per-floating-IP counters were read, 0 when the read failed or the backend has none',
@@ -79,9 +66,7 @@ export function createMetricsRegistry(options: MetricsOptions): Registry {
     async collect() {
       this.reset();
       for (const r of (await observed()).routers) {
-        for (const status of STATUSES) {
-          this.set({ router_id: r.id, status }, r.floatingIps.filter((f) => f.status === status).length);
-        }
+        for (const status of STATUSES) this.set({ router_id: r.id, status }, r.statusCounts[status]);
       }
     },
   });
@@ -148,49 +133,15 @@ export function createMetricsRegistry(options: MetricsOptions): Registry {
       }
     },
   });
-  return registry;
-}
-
-type FloatingIpLabel = (typeof FLOATING_IP_LABELS)[number];
-interface Sample {
-  readonly value: number;
-  readonly labels: Record<FloatingIpLabel, string>;
-}
-
-/**
- * A counter whose values come from outside (the kernel), handed to the registry as they are: at 100,000
- * floating IPs, resetting a prom-client Counter and inc()-ing 200,000 label sets (each hashed) costs seconds.
- */
-class ObservedCounter extends Counter<FloatingIpLabel> {
-  constructor(
-    config: CounterConfiguration<FloatingIpLabel>,
-    private readonly samples: () => Promise<Sample[]>,
-  ) {
-    super(config);
-  }
-
-  override async get() {
-    const base = await super.get();
-    return { ...base, values: (await this.samples()) as typeof base.values };
-  }
-}
-
-function trafficSamples(o: Observation, unit: 'packets' | 'bytes'): Sample[] {
-  const out: Sample[] = [];
-  for (const r of o.routers) {
-    for (const f of r.floatingIps) {
-      const c = f.counters;
-      if (!c) continue;
-      const labels = { router_id: r.id, floating_ip_address: f.address, backend: r.backend };
-      out.push({
-        value: unit === 'packets' ? c.packetsIn : c.bytesIn,
-        labels: { ...labels, direction: 'in' },
-      });
-      out.push({
-        value: unit === 'packets' ? c.packetsOut : c.bytesOut,
-        labels: { ...labels, direction: 'out' },
-      });
-    }
-  }
-  return out;
+  const body = async (): Promise<Buffer[]> => {
+    const observation = await observer.observe();
+    const [small, chunks] = await Promise.all([registry.metrics(), traffic.chunks(observation)]);
+    return [Buffer.from(small), ...chunks];
+  };
+  return {
+    registry,
+    contentType: registry.contentType,
+    body,
+    metrics: async () => Buffer.concat(await body()).toString(),
+  };
 }

@@ -1,5 +1,6 @@
+import { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
-import type { Registry } from 'prom-client';
+import type { MetricsExporter } from './prometheus.js';
 import { neutronError } from '../api/neutron-error.js';
 
 /**
@@ -13,7 +14,7 @@ export type AuthorizeMetrics = (request: FastifyRequest) => Promise<MetricsAcces
 /** GET /metrics in Prometheus' text format, for the dashboard token or an admin token (Bearer or X-Auth-Token). */
 export function registerMetricsRoute(
   app: FastifyInstance,
-  registry: Registry,
+  metrics: MetricsExporter,
   authorize: AuthorizeMetrics,
 ): void {
   // Scraped every few seconds: log only its failures.
@@ -40,8 +41,9 @@ export function registerMetricsRoute(
           ),
         );
     }
-    const text = await registry.metrics();
-    return reply.header('content-type', registry.contentType).send(text);
+    // Streamed: at 100,000 floating IPs the body is tens of MB, already rendered in per-router buffers.
+    const body = await metrics.body();
+    return reply.header('content-type', metrics.contentType).send(Readable.from(body));
   });
 }
 
@@ -50,13 +52,13 @@ export function registerMetricsRoute(
  * API does not use (typically loopback while the API listens publicly). It asks for the same token.
  */
 export async function listenMetrics(
-  registry: Registry,
+  metrics: MetricsExporter,
   authorize: AuthorizeMetrics,
   host: string,
   port: number,
 ): Promise<{ readonly url: string; close(): Promise<void> }> {
   const app = Fastify({ logger: false, bodyLimit: 1024, connectionTimeout: 60_000 });
-  registerMetricsRoute(app, registry, authorize);
+  registerMetricsRoute(app, metrics, authorize);
   app.setNotFoundHandler((request, reply) =>
     reply
       .status(404)

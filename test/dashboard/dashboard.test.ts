@@ -32,6 +32,7 @@ function observation(count: number, packetsIn = 10): Observation {
         problem: '',
         countersSupported: true,
         countersError: null,
+        statusCounts: { ACTIVE: Math.max(0, count - 1), DOWN: 0, ERROR: Math.min(1, count) },
         floatingIps: Array.from({ length: count }, (_, i) => ({
           id: `fip-${i}`,
           address: `203.0.113.${10 + i}`,
@@ -132,6 +133,55 @@ describe('dashboard data endpoint', () => {
     const other = await server.inject({ url: '/dashboard/api/state?router=nope', headers });
     assert.deepEqual((other.json() as DashboardState).routers, []);
   });
+
+  it('pages through the floating IPs and searches them by address, and names a bad offset or search', async () => {
+    // 120 floating IPs: 203.0.113.10 ... 203.0.113.129 (fixed 10.0.0.10 ...).
+    const server = await app(observation(120));
+    const headers = { authorization: 'Bearer a-very-secret-token-123' };
+    const get = async (query: string) =>
+      ((await server.inject({ url: `/dashboard/api/state?${query}`, headers })).json() as DashboardState)
+        .routers[0]!;
+    const page2 = await get('limit=50&offset=50');
+    assert.deepEqual(
+      [page2.floatingIpCount, page2.matched, page2.offset, page2.floatingIps.length, page2.truncated],
+      [120, 120, 50, 50, true],
+    );
+    assert.equal(page2.floatingIps[0]!.address, '203.0.113.60');
+    assert.equal(page2.floatingIps[49]!.address, '203.0.113.109');
+    const last = await get('limit=50&offset=100');
+    assert.deepEqual([last.floatingIps.length, last.truncated], [20, false]);
+    assert.equal(last.floatingIps.at(-1)!.address, '203.0.113.129');
+    // The status counts are the router's, whatever the page.
+    assert.deepEqual(last.statusCounts, { ACTIVE: 119, DOWN: 0, ERROR: 1 });
+    const beyond = await get('offset=500');
+    assert.deepEqual([beyond.floatingIps.length, beyond.matched, beyond.truncated], [0, 120, false]);
+    // By floating address prefix: 203.0.113.11 and 203.0.113.110 ... 203.0.113.119.
+    const found = await get('search=203.0.113.11');
+    assert.deepEqual(
+      found.floatingIps.map((f) => f.address),
+      ['203.0.113.11', ...Array.from({ length: 10 }, (_, i) => `203.0.113.${110 + i}`)],
+    );
+    assert.equal(found.matched, 11);
+    assert.equal(found.floatingIps[0]!.packetsIn, 10, 'a found floating IP carries its counters');
+    // By fixed address, paged.
+    const fixed = await get('search=10.0.0.12&limit=3');
+    assert.deepEqual(
+      fixed.floatingIps.map((f) => f.fixedIp),
+      ['10.0.0.12', '10.0.0.120', '10.0.0.121'],
+    );
+    assert.deepEqual([fixed.matched, fixed.truncated], [11, true]);
+    assert.deepEqual((await get('search=198.51.100.')).floatingIps, []);
+    for (const [query, message] of [
+      ['offset=-1', "Invalid offset '-1'"],
+      ['offset=x', "Invalid offset 'x'"],
+      ['search=203.0.113.1%3Bls', "Invalid search '203.0.113.1;ls'"],
+      ['search=abc', "Invalid search 'abc'"],
+    ] as const) {
+      const res = await server.inject({ url: `/dashboard/api/state?${query}`, headers });
+      assert.equal(res.statusCode, 400, query);
+      assert.ok(res.body.includes(message), `${query}: ${res.body}`);
+    }
+  });
 });
 
 describe('dashboard token', () => {
@@ -179,6 +229,9 @@ describe('rates', () => {
         statusCounts: { ACTIVE: 1, DOWN: 0, ERROR: 0 },
         lastReconcile: null,
         lastSuccessAt: null,
+        floatingIpCount: 1,
+        matched: 1,
+        offset: 0,
         truncated: false,
         floatingIps: [
           {
@@ -232,5 +285,23 @@ describe('rates', () => {
     assert.match(text, /router r1 {2}nftables, host, qg-1 {2}1 ACTIVE 0 DOWN 0 ERROR/);
     assert.match(text, /│ 203\.0\.113\.10 │ 10\.0\.0\.11 │ ACTIVE │ +1\.00k │ +0 │ +800kb\/s │/);
     assert.equal(text.includes('\x1b['), false, 'no colour codes when not on a terminal');
+    assert.equal(text.includes('page:'), false, 'one page holds them all: no pager line');
+    const paged = renderTop(
+      {
+        ...later,
+        routers: [
+          { ...later.routers[0]!, matched: 1200, floatingIpCount: 100_000, offset: 500, truncated: true },
+        ],
+      },
+      t,
+      {
+        url: 'http://127.0.0.1:9696',
+        intervalMs: 1000,
+        rowsPerRouter: 10,
+        color: false,
+        keys: true,
+      },
+    );
+    assert.match(paged, /page: 501–501 of 1200 matching \(100000 in all\) {2}\(n next, p previous page\)/);
   });
 });

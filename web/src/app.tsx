@@ -7,7 +7,7 @@ import type {
   DashboardRouter,
   DashboardState,
 } from '../../src/dashboard/state-types.js';
-import { fetchState, Unauthorized } from './api.js';
+import { fetchState, PAGE_SIZE, Unauthorized, type PageQuery } from './api.js';
 import { Sparkline } from './sparkline.js';
 import { initialToken, rememberToken } from './token.js';
 
@@ -21,6 +21,9 @@ export function App() {
   const [error, setError] = useState<string | null>(null);
   const tracker = useMemo(() => new RateTracker(60), []);
   const [, setTick] = useState(0);
+  const [page, setPage] = useState<PageQuery>({ search: '', offset: 0, router: null });
+  const pageRef = useRef(page);
+  pageRef.current = page;
 
   useEffect(() => {
     if (!token) return;
@@ -28,7 +31,7 @@ export function App() {
     let timer: ReturnType<typeof setTimeout>;
     const poll = async () => {
       try {
-        const next = await fetchState(token);
+        const next = await fetchState(token, pageRef.current);
         if (stopped) return;
         tracker.update(next);
         setState(next);
@@ -67,9 +70,16 @@ export function App() {
       {state && (
         <>
           <Conntrack entries={state.conntrack} />
+          <SearchBar page={page} onPage={setPage} />
           {state.routers.length === 0 && <p class="muted">No routers yet.</p>}
           {state.routers.map((r) => (
-            <RouterSection key={r.id} router={r} tracker={tracker} conntrack={state.conntrack} />
+            <RouterSection
+              key={r.id}
+              router={r}
+              tracker={tracker}
+              conntrack={state.conntrack}
+              onPage={(offset) => setPage({ ...page, offset, router: r.id })}
+            />
           ))}
           <Events events={state.events} routers={state.routers} />
         </>
@@ -130,14 +140,44 @@ function Conntrack({ entries }: { entries: readonly DashboardConntrack[] }) {
   );
 }
 
+/** Search by address (floating or fixed, by prefix) and leave a single router's pages. */
+function SearchBar({ page, onPage }: { page: PageQuery; onPage: (page: PageQuery) => void }) {
+  return (
+    <form
+      class="search"
+      onSubmit={(e) => {
+        e.preventDefault();
+        const input = (e.currentTarget as HTMLFormElement).elements.namedItem('search') as HTMLInputElement;
+        onPage({ ...page, search: input.value.trim(), offset: 0 });
+      }}
+    >
+      <input
+        name="search"
+        data-testid="search"
+        placeholder="search by address, e.g. 203.0.113.1"
+        pattern="[0-9.]{0,15}"
+        value={page.search}
+      />
+      <button type="submit">search</button>
+      {(page.search || page.router) && (
+        <button type="button" onClick={() => onPage({ search: '', offset: 0, router: null })}>
+          show all routers
+        </button>
+      )}
+    </form>
+  );
+}
+
 function RouterSection({
   router: r,
   tracker,
   conntrack,
+  onPage,
 }: {
   router: DashboardRouter;
   tracker: RateTracker;
   conntrack: readonly DashboardConntrack[];
+  onPage: (offset: number) => void;
 }) {
   const ct = conntrack.find((c) => c.namespace === r.namespace);
   const last = r.lastReconcile;
@@ -223,7 +263,26 @@ function RouterSection({
           })}
         </tbody>
       </table>
-      {r.truncated && <p class="muted">Showing the first {r.floatingIps.length} floating IPs.</p>}
+      <div class="pager muted" data-testid="pager">
+        {r.matched === 0
+          ? r.floatingIpCount === 0
+            ? 'No floating IPs.'
+            : 'No floating IP matches.'
+          : `${(r.offset + 1).toLocaleString('en')}–${(r.offset + r.floatingIps.length).toLocaleString('en')} of ${r.matched.toLocaleString('en')}` +
+            (r.matched !== r.floatingIpCount
+              ? ` matching (${r.floatingIpCount.toLocaleString('en')} in all)`
+              : '')}
+        <button
+          type="button"
+          disabled={r.offset === 0}
+          onClick={() => onPage(Math.max(0, r.offset - PAGE_SIZE))}
+        >
+          previous
+        </button>
+        <button type="button" disabled={!r.truncated} onClick={() => onPage(r.offset + PAGE_SIZE)}>
+          next
+        </button>
+      </div>
     </section>
   );
 }

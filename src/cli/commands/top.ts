@@ -36,6 +36,19 @@ export function topCommand(): Command {
     )
     .addOption(durationOption('--interval <duration>', 'time between refreshes', 1000, parseInterval))
     .option('--router <router>', 'only this router (name or id)')
+    .option('--search <prefix>', 'only floating IPs whose floating or fixed address starts with this')
+    .option(
+      '--page <n>',
+      'which page of floating IPs per router (pages of --page-size, by address)',
+      parsePage,
+      1,
+    )
+    .option(
+      '--page-size <n>',
+      'floating IPs per page (the busiest of them are shown first)',
+      parsePageSize,
+      500,
+    )
     .option('--once', 'print one screen (after two readings, so rates are known) and exit', false)
     .action(async (o: Record<string, unknown>, cmd: Command) => {
       const url = apiUrl(globals(cmd).url);
@@ -45,10 +58,17 @@ export function topCommand(): Command {
       );
       const intervalMs = Number(o.interval);
       const routerId = o.router === undefined ? undefined : await routerIdOf(client, String(o.router));
-      const query = `/dashboard/api/state?limit=500${routerId ? `&router=${encodeURIComponent(routerId)}` : ''}`;
+      const pageSize = Number(o.pageSize);
+      let page = Number(o.page);
+      const query = () => {
+        const q = new URLSearchParams({ limit: String(pageSize), offset: String((page - 1) * pageSize) });
+        if (routerId) q.set('router', routerId);
+        if (o.search) q.set('search', String(o.search));
+        return `/dashboard/api/state?${q}`;
+      };
       const tracker = new RateTracker(2);
       const read = async () => {
-        const state = await client.get<DashboardState>(query);
+        const state = await client.get<DashboardState>(query());
         tracker.update(state);
         return state;
       };
@@ -58,6 +78,7 @@ export function topCommand(): Command {
           url,
           intervalMs,
           color: tty,
+          keys: tty && process.stdin.isTTY === true,
           rowsPerRouter: tty ? Math.max(3, (process.stdout.rows ?? 40) - 12 - 4 * state.routers.length) : 50,
         });
       if (!tty) {
@@ -74,9 +95,15 @@ export function topCommand(): Command {
         wake();
       };
       process.once('SIGINT', quit);
-      // q (or Ctrl-C, which raw mode delivers as a byte rather than a signal) quits, like top(1).
+      // n and p page through the floating IPs (the server pages: 100,000 never come over at once); q (or Ctrl-C,
+      // which raw mode delivers as a byte rather than a signal) quits, like top(1).
       const keys = (data: Buffer) => {
-        if (data.includes(0x71) || data.includes(0x51) || data.includes(0x03)) quit();
+        const key = data.toString();
+        if (key === 'q' || key === 'Q' || key.includes('\x03')) return quit();
+        if (key === 'n') page++;
+        else if (key === 'p') page = Math.max(1, page - 1);
+        else return;
+        wake();
       };
       const stdin = process.stdin;
       if (stdin.isTTY) {
@@ -117,6 +144,18 @@ async function routerIdOf(client: ApiClient, ref: string): Promise<string> {
     );
   }
   throw new Error(`No router '${ref}'; routers: ${names}`);
+}
+
+function parsePage(text: string): number {
+  if (!/^\d{1,9}$/.test(text) || Number(text) < 1)
+    throw new InvalidArgumentError(`'${text}' is not a page number: use 1, 2, ...`);
+  return Number(text);
+}
+
+function parsePageSize(text: string): number {
+  if (!/^\d{1,4}$/.test(text) || Number(text) < 1 || Number(text) > 5000)
+    throw new InvalidArgumentError(`'${text}' is not a page size: use a whole number from 1 to 5000`);
+  return Number(text);
 }
 
 function parseInterval(text: string): number {

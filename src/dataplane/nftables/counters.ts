@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ExecError, type Runner } from '../../exec/run.js';
+import { yieldToLoop } from '../../metrics/slices.js';
 import type { FloatingIpCounters, RouterTarget } from '../types.js';
 import { setElementKey, type NftSet } from './parse.js';
 import { COUNT_IN_SET, COUNT_OUT_SET, tableName } from './render.js';
@@ -32,7 +33,8 @@ export async function readNftCounters(
   try {
     if (helper) {
       const { stdout } = await run(helper, [table, COUNT_IN_SET, COUNT_OUT_SET], { netns: target.namespace });
-      return joinDirections(parseSetDump(stdout));
+      // 200,000 lines at 100,000 floating IPs: parsed in slices so the event loop keeps serving the API.
+      return await joinDirectionsSliced(await parseSetDumpSliced(stdout));
     }
     const sets = new Map<string, Map<string, Counter>>();
     for (const name of [COUNT_IN_SET, COUNT_OUT_SET]) {
@@ -63,6 +65,27 @@ export function parseSetDump(text: string): Map<string, Map<string, Counter>> {
   return sets;
 }
 
+/**
+ * parseSetDump in slices of lines, yielding to the event loop between them: at 100,000 floating IPs the text is
+ * 200,000 lines (6.5 MB), and splitting it at once alone holds the loop for tens of milliseconds.
+ */
+export async function parseSetDumpSliced(text: string): Promise<Map<string, Map<string, Counter>>> {
+  const sets = new Map<string, Map<string, Counter>>();
+  let start = 0;
+  for (let lines = 1; start < text.length; lines++) {
+    if (lines % 10_000 === 0) await yieldToLoop();
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const [set, key, , packets, bytes] = text.slice(start, end).split(' ');
+    start = end + 1;
+    if (!set || !key || packets === undefined || bytes === undefined || packets === '-') continue;
+    let elements = sets.get(set);
+    if (!elements) sets.set(set, (elements = new Map()));
+    elements.set(key, { packets: Number(packets), bytes: Number(bytes) });
+  }
+  return sets;
+}
+
 /** Parses `nft -j list set` output of a set declared with `counter`. */
 export function parseNftSetCounters(json: string): Map<string, Counter> {
   const objects = (JSON.parse(json) as { nftables?: { set?: NftSet }[] }).nftables ?? [];
@@ -75,11 +98,51 @@ export function parseNftSetCounters(json: string): Map<string, Counter> {
   return elements;
 }
 
+/** joinDirections for the helper's 100,000-element output, yielding between slices. */
+async function joinDirectionsSliced(sets: Map<string, Map<string, Counter>>): Promise<FloatingIpCounters[]> {
+  const inbound = sets.get(COUNT_IN_SET) ?? new Map<string, Counter>();
+  const outbound = sets.get(COUNT_OUT_SET) ?? new Map<string, Counter>();
+  const keyed: { a: string; n: number }[] = [];
+  const add = (a: string) => keyed.push({ a, n: a.split('.').reduce((acc, o) => acc * 256 + Number(o), 0) });
+  let i = 0;
+  for (const a of inbound.keys()) {
+    if (++i % 10_000 === 0) await yieldToLoop();
+    add(a);
+  }
+  for (const a of outbound.keys()) {
+    if (++i % 10_000 === 0) await yieldToLoop();
+    if (!inbound.has(a)) add(a);
+  }
+  await yieldToLoop();
+  keyed.sort((x, y) => x.n - y.n);
+  await yieldToLoop();
+  const out: FloatingIpCounters[] = new Array(keyed.length);
+  for (let k = 0; k < keyed.length; k++) {
+    if (k > 0 && k % 10_000 === 0) await yieldToLoop();
+    const floatingIp = keyed[k]!.a;
+    const inCounter = inbound.get(floatingIp);
+    const outCounter = outbound.get(floatingIp);
+    out[k] = {
+      floatingIp,
+      packetsIn: inCounter?.packets ?? 0,
+      bytesIn: inCounter?.bytes ?? 0,
+      packetsOut: outCounter?.packets ?? 0,
+      bytesOut: outCounter?.bytes ?? 0,
+    };
+  }
+  return out;
+}
+
 function joinDirections(sets: Map<string, Map<string, Counter>>): FloatingIpCounters[] {
   const inbound = sets.get(COUNT_IN_SET) ?? new Map<string, Counter>();
   const outbound = sets.get(COUNT_OUT_SET) ?? new Map<string, Counter>();
   const addresses = new Set([...inbound.keys(), ...outbound.keys()]);
-  return [...addresses].sort().map((floatingIp) => ({
+  // By numeric address: sorting 100,000 precomputed numbers costs a fraction of comparing strings.
+  const sorted = [...addresses]
+    .map((a) => ({ a, n: a.split('.').reduce((acc, octet) => acc * 256 + Number(octet), 0) }))
+    .sort((x, y) => x.n - y.n)
+    .map((x) => x.a);
+  return sorted.map((floatingIp) => ({
     floatingIp,
     packetsIn: inbound.get(floatingIp)?.packets ?? 0,
     bytesIn: inbound.get(floatingIp)?.bytes ?? 0,

@@ -1,0 +1,144 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import pino from 'pino';
+import { Agent } from '../../src/agent/index.js';
+import { FakeDataplane, type FloatingIpCounters, type RouterTarget } from '../../src/dataplane/index.js';
+import { createMetricsRegistry, Observer, ReconcileHistory, TrafficText } from '../../src/metrics/index.js';
+import { createFloatingIp } from '../../src/model/index.js';
+import { smallCloud } from '../support/model-fixture.js';
+import { sample } from '../support/serve-process.js';
+
+async function setup(maxWaitMs = 100) {
+  const c = await smallCloud();
+  const dp = new FakeDataplane();
+  const agent = new Agent({
+    store: c.store,
+    dataplaneFor: () => dp,
+    defaultBackend: 'fake',
+    log: pino({ level: 'silent' }),
+    resyncIntervalMs: 60_000,
+    pollIntervalMs: 60_000,
+    programmedRoutersPath: null,
+    garp: false,
+    conntrackCleanup: false,
+  });
+  let clock = 1_000_000;
+  const observer = new Observer({
+    store: c.store,
+    dataplaneFor: () => dp,
+    defaultBackend: 'fake',
+    cacheMs: 1000,
+    maxWaitMs,
+    now: () => clock,
+    conntrackUsage: async () => ({ count: 1, max: 100 }),
+  });
+  await agent.start();
+  const fip = await c.store.update((tx) =>
+    createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
+  );
+  await agent.sync();
+  const target: RouterTarget = { routerId: c.router, namespace: 'qrouter-1', gatewayDevice: 'qg-1' };
+  return { c, dp, agent, observer, fip, target, advance: (ms: number) => (clock += ms) };
+}
+
+describe('Observer', () => {
+  it('keeps an unchanged router’s observation (and its rendered text), and renews it when counters change', async () => {
+    const s = await setup();
+    const text = new TrafficText();
+    const first = await s.observer.observe();
+    await text.prepare(first);
+    s.advance(1001);
+    const second = await s.observer.observe();
+    assert.notEqual(second, first, 'a new observation after the cache period');
+    assert.equal(
+      second.routers[0],
+      first.routers[0],
+      'same floating IPs and counters: the same router object',
+    );
+    assert.deepEqual(await text.chunks(second), await text.chunks(first));
+
+    s.dp.addTraffic(s.target, s.fip.floatingIpAddress, 3, 2, 100);
+    s.advance(1001);
+    const third = await s.observer.observe();
+    assert.notEqual(third.routers[0], first.routers[0], 'changed counters: a new router object');
+    const rendered = Buffer.concat(await text.chunks(third)).toString();
+    assert.equal(
+      sample(rendered, 'sfip_floating_ip_packets_total', {
+        floating_ip_address: s.fip.floatingIpAddress,
+        direction: 'in',
+      }),
+      3,
+    );
+    await s.agent.stop();
+  });
+
+  it('serves the previous observation when a new read takes longer than maxWaitMs, and stops waiting after a slow read', async () => {
+    const s = await setup(50);
+    const exporter = createMetricsRegistry({
+      observer: s.observer,
+      history: new ReconcileHistory(),
+      processMetrics: false,
+    });
+    const before = await exporter.metrics();
+    const labels = { floating_ip_address: s.fip.floatingIpAddress, direction: 'in' };
+    assert.equal(sample(before, 'sfip_floating_ip_packets_total', labels), 0);
+
+    // The next kernel read hangs until released, as a read of 100,000 counters takes its time.
+    let release: () => void = () => undefined;
+    const slow = s.dp.counters.bind(s.dp);
+    s.dp.counters = async (target: RouterTarget): Promise<FloatingIpCounters[]> => {
+      await new Promise<void>((r) => (release = r));
+      return slow(target);
+    };
+    s.dp.addTraffic(s.target, s.fip.floatingIpAddress, 7, 0, 100);
+    s.advance(1001);
+    const stale = await exporter.metrics();
+    assert.equal(sample(stale, 'sfip_floating_ip_packets_total', labels), 0, 'the previous read, not a wait');
+    release();
+    await new Promise((r) => setTimeout(r, 20));
+    const fresh = await exporter.metrics();
+    assert.equal(
+      sample(fresh, 'sfip_floating_ip_packets_total', labels),
+      7,
+      'the read that finished meanwhile',
+    );
+
+    // The last read took longer than maxWaitMs: readers no longer wait for a new one, even a quick one.
+    s.dp.counters = slow;
+    s.dp.addTraffic(s.target, s.fip.floatingIpAddress, 2, 0, 100);
+    s.advance(1001);
+    const immediate = await exporter.metrics();
+    assert.equal(sample(immediate, 'sfip_floating_ip_packets_total', labels), 7);
+    await new Promise((r) => setTimeout(r, 20));
+    const next = await exporter.metrics();
+    assert.equal(sample(next, 'sfip_floating_ip_packets_total', labels), 9);
+    await s.agent.stop();
+  });
+
+  it('follows floating IPs created and deleted after the first observation through the change feed', async () => {
+    const s = await setup();
+    assert.deepEqual(
+      (await s.observer.observe()).routers[0]!.floatingIps.map((f) => f.address),
+      [s.fip.floatingIpAddress],
+    );
+    const second = await s.c.store.update((tx) =>
+      createFloatingIp(tx, s.c.ctx, { floatingNetworkId: s.c.publicNet, portId: s.c.vm2 }),
+    );
+    await s.agent.sync();
+    s.advance(1001);
+    const both = (await s.observer.observe()).routers[0]!;
+    assert.deepEqual(
+      both.floatingIps.map((f) => f.address),
+      [s.fip.floatingIpAddress, second.floatingIpAddress].sort(),
+    );
+    assert.equal(both.statusCounts.ACTIVE, 2);
+    await s.c.store.update((tx) => tx.delete('floatingip', s.fip.id));
+    s.advance(1001);
+    const one = (await s.observer.observe()).routers[0]!;
+    assert.deepEqual(
+      one.floatingIps.map((f) => f.address),
+      [second.floatingIpAddress],
+    );
+    await s.agent.stop();
+  });
+});
