@@ -48,10 +48,18 @@ export function deprecatedAlias(
     process.stderr.write(`warning: ${old.long} is deprecated and will be removed; use ${replacement}\n`);
     const key = target.attributeName();
     const text = typeof value === 'string' ? convert(value) : value;
-    const parsed =
-      typeof text === 'string' && target.parseArg
-        ? target.parseArg(text, command.getOptionValue(key) as unknown)
-        : text;
+    let parsed: unknown = text;
+    try {
+      if (typeof text === 'string' && target.parseArg) {
+        parsed = target.parseArg(text, command.getOptionValue(key) as unknown);
+      }
+    } catch (error) {
+      // Thrown from this listener, commander would exit without a word: report it the way it reports its own.
+      command.error(
+        `error: option '${old.flags}' argument '${String(value)}' is invalid. ${(error as Error).message}`,
+        { code: 'commander.invalidArgument', exitCode: 1 },
+      );
+    }
     command.setOptionValue(key, parsed);
   });
   return command;

@@ -241,6 +241,23 @@ describe('CLI for people: names, reasons, --wait, --json shapes, verbs and flags
       pool.stderr,
       /'10\.8\.0\.1-10\.8\.0\.9' is not an allocation pool: expected start=IP,end=IP/,
     );
+    // A bad value through a deprecated alias is reported too, not swallowed.
+    const oldPool = await sfip(
+      'subnet',
+      'create',
+      'x',
+      '--network',
+      'private',
+      '--subnet-range',
+      '10.8.0.0/24',
+      '--pool',
+      '10.8.0.1-',
+    );
+    assert.equal(oldPool.code, 1);
+    assert.match(
+      oldPool.stderr,
+      /option '--pool <start-end>' argument '10\.8\.0\.1-' is invalid\. .*expected start=IP,end=IP/,
+    );
   });
 
   it('has set verbs for networks, subnets, ports and router anti-spoofing, and port create --mac-address', async () => {
