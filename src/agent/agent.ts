@@ -38,6 +38,9 @@ export interface AgentOptions {
   readonly guard?: RouterGuard;
 }
 
+/** How long floating IP changes for one router are gathered into one batch before its pass starts. */
+const COALESCE_MS = 2;
+
 /** The mapping part of a floating IP: when only its status changes, no router needs work. */
 const mappingKey = (f: FloatingIp) => `${f.routerId}|${f.fixedIpAddress}|${f.floatingIpAddress}`;
 
@@ -48,6 +51,13 @@ const mappingKey = (f: FloatingIp) => `${f.routerId}|${f.fixedIpAddress}|${f.flo
 export class Agent extends EventEmitter {
   private readonly reconcilers = new Map<string, RouterReconciler>();
   private readonly dirty = new Map<string, string>();
+  /**
+   * Per dirty router, the floating IPs that changed, while nothing else about it did: its next pass may be a
+   * delta of just those. A router dirtied for any other reason is absent (a full pass).
+   */
+  private readonly changedFips = new Map<string, Set<string>>();
+  private readonly needsFull = new Set<string>();
+  private coalesceTimer: NodeJS.Timeout | undefined;
   private readonly running = new Set<string>();
   private readonly knownFips = new Map<string, { routerId: string | null; key: string }>();
   private readonly record: ProgrammedRouters;
@@ -98,6 +108,8 @@ export class Agent extends EventEmitter {
     this.stopped = true;
     this.unsubscribe?.();
     for (const t of this.timers) clearInterval(t);
+    clearTimeout(this.coalesceTimer);
+    this.coalesceTimer = undefined;
     await this.pumping;
     while (this.running.size > 0) await new Promise((r) => setTimeout(r, 10));
   }
@@ -140,10 +152,26 @@ export class Agent extends EventEmitter {
     return [...this.reconcilers.values()].flatMap((r) => (r.last ? [r.last] : []));
   }
 
-  private markDirty(routerId: string, cause: string): void {
+  private markDirty(routerId: string, cause: string, fipId?: string): void {
     if (this.stopped) return;
     if (!this.dirty.has(routerId)) this.dirty.set(routerId, cause);
-    this.drain();
+    if (fipId === undefined) {
+      this.needsFull.add(routerId);
+      this.changedFips.delete(routerId);
+      this.drain();
+      return;
+    }
+    if (!this.needsFull.has(routerId)) {
+      const ids = this.changedFips.get(routerId) ?? new Set<string>();
+      ids.add(fipId);
+      this.changedFips.set(routerId, ids);
+    }
+    // Floating IP changes that arrive within a couple of milliseconds for one router become one batch.
+    this.coalesceTimer ??= setTimeout(() => {
+      this.coalesceTimer = undefined;
+      this.drain();
+      this.notifyIfIdle();
+    }, COALESCE_MS);
   }
 
   private pump(): Promise<void> {
@@ -196,8 +224,8 @@ export class Agent extends EventEmitter {
     const before = this.knownFips.get(id);
     const key = fip ? mappingKey(fip) : '';
     if (before?.key === key) return; // only status or description changed
-    if (before?.routerId) this.markDirty(before.routerId, 'floatingip-changed');
-    if (fip?.routerId) this.markDirty(fip.routerId, 'floatingip-changed');
+    if (before?.routerId) this.markDirty(before.routerId, 'floatingip-changed', id);
+    if (fip?.routerId) this.markDirty(fip.routerId, 'floatingip-changed', id);
     if (fip) this.knownFips.set(id, { routerId: fip.routerId, key });
     else this.knownFips.delete(id);
   }
@@ -231,10 +259,13 @@ export class Agent extends EventEmitter {
       if (this.running.size >= limit) break;
       if (this.running.has(routerId)) continue;
       this.dirty.delete(routerId);
+      const fipIds = this.needsFull.has(routerId) ? undefined : this.changedFips.get(routerId);
+      this.needsFull.delete(routerId);
+      this.changedFips.delete(routerId);
       this.running.add(routerId);
       const reconciler = this.reconcilerFor(routerId);
       void reconciler
-        .reconcile(cause)
+        .reconcile(cause, fipIds)
         .then((outcome) => {
           if (!reconciler.programmed && !outcome.error) this.reconcilers.delete(routerId);
           this.saveRecord();
@@ -260,7 +291,8 @@ export class Agent extends EventEmitter {
   }
 
   private notifyIfIdle(): void {
-    if (this.dirty.size > 0 || this.running.size > 0 || this.pumping) return;
+    if (this.coalesceTimer !== undefined || this.dirty.size > 0 || this.running.size > 0 || this.pumping)
+      return;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const w of waiters) w();

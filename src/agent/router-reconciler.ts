@@ -8,11 +8,18 @@ import {
   type Router,
 } from '../model/index.js';
 import type { Store } from '../store/index.js';
-import { deleteStaleConntrack, routerIntent, sendGratuitousArp, isEmptyPlan } from '../dataplane/index.js';
+import {
+  changedMappings,
+  deleteStaleConntrack,
+  routerIntent,
+  sendGratuitousArp,
+  isEmptyPlan,
+} from '../dataplane/index.js';
 import type {
   ActualRouter,
   Dataplane,
   DesiredRouter,
+  FloatingMapping,
   RouterIntent,
   RouterTarget,
 } from '../dataplane/index.js';
@@ -82,7 +89,7 @@ export class RouterReconciler {
   programmed: ProgrammedRouter | undefined;
   last: ReconcileOutcome | undefined;
   /** What the kernel holds after this reconciler's last successful apply; unset after any failure. */
-  private applied: { desired: DesiredRouter; state: ActualRouter } | undefined;
+  private applied: Applied | undefined;
 
   constructor(
     readonly routerId: string,
@@ -92,8 +99,31 @@ export class RouterReconciler {
     this.programmed = programmed;
   }
 
-  async reconcile(cause: string): Promise<ReconcileOutcome> {
+  /**
+   * One pass. With `changedFipIds` (only floating IPs changed since the last pass), the pass first tries a delta:
+   * only those floating IPs are read from the store and planned against what this reconciler applied last. Any
+   * doubt (no trusted record, a structure change, a refusal, a claim by another floating IP, a backend without
+   * deltas) or a delta the kernel refuses falls back to a full pass, which reads the kernel.
+   */
+  async reconcile(cause: string, changedFipIds?: ReadonlySet<string>): Promise<ReconcileOutcome> {
     const started = performance.now();
+    let fullCause = cause;
+    if (changedFipIds && !FULL_READ_CAUSES.has(cause)) {
+      const delta = await this.reconcileDelta(cause, changedFipIds, started).catch((error: unknown) => {
+        this.applied = undefined;
+        this.deps.log.warn(
+          { router: this.routerId, cause, err: (error as Error).message },
+          'delta refused: reconciling the whole router from a fresh read',
+        );
+        fullCause = 'delta-refused';
+        return undefined;
+      });
+      if (delta) return (this.last = delta);
+    }
+    return this.reconcileFull(fullCause, cause, started);
+  }
+
+  private async reconcileFull(readCause: string, cause: string, started: number): Promise<ReconcileOutcome> {
     const outcome = (fields: Partial<ReconcileOutcome>): ReconcileOutcome => ({
       routerId: this.routerId,
       cause,
@@ -132,7 +162,9 @@ export class RouterReconciler {
       const previous =
         this.applied && sameStructure(this.applied.desired, desired) ? this.applied : undefined;
       const actual =
-        previous && !FULL_READ_CAUSES.has(cause) ? previous.state : await dataplane.read(desired, desired);
+        previous && !FULL_READ_CAUSES.has(readCause)
+          ? previous.state
+          : await dataplane.read(desired, desired);
       // Drift: the kernel no longer holds what this reconciler applied last. New store changes picked up by a
       // resync pass are not drift.
       const drifted =
@@ -174,7 +206,7 @@ export class RouterReconciler {
           drifted ? 'repaired drift' : 'applied',
         );
       }
-      this.applied = { desired, state: appliedState(desired) };
+      this.applied = recordApplied(desired, backend, intent.floatingIps, intent.refused.length > 0);
       await this.report(intent.floatingIps, 'ACTIVE', '');
       return (this.last = outcome({
         changed: !isEmptyPlan(plan),
@@ -192,6 +224,72 @@ export class RouterReconciler {
       await this.report(intent.floatingIps, 'ERROR', reason).catch(() => undefined);
       return (this.last = outcome({ error: reason }));
     }
+  }
+
+  /**
+   * The delta pass: undefined when a full pass must decide instead; throws when the kernel refused the delta.
+   * Reads only the changed floating IPs, plans against the applied record, and writes their status in one
+   * transaction.
+   */
+  private async reconcileDelta(
+    cause: string,
+    fipIds: ReadonlySet<string>,
+    started: number,
+  ): Promise<ReconcileOutcome | undefined> {
+    const applied = this.applied;
+    if (!applied || applied.refusedAny) return undefined;
+    const dataplane = this.deps.dataplaneFor(applied.backend);
+    if (!dataplane.planDelta) return undefined;
+    const owns = this.deps.ownsRouter ?? (() => true);
+    const changes = await this.deps.store.read((view) => {
+      const router = view.get('router', this.routerId);
+      if (!router || !owns(router)) return null;
+      if (((router.backend as BackendName | null) ?? this.deps.defaultBackend) !== applied.backend)
+        return null;
+      return changedMappings(view, router, fipIds);
+    });
+    if (!changes) return undefined;
+    const localNamespace = this.deps.localNamespace ?? ((ns) => ns);
+    const structure = { ...changes.structure, namespace: localNamespace(changes.structure.namespace) };
+    if (!sameStructure(applied.desired, structure)) return undefined;
+    const diff = mappingDiff(applied, changes.mappings);
+    if (!diff) return undefined;
+    const { added, removed, installed } = diff;
+    let conntrackDeleted = 0;
+    if (added.length + removed.length > 0) {
+      const plan = dataplane.planDelta({ desired: { ...structure, mappings: added }, removed, installed });
+      try {
+        await this.deps.guard?.arm(structure);
+      } catch (error) {
+        if (added.length > 0 || !(error instanceof GuardRefusal)) throw error;
+      }
+      // Out of the record first: if the apply fails halfway, nothing of this change is trusted.
+      this.applied = undefined;
+      await dataplane.apply(plan);
+      commitDiff(applied, changes.mappings);
+      this.applied = applied;
+      if (this.deps.conntrackCleanup)
+        conntrackDeleted = await this.cleanConntrack(structure.namespace, plan.added, plan.removed);
+      if (this.deps.garp && plan.addAddresses.length > 0) {
+        sendGratuitousArp(structure, plan.addAddresses).catch(this.deps.onBackgroundError);
+      }
+      this.deps.log.debug(
+        { router: this.routerId, cause, added: added.length, removed: removed.length },
+        'applied delta',
+      );
+    }
+    await this.report(changes.floatingIps, 'ACTIVE', '');
+    return {
+      routerId: this.routerId,
+      cause,
+      durationMs: performance.now() - started,
+      changed: added.length + removed.length > 0,
+      rebuilt: false,
+      drifted: false,
+      added: added.length,
+      removed: removed.length,
+      conntrackDeleted,
+    };
   }
 
   /** Removes this router's state from wherever it was last programmed. Returns whether anything was there. */
@@ -255,15 +353,119 @@ export class RouterReconciler {
 /** Causes that must look at the kernel itself rather than at what the agent last applied. */
 const FULL_READ_CAUSES = new Set(['resync', 'startup', 'feed-truncated']);
 
-function appliedState(desired: DesiredRouter): ActualRouter {
-  return {
-    present: true,
-    structureMatches: true,
-    inbound: new Map(desired.mappings.map((m) => [m.floatingIp as string, m.fixedIp as string])),
-    outbound: new Map(desired.mappings.map((m) => [m.fixedIp as string, m.floatingIp as string])),
-    addresses: new Set(desired.mappings.map((m) => m.floatingIp as string)),
-    macs: new Map(desired.mappings.flatMap((m) => (m.fixedMac ? [[m.fixedIp as string, m.fixedMac]] : []))),
+/**
+ * What a reconciler applied last: the kernel state it vouches for (kept current by deltas), and which floating
+ * IP holds each mapping, so a delta can tell a change from a claim on another floating IP's address.
+ */
+interface Applied {
+  readonly desired: DesiredRouter;
+  readonly backend: BackendName;
+  readonly state: AppliedState;
+  readonly byId: Map<string, FloatingMapping>;
+  /** floating address -> floating IP id, and fixed address -> floating IP id. */
+  readonly byFloating: Map<string, string>;
+  readonly byFixed: Map<string, string>;
+  /** The last full pass refused some floating IP: a change may lift that, which only a full pass can see. */
+  readonly refusedAny: boolean;
+}
+
+interface AppliedState extends ActualRouter {
+  readonly inbound: Map<string, string>;
+  readonly outbound: Map<string, string>;
+  readonly addresses: Set<string>;
+  readonly macs: Map<string, string>;
+}
+
+function recordApplied(
+  desired: DesiredRouter,
+  backend: BackendName,
+  floatingIps: readonly FloatingIp[],
+  refusedAny: boolean,
+): Applied {
+  const applied: Applied = {
+    desired,
+    backend,
+    state: {
+      present: true,
+      structureMatches: true,
+      inbound: new Map(),
+      outbound: new Map(),
+      addresses: new Set(),
+      macs: new Map(),
+    },
+    byId: new Map(),
+    byFloating: new Map(),
+    byFixed: new Map(),
+    refusedAny,
   };
+  // routerIntent builds the mappings from the accepted floating IPs, in the same order.
+  desired.mappings.forEach((m, i) => addApplied(applied, floatingIps[i]!.id, m));
+  return applied;
+}
+
+function addApplied(applied: Applied, id: string, m: FloatingMapping): void {
+  applied.byId.set(id, m);
+  applied.byFloating.set(m.floatingIp, id);
+  applied.byFixed.set(m.fixedIp, id);
+  applied.state.inbound.set(m.floatingIp, m.fixedIp);
+  applied.state.outbound.set(m.fixedIp, m.floatingIp);
+  applied.state.addresses.add(m.floatingIp);
+  if (m.fixedMac) applied.state.macs.set(m.fixedIp, m.fixedMac);
+}
+
+function dropApplied(applied: Applied, id: string, m: FloatingMapping): void {
+  applied.byId.delete(id);
+  applied.byFloating.delete(m.floatingIp);
+  applied.byFixed.delete(m.fixedIp);
+  applied.state.inbound.delete(m.floatingIp);
+  applied.state.outbound.delete(m.fixedIp);
+  applied.state.addresses.delete(m.floatingIp);
+  applied.state.macs.delete(m.fixedIp);
+}
+
+const sameMapping = (a: FloatingMapping, b: FloatingMapping) =>
+  a.floatingIp === b.floatingIp && a.fixedIp === b.fixedIp && a.fixedMac === b.fixedMac;
+
+/**
+ * The mappings a set of changes adds and removes against the applied record, or undefined when an address
+ * would be claimed twice (by another floating IP that did not change, or by two changed ones): only a full
+ * pass decides claims, refusing every claimant.
+ */
+function mappingDiff(
+  applied: Applied,
+  changes: ReadonlyMap<string, FloatingMapping | null>,
+): { added: FloatingMapping[]; removed: FloatingMapping[]; installed: number } | undefined {
+  const added: FloatingMapping[] = [];
+  const removed: FloatingMapping[] = [];
+  const claimed = new Set<string>();
+  let installed = applied.byId.size;
+  for (const [id, m] of changes) {
+    const old = applied.byId.get(id);
+    if (m) {
+      for (const [index, key] of [
+        [applied.byFloating, `floating ${m.floatingIp}`],
+        [applied.byFixed, `fixed ${m.fixedIp}`],
+      ] as const) {
+        const owner = index.get(key.slice(key.indexOf(' ') + 1));
+        if (owner !== undefined && owner !== id && !changes.has(owner)) return undefined;
+        if (claimed.has(key)) return undefined;
+        claimed.add(key);
+      }
+    }
+    if (old && m && sameMapping(old, m)) continue;
+    if (old) removed.push(old);
+    if (m) added.push(m);
+    installed += (m ? 1 : 0) - (old ? 1 : 0);
+  }
+  return { added, removed, installed };
+}
+
+function commitDiff(applied: Applied, changes: ReadonlyMap<string, FloatingMapping | null>): void {
+  for (const id of changes.keys()) {
+    const old = applied.byId.get(id);
+    if (old) dropApplied(applied, id, old);
+  }
+  for (const [id, m] of changes) if (m) addApplied(applied, id, m);
 }
 
 /** Whether a kernel read shows exactly the state this reconciler had applied. */

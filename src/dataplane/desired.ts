@@ -8,7 +8,7 @@ import {
   type View,
 } from '../model/index.js';
 import { desiredProblem } from './kernel-names.js';
-import type { DesiredRouter } from './types.js';
+import type { DesiredRouter, FloatingMapping } from './types.js';
 
 /** A floating IP the agent will not program on this router, and why (its status becomes ERROR with that reason). */
 export interface RefusedFloatingIp {
@@ -37,6 +37,28 @@ export function routerIntent(view: View, router: Router): RouterIntent {
       .filter((f) => f.fixedIpAddress !== null)
       .sort((a, b) => compareIPv4(a.floatingIpAddress, b.floatingIpAddress)),
   );
+  const { desired: structure, problem } = routerStructure(view, router);
+  if (!structure) return { router, desired: null, problem, floatingIps, refused };
+  const desired: DesiredRouter = {
+    ...structure,
+    mappings: floatingIps.map((f) => mappingOf(view, f)),
+  };
+  // Everything in `desired` ends up in kernel batch files: refuse anything that did not come through validation.
+  const unsafe = desiredProblem(desired);
+  if (unsafe) {
+    return { router, desired: null, problem: `refusing to program: ${unsafe}`, floatingIps, refused };
+  }
+  return { router, problem: '', floatingIps, refused, desired };
+}
+
+/** One floating IP as the kernel maps it (the caller has checked that it has a fixed IP). */
+function mappingOf(view: View, f: FloatingIp): FloatingMapping {
+  const mac = f.portId ? view.get('port', f.portId)?.macAddress : undefined;
+  return { floatingIp: f.floatingIpAddress, fixedIp: f.fixedIpAddress!, ...(mac && { fixedMac: mac }) };
+}
+
+/** Everything of a router's desired state but its mappings; null with the reason when it cannot be programmed. */
+function routerStructure(view: View, router: Router): { desired: DesiredRouter | null; problem: string } {
   const gatewayIp = router.externalGateway?.fixedIps[0]?.ipAddress;
   const problem = !router.externalGateway
     ? `router ${router.id} has no external gateway`
@@ -45,27 +67,52 @@ export function routerIntent(view: View, router: Router): RouterIntent {
       : !gatewayIp
         ? `router ${router.id} has no external fixed IP`
         : '';
-  if (problem || !router.gatewayDevice || !gatewayIp) {
-    return { router, desired: null, problem, floatingIps, refused };
-  }
-  const desired: DesiredRouter = {
-    routerId: router.id,
-    namespace: router.namespace,
-    gatewayDevice: router.gatewayDevice,
-    gatewayIp,
-    internalCidrs: [...new Set(interfaceSubnets(view, router).map((s) => s.cidr))].sort(),
-    mappings: floatingIps.map((f) => {
-      const mac = f.portId ? view.get('port', f.portId)?.macAddress : undefined;
-      return { floatingIp: f.floatingIpAddress, fixedIp: f.fixedIpAddress!, ...(mac && { fixedMac: mac }) };
-    }),
-    antiSpoofing: router.antiSpoofing ?? true,
+  if (problem || !router.gatewayDevice || !gatewayIp) return { desired: null, problem };
+  return {
+    problem: '',
+    desired: {
+      routerId: router.id,
+      namespace: router.namespace,
+      gatewayDevice: router.gatewayDevice,
+      gatewayIp,
+      internalCidrs: [...new Set(interfaceSubnets(view, router).map((s) => s.cidr))].sort(),
+      mappings: [],
+      antiSpoofing: router.antiSpoofing ?? true,
+    },
   };
-  // Everything in `desired` ends up in kernel batch files: refuse anything that did not come through validation.
-  const unsafe = desiredProblem(desired);
-  if (unsafe) {
-    return { router, desired: null, problem: `refusing to program: ${unsafe}`, floatingIps, refused };
+}
+
+/**
+ * What a few changed floating IPs now want on a router, read without listing the router's other floating IPs
+ * (at 100,000 that read alone costs hundreds of milliseconds). `mappings` maps each id to its mapping on this
+ * router, or null when it has none here any more (deleted, disassociated, moved away). Null as a whole when the
+ * router itself cannot be programmed or a floating IP would be refused: the caller then runs a full reconcile,
+ * which reports each refusal with its reason.
+ */
+export interface MappingChanges {
+  readonly structure: DesiredRouter;
+  readonly mappings: ReadonlyMap<string, FloatingMapping | null>;
+  /** The changed floating IPs that now have a mapping here, for status reports. */
+  readonly floatingIps: readonly FloatingIp[];
+}
+
+export function changedMappings(view: View, router: Router, fipIds: Iterable<string>): MappingChanges | null {
+  const { desired: structure } = routerStructure(view, router);
+  if (!structure) return null;
+  const mappings = new Map<string, FloatingMapping | null>();
+  const floatingIps: FloatingIp[] = [];
+  for (const id of fipIds) {
+    const fip = view.get('floatingip', id);
+    if (!fip || fip.routerId !== router.id || fip.fixedIpAddress === null) {
+      mappings.set(id, null);
+      continue;
+    }
+    if (mappingProblem(view, router, fip)) return null;
+    mappings.set(id, mappingOf(view, fip));
+    floatingIps.push(fip);
   }
-  return { router, problem: '', floatingIps, refused, desired };
+  const unsafe = desiredProblem({ ...structure, mappings: [...mappings.values()].flatMap((m) => m ?? []) });
+  return unsafe ? null : { structure, mappings, floatingIps };
 }
 
 /**

@@ -99,6 +99,37 @@ export interface Dataplane {
    * Prometheus' rate() treats that as a counter reset. Callers cache the result (reads are not free at scale).
    */
   counters?(target: RouterTarget): Promise<FloatingIpCounters[]>;
+  /**
+   * Optional, pure: the plan for a few mappings that change on a router whose structure is as last applied,
+   * planned against the agent's record of what it applied instead of a kernel read. A backend without it gets
+   * a full reconcile for every change.
+   */
+  planDelta?(delta: MappingDelta): Plan;
+}
+
+/** A change of a few mappings, relative to what the agent applied last on the router. */
+export interface MappingDelta {
+  /** The router's structure, unchanged since the last apply; `mappings` holds the mappings that appear or change. */
+  readonly desired: DesiredRouter;
+  /** Mappings, as last applied, that disappear or change. */
+  readonly removed: readonly FloatingMapping[];
+  /** How many mappings the router holds once the change is applied. */
+  readonly installed: number;
+}
+
+/**
+ * The kernel state a delta is planned against: the removed mappings as present, everything else as absent
+ * and the structure as matching, so a backend's own plan() yields exactly the element adds and deletes.
+ */
+export function deltaActual(removed: readonly FloatingMapping[]): ActualRouter {
+  return {
+    present: true,
+    structureMatches: true,
+    inbound: new Map(removed.map((m) => [m.floatingIp as string, m.fixedIp as string])),
+    outbound: new Map(removed.map((m) => [m.fixedIp as string, m.floatingIp as string])),
+    addresses: new Set(removed.map((m) => m.floatingIp as string)),
+    macs: new Map(removed.flatMap((m) => (m.fixedMac ? [[m.fixedIp as string, m.fixedMac]] : []))),
+  };
 }
 
 export function isEmptyPlan(plan: Plan): boolean {

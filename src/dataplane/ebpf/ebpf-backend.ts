@@ -8,9 +8,11 @@ import type {
   CapabilityCheck,
   Dataplane,
   DesiredRouter,
+  MappingDelta,
   Plan,
   RouterTarget,
 } from '../types.js';
+import { deltaActual } from '../types.js';
 import { applyEbpf } from './apply.js';
 import { pinnedProgramIds } from './bpftool.js';
 import { checkBpffs, checkObject } from './checks.js';
@@ -99,6 +101,17 @@ export class EbpfDataplane implements Dataplane {
 
   plan(desired: DesiredRouter, actual: ActualRouter): Plan {
     return planEbpf(desired, actual, this.settings(desired.routerId));
+  }
+
+  /** Map entry changes only, against the trusted structure; capacity is checked on the router's full count. */
+  planDelta(delta: MappingDelta): Plan {
+    if (delta.installed > this.options.capacity) {
+      const last = delta.desired.mappings[delta.desired.mappings.length - 1];
+      throw new Error(
+        `Floating IP ${last?.floatingIp ?? '?'} (fixed IP ${last?.fixedIp ?? '?'}) does not fit: the eBPF maps of router ${delta.desired.routerId} hold at most ${this.options.capacity} floating IPs`,
+      );
+    }
+    return this.plan(delta.desired, deltaActual(delta.removed));
   }
 
   async apply(plan: Plan): Promise<void> {

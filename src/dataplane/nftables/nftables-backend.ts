@@ -12,9 +12,11 @@ import type {
   Dataplane,
   DesiredRouter,
   FloatingIpCounters,
+  MappingDelta,
   Plan,
   RouterTarget,
 } from '../types.js';
+import { deltaActual } from '../types.js';
 import { SOURCE_MACS } from './anti-spoofing.js';
 import { readNftCounters } from './counters.js';
 import { countersMatch, EXPECTED_MAPS, parseNftTable, parseTableNames } from './parse.js';
@@ -133,6 +135,11 @@ export class NftablesDataplane implements Dataplane {
       added: delta.added,
       removed: delta.removed,
     };
+  }
+
+  /** Element adds and deletes only: the table's structure is as last applied, so no read is needed. */
+  planDelta(delta: MappingDelta): Plan {
+    return this.plan(delta.desired, deltaActual(delta.removed));
   }
 
   async apply(plan: Plan): Promise<void> {
