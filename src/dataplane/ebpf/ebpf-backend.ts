@@ -1,6 +1,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import { run as defaultRun, type Runner } from '../../exec/run.js';
 import { checkTool } from '../common/capabilities.js';
+import { sharedChannels, type NetnsChannels } from '../common/netns-channels.js';
 import { applyAddressChanges, readFloatingAddresses } from '../common/gateway-addresses.js';
 import type {
   ActualRouter,
@@ -49,11 +50,14 @@ const ROUTER_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 export class EbpfDataplane implements Dataplane {
   readonly name = 'ebpf' as const;
   private readonly options: EbpfOptions;
+  /** Long-lived ip processes per namespace for addresses; only with the real runner (tests inject theirs). */
+  private readonly channels: NetnsChannels | null;
 
   constructor(
     private readonly run: Runner = defaultRun,
     options: Partial<EbpfOptions> = {},
   ) {
+    this.channels = run === defaultRun ? sharedChannels : null;
     this.options = { ...DEFAULT_EBPF_OPTIONS, ...options };
     if (!Number.isInteger(this.options.capacity) || this.options.capacity < 1) {
       throw new Error(`eBPF map capacity ${this.options.capacity} is invalid: expected a positive integer`);
@@ -120,6 +124,7 @@ export class EbpfDataplane implements Dataplane {
       objectPath: this.options.objectPath,
       routerDir: this.routerDir(plan.target.routerId),
       capacity: this.options.capacity,
+      channels: this.channels,
     });
   }
 

@@ -1,0 +1,77 @@
+import { LineChannel, type ChannelSpec } from './line-channel.js';
+
+/**
+ * nft reads commands line by line in interactive mode; each line is one kernel transaction (a line holding
+ * several commands separated by `;` commits all or nothing, checked here). The marker lists a table that cannot
+ * exist: nft answers "Error: No such file or directory", the command, then a line of carets.
+ */
+export const NFT_CHANNEL: ChannelSpec = {
+  file: 'nft',
+  args: ['-i'],
+  marker: (token) => `list table ip ${token}`,
+  markerLines: { before: 1, after: 1 },
+};
+
+/**
+ * `ip -force -batch -` runs each line as it arrives and goes on after a failure (without -force, ip would exit).
+ * The marker shows a device that cannot exist: `Device "<token>" does not exist.` then "Command failed -:N".
+ */
+export const IP_CHANNEL: ChannelSpec = {
+  file: 'ip',
+  args: ['-force', '-batch', '-'],
+  marker: (token) => `link show dev ${token}`,
+  markerLines: { before: 0, after: 1 },
+};
+
+/** Above this size a change goes through a process of its own (`nft -f`), as full rebuilds always do. */
+export const CHANNEL_MAX_BYTES = 256 * 1024;
+
+/**
+ * One nft and one ip channel per namespace, started on first use and kept for the agent's life. A channel
+ * whose process died is started again by its next request.
+ */
+export class NetnsChannels {
+  private readonly channels = new Map<string, LineChannel>();
+
+  /** One nft transaction: the statements of `batch` (one per line) joined into one line. */
+  nft(namespace: string | null, batch: string): Promise<void> {
+    const statements = batch.split('\n').filter((l) => l.trim() !== '');
+    return this.channel('nft', NFT_CHANNEL, namespace).request(statements.join('; '));
+  }
+
+  /** `ip -batch` lines, each applied as it arrives. */
+  ip(namespace: string | null, batch: string): Promise<void> {
+    return this.channel('ip', IP_CHANNEL, namespace).request(batch);
+  }
+
+  /** How many processes the channels of a namespace have started (tests: changes share one). */
+  starts(namespace: string | null): number {
+    return ['nft', 'ip'].reduce(
+      (n, tool) => n + (this.channels.get(`${tool} ${namespace ?? ''}`)?.starts ?? 0),
+      0,
+    );
+  }
+
+  /** Ends the channels of a namespace (its router went away), or all of them. */
+  close(namespace?: string | null): void {
+    for (const [key, channel] of this.channels) {
+      if (namespace === undefined || key.endsWith(` ${namespace ?? ''}`)) {
+        channel.close();
+        this.channels.delete(key);
+      }
+    }
+  }
+
+  private channel(tool: string, spec: ChannelSpec, namespace: string | null): LineChannel {
+    const key = `${tool} ${namespace ?? ''}`;
+    let channel = this.channels.get(key);
+    if (!channel) {
+      channel = new LineChannel(spec, namespace);
+      this.channels.set(key, channel);
+    }
+    return channel;
+  }
+}
+
+/** The agent's channels: one set per process, shared by every backend that talks to the kernel. */
+export const sharedChannels = new NetnsChannels();
