@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { BackendName, Context, FloatingIp, Router } from '../model/index.js';
 import type { Store } from '../store/index.js';
-import type { Dataplane } from '../dataplane/index.js';
+import { GarpQueue, type Dataplane } from '../dataplane/index.js';
 import { ProgrammedRouters } from './programmed-routers.js';
 import {
   RouterReconciler,
@@ -77,8 +77,14 @@ export class Agent extends EventEmitter {
     },
   };
 
+  /** One queue for the whole agent, so that its rate limit holds across routers. */
+  readonly garp: GarpQueue;
+
   constructor(private readonly options: AgentOptions) {
     super();
+    this.garp = new GarpQueue((error, target) =>
+      options.log.warn({ router: target.routerId, err: (error as Error).message }, 'gratuitous ARP failed'),
+    );
     this.record = new ProgrammedRouters(options.programmedRoutersPath ?? null);
   }
 
@@ -240,10 +246,8 @@ export class Agent extends EventEmitter {
         defaultBackend: o.defaultBackend ?? 'nftables',
         log: o.log,
         ctx: this.ctx,
-        garp: o.garp ?? true,
+        garp: (o.garp ?? true) ? this.garp : null,
         conntrackCleanup: o.conntrackCleanup ?? true,
-        onBackgroundError: (error) =>
-          o.log.warn({ router: routerId, err: (error as Error).message }, 'gratuitous ARP failed'),
         ...(o.ownsRouter && { ownsRouter: o.ownsRouter }),
         ...(o.localNamespace && { localNamespace: o.localNamespace }),
         ...(o.guard && { guard: o.guard }),

@@ -8,14 +8,9 @@ import {
   type Router,
 } from '../model/index.js';
 import type { Store } from '../store/index.js';
-import {
-  changedMappings,
-  deleteStaleConntrack,
-  routerIntent,
-  sendGratuitousArp,
-  isEmptyPlan,
-} from '../dataplane/index.js';
+import { changedMappings, deleteStaleConntrack, routerIntent, isEmptyPlan } from '../dataplane/index.js';
 import type {
+  GarpQueue,
   ActualRouter,
   Dataplane,
   DesiredRouter,
@@ -70,10 +65,9 @@ export interface ReconcilerDeps {
   readonly defaultBackend: BackendName;
   readonly log: Logger;
   readonly ctx: Context;
-  readonly garp: boolean;
+  /** Where new floating addresses wait for their gratuitous ARP (null: none is sent). GARP never delays an apply. */
+  readonly garp: GarpQueue | null;
   readonly conntrackCleanup: boolean;
-  /** Called when GARP finishes or fails; GARP runs in the background so that it never delays an apply. */
-  readonly onBackgroundError: (error: unknown) => void;
   /** Whether this agent carries the router; one it does not carry is removed from this node. Default: all. */
   readonly ownsRouter?: (router: Router) => boolean;
   /** The name on this node of a router's namespace. Default: the name itself. */
@@ -191,9 +185,7 @@ export class RouterReconciler {
         await dataplane.apply(plan);
         if (this.deps.conntrackCleanup)
           conntrackDeleted = await this.cleanConntrack(desired.namespace, plan.added, plan.removed);
-        if (this.deps.garp && plan.addAddresses.length > 0) {
-          sendGratuitousArp(desired, plan.addAddresses).catch(this.deps.onBackgroundError);
-        }
+        this.deps.garp?.enqueue(desired, plan.addAddresses);
         log.info(
           {
             router: this.routerId,
@@ -270,9 +262,7 @@ export class RouterReconciler {
       this.applied = applied;
       if (this.deps.conntrackCleanup)
         conntrackDeleted = await this.cleanConntrack(structure.namespace, plan.added, plan.removed);
-      if (this.deps.garp && plan.addAddresses.length > 0) {
-        sendGratuitousArp(structure, plan.addAddresses).catch(this.deps.onBackgroundError);
-      }
+      this.deps.garp?.enqueue(structure, plan.addAddresses);
       this.deps.log.debug(
         { router: this.routerId, cause, added: added.length, removed: removed.length },
         'applied delta',
