@@ -9,6 +9,7 @@ import {
 } from '../model/index.js';
 import type { Store } from '../store/index.js';
 import { changedMappings, deleteStaleConntrack, routerIntent, isEmptyPlan } from '../dataplane/index.js';
+import { sharedChannels } from '../dataplane/common/netns-channels.js';
 import type {
   GarpQueue,
   ActualRouter,
@@ -306,10 +307,12 @@ export class RouterReconciler {
     removed: readonly { floatingIp: string; fixedIp: string }[],
   ): Promise<number> {
     const changed = [...added, ...removed];
-    return deleteStaleConntrack(namespace, {
-      fixedIps: changed.map((m) => m.fixedIp),
-      floatingIps: changed.map((m) => m.floatingIp),
-    });
+    return deleteStaleConntrack(
+      namespace,
+      { fixedIps: changed.map((m) => m.fixedIp), floatingIps: changed.map((m) => m.floatingIp) },
+      undefined,
+      sharedChannels.procNet(namespace),
+    );
   }
 
   private async reportRefused(refused: RouterIntent['refused']): Promise<void> {

@@ -53,6 +53,7 @@ export class LineChannel {
   private sequence = 0;
   /** The namespace the running process entered (device and inode of its bind mount). */
   private identity = '';
+  private answered = false;
   /** Processes started so far (tests check that requests share one). */
   starts = 0;
 
@@ -84,6 +85,14 @@ export class LineChannel {
     return this.child !== undefined;
   }
 
+  /**
+   * The process id of the tool, once it has answered a request (so it has entered the namespace: before that,
+   * /proc/<pid>/net could still show the namespace it was started from). Undefined otherwise.
+   */
+  get settledPid(): number | undefined {
+    return this.child && this.answered ? this.child.pid : undefined;
+  }
+
   private send(text: string): Promise<void> {
     // A process inside a namespace keeps it alive after `ip netns del`: if the name now points elsewhere (or
     // nowhere), the old process would write into a namespace nobody sees. A stat per request tells.
@@ -105,6 +114,7 @@ export class LineChannel {
       env: { ...process.env, LC_ALL: 'C' },
     });
     this.starts++;
+    this.answered = false;
     this.child = child;
     this.identity = this.namespaceIdentity();
     this.stderr = '';
@@ -129,6 +139,7 @@ export class LineChannel {
     if (at < 0 || complete.length < at + 1 + after) return;
     this.stderr = [...complete.slice(at + 1 + after), lines.at(-1)].join('\n');
     this.pending = undefined;
+    this.answered = true;
     if (this.child) this.idle(this.child);
     const errors = complete
       .slice(0, Math.max(0, at - before))
@@ -151,6 +162,11 @@ export class LineChannel {
         stderr,
       ),
     );
+  }
+
+  /** Whether the namespace's name still points at the namespace the process entered. */
+  sameNamespace(): boolean {
+    return this.child !== undefined && this.namespaceIdentity() === this.identity;
   }
 
   private namespaceIdentity(): string {

@@ -44,6 +44,20 @@ export class NetnsChannels {
     return this.channel('ip', IP_CHANNEL, namespace).request(batch);
   }
 
+  /**
+   * The namespace's /proc/<pid>/net, through a channel process that lives in it, or null when none has settled
+   * there. Lets the agent read the namespace's conntrack table without starting a process.
+   */
+  procNet(namespace: string | null): string | null {
+    if (namespace === null) return '/proc/self/net';
+    for (const tool of ['nft', 'ip']) {
+      const channel = this.channels.get(`${tool} ${namespace}`);
+      const pid = channel?.settledPid;
+      if (channel && pid !== undefined && channel.sameNamespace()) return `/proc/${pid}/net`;
+    }
+    return null;
+  }
+
   /** How many processes the channels of a namespace have started (tests: changes share one). */
   starts(namespace: string | null): number {
     return ['nft', 'ip'].reduce(
