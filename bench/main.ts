@@ -6,7 +6,9 @@
  *   --only a,b               forwarding, exhaustion, control, switch (default all four); the others keep the
  *                            results of the previous run of the same profile. Opt-in: churn (floating IPs
  *                            churning under tagged traffic, per backend) and crash (SIGKILLed agent and API),
- *                            which write their own marked sections of benchmarks.md
+ *                            which write their own marked sections of benchmarks.md; and scale (issue 15: the
+ *                            control plane at 1,000 to 100,000 floating IPs through the daemon, per backend,
+ *                            --backends default nftables,ebpf), its own marked section too
  *   --backends a,b           backends for forwarding and exhaustion (default every one that passes its checks)
  *   --prefix P               namespace prefix (default sfipbench)
  *   --out DIR                where benchmarks.md, benchmarks/*.png and benchmarks/results.json go (default docs)
@@ -20,6 +22,7 @@ import { parseArgs } from 'node:util';
 import { BACKEND_NAMES, parseBackendName, type BackendName } from '../src/model/index.js';
 import { runControl } from './control/run-control.js';
 import { runSwitch } from './control/run-switch.js';
+import { runScaleSuite } from './control/run-scale-suite.js';
 import { runChurnSuite } from './churn/run-suite.js';
 import { runCrashSuite } from './crash/run-suite.js';
 
@@ -61,7 +64,7 @@ async function main(): Promise<void> {
   if (!profile)
     throw new Error(`Unknown profile '${values.profile}': expected ${Object.keys(PROFILES).join(' or ')}`);
   const suites = new Set((values.only ?? 'forwarding,exhaustion,control,switch').split(','));
-  const known = ['forwarding', 'exhaustion', 'control', 'switch', 'churn', 'crash'];
+  const known = ['forwarding', 'exhaustion', 'control', 'switch', 'churn', 'crash', 'scale'];
   for (const s of suites) {
     if (!known.includes(s))
       throw new Error(`Unknown suite '${s}' in --only: expected one of ${known.join(', ')}`);
@@ -79,6 +82,17 @@ async function main(): Promise<void> {
       ...(values.backends && { backends }),
       prefix: `${prefix}c`,
       port: port + 10,
+      out,
+      log,
+    });
+  }
+  if (suites.has('scale')) {
+    await runScaleSuite({
+      profileName: profile.name,
+      profile: profile.scale,
+      backends: values.backends ? backends : ['nftables', 'ebpf'],
+      prefix: `${prefix}s`,
+      port: port + 30,
       out,
       log,
     });
