@@ -38,6 +38,9 @@ export interface AgentOptions {
   readonly guard?: RouterGuard;
 }
 
+/** Pruning scans every namespace of the host: not on every resync. */
+const PRUNE_INTERVAL_MS = 10 * 60_000;
+
 /** How long floating IP changes for one router are gathered into one batch before its pass starts. */
 const COALESCE_MS = 2;
 
@@ -58,6 +61,7 @@ export class Agent extends EventEmitter {
   private readonly changedFips = new Map<string, Set<string>>();
   private readonly needsFull = new Set<string>();
   private coalesceTimer: NodeJS.Timeout | undefined;
+  private lastPrune = 0;
   private readonly running = new Set<string>();
   private readonly knownFips = new Map<string, { routerId: string | null; key: string }>();
   private readonly record: ProgrammedRouters;
@@ -108,6 +112,26 @@ export class Agent extends EventEmitter {
     for (const t of this.timers) t.unref();
     this.drain();
     await this.whenIdle();
+    // In the background: it scans every namespace of the host, which must not delay readiness.
+    void this.prune();
+  }
+
+  /**
+   * Removes backend state kept outside namespaces (eBPF pins) of routers that no longer exist: at start, then at
+   * most every PRUNE_INTERVAL_MS with the periodic resync. Never fatal.
+   */
+  async prune(): Promise<void> {
+    this.lastPrune = Date.now();
+    try {
+      const keep = new Set(await this.options.store.read((view) => view.list('router').map((r) => r.id)));
+      for (const backend of ['ebpf'] as const) {
+        const pruned = (await this.options.dataplaneFor(backend).prune?.(keep)) ?? [];
+        if (pruned.length > 0)
+          this.options.log.info({ backend, routers: pruned }, 'pruned state of routers that no longer exist');
+      }
+    } catch (error) {
+      this.options.log.warn({ err: (error as Error).message }, 'could not prune state of deleted routers');
+    }
   }
 
   async stop(): Promise<void> {
@@ -135,6 +159,7 @@ export class Agent extends EventEmitter {
   }
 
   resyncAll(cause: string): void {
+    if (cause === 'resync' && Date.now() - this.lastPrune > PRUNE_INTERVAL_MS) void this.prune();
     for (const id of this.reconcilers.keys()) this.markDirty(id, cause);
     void this.options.store
       .read((view) => this.ownedRouterIds(view.list('router')))

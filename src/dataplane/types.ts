@@ -105,6 +105,11 @@ export interface Dataplane {
    * a full reconcile for every change.
    */
   planDelta?(delta: MappingDelta): Plan;
+  /**
+   * Optional: removes what this backend keeps outside any namespace (eBPF pins) for routers that no longer
+   * exist (not in `keep`) and that nothing uses any more. Returns the router ids pruned.
+   */
+  prune?(keep: ReadonlySet<string>): Promise<string[]>;
 }
 
 /** A change of a few mappings, relative to what the agent applied last on the router. */

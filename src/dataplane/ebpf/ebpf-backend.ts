@@ -16,6 +16,7 @@ import type {
 import { deltaActual } from '../types.js';
 import { applyEbpf } from './apply.js';
 import { pinnedProgramIds } from './bpftool.js';
+import { prunePins } from './prune.js';
 import { checkBpffs, checkObject } from './checks.js';
 import { bpfPackageVersion } from './maps.js';
 import { readCounters } from './counters.js';
@@ -172,6 +173,10 @@ export class EbpfDataplane implements Dataplane {
       return; // the device is gone, and its addresses with it
     }
     await applyAddressChanges(target, [], [...addresses], this.run);
+  }
+
+  prune(keep: ReadonlySet<string>): Promise<string[]> {
+    return prunePins(this.run, this.options.pinRoot, keep);
   }
 
   async owned(namespace: string | null): Promise<string[]> {
