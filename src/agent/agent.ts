@@ -63,6 +63,8 @@ export class Agent extends EventEmitter {
   private coalesceTimer: NodeJS.Timeout | undefined;
   private lastPrune = 0;
   private readonly running = new Set<string>();
+  /** Routers with a delta running beside their resync (see startConcurrentDelta). */
+  private readonly runningDeltas = new Set<string>();
   private readonly knownFips = new Map<string, { routerId: string | null; key: string }>();
   private readonly record: ProgrammedRouters;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -141,13 +143,14 @@ export class Agent extends EventEmitter {
     clearTimeout(this.coalesceTimer);
     this.coalesceTimer = undefined;
     await this.pumping;
-    while (this.running.size > 0) await new Promise((r) => setTimeout(r, 10));
+    while (this.running.size + this.runningDeltas.size > 0) await new Promise((r) => setTimeout(r, 10));
   }
 
   /** Resolves when no router is dirty or being reconciled and the change feed has been read. */
   async whenIdle(): Promise<void> {
     await this.pumping;
-    if (this.dirty.size === 0 && this.running.size === 0 && !this.pumping) return;
+    if (this.dirty.size === 0 && this.running.size === 0 && this.runningDeltas.size === 0 && !this.pumping)
+      return;
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     return this.whenIdle();
   }
@@ -160,10 +163,12 @@ export class Agent extends EventEmitter {
 
   resyncAll(cause: string): void {
     if (cause === 'resync' && Date.now() - this.lastPrune > PRUNE_INTERVAL_MS) void this.prune();
-    for (const id of this.reconcilers.keys()) this.markDirty(id, cause);
+    const marked = new Set(this.reconcilers.keys());
+    for (const id of marked) this.markDirty(id, cause);
+    // Only routers not marked above: marking one again once its pass has started would queue a second full pass.
     void this.options.store
       .read((view) => this.ownedRouterIds(view.list('router')))
-      .then((ids) => ids.forEach((id) => this.markDirty(id, cause)))
+      .then((ids) => ids.filter((id) => !marked.has(id)).forEach((id) => this.markDirty(id, cause)))
       .catch((error) =>
         this.options.log.warn({ err: (error as Error).message }, 'resync could not read the store'),
       );
@@ -285,8 +290,11 @@ export class Agent extends EventEmitter {
   private drain(): void {
     const limit = this.options.concurrency ?? 4;
     for (const [routerId, cause] of this.dirty) {
-      if (this.running.size >= limit) break;
-      if (this.running.has(routerId)) continue;
+      if (this.running.size + this.runningDeltas.size >= limit) break;
+      if (this.running.has(routerId)) {
+        this.startConcurrentDelta(routerId, cause);
+        continue;
+      }
       this.dirty.delete(routerId);
       const fipIds = this.needsFull.has(routerId) ? undefined : this.changedFips.get(routerId);
       this.needsFull.delete(routerId);
@@ -311,6 +319,34 @@ export class Agent extends EventEmitter {
     }
   }
 
+  /**
+   * A router whose resync is reading the kernel (seconds at 100,000 floating IPs) takes floating IP deltas
+   * meanwhile, so that a resync never holds up an association for its whole read.
+   */
+  private startConcurrentDelta(routerId: string, cause: string): void {
+    const reconciler = this.reconcilers.get(routerId);
+    const fipIds = this.changedFips.get(routerId);
+    if (!reconciler?.acceptsConcurrentDelta() || !fipIds || this.needsFull.has(routerId)) return;
+    if (this.runningDeltas.has(routerId)) return;
+    this.dirty.delete(routerId);
+    this.changedFips.delete(routerId);
+    this.runningDeltas.add(routerId);
+    void reconciler
+      .reconcileConcurrentDelta(cause, fipIds)
+      .then((outcome) => {
+        if (outcome) this.emit('reconciled', outcome);
+        else this.markDirty(routerId, 'delta-refused');
+      })
+      .catch((error) =>
+        this.options.log.error({ router: routerId, err: (error as Error).message }, 'reconciler crashed'),
+      )
+      .finally(() => {
+        this.runningDeltas.delete(routerId);
+        this.drain();
+        this.notifyIfIdle();
+      });
+  }
+
   private saveRecord(): void {
     try {
       this.record.save([...this.reconcilers.values()].flatMap((r) => (r.programmed ? [r.programmed] : [])));
@@ -320,7 +356,13 @@ export class Agent extends EventEmitter {
   }
 
   private notifyIfIdle(): void {
-    if (this.coalesceTimer !== undefined || this.dirty.size > 0 || this.running.size > 0 || this.pumping)
+    if (
+      this.coalesceTimer !== undefined ||
+      this.runningDeltas.size > 0 ||
+      this.dirty.size > 0 ||
+      this.running.size > 0 ||
+      this.pumping
+    )
       return;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];

@@ -85,6 +85,12 @@ export class RouterReconciler {
   last: ReconcileOutcome | undefined;
   /** What the kernel holds after this reconciler's last successful apply; unset after any failure. */
   private applied: Applied | undefined;
+  /**
+   * Set while a periodic resync reads the kernel (seconds at 100,000 floating IPs): deltas may run meanwhile,
+   * and each one that lands is logged here, so the resync plans against its read plus what landed since.
+   */
+  private reading: { readonly landed: MappingChange[] } | undefined;
+  private deltaInFlight: Promise<unknown> | undefined;
 
   constructor(
     readonly routerId: string,
@@ -118,6 +124,35 @@ export class RouterReconciler {
     return this.reconcileFull(fullCause, cause, started);
   }
 
+  /** Whether a delta may run now beside the pass in progress (a resync that is still reading the kernel). */
+  acceptsConcurrentDelta(): boolean {
+    return this.reading !== undefined && this.deltaInFlight === undefined;
+  }
+
+  /**
+   * A delta beside a resync that is reading the kernel. Never falls back to a full pass of its own (one is
+   * running): undefined means the agent must mark the router for another full pass.
+   */
+  async reconcileConcurrentDelta(
+    cause: string,
+    changedFipIds: ReadonlySet<string>,
+  ): Promise<ReconcileOutcome | undefined> {
+    const started = performance.now();
+    const pass = this.reconcileDelta(cause, changedFipIds, started).catch((error: unknown) => {
+      this.deps.log.warn(
+        { router: this.routerId, cause, err: (error as Error).message },
+        'delta refused during a resync: the router gets another full pass',
+      );
+      return undefined;
+    });
+    this.deltaInFlight = pass;
+    try {
+      return await pass;
+    } finally {
+      this.deltaInFlight = undefined;
+    }
+  }
+
   private async reconcileFull(readCause: string, cause: string, started: number): Promise<ReconcileOutcome> {
     const outcome = (fields: Partial<ReconcileOutcome>): ReconcileOutcome => ({
       routerId: this.routerId,
@@ -133,10 +168,12 @@ export class RouterReconciler {
     });
     const { store, log } = this.deps;
     const owns = this.deps.ownsRouter ?? (() => true);
-    const intent = await store.read((view) => {
-      const router = view.get('router', this.routerId);
-      return router && owns(router) ? routerIntent(view, router) : undefined;
-    });
+    const readIntent = () =>
+      store.read((view) => {
+        const router = view.get('router', this.routerId);
+        return router && owns(router) ? routerIntent(view, router) : undefined;
+      });
+    let intent = await readIntent();
     // Refused mappings never reach the kernel, whatever becomes of the rest of the router.
     if (intent && intent.refused.length > 0) await this.reportRefused(intent.refused);
     if (!intent || !intent.desired) {
@@ -147,8 +184,9 @@ export class RouterReconciler {
       return (this.last = outcome({ changed }));
     }
     const localNamespace = this.deps.localNamespace ?? ((ns) => ns);
-    const desired = { ...intent.desired, namespace: localNamespace(intent.desired.namespace) };
+    let desired = { ...intent.desired, namespace: localNamespace(intent.desired.namespace) };
     const backend = (intent.router.backend as BackendName | null) ?? this.deps.defaultBackend;
+    const decided = intent.floatingIps;
     try {
       if (this.programmed && !sameTarget(this.programmed, desired, backend)) await this.unprogram();
       const dataplane = this.deps.dataplaneFor(backend);
@@ -156,10 +194,34 @@ export class RouterReconciler {
       // costs seconds, applying one change milliseconds. Resyncs and restarts always read the kernel.
       const previous =
         this.applied && sameStructure(this.applied.desired, desired) ? this.applied : undefined;
-      const actual =
-        previous && !FULL_READ_CAUSES.has(readCause)
-          ? previous.state
-          : await dataplane.read(desired, desired);
+      let actual: ActualRouter;
+      if (previous && !FULL_READ_CAUSES.has(readCause)) actual = previous.state;
+      else {
+        // Only a resync over a trusted record lets deltas run during its read; start and errors hold them.
+        const reading = previous && readCause === 'resync' ? { landed: [] as MappingChange[] } : undefined;
+        this.reading = reading;
+        try {
+          actual = await dataplane.read(desired, desired);
+        } finally {
+          this.reading = undefined;
+          await this.deltaInFlight;
+        }
+        if (reading && reading.landed.length > 0) {
+          // The read may or may not show what landed meanwhile; it has landed now, so count it in. The store
+          // is read again: the intent read before the kernel predates those changes.
+          actual = withChanges(actual, reading.landed);
+          intent = await readIntent();
+          if (!intent?.desired || !sameStructure(desired, intent.desired)) {
+            // The change that did it has marked the router dirty again: its pass will redo this one.
+            log.info(
+              { router: this.routerId, cause },
+              'router changed during a resync; left to the next pass',
+            );
+            return (this.last = outcome({}));
+          }
+          desired = { ...intent.desired, namespace: desired.namespace };
+        }
+      }
       // Drift: the kernel no longer holds what this reconciler applied last. New store changes picked up by a
       // resync pass are not drift.
       const drifted =
@@ -214,7 +276,7 @@ export class RouterReconciler {
       if (error instanceof GuardRefusal)
         log.warn({ router: this.routerId, cause, err: reason }, 'reconcile refused');
       else log.error({ router: this.routerId, cause, err: reason }, 'reconcile failed');
-      await this.report(intent.floatingIps, 'ERROR', reason).catch(() => undefined);
+      await this.report(decided, 'ERROR', reason).catch(() => undefined);
       return (this.last = outcome({ error: reason }));
     }
   }
@@ -258,9 +320,11 @@ export class RouterReconciler {
       }
       // Out of the record first: if the apply fails halfway, nothing of this change is trusted.
       this.applied = undefined;
+      const reading = this.reading;
       await dataplane.apply(plan);
       commitDiff(applied, changes.mappings);
       this.applied = applied;
+      reading?.landed.push({ added, removed });
       if (this.deps.conntrackCleanup)
         conntrackDeleted = await this.cleanConntrack(structure.namespace, plan.added, plan.removed);
       this.deps.garp?.enqueue(structure, plan.addAddresses);
@@ -344,7 +408,7 @@ export class RouterReconciler {
 }
 
 /** Causes that must look at the kernel itself rather than at what the agent last applied. */
-const FULL_READ_CAUSES = new Set(['resync', 'startup', 'feed-truncated']);
+const FULL_READ_CAUSES = new Set(['resync', 'startup', 'feed-truncated', 'delta-refused']);
 
 /**
  * What a reconciler applied last: the kernel state it vouches for (kept current by deltas), and which floating
@@ -414,6 +478,35 @@ function dropApplied(applied: Applied, id: string, m: FloatingMapping): void {
   applied.state.outbound.delete(m.fixedIp);
   applied.state.addresses.delete(m.floatingIp);
   applied.state.macs.delete(m.fixedIp);
+}
+
+/** What one delta changed in the kernel. */
+interface MappingChange {
+  readonly added: readonly FloatingMapping[];
+  readonly removed: readonly FloatingMapping[];
+}
+
+/** A kernel read with the given changes applied on top (they landed after, or during, the read). */
+function withChanges(actual: ActualRouter, changes: readonly MappingChange[]): ActualRouter {
+  const inbound = new Map(actual.inbound);
+  const outbound = new Map(actual.outbound);
+  const addresses = new Set(actual.addresses);
+  const macs = new Map(actual.macs ?? []);
+  for (const { added, removed } of changes) {
+    for (const m of removed) {
+      inbound.delete(m.floatingIp);
+      outbound.delete(m.fixedIp);
+      addresses.delete(m.floatingIp);
+      macs.delete(m.fixedIp);
+    }
+    for (const m of added) {
+      inbound.set(m.floatingIp, m.fixedIp);
+      outbound.set(m.fixedIp, m.floatingIp);
+      addresses.add(m.floatingIp);
+      if (m.fixedMac) macs.set(m.fixedIp, m.fixedMac);
+    }
+  }
+  return { ...actual, inbound, outbound, addresses, ...(actual.macs && { macs }) };
 }
 
 const sameMapping = (a: FloatingMapping, b: FloatingMapping) =>

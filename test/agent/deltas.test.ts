@@ -167,3 +167,58 @@ describe('agent deltas', () => {
     await agent.stop();
   });
 });
+
+describe('agent deltas during a resync', () => {
+  it('applies a delta while a resync reads the kernel, and the resync then plans around it', async () => {
+    const c = await smallCloud();
+    const dp = new FakeDataplane();
+    const agent = agentFor(c, dp);
+    await agent.start();
+    const first = await c.store.update((tx) =>
+      createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
+    );
+    await agent.sync();
+    const seen = outcomes(agent);
+    let open: () => void = () => undefined;
+    dp.readGate = new Promise<void>((resolve) => (open = resolve));
+    const readsBefore = dp.reads;
+    agent.resyncAll('resync');
+    while (dp.reads === readsBefore) await new Promise((r) => setTimeout(r, 1));
+    // The resync is now stuck in its kernel read. Two changes arrive: one mapping goes, another comes.
+    await c.store.update((tx) => updateFloatingIp(tx, c.ctx, first.id, { portId: null }));
+    const second = await c.store.update((tx) =>
+      createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm2 }),
+    );
+    const deadline = Date.now() + 5000;
+    const state = () => dp.routers.get(`qrouter-1/${c.router}`)!;
+    while (
+      (state().inbound.has(first.floatingIpAddress) || !state().inbound.has(second.floatingIpAddress)) &&
+      Date.now() < deadline
+    ) {
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    assert.deepEqual(
+      [...state().inbound],
+      [[second.floatingIpAddress, '10.0.0.12']],
+      'applied during the read',
+    );
+    while ((await status(c, second.id))[0] !== 'ACTIVE' && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 2));
+    assert.deepEqual(await status(c, second.id), ['ACTIVE', '']);
+    assert.equal(
+      seen.some((o) => o.cause === 'resync'),
+      false,
+      'the resync is still reading',
+    );
+    const appliesBefore = dp.applied.length;
+    dp.readGate = undefined;
+    open();
+    await agent.sync();
+    // The read predates both changes; planned against it alone, the resync would delete an element that is gone.
+    const resync = seen.find((o) => o.cause === 'resync')!;
+    assert.deepEqual([resync.error, resync.changed, resync.drifted], [undefined, false, false]);
+    assert.equal(dp.applied.length, appliesBefore, 'the resync found nothing left to do');
+    assert.deepEqual([...state().inbound], [[second.floatingIpAddress, '10.0.0.12']]);
+    await agent.stop();
+  });
+});

@@ -55,6 +55,16 @@ export class FakeDataplane implements Dataplane {
 
   async read(target: RouterTarget, desired?: DesiredRouter): Promise<ActualRouter> {
     this.reads++;
+    const snapshot = this.snapshot(target, desired);
+    // A slow kernel: the read sees the state when it started, and answers once the gate opens.
+    if (this.readGate) await this.readGate;
+    return snapshot;
+  }
+
+  /** While set, read() waits for it (tests of what happens during a long kernel read). */
+  readGate: Promise<void> | undefined;
+
+  private snapshot(target: RouterTarget, desired?: DesiredRouter): ActualRouter {
     if (target.namespace && this.missingNamespaces.has(target.namespace)) {
       throw new Error(`network namespace ${target.namespace} does not exist`);
     }
@@ -128,6 +138,9 @@ export class FakeDataplane implements Dataplane {
       const batch = JSON.parse(plan.batch) as FakeBatch;
       if (batch.structure !== null) state.structure = batch.structure;
       if (batch.delta) {
+        // As nft refuses to delete an element that is not there, so does the fake.
+        const missing = batch.removed.find((m) => state.inbound.get(m.floatingIp) !== m.fixedIp);
+        if (missing) throw new Error(`fake: No such file or directory: ${missing.floatingIp}`);
         for (const m of batch.removed) {
           state.inbound.delete(m.floatingIp);
           state.outbound.delete(m.fixedIp);
