@@ -9,6 +9,7 @@
  *                            which write their own marked sections of benchmarks.md; and scale (issue 15: the
  *                            control plane at 1,000 to 100,000 floating IPs through the daemon, per backend,
  *                            --backends default nftables,ebpf), its own marked section too
+ *   --scale-counts a,b --scale-samples N   override the scale suite's sizes and samples per size
  *   --backends a,b           backends for forwarding and exhaustion (default every one that passes its checks)
  *   --prefix P               namespace prefix (default sfipbench)
  *   --out DIR                where benchmarks.md, benchmarks/*.png and benchmarks/results.json go (default docs)
@@ -41,6 +42,8 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'docs' },
     'report-only': { type: 'boolean', default: false },
     port: { type: 'string', default: '19696' },
+    'scale-counts': { type: 'string' },
+    'scale-samples': { type: 'string' },
   },
 });
 
@@ -89,7 +92,11 @@ async function main(): Promise<void> {
   if (suites.has('scale')) {
     await runScaleSuite({
       profileName: profile.name,
-      profile: profile.scale,
+      profile: {
+        ...profile.scale,
+        ...(values['scale-counts'] && { fipCounts: values['scale-counts'].split(',').map(Number) }),
+        ...(values['scale-samples'] && { latencySamples: Number(values['scale-samples']) }),
+      },
       backends: values.backends ? backends : ['nftables', 'ebpf'],
       prefix: `${prefix}s`,
       port: port + 30,

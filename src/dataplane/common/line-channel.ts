@@ -26,6 +26,9 @@ export interface ChannelSpec {
   readonly markerLines: { readonly before: number; readonly after: number };
 }
 
+/** How long one request may take before its process is ended (a 100,000-element change takes about a second). */
+const REQUEST_TIMEOUT_MS = 60_000;
+
 /** Like `run`: every process dies with the agent (see run.ts). */
 const DIE_WITH_PARENT = ['setpriv', '--pdeathsig', 'KILL', '--'];
 
@@ -78,7 +81,7 @@ export class LineChannel {
     const pending = this.pending;
     this.pending = undefined;
     this.stderr = '';
-    pending?.reject(new ChannelError(`${this.spec.file} channel closed`, ''));
+    pending?.reject(new ChannelError(`${this.spec.file} channel closed (no answer, or shut down)`, ''));
   }
 
   get alive(): boolean {
@@ -100,7 +103,24 @@ export class LineChannel {
     const child = this.child ?? this.start();
     const token = `sfipsync${(this.sequence = (this.sequence + 1) % 10_000_000)}`;
     return new Promise<void>((resolve, reject) => {
-      this.pending = { token, resolve, reject };
+      // A tool that never answers (wedged, or an answer this parser does not recognise) must not hold the
+      // router's passes forever: the process is ended and the request fails, so the agent resyncs.
+      const timer = setTimeout(() => {
+        if (this.pending?.token !== token) return;
+        this.close();
+      }, REQUEST_TIMEOUT_MS);
+      timer.unref();
+      this.pending = {
+        token,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
       setRef(child, true);
       const body = text.endsWith('\n') ? text : `${text}\n`;
       child.stdin?.write(`${body}${this.spec.marker(token)}\n`);
