@@ -91,6 +91,7 @@ async function main(): Promise<void> {
   }
   if (suites.has('scale')) {
     await runScaleSuite({
+      command: `npm run bench -- ${process.argv.slice(2).join(' ')}`,
       profileName: profile.name,
       profile: {
         ...profile.scale,

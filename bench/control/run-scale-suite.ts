@@ -1,4 +1,5 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { BackendName } from '../../src/model/index.js';
 import { writeMarkedSection } from '../report/write-section.js';
@@ -12,6 +13,8 @@ export interface ScaleProfile {
 }
 
 export interface ScaleSuiteOptions {
+  /** The command line that ran the suite, quoted in the document. */
+  readonly command: string;
   readonly profileName: string;
   readonly profile: ScaleProfile;
   readonly backends: readonly BackendName[];
@@ -34,6 +37,7 @@ export interface ScaleRun {
 export async function runScaleSuite(o: ScaleSuiteOptions): Promise<ScaleRun[]> {
   const runs: ScaleRun[] = [];
   const startedAt = new Date().toISOString();
+  const loadAtStart = loadAverage();
   for (const [k, backend] of o.backends.entries()) {
     const result = await runControl({
       prefix: `${o.prefix}${k}`,
@@ -53,7 +57,7 @@ export async function runScaleSuite(o: ScaleSuiteOptions): Promise<ScaleRun[]> {
     writeMarkedSection(
       join(o.out, 'benchmarks.md'),
       'control-scale',
-      renderScaleSection(o.profileName, o.profile, runs, startedAt),
+      renderScaleSection(o, runs, startedAt, `${loadAtStart} at the start, ${loadAverage()} at the end`),
     );
   }
   return runs;
@@ -72,12 +76,18 @@ const BEFORE: Record<string, string> = {
   'ebpf 100000': 'not measured',
 };
 
+/** The 1-minute load average: these machines have 2 cores, shared with other work. */
+function loadAverage(): string {
+  return loadavg()[0]!.toFixed(1);
+}
+
 export function renderScaleSection(
-  profileName: string,
-  profile: ScaleProfile,
+  o: Pick<ScaleSuiteOptions, 'command' | 'profile'>,
   runs: readonly ScaleRun[],
   startedAt: string,
+  load: string,
 ): string {
+  const { profile } = o;
   const rows = runs.flatMap((r) =>
     r.points.map((p) => {
       const sorted = [...p.latenciesMs].sort((a, b) => a - b);
@@ -100,7 +110,7 @@ export function renderScaleSection(
   return [
     '## Control plane at scale (issue 15)',
     '',
-    `Profile \`${profileName}\`, started ${startedAt}; \`npm run bench -- --only scale --profile ${profileName}\`. Through the`,
+    `Started ${startedAt}: \`${o.command}\`; load average (2 cores) ${load}. Through the`,
     'real daemon (`sfip serve`, its own process) on one lab router: the store is filled directly, then the daemon',
     'starts on an empty kernel. Associate → traffic: the API call is sent, then a UDP probe from the external host',
     'retries every millisecond until the first reply through the new floating IP (half the samples create an',
