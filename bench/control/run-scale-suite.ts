@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { BackendName } from '../../src/model/index.js';
@@ -27,14 +27,24 @@ export interface ScaleSuiteOptions {
 export interface ScaleRun {
   readonly backend: BackendName;
   readonly points: ControlPoint[];
+  /** How it was run: the document names, per row, the run that measured it. */
+  readonly command: string;
+  readonly startedAt: string;
+  readonly load: string;
 }
 
 /**
- * Issue 15's control-plane measures through the real daemon, per backend and size, in one run: associate (or
- * create associated) → first reply through the new floating IP, converge from an empty kernel, restart with
- * traffic flowing, RSS. Written to OUT/benchmarks/control-scale.json and the `control-scale` section.
+ * Issue 15's control-plane measures through the real daemon, per backend and size: associate (or create
+ * associated) → first reply through the new floating IP, converge from an empty kernel, restart with traffic
+ * flowing, RSS. Written to OUT/benchmarks/control-scale.json and the `control-scale` section, merged with earlier
+ * runs: a run replaces only the backend and size rows it measured (100,000 takes long; it can run on its own).
  */
 export async function runScaleSuite(o: ScaleSuiteOptions): Promise<ScaleRun[]> {
+  const dir = join(o.out, 'benchmarks');
+  const path = join(dir, 'control-scale.json');
+  const earlier: ScaleRun[] = existsSync(path)
+    ? ((JSON.parse(readFileSync(path, 'utf8')) as { runs?: ScaleRun[] }).runs ?? [])
+    : [];
   const runs: ScaleRun[] = [];
   const startedAt = new Date().toISOString();
   const loadAtStart = loadAverage();
@@ -46,19 +56,17 @@ export async function runScaleSuite(o: ScaleSuiteOptions): Promise<ScaleRun[]> {
       port: o.port + k,
       log: o.log,
     });
-    runs.push({ backend, points: result.points });
+    const load = `${loadAtStart} at the start, ${loadAverage()} at the end`;
+    runs.push({ backend, points: result.points, command: o.command, startedAt, load });
     // Written after every backend, so an interrupted run keeps what it measured.
-    const dir = join(o.out, 'benchmarks');
+    const measured = new Set(runs.flatMap((r) => r.points.map((p) => `${r.backend} ${p.fips}`)));
+    const kept = earlier
+      .map((r) => ({ ...r, points: r.points.filter((p) => !measured.has(`${r.backend} ${p.fips}`)) }))
+      .filter((r) => r.points.length > 0);
+    const all = [...kept, ...runs];
     mkdirSync(dir, { recursive: true });
-    writeFileSync(
-      join(dir, 'control-scale.json'),
-      JSON.stringify({ profile: o.profileName, startedAt, runs }, null, 1),
-    );
-    writeMarkedSection(
-      join(o.out, 'benchmarks.md'),
-      'control-scale',
-      renderScaleSection(o, runs, startedAt, `${loadAtStart} at the start, ${loadAverage()} at the end`),
-    );
+    writeFileSync(path, JSON.stringify({ runs: all }, null, 1));
+    writeMarkedSection(join(o.out, 'benchmarks.md'), 'control-scale', renderScaleSection(all));
   }
   return runs;
 }
@@ -81,46 +89,47 @@ function loadAverage(): string {
   return loadavg()[0]!.toFixed(1);
 }
 
-export function renderScaleSection(
-  o: Pick<ScaleSuiteOptions, 'command' | 'profile'>,
-  runs: readonly ScaleRun[],
-  startedAt: string,
-  load: string,
-): string {
-  const { profile } = o;
-  const rows = runs.flatMap((r) =>
-    r.points.map((p) => {
-      const sorted = [...p.latenciesMs].sort((a, b) => a - b);
-      const max = sorted.at(-1) ?? Number.NaN;
-      const goal = GOALS[r.backend];
-      const verdict =
-        goal === undefined || p.fips < 100_000
-          ? ''
-          : p.latencyP99Ms <= goal
-            ? ` (goal ≤ ${goal}: met)`
-            : ` (goal ≤ ${goal}: missed ×${(p.latencyP99Ms / goal).toFixed(1)})`;
-      return (
-        `| ${r.backend} | ${p.fips.toLocaleString('en-US')} | ${ms(p.latencyP50Ms)} / ${ms(p.latencyP99Ms)}${verdict} / ${ms(max)} | ` +
-        `${p.latenciesMs.length} (${p.latencyFailures} without reply) | ${ms(p.apiP50Ms ?? Number.NaN)} | ${BEFORE[`${r.backend} ${p.fips}`] ?? '—'} | ` +
-        `${(p.convergeMs / 1000).toFixed(1)} s | ${(p.restartResyncMs / 1000).toFixed(1)} s, ${p.restartLost}/${p.restartSent} lost | ` +
-        `${p.rssMiB.toFixed(0)} MiB (peak ${p.peakRssMiB.toFixed(0)}) |`
-      );
-    }),
-  );
+export function renderScaleSection(runs: readonly ScaleRun[]): string {
+  const sources = [...new Set(runs.map((r) => `${r.startedAt} \`${r.command}\` (load average ${r.load})`))];
+  const sourceOf = (r: ScaleRun) =>
+    sources.indexOf(`${r.startedAt} \`${r.command}\` (load average ${r.load})`) + 1;
+  const order = (r: ScaleRun) => (r.backend === 'nftables' ? 0 : 1);
+  const rows = [...runs]
+    .sort((a, b) => order(a) - order(b))
+    .flatMap((r) =>
+      r.points.map((p) => {
+        const sorted = [...p.latenciesMs].sort((a, b) => a - b);
+        const max = sorted.at(-1) ?? Number.NaN;
+        const goal = GOALS[r.backend];
+        const verdict =
+          goal === undefined || p.fips < 100_000
+            ? ''
+            : p.latencyP99Ms <= goal
+              ? ` (goal ≤ ${goal}: met)`
+              : ` (goal ≤ ${goal}: missed ×${(p.latencyP99Ms / goal).toFixed(1)})`;
+        return (
+          `| ${r.backend} | ${p.fips.toLocaleString('en-US')} | ${ms(p.latencyP50Ms)} / ${ms(p.latencyP99Ms)}${verdict} / ${ms(max)} | ` +
+          `${p.latenciesMs.length} (${p.latencyFailures} without reply) | ${ms(p.apiP50Ms ?? Number.NaN)} | ${BEFORE[`${r.backend} ${p.fips}`] ?? '—'} | ` +
+          `${(p.convergeMs / 1000).toFixed(1)} s | ${(p.restartResyncMs / 1000).toFixed(1)} s, ${p.restartLost}/${p.restartSent} lost | ` +
+          `${p.rssMiB.toFixed(0)} MiB (peak ${p.peakRssMiB.toFixed(0)}) | ${sourceOf(r)} |`
+        );
+      }),
+    );
   return [
     '## Control plane at scale (issue 15)',
     '',
-    `Started ${startedAt}: \`${o.command}\`; load average (2 cores) ${load}. Through the`,
-    'real daemon (`sfip serve`, its own process) on one lab router: the store is filled directly, then the daemon',
-    'starts on an empty kernel. Associate → traffic: the API call is sent, then a UDP probe from the external host',
-    'retries every millisecond until the first reply through the new floating IP (half the samples create an',
-    `associated floating IP, half associate an existing one; ${profile.latencySamples} per size). Restart: the daemon is`,
-    `stopped and started while a UDP stream (${profile.restartStreamMs / 1000} s, one packet every 2 ms) runs through a`,
-    'floating IP; time to ready is process start to every router reconciled.',
+    'Through the real daemon (`sfip serve`, its own process) on one lab router: the store is filled directly, then',
+    'the daemon starts on an empty kernel. Associate → traffic: the API call is sent, then a UDP probe from the',
+    'external host retries every millisecond until the first reply through the new floating IP (half the samples',
+    'create an associated floating IP, half associate an existing one). Restart: the daemon is stopped and started',
+    'while a UDP stream (one packet every 2 ms) runs through a floating IP; time to ready is process start to every',
+    "router reconciled. These machines have 2 cores, shared with other work: see each run's load average.",
     '',
-    '| backend | installed | associate → traffic p50 / p99 / max (ms) | samples | API call p50 (ms) | before p50 / p99 (ms) | converge from empty | restart: ready, lost | RSS |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| backend | installed | associate → traffic p50 / p99 / max (ms) | samples | API call p50 (ms) | before p50 / p99 (ms) | converge from empty | restart: ready, lost | RSS | run |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows,
+    '',
+    ...sources.map((source, i) => `Run ${i + 1}: ${source}.`),
     '',
     'Before: the numbers in issue 15 and those of a previous attempt at this work, as the brief reports them;',
     "they were not re-measured in this run (main's code was not benchmarked beside this branch). Goals (issue 15,",
