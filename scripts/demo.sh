@@ -82,12 +82,8 @@ up() {
   fail_here lab
 
   say "Creating a floating IP for vm1 with the CLI"
-  show sfip fip create sfip-r1-public --port vm1 --description demo
-  FIP=$(sfip --json fip list --port vm1 | node -e 'process.stdin.on("data",d=>console.log(JSON.parse(d)[0].floating_ip_address))')
-  for _ in $(seq 50); do
-    [ "$(sfip --json fip show "$FIP" | node -e 'process.stdin.on("data",d=>console.log(JSON.parse(d).status))')" = ACTIVE ] && break
-    sleep 0.1
-  done
+  show sfip fip create sfip-r1-public --port sfip-r1-vm1 --description demo --wait
+  FIP=$(sfip --json fip list --port sfip-r1-vm1 | node -e 'process.stdin.on("data",d=>console.log(JSON.parse(d).floatingips[0].floating_ip_address))')
   show sfip fip list
 
   say "From the external host (203.0.113.1): HTTP and ping to $FIP"
@@ -112,9 +108,9 @@ up() {
 
 == Explore further
   export PATH="$ROOT/bin:\$PATH"          # the sfip CLI (it talks to $SFIP_URL)
-  sfip fip create sfip-r1-public --port vm2     # another floating IP
-  sfip fip set $FIP --port vm3                # move it: traffic follows at once
-  sfip fip unset $FIP                         # disassociate: inbound stops at once
+  sfip fip create sfip-r1-public --port sfip-r1-vm2   # another floating IP
+  sfip fip set $FIP --port sfip-r1-vm3                # move it: traffic follows at once
+  sfip fip unset $FIP                                 # disassociate: inbound stops at once
   ip netns exec sfip-r1-ext curl http://$FIP/
   ip netns exec sfip-r1 nft list ruleset      # try 'nft flush ruleset': the agent repairs it
   sfip doctor                                 # what this kernel supports

@@ -44,7 +44,19 @@ async function startServe(stateDir: string): Promise<{ url: string; stop: () => 
   const child = spawn(
     process.execPath,
     // No rate limit: the benchmark measures how many requests the API itself can answer.
-    ['bin/sfip', 'serve', '--no-agent', '--port', '0', '--state-dir', stateDir, '--rate-limit', 'off'],
+    [
+      'bin/sfip',
+      'serve',
+      '--no-agent',
+      '--port',
+      '0',
+      '--state-dir',
+      stateDir,
+      '--rate-limit',
+      'off',
+      '--refusal-limit',
+      'off',
+    ],
     {
       env: { ...process.env, SFIP_RUNTIME_DIR: join(stateDir, 'run') },
       stdio: ['ignore', 'pipe', 'inherit'],

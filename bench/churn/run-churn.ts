@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiClient } from '../../src/client/api-client.js';
@@ -96,6 +96,8 @@ async function conntrackCounts(
  */
 export async function runChurn(o: ChurnOptions): Promise<ChurnResult> {
   const stateDir = mkdtempSync(join(tmpdir(), 'sfip-churn-'));
+  // serve writes its dashboard token there on first start; /metrics accepts it as a bearer token.
+  const metricsToken = () => readFileSync(join(stateDir, 'dashboard-token'), 'utf8').trim();
   let streams: TaggedStreams | undefined;
   let serve: ServeProcess | undefined;
   try {
@@ -152,7 +154,7 @@ export async function runChurn(o: ChurnOptions): Promise<ChurnResult> {
     const scraper = setInterval(
       () =>
         track(
-          scrapeServe(serve!.url).then((m) => {
+          scrapeServe(serve!.url, metricsToken()).then((m) => {
             heap.push([(performance.now() - t0) / 1000, m.heapUsedMiB]);
           }),
         ),
@@ -194,7 +196,7 @@ export async function runChurn(o: ChurnOptions): Promise<ChurnResult> {
     }
     const convergeMs = performance.now() - convergeStart;
     const conntrack = await conntrackCounts(lab, churner.expected());
-    const metrics = await scrapeServe(serve.url);
+    const metrics = await scrapeServe(serve.url, metricsToken());
     const options = { boundUs: o.boundMs * 1000, settleUs: o.settleMs * 1000 };
     const inbound = judge(
       'inbound',

@@ -66,6 +66,8 @@ export class ServerProcess {
         // The benchmark creates thousands of floating IPs as one caller, as fast as the API answers.
         '--rate-limit',
         'off',
+        '--refusal-limit',
+        'off',
       ],
       { stdio: ['ignore', 'ignore', 'inherit'], cwd: ROOT },
     );

@@ -10,8 +10,11 @@ export interface ServeMetrics {
 const sample = (text: string, name: string): number[] =>
   [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'gm'))].map((m) => Number(m[1]));
 
-export async function scrapeServe(url: string): Promise<ServeMetrics> {
-  const text = await (await fetch(`${url}/metrics`)).text();
+/** `token`: the dashboard token or an admin token (/metrics refuses anonymous scrapes). */
+export async function scrapeServe(url: string, token: string): Promise<ServeMetrics> {
+  const response = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+  if (!response.ok) throw new Error(`GET ${url}/metrics answered ${response.status}`);
+  const text = await response.text();
   const count = sample(text, 'sfip_reconcile_duration_seconds_count').reduce((s, x) => s + x, 0);
   const sum = sample(text, 'sfip_reconcile_duration_seconds_sum').reduce((s, x) => s + x, 0);
   const buckets = new Map<number, number>();

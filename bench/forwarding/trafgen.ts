@@ -11,6 +11,8 @@ export interface FrameSpec {
   readonly dstMac: string;
   readonly dst: IPv4;
   readonly pattern: FlowPattern;
+  /** UDP destination port; default 9 (discard). Port-forwarding runs aim at a forwarded port. */
+  readonly dport?: number;
 }
 
 /**
@@ -25,7 +27,7 @@ export function trafgenConfig(spec: FrameSpec): string {
     '{',
     `  eth(da=${spec.dstMac}, sa=${spec.srcMac}, type=0x0800),`,
     `  ipv4(${src}, da=${spec.dst}, ttl=64),`,
-    `  udp(${sport}, dp=9),`,
+    `  udp(${sport}, dp=${spec.dport ?? 9}),`,
     '  fill(0x00, 18)',
     '}',
   ].join('\n');

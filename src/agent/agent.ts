@@ -45,7 +45,8 @@ const PRUNE_INTERVAL_MS = 10 * 60_000;
 const COALESCE_MS = 2;
 
 /** The mapping part of a floating IP: when only its status changes, no router needs work. */
-const mappingKey = (f: FloatingIp) => `${f.routerId}|${f.fixedIpAddress}|${f.floatingIpAddress}`;
+const mappingKey = (f: FloatingIp) =>
+  `${f.routerId}|${f.fixedIpAddress}|${f.floatingIpAddress}|${JSON.stringify(f.portForwardings ?? [])}`;
 
 /**
  * Runs one reconciler per router. Store changes and a periodic resync mark routers dirty; a small worker pool
@@ -241,9 +242,10 @@ export class Agent extends EventEmitter {
       if (batch.changes.length === 0) return;
       this.lastSeq = batch.changes[batch.changes.length - 1]!.seq;
       const fipIds = new Set<string>();
+      const routerIds = new Set<string>();
       for (const change of batch.changes) {
         if (change.kind === 'floatingip') fipIds.add(change.id);
-        else if (change.kind === 'router') this.markDirty(change.id, 'router-changed');
+        else if (change.kind === 'router') routerIds.add(change.id);
         else if (change.kind === 'subnet' || change.kind === 'network')
           this.resyncAll(`${change.kind}-changed`);
       }
@@ -252,6 +254,16 @@ export class Agent extends EventEmitter {
           [...fipIds].map((id) => [id, view.get('floatingip', id)] as const),
         );
         for (const [id, fip] of fips) this.onFloatingIp(id, fip);
+      }
+      if (routerIds.size > 0) {
+        const revisions = await store.read((view) =>
+          [...routerIds].map((id) => [id, view.get('router', id)?.revisionNumber] as const),
+        );
+        for (const [id, revision] of revisions) {
+          // The reconciler's own status report comes back on the feed: nothing else changed, so no pass.
+          if (revision !== undefined && this.reconcilers.get(id)?.statusRevision === revision) continue;
+          this.markDirty(id, 'router-changed');
+        }
       }
     }
   }

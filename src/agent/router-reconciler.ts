@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import {
   setFloatingIpStatus,
+  setRouterStatus,
   type BackendName,
   type Context,
   type FloatingIp,
@@ -83,6 +84,8 @@ export interface ReconcilerDeps {
 export class RouterReconciler {
   programmed: ProgrammedRouter | undefined;
   last: ReconcileOutcome | undefined;
+  /** The revision of the router this reconciler's own status report wrote: that change needs no pass. */
+  statusRevision: number | undefined;
   /** What the kernel holds after this reconciler's last successful apply; unset after any failure. */
   private applied: Applied | undefined;
   /**
@@ -180,13 +183,26 @@ export class RouterReconciler {
       const changed = await this.unprogram();
       if (intent && intent.problem && intent.floatingIps.length > 0) {
         await this.report(intent.floatingIps, 'ERROR', intent.problem);
-      }
+        await this.reportRouter(intent.router, intent.problem);
+      } else if (intent) await this.reportRouter(intent.router, '');
       return (this.last = outcome({ changed }));
     }
     const localNamespace = this.deps.localNamespace ?? ((ns) => ns);
-    let desired = { ...intent.desired, namespace: localNamespace(intent.desired.namespace) };
     const backend = (intent.router.backend as BackendName | null) ?? this.deps.defaultBackend;
-    const decided = intent.floatingIps;
+    const refusal = await this.refuseForwardings(intent, backend);
+    const withoutRefused = (wanted: DesiredRouter): DesiredRouter => {
+      const { forwardings: _forwardings, ...withoutForwardings } = wanted;
+      return refusal ? withoutForwardings : wanted;
+    };
+    let desired: DesiredRouter = {
+      ...withoutRefused(intent.desired),
+      namespace: localNamespace(intent.desired.namespace),
+    };
+    const decidedBy = (i: RouterIntent) =>
+      refusal ? i.floatingIps.filter((f) => !refusal.has(f.id)) : i.floatingIps;
+    let floatingIps = decidedBy(intent);
+    const decided = floatingIps;
+    const router = intent.router;
     try {
       if (this.programmed && !sameTarget(this.programmed, desired, backend)) await this.unprogram();
       const dataplane = this.deps.dataplaneFor(backend);
@@ -211,7 +227,7 @@ export class RouterReconciler {
           // is read again: the intent read before the kernel predates those changes.
           actual = withChanges(actual, reading.landed);
           intent = await readIntent();
-          if (!intent?.desired || !sameStructure(desired, intent.desired)) {
+          if (!intent?.desired || !sameStructure(desired, withoutRefused(intent.desired))) {
             // The change that did it has marked the router dirty again: its pass will redo this one.
             log.info(
               { router: this.routerId, cause },
@@ -219,7 +235,8 @@ export class RouterReconciler {
             );
             return (this.last = outcome({}));
           }
-          desired = { ...intent.desired, namespace: desired.namespace };
+          desired = { ...withoutRefused(intent.desired), namespace: desired.namespace };
+          floatingIps = decidedBy(intent);
         }
       }
       // Drift: the kernel no longer holds what this reconciler applied last. New store changes picked up by a
@@ -261,8 +278,9 @@ export class RouterReconciler {
           drifted ? 'repaired drift' : 'applied',
         );
       }
-      this.applied = recordApplied(desired, backend, intent.floatingIps, intent.refused.length > 0);
-      await this.report(intent.floatingIps, 'ACTIVE', '');
+      this.applied = recordApplied(desired, backend, floatingIps, intent.refused.length > 0);
+      await this.report(floatingIps, 'ACTIVE', '');
+      await this.reportRouter(intent.router, '');
       return (this.last = outcome({
         changed: !isEmptyPlan(plan),
         rebuilt: plan.rebuild,
@@ -272,11 +290,15 @@ export class RouterReconciler {
         conntrackDeleted,
       }));
     } catch (error) {
+      // Unset after any failure, as documented: a failed read (a vanished namespace) must not leave the state
+      // of an earlier apply trusted, or the next pass would skip the kernel and report ACTIVE.
+      this.applied = undefined;
       const reason = (error as Error).message;
       if (error instanceof GuardRefusal)
         log.warn({ router: this.routerId, cause, err: reason }, 'reconcile refused');
       else log.error({ router: this.routerId, cause, err: reason }, 'reconcile failed');
       await this.report(decided, 'ERROR', reason).catch(() => undefined);
+      await this.reportRouter(router, reason).catch(() => undefined);
       return (this.last = outcome({ error: reason }));
     }
   }
@@ -306,7 +328,16 @@ export class RouterReconciler {
     if (!changes) return undefined;
     const localNamespace = this.deps.localNamespace ?? ((ns) => ns);
     const structure = { ...changes.structure, namespace: localNamespace(changes.structure.namespace) };
-    if (!sameStructure(applied.desired, structure)) return undefined;
+    // Forwardings are structure, but changedMappings does not read them (that takes every floating IP of the
+    // router): any floating IP that has or may have had forwardings went to a full pass above or below.
+    const forwarded = new Set((applied.desired.forwardings ?? []).map((f) => f.floatingIp as string));
+    if (!sameStructure(applied.desired, { ...structure, forwardings: applied.desired.forwardings ?? [] }))
+      return undefined;
+    for (const [id, m] of changes.mappings) {
+      // Gone or unmapped, never mapped here: it may have been a forwarding's floating IP.
+      if (forwarded.size > 0 && !m && !applied.byId.has(id)) return undefined;
+      if (m && forwarded.has(m.floatingIp)) return undefined;
+    }
     const diff = mappingDiff(applied, changes.mappings);
     if (!diff) return undefined;
     const { added, removed, installed } = diff;
@@ -379,6 +410,30 @@ export class RouterReconciler {
     );
   }
 
+  /**
+   * A backend that cannot program port forwardings (tc, eBPF) leaves them out whole: their floating IPs become
+   * ERROR naming the missing capability, and the router's 1:1 floating IPs are applied as usual. Returns the
+   * refused floating IPs' ids, or undefined when nothing was refused.
+   */
+  private async refuseForwardings(
+    intent: RouterIntent,
+    backend: BackendName,
+  ): Promise<Set<string> | undefined> {
+    if ((intent.desired?.forwardings ?? []).length === 0) return undefined;
+    let reason: string | undefined;
+    try {
+      reason = this.deps.dataplaneFor(backend).portForwardingRefusal;
+    } catch {
+      return undefined; // an unusable backend fails the whole pass below, with its own reason
+    }
+    if (!reason || (intent.desired?.forwardings ?? []).length === 0) return undefined;
+    const refused = intent.floatingIps.filter(
+      (f) => (f.portForwardings ?? []).length > 0 && f.fixedIpAddress === null,
+    );
+    await this.reportRefused(refused.map((floatingIp) => ({ floatingIp, reason })));
+    return new Set(refused.map((f) => f.id));
+  }
+
   private async reportRefused(refused: RouterIntent['refused']): Promise<void> {
     const stale = refused.filter(
       (r) => r.floatingIp.status !== 'ERROR' || r.floatingIp.statusReason !== r.reason,
@@ -396,6 +451,16 @@ export class RouterReconciler {
         setFloatingIpStatus(tx, this.deps.ctx, floatingIp.id, floatingIp, 'ERROR', reason);
       }
     });
+  }
+
+  /** The router's own status: ERROR with the reason (empty for ACTIVE), written only when it changes. */
+  private async reportRouter(router: Router, reason: string): Promise<void> {
+    const status = reason ? 'ERROR' : 'ACTIVE';
+    if ((router.status ?? 'ACTIVE') === status && (router.statusReason ?? '') === reason) return;
+    const written = await this.deps.store.update((tx) =>
+      setRouterStatus(tx, this.deps.ctx, router.id, status, reason),
+    );
+    this.statusRevision = written?.revisionNumber;
   }
 
   private async report(fips: readonly FloatingIp[], status: FloatingIpStatus, reason: string): Promise<void> {
@@ -575,7 +640,9 @@ function sameStructure(a: DesiredRouter, b: DesiredRouter): boolean {
     a.gatewayDevice === b.gatewayDevice &&
     a.gatewayIp === b.gatewayIp &&
     (a.antiSpoofing ?? true) === (b.antiSpoofing ?? true) &&
-    a.internalCidrs.join() === b.internalCidrs.join()
+    a.internalCidrs.join() === b.internalCidrs.join() &&
+    // Forwardings are part of the nftables structure (their digest is in the rule comments): a change rereads.
+    JSON.stringify(a.forwardings ?? []) === JSON.stringify(b.forwardings ?? [])
   );
 }
 

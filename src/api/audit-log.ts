@@ -1,9 +1,9 @@
-import { closeSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { callerIdentity } from './caller-identity.js';
 import { makeDirectories } from '../fs/make-directories.js';
-import { ensurePrivateFile, PRIVATE_MODE } from '../fs/private-file.js';
+import { DEFAULT_ROTATION, RotatingLogFile, type Rotation } from '../fs/rotating-log-file.js';
+import type { RefusalBurst, RefusalRecord } from './refusal-limit.js';
 
 /** One mutating request: who made it, what it asked, when, and what came of it. Never a body or a token. */
 export interface AuditEntry {
@@ -24,33 +24,55 @@ export interface AuditEntry {
   readonly durationMs: number;
 }
 
+/** One line for the refused requests of a source and window that were not recorded one by one. */
+export interface AuditSummary extends RefusalBurst {
+  readonly time: string;
+  readonly event: 'refusals';
+}
+
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
+/** Paths are recorded up to this many characters: a client picks its path, and must not pick the log's size. */
+export const AUDIT_PATH_MAX = 256;
+
+export function auditPath(url: string): string {
+  const path = url.split('?', 1)[0]!;
+  return path.length <= AUDIT_PATH_MAX
+    ? path
+    : `${path.slice(0, AUDIT_PATH_MAX)}...(${path.length} characters)`;
+}
+
 /**
- * An append-only JSON-lines file, mode 0600, written synchronously: a line is on its way to the disk before the
- * next request's line, so a crash loses at most the request it interrupted.
+ * JSON lines, mode 0600, written synchronously: a line is on its way to the disk before the next request's line,
+ * so a crash loses at most the request it interrupted. Rotated by size with a bounded number of old files, and
+ * reopened on SIGHUP for logrotate (`src/fs/rotating-log-file.ts`).
  */
 export class AuditLog {
-  private fd: number | undefined;
+  private readonly file: RotatingLogFile;
 
-  constructor(readonly path: string) {
+  constructor(
+    readonly path: string,
+    rotation: Rotation = DEFAULT_ROTATION,
+  ) {
     makeDirectories(dirname(path));
     try {
-      ensurePrivateFile(path);
-      this.fd = openSync(path, 'a', PRIVATE_MODE);
+      this.file = new RotatingLogFile(path, rotation);
     } catch (error) {
       throw new Error(`Cannot open the audit log ${path}: ${(error as Error).message}`, { cause: error });
     }
   }
 
-  write(entry: AuditEntry): void {
-    if (this.fd === undefined) throw new Error(`The audit log ${this.path} is closed`);
-    writeSync(this.fd, `${JSON.stringify(entry)}\n`);
+  write(entry: AuditEntry | AuditSummary): void {
+    this.file.writeLine(JSON.stringify(entry));
+  }
+
+  /** Continues in a new file at the same path (after logrotate moved the old one away). */
+  reopen(): void {
+    this.file.reopen();
   }
 
   close(): void {
-    if (this.fd !== undefined) closeSync(this.fd);
-    this.fd = undefined;
+    this.file.close();
   }
 }
 
@@ -75,11 +97,14 @@ function outcomeOf(payload: unknown): Outcome {
 /**
  * Records every mutating request, refused or not (a 401, a 413 and a 429 are as much worth knowing as a 201).
  * A failed write is reported through `onWriteError` and never fails the request: it has already been answered.
+ * With `recordOf` (the refusal limit), refused requests beyond a few per source and window are left to that
+ * window's summary line instead.
  */
 export function registerAuditLog(
   app: FastifyInstance,
   log: AuditLog,
   onWriteError: (error: Error) => void,
+  recordOf?: (request: FastifyRequest) => RefusalRecord | undefined,
 ): void {
   const outcomes = new WeakMap<FastifyRequest, Outcome>();
   app.addHook('onSend', async (request, _reply, payload) => {
@@ -87,7 +112,7 @@ export function registerAuditLog(
     return payload;
   });
   app.addHook('onResponse', async (request, reply) => {
-    if (!MUTATING.has(request.method)) return;
+    if (!MUTATING.has(request.method) || recordOf?.(request) === 'summary') return;
     const outcome = outcomes.get(request) ?? { resourceId: null, error: null };
     const params = request.params as Record<string, string> | undefined;
     const caller = request.caller as typeof request.caller | null;
@@ -100,7 +125,7 @@ export function registerAuditLog(
         admin: caller?.isAdmin ?? null,
         address: request.ip,
         method: request.method,
-        path: request.url.split('?', 1)[0]!,
+        path: auditPath(request.url),
         resourceId: params?.id ?? outcome.resourceId,
         status: reply.statusCode,
         error: outcome.error,
@@ -110,4 +135,19 @@ export function registerAuditLog(
       onWriteError(error as Error);
     }
   });
+}
+
+/** Writes the summary lines of refusal bursts, reporting a failed write like a request's. */
+export function writeBursts(
+  log: AuditLog,
+  bursts: readonly RefusalBurst[],
+  onWriteError: (error: Error) => void,
+): void {
+  for (const burst of bursts) {
+    try {
+      log.write({ time: new Date().toISOString(), event: 'refusals', ...burst });
+    } catch (error) {
+      onWriteError(error as Error);
+    }
+  }
 }

@@ -15,7 +15,7 @@ const unauthorized = (reply: FastifyReply, message: string) => {
 
 /**
  * Paths this hook leaves alone: the API's documentation (public), the dashboard (its data route checks its own
- * token, or an admin API token) and Prometheus' /metrics (unauthenticated, as scrapers expect).
+ * token, or an admin API token) and Prometheus' /metrics (the same tokens, sent by the scraper as a bearer token).
  */
 const OWN_AUTH_PREFIXES = ['/docs', '/dashboard', '/metrics'];
 

@@ -50,9 +50,35 @@ const EXTENSIONS: readonly Extension[] = [
     name: 'Tag support for resources during creation',
     description: 'tags in create bodies',
   },
+  {
+    alias: 'floating-ip-port-forwarding',
+    name: 'Floating IP Port Forwarding',
+    description: 'port_forwardings sub-resource of floating IPs, stateless in the dataplane',
+  },
+  {
+    alias: 'floating-ip-port-forwarding-description',
+    name: 'Floating IP Port Forwarding Description',
+    description: 'description on port forwardings',
+  },
+  {
+    alias: 'floating-ip-port-forwarding-port-ranges',
+    name: 'Floating IP Port Forwarding support port ranges',
+    description: 'internal_port_range and external_port_range, N:N or N:1',
+  },
+  {
+    alias: 'expose-port-forwarding-in-fip',
+    name: 'Expose port forwardings in a floating IP',
+    description: 'port_forwardings in the floating IP body',
+  },
   { alias: 'project-id', name: 'project_id field enabled', description: 'project_id beside tenant_id' },
   { alias: 'pagination', name: 'Pagination support', description: 'limit, marker and page_reverse' },
   { alias: 'sorting', name: 'Sorting support', description: 'sort_key and sort_dir' },
+  { alias: 'quotas', name: 'Quota management support', description: 'GET/PUT/DELETE /v2.0/quotas' },
+  {
+    alias: 'quota_details',
+    name: 'Quota details extension',
+    description: 'used, limit and reserved in /v2.0/quotas/{project_id}/details',
+  },
   {
     alias: 'filter-validation',
     name: 'Filter parameters validation',

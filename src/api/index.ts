@@ -4,3 +4,4 @@ export * from './audit-log.js';
 export * from './rate-limit.js';
 export * from './public-url.js';
 export * from './json-body.js';
+export * from './refusal-limit.js';

@@ -10,6 +10,7 @@ import {
   type KindMap,
   type Tx,
   type View,
+  quotaTx,
 } from '../model/index.js';
 import type { Store } from '../store/index.js';
 import { listPage, type ListSource } from './list-page.js';
@@ -181,7 +182,10 @@ export function registerResource<K extends Kind>(
     },
     async (request, reply) => {
       const ctx = contextOf(request);
-      const result = await store.update((tx) => one(def.create(tx, ctx, request.body[def.member]!), tx));
+      // Counted against the project's quota in the same transaction (quotaTx), so concurrent creates cannot overshoot.
+      const result = await store.update((tx) =>
+        one(def.create(quotaTx(tx, ctx), ctx, request.body[def.member]!), tx),
+      );
       return reply.status(201).send(result);
     },
   );
@@ -202,7 +206,8 @@ export function registerResource<K extends Kind>(
       const ctx = contextOf(request);
       return store.update((tx) => {
         checkRevision(request, getWritable(tx, ctx, def, request.params.id, 'update'));
-        return one(def.update(tx, ctx, request.params.id, request.body[def.member]!), tx);
+        // An update can create (a router's gateway port): that counts too.
+        return one(def.update(quotaTx(tx, ctx), ctx, request.params.id, request.body[def.member]!), tx);
       });
     },
   );

@@ -1,17 +1,21 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Store } from '../store/index.js';
-import { registerAuditLog, type AuditLog } from './audit-log.js';
+import { registerAuditLog, writeBursts, type AuditLog } from './audit-log.js';
 import { registerAuth, type AuthMode } from './auth.js';
 import { registerExtensions } from './extensions.js';
 import { errorHandler, frameworkErrorHandler, notFoundHandler } from './neutron-error.js';
 import { registerOpenApi } from './openapi.js';
 import { registerRateLimit, type RateLimit } from './rate-limit.js';
+import { RefusalTracker, registerRefusalLimit } from './refusal-limit.js';
 import { registerResource } from './resource-routes.js';
 import { registerAgents } from './resources/agents.js';
+import { registerProjects } from './resources/projects.js';
+import { registerQuotas } from './resources/quotas.js';
 import { floatingIps } from './resources/floating-ips.js';
 import { networks } from './resources/networks.js';
+import { registerPortForwardings } from './resources/port-forwardings.js';
 import { ports } from './resources/ports.js';
 import { registerRouterInterfaces, routers } from './resources/routers.js';
 import { subnets } from './resources/subnets.js';
@@ -42,6 +46,11 @@ export interface ApiOptions {
   readonly https?: { readonly cert: Buffer; readonly key: Buffer };
   /** Requests per caller and window; absent means no limit. */
   readonly rateLimit?: RateLimit;
+  /**
+   * Refused requests (4xx) per source address and window before every request from it is answered 429; absent
+   * or null means no limit (refusals are still counted to bound the audit log).
+   */
+  readonly refusalLimit?: RateLimit | null;
   /** Where clients reach the API, for absolute links (never the Host header). Default DEFAULT_PUBLIC_URL. */
   readonly publicUrl?: PublicUrl;
   /** Where every mutating request is recorded, and what to do when the record cannot be written. */
@@ -69,6 +78,9 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     connectionTimeout: 2 * requestTimeout,
     loggerInstance: options.logger || undefined,
     logger: options.logger === false ? false : undefined,
+    // Fastify logs "incoming request" and "request completed" for each request: two lines at info. One line,
+    // written when the response is sent (see the onResponse hook), says everything both did.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimit ?? 256 * 1024,
     // Every request gets an id (the caller's X-Request-Id, or a new UUID); every log line of the request
     // carries it as reqId, and the response returns it in X-Request-Id.
@@ -93,9 +105,30 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   app.setNotFoundHandler(notFoundHandler);
   // Response schemas document the API; JSON.stringify serializes it, so a documentation slip cannot change a reply.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
-  if (options.audit) registerAuditLog(app, options.audit.log, options.audit.onWriteError);
+  // First, so that every answer (a refusal by the hooks below included) carries its request id.
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);
+  });
+  // Before the audit log's hooks, so a request's refusal is counted before it is recorded; before
+  // authentication, so a limited source costs no token lookup.
+  const audit = options.audit;
+  const refusals =
+    options.refusalLimit || audit
+      ? registerRefusalLimit(app, new RefusalTracker({ limit: options.refusalLimit ?? null }), (bursts) => {
+          if (audit) writeBursts(audit.log, bursts, audit.onWriteError);
+        })
+      : undefined;
+  if (audit) registerAuditLog(app, audit.log, audit.onWriteError, refusals?.recordOf);
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      {
+        method: request.method,
+        url: request.url,
+        statusCode: reply.statusCode,
+        responseTimeMs: Math.round(reply.elapsedTime * 10) / 10,
+      },
+      'request',
+    );
   });
   registerAuth(app, options.auth ?? 'token', options.store.tokens);
   // After authentication (preHandler), so a caller is its token.
@@ -108,7 +141,10 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     registerResource(app, options.store, def as Parameters<typeof registerResource>[2], publicUrl);
   }
   registerRouterInterfaces(app, options.store);
+  registerPortForwardings(app, options.store);
   registerAgents(app, options.store);
+  registerQuotas(app, options.store);
+  registerProjects(app, options.store);
   const config = { public: true };
   app.get('/healthz', { config, schema: { hide: true } }, async () => ({ status: 'ok' }));
   // Ready: the store answers and (with an agent) every router in it has been reconciled at least once.

@@ -75,7 +75,9 @@ export function portView(p: Port): NeutronObject {
 export function routerView(r: Router): NeutronObject {
   return Object.assign(standard(r), {
     name: r.name,
-    status: 'ACTIVE',
+    status: r.status ?? 'ACTIVE',
+    // sfip extension, as on floating IPs: why the agent could not program the router.
+    status_reason: r.statusReason ?? '',
     admin_state_up: r.adminStateUp,
     external_gateway_info: r.externalGateway && {
       network_id: r.externalGateway.networkId,
@@ -121,6 +123,15 @@ export function floatingIpView(f: FloatingIp, view: View): NeutronObject {
     status_reason: f.statusReason,
     port_details: portDetails(f.portId, view),
     qos_policy_id: null,
-    port_forwardings: [],
+    // Neutron's summary of each forwarding in the floating IP's own body.
+    port_forwardings: (f.portForwardings ?? []).map((pf) => ({
+      id: pf.id,
+      protocol: pf.protocol,
+      internal_ip_address: pf.internalIpAddress,
+      internal_port: pf.internalPortStart === pf.internalPortEnd ? pf.internalPortStart : null,
+      external_port: pf.externalPortStart === pf.externalPortEnd ? pf.externalPortStart : null,
+      internal_port_range: `${pf.internalPortStart}:${pf.internalPortEnd}`,
+      external_port_range: `${pf.externalPortStart}:${pf.externalPortEnd}`,
+    })),
   });
 }

@@ -10,14 +10,21 @@ import { networkCommand, portCommand, subnetCommand } from './commands/network.j
 import { routerCommand } from './commands/router.js';
 import { serveCommand } from './commands/serve.js';
 import { tokenCommand } from './commands/token.js';
+import { quotaCommand } from './commands/quota.js';
 import { TOKEN_HINT } from '../client/token-source.js';
 import { topCommand } from './commands/top.js';
+import { completionCommand } from './commands/completion.js';
+import { sfipVersion, versionCommand } from './commands/version.js';
+import { jsonError } from './output.js';
 
-export function buildProgram(): Command {
+/** Whether --json was asked for, read from argv: an error may come before commander has parsed anything. */
+const wantsJson = (argv: readonly string[]) => argv.slice(2).includes('--json');
+
+export function buildProgram(argv: readonly string[] = []): Command {
   const program = new Command('sfip')
     .description('Stateless floating IPs for Linux routers')
-    .version('0.1.0')
-    .option('--url <url>', 'sfip API endpoint', process.env.SFIP_URL ?? DEFAULT_URL)
+    .version(sfipVersion())
+    .option('--url <url>', 'sfip API endpoint (or $SFIP_URL)', process.env.SFIP_URL ?? DEFAULT_URL)
     .option(
       '--token <token>',
       'API token (default: $SFIP_TOKEN, else the local admin token)',
@@ -37,14 +44,26 @@ export function buildProgram(): Command {
     doctorCommand(),
     serveCommand(),
     tokenCommand(),
+    quotaCommand(),
     topCommand(),
     agentCommand(),
+    versionCommand(),
+    completionCommand(() => program),
   ]) {
     program.addCommand(command);
   }
   // Subcommands inherit exitOverride so every failure comes back here and exits non-zero with one message.
+  // With --json, usage errors are JSON on stderr too, in the API's error shape.
+  const json = wantsJson(argv);
   const override = (c: Command) => {
     c.exitOverride();
+    if (json) {
+      c.configureOutput({
+        outputError: (text, write) =>
+          write(`${jsonError('BadRequest', text.replace(/^error: /, '').trim())}\n`),
+      });
+      c.showHelpAfterError(false);
+    }
     c.commands.forEach(override);
   };
   override(program);
@@ -53,10 +72,15 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    await buildProgram().parseAsync(argv);
+    await buildProgram(argv).parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode;
+    if (wantsJson(argv)) {
+      const typed = error instanceof ApiError || error instanceof SfipError;
+      console.error(jsonError(typed ? error.type : 'Error', (error as Error).message));
+      return 1;
+    }
     if (error instanceof ApiError || error instanceof SfipError) {
       console.error(`Error: ${error.type}: ${error.message}`);
       if (error instanceof ApiError && error.status === 401) console.error(TOKEN_HINT);

@@ -22,7 +22,7 @@ export function renderTop(state: DashboardState, rates: RateTracker, options: To
     !options.color ? s : s === 'ACTIVE' ? `\x1b[32m${s}\x1b[0m` : s === 'ERROR' ? `\x1b[31m${s}\x1b[0m` : s;
   const lines: string[] = [];
   lines.push(
-    `${bold('sfip top')}  ${options.url}  read ${ago(state.readAt, options.now)}, every ${options.intervalMs / 1000} s  (Ctrl-C quits)`,
+    `${bold('sfip top')}  ${options.url}  read ${ago(state.readAt, options.now)}, every ${options.intervalMs / 1000} s  (q quits)`,
   );
   for (const c of state.conntrack) {
     lines.push(
@@ -84,7 +84,8 @@ export function renderTop(state: DashboardState, rates: RateTracker, options: To
   if (state.events.length > 0) {
     lines.push('', bold('recent events'));
     for (const e of state.events.slice(0, 5)) {
-      const router = state.routers.find((r) => r.id === e.routerId)?.name ?? e.routerId.slice(0, 8);
+      // A name, or the whole id: UUIDv7 prefixes are the creation time, identical for routers made together.
+      const router = state.routers.find((r) => r.id === e.routerId)?.name || e.routerId;
       lines.push(
         `  ${ago(e.at, options.now).padEnd(10)} ${router}  ${e.kind} (${e.cause}) +${e.added}/-${e.removed} ${e.durationMs} ms${e.error ? `  ${e.error}` : ''}`,
       );

@@ -92,7 +92,9 @@ export class ApiClient {
     const found = (
       await this.get<Record<string, Json[]>>(`/v2.0/${collection}?${attribute}=${encodeURIComponent(ref)}`)
     )[collection]!;
-    if (found.length === 0) throw new ApiError(404, 'NotFound', `No ${member} found for '${ref}'`);
+    if (found.length === 0) {
+      throw new ApiError(404, 'NotFound', `No ${member} found for '${ref}'${await this.choices(collection)}`);
+    }
     if (found.length > 1) {
       throw new ApiError(
         409,
@@ -101,5 +103,18 @@ export class ApiClient {
       );
     }
     return found[0]!;
+  }
+
+  /** The valid choices for an error message: `; floating IPs: ...`, `; routers: r1, r2`, or that there are none. */
+  private async choices(collection: string): Promise<string> {
+    const attribute = collection === 'floatingips' ? 'floating_ip_address' : 'name';
+    const rows = await this.get<Record<string, Json[]>>(`/v2.0/${collection}?limit=21`).then(
+      (r) => r[collection] ?? [],
+      () => undefined,
+    );
+    if (rows === undefined) return '';
+    const shown = rows.slice(0, 20).map((r) => String(r[attribute] || r.id));
+    if (shown.length === 0) return `; there are no ${collection} yet`;
+    return `; ${collection}: ${shown.join(', ')}${rows.length > 20 ? ', ...' : ''}`;
   }
 }

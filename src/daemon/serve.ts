@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Agent, NodeAgent } from '../agent/index.js';
-import { DEFAULT_RATE_LIMIT } from '../api/rate-limit-spec.js';
+import { DEFAULT_RATE_LIMIT, DEFAULT_REFUSAL_LIMIT } from '../api/rate-limit-spec.js';
 import { AuditLog, buildApi, DEFAULT_PUBLIC_URL, type AuthMode, type RateLimit } from '../api/index.js';
 import {
   endpointTokenPath,
@@ -19,13 +19,18 @@ import {
   createMetricsRegistry,
   Observer,
   ReconcileHistory,
+  listenMetrics,
   registerMetricsRoute,
+  type MetricsAccess,
 } from '../metrics/index.js';
 import { parseNodeName, type BackendName } from '../model/index.js';
 import { connectStore, isAgentRegistry, type Store } from '../store/index.js';
 import { acquireAgentLock, type AgentLock } from './agent-lock.js';
 import { dataplaneCache } from './node-agent.js';
+import { explainListenError } from './listen-error.js';
+import { checkPrivileges } from './privileges.js';
 import { checkStateDir } from './state-dir.js';
+import type { Rotation } from '../fs/rotating-log-file.js';
 import { loadTlsFiles } from './tls.js';
 
 export interface ServeOptions {
@@ -63,8 +68,17 @@ export interface ServeOptions {
   readonly bodyLimit?: number;
   /** Requests per caller and window; null turns the limit off. Default 500 every 10 s. */
   readonly rateLimit?: RateLimit | null;
+  /** Refused requests (4xx) per source address and window before 429; null turns it off. Default 200 every 10 s. */
+  readonly refusalLimit?: RateLimit | null;
   /** Where mutating requests are recorded. Default STATE_DIR/audit.log. */
   readonly auditLogPath?: string;
+  /** When the audit log rotates and how many old files it keeps. Default 64 MiB and 5. */
+  readonly auditLogRotation?: Rotation;
+  /**
+   * Serve /metrics on this address instead of the API's (`--metrics-listen`), e.g. loopback while the API is
+   * public. The same token is needed there.
+   */
+  readonly metricsListen?: { readonly host: string; readonly port: number };
 }
 
 export interface RunningServer {
@@ -78,6 +92,10 @@ export interface RunningServer {
   readonly history: ReconcileHistory;
   /** Where the generated dashboard token was written, or null when it was given. */
   readonly dashboardTokenPath: string | null;
+  /** Where /metrics is served: the API's URL, or the --metrics-listen listener's. */
+  readonly metricsUrl: string;
+  /** Reopens the audit log at its path (on SIGHUP, after logrotate moved it away). */
+  reopenLogs(): void;
   close(): Promise<void>;
 }
 
@@ -98,6 +116,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   }
   const dataplaneFor = dataplaneCache();
   if (options.agent) {
+    // Before the backend check, whose failures without privileges would point at the wrong problem.
+    if (options.backend !== 'fake') checkPrivileges('run only the API with --no-agent');
     const failed = (await dataplaneFor(options.backend).check()).filter((c) => !c.ok);
     if (failed.length > 0) {
       throw new Error(
@@ -158,7 +178,10 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   if (agent) history.follow(agent);
   let agentStarted = !agent;
   const https = options.tls ? loadTlsFiles(options.tls.certPath, options.tls.keyPath) : undefined;
-  const audit = new AuditLog(options.auditLogPath ?? join(options.stateDir, 'audit.log'));
+  const audit = new AuditLog(
+    options.auditLogPath ?? join(options.stateDir, 'audit.log'),
+    ...(options.auditLogRotation ? [options.auditLogRotation] : []),
+  );
   // Known once listening (port 0 picks one); no link is built before then, as no request arrives before.
   let endpoint = options.publicUrl;
   const app = await buildApi({
@@ -169,6 +192,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     ...(options.requestTimeoutMs !== undefined && { requestTimeoutMs: options.requestTimeoutMs }),
     ...(options.bodyLimit !== undefined && { bodyLimit: options.bodyLimit }),
     ...(options.rateLimit !== null && { rateLimit: options.rateLimit ?? DEFAULT_RATE_LIMIT }),
+    refusalLimit: options.refusalLimit === undefined ? DEFAULT_REFUSAL_LIMIT : options.refusalLimit,
     audit: {
       log: audit,
       onWriteError: (error) =>
@@ -186,22 +210,54 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     defaultBackend: options.backend,
     cacheMs: options.countersCacheMs ?? 1000,
   });
-  registerMetricsRoute(app, createMetricsRegistry({ observer, history }));
+  // The dashboard token (for bookmarks, `sfip top` and scrapers), or any admin API token: both views show every
+  // project, so a project token is refused.
+  const access = async (headers: Record<string, string | string[] | undefined>): Promise<MetricsAccess> => {
+    const presented = presentedToken(headers);
+    if (sameToken(presented, token.token)) return 'allowed';
+    const record = presented === undefined ? undefined : await verifyToken(store.tokens, presented);
+    if (!record) return 'unauthenticated';
+    return record.isAdmin ? 'allowed' : 'forbidden';
+  };
+  const registry = createMetricsRegistry({ observer, history });
+  if (!options.metricsListen) registerMetricsRoute(app, registry, (request) => access(request.headers));
   await registerDashboard(app, {
     observer,
     history,
-    // The dashboard token (for bookmarks and `sfip top`), or any admin API token: the page shows every project.
-    authorize: async (request) => {
-      const presented = presentedToken(request.headers);
-      if (sameToken(presented, token.token)) return true;
-      return presented !== undefined && (await verifyToken(store.tokens, presented))?.isAdmin === true;
-    },
+    authorize: async (request) => (await access(request.headers)) === 'allowed',
   });
   // The admin token exists before the first request can arrive, so a client started with the server never sees a 401.
   const local = auth === 'token' ? await ensureLocalAdminToken(store.tokens, options.stateDir) : undefined;
   if (local) log.info({ path: local.path, created: local.created }, 'local admin token ready');
-  const address = await app.listen({ host: options.host, port: options.port });
+  const address = await app
+    .listen({ host: options.host, port: options.port })
+    .catch(async (error: unknown) => {
+      // Nothing keeps running after a failed start: the store, the audit log and the agent lock are released.
+      await app.close();
+      await store.close();
+      audit.close();
+      lock?.release();
+      throw explainListenError(error, options.host, options.port);
+    });
   endpoint ??= address;
+  let metricsListener: Awaited<ReturnType<typeof listenMetrics>> | undefined;
+  if (options.metricsListen) {
+    try {
+      metricsListener = await listenMetrics(
+        registry,
+        (request) => access(request.headers),
+        options.metricsListen.host,
+        options.metricsListen.port,
+      );
+    } catch (error) {
+      await app.close();
+      await store.close();
+      audit.close();
+      lock?.release();
+      throw error;
+    }
+    log.info({ url: metricsListener.url }, 'metrics listening');
+  }
   const adminToken = local?.token;
   // Published before the "listening" line, which clients (and tests) wait for before they call.
   const published =
@@ -234,8 +290,11 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     adminToken,
     history,
     dashboardTokenPath: token.path,
+    metricsUrl: metricsListener?.url ?? address,
+    reopenLogs: () => audit.reopen(),
     async close() {
       if (published && adminToken) unpublishToken(published, adminToken);
+      await metricsListener?.close();
       await app.close();
       await agentRunning;
       await (nodeAgent ?? agent)?.stop();

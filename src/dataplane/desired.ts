@@ -1,6 +1,7 @@
 import {
   compareIPv4,
   fipOfRouterKey,
+  forwardingProblem,
   interfaceSubnets,
   mappingProblem,
   type FloatingIp,
@@ -8,7 +9,7 @@ import {
   type View,
 } from '../model/index.js';
 import { desiredProblem } from './kernel-names.js';
-import type { DesiredRouter, FloatingMapping } from './types.js';
+import type { DesiredRouter, FloatingMapping, ForwardingRule } from './types.js';
 
 /** A floating IP the agent will not program on this router, and why (its status becomes ERROR with that reason). */
 export interface RefusedFloatingIp {
@@ -32,7 +33,7 @@ export function routerIntent(store: View, router: Router): RouterIntent {
   // Every floating IP re-checks the router's interfaces and reads its port twice: at 100,000 that is 400,000
   // queries where 200,000 do. One read transaction is consistent, so remembering answers within it is safe.
   const view = memoView(store);
-  const { accepted: floatingIps, refused } = trustedFloatingIps(
+  const { accepted: mapped, refused } = trustedFloatingIps(
     view,
     router,
     view
@@ -40,11 +41,23 @@ export function routerIntent(store: View, router: Router): RouterIntent {
       .filter((f) => f.fixedIpAddress !== null)
       .sort((a, b) => compareIPv4(a.floatingIpAddress, b.floatingIpAddress)),
   );
+  const forwarded = trustedForwardings(
+    view,
+    router,
+    view
+      .find('floatingip', fipOfRouterKey(router.id))
+      .filter((f) => f.fixedIpAddress === null && (f.portForwardings ?? []).length > 0)
+      .sort((a, b) => compareIPv4(a.floatingIpAddress, b.floatingIpAddress)),
+  );
+  refused.push(...forwarded.refused);
+  // The mapped floating IPs first, in the order of `desired.mappings` (the agent's applied record relies on it).
+  const floatingIps = [...mapped, ...forwarded.accepted];
   const { desired: structure, problem } = routerStructure(view, router);
   if (!structure) return { router, desired: null, problem, floatingIps, refused };
   const desired: DesiredRouter = {
     ...structure,
-    mappings: floatingIps.map((f) => mappingOf(view, f)),
+    mappings: mapped.map((f) => mappingOf(view, f)),
+    ...(forwarded.rules.length > 0 && { forwardings: forwarded.rules }),
   };
   // Everything in `desired` ends up in kernel batch files: refuse anything that did not come through validation.
   const unsafe = desiredProblem(desired);
@@ -60,7 +73,10 @@ function mappingOf(view: View, f: FloatingIp): FloatingMapping {
   return { floatingIp: f.floatingIpAddress, fixedIp: f.fixedIpAddress!, ...(mac && { fixedMac: mac }) };
 }
 
-/** Everything of a router's desired state but its mappings; null with the reason when it cannot be programmed. */
+/**
+ * Everything of a router's desired state but its mappings and forwardings; null with the reason when it cannot
+ * be programmed.
+ */
 function routerStructure(view: View, router: Router): { desired: DesiredRouter | null; problem: string } {
   const gatewayIp = router.externalGateway?.fixedIps[0]?.ipAddress;
   const problem = !router.externalGateway
@@ -106,11 +122,13 @@ export function changedMappings(view: View, router: Router, fipIds: Iterable<str
   const floatingIps: FloatingIp[] = [];
   for (const id of fipIds) {
     const fip = view.get('floatingip', id);
+    if (fip && (fip.portForwardings ?? []).length > 0) return null;
     if (!fip || fip.routerId !== router.id || fip.fixedIpAddress === null) {
       mappings.set(id, null);
       continue;
     }
-    if (mappingProblem(view, router, fip)) return null;
+    // Port forwardings are part of the router's structure: a floating IP that has any takes a full pass.
+    if ((fip.portForwardings ?? []).length > 0 || mappingProblem(view, router, fip)) return null;
     mappings.set(id, mappingOf(view, fip));
     floatingIps.push(fip);
   }
@@ -177,5 +195,91 @@ function memoView(view: View): View {
     },
     find: (kind, key) => view.find(kind, key),
     range: (kind, options) => view.range(kind, options),
+    count: (...args: Parameters<View['count']>) => view.count(...args),
   };
+}
+
+/**
+ * The port forwardings a router may program, as kernel rules. A floating IP whose forwardings fail the trust
+ * chain, or claim a key another floating IP's forwarding already holds (the model refuses both; a store written
+ * another way might not), is refused whole, with its reason.
+ */
+function trustedForwardings(
+  view: View,
+  router: Router,
+  candidates: readonly FloatingIp[],
+): { accepted: FloatingIp[]; refused: RefusedFloatingIp[]; rules: ForwardingRule[] } {
+  const accepted: FloatingIp[] = [];
+  const refused: RefusedFloatingIp[] = [];
+  const rules: ForwardingRule[] = [];
+  const claimed = new Map<string, Claim[]>();
+  for (const fip of candidates) {
+    const reason = forwardingProblem(view, router, fip);
+    if (reason) {
+      refused.push({ floatingIp: fip, reason: `refusing to program: ${reason}` });
+      continue;
+    }
+    const mine = (fip.portForwardings ?? []).map((pf): ForwardingRule => ({
+      floatingIp: fip.floatingIpAddress,
+      protocol: pf.protocol,
+      fixedIp: pf.internalIpAddress,
+      externalPortStart: pf.externalPortStart,
+      externalPortEnd: pf.externalPortEnd,
+      internalPortStart: pf.internalPortStart,
+      internalPortEnd: pf.internalPortEnd,
+    }));
+    // The kernel keys: (internal address, protocol, internal port) and (internal address, protocol, external port).
+    const keys = mine.flatMap((r) => [
+      `${r.fixedIp} ${r.protocol} internal ${r.internalPortStart}-${r.internalPortEnd}`,
+      `${r.fixedIp} ${r.protocol} external ${r.externalPortStart}-${r.externalPortEnd}`,
+    ]);
+    const clash = keys
+      .map((key) => ({ key, owner: claimOwner(claimed, key, fip.id) }))
+      .find((c) => c.owner !== undefined);
+    if (clash) {
+      refused.push({
+        floatingIp: fip,
+        reason: `refusing to program: port forwarding key ${clash.key} overlaps one of floating IP ${clash.owner!} on router ${router.id}`,
+      });
+      continue;
+    }
+    for (const k of keys) claim(claimed, k, fip.id);
+    accepted.push(fip);
+    rules.push(...mine);
+  }
+  rules.sort(
+    (a, b) =>
+      compareIPv4(a.floatingIp, b.floatingIp) ||
+      a.protocol.localeCompare(b.protocol) ||
+      a.externalPortStart - b.externalPortStart,
+  );
+  return { accepted, refused, rules };
+}
+
+interface Claim {
+  readonly start: number;
+  readonly end: number;
+  readonly owner: string;
+}
+
+/** The floating IP that claimed a range key (`addr proto kind a-b`) overlapping this one, if another did. */
+function claimOwner(claimed: ReadonlyMap<string, Claim[]>, key: string, fipId: string): string | undefined {
+  const { group, start, end } = splitKey(key);
+  return claimed.get(group)?.find((c) => c.owner !== fipId && start <= c.end && c.start <= end)?.owner;
+}
+
+function claim(claimed: Map<string, Claim[]>, key: string, owner: string): void {
+  const { group, start, end } = splitKey(key);
+  const list = claimed.get(group) ?? [];
+  list.push({ start, end, owner });
+  claimed.set(group, list);
+}
+
+function splitKey(key: string): { group: string; start: number; end: number } {
+  const cut = key.lastIndexOf(' ');
+  const [start, end] = key
+    .slice(cut + 1)
+    .split('-')
+    .map(Number);
+  return { group: key.slice(0, cut), start: start!, end: end! };
 }

@@ -50,5 +50,19 @@ export function desiredProblem(desired: DesiredRouter): string {
       return `MAC address '${m.fixedMac}' of fixed IP ${m.fixedIp} (${where}) is not a valid MAC address`;
     }
   }
+  for (const f of desired.forwardings ?? []) {
+    const port = (n: number) => Number.isInteger(n) && n >= 1 && n <= 65535;
+    if (!isIPv4(f.floatingIp) || !isIPv4(f.fixedIp))
+      return `port forwarding ${f.floatingIp} -> ${f.fixedIp} of ${where} has an address that is not dotted-quad IPv4`;
+    if (f.protocol !== 'tcp' && f.protocol !== 'udp')
+      return `port forwarding protocol '${String(f.protocol)}' of ${where} is not tcp or udp`;
+    const ports = [f.externalPortStart, f.externalPortEnd, f.internalPortStart, f.internalPortEnd];
+    if (
+      !ports.every(port) ||
+      f.externalPortEnd < f.externalPortStart ||
+      f.internalPortEnd < f.internalPortStart
+    )
+      return `port forwarding ports ${ports.join(',')} of ${where} are not valid port ranges`;
+  }
   return '';
 }

@@ -16,6 +16,20 @@ export interface FloatingMapping {
   readonly fixedMac?: string;
 }
 
+/**
+ * One port forwarding as the kernel needs it: external ports of a floating address to an internal address and
+ * ports. N:N ranges map port by port; N:1 (internal start equals end) sends every external port to one.
+ */
+export interface ForwardingRule {
+  readonly floatingIp: IPv4;
+  readonly protocol: 'tcp' | 'udp';
+  readonly fixedIp: IPv4;
+  readonly externalPortStart: number;
+  readonly externalPortEnd: number;
+  readonly internalPortStart: number;
+  readonly internalPortEnd: number;
+}
+
 /** Everything a backend must program for one router, derived purely from the store. */
 export interface DesiredRouter extends RouterTarget {
   /** The router's own external address: the source for shared SNAT. */
@@ -29,6 +43,11 @@ export interface DesiredRouter extends RouterTarget {
    * fixed IP that has a floating IP from any MAC but its port's. Default true.
    */
   readonly antiSpoofing?: boolean;
+  /**
+   * Port forwardings, sorted by floating address, protocol and external port. Their floating addresses carry no
+   * 1:1 mapping. Absent or empty when there are none.
+   */
+  readonly forwardings?: readonly ForwardingRule[];
 }
 
 /** What a backend found in the kernel for one router. */
@@ -100,6 +119,12 @@ export interface Dataplane {
    */
   counters?(target: RouterTarget): Promise<FloatingIpCounters[]>;
   /**
+   * Why this backend cannot program port forwardings, naming the missing capability; absent when it can. The
+   * agent then leaves a router's forwardings out of what it applies and marks their floating IPs ERROR with
+   * this reason, so nothing is half-applied and the router's 1:1 floating IPs keep working.
+   */
+  readonly portForwardingRefusal?: string;
+  /**
    * Optional, pure: the plan for a few mappings that change on a router whose structure is as last applied,
    * planned against the agent's record of what it applied instead of a kernel read. A backend without it gets
    * a full reconcile for every change.
@@ -139,4 +164,10 @@ export function deltaActual(removed: readonly FloatingMapping[]): ActualRouter {
 
 export function isEmptyPlan(plan: Plan): boolean {
   return plan.batch === null && plan.addAddresses.length === 0 && plan.removeAddresses.length === 0;
+}
+
+/** The floating addresses a router's gateway must hold: its 1:1 mappings' and its port forwardings'. */
+export function floatingAddresses(desired: DesiredRouter): IPv4[] {
+  const forwarded = (desired.forwardings ?? []).map((f) => f.floatingIp);
+  return [...new Set([...desired.mappings.map((m) => m.floatingIp), ...forwarded])];
 }

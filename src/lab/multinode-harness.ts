@@ -163,7 +163,7 @@ export class MultiNodeHarness {
       join(this.stateDir, 'agents'),
       '--lease-ttl',
       `${this.options.leaseTtlSeconds}s`,
-      '--netns-prefix',
+      '--prefix',
       multiNodeNames.netnsPrefix(this.spec, node),
       '--resync-interval',
       '5s',

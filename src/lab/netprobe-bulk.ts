@@ -12,7 +12,14 @@ export type BulkCommand =
   | { op: 'blast'; host: string; port: number; bytes: number; timeoutMs?: number }
   | { op: 'digestListen'; port: number }
   | { op: 'udpBig'; host: string; port: number; bytes: number; timeoutMs?: number }
-  | { op: 'udpRefused'; host: string; port: number; timeoutMs?: number };
+  | {
+      op: 'udpRefused';
+      host: string;
+      port: number;
+      timeoutMs?: number;
+      /** Local port to send from (port-forwarding tests send from a forwarded port). */
+      bindPort?: number;
+    };
 
 export interface Digest {
   readonly bytes: number;
@@ -123,11 +130,14 @@ export async function handleBulk(cmd: BulkCommand): Promise<unknown> {
           `ECONNREFUSED from ${cmd.host}:${cmd.port}`,
           (done) => {
             socket.on('error', (e: NodeJS.ErrnoException) => done({ error: e.code ?? e.message }));
-            socket.connect(cmd.port, cmd.host, () => {
-              const send = () => socket.send('anyone there?', () => undefined);
-              send();
-              timer = setInterval(send, 200);
-            });
+            const connect = () =>
+              socket.connect(cmd.port, cmd.host, () => {
+                const send = () => socket.send('anyone there?', () => undefined);
+                send();
+                timer = setInterval(send, 200);
+              });
+            if (cmd.bindPort === undefined) connect();
+            else socket.bind(cmd.bindPort, '0.0.0.0', connect);
           },
         );
       } finally {

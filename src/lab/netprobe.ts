@@ -28,6 +28,8 @@ export type ProbeCommand =
       intervalMs: number;
       /** Local address to send from (it must be configured in the namespace). */
       bind?: string;
+      /** Local port to send from (port-forwarding tests send from a forwarded port). */
+      bindPort?: number;
     }
   | { op: 'received'; port: number; tag?: string; seqs?: boolean }
   | { op: 'ping'; host: string; count: number; intervalS?: number }
@@ -170,7 +172,9 @@ async function handle(cmd: ProbeCommand): Promise<unknown> {
       const socket = createSocket('udp4');
       socket.on('error', () => undefined);
       udpClients.push(socket);
-      if (cmd.bind) await new Promise<void>((resolve) => socket.bind(0, cmd.bind, resolve));
+      if (cmd.bind !== undefined || cmd.bindPort !== undefined) {
+        await new Promise<void>((resolve) => socket.bind(cmd.bindPort ?? 0, cmd.bind ?? '0.0.0.0', resolve));
+      }
       let sent = 0;
       const started = Date.now();
       for (let seq = 0; seq < cmd.count; seq++) {

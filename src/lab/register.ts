@@ -3,6 +3,9 @@ import { gatewayDeviceOf, labNamespaces, vmMac, type LabSpec } from './topology.
 
 export const labTag = (spec: LabSpec) => `sfip-lab:${spec.prefix}`;
 
+/** A lab VM's port name, as its namespace: `sfip-r1-vm1`. */
+export const labPortName = (spec: LabSpec, router: string, vm: string) => `${spec.prefix}-${router}-${vm}`;
+
 export interface RegisteredRouter {
   readonly name: string;
   readonly routerId: string;
@@ -69,7 +72,8 @@ export async function registerLab(api: ApiClient, spec: LabSpec): Promise<Regist
       const port = (
         await api.post<{ port: Json }>('/v2.0/ports', {
           port: {
-            name: vm.name,
+            // Prefixed like the namespaces, so two labs do not make `--port vm1` ambiguous.
+            name: labPortName(spec, r.name, vm.name),
             network_id: net.id,
             fixed_ips: [{ subnet_id: subnet.id, ip_address: vm.ip }],
             device_id: `${spec.prefix}-${r.name}-${vm.name}`,

@@ -10,8 +10,9 @@ const list = (ids: readonly string[]) =>
 
 /**
  * Ready means every router in the store has been through at least one reconcile pass since the agent started
- * (the store being reachable is checked by the caller). A router whose pass failed still counts: it has been
- * looked at, its floating IPs say ERROR with the reason, and the detail names it.
+ * (the store being reachable is checked by the caller), and the last pass of none of them failed. A failing
+ * router makes it not ready, named with its reason: a load balancer or an operator must not read 200 "ready"
+ * while floating IPs of a router cannot be programmed (its namespace or gateway device missing, say).
  */
 export function agentReadiness(
   history: ReconcileHistory,
@@ -22,9 +23,9 @@ export function agentReadiness(
   if (waiting.length > 0) return { ready: false, detail: `not yet reconciled: ${list(waiting)}` };
   if (!agentStarted) return { ready: false, detail: 'agent starting' };
   const failing = routerIds.filter((id) => history.router(id)?.last.kind === 'error');
-  return {
-    ready: true,
-    detail:
-      `${routerIds.length} router(s) reconciled` + (failing.length ? `; failing: ${list(failing)}` : ''),
-  };
+  if (failing.length > 0) {
+    const reasons = failing.map((id) => `${id} (${history.router(id)?.last.error ?? 'unknown error'})`);
+    return { ready: false, detail: `${routerIds.length} router(s) reconciled; failing: ${list(reasons)}` };
+  }
+  return { ready: true, detail: `${routerIds.length} router(s) reconciled` };
 }

@@ -1,11 +1,69 @@
-import type { FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
+import { neutronError } from '../api/neutron-error.js';
 
-/** GET /metrics in Prometheus' text format. Open on purpose: the daemon listens on loopback only. */
-export function registerMetricsRoute(app: FastifyInstance, registry: Registry): void {
+/**
+ * Who may scrape: `allowed` (the dashboard token or an admin token), `unauthenticated` (no token, or an unknown
+ * one: 401) or `forbidden` (a valid project token: 403). /metrics names every project's routers and floating
+ * addresses, so a project's token must never read it.
+ */
+export type MetricsAccess = 'allowed' | 'unauthenticated' | 'forbidden';
+export type AuthorizeMetrics = (request: FastifyRequest) => Promise<MetricsAccess>;
+
+/** GET /metrics in Prometheus' text format, for the dashboard token or an admin token (Bearer or X-Auth-Token). */
+export function registerMetricsRoute(
+  app: FastifyInstance,
+  registry: Registry,
+  authorize: AuthorizeMetrics,
+): void {
   // Scraped every few seconds: log only its failures.
-  app.get('/metrics', { logLevel: 'warn' }, async (_request, reply) => {
+  app.get('/metrics', { logLevel: 'warn' }, async (request, reply) => {
+    const access = await authorize(request);
+    if (access === 'unauthenticated') {
+      return reply
+        .status(401)
+        .header('www-authenticate', 'Bearer realm="sfip metrics"')
+        .send(
+          neutronError(
+            'HTTPUnauthorized',
+            '/metrics needs a token: send the dashboard token or an admin token as "Authorization: Bearer TOKEN".',
+          ),
+        );
+    }
+    if (access === 'forbidden') {
+      return reply
+        .status(403)
+        .send(
+          neutronError(
+            'HTTPForbidden',
+            "/metrics shows every project's routers: a project token may not read it; use the dashboard token or an admin token.",
+          ),
+        );
+    }
     const text = await registry.metrics();
     return reply.header('content-type', registry.contentType).send(text);
   });
+}
+
+/**
+ * A listener that serves only /metrics (`sfip serve --metrics-listen`), so Prometheus can scrape an address the
+ * API does not use (typically loopback while the API listens publicly). It asks for the same token.
+ */
+export async function listenMetrics(
+  registry: Registry,
+  authorize: AuthorizeMetrics,
+  host: string,
+  port: number,
+): Promise<{ readonly url: string; close(): Promise<void> }> {
+  const app = Fastify({ logger: false, bodyLimit: 1024, connectionTimeout: 60_000 });
+  registerMetricsRoute(app, registry, authorize);
+  app.setNotFoundHandler((request, reply) =>
+    reply
+      .status(404)
+      .send(
+        neutronError('HTTPNotFound', `This listener serves only /metrics, not ${request.url.slice(0, 256)}.`),
+      ),
+  );
+  const url = await app.listen({ host, port });
+  return { url, close: () => app.close() };
 }

@@ -1,4 +1,5 @@
 import type { IPv4 } from './ipv4.js';
+import type { Quota } from './quotas.js';
 
 /** Fields every stored resource carries, as Neutron's standard attributes do. */
 export interface Resource {
@@ -83,7 +84,15 @@ export interface Router extends Resource {
    * agents are registered: then the single in-process agent of `sfip serve` carries every router.
    */
   readonly node?: string | null;
+  /**
+   * What the agent that carries the router last found: ERROR when it could not program it (its namespace or
+   * gateway device is missing, or the kernel refused), with the reason. Absent until an agent reports: ACTIVE.
+   */
+  readonly status?: RouterStatus;
+  readonly statusReason?: string;
 }
+
+export type RouterStatus = 'ACTIVE' | 'ERROR';
 
 /**
  * A live agent on a network node (Neutron's L3 agent). Agents register themselves with a lease, and their
@@ -101,6 +110,27 @@ export interface Agent extends Resource {
 
 export type FloatingIpStatus = 'ACTIVE' | 'DOWN' | 'ERROR';
 
+export type PortForwardingProtocol = 'tcp' | 'udp';
+
+/**
+ * One of a floating IP's port forwardings (Neutron's floating-ip-port-forwarding): external ports of the
+ * floating address go to an internal address and ports. Ranges are N:N (port by port) or N:1 (internal start
+ * equals end). Stored inside the floating IP, so a floating IP and its forwardings change atomically.
+ */
+export interface PortForwarding {
+  readonly id: string;
+  readonly internalPortId: string;
+  readonly internalIpAddress: IPv4;
+  readonly protocol: PortForwardingProtocol;
+  readonly internalPortStart: number;
+  readonly internalPortEnd: number;
+  readonly externalPortStart: number;
+  readonly externalPortEnd: number;
+  readonly description: string;
+  /** True when an admin forwarded to a port of another project. Absent means false. */
+  readonly adminCreated?: boolean;
+}
+
 export interface FloatingIp extends Resource {
   readonly floatingNetworkId: string;
   readonly floatingSubnetId: string;
@@ -113,9 +143,12 @@ export interface FloatingIp extends Resource {
   readonly statusReason: string;
   /** True when an admin associated this floating IP with a port of another project. Absent means false. */
   readonly adminAssociated?: boolean;
+  /** Port forwardings; absent means none. A floating IP with forwardings has no port, but has a router. */
+  readonly portForwardings?: readonly PortForwarding[];
 }
 
 export interface KindMap {
+  quota: Quota;
   network: Network;
   subnet: Subnet;
   port: Port;
@@ -126,4 +159,4 @@ export interface KindMap {
 
 export type Kind = keyof KindMap;
 export type AnyEntity = KindMap[Kind];
-export const KINDS: readonly Kind[] = ['network', 'subnet', 'port', 'router', 'floatingip', 'agent'];
+export const KINDS: readonly Kind[] = ['network', 'subnet', 'port', 'router', 'floatingip', 'agent', 'quota'];

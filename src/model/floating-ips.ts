@@ -88,6 +88,7 @@ export function createFloatingIp(tx: Tx, ctx: Context, input: FloatingIpInput): 
           address.ipAddress,
           input.portId,
           input.fixedIpAddress ?? undefined,
+          true,
         );
   // Object.assign, not a spread: see revise() for why.
   const fip: FloatingIp = Object.assign(base, {
@@ -114,10 +115,17 @@ export function updateFloatingIp(tx: Tx, ctx: Context, id: string, input: Floati
     mapping = {
       portId: null,
       fixedIpAddress: null,
-      routerId: null,
+      // A floating IP with port forwardings keeps the router they go through.
+      routerId: (current.portForwardings ?? []).length > 0 ? current.routerId : null,
       ...(current.adminAssociated !== undefined && { adminAssociated: false }),
     };
   } else if (input.portId !== undefined || input.fixedIpAddress !== undefined) {
+    if ((current.portForwardings ?? []).length > 0) {
+      throw conflict(
+        'FipInUseByPortForwarding',
+        `Floating IP ${current.floatingIpAddress} (${id}) in use by Port Forwarding resources: it cannot be associated with port ${portId ?? ''}.`,
+      );
+    }
     if (portId === null) throw badRequest('fixed_ip_address cannot be given without port_id.');
     const network = tx.get('network', current.floatingNetworkId);
     if (!network) throw notFoundError('network', current.floatingNetworkId);
@@ -184,6 +192,8 @@ export function resolveAssociation(
   floatingIpAddress: IPv4,
   portId: string,
   fixedIpAddress: string | undefined,
+  /** A floating IP being created: a refusal rolls it back, so the message must not name its address or id. */
+  creating = false,
 ): Association {
   const port = getVisible(view, ctx, 'port', portId);
   if (port.deviceOwner.startsWith('network:')) {
@@ -197,7 +207,7 @@ export function resolveAssociation(
     const other = view.get('floatingip', holders[0]!.id);
     throw conflict(
       'FloatingIPPortAlreadyAssociated',
-      `Cannot associate floating IP ${floatingIpAddress} (${fipId}) with port ${port.id} using fixed IP ${fixed.ipAddress}, as that fixed IP already has a floating IP on external network ${network.id} (${other?.floatingIpAddress ?? holders[0]!.id}).`,
+      `Cannot associate ${creating ? 'a new floating IP' : `floating IP ${floatingIpAddress} (${fipId})`} with port ${port.name ? `${port.name} (${port.id})` : port.id} using fixed IP ${fixed.ipAddress}, as that fixed IP already has floating IP ${other?.floatingIpAddress ?? holders[0]!.id} on external network ${network.name ? `${network.name} (${network.id})` : network.id}.`,
     );
   }
   const routerId = routerFor(view, network.id, fixed.subnetId);
@@ -227,7 +237,7 @@ function pickFixedIp(port: Port, fixedIpAddress: string | undefined) {
 }
 
 /** Neutron's rule: the router with a gateway on the floating network and an interface on the fixed IP's subnet. */
-function routerFor(view: View, networkId: string, subnetId: string): string | undefined {
+export function routerFor(view: View, networkId: string, subnetId: string): string | undefined {
   return view
     .lookup(routersOfNetworkKey(networkId))
     .map((ref) => ref.id)

@@ -1,4 +1,5 @@
 import type { AnyEntity, FloatingIp, Kind, Port, Subnet, Router } from './entities.js';
+import { isQuotaResource, quotaUsageKey } from './quotas.js';
 
 /**
  * Secondary index keys per resource. A key marked unique can be held by one resource only, and the store
@@ -15,6 +16,8 @@ export const fipOfFixedKey = (networkId: string, portId: string, fixedIp: string
   `fip-fixed/${networkId}/${portId}/${fixedIp}`;
 export const fipOfPortKey = (portId: string): string => `fip-port/${portId}`;
 export const fipOfRouterKey = (routerId: string): string => `fip-router/${routerId}`;
+/** Floating IPs with a port forwarding to this port. */
+export const portForwardingsOfPortKey = (portId: string): string => `pf-port/${portId}`;
 export const portsOfDeviceKey = (deviceId: string): string => `port-device/${deviceId}`;
 export const portsOfNetworkKey = (networkId: string): string => `port-network/${networkId}`;
 /** A MAC address on one network. Not unique in the store (older databases may hold repeats); the model checks. */
@@ -32,7 +35,9 @@ export const routerPlacementKey = (namespace: string | null, device: string): st
   `router-placement/${namespace ?? ''}/${device}`;
 
 export function indexKeysOf(kind: Kind, entity: AnyEntity): IndexKey[] {
-  return [{ key: projectKey(entity.projectId), unique: false }, ...kindKeysOf(kind, entity)];
+  const keys = [{ key: projectKey(entity.projectId), unique: false }, ...kindKeysOf(kind, entity)];
+  if (isQuotaResource(kind)) keys.push({ key: quotaUsageKey(kind, entity.projectId), unique: false });
+  return keys;
 }
 
 function kindKeysOf(kind: Kind, entity: AnyEntity): IndexKey[] {
@@ -77,10 +82,14 @@ function kindKeysOf(kind: Kind, entity: AnyEntity): IndexKey[] {
         keys.push({ key: fipOfPortKey(fip.portId), unique: false });
       }
       if (fip.routerId) keys.push({ key: fipOfRouterKey(fip.routerId), unique: false });
+      for (const portId of new Set((fip.portForwardings ?? []).map((pf) => pf.internalPortId))) {
+        keys.push({ key: portForwardingsOfPortKey(portId), unique: false });
+      }
       return keys;
     }
     case 'network':
     case 'agent':
+    case 'quota':
       return [];
   }
 }

@@ -34,3 +34,31 @@ export function mappingProblem(view: View, router: Router, fip: FloatingIp): str
 function reachesRouter(router: Router, port: Port, joint: Port): boolean {
   return port.projectId === router.projectId || joint.adminAttached === true || port.adminAttached === true;
 }
+
+/**
+ * Why a floating IP's port forwardings must not be programmed on a router, or '' when they may: the same chain
+ * as `mappingProblem`, checked for every forwarding (port, its fixed IP, a trusted interface of this router,
+ * one project or an admin's doing).
+ */
+export function forwardingProblem(view: View, router: Router, fip: FloatingIp): string {
+  for (const pf of fip.portForwardings ?? []) {
+    const port = view.get('port', pf.internalPortId);
+    if (!port) return `port ${pf.internalPortId} of port forwarding ${pf.id} does not exist`;
+    const fixed = port.fixedIps.find((ip) => ip.ipAddress === pf.internalIpAddress);
+    if (!fixed)
+      return `port ${port.id} does not hold internal IP ${pf.internalIpAddress} of port forwarding ${pf.id}`;
+    const joint = interfacePorts(view, router).find((i) =>
+      i.fixedIps.some((ip) => ip.subnetId === fixed.subnetId),
+    );
+    if (!joint) {
+      return `subnet ${fixed.subnetId} of internal IP ${pf.internalIpAddress} is not attached to router ${router.id} by its project or an admin`;
+    }
+    if (fip.projectId !== port.projectId && pf.adminCreated !== true) {
+      return `floating IP ${fip.floatingIpAddress} of project ${fip.projectId} forwards to port ${port.id} of project ${port.projectId}, and no admin created that`;
+    }
+    if (!reachesRouter(router, port, joint)) {
+      return `port ${port.id} of project ${port.projectId} reaches router ${router.id} of project ${router.projectId}, and no admin joined them`;
+    }
+  }
+  return '';
+}

@@ -5,7 +5,8 @@ import {
   type Port,
 } from './entities.js';
 import { conflict, SfipError } from './errors.js';
-import { fipOfPortKey, macKey } from './index-keys.js';
+import { fipOfPortKey, macKey, portForwardingsOfPortKey } from './index-keys.js';
+import { withoutForwardings } from './port-forwardings.js';
 import { AddressRequest, assignAddress } from './ip-assignment.js';
 import { CommonInput, getUsableNetwork, getVisible, newResource, revise } from './resource.js';
 import { parseMacAddress } from './names.js';
@@ -157,6 +158,13 @@ export function deletePort(tx: Tx, ctx: Context, id: string): void {
       );
     }
   }
+  // As Neutron does, a deleted port takes the forwardings to it along.
+  for (const fip of tx.find('floatingip', portForwardingsOfPortKey(id))) {
+    tx.put(
+      'floatingip',
+      withoutForwardings(ctx, fip, (pf) => pf.internalPortId === id),
+    );
+  }
   tx.delete('port', id);
 }
 
@@ -197,6 +205,7 @@ function withPendingIps(tx: Tx, networkId: string, pending: readonly FixedIp[]):
     list: tx.list.bind(tx),
     put: tx.put.bind(tx),
     delete: tx.delete.bind(tx),
+    count: tx.count.bind(tx),
     lookup: (key: string) => (taken.has(key) ? [{ kind: 'port', id: 'pending' }] : tx.lookup(key)),
   };
 }

@@ -9,6 +9,7 @@ const NOT_FOUND: Record<Kind, [type: string, noun: string]> = {
   router: ['RouterNotFound', 'Router'],
   floatingip: ['FloatingIPNotFound', 'Floating IP'],
   agent: ['AgentNotFound', 'Agent'],
+  quota: ['QuotaNotFound', 'Quota'],
 };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

@@ -213,8 +213,14 @@ export function removeRouterInterface(
   const subnetIds = new Set(port.fixedIps.map((ip) => ip.subnetId));
   const users = floatingIpsOf(tx, router.id).filter((fip) => {
     const fixedPort = fip.portId ? tx.get('port', fip.portId) : undefined;
-    return fixedPort?.fixedIps.some(
-      (ip) => ip.ipAddress === fip.fixedIpAddress && subnetIds.has(ip.subnetId),
+    const forwarded = (fip.portForwardings ?? []).some((pf) =>
+      tx
+        .get('port', pf.internalPortId)
+        ?.fixedIps.some((ip) => ip.ipAddress === pf.internalIpAddress && subnetIds.has(ip.subnetId)),
+    );
+    return (
+      forwarded ||
+      fixedPort?.fixedIps.some((ip) => ip.ipAddress === fip.fixedIpAddress && subnetIds.has(ip.subnetId))
     );
   });
   if (users.length > 0) {

@@ -13,6 +13,8 @@ export interface View {
   list<K extends Kind>(kind: K): KindMap[K][];
   /** Resources holding an index key (see `indexKeysOf`). */
   lookup(key: string): IndexRef[];
+  /** How many resources hold an index key (a quota's usage), without reading them. */
+  count(key: string): number;
   /** The resources of one kind holding an index key, read in one go. */
   find<K extends Kind>(kind: K, key: string): KindMap[K][];
   /**

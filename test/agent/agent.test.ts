@@ -85,6 +85,31 @@ describe('agent', () => {
     await agent.stop();
   });
 
+  it('reports the router itself ERROR with the reason while its namespace is missing, and ACTIVE once back', async () => {
+    const c = await smallCloud();
+    const dp = new FakeDataplane();
+    dp.missingNamespaces.add('qrouter-1');
+    const agent = agentFor(c, dp);
+    let passes = 0;
+    agent.on('reconciled', () => passes++);
+    await agent.start();
+    await agent.sync();
+    const router = () => c.store.read((v) => v.get('router', c.router)!);
+    const failed = await router();
+    assert.equal(failed.status, 'ERROR');
+    assert.match(failed.statusReason ?? '', /namespace qrouter-1 does not exist/);
+    // Its own status write comes back on the change feed: that must not start another pass.
+    const before = passes;
+    await agent.sync();
+    assert.equal(passes, before, 'the status report woke the agent');
+    dp.missingNamespaces.delete('qrouter-1');
+    agent.resyncAll('test');
+    await agent.sync();
+    const ok = await router();
+    assert.deepEqual([ok.status, ok.statusReason], ['ACTIVE', '']);
+    await agent.stop();
+  });
+
   it('changes nothing when restarted over a kernel that is already right', async () => {
     const c = await smallCloud();
     const dp = new FakeDataplane();

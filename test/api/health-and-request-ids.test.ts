@@ -18,14 +18,19 @@ function capturedLogger() {
 }
 
 describe('request ids', () => {
-  it('keeps a caller’s X-Request-Id, returns it, and puts it on every log line of the request', async () => {
+  it('keeps a caller’s X-Request-Id, returns it, and logs the request once with it', async () => {
     const { log, lines } = capturedLogger();
     const app = await buildApi({ store: new SqliteStore({ path: ':memory:' }), logger: log, auth: 'none' });
     const res = await app.inject({ url: '/v2.0/networks', headers: { 'x-request-id': 'trace-42.a' } });
     assert.equal(res.statusCode, 200);
     assert.equal(res.headers['x-request-id'], 'trace-42.a');
-    const mine = lines.filter((l) => l.reqId === 'trace-42.a').map((l) => l.msg);
-    assert.deepEqual(mine, ['incoming request', 'request completed']);
+    const mine = lines.filter((l) => l.reqId === 'trace-42.a');
+    // One line per request, with what an operator needs from it.
+    assert.deepEqual(
+      mine.map((l) => [l.msg, l.method, l.url, l.statusCode]),
+      [['request', 'GET', '/v2.0/networks', 200]],
+    );
+    assert.equal(typeof mine[0]!.responseTimeMs, 'number');
   });
 
   it('replaces a missing or unsafe X-Request-Id with a new UUID', async () => {
@@ -67,7 +72,7 @@ describe('readiness', () => {
     assert.deepEqual(seen, []);
   });
 
-  it('waits until each router has been reconciled once; a failed pass counts and is named', () => {
+  it('waits until each router has been reconciled once; a failing router is not ready, named with its reason', () => {
     const history = new ReconcileHistory();
     const pass = (routerId: string, error?: string) =>
       history.record({
@@ -95,8 +100,13 @@ describe('readiness', () => {
     assert.equal(agentReadiness(history, true, ['a', 'b']).ready, false);
     pass('b', 'network namespace qrouter-2 does not exist');
     assert.deepEqual(agentReadiness(history, true, ['a', 'b']), {
+      ready: false,
+      detail: '2 router(s) reconciled; failing: b (network namespace qrouter-2 does not exist)',
+    });
+    pass('b');
+    assert.deepEqual(agentReadiness(history, true, ['a', 'b']), {
       ready: true,
-      detail: '2 router(s) reconciled; failing: b',
+      detail: '2 router(s) reconciled',
     });
     assert.deepEqual(agentReadiness(history, true, []), { ready: true, detail: '0 router(s) reconciled' });
   });

@@ -290,6 +290,117 @@ describe('the real openstack CLI against sfip serve with token auth (agent on th
     fips.chosen = adminChosen;
   });
 
+  it('port forwarding: create, list, show, set and delete with the real client', async () => {
+    const fip = (await os(alice, ['floating', 'ip', 'create', 'public', '-f', 'json'])) as Json;
+    const address = String(fip.floating_ip_address);
+    const vm2 = (await os(alice, ['port', 'show', 'alice-vm2', '-f', 'json'])) as Json;
+    const internal = (vm2.fixed_ips as { ip_address: string }[])[0]!.ip_address;
+    const pf = (await os(alice, [
+      'floating',
+      'ip',
+      'port',
+      'forwarding',
+      'create',
+      '--internal-ip-address',
+      internal,
+      '--port',
+      'alice-vm2',
+      '--internal-protocol-port',
+      '22',
+      '--external-protocol-port',
+      '2222',
+      '--protocol',
+      'tcp',
+      '--description',
+      'ssh',
+      address,
+      '-f',
+      'json',
+    ])) as Json;
+    assert.equal(pf.internal_ip_address, internal);
+    assert.equal(pf.internal_port, 22);
+    assert.equal(pf.external_port, 2222);
+    assert.equal(pf.protocol, 'tcp');
+    const list = (await os(alice, [
+      'floating',
+      'ip',
+      'port',
+      'forwarding',
+      'list',
+      address,
+      '-f',
+      'json',
+    ])) as Json[];
+    assert.deepEqual(
+      list.map((row) => [row.ID, row['Internal IP Address'], row['Internal Port'], row['External Port']]),
+      [[pf.id, internal, 22, 2222]],
+    );
+    await os(alice, [
+      'floating',
+      'ip',
+      'port',
+      'forwarding',
+      'set',
+      '--external-protocol-port',
+      '2200',
+      '--description',
+      'moved',
+      address,
+      String(pf.id),
+    ]);
+    const shown = (await os(alice, [
+      'floating',
+      'ip',
+      'port',
+      'forwarding',
+      'show',
+      address,
+      String(pf.id),
+      '-f',
+      'json',
+    ])) as Json;
+    assert.equal(shown.external_port, 2200);
+    assert.equal(shown.description, 'moved');
+    const inFip = await show(alice, address);
+    assert.equal(inFip.router_id, fips.web!.router_id);
+    const hidden = await openstack(server.url, bob, [
+      'floating',
+      'ip',
+      'port',
+      'forwarding',
+      'list',
+      String(fip.id),
+    ]);
+    assert.equal(hidden.code, 1);
+    const bad = await openstack(server.url, alice, [
+      'floating',
+      'ip',
+      'port',
+      'forwarding',
+      'create',
+      '--internal-ip-address',
+      internal,
+      '--port',
+      'alice-vm2',
+      '--internal-protocol-port',
+      '22',
+      '--external-protocol-port',
+      '2223',
+      '--protocol',
+      'tcp',
+      address,
+    ]);
+    assert.equal(bad.code, 1);
+    // The same internal socket twice: refused by the server, naming it.
+    assert.match(bad.stderr, /22:22\/tcp/);
+    await os(alice, ['floating', 'ip', 'port', 'forwarding', 'delete', address, String(pf.id)]);
+    assert.deepEqual(
+      await os(alice, ['floating', 'ip', 'port', 'forwarding', 'list', address, '-f', 'json']),
+      [],
+    );
+    await os(alice, ['floating', 'ip', 'delete', address]);
+  });
+
   it('deletes by address and by id', async () => {
     await os(alice, [
       'floating',

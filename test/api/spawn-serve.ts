@@ -17,6 +17,8 @@ export interface SpawnedServe {
   readonly env: NodeJS.ProcessEnv;
   /** Everything serve logged, for assertions and failure messages. */
   readonly logs: string[];
+  /** Sends serve a signal (SIGHUP reopens its audit log). */
+  signal(name: NodeJS.Signals): void;
   /** SIGTERM and wait, keeping the state directory. */
   terminate(): Promise<void>;
   /** terminate(), then remove the state directory. */
@@ -84,6 +86,7 @@ export async function spawnServe(extra: string[] = []): Promise<SpawnedServe> {
     adminToken,
     env,
     logs,
+    signal: (name) => void child.kill(name),
     terminate,
     async stop() {
       await terminate();

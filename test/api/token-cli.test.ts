@@ -59,9 +59,11 @@ describe('sfip CLI and tokens: local admin token, token create/list/revoke, --to
       ],
       published,
     );
-    const listed = JSON.parse(
-      await ok(['--url', server.url, '--json', 'network', 'list'], { SFIP_STATE_DIR: server.stateDir }),
-    ) as Json[];
+    const listed = (
+      JSON.parse(
+        await ok(['--url', server.url, '--json', 'network', 'list'], { SFIP_STATE_DIR: server.stateDir }),
+      ) as { networks: Json[] }
+    ).networks;
     assert.deepEqual(
       listed.map((n) => n.name),
       ['public'],
@@ -90,16 +92,20 @@ describe('sfip CLI and tokens: local admin token, token create/list/revoke, --to
     await ok(['--url', server.url, '--token', token, 'fip', 'create', 'public', '--description', 'mine']);
     const file = join(empty, 'alice.token');
     writeFileSync(file, `${token}\n`, { mode: 0o600 });
-    const viaEnv = JSON.parse(
-      await ok(['--url', server.url, '--json', 'fip', 'list'], { SFIP_TOKEN: token }),
-    ) as Json[];
+    const viaEnv = (
+      JSON.parse(await ok(['--url', server.url, '--json', 'fip', 'list'], { SFIP_TOKEN: token })) as {
+        floatingips: Json[];
+      }
+    ).floatingips;
     assert.deepEqual(
       viaEnv.map((f) => [f.project_id, f.description]),
       [['alice', 'mine']],
     );
-    const viaFile = JSON.parse(
-      await ok(['--url', server.url, '--token-file', file, '--json', 'fip', 'list']),
-    ) as Json[];
+    const viaFile = (
+      JSON.parse(await ok(['--url', server.url, '--token-file', file, '--json', 'fip', 'list'])) as {
+        floatingips: Json[];
+      }
+    ).floatingips;
     assert.deepEqual(
       viaFile.map((f) => f.id),
       viaEnv.map((f) => f.id),

@@ -60,23 +60,36 @@ describe('CLI', () => {
       'web',
     );
     assert.equal(created.code, 0, created.stderr);
-    const fip = JSON.parse(created.stdout) as Record<string, unknown>;
+    const fip = (JSON.parse(created.stdout) as { floatingip: Record<string, unknown> }).floatingip;
     assert.equal(fip.fixed_ip_address, '10.0.0.11');
     const address = String(fip.floating_ip_address);
     const list = await sfip(url, 'fip', 'list');
     assert.equal(list.code, 0);
-    assert.match(list.stdout, new RegExp(`${address.replace(/\./g, '\\.')}\\s.*10\\.0\\.0\\.11.*DOWN.*web`));
+    assert.match(
+      list.stdout,
+      new RegExp(`${address.replace(/\./g, '\\.')}\\s.*10\\.0\\.0\\.11\\s.*vm1\\s.*r1\\s.*DOWN.*web`),
+      'port and router by name',
+    );
+    assert.ok(
+      !list.stdout.includes(f.vm1) && !list.stdout.includes(f.router),
+      'no port or router ids by default',
+    );
+    const long = await sfip(url, 'fip', 'list', '--long');
+    assert.ok(long.stdout.includes(f.vm1) && long.stdout.includes(f.router), 'ids with --long');
     assert.ok(!list.stdout.includes(String.fromCharCode(27)), 'no colour codes in a pipe');
     const shown = await sfip(url, '--json', 'fip', 'show', address);
-    assert.equal((JSON.parse(shown.stdout) as Record<string, unknown>).id, fip.id);
+    assert.equal((JSON.parse(shown.stdout) as { floatingip: Record<string, unknown> }).floatingip.id, fip.id);
     const moved = await sfip(url, '--json', 'fip', 'set', address, '--fixed-ip', '10.0.0.12');
     assert.equal(
-      (JSON.parse(moved.stdout) as Record<string, unknown>).port_id,
+      (JSON.parse(moved.stdout) as { floatingip: Record<string, unknown> }).floatingip.port_id,
       f.vm2,
       'found the port by its fixed IP',
     );
     const unset = await sfip(url, '--json', 'fip', 'unset', address);
-    assert.equal((JSON.parse(unset.stdout) as Record<string, unknown>).port_id, null);
+    assert.equal(
+      (JSON.parse(unset.stdout) as { floatingip: Record<string, unknown> }).floatingip.port_id,
+      null,
+    );
     const deleted = await sfip(url, 'fip', 'delete', address);
     assert.equal(deleted.code, 0);
     assert.match(deleted.stdout, new RegExp(`Deleted floating IP ${address}`));
@@ -107,9 +120,14 @@ describe('CLI', () => {
       ['fip', 'create', 'public', '--address', '203.0.113.18'],
       ['IpAddressAlreadyAllocated', '203.0.113.18'],
     );
-    await fails(
+    const refused = await fails(
       ['fip', 'create', 'public', '--port', 'vm1'],
-      ['FloatingIPPortAlreadyAssociated', '10.0.0.11'],
+      ['FloatingIPPortAlreadyAssociated', '10.0.0.11', 'a new floating IP', 'vm1', '203.0.113.18'],
+    );
+    // The refused floating IP was rolled back: no address but the holder's may appear.
+    assert.deepEqual(
+      refused.stderr.match(/203\.0\.113\.\d+/g)?.filter((a) => a !== '203.0.113.18') ?? [],
+      [],
     );
     assert.equal((await sfip(url, 'fip', 'delete', '203.0.113.18')).code, 0);
   });

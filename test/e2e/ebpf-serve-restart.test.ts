@@ -51,16 +51,25 @@ describe('sfip serve --backend ebpf, killed and restarted under traffic', { time
   it('serves HTTP through a floating IP created with the CLI, untracked', async () => {
     const up = await cli(serve.url, 'lab', 'up', '--prefix', prefix);
     assert.equal(up.code, 0, up.stderr);
-    const created = await cli(serve.url, '--json', 'fip', 'create', `${prefix}-r1-public`, '--port', 'vm1');
+    const created = await cli(
+      serve.url,
+      '--json',
+      'fip',
+      'create',
+      `${prefix}-r1-public`,
+      '--port',
+      `${prefix}-r1-vm1`,
+    );
     assert.equal(created.code, 0, created.stderr);
-    const fip = JSON.parse(created.stdout) as Record<string, unknown>;
+    const fip = (JSON.parse(created.stdout) as { floatingip: Record<string, unknown> }).floatingip;
     address = String(fip.floating_ip_address);
     routerId = String(fip.router_id);
     await waitFor('ACTIVE', async () => {
-      const shown = JSON.parse((await cli(serve.url, '--json', 'fip', 'show', address)).stdout) as Record<
-        string,
-        unknown
-      >;
+      const shown = (
+        JSON.parse((await cli(serve.url, '--json', 'fip', 'show', address)).stdout) as {
+          floatingip: Record<string, unknown>;
+        }
+      ).floatingip;
       return shown.status === 'ACTIVE' ? true : undefined;
     });
     const page = await waitFor(

@@ -34,7 +34,8 @@ describe('metrics, dashboard and top against the lab', { timeout: 240_000 }, () 
   const ns = { ext: `${prefix}-r1-ext`, vm1: `${prefix}-r1-vm1` };
   let address = '';
 
-  const metrics = async () => (await fetch(`${serve.url}/metrics`)).text();
+  const metrics = async () =>
+    (await fetch(`${serve.url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
   const counter = (text: string, name: string, direction: string) =>
     sample(text, name, { floating_ip_address: address, direction }) ?? NaN;
 

@@ -48,14 +48,25 @@ describe('sfip serve with the lab, end to end', { timeout: 180_000 }, () => {
   it('builds the lab and serves HTTP through a floating IP created with the CLI, with no conntrack entry for it', async () => {
     const up = await sfip(serve.url, 'lab', 'up', '--prefix', prefix);
     assert.equal(up.code, 0, up.stderr);
-    const created = await sfip(serve.url, '--json', 'fip', 'create', `${prefix}-r1-public`, '--port', 'vm1');
+    const created = await sfip(
+      serve.url,
+      '--json',
+      'fip',
+      'create',
+      `${prefix}-r1-public`,
+      '--port',
+      `${prefix}-r1-vm1`,
+    );
     assert.equal(created.code, 0, created.stderr);
-    address = String((JSON.parse(created.stdout) as Record<string, unknown>).floating_ip_address);
+    address = String(
+      (JSON.parse(created.stdout) as { floatingip: Record<string, unknown> }).floatingip.floating_ip_address,
+    );
     await waitFor('ACTIVE', async () => {
-      const shown = JSON.parse((await sfip(serve.url, '--json', 'fip', 'show', address)).stdout) as Record<
-        string,
-        unknown
-      >;
+      const shown = (
+        JSON.parse((await sfip(serve.url, '--json', 'fip', 'show', address)).stdout) as {
+          floatingip: Record<string, unknown>;
+        }
+      ).floatingip;
       return shown.status === 'ACTIVE' ? true : undefined;
     });
     const page = await waitFor(
@@ -79,9 +90,9 @@ describe('sfip serve with the lab, end to end', { timeout: 180_000 }, () => {
     ];
     const before = await snapshot();
     const bad = [
-      ['fip', 'create', `${prefix}-r1-public`, '--address', '203.0.113.07'],
-      ['fip', 'create', `${prefix}-r1-public`, '--address', address],
-      ['fip', 'create', `${prefix}-r1-public`, '--port', 'vm1'],
+      ['fip', 'create', `${prefix}-r1-public`, '--floating-ip-address', '203.0.113.07'],
+      ['fip', 'create', `${prefix}-r1-public`, '--floating-ip-address', address],
+      ['fip', 'create', `${prefix}-r1-public`, '--port', `${prefix}-r1-vm1`],
       ['router', 'set', `${prefix}-r1`, '--gateway-device', 'qg-r1;ip link del qg-r1'],
       ['router', 'set', `${prefix}-r1`, '--namespace', `${'x'.repeat(70)}`],
     ];
@@ -143,7 +154,9 @@ describe('sfip serve with the lab, end to end', { timeout: 180_000 }, () => {
     assert.equal(down.code, 0, down.stderr);
     const namespaces = (await run('ip', ['netns', 'list'])).stdout;
     assert.doesNotMatch(namespaces, new RegExp(`^${prefix}-`, 'm'));
-    const fips = JSON.parse((await sfip(serve.url, '--json', 'fip', 'list')).stdout) as unknown[];
+    const fips = (
+      JSON.parse((await sfip(serve.url, '--json', 'fip', 'list')).stdout) as { floatingips: unknown[] }
+    ).floatingips;
     assert.deepEqual(fips, []);
   });
 });

@@ -126,6 +126,8 @@ describe('hostile input at every entry point', { timeout: 180_000 }, () => {
       // Thousands of requests from one token: a rate limit would answer most of them with 429 before the
       // validation this test is about ever saw them (the limit has its own test in hostile-clients).
       rateLimit: null,
+      // Most of those requests are refused (4xx) on purpose: the refusal limit has its own test too.
+      refusalLimit: null,
     });
     const post = async (path: string, body: Json) => {
       const res = await inject('POST', path, body);
@@ -406,6 +408,7 @@ describe('hostile input at every entry point', { timeout: 180_000 }, () => {
       subnet: 'private',
       port: 'vm1',
       name: 'hostile-test',
+      project: 'admin',
     };
     // Commands with their positional arguments, and the options that take a value. Paths an operator gives to
     // serve and top (--state-dir, --store, --dashboard-token) are theirs to choose and never reach a shell or a
@@ -459,13 +462,27 @@ describe('hostile input at every entry point', { timeout: 180_000 }, () => {
       [['port', 'create'], ['name'], ['--network', '--fixed-ip', '--device-id']],
       [['port', 'show'], ['port'], []],
       [['port', 'delete'], ['port'], []],
+      [['quota', 'show'], ['project'], []],
+      [['quota', 'set'], ['project'], ['--floating-ips', '--routers']],
+      [['quota', 'reset'], ['project'], []],
       [['lab', 'up'], [], ['--prefix']],
       [['lab', 'down'], [], ['--prefix']],
       [['lab', 'status'], [], ['--prefix']],
       [
         ['serve'],
         [],
-        ['--host', '--port', '--backend', '--resync-interval', '--log-level', '--counters-cache'],
+        [
+          '--host',
+          '--port',
+          '--backend',
+          '--resync-interval',
+          '--log-level',
+          '--counters-cache',
+          '--metrics-listen',
+          '--refusal-limit',
+          '--audit-log-max-size',
+          '--audit-log-files',
+        ],
       ],
     ];
     for (const { value } of HOSTILE) {

@@ -11,6 +11,9 @@ import {
   createFloatingIp,
   createNetwork,
   createSubnet,
+  quotaTx,
+  quotaUsage,
+  setQuota,
   SfipError,
   updateNetwork,
 } from '../../src/model/index.js';
@@ -137,6 +140,36 @@ describe('etcd store', { timeout: 60_000 }, () => {
     for (const app of apis) await app.close();
     await a.close();
     await b.close();
+  });
+
+  it('never lets four replicas creating at once pass a project quota', async () => {
+    const prefix = newPrefix();
+    const replicas = await Promise.all([0, 1, 2, 3].map(() => open(prefix)));
+    await replicas[0]!.update((tx) => setQuota(tx, ctx, 'racer', { network: 7 }));
+    await waitFor('every replica to see the quota', async () =>
+      (await Promise.all(replicas.map((r) => r.read((v) => v.get('quota', 'racer'))))).every(Boolean)
+        ? true
+        : undefined,
+    );
+    const project = { ...adminContext('racer'), isAdmin: false };
+    const results = await Promise.allSettled(
+      Array.from({ length: 40 }, (_, i) =>
+        replicas[i % 4]!.update((tx) => createNetwork(quotaTx(tx, project), project, { name: `r${i}` })),
+      ),
+    );
+    const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    assert.equal(results.length - refused.length, 7);
+    assert.ok(
+      refused.every((r) => (r.reason as SfipError).type === 'OverQuota'),
+      String(refused[0]?.reason),
+    );
+    for (const replica of replicas) {
+      await waitFor('the replica to see every network', async () =>
+        (await replica.read((v) => quotaUsage(v, 'racer').network)) === 7 ? true : undefined,
+      );
+    }
+    assert.equal(await replicas[1]!.read((v) => v.list('network').length), 7);
+    await Promise.all(replicas.map((r) => r.close()));
   });
 
   it('refuses the same explicit address to two replicas at once with a conflict, keeping one', async () => {

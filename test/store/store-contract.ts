@@ -7,6 +7,10 @@ import {
   createNetwork,
   createSubnet,
   ipKey,
+  quotaTx,
+  quotaUsage,
+  quotaUsageKey,
+  setQuota,
   SfipError,
   subnetsOfNetworkKey,
   type Network,
@@ -174,6 +178,51 @@ export function runStoreContract(name: string, open: () => Promise<Store>): void
       assert.equal(await store.tokens.revokeToken('tok1'), true);
       assert.equal(await store.tokens.revokeToken('tok1'), false);
       assert.equal(await store.tokens.getToken('tok1'), undefined);
+      await store.close();
+    });
+
+    it('counts the holders of an index key, seeing its own writes inside a transaction', async () => {
+      const store = await open();
+      const project = { ...adminContext('counted'), isAdmin: false };
+      const key = quotaUsageKey('network', 'counted');
+      const ids = await store.update((tx) => {
+        const made = [1, 2, 3].map((i) => createNetwork(tx, project, { name: `n${i}` }).id);
+        assert.equal(tx.count(key), 3);
+        tx.delete('network', made[0]!);
+        assert.equal(tx.count(key), 2);
+        return made;
+      });
+      assert.equal(await store.read((v) => v.count(key)), 2);
+      assert.equal(await store.read((v) => v.count(quotaUsageKey('network', 'nobody'))), 0);
+      await store.update((tx) => tx.delete('network', ids[1]!));
+      assert.equal(await store.read((v) => v.count(key)), 1);
+      await store.close();
+    });
+
+    it('never lets concurrent creates pass a project quota, and changes nothing for a refused one', async () => {
+      const store = await open();
+      const project = { ...adminContext('limited'), isAdmin: false };
+      await store.update((tx) => setQuota(tx, ctx, 'limited', { network: 5 }));
+      const results = await Promise.allSettled(
+        Array.from({ length: 20 }, (_, i) =>
+          store.update((tx) => createNetwork(quotaTx(tx, project), project, { name: `n${i}` })),
+        ),
+      );
+      const refused = results.filter((r) => r.status === 'rejected');
+      assert.equal(results.length - refused.length, 5);
+      for (const r of refused) {
+        assert.equal(((r as PromiseRejectedResult).reason as SfipError).type, 'OverQuota');
+      }
+      assert.equal(
+        await store.read((v) => v.list('network').filter((n) => n.projectId === 'limited').length),
+        5,
+      );
+      assert.equal((await store.read((v) => quotaUsage(v, 'limited'))).network, 5);
+      // An admin's creates are not limited, and count as the project's usage.
+      await store.update((tx) =>
+        createNetwork(quotaTx(tx, ctx), ctx, { name: 'by-admin', projectId: 'limited' }),
+      );
+      assert.equal((await store.read((v) => quotaUsage(v, 'limited'))).network, 6);
       await store.close();
     });
 

@@ -7,6 +7,7 @@ import {
   removeRouterInterface,
   updateRouter,
   visibleTo,
+  quotaTx,
 } from '../../model/index.js';
 import { NullableString, StandardResponse } from '../openapi-schemas.js';
 import type { Store } from '../../store/index.js';
@@ -100,6 +101,7 @@ export const routers: ResourceDef<'router'> = {
     'tenant_id',
     'project_id',
     'status',
+    'status_reason',
     'admin_state_up',
     'external_gateway_info',
     'routes',
@@ -114,13 +116,27 @@ export const routers: ResourceDef<'router'> = {
   ],
   structured: ['tags', 'external_gateway_info', 'routes'],
   booleans: ['admin_state_up', 'anti_spoofing'],
-  readOnly: ['id', 'tenant_id', 'project_id', 'status', 'revision_number', 'created_at', 'updated_at'],
+  readOnly: [
+    'id',
+    'tenant_id',
+    'project_id',
+    'status',
+    'status_reason',
+    'revision_number',
+    'created_at',
+    'updated_at',
+  ],
   readable: visibleTo,
   toObject: routerView,
   responseSchema: Type.Object({
     ...StandardResponse,
     name: Type.String(),
-    status: Type.String(),
+    status: Type.Union([Type.Literal('ACTIVE'), Type.Literal('ERROR')], {
+      description: 'ERROR when the agent cannot program the router (see status_reason)',
+    }),
+    status_reason: Type.String({
+      description: 'sfip extension: why the status is ERROR, e.g. a missing namespace or gateway device',
+    }),
     admin_state_up: Type.Boolean(),
     external_gateway_info: Type.Union([
       Type.Object({
@@ -168,7 +184,7 @@ export function registerRouterInterfaces(app: FastifyInstance, store: Store): vo
         };
         const info = await store.update((tx) =>
           action === 'add_router_interface'
-            ? addRouterInterface(tx, ctx, request.params.id, body)
+            ? addRouterInterface(quotaTx(tx, ctx), ctx, request.params.id, body)
             : removeRouterInterface(tx, ctx, request.params.id, body),
         );
         return {

@@ -1,8 +1,10 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseBackendName, parseNamespaceName, parseNodeName, SfipError } from '../../model/index.js';
 import { createLogger } from '../../daemon/logger.js';
 import { runAgent } from '../../daemon/node-agent.js';
-import { parseDuration, parseTtl } from './serve.js';
+import { checkPrivileges } from '../../daemon/privileges.js';
+import { deprecatedAlias, durationOption } from '../option-helpers.js';
+import { parseTtl } from './serve.js';
 
 const asNode = (text: string) => {
   try {
@@ -15,7 +17,7 @@ const asNode = (text: string) => {
 const asPrefix = (text: string) => {
   try {
     // A prefix must itself be the start of a valid namespace name.
-    parseNamespaceName(`${text}x`, '--netns-prefix');
+    parseNamespaceName(`${text}x`, '--prefix');
     return text;
   } catch (error) {
     throw new InvalidArgumentError((error as SfipError).message);
@@ -23,7 +25,7 @@ const asPrefix = (text: string) => {
 };
 
 export function agentCommand(): Command {
-  return new Command('agent')
+  const agent = new Command('agent')
     .description('Run only the reconciler for one network node, against a shared etcd store')
     .requiredOption('--node <name>', 'this network node: one live agent per name', asNode)
     .requiredOption('--store <spec>', 'etcd://HOST:PORT[,HOST:PORT...][/PREFIX/]')
@@ -33,46 +35,54 @@ export function agentCommand(): Command {
       process.env.SFIP_STATE_DIR ?? '/var/lib/sfip',
     )
     .option('--backend <name>', 'default dataplane backend', 'nftables')
-    .option(
-      '--lease-ttl <duration>',
-      "liveness lease: a dead node's routers move this long after its last renewal",
-      parseTtl,
-      3,
+    .addOption(
+      new Option(
+        '--lease-ttl <duration>',
+        "liveness lease: a dead node's routers move this long after its last renewal",
+      )
+        .argParser(parseTtl)
+        .default(3, '3s'),
     )
     .option(
-      '--netns-prefix <prefix>',
+      '--prefix <prefix>',
       'prepend to every router namespace on this node (labs: several nodes on one host)',
       asPrefix,
     )
-    .option(
-      '--resync-interval <duration>',
-      'how often to re-read the kernel and repair drift',
-      parseDuration,
-      10_000,
+    .addOption(
+      durationOption(
+        '--resync-interval <duration>',
+        'how often to re-read the kernel and repair drift',
+        10_000,
+      ),
     )
     .option('--no-garp', 'do not send gratuitous ARP when floating IPs come up')
-    .option('--log-level <level>', 'trace, debug, info, warn, error', 'info')
-    .action(async (o: Record<string, unknown>) => {
-      const log = createLogger(String(o.logLevel));
-      const running = await runAgent({
-        node: String(o.node),
-        store: String(o.store),
-        stateDir: String(o.stateDir),
-        backend: parseBackendName(o.backend),
-        leaseTtlSeconds: Number(o.leaseTtl),
-        resyncIntervalMs: Number(o.resyncInterval),
-        garp: Boolean(o.garp),
-        ...(o.netnsPrefix !== undefined && { netnsPrefix: String(o.netnsPrefix) }),
-        log,
-      });
-      log.info({ node: String(o.node) }, 'agent reconciled the routers it carries');
-      await new Promise<void>((resolve) => {
-        const stop = (signal: string) => {
-          log.info({ signal }, 'stopping; the kernel keeps forwarding until the lease fence closes');
-          void running.close().then(resolve);
-        };
-        process.once('SIGTERM', () => stop('SIGTERM'));
-        process.once('SIGINT', () => stop('SIGINT'));
-      });
+    .option('--log-level <level>', 'trace, debug, info, warn, error', 'info');
+  // The lab's name for the same thing is --prefix; the old name works for one release.
+  deprecatedAlias(agent, '--netns-prefix <prefix>', '--prefix');
+  return agent.action(async (o: Record<string, unknown>) => {
+    const backend = parseBackendName(o.backend);
+    // As serve does: say what is missing before the first apply fails with "Operation not permitted".
+    if (backend !== 'fake') checkPrivileges();
+    const log = createLogger(String(o.logLevel));
+    const running = await runAgent({
+      node: String(o.node),
+      store: String(o.store),
+      stateDir: String(o.stateDir),
+      backend: parseBackendName(o.backend),
+      leaseTtlSeconds: Number(o.leaseTtl),
+      resyncIntervalMs: Number(o.resyncInterval),
+      garp: Boolean(o.garp),
+      ...(o.prefix !== undefined && { netnsPrefix: String(o.prefix) }),
+      log,
     });
+    log.info({ node: String(o.node) }, 'agent reconciled the routers it carries');
+    await new Promise<void>((resolve) => {
+      const stop = (signal: string) => {
+        log.info({ signal }, 'stopping; the kernel keeps forwarding until the lease fence closes');
+        void running.close().then(resolve);
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+  });
 }

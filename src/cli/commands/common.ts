@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { ApiClient } from '../../client/api-client.js';
+import { ApiClient, ApiError } from '../../client/api-client.js';
 import type { OutputOptions } from '../output.js';
 import { resolveToken } from '../../client/token-source.js';
 
@@ -16,9 +16,29 @@ export function globals(command: Command): GlobalOptions {
   return command.optsWithGlobals<GlobalOptions>();
 }
 
+/**
+ * The --url, checked before any request: without a scheme (`127.0.0.1:9696`), fetch fails and the error would
+ * blame a daemon that may well be running.
+ */
+export function apiUrl(url: string): string {
+  if (!/^https?:\/\//i.test(url)) {
+    const hint = /^[a-z][a-z0-9+.-]*:\/\//i.test(url)
+      ? 'only http:// and https:// are supported'
+      : `write http://${url}`;
+    throw new ApiError(400, 'BadUrl', `--url '${url}' has no http:// or https:// scheme: ${hint}`);
+  }
+  try {
+    new URL(url);
+  } catch {
+    throw new ApiError(400, 'BadUrl', `--url '${url}' is not a URL: expected e.g. http://127.0.0.1:9696`);
+  }
+  return url;
+}
+
 export function clientOf(command: Command): ApiClient {
   const g = globals(command);
-  return new ApiClient(g.url, resolveToken(g.url, g));
+  const url = apiUrl(g.url);
+  return new ApiClient(url, resolveToken(url, g));
 }
 
 export function outputOf(command: Command): OutputOptions {

@@ -25,6 +25,7 @@ export function doctorCommand(): Command {
         );
       } else {
         printList(
+          null,
           lines.map((l) => ({ ...l, ok: l.ok ? 'ok' : 'MISSING' })),
           [
             ['Area', 'area'],

@@ -1,18 +1,22 @@
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import type { ApiClient, Json } from '../../client/api-client.js';
 import { ApiError } from '../../client/api-client.js';
-import { printList, printObject } from '../output.js';
+import { findExternalNetwork, label, namesOf } from '../names.js';
+import { deprecatedAlias, durationOption } from '../option-helpers.js';
+import { printList, printObject, type Column } from '../output.js';
 import { clientOf, collect, outputOf } from './common.js';
+import { forwardCommand } from './fip-forward.js';
+import { waitForStatus } from './wait.js';
 
-const COLUMNS: [string, string][] = [
-  ['ID', 'id'],
-  ['Floating IP', 'floating_ip_address'],
-  ['Fixed IP', 'fixed_ip_address'],
-  ['Port', 'port_id'],
-  ['Router', 'router_id'],
-  ['Status', 'status'],
-  ['Description', 'description'],
-];
+const STATUSES = ['ACTIVE', 'DOWN', 'ERROR'] as const;
+
+function parseStatus(text: string): string {
+  const status = text.toUpperCase();
+  if (!(STATUSES as readonly string[]).includes(status)) {
+    throw new InvalidArgumentError(`'${text}' is not a floating IP status: use ${STATUSES.join(', ')}`);
+  }
+  return status;
+}
 
 /** A port given by id or name, or found by one of its fixed IPs. */
 async function resolvePort(
@@ -28,9 +32,63 @@ async function resolvePort(
   const candidates = ports.filter((p) => !String(p.device_owner).startsWith('network:'));
   if (candidates.length === 0) throw new ApiError(404, 'PortNotFound', `No port has fixed IP ${fixedIp}`);
   if (candidates.length > 1) {
-    throw new ApiError(409, 'Ambiguous', `Several ports have fixed IP ${fixedIp}: choose one with --port`);
+    const names = candidates.map((p) => String(p.name || p.id)).join(', ');
+    throw new ApiError(
+      409,
+      'Ambiguous',
+      `Several ports have fixed IP ${fixedIp} (${names}): choose one with --port`,
+    );
   }
   return String(candidates[0]!.id);
+}
+
+/** --wait and --wait-timeout, shared by create and set. */
+function withWait(command: Command): Command {
+  return command
+    .option('--wait', 'wait until the agent reports ACTIVE or ERROR; exit non-zero on ERROR or timeout')
+    .addOption(durationOption('--wait-timeout <duration>', 'how long --wait waits', 30_000));
+}
+
+interface WaitOptions {
+  wait?: boolean;
+  waitTimeout: number;
+}
+
+/** Prints the floating IP, after waiting for the agent when asked; ERROR or a timeout is a failure. */
+async function finish(api: ApiClient, cmd: Command, fip: Json, o: WaitOptions): Promise<void> {
+  if (!o.wait) {
+    printObject('floatingip', fip, outputOf(cmd));
+    return;
+  }
+  if (!fip.port_id) {
+    printObject('floatingip', fip, outputOf(cmd));
+    throw new ApiError(
+      400,
+      'BadRequest',
+      '--wait needs an associated port: an unassociated floating IP stays DOWN',
+    );
+  }
+  const settled = await waitForStatus(
+    () => api.get<{ floatingip: Json }>(`/v2.0/floatingips/${String(fip.id)}`).then((r) => r.floatingip),
+    ['ACTIVE', 'ERROR'],
+    o.waitTimeout,
+  );
+  printObject('floatingip', settled.resource, outputOf(cmd));
+  const address = String(fip.floating_ip_address);
+  if (settled.timedOut) {
+    throw new ApiError(
+      504,
+      'Timeout',
+      `Floating IP ${address} is still ${String(settled.resource.status)} after --wait-timeout: is the agent running?`,
+    );
+  }
+  if (settled.resource.status === 'ERROR') {
+    throw new ApiError(
+      500,
+      'FloatingIpError',
+      `Floating IP ${address} is ERROR: ${String(settled.resource.status_reason)}`,
+    );
+  }
 }
 
 export function fipCommand(): Command {
@@ -38,54 +96,89 @@ export function fipCommand(): Command {
     .alias('floating-ip')
     .description('Floating IPs: create, associate, move, delete');
 
-  fip
-    .command('create')
-    .description('Allocate a floating IP from an external network, optionally associating it')
-    .argument('<network>', 'external network (name or id)')
-    .option('--address <ip>', 'a specific floating address (admin only)')
-    .option('--subnet <subnet>', 'allocate from this subnet of the network')
-    .option('--port <port>', 'associate with this port (name or id)')
-    .option('--fixed-ip <ip>', "the port's fixed IP to use; alone, finds the port that has it")
-    .option('--description <text>')
-    .option('--tag <tag>', 'tag (repeatable)', collect)
-    .action(async (network: string, o: Record<string, string | string[] | undefined>, cmd: Command) => {
-      const api = clientOf(cmd);
-      const net = await api.find('networks', 'network', network);
-      const portId = await resolvePort(api, o.port as string | undefined, o.fixedIp as string | undefined);
-      const body = {
-        floating_network_id: net.id,
-        ...(o.address !== undefined && { floating_ip_address: o.address }),
-        ...(o.subnet !== undefined && {
-          subnet_id: (await api.find('subnets', 'subnet', o.subnet as string)).id,
-        }),
-        ...(portId !== undefined && { port_id: portId }),
-        ...(o.fixedIp !== undefined && { fixed_ip_address: o.fixedIp }),
-        ...(o.description !== undefined && { description: o.description }),
-        ...(o.tag !== undefined && { tags: o.tag }),
-      };
-      printObject(
-        (await api.post<{ floatingip: Json }>('/v2.0/floatingips', { floatingip: body })).floatingip,
-        outputOf(cmd),
-      );
-    });
+  const create = withWait(
+    fip
+      .command('create')
+      .description('Allocate a floating IP from an external network, optionally associating it')
+      .argument('<network>', 'external network (name or id)')
+      .option('--floating-ip-address <ip>', 'a specific floating address (admin only)')
+      .option('--subnet <subnet>', 'allocate from this subnet of the network')
+      .option('--port <port>', 'associate with this port (name or id)')
+      .option('--fixed-ip-address <ip>', "the port's fixed IP to use; alone, finds the port that has it")
+      .option('--description <text>')
+      .option('--tag <tag>', 'tag (repeatable)', collect),
+  );
+  deprecatedAlias(create, '--address <ip>', '--floating-ip-address');
+  deprecatedAlias(create, '--fixed-ip <ip>', '--fixed-ip-address');
+  create.action(async (network: string, o: Record<string, unknown> & WaitOptions, cmd: Command) => {
+    const api = clientOf(cmd);
+    const net = await findExternalNetwork(api, network);
+    const fixedIp = o.fixedIpAddress as string | undefined;
+    const portId = await resolvePort(api, o.port as string | undefined, fixedIp);
+    const body = {
+      floating_network_id: net.id,
+      ...(o.floatingIpAddress !== undefined && { floating_ip_address: o.floatingIpAddress }),
+      ...(o.subnet !== undefined && {
+        subnet_id: (await api.find('subnets', 'subnet', o.subnet as string)).id,
+      }),
+      ...(portId !== undefined && { port_id: portId }),
+      ...(fixedIp !== undefined && { fixed_ip_address: fixedIp }),
+      ...(o.description !== undefined && { description: o.description }),
+      ...(o.tag !== undefined && { tags: o.tag }),
+    };
+    const created = (await api.post<{ floatingip: Json }>('/v2.0/floatingips', { floatingip: body }))
+      .floatingip;
+    await finish(api, cmd, created, o);
+  });
 
   fip
     .command('list')
-    .description('List floating IPs')
-    .option('--status <status>', 'ACTIVE, DOWN or ERROR')
+    .description('List floating IPs, with port and router names and why one is ERROR')
+    .option('--status <status>', `only those with this status: ${STATUSES.join(', ')}`, parseStatus)
     .option('--router <router>', 'only those carried by this router')
     .option('--port <port>', 'only those associated with this port')
     .option('--network <network>', 'only those from this external network')
-    .action(async (o: Record<string, string | undefined>, cmd: Command) => {
+    .option('--long', 'also show the port, router and network ids')
+    .action(async (o: Record<string, string | boolean | undefined>, cmd: Command) => {
       const api = clientOf(cmd);
       const query = new URLSearchParams();
-      if (o.status) query.set('status', o.status.toUpperCase());
-      if (o.router) query.set('router_id', String((await api.find('routers', 'router', o.router)).id));
-      if (o.port) query.set('port_id', String((await api.find('ports', 'port', o.port)).id));
+      if (o.status) query.set('status', String(o.status));
+      if (o.router)
+        query.set('router_id', String((await api.find('routers', 'router', String(o.router))).id));
+      if (o.port) query.set('port_id', String((await api.find('ports', 'port', String(o.port))).id));
       if (o.network)
-        query.set('floating_network_id', String((await api.find('networks', 'network', o.network)).id));
+        query.set(
+          'floating_network_id',
+          String((await api.find('networks', 'network', String(o.network))).id),
+        );
       const rows = (await api.get<{ floatingips: Json[] }>(`/v2.0/floatingips?${query}`)).floatingips;
-      printList(rows, COLUMNS, outputOf(cmd));
+      if (outputOf(cmd).json) {
+        printList('floatingips', rows, [], outputOf(cmd));
+        return;
+      }
+      const [ports, routers, networks] = await Promise.all([
+        namesOf(api, 'ports'),
+        namesOf(api, 'routers'),
+        namesOf(api, 'networks'),
+      ]);
+      const columns: Column[] = [
+        ['ID', 'id'],
+        ['Floating IP', 'floating_ip_address'],
+        ['Fixed IP', 'fixed_ip_address'],
+        ['Port', (r) => label(ports, r.port_id)],
+        ['Router', (r) => label(routers, r.router_id)],
+        ['Status', 'status'],
+        ['Reason', 'status_reason'],
+        ['Description', 'description'],
+        ...(o.long
+          ? ([
+              ['Network', (r) => label(networks, r.floating_network_id)],
+              ['Port ID', 'port_id'],
+              ['Router ID', 'router_id'],
+            ] as Column[])
+          : []),
+      ];
+      printList('floatingips', rows, columns, outputOf(cmd));
     });
 
   fip
@@ -93,33 +186,39 @@ export function fipCommand(): Command {
     .description('Show one floating IP')
     .argument('<floating-ip>', 'address or id')
     .action(async (ref: string, _o: unknown, cmd: Command) => {
-      printObject(await clientOf(cmd).find('floatingips', 'floatingip', ref), outputOf(cmd));
+      printObject('floatingip', await clientOf(cmd).find('floatingips', 'floatingip', ref), outputOf(cmd));
     });
 
-  fip
-    .command('set')
-    .description('Associate a floating IP with a port (or move it), or change its description')
-    .argument('<floating-ip>', 'address or id')
-    .option('--port <port>', 'associate with this port (name or id)')
-    .option('--fixed-ip <ip>', "the port's fixed IP to use; alone, finds the port that has it")
-    .option('--description <text>')
-    .action(async (ref: string, o: Record<string, string | undefined>, cmd: Command) => {
-      const api = clientOf(cmd);
-      const current = await api.find('floatingips', 'floatingip', ref);
-      const portId = await resolvePort(api, o.port, o.fixedIp);
-      const body = {
-        ...(portId !== undefined && { port_id: portId }),
-        ...(o.fixedIp !== undefined && { fixed_ip_address: o.fixedIp }),
-        ...(o.description !== undefined && { description: o.description }),
-      };
-      if (Object.keys(body).length === 0)
-        throw new ApiError(400, 'BadRequest', 'Nothing to set: give --port, --fixed-ip or --description');
-      printObject(
-        (await api.put<{ floatingip: Json }>(`/v2.0/floatingips/${String(current.id)}`, { floatingip: body }))
-          .floatingip,
-        outputOf(cmd),
+  const set = withWait(
+    fip
+      .command('set')
+      .description('Associate a floating IP with a port (or move it), or change its description')
+      .argument('<floating-ip>', 'address or id')
+      .option('--port <port>', 'associate with this port (name or id)')
+      .option('--fixed-ip-address <ip>', "the port's fixed IP to use; alone, finds the port that has it")
+      .option('--description <text>'),
+  );
+  deprecatedAlias(set, '--fixed-ip <ip>', '--fixed-ip-address');
+  set.action(async (ref: string, o: Record<string, string | undefined> & WaitOptions, cmd: Command) => {
+    const api = clientOf(cmd);
+    const current = await api.find('floatingips', 'floatingip', ref);
+    const portId = await resolvePort(api, o.port, o.fixedIpAddress);
+    const body = {
+      ...(portId !== undefined && { port_id: portId }),
+      ...(o.fixedIpAddress !== undefined && { fixed_ip_address: o.fixedIpAddress }),
+      ...(o.description !== undefined && { description: o.description }),
+    };
+    if (Object.keys(body).length === 0)
+      throw new ApiError(
+        400,
+        'BadRequest',
+        'Nothing to set: give --port, --fixed-ip-address or --description',
       );
-    });
+    const updated = (
+      await api.put<{ floatingip: Json }>(`/v2.0/floatingips/${String(current.id)}`, { floatingip: body })
+    ).floatingip;
+    await finish(api, cmd, updated, o);
+  });
 
   fip
     .command('unset')
@@ -131,6 +230,7 @@ export function fipCommand(): Command {
       const current = await api.find('floatingips', 'floatingip', ref);
       const body = { floatingip: { port_id: null } };
       printObject(
+        'floatingip',
         (await api.put<{ floatingip: Json }>(`/v2.0/floatingips/${String(current.id)}`, body)).floatingip,
         outputOf(cmd),
       );
@@ -149,5 +249,6 @@ export function fipCommand(): Command {
           console.log(`Deleted floating IP ${String(current.floating_ip_address)} (${String(current.id)})`);
       }
     });
+  fip.addCommand(forwardCommand());
   return fip;
 }

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { demoLab, labDown, labStatus, labUp } from '../../lab/index.js';
+import { labPortName } from '../../lab/register.js';
 import { printList } from '../output.js';
 import { clientOf, outputOf } from './common.js';
 
@@ -27,7 +28,7 @@ export function labCommand(): Command {
       );
       console.log(`VMs ${r.vms.map((v) => `${v.name} ${v.ip}`).join(', ')} behind ${r.internalGatewayIp}.`);
       console.log(
-        `External network: ${o.prefix}-${r.name}-public (${r.externalCidr}); ports are named after the VMs.`,
+        `External network: ${o.prefix}-${r.name}-public (${r.externalCidr}); ports ${r.vms.map((v) => labPortName(spec, r.name, v.name)).join(', ')}.`,
       );
     });
   lab
@@ -36,15 +37,44 @@ export function labCommand(): Command {
     .option(...prefixOption)
     .action(async (o: { prefix: string }, cmd: Command) => {
       const result = await labDown(clientOf(cmd), demoLab(o.prefix));
-      if (result.apiError) console.error(`warning: could not unregister from the API: ${result.apiError}`);
-      console.log(`Removed ${result.unregistered} API resources and ${result.namespaces.length} namespaces.`);
+      const namespaces = `${result.namespaces.length} namespace${result.namespaces.length === 1 ? '' : 's'}`;
+      if (result.apiError) {
+        // The namespaces are gone but the API still lists the lab: say exactly that, and fail.
+        console.error(
+          `Removed ${namespaces}, but the API resources of lab ${o.prefix} could not be removed: ${result.apiError}. ` +
+            `Run 'sfip lab down --prefix ${o.prefix}' again once the API answers.`,
+        );
+        process.exitCode = 1;
+        return;
+      }
+      if (result.unregistered === 0 && result.namespaces.length === 0) {
+        console.log(`Nothing to remove: lab ${o.prefix} has no API resources and no namespaces.`);
+        return;
+      }
+      console.log(`Removed lab ${o.prefix}: ${result.unregistered} API resources and ${namespaces}.`);
     });
   lab
     .command('status')
+    .description("Show which of the lab's namespaces exist")
     .option(...prefixOption)
     .action(async (o: { prefix: string }, cmd: Command) => {
       const rows = await labStatus(demoLab(o.prefix));
+      const present = rows.filter((r) => r.exists).length;
+      // A missing or half-built lab is a failure, so scripts can test `sfip lab status` directly.
+      if (present < rows.length) process.exitCode = 1;
+      if (present === 0 && !outputOf(cmd).json) {
+        console.error(
+          `Lab ${o.prefix} does not exist: none of its ${rows.length} namespaces exist ('sfip lab up --prefix ${o.prefix}').`,
+        );
+        return;
+      }
+      if (present < rows.length && !outputOf(cmd).json) {
+        console.error(
+          `Lab ${o.prefix} is incomplete: ${rows.length - present} of its ${rows.length} namespaces are missing.`,
+        );
+      }
       printList(
+        null,
         rows.map((r) => ({ ...r, exists: r.exists ? 'yes' : 'no' })),
         [
           ['Namespace', 'namespace'],

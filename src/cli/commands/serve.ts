@@ -1,14 +1,18 @@
 import { isIP } from 'node:net';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseBackendName } from '../../model/index.js';
-import { DEFAULT_RATE_LIMIT, parseRateLimit, type RateLimit } from '../../api/rate-limit-spec.js';
+import {
+  DEFAULT_RATE_LIMIT,
+  DEFAULT_REFUSAL_LIMIT,
+  formatRateLimit,
+  parseRateLimit,
+  type RateLimit,
+} from '../../api/rate-limit-spec.js';
 import { parsePublicUrl } from '../../api/public-url.js';
+import { DEFAULT_ROTATION } from '../../fs/rotating-log-file.js';
+import { durationOption, parseDuration } from '../option-helpers.js';
 
-export function parseDuration(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text);
-  if (!m) throw new InvalidArgumentError(`'${text}' is not a duration: expected e.g. 500ms, 10s or 1m`);
-  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm'];
-}
+export { parseDuration };
 
 /** A listen address: an IP address, or a host name (such as localhost) that resolves to one. */
 export function parseListenHost(text: string): string {
@@ -40,12 +44,40 @@ function parsePort(text: string): number {
   return port;
 }
 
+const DEFAULT_BODY_LIMIT = 256 * 1024;
+
 function parseSize(text: string): number {
   const m = /^(\d+)(|k|KiB|M|MiB)$/.exec(text);
   if (!m) throw new InvalidArgumentError(`'${text}' is not a size: expected bytes, or e.g. 256KiB or 1MiB`);
   return (
     Number(m[1]) * ({ '': 1, k: 1024, KiB: 1024, M: 1 << 20, MiB: 1 << 20 } as Record<string, number>)[m[2]!]!
   );
+}
+
+/** `ADDR:PORT` (`127.0.0.1:9100`, `[::1]:9100`, `localhost:9100`) for a second listener. */
+export function parseListenAddress(text: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d+)$/.exec(text);
+  if (!m)
+    throw new InvalidArgumentError(
+      `'${text}' is not a listen address: expected ADDR:PORT such as 127.0.0.1:9100`,
+    );
+  const host = m[1] ?? m[2]!;
+  if (m[1] !== undefined && isIP(host) !== 6) {
+    throw new InvalidArgumentError(
+      `'${text}' is not a listen address: '${host}' in brackets is not an IPv6 address`,
+    );
+  }
+  return { host: parseListenHost(host), port: parsePort(m[3]!) };
+}
+
+function parseFileCount(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < 1 || n > 1000) {
+    throw new InvalidArgumentError(
+      `'${text}' is not a number of files: expected a whole number from 1 to 1000`,
+    );
+  }
+  return n;
 }
 
 function parsePublicUrlOption(text: string): string {
@@ -85,13 +117,18 @@ export function serveCommand(): Command {
       'store: sqlite:PATH (default: STATE_DIR/sfip.db) or etcd://HOST:PORT[,HOST:PORT...][/PREFIX/] for many nodes',
     )
     .option('--node <name>', 'with etcd: the node name of the in-process agent (default: the host name)')
-    .option('--lease-ttl <duration>', "with etcd: the agent's liveness lease", parseTtl, 3)
+    .addOption(
+      new Option('--lease-ttl <duration>', "with etcd: the agent's liveness lease")
+        .argParser(parseTtl)
+        .default(3, '3s'),
+    )
     .option('--backend <name>', 'default dataplane backend', 'nftables')
-    .option(
-      '--resync-interval <duration>',
-      'how often to re-read the kernel and repair drift',
-      parseDuration,
-      30_000,
+    .addOption(
+      durationOption(
+        '--resync-interval <duration>',
+        'how often to re-read the kernel and repair drift',
+        30_000,
+      ),
     )
     .option('--no-garp', 'do not send gratuitous ARP on association')
     .option(
@@ -106,28 +143,63 @@ export function serveCommand(): Command {
       'token for the dashboard and `sfip top` (default: STATE_DIR/dashboard-token, generated on first start)',
       process.env.SFIP_DASHBOARD_TOKEN,
     )
-    .option(
-      '--counters-cache <duration>',
-      'how long one read of the per-floating-IP counters serves /metrics and the dashboard',
-      parseDuration,
-      1000,
+    .addOption(
+      durationOption(
+        '--counters-cache <duration>',
+        'how long one read of the per-floating-IP counters serves /metrics and the dashboard',
+        1000,
+      ),
     )
     .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate chain (with --tls-key)')
     .option('--tls-key <file>', 'the PEM private key of --tls-cert')
-    .option(
-      '--request-timeout <duration>',
-      'how long a client may take to send a whole request',
-      parseDuration,
-      30_000,
+    .addOption(
+      durationOption(
+        '--request-timeout <duration>',
+        'how long a client may take to send a whole request',
+        30_000,
+      ),
     )
-    .option('--max-body-size <bytes>', 'largest request body accepted (413 beyond)', parseSize, 256 * 1024)
+    .addOption(
+      new Option('--max-body-size <size>', 'largest request body accepted, e.g. 256KiB or 1MiB (413 beyond)')
+        .argParser(parseSize)
+        .default(DEFAULT_BODY_LIMIT, '256KiB'),
+    )
+    .addOption(
+      new Option(
+        '--rate-limit <limit>',
+        'requests per caller (token) and window, REQUESTS/DURATION; off for none (429 beyond)',
+      )
+        .argParser(parseRateLimitOption)
+        .default(DEFAULT_RATE_LIMIT, formatRateLimit(DEFAULT_RATE_LIMIT)),
+    )
     .option(
-      '--rate-limit <limit>',
-      'requests per caller (token) and window, e.g. 500/10s; off for none (429 beyond)',
-      parseRateLimitOption,
-      DEFAULT_RATE_LIMIT,
+      '--metrics-listen <addr:port>',
+      'serve /metrics on this address instead of the API address, e.g. 127.0.0.1:9100 (the same tokens apply)',
+      parseListenAddress,
+    )
+    .addOption(
+      new Option(
+        '--refusal-limit <limit>',
+        'refused requests (4xx) per source address and window, REQUESTS/DURATION; off for none (429 beyond, before the token is checked)',
+      )
+        .argParser(parseRateLimitOption)
+        .default(DEFAULT_REFUSAL_LIMIT, formatRateLimit(DEFAULT_REFUSAL_LIMIT)),
     )
     .option('--audit-log <file>', 'where every mutating request is recorded (default: STATE_DIR/audit.log)')
+    .addOption(
+      new Option(
+        '--audit-log-max-size <size>',
+        'rotate the audit log at this size, e.g. 64MiB; 0 never rotates (leave it to logrotate, which sends SIGHUP)',
+      )
+        .argParser(parseSize)
+        .default(DEFAULT_ROTATION.maxBytes, `${DEFAULT_ROTATION.maxBytes / 1024 / 1024}MiB`),
+    )
+    .option(
+      '--audit-log-files <count>',
+      'rotated audit logs kept (FILE.1 … FILE.N); older ones are deleted',
+      parseFileCount,
+      DEFAULT_ROTATION.files,
+    )
     .option(
       '--public-url <url>',
       'where clients reach the API, for links in responses (default: the listen address; never the Host header)',
@@ -162,8 +234,13 @@ export function serveCommand(): Command {
         requestTimeoutMs: Number(o.requestTimeout),
         bodyLimit: Number(o.maxBodySize),
         rateLimit: o.rateLimit as RateLimit | null,
+        refusalLimit: o.refusalLimit as RateLimit | null,
         ...(o.auditLog !== undefined && { auditLogPath: String(o.auditLog) }),
+        auditLogRotation: { maxBytes: Number(o.auditLogMaxSize), files: Number(o.auditLogFiles) },
         ...(o.publicUrl !== undefined && { publicUrl: String(o.publicUrl) }),
+        ...(o.metricsListen !== undefined && {
+          metricsListen: o.metricsListen as { host: string; port: number },
+        }),
         log,
       });
       // Runs until a signal; then the API and agent stop, and the kernel keeps forwarding what it has.
@@ -172,6 +249,15 @@ export function serveCommand(): Command {
           log.info({ signal }, 'stopping; the kernel keeps forwarding what it has');
           void server.close().then(resolve);
         };
+        // logrotate moves the audit log away, then sends SIGHUP: continue in a new file at the same path.
+        process.on('SIGHUP', () => {
+          try {
+            server.reopenLogs();
+            log.info('SIGHUP: reopened the audit log');
+          } catch (error) {
+            log.error({ err: (error as Error).message }, 'SIGHUP: cannot reopen the audit log');
+          }
+        });
         process.once('SIGTERM', () => stop('SIGTERM'));
         process.once('SIGINT', () => stop('SIGINT'));
       });

@@ -3,12 +3,18 @@ import { issueToken, parseProjectId, tokenIdOf, writeSecretFile } from '../../au
 import { SfipError } from '../../model/index.js';
 import { openStore, type Store, type TokenRecord } from '../../store/index.js';
 import { printList, printObject } from '../output.js';
+import { parseDuration } from '../option-helpers.js';
 import { outputOf } from './common.js';
 
+/** A token lifetime in the one duration syntax (90s, 90m, 12h, 30d); at least a second, at most ~2700 years. */
 function parseLifetime(text: string): number {
-  const m = /^([1-9][0-9]{0,5})(m|h|d)$/.exec(text);
-  if (!m) throw new InvalidArgumentError(`'${text}' is not a lifetime: expected e.g. 90m, 12h or 30d`);
-  return Number(m[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'm' | 'h' | 'd'];
+  const ms = parseDuration(text);
+  if (ms < 1000 || ms > 999_999 * 86_400_000) {
+    throw new InvalidArgumentError(
+      `'${text}' is not a token lifetime: expected at least 1s, e.g. 90s, 12h or 30d`,
+    );
+  }
+  return ms;
 }
 
 function projectOption(text: string): string {
@@ -78,7 +84,7 @@ export function tokenCommand(): Command {
         );
         if (o.output) writeSecretFile(o.output, issued.token);
         const shown = { ...row(issued.record), token: o.output ? `(written to ${o.output})` : issued.token };
-        printObject(shown, outputOf(cmd));
+        printObject(null, shown, outputOf(cmd));
         if (!o.output && !outputOf(cmd).json) console.error('Store the token now: it is not shown again.');
       },
     );
@@ -89,6 +95,7 @@ export function tokenCommand(): Command {
     .action(async (_o: unknown, cmd: Command) => {
       const records = await withStore(cmd, (store) => store.tokens.listTokens());
       printList(
+        null,
         records.map(row),
         [
           ['ID', 'id'],

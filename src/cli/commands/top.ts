@@ -6,8 +6,8 @@ import { RateTracker } from '../../dashboard/rates.js';
 import type { DashboardState } from '../../dashboard/state-types.js';
 import { TOKEN_FILE } from '../../dashboard/token.js';
 import { renderTop } from '../top-view.js';
-import { globals } from './common.js';
-import { parseDuration } from './serve.js';
+import { apiUrl, globals } from './common.js';
+import { durationOption, parseDuration } from '../option-helpers.js';
 
 /** The token: given, from the environment, or read from the daemon's state directory (same host, root). */
 function resolveToken(given: string | undefined, stateDir: string): string {
@@ -34,17 +34,18 @@ export function topCommand(): Command {
       'where to find dashboard-token when no token is given',
       process.env.SFIP_STATE_DIR ?? '/var/lib/sfip',
     )
-    .option('--interval <duration>', 'time between refreshes', parseInterval, 1000)
-    .option('--router <id>', 'only this router (id)')
+    .addOption(durationOption('--interval <duration>', 'time between refreshes', 1000, parseInterval))
+    .option('--router <router>', 'only this router (name or id)')
     .option('--once', 'print one screen (after two readings, so rates are known) and exit', false)
     .action(async (o: Record<string, unknown>, cmd: Command) => {
-      const { url } = globals(cmd);
+      const url = apiUrl(globals(cmd).url);
       const client = new ApiClient(
         url,
         resolveToken(o.dashboardToken as string | undefined, String(o.stateDir)),
       );
       const intervalMs = Number(o.interval);
-      const query = `/dashboard/api/state?limit=500${o.router ? `&router=${encodeURIComponent(String(o.router))}` : ''}`;
+      const routerId = o.router === undefined ? undefined : await routerIdOf(client, String(o.router));
+      const query = `/dashboard/api/state?limit=500${routerId ? `&router=${encodeURIComponent(routerId)}` : ''}`;
       const tracker = new RateTracker(2);
       const read = async () => {
         const state = await client.get<DashboardState>(query);
@@ -67,19 +68,55 @@ export function topCommand(): Command {
         return;
       }
       let stop = false;
-      process.once('SIGINT', () => (stop = true));
+      let wake = () => {};
+      const quit = () => {
+        stop = true;
+        wake();
+      };
+      process.once('SIGINT', quit);
+      // q (or Ctrl-C, which raw mode delivers as a byte rather than a signal) quits, like top(1).
+      const keys = (data: Buffer) => {
+        if (data.includes(0x71) || data.includes(0x51) || data.includes(0x03)) quit();
+      };
+      const stdin = process.stdin;
+      if (stdin.isTTY) {
+        stdin.setRawMode(true);
+        stdin.on('data', keys).resume();
+      }
       process.stdout.write('\x1b[?25l'); // hide the cursor while redrawing
       try {
         while (!stop) {
           const state = await read();
           // Home and clear, then draw: a plain redraw, no curses.
           process.stdout.write(`\x1b[H\x1b[2J${screen(state)}`);
-          await new Promise((r) => setTimeout(r, intervalMs));
+          await new Promise<void>((r) => {
+            const timer = setTimeout(r, intervalMs);
+            wake = () => (clearTimeout(timer), r());
+          });
         }
       } finally {
+        if (stdin.isTTY) {
+          stdin.off('data', keys).setRawMode(false);
+          stdin.pause();
+        }
+        process.off('SIGINT', quit);
         process.stdout.write('\x1b[?25h\n');
       }
     });
+}
+
+/** A router by name or id, from the dashboard's own view (top has the dashboard token, not an API token). */
+async function routerIdOf(client: ApiClient, ref: string): Promise<string> {
+  const { routers } = await client.get<DashboardState>('/dashboard/api/state?limit=1');
+  const matches = routers.filter((r) => r.id === ref || r.name === ref);
+  if (matches.length === 1) return matches[0]!.id;
+  const names = routers.map((r) => r.name || r.id).join(', ') || 'none';
+  if (matches.length > 1) {
+    throw new Error(
+      `More than one router is named '${ref}': use an id (${matches.map((r) => r.id).join(', ')})`,
+    );
+  }
+  throw new Error(`No router '${ref}'; routers: ${names}`);
 }
 
 function parseInterval(text: string): number {

@@ -50,6 +50,9 @@ const ROUTER_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
  */
 export class EbpfDataplane implements Dataplane {
   readonly name = 'ebpf' as const;
+  /** Not yet: the programs in bpf/sfip_nat.c key their maps on addresses only (docs/port-forwarding.md). */
+  readonly portForwardingRefusal =
+    'backend ebpf cannot program port forwardings yet: its tc programs (bpf/sfip_nat.c) have no (address, protocol, port) map or L4 port rewrite; use the nftables backend';
   private readonly options: EbpfOptions;
   /** Long-lived ip processes per namespace for addresses; only with the real runner (tests inject theirs). */
   private readonly channels: NetnsChannels | null;

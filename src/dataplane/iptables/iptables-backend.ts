@@ -1,4 +1,5 @@
 import { run as defaultRun, type Runner } from '../../exec/run.js';
+import { floatingAddresses } from '../types.js';
 import type { IPv4 } from '../../model/index.js';
 import { checkTool } from '../common/capabilities.js';
 import {
@@ -89,8 +90,9 @@ export class IptablesDataplane implements Dataplane {
   }
 
   plan(desired: DesiredRouter, actual: ActualRouter): Plan {
-    const wantAddresses = new Set<string>(desired.mappings.map((m) => m.floatingIp));
-    const addAddresses = desired.mappings.map((m) => m.floatingIp).filter((ip) => !actual.addresses.has(ip));
+    const wanted = floatingAddresses(desired);
+    const wantAddresses = new Set<string>(wanted);
+    const addAddresses = wanted.filter((ip) => !actual.addresses.has(ip));
     const removeAddresses = [...actual.addresses].filter((ip) => !wantAddresses.has(ip)).sort();
     const delta = renderDelta(desired, actual.inbound, actual.outbound);
     const rebuild = !actual.present || !actual.structureMatches || delta.deletes > this.options.maxDeletes;

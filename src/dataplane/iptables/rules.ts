@@ -21,6 +21,32 @@ export const DEFAULT_IPTABLES_OPTIONS: IptablesOptions = { externalIngressMark: 
 export const dnatRule = (m: FloatingMapping) => `-d ${m.floatingIp}/32 -j DNAT --to-destination ${m.fixedIp}`;
 export const floatSnatRule = (m: FloatingMapping) => `-s ${m.fixedIp}/32 -j SNAT --to-source ${m.floatingIp}`;
 
+/**
+ * Neutron's port-forwarding DNAT: one rule per forwarding (N:1 as a --dport range), N:N expanded port by port,
+ * since plain DNAT to a port range picks any port of it rather than keeping the offset.
+ */
+export function forwardingDnatRules(desired: DesiredRouter): string[] {
+  return (desired.forwardings ?? []).flatMap((f) => {
+    const head = `-d ${f.floatingIp}/32 -p ${f.protocol} -m ${f.protocol} --dport`;
+    if (f.internalPortStart === f.internalPortEnd) {
+      const ports =
+        f.externalPortStart === f.externalPortEnd
+          ? `${f.externalPortStart}`
+          : `${f.externalPortStart}:${f.externalPortEnd}`;
+      return [`${head} ${ports} -j DNAT --to-destination ${f.fixedIp}:${f.internalPortStart}`];
+    }
+    return Array.from(
+      { length: f.externalPortEnd - f.externalPortStart + 1 },
+      (_, i) =>
+        `${head} ${f.externalPortStart + i} -j DNAT --to-destination ${f.fixedIp}:${f.internalPortStart + i}`,
+    );
+  });
+}
+
+/** A port-forwarding DNAT rule as iptables-save prints it. */
+export const FORWARDING_DNAT_RULE =
+  /^-d \d+\.\d+\.\d+\.\d+\/32 -p (tcp|udp) -m \1 --dport \d+(:\d+)? -j DNAT --to-destination \d+\.\d+\.\d+\.\d+:\d+$/;
+
 const DNAT_RULE = /^-d (\d+\.\d+\.\d+\.\d+)\/32 -j DNAT --to-destination (\d+\.\d+\.\d+\.\d+)$/;
 const FLOAT_SNAT_RULE = /^-s (\d+\.\d+\.\d+\.\d+)\/32 -j SNAT --to-source (\d+\.\d+\.\d+\.\d+)$/;
 
@@ -69,9 +95,9 @@ export function ownedRules(
 ): Record<ChainRole, string[]> {
   return {
     ...structureRules(desired, options),
-    PREROUTING: desired.mappings.map(dnatRule),
+    PREROUTING: [...forwardingDnatRules(desired), ...desired.mappings.map(dnatRule)],
     // Neutron DNATs locally generated traffic too, so the router itself reaches floating IPs.
-    OUTPUT: desired.mappings.map(dnatRule),
+    OUTPUT: [...forwardingDnatRules(desired), ...desired.mappings.map(dnatRule)],
     'float-snat': desired.mappings.map(floatSnatRule),
   };
 }

@@ -3,6 +3,8 @@ import { chainName, CHAIN_ROLES, routerIdOfJump, TABLE_OF_ROLE, type ChainRole }
 import type { SavedTable } from './parse.js';
 import {
   DEFAULT_IPTABLES_OPTIONS,
+  forwardingDnatRules,
+  FORWARDING_DNAT_RULE,
   jumpRules,
   parseDnatRule,
   parseFloatSnatRule,
@@ -58,7 +60,12 @@ export function routerState(
   const inbound = new Map<string, string>();
   const outbound = new Map<string, string>();
   let wellFormed = true;
+  const forwarding: string[] = [];
   for (const spec of rulesOf.get('PREROUTING') ?? []) {
+    if (FORWARDING_DNAT_RULE.test(spec)) {
+      forwarding.push(spec);
+      continue;
+    }
     const pair = parseDnatRule(spec);
     if (!pair || inbound.has(pair[0])) wellFormed = false;
     else inbound.set(pair[0], pair[1]);
@@ -81,6 +88,8 @@ export function routerState(
       (Object.keys(want) as (keyof typeof want)[]).every((role) =>
         sameList(rulesOf.get(role) ?? [], want[role]),
       ) &&
+      // Port forwardings are structure here: any change rewrites the router's chains in one commit.
+      sameList(forwarding, forwardingDnatRules(desired)) &&
       sameList(
         jumps.map((j) => `${j.table} ${j.from} ${j.spec}`),
         wantJumps.map((j) => `${j.table} ${j.from} ${j.spec}`),

@@ -7,6 +7,7 @@ import {
 } from '../common/gateway-addresses.js';
 import { checkTool } from '../common/capabilities.js';
 import { CHANNEL_MAX_BYTES, sharedChannels, type NetnsChannels } from '../common/netns-channels.js';
+import { floatingAddresses } from '../types.js';
 import type {
   ActualRouter,
   CapabilityCheck,
@@ -21,6 +22,7 @@ import { deltaActual } from '../types.js';
 import { SOURCE_MACS } from './anti-spoofing.js';
 import { readNftCounters } from './counters.js';
 import { countersMatch, EXPECTED_MAPS, parseNftTable, parseTableNames } from './parse.js';
+import { forwardingElements, PF_EXPECTED_MAPS } from './port-forwarding.js';
 import {
   INBOUND_MAP,
   OUTBOUND_MAP,
@@ -100,12 +102,15 @@ export class NftablesDataplane implements Dataplane {
       throw error;
     }
     const expected = desired ? structureSignature(chainsFor(desired, this.options)) : [];
+    const forwarded = (desired?.forwardings ?? []).length > 0;
+    const expectedMaps = new Set([...EXPECTED_MAPS, ...(forwarded ? PF_EXPECTED_MAPS : [])]);
     const structureMatches =
       desired !== undefined &&
       sameList(state.signature, expected) &&
-      (!deep || (state.icmpConsistent && countersMatch(state))) &&
-      state.maps.size === EXPECTED_MAPS.size &&
-      [...state.maps].every((m) => EXPECTED_MAPS.has(m));
+      (!deep ||
+        (state.icmpConsistent && countersMatch(state) && forwardingsMatch(state.forwardings, desired))) &&
+      state.maps.size === expectedMaps.size &&
+      [...state.maps].every((m) => expectedMaps.has(m));
     return {
       present: true,
       structureMatches,
@@ -117,8 +122,9 @@ export class NftablesDataplane implements Dataplane {
   }
 
   plan(desired: DesiredRouter, actual: ActualRouter): Plan {
-    const wantAddresses = new Set<string>(desired.mappings.map((m) => m.floatingIp));
-    const addAddresses = desired.mappings.map((m) => m.floatingIp).filter((ip) => !actual.addresses.has(ip));
+    const wanted = floatingAddresses(desired);
+    const wantAddresses = new Set<string>(wanted);
+    const addAddresses = wanted.filter((ip) => !actual.addresses.has(ip));
     const removeAddresses = [...actual.addresses].filter((ip) => !wantAddresses.has(ip)).sort();
     if (!actual.present || !actual.structureMatches) {
       const delta = renderDelta(desired, actual.inbound, actual.outbound, actual.macs);
@@ -195,4 +201,15 @@ export class NftablesDataplane implements Dataplane {
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** A deep read: the port-forwarding maps hold exactly what the forwardings render (their rules carry only a digest). */
+function forwardingsMatch(read: ReadonlyMap<string, string[]>, desired: DesiredRouter): boolean {
+  const want = forwardingElements(desired.forwardings ?? []);
+  if ((desired.forwardings ?? []).length === 0) return read.size === 0;
+  return [...want].every(([name, elements]) => {
+    const got = read.get(name) ?? [];
+    const set = new Set(elements);
+    return got.length === set.size && got.every((e) => set.has(e));
+  });
 }

@@ -15,6 +15,8 @@ export interface NftTableState {
   readonly macs: Map<string, string>;
   /** Keys of the per-floating-IP counter sets, by set name (empty in a terse listing). */
   readonly counted: Map<string, Set<string>>;
+  /** Elements of the port-forwarding maps, as port-forwarding.ts renders them (empty in a terse listing). */
+  readonly forwardings: Map<string, string[]>;
 }
 
 interface NftChain {
@@ -29,7 +31,7 @@ interface NftRule {
 }
 interface NftMap {
   name: string;
-  type: string;
+  type: string | string[];
   map?: string;
   elem?: [unknown, unknown][];
 }
@@ -62,6 +64,7 @@ export function parseNftTable(...listings: string[]): NftTableState {
   const raw = new Map<string, [number, number][]>();
   const macs = new Map<string, string>();
   const counted = new Map<string, Set<string>>();
+  const forwardings = new Map<string, string[]>();
   for (const object of objects) {
     if (object.chain) {
       const c = object.chain;
@@ -70,7 +73,14 @@ export function parseNftTable(...listings: string[]): NftTableState {
       rules.push(`rule ${object.rule.chain} ${object.rule.comment ?? '(uncommented)'}`);
     } else if (object.map) {
       const m = object.map;
-      maps.add(`${m.name} ${m.type}:${m.map ?? '-'}`);
+      maps.add(`${m.name} ${[m.type].flat().join(',')}:${m.map ?? '-'}`);
+      if (m.name.startsWith('pf_')) {
+        forwardings.set(
+          m.name,
+          (m.elem ?? []).map(([key, value]) => `${concatText(key)} : ${concatText(value)}`),
+        );
+        continue;
+      }
       const target = m.name === INBOUND_MAP ? inbound : m.name === OUTBOUND_MAP ? outbound : undefined;
       const numeric: [number, number][] = [];
       raw.set(m.name, numeric);
@@ -100,7 +110,14 @@ export function parseNftTable(...listings: string[]): NftTableState {
     icmpConsistent: icmpConsistent(raw, inbound, outbound),
     macs,
     counted,
+    forwardings,
   };
+}
+
+/** `{concat: [a, b, c]}` as `a . b . c`, a bare value as itself. */
+function concatText(value: unknown): string {
+  const parts = (value as { concat?: unknown[] } | null)?.concat;
+  return Array.isArray(parts) ? parts.map(String).join(' . ') : String(value);
 }
 
 function mergeListings(listings: NftObject[][]): NftObject[] {

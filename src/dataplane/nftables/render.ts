@@ -3,6 +3,13 @@ import { isUuid } from '../../model/index.js';
 import type { DesiredRouter, FloatingMapping } from '../types.js';
 import { antiSpoofingRules, SOURCE_MACS, sourceMacElement, sourceMacsDeclaration } from './anti-spoofing.js';
 import { ICMP_MAPS, inboundIcmpRules, outboundIcmpRules, rawAddress } from './icmp-errors.js';
+import {
+  forwardingDigest,
+  forwardingElements,
+  forwardingRules,
+  PF_ICMP_DECLARATIONS,
+  PF_MAP_DECLARATIONS,
+} from './port-forwarding.js';
 
 /** nft table and map names. `dnat` and `snat` are nft keywords, so the maps are named by direction instead. */
 export const INBOUND_MAP = 'fip2fixed';
@@ -58,11 +65,17 @@ export interface ChainSpec {
     readonly priority: number;
   };
   readonly rules: readonly string[];
+  /**
+   * Folded into every rule comment of the chain: the port forwardings' digest, so that a forwarding change shows
+   * as a structure change (and rebuilds the table in one transaction). Absent without forwardings.
+   */
+  readonly salt?: string;
 }
 
 /** A rule's comment carries a hash of its text, so drift in any rule is seen by reading comments back. */
-export function ruleComment(chain: string, rule: string): string {
-  return 'sfip:' + createHash('sha256').update(`${chain}\n${rule}`).digest('hex').slice(0, 12);
+export function ruleComment(chain: string, rule: string, salt?: string): string {
+  const text = salt === undefined ? `${chain}\n${rule}` : `${chain}\n${rule}\n${salt}`;
+  return 'sfip:' + createHash('sha256').update(text).digest('hex').slice(0, 12);
 }
 
 const RAW = -300;
@@ -74,6 +87,11 @@ export function chainsFor(desired: DesiredRouter, options: NftOptions = DEFAULT_
   const gw = JSON.stringify(desired.gatewayDevice);
   const mark = `0x${options.hairpinMark.toString(16).padStart(8, '0')}`;
   const internal = desired.internalCidrs.length > 0 ? `{ ${desired.internalCidrs.join(', ')} }` : null;
+  const forwardings = desired.forwardings ?? [];
+  const pf =
+    forwardings.length > 0
+      ? forwardingRules(gw, mark, internal, desired.gatewayIp, OUTBOUND_MAP, INBOUND_MAP)
+      : undefined;
   const raw = [
     ...antiSpoofingRules(desired, internal, OUTBOUND_MAP),
     // Counts every packet addressed to a floating IP, before anything rewrites the destination (so hairpin
@@ -81,6 +99,8 @@ export function chainsFor(desired: DesiredRouter, options: NftOptions = DEFAULT_
     `ip daddr @${COUNT_IN_SET}`,
     // ICMP errors first: their quoted header must be translated too (see icmp-errors.ts).
     `meta l4proto icmp jump ${ICMP_IN_CHAIN}`,
+    ...(pf?.rawIcmp ?? []),
+    ...(pf?.rawHairpin ?? []),
     // An internal address without a floating IP reaching a floating IP (hairpin) cannot be translated
     // statelessly: the reply must come back through the router, which needs conntrack's SNAT. Leave it tracked
     // and let the nat chains below handle it, as Neutron does for every floating IP.
@@ -94,6 +114,7 @@ export function chainsFor(desired: DesiredRouter, options: NftOptions = DEFAULT_
     // ahead of conntrack (-200), so NOTRACK lands before conntrack ever sees the packet. The seed's recipe
     // rewrote in tc ingress, which runs before all of netfilter, so its raw rule matching the floating
     // address never fired; here the rewrite and the NOTRACK happen in one rule.
+    ...(pf?.rawTranslate ?? []),
     `ip daddr set ip daddr map @${INBOUND_MAP} notrack`,
     // Outbound and east-west traffic of a fixed IP that has a floating IP is never tracked either; its
     // source is rewritten in postrouting. Replies to the router's gateway address stay tracked: they belong to
@@ -102,6 +123,9 @@ export function chainsFor(desired: DesiredRouter, options: NftOptions = DEFAULT_
     `ip daddr @${OUTBOUND_MAP} notrack`,
   ];
   const postrouting = [
+    // Forwarded ports first: a VM's forwarded port leaves with the forwarding's address even if the VM has a
+    // 1:1 floating IP of its own (that rule then misses, the source being floating already).
+    ...(pf?.postrouting ?? []),
     // Outbound: fixed -> floating towards the gateway device. A map miss ends the rule, so other traffic is
     // left alone.
     `oifname ${gw} ip saddr set ip saddr map @${OUTBOUND_MAP}`,
@@ -117,6 +141,7 @@ export function chainsFor(desired: DesiredRouter, options: NftOptions = DEFAULT_
   const natPrerouting = [
     // Only tracked packets reach nat chains, so this sees just the stateful hairpin case from the raw chain.
     `ip daddr @${INBOUND_MAP} dnat to ip daddr map @${INBOUND_MAP}`,
+    ...(pf?.natPrerouting ?? []),
   ];
   const natPostrouting = internal
     ? [
@@ -128,7 +153,12 @@ export function chainsFor(desired: DesiredRouter, options: NftOptions = DEFAULT_
   return [
     { name: ICMP_IN_CHAIN, rules: inboundIcmpRules() },
     { name: ICMP_OUT_CHAIN, rules: outboundIcmpRules() },
-    { name: 'raw_prerouting', base: { type: 'filter', hook: 'prerouting', priority: RAW }, rules: raw },
+    {
+      name: 'raw_prerouting',
+      base: { type: 'filter', hook: 'prerouting', priority: RAW },
+      rules: raw,
+      ...(forwardings.length > 0 && { salt: forwardingDigest(forwardings) }),
+    },
     {
       name: 'stateless_postrouting',
       base: { type: 'filter', hook: 'postrouting', priority: SRCNAT - 10 },
@@ -187,7 +217,7 @@ export function structureSignature(chains: readonly ChainSpec[]): string[] {
     ...chains.map(
       (c) => `chain ${c.name} ${c.base?.type ?? '-'} ${c.base?.hook ?? '-'} ${c.base?.priority ?? '-'}`,
     ),
-    ...chains.flatMap((c) => c.rules.map((r) => `rule ${c.name} ${ruleComment(c.name, r)}`)),
+    ...chains.flatMap((c) => c.rules.map((r) => `rule ${c.name} ${ruleComment(c.name, r, c.salt)}`)),
   ];
 }
 
@@ -199,6 +229,7 @@ export function structureSignature(chains: readonly ChainSpec[]): string[] {
 export function renderFull(desired: DesiredRouter, options: NftOptions = DEFAULT_NFT_OPTIONS): string {
   const table = tableName(desired.routerId);
   const chains = chainsFor(desired, options);
+  const forwardings = desired.forwardings ?? [];
   const lines = [
     `add table ip ${table}`,
     `delete table ip ${table}`,
@@ -207,16 +238,22 @@ export function renderFull(desired: DesiredRouter, options: NftOptions = DEFAULT
     ...MAPS.map((m) => `  map ${m.name} { ${m.declaration}; }`),
     `  ${sourceMacsDeclaration}`,
     ...COUNTER_SETS.map((name) => `  set ${name} { type ipv4_addr; counter; }`),
+    ...(forwardings.length > 0
+      ? [...PF_MAP_DECLARATIONS, ...PF_ICMP_DECLARATIONS].map(([name, type]) => `  map ${name} { ${type}; }`)
+      : []),
     ...chains.flatMap((c) => [
       `  chain ${c.name} {`,
       ...(c.base
         ? [`    type ${c.base.type} hook ${c.base.hook} priority ${c.base.priority}; policy accept;`]
         : []),
-      ...c.rules.map((r) => `    ${r} comment "${ruleComment(c.name, r)}"`),
+      ...c.rules.map((r) => `    ${r} comment "${ruleComment(c.name, r, c.salt)}"`),
       `  }`,
     ]),
     `}`,
     ...addElements(table, desired.mappings),
+    ...[...forwardingElements(forwardings)].flatMap(([name, elements]) =>
+      chunk(elements).map((es) => `add element ip ${table} ${name} { ${es.join(', ')} }`),
+    ),
     ...sourceMacStatements(
       'add',
       table,

@@ -90,6 +90,9 @@ function internalDevicesOf(links: readonly LinkAddresses[], desired: DesiredRout
  */
 export class TcDataplane implements Dataplane {
   readonly name = 'tc' as const;
+  /** act_nat rewrites addresses only, and act_pedit (which could rewrite ports) is not built into this kernel. */
+  readonly portForwardingRefusal =
+    'backend tc cannot program port forwardings: act_nat rewrites IPv4 addresses only, and port rewriting needs act_pedit (CONFIG_NET_ACT_PEDIT), which this kernel lacks; use the nftables backend';
   readonly settings: TcDataplaneSettings;
   private actNat: Promise<CapabilityCheck> | undefined;
 

@@ -11,6 +11,7 @@ export function mirrorView(mirror: Mirror): View {
     get: (kind, id) => mirror.get(kind, id),
     list: (kind) => mirror.list(kind),
     lookup,
+    count: (key) => mirror.holders(key).size,
     find: <K extends Kind>(kind: K, key: string) =>
       lookup(key)
         .filter((ref) => ref.kind === kind)

@@ -74,6 +74,12 @@ export class OptimisticTx implements Tx {
     return [...this.holdersAfter(key).values()].sort(compareRefs);
   }
 
+  /** Guards the key's stamp like lookup does, so a concurrent change to its holders re-runs this transaction. */
+  count(key: string): number {
+    this.track(this.mirror.layout.indexStamp(key));
+    return this.holdersAfter(key).size;
+  }
+
   /** Reads (and so guards) the whole kind or index key, then pages in memory: a mirror has no cheaper way. */
   range<K extends Kind>(kind: K, options: RangeOptions): KindMap[K][] {
     return rangeOf(options.key === undefined ? this.list(kind) : this.find(kind, options.key), options);

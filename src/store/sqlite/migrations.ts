@@ -52,6 +52,12 @@ export const MIGRATIONS: readonly string[] = [
     SELECT 'mac/' || json_extract(body, '$.networkId') || '/' || json_extract(body, '$.macAddress'), kind, id, 0
     FROM resources WHERE kind = 'port';
   `,
+  // 4: the quota usage key every counted resource now holds (model: quotaUsageKey), so usage is one count.
+  `
+  INSERT OR IGNORE INTO index_keys (key, kind, id, uniq)
+    SELECT 'quota/' || kind || '/' || json_extract(body, '$.projectId'), kind, id, 0
+    FROM resources WHERE kind IN ('floatingip', 'network', 'port', 'router', 'subnet');
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -82,6 +82,7 @@ export class SqliteStore implements Store {
       ),
       list: db.prepare<[string], { body: string }>('SELECT body FROM resources WHERE kind = ?'),
       lookup: db.prepare<[string], IndexRef>('SELECT kind, id FROM index_keys WHERE key = ?'),
+      count: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM index_keys WHERE key = ?'),
       find: db.prepare<[string, string], { body: string }>(
         'SELECT r.body FROM index_keys k JOIN resources r ON r.kind = k.kind AND r.id = k.id WHERE k.key = ? AND k.kind = ?',
       ),
@@ -183,6 +184,7 @@ export class SqliteStore implements Store {
       get: (kind, id) => parse(this.stmt.get.get(kind, id)),
       list: (kind) => this.stmt.list.all(kind).map((row) => JSON.parse(row.body)),
       lookup: (key) => this.stmt.lookup.all(key),
+      count: (key) => this.stmt.count.get(key)?.n ?? 0,
       find: (kind, key) => this.stmt.find.all(key, kind).map((row) => JSON.parse(row.body)),
       range: (kind, options) => this.range(kind, options).map((row) => JSON.parse(row.body)),
     };

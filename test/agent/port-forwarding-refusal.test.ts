@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import pino from 'pino';
+import { Agent } from '../../src/agent/index.js';
+import { createDataplane, FakeDataplane, type Plan } from '../../src/dataplane/index.js';
+import { createFloatingIp, createPortForwarding } from '../../src/model/index.js';
+import { smallCloud } from '../support/model-fixture.js';
+
+/** A backend that cannot rewrite ports, as tc (no act_pedit) and eBPF (not yet) cannot. */
+class NoPortsDataplane extends FakeDataplane {
+  readonly portForwardingRefusal = 'backend test cannot program port forwardings: no port rewrite (test)';
+}
+
+describe('a backend without port rewriting refuses port forwardings whole, and keeps the 1:1 floating IPs', () => {
+  it('marks the forwarding floating IP ERROR with the reason and applies nothing of it', async () => {
+    const c = await smallCloud();
+    const dp = new NoPortsDataplane();
+    const plain = await c.store.update((tx) =>
+      createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
+    );
+    const shared = await c.store.update((tx) => {
+      const fip = createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet });
+      const vm2 = tx.get('port', c.vm2)!;
+      createPortForwarding(tx, c.ctx, fip.id, {
+        internalPortId: c.vm2,
+        internalIpAddress: vm2.fixedIps[0]!.ipAddress,
+        protocol: 'tcp',
+        internalPort: 22,
+        externalPort: 2222,
+      });
+      return fip;
+    });
+    const agent = new Agent({
+      store: c.store,
+      dataplaneFor: () => dp,
+      defaultBackend: 'fake',
+      log: pino({ level: 'silent' }),
+      resyncIntervalMs: 60_000,
+      pollIntervalMs: 60_000,
+      programmedRoutersPath: null,
+      garp: false,
+      conntrackCleanup: false,
+    });
+    await agent.start();
+    await agent.stop();
+    const [plainAfter, sharedAfter] = await c.store.read((v) => [
+      v.get('floatingip', plain.id)!,
+      v.get('floatingip', shared.id)!,
+    ]);
+    assert.equal(plainAfter.status, 'ACTIVE');
+    assert.equal(sharedAfter.status, 'ERROR');
+    assert.match(sharedAfter.statusReason, /cannot program port forwardings/);
+    assert.ok(dp.applied.length > 0, 'the router was applied');
+    const plans: Plan[] = dp.applied;
+    for (const plan of plans) {
+      const target = plan.target as { forwardings?: unknown[] };
+      assert.equal(target.forwardings, undefined, 'no forwarding reached the backend');
+    }
+    assert.ok(
+      !plans.some((p) => p.addAddresses.includes(sharedAfter.floatingIpAddress)),
+      'its address was not added',
+    );
+  });
+
+  it('tc and eBPF name the missing capability; nftables and iptables program forwardings', () => {
+    assert.match(createDataplane('tc').portForwardingRefusal ?? '', /act_pedit/);
+    assert.match(createDataplane('ebpf').portForwardingRefusal ?? '', /ebpf.*port forwardings/);
+    assert.equal(createDataplane('nftables').portForwardingRefusal, undefined);
+    assert.equal(createDataplane('iptables').portForwardingRefusal, undefined);
+  });
+});

@@ -1,0 +1,3 @@
+import { runPortForwardingWire } from './port-forwarding-wire.js';
+
+runPortForwardingWire({ backend: 'nftables', prefix: `sfpf${process.pid % 10000}` });
