@@ -81,7 +81,10 @@ export async function runControl(o: ControlOptions): Promise<ControlResult> {
       await buildTopology(t);
       // An upstream router would route the floating range to the gateway; without it every new floating IP would
       // first wait for ARP retries, which measures the neighbour cache, not sfip.
+      // Past 65,536 floating IPs the addresses leave 100.65.0.0/16 (100,000 + samples reach 100.66.x.x): without
+      // the second route the probe's first packets wait for ARP, whose retry after a failed attempt takes 1 s.
       await run('ip', ['-n', t.gen, 'route', 'add', '100.65.0.0/16', 'via', t.gatewayIp]);
+      await run('ip', ['-n', t.gen, 'route', 'add', '100.66.0.0/15', 'via', t.gatewayIp]);
       const populateStarted = performance.now();
       const ids = await populateStore(stateDir, t, r.namespace, o.backend, fips, spare);
       const populateMs = performance.now() - populateStarted;
