@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { BackendName, Context, FloatingIp, Router } from '../model/index.js';
 import type { Store } from '../store/index.js';
 import { GarpQueue, type Dataplane } from '../dataplane/index.js';
+import { sharedChannels } from '../dataplane/common/netns-channels.js';
 import { ProgrammedRouters } from './programmed-routers.js';
 import {
   RouterReconciler,
@@ -142,6 +143,7 @@ export class Agent extends EventEmitter {
     this.unsubscribe?.();
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.coalesceTimer);
+    sharedChannels.sweep();
     this.coalesceTimer = undefined;
     await this.pumping;
     while (this.running.size + this.runningDeltas.size > 0) await new Promise((r) => setTimeout(r, 10));
@@ -163,6 +165,7 @@ export class Agent extends EventEmitter {
   }
 
   resyncAll(cause: string): void {
+    sharedChannels.sweep();
     if (cause === 'resync' && Date.now() - this.lastPrune > PRUNE_INTERVAL_MS) void this.prune();
     const marked = new Set(this.reconcilers.keys());
     for (const id of marked) this.markDirty(id, cause);

@@ -391,6 +391,8 @@ export class RouterReconciler {
       if (!/does not exist|Cannot open network namespace/.test((error as Error).message)) throw error;
     }
     await this.deps.guard?.disarm(previous);
+    // Its namespace may be about to go: a channel process left in it would keep it alive.
+    sharedChannels.close(previous.namespace);
     this.programmed = undefined;
     this.deps.log.info({ router: this.routerId, namespace: previous.namespace }, 'removed router state');
     return true;

@@ -94,6 +94,28 @@ describe('per-namespace channels', () => {
     assert.equal(channels.starts(ns), 4);
   });
 
+  it('ends the processes of a deleted namespace on a sweep, so they do not keep it alive', async () => {
+    await channels.nft(ns, 'add element ip tchan m { 198.51.100.90 : 10.0.0.90 }\n');
+    await channels.ip(ns, route('replace', '198.51.100.90'));
+    const { stdout } = await run('ip', ['netns', 'pids', ns]);
+    const pids = stdout.split(/\s+/).filter(Boolean).map(Number);
+    assert.equal(pids.length, 2);
+    await run('ip', ['netns', 'del', ns]);
+    channels.sweep();
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const deadline = Date.now() + 5000;
+    while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(pids.filter(alive), [], 'channel processes outlived their namespace');
+    await makeNamespace();
+  });
+
   it('never writes into a namespace that was deleted and created again under the same name', async () => {
     await run('ip', ['netns', 'del', ns]);
     await assert.rejects(

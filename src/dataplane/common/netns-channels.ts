@@ -72,6 +72,19 @@ export class NetnsChannels {
     );
   }
 
+  /**
+   * Ends the channels whose namespace was deleted (or replaced under its name): their processes would otherwise
+   * keep the dead namespace, and whatever is in it, alive.
+   */
+  sweep(): void {
+    for (const [key, channel] of this.channels) {
+      if (!channel.alive || !channel.sameNamespace()) {
+        channel.close();
+        this.channels.delete(key);
+      }
+    }
+  }
+
   /** Ends the channels of a namespace (its router went away), or all of them. */
   close(namespace?: string | null): void {
     for (const [key, channel] of this.channels) {
