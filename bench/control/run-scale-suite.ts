@@ -94,27 +94,26 @@ export function renderScaleSection(runs: readonly ScaleRun[]): string {
   const sourceOf = (r: ScaleRun) =>
     sources.indexOf(`${r.startedAt} \`${r.command}\` (load average ${r.load})`) + 1;
   const order = (r: ScaleRun) => (r.backend === 'nftables' ? 0 : 1);
-  const rows = [...runs]
-    .sort((a, b) => order(a) - order(b))
-    .flatMap((r) =>
-      r.points.map((p) => {
-        const sorted = [...p.latenciesMs].sort((a, b) => a - b);
-        const max = sorted.at(-1) ?? Number.NaN;
-        const goal = GOALS[r.backend];
-        const verdict =
-          goal === undefined || p.fips < 100_000
-            ? ''
-            : p.latencyP99Ms <= goal
-              ? ` (goal ≤ ${goal}: met)`
-              : ` (goal ≤ ${goal}: missed ×${(p.latencyP99Ms / goal).toFixed(1)})`;
-        return (
-          `| ${r.backend} | ${p.fips.toLocaleString('en-US')} | ${ms(p.latencyP50Ms)} / ${ms(p.latencyP99Ms)}${verdict} / ${ms(max)} | ` +
-          `${p.latenciesMs.length} (${p.latencyFailures} without reply) | ${ms(p.apiP50Ms ?? Number.NaN)} | ${BEFORE[`${r.backend} ${p.fips}`] ?? '—'} | ` +
-          `${(p.convergeMs / 1000).toFixed(1)} s | ${(p.restartResyncMs / 1000).toFixed(1)} s, ${p.restartLost}/${p.restartSent} lost | ` +
-          `${p.rssMiB.toFixed(0)} MiB (peak ${p.peakRssMiB.toFixed(0)}) | ${sourceOf(r)} |`
-        );
-      }),
-    );
+  const rows = runs
+    .flatMap((r) => r.points.map((p) => ({ r, p })))
+    .sort((a, b) => order(a.r) - order(b.r) || a.p.fips - b.p.fips)
+    .map(({ r, p }) => {
+      const sorted = [...p.latenciesMs].sort((a, b) => a - b);
+      const max = sorted.at(-1) ?? Number.NaN;
+      const goal = GOALS[r.backend];
+      const verdict =
+        goal === undefined || p.fips < 100_000
+          ? ''
+          : p.latencyP99Ms <= goal
+            ? ` (goal ≤ ${goal}: met)`
+            : ` (goal ≤ ${goal}: missed ×${(p.latencyP99Ms / goal).toFixed(1)})`;
+      return (
+        `| ${r.backend} | ${p.fips.toLocaleString('en-US')} | ${ms(p.latencyP50Ms)} / ${ms(p.latencyP99Ms)}${verdict} / ${ms(max)} | ` +
+        `${p.latenciesMs.length} (${p.latencyFailures} without reply) | ${ms(p.apiP50Ms ?? Number.NaN)} | ${BEFORE[`${r.backend} ${p.fips}`] ?? '—'} | ` +
+        `${(p.convergeMs / 1000).toFixed(1)} s | ${(p.restartResyncMs / 1000).toFixed(1)} s, ${p.restartLost}/${p.restartSent} lost | ` +
+        `${p.rssMiB.toFixed(0)} MiB (peak ${p.peakRssMiB.toFixed(0)}) | ${sourceOf(r)} |`
+      );
+    });
   return [
     '## Control plane at scale (issue 15)',
     '',
