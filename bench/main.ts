@@ -6,8 +6,11 @@
  *   --only a,b               forwarding, exhaustion, control, switch (default all four); the others keep the
  *                            results of the previous run of the same profile. Opt-in: churn (floating IPs
  *                            churning under tagged traffic, per backend) and crash (SIGKILLed agent and API),
- *                            which write their own marked sections of benchmarks.md, and metrics (/metrics scrape
- *                            time and API show p99 with and without scrapes at 1k/10k/100k, bench/metrics/)
+ *                            which write their own marked sections of benchmarks.md; metrics (/metrics scrape
+ *                            time and API show p99 with and without scrapes at 1k/10k/100k, bench/metrics/); and
+ *                            scale (issue 15: the control plane at 1,000 to 100,000 floating IPs through the
+ *                            daemon, per backend, --backends default nftables,ebpf), its own marked section too
+ *   --scale-counts a,b --scale-samples N   override the scale suite's sizes and samples per size
  *   --backends a,b           backends for forwarding and exhaustion (default every one that passes its checks)
  *   --prefix P               namespace prefix (default sfipbench)
  *   --out DIR                where benchmarks.md, benchmarks/*.png and benchmarks/results.json go (default docs)
@@ -21,6 +24,7 @@ import { parseArgs } from 'node:util';
 import { BACKEND_NAMES, parseBackendName, type BackendName } from '../src/model/index.js';
 import { runControl } from './control/run-control.js';
 import { runSwitch } from './control/run-switch.js';
+import { runScaleSuite } from './control/run-scale-suite.js';
 import { runChurnSuite } from './churn/run-suite.js';
 import { runCrashSuite } from './crash/run-suite.js';
 import { runMetricsSuite } from './metrics/run-suite.js';
@@ -40,6 +44,8 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'docs' },
     'report-only': { type: 'boolean', default: false },
     port: { type: 'string', default: '19696' },
+    'scale-counts': { type: 'string' },
+    'scale-samples': { type: 'string' },
   },
 });
 
@@ -63,7 +69,7 @@ async function main(): Promise<void> {
   if (!profile)
     throw new Error(`Unknown profile '${values.profile}': expected ${Object.keys(PROFILES).join(' or ')}`);
   const suites = new Set((values.only ?? 'forwarding,exhaustion,control,switch').split(','));
-  const known = ['forwarding', 'exhaustion', 'control', 'switch', 'churn', 'crash', 'metrics'];
+  const known = ['forwarding', 'exhaustion', 'control', 'switch', 'churn', 'crash', 'metrics', 'scale'];
   for (const s of suites) {
     if (!known.includes(s))
       throw new Error(`Unknown suite '${s}' in --only: expected one of ${known.join(', ')}`);
@@ -81,6 +87,22 @@ async function main(): Promise<void> {
       ...(values.backends && { backends }),
       prefix: `${prefix}c`,
       port: port + 10,
+      out,
+      log,
+    });
+  }
+  if (suites.has('scale')) {
+    await runScaleSuite({
+      command: `npm run bench -- ${process.argv.slice(2).join(' ')}`,
+      profileName: profile.name,
+      profile: {
+        ...profile.scale,
+        ...(values['scale-counts'] && { fipCounts: values['scale-counts'].split(',').map(Number) }),
+        ...(values['scale-samples'] && { latencySamples: Number(values['scale-samples']) }),
+      },
+      backends: values.backends ? backends : ['nftables', 'ebpf'],
+      prefix: `${prefix}s`,
+      port: port + 30,
       out,
       log,
     });

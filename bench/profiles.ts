@@ -1,5 +1,6 @@
 import type { BackendName } from '../src/model/index.js';
 import type { ChurnProfile } from './churn/run-suite.js';
+import type { ScaleProfile } from './control/run-scale-suite.js';
 
 /** How big a run is. `full` reproduces the issue's figures; `smoke` only proves the harness works (CI). */
 export interface BenchProfile {
@@ -11,6 +12,8 @@ export interface BenchProfile {
   /** Opt-in suites (`--only churn`, `--only crash`): they prove correctness under faults, not speed. */
   readonly churn: ChurnProfile;
   readonly crash: { agentKills: number; writeKills: number };
+  /** Opt-in (`--only scale`): issue 15's control plane at scale, per backend. */
+  readonly scale: ScaleProfile;
 }
 
 const churnLab = { vms: 4, portsPerVm: 3, poolSize: 24, packetIntervalMs: 20, boundMs: 3000, settleMs: 1000 };
@@ -25,6 +28,7 @@ export const PROFILES: Record<string, BenchProfile> = {
     backendSwitch: { fips: 1000, sequence: ['nftables', 'iptables', 'nftables'] },
     churn: { ...churnLab, durationS: 300, opsPerSecond: 5, concurrency: 3 },
     crash: { agentKills: 150, writeKills: 50 },
+    scale: { fipCounts: [1000, 10_000, 100_000], latencySamples: 200, restartStreamMs: 6000 },
   },
   // The full forwarding matrix with fewer repetitions, and the control plane up to 10,000: about ten minutes.
   medium: {
@@ -35,6 +39,7 @@ export const PROFILES: Record<string, BenchProfile> = {
     backendSwitch: { fips: 1000, sequence: ['nftables', 'iptables', 'nftables'] },
     churn: { ...churnLab, durationS: 90, opsPerSecond: 5, concurrency: 3 },
     crash: { agentKills: 100, writeKills: 20 },
+    scale: { fipCounts: [1000, 10_000], latencySamples: 50, restartStreamMs: 6000 },
   },
   smoke: {
     name: 'smoke',
@@ -52,5 +57,6 @@ export const PROFILES: Record<string, BenchProfile> = {
       concurrency: 2,
     },
     crash: { agentKills: 5, writeKills: 2 },
+    scale: { fipCounts: [100], latencySamples: 6, restartStreamMs: 2000 },
   },
 };

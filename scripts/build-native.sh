@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Compiles sfip's one native helper, the nftables set dumper that reads per-floating-IP counters
-# (native/nft-set-dump.c), into dist/native/. Needs gcc, pkg-config, libnftnl-dev and libmnl-dev (setup.sh
-# installs them). Without the helper sfip still works: it reads counters through `nft -j`, which costs more CPU.
+# Compiles sfip's native helpers into dist/native/: the nftables set dumper that reads per-floating-IP counters
+# (native/nft-set-dump.c; needs gcc, pkg-config, libnftnl-dev and libmnl-dev, which setup.sh installs) and the
+# gratuitous ARP sender (native/garp.c; libc only). Without them sfip still works: it reads counters through
+# `nft -j`, which costs more CPU, and announces addresses with arping, one process per address.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mkdir -p dist/native
+garp=dist/native/sfip-garp
+if ! [ -x "$garp" ] || ! [ "$garp" -nt native/garp.c ]; then
+  gcc -O2 -Wall -Wextra -Werror -o "$garp" native/garp.c
+fi
 out=dist/native/sfip-nft-set-dump
 src=native/nft-set-dump.c
-mkdir -p dist/native
 if [ -x "$out" ] && [ "$out" -nt "$src" ]; then exit 0; fi
 if ! flags=$(pkg-config --cflags --libs libnftnl libmnl 2>/dev/null); then
   echo "build-native: libnftnl-dev and libmnl-dev are missing (run scripts/setup.sh)" >&2

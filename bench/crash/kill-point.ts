@@ -13,6 +13,8 @@ export function killPoint(children: readonly string[]): string {
     }
     const [file = '', ...args] = tool;
     const base = file.split('/').at(-1)!;
+    if (base === 'nft' && args.includes('-i')) return 'nft transaction (channel)';
+    if (base === 'ip' && args.includes('(busy)')) return 'address batch (channel)';
     if (base === 'nft') return args.includes('-f') ? 'nft transaction' : 'nft read';
     if (base.startsWith('iptables') && base.endsWith('restore')) return 'iptables-restore';
     if (base.startsWith('iptables') && base.endsWith('save')) return 'iptables-save';
@@ -30,7 +32,8 @@ export const KERNEL_TOOLS = /(^|\/)(nft|ip|iptables[\w-]*|conntrack|tc|bpftool|n
 
 /**
  * The tools that change the kernel: an nft transaction, an iptables restore, an address batch, conntrack deletes,
- * a tc batch, a bpftool batch. (The eBPF backend writes map entries in-process, through the bpf module.)
+ * a tc batch, a bpftool batch, and a request in flight in the agent's long-lived nft or ip process (deltas go
+ * there). (The eBPF backend writes map entries in-process, through the bpf module.)
  */
 export const APPLY_TOOLS =
-  /(^|\/| )(nft -f|iptables[\w-]*restore --noflush|ip -batch|conntrack -D|tc -batch|bpftool batch)/;
+  /(^|\/| )(nft -f|iptables[\w-]*restore --noflush|ip -batch|conntrack -D|tc -batch|bpftool batch|nft -i \(busy\)|ip -force -batch - \(busy\))/;

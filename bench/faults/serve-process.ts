@@ -95,7 +95,12 @@ export class ServeProcess {
         const ids = readFileSync(`/proc/${this.pid}/task/${task}/children`, 'utf8').trim();
         for (const id of ids ? ids.split(' ') : []) {
           try {
-            out.push(readFileSync(`/proc/${id}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' '));
+            const cmd = readFileSync(`/proc/${id}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
+            // The agent's long-lived nft and ip processes (one per namespace) are always there: they count as a
+            // running tool only while they work on a request, not while they wait for the next one.
+            if (CHANNEL.test(cmd)) {
+              if (channelBusy(id)) out.push(`${cmd} (busy)`);
+            } else out.push(cmd);
           } catch {
             /* already gone */
           }
@@ -126,4 +131,18 @@ export class ServeProcess {
       throw new Error(`sfip serve did not stop within ${graceMs} ms of SIGTERM`);
     return took;
   }
+}
+
+/** The agent's long-lived per-namespace tools (src/dataplane/common/netns-channels.ts). */
+const CHANNEL = /(^|\/)(nft -i|ip -force -batch -)$/;
+
+/**
+ * Whether a channel process is working on a request: running, or waiting on anything but its input pipe (a
+ * netlink answer, for instance). Idle, it sleeps reading the socket its requests arrive on.
+ */
+function channelBusy(pid: string): boolean {
+  const state = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '')[0];
+  if (state === 'R') return true;
+  const wchan = readFileSync(`/proc/${pid}/wchan`, 'utf8').trim();
+  return wchan !== '' && wchan !== '0' && !/unix_stream_read|pipe_read|wait_woken|do_select|poll/.test(wchan);
 }

@@ -2,7 +2,8 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { BackendName, Context, FloatingIp, Router } from '../model/index.js';
 import type { Store } from '../store/index.js';
-import type { Dataplane } from '../dataplane/index.js';
+import { GarpQueue, type Dataplane } from '../dataplane/index.js';
+import { sharedChannels } from '../dataplane/common/netns-channels.js';
 import { ProgrammedRouters } from './programmed-routers.js';
 import {
   RouterReconciler,
@@ -38,6 +39,12 @@ export interface AgentOptions {
   readonly guard?: RouterGuard;
 }
 
+/** Pruning scans every namespace of the host: not on every resync. */
+const PRUNE_INTERVAL_MS = 10 * 60_000;
+
+/** How long floating IP changes for one router are gathered into one batch before its pass starts. */
+const COALESCE_MS = 2;
+
 /** The mapping part of a floating IP: when only its status changes, no router needs work. */
 const mappingKey = (f: FloatingIp) =>
   `${f.routerId}|${f.fixedIpAddress}|${f.floatingIpAddress}|${JSON.stringify(f.portForwardings ?? [])}`;
@@ -49,7 +56,17 @@ const mappingKey = (f: FloatingIp) =>
 export class Agent extends EventEmitter {
   private readonly reconcilers = new Map<string, RouterReconciler>();
   private readonly dirty = new Map<string, string>();
+  /**
+   * Per dirty router, the floating IPs that changed, while nothing else about it did: its next pass may be a
+   * delta of just those. A router dirtied for any other reason is absent (a full pass).
+   */
+  private readonly changedFips = new Map<string, Set<string>>();
+  private readonly needsFull = new Set<string>();
+  private coalesceTimer: NodeJS.Timeout | undefined;
+  private lastPrune = 0;
   private readonly running = new Set<string>();
+  /** Routers with a delta running beside their resync (see startConcurrentDelta). */
+  private readonly runningDeltas = new Set<string>();
   private readonly knownFips = new Map<string, { routerId: string | null; key: string }>();
   private readonly record: ProgrammedRouters;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -68,8 +85,14 @@ export class Agent extends EventEmitter {
     },
   };
 
+  /** One queue for the whole agent, so that its rate limit holds across routers. */
+  readonly garp: GarpQueue;
+
   constructor(private readonly options: AgentOptions) {
     super();
+    this.garp = new GarpQueue((error, target) =>
+      options.log.warn({ router: target.routerId, err: (error as Error).message }, 'gratuitous ARP failed'),
+    );
     this.record = new ProgrammedRouters(options.programmedRoutersPath ?? null);
   }
 
@@ -93,20 +116,44 @@ export class Agent extends EventEmitter {
     for (const t of this.timers) t.unref();
     this.drain();
     await this.whenIdle();
+    // In the background: it scans every namespace of the host, which must not delay readiness.
+    void this.prune();
+  }
+
+  /**
+   * Removes backend state kept outside namespaces (eBPF pins) of routers that no longer exist: at start, then at
+   * most every PRUNE_INTERVAL_MS with the periodic resync. Never fatal.
+   */
+  async prune(): Promise<void> {
+    this.lastPrune = Date.now();
+    try {
+      const keep = new Set(await this.options.store.read((view) => view.list('router').map((r) => r.id)));
+      for (const backend of ['ebpf'] as const) {
+        const pruned = (await this.options.dataplaneFor(backend).prune?.(keep)) ?? [];
+        if (pruned.length > 0)
+          this.options.log.info({ backend, routers: pruned }, 'pruned state of routers that no longer exist');
+      }
+    } catch (error) {
+      this.options.log.warn({ err: (error as Error).message }, 'could not prune state of deleted routers');
+    }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     this.unsubscribe?.();
     for (const t of this.timers) clearInterval(t);
+    clearTimeout(this.coalesceTimer);
+    sharedChannels.sweep();
+    this.coalesceTimer = undefined;
     await this.pumping;
-    while (this.running.size > 0) await new Promise((r) => setTimeout(r, 10));
+    while (this.running.size + this.runningDeltas.size > 0) await new Promise((r) => setTimeout(r, 10));
   }
 
   /** Resolves when no router is dirty or being reconciled and the change feed has been read. */
   async whenIdle(): Promise<void> {
     await this.pumping;
-    if (this.dirty.size === 0 && this.running.size === 0 && !this.pumping) return;
+    if (this.dirty.size === 0 && this.running.size === 0 && this.runningDeltas.size === 0 && !this.pumping)
+      return;
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     return this.whenIdle();
   }
@@ -118,10 +165,14 @@ export class Agent extends EventEmitter {
   }
 
   resyncAll(cause: string): void {
-    for (const id of this.reconcilers.keys()) this.markDirty(id, cause);
+    sharedChannels.sweep();
+    if (cause === 'resync' && Date.now() - this.lastPrune > PRUNE_INTERVAL_MS) void this.prune();
+    const marked = new Set(this.reconcilers.keys());
+    for (const id of marked) this.markDirty(id, cause);
+    // Only routers not marked above: marking one again once its pass has started would queue a second full pass.
     void this.options.store
       .read((view) => this.ownedRouterIds(view.list('router')))
-      .then((ids) => ids.forEach((id) => this.markDirty(id, cause)))
+      .then((ids) => ids.filter((id) => !marked.has(id)).forEach((id) => this.markDirty(id, cause)))
       .catch((error) =>
         this.options.log.warn({ err: (error as Error).message }, 'resync could not read the store'),
       );
@@ -141,10 +192,26 @@ export class Agent extends EventEmitter {
     return [...this.reconcilers.values()].flatMap((r) => (r.last ? [r.last] : []));
   }
 
-  private markDirty(routerId: string, cause: string): void {
+  private markDirty(routerId: string, cause: string, fipId?: string): void {
     if (this.stopped) return;
     if (!this.dirty.has(routerId)) this.dirty.set(routerId, cause);
-    this.drain();
+    if (fipId === undefined) {
+      this.needsFull.add(routerId);
+      this.changedFips.delete(routerId);
+      this.drain();
+      return;
+    }
+    if (!this.needsFull.has(routerId)) {
+      const ids = this.changedFips.get(routerId) ?? new Set<string>();
+      ids.add(fipId);
+      this.changedFips.set(routerId, ids);
+    }
+    // Floating IP changes that arrive within a couple of milliseconds for one router become one batch.
+    this.coalesceTimer ??= setTimeout(() => {
+      this.coalesceTimer = undefined;
+      this.drain();
+      this.notifyIfIdle();
+    }, COALESCE_MS);
   }
 
   private pump(): Promise<void> {
@@ -208,8 +275,8 @@ export class Agent extends EventEmitter {
     const before = this.knownFips.get(id);
     const key = fip ? mappingKey(fip) : '';
     if (before?.key === key) return; // only status or description changed
-    if (before?.routerId) this.markDirty(before.routerId, 'floatingip-changed');
-    if (fip?.routerId) this.markDirty(fip.routerId, 'floatingip-changed');
+    if (before?.routerId) this.markDirty(before.routerId, 'floatingip-changed', id);
+    if (fip?.routerId) this.markDirty(fip.routerId, 'floatingip-changed', id);
     if (fip) this.knownFips.set(id, { routerId: fip.routerId, key });
     else this.knownFips.delete(id);
   }
@@ -224,10 +291,8 @@ export class Agent extends EventEmitter {
         defaultBackend: o.defaultBackend ?? 'nftables',
         log: o.log,
         ctx: this.ctx,
-        garp: o.garp ?? true,
+        garp: (o.garp ?? true) ? this.garp : null,
         conntrackCleanup: o.conntrackCleanup ?? true,
-        onBackgroundError: (error) =>
-          o.log.warn({ router: routerId, err: (error as Error).message }, 'gratuitous ARP failed'),
         ...(o.ownsRouter && { ownsRouter: o.ownsRouter }),
         ...(o.localNamespace && { localNamespace: o.localNamespace }),
         ...(o.guard && { guard: o.guard }),
@@ -240,13 +305,19 @@ export class Agent extends EventEmitter {
   private drain(): void {
     const limit = this.options.concurrency ?? 4;
     for (const [routerId, cause] of this.dirty) {
-      if (this.running.size >= limit) break;
-      if (this.running.has(routerId)) continue;
+      if (this.running.size + this.runningDeltas.size >= limit) break;
+      if (this.running.has(routerId)) {
+        this.startConcurrentDelta(routerId, cause);
+        continue;
+      }
       this.dirty.delete(routerId);
+      const fipIds = this.needsFull.has(routerId) ? undefined : this.changedFips.get(routerId);
+      this.needsFull.delete(routerId);
+      this.changedFips.delete(routerId);
       this.running.add(routerId);
       const reconciler = this.reconcilerFor(routerId);
       void reconciler
-        .reconcile(cause)
+        .reconcile(cause, fipIds)
         .then((outcome) => {
           if (!reconciler.programmed && !outcome.error) this.reconcilers.delete(routerId);
           this.saveRecord();
@@ -263,6 +334,34 @@ export class Agent extends EventEmitter {
     }
   }
 
+  /**
+   * A router whose resync is reading the kernel (seconds at 100,000 floating IPs) takes floating IP deltas
+   * meanwhile, so that a resync never holds up an association for its whole read.
+   */
+  private startConcurrentDelta(routerId: string, cause: string): void {
+    const reconciler = this.reconcilers.get(routerId);
+    const fipIds = this.changedFips.get(routerId);
+    if (!reconciler?.acceptsConcurrentDelta() || !fipIds || this.needsFull.has(routerId)) return;
+    if (this.runningDeltas.has(routerId)) return;
+    this.dirty.delete(routerId);
+    this.changedFips.delete(routerId);
+    this.runningDeltas.add(routerId);
+    void reconciler
+      .reconcileConcurrentDelta(cause, fipIds)
+      .then((outcome) => {
+        if (outcome) this.emit('reconciled', outcome);
+        else this.markDirty(routerId, 'delta-refused');
+      })
+      .catch((error) =>
+        this.options.log.error({ router: routerId, err: (error as Error).message }, 'reconciler crashed'),
+      )
+      .finally(() => {
+        this.runningDeltas.delete(routerId);
+        this.drain();
+        this.notifyIfIdle();
+      });
+  }
+
   private saveRecord(): void {
     try {
       this.record.save([...this.reconcilers.values()].flatMap((r) => (r.programmed ? [r.programmed] : [])));
@@ -272,7 +371,14 @@ export class Agent extends EventEmitter {
   }
 
   private notifyIfIdle(): void {
-    if (this.dirty.size > 0 || this.running.size > 0 || this.pumping) return;
+    if (
+      this.coalesceTimer !== undefined ||
+      this.runningDeltas.size > 0 ||
+      this.dirty.size > 0 ||
+      this.running.size > 0 ||
+      this.pumping
+    )
+      return;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const w of waiters) w();

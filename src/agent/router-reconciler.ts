@@ -9,11 +9,14 @@ import {
   type Router,
 } from '../model/index.js';
 import type { Store } from '../store/index.js';
-import { deleteStaleConntrack, routerIntent, sendGratuitousArp, isEmptyPlan } from '../dataplane/index.js';
+import { changedMappings, deleteStaleConntrack, routerIntent, isEmptyPlan } from '../dataplane/index.js';
+import { sharedChannels } from '../dataplane/common/netns-channels.js';
 import type {
+  GarpQueue,
   ActualRouter,
   Dataplane,
   DesiredRouter,
+  FloatingMapping,
   RouterIntent,
   RouterTarget,
 } from '../dataplane/index.js';
@@ -64,10 +67,9 @@ export interface ReconcilerDeps {
   readonly defaultBackend: BackendName;
   readonly log: Logger;
   readonly ctx: Context;
-  readonly garp: boolean;
+  /** Where new floating addresses wait for their gratuitous ARP (null: none is sent). GARP never delays an apply. */
+  readonly garp: GarpQueue | null;
   readonly conntrackCleanup: boolean;
-  /** Called when GARP finishes or fails; GARP runs in the background so that it never delays an apply. */
-  readonly onBackgroundError: (error: unknown) => void;
   /** Whether this agent carries the router; one it does not carry is removed from this node. Default: all. */
   readonly ownsRouter?: (router: Router) => boolean;
   /** The name on this node of a router's namespace. Default: the name itself. */
@@ -85,7 +87,13 @@ export class RouterReconciler {
   /** The revision of the router this reconciler's own status report wrote: that change needs no pass. */
   statusRevision: number | undefined;
   /** What the kernel holds after this reconciler's last successful apply; unset after any failure. */
-  private applied: { desired: DesiredRouter; state: ActualRouter } | undefined;
+  private applied: Applied | undefined;
+  /**
+   * Set while a periodic resync reads the kernel (seconds at 100,000 floating IPs): deltas may run meanwhile,
+   * and each one that lands is logged here, so the resync plans against its read plus what landed since.
+   */
+  private reading: { readonly landed: MappingChange[] } | undefined;
+  private deltaInFlight: Promise<unknown> | undefined;
 
   constructor(
     readonly routerId: string,
@@ -95,8 +103,60 @@ export class RouterReconciler {
     this.programmed = programmed;
   }
 
-  async reconcile(cause: string): Promise<ReconcileOutcome> {
+  /**
+   * One pass. With `changedFipIds` (only floating IPs changed since the last pass), the pass first tries a delta:
+   * only those floating IPs are read from the store and planned against what this reconciler applied last. Any
+   * doubt (no trusted record, a structure change, a refusal, a claim by another floating IP, a backend without
+   * deltas) or a delta the kernel refuses falls back to a full pass, which reads the kernel.
+   */
+  async reconcile(cause: string, changedFipIds?: ReadonlySet<string>): Promise<ReconcileOutcome> {
     const started = performance.now();
+    let fullCause = cause;
+    if (changedFipIds && !FULL_READ_CAUSES.has(cause)) {
+      const delta = await this.reconcileDelta(cause, changedFipIds, started).catch((error: unknown) => {
+        this.applied = undefined;
+        this.deps.log.warn(
+          { router: this.routerId, cause, err: (error as Error).message },
+          'delta refused: reconciling the whole router from a fresh read',
+        );
+        fullCause = 'delta-refused';
+        return undefined;
+      });
+      if (delta) return (this.last = delta);
+    }
+    return this.reconcileFull(fullCause, cause, started);
+  }
+
+  /** Whether a delta may run now beside the pass in progress (a resync that is still reading the kernel). */
+  acceptsConcurrentDelta(): boolean {
+    return this.reading !== undefined && this.deltaInFlight === undefined;
+  }
+
+  /**
+   * A delta beside a resync that is reading the kernel. Never falls back to a full pass of its own (one is
+   * running): undefined means the agent must mark the router for another full pass.
+   */
+  async reconcileConcurrentDelta(
+    cause: string,
+    changedFipIds: ReadonlySet<string>,
+  ): Promise<ReconcileOutcome | undefined> {
+    const started = performance.now();
+    const pass = this.reconcileDelta(cause, changedFipIds, started).catch((error: unknown) => {
+      this.deps.log.warn(
+        { router: this.routerId, cause, err: (error as Error).message },
+        'delta refused during a resync: the router gets another full pass',
+      );
+      return undefined;
+    });
+    this.deltaInFlight = pass;
+    try {
+      return await pass;
+    } finally {
+      this.deltaInFlight = undefined;
+    }
+  }
+
+  private async reconcileFull(readCause: string, cause: string, started: number): Promise<ReconcileOutcome> {
     const outcome = (fields: Partial<ReconcileOutcome>): ReconcileOutcome => ({
       routerId: this.routerId,
       cause,
@@ -111,10 +171,12 @@ export class RouterReconciler {
     });
     const { store, log } = this.deps;
     const owns = this.deps.ownsRouter ?? (() => true);
-    const intent = await store.read((view) => {
-      const router = view.get('router', this.routerId);
-      return router && owns(router) ? routerIntent(view, router) : undefined;
-    });
+    const readIntent = () =>
+      store.read((view) => {
+        const router = view.get('router', this.routerId);
+        return router && owns(router) ? routerIntent(view, router) : undefined;
+      });
+    let intent = await readIntent();
     // Refused mappings never reach the kernel, whatever becomes of the rest of the router.
     if (intent && intent.refused.length > 0) await this.reportRefused(intent.refused);
     if (!intent || !intent.desired) {
@@ -128,12 +190,19 @@ export class RouterReconciler {
     const localNamespace = this.deps.localNamespace ?? ((ns) => ns);
     const backend = (intent.router.backend as BackendName | null) ?? this.deps.defaultBackend;
     const refusal = await this.refuseForwardings(intent, backend);
-    const { forwardings: _forwardings, ...withoutForwardings } = intent.desired;
-    const desired: DesiredRouter = {
-      ...(refusal ? withoutForwardings : intent.desired),
+    const withoutRefused = (wanted: DesiredRouter): DesiredRouter => {
+      const { forwardings: _forwardings, ...withoutForwardings } = wanted;
+      return refusal ? withoutForwardings : wanted;
+    };
+    let desired: DesiredRouter = {
+      ...withoutRefused(intent.desired),
       namespace: localNamespace(intent.desired.namespace),
     };
-    const floatingIps = refusal ? intent.floatingIps.filter((f) => !refusal.has(f.id)) : intent.floatingIps;
+    const decidedBy = (i: RouterIntent) =>
+      refusal ? i.floatingIps.filter((f) => !refusal.has(f.id)) : i.floatingIps;
+    let floatingIps = decidedBy(intent);
+    const decided = floatingIps;
+    const router = intent.router;
     try {
       if (this.programmed && !sameTarget(this.programmed, desired, backend)) await this.unprogram();
       const dataplane = this.deps.dataplaneFor(backend);
@@ -141,8 +210,35 @@ export class RouterReconciler {
       // costs seconds, applying one change milliseconds. Resyncs and restarts always read the kernel.
       const previous =
         this.applied && sameStructure(this.applied.desired, desired) ? this.applied : undefined;
-      const actual =
-        previous && !FULL_READ_CAUSES.has(cause) ? previous.state : await dataplane.read(desired, desired);
+      let actual: ActualRouter;
+      if (previous && !FULL_READ_CAUSES.has(readCause)) actual = previous.state;
+      else {
+        // Only a resync over a trusted record lets deltas run during its read; start and errors hold them.
+        const reading = previous && readCause === 'resync' ? { landed: [] as MappingChange[] } : undefined;
+        this.reading = reading;
+        try {
+          actual = await dataplane.read(desired, desired);
+        } finally {
+          this.reading = undefined;
+          await this.deltaInFlight;
+        }
+        if (reading && reading.landed.length > 0) {
+          // The read may or may not show what landed meanwhile; it has landed now, so count it in. The store
+          // is read again: the intent read before the kernel predates those changes.
+          actual = withChanges(actual, reading.landed);
+          intent = await readIntent();
+          if (!intent?.desired || !sameStructure(desired, withoutRefused(intent.desired))) {
+            // The change that did it has marked the router dirty again: its pass will redo this one.
+            log.info(
+              { router: this.routerId, cause },
+              'router changed during a resync; left to the next pass',
+            );
+            return (this.last = outcome({}));
+          }
+          desired = { ...withoutRefused(intent.desired), namespace: desired.namespace };
+          floatingIps = decidedBy(intent);
+        }
+      }
       // Drift: the kernel no longer holds what this reconciler applied last. New store changes picked up by a
       // resync pass are not drift.
       const drifted =
@@ -169,9 +265,7 @@ export class RouterReconciler {
         await dataplane.apply(plan);
         if (this.deps.conntrackCleanup)
           conntrackDeleted = await this.cleanConntrack(desired.namespace, plan.added, plan.removed);
-        if (this.deps.garp && plan.addAddresses.length > 0) {
-          sendGratuitousArp(desired, plan.addAddresses).catch(this.deps.onBackgroundError);
-        }
+        this.deps.garp?.enqueue(desired, plan.addAddresses);
         log.info(
           {
             router: this.routerId,
@@ -184,7 +278,7 @@ export class RouterReconciler {
           drifted ? 'repaired drift' : 'applied',
         );
       }
-      this.applied = { desired, state: appliedState(desired) };
+      this.applied = recordApplied(desired, backend, floatingIps, intent.refused.length > 0);
       await this.report(floatingIps, 'ACTIVE', '');
       await this.reportRouter(intent.router, '');
       return (this.last = outcome({
@@ -203,10 +297,85 @@ export class RouterReconciler {
       if (error instanceof GuardRefusal)
         log.warn({ router: this.routerId, cause, err: reason }, 'reconcile refused');
       else log.error({ router: this.routerId, cause, err: reason }, 'reconcile failed');
-      await this.report(floatingIps, 'ERROR', reason).catch(() => undefined);
-      await this.reportRouter(intent.router, reason).catch(() => undefined);
+      await this.report(decided, 'ERROR', reason).catch(() => undefined);
+      await this.reportRouter(router, reason).catch(() => undefined);
       return (this.last = outcome({ error: reason }));
     }
+  }
+
+  /**
+   * The delta pass: undefined when a full pass must decide instead; throws when the kernel refused the delta.
+   * Reads only the changed floating IPs, plans against the applied record, and writes their status in one
+   * transaction.
+   */
+  private async reconcileDelta(
+    cause: string,
+    fipIds: ReadonlySet<string>,
+    started: number,
+  ): Promise<ReconcileOutcome | undefined> {
+    const applied = this.applied;
+    if (!applied || applied.refusedAny) return undefined;
+    const dataplane = this.deps.dataplaneFor(applied.backend);
+    if (!dataplane.planDelta) return undefined;
+    const owns = this.deps.ownsRouter ?? (() => true);
+    const changes = await this.deps.store.read((view) => {
+      const router = view.get('router', this.routerId);
+      if (!router || !owns(router)) return null;
+      if (((router.backend as BackendName | null) ?? this.deps.defaultBackend) !== applied.backend)
+        return null;
+      return changedMappings(view, router, fipIds);
+    });
+    if (!changes) return undefined;
+    const localNamespace = this.deps.localNamespace ?? ((ns) => ns);
+    const structure = { ...changes.structure, namespace: localNamespace(changes.structure.namespace) };
+    // Forwardings are structure, but changedMappings does not read them (that takes every floating IP of the
+    // router): any floating IP that has or may have had forwardings went to a full pass above or below.
+    const forwarded = new Set((applied.desired.forwardings ?? []).map((f) => f.floatingIp as string));
+    if (!sameStructure(applied.desired, { ...structure, forwardings: applied.desired.forwardings ?? [] }))
+      return undefined;
+    for (const [id, m] of changes.mappings) {
+      // Gone or unmapped, never mapped here: it may have been a forwarding's floating IP.
+      if (forwarded.size > 0 && !m && !applied.byId.has(id)) return undefined;
+      if (m && forwarded.has(m.floatingIp)) return undefined;
+    }
+    const diff = mappingDiff(applied, changes.mappings);
+    if (!diff) return undefined;
+    const { added, removed, installed } = diff;
+    let conntrackDeleted = 0;
+    if (added.length + removed.length > 0) {
+      const plan = dataplane.planDelta({ desired: { ...structure, mappings: added }, removed, installed });
+      try {
+        await this.deps.guard?.arm(structure);
+      } catch (error) {
+        if (added.length > 0 || !(error instanceof GuardRefusal)) throw error;
+      }
+      // Out of the record first: if the apply fails halfway, nothing of this change is trusted.
+      this.applied = undefined;
+      const reading = this.reading;
+      await dataplane.apply(plan);
+      commitDiff(applied, changes.mappings);
+      this.applied = applied;
+      reading?.landed.push({ added, removed });
+      if (this.deps.conntrackCleanup)
+        conntrackDeleted = await this.cleanConntrack(structure.namespace, plan.added, plan.removed);
+      this.deps.garp?.enqueue(structure, plan.addAddresses);
+      this.deps.log.debug(
+        { router: this.routerId, cause, added: added.length, removed: removed.length },
+        'applied delta',
+      );
+    }
+    await this.report(changes.floatingIps, 'ACTIVE', '');
+    return {
+      routerId: this.routerId,
+      cause,
+      durationMs: performance.now() - started,
+      changed: added.length + removed.length > 0,
+      rebuilt: false,
+      drifted: false,
+      added: added.length,
+      removed: removed.length,
+      conntrackDeleted,
+    };
   }
 
   /** Removes this router's state from wherever it was last programmed. Returns whether anything was there. */
@@ -222,6 +391,8 @@ export class RouterReconciler {
       if (!/does not exist|Cannot open network namespace/.test((error as Error).message)) throw error;
     }
     await this.deps.guard?.disarm(previous);
+    // Its namespace may be about to go: a channel process left in it would keep it alive.
+    sharedChannels.close(previous.namespace);
     this.programmed = undefined;
     this.deps.log.info({ router: this.routerId, namespace: previous.namespace }, 'removed router state');
     return true;
@@ -233,10 +404,12 @@ export class RouterReconciler {
     removed: readonly { floatingIp: string; fixedIp: string }[],
   ): Promise<number> {
     const changed = [...added, ...removed];
-    return deleteStaleConntrack(namespace, {
-      fixedIps: changed.map((m) => m.fixedIp),
-      floatingIps: changed.map((m) => m.floatingIp),
-    });
+    return deleteStaleConntrack(
+      namespace,
+      { fixedIps: changed.map((m) => m.fixedIp), floatingIps: changed.map((m) => m.floatingIp) },
+      undefined,
+      sharedChannels.procNet(namespace),
+    );
   }
 
   /**
@@ -302,17 +475,150 @@ export class RouterReconciler {
 }
 
 /** Causes that must look at the kernel itself rather than at what the agent last applied. */
-const FULL_READ_CAUSES = new Set(['resync', 'startup', 'feed-truncated']);
+const FULL_READ_CAUSES = new Set(['resync', 'startup', 'feed-truncated', 'delta-refused']);
 
-function appliedState(desired: DesiredRouter): ActualRouter {
-  return {
-    present: true,
-    structureMatches: true,
-    inbound: new Map(desired.mappings.map((m) => [m.floatingIp as string, m.fixedIp as string])),
-    outbound: new Map(desired.mappings.map((m) => [m.fixedIp as string, m.floatingIp as string])),
-    addresses: new Set(desired.mappings.map((m) => m.floatingIp as string)),
-    macs: new Map(desired.mappings.flatMap((m) => (m.fixedMac ? [[m.fixedIp as string, m.fixedMac]] : []))),
+/**
+ * What a reconciler applied last: the kernel state it vouches for (kept current by deltas), and which floating
+ * IP holds each mapping, so a delta can tell a change from a claim on another floating IP's address.
+ */
+interface Applied {
+  readonly desired: DesiredRouter;
+  readonly backend: BackendName;
+  readonly state: AppliedState;
+  readonly byId: Map<string, FloatingMapping>;
+  /** floating address -> floating IP id, and fixed address -> floating IP id. */
+  readonly byFloating: Map<string, string>;
+  readonly byFixed: Map<string, string>;
+  /** The last full pass refused some floating IP: a change may lift that, which only a full pass can see. */
+  readonly refusedAny: boolean;
+}
+
+interface AppliedState extends ActualRouter {
+  readonly inbound: Map<string, string>;
+  readonly outbound: Map<string, string>;
+  readonly addresses: Set<string>;
+  readonly macs: Map<string, string>;
+}
+
+function recordApplied(
+  desired: DesiredRouter,
+  backend: BackendName,
+  floatingIps: readonly FloatingIp[],
+  refusedAny: boolean,
+): Applied {
+  const applied: Applied = {
+    desired,
+    backend,
+    state: {
+      present: true,
+      structureMatches: true,
+      inbound: new Map(),
+      outbound: new Map(),
+      addresses: new Set(),
+      macs: new Map(),
+    },
+    byId: new Map(),
+    byFloating: new Map(),
+    byFixed: new Map(),
+    refusedAny,
   };
+  // routerIntent builds the mappings from the accepted floating IPs, in the same order.
+  desired.mappings.forEach((m, i) => addApplied(applied, floatingIps[i]!.id, m));
+  return applied;
+}
+
+function addApplied(applied: Applied, id: string, m: FloatingMapping): void {
+  applied.byId.set(id, m);
+  applied.byFloating.set(m.floatingIp, id);
+  applied.byFixed.set(m.fixedIp, id);
+  applied.state.inbound.set(m.floatingIp, m.fixedIp);
+  applied.state.outbound.set(m.fixedIp, m.floatingIp);
+  applied.state.addresses.add(m.floatingIp);
+  if (m.fixedMac) applied.state.macs.set(m.fixedIp, m.fixedMac);
+}
+
+function dropApplied(applied: Applied, id: string, m: FloatingMapping): void {
+  applied.byId.delete(id);
+  applied.byFloating.delete(m.floatingIp);
+  applied.byFixed.delete(m.fixedIp);
+  applied.state.inbound.delete(m.floatingIp);
+  applied.state.outbound.delete(m.fixedIp);
+  applied.state.addresses.delete(m.floatingIp);
+  applied.state.macs.delete(m.fixedIp);
+}
+
+/** What one delta changed in the kernel. */
+interface MappingChange {
+  readonly added: readonly FloatingMapping[];
+  readonly removed: readonly FloatingMapping[];
+}
+
+/** A kernel read with the given changes applied on top (they landed after, or during, the read). */
+function withChanges(actual: ActualRouter, changes: readonly MappingChange[]): ActualRouter {
+  const inbound = new Map(actual.inbound);
+  const outbound = new Map(actual.outbound);
+  const addresses = new Set(actual.addresses);
+  const macs = new Map(actual.macs ?? []);
+  for (const { added, removed } of changes) {
+    for (const m of removed) {
+      inbound.delete(m.floatingIp);
+      outbound.delete(m.fixedIp);
+      addresses.delete(m.floatingIp);
+      macs.delete(m.fixedIp);
+    }
+    for (const m of added) {
+      inbound.set(m.floatingIp, m.fixedIp);
+      outbound.set(m.fixedIp, m.floatingIp);
+      addresses.add(m.floatingIp);
+      if (m.fixedMac) macs.set(m.fixedIp, m.fixedMac);
+    }
+  }
+  return { ...actual, inbound, outbound, addresses, ...(actual.macs && { macs }) };
+}
+
+const sameMapping = (a: FloatingMapping, b: FloatingMapping) =>
+  a.floatingIp === b.floatingIp && a.fixedIp === b.fixedIp && a.fixedMac === b.fixedMac;
+
+/**
+ * The mappings a set of changes adds and removes against the applied record, or undefined when an address
+ * would be claimed twice (by another floating IP that did not change, or by two changed ones): only a full
+ * pass decides claims, refusing every claimant.
+ */
+function mappingDiff(
+  applied: Applied,
+  changes: ReadonlyMap<string, FloatingMapping | null>,
+): { added: FloatingMapping[]; removed: FloatingMapping[]; installed: number } | undefined {
+  const added: FloatingMapping[] = [];
+  const removed: FloatingMapping[] = [];
+  const claimed = new Set<string>();
+  let installed = applied.byId.size;
+  for (const [id, m] of changes) {
+    const old = applied.byId.get(id);
+    if (m) {
+      for (const [index, key] of [
+        [applied.byFloating, `floating ${m.floatingIp}`],
+        [applied.byFixed, `fixed ${m.fixedIp}`],
+      ] as const) {
+        const owner = index.get(key.slice(key.indexOf(' ') + 1));
+        if (owner !== undefined && owner !== id && !changes.has(owner)) return undefined;
+        if (claimed.has(key)) return undefined;
+        claimed.add(key);
+      }
+    }
+    if (old && m && sameMapping(old, m)) continue;
+    if (old) removed.push(old);
+    if (m) added.push(m);
+    installed += (m ? 1 : 0) - (old ? 1 : 0);
+  }
+  return { added, removed, installed };
+}
+
+function commitDiff(applied: Applied, changes: ReadonlyMap<string, FloatingMapping | null>): void {
+  for (const id of changes.keys()) {
+    const old = applied.byId.get(id);
+    if (old) dropApplied(applied, id, old);
+  }
+  for (const [id, m] of changes) if (m) addApplied(applied, id, m);
 }
 
 /** Whether a kernel read shows exactly the state this reconciler had applied. */

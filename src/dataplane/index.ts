@@ -2,6 +2,7 @@ export * from './common/arp-fence.js';
 export * from './common/conntrack.js';
 export * from './common/conntrack-usage.js';
 export * from './common/garp.js';
+export * from './common/garp-queue.js';
 export * from './common/gateway-addresses.js';
 export * from './desired.js';
 export * from './ebpf/index.js';

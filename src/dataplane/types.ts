@@ -124,6 +124,42 @@ export interface Dataplane {
    * this reason, so nothing is half-applied and the router's 1:1 floating IPs keep working.
    */
   readonly portForwardingRefusal?: string;
+  /**
+   * Optional, pure: the plan for a few mappings that change on a router whose structure is as last applied,
+   * planned against the agent's record of what it applied instead of a kernel read. A backend without it gets
+   * a full reconcile for every change.
+   */
+  planDelta?(delta: MappingDelta): Plan;
+  /**
+   * Optional: removes what this backend keeps outside any namespace (eBPF pins) for routers that no longer
+   * exist (not in `keep`) and that nothing uses any more. Returns the router ids pruned.
+   */
+  prune?(keep: ReadonlySet<string>): Promise<string[]>;
+}
+
+/** A change of a few mappings, relative to what the agent applied last on the router. */
+export interface MappingDelta {
+  /** The router's structure, unchanged since the last apply; `mappings` holds the mappings that appear or change. */
+  readonly desired: DesiredRouter;
+  /** Mappings, as last applied, that disappear or change. */
+  readonly removed: readonly FloatingMapping[];
+  /** How many mappings the router holds once the change is applied. */
+  readonly installed: number;
+}
+
+/**
+ * The kernel state a delta is planned against: the removed mappings as present, everything else as absent
+ * and the structure as matching, so a backend's own plan() yields exactly the element adds and deletes.
+ */
+export function deltaActual(removed: readonly FloatingMapping[]): ActualRouter {
+  return {
+    present: true,
+    structureMatches: true,
+    inbound: new Map(removed.map((m) => [m.floatingIp as string, m.fixedIp as string])),
+    outbound: new Map(removed.map((m) => [m.fixedIp as string, m.floatingIp as string])),
+    addresses: new Set(removed.map((m) => m.floatingIp as string)),
+    macs: new Map(removed.flatMap((m) => (m.fixedMac ? [[m.fixedIp as string, m.fixedMac]] : []))),
+  };
 }
 
 export function isEmptyPlan(plan: Plan): boolean {

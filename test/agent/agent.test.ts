@@ -54,7 +54,9 @@ describe('agent', () => {
     const dp = new FakeDataplane();
     const agent = agentFor(c, dp);
     await agent.start();
+    // Twice: the delta, then the full pass it falls back to.
     dp.failNextApply = new Error('nft: Could not process rule: No space left on device');
+    dp.failApplies = 2;
     const fip = await c.store.update((tx) =>
       createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
     );

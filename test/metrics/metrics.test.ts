@@ -120,6 +120,7 @@ describe('/metrics', () => {
   it('records reconcile durations, apply errors, drift repairs and the last successful apply', async () => {
     const s = await setup();
     s.dp.failNextApply = new Error('nft: No space left on device');
+    s.dp.failApplies = 2; // the delta, then the full pass it falls back to
     await fip(s.c, s.c.vm1);
     await s.agent.sync();
     let text = await s.registry.metrics();

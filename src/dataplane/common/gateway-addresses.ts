@@ -1,6 +1,7 @@
 import { ExecError, run as defaultRun, type Runner } from '../../exec/run.js';
 import { parseDeviceName, parseIPv4, type IPv4 } from '../../model/index.js';
 import type { RouterTarget } from '../types.js';
+import { CHANNEL_MAX_BYTES, type NetnsChannels } from './netns-channels.js';
 
 /**
  * The router must answer ARP for its floating addresses. Instead of /32 addresses on the gateway device, sfip
@@ -50,12 +51,13 @@ export async function applyAddressChanges(
   add: readonly IPv4[],
   remove: readonly string[],
   run: Runner = defaultRun,
+  channels: NetnsChannels | null = null,
 ): Promise<void> {
   if (add.length === 0 && remove.length === 0) return;
-  await run('ip', ['-batch', '-'], {
-    netns: target.namespace,
-    input: renderAddressBatch(target.gatewayDevice, add, remove),
-  });
+  const batch = renderAddressBatch(target.gatewayDevice, add, remove);
+  // A few routes (a delta) go through the namespace's long-lived ip process; a bulk change is one `ip -batch`.
+  if (channels && batch.length <= CHANNEL_MAX_BYTES) return channels.ip(target.namespace, batch);
+  await run('ip', ['-batch', '-'], { netns: target.namespace, input: batch });
 }
 
 /** Fails with a clear message when the namespace or the gateway device is missing, before anything is applied. */

@@ -2,6 +2,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import type { Runner } from '../../exec/run.js';
 import type { IPv4 } from '../../model/index.js';
 import { applyAddressChanges } from '../common/gateway-addresses.js';
+import type { NetnsChannels } from '../common/netns-channels.js';
 import type { Plan } from '../types.js';
 import { createMaps, loadPrograms } from './bpftool.js';
 import { MAP_SPECS, type MapName } from './layout.js';
@@ -17,6 +18,8 @@ export interface ApplyContext {
   readonly objectPath: string;
   readonly routerDir: string;
   readonly capacity: number;
+  /** Long-lived ip processes per namespace, for the floating addresses of small changes. */
+  readonly channels?: NetnsChannels | null;
 }
 
 /**
@@ -51,7 +54,13 @@ export async function applyEbpf(plan: Plan, context: ApplyContext): Promise<void
       await rm(`${context.routerDir}/${old}`, { recursive: true, force: true });
     }
   }
-  await applyAddressChanges(target, plan.addAddresses as IPv4[], plan.removeAddresses, run);
+  await applyAddressChanges(
+    target,
+    plan.addAddresses as IPv4[],
+    plan.removeAddresses,
+    run,
+    context.channels ?? null,
+  );
 }
 
 async function buildGeneration(run: Runner, genDir: string, capacity: number, objectPath: string) {

@@ -1,6 +1,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import { run as defaultRun, type Runner } from '../../exec/run.js';
 import { checkTool } from '../common/capabilities.js';
+import { sharedChannels, type NetnsChannels } from '../common/netns-channels.js';
 import { applyAddressChanges, readFloatingAddresses } from '../common/gateway-addresses.js';
 import type {
   ActualRouter,
@@ -8,11 +9,14 @@ import type {
   CapabilityCheck,
   Dataplane,
   DesiredRouter,
+  MappingDelta,
   Plan,
   RouterTarget,
 } from '../types.js';
+import { deltaActual } from '../types.js';
 import { applyEbpf } from './apply.js';
 import { pinnedProgramIds } from './bpftool.js';
+import { prunePins } from './prune.js';
 import { checkBpffs, checkObject } from './checks.js';
 import { bpfPackageVersion } from './maps.js';
 import { readCounters } from './counters.js';
@@ -50,11 +54,14 @@ export class EbpfDataplane implements Dataplane {
   readonly portForwardingRefusal =
     'backend ebpf cannot program port forwardings yet: its tc programs (bpf/sfip_nat.c) have no (address, protocol, port) map or L4 port rewrite; use the nftables backend';
   private readonly options: EbpfOptions;
+  /** Long-lived ip processes per namespace for addresses; only with the real runner (tests inject theirs). */
+  private readonly channels: NetnsChannels | null;
 
   constructor(
     private readonly run: Runner = defaultRun,
     options: Partial<EbpfOptions> = {},
   ) {
+    this.channels = run === defaultRun ? sharedChannels : null;
     this.options = { ...DEFAULT_EBPF_OPTIONS, ...options };
     if (!Number.isInteger(this.options.capacity) || this.options.capacity < 1) {
       throw new Error(`eBPF map capacity ${this.options.capacity} is invalid: expected a positive integer`);
@@ -104,12 +111,24 @@ export class EbpfDataplane implements Dataplane {
     return planEbpf(desired, actual, this.settings(desired.routerId));
   }
 
+  /** Map entry changes only, against the trusted structure; capacity is checked on the router's full count. */
+  planDelta(delta: MappingDelta): Plan {
+    if (delta.installed > this.options.capacity) {
+      const last = delta.desired.mappings[delta.desired.mappings.length - 1];
+      throw new Error(
+        `Floating IP ${last?.floatingIp ?? '?'} (fixed IP ${last?.fixedIp ?? '?'}) does not fit: the eBPF maps of router ${delta.desired.routerId} hold at most ${this.options.capacity} floating IPs`,
+      );
+    }
+    return this.plan(delta.desired, deltaActual(delta.removed));
+  }
+
   async apply(plan: Plan): Promise<void> {
     await applyEbpf(plan, {
       run: this.run,
       objectPath: this.options.objectPath,
       routerDir: this.routerDir(plan.target.routerId),
       capacity: this.options.capacity,
+      channels: this.channels,
     });
   }
 
@@ -157,6 +176,10 @@ export class EbpfDataplane implements Dataplane {
       return; // the device is gone, and its addresses with it
     }
     await applyAddressChanges(target, [], [...addresses], this.run);
+  }
+
+  prune(keep: ReadonlySet<string>): Promise<string[]> {
+    return prunePins(this.run, this.options.pinRoot, keep);
   }
 
   async owned(namespace: string | null): Promise<string[]> {

@@ -5,9 +5,11 @@ import type {
   DesiredRouter,
   FloatingIpCounters,
   FloatingMapping,
+  MappingDelta,
   Plan,
   RouterTarget,
 } from '../types.js';
+import { deltaActual } from '../types.js';
 
 interface FakeRouterState {
   structure: string;
@@ -20,6 +22,8 @@ interface FakeBatch {
   structure: string | null;
   inbound: [string, string][];
   removed: FloatingMapping[];
+  /** Only `inbound` is set and `removed` deleted; the rest stays (a delta plan). */
+  delta?: boolean;
 }
 
 const key = (t: RouterTarget) => `${t.namespace ?? ''}/${t.routerId}`;
@@ -34,19 +38,33 @@ export class FakeDataplane implements Dataplane {
   readonly name = 'fake' as const;
   readonly routers = new Map<string, FakeRouterState>();
   readonly applied: Plan[] = [];
-  /** When set, the next apply throws this. */
+  /** When set, the next apply throws this (the next `failApplies` applies, when that is more than 1). */
   failNextApply: Error | undefined;
+  failApplies = 1;
   missingNamespaces = new Set<string>();
   /** Traffic per router and floating address, as tests pretend it flowed; see addTraffic. */
   readonly traffic = new Map<string, Map<string, FloatingIpCounters>>();
   /** How many times counters() was called: tests check that reads are cached and batched. */
   counterReads = 0;
+  /** How many times read() was called: tests check that deltas need no read. */
+  reads = 0;
 
   async check(): Promise<CapabilityCheck[]> {
     return [{ name: 'fake', ok: true, detail: 'in memory' }];
   }
 
   async read(target: RouterTarget, desired?: DesiredRouter): Promise<ActualRouter> {
+    this.reads++;
+    const snapshot = this.snapshot(target, desired);
+    // A slow kernel: the read sees the state when it started, and answers once the gate opens.
+    if (this.readGate) await this.readGate;
+    return snapshot;
+  }
+
+  /** While set, read() waits for it (tests of what happens during a long kernel read). */
+  readGate: Promise<void> | undefined;
+
+  private snapshot(target: RouterTarget, desired?: DesiredRouter): ActualRouter {
     if (target.namespace && this.missingNamespaces.has(target.namespace)) {
       throw new Error(`network namespace ${target.namespace} does not exist`);
     }
@@ -93,10 +111,19 @@ export class FakeDataplane implements Dataplane {
     };
   }
 
+  planDelta(delta: MappingDelta): Plan {
+    const plan = this.plan(delta.desired, deltaActual(delta.removed));
+    if (plan.batch === null) return plan;
+    return { ...plan, batch: JSON.stringify({ ...(JSON.parse(plan.batch) as FakeBatch), delta: true }) };
+  }
+
   async apply(plan: Plan): Promise<void> {
     if (this.failNextApply) {
       const error = this.failNextApply;
-      this.failNextApply = undefined;
+      if (--this.failApplies <= 0) {
+        this.failNextApply = undefined;
+        this.failApplies = 1;
+      }
       throw error;
     }
     this.applied.push(plan);
@@ -110,8 +137,22 @@ export class FakeDataplane implements Dataplane {
     if (plan.batch !== null) {
       const batch = JSON.parse(plan.batch) as FakeBatch;
       if (batch.structure !== null) state.structure = batch.structure;
-      state.inbound = new Map(batch.inbound);
-      state.outbound = new Map(batch.inbound.map(([f, x]) => [x, f]));
+      if (batch.delta) {
+        // As nft refuses to delete an element that is not there, so does the fake.
+        const missing = batch.removed.find((m) => state.inbound.get(m.floatingIp) !== m.fixedIp);
+        if (missing) throw new Error(`fake: No such file or directory: ${missing.floatingIp}`);
+        for (const m of batch.removed) {
+          state.inbound.delete(m.floatingIp);
+          state.outbound.delete(m.fixedIp);
+        }
+        for (const [f, x] of batch.inbound) {
+          state.inbound.set(f, x);
+          state.outbound.set(x, f);
+        }
+      } else {
+        state.inbound = new Map(batch.inbound);
+        state.outbound = new Map(batch.inbound.map(([f, x]) => [x, f]));
+      }
     }
     for (const ip of plan.removeAddresses) state.addresses.delete(ip);
     for (const ip of plan.addAddresses) state.addresses.add(ip);

@@ -6,6 +6,7 @@ import {
   readFloatingAddresses,
 } from '../common/gateway-addresses.js';
 import { checkTool } from '../common/capabilities.js';
+import { CHANNEL_MAX_BYTES, sharedChannels, type NetnsChannels } from '../common/netns-channels.js';
 import { floatingAddresses } from '../types.js';
 import type {
   ActualRouter,
@@ -13,9 +14,11 @@ import type {
   Dataplane,
   DesiredRouter,
   FloatingIpCounters,
+  MappingDelta,
   Plan,
   RouterTarget,
 } from '../types.js';
+import { deltaActual } from '../types.js';
 import { SOURCE_MACS } from './anti-spoofing.js';
 import { readNftCounters } from './counters.js';
 import { countersMatch, EXPECTED_MAPS, parseNftTable, parseTableNames } from './parse.js';
@@ -45,10 +48,16 @@ export class NftablesDataplane implements Dataplane {
   readonly name = 'nftables' as const;
   private readonly reads = new Map<string, number>();
 
+  /** Long-lived nft and ip processes per namespace for deltas; only with the real runner (tests inject theirs). */
+  private readonly channels: NetnsChannels | null;
+
   constructor(
     private readonly run: Runner = defaultRun,
     private readonly options: NftOptions = DEFAULT_NFT_OPTIONS,
-  ) {}
+    channels?: NetnsChannels | null,
+  ) {
+    this.channels = channels !== undefined ? channels : run === defaultRun ? sharedChannels : null;
+  }
 
   async check(): Promise<CapabilityCheck[]> {
     return [
@@ -141,13 +150,28 @@ export class NftablesDataplane implements Dataplane {
     };
   }
 
+  /** Element adds and deletes only: the table's structure is as last applied, so no read is needed. */
+  planDelta(delta: MappingDelta): Plan {
+    return this.plan(delta.desired, deltaActual(delta.removed));
+  }
+
   async apply(plan: Plan): Promise<void> {
     // Translation first, addresses second: a disassociated floating IP stops forwarding the moment the
     // transaction commits, and a new one is translated before anyone can learn its address by ARP.
     if (plan.batch !== null) {
-      await this.run('nft', ['-f', '-'], { netns: plan.target.namespace, input: plan.batch });
+      // A delta (element adds and deletes, one statement per line) goes through the namespace's long-lived nft
+      // process: no process start on the hot path. Rebuilds and bulk changes run `nft -f` as one file.
+      if (this.channels && !plan.rebuild && plan.batch.length <= CHANNEL_MAX_BYTES)
+        await this.channels.nft(plan.target.namespace, plan.batch);
+      else await this.run('nft', ['-f', '-'], { netns: plan.target.namespace, input: plan.batch });
     }
-    await applyAddressChanges(plan.target, plan.addAddresses as IPv4[], plan.removeAddresses, this.run);
+    await applyAddressChanges(
+      plan.target,
+      plan.addAddresses as IPv4[],
+      plan.removeAddresses,
+      this.run,
+      this.channels,
+    );
   }
 
   async remove(target: RouterTarget): Promise<void> {

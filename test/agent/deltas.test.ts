@@ -1,0 +1,224 @@
+/**
+ * Per-floating-IP deltas: a change to a few floating IPs is planned against what the agent applied last, with no
+ * kernel read and only the changed mappings in the batch; a delta the kernel refuses falls back to a full pass.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import pino from 'pino';
+import { Agent, type ReconcileOutcome } from '../../src/agent/index.js';
+import { FakeDataplane } from '../../src/dataplane/index.js';
+import { createFloatingIp, updateFloatingIp, updateRouter } from '../../src/model/index.js';
+import { smallCloud, type SmallCloud } from '../support/model-fixture.js';
+
+const log = pino({ level: 'silent' });
+
+function agentFor(c: SmallCloud, dp: FakeDataplane): Agent {
+  return new Agent({
+    store: c.store,
+    dataplaneFor: () => dp,
+    defaultBackend: 'fake',
+    log,
+    resyncIntervalMs: 60_000,
+    pollIntervalMs: 60_000,
+    programmedRoutersPath: null,
+    garp: false,
+    conntrackCleanup: false,
+  });
+}
+
+const status = (c: SmallCloud, id: string) =>
+  c.store.read((v) => {
+    const f = v.get('floatingip', id)!;
+    return [f.status, f.statusReason];
+  });
+
+function outcomes(agent: Agent): ReconcileOutcome[] {
+  const seen: ReconcileOutcome[] = [];
+  agent.on('reconciled', (o: ReconcileOutcome) => seen.push(o));
+  return seen;
+}
+
+describe('agent deltas', () => {
+  it('applies a new floating IP as a delta: no kernel read, only its mapping in the batch', async () => {
+    const c = await smallCloud();
+    const dp = new FakeDataplane();
+    const agent = agentFor(c, dp);
+    await agent.start();
+    const first = await c.store.update((tx) =>
+      createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
+    );
+    await agent.sync(); // the router's first pass after start is full (nothing applied yet to trust)
+    const readsBefore = dp.reads;
+    const seen = outcomes(agent);
+    const second = await c.store.update((tx) =>
+      createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm2 }),
+    );
+    await agent.sync();
+    assert.equal(dp.reads, readsBefore, 'a delta reads nothing back from the kernel');
+    const plan = dp.applied.at(-1)!;
+    assert.deepEqual(
+      plan.added.map((m) => [m.floatingIp, m.fixedIp]),
+      [[second.floatingIpAddress, '10.0.0.12']],
+    );
+    assert.deepEqual(plan.removed, []);
+    assert.deepEqual(plan.addAddresses, [second.floatingIpAddress]);
+    assert.equal(plan.rebuild, false);
+    const state = dp.routers.get(`qrouter-1/${c.router}`)!;
+    assert.deepEqual(
+      [...state.inbound].sort(),
+      [
+        [first.floatingIpAddress, '10.0.0.11'],
+        [second.floatingIpAddress, '10.0.0.12'],
+      ].sort(),
+    );
+    assert.deepEqual(await status(c, second.id), ['ACTIVE', '']);
+    assert.deepEqual(
+      seen.map((o) => [o.cause, o.added, o.removed]),
+      [['floatingip-changed', 1, 0]],
+    );
+
+    // Disassociating is a delta too: its mapping and address go, the other floating IP stays.
+    await c.store.update((tx) => updateFloatingIp(tx, c.ctx, first.id, { portId: null }));
+    await agent.sync();
+    assert.equal(dp.reads, readsBefore);
+    const removal = dp.applied.at(-1)!;
+    assert.deepEqual(
+      removal.removed.map((m) => m.floatingIp),
+      [first.floatingIpAddress],
+    );
+    assert.deepEqual(removal.removeAddresses, [first.floatingIpAddress]);
+    assert.deepEqual([...state.inbound], [[second.floatingIpAddress, '10.0.0.12']]);
+    assert.deepEqual([...state.addresses], [second.floatingIpAddress]);
+    await agent.stop();
+  });
+
+  it('moving a floating IP to another port replaces its mapping and keeps its address', async () => {
+    const c = await smallCloud();
+    const dp = new FakeDataplane();
+    const agent = agentFor(c, dp);
+    await agent.start();
+    const fip = await c.store.update((tx) =>
+      createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
+    );
+    await agent.sync();
+    const readsBefore = dp.reads;
+    await c.store.update((tx) => updateFloatingIp(tx, c.ctx, fip.id, { portId: c.vm2 }));
+    await agent.sync();
+    assert.equal(dp.reads, readsBefore);
+    const plan = dp.applied.at(-1)!;
+    assert.deepEqual(
+      [plan.removed.map((m) => m.fixedIp), plan.added.map((m) => m.fixedIp)],
+      [['10.0.0.11'], ['10.0.0.12']],
+    );
+    assert.deepEqual([plan.addAddresses, plan.removeAddresses], [[], []]);
+    assert.deepEqual(
+      [...dp.routers.get(`qrouter-1/${c.router}`)!.inbound],
+      [[fip.floatingIpAddress, '10.0.0.12']],
+    );
+    assert.deepEqual(await status(c, fip.id), ['ACTIVE', '']);
+    await agent.stop();
+  });
+
+  it('falls back to a full pass from a fresh read when the kernel refuses a delta', async () => {
+    const c = await smallCloud();
+    const dp = new FakeDataplane();
+    const agent = agentFor(c, dp);
+    await agent.start();
+    const first = await c.store.update((tx) =>
+      createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
+    );
+    await agent.sync();
+    const seen = outcomes(agent);
+    const readsBefore = dp.reads;
+    dp.failNextApply = new Error('nft: Could not process rule: No such file or directory');
+    const second = await c.store.update((tx) =>
+      createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm2 }),
+    );
+    await agent.sync();
+    assert.equal(dp.reads, readsBefore + 1, 'the fallback reads the kernel');
+    assert.deepEqual(
+      seen.map((o) => [o.cause, o.error]),
+      [['floatingip-changed', undefined]],
+    );
+    assert.equal(dp.routers.get(`qrouter-1/${c.router}`)!.inbound.size, 2);
+    assert.deepEqual(await status(c, first.id), ['ACTIVE', '']);
+    assert.deepEqual(await status(c, second.id), ['ACTIVE', '']);
+    await agent.stop();
+  });
+
+  it('a router change makes the next pass full, even with floating IP changes pending', async () => {
+    const c = await smallCloud();
+    const dp = new FakeDataplane();
+    const agent = agentFor(c, dp);
+    await agent.start();
+    await c.store.update((tx) =>
+      createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
+    );
+    await agent.sync();
+    const readsBefore = dp.reads;
+    await c.store.update((tx) => {
+      createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm2 });
+      updateRouter(tx, c.ctx, c.router, { namespace: 'qrouter-moved' });
+    });
+    await agent.sync();
+    assert.ok(dp.reads > readsBefore, 'the moved router was read where it now lives');
+    assert.equal(dp.routers.get(`qrouter-moved/${c.router}`)?.inbound.size, 2);
+    assert.equal(dp.routers.has(`qrouter-1/${c.router}`), false);
+    await agent.stop();
+  });
+});
+
+describe('agent deltas during a resync', () => {
+  it('applies a delta while a resync reads the kernel, and the resync then plans around it', async () => {
+    const c = await smallCloud();
+    const dp = new FakeDataplane();
+    const agent = agentFor(c, dp);
+    await agent.start();
+    const first = await c.store.update((tx) =>
+      createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
+    );
+    await agent.sync();
+    const seen = outcomes(agent);
+    let open: () => void = () => undefined;
+    dp.readGate = new Promise<void>((resolve) => (open = resolve));
+    const readsBefore = dp.reads;
+    agent.resyncAll('resync');
+    while (dp.reads === readsBefore) await new Promise((r) => setTimeout(r, 1));
+    // The resync is now stuck in its kernel read. Two changes arrive: one mapping goes, another comes.
+    await c.store.update((tx) => updateFloatingIp(tx, c.ctx, first.id, { portId: null }));
+    const second = await c.store.update((tx) =>
+      createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm2 }),
+    );
+    const deadline = Date.now() + 5000;
+    const state = () => dp.routers.get(`qrouter-1/${c.router}`)!;
+    while (
+      (state().inbound.has(first.floatingIpAddress) || !state().inbound.has(second.floatingIpAddress)) &&
+      Date.now() < deadline
+    ) {
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    assert.deepEqual(
+      [...state().inbound],
+      [[second.floatingIpAddress, '10.0.0.12']],
+      'applied during the read',
+    );
+    while ((await status(c, second.id))[0] !== 'ACTIVE' && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 2));
+    assert.deepEqual(await status(c, second.id), ['ACTIVE', '']);
+    assert.equal(
+      seen.some((o) => o.cause === 'resync'),
+      false,
+      'the resync is still reading',
+    );
+    const appliesBefore = dp.applied.length;
+    dp.readGate = undefined;
+    open();
+    await agent.sync();
+    // The read predates both changes; planned against it alone, the resync would delete an element that is gone.
+    const resync = seen.find((o) => o.cause === 'resync')!;
+    assert.deepEqual([resync.error, resync.changed, resync.drifted], [undefined, false, false]);
+    assert.equal(dp.applied.length, appliesBefore, 'the resync found nothing left to do');
+    assert.deepEqual([...state().inbound], [[second.floatingIpAddress, '10.0.0.12']]);
+    await agent.stop();
+  });
+});

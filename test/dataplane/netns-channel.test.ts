@@ -1,0 +1,129 @@
+/**
+ * The long-lived per-namespace nft and ip processes that carry deltas: changes share one process, a refused
+ * change fails with the tool's message and commits nothing, a dead process is started again, and a namespace
+ * that is deleted and created again is never written through a process left in the old one.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { NetnsChannels } from '../../src/dataplane/common/netns-channels.js';
+import { run } from '../../src/exec/run.js';
+
+const ns = `tchan${process.pid % 100000}`;
+
+async function makeNamespace(): Promise<void> {
+  await run('ip', ['netns', 'add', ns]);
+  await run('ip', ['-n', ns, 'link', 'add', 'qg-t', 'type', 'veth', 'peer', 'name', 'qg-p']);
+  await run('ip', ['-n', ns, 'link', 'set', 'qg-t', 'up']);
+  await run('ip', ['-n', ns, 'address', 'add', '192.0.2.1/24', 'dev', 'qg-t']);
+  await run('nft', ['-f', '-'], {
+    netns: ns,
+    input: 'table ip tchan {\n  map m {\n    type ipv4_addr : ipv4_addr\n  }\n}\n',
+  });
+}
+
+async function mapElements(): Promise<string[]> {
+  const { stdout } = await run('nft', ['-j', 'list', 'map', 'ip', 'tchan', 'm'], { netns: ns });
+  const objects = (JSON.parse(stdout) as { nftables: { map?: { elem?: [string, string][] } }[] }).nftables;
+  const elems = objects.find((o) => o.map)?.map?.elem ?? [];
+  return elems.map(([k, v]) => `${k}:${v}`).sort();
+}
+
+async function localRoutes(): Promise<string[]> {
+  const { stdout } = await run('ip', ['-j', 'route', 'show', 'table', 'local', 'proto', '249'], {
+    netns: ns,
+  });
+  return (JSON.parse(stdout || '[]') as { dst: string }[]).map((r) => r.dst).sort();
+}
+
+const route = (verb: string, ip: string) => `route ${verb} local ${ip}/32 dev qg-t table local proto 249\n`;
+
+describe('per-namespace channels', () => {
+  const channels = new NetnsChannels();
+  before(async () => {
+    await run('ip', ['netns', 'del', ns], { okExitCodes: [1] });
+    await makeNamespace();
+  });
+  after(async () => {
+    channels.close();
+    await run('ip', ['netns', 'del', ns], { okExitCodes: [1] });
+  });
+
+  it('carries many nft transactions and route changes through one process each', async () => {
+    for (let i = 1; i <= 20; i++) {
+      await channels.nft(ns, `add element ip tchan m { 198.51.100.${i} : 10.0.0.${i} }\n`);
+    }
+    await channels.nft(
+      ns,
+      'delete element ip tchan m { 198.51.100.1 }\nadd element ip tchan m { 198.51.100.1 : 10.0.1.1 }\n',
+    );
+    await channels.ip(ns, route('replace', '198.51.100.1') + route('replace', '198.51.100.2'));
+    const elements = await mapElements();
+    assert.equal(elements.length, 20);
+    assert.ok(elements.includes('198.51.100.1:10.0.1.1'));
+    assert.deepEqual(await localRoutes(), ['198.51.100.1', '198.51.100.2']);
+    assert.equal(channels.starts(ns), 2, 'one nft and one ip process for every change');
+  });
+
+  it('refuses a change the kernel refuses, with its message, commits none of it, and keeps working', async () => {
+    await assert.rejects(
+      channels.nft(
+        ns,
+        'add element ip tchan m { 198.51.100.99 : 10.0.0.99 }\ndelete element ip tchan m { 198.51.100.200 }\n',
+      ),
+      /nft refused the change: Error: Could not process rule: No such file or directory/,
+    );
+    assert.ok(!(await mapElements()).some((e) => e.startsWith('198.51.100.99:')), 'all or nothing');
+    await assert.rejects(channels.ip(ns, route('del', '203.0.113.77')), /ip refused the change/);
+    await channels.nft(ns, 'add element ip tchan m { 198.51.100.98 : 10.0.0.98 }\n');
+    await channels.ip(ns, route('replace', '198.51.100.98'));
+    assert.ok((await mapElements()).includes('198.51.100.98:10.0.0.98'));
+    assert.ok((await localRoutes()).includes('198.51.100.98'));
+    assert.equal(channels.starts(ns), 2);
+  });
+
+  it('starts a process again after it died', async () => {
+    const { stdout } = await run('ip', ['netns', 'pids', ns]);
+    const pids = stdout.split(/\s+/).filter(Boolean);
+    assert.equal(pids.length, 2, 'the nft and ip processes live in the namespace');
+    for (const pid of pids) process.kill(Number(pid), 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 100));
+    await channels.nft(ns, 'add element ip tchan m { 198.51.100.97 : 10.0.0.97 }\n');
+    await channels.ip(ns, route('replace', '198.51.100.97'));
+    assert.ok((await mapElements()).includes('198.51.100.97:10.0.0.97'));
+    assert.ok((await localRoutes()).includes('198.51.100.97'));
+    assert.equal(channels.starts(ns), 4);
+  });
+
+  it('ends the processes of a deleted namespace on a sweep, so they do not keep it alive', async () => {
+    await channels.nft(ns, 'add element ip tchan m { 198.51.100.90 : 10.0.0.90 }\n');
+    await channels.ip(ns, route('replace', '198.51.100.90'));
+    const { stdout } = await run('ip', ['netns', 'pids', ns]);
+    const pids = stdout.split(/\s+/).filter(Boolean).map(Number);
+    assert.equal(pids.length, 2);
+    await run('ip', ['netns', 'del', ns]);
+    channels.sweep();
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const deadline = Date.now() + 5000;
+    while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(pids.filter(alive), [], 'channel processes outlived their namespace');
+    await makeNamespace();
+  });
+
+  it('never writes into a namespace that was deleted and created again under the same name', async () => {
+    await run('ip', ['netns', 'del', ns]);
+    await assert.rejects(
+      channels.nft(ns, 'add element ip tchan m { 198.51.100.96 : 10.0.0.96 }\n'),
+      /Cannot open network namespace/,
+    );
+    await makeNamespace();
+    await channels.nft(ns, 'add element ip tchan m { 198.51.100.95 : 10.0.0.95 }\n');
+    assert.deepEqual(await mapElements(), ['198.51.100.95:10.0.0.95']);
+  });
+});
