@@ -69,16 +69,21 @@ export class ServeProcess {
     const started = performance.now();
     let exited = false;
     void this.exited.then(() => (exited = true));
+    let last = 'no answer';
     while (performance.now() - started < timeoutMs) {
       if (exited) throw new Error(`sfip serve exited before it was ready: ${this.log.slice(-5).join(' | ')}`);
       const ok = await fetch(`${this.url}/readyz`).then(
-        (r) => r.status === 200,
+        async (r) => {
+          last = `${r.status} ${(await r.text()).slice(0, 500)}`;
+          return r.status === 200;
+        },
         () => false,
       );
       if (ok) return performance.now() - started;
       await new Promise((r) => setTimeout(r, 25));
     }
-    throw new Error(`sfip serve was not ready within ${timeoutMs} ms`);
+    // What /readyz said last: a router that fails (503 naming it) reads differently from a daemon that never answered.
+    throw new Error(`sfip serve was not ready within ${timeoutMs} ms; /readyz said: ${last}`);
   }
 
   /** Resident memory in MiB, from /proc. */

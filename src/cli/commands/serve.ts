@@ -223,7 +223,8 @@ export function serveCommand(): Command {
         backend: parseBackendName(o.backend),
         resyncIntervalMs: Number(o.resyncInterval),
         garp: Boolean(o.garp),
-        conntrackCleanup: Boolean(o.conntrackCleanup),
+        // Unset unless --no-conntrack-cleanup: serve decides (the fake dataplane has no conntrack to clean).
+        ...(o.conntrackCleanup === false && { conntrackCleanup: false }),
         agent: Boolean(o.agent),
         auth: o.auth === false ? 'none' : 'token',
         ...(o.dashboardToken !== undefined && { dashboardToken: String(o.dashboardToken) }),
