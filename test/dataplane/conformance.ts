@@ -274,7 +274,10 @@ export function runDataplaneConformance(options: ConformanceOptions): void {
       let repaired = false;
       while (!repaired && Date.now() < deadline) {
         const t = await tcp('r1-ext', addr(fip1), 500).catch(() => undefined);
-        repaired = t?.reply.name === 'r1-vm1';
+        // The damage is several commands, and a resync may run between them: repaired means the VM is
+        // reached and sees the client's own address (not the gateway's, as a half-repaired stateful router
+        // would show), so that no later case starts a flow on half-repaired rules.
+        repaired = t?.reply.name === 'r1-vm1' && t.reply.peer === ext1;
         if (!repaired) await new Promise((r) => setTimeout(r, 200));
       }
       assert.ok(repaired, 'traffic through the floating IP came back');
