@@ -76,3 +76,51 @@ async function projectIdOf(project: Project): Promise<string> {
   const network = await project.caller.get(`/v2.0/networks/${project.networkId}`);
   return String((network.body.network as Json).project_id);
 }
+
+describe('Neutron parity: GET /v2.0/floatingip_pools (floatingip-pools)', () => {
+  let f: ApiFixture;
+  let alice: Project;
+  let bob: Project;
+
+  before(async () => {
+    f = await apiFixture();
+    alice = await f.project('alice', '10.1.0.0/24');
+    bob = await f.project('bob', '10.2.0.0/24');
+  });
+  after(() => f.close());
+
+  it('lists one pool per external subnet, the same for every project, and no private subnet', async () => {
+    const external = await f.admin.get(`/v2.0/subnets/${f.externalSubnetId}`);
+    const subnet = external.body.subnet as Json;
+    const network = (await f.admin.get(`/v2.0/networks/${f.externalNetworkId}`)).body.network as Json;
+    const expected = [
+      {
+        subnet_id: f.externalSubnetId,
+        subnet_name: subnet.name,
+        cidr: subnet.cidr,
+        network_id: f.externalNetworkId,
+        project_id: network.project_id,
+      },
+    ];
+    for (const caller of [alice.caller, bob.caller, f.admin]) {
+      const reply = await caller.get('/v2.0/floatingip_pools');
+      assert.equal(reply.status, 200, JSON.stringify(reply.body));
+      assert.deepEqual(reply.body.floatingip_pools, expected);
+    }
+    const pools = (await alice.caller.get('/v2.0/floatingip_pools')).body.floatingip_pools as Json[];
+    assert.ok(!pools.some((p) => p.subnet_id === alice.subnetId || p.subnet_id === bob.subnetId));
+  });
+
+  it('filters and trims fields like the other lists, refuses unknown filters, and needs a token', async () => {
+    const byCidr = await alice.caller.get('/v2.0/floatingip_pools?cidr=203.0.113.0/24&fields=subnet_id');
+    assert.deepEqual(byCidr.body.floatingip_pools, [{ subnet_id: f.externalSubnetId }]);
+    const none = await alice.caller.get('/v2.0/floatingip_pools?network_id=' + alice.networkId);
+    assert.deepEqual(none.body.floatingip_pools, []);
+    const bad = await alice.caller.get('/v2.0/floatingip_pools?colour=red');
+    assert.equal(bad.status, 400);
+    assert.match(JSON.stringify(bad.body), /colour/);
+    assert.equal((await f.anonymous.get('/v2.0/floatingip_pools')).status, 401);
+    const extension = await alice.caller.get('/v2.0/extensions/floatingip-pools');
+    assert.equal((extension.body.extension as Json).alias, 'floatingip-pools');
+  });
+});
