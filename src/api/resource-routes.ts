@@ -18,6 +18,7 @@ import { parseListQuery, valuesOf, type ListQuery, type RawQuery } from './list-
 import { contextOf } from './request-context.js';
 import { collectionResponse, memberResponse, type Documented } from './openapi-schemas.js';
 import type { NeutronObject } from './views.js';
+import { bulkCreate, isBulkBody } from './bulk-create.js';
 import type { PublicUrl } from './public-url.js';
 
 type Body = Record<string, Record<string, unknown>>;
@@ -178,6 +179,13 @@ export function registerResource<K extends Kind>(
         summary: `Create a ${def.member}`,
         body: def.createSchema,
         response: memberResponse(def, 201),
+      },
+      // Neutron's bulk form {"<collection>": [...]} is answered here, before the single-create schema sees it.
+      preValidation: async (request, reply) => {
+        if (!isBulkBody(def, request.body)) return;
+        const result = await bulkCreate(request, store, def, contextOf(request));
+        // A string skips the 201 schema's serializer, which knows only the single-member shape.
+        return reply.status(201).type('application/json; charset=utf-8').send(JSON.stringify(result));
       },
     },
     async (request, reply) => {

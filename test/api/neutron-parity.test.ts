@@ -124,3 +124,125 @@ describe('Neutron parity: GET /v2.0/floatingip_pools (floatingip-pools)', () => 
     assert.equal((extension.body.extension as Json).alias, 'floatingip-pools');
   });
 });
+
+describe('Neutron parity: native bulk create, all or nothing', () => {
+  let f: ApiFixture;
+  let alice: Project;
+  let bob: Project;
+
+  before(async () => {
+    f = await apiFixture();
+    alice = await f.project('alice', '10.1.0.0/24');
+    bob = await f.project('bob', '10.2.0.0/24');
+  });
+  after(() => f.close());
+
+  const error = (reply: { body: Json }) => reply.body.NeutronError as Json;
+
+  it('creates networks, subnets, ports and floating IPs in bulk', async () => {
+    const nets = await alice.caller.post('/v2.0/networks', { networks: [{ name: 'b1' }, { name: 'b2' }] });
+    assert.equal(nets.status, 201, JSON.stringify(nets.body));
+    const [n1, n2] = nets.body.networks as Json[];
+    assert.deepEqual([n1!.name, n2!.name], ['b1', 'b2']);
+    assert.equal((await alice.caller.get(`/v2.0/networks/${String(n2!.id)}`)).status, 200);
+
+    const subnets = await alice.caller.post('/v2.0/subnets', {
+      subnets: [
+        { network_id: n1!.id, cidr: '10.11.0.0/24', ip_version: 4 },
+        { network_id: n2!.id, cidr: '10.12.0.0/24', ip_version: 4 },
+      ],
+    });
+    assert.equal(subnets.status, 201, JSON.stringify(subnets.body));
+    assert.deepEqual(
+      (subnets.body.subnets as Json[]).map((s) => s.cidr),
+      ['10.11.0.0/24', '10.12.0.0/24'],
+    );
+
+    const ports = await alice.caller.post('/v2.0/ports', {
+      ports: [{ network_id: n1!.id }, { network_id: n1!.id, name: 'second' }],
+    });
+    assert.equal(ports.status, 201, JSON.stringify(ports.body));
+    const created = ports.body.ports as Json[];
+    assert.equal(created.length, 2);
+    assert.notEqual(
+      (created[0]!.fixed_ips as Json[])[0]!.ip_address,
+      (created[1]!.fixed_ips as Json[])[0]!.ip_address,
+    );
+
+    const fips = await alice.caller.post('/v2.0/floatingips', {
+      floatingips: [
+        { floating_network_id: f.externalNetworkId },
+        { floating_network_id: f.externalNetworkId, port_id: alice.ports.vm1.id },
+      ],
+    });
+    assert.equal(fips.status, 201, JSON.stringify(fips.body));
+    const [fip1, fip2] = fips.body.floatingips as Json[];
+    assert.notEqual(fip1!.floating_ip_address, fip2!.floating_ip_address);
+    assert.equal(fip2!.port_id, alice.ports.vm1.id);
+  });
+
+  it('refuses a bad item by index and field, and writes nothing', async () => {
+    const before = await f.latestChange();
+    const bad = await alice.caller.post('/v2.0/ports', {
+      ports: [{ network_id: alice.networkId }, { network_id: alice.networkId, admin_state_up: 'maybe' }],
+    });
+    assert.equal(bad.status, 400, JSON.stringify(bad.body));
+    assert.match(String(error(bad).message), /port at index 1: .*admin_state_up/);
+    const unknown = await alice.caller.post('/v2.0/networks', {
+      networks: [{ name: 'ok' }, { colour: 'red' }],
+    });
+    assert.equal(unknown.status, 400);
+    assert.match(String(error(unknown).message), /network at index 1: .*colour/);
+    // A model refusal in the middle of the transaction: the first port was written, then rolled back.
+    const clash = await alice.caller.post('/v2.0/ports', {
+      ports: [
+        { network_id: alice.networkId, fixed_ips: [{ ip_address: '10.1.0.200' }] },
+        { network_id: alice.networkId, fixed_ips: [{ ip_address: '10.1.0.200' }] },
+      ],
+    });
+    assert.equal(clash.status, 409, JSON.stringify(clash.body));
+    assert.match(String(error(clash).message), /port at index 1: /);
+    const empty = await alice.caller.post('/v2.0/networks', { networks: [] });
+    assert.equal(empty.status, 400);
+    const notList = await alice.caller.post('/v2.0/networks', { networks: { name: 'x' } });
+    assert.equal(notList.status, 400);
+    const tooMany = await alice.caller.post('/v2.0/networks', {
+      networks: Array.from({ length: 1001 }, () => ({})),
+    });
+    assert.equal(tooMany.status, 400);
+    assert.match(String(error(tooMany).message), /at most 1000 networks; this request has 1001/);
+    const routers = await alice.caller.post('/v2.0/routers', { routers: [{ name: 'r' }] });
+    assert.equal(routers.status, 400, 'routers have no bulk create');
+    assert.equal(await f.latestChange(), before);
+  });
+
+  it("refuses another project's network in any item with 404, writing nothing", async () => {
+    const before = await f.latestChange();
+    const reply = await bob.caller.post('/v2.0/ports', {
+      ports: [{ network_id: bob.networkId }, { network_id: alice.networkId }],
+    });
+    assert.equal(reply.status, 404, JSON.stringify(reply.body));
+    assert.match(String(error(reply).message), new RegExp(`port at index 1: .*${alice.networkId}`));
+    const subnet = await bob.caller.post('/v2.0/subnets', {
+      subnets: [{ network_id: alice.networkId, cidr: '10.99.0.0/24', ip_version: 4 }],
+    });
+    assert.equal(subnet.status, 404);
+    const fip = await bob.caller.post('/v2.0/floatingips', {
+      floatingips: [{ floating_network_id: f.externalNetworkId, port_id: alice.ports.vm2.id }],
+    });
+    assert.equal(fip.status, 404);
+    assert.equal(await f.latestChange(), before);
+  });
+
+  it('counts bulk items against the quota inside the transaction: over quota is 409 and changes nothing', async () => {
+    const set = await f.admin.put(`/v2.0/quotas/${await projectIdOf(bob)}`, { quota: { network: 3 } });
+    assert.equal(set.status, 200, JSON.stringify(set.body));
+    const before = await f.latestChange();
+    const over = await bob.caller.post('/v2.0/networks', { networks: [{}, {}, {}] });
+    assert.equal(over.status, 409, JSON.stringify(over.body));
+    assert.equal(error(over).type, 'OverQuota');
+    assert.equal(await f.latestChange(), before);
+    const fits = await bob.caller.post('/v2.0/networks', { networks: [{}, {}] });
+    assert.equal(fits.status, 201, JSON.stringify(fits.body));
+  });
+});
