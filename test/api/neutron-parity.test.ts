@@ -122,6 +122,8 @@ describe('Neutron parity: GET /v2.0/floatingip_pools (floatingip-pools)', () => 
     assert.equal((await f.anonymous.get('/v2.0/floatingip_pools')).status, 401);
     const extension = await alice.caller.get('/v2.0/extensions/floatingip-pools');
     assert.equal((extension.body.extension as Json).alias, 'floatingip-pools');
+    const bulk = await alice.caller.get('/v2.0/extensions/sfip-floatingip-bulk-create');
+    assert.equal(bulk.status, 200);
   });
 });
 
