@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { buildApi } from '../../src/api/index.js';
+import { issueToken } from '../../src/auth/index.js';
+import { SqliteStore } from '../../src/store/index.js';
 import { apiFixture, type ApiFixture, type Json, type Project } from './fixture.js';
 
 /** Raw requests as the openstack CLI sends them: Content-Type: application/json on a DELETE with no body. */
@@ -246,5 +249,42 @@ describe('Neutron parity: native bulk create, all or nothing', () => {
     assert.equal(await f.latestChange(), before);
     const fits = await bob.caller.post('/v2.0/networks', { networks: [{}, {}] });
     assert.equal(fits.status, 201, JSON.stringify(fits.body));
+  });
+});
+
+describe('Neutron parity: a bulk create passes the per-token rate limit like any request', () => {
+  it('is refused with 429 once the token has used its window, writing nothing', async () => {
+    const store = new SqliteStore({ path: ':memory:' });
+    const app = await buildApi({
+      store,
+      logger: false,
+      docs: false,
+      rateLimit: { max: 2, windowMs: 60_000 },
+    });
+    try {
+      const { token } = await issueToken(store.tokens, { projectId: 'carol', isAdmin: false });
+      const bulk = () =>
+        app.inject({
+          method: 'POST',
+          url: '/v2.0/networks',
+          headers: { 'x-auth-token': token },
+          payload: { networks: [{ name: 'a' }, { name: 'b' }] },
+        });
+      assert.equal((await bulk()).statusCode, 201);
+      assert.equal((await bulk()).statusCode, 201);
+      const limited = await bulk();
+      assert.equal(limited.statusCode, 429, limited.body);
+      const list = await app.inject({
+        method: 'GET',
+        url: '/v2.0/networks',
+        headers: { 'x-auth-token': token },
+      });
+      assert.equal(list.statusCode, 429);
+      const networks = await store.read((view) => view.list('network').length);
+      assert.equal(networks, 4);
+    } finally {
+      await app.close();
+      await store.close();
+    }
   });
 });
