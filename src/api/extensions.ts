@@ -70,6 +70,17 @@ const EXTENSIONS: readonly Extension[] = [
     name: 'Expose port forwardings in a floating IP',
     description: 'port_forwardings in the floating IP body',
   },
+  {
+    alias: 'floatingip-pools',
+    name: 'Floating IP Pools Extension',
+    description: 'GET /v2.0/floatingip_pools: the subnets of external networks',
+  },
+  {
+    alias: 'sfip-floatingip-bulk-create',
+    name: 'Bulk create of floating IPs',
+    description:
+      'POST /v2.0/floatingips {"floatingips": [...]}, all or nothing (networks, subnets, ports too)',
+  },
   { alias: 'project-id', name: 'project_id field enabled', description: 'project_id beside tenant_id' },
   { alias: 'pagination', name: 'Pagination support', description: 'limit, marker and page_reverse' },
   { alias: 'sorting', name: 'Sorting support', description: 'sort_key and sort_dir' },

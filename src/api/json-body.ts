@@ -34,6 +34,12 @@ export function registerJsonBodyParser(app: FastifyInstance): void {
   const parse = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    // The openstack CLI and SDK send Content-Type: application/json on every request, DELETE included, with
+    // no body; Neutron accepts that, so an empty DELETE body is no body rather than malformed JSON.
+    if (request.method === 'DELETE' && (body as string).trim() === '') {
+      done(null, undefined);
+      return;
+    }
     if (nestsDeeperThan(body as string, MAX_JSON_DEPTH)) {
       done(
         new SfipError(

@@ -11,7 +11,7 @@ export function neutronError(type: string, message: string): NeutronErrorBody {
   return { NeutronError: { type, message, detail: '' } };
 }
 
-interface AjvError {
+export interface AjvError {
   instancePath: string;
   keyword: string;
   message?: string;
@@ -44,7 +44,7 @@ function reason(e: AjvError): string {
 }
 
 /** Turns a schema violation into Neutron's wording, naming the attribute and the value. */
-function describeValidation(
+export function describeValidation(
   errors: readonly AjvError[],
   body: unknown,
   config: { readOnly?: readonly string[] },

@@ -11,6 +11,7 @@ import { registerRateLimit, type RateLimit } from './rate-limit.js';
 import { RefusalTracker, registerRefusalLimit } from './refusal-limit.js';
 import { registerResource } from './resource-routes.js';
 import { registerAgents } from './resources/agents.js';
+import { registerFloatingIpPools } from './resources/floatingip-pools.js';
 import { registerProjects } from './resources/projects.js';
 import { registerQuotas } from './resources/quotas.js';
 import { floatingIps } from './resources/floating-ips.js';
@@ -143,6 +144,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   registerRouterInterfaces(app, options.store);
   registerPortForwardings(app, options.store);
   registerAgents(app, options.store);
+  registerFloatingIpPools(app, options.store);
   registerQuotas(app, options.store);
   registerProjects(app, options.store);
   const config = { public: true };

@@ -73,6 +73,9 @@ const pct = (text: string) =>
   [...Buffer.from(text)].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
 
 /** Fields that are free text for Neutron too: stored verbatim, shown back, never interpreted. */
+/** Collections with native bulk create (`{"ports": [...]}`). */
+const BULK = new Set(['networks', 'subnets', 'ports', 'floatingips']);
+
 const FREE_TEXT = /(^|\.)(name|description|device_id|device_owner|tags\.\d+)$/;
 
 describe('hostile input at every entry point', { timeout: 180_000 }, () => {
@@ -298,7 +301,12 @@ describe('hostile input at every entry point', { timeout: 180_000 }, () => {
                 ? bodies[collection]?.create
                 : bodies[collection]?.update;
           if (!template) continue;
-          for (const leaf of leaves(template)) {
+          // Native bulk create takes the same items as a list: every leaf of a one-item bulk is hostile too.
+          const bulk =
+            method === 'POST' && path === `/v2.0/${collection}` && BULK.has(collection)
+              ? [{ [collection]: Object.values(template) }]
+              : [];
+          for (const leaf of [template, ...bulk].flatMap((t) => leaves(t))) {
             const res = await inject(method, fill(null, ''), leaf.with(value));
             judge(`${method} ${path} with ${kind} in ${leaf.path}`, res);
             if (res.status < 300) accepted.push(`${method} ${path} ${leaf.path}`);
