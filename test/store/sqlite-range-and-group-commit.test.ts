@@ -15,6 +15,7 @@ import {
   type RangeOptions,
 } from '../../src/model/index.js';
 import { SqliteStore } from '../../src/store/index.js';
+import { CHANGE_BOUNDS_SQL } from '../../src/store/sqlite/sqlite-store.js';
 import { MIGRATIONS } from '../../src/store/sqlite/migrations.js';
 
 let counter = 0;
@@ -81,6 +82,23 @@ describe('SQLite store: ranges, group commit, migration', () => {
     assert.equal(feed.changes.length, 2, 'the failed update left no change in the feed');
     assert.equal(changes, 1, 'one notification for the batch');
     await store.close();
+  });
+
+  it("reads the change feed's bounds from the primary key, never by scanning the feed", () => {
+    // Every read of the feed asks for its bounds; a scan made each one cost 60 ms at 300,000 changes.
+    const db = new Database(':memory:');
+    for (const step of MIGRATIONS) db.exec(step);
+    const plan = db
+      .prepare<[], { detail: string }>(`EXPLAIN QUERY PLAN ${CHANGE_BOUNDS_SQL}`)
+      .all()
+      .map((row) => row.detail);
+    db.close();
+    assert.ok(plan.length > 0);
+    assert.deepEqual(
+      plan.filter((d) => /\bchanges\b/.test(d) && !d.startsWith('SEARCH')),
+      [],
+      plan.join('\n'),
+    );
   });
 
   it('migrates a version 1 database: tokens table, and project keys for existing resources', async () => {

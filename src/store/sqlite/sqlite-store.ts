@@ -39,6 +39,14 @@ export interface SqliteStoreOptions {
  * never hand out an address twice.
  * synchronous=NORMAL keeps every acknowledged write across a process crash (WAL is fsynced at checkpoints).
  */
+/**
+ * The change feed's first and last sequence numbers. Two subqueries, not MIN and MAX in one SELECT: SQLite
+ * answers a lone MIN or MAX from the primary key's b-tree, but both in one query scan the whole table (60 ms
+ * at 300,000 changes, paid on every read of the feed: it was most of an API call's 50 ms at 100,000 floating IPs).
+ */
+export const CHANGE_BOUNDS_SQL =
+  'SELECT (SELECT MIN(seq) FROM changes) AS lo, (SELECT MAX(seq) FROM changes) AS hi';
+
 export class SqliteStore implements Store {
   readonly description: string;
   readonly tokens: TokenStore;
@@ -96,9 +104,7 @@ export class SqliteStore implements Store {
       since: db.prepare<[number, number], Change>(
         'SELECT seq, kind, id, op FROM changes WHERE seq > ? ORDER BY seq LIMIT ?',
       ),
-      bounds: db.prepare<[], { lo: number | null; hi: number | null }>(
-        'SELECT MIN(seq) AS lo, MAX(seq) AS hi FROM changes',
-      ),
+      bounds: db.prepare<[], { lo: number | null; hi: number | null }>(CHANGE_BOUNDS_SQL),
       latest: db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'changes'"),
       prune: db.prepare('DELETE FROM changes WHERE seq <= ?'),
     };
