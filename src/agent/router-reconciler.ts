@@ -263,9 +263,9 @@ export class RouterReconciler {
       }
       if (!isEmptyPlan(plan)) {
         await dataplane.apply(plan);
-        if (this.deps.conntrackCleanup)
+        if (this.deps.conntrackCleanup && !dataplane.withoutKernel)
           conntrackDeleted = await this.cleanConntrack(desired.namespace, plan.added, plan.removed);
-        this.deps.garp?.enqueue(desired, plan.addAddresses);
+        if (!dataplane.withoutKernel) this.deps.garp?.enqueue(desired, plan.addAddresses);
         log.info(
           {
             router: this.routerId,
@@ -356,9 +356,9 @@ export class RouterReconciler {
       commitDiff(applied, changes.mappings);
       this.applied = applied;
       reading?.landed.push({ added, removed });
-      if (this.deps.conntrackCleanup)
+      if (this.deps.conntrackCleanup && !dataplane.withoutKernel)
         conntrackDeleted = await this.cleanConntrack(structure.namespace, plan.added, plan.removed);
-      this.deps.garp?.enqueue(structure, plan.addAddresses);
+      if (!dataplane.withoutKernel) this.deps.garp?.enqueue(structure, plan.addAddresses);
       this.deps.log.debug(
         { router: this.routerId, cause, added: added.length, removed: removed.length },
         'applied delta',

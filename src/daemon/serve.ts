@@ -139,9 +139,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     await store.close();
     throw error;
   }
-  // The fake dataplane programs no kernel, so its routers' namespaces need not exist and there is no conntrack
-  // table to clean: cleaning it would fail every pass that removes a mapping (and /readyz would stay 503).
-  const conntrackCleanup = options.conntrackCleanup ?? options.backend !== 'fake';
+  // Routers on the fake dataplane get no conntrack cleanup or GARP whatever this says (Dataplane.withoutKernel).
+  const conntrackCleanup = options.conntrackCleanup ?? true;
   // With a shared store (etcd) the in-process agent is one node among others: it registers with a lease and
   // carries only the routers scheduled to it. With SQLite it carries every router.
   const node =

@@ -125,6 +125,11 @@ export interface Dataplane {
    */
   readonly portForwardingRefusal?: string;
   /**
+   * True for a dataplane that programs no kernel (the fake): the agent's kernel chores around an apply
+   * (conntrack cleanup, gratuitous ARP) do not apply to its routers, whose namespaces need not exist.
+   */
+  readonly withoutKernel?: boolean;
+  /**
    * Optional, pure: the plan for a few mappings that change on a router whose structure is as last applied,
    * planned against the agent's record of what it applied instead of a kernel read. A backend without it gets
    * a full reconcile for every change.

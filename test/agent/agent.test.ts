@@ -49,6 +49,41 @@ describe('agent', () => {
     await agent.stop();
   });
 
+  it('runs no kernel chores (conntrack cleanup, gratuitous ARP) for a dataplane without a kernel', async () => {
+    // The fake's router namespace does not exist on this host: a conntrack cleanup or a GARP sender started
+    // in it would fail, making the router ERROR or logging a warning on every change.
+    const c = await smallCloud();
+    const dp = new FakeDataplane();
+    const lines: string[] = [];
+    const agent = new Agent({
+      store: c.store,
+      dataplaneFor: () => dp,
+      defaultBackend: 'fake',
+      log: pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) }),
+      resyncIntervalMs: 60_000,
+      pollIntervalMs: 60_000,
+      programmedRoutersPath: null,
+      garp: true,
+      conntrackCleanup: true,
+    });
+    await agent.start();
+    const fip = await c.store.update((tx) =>
+      createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
+    );
+    await agent.sync();
+    await c.store.update((tx) => updateFloatingIp(tx, c.ctx, fip.id, { portId: c.vm2 }));
+    await agent.sync();
+    await agent.garp.whenIdle();
+    const now = await fipStatus(c, fip.id);
+    assert.deepEqual([now.status, now.statusReason, now.fixedIpAddress], ['ACTIVE', '', '10.0.0.12']);
+    assert.deepEqual(
+      agent.routerOutcomes().filter((o) => o.error),
+      [],
+    );
+    assert.deepEqual(lines, []);
+    await agent.stop();
+  });
+
   it('reports ERROR with the reason when applying fails, and recovers on the next change', async () => {
     const c = await smallCloud();
     const dp = new FakeDataplane();

@@ -36,6 +36,7 @@ const structureOf = (d: DesiredRouter) =>
  */
 export class FakeDataplane implements Dataplane {
   readonly name = 'fake' as const;
+  readonly withoutKernel = true;
   readonly routers = new Map<string, FakeRouterState>();
   readonly applied: Plan[] = [];
   /** When set, the next apply throws this (the next `failApplies` applies, when that is more than 1). */
