@@ -1,5 +1,6 @@
 import {
   compareIPv4,
+  sortByIPv4,
   fipOfRouterKey,
   forwardingProblem,
   interfaceSubnets,
@@ -33,21 +34,17 @@ export function routerIntent(store: View, router: Router): RouterIntent {
   // Every floating IP re-checks the router's interfaces and reads its port twice: at 100,000 that is 400,000
   // queries where 200,000 do. One read transaction is consistent, so remembering answers within it is safe.
   const view = memoView(store);
+  // One read of the router's floating IPs (100,000 documents at scale), sorted once, then split.
+  const all = sortByIPv4(view.find('floatingip', fipOfRouterKey(router.id)), (f) => f.floatingIpAddress);
   const { accepted: mapped, refused } = trustedFloatingIps(
     view,
     router,
-    view
-      .find('floatingip', fipOfRouterKey(router.id))
-      .filter((f) => f.fixedIpAddress !== null)
-      .sort((a, b) => compareIPv4(a.floatingIpAddress, b.floatingIpAddress)),
+    all.filter((f) => f.fixedIpAddress !== null),
   );
   const forwarded = trustedForwardings(
     view,
     router,
-    view
-      .find('floatingip', fipOfRouterKey(router.id))
-      .filter((f) => f.fixedIpAddress === null && (f.portForwardings ?? []).length > 0)
-      .sort((a, b) => compareIPv4(a.floatingIpAddress, b.floatingIpAddress)),
+    all.filter((f) => f.fixedIpAddress === null && (f.portForwardings ?? []).length > 0),
   );
   refused.push(...forwarded.refused);
   // The mapped floating IPs first, in the order of `desired.mappings` (the agent's applied record relies on it).

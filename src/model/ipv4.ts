@@ -35,3 +35,14 @@ export function ipv4FromUint32(n: number): IPv4 {
 export function compareIPv4(a: IPv4, b: IPv4): number {
   return ipv4ToUint32(a) - ipv4ToUint32(b);
 }
+
+/**
+ * Sorts by an address, parsing each address once: a comparator that parses both sides on every comparison
+ * costs n·log n parses, over a second per router pass at 100,000 floating IPs.
+ */
+export function sortByIPv4<T>(items: readonly T[], address: (item: T) => IPv4): T[] {
+  return items
+    .map((item) => ({ item, key: ipv4ToUint32(address(item)) }))
+    .sort((a, b) => a.key - b.key)
+    .map((x) => x.item);
+}

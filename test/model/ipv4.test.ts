@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ipv4FromUint32, ipv4ToUint32, isIPv4, parseIPv4, SfipError } from '../../src/model/index.js';
+import {
+  ipv4FromUint32,
+  ipv4ToUint32,
+  isIPv4,
+  parseIPv4,
+  SfipError,
+  sortByIPv4,
+} from '../../src/model/index.js';
 
 describe('IPv4', () => {
   it('accepts canonical dotted-quad', () => {
@@ -44,5 +51,16 @@ describe('IPv4', () => {
     assert.equal(ipv4FromUint32(0x80000001), '128.0.0.1');
     assert.equal(ipv4FromUint32(ipv4ToUint32(parseIPv4('203.0.113.7'))), '203.0.113.7');
     assert.throws(() => ipv4FromUint32(2 ** 32), RangeError);
+  });
+
+  it('sorts by address numerically, not as text, keeping equal addresses in their order', () => {
+    const items = ['10.0.0.10', '9.255.255.255', '203.0.113.2', '10.0.0.9', '10.0.0.10'].map((a, i) => ({
+      a: parseIPv4(a),
+      i,
+    }));
+    assert.deepEqual(
+      sortByIPv4(items, (x) => x.a).map((x) => `${x.a}#${x.i}`),
+      ['9.255.255.255#1', '10.0.0.9#3', '10.0.0.10#0', '10.0.0.10#4', '203.0.113.2#2'],
+    );
   });
 });
