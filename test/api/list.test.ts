@@ -57,6 +57,37 @@ describe('lists: filters, fields, sorting and pagination as in Neutron', () => {
     assert.equal(((await list('port_id=')).floatingips as Json[]).length, 25);
   });
 
+  it('reads the ids an id filter names: any order, repeats, unknown and foreign ids, with limit, marker, sort and other filters', async () => {
+    const bob = await f.project('bob', '10.2.0.0/24');
+    const foreign = await bob.caller.create('floatingips', 'floatingip', {
+      floating_network_id: f.externalNetworkId,
+    });
+    const wanted = sortedIds().filter((_, i) => i % 3 === 0); // 9 of alice's 25
+    const unknown = '00000000-0000-4000-8000-000000000000';
+    const query = [...wanted].reverse().map((id) => `id=${id}`);
+    query.push(`id=${wanted[0]!}`, `id=${unknown}`, `id=${String(foreign.id)}`);
+    assert.deepEqual(ids(await list(query.join('&'))), wanted);
+    assert.deepEqual(ids(await list(`${query.join('&')}&limit=4`)), wanted.slice(0, 4));
+    assert.deepEqual(ids(await list(`${query.join('&')}&limit=4&marker=${wanted[3]!}`)), wanted.slice(4, 8));
+    assert.deepEqual(ids(await list(`${query.join('&')}&sort_key=id&sort_dir=desc`)), [...wanted].reverse());
+    const d1 = all.filter((o) => o.description === 'd1' && wanted.includes(String(o.id))).map((o) => o.id);
+    assert.deepEqual(ids(await list(`${query.join('&')}&description=d1`)), d1);
+    const byAddress = [...all]
+      .filter((o) => wanted.includes(String(o.id)))
+      .sort((a, b) => (String(a.floating_ip_address) < String(b.floating_ip_address) ? -1 : 1))
+      .map((o) => o.id);
+    assert.deepEqual(
+      ids(await list(`${query.join('&')}&sort_key=floating_ip_address&sort_dir=asc`)),
+      byAddress,
+    );
+    // The other project sees its own floating IP among the same ids, and none of alice's.
+    const seenByBob = await bob.caller.get(`/v2.0/floatingips?${query.join('&')}`);
+    assert.deepEqual(
+      (seenByBob.body.floatingips as Json[]).map((o) => o.id),
+      [foreign.id],
+    );
+  });
+
   it('filters on tags: tags (all), tags-any, not-tags, not-tags-any', async () => {
     assert.equal(((await list('tags=even')).floatingips as Json[]).length, 13);
     assert.equal(((await list('tags=even,n4')).floatingips as Json[]).length, 1);
