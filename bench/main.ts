@@ -10,7 +10,8 @@
  *                            time and API show p99 with and without scrapes at 1k/10k/100k, bench/metrics/); and
  *                            scale (issue 15: the control plane at 1,000 to 100,000 floating IPs through the
  *                            daemon, per backend, --backends default nftables,ebpf), its own marked section too
- *   --scale-counts a,b --scale-samples N   override the scale suite's sizes and samples per size
+ *   --scale-counts a,b --scale-samples N --scale-fill N   override the scale suite's sizes, samples per size and
+ *                            floating IPs filled through the API per size (0: no fill)
  *   --backends a,b           backends for forwarding and exhaustion (default every one that passes its checks)
  *   --prefix P               namespace prefix (default sfipbench)
  *   --out DIR                where benchmarks.md, benchmarks/*.png and benchmarks/results.json go (default docs)
@@ -46,6 +47,7 @@ const { values } = parseArgs({
     port: { type: 'string', default: '19696' },
     'scale-counts': { type: 'string' },
     'scale-samples': { type: 'string' },
+    'scale-fill': { type: 'string' },
   },
 });
 
@@ -99,6 +101,7 @@ async function main(): Promise<void> {
         ...profile.scale,
         ...(values['scale-counts'] && { fipCounts: values['scale-counts'].split(',').map(Number) }),
         ...(values['scale-samples'] && { latencySamples: Number(values['scale-samples']) }),
+        ...(values['scale-fill'] && { fillCount: Number(values['scale-fill']) }),
       },
       backends: values.backends ? backends : ['nftables', 'ebpf'],
       prefix: `${prefix}s`,

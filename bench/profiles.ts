@@ -28,7 +28,12 @@ export const PROFILES: Record<string, BenchProfile> = {
     backendSwitch: { fips: 1000, sequence: ['nftables', 'iptables', 'nftables'] },
     churn: { ...churnLab, durationS: 300, opsPerSecond: 5, concurrency: 3 },
     crash: { agentKills: 150, writeKills: 50 },
-    scale: { fipCounts: [1000, 10_000, 100_000], latencySamples: 200, restartStreamMs: 6000 },
+    scale: {
+      fipCounts: [1000, 10_000, 100_000],
+      latencySamples: 200,
+      restartStreamMs: 6000,
+      fillCount: 5000,
+    },
   },
   // The full forwarding matrix with fewer repetitions, and the control plane up to 10,000: about ten minutes.
   medium: {
@@ -39,7 +44,7 @@ export const PROFILES: Record<string, BenchProfile> = {
     backendSwitch: { fips: 1000, sequence: ['nftables', 'iptables', 'nftables'] },
     churn: { ...churnLab, durationS: 90, opsPerSecond: 5, concurrency: 3 },
     crash: { agentKills: 100, writeKills: 20 },
-    scale: { fipCounts: [1000, 10_000], latencySamples: 50, restartStreamMs: 6000 },
+    scale: { fipCounts: [1000, 10_000], latencySamples: 50, restartStreamMs: 6000, fillCount: 2000 },
   },
   smoke: {
     name: 'smoke',
@@ -57,6 +62,6 @@ export const PROFILES: Record<string, BenchProfile> = {
       concurrency: 2,
     },
     crash: { agentKills: 5, writeKills: 2 },
-    scale: { fipCounts: [100], latencySamples: 6, restartStreamMs: 2000 },
+    scale: { fipCounts: [100], latencySamples: 6, restartStreamMs: 2000, fillCount: 50 },
   },
 };

@@ -4,7 +4,10 @@
  *   --rpc         reads JSON commands on stdin, one per line, and answers each on stdout:
  *     {"id", "op": "firstReply", "host", "port", "timeoutMs"}  sends every millisecond until a reply comes back;
  *                                                              answers with the reply's wall-clock time in ms;
- *     {"id", "op": "stream", "host", "port", "count", "intervalMs"}  sends a paced stream, counts replies.
+ *     {"id", "op": "stream", "host", "port", "count", "intervalMs"}  sends a paced stream, counts replies;
+ *     {"id", "op": "lastReply", "host", "port", "quietMs", "timeoutMs"}  sends every millisecond until no reply
+ *                                                  has come for quietMs; answers with the send time of the last
+ *                                                  probe that was answered (null if none was).
  * Times are performance.timeOrigin + performance.now(): sub-millisecond and comparable across processes.
  */
 import { createSocket } from 'node:dgram';
@@ -15,7 +18,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 type Command =
   | { id: number; op: 'firstReply'; host: string; port: number; timeoutMs: number }
-  | { id: number; op: 'stream'; host: string; port: number; count: number; intervalMs: number };
+  | { id: number; op: 'stream'; host: string; port: number; count: number; intervalMs: number }
+  | { id: number; op: 'lastReply'; host: string; port: number; quietMs: number; timeoutMs: number };
 
 async function firstReply(host: string, port: number, timeoutMs: number): Promise<number | null> {
   const socket = createSocket('udp4');
@@ -31,6 +35,26 @@ async function firstReply(host: string, port: number, timeoutMs: number): Promis
   }
   socket.close();
   return at;
+}
+
+/** When traffic stopped: each probe carries its send time, so the answer is the last answered probe's. */
+async function lastReply(host: string, port: number, quietMs: number, timeoutMs: number) {
+  const socket = createSocket('udp4');
+  socket.on('error', () => undefined);
+  let lastSent: number | null = null;
+  let lastHeard = wallNow();
+  socket.on('message', (msg) => {
+    const sent = Number(msg.toString());
+    lastSent = Math.max(lastSent ?? sent, sent);
+    lastHeard = wallNow();
+  });
+  const deadline = wallNow() + timeoutMs;
+  while (wallNow() - lastHeard < quietMs && wallNow() < deadline) {
+    socket.send(String(wallNow()), port, host);
+    await sleep(1);
+  }
+  socket.close();
+  return { lastSent, stopped: wallNow() - lastHeard >= quietMs };
 }
 
 async function stream(host: string, port: number, count: number, intervalMs: number) {
@@ -69,6 +93,8 @@ if (args.includes('--rpc')) {
     const done = (result: unknown) => process.stdout.write(JSON.stringify({ id: cmd.id, result }) + '\n');
     if (cmd.op === 'firstReply')
       void firstReply(cmd.host, cmd.port, cmd.timeoutMs).then((at) => done({ at }));
+    else if (cmd.op === 'lastReply')
+      void lastReply(cmd.host, cmd.port, cmd.quietMs, cmd.timeoutMs).then(done);
     else void stream(cmd.host, cmd.port, cmd.count, cmd.intervalMs).then(done);
   });
   process.stdout.write('{"ready":true}\n');

@@ -13,6 +13,7 @@ import { fixedIpOf, floatingIpOf, type BenchTopology } from '../topology.js';
 
 export interface PopulatedIds {
   readonly externalNetworkId: string;
+  readonly internalNetworkId: string;
   readonly internalSubnetId: string;
   readonly routerId: string;
   /** Ports 0..(count + spare - 1); the first `count` have floating IPs. */
@@ -96,6 +97,7 @@ export async function populateStore(
     }
     return {
       externalNetworkId: base.externalNetworkId,
+      internalNetworkId: base.internalNetworkId,
       internalSubnetId: base.internalSubnetId,
       routerId: base.routerId,
       portIds,

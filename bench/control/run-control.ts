@@ -25,6 +25,8 @@ export interface ControlOptions {
   readonly latencySamples: number;
   /** Length of the UDP stream kept running across an agent restart. */
   readonly restartStreamMs: number;
+  /** Floating IPs created through the API (a port and a floating IP each) by 16 clients, agent running. */
+  readonly fillCount?: number;
   readonly port: number;
   readonly log: (line: string) => void;
 }
@@ -41,6 +43,14 @@ export interface ControlPoint {
   readonly latencyFailures: number;
   /** The API call's own p50 (request sent to response), included in the latencies. */
   readonly apiP50Ms?: number;
+  /** Disassociate → traffic stops: API call sent to the send time of the last probe answered. */
+  readonly stopP50Ms?: number;
+  readonly stopP99Ms?: number;
+  readonly stopSamples?: number;
+  /** Samples whose traffic had not stopped within the probe's timeout. */
+  readonly stopFailures?: number;
+  /** Filling through the API with the agent running: how many, by how many clients, first request to all ACTIVE. */
+  readonly fill?: { readonly count: number; readonly clients: number; readonly ms: number };
   readonly restartResyncMs: number;
   readonly restartSent: number;
   readonly restartLost: number;
@@ -106,6 +116,7 @@ export async function runControl(o: ControlOptions): Promise<ControlResult> {
       /** How long the API call itself took (answered): the part of the latency that is not the agent's. */
       const apiMs: number[] = [];
       let latencyFailures = 0;
+      const sampleFips: string[] = [];
       for (let k = 0; k < o.latencySamples; k++) {
         const address = floatingIpOf(fips + k);
         const portId = ids.portIds[fips + k]!;
@@ -128,19 +139,29 @@ export async function runControl(o: ControlOptions): Promise<ControlResult> {
         const sentAt = wallNow();
         if (associateLater) await api.put(`/v2.0/floatingips/${fipId}`, { floatingip: { port_id: portId } });
         else
-          await api.post('/v2.0/floatingips', {
-            floatingip: {
-              floating_network_id: ids.externalNetworkId,
-              floating_ip_address: address,
-              port_id: portId,
-            },
-          });
+          fipId = (
+            await api.post<{ floatingip: { id: string } }>('/v2.0/floatingips', {
+              floatingip: {
+                floating_network_id: ids.externalNetworkId,
+                floating_ip_address: address,
+                port_id: portId,
+              },
+            })
+          ).floatingip.id;
         apiMs.push(wallNow() - sentAt);
+        sampleFips.push(fipId);
         const { at } = await reply;
         if (at === null) latencyFailures++;
         else latenciesMs.push(Math.max(0, at - sentAt));
       }
       const sorted = [...latenciesMs].sort((a, b) => a - b);
+      const stop = await disassociateSamples(api, sender, sampleFips, fips);
+      const fill =
+        o.fillCount && o.fillCount > 0
+          ? await fillThroughApi(url, ids.internalNetworkId, ids.externalNetworkId, o.fillCount)
+          : undefined;
+      if (fill)
+        o.log(`control: ${fips} FIPs: filled ${fill.count} through the API in ${fill.ms.toFixed(0)} ms`);
 
       // Restart with a stream through the first floating IP: stop, start, wait for ready.
       const intervalMs = 2;
@@ -170,6 +191,11 @@ export async function runControl(o: ControlOptions): Promise<ControlResult> {
           [...apiMs].sort((a, b) => a - b),
           0.5,
         ),
+        stopP50Ms: quantile(stop.sorted, 0.5),
+        stopP99Ms: quantile(stop.sorted, 0.99),
+        stopSamples: stop.sorted.length,
+        stopFailures: stop.failures,
+        ...(fill && { fill }),
         restartResyncMs,
         restartSent: streamed.sent,
         restartLost: streamed.sent - streamed.received,
@@ -190,4 +216,86 @@ export async function runControl(o: ControlOptions): Promise<ControlResult> {
   }
   const { log: _log, ...options } = o;
   return { options, points };
+}
+
+/**
+ * Disassociate → traffic stops, per sample floating IP (all answering): a probe sends every millisecond, the
+ * API call goes out, and the latency is the send time of the last probe that was still answered.
+ */
+async function disassociateSamples(
+  api: ApiClient,
+  sender: NamespaceHelper,
+  fipIds: readonly string[],
+  installed: number,
+): Promise<{ sorted: number[]; failures: number }> {
+  const stops: number[] = [];
+  let failures = 0;
+  for (const [k, id] of fipIds.entries()) {
+    const probe = sender.call<{ lastSent: number | null; stopped: boolean }>({
+      op: 'lastReply',
+      host: floatingIpOf(installed + k),
+      port: ECHO_PORT,
+      quietMs: 300,
+      timeoutMs: 10_000,
+    });
+    // Let the probe see replies first: a floating IP that never answered would measure nothing.
+    await new Promise((res) => setTimeout(res, 20));
+    const sentAt = wallNow();
+    await api.put(`/v2.0/floatingips/${id}`, { floatingip: { port_id: null } });
+    const { lastSent, stopped } = await probe;
+    if (!stopped || lastSent === null) failures++;
+    else stops.push(Math.max(0, lastSent - sentAt));
+  }
+  return { sorted: stops.sort((a, b) => a - b), failures };
+}
+
+const FILL_CLIENTS = 16;
+
+/**
+ * Filling a router through the API with the agent running, as an operator's automation would: 16 clients each
+ * create a port and an associated floating IP in turn; the time runs from the first request to every one of
+ * them ACTIVE (polled by id, 100 per request, once the creates are done).
+ */
+async function fillThroughApi(
+  url: string,
+  networkId: string,
+  externalNetworkId: string,
+  count: number,
+): Promise<{ count: number; clients: number; ms: number }> {
+  const api = new ApiClient(url);
+  const made: string[] = [];
+  let next = 0;
+  const started = performance.now();
+  const client = async () => {
+    while (next < count) {
+      next++;
+      const port = await api.post<{ port: { id: string } }>('/v2.0/ports', {
+        port: { network_id: networkId },
+      });
+      const fip = await api.post<{ floatingip: { id: string } }>('/v2.0/floatingips', {
+        floatingip: { floating_network_id: externalNetworkId, port_id: port.port.id },
+      });
+      made.push(fip.floatingip.id);
+    }
+  };
+  await Promise.all(Array.from({ length: FILL_CLIENTS }, client));
+  let waiting = made;
+  const deadline = performance.now() + 600_000;
+  while (waiting.length > 0) {
+    if (performance.now() > deadline)
+      throw new Error(`${waiting.length} filled floating IPs never became ACTIVE`);
+    const still: string[] = [];
+    for (let i = 0; i < waiting.length; i += 100) {
+      const chunk = waiting.slice(i, i + 100);
+      const query = chunk.map((id) => `id=${id}`).join('&');
+      const page = await api.get<{ floatingips: { id: string; status: string }[] }>(
+        `/v2.0/floatingips?fields=id&fields=status&${query}`,
+      );
+      const active = new Set(page.floatingips.filter((f) => f.status === 'ACTIVE').map((f) => f.id));
+      still.push(...chunk.filter((id) => !active.has(id)));
+    }
+    waiting = still;
+    if (waiting.length > 0) await new Promise((res) => setTimeout(res, 20));
+  }
+  return { count, clients: FILL_CLIENTS, ms: performance.now() - started };
 }
