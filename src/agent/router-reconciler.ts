@@ -7,6 +7,7 @@ import {
   type FloatingIp,
   type FloatingIpStatus,
   type Router,
+  type View,
 } from '../model/index.js';
 import type { Store } from '../store/index.js';
 import { changedMappings, deleteStaleConntrack, routerIntent, isEmptyPlan } from '../dataplane/index.js';
@@ -59,6 +60,11 @@ export interface ReconcileOutcome {
   readonly added: number;
   readonly removed: number;
   readonly conntrackDeleted: number;
+  /**
+   * Delta passes only: per changed floating IP that still exists, milliseconds from its change in the store
+   * (its updated_at) to this pass having applied it and written its status. Across nodes this includes clock skew.
+   */
+  readonly changeLatenciesMs?: readonly number[];
 }
 
 export interface ReconcilerDeps {
@@ -323,7 +329,8 @@ export class RouterReconciler {
       if (!router || !owns(router)) return null;
       if (((router.backend as BackendName | null) ?? this.deps.defaultBackend) !== applied.backend)
         return null;
-      return changedMappings(view, router, fipIds);
+      const mapped = changedMappings(view, router, fipIds);
+      return mapped && { ...mapped, changedAt: changeTimes(view, fipIds) };
     });
     if (!changes) return undefined;
     const localNamespace = this.deps.localNamespace ?? ((ns) => ns);
@@ -365,7 +372,9 @@ export class RouterReconciler {
       );
     }
     await this.report(changes.floatingIps, 'ACTIVE', '');
+    const now = Date.now();
     return {
+      changeLatenciesMs: changes.changedAt.map((at) => Math.max(0, now - at)),
       routerId: this.routerId,
       cause,
       durationMs: performance.now() - started,
@@ -650,4 +659,14 @@ function sameStructure(a: DesiredRouter, b: DesiredRouter): boolean {
 
 function sameTarget(a: ProgrammedRouter, b: RouterTarget, backend: BackendName): boolean {
   return a.namespace === b.namespace && a.gatewayDevice === b.gatewayDevice && a.backend === backend;
+}
+
+/** When each of the floating IPs still in the store last changed (epoch ms), for the change → applied latency. */
+function changeTimes(view: View, fipIds: Iterable<string>): number[] {
+  const times: number[] = [];
+  for (const id of fipIds) {
+    const at = Date.parse(view.get('floatingip', id)?.updatedAt ?? '');
+    if (Number.isFinite(at)) times.push(at);
+  }
+  return times;
 }

@@ -101,6 +101,15 @@ export function createMetricsRegistry(options: MetricsOptions): MetricsExporter 
     registers,
   });
   history.onEvent((event) => duration.observe({ router_id: event.routerId }, event.durationMs / 1000));
+  const changeLatency = new Histogram({
+    name: 'sfip_floating_ip_change_seconds',
+    help: 'From a floating IP’s change in the store to the agent having applied it and written its status (incremental passes; full passes are not counted)',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 5, 10],
+    registers,
+  });
+  history.onEvent((event) => {
+    for (const ms of event.changeLatenciesMs ?? []) changeLatency.observe(ms / 1000);
+  });
   new Counter({
     name: 'sfip_reconcile_errors_total',
     help: 'Reconcile passes that failed to apply a router’s state',

@@ -70,7 +70,9 @@ export class ReconcileHistory {
       driftRepairs: (before?.driftRepairs ?? 0) + (event.kind === 'drift-repaired' ? 1 : 0),
     });
     if (event.kind !== 'unchanged') {
-      this.recent.unshift(event);
+      // The per-change latencies (one per floating IP of a batch) are for the metrics listener, not the dashboard.
+      const { changeLatenciesMs: _latencies, ...kept } = event;
+      this.recent.unshift(kept);
       this.recent.length = Math.min(this.recent.length, this.keep);
     }
     for (const listener of this.listeners) listener(event);

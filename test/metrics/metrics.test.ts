@@ -141,4 +141,21 @@ describe('/metrics', () => {
     assert.ok(Math.abs(last - Date.now() / 1000) < 60, `last successful apply ${last}`);
     await s.agent.stop();
   });
+
+  it('measures each floating IP from its change in the store to applied and reported, in incremental passes', async () => {
+    const s = await setup();
+    // Changes stamped two seconds ago: each must land in the histogram between 1 s and 5 s.
+    const ctx = { ...s.c.ctx, now: () => new Date(Date.now() - 2000).toISOString() };
+    await s.c.store.update((tx) => {
+      createFloatingIp(tx, ctx, { floatingNetworkId: s.c.publicNet, portId: s.c.vm1 });
+      createFloatingIp(tx, ctx, { floatingNetworkId: s.c.publicNet, portId: s.c.vm2 });
+    });
+    await s.agent.sync();
+    const text = await s.registry.metrics();
+    const count = /^sfip_floating_ip_change_seconds_count (\d+)$/m.exec(text)?.[1];
+    assert.equal(count, '2', text);
+    assert.equal(sample(text, 'sfip_floating_ip_change_seconds_bucket', { le: '1' }), 0);
+    assert.equal(sample(text, 'sfip_floating_ip_change_seconds_bucket', { le: '5' }), 2);
+    await s.agent.stop();
+  });
 });
