@@ -46,6 +46,7 @@ const config = {
   untrackMark: 0x10000000,
   hairpinMark: 0x20000000,
   antiSpoofing: true,
+  portForwarding: false,
 };
 
 /** The kernel as a finished apply of `desired` leaves it. */
