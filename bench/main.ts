@@ -9,7 +9,10 @@
  *                            which write their own marked sections of benchmarks.md; metrics (/metrics scrape
  *                            time and API show p99 with and without scrapes at 1k/10k/100k, bench/metrics/); and
  *                            scale (issue 15: the control plane at 1,000 to 100,000 floating IPs through the
- *                            daemon, per backend, --backends default nftables,ebpf), its own marked section too
+ *                            daemon, per backend, --backends default nftables,ebpf), its own marked section too;
+ *                            port-forwarding (issue 18: per-packet cost through a forwarded port with 1, 1,000
+ *                            and 10,000 forwardings on nftables, eBPF and the iptables baseline, beside 1:1
+ *                            floating IPs; writes DIR/benchmarks/port-forwarding.md, bench/port-forwarding/)
  *   --scale-counts a,b --scale-samples N --scale-fill N   override the scale suite's sizes, samples per size and
  *                            floating IPs filled through the API per size (0: no fill)
  *   --backends a,b           backends for forwarding and exhaustion (default every one that passes its checks)
@@ -29,6 +32,7 @@ import { runScaleSuite } from './control/run-scale-suite.js';
 import { runChurnSuite } from './churn/run-suite.js';
 import { runCrashSuite } from './crash/run-suite.js';
 import { runMetricsSuite } from './metrics/run-suite.js';
+import { runPortForwardingSuite } from './port-forwarding/run-suite.js';
 
 import { runExhaustion } from './exhaustion.js';
 import { runForwarding } from './forwarding/run-forwarding.js';
@@ -71,7 +75,17 @@ async function main(): Promise<void> {
   if (!profile)
     throw new Error(`Unknown profile '${values.profile}': expected ${Object.keys(PROFILES).join(' or ')}`);
   const suites = new Set((values.only ?? 'forwarding,exhaustion,control,switch').split(','));
-  const known = ['forwarding', 'exhaustion', 'control', 'switch', 'churn', 'crash', 'metrics', 'scale'];
+  const known = [
+    'forwarding',
+    'exhaustion',
+    'control',
+    'switch',
+    'churn',
+    'crash',
+    'metrics',
+    'scale',
+    'port-forwarding',
+  ];
   for (const s of suites) {
     if (!known.includes(s))
       throw new Error(`Unknown suite '${s}' in --only: expected one of ${known.join(', ')}`);
@@ -135,6 +149,26 @@ async function main(): Promise<void> {
       port: port + 30,
       out,
       command: `npm run bench -- --profile ${profile.name} --only metrics`,
+      log,
+    });
+  }
+  if (suites.has('port-forwarding')) {
+    // Measured here: smoke 8 s; full 5.5 minutes (six configurations, two patterns, interleaved).
+    const sizes =
+      profile.name === 'smoke'
+        ? { reps: 1, packets: 20_000, counts: [1, 1000] }
+        : profile.name === 'medium'
+          ? { reps: 3, packets: 50_000, counts: [1, 1000, 10_000] }
+          : { reps: 7, packets: 100_000, counts: [1, 1000, 10_000] };
+    await runPortForwardingSuite({
+      ...sizes,
+      ratePps: 200_000,
+      prefix: `${prefix}p`,
+      out: join(out, 'benchmarks'),
+      genCpu: 0,
+      routerCpu: Math.min(1, cpus().length - 1),
+      command: `npm run bench -- --profile ${profile.name} --only port-forwarding`,
+      documentPath: join(out, 'benchmarks.md'),
       log,
     });
   }

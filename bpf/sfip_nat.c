@@ -26,6 +26,16 @@
  * floating address, so the quoted source is floating and must become fixed; outbound the quoted destination
  * is fixed and must become floating. The quoted IP checksum and the quoted TCP/UDP checksum (when the quote
  * is long enough to hold it) are patched, then the outer ICMP checksum, which covers all of them.
+ *
+ * Port forwarding (docs/port-forwarding.md): pf_in maps (floating address, protocol, external port) to (internal
+ * address, internal port) for the destination of inbound packets; pf_out maps (internal address, protocol,
+ * internal port) to (floating address, external port) for the source of outbound ones. One lookup rewrites both
+ * fields; the agent expands ranges into one entry per port, so a lookup is one exact hash probe whatever the
+ * number of forwardings. Forwardings are looked up before the 1:1 maps: a VM with a 1:1 floating IP and a
+ * forwarded port leaves from the forwarding's socket for that port only. Non-first fragments carry no port: the
+ * first fragment's verdict is remembered in pf_frags (keyed on the fragment's addresses, IP id and protocol), so
+ * the later ones get the same address (fragments that overtake their first one miss and are not translated).
+ * pf_frags is the only state the programs keep; it is a small LRU, written by the programs only.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -53,6 +63,8 @@ struct router_config {
 /* Anti-spoofing (as the nftables backend): nothing from outside may be addressed straight to an internal
  * address, and a fixed IP that has a floating IP must come from its port's MAC. */
 #define CONFIG_ANTI_SPOOFING 1
+/* The router has port forwardings: only then do the programs spend the pf_* lookups. */
+#define CONFIG_PORT_FORWARDING 2
 
 struct port_mac {
 	__u8 addr[6];
@@ -117,6 +129,57 @@ struct {
 	__type(value, __u32);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } internal_nets SEC(".maps");
+
+/* A socket of a forwarding: address and port in network order, the IP protocol number. */
+struct pf_key {
+	__u32 addr;
+	__u16 port;
+	__u8 proto;
+	__u8 pad;
+};
+
+struct pf_val {
+	__u32 addr;
+	__u16 port;
+	__u16 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, struct pf_key);
+	__type(value, struct pf_val);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} pf_in SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, struct pf_key);
+	__type(value, struct pf_val);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} pf_out SEC(".maps");
+
+/* A fragmented datagram as its fragments' headers name it, before translation; `side` is the side rewritten. */
+struct frag_key {
+	__u32 saddr;
+	__u32 daddr;
+	__u16 id;
+	__u8 proto;
+	__u8 side;
+};
+
+struct frag_val {
+	__u32 addr; /* the new address of that side */
+	__u32 fip;  /* the floating address, for the counters */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1);
+	__type(key, struct frag_key);
+	__type(value, struct frag_val);
+} pf_frags SEC(".maps");
 
 enum side { SRC = 0, DST = 1 };
 
@@ -260,6 +323,162 @@ static __always_inline __u32 translate(struct __sk_buff *skb, enum side s, void 
 	return old_addr;
 }
 
+static __always_inline int forwarding_on(const struct router_config *cfg)
+{
+	return cfg && (cfg->flags & CONFIG_PORT_FORWARDING);
+}
+
+/* The socket on side `s` of a TCP or UDP packet that is not a non-first fragment; 0 when there is none. */
+static __always_inline int load_socket(struct __sk_buff *skb, const struct iphdr *ip, enum side s,
+				       struct pf_key *key)
+{
+	if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP)
+		return 0;
+	if (ip->frag_off & bpf_htons(IP_OFFSET))
+		return 0;
+	__u16 port;
+	if (bpf_skb_load_bytes(skb, IP_OFF + ip->ihl * 4 + (s == SRC ? 0 : 2), &port, 2) < 0)
+		return 0;
+	key->addr = s == SRC ? ip->saddr : ip->daddr;
+	key->port = port;
+	key->proto = ip->protocol;
+	key->pad = 0;
+	return 1;
+}
+
+/* Is the socket on side `s` a key of `map`? (For the untrack decision, before anything is rewritten.) */
+static __always_inline int socket_in(struct __sk_buff *skb, const struct iphdr *ip, enum side s, void *map)
+{
+	struct pf_key key;
+	return load_socket(skb, ip, s, &key) && bpf_map_lookup_elem(map, &key) != NULL;
+}
+
+/*
+ * Port forwarding of a TCP or UDP packet: side `s` (DST through pf_in inbound, SRC through pf_out outbound) gets
+ * the address and port `map` holds for it. The address is in the L4 pseudo-header, the port in the L4 header:
+ * two updates of the L4 checksum, and BPF_F_MARK_MANGLED_0 keeps a zero UDP checksum zero. Non-first fragments
+ * get the address their first fragment got. Returns the forwarding's floating address, or 0 when nothing matched.
+ */
+static __always_inline __u32 forward(struct __sk_buff *skb, enum side s, void *map)
+{
+	struct iphdr ip;
+	if (!load_ip(skb, &ip))
+		return 0;
+	if (ip.protocol != IPPROTO_TCP && ip.protocol != IPPROTO_UDP)
+		return 0;
+	__u32 old_addr = s == SRC ? ip.saddr : ip.daddr;
+	struct frag_key fk = {
+		.saddr = ip.saddr, .daddr = ip.daddr, .id = ip.id, .proto = ip.protocol, .side = s
+	};
+	if (ip.frag_off & bpf_htons(IP_OFFSET)) {
+		struct frag_val *fv = bpf_map_lookup_elem(&pf_frags, &fk);
+		if (!fv)
+			return 0;
+		__u32 new_addr = fv->addr, fip = fv->fip;
+		bpf_l3_csum_replace(skb, IP_CSUM_OFF, old_addr, new_addr, 4);
+		bpf_skb_store_bytes(skb, ADDR_OFF(IP_OFF, s), &new_addr, 4, 0);
+		return fip;
+	}
+	struct pf_key key;
+	if (!load_socket(skb, &ip, s, &key))
+		return 0;
+	struct pf_val *found = bpf_map_lookup_elem(map, &key);
+	if (!found)
+		return 0;
+	__u32 new_addr = found->addr;
+	__u16 old_port = key.port, new_port = found->port;
+	__u32 fip = s == DST ? old_addr : new_addr;
+	__u32 l4_off = IP_OFF + ip.ihl * 4;
+	__u32 csum_off = l4_off + (ip.protocol == IPPROTO_TCP ? 16 : 6);
+	__u64 zero_stays = ip.protocol == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
+
+	bpf_l4_csum_replace(skb, csum_off, old_addr, new_addr, BPF_F_PSEUDO_HDR | zero_stays | 4);
+	bpf_l4_csum_replace(skb, csum_off, old_port, new_port, zero_stays | 2);
+	bpf_l3_csum_replace(skb, IP_CSUM_OFF, old_addr, new_addr, 4);
+	bpf_skb_store_bytes(skb, ADDR_OFF(IP_OFF, s), &new_addr, 4, 0);
+	bpf_skb_store_bytes(skb, l4_off + (s == SRC ? 0 : 2), &new_port, 2, 0);
+	if (ip.frag_off & bpf_htons(IP_MF)) {
+		struct frag_val fv = { .addr = new_addr, .fip = fip };
+		bpf_map_update_elem(&pf_frags, &fk, &fv, BPF_ANY);
+	}
+	return fip;
+}
+
+/*
+ * An ICMP error about a forwarded flow: the quoted socket on side `qs` is looked up in `map` and rewritten,
+ * address and port, with the quoted IP and L4 checksums and the outer ICMP checksum. The outer address on the
+ * other side becomes the new one too when it is the quoted one (the error came from, or goes to, the host the
+ * quote names); an error the router generated keeps the router's source. Returns the floating address, or 0.
+ */
+static __always_inline __u32 forward_icmp_error(struct __sk_buff *skb, enum side qs, void *map)
+{
+	struct iphdr ip;
+	if (!load_ip(skb, &ip))
+		return 0;
+	__u32 icmp_off = IP_OFF + ip.ihl * 4;
+	if (!is_icmp_error(skb, &ip, icmp_off))
+		return 0;
+	__u32 inner_off = icmp_off + 8;
+	struct iphdr inner;
+	if (bpf_skb_load_bytes(skb, inner_off, &inner, sizeof(inner)) < 0)
+		return 0;
+	if (inner.version != 4 || inner.ihl < 5 || (inner.frag_off & bpf_htons(IP_OFFSET)))
+		return 0;
+	if (inner.protocol != IPPROTO_TCP && inner.protocol != IPPROTO_UDP)
+		return 0;
+	__u32 inner_l4 = inner_off + inner.ihl * 4;
+	__u16 old_port;
+	if (bpf_skb_load_bytes(skb, inner_l4 + (qs == SRC ? 0 : 2), &old_port, 2) < 0)
+		return 0;
+	__u32 old_addr = qs == SRC ? inner.saddr : inner.daddr;
+	struct pf_key key = { .addr = old_addr, .port = old_port, .proto = inner.protocol };
+	struct pf_val *found = bpf_map_lookup_elem(map, &key);
+	if (!found)
+		return 0;
+	__u32 new_addr = found->addr;
+	__u16 new_port = found->port;
+	__u32 fip = qs == SRC ? old_addr : new_addr;
+
+	int l4_csum_off = inner_l4 + (inner.protocol == IPPROTO_TCP ? 16 : 6);
+	__u16 old_l4_csum = 0, new_l4_csum = 0, old_ip_csum = inner.check, new_ip_csum = 0;
+	if (bpf_skb_load_bytes(skb, l4_csum_off, &old_l4_csum, 2) < 0)
+		l4_csum_off = -1; /* the quote is too short to hold it */
+	if (l4_csum_off >= 0 && inner.protocol == IPPROTO_UDP && old_l4_csum == 0)
+		l4_csum_off = -1; /* no UDP checksum: stays zero */
+	/* The quoted L4 checksum is payload to the kernel: plain incremental updates (l3_csum_replace). */
+	if (l4_csum_off >= 0) {
+		bpf_l3_csum_replace(skb, l4_csum_off, old_addr, new_addr, 4);
+		bpf_l3_csum_replace(skb, l4_csum_off, old_port, new_port, 2);
+		bpf_skb_load_bytes(skb, l4_csum_off, &new_l4_csum, 2);
+		if (new_l4_csum == 0 && inner.protocol == IPPROTO_UDP) {
+			new_l4_csum = 0xffff;
+			bpf_skb_store_bytes(skb, l4_csum_off, &new_l4_csum, 2, 0);
+		}
+	}
+	if (bpf_l3_csum_replace(skb, inner_off + offsetof(struct iphdr, check), old_addr, new_addr, 4) < 0)
+		return 0;
+	bpf_skb_store_bytes(skb, ADDR_OFF(inner_off, qs), &new_addr, 4, 0);
+	bpf_skb_store_bytes(skb, inner_l4 + (qs == SRC ? 0 : 2), &new_port, 2, 0);
+	bpf_skb_load_bytes(skb, inner_off + offsetof(struct iphdr, check), &new_ip_csum, 2);
+
+	/* The ICMP checksum has no pseudo-header and covers the quote: feed it every changed word. */
+	__u32 icmp_csum = icmp_off + 2;
+	bpf_l4_csum_replace(skb, icmp_csum, old_addr, new_addr, 4);
+	bpf_l4_csum_replace(skb, icmp_csum, old_port, new_port, 2);
+	bpf_l4_csum_replace(skb, icmp_csum, old_ip_csum, new_ip_csum, 2);
+	if (l4_csum_off >= 0)
+		bpf_l4_csum_replace(skb, icmp_csum, old_l4_csum, new_l4_csum, 2);
+
+	/* The outer header: the side opposite the quote's (inbound the destination, outbound the source). */
+	enum side os = qs == SRC ? DST : SRC;
+	__u32 outer = os == SRC ? ip.saddr : ip.daddr;
+	if (outer == old_addr) {
+		bpf_l3_csum_replace(skb, IP_CSUM_OFF, old_addr, new_addr, 4);
+		bpf_skb_store_bytes(skb, ADDR_OFF(IP_OFF, os), &new_addr, 4, 0);
+	}
+	return fip;
+}
+
 /* Outside traffic addressed straight to an internal address (before any translation: a floating destination
  * is not internal). Shared-SNAT replies are addressed to the gateway address, so they pass. */
 static __always_inline int addressed_inside(struct __sk_buff *skb)
@@ -292,7 +511,15 @@ int gw_ingress(struct __sk_buff *skb)
 	struct router_config *cfg = router_config();
 	if (cfg && (cfg->flags & CONFIG_ANTI_SPOOFING) && addressed_inside(skb))
 		return TC_ACT_SHOT;
-	__u32 fip = translate(skb, DST, &fip2fixed);
+	__u32 fip = 0;
+	if (forwarding_on(cfg)) {
+		fip = forward(skb, DST, &pf_in);
+		if (!fip)
+			/* Errors about packets a forwarded port sent quote FIP:external as their source. */
+			fip = forward_icmp_error(skb, SRC, &pf_in);
+	}
+	if (!fip)
+		fip = translate(skb, DST, &fip2fixed);
 	if (fip) {
 		count(fip, skb->len, 1);
 		if (cfg)
@@ -304,6 +531,17 @@ int gw_ingress(struct __sk_buff *skb)
 SEC("tc")
 int gw_egress(struct __sk_buff *skb)
 {
+	if (forwarding_on(router_config())) {
+		__u32 len = skb->len;
+		__u32 fip = forward(skb, SRC, &pf_out);
+		if (!fip)
+			/* Errors about packets sent to a forwarded port quote its internal socket as destination. */
+			fip = forward_icmp_error(skb, DST, &pf_out);
+		if (fip) {
+			count(fip, len, 0);
+			return TC_ACT_OK;
+		}
+	}
 	__u32 fixed = translate(skb, SRC, &fixed2fip);
 	if (fixed) {
 		__u32 *fip = bpf_map_lookup_elem(&fixed2fip, &fixed);
@@ -325,6 +563,24 @@ int int_ingress(struct __sk_buff *skb)
 	/* Otherwise a VM could have its packets translated into another VM's floating IP. */
 	if (src_has_fip && (cfg->flags & CONFIG_ANTI_SPOOFING) && forged_source(skb, src))
 		return TC_ACT_SHOT;
+	/* A forwarded internal socket is stateless like a floating IP (its MAC is not checked, as in the nftables
+	 * backend: anti-spoofing covers 1:1 floating IPs). */
+	int pf = forwarding_on(cfg);
+	if (pf && socket_in(skb, &ip, SRC, &pf_out))
+		src_has_fip = 1;
+
+	if (pf) {
+		/* Hairpin to a forwarded port: as for a 1:1 floating IP below. */
+		__u32 len = skb->len;
+		__u32 fip = forward(skb, DST, &pf_in);
+		if (fip) {
+			count(fip, len, 1);
+			skb->mark |= cfg->hairpin_mark;
+			if (src_has_fip)
+				skb->mark |= cfg->untrack_mark;
+			return TC_ACT_OK;
+		}
+	}
 
 	if (bpf_map_lookup_elem(&fip2fixed, &dst)) {
 		/* Hairpin: a VM of this router reaches a floating IP of this router. The destination is translated
@@ -357,6 +613,14 @@ int int_egress(struct __sk_buff *skb)
 	if (!cfg || !(skb->mark & cfg->hairpin_mark))
 		return TC_ACT_OK;
 	__u32 len = skb->len;
+	if (forwarding_on(cfg)) {
+		/* A forwarded socket's hairpin replies leave as FIP:external, before its VM's own 1:1 address. */
+		__u32 pf_fip = forward(skb, SRC, &pf_out);
+		if (pf_fip) {
+			count(pf_fip, len, 0);
+			return TC_ACT_OK;
+		}
+	}
 	__u32 fixed = translate(skb, SRC, &fixed2fip);
 	if (fixed) {
 		__u32 *fip = bpf_map_lookup_elem(&fixed2fip, &fixed);

@@ -422,7 +422,7 @@ export class RouterReconciler {
   }
 
   /**
-   * A backend that cannot program port forwardings (tc, eBPF) leaves them out whole: their floating IPs become
+   * A backend that cannot program port forwardings (tc) leaves them out whole: their floating IPs become
    * ERROR naming the missing capability, and the router's 1:1 floating IPs are applied as usual. Returns the
    * refused floating IPs' ids, or undefined when nothing was refused.
    */

@@ -15,8 +15,16 @@ import {
   type GenerationState,
 } from '../../src/dataplane/ebpf/state.js';
 import { parseReadBatch, type DeviceHooks } from '../../src/dataplane/ebpf/tc.js';
-import { decodeConfig, encodeConfig } from '../../src/dataplane/ebpf/values.js';
-import type { DesiredRouter } from '../../src/dataplane/types.js';
+import {
+  decodeConfig,
+  encodeConfig,
+  pfKeyBytes,
+  pfKeyText,
+  pfValueBytes,
+  pfValueText,
+} from '../../src/dataplane/ebpf/values.js';
+import { forwardingEntries } from '../../src/dataplane/ebpf/forwarding.js';
+import type { DesiredRouter, ForwardingRule } from '../../src/dataplane/types.js';
 import { parseIPv4 } from '../../src/model/index.js';
 import { assertGolden } from '../support/golden.js';
 
@@ -46,6 +54,7 @@ const config = {
   untrackMark: 0x10000000,
   hairpinMark: 0x20000000,
   antiSpoofing: true,
+  portForwarding: false,
 };
 
 /** The kernel as a finished apply of `desired` leaves it. */
@@ -269,6 +278,135 @@ describe('eBPF planning', () => {
       })),
     };
     assert.doesNotThrow(() => planEbpf(swapped, programmed(), settings));
+  });
+});
+
+describe('eBPF port-forwarding maps', () => {
+  const pf = (
+    protocol: 'tcp' | 'udp',
+    external: [number, number],
+    fixedIp: string,
+    internal: [number, number],
+  ): ForwardingRule => ({
+    floatingIp: ip('203.0.113.20'),
+    protocol,
+    fixedIp: ip(fixedIp),
+    externalPortStart: external[0],
+    externalPortEnd: external[1],
+    internalPortStart: internal[0],
+    internalPortEnd: internal[1],
+  });
+  const rules = [
+    pf('tcp', [2222, 2222], '10.0.0.12', [22, 22]),
+    pf('udp', [7100, 7102], '10.0.0.11', [7000, 7002]),
+    pf('udp', [7200, 7202], '10.0.0.12', [5001, 5001]),
+  ];
+  const forwarded: DesiredRouter = { ...desired, forwardings: rules };
+  const pfSettings: PlanSettings = { ...settings, capacity: 16 };
+  /** The kernel as a finished apply of `forwarded` (or of `desired`, without forwardings) leaves it. */
+  const programmedPf = (withForwardings = true): EbpfActualRouter => {
+    const entries = forwardingEntries(withForwardings ? rules : []);
+    const actual = programmed({
+      forwardIn: entries.inbound,
+      forwardOut: entries.outbound,
+      live: generationName(object, 16),
+      generations: [
+        {
+          name: generationName(object, 16),
+          mapsMatch: true,
+          programIds: ids,
+          config: { ...config, portForwarding: withForwardings },
+        },
+      ],
+    });
+    const fips = withForwardings ? ['203.0.113.20'] : [];
+    return { ...actual, addresses: new Set([...actual.addresses, ...fips]) };
+  };
+
+  it('expands ranges port by port inbound; N:N back port by port, N:1 back from the first external port', () => {
+    const batch = batchOf(planEbpf(forwarded, programmedPf(false), pfSettings));
+    assert.deepEqual(batch.forwardIn, {
+      remove: [],
+      set: [
+        ['203.0.113.20 tcp 2222', '10.0.0.12 22'],
+        ['203.0.113.20 udp 7100', '10.0.0.11 7000'],
+        ['203.0.113.20 udp 7101', '10.0.0.11 7001'],
+        ['203.0.113.20 udp 7102', '10.0.0.11 7002'],
+        ['203.0.113.20 udp 7200', '10.0.0.12 5001'],
+        ['203.0.113.20 udp 7201', '10.0.0.12 5001'],
+        ['203.0.113.20 udp 7202', '10.0.0.12 5001'],
+      ],
+    });
+    assert.deepEqual(batch.forwardOut, {
+      remove: [],
+      set: [
+        ['10.0.0.11 udp 7000', '203.0.113.20 7100'],
+        ['10.0.0.11 udp 7001', '203.0.113.20 7101'],
+        ['10.0.0.11 udp 7002', '203.0.113.20 7102'],
+        ['10.0.0.12 tcp 22', '203.0.113.20 2222'],
+        ['10.0.0.12 udp 5001', '203.0.113.20 7200'],
+      ],
+    });
+    assert.deepEqual(batch.config, { ...config, portForwarding: true }, 'the programs look forwardings up');
+    assert.equal(batch.build, false, 'the running generation takes the entries');
+  });
+
+  it('plans nothing when the maps hold the forwardings, and only the difference when one goes', () => {
+    const plan = planEbpf(forwarded, programmedPf(), pfSettings);
+    assert.equal(plan.batch, null);
+    assert.deepEqual(plan.addAddresses, []);
+    const fewer = batchOf(
+      planEbpf({ ...desired, forwardings: rules.slice(0, 2) }, programmedPf(), pfSettings),
+    );
+    assert.deepEqual(fewer.forwardIn, {
+      remove: ['203.0.113.20 udp 7200', '203.0.113.20 udp 7201', '203.0.113.20 udp 7202'],
+      set: [],
+    });
+    assert.deepEqual(fewer.forwardOut, { remove: ['10.0.0.12 udp 5001'], set: [] });
+    assert.deepEqual(fewer.removeCounters, [], 'the floating IP still forwards');
+    const none = planEbpf(desired, programmedPf(), pfSettings);
+    assert.deepEqual(batchOf(none).removeCounters, ['203.0.113.20'], 'its last forwarding took its counters');
+    assert.deepEqual(batchOf(none).config, config, 'lookups off again');
+    assert.deepEqual(none.removeAddresses, ['203.0.113.20']);
+  });
+
+  it('repairs an entry changed by hand (read-back is compared entry by entry)', () => {
+    const actual = programmedPf();
+    const tampered = new Map(actual.ebpf.forwardIn);
+    tampered.set('203.0.113.20 tcp 2222', '10.0.0.99 22');
+    tampered.set('203.0.113.20 tcp 9999', '10.0.0.99 22');
+    const edited: EbpfActualRouter = { ...actual, ebpf: { ...actual.ebpf, forwardIn: tampered } };
+    const batch = batchOf(planEbpf(forwarded, edited, pfSettings));
+    assert.deepEqual(batch.forwardIn, {
+      remove: ['203.0.113.20 tcp 9999'],
+      set: [['203.0.113.20 tcp 2222', '10.0.0.12 22']],
+    });
+  });
+
+  it('refuses forwardings that do not fit, naming the first one, before anything is written', () => {
+    const big: DesiredRouter = {
+      ...desired,
+      forwardings: [pf('udp', [1000, 1003], '10.0.0.11', [1000, 1000])],
+    };
+    assert.doesNotThrow(() => planEbpf(big, programmed(), settings));
+    const tooBig: DesiredRouter = {
+      ...desired,
+      forwardings: [...big.forwardings!, pf('tcp', [22, 22], '10.0.0.12', [22, 22])],
+    };
+    assert.throws(
+      () => planEbpf(tooBig, programmed(), settings),
+      /Port forwarding 203\.0\.113\.20 tcp 22:22 -> 10\.0\.0\.12 22:22 does not fit: .* at most 4 forwarded ports/,
+    );
+  });
+
+  it('lays keys and values out as struct pf_key and pf_val: ports in network order, protocol number', () => {
+    const key = pfKeyBytes('203.0.113.20 udp 7100');
+    assert.equal(key.toString('hex'), 'cb007114' + '1bbc' + '11' + '00');
+    assert.equal(pfKeyText(key), '203.0.113.20 udp 7100');
+    const value = pfValueBytes('10.0.0.11 7000');
+    assert.equal(value.toString('hex'), '0a00000b' + '1b58' + '0000');
+    assert.equal(pfValueText(value), '10.0.0.11 7000');
+    assert.throws(() => pfKeyBytes('203.0.113.20 sctp 1'), /'203\.0\.113\.20 sctp 1' names no protocol/);
   });
 });
 

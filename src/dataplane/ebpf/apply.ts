@@ -6,7 +6,16 @@ import type { NetnsChannels } from '../common/netns-channels.js';
 import type { Plan } from '../types.js';
 import { createMaps, loadPrograms } from './bpftool.js';
 import { MAP_SPECS, type MapName } from './layout.js';
-import { changeAddressMap, changeEntries, openPinnedMap, writeValue, type PinnedMap } from './maps.js';
+import {
+  changeAddressMap,
+  changeEntries,
+  changeMap,
+  openPinnedMap,
+  PF_KEY,
+  PF_VALUE,
+  writeValue,
+  type PinnedMap,
+} from './maps.js';
 import { runInNetns } from './netns.js';
 import { generationName, loadObject } from './object.js';
 import { generationPaths } from './paths.js';
@@ -105,6 +114,10 @@ function writeEntries(maps: Map<MapName, PinnedMap>, batch: EbpfBatch): void {
     batch.outbound,
     (fixed) => `Floating IP ${floatingOf.get(fixed)} (fixed IP ${fixed})`,
   );
+  // Port forwarding, inbound first for the same reason.
+  const forwarding = (key: string, value: string) => `Port forwarding ${key} -> ${value}`;
+  changeMap(maps.get('pf_in')!, batch.forwardIn, forwarding, PF_KEY, PF_VALUE);
+  changeMap(maps.get('pf_out')!, batch.forwardOut, forwarding, PF_KEY, PF_VALUE);
   changeEntries(
     maps.get('fixed_macs')!,
     batch.macs.set.map(([fixed, mac]) => [addressBytes(fixed), macBytes(mac)]),

@@ -31,6 +31,7 @@ import { listGenerations, readHooks, readRouter } from './read.js';
 import { runInNetns } from './netns.js';
 import type { EbpfActualRouter } from './state.js';
 import { TC_HANDLE, TC_PRIORITY } from './layout.js';
+import { forwardingEntries } from './forwarding.js';
 
 export const DEFAULT_EBPF_OPTIONS: EbpfOptions = {
   capacity: 262_144,
@@ -50,9 +51,6 @@ const ROUTER_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
  */
 export class EbpfDataplane implements Dataplane {
   readonly name = 'ebpf' as const;
-  /** Not yet: the programs in bpf/sfip_nat.c key their maps on addresses only (docs/port-forwarding.md). */
-  readonly portForwardingRefusal =
-    'backend ebpf cannot program port forwardings yet: its tc programs (bpf/sfip_nat.c) have no (address, protocol, port) map or L4 port rewrite; use the nftables backend';
   private readonly options: EbpfOptions;
   /** Long-lived ip processes per namespace for addresses; only with the real runner (tests inject theirs). */
   private readonly channels: NetnsChannels | null;
@@ -102,8 +100,16 @@ export class EbpfDataplane implements Dataplane {
     if (!desired) return actual;
     // The structure matches when nothing but map entries and addresses would change.
     const s = structureChanges(desired, actual, this.settings(desired.routerId));
+    // Forwardings are structure too (the agent sends any change of them through a full read).
+    const forward = forwardingEntries(desired.forwardings ?? []);
     const structureMatches =
-      !s.build && !s.configChanged && s.nft === null && s.tc === null && s.dropGenerations.length === 0;
+      !s.build &&
+      !s.configChanged &&
+      s.nft === null &&
+      s.tc === null &&
+      s.dropGenerations.length === 0 &&
+      sameEntries(actual.ebpf.forwardIn, forward.inbound) &&
+      sameEntries(actual.ebpf.forwardOut, forward.outbound);
     return { ...actual, structureMatches };
   }
 
@@ -221,4 +227,13 @@ export class EbpfDataplane implements Dataplane {
       routerDir: this.routerDir(routerId),
     };
   }
+}
+
+function sameEntries(
+  have: ReadonlyMap<string, string> | undefined,
+  want: ReadonlyMap<string, string>,
+): boolean {
+  if ((have?.size ?? 0) !== want.size) return false;
+  for (const [k, v] of want) if (have?.get(k) !== v) return false;
+  return true;
 }

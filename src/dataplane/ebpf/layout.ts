@@ -13,6 +13,9 @@ export const MAP_NAMES = [
   'config',
   'fixed_macs',
   'internal_nets',
+  'pf_in',
+  'pf_out',
+  'pf_frags',
 ] as const;
 export type MapName = (typeof MAP_NAMES)[number];
 
@@ -32,6 +35,7 @@ export interface MapSpec {
 const HASH = 1;
 const ARRAY = 2;
 const PERCPU_HASH = 5;
+const LRU_HASH = 9;
 const LPM_TRIE = 11;
 const NO_PREALLOC = 1;
 
@@ -93,6 +97,37 @@ export const MAP_SPECS: readonly MapSpec[] = [
     valueSize: 4,
     maxEntries: 1024,
     flags: NO_PREALLOC,
+  },
+  // Port forwarding: struct pf_key (address, port in network order, protocol, pad) -> struct pf_val (address,
+  // port, pad). One entry per port of a range, so sized like the floating-IP maps.
+  {
+    name: 'pf_in',
+    kernelType: HASH,
+    bpftoolType: 'hash',
+    keySize: 8,
+    valueSize: 8,
+    maxEntries: null,
+    flags: NO_PREALLOC,
+  },
+  {
+    name: 'pf_out',
+    kernelType: HASH,
+    bpftoolType: 'hash',
+    keySize: 8,
+    valueSize: 8,
+    maxEntries: null,
+    flags: NO_PREALLOC,
+  },
+  // The programs' own: a fragmented datagram's first fragment's verdict, for its later fragments (struct
+  // frag_key -> struct frag_val). LRU, so old datagrams make room; the agent never writes it.
+  {
+    name: 'pf_frags',
+    kernelType: LRU_HASH,
+    bpftoolType: 'lru_hash',
+    keySize: 12,
+    valueSize: 8,
+    maxEntries: 4096,
+    flags: 0,
   },
 ];
 

@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import type * as BpfModule from 'bpf';
 import type { MapRef, RawMap as RawMapType } from 'bpf';
 import type { MapSpec } from './layout.js';
-import { addressKeys, addressText } from './values.js';
+import { addressKeys, addressText, pfKeys, pfKeyText, pfValues, pfValueText } from './values.js';
 
 let loaded: typeof BpfModule | undefined;
 
@@ -67,13 +67,30 @@ export function mapMatches(map: PinnedMap, spec: MapSpec, capacity: number): boo
   );
 }
 
-/** Reads an address-to-address map with batch lookups. */
-export function readAddressMap(map: PinnedMap): Map<string, string> {
+/** How a map's keys or values are written as text (for planning) and as bytes (for the kernel). */
+export interface Codec {
+  /** Many texts as views into one buffer, what the batch calls take. */
+  readonly bytes: (texts: readonly string[]) => Buffer[];
+  readonly text: (bytes: Buffer) => string;
+}
+
+export const ADDRESS: Codec = { bytes: addressKeys, text: (b) => addressText(b) };
+/** pf_in and pf_out: "203.0.113.11 tcp 2222" -> "10.0.0.12 22" (forwarding.ts). */
+export const PF_KEY: Codec = { bytes: pfKeys, text: pfKeyText };
+export const PF_VALUE: Codec = { bytes: pfValues, text: pfValueText };
+
+/** Reads a hash map with batch lookups, keys and values as text. */
+export function readMap(map: PinnedMap, key: Codec, value: Codec): Map<string, string> {
   const out = new Map<string, string>();
   for (const batch of map.raw.getBatch(BATCH)) {
-    for (const [key, value] of batch) out.set(addressText(key), addressText(value));
+    for (const [k, v] of batch) out.set(key.text(k), value.text(v));
   }
   return out;
+}
+
+/** Reads an address-to-address map with batch lookups. */
+export function readAddressMap(map: PinnedMap): Map<string, string> {
+  return readMap(map, ADDRESS, ADDRESS);
 }
 
 export interface AddressMapChange {
@@ -83,29 +100,31 @@ export interface AddressMapChange {
 
 /**
  * Deletes then sets entries in batches of BATCH per syscall. A key that is already gone is not an error (the
- * goal is its absence). A full map names the floating IP that did not fit: `describe` turns the key that
- * failed into words.
+ * goal is its absence). A full map names the entry that did not fit: `describe` turns the key that failed into
+ * words.
  */
-export function changeAddressMap(
+export function changeMap(
   map: PinnedMap,
   change: AddressMapChange,
   describe: (key: string, value: string) => string,
+  key: Codec,
+  value: Codec,
 ): void {
   for (let i = 0; i < change.remove.length; i += BATCH) {
-    const keys = addressKeys(change.remove.slice(i, i + BATCH));
+    const keys = key.bytes(change.remove.slice(i, i + BATCH));
     try {
       map.raw.deleteBatch(keys);
     } catch (error) {
       if (!isBpfError(error, 'ENOENT')) throw wrap(map, error);
       // Someone removed an entry since it was read: delete what is left one by one.
-      for (const key of keys) map.raw.delete(key);
+      for (const k of keys) map.raw.delete(k);
     }
   }
   for (let i = 0; i < change.set.length; i += BATCH) {
     const entries = change.set.slice(i, i + BATCH);
     try {
-      const keys = addressKeys(entries.map(([k]) => k));
-      const values = addressKeys(entries.map(([, v]) => v));
+      const keys = key.bytes(entries.map(([k]) => k));
+      const values = value.bytes(entries.map(([, v]) => v));
       map.raw.setBatch(keys.map((k, j) => [k, values[j]!] as [Buffer, Buffer]));
     } catch (error) {
       if (isBpfError(error, 'E2BIG', 'ENOMEM')) {
@@ -118,6 +137,15 @@ export function changeAddressMap(
       throw wrap(map, error);
     }
   }
+}
+
+/** changeMap for the address-to-address maps (fip2fixed, fixed2fip). */
+export function changeAddressMap(
+  map: PinnedMap,
+  change: AddressMapChange,
+  describe: (key: string, value: string) => string,
+): void {
+  changeMap(map, change, describe, ADDRESS, ADDRESS);
 }
 
 export function writeValue(map: PinnedMap, key: Buffer, value: Buffer): void {

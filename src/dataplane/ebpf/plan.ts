@@ -1,4 +1,11 @@
-import type { ActualRouter, DesiredRouter, FloatingMapping, Plan } from '../types.js';
+import {
+  floatingAddresses,
+  type ActualRouter,
+  type DesiredRouter,
+  type FloatingMapping,
+  type Plan,
+} from '../types.js';
+import { checkForwardingCapacity, floatingOfKey, forwardingEntries } from './forwarding.js';
 import { PROGRAM_NAMES, programFor, type ProgramName, type TcDirection } from './layout.js';
 import { nftSignature, renderTable, type MarkBits } from './nft.js';
 import { generationName } from './object.js';
@@ -26,6 +33,7 @@ export function structureChanges(desired: DesiredRouter, actual: EbpfActualRoute
     untrackMark: settings.untrackMark,
     hairpinMark: settings.hairpinMark,
     antiSpoofing: desired.antiSpoofing ?? true,
+    portForwarding: (desired.forwardings ?? []).length > 0,
   };
   const configChanged = build || !current?.config || !sameConfig(current.config, config);
   const nft = sameList(state.nftSignature, nftSignature(desired, settings))
@@ -113,6 +121,27 @@ export function planEbpf(desired: DesiredRouter, actual: ActualRouter, settings:
   };
   checkCapacity(haveIn, inbound, settings.capacity, desired.routerId);
 
+  // Port forwarding. The trusted summary (planDelta) comes only when the forwardings are the ones last applied
+  // (router-reconciler.ts sends any change of them through a full read), so it plans none.
+  const forwardings = desired.forwardings ?? [];
+  checkForwardingCapacity(forwardings, settings.capacity, desired.routerId);
+  const wantForward = forwardingEntries(forwardings);
+  const haveForward = build
+    ? { inbound: new Map<string, string>(), outbound: new Map<string, string>() }
+    : isEbpfActual(actual)
+      ? { inbound: actual.ebpf.forwardIn ?? new Map(), outbound: actual.ebpf.forwardOut ?? new Map() }
+      : wantForward;
+  const forwardIn = diff(haveForward.inbound, wantForward.inbound);
+  const forwardOut = diff(haveForward.outbound, wantForward.outbound);
+  // A floating IP that loses its last forwarding loses its counters, as one that loses its mapping.
+  const stillCounted = new Set<string>([
+    ...wantIn.keys(),
+    ...[...wantForward.inbound.keys()].map(floatingOfKey),
+  ]);
+  const unforwarded = [...new Set([...haveForward.inbound.keys()].map(floatingOfKey))].filter(
+    (fip) => !stillCounted.has(fip),
+  );
+
   // added/removed describe what packets see: compare with the maps that translate now.
   const added = desired.mappings.filter((m) => actual.inbound.get(m.floatingIp) !== m.fixedIp);
   const removed = [...actual.inbound]
@@ -128,7 +157,9 @@ export function planEbpf(desired: DesiredRouter, actual: ActualRouter, settings:
     outbound,
     macs,
     internalNets,
-    removeCounters: build ? [] : inbound.remove,
+    forwardIn,
+    forwardOut,
+    removeCounters: build ? [] : [...new Set([...inbound.remove, ...unforwarded])].sort(),
     config: structure.configChanged ? structure.config : null,
     nft: structure.nft,
     tc: structure.tc,
@@ -140,14 +171,17 @@ export function planEbpf(desired: DesiredRouter, actual: ActualRouter, settings:
     structure.nft !== null ||
     structure.tc !== null ||
     structure.dropGenerations.length > 0 ||
-    [inbound, outbound, macs, internalNets].some((d) => d.remove.length + d.set.length > 0);
+    [inbound, outbound, macs, internalNets, forwardIn, forwardOut].some(
+      (d) => d.remove.length + d.set.length > 0,
+    );
 
-  const wantAddresses = new Set<string>(desired.mappings.map((m) => m.floatingIp));
+  const wanted = floatingAddresses(desired);
+  const wantAddresses = new Set<string>(wanted);
   return {
     target: desired,
     batch: changed ? JSON.stringify(batch) : null,
     rebuild: build || structure.nft !== null || structure.tc !== null,
-    addAddresses: desired.mappings.map((m) => m.floatingIp).filter((ip) => !actual.addresses.has(ip)),
+    addAddresses: wanted.filter((ip) => !actual.addresses.has(ip)),
     removeAddresses: [...actual.addresses].filter((ip) => !wantAddresses.has(ip)).sort(),
     added,
     removed,

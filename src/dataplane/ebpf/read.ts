@@ -6,7 +6,17 @@ import type { DesiredRouter, RouterTarget } from '../types.js';
 import { pinnedProgramIds } from './bpftool.js';
 import { deviceNames, internalDevices } from './devices.js';
 import { MAP_SPECS, PROGRAM_NAMES, type MapName, type ProgramName } from './layout.js';
-import { mapMatches, openPinnedMap, readAddressMap, readEntries, readValue, type PinnedMap } from './maps.js';
+import {
+  mapMatches,
+  openPinnedMap,
+  PF_KEY,
+  PF_VALUE,
+  readAddressMap,
+  readEntries,
+  readMap,
+  readValue,
+  type PinnedMap,
+} from './maps.js';
 import { tableName } from './nft.js';
 import { isGenerationName, type BpfObject } from './object.js';
 import { runInNetns } from './netns.js';
@@ -58,6 +68,12 @@ export async function readRouter(
         .map(([k]) => netText(k))
         .sort()
     : [];
+  const forwardIn = source?.maps.pf_in
+    ? readMap(source.maps.pf_in, PF_KEY, PF_VALUE)
+    : new Map<string, string>();
+  const forwardOut = source?.maps.pf_out
+    ? readMap(source.maps.pf_out, PF_KEY, PF_VALUE)
+    : new Map<string, string>();
   for (const g of generations) g.close();
 
   const present =
@@ -77,6 +93,8 @@ export async function readRouter(
       hooks,
       internalDevices: internal,
       internalNets,
+      forwardIn,
+      forwardOut,
     },
   };
   return actual;

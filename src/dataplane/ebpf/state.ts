@@ -28,6 +28,9 @@ export interface EbpfState {
   readonly internalDevices: readonly string[];
   /** The internal subnets the live generation's anti-spoofing knows (CIDR text). */
   readonly internalNets: readonly string[];
+  /** The live generation's port-forwarding maps, as forwarding.ts writes them; absent: none read (empty). */
+  readonly forwardIn?: ReadonlyMap<string, string>;
+  readonly forwardOut?: ReadonlyMap<string, string>;
 }
 
 export interface EbpfActualRouter extends ActualRouter {
@@ -55,6 +58,9 @@ export interface EbpfBatch {
   /** Anti-spoofing: fixed IP -> port MAC, and the internal subnets. */
   readonly macs: { readonly remove: readonly string[]; readonly set: readonly [string, string][] };
   readonly internalNets: { readonly remove: readonly string[]; readonly set: readonly string[] };
+  /** Port forwarding: pf_in and pf_out entries (forwarding.ts). */
+  readonly forwardIn: { readonly remove: readonly string[]; readonly set: readonly [string, string][] };
+  readonly forwardOut: { readonly remove: readonly string[]; readonly set: readonly [string, string][] };
   /** Floating IPs whose counters go with them. */
   readonly removeCounters: readonly string[];
   readonly config: RouterConfig | null;
@@ -71,7 +77,7 @@ export function formatEbpfBatch(batch: EbpfBatch): string {
     `generation ${batch.generation ?? '(current)'}${batch.build ? ` (build, capacity ${batch.capacity})` : ''}`,
     ...(batch.config
       ? [
-          `config gateway ${batch.config.gatewayIp} untrack ${hex(batch.config.untrackMark)} hairpin ${hex(batch.config.hairpinMark)} anti-spoofing ${batch.config.antiSpoofing ? 'on' : 'off'}`,
+          `config gateway ${batch.config.gatewayIp} untrack ${hex(batch.config.untrackMark)} hairpin ${hex(batch.config.hairpinMark)} anti-spoofing ${batch.config.antiSpoofing ? 'on' : 'off'} port-forwarding ${batch.config.portForwarding ? 'on' : 'off'}`,
         ]
       : []),
     ...batch.inbound.remove.map((k) => `fip2fixed delete ${k}`),
@@ -82,6 +88,10 @@ export function formatEbpfBatch(batch: EbpfBatch): string {
     ...batch.macs.set.map(([k, v]) => `fixed_macs set ${k} -> ${v}`),
     ...batch.internalNets.remove.map((k) => `internal_nets delete ${k}`),
     ...batch.internalNets.set.map((k) => `internal_nets set ${k}`),
+    ...batch.forwardIn.remove.map((k) => `pf_in delete ${k}`),
+    ...batch.forwardIn.set.map(([k, v]) => `pf_in set ${k} -> ${v}`),
+    ...batch.forwardOut.remove.map((k) => `pf_out delete ${k}`),
+    ...batch.forwardOut.set.map(([k, v]) => `pf_out set ${k} -> ${v}`),
     ...batch.removeCounters.map((k) => `counters delete ${k}`),
     ...(batch.nft ? ['--- nft -f', batch.nft.trimEnd()] : []),
     ...(batch.tc ? ['--- tc -batch', batch.tc.trimEnd()] : []),

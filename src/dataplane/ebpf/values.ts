@@ -32,10 +32,13 @@ export interface RouterConfig {
   readonly untrackMark: number;
   readonly hairpinMark: number;
   readonly antiSpoofing: boolean;
+  /** The router has port forwardings: the programs look them up only then. */
+  readonly portForwarding: boolean;
 }
 
-/** CONFIG_ANTI_SPOOFING in bpf/sfip_nat.c. */
+/** CONFIG_ANTI_SPOOFING and CONFIG_PORT_FORWARDING in bpf/sfip_nat.c. */
 const ANTI_SPOOFING = 1;
+const PORT_FORWARDING = 2;
 
 export function encodeConfig(config: RouterConfig): Buffer {
   const out = Buffer.alloc(16);
@@ -43,7 +46,10 @@ export function encodeConfig(config: RouterConfig): Buffer {
   // Marks are compared with skb->mark, a host-order u32 (little-endian on every machine sfip supports).
   out.writeUInt32LE(config.untrackMark >>> 0, 4);
   out.writeUInt32LE(config.hairpinMark >>> 0, 8);
-  out.writeUInt32LE(config.antiSpoofing ? ANTI_SPOOFING : 0, 12);
+  out.writeUInt32LE(
+    (config.antiSpoofing ? ANTI_SPOOFING : 0) | (config.portForwarding ? PORT_FORWARDING : 0),
+    12,
+  );
   return out;
 }
 
@@ -53,6 +59,7 @@ export function decodeConfig(bytes: Buffer): RouterConfig {
     untrackMark: bytes.readUInt32LE(4),
     hairpinMark: bytes.readUInt32LE(8),
     antiSpoofing: (bytes.readUInt32LE(12) & ANTI_SPOOFING) !== 0,
+    portForwarding: (bytes.readUInt32LE(12) & PORT_FORWARDING) !== 0,
   };
 }
 
@@ -61,7 +68,8 @@ export function sameConfig(a: RouterConfig, b: RouterConfig): boolean {
     a.gatewayIp === b.gatewayIp &&
     a.untrackMark === b.untrackMark &&
     a.hairpinMark === b.hairpinMark &&
-    a.antiSpoofing === b.antiSpoofing
+    a.antiSpoofing === b.antiSpoofing &&
+    a.portForwarding === b.portForwarding
   );
 }
 
@@ -112,4 +120,48 @@ export function netKey(cidr: string): Buffer {
 
 export function netText(key: Buffer): string {
   return `${addressText(key, 4)}/${key.readUInt32LE(0)}`;
+}
+
+const PROTOCOLS: Readonly<Record<string, number>> = { tcp: 6, udp: 17 };
+const PROTOCOL_NAMES: Readonly<Record<number, string>> = { 6: 'tcp', 17: 'udp' };
+
+/** struct pf_key: "203.0.113.11 tcp 2222" as address, port (network order), protocol number, pad. */
+export function pfKeyBytes(text: string, out: Buffer = Buffer.alloc(8), offset = 0): Buffer {
+  const [address, protocol, port] = text.split(' ');
+  const number = PROTOCOLS[protocol ?? ''];
+  if (number === undefined) throw new Error(`'${text}' names no protocol the programs forward (tcp, udp)`);
+  addressBytes(address ?? '', out, offset);
+  out.writeUInt16BE(Number(port), offset + 4);
+  out[offset + 6] = number;
+  out[offset + 7] = 0;
+  return out;
+}
+
+/** Many pf_key texts as views into one buffer. */
+export function pfKeys(texts: readonly string[]): Buffer[] {
+  const all = Buffer.alloc(8 * texts.length);
+  return texts.map((t, i) => pfKeyBytes(t, all, 8 * i).subarray(8 * i, 8 * i + 8));
+}
+
+export function pfKeyText(bytes: Buffer): string {
+  const protocol = PROTOCOL_NAMES[bytes[6] ?? 0] ?? `proto-${bytes[6]}`;
+  return `${addressText(bytes, 0)} ${protocol} ${bytes.readUInt16BE(4)}`;
+}
+
+/** struct pf_val: "10.0.0.12 22" as address, port (network order), pad. */
+export function pfValueBytes(text: string, out: Buffer = Buffer.alloc(8), offset = 0): Buffer {
+  const [address, port] = text.split(' ');
+  addressBytes(address ?? '', out, offset);
+  out.writeUInt16BE(Number(port), offset + 4);
+  out.writeUInt16BE(0, offset + 6);
+  return out;
+}
+
+export function pfValues(texts: readonly string[]): Buffer[] {
+  const all = Buffer.alloc(8 * texts.length);
+  return texts.map((t, i) => pfValueBytes(t, all, 8 * i).subarray(8 * i, 8 * i + 8));
+}
+
+export function pfValueText(bytes: Buffer): string {
+  return `${addressText(bytes, 0)} ${bytes.readUInt16BE(4)}`;
 }

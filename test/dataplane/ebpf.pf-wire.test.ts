@@ -1,0 +1,3 @@
+import { runPortForwardingWire } from './port-forwarding-wire.js';
+
+runPortForwardingWire({ backend: 'ebpf', prefix: `sfpe${process.pid % 10000}` });
