@@ -15,6 +15,7 @@
  *                            floating IPs; writes DIR/benchmarks/port-forwarding.md, bench/port-forwarding/)
  *   --scale-counts a,b --scale-samples N --scale-fill N   override the scale suite's sizes, samples per size and
  *                            floating IPs filled through the API per size (0: no fill)
+ *   --scale-churn RATE/SECONDS  the scale suite's association churn, e.g. 1000/60 (0/0: none)
  *   --backends a,b           backends for forwarding and exhaustion (default every one that passes its checks)
  *   --prefix P               namespace prefix (default sfipbench)
  *   --out DIR                where benchmarks.md, benchmarks/*.png and benchmarks/results.json go (default docs)
@@ -52,6 +53,7 @@ const { values } = parseArgs({
     'scale-counts': { type: 'string' },
     'scale-samples': { type: 'string' },
     'scale-fill': { type: 'string' },
+    'scale-churn': { type: 'string' },
   },
 });
 
@@ -116,6 +118,7 @@ async function main(): Promise<void> {
         ...(values['scale-counts'] && { fipCounts: values['scale-counts'].split(',').map(Number) }),
         ...(values['scale-samples'] && { latencySamples: Number(values['scale-samples']) }),
         ...(values['scale-fill'] && { fillCount: Number(values['scale-fill']) }),
+        ...(values['scale-churn'] && { churn: parseChurn(values['scale-churn']) }),
       },
       backends: values.backends ? backends : ['nftables', 'ebpf'],
       prefix: `${prefix}s`,
@@ -232,3 +235,11 @@ main().catch((error: unknown) => {
   console.error(`[bench] ${(error as Error).stack ?? String(error)}`);
   process.exit(1);
 });
+
+/** `--scale-churn RATE/SECONDS`; 0/0 turns the churn off. */
+function parseChurn(text: string): { perSecond: number; seconds: number } | undefined {
+  const m = /^(\d+)\/(\d+)$/.exec(text);
+  if (!m) throw new Error(`--scale-churn '${text}': expected RATE/SECONDS, e.g. 1000/60`);
+  const [perSecond, seconds] = [Number(m[1]), Number(m[2])];
+  return perSecond > 0 && seconds > 0 ? { perSecond, seconds } : undefined;
+}

@@ -33,6 +33,7 @@ export const PROFILES: Record<string, BenchProfile> = {
       latencySamples: 200,
       restartStreamMs: 6000,
       fillCount: 5000,
+      churn: { perSecond: 1000, seconds: 60 },
     },
   },
   // The full forwarding matrix with fewer repetitions, and the control plane up to 10,000: about ten minutes.
@@ -44,7 +45,13 @@ export const PROFILES: Record<string, BenchProfile> = {
     backendSwitch: { fips: 1000, sequence: ['nftables', 'iptables', 'nftables'] },
     churn: { ...churnLab, durationS: 90, opsPerSecond: 5, concurrency: 3 },
     crash: { agentKills: 100, writeKills: 20 },
-    scale: { fipCounts: [1000, 10_000], latencySamples: 50, restartStreamMs: 6000, fillCount: 2000 },
+    scale: {
+      fipCounts: [1000, 10_000],
+      latencySamples: 50,
+      restartStreamMs: 6000,
+      fillCount: 2000,
+      churn: { perSecond: 1000, seconds: 20 },
+    },
   },
   smoke: {
     name: 'smoke',
@@ -62,6 +69,12 @@ export const PROFILES: Record<string, BenchProfile> = {
       concurrency: 2,
     },
     crash: { agentKills: 5, writeKills: 2 },
-    scale: { fipCounts: [100], latencySamples: 6, restartStreamMs: 2000, fillCount: 50 },
+    scale: {
+      fipCounts: [100],
+      latencySamples: 6,
+      restartStreamMs: 2000,
+      fillCount: 50,
+      churn: { perSecond: 100, seconds: 3 },
+    },
   },
 };

@@ -14,6 +14,7 @@ import {
   type BenchTopology,
 } from '../topology.js';
 import { benchDesired } from '../install.js';
+import { churnThroughApi, type ChurnResult } from './churn-load.js';
 import { populateStore } from './populate.js';
 import { NamespaceHelper, ServerProcess } from './processes.js';
 
@@ -27,6 +28,8 @@ export interface ControlOptions {
   readonly restartStreamMs: number;
   /** Floating IPs created through the API (a port and a floating IP each) by 16 clients, agent running. */
   readonly fillCount?: number;
+  /** Sustained association churn through the API (issue 15: 1,000 changes/s for 60 s). */
+  readonly churn?: { readonly perSecond: number; readonly seconds: number };
   readonly port: number;
   readonly log: (line: string) => void;
 }
@@ -51,6 +54,7 @@ export interface ControlPoint {
   readonly stopFailures?: number;
   /** Filling through the API with the agent running: how many, by how many clients, first request to all ACTIVE. */
   readonly fill?: { readonly count: number; readonly clients: number; readonly ms: number };
+  readonly churn?: ChurnResult;
   readonly restartResyncMs: number;
   readonly restartSent: number;
   readonly restartLost: number;
@@ -162,6 +166,12 @@ export async function runControl(o: ControlOptions): Promise<ControlResult> {
           : undefined;
       if (fill)
         o.log(`control: ${fips} FIPs: filled ${fill.count} through the API in ${fill.ms.toFixed(0)} ms`);
+      const churn = o.churn && (await churnAssociations(api, url, server.child.pid!, o.churn));
+      if (churn)
+        o.log(
+          `control: ${fips} FIPs: churn ${churn.achievedPerSecond.toFixed(0)}/s, applied p50 ≤ ${churn.p50Ms} ms ` +
+            `p99 ≤ ${churn.p99Ms} ms, drained in ${churn.drainMs.toFixed(0)} ms, ${churn.cpuCores.toFixed(2)} cores`,
+        );
 
       // Restart with a stream through the first floating IP: stop, start, wait for ready.
       const intervalMs = 2;
@@ -196,6 +206,7 @@ export async function runControl(o: ControlOptions): Promise<ControlResult> {
         stopSamples: stop.sorted.length,
         stopFailures: stop.failures,
         ...(fill && { fill }),
+        ...(churn && { churn }),
         restartResyncMs,
         restartSent: streamed.sent,
         restartLost: streamed.sent - streamed.received,
@@ -298,4 +309,21 @@ async function fillThroughApi(
     if (waiting.length > 0) await new Promise((res) => setTimeout(res, 20));
   }
   return { count, clients: FILL_CLIENTS, ms: performance.now() - started };
+}
+
+/** Churn over up to 2,000 of the populated floating IPs (not the first: the restart stream runs through it). */
+async function churnAssociations(
+  api: ApiClient,
+  url: string,
+  serverPid: number,
+  churn: { readonly perSecond: number; readonly seconds: number },
+): Promise<ChurnResult> {
+  const page = await api.get<{
+    floatingips: { id: string; port_id: string | null; floating_ip_address: string }[];
+  }>('/v2.0/floatingips?limit=2100&fields=id&fields=port_id&fields=floating_ip_address');
+  const fips = page.floatingips
+    .filter((f) => f.port_id !== null && f.floating_ip_address !== floatingIpOf(0))
+    .slice(0, 2000)
+    .map((f) => ({ id: f.id, portId: f.port_id! }));
+  return churnThroughApi({ url, serverPid, fips, ...churn });
 }

@@ -3,6 +3,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { BackendName } from '../../src/model/index.js';
 import { writeMarkedSection } from '../report/write-section.js';
+import type { ChurnResult } from './churn-load.js';
 import { runControl, type ControlPoint } from './run-control.js';
 
 /** The sizes of a control-plane scale run in one benchmark profile. */
@@ -12,6 +13,8 @@ export interface ScaleProfile {
   readonly restartStreamMs: number;
   /** Floating IPs created through the API with the agent running, after the latency samples (0: none). */
   readonly fillCount: number;
+  /** Sustained association churn through the API; absent: none. */
+  readonly churn?: { readonly perSecond: number; readonly seconds: number };
 }
 
 export interface ScaleSuiteOptions {
@@ -86,6 +89,14 @@ const BEFORE: Record<string, string> = {
   'ebpf 100000': 'not measured',
 };
 
+function churnCell(c: ChurnResult): string {
+  const goal = c.p99Ms <= 200 ? 'met' : `missed ×${(c.p99Ms / 200).toFixed(1)}`;
+  return (
+    `${Math.round(c.achievedPerSecond).toLocaleString('en-US')}/s of ${c.targetPerSecond.toLocaleString('en-US')}/s for ${c.seconds} s; ` +
+    `≤ ${ms(c.p50Ms)} / ≤ ${ms(c.p99Ms)} ms (goal p99 ≤ 200: ${goal}); drained in ${ms(c.drainMs)} ms; ${c.cpuCores.toFixed(2)} cores`
+  );
+}
+
 /** The 1-minute load average: these machines have 2 cores, shared with other work. */
 function loadAverage(): string {
   return loadavg()[0]!.toFixed(1);
@@ -114,6 +125,7 @@ export function renderScaleSection(runs: readonly ScaleRun[]): string {
         `${p.latenciesMs.length} (${p.latencyFailures} without reply) | ${ms(p.apiP50Ms ?? Number.NaN)} | ${BEFORE[`${r.backend} ${p.fips}`] ?? '—'} | ` +
         `${p.stopP50Ms === undefined ? '—' : `${ms(p.stopP50Ms)} / ${ms(p.stopP99Ms ?? Number.NaN)} (${p.stopFailures ?? 0} not stopped)`} | ` +
         `${p.fill ? `${Math.round(p.fill.count / (p.fill.ms / 1000)).toLocaleString('en-US')}/s (${p.fill.count.toLocaleString('en-US')})` : '—'} | ` +
+        `${p.churn ? churnCell(p.churn) : '—'} | ` +
         `${(p.convergeMs / 1000).toFixed(1)} s | ${(p.restartResyncMs / 1000).toFixed(1)} s, ${p.restartLost}/${p.restartSent} lost | ` +
         `${p.rssMiB.toFixed(0)} MiB (peak ${p.peakRssMiB.toFixed(0)}) | ${sourceOf(r)} |`
       );
@@ -129,11 +141,14 @@ export function renderScaleSection(runs: readonly ScaleRun[]): string {
     'router reconciled. Disassociate → traffic stops: a probe sends every millisecond through an answering floating',
     'IP, the API call goes out, and the latency runs to the send time of the last probe still answered. Fill: 16',
     'clients create a port and an associated floating IP each through the API, with the agent running; the rate',
-    'counts from the first request to every one of them ACTIVE. These machines have 2 cores, shared with other',
+    'counts from the first request to every one of them ACTIVE. Churn: association changes through the API at a',
+    'fixed rate (up to 64 in flight) over up to 2,000 floating IPs, each disassociated or associated back in turn;',
+    "change → applied is the daemon's own sfip_floating_ip_change_seconds histogram over the run (bucket bounds,",
+    'so ≤); drain runs from the last answer to every change observed applied. These machines have 2 cores, shared with other',
     "work: see each run's load average.",
     '',
-    '| backend | installed | associate → traffic p50 / p99 / max (ms) | samples | API call p50 (ms) | before p50 / p99 (ms) | disassociate → traffic stops p50 / p99 (ms) | fill through the API, agent running | converge from empty | restart: ready, lost | RSS | run |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| backend | installed | associate → traffic p50 / p99 / max (ms) | samples | API call p50 (ms) | before p50 / p99 (ms) | disassociate → traffic stops p50 / p99 (ms) | fill through the API, agent running | churn: achieved rate, change → applied p50 / p99, drain, daemon CPU | converge from empty | restart: ready, lost | RSS | run |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows,
     '',
     ...sources.map((source, i) => `Run ${i + 1}: ${source}.`),

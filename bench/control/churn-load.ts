@@ -1,0 +1,140 @@
+import { readFileSync } from 'node:fs';
+import { ApiClient } from '../../src/client/api-client.js';
+import { resolveToken } from '../../src/client/token-source.js';
+
+/** What a churn run measured; latencies are histogram bucket bounds (≤), from the daemon's own metric. */
+export interface ChurnResult {
+  readonly targetPerSecond: number;
+  readonly seconds: number;
+  /** Association changes answered by the API, and the rate they achieved. */
+  readonly changes: number;
+  readonly achievedPerSecond: number;
+  /** Changes the API refused (they are not counted in `changes`). */
+  readonly refused: number;
+  /** sfip_floating_ip_change_seconds over the run: observations and bucket bounds of p50 and p99. */
+  readonly observed: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  /** From the last answered change to every change observed applied (the backlog at the end, in time). */
+  readonly drainMs: number;
+  /** The daemon's CPU over the run, in cores (user + system). */
+  readonly cpuCores: number;
+}
+
+const CHANGE_METRIC = 'sfip_floating_ip_change_seconds';
+/** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in these ticks. */
+const TICKS_PER_SECOND = 100;
+const MAX_IN_FLIGHT = 64;
+
+/**
+ * Sustained churn through the API: association changes at a fixed rate (each floating IP in turn is
+ * disassociated or associated back to its port), while the daemon reports each change's store → applied
+ * latency in its histogram. Requests that fall behind the schedule are sent as soon as one of at most 64 in
+ * flight answers, so a daemon that cannot keep up shows a lower achieved rate instead of an unbounded queue here.
+ */
+export async function churnThroughApi(o: {
+  readonly url: string;
+  readonly serverPid: number;
+  /** Floating IP ids and the port each belongs to; all start associated. */
+  readonly fips: readonly { readonly id: string; readonly portId: string }[];
+  readonly perSecond: number;
+  readonly seconds: number;
+}): Promise<ChurnResult> {
+  const api = new ApiClient(o.url);
+  const before = await changeHistogram(o.url);
+  const cpuBefore = cpuTicks(o.serverPid);
+  const associated = new Map(o.fips.map((f) => [f.id, true]));
+  const total = Math.round(o.perSecond * o.seconds);
+  let sent = 0;
+  let answered = 0;
+  let refused = 0;
+  let inFlight = 0;
+  const started = performance.now();
+  await new Promise<void>((resolve) => {
+    const pump = () => {
+      const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * o.perSecond) + 1);
+      while (sent < due && inFlight < MAX_IN_FLIGHT) {
+        const fip = o.fips[sent % o.fips.length]!;
+        const next = !associated.get(fip.id);
+        associated.set(fip.id, next);
+        sent++;
+        inFlight++;
+        void api
+          .put(`/v2.0/floatingips/${fip.id}`, { floatingip: { port_id: next ? fip.portId : null } })
+          .then(
+            () => answered++,
+            () => refused++,
+          )
+          .finally(() => {
+            inFlight--;
+            if (sent === total && inFlight === 0) resolve();
+            else pump();
+          });
+      }
+      if (sent < total) setTimeout(pump, 1);
+    };
+    pump();
+  });
+  const elapsedMs = performance.now() - started;
+  const cpuAfter = cpuTicks(o.serverPid);
+  // The backlog: wait until the daemon has observed as many applied changes as were answered.
+  const lastAnswered = performance.now();
+  let after = await changeHistogram(o.url);
+  const deadline = lastAnswered + 120_000;
+  while (after.count - before.count < answered && performance.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    after = await changeHistogram(o.url);
+  }
+  const drainMs = performance.now() - lastAnswered;
+  const buckets = after.buckets.map(([le, n], i) => [le, n - (before.buckets[i]?.[1] ?? 0)] as const);
+  const observed = after.count - before.count;
+  return {
+    targetPerSecond: o.perSecond,
+    seconds: o.seconds,
+    changes: answered,
+    achievedPerSecond: answered / (elapsedMs / 1000),
+    refused,
+    observed,
+    p50Ms: bucketBound(buckets, observed, 0.5) * 1000,
+    p99Ms: bucketBound(buckets, observed, 0.99) * 1000,
+    drainMs,
+    cpuCores: (cpuAfter - cpuBefore) / TICKS_PER_SECOND / (elapsedMs / 1000),
+  };
+}
+
+interface Histogram {
+  readonly count: number;
+  /** Cumulative, as Prometheus writes them: [upper bound in seconds, observations ≤ it]. */
+  readonly buckets: (readonly [number, number])[];
+}
+
+async function changeHistogram(url: string): Promise<Histogram> {
+  const token = resolveToken(url, {});
+  const response = await fetch(`${url}/metrics`, {
+    headers: token ? { 'x-auth-token': token } : {},
+  });
+  if (!response.ok) throw new Error(`/metrics answered ${response.status}`);
+  const text = await response.text();
+  const buckets: [number, number][] = [];
+  let count = 0;
+  for (const line of text.split('\n')) {
+    const bucket = new RegExp(`^${CHANGE_METRIC}_bucket\\{le="([^"]+)"\\} (\\d+)`).exec(line);
+    if (bucket) buckets.push([bucket[1] === '+Inf' ? Infinity : Number(bucket[1]), Number(bucket[2])]);
+    const total = new RegExp(`^${CHANGE_METRIC}_count (\\d+)`).exec(line);
+    if (total) count = Number(total[1]);
+  }
+  return { count, buckets };
+}
+
+/** The upper bound of the bucket in which the quantile falls: a "≤" figure, as coarse as the buckets. */
+function bucketBound(buckets: readonly (readonly [number, number])[], count: number, q: number): number {
+  if (count === 0) return Number.NaN;
+  return buckets.find(([, n]) => n >= q * count)?.[0] ?? Number.NaN;
+}
+
+function cpuTicks(pid: number): number {
+  // Fields after the command name (which may hold spaces, inside parentheses): utime and stime are 14 and 15.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
