@@ -8,7 +8,8 @@
  *
  * Usage: sfip-nft-set-dump TABLE SET [SET...]   (family ip; run inside the namespace, e.g. ip netns exec)
  * Output, one line per element: SET KEY DATA PACKETS BYTES
- *   KEY and DATA are IPv4 addresses (DATA is "-" for a plain set); PACKETS and BYTES are "-" without a counter.
+ *   KEY and DATA are IPv4 addresses (DATA is "-" for a plain set; KEY is MAC.IPV4 for an ether_addr . ipv4_addr
+ *   set); PACKETS and BYTES are "-" without a counter.
  * Exit codes: 0 ok, 1 usage, 2 a set or table does not exist (message on stderr), 3 other netlink error.
  */
 #include <arpa/inet.h>
@@ -47,12 +48,28 @@ static void ipv4(const void *bytes, uint32_t len, char *out) {
   inet_ntop(AF_INET, bytes, out, INET_ADDRSTRLEN);
 }
 
+/*
+ * A key: an IPv4 address (4 bytes), or the anti-spoofing set's `ether_addr . ipv4_addr` concatenation, which the
+ * kernel stores as 12 bytes (each field padded to a multiple of 4: the MAC, 2 bytes of padding, the address),
+ * printed as MAC.IPV4 (e.g. fa:16:3e:00:00:01.10.0.0.11). Anything else prints "-".
+ */
+static void key_text(const void *bytes, uint32_t len, char *out) {
+  if (bytes && len == 12) {
+    const unsigned char *b = bytes;
+    char ip[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, b + 8, ip, INET_ADDRSTRLEN);
+    sprintf(out, "%02x:%02x:%02x:%02x:%02x:%02x.%s", b[0], b[1], b[2], b[3], b[4], b[5], ip);
+    return;
+  }
+  ipv4(bytes, len, out);
+}
+
 static int print_element(struct nftnl_set_elem *e, void *data) {
   const char *set = data;
-  char key[INET_ADDRSTRLEN], value[INET_ADDRSTRLEN];
+  char key[18 + INET_ADDRSTRLEN], value[INET_ADDRSTRLEN];
   uint32_t len = 0;
   const void *k = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
-  ipv4(k, len, key);
+  key_text(k, len, key);
   len = 0;
   const void *d = nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_DATA) ? nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &len) : NULL;
   ipv4(d, len, value);

@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { NftablesDataplane } from '../../src/dataplane/index.js';
+import { SET_DUMP_HELPER } from '../../src/dataplane/nftables/counters.js';
+import { parseTranslationElements } from '../../src/dataplane/nftables/element-dump.js';
+import { renderFull, tableName } from '../../src/dataplane/nftables/render.js';
+import type { DesiredRouter, RouterTarget } from '../../src/dataplane/types.js';
+import { run, type Runner } from '../../src/exec/run.js';
+import { parseIPv4 } from '../../src/model/index.js';
+
+const ip = parseIPv4;
+const ns = `tmed${process.pid % 10000}`;
+const desired: DesiredRouter = {
+  routerId: '0b3f3a52-2a43-4f5e-9d55-7a1c3e1b6f01',
+  namespace: ns,
+  gatewayDevice: 'qg-x',
+  gatewayIp: ip('203.0.113.2'),
+  internalCidrs: ['10.0.0.0/24'],
+  mappings: [
+    { floatingIp: ip('203.0.113.10'), fixedIp: ip('10.0.0.11'), fixedMac: 'fa:16:3e:00:00:0b' },
+    { floatingIp: ip('203.0.113.11'), fixedIp: ip('10.0.0.12'), fixedMac: 'fa:16:3e:0a:bc:de' },
+    { floatingIp: ip('203.0.113.12'), fixedIp: ip('10.0.0.13') },
+  ],
+};
+const target: RouterTarget = desired;
+
+describe('nftables quick reads through the compiled element dumper', () => {
+  before(async () => {
+    await run('ip', ['netns', 'add', ns]);
+    await run('ip', ['link', 'add', 'qg-x', 'type', 'veth', 'peer', 'name', 'qg-y'], { netns: ns });
+    await run('nft', ['-f', '-'], { netns: ns, input: renderFull(desired) });
+  });
+  after(async () => {
+    await run('ip', ['netns', 'del', ns]);
+  });
+
+  /** A dataplane's second read of a router is a quick one (the first is deep). */
+  const quickRead = async (dp: NftablesDataplane) => {
+    await dp.read(target, desired);
+    return dp.read(target, desired);
+  };
+
+  it('reads what nft -j reads: both maps, the MACs, and the structure as matching', async () => {
+    assert.ok(existsSync(SET_DUMP_HELPER), `${SET_DUMP_HELPER} is missing: run npm run build`);
+    const dumped = await quickRead(new NftablesDataplane());
+    // Any runner other than the module's own keeps the nft -j path.
+    const viaRunner: Runner = (file, args, options) => run(file, args, options);
+    const listed = await quickRead(new NftablesDataplane(viaRunner));
+    assert.deepEqual([...dumped.inbound].sort(), [
+      ['203.0.113.10', '10.0.0.11'],
+      ['203.0.113.11', '10.0.0.12'],
+      ['203.0.113.12', '10.0.0.13'],
+    ]);
+    assert.deepEqual([...dumped.outbound].sort(), [...listed.outbound].sort());
+    assert.deepEqual([...dumped.inbound].sort(), [...listed.inbound].sort());
+    assert.deepEqual([...(dumped.macs ?? new Map())].sort(), [
+      ['10.0.0.11', 'fa:16:3e:00:00:0b'],
+      ['10.0.0.12', 'fa:16:3e:0a:bc:de'],
+    ]);
+    assert.deepEqual([...(dumped.macs ?? new Map())].sort(), [...(listed.macs ?? new Map())].sort());
+    assert.equal(dumped.structureMatches, true);
+  });
+
+  it('sees an element added behind its back, so drift in the maps is found by a quick read', async () => {
+    const table = tableName(desired.routerId);
+    await run('nft', ['add', 'element', 'ip', table, 'fip2fixed', '{ 203.0.113.99 : 10.0.0.99 }'], {
+      netns: ns,
+    });
+    const dumped = await quickRead(new NftablesDataplane());
+    assert.equal(dumped.inbound.get('203.0.113.99'), '10.0.0.99');
+    const plan = new NftablesDataplane().plan(desired, dumped);
+    assert.match(plan.batch ?? '', /203\.0\.113\.99/, 'the plan removes the foreign element');
+  });
+
+  it('parses the dumper’s lines, skipping what it cannot read', async () => {
+    const parsed = await parseTranslationElements(
+      [
+        'fip2fixed 203.0.113.10 10.0.0.11 - -',
+        'fixed2fip 10.0.0.11 203.0.113.10 - -',
+        'fixed_macs fa:16:3e:00:00:0b.10.0.0.11 - - -',
+        'fixed_macs - - - -',
+        'fip2fixed 203.0.113.11 - - -',
+        '',
+      ].join('\n'),
+    );
+    assert.deepEqual([...parsed.inbound], [['203.0.113.10', '10.0.0.11']]);
+    assert.deepEqual([...parsed.outbound], [['10.0.0.11', '203.0.113.10']]);
+    assert.deepEqual([...parsed.macs], [['10.0.0.11', 'fa:16:3e:00:00:0b']]);
+  });
+});
