@@ -19,8 +19,12 @@ function checkShared(ctx: Context, shared: boolean | undefined): void {
   }
 }
 
-const inUse = (policy: QosPolicy, fip: FloatingIp) =>
-  conflict('QosPolicyInUse', `QoS Policy ${policy.id} is used by floating IP ${fip.id}.`);
+/** Names the floating IP only to a caller who can see it: another project's floating IP ids do not leak. */
+const inUse = (ctx: Context, policy: QosPolicy, fip: FloatingIp) =>
+  conflict(
+    'QosPolicyInUse',
+    `QoS Policy ${policy.id} is used by floating IP ${visibleTo(ctx, fip) ? fip.id : 'of another project'}.`,
+  );
 
 export function createQosPolicy(tx: Tx, ctx: Context, input: QosPolicyInput): QosPolicy {
   checkShared(ctx, input.shared);
@@ -54,7 +58,7 @@ export function updateQosPolicy(tx: Tx, ctx: Context, id: string, input: QosPoli
     const foreign = tx
       .find('floatingip', fipsOfQosPolicyKey(id))
       .find((f) => f.projectId !== current.projectId);
-    if (foreign) throw inUse(current, foreign);
+    if (foreign) throw inUse(ctx, current, foreign);
   }
   const next = revise(ctx, current, {
     ...(input.name !== undefined && { name: input.name }),
@@ -70,7 +74,7 @@ export function updateQosPolicy(tx: Tx, ctx: Context, id: string, input: QosPoli
 export function deleteQosPolicy(tx: Tx, ctx: Context, id: string): void {
   const policy = ownedQosPolicy(tx, ctx, id);
   const user = tx.find('floatingip', fipsOfQosPolicyKey(id))[0];
-  if (user) throw inUse(policy, user);
+  if (user) throw inUse(ctx, policy, user);
   tx.delete('qospolicy', id);
 }
 
