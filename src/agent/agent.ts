@@ -45,9 +45,12 @@ const PRUNE_INTERVAL_MS = 10 * 60_000;
 /** How long floating IP changes for one router are gathered into one batch before its pass starts. */
 const COALESCE_MS = 2;
 
-/** The mapping part of a floating IP: when only its status changes, no router needs work. */
+/**
+ * The mapping part of a floating IP: when only its status changes, no router needs work. Its QoS policy is part
+ * of it: a floating IP with one is refused (see `qosProblem`), so setting or removing it changes the mapping.
+ */
 const mappingKey = (f: FloatingIp) =>
-  `${f.routerId}|${f.fixedIpAddress}|${f.floatingIpAddress}|${JSON.stringify(f.portForwardings ?? [])}`;
+  `${f.routerId}|${f.fixedIpAddress}|${f.floatingIpAddress}|${JSON.stringify(f.portForwardings ?? [])}|${f.qosPolicyId ?? ''}`;
 
 /**
  * Runs one reconciler per router. Store changes and a periodic resync mark routers dirty; a small worker pool

@@ -81,6 +81,27 @@ const EXTENSIONS: readonly Extension[] = [
     description:
       'POST /v2.0/floatingips {"floatingips": [...]}, all or nothing (networks, subnets, ports too)',
   },
+  {
+    alias: 'qos',
+    name: 'Quality of Service',
+    description: 'QoS policies and rules, stored; not yet enforced by any dataplane backend (docs/qos.md)',
+  },
+  {
+    alias: 'qos-bw-limit-direction',
+    name: 'Direction for QoS bandwidth limit rule',
+    description: 'direction ingress or egress on bandwidth_limit_rules',
+  },
+  {
+    alias: 'qos-pps',
+    name: 'QoS Rule Type Packet per Second Extension',
+    description: 'packet_rate_limit_rules: max_kpps, max_burst_kpps, direction',
+  },
+  { alias: 'qos-fip', name: 'Floating IP QoS', description: 'qos_policy_id on floating IPs' },
+  {
+    alias: 'qos-rule-type-details',
+    name: 'Details of QoS rule types',
+    description: 'GET /v2.0/qos/rule-types/{type}: the drivers that honour it and its parameters',
+  },
   { alias: 'project-id', name: 'project_id field enabled', description: 'project_id beside tenant_id' },
   { alias: 'pagination', name: 'Pagination support', description: 'limit, marker and page_reverse' },
   { alias: 'sorting', name: 'Sorting support', description: 'sort_key and sort_dir' },

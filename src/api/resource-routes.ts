@@ -24,6 +24,8 @@ import type { PublicUrl } from './public-url.js';
 type Body = Record<string, Record<string, unknown>>;
 
 export interface ResourceDef<K extends Kind> extends ListSource<K>, Documented {
+  /** The URL below /v2.0/ when it differs from the collection's key: `qos/policies` holds `policies`. */
+  readonly path?: string;
   /** Every attribute of the wire form: what filters, sort keys and `fields` may name. */
   readonly attributes: readonly string[];
   /** Attributes holding lists or objects (not sortable). */
@@ -134,7 +136,7 @@ export function registerResource<K extends Kind>(
   def: ResourceDef<K>,
   publicUrl: PublicUrl,
 ): void {
-  const base = `/v2.0/${def.collection}`;
+  const base = `/v2.0/${def.path ?? def.collection}`;
   const one = (entity: KindMap[K], view: View) => ({ [def.member]: def.toObject(entity, view) });
   const tags = ['resources'];
 
@@ -260,7 +262,7 @@ function checkTags(tags: string[]): string[] {
 }
 
 function registerTags<K extends Kind>(app: FastifyInstance, store: Store, def: ResourceDef<K>): void {
-  const base = `/v2.0/${def.collection}/:id/tags`;
+  const base = `/v2.0/${def.path ?? def.collection}/:id/tags`;
   const tags = ['tags'];
   const tagNotFound = (tag: string, id: string) =>
     new SfipError('TagNotFound', 404, `Tag ${tag} could not be found for resource ${id}.`);

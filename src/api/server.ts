@@ -13,6 +13,9 @@ import { registerResource } from './resource-routes.js';
 import { registerAgents } from './resources/agents.js';
 import { registerFloatingIpPools } from './resources/floatingip-pools.js';
 import { registerProjects } from './resources/projects.js';
+import { qosPolicies } from './resources/qos-policies.js';
+import { registerQosRuleTypes } from './resources/qos-rule-types.js';
+import { registerQosRules } from './resources/qos-rules.js';
 import { registerQuotas } from './resources/quotas.js';
 import { floatingIps } from './resources/floating-ips.js';
 import { networks } from './resources/networks.js';
@@ -138,11 +141,13 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   const publicUrl = options.publicUrl ?? (() => DEFAULT_PUBLIC_URL);
   registerVersions(app, publicUrl);
   registerExtensions(app);
-  for (const def of [networks, subnets, ports, routers, floatingIps]) {
+  for (const def of [networks, subnets, ports, routers, floatingIps, qosPolicies]) {
     registerResource(app, options.store, def as Parameters<typeof registerResource>[2], publicUrl);
   }
   registerRouterInterfaces(app, options.store);
   registerPortForwardings(app, options.store);
+  registerQosRules(app, options.store);
+  registerQosRuleTypes(app);
   registerAgents(app, options.store);
   registerFloatingIpPools(app, options.store);
   registerQuotas(app, options.store);

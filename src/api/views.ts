@@ -3,6 +3,8 @@ import {
   type FloatingIp,
   type Network,
   type Port,
+  type QosPolicy,
+  type QosRule,
   type Resource,
   type Router,
   type Subnet,
@@ -122,7 +124,7 @@ export function floatingIpView(f: FloatingIp, view: View): NeutronObject {
     status: f.status,
     status_reason: f.statusReason,
     port_details: portDetails(f.portId, view),
-    qos_policy_id: null,
+    qos_policy_id: f.qosPolicyId ?? null,
     // Neutron's summary of each forwarding in the floating IP's own body.
     port_forwardings: (f.portForwardings ?? []).map((pf) => ({
       id: pf.id,
@@ -133,5 +135,21 @@ export function floatingIpView(f: FloatingIp, view: View): NeutronObject {
       internal_port_range: `${pf.internalPortStart}:${pf.internalPortEnd}`,
       external_port_range: `${pf.externalPortStart}:${pf.externalPortEnd}`,
     })),
+  });
+}
+
+/** A rule as its own sub-resource shows it: the rate fields are named by the rule type, as in Neutron. */
+export function qosRuleView(rule: QosRule): NeutronObject {
+  return rule.type === 'bandwidth_limit'
+    ? { id: rule.id, max_kbps: rule.max, max_burst_kbps: rule.maxBurst, direction: rule.direction }
+    : { id: rule.id, max_kpps: rule.max, max_burst_kpps: rule.maxBurst, direction: rule.direction };
+}
+
+export function qosPolicyView(p: QosPolicy): NeutronObject {
+  return Object.assign(standard(p), {
+    name: p.name,
+    shared: p.shared,
+    // Neutron lists each rule with its type and policy in the policy's body.
+    rules: p.rules.map((r) => Object.assign(qosRuleView(r), { type: r.type, qos_policy_id: p.id })),
   });
 }

@@ -10,6 +10,7 @@ import { networkCommand, portCommand, subnetCommand } from './commands/network.j
 import { routerCommand } from './commands/router.js';
 import { serveCommand } from './commands/serve.js';
 import { tokenCommand } from './commands/token.js';
+import { qosCommand } from './commands/qos.js';
 import { quotaCommand } from './commands/quota.js';
 import { TOKEN_HINT } from '../client/token-source.js';
 import { topCommand } from './commands/top.js';
@@ -45,6 +46,7 @@ export function buildProgram(argv: readonly string[] = []): Command {
     serveCommand(),
     tokenCommand(),
     quotaCommand(),
+    qosCommand(),
     topCommand(),
     agentCommand(),
     versionCommand(),

@@ -80,7 +80,9 @@ export class ApiClient {
    * Finds a resource by id, name or (for floating IPs) address, the way the openstack CLI does: try it as an id,
    * then list and match. Ambiguity is an error rather than a guess.
    */
+  /** `collection` is the path below /v2.0/ (`qos/policies`); its last segment is the list's key (`policies`). */
   async find(collection: string, member: string, ref: string): Promise<Json> {
+    const key = collection.split('/').at(-1)!;
     try {
       return (await this.get<Record<string, Json>>(`/v2.0/${collection}/${encodeURIComponent(ref)}`))[
         member
@@ -91,7 +93,7 @@ export class ApiClient {
     const attribute = collection === 'floatingips' ? 'floating_ip_address' : 'name';
     const found = (
       await this.get<Record<string, Json[]>>(`/v2.0/${collection}?${attribute}=${encodeURIComponent(ref)}`)
-    )[collection]!;
+    )[key]!;
     if (found.length === 0) {
       throw new ApiError(404, 'NotFound', `No ${member} found for '${ref}'${await this.choices(collection)}`);
     }
@@ -109,7 +111,7 @@ export class ApiClient {
   private async choices(collection: string): Promise<string> {
     const attribute = collection === 'floatingips' ? 'floating_ip_address' : 'name';
     const rows = await this.get<Record<string, Json[]>>(`/v2.0/${collection}?limit=21`).then(
-      (r) => r[collection] ?? [],
+      (r) => r[collection.split('/').at(-1)!] ?? [],
       () => undefined,
     );
     if (rows === undefined) return '';

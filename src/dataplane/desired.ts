@@ -64,6 +64,17 @@ export function routerIntent(store: View, router: Router): RouterIntent {
   return { router, problem: '', floatingIps, refused, desired };
 }
 
+/**
+ * Why a floating IP with a QoS policy is not programmed: no backend enforces QoS limits yet, and a floating IP
+ * programmed without the limits its owner asked for would be half-applied. Refused whole, like port forwardings
+ * on a backend that cannot program them, until a backend can (docs/qos.md). Only `qosPolicyId` decides, not the
+ * policy's rules, so that every change that lifts or imposes the refusal is a change of the floating IP itself.
+ */
+export function qosProblem(fip: FloatingIp): string {
+  if (!fip.qosPolicyId) return '';
+  return `floating IP ${fip.floatingIpAddress} has QoS policy ${fip.qosPolicyId}, and no sfip dataplane backend can enforce QoS limits yet (missing capability: per-floating-IP rate limits); remove the policy (floating ip unset --qos-policy) to program it without limits`;
+}
+
 /** One floating IP as the kernel maps it (the caller has checked that it has a fixed IP). */
 function mappingOf(view: View, f: FloatingIp): FloatingMapping {
   const mac = f.portId ? view.get('port', f.portId)?.macAddress : undefined;
@@ -125,7 +136,8 @@ export function changedMappings(view: View, router: Router, fipIds: Iterable<str
       continue;
     }
     // Port forwardings are part of the router's structure: a floating IP that has any takes a full pass.
-    if ((fip.portForwardings ?? []).length > 0 || mappingProblem(view, router, fip)) return null;
+    if ((fip.portForwardings ?? []).length > 0 || qosProblem(fip) || mappingProblem(view, router, fip))
+      return null;
     mappings.set(id, mappingOf(view, fip));
     floatingIps.push(fip);
   }
@@ -148,7 +160,7 @@ function trustedFloatingIps(
   const refused: RefusedFloatingIp[] = [];
   const trusted: FloatingIp[] = [];
   for (const fip of candidates) {
-    const reason = mappingProblem(view, router, fip);
+    const reason = qosProblem(fip) || mappingProblem(view, router, fip);
     if (reason) refused.push({ floatingIp: fip, reason: `refusing to program: ${reason}` });
     else trusted.push(fip);
   }
@@ -211,7 +223,7 @@ function trustedForwardings(
   const rules: ForwardingRule[] = [];
   const claimed = new Map<string, Claim[]>();
   for (const fip of candidates) {
-    const reason = forwardingProblem(view, router, fip);
+    const reason = qosProblem(fip) || forwardingProblem(view, router, fip);
     if (reason) {
       refused.push({ floatingIp: fip, reason: `refusing to program: ${reason}` });
       continue;

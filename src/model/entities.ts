@@ -145,6 +145,33 @@ export interface FloatingIp extends Resource {
   readonly adminAssociated?: boolean;
   /** Port forwardings; absent means none. A floating IP with forwardings has no port, but has a router. */
   readonly portForwardings?: readonly PortForwarding[];
+  /** The QoS policy whose limits apply to this floating IP (Neutron's qos-fip); absent or null means none. */
+  readonly qosPolicyId?: string | null;
+}
+
+export type QosDirection = 'ingress' | 'egress';
+export type QosRuleType = 'bandwidth_limit' | 'packet_rate_limit';
+
+/**
+ * One rule of a QoS policy. `max` and `maxBurst` are in the rule type's own unit, as on the wire: kbit/s and
+ * kbit for bandwidth_limit (max_kbps, max_burst_kbps), kpps and kilo-packets for packet_rate_limit. Ingress
+ * is traffic towards the floating IP's fixed address, egress traffic from it (Neutron's sense for a port).
+ */
+export interface QosRule {
+  readonly id: string;
+  readonly type: QosRuleType;
+  readonly max: number;
+  readonly maxBurst: number;
+  readonly direction: QosDirection;
+}
+
+/**
+ * A Neutron QoS policy. Its rules are stored inside it (at most one per type and direction), so a policy and
+ * its rules change atomically. A shared policy can be used by every project but changed only by its own.
+ */
+export interface QosPolicy extends Resource {
+  readonly shared: boolean;
+  readonly rules: readonly QosRule[];
 }
 
 export interface KindMap {
@@ -155,8 +182,18 @@ export interface KindMap {
   router: Router;
   floatingip: FloatingIp;
   agent: Agent;
+  qospolicy: QosPolicy;
 }
 
 export type Kind = keyof KindMap;
 export type AnyEntity = KindMap[Kind];
-export const KINDS: readonly Kind[] = ['network', 'subnet', 'port', 'router', 'floatingip', 'agent', 'quota'];
+export const KINDS: readonly Kind[] = [
+  'network',
+  'subnet',
+  'port',
+  'router',
+  'floatingip',
+  'agent',
+  'quota',
+  'qospolicy',
+];

@@ -4,6 +4,7 @@ import { fipOfFixedKey, routersOfNetworkKey } from './index-keys.js';
 import { assignAddress } from './ip-assignment.js';
 import { IPv4, parseIPv4 } from './ipv4.js';
 import { CommonInput, getVisible, newResource, notFoundError, revise, visibleTo } from './resource.js';
+import { usableQosPolicy } from './qos-policies.js';
 import { interfaceSubnets } from './routers.js';
 import type { Context, Tx, View } from './tx.js';
 
@@ -13,11 +14,14 @@ export interface FloatingIpInput extends CommonInput {
   readonly subnetId?: string;
   readonly portId?: string | null;
   readonly fixedIpAddress?: string | null;
+  readonly qosPolicyId?: string | null;
 }
 
 export interface FloatingIpUpdate {
   readonly portId?: string | null;
   readonly fixedIpAddress?: string | null;
+  /** null removes the policy. */
+  readonly qosPolicyId?: string | null;
   readonly description?: string;
   readonly tags?: readonly string[];
 }
@@ -67,6 +71,9 @@ export function createFloatingIp(tx: Tx, ctx: Context, input: FloatingIpInput): 
     throw badRequest('fixed_ip_address cannot be given without port_id.');
   }
   const base = newResource(ctx, input);
+  // Checked against the floating IP's project: a policy of another project is unknown unless shared.
+  const qosPolicyId =
+    input.qosPolicyId == null ? null : usableQosPolicy(tx, ctx, input.qosPolicyId, base.projectId).id;
   const address = assignAddress(
     tx,
     ctx,
@@ -102,6 +109,7 @@ export function createFloatingIp(tx: Tx, ctx: Context, input: FloatingIpInput): 
     ...(association && associationFields(association, base.projectId)),
     status: 'DOWN' as const,
     statusReason: '',
+    ...(qosPolicyId !== null && { qosPolicyId }),
   });
   tx.put('floatingip', fip);
   return fip;
@@ -142,8 +150,13 @@ export function updateFloatingIp(tx: Tx, ctx: Context, id: string, input: Floati
     mapping = associationFields(association, current.projectId, current);
   }
   const changed = (Object.keys(mapping) as (keyof FloatingIp)[]).some((k) => mapping[k] !== current[k]);
+  const qosPolicyId =
+    input.qosPolicyId == null
+      ? input.qosPolicyId
+      : usableQosPolicy(tx, ctx, input.qosPolicyId, current.projectId).id;
   const next = revise(ctx, current, {
     ...mapping,
+    ...(qosPolicyId !== undefined && { qosPolicyId }),
     ...(changed && { status: 'DOWN' as const, statusReason: '' }),
     ...(input.description !== undefined && { description: input.description }),
     ...(input.tags !== undefined && { tags: [...new Set(input.tags)] }),

@@ -18,6 +18,8 @@ export const fipOfPortKey = (portId: string): string => `fip-port/${portId}`;
 export const fipOfRouterKey = (routerId: string): string => `fip-router/${routerId}`;
 /** Floating IPs with a port forwarding to this port. */
 export const portForwardingsOfPortKey = (portId: string): string => `pf-port/${portId}`;
+/** Floating IPs that use a QoS policy: a policy in use cannot be deleted (Neutron's QosPolicyInUse). */
+export const fipsOfQosPolicyKey = (policyId: string): string => `fip-qos/${policyId}`;
 export const portsOfDeviceKey = (deviceId: string): string => `port-device/${deviceId}`;
 export const portsOfNetworkKey = (networkId: string): string => `port-network/${networkId}`;
 /** A MAC address on one network. Not unique in the store (older databases may hold repeats); the model checks. */
@@ -85,11 +87,13 @@ function kindKeysOf(kind: Kind, entity: AnyEntity): IndexKey[] {
       for (const portId of new Set((fip.portForwardings ?? []).map((pf) => pf.internalPortId))) {
         keys.push({ key: portForwardingsOfPortKey(portId), unique: false });
       }
+      if (fip.qosPolicyId) keys.push({ key: fipsOfQosPolicyKey(fip.qosPolicyId), unique: false });
       return keys;
     }
     case 'network':
     case 'agent':
     case 'quota':
+    case 'qospolicy':
       return [];
   }
 }

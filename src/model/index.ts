@@ -13,6 +13,8 @@ export * from './names.js';
 export * from './networks.js';
 export * from './port-forwardings.js';
 export * from './ports.js';
+export * from './qos-policies.js';
+export * from './qos-rules.js';
 export * from './quotas.js';
 export * from './resource.js';
 export * from './routers.js';

@@ -10,6 +10,7 @@ const NOT_FOUND: Record<Kind, [type: string, noun: string]> = {
   floatingip: ['FloatingIPNotFound', 'Floating IP'],
   agent: ['AgentNotFound', 'Agent'],
   quota: ['QuotaNotFound', 'Quota'],
+  qospolicy: ['QosPolicyNotFound', 'QoS policy'],
 };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

@@ -171,6 +171,21 @@ describe('hostile input at every entry point', { timeout: 180_000 }, () => {
         .id,
     );
     ids.tag = 'keep';
+    ids.qos = String((await post('/v2.0/qos/policies', { policy: { name: 'q' } })).id);
+    ids.bandwidth_limit_rules = String(
+      (
+        await post(`/v2.0/qos/policies/${ids.qos}/bandwidth_limit_rules`, {
+          bandwidth_limit_rule: { max_kbps: 1000, direction: 'egress' },
+        })
+      ).id,
+    );
+    ids.packet_rate_limit_rules = String(
+      (
+        await post(`/v2.0/qos/policies/${ids.qos}/packet_rate_limit_rules`, {
+          packet_rate_limit_rule: { max_kpps: 10, direction: 'egress' },
+        })
+      ).id,
+    );
   });
 
   after(async () => {
@@ -248,6 +263,19 @@ describe('hostile input at every entry point', { timeout: 180_000 }, () => {
         },
         update: { floatingip: { port_id: ids.port, fixed_ip_address: '10.0.0.2', description: 'd2' } },
       },
+      'qos/policies': {
+        create: { policy: { name: 'q2', description: 'd', shared: false, tags: ['a'] } },
+        update: { policy: { name: 'q3', description: 'd2' } },
+      },
+      // Ingress: the policy's egress rules exist, so a create that got through would conflict rather than pass.
+      bandwidth_limit_rules: {
+        create: { bandwidth_limit_rule: { max_kbps: 2000, max_burst_kbps: 100, direction: 'ingress' } },
+        update: { bandwidth_limit_rule: { max_kbps: 3000, max_burst_kbps: 200 } },
+      },
+      packet_rate_limit_rules: {
+        create: { packet_rate_limit_rule: { max_kpps: 20, max_burst_kpps: 2, direction: 'ingress' } },
+        update: { packet_rate_limit_rule: { max_kpps: 30 } },
+      },
     };
     const idOf: Record<string, string> = {
       networks: ids.net!,
@@ -255,20 +283,25 @@ describe('hostile input at every entry point', { timeout: 180_000 }, () => {
       ports: ids.port!,
       routers: ids.router!,
       floatingips: ids.fip!,
+      'qos/policies': ids.qos!,
     };
     let requests = 0;
     for (const { method, path } of routes) {
-      const collection = /^\/v2\.0\/([a-z]+)/.exec(path)?.[1] ?? '';
+      const collection = /^\/v2\.0\/(qos\/[a-z-]+|[a-z]+)/.exec(path)?.[1] ?? '';
+      // QoS rules are sub-resources of a policy: their bodies and ids go by the rule collection.
+      const ruleCollection = /(bandwidth_limit|packet_rate_limit)_rules/.exec(path)?.[0];
+      const bodyKey = ruleCollection ?? collection;
       const params = [...path.matchAll(/:(\w+)|\*/g)].map((m) => m[1] ?? '*');
       const fill = (hostileParam: string | null, value: string) =>
         path.replace(/:(\w+)|\*/g, (_, name: string | undefined) => {
           const p = name ?? '*';
           if (p === hostileParam) return pct(value);
+          if (p === 'rule') return ids[ruleCollection!]!;
           return p === 'id' ? idOf[collection]! : p === 'tag' ? ids.tag! : 'index.html';
         });
       for (const { kind, value } of HOSTILE) {
         for (const p of params) {
-          const body = method === 'PUT' || method === 'POST' ? (bodies[collection]?.update ?? {}) : undefined;
+          const body = method === 'PUT' || method === 'POST' ? (bodies[bodyKey]?.update ?? {}) : undefined;
           judge(`${method} ${path} with ${kind} in :${p}`, await inject(method, fill(p, value), body));
           requests++;
         }
@@ -291,15 +324,16 @@ describe('hostile input at every entry point', { timeout: 180_000 }, () => {
         }
         // Bodies matter on create, update, the tags list and the router interface calls; elsewhere they are ignored.
         const takesBody =
-          /^\/v2\.0\/[a-z]+(\/:id(\/tags|\/add_router_interface|\/remove_router_interface)?)?$/.test(path);
+          /^\/v2\.0\/[a-z]+(\/:id(\/tags|\/add_router_interface|\/remove_router_interface)?)?$/.test(path) ||
+          /^\/v2\.0\/qos\/policies(\/:id(\/tags|\/[a-z_]+_rules(\/:rule)?)?)?$/.test(path);
         if ((method === 'POST' || method === 'PUT') && takesBody) {
           const template = path.endsWith('_interface')
             ? { subnet_id: ids.subnet }
             : path.endsWith('/tags')
               ? { tags: ['a'] }
               : method === 'POST'
-                ? bodies[collection]?.create
-                : bodies[collection]?.update;
+                ? bodies[bodyKey]?.create
+                : bodies[bodyKey]?.update;
           if (!template) continue;
           // Native bulk create takes the same items as a list: every leaf of a one-item bulk is hostile too.
           const bulk =

@@ -4,8 +4,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  createFloatingIp,
   createNetwork,
+  createQosPolicy,
+  createQosRule,
   createSubnet,
+  deleteQosPolicy,
+  fipsOfQosPolicyKey,
+  updateFloatingIp,
   ipKey,
   quotaTx,
   quotaUsage,
@@ -117,6 +123,41 @@ export function runStoreContract(name: string, open: () => Promise<Store>): void
       );
       assert.equal(resumed.latest, all.changes[2]!.seq);
       assert.ok(notified >= 3);
+      await store.close();
+    });
+
+    it('keeps QoS policies with their rules, and the floating IPs using one under its index key', async () => {
+      const store = await open();
+      const start = (await store.changesSince(0)).latest;
+      const { policy, fip } = await store.update((tx) => {
+        const net = createNetwork(tx, ctx, { name: 'pub', external: true });
+        createSubnet(tx, ctx, { networkId: net.id, cidr: '203.0.113.0/24' });
+        const created = createQosPolicy(tx, ctx, { name: 'gold' });
+        createQosRule(tx, ctx, created.id, 'bandwidth_limit', { max: 1000, direction: 'ingress' });
+        const floating = createFloatingIp(tx, ctx, { floatingNetworkId: net.id, qosPolicyId: created.id });
+        return { policy: created, fip: floating };
+      });
+      const stored = await store.read((v) => v.get('qospolicy', policy.id));
+      assert.deepEqual(
+        stored?.rules.map((r) => [r.type, r.max, r.direction]),
+        [['bandwidth_limit', 1000, 'ingress']],
+      );
+      assert.deepEqual(await store.read((v) => v.lookup(fipsOfQosPolicyKey(policy.id))), [
+        { kind: 'floatingip', id: fip.id },
+      ]);
+      await assert.rejects(
+        store.update((tx) => deleteQosPolicy(tx, ctx, policy.id)),
+        (e: unknown) => e instanceof SfipError && e.type === 'QosPolicyInUse',
+      );
+      await store.update((tx) => updateFloatingIp(tx, ctx, fip.id, { qosPolicyId: null }));
+      assert.deepEqual(await store.read((v) => v.lookup(fipsOfQosPolicyKey(policy.id))), []);
+      await store.update((tx) => deleteQosPolicy(tx, ctx, policy.id));
+      assert.equal(await store.read((v) => v.get('qospolicy', policy.id)), undefined);
+      const kinds = (await store.changesSince(start)).changes
+        .filter((c) => c.kind === 'qospolicy')
+        .map((c) => c.op);
+      // One transaction may record its puts of one resource once (etcd) or each time (SQLite).
+      assert.deepEqual([kinds[0], kinds.at(-1)], ['put', 'delete']);
       await store.close();
     });
 

@@ -5,6 +5,7 @@ import {
   fipOfPortKey,
   fipOfRouterKey,
   fipsOfNetworkKey,
+  fipsOfQosPolicyKey,
   updateFloatingIp,
   visibleTo,
 } from '../../model/index.js';
@@ -22,6 +23,7 @@ const createProperties = {
   subnet_id: Type.Optional(Id),
   port_id: Type.Optional(Nullable(Id)),
   fixed_ip_address: Type.Optional(Nullable(Address)),
+  qos_policy_id: Type.Optional(Nullable(Id)),
 };
 
 const updateProperties = {
@@ -29,6 +31,7 @@ const updateProperties = {
   tags: Type.Optional(Tags),
   port_id: Type.Optional(Nullable(Id)),
   fixed_ip_address: Type.Optional(Nullable(Address)),
+  qos_policy_id: Type.Optional(Nullable(Id)),
 };
 
 const responseSchema = Type.Object({
@@ -43,7 +46,9 @@ const responseSchema = Type.Object({
   }),
   status_reason: Type.String({ description: 'sfip extension: why the status is ERROR or DOWN' }),
   port_details: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()]),
-  qos_policy_id: Type.Null(),
+  qos_policy_id: Type.Union([Type.String({ format: 'uuid' }), Type.Null()], {
+    description: "Neutron's qos-fip: the QoS policy of this floating IP (stored; see docs/qos.md)",
+  }),
   port_forwardings: Type.Array(Type.Object({})),
 });
 
@@ -91,6 +96,7 @@ export const floatingIps: ResourceDef<'floatingip'> = {
     port_id: fipOfPortKey,
     router_id: fipOfRouterKey,
     floating_network_id: fipsOfNetworkKey,
+    qos_policy_id: fipsOfQosPolicyKey,
   },
   readable: visibleTo,
   toObject: floatingIpView,
@@ -105,11 +111,13 @@ export const floatingIps: ResourceDef<'floatingip'> = {
       ...(b.subnet_id !== undefined && { subnetId: b.subnet_id as string }),
       ...(b.port_id !== undefined && { portId: b.port_id as string | null }),
       ...(b.fixed_ip_address !== undefined && { fixedIpAddress: b.fixed_ip_address as string | null }),
+      ...(b.qos_policy_id !== undefined && { qosPolicyId: b.qos_policy_id as string | null }),
     }),
   update: (tx, ctx, id, b) =>
     updateFloatingIp(tx, ctx, id, {
       ...(b.port_id !== undefined && { portId: b.port_id as string | null }),
       ...(b.fixed_ip_address !== undefined && { fixedIpAddress: b.fixed_ip_address as string | null }),
+      ...(b.qos_policy_id !== undefined && { qosPolicyId: b.qos_policy_id as string | null }),
       ...(b.description !== undefined && { description: b.description as string }),
       ...(b.tags !== undefined && { tags: b.tags as string[] }),
     }),

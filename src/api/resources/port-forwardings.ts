@@ -7,15 +7,15 @@ import {
   getVisible,
   portForwardingsOf,
   rangeText,
-  SfipError,
   updatePortForwarding,
   type PortForwarding,
   type PortForwardingInput,
 } from '../../model/index.js';
 import type { Store } from '../../store/index.js';
-import { valuesOf, type RawQuery } from '../list-query.js';
+import type { RawQuery } from '../list-query.js';
 import { collectionResponse, memberResponse } from '../openapi-schemas.js';
 import { contextOf } from '../request-context.js';
+import { subResourceQuery } from '../sub-resource-query.js';
 import { Address, Id, Nullable, Text, wrapped } from '../schemas.js';
 
 /** Neutron's floating-ip-port-forwarding sub-resource of a floating IP: /v2.0/floatingips/{id}/port_forwardings. */
@@ -101,40 +101,6 @@ function inputOf(body: Record<string, unknown>): PortForwardingInput {
   };
 }
 
-/** Equality filters on any attribute and `fields`, as Neutron's list does; unknown names are refused. */
-function listFilter(query: RawQuery): { match: (o: Record<string, unknown>) => boolean; fields: string[] } {
-  const filters: [string, string[]][] = [];
-  let fields: string[] = [];
-  for (const [key, value] of Object.entries(query)) {
-    if (key === 'fields') {
-      fields = valuesOf(value)
-        .flatMap((f) => f.split(','))
-        .filter(Boolean);
-    } else if ((ATTRIBUTES as readonly string[]).includes(key)) {
-      filters.push([key, valuesOf(value)]);
-    } else {
-      throw new SfipError(
-        'HTTPBadRequest',
-        400,
-        `${key.slice(0, 60)} is an invalid filter for port_forwardings.`,
-      );
-    }
-  }
-  return {
-    match: (o) => filters.every(([key, wanted]) => wanted.includes(String(o[key]))),
-    fields,
-  };
-}
-
-const project = (o: Record<string, unknown>, fields: string[]) =>
-  fields.length === 0
-    ? o
-    : Object.fromEntries(
-        fields
-          .filter((f) => Object.hasOwn(o, f) && (ATTRIBUTES as readonly string[]).includes(f))
-          .map((f) => [f, o[f]]),
-      );
-
 type Body = Record<string, Record<string, unknown>>;
 
 export function registerPortForwardings(app: FastifyInstance, store: Store): void {
@@ -147,13 +113,10 @@ export function registerPortForwardings(app: FastifyInstance, store: Store): voi
     },
     async (request) => {
       const ctx = contextOf(request);
-      const { match, fields } = listFilter(request.query as RawQuery);
+      const { match, project } = subResourceQuery(request.query as RawQuery, ATTRIBUTES, def.collection);
       const fip = await store.read((view) => getVisible(view, ctx, 'floatingip', request.params.id));
       return {
-        port_forwardings: portForwardingsOf(fip)
-          .map(portForwardingView)
-          .filter(match)
-          .map((o) => project(o, fields)),
+        port_forwardings: portForwardingsOf(fip).map(portForwardingView).filter(match).map(project),
       };
     },
   );
@@ -162,10 +125,14 @@ export function registerPortForwardings(app: FastifyInstance, store: Store): voi
     { schema: { tags, summary: 'Show a port forwarding', response: memberResponse(def) } },
     async (request) => {
       const ctx = contextOf(request);
-      const { fields } = listFilter({ fields: (request.query as RawQuery).fields ?? [] });
+      const { project } = subResourceQuery(
+        { fields: (request.query as RawQuery).fields ?? [] },
+        ATTRIBUTES,
+        def.collection,
+      );
       const fip = await store.read((view) => getVisible(view, ctx, 'floatingip', request.params.id));
       return {
-        port_forwarding: project(portForwardingView(findPortForwarding(fip, request.params.pf)), fields),
+        port_forwarding: project(portForwardingView(findPortForwarding(fip, request.params.pf))),
       };
     },
   );

@@ -106,6 +106,7 @@ export function fipCommand(): Command {
       .option('--port <port>', 'associate with this port (name or id)')
       .option('--fixed-ip-address <ip>', "the port's fixed IP to use; alone, finds the port that has it")
       .option('--description <text>')
+      .option('--qos-policy <policy>', 'limit it with this QoS policy (name or id)')
       .option('--tag <tag>', 'tag (repeatable)', collect),
   );
   deprecatedAlias(create, '--address <ip>', '--floating-ip-address');
@@ -124,6 +125,9 @@ export function fipCommand(): Command {
       ...(portId !== undefined && { port_id: portId }),
       ...(fixedIp !== undefined && { fixed_ip_address: fixedIp }),
       ...(o.description !== undefined && { description: o.description }),
+      ...(o.qosPolicy !== undefined && {
+        qos_policy_id: (await api.find('qos/policies', 'policy', o.qosPolicy as string)).id,
+      }),
       ...(o.tag !== undefined && { tags: o.tag }),
     };
     const created = (await api.post<{ floatingip: Json }>('/v2.0/floatingips', { floatingip: body }))
@@ -192,10 +196,11 @@ export function fipCommand(): Command {
   const set = withWait(
     fip
       .command('set')
-      .description('Associate a floating IP with a port (or move it), or change its description')
+      .description('Associate a floating IP with a port (or move it), change its QoS policy or description')
       .argument('<floating-ip>', 'address or id')
       .option('--port <port>', 'associate with this port (name or id)')
       .option('--fixed-ip-address <ip>', "the port's fixed IP to use; alone, finds the port that has it")
+      .option('--qos-policy <policy>', 'limit it with this QoS policy (name or id)')
       .option('--description <text>'),
   );
   deprecatedAlias(set, '--fixed-ip <ip>', '--fixed-ip-address');
@@ -207,12 +212,15 @@ export function fipCommand(): Command {
       ...(portId !== undefined && { port_id: portId }),
       ...(o.fixedIpAddress !== undefined && { fixed_ip_address: o.fixedIpAddress }),
       ...(o.description !== undefined && { description: o.description }),
+      ...(o.qosPolicy !== undefined && {
+        qos_policy_id: (await api.find('qos/policies', 'policy', o.qosPolicy)).id,
+      }),
     };
     if (Object.keys(body).length === 0)
       throw new ApiError(
         400,
         'BadRequest',
-        'Nothing to set: give --port, --fixed-ip-address or --description',
+        'Nothing to set: give --port, --fixed-ip-address, --qos-policy or --description',
       );
     const updated = (
       await api.put<{ floatingip: Json }>(`/v2.0/floatingips/${String(current.id)}`, { floatingip: body })
@@ -222,13 +230,19 @@ export function fipCommand(): Command {
 
   fip
     .command('unset')
-    .description('Disassociate a floating IP from its port')
+    .description('Disassociate a floating IP from its port, or remove its QoS policy')
     .argument('<floating-ip>', 'address or id')
-    .option('--port', 'disassociate (the only thing unset removes)', true)
-    .action(async (ref: string, _o: unknown, cmd: Command) => {
+    .option('--port', 'disassociate (what unset removes when given nothing)')
+    .option('--qos-policy', 'remove its QoS policy')
+    .action(async (ref: string, o: { port?: boolean; qosPolicy?: boolean }, cmd: Command) => {
       const api = clientOf(cmd);
       const current = await api.find('floatingips', 'floatingip', ref);
-      const body = { floatingip: { port_id: null } };
+      const body = {
+        floatingip: {
+          ...((o.port || !o.qosPolicy) && { port_id: null }),
+          ...(o.qosPolicy && { qos_policy_id: null }),
+        },
+      };
       printObject(
         'floatingip',
         (await api.put<{ floatingip: Json }>(`/v2.0/floatingips/${String(current.id)}`, body)).floatingip,
