@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { execFileProgram as execFile } from '../../src/exec/spawn.js';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { ScaleRun } from '../../bench/control/run-scale-suite.js';
+
+/**
+ * The opt-in suites of issues 15 and 18 (control plane at scale, port forwarding) end to end with tiny counts,
+ * so that their harness cannot rot: every measure ran and its numbers add up. Never how fast anything is.
+ */
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const out = mkdtempSync(join(tmpdir(), 'sfip-bench-opt-in-'));
+
+describe('npm run bench --only scale,port-forwarding (smoke profile)', { timeout: 300_000 }, () => {
+  after(() => rmSync(out, { recursive: true, force: true }));
+  let scale: ScaleRun[];
+  let doc: string;
+
+  it('runs both suites and writes their sections', async () => {
+    const prefix = `tkbo${process.pid % 1000}`;
+    await new Promise<void>((resolve, reject) =>
+      execFile(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          'bench/main.ts',
+          '--profile',
+          'smoke',
+          '--only',
+          'scale,port-forwarding',
+          '--backends',
+          'nftables',
+          '--prefix',
+          prefix,
+          '--out',
+          out,
+          '--port',
+          String(21000 + (process.pid % 10000)),
+        ],
+        { cwd: ROOT, timeout: 280_000 },
+        (error, _stdout, stderr) => (error ? reject(new Error(`bench failed: ${stderr}`)) : resolve()),
+      ),
+    );
+    doc = readFileSync(join(out, 'benchmarks.md'), 'utf8');
+    assert.match(doc, /<!-- control-scale:start -->/);
+    assert.match(
+      readFileSync(join(out, 'benchmarks', 'port-forwarding.md'), 'utf8'),
+      /port forwarding \(nftables, stateless\)/,
+    );
+    scale = (
+      JSON.parse(readFileSync(join(out, 'benchmarks', 'control-scale.json'), 'utf8')) as { runs: ScaleRun[] }
+    ).runs;
+  });
+
+  it('measured associate, disassociate, fill, churn and restart with numbers that add up', () => {
+    assert.deepEqual(
+      scale.map((r) => r.backend),
+      ['nftables'],
+    );
+    const [p] = scale[0]!.points;
+    assert.ok(p, 'one size measured');
+    assert.equal(p.kernelMappings, p.fips, 'every populated floating IP reached the kernel');
+    assert.equal(p.latenciesMs.length + p.latencyFailures, 6);
+    assert.equal(
+      (p.stopSamples ?? 0) + (p.stopFailures ?? 0),
+      6,
+      'a disassociate sample per associate sample',
+    );
+    assert.ok(p.latenciesMs.every((ms) => ms >= 0));
+    assert.equal(p.fill?.count, 50);
+    assert.ok(p.fill.ms > 0);
+    const churn = p.churn!;
+    assert.equal(churn.refused, 0, 'the API refused no churn change');
+    assert.equal(churn.changes, churn.targetPerSecond * churn.seconds);
+    // Each change is observed applied once by the daemon's histogram (none coalesced away at this rate).
+    assert.equal(churn.observed, churn.changes);
+    assert.ok(Number.isFinite(churn.p99Ms) && churn.p99Ms >= churn.p50Ms);
+    assert.ok(churn.cpuCores > 0);
+    assert.equal(p.restartLost, 0, 'no packet lost across the restart');
+  });
+});
