@@ -93,7 +93,7 @@ function churnCell(c: ChurnResult): string {
   const goal = c.p99Ms <= 200 ? 'met' : `missed ×${(c.p99Ms / 200).toFixed(1)}`;
   return (
     `${Math.round(c.achievedPerSecond).toLocaleString('en-US')}/s of ${c.targetPerSecond.toLocaleString('en-US')}/s for ${c.seconds} s; ` +
-    `≤ ${ms(c.p50Ms)} / ≤ ${ms(c.p99Ms)} ms (goal p99 ≤ 200: ${goal}); drained in ${ms(c.drainMs)} ms; ${c.cpuCores.toFixed(2)} cores`
+    `≤ ${ms(c.p50Ms)} / ≤ ${ms(c.p99Ms)} ms (goal p99 ≤ 200: ${goal}); drained in ${ms(c.drainMs)} ms (${c.observed.toLocaleString('en-US')} of ${c.changes.toLocaleString('en-US')} changes observed incrementally); ${c.cpuCores.toFixed(2)} cores`
   );
 }
 
