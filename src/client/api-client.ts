@@ -19,6 +19,11 @@ export type Json = Record<string, unknown>;
  * it uses the local admin token that `sfip serve` publishes for an API on loopback (see resolveToken), so
  * tools on the daemon's own machine need no configuration.
  */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE']);
+const RESET_CODES = new Set(['ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE']);
+const causeCode = (error: unknown): string | undefined =>
+  (error as { cause?: { code?: string } }).cause?.code;
+
 export class ApiClient {
   private readonly token: string | undefined;
 
@@ -31,8 +36,8 @@ export class ApiClient {
 
   async request<T = Json>(method: string, path: string, body?: unknown): Promise<T> {
     let response: Response;
-    try {
-      response = await fetch(new URL(path, this.baseUrl), {
+    const send = () =>
+      fetch(new URL(path, this.baseUrl), {
         method,
         headers: {
           accept: 'application/json',
@@ -41,8 +46,15 @@ export class ApiClient {
         },
         ...(body !== undefined && { body: JSON.stringify(body) }),
       });
+    try {
+      response = await send().catch((error: unknown) => {
+        // A kept-alive connection the server closed as the request went out is reset before any answer: an
+        // idempotent request is safely sent once more, on a new connection. A POST never is.
+        if (IDEMPOTENT.has(method) && RESET_CODES.has(causeCode(error) ?? '')) return send();
+        throw error;
+      });
     } catch (error) {
-      const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
+      const cause = causeCode(error) ?? (error as Error).message;
       throw new ApiError(
         0,
         'ConnectionFailed',
