@@ -52,6 +52,8 @@ export interface ControlPoint {
   readonly stopSamples?: number;
   /** Samples whose traffic had not stopped within the probe's timeout. */
   readonly stopFailures?: number;
+  /** Samples whose floating IP did not answer before the disassociation (nothing to see stop). */
+  readonly stopNeverAnswered?: number;
   /** Filling through the API with the agent running: how many, by how many clients, first request to all ACTIVE. */
   readonly fill?: { readonly count: number; readonly clients: number; readonly ms: number };
   readonly churn?: ChurnResult;
@@ -205,6 +207,7 @@ export async function runControl(o: ControlOptions): Promise<ControlResult> {
         stopP99Ms: quantile(stop.sorted, 0.99),
         stopSamples: stop.sorted.length,
         stopFailures: stop.failures,
+        stopNeverAnswered: stop.neverAnswered,
         ...(fill && { fill }),
         ...(churn && { churn }),
         restartResyncMs,
@@ -238,9 +241,10 @@ async function disassociateSamples(
   sender: NamespaceHelper,
   fipIds: readonly string[],
   installed: number,
-): Promise<{ sorted: number[]; failures: number }> {
+): Promise<{ sorted: number[]; failures: number; neverAnswered: number }> {
   const stops: number[] = [];
   let failures = 0;
+  let neverAnswered = 0;
   for (const [k, id] of fipIds.entries()) {
     const probe = sender.call<{ lastSent: number | null; stopped: boolean }>({
       op: 'lastReply',
@@ -254,10 +258,11 @@ async function disassociateSamples(
     const sentAt = wallNow();
     await api.put(`/v2.0/floatingips/${id}`, { floatingip: { port_id: null } });
     const { lastSent, stopped } = await probe;
-    if (!stopped || lastSent === null) failures++;
+    if (lastSent === null) neverAnswered++;
+    else if (!stopped) failures++;
     else stops.push(Math.max(0, lastSent - sentAt));
   }
-  return { sorted: stops.sort((a, b) => a - b), failures };
+  return { sorted: stops.sort((a, b) => a - b), failures, neverAnswered };
 }
 
 const FILL_CLIENTS = 16;

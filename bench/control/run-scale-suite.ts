@@ -123,7 +123,7 @@ export function renderScaleSection(runs: readonly ScaleRun[]): string {
       return (
         `| ${r.backend} | ${p.fips.toLocaleString('en-US')} | ${ms(p.latencyP50Ms)} / ${ms(p.latencyP99Ms)}${verdict} / ${ms(max)} | ` +
         `${p.latenciesMs.length} (${p.latencyFailures} without reply) | ${ms(p.apiP50Ms ?? Number.NaN)} | ${BEFORE[`${r.backend} ${p.fips}`] ?? '—'} | ` +
-        `${p.stopP50Ms === undefined ? '—' : `${ms(p.stopP50Ms)} / ${ms(p.stopP99Ms ?? Number.NaN)} (${p.stopFailures ?? 0} not stopped)`} | ` +
+        `${p.stopP50Ms === undefined ? '—' : `${ms(p.stopP50Ms)} / ${ms(p.stopP99Ms ?? Number.NaN)} (${p.stopFailures ?? 0} not stopped, ${p.stopNeverAnswered ?? 0} never answered)`} | ` +
         `${p.fill ? `${Math.round(p.fill.count / (p.fill.ms / 1000)).toLocaleString('en-US')}/s (${p.fill.count.toLocaleString('en-US')})` : '—'} | ` +
         `${p.churn ? churnCell(p.churn) : '—'} | ` +
         `${(p.convergeMs / 1000).toFixed(1)} s | ${(p.restartResyncMs / 1000).toFixed(1)} s, ${p.restartLost}/${p.restartSent} lost | ` +
