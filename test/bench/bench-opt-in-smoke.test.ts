@@ -66,7 +66,7 @@ describe('npm run bench --only scale,port-forwarding (smoke profile)', { timeout
     assert.equal(p.kernelMappings, p.fips, 'every populated floating IP reached the kernel');
     assert.equal(p.latenciesMs.length + p.latencyFailures, 6);
     assert.equal(
-      (p.stopSamples ?? 0) + (p.stopFailures ?? 0),
+      (p.stopSamples ?? 0) + (p.stopFailures ?? 0) + (p.stopNeverAnswered ?? 0),
       6,
       'a disassociate sample per associate sample',
     );
