@@ -43,7 +43,8 @@ async function main(): Promise<void> {
       send(message);
     });
   const limited = new Map<string, number>();
-  let stopping: (() => void) | undefined;
+  // Until the server exists there is nothing to close.
+  let stopNow = (): void => process.exit(0);
   process.on('message', (message: unknown) => {
     if (!isPrimaryMessage(message)) return;
     if (message.type === 'rate' || message.type === 'ready') {
@@ -51,7 +52,7 @@ async function main(): Promise<void> {
       asks.delete(message.id);
     } else if (message.type === 'limited') {
       for (const [address, until] of message.sources) limited.set(address, until);
-    } else if (message.type === 'stop') stopping?.();
+    } else if (message.type === 'stop') stopNow();
   });
 
   const store = await connectStore(config.store, config.stateDir, { log: log.child({ component: 'store' }) });
@@ -114,7 +115,7 @@ async function main(): Promise<void> {
     await store.close();
     process.exit(code);
   };
-  stopping = () => void stop(0);
+  stopNow = () => void stop(0);
   // The primary is gone (crashed or killed): nobody restarts, counts or logs for this worker any more.
   process.on('disconnect', () => void stop(0));
   try {
