@@ -75,8 +75,11 @@ export async function startApiWorkers(options: ApiWorkersOptions): Promise<ApiWo
     }
   };
 
-  /** Starts one worker; resolves with its URL once it listens, rejects with why it could not. */
-  const fork = () =>
+  /**
+   * Starts one worker; resolves with its URL once it listens, rejects with why it could not. A worker of the first
+   * start that fails fails the start; a replacement that dies, before listening or after, is replaced again.
+   */
+  const fork = (initial: boolean) =>
     new Promise<string>((resolve, reject) => {
       const worker = cluster.fork(env);
       const started = Date.now();
@@ -105,9 +108,8 @@ export async function startApiWorkers(options: ApiWorkersOptions): Promise<ApiWo
         live.delete(worker);
         if (!listening) {
           reject(new Error(`The API worker exited before it listened (${signal ?? `exit code ${code}`}).`));
-          return;
         }
-        if (stopping) return;
+        if (stopping || (initial && !listening)) return;
         delayMs = Date.now() - started < STABLE_MS ? Math.min(delayMs * 2, 5000) : 100;
         log.warn(
           { worker: worker.id, code, signal, restartInMs: delayMs },
@@ -115,7 +117,7 @@ export async function startApiWorkers(options: ApiWorkersOptions): Promise<ApiWo
         );
         setTimeout(() => {
           if (stopping) return;
-          fork().then(
+          fork(false).then(
             () => log.info('API worker replaced'),
             (error: unknown) => log.error({ err: (error as Error).message }, 'cannot replace the API worker'),
           );
@@ -145,8 +147,8 @@ export async function startApiWorkers(options: ApiWorkersOptions): Promise<ApiWo
   let url: string;
   try {
     // One first, so that a listen error is reported once, and port 0 is chosen once for all.
-    url = await fork();
-    await Promise.all(Array.from({ length: options.count - 1 }, fork));
+    url = await fork(true);
+    await Promise.all(Array.from({ length: options.count - 1 }, () => fork(true)));
   } catch (error) {
     await stop();
     throw error;

@@ -272,4 +272,23 @@ describe(`sfip serve --api-workers ${WORKERS}`, () => {
       assert.match(reply.body, /Too many refused requests from address:127\.0\.0\.2/);
     }
   });
+
+  it('stops every worker and then the primary on SIGTERM', async () => {
+    const workers = childrenOf(server.pid);
+    assert.equal(workers.length, WORKERS);
+    await server.terminate();
+    const alive = workers.filter((pid) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    assert.deepEqual(alive, [], 'workers outlived the primary');
+    assert.ok(
+      !existsSync(join(server.stateDir, `api-${server.pid}.sock`)),
+      'the internal socket was left behind',
+    );
+  });
 });
