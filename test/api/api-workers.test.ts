@@ -28,6 +28,7 @@ function fresh(
   headers: Record<string, string> = {},
   method = 'GET',
   source = '127.0.0.1',
+  body?: string,
 ): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(
@@ -41,7 +42,7 @@ function fresh(
       },
     );
     req.on('error', reject);
-    req.end();
+    req.end(body);
   });
 }
 
@@ -180,6 +181,43 @@ describe(`sfip serve --api-workers ${WORKERS}`, () => {
       assert.equal(reply.status, 200, reply.body);
       assert.deepEqual(JSON.parse(reply.body), { status: 'ready', detail: '1 router(s) reconciled' });
     }
+  });
+
+  it('reads a write acknowledged by one worker from any other at once (read-your-writes)', async () => {
+    const ROUNDS = 15;
+    for (let i = 0; i < ROUNDS; i++) {
+      const created = await fresh(
+        server.url,
+        '/v2.0/networks',
+        { 'x-auth-token': admin, 'content-type': 'application/json', 'x-request-id': `ryw-write-${i}` },
+        'POST',
+        '127.0.0.1',
+        JSON.stringify({ network: { name: `ryw-${i}` } }),
+      );
+      assert.equal(created.status, 201, created.body);
+      const id = String(((JSON.parse(created.body) as Json).network as Json).id);
+      // A new connection: the cluster hands it to the next worker.
+      const shown = await fresh(server.url, `/v2.0/networks/${id}`, {
+        'x-auth-token': admin,
+        'x-request-id': `ryw-read-${i}`,
+      });
+      assert.equal(shown.status, 200, shown.body);
+    }
+    // Each worker logs the requests it answered (after answering: wait for the last lines to arrive); most reads
+    // were answered by another worker than their write.
+    const workerOf = await eventually('every request logged', async () => {
+      const seen = new Map(
+        server.logs.flatMap((line) => {
+          const m = /"worker":(\d+).*"reqId":"(ryw-[a-z]+-\d+)".*"msg":"request"/.exec(line);
+          return m ? [[m[2]!, m[1]!] as const] : [];
+        }),
+      );
+      return seen.size === 2 * ROUNDS ? seen : undefined;
+    });
+    const elsewhere = Array.from({ length: ROUNDS }, (_, i) => i).filter(
+      (i) => workerOf.get(`ryw-write-${i}`) !== workerOf.get(`ryw-read-${i}`),
+    );
+    assert.ok(elsewhere.length >= ROUNDS / 2, `only ${elsewhere.length} reads on another worker`);
   });
 
   it('writes one whole audit line per mutating request from every worker, and reopens the file on SIGHUP', async () => {
