@@ -5,7 +5,7 @@ import cluster from 'node:cluster';
 import { buildApi, DEFAULT_PUBLIC_URL } from '../api/index.js';
 import { grantedRateStore } from '../api/shared-rate-limit.js';
 import type { ForwardedRecord } from '../api/forwarded-records.js';
-import { connectStore } from '../store/index.js';
+import { connectStore, isAgentRegistry } from '../store/index.js';
 import { registerInternalProxy } from './internal-proxy.js';
 import {
   isPrimaryMessage,
@@ -56,8 +56,9 @@ async function main(): Promise<void> {
   });
 
   const store = await connectStore(config.store, config.stateDir, { log: log.child({ component: 'store' }) });
-  // Each commit wakes the agent in the primary; the change feed's sequence numbers say what changed.
-  store.onChange(() => send({ type: 'changed' }));
+  // Each commit wakes the agent in the primary; the change feed's sequence numbers say what changed. With etcd the
+  // agent follows etcd's watch, which sees every writer: nothing to forward.
+  if (!isAgentRegistry(store)) store.onChange(() => send({ type: 'changed' }));
   const https = config.tls ? loadTlsFiles(config.tls.certPath, config.tls.keyPath) : undefined;
   let endpoint = config.publicUrl;
   const app = await buildApi({
