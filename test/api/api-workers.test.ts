@@ -16,7 +16,8 @@ type Json = Record<string, unknown>;
 
 const WORKERS = 3;
 const RATE = 100;
-const REFUSALS = 20;
+// Above what the other tests refuse from 127.0.0.1 (404s, a 401 and a 403), so that only 127.0.0.2 reaches it.
+const REFUSALS = 30;
 
 /**
  * One request on a connection of its own, so that the cluster hands it to the next worker; from `source`, another
@@ -83,6 +84,8 @@ describe(`sfip serve --api-workers ${WORKERS}`, () => {
   let server: SpawnedServe;
   let admin: string;
   const tokens: string[] = [];
+  let projectToken: string;
+  let routerId: string;
   const auditPath = () => join(server.stateDir, 'audit.log');
   const auditLines = (path = auditPath()) =>
     readFileSync(path, 'utf8')
@@ -106,6 +109,7 @@ describe(`sfip serve --api-workers ${WORKERS}`, () => {
     const store = new SqliteStore({ path: join(server.stateDir, 'sfip.db') });
     for (let p = 0; p < 2; p++)
       tokens.push((await issueToken(store.tokens, { projectId: `p${p}`, isAdmin: true })).token);
+    projectToken = (await issueToken(store.tokens, { projectId: 'p9', isAdmin: false })).token;
     await store.close();
   });
   after(() => server.stop());
@@ -166,6 +170,7 @@ describe(`sfip serve --api-workers ${WORKERS}`, () => {
       })
     ).floatingip as Json;
     assert.equal(fip.status, 'DOWN', 'the create response predates the agent');
+    routerId = String(router.id);
     const status = await eventually('the floating IP to be ACTIVE', async () => {
       const shown = (await call('GET', `/v2.0/floatingips/${String(fip.id)}`)).floatingip as Json;
       return shown.status === 'ACTIVE' ? shown.status : undefined;
@@ -181,6 +186,23 @@ describe(`sfip serve --api-workers ${WORKERS}`, () => {
       assert.equal(reply.status, 200, reply.body);
       assert.deepEqual(JSON.parse(reply.body), { status: 'ready', detail: '1 router(s) reconciled' });
     }
+  });
+
+  it("serves the primary's /metrics from every worker, with the same token check", async () => {
+    const dashboardToken = readFileSync(join(server.stateDir, 'dashboard-token'), 'utf8').trim();
+    const scrapes = await Promise.all(
+      Array.from({ length: WORKERS }, () =>
+        fresh(server.url, '/metrics', { authorization: `Bearer ${dashboardToken}` }),
+      ),
+    );
+    for (const scrape of scrapes) {
+      assert.equal(scrape.status, 200);
+      // The agent's state, which only the primary holds: the router it reconciled, with its floating IP active.
+      assert.match(scrape.body, new RegExp(`router_id="${routerId}"`));
+    }
+    assert.equal((await fresh(server.url, '/metrics')).status, 401);
+    assert.equal((await fresh(server.url, '/metrics', { 'x-auth-token': projectToken })).status, 403);
+    assert.equal((await fresh(server.url, '/metrics', { 'x-auth-token': admin })).status, 200);
   });
 
   it('reads a write acknowledged by one worker from any other at once (read-your-writes)', async () => {
