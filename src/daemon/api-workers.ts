@@ -42,8 +42,8 @@ const STABLE_MS = 10_000;
 /**
  * Runs the API in `count` worker processes (node:cluster) sharing one listening socket, and restarts one that dies.
  * The primary keeps what must be one for all of them: the rate-limit and refusal counts, the audit log, and the
- * agent's state that /readyz reports. Starting fails, with the listen error explained once, if the first worker
- * cannot listen; the others start only after it did.
+ * agent's state that /readyz reports. Starting fails, with the listen error explained once, if the workers cannot
+ * listen.
  */
 export async function startApiWorkers(options: ApiWorkersOptions): Promise<ApiWorkers> {
   const { log } = options;
@@ -144,17 +144,18 @@ export async function startApiWorkers(options: ApiWorkersOptions): Promise<ApiWo
     );
   };
 
-  let url: string;
+  let url: string | undefined;
   try {
-    // One first, so that a listen error is reported once, and port 0 is chosen once for all.
-    url = await fork(true);
-    await Promise.all(Array.from({ length: options.count - 1 }, () => fork(true)));
+    // All at once (each takes a while to load): the primary holds one listening socket per address, so port 0 is
+    // one port for all, and when listening fails (EADDRINUSE) every worker fails alike and the first error is the
+    // one reported.
+    [url] = await Promise.all(Array.from({ length: options.count }, () => fork(true)));
   } catch (error) {
     await stop();
     throw error;
   }
   return {
-    url,
+    url: url!,
     broadcast: (message) => {
       for (const worker of live) answer(worker, message);
     },
