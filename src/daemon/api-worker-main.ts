@@ -33,6 +33,11 @@ async function main(): Promise<void> {
   // The primary decides when workers stop: a signal to the whole process group (Ctrl-C, systemd) reaches it too,
   // and it stops them in order. A SIGHUP is the primary's (it reopens the audit log it writes).
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => undefined);
+  // The channel to the primary broke (it died while this worker was starting): nothing here is of use any more.
+  cluster.worker!.on('error', (error: Error) => {
+    log.warn({ err: error.message }, 'lost the primary process; stopping');
+    process.exit(1);
+  });
 
   const asks = new Map<number, (message: PrimaryMessage) => void>();
   let nextAsk = 1;

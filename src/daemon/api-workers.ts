@@ -85,6 +85,11 @@ export async function startApiWorkers(options: ApiWorkersOptions): Promise<ApiWo
       const started = Date.now();
       let listening = false;
       live.add(worker);
+      // A send to a worker that just died fails with EPIPE on the worker object; its 'exit' handles the rest, and the
+      // primary (with the agent) must not die of it.
+      worker.on('error', (error: Error) =>
+        log.warn({ worker: worker.id, err: error.message }, 'API worker channel'),
+      );
       worker.on('message', (message: unknown) => {
         if (!isWorkerMessage(message)) return;
         if (message.type === 'listening') {
