@@ -260,6 +260,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   // Nothing keeps running after a failed start: the store, the audit log and the agent lock are released.
   const release = async () => {
     await app.close();
+    if (internalSocket) rmSync(internalSocket, { force: true });
     await store.close();
     audit.close();
     lock?.release();
@@ -305,7 +306,6 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     } catch (error) {
       records.close();
       await release();
-      rmSync(internalSocket, { force: true });
       throw error;
     }
     address = workers.url;
