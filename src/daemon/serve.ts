@@ -14,6 +14,7 @@ import {
   type AuthMode,
   type RateLimit,
 } from '../api/index.js';
+import { notFoundHandler } from '../api/neutron-error.js';
 import { RateGrants } from '../api/shared-rate-limit.js';
 import { startApiWorkers, type ApiWorkers } from './api-workers.js';
 import { PrimaryRecords } from './primary-records.js';
@@ -218,7 +219,11 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   // directory (mode 0700): the agent's history and the counters are here.
   const internalSocket = apiWorkers > 0 ? join(options.stateDir, `api-${process.pid}.sock`) : undefined;
   const app = internalSocket
-    ? Fastify({ logger: false, bodyLimit: 1024 })
+    ? Fastify({
+        logger: false,
+        bodyLimit: 1024,
+        routerOptions: { ignoreTrailingSlash: true },
+      }).setNotFoundHandler(notFoundHandler)
     : await buildApi({
         store,
         auth,
