@@ -2,7 +2,7 @@
  * API benchmark: floating-IP create, list and show throughput and latency against `sfip serve --no-agent`,
  * measured with autocannon from a separate process. Writes its section of docs/benchmarks.md.
  *
- *   node --import tsx bench/api/run.ts [--duration 10] [--connections 32] [--no-write]
+ *   node --import tsx bench/api/run.ts [--duration 10] [--connections 32] [--api-workers 0] [--no-write]
  *
  * Not a test: numbers depend on the machine and on whatever else it runs; the section records both.
  */
@@ -20,6 +20,8 @@ const { values: options } = parseArgs({
     duration: { type: 'string', default: '10' },
     connections: { type: 'string', default: '32' },
     'list-size': { type: 'string', default: '10000' },
+    // 0: the API in one process, as the figures in docs/benchmarks.md were measured; N: `serve --api-workers N`.
+    'api-workers': { type: 'string', default: '0' },
     write: { type: 'boolean', default: true },
     'no-write': { type: 'boolean', default: false },
   },
@@ -31,9 +33,15 @@ const LIST_SIZE = Number(options['list-size']);
 type Json = Record<string, unknown>;
 
 /** utime + stime of a process in milliseconds, from /proc (clock ticks are 100 Hz on Linux). */
-function cpuMsOf(pid: number): number {
+function ownCpuMs(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** The CPU of serve and of its API workers (its live children; a worker replaced mid-run loses its share). */
+function cpuMsOf(pid: number): number {
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean);
+  return ownCpuMs(pid) + children.reduce((sum, child) => sum + ownCpuMs(Number(child)), 0);
 }
 
 let serverPid = 0;
@@ -56,6 +64,8 @@ async function startServe(stateDir: string): Promise<{ url: string; stop: () => 
       'off',
       '--refusal-limit',
       'off',
+      '--api-workers',
+      options['api-workers'],
     ],
     {
       env: { ...process.env, SFIP_RUNTIME_DIR: join(stateDir, 'run') },
@@ -196,7 +206,7 @@ async function main(): Promise<void> {
         ],
       }),
     );
-    const command = `node --import tsx bench/api/run.ts --duration ${DURATION} --connections ${CONNECTIONS}`;
+    const command = `node --import tsx bench/api/run.ts --duration ${DURATION} --connections ${CONNECTIONS} --api-workers ${options['api-workers']}`;
     const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'cpu'}, Node ${process.version}, 1-minute load average ${loadAtStart} at the start and ${loadavg()[0]!.toFixed(1)} at the end (other work shares this machine)`;
     if (options.write && !options['no-write'])
       writeSection(rows, { command, machine, listSize: LIST_SIZE, duration: DURATION });

@@ -1,5 +1,5 @@
 import { dirname } from 'node:path';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { callerIdentity } from './caller-identity.js';
 import { makeDirectories } from '../fs/make-directories.js';
 import { DEFAULT_ROTATION, RotatingLogFile, type Rotation } from '../fs/rotating-log-file.js';
@@ -95,6 +95,40 @@ function outcomeOf(payload: unknown): Outcome {
 }
 
 /**
+ * Remembers what each mutating response said (its resource id, its NeutronError type) on its way out, and returns
+ * the function that builds a request's audit entry once it has been answered (undefined for a read).
+ */
+export function registerAuditEntries(
+  app: FastifyInstance,
+): (request: FastifyRequest, reply: FastifyReply) => AuditEntry | undefined {
+  const outcomes = new WeakMap<FastifyRequest, Outcome>();
+  app.addHook('onSend', async (request, _reply, payload) => {
+    if (MUTATING.has(request.method)) outcomes.set(request, outcomeOf(payload));
+    return payload;
+  });
+  return (request, reply) => {
+    if (!MUTATING.has(request.method)) return undefined;
+    const outcome = outcomes.get(request) ?? { resourceId: null, error: null };
+    const params = request.params as Record<string, string> | undefined;
+    const caller = request.caller as typeof request.caller | null;
+    return {
+      time: new Date().toISOString(),
+      requestId: request.id,
+      who: caller ? callerIdentity(request) : 'unauthenticated',
+      project: caller?.projectId ?? null,
+      admin: caller?.isAdmin ?? null,
+      address: request.ip,
+      method: request.method,
+      path: auditPath(request.url),
+      resourceId: params?.id ?? outcome.resourceId,
+      status: reply.statusCode,
+      error: outcome.error,
+      durationMs: Math.round(reply.elapsedTime * 10) / 10,
+    };
+  };
+}
+
+/**
  * Records every mutating request, refused or not (a 401, a 413 and a 429 are as much worth knowing as a 201).
  * A failed write is reported through `onWriteError` and never fails the request: it has already been answered.
  * With `recordOf` (the refusal limit), refused requests beyond a few per source and window are left to that
@@ -106,31 +140,13 @@ export function registerAuditLog(
   onWriteError: (error: Error) => void,
   recordOf?: (request: FastifyRequest) => RefusalRecord | undefined,
 ): void {
-  const outcomes = new WeakMap<FastifyRequest, Outcome>();
-  app.addHook('onSend', async (request, _reply, payload) => {
-    if (MUTATING.has(request.method)) outcomes.set(request, outcomeOf(payload));
-    return payload;
-  });
+  const entryOf = registerAuditEntries(app);
   app.addHook('onResponse', async (request, reply) => {
-    if (!MUTATING.has(request.method) || recordOf?.(request) === 'summary') return;
-    const outcome = outcomes.get(request) ?? { resourceId: null, error: null };
-    const params = request.params as Record<string, string> | undefined;
-    const caller = request.caller as typeof request.caller | null;
+    if (recordOf?.(request) === 'summary') return;
+    const entry = entryOf(request, reply);
+    if (!entry) return;
     try {
-      log.write({
-        time: new Date().toISOString(),
-        requestId: request.id,
-        who: caller ? callerIdentity(request) : 'unauthenticated',
-        project: caller?.projectId ?? null,
-        admin: caller?.isAdmin ?? null,
-        address: request.ip,
-        method: request.method,
-        path: auditPath(request.url),
-        resourceId: params?.id ?? outcome.resourceId,
-        status: reply.statusCode,
-        error: outcome.error,
-        durationMs: Math.round(reply.elapsedTime * 10) / 10,
-      });
+      log.write(entry);
     } catch (error) {
       onWriteError(error as Error);
     }

@@ -62,9 +62,15 @@ export class RefusalTracker {
 
   /** Seconds until the source may try again, or 0 when it is not limited. */
   retryAfterS(address: string): number {
+    const until = this.limitedUntilMs(address);
+    return until === 0 ? 0 : Math.max(1, Math.ceil((until - this.now()) / 1000));
+  }
+
+  /** When the source's limited window ends (epoch ms), or 0 when it is not limited. */
+  limitedUntilMs(address: string): number {
     const window = this.current(address, false);
     if (!this.limit || !window || window.refused < this.limit.max) return 0;
-    return Math.max(1, Math.ceil((window.startedMs + this.windowMs - this.now()) / 1000));
+    return window.startedMs + this.windowMs;
   }
 
   /** Counts one refusal; says whether a mutating one gets its own audit line or only a share of the summary. */
@@ -143,6 +149,15 @@ export class RefusalTracker {
   }
 }
 
+/** The 429 of a source over the refusal limit (in this process, or told by the primary to API workers). */
+export function tooManyRefusals(address: string, limit: RateLimit, retryAfterS: number): SfipError {
+  return new SfipError(
+    'HTTPTooManyRequests',
+    429,
+    `Too many refused requests from address:${address}: at most ${limit.max} every ${limit.windowMs / 1000} s; retry after ${retryAfterS} s.`,
+  );
+}
+
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 export const isMutating = (request: FastifyRequest) => MUTATING.has(request.method);
 
@@ -163,12 +178,7 @@ export function registerRefusalLimit(
     if (retryAfter === 0) return;
     limitedRequests.add(request);
     void reply.header('retry-after', String(retryAfter));
-    const limit = tracker.limit!;
-    throw new SfipError(
-      'HTTPTooManyRequests',
-      429,
-      `Too many refused requests from address:${request.ip}: at most ${limit.max} every ${limit.windowMs / 1000} s; retry after ${retryAfter} s.`,
-    );
+    throw tooManyRefusals(request.ip, tracker.limit!, retryAfter);
   });
   app.addHook('onResponse', async (request, reply) => {
     if (limitedRequests.has(request)) {

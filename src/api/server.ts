@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Store } from '../store/index.js';
+import type { FastifyRateLimitStoreCtor } from '@fastify/rate-limit';
 import { registerAuditLog, writeBursts, type AuditLog } from './audit-log.js';
+import { registerForwardedRecords, type RecordForwarding } from './forwarded-records.js';
 import { registerAuth, type AuthMode } from './auth.js';
 import { registerExtensions } from './extensions.js';
 import { errorHandler, frameworkErrorHandler, notFoundHandler } from './neutron-error.js';
@@ -40,7 +42,9 @@ export interface ApiOptions {
    * Extra readiness condition, given the routers in the store, e.g. "the agent has reconciled each of them
    * once". Without it, ready means the store answers.
    */
-  readonly ready?: (routerIds: readonly string[]) => { ready: boolean; detail: string };
+  readonly ready?: (
+    routerIds: readonly string[],
+  ) => { ready: boolean; detail: string } | Promise<{ ready: boolean; detail: string }>;
   /**
    * How long a client may take to send a whole request (headers and body). Default 30 s; headers alone get at
    * most 10 s. A slow or stalled client cannot hold a connection longer than this.
@@ -59,6 +63,14 @@ export interface ApiOptions {
   readonly publicUrl?: PublicUrl;
   /** Where every mutating request is recorded, and what to do when the record cannot be written. */
   readonly audit?: { readonly log: AuditLog; readonly onWriteError: (error: Error) => void };
+  /**
+   * In an API worker: the refusal limit and the audit log are the primary's, and the rate limit counts in the
+   * primary's grants (src/daemon/api-workers.ts). Replaces `refusalLimit` and `audit`.
+   */
+  readonly shared?: {
+    readonly records: RecordForwarding;
+    readonly rateLimitStore: FastifyRateLimitStoreCtor;
+  };
 }
 
 /** A caller's X-Request-Id is kept when it is short and plain, so logs can be joined across systems. */
@@ -115,9 +127,10 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   });
   // Before the audit log's hooks, so a request's refusal is counted before it is recorded; before
   // authentication, so a limited source costs no token lookup.
-  const audit = options.audit;
+  const audit = options.shared ? undefined : options.audit;
+  if (options.shared) registerForwardedRecords(app, options.shared.records);
   const refusals =
-    options.refusalLimit || audit
+    (options.refusalLimit && !options.shared) || audit
       ? registerRefusalLimit(app, new RefusalTracker({ limit: options.refusalLimit ?? null }), (bursts) => {
           if (audit) writeBursts(audit.log, bursts, audit.onWriteError);
         })
@@ -136,7 +149,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   });
   registerAuth(app, options.auth ?? 'token', options.store.tokens);
   // After authentication (preHandler), so a caller is its token.
-  if (options.rateLimit) await registerRateLimit(app, options.rateLimit);
+  if (options.rateLimit) await registerRateLimit(app, options.rateLimit, options.shared?.rateLimitStore);
   if (options.docs ?? true) await registerOpenApi(app);
   const publicUrl = options.publicUrl ?? (() => DEFAULT_PUBLIC_URL);
   registerVersions(app, publicUrl);
@@ -165,7 +178,7 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
         .status(503)
         .send({ status: 'not ready', detail: `store unreachable: ${(error as Error).message}` });
     }
-    const state = options.ready?.(routerIds) ?? {
+    const state = (await options.ready?.(routerIds)) ?? {
       ready: true,
       detail: 'store reachable; no agent in this process',
     };

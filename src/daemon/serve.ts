@@ -1,11 +1,24 @@
+import { rmSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { Agent, NodeAgent } from '../agent/index.js';
 import { DEFAULT_RATE_LIMIT, DEFAULT_REFUSAL_LIMIT } from '../api/rate-limit-spec.js';
-import { AuditLog, buildApi, DEFAULT_PUBLIC_URL, type AuthMode, type RateLimit } from '../api/index.js';
+import {
+  AuditLog,
+  buildApi,
+  DEFAULT_PUBLIC_URL,
+  RefusalTracker,
+  type AuthMode,
+  type RateLimit,
+} from '../api/index.js';
+import { notFoundHandler } from '../api/neutron-error.js';
+import { RateGrants } from '../api/shared-rate-limit.js';
+import { startApiWorkers, type ApiWorkers } from './api-workers.js';
+import { PrimaryRecords } from './primary-records.js';
+import { WokenStore } from './woken-store.js';
 import {
   endpointTokenPath,
   ensureLocalAdminToken,
@@ -79,11 +92,16 @@ export interface ServeOptions {
    * public. The same token is needed there.
    */
   readonly metricsListen?: { readonly host: string; readonly port: number };
+  /**
+   * API worker processes (`--api-workers`): 0 (the default here) serves the API in this process, beside the agent;
+   * N ≥ 1 serves it from N processes sharing the listening socket, apart from the agent (api-workers.ts).
+   */
+  readonly apiWorkers?: number;
 }
 
 export interface RunningServer {
   readonly url: string;
-  /** The HTTP server, for tests that walk every route. */
+  /** The HTTP server, for tests that walk every route; with API workers, the primary's /metrics and /dashboard. */
   readonly app: FastifyInstance;
   readonly store: Store;
   readonly agent: Agent | undefined;
@@ -160,11 +178,14 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
           stateDir: join(options.stateDir, `agent-${node}`),
         })
       : undefined;
+  const apiWorkers = options.apiWorkers ?? 0;
+  // With API workers, writes are committed by other processes: they wake the agent (see WokenStore).
+  const agentStore = apiWorkers > 0 ? new WokenStore(store) : undefined;
   const agent =
     nodeAgent?.agent ??
     (options.agent
       ? new Agent({
-          store,
+          store: agentStore ?? store,
           dataplaneFor,
           defaultBackend: options.backend,
           log: log.child({ component: 'agent' }),
@@ -183,28 +204,38 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     options.auditLogPath ?? join(options.stateDir, 'audit.log'),
     ...(options.auditLogRotation ? [options.auditLogRotation] : []),
   );
+  const readiness = (routerIds: readonly string[]) =>
+    agent
+      ? agentReadiness(history, agentStarted, routerIds)
+      : { ready: true, detail: 'store reachable; no agent in this process' };
+  const onAuditWriteError = (error: Error) =>
+    log.error({ err: error.message, path: audit.path }, 'cannot write the audit log');
+  const rateLimit = options.rateLimit === null ? null : (options.rateLimit ?? DEFAULT_RATE_LIMIT);
+  const refusalLimit = options.refusalLimit === undefined ? DEFAULT_REFUSAL_LIMIT : options.refusalLimit;
   // Known once listening (port 0 picks one); no link is built before then, as no request arrives before.
   let endpoint = options.publicUrl;
-  const app = await buildApi({
-    store,
-    auth,
-    publicUrl: () => endpoint ?? DEFAULT_PUBLIC_URL,
-    ...(https && { https }),
-    ...(options.requestTimeoutMs !== undefined && { requestTimeoutMs: options.requestTimeoutMs }),
-    ...(options.bodyLimit !== undefined && { bodyLimit: options.bodyLimit }),
-    ...(options.rateLimit !== null && { rateLimit: options.rateLimit ?? DEFAULT_RATE_LIMIT }),
-    refusalLimit: options.refusalLimit === undefined ? DEFAULT_REFUSAL_LIMIT : options.refusalLimit,
-    audit: {
-      log: audit,
-      onWriteError: (error) =>
-        log.error({ err: error.message, path: audit.path }, 'cannot write the audit log'),
-    },
-    logger: log.child({ component: 'api' }),
-    ready: (routerIds) =>
-      agent
-        ? agentReadiness(history, agentStarted, routerIds)
-        : { ready: true, detail: 'store reachable; no agent in this process' },
-  });
+  // With API workers, this process serves only /metrics and /dashboard, to the workers, on a socket in the state
+  // directory (mode 0700): the agent's history and the counters are here.
+  const internalSocket = apiWorkers > 0 ? join(options.stateDir, `api-${process.pid}.sock`) : undefined;
+  const app = internalSocket
+    ? Fastify({
+        logger: false,
+        bodyLimit: 1024,
+        routerOptions: { ignoreTrailingSlash: true },
+      }).setNotFoundHandler(notFoundHandler)
+    : await buildApi({
+        store,
+        auth,
+        publicUrl: () => endpoint ?? DEFAULT_PUBLIC_URL,
+        ...(https && { https }),
+        ...(options.requestTimeoutMs !== undefined && { requestTimeoutMs: options.requestTimeoutMs }),
+        ...(options.bodyLimit !== undefined && { bodyLimit: options.bodyLimit }),
+        ...(rateLimit && { rateLimit }),
+        refusalLimit,
+        audit: { log: audit, onWriteError: onAuditWriteError },
+        logger: log.child({ component: 'api' }),
+        ready: readiness,
+      });
   const observer = new Observer({
     store,
     dataplaneFor,
@@ -230,16 +261,64 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   // The admin token exists before the first request can arrive, so a client started with the server never sees a 401.
   const local = auth === 'token' ? await ensureLocalAdminToken(store.tokens, options.stateDir) : undefined;
   if (local) log.info({ path: local.path, created: local.created }, 'local admin token ready');
-  const address = await app
-    .listen({ host: options.host, port: options.port })
-    .catch(async (error: unknown) => {
-      // Nothing keeps running after a failed start: the store, the audit log and the agent lock are released.
-      await app.close();
-      await store.close();
-      audit.close();
-      lock?.release();
+  // Nothing keeps running after a failed start: the store, the audit log and the agent lock are released.
+  const release = async () => {
+    await app.close();
+    if (internalSocket) rmSync(internalSocket, { force: true });
+    await store.close();
+    audit.close();
+    lock?.release();
+  };
+  let workers: ApiWorkers | undefined;
+  let records: PrimaryRecords | undefined;
+  let address: string;
+  if (internalSocket) {
+    records = new PrimaryRecords(
+      new RefusalTracker({ limit: refusalLimit }),
+      audit,
+      onAuditWriteError,
+      (sources) => workers?.broadcast({ type: 'limited', sources }),
+    );
+    try {
+      rmSync(internalSocket, { force: true });
+      await app.listen({ path: internalSocket });
+      workers = await startApiWorkers({
+        count: apiWorkers,
+        config: {
+          host: options.host,
+          port: options.port,
+          stateDir: options.stateDir,
+          ...(options.store !== undefined && { store: options.store }),
+          logLevel: log.level,
+          auth,
+          ...(options.tls && { tls: options.tls }),
+          ...(options.publicUrl !== undefined && { publicUrl: options.publicUrl }),
+          ...(options.requestTimeoutMs !== undefined && { requestTimeoutMs: options.requestTimeoutMs }),
+          ...(options.bodyLimit !== undefined && { bodyLimit: options.bodyLimit }),
+          rateLimit,
+          refusalLimit,
+          internalSocket,
+          // With --metrics-listen, /metrics is served there only, as without workers.
+          proxyMetrics: !options.metricsListen,
+        },
+        log,
+        records,
+        grants: new RateGrants(),
+        readiness,
+        onChanged: () => agentStore?.wake(),
+      });
+    } catch (error) {
+      records.close();
+      await release();
+      throw error;
+    }
+    address = workers.url;
+  } else {
+    address = await app.listen({ host: options.host, port: options.port }).catch(async (error: unknown) => {
+      await release();
       throw explainListenError(error, options.host, options.port);
     });
+  }
   endpoint ??= address;
   let metricsListener: Awaited<ReturnType<typeof listenMetrics>> | undefined;
   if (options.metricsListen) {
@@ -251,10 +330,9 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
         options.metricsListen.port,
       );
     } catch (error) {
-      await app.close();
-      await store.close();
-      audit.close();
-      lock?.release();
+      await workers?.stop();
+      records?.close();
+      await release();
       throw error;
     }
     log.info({ url: metricsListener.url }, 'metrics listening');
@@ -296,7 +374,11 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     async close() {
       if (published && adminToken) unpublishToken(published, adminToken);
       await metricsListener?.close();
+      // Workers first: no request is answered after the agent stopped, and their last records reach the log.
+      await workers?.stop();
+      records?.close();
       await app.close();
+      if (internalSocket) rmSync(internalSocket, { force: true });
       await agentRunning;
       await (nodeAgent ?? agent)?.stop();
       await store.close();

@@ -17,6 +17,8 @@ export interface SpawnedServe {
   readonly env: NodeJS.ProcessEnv;
   /** Everything serve logged, for assertions and failure messages. */
   readonly logs: string[];
+  /** The serve process (the primary, with API workers). */
+  readonly pid: number;
   /** Sends serve a signal (SIGHUP reopens its audit log). */
   signal(name: NodeJS.Signals): void;
   /** SIGTERM and wait, keeping the state directory. */
@@ -86,6 +88,7 @@ export async function spawnServe(extra: string[] = []): Promise<SpawnedServe> {
     adminToken,
     env,
     logs,
+    pid: child.pid!,
     signal: (name) => void child.kill(name),
     terminate,
     async stop() {

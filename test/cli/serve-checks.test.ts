@@ -76,30 +76,34 @@ describe('serve start-up checks', () => {
     assert.doesNotMatch(r.stderr, /CAP_SYS_ADMIN/);
   });
 
-  it('explains a port that is already in use instead of a raw EADDRINUSE', async () => {
-    const holder = createServer();
-    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
-    try {
-      const port = (holder.address() as AddressInfo).port;
-      const r = await run(process.execPath, [
-        '--import',
-        'tsx',
-        CLI,
-        'serve',
-        '--no-agent',
-        '--state-dir',
-        stateDir,
-        '--port',
-        String(port),
-      ]);
-      assert.notEqual(r.code, 0);
-      assert.match(
-        r.stderr,
-        new RegExp(`Cannot listen on 127\\.0\\.0\\.1:${port}: the port is already in use`),
-      );
-      assert.match(r.stderr, /--port/);
-    } finally {
-      await new Promise((resolve) => holder.close(resolve));
-    }
-  });
+  for (const workers of ['0', '2'])
+    it(`explains a port that is already in use instead of a raw EADDRINUSE, once (--api-workers ${workers})`, async () => {
+      const holder = createServer();
+      await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+      try {
+        const port = (holder.address() as AddressInfo).port;
+        const r = await run(process.execPath, [
+          '--import',
+          'tsx',
+          CLI,
+          'serve',
+          '--no-agent',
+          '--state-dir',
+          stateDir,
+          '--port',
+          String(port),
+          '--api-workers',
+          workers,
+        ]);
+        assert.notEqual(r.code, 0);
+        assert.equal(r.stderr.match(/Cannot listen on/g)?.length, 1, r.stderr);
+        assert.match(
+          r.stderr,
+          new RegExp(`Cannot listen on 127\\.0\\.0\\.1:${port}: the port is already in use`),
+        );
+        assert.match(r.stderr, /--port/);
+      } finally {
+        await new Promise((resolve) => holder.close(resolve));
+      }
+    });
 });

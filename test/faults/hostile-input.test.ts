@@ -524,6 +524,7 @@ describe('hostile input at every entry point', { timeout: 180_000 }, () => {
           '--refusal-limit',
           '--audit-log-max-size',
           '--audit-log-files',
+          '--api-workers',
         ],
       ],
     ];

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseBackendName } from '../../model/index.js';
 import {
@@ -75,6 +76,18 @@ function parseFileCount(text: string): number {
   if (!/^\d+$/.test(text) || n < 1 || n > 1000) {
     throw new InvalidArgumentError(
       `'${text}' is not a number of files: expected a whole number from 1 to 1000`,
+    );
+  }
+  return n;
+}
+
+const MAX_API_WORKERS = 64;
+
+function parseApiWorkers(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n > MAX_API_WORKERS) {
+    throw new InvalidArgumentError(
+      `'${text}' is not a number of API workers: expected a whole number from 0 (the API in the agent's process) to ${MAX_API_WORKERS}`,
     );
   }
   return n;
@@ -200,6 +213,14 @@ export function serveCommand(): Command {
       parseFileCount,
       DEFAULT_ROTATION.files,
     )
+    .addOption(
+      new Option(
+        '--api-workers <count>',
+        "API processes sharing the port, apart from the agent; 0 serves the API in the agent's process",
+      )
+        .argParser(parseApiWorkers)
+        .default(availableParallelism(), 'the number of cores'),
+    )
     .option(
       '--public-url <url>',
       'where clients reach the API, for links in responses (default: the listen address; never the Host header)',
@@ -242,6 +263,7 @@ export function serveCommand(): Command {
         ...(o.metricsListen !== undefined && {
           metricsListen: o.metricsListen as { host: string; port: number },
         }),
+        apiWorkers: Number(o.apiWorkers),
         log,
       });
       // Runs until a signal; then the API and agent stop, and the kernel keeps forwarding what it has.
