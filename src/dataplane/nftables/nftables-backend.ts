@@ -25,6 +25,7 @@ import { readNftCounters, SET_DUMP_HELPER } from './counters.js';
 import { parseTranslationElements, TRANSLATION_SETS } from './element-dump.js';
 import { countersMatch, EXPECTED_MAPS, parseNftTable, parseTableNames } from './parse.js';
 import { forwardingElements, PF_EXPECTED_MAPS } from './port-forwarding.js';
+import { limitsFromObjects, qosConsistent, QOS_EXPECTED_MAPS } from './qos.js';
 import {
   INBOUND_MAP,
   OUTBOUND_MAP,
@@ -110,18 +111,26 @@ export class NftablesDataplane implements Dataplane {
           outbound: new Map(),
           addresses,
           macs: new Map(),
+          limits: new Map(),
         };
       }
       throw error;
     }
     const expected = desired ? structureSignature(chainsFor(desired, this.options)) : [];
     const forwarded = (desired?.forwardings ?? []).length > 0;
-    const expectedMaps = new Set([...EXPECTED_MAPS, ...(forwarded ? PF_EXPECTED_MAPS : [])]);
+    const expectedMaps = new Set([
+      ...EXPECTED_MAPS,
+      ...QOS_EXPECTED_MAPS,
+      ...(forwarded ? PF_EXPECTED_MAPS : []),
+    ]);
     const structureMatches =
       desired !== undefined &&
       sameList(state.signature, expected) &&
       (!deep ||
-        (state.icmpConsistent && countersMatch(state) && forwardingsMatch(state.forwardings, desired))) &&
+        (state.icmpConsistent &&
+          countersMatch(state) &&
+          forwardingsMatch(state.forwardings, desired) &&
+          qosConsistent(new Set(state.limitObjects.map((o) => o.name)), state.limitElements))) &&
       state.maps.size === expectedMaps.size &&
       [...state.maps].every((m) => expectedMaps.has(m));
     return {
@@ -131,6 +140,8 @@ export class NftablesDataplane implements Dataplane {
       outbound: state.outbound,
       addresses,
       macs: state.macs,
+      // From the limit objects, which every listing shows; their map elements only deep reads check.
+      limits: limitsFromObjects(state.limitObjects),
     };
   }
 
@@ -140,7 +151,7 @@ export class NftablesDataplane implements Dataplane {
     const addAddresses = wanted.filter((ip) => !actual.addresses.has(ip));
     const removeAddresses = [...actual.addresses].filter((ip) => !wantAddresses.has(ip)).sort();
     if (!actual.present || !actual.structureMatches) {
-      const delta = renderDelta(desired, actual.inbound, actual.outbound, actual.macs);
+      const delta = renderDelta(desired, actual.inbound, actual.outbound, actual.macs, actual.limits);
       return {
         target: desired,
         batch: renderFull(desired, this.options),
@@ -151,7 +162,7 @@ export class NftablesDataplane implements Dataplane {
         removed: delta.removed,
       };
     }
-    const delta = renderDelta(desired, actual.inbound, actual.outbound, actual.macs);
+    const delta = renderDelta(desired, actual.inbound, actual.outbound, actual.macs, actual.limits);
     return {
       target: desired,
       batch: delta.text,

@@ -1,6 +1,7 @@
 import type { FloatingMapping } from '../types.js';
 import { SOURCE_MACS } from './anti-spoofing.js';
 import { ICMP_MAPS } from './icmp-errors.js';
+import type { NftLimitObject } from './qos.js';
 import { COUNT_IN_SET, COUNT_OUT_SET, INBOUND_MAP, OUTBOUND_MAP } from './render.js';
 
 /** The parts of `nft -j list table` output that sfip reads back. */
@@ -17,6 +18,10 @@ export interface NftTableState {
   readonly counted: Map<string, Set<string>>;
   /** Elements of the port-forwarding maps, as port-forwarding.ts renders them (empty in a terse listing). */
   readonly forwardings: Map<string, string[]>;
+  /** The table's limit objects (QoS), in every listing. */
+  readonly limitObjects: NftLimitObject[];
+  /** QoS map name -> floating -> limit object name (empty in a terse listing). */
+  readonly limitElements: Map<string, Map<string, string>>;
 }
 
 interface NftChain {
@@ -45,7 +50,14 @@ export interface NftSet {
   elem?: NftSetElement[];
   stmt?: Record<string, unknown>[];
 }
-type NftObject = { chain?: NftChain; rule?: NftRule; map?: NftMap; set?: NftSet; table?: unknown };
+type NftObject = {
+  chain?: NftChain;
+  rule?: NftRule;
+  map?: NftMap;
+  set?: NftSet;
+  table?: unknown;
+  limit?: NftLimitObject;
+};
 
 /**
  * Reads a table back. Base chains appear in the signature with type, hook and priority; rules by their
@@ -65,8 +77,11 @@ export function parseNftTable(...listings: string[]): NftTableState {
   const macs = new Map<string, string>();
   const counted = new Map<string, Set<string>>();
   const forwardings = new Map<string, string[]>();
+  const limitObjects: NftLimitObject[] = [];
+  const limitElements = new Map<string, Map<string, string>>();
   for (const object of objects) {
-    if (object.chain) {
+    if (object.limit) limitObjects.push(object.limit);
+    else if (object.chain) {
       const c = object.chain;
       chains.push(`chain ${c.name} ${c.type ?? '-'} ${c.hook ?? '-'} ${c.prio ?? '-'}`);
     } else if (object.rule) {
@@ -74,6 +89,13 @@ export function parseNftTable(...listings: string[]): NftTableState {
     } else if (object.map) {
       const m = object.map;
       maps.add(`${m.name} ${[m.type].flat().join(',')}:${m.map ?? '-'}`);
+      if (m.map === 'limit') {
+        limitElements.set(
+          m.name,
+          new Map((m.elem ?? []).map(([key, value]) => [String(key), String(value)] as [string, string])),
+        );
+        continue;
+      }
       if (m.name.startsWith('pf_')) {
         forwardings.set(
           m.name,
@@ -111,6 +133,8 @@ export function parseNftTable(...listings: string[]): NftTableState {
     macs,
     counted,
     forwardings,
+    limitObjects,
+    limitElements,
   };
 }
 
