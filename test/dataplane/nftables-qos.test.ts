@@ -10,6 +10,7 @@ import { parseNftTable } from '../../src/dataplane/nftables/parse.js';
 import { limitsFromObjects, qosConsistent } from '../../src/dataplane/nftables/qos.js';
 import { limitsKey, type DesiredRouter, type FloatingMapping } from '../../src/dataplane/types.js';
 import { parseIPv4 } from '../../src/model/index.js';
+import type { Json } from '../../src/client/api-client.js';
 import { readFixture } from '../support/golden.js';
 
 const ip = parseIPv4;
@@ -112,5 +113,88 @@ describe('nftables QoS planning', () => {
     assert.notEqual(key, limitsKey(limited.limits));
     assert.match(key, /ingress -1\/100 packets/, 'per minute is not sfip’s');
     assert.match(key, /egress 10240\/819\.2 kbit/, 'kbytes are 1,024 bytes');
+  });
+
+  describe('a quick read whose limit objects differ from what is wanted', () => {
+    const fixture = JSON.parse(readFixture('nftables-list-table.json')) as { nftables: Json[] };
+    const mapped: DesiredRouter = {
+      ...structure,
+      internalCidrs: ['10.0.0.0/24', '10.1.0.0/24'],
+      mappings: [
+        {
+          floatingIp: ip('203.0.113.10'),
+          fixedIp: ip('10.0.0.11'),
+          fixedMac: 'fa:16:3e:00:00:0b',
+          limits: [
+            { direction: 'egress', unit: 'kbit', rate: 10_000, burst: 8_000 },
+            { direction: 'ingress', unit: 'packets', rate: 1_000, burst: 100 },
+          ],
+        },
+        { floatingIp: ip('203.0.113.11'), fixedIp: ip('10.0.0.12'), fixedMac: 'fa:16:3e:00:00:0c' },
+      ],
+    };
+    /** nft answers from the captured listing, without the qos_in_pps element when `lost`. */
+    const dataplane = (lost: boolean) => {
+      const listings: string[][] = [];
+      const strip = (o: Json): Json => {
+        const map = o.map as Json | undefined;
+        return map && lost && map.name === 'qos_in_pps' ? { map: { ...map, elem: [] } } : o;
+      };
+      const run = async (file: string, args: readonly string[]) => {
+        if (file !== 'nft') return { stdout: '[]', stderr: '', code: 0 };
+        listings.push([...args]);
+        const objects = fixture.nftables.map(strip);
+        const mapName = args[1] === 'list' && args[2] === 'map' ? args[5] : undefined;
+        const chosen = mapName
+          ? objects.filter((o) => (o.map as Json | undefined)?.name === mapName)
+          : args.includes('-t')
+            ? objects.map((o) => {
+                const { elem: _elem, ...rest } = ((o.map ?? o.set) as Json | undefined) ?? {};
+                return o.map ? { map: rest } : o.set ? { set: rest } : o;
+              })
+            : objects;
+        return { stdout: JSON.stringify({ nftables: chosen }), stderr: '', code: 0 };
+      };
+      return { dp: new NftablesDataplane(run, undefined, null), listings };
+    };
+    const changed: DesiredRouter = {
+      ...mapped,
+      mappings: [
+        {
+          ...mapped.mappings[0]!,
+          limits: [{ direction: 'ingress', unit: 'packets', rate: 2_000, burst: 100 }],
+        },
+        mapped.mappings[1]!,
+      ],
+    };
+
+    it('lists the QoS maps, and plans a delta when they hold what the objects say', async () => {
+      const { dp: reader, listings } = dataplane(false);
+      await reader.read(changed, changed); // the first read of a router is deep
+      const actual = await reader.read(changed, changed);
+      assert.equal(
+        listings.filter((a) => a.some((x) => x.startsWith('qos_'))).length,
+        4,
+        'the four QoS maps, once',
+      );
+      assert.equal(actual.structureMatches, true);
+      assert.match(reader.plan(changed, actual).batch ?? '', /delete element \S+ \S+ qos_in_pps/);
+      const { listings: quiet, dp: unchanged } = dataplane(false);
+      await unchanged.read(mapped, mapped);
+      await unchanged.read(mapped, mapped);
+      assert.equal(
+        quiet.filter((a) => a.some((x) => x.startsWith('qos_'))).length,
+        0,
+        'no map listing when limits match',
+      );
+    });
+
+    it('rebuilds when an object has lost its element (a delete of it would fail the transaction)', async () => {
+      const { dp: reader } = dataplane(true);
+      await reader.read(changed, changed);
+      const actual = await reader.read(changed, changed);
+      assert.equal(actual.structureMatches, false);
+      assert.equal(reader.plan(changed, actual).rebuild, true);
+    });
   });
 });
