@@ -19,13 +19,13 @@ import type {
   Plan,
   RouterTarget,
 } from '../types.js';
-import { deltaActual, limitsKey } from '../types.js';
+import { deltaActual } from '../types.js';
 import { SOURCE_MACS } from './anti-spoofing.js';
 import { readNftCounters, SET_DUMP_HELPER } from './counters.js';
 import { parseTranslationElements, TRANSLATION_SETS } from './element-dump.js';
 import { countersMatch, EXPECTED_MAPS, parseNftTable, parseTableNames } from './parse.js';
 import { forwardingElements, PF_EXPECTED_MAPS } from './port-forwarding.js';
-import { limitsFromObjects, qosConsistent, QOS_EXPECTED_MAPS, QOS_MAPS } from './qos.js';
+import { limitsFromElements, QOS_EXPECTED_SETS, QOS_SETS } from './qos.js';
 import {
   INBOUND_MAP,
   OUTBOUND_MAP,
@@ -120,28 +120,26 @@ export class NftablesDataplane implements Dataplane {
     const forwarded = (desired?.forwardings ?? []).length > 0;
     const expectedMaps = new Set([
       ...EXPECTED_MAPS,
-      ...QOS_EXPECTED_MAPS,
+      ...QOS_EXPECTED_SETS,
       ...(forwarded ? PF_EXPECTED_MAPS : []),
     ]);
-    const limits = limitsFromObjects(state.limitObjects);
-    // The plan will replace the limits of floating IPs whose objects differ from what is wanted, deleting their
-    // elements; a quick read has not seen the elements, and deleting one that is gone fails the transaction. So
-    // then (only then: a change of limits, or drift) the four QoS maps are listed too, and checked.
-    let limitElements = deep ? state.limitElements : undefined;
-    if (!limitElements && desired && !sameLimits(desired, limits)) {
-      const listings = await Promise.all(
-        QOS_MAPS.map((m) => list(['list', 'map', 'ip', table, m.name]).catch(() => '{}')),
-      );
-      limitElements = new Map(
-        listings.map((json) => parseNftTable(json).limitElements).flatMap((m) => [...m]),
-      );
-    }
+    // A terse listing has no elements: every other read lists the four QoS sets, which hold only the limited
+    // floating IPs (usually few; a miss costs nothing when none is limited).
+    const limitElements = deep
+      ? state.limitElements
+      : new Map(
+          (
+            await Promise.all(
+              QOS_SETS.map((s) => list(['list', 'set', 'ip', table, s.name]).catch(() => '{}')),
+            )
+          ).flatMap((json) => [...parseNftTable(json).limitElements]),
+        );
+    const limits = limitsFromElements(limitElements);
     const structureMatches =
       desired !== undefined &&
       sameList(state.signature, expected) &&
       (!deep ||
         (state.icmpConsistent && countersMatch(state) && forwardingsMatch(state.forwardings, desired))) &&
-      (!limitElements || qosConsistent(new Set(state.limitObjects.map((o) => o.name)), limitElements)) &&
       state.maps.size === expectedMaps.size &&
       [...state.maps].every((m) => expectedMaps.has(m));
     return {
@@ -151,7 +149,6 @@ export class NftablesDataplane implements Dataplane {
       outbound: state.outbound,
       addresses,
       macs: state.macs,
-      // From the limit objects, which every listing shows; their elements are checked above.
       limits,
     };
   }
@@ -232,17 +229,6 @@ export class NftablesDataplane implements Dataplane {
     const { stdout } = await this.run('nft', ['-j', 'list', 'tables', 'ip'], { netns: namespace });
     return parseTableNames(stdout).flatMap((name) => routerIdOfTable(name) ?? []);
   }
-}
-
-/** Whether the limits read back are exactly the desired mappings' limits. */
-function sameLimits(desired: DesiredRouter, read: ReadonlyMap<string, string>): boolean {
-  let limited = 0;
-  for (const m of desired.mappings) {
-    if (!m.limits) continue;
-    limited++;
-    if (read.get(m.floatingIp) !== limitsKey(m.limits)) return false;
-  }
-  return limited === read.size;
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {

@@ -1,7 +1,7 @@
 import type { FloatingMapping } from '../types.js';
 import { SOURCE_MACS } from './anti-spoofing.js';
 import { ICMP_MAPS } from './icmp-errors.js';
-import type { NftLimitObject } from './qos.js';
+import type { NftLimit } from './qos.js';
 import { COUNT_IN_SET, COUNT_OUT_SET, INBOUND_MAP, OUTBOUND_MAP } from './render.js';
 
 /** The parts of `nft -j list table` output that sfip reads back. */
@@ -18,10 +18,8 @@ export interface NftTableState {
   readonly counted: Map<string, Set<string>>;
   /** Elements of the port-forwarding maps, as port-forwarding.ts renders them (empty in a terse listing). */
   readonly forwardings: Map<string, string[]>;
-  /** The table's limit objects (QoS), in every listing. */
-  readonly limitObjects: NftLimitObject[];
-  /** QoS map name -> floating -> limit object name (empty in a terse listing). */
-  readonly limitElements: Map<string, Map<string, string>>;
+  /** QoS set name -> floating -> the element's limit (null: none), for the sets listed with elements. */
+  readonly limitElements: Map<string, Map<string, NftLimit | null>>;
 }
 
 interface NftChain {
@@ -56,7 +54,6 @@ type NftObject = {
   map?: NftMap;
   set?: NftSet;
   table?: unknown;
-  limit?: NftLimitObject;
 };
 
 /**
@@ -77,11 +74,9 @@ export function parseNftTable(...listings: string[]): NftTableState {
   const macs = new Map<string, string>();
   const counted = new Map<string, Set<string>>();
   const forwardings = new Map<string, string[]>();
-  const limitObjects: NftLimitObject[] = [];
-  const limitElements = new Map<string, Map<string, string>>();
+  const limitElements = new Map<string, Map<string, NftLimit | null>>();
   for (const object of objects) {
-    if (object.limit) limitObjects.push(object.limit);
-    else if (object.chain) {
+    if (object.chain) {
       const c = object.chain;
       chains.push(`chain ${c.name} ${c.type ?? '-'} ${c.hook ?? '-'} ${c.prio ?? '-'}`);
     } else if (object.rule) {
@@ -89,13 +84,6 @@ export function parseNftTable(...listings: string[]): NftTableState {
     } else if (object.map) {
       const m = object.map;
       maps.add(`${m.name} ${[m.type].flat().join(',')}:${m.map ?? '-'}`);
-      if (m.map === 'limit') {
-        limitElements.set(
-          m.name,
-          new Map((m.elem ?? []).map(([key, value]) => [String(key), String(value)] as [string, string])),
-        );
-        continue;
-      }
       if (m.name.startsWith('pf_')) {
         forwardings.set(
           m.name,
@@ -113,8 +101,13 @@ export function parseNftTable(...listings: string[]): NftTableState {
     } else if (object.set) {
       const set = object.set;
       const withCounter = (set.stmt ?? []).some((stmt) => 'counter' in stmt);
-      maps.add(`${set.name} ${[set.type].flat().join('.')}${withCounter ? ' counter' : ''}`);
-      if (set.name === SOURCE_MACS) {
+      const withLimit = (set.stmt ?? []).some((stmt) => 'limit' in stmt);
+      maps.add(
+        `${set.name} ${[set.type].flat().join('.')}${withCounter ? ' counter' : ''}${withLimit ? ' limit' : ''}`,
+      );
+      if (set.name.startsWith('qos_')) {
+        if (set.elem) limitElements.set(set.name, new Map(set.elem.flatMap(limitElement)));
+      } else if (set.name === SOURCE_MACS) {
         for (const e of set.elem ?? []) {
           const [mac, ip] = (e as unknown as { concat?: unknown[] }).concat ?? [];
           if (typeof mac === 'string' && typeof ip === 'string') macs.set(ip, mac);
@@ -133,9 +126,17 @@ export function parseNftTable(...listings: string[]): NftTableState {
     macs,
     counted,
     forwardings,
-    limitObjects,
     limitElements,
   };
+}
+
+/** `{ elem: { val, limit } }` as [floating, its limit]; an element without a limit maps to null. */
+function limitElement(element: NftSetElement): [string, NftLimit | null][] {
+  const key = setElementKey(element);
+  if (key === undefined) return [];
+  const limit =
+    typeof element === 'string' ? undefined : (element.elem as { limit?: NftLimit } | undefined)?.limit;
+  return [[key, limit ?? null]];
 }
 
 /** `{concat: [a, b, c]}` as `a . b . c`, a bare value as itself. */

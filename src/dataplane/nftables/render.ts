@@ -9,7 +9,6 @@ import {
   QOS_DECLARATIONS,
   qosDelta,
   qosElementStatements,
-  qosObjects,
 } from './qos.js';
 import {
   forwardingDigest,
@@ -251,7 +250,6 @@ export function renderFull(desired: DesiredRouter, options: NftOptions = DEFAULT
     `  ${sourceMacsDeclaration}`,
     ...COUNTER_SETS.map((name) => `  set ${name} { type ipv4_addr; counter; }`),
     ...QOS_DECLARATIONS.map((d) => `  ${d}`),
-    ...qosObjects(desired.mappings).map((o) => `  ${o}`),
     ...(forwardings.length > 0
       ? [...PF_MAP_DECLARATIONS, ...PF_ICMP_DECLARATIONS].map(([name, type]) => `  map ${name} { ${type}; }`)
       : []),
