@@ -156,4 +156,27 @@ describe('nftables QoS planning', () => {
       `add element ip ${TABLE} qos_out_bw { 203.0.113.10 limit rate over 1250000 bytes/second burst 1000000 bytes }`,
     ]);
   });
+
+  it('a router that never had limits reads no QoS sets on quick reads', async () => {
+    const fixture = JSON.parse(readFixture('nftables-list-table.json')) as { nftables: Json[] };
+    const unlimited = fixture.nftables.map((o) =>
+      (o.set as Json | undefined)?.name?.toString().startsWith('qos_')
+        ? { set: { ...(o.set as Json), elem: undefined } }
+        : o,
+    );
+    const listings: string[][] = [];
+    const run = async (file: string, args: readonly string[]) => {
+      if (file === 'nft') listings.push([...args]);
+      return { stdout: file === 'nft' ? JSON.stringify({ nftables: unlimited }) : '[]', stderr: '', code: 0 };
+    };
+    const reader = new NftablesDataplane(run, undefined, null);
+    const desired: DesiredRouter = { ...structure, mappings: [plain] };
+    await reader.read(desired, desired);
+    await reader.read(desired, desired);
+    assert.equal(listings.filter((a) => a.some((x) => x.startsWith('qos_'))).length, 0);
+    // Once a plan writes limits, quick reads list the sets again.
+    await reader.apply(reader.plan({ ...desired, mappings: [limited] }, await reader.read(desired, desired)));
+    await reader.read(desired, desired);
+    assert.equal(listings.filter((a) => a.some((x) => x.startsWith('qos_'))).length, 4);
+  });
 });

@@ -50,6 +50,8 @@ const DEEP_READ_EVERY = 6;
 export class NftablesDataplane implements Dataplane {
   readonly name = 'nftables' as const;
   private readonly reads = new Map<string, number>();
+  /** Routers whose last read found limited floating IPs: their quick reads list the QoS sets. */
+  private readonly limited = new Set<string>();
 
   /** Long-lived nft and ip processes per namespace for deltas; only with the real runner (tests inject theirs). */
   private readonly channels: NetnsChannels | null;
@@ -123,18 +125,25 @@ export class NftablesDataplane implements Dataplane {
       ...QOS_EXPECTED_SETS,
       ...(forwarded ? PF_EXPECTED_MAPS : []),
     ]);
-    // A terse listing has no elements: every other read lists the four QoS sets, which hold only the limited
-    // floating IPs (usually few; a miss costs nothing when none is limited).
-    const limitElements = deep
-      ? state.limitElements
-      : new Map(
-          (
-            await Promise.all(
-              QOS_SETS.map((s) => list(['list', 'set', 'ip', table, s.name]).catch(() => '{}')),
-            )
-          ).flatMap((json) => [...parseNftTable(json).limitElements]),
-        );
+    // A terse listing has no elements: a quick read lists the four QoS sets (they hold only the limited floating
+    // IPs) when the router has or had limits; one that never had any skips the four nft runs, and a limit added
+    // there by hand is seen by the next deep read.
+    const listLimits =
+      deep || this.limited.has(target.routerId) || (desired?.mappings ?? []).some((m) => m.limits);
+    const limitElements = !listLimits
+      ? new Map()
+      : deep
+        ? state.limitElements
+        : new Map(
+            (
+              await Promise.all(
+                QOS_SETS.map((s) => list(['list', 'set', 'ip', table, s.name]).catch(() => '{}')),
+              )
+            ).flatMap((json) => [...parseNftTable(json).limitElements]),
+          );
     const limits = limitsFromElements(limitElements);
+    if (limits.size > 0) this.limited.add(target.routerId);
+    else this.limited.delete(target.routerId);
     const structureMatches =
       desired !== undefined &&
       sameList(state.signature, expected) &&
@@ -190,6 +199,8 @@ export class NftablesDataplane implements Dataplane {
   async apply(plan: Plan): Promise<void> {
     // Translation first, addresses second: a disassociated floating IP stops forwarding the moment the
     // transaction commits, and a new one is translated before anyone can learn its address by ARP.
+    // Limits written between reads: the router's quick reads must list the QoS sets from now on.
+    if (plan.batch?.includes(' qos_')) this.limited.add(plan.target.routerId);
     if (plan.batch !== null) {
       // A delta (element adds and deletes, one statement per line) goes through the namespace's long-lived nft
       // process: no process start on the hot path. Rebuilds and bulk changes run `nft -f` as one file.
