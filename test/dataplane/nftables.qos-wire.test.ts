@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Json } from '../../src/client/api-client.js';
 import { parseNftTable } from '../../src/dataplane/nftables/parse.js';
 import { tableName } from '../../src/dataplane/nftables/render.js';
+import { conntrackLines, mentioning } from '../support/conntrack.js';
 import { DataplaneFixture, UDP_PORT } from '../support/dataplane-fixture.js';
 import { wireLab } from '../support/wire-topology.js';
 
@@ -100,6 +101,11 @@ describe('QoS packet-rate limits on the wire: nftables', { timeout: 120_000 }, (
     assert.ok(limited.arrived >= 1);
     assert.ok(limited.arrived <= bound(limited.durationMs), `${limited.arrived} left through the limit`);
     assert.ok(free.arrived >= BLAST * 0.95, `${free.arrived} of ${BLAST} left without a limit`);
+  });
+
+  it('limited traffic stays untracked: no conntrack entry for either floating IP or its VM', async () => {
+    const lines = await conntrackLines(f.routerNamespace('r1'));
+    assert.deepEqual(mentioning(lines, [fip1, fip2, '10.0.0.11', '10.0.0.12']), []);
   });
 
   it('a limit deleted by hand is restored by the next full pass', async () => {
