@@ -1,6 +1,12 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import type { BackendName, Context, FloatingIp, Router } from '../model/index.js';
+import {
+  fipsOfQosPolicyKey,
+  type BackendName,
+  type Context,
+  type FloatingIp,
+  type Router,
+} from '../model/index.js';
 import type { Store } from '../store/index.js';
 import { GarpQueue, type Dataplane } from '../dataplane/index.js';
 import { sharedChannels } from '../dataplane/common/netns-channels.js';
@@ -47,7 +53,8 @@ const COALESCE_MS = 2;
 
 /**
  * The mapping part of a floating IP: when only its status changes, no router needs work. Its QoS policy is part
- * of it: a floating IP with one is refused (see `qosProblem`), so setting or removing it changes the mapping.
+ * of it: setting or removing one changes the floating IP's limits. (A change of the policy's rules arrives as a
+ * change of the policy: see onQosPolicies.)
  */
 const mappingKey = (f: FloatingIp) =>
   `${f.routerId}|${f.fixedIpAddress}|${f.floatingIpAddress}|${JSON.stringify(f.portForwardings ?? [])}|${f.qosPolicyId ?? ''}`;
@@ -249,9 +256,11 @@ export class Agent extends EventEmitter {
       this.lastSeq = batch.changes[batch.changes.length - 1]!.seq;
       const fipIds = new Set<string>();
       const routerIds = new Set<string>();
+      const policyIds = new Set<string>();
       for (const change of batch.changes) {
         if (change.kind === 'floatingip') fipIds.add(change.id);
         else if (change.kind === 'router') routerIds.add(change.id);
+        else if (change.kind === 'qospolicy') policyIds.add(change.id);
         else if (change.kind === 'subnet' || change.kind === 'network')
           this.resyncAll(`${change.kind}-changed`);
       }
@@ -261,6 +270,7 @@ export class Agent extends EventEmitter {
         );
         for (const [id, fip] of fips) this.onFloatingIp(id, fip);
       }
+      if (policyIds.size > 0) await this.onQosPolicies(policyIds);
       if (routerIds.size > 0) {
         const revisions = await store.read((view) =>
           [...routerIds].map((id) => [id, view.get('router', id)?.revisionNumber] as const),
@@ -272,6 +282,23 @@ export class Agent extends EventEmitter {
         }
       }
     }
+  }
+
+  /**
+   * A policy's rules changed (they are stored inside it, so any rule create, update or delete is a change of
+   * the policy; so are a rename or tags, which cost a pass for nothing): every floating IP using it gets its new
+   * limits. The `fip-qos/` index finds them in one lookup; their routers get a full pass, which reads the
+   * kernel's limits and updates only the elements and objects that differ.
+   */
+  private async onQosPolicies(policyIds: ReadonlySet<string>): Promise<void> {
+    const routers = await this.options.store.read((view) => [
+      ...new Set(
+        [...policyIds].flatMap((id) =>
+          view.find('floatingip', fipsOfQosPolicyKey(id)).flatMap((f) => f.routerId ?? []),
+        ),
+      ),
+    ]);
+    for (const routerId of routers) this.markDirty(routerId, 'qos-policy-changed');
   }
 
   private onFloatingIp(id: string, fip: FloatingIp | undefined): void {

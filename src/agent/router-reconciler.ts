@@ -12,6 +12,7 @@ import {
 import type { Store } from '../store/index.js';
 import { changedMappings, deleteStaleConntrack, routerIntent, isEmptyPlan } from '../dataplane/index.js';
 import { sharedChannels } from '../dataplane/common/netns-channels.js';
+import { limitsKey } from '../dataplane/index.js';
 import type {
   GarpQueue,
   ActualRouter,
@@ -195,17 +196,30 @@ export class RouterReconciler {
     }
     const localNamespace = this.deps.localNamespace ?? ((ns) => ns);
     const backend = (intent.router.backend as BackendName | null) ?? this.deps.defaultBackend;
-    const refusal = await this.refuseForwardings(intent, backend);
+    const forwardingRefusal = await this.refuseForwardings(intent, backend);
+    const qosRefusal = await this.refuseLimited(intent, backend);
+    const refusal =
+      forwardingRefusal || qosRefusal
+        ? new Set([...(forwardingRefusal ?? []), ...(qosRefusal ?? [])])
+        : undefined;
     const withoutRefused = (wanted: DesiredRouter): DesiredRouter => {
       const { forwardings: _forwardings, ...withoutForwardings } = wanted;
-      return refusal ? withoutForwardings : wanted;
+      const kept = forwardingRefusal ? withoutForwardings : wanted;
+      return qosRefusal ? { ...kept, mappings: kept.mappings.filter((m) => !m.limits) } : kept;
     };
     let desired: DesiredRouter = {
       ...withoutRefused(intent.desired),
       namespace: localNamespace(intent.desired.namespace),
     };
+    // The mapped floating IPs come first, in the order of `desired.mappings`: a limited one is refused by index,
+    // so that a re-read intent (see the resync below) is filtered exactly as its mappings are.
     const decidedBy = (i: RouterIntent) =>
-      refusal ? i.floatingIps.filter((f) => !refusal.has(f.id)) : i.floatingIps;
+      refusal
+        ? i.floatingIps.filter(
+            (f, index) =>
+              !forwardingRefusal?.has(f.id) && !(qosRefusal && i.desired?.mappings[index]?.limits),
+          )
+        : i.floatingIps;
     let floatingIps = decidedBy(intent);
     const decided = floatingIps;
     const router = intent.router;
@@ -284,7 +298,7 @@ export class RouterReconciler {
           drifted ? 'repaired drift' : 'applied',
         );
       }
-      this.applied = recordApplied(desired, backend, floatingIps, intent.refused.length > 0);
+      this.applied = recordApplied(desired, backend, floatingIps, intent.refused.length > 0 || !!refusal);
       await this.report(floatingIps, 'ACTIVE', '');
       await this.reportRouter(intent.router, '');
       return (this.last = outcome({
@@ -345,6 +359,8 @@ export class RouterReconciler {
       if (forwarded.size > 0 && !m && !applied.byId.has(id)) return undefined;
       if (m && forwarded.has(m.floatingIp)) return undefined;
     }
+    // A backend that refuses QoS limits refuses a floating IP that now has some: only a full pass reports that.
+    if (dataplane.qosRefusal && [...changes.mappings.values()].some((m) => m?.limits)) return undefined;
     const diff = mappingDiff(applied, changes.mappings);
     if (!diff) return undefined;
     const { added, removed, installed } = diff;
@@ -445,6 +461,32 @@ export class RouterReconciler {
     return new Set(refused.map((f) => f.id));
   }
 
+  /**
+   * A backend that cannot enforce QoS limits (`qosRefusal`) leaves every floating IP with limits out whole: it
+   * becomes ERROR naming the missing capability, never forwarded without its limits; the router's other
+   * floating IPs are applied as usual. Returns the refused floating IPs' ids, or undefined when none was.
+   */
+  private async refuseLimited(intent: RouterIntent, backend: BackendName): Promise<Set<string> | undefined> {
+    const mappings = intent.desired?.mappings ?? [];
+    if (!mappings.some((m) => m.limits)) return undefined;
+    let reason: string | undefined;
+    try {
+      reason = this.deps.dataplaneFor(backend).qosRefusal;
+    } catch {
+      return undefined; // an unusable backend fails the whole pass below, with its own reason
+    }
+    if (!reason) return undefined;
+    // routerIntent lists the mapped floating IPs first, in the order of `desired.mappings`.
+    const refused = mappings.flatMap((m, i) => (m.limits ? [intent.floatingIps[i]!] : []));
+    await this.reportRefused(
+      refused.map((floatingIp) => ({
+        floatingIp,
+        reason: `refusing to program: floating IP ${floatingIp.floatingIpAddress} has QoS policy ${floatingIp.qosPolicyId} with rate limits; ${reason}`,
+      })),
+    );
+    return new Set(refused.map((f) => f.id));
+  }
+
   private async reportRefused(refused: RouterIntent['refused']): Promise<void> {
     const stale = refused.filter(
       (r) => r.floatingIp.status !== 'ERROR' || r.floatingIp.statusReason !== r.reason,
@@ -507,6 +549,7 @@ interface AppliedState extends ActualRouter {
   readonly outbound: Map<string, string>;
   readonly addresses: Set<string>;
   readonly macs: Map<string, string>;
+  readonly limits: Map<string, string>;
 }
 
 function recordApplied(
@@ -525,6 +568,7 @@ function recordApplied(
       outbound: new Map(),
       addresses: new Set(),
       macs: new Map(),
+      limits: new Map(),
     },
     byId: new Map(),
     byFloating: new Map(),
@@ -544,6 +588,7 @@ function addApplied(applied: Applied, id: string, m: FloatingMapping): void {
   applied.state.outbound.set(m.fixedIp, m.floatingIp);
   applied.state.addresses.add(m.floatingIp);
   if (m.fixedMac) applied.state.macs.set(m.fixedIp, m.fixedMac);
+  if (m.limits) applied.state.limits.set(m.floatingIp, limitsKey(m.limits));
 }
 
 function dropApplied(applied: Applied, id: string, m: FloatingMapping): void {
@@ -554,6 +599,7 @@ function dropApplied(applied: Applied, id: string, m: FloatingMapping): void {
   applied.state.outbound.delete(m.fixedIp);
   applied.state.addresses.delete(m.floatingIp);
   applied.state.macs.delete(m.fixedIp);
+  applied.state.limits.delete(m.floatingIp);
 }
 
 /** What one delta changed in the kernel. */
@@ -568,25 +614,38 @@ function withChanges(actual: ActualRouter, changes: readonly MappingChange[]): A
   const outbound = new Map(actual.outbound);
   const addresses = new Set(actual.addresses);
   const macs = new Map(actual.macs ?? []);
+  const limits = new Map(actual.limits ?? []);
   for (const { added, removed } of changes) {
     for (const m of removed) {
       inbound.delete(m.floatingIp);
       outbound.delete(m.fixedIp);
       addresses.delete(m.floatingIp);
       macs.delete(m.fixedIp);
+      limits.delete(m.floatingIp);
     }
     for (const m of added) {
       inbound.set(m.floatingIp, m.fixedIp);
       outbound.set(m.fixedIp, m.floatingIp);
       addresses.add(m.floatingIp);
       if (m.fixedMac) macs.set(m.fixedIp, m.fixedMac);
+      if (m.limits) limits.set(m.floatingIp, limitsKey(m.limits));
     }
   }
-  return { ...actual, inbound, outbound, addresses, ...(actual.macs && { macs }) };
+  return {
+    ...actual,
+    inbound,
+    outbound,
+    addresses,
+    ...(actual.macs && { macs }),
+    ...(actual.limits && { limits }),
+  };
 }
 
 const sameMapping = (a: FloatingMapping, b: FloatingMapping) =>
-  a.floatingIp === b.floatingIp && a.fixedIp === b.fixedIp && a.fixedMac === b.fixedMac;
+  a.floatingIp === b.floatingIp &&
+  a.fixedIp === b.fixedIp &&
+  a.fixedMac === b.fixedMac &&
+  limitsKey(a.limits) === limitsKey(b.limits);
 
 /**
  * The mappings a set of changes adds and removes against the applied record, or undefined when an address
@@ -640,7 +699,9 @@ function sameKernelState(a: ActualRouter, b: ActualRouter): boolean {
     sameMap(a.inbound, b.inbound) &&
     sameMap(a.outbound, b.outbound) &&
     a.addresses.size === b.addresses.size &&
-    [...a.addresses].every((ip) => b.addresses.has(ip))
+    [...a.addresses].every((ip) => b.addresses.has(ip)) &&
+    // Only a backend that reads limits back reports them; one that does not cannot show their drift.
+    (a.limits === undefined || b.limits === undefined || sameMap(a.limits, b.limits))
   );
 }
 

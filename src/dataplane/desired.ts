@@ -6,11 +6,12 @@ import {
   interfaceSubnets,
   mappingProblem,
   type FloatingIp,
+  type QosRule,
   type Router,
   type View,
 } from '../model/index.js';
 import { desiredProblem } from './kernel-names.js';
-import type { DesiredRouter, FloatingMapping, ForwardingRule } from './types.js';
+import type { DesiredRouter, FloatingMapping, ForwardingRule, RateLimit } from './types.js';
 
 /** A floating IP the agent will not program on this router, and why (its status becomes ERROR with that reason). */
 export interface RefusedFloatingIp {
@@ -65,20 +66,64 @@ export function routerIntent(store: View, router: Router): RouterIntent {
 }
 
 /**
- * Why a floating IP with a QoS policy is not programmed: no backend enforces QoS limits yet, and a floating IP
- * programmed without the limits its owner asked for would be half-applied. Refused whole, like port forwardings
- * on a backend that cannot program them, until a backend can (docs/qos.md). Only `qosPolicyId` decides, not the
- * policy's rules, so that every change that lifts or imposes the refusal is a change of the floating IP itself.
+ * The rate limits a floating IP's QoS policy asks for, with each rule's "0 = default" burst resolved, sorted as
+ * `limitsKey` expects; or why it cannot be programmed. Whether the floating IP may use the policy was checked by
+ * the model when it was set (its own project's, a shared one, or any for an admin), and un-sharing a policy
+ * another project's floating IP uses is refused there too, so that is trusted here. A policy that is gone (a
+ * store written another way) refuses the floating IP: it is never forwarded without limits it asked for.
  */
-export function qosProblem(fip: FloatingIp): string {
-  if (!fip.qosPolicyId) return '';
-  return `floating IP ${fip.floatingIpAddress} has QoS policy ${fip.qosPolicyId}, and no sfip dataplane backend can enforce QoS limits yet (missing capability: per-floating-IP rate limits); remove the policy (floating ip unset --qos-policy) to program it without limits`;
+export function qosLimits(view: View, fip: FloatingIp): { limits: RateLimit[]; problem: string } {
+  if (!fip.qosPolicyId) return { limits: [], problem: '' };
+  const policy = view.get('qospolicy', fip.qosPolicyId);
+  if (!policy) {
+    return {
+      limits: [],
+      problem: `floating IP ${fip.floatingIpAddress} has QoS policy ${fip.qosPolicyId}, which does not exist`,
+    };
+  }
+  const limits = policy.rules.map(rateLimitOf);
+  limits.sort((a, b) => a.direction.localeCompare(b.direction) || a.unit.localeCompare(b.unit));
+  return { limits, problem: '' };
+}
+
+/** A bandwidth rule's default burst: 80% of one second at the rate, as Neutron's L3 agent uses; one packet at least. */
+const DEFAULT_BURST_SHARE = 0.8;
+const MIN_BURST_KBIT = 12;
+/** A packet-rate rule's default burst: a tenth of a second at the rate. */
+const DEFAULT_PACKET_BURST_SECONDS = 0.1;
+
+function rateLimitOf(rule: QosRule): RateLimit {
+  if (rule.type === 'bandwidth_limit') {
+    const burst = rule.maxBurst || Math.max(MIN_BURST_KBIT, Math.round(rule.max * DEFAULT_BURST_SHARE));
+    return { direction: rule.direction, unit: 'kbit', rate: rule.max, burst };
+  }
+  const rate = rule.max * 1000;
+  const burst = rule.maxBurst
+    ? rule.maxBurst * 1000
+    : Math.max(1, Math.round(rate * DEFAULT_PACKET_BURST_SECONDS));
+  return { direction: rule.direction, unit: 'packets', rate, burst };
+}
+
+/**
+ * Port forwardings of a floating IP with QoS limits: no backend limits forwarded ports, so such a floating IP is
+ * refused whole rather than forwarded without its limits.
+ */
+function forwardingQosProblem(view: View, fip: FloatingIp): string {
+  const { limits, problem } = qosLimits(view, fip);
+  if (problem || limits.length === 0) return problem;
+  return `floating IP ${fip.floatingIpAddress} has port forwardings and QoS policy ${fip.qosPolicyId} with rate limits, and no sfip dataplane backend limits port forwardings (missing capability: rate limits on forwarded ports)`;
 }
 
 /** One floating IP as the kernel maps it (the caller has checked that it has a fixed IP). */
 function mappingOf(view: View, f: FloatingIp): FloatingMapping {
   const mac = f.portId ? view.get('port', f.portId)?.macAddress : undefined;
-  return { floatingIp: f.floatingIpAddress, fixedIp: f.fixedIpAddress!, ...(mac && { fixedMac: mac }) };
+  const { limits } = qosLimits(view, f);
+  return {
+    floatingIp: f.floatingIpAddress,
+    fixedIp: f.fixedIpAddress!,
+    ...(mac && { fixedMac: mac }),
+    ...(limits.length > 0 && { limits }),
+  };
 }
 
 /**
@@ -136,7 +181,11 @@ export function changedMappings(view: View, router: Router, fipIds: Iterable<str
       continue;
     }
     // Port forwardings are part of the router's structure: a floating IP that has any takes a full pass.
-    if ((fip.portForwardings ?? []).length > 0 || qosProblem(fip) || mappingProblem(view, router, fip))
+    if (
+      (fip.portForwardings ?? []).length > 0 ||
+      qosLimits(view, fip).problem ||
+      mappingProblem(view, router, fip)
+    )
       return null;
     mappings.set(id, mappingOf(view, fip));
     floatingIps.push(fip);
@@ -160,7 +209,7 @@ function trustedFloatingIps(
   const refused: RefusedFloatingIp[] = [];
   const trusted: FloatingIp[] = [];
   for (const fip of candidates) {
-    const reason = qosProblem(fip) || mappingProblem(view, router, fip);
+    const reason = qosLimits(view, fip).problem || mappingProblem(view, router, fip);
     if (reason) refused.push({ floatingIp: fip, reason: `refusing to program: ${reason}` });
     else trusted.push(fip);
   }
@@ -223,7 +272,7 @@ function trustedForwardings(
   const rules: ForwardingRule[] = [];
   const claimed = new Map<string, Claim[]>();
   for (const fip of candidates) {
-    const reason = qosProblem(fip) || forwardingProblem(view, router, fip);
+    const reason = forwardingQosProblem(view, fip) || forwardingProblem(view, router, fip);
     if (reason) {
       refused.push({ floatingIp: fip, reason: `refusing to program: ${reason}` });
       continue;

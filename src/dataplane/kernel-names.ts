@@ -49,6 +49,15 @@ export function desiredProblem(desired: DesiredRouter): string {
     if (m.fixedMac !== undefined && !isMacAddress(m.fixedMac)) {
       return `MAC address '${m.fixedMac}' of fixed IP ${m.fixedIp} (${where}) is not a valid MAC address`;
     }
+    for (const l of m.limits ?? []) {
+      // Rates go into nft text as numbers (bandwidth times 125, in bytes): whole, positive and far from 2^53.
+      const whole = (n: number) => Number.isSafeInteger(n) && n >= 1 && n <= 1e12;
+      const known =
+        (l.direction === 'ingress' || l.direction === 'egress') &&
+        (l.unit === 'kbit' || l.unit === 'packets');
+      if (!known || !whole(l.rate) || !whole(l.burst))
+        return `rate limit ${JSON.stringify(l.direction)} ${l.rate}/${l.burst} ${JSON.stringify(l.unit)} of floating IP ${m.floatingIp} (${where}) is not a valid limit`;
+    }
   }
   for (const f of desired.forwardings ?? []) {
     const port = (n: number) => Number.isInteger(n) && n >= 1 && n <= 65535;

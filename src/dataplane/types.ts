@@ -8,12 +8,36 @@ export interface RouterTarget {
   readonly gatewayDevice: string;
 }
 
-/** One floating IP as the kernel needs it: nothing but the two addresses. */
+/**
+ * One rate limit of a floating IP, from a rule of its QoS policy. `ingress` is traffic towards the VM (inbound
+ * to the floating IP), `egress` traffic from it, as Neutron means them for a port. Bandwidth limits count kbit
+ * (rate in kbit/s, burst in kbit), packet-rate limits packets (rate in packets/s, burst in packets). The burst is
+ * always explicit here: desired.ts resolves a rule's "0 = default" to sfip's default, so every backend enforces
+ * the same bucket and a read-back can be compared with what was asked.
+ */
+export interface RateLimit {
+  readonly direction: 'ingress' | 'egress';
+  readonly unit: 'kbit' | 'packets';
+  readonly rate: number;
+  readonly burst: number;
+}
+
+/** One floating IP as the kernel needs it: the two addresses, and its rate limits if it has any. */
 export interface FloatingMapping {
   readonly floatingIp: IPv4;
   readonly fixedIp: IPv4;
   /** The MAC address of the port holding the fixed IP, for anti-spoofing; absent when unknown. */
   readonly fixedMac?: string;
+  /** Sorted by direction then unit (see `limitsKey`); absent when the floating IP has no limits. */
+  readonly limits?: readonly RateLimit[];
+}
+
+/**
+ * A floating IP's limits as one comparable text (empty for none): what a backend's read-back reports per
+ * floating address, and what the agent's record of an apply keeps.
+ */
+export function limitsKey(limits: readonly RateLimit[] | undefined): string {
+  return (limits ?? []).map((l) => `${l.direction} ${l.rate}/${l.burst} ${l.unit}`).join('; ');
 }
 
 /**
@@ -64,6 +88,11 @@ export interface ActualRouter {
   readonly addresses: ReadonlySet<string>;
   /** fixed -> MAC, as the backend's anti-spoofing holds them (backends without MAC checks leave it out). */
   readonly macs?: ReadonlyMap<string, string>;
+  /**
+   * floating -> `limitsKey` of its rate limits, for floating IPs that have any (backends without QoS leave it
+   * out).
+   */
+  readonly limits?: ReadonlyMap<string, string>;
 }
 
 /** The difference between desired and actual, and the one batch that closes it. */
@@ -125,6 +154,12 @@ export interface Dataplane {
    */
   readonly portForwardingRefusal?: string;
   /**
+   * Why this backend cannot enforce QoS rate limits, naming the missing capability; absent when it can. The
+   * agent then leaves every floating IP with limits out of what it applies (never forwarding it without them)
+   * and marks it ERROR with this reason; the router's other floating IPs are applied as usual.
+   */
+  readonly qosRefusal?: string;
+  /**
    * True for a dataplane that programs no kernel (the fake): the agent's kernel chores around an apply
    * (conntrack cleanup, gratuitous ARP) do not apply to its routers, whose namespaces need not exist.
    */
@@ -164,6 +199,9 @@ export function deltaActual(removed: readonly FloatingMapping[]): ActualRouter {
     outbound: new Map(removed.map((m) => [m.fixedIp as string, m.floatingIp as string])),
     addresses: new Set(removed.map((m) => m.floatingIp as string)),
     macs: new Map(removed.flatMap((m) => (m.fixedMac ? [[m.fixedIp as string, m.fixedMac]] : []))),
+    limits: new Map(
+      removed.flatMap((m) => (m.limits?.length ? [[m.floatingIp as string, limitsKey(m.limits)]] : [])),
+    ),
   };
 }
 

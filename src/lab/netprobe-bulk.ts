@@ -12,6 +12,12 @@ export type BulkCommand =
   | { op: 'blast'; host: string; port: number; bytes: number; timeoutMs?: number }
   | { op: 'digestListen'; port: number }
   | { op: 'udpBig'; host: string; port: number; bytes: number; timeoutMs?: number }
+  /**
+   * `count` small datagrams (`stream-<tag>:<seq>`, counted by a `listen` udp socket's `received`) sent back to
+   * back, as fast as the socket takes them: rate-limit tests compare what arrived with what the limit lets
+   * through in the measured send time.
+   */
+  | { op: 'udpBlast'; host: string; port: number; tag: string; count: number }
   | {
       op: 'udpRefused';
       host: string;
@@ -56,6 +62,8 @@ function deadline<T>(
   });
 }
 
+const UDP_BLAST_CHUNK = 50;
+
 export async function handleBulk(cmd: BulkCommand): Promise<unknown> {
   switch (cmd.op) {
     case 'sink': {
@@ -98,6 +106,31 @@ export async function handleBulk(cmd: BulkCommand): Promise<unknown> {
       );
       await new Promise<void>((resolve) => socket.bind(cmd.port, '0.0.0.0', resolve));
       return { listening: cmd.port };
+    }
+    case 'udpBlast': {
+      const socket = createSocket('udp4');
+      socket.on('error', () => undefined);
+      try {
+        const started = performance.now();
+        // In chunks with a millisecond between them: back to back, the receiving probe's socket buffer (capped
+        // by net.core.rmem_max) overflows, and an unlimited floating IP would seem to lose packets.
+        for (let first = 0; first < cmd.count; first += UDP_BLAST_CHUNK) {
+          const last = Math.min(cmd.count, first + UDP_BLAST_CHUNK);
+          await Promise.all(
+            Array.from(
+              { length: last - first },
+              (_, i) =>
+                new Promise<void>((resolve) =>
+                  socket.send(`stream-${cmd.tag}:${first + i}`, cmd.port, cmd.host, () => resolve()),
+                ),
+            ),
+          );
+          if (last < cmd.count) await new Promise((r) => setTimeout(r, 1));
+        }
+        return { sent: cmd.count, durationMs: performance.now() - started };
+      } finally {
+        socket.close();
+      }
     }
     case 'udpBig': {
       const data = payload(cmd.bytes);

@@ -204,6 +204,7 @@ async function handle(cmd: ProbeCommand): Promise<unknown> {
     case 'blast':
     case 'digestListen':
     case 'udpBig':
+    case 'udpBlast':
     case 'udpRefused':
       return handleBulk(cmd);
     case 'tagListen':

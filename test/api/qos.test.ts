@@ -221,14 +221,18 @@ describe('QoS policies and rules (qos, qos-bw-limit-direction, qos-pps, qos-fip)
     );
   });
 
-  it('lists the rule types and shows their parameters, with no driver enforcing them yet', async () => {
+  it('lists the rule types and shows their parameters, with nftables as the one driver enforcing them', async () => {
     const types = await alice.caller.get('/v2.0/qos/rule-types');
     assert.deepEqual(types.body, {
       rule_types: [{ type: 'bandwidth_limit' }, { type: 'packet_rate_limit' }],
     });
     const shown = (await alice.caller.get('/v2.0/qos/rule-types/bandwidth_limit')).body.rule_type as Json;
     assert.equal(shown.type, 'bandwidth_limit');
-    assert.deepEqual(shown.drivers, []);
+    assert.deepEqual(
+      (shown.drivers as Json[]).map((d) => d.name),
+      ['nftables'],
+    );
+    assert.deepEqual((shown.drivers as Json[])[0]!.supported_parameters, shown.supported_parameters);
     const unknown = await alice.caller.get('/v2.0/qos/rule-types/dscp_marking');
     assert.equal(unknown.status, 404);
     assert.match(String(error(unknown).message), /dscp_marking/);

@@ -10,7 +10,7 @@ import {
   structureSignature,
   tableName,
 } from '../../src/dataplane/nftables/render.js';
-import type { DesiredRouter } from '../../src/dataplane/types.js';
+import { limitsKey, type DesiredRouter } from '../../src/dataplane/types.js';
 import { parseIPv4 } from '../../src/model/index.js';
 import { assertGolden, readFixture } from '../support/golden.js';
 
@@ -22,7 +22,15 @@ const desired: DesiredRouter = {
   gatewayIp: ip('203.0.113.2'),
   internalCidrs: ['10.0.0.0/24', '10.1.0.0/24'],
   mappings: [
-    { floatingIp: ip('203.0.113.10'), fixedIp: ip('10.0.0.11'), fixedMac: 'fa:16:3e:00:00:0b' },
+    {
+      floatingIp: ip('203.0.113.10'),
+      fixedIp: ip('10.0.0.11'),
+      fixedMac: 'fa:16:3e:00:00:0b',
+      limits: [
+        { direction: 'egress', unit: 'kbit', rate: 10_000, burst: 8_000 },
+        { direction: 'ingress', unit: 'packets', rate: 1_000, burst: 100 },
+      ],
+    },
     { floatingIp: ip('203.0.113.11'), fixedIp: ip('10.0.0.12'), fixedMac: 'fa:16:3e:00:00:0c' },
   ],
 };
@@ -55,8 +63,12 @@ describe('nftables rendering', () => {
     const inbound = new Map(desired.mappings.map((m) => [m.floatingIp as string, m.fixedIp as string]));
     const outbound = new Map(desired.mappings.map((m) => [m.fixedIp as string, m.floatingIp as string]));
     const macs = new Map(desired.mappings.map((m) => [m.fixedIp as string, m.fixedMac!]));
-    assert.equal(renderDelta(desired, inbound, outbound, macs).text, null);
-    assert.match(renderDelta(desired, inbound, outbound, new Map()).text ?? '', /add element .* fixed_macs/);
+    const limits = new Map([['203.0.113.10', limitsKey(desired.mappings[0]!.limits)]]);
+    assert.equal(renderDelta(desired, inbound, outbound, macs, limits).text, null);
+    assert.match(
+      renderDelta(desired, inbound, outbound, new Map(), limits).text ?? '',
+      /add element .* fixed_macs/,
+    );
   });
 
   it('changes a rule comment whenever the rule changes, so drift in any rule is visible', () => {

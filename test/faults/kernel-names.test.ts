@@ -58,6 +58,30 @@ describe('names at the kernel boundary', () => {
     assert.equal(desiredProblem(good), '');
   });
 
+  it('refuses a rate limit that is not a whole positive number of a known direction and unit', () => {
+    const m = good.mappings[0]!;
+    const ok = { direction: 'ingress', unit: 'packets', rate: 1_000, burst: 100 } as const;
+    assert.equal(desiredProblem({ ...good, mappings: [{ ...m, limits: [ok] }] }), '');
+    for (const bad of [
+      { ...ok, rate: 0.5 },
+      { ...ok, rate: Number.NaN },
+      { ...ok, burst: -1 },
+      { ...ok, rate: 2 ** 60 },
+      { ...ok, unit: `packets }\nflush ruleset #${MARK}` },
+      { ...ok, direction: 'sideways' },
+    ]) {
+      const problem = desiredProblem({
+        ...good,
+        mappings: [{ ...m, limits: [bad as unknown as typeof ok] }],
+      });
+      assert.match(
+        problem,
+        /rate limit .* of floating IP 203\.0\.113\.4 .* is not a valid limit/,
+        JSON.stringify(bad),
+      );
+    }
+  });
+
   it('refuses every hostile name or address in a desired router, naming it', () => {
     const m = good.mappings[0]!;
     for (const bad of hostile) {

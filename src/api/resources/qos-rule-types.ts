@@ -3,28 +3,33 @@ import { QOS_DIRECTIONS, QOS_RULE_SPECS, SfipError, type QosRuleSpec } from '../
 
 /**
  * Neutron's rule-type listing (qos) and its details (qos-rule-type-details): which rule types the API takes and,
- * per dataplane driver, which parameters it honours. No sfip backend enforces QoS limits yet, so `drivers` is
- * empty: a client that asks learns that policies are stored, not applied (docs/qos.md).
+ * per dataplane driver, which parameters it honours. Only the nftables backend enforces limits so far; the
+ * others refuse a floating IP with limits (docs/qos.md), so they are not listed.
  */
 function details(spec: QosRuleSpec) {
+  const parameters = supportedParameters(spec);
   return {
     type: spec.type,
-    drivers: [],
+    drivers: [{ name: 'nftables', supported_parameters: parameters }],
     // sfip's own addition: the bounds the API checks, in the shape Neutron gives each driver's parameters.
-    supported_parameters: [
-      {
-        parameter_name: spec.maxField,
-        parameter_type: 'range',
-        parameter_values: { start: 1, end: spec.maxRate },
-      },
-      {
-        parameter_name: spec.burstField,
-        parameter_type: 'range',
-        parameter_values: { start: 0, end: spec.maxRate },
-      },
-      { parameter_name: 'direction', parameter_type: 'choices', parameter_values: [...QOS_DIRECTIONS] },
-    ],
+    supported_parameters: parameters,
   };
+}
+
+function supportedParameters(spec: QosRuleSpec) {
+  return [
+    {
+      parameter_name: spec.maxField,
+      parameter_type: 'range',
+      parameter_values: { start: 1, end: spec.maxRate },
+    },
+    {
+      parameter_name: spec.burstField,
+      parameter_type: 'range',
+      parameter_values: { start: 0, end: spec.maxRate },
+    },
+    { parameter_name: 'direction', parameter_type: 'choices', parameter_values: [...QOS_DIRECTIONS] },
+  ];
 }
 
 export function registerQosRuleTypes(app: FastifyInstance): void {

@@ -9,19 +9,23 @@ import type {
   Plan,
   RouterTarget,
 } from '../types.js';
-import { deltaActual } from '../types.js';
+import { deltaActual, limitsKey } from '../types.js';
 
 interface FakeRouterState {
   structure: string;
   inbound: Map<string, string>;
   outbound: Map<string, string>;
   addresses: Set<string>;
+  /** floating -> limitsKey, as a backend that enforces QoS would hold them. */
+  limits: Map<string, string>;
 }
 
 interface FakeBatch {
   structure: string | null;
   inbound: [string, string][];
   removed: FloatingMapping[];
+  /** floating -> limitsKey of every desired mapping with limits (a delta: of the added ones). */
+  limits: [string, string][];
   /** Only `inbound` is set and `removed` deleted; the rest stays (a delta plan). */
   delta?: boolean;
 }
@@ -37,6 +41,8 @@ const structureOf = (d: DesiredRouter) =>
 export class FakeDataplane implements Dataplane {
   readonly name = 'fake' as const;
   readonly withoutKernel = true;
+  /** Unset: the fake records limits like an enforcing backend; tests set it to act as one that refuses QoS. */
+  qosRefusal?: string;
   readonly routers = new Map<string, FakeRouterState>();
   readonly applied: Plan[] = [];
   /** When set, the next apply throws this (the next `failApplies` applies, when that is more than 1). */
@@ -77,6 +83,7 @@ export class FakeDataplane implements Dataplane {
         inbound: new Map(),
         outbound: new Map(),
         addresses: new Set(),
+        limits: new Map(),
       };
     }
     return {
@@ -85,6 +92,7 @@ export class FakeDataplane implements Dataplane {
       inbound: new Map(state.inbound),
       outbound: new Map(state.outbound),
       addresses: new Set(state.addresses),
+      limits: new Map(state.limits),
     };
   }
 
@@ -95,12 +103,19 @@ export class FakeDataplane implements Dataplane {
       .filter(([fip, fixed]) => want.get(fip) !== fixed)
       .map(([floatingIp, fixedIp]) => ({ floatingIp, fixedIp }) as FloatingMapping);
     const rebuild = !actual.present || !actual.structureMatches;
+    const limits = desired.mappings.flatMap((m): [string, string][] =>
+      m.limits ? [[m.floatingIp, limitsKey(m.limits)]] : [],
+    );
+    const had = actual.limits ?? new Map<string, string>();
+    const limitsChanged =
+      limits.length !== had.size || limits.some(([fip, limitKey]) => had.get(fip) !== limitKey);
     const batch: FakeBatch = {
       structure: rebuild ? structureOf(desired) : null,
       inbound: [...want],
       removed,
+      limits,
     };
-    const changed = rebuild || added.length > 0 || removed.length > 0;
+    const changed = rebuild || added.length > 0 || removed.length > 0 || limitsChanged;
     return {
       target: desired,
       batch: changed ? JSON.stringify(batch) : null,
@@ -134,6 +149,7 @@ export class FakeDataplane implements Dataplane {
       inbound: new Map<string, string>(),
       outbound: new Map<string, string>(),
       addresses: new Set<string>(),
+      limits: new Map<string, string>(),
     };
     if (plan.batch !== null) {
       const batch = JSON.parse(plan.batch) as FakeBatch;
@@ -145,14 +161,18 @@ export class FakeDataplane implements Dataplane {
         for (const m of batch.removed) {
           state.inbound.delete(m.floatingIp);
           state.outbound.delete(m.fixedIp);
+          state.limits.delete(m.floatingIp);
         }
         for (const [f, x] of batch.inbound) {
           state.inbound.set(f, x);
           state.outbound.set(x, f);
+          state.limits.delete(f);
         }
+        for (const [f, limitKey] of batch.limits) state.limits.set(f, limitKey);
       } else {
         state.inbound = new Map(batch.inbound);
         state.outbound = new Map(batch.inbound.map(([f, x]) => [x, f]));
+        state.limits = new Map(batch.limits);
       }
     }
     for (const ip of plan.removeAddresses) state.addresses.delete(ip);

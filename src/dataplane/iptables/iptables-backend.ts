@@ -48,6 +48,9 @@ export const DEFAULT_IPTABLES_BACKEND_OPTIONS: IptablesBackendOptions = {
  */
 export class IptablesDataplane implements Dataplane {
   readonly name = 'iptables' as const;
+  /** The baseline's limits would be tc police filters per address, as Neutron's L3 agent has; not built yet. */
+  readonly qosRefusal =
+    'backend iptables cannot enforce them yet (missing capability: per-floating-IP tc police filters); use the nftables backend';
   private readonly options: IptablesBackendOptions;
 
   constructor(

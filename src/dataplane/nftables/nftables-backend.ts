@@ -25,6 +25,7 @@ import { readNftCounters, SET_DUMP_HELPER } from './counters.js';
 import { parseTranslationElements, TRANSLATION_SETS } from './element-dump.js';
 import { countersMatch, EXPECTED_MAPS, parseNftTable, parseTableNames } from './parse.js';
 import { forwardingElements, PF_EXPECTED_MAPS } from './port-forwarding.js';
+import { limitsFromElements, QOS_EXPECTED_SETS, QOS_SETS } from './qos.js';
 import {
   INBOUND_MAP,
   OUTBOUND_MAP,
@@ -49,6 +50,8 @@ const DEEP_READ_EVERY = 6;
 export class NftablesDataplane implements Dataplane {
   readonly name = 'nftables' as const;
   private readonly reads = new Map<string, number>();
+  /** Routers whose last read found limited floating IPs: their quick reads list the QoS sets. */
+  private readonly limited = new Set<string>();
 
   /** Long-lived nft and ip processes per namespace for deltas; only with the real runner (tests inject theirs). */
   private readonly channels: NetnsChannels | null;
@@ -110,13 +113,37 @@ export class NftablesDataplane implements Dataplane {
           outbound: new Map(),
           addresses,
           macs: new Map(),
+          limits: new Map(),
         };
       }
       throw error;
     }
     const expected = desired ? structureSignature(chainsFor(desired, this.options)) : [];
     const forwarded = (desired?.forwardings ?? []).length > 0;
-    const expectedMaps = new Set([...EXPECTED_MAPS, ...(forwarded ? PF_EXPECTED_MAPS : [])]);
+    const expectedMaps = new Set([
+      ...EXPECTED_MAPS,
+      ...QOS_EXPECTED_SETS,
+      ...(forwarded ? PF_EXPECTED_MAPS : []),
+    ]);
+    // A terse listing has no elements: a quick read lists the four QoS sets (they hold only the limited floating
+    // IPs) when the router has or had limits; one that never had any skips the four nft runs, and a limit added
+    // there by hand is seen by the next deep read.
+    const listLimits =
+      deep || this.limited.has(target.routerId) || (desired?.mappings ?? []).some((m) => m.limits);
+    const limitElements = !listLimits
+      ? new Map()
+      : deep
+        ? state.limitElements
+        : new Map(
+            (
+              await Promise.all(
+                QOS_SETS.map((s) => list(['list', 'set', 'ip', table, s.name]).catch(() => '{}')),
+              )
+            ).flatMap((json) => [...parseNftTable(json).limitElements]),
+          );
+    const limits = limitsFromElements(limitElements);
+    if (limits.size > 0) this.limited.add(target.routerId);
+    else this.limited.delete(target.routerId);
     const structureMatches =
       desired !== undefined &&
       sameList(state.signature, expected) &&
@@ -131,6 +158,7 @@ export class NftablesDataplane implements Dataplane {
       outbound: state.outbound,
       addresses,
       macs: state.macs,
+      limits,
     };
   }
 
@@ -140,7 +168,7 @@ export class NftablesDataplane implements Dataplane {
     const addAddresses = wanted.filter((ip) => !actual.addresses.has(ip));
     const removeAddresses = [...actual.addresses].filter((ip) => !wantAddresses.has(ip)).sort();
     if (!actual.present || !actual.structureMatches) {
-      const delta = renderDelta(desired, actual.inbound, actual.outbound, actual.macs);
+      const delta = renderDelta(desired, actual.inbound, actual.outbound, actual.macs, actual.limits);
       return {
         target: desired,
         batch: renderFull(desired, this.options),
@@ -151,7 +179,7 @@ export class NftablesDataplane implements Dataplane {
         removed: delta.removed,
       };
     }
-    const delta = renderDelta(desired, actual.inbound, actual.outbound, actual.macs);
+    const delta = renderDelta(desired, actual.inbound, actual.outbound, actual.macs, actual.limits);
     return {
       target: desired,
       batch: delta.text,
@@ -171,6 +199,8 @@ export class NftablesDataplane implements Dataplane {
   async apply(plan: Plan): Promise<void> {
     // Translation first, addresses second: a disassociated floating IP stops forwarding the moment the
     // transaction commits, and a new one is translated before anyone can learn its address by ARP.
+    // Limits written between reads: the router's quick reads must list the QoS sets from now on.
+    if (plan.batch?.includes(' qos_')) this.limited.add(plan.target.routerId);
     if (plan.batch !== null) {
       // A delta (element adds and deletes, one statement per line) goes through the namespace's long-lived nft
       // process: no process start on the hot path. Rebuilds and bulk changes run `nft -f` as one file.

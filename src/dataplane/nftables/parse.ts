@@ -1,6 +1,7 @@
 import type { FloatingMapping } from '../types.js';
 import { SOURCE_MACS } from './anti-spoofing.js';
 import { ICMP_MAPS } from './icmp-errors.js';
+import type { NftLimit } from './qos.js';
 import { COUNT_IN_SET, COUNT_OUT_SET, INBOUND_MAP, OUTBOUND_MAP } from './render.js';
 
 /** The parts of `nft -j list table` output that sfip reads back. */
@@ -17,6 +18,8 @@ export interface NftTableState {
   readonly counted: Map<string, Set<string>>;
   /** Elements of the port-forwarding maps, as port-forwarding.ts renders them (empty in a terse listing). */
   readonly forwardings: Map<string, string[]>;
+  /** QoS set name -> floating -> the element's limit (null: none), for the sets listed with elements. */
+  readonly limitElements: Map<string, Map<string, NftLimit | null>>;
 }
 
 interface NftChain {
@@ -45,7 +48,13 @@ export interface NftSet {
   elem?: NftSetElement[];
   stmt?: Record<string, unknown>[];
 }
-type NftObject = { chain?: NftChain; rule?: NftRule; map?: NftMap; set?: NftSet; table?: unknown };
+type NftObject = {
+  chain?: NftChain;
+  rule?: NftRule;
+  map?: NftMap;
+  set?: NftSet;
+  table?: unknown;
+};
 
 /**
  * Reads a table back. Base chains appear in the signature with type, hook and priority; rules by their
@@ -65,6 +74,7 @@ export function parseNftTable(...listings: string[]): NftTableState {
   const macs = new Map<string, string>();
   const counted = new Map<string, Set<string>>();
   const forwardings = new Map<string, string[]>();
+  const limitElements = new Map<string, Map<string, NftLimit | null>>();
   for (const object of objects) {
     if (object.chain) {
       const c = object.chain;
@@ -91,8 +101,13 @@ export function parseNftTable(...listings: string[]): NftTableState {
     } else if (object.set) {
       const set = object.set;
       const withCounter = (set.stmt ?? []).some((stmt) => 'counter' in stmt);
-      maps.add(`${set.name} ${[set.type].flat().join('.')}${withCounter ? ' counter' : ''}`);
-      if (set.name === SOURCE_MACS) {
+      const withLimit = (set.stmt ?? []).some((stmt) => 'limit' in stmt);
+      maps.add(
+        `${set.name} ${[set.type].flat().join('.')}${withCounter ? ' counter' : ''}${withLimit ? ' limit' : ''}`,
+      );
+      if (set.name.startsWith('qos_')) {
+        if (set.elem) limitElements.set(set.name, new Map(set.elem.flatMap(limitElement)));
+      } else if (set.name === SOURCE_MACS) {
         for (const e of set.elem ?? []) {
           const [mac, ip] = (e as unknown as { concat?: unknown[] }).concat ?? [];
           if (typeof mac === 'string' && typeof ip === 'string') macs.set(ip, mac);
@@ -111,7 +126,17 @@ export function parseNftTable(...listings: string[]): NftTableState {
     macs,
     counted,
     forwardings,
+    limitElements,
   };
+}
+
+/** `{ elem: { val, limit } }` as [floating, its limit]; an element without a limit maps to null. */
+function limitElement(element: NftSetElement): [string, NftLimit | null][] {
+  const key = setElementKey(element);
+  if (key === undefined) return [];
+  const limit =
+    typeof element === 'string' ? undefined : (element.elem as { limit?: NftLimit } | undefined)?.limit;
+  return [[key, limit ?? null]];
 }
 
 /** `{concat: [a, b, c]}` as `a . b . c`, a bare value as itself. */

@@ -4,6 +4,13 @@ import type { DesiredRouter, FloatingMapping } from '../types.js';
 import { antiSpoofingRules, SOURCE_MACS, sourceMacElement, sourceMacsDeclaration } from './anti-spoofing.js';
 import { ICMP_MAPS, inboundIcmpRules, outboundIcmpRules, rawAddress } from './icmp-errors.js';
 import {
+  inboundQosRules,
+  outboundQosRules,
+  QOS_DECLARATIONS,
+  qosDelta,
+  qosElementStatements,
+} from './qos.js';
+import {
   forwardingDigest,
   forwardingElements,
   forwardingRules,
@@ -96,6 +103,8 @@ export function chainsFor(desired: DesiredRouter, options: NftOptions = DEFAULT_
     ...antiSpoofingRules(desired, internal, OUTBOUND_MAP),
     // Counts every packet addressed to a floating IP, before anything rewrites the destination (so hairpin
     // packets and ICMP errors count too). A lookup that misses costs one hash probe and changes nothing.
+    // QoS ingress limits, before the count: the counters show what was let through.
+    ...inboundQosRules(),
     `ip daddr @${COUNT_IN_SET}`,
     // ICMP errors first: their quoted header must be translated too (see icmp-errors.ts).
     `meta l4proto icmp jump ${ICMP_IN_CHAIN}`,
@@ -130,6 +139,8 @@ export function chainsFor(desired: DesiredRouter, options: NftOptions = DEFAULT_
     // left alone.
     `oifname ${gw} ip saddr set ip saddr map @${OUTBOUND_MAP}`,
     `meta mark & ${mark} == ${mark} ip saddr set ip saddr map @${OUTBOUND_MAP}`,
+    // QoS egress limits, keyed by the floating source the two rules above wrote.
+    ...outboundQosRules(),
     // Counts every packet that leaves with a floating source, after the two rewrites above and before the ICMP
     // chains (which only touch the quoted header).
     `ip saddr @${COUNT_OUT_SET}`,
@@ -238,6 +249,7 @@ export function renderFull(desired: DesiredRouter, options: NftOptions = DEFAULT
     ...MAPS.map((m) => `  map ${m.name} { ${m.declaration}; }`),
     `  ${sourceMacsDeclaration}`,
     ...COUNTER_SETS.map((name) => `  set ${name} { type ipv4_addr; counter; }`),
+    ...QOS_DECLARATIONS.map((d) => `  ${d}`),
     ...(forwardings.length > 0
       ? [...PF_MAP_DECLARATIONS, ...PF_ICMP_DECLARATIONS].map(([name, type]) => `  map ${name} { ${type}; }`)
       : []),
@@ -251,6 +263,7 @@ export function renderFull(desired: DesiredRouter, options: NftOptions = DEFAULT
     ]),
     `}`,
     ...addElements(table, desired.mappings),
+    ...qosElementStatements(table, desired.mappings),
     ...[...forwardingElements(forwardings)].flatMap(([name, elements]) =>
       chunk(elements).map((es) => `add element ip ${table} ${name} { ${es.join(', ')} }`),
     ),
@@ -269,6 +282,7 @@ export function renderDelta(
   inbound: ReadonlyMap<string, string>,
   outbound: ReadonlyMap<string, string>,
   macs: ReadonlyMap<string, string> = new Map(),
+  limits: ReadonlyMap<string, string> = new Map(),
 ): { text: string | null; added: FloatingMapping[]; removed: FloatingMapping[] } {
   const table = tableName(desired.routerId);
   const want = new Map(desired.mappings.map((m) => [m.floatingIp as string, m.fixedIp as string]));
@@ -312,6 +326,7 @@ export function renderDelta(
       ...chunk(count).map((keys) => `add element ip ${table} ${set} { ${keys.join(', ')} }`),
     ]),
   );
+  lines.push(...qosDelta(table, desired, limits));
   const removed = [...inbound]
     .filter(([fip, fixed]) => want.get(fip) !== fixed)
     .map(([fip, fixed]) => ({ floatingIp: fip, fixedIp: fixed }) as FloatingMapping);

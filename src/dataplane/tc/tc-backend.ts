@@ -93,6 +93,9 @@ export class TcDataplane implements Dataplane {
   /** act_nat rewrites addresses only, and act_pedit (which could rewrite ports) is not built into this kernel. */
   readonly portForwardingRefusal =
     'backend tc cannot program port forwardings: act_nat rewrites IPv4 addresses only, and port rewriting needs act_pedit (CONFIG_NET_ACT_PEDIT), which this kernel lacks; use the nftables backend';
+  /** QoS through tc (htb classes under 10:, police on ingress) is issue 19's next step; not built yet. */
+  readonly qosRefusal =
+    'backend tc cannot enforce them yet (missing capability: per-floating-IP rate limits, htb classes and police actions not built); use the nftables backend';
   readonly settings: TcDataplaneSettings;
   private actNat: Promise<CapabilityCheck> | undefined;
 
