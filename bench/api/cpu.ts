@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { tmpdir, loadavg } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import type { FastifyInstance } from 'fastify';
@@ -20,6 +21,8 @@ const { values: options } = parseArgs({
   options: {
     /** Write a V8 CPU profile of the measured runs (not the filling) to this file. */
     profile: { type: 'string' },
+    /** The build to measure (default: this checkout's dist/), e.g. another commit's, to compare before and after. */
+    dist: { type: 'string' },
     runs: { type: 'string', default: '7' },
     size: { type: 'string', default: '10000' },
     requests: { type: 'string', default: '400' },
@@ -33,7 +36,9 @@ const REQUESTS = Number(options.requests);
 
 type Json = Record<string, unknown>;
 // dist/, not src/: tsx's transform adds calls in hot paths (see run.ts). Imported by path so tsc needs no build.
-const dist = (path: string) => new URL(`../../dist/${path}`, import.meta.url).href;
+const distDir =
+  options.dist === undefined ? new URL('../../dist/', import.meta.url) : pathToFileURL(`${options.dist}/`);
+const dist = (path: string) => new URL(path, distDir).href;
 const { buildApi } = (await import(dist('api/index.js'))) as typeof import('../../src/api/index.js');
 const { SqliteStore } = (await import(dist('store/index.js'))) as typeof import('../../src/store/index.js');
 const { issueToken } = (await import(dist('auth/index.js'))) as typeof import('../../src/auth/index.js');
@@ -83,8 +88,25 @@ try {
   });
   const internal = (await json(call(app, token, 'POST', '/v2.0/networks', { network: { name: 'vms' } })))
     .network as Json;
-  await call(app, token, 'POST', '/v2.0/subnets', {
-    subnet: { network_id: internal.id, cidr: '10.128.0.0/12' },
+  const subnet = (
+    await json(
+      call(app, token, 'POST', '/v2.0/subnets', {
+        subnet: { network_id: internal.id, cidr: '10.128.0.0/12' },
+      }),
+    )
+  ).subnet as Json;
+  const router = (
+    await json(
+      call(app, token, 'POST', '/v2.0/routers', {
+        router: { name: 'bench', external_gateway_info: { network_id: external.id } },
+      }),
+    )
+  ).router as Json;
+  await app.inject({
+    method: 'PUT',
+    url: `/v2.0/routers/${String(router.id)}/add_router_interface`,
+    headers: { 'x-auth-token': token, 'content-type': 'application/json' },
+    payload: JSON.stringify({ subnet_id: subnet.id }),
   });
   const createFip = () =>
     call(app, token, 'POST', '/v2.0/floatingips', { floatingip: { floating_network_id: external.id } });
@@ -92,15 +114,46 @@ try {
   // Fill both collections to SIZE, so the list pages read from 10,000 stored.
   await cpuPerRequest(createFip, SIZE, 64);
   await cpuPerRequest(createPort, SIZE, 64);
+  const idsOf = async (collection: string) =>
+    (
+      (await json(call(app, token, 'GET', `/v2.0/${collection}?fields=id&fields=device_owner`)))[
+        collection
+      ] as Json[]
+    )
+      // VM ports only: a router's ports cannot have a floating IP.
+      .filter((x) => !x.device_owner)
+      .map((x) => String(x.id));
+  const fipIds = (await idsOf('floatingips')).sort();
+  const portIds = (await idsOf('ports')).sort();
+  // The first page's floating IPs associated with ports, as in a cloud in use: each shows its port's details.
+  for (let i = 0; i < 100; i++) {
+    const associated = await app.inject({
+      method: 'PUT',
+      url: `/v2.0/floatingips/${fipIds[i]!}`,
+      headers: { 'x-auth-token': token, 'content-type': 'application/json' },
+      payload: JSON.stringify({ floatingip: { port_id: portIds[i] } }),
+    });
+    if (associated.statusCode !== 200) throw new Error(`associate: ${associated.body}`);
+  }
+  let next = 0;
+  const randomId = () => fipIds[(next = (next * 7919 + 1) % fipIds.length)]!;
   const scenarios: [string, () => Promise<unknown>, number][] = [
     ['create floating IP (32 in flight)', createFip, 32],
     ['create port (32 in flight)', createPort, 32],
     [
-      `list floating IPs, limit=100 of ${SIZE}`,
+      `list floating IPs, limit=100 of ${SIZE}, first page (associated)`,
       () => call(app, token, 'GET', '/v2.0/floatingips?limit=100'),
       1,
     ],
+    [
+      `list floating IPs, limit=100 of ${SIZE}, marker mid-way`,
+      () => call(app, token, 'GET', `/v2.0/floatingips?limit=100&marker=${fipIds[fipIds.length >> 1]!}`),
+      1,
+    ],
     [`list ports, limit=100 of ${SIZE}`, () => call(app, token, 'GET', '/v2.0/ports?limit=100'), 1],
+    ['show floating IP, random ids', () => call(app, token, 'GET', `/v2.0/floatingips/${randomId()}`), 1],
+    // The floor: what any request costs here (routing, hooks, the log line, inject) without a token or a store.
+    ['GET /healthz', () => call(app, token, 'GET', '/healthz'), 1],
   ];
   const rows: Json[] = [];
   const profiler = options.profile === undefined ? undefined : new Session();
