@@ -35,7 +35,7 @@ export class RenderedDocuments<K extends Kind> {
 
   constructor(
     private readonly source: Renderable<K>,
-    private readonly capacity = 20_000,
+    private readonly capacity = 10_000,
   ) {}
 
   /** The entity of a document and its wire JSON, from the cache when the document and its dependency are unchanged. */
@@ -121,6 +121,24 @@ export function renderedPage<K extends Kind>(
     }
     if (batch.length < chunk) return page();
   }
+}
+
+/**
+ * One member's wire JSON through the cache (a show without `fields`); undefined when the store offers no documents.
+ * Missing and unreadable are the same 404, as in getReadable, so another project's id reveals nothing.
+ */
+export function renderedMember<K extends Kind>(
+  view: View,
+  ctx: Context,
+  cache: RenderedDocuments<K>,
+  source: Renderable<K>,
+  id: string,
+): string | undefined {
+  if (!view.getDocument) return undefined;
+  const text = view.getDocument(source.kind, id);
+  const rendered = text === undefined ? undefined : cache.render(view, text);
+  if (!rendered || !source.readable(ctx, rendered.entity)) throw notFoundError(source.kind, id);
+  return rendered.json;
 }
 
 /** The list body `{"<collection>": [...], "<collection>_links": [...]}` as JSON.stringify would write it. */

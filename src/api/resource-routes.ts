@@ -14,7 +14,13 @@ import {
 } from '../model/index.js';
 import type { Store } from '../store/index.js';
 import { listPage, type ListSource } from './list-page.js';
-import { pageBody, RenderedDocuments, renderedPage, type Renderable } from './rendered-documents.js';
+import {
+  pageBody,
+  RenderedDocuments,
+  renderedMember,
+  renderedPage,
+  type Renderable,
+} from './rendered-documents.js';
 import { parseListQuery, valuesOf, type ListQuery, type RawQuery } from './list-query.js';
 import { contextOf } from './request-context.js';
 import { collectionResponse, memberResponse, type Documented } from './openapi-schemas.js';
@@ -175,11 +181,18 @@ export function registerResource<K extends Kind>(
   app.get<{ Params: { id: string } }>(
     `${base}/:id`,
     { schema: { tags, summary: `Show a ${def.member}`, response: memberResponse(def) } },
-    async (request) => {
+    async (request, reply) => {
       const ctx = contextOf(request);
       const fields = valuesOf((request.query as RawQuery).fields)
         .flatMap((f) => f.split(','))
         .filter(Boolean);
+      if (rendered && fields.length === 0) {
+        const member = await store.read((view) =>
+          renderedMember(view, ctx, rendered, def, request.params.id),
+        );
+        if (member !== undefined)
+          return reply.type(JSON_TYPE).send(`{${JSON.stringify(def.member)}:${member}}`);
+      }
       return store.read((view) => ({
         [def.member]: project(
           def.toObject(getReadable(view, ctx, def, request.params.id), view),

@@ -3,11 +3,11 @@ import { after, before, describe, it } from 'node:test';
 import { apiFixture, type ApiFixture, type Json, type Project } from './fixture.js';
 
 /**
- * Plain lists (id order, no filter, no `fields`) are answered from a cache of each stored document's wire JSON
+ * Plain lists (id order, no filter, no `fields`) and shows without `fields` are answered from a cache of each stored document's wire JSON
  * (src/api/rendered-documents.ts). These check that the cache never answers with what is no longer true, never
  * shows one project another's resources, and writes the same bytes as the uncached path.
  */
-describe('lists rendered from the document cache', () => {
+describe('lists and shows rendered from the document cache', () => {
   let f: ApiFixture;
   let alice: Project;
   let bob: Project;
@@ -42,6 +42,8 @@ describe('lists rendered from the document cache', () => {
     assert.equal(renamed.status, 200);
     const after = (await listed(alice)).find((x) => x.id === fipId)!;
     assert.equal((after.port_details as Json).name, 'renamed');
+    const shown = await alice.caller.get(`/v2.0/floatingips/${fipId}`);
+    assert.equal(((shown.body.floatingip as Json).port_details as Json).name, 'renamed');
     assert.equal(after.revision_number, before.revision_number);
   });
 
@@ -60,6 +62,10 @@ describe('lists rendered from the document cache', () => {
   it("never lists another project's floating IP once it is cached, nor accepts it as a marker", async () => {
     assert.ok((await listed(alice)).some((x) => x.id === fipId));
     assert.ok(!(await listed(bob)).some((x) => x.id === fipId));
+    assert.equal((await alice.caller.get(`/v2.0/floatingips/${fipId}`)).status, 200);
+    const shown = await bob.caller.get(`/v2.0/floatingips/${fipId}`);
+    assert.equal(shown.status, 404);
+    assert.equal((shown.body.NeutronError as Json).type, 'FloatingIPNotFound');
     const asMarker = await bob.caller.get(`/v2.0/floatingips?limit=10&marker=${fipId}`);
     assert.equal(asMarker.status, 404);
     assert.equal((asMarker.body.NeutronError as Json).type, 'FloatingIPNotFound');
@@ -93,6 +99,13 @@ describe('lists rendered from the document cache', () => {
         }),
       });
       assert.equal(a, expected);
+      // A show of the first member, cached, is the same bytes as the member in the uncached list.
+      const first = (parsedB[collection] as Json[])[0]!;
+      const member = collection === 'floatingips' ? 'floatingip' : collection.slice(0, -1);
+      assert.equal(
+        await raw(token, `/v2.0/${collection}/${String(first.id)}`),
+        JSON.stringify({ [member]: first }),
+      );
     }
   });
 });
