@@ -221,6 +221,16 @@ export function renderDocument(r: BenchResults, plots: string[]): string {
       '',
     );
   }
-  out.push('## API', '', '<!-- api-bench:start -->', '<!-- api-bench:end -->', '');
+  out.push(
+    '## API',
+    '',
+    '<!-- api-bench:start -->',
+    '<!-- api-bench:end -->',
+    '',
+    // CPU per request before and after a change to the request path (bench/api/cpu.ts), written by hand.
+    '<!-- api-cpu:start -->',
+    '<!-- api-cpu:end -->',
+    '',
+  );
   return out.join('\n');
 }

@@ -48,7 +48,12 @@ export function listPage<K extends Kind>(
   return query.pageReverse ? page.reverse() : page;
 }
 
-function rangeKey<K extends Kind>(ctx: Context, source: ListSource<K>, query: ListQuery): string | undefined {
+/** The index key a list of this caller can range over (its project, or an indexed filter), if any. */
+export function rangeKey<K extends Kind>(
+  ctx: Context,
+  source: ListSource<K>,
+  query: ListQuery,
+): string | undefined {
   if (!ctx.isAdmin && !source.sharedReads) return projectKey(ctx.projectId);
   const single = (attribute: string) => {
     const values = query.filters.get(attribute);
@@ -67,6 +72,11 @@ function rangeKey<K extends Kind>(ctx: Context, source: ListSource<K>, query: Li
 function namedIds(query: ListQuery): string[] | undefined {
   const ids = query.filters.get('id');
   return ids === undefined ? undefined : [...new Set(ids)].sort();
+}
+
+/** Rows per range read: a little more than the page, so that a page of readable rows usually takes one read. */
+export function chunkSize(query: ListQuery): number {
+  return query.limit === undefined ? CHUNK : Math.min(Math.max(query.limit + 1, 100), CHUNK);
 }
 
 function idOrderedPage<K extends Kind>(
@@ -93,7 +103,7 @@ function idOrderedPage<K extends Kind>(
   }
   const key = rangeKey(ctx, source, query);
   const want = query.limit ?? Number.POSITIVE_INFINITY;
-  const chunk = query.limit === undefined ? CHUNK : Math.min(Math.max(query.limit + 1, 100), CHUNK);
+  const chunk = chunkSize(query);
   const out: NeutronObject[] = [];
   let after = query.marker;
   for (;;) {
@@ -183,7 +193,7 @@ function matchesTags(tags: readonly string[], filter: TagFilter): boolean {
   );
 }
 
-const hasTagFilter = (f: TagFilter) =>
+export const hasTagFilter = (f: TagFilter) =>
   f.all.length > 0 || f.any.length > 0 || f.notAll.length > 0 || f.notAny.length > 0;
 
 export function matchesQuery(object: NeutronObject, query: ListQuery): boolean {

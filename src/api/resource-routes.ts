@@ -14,6 +14,13 @@ import {
 } from '../model/index.js';
 import type { Store } from '../store/index.js';
 import { listPage, type ListSource } from './list-page.js';
+import {
+  pageBody,
+  RenderedDocuments,
+  renderedMember,
+  renderedPage,
+  type Renderable,
+} from './rendered-documents.js';
 import { parseListQuery, valuesOf, type ListQuery, type RawQuery } from './list-query.js';
 import { contextOf } from './request-context.js';
 import { collectionResponse, memberResponse, type Documented } from './openapi-schemas.js';
@@ -23,7 +30,9 @@ import type { PublicUrl } from './public-url.js';
 
 type Body = Record<string, Record<string, unknown>>;
 
-export interface ResourceDef<K extends Kind> extends ListSource<K>, Documented {
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+export interface ResourceDef<K extends Kind> extends Renderable<K>, Documented {
   /** The URL below /v2.0/ when it differs from the collection's key: `qos/policies` holds `policies`. */
   readonly path?: string;
   /** Every attribute of the wire form: what filters, sort keys and `fields` may name. */
@@ -109,7 +118,7 @@ function paginationLinks(
   origin: string,
   path: string,
   query: ListQuery,
-  items: NeutronObject[],
+  ids: readonly string[],
 ) {
   if (query.limit === undefined) return [];
   const href = (marker: unknown, reverse: boolean) => {
@@ -123,9 +132,9 @@ function paginationLinks(
     return `${origin}${path}?${params.toString()}`;
   };
   const links: { rel: string; href: string }[] = [];
-  const short = items.length < query.limit;
-  if (!(short && !query.pageReverse)) links.push({ rel: 'next', href: href(items.at(-1)?.id, false) });
-  if (!(short && query.pageReverse)) links.push({ rel: 'previous', href: href(items[0]?.id, true) });
+  const short = ids.length < query.limit;
+  if (!(short && !query.pageReverse)) links.push({ rel: 'next', href: href(ids.at(-1), false) });
+  if (!(short && query.pageReverse)) links.push({ rel: 'previous', href: href(ids[0], true) });
   return links;
 }
 
@@ -139,15 +148,31 @@ export function registerResource<K extends Kind>(
   const base = `/v2.0/${def.path ?? def.collection}`;
   const one = (entity: KindMap[K], view: View) => ({ [def.member]: def.toObject(entity, view) });
   const tags = ['resources'];
+  // Resources whose wire form depends only on stored documents render lists through a cache of that JSON.
+  const rendered = def.rendering ? new RenderedDocuments(def) : undefined;
 
   app.get(
     base,
     { schema: { tags, summary: `List ${def.collection}`, response: collectionResponse(def) } },
-    async (request) => {
+    async (request, reply) => {
       const ctx = contextOf(request);
       const query = parseListQuery(def, request.query as RawQuery);
+      if (rendered) {
+        const page = await store.read((view) => renderedPage(view, ctx, rendered, def, query));
+        if (page) {
+          const links = paginationLinks(request, publicUrl(), base, query, page.ids);
+          // Already JSON: sent as a string, which Fastify passes through without its serializer.
+          return reply.type(JSON_TYPE).send(pageBody(def.collection, page, links));
+        }
+      }
       const items = await store.read((view) => listPage(view, ctx, def, query));
-      const links = paginationLinks(request, publicUrl(), base, query, items);
+      const links = paginationLinks(
+        request,
+        publicUrl(),
+        base,
+        query,
+        items.map((o) => o.id as string),
+      );
       return {
         [def.collection]: items.map((o) => project(o, query.fields, def.attributes)),
         ...(links.length > 0 && { [`${def.collection}_links`]: links }),
@@ -158,11 +183,18 @@ export function registerResource<K extends Kind>(
   app.get<{ Params: { id: string } }>(
     `${base}/:id`,
     { schema: { tags, summary: `Show a ${def.member}`, response: memberResponse(def) } },
-    async (request) => {
+    async (request, reply) => {
       const ctx = contextOf(request);
       const fields = valuesOf((request.query as RawQuery).fields)
         .flatMap((f) => f.split(','))
         .filter(Boolean);
+      if (rendered && fields.length === 0) {
+        const member = await store.read((view) =>
+          renderedMember(view, ctx, rendered, def, request.params.id),
+        );
+        if (member !== undefined)
+          return reply.type(JSON_TYPE).send(`{${JSON.stringify(def.member)}:${member}}`);
+      }
       return store.read((view) => ({
         [def.member]: project(
           def.toObject(getReadable(view, ctx, def, request.params.id), view),

@@ -23,6 +23,13 @@ export interface View {
    * floating IPs reads about 100, not 10,000.
    */
   range<K extends Kind>(kind: K, options: RangeOptions): KindMap[K][];
+  /**
+   * What `range` and `get` read, as the stored JSON text of each resource, unparsed. Optional: a store whose
+   * documents are text (SQLite) offers it, so that the API can reuse what it derived from a document it has seen
+   * (the text is the cache key); without it, callers parse through `range` and `get`.
+   */
+  readonly rangeDocuments?: (kind: Kind, options: RangeOptions) => string[];
+  readonly getDocument?: (kind: Kind, id: string) => string | undefined;
 }
 
 export interface RangeOptions {

@@ -100,6 +100,8 @@ export const floatingIps: ResourceDef<'floatingip'> = {
   },
   readable: visibleTo,
   toObject: floatingIpView,
+  // The wire form reads the floating IP's document and its port's (port_details).
+  rendering: { dependency: (f) => (f.portId === null ? undefined : { kind: 'port', id: f.portId }) },
   responseSchema,
   createSchema: wrapped('floatingip', createProperties, ['floating_network_id']),
   updateSchema: wrapped('floatingip', updateProperties),

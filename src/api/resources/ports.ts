@@ -79,6 +79,8 @@ export const ports: ResourceDef<'port'> = {
   indexedFilters: { network_id: portsOfNetworkKey, device_id: portsOfDeviceKey },
   readable: visibleTo,
   toObject: portView,
+  // The wire form reads only the port's own document.
+  rendering: {},
   responseSchema: Type.Object({
     ...StandardResponse,
     name: Type.String(),

@@ -128,6 +128,8 @@ export const routers: ResourceDef<'router'> = {
   ],
   readable: visibleTo,
   toObject: routerView,
+  // The wire form reads only the router's own document.
+  rendering: {},
   responseSchema: Type.Object({
     ...StandardResponse,
     name: Type.String(),

@@ -72,6 +72,8 @@ export const subnets: ResourceDef<'subnet'> = {
   indexedFilters: { network_id: subnetsOfNetworkKey },
   readable: visibleTo,
   toObject: subnetView,
+  // The wire form reads only the subnet's own document.
+  rendering: {},
   responseSchema: Type.Object({
     ...StandardResponse,
     name: Type.String(),

@@ -51,7 +51,7 @@ export class SqliteStore implements Store {
   readonly description: string;
   readonly tokens: TokenStore;
   private readonly db: Database.Database;
-  private readonly rangeStatements = new Map<string, Database.Statement<unknown[], { body: string }>>();
+  private readonly rangeStatements = new Map<string, Database.Statement<unknown[], unknown>>();
   private readonly events = new EventEmitter();
   private writesSincePrune = 0;
   private readonly stmt;
@@ -193,12 +193,23 @@ export class SqliteStore implements Store {
       count: (key) => this.stmt.count.get(key)?.n ?? 0,
       find: (kind, key) => this.stmt.find.all(key, kind).map((row) => JSON.parse(row.body)),
       range: (kind, options) => this.range(kind, options).map((row) => JSON.parse(row.body)),
+      rangeDocuments: (kind, options) => this.rangeDocuments(kind, options),
+      getDocument: (kind, id) => this.stmt.get.get(kind, id)?.body,
     };
   }
 
   /** One indexed range read: (kind, id) on resources, or (key, kind, id) on index_keys when a key is given. */
   private range(kind: Kind, options: RangeOptions): { body: string }[] {
-    const shape = `${options.key === undefined ? 'all' : 'key'}/${options.after === undefined ? 'start' : 'after'}/${options.descending ? 'desc' : 'asc'}`;
+    return this.rangeStatement(options, false).all(rangeParameters(kind, options)) as { body: string }[];
+  }
+
+  /** The same read as `range`, each row's document text alone (plucked: no row object per document). */
+  private rangeDocuments(kind: Kind, options: RangeOptions): string[] {
+    return this.rangeStatement(options, true).all(rangeParameters(kind, options)) as string[];
+  }
+
+  private rangeStatement(options: RangeOptions, pluck: boolean): Database.Statement<unknown[], unknown> {
+    const shape = `${options.key === undefined ? 'all' : 'key'}/${options.after === undefined ? 'start' : 'after'}/${options.descending ? 'desc' : 'asc'}/${pluck ? 'text' : 'row'}`;
     let statement = this.rangeStatements.get(shape);
     if (!statement) {
       const [cmp, dir] = options.descending ? ['<', 'DESC'] : ['>', 'ASC'];
@@ -206,15 +217,10 @@ export class SqliteStore implements Store {
         options.key === undefined
           ? `SELECT body FROM resources WHERE kind = @kind${options.after === undefined ? '' : ` AND id ${cmp} @after`} ORDER BY id ${dir} LIMIT @limit`
           : `SELECT r.body FROM index_keys k JOIN resources r ON r.kind = k.kind AND r.id = k.id WHERE k.key = @key AND k.kind = @kind${options.after === undefined ? '' : ` AND k.id ${cmp} @after`} ORDER BY k.id ${dir} LIMIT @limit`;
-      statement = this.db.prepare<unknown[], { body: string }>(sql);
+      statement = this.db.prepare<unknown[], unknown>(sql).pluck(pluck);
       this.rangeStatements.set(shape, statement);
     }
-    return statement.all({
-      kind,
-      limit: options.limit,
-      ...(options.key !== undefined && { key: options.key }),
-      ...(options.after !== undefined && { after: options.after }),
-    });
+    return statement;
   }
 
   private tx(onWrite: () => void): Tx {
@@ -245,6 +251,15 @@ export class SqliteStore implements Store {
     const hi = this.stmt.bounds.get()?.hi ?? 0;
     if (hi > CHANGE_RETENTION) this.stmt.prune.run(hi - CHANGE_RETENTION);
   }
+}
+
+function rangeParameters(kind: Kind, options: RangeOptions): Record<string, unknown> {
+  return {
+    kind,
+    limit: options.limit,
+    ...(options.key !== undefined && { key: options.key }),
+    ...(options.after !== undefined && { after: options.after }),
+  };
 }
 
 function openDatabase(path: string): Database.Database {
