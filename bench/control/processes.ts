@@ -59,6 +59,9 @@ export class ServerProcess {
         '--port',
         String(port),
         '--no-garp',
+        // One process, as every earlier row was measured: RSS, CPU and the churn's figures are then the daemon's.
+        '--api-workers',
+        '0',
         '--resync-interval',
         '1m',
         '--log-level',
