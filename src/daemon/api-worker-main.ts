@@ -52,7 +52,7 @@ async function main(): Promise<void> {
   let stopNow = (): void => process.exit(0);
   process.on('message', (message: unknown) => {
     if (!isPrimaryMessage(message)) return;
-    if (message.type === 'rate' || message.type === 'ready') {
+    if (message.type === 'rate' || message.type === 'ready' || message.type === 'recorded') {
       asks.get(message.id)?.(message);
       asks.delete(message.id);
     } else if (message.type === 'limited') {
@@ -82,7 +82,9 @@ async function main(): Promise<void> {
           if (until !== 0 && until <= Date.now()) limited.delete(address);
           return until;
         },
-        send: (record: ForwardedRecord) => send({ type: 'record', record }),
+        send: async (record: ForwardedRecord) => {
+          await ask({ type: 'record', id: nextAsk++, record });
+        },
       },
       rateLimitStore: grantedRateStore(
         async (key, max, windowMs, want) =>

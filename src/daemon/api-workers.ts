@@ -61,7 +61,8 @@ export async function startApiWorkers(options: ApiWorkersOptions): Promise<ApiWo
       case 'changed':
         return options.onChanged();
       case 'record':
-        return options.records.receive(message.record);
+        options.records.receive(message.record);
+        return answer(worker, { type: 'recorded', id: message.id });
       case 'ask-rate':
         return answer(worker, {
           type: 'rate',

@@ -9,7 +9,8 @@ export type WorkerMessage =
   | { readonly type: 'failed'; readonly message: string }
   /** A write committed: the agent reads the change feed now instead of at its next poll. */
   | { readonly type: 'changed' }
-  | { readonly type: 'record'; readonly record: ForwardedRecord }
+  /** Answered by `recorded` once the primary has written what the record asks for (the audit line). */
+  | { readonly type: 'record'; readonly id: number; readonly record: ForwardedRecord }
   | {
       readonly type: 'ask-rate';
       readonly id: number;
@@ -24,6 +25,7 @@ export type WorkerMessage =
 export type PrimaryMessage =
   | { readonly type: 'rate'; readonly id: number; readonly grant: RateGrant }
   | { readonly type: 'ready'; readonly id: number; readonly ready: boolean; readonly detail: string }
+  | { readonly type: 'recorded'; readonly id: number }
   /** Sources over the refusal limit and when their window ends (epoch ms). */
   | { readonly type: 'limited'; readonly sources: readonly (readonly [string, number])[] }
   | { readonly type: 'stop' };
@@ -37,7 +39,7 @@ const WORKER_TYPES = new Set([
   'ask-rate',
   'ask-ready',
 ]);
-const PRIMARY_TYPES = new Set(['rate', 'ready', 'limited', 'stop']);
+const PRIMARY_TYPES = new Set(['rate', 'ready', 'recorded', 'limited', 'stop']);
 
 const typeOf = (message: unknown): unknown =>
   typeof message === 'object' && message !== null ? (message as { type?: unknown }).type : undefined;
