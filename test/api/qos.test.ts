@@ -230,7 +230,7 @@ describe('QoS policies and rules (qos, qos-bw-limit-direction, qos-pps, qos-fip)
     assert.equal(shown.type, 'bandwidth_limit');
     assert.deepEqual(
       (shown.drivers as Json[]).map((d) => d.name),
-      ['nftables'],
+      ['nftables', 'ebpf'],
     );
     assert.deepEqual((shown.drivers as Json[])[0]!.supported_parameters, shown.supported_parameters);
     const unknown = await alice.caller.get('/v2.0/qos/rule-types/dscp_marking');
