@@ -235,7 +235,10 @@ static __always_inline int bucket_take(struct qos_bucket *b, __u64 now, __u64 co
 	for (int i = 0; i < QOS_TRIES; i++) {
 		__u64 tat = *(volatile __u64 *)&b->tat;
 		__u64 next = (tat > now ? tat : now) + cost;
-		if (next - now > b->tolerance)
+		/* A packet costing more than the whole burst (a 64 KB GRO packet through a small bucket) passes when
+		 * the bucket is full and leaves it in debt, as tc police's `mtu` allows: the rate still holds, and
+		 * such a flow is not starved for ever. */
+		if (next - now > b->tolerance && tat > now)
 			return 0;
 		if (__sync_val_compare_and_swap(&b->tat, tat, next) == tat)
 			return 1;

@@ -166,8 +166,8 @@ export function runQosWire(options: QosWireOptions): void {
       );
       withinTolerance(ratio, 'ingress bandwidth');
       if (before) {
-        // Every datagram that did not arrive was dropped by the limit, and counted (a few more may be iperf3's
-        // own control packets).
+        // The datagrams that did not arrive were dropped by the limit, and counted: within 1% either way (a few
+        // drops may be iperf3's own control packets, a datagram may be lost elsewhere, such as a full socket).
         const after = await options.drops!(f, fips.vm1!.address);
         const dropped = after.inbound - before.inbound;
         const lost = r.packetsSent - r.packetsReceived;
@@ -175,7 +175,7 @@ export function runQosWire(options: QosWireOptions): void {
           `# ${options.backend} ingress bandwidth: ${dropped} drops counted, ${lost} datagrams lost`,
         );
         assert.ok(
-          dropped >= lost && dropped <= lost + 20,
+          Math.abs(dropped - lost) <= Math.max(5, lost / 100),
           `${dropped} drops counted, ${lost} datagrams lost`,
         );
       }
