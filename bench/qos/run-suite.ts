@@ -255,7 +255,9 @@ function section(
     summarize(
       samples.filter((s) => s.router === name && s.count === count).map((s) => s.programNsPerRun ?? NaN),
     ).median;
-  const overhead = (free: number, lim: number) => `${(((lim - free) / free) * 100).toFixed(1)}%`;
+  /** A median at or below 0 means idle-time correction swallowed the cell: no ratio can be drawn from it. */
+  const overhead = (free: number, lim: number) =>
+    free > 0 && lim > 0 ? `${(((lim - free) / free) * 100).toFixed(1)}%` : 'unresolved';
   const lines = [
     '## Floating-IP QoS (issue 19)',
     '',
@@ -283,7 +285,7 @@ function section(
     ...(names.includes('elim')
       ? [
           '',
-          `The CPU-time figures above include everything else the router's CPU did meanwhile; on this shared 2-core machine (other test runs beside it) they scatter by a factor of two between repetitions (see qos.json), which hides a 15% difference. The eBPF program's own run time (kernel.bpf_stats_enabled, gw_ingress per packet, median ns) is not blurred by other work:`,
+          `The CPU-time figures above include everything else the router's CPU did meanwhile; on this shared 2-core machine (other test runs beside it) they are /proc/stat ticks of 10 ms with the idle time of a window before subtracted, and scatter from 0 to 2,500 ns between repetitions of one cell (see qos.json): they cannot resolve a 15% difference here. The eBPF program's own run time (kernel.bpf_stats_enabled, gw_ingress per packet, median ns) is not blurred by other work:`,
           '',
           '| floating IPs | gw_ingress unlimited | gw_ingress limited | overhead |',
           '| ---: | ---: | ---: | ---: |',
