@@ -24,6 +24,7 @@ import { installSinkCounters, readSinkCounter } from '../forwarding/sink-counter
 import { sendFrames } from '../forwarding/trafgen.js';
 import { shuffled, summarize } from '../stats.js';
 import { writeMarkedSection } from '../report/write-section.js';
+import { neutronFilters, neutronUpdate } from './neutron-procedure.js';
 import { gatewayIngressRuns, withBpfStats, type ProgramRuns } from './program-time.js';
 import { benchTopology, buildTopology, destroyTopology, floatingIpOf, macOf } from '../topology.js';
 
@@ -73,8 +74,10 @@ interface PacketSample {
   /** eBPF only: gw_ingress's own run time per run (kernel.bpf_stats_enabled). */
   programNsPerRun?: number;
 }
+/** The backends, and `neutron`: the L3 agent's own procedure replayed (neutron-procedure.ts). */
+type Updater = BackendName | 'neutron';
 interface UpdateSample {
-  backend: BackendName;
+  backend: Updater;
   count: number;
   ms: number;
 }
@@ -156,6 +159,16 @@ export async function runQosSuite(o: QosBenchOptions): Promise<void> {
           // Back to the installed limits, so the packets below see the same router as the read-back would.
           await timedLimitChange(dataplane, desired, current, desired.mappings[0]!);
         }
+        // The anchor: Neutron's L3 agent updating one floating IP's tc filter among `count`.
+        const scratch = `${o.prefix}-neutron`;
+        await run('ip', ['netns', 'del', scratch]).catch(() => undefined);
+        await neutronFilters(scratch, count);
+        try {
+          for (let k = 1; k <= o.updates; k++)
+            updates.push({ backend: 'neutron', count, ms: await neutronUpdate(scratch, 0) });
+        } finally {
+          await run('ip', ['netns', 'del', scratch]);
+        }
         for (let rep = 1; rep <= reps; rep++) {
           const before = kernelTimeNs(routerCpu);
           const idleStart = performance.now();
@@ -235,7 +248,11 @@ export async function runQosSuite(o: QosBenchOptions): Promise<void> {
   }
 }
 
-const BACKEND_LABEL: Record<string, string> = { nftables: 'nftables', ebpf: 'eBPF' };
+const BACKEND_LABEL: Record<string, string> = {
+  nftables: 'nftables',
+  ebpf: 'eBPF',
+  neutron: "Neutron L3 agent's procedure (tc u32, without police)",
+};
 
 function section(
   o: QosBenchOptions,
@@ -245,7 +262,8 @@ function section(
   unavailable: readonly { backend: BackendName; reason: string }[],
 ): string {
   const backends = [...new Set(names.map((n) => ROUTERS[n].backend))];
-  const ms = (backend: BackendName, count: number) => {
+  const updaters: Updater[] = [...backends, 'neutron'];
+  const ms = (backend: Updater, count: number) => {
     const s = summarize(updates.filter((u) => u.backend === backend && u.count === count).map((u) => u.ms));
     return `${s.median.toFixed(2)} ms [${s.p25.toFixed(2)}-${s.p75.toFixed(2)}]`;
   };
@@ -266,9 +284,11 @@ function section(
     '',
     `**Update cost**: one floating IP's limit changed through the backend's planDelta + apply, as the agent applies a rule change (nftables: one transaction through its long-lived nft process; eBPF: one map write), ${o.updates} changes per cell, median [p25-p75]. Goal: at most 50 ms whatever the count.`,
     '',
-    `| limited floating IPs | ${backends.map((b) => BACKEND_LABEL[b]).join(' | ')} |`,
-    `| ---: | ${backends.map(() => '---:').join(' | ')} |`,
-    ...o.counts.map((c) => `| ${c.toLocaleString('en')} | ${backends.map((b) => ms(b, c)).join(' | ')} |`),
+    `| limited floating IPs | ${updaters.map((b) => BACKEND_LABEL[b]).join(' | ')} |`,
+    `| ---: | ${updaters.map(() => '---:').join(' | ')} |`,
+    ...o.counts.map((c) => `| ${c.toLocaleString('en')} | ${updaters.map((b) => ms(b, c)).join(' | ')} |`),
+    '',
+    "The last column is the anchor the issue compares with: Neutron's L3 agent updating a floating IP's tc police filter (l3_tc_lib.py: `tc qdisc show`, the device's every filter listed as text and searched for the address, the filter deleted by handle and added again, one tc process each), replayed on an ingress qdisc holding one filter per limited floating IP. This host's kernel has no act_police, so the replayed filters classify only; the agent also runs each tc through its privilege helper, which this leaves out. It is not the iptables backend (which refuses limits: see qos.md).",
     '',
     `**Per-packet cost**: ${o.reps} repetitions of ${o.packets} 64-byte UDP packets at ${o.ratePps} pps inbound to one floating IP, with limits on every floating IP (100 Gbit/s and 100 Mpps each way, so nothing is dropped and every packet is checked) or without; kernel time of the router's CPU per delivered packet, median ns, and the overhead of the limited row. Goal: at most 15%.`,
     '',
