@@ -117,10 +117,14 @@ export function runQosWire(options: QosWireOptions): void {
     const ppsLimit = { perSecond: PPS, burst: PPS_BURST, unit: 'packet' } as const;
     const withinTolerance = (ratio: number, what: string) =>
       assert.ok(Math.abs(ratio - 1) <= TOLERANCE, `${what}: delivered ${ratio.toFixed(3)} of the limit`);
-    /** Unlimited: nearly everything sent arrives. */
+    /**
+     * Unlimited: most of what was sent arrives (7,241-7,500 of 7,500 so far; the loaded machine loses a few to full
+     * socket buffers). 80% is 49 Mbit in 2 s, well above what the 10 Mbit/s limit lets through (28 Mbit on eBPF, 38
+     * on nftables with its extra second of bucket).
+     */
     const unlimited = (r: IperfResult, what: string) =>
       assert.ok(
-        r.packetsReceived >= 0.9 * r.packetsSent,
+        r.packetsReceived >= 0.8 * r.packetsSent,
         `${what}: ${r.packetsReceived} of ${r.packetsSent} arrived without a limit`,
       );
 
