@@ -22,8 +22,15 @@ import type {
 import { deltaActual } from '../types.js';
 import { SOURCE_MACS } from './anti-spoofing.js';
 import { readNftCounters, SET_DUMP_HELPER } from './counters.js';
-import { parseTranslationElements, TRANSLATION_SETS } from './element-dump.js';
-import { countersMatch, EXPECTED_MAPS, parseNftTable, parseTableNames } from './parse.js';
+import { DEEP_SETS, parseDumpedElements, TRANSLATION_SETS } from './element-dump.js';
+import {
+  countersMatch,
+  EXPECTED_MAPS,
+  icmpConsistent,
+  mapNames,
+  parseNftTable,
+  parseTableNames,
+} from './parse.js';
 import { forwardingElements, PF_EXPECTED_MAPS } from './port-forwarding.js';
 import { limitsFromElements, QOS_EXPECTED_SETS, QOS_SETS } from './qos.js';
 import {
@@ -88,16 +95,31 @@ export class NftablesDataplane implements Dataplane {
       this.run('nft', ['-j', ...args], { netns: target.namespace }).then((r) => r.stdout);
     let state;
     try {
-      if (deep) state = parseNftTable(await list(['list', 'table', 'ip', table]));
-      else if (this.elementDump) {
+      if (this.elementDump) {
         // The structure from nft (no elements), the elements straight from the kernel: at 100,000 floating IPs
-        // `nft -j` of the three sets costs seconds of CPU and hundreds of MB of heap, the dump milliseconds.
-        const terse = parseNftTable(await list(['-t', 'list', 'table', 'ip', table]));
-        const dump = await this.run(this.elementDump, [table, ...TRANSLATION_SETS], {
-          netns: target.namespace,
-        });
-        state = { ...terse, ...(await parseTranslationElements(dump.stdout)) };
-      } else
+        // `nft -j` of the sets costs seconds of CPU and hundreds of MB of heap, the dump milliseconds. A deep read
+        // dumps the quoted-header maps and counter sets too; only port-forwarding maps (few elements, concatenated
+        // keys the dumper does not print) are listed by nft.
+        const terseJson = await list(['-t', 'list', 'table', 'ip', table]);
+        const terse = parseNftTable(terseJson);
+        const sets = deep ? DEEP_SETS : TRANSLATION_SETS;
+        const dump = await this.run(this.elementDump, [table, ...sets], { netns: target.namespace });
+        const elements = await parseDumpedElements(dump.stdout, sets);
+        const forwardingMaps = deep ? mapNames(terse.maps).filter((m) => m.startsWith('pf_')) : [];
+        const withForwardings =
+          forwardingMaps.length > 0
+            ? parseNftTable(
+                terseJson,
+                ...(await Promise.all(forwardingMaps.map((m) => list(['list', 'map', 'ip', table, m])))),
+              )
+            : terse;
+        state = {
+          ...withForwardings,
+          ...elements,
+          icmpConsistent: deep && icmpConsistent(elements.raw, elements.inbound, elements.outbound),
+        };
+      } else if (deep) state = parseNftTable(await list(['list', 'table', 'ip', table]));
+      else
         state = parseNftTable(
           await list(['-t', 'list', 'table', 'ip', table]),
           await list(['list', 'map', 'ip', table, INBOUND_MAP]),
@@ -130,9 +152,10 @@ export class NftablesDataplane implements Dataplane {
     // there by hand is seen by the next deep read.
     const listLimits =
       deep || this.limited.has(target.routerId) || (desired?.mappings ?? []).some((m) => m.limits);
+    // Only a full `nft -j` listing (no dumper) holds the QoS sets' elements already.
     const limitElements = !listLimits
       ? new Map()
-      : deep
+      : deep && !this.elementDump
         ? state.limitElements
         : new Map(
             (

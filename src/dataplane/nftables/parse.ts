@@ -153,8 +153,11 @@ function mergeListings(listings: NftObject[][]): NftObject[] {
   return first.map((o) => listed.get((o.map ?? o.set)?.name ?? '') ?? o);
 }
 
+/** The map and set names in NftTableState.maps (each entry is `NAME TYPE…`). */
+export const mapNames = (maps: ReadonlySet<string>): string[] => [...maps].map((m) => m.split(' ')[0]!);
+
 /** Rebuilds the quoted-header map contents the translation maps imply and compares them with what was read. */
-function icmpConsistent(
+export function icmpConsistent(
   raw: Map<string, [number, number][]>,
   inbound: Map<string, string>,
   outbound: Map<string, string>,
