@@ -30,6 +30,7 @@ import {
   mapNames,
   parseNftTable,
   parseTableNames,
+  tableObjects,
 } from './parse.js';
 import { forwardingElements, PF_EXPECTED_MAPS } from './port-forwarding.js';
 import { limitsFromElements, QOS_EXPECTED_SETS, QOS_SETS } from './qos.js';
@@ -93,6 +94,19 @@ export class NftablesDataplane implements Dataplane {
     const deep = reads % DEEP_READ_EVERY === 1;
     const list = (args: string[]) =>
       this.run('nft', ['-j', ...args], { netns: target.namespace }).then((r) => r.stdout);
+    const absent = (): ActualRouter => ({
+      present: false,
+      structureMatches: false,
+      inbound: new Map(),
+      outbound: new Map(),
+      addresses,
+      macs: new Map(),
+      limits: new Map(),
+    });
+    // The table's structure without elements. `nft -t list table` still fetches every element from the kernel
+    // and only skips printing them (9 s at 100,000 floating IPs, nft 1.0.6); a terse listing of the family's
+    // ruleset fetches none (11 ms), and the other tables' objects are dropped here.
+    const terseListing = async () => tableObjects(await list(['-t', 'list', 'ruleset', 'ip']), table);
     let state;
     try {
       if (this.elementDump) {
@@ -100,7 +114,8 @@ export class NftablesDataplane implements Dataplane {
         // `nft -j` of the sets costs seconds of CPU and hundreds of MB of heap, the dump milliseconds. A deep read
         // dumps the quoted-header maps and counter sets too; only port-forwarding maps (few elements, concatenated
         // keys the dumper does not print) are listed by nft.
-        const terseJson = await list(['-t', 'list', 'table', 'ip', table]);
+        const terseJson = await terseListing();
+        if (terseJson === undefined) return absent();
         const terse = parseNftTable(terseJson);
         const sets = deep ? DEEP_SETS : TRANSLATION_SETS;
         const dump = await this.run(this.elementDump, [table, ...sets], { netns: target.namespace });
@@ -119,25 +134,18 @@ export class NftablesDataplane implements Dataplane {
           icmpConsistent: deep && icmpConsistent(elements.raw, elements.inbound, elements.outbound),
         };
       } else if (deep) state = parseNftTable(await list(['list', 'table', 'ip', table]));
-      else
+      else {
+        const terseJson = await terseListing();
+        if (terseJson === undefined) return absent();
         state = parseNftTable(
-          await list(['-t', 'list', 'table', 'ip', table]),
+          terseJson,
           await list(['list', 'map', 'ip', table, INBOUND_MAP]),
           await list(['list', 'map', 'ip', table, OUTBOUND_MAP]),
           await list(['list', 'set', 'ip', table, SOURCE_MACS]),
         );
-    } catch (error) {
-      if (error instanceof ExecError && /No such file or directory/.test(error.stderr)) {
-        return {
-          present: false,
-          structureMatches: false,
-          inbound: new Map(),
-          outbound: new Map(),
-          addresses,
-          macs: new Map(),
-          limits: new Map(),
-        };
       }
+    } catch (error) {
+      if (error instanceof ExecError && /No such file or directory/.test(error.stderr)) return absent();
       throw error;
     }
     const expected = desired ? structureSignature(chainsFor(desired, this.options)) : [];
