@@ -39,6 +39,7 @@ import {
   OUTBOUND_MAP,
   chainsFor,
   DEFAULT_NFT_OPTIONS,
+  mappingChanges,
   renderDelta,
   renderFull,
   routerIdOfTable,
@@ -199,15 +200,13 @@ export class NftablesDataplane implements Dataplane {
     const addAddresses = wanted.filter((ip) => !actual.addresses.has(ip));
     const removeAddresses = [...actual.addresses].filter((ip) => !wantAddresses.has(ip)).sort();
     if (!actual.present || !actual.structureMatches) {
-      const delta = renderDelta(desired, actual.inbound, actual.outbound, actual.macs, actual.limits);
       return {
         target: desired,
         batch: renderFull(desired, this.options),
         rebuild: true,
         addAddresses,
         removeAddresses,
-        added: delta.added,
-        removed: delta.removed,
+        ...mappingChanges(desired, actual.inbound),
       };
     }
     const delta = renderDelta(desired, actual.inbound, actual.outbound, actual.macs, actual.limits);
