@@ -12,6 +12,8 @@ import {
   deleteQosPolicy,
   fipsOfQosPolicyKey,
   updateFloatingIp,
+  fipOfRouterKey,
+  fipsOfNetworkKey,
   ipKey,
   quotaTx,
   quotaUsage,
@@ -94,6 +96,51 @@ export function runStoreContract(name: string, open: () => Promise<Store>): void
       assert.deepEqual(await store.read((v) => v.lookup(ipKey(base.id, '192.0.2.9'))), [
         { kind: 'floatingip', id: 'f1' },
       ]);
+      await store.close();
+    });
+
+    it('moves index keys with a rewritten document: old keys gone, new ones held and unique, kept ones intact', async () => {
+      const store = await open();
+      const net = await store.update((tx) => {
+        const n = createNetwork(tx, ctx, { name: 'n', external: true });
+        createSubnet(tx, ctx, { networkId: n.id, cidr: '192.0.2.0/24' });
+        return n;
+      });
+      const doc = (id: string, address: string, routerId: string | null) =>
+        ({
+          ...net,
+          id,
+          floatingNetworkId: net.id,
+          floatingSubnetId: 'x',
+          floatingIpAddress: address,
+          portId: null,
+          fixedIpAddress: null,
+          routerId,
+          status: 'DOWN',
+          statusReason: '',
+        }) as never;
+      const holders = (key: string) => store.read((v) => v.lookup(key).map((r) => r.id));
+      await store.update((tx) => tx.put('floatingip', doc('f1', '192.0.2.9', 'r1')));
+      await store.update((tx) => tx.put('floatingip', doc('f2', '192.0.2.10', null)));
+      // The same document again (a status write keeps every key), then one that changes two keys.
+      await store.update((tx) => tx.put('floatingip', doc('f1', '192.0.2.9', 'r1')));
+      assert.deepEqual(await holders(ipKey(net.id, '192.0.2.9')), ['f1']);
+      await store.update((tx) => tx.put('floatingip', doc('f1', '192.0.2.11', 'r2')));
+      assert.deepEqual(await holders(ipKey(net.id, '192.0.2.9')), []);
+      assert.deepEqual(await holders(ipKey(net.id, '192.0.2.11')), ['f1']);
+      assert.deepEqual(await holders(fipOfRouterKey('r1')), []);
+      assert.deepEqual(await holders(fipOfRouterKey('r2')), ['f1']);
+      assert.deepEqual((await holders(fipsOfNetworkKey(net.id))).sort(), ['f1', 'f2']);
+      // A key taken by a rewrite is unique like one taken at creation, and the refused write changes nothing.
+      await assert.rejects(
+        store.update((tx) => tx.put('floatingip', doc('f2', '192.0.2.11', null))),
+        (e: unknown) => e instanceof SfipError && e.status === 409,
+      );
+      assert.deepEqual(await holders(ipKey(net.id, '192.0.2.10')), ['f2']);
+      // The address f1 gave up is free for another.
+      await store.update((tx) => tx.put('floatingip', doc('f2', '192.0.2.9', null)));
+      assert.deepEqual(await holders(ipKey(net.id, '192.0.2.9')), ['f2']);
+      assert.deepEqual(await holders(ipKey(net.id, '192.0.2.10')), []);
       await store.close();
     });
 
