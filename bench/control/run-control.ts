@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ApiClient } from '../../src/client/api-client.js';
+import { ApiClient, ApiError } from '../../src/client/api-client.js';
 import { createDataplane } from '../../src/dataplane/index.js';
 import { run } from '../../src/exec/run.js';
 import type { BackendName } from '../../src/model/index.js';
@@ -282,16 +282,44 @@ async function fillThroughApi(
   const made: string[] = [];
   let next = 0;
   const started = performance.now();
+  // A create whose connection was reset may or may not have been applied (a kept-alive connection the daemon
+  // closed while its event loop was busy): as careful automation does, look before creating again.
+  const createOnce = async <T>(
+    create: () => Promise<T>,
+    lookup: () => Promise<T | undefined>,
+  ): Promise<T> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await create();
+      } catch (error) {
+        if (!(error instanceof ApiError) || error.status !== 0 || attempt >= 3) throw error;
+        const found = await lookup();
+        if (found !== undefined) return found;
+      }
+    }
+  };
   const client = async () => {
     while (next < count) {
-      next++;
-      const port = await api.post<{ port: { id: string } }>('/v2.0/ports', {
-        port: { network_id: networkId },
-      });
-      const fip = await api.post<{ floatingip: { id: string } }>('/v2.0/floatingips', {
-        floatingip: { floating_network_id: externalNetworkId, port_id: port.port.id },
-      });
-      made.push(fip.floatingip.id);
+      const name = `fill-${next++}`;
+      const portId = await createOnce(
+        async () =>
+          (await api.post<{ port: { id: string } }>('/v2.0/ports', { port: { network_id: networkId, name } }))
+            .port.id,
+        async () =>
+          (await api.get<{ ports: { id: string }[] }>(`/v2.0/ports?name=${name}&fields=id`)).ports[0]?.id,
+      );
+      const fipId = await createOnce(
+        async () =>
+          (
+            await api.post<{ floatingip: { id: string } }>('/v2.0/floatingips', {
+              floatingip: { floating_network_id: externalNetworkId, port_id: portId },
+            })
+          ).floatingip.id,
+        async () =>
+          (await api.get<{ floatingips: { id: string }[] }>(`/v2.0/floatingips?port_id=${portId}&fields=id`))
+            .floatingips[0]?.id,
+      );
+      made.push(fipId);
     }
   };
   await Promise.all(Array.from({ length: FILL_CLIENTS }, client));
