@@ -5,7 +5,15 @@ import type { ScaleProfile } from './control/run-scale-suite.js';
 /** How big a run is. `full` reproduces the issue's figures; `smoke` only proves the harness works (CI). */
 export interface BenchProfile {
   readonly name: string;
-  readonly forwarding: { fipCounts: number[]; repetitions: number; packets: number; ratePps: number };
+  readonly forwarding: {
+    fipCounts: number[];
+    repetitions: number;
+    packets: number;
+    /** 0: saturation (see docs/benchmarks.md, Forwarding). */
+    ratePps: number;
+    /** IP packet lengths: 46 is a 64-byte frame, 1500 a full-MTU packet. */
+    ipBytes: number[];
+  };
   readonly exhaustion: { conntrackMax: number; ratePps: number; seconds: number; intervalMs: number };
   readonly control: { fipCounts: number[]; latencySamples: number; restartStreamMs: number };
   readonly backendSwitch: { fips: number; sequence: BackendName[] };
@@ -22,7 +30,13 @@ export const PROFILES: Record<string, BenchProfile> = {
   full: {
     name: 'full',
     // 200,000 new flows per sample stay below the default nf_conntrack_max (262,144).
-    forwarding: { fipCounts: [1, 1000, 10_000, 100_000], repetitions: 5, packets: 200_000, ratePps: 200_000 },
+    forwarding: {
+      fipCounts: [1, 1000, 10_000, 100_000],
+      repetitions: 5,
+      packets: 200_000,
+      ratePps: 0,
+      ipBytes: [46, 1500],
+    },
     exhaustion: { conntrackMax: 20_000, ratePps: 5000, seconds: 8, intervalMs: 250 },
     control: { fipCounts: [1000, 10_000, 100_000], latencySamples: 100, restartStreamMs: 6000 },
     backendSwitch: { fips: 1000, sequence: ['nftables', 'iptables', 'nftables'] },
@@ -39,7 +53,13 @@ export const PROFILES: Record<string, BenchProfile> = {
   // The full forwarding matrix with fewer repetitions, and the control plane up to 10,000: about ten minutes.
   medium: {
     name: 'medium',
-    forwarding: { fipCounts: [1, 1000, 10_000, 100_000], repetitions: 3, packets: 200_000, ratePps: 200_000 },
+    forwarding: {
+      fipCounts: [1, 1000, 10_000, 100_000],
+      repetitions: 3,
+      packets: 200_000,
+      ratePps: 0,
+      ipBytes: [46, 1500],
+    },
     exhaustion: { conntrackMax: 20_000, ratePps: 5000, seconds: 8, intervalMs: 250 },
     control: { fipCounts: [1000, 10_000], latencySamples: 20, restartStreamMs: 6000 },
     backendSwitch: { fips: 1000, sequence: ['nftables', 'iptables', 'nftables'] },
@@ -55,7 +75,7 @@ export const PROFILES: Record<string, BenchProfile> = {
   },
   smoke: {
     name: 'smoke',
-    forwarding: { fipCounts: [1, 100], repetitions: 2, packets: 20_000, ratePps: 100_000 },
+    forwarding: { fipCounts: [1, 100], repetitions: 2, packets: 20_000, ratePps: 0, ipBytes: [46, 1500] },
     exhaustion: { conntrackMax: 1000, ratePps: 2000, seconds: 2, intervalMs: 250 },
     control: { fipCounts: [100], latencySamples: 6, restartStreamMs: 2000 },
     backendSwitch: { fips: 10, sequence: ['nftables', 'iptables', 'nftables'] },

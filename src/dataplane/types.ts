@@ -68,6 +68,11 @@ export interface DesiredRouter extends RouterTarget {
    */
   readonly antiSpoofing?: boolean;
   /**
+   * Backends that can forward floating-IP traffic past the kernel's stack (eBPF: bpf_fib_lookup and a redirect)
+   * do so where the kernel supports it; false keeps every packet on the stack's path. Default true.
+   */
+  readonly fastPath?: boolean;
+  /**
    * Port forwardings, sorted by floating address, protocol and external port. Their floating addresses carry no
    * 1:1 mapping. Absent or empty when there are none.
    */
