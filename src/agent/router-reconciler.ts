@@ -712,6 +712,7 @@ function sameStructure(a: DesiredRouter, b: DesiredRouter): boolean {
     a.gatewayDevice === b.gatewayDevice &&
     a.gatewayIp === b.gatewayIp &&
     (a.antiSpoofing ?? true) === (b.antiSpoofing ?? true) &&
+    (a.fastPath ?? true) === (b.fastPath ?? true) &&
     a.internalCidrs.join() === b.internalCidrs.join() &&
     // Forwardings are part of the nftables structure (their digest is in the rule comments): a change rereads.
     JSON.stringify(a.forwardings ?? []) === JSON.stringify(b.forwardings ?? [])

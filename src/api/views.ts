@@ -94,6 +94,7 @@ export function routerView(r: Router): NeutronObject {
     gateway_device: r.gatewayDevice,
     backend: r.backend,
     anti_spoofing: r.antiSpoofing ?? true,
+    fast_path: r.fastPath ?? true,
     // The network node whose agent carries the router (read-only; Neutron shows it as /l3-agents).
     node: r.node ?? null,
   });

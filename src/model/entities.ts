@@ -80,6 +80,11 @@ export interface Router extends Resource {
    */
   readonly antiSpoofing?: boolean;
   /**
+   * Let the backend forward floating-IP packets past the kernel's stack where it can (eBPF: docs/ebpf.md, fast
+   * path). Absent in routers stored before it existed, which means true.
+   */
+  readonly fastPath?: boolean;
+  /**
    * The network node whose agent carries this router (Neutron's L3 agent binding). Null or absent when no node
    * agents are registered: then the single in-process agent of `sfip serve` carries every router.
    */

@@ -143,6 +143,10 @@ describe('authentication and project isolation', () => {
         /anti_spoofing/,
       ],
       [
+        alice.caller.put(`/v2.0/routers/${alice.routerId}`, { router: { fast_path: false } }),
+        /fast_path/,
+      ],
+      [
         alice.caller.post('/v2.0/ports', {
           port: {
             network_id: alice.networkId,
