@@ -139,6 +139,11 @@ export interface Dataplane {
   readonly name: BackendName;
   /** What the kernel and tools on this host support; a failed required check makes the backend unusable. */
   check(): Promise<CapabilityCheck[]>;
+  /**
+   * For an ACTIVE router's status_reason: what this backend carries differently from what the router asks,
+   * without failing (the eBPF fast path on a kernel without its helpers). Empty when nothing; absent: never.
+   */
+  routerNote?(desired: DesiredRouter): Promise<string>;
   read(target: RouterTarget, desired?: DesiredRouter): Promise<ActualRouter>;
   plan(desired: DesiredRouter, actual: ActualRouter): Plan;
   apply(plan: Plan): Promise<void>;

@@ -567,6 +567,29 @@ describe('eBPF fast-path support', () => {
     );
     assert.equal(s.available, true);
   });
+  it('loads the object without the fast path on such a kernel, and says so in doctor and the router status', async () => {
+    const calls: string[][] = [];
+    const runner = async (file: string, args: readonly string[]) => {
+      calls.push([file, ...args]);
+      const out =
+        file === 'bpftool' && args[0] === 'feature' ? probe(['bpf_redirect', 'bpf_fib_lookup']) : '';
+      return { stdout: out, stderr: '', code: 0 };
+    };
+    const dataplane = new EbpfDataplane(runner, { tcObjectPath: '/nonexistent/sfip_nat_tc.o' });
+    const checks = await dataplane.check();
+    const line = checks.find((c) => c.name === 'eBPF fast path')!;
+    assert.equal(line.ok, true, 'a kernel without the fast path still runs the backend');
+    assert.match(line.detail, /unavailable: .*lack bpf_check_mtu/);
+    assert.match(checks.find((c) => c.name.includes('object'))?.detail ?? '', /sfip_nat_tc\.o/);
+    assert.match(await dataplane.routerNote(desired), /^fast path unavailable: .*bpf_check_mtu/);
+    assert.equal(
+      await dataplane.routerNote({ ...desired, fastPath: false }),
+      '',
+      'nothing to say when it is off',
+    );
+    assert.equal(calls.filter((c) => c[1] === 'feature').length, 1, 'probed once');
+  });
+
   it('falls back to the tc path and names the missing helper', () => {
     const s = fastPathSupport(probe(['bpf_redirect', 'bpf_fib_lookup']));
     assert.equal(s.available, false);

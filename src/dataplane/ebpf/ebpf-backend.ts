@@ -104,6 +104,13 @@ export class EbpfDataplane implements Dataplane {
     return this.support;
   }
 
+  /** A router that wants the fast path on a kernel that cannot run it is told so in its status. */
+  async routerNote(desired: DesiredRouter): Promise<string> {
+    if (desired.fastPath === false) return '';
+    const support = await this.fastPath();
+    return support.available ? '' : `fast path ${support.detail}`;
+  }
+
   /** The object this kernel loads: with the fast path where its helpers exist, the tc-only build otherwise. */
   private async objectPath(): Promise<string> {
     return (await this.fastPath()).available ? this.options.objectPath : this.options.tcObjectPath;
