@@ -2,7 +2,8 @@
  * `npm run bench`: forwarding, conntrack exhaustion, control plane and backend switching, then
  * docs/benchmarks.md and its plots from the JSON results. Needs root (namespaces) and a built dist/ (the npm
  * script builds first). Options:
- *   --profile full|medium|smoke  sizes (default full; medium stops the control plane at 10,000 FIPs)
+ *   --profile full|medium|small|smoke  sizes (default full; medium stops the control plane at 10,000 FIPs;
+ *                            small: the forwarding matrix at 1 and 100,000 FIPs, for a loaded machine)
  *   --only a,b               forwarding, exhaustion, control, switch (default all four); the others keep the
  *                            results of the previous run of the same profile. Opt-in: churn (floating IPs
  *                            churning under tagged traffic, per backend) and crash (SIGKILLed agent and API),
