@@ -13,6 +13,8 @@ export interface BenchProfile {
     ratePps: number;
     /** IP packet lengths: 46 is a 64-byte frame, 1500 a full-MTU packet. */
     ipBytes: number[];
+    /** Above this many floating IPs the stateful baseline is not measured (see run-forwarding.ts). */
+    statefulMaxFips?: number;
   };
   readonly exhaustion: { conntrackMax: number; ratePps: number; seconds: number; intervalMs: number };
   readonly control: { fipCounts: number[]; latencySamples: number; restartStreamMs: number };
@@ -109,5 +111,12 @@ export const PROFILES: Record<string, BenchProfile> = {
 PROFILES.small = {
   ...PROFILES.smoke!,
   name: 'small',
-  forwarding: { fipCounts: [1, 100_000], repetitions: 3, packets: 250_000, ratePps: 0, ipBytes: [46, 1500] },
+  forwarding: {
+    fipCounts: [1, 100_000],
+    repetitions: 3,
+    packets: 250_000,
+    ratePps: 0,
+    ipBytes: [46, 1500],
+    statefulMaxFips: 1,
+  },
 };

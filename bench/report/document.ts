@@ -85,6 +85,12 @@ export function renderDocument(r: BenchResults, plots: string[]): string {
       'fast path (docs/ebpf.md), "ebpf-tcpath" the same backend with it turned off.',
       '',
     );
+    if (o.statefulMaxFips !== undefined)
+      out.push(
+        `The stateful baseline (iptables) is measured up to ${o.statefulMaxFips.toLocaleString('en')} FIPs only in this profile: it walks`,
+        'one rule per floating IP for every new flow, so a larger sample takes minutes.',
+        '',
+      );
     const idle = f.samples.map((s) => s.idleNsPerSecond);
     if (idle.length)
       out.push(
