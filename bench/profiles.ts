@@ -62,6 +62,8 @@ export const PROFILES: Record<string, BenchProfile> = {
       packets: 250_000,
       ratePps: 0,
       ipBytes: [46, 1500],
+      // The stateful baseline at 100,000 FIPs takes about 7 minutes a sample (one rule per FIP for every new flow).
+      statefulMaxFips: 10_000,
     },
     exhaustion: { conntrackMax: 20_000, ratePps: 5000, seconds: 8, intervalMs: 250 },
     control: { fipCounts: [1000, 10_000], latencySamples: 20, restartStreamMs: 6000 },
