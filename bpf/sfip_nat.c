@@ -48,6 +48,7 @@
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <linux/in.h>
 #include <linux/ip.h>
 #include <linux/pkt_cls.h>
@@ -524,12 +525,16 @@ static __always_inline int forged_source(struct __sk_buff *skb, __u32 src)
 #endif
 
 /*
- * Can this packet skip the stack? Only a plain IPv4 packet (no options, not a fragment) with TTL left, that is
- * not an ICMP error. Everything else goes the stack's way, which answers it (time-exceeded) or handles it
+ * Can this packet skip the stack? Only a plain IPv4 packet addressed to this router's MAC (no options, not a
+ * fragment) with TTL left, that is not an ICMP error. Everything else goes the stack's way, which answers it (time-exceeded) or handles it
  * correctly (fragments, quotes in errors).
  */
 static __always_inline int fast_eligible(struct __sk_buff *skb, const struct iphdr *ip)
 {
+	/* A frame for another MAC (flooded by a bridge, or sent to a router that no longer owns the address after a
+	 * failover) is dropped by the stack's ip_rcv; forwarding it here would duplicate it. */
+	if (skb->pkt_type != PACKET_HOST)
+		return 0;
 	if (ip->ihl != 5 || ip->ttl <= 1 || (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET)))
 		return 0;
 	return !is_icmp_error(skb, ip, IP_OFF + sizeof(*ip));

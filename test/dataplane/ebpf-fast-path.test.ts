@@ -13,6 +13,7 @@ import type { DesiredRouter } from '../../src/dataplane/types.js';
 import { run } from '../../src/exec/run.js';
 import { buildLab, destroyLab, labNamespaces, vmMac, type LabSpec } from '../../src/lab/index.js';
 import { parseIPv4 } from '../../src/model/index.js';
+import { capture, macOf, sendCraftedUdp } from '../support/packets.js';
 
 const prefix = `tfp${process.pid % 10000}`;
 const EXT = '203.0.113.1';
@@ -35,7 +36,11 @@ const spec: LabSpec = {
   ],
 };
 const r1 = spec.routers[0]!;
-const ns = { router: labNamespaces.router(spec, r1), ext: labNamespaces.external(spec, r1) };
+const ns = {
+  router: labNamespaces.router(spec, r1),
+  ext: labNamespaces.external(spec, r1),
+  vm: labNamespaces.vm(spec, r1, r1.vms[0]!),
+};
 const desired: DesiredRouter = {
   routerId: randomUUID(),
   namespace: ns.router,
@@ -123,6 +128,28 @@ describe('eBPF fast path', { timeout: 60_000 }, () => {
     const now = (await dataplane.counters(desired)).find((c) => c.floatingIp === FIP)!;
     assert.ok(now.packetsIn - (before?.packetsIn ?? 0) >= 10, 'inbound packets counted');
     assert.ok(now.packetsOut - (before?.packetsOut ?? 0) >= 10, 'outbound packets counted');
+  });
+
+  it('leaves a frame for another MAC to the stack, which drops it; the same frame to the router arrives', async () => {
+    await pingFip(2);
+    const frame = (dstMac: string, payload: string) => ({
+      dstMac,
+      saddr: EXT,
+      daddr: FIP,
+      sport: 4000,
+      dport: 5999,
+      payload,
+      zeroChecksum: false,
+    });
+    const foreign = await capture(ns.vm, 'eth0', 'udp and dst port 5999', 1, 2);
+    await sendCraftedUdp(ns.ext, 'eth0', frame('02:00:5e:10:00:01', 'not-for-this-router'));
+    assert.equal((await foreign.done).trim(), '', 'a frame for another MAC never reached the VM');
+    const own = await capture(ns.vm, 'eth0', 'udp and dst port 5999', 1, 3);
+    await sendCraftedUdp(ns.ext, 'eth0', frame(await macOf(ns.router, 'qg-r1'), 'for-this-router'));
+    assert.match(
+      await own.done,
+      new RegExp(`${EXT.replace(/\./g, '\\.')}\\.4000 > ${FIXED.replace(/\./g, '\\.')}\\.5999`),
+    );
   });
 
   it('keeps every packet on the stack’s path when the router turns the fast path off, and back', async () => {
