@@ -13,7 +13,10 @@
  *                            daemon, per backend, --backends default nftables,ebpf), its own marked section too;
  *                            port-forwarding (issue 18: per-packet cost through a forwarded port with 1, 1,000
  *                            and 10,000 forwardings on nftables, eBPF and the iptables baseline, beside 1:1
- *                            floating IPs; writes DIR/benchmarks/port-forwarding.md, bench/port-forwarding/)
+ *                            floating IPs; writes DIR/benchmarks/port-forwarding.md, bench/port-forwarding/);
+ *                            qos (issue 19: one floating IP's limit update with 1, 1,000 and 10,000 limited
+ *                            floating IPs, and the per-packet cost of a limited floating IP, on nftables and
+ *                            eBPF; its marked section of benchmarks.md and qos.md, bench/qos/)
  *   --scale-counts a,b --scale-samples N --scale-fill N   override the scale suite's sizes, samples per size and
  *                            floating IPs filled through the API per size (0: no fill)
  *   --scale-churn RATE/SECONDS  the scale suite's association churn, e.g. 1000/60 (0/0: none)
@@ -35,6 +38,7 @@ import { runChurnSuite } from './churn/run-suite.js';
 import { runCrashSuite } from './crash/run-suite.js';
 import { runMetricsSuite } from './metrics/run-suite.js';
 import { runPortForwardingSuite } from './port-forwarding/run-suite.js';
+import { runQosSuite } from './qos/run-suite.js';
 
 import { runExhaustion } from './exhaustion.js';
 import { runForwarding } from './forwarding/run-forwarding.js';
@@ -88,6 +92,7 @@ async function main(): Promise<void> {
     'metrics',
     'scale',
     'port-forwarding',
+    'qos',
   ];
   for (const s of suites) {
     if (!known.includes(s))
@@ -173,6 +178,23 @@ async function main(): Promise<void> {
       routerCpu: Math.min(1, cpus().length - 1),
       command: `npm run bench -- --profile ${profile.name} --only port-forwarding`,
       documentPath: join(out, 'benchmarks.md'),
+      log,
+    });
+  }
+  if (suites.has('qos')) {
+    const sizes =
+      profile.name === 'smoke'
+        ? { reps: 1, updates: 3, packets: 20_000, counts: [1, 1000] }
+        : { reps: 5, updates: 21, packets: 100_000, counts: [1, 1000, 10_000] };
+    await runQosSuite({
+      ...sizes,
+      ratePps: 200_000,
+      prefix: `${prefix}q`,
+      out: join(out, 'benchmarks'),
+      genCpu: 0,
+      routerCpu: Math.min(1, cpus().length - 1),
+      command: `npm run bench -- --profile ${profile.name} --only qos`,
+      documents: [join(out, 'benchmarks.md'), join(out, 'qos.md')],
       log,
     });
   }

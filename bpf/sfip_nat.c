@@ -40,11 +40,19 @@
  * Fast path (docs/ebpf.md, issue 17): gw_ingress and int_ingress forward a floating-IP packet themselves when
  * nothing about it needs the stack: translate, decrement the TTL, bpf_fib_lookup the next hop in the router's
  * namespace, bpf_check_mtu, rewrite the Ethernet header and bpf_redirect to the egress device's tc egress hook.
- * The packet skips routing, netfilter (so it needs no NOTRACK) and the neighbour layer. Everything else takes the
+ * QoS limits are applied there too. The packet skips routing, netfilter (so it needs no NOTRACK) and the neighbour
+ * layer. Everything else takes the
  * path above, unchanged: TTL <= 1 (time-exceeded), over the egress MTU (frag-needed or fragmentation), fragments,
  * IP options, ICMP errors (their quotes), no route or no resolved neighbour, anything addressed to the router,
  * hairpin, port-forwarded sockets, and outbound packets that would not leave through the gateway device. Built
  * without it (-DSFIP_NO_FAST_PATH) for kernels that lack bpf_fib_lookup or bpf_check_mtu.
+ *
+ * QoS (docs/qos.md): `qos` maps a floating address to four token buckets (inbound and outbound, bytes and
+ * packets), as the agent writes them; a floating IP without limits has no entry. Inbound packets are checked
+ * where their floating destination is found (gw_ingress, and int_ingress for hairpin), outbound ones where their
+ * floating source is (gw_egress, int_egress); a packet over a limit is dropped and counted in that bucket. The
+ * bucket's state lives in the same map value, so a limit change is one map write (no program reload); the write
+ * replaces the whole value, so the bucket starts full again, as a re-added nftables element does.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -193,6 +201,92 @@ struct {
 	__type(key, struct frag_key);
 	__type(value, struct frag_val);
 } pf_frags SEC(".maps");
+
+/*
+ * One token bucket, as a GCRA (the virtual-scheduling form of a token bucket): `tat` is the time at which the
+ * bucket would be full again. A packet costing `cost` ns of the rate conforms when max(tat, now) + cost lies at
+ * most `tolerance` (the burst, as time at the rate) after now; then tat moves there. That is exactly a bucket of
+ * `burst` refilled at `rate`, with one 64-bit word of state and no division by elapsed time.
+ *
+ * Why compare-and-swap on one shared word, and not a per-CPU map: the limit holds per floating IP, whatever CPU
+ * its packets arrive on (RSS spreads flows, veth and GRO move them), and per-CPU buckets would each need the
+ * whole rate (letting n x the limit through) or a fraction of it (starving a floating IP whose flows share one
+ * CPU). A spin lock would need BTF for the agent-created map. The CAS loop is bounded (QOS_TRIES, unrolled for
+ * the verifier); a packet that loses every race, under heavy contention on one address, is dropped, which errs
+ * towards the limit.
+ */
+struct qos_bucket {
+	__u64 tat;       /* bpf_ktime_get_ns() time; written by the programs */
+	__u64 tolerance; /* ns: the burst at the rate; written by the agent */
+	__u64 dropped;   /* packets this bucket dropped; written by the programs */
+	__u32 rate;      /* kbit/s or packets/s; 0: no limit */
+	__u32 burst;     /* kbit or packets, as the agent asked (for its read-back) */
+};
+
+enum qos_index { QOS_IN_BW = 0, QOS_IN_PPS = 1, QOS_OUT_BW = 2, QOS_OUT_PPS = 3 };
+
+struct qos_limits {
+	struct qos_bucket b[4];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct qos_limits);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} qos SEC(".maps");
+
+#define QOS_TRIES 4
+#define NS_PER_SEC 1000000000ULL
+/* ns per byte at 1 kbit/s: 8 bits per byte, 1,000 bit/s per kbit/s. */
+#define NS_PER_BYTE_KBPS 8000000ULL
+
+/* Takes `cost` ns of the bucket's rate; 1 when the packet conforms. */
+static __always_inline int bucket_take(struct qos_bucket *b, __u64 now, __u64 cost)
+{
+#pragma unroll
+	for (int i = 0; i < QOS_TRIES; i++) {
+		__u64 tat = *(volatile __u64 *)&b->tat;
+		__u64 next = (tat > now ? tat : now) + cost;
+		/* A packet costing more than the whole burst (a 64 KB GRO packet through a small bucket) passes when
+		 * the bucket is full and leaves it in debt, as tc police's `mtu` allows: the rate still holds, and
+		 * such a flow is not starved for ever. */
+		if (next - now > b->tolerance && tat > now)
+			return 0;
+		if (__sync_val_compare_and_swap(&b->tat, tat, next) == tat)
+			return 1;
+	}
+	return 0;
+}
+
+/* 1 when a packet of `ip_len` bytes to (inbound) or from the floating address is over one of its limits. */
+static __always_inline int over_limit(__u32 fip, __u32 ip_len, int inbound)
+{
+	struct qos_limits *l = bpf_map_lookup_elem(&qos, &fip);
+	if (!l)
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	struct qos_bucket *bw = &l->b[inbound ? QOS_IN_BW : QOS_OUT_BW];
+	struct qos_bucket *pps = &l->b[inbound ? QOS_IN_PPS : QOS_OUT_PPS];
+	/* Bytes first, then packets, as the nftables backend's two rules: a packet the second drops has still
+	 * spent bytes of the first. */
+	if (bw->rate && !bucket_take(bw, now, ip_len * NS_PER_BYTE_KBPS / bw->rate)) {
+		__sync_fetch_and_add(&bw->dropped, 1);
+		return 1;
+	}
+	if (pps->rate && !bucket_take(pps, now, NS_PER_SEC / pps->rate)) {
+		__sync_fetch_and_add(&pps->dropped, 1);
+		return 1;
+	}
+	return 0;
+}
+
+/* skb->len at tc counts the Ethernet header; limits count the IP packet, as nftables' do. */
+static __always_inline __u32 ip_len(const struct __sk_buff *skb)
+{
+	return skb->len > ETH_HLEN ? skb->len - ETH_HLEN : 0;
+}
 
 enum side { SRC = 0, DST = 1 };
 
@@ -624,6 +718,9 @@ static __always_inline int fast_inbound(struct __sk_buff *skb, const struct rout
 	__u32 new_addr = *fixed;
 	if (!next_hop(skb, &ip, ip.saddr, new_addr, &fib))
 		return -1;
+	/* QoS as on the tc path: the floating IP's inbound limits, once (a packet passed to the stack meets them there). */
+	if (over_limit(fip, ip_len(skb), 1))
+		return TC_ACT_SHOT;
 	count(fip, skb->len, 1);
 	return fast_forward(skb, &ip, DST, fip, new_addr, &fib);
 }
@@ -643,6 +740,9 @@ static __always_inline int fast_outbound(struct __sk_buff *skb, const struct rou
 		return -1;
 	if (!next_hop(skb, ip, ip->saddr, ip->daddr, &fib) || fib.ifindex != cfg->gateway_ifindex)
 		return -1;
+	/* Its outbound limits here: gw_egress will not know the packet, whose source is already floating. */
+	if (over_limit(fip, ip_len(skb), 0))
+		return TC_ACT_SHOT;
 	count(fip, skb->len, 0);
 	return fast_forward(skb, ip, SRC, ip->saddr, fip, &fib);
 }
@@ -671,6 +771,8 @@ int gw_ingress(struct __sk_buff *skb)
 	if (!fip)
 		fip = translate(skb, DST, &fip2fixed);
 	if (fip) {
+		if (over_limit(fip, ip_len(skb), 1))
+			return TC_ACT_SHOT;
 		count(fip, skb->len, 1);
 		if (cfg)
 			skb->mark |= cfg->untrack_mark;
@@ -688,6 +790,8 @@ int gw_egress(struct __sk_buff *skb)
 			/* Errors about packets sent to a forwarded port quote its internal socket as destination. */
 			fip = forward_icmp_error(skb, DST, &pf_out);
 		if (fip) {
+			if (over_limit(fip, ip_len(skb), 0))
+				return TC_ACT_SHOT;
 			count(fip, len, 0);
 			return TC_ACT_OK;
 		}
@@ -695,8 +799,11 @@ int gw_egress(struct __sk_buff *skb)
 	__u32 fixed = translate(skb, SRC, &fixed2fip);
 	if (fixed) {
 		__u32 *fip = bpf_map_lookup_elem(&fixed2fip, &fixed);
-		if (fip)
+		if (fip) {
+			if (over_limit(*fip, ip_len(skb), 0))
+				return TC_ACT_SHOT;
 			count(*fip, skb->len, 0);
+		}
 	}
 	return TC_ACT_OK;
 }
@@ -734,6 +841,8 @@ int int_ingress(struct __sk_buff *skb)
 		__u32 len = skb->len;
 		__u32 fip = forward(skb, DST, &pf_in);
 		if (fip) {
+			if (over_limit(fip, ip_len(skb), 1))
+				return TC_ACT_SHOT;
 			count(fip, len, 1);
 			skb->mark |= cfg->hairpin_mark;
 			if (src_has_fip)
@@ -747,6 +856,8 @@ int int_ingress(struct __sk_buff *skb)
 		 * here, before routing; the source only on the way out (int_egress): a floating source would be one
 		 * of the router's own addresses and routing would drop the packet as a martian. */
 		__u32 len = skb->len;
+		if (over_limit(dst, ip_len(skb), 1))
+			return TC_ACT_SHOT;
 		translate(skb, DST, &fip2fixed);
 		count(dst, len, 1);
 		skb->mark |= cfg->hairpin_mark;
@@ -777,6 +888,8 @@ int int_egress(struct __sk_buff *skb)
 		/* A forwarded socket's hairpin replies leave as FIP:external, before its VM's own 1:1 address. */
 		__u32 pf_fip = forward(skb, SRC, &pf_out);
 		if (pf_fip) {
+			if (over_limit(pf_fip, ip_len(skb), 0))
+				return TC_ACT_SHOT;
 			count(pf_fip, len, 0);
 			return TC_ACT_OK;
 		}
@@ -784,8 +897,11 @@ int int_egress(struct __sk_buff *skb)
 	__u32 fixed = translate(skb, SRC, &fixed2fip);
 	if (fixed) {
 		__u32 *fip = bpf_map_lookup_elem(&fixed2fip, &fixed);
-		if (fip)
+		if (fip) {
+			if (over_limit(*fip, ip_len(skb), 0))
+				return TC_ACT_SHOT;
 			count(*fip, len, 0);
+		}
 	}
 	return TC_ACT_OK;
 }

@@ -16,8 +16,9 @@ fi
 mkdir -p "$out"
 # -target bpf does not search the multiarch include folder, where Debian keeps <asm/types.h>.
 multiarch=$(clang -print-multiarch 2>/dev/null || true)
+# -mcpu=v3: the QoS token buckets update their shared word with compare-and-swap (BPF_CMPXCHG, kernel 5.12+).
 build() { # source, object, extra flags
-  clang -O2 -g -Wall -Werror -target bpf ${multiarch:+-I/usr/include/$multiarch} "${@:3}" -c "$1" -o "$2.tmp"
+  clang -O2 -g -Wall -Werror -target bpf -mcpu=v3 ${multiarch:+-I/usr/include/$multiarch} "${@:3}" -c "$1" -o "$2.tmp"
   mv "$2.tmp" "$2"
 }
 for src in bpf/*.c; do

@@ -40,6 +40,21 @@ export function limitsKey(limits: readonly RateLimit[] | undefined): string {
   return (limits ?? []).map((l) => `${l.direction} ${l.rate}/${l.burst} ${l.unit}`).join('; ');
 }
 
+/** The inverse of `limitsKey` (the kernel's current limits of one floating IP, to delete them). */
+export function parseLimitsKey(key: string): RateLimit[] {
+  if (!key) return [];
+  return key.split('; ').map((part) => {
+    const [direction, rates, unit] = part.split(' ');
+    const [rate, burst] = (rates ?? '').split('/').map(Number);
+    return {
+      direction: direction === 'ingress' ? 'ingress' : 'egress',
+      unit: unit === 'kbit' ? 'kbit' : 'packets',
+      rate: rate ?? 0,
+      burst: burst ?? 0,
+    };
+  });
+}
+
 /**
  * One port forwarding as the kernel needs it: external ports of a floating address to an internal address and
  * ports. N:N ranges map port by port; N:1 (internal start equals end) sends every external port to one.

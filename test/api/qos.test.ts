@@ -185,6 +185,46 @@ describe('QoS policies and rules (qos, qos-bw-limit-direction, qos-pps, qos-fip)
     );
   });
 
+  it('refuses bad values on update too, naming them, and leaves the rule as it was', async () => {
+    const id = await newPolicy('bad-update');
+    const rule = await alice.caller.create(
+      `qos/policies/${id}/bandwidth_limit_rules`,
+      'bandwidth_limit_rule',
+      {
+        max_kbps: 1000,
+        max_burst_kbps: 800,
+      },
+    );
+    const bw = `${POLICIES}/${id}/bandwidth_limit_rules/${String(rule.id)}`;
+    const put = (change: Json) => () => alice.caller.put(bw, { bandwidth_limit_rule: change });
+    await refused(put({ max_kbps: -1 }), 400, 'BadRequest', /max_kbps: -1/);
+    await refused(put({ max_kbps: 100000001 }), 400, 'BadRequest', /max_kbps: 100000001/);
+    await refused(put({ max_burst_kbps: 11 }), 400, 'BadRequest', /max_burst_kbps: 11 /);
+    await refused(put({ direction: 'both' }), 400, 'BadRequest', /'both'/);
+    const pps = await alice.caller.create(
+      `qos/policies/${id}/packet_rate_limit_rules`,
+      'packet_rate_limit_rule',
+      {
+        max_kpps: 5,
+      },
+    );
+    const ppsPath = `${POLICIES}/${id}/packet_rate_limit_rules/${String(pps.id)}`;
+    await refused(
+      () => alice.caller.put(ppsPath, { packet_rate_limit_rule: { max_burst_kpps: -3 } }),
+      400,
+      'BadRequest',
+      /max_burst_kpps: -3/,
+    );
+    await refused(
+      () => alice.caller.put(ppsPath, { packet_rate_limit_rule: { max_kpps: 0 } }),
+      400,
+      'BadRequest',
+      /max_kpps: 0/,
+    );
+    const shown = (await alice.caller.get(bw)).body.bandwidth_limit_rule as Json;
+    assert.deepEqual([shown.max_kbps, shown.max_burst_kbps, shown.direction], [1000, 800, 'egress']);
+  });
+
   it('sets qos_policy_id on a floating IP at create and update, null unsets it, and a policy in use is kept', async () => {
     const id = await newPolicy('fip');
     const set = await alice.caller.put(`/v2.0/floatingips/${fipId}`, { floatingip: { qos_policy_id: id } });
@@ -230,7 +270,7 @@ describe('QoS policies and rules (qos, qos-bw-limit-direction, qos-pps, qos-fip)
     assert.equal(shown.type, 'bandwidth_limit');
     assert.deepEqual(
       (shown.drivers as Json[]).map((d) => d.name),
-      ['nftables'],
+      ['nftables', 'ebpf'],
     );
     assert.deepEqual((shown.drivers as Json[])[0]!.supported_parameters, shown.supported_parameters);
     const unknown = await alice.caller.get('/v2.0/qos/rule-types/dscp_marking');

@@ -3,14 +3,16 @@ import { QOS_DIRECTIONS, QOS_RULE_SPECS, SfipError, type QosRuleSpec } from '../
 
 /**
  * Neutron's rule-type listing (qos) and its details (qos-rule-type-details): which rule types the API takes and,
- * per dataplane driver, which parameters it honours. Only the nftables backend enforces limits so far; the
- * others refuse a floating IP with limits (docs/qos.md), so they are not listed.
+ * per dataplane driver, which parameters it honours. The nftables and eBPF backends enforce limits; the others
+ * refuse a floating IP with limits (docs/qos.md), so they are not listed.
  */
+const DRIVERS = ['nftables', 'ebpf'] as const;
+
 function details(spec: QosRuleSpec) {
   const parameters = supportedParameters(spec);
   return {
     type: spec.type,
-    drivers: [{ name: 'nftables', supported_parameters: parameters }],
+    drivers: DRIVERS.map((name) => ({ name, supported_parameters: parameters })),
     // sfip's own addition: the bounds the API checks, in the shape Neutron gives each driver's parameters.
     supported_parameters: parameters,
   };

@@ -13,6 +13,8 @@ import {
   openPinnedMap,
   PF_KEY,
   PF_VALUE,
+  QOS_VALUE,
+  ADDRESS,
   writeValue,
   type PinnedMap,
 } from './maps.js';
@@ -118,6 +120,15 @@ function writeEntries(maps: Map<MapName, PinnedMap>, batch: EbpfBatch): void {
   const forwarding = (key: string, value: string) => `Port forwarding ${key} -> ${value}`;
   changeMap(maps.get('pf_in')!, batch.forwardIn, forwarding, PF_KEY, PF_VALUE);
   changeMap(maps.get('pf_out')!, batch.forwardOut, forwarding, PF_KEY, PF_VALUE);
+  // A limit is one value write; its floating IP's translation is untouched.
+  if (batch.qos)
+    changeMap(
+      maps.get('qos')!,
+      batch.qos,
+      (fip, key) => `QoS limits of floating IP ${fip} (${key})`,
+      ADDRESS,
+      QOS_VALUE,
+    );
   changeEntries(
     maps.get('fixed_macs')!,
     batch.macs.set.map(([fixed, mac]) => [addressBytes(fixed), macBytes(mac)]),

@@ -53,9 +53,6 @@ const ROUTER_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
  */
 export class EbpfDataplane implements Dataplane {
   readonly name = 'ebpf' as const;
-  /** A token bucket per floating IP and direction in a map is issue 19's next step; not built yet. */
-  readonly qosRefusal =
-    'backend ebpf cannot enforce them yet (missing capability: per-floating-IP token buckets in the BPF program); use the nftables backend';
   private readonly options: EbpfOptions;
   /** Long-lived ip processes per namespace for addresses; only with the real runner (tests inject theirs). */
   private readonly channels: NetnsChannels | null;

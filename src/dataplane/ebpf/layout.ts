@@ -16,6 +16,7 @@ export const MAP_NAMES = [
   'pf_in',
   'pf_out',
   'pf_frags',
+  'qos',
 ] as const;
 export type MapName = (typeof MAP_NAMES)[number];
 
@@ -128,6 +129,16 @@ export const MAP_SPECS: readonly MapSpec[] = [
     valueSize: 8,
     maxEntries: 4096,
     flags: 0,
+  },
+  // QoS: floating address -> struct qos_limits, four token buckets (qos.ts); only floating IPs with limits.
+  {
+    name: 'qos',
+    kernelType: HASH,
+    bpftoolType: 'hash',
+    keySize: 4,
+    valueSize: 128,
+    maxEntries: null,
+    flags: NO_PREALLOC,
   },
 ];
 

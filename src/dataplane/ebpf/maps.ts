@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import type * as BpfModule from 'bpf';
 import type { MapRef, RawMap as RawMapType } from 'bpf';
 import type { MapSpec } from './layout.js';
+import { qosValues, qosValueText } from './qos.js';
 import { addressKeys, addressText, pfKeys, pfKeyText, pfValues, pfValueText } from './values.js';
 
 let loaded: typeof BpfModule | undefined;
@@ -78,6 +79,8 @@ export const ADDRESS: Codec = { bytes: addressKeys, text: (b) => addressText(b) 
 /** pf_in and pf_out: "203.0.113.11 tcp 2222" -> "10.0.0.12 22" (forwarding.ts). */
 export const PF_KEY: Codec = { bytes: pfKeys, text: pfKeyText };
 export const PF_VALUE: Codec = { bytes: pfValues, text: pfValueText };
+/** qos: a floating IP's limits as their `limitsKey` (qos.ts). */
+export const QOS_VALUE: Codec = { bytes: qosValues, text: qosValueText };
 
 /** Reads a hash map with batch lookups, keys and values as text. */
 export function readMap(map: PinnedMap, key: Codec, value: Codec): Map<string, string> {

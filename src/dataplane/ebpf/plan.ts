@@ -1,5 +1,6 @@
 import {
   floatingAddresses,
+  limitsKey,
   type ActualRouter,
   type DesiredRouter,
   type FloatingMapping,
@@ -122,6 +123,13 @@ export function planEbpf(desired: DesiredRouter, actual: ActualRouter, settings:
     set: desired.internalCidrs.filter((n) => !haveNets.includes(n)),
   };
   checkCapacity(haveIn, inbound, settings.capacity, desired.routerId);
+  // QoS token buckets: against what the live maps hold (read back), or the removed mappings' limits (a delta).
+  const wantQos = new Map<string, string>(
+    desired.mappings.flatMap((m) =>
+      m.limits?.length ? [[m.floatingIp as string, limitsKey(m.limits)]] : [],
+    ),
+  );
+  const qos = diff(build ? new Map<string, string>() : (actual.limits ?? new Map()), wantQos);
 
   // Port forwarding. The trusted summary (planDelta) comes only when the forwardings are the ones last applied
   // (router-reconciler.ts sends any change of them through a full read), so it plans none.
@@ -161,6 +169,7 @@ export function planEbpf(desired: DesiredRouter, actual: ActualRouter, settings:
     internalNets,
     forwardIn,
     forwardOut,
+    qos,
     removeCounters: build ? [] : [...new Set([...inbound.remove, ...unforwarded])].sort(),
     config: structure.configChanged ? structure.config : null,
     nft: structure.nft,
@@ -173,7 +182,7 @@ export function planEbpf(desired: DesiredRouter, actual: ActualRouter, settings:
     structure.nft !== null ||
     structure.tc !== null ||
     structure.dropGenerations.length > 0 ||
-    [inbound, outbound, macs, internalNets, forwardIn, forwardOut].some(
+    [inbound, outbound, macs, internalNets, forwardIn, forwardOut, qos].some(
       (d) => d.remove.length + d.set.length > 0,
     );
 

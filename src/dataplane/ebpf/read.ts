@@ -11,6 +11,8 @@ import {
   openPinnedMap,
   PF_KEY,
   PF_VALUE,
+  QOS_VALUE,
+  ADDRESS,
   readAddressMap,
   readEntries,
   readMap,
@@ -76,6 +78,7 @@ export async function readRouter(
   const forwardOut = source?.maps.pf_out
     ? readMap(source.maps.pf_out, PF_KEY, PF_VALUE)
     : new Map<string, string>();
+  const limits = source?.maps.qos ? readMap(source.maps.qos, ADDRESS, QOS_VALUE) : new Map<string, string>();
   for (const g of generations) g.close();
 
   const present =
@@ -87,6 +90,7 @@ export async function readRouter(
     outbound,
     addresses,
     macs,
+    limits,
     ebpf: {
       object: context.object,
       generations: generations.map((g) => g.state),

@@ -65,6 +65,8 @@ export interface EbpfBatch {
   /** Port forwarding: pf_in and pf_out entries (forwarding.ts). */
   readonly forwardIn: { readonly remove: readonly string[]; readonly set: readonly [string, string][] };
   readonly forwardOut: { readonly remove: readonly string[]; readonly set: readonly [string, string][] };
+  /** QoS: floating IP -> the `limitsKey` of its token buckets (qos.ts); a set replaces all four. */
+  readonly qos?: { readonly remove: readonly string[]; readonly set: readonly [string, string][] };
   /** Floating IPs whose counters go with them. */
   readonly removeCounters: readonly string[];
   readonly config: RouterConfig | null;
@@ -96,6 +98,8 @@ export function formatEbpfBatch(batch: EbpfBatch): string {
     ...batch.forwardIn.set.map(([k, v]) => `pf_in set ${k} -> ${v}`),
     ...batch.forwardOut.remove.map((k) => `pf_out delete ${k}`),
     ...batch.forwardOut.set.map(([k, v]) => `pf_out set ${k} -> ${v}`),
+    ...(batch.qos?.remove ?? []).map((k) => `qos delete ${k}`),
+    ...(batch.qos?.set ?? []).map(([k, v]) => `qos set ${k} -> ${v}`),
     ...batch.removeCounters.map((k) => `counters delete ${k}`),
     ...(batch.nft ? ['--- nft -f', batch.nft.trimEnd()] : []),
     ...(batch.tc ? ['--- tc -batch', batch.tc.trimEnd()] : []),

@@ -1,5 +1,5 @@
 import type { DesiredRouter, FloatingMapping, RateLimit } from '../types.js';
-import { limitsKey } from '../types.js';
+import { limitsKey, parseLimitsKey } from '../types.js';
 
 /**
  * QoS rate limits in nftables: four sets keyed by the floating address, one per direction and unit, whose every
@@ -97,21 +97,6 @@ export function qosDelta(
     return chunk(keys).map((ks) => `delete element ip ${table} ${set.name} { ${ks.join(', ')} }`);
   });
   return [...deletes, ...qosElementStatements(table, fresh)];
-}
-
-/** The inverse of `limitsKey` (the kernel's current limits of one floating IP, to delete them). */
-export function parseLimitsKey(key: string): RateLimit[] {
-  if (!key) return [];
-  return key.split('; ').map((part) => {
-    const [direction, rates, unit] = part.split(' ');
-    const [rate, burst] = (rates ?? '').split('/').map(Number);
-    return {
-      direction: direction === 'ingress' ? 'ingress' : 'egress',
-      unit: unit === 'kbit' ? 'kbit' : 'packets',
-      rate: rate ?? 0,
-      burst: burst ?? 0,
-    };
-  });
 }
 
 /** An element's limit as `nft -j` lists it. */
