@@ -522,12 +522,19 @@ export class RouterReconciler {
 
   private async report(fips: readonly FloatingIp[], status: FloatingIpStatus, reason: string): Promise<void> {
     const stale = fips.filter((f) => f.status !== status || f.statusReason !== reason);
-    if (stale.length === 0) return;
-    await this.deps.store.update((tx) => {
-      for (const fip of stale) setFloatingIpStatus(tx, this.deps.ctx, fip.id, fip, status, reason);
-    });
+    // In transactions of STATUS_CHUNK: one transaction for 100,000 floating IPs holds the event loop (and with it
+    // the API and every other router's deltas) for seconds. Each status stands alone, so nothing needs them in one.
+    for (let start = 0; start < stale.length; start += STATUS_CHUNK) {
+      const chunk = stale.slice(start, start + STATUS_CHUNK);
+      await this.deps.store.update((tx) => {
+        for (const fip of chunk) setFloatingIpStatus(tx, this.deps.ctx, fip.id, fip, status, reason);
+      });
+    }
   }
 }
+
+/** Floating IP statuses written per transaction. */
+const STATUS_CHUNK = 2_000;
 
 /** Causes that must look at the kernel itself rather than at what the agent last applied. */
 const FULL_READ_CAUSES = new Set(['resync', 'startup', 'feed-truncated', 'delta-refused']);
