@@ -15,6 +15,7 @@ import { kernelTimeNs, netRxSoftirqs } from './cpu.js';
 import { steerReceiveTo } from './rps.js';
 import { installSinkCounters, readSinkCounter } from './sink-counter.js';
 import { keepTickRunning } from './tick-keeper.js';
+import { gatewayIngressRuns, withBpfStats, type ProgramRuns } from '../qos/program-time.js';
 import { sendFrames, type FlowPattern } from './trafgen.js';
 
 export interface ForwardingOptions {
@@ -56,6 +57,11 @@ export interface ForwardingSample {
   readonly idleNsPerSecond: number;
   /** NET_RX softirqs the router CPU ran during the sample (absent in results from before it was recorded). */
   readonly netRxSoftirqs?: number;
+  /**
+   * eBPF configurations: gw_ingress's own run time per run (kernel.bpf_stats_enabled), which other work on the
+   * machine does not blur. A redirect's transmit happens after the program returns and is not in it.
+   */
+  readonly gwIngressNsPerRun?: number;
   /** (cpuNs - idle share) / delivered. */
   readonly nsPerPacket: number;
 }
@@ -130,44 +136,49 @@ export async function runForwarding(o: ForwardingOptions): Promise<ForwardingRes
   const installs: { config: string; fips: number; applyMs: number }[] = [];
   const macs = new Map<string, { gen: string; router: string }>();
   await buildTopology(t);
-  try {
-    await installSinkCounters(t);
-    for (const r of t.routers) {
-      await steerReceiveTo(r.namespace, t.gatewayDevice, o.routerCpu);
-      macs.set(r.name, {
-        gen: await macOf(t.gen, r.genDevice),
-        router: await macOf(r.namespace, t.gatewayDevice),
-      });
-    }
-    for (const fips of [...o.fipCounts].sort((a, b) => a - b)) {
-      for (const config of configs.filter((c) => c !== 'plain' && measuredAt(c, fips))) {
-        const r = t.routers.find((x) => x.name === config)!;
-        const { backend, ...options } = backendOf(config);
-        const installed = await installFloatingIps(t, r, backend, benchRouterId(config), fips, options);
-        installs.push({ config, fips, applyMs: installed.applyMs });
-        o.log(
-          `forwarding: ${config} carries ${fips} floating IPs (applied in ${installed.applyMs.toFixed(0)} ms)`,
-        );
+  // bpf_stats for the whole run (restored afterwards): the eBPF programs' own time per packet.
+  await withBpfStats(() => measure());
+  const { log: _log, ...options } = o;
+  return { options, configs, unavailable, installs, samples };
+
+  async function measure(): Promise<void> {
+    try {
+      await installSinkCounters(t);
+      for (const r of t.routers) {
+        await steerReceiveTo(r.namespace, t.gatewayDevice, o.routerCpu);
+        macs.set(r.name, {
+          gen: await macOf(t.gen, r.genDevice),
+          router: await macOf(r.namespace, t.gatewayDevice),
+        });
       }
-      for (let rep = 1; rep <= o.repetitions; rep++) {
-        // The busy loop runs through the round's idle reading and every sample, and stops before installs.
-        const tick = await keepTickRunning(o.routerCpu);
-        try {
-          await round(fips, rep);
-        } finally {
-          await tick.stop();
+      for (const fips of [...o.fipCounts].sort((a, b) => a - b)) {
+        for (const config of configs.filter((c) => c !== 'plain' && measuredAt(c, fips))) {
+          const r = t.routers.find((x) => x.name === config)!;
+          const { backend, ...options } = backendOf(config);
+          const installed = await installFloatingIps(t, r, backend, benchRouterId(config), fips, options);
+          installs.push({ config, fips, applyMs: installed.applyMs });
+          o.log(
+            `forwarding: ${config} carries ${fips} floating IPs (applied in ${installed.applyMs.toFixed(0)} ms)`,
+          );
+        }
+        for (let rep = 1; rep <= o.repetitions; rep++) {
+          // The busy loop runs through the round's idle reading and every sample, and stops before installs.
+          const tick = await keepTickRunning(o.routerCpu);
+          try {
+            await round(fips, rep);
+          } finally {
+            await tick.stop();
+          }
         }
       }
+    } finally {
+      await destroyTopology(t);
     }
-  } finally {
-    await destroyTopology(t);
   }
-  const { log: _log, ...options } = o;
 
   function measuredAt(config: string, fips: number): boolean {
     return config !== 'iptables' || fips <= (o.statefulMaxFips ?? Number.POSITIVE_INFINITY);
   }
-  return { options, configs, unavailable, installs, samples };
 
   async function round(fips: number, rep: number): Promise<void> {
     const idle = await idleNsPerSecond(o.routerCpu, 500);
@@ -190,6 +201,8 @@ export async function runForwarding(o: ForwardingOptions): Promise<ForwardingRes
       const dst = config === 'plain' ? fixedIpOf(fips - 1) : floatingIpOf(fips - 1);
       await run('conntrack', ['-F'], { netns: r.namespace, okExitCodes: [1] });
       const before = await readSinkCounter(t, r.sinkDevice);
+      const ebpf = backendOf(config).backend === 'ebpf';
+      const programBefore = ebpf ? await gatewayIngressRuns(benchRouterId(config)) : null;
       const cpuBefore = kernelTimeNs(o.routerCpu);
       const softirqsBefore = netRxSoftirqs(o.routerCpu);
       const started = performance.now();
@@ -206,6 +219,9 @@ export async function runForwarding(o: ForwardingOptions): Promise<ForwardingRes
       const wallMs = performance.now() - started;
       const cpuNs = kernelTimeNs(o.routerCpu) - cpuBefore;
       const softirqs = netRxSoftirqs(o.routerCpu) - softirqsBefore;
+      const program = programBefore
+        ? perRun(programBefore, await gatewayIngressRuns(benchRouterId(config)))
+        : null;
       const delivered = after - before;
       const busy = Math.max(0, cpuNs - (idle * wallMs) / 1000);
       samples.push({
@@ -220,13 +236,20 @@ export async function runForwarding(o: ForwardingOptions): Promise<ForwardingRes
         cpuNs,
         idleNsPerSecond: idle,
         netRxSoftirqs: softirqs,
+        ...(program !== null && { gwIngressNsPerRun: program }),
         nsPerPacket: delivered > 0 ? busy / delivered : Number.NaN,
       });
       o.log(
         `forwarding: ${config} ${fips} FIPs ${pattern} ${ipBytes} B rep ${rep}: ${delivered}/${o.packets} delivered, ` +
           `${delivered > 0 ? (busy / delivered).toFixed(0) : '-'} ns/packet, ` +
-          `${softirqs > 0 ? (delivered / softirqs).toFixed(1) : '-'} packets/softirq`,
+          `${softirqs > 0 ? (delivered / softirqs).toFixed(1) : '-'} packets/softirq` +
+          (program !== null ? `, gw_ingress ${program.toFixed(0)} ns/run` : ''),
       );
     }
   }
+}
+
+function perRun(before: ProgramRuns, after: ProgramRuns): number | null {
+  const runs = after.runs - before.runs;
+  return runs > 0 ? (after.runTimeNs - before.runTimeNs) / runs : null;
 }

@@ -10,6 +10,8 @@ export interface ForwardingCell {
   readonly nsPerPacket: Summary;
   /** Delivered packets per NET_RX softirq on the router CPU; null in results that did not record softirqs. */
   readonly packetsPerSoftirq: number | null;
+  /** eBPF configurations: median of gw_ingress's own run time per run (bpf_stats); null elsewhere. */
+  readonly gwIngressNsPerRun: number | null;
   /** Packets per second one CPU could forward at this cost: 1e9 / median ns per packet. */
   readonly mppsPerCore: number;
   readonly deliveredPct: number;
@@ -43,6 +45,9 @@ export function forwardingCells(f: ForwardingResult): ForwardingCell[] {
       ipBytes,
       nsPerPacket: ns,
       packetsPerSoftirq: softirqs > 0 ? delivered / softirqs : null,
+      gwIngressNsPerRun: medianOf(
+        mine.flatMap((s) => (s.gwIngressNsPerRun === undefined ? [] : [s.gwIngressNsPerRun])),
+      ),
       mppsPerCore: 1e3 / ns.median,
       deliveredPct: (100 * delivered) / sent,
       ratioToPlain: plainNs.median / ns.median,
@@ -56,4 +61,10 @@ export function forwardingCells(f: ForwardingResult): ForwardingCell[] {
       a.fips - b.fips ||
       order(a.config).localeCompare(order(b.config)),
   );
+}
+
+function medianOf(xs: readonly number[]): number | null {
+  if (xs.length === 0) return null;
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
 }
