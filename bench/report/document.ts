@@ -63,21 +63,22 @@ export function renderDocument(r: BenchResults, plots: string[]): string {
       `  forwarding between stopped ticks went unsampled (12–20% of wall time missing in plain-routing samples). A`,
       `  SCHED_IDLE busy loop pinned to CPU ${o.routerCpu} (\`chrt --idle 0 taskset -c ${o.routerCpu} node -e 'for (;;);'\`) runs through`,
       '  every round: it yields to everything, its time is user time (not counted), and the tick it keeps alive makes',
-      '  accounting complete. The proof is the "idle" column: kernel time of the quiet CPU per second with the loop running.',
+      '  accounting complete. The proof is the idle line below: kernel time of the quiet CPU per second with the loop',
+      '  running (0 when nothing else runs there).',
       saturated
-        ? '- **Batching is comparable.** The generator writes as fast as it can (no rate limit, one send per packet), so'
+        ? '- **Batching is comparable.** The generator writes without a rate limit (one send per packet, as fast as its CPU'
         : `- **Batching is reported.** The generator is rate-limited to ${o.ratePps.toLocaleString('en')} packets/s; a configuration`,
       saturated
-        ? `  CPU ${o.routerCpu}’s backlog refills as fast as any configuration drains it and each NET_RX softirq finds a batch. At a fixed`
+        ? '  can), so every configuration gets the same arrival pattern. At a fixed rate, plain routing emptied its queue'
         : '  that empties its queue mid-burst takes more softirqs for the same packets, which inflates its cost.',
       saturated
-        ? '  rate, plain routing emptied its queue mid-burst and paid 2–3× the softirqs of the NAT configurations for the same'
+        ? '  mid-burst and paid 2–3× the softirqs of the NAT configurations for the same packets. "packets/softirq"'
         : '',
       saturated
-        ? '  packets. "packets/softirq" (delivered per NET_RX softirq on that CPU) shows the batching of each cell.'
+        ? `  (delivered per NET_RX softirq on CPU ${o.routerCpu}) shows each cell’s batching: compare cells whose batching is alike.`
         : '',
       '',
-      `Each sample sends ${o.packets.toLocaleString('en')} packets${saturated ? ' at saturation' : ` at ${o.ratePps.toLocaleString('en')} packets/s`}; every configuration`,
+      `Each sample sends ${o.packets.toLocaleString('en')} packets${saturated ? ' without a rate limit' : ` at ${o.ratePps.toLocaleString('en')} packets/s`}; every configuration`,
       `is sampled ${o.repetitions} times, interleaved in a shuffled order per round (seed ${o.seed}); conntrack is flushed before`,
       'each sample. Traffic goes to the highest floating IP installed: for iptables the worst position in its rule list.',
       'Plain routing sends to the same fixed IP with no NAT at all: the limit. Every NAT configuration also carries',
