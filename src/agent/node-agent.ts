@@ -75,6 +75,8 @@ export class NodeAgent {
       guard: this.fence,
     });
     this.scheduler = new Scheduler({ store: options.store, host, ctx: this.agent.ctx, log });
+    // A router programmed (or failing) here changes what is announced.
+    this.agent.on('reconciled', () => void this.bgp?.sync());
     // Routes follow the same fence as ARP: announced only while this node can prove it holds its lease.
     this.bgp = options.bgp
       ? new BgpAnnouncer({
@@ -83,6 +85,9 @@ export class NodeAgent {
           host,
           log: log.child({ component: 'bgp' }),
           mayAnnounce: () => this.fence.deadline() > performance.now(),
+          fenceDeadline: () => this.fence.deadline(),
+          ttlSeconds: options.ttlSeconds,
+          programmedHere: (routerId) => this.agent.programmedHere(routerId),
         })
       : undefined;
   }
@@ -141,6 +146,7 @@ export class NodeAgent {
       );
     });
     registration.on('renewed', () => {
+      this.bgp?.renewed();
       if (this.lastUnreachableLog > 0) {
         this.lastUnreachableLog = 0;
         this.options.log.info('lease renewed again');

@@ -101,6 +101,7 @@ export interface UpstreamOptions {
 /** The upstream router's BIRD, peering with every node's speaker, installing learned routes in its main table. */
 export class UpstreamBird {
   private readonly bird: BirdProcess;
+  private current: UpstreamOptions = {};
 
   constructor(
     private readonly spec: MultiNodeLabSpec,
@@ -113,8 +114,19 @@ export class UpstreamBird {
     });
   }
 
+  /** Changes what is given and keeps the rest as last configured. */
   configure(options: UpstreamOptions = {}): Promise<void> {
-    return this.bird.configure(renderUpstreamConfig(this.spec, options));
+    this.current = { ...this.current, ...options };
+    return this.bird.configure(renderUpstreamConfig(this.spec, this.current));
+  }
+
+  /** The next hops of every path BIRD holds for one destination (one per announcing node). */
+  async pathsTo(address: string): Promise<string[]> {
+    // birdc exits 1 when it has no route ("Network not found").
+    const { stdout } = await run('birdc', ['-s', this.bird.socket, 'show', 'route', 'for', address, 'all'], {
+      okExitCodes: [1],
+    });
+    return [...stdout.matchAll(/via (\d+\.\d+\.\d+\.\d+)/g)].map((m) => m[1]!);
   }
 
   /** Established or not, per node. */

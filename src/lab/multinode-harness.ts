@@ -40,6 +40,8 @@ export interface MultiNodeHarnessOptions {
    * host behind the upstream, with no link to the nodes. The BGP speaker and peer are left to the test.
    */
   readonly routed?: boolean;
+  /** Routed labs: the agents and the upstream run BFD on every session. */
+  readonly bfd?: boolean;
 }
 
 export interface HarnessRouter extends RegisteredMultiNodeRouter {
@@ -148,7 +150,7 @@ export class MultiNodeHarness {
     if (!this.options.routed) return;
     await buildBgpLab(this.spec);
     this.upstream = new UpstreamBird(this.spec, this.stateDir);
-    await this.upstream.configure();
+    await this.upstream.configure({ bfd: this.options.bfd ?? false });
   }
 
   /**
@@ -199,6 +201,7 @@ export class MultiNodeHarness {
       '--resync-interval',
       '5s',
       ...(this.options.routed ? bgpAgentArgs(this.spec, node) : []),
+      ...(this.options.routed && this.options.bfd ? ['--bgp-bfd'] : []),
     ]);
     this.agents.set(node, child);
     await waitForLine(child, 'agent reconciled the routers it carries', () => true);
@@ -212,6 +215,11 @@ export class MultiNodeHarness {
     const exited = new Promise((r) => child.once('exit', r));
     child.kill(signal);
     await exited;
+  }
+
+  /** Sends a signal to a node's agent without forgetting it (SIGSTOP: the agent hangs; SIGCONT: it resumes). */
+  signalAgent(node: string, signal: NodeJS.Signals): void {
+    this.agents.get(node)?.kill(signal);
   }
 
   /** The whole node fails: its agent dies and its uplinks go down at the same moment. */

@@ -7,6 +7,7 @@ import { makeDirectories } from '../../fs/make-directories.js';
 import { renderBirdConfig, sessionName, type BgpSession } from './bird-config.js';
 import { BirdProcess, type ProtocolState } from './bird-process.js';
 import { HostRouteTable } from './host-route-table.js';
+import { BgpFence } from './bgp-fence.js';
 
 export interface BgpAgentOptions {
   /** The namespace BIRD runs in and the host-route table lives in; null: the host's own. */
@@ -60,6 +61,7 @@ interface Desired {
 export class BgpAnnouncer {
   private readonly bird: BirdProcess;
   private readonly table: HostRouteTable;
+  private readonly fence: BgpFence;
   private readonly timers: NodeJS.Timeout[] = [];
   private unsubscribe: (() => void) | undefined;
   private syncing: Promise<void> | undefined;
@@ -78,10 +80,27 @@ export class BgpAnnouncer {
       readonly host: string;
       readonly log: Logger;
       readonly mayAnnounce: () => boolean;
+      /** performance.now() time before which the lease cannot have expired (the lease fence's deadline). */
+      readonly fenceDeadline: () => number;
+      readonly ttlSeconds: number;
+      /**
+       * Whether this node's dataplane carries the router now. A router that just moved here keeps the ACTIVE
+       * status its old node wrote: it is announced only once this node has programmed it.
+       */
+      readonly programmedHere: (routerId: string) => boolean;
     },
   ) {
     this.bird = new BirdProcess({ namespace: options.namespace, runDir: options.runDir, log: options.log });
     this.table = new HostRouteTable(options.namespace, options.kernelTable ?? 4242);
+    // With BFD the peer notices silence within 300 ms: close that (and a margin) before the deadline.
+    this.fence = new BgpFence(options.namespace, options.bfd ? 400 : 0, (options.ttlSeconds * 1000) / 4);
+  }
+
+  /** After each lease renewal: BGP and BFD packets may leave until the new deadline. */
+  renewed(): void {
+    this.fence.extend(this.options.fenceDeadline()).catch((error: Error) => {
+      this.options.log.warn({ err: error.message }, 'cannot renew the BGP fence');
+    });
   }
 
   async start(): Promise<void> {
@@ -174,6 +193,8 @@ export class BgpAnnouncer {
       return;
     }
     try {
+      // The fence table exists before BIRD first starts, so that no session opens outside it.
+      await this.fence.extend(this.options.fenceDeadline());
       if (desired.sessions.length > 0 || this.bird.running) {
         await this.bird.configure(
           renderBirdConfig({
@@ -207,6 +228,7 @@ export class BgpAnnouncer {
     const routes = new Map<string, IPv4>();
     if (mayAnnounce) {
       for (const router of view.find('router', routersOfNodeKey(this.options.host))) {
+        if (!this.options.programmedHere(router.id)) continue;
         for (const r of hostRoutesOfRouter(view, router)) {
           routes.set(r.destination, this.options.nextHop === 'gateway' ? r.nextHop : this.options.nextHop);
         }

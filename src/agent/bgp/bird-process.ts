@@ -124,9 +124,10 @@ export class BirdProcess {
         { code, signal, stderr: stderr.trim().slice(-500) },
         `BIRD exited; starting it again in ${this.restartDelay} ms`,
       );
+      this.crashed = true;
+      clearTimeout(this.restartTimer);
       this.restartTimer = setTimeout(() => {
-        this.restarts += 1;
-        this.start().catch((error: Error) =>
+        this.ensureRunning().catch((error: Error) =>
           this.options.log.error({ err: error.message }, 'cannot start BIRD'),
         );
       }, this.restartDelay);
