@@ -39,6 +39,14 @@ const asAddress = (flag: string) => (text: string) => {
   }
 };
 
+const asNamespace = (text: string) => {
+  try {
+    return parseNamespaceName(text, '--bgp-netns');
+  } catch (error) {
+    throw new InvalidArgumentError((error as SfipError).message);
+  }
+};
+
 const asNextHop = (text: string): 'gateway' | IPv4 =>
   text === 'gateway' ? 'gateway' : asAddress('--bgp-next-hop')(text);
 
@@ -82,7 +90,7 @@ export function agentCommand(): Command {
     .option(
       '--bgp-netns <name>',
       'the namespace BIRD and its host-route table live in (default: the host)',
-      asPrefix,
+      asNamespace,
     )
     .option(
       '--bgp-next-hop <gateway|address>',
