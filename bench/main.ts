@@ -11,6 +11,8 @@
  *                            time and API show p99 with and without scrapes at 1k/10k/100k, bench/metrics/); and
  *                            scale (issue 15: the control plane at 1,000 to 100,000 floating IPs through the
  *                            daemon, per backend, --backends default nftables,ebpf), its own marked section too;
+ *                            bgp (issue 20: association to route at a BGP peer, failover BGP + BFD against
+ *                            GARP, in the routed lab; bench/bgp/), its own marked section;
  *                            port-forwarding (issue 18: per-packet cost through a forwarded port with 1, 1,000
  *                            and 10,000 forwardings on nftables, eBPF and the iptables baseline, beside 1:1
  *                            floating IPs; writes DIR/benchmarks/port-forwarding.md, bench/port-forwarding/);
@@ -25,6 +27,7 @@
  *   --out DIR                where benchmarks.md, benchmarks/*.png and benchmarks/results.json go (default docs)
  *   --report-only            regenerate the document and plots from DIR/benchmarks/results.json
  */
+import { runBgpSuite } from './bgp/run-suite.js';
 import { execFileSyncProgram as execFileSync } from '../src/exec/spawn.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -93,6 +96,7 @@ async function main(): Promise<void> {
     'scale',
     'port-forwarding',
     'qos',
+    'bgp',
   ];
   for (const s of suites) {
     if (!known.includes(s))
@@ -195,6 +199,23 @@ async function main(): Promise<void> {
       routerCpu: Math.min(1, cpus().length - 1),
       command: `npm run bench -- --profile ${profile.name} --only qos`,
       documents: [join(out, 'benchmarks.md'), join(out, 'qos.md')],
+      log,
+    });
+  }
+  if (suites.has('bgp')) {
+    const sizes =
+      profile.name === 'smoke'
+        ? { associations: 10, failovers: 1 }
+        : profile.name === 'medium'
+          ? { associations: 50, failovers: 3 }
+          : { associations: 100, failovers: 5 };
+    await runBgpSuite({
+      ...sizes,
+      profileName: profile.name,
+      ttlSeconds: 2,
+      prefix: `${prefix}g`,
+      documentPath: join(out, 'benchmarks.md'),
+      command: `npm run bench -- --profile ${profile.name} --only bgp`,
       log,
     });
   }

@@ -179,6 +179,32 @@ export interface QosPolicy extends Resource {
   readonly rules: readonly QosRule[];
 }
 
+export type BgpAuthType = 'none' | 'md5';
+
+/**
+ * A BGP peer (neutron-dynamic-routing): an upstream router the speakers open a session with. Admin-only. The
+ * MD5 password is stored because the speaker daemon needs it in clear; the API never returns it.
+ */
+export interface BgpPeer extends Resource {
+  readonly peerIp: IPv4;
+  readonly remoteAs: number;
+  readonly authType: BgpAuthType;
+  readonly password: string | null;
+}
+
+/**
+ * A BGP speaker (neutron-dynamic-routing): advertises a /32 for each floating IP of the routers whose gateway is
+ * on one of its gateway networks, to each of its peers. Admin-only. IPv4 only, as sfip is.
+ */
+export interface BgpSpeaker extends Resource {
+  readonly localAs: number;
+  readonly ipVersion: 4;
+  readonly advertiseFloatingIpHostRoutes: boolean;
+  readonly advertiseTenantNetworks: boolean;
+  readonly peerIds: readonly string[];
+  readonly networkIds: readonly string[];
+}
+
 export interface KindMap {
   quota: Quota;
   network: Network;
@@ -188,6 +214,8 @@ export interface KindMap {
   floatingip: FloatingIp;
   agent: Agent;
   qospolicy: QosPolicy;
+  bgpspeaker: BgpSpeaker;
+  bgppeer: BgpPeer;
 }
 
 export type Kind = keyof KindMap;
@@ -201,4 +229,6 @@ export const KINDS: readonly Kind[] = [
   'agent',
   'quota',
   'qospolicy',
+  'bgpspeaker',
+  'bgppeer',
 ];
