@@ -300,7 +300,7 @@ export class RouterReconciler {
       }
       this.applied = recordApplied(desired, backend, floatingIps, intent.refused.length > 0 || !!refusal);
       await this.report(floatingIps, 'ACTIVE', '');
-      await this.reportRouter(intent.router, '');
+      await this.reportRouter(intent.router, '', (await dataplane.routerNote?.(desired)) ?? '');
       return (this.last = outcome({
         changed: !isEmptyPlan(plan),
         rebuilt: plan.rebuild,
@@ -506,12 +506,16 @@ export class RouterReconciler {
     });
   }
 
-  /** The router's own status: ERROR with the reason (empty for ACTIVE), written only when it changes. */
-  private async reportRouter(router: Router, reason: string): Promise<void> {
+  /**
+   * The router's own status: ERROR with the reason, or ACTIVE with the backend's note (usually empty: what it
+   * carries differently from what was asked, without failing), written only when it changes.
+   */
+  private async reportRouter(router: Router, reason: string, note = ''): Promise<void> {
     const status = reason ? 'ERROR' : 'ACTIVE';
-    if ((router.status ?? 'ACTIVE') === status && (router.statusReason ?? '') === reason) return;
+    const text = reason || note;
+    if ((router.status ?? 'ACTIVE') === status && (router.statusReason ?? '') === text) return;
     const written = await this.deps.store.update((tx) =>
-      setRouterStatus(tx, this.deps.ctx, router.id, status, reason),
+      setRouterStatus(tx, this.deps.ctx, router.id, status, text),
     );
     this.statusRevision = written?.revisionNumber;
   }
@@ -719,6 +723,7 @@ function sameStructure(a: DesiredRouter, b: DesiredRouter): boolean {
     a.gatewayDevice === b.gatewayDevice &&
     a.gatewayIp === b.gatewayIp &&
     (a.antiSpoofing ?? true) === (b.antiSpoofing ?? true) &&
+    (a.fastPath ?? true) === (b.fastPath ?? true) &&
     a.internalCidrs.join() === b.internalCidrs.join() &&
     // Forwardings are part of the nftables structure (their digest is in the rule comments): a change rereads.
     JSON.stringify(a.forwardings ?? []) === JSON.stringify(b.forwardings ?? [])
