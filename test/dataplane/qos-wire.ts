@@ -37,6 +37,9 @@ export interface QosWireOptions {
    * `unit` (a second at least) more: the kernel sizes the bucket unit x (rate + burst) / rate (nft_limit.c).
    */
   readonly bandwidthBucketExtraSeconds?: number;
+  /** Agent resync interval; an emulated guest needs far more than the fixture's 400 ms (see tc.conformance). */
+  readonly resyncIntervalMs?: number;
+  readonly suiteTimeoutMs?: number;
   /** The backend's count of packets its limits dropped for a floating IP, when it keeps one. */
   readonly drops?: (
     f: DataplaneFixture,
@@ -64,12 +67,16 @@ const BW_STREAM = { bitsPerSecond: 3 * BW_KBPS * 1000, length: 1000, count: 7500
 const PPS_STREAM = { bitsPerSecond: 3 * PPS * 18 * 8, length: 18, count: 9000 } as const;
 
 export function runQosWire(options: QosWireOptions): void {
-  describe(`QoS on the wire: ${options.backend}`, { timeout: 240_000 }, () => {
+  describe(`QoS on the wire: ${options.backend}`, { timeout: options.suiteTimeoutMs ?? 240_000 }, () => {
     const { prefix } = options;
-    const f = new DataplaneFixture(options.backend, {
-      prefix,
-      routers: [labRouter('r1', '203.0.113', 4)],
-    });
+    const f = new DataplaneFixture(
+      options.backend,
+      {
+        prefix,
+        routers: [labRouter('r1', '203.0.113', 4)],
+      },
+      options.resyncIntervalMs === undefined ? {} : { resyncIntervalMs: options.resyncIntervalMs },
+    );
     const ns = (host: string) => `${prefix}-r1-${host}`;
     const fips: Record<string, { id: string; address: string }> = {};
     let bwPolicy = '';
