@@ -11,6 +11,7 @@ import { DEFAULT_TC_OPTIONS } from '../../src/dataplane/tc/options.js';
 import { policeCookie } from '../../src/dataplane/tc/police.js';
 import { planTc } from '../../src/dataplane/tc/plan.js';
 import { TcDataplane } from '../../src/dataplane/tc/tc-backend.js';
+import { ExecError, type Runner } from '../../src/exec/run.js';
 import { limitsKey, type DesiredRouter, type RateLimit } from '../../src/dataplane/types.js';
 import { emptyActual, replayRunner, tcReadFixture } from '../support/tc-fixture.js';
 
@@ -141,5 +142,37 @@ describe('tc backend QoS', () => {
     const dp = new TcDataplane(replayRunner(fixture.calls, foreign));
     const actual = await dp.read(limited, limited);
     assert.match(actual.devices[0]!.foreign.join('; '), new RegExp(`filter ${handle} .*without this router`));
+  });
+
+  it('on a kernel with act_nat but no act_police, refuses a limited router before changing anything', async () => {
+    // A kernel whose tc takes `action nat` but not `action police` (what tc says when the module is missing).
+    const calls: string[] = [];
+    const run: Runner = async (file, args) => {
+      const argv = [file, ...args];
+      calls.push(argv.join(' '));
+      if (argv.includes('police'))
+        throw new ExecError(
+          argv,
+          2,
+          'Error: Failed to load TC action module.\nWe have an error talking to the kernel',
+        );
+      return { stdout: '', stderr: '', code: 0 };
+    };
+    const dp = new TcDataplane(run, { probeNamespace: 'tq-probe' });
+    const plan = planTc(limited, emptyActual(limited, []), DEFAULT_TC_OPTIONS);
+    await assert.rejects(dp.apply(plan), (e: Error) =>
+      /cannot enforce QoS limits here: this kernel has no act_police .*CONFIG_NET_ACT_POLICE.*Failed to load TC action module/.test(
+        e.message,
+      ),
+    );
+    // Only the two probes ran, each in its scratch namespace: no batch reached ipset, iptables or tc.
+    assert.deepEqual(
+      calls.filter((c) => !c.startsWith('ip netns')).map((c) => c.split(' ')[0]),
+      ['ip', 'tc', 'tc', 'ip', 'tc', 'tc'],
+    );
+    assert.ok(
+      calls.every((c) => !c.includes('-batch') && !c.includes('restore')),
+      calls.join('\n'),
+    );
   });
 });
