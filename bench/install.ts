@@ -8,8 +8,10 @@ export function benchDesired(
   r: BenchRouter,
   routerId: string,
   count: number,
+  options: Pick<DesiredRouter, 'fastPath'> = {},
 ): DesiredRouter {
   return {
+    ...options,
     routerId,
     namespace: r.namespace,
     gatewayDevice: t.gatewayDevice,
@@ -37,9 +39,10 @@ export async function installFloatingIps(
   backend: BackendName,
   routerId: string,
   count: number,
+  options: Pick<DesiredRouter, 'fastPath'> = {},
 ): Promise<Installed> {
   const dataplane = createDataplane(backend);
-  const desired = benchDesired(t, r, routerId, count);
+  const desired = benchDesired(t, r, routerId, count, options);
   const started = performance.now();
   const actual = await dataplane.read(desired, desired);
   await dataplane.apply(dataplane.plan(desired, actual));

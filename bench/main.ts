@@ -2,7 +2,8 @@
  * `npm run bench`: forwarding, conntrack exhaustion, control plane and backend switching, then
  * docs/benchmarks.md and its plots from the JSON results. Needs root (namespaces) and a built dist/ (the npm
  * script builds first). Options:
- *   --profile full|medium|smoke  sizes (default full; medium stops the control plane at 10,000 FIPs)
+ *   --profile full|medium|small|smoke  sizes (default full; medium stops the control plane at 10,000 FIPs;
+ *                            small: the forwarding matrix at 1 and 100,000 FIPs, for a loaded machine)
  *   --only a,b               forwarding, exhaustion, control, switch (default all four); the others keep the
  *                            results of the previous run of the same profile. Opt-in: churn (floating IPs
  *                            churning under tagged traffic, per backend) and crash (SIGKILLed agent and API),
@@ -10,6 +11,8 @@
  *                            time and API show p99 with and without scrapes at 1k/10k/100k, bench/metrics/); and
  *                            scale (issue 15: the control plane at 1,000 to 100,000 floating IPs through the
  *                            daemon, per backend, --backends default nftables,ebpf), its own marked section too;
+ *                            bgp (issue 20: association to route at a BGP peer, failover BGP + BFD against
+ *                            GARP, in the routed lab; bench/bgp/), its own marked section;
  *                            port-forwarding (issue 18: per-packet cost through a forwarded port with 1, 1,000
  *                            and 10,000 forwardings on nftables, eBPF and the iptables baseline, beside 1:1
  *                            floating IPs; writes DIR/benchmarks/port-forwarding.md, bench/port-forwarding/);
@@ -24,6 +27,7 @@
  *   --out DIR                where benchmarks.md, benchmarks/*.png and benchmarks/results.json go (default docs)
  *   --report-only            regenerate the document and plots from DIR/benchmarks/results.json
  */
+import { runBgpSuite } from './bgp/run-suite.js';
 import { execFileSyncProgram as execFileSync } from '../src/exec/spawn.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -92,6 +96,7 @@ async function main(): Promise<void> {
     'scale',
     'port-forwarding',
     'qos',
+    'bgp',
   ];
   for (const s of suites) {
     if (!known.includes(s))
@@ -194,6 +199,23 @@ async function main(): Promise<void> {
       routerCpu: Math.min(1, cpus().length - 1),
       command: `npm run bench -- --profile ${profile.name} --only qos`,
       documents: [join(out, 'benchmarks.md'), join(out, 'qos.md')],
+      log,
+    });
+  }
+  if (suites.has('bgp')) {
+    const sizes =
+      profile.name === 'smoke'
+        ? { associations: 10, failovers: 1 }
+        : profile.name === 'medium'
+          ? { associations: 50, failovers: 3 }
+          : { associations: 100, failovers: 5 };
+    await runBgpSuite({
+      ...sizes,
+      profileName: profile.name,
+      ttlSeconds: 2,
+      prefix: `${prefix}g`,
+      documentPath: join(out, 'benchmarks.md'),
+      command: `npm run bench -- --profile ${profile.name} --only bgp`,
       log,
     });
   }

@@ -5,7 +5,17 @@ import type { ScaleProfile } from './control/run-scale-suite.js';
 /** How big a run is. `full` reproduces the issue's figures; `smoke` only proves the harness works (CI). */
 export interface BenchProfile {
   readonly name: string;
-  readonly forwarding: { fipCounts: number[]; repetitions: number; packets: number; ratePps: number };
+  readonly forwarding: {
+    fipCounts: number[];
+    repetitions: number;
+    packets: number;
+    /** 0: saturation (see docs/benchmarks.md, Forwarding). */
+    ratePps: number;
+    /** IP packet lengths: 46 is a 64-byte frame, 1500 a full-MTU packet. */
+    ipBytes: number[];
+    /** Above this many floating IPs the stateful baseline is not measured (see run-forwarding.ts). */
+    statefulMaxFips?: number;
+  };
   readonly exhaustion: { conntrackMax: number; ratePps: number; seconds: number; intervalMs: number };
   readonly control: { fipCounts: number[]; latencySamples: number; restartStreamMs: number };
   readonly backendSwitch: { fips: number; sequence: BackendName[] };
@@ -21,8 +31,15 @@ const churnLab = { vms: 4, portsPerVm: 3, poolSize: 24, packetIntervalMs: 20, bo
 export const PROFILES: Record<string, BenchProfile> = {
   full: {
     name: 'full',
-    // 200,000 new flows per sample stay below the default nf_conntrack_max (262,144).
-    forwarding: { fipCounts: [1, 1000, 10_000, 100_000], repetitions: 5, packets: 200_000, ratePps: 200_000 },
+    // 250,000 new flows per sample stay below the default nf_conntrack_max (262,144). At saturation (about
+    // 1 Mpps from the generator) a sample lasts about 0.25 s: 25 ticks of CPU accounting, so take the median of 5.
+    forwarding: {
+      fipCounts: [1, 1000, 10_000, 100_000],
+      repetitions: 5,
+      packets: 250_000,
+      ratePps: 0,
+      ipBytes: [46, 1500],
+    },
     exhaustion: { conntrackMax: 20_000, ratePps: 5000, seconds: 8, intervalMs: 250 },
     control: { fipCounts: [1000, 10_000, 100_000], latencySamples: 100, restartStreamMs: 6000 },
     backendSwitch: { fips: 1000, sequence: ['nftables', 'iptables', 'nftables'] },
@@ -39,7 +56,15 @@ export const PROFILES: Record<string, BenchProfile> = {
   // The full forwarding matrix with fewer repetitions, and the control plane up to 10,000: about ten minutes.
   medium: {
     name: 'medium',
-    forwarding: { fipCounts: [1, 1000, 10_000, 100_000], repetitions: 3, packets: 200_000, ratePps: 200_000 },
+    forwarding: {
+      fipCounts: [1, 1000, 10_000, 100_000],
+      repetitions: 3,
+      packets: 250_000,
+      ratePps: 0,
+      ipBytes: [46, 1500],
+      // The stateful baseline at 100,000 FIPs takes about 7 minutes a sample (one rule per FIP for every new flow).
+      statefulMaxFips: 10_000,
+    },
     exhaustion: { conntrackMax: 20_000, ratePps: 5000, seconds: 8, intervalMs: 250 },
     control: { fipCounts: [1000, 10_000], latencySamples: 20, restartStreamMs: 6000 },
     backendSwitch: { fips: 1000, sequence: ['nftables', 'iptables', 'nftables'] },
@@ -55,7 +80,8 @@ export const PROFILES: Record<string, BenchProfile> = {
   },
   smoke: {
     name: 'smoke',
-    forwarding: { fipCounts: [1, 100], repetitions: 2, packets: 20_000, ratePps: 100_000 },
+    // Proves the harness only: 20,000 packets last a few ticks, far too few to measure a cost.
+    forwarding: { fipCounts: [1, 100], repetitions: 2, packets: 20_000, ratePps: 0, ipBytes: [46] },
     exhaustion: { conntrackMax: 1000, ratePps: 2000, seconds: 2, intervalMs: 250 },
     control: { fipCounts: [100], latencySamples: 6, restartStreamMs: 2000 },
     backendSwitch: { fips: 10, sequence: ['nftables', 'iptables', 'nftables'] },
@@ -76,5 +102,23 @@ export const PROFILES: Record<string, BenchProfile> = {
       fillCount: 50,
       churn: { perSecond: 100, seconds: 3 },
     },
+  },
+};
+
+/**
+ * `--profile small --only forwarding`: the forwarding matrix at its extremes (1 and 100,000 floating IPs, 64- and
+ * 1,500-byte packets, every configuration) with 3 repetitions, in about five minutes: for a loaded machine, where
+ * the full profile's numbers would not be worth its hour. The other suites are smoke-sized.
+ */
+PROFILES.small = {
+  ...PROFILES.smoke!,
+  name: 'small',
+  forwarding: {
+    fipCounts: [1, 100_000],
+    repetitions: 3,
+    packets: 250_000,
+    ratePps: 0,
+    ipBytes: [46, 1500],
+    statefulMaxFips: 1,
   },
 };

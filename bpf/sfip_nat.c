@@ -37,6 +37,16 @@
  * the later ones get the same address (fragments that overtake their first one miss and are not translated).
  * pf_frags is the only state the programs keep; it is a small LRU, written by the programs only.
  *
+ * Fast path (docs/ebpf.md, issue 17): gw_ingress and int_ingress forward a floating-IP packet themselves when
+ * nothing about it needs the stack: translate, decrement the TTL, bpf_fib_lookup the next hop in the router's
+ * namespace, bpf_check_mtu, rewrite the Ethernet header and bpf_redirect to the egress device's tc egress hook.
+ * QoS limits are applied there too. The packet skips routing, netfilter (so it needs no NOTRACK) and the neighbour
+ * layer. Everything else takes the
+ * path above, unchanged: TTL <= 1 (time-exceeded), over the egress MTU (frag-needed or fragmentation), fragments,
+ * IP options, ICMP errors (their quotes), no route or no resolved neighbour, anything addressed to the router,
+ * hairpin, port-forwarded sockets, and outbound packets that would not leave through the gateway device. Built
+ * without it (-DSFIP_NO_FAST_PATH) for kernels that lack bpf_fib_lookup or bpf_check_mtu.
+ *
  * QoS (docs/qos.md): `qos` maps a floating address to four token buckets (inbound and outbound, bytes and
  * packets), as the agent writes them; a floating IP without limits has no entry. Inbound packets are checked
  * where their floating destination is found (gw_ingress, and int_ingress for hairpin), outbound ones where their
@@ -46,6 +56,7 @@
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <linux/in.h>
 #include <linux/ip.h>
 #include <linux/pkt_cls.h>
@@ -64,7 +75,8 @@ struct router_config {
 	__u32 gateway_ip;   /* network order: the router's own external address (shared SNAT source) */
 	__u32 untrack_mark; /* mark bit the nft raw chain turns into notrack */
 	__u32 hairpin_mark; /* mark bit for hairpin through shared SNAT (a source without a floating IP) */
-	__u32 flags;        /* CONFIG_ANTI_SPOOFING */
+	__u32 flags;        /* CONFIG_ANTI_SPOOFING | CONFIG_PORT_FORWARDING | CONFIG_FAST_PATH */
+	__u32 gateway_ifindex; /* the gateway device in the router's namespace: where outbound fast-path packets go */
 };
 
 /* Anti-spoofing (as the nftables backend): nothing from outside may be addressed straight to an internal
@@ -72,6 +84,8 @@ struct router_config {
 #define CONFIG_ANTI_SPOOFING 1
 /* The router has port forwardings: only then do the programs spend the pf_* lookups. */
 #define CONFIG_PORT_FORWARDING 2
+/* Forward eligible packets past the stack (the router's fast-path option, on by default). */
+#define CONFIG_FAST_PATH 4
 
 struct port_mac {
 	__u8 addr[6];
@@ -598,12 +612,155 @@ static __always_inline int forged_source(struct __sk_buff *skb, __u32 src)
 	return 0;
 }
 
+
+#ifndef SFIP_NO_FAST_PATH
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+
+/*
+ * Can this packet skip the stack? Only a plain IPv4 packet addressed to this router's MAC (no options, not a
+ * fragment) with TTL left, that is not an ICMP error. Everything else goes the stack's way, which answers it (time-exceeded) or handles it
+ * correctly (fragments, quotes in errors).
+ */
+static __always_inline int fast_eligible(struct __sk_buff *skb, const struct iphdr *ip)
+{
+	/* A frame for another MAC (flooded by a bridge, or sent to a router that no longer owns the address after a
+	 * failover) is dropped by the stack's ip_rcv; forwarding it here would duplicate it. */
+	if (skb->pkt_type != PACKET_HOST)
+		return 0;
+	if (ip->ihl != 5 || ip->ttl <= 1 || (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET)))
+		return 0;
+	return !is_icmp_error(skb, ip, IP_OFF + sizeof(*ip));
+}
+
+/*
+ * The next hop for a packet from `src` to `dst` that entered on `ifindex`, as the router's routing table and
+ * neighbour table give it. 0 unless the kernel would forward it to a resolved neighbour without fragmenting: a
+ * local destination, no route, an unresolved neighbour or a packet over the egress MTU all go to the stack.
+ */
+static __always_inline int next_hop(struct __sk_buff *skb, const struct iphdr *ip, __u32 src, __u32 dst,
+				    struct bpf_fib_lookup *fib)
+{
+	__builtin_memset(fib, 0, sizeof(*fib));
+	fib->family = AF_INET;
+	fib->ifindex = skb->ingress_ifindex;
+	fib->tos = ip->tos;
+	fib->l4_protocol = ip->protocol;
+	fib->ipv4_src = src;
+	fib->ipv4_dst = dst;
+	/* With tot_len set the lookup checks the route's MTU (`ip route ... mtu 1280`), which bpf_check_mtu below
+	 * does not see: it knows only the device's. A GSO packet is checked by the size of its segments. */
+	fib->tot_len = bpf_ntohs(ip->tot_len);
+	if (skb->gso_size) {
+		__u32 l4_len = 8; /* UDP */
+		if (ip->protocol == IPPROTO_TCP) {
+			__u8 doff;
+			if (bpf_skb_load_bytes(skb, IP_OFF + sizeof(*ip) + 12, &doff, 1) < 0)
+				return 0;
+			l4_len = (doff >> 4) * 4;
+		} else if (ip->protocol != IPPROTO_UDP) {
+			return 0;
+		}
+		fib->tot_len = sizeof(*ip) + l4_len + skb->gso_size;
+	}
+	if (bpf_fib_lookup(skb, fib, sizeof(*fib), 0) != BPF_FIB_LKUP_RET_SUCCESS)
+		return 0; /* FRAG_NEEDED (route MTU), NOT_FWDED (local), NO_NEIGH, no route, ... */
+	if (fib->ifindex == skb->ingress_ifindex)
+		return 0; /* out where it came from: the stack sends a redirect or drops it, as it sees fit */
+	/* The egress device's MTU, for the packet as it is (GSO: per segment). */
+	__u32 mtu_len = 0;
+	if (bpf_check_mtu(skb, fib->ifindex, &mtu_len, 0, 0) != BPF_MTU_CHK_RET_SUCCESS)
+		return 0;
+	return 1;
+}
+
+/*
+ * Rewrites side `s` of an eligible packet from `old_addr` to `new_addr` (checksums as translate() does), takes
+ * one from the TTL (the forwarding the stack would have done), writes the next hop's Ethernet header and
+ * redirects to the egress device.
+ */
+static __always_inline int fast_forward(struct __sk_buff *skb, const struct iphdr *ip, enum side s,
+					__u32 old_addr, __u32 new_addr, const struct bpf_fib_lookup *fib)
+{
+	__u32 l4_off = IP_OFF + sizeof(*ip);
+	if (ip->protocol == IPPROTO_TCP)
+		bpf_l4_csum_replace(skb, l4_off + 16, old_addr, new_addr, BPF_F_PSEUDO_HDR | 4);
+	else if (ip->protocol == IPPROTO_UDP)
+		bpf_l4_csum_replace(skb, l4_off + 6, old_addr, new_addr, BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | 4);
+	bpf_l3_csum_replace(skb, IP_CSUM_OFF, old_addr, new_addr, 4);
+	bpf_skb_store_bytes(skb, ADDR_OFF(IP_OFF, s), &new_addr, 4, 0);
+
+	/* TTL and protocol share a 16-bit word of the header checksum. */
+	__u16 old_word = bpf_htons((__u16)(ip->ttl << 8 | ip->protocol));
+	__u16 new_word = bpf_htons((__u16)((ip->ttl - 1) << 8 | ip->protocol));
+	__u8 ttl = ip->ttl - 1;
+	bpf_l3_csum_replace(skb, IP_CSUM_OFF, old_word, new_word, 2);
+	bpf_skb_store_bytes(skb, IP_OFF + offsetof(struct iphdr, ttl), &ttl, 1, 0);
+
+	bpf_skb_store_bytes(skb, 0, fib->dmac, ETH_ALEN, 0);
+	bpf_skb_store_bytes(skb, ETH_ALEN, fib->smac, ETH_ALEN, 0);
+	return bpf_redirect(fib->ifindex, 0);
+}
+
+/* Inbound: a floating destination to its fixed address, straight to the internal device. -1: not taken. */
+static __always_inline int fast_inbound(struct __sk_buff *skb, const struct router_config *cfg)
+{
+	struct iphdr ip;
+	struct bpf_fib_lookup fib;
+	if (!(cfg->flags & CONFIG_FAST_PATH) || !load_ip(skb, &ip) || !fast_eligible(skb, &ip))
+		return -1;
+	/* A floating address of a port forwarding has no 1:1 entry, so a hit here is never a forwarded port. */
+	__u32 fip = ip.daddr;
+	__u32 *fixed = bpf_map_lookup_elem(&fip2fixed, &fip);
+	if (!fixed)
+		return -1;
+	__u32 new_addr = *fixed;
+	if (!next_hop(skb, &ip, ip.saddr, new_addr, &fib))
+		return -1;
+	/* QoS as on the tc path: the floating IP's inbound limits, once (a packet passed to the stack meets them there). */
+	if (over_limit(fip, ip_len(skb), 1))
+		return TC_ACT_SHOT;
+	count(fip, skb->len, 1);
+	return fast_forward(skb, &ip, DST, fip, new_addr, &fib);
+}
+
+/*
+ * Outbound: a fixed source with a floating IP (its MAC already checked) to its floating address, straight to the
+ * gateway device. The route is looked up for the fixed source, as the stack would; only a route out of the
+ * gateway device is taken (anything else is east-west traffic, which keeps its fixed address). -1: not taken.
+ */
+static __always_inline int fast_outbound(struct __sk_buff *skb, const struct router_config *cfg,
+					 const struct iphdr *ip, __u32 fip)
+{
+	struct bpf_fib_lookup fib;
+	if (!(cfg->flags & CONFIG_FAST_PATH) || !fast_eligible(skb, ip))
+		return -1;
+	if (ip->daddr == cfg->gateway_ip)
+		return -1;
+	if (!next_hop(skb, ip, ip->saddr, ip->daddr, &fib) || fib.ifindex != cfg->gateway_ifindex)
+		return -1;
+	/* Its outbound limits here: gw_egress will not know the packet, whose source is already floating. */
+	if (over_limit(fip, ip_len(skb), 0))
+		return TC_ACT_SHOT;
+	count(fip, skb->len, 0);
+	return fast_forward(skb, ip, SRC, ip->saddr, fip, &fib);
+}
+#endif
+
 SEC("tc")
 int gw_ingress(struct __sk_buff *skb)
 {
 	struct router_config *cfg = router_config();
 	if (cfg && (cfg->flags & CONFIG_ANTI_SPOOFING) && addressed_inside(skb))
 		return TC_ACT_SHOT;
+#ifndef SFIP_NO_FAST_PATH
+	if (cfg) {
+		int verdict = fast_inbound(skb, cfg);
+		if (verdict >= 0)
+			return verdict;
+	}
+#endif
 	__u32 fip = 0;
 	if (forwarding_on(cfg)) {
 		fip = forward(skb, DST, &pf_in);
@@ -659,15 +816,25 @@ int int_ingress(struct __sk_buff *skb)
 	if (!cfg || !load_ip(skb, &ip))
 		return TC_ACT_OK;
 	__u32 src = ip.saddr, dst = ip.daddr;
-	int src_has_fip = bpf_map_lookup_elem(&fixed2fip, &src) != NULL;
+	__u32 *src_fip = bpf_map_lookup_elem(&fixed2fip, &src);
+	int src_has_fip = src_fip != NULL;
 	/* Otherwise a VM could have its packets translated into another VM's floating IP. */
 	if (src_has_fip && (cfg->flags & CONFIG_ANTI_SPOOFING) && forged_source(skb, src))
 		return TC_ACT_SHOT;
 	/* A forwarded internal socket is stateless like a floating IP (its MAC is not checked, as in the nftables
 	 * backend: anti-spoofing covers 1:1 floating IPs). */
 	int pf = forwarding_on(cfg);
-	if (pf && socket_in(skb, &ip, SRC, &pf_out))
+	int pf_socket = pf && socket_in(skb, &ip, SRC, &pf_out);
+	if (pf_socket)
 		src_has_fip = 1;
+#ifndef SFIP_NO_FAST_PATH
+	/* Past anti-spoofing; hairpin (a floating destination) and forwarded sockets take the stack's path. */
+	if (src_fip && !pf_socket && !bpf_map_lookup_elem(&fip2fixed, &dst)) {
+		int verdict = fast_outbound(skb, cfg, &ip, *src_fip);
+		if (verdict >= 0)
+			return verdict;
+	}
+#endif
 
 	if (pf) {
 		/* Hairpin to a forwarded port: as for a 1:1 floating IP below. */

@@ -8,8 +8,9 @@
  *
  * Usage: sfip-nft-set-dump TABLE SET [SET...]   (family ip; run inside the namespace, e.g. ip netns exec)
  * Output, one line per element: SET KEY DATA PACKETS BYTES
- *   KEY and DATA are IPv4 addresses (DATA is "-" for a plain set; KEY is MAC.IPV4 for an ether_addr . ipv4_addr
- *   set); PACKETS and BYTES are "-" without a counter.
+ *   KEY and DATA are IPv4 addresses, or raw 32-bit words printed as one (DATA is "-" for a plain set; KEY is
+ *   MAC.IPV4 for an ether_addr . ipv4_addr set; a 16-bit DATA, the ICMP maps' checksum compensation, is 0xNNNN in
+ *   network byte order); PACKETS and BYTES are "-" without a counter.
  * Exit codes: 0 ok, 1 usage, 2 a set or table does not exist (message on stderr), 3 other netlink error.
  */
 #include <arpa/inet.h>
@@ -64,6 +65,16 @@ static void key_text(const void *bytes, uint32_t len, char *out) {
   ipv4(bytes, len, out);
 }
 
+/* A map's data: an IPv4 address (or raw 32-bit word), or a 16-bit word as 0xNNNN. */
+static void data_text(const void *bytes, uint32_t len, char *out) {
+  if (bytes && len == 2) {
+    const unsigned char *b = bytes;
+    sprintf(out, "0x%02x%02x", b[0], b[1]);
+    return;
+  }
+  ipv4(bytes, len, out);
+}
+
 static int print_element(struct nftnl_set_elem *e, void *data) {
   const char *set = data;
   char key[18 + INET_ADDRSTRLEN], value[INET_ADDRSTRLEN];
@@ -72,7 +83,7 @@ static int print_element(struct nftnl_set_elem *e, void *data) {
   key_text(k, len, key);
   len = 0;
   const void *d = nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_DATA) ? nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &len) : NULL;
-  ipv4(d, len, value);
+  data_text(d, len, value);
   struct counter c = {0, 0, 0};
   nftnl_set_elem_expr_foreach(e, counter_of, &c);
   if (c.found)

@@ -17,8 +17,12 @@ mkdir -p "$out"
 # -target bpf does not search the multiarch include folder, where Debian keeps <asm/types.h>.
 multiarch=$(clang -print-multiarch 2>/dev/null || true)
 # -mcpu=v3: the QoS token buckets update their shared word with compare-and-swap (BPF_CMPXCHG, kernel 5.12+).
+build() { # source, object, extra flags
+  clang -O2 -g -Wall -Werror -target bpf -mcpu=v3 ${multiarch:+-I/usr/include/$multiarch} "${@:3}" -c "$1" -o "$2.tmp"
+  mv "$2.tmp" "$2"
+}
 for src in bpf/*.c; do
-  obj="$out/$(basename "${src%.c}").o"
-  clang -O2 -g -Wall -Werror -target bpf -mcpu=v3 ${multiarch:+-I/usr/include/$multiarch} -c "$src" -o "$obj.tmp"
-  mv "$obj.tmp" "$obj"
+  build "$src" "$out/$(basename "${src%.c}").o"
 done
+# The same programs without the fast path, for kernels whose tc programs lack its helpers (fast-path.ts).
+build bpf/sfip_nat.c "$out/sfip_nat_tc.o" -DSFIP_NO_FAST_PATH

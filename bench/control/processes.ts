@@ -48,10 +48,11 @@ export class ServerProcess {
   readonly started = performance.now();
   readonly exited: Promise<void>;
 
-  constructor(stateDir: string, port: number) {
+  constructor(stateDir: string, port: number, nodeArgs: readonly string[] = []) {
     this.child = spawn(
       process.execPath,
       [
+        ...nodeArgs,
         `${ROOT}dist/cli.js`,
         'serve',
         '--state-dir',

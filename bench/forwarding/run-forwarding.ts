@@ -11,9 +11,11 @@ import {
   macOf,
   type BenchTopology,
 } from '../topology.js';
-import { kernelTimeNs } from './cpu.js';
+import { kernelTimeNs, netRxSoftirqs } from './cpu.js';
 import { steerReceiveTo } from './rps.js';
 import { installSinkCounters, readSinkCounter } from './sink-counter.js';
+import { keepTickRunning } from './tick-keeper.js';
+import { gatewayIngressRuns, withBpfStats, type ProgramRuns } from '../qos/program-time.js';
 import { sendFrames, type FlowPattern } from './trafgen.js';
 
 export interface ForwardingOptions {
@@ -23,7 +25,16 @@ export interface ForwardingOptions {
   readonly repetitions: number;
   /** Packets per sample, sent at `ratePps`. Keep packets below nf_conntrack_max: new flows each take an entry. */
   readonly packets: number;
+  /** 0: saturation, trafgen writes as fast as it can and the router CPU drops what it cannot take. */
   readonly ratePps: number;
+  /** IP packet lengths to send (46 = a 64-byte frame). */
+  readonly ipBytes: readonly number[];
+  /**
+   * The stateful baseline (iptables) walks its rule list for every new flow: about 1.8 ms a packet at 100,000
+   * floating IPs, so a sample of 250,000 new flows takes minutes. Above this count it is not measured (absent:
+   * measured everywhere, as the full profile does).
+   */
+  readonly statefulMaxFips?: number;
   readonly genCpu: number;
   readonly routerCpu: number;
   readonly seed: number;
@@ -34,6 +45,8 @@ export interface ForwardingSample {
   readonly config: string;
   readonly fips: number;
   readonly pattern: FlowPattern;
+  /** IP packet length; results from before it was recorded were all 46 (64-byte frames). */
+  readonly ipBytes?: number;
   readonly rep: number;
   readonly sent: number;
   readonly delivered: number;
@@ -42,6 +55,13 @@ export interface ForwardingSample {
   readonly cpuNs: number;
   /** The router CPU's kernel time per second with no traffic, measured in the same round (other load). */
   readonly idleNsPerSecond: number;
+  /** NET_RX softirqs the router CPU ran during the sample (absent in results from before it was recorded). */
+  readonly netRxSoftirqs?: number;
+  /**
+   * eBPF configurations: gw_ingress's own run time per run (kernel.bpf_stats_enabled), which other work on the
+   * machine does not blur. A redirect's transmit happens after the program returns and is not in it.
+   */
+  readonly gwIngressNsPerRun?: number;
   /** (cpuNs - idle share) / delivered. */
   readonly nsPerPacket: number;
 }
@@ -54,12 +74,23 @@ export interface ForwardingResult {
   readonly samples: ForwardingSample[];
 }
 
+/**
+ * A measured configuration: 'plain' (no NAT), a backend by name, or EBPF_TC_PATH, the eBPF backend with its
+ * fast path turned off (every packet through the stack, as before issue 17).
+ */
+export const EBPF_TC_PATH = 'ebpf-tcpath';
+function backendOf(config: string): { backend: BackendName; fastPath?: boolean } {
+  if (config === EBPF_TC_PATH) return { backend: 'ebpf', fastPath: false };
+  return { backend: config as BackendName };
+}
+
 /** Fixed router ids, one per configuration, so chains and tables are easy to spot while a run is going. */
 const ROUTER_IDS: Record<string, string> = {
   nftables: '00000000-0000-4000-8000-00000000b001',
   iptables: '00000000-0000-4000-8000-00000000b002',
   ebpf: '00000000-0000-4000-8000-00000000b003',
   tc: '00000000-0000-4000-8000-00000000b004',
+  [EBPF_TC_PATH]: '00000000-0000-4000-8000-00000000b005',
 };
 export const benchRouterId = (backend: string) =>
   ROUTER_IDS[backend] ?? '00000000-0000-4000-8000-00000000b0ff';
@@ -77,6 +108,7 @@ async function settledCount(t: BenchTopology, sinkDevice: string): Promise<numbe
   }
 }
 
+/** With the tick keeper running, this reads ~0 on a quiet CPU: proof that accounting is complete. */
 async function idleNsPerSecond(cpu: number, ms: number): Promise<number> {
   const before = kernelTimeNs(cpu);
   const started = performance.now();
@@ -97,82 +129,127 @@ export async function runForwarding(o: ForwardingOptions): Promise<ForwardingRes
     if (a.ok) backends.push(b);
     else unavailable.push({ backend: b, reason: a.reason });
   }
-  const configs = ['plain', ...backends];
+  const configs: string[] = ['plain', ...backends];
+  if (backends.includes('ebpf')) configs.push(EBPF_TC_PATH);
   const t = benchTopology(o.prefix, configs);
   const samples: ForwardingSample[] = [];
   const installs: { config: string; fips: number; applyMs: number }[] = [];
+  const macs = new Map<string, { gen: string; router: string }>();
   await buildTopology(t);
-  try {
-    await installSinkCounters(t);
-    const macs = new Map<string, { gen: string; router: string }>();
-    for (const r of t.routers) {
-      await steerReceiveTo(r.namespace, t.gatewayDevice, o.routerCpu);
-      macs.set(r.name, {
-        gen: await macOf(t.gen, r.genDevice),
-        router: await macOf(r.namespace, t.gatewayDevice),
-      });
-    }
-    for (const fips of [...o.fipCounts].sort((a, b) => a - b)) {
-      for (const b of backends) {
-        const r = t.routers.find((x) => x.name === b)!;
-        const installed = await installFloatingIps(t, r, b, benchRouterId(b), fips);
-        installs.push({ config: b, fips, applyMs: installed.applyMs });
-        o.log(
-          `forwarding: ${b} carries ${fips} floating IPs (applied in ${installed.applyMs.toFixed(0)} ms)`,
-        );
-      }
-      for (let rep = 1; rep <= o.repetitions; rep++) {
-        const idle = await idleNsPerSecond(o.routerCpu, 500);
-        const order = shuffled(
-          configs.flatMap((config) =>
-            (['one-flow', 'new-flows'] as const).map((pattern) => ({ config, pattern })),
-          ),
-          o.seed + fips + rep,
-        );
-        for (const { config, pattern } of order) {
-          const r = t.routers.find((x) => x.name === config)!;
-          // The last floating IP: for rule lists (iptables) the worst position, for maps and hashes no different.
-          const dst = config === 'plain' ? fixedIpOf(fips - 1) : floatingIpOf(fips - 1);
-          await run('conntrack', ['-F'], { netns: r.namespace, okExitCodes: [1] });
-          const before = await readSinkCounter(t, r.sinkDevice);
-          const cpuBefore = kernelTimeNs(o.routerCpu);
-          const started = performance.now();
-          const mac = macs.get(config)!;
-          await sendFrames({
-            netns: t.gen,
-            device: r.genDevice,
-            frame: { srcMac: mac.gen, dstMac: mac.router, dst, pattern },
-            packets: o.packets,
-            ratePps: o.ratePps,
-            cpu: o.genCpu,
-          });
-          const after = await settledCount(t, r.sinkDevice);
-          const wallMs = performance.now() - started;
-          const cpuNs = kernelTimeNs(o.routerCpu) - cpuBefore;
-          const delivered = after - before;
-          const busy = Math.max(0, cpuNs - (idle * wallMs) / 1000);
-          samples.push({
-            config,
-            fips,
-            pattern,
-            rep,
-            sent: o.packets,
-            delivered,
-            wallMs,
-            cpuNs,
-            idleNsPerSecond: idle,
-            nsPerPacket: delivered > 0 ? busy / delivered : Number.NaN,
-          });
-          o.log(
-            `forwarding: ${config} ${fips} FIPs ${pattern} rep ${rep}: ${delivered}/${o.packets} delivered, ` +
-              `${delivered > 0 ? (busy / delivered).toFixed(0) : '-'} ns/packet`,
-          );
-        }
-      }
-    }
-  } finally {
-    await destroyTopology(t);
-  }
+  // bpf_stats for the whole run (restored afterwards): the eBPF programs' own time per packet.
+  await withBpfStats(() => measure());
   const { log: _log, ...options } = o;
   return { options, configs, unavailable, installs, samples };
+
+  async function measure(): Promise<void> {
+    try {
+      await installSinkCounters(t);
+      for (const r of t.routers) {
+        await steerReceiveTo(r.namespace, t.gatewayDevice, o.routerCpu);
+        macs.set(r.name, {
+          gen: await macOf(t.gen, r.genDevice),
+          router: await macOf(r.namespace, t.gatewayDevice),
+        });
+      }
+      for (const fips of [...o.fipCounts].sort((a, b) => a - b)) {
+        for (const config of configs.filter((c) => c !== 'plain' && measuredAt(c, fips))) {
+          const r = t.routers.find((x) => x.name === config)!;
+          const { backend, ...options } = backendOf(config);
+          const installed = await installFloatingIps(t, r, backend, benchRouterId(config), fips, options);
+          installs.push({ config, fips, applyMs: installed.applyMs });
+          o.log(
+            `forwarding: ${config} carries ${fips} floating IPs (applied in ${installed.applyMs.toFixed(0)} ms)`,
+          );
+        }
+        for (let rep = 1; rep <= o.repetitions; rep++) {
+          // The busy loop runs through the round's idle reading and every sample, and stops before installs.
+          const tick = await keepTickRunning(o.routerCpu);
+          try {
+            await round(fips, rep);
+          } finally {
+            await tick.stop();
+          }
+        }
+      }
+    } finally {
+      await destroyTopology(t);
+    }
+  }
+
+  function measuredAt(config: string, fips: number): boolean {
+    return config !== 'iptables' || fips <= (o.statefulMaxFips ?? Number.POSITIVE_INFINITY);
+  }
+
+  async function round(fips: number, rep: number): Promise<void> {
+    const idle = await idleNsPerSecond(o.routerCpu, 500);
+    o.log(
+      `forwarding: CPU ${o.routerCpu} idle kernel time ${(idle / 1e6).toFixed(2)} ms/s with the tick kept`,
+    );
+    const order = shuffled(
+      configs
+        .filter((c) => measuredAt(c, fips))
+        .flatMap((config) =>
+          (['one-flow', 'new-flows'] as const).flatMap((pattern) =>
+            o.ipBytes.map((ipBytes) => ({ config, pattern, ipBytes })),
+          ),
+        ),
+      o.seed + fips + rep,
+    );
+    for (const { config, pattern, ipBytes } of order) {
+      const r = t.routers.find((x) => x.name === config)!;
+      // The last floating IP: for rule lists (iptables) the worst position, for maps and hashes no different.
+      const dst = config === 'plain' ? fixedIpOf(fips - 1) : floatingIpOf(fips - 1);
+      await run('conntrack', ['-F'], { netns: r.namespace, okExitCodes: [1] });
+      const before = await readSinkCounter(t, r.sinkDevice);
+      const ebpf = backendOf(config).backend === 'ebpf';
+      const programBefore = ebpf ? await gatewayIngressRuns(benchRouterId(config)) : null;
+      const cpuBefore = kernelTimeNs(o.routerCpu);
+      const softirqsBefore = netRxSoftirqs(o.routerCpu);
+      const started = performance.now();
+      const mac = macs.get(config)!;
+      await sendFrames({
+        netns: t.gen,
+        device: r.genDevice,
+        frame: { srcMac: mac.gen, dstMac: mac.router, dst, pattern, ipBytes },
+        packets: o.packets,
+        ratePps: o.ratePps,
+        cpu: o.genCpu,
+      });
+      const after = await settledCount(t, r.sinkDevice);
+      const wallMs = performance.now() - started;
+      const cpuNs = kernelTimeNs(o.routerCpu) - cpuBefore;
+      const softirqs = netRxSoftirqs(o.routerCpu) - softirqsBefore;
+      const program = programBefore
+        ? perRun(programBefore, await gatewayIngressRuns(benchRouterId(config)))
+        : null;
+      const delivered = after - before;
+      const busy = Math.max(0, cpuNs - (idle * wallMs) / 1000);
+      samples.push({
+        config,
+        fips,
+        pattern,
+        ipBytes,
+        rep,
+        sent: o.packets,
+        delivered,
+        wallMs,
+        cpuNs,
+        idleNsPerSecond: idle,
+        netRxSoftirqs: softirqs,
+        ...(program !== null && { gwIngressNsPerRun: program }),
+        nsPerPacket: delivered > 0 ? busy / delivered : Number.NaN,
+      });
+      o.log(
+        `forwarding: ${config} ${fips} FIPs ${pattern} ${ipBytes} B rep ${rep}: ${delivered}/${o.packets} delivered, ` +
+          `${delivered > 0 ? (busy / delivered).toFixed(0) : '-'} ns/packet, ` +
+          `${softirqs > 0 ? (delivered / softirqs).toFixed(1) : '-'} packets/softirq` +
+          (program !== null ? `, gw_ingress ${program.toFixed(0)} ns/run` : ''),
+      );
+    }
+  }
+}
+
+function perRun(before: ProgramRuns, after: ProgramRuns): number | null {
+  const runs = after.runs - before.runs;
+  return runs > 0 ? (after.runTimeNs - before.runTimeNs) / runs : null;
 }

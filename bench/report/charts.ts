@@ -11,7 +11,8 @@ export async function writeCharts(r: BenchResults, dir: string): Promise<string[
     written.push(name);
   };
   if (r.forwarding) {
-    const cells = forwardingCells(r.forwarding);
+    // Plotted for 64-byte frames; the 1,500-byte figures are in the tables.
+    const cells = forwardingCells(r.forwarding).filter((c) => c.ipBytes === 46);
     for (const pattern of ['one-flow', 'new-flows']) {
       const rows = cells
         .filter((c) => c.pattern === pattern)

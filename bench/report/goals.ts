@@ -18,6 +18,10 @@ const WHY = {
     'postrouting, on every packet. With shared SNAT active, conntrack is hooked too and must at least see and skip the ' +
     'untracked packet. That fixed cost is a large share of a ~500 ns veth forward; on a real NIC with a heavier base ' +
     'cost the ratio improves. Samples on this shared 2-core machine also vary by ±30%.',
+  fast:
+    'The fast path skips routing, netfilter and the neighbour layer, but a packet on a veth still pays the receive ' +
+    'softirq, RPS and the veth transmit into the next namespace, which dominate a ~1 µs forward; on this shared ' +
+    'machine single samples also vary widely (compare the spread columns).',
   stateful: 'Measured against iptables with one floating IP, the best case for the rule list.',
   flat:
     'The maps are hashes (O(1)); growth at 100,000 entries comes from cache and TLB misses in a larger table, and from ' +
@@ -35,24 +39,34 @@ const WHY = {
   rss: 'Node and Fastify alone take about 80 MiB; the rest is the store cache and the desired state of every FIP.',
 };
 
-const STATELESS = new Set(['nftables', 'tc', 'ebpf']);
+const STATELESS = new Set(['nftables', 'tc', 'ebpf', 'ebpf-tcpath']);
 const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
+
+/**
+ * Issue 17's goals: each configuration's cost per packet as a multiple of plain routing's (median over median,
+ * same rounds). The fast path must beat not translating at all; the stack-path backends may cost a little more.
+ */
+const COST_GOAL: Readonly<Record<string, number>> = { ebpf: 0.8, 'ebpf-tcpath': 1.1, nftables: 1.3, tc: 1.3 };
 
 /** The issue's goals, checked against one run's results. Missed goals say by how much. */
 export function evaluateGoals(r: BenchResults): GoalRow[] {
   const rows: GoalRow[] = [];
-  const cells = r.forwarding ? forwardingCells(r.forwarding) : [];
+  // The goals are per-packet costs of small packets (64-byte frames), where the per-packet path dominates.
+  const cells = r.forwarding ? forwardingCells(r.forwarding).filter((c) => c.ipBytes === 46) : [];
   const minFips = Math.min(...cells.map((c) => c.fips));
   const maxFips = Math.max(...cells.map((c) => c.fips));
   for (const config of [...new Set(cells.map((c) => c.config))].filter((c) => STATELESS.has(c))) {
     const mine = cells.filter((c) => c.config === config && c.fips === minFips);
-    const worst = mine.reduce((a, c) => (c.ratioToPlain < a.ratioToPlain ? c : a), mine[0]!);
+    // ratioToPlain is plain's cost over this one's; its inverse is this cost as a multiple of plain's.
+    const cost = (c: (typeof mine)[number]) => 1 / c.ratioToPlain;
+    const worst = mine.reduce((a, c) => (cost(c) > cost(a) ? c : a), mine[0]!);
+    const limit = COST_GOAL[config] ?? 1.1;
     rows.push({
-      goal: `${config}: forwarding ≥ 90% of plain routing`,
-      measured: mine.map((c) => `${c.pattern} ${pct(c.ratioToPlain)}`).join(', '),
-      met: worst.ratioToPlain >= 0.9,
-      miss: worst.ratioToPlain >= 0.9 ? '' : `${pct(0.9 - worst.ratioToPlain)} short (${worst.pattern})`,
-      why: WHY.plain,
+      goal: `${config}: cost per packet ≤ ${limit.toFixed(1)}× plain routing (${minFips} FIP)`,
+      measured: mine.map((c) => `${c.pattern} ${cost(c).toFixed(2)}×`).join(', '),
+      met: cost(worst) <= limit,
+      miss: cost(worst) <= limit ? '' : `${(cost(worst) - limit).toFixed(2)}× over (${worst.pattern})`,
+      why: config === 'ebpf' ? WHY.fast : WHY.plain,
     });
     const stateful = cells.find(
       (c) => c.config === 'iptables' && c.fips === minFips && c.pattern === 'new-flows',

@@ -198,6 +198,12 @@ export class Agent extends EventEmitter {
     return routers.filter((r) => !owns || owns(r)).map((r) => r.id);
   }
 
+  /** Whether this agent has programmed the router here and its last pass succeeded (routed mode waits for it). */
+  programmedHere(routerId: string): boolean {
+    const reconciler = this.reconcilers.get(routerId);
+    return reconciler?.programmed !== undefined && reconciler.last?.error === undefined;
+  }
+
   routerOutcomes(): ReconcileOutcome[] {
     return [...this.reconcilers.values()].flatMap((r) => (r.last ? [r.last] : []));
   }

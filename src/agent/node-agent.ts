@@ -7,6 +7,7 @@ import type { AgentRegistration, AgentRegistry, Store } from '../store/index.js'
 import { Agent } from './agent.js';
 import { LeaseFence, type LeaseFenceOptions } from './lease-fence.js';
 import { Scheduler } from './scheduler.js';
+import { BgpAnnouncer, type BgpAgentOptions } from './bgp/bgp-announcer.js';
 import { makeDirectories } from '../fs/make-directories.js';
 import { PRIVATE_MODE, restrictIfPresent } from '../fs/private-file.js';
 
@@ -30,6 +31,8 @@ export interface NodeAgentOptions {
   readonly fenceMarginMs?: number;
   /** How fences are written (tests on the fake dataplane have no namespaces to write them into). */
   readonly fenceWriter?: Pick<LeaseFenceOptions, 'arm' | 'remove'>;
+  /** Announce the floating IPs of this node's routers by BGP (routed mode); absent: L2 (ARP) only. */
+  readonly bgp?: BgpAgentOptions;
 }
 
 /**
@@ -41,6 +44,8 @@ export class NodeAgent {
   readonly agent: Agent;
   private readonly fence: LeaseFence;
   private readonly scheduler: Scheduler;
+  /** Present in routed mode. */
+  readonly bgp: BgpAnnouncer | undefined;
   private registration: AgentRegistration | undefined;
   private stopped = false;
   private lastUnreachableLog = 0;
@@ -70,6 +75,21 @@ export class NodeAgent {
       guard: this.fence,
     });
     this.scheduler = new Scheduler({ store: options.store, host, ctx: this.agent.ctx, log });
+    // A router programmed (or failing) here changes what is announced.
+    this.agent.on('reconciled', () => void this.bgp?.sync());
+    // Routes follow the same fence as ARP: announced only while this node can prove it holds its lease.
+    this.bgp = options.bgp
+      ? new BgpAnnouncer({
+          ...options.bgp,
+          store: options.store,
+          host,
+          log: log.child({ component: 'bgp' }),
+          mayAnnounce: () => this.fence.deadline() > performance.now(),
+          fenceDeadline: () => this.fence.deadline(),
+          ttlSeconds: options.ttlSeconds,
+          programmedHere: (routerId) => this.agent.programmedHere(routerId),
+        })
+      : undefined;
   }
 
   get leaseId(): string | undefined {
@@ -98,10 +118,12 @@ export class NodeAgent {
     );
     this.scheduler.start();
     await this.agent.start();
+    await this.bgp?.start();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    await this.bgp?.stop();
     await this.scheduler.stop();
     await this.agent.stop();
     this.registration?.stop();
@@ -124,6 +146,7 @@ export class NodeAgent {
       );
     });
     registration.on('renewed', () => {
+      this.bgp?.renewed();
       if (this.lastUnreachableLog > 0) {
         this.lastUnreachableLog = 0;
         this.options.log.info('lease renewed again');
@@ -135,6 +158,8 @@ export class NodeAgent {
   /** The lease expired (this node was cut off for longer than the TTL): register again, then catch up. */
   private async reregister(reason: string): Promise<void> {
     this.fence.follow(undefined);
+    // The fence is closed now: the announcer empties its table on this pass, without waiting for its tick.
+    void this.bgp?.sync();
     this.options.log.error(
       { reason },
       'lost the lease: this node no longer announces its routers; registering again',

@@ -300,7 +300,7 @@ export class RouterReconciler {
       }
       this.applied = recordApplied(desired, backend, floatingIps, intent.refused.length > 0 || !!refusal);
       await this.report(floatingIps, 'ACTIVE', '');
-      await this.reportRouter(intent.router, '');
+      await this.reportRouter(intent.router, '', (await dataplane.routerNote?.(desired)) ?? '');
       return (this.last = outcome({
         changed: !isEmptyPlan(plan),
         rebuilt: plan.rebuild,
@@ -506,24 +506,35 @@ export class RouterReconciler {
     });
   }
 
-  /** The router's own status: ERROR with the reason (empty for ACTIVE), written only when it changes. */
-  private async reportRouter(router: Router, reason: string): Promise<void> {
+  /**
+   * The router's own status: ERROR with the reason, or ACTIVE with the backend's note (usually empty: what it
+   * carries differently from what was asked, without failing), written only when it changes.
+   */
+  private async reportRouter(router: Router, reason: string, note = ''): Promise<void> {
     const status = reason ? 'ERROR' : 'ACTIVE';
-    if ((router.status ?? 'ACTIVE') === status && (router.statusReason ?? '') === reason) return;
+    const text = reason || note;
+    if ((router.status ?? 'ACTIVE') === status && (router.statusReason ?? '') === text) return;
     const written = await this.deps.store.update((tx) =>
-      setRouterStatus(tx, this.deps.ctx, router.id, status, reason),
+      setRouterStatus(tx, this.deps.ctx, router.id, status, text),
     );
     this.statusRevision = written?.revisionNumber;
   }
 
   private async report(fips: readonly FloatingIp[], status: FloatingIpStatus, reason: string): Promise<void> {
     const stale = fips.filter((f) => f.status !== status || f.statusReason !== reason);
-    if (stale.length === 0) return;
-    await this.deps.store.update((tx) => {
-      for (const fip of stale) setFloatingIpStatus(tx, this.deps.ctx, fip.id, fip, status, reason);
-    });
+    // In transactions of STATUS_CHUNK: one transaction for 100,000 floating IPs holds the event loop (and with it
+    // the API and every other router's deltas) for seconds. Each status stands alone, so nothing needs them in one.
+    for (let start = 0; start < stale.length; start += STATUS_CHUNK) {
+      const chunk = stale.slice(start, start + STATUS_CHUNK);
+      await this.deps.store.update((tx) => {
+        for (const fip of chunk) setFloatingIpStatus(tx, this.deps.ctx, fip.id, fip, status, reason);
+      });
+    }
   }
 }
+
+/** Floating IP statuses written per transaction. */
+const STATUS_CHUNK = 2_000;
 
 /** Causes that must look at the kernel itself rather than at what the agent last applied. */
 const FULL_READ_CAUSES = new Set(['resync', 'startup', 'feed-truncated', 'delta-refused']);
@@ -712,6 +723,7 @@ function sameStructure(a: DesiredRouter, b: DesiredRouter): boolean {
     a.gatewayDevice === b.gatewayDevice &&
     a.gatewayIp === b.gatewayIp &&
     (a.antiSpoofing ?? true) === (b.antiSpoofing ?? true) &&
+    (a.fastPath ?? true) === (b.fastPath ?? true) &&
     a.internalCidrs.join() === b.internalCidrs.join() &&
     // Forwardings are part of the nftables structure (their digest is in the rule comments): a change rereads.
     JSON.stringify(a.forwardings ?? []) === JSON.stringify(b.forwardings ?? [])

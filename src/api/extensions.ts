@@ -102,6 +102,16 @@ const EXTENSIONS: readonly Extension[] = [
     name: 'Details of QoS rule types',
     description: 'GET /v2.0/qos/rule-types/{type}: the drivers that honour it and its parameters',
   },
+  {
+    alias: 'bgp',
+    name: 'BGP Dynamic Routing Extension',
+    description: 'bgp-speakers and bgp-peers (admin-only): floating IP /32 host routes advertised by BGP',
+  },
+  {
+    alias: 'bgp_4byte_asn',
+    name: '4-byte ASN Support for BGP Dynamic Routing',
+    description: 'local_as and remote_as from 1 to 4294967295',
+  },
   { alias: 'project-id', name: 'project_id field enabled', description: 'project_id beside tenant_id' },
   { alias: 'pagination', name: 'Pagination support', description: 'limit, marker and page_reverse' },
   { alias: 'sorting', name: 'Sorting support', description: 'sort_key and sort_dir' },

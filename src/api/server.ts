@@ -13,6 +13,8 @@ import { registerRateLimit, type RateLimit } from './rate-limit.js';
 import { RefusalTracker, registerRefusalLimit } from './refusal-limit.js';
 import { registerResource } from './resource-routes.js';
 import { registerAgents } from './resources/agents.js';
+import { bgpPeers } from './resources/bgp-peers.js';
+import { bgpSpeakers, registerBgpSpeakerActions } from './resources/bgp-speakers.js';
 import { registerFloatingIpPools } from './resources/floatingip-pools.js';
 import { registerProjects } from './resources/projects.js';
 import { qosPolicies } from './resources/qos-policies.js';
@@ -154,13 +156,14 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
   const publicUrl = options.publicUrl ?? (() => DEFAULT_PUBLIC_URL);
   registerVersions(app, publicUrl);
   registerExtensions(app);
-  for (const def of [networks, subnets, ports, routers, floatingIps, qosPolicies]) {
+  for (const def of [networks, subnets, ports, routers, floatingIps, qosPolicies, bgpSpeakers, bgpPeers]) {
     registerResource(app, options.store, def as Parameters<typeof registerResource>[2], publicUrl);
   }
   registerRouterInterfaces(app, options.store);
   registerPortForwardings(app, options.store);
   registerQosRules(app, options.store);
   registerQosRuleTypes(app);
+  registerBgpSpeakerActions(app, options.store);
   registerAgents(app, options.store);
   registerFloatingIpPools(app, options.store);
   registerQuotas(app, options.store);

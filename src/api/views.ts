@@ -1,5 +1,7 @@
 import {
   subnetsOfNetworkKey,
+  type BgpPeer,
+  type BgpSpeaker,
   type FloatingIp,
   type Network,
   type Port,
@@ -94,6 +96,7 @@ export function routerView(r: Router): NeutronObject {
     gateway_device: r.gatewayDevice,
     backend: r.backend,
     anti_spoofing: r.antiSpoofing ?? true,
+    fast_path: r.fastPath ?? true,
     // The network node whose agent carries the router (read-only; Neutron shows it as /l3-agents).
     node: r.node ?? null,
   });
@@ -152,4 +155,36 @@ export function qosPolicyView(p: QosPolicy): NeutronObject {
     // Neutron lists each rule with its type and policy in the policy's body.
     rules: p.rules.map((r) => Object.assign(qosRuleView(r), { type: r.type, qos_policy_id: p.id })),
   });
+}
+
+/**
+ * neutron-dynamic-routing's speaker body. Its speakers and peers have no standard attributes (no description,
+ * tags or timestamps on the wire), so none are shown.
+ */
+export function bgpSpeakerView(s: BgpSpeaker): NeutronObject {
+  return {
+    id: s.id,
+    name: s.name,
+    tenant_id: s.projectId,
+    project_id: s.projectId,
+    local_as: s.localAs,
+    ip_version: s.ipVersion,
+    advertise_floating_ip_host_routes: s.advertiseFloatingIpHostRoutes,
+    advertise_tenant_networks: s.advertiseTenantNetworks,
+    peers: s.peerIds.slice(),
+    networks: s.networkIds.slice(),
+  };
+}
+
+/** The peer's password is never returned (is_visible False in neutron-dynamic-routing). */
+export function bgpPeerView(p: BgpPeer): NeutronObject {
+  return {
+    id: p.id,
+    name: p.name,
+    tenant_id: p.projectId,
+    project_id: p.projectId,
+    peer_ip: p.peerIp,
+    remote_as: p.remoteAs,
+    auth_type: p.authType,
+  };
 }

@@ -11,6 +11,7 @@ import { routerCommand } from './commands/router.js';
 import { serveCommand } from './commands/serve.js';
 import { tokenCommand } from './commands/token.js';
 import { qosCommand } from './commands/qos.js';
+import { bgpCommand } from './commands/bgp.js';
 import { quotaCommand } from './commands/quota.js';
 import { TOKEN_HINT } from '../client/token-source.js';
 import { topCommand } from './commands/top.js';
@@ -47,6 +48,7 @@ export function buildProgram(argv: readonly string[] = []): Command {
     tokenCommand(),
     quotaCommand(),
     qosCommand(),
+    bgpCommand(),
     topCommand(),
     agentCommand(),
     versionCommand(),

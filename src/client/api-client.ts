@@ -94,7 +94,8 @@ export class ApiClient {
    */
   /** `collection` is the path below /v2.0/ (`qos/policies`); its last segment is the list's key (`policies`). */
   async find(collection: string, member: string, ref: string): Promise<Json> {
-    const key = collection.split('/').at(-1)!;
+    // The list's key: `qos/policies` lists `policies`, `bgp-speakers` lists `bgp_speakers`.
+    const key = collection.split('/').at(-1)!.replaceAll('-', '_');
     try {
       return (await this.get<Record<string, Json>>(`/v2.0/${collection}/${encodeURIComponent(ref)}`))[
         member
@@ -123,7 +124,7 @@ export class ApiClient {
   private async choices(collection: string): Promise<string> {
     const attribute = collection === 'floatingips' ? 'floating_ip_address' : 'name';
     const rows = await this.get<Record<string, Json[]>>(`/v2.0/${collection}?limit=21`).then(
-      (r) => r[collection.split('/').at(-1)!] ?? [],
+      (r) => r[collection.split('/').at(-1)!.replaceAll('-', '_')] ?? [],
       () => undefined,
     );
     if (rows === undefined) return '';

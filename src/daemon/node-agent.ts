@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { NodeAgent } from '../agent/index.js';
+import type { BgpAgentOptions } from '../agent/bgp/bgp-announcer.js';
 import { createDataplane, type Dataplane } from '../dataplane/index.js';
 import type { BackendName } from '../model/index.js';
 import { connectStore, isAgentRegistry, StoreError, type Store } from '../store/index.js';
@@ -14,6 +15,8 @@ export interface AgentDaemonOptions {
   readonly resyncIntervalMs: number;
   readonly garp: boolean;
   readonly netnsPrefix?: string;
+  /** Routed mode: announce floating IPs by BGP through BIRD (its files go under the agent's state directory). */
+  readonly bgp?: Omit<BgpAgentOptions, 'runDir'>;
   readonly log: Logger;
 }
 
@@ -66,6 +69,7 @@ export async function runAgent(options: AgentDaemonOptions): Promise<RunningAgen
     garp: options.garp,
     stateDir: join(options.stateDir, `agent-${options.node}`),
     ...(options.netnsPrefix && { netnsPrefix: options.netnsPrefix }),
+    ...(options.bgp && { bgp: { ...options.bgp, runDir: join(options.stateDir, `bgp-${options.node}`) } }),
   });
   try {
     await nodeAgent.start();

@@ -150,6 +150,7 @@ function routerStructure(view: View, router: Router): { desired: DesiredRouter |
       internalCidrs: [...new Set(interfaceSubnets(view, router).map((s) => s.cidr))].sort(),
       mappings: [],
       antiSpoofing: router.antiSpoofing ?? true,
+      fastPath: router.fastPath ?? true,
     },
   };
 }

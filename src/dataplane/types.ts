@@ -83,6 +83,11 @@ export interface DesiredRouter extends RouterTarget {
    */
   readonly antiSpoofing?: boolean;
   /**
+   * Backends that can forward floating-IP traffic past the kernel's stack (eBPF: bpf_fib_lookup and a redirect)
+   * do so where the kernel supports it; false keeps every packet on the stack's path. Default true.
+   */
+  readonly fastPath?: boolean;
+  /**
    * Port forwardings, sorted by floating address, protocol and external port. Their floating addresses carry no
    * 1:1 mapping. Absent or empty when there are none.
    */
@@ -149,6 +154,11 @@ export interface Dataplane {
   readonly name: BackendName;
   /** What the kernel and tools on this host support; a failed required check makes the backend unusable. */
   check(): Promise<CapabilityCheck[]>;
+  /**
+   * For an ACTIVE router's status_reason: what this backend carries differently from what the router asks,
+   * without failing (the eBPF fast path on a kernel without its helpers). Empty when nothing; absent: never.
+   */
+  routerNote?(desired: DesiredRouter): Promise<string>;
   read(target: RouterTarget, desired?: DesiredRouter): Promise<ActualRouter>;
   plan(desired: DesiredRouter, actual: ActualRouter): Plan;
   apply(plan: Plan): Promise<void>;

@@ -6,6 +6,7 @@ import { checkBpffs, checkObject } from '../dataplane/ebpf/checks.js';
 import { DEFAULT_EBPF_OPTIONS } from '../dataplane/ebpf/ebpf-backend.js';
 import { bpfPackageVersion } from '../dataplane/ebpf/maps.js';
 import { probeProgramLoad } from '../dataplane/ebpf/probe.js';
+import { probeFastPath } from '../dataplane/ebpf/fast-path.js';
 
 export interface DoctorLine {
   /** What the line is about: a backend, or `general`. */
@@ -180,14 +181,19 @@ export async function doctor(run: Runner = defaultRun): Promise<DoctorLine[]> {
 
 /**
  * bpffs must be mounted (a bare /sys/fs/bpf folder is not enough: pins there would vanish with the agent),
- * the programs must have been compiled, and this kernel's verifier must accept them.
+ * the programs must have been compiled, and this kernel's verifier must accept them. The fast path needs three
+ * helpers; without them the object built without it is the one probed (and loaded by the agent), and the line
+ * says that packets take the tc path. That is never a failure.
  */
 async function ebpfLines(run: Runner): Promise<DoctorLine[]> {
-  const { objectPath, pinRoot } = DEFAULT_EBPF_OPTIONS;
+  const { pinRoot } = DEFAULT_EBPF_OPTIONS;
+  const fastPath = await probeFastPath(run);
+  const objectPath = fastPath.available ? DEFAULT_EBPF_OPTIONS.objectPath : DEFAULT_EBPF_OPTIONS.tcObjectPath;
   const bpffs = await checkBpffs();
   const object = await checkObject(objectPath);
   const lines: DoctorLine[] = [
     { area: 'ebpf', check: 'bpffs', ok: bpffs.ok, detail: bpffs.detail },
+    { area: 'ebpf', check: 'fast path', ok: true, detail: fastPath.detail },
     { area: 'ebpf', check: 'bpf object', ok: object.ok, detail: object.detail },
     { area: 'ebpf', check: 'bpf npm package', ...bpfPackageVersion() },
   ];

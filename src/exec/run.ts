@@ -63,7 +63,9 @@ export const run: Runner = (file, args, options = {}) => {
     child.stdout.on('data', (b: Buffer) => out.push(b));
     child.stderr.on('data', (b: Buffer) => err.push(b));
     child.on('error', (e) => reject(new ExecError(argv, -1, e.message)));
+    const t0 = performance.now();
     child.on('close', (code, signal) => {
+      if (process.env.SFIP_TRACE_EXEC) process.stderr.write(`EXEC ${(performance.now() - t0).toFixed(0)}ms ${argv.join(' ').slice(0, 120)} in=${(options.input ?? '').length} out=${out.reduce((a, b) => a + b.length, 0)}\n`);
       const result = {
         stdout: Buffer.concat(out).toString(),
         stderr: Buffer.concat(err).toString(),

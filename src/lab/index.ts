@@ -6,3 +6,4 @@ export * from './namespaces.js';
 export * from './probe-client.js';
 export * from './register.js';
 export * from './topology.js';
+export * from './bgp-lab.js';

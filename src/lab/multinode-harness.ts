@@ -18,6 +18,14 @@ import {
   type RegisteredMultiNodeRouter,
 } from './multinode.js';
 import { nodeScript, Probe } from './probe-client.js';
+import {
+  bgpAgentArgs,
+  bgpLabNames,
+  buildBgpLab,
+  destroyBgpLab,
+  setSpeakerUplink,
+  UpstreamBird,
+} from './bgp-lab.js';
 
 export interface MultiNodeHarnessOptions {
   readonly prefix: string;
@@ -27,6 +35,13 @@ export interface MultiNodeHarnessOptions {
   readonly leaseTtlSeconds: number;
   /** Where the processes' log lines go (default: dropped). */
   readonly onLog?: (source: string, line: string) => void;
+  /**
+   * Routed lab (bgp-lab.ts): the agents announce by BGP to an upstream BIRD, and the client probe is an external
+   * host behind the upstream, with no link to the nodes. The BGP speaker and peer are left to the test.
+   */
+  readonly routed?: boolean;
+  /** Routed labs: the agents and the upstream run BFD on every session. */
+  readonly bfd?: boolean;
 }
 
 export interface HarnessRouter extends RegisteredMultiNodeRouter {
@@ -57,13 +72,17 @@ export class MultiNodeHarness {
   routers: HarnessRouter[] = [];
   externalNetworkId = '';
   client!: Probe;
+  /** The upstream router's BIRD, in routed labs. */
+  upstream: UpstreamBird | undefined;
   private readonly vms = new Map<string, Probe>();
   private serveProcess: ChildProcess | undefined;
   private readonly agents = new Map<string, ChildProcess>();
   private readonly macs = new Map<string, string>();
 
   private constructor(private readonly options: MultiNodeHarnessOptions) {
-    this.spec = multiNodeLab(options.prefix, [...(options.nodes ?? ['n1', 'n2'])], options.routers ?? 2);
+    this.spec = multiNodeLab(options.prefix, [...(options.nodes ?? ['n1', 'n2'])], options.routers ?? 2, {
+      routed: options.routed ?? false,
+    });
     this.stateDir = mkdtempSync(join(tmpdir(), `sfip-${options.prefix}-`));
   }
 
@@ -81,8 +100,11 @@ export class MultiNodeHarness {
   private async setUp(): Promise<void> {
     this.etcd = await EtcdServer.start({ name: `${this.options.prefix}-etcd` });
     // The namespaces, the API and the agents do not depend on each other: start them together.
+    // A routed lab's agents start BIRD in the speakers' namespaces: those must exist first.
+    const building = this.buildNamespaces();
+    if (this.options.routed) await building;
     const [, url] = await Promise.all([
-      buildMultiNodeLab(this.spec),
+      building,
       this.startServe(),
       ...this.spec.nodes.map((node) => this.startAgent(node)),
     ]);
@@ -102,7 +124,10 @@ export class MultiNodeHarness {
       ).floatingip;
       this.routers.push({ ...r, fipId: String(fip.id), floatingIp: String(fip.floating_ip_address) });
     }
-    this.client = new Probe(multiNodeNames.segment(this.spec), 'client');
+    this.client = new Probe(
+      this.options.routed ? bgpLabNames.externalHost(this.spec) : multiNodeNames.segment(this.spec),
+      'client',
+    );
     const listening: Promise<unknown>[] = [];
     for (const node of this.spec.nodes) {
       for (const r of this.spec.routers) {
@@ -118,6 +143,14 @@ export class MultiNodeHarness {
     }
     await Promise.all(listening);
     await this.waitForActive();
+  }
+
+  private async buildNamespaces(): Promise<void> {
+    await buildMultiNodeLab(this.spec);
+    if (!this.options.routed) return;
+    await buildBgpLab(this.spec);
+    this.upstream = new UpstreamBird(this.spec, this.stateDir);
+    await this.upstream.configure({ bfd: this.options.bfd ?? false });
   }
 
   /**
@@ -167,6 +200,8 @@ export class MultiNodeHarness {
       multiNodeNames.netnsPrefix(this.spec, node),
       '--resync-interval',
       '5s',
+      ...(this.options.routed ? bgpAgentArgs(this.spec, node) : []),
+      ...(this.options.routed && this.options.bfd ? ['--bgp-bfd'] : []),
     ]);
     this.agents.set(node, child);
     await waitForLine(child, 'agent reconciled the routers it carries', () => true);
@@ -182,14 +217,24 @@ export class MultiNodeHarness {
     await exited;
   }
 
+  /** Sends a signal to a node's agent without forgetting it (SIGSTOP: the agent hangs; SIGCONT: it resumes). */
+  signalAgent(node: string, signal: NodeJS.Signals): void {
+    this.agents.get(node)?.kill(signal);
+  }
+
   /** The whole node fails: its agent dies and its uplinks go down at the same moment. */
   async failNode(node: string): Promise<void> {
-    await Promise.all([this.killAgent(node), setNodeUplinks(this.spec, node, false)]);
+    await Promise.all([this.killAgent(node), this.setUplinks(node, false)]);
   }
 
   async restoreNode(node: string): Promise<void> {
-    await setNodeUplinks(this.spec, node, true);
+    await this.setUplinks(node, true);
     await this.startAgent(node);
+  }
+
+  private async setUplinks(node: string, up: boolean): Promise<void> {
+    await setNodeUplinks(this.spec, node, up);
+    if (this.options.routed) await setSpeakerUplink(this.spec, node, up);
   }
 
   async nodeOf(routerId: string): Promise<string | null> {
@@ -282,6 +327,8 @@ export class MultiNodeHarness {
     }
     this.client?.close();
     for (const probe of this.vms.values()) probe.close();
+    await this.upstream?.stop().catch(() => undefined);
+    if (this.options.routed) await destroyBgpLab(this.spec).catch(() => undefined);
     await destroyMultiNodeLab(this.spec).catch(() => undefined);
     await this.etcd?.stop().catch(() => undefined);
     rmSync(this.stateDir, { recursive: true, force: true });

@@ -34,11 +34,40 @@ export interface MultiNodeLabSpec {
   readonly upstreamIp: string;
   readonly poolStart: string;
   readonly poolEnd: string;
+  /**
+   * Routed labs (src/lab/bgp-lab.ts): the segment joining the nodes to the upstream router has its own subnet,
+   * distinct from the external network's (which holds the floating IPs and is on no link): the upstream reaches
+   * floating IPs only through routes it learned by BGP.
+   */
+  readonly segment?: { readonly cidr: string; readonly upstreamIp: string };
 }
 
-export function multiNodeLab(prefix: string, nodes = ['n1', 'n2'], routerCount = 2): MultiNodeLabSpec {
+export function multiNodeLab(
+  prefix: string,
+  nodes = ['n1', 'n2'],
+  routerCount = 2,
+  options: { routed?: boolean } = {},
+): MultiNodeLabSpec {
   if (nodes.length > 8 || routerCount > 8)
     throw new Error('the multi-node lab has at most 8 nodes and 8 routers');
+  if (options.routed) {
+    return {
+      prefix,
+      nodes,
+      routers: Array.from({ length: routerCount }, (_, i) => ({
+        name: `r${i + 1}`,
+        internalCidr: `10.${i + 1}.0.0/24`,
+        internalGatewayIp: `10.${i + 1}.0.1`,
+        vmIp: `10.${i + 1}.0.11`,
+        gatewayIp: `192.0.2.${10 + i}`,
+      })),
+      externalCidr: '192.0.2.0/24',
+      upstreamIp: '192.0.2.1',
+      poolStart: '192.0.2.100',
+      poolEnd: '192.0.2.199',
+      segment: { cidr: '203.0.113.0/24', upstreamIp: '203.0.113.1' },
+    };
+  }
   return {
     prefix,
     nodes,
@@ -80,6 +109,15 @@ export function multiNodeNamespaces(spec: MultiNodeLabSpec): string[] {
 
 const ip = (netns: string, ...args: string[]) => run('ip', ['-n', parseNamespaceName(netns), ...args]);
 const prefixLength = (cidr: string) => Number(cidr.split('/')[1]);
+const segmentCidr = (spec: MultiNodeLabSpec) => spec.segment?.cidr ?? spec.externalCidr;
+const segmentUpstream = (spec: MultiNodeLabSpec) => spec.segment?.upstreamIp ?? spec.upstreamIp;
+
+/** A node's own address on the segment for its copy of a router: where traffic for the router reaches that node. */
+export function nodeRouterAddress(spec: MultiNodeLabSpec, node: string, r: MultiNodeRouter): string {
+  const nodeIndex = spec.nodes.indexOf(node);
+  const routerIndex = spec.routers.indexOf(r);
+  return `203.0.113.${20 + nodeIndex * 8 + routerIndex}`;
+}
 
 /** Builds every namespace of the lab (nothing touches the host's own namespace). */
 export async function buildMultiNodeLab(spec: MultiNodeLabSpec): Promise<void> {
@@ -92,10 +130,10 @@ export async function buildMultiNodeLab(spec: MultiNodeLabSpec): Promise<void> {
     await run('ip', ['netns', 'add', seg]);
     await ip(seg, 'link', 'set', 'lo', 'up');
     await ip(seg, 'link', 'add', 'br0', 'type', 'bridge');
-    await ip(seg, 'addr', 'add', `${spec.upstreamIp}/${prefixLength(spec.externalCidr)}`, 'dev', 'br0');
+    await ip(seg, 'addr', 'add', `${segmentUpstream(spec)}/${prefixLength(segmentCidr(spec))}`, 'dev', 'br0');
     await ip(seg, 'link', 'set', 'br0', 'up');
-    for (const [n, node] of spec.nodes.entries()) {
-      for (const [i, r] of spec.routers.entries()) await buildRouterCopy(spec, node, n, r, i);
+    for (const node of spec.nodes) {
+      for (const r of spec.routers) await buildRouterCopy(spec, node, r);
     }
   } catch (error) {
     await destroyMultiNodeLab(spec);
@@ -103,13 +141,7 @@ export async function buildMultiNodeLab(spec: MultiNodeLabSpec): Promise<void> {
   }
 }
 
-async function buildRouterCopy(
-  spec: MultiNodeLabSpec,
-  node: string,
-  nodeIndex: number,
-  r: MultiNodeRouter,
-  routerIndex: number,
-): Promise<void> {
+async function buildRouterCopy(spec: MultiNodeLabSpec, node: string, r: MultiNodeRouter): Promise<void> {
   const seg = multiNodeNames.segment(spec);
   const router = multiNodeNames.router(spec, node, r);
   const vm = multiNodeNames.vm(spec, node, r);
@@ -125,12 +157,12 @@ async function buildRouterCopy(
   await ip(router, 'link', 'add', qr, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', vm);
   // Each node's copy has its own address on the segment; the router's stored gateway address is not
   // configured anywhere, so nodes never contend for it.
-  const own = `203.0.113.${20 + nodeIndex * 8 + routerIndex}`;
-  await ip(router, 'addr', 'add', `${own}/${prefixLength(spec.externalCidr)}`, 'dev', qg);
+  const own = nodeRouterAddress(spec, node, r);
+  await ip(router, 'addr', 'add', `${own}/${prefixLength(segmentCidr(spec))}`, 'dev', qg);
   await ip(router, 'addr', 'add', `${r.internalGatewayIp}/${prefixLength(r.internalCidr)}`, 'dev', qr);
   await ip(router, 'link', 'set', qg, 'up');
   await ip(router, 'link', 'set', qr, 'up');
-  await ip(router, 'route', 'add', 'default', 'via', spec.upstreamIp);
+  await ip(router, 'route', 'add', 'default', 'via', segmentUpstream(spec));
   await run('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1'], { netns: router });
   // Every node's copy of the VM has the MAC of the VM's port, as anti-spoofing expects.
   await ip(vm, 'link', 'set', 'eth0', 'address', vmMac({ name: 'vm', ip: r.vmIp }));

@@ -80,6 +80,11 @@ export interface Router extends Resource {
    */
   readonly antiSpoofing?: boolean;
   /**
+   * Let the backend forward floating-IP packets past the kernel's stack where it can (eBPF: docs/ebpf.md, fast
+   * path). Absent in routers stored before it existed, which means true.
+   */
+  readonly fastPath?: boolean;
+  /**
    * The network node whose agent carries this router (Neutron's L3 agent binding). Null or absent when no node
    * agents are registered: then the single in-process agent of `sfip serve` carries every router.
    */
@@ -174,6 +179,32 @@ export interface QosPolicy extends Resource {
   readonly rules: readonly QosRule[];
 }
 
+export type BgpAuthType = 'none' | 'md5';
+
+/**
+ * A BGP peer (neutron-dynamic-routing): an upstream router the speakers open a session with. Admin-only. The
+ * MD5 password is stored because the speaker daemon needs it in clear; the API never returns it.
+ */
+export interface BgpPeer extends Resource {
+  readonly peerIp: IPv4;
+  readonly remoteAs: number;
+  readonly authType: BgpAuthType;
+  readonly password: string | null;
+}
+
+/**
+ * A BGP speaker (neutron-dynamic-routing): advertises a /32 for each floating IP of the routers whose gateway is
+ * on one of its gateway networks, to each of its peers. Admin-only. IPv4 only, as sfip is.
+ */
+export interface BgpSpeaker extends Resource {
+  readonly localAs: number;
+  readonly ipVersion: 4;
+  readonly advertiseFloatingIpHostRoutes: boolean;
+  readonly advertiseTenantNetworks: boolean;
+  readonly peerIds: readonly string[];
+  readonly networkIds: readonly string[];
+}
+
 export interface KindMap {
   quota: Quota;
   network: Network;
@@ -183,6 +214,8 @@ export interface KindMap {
   floatingip: FloatingIp;
   agent: Agent;
   qospolicy: QosPolicy;
+  bgpspeaker: BgpSpeaker;
+  bgppeer: BgpPeer;
 }
 
 export type Kind = keyof KindMap;
@@ -196,4 +229,6 @@ export const KINDS: readonly Kind[] = [
   'agent',
   'quota',
   'qospolicy',
+  'bgpspeaker',
+  'bgppeer',
 ];

@@ -1,4 +1,4 @@
-import type { AnyEntity, FloatingIp, Kind, Port, Subnet, Router } from './entities.js';
+import type { AnyEntity, BgpSpeaker, FloatingIp, Kind, Port, Subnet, Router } from './entities.js';
 import { isQuotaResource, quotaUsageKey } from './quotas.js';
 
 /**
@@ -20,6 +20,9 @@ export const fipOfRouterKey = (routerId: string): string => `fip-router/${router
 export const portForwardingsOfPortKey = (portId: string): string => `pf-port/${portId}`;
 /** Floating IPs that use a QoS policy: a policy in use cannot be deleted (Neutron's QosPolicyInUse). */
 export const fipsOfQosPolicyKey = (policyId: string): string => `fip-qos/${policyId}`;
+/** BGP speakers that advertise the routers of a gateway network, and those that talk to a peer. */
+export const bgpSpeakersOfNetworkKey = (networkId: string): string => `bgp-speaker-network/${networkId}`;
+export const bgpSpeakersOfPeerKey = (peerId: string): string => `bgp-speaker-peer/${peerId}`;
 export const portsOfDeviceKey = (deviceId: string): string => `port-device/${deviceId}`;
 export const portsOfNetworkKey = (networkId: string): string => `port-network/${networkId}`;
 /** A MAC address on one network. Not unique in the store (older databases may hold repeats); the model checks. */
@@ -90,7 +93,15 @@ function kindKeysOf(kind: Kind, entity: AnyEntity): IndexKey[] {
       if (fip.qosPolicyId) keys.push({ key: fipsOfQosPolicyKey(fip.qosPolicyId), unique: false });
       return keys;
     }
+    case 'bgpspeaker': {
+      const speaker = entity as BgpSpeaker;
+      return [
+        ...speaker.networkIds.map((id) => ({ key: bgpSpeakersOfNetworkKey(id), unique: false })),
+        ...speaker.peerIds.map((id) => ({ key: bgpSpeakersOfPeerKey(id), unique: false })),
+      ];
+    }
     case 'network':
+    case 'bgppeer':
     case 'agent':
     case 'quota':
     case 'qospolicy':

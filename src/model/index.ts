@@ -22,3 +22,6 @@ export * from './router-status.js';
 export * from './scheduling.js';
 export * from './subnets.js';
 export * from './tx.js';
+export * from './bgp-peers.js';
+export * from './bgp-routes.js';
+export * from './bgp-speakers.js';

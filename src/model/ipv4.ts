@@ -22,9 +22,18 @@ export function parseIPv4(text: unknown, field = 'address'): IPv4 {
   return text;
 }
 
+/** Digit by digit, without split: at 100,000 floating IPs it runs millions of times per full pass. */
 export function ipv4ToUint32(ip: IPv4): number {
-  const [a, b, c, d] = ip.split('.').map(Number) as [number, number, number, number];
-  return ((a << 24) >>> 0) + (b << 16) + (c << 8) + d;
+  let n = 0;
+  let octet = 0;
+  for (let i = 0; i < ip.length; i++) {
+    const c = ip.charCodeAt(i);
+    if (c === 46) {
+      n = n * 256 + octet;
+      octet = 0;
+    } else octet = octet * 10 + (c - 48);
+  }
+  return n * 256 + octet;
 }
 
 export function ipv4FromUint32(n: number): IPv4 {

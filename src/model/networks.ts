@@ -1,3 +1,4 @@
+import { forgetGatewayNetwork } from './bgp-speakers.js';
 import type { Network } from './entities.js';
 import { conflict, SfipError } from './errors.js';
 import { portsOfNetworkKey, subnetsOfNetworkKey, fipsOfNetworkKey } from './index-keys.js';
@@ -53,5 +54,6 @@ export function deleteNetwork(tx: Tx, ctx: Context, id: string): void {
     );
   }
   for (const ref of tx.lookup(subnetsOfNetworkKey(id))) tx.delete('subnet', ref.id);
+  forgetGatewayNetwork(tx, ctx, id);
   tx.delete('network', id);
 }

@@ -11,6 +11,8 @@ const NOT_FOUND: Record<Kind, [type: string, noun: string]> = {
   agent: ['AgentNotFound', 'Agent'],
   quota: ['QuotaNotFound', 'Quota'],
   qospolicy: ['QosPolicyNotFound', 'QoS policy'],
+  bgpspeaker: ['BgpSpeakerNotFound', 'BGP speaker'],
+  bgppeer: ['BgpPeerNotFound', 'BGP peer'],
 };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

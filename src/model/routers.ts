@@ -29,6 +29,7 @@ export interface RouterInput extends CommonInput {
   readonly adminStateUp?: boolean;
   readonly backend?: string | null;
   readonly antiSpoofing?: boolean;
+  readonly fastPath?: boolean;
 }
 
 /**
@@ -38,7 +39,8 @@ export interface RouterInput extends CommonInput {
 function checkPlacementPolicy(ctx: Context, input: RouterInput): void {
   if (ctx.isAdmin) return;
   // anti_spoofing too: turning it off would let a project's VMs send with forged sources through the gateway.
-  const set = (['namespace', 'gatewayDevice', 'backend', 'antiSpoofing'] as const).filter(
+  // fast_path too: it changes how this host's kernel carries every router's packets, like the backend.
+  const set = (['namespace', 'gatewayDevice', 'backend', 'antiSpoofing', 'fastPath'] as const).filter(
     (k) => input[k] !== undefined,
   );
   if (set.length > 0) {
@@ -47,6 +49,7 @@ function checkPlacementPolicy(ctx: Context, input: RouterInput): void {
       gatewayDevice: 'gateway_device',
       backend: 'backend',
       antiSpoofing: 'anti_spoofing',
+      fastPath: 'fast_path',
     };
     throw new SfipError(
       'PolicyNotAuthorized',
@@ -67,6 +70,7 @@ export function createRouter(tx: Tx, ctx: Context, input: RouterInput): Router {
     adminStateUp: input.adminStateUp ?? true,
     backend: input.backend == null ? null : parseBackendName(input.backend),
     antiSpoofing: input.antiSpoofing ?? true,
+    fastPath: input.fastPath ?? true,
     node: pickNode(tx),
   };
   checkPlacement(tx, draft);
@@ -100,6 +104,7 @@ export function updateRouter(tx: Tx, ctx: Context, id: string, input: RouterInpu
     ...(input.tags !== undefined && { tags: [...new Set(input.tags)] }),
     ...(input.adminStateUp !== undefined && { adminStateUp: input.adminStateUp }),
     ...(input.antiSpoofing !== undefined && { antiSpoofing: input.antiSpoofing }),
+    ...(input.fastPath !== undefined && { fastPath: input.fastPath }),
     ...(input.namespace !== undefined && {
       namespace: input.namespace === null ? null : parseNamespaceName(input.namespace),
     }),

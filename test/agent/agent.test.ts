@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pino from 'pino';
 import { Agent } from '../../src/agent/index.js';
-import { FakeDataplane } from '../../src/dataplane/index.js';
+import { FakeDataplane, type DesiredRouter } from '../../src/dataplane/index.js';
 import {
   addRouterInterface,
   createFloatingIp,
@@ -142,6 +142,34 @@ describe('agent', () => {
     await agent.sync();
     const ok = await router();
     assert.deepEqual([ok.status, ok.statusReason], ['ACTIVE', '']);
+    await agent.stop();
+  });
+
+  it('keeps a router ACTIVE with the backend’s note (the fast path on a kernel without it), cleared when it no longer applies', async () => {
+    const c = await smallCloud();
+    const dp = new FakeDataplane();
+    const asked: (boolean | undefined)[] = [];
+    // As the eBPF backend on a kernel without bpf_check_mtu: a note for routers that want the fast path.
+    Object.assign(dp, {
+      routerNote: (d: DesiredRouter) => {
+        asked.push(d.fastPath);
+        return Promise.resolve(d.fastPath === false ? '' : 'fast path unavailable: test kernel');
+      },
+    });
+    await c.store.update((tx) =>
+      createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
+    );
+    const agent = agentFor(c, dp);
+    await agent.start();
+    await agent.sync();
+    const router = () => c.store.read((v) => v.get('router', c.router)!);
+    const noted = await router();
+    assert.deepEqual([noted.status, noted.statusReason], ['ACTIVE', 'fast path unavailable: test kernel']);
+    await c.store.update((tx) => updateRouter(tx, c.ctx, c.router, { fastPath: false }));
+    await agent.sync();
+    const off = await router();
+    assert.deepEqual([off.status, off.statusReason], ['ACTIVE', '']);
+    assert.deepEqual([asked[0], asked.at(-1)], [true, false], 'the desired state carries the option');
     await agent.stop();
   });
 

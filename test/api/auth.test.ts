@@ -142,6 +142,7 @@ describe('authentication and project isolation', () => {
         alice.caller.put(`/v2.0/routers/${alice.routerId}`, { router: { anti_spoofing: false } }),
         /anti_spoofing/,
       ],
+      [alice.caller.put(`/v2.0/routers/${alice.routerId}`, { router: { fast_path: false } }), /fast_path/],
       [
         alice.caller.post('/v2.0/ports', {
           port: {

@@ -73,9 +73,9 @@ describe('OpenAPI document, browsable docs and extensions', () => {
       }
       const one = await none.inject({ method: 'GET', url: '/v2.0/extensions/router' });
       assert.equal((one.json() as { extension: Json }).extension.alias, 'router');
-      const missing = await none.inject({ method: 'GET', url: '/v2.0/extensions/bgp' });
+      const missing = await none.inject({ method: 'GET', url: '/v2.0/extensions/dvr' });
       assert.equal(missing.statusCode, 404);
-      assert.match(String((missing.json() as { NeutronError: Json }).NeutronError.message), /bgp/);
+      assert.match(String((missing.json() as { NeutronError: Json }).NeutronError.message), /dvr/);
     } finally {
       await none.close();
     }

@@ -67,9 +67,11 @@ describe('npm run bench (smoke profile)', { timeout: 150_000 }, () => {
     assert.ok(
       f.configs.includes('plain') && f.configs.includes('nftables') && f.configs.includes('iptables'),
     );
-    const expected = f.configs.length * 2 * f.options.fipCounts.length * f.options.repetitions;
+    const sizes = f.options.ipBytes.length;
+    const expected = f.configs.length * 2 * f.options.fipCounts.length * f.options.repetitions * sizes;
     assert.equal(f.samples.length, expected);
     for (const s of f.samples) {
+      assert.ok((s.netRxSoftirqs ?? -1) >= 0, `${s.config}: NET_RX softirqs recorded`);
       assert.ok(
         s.delivered > 0 && s.delivered <= s.sent,
         `${s.config} delivered ${s.delivered} of ${s.sent}`,

@@ -102,6 +102,24 @@ describe('sfip agent', { timeout: 120_000 }, () => {
     );
   });
 
+  it('refuses a bad BGP router id, next hop and namespace, naming each', async () => {
+    for (const [flag, value, message] of [
+      [
+        '--bgp-router-id',
+        '203.0.113.256',
+        /'203\.0\.113\.256' is not a valid IPv4 address for --bgp-router-id/,
+      ],
+      ['--bgp-next-hop', '203.0.113', /'203\.0\.113' is not a valid IPv4 address for --bgp-next-hop/],
+      ['--bgp-netns', '../x', /'\.\.\/x' is not a valid network namespace name for --bgp-netns/],
+    ] as const) {
+      const bad = await finish(
+        start(...common('n1', server.storeSpec), '--bgp-router-id', '203.0.113.2', flag, value),
+      );
+      assert.equal(bad.code, 1, `${flag} ${value}`);
+      assert.match(bad.stderr, message);
+    }
+  });
+
   it('waits for an unreachable etcd, saying so with growing delays, and registers once it is up', async () => {
     const late = await EtcdServer.start({ name: 'te-cli-late' });
     await late.halt();

@@ -292,6 +292,10 @@ describe('CLI for people: names, reasons, --wait, --json shapes, verbs and flags
     );
     assert.match((await sfip('router', 'list')).stdout, /r1\s.*\soff\s/);
     assert.equal(((await json('router', 'set', 'r1', '--anti-spoofing')).router as Json).anti_spoofing, true);
+    assert.equal(((await json('router', 'show', 'r1')).router as Json).fast_path, true, 'on by default');
+    assert.equal(((await json('router', 'set', 'r1', '--no-fast-path')).router as Json).fast_path, false);
+    assert.match((await sfip('router', 'show', 'r1')).stdout, /fast_path\s+│ false/);
+    assert.equal(((await json('router', 'set', 'r1', '--fast-path')).router as Json).fast_path, true);
     const before = await dumpStore(f.store);
     const nothing = await sfip('network', 'set', 'private');
     assert.equal(nothing.code, 1);

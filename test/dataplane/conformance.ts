@@ -28,6 +28,8 @@ export interface ConformanceOptions {
   readonly resyncIntervalMs?: number;
   /** Time for the whole suite (default 240 s); an emulated guest needs more. */
   readonly suiteTimeoutMs?: number;
+  /** A variant of the backend: its name (the suite's title) and router attributes set through the API. */
+  readonly variant?: { readonly name: string; readonly routerAttributes: Json };
 }
 
 interface TcpResult {
@@ -48,9 +50,10 @@ const FAIL_FAST = 1000;
 
 export function runDataplaneConformance(options: ConformanceOptions): void {
   const timeout = options.suiteTimeoutMs ?? 240_000;
-  describe(`dataplane conformance: ${options.backend}`, { timeout }, () => {
+  describe(`dataplane conformance: ${options.variant?.name ?? options.backend}`, { timeout }, () => {
     const f = new DataplaneFixture(options.backend, conformanceLab(options.prefix), {
       resyncIntervalMs: options.resyncIntervalMs,
+      ...(options.variant && { routerAttributes: options.variant.routerAttributes }),
     });
     let fip1: Json; // r1 vm1
     let fip2: Json; // r1 vm2

@@ -24,6 +24,7 @@ import {
   pfValueText,
 } from '../../src/dataplane/ebpf/values.js';
 import { forwardingEntries } from '../../src/dataplane/ebpf/forwarding.js';
+import { fastPathSupport } from '../../src/dataplane/ebpf/fast-path.js';
 import type { DesiredRouter, ForwardingRule } from '../../src/dataplane/types.js';
 import { parseIPv4 } from '../../src/model/index.js';
 import { assertGolden } from '../support/golden.js';
@@ -55,6 +56,8 @@ const config = {
   hairpinMark: 0x20000000,
   antiSpoofing: true,
   portForwarding: false,
+  fastPath: true,
+  gatewayIfindex: 7,
 };
 
 /** The kernel as a finished apply of `desired` leaves it. */
@@ -94,6 +97,8 @@ function programmed(overrides: Partial<EbpfActualRouter['ebpf']> = {}, mappings 
       nftSignature: nftSignature(desired, settings),
       hooks,
       internalDevices: ['qr-r1'],
+      gatewayIfindex: 7,
+      fastPathAvailable: true,
       internalNets: ['10.0.0.0/24'],
       ...overrides,
     },
@@ -239,6 +244,19 @@ describe('eBPF planning', () => {
     const batch = batchOf(planEbpf({ ...desired, gatewayIp: ip('203.0.113.3') }, programmed(), settings));
     assert.deepEqual(batch.config, { ...config, gatewayIp: '203.0.113.3' });
     assert.notEqual(batch.nft, null, 'shared SNAT moves to the new address');
+  });
+
+  it('turns the fast path off for a router that asks, and where the kernel lacks its helpers', () => {
+    const off = batchOf(planEbpf({ ...desired, fastPath: false }, programmed(), settings));
+    assert.deepEqual(off.config, { ...config, fastPath: false });
+    assert.equal(off.build, false, 'a flag in the config map, not a new generation');
+    const unsupported = batchOf(planEbpf(desired, programmed({ fastPathAvailable: false }), settings));
+    assert.deepEqual(unsupported.config, { ...config, fastPath: false });
+  });
+
+  it('rewrites the config when the gateway device is re-created (a new ifindex for outbound fast-path packets)', () => {
+    const batch = batchOf(planEbpf(desired, programmed({ gatewayIfindex: 9 }), settings));
+    assert.deepEqual(batch.config, { ...config, gatewayIfindex: 9 });
   });
 
   it('keeps anti-spoofing in step: a port’s new MAC, a new internal subnet, and switching it off', () => {
@@ -451,7 +469,8 @@ describe('eBPF read-back parsing', () => {
 
   it('round-trips the router config through its map value layout', () => {
     const bytes = encodeConfig(config);
-    assert.equal(bytes.toString('hex'), 'cb007102' + '00000010' + '00000020' + '01000000');
+    // flags: anti-spoofing (1) | fast path (4); then the gateway ifindex, host order.
+    assert.equal(bytes.toString('hex'), 'cb007102' + '00000010' + '00000020' + '05000000' + '07000000');
     assert.deepEqual(decodeConfig(bytes), config);
   });
 
@@ -537,5 +556,44 @@ describe('eBPF set-up problems are named', () => {
       dataplane.counters({ routerId: '../../etc', namespace: null, gatewayDevice: 'qg-x' }),
       /'..\/..\/etc' is not a valid router id for a bpffs path/,
     );
+  });
+});
+
+describe('eBPF fast-path support', () => {
+  const probe = (helpers: string[]) => JSON.stringify({ helpers: { sched_cls_available_helpers: helpers } });
+  it('is available when tc programs have bpf_fib_lookup, bpf_check_mtu and bpf_redirect', () => {
+    const s = fastPathSupport(
+      probe(['bpf_redirect', 'bpf_fib_lookup', 'bpf_check_mtu', 'bpf_map_lookup_elem']),
+    );
+    assert.equal(s.available, true);
+  });
+  it('loads the object without the fast path on such a kernel, and says so in doctor and the router status', async () => {
+    const calls: string[][] = [];
+    const runner = async (file: string, args: readonly string[]) => {
+      calls.push([file, ...args]);
+      const out =
+        file === 'bpftool' && args[0] === 'feature' ? probe(['bpf_redirect', 'bpf_fib_lookup']) : '';
+      return { stdout: out, stderr: '', code: 0 };
+    };
+    const dataplane = new EbpfDataplane(runner, { tcObjectPath: '/nonexistent/sfip_nat_tc.o' });
+    const checks = await dataplane.check();
+    const line = checks.find((c) => c.name === 'eBPF fast path')!;
+    assert.equal(line.ok, true, 'a kernel without the fast path still runs the backend');
+    assert.match(line.detail, /unavailable: .*lack bpf_check_mtu/);
+    assert.match(checks.find((c) => c.name.includes('object'))?.detail ?? '', /sfip_nat_tc\.o/);
+    assert.match(await dataplane.routerNote(desired), /^fast path unavailable: .*bpf_check_mtu/);
+    assert.equal(
+      await dataplane.routerNote({ ...desired, fastPath: false }),
+      '',
+      'nothing to say when it is off',
+    );
+    assert.equal(calls.filter((c) => c[1] === 'feature').length, 1, 'probed once');
+  });
+
+  it('falls back to the tc path and names the missing helper', () => {
+    const s = fastPathSupport(probe(['bpf_redirect', 'bpf_fib_lookup']));
+    assert.equal(s.available, false);
+    assert.match(s.detail, /lack bpf_check_mtu; every router's packets take the tc path/);
+    assert.equal(fastPathSupport('not json').available, false);
   });
 });

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { NftablesDataplane } from '../../src/dataplane/index.js';
 import { SET_DUMP_HELPER } from '../../src/dataplane/nftables/counters.js';
-import { parseTranslationElements } from '../../src/dataplane/nftables/element-dump.js';
+import { parseDumpedElements } from '../../src/dataplane/nftables/element-dump.js';
 import { renderFull, tableName } from '../../src/dataplane/nftables/render.js';
 import type { DesiredRouter, RouterTarget } from '../../src/dataplane/types.js';
 import { run, type Runner } from '../../src/exec/run.js';
@@ -62,6 +62,45 @@ describe('nftables quick reads through the compiled element dumper', () => {
     assert.equal(dumped.structureMatches, true);
   });
 
+  it('a deep read through the dumper sees the quoted-header maps and counter sets as nft -j does', async () => {
+    // A fresh dataplane's first read of a router is deep.
+    const dumped = await new NftablesDataplane().read(target, desired);
+    const listed = await new NftablesDataplane((file, args, options) => run(file, args, options)).read(
+      target,
+      desired,
+    );
+    assert.equal(listed.structureMatches, true);
+    assert.equal(dumped.structureMatches, true, 'the 16-bit compensation words and raw keys read back');
+  });
+
+  for (const [what, statement] of [
+    ['a wrong checksum compensation word', 'icmp_fip2fixed_csum { 0xcb00710a : 0x1234 }'],
+    [
+      'a quoted-address element for an address that has no mapping',
+      'icmp_fixed2fip { 0x0a000063 : 0xcb007163 }',
+    ],
+    ['a counter element for an address that has no mapping', 'fipcount_in { 203.0.113.77 }'],
+  ] as const) {
+    it(`a deep read through the dumper finds ${what}`, async () => {
+      const table = tableName(desired.routerId);
+      const [set, element] = statement.split(' { ') as [string, string];
+      // The element replaces a correct one or adds a foreign one; either way the table no longer matches.
+      if (set === 'icmp_fip2fixed_csum')
+        await run('nft', ['delete', 'element', 'ip', table, set, '{ 0xcb00710a }'], { netns: ns });
+      await run('nft', ['add', 'element', 'ip', table, set, `{ ${element}`], { netns: ns });
+      try {
+        const read = await new NftablesDataplane().read(target, desired);
+        assert.equal(read.structureMatches, false);
+        // The repair is a rebuild, after which a deep read matches again.
+        const dp = new NftablesDataplane();
+        await dp.apply(dp.plan(desired, read));
+      } finally {
+        await run('nft', ['-f', '-'], { netns: ns, input: renderFull(desired) });
+      }
+      assert.equal((await new NftablesDataplane().read(target, desired)).structureMatches, true);
+    });
+  }
+
   it('sees an element added behind its back, so drift in the maps is found by a quick read', async () => {
     const table = tableName(desired.routerId);
     await run('nft', ['add', 'element', 'ip', table, 'fip2fixed', '{ 203.0.113.99 : 10.0.0.99 }'], {
@@ -74,7 +113,7 @@ describe('nftables quick reads through the compiled element dumper', () => {
   });
 
   it('parses the dumper’s lines, skipping what it cannot read', async () => {
-    const parsed = await parseTranslationElements(
+    const parsed = await parseDumpedElements(
       [
         'fip2fixed 203.0.113.10 10.0.0.11 - -',
         'fixed2fip 10.0.0.11 203.0.113.10 - -',

@@ -33,6 +33,8 @@ export interface PfWireOptions {
    * removal case asserts exactly that leak instead of the stateless "stops at once".
    */
   readonly stateful?: boolean;
+  /** A variant of the backend: its name (title and matrix section) and router attributes set through the API. */
+  readonly variant?: { readonly name: string; readonly routerAttributes: Json };
 }
 
 interface Echo {
@@ -47,8 +49,12 @@ const SINK_PORT = 5100;
 const CLOSED_PORT = 9;
 
 export function runPortForwardingWire(options: PfWireOptions): void {
-  describe(`port forwarding on the wire: ${options.backend}`, { timeout: 240_000 }, () => {
-    const f = new DataplaneFixture(options.backend, wireLab(options.prefix), { afterBuild: addFarHost });
+  const title = options.variant?.name ?? options.backend;
+  describe(`port forwarding on the wire: ${title}`, { timeout: 240_000 }, () => {
+    const f = new DataplaneFixture(options.backend, wireLab(options.prefix), {
+      afterBuild: addFarHost,
+      ...(options.variant && { routerAttributes: options.variant.routerAttributes }),
+    });
     let fip1 = '';
     let fipPf = '';
     let fipPfId = '';
@@ -154,7 +160,7 @@ export function runPortForwardingWire(options: PfWireOptions): void {
     after(async () => {
       await f.stop();
       // A partial run (--test-name-pattern) must not replace the full row set with a subset.
-      if (results.size === defined) recordWireResults(`${options.backend} port forwarding`, results);
+      if (results.size === defined) recordWireResults(`${title} port forwarding`, results);
     });
 
     const udp = (from: string, host: string, p: number, msg: string) =>

@@ -57,6 +57,8 @@ export class DataplaneFixture {
     private readonly options: {
       resyncIntervalMs?: number;
       afterBuild?: (f: DataplaneFixture) => Promise<void>;
+      /** Set on every router through the API before the agent starts, e.g. { fast_path: false }. */
+      routerAttributes?: Json;
     } = {},
   ) {
     this.resyncIntervalMs = options.resyncIntervalMs ?? 400;
@@ -74,6 +76,10 @@ export class DataplaneFixture {
     const url = await this.app.listen({ host: '127.0.0.1', port: 0 });
     this.api = new ApiClient(url);
     this.routers = await registerLab(this.api, this.spec);
+    if (this.options.routerAttributes) {
+      for (const r of this.routers)
+        await this.api.put(`/v2.0/routers/${r.routerId}`, { router: this.options.routerAttributes });
+    }
     this.agent = this.newAgent();
     await this.agent.start();
     for (const r of this.spec.routers) {

@@ -50,6 +50,12 @@ const sfipPlacement = {
       description: 'sfip: drop packets from VMs with a source address they do not own (default true)',
     }),
   ),
+  fast_path: Type.Optional(
+    Type.Boolean({
+      description:
+        'sfip: let the backend forward floating-IP packets past the kernel stack where it can (eBPF; default true)',
+    }),
+  ),
 };
 
 const updateProperties = {
@@ -86,6 +92,7 @@ function input(b: Record<string, unknown>) {
     ...(b.gateway_device !== undefined && { gatewayDevice: b.gateway_device as string | null }),
     ...(b.backend !== undefined && { backend: b.backend as string | null }),
     ...(b.anti_spoofing !== undefined && { antiSpoofing: b.anti_spoofing as boolean }),
+    ...(b.fast_path !== undefined && { fastPath: b.fast_path as boolean }),
   };
 }
 
@@ -109,13 +116,14 @@ export const routers: ResourceDef<'router'> = {
     'gateway_device',
     'backend',
     'anti_spoofing',
+    'fast_path',
     'node',
     'revision_number',
     'created_at',
     'updated_at',
   ],
   structured: ['tags', 'external_gateway_info', 'routes'],
-  booleans: ['admin_state_up', 'anti_spoofing'],
+  booleans: ['admin_state_up', 'anti_spoofing', 'fast_path'],
   readOnly: [
     'id',
     'tenant_id',
@@ -153,6 +161,7 @@ export const routers: ResourceDef<'router'> = {
     gateway_device: NullableString,
     backend: NullableString,
     anti_spoofing: Type.Boolean(),
+    fast_path: Type.Boolean(),
   }),
   createSchema: wrapped('router', properties),
   updateSchema: wrapped('router', updateProperties),

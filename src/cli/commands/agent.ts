@@ -1,5 +1,12 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { parseBackendName, parseNamespaceName, parseNodeName, SfipError } from '../../model/index.js';
+import {
+  parseBackendName,
+  parseIPv4,
+  parseNamespaceName,
+  parseNodeName,
+  SfipError,
+  type IPv4,
+} from '../../model/index.js';
 import { createLogger } from '../../daemon/logger.js';
 import { runAgent } from '../../daemon/node-agent.js';
 import { checkPrivileges } from '../../daemon/privileges.js';
@@ -23,6 +30,25 @@ const asPrefix = (text: string) => {
     throw new InvalidArgumentError((error as SfipError).message);
   }
 };
+
+const asAddress = (flag: string) => (text: string) => {
+  try {
+    return parseIPv4(text, flag);
+  } catch (error) {
+    throw new InvalidArgumentError((error as SfipError).message);
+  }
+};
+
+const asNamespace = (text: string) => {
+  try {
+    return parseNamespaceName(text, '--bgp-netns');
+  } catch (error) {
+    throw new InvalidArgumentError((error as SfipError).message);
+  }
+};
+
+const asNextHop = (text: string): 'gateway' | IPv4 =>
+  text === 'gateway' ? 'gateway' : asAddress('--bgp-next-hop')(text);
 
 export function agentCommand(): Command {
   const agent = new Command('agent')
@@ -56,6 +82,23 @@ export function agentCommand(): Command {
       ),
     )
     .option('--no-garp', 'do not send gratuitous ARP when floating IPs come up')
+    .option(
+      '--bgp-router-id <address>',
+      'announce floating IPs by BGP (routed mode, docs/multi-node.md): BIRD runs with this router id',
+      asAddress('--bgp-router-id'),
+    )
+    .option(
+      '--bgp-netns <name>',
+      'the namespace BIRD and its host-route table live in (default: the host)',
+      asNamespace,
+    )
+    .option(
+      '--bgp-next-hop <gateway|address>',
+      "next hop announced: the router's gateway IP, or this node's address",
+      asNextHop,
+      'gateway',
+    )
+    .option('--bgp-bfd', 'run BFD with every BGP peer (they must run it too)')
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info');
   // The lab's name for the same thing is --prefix; the old name works for one release.
   deprecatedAlias(agent, '--netns-prefix <prefix>', '--prefix');
@@ -73,6 +116,14 @@ export function agentCommand(): Command {
       resyncIntervalMs: Number(o.resyncInterval),
       garp: Boolean(o.garp),
       ...(o.prefix !== undefined && { netnsPrefix: String(o.prefix) }),
+      ...(o.bgpRouterId !== undefined && {
+        bgp: {
+          routerId: o.bgpRouterId as IPv4,
+          namespace: o.bgpNetns === undefined ? null : String(o.bgpNetns),
+          nextHop: o.bgpNextHop as 'gateway' | IPv4,
+          bfd: Boolean(o.bgpBfd),
+        },
+      }),
       log,
     });
     log.info({ node: String(o.node) }, 'agent reconciled the routers it carries');

@@ -18,6 +18,7 @@ interface RouterOptions {
   backend?: string;
   description?: string;
   antiSpoofing?: boolean;
+  fastPath?: boolean;
 }
 
 async function routerBody(cmd: Command, o: RouterOptions): Promise<Json> {
@@ -28,6 +29,7 @@ async function routerBody(cmd: Command, o: RouterOptions): Promise<Json> {
     ...(o.backend !== undefined && { backend: o.backend }),
     ...(o.description !== undefined && { description: o.description }),
     ...(o.antiSpoofing !== undefined && { anti_spoofing: o.antiSpoofing }),
+    ...(o.fastPath !== undefined && { fast_path: o.fastPath }),
   };
   if (o.gateway === false) body.external_gateway_info = null;
   if (o.externalNetwork !== undefined) {
@@ -52,6 +54,8 @@ function withRouterOptions(command: Command): Command {
       'drop traffic from outside to fixed IPs and claims of a fixed IP from another MAC',
     )
     .option('--no-anti-spoofing', 'turn anti-spoofing off for this router (it is on by default)')
+    .option('--fast-path', 'forward floating-IP packets past the kernel stack where the backend can (eBPF)')
+    .option('--no-fast-path', 'keep every packet on the kernel stack’s path (the fast path is on by default)')
     .option('--description <text>');
 }
 
@@ -141,6 +145,7 @@ export function routerCommand(): Command {
           ],
           ['Backend', (r) => (r.backend ? String(r.backend) : '(agent default)')],
           ['Anti-spoofing', (r) => (r.anti_spoofing === false ? 'off' : 'on')],
+          ['Fast path', (r) => (r.fast_path === false ? 'off' : 'on')],
           ...(o.long ? ([['External network ID', (r: Json) => gateway(r)?.network_id ?? '']] as const) : []),
         ],
         outputOf(cmd),

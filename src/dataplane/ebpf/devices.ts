@@ -1,6 +1,7 @@
 import { cidrContains, isIPv4, parseCidr } from '../../model/index.js';
 
 interface LinkAddresses {
+  ifindex?: number;
   ifname?: string;
   addr_info?: { family?: string; local?: string }[];
 }
@@ -31,6 +32,12 @@ export function internalDevices(
     if (inside) out.add(link.ifname);
   }
   return [...out].sort();
+}
+
+/** The ifindex of one device in `ip -j address show` output; 0 when it is not there. */
+export function ifindexOf(addressJson: string, device: string): number {
+  const link = (JSON.parse(addressJson || '[]') as LinkAddresses[]).find((l) => l.ifname === device);
+  return link?.ifindex ?? 0;
 }
 
 /** Every device name in `ip -j address show` output. */

@@ -23,7 +23,8 @@ import { readCounters } from './counters.js';
 import { deviceNames } from './devices.js';
 import { PIN_ROOT, PROGRAM_NAMES } from './layout.js';
 import { renderDeleteTable, routerIdOfTable } from './nft.js';
-import { DEFAULT_OBJECT_PATH, generationName, loadObject } from './object.js';
+import { DEFAULT_OBJECT_PATH, DEFAULT_TC_OBJECT_PATH, generationName, loadObject } from './object.js';
+import { probeFastPath, type FastPathSupport } from './fast-path.js';
 import type { EbpfOptions } from './options.js';
 import { planEbpf, structureChanges, type PlanSettings } from './plan.js';
 import { generationPaths, routerPinDir } from './paths.js';
@@ -38,6 +39,7 @@ export const DEFAULT_EBPF_OPTIONS: EbpfOptions = {
   untrackMark: 0x10000000,
   hairpinMark: 0x20000000,
   objectPath: DEFAULT_OBJECT_PATH,
+  tcObjectPath: DEFAULT_TC_OBJECT_PATH,
   pinRoot: PIN_ROOT,
 };
 
@@ -54,6 +56,8 @@ export class EbpfDataplane implements Dataplane {
   private readonly options: EbpfOptions;
   /** Long-lived ip processes per namespace for addresses; only with the real runner (tests inject theirs). */
   private readonly channels: NetnsChannels | null;
+  /** Probed once: the kernel does not change under a running agent. */
+  private support: Promise<FastPathSupport> | null = null;
 
   constructor(
     private readonly run: Runner = defaultRun,
@@ -84,14 +88,35 @@ export class EbpfDataplane implements Dataplane {
       await checkTool(this.run, 'nft', ['--version'], 'nftables userspace, for untrack and shared SNAT'),
       await checkTool(this.run, 'nsenter', ['--version'], 'nsenter (Debian package util-linux)'),
       await checkBpffs(),
-      await checkObject(this.options.objectPath),
+      await checkObject(await this.objectPath()),
+      // Never fails the backend: without the fast path every packet takes the tc path, as before it existed.
+      { name: 'eBPF fast path', ok: true, detail: (await this.fastPath()).detail },
       { name: 'bpf npm package', ...bpfPackageVersion() },
     ];
   }
 
+  /** Whether this kernel runs the fast path, and why not; what `sfip doctor` and router status report. */
+  fastPath(): Promise<FastPathSupport> {
+    this.support ??= probeFastPath(this.run);
+    return this.support;
+  }
+
+  /** A router that wants the fast path on a kernel that cannot run it is told so in its status. */
+  async routerNote(desired: DesiredRouter): Promise<string> {
+    if (desired.fastPath === false) return '';
+    const support = await this.fastPath();
+    return support.available ? '' : `fast path ${support.detail}`;
+  }
+
+  /** The object this kernel loads: with the fast path where its helpers exist, the tc-only build otherwise. */
+  private async objectPath(): Promise<string> {
+    return (await this.fastPath()).available ? this.options.objectPath : this.options.tcObjectPath;
+  }
+
   async read(target: RouterTarget, desired?: DesiredRouter): Promise<EbpfActualRouter> {
-    const object = await loadObject(this.options.objectPath);
+    const object = await loadObject(await this.objectPath());
     const actual = await readRouter(target, desired, {
+      fastPathAvailable: (await this.fastPath()).available,
       run: this.run,
       object,
       routerDir: this.routerDir(target.routerId),
@@ -131,7 +156,7 @@ export class EbpfDataplane implements Dataplane {
   async apply(plan: Plan): Promise<void> {
     await applyEbpf(plan, {
       run: this.run,
-      objectPath: this.options.objectPath,
+      objectPath: await this.objectPath(),
       routerDir: this.routerDir(plan.target.routerId),
       capacity: this.options.capacity,
       channels: this.channels,
@@ -200,7 +225,7 @@ export class EbpfDataplane implements Dataplane {
    */
   async counters(target: RouterTarget): Promise<FloatingIpCounters[]> {
     const routerDir = this.routerDir(target.routerId);
-    const object = await loadObject(this.options.objectPath);
+    const object = await loadObject(await this.objectPath());
     const dir = `${routerDir}/${generationName(object, this.options.capacity)}`;
     const perFip = await readCounters(this.run, generationPaths(dir).map('counters'));
     return [...perFip]

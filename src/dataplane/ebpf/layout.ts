@@ -69,13 +69,13 @@ export const MAP_SPECS: readonly MapSpec[] = [
     maxEntries: null,
     flags: NO_PREALLOC,
   },
-  // struct router_config: gateway_ip, untrack_mark, hairpin_mark, flags (u32 each).
+  // struct router_config: gateway_ip, untrack_mark, hairpin_mark, flags, gateway_ifindex (u32 each).
   {
     name: 'config',
     kernelType: ARRAY,
     bpftoolType: 'array',
     keySize: 4,
-    valueSize: 16,
+    valueSize: 20,
     maxEntries: 1,
     flags: 0,
   },

@@ -8,6 +8,10 @@ import { MAP_SPECS } from './layout.js';
  * through tsx) and from dist/ (compiled), because both sit three folders below the package root.
  */
 export const DEFAULT_OBJECT_PATH = fileURLToPath(new URL('../../../dist/bpf/sfip_nat.o', import.meta.url));
+/** Built with -DSFIP_NO_FAST_PATH: for kernels without the fast path's helpers (fast-path.ts). */
+export const DEFAULT_TC_OBJECT_PATH = fileURLToPath(
+  new URL('../../../dist/bpf/sfip_nat_tc.o', import.meta.url),
+);
 
 export interface BpfObject {
   readonly path: string;

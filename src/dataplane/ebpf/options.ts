@@ -17,6 +17,11 @@ export interface EbpfOptions {
   readonly hairpinMark: number;
   /** The compiled programs. Default: dist/bpf/sfip_nat.o of this package (built by scripts/build-bpf.sh). */
   readonly objectPath: string;
+  /**
+   * The same programs built without the fast path, for kernels whose tc programs lack bpf_fib_lookup,
+   * bpf_check_mtu or bpf_redirect. Default: dist/bpf/sfip_nat_tc.o.
+   */
+  readonly tcObjectPath: string;
   /** Where pinned objects live; tests never change it. Default /sys/fs/bpf/sfip. */
   readonly pinRoot: string;
 }

@@ -35,6 +35,8 @@ export function structureChanges(desired: DesiredRouter, actual: EbpfActualRoute
     hairpinMark: settings.hairpinMark,
     antiSpoofing: desired.antiSpoofing ?? true,
     portForwarding: (desired.forwardings ?? []).length > 0,
+    fastPath: (state.fastPathAvailable ?? false) && (desired.fastPath ?? true),
+    gatewayIfindex: state.gatewayIfindex ?? 0,
   };
   const configChanged = build || !current?.config || !sameConfig(current.config, config);
   const nft = sameList(state.nftSignature, nftSignature(desired, settings))

@@ -4,7 +4,7 @@ import { parseNftTable } from '../nftables/parse.js';
 import { checkGatewayDevice, readFloatingAddresses } from '../common/gateway-addresses.js';
 import type { DesiredRouter, RouterTarget } from '../types.js';
 import { pinnedProgramIds } from './bpftool.js';
-import { deviceNames, internalDevices } from './devices.js';
+import { deviceNames, ifindexOf, internalDevices } from './devices.js';
 import { MAP_SPECS, PROGRAM_NAMES, type MapName, type ProgramName } from './layout.js';
 import {
   mapMatches,
@@ -32,6 +32,8 @@ export interface ReadContext {
   readonly object: BpfObject;
   readonly routerDir: string;
   readonly capacity: number;
+  /** The object read against has the fast path (fast-path.ts). */
+  readonly fastPathAvailable: boolean;
 }
 
 /** Reads everything this backend owns for a router: nft table, tc filters, pinned generations and map contents. */
@@ -96,6 +98,8 @@ export async function readRouter(
       nftSignature,
       hooks,
       internalDevices: internal,
+      gatewayIfindex: ifindexOf(addressJson, target.gatewayDevice),
+      fastPathAvailable: context.fastPathAvailable,
       internalNets,
       forwardIn,
       forwardOut,

@@ -26,6 +26,10 @@ export interface EbpfState {
   readonly hooks: readonly DeviceHooks[];
   /** Devices holding an address in one of the desired internal subnets. */
   readonly internalDevices: readonly string[];
+  /** The gateway device's ifindex in the router's namespace (0 in records from before the fast path). */
+  readonly gatewayIfindex?: number;
+  /** The kernel runs the fast path: the loaded object has it (fast-path.ts). Absent: no. */
+  readonly fastPathAvailable?: boolean;
   /** The internal subnets the live generation's anti-spoofing knows (CIDR text). */
   readonly internalNets: readonly string[];
   /** The live generation's port-forwarding maps, as forwarding.ts writes them; absent: none read (empty). */
@@ -79,7 +83,7 @@ export function formatEbpfBatch(batch: EbpfBatch): string {
     `generation ${batch.generation ?? '(current)'}${batch.build ? ` (build, capacity ${batch.capacity})` : ''}`,
     ...(batch.config
       ? [
-          `config gateway ${batch.config.gatewayIp} untrack ${hex(batch.config.untrackMark)} hairpin ${hex(batch.config.hairpinMark)} anti-spoofing ${batch.config.antiSpoofing ? 'on' : 'off'} port-forwarding ${batch.config.portForwarding ? 'on' : 'off'}`,
+          `config gateway ${batch.config.gatewayIp} untrack ${hex(batch.config.untrackMark)} hairpin ${hex(batch.config.hairpinMark)} anti-spoofing ${batch.config.antiSpoofing ? 'on' : 'off'} port-forwarding ${batch.config.portForwarding ? 'on' : 'off'} fast-path ${batch.config.fastPath ? 'on' : 'off'} gateway-ifindex ${batch.config.gatewayIfindex}`,
         ]
       : []),
     ...batch.inbound.remove.map((k) => `fip2fixed delete ${k}`),

@@ -34,22 +34,30 @@ export interface RouterConfig {
   readonly antiSpoofing: boolean;
   /** The router has port forwardings: the programs look them up only then. */
   readonly portForwarding: boolean;
+  /** Forward eligible packets past the stack (the router's option, and only with the fast-path object). */
+  readonly fastPath: boolean;
+  /** ifindex of the gateway device in the router's namespace: where outbound fast-path packets may go. */
+  readonly gatewayIfindex: number;
 }
 
-/** CONFIG_ANTI_SPOOFING and CONFIG_PORT_FORWARDING in bpf/sfip_nat.c. */
+/** CONFIG_ANTI_SPOOFING, CONFIG_PORT_FORWARDING and CONFIG_FAST_PATH in bpf/sfip_nat.c. */
 const ANTI_SPOOFING = 1;
 const PORT_FORWARDING = 2;
+const FAST_PATH = 4;
 
 export function encodeConfig(config: RouterConfig): Buffer {
-  const out = Buffer.alloc(16);
+  const out = Buffer.alloc(20);
   addressBytes(config.gatewayIp).copy(out, 0);
   // Marks are compared with skb->mark, a host-order u32 (little-endian on every machine sfip supports).
   out.writeUInt32LE(config.untrackMark >>> 0, 4);
   out.writeUInt32LE(config.hairpinMark >>> 0, 8);
   out.writeUInt32LE(
-    (config.antiSpoofing ? ANTI_SPOOFING : 0) | (config.portForwarding ? PORT_FORWARDING : 0),
+    (config.antiSpoofing ? ANTI_SPOOFING : 0) |
+      (config.portForwarding ? PORT_FORWARDING : 0) |
+      (config.fastPath ? FAST_PATH : 0),
     12,
   );
+  out.writeUInt32LE(config.gatewayIfindex >>> 0, 16);
   return out;
 }
 
@@ -60,6 +68,8 @@ export function decodeConfig(bytes: Buffer): RouterConfig {
     hairpinMark: bytes.readUInt32LE(8),
     antiSpoofing: (bytes.readUInt32LE(12) & ANTI_SPOOFING) !== 0,
     portForwarding: (bytes.readUInt32LE(12) & PORT_FORWARDING) !== 0,
+    fastPath: (bytes.readUInt32LE(12) & FAST_PATH) !== 0,
+    gatewayIfindex: bytes.length >= 20 ? bytes.readUInt32LE(16) : 0,
   };
 }
 
@@ -69,7 +79,9 @@ export function sameConfig(a: RouterConfig, b: RouterConfig): boolean {
     a.untrackMark === b.untrackMark &&
     a.hairpinMark === b.hairpinMark &&
     a.antiSpoofing === b.antiSpoofing &&
-    a.portForwarding === b.portForwarding
+    a.portForwarding === b.portForwarding &&
+    a.fastPath === b.fastPath &&
+    a.gatewayIfindex === b.gatewayIfindex
   );
 }
 

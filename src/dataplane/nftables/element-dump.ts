@@ -1,6 +1,8 @@
 import { yieldToLoop } from '../../metrics/slices.js';
+import { ipv4ToUint32, type IPv4 } from '../../model/index.js';
 import { SOURCE_MACS } from './anti-spoofing.js';
-import { INBOUND_MAP, OUTBOUND_MAP } from './render.js';
+import { ICMP_MAPS } from './icmp-errors.js';
+import { COUNT_IN_SET, COUNT_OUT_SET, INBOUND_MAP, OUTBOUND_MAP } from './render.js';
 
 /** The elements a quick read needs: both translation maps and the anti-spoofing set. */
 export interface TranslationElements {
@@ -10,20 +12,48 @@ export interface TranslationElements {
   readonly macs: Map<string, string>;
 }
 
+/** What a deep read needs on top: the quoted-header maps (raw numbers, as parse.ts compares them) and counter sets. */
+export interface DumpedElements extends TranslationElements {
+  readonly raw: Map<string, [number, number][]>;
+  readonly counted: Map<string, Set<string>>;
+}
+
 /** The sets sfip-nft-set-dump lists for a quick read, in one process. */
 export const TRANSLATION_SETS = [INBOUND_MAP, OUTBOUND_MAP, SOURCE_MACS] as const;
 
+/** The element sets a deep read lists: every set of the table whose elements follow from the mappings. */
+export const DEEP_SETS = [
+  ...TRANSLATION_SETS,
+  ...ICMP_MAPS.map((m) => m.name),
+  COUNT_IN_SET,
+  COUNT_OUT_SET,
+] as const;
+
 const MAC_KEY = /^([0-9a-f]{2}(?::[0-9a-f]{2}){5})\.(.+)$/;
+const RAW_MAPS = new Set(ICMP_MAPS.map((m) => m.name));
+const COUNTER_SETS = new Set<string>([COUNT_IN_SET, COUNT_OUT_SET]);
+
+/** A raw word as the dumper prints it: a dotted quad for 32 bits, 0xNNNN for 16. */
+const rawNumber = (text: string): number =>
+  text.startsWith('0x') ? Number.parseInt(text.slice(2), 16) : ipv4ToUint32(text as IPv4);
 
 /**
- * Parses sfip-nft-set-dump's lines (`SET KEY DATA PACKETS BYTES`) for the translation maps and the MAC set.
- * At 100,000 floating IPs this is 300,000 lines: parsed in slices, yielding to the event loop between them, and
- * without the object graph `nft -j` output becomes (hundreds of MB of heap for one read).
+ * Parses sfip-nft-set-dump's lines (`SET KEY DATA PACKETS BYTES`). At 100,000 floating IPs a deep read is
+ * 900,000 lines: parsed in slices, yielding to the event loop between them, and without the object graph
+ * `nft -j` output becomes (hundreds of MB of heap for one read).
  */
-export async function parseTranslationElements(text: string): Promise<TranslationElements> {
+export async function parseDumpedElements(
+  text: string,
+  /** The sets the dump was asked for: each exists (the dumper fails on a missing one), even if it printed nothing. */
+  listed: readonly string[] = TRANSLATION_SETS,
+): Promise<DumpedElements> {
   const inbound = new Map<string, string>();
   const outbound = new Map<string, string>();
   const macs = new Map<string, string>();
+  const raw = new Map<string, [number, number][]>(listed.filter((s) => RAW_MAPS.has(s)).map((s) => [s, []]));
+  const counted = new Map<string, Set<string>>(
+    listed.filter((s) => COUNTER_SETS.has(s)).map((s) => [s, new Set<string>()]),
+  );
   let start = 0;
   for (let lines = 1; start < text.length; lines++) {
     if (lines % 10_000 === 0) await yieldToLoop();
@@ -37,7 +67,9 @@ export async function parseTranslationElements(text: string): Promise<Translatio
     else if (set === SOURCE_MACS) {
       const m = MAC_KEY.exec(key);
       if (m) macs.set(m[2]!, m[1]!);
-    }
+    } else if (RAW_MAPS.has(set) && data && data !== '-')
+      raw.get(set)?.push([rawNumber(key), rawNumber(data)]);
+    else if (COUNTER_SETS.has(set)) counted.get(set)?.add(key);
   }
-  return { inbound, outbound, macs };
+  return { inbound, outbound, macs, raw, counted };
 }

@@ -60,6 +60,8 @@ export interface IcmpMapSpec {
   readonly declaration: string;
   /** The element for one mapping, `key : value`. */
   readonly element: (m: FloatingMapping) => string;
+  /** The same element as the numbers the kernel holds, for reading back. */
+  readonly raw: (m: FloatingMapping) => readonly [number, number];
   /** Which side of the mapping is the key. */
   readonly keyedBy: 'floating' | 'fixed';
 }
@@ -71,24 +73,28 @@ export const ICMP_MAPS: readonly IcmpMapSpec[] = [
     name: ICMP_INBOUND_ADDR,
     declaration: `typeof ${QUOTED_SADDR} : ${QUOTED_SADDR}`,
     element: (m) => `${rawAddress(m.floatingIp)} : ${rawAddress(m.fixedIp)}`,
+    raw: (m) => [ipv4ToUint32(m.floatingIp), ipv4ToUint32(m.fixedIp)],
     keyedBy: 'floating',
   },
   {
     name: ICMP_INBOUND_CSUM,
     declaration: `typeof ${QUOTED_SADDR} : ${WORD_6}`,
     element: (m) => `${rawAddress(m.floatingIp)} : ${hex16(compensation(m.floatingIp, m.fixedIp))}`,
+    raw: (m) => [ipv4ToUint32(m.floatingIp), compensation(m.floatingIp, m.fixedIp)],
     keyedBy: 'floating',
   },
   {
     name: ICMP_OUTBOUND_ADDR,
     declaration: `typeof ${QUOTED_DADDR} : ${QUOTED_DADDR}`,
     element: (m) => `${rawAddress(m.fixedIp)} : ${rawAddress(m.floatingIp)}`,
+    raw: (m) => [ipv4ToUint32(m.fixedIp), ipv4ToUint32(m.floatingIp)],
     keyedBy: 'fixed',
   },
   {
     name: ICMP_OUTBOUND_CSUM,
     declaration: `typeof ${QUOTED_DADDR} : ${WORD_6}`,
     element: (m) => `${rawAddress(m.fixedIp)} : ${hex16(compensation(m.fixedIp, m.floatingIp))}`,
+    raw: (m) => [ipv4ToUint32(m.fixedIp), compensation(m.fixedIp, m.floatingIp)],
     keyedBy: 'fixed',
   },
 ];

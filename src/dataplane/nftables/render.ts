@@ -327,11 +327,24 @@ export function renderDelta(
     ]),
   );
   lines.push(...qosDelta(table, desired, limits));
+  return { text: lines.length ? lines.join('\n') + '\n' : null, ...mappingChanges(desired, inbound) };
+}
+
+/**
+ * Which mappings a plan adds and removes (the inbound map decides: it holds one element per mapping), without
+ * rendering any text: a rebuild renders the whole table instead, and rendering a delta of 100,000 elements only
+ * to count them cost a second.
+ */
+export function mappingChanges(
+  desired: DesiredRouter,
+  inbound: ReadonlyMap<string, string>,
+): { added: FloatingMapping[]; removed: FloatingMapping[] } {
+  const want = new Map(desired.mappings.map((m) => [m.floatingIp as string, m.fixedIp as string]));
   const removed = [...inbound]
     .filter(([fip, fixed]) => want.get(fip) !== fixed)
     .map(([fip, fixed]) => ({ floatingIp: fip, fixedIp: fixed }) as FloatingMapping);
   const added = desired.mappings.filter((m) => inbound.get(m.floatingIp) !== m.fixedIp);
-  return { text: lines.length ? lines.join('\n') + '\n' : null, added, removed };
+  return { added, removed };
 }
 
 function addElements(table: string, mappings: readonly FloatingMapping[]): string[] {

@@ -99,6 +99,11 @@ export class SqliteStore implements Store {
       ),
       remove: db.prepare('DELETE FROM resources WHERE kind = ? AND id = ?'),
       dropKeys: db.prepare('DELETE FROM index_keys WHERE kind = ? AND id = ?'),
+      // The key alone: index_keys_owner covers it (asking for uniq too cost a table lookup per key).
+      keysOf: db
+        .prepare<[string, string], string>('SELECT key FROM index_keys WHERE kind = ? AND id = ?')
+        .pluck(),
+      dropKey: db.prepare('DELETE FROM index_keys WHERE key = ? AND kind = ? AND id = ?'),
       addKey: db.prepare('INSERT INTO index_keys (key, kind, id, uniq) VALUES (?, ?, ?, ?)'),
       change: db.prepare('INSERT INTO changes (kind, id, op, at) VALUES (?, ?, ?, ?)'),
       since: db.prepare<[number, number], Change>(
@@ -230,10 +235,17 @@ export class SqliteStore implements Store {
       put: (kind, entity) => {
         onWrite();
         this.stmt.upsert.run(kind, entity.id, JSON.stringify(entity));
-        this.stmt.dropKeys.run(kind, entity.id);
+        // Only the keys that changed are written: most writes (a status, a name) keep every key, and each
+        // index row touches three b-trees. Rewriting all of them made a status write of 100,000 floating IPs
+        // take 8 s.
+        // A key's uniqueness is part of what the key is (the model derives both from the same field), so a key
+        // held already is left as it is.
+        const held = new Set(this.stmt.keysOf.all(kind, entity.id));
         for (const key of indexKeysOf(kind, entity)) {
+          if (held.delete(key.key)) continue;
           this.stmt.addKey.run(key.key, kind, entity.id, key.unique ? 1 : 0);
         }
+        for (const key of held) this.stmt.dropKey.run(key, kind, entity.id);
         this.stmt.change.run(kind, entity.id, 'put', now());
       },
       delete: (kind, id) => {

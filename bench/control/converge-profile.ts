@@ -1,0 +1,78 @@
+/**
+ * Converge and restart of one lab router holding N floating IPs, with the daemon's CPU profile: where a full pass
+ * spends its time. `node --import tsx bench/control/converge-profile.ts --fips 100000 --backend nftables
+ * --prof-dir DIR` (after `npm run build`). Prints converge and restart times and RSS; the profiles
+ * (converge.cpuprofile, restart.cpuprofile) land in DIR.
+ */
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { BackendName } from '../../src/model/index.js';
+import { benchTopology, buildTopology, destroyTopology } from '../topology.js';
+import { populateStore } from './populate.js';
+import { ServerProcess } from './processes.js';
+
+const { values } = parseArgs({
+  options: {
+    fips: { type: 'string', default: '100000' },
+    backend: { type: 'string', default: 'nftables' },
+    'prof-dir': { type: 'string' },
+    port: { type: 'string', default: '29700' },
+    /** A state directory populated before (same topology prefix): copied instead of populating again. */
+    'from-state': { type: 'string' },
+    'no-restart': { type: 'boolean' },
+  },
+});
+const fips = Number(values.fips);
+const port = Number(values.port);
+const t = benchTopology('cvp', ['cp']);
+const r = t.routers[0]!;
+const stateDir = mkdtempSync(join(tmpdir(), 'sfip-converge-'));
+const url = `http://127.0.0.1:${port}`;
+const profile = (name: string) =>
+  values['prof-dir']
+    ? ['--cpu-prof', `--cpu-prof-dir=${values['prof-dir']}`, `--cpu-prof-name=${name}.cpuprofile`]
+    : [];
+try {
+  await buildTopology(t);
+  const p0 = performance.now();
+  if (values['from-state']) cpSync(values['from-state'], stateDir, { recursive: true });
+  else await populateStore(stateDir, t, r.namespace, values.backend as BackendName, fips, 0);
+  console.log(`populated ${fips} in ${(performance.now() - p0).toFixed(0)} ms`);
+  /** The daemon's own view of its memory (prom-client's process metrics), beside RSS from /proc. */
+  async function heap(when: string): Promise<void> {
+    const text = await (await fetch(`${url}/metrics`, { headers: await adminHeaders() })).text();
+    const metric = (name: string) =>
+      Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)`, 'm').exec(text)?.[1] ?? NaN) / 2 ** 20;
+    console.log(
+      `${when}: RSS ${server.memory().rssMiB.toFixed(0)} MiB, heap used ${metric('sfip_nodejs_heap_size_used_bytes').toFixed(0)} of ${metric('sfip_nodejs_heap_size_total_bytes').toFixed(0)} MiB, external ${metric('sfip_nodejs_external_memory_bytes').toFixed(0)} MiB`,
+    );
+  }
+  async function adminHeaders(): Promise<Record<string, string>> {
+    const token = readFileSync(join(stateDir, 'admin-token'), 'utf8').trim();
+    return { 'x-auth-token': token, authorization: `Bearer ${token}` };
+  }
+  let server = new ServerProcess(stateDir, port, profile('converge'));
+  const converge = await server.whenReady(url, 600_000);
+  const m1 = server.memory();
+  console.log(
+    `converge ${converge.toFixed(0)} ms, RSS ${m1.rssMiB.toFixed(0)} MiB (peak ${m1.peakMiB.toFixed(0)})`,
+  );
+  await heap('after converge');
+  await new Promise((r) => setTimeout(r, 15_000));
+  await heap('15 s later');
+  await server.stop();
+  if (!values['no-restart']) {
+    server = new ServerProcess(stateDir, port, profile('restart'));
+    const restart = await server.whenReady(url, 600_000);
+    const m2 = server.memory();
+    console.log(
+      `restart ${restart.toFixed(0)} ms, RSS ${m2.rssMiB.toFixed(0)} MiB (peak ${m2.peakMiB.toFixed(0)})`,
+    );
+    await server.stop();
+  }
+} finally {
+  await destroyTopology(t);
+  rmSync(stateDir, { recursive: true, force: true });
+}

@@ -1,0 +1,76 @@
+import type { IPv4 } from '../../model/index.js';
+
+/** One BGP session as the agent configures it: a peer of a speaker that covers routers of this node. */
+export interface BgpSession {
+  /** BIRD protocol name: `peer_` and the peer address, so a session keeps its name across reconfigurations. */
+  readonly name: string;
+  readonly peerId: string;
+  readonly peerIp: IPv4;
+  readonly remoteAs: number;
+  readonly localAs: number;
+  readonly password: string | null;
+}
+
+export interface BirdConfig {
+  readonly routerId: IPv4;
+  /** The kernel routing table the agent writes host routes into and BIRD learns them from. */
+  readonly kernelTable: number;
+  readonly sessions: readonly BgpSession[];
+  /** Each session also runs BFD (100 ms × 3) with its peer, which must run BFD too. */
+  readonly bfd: boolean;
+  /**
+   * `gateway`: the next hop of each route as the agent wrote it (the router's gateway, or the configured node
+   * address); `self`: the speaker's own address on the session.
+   */
+  readonly nextHop: 'keep' | 'self';
+}
+
+export const sessionName = (peerIp: IPv4): string => `peer_${peerIp.replaceAll('.', '_')}`;
+
+/**
+ * BIRD 2's configuration. The host routes reach BIRD through the kernel: the agent writes them into one table,
+ * which BIRD's kernel protocol learns (asynchronously, from netlink notifications, so a route is exported as soon
+ * as it is written, and relearned by a restarted BIRD from the table). Graceful restart is off: a peer keeping a
+ * dead node's routes as stale would prefer them over the new owner's for up to the restart time. Every value
+ * comes from parsed, validated fields (addresses, AS numbers, passwords without quotes or backslashes).
+ */
+export function renderBirdConfig(config: BirdConfig): string {
+  const lines = [
+    `router id ${config.routerId};`,
+    'log stderr { warning, error, fatal };',
+    'ipv4 table sfip_hosts;',
+    'protocol device { scan time 10; }',
+    'protocol kernel sfip_kernel {',
+    `  kernel table ${config.kernelTable};`,
+    '  learn;',
+    '  scan time 10;',
+    '  ipv4 { table sfip_hosts; import filter { if net.len = 32 then accept; reject; }; export none; };',
+    '}',
+  ];
+  if (config.bfd && config.sessions.length > 0) {
+    lines.push('protocol bfd sfip_bfd {', '  interface "*" { interval 100 ms; multiplier 3; };', '}');
+  }
+  for (const s of config.sessions) {
+    lines.push(
+      `protocol bgp ${s.name} {`,
+      `  description "${s.peerId}";`,
+      `  local as ${s.localAs};`,
+      `  neighbor ${s.peerIp} as ${s.remoteAs};`,
+      ...(s.password !== null ? [`  password "${s.password}";`] : []),
+      '  hold time 3;',
+      '  keepalive time 1;',
+      '  connect retry time 1;',
+      '  error wait time 1, 5;',
+      '  graceful restart off;',
+      ...(config.bfd ? ['  bfd on;'] : []),
+      '  ipv4 {',
+      '    table sfip_hosts;',
+      '    import none;',
+      `    export all;`,
+      `    next hop ${config.nextHop};`,
+      '  };',
+      '}',
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,166 @@
+/**
+ * The eBPF fast path really skips the stack: with it on, floating-IP packets in both directions never reach the
+ * router's netfilter forward hook, yet arrive and are counted per floating IP; with the router's fast_path off the
+ * same packets cross the forward hook one by one. A packet the router cannot forward by itself yet (its
+ * neighbour unresolved) goes to the stack, which resolves it and delivers. The witness is an nft table of the
+ * test's own with counters at the forward hook. Real namespaces, real packets.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { EbpfDataplane } from '../../src/dataplane/ebpf/index.js';
+import type { DesiredRouter } from '../../src/dataplane/types.js';
+import { run } from '../../src/exec/run.js';
+import { buildLab, destroyLab, labNamespaces, vmMac, type LabSpec } from '../../src/lab/index.js';
+import { parseIPv4 } from '../../src/model/index.js';
+import { capture, macOf, sendCraftedUdp } from '../support/packets.js';
+
+const prefix = `tfp${process.pid % 10000}`;
+const EXT = '203.0.113.1';
+const FIP = '203.0.113.21';
+const FIXED = '10.0.0.11';
+const spec: LabSpec = {
+  prefix,
+  routers: [
+    {
+      name: 'r1',
+      externalCidr: '203.0.113.0/24',
+      upstreamIp: EXT,
+      gatewayIp: '203.0.113.2',
+      poolStart: '203.0.113.10',
+      poolEnd: '203.0.113.250',
+      internalCidr: '10.0.0.0/24',
+      internalGatewayIp: '10.0.0.1',
+      vms: [{ name: 'vm1', ip: FIXED }],
+    },
+  ],
+};
+const r1 = spec.routers[0]!;
+const ns = {
+  router: labNamespaces.router(spec, r1),
+  ext: labNamespaces.external(spec, r1),
+  vm: labNamespaces.vm(spec, r1, r1.vms[0]!),
+};
+const desired: DesiredRouter = {
+  routerId: randomUUID(),
+  namespace: ns.router,
+  gatewayDevice: 'qg-r1',
+  gatewayIp: parseIPv4('203.0.113.2'),
+  internalCidrs: ['10.0.0.0/24'],
+  mappings: [{ floatingIp: parseIPv4(FIP), fixedIp: parseIPv4(FIXED), fixedMac: vmMac(r1.vms[0]!) }],
+};
+
+const WITNESS = 'fpwitness';
+/** Counters at the forward hook: what the stack forwarded to and from the VM. Recreated empty. */
+async function resetWitness(): Promise<void> {
+  await run('nft', ['-f', '-'], {
+    netns: ns.router,
+    input: [
+      `table ip ${WITNESS}`,
+      `delete table ip ${WITNESS}`,
+      `table ip ${WITNESS} {`,
+      '  counter to_vm { }',
+      '  counter from_vm { }',
+      '  chain forwarded {',
+      '    type filter hook forward priority 0; policy accept;',
+      `    ip daddr ${FIXED} counter name to_vm`,
+      `    ip saddr ${FIXED} counter name from_vm`,
+      '  }',
+      '}',
+      '',
+    ].join('\n'),
+  });
+}
+
+async function witness(): Promise<{ toVm: number; fromVm: number }> {
+  const read = async (name: string) => {
+    const { stdout } = await run('nft', ['-j', 'list', 'counter', 'ip', WITNESS, name], { netns: ns.router });
+    const found = (JSON.parse(stdout) as { nftables: { counter?: { packets: number } }[] }).nftables.find(
+      (o) => o.counter,
+    );
+    return found?.counter?.packets ?? -1;
+  };
+  return { toVm: await read('to_vm'), fromVm: await read('from_vm') };
+}
+
+/** Pings the floating IP from outside: echo requests go in, the VM's replies come out. Returns replies. */
+async function pingFip(count: number): Promise<number> {
+  const { stdout } = await run('ping', ['-c', String(count), '-i', '0.05', '-W', '1', FIP], {
+    netns: ns.ext,
+    okExitCodes: [1],
+  });
+  return Number(/(\d+) received/.exec(stdout)?.[1] ?? 0);
+}
+
+async function reconcile(dataplane: EbpfDataplane, want: DesiredRouter): Promise<void> {
+  await dataplane.apply(dataplane.plan(want, await dataplane.read(want, want)));
+}
+
+describe('eBPF fast path', { timeout: 60_000 }, () => {
+  const dataplane = new EbpfDataplane();
+
+  before(async () => {
+    await destroyLab(spec);
+    await buildLab(spec);
+    const support = await dataplane.fastPath();
+    assert.ok(support.available, `this kernel must run the fast path for these cases: ${support.detail}`);
+    await reconcile(dataplane, desired);
+  });
+  after(async () => {
+    await dataplane.remove(desired).catch(() => undefined);
+    await destroyLab(spec);
+  });
+
+  it('passes a packet for an unresolved neighbour to the stack, which resolves it and delivers', async () => {
+    await run('ip', ['neigh', 'flush', 'all'], { netns: ns.router });
+    await resetWitness();
+    assert.equal(await pingFip(1), 1, 'the first echo request reached the VM and its reply came back');
+    const seen = await witness();
+    assert.ok(seen.toVm >= 1, `the stack forwarded the first request (forward hook saw ${seen.toVm})`);
+  });
+
+  it('forwards floating-IP packets in both directions past netfilter, and counts them', async () => {
+    await pingFip(2); // neighbours on both sides resolved
+    await resetWitness();
+    const before = (await dataplane.counters(desired)).find((c) => c.floatingIp === FIP);
+    assert.equal(await pingFip(10), 10);
+    assert.deepEqual(await witness(), { toVm: 0, fromVm: 0 }, 'no packet crossed the forward hook');
+    const now = (await dataplane.counters(desired)).find((c) => c.floatingIp === FIP)!;
+    assert.ok(now.packetsIn - (before?.packetsIn ?? 0) >= 10, 'inbound packets counted');
+    assert.ok(now.packetsOut - (before?.packetsOut ?? 0) >= 10, 'outbound packets counted');
+  });
+
+  it('leaves a frame for another MAC to the stack, which drops it; the same frame to the router arrives', async () => {
+    await pingFip(2);
+    const frame = (dstMac: string, payload: string) => ({
+      dstMac,
+      saddr: EXT,
+      daddr: FIP,
+      sport: 4000,
+      dport: 5999,
+      payload,
+      zeroChecksum: false,
+    });
+    const foreign = await capture(ns.vm, 'eth0', 'udp and dst port 5999', 1, 2);
+    await sendCraftedUdp(ns.ext, 'eth0', frame('02:00:5e:10:00:01', 'not-for-this-router'));
+    assert.equal((await foreign.done).trim(), '', 'a frame for another MAC never reached the VM');
+    const own = await capture(ns.vm, 'eth0', 'udp and dst port 5999', 1, 3);
+    await sendCraftedUdp(ns.ext, 'eth0', frame(await macOf(ns.router, 'qg-r1'), 'for-this-router'));
+    assert.match(
+      await own.done,
+      new RegExp(`${EXT.replace(/\./g, '\\.')}\\.4000 > ${FIXED.replace(/\./g, '\\.')}\\.5999`),
+    );
+  });
+
+  it('keeps every packet on the stack’s path when the router turns the fast path off, and back', async () => {
+    await reconcile(dataplane, { ...desired, fastPath: false });
+    await resetWitness();
+    assert.equal(await pingFip(10), 10);
+    assert.deepEqual(await witness(), { toVm: 10, fromVm: 10 }, 'every packet crossed the forward hook');
+
+    await reconcile(dataplane, desired);
+    await resetWitness();
+    assert.equal(await pingFip(10), 10);
+    assert.deepEqual(await witness(), { toVm: 0, fromVm: 0 });
+  });
+});

@@ -1,0 +1,171 @@
+/**
+ * Routed floating IPs (issue 20) in a lab of real namespaces: two network nodes, etcd, the API and one
+ * `sfip agent --bgp-…` per node, each driving its own BIRD 2; an upstream router namespace running BIRD 2 as
+ * their peer; an external host behind the upstream with no link to the nodes. The floating IPs' subnet is on
+ * no link, so traffic reaches a floating IP only through a route the upstream learned by BGP.
+ */
+import assert from 'node:assert/strict';
+import { appendFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { run } from '../../src/exec/run.js';
+import {
+  analyzeStream,
+  bgpLabNames,
+  MultiNodeHarness,
+  NODE_AS,
+  nodeRouterAddress,
+  UPSTREAM_AS,
+} from '../../src/lab/index.js';
+import type { Json } from '../../src/client/api-client.js';
+
+const prefix = `tb${process.pid % 1000}`;
+let h: MultiNodeHarness;
+const problems: string[] = [];
+let speakerId = '';
+let peerId = '';
+
+before(async () => {
+  h = await MultiNodeHarness.start({
+    prefix,
+    routers: 1,
+    leaseTtlSeconds: 3,
+    routed: true,
+    onLog: (source, line) => {
+      if (process.env.BGP_TEST_LOG) appendFileSync(process.env.BGP_TEST_LOG, `${source}: ${line}\n`);
+      if (/"level":(50|60)/.test(line)) problems.push(`${source}: ${line.slice(0, 400)}`);
+    },
+  });
+});
+after(async () => {
+  await h?.close();
+});
+
+const fip = () => h.routers[0]!;
+/** The segment address of the owning node's copy of the router: the next hop it announces. */
+const ownerHop = async () => nodeRouterAddress(h.spec, (await h.nodeOf(fip().routerId))!, h.spec.routers[0]!);
+const upstreamRoutes = () => h.upstream!.kernelRoutes();
+const routeTo = async (address: string) => (await upstreamRoutes())[address];
+
+/** Waits until the upstream's route to `address` is `nextHop` (undefined: no route). */
+async function upstreamRouteBecomes(address: string, nextHop: string | undefined, timeoutMs = 15_000) {
+  await h.waitFor(
+    `the upstream's route to ${address} to be ${nextHop ?? 'withdrawn'}`,
+    async () => ((await routeTo(address)) === nextHop ? true : undefined),
+    timeoutMs,
+  );
+}
+
+const statusOf = (node: string) =>
+  JSON.parse(readFileSync(join(h.stateDir, 'agents', `bgp-${node}`, 'status.json'), 'utf8')) as {
+    sessions: { established: boolean; state: string; peerIp: string }[];
+    routes: number;
+    speakerRestarts: number;
+  };
+
+describe('routed floating IPs (BGP)', { timeout: 240_000 }, () => {
+  it('without a BGP speaker the external host cannot reach the floating IP (no shared link)', async () => {
+    assert.deepEqual(await upstreamRoutes(), {});
+    const [s] = (await h.stream(500, 10)).map(analyzeStream);
+    assert.equal(s!.lost, 50, 'no packet may arrive without a BGP-learned route');
+  });
+
+  it('configured through the API, the owning node announces the floating IP and traffic follows the route', async () => {
+    const owner = fip().node!;
+    const peer = await h.api.post<{ bgp_peer: Json }>('/v2.0/bgp-peers', {
+      bgp_peer: { name: 'upstream', peer_ip: '203.0.113.1', remote_as: UPSTREAM_AS },
+    });
+    peerId = String(peer.bgp_peer.id);
+    const speaker = await h.api.post<{ bgp_speaker: Json }>('/v2.0/bgp-speakers', {
+      bgp_speaker: { name: 'nodes', local_as: NODE_AS, ip_version: 4 },
+    });
+    speakerId = String(speaker.bgp_speaker.id);
+    await h.api.put(`/v2.0/bgp-speakers/${speakerId}/add_bgp_peer`, { bgp_peer_id: peerId });
+    await h.api.put(`/v2.0/bgp-speakers/${speakerId}/add_gateway_network`, {
+      network_id: h.externalNetworkId,
+    });
+    const nextHop = nodeRouterAddress(h.spec, owner, h.spec.routers[0]!);
+    await upstreamRouteBecomes(`${fip().floatingIp}`, nextHop);
+    // Both nodes hold a session (a takeover needs no new one); only the owner announces.
+    await h.waitFor('both sessions to be Established', async () => {
+      const s = await h.upstream!.sessions();
+      return h.spec.nodes.every((n) => s[n]?.startsWith('Established')) ? true : undefined;
+    });
+    assert.deepEqual(Object.keys(await upstreamRoutes()), [fip().floatingIp]);
+    const [s] = (await h.stream(1000, 10)).map(analyzeStream);
+    assert.equal(s!.lost, 0);
+    assert.equal(s!.byNode[owner], 100);
+  });
+
+  it('disassociation withdraws the route, association announces it again, deletion withdraws it', async () => {
+    const { fipId, floatingIp, portId } = fip();
+    const nextHop = await routeTo(floatingIp);
+    assert.ok(nextHop);
+    await h.api.put(`/v2.0/floatingips/${fipId}`, { floatingip: { port_id: null } });
+    await upstreamRouteBecomes(floatingIp, undefined);
+    await h.api.put(`/v2.0/floatingips/${fipId}`, { floatingip: { port_id: portId } });
+    await upstreamRouteBecomes(floatingIp, nextHop);
+    await h.api.delete(`/v2.0/floatingips/${fipId}`);
+    await upstreamRouteBecomes(floatingIp, undefined);
+    const created = await h.api.post<{ floatingip: Json }>('/v2.0/floatingips', {
+      floatingip: { floating_network_id: h.externalNetworkId, port_id: portId },
+    });
+    h.routers[0] = {
+      ...fip(),
+      fipId: String(created.floatingip.id),
+      floatingIp: String(created.floatingip.floating_ip_address),
+    };
+    await upstreamRouteBecomes(fip().floatingIp, nextHop);
+  });
+
+  it('a crashed speaker is started again and the route comes back', async () => {
+    const owner = fip().node!;
+    const nextHop = await routeTo(fip().floatingIp);
+    assert.ok(nextHop, 'announced before the fault');
+    const { stdout } = await run('ip', ['netns', 'pids', bgpLabNames.speaker(h.spec, owner)]);
+    const pids = stdout.split('\n').filter(Boolean);
+    const bird = pids.find((pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'bird');
+    assert.ok(bird, `BIRD runs in ${owner}'s speaker namespace`);
+    process.kill(Number(bird), 'SIGKILL');
+    await upstreamRouteBecomes(fip().floatingIp, undefined);
+    await upstreamRouteBecomes(fip().floatingIp, nextHop);
+    await h.waitFor('the restart to be counted', async () =>
+      statusOf(owner).speakerRestarts >= 1 ? true : undefined,
+    );
+  });
+
+  it('a wrong MD5 password keeps the session down, is reported, and the floating IP stays ACTIVE', async () => {
+    const owner = fip().node!;
+    const nextHop = await routeTo(fip().floatingIp);
+    assert.ok(nextHop, 'announced before the fault');
+    await h.upstream!.configure({ password: 'right-one' });
+    await h.api.delete(`/v2.0/bgp-peers/${peerId}`);
+    const peer = await h.api.post<{ bgp_peer: Json }>('/v2.0/bgp-peers', {
+      bgp_peer: { peer_ip: '203.0.113.1', remote_as: UPSTREAM_AS, auth_type: 'md5', password: 'wrong-one' },
+    });
+    peerId = String(peer.bgp_peer.id);
+    await h.api.put(`/v2.0/bgp-speakers/${speakerId}/add_bgp_peer`, { bgp_peer_id: peerId });
+    await upstreamRouteBecomes(fip().floatingIp, undefined);
+    // Held down, not flapping: still down a few hold times later, and the agent says so.
+    await new Promise((r) => setTimeout(r, 4000));
+    assert.equal(await routeTo(fip().floatingIp), undefined);
+    const status = statusOf(owner);
+    assert.equal(status.sessions.length, 1);
+    assert.equal(status.sessions[0]!.established, false);
+    assert.doesNotMatch(status.sessions[0]!.state, /Established/);
+    assert.equal(status.routes, 1, 'the route is still meant to be announced');
+    const shown = await h.api.get<{ floatingip: Json }>(`/v2.0/floatingips/${fip().fipId}`);
+    assert.equal(shown.floatingip.status, 'ACTIVE');
+    await h.api.put(`/v2.0/bgp-peers/${peerId}`, { bgp_peer: { password: 'right-one' } });
+    await upstreamRouteBecomes(fip().floatingIp, await ownerHop());
+    await h.waitFor('the agent to report the session Established', async () =>
+      statusOf(owner).sessions[0]?.established ? true : undefined,
+    );
+  });
+
+  it('logged no errors besides the ones the faults caused', () => {
+    // A lease lost under load (both agents starved past their TTL) is the lease mechanism working, not a BGP fault.
+    const unexpected = problems.filter((p) => !/BIRD exited|not established|lost the lease/.test(p));
+    assert.deepEqual(unexpected, []);
+  });
+});
