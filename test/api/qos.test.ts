@@ -261,7 +261,7 @@ describe('QoS policies and rules (qos, qos-bw-limit-direction, qos-pps, qos-fip)
     );
   });
 
-  it('lists the rule types and shows their parameters, with nftables as the one driver enforcing them', async () => {
+  it('lists the rule types and shows their parameters, with the drivers that enforce them (nftables, eBPF, tc)', async () => {
     const types = await alice.caller.get('/v2.0/qos/rule-types');
     assert.deepEqual(types.body, {
       rule_types: [{ type: 'bandwidth_limit' }, { type: 'packet_rate_limit' }],
@@ -270,7 +270,7 @@ describe('QoS policies and rules (qos, qos-bw-limit-direction, qos-pps, qos-fip)
     assert.equal(shown.type, 'bandwidth_limit');
     assert.deepEqual(
       (shown.drivers as Json[]).map((d) => d.name),
-      ['nftables', 'ebpf'],
+      ['nftables', 'ebpf', 'tc'],
     );
     assert.deepEqual((shown.drivers as Json[])[0]!.supported_parameters, shown.supported_parameters);
     const unknown = await alice.caller.get('/v2.0/qos/rule-types/dscp_marking');

@@ -15,9 +15,11 @@ const GUEST_FILES = [
   'test/guest/tc.conformance.guest.ts',
   'test/guest/seed-recipe.guest.ts',
   'test/guest/tc-layouts.guest.ts',
+  // The shared QoS wire suite, once: police actions need act_police, which only the guest kernel has.
+  'test/guest/tc.qos-wire.guest.ts',
 ];
-/** The conformance suite alone has 13 cases; fewer results means something did not run. */
-const MIN_RESULTS = 20;
+/** The conformance suite alone has 13 cases, the QoS wire suite 10; fewer results means something did not run. */
+const MIN_RESULTS = 30;
 const GUEST_TIMEOUT_S = 2400;
 // Booting qemu and running three suites in it takes minutes, far more on a loaded machine.
 allowFileTime((GUEST_TIMEOUT_S + 300) * 1000);
@@ -53,7 +55,7 @@ describe(
   'tc backend inside a kernel with act_nat (Debian cloud kernel under qemu)',
   { timeout: (GUEST_TIMEOUT_S + 120) * 1000 },
   () => {
-    it('boots the guest and runs the conformance suite, the seed regression and the layout cases', async (t) => {
+    it('boots the guest and runs the conformance suite, the seed regression, the layout cases and QoS', async (t) => {
       const { code, stdout, stderr } = await runInGuest();
       const results = parseTap(stdout);
       for (const r of results) {

@@ -14,6 +14,8 @@ export interface IperfResult {
   readonly packetsReceived: number;
   /** Received, counted as the limiter counts them: IP packet bits (UDP), or TCP payload bits. */
   readonly bitsReceived: number;
+  /** UDP: what the sender sent in each reporting interval (`intervalSeconds`), to see whether it kept pace. */
+  readonly sentIntervals: readonly { readonly seconds: number; readonly packets: number }[];
 }
 
 interface IperfSum {
@@ -25,6 +27,7 @@ interface IperfSum {
 }
 interface IperfJson {
   error?: string;
+  intervals?: { sum?: { seconds?: number; packets?: number } }[];
   end?: { sum_sent?: IperfSum; sum_received?: IperfSum };
 }
 
@@ -39,6 +42,8 @@ export async function iperf(options: {
   readonly host: string;
   readonly udp?: { readonly bitsPerSecond: number; readonly length: number; readonly count: number };
   readonly tcpSeconds?: number;
+  /** iperf3's reporting interval (`-i`); default 1 s. */
+  readonly intervalSeconds?: number;
 }): Promise<IperfResult> {
   const [file, ...args] = commandLine(
     'iperf3',
@@ -50,6 +55,7 @@ export async function iperf(options: {
   try {
     await waitListening(options.serverNs);
     const clientArgs = ['-c', options.host, '-p', String(IPERF_PORT), '-J'];
+    if (options.intervalSeconds) clientArgs.push('-i', String(options.intervalSeconds));
     if (options.udp) {
       const { bitsPerSecond, length, count } = options.udp;
       clientArgs.push('-u', '-b', String(bitsPerSecond), '-l', String(length), '-k', String(count));
@@ -72,6 +78,10 @@ export async function iperf(options: {
       packetsSent: sent.packets ?? 0,
       packetsReceived,
       bitsReceived: 8 * (received.bytes + (options.udp ? packetsReceived * IP_UDP_HEADERS : 0)),
+      sentIntervals: (json.intervals ?? []).map((i) => ({
+        seconds: i.sum?.seconds ?? 0,
+        packets: i.sum?.packets ?? 0,
+      })),
     };
   } finally {
     if (server.exitCode === null) server.kill();

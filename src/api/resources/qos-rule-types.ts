@@ -3,10 +3,10 @@ import { QOS_DIRECTIONS, QOS_RULE_SPECS, SfipError, type QosRuleSpec } from '../
 
 /**
  * Neutron's rule-type listing (qos) and its details (qos-rule-type-details): which rule types the API takes and,
- * per dataplane driver, which parameters it honours. The nftables and eBPF backends enforce limits; the others
- * refuse a floating IP with limits (docs/qos.md), so they are not listed.
+ * per dataplane driver, which parameters it honours. The nftables, eBPF and tc backends enforce limits (tc where
+ * the kernel has act_police); iptables refuses a floating IP with limits (docs/qos.md), so it is not listed.
  */
-const DRIVERS = ['nftables', 'ebpf'] as const;
+const DRIVERS = ['nftables', 'ebpf', 'tc'] as const;
 
 function details(spec: QosRuleSpec) {
   const parameters = supportedParameters(spec);

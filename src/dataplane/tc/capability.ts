@@ -11,7 +11,43 @@ export const ACT_NAT_MISSING =
  * Probes act_nat for real in a scratch namespace: a kernel config can claim a module that cannot be loaded (these
  * machines load no modules), so only adding a nat action proves it.
  */
-export async function probeActNat(run: Runner, namespace: string): Promise<CapabilityCheck> {
+export function probeActNat(run: Runner, namespace: string): Promise<CapabilityCheck> {
+  return probe(
+    run,
+    namespace,
+    'act_nat',
+    ['nat', 'ingress', '192.0.2.1/32', '192.0.2.2'],
+    ACT_NAT_MISSING,
+    'tc action nat works',
+  );
+}
+
+/** What floating-IP rate limits need, and what to use instead, for error messages. */
+export const ACT_POLICE_MISSING =
+  "this kernel has no act_police with packet rates (CONFIG_NET_ACT_POLICE, tc 'action police', pkts_rate from " +
+  'Linux 5.14), which the tc backend needs to enforce QoS limits on floating IPs; use the nftables or ebpf ' +
+  'backend, or run a kernel that has act_police (Debian builds it as a module)';
+
+/** Probes a packet-rate policer, which also proves byte-rate ones (act_police has had those for ever). */
+export function probeActPolice(run: Runner, namespace: string): Promise<CapabilityCheck> {
+  return probe(
+    run,
+    namespace,
+    'act_police',
+    ['police', 'pkts_rate', '1000', 'pkts_burst', '100', 'conform-exceed', 'drop/pipe'],
+    ACT_POLICE_MISSING,
+    'tc action police with pkts_rate works',
+  );
+}
+
+async function probe(
+  run: Runner,
+  namespace: string,
+  name: string,
+  action: readonly string[],
+  missing: string,
+  works: string,
+): Promise<CapabilityCheck> {
   const steps: [string, string[]][] = [
     ['ip', ['link', 'set', 'lo', 'up']],
     ['tc', ['qdisc', 'add', 'dev', 'lo', 'clsact']],
@@ -23,10 +59,7 @@ export async function probeActNat(run: Runner, namespace: string): Promise<Capab
         'dst',
         '192.0.2.1/32',
         'action',
-        'nat',
-        'ingress',
-        '192.0.2.1/32',
-        '192.0.2.2',
+        ...action,
       ]),
     ],
   ];
@@ -34,16 +67,16 @@ export async function probeActNat(run: Runner, namespace: string): Promise<Capab
     await run('ip', ['netns', 'add', namespace]);
   } catch (error) {
     return {
-      name: 'act_nat',
+      name,
       ok: false,
       detail: `cannot create probe namespace ${namespace}: ${firstLine(error)}`,
     };
   }
   try {
     for (const [file, args] of steps) await run(file, args, { netns: namespace });
-    return { name: 'act_nat', ok: true, detail: 'tc action nat works (probed in a scratch namespace)' };
+    return { name, ok: true, detail: `${works} (probed in a scratch namespace)` };
   } catch (error) {
-    return { name: 'act_nat', ok: false, detail: `${ACT_NAT_MISSING} (tc said: ${firstLine(error)})` };
+    return { name, ok: false, detail: `${missing} (tc said: ${firstLine(error)})` };
   } finally {
     await run('ip', ['netns', 'del', namespace]).catch(() => undefined);
   }

@@ -40,6 +40,9 @@ export interface ActionInfo {
   readonly newAddress?: string;
   /** skbedit: the mark and mask it sets. */
   readonly mark?: number;
+  /** police: a packet-rate policer's rate and burst (a byte-rate policer's are not in tc's JSON: police.ts). */
+  readonly pktsRate?: number;
+  readonly pktsBurst?: number;
   readonly markMask?: number;
   readonly control: string;
   readonly cookie: string | undefined;
@@ -79,6 +82,8 @@ interface RawAction {
   new_addr?: unknown;
   mark?: unknown;
   mask?: unknown;
+  pkts_rate?: unknown;
+  pkts_burst?: unknown;
   cookie?: unknown;
   control_action?: { type?: unknown };
   stats?: { packets?: unknown; bytes?: unknown };
@@ -126,6 +131,8 @@ function parseAction(a: RawAction): ActionInfo {
     }),
     ...(kind === 'skbedit' &&
       a.mark !== undefined && { mark: num(a.mark), markMask: hex(a.mask ?? 'ffffffff') }),
+    ...(kind === 'police' &&
+      a.pkts_rate !== undefined && { pktsRate: num(a.pkts_rate), pktsBurst: num(a.pkts_burst) }),
     control: String(a.control_action?.type ?? ''),
     cookie: typeof a.cookie === 'string' ? a.cookie : undefined,
     packets: num(a.stats?.packets),

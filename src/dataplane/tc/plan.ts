@@ -1,9 +1,16 @@
 import { badRequest } from '../../model/errors.js';
-import type { ActualRouter, DesiredRouter, FloatingMapping, Plan } from '../types.js';
+import {
+  limitsKey,
+  type ActualRouter,
+  type DesiredRouter,
+  type FloatingMapping,
+  type Plan,
+} from '../types.js';
 import { describeNamespace } from '../common/gateway-addresses.js';
 import { joinSteps, type BatchStep } from './batch.js';
 import { checkTarget, netfilterNames, routerCookie } from './naming.js';
 import type { TcOptions } from './options.js';
+import { policeText } from './police.js';
 import {
   hairpinRules,
   jumpKey,
@@ -216,7 +223,7 @@ const leafId = (kind: string, key: string) => `${kind} ${key}`;
 function sameContent(have: OwnedLeaf, want: U32Leaf): boolean {
   if (want.kind === 'gate')
     return have.target === want.target && sameHash(have.targetHash ?? null, want.targetHash ?? null);
-  return have.to === want.entry.to;
+  return have.to === want.entry.to && policeText(have.police) === policeText(want.entry.police);
 }
 
 /** Leaf changes inside an unchanged tree: replace in place, add into free node ids, delete the rest. */
@@ -399,13 +406,20 @@ export function planSteps(desired: DesiredRouter, actual: TcActualRouter, option
   return { steps: steps.filter((s) => s.text !== ''), rebuild: rebuilt || !structureOk || !setsPresent };
 }
 
+/**
+ * Which floating IPs change: a new or moved translation, or (when the kernel's limits are known) a limit change,
+ * which replaces that floating IP's leaves and nothing else.
+ */
 export function mappingDelta(
   desired: DesiredRouter,
   inbound: ReadonlyMap<string, string>,
+  limits?: ReadonlyMap<string, string>,
 ): { added: FloatingMapping[]; removed: FloatingMapping[] } {
   const want = new Map(desired.mappings.map((m) => [m.floatingIp as string, m.fixedIp as string]));
+  const limitsChanged = (m: FloatingMapping) =>
+    limits !== undefined && (limits.get(m.floatingIp) ?? '') !== limitsKey(m.limits);
   return {
-    added: desired.mappings.filter((m) => inbound.get(m.floatingIp) !== m.fixedIp),
+    added: desired.mappings.filter((m) => inbound.get(m.floatingIp) !== m.fixedIp || limitsChanged(m)),
     removed: [...inbound]
       .filter(([fip, fixed]) => want.get(fip) !== fixed)
       .map(([fip, fixed]) => ({ floatingIp: fip, fixedIp: fixed }) as FloatingMapping),
@@ -415,7 +429,7 @@ export function mappingDelta(
 export function planTc(desired: DesiredRouter, actual: TcActualRouter, options: TcOptions): Plan {
   const { steps, rebuild } = planSteps(desired, actual, options);
   const wantAddresses = new Set<string>(desired.mappings.map((m) => m.floatingIp));
-  const { added, removed } = mappingDelta(desired, actual.inbound);
+  const { added, removed } = mappingDelta(desired, actual.inbound, actual.limits);
   return {
     target: desired,
     batch: joinSteps(steps),

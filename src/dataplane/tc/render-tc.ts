@@ -1,4 +1,5 @@
 import type { TcOptions } from './options.js';
+import { policeArgs } from './police.js';
 import type { HashKey, U32Layout, U32Leaf } from './u32-layout.js';
 
 /**
@@ -65,11 +66,12 @@ const prefix = (c: FilterContext) => `dev ${c.device} parent ${c.parent} protoco
  */
 export function leafArgs(c: FilterContext, leaf: U32Leaf): string {
   const { key, to } = leaf.entry;
+  const police = policeArgs(c.cookie, leaf.entry.police);
   switch (leaf.kind) {
     case 'natDestination':
-      return `match ip dst ${key}/32 action nat ingress ${key}/32 ${to} cookie ${c.cookie}`;
+      return `match ip dst ${key}/32 ${police}action nat ingress ${key}/32 ${to} cookie ${c.cookie}`;
     case 'natSource':
-      return `match ip src ${key}/32 action nat egress ${key}/32 ${to} cookie ${c.cookie}`;
+      return `match ip src ${key}/32 ${police}action nat egress ${key}/32 ${to} cookie ${c.cookie}`;
     case 'natDestinationMark': {
       const mark = markText(c.hairpinMark);
       return `match ip dst ${key}/32 action nat ingress ${key}/32 ${to} pipe cookie ${c.cookie} action skbedit mark ${mark}/${mark} continue cookie ${c.cookie}`;

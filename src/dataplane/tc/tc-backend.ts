@@ -19,8 +19,9 @@ import type {
   RouterTarget,
 } from '../types.js';
 import { splitSteps, type StepTool } from './batch.js';
-import { probeActNat } from './capability.js';
+import { probeActNat, probeActPolice } from './capability.js';
 import { floatingIpCounters } from './counters.js';
+import { limitsOfLeaves } from './police.js';
 import { checkTarget, netfilterNames, routerCookie } from './naming.js';
 import { DEFAULT_TC_OPTIONS, type TcOptions } from './options.js';
 import { parseIpsetSave, parseIptablesSave, routerIdsInSave } from './parse-netfilter.js';
@@ -93,11 +94,11 @@ export class TcDataplane implements Dataplane {
   /** act_nat rewrites addresses only, and act_pedit (which could rewrite ports) is not built into this kernel. */
   readonly portForwardingRefusal =
     'backend tc cannot program port forwardings: act_nat rewrites IPv4 addresses only, and port rewriting needs act_pedit (CONFIG_NET_ACT_PEDIT), which this kernel lacks; use the nftables backend';
-  /** QoS through tc (htb classes under 10:, police on ingress) is issue 19's next step; not built yet. */
-  readonly qosRefusal =
-    'backend tc cannot enforce them yet (missing capability: per-floating-IP rate limits, htb classes and police actions not built); use the nftables backend';
+  // No qosRefusal: rate limits are police actions in the floating IP's own leaves (police.ts). A kernel without
+  // act_police fails the apply of a limited floating IP with ACT_POLICE_MISSING, not the whole backend.
   readonly settings: TcDataplaneSettings;
   private actNat: Promise<CapabilityCheck> | undefined;
+  private actPolice: Promise<CapabilityCheck> | undefined;
 
   constructor(
     private readonly run: Runner = defaultRun,
@@ -129,6 +130,13 @@ export class TcDataplane implements Dataplane {
     if (!probe.ok) throw new Error(`The tc backend cannot run here: ${probe.detail}`);
   }
 
+  /** Probed once per process, and only when a plan installs a policer: unlimited floating IPs do not need it. */
+  private async ensureActPolice(): Promise<void> {
+    this.actPolice ??= probeActPolice(this.run, `${this.settings.probeNamespace}-p`);
+    const probe = await this.actPolice;
+    if (!probe.ok) throw new Error(`The tc backend cannot enforce QoS limits here: ${probe.detail}`);
+  }
+
   async read(target: RouterTarget, desired?: DesiredRouter): Promise<TcActualRouter> {
     checkTarget(target);
     // Few commands per read: inside an emulated guest each one costs tens of milliseconds, and the agent reads every
@@ -147,6 +155,7 @@ export class TcDataplane implements Dataplane {
     const gateway = devices[0]!;
     const inbound = new Map(leavesOf(gateway, 'inbound').map((l) => [l.key, l.to]));
     const outbound = new Map(leavesOf(gateway, 'outbound').map((l) => [l.key, l.to]));
+    const limits = limitsOfLeaves(leavesOf(gateway, 'inbound'), leavesOf(gateway, 'outbound'));
     const present =
       devices.some((d) => d.layout !== 'none' && d.foreign.length === 0) ||
       netfilter.chains.size > 0 ||
@@ -156,6 +165,7 @@ export class TcDataplane implements Dataplane {
       structureMatches: false,
       inbound,
       outbound,
+      limits,
       addresses,
       devices,
       internalDevices,
@@ -314,7 +324,7 @@ export class TcDataplane implements Dataplane {
   plan(desired: DesiredRouter, actual: ActualRouter): Plan {
     checkTarget(desired);
     if (isTcActual(actual)) return planTc(desired, actual, this.settings);
-    const { added, removed } = mappingDelta(desired, actual.inbound);
+    const { added, removed } = mappingDelta(desired, actual.inbound, actual.limits);
     const want = new Set<string>(desired.mappings.map((m) => m.floatingIp));
     const addAddresses = desired.mappings.map((m) => m.floatingIp).filter((ip) => !actual.addresses.has(ip));
     const removeAddresses = [...actual.addresses].filter((ip) => !want.has(ip)).sort();
@@ -343,6 +353,7 @@ export class TcDataplane implements Dataplane {
       if (!isDesired(plan.target)) throw new Error('a tc plan made without a read needs the desired router');
       real = planTc(plan.target, await this.read(plan.target, plan.target), this.settings);
     }
+    if (real.batch !== null && / action police /.test(real.batch)) await this.ensureActPolice();
     // Translation and untracking first, addresses second, as in the nftables backend.
     for (const step of real.batch === null ? [] : splitSteps(real.batch)) {
       const [file, ...args] = TOOL_ARGS[step.tool];

@@ -1,6 +1,7 @@
 import { isIPv4 } from '../../model/ipv4.js';
 import type { TcOptions } from './options.js';
 import type { FilterState, NodeInfo, QdiscInfo, TableInfo } from './parse-tc.js';
+import { isPoliceCookieOf, policeLimitsOfActions, type PoliceLimit } from './police.js';
 import {
   DESTINATION_OFFSET,
   generationOfTable,
@@ -22,6 +23,8 @@ export interface OwnedLeaf {
   readonly key: string;
   /** nat leaves: the address the key becomes. */
   readonly to: string;
+  /** The rate limits policed before the translation (empty for none). */
+  readonly police: readonly PoliceLimit[];
   /** gate leaves: where they jump. */
   readonly target?: number;
   readonly targetHash?: HashKey | null;
@@ -126,7 +129,7 @@ const EXPECTED_LEAVES: Record<TreeKind, readonly LeafKind[]> = {
 };
 
 /** Reads one leaf; returns a string saying why it is not a well-formed sfip leaf of this tree. */
-function ownedLeaf(kind: TreeKind, node: NodeInfo, hairpinMark: number): OwnedLeaf | string {
+function ownedLeaf(kind: TreeKind, node: NodeInfo, hairpinMark: number, cookie: string): OwnedLeaf | string {
   const problem = (why: string) => `filter ${node.handle}: ${why}`;
   const key = node.matchAddress;
   if (!key || !isIPv4(key)) return problem('does not match one address');
@@ -139,14 +142,21 @@ function ownedLeaf(kind: TreeKind, node: NodeInfo, hairpinMark: number): OwnedLe
       ...base,
       kind: 'gate',
       to: '',
+      police: [],
       target: node.link.target,
       targetHash: hashOf(node.link),
       packets: 0,
       bytes: 0,
     };
   } else {
-    const [nat, ...rest] = node.actions;
-    if (!nat || nat.kind !== 'nat') return problem('has no nat action first');
+    const policers = node.actions.findIndex((a) => a.kind !== 'police');
+    const police = policeLimitsOfActions(cookie, node.actions.slice(0, Math.max(policers, 0)));
+    if (typeof police === 'string') return problem(police);
+    const [nat, ...rest] = node.actions.slice(police.length);
+    if (!nat || nat.kind !== 'nat') return problem('has no nat action after its policers');
+    if (nat.cookie !== cookie) return problem('translates without this router’s cookie');
+    if (police.length > 0 && (kind === 'hairpin' || kind === 'hairpinSource'))
+      return problem('polices hairpin traffic');
     const marks = rest.length === 1 && rest[0]!.kind === 'skbedit';
     if (rest.length > 0 && !marks)
       return problem(`has other actions (${rest.map((a) => a.kind).join(', ')})`);
@@ -159,7 +169,14 @@ function ownedLeaf(kind: TreeKind, node: NodeInfo, hairpinMark: number): OwnedLe
     if (node.matchOffset !== offset) return problem('matches the wrong field');
     if (nat.oldAddress !== `${key}/32` || !isIPv4(nat.newAddress ?? ''))
       return problem('rewrites another address');
-    leaf = { ...base, kind: leafKind, to: nat.newAddress!, packets: nat.packets, bytes: nat.bytes };
+    leaf = {
+      ...base,
+      kind: leafKind,
+      to: nat.newAddress!,
+      police,
+      packets: nat.packets,
+      bytes: nat.bytes,
+    };
   }
   if (!EXPECTED_LEAVES[kind].includes(leaf.kind))
     return problem(`is a ${leaf.kind} filter in the ${kind} tree`);
@@ -185,7 +202,12 @@ export function interpretTree(
   const rootLinks: RootLink[] = [];
   for (const node of filters.nodes) {
     const translating = node.actions.length > 0;
-    if (translating && node.actions[0]!.cookie !== cookie) {
+    const first = node.actions[0];
+    // A limited leaf starts with its policers, whose cookies carry the router's tag and the limit (police.ts).
+    const owned =
+      first !== undefined &&
+      (first.kind === 'police' ? isPoliceCookieOf(cookie, first.cookie) : first.cookie === cookie);
+    if (translating && !owned) {
       foreign.push(`filter ${node.handle} at sfip's priority ${priority} without this router's cookie`);
       continue;
     }
@@ -208,7 +230,7 @@ export function interpretTree(
       }
       continue;
     }
-    const leaf = ownedLeaf(kind, node, hairpinMark);
+    const leaf = ownedLeaf(kind, node, hairpinMark, cookie);
     if (typeof leaf === 'string') problems.push(leaf);
     else leaves.push(leaf);
   }

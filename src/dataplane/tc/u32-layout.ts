@@ -1,6 +1,7 @@
 import { ipv4ToUint32, type IPv4 } from '../../model/ipv4.js';
 import type { FloatingMapping } from '../types.js';
 import type { TcOptions } from './options.js';
+import { policeLimitsOf, type PoliceLimit } from './police.js';
 
 /**
  * The u32 filter trees sfip installs, as pure data.
@@ -27,6 +28,8 @@ export const DESTINATION_OFFSET = 16;
 export interface NatEntry {
   readonly key: IPv4;
   readonly to: IPv4;
+  /** Rate limits policed before the translation (gateway trees only; hairpin traffic is not limited). */
+  readonly police?: readonly PoliceLimit[];
 }
 
 export type LeafKind = 'natDestination' | 'natSource' | 'natDestinationMark' | 'gate';
@@ -129,14 +132,27 @@ export const LINEAR_CHUNK = 4000;
 
 const byKey = (a: NatEntry, b: NatEntry) => ipv4ToUint32(a.key) - ipv4ToUint32(b.key);
 
-/** Floating -> fixed, sorted by floating address. */
-export function destinationEntries(mappings: readonly FloatingMapping[]): NatEntry[] {
-  return mappings.map((m) => ({ key: m.floatingIp, to: m.fixedIp })).sort(byKey);
+/** Police only where a limit applies: an empty list would make two equal leaves compare unequal. */
+function withPolice(entry: NatEntry, limits: readonly PoliceLimit[]): NatEntry {
+  return limits.length > 0 ? { ...entry, police: limits } : entry;
 }
 
-/** Fixed -> floating, sorted by fixed address. */
-export function sourceEntries(mappings: readonly FloatingMapping[]): NatEntry[] {
-  return mappings.map((m) => ({ key: m.fixedIp, to: m.floatingIp })).sort(byKey);
+/** Floating -> fixed, sorted by floating address; with the floating IP's ingress limits when `limited`. */
+export function destinationEntries(mappings: readonly FloatingMapping[], limited = false): NatEntry[] {
+  return mappings
+    .map((m) =>
+      withPolice({ key: m.floatingIp, to: m.fixedIp }, limited ? policeLimitsOf(m.limits, 'ingress') : []),
+    )
+    .sort(byKey);
+}
+
+/** Fixed -> floating, sorted by fixed address; with the floating IP's egress limits when `limited`. */
+export function sourceEntries(mappings: readonly FloatingMapping[], limited = false): NatEntry[] {
+  return mappings
+    .map((m) =>
+      withPolice({ key: m.fixedIp, to: m.floatingIp }, limited ? policeLimitsOf(m.limits, 'egress') : []),
+    )
+    .sort(byKey);
 }
 
 export const octetOf = (ip: IPv4, octet: number): number => (ipv4ToUint32(ip) >>> (8 * octet)) & 0xff;
@@ -245,10 +261,19 @@ export function layoutTree(
   const leaf = (k: LeafKind) => () => ({ kind: k });
   let entry: { entryTable: number; entryHash: HashKey | null };
   switch (kind) {
+    // The gateway device's trees carry the floating IPs' limits: inbound the ingress ones, outbound egress.
     case 'inbound':
-      entry = buildTree(b, destinationEntries(mappings), DESTINATION_OFFSET, leaf('natDestination'), options);
+      entry = buildTree(
+        b,
+        destinationEntries(mappings, true),
+        DESTINATION_OFFSET,
+        leaf('natDestination'),
+        options,
+      );
       break;
     case 'outbound':
+      entry = buildTree(b, sourceEntries(mappings, true), SOURCE_OFFSET, leaf('natSource'), options);
+      break;
     case 'hairpinSource':
       entry = buildTree(b, sourceEntries(mappings), SOURCE_OFFSET, leaf('natSource'), options);
       break;
