@@ -9,11 +9,10 @@ import {
   fixedIpOf,
   floatingIpOf,
   macOf,
-  type BenchTopology,
 } from '../topology.js';
 import { kernelTimeNs, netRxSoftirqs } from './cpu.js';
 import { steerReceiveTo } from './rps.js';
-import { installSinkCounters, readSinkCounter } from './sink-counter.js';
+import { installSinkCounters, readSinkCounter, settledCount } from './sink-counter.js';
 import { keepTickRunning } from './tick-keeper.js';
 import { gatewayIngressRuns, withBpfStats, type ProgramRuns } from '../qos/program-time.js';
 import { sendFrames, type FlowPattern } from './trafgen.js';
@@ -96,17 +95,6 @@ export const benchRouterId = (backend: string) =>
   ROUTER_IDS[backend] ?? '00000000-0000-4000-8000-00000000b0ff';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Waits until the sink's counter stops moving: the router may still be draining its backlog. */
-async function settledCount(t: BenchTopology, sinkDevice: string): Promise<number> {
-  let last = await readSinkCounter(t, sinkDevice);
-  for (;;) {
-    await sleep(100);
-    const now = await readSinkCounter(t, sinkDevice);
-    if (now === last) return now;
-    last = now;
-  }
-}
 
 /** With the tick keeper running, this reads ~0 on a quiet CPU: proof that accounting is complete. */
 async function idleNsPerSecond(cpu: number, ms: number): Promise<number> {

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from '../../src/exec/run.js';
 import type { BenchTopology } from '../topology.js';
 
@@ -42,4 +43,18 @@ export async function readSinkCounter(t: BenchTopology, sinkDevice: string): Pro
   const counter = objects.find((o) => o.counter)?.counter;
   if (!counter) throw new Error(`nft printed no counter ${counterName(sinkDevice)}`);
   return counter.packets;
+}
+
+/**
+ * Waits until the sink's counter stops moving (the router may still be draining its backlog) and returns it.
+ * Every forwarding suite reads its delivered count this way, so all of them wait by the same rule.
+ */
+export async function settledCount(t: BenchTopology, sinkDevice: string): Promise<number> {
+  let last = await readSinkCounter(t, sinkDevice);
+  for (;;) {
+    await sleep(100);
+    const now = await readSinkCounter(t, sinkDevice);
+    if (now === last) return now;
+    last = now;
+  }
 }

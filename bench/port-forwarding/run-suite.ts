@@ -18,7 +18,7 @@ import type { BackendName, IPv4 } from '../../src/model/index.js';
 import { availability } from '../install.js';
 import { kernelTimeNs } from '../forwarding/cpu.js';
 import { steerReceiveTo } from '../forwarding/rps.js';
-import { installSinkCounters, readSinkCounter } from '../forwarding/sink-counter.js';
+import { installSinkCounters, readSinkCounter, settledCount } from '../forwarding/sink-counter.js';
 import { sendFrames } from '../forwarding/trafgen.js';
 import { shuffled } from '../stats.js';
 import { writeMarkedSection } from '../report/write-section.js';
@@ -95,16 +95,6 @@ function target(config: Config, count: number): { dst: IPv4; dport: number } {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function settledCount(t: BenchTopology, device: string): Promise<number> {
-  let last = await readSinkCounter(t, device);
-  for (;;) {
-    await sleep(100);
-    const now = await readSinkCounter(t, device);
-    if (now === last) return now;
-    last = now;
-  }
-}
 
 export interface PortForwardingOptions {
   readonly reps: number;

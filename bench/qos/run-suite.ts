@@ -20,7 +20,7 @@ import type { BackendName } from '../../src/model/index.js';
 import { availability, benchDesired } from '../install.js';
 import { kernelTimeNs } from '../forwarding/cpu.js';
 import { steerReceiveTo } from '../forwarding/rps.js';
-import { installSinkCounters, readSinkCounter } from '../forwarding/sink-counter.js';
+import { installSinkCounters, readSinkCounter, settledCount } from '../forwarding/sink-counter.js';
 import { sendFrames } from '../forwarding/trafgen.js';
 import { shuffled, summarize } from '../stats.js';
 import { writeMarkedSection } from '../report/write-section.js';
@@ -83,16 +83,6 @@ interface UpdateSample {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function settledCount(t: ReturnType<typeof benchTopology>, device: string): Promise<number> {
-  let last = await readSinkCounter(t, device);
-  for (;;) {
-    await sleep(100);
-    const now = await readSinkCounter(t, device);
-    if (now === last) return now;
-    last = now;
-  }
-}
 
 /** One limit change of floating IP 0 as the agent applies it: a delta planned against the last apply. */
 async function timedLimitChange(

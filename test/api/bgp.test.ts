@@ -4,7 +4,15 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { apiFixture, fixedIpOf, type ApiFixture, type Json, type Project, type Reply } from './fixture.js';
+import {
+  apiFixture,
+  assertRefused,
+  fixedIpOf,
+  type ApiFixture,
+  type Json,
+  type Project,
+  type Reply,
+} from './fixture.js';
 
 const SPEAKERS = '/v2.0/bgp-speakers';
 const PEERS = '/v2.0/bgp-peers';
@@ -20,14 +28,8 @@ describe('BGP speakers and peers (bgp, bgp_4byte_asn)', () => {
   });
   after(() => f.close());
 
-  async function refused(send: () => Promise<Reply>, status: number, type: string, names: RegExp) {
-    const before = await f.latestChange();
-    const reply = await send();
-    assert.equal(reply.status, status, JSON.stringify(reply.body));
-    assert.equal(error(reply).type, type, JSON.stringify(reply.body));
-    assert.match(String(error(reply).message), names);
-    assert.equal(await f.latestChange(), before, 'a refused request wrote to the store');
-  }
+  const refused = (send: () => Promise<Reply>, status: number, type: string, names: RegExp) =>
+    assertRefused(f, send, status, type, names);
 
   const speaker = async (attrs: Json = {}) =>
     f.admin.create('bgp-speakers', 'bgp_speaker', { name: 's', local_as: 64512, ip_version: 4, ...attrs });

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { buildApi, type AuthMode } from '../../src/api/index.js';
 import { issueToken } from '../../src/auth/index.js';
@@ -141,3 +142,25 @@ export async function apiFixture(options: { auth?: AuthMode; poolEnd?: number } 
 
 export const fixedIpOf = (port: Json, index = 0) =>
   ((port.fixed_ips as { ip_address: string }[])[index] as { ip_address: string }).ip_address;
+
+/**
+ * Sends a request that must be refused and checks the whole refusal: the status, the NeutronError type, a message
+ * naming the bad value (when given), and nothing written to the store. One place, so every API test that checks a
+ * refusal checks all of it the same way.
+ */
+export async function assertRefused(
+  f: ApiFixture,
+  send: () => Promise<Reply>,
+  status: number,
+  type: string,
+  names?: RegExp,
+): Promise<Reply> {
+  const before = await f.latestChange();
+  const reply = await send();
+  const error = reply.body.NeutronError as Json;
+  assert.equal(reply.status, status, JSON.stringify(reply.body));
+  assert.equal(error.type, type, JSON.stringify(reply.body));
+  if (names) assert.match(String(error.message), names);
+  assert.equal(await f.latestChange(), before, 'a refused request wrote to the store');
+  return reply;
+}

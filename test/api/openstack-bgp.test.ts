@@ -5,30 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
-import { execFileProgram as execFile } from '../../src/exec/spawn.js';
-import { request, sfipArgs, spawnServe, type SpawnedServe } from './spawn-serve.js';
+import { openstack, openstackOk, projectToken } from '../support/openstack-cli.js';
+import { request, spawnServe, type SpawnedServe } from './spawn-serve.js';
 
-const run = promisify(execFile);
 type Json = Record<string, unknown>;
-
-async function openstack(
-  endpoint: string,
-  token: string,
-  args: string[],
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(
-      'openstack',
-      ['--os-auth-type', 'admin_token', '--os-token', token, '--os-endpoint', endpoint, ...args],
-      { timeout: 60_000, env: { ...process.env, OS_CLOUD: '', HOME: process.env.HOME ?? '/root' } },
-    );
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
 
 describe('openstack bgp speaker / peer against sfip serve', { timeout: 240_000 }, () => {
   let server: SpawnedServe;
@@ -38,11 +18,7 @@ describe('openstack bgp speaker / peer against sfip serve', { timeout: 240_000 }
   let floatingIp: string;
   let gatewayIp: string;
 
-  const os = async (token: string, args: string[]): Promise<unknown> => {
-    const result = await openstack(server.url, token, args);
-    assert.equal(result.code, 0, `openstack ${args.join(' ')} failed: ${result.stderr}`);
-    return args.includes('json') ? JSON.parse(result.stdout) : {};
-  };
+  const os = (token: string, args: string[]): Promise<unknown> => openstackOk(server.url, token, args);
   const api = async (method: string, path: string, body?: Json): Promise<Json> => {
     const reply = await request(server.url, admin, method, path, body);
     assert.ok(reply.status < 300, `${method} ${path}: ${reply.status} ${JSON.stringify(reply.body)}`);
@@ -52,8 +28,7 @@ describe('openstack bgp speaker / peer against sfip serve', { timeout: 240_000 }
   before(async () => {
     server = await spawnServe(['--no-agent']);
     admin = server.adminToken!;
-    const [command, args] = sfipArgs(['token', 'create', '--project', 'alice', '--json']);
-    alice = String((JSON.parse((await run(command, args, { env: server.env })).stdout) as Json).token);
+    alice = await projectToken(server, 'alice');
     // A project's floating IP associated with a port behind a router whose gateway is on "public".
     const net = (
       await api('POST', '/v2.0/networks', { network: { name: 'public', 'router:external': true } })

@@ -2,35 +2,14 @@ import assert from 'node:assert/strict';
 import { execFileProgram as execFile } from '../../src/exec/spawn.js';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { request, sfipArgs, spawnServe, type SpawnedServe } from './spawn-serve.js';
+import { openstack, openstackOk, projectToken } from '../support/openstack-cli.js';
+import { request, spawnServe, type SpawnedServe } from './spawn-serve.js';
 
 const run = promisify(execFile);
 /** The router's namespace: the agent (fake dataplane) cleans conntrack in it, so it must exist. */
 const NAMESPACE = 'ta-oscli';
 
 type Json = Record<string, unknown>;
-
-interface CliResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs Debian's `openstack` with keystoneauth's admin_token plugin (X-Auth-Token, no Keystone) or with none. */
-async function openstack(endpoint: string, token: string | undefined, args: string[]): Promise<CliResult> {
-  const auth =
-    token === undefined ? ['--os-auth-type', 'none'] : ['--os-auth-type', 'admin_token', '--os-token', token];
-  try {
-    const { stdout, stderr } = await run('openstack', [...auth, '--os-endpoint', endpoint, ...args], {
-      timeout: 60_000,
-      env: { ...process.env, OS_CLOUD: '', HOME: process.env.HOME ?? '/root' },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
 
 async function ip(...args: string[]): Promise<void> {
   await run('ip', args);
@@ -44,24 +23,9 @@ describe('the real openstack CLI against sfip serve with token auth (agent on th
   const fips: Record<string, Json> = {};
 
   /** The openstack CLI as a given token, asserting success and parsing `-f json` output. */
-  const os = async (token: string, args: string[], endpoint = server.url): Promise<unknown> => {
-    const result = await openstack(endpoint, token, args);
-    assert.equal(result.code, 0, `openstack ${args.join(' ')} failed: ${result.stderr}`);
-    return args.includes('json') ? JSON.parse(result.stdout) : result.stdout;
-  };
-  const sfipToken = async (project: string): Promise<string> => {
-    const [command, args] = sfipArgs([
-      'token',
-      'create',
-      '--project',
-      project,
-      '--description',
-      'cli test',
-      '--json',
-    ]);
-    const { stdout } = await run(command, args, { env: server.env });
-    return String((JSON.parse(stdout) as Json).token);
-  };
+  const os = (token: string, args: string[], endpoint = server.url): Promise<unknown> =>
+    openstackOk(endpoint, token, args);
+  const sfipToken = (project: string) => projectToken(server, project, ['--description', 'cli test']);
   const show = async (token: string, ref: string) =>
     (await os(token, ['floating', 'ip', 'show', ref, '-f', 'json'])) as Json;
 

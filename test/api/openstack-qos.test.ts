@@ -6,30 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
-import { execFileProgram as execFile } from '../../src/exec/spawn.js';
-import { request, sfipArgs, spawnServe, type SpawnedServe } from './spawn-serve.js';
+import { openstack, openstackOk, projectToken } from '../support/openstack-cli.js';
+import { request, spawnServe, type SpawnedServe } from './spawn-serve.js';
 
-const run = promisify(execFile);
 type Json = Record<string, unknown>;
-
-async function openstack(
-  endpoint: string,
-  token: string,
-  args: string[],
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(
-      'openstack',
-      ['--os-auth-type', 'admin_token', '--os-token', token, '--os-endpoint', endpoint, ...args],
-      { timeout: 60_000, env: { ...process.env, OS_CLOUD: '', HOME: process.env.HOME ?? '/root' } },
-    );
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
 
 describe(
   'openstack network qos and floating ip --qos-policy against sfip serve',
@@ -42,15 +22,9 @@ describe(
     let policyId: string;
     let fipId: string;
 
-    const os = async (token: string, args: string[]): Promise<Json> => {
-      const result = await openstack(server.url, token, args);
-      assert.equal(result.code, 0, `openstack ${args.join(' ')} failed: ${result.stderr}`);
-      return args.includes('json') ? (JSON.parse(result.stdout) as Json) : {};
-    };
-    const tokenFor = async (project: string) => {
-      const [command, args] = sfipArgs(['token', 'create', '--project', project, '--json']);
-      return String((JSON.parse((await run(command, args, { env: server.env })).stdout) as Json).token);
-    };
+    const os = async (token: string, args: string[]): Promise<Json> =>
+      (await openstackOk(server.url, token, args)) as Json;
+    const tokenFor = (project: string) => projectToken(server, project);
     const policy = async () =>
       (await request(server.url, alice, 'GET', `/v2.0/qos/policies/${policyId}`)).body.policy as Json;
 

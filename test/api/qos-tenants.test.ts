@@ -5,7 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { apiFixture, type ApiFixture, type Json, type Project, type Reply } from './fixture.js';
+import {
+  apiFixture,
+  assertRefused,
+  type ApiFixture,
+  type Json,
+  type Project,
+  type Reply,
+} from './fixture.js';
 
 const POLICIES = '/v2.0/qos/policies';
 const error = (reply: Reply) => reply.body.NeutronError as Json;
@@ -60,14 +67,8 @@ describe('QoS policies as another project', () => {
   after(() => f.close());
 
   /** The reply must be the refusal named, and nothing written. */
-  async function refused(send: () => Promise<Reply>, status: number, type: string) {
-    const before = await f.latestChange();
-    const reply = await send();
-    assert.equal(reply.status, status, JSON.stringify(reply.body));
-    assert.equal(error(reply).type, type, JSON.stringify(reply.body));
-    assert.equal(await f.latestChange(), before, 'a refused request wrote to the store');
-    return reply;
-  }
+  const refused = (send: () => Promise<Reply>, status: number, type: string) =>
+    assertRefused(f, send, status, type);
 
   it("does not show or list another project's non-shared policy or its rules: 404 as for an unknown id", async () => {
     const listed = (await bob.caller.get(POLICIES)).body.policies as Json[];

@@ -4,7 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { apiFixture, type ApiFixture, type Json, type Project, type Reply } from './fixture.js';
+import {
+  apiFixture,
+  assertRefused,
+  type ApiFixture,
+  type Json,
+  type Project,
+  type Reply,
+} from './fixture.js';
 
 const POLICIES = '/v2.0/qos/policies';
 const error = (reply: Reply) => reply.body.NeutronError as Json;
@@ -28,14 +35,8 @@ describe('QoS policies and rules (qos, qos-bw-limit-direction, qos-pps, qos-fip)
     String((await alice.caller.create('qos/policies', 'policy', { name })).id);
 
   /** The reply must be the refusal named, and nothing written. */
-  async function refused(send: () => Promise<Reply>, status: number, type: string, names: RegExp) {
-    const before = await f.latestChange();
-    const reply = await send();
-    assert.equal(reply.status, status, JSON.stringify(reply.body));
-    assert.equal(error(reply).type, type, JSON.stringify(reply.body));
-    assert.match(String(error(reply).message), names);
-    assert.equal(await f.latestChange(), before, 'a refused request wrote to the store');
-  }
+  const refused = (send: () => Promise<Reply>, status: number, type: string, names: RegExp) =>
+    assertRefused(f, send, status, type, names);
 
   it('creates, shows, lists, updates and deletes a policy', async () => {
     const reply = await alice.caller.post(POLICIES, { policy: { name: 'gold', description: 'd' } });

@@ -1,33 +1,20 @@
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { Agent } from '../../src/agent/index.js';
 import { FakeDataplane } from '../../src/dataplane/index.js';
-import { spawnProgram } from '../../src/exec/spawn.js';
 import { apiFixture, type ApiFixture } from '../support/api-fixture.js';
+import { CLI, runProgram as run, sfip as sfipAt } from '../support/sfip-cli.js';
 import { dumpStore } from '../support/store-dump.js';
 
-const CLI = join(import.meta.dirname, '..', '..', 'src', 'cli.ts');
 type Json = Record<string, unknown>;
-
-function run(program: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawnProgram(program, args, { env: { ...process.env, NO_COLOR: '1' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 describe('CLI for people: names, reasons, --wait, --json shapes, verbs and flags', () => {
   let f: ApiFixture;
   let url: string;
   let agent: Agent;
   const dp = new FakeDataplane();
-  const sfip = (...args: string[]) => run(process.execPath, ['--import', 'tsx', CLI, '--url', url, ...args]);
+  const sfip = (...args: string[]) => sfipAt(url, ...args);
   const json = async (...args: string[]) => {
     const r = await sfip('--json', ...args);
     assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);

@@ -1,30 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawnProgram as spawn } from '../../src/exec/spawn.js';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { apiFixture, type ApiFixture } from '../support/api-fixture.js';
+import { sfip } from '../support/sfip-cli.js';
 import { dumpStore } from '../support/store-dump.js';
-
-const CLI = join(import.meta.dirname, '..', '..', 'src', 'cli.ts');
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function sfip(url: string, ...args: string[]): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, '--url', url, ...args], {
-      env: { ...process.env, NO_COLOR: '1' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 describe('CLI', () => {
   let f: ApiFixture;

@@ -3,27 +3,12 @@
  * --qos-policy` (issue 19) against the API in process; refusals exit non-zero, name the value, change nothing.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { spawnProgram as spawn } from '../../src/exec/spawn.js';
 import { apiFixture, type ApiFixture } from '../support/api-fixture.js';
+import { sfip } from '../support/sfip-cli.js';
 import { dumpStore } from '../support/store-dump.js';
 
-const CLI = join(import.meta.dirname, '..', '..', 'src', 'cli.ts');
 type Json = Record<string, unknown>;
-
-function sfip(url: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, '--url', url, ...args], {
-      env: { ...process.env, NO_COLOR: '1' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 describe('sfip qos and fip --qos-policy', () => {
   let f: ApiFixture;
