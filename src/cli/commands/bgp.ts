@@ -30,6 +30,7 @@ function speakerCommand(): Command {
   const speaker = new Command('speaker').description('BGP speakers: what is announced, and to which peers');
   speaker
     .command('create')
+    .description('create a BGP speaker (admin)')
     .argument('<name>')
     .requiredOption('--local-as <asn>', "the nodes' AS number (1-4294967295)")
     .option('--no-advertise-floating-ip-host-routes', 'announce no floating IP /32s')
@@ -45,18 +46,23 @@ function speakerCommand(): Command {
       });
       printObject('bgp_speaker', created.bgp_speaker, outputOf(cmd));
     });
-  speaker.command('list').action(async (_o: unknown, cmd: Command) => {
-    const rows = (await clientOf(cmd).get<{ bgp_speakers: Json[] }>(`/v2.0/${SPEAKERS}`)).bgp_speakers;
-    printList('bgp_speakers', rows, SPEAKER_COLUMNS, outputOf(cmd));
-  });
+  speaker
+    .command('list')
+    .description('list BGP speakers')
+    .action(async (_o: unknown, cmd: Command) => {
+      const rows = (await clientOf(cmd).get<{ bgp_speakers: Json[] }>(`/v2.0/${SPEAKERS}`)).bgp_speakers;
+      printList('bgp_speakers', rows, SPEAKER_COLUMNS, outputOf(cmd));
+    });
   speaker
     .command('show')
+    .description('show a BGP speaker')
     .argument('<speaker>', 'name or id')
     .action(async (ref: string, _o: unknown, cmd: Command) => {
       printObject('bgp_speaker', await clientOf(cmd).find(SPEAKERS, 'bgp_speaker', ref), outputOf(cmd));
     });
   speaker
     .command('delete')
+    .description('delete BGP speakers')
     .argument('<speaker...>', 'names or ids')
     .action(async (refs: string[], _o: unknown, cmd: Command) => {
       const api = clientOf(cmd);
@@ -116,6 +122,7 @@ function peerCommand(): Command {
   const peer = new Command('peer').description('BGP peers: the upstream routers the nodes announce to');
   peer
     .command('create')
+    .description('create a BGP peer (admin)')
     .argument('<name>')
     .requiredOption('--peer-ip <address>', 'dotted-quad IPv4')
     .requiredOption('--remote-as <asn>', "the peer's AS number (1-4294967295)")
@@ -131,12 +138,16 @@ function peerCommand(): Command {
       const created = await clientOf(cmd).post<{ bgp_peer: Json }>(`/v2.0/${PEERS}`, { bgp_peer: body });
       printObject('bgp_peer', created.bgp_peer, outputOf(cmd));
     });
-  peer.command('list').action(async (_o: unknown, cmd: Command) => {
-    const rows = (await clientOf(cmd).get<{ bgp_peers: Json[] }>(`/v2.0/${PEERS}`)).bgp_peers;
-    printList('bgp_peers', rows, PEER_COLUMNS, outputOf(cmd));
-  });
+  peer
+    .command('list')
+    .description('list BGP peers')
+    .action(async (_o: unknown, cmd: Command) => {
+      const rows = (await clientOf(cmd).get<{ bgp_peers: Json[] }>(`/v2.0/${PEERS}`)).bgp_peers;
+      printList('bgp_peers', rows, PEER_COLUMNS, outputOf(cmd));
+    });
   peer
     .command('delete')
+    .description('delete BGP peers')
     .argument('<peer...>', 'names or ids')
     .action(async (refs: string[], _o: unknown, cmd: Command) => {
       const api = clientOf(cmd);
