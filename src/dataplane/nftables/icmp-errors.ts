@@ -31,11 +31,11 @@ export const ICMP_INBOUND_CSUM = 'icmp_fip2fixed_csum';
 export const ICMP_OUTBOUND_ADDR = 'icmp_fixed2fip';
 export const ICMP_OUTBOUND_CSUM = 'icmp_fixed2fip_csum';
 
+/** A raw word as nft writes it: `0x` and the given number of hex digits. */
+const hex = (n: number, digits: number) => `0x${n.toString(16).padStart(digits, '0')}`;
+
 /** `0xcb00710a`: how nft writes a raw 32-bit key. */
-export const rawAddress = (ip: string): string =>
-  `0x${ipv4ToUint32(ip as IPv4)
-    .toString(16)
-    .padStart(8, '0')}`;
+export const rawAddress = (ip: string): string => hex(ipv4ToUint32(ip as IPv4), 8);
 
 const fold = (n: number): number => {
   let s = n;
@@ -66,37 +66,46 @@ export interface IcmpMapSpec {
   readonly keyedBy: 'floating' | 'fixed';
 }
 
-const hex16 = (n: number) => `0x${n.toString(16).padStart(4, '0')}`;
+/**
+ * One quoted-header map: its element is the numbers it holds, written as nft takes raw words (32-bit key; an
+ * address or a 16-bit compensation word as value), so what is written and what a read compares cannot drift apart.
+ */
+function icmpMap(
+  name: string,
+  declaration: string,
+  keyedBy: 'floating' | 'fixed',
+  valueDigits: 4 | 8,
+  raw: (m: FloatingMapping) => readonly [number, number],
+): IcmpMapSpec {
+  return {
+    name,
+    declaration,
+    keyedBy,
+    raw,
+    element: (m) => {
+      const [key, value] = raw(m);
+      return `${hex(key, 8)} : ${hex(value, valueDigits)}`;
+    },
+  };
+}
 
 export const ICMP_MAPS: readonly IcmpMapSpec[] = [
-  {
-    name: ICMP_INBOUND_ADDR,
-    declaration: `typeof ${QUOTED_SADDR} : ${QUOTED_SADDR}`,
-    element: (m) => `${rawAddress(m.floatingIp)} : ${rawAddress(m.fixedIp)}`,
-    raw: (m) => [ipv4ToUint32(m.floatingIp), ipv4ToUint32(m.fixedIp)],
-    keyedBy: 'floating',
-  },
-  {
-    name: ICMP_INBOUND_CSUM,
-    declaration: `typeof ${QUOTED_SADDR} : ${WORD_6}`,
-    element: (m) => `${rawAddress(m.floatingIp)} : ${hex16(compensation(m.floatingIp, m.fixedIp))}`,
-    raw: (m) => [ipv4ToUint32(m.floatingIp), compensation(m.floatingIp, m.fixedIp)],
-    keyedBy: 'floating',
-  },
-  {
-    name: ICMP_OUTBOUND_ADDR,
-    declaration: `typeof ${QUOTED_DADDR} : ${QUOTED_DADDR}`,
-    element: (m) => `${rawAddress(m.fixedIp)} : ${rawAddress(m.floatingIp)}`,
-    raw: (m) => [ipv4ToUint32(m.fixedIp), ipv4ToUint32(m.floatingIp)],
-    keyedBy: 'fixed',
-  },
-  {
-    name: ICMP_OUTBOUND_CSUM,
-    declaration: `typeof ${QUOTED_DADDR} : ${WORD_6}`,
-    element: (m) => `${rawAddress(m.fixedIp)} : ${hex16(compensation(m.fixedIp, m.floatingIp))}`,
-    raw: (m) => [ipv4ToUint32(m.fixedIp), compensation(m.fixedIp, m.floatingIp)],
-    keyedBy: 'fixed',
-  },
+  icmpMap(ICMP_INBOUND_ADDR, `typeof ${QUOTED_SADDR} : ${QUOTED_SADDR}`, 'floating', 8, (m) => [
+    ipv4ToUint32(m.floatingIp),
+    ipv4ToUint32(m.fixedIp),
+  ]),
+  icmpMap(ICMP_INBOUND_CSUM, `typeof ${QUOTED_SADDR} : ${WORD_6}`, 'floating', 4, (m) => [
+    ipv4ToUint32(m.floatingIp),
+    compensation(m.floatingIp, m.fixedIp),
+  ]),
+  icmpMap(ICMP_OUTBOUND_ADDR, `typeof ${QUOTED_DADDR} : ${QUOTED_DADDR}`, 'fixed', 8, (m) => [
+    ipv4ToUint32(m.fixedIp),
+    ipv4ToUint32(m.floatingIp),
+  ]),
+  icmpMap(ICMP_OUTBOUND_CSUM, `typeof ${QUOTED_DADDR} : ${WORD_6}`, 'fixed', 4, (m) => [
+    ipv4ToUint32(m.fixedIp),
+    compensation(m.fixedIp, m.floatingIp),
+  ]),
 ];
 
 /** The rules of one direction: three, for the three places the compensation word can go. */

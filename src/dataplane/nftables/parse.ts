@@ -212,8 +212,8 @@ export function tableObjects(rulesetJson: string, table: string): string | undef
   const kept = objects.filter((o) => {
     if (o.metainfo) return true;
     if (o.table) return o.table.name === table;
-    const inner = o.chain ?? o.rule ?? o.map ?? o.set ?? Object.values(o)[0];
-    return inner?.table === table;
+    // Every other object (chain, rule, map, set, named object) names its table.
+    return Object.values(o)[0]?.table === table;
   });
   return kept.some((o) => o.table) ? JSON.stringify({ nftables: kept }) : undefined;
 }
