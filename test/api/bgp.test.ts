@@ -258,6 +258,31 @@ describe('BGP speakers and peers (bgp, bgp_4byte_asn)', () => {
     assert.equal(error(routes).type, 'BgpSpeakerNotFound');
   });
 
+  it('answers a caller without a token 401 on every BGP endpoint, writing nothing', async () => {
+    const s = String((await speaker({ name: 'anon-s' })).id);
+    const p = String((await peer({ name: 'anon-p', peer_ip: '192.0.2.7' })).id);
+    const before = await f.admin.get(SPEAKERS);
+    const anon = f.anonymous;
+    for (const send of [
+      () => anon.get(SPEAKERS),
+      () => anon.post(SPEAKERS, { bgp_speaker: { local_as: 65000 } }),
+      () => anon.get(`${SPEAKERS}/${s}`),
+      () => anon.put(`${SPEAKERS}/${s}`, { bgp_speaker: { name: 'x' } }),
+      () => anon.put(`${SPEAKERS}/${s}/add_bgp_peer`, { bgp_peer_id: p }),
+      () => anon.put(`${SPEAKERS}/${s}/add_gateway_network`, { network_id: f.externalNetworkId }),
+      () => anon.get(`${SPEAKERS}/${s}/get_advertised_routes`),
+      () => anon.delete(`${SPEAKERS}/${s}`),
+      () => anon.get(PEERS),
+      () => anon.post(PEERS, { bgp_peer: { peer_ip: '192.0.2.8', remote_as: 65000 } }),
+      () => anon.get(`${PEERS}/${p}`),
+      () => anon.delete(`${PEERS}/${p}`),
+    ]) {
+      assert.equal((await send()).status, 401);
+    }
+    assert.deepEqual((await f.admin.get(SPEAKERS)).body, before.body);
+    assert.equal((await f.admin.get(`${PEERS}/${p}`)).status, 200);
+  });
+
   it('deleting a gateway network removes it from its speakers', async () => {
     const net = await f.admin.create('networks', 'network', { name: 'edge', 'router:external': true });
     const s = String((await speaker()).id);
