@@ -129,6 +129,16 @@ export class UpstreamBird {
     return [...stdout.matchAll(/via (\d+\.\d+\.\d+\.\d+)/g)].map((m) => m[1]!);
   }
 
+  /**
+   * How the upstream holds its route to `address`: `none`; `stale` while a node's session is in graceful restart
+   * (its routes kept from the closed session, RFC 4724); `fresh` otherwise.
+   */
+  async routeState(address: string): Promise<'none' | 'stale' | 'fresh'> {
+    if ((await this.pathsTo(address)).length === 0) return 'none';
+    const { stdout } = await run('birdc', ['-s', this.bird.socket, 'show', 'protocols', 'all']);
+    return /graceful restart active/i.test(stdout) ? 'stale' : 'fresh';
+  }
+
   /** Established or not, per node. */
   async sessions(): Promise<Record<string, string>> {
     const states = await this.bird.protocols();
@@ -175,6 +185,8 @@ function renderUpstreamConfig(spec: MultiNodeLabSpec, options: UpstreamOptions):
       '  connect retry time 1;',
       '  error wait time 1, 5;',
       ...(options.bfd ? ['  bfd on;'] : []),
+      // Keeps a node's routes as stale while its speaker restarts (RFC 4724), as the node asks.
+      '  graceful restart on;',
       '  ipv4 { import all; export none; };',
       '}',
     );

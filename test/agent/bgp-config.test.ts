@@ -55,7 +55,8 @@ describe('BIRD configuration', () => {
     assert.match(text, /neighbor 203\.0\.113\.1 as 4200000000;/);
     assert.match(text, /local as 64512;/);
     assert.match(text, /password "s3cret";/);
-    assert.match(text, /graceful restart off;/);
+    assert.match(text, /graceful restart on;\n\s+graceful restart time 3;/);
+    assert.match(text, /hold time 3;/);
     assert.match(text, /bfd on;/);
     assert.match(text, /protocol bfd/);
     assert.match(text, /next hop keep;/);

@@ -1,8 +1,9 @@
 /**
  * Routed failover (issue 20): two nodes with etcd, one router, BGP with BFD to an upstream BIRD. A hung agent
  * (SIGSTOP, its BIRD still running) stops being heard by the upstream before its lease can expire, so the
- * upstream never holds the old node's route beside the new owner's; a killed agent with its uplinks cut moves
- * the route too, and traffic from the external host follows. Timings are for bench/, not asserted here.
+ * upstream never holds the old node's route beside the new owner's; so is a killed agent whose BIRD survives it
+ * (graceful restart keeps BIRD running across agent restarts), and restarted without its lease it announces
+ * nothing; a killed agent with its uplinks cut moves the route too, and traffic from the external host follows. Timings are for bench/, not asserted here.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -77,6 +78,26 @@ describe('routed failover with BFD', { timeout: 240_000 }, () => {
     }
     // The old agent resumes without its lease: it must not announce again.
     const watch = Date.now() + 4000;
+    while (Date.now() < watch) {
+      assert.deepEqual(await h.upstream!.pathsTo(fip().floatingIp), [hopOf(other(old))]);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+
+  it('a killed agent whose BIRD survives it is fenced: the route moves, never two; restarted, it stays silent', async () => {
+    const old = await owner();
+    await h.killAgent(old);
+    const { most, seen } = await watchUntil(hopOf(other(old)));
+    assert.equal(most, 1, "the upstream never held the old and the new owner's routes at once");
+    assert.ok(seen.has(hopOf(other(old))));
+    assert.equal(await owner(), other(old));
+    // The restarted agent adopts the BIRD that kept running, under a new lease and owning nothing: its old
+    // route must not come back when the fence lets the session up again.
+    await h.startAgent(old);
+    await h.waitFor(`${old}'s session to be Established again`, async () =>
+      (await h.upstream!.sessions())[old]?.startsWith('Established') ? true : undefined,
+    );
+    const watch = Date.now() + 3000;
     while (Date.now() < watch) {
       assert.deepEqual(await h.upstream!.pathsTo(fip().floatingIp), [hopOf(other(old))]);
       await new Promise((r) => setTimeout(r, 100));

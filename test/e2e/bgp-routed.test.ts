@@ -61,7 +61,74 @@ const statusOf = (node: string) =>
     sessions: { established: boolean; state: string; peerIp: string }[];
     routes: number;
     speakerRestarts: number;
+    speakerAdopted: boolean;
   };
+
+/** The pids of the BIRD daemons in a node's speaker namespace. */
+async function birdPids(node: string): Promise<number[]> {
+  const { stdout } = await run('ip', ['netns', 'pids', bgpLabNames.speaker(h.spec, node)]);
+  return stdout
+    .split('\n')
+    .filter(Boolean)
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'bird';
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+/**
+ * Polls the upstream kernel's route to `address` (what forwards the external host's packets) every 20 ms while
+ * `during` runs; returns how many samples were taken and the ones where the route was not via `nextHop`.
+ */
+async function watchRoute(address: string, nextHop: string, during: () => Promise<void>) {
+  let done = false;
+  let samples = 0;
+  const missing: string[] = [];
+  const polling = (async () => {
+    while (!done) {
+      const hop = await routeTo(address);
+      samples += 1;
+      if (hop !== nextHop) missing.push(`${new Date().toISOString()}: ${hop ?? 'no route'}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  try {
+    await during();
+  } finally {
+    done = true;
+    await polling;
+  }
+  return { samples, missing };
+}
+
+/** Kills the owner's agent with `signal` and starts it again, watching the route and streaming traffic. */
+async function restartKeepsRoute(signal: NodeJS.Signals) {
+  const owner = fip().node!;
+  const nextHop = await routeTo(fip().floatingIp);
+  assert.ok(nextHop, 'announced before the restart');
+  const [birdBefore] = await birdPids(owner);
+  let streams: Awaited<ReturnType<typeof h.stream>> = [];
+  const { samples, missing } = await watchRoute(fip().floatingIp, nextHop, async () => {
+    streams = await h.stream(3000, 10, async () => {
+      await h.killAgent(owner, signal);
+      await h.startAgent(owner);
+    });
+  });
+  assert.ok(samples > 10, `sampled the upstream's route ${samples} times`);
+  assert.deepEqual(missing, [], "the upstream's route to the floating IP never went away");
+  const [s] = streams.map(analyzeStream);
+  assert.equal(s!.lost, 0, 'no packet lost across the restart');
+  assert.equal(s!.byNode[owner], 300);
+  assert.deepEqual(await birdPids(owner), [birdBefore], 'the same BIRD runs, adopted by the new agent');
+  await h.waitFor('the new agent to report the adopted speaker', async () =>
+    statusOf(owner).speakerAdopted && statusOf(owner).sessions[0]?.established ? true : undefined,
+  );
+  assert.equal(await h.nodeOf(fip().routerId), owner, 'the router did not move');
+}
 
 describe('routed floating IPs (BGP)', { timeout: 240_000 }, () => {
   it('without a BGP speaker the external host cannot reach the floating IP (no shared link)', async () => {
@@ -118,20 +185,39 @@ describe('routed floating IPs (BGP)', { timeout: 240_000 }, () => {
     await upstreamRouteBecomes(fip().floatingIp, nextHop);
   });
 
-  it('a crashed speaker is started again and the route comes back', async () => {
+  it('a SIGKILLed agent restarts without the route ever leaving the upstream, and traffic keeps flowing', async () => {
+    await restartKeepsRoute('SIGKILL');
+  });
+
+  it('a SIGTERMed agent restarts without the route ever leaving the upstream, and traffic keeps flowing', async () => {
+    await restartKeepsRoute('SIGTERM');
+  });
+
+  it('a crashed speaker is started again; the upstream keeps the route as stale meanwhile, then fresh', async () => {
     const owner = fip().node!;
     const nextHop = await routeTo(fip().floatingIp);
     assert.ok(nextHop, 'announced before the fault');
-    const { stdout } = await run('ip', ['netns', 'pids', bgpLabNames.speaker(h.spec, owner)]);
-    const pids = stdout.split('\n').filter(Boolean);
-    const bird = pids.find((pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'bird');
-    assert.ok(bird, `BIRD runs in ${owner}'s speaker namespace`);
-    process.kill(Number(bird), 'SIGKILL');
-    await upstreamRouteBecomes(fip().floatingIp, undefined);
-    await upstreamRouteBecomes(fip().floatingIp, nextHop);
-    await h.waitFor('the restart to be counted', async () =>
-      statusOf(owner).speakerRestarts >= 1 ? true : undefined,
-    );
+    const before = statusOf(owner).speakerRestarts;
+    const [pid] = await birdPids(owner);
+    assert.ok(pid, `BIRD runs in ${owner}'s speaker namespace`);
+    let stale = false;
+    const { samples, missing } = await watchRoute(fip().floatingIp, nextHop, async () => {
+      process.kill(pid, 'SIGKILL');
+      await h.waitFor('the upstream to keep the route as stale', async () =>
+        (await h.upstream!.routeState(fip().floatingIp)) === 'stale' ? (stale = true) : undefined,
+      );
+      await h.waitFor('the restart to be counted', async () =>
+        statusOf(owner).speakerRestarts > before ? true : undefined,
+      );
+      const [again] = await birdPids(owner);
+      assert.ok(again !== undefined && again !== pid, 'a new BIRD runs');
+      await h.waitFor('the upstream to hold the route fresh from the new session', async () =>
+        (await h.upstream!.routeState(fip().floatingIp)) === 'fresh' ? true : undefined,
+      );
+    });
+    assert.ok(samples > 10, `sampled the upstream's route ${samples} times`);
+    assert.deepEqual(missing, [], "the upstream's route to the floating IP never went away");
+    assert.ok(stale, 'the upstream went through graceful restart');
   });
 
   it('a wrong MD5 password keeps the session down, is reported, and the floating IP stays ACTIVE', async () => {

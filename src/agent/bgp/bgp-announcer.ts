@@ -41,6 +41,8 @@ export interface BgpStatus {
   readonly routes: number;
   readonly sessions: readonly BgpSessionStatus[];
   readonly speakerRestarts: number;
+  /** Whether BIRD was left running by a previous agent and adopted by this one (graceful agent restart). */
+  readonly speakerAdopted: boolean;
   /** The last failure writing routes or configuring BIRD; absent when the last attempt worked. */
   readonly error?: string;
 }
@@ -90,7 +92,12 @@ export class BgpAnnouncer {
       readonly programmedHere: (routerId: string) => boolean;
     },
   ) {
-    this.bird = new BirdProcess({ namespace: options.namespace, runDir: options.runDir, log: options.log });
+    this.bird = new BirdProcess({
+      namespace: options.namespace,
+      runDir: options.runDir,
+      log: options.log,
+      survivesParent: true,
+    });
     this.table = new HostRouteTable(options.namespace, options.kernelTable ?? 4242);
     // With BFD the peer notices silence within 300 ms: close that (and a margin) before the deadline.
     this.fence = new BgpFence(options.namespace, options.bfd ? 400 : 0, (options.ttlSeconds * 1000) / 4);
@@ -126,15 +133,15 @@ export class BgpAnnouncer {
   }
 
   /**
-   * Stops BIRD: its sessions close and peers drop this node's routes at once (graceful restart is off). The
-   * kernel table is left as it is, as the dataplane is: a restarted agent's BIRD relearns it, and the agent
-   * corrects it on its first pass.
+   * Leaves BIRD running, its sessions up and the kernel table as it is, as the dataplane is: a restarted agent
+   * adopts BIRD and corrects the table on its first pass, and the peers see nothing. If no agent comes back, the
+   * BGP fence closes before the lease can expire and the peers drop the routes (see bgp-fence.ts).
    */
   async stop(): Promise<void> {
     this.unsubscribe?.();
     for (const t of this.timers) clearInterval(t);
     await this.syncing;
-    await this.bird.stop();
+    await this.bird.release();
   }
 
   /** Reads the store and makes the kernel table and BIRD's sessions follow it. One pass at a time. */
@@ -167,6 +174,7 @@ export class BgpAnnouncer {
         };
       }),
       speakerRestarts: this.bird.restarts,
+      speakerAdopted: this.bird.adopted,
       ...(this.error !== undefined && { error: this.error }),
     };
   }
@@ -193,6 +201,9 @@ export class BgpAnnouncer {
       return;
     }
     try {
+      // The table first: a BIRD left by a previous agent that lost its lease meanwhile still holds that agent's
+      // routes, and must not announce them again when the fence below lets its sessions come back up.
+      const { added, removed } = await this.table.apply(desired.routes);
       // The fence table exists before BIRD first starts, so that no session opens outside it.
       await this.fence.extend(this.options.fenceDeadline());
       if (desired.sessions.length > 0 || this.bird.running) {
@@ -207,7 +218,6 @@ export class BgpAnnouncer {
         );
       }
       this.sessions = desired.sessions;
-      const { added, removed } = await this.table.apply(desired.routes);
       if (added + removed > 0 || mayAnnounce !== this.announcing) {
         this.options.log.info(
           { announced: desired.routes.size, added, removed, announcing: mayAnnounce },

@@ -25,14 +25,20 @@ export interface BirdConfig {
   readonly nextHop: 'keep' | 'self';
 }
 
+/** Hold time of every session, and the graceful restart time its peers are told. */
+export const HOLD_TIME_SECONDS = 3;
+
 export const sessionName = (peerIp: IPv4): string => `peer_${peerIp.replaceAll('.', '_')}`;
 
 /**
  * BIRD 2's configuration. The host routes reach BIRD through the kernel: the agent writes them into one table,
  * which BIRD's kernel protocol learns (asynchronously, from netlink notifications, so a route is exported as soon
- * as it is written, and relearned by a restarted BIRD from the table). Graceful restart is off: a peer keeping a
- * dead node's routes as stale would prefer them over the new owner's for up to the restart time. Every value
- * comes from parsed, validated fields (addresses, AS numbers, passwords without quotes or backslashes).
+ * as it is written, and relearned by a restarted BIRD from the table). Graceful restart (RFC 4724) is on, so
+ * that a crashed BIRD's peers keep its routes while it comes back, with a restart time no longer than the hold
+ * time: a peer keeps a dead speaker's routes no longer than when the speaker falls silent (hold time or BFD; a
+ * BFD or hold-timer failure is a hard failure in BIRD, not a graceful restart, so the BGP fence still withdraws
+ * everything of a node that lost its lease). Every value comes from parsed, validated fields (addresses, AS
+ * numbers, passwords without quotes or backslashes).
  */
 export function renderBirdConfig(config: BirdConfig): string {
   const lines = [
@@ -57,11 +63,14 @@ export function renderBirdConfig(config: BirdConfig): string {
       `  local as ${s.localAs};`,
       `  neighbor ${s.peerIp} as ${s.remoteAs};`,
       ...(s.password !== null ? [`  password "${s.password}";`] : []),
-      '  hold time 3;',
+      `  hold time ${HOLD_TIME_SECONDS};`,
       '  keepalive time 1;',
       '  connect retry time 1;',
       '  error wait time 1, 5;',
-      '  graceful restart off;',
+      '  graceful restart on;',
+      `  graceful restart time ${HOLD_TIME_SECONDS};`,
+      // A restarted BIRD connects at once (default: 5 s later), well within the restart time its peers wait.
+      '  connect delay time 0;',
       ...(config.bfd ? ['  bfd on;'] : []),
       '  ipv4 {',
       '    table sfip_hosts;',
