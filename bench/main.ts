@@ -12,7 +12,8 @@
  *                            scale (issue 15: the control plane at 1,000 to 100,000 floating IPs through the
  *                            daemon, per backend, --backends default nftables,ebpf), its own marked section too;
  *                            bgp (issue 20: association to route at a BGP peer, failover BGP + BFD against
- *                            GARP, in the routed lab; bench/bgp/), its own marked section;
+ *                            GARP, in the routed lab, and 100,000 routes announced at once; bench/bgp/), its
+ *                            own marked section;
  *                            port-forwarding (issue 18: per-packet cost through a forwarded port with 1, 1,000
  *                            and 10,000 forwardings on nftables, eBPF and the iptables baseline, beside 1:1
  *                            floating IPs; writes DIR/benchmarks/port-forwarding.md, bench/port-forwarding/);
@@ -205,10 +206,10 @@ async function main(): Promise<void> {
   if (suites.has('bgp')) {
     const sizes =
       profile.name === 'smoke'
-        ? { associations: 10, failovers: 1 }
+        ? { associations: 10, failovers: 1, announceRoutes: 10_000, announceRepeats: 1 }
         : profile.name === 'medium'
-          ? { associations: 50, failovers: 3 }
-          : { associations: 100, failovers: 5 };
+          ? { associations: 50, failovers: 3, announceRoutes: 100_000, announceRepeats: 3 }
+          : { associations: 100, failovers: 5, announceRoutes: 100_000, announceRepeats: 5 };
     await runBgpSuite({
       ...sizes,
       profileName: profile.name,

@@ -5,7 +5,9 @@
  * - association → route at the peer: from the PUT that associates a floating IP to the /32 appearing in the
  *   upstream's kernel table (`ip monitor route` there), after a disassociation withdrew it;
  * - failover: the owning node fails (agent SIGKILLed, uplinks down), UDP at 100 packets/s from the external host;
- *   the outage (longest run of lost packets) with BGP + BFD, and in the same run with the L2 lab (GARP).
+ *   the outage (longest run of lost packets) with BGP + BFD, and in the same run with the L2 lab (GARP);
+ * - announcing N host routes at start (100,000; 10,000 in the smoke profile), stage by stage from the agent's
+ *   kernel table to the peer's kernel (announce-scale.ts).
  *
  * Writes its marked section of docs/benchmarks.md. Everything stays in namespaces it creates.
  */
@@ -22,11 +24,15 @@ import {
   UPSTREAM_AS,
 } from '../../src/lab/index.js';
 import { writeMarkedSection } from '../report/write-section.js';
+import { measureAnnounceScale, type AnnounceScaleResult } from './announce-scale.js';
 
 export interface BgpSuiteOptions {
   readonly profileName: string;
   readonly associations: number;
   readonly failovers: number;
+  /** Host routes announced at once, and how many times. */
+  readonly announceRoutes: number;
+  readonly announceRepeats: number;
   readonly ttlSeconds: number;
   readonly prefix: string;
   readonly documentPath: string;
@@ -158,6 +164,18 @@ export async function runBgpSuite(options: BgpSuiteOptions): Promise<void> {
   } finally {
     await l2.close();
   }
+  const announces: AnnounceScaleResult[] = [];
+  for (let i = 0; i < options.announceRepeats; i++) {
+    log(`announcing ${options.announceRoutes} routes, run ${i + 1}:`);
+    announces.push(
+      await measureAnnounceScale({ routes: options.announceRoutes, prefix: `${options.prefix}s`, log }),
+    );
+  }
+  const loadAfter = loadavg()[0]!.toFixed(1);
+  const stage = (name: string, key: keyof Omit<AnnounceScaleResult, 'routes'>) => {
+    const xs = announces.map((a) => a[key]);
+    return `| ${name} | ${quantile(xs, 0.5)} | ${Math.min(...xs)} | ${Math.max(...xs)} |`;
+  };
   associations = associations.map((x) => Math.round(x * 10) / 10);
   const row = (name: string, xs: number[]) =>
     `| ${name} | ${xs.length} | ${quantile(xs, 0.5)} | ${Math.max(...xs)} | ${xs.join(', ')} |`;
@@ -179,8 +197,16 @@ Failover, owning node fails (agent SIGKILLed and uplinks down at once), UDP at 1
 ${row('BGP + BFD (routed lab)', bgpOutages)}
 ${row('GARP (L2 lab)', garpOutages)}
 
-Not measured yet: announcing 100,000 floating IPs at start through the agent (5,000 routes written through
-\`ip -batch\` reached the peer's kernel in 120 ms by hand; see docs/multi-node.md).`,
+Announcing ${options.announceRoutes.toLocaleString('en-US')} host routes at once (an agent's start), ${announces.length} runs, ms from
+the start of the write (bench/bgp/announce-scale.ts: the agent's HostRouteTable and BIRD configuration, an
+upstream BIRD installing into its kernel; load average ${loadAfter} at the end of the suite):
+
+| stage | median | min | max |
+| --- | --- | --- | --- |
+${stage('written into table 4242 (`ip -batch`)', 'written')}
+${stage("in the node's BIRD (kernel protocol, netlink notifications)", 'nodeBird')}
+${stage("in the upstream's BIRD (BGP)", 'upstreamBird')}
+${stage("in the upstream's kernel", 'upstreamKernel')}`,
   );
   log(`wrote the bgp section of ${options.documentPath}`);
 }

@@ -51,6 +51,7 @@ describe('BIRD configuration', () => {
     const text = config(true, 's3cret');
     assert.match(text, /router id 203\.0\.113\.2;/);
     assert.match(text, /kernel table 4242;\n\s+learn;/);
+    assert.match(text, /netlink rx buffer \d{8,};/);
     assert.match(text, /protocol bgp peer_203_0_113_1 \{/);
     assert.match(text, /neighbor 203\.0\.113\.1 as 4200000000;/);
     assert.match(text, /local as 64512;/);

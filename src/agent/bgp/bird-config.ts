@@ -25,6 +25,9 @@ export interface BirdConfig {
   readonly nextHop: 'keep' | 'self';
 }
 
+/** 64 MiB: each route notification is about 100 bytes of netlink message plus the socket buffer's overhead. */
+const NETLINK_RX_BUFFER_BYTES = 64 * 1024 * 1024;
+
 /** Hold time of every session, and the graceful restart time its peers are told. */
 export const HOLD_TIME_SECONDS = 3;
 
@@ -50,6 +53,9 @@ export function renderBirdConfig(config: BirdConfig): string {
     `  kernel table ${config.kernelTable};`,
     '  learn;',
     '  scan time 10;',
+    // Large enough for the notifications of 100,000 routes written in one batch: with the default (rmem_default,
+    // about 200 KiB) the kernel drops most of them and BIRD only sees the routes at its next scan, 10 s later.
+    `  netlink rx buffer ${NETLINK_RX_BUFFER_BYTES};`,
     '  ipv4 { table sfip_hosts; import filter { if net.len = 32 then accept; reject; }; export none; };',
     '}',
   ];
