@@ -249,6 +249,55 @@ describe('routed floating IPs (BGP)', { timeout: 240_000 }, () => {
     );
   });
 
+  it('a wrong remote AS and an unreachable peer are reported in status and metrics; the floating IP stays ACTIVE', async () => {
+    const owner = fip().node!;
+    await h.api.delete(`/v2.0/bgp-peers/${peerId}`);
+    const wrongAs = await h.api.post<{ bgp_peer: Json }>('/v2.0/bgp-peers', {
+      bgp_peer: {
+        peer_ip: '203.0.113.1',
+        remote_as: UPSTREAM_AS + 1,
+        auth_type: 'md5',
+        password: 'right-one',
+      },
+    });
+    // Nothing listens there: the session never gets past Connect/Active.
+    const unreachable = await h.api.post<{ bgp_peer: Json }>('/v2.0/bgp-peers', {
+      bgp_peer: { peer_ip: '203.0.113.99', remote_as: UPSTREAM_AS },
+    });
+    for (const p of [wrongAs, unreachable])
+      await h.api.put(`/v2.0/bgp-speakers/${speakerId}/add_bgp_peer`, { bgp_peer_id: p.bgp_peer.id });
+    await upstreamRouteBecomes(fip().floatingIp, undefined);
+    // BIRD's reason for the wrong AS, and the unreachable peer never past Connect/Active.
+    await h.waitFor('the agent to report both sessions down, the wrong AS by name', async () => {
+      const sessions = statusOf(owner).sessions;
+      const byIp = Object.fromEntries(sessions.map((x) => [x.peerIp, x.state]));
+      return sessions.length === 2 &&
+        sessions.every((x) => !x.established) &&
+        /Bad peer AS/.test(byIp['203.0.113.1'] ?? '') &&
+        /Active|Connect/.test(byIp['203.0.113.99'] ?? '')
+        ? true
+        : undefined;
+    });
+    const metrics = readFileSync(join(h.stateDir, 'agents', `bgp-${owner}`, 'bgp.prom'), 'utf8');
+    for (const p of [wrongAs, unreachable]) {
+      assert.match(
+        metrics,
+        new RegExp(`sfip_bgp_session_established\\{peer="[0-9.]+",peer_id="${String(p.bgp_peer.id)}"\\} 0`),
+      );
+    }
+    assert.equal(statusOf(owner).routes, 1, 'the route is still meant to be announced');
+    const shown = await h.api.get<{ floatingip: Json }>(`/v2.0/floatingips/${fip().fipId}`);
+    assert.equal(shown.floatingip.status, 'ACTIVE');
+    // Back to the right peer: the route returns.
+    for (const p of [wrongAs, unreachable]) await h.api.delete(`/v2.0/bgp-peers/${String(p.bgp_peer.id)}`);
+    const right = await h.api.post<{ bgp_peer: Json }>('/v2.0/bgp-peers', {
+      bgp_peer: { peer_ip: '203.0.113.1', remote_as: UPSTREAM_AS, auth_type: 'md5', password: 'right-one' },
+    });
+    peerId = String(right.bgp_peer.id);
+    await h.api.put(`/v2.0/bgp-speakers/${speakerId}/add_bgp_peer`, { bgp_peer_id: peerId });
+    await upstreamRouteBecomes(fip().floatingIp, await ownerHop());
+  });
+
   it('logged no errors besides the ones the faults caused', () => {
     // A lease lost under load (both agents starved past their TTL) is the lease mechanism working, not a BGP fault.
     const unexpected = problems.filter((p) => !/BIRD exited|not established|lost the lease/.test(p));
