@@ -99,8 +99,10 @@ export class BgpAnnouncer {
       survivesParent: true,
     });
     this.table = new HostRouteTable(options.namespace, options.kernelTable ?? 4242);
-    // With BFD the peer notices silence within 300 ms: close that (and a margin) before the deadline.
-    this.fence = new BgpFence(options.namespace, options.bfd ? 400 : 0, (options.ttlSeconds * 1000) / 4);
+    // With BFD the peer notices silence within 300 ms: close that (and a margin) before the deadline. Rewritten
+    // at every renewal (they come every TTL/6): the fence then stays open as long as the lease allows after the
+    // agent dies, which is the time a restarting agent has to come back without its routes being withdrawn.
+    this.fence = new BgpFence(options.namespace, options.bfd ? 400 : 0, (options.ttlSeconds * 1000) / 12);
   }
 
   /** After each lease renewal: BGP and BFD packets may leave until the new deadline. */
