@@ -20,6 +20,7 @@
  *                            qos (issue 19: one floating IP's limit update with 1, 1,000 and 10,000 limited
  *                            floating IPs, and the per-packet cost of a limited floating IP, on nftables and
  *                            eBPF; its marked section of benchmarks.md and qos.md, bench/qos/)
+ *   --bgp-ttl a,b            lease TTLs (s) the bgp suite compares failover at (default 2)
  *   --scale-counts a,b --scale-samples N --scale-fill N   override the scale suite's sizes, samples per size and
  *                            floating IPs filled through the API per size (0: no fill)
  *   --scale-churn RATE/SECONDS  the scale suite's association churn, e.g. 1000/60 (0/0: none)
@@ -56,6 +57,7 @@ const { values } = parseArgs({
     only: { type: 'string' },
     backends: { type: 'string' },
     prefix: { type: 'string', default: 'sfipbench' },
+    'bgp-ttl': { type: 'string' },
     out: { type: 'string', default: 'docs' },
     'report-only': { type: 'boolean', default: false },
     port: { type: 'string', default: '19696' },
@@ -213,10 +215,10 @@ async function main(): Promise<void> {
     await runBgpSuite({
       ...sizes,
       profileName: profile.name,
-      ttlSeconds: 2,
+      ttlSeconds: values['bgp-ttl'] ? values['bgp-ttl'].split(',').map(Number) : [2],
       prefix: `${prefix}g`,
       documentPath: join(out, 'benchmarks.md'),
-      command: `npm run bench -- --profile ${profile.name} --only bgp`,
+      command: `npm run bench -- --profile ${profile.name} --only bgp${values['bgp-ttl'] ? ` --bgp-ttl ${values['bgp-ttl']}` : ''}`,
       log,
     });
   }

@@ -33,7 +33,8 @@ export interface BgpSuiteOptions {
   /** Host routes announced at once, and how many times. */
   readonly announceRoutes: number;
   readonly announceRepeats: number;
-  readonly ttlSeconds: number;
+  /** Lease TTLs to compare failover at (the association latency is measured at the first). */
+  readonly ttlSeconds: readonly number[];
   readonly prefix: string;
   readonly documentPath: string;
   readonly command: string;
@@ -115,54 +116,70 @@ async function failoverOutages(
   return outages;
 }
 
+/** From the PUT that associates the floating IP to its /32 in the upstream's kernel, after a disassociation. */
+async function associationLatencies(
+  routed: MultiNodeHarness,
+  count: number,
+  log: (l: string) => void,
+): Promise<number[]> {
+  const associations: number[] = [];
+  const monitor = new RouteMonitor(multiNodeNames.segment(routed.spec));
+  // `ip monitor` subscribes after it starts: give it that moment before the first change.
+  await new Promise((r) => setTimeout(r, 500));
+  const { fipId, floatingIp, portId } = routed.routers[0]!;
+  const mentions = (line: string) =>
+    line.startsWith(`${floatingIp} `) || line.startsWith(`${floatingIp}/32 `);
+  try {
+    for (let i = 0; i < count; i++) {
+      const gone = monitor.next((l) => l.startsWith('Deleted ') && mentions(l.slice(8)));
+      await routed.api.put(`/v2.0/floatingips/${fipId}`, { floatingip: { port_id: null } });
+      await gone;
+      const back = monitor.next(mentions);
+      const start = performance.now();
+      await routed.api.put(`/v2.0/floatingips/${fipId}`, { floatingip: { port_id: portId } });
+      associations.push((await back) - start);
+    }
+  } finally {
+    monitor.close();
+  }
+  log(`association -> route at the peer: p50 ${quantile(associations, 0.5).toFixed(1)} ms`);
+  return associations;
+}
+
 export async function runBgpSuite(options: BgpSuiteOptions): Promise<void> {
   const { log } = options;
   const load = loadavg()[0]!.toFixed(1);
-  const routed = await MultiNodeHarness.start({
-    prefix: `${options.prefix}r`,
-    routers: 1,
-    leaseTtlSeconds: options.ttlSeconds,
-    routed: true,
-    bfd: true,
-  });
   let associations: number[] = [];
-  const bgpOutages: number[] = [];
-  try {
-    await configureBgp(routed);
-    const monitor = new RouteMonitor(multiNodeNames.segment(routed.spec));
-    // `ip monitor` subscribes after it starts: give it that moment before the first change.
-    await new Promise((r) => setTimeout(r, 500));
-    const { fipId, floatingIp, portId } = routed.routers[0]!;
-    const mentions = (line: string) =>
-      line.startsWith(`${floatingIp} `) || line.startsWith(`${floatingIp}/32 `);
+  const outages: { ttl: number; bgp: number[]; garp: number[] }[] = [];
+  for (const [index, ttl] of options.ttlSeconds.entries()) {
+    log(`lease TTL ${ttl} s:`);
+    const routed = await MultiNodeHarness.start({
+      prefix: `${options.prefix}r`,
+      routers: 1,
+      leaseTtlSeconds: ttl,
+      routed: true,
+      bfd: true,
+    });
+    const bgp: number[] = [];
     try {
-      for (let i = 0; i < options.associations; i++) {
-        const gone = monitor.next((l) => l.startsWith('Deleted ') && mentions(l.slice(8)));
-        await routed.api.put(`/v2.0/floatingips/${fipId}`, { floatingip: { port_id: null } });
-        await gone;
-        const back = monitor.next(mentions);
-        const start = performance.now();
-        await routed.api.put(`/v2.0/floatingips/${fipId}`, { floatingip: { port_id: portId } });
-        associations.push((await back) - start);
-      }
+      await configureBgp(routed);
+      if (index === 0) associations = await associationLatencies(routed, options.associations, log);
+      bgp.push(...(await failoverOutages(routed, options.failovers, log)));
     } finally {
-      monitor.close();
+      await routed.close();
     }
-    log(`association -> route at the peer: p50 ${quantile(associations, 0.5).toFixed(1)} ms`);
-    bgpOutages.push(...(await failoverOutages(routed, options.failovers, log)));
-  } finally {
-    await routed.close();
-  }
-  const l2 = await MultiNodeHarness.start({
-    prefix: `${options.prefix}l`,
-    routers: 1,
-    leaseTtlSeconds: options.ttlSeconds,
-  });
-  const garpOutages: number[] = [];
-  try {
-    garpOutages.push(...(await failoverOutages(l2, options.failovers, log)));
-  } finally {
-    await l2.close();
+    const l2 = await MultiNodeHarness.start({
+      prefix: `${options.prefix}l`,
+      routers: 1,
+      leaseTtlSeconds: ttl,
+    });
+    const garp: number[] = [];
+    try {
+      garp.push(...(await failoverOutages(l2, options.failovers, log)));
+    } finally {
+      await l2.close();
+    }
+    outages.push({ ttl, bgp, garp });
   }
   const announces: AnnounceScaleResult[] = [];
   for (let i = 0; i < options.announceRepeats; i++) {
@@ -177,25 +194,24 @@ export async function runBgpSuite(options: BgpSuiteOptions): Promise<void> {
     return `| ${name} | ${quantile(xs, 0.5)} | ${Math.min(...xs)} | ${Math.max(...xs)} |`;
   };
   associations = associations.map((x) => Math.round(x * 10) / 10);
-  const row = (name: string, xs: number[]) =>
-    `| ${name} | ${xs.length} | ${quantile(xs, 0.5)} | ${Math.max(...xs)} | ${xs.join(', ')} |`;
+  const row = (ttl: number, name: string, xs: number[]) =>
+    `| ${ttl} s | ${name} | ${xs.length} | ${quantile(xs, 0.5)} | ${Math.min(...xs)} | ${Math.max(...xs)} | ${xs.join(', ')} |`;
   writeMarkedSection(
     options.documentPath,
     'bgp',
     `## Routed floating IPs (BGP)
 
 \`${options.command}\` (profile ${options.profileName}; load average ${load} at the start; lease TTL
-${options.ttlSeconds} s; BIRD 2 on both sides, BFD 100 ms × 3). Lab: src/lab/bgp-lab.ts.
+${options.ttlSeconds.join(' and ')} s; BIRD 2 on both sides, BFD 100 ms × 3). Lab: src/lab/bgp-lab.ts.
 
 Association → route at the peer (PUT of \`port_id\` to the /32 in the upstream's kernel table), ${associations.length}
-samples: p50 ${quantile(associations, 0.5)} ms, p99 ${quantile(associations, 0.99)} ms, max ${Math.max(...associations)} ms.
+samples at a ${options.ttlSeconds[0]} s TTL: p50 ${quantile(associations, 0.5)} ms, p99 ${quantile(associations, 0.99)} ms, max ${Math.max(...associations)} ms.
 
 Failover, owning node fails (agent SIGKILLed and uplinks down at once), UDP at 100 packets/s; outage in ms:
 
-| path | runs | median | worst | all |
-| --- | --- | --- | --- | --- |
-${row('BGP + BFD (routed lab)', bgpOutages)}
-${row('GARP (L2 lab)', garpOutages)}
+| lease TTL | path | runs | median | best | worst | all |
+| --- | --- | --- | --- | --- | --- | --- |
+${outages.flatMap((o) => [row(o.ttl, 'BGP + BFD (routed lab)', o.bgp), row(o.ttl, 'GARP (L2 lab)', o.garp)]).join('\n')}
 
 Announcing ${options.announceRoutes.toLocaleString('en-US')} host routes at once (an agent's start), ${announces.length} runs, ms from
 the start of the write (bench/bgp/announce-scale.ts: the agent's HostRouteTable and BIRD configuration, an
