@@ -25,7 +25,10 @@ export interface BirdConfig {
   readonly nextHop: 'keep' | 'self';
 }
 
-/** 64 MiB: each route notification is about 100 bytes of netlink message plus the socket buffer's overhead. */
+/**
+ * 64 MiB: a route notification is about 100 bytes of netlink message, but the receive buffer counts each one's
+ * whole socket buffer (several hundred bytes): 100,000 routes written at once take tens of MiB.
+ */
 const NETLINK_RX_BUFFER_BYTES = 64 * 1024 * 1024;
 
 /** Hold time of every session, and the graceful restart time its peers are told. */
