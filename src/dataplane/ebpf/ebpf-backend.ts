@@ -1,19 +1,15 @@
 import { readdir, rm } from 'node:fs/promises';
 import { run as defaultRun, type Runner } from '../../exec/run.js';
 import { checkTool } from '../common/capabilities.js';
-import { sharedChannels, type NetnsChannels } from '../common/netns-channels.js';
-import { applyAddressChanges, readFloatingAddresses } from '../common/gateway-addresses.js';
 import type {
-  ActualRouter,
+  BackendPlan,
   FloatingIpCounters,
   CapabilityCheck,
   Dataplane,
   DesiredRouter,
   MappingDelta,
-  Plan,
   RouterTarget,
 } from '../types.js';
-import { deltaActual } from '../types.js';
 import { applyEbpf } from './apply.js';
 import { pinnedProgramIds } from './bpftool.js';
 import { prunePins } from './prune.js';
@@ -51,11 +47,9 @@ const ROUTER_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
  * agent, so a restarted agent reads them back, finds nothing to do and never detaches a program. See
  * docs/ebpf.md.
  */
-export class EbpfDataplane implements Dataplane {
+export class EbpfDataplane implements Dataplane<EbpfActualRouter> {
   readonly name = 'ebpf' as const;
   private readonly options: EbpfOptions;
-  /** Long-lived ip processes per namespace for addresses; only with the real runner (tests inject theirs). */
-  private readonly channels: NetnsChannels | null;
   /** Probed once: the kernel does not change under a running agent. */
   private support: Promise<FastPathSupport> | null = null;
 
@@ -63,7 +57,6 @@ export class EbpfDataplane implements Dataplane {
     private readonly run: Runner = defaultRun,
     options: Partial<EbpfOptions> = {},
   ) {
-    this.channels = run === defaultRun ? sharedChannels : null;
     this.options = { ...DEFAULT_EBPF_OPTIONS, ...options };
     if (!Number.isInteger(this.options.capacity) || this.options.capacity < 1) {
       throw new Error(`eBPF map capacity ${this.options.capacity} is invalid: expected a positive integer`);
@@ -138,28 +131,27 @@ export class EbpfDataplane implements Dataplane {
     return { ...actual, structureMatches };
   }
 
-  plan(desired: DesiredRouter, actual: ActualRouter): Plan {
+  plan(desired: DesiredRouter, actual: EbpfActualRouter): BackendPlan {
     return planEbpf(desired, actual, this.settings(desired.routerId));
   }
 
   /** Map entry changes only, against the trusted structure; capacity is checked on the router's full count. */
-  planDelta(delta: MappingDelta): Plan {
+  planDelta(delta: MappingDelta<EbpfActualRouter>): BackendPlan {
     if (delta.installed > this.options.capacity) {
       const last = delta.desired.mappings[delta.desired.mappings.length - 1];
       throw new Error(
         `Floating IP ${last?.floatingIp ?? '?'} (fixed IP ${last?.fixedIp ?? '?'}) does not fit: the eBPF maps of router ${delta.desired.routerId} hold at most ${this.options.capacity} floating IPs`,
       );
     }
-    return this.plan(delta.desired, deltaActual(delta.removed));
+    return this.plan(delta.desired, delta.before);
   }
 
-  async apply(plan: Plan): Promise<void> {
+  async apply(plan: BackendPlan): Promise<void> {
     await applyEbpf(plan, {
       run: this.run,
       objectPath: await this.objectPath(),
       routerDir: this.routerDir(plan.target.routerId),
       capacity: this.options.capacity,
-      channels: this.channels,
     });
   }
 
@@ -200,13 +192,6 @@ export class EbpfDataplane implements Dataplane {
       });
     }
     await rm(routerDir, { recursive: true, force: true });
-    let addresses: Set<string>;
-    try {
-      addresses = await readFloatingAddresses(target, this.run);
-    } catch {
-      return; // the device is gone, and its addresses with it
-    }
-    await applyAddressChanges(target, [], [...addresses], this.run);
   }
 
   prune(keep: ReadonlySet<string>): Promise<string[]> {
