@@ -199,7 +199,8 @@ export class RouterDataplane<State extends BackendState = BackendState> {
   /** The record after a whole-router apply. */
   private recordAfter(plan: Plan, desired: DesiredRouter, actual: State & ActualRouter): Record<State> {
     const addresses = new Set<string>(floatingAddresses(desired));
-    const rebuilt = plan.rebuild ? this.backend.stateAfterRebuild?.(desired) : undefined;
+    const rebuilt =
+      plan.rebuild && !this.backend.readsEveryPass ? this.backend.stateAfterRebuild?.(desired) : undefined;
     if (rebuilt) return { structure: desired, state: { ...rebuilt, addresses }, trusted: true };
     // Without a rebuild only map entries changed when the read found the structure matching: the backend's own
     // read, with the mappings and addresses as they now are. Anything else is known only by its mappings.

@@ -148,6 +148,15 @@ export interface FloatingIpCounters {
   readonly bytesOut: number;
 }
 
+export interface CheckOptions {
+  /**
+   * Also prove kernel features by using them in a scratch namespace (a program load, a map with notrack), which
+   * takes a second or more: `sfip doctor` does; an agent starting up relies on the quick checks and finds the
+   * rest at its first apply.
+   */
+  readonly probe?: boolean;
+}
+
 export interface CapabilityCheck {
   readonly name: string;
   readonly ok: boolean;
@@ -165,8 +174,11 @@ export interface CapabilityCheck {
  */
 export interface Dataplane<State extends BackendState = BackendState> {
   readonly name: BackendName;
-  /** What the kernel and tools on this host support; a failed required check makes the backend unusable. */
-  check(): Promise<CapabilityCheck[]>;
+  /**
+   * What the kernel and tools on this host support for this backend; a failed check makes it unusable. The one
+   * place that says so: the agent asks it before starting, `sfip doctor` asks it of every backend.
+   */
+  check(options?: CheckOptions): Promise<CapabilityCheck[]>;
   /**
    * For an ACTIVE router's status_reason: what this backend carries differently from what the router asks,
    * without failing (the eBPF fast path on a kernel without its helpers). Empty when nothing; absent: never.

@@ -406,9 +406,10 @@ describe(
     it('lets another process find the pinned state and plan nothing (an agent restart reuses it)', async () => {
       const script = [
         "const { EbpfDataplane } = await import('./src/dataplane/ebpf/index.ts');",
+        "const { RouterDataplane, WITHOUT_CHORES } = await import('./src/dataplane/router-dataplane.ts');",
         `const desired = ${JSON.stringify(desired)};`,
-        'const dp = new EbpfDataplane();',
-        'const plan = dp.plan(desired, await dp.read(desired, desired));',
+        'const dp = new RouterDataplane(new EbpfDataplane(), WITHOUT_CHORES);',
+        'const plan = dp.plan(desired, await dp.read(desired));',
         'console.log(JSON.stringify({ batch: plan.batch, addresses: plan.addAddresses.length }));',
       ].join('\n');
       const { stdout } = await run(

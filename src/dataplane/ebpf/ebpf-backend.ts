@@ -1,10 +1,12 @@
 import { readdir, rm } from 'node:fs/promises';
 import { run as defaultRun, type Runner } from '../../exec/run.js';
-import { checkTool } from '../common/capabilities.js';
+import { checkTool, kernelOptionChecks } from '../common/capabilities.js';
+import { probeProgramLoad } from './probe.js';
 import type {
   BackendPlan,
   FloatingIpCounters,
   CapabilityCheck,
+  CheckOptions,
   Dataplane,
   DesiredRouter,
   MappingDelta,
@@ -74,17 +76,29 @@ export class EbpfDataplane implements Dataplane<EbpfActualRouter> {
       throw new Error('eBPF untrackMark and hairpinMark must be different bits');
   }
 
-  async check(): Promise<CapabilityCheck[]> {
+  async check(options: CheckOptions = {}): Promise<CapabilityCheck[]> {
+    const objectPath = await this.objectPath();
+    const bpffs = await checkBpffs();
+    const object = await checkObject(objectPath);
     return [
       await checkTool(this.run, 'bpftool', ['version'], 'bpftool (Debian package bpftool)'),
       await checkTool(this.run, 'tc', ['-V'], 'tc (Debian package iproute2)'),
       await checkTool(this.run, 'nft', ['--version'], 'nftables userspace, for untrack and shared SNAT'),
       await checkTool(this.run, 'nsenter', ['--version'], 'nsenter (Debian package util-linux)'),
-      await checkBpffs(),
-      await checkObject(await this.objectPath()),
+      ...kernelOptionChecks([
+        ['CONFIG_BPF_SYSCALL', 'BPF'],
+        ['CONFIG_NET_CLS_BPF', 'tc BPF programs'],
+        ['CONFIG_DEBUG_INFO_BTF', 'BTF'],
+      ]),
+      bpffs,
+      object,
       // Never fails the backend: without the fast path every packet takes the tc path, as before it existed.
       { name: 'eBPF fast path', ok: true, detail: (await this.fastPath()).detail },
       { name: 'bpf npm package', ...bpfPackageVersion() },
+      // This kernel's verifier must accept the programs: only loading them proves it.
+      ...(options.probe && bpffs.ok && object.ok
+        ? [await probeProgramLoad(this.run, objectPath, this.options.pinRoot)]
+        : []),
     ];
   }
 

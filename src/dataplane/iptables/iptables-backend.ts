@@ -1,5 +1,5 @@
 import { run as defaultRun, type Runner } from '../../exec/run.js';
-import { checkTool } from '../common/capabilities.js';
+import { checkTool, kernelOptionChecks } from '../common/capabilities.js';
 import { checkGatewayDevice } from '../common/gateway-addresses.js';
 import { mappingsState } from '../router-state.js';
 import type { BackendPlan, CapabilityCheck, Dataplane, DesiredRouter, RouterTarget } from '../types.js';
@@ -59,6 +59,7 @@ export class IptablesDataplane implements Dataplane<IptablesActual> {
       await checkTool(this.run, this.tool('restore'), ['--version'], `${this.tool('restore')} (${pkg})`),
       await checkTool(this.run, this.tool('save'), ['--version'], `${this.tool('save')} (${pkg})`),
       await checkTool(this.run, 'conntrack', ['--version'], 'conntrack-tools, for stale-entry cleanup'),
+      ...kernelOptionChecks([['CONFIG_IP_NF_RAW', 'iptables raw table']]),
     ];
   }
 

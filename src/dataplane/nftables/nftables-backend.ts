@@ -1,13 +1,15 @@
 import { existsSync } from 'node:fs';
 import { ExecError, run as defaultRun, type Runner } from '../../exec/run.js';
 import { checkGatewayDevice } from '../common/gateway-addresses.js';
-import { checkTool } from '../common/capabilities.js';
+import { checkTool, kernelOptionChecks } from '../common/capabilities.js';
+import { probeNftables } from './probe.js';
 import { CHANNEL_MAX_BYTES, sharedChannels, type NetnsChannels } from '../common/netns-channels.js';
 import { mappingsState } from '../router-state.js';
 import type {
   BackendPlan,
   BackendState,
   CapabilityCheck,
+  CheckOptions,
   Dataplane,
   DesiredRouter,
   FloatingIpCounters,
@@ -70,10 +72,16 @@ export class NftablesDataplane implements Dataplane {
     this.elementDump = run === defaultRun && existsSync(SET_DUMP_HELPER) ? SET_DUMP_HELPER : null;
   }
 
-  async check(): Promise<CapabilityCheck[]> {
+  async check(options: CheckOptions = {}): Promise<CapabilityCheck[]> {
     return [
       await checkTool(this.run, 'nft', ['--version'], 'nftables userspace (Debian package nftables)'),
       await checkTool(this.run, 'conntrack', ['--version'], 'conntrack-tools, for stale-entry cleanup'),
+      ...kernelOptionChecks([
+        ['CONFIG_NF_TABLES', 'nftables'],
+        ['CONFIG_NFT_NAT', 'shared SNAT'],
+        ['CONFIG_NFT_CT', 'notrack and ct matches'],
+      ]),
+      ...(options.probe ? [await probeNftables(this.run, `sfip-probe-nft-${process.pid}`)] : []),
     ];
   }
 

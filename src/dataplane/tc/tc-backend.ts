@@ -2,7 +2,7 @@ import { ExecError, run as defaultRun, type Runner } from '../../exec/run.js';
 import { cidrContains, parseCidr } from '../../model/cidr.js';
 import { isIPv4, type IPv4 } from '../../model/ipv4.js';
 import { isDeviceName, parseNamespaceName } from '../../model/names.js';
-import { checkTool } from '../common/capabilities.js';
+import { checkTool, kernelOptionChecks } from '../common/capabilities.js';
 import { checkGatewayDevice, describeNamespace } from '../common/gateway-addresses.js';
 import type {
   BackendPlan,
@@ -94,6 +94,11 @@ export class TcDataplane implements Dataplane<TcActualRouter> {
       await checkTool(this.run, 'iptables-restore', ['--version'], 'iptables (Debian package iptables)'),
       await checkTool(this.run, 'ipset', ['--version'], 'ipset (Debian package ipset)'),
       await checkTool(this.run, 'conntrack', ['--version'], 'conntrack-tools, for stale-entry cleanup'),
+      ...kernelOptionChecks([
+        ['CONFIG_NET_ACT_NAT', 'act_nat, the seed backend'],
+        ['CONFIG_NET_CLS_U32', 'u32 classifier'],
+      ]),
+      // Always probed, not only for sfip doctor: applies refuse without it, and the probe is quick.
       await this.actNatCheck(),
     ];
   }
