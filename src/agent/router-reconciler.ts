@@ -13,6 +13,7 @@ import type { Store } from '../store/index.js';
 import { changedMappings, deleteStaleConntrack, routerIntent, isEmptyPlan } from '../dataplane/index.js';
 import { sharedChannels } from '../dataplane/common/netns-channels.js';
 import { limitsKey } from '../dataplane/index.js';
+import { LimitKinds } from './limit-kinds.js';
 import type {
   GarpQueue,
   ActualRouter,
@@ -364,6 +365,8 @@ export class RouterReconciler {
     const diff = mappingDiff(applied, changes.mappings);
     if (!diff) return undefined;
     const { added, removed, installed } = diff;
+    // The first limit of a kind, or the last one's removal, may change the backend's rules (limit-kinds.ts).
+    if (applied.limitKinds.wouldChange(added, removed)) return undefined;
     let conntrackDeleted = 0;
     if (added.length + removed.length > 0) {
       const plan = dataplane.planDelta({ desired: { ...structure, mappings: added }, removed, installed });
@@ -553,6 +556,7 @@ interface Applied {
   readonly byFixed: Map<string, string>;
   /** The last full pass refused some floating IP: a change may lift that, which only a full pass can see. */
   readonly refusedAny: boolean;
+  readonly limitKinds: LimitKinds;
 }
 
 interface AppliedState extends ActualRouter {
@@ -585,6 +589,7 @@ function recordApplied(
     byFloating: new Map(),
     byFixed: new Map(),
     refusedAny,
+    limitKinds: new LimitKinds(),
   };
   // routerIntent builds the mappings from the accepted floating IPs, in the same order.
   desired.mappings.forEach((m, i) => addApplied(applied, floatingIps[i]!.id, m));
@@ -600,6 +605,7 @@ function addApplied(applied: Applied, id: string, m: FloatingMapping): void {
   applied.state.addresses.add(m.floatingIp);
   if (m.fixedMac) applied.state.macs.set(m.fixedIp, m.fixedMac);
   if (m.limits) applied.state.limits.set(m.floatingIp, limitsKey(m.limits));
+  applied.limitKinds.add(m);
 }
 
 function dropApplied(applied: Applied, id: string, m: FloatingMapping): void {
@@ -611,6 +617,7 @@ function dropApplied(applied: Applied, id: string, m: FloatingMapping): void {
   applied.state.addresses.delete(m.floatingIp);
   applied.state.macs.delete(m.fixedIp);
   applied.state.limits.delete(m.floatingIp);
+  applied.limitKinds.drop(m);
 }
 
 /** What one delta changed in the kernel. */

@@ -47,11 +47,22 @@ export const QOS_EXPECTED_SETS = QOS_SETS.map((s) => `${s.name} ipv4_addr limit`
 
 const setsOf = (direction: RateLimit['direction']) => QOS_SETS.filter((s) => s.direction === direction);
 
+/**
+ * The sets some mapping has a limit in. Only these get a rule: every rule is a hash lookup for every packet the
+ * chain sees, limited or not, so a router without limits of a kind pays nothing for them. The first limit of a
+ * kind (or the last one's removal) therefore changes the table's structure, which rebuilds it in one transaction;
+ * every other limit change stays an element change.
+ */
+const usedSets = (direction: RateLimit['direction'], mappings: readonly FloatingMapping[]) =>
+  setsOf(direction).filter((set) => mappings.some((m) => (m.limits ?? []).some(inSet(set))));
+
 /** Ingress limits, in the raw prerouting chain before anything rewrites the floating destination. */
-export const inboundQosRules = (): string[] => setsOf('ingress').map((s) => `ip daddr @${s.name} drop`);
+export const inboundQosRules = (mappings: readonly FloatingMapping[]): string[] =>
+  usedSets('ingress', mappings).map((s) => `ip daddr @${s.name} drop`);
 
 /** Egress limits, in the stateless postrouting chain once the source is the floating address. */
-export const outboundQosRules = (): string[] => setsOf('egress').map((s) => `ip saddr @${s.name} drop`);
+export const outboundQosRules = (mappings: readonly FloatingMapping[]): string[] =>
+  usedSets('egress', mappings).map((s) => `ip saddr @${s.name} drop`);
 
 /** A kbit is 125 bytes: nftables counts bandwidth in bytes. */
 const BYTES_PER_KBIT = 125;
