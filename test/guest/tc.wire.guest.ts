@@ -2,8 +2,10 @@
  * The shared wire suite (test/dataplane/wire.ts) against the tc backend: act_nat is missing from the host kernel,
  * so it runs inside the Debian cloud kernel under qemu (test/dataplane/tc-guest.test.ts, which also writes the
  * results into docs/wire-matrix.md). Every case runs; the ones tc cannot pass must fail, for the listed reason.
+ * The stale quoted checksum act_nat leaves (tc-icmp-quote.ts) runs in the same process.
  */
 import { runWireConformance } from '../dataplane/wire.js';
+import { runIcmpQuoteCases } from './tc-icmp-quote.js';
 import { TC_WIRE_KNOWN_FAILURES } from './tc-wire-limits.js';
 
 runWireConformance({
@@ -16,3 +18,5 @@ runWireConformance({
   suiteTimeoutMs: 600_000,
   recordMatrix: false,
 });
+
+runIcmpQuoteCases();

@@ -2,8 +2,10 @@
  * What act_nat leaves stale in an ICMP error it translates: it rewrites the quoted header's address and updates the
  * ICMP checksum for that change, but not the quoted IP header's own checksum ("XXX Fix up the inner checksums" in
  * net/sched/act_nat.c). No tc action can repair it: act_csum recomputes the outer IP and ICMP checksums only, and
- * pedit writes constants. docs/tc.md lists it as a limitation (nftables has the same one); this shows it, so the
- * test fails, and the docs must change, the day a kernel fixes it. Runs inside the act_nat guest only.
+ * pedit only sets fields or adds plain binary constants (a checksum update needs one's complement carries).
+ * docs/tc.md lists it as a limitation (nftables has the same one); this shows it, so the test fails, and the docs
+ * must change, the day a kernel fixes it. Runs inside the act_nat guest only, from tc.wire.guest.ts (one node
+ * process fewer to start under TCG, where each costs about 40 s).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -88,48 +90,54 @@ function split(packet: Buffer): Quoted {
   return { outer: packet.subarray(0, outerLength), icmp, inner: quoted.subarray(0, (quoted[0]! & 0x0f) * 4) };
 }
 
-describe('act_nat and the header quoted in an ICMP error', () => {
-  let lab: GuestLab;
-  const dataplane = new TcDataplane(run, { probeNamespace: 'tqi-probe' });
+export function runIcmpQuoteCases(): void {
+  describe('act_nat and the header quoted in an ICMP error', () => {
+    let lab: GuestLab;
+    const dataplane = new TcDataplane(run, { probeNamespace: 'tqi-probe' });
 
-  before(async () => {
-    lab = await startGuestLab('tqi');
-    await reconcile(dataplane, desiredFor(lab.spec, [mapping(FIP, FIXED)]));
-  });
-  after(async () => {
-    await dataplane.remove(desiredFor(lab.spec, []));
-    await lab.close();
-  });
+    before(async () => {
+      lab = await startGuestLab('tqi');
+      await reconcile(dataplane, desiredFor(lab.spec, [mapping(FIP, FIXED)]));
+    });
+    after(async () => {
+      await dataplane.remove(desiredFor(lab.spec, []));
+      await lab.close();
+    });
 
-  it('an error a VM sends: the quoted destination becomes the floating IP, its header checksum stays the fixed one’s', async () => {
-    const capture = await captureUnreachable(lab.spec.prefix + '-r1-ext');
-    const r = await lab.ext.call<{ error: string }>({ op: 'udpRefused', host: FIP, port: CLOSED_PORT });
-    assert.equal(r.error, 'ECONNREFUSED', 'the sender’s socket matched the error, as on the other backends');
-    const { outer, icmp, inner } = split(await capture.packet);
-    assert.equal(addressAt(outer, 12), FIP, 'outer source translated');
-    assert.ok(checksumOk(outer), 'outer IP checksum valid');
-    assert.ok(checksumOk(icmp), 'ICMP checksum valid (act_nat updates it for the quoted address)');
-    assert.equal(addressAt(inner, 16), FIP, 'quoted destination translated');
-    assert.ok(!checksumOk(inner), 'the quoted IP header checksum is stale');
-    assert.ok(
-      checksumOk(withAddress(inner, 16, FIXED)),
-      'it is exactly the checksum the VM computed over the fixed address',
-    );
-  });
+    it('an error a VM sends: the quoted destination becomes the floating IP, its header checksum stays the fixed one’s', async () => {
+      const capture = await captureUnreachable(lab.spec.prefix + '-r1-ext');
+      const r = await lab.ext.call<{ error: string }>({ op: 'udpRefused', host: FIP, port: CLOSED_PORT });
+      assert.equal(
+        r.error,
+        'ECONNREFUSED',
+        'the sender’s socket matched the error, as on the other backends',
+      );
+      const { outer, icmp, inner } = split(await capture.packet);
+      assert.equal(addressAt(outer, 12), FIP, 'outer source translated');
+      assert.ok(checksumOk(outer), 'outer IP checksum valid');
+      assert.ok(checksumOk(icmp), 'ICMP checksum valid (act_nat updates it for the quoted address)');
+      assert.equal(addressAt(inner, 16), FIP, 'quoted destination translated');
+      assert.ok(!checksumOk(inner), 'the quoted IP header checksum is stale');
+      assert.ok(
+        checksumOk(withAddress(inner, 16, FIXED)),
+        'it is exactly the checksum the VM computed over the fixed address',
+      );
+    });
 
-  it('an error about a VM’s packet: the quoted source becomes the fixed IP, its header checksum stays the floating one’s', async () => {
-    const capture = await captureUnreachable(lab.spec.prefix + '-r1-vm1');
-    const r = await lab.vms.vm1.call<{ error: string }>({ op: 'udpRefused', host: EXT, port: CLOSED_PORT });
-    assert.equal(r.error, 'ECONNREFUSED');
-    const { outer, icmp, inner } = split(await capture.packet);
-    assert.equal(addressAt(outer, 16), FIXED, 'outer destination translated');
-    assert.ok(checksumOk(outer), 'outer IP checksum valid');
-    assert.ok(checksumOk(icmp), 'ICMP checksum valid');
-    assert.equal(addressAt(inner, 12), FIXED, 'quoted source translated');
-    assert.ok(!checksumOk(inner), 'the quoted IP header checksum is stale');
-    assert.ok(
-      checksumOk(withAddress(inner, 12, FIP)),
-      'it is the checksum computed over the floating address',
-    );
+    it('an error about a VM’s packet: the quoted source becomes the fixed IP, its header checksum stays the floating one’s', async () => {
+      const capture = await captureUnreachable(lab.spec.prefix + '-r1-vm1');
+      const r = await lab.vms.vm1.call<{ error: string }>({ op: 'udpRefused', host: EXT, port: CLOSED_PORT });
+      assert.equal(r.error, 'ECONNREFUSED');
+      const { outer, icmp, inner } = split(await capture.packet);
+      assert.equal(addressAt(outer, 16), FIXED, 'outer destination translated');
+      assert.ok(checksumOk(outer), 'outer IP checksum valid');
+      assert.ok(checksumOk(icmp), 'ICMP checksum valid');
+      assert.equal(addressAt(inner, 12), FIXED, 'quoted source translated');
+      assert.ok(!checksumOk(inner), 'the quoted IP header checksum is stale');
+      assert.ok(
+        checksumOk(withAddress(inner, 12, FIP)),
+        'it is the checksum computed over the floating address',
+      );
+    });
   });
-});
+}
