@@ -19,7 +19,9 @@
  *                            floating IPs; writes DIR/benchmarks/port-forwarding.md, bench/port-forwarding/);
  *                            qos (issue 19: one floating IP's limit update with 1, 1,000 and 10,000 limited
  *                            floating IPs, and the per-packet cost of a limited floating IP, on nftables and
- *                            eBPF; its marked section of benchmarks.md and qos.md, bench/qos/)
+ *                            eBPF; its marked section of benchmarks.md and qos.md, bench/qos/);
+ *                            tc-guest (issue 17: the tc backend against plain routing, both in the act_nat guest
+ *                            under qemu -icount; its marked section of benchmarks.md, bench/tc-guest/)
  *   --bgp-ttl a,b            lease TTLs (s) the bgp suite compares failover at (default 2)
  *   --scale-counts a,b --scale-samples N --scale-fill N   override the scale suite's sizes, samples per size and
  *                            floating IPs filled through the API per size (0: no fill)
@@ -44,6 +46,7 @@ import { runCrashSuite } from './crash/run-suite.js';
 import { runMetricsSuite } from './metrics/run-suite.js';
 import { runPortForwardingSuite } from './port-forwarding/run-suite.js';
 import { runQosSuite } from './qos/run-suite.js';
+import { runTcGuestSuite } from './tc-guest/run-suite.js';
 
 import { runExhaustion } from './exhaustion.js';
 import { runForwarding } from './forwarding/run-forwarding.js';
@@ -100,6 +103,7 @@ async function main(): Promise<void> {
     'port-forwarding',
     'qos',
     'bgp',
+    'tc-guest',
   ];
   for (const s of suites) {
     if (!known.includes(s))
@@ -202,6 +206,15 @@ async function main(): Promise<void> {
       routerCpu: Math.min(1, cpus().length - 1),
       command: `npm run bench -- --profile ${profile.name} --only qos`,
       documents: [join(out, 'benchmarks.md'), join(out, 'qos.md')],
+      log,
+    });
+  }
+  if (suites.has('tc-guest')) {
+    await runTcGuestSuite({
+      reps: profile.name === 'smoke' ? 1 : 5,
+      out: join(out, 'benchmarks'),
+      document: join(out, 'benchmarks.md'),
+      command: `npm run bench -- --profile ${profile.name} --only tc-guest`,
       log,
     });
   }

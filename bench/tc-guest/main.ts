@@ -13,15 +13,29 @@ const TARGET_NS = Number(process.env.TC_BENCH_TARGET_NS ?? 400_000_000);
 const PILOT = 1000;
 
 const prefix = 'tqb';
-const routers: BenchRouter[] = [
-  benchRouter(prefix, 'plain', null, 0),
-  ...[1, 1000, 10_000].flatMap((n) => [
-    benchRouter(prefix, `hashed-${n}`, { egress: 'clsact', lookup: 'hashed' }, n),
-    benchRouter(prefix, `linear-${n}`, { egress: 'clsact', lookup: 'linear' }, n),
-  ]),
-  benchRouter(prefix, 'htb-hashed-1', { egress: 'htb', lookup: 'hashed' }, 1),
-  benchRouter(prefix, 'htb-hashed-1000', { egress: 'htb', lookup: 'hashed' }, 1000),
-];
+/**
+ * `layouts` (default; scripts/bench-tc.sh, docs/tc.md): every lookup and egress layout. `ratio` (`npm run bench --
+ * --only tc-guest`, docs/benchmarks.md): only the default layout against plain routing, for the cost ratio.
+ */
+const SET = process.env.TC_BENCH_SET ?? 'layouts';
+const routers: BenchRouter[] =
+  SET === 'ratio'
+    ? [
+        benchRouter(prefix, 'plain', null, 0),
+        ...[1, 10_000].map((n) =>
+          benchRouter(prefix, `hashed-${n}`, { egress: 'clsact', lookup: 'hashed' }, n),
+        ),
+      ]
+    : [
+        benchRouter(prefix, 'plain', null, 0),
+        ...[1, 1000, 10_000].flatMap((n) => [
+          benchRouter(prefix, `hashed-${n}`, { egress: 'clsact', lookup: 'hashed' }, n),
+          benchRouter(prefix, `linear-${n}`, { egress: 'clsact', lookup: 'linear' }, n),
+        ]),
+        benchRouter(prefix, 'htb-hashed-1', { egress: 'htb', lookup: 'hashed' }, 1),
+        benchRouter(prefix, 'htb-hashed-1000', { egress: 'htb', lookup: 'hashed' }, 1000),
+      ];
+if (SET !== 'ratio' && SET !== 'layouts') throw new Error(`TC_BENCH_SET=${SET}: expected layouts or ratio`);
 
 const started = Date.now();
 const log = (m: string) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0)}s] ${m}\n`);

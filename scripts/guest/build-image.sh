@@ -51,7 +51,7 @@ copy_with_libraries() {
 }
 
 # The tools sfip and its tests call. A tool missing on the host is skipped here and fails loudly in the guest.
-tools=(bash sh env node ip ss tc nft conntrack sysctl arping ping tcpdump trafgen iperf3 socat nc
+tools=(bash sh env node ip ss tc nft conntrack sysctl arping ping traceroute tcpdump trafgen iperf3 socat nc
   iptables iptables-save iptables-restore iptables-nft iptables-nft-save iptables-nft-restore
   iptables-legacy iptables-legacy-save iptables-legacy-restore xtables-nft-multi xtables-legacy-multi
   modprobe insmod lsmod stty mount umount ipset setpriv nsenter)

@@ -123,15 +123,20 @@ export function chainsFor(desired: DesiredRouter, options: NftOptions = DEFAULT_
     // ahead of conntrack (-200), so NOTRACK lands before conntrack ever sees the packet. The seed's recipe
     // rewrote in tc ingress, which runs before all of netfilter, so its raw rule matching the floating
     // address never fired; here the rewrite and the NOTRACK happen in one rule.
+    // A translated packet is done here (`accept` ends this chain only): the NOTRACK rules below would only set
+    // NOTRACK again, at a hash lookup each.
     ...(pf?.rawTranslate ?? []),
-    `ip daddr set ip daddr map @${INBOUND_MAP} notrack`,
+    `ip daddr set ip daddr map @${INBOUND_MAP} notrack accept`,
     // Outbound and east-west traffic of a fixed IP that has a floating IP is never tracked either; its
     // source is rewritten in postrouting. Replies to the router's gateway address stay tracked: they belong to
-    // the stateful hairpin above.
-    `ip saddr @${OUTBOUND_MAP} ip daddr != ${desired.gatewayIp} notrack`,
+    // the stateful hairpin above. Once untracked, the last rule has nothing left to do.
+    `ip saddr @${OUTBOUND_MAP} ip daddr != ${desired.gatewayIp} notrack accept`,
     `ip daddr @${OUTBOUND_MAP} notrack`,
   ];
   const postrouting = [
+    // Every rule below acts only on packets leaving by the gateway or marked as hairpin: anything else (inbound
+    // traffic on its way to a VM, east-west traffic) is done here, at two compares instead of every lookup below.
+    `oifname != ${gw} meta mark & ${mark} != ${mark} accept`,
     // Forwarded ports first: a VM's forwarded port leaves with the forwarding's address even if the VM has a
     // 1:1 floating IP of its own (that rule then misses, the source being floating already).
     ...(pf?.postrouting ?? []),
