@@ -111,7 +111,7 @@ export const PROFILES: Record<string, BenchProfile> = {
     scale: {
       topologies: [
         { routers: 1, perRouter: 100 },
-        { routers: 3, perRouter: 20 },
+        { routers: 4, perRouter: 25 },
       ],
       latencySamples: 6,
       restartStreamMs: 2000,
