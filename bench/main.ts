@@ -22,9 +22,9 @@
  *                            eBPF; its marked section of benchmarks.md and qos.md, bench/qos/)
  *   --scale-topologies RxN,...  the scale suite's topologies: R routers with N floating IPs each, e.g.
  *                            1x100000,100x1000 (issue 15's two)
- *   --scale-counts a,b --scale-samples N --scale-fill N   one router with each count (replaces the profile's
- *                            one-router topologies), samples per topology, floating IPs filled through the API
- *                            per topology (0: no fill)
+ *   --scale-counts a,b --scale-samples N --scale-fill N   one router with each count (short for
+ *                            --scale-topologies 1xa,1xb), samples per topology, floating IPs filled through the
+ *                            API per topology (0: no fill)
  *   --scale-churn RATE/SECONDS  the scale suite's association churn, e.g. 1000/60 (0/0: none)
  *   --backends a,b           backends for forwarding and exhaustion (default every one that passes its checks)
  *   --prefix P               namespace prefix (default sfipbench)
@@ -286,7 +286,7 @@ main().catch((error: unknown) => {
   process.exit(1);
 });
 
-/** --scale-topologies replaces the profile's topologies; --scale-counts replaces only its one-router ones. */
+/** --scale-topologies replaces the profile's topologies; --scale-counts too, with one router per count. */
 function scaleTopologies(fromProfile: readonly ScaleShape[]): ScaleShape[] {
   if (values['scale-topologies']) return parseTopologies(values['scale-topologies']);
   if (!values['scale-counts']) return [...fromProfile];
@@ -296,10 +296,7 @@ function scaleTopologies(fromProfile: readonly ScaleShape[]): ScaleShape[] {
       throw new Error(
         `--scale-counts '${values['scale-counts']}': expected positive integers, e.g. 1000,10000`,
       );
-  return [
-    ...counts.map((perRouter) => ({ routers: 1, perRouter })),
-    ...fromProfile.filter((shape) => shape.routers > 1),
-  ];
+  return counts.map((perRouter) => ({ routers: 1, perRouter }));
 }
 
 /** `--scale-churn RATE/SECONDS`; 0/0 turns the churn off. */

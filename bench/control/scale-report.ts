@@ -156,6 +156,10 @@ export function renderScaleSection(runs: readonly ScaleRun[]): string {
     'within a time budget: it has no delta path, so every change is a full pass of its router. These machines have',
     "2 cores, shared with other work: see each run's load average.",
     '',
+    'To measure issue 15\u2019s two topologies on all three backends (the rows it writes replace the same backend and',
+    'topology here, the others stay): `npm run bench -- --only scale --scale-topologies 1x100000,100x1000`;',
+    '`--backends` and `--scale-topologies` pick a part, e.g. `--backends iptables --scale-topologies 100x1000`.',
+    '',
     ...(cells.length > 0
       ? [
           `### Goals at ${count(largest)} installed`,
