@@ -52,7 +52,7 @@ function sampleNote(p: ControlPoint): string {
 
 /** A left-out measure: its reason is noted once under the table. */
 const skippedText = (why: string | undefined) =>
-  why ? 'not measured (see below)' : 'not run in this profile';
+  why ? 'not measured (see below)' : 'not measured in this run';
 
 const MEASURES: readonly Measure[] = [
   {
@@ -85,9 +85,11 @@ const MEASURES: readonly Measure[] = [
     goal: () => '≤ 5 s, 0 lost',
     cell: ({ point: p }) => {
       const lost = p.restartLost === 0 ? '0 lost: met' : `${p.restartLost} of ${p.restartSent} lost: missed`;
+      // Points from before the stream was sized to the restart ran a 6 s stream.
+      const streamMs = p.restartStreamMs ?? 6000;
       const covered =
-        p.restartStreamMs !== undefined && p.restartStreamMs < p.restartResyncMs
-          ? ` (the stream ended ${n((p.restartResyncMs - p.restartStreamMs) / 1000, 1)} s before ready)`
+        streamMs < p.restartResyncMs
+          ? ` (the stream ended ${n((p.restartResyncMs - streamMs) / 1000, 1)} s before ready: losses after it are not counted)`
           : '';
       return `${upTo(p.restartResyncMs / 1000, 5, 's', 1)}; ${lost}${covered}`;
     },

@@ -172,8 +172,7 @@ export function renderScaleSection(runs: readonly ScaleRun[]): string {
             : []),
           ...renderGoalsTable(cells),
           '',
-          ...skippedNotes(runs),
-          '',
+          ...(skippedNotes(runs).length > 0 ? [...skippedNotes(runs), ''] : []),
         ]
       : []),
     '### Every measured point',
