@@ -19,6 +19,7 @@ import { copyPopulated, populateScaleStore, type ScalePopulatedIds } from './pop
 import { NamespaceHelper, ServerProcess } from './processes.js';
 import {
   buildScaleTopology,
+  cleanupOnInterrupt,
   destroyScaleTopology,
   fixedIpOf,
   floatingIpOf,
@@ -226,6 +227,18 @@ async function measurePoint(o: PointOptions): Promise<ControlPoint> {
   const budgetMs = m.sampleBudgetMs ?? Infinity;
   let server: ServerProcess | undefined;
   const helpers: NamespaceHelper[] = [];
+  const removePins = () => {
+    // eBPF pins outlive the namespaces; the same router ids come back for the next backend of this topology.
+    for (const r of ids.routers) rmSync(join(PIN_ROOT, r.routerId), { recursive: true, force: true });
+  };
+  const unregister = cleanupOnInterrupt(async () => {
+    for (const h of helpers) h.close();
+    server?.child.kill('SIGKILL');
+    await destroyScaleTopology(t);
+    removePins();
+    rmSync(stateDir, { recursive: true, force: true });
+    rmSync(o.template, { recursive: true, force: true });
+  });
   try {
     await buildScaleTopology(t);
     const copyStarted = performance.now();
@@ -379,11 +392,11 @@ async function measurePoint(o: PointOptions): Promise<ControlPoint> {
       peakRssMiB: Math.max(memory.peakMiB, after.peakMiB),
     };
   } finally {
+    unregister();
     for (const h of helpers) h.close();
     await server?.stop();
     await destroyScaleTopology(t);
-    // eBPF pins outlive the namespaces; the same router ids come back for the next backend of this topology.
-    for (const r of ids.routers) rmSync(join(PIN_ROOT, r.routerId), { recursive: true, force: true });
+    removePins();
     rmSync(stateDir, { recursive: true, force: true });
   }
 }
