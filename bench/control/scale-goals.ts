@@ -105,7 +105,10 @@ const MEASURES: readonly Measure[] = [
           ? `; ${n(c.achievedPerSecond)}/s of ${n(c.targetPerSecond)}/s achieved: missed`
           : '';
       const observed = c.observed < c.changes ? ` (${n(c.observed)} of ${n(c.changes)} observed)` : '';
-      return `≤ ${upTo(c.p99Ms, 200, 'ms')} at ${n(c.targetPerSecond)}/s for ${c.seconds} s${observed}; drained ${n(c.drainMs)} ms after the last change${rate}; ${c.cpuCores.toFixed(2)} cores`;
+      const p99 = c.p99Beyond
+        ? `> ${n(c.p99Ms)} ms (past the histogram's last bound): missed by more than ${n(c.p99Ms - 200)} ms`
+        : `≤ ${upTo(c.p99Ms, 200, 'ms')}`;
+      return `${p99} at ${n(c.targetPerSecond)}/s for ${c.seconds} s${observed}; drained ${n(c.drainMs)} ms after the last change${rate}; ${c.cpuCores.toFixed(2)} cores`;
     },
   },
   {
