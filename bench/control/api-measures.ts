@@ -46,8 +46,16 @@ export async function disassociateSamples(
     // Let the probe see replies first: a floating IP that never answered would measure nothing.
     await sleep(20);
     const sentAt = wallNow();
-    await api.put(`/v2.0/floatingips/${id}`, { floatingip: { port_id: null } });
+    const called = await api.put(`/v2.0/floatingips/${id}`, { floatingip: { port_id: null } }).then(
+      () => true,
+      () => false,
+    );
     const { lastSent, stopped } = await probe;
+    // A request the busy daemon timed out: a failed sample (its traffic may or may not have stopped).
+    if (!called) {
+      failures++;
+      continue;
+    }
     if (lastSent === null) neverAnswered++;
     else if (!stopped) failures++;
     else stops.push(Math.max(0, lastSent - sentAt));
@@ -187,6 +195,8 @@ export interface ScrapeResult {
   readonly showP99AloneMs: number;
   readonly showP99DuringMs: number;
   readonly shows: number;
+  /** Shows that failed (a timeout while the daemon was busy): not in the p99s. */
+  readonly showErrors: number;
 }
 
 /**
@@ -204,15 +214,21 @@ export async function scrapeDuringShows(url: string, fipId: string, windowMs: nu
     await response.text();
     return performance.now() - started;
   };
+  let showErrors = 0;
   const shows = async () => {
-    const latencies: Promise<number>[] = [];
+    const latencies: Promise<number | undefined>[] = [];
     const end = performance.now() + windowMs;
     while (performance.now() < end) {
       const sent = performance.now();
-      latencies.push(api.get(`/v2.0/floatingips/${fipId}`).then(() => performance.now() - sent));
+      latencies.push(
+        api.get(`/v2.0/floatingips/${fipId}`).then(
+          () => performance.now() - sent,
+          () => void showErrors++,
+        ),
+      );
       await sleep(10);
     }
-    return (await Promise.all(latencies)).sort((a, b) => a - b);
+    return (await Promise.all(latencies)).filter((v) => v !== undefined).sort((a, b) => a - b);
   };
   const firstScrapeMs = await scrape();
   const alone = await shows();
@@ -232,6 +248,7 @@ export async function scrapeDuringShows(url: string, fipId: string, windowMs: nu
     scrapeMaxMs: scrapeMs.at(-1) ?? Number.NaN,
     showP99AloneMs: quantile(alone, 0.99),
     showP99DuringMs: quantile(during, 0.99),
-    shows: alone.length + during.length,
+    shows: alone.length + during.length + showErrors,
+    showErrors,
   };
 }

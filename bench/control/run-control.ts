@@ -93,7 +93,14 @@ export interface ControlPoint {
   readonly churn?: ChurnResult;
   readonly scrape?: ScrapeResult;
   /** Measures this backend left out, and why. */
-  readonly skipped?: { readonly fill?: string; readonly churn?: string; readonly scrape?: string };
+  readonly skipped?: {
+    readonly fill?: string;
+    readonly churn?: string;
+    readonly scrape?: string;
+    readonly disassociate?: string;
+  };
+  /** Associate samples whose API call failed (a timeout while the daemon was busy): counted as without reply. */
+  readonly latencyApiErrors?: number;
   readonly restartResyncMs: number;
   readonly restartSent: number;
   readonly restartLost: number;
@@ -262,6 +269,7 @@ async function measurePoint(o: PointOptions): Promise<ControlPoint> {
     /** How long the API call itself took (answered): the part of the latency that is not the agent's. */
     const apiMs: number[] = [];
     let latencyFailures = 0;
+    let latencyApiErrors = 0;
     const sampled: { id: string; address: string }[] = [];
     const samplesStarted = performance.now();
     for (let k = 0; k < m.latencySamples; k++) {
@@ -286,17 +294,26 @@ async function measurePoint(o: PointOptions): Promise<ControlPoint> {
       });
       await sleep(5);
       const sentAt = wallNow();
-      if (associateLater) await api.put(`/v2.0/floatingips/${fipId}`, { floatingip: { port_id: portId } });
-      else
-        fipId = (
-          await api.post<{ floatingip: { id: string } }>('/v2.0/floatingips', {
-            floatingip: {
-              floating_network_id: ids.externalNetworkId,
-              floating_ip_address: address,
-              port_id: portId,
-            },
-          })
-        ).floatingip.id;
+      try {
+        if (associateLater) await api.put(`/v2.0/floatingips/${fipId}`, { floatingip: { port_id: portId } });
+        else
+          fipId = (
+            await api.post<{ floatingip: { id: string } }>('/v2.0/floatingips', {
+              floatingip: {
+                floating_network_id: ids.externalNetworkId,
+                floating_ip_address: address,
+                port_id: portId,
+              },
+            })
+          ).floatingip.id;
+      } catch (error) {
+        // A daemon whose event loop is held by a full pass times requests out: a failed sample, not a failed run.
+        latencyApiErrors++;
+        latencyFailures++;
+        o.log(`${label}: associate sample ${k}: ${(error as Error).message}`);
+        await reply;
+        continue;
+      }
       apiMs.push(wallNow() - sentAt);
       sampled.push({ id: fipId, address });
       const { at } = await reply;
@@ -307,26 +324,45 @@ async function measurePoint(o: PointOptions): Promise<ControlPoint> {
     o.log(
       `${label}: associate → traffic p50 ${quantile(sorted, 0.5).toFixed(1)} ms p99 ${quantile(sorted, 0.99).toFixed(1)} ms (${sorted.length} of ${m.latencySamples})`,
     );
-    const stop = await disassociateSamples(api, sender, sampled, budgetMs, replyTimeoutMs);
+    /** Why a measure has no figures: left out for this backend, or failed (the run goes on to the others). */
+    const skipped: Record<string, string> = Object.fromEntries(
+      Object.entries(m.skip ?? {}).filter(([, why]) => why),
+    );
+    const attempt = async <T>(name: string, work: () => Promise<T>): Promise<T | undefined> => {
+      try {
+        return await work();
+      } catch (error) {
+        skipped[name] = `it failed: ${(error as Error).message.split('\n')[0]}`;
+        o.log(`${label}: ${name} ${skipped[name]}`);
+        return undefined;
+      }
+    };
+    const stop = await attempt('disassociate', () =>
+      disassociateSamples(api, sender, sampled, budgetMs, replyTimeoutMs),
+    );
     const scrape =
       m.scrapeWindowMs && !m.skip?.scrape && sampled.length > 0
-        ? await scrapeDuringShows(url, sampled[0]!.id, m.scrapeWindowMs)
+        ? await attempt('scrape', () => scrapeDuringShows(url, sampled[0]!.id, m.scrapeWindowMs!))
         : undefined;
     const fill =
       m.fillCount && m.fillCount > 0 && !m.skip?.fill
-        ? await fillThroughApi(
-            url,
-            ids.routers.map((r) => r.internalNetworkId),
-            ids.externalNetworkId,
-            m.fillCount,
-            m.fillBudgetMs,
+        ? await attempt('fill', () =>
+            fillThroughApi(
+              url,
+              ids.routers.map((r) => r.internalNetworkId),
+              ids.externalNetworkId,
+              m.fillCount!,
+              m.fillBudgetMs,
+            ),
           )
         : undefined;
     if (fill) o.log(`${label}: filled ${fill.count} through the API in ${fill.ms.toFixed(0)} ms`);
     const restartAddress = floatingIpOf(t, 0, 0);
     const churn =
       m.churn && !m.skip?.churn
-        ? await churnAssociations(api, url, server.child.pid!, restartAddress, m.churn)
+        ? await attempt('churn', () =>
+            churnAssociations(api, url, server!.child.pid!, restartAddress, m.churn!),
+          )
         : undefined;
     if (churn)
       o.log(
@@ -354,7 +390,6 @@ async function measurePoint(o: PointOptions): Promise<ControlPoint> {
     o.log(
       `${label}: restart ${restartResyncMs.toFixed(0)} ms, lost ${streamed.sent - streamed.received}/${streamed.sent}`,
     );
-    const skipped = Object.fromEntries(Object.entries(m.skip ?? {}).filter(([, why]) => why));
     return {
       fips,
       routers: t.shape.routers,
@@ -373,12 +408,15 @@ async function measurePoint(o: PointOptions): Promise<ControlPoint> {
         [...apiMs].sort((a, b) => a - b),
         0.5,
       ),
-      stopP50Ms: quantile(stop.sorted, 0.5),
-      stopP99Ms: quantile(stop.sorted, 0.99),
-      stopSamples: stop.sorted.length,
-      stopFailures: stop.failures,
-      stopNeverAnswered: stop.neverAnswered,
-      ...(stop.skipped > 0 && { stopSkipped: stop.skipped, sampleBudgetMs: budgetMs }),
+      ...(latencyApiErrors > 0 && { latencyApiErrors }),
+      ...(stop && {
+        stopP50Ms: quantile(stop.sorted, 0.5),
+        stopP99Ms: quantile(stop.sorted, 0.99),
+        stopSamples: stop.sorted.length,
+        stopFailures: stop.failures,
+        stopNeverAnswered: stop.neverAnswered,
+      }),
+      ...(stop && stop.skipped > 0 && { stopSkipped: stop.skipped, sampleBudgetMs: budgetMs }),
       ...(fill && { fill }),
       ...(churn && { churn }),
       ...(scrape && { scrape }),

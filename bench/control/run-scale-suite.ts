@@ -64,8 +64,8 @@ export function measuresFor(profile: ScaleProfile, backend: BackendName): Contro
   return {
     ...all,
     sampleBudgetMs: profile.iptablesSampleBudgetMs,
-    // A full pass of 100,000 floating IPs takes seconds: wait that long for the first reply.
-    replyTimeoutMs: 30_000,
+    // A full pass of 100,000 floating IPs takes seconds, tens of them on a loaded machine: wait for the first reply.
+    replyTimeoutMs: 60_000,
     fillBudgetMs: profile.iptablesSampleBudgetMs,
     ...(profile.churn && { skip: { churn: IPTABLES_NO_CHURN } }),
   };

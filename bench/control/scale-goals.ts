@@ -44,7 +44,8 @@ function sampleNote(p: ControlPoint): string {
   const taken = p.latenciesMs.length + p.latencyFailures;
   const planned = p.latencySamplesPlanned;
   const budget = p.sampleBudgetMs !== undefined ? ` (${n(p.sampleBudgetMs / 1000)} s budget)` : '';
-  const failed = p.latencyFailures > 0 ? `, ${p.latencyFailures} without reply` : '';
+  const apiErrors = p.latencyApiErrors ? ` (${p.latencyApiErrors} API calls failed)` : '';
+  const failed = p.latencyFailures > 0 ? `, ${p.latencyFailures} without reply${apiErrors}` : '';
   return planned !== undefined
     ? ` over ${taken} of ${planned} samples${budget}${failed}`
     : ` over ${taken} samples${failed}`;
@@ -69,7 +70,7 @@ const MEASURES: readonly Measure[] = [
     name: 'disassociate → traffic stops p99',
     goal: () => 'none',
     cell: ({ point: p }) => {
-      if (p.stopP99Ms === undefined) return 'not measured';
+      if (p.stopP99Ms === undefined) return skippedText(p.skipped?.disassociate);
       const skipped = p.stopSkipped ? `, ${p.stopSkipped} not taken (budget)` : '';
       const failed = (p.stopFailures ?? 0) + (p.stopNeverAnswered ?? 0);
       return `${n(p.stopP99Ms)} ms over ${p.stopSamples ?? 0} samples${skipped}${failed ? `, ${failed} failed` : ''}`;
@@ -117,7 +118,7 @@ const MEASURES: readonly Measure[] = [
     cell: ({ point: p }) => {
       const s = p.scrape;
       if (!s) return skippedText(p.skipped?.scrape);
-      return `${upTo(s.scrapeP50Ms, 1000, 'ms')} (first ${n(s.firstScrapeMs)} ms); show p99 ${n(s.showP99DuringMs)} / ${n(s.showP99AloneMs)} ms (×${(s.showP99DuringMs / s.showP99AloneMs).toFixed(1)})`;
+      return `${upTo(s.scrapeP50Ms, 1000, 'ms')} (first ${n(s.firstScrapeMs)} ms); show p99 ${n(s.showP99DuringMs)} / ${n(s.showP99AloneMs)} ms (×${(s.showP99DuringMs / s.showP99AloneMs).toFixed(1)})${s.showErrors ? `; ${s.showErrors} of ${s.shows} shows failed` : ''}`;
     },
   },
   {

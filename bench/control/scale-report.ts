@@ -49,7 +49,7 @@ function samplesCell(p: ControlPoint): string {
 }
 
 function stopCell(p: ControlPoint): string {
-  if (p.stopP50Ms === undefined) return '—';
+  if (p.stopP50Ms === undefined) return p.skipped?.disassociate ? 'not measured (see below)' : '—';
   const skipped = p.stopSkipped ? `, ${p.stopSkipped} not taken: budget` : '';
   return `${ms(p.stopP50Ms)} / ${ms(p.stopP99Ms ?? Number.NaN)} (${p.stopFailures ?? 0} not stopped, ${p.stopNeverAnswered ?? 0} never answered${skipped})`;
 }
@@ -64,7 +64,8 @@ function fillCell(p: ControlPoint): string {
 function scrapeCell(p: ControlPoint): string {
   const s = p.scrape;
   if (!s) return p.skipped?.scrape ? 'not measured (see below)' : '—';
-  return `${ms(s.scrapeP50Ms)} (first ${ms(s.firstScrapeMs)}, max ${ms(s.scrapeMaxMs)}); show p99 ${ms(s.showP99AloneMs)} → ${ms(s.showP99DuringMs)}`;
+  const errors = s.showErrors ? ` (${s.showErrors} of ${s.shows} shows failed)` : '';
+  return `${ms(s.scrapeP50Ms)} (first ${ms(s.firstScrapeMs)}, max ${ms(s.scrapeMaxMs)}); show p99 ${ms(s.showP99AloneMs)} → ${ms(s.showP99DuringMs)}${errors}`;
 }
 
 /** Every measured point, one row each: the detail behind the goals table. */
