@@ -14,6 +14,7 @@ import {
   type FillResult,
   type ScrapeResult,
 } from './api-measures.js';
+import { associateSamples } from './associate-samples.js';
 import type { ChurnResult } from './churn-load.js';
 import { copyPopulated, populateScaleStore, type ScalePopulatedIds } from './populate-scale.js';
 import { NamespaceHelper, ServerProcess } from './processes.js';
@@ -23,7 +24,6 @@ import {
   destroyScaleTopology,
   fixedIpOf,
   floatingIpOf,
-  sampleSlot,
   scaleTopology,
   type ScaleShape,
   type ScaleTopology,
@@ -117,7 +117,6 @@ export interface ControlResult {
 }
 
 const ECHO_PORT = 7;
-const wallNow = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
 
 /** Mappings in the kernel, summed over every router, as each backend reads them back. */
@@ -265,61 +264,16 @@ async function measurePoint(o: PointOptions): Promise<ControlPoint> {
     helpers.push(echo, sender);
     await Promise.all([echo.ready, sender.ready]);
     const api = new ApiClient(url);
-    const latenciesMs: number[] = [];
-    /** How long the API call itself took (answered): the part of the latency that is not the agent's. */
-    const apiMs: number[] = [];
-    let latencyFailures = 0;
-    let latencyApiErrors = 0;
-    const sampled: { id: string; address: string }[] = [];
-    const samplesStarted = performance.now();
-    for (let k = 0; k < m.latencySamples; k++) {
-      if (performance.now() - samplesStarted > budgetMs) break;
-      const slot = sampleSlot(t, k);
-      const address = floatingIpOf(t, slot.router, slot.index);
-      const portId = ids.routers[slot.router]!.portIds[slot.index]!;
-      // Half the samples create an associated floating IP in one call, half associate an existing one.
-      const associateLater = k % 2 === 1;
-      let fipId = '';
-      if (associateLater) {
-        const made = await api.post<{ floatingip: { id: string } }>('/v2.0/floatingips', {
-          floatingip: { floating_network_id: ids.externalNetworkId, floating_ip_address: address },
-        });
-        fipId = made.floatingip.id;
-      }
-      const reply = sender.call<{ at: number | null }>({
-        op: 'firstReply',
-        host: address,
-        port: ECHO_PORT,
-        timeoutMs: replyTimeoutMs,
-      });
-      await sleep(5);
-      const sentAt = wallNow();
-      try {
-        if (associateLater) await api.put(`/v2.0/floatingips/${fipId}`, { floatingip: { port_id: portId } });
-        else
-          fipId = (
-            await api.post<{ floatingip: { id: string } }>('/v2.0/floatingips', {
-              floatingip: {
-                floating_network_id: ids.externalNetworkId,
-                floating_ip_address: address,
-                port_id: portId,
-              },
-            })
-          ).floatingip.id;
-      } catch (error) {
-        // A daemon whose event loop is held by a full pass times requests out: a failed sample, not a failed run.
-        latencyApiErrors++;
-        latencyFailures++;
-        o.log(`${label}: associate sample ${k}: ${(error as Error).message}`);
-        await reply;
-        continue;
-      }
-      apiMs.push(wallNow() - sentAt);
-      sampled.push({ id: fipId, address });
-      const { at } = await reply;
-      if (at === null) latencyFailures++;
-      else latenciesMs.push(Math.max(0, at - sentAt));
-    }
+    const { latenciesMs, apiMs, latencyFailures, latencyApiErrors, sampled } = await associateSamples({
+      t,
+      ids,
+      api,
+      sender,
+      samples: m.latencySamples,
+      budgetMs,
+      replyTimeoutMs,
+      log: (line) => o.log(`${label}: ${line}`),
+    });
     const sorted = [...latenciesMs].sort((a, b) => a - b);
     o.log(
       `${label}: associate → traffic p50 ${quantile(sorted, 0.5).toFixed(1)} ms p99 ${quantile(sorted, 0.99).toFixed(1)} ms (${sorted.length} of ${m.latencySamples})`,
