@@ -197,6 +197,8 @@ export interface ScrapeResult {
   readonly shows: number;
   /** Shows that failed (a timeout while the daemon was busy): not in the p99s. */
   readonly showErrors: number;
+  /** Back-to-back scrapes that failed: not in the scrape figures. */
+  readonly scrapeErrors?: number;
 }
 
 /**
@@ -234,8 +236,17 @@ export async function scrapeDuringShows(url: string, fipId: string, windowMs: nu
   const alone = await shows();
   const scrapeMs: number[] = [];
   let busy = true;
+  let scrapeErrors = 0;
+  // A scrape the busy daemon drops (connection reset, timeout) is counted; the loop must never reject unawaited.
   const scraper = (async () => {
-    while (busy) scrapeMs.push(await scrape());
+    while (busy) {
+      try {
+        scrapeMs.push(await scrape());
+      } catch {
+        scrapeErrors++;
+        await sleep(100);
+      }
+    }
   })();
   const during = await shows();
   busy = false;
@@ -250,5 +261,6 @@ export async function scrapeDuringShows(url: string, fipId: string, windowMs: nu
     showP99DuringMs: quantile(during, 0.99),
     shows: alone.length + during.length + showErrors,
     showErrors,
+    scrapeErrors,
   };
 }

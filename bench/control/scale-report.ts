@@ -64,8 +64,12 @@ function fillCell(p: ControlPoint): string {
 function scrapeCell(p: ControlPoint): string {
   const s = p.scrape;
   if (!s) return p.skipped?.scrape ? 'not measured (see below)' : '—';
-  const errors = s.showErrors ? ` (${s.showErrors} of ${s.shows} shows failed)` : '';
-  return `${ms(s.scrapeP50Ms)} (first ${ms(s.firstScrapeMs)}, max ${ms(s.scrapeMaxMs)}); show p99 ${ms(s.showP99AloneMs)} → ${ms(s.showP99DuringMs)}${errors}`;
+  const errors = [
+    ...(s.showErrors ? [`${s.showErrors} of ${s.shows} shows failed`] : []),
+    ...(s.scrapeErrors ? [`${s.scrapeErrors} scrapes failed`] : []),
+  ];
+  const failed = errors.length > 0 ? ` (${errors.join(', ')})` : '';
+  return `${ms(s.scrapeP50Ms)} (first ${ms(s.firstScrapeMs)}, max ${ms(s.scrapeMaxMs)}); show p99 ${ms(s.showP99AloneMs)} → ${ms(s.showP99DuringMs)}${failed}`;
 }
 
 /** Every measured point, one row each: the detail behind the goals table. */

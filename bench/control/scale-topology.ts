@@ -284,8 +284,9 @@ async function buildRouter(t: ScaleTopology, r: ScaleRouter): Promise<void> {
 }
 
 /**
- * Runs `cleanup` if the benchmark is interrupted (Ctrl-C, or a SIGTERM from a timeout) while a topology is up,
- * then exits: a `finally` does not run on a signal, and 100 routers' namespaces would be left behind. Returns the
+ * Runs `cleanup` if the benchmark is interrupted (Ctrl-C, or a SIGTERM from a timeout) or crashes on an error
+ * nothing awaited while a topology is up, then exits: a `finally` does not run then, and 100 routers' namespaces,
+ * the daemon and its state would be left behind. Returns the
  * function that unregisters it, for the normal path.
  */
 export function cleanupOnInterrupt(cleanup: () => Promise<void>): () => void {
@@ -294,10 +295,21 @@ export function cleanupOnInterrupt(cleanup: () => Promise<void>): () => void {
       .catch((error: unknown) => console.error(`cleanup after ${signal} failed: ${String(error)}`))
       .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   };
+  // An error nothing awaited would end the process the same way, past every finally.
+  const crash = (error: unknown) => {
+    console.error(error);
+    void cleanup()
+      .catch((failure: unknown) => console.error(`cleanup after a crash failed: ${String(failure)}`))
+      .finally(() => process.exit(1));
+  };
   process.once('SIGINT', handler);
   process.once('SIGTERM', handler);
+  process.once('uncaughtException', crash);
+  process.once('unhandledRejection', crash);
   return () => {
     process.off('SIGINT', handler);
     process.off('SIGTERM', handler);
+    process.off('uncaughtException', crash);
+    process.off('unhandledRejection', crash);
   };
 }
