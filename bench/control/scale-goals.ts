@@ -22,6 +22,8 @@ const n = (v: number, digits = 0) =>
     ? v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
     : '—';
 const MIB_TO_MB = 2 ** 20 / 1e6;
+/** A ratio with two significant digits, so 0.03 does not read as 0.0. */
+const ratio = (v: number) => (Number.isFinite(v) ? Number(v.toPrecision(2)).toString() : '—');
 
 /** "met" or "missed by" the excess and the ratio, for a goal that is an upper bound. */
 export function upTo(value: number, goal: number, unit: string, digits = 0): string {
@@ -118,7 +120,7 @@ const MEASURES: readonly Measure[] = [
     cell: ({ point: p }) => {
       const s = p.scrape;
       if (!s) return skippedText(p.skipped?.scrape);
-      return `${upTo(s.scrapeP50Ms, 1000, 'ms')} (first ${n(s.firstScrapeMs)} ms); show p99 ${n(s.showP99DuringMs)} / ${n(s.showP99AloneMs)} ms (×${(s.showP99DuringMs / s.showP99AloneMs).toFixed(1)})${s.showErrors ? `; ${s.showErrors} of ${s.shows} shows failed` : ''}`;
+      return `${upTo(s.scrapeP50Ms, 1000, 'ms')} (first ${n(s.firstScrapeMs)} ms); show p99 ${n(s.showP99DuringMs)} / ${n(s.showP99AloneMs)} ms (×${ratio(s.showP99DuringMs / s.showP99AloneMs)})${s.showErrors ? `; ${s.showErrors} of ${s.shows} shows failed` : ''}`;
     },
   },
   {

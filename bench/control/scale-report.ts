@@ -167,6 +167,8 @@ export function renderScaleSection(runs: readonly ScaleRun[]): string {
     'To measure issue 15\u2019s two topologies on all three backends (the rows it writes replace the same backend and',
     'topology here, the others stay): `npm run bench -- --only scale --scale-topologies 1x100000,100x1000`;',
     '`--backends` and `--scale-topologies` pick a part, e.g. `--backends iptables --scale-topologies 100x1000`.',
+    'Populating a topology of 100,000 takes 1-4 minutes (once per topology, copied for each backend) and each',
+    'backend 3-10 minutes, more on a loaded machine: one invocation per topology stays within 25 minutes.',
     '',
     ...(cells.length > 0
       ? [
