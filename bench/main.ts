@@ -10,7 +10,8 @@
  *                            which write their own marked sections of benchmarks.md; metrics (/metrics scrape
  *                            time and API show p99 with and without scrapes at 1k/10k/100k, bench/metrics/); and
  *                            scale (issue 15: the control plane at 1,000 to 100,000 floating IPs through the
- *                            daemon, per backend, --backends default nftables,ebpf), its own marked section too;
+ *                            daemon on one router and on 100 routers × 1,000, per backend, --backends default
+ *                            nftables,ebpf,iptables), its own marked section too;
  *                            bgp (issue 20: association to route at a BGP peer, failover BGP + BFD against
  *                            GARP, in the routed lab, and 100,000 routes announced at once; bench/bgp/), its
  *                            own marked section;
@@ -23,8 +24,11 @@
  *                            tc-guest (issue 17: the tc backend against plain routing, both in the act_nat guest
  *                            under qemu -icount; its marked section of benchmarks.md, bench/tc-guest/)
  *   --bgp-ttl a,b            lease TTLs (s) the bgp suite compares failover at (default 2)
- *   --scale-counts a,b --scale-samples N --scale-fill N   override the scale suite's sizes, samples per size and
- *                            floating IPs filled through the API per size (0: no fill)
+ *   --scale-topologies RxN,...  the scale suite's topologies: R routers with N floating IPs each, e.g.
+ *                            1x100000,100x1000 (issue 15's two)
+ *   --scale-counts a,b --scale-samples N --scale-fill N   one router with each count (short for
+ *                            --scale-topologies 1xa,1xb), samples per topology, floating IPs filled through the
+ *                            API per topology (0: no fill)
  *   --scale-churn RATE/SECONDS  the scale suite's association churn, e.g. 1000/60 (0/0: none)
  *   --backends a,b           backends for forwarding and exhaustion (default every one that passes its checks)
  *   --prefix P               namespace prefix (default sfipbench)
@@ -40,7 +44,8 @@ import { parseArgs } from 'node:util';
 import { BACKEND_NAMES, parseBackendName, type BackendName } from '../src/model/index.js';
 import { runControl } from './control/run-control.js';
 import { runSwitch } from './control/run-switch.js';
-import { runScaleSuite } from './control/run-scale-suite.js';
+import { parseTopologies, runScaleSuite } from './control/run-scale-suite.js';
+import type { ScaleShape } from './control/scale-topology.js';
 import { runChurnSuite } from './churn/run-suite.js';
 import { runCrashSuite } from './crash/run-suite.js';
 import { runMetricsSuite } from './metrics/run-suite.js';
@@ -68,6 +73,7 @@ const { values } = parseArgs({
     'scale-samples': { type: 'string' },
     'scale-fill': { type: 'string' },
     'scale-churn': { type: 'string' },
+    'scale-topologies': { type: 'string' },
   },
 });
 
@@ -132,12 +138,12 @@ async function main(): Promise<void> {
       profileName: profile.name,
       profile: {
         ...profile.scale,
-        ...(values['scale-counts'] && { fipCounts: values['scale-counts'].split(',').map(Number) }),
+        topologies: scaleTopologies(profile.scale.topologies),
         ...(values['scale-samples'] && { latencySamples: Number(values['scale-samples']) }),
         ...(values['scale-fill'] && { fillCount: Number(values['scale-fill']) }),
         ...(values['scale-churn'] && { churn: parseChurn(values['scale-churn']) }),
       },
-      backends: values.backends ? backends : ['nftables', 'ebpf'],
+      backends: values.backends ? backends : ['nftables', 'ebpf', 'iptables'],
       prefix: `${prefix}s`,
       port: port + 30,
       out,
@@ -295,6 +301,19 @@ main().catch((error: unknown) => {
   console.error(`[bench] ${(error as Error).stack ?? String(error)}`);
   process.exit(1);
 });
+
+/** --scale-topologies replaces the profile's topologies; --scale-counts too, with one router per count. */
+function scaleTopologies(fromProfile: readonly ScaleShape[]): ScaleShape[] {
+  if (values['scale-topologies']) return parseTopologies(values['scale-topologies']);
+  if (!values['scale-counts']) return [...fromProfile];
+  const counts = values['scale-counts'].split(',').map(Number);
+  for (const n of counts)
+    if (!Number.isInteger(n) || n < 1)
+      throw new Error(
+        `--scale-counts '${values['scale-counts']}': expected positive integers, e.g. 1000,10000`,
+      );
+  return counts.map((perRouter) => ({ routers: 1, perRouter }));
+}
 
 /** `--scale-churn RATE/SECONDS`; 0/0 turns the churn off. */
 function parseChurn(text: string): { perSecond: number; seconds: number } | undefined {

@@ -46,11 +46,18 @@ export const PROFILES: Record<string, BenchProfile> = {
     churn: { ...churnLab, durationS: 300, opsPerSecond: 5, concurrency: 3 },
     crash: { agentKills: 150, writeKills: 50 },
     scale: {
-      fipCounts: [1000, 10_000, 100_000],
+      topologies: [
+        { routers: 1, perRouter: 1000 },
+        { routers: 1, perRouter: 10_000 },
+        { routers: 1, perRouter: 100_000 },
+        { routers: 100, perRouter: 1000 },
+      ],
       latencySamples: 200,
       restartStreamMs: 6000,
       fillCount: 5000,
       churn: { perSecond: 1000, seconds: 60 },
+      scrapeWindowMs: 3000,
+      iptablesSampleBudgetMs: 45_000,
     },
   },
   // The full forwarding matrix with fewer repetitions, and the control plane up to 10,000: about ten minutes.
@@ -71,11 +78,17 @@ export const PROFILES: Record<string, BenchProfile> = {
     churn: { ...churnLab, durationS: 90, opsPerSecond: 5, concurrency: 3 },
     crash: { agentKills: 100, writeKills: 20 },
     scale: {
-      fipCounts: [1000, 10_000],
+      topologies: [
+        { routers: 1, perRouter: 1000 },
+        { routers: 1, perRouter: 10_000 },
+        { routers: 10, perRouter: 1000 },
+      ],
       latencySamples: 50,
       restartStreamMs: 6000,
       fillCount: 2000,
       churn: { perSecond: 1000, seconds: 20 },
+      scrapeWindowMs: 2000,
+      iptablesSampleBudgetMs: 30_000,
     },
   },
   smoke: {
@@ -96,11 +109,16 @@ export const PROFILES: Record<string, BenchProfile> = {
     },
     crash: { agentKills: 5, writeKills: 2 },
     scale: {
-      fipCounts: [100],
+      topologies: [
+        { routers: 1, perRouter: 100 },
+        { routers: 4, perRouter: 25 },
+      ],
       latencySamples: 6,
       restartStreamMs: 2000,
       fillCount: 50,
       churn: { perSecond: 100, seconds: 3 },
+      scrapeWindowMs: 300,
+      iptablesSampleBudgetMs: 10_000,
     },
   },
 };

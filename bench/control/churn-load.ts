@@ -15,6 +15,9 @@ export interface ChurnResult {
   readonly observed: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
+  /** Set when the quantile lies past the histogram's last finite bound, which p50Ms or p99Ms then holds (>). */
+  readonly p50Beyond?: boolean;
+  readonly p99Beyond?: boolean;
   /**
    * From the last answered change to the last change observed applied (the backlog at the end, in time). When
    * `observed` < `changes`, the rest were applied by full passes, which the histogram does not count.
@@ -28,12 +31,15 @@ const CHANGE_METRIC = 'sfip_floating_ip_change_seconds';
 /** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in these ticks. */
 const TICKS_PER_SECOND = 100;
 const MAX_IN_FLIGHT = 64;
+/** Sending stops this many times the run's duration after it started. */
+const SEND_SLACK = 1.5;
 
 /**
  * Sustained churn through the API: association changes at a fixed rate (each floating IP in turn is
  * disassociated or associated back to its port), while the daemon reports each change's store → applied
  * latency in its histogram. Requests that fall behind the schedule are sent as soon as one of at most 64 in
- * flight answers, so a daemon that cannot keep up shows a lower achieved rate instead of an unbounded queue here.
+ * flight answers, so a daemon that cannot keep up shows a lower achieved rate instead of an unbounded queue here;
+ * no change is sent after 1.5 × the duration.
  */
 export async function churnThroughApi(o: {
   readonly url: string;
@@ -53,10 +59,14 @@ export async function churnThroughApi(o: {
   let refused = 0;
   let inFlight = 0;
   const started = performance.now();
+  // A daemon that cannot keep up would stretch the run without bound (60,000 changes at 300/s take 200 s):
+  // sending stops at 1.5 × the duration, and the achieved rate tells.
+  const cutoff = started + o.seconds * 1000 * SEND_SLACK;
+  const cut = () => performance.now() > cutoff;
   await new Promise<void>((resolve) => {
     const pump = () => {
       const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * o.perSecond) + 1);
-      while (sent < due && inFlight < MAX_IN_FLIGHT) {
+      while (sent < due && inFlight < MAX_IN_FLIGHT && !cut()) {
         const fip = o.fips[sent % o.fips.length]!;
         const next = !associated.get(fip.id);
         associated.set(fip.id, next);
@@ -70,11 +80,12 @@ export async function churnThroughApi(o: {
           )
           .finally(() => {
             inFlight--;
-            if (sent === total && inFlight === 0) resolve();
+            if ((sent === total || cut()) && inFlight === 0) resolve();
             else pump();
           });
       }
-      if (sent < total) setTimeout(pump, 1);
+      if (cut() && inFlight === 0) resolve();
+      else if (sent < total && !cut()) setTimeout(pump, 1);
     };
     pump();
   });
@@ -96,6 +107,8 @@ export async function churnThroughApi(o: {
   const drainMs = Math.max(0, lastIncrease - lastAnswered);
   const buckets = after.buckets.map(([le, n], i) => [le, n - (before.buckets[i]?.[1] ?? 0)] as const);
   const observed = after.count - before.count;
+  const p50 = bucketBound(buckets, observed, 0.5);
+  const p99 = bucketBound(buckets, observed, 0.99);
   return {
     targetPerSecond: o.perSecond,
     seconds: o.seconds,
@@ -103,8 +116,10 @@ export async function churnThroughApi(o: {
     achievedPerSecond: answered / (elapsedMs / 1000),
     refused,
     observed,
-    p50Ms: bucketBound(buckets, observed, 0.5) * 1000,
-    p99Ms: bucketBound(buckets, observed, 0.99) * 1000,
+    p50Ms: p50.seconds * 1000,
+    p99Ms: p99.seconds * 1000,
+    ...(p50.beyond && { p50Beyond: true }),
+    ...(p99.beyond && { p99Beyond: true }),
     drainMs,
     cpuCores: (cpuAfter - cpuBefore) / TICKS_PER_SECOND / (elapsedMs / 1000),
   };
@@ -135,9 +150,17 @@ async function changeHistogram(url: string): Promise<Histogram> {
 }
 
 /** The upper bound of the bucket in which the quantile falls: a "≤" figure, as coarse as the buckets. */
-function bucketBound(buckets: readonly (readonly [number, number])[], count: number, q: number): number {
-  if (count === 0) return Number.NaN;
-  return buckets.find(([, n]) => n >= q * count)?.[0] ?? Number.NaN;
+function bucketBound(
+  buckets: readonly (readonly [number, number])[],
+  count: number,
+  q: number,
+): { seconds: number; beyond: boolean } {
+  if (count === 0) return { seconds: Number.NaN, beyond: false };
+  const bound = buckets.find(([, n]) => n >= q * count)?.[0] ?? Number.NaN;
+  if (bound !== Infinity) return { seconds: bound, beyond: false };
+  // Past the last finite bound: keep that bound (JSON has no Infinity) and say "more than".
+  const finite = buckets.filter(([le]) => Number.isFinite(le)).at(-1)?.[0] ?? Number.NaN;
+  return { seconds: finite, beyond: true };
 }
 
 function cpuTicks(pid: number): number {

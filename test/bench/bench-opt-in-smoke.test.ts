@@ -56,30 +56,45 @@ describe('npm run bench --only scale,port-forwarding (smoke profile)', { timeout
     ).runs;
   });
 
-  it('measured associate, disassociate, fill, churn and restart with numbers that add up', () => {
+  it('measured both topologies: one router, and several routers each with its own gateway', () => {
     assert.deepEqual(
-      scale.map((r) => r.backend),
-      ['nftables'],
+      scale.map((r) => [r.backend, r.points.map((p) => `${p.routers ?? 1}x${p.fips}`)]),
+      [
+        ['nftables', ['1x100']],
+        ['nftables', ['4x100']],
+      ],
     );
-    const [p] = scale[0]!.points;
-    assert.ok(p, 'one size measured');
-    assert.equal(p.kernelMappings, p.fips, 'every populated floating IP reached the kernel');
-    assert.equal(p.latenciesMs.length + p.latencyFailures, 6);
-    assert.equal(
-      (p.stopSamples ?? 0) + (p.stopFailures ?? 0) + (p.stopNeverAnswered ?? 0),
-      6,
-      'a disassociate sample per associate sample',
-    );
-    assert.ok(p.latenciesMs.every((ms) => ms >= 0));
-    assert.equal(p.fill?.count, 50);
-    assert.ok(p.fill.ms > 0);
-    const churn = p.churn!;
-    assert.equal(churn.refused, 0, 'the API refused no churn change');
-    assert.equal(churn.changes, churn.targetPerSecond * churn.seconds);
-    // Each change is observed applied once by the daemon's histogram (none coalesced away at this rate).
-    assert.equal(churn.observed, churn.changes);
-    assert.ok(Number.isFinite(churn.p99Ms) && churn.p99Ms >= churn.p50Ms);
-    assert.ok(churn.cpuCores > 0);
-    assert.equal(p.restartLost, 0, 'no packet lost across the restart');
+  });
+
+  it('measured associate, disassociate, scrape, fill, churn and restart with numbers that add up', () => {
+    for (const run of scale) {
+      const [p] = run.points;
+      assert.ok(p, 'one point per topology');
+      const where = `${p.routers} routers`;
+      assert.equal(p.kernelMappings, p.fips, `${where}: every populated floating IP reached the kernel`);
+      // Every sample got its reply: on several routers, the probes went to each router's own floating IPs.
+      assert.equal(p.latenciesMs.length, 6, `${where}: every associate sample answered`);
+      assert.equal(p.latencyFailures, 0);
+      assert.equal(p.stopSamples, 6, `${where}: traffic stopped after every disassociation`);
+      assert.ok(p.latenciesMs.every((ms) => ms >= 0));
+      assert.ok(p.scrape && p.scrape.scrapes > 0 && p.scrape.shows > 0, `${where}: scrapes and shows ran`);
+      assert.equal(p.fill?.count, 50);
+      assert.equal(p.fill.active, undefined, `${where}: the fill finished within its budget`);
+      assert.ok(p.fill.ms > 0);
+      const churn = p.churn!;
+      assert.equal(churn.refused, 0, 'the API refused no churn change');
+      assert.equal(churn.changes, churn.targetPerSecond * churn.seconds);
+      // Each change is observed applied once by the daemon's histogram (none coalesced away at this rate).
+      assert.equal(churn.observed, churn.changes);
+      assert.ok(Number.isFinite(churn.p99Ms) && churn.p99Ms >= churn.p50Ms);
+      assert.ok(churn.cpuCores > 0);
+      assert.equal(p.restartLost, 0, `${where}: no packet lost across the restart`);
+      assert.ok((p.restartStreamMs ?? 0) >= p.restartResyncMs, `${where}: the stream outlasted the restart`);
+    }
+  });
+
+  it('writes the goals table with a column per topology', () => {
+    assert.match(doc, /\| measure \| goal \(issue 15\) \| 1 × 100, nftables \| 4 × 25, nftables \|/);
+    assert.match(doc, /\| converge from empty \| ≤ 5 s \|/);
   });
 });

@@ -1,0 +1,266 @@
+import { ApiClient, ApiError } from '../../src/client/api-client.js';
+import { resolveToken } from '../../src/client/token-source.js';
+import { quantile } from '../stats.js';
+import { churnThroughApi, type ChurnResult } from './churn-load.js';
+import type { NamespaceHelper } from './processes.js';
+
+const ECHO_PORT = 7;
+const wallNow = () => performance.timeOrigin + performance.now();
+const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
+
+export interface StopSamples {
+  readonly sorted: number[];
+  readonly failures: number;
+  readonly neverAnswered: number;
+  /** Samples not taken because the budget ran out. */
+  readonly skipped: number;
+}
+
+/**
+ * Disassociate → traffic stops, per sample floating IP (all answering): a probe sends every millisecond, the
+ * API call goes out, and the latency is the send time of the last probe that was still answered. Stops taking
+ * samples once `budgetMs` has passed (a backend whose every change is a full pass takes seconds a sample).
+ */
+export async function disassociateSamples(
+  api: ApiClient,
+  sender: NamespaceHelper,
+  samples: readonly { readonly id: string; readonly address: string }[],
+  budgetMs: number,
+  timeoutMs: number,
+): Promise<StopSamples> {
+  const stops: number[] = [];
+  let failures = 0;
+  let neverAnswered = 0;
+  let taken = 0;
+  const started = performance.now();
+  for (const { id, address } of samples) {
+    if (performance.now() - started > budgetMs) break;
+    taken++;
+    const probe = sender.call<{ lastSent: number | null; stopped: boolean }>({
+      op: 'lastReply',
+      host: address,
+      port: ECHO_PORT,
+      quietMs: 300,
+      timeoutMs,
+    });
+    // Let the probe see replies first: a floating IP that never answered would measure nothing.
+    await sleep(20);
+    const sentAt = wallNow();
+    const called = await api.put(`/v2.0/floatingips/${id}`, { floatingip: { port_id: null } }).then(
+      () => true,
+      () => false,
+    );
+    const { lastSent, stopped } = await probe;
+    // A request the busy daemon timed out: a failed sample (its traffic may or may not have stopped).
+    if (!called) {
+      failures++;
+      continue;
+    }
+    if (lastSent === null) neverAnswered++;
+    else if (!stopped) failures++;
+    else stops.push(Math.max(0, lastSent - sentAt));
+  }
+  return { sorted: stops.sort((a, b) => a - b), failures, neverAnswered, skipped: samples.length - taken };
+}
+
+const FILL_CLIENTS = 16;
+
+export interface FillResult {
+  /** Floating IPs created. */
+  readonly count: number;
+  readonly clients: number;
+  /** First request to every one ACTIVE, or to the end of the budget. */
+  readonly ms: number;
+  /** Set when the budget ran out: how many were ACTIVE by then (the rate counts these), and the budget. */
+  readonly active?: number;
+  readonly budgetMs?: number;
+}
+
+/**
+ * Filling routers through the API with the agent running, as an operator's automation would: 16 clients each
+ * create a port and an associated floating IP in turn, dealt over the internal networks (one per router); the
+ * time runs from the first request to every one of them ACTIVE (polled by id, 100 per request, once the creates
+ * are done). Within `budgetMs`: past it no more are created, and those ACTIVE by then are counted.
+ */
+export async function fillThroughApi(
+  url: string,
+  networkIds: readonly string[],
+  externalNetworkId: string,
+  count: number,
+  budgetMs = 600_000,
+): Promise<FillResult> {
+  const api = new ApiClient(url);
+  const made: string[] = [];
+  let next = 0;
+  const started = performance.now();
+  const deadline = started + budgetMs;
+  // A create whose connection was reset may or may not have been applied (a kept-alive connection the daemon
+  // closed while its event loop was busy): as careful automation does, look before creating again.
+  const createOnce = async <T>(
+    create: () => Promise<T>,
+    lookup: () => Promise<T | undefined>,
+  ): Promise<T> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await create();
+      } catch (error) {
+        if (!(error instanceof ApiError) || error.status !== 0 || attempt >= 3) throw error;
+        const found = await lookup();
+        if (found !== undefined) return found;
+      }
+    }
+  };
+  const client = async () => {
+    while (next < count && performance.now() < deadline) {
+      const n = next++;
+      const name = `fill-${n}`;
+      const networkId = networkIds[n % networkIds.length]!;
+      const portId = await createOnce(
+        async () =>
+          (await api.post<{ port: { id: string } }>('/v2.0/ports', { port: { network_id: networkId, name } }))
+            .port.id,
+        async () =>
+          (await api.get<{ ports: { id: string }[] }>(`/v2.0/ports?name=${name}&fields=id`)).ports[0]?.id,
+      );
+      const fipId = await createOnce(
+        async () =>
+          (
+            await api.post<{ floatingip: { id: string } }>('/v2.0/floatingips', {
+              floatingip: { floating_network_id: externalNetworkId, port_id: portId },
+            })
+          ).floatingip.id,
+        async () =>
+          (await api.get<{ floatingips: { id: string }[] }>(`/v2.0/floatingips?port_id=${portId}&fields=id`))
+            .floatingips[0]?.id,
+      );
+      made.push(fipId);
+    }
+  };
+  await Promise.all(Array.from({ length: FILL_CLIENTS }, client));
+  let waiting = made;
+  while (waiting.length > 0) {
+    const still: string[] = [];
+    for (let i = 0; i < waiting.length; i += 100) {
+      const chunk = waiting.slice(i, i + 100);
+      const query = chunk.map((id) => `id=${id}`).join('&');
+      const page = await api.get<{ floatingips: { id: string; status: string }[] }>(
+        `/v2.0/floatingips?fields=id&fields=status&${query}`,
+      );
+      const active = new Set(page.floatingips.filter((f) => f.status === 'ACTIVE').map((f) => f.id));
+      still.push(...chunk.filter((id) => !active.has(id)));
+    }
+    waiting = still;
+    // Checked after a poll, so the floating IPs ACTIVE by the end of the budget are counted.
+    if (waiting.length > 0 && performance.now() > deadline) {
+      const ms = performance.now() - started;
+      return {
+        count: made.length,
+        clients: FILL_CLIENTS,
+        ms,
+        active: made.length - waiting.length,
+        budgetMs,
+      };
+    }
+    if (waiting.length > 0) await sleep(20);
+  }
+  return { count: made.length, clients: FILL_CLIENTS, ms: performance.now() - started };
+}
+
+/** Churn over up to 2,000 of the populated floating IPs (not `excluded`: the restart stream runs through it). */
+export async function churnAssociations(
+  api: ApiClient,
+  url: string,
+  serverPid: number,
+  excluded: string,
+  churn: { readonly perSecond: number; readonly seconds: number },
+): Promise<ChurnResult> {
+  const page = await api.get<{
+    floatingips: { id: string; port_id: string | null; floating_ip_address: string }[];
+  }>('/v2.0/floatingips?limit=2100&fields=id&fields=port_id&fields=floating_ip_address');
+  const fips = page.floatingips
+    .filter((f) => f.port_id !== null && f.floating_ip_address !== excluded)
+    .slice(0, 2000)
+    .map((f) => ({ id: f.id, portId: f.port_id! }));
+  return churnThroughApi({ url, serverPid, fips, ...churn });
+}
+
+/** /metrics scrape time, and API show latency alone and while a client scrapes back to back. */
+export interface ScrapeResult {
+  /** The first scrape after the samples: it reads every counter. */
+  readonly firstScrapeMs: number;
+  /** Back-to-back scrapes during the busy window. */
+  readonly scrapes: number;
+  readonly scrapeP50Ms: number;
+  readonly scrapeMaxMs: number;
+  readonly showP99AloneMs: number;
+  readonly showP99DuringMs: number;
+  readonly shows: number;
+  /** Shows that failed (a timeout while the daemon was busy): not in the p99s. */
+  readonly showErrors: number;
+  /** Back-to-back scrapes that failed: not in the scrape figures. */
+  readonly scrapeErrors?: number;
+}
+
+/**
+ * Issue 15's scrape measure beside the other ones, on the same daemon: one scrape, then `windowMs` of API shows
+ * (one every 10 ms, not waiting for each other) alone, then `windowMs` of shows while a client scrapes /metrics
+ * back to back, reading each body whole as Prometheus does.
+ */
+export async function scrapeDuringShows(url: string, fipId: string, windowMs: number): Promise<ScrapeResult> {
+  const api = new ApiClient(url);
+  const token = resolveToken(url, {});
+  const scrape = async () => {
+    const started = performance.now();
+    const response = await fetch(`${url}/metrics`, { headers: token ? { 'x-auth-token': token } : {} });
+    if (!response.ok) throw new Error(`/metrics answered ${response.status}`);
+    await response.text();
+    return performance.now() - started;
+  };
+  let showErrors = 0;
+  const shows = async () => {
+    const latencies: Promise<number | undefined>[] = [];
+    const end = performance.now() + windowMs;
+    while (performance.now() < end) {
+      const sent = performance.now();
+      latencies.push(
+        api.get(`/v2.0/floatingips/${fipId}`).then(
+          () => performance.now() - sent,
+          () => void showErrors++,
+        ),
+      );
+      await sleep(10);
+    }
+    return (await Promise.all(latencies)).filter((v) => v !== undefined).sort((a, b) => a - b);
+  };
+  const firstScrapeMs = await scrape();
+  const alone = await shows();
+  const scrapeMs: number[] = [];
+  let busy = true;
+  let scrapeErrors = 0;
+  // A scrape the busy daemon drops (connection reset, timeout) is counted; the loop must never reject unawaited.
+  const scraper = (async () => {
+    while (busy) {
+      try {
+        scrapeMs.push(await scrape());
+      } catch {
+        scrapeErrors++;
+        await sleep(100);
+      }
+    }
+  })();
+  const during = await shows();
+  busy = false;
+  await scraper;
+  scrapeMs.sort((a, b) => a - b);
+  return {
+    firstScrapeMs,
+    scrapes: scrapeMs.length,
+    scrapeP50Ms: quantile(scrapeMs, 0.5),
+    scrapeMaxMs: scrapeMs.at(-1) ?? Number.NaN,
+    showP99AloneMs: quantile(alone, 0.99),
+    showP99DuringMs: quantile(during, 0.99),
+    shows: alone.length + during.length + showErrors,
+    showErrors,
+    scrapeErrors,
+  };
+}
