@@ -76,6 +76,13 @@ export class Agent extends EventEmitter {
   private coalesceTimer: NodeJS.Timeout | undefined;
   private lastPrune = 0;
   private readonly running = new Set<string>();
+  /** The running passes that are full passes (no floating IP delta to try): at most all workers but one. */
+  private readonly runningFull = new Set<string>();
+  /**
+   * Routers whose periodic resync, not started yet, gave way to a floating IP change: the change runs first as a
+   * delta, and the resync is marked again once it has.
+   */
+  private readonly deferredResync = new Set<string>();
   /** Routers with a delta running beside their resync (see startConcurrentDelta). */
   private readonly runningDeltas = new Set<string>();
   private readonly knownFips = new Map<string, { routerId: string | null; key: string }>();
@@ -213,6 +220,13 @@ export class Agent extends EventEmitter {
 
   private markDirty(routerId: string, cause: string, fipId?: string): void {
     if (this.stopped) return;
+    if (fipId !== undefined && this.dirty.get(routerId) === 'resync' && !this.running.has(routerId)) {
+      // A periodic resync that has not started must not hold an association up: with 100 routers queued for
+      // theirs, a change would wait for the whole round. The change goes first, as a delta; the resync follows.
+      this.dirty.delete(routerId);
+      this.needsFull.delete(routerId);
+      this.deferredResync.add(routerId);
+    }
     if (!this.dirty.has(routerId)) this.dirty.set(routerId, cause);
     if (fipId === undefined) {
       this.needsFull.add(routerId);
@@ -351,19 +365,30 @@ export class Agent extends EventEmitter {
     return reconciler;
   }
 
+  /**
+   * Starts passes for dirty routers while workers are free. Deltas first (routers with only floating IP changes),
+   * then full passes, which never take the last free worker: a round of full passes (a resync of 100 routers, a
+   * restart) must not hold up an association on another router for seconds.
+   */
   private drain(): void {
     const limit = this.options.concurrency ?? 4;
-    for (const [routerId, cause] of this.dirty) {
+    const fullLimit = Math.max(1, limit - 1);
+    const isFull = (routerId: string) => this.needsFull.has(routerId) || !this.changedFips.has(routerId);
+    const queue = [...this.dirty].sort(([a], [b]) => Number(isFull(a)) - Number(isFull(b)));
+    for (const [routerId, cause] of queue) {
       if (this.running.size + this.runningDeltas.size >= limit) break;
       if (this.running.has(routerId)) {
         this.startConcurrentDelta(routerId, cause);
         continue;
       }
+      const full = isFull(routerId);
+      if (full && this.runningFull.size >= fullLimit) continue;
       this.dirty.delete(routerId);
-      const fipIds = this.needsFull.has(routerId) ? undefined : this.changedFips.get(routerId);
+      const fipIds = full ? undefined : this.changedFips.get(routerId);
       this.needsFull.delete(routerId);
       this.changedFips.delete(routerId);
       this.running.add(routerId);
+      if (full) this.runningFull.add(routerId);
       const reconciler = this.reconcilerFor(routerId);
       void reconciler
         .reconcile(cause, fipIds)
@@ -377,6 +402,8 @@ export class Agent extends EventEmitter {
         )
         .finally(() => {
           this.running.delete(routerId);
+          this.runningFull.delete(routerId);
+          if (this.deferredResync.delete(routerId)) this.markDirty(routerId, 'resync');
           this.drain();
           this.notifyIfIdle();
         });
