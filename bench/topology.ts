@@ -1,4 +1,5 @@
 import { run } from '../src/exec/run.js';
+import { signalNamespaceProcesses } from '../src/lab/namespaces.js';
 import {
   ipv4FromUint32,
   ipv4ToUint32,
@@ -85,17 +86,7 @@ export const namespacesOf = (t: BenchTopology) => [t.gen, t.sink, ...t.routers.m
 export async function destroyTopology(t: BenchTopology): Promise<void> {
   for (const ns of namespacesOf(t)) {
     // Kill what still runs inside (trafgen, probes) before the namespace goes.
-    const pids = await run('ip', ['netns', 'pids', ns]).then(
-      (r) => r.stdout.split('\n').filter(Boolean),
-      () => [],
-    );
-    for (const pid of pids) {
-      try {
-        process.kill(Number(pid), 'SIGKILL');
-      } catch {
-        /* gone already */
-      }
-    }
+    await signalNamespaceProcesses(ns, 'SIGKILL');
     await run('ip', ['netns', 'del', ns]).catch(() => undefined);
   }
 }

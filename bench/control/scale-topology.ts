@@ -1,4 +1,5 @@
 import { run } from '../../src/exec/run.js';
+import { signalNamespaceProcesses } from '../../src/lab/namespaces.js';
 import {
   ipv4FromUint32,
   ipv4ToUint32,
@@ -191,17 +192,7 @@ export async function destroyScaleTopology(t: ScaleTopology): Promise<void> {
   const existing = await existingNamespaces();
   const present = scaleNamespaces(t).filter((ns) => existing.has(ns));
   await inBatches(present, async (ns) => {
-    const pids = await run('ip', ['netns', 'pids', ns]).then(
-      (r) => r.stdout.split('\n').filter(Boolean),
-      () => [],
-    );
-    for (const pid of pids) {
-      try {
-        process.kill(Number(pid), 'SIGKILL');
-      } catch {
-        /* gone already */
-      }
-    }
+    await signalNamespaceProcesses(ns, 'SIGKILL');
   });
   // -force goes on past a namespace that vanished meanwhile; what still exists afterwards is the real failure.
   await ipBatch(

@@ -88,26 +88,28 @@ export async function destroyLab(spec: LabSpec): Promise<string[]> {
   return destroyNamespaces(allNamespaces(spec));
 }
 
+/** Signals every process running in a namespace (a namespace with a process in it outlives its deletion). */
+export async function signalNamespaceProcesses(ns: string, signal: NodeJS.Signals): Promise<void> {
+  const pids = await run('ip', ['netns', 'pids', ns]).then(
+    (r) => r.stdout.split('\n').filter(Boolean),
+    () => [],
+  );
+  for (const pid of pids) {
+    try {
+      process.kill(Number(pid), signal);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
 /** Stops what runs in each namespace that exists, then deletes it. Returns the ones deleted. */
 export async function destroyNamespaces(namespaces: readonly string[]): Promise<string[]> {
   const existing = await existingNamespaces();
   const removed: string[] = [];
   for (const ns of namespaces) {
     if (!existing.has(ns)) continue;
-    await run('ip', ['netns', 'pids', ns])
-      .then(({ stdout }) =>
-        stdout
-          .split('\n')
-          .filter(Boolean)
-          .forEach((pid) => {
-            try {
-              process.kill(Number(pid), 'SIGTERM');
-            } catch {
-              /* already gone */
-            }
-          }),
-      )
-      .catch(() => undefined);
+    await signalNamespaceProcesses(ns, 'SIGTERM');
     await run('ip', ['netns', 'del', ns]);
     removed.push(ns);
   }
