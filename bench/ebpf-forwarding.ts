@@ -10,6 +10,7 @@
  *   node --import tsx bench/ebpf-forwarding.ts [reps=5] [packets=300000] [rate=100000]
  */
 import { randomUUID } from 'node:crypto';
+import { RouterDataplane, WITHOUT_CHORES } from '../src/dataplane/index.js';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -120,8 +121,7 @@ try {
   for (let rep = 0; rep < reps; rep++) {
     for (const config of configs) {
       if (config.dataplane) {
-        const dp = config.dataplane;
-        await dp.apply(dp.plan(desired, await dp.read(desired, desired)));
+        await new RouterDataplane(config.dataplane, WITHOUT_CHORES).reconcile(desired);
       }
       for (const mode of modes) {
         await writeFile(
@@ -158,7 +158,7 @@ try {
         entry.deliveredShare.push(got / packets);
         results.set(key, entry);
       }
-      if (config.dataplane) await config.dataplane.remove(desired);
+      if (config.dataplane) await new RouterDataplane(config.dataplane, WITHOUT_CHORES).remove(desired);
     }
   }
 } finally {

@@ -1,3 +1,4 @@
+import { RouterDataplane, WITHOUT_CHORES } from '../src/dataplane/index.js';
 import { createDataplane, type Dataplane, type DesiredRouter } from '../src/dataplane/index.js';
 import type { BackendName } from '../src/model/index.js';
 import { fixedIpOf, floatingIpOf, type BenchRouter, type BenchTopology } from './topology.js';
@@ -44,8 +45,7 @@ export async function installFloatingIps(
   const dataplane = createDataplane(backend);
   const desired = benchDesired(t, r, routerId, count, options);
   const started = performance.now();
-  const actual = await dataplane.read(desired, desired);
-  await dataplane.apply(dataplane.plan(desired, actual));
+  await new RouterDataplane(dataplane, WITHOUT_CHORES).reconcile(desired);
   return { dataplane, desired, applyMs: performance.now() - started };
 }
 

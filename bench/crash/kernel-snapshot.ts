@@ -1,3 +1,4 @@
+import { RouterDataplane, WITHOUT_CHORES } from '../../src/dataplane/index.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -101,10 +102,10 @@ export async function referenceSnapshot(
   desired: DesiredRouter,
   referenceNamespace: string,
 ): Promise<string[]> {
-  const dataplane = createDataplane(backend);
+  const dataplane = new RouterDataplane(createDataplane(backend), WITHOUT_CHORES);
   const target = { ...desired, namespace: referenceNamespace };
   await dataplane.remove(target);
-  await dataplane.apply(dataplane.plan(target, await dataplane.read(target, target)));
+  await dataplane.reconcile(target);
   return kernelSnapshot(referenceNamespace, desired.gatewayDevice);
 }
 

@@ -1,5 +1,6 @@
 import {
   createDataplane,
+  RouterDataplane,
   isEmptyPlan,
   routerIntent,
   type ActualRouter,
@@ -27,14 +28,14 @@ export async function readStoreAndKernel(storePath: string, backend: BackendName
           .filter((f) => f.floatingNetworkId === router.externalGateway?.networkId),
       })),
     );
-    const dataplane = createDataplane(backend);
+    const dataplane = new RouterDataplane(createDataplane(backend), { garp: null, conntrackCleanup: false });
     const out: RouterCheck[] = [];
     for (const { intent, floatingIps } of routers) {
       if (!intent.desired) continue;
       out.push({
         routerId: intent.router.id,
         desired: intent.desired,
-        actual: await dataplane.read(intent.desired, intent.desired),
+        actual: await dataplane.read(intent.desired),
         floatingIps,
       });
     }
@@ -59,7 +60,7 @@ const diff = (want: ReadonlyMap<string, string>, got: ReadonlyMap<string, string
  */
 export async function convergenceProblems(storePath: string, backend: BackendName): Promise<string[]> {
   const problems: string[] = [];
-  const dataplane = createDataplane(backend);
+  const dataplane = new RouterDataplane(createDataplane(backend), { garp: null, conntrackCleanup: false });
   const checks = await readStoreAndKernel(storePath, backend);
   const namespaces = new Map<string | null, Set<string>>();
   for (const c of checks) {
@@ -92,7 +93,7 @@ export async function convergenceProblems(storePath: string, backend: BackendNam
     }
   }
   for (const [namespace, routers] of namespaces) {
-    for (const id of await dataplane.owned(namespace)) {
+    for (const id of await dataplane.backend.owned(namespace)) {
       if (!routers.has(id))
         problems.push(`${backend} holds state of router ${id} that the store does not place in ${namespace}`);
     }

@@ -10,6 +10,7 @@
  * Run through `npm run bench -- --only port-forwarding` (bench/main.ts), or alone with run-pf.ts.
  * Writes OUT/port-forwarding.json and the table in OUT/port-forwarding.md.
  */
+import { RouterDataplane, WITHOUT_CHORES } from '../../src/dataplane/index.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../../src/exec/run.js';
@@ -141,10 +142,10 @@ export async function runPortForwardingSuite(o: PortForwardingOptions): Promise<
     for (const count of counts) {
       for (const config of nat) {
         const r = t.routers.find((x) => x.name === config)!;
-        const dataplane = createDataplane(BACKEND[config]);
+        const dataplane = new RouterDataplane(createDataplane(BACKEND[config]), WITHOUT_CHORES);
         const desired = desiredFor(t, r, config, count);
         const started = performance.now();
-        await dataplane.apply(dataplane.plan(desired, await dataplane.read(desired, desired)));
+        await dataplane.reconcile(desired);
         const applyMs = performance.now() - started;
         installs.push({ config, count, applyMs });
         log(`${config}: ${count} installed in ${applyMs.toFixed(0)} ms`);
@@ -192,7 +193,7 @@ export async function runPortForwardingSuite(o: PortForwardingOptions): Promise<
     // The eBPF routers' pins live in bpffs, outside the namespaces: remove them with their programs.
     for (const config of nat.filter((c) => BACKEND[c] === 'ebpf')) {
       const r = t.routers.find((x) => x.name === config)!;
-      await createDataplane('ebpf')
+      await new RouterDataplane(createDataplane('ebpf'), WITHOUT_CHORES)
         .remove(desiredFor(t, r, config, 1))
         .catch((error: unknown) => log(`${config}: cleanup failed: ${(error as Error).message}`));
     }

@@ -14,7 +14,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../../src/exec/run.js';
-import { createDataplane, type Dataplane, type DesiredRouter } from '../../src/dataplane/index.js';
+import { createDataplane, RouterDataplane, type DesiredRouter } from '../../src/dataplane/index.js';
 import type { FloatingMapping, RateLimit } from '../../src/dataplane/types.js';
 import type { BackendName } from '../../src/model/index.js';
 import { availability, benchDesired } from '../install.js';
@@ -86,19 +86,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** One limit change of floating IP 0 as the agent applies it: a delta planned against the last apply. */
 async function timedLimitChange(
-  dataplane: Dataplane,
+  dataplane: RouterDataplane,
   desired: DesiredRouter,
   from: FloatingMapping,
   to: FloatingMapping,
 ): Promise<number> {
-  if (!dataplane.planDelta) throw new Error(`${dataplane.name} has no planDelta`);
   const started = performance.now();
-  const plan = dataplane.planDelta({
-    desired: { ...desired, mappings: [to] },
-    removed: [from],
-    installed: desired.mappings.length,
-  });
-  await dataplane.apply(plan);
+  const change = { added: [to], removed: [from] };
+  const plan = dataplane.planDelta(desired, change, desired.mappings.length);
+  if (!plan) throw new Error(`${dataplane.backend.name} planned no delta for a limit change`);
+  await dataplane.applyDelta(plan, desired, change);
   return performance.now() - started;
 }
 
@@ -131,13 +128,17 @@ export async function runQosSuite(o: QosBenchOptions): Promise<void> {
         for (const name of names) {
           const { backend, limited, id } = ROUTERS[name];
           const r = t.routers.find((x) => x.name === name)!;
-          const dataplane = createDataplane(backend);
+          const dataplane = new RouterDataplane(createDataplane(backend), {
+            garp: null,
+            conntrackCleanup: false,
+          });
           const base = benchDesired(t, r, id, count);
           const desired = limited
             ? { ...base, mappings: base.mappings.map((m) => ({ ...m, limits: limits() })) }
             : base;
           const started = performance.now();
-          await dataplane.apply(dataplane.plan(desired, await dataplane.read(desired, desired)));
+          const actual = await dataplane.read(desired);
+          await dataplane.apply(dataplane.plan(desired, actual), desired, actual);
           log(`${name}: ${count} floating IPs installed in ${(performance.now() - started).toFixed(0)} ms`);
           if (!limited) continue;
           let current = desired.mappings[0]!;

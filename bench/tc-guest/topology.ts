@@ -1,3 +1,4 @@
+import { RouterDataplane, WITHOUT_CHORES } from '../../src/dataplane/router-dataplane.js';
 import { run } from '../../src/exec/run.js';
 import { TcDataplane } from '../../src/dataplane/tc/tc-backend.js';
 import type { TcOptions } from '../../src/dataplane/tc/options.js';
@@ -108,9 +109,7 @@ export async function buildBenchRouter(r: BenchRouter): Promise<void> {
   }
   if (r.options) {
     const dp = new TcDataplane(run, { probeNamespace: `${router}-p`, ...r.options });
-    const desired = desiredOf(r);
-    const actual = await dp.read(desired, desired);
-    await dp.apply(dp.plan(desired, actual));
+    await new RouterDataplane(dp, { ...WITHOUT_CHORES, run }).reconcile(desiredOf(r));
   }
 }
 

@@ -9,6 +9,7 @@ import {
 } from '../model/index.js';
 import type { Store } from '../store/index.js';
 import { GarpQueue, type Dataplane } from '../dataplane/index.js';
+import { RouterDataplane } from '../dataplane/router-dataplane.js';
 import { sharedChannels } from '../dataplane/common/netns-channels.js';
 import { ProgrammedRouters } from './programmed-routers.js';
 import {
@@ -97,6 +98,8 @@ export class Agent extends EventEmitter {
 
   /** One queue for the whole agent, so that its rate limit holds across routers. */
   readonly garp: GarpQueue;
+  /** One router layer per backend, shared by every router's reconciler (it keeps their records). */
+  private readonly routerDataplanes = new Map<BackendName, RouterDataplane>();
 
   constructor(private readonly options: AgentOptions) {
     super();
@@ -317,18 +320,28 @@ export class Agent extends EventEmitter {
     else this.knownFips.delete(id);
   }
 
+  private routerDataplaneFor(name: BackendName): RouterDataplane {
+    let routerDataplane = this.routerDataplanes.get(name);
+    if (!routerDataplane) {
+      routerDataplane = new RouterDataplane(this.options.dataplaneFor(name), {
+        garp: (this.options.garp ?? true) ? this.garp : null,
+        conntrackCleanup: this.options.conntrackCleanup ?? true,
+      });
+      this.routerDataplanes.set(name, routerDataplane);
+    }
+    return routerDataplane;
+  }
+
   private reconcilerFor(routerId: string): RouterReconciler {
     let reconciler = this.reconcilers.get(routerId);
     if (!reconciler) {
       const o = this.options;
       reconciler = new RouterReconciler(routerId, {
         store: o.store,
-        dataplaneFor: o.dataplaneFor,
+        routerDataplaneFor: (name) => this.routerDataplaneFor(name),
         defaultBackend: o.defaultBackend ?? 'nftables',
         log: o.log,
         ctx: this.ctx,
-        garp: (o.garp ?? true) ? this.garp : null,
-        conntrackCleanup: o.conntrackCleanup ?? true,
         ...(o.ownsRouter && { ownsRouter: o.ownsRouter }),
         ...(o.localNamespace && { localNamespace: o.localNamespace }),
         ...(o.guard && { guard: o.guard }),

@@ -10,18 +10,12 @@ import {
   type View,
 } from '../model/index.js';
 import type { Store } from '../store/index.js';
-import { changedMappings, deleteStaleConntrack, routerIntent, isEmptyPlan } from '../dataplane/index.js';
+import { changedMappings, routerIntent, isEmptyPlan } from '../dataplane/index.js';
 import { sharedChannels } from '../dataplane/common/netns-channels.js';
 import { limitsKey } from '../dataplane/index.js';
-import type {
-  GarpQueue,
-  ActualRouter,
-  Dataplane,
-  DesiredRouter,
-  FloatingMapping,
-  RouterIntent,
-  RouterTarget,
-} from '../dataplane/index.js';
+import { sameStructure, type RouterDataplane } from '../dataplane/router-dataplane.js';
+import { withChanges, type MappingChange } from '../dataplane/router-state.js';
+import type { DesiredRouter, FloatingMapping, RouterIntent, RouterTarget } from '../dataplane/index.js';
 
 /**
  * What must hold for this node to announce a router (multi-node: this agent's lease), enforced around applies.
@@ -70,13 +64,11 @@ export interface ReconcileOutcome {
 
 export interface ReconcilerDeps {
   readonly store: Store;
-  readonly dataplaneFor: (name: BackendName) => Dataplane;
+  /** The router layer of a backend (one per backend, shared by every router's reconciler). */
+  readonly routerDataplaneFor: (name: BackendName) => RouterDataplane;
   readonly defaultBackend: BackendName;
   readonly log: Logger;
   readonly ctx: Context;
-  /** Where new floating addresses wait for their gratuitous ARP (null: none is sent). GARP never delays an apply. */
-  readonly garp: GarpQueue | null;
-  readonly conntrackCleanup: boolean;
   /** Whether this agent carries the router; one it does not carry is removed from this node. Default: all. */
   readonly ownsRouter?: (router: Router) => boolean;
   /** The name on this node of a router's namespace. Default: the name itself. */
@@ -93,7 +85,7 @@ export class RouterReconciler {
   last: ReconcileOutcome | undefined;
   /** The revision of the router this reconciler's own status report wrote: that change needs no pass. */
   statusRevision: number | undefined;
-  /** What the kernel holds after this reconciler's last successful apply; unset after any failure. */
+  /** Which floating IP holds each mapping after this reconciler's last successful apply; unset after any failure. */
   private applied: Applied | undefined;
   /**
    * Set while a periodic resync reads the kernel (seconds at 100,000 floating IPs): deltas may run meanwhile,
@@ -225,19 +217,23 @@ export class RouterReconciler {
     const router = intent.router;
     try {
       if (this.programmed && !sameTarget(this.programmed, desired, backend)) await this.unprogram();
-      const dataplane = this.deps.dataplaneFor(backend);
-      // Between full reads, trust what this reconciler itself applied last: reading 100,000 map elements back
-      // costs seconds, applying one change milliseconds. Resyncs and restarts always read the kernel.
+      const routerDataplane = this.deps.routerDataplaneFor(backend);
+      const dataplane = routerDataplane.backend;
       const previous =
-        this.applied && sameStructure(this.applied.desired, desired) ? this.applied : undefined;
-      let actual: ActualRouter;
-      if (previous && !FULL_READ_CAUSES.has(readCause)) actual = previous.state;
-      else {
+        this.applied && this.applied.backend === backend && sameStructure(this.applied.desired, desired)
+          ? this.applied
+          : undefined;
+      // Between full reads, plan from the router layer's record of the kernel: reading 100,000 map elements back
+      // costs seconds, applying one change milliseconds. Resyncs and restarts always read the kernel.
+      let actual =
+        previous && !FULL_READ_CAUSES.has(readCause) ? routerDataplane.recorded(desired) : undefined;
+      let drifted = false;
+      if (!actual) {
         // Only a resync over a trusted record lets deltas run during its read; start and errors hold them.
         const reading = previous && readCause === 'resync' ? { landed: [] as MappingChange[] } : undefined;
         this.reading = reading;
         try {
-          actual = await dataplane.read(desired, desired);
+          actual = await routerDataplane.read(desired);
         } finally {
           this.reading = undefined;
           await this.deltaInFlight;
@@ -258,13 +254,12 @@ export class RouterReconciler {
           desired = { ...withoutRefused(intent.desired), namespace: desired.namespace };
           floatingIps = decidedBy(intent);
         }
+        // Drift: the kernel no longer holds what was applied last. New store changes picked up by a resync
+        // pass are not drift.
+        drifted = previous !== undefined && routerDataplane.differsFromRecord(desired, actual);
       }
-      // Drift: the kernel no longer holds what this reconciler applied last. New store changes picked up by a
-      // resync pass are not drift.
-      const drifted =
-        previous !== undefined && actual !== previous.state && !sameKernelState(actual, previous.state);
       this.applied = undefined;
-      const plan = dataplane.plan(desired, actual);
+      const plan = routerDataplane.plan(desired, actual);
       this.programmed = {
         routerId: desired.routerId,
         namespace: desired.namespace,
@@ -281,11 +276,9 @@ export class RouterReconciler {
       } catch (error) {
         if (announcesMore || !(error instanceof GuardRefusal)) throw error;
       }
+      // Applied even when empty: the router layer then records the read as what the kernel holds.
+      conntrackDeleted = await routerDataplane.apply(plan, desired, actual);
       if (!isEmptyPlan(plan)) {
-        await dataplane.apply(plan);
-        if (this.deps.conntrackCleanup && !dataplane.withoutKernel)
-          conntrackDeleted = await this.cleanConntrack(desired.namespace, plan.added, plan.removed);
-        if (!dataplane.withoutKernel) this.deps.garp?.enqueue(desired, plan.addAddresses);
         log.info(
           {
             router: this.routerId,
@@ -335,8 +328,9 @@ export class RouterReconciler {
   ): Promise<ReconcileOutcome | undefined> {
     const applied = this.applied;
     if (!applied || applied.refusedAny) return undefined;
-    const dataplane = this.deps.dataplaneFor(applied.backend);
-    if (!dataplane.planDelta) return undefined;
+    const routerDataplane = this.deps.routerDataplaneFor(applied.backend);
+    const dataplane = routerDataplane.backend;
+    if (!routerDataplane.acceptsDelta(applied.desired)) return undefined;
     const owns = this.deps.ownsRouter ?? (() => true);
     const changes = await this.deps.store.read((view) => {
       const router = view.get('router', this.routerId);
@@ -348,12 +342,16 @@ export class RouterReconciler {
     });
     if (!changes) return undefined;
     const localNamespace = this.deps.localNamespace ?? ((ns) => ns);
-    const structure = { ...changes.structure, namespace: localNamespace(changes.structure.namespace) };
+    // changedMappings does not read forwardings (see below): they are the ones last applied.
+    const structure: DesiredRouter = {
+      ...changes.structure,
+      namespace: localNamespace(changes.structure.namespace),
+      ...(applied.desired.forwardings && { forwardings: applied.desired.forwardings }),
+    };
     // Forwardings are structure, but changedMappings does not read them (that takes every floating IP of the
     // router): any floating IP that has or may have had forwardings went to a full pass above or below.
     const forwarded = new Set((applied.desired.forwardings ?? []).map((f) => f.floatingIp as string));
-    if (!sameStructure(applied.desired, { ...structure, forwardings: applied.desired.forwardings ?? [] }))
-      return undefined;
+    if (!sameStructure(applied.desired, structure)) return undefined;
     for (const [id, m] of changes.mappings) {
       // Gone or unmapped, never mapped here: it may have been a forwarding's floating IP.
       if (forwarded.size > 0 && !m && !applied.byId.has(id)) return undefined;
@@ -366,7 +364,9 @@ export class RouterReconciler {
     const { added, removed, installed } = diff;
     let conntrackDeleted = 0;
     if (added.length + removed.length > 0) {
-      const plan = dataplane.planDelta({ desired: { ...structure, mappings: added }, removed, installed });
+      const change: MappingChange = { added, removed };
+      const plan = routerDataplane.planDelta(structure, change, installed);
+      if (!plan) return undefined;
       try {
         await this.deps.guard?.arm(structure);
       } catch (error) {
@@ -375,13 +375,10 @@ export class RouterReconciler {
       // Out of the record first: if the apply fails halfway, nothing of this change is trusted.
       this.applied = undefined;
       const reading = this.reading;
-      await dataplane.apply(plan);
+      conntrackDeleted = await routerDataplane.applyDelta(plan, structure, change);
       commitDiff(applied, changes.mappings);
       this.applied = applied;
-      reading?.landed.push({ added, removed });
-      if (this.deps.conntrackCleanup && !dataplane.withoutKernel)
-        conntrackDeleted = await this.cleanConntrack(structure.namespace, plan.added, plan.removed);
-      if (!dataplane.withoutKernel) this.deps.garp?.enqueue(structure, plan.addAddresses);
+      reading?.landed.push(change);
       this.deps.log.debug(
         { router: this.routerId, cause, added: added.length, removed: removed.length },
         'applied delta',
@@ -408,9 +405,8 @@ export class RouterReconciler {
     const previous = this.programmed;
     this.applied = undefined;
     if (!previous) return false;
-    const dataplane = this.deps.dataplaneFor(previous.backend);
     try {
-      await dataplane.remove(previous);
+      await this.deps.routerDataplaneFor(previous.backend).remove(previous);
     } catch (error) {
       // A namespace that vanished took the router's state with it.
       if (!/does not exist|Cannot open network namespace/.test((error as Error).message)) throw error;
@@ -421,20 +417,6 @@ export class RouterReconciler {
     this.programmed = undefined;
     this.deps.log.info({ router: this.routerId, namespace: previous.namespace }, 'removed router state');
     return true;
-  }
-
-  private async cleanConntrack(
-    namespace: string | null,
-    added: readonly { floatingIp: string; fixedIp: string }[],
-    removed: readonly { floatingIp: string; fixedIp: string }[],
-  ): Promise<number> {
-    const changed = [...added, ...removed];
-    return deleteStaleConntrack(
-      namespace,
-      { fixedIps: changed.map((m) => m.fixedIp), floatingIps: changed.map((m) => m.floatingIp) },
-      undefined,
-      sharedChannels.procNet(namespace),
-    );
   }
 
   /**
@@ -449,7 +431,7 @@ export class RouterReconciler {
     if ((intent.desired?.forwardings ?? []).length === 0) return undefined;
     let reason: string | undefined;
     try {
-      reason = this.deps.dataplaneFor(backend).portForwardingRefusal;
+      reason = this.deps.routerDataplaneFor(backend).backend.portForwardingRefusal;
     } catch {
       return undefined; // an unusable backend fails the whole pass below, with its own reason
     }
@@ -471,7 +453,7 @@ export class RouterReconciler {
     if (!mappings.some((m) => m.limits)) return undefined;
     let reason: string | undefined;
     try {
-      reason = this.deps.dataplaneFor(backend).qosRefusal;
+      reason = this.deps.routerDataplaneFor(backend).backend.qosRefusal;
     } catch {
       return undefined; // an unusable backend fails the whole pass below, with its own reason
     }
@@ -540,27 +522,19 @@ const STATUS_CHUNK = 2_000;
 const FULL_READ_CAUSES = new Set(['resync', 'startup', 'feed-truncated', 'delta-refused']);
 
 /**
- * What a reconciler applied last: the kernel state it vouches for (kept current by deltas), and which floating
- * IP holds each mapping, so a delta can tell a change from a claim on another floating IP's address.
+ * What a reconciler applied last: the router's structure, and which floating IP holds each mapping, so a delta can
+ * tell a change from a claim on another floating IP's address. (What the kernel holds is the router layer's
+ * record: router-dataplane.ts.)
  */
 interface Applied {
   readonly desired: DesiredRouter;
   readonly backend: BackendName;
-  readonly state: AppliedState;
   readonly byId: Map<string, FloatingMapping>;
   /** floating address -> floating IP id, and fixed address -> floating IP id. */
   readonly byFloating: Map<string, string>;
   readonly byFixed: Map<string, string>;
   /** The last full pass refused some floating IP: a change may lift that, which only a full pass can see. */
   readonly refusedAny: boolean;
-}
-
-interface AppliedState extends ActualRouter {
-  readonly inbound: Map<string, string>;
-  readonly outbound: Map<string, string>;
-  readonly addresses: Set<string>;
-  readonly macs: Map<string, string>;
-  readonly limits: Map<string, string>;
 }
 
 function recordApplied(
@@ -572,15 +546,6 @@ function recordApplied(
   const applied: Applied = {
     desired,
     backend,
-    state: {
-      present: true,
-      structureMatches: true,
-      inbound: new Map(),
-      outbound: new Map(),
-      addresses: new Set(),
-      macs: new Map(),
-      limits: new Map(),
-    },
     byId: new Map(),
     byFloating: new Map(),
     byFixed: new Map(),
@@ -595,61 +560,12 @@ function addApplied(applied: Applied, id: string, m: FloatingMapping): void {
   applied.byId.set(id, m);
   applied.byFloating.set(m.floatingIp, id);
   applied.byFixed.set(m.fixedIp, id);
-  applied.state.inbound.set(m.floatingIp, m.fixedIp);
-  applied.state.outbound.set(m.fixedIp, m.floatingIp);
-  applied.state.addresses.add(m.floatingIp);
-  if (m.fixedMac) applied.state.macs.set(m.fixedIp, m.fixedMac);
-  if (m.limits) applied.state.limits.set(m.floatingIp, limitsKey(m.limits));
 }
 
 function dropApplied(applied: Applied, id: string, m: FloatingMapping): void {
   applied.byId.delete(id);
   applied.byFloating.delete(m.floatingIp);
   applied.byFixed.delete(m.fixedIp);
-  applied.state.inbound.delete(m.floatingIp);
-  applied.state.outbound.delete(m.fixedIp);
-  applied.state.addresses.delete(m.floatingIp);
-  applied.state.macs.delete(m.fixedIp);
-  applied.state.limits.delete(m.floatingIp);
-}
-
-/** What one delta changed in the kernel. */
-interface MappingChange {
-  readonly added: readonly FloatingMapping[];
-  readonly removed: readonly FloatingMapping[];
-}
-
-/** A kernel read with the given changes applied on top (they landed after, or during, the read). */
-function withChanges(actual: ActualRouter, changes: readonly MappingChange[]): ActualRouter {
-  const inbound = new Map(actual.inbound);
-  const outbound = new Map(actual.outbound);
-  const addresses = new Set(actual.addresses);
-  const macs = new Map(actual.macs ?? []);
-  const limits = new Map(actual.limits ?? []);
-  for (const { added, removed } of changes) {
-    for (const m of removed) {
-      inbound.delete(m.floatingIp);
-      outbound.delete(m.fixedIp);
-      addresses.delete(m.floatingIp);
-      macs.delete(m.fixedIp);
-      limits.delete(m.floatingIp);
-    }
-    for (const m of added) {
-      inbound.set(m.floatingIp, m.fixedIp);
-      outbound.set(m.fixedIp, m.floatingIp);
-      addresses.add(m.floatingIp);
-      if (m.fixedMac) macs.set(m.fixedIp, m.fixedMac);
-      if (m.limits) limits.set(m.floatingIp, limitsKey(m.limits));
-    }
-  }
-  return {
-    ...actual,
-    inbound,
-    outbound,
-    addresses,
-    ...(actual.macs && { macs }),
-    ...(actual.limits && { limits }),
-  };
 }
 
 const sameMapping = (a: FloatingMapping, b: FloatingMapping) =>
@@ -698,36 +614,6 @@ function commitDiff(applied: Applied, changes: ReadonlyMap<string, FloatingMappi
     if (old) dropApplied(applied, id, old);
   }
   for (const [id, m] of changes) if (m) addApplied(applied, id, m);
-}
-
-/** Whether a kernel read shows exactly the state this reconciler had applied. */
-function sameKernelState(a: ActualRouter, b: ActualRouter): boolean {
-  const sameMap = (x: ReadonlyMap<string, string>, y: ReadonlyMap<string, string>) =>
-    x.size === y.size && [...x].every(([k, v]) => y.get(k) === v);
-  return (
-    a.present === b.present &&
-    a.structureMatches === b.structureMatches &&
-    sameMap(a.inbound, b.inbound) &&
-    sameMap(a.outbound, b.outbound) &&
-    a.addresses.size === b.addresses.size &&
-    [...a.addresses].every((ip) => b.addresses.has(ip)) &&
-    // Only a backend that reads limits back reports them; one that does not cannot show their drift.
-    (a.limits === undefined || b.limits === undefined || sameMap(a.limits, b.limits))
-  );
-}
-
-/** Everything but the mappings: when this changes, the backend may have to rebuild, so read the kernel. */
-function sameStructure(a: DesiredRouter, b: DesiredRouter): boolean {
-  return (
-    a.namespace === b.namespace &&
-    a.gatewayDevice === b.gatewayDevice &&
-    a.gatewayIp === b.gatewayIp &&
-    (a.antiSpoofing ?? true) === (b.antiSpoofing ?? true) &&
-    (a.fastPath ?? true) === (b.fastPath ?? true) &&
-    a.internalCidrs.join() === b.internalCidrs.join() &&
-    // Forwardings are part of the nftables structure (their digest is in the rule comments): a change rereads.
-    JSON.stringify(a.forwardings ?? []) === JSON.stringify(b.forwardings ?? [])
-  );
 }
 
 function sameTarget(a: ProgrammedRouter, b: RouterTarget, backend: BackendName): boolean {

@@ -13,3 +13,5 @@ export * from './registry.js';
 export * from './types.js';
 export * from './tc/index.js';
 export * from './kernel-names.js';
+export * from './router-dataplane.js';
+export * from './router-state.js';

@@ -94,8 +94,8 @@ export interface DesiredRouter extends RouterTarget {
   readonly forwardings?: readonly ForwardingRule[];
 }
 
-/** What a backend found in the kernel for one router. */
-export interface ActualRouter {
+/** What a backend found in the kernel for one router: its own objects (translation), never the addresses. */
+export interface BackendState {
   /** The backend's own objects exist (table, qdiscs, programs...). */
   readonly present: boolean;
   /** True when everything but the mappings matches what `desired` would render. */
@@ -104,8 +104,6 @@ export interface ActualRouter {
   readonly inbound: ReadonlyMap<string, string>;
   /** fixed -> floating, as the kernel translates outbound. */
   readonly outbound: ReadonlyMap<string, string>;
-  /** Floating addresses this backend put on the gateway device. */
-  readonly addresses: ReadonlySet<string>;
   /** fixed -> MAC, as the backend's anti-spoofing holds them (backends without MAC checks leave it out). */
   readonly macs?: ReadonlyMap<string, string>;
   /**
@@ -115,18 +113,28 @@ export interface ActualRouter {
   readonly limits?: ReadonlyMap<string, string>;
 }
 
-/** The difference between desired and actual, and the one batch that closes it. */
-export interface Plan {
+/** A router as the kernel holds it: the backend's translation, and the floating addresses on its gateway. */
+export interface ActualRouter extends BackendState {
+  /** Floating addresses on the gateway device (local routes marked as sfip's; see gateway-addresses.ts). */
+  readonly addresses: ReadonlySet<string>;
+}
+
+/** What a backend changes for one router: one batch of its own objects, applied atomically. */
+export interface BackendPlan {
   readonly target: RouterTarget;
   /** Backend-specific batch text (an nft file, a tc batch...), applied atomically; null when nothing changes. */
   readonly batch: string | null;
   /** True when the batch rebuilds the backend's objects instead of patching them. */
   readonly rebuild: boolean;
-  readonly addAddresses: readonly IPv4[];
-  readonly removeAddresses: readonly string[];
   /** Mappings that appear, disappear or change: their conntrack state may be stale afterwards. */
   readonly added: readonly FloatingMapping[];
   readonly removed: readonly FloatingMapping[];
+}
+
+/** The difference between desired and actual for a whole router: the backend's batch, then the addresses. */
+export interface Plan extends BackendPlan {
+  readonly addAddresses: readonly IPv4[];
+  readonly removeAddresses: readonly string[];
 }
 
 /** Traffic through one floating IP since its kernel object was created, as the dataplane itself counted it. */
@@ -140,6 +148,15 @@ export interface FloatingIpCounters {
   readonly bytesOut: number;
 }
 
+export interface CheckOptions {
+  /**
+   * Also prove kernel features by using them in a scratch namespace (a program load, a map with notrack), which
+   * takes a second or more: `sfip doctor` does; an agent starting up relies on the quick checks and finds the
+   * rest at its first apply.
+   */
+  readonly probe?: boolean;
+}
+
 export interface CapabilityCheck {
   readonly name: string;
   readonly ok: boolean;
@@ -147,22 +164,33 @@ export interface CapabilityCheck {
 }
 
 /**
- * A dataplane driver. Rendering and planning are pure; `read` and `apply` are thin wrappers over one kernel
- * tool each. Every backend owns and marks its kernel objects, and never touches others'.
+ * A dataplane backend: it translates, and nothing else. Rendering and planning are pure; `read` and `apply` are
+ * thin wrappers over one kernel tool each. Every backend owns and marks its kernel objects, and never touches
+ * others'. The chores every backend shares (floating addresses, conntrack cleanup, gratuitous ARP) and the
+ * record of what was applied last belong to RouterDataplane (router-dataplane.ts), which drives a backend.
+ *
+ * `State` is what this backend's read() returns; plan() is only ever given a state of its own read (kept
+ * current by RouterDataplane across applies), never one made up by a caller.
  */
-export interface Dataplane {
+export interface Dataplane<State extends BackendState = BackendState> {
   readonly name: BackendName;
-  /** What the kernel and tools on this host support; a failed required check makes the backend unusable. */
-  check(): Promise<CapabilityCheck[]>;
+  /**
+   * What the kernel and tools on this host support for this backend; a failed check makes it unusable. The one
+   * place that says so: the agent asks it before starting, `sfip doctor` asks it of every backend.
+   */
+  check(options?: CheckOptions): Promise<CapabilityCheck[]>;
   /**
    * For an ACTIVE router's status_reason: what this backend carries differently from what the router asks,
    * without failing (the eBPF fast path on a kernel without its helpers). Empty when nothing; absent: never.
    */
   routerNote?(desired: DesiredRouter): Promise<string>;
-  read(target: RouterTarget, desired?: DesiredRouter): Promise<ActualRouter>;
-  plan(desired: DesiredRouter, actual: ActualRouter): Plan;
-  apply(plan: Plan): Promise<void>;
-  /** Removes everything this backend owns for the router (the router was deleted or moved away). */
+  read(target: RouterTarget, desired?: DesiredRouter): Promise<State>;
+  plan(desired: DesiredRouter, actual: State): BackendPlan;
+  apply(plan: BackendPlan): Promise<void>;
+  /**
+   * Removes everything this backend owns for the router (the router was deleted or moved away); the router
+   * layer removes the floating addresses.
+   */
   remove(target: RouterTarget): Promise<void>;
   /** Router ids this backend holds state for in a namespace, so a restarted agent can sweep leftovers. */
   owned(namespace: string | null): Promise<string[]>;
@@ -191,10 +219,26 @@ export interface Dataplane {
   readonly withoutKernel?: boolean;
   /**
    * Optional, pure: the plan for a few mappings that change on a router whose structure is as last applied,
-   * planned against the agent's record of what it applied instead of a kernel read. A backend without it gets
-   * a full reconcile for every change.
+   * planned against RouterDataplane's record of this backend's state instead of a kernel read. A backend
+   * without it gets a full reconcile for every change.
    */
-  planDelta?(delta: MappingDelta): Plan;
+  planDelta?(delta: MappingDelta<State>): BackendPlan;
+  /**
+   * What this backend's read would return right after `desired` was applied by a rebuild, when that follows
+   * from `desired` alone (a table that holds exactly what was rendered). Absent: only a read can tell (eBPF's
+   * generations and hooks), so the router layer reads again before trusting anything.
+   */
+  stateAfterRebuild?(desired: DesiredRouter): State;
+  /**
+   * True when even a change of mappings changes kernel objects that plan() must see as they are (tc's u32
+   * trees): the router layer then reads the kernel before every plan instead of keeping a record.
+   */
+  readonly readsEveryPass?: boolean;
+  /**
+   * Where the floating addresses of a dataplane that programs no kernel (the fake) live; absent: on the
+   * gateway device, as local routes.
+   */
+  readonly gatewayAddresses?: GatewayAddresses;
   /**
    * Optional: removes what this backend keeps outside any namespace (eBPF pins) for routers that no longer
    * exist (not in `keep`) and that nothing uses any more. Returns the router ids pruned.
@@ -202,32 +246,24 @@ export interface Dataplane {
   prune?(keep: ReadonlySet<string>): Promise<string[]>;
 }
 
-/** A change of a few mappings, relative to what the agent applied last on the router. */
-export interface MappingDelta {
+/** A change of a few mappings, relative to what was applied last on the router. */
+export interface MappingDelta<State extends BackendState = BackendState> {
   /** The router's structure, unchanged since the last apply; `mappings` holds the mappings that appear or change. */
   readonly desired: DesiredRouter;
-  /** Mappings, as last applied, that disappear or change. */
-  readonly removed: readonly FloatingMapping[];
+  /**
+   * The backend's recorded state (its last read, kept current across applies) narrowed to the addresses the
+   * change touches: what those addresses hold now. Everything else of the state is as recorded.
+   */
+  readonly before: State;
   /** How many mappings the router holds once the change is applied. */
   readonly installed: number;
 }
 
-/**
- * The kernel state a delta is planned against: the removed mappings as present, everything else as absent
- * and the structure as matching, so a backend's own plan() yields exactly the element adds and deletes.
- */
-export function deltaActual(removed: readonly FloatingMapping[]): ActualRouter {
-  return {
-    present: true,
-    structureMatches: true,
-    inbound: new Map(removed.map((m) => [m.floatingIp as string, m.fixedIp as string])),
-    outbound: new Map(removed.map((m) => [m.fixedIp as string, m.floatingIp as string])),
-    addresses: new Set(removed.map((m) => m.floatingIp as string)),
-    macs: new Map(removed.flatMap((m) => (m.fixedMac ? [[m.fixedIp as string, m.fixedMac]] : []))),
-    limits: new Map(
-      removed.flatMap((m) => (m.limits?.length ? [[m.floatingIp as string, limitsKey(m.limits)]] : [])),
-    ),
-  };
+/** Where a router's floating addresses live (the router layer's; see gateway-addresses.ts for the kernel's). */
+export interface GatewayAddresses {
+  read(target: RouterTarget): Promise<Set<string>>;
+  /** Removals first, then additions, as one batch. */
+  change(target: RouterTarget, add: readonly IPv4[], remove: readonly string[]): Promise<void>;
 }
 
 export function isEmptyPlan(plan: Plan): boolean {

@@ -61,7 +61,7 @@ describe('agent deltas', () => {
       [[second.floatingIpAddress, '10.0.0.12']],
     );
     assert.deepEqual(plan.removed, []);
-    assert.deepEqual(plan.addAddresses, [second.floatingIpAddress]);
+    assert.deepEqual(dp.addressChanges.at(-1), { add: [second.floatingIpAddress], remove: [] });
     assert.equal(plan.rebuild, false);
     const state = dp.routers.get(`qrouter-1/${c.router}`)!;
     assert.deepEqual(
@@ -86,7 +86,7 @@ describe('agent deltas', () => {
       removal.removed.map((m) => m.floatingIp),
       [first.floatingIpAddress],
     );
-    assert.deepEqual(removal.removeAddresses, [first.floatingIpAddress]);
+    assert.deepEqual(dp.addressChanges.at(-1), { add: [], remove: [first.floatingIpAddress] });
     assert.deepEqual([...state.inbound], [[second.floatingIpAddress, '10.0.0.12']]);
     assert.deepEqual([...state.addresses], [second.floatingIpAddress]);
     await agent.stop();
@@ -110,7 +110,7 @@ describe('agent deltas', () => {
       [plan.removed.map((m) => m.fixedIp), plan.added.map((m) => m.fixedIp)],
       [['10.0.0.11'], ['10.0.0.12']],
     );
-    assert.deepEqual([plan.addAddresses, plan.removeAddresses], [[], []]);
+    assert.deepEqual(dp.addressChanges.at(-1), { add: [], remove: [] });
     assert.deepEqual(
       [...dp.routers.get(`qrouter-1/${c.router}`)!.inbound],
       [[fip.floatingIpAddress, '10.0.0.12']],

@@ -382,7 +382,7 @@ export function runDataplaneConformance(options: ConformanceOptions): void {
       const target = { routerId: r2.routerId, namespace: f.routerNamespace('r2'), gatewayDevice: 'qg-r2' };
       const actual = await f.dataplane.read(target);
       assert.equal(actual.present, false, 'the backend still holds state for a deleted router');
-      assert.equal(actual.addresses.size, 0);
+      assert.equal((await readFloatingAddresses(target)).size, 0, 'its floating addresses are gone');
       await fails(tcp('r2-ext', addr(fipR2), FAIL_FAST));
       assert.deepEqual(await f.dataplane.owned(f.routerNamespace('r2')), []);
       // r1 is untouched by r2's removal.

@@ -5,6 +5,7 @@
  * neighbour unresolved) goes to the stack, which resolves it and delivers. The witness is an nft table of the
  * test's own with counters at the forward hook. Real namespaces, real packets.
  */
+import { RouterDataplane, WITHOUT_CHORES } from '../../src/dataplane/index.js';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
@@ -93,7 +94,7 @@ async function pingFip(count: number): Promise<number> {
 }
 
 async function reconcile(dataplane: EbpfDataplane, want: DesiredRouter): Promise<void> {
-  await dataplane.apply(dataplane.plan(want, await dataplane.read(want, want)));
+  await new RouterDataplane(dataplane, WITHOUT_CHORES).reconcile(want);
 }
 
 describe('eBPF fast path', { timeout: 60_000 }, () => {
@@ -107,7 +108,7 @@ describe('eBPF fast path', { timeout: 60_000 }, () => {
     await reconcile(dataplane, desired);
   });
   after(async () => {
-    await dataplane.remove(desired).catch(() => undefined);
+    await new RouterDataplane(dataplane, WITHOUT_CHORES).remove(desired).catch(() => undefined);
     await destroyLab(spec);
   });
 

@@ -5,7 +5,7 @@ import { checkBpffs, checkObject } from '../../src/dataplane/ebpf/checks.js';
 import { EbpfDataplane } from '../../src/dataplane/ebpf/ebpf-backend.js';
 import { parseCounterDump } from '../../src/dataplane/ebpf/counters.js';
 import { internalDevices } from '../../src/dataplane/ebpf/devices.js';
-import { nftSignature, renderTable, routerIdOfTable, tableName } from '../../src/dataplane/ebpf/nft.js';
+import { renderTable, routerIdOfTable, tableName } from '../../src/dataplane/ebpf/nft.js';
 import { generationName, type BpfObject } from '../../src/dataplane/ebpf/object.js';
 import { planEbpf, type PlanSettings } from '../../src/dataplane/ebpf/plan.js';
 import {
@@ -14,7 +14,7 @@ import {
   type EbpfBatch,
   type GenerationState,
 } from '../../src/dataplane/ebpf/state.js';
-import { parseReadBatch, type DeviceHooks } from '../../src/dataplane/ebpf/tc.js';
+import { parseReadBatch } from '../../src/dataplane/ebpf/tc.js';
 import {
   decodeConfig,
   encodeConfig,
@@ -28,6 +28,8 @@ import { fastPathSupport } from '../../src/dataplane/ebpf/fast-path.js';
 import type { DesiredRouter, ForwardingRule } from '../../src/dataplane/types.js';
 import { parseIPv4 } from '../../src/model/index.js';
 import { assertGolden } from '../support/golden.js';
+import { narrowedTo } from '../../src/dataplane/router-state.js';
+import { config, emptyState, ids, object, programmedState } from '../support/ebpf-state.js';
 
 const ip = parseIPv4;
 const desired: DesiredRouter = {
@@ -47,86 +49,10 @@ const settings: PlanSettings = {
   hairpinMark: 0x20000000,
   routerDir: '/sys/fs/bpf/sfip/6c6dc72e-c74a-4386-989b-f048b1d408e6',
 };
-const object: BpfObject = { path: '/x/sfip_nat.o', digest: 'ab'.repeat(32) };
 const generation = generationName(object, settings.capacity);
-const ids = { gw_ingress: 11, gw_egress: 12, int_ingress: 13, int_egress: 14 };
-const config = {
-  gatewayIp: '203.0.113.2',
-  untrackMark: 0x10000000,
-  hairpinMark: 0x20000000,
-  antiSpoofing: true,
-  portForwarding: false,
-  fastPath: true,
-  gatewayIfindex: 7,
-};
-
-/** The kernel as a finished apply of `desired` leaves it. */
-function programmed(overrides: Partial<EbpfActualRouter['ebpf']> = {}, mappings = desired.mappings) {
-  const gen: GenerationState = { name: generation, mapsMatch: true, programIds: ids, config };
-  const hooks: DeviceHooks[] = [
-    {
-      device: 'qg-r1',
-      hasClsact: true,
-      foreignFilters: 0,
-      attachments: [
-        { device: 'qg-r1', direction: 'ingress', programId: 11 },
-        { device: 'qg-r1', direction: 'egress', programId: 12 },
-      ],
-    },
-    {
-      device: 'qr-r1',
-      hasClsact: true,
-      foreignFilters: 0,
-      attachments: [
-        { device: 'qr-r1', direction: 'ingress', programId: 13 },
-        { device: 'qr-r1', direction: 'egress', programId: 14 },
-      ],
-    },
-  ];
-  const actual: EbpfActualRouter = {
-    present: true,
-    structureMatches: true,
-    inbound: new Map(mappings.map((m) => [m.floatingIp as string, m.fixedIp as string])),
-    outbound: new Map(mappings.map((m) => [m.fixedIp as string, m.floatingIp as string])),
-    addresses: new Set(mappings.map((m) => m.floatingIp as string)),
-    macs: new Map(mappings.flatMap((m) => (m.fixedMac ? [[m.fixedIp as string, m.fixedMac]] : []))),
-    ebpf: {
-      object,
-      generations: [gen],
-      live: generation,
-      nftSignature: nftSignature(desired, settings),
-      hooks,
-      internalDevices: ['qr-r1'],
-      gatewayIfindex: 7,
-      fastPathAvailable: true,
-      internalNets: ['10.0.0.0/24'],
-      ...overrides,
-    },
-  };
-  return actual;
-}
-
-function empty(): EbpfActualRouter {
-  return {
-    present: false,
-    structureMatches: false,
-    inbound: new Map(),
-    outbound: new Map(),
-    addresses: new Set(),
-    ebpf: {
-      object,
-      generations: [],
-      live: null,
-      nftSignature: null,
-      hooks: [
-        { device: 'qg-r1', hasClsact: false, foreignFilters: 0, attachments: [] },
-        { device: 'qr-r1', hasClsact: false, foreignFilters: 0, attachments: [] },
-      ],
-      internalDevices: ['qr-r1'],
-      internalNets: [],
-    },
-  };
-}
+const programmed = (overrides: Partial<EbpfActualRouter['ebpf']> = {}, mappings = desired.mappings) =>
+  programmedState(desired, settings, overrides, mappings);
+const empty = emptyState;
 
 const batchOf = (plan: { batch: string | null }) => JSON.parse(plan.batch!) as EbpfBatch;
 
@@ -134,7 +60,6 @@ describe('eBPF planning', () => {
   it('builds everything on an empty router: generation, every mapping, config, table, filters (golden)', () => {
     const plan = planEbpf(desired, empty(), settings);
     assert.equal(plan.rebuild, true);
-    assert.deepEqual(plan.addAddresses, ['203.0.113.10', '203.0.113.11']);
     assert.deepEqual(plan.added, desired.mappings);
     const batch = batchOf(plan);
     assert.equal(batch.build, true);
@@ -146,7 +71,6 @@ describe('eBPF planning', () => {
     const plan = planEbpf(desired, programmed(), settings);
     assert.equal(plan.batch, null);
     assert.equal(plan.rebuild, false);
-    assert.deepEqual(plan.addAddresses, []);
   });
 
   it('changes only map entries when a floating IP moves, and drops the moved address’s counters', () => {
@@ -164,24 +88,21 @@ describe('eBPF planning', () => {
     assert.deepEqual(batch.outbound, { remove: [], set: [['10.0.0.12', '203.0.113.12']] });
     assert.deepEqual(batch.removeCounters, ['203.0.113.11']);
     assert.deepEqual(plan.removed, [{ floatingIp: '203.0.113.11', fixedIp: '10.0.0.12' }]);
-    assert.deepEqual(plan.removeAddresses, ['203.0.113.11']);
-    assert.deepEqual(plan.addAddresses, ['203.0.113.12']);
   });
 
-  it('plans map entries only from the agent’s trusted record of its last apply', () => {
-    const record = { ...programmed(), ebpf: undefined };
-    delete record.ebpf;
-    const moved: DesiredRouter = { ...desired, mappings: [desired.mappings[0]!] };
-    const batch = batchOf(planEbpf(moved, record, settings));
-    assert.equal(batch.generation, null, 'the current generation is resolved when applying');
+  it('plans a delta from its read narrowed to the changed addresses: only their entries change', () => {
+    const gone = desired.mappings[1]!;
+    const before = narrowedTo(
+      { ...programmed(), addresses: new Set<string>() },
+      { added: [], removed: [gone] },
+    );
+    const batch = batchOf(planEbpf({ ...desired, mappings: [] }, before, settings));
     assert.equal(batch.build, false);
     assert.equal(batch.nft, null);
     assert.equal(batch.tc, null);
     assert.deepEqual(batch.inbound, { remove: ['203.0.113.11'], set: [] });
-    assert.throws(
-      () => planEbpf(desired, { ...record, structureMatches: false }, settings),
-      /needs its own read-back to rebuild router/,
-    );
+    assert.deepEqual(batch.outbound, { remove: ['10.0.0.12'], set: [] });
+    assert.deepEqual(batch.removeCounters, ['203.0.113.11']);
   });
 
   it('re-attaches only the hook whose program drifted', () => {
@@ -337,8 +258,7 @@ describe('eBPF port-forwarding maps', () => {
         },
       ],
     });
-    const fips = withForwardings ? ['203.0.113.20'] : [];
-    return { ...actual, addresses: new Set([...actual.addresses, ...fips]) };
+    return actual;
   };
 
   it('expands ranges port by port inbound; N:N back port by port, N:1 back from the first external port', () => {
@@ -372,7 +292,6 @@ describe('eBPF port-forwarding maps', () => {
   it('plans nothing when the maps hold the forwardings, and only the difference when one goes', () => {
     const plan = planEbpf(forwarded, programmedPf(), pfSettings);
     assert.equal(plan.batch, null);
-    assert.deepEqual(plan.addAddresses, []);
     const fewer = batchOf(
       planEbpf({ ...desired, forwardings: rules.slice(0, 2) }, programmedPf(), pfSettings),
     );
@@ -385,7 +304,6 @@ describe('eBPF port-forwarding maps', () => {
     const none = planEbpf(desired, programmedPf(), pfSettings);
     assert.deepEqual(batchOf(none).removeCounters, ['203.0.113.20'], 'its last forwarding took its counters');
     assert.deepEqual(batchOf(none).config, config, 'lookups off again');
-    assert.deepEqual(none.removeAddresses, ['203.0.113.20']);
   });
 
   it('repairs an entry changed by hand (read-back is compared entry by entry)', () => {

@@ -8,13 +8,14 @@ import { planEbpf, type PlanSettings } from '../../src/dataplane/ebpf/plan.js';
 import { qosDrops, qosValueBytes, qosValueText, toleranceNs } from '../../src/dataplane/ebpf/qos.js';
 import type { EbpfBatch } from '../../src/dataplane/ebpf/state.js';
 import {
-  deltaActual,
   limitsKey,
   type DesiredRouter,
   type FloatingMapping,
   type RateLimit,
 } from '../../src/dataplane/types.js';
 import { parseIPv4 } from '../../src/model/index.js';
+import { narrowedTo } from '../../src/dataplane/router-state.js';
+import { programmedState } from '../support/ebpf-state.js';
 
 const ip = parseIPv4;
 const limits: RateLimit[] = [
@@ -41,9 +42,18 @@ const mapping = (fixed: string, l?: RateLimit[]): FloatingMapping => ({
   fixedIp: ip(fixed),
   ...(l && { limits: l }),
 });
-/** A delta as the agent plans it: `removed` as last applied, `added` as wanted now. */
+/** A delta as the router layer plans it: `removed` as recorded, `added` as wanted now. */
 const planDelta = (removed: FloatingMapping[], added: FloatingMapping[]) => {
-  const plan = planEbpf({ ...structure, mappings: added }, deltaActual(removed), settings);
+  const recorded = programmedState({ ...structure, mappings: removed }, settings, {}, removed);
+  const withLimits = {
+    ...recorded,
+    addresses: new Set<string>(),
+    limits: new Map(
+      removed.flatMap((m) => (m.limits ? [[m.floatingIp as string, limitsKey(m.limits)]] : [])),
+    ),
+  };
+  const before = narrowedTo(withLimits, { added, removed });
+  const plan = planEbpf({ ...structure, mappings: added }, before, settings);
   return { plan, batch: plan.batch === null ? null : (JSON.parse(plan.batch) as EbpfBatch) };
 };
 

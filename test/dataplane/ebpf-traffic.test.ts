@@ -5,6 +5,7 @@
  * place, and removal that leaves others' objects alone. Real namespaces, real packets; shared SNAT is active in
  * the router namespace throughout (vm3 has no floating IP).
  */
+import { readFloatingAddresses, RouterDataplane, WITHOUT_CHORES } from '../../src/dataplane/index.js';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -85,12 +86,14 @@ interface UdpResult {
   from: string;
 }
 
-/** One agent pass: read, plan, apply. Returns the plan's batch (null: nothing to do). */
+/** One agent pass through the router layer (addresses included): read, plan, apply. Returns the plan. */
 async function reconcile(dataplane: EbpfDataplane, want: DesiredRouter = desired) {
-  const plan = dataplane.plan(want, await dataplane.read(want, want));
-  await dataplane.apply(plan);
-  return plan;
+  return new RouterDataplane(dataplane, WITHOUT_CHORES).reconcile(want);
 }
+
+/** Removes the router as the agent does: the backend's objects, then its floating addresses. */
+const removeRouter = (dataplane: EbpfDataplane, target: DesiredRouter) =>
+  new RouterDataplane(dataplane, WITHOUT_CHORES).remove(target);
 
 /**
  * The far host sits behind the external host, on a link whose external end has a small MTU: the external host
@@ -174,7 +177,7 @@ describe(
 
     after(async () => {
       for (const p of probes.values()) p.close();
-      await dataplane.remove(desired).catch(() => undefined);
+      await removeRouter(dataplane, desired).catch(() => undefined);
       await destroyLab(spec);
       await run('ip', ['netns', 'del', ns.far]).catch(() => undefined);
     });
@@ -403,9 +406,10 @@ describe(
     it('lets another process find the pinned state and plan nothing (an agent restart reuses it)', async () => {
       const script = [
         "const { EbpfDataplane } = await import('./src/dataplane/ebpf/index.ts');",
+        "const { RouterDataplane, WITHOUT_CHORES } = await import('./src/dataplane/router-dataplane.ts');",
         `const desired = ${JSON.stringify(desired)};`,
-        'const dp = new EbpfDataplane();',
-        'const plan = dp.plan(desired, await dp.read(desired, desired));',
+        'const dp = new RouterDataplane(new EbpfDataplane(), WITHOUT_CHORES);',
+        'const plan = dp.plan(desired, await dp.read(desired));',
         'console.log(JSON.stringify({ batch: plan.batch, addresses: plan.addAddresses.length }));',
       ].join('\n');
       const { stdout } = await run(
@@ -454,7 +458,7 @@ describe(
         'dst',
         '192.0.2.99/32',
       ]);
-      await dataplane.remove(desired);
+      await removeRouter(dataplane, desired);
       const ingress = (await tc(['-j', 'filter', 'show', 'dev', 'qg-r1', 'ingress'])).stdout;
       assert.match(ingress, /"pref":100/, 'the foreign filter survived');
       assert.doesNotMatch(ingress, /"pref":24347/);
@@ -469,7 +473,7 @@ describe(
       assert.equal(existsSync(join(PIN_ROOT, desired.routerId)), false, 'nothing left pinned');
       const actual = await dataplane.read(desired);
       assert.equal(actual.present, false);
-      assert.equal(actual.addresses.size, 0);
+      assert.equal((await readFloatingAddresses(desired)).size, 0);
       assert.ok(!readdirSync(PIN_ROOT).includes(desired.routerId));
     });
   },

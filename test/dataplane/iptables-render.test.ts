@@ -45,7 +45,7 @@ describe('iptables render', () => {
   });
 
   it('leaves jump rules alone when they are right, and replaces wrong ones found by their comment', () => {
-    const right = routerState(saved(), ROUTER, new Set(), desired()).jumps;
+    const right = routerState(saved(), ROUTER, desired()).jumps;
     assert.equal(right.length, 5);
     assert.doesNotMatch(renderFull(desired(), right), /^-[AD] (PREROUTING|OUTPUT|POSTROUTING) /m);
     const duplicated: JumpRule[] = [...right, right[1]!];
@@ -53,7 +53,7 @@ describe('iptables render', () => {
   });
 
   it('patches only the floating IPs that changed: add, remove, move', () => {
-    const state = routerState(saved(), ROUTER, new Set(), desired());
+    const state = routerState(saved(), ROUTER, desired());
     const next = desired([map('203.0.113.10', '10.0.0.13'), map('203.0.113.12', '10.0.0.14')]);
     const delta = renderDelta(next, state.inbound, state.outbound);
     assertGolden('iptables/delta-add-remove-move.txt', delta.text!);
@@ -69,7 +69,7 @@ describe('iptables render', () => {
   });
 
   it('removes jumps and chains of one router only', () => {
-    const state = routerState(saved(), ROUTER, new Set());
+    const state = routerState(saved(), ROUTER);
     const text = renderRemove(ROUTER, state.jumps);
     assertGolden('iptables/remove.txt', text);
     assert.doesNotMatch(text, /MASQUERADE/);
@@ -82,7 +82,7 @@ describe('iptables render', () => {
 
 describe('iptables read-back', () => {
   it('reads mappings from what iptables-save printed, and finds the structure unchanged', () => {
-    const state = routerState(saved(), ROUTER, new Set(['203.0.113.10']), desired());
+    const state = routerState(saved(), ROUTER, desired());
     assert.equal(state.present, true);
     assert.equal(state.structureMatches, true);
     assert.deepEqual(
@@ -96,10 +96,7 @@ describe('iptables read-back', () => {
       ['10.0.0.11', '203.0.113.10'],
       ['10.0.0.12', '203.0.113.11'],
     ]);
-    const plan = new IptablesDataplane().plan(desired(), {
-      ...state,
-      addresses: new Set(['203.0.113.10', '203.0.113.11']),
-    });
+    const plan = new IptablesDataplane().plan(desired(), state);
     assert.equal(plan.batch, null);
     assert.equal(plan.rebuild, false);
   });
@@ -111,7 +108,7 @@ describe('iptables read-back', () => {
 
   it('sees drift: a foreign rule in an owned chain, a changed gateway, a broken DNAT rule, a missing jump', () => {
     const drifted = (edit: (text: string) => string) =>
-      routerState(parseIptablesSave(edit(SAVED)), ROUTER, new Set(), desired());
+      routerState(parseIptablesSave(edit(SAVED)), ROUTER, desired());
     const extra = drifted((t) =>
       t.replace(
         /(-A sfip-3f2a9c1e7b-snat -j sfip-3f2a9c1e7b-float-snat\n)/,
@@ -143,7 +140,7 @@ describe('iptables read-back', () => {
   });
 
   it('rewrites whole chains instead of deleting many rules one by one', () => {
-    const state = routerState(saved(), ROUTER, new Set(), desired());
+    const state = routerState(saved(), ROUTER, desired());
     const patch = new IptablesDataplane(undefined, { maxDeletes: 10 }).plan(desired([]), state);
     assert.equal(patch.rebuild, false);
     const rewrite = new IptablesDataplane(undefined, { maxDeletes: 2 }).plan(desired([]), state);

@@ -4,10 +4,15 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { NftablesDataplane } from '../../src/dataplane/index.js';
+import { mappingsState, NftablesDataplane } from '../../src/dataplane/index.js';
 import { parseNftTable } from '../../src/dataplane/nftables/parse.js';
 import { limitsFromElements, type NftLimit } from '../../src/dataplane/nftables/qos.js';
-import { limitsKey, type DesiredRouter, type FloatingMapping } from '../../src/dataplane/types.js';
+import {
+  limitsKey,
+  type BackendState,
+  type DesiredRouter,
+  type FloatingMapping,
+} from '../../src/dataplane/types.js';
 import { parseIPv4 } from '../../src/model/index.js';
 import type { Json } from '../../src/client/api-client.js';
 import { readFixture } from '../support/golden.js';
@@ -31,6 +36,13 @@ const structure: DesiredRouter = {
 
 const dp = new NftablesDataplane(async () => ({ stdout: '', stderr: '', code: 0 }));
 
+/** The router layer's record narrowed to one change: what the changed addresses hold now. */
+const holding = (...mappings: FloatingMapping[]): BackendState => ({
+  present: true,
+  structureMatches: true,
+  ...mappingsState(mappings, { macs: new Map(), limits: new Map() }),
+});
+
 describe('nftables QoS planning', () => {
   it('a changed limit replaces only that floating IP’s elements, in one batch', () => {
     const faster: FloatingMapping = {
@@ -42,7 +54,7 @@ describe('nftables QoS planning', () => {
     };
     const plan = dp.planDelta({
       desired: { ...structure, mappings: [faster] },
-      removed: [limited],
+      before: holding(limited),
       installed: 2,
     });
     assert.equal(plan.rebuild, false);
@@ -58,18 +70,22 @@ describe('nftables QoS planning', () => {
     const { limits: _limits, ...unlimited } = limited;
     const plan = dp.planDelta({
       desired: { ...structure, mappings: [unlimited] },
-      removed: [limited],
+      before: holding(limited),
       installed: 1,
     });
     assert.deepEqual(plan.batch?.trim().split('\n'), [
       `delete element ip ${TABLE} qos_in_pps { 203.0.113.10 }`,
     ]);
-    const add = dp.planDelta({ desired: { ...structure, mappings: [plain] }, removed: [], installed: 1 });
+    const add = dp.planDelta({
+      desired: { ...structure, mappings: [plain] },
+      before: holding(),
+      installed: 1,
+    });
     assert.doesNotMatch(add.batch ?? '', /limit|qos_/);
   });
 
   it('a mapping removed whole takes its limits with it', () => {
-    const plan = dp.planDelta({ desired: structure, removed: [limited], installed: 0 });
+    const plan = dp.planDelta({ desired: structure, before: holding(limited), installed: 0 });
     assert.match(plan.batch ?? '', new RegExp(`delete element ip ${TABLE} qos_in_pps \\{ 203.0.113.10 \\}`));
   });
 

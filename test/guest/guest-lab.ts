@@ -7,7 +7,14 @@ import { buildLab, destroyLab } from '../../src/lab/namespaces.js';
 import { Probe } from '../../src/lab/probe-client.js';
 import { gatewayDeviceOf, labNamespaces, type LabSpec } from '../../src/lab/topology.js';
 import { parseIPv4, type IPv4 } from '../../src/model/ipv4.js';
-import type { Dataplane, DesiredRouter, FloatingMapping, Plan } from '../../src/dataplane/types.js';
+import type {
+  Dataplane,
+  DesiredRouter,
+  FloatingMapping,
+  Plan,
+  RouterTarget,
+} from '../../src/dataplane/types.js';
+import { RouterDataplane, WITHOUT_CHORES } from '../../src/dataplane/router-dataplane.js';
 
 export const ROUTER_ID = '5f1c0de0-0000-4000-8000-00000000a001';
 
@@ -57,12 +64,14 @@ const ipKey = (ip: IPv4) =>
     .map((o) => o.padStart(3, '0'))
     .join('.');
 
-/** read -> plan -> apply, as the agent's reconciler does. Returns the plan that was applied. */
+/** read -> plan -> apply through the router layer (addresses too), as the agent does. Returns the plan. */
 export async function reconcile(dataplane: Dataplane, desired: DesiredRouter): Promise<Plan> {
-  const actual = await dataplane.read(desired, desired);
-  const plan = dataplane.plan(desired, actual);
-  await dataplane.apply(plan);
-  return plan;
+  return new RouterDataplane(dataplane, WITHOUT_CHORES).reconcile(desired);
+}
+
+/** Removes a router as the agent does: the backend's objects, then its floating addresses. */
+export async function removeRouter(dataplane: Dataplane, target: RouterTarget): Promise<void> {
+  await new RouterDataplane(dataplane, WITHOUT_CHORES).remove(target);
 }
 
 export interface ConntrackEntry {

@@ -9,6 +9,7 @@ import { run } from '../../src/exec/run.js';
 import { TcDataplane } from '../../src/dataplane/tc/tc-backend.js';
 import type { TcOptions } from '../../src/dataplane/tc/options.js';
 import type { FloatingMapping } from '../../src/dataplane/types.js';
+import { readFloatingAddresses } from '../../src/dataplane/common/gateway-addresses.js';
 import type { Echo } from '../../src/lab/netprobe.js';
 import { ipv4FromUint32 } from '../../src/model/ipv4.js';
 import {
@@ -18,6 +19,7 @@ import {
   flushConntrack,
   mapping,
   reconcile,
+  removeRouter,
   startGuestLab,
   type GuestLab,
 } from './guest-lab.js';
@@ -152,10 +154,10 @@ describe('tc backend layouts in an act_nat kernel', () => {
     const inRouter = (file: string, args: string[]) => run(file, args, { netns: lab.routerNs });
     await inRouter('tc', ['qdisc', 'add', 'dev', 'qr-r1', 'root', 'handle', '1:', 'htb']);
     assert.deepEqual(await dp.owned(lab.routerNs), [desired.routerId]);
-    await dp.remove(desired);
+    await removeRouter(dp, desired);
     const actual = await dp.read(desired);
     assert.equal(actual.present, false);
-    assert.equal(actual.addresses.size, 0);
+    assert.equal((await readFloatingAddresses(desired)).size, 0);
     assert.deepEqual(await dp.owned(lab.routerNs), []);
     assert.doesNotMatch((await inRouter('iptables-save', [])).stdout, /SFIPTC|sfip-tc/);
     assert.equal((await inRouter('ipset', ['list', '-n'])).stdout.trim(), '');

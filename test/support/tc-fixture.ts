@@ -51,7 +51,6 @@ export function emptyActual(desired: DesiredRouter, internal: readonly string[])
     structureMatches: false,
     inbound: new Map(),
     outbound: new Map(),
-    addresses: new Set(),
     devices: [
       freshDevice(desired.gatewayDevice, 'gateway'),
       ...internal.map((d) => freshDevice(d, 'internal')),

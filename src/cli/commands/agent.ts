@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
-  parseBackendName,
+  parseDaemonBackend,
   parseIPv4,
   parseNamespaceName,
   parseNodeName,
@@ -103,7 +103,7 @@ export function agentCommand(): Command {
   // The lab's name for the same thing is --prefix; the old name works for one release.
   deprecatedAlias(agent, '--netns-prefix <prefix>', '--prefix');
   return agent.action(async (o: Record<string, unknown>) => {
-    const backend = parseBackendName(o.backend);
+    const backend = parseDaemonBackend(o.backend);
     // As serve does: say what is missing before the first apply fails with "Operation not permitted".
     if (backend !== 'fake') checkPrivileges();
     const log = createLogger(String(o.logLevel));
@@ -111,7 +111,7 @@ export function agentCommand(): Command {
       node: String(o.node),
       store: String(o.store),
       stateDir: String(o.stateDir),
-      backend: parseBackendName(o.backend),
+      backend: parseDaemonBackend(o.backend),
       leaseTtlSeconds: Number(o.leaseTtl),
       resyncIntervalMs: Number(o.resyncInterval),
       garp: Boolean(o.garp),

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { parseBackendName } from '../../model/index.js';
+import { parseDaemonBackend } from '../../model/index.js';
 import {
   DEFAULT_RATE_LIMIT,
   DEFAULT_REFUSAL_LIMIT,
@@ -241,7 +241,7 @@ export function serveCommand(): Command {
         port: Number(o.port),
         stateDir: String(o.stateDir),
         ...(o.store !== undefined && { store: String(o.store) }),
-        backend: parseBackendName(o.backend),
+        backend: parseDaemonBackend(o.backend),
         resyncIntervalMs: Number(o.resyncInterval),
         garp: Boolean(o.garp),
         // Unset unless --no-conntrack-cleanup: serve decides (the fake dataplane has no conntrack to clean).

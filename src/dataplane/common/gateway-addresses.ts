@@ -1,6 +1,6 @@
 import { ExecError, run as defaultRun, type Runner } from '../../exec/run.js';
 import { parseDeviceName, parseIPv4, type IPv4 } from '../../model/index.js';
-import type { RouterTarget } from '../types.js';
+import type { GatewayAddresses, RouterTarget } from '../types.js';
 import { CHANNEL_MAX_BYTES, type NetnsChannels } from './netns-channels.js';
 
 /**
@@ -58,6 +58,17 @@ export async function applyAddressChanges(
   // A few routes (a delta) go through the namespace's long-lived ip process; a bulk change is one `ip -batch`.
   if (channels && batch.length <= CHANNEL_MAX_BYTES) return channels.ip(target.namespace, batch);
   await run('ip', ['-batch', '-'], { netns: target.namespace, input: batch });
+}
+
+/** Floating addresses as local routes on the gateway device (see FLOATING_ROUTE_PROTOCOL). */
+export function kernelGatewayAddresses(
+  channels: NetnsChannels | null,
+  run: Runner = defaultRun,
+): GatewayAddresses {
+  return {
+    read: (target) => readFloatingAddresses(target, run),
+    change: (target, add, remove) => applyAddressChanges(target, add, remove, run, channels),
+  };
 }
 
 /** Fails with a clear message when the namespace or the gateway device is missing, before anything is applied. */

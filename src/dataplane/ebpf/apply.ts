@@ -1,9 +1,6 @@
 import { mkdir, rm } from 'node:fs/promises';
 import type { Runner } from '../../exec/run.js';
-import type { IPv4 } from '../../model/index.js';
-import { applyAddressChanges } from '../common/gateway-addresses.js';
-import type { NetnsChannels } from '../common/netns-channels.js';
-import type { Plan } from '../types.js';
+import type { BackendPlan } from '../types.js';
 import { createMaps, loadPrograms } from './bpftool.js';
 import { MAP_SPECS, type MapName } from './layout.js';
 import {
@@ -29,21 +26,19 @@ export interface ApplyContext {
   readonly objectPath: string;
   readonly routerDir: string;
   readonly capacity: number;
-  /** Long-lived ip processes per namespace, for the floating addresses of small changes. */
-  readonly channels?: NetnsChannels | null;
 }
 
 /**
  * Runs a plan: at most one bpftool batch for maps and one program load, map entries in batch syscalls, one
- * `nft -f`, one `tc -batch`, one `ip -batch`. Order matters for packets:
+ * `nft -f`, one `tc -batch`. Order matters for packets:
  *  1. a new generation is built completely (programs verified, maps filled) before anything points at it; a
  *     program the verifier refuses throws here, and the attached generation keeps running untouched;
  *  2. the nft table (untrack, shared SNAT) exists before programs that rely on it are attached;
  *  3. tc swaps programs atomically per hook;
- *  4. old generations are unpinned only after nothing runs them;
- *  5. floating addresses (ARP) come last, so a new floating IP is translated before anyone can reach it.
+ *  4. old generations are unpinned only after nothing runs them.
+ * Floating addresses come after, from the router layer (router-dataplane.ts).
  */
-export async function applyEbpf(plan: Plan, context: ApplyContext): Promise<void> {
+export async function applyEbpf(plan: BackendPlan, context: ApplyContext): Promise<void> {
   const { run } = context;
   const target = plan.target;
   if (plan.batch !== null) {
@@ -65,13 +60,6 @@ export async function applyEbpf(plan: Plan, context: ApplyContext): Promise<void
       await rm(`${context.routerDir}/${old}`, { recursive: true, force: true });
     }
   }
-  await applyAddressChanges(
-    target,
-    plan.addAddresses as IPv4[],
-    plan.removeAddresses,
-    run,
-    context.channels ?? null,
-  );
 }
 
 async function buildGeneration(run: Runner, genDir: string, capacity: number, objectPath: string) {

@@ -1,19 +1,17 @@
 import { readdir, rm } from 'node:fs/promises';
 import { run as defaultRun, type Runner } from '../../exec/run.js';
-import { checkTool } from '../common/capabilities.js';
-import { sharedChannels, type NetnsChannels } from '../common/netns-channels.js';
-import { applyAddressChanges, readFloatingAddresses } from '../common/gateway-addresses.js';
+import { checkTool, kernelOptionChecks } from '../common/capabilities.js';
+import { probeProgramLoad } from './probe.js';
 import type {
-  ActualRouter,
+  BackendPlan,
   FloatingIpCounters,
   CapabilityCheck,
+  CheckOptions,
   Dataplane,
   DesiredRouter,
   MappingDelta,
-  Plan,
   RouterTarget,
 } from '../types.js';
-import { deltaActual } from '../types.js';
 import { applyEbpf } from './apply.js';
 import { pinnedProgramIds } from './bpftool.js';
 import { prunePins } from './prune.js';
@@ -51,11 +49,9 @@ const ROUTER_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
  * agent, so a restarted agent reads them back, finds nothing to do and never detaches a program. See
  * docs/ebpf.md.
  */
-export class EbpfDataplane implements Dataplane {
+export class EbpfDataplane implements Dataplane<EbpfActualRouter> {
   readonly name = 'ebpf' as const;
   private readonly options: EbpfOptions;
-  /** Long-lived ip processes per namespace for addresses; only with the real runner (tests inject theirs). */
-  private readonly channels: NetnsChannels | null;
   /** Probed once: the kernel does not change under a running agent. */
   private support: Promise<FastPathSupport> | null = null;
 
@@ -63,7 +59,6 @@ export class EbpfDataplane implements Dataplane {
     private readonly run: Runner = defaultRun,
     options: Partial<EbpfOptions> = {},
   ) {
-    this.channels = run === defaultRun ? sharedChannels : null;
     this.options = { ...DEFAULT_EBPF_OPTIONS, ...options };
     if (!Number.isInteger(this.options.capacity) || this.options.capacity < 1) {
       throw new Error(`eBPF map capacity ${this.options.capacity} is invalid: expected a positive integer`);
@@ -81,17 +76,29 @@ export class EbpfDataplane implements Dataplane {
       throw new Error('eBPF untrackMark and hairpinMark must be different bits');
   }
 
-  async check(): Promise<CapabilityCheck[]> {
+  async check(options: CheckOptions = {}): Promise<CapabilityCheck[]> {
+    const objectPath = await this.objectPath();
+    const bpffs = await checkBpffs();
+    const object = await checkObject(objectPath);
     return [
       await checkTool(this.run, 'bpftool', ['version'], 'bpftool (Debian package bpftool)'),
       await checkTool(this.run, 'tc', ['-V'], 'tc (Debian package iproute2)'),
       await checkTool(this.run, 'nft', ['--version'], 'nftables userspace, for untrack and shared SNAT'),
       await checkTool(this.run, 'nsenter', ['--version'], 'nsenter (Debian package util-linux)'),
-      await checkBpffs(),
-      await checkObject(await this.objectPath()),
+      ...kernelOptionChecks([
+        ['CONFIG_BPF_SYSCALL', 'BPF'],
+        ['CONFIG_NET_CLS_BPF', 'tc BPF programs'],
+        ['CONFIG_DEBUG_INFO_BTF', 'BTF'],
+      ]),
+      bpffs,
+      object,
       // Never fails the backend: without the fast path every packet takes the tc path, as before it existed.
       { name: 'eBPF fast path', ok: true, detail: (await this.fastPath()).detail },
       { name: 'bpf npm package', ...bpfPackageVersion() },
+      // This kernel's verifier must accept the programs: only loading them proves it.
+      ...(options.probe && bpffs.ok && object.ok
+        ? [await probeProgramLoad(this.run, objectPath, this.options.pinRoot)]
+        : []),
     ];
   }
 
@@ -138,28 +145,27 @@ export class EbpfDataplane implements Dataplane {
     return { ...actual, structureMatches };
   }
 
-  plan(desired: DesiredRouter, actual: ActualRouter): Plan {
+  plan(desired: DesiredRouter, actual: EbpfActualRouter): BackendPlan {
     return planEbpf(desired, actual, this.settings(desired.routerId));
   }
 
   /** Map entry changes only, against the trusted structure; capacity is checked on the router's full count. */
-  planDelta(delta: MappingDelta): Plan {
+  planDelta(delta: MappingDelta<EbpfActualRouter>): BackendPlan {
     if (delta.installed > this.options.capacity) {
       const last = delta.desired.mappings[delta.desired.mappings.length - 1];
       throw new Error(
         `Floating IP ${last?.floatingIp ?? '?'} (fixed IP ${last?.fixedIp ?? '?'}) does not fit: the eBPF maps of router ${delta.desired.routerId} hold at most ${this.options.capacity} floating IPs`,
       );
     }
-    return this.plan(delta.desired, deltaActual(delta.removed));
+    return this.plan(delta.desired, delta.before);
   }
 
-  async apply(plan: Plan): Promise<void> {
+  async apply(plan: BackendPlan): Promise<void> {
     await applyEbpf(plan, {
       run: this.run,
       objectPath: await this.objectPath(),
       routerDir: this.routerDir(plan.target.routerId),
       capacity: this.options.capacity,
-      channels: this.channels,
     });
   }
 
@@ -200,13 +206,6 @@ export class EbpfDataplane implements Dataplane {
       });
     }
     await rm(routerDir, { recursive: true, force: true });
-    let addresses: Set<string>;
-    try {
-      addresses = await readFloatingAddresses(target, this.run);
-    } catch {
-      return; // the device is gone, and its addresses with it
-    }
-    await applyAddressChanges(target, [], [...addresses], this.run);
   }
 
   prune(keep: ReadonlySet<string>): Promise<string[]> {

@@ -1,17 +1,10 @@
-import {
-  floatingAddresses,
-  limitsKey,
-  type ActualRouter,
-  type DesiredRouter,
-  type FloatingMapping,
-  type Plan,
-} from '../types.js';
+import { limitsKey, type BackendPlan, type DesiredRouter, type FloatingMapping } from '../types.js';
 import { checkForwardingCapacity, floatingOfKey, forwardingEntries } from './forwarding.js';
 import { PROGRAM_NAMES, programFor, type ProgramName, type TcDirection } from './layout.js';
 import { nftSignature, renderTable, type MarkBits } from './nft.js';
 import { generationName } from './object.js';
 import { generationPaths } from './paths.js';
-import { isEbpfActual, type EbpfActualRouter, type EbpfBatch, type GenerationState } from './state.js';
+import { type EbpfActualRouter, type EbpfBatch, type GenerationState } from './state.js';
 import { renderAttachBatch, type WantedAttachment } from './tc.js';
 import { sameConfig, type RouterConfig } from './values.js';
 
@@ -76,34 +69,17 @@ export function structureChanges(desired: DesiredRouter, actual: EbpfActualRoute
 }
 
 /**
- * A summary the agent trusts instead of reading the kernel again (what it applied last, structure unchanged):
- * only map entries can differ, in whichever generation is current, which apply() resolves.
- */
-function trustedStructure() {
-  return {
-    generation: null,
-    build: false,
-    config: null,
-    configChanged: false,
-    nft: null,
-    tc: null,
-    dropGenerations: [] as string[],
-  };
-}
-
-/**
  * Pure: what to change so the kernel carries `desired`. Never rebuilds what is right: an agent that restarts
  * finds its generation, filters and table as it left them and plans nothing, so no packet notices.
- * `actual` is normally this backend's own read(); a plain ActualRouter is accepted only when it vouches for the
- * structure (the agent's record of its own last apply), and then only map entries are planned.
+ * `actual` is this backend's own read (RouterDataplane keeps it current across applies; for a delta, narrowed to
+ * the addresses that change).
  */
-export function planEbpf(desired: DesiredRouter, actual: ActualRouter, settings: PlanSettings): Plan {
-  if (!isEbpfActual(actual) && !(actual.present && actual.structureMatches)) {
-    throw new Error(
-      `The eBPF backend needs its own read-back to rebuild router ${desired.routerId}; got a summary without one`,
-    );
-  }
-  const structure = isEbpfActual(actual) ? structureChanges(desired, actual, settings) : trustedStructure();
+export function planEbpf(
+  desired: DesiredRouter,
+  actual: EbpfActualRouter,
+  settings: PlanSettings,
+): BackendPlan {
+  const structure = structureChanges(desired, actual, settings);
   const { build } = structure;
   const wantIn = new Map<string, string>(desired.mappings.map((m) => [m.floatingIp, m.fixedIp]));
   const wantOut = new Map<string, string>(desired.mappings.map((m) => [m.fixedIp, m.floatingIp]));
@@ -117,7 +93,7 @@ export function planEbpf(desired: DesiredRouter, actual: ActualRouter, settings:
     desired.mappings.flatMap((m) => (m.fixedMac ? [[m.fixedIp as string, m.fixedMac.toLowerCase()]] : [])),
   );
   const macs = diff(build ? new Map() : (actual.macs ?? new Map()), wantMacs);
-  const haveNets = build ? [] : isEbpfActual(actual) ? actual.ebpf.internalNets : desired.internalCidrs;
+  const haveNets = build ? [] : actual.ebpf.internalNets;
   const internalNets = {
     remove: haveNets.filter((n) => !desired.internalCidrs.includes(n)),
     set: desired.internalCidrs.filter((n) => !haveNets.includes(n)),
@@ -131,16 +107,13 @@ export function planEbpf(desired: DesiredRouter, actual: ActualRouter, settings:
   );
   const qos = diff(build ? new Map<string, string>() : (actual.limits ?? new Map()), wantQos);
 
-  // Port forwarding. The trusted summary (planDelta) comes only when the forwardings are the ones last applied
-  // (router-reconciler.ts sends any change of them through a full read), so it plans none.
+  // Port forwarding: the read's maps are never narrowed (forwardings are structure; a delta never changes them).
   const forwardings = desired.forwardings ?? [];
   checkForwardingCapacity(forwardings, settings.capacity, desired.routerId);
   const wantForward = forwardingEntries(forwardings);
   const haveForward = build
     ? { inbound: new Map<string, string>(), outbound: new Map<string, string>() }
-    : isEbpfActual(actual)
-      ? { inbound: actual.ebpf.forwardIn ?? new Map(), outbound: actual.ebpf.forwardOut ?? new Map() }
-      : wantForward;
+    : { inbound: actual.ebpf.forwardIn ?? new Map(), outbound: actual.ebpf.forwardOut ?? new Map() };
   const forwardIn = diff(haveForward.inbound, wantForward.inbound);
   const forwardOut = diff(haveForward.outbound, wantForward.outbound);
   // A floating IP that loses its last forwarding loses its counters, as one that loses its mapping.
@@ -186,14 +159,10 @@ export function planEbpf(desired: DesiredRouter, actual: ActualRouter, settings:
       (d) => d.remove.length + d.set.length > 0,
     );
 
-  const wanted = floatingAddresses(desired);
-  const wantAddresses = new Set<string>(wanted);
   return {
     target: desired,
     batch: changed ? JSON.stringify(batch) : null,
     rebuild: build || structure.nft !== null || structure.tc !== null,
-    addAddresses: wanted.filter((ip) => !actual.addresses.has(ip)),
-    removeAddresses: [...actual.addresses].filter((ip) => !wantAddresses.has(ip)).sort(),
     added,
     removed,
   };

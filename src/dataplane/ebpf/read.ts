@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { ExecError, type Runner } from '../../exec/run.js';
 import { parseNftTable } from '../nftables/parse.js';
-import { checkGatewayDevice, readFloatingAddresses } from '../common/gateway-addresses.js';
+import { checkGatewayDevice } from '../common/gateway-addresses.js';
 import type { DesiredRouter, RouterTarget } from '../types.js';
 import { pinnedProgramIds } from './bpftool.js';
 import { deviceNames, ifindexOf, internalDevices } from './devices.js';
@@ -44,7 +44,6 @@ export async function readRouter(
 ): Promise<EbpfActualRouter> {
   const { run } = context;
   await checkGatewayDevice(target, run);
-  const addresses = await readFloatingAddresses(target, run);
   const nftSignature = await readNftSignature(run, target);
   const { stdout: addressJson } = await run('ip', ['-j', 'address', 'show'], { netns: target.namespace });
   const devices = deviceNames(addressJson);
@@ -88,7 +87,6 @@ export async function readRouter(
     structureMatches: false,
     inbound,
     outbound,
-    addresses,
     macs,
     limits,
     ebpf: {

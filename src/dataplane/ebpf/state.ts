@@ -1,4 +1,4 @@
-import type { ActualRouter } from '../types.js';
+import type { BackendState } from '../types.js';
 import type { ProgramName } from './layout.js';
 import type { BpfObject } from './object.js';
 import type { DeviceHooks } from './tc.js';
@@ -37,12 +37,9 @@ export interface EbpfState {
   readonly forwardOut?: ReadonlyMap<string, string>;
 }
 
-export interface EbpfActualRouter extends ActualRouter {
+/** What the eBPF backend's read returns: the common fields, and what it found of its own objects. */
+export interface EbpfActualRouter extends BackendState {
   readonly ebpf: EbpfState;
-}
-
-export function isEbpfActual(actual: ActualRouter): actual is EbpfActualRouter {
-  return 'ebpf' in actual && typeof (actual as { ebpf?: unknown }).ebpf === 'object';
 }
 
 /**

@@ -1,15 +1,17 @@
 import type {
-  ActualRouter,
+  BackendPlan,
+  BackendState,
   CapabilityCheck,
   Dataplane,
   DesiredRouter,
   FloatingIpCounters,
   FloatingMapping,
+  GatewayAddresses,
   MappingDelta,
-  Plan,
   RouterTarget,
 } from '../types.js';
-import { deltaActual, limitsKey } from '../types.js';
+import { limitsKey } from '../types.js';
+import { mappingsState } from '../router-state.js';
 
 interface FakeRouterState {
   structure: string;
@@ -44,7 +46,9 @@ export class FakeDataplane implements Dataplane {
   /** Unset: the fake records limits like an enforcing backend; tests set it to act as one that refuses QoS. */
   qosRefusal?: string;
   readonly routers = new Map<string, FakeRouterState>();
-  readonly applied: Plan[] = [];
+  readonly applied: BackendPlan[] = [];
+  /** Every change of floating addresses the router layer made, in order. */
+  readonly addressChanges: { add: string[]; remove: string[] }[] = [];
   /** When set, the next apply throws this (the next `failApplies` applies, when that is more than 1). */
   failNextApply: Error | undefined;
   failApplies = 1;
@@ -60,7 +64,23 @@ export class FakeDataplane implements Dataplane {
     return [{ name: 'fake', ok: true, detail: 'in memory' }];
   }
 
-  async read(target: RouterTarget, desired?: DesiredRouter): Promise<ActualRouter> {
+  /** The router layer keeps a router's floating addresses here (in its state), as the kernel would on a device. */
+  readonly gatewayAddresses: GatewayAddresses = {
+    read: async (target) => {
+      this.checkNamespace(target);
+      return new Set(this.routers.get(key(target))?.addresses ?? []);
+    },
+    change: async (target, add, remove) => {
+      this.checkNamespace(target);
+      this.addressChanges.push({ add: [...add], remove: [...remove] });
+      const state = this.stateOf(target);
+      for (const ip of remove) state.addresses.delete(ip);
+      for (const ip of add) state.addresses.add(ip);
+      this.dropIfEmpty(target);
+    },
+  };
+
+  async read(target: RouterTarget, desired?: DesiredRouter): Promise<BackendState> {
     this.reads++;
     const snapshot = this.snapshot(target, desired);
     // A slow kernel: the read sees the state when it started, and answers once the gate opens.
@@ -71,18 +91,34 @@ export class FakeDataplane implements Dataplane {
   /** While set, read() waits for it (tests of what happens during a long kernel read). */
   readGate: Promise<void> | undefined;
 
-  private snapshot(target: RouterTarget, desired?: DesiredRouter): ActualRouter {
+  private checkNamespace(target: RouterTarget): void {
     if (target.namespace && this.missingNamespaces.has(target.namespace)) {
       throw new Error(`network namespace ${target.namespace} does not exist`);
     }
+  }
+
+  private stateOf(target: RouterTarget): FakeRouterState {
+    const k = key(target);
+    const state = this.routers.get(k) ?? {
+      structure: '',
+      inbound: new Map<string, string>(),
+      outbound: new Map<string, string>(),
+      addresses: new Set<string>(),
+      limits: new Map<string, string>(),
+    };
+    this.routers.set(k, state);
+    return state;
+  }
+
+  private snapshot(target: RouterTarget, desired?: DesiredRouter): BackendState {
+    this.checkNamespace(target);
     const state = this.routers.get(key(target));
-    if (!state) {
+    if (!state || state.structure === '') {
       return {
         present: false,
         structureMatches: false,
         inbound: new Map(),
         outbound: new Map(),
-        addresses: new Set(),
         limits: new Map(),
       };
     }
@@ -91,12 +127,11 @@ export class FakeDataplane implements Dataplane {
       structureMatches: desired !== undefined && state.structure === structureOf(desired),
       inbound: new Map(state.inbound),
       outbound: new Map(state.outbound),
-      addresses: new Set(state.addresses),
       limits: new Map(state.limits),
     };
   }
 
-  plan(desired: DesiredRouter, actual: ActualRouter): Plan {
+  plan(desired: DesiredRouter, actual: BackendState): BackendPlan {
     const want = new Map<string, string>(desired.mappings.map((m) => [m.floatingIp, m.fixedIp]));
     const added = desired.mappings.filter((m) => actual.inbound.get(m.floatingIp) !== m.fixedIp);
     const removed = [...actual.inbound]
@@ -120,20 +155,27 @@ export class FakeDataplane implements Dataplane {
       target: desired,
       batch: changed ? JSON.stringify(batch) : null,
       rebuild,
-      addAddresses: desired.mappings.map((m) => m.floatingIp).filter((ip) => !actual.addresses.has(ip)),
-      removeAddresses: [...actual.addresses].filter((ip) => !want.has(ip)),
       added,
       removed,
     };
   }
 
-  planDelta(delta: MappingDelta): Plan {
-    const plan = this.plan(delta.desired, deltaActual(delta.removed));
+  planDelta(delta: MappingDelta): BackendPlan {
+    const plan = this.plan(delta.desired, delta.before);
     if (plan.batch === null) return plan;
     return { ...plan, batch: JSON.stringify({ ...(JSON.parse(plan.batch) as FakeBatch), delta: true }) };
   }
 
-  async apply(plan: Plan): Promise<void> {
+  /** The fake holds exactly what it was told. */
+  stateAfterRebuild(desired: DesiredRouter): BackendState {
+    return {
+      present: true,
+      structureMatches: true,
+      ...mappingsState(desired.mappings, { limits: new Map() }),
+    };
+  }
+
+  async apply(plan: BackendPlan): Promise<void> {
     if (this.failNextApply) {
       const error = this.failNextApply;
       if (--this.failApplies <= 0) {
@@ -143,14 +185,7 @@ export class FakeDataplane implements Dataplane {
       throw error;
     }
     this.applied.push(plan);
-    const k = key(plan.target);
-    const state = this.routers.get(k) ?? {
-      structure: '',
-      inbound: new Map<string, string>(),
-      outbound: new Map<string, string>(),
-      addresses: new Set<string>(),
-      limits: new Map<string, string>(),
-    };
+    const state = this.stateOf(plan.target);
     if (plan.batch !== null) {
       const batch = JSON.parse(plan.batch) as FakeBatch;
       if (batch.structure !== null) state.structure = batch.structure;
@@ -175,13 +210,20 @@ export class FakeDataplane implements Dataplane {
         state.limits = new Map(batch.limits);
       }
     }
-    for (const ip of plan.removeAddresses) state.addresses.delete(ip);
-    for (const ip of plan.addAddresses) state.addresses.add(ip);
-    this.routers.set(k, state);
   }
 
+  /** Removes the translation; the router layer then removes the addresses, and the router's entry goes with them. */
   async remove(target: RouterTarget): Promise<void> {
-    this.routers.delete(key(target));
+    const state = this.routers.get(key(target));
+    if (!state) return;
+    Object.assign(state, { structure: '', inbound: new Map(), outbound: new Map(), limits: new Map() });
+    this.dropIfEmpty(target);
+  }
+
+  /** A router with neither translation nor addresses is gone, as it would be from a kernel. */
+  private dropIfEmpty(target: RouterTarget): void {
+    const state = this.routers.get(key(target));
+    if (state && state.structure === '' && state.addresses.size === 0) this.routers.delete(key(target));
   }
 
   /** Pretends packets flowed through a floating IP of a router. */

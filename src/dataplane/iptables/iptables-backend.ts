@@ -1,24 +1,13 @@
 import { run as defaultRun, type Runner } from '../../exec/run.js';
-import { floatingAddresses } from '../types.js';
-import type { IPv4 } from '../../model/index.js';
-import { checkTool } from '../common/capabilities.js';
-import {
-  applyAddressChanges,
-  checkGatewayDevice,
-  readFloatingAddresses,
-} from '../common/gateway-addresses.js';
-import type {
-  ActualRouter,
-  CapabilityCheck,
-  Dataplane,
-  DesiredRouter,
-  Plan,
-  RouterTarget,
-} from '../types.js';
+import { checkTool, kernelOptionChecks } from '../common/capabilities.js';
+import { checkGatewayDevice } from '../common/gateway-addresses.js';
+import { mappingsState } from '../router-state.js';
+import type { BackendPlan, CapabilityCheck, Dataplane, DesiredRouter, RouterTarget } from '../types.js';
+import { CHAIN_ROLES } from './chains.js';
 import { ownedRouterIds, parseIptablesSave, type SavedTable } from './parse.js';
 import { renderDelta, renderFull, renderRemove } from './render.js';
-import { DEFAULT_IPTABLES_OPTIONS, type IptablesOptions } from './rules.js';
-import { isIptablesActual, routerState } from './state.js';
+import { DEFAULT_IPTABLES_OPTIONS, jumpRules, type IptablesOptions } from './rules.js';
+import { routerState, type IptablesActual } from './state.js';
 
 /**
  * Which iptables: Debian 12's default `iptables` is iptables-nft (x_tables syntax compiled to nf_tables rules).
@@ -46,7 +35,7 @@ export const DEFAULT_IPTABLES_BACKEND_OPTIONS: IptablesBackendOptions = {
  * sfip owns, applied with `iptables-restore --noflush` and read back with `iptables-save`. It exists to be
  * compared against the stateless backends, and for hosts that need stateful behaviour.
  */
-export class IptablesDataplane implements Dataplane {
+export class IptablesDataplane implements Dataplane<IptablesActual> {
   readonly name = 'iptables' as const;
   /** The baseline's limits would be tc police filters per address, as Neutron's L3 agent has; not built yet. */
   readonly qosRefusal =
@@ -70,6 +59,7 @@ export class IptablesDataplane implements Dataplane {
       await checkTool(this.run, this.tool('restore'), ['--version'], `${this.tool('restore')} (${pkg})`),
       await checkTool(this.run, this.tool('save'), ['--version'], `${this.tool('save')} (${pkg})`),
       await checkTool(this.run, 'conntrack', ['--version'], 'conntrack-tools, for stale-entry cleanup'),
+      ...kernelOptionChecks([['CONFIG_IP_NF_RAW', 'iptables raw table']]),
     ];
   }
 
@@ -85,37 +75,37 @@ export class IptablesDataplane implements Dataplane {
     return tables;
   }
 
-  async read(target: RouterTarget, desired?: DesiredRouter): Promise<ActualRouter> {
+  async read(target: RouterTarget, desired?: DesiredRouter): Promise<IptablesActual> {
     await checkGatewayDevice(target, this.run);
-    const addresses = await readFloatingAddresses(target, this.run);
     const tables = await this.save(target.namespace);
-    return routerState(tables, target.routerId, addresses, desired, this.options);
+    return routerState(tables, target.routerId, desired, this.options);
   }
 
-  plan(desired: DesiredRouter, actual: ActualRouter): Plan {
-    const wanted = floatingAddresses(desired);
-    const wantAddresses = new Set<string>(wanted);
-    const addAddresses = wanted.filter((ip) => !actual.addresses.has(ip));
-    const removeAddresses = [...actual.addresses].filter((ip) => !wantAddresses.has(ip)).sort();
+  plan(desired: DesiredRouter, actual: IptablesActual): BackendPlan {
     const delta = renderDelta(desired, actual.inbound, actual.outbound);
     const rebuild = !actual.present || !actual.structureMatches || delta.deletes > this.options.maxDeletes;
-    const jumps = isIptablesActual(actual) ? actual.jumps : [];
     return {
       target: desired,
-      batch: rebuild ? renderFull(desired, jumps, this.options) : delta.text,
+      batch: rebuild ? renderFull(desired, actual.jumps, this.options) : delta.text,
       rebuild,
-      addAddresses,
-      removeAddresses,
       added: delta.added,
       removed: delta.removed,
     };
   }
 
-  async apply(plan: Plan): Promise<void> {
-    // Rules first, addresses second, as in the nftables backend: a new floating IP is translated before the
-    // router answers ARP for it, and a removed one stops being translated at the commit, its address right after.
+  /** A rebuild writes every chain and exactly the rendered jumps. */
+  stateAfterRebuild(desired: DesiredRouter): IptablesActual {
+    return {
+      present: true,
+      structureMatches: true,
+      ...mappingsState(desired.mappings, {}),
+      jumps: jumpRules(desired.routerId),
+      chains: new Set(CHAIN_ROLES),
+    };
+  }
+
+  async apply(plan: BackendPlan): Promise<void> {
     if (plan.batch !== null) await this.restore(plan.target.namespace, plan.batch);
-    await applyAddressChanges(plan.target, plan.addAddresses as IPv4[], plan.removeAddresses, this.run);
   }
 
   private async restore(namespace: string | null, batch: string): Promise<void> {
@@ -126,15 +116,8 @@ export class IptablesDataplane implements Dataplane {
 
   async remove(target: RouterTarget): Promise<void> {
     const tables = await this.save(target.namespace);
-    const state = routerState(tables, target.routerId, new Set());
+    const state = routerState(tables, target.routerId);
     if (state.present) await this.restore(target.namespace, renderRemove(target.routerId, state.jumps));
-    let addresses: Set<string>;
-    try {
-      addresses = await readFloatingAddresses(target, this.run);
-    } catch {
-      return; // the device is gone, and its addresses with it
-    }
-    await applyAddressChanges(target, [], [...addresses], this.run);
   }
 
   async owned(namespace: string | null): Promise<string[]> {

@@ -1,4 +1,4 @@
-import type { ActualRouter, DesiredRouter } from '../types.js';
+import type { BackendState, DesiredRouter } from '../types.js';
 import { chainName, CHAIN_ROLES, routerIdOfJump, TABLE_OF_ROLE, type ChainRole } from './chains.js';
 import type { SavedTable } from './parse.js';
 import {
@@ -14,15 +14,11 @@ import {
 } from './rules.js';
 
 /** What the iptables backend found for one router: the common view plus what a rebuild must replace. */
-export interface IptablesActual extends ActualRouter {
+export interface IptablesActual extends BackendState {
   /** This router's jump rules in built-in chains, exactly as saved (a rebuild deletes them by spec). */
   readonly jumps: readonly JumpRule[];
   /** Owned chains that exist, by role. */
   readonly chains: ReadonlySet<ChainRole>;
-}
-
-export function isIptablesActual(actual: ActualRouter): actual is IptablesActual {
-  return 'jumps' in actual && 'chains' in actual;
 }
 
 /**
@@ -33,7 +29,6 @@ export function isIptablesActual(actual: ActualRouter): actual is IptablesActual
 export function routerState(
   tables: ReadonlyMap<string, SavedTable>,
   routerId: string,
-  addresses: ReadonlySet<string>,
   desired?: DesiredRouter,
   options: IptablesOptions = DEFAULT_IPTABLES_OPTIONS,
 ): IptablesActual {
@@ -100,7 +95,6 @@ export function routerState(
     structureMatches,
     inbound,
     outbound,
-    addresses: new Set(addresses),
     jumps,
     chains,
   };

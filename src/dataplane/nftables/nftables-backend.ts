@@ -1,25 +1,21 @@
 import { existsSync } from 'node:fs';
 import { ExecError, run as defaultRun, type Runner } from '../../exec/run.js';
-import type { IPv4 } from '../../model/index.js';
-import {
-  applyAddressChanges,
-  checkGatewayDevice,
-  readFloatingAddresses,
-} from '../common/gateway-addresses.js';
-import { checkTool } from '../common/capabilities.js';
+import { checkGatewayDevice } from '../common/gateway-addresses.js';
+import { checkTool, kernelOptionChecks } from '../common/capabilities.js';
+import { probeNftables } from './probe.js';
 import { CHANNEL_MAX_BYTES, sharedChannels, type NetnsChannels } from '../common/netns-channels.js';
-import { floatingAddresses } from '../types.js';
+import { mappingsState } from '../router-state.js';
 import type {
-  ActualRouter,
+  BackendPlan,
+  BackendState,
   CapabilityCheck,
+  CheckOptions,
   Dataplane,
   DesiredRouter,
   FloatingIpCounters,
   MappingDelta,
-  Plan,
   RouterTarget,
 } from '../types.js';
-import { deltaActual } from '../types.js';
 import { SOURCE_MACS } from './anti-spoofing.js';
 import { readNftCounters, SET_DUMP_HELPER } from './counters.js';
 import { DEEP_SETS, parseDumpedElements, TRANSLATION_SETS } from './element-dump.js';
@@ -76,16 +72,21 @@ export class NftablesDataplane implements Dataplane {
     this.elementDump = run === defaultRun && existsSync(SET_DUMP_HELPER) ? SET_DUMP_HELPER : null;
   }
 
-  async check(): Promise<CapabilityCheck[]> {
+  async check(options: CheckOptions = {}): Promise<CapabilityCheck[]> {
     return [
       await checkTool(this.run, 'nft', ['--version'], 'nftables userspace (Debian package nftables)'),
       await checkTool(this.run, 'conntrack', ['--version'], 'conntrack-tools, for stale-entry cleanup'),
+      ...kernelOptionChecks([
+        ['CONFIG_NF_TABLES', 'nftables'],
+        ['CONFIG_NFT_NAT', 'shared SNAT'],
+        ['CONFIG_NFT_CT', 'notrack and ct matches'],
+      ]),
+      ...(options.probe ? [await probeNftables(this.run, `sfip-probe-nft-${process.pid}`)] : []),
     ];
   }
 
-  async read(target: RouterTarget, desired?: DesiredRouter): Promise<ActualRouter> {
+  async read(target: RouterTarget, desired?: DesiredRouter): Promise<BackendState> {
     await checkGatewayDevice(target, this.run);
-    const addresses = await readFloatingAddresses(target, this.run);
     const table = tableName(target.routerId);
     // Listing a table lists every element of all six maps; at 100,000 floating IPs that costs seconds. Most
     // reads list the table without elements (-t) plus the two translation maps; every DEEP_READ_EVERY-th read
@@ -95,12 +96,11 @@ export class NftablesDataplane implements Dataplane {
     const deep = reads % DEEP_READ_EVERY === 1;
     const list = (args: string[]) =>
       this.run('nft', ['-j', ...args], { netns: target.namespace }).then((r) => r.stdout);
-    const absent = (): ActualRouter => ({
+    const absent = (): BackendState => ({
       present: false,
       structureMatches: false,
       inbound: new Map(),
       outbound: new Map(),
-      addresses,
       macs: new Map(),
       limits: new Map(),
     });
@@ -188,63 +188,47 @@ export class NftablesDataplane implements Dataplane {
       structureMatches,
       inbound: state.inbound,
       outbound: state.outbound,
-      addresses,
       macs: state.macs,
       limits,
     };
   }
 
-  plan(desired: DesiredRouter, actual: ActualRouter): Plan {
-    const wanted = floatingAddresses(desired);
-    const wantAddresses = new Set<string>(wanted);
-    const addAddresses = wanted.filter((ip) => !actual.addresses.has(ip));
-    const removeAddresses = [...actual.addresses].filter((ip) => !wantAddresses.has(ip)).sort();
+  plan(desired: DesiredRouter, actual: BackendState): BackendPlan {
     if (!actual.present || !actual.structureMatches) {
       return {
         target: desired,
         batch: renderFull(desired, this.options),
         rebuild: true,
-        addAddresses,
-        removeAddresses,
         ...mappingChanges(desired, actual.inbound),
       };
     }
     const delta = renderDelta(desired, actual.inbound, actual.outbound, actual.macs, actual.limits);
-    return {
-      target: desired,
-      batch: delta.text,
-      rebuild: false,
-      addAddresses,
-      removeAddresses,
-      added: delta.added,
-      removed: delta.removed,
-    };
+    return { target: desired, batch: delta.text, rebuild: false, added: delta.added, removed: delta.removed };
   }
 
   /** Element adds and deletes only: the table's structure is as last applied, so no read is needed. */
-  planDelta(delta: MappingDelta): Plan {
-    return this.plan(delta.desired, deltaActual(delta.removed));
+  planDelta(delta: MappingDelta): BackendPlan {
+    return this.plan(delta.desired, delta.before);
   }
 
-  async apply(plan: Plan): Promise<void> {
-    // Translation first, addresses second: a disassociated floating IP stops forwarding the moment the
-    // transaction commits, and a new one is translated before anyone can learn its address by ARP.
+  /** A rebuilt table holds exactly what renderFull rendered. */
+  stateAfterRebuild(desired: DesiredRouter): BackendState {
+    return {
+      present: true,
+      structureMatches: true,
+      ...mappingsState(desired.mappings, { macs: new Map(), limits: new Map() }),
+    };
+  }
+
+  async apply(plan: BackendPlan): Promise<void> {
     // Limits written between reads: the router's quick reads must list the QoS sets from now on.
     if (plan.batch?.includes(' qos_')) this.limited.add(plan.target.routerId);
-    if (plan.batch !== null) {
-      // A delta (element adds and deletes, one statement per line) goes through the namespace's long-lived nft
-      // process: no process start on the hot path. Rebuilds and bulk changes run `nft -f` as one file.
-      if (this.channels && !plan.rebuild && plan.batch.length <= CHANNEL_MAX_BYTES)
-        await this.channels.nft(plan.target.namespace, plan.batch);
-      else await this.run('nft', ['-f', '-'], { netns: plan.target.namespace, input: plan.batch });
-    }
-    await applyAddressChanges(
-      plan.target,
-      plan.addAddresses as IPv4[],
-      plan.removeAddresses,
-      this.run,
-      this.channels,
-    );
+    if (plan.batch === null) return;
+    // A delta (element adds and deletes, one statement per line) goes through the namespace's long-lived nft
+    // process: no process start on the hot path. Rebuilds and bulk changes run `nft -f` as one file.
+    if (this.channels && !plan.rebuild && plan.batch.length <= CHANNEL_MAX_BYTES)
+      await this.channels.nft(plan.target.namespace, plan.batch);
+    else await this.run('nft', ['-f', '-'], { netns: plan.target.namespace, input: plan.batch });
   }
 
   async remove(target: RouterTarget): Promise<void> {
@@ -253,13 +237,6 @@ export class NftablesDataplane implements Dataplane {
       netns: target.namespace,
       input: `add table ip ${table}\ndelete table ip ${table}\n`,
     });
-    let addresses: Set<string>;
-    try {
-      addresses = await readFloatingAddresses(target, this.run);
-    } catch {
-      return; // the device is gone, and its addresses with it
-    }
-    await applyAddressChanges(target, [], [...addresses], this.run);
   }
 
   counters(target: RouterTarget): Promise<FloatingIpCounters[]> {

@@ -1,4 +1,5 @@
 import type { Runner } from '../../exec/run.js';
+import { probeInScratchNamespace } from '../common/capabilities.js';
 import type { CapabilityCheck } from '../types.js';
 
 /** The feature the whole backend rests on, and what to use instead, for error messages. */
@@ -40,7 +41,7 @@ export function probeActPolice(run: Runner, namespace: string): Promise<Capabili
   );
 }
 
-async function probe(
+function probe(
   run: Runner,
   namespace: string,
   name: string,
@@ -48,42 +49,16 @@ async function probe(
   missing: string,
   works: string,
 ): Promise<CapabilityCheck> {
-  const steps: [string, string[]][] = [
-    ['ip', ['link', 'set', 'lo', 'up']],
-    ['tc', ['qdisc', 'add', 'dev', 'lo', 'clsact']],
+  const match = ['match', 'ip', 'dst', '192.0.2.1/32', 'action', ...action];
+  return probeInScratchNamespace(
+    run,
+    namespace,
+    name,
     [
-      'tc',
-      ['filter', 'add', 'dev', 'lo', 'ingress', 'protocol', 'ip', 'prio', '1', 'u32'].concat([
-        'match',
-        'ip',
-        'dst',
-        '192.0.2.1/32',
-        'action',
-        ...action,
-      ]),
+      ['ip', ['link', 'set', 'lo', 'up']],
+      ['tc', ['qdisc', 'add', 'dev', 'lo', 'clsact']],
+      ['tc', ['filter', 'add', 'dev', 'lo', 'ingress', 'protocol', 'ip', 'prio', '1', 'u32', ...match]],
     ],
-  ];
-  try {
-    await run('ip', ['netns', 'add', namespace]);
-  } catch (error) {
-    return {
-      name,
-      ok: false,
-      detail: `cannot create probe namespace ${namespace}: ${firstLine(error)}`,
-    };
-  }
-  try {
-    for (const [file, args] of steps) await run(file, args, { netns: namespace });
-    return { name, ok: true, detail: `${works} (probed in a scratch namespace)` };
-  } catch (error) {
-    return { name, ok: false, detail: `${missing} (tc said: ${firstLine(error)})` };
-  } finally {
-    await run('ip', ['netns', 'del', namespace]).catch(() => undefined);
-  }
-}
-
-function firstLine(error: unknown): string {
-  const text = (error as Error).message;
-  const said = /failed \(exit \d+\): ([\s\S]*)$/.exec(text)?.[1] ?? text;
-  return said.split('\n')[0]!.trim();
+    { works, missing: `${missing}; tc said` },
+  );
 }

@@ -1,10 +1,10 @@
 import { badRequest } from '../../model/errors.js';
 import {
   limitsKey,
-  type ActualRouter,
+  type BackendPlan,
+  type BackendState,
   type DesiredRouter,
   type FloatingMapping,
-  type Plan,
 } from '../types.js';
 import { describeNamespace } from '../common/gateway-addresses.js';
 import { joinSteps, type BatchStep } from './batch.js';
@@ -53,17 +53,13 @@ export interface NetfilterState {
   readonly sets: ReadonlyMap<string, ReadonlySet<string>>;
 }
 
-export interface TcActualRouter extends ActualRouter {
+export interface TcActualRouter extends BackendState {
   /** The gateway device first, then internal devices (those holding one of the router's subnets, and any device
    *  that still carries this router's hairpin filters). */
   readonly devices: readonly DeviceState[];
   /** Devices whose addresses lie in the router's internal subnets. */
   readonly internalDevices: readonly string[];
   readonly netfilter: NetfilterState;
-}
-
-export function isTcActual(actual: ActualRouter): actual is TcActualRouter {
-  return 'devices' in actual && 'netfilter' in actual;
 }
 
 /** A tree sfip wants somewhere. */
@@ -426,16 +422,13 @@ export function mappingDelta(
   };
 }
 
-export function planTc(desired: DesiredRouter, actual: TcActualRouter, options: TcOptions): Plan {
+export function planTc(desired: DesiredRouter, actual: TcActualRouter, options: TcOptions): BackendPlan {
   const { steps, rebuild } = planSteps(desired, actual, options);
-  const wantAddresses = new Set<string>(desired.mappings.map((m) => m.floatingIp));
   const { added, removed } = mappingDelta(desired, actual.inbound, actual.limits);
   return {
     target: desired,
     batch: joinSteps(steps),
     rebuild,
-    addAddresses: desired.mappings.map((m) => m.floatingIp).filter((ip) => !actual.addresses.has(ip)),
-    removeAddresses: [...actual.addresses].filter((ip) => !wantAddresses.has(ip)).sort(),
     added,
     removed,
   };

@@ -2,20 +2,14 @@ import { ExecError, run as defaultRun, type Runner } from '../../exec/run.js';
 import { cidrContains, parseCidr } from '../../model/cidr.js';
 import { isIPv4, type IPv4 } from '../../model/ipv4.js';
 import { isDeviceName, parseNamespaceName } from '../../model/names.js';
-import { checkTool } from '../common/capabilities.js';
-import {
-  applyAddressChanges,
-  checkGatewayDevice,
-  describeNamespace,
-  readFloatingAddresses,
-} from '../common/gateway-addresses.js';
+import { checkTool, kernelOptionChecks } from '../common/capabilities.js';
+import { checkGatewayDevice, describeNamespace } from '../common/gateway-addresses.js';
 import type {
-  ActualRouter,
+  BackendPlan,
   CapabilityCheck,
   Dataplane,
   DesiredRouter,
   FloatingIpCounters,
-  Plan,
   RouterTarget,
 } from '../types.js';
 import { splitSteps, type StepTool } from './batch.js';
@@ -26,15 +20,7 @@ import { checkTarget, netfilterNames, routerCookie } from './naming.js';
 import { DEFAULT_TC_OPTIONS, type TcOptions } from './options.js';
 import { parseIpsetSave, parseIptablesSave, routerIdsInSave } from './parse-netfilter.js';
 import { parseFilters, parseQdiscs, type QdiscInfo } from './parse-tc.js';
-import {
-  isTcActual,
-  mappingDelta,
-  planTc,
-  structureMatches,
-  treeSlots,
-  type NetfilterState,
-  type TcActualRouter,
-} from './plan.js';
+import { planTc, structureMatches, treeSlots, type NetfilterState, type TcActualRouter } from './plan.js';
 import { jumpKey, jumpRules, renderNetfilterRemoval } from './render-netfilter.js';
 import { renderIpsetDestroy } from './render-ipset.js';
 import { deletePriorityLine } from './render-tc.js';
@@ -52,12 +38,6 @@ const TOOL_ARGS: Record<StepTool, string[]> = {
   tc: ['tc', '-batch', '-'],
   tcSettled: ['tc', '-force', '-batch', '-'],
 };
-
-/** When the agent hands plan() its own idea of the kernel instead of a read, the real plan is made at apply time. */
-const PLAN_AT_APPLY = '#@ read and plan at apply time\n';
-
-const isDesired = (target: RouterTarget): target is DesiredRouter =>
-  'mappings' in target && 'gatewayIp' in target;
 
 interface LinkAddresses {
   ifname?: string;
@@ -89,7 +69,7 @@ function internalDevicesOf(links: readonly LinkAddresses[], desired: DesiredRout
  * packet, and shared SNAT stays in iptables' nat table. tc on the internal devices translates hairpin traffic
  * between two floating IPs. See docs/tc.md.
  */
-export class TcDataplane implements Dataplane {
+export class TcDataplane implements Dataplane<TcActualRouter> {
   readonly name = 'tc' as const;
   /** act_nat rewrites addresses only, and act_pedit (which could rewrite ports) is not built into this kernel. */
   readonly portForwardingRefusal =
@@ -114,6 +94,11 @@ export class TcDataplane implements Dataplane {
       await checkTool(this.run, 'iptables-restore', ['--version'], 'iptables (Debian package iptables)'),
       await checkTool(this.run, 'ipset', ['--version'], 'ipset (Debian package ipset)'),
       await checkTool(this.run, 'conntrack', ['--version'], 'conntrack-tools, for stale-entry cleanup'),
+      ...kernelOptionChecks([
+        ['CONFIG_NET_ACT_NAT', 'act_nat, the seed backend'],
+        ['CONFIG_NET_CLS_U32', 'u32 classifier'],
+      ]),
+      // Always probed, not only for sfip doctor: applies refuse without it, and the probe is quick.
       await this.actNatCheck(),
     ];
   }
@@ -148,7 +133,6 @@ export class TcDataplane implements Dataplane {
         `gateway device ${target.gatewayDevice} does not exist in ${describeNamespace(target.namespace)}`,
       );
     }
-    const addresses = await readFloatingAddresses(target, this.run);
     const internalDevices = desired ? internalDevicesOf(links, desired) : [];
     const devices = await this.readDevices(target, internalDevices);
     const netfilter = await this.readNetfilter(target);
@@ -166,7 +150,6 @@ export class TcDataplane implements Dataplane {
       inbound,
       outbound,
       limits,
-      addresses,
       devices,
       internalDevices,
       netfilter,
@@ -317,45 +300,22 @@ export class TcDataplane implements Dataplane {
   }
 
   /**
-   * Pure when `actual` came from read(). The agent may instead pass what it believes it applied last (it skips reads
-   * between resyncs); that says which floating IPs change, but not the kernel's u32 trees, so the batch is then
-   * made by apply() from a fresh read.
+   * Its u32 trees change with every mapping (a leaf per floating IP, in hashed tables), so the router layer reads
+   * them before every plan rather than keeping a record: `actual` is always this backend's own read.
    */
-  plan(desired: DesiredRouter, actual: ActualRouter): Plan {
+  readonly readsEveryPass = true;
+
+  plan(desired: DesiredRouter, actual: TcActualRouter): BackendPlan {
     checkTarget(desired);
-    if (isTcActual(actual)) return planTc(desired, actual, this.settings);
-    const { added, removed } = mappingDelta(desired, actual.inbound, actual.limits);
-    const want = new Set<string>(desired.mappings.map((m) => m.floatingIp));
-    const addAddresses = desired.mappings.map((m) => m.floatingIp).filter((ip) => !actual.addresses.has(ip));
-    const removeAddresses = [...actual.addresses].filter((ip) => !want.has(ip)).sort();
-    const unchanged =
-      actual.structureMatches && added.length === 0 && removed.length === 0 && addAddresses.length === 0;
-    return {
-      target: desired,
-      batch: unchanged && removeAddresses.length === 0 ? null : PLAN_AT_APPLY,
-      rebuild: false,
-      addAddresses,
-      removeAddresses,
-      added,
-      removed,
-    };
+    return planTc(desired, actual, this.settings);
   }
 
-  async apply(plan: Plan): Promise<void> {
+  async apply(plan: BackendPlan): Promise<void> {
     checkTarget(plan.target);
-    if (plan.batch === null) {
-      await applyAddressChanges(plan.target, plan.addAddresses as IPv4[], plan.removeAddresses, this.run);
-      return;
-    }
+    if (plan.batch === null) return;
     await this.ensureActNat();
-    let real = plan;
-    if (plan.batch === PLAN_AT_APPLY) {
-      if (!isDesired(plan.target)) throw new Error('a tc plan made without a read needs the desired router');
-      real = planTc(plan.target, await this.read(plan.target, plan.target), this.settings);
-    }
-    if (real.batch !== null && / action police /.test(real.batch)) await this.ensureActPolice();
-    // Translation and untracking first, addresses second, as in the nftables backend.
-    for (const step of real.batch === null ? [] : splitSteps(real.batch)) {
+    if (/ action police /.test(plan.batch)) await this.ensureActPolice();
+    for (const step of splitSteps(plan.batch)) {
       const [file, ...args] = TOOL_ARGS[step.tool];
       const options = { netns: plan.target.namespace, input: step.text };
       if (step.tool !== 'tcSettled') {
@@ -364,7 +324,6 @@ export class TcDataplane implements Dataplane {
       }
       await this.deleteWhenReleased(file!, args, options);
     }
-    await applyAddressChanges(plan.target, real.addAddresses as IPv4[], real.removeAddresses, this.run);
   }
 
   /**
@@ -428,10 +387,6 @@ export class TcDataplane implements Dataplane {
     if (removal) await this.run('iptables-restore', ['--noflush'], { ...ns, input: removal });
     const destroy = renderIpsetDestroy([...netfilter.sets.keys()]);
     if (destroy) await this.run('ipset', ['restore'], { ...ns, input: destroy });
-    if (gatewayExists) {
-      const addresses = await readFloatingAddresses(target, this.run);
-      await applyAddressChanges(target, [], [...addresses], this.run);
-    }
   }
 
   async owned(namespace: string | null): Promise<string[]> {

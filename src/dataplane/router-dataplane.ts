@@ -1,0 +1,263 @@
+import type { Runner } from '../exec/run.js';
+import type { IPv4 } from '../model/index.js';
+import { deleteStaleConntrack } from './common/conntrack.js';
+import type { GarpQueue } from './common/garp-queue.js';
+import { kernelGatewayAddresses } from './common/gateway-addresses.js';
+import { sharedChannels, type NetnsChannels } from './common/netns-channels.js';
+import { mappingsState, narrowedTo, withChanges, type MappingChange } from './router-state.js';
+import {
+  floatingAddresses,
+  type ActualRouter,
+  type BackendState,
+  type Dataplane,
+  type DesiredRouter,
+  type FloatingMapping,
+  type GatewayAddresses,
+  type Plan,
+  type RouterTarget,
+} from './types.js';
+
+/** The chores around every backend's batch, and where they go. */
+export interface RouterChores {
+  /** Where new floating addresses wait for their gratuitous ARP (null: none is sent). GARP never delays an apply. */
+  readonly garp: GarpQueue | null;
+  /** Delete the conntrack entries of changed mappings (shared SNAT may have tracked them before). */
+  readonly conntrackCleanup: boolean;
+  /** Long-lived ip processes per namespace, for the addresses of small changes. Default: the shared ones. */
+  readonly channels?: NetnsChannels | null;
+  /** How kernel tools run (tests record them). Default: src/exec. */
+  readonly run?: Runner;
+}
+
+/** For tools and tests that drive one router by hand: no gratuitous ARP, no conntrack cleanup. */
+export const WITHOUT_CHORES: RouterChores = { garp: null, conntrackCleanup: false };
+
+/** What the router layer knows the kernel holds for one router: a read of it, kept current by every apply. */
+interface Record<State extends BackendState> {
+  /** The desired router the record was made for; any change of structure makes it untrusted. */
+  readonly structure: DesiredRouter;
+  readonly state: State & ActualRouter;
+  /**
+   * The record may stand in for a read when planning. When false, only its mappings and addresses are known
+   * (after a rebuild of generations or u32 trees whose details only a read shows): good enough to tell drift,
+   * not to plan from.
+   */
+  readonly trusted: boolean;
+}
+
+/**
+ * One router's dataplane, whichever backend translates: the backend's batch first, then the floating addresses,
+ * then conntrack cleanup, then gratuitous ARP. That order ("translation first, addresses second") lives here
+ * only: a new floating IP is translated before anyone can learn its address by ARP, and a removed one stops
+ * being translated at its batch's commit, its address right after.
+ *
+ * It also keeps, per router, the record of what the kernel holds (as Calico Felix's Table keeps its cache): the
+ * backend's own last read, brought forward by each apply, so changes between full reads are planned without
+ * reading 100,000 map elements back. The record is dropped on any failure, on a change of structure, and after
+ * a rebuild the backend cannot describe without a read.
+ */
+export class RouterDataplane<State extends BackendState = BackendState> {
+  private readonly records = new Map<string, Record<State>>();
+  private readonly addresses: GatewayAddresses;
+
+  constructor(
+    readonly backend: Dataplane<State>,
+    private readonly chores: RouterChores,
+  ) {
+    this.addresses =
+      backend.gatewayAddresses ??
+      kernelGatewayAddresses(chores.channels === undefined ? sharedChannels : chores.channels, chores.run);
+  }
+
+  /** The recorded state of a router, when one is trusted for this desired structure. */
+  recorded(desired: DesiredRouter): (State & ActualRouter) | undefined {
+    const record = this.records.get(desired.routerId);
+    return record?.trusted && sameStructure(record.structure, desired) ? record.state : undefined;
+  }
+
+  /** Whether a router's change of mappings can be planned from the record (see planDelta). */
+  acceptsDelta(structure: DesiredRouter): boolean {
+    return this.backend.planDelta !== undefined && this.recorded(structure) !== undefined;
+  }
+
+  /** Reads the kernel: the backend's objects and the gateway's floating addresses. */
+  async read(desired: DesiredRouter): Promise<State & ActualRouter> {
+    const [state, addresses] = await Promise.all([
+      this.backend.read(desired, desired),
+      this.addresses.read(desired),
+    ]);
+    return { ...state, addresses };
+  }
+
+  /** Whether a read shows something else than what this layer recorded for the router (drift). */
+  differsFromRecord(desired: DesiredRouter, actual: ActualRouter): boolean {
+    const record = this.records.get(desired.routerId);
+    return (
+      record !== undefined &&
+      sameStructure(record.structure, desired) &&
+      !sameKernelState(actual, record.state)
+    );
+  }
+
+  /** Pure: the backend's batch for `desired` against `actual`, and the address changes. */
+  plan(desired: DesiredRouter, actual: State & ActualRouter): Plan {
+    const wanted = floatingAddresses(desired);
+    const wantAddresses = new Set<string>(wanted);
+    return {
+      ...this.backend.plan(desired, actual),
+      addAddresses: wanted.filter((ip) => !actual.addresses.has(ip)),
+      removeAddresses: [...actual.addresses].filter((ip) => !wantAddresses.has(ip)).sort(),
+    };
+  }
+
+  /**
+   * Pure: the plan for a few mappings that change on a router whose record is trusted (see acceptsDelta), from
+   * the record narrowed to the addresses they touch. `installed`: mappings once the change is applied.
+   */
+  planDelta(structure: DesiredRouter, change: MappingChange, installed: number): Plan | undefined {
+    const recorded = this.recorded(structure);
+    if (!recorded || !this.backend.planDelta) return undefined;
+    const before = narrowedTo(recorded, change);
+    const plan = this.backend.planDelta({
+      desired: { ...structure, mappings: change.added },
+      before,
+      installed,
+    });
+    const addedAddresses = new Set<string>(change.added.map((m) => m.floatingIp));
+    const forwarded = new Set<string>((structure.forwardings ?? []).map((f) => f.floatingIp));
+    return {
+      ...plan,
+      addAddresses: [...addedAddresses].filter((ip) => !recorded.addresses.has(ip)) as IPv4[],
+      removeAddresses: [...new Set(change.removed.map((m) => m.floatingIp as string))]
+        .filter((ip) => !addedAddresses.has(ip) && !forwarded.has(ip) && recorded.addresses.has(ip))
+        .sort(),
+    };
+  }
+
+  /**
+   * Applies a whole-router plan made from `actual`, then the chores. Returns the conntrack entries deleted. On
+   * success the record is what the kernel now holds; on failure there is none, so the next pass reads.
+   */
+  async apply(plan: Plan, desired: DesiredRouter, actual: State & ActualRouter): Promise<number> {
+    this.records.delete(desired.routerId);
+    const deleted = await this.run(plan);
+    this.records.set(desired.routerId, this.recordAfter(plan, desired, actual));
+    return deleted;
+  }
+
+  /** Applies a delta plan (see planDelta), then the chores, and brings the record forward. */
+  async applyDelta(plan: Plan, structure: DesiredRouter, change: MappingChange): Promise<number> {
+    const record = this.records.get(structure.routerId);
+    // Out of the record first: if the apply fails halfway, nothing of this change is trusted.
+    this.records.delete(structure.routerId);
+    const deleted = await this.run(plan);
+    if (record)
+      this.records.set(structure.routerId, { ...record, state: withChanges(record.state, [change]) });
+    return deleted;
+  }
+
+  /**
+   * Read, plan and apply once (tools, benchmarks and tests; the agent runs these steps itself, around its lease
+   * guard). Returns the plan that was applied.
+   */
+  async reconcile(desired: DesiredRouter): Promise<Plan> {
+    const actual = await this.read(desired);
+    const plan = this.plan(desired, actual);
+    await this.apply(plan, desired, actual);
+    return plan;
+  }
+
+  /** Removes the router: the backend's objects, then its floating addresses. */
+  async remove(target: RouterTarget): Promise<void> {
+    this.records.delete(target.routerId);
+    await this.backend.remove(target);
+    let addresses: Set<string>;
+    try {
+      addresses = await this.addresses.read(target);
+    } catch {
+      return; // the device is gone, and its addresses with it
+    }
+    await this.addresses.change(target, [], [...addresses]);
+  }
+
+  /** Forgets the record of a router (a failure elsewhere): the next pass reads the kernel. */
+  forget(routerId: string): void {
+    this.records.delete(routerId);
+  }
+
+  private async run(plan: Plan): Promise<number> {
+    if (plan.batch !== null) await this.backend.apply(plan);
+    await this.addresses.change(plan.target, plan.addAddresses, plan.removeAddresses);
+    if (this.backend.withoutKernel) return 0;
+    const deleted = this.chores.conntrackCleanup
+      ? await cleanConntrack(plan.target, plan.added, plan.removed)
+      : 0;
+    this.chores.garp?.enqueue(plan.target, plan.addAddresses);
+    return deleted;
+  }
+
+  /** The record after a whole-router apply. */
+  private recordAfter(plan: Plan, desired: DesiredRouter, actual: State & ActualRouter): Record<State> {
+    const addresses = new Set<string>(floatingAddresses(desired));
+    const rebuilt =
+      plan.rebuild && !this.backend.readsEveryPass ? this.backend.stateAfterRebuild?.(desired) : undefined;
+    if (rebuilt) return { structure: desired, state: { ...rebuilt, addresses }, trusted: true };
+    // Without a rebuild only map entries changed when the read found the structure matching: the backend's own
+    // read, with the mappings and addresses as they now are. Anything else is known only by its mappings.
+    const trusted =
+      !plan.rebuild && actual.present && actual.structureMatches && !this.backend.readsEveryPass;
+    const state = {
+      ...actual,
+      present: true,
+      structureMatches: true,
+      ...mappingsState(desired.mappings, actual),
+      addresses,
+    };
+    return { structure: desired, state, trusted };
+  }
+}
+
+async function cleanConntrack(
+  target: RouterTarget,
+  added: readonly FloatingMapping[],
+  removed: readonly FloatingMapping[],
+): Promise<number> {
+  const changed = [...added, ...removed];
+  if (changed.length === 0) return 0;
+  return deleteStaleConntrack(
+    target.namespace,
+    { fixedIps: changed.map((m) => m.fixedIp), floatingIps: changed.map((m) => m.floatingIp) },
+    undefined,
+    sharedChannels.procNet(target.namespace),
+  );
+}
+
+/** Whether a kernel read shows exactly the state that was recorded. */
+function sameKernelState(a: ActualRouter, b: ActualRouter): boolean {
+  const sameMap = (x: ReadonlyMap<string, string>, y: ReadonlyMap<string, string>) =>
+    x.size === y.size && [...x].every(([k, v]) => y.get(k) === v);
+  return (
+    a.present === b.present &&
+    a.structureMatches === b.structureMatches &&
+    sameMap(a.inbound, b.inbound) &&
+    sameMap(a.outbound, b.outbound) &&
+    a.addresses.size === b.addresses.size &&
+    [...a.addresses].every((ip) => b.addresses.has(ip)) &&
+    // Only a backend that reads limits back reports them; one that does not cannot show their drift.
+    (a.limits === undefined || b.limits === undefined || sameMap(a.limits, b.limits))
+  );
+}
+
+/** Everything but the mappings: when this changes, the backend may have to rebuild, so read the kernel. */
+export function sameStructure(a: DesiredRouter, b: DesiredRouter): boolean {
+  return (
+    a.namespace === b.namespace &&
+    a.gatewayDevice === b.gatewayDevice &&
+    a.gatewayIp === b.gatewayIp &&
+    (a.antiSpoofing ?? true) === (b.antiSpoofing ?? true) &&
+    (a.fastPath ?? true) === (b.fastPath ?? true) &&
+    a.internalCidrs.join() === b.internalCidrs.join() &&
+    // Forwardings are part of the structure (nftables renders a digest of them into rule comments).
+    JSON.stringify(a.forwardings ?? []) === JSON.stringify(b.forwardings ?? [])
+  );
+}

@@ -1,0 +1,90 @@
+import { limitsKey, type ActualRouter, type BackendState, type FloatingMapping } from './types.js';
+
+/** What one change of mappings did to a router: the mappings as they were (removed) and as they are (added). */
+export interface MappingChange {
+  readonly added: readonly FloatingMapping[];
+  readonly removed: readonly FloatingMapping[];
+}
+
+/**
+ * The common fields of a backend's state that hold exactly these mappings. Fields the backend does not read
+ * (macs, limits) stay absent when `like` has none.
+ */
+export function mappingsState(
+  mappings: readonly FloatingMapping[],
+  like: Pick<BackendState, 'macs' | 'limits'>,
+): Pick<BackendState, 'inbound' | 'outbound' | 'macs' | 'limits'> {
+  return {
+    inbound: new Map(mappings.map((m) => [m.floatingIp as string, m.fixedIp as string])),
+    outbound: new Map(mappings.map((m) => [m.fixedIp as string, m.floatingIp as string])),
+    ...(like.macs && {
+      macs: new Map(mappings.flatMap((m) => (m.fixedMac ? [[m.fixedIp as string, m.fixedMac]] : []))),
+    }),
+    ...(like.limits && {
+      limits: new Map(
+        mappings.flatMap((m) => (m.limits?.length ? [[m.floatingIp as string, limitsKey(m.limits)]] : [])),
+      ),
+    }),
+  };
+}
+
+/**
+ * A state with changes applied on top, in order (deltas that landed after or during the read it came from).
+ * Everything but the mappings and addresses is kept as it was: the changes touched map entries only.
+ */
+export function withChanges<S extends ActualRouter>(state: S, changes: readonly MappingChange[]): S {
+  if (changes.length === 0) return state;
+  const inbound = new Map(state.inbound);
+  const outbound = new Map(state.outbound);
+  const addresses = new Set(state.addresses);
+  const macs = new Map(state.macs ?? []);
+  const limits = new Map(state.limits ?? []);
+  for (const { added, removed } of changes) {
+    for (const m of removed) {
+      inbound.delete(m.floatingIp);
+      outbound.delete(m.fixedIp);
+      addresses.delete(m.floatingIp);
+      macs.delete(m.fixedIp);
+      limits.delete(m.floatingIp);
+    }
+    for (const m of added) {
+      inbound.set(m.floatingIp, m.fixedIp);
+      outbound.set(m.fixedIp, m.floatingIp);
+      addresses.add(m.floatingIp);
+      if (m.fixedMac) macs.set(m.fixedIp, m.fixedMac);
+      if (m.limits?.length) limits.set(m.floatingIp, limitsKey(m.limits));
+    }
+  }
+  return {
+    ...state,
+    inbound,
+    outbound,
+    addresses,
+    ...(state.macs && { macs }),
+    ...(state.limits && { limits }),
+  };
+}
+
+/**
+ * A state narrowed to the addresses a change touches (its floating and fixed addresses, before and after): what
+ * those addresses hold now, as the state records it. A backend plans a delta from it exactly as from a whole
+ * state, because its plan is per key; everything that is not a mapping (structure, generations) is kept whole.
+ */
+export function narrowedTo<S extends ActualRouter>(state: S, change: MappingChange): S {
+  const floating = new Set<string>();
+  const fixed = new Set<string>();
+  for (const m of [...change.added, ...change.removed]) {
+    floating.add(m.floatingIp);
+    fixed.add(m.fixedIp);
+  }
+  const pick = (map: ReadonlyMap<string, string>, keys: ReadonlySet<string>) =>
+    new Map([...keys].flatMap((k) => (map.has(k) ? [[k, map.get(k)!] as const] : [])));
+  return {
+    ...state,
+    inbound: pick(state.inbound, floating),
+    outbound: pick(state.outbound, fixed),
+    addresses: new Set([...floating].filter((ip) => state.addresses.has(ip))),
+    ...(state.macs && { macs: pick(state.macs, fixed) }),
+    ...(state.limits && { limits: pick(state.limits, floating) }),
+  };
+}

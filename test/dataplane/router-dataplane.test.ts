@@ -1,0 +1,162 @@
+/**
+ * The router layer around every backend: the backend's batch first, then floating addresses; the record of what
+ * the kernel holds (trusted only while nothing but mappings changed); deltas planned from that record narrowed to
+ * the changed addresses; drift told from it. Runs on the in-memory dataplane, which keeps its addresses through
+ * the same seam as the kernel's.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { FakeDataplane, RouterDataplane, WITHOUT_CHORES } from '../../src/dataplane/index.js';
+import type { BackendPlan, DesiredRouter, FloatingMapping } from '../../src/dataplane/types.js';
+import { parseIPv4 } from '../../src/model/index.js';
+
+const ip = parseIPv4;
+const map = (floating: string, fixed: string): FloatingMapping => ({
+  floatingIp: ip(floating),
+  fixedIp: ip(fixed),
+});
+const router = (mappings: FloatingMapping[], extra: Partial<DesiredRouter> = {}): DesiredRouter => ({
+  routerId: 'r1',
+  namespace: 'qrouter-1',
+  gatewayDevice: 'qg-r1',
+  gatewayIp: ip('203.0.113.2'),
+  internalCidrs: ['10.0.0.0/24'],
+  mappings,
+  ...extra,
+});
+
+/** The fake, with every batch and address change logged in the order they happened. */
+function logged(): { dp: FakeDataplane; events: string[] } {
+  const dp = new FakeDataplane();
+  const events: string[] = [];
+  const apply = dp.apply.bind(dp);
+  dp.apply = async (plan: BackendPlan) => {
+    events.push(`batch +${plan.added.length} -${plan.removed.length}`);
+    await apply(plan);
+  };
+  const change = dp.gatewayAddresses.change;
+  Object.defineProperty(dp, 'gatewayAddresses', {
+    value: {
+      read: dp.gatewayAddresses.read,
+      change: async (target: DesiredRouter, add: readonly string[], remove: readonly string[]) => {
+        events.push(`addresses +${add.join(',')} -${remove.join(',')}`);
+        await change(target, add as never, remove);
+      },
+    },
+  });
+  return { dp, events };
+}
+
+describe('RouterDataplane', () => {
+  it('plans every floating address (mappings and forwardings), and applies the batch before the addresses', async () => {
+    const { dp, events } = logged();
+    const layer = new RouterDataplane(dp, WITHOUT_CHORES);
+    const forwarding = {
+      floatingIp: ip('203.0.113.30'),
+      protocol: 'tcp' as const,
+      fixedIp: ip('10.0.0.12'),
+      externalPortStart: 2222,
+      externalPortEnd: 2222,
+      internalPortStart: 22,
+      internalPortEnd: 22,
+    };
+    const first = router([map('203.0.113.10', '10.0.0.11')], { forwardings: [forwarding] });
+    const plan = await layer.reconcile(first);
+    assert.deepEqual([...plan.addAddresses].sort(), ['203.0.113.10', '203.0.113.30']);
+    assert.deepEqual(events, ['batch +1 -0', 'addresses +203.0.113.10,203.0.113.30 -']);
+
+    const second = router([map('203.0.113.11', '10.0.0.11')]);
+    const next = layer.plan(second, await layer.read(second));
+    assert.deepEqual(next.addAddresses, ['203.0.113.11']);
+    assert.deepEqual(next.removeAddresses, ['203.0.113.10', '203.0.113.30']);
+  });
+
+  it('keeps a record after an apply, and drops it on a change of structure or a failed apply', async () => {
+    const dp = new FakeDataplane();
+    const layer = new RouterDataplane(dp, WITHOUT_CHORES);
+    const desired = router([map('203.0.113.10', '10.0.0.11')]);
+    await layer.reconcile(desired);
+    const recorded = layer.recorded(desired);
+    assert.deepEqual([...(recorded?.inbound ?? [])], [['203.0.113.10', '10.0.0.11']]);
+    assert.deepEqual([...(recorded?.addresses ?? [])], ['203.0.113.10']);
+    assert.equal(
+      layer.recorded({ ...desired, gatewayIp: ip('203.0.113.3') }),
+      undefined,
+      'structure changed',
+    );
+
+    const more = router([...desired.mappings, map('203.0.113.11', '10.0.0.12')]);
+    dp.failNextApply = new Error('kernel said no');
+    const actual = layer.recorded(desired)!;
+    await assert.rejects(layer.apply(layer.plan(more, actual), more, actual), /kernel said no/);
+    assert.equal(layer.recorded(more), undefined, 'after a failure the next pass reads');
+  });
+
+  it('plans a delta from the record narrowed to the changed addresses, and brings the record forward', async () => {
+    const dp = new FakeDataplane();
+    const layer = new RouterDataplane(dp, WITHOUT_CHORES);
+    const a = map('203.0.113.10', '10.0.0.11');
+    const b = map('203.0.113.11', '10.0.0.12');
+    const desired = router([a, b]);
+    await layer.reconcile(desired);
+    const moved = map('203.0.113.11', '10.0.0.13');
+    const change = { added: [moved], removed: [b] };
+    const plan = layer.planDelta(desired, change, 2)!;
+    assert.deepEqual(
+      [plan.added, plan.removed].map((ms) => ms.map((m) => `${m.floatingIp}>${m.fixedIp}`)),
+      [['203.0.113.11>10.0.0.13'], ['203.0.113.11>10.0.0.12']],
+    );
+    assert.deepEqual([plan.addAddresses, plan.removeAddresses], [[], []], 'a move keeps its address');
+    await layer.applyDelta(plan, desired, change);
+    assert.deepEqual([...layer.recorded(desired)!.inbound].sort(), [
+      ['203.0.113.10', '10.0.0.11'],
+      ['203.0.113.11', '10.0.0.13'],
+    ]);
+    assert.deepEqual([...dp.routers.get('qrouter-1/r1')!.inbound].sort(), [
+      ['203.0.113.10', '10.0.0.11'],
+      ['203.0.113.11', '10.0.0.13'],
+    ]);
+
+    const gone = { added: [], removed: [a] };
+    const removal = layer.planDelta(desired, gone, 1)!;
+    assert.deepEqual(removal.removeAddresses, ['203.0.113.10']);
+    await layer.applyDelta(removal, desired, gone);
+    assert.deepEqual([...dp.routers.get('qrouter-1/r1')!.addresses], ['203.0.113.11']);
+  });
+
+  it('tells drift from the record: an address taken away behind its back', async () => {
+    const dp = new FakeDataplane();
+    const layer = new RouterDataplane(dp, WITHOUT_CHORES);
+    const desired = router([map('203.0.113.10', '10.0.0.11')]);
+    await layer.reconcile(desired);
+    assert.equal(layer.differsFromRecord(desired, await layer.read(desired)), false);
+    dp.routers.get('qrouter-1/r1')!.addresses.clear();
+    const read = await layer.read(desired);
+    assert.equal(layer.differsFromRecord(desired, read), true);
+    assert.deepEqual(layer.plan(desired, read).addAddresses, ['203.0.113.10']);
+  });
+
+  it('never plans from a record for a backend that must read before every plan (tc)', async () => {
+    const dp = new FakeDataplane();
+    Object.defineProperty(dp, 'readsEveryPass', { value: true });
+    const layer = new RouterDataplane(dp, WITHOUT_CHORES);
+    const desired = router([map('203.0.113.10', '10.0.0.11')]);
+    await layer.reconcile(desired);
+    assert.equal(layer.recorded(desired), undefined);
+    assert.equal(layer.planDelta(desired, { added: [], removed: desired.mappings }, 0), undefined);
+    dp.routers.get('qrouter-1/r1')!.inbound.clear();
+    assert.equal(layer.differsFromRecord(desired, await layer.read(desired)), true, 'drift is still told');
+  });
+
+  it('removes the backend objects, then the floating addresses', async () => {
+    const { dp, events } = logged();
+    const layer = new RouterDataplane(dp, WITHOUT_CHORES);
+    const desired = router([map('203.0.113.10', '10.0.0.11')]);
+    await layer.reconcile(desired);
+    events.length = 0;
+    await layer.remove(desired);
+    assert.deepEqual(events, ['addresses + -203.0.113.10']);
+    assert.equal(dp.routers.has('qrouter-1/r1'), false, 'nothing left');
+    assert.equal(layer.recorded(desired), undefined);
+  });
+});
