@@ -99,11 +99,18 @@ export function agentCommand(): Command {
       'gateway',
     )
     .option('--bgp-bfd', 'run BFD with every BGP peer (they must run it too)')
+    .option(
+      '--bgp-standby',
+      "hot standby (routed mode): hold other nodes' routers' translation and announce their floating IPs with a longer AS path",
+    )
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info');
   // The lab's name for the same thing is --prefix; the old name works for one release.
   deprecatedAlias(agent, '--netns-prefix <prefix>', '--prefix');
   return agent.action(async (o: Record<string, unknown>) => {
     const backend = parseDaemonBackend(o.backend);
+    if (o.bgpStandby && o.bgpRouterId === undefined) {
+      throw new InvalidArgumentError('--bgp-standby needs routed mode (--bgp-router-id)');
+    }
     // As serve does: say what is missing before the first apply fails with "Operation not permitted".
     if (backend !== 'fake') checkPrivileges();
     const log = createLogger(String(o.logLevel));
@@ -122,6 +129,7 @@ export function agentCommand(): Command {
           namespace: o.bgpNetns === undefined ? null : String(o.bgpNetns),
           nextHop: o.bgpNextHop as 'gateway' | IPv4,
           bfd: Boolean(o.bgpBfd),
+          standby: Boolean(o.bgpStandby),
         },
       }),
       log,
