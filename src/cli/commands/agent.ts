@@ -108,9 +108,12 @@ export function agentCommand(): Command {
   deprecatedAlias(agent, '--netns-prefix <prefix>', '--prefix');
   return agent.action(async (o: Record<string, unknown>) => {
     const backend = parseDaemonBackend(o.backend);
-    if (o.bgpStandby && o.bgpRouterId === undefined) {
-      throw new InvalidArgumentError('--bgp-standby needs routed mode (--bgp-router-id)');
-    }
+    if (o.bgpStandby && o.bgpRouterId === undefined)
+      throw new Error('--bgp-standby needs routed mode (--bgp-router-id)');
+    // With the router's gateway IP as next hop a standby's route would lead to wherever that address is (the
+    // owner, or nowhere once it failed): the peer must reach the standby at an address of its own.
+    if (o.bgpStandby && o.bgpNextHop === 'gateway')
+      throw new Error("--bgp-standby needs --bgp-next-hop set to this node's own address, not 'gateway'");
     // As serve does: say what is missing before the first apply fails with "Operation not permitted".
     if (backend !== 'fake') checkPrivileges();
     const log = createLogger(String(o.logLevel));
