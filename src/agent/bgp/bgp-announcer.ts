@@ -256,9 +256,10 @@ export class BgpAnnouncer {
   }
 
   /**
-   * The owner's routes: the routers scheduled to this node that it has programmed. A standby's: routers scheduled
-   * to another node whose translation it holds. Both only while the lease fence is open: a node that cannot
-   * prove it holds its lease may have a stale view of the store, so it announces nothing, standby included.
+   * The owner's routes: the routers scheduled to this node that it has programmed as owner. A standby's: routers
+   * whose translation it holds as a standby (scheduled to another node, or to this one a moment ago). Both only
+   * while the lease fence is open: a node that cannot prove it holds its lease may have a stale view of the
+   * store, so it announces nothing, standby included.
    */
   private desired(view: View, mayAnnounce: boolean): Desired {
     const routes = new Map<string, HostRoute>();
@@ -273,8 +274,11 @@ export class BgpAnnouncer {
         if (this.options.programmedHere(router.id)) add(router, false);
       }
       if (this.options.standby) {
+        // Held as a standby (a router is either, never both): also one just scheduled here whose owner pass has
+        // not finished, so that its standby route stays until the owner route replaces it in place (withdrawing
+        // it in between cut traffic for the length of that pass: 50-80 ms measured).
         for (const router of view.list('router')) {
-          if (router.node && router.node !== host && this.options.standingBy(router.id)) add(router, true);
+          if (router.node && this.options.standingBy(router.id)) add(router, true);
         }
       }
     }
