@@ -1,7 +1,8 @@
 /**
  * The routed hot standby's router roles (--bgp-standby): a standby holds a router's translation without its
- * floating addresses and writes nothing to the store, deltas included; becoming the owner keeps the translation (no rebuild, no
- * mapping removed) and adds the addresses and the status; going back to standby takes the addresses away again.
+ * floating addresses and writes nothing to the store, deltas included; becoming the owner keeps the translation
+ * (no rebuild, no mapping removed) and adds the addresses and the status; going back to standby takes the
+ * addresses away again.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
