@@ -76,7 +76,10 @@ export interface ReconcilerDeps {
   readonly defaultBackend: BackendName;
   readonly log: Logger;
   readonly ctx: Context;
-  /** Whether this agent carries the router; one it does not carry is removed from this node. Default: all. */
+  /**
+   * Whether this agent carries the router; one it neither carries nor stands by for is removed from this node.
+   * Default: all.
+   */
   readonly ownsRouter?: (router: Router) => boolean;
   /** Whether this node stands by for a router it does not carry (see RouterRole). Default: none. */
   readonly standsBy?: (router: Router) => boolean;
