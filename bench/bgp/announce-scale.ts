@@ -19,10 +19,10 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { renderBirdConfig, sessionName } from '../../src/agent/bgp/bird-config.js';
 import { BirdProcess } from '../../src/agent/bgp/bird-process.js';
-import { HostRouteTable } from '../../src/agent/bgp/host-route-table.js';
+import { HostRouteTable, type HostRoute } from '../../src/agent/bgp/host-route-table.js';
 import { run } from '../../src/exec/run.js';
 import { destroyNamespaces } from '../../src/lab/namespaces.js';
-import { ipv4FromUint32, ipv4ToUint32, parseIPv4, type IPv4 } from '../../src/model/index.js';
+import { ipv4FromUint32, ipv4ToUint32, parseIPv4 } from '../../src/model/index.js';
 import { parseNamespaceName } from '../../src/model/names.js';
 
 const NODE_IP = parseIPv4('203.0.113.2');
@@ -153,9 +153,9 @@ export async function measureAnnounceScale(options: {
       if (Date.now() > deadline) throw new Error('the session did not come up');
       await new Promise((r) => setTimeout(r, 100));
     }
-    const routes = new Map<string, IPv4>();
+    const routes = new Map<string, HostRoute>();
     for (let i = 0; i < options.routes; i++)
-      routes.set(`${ipv4FromUint32(FLOATING_BASE + 1 + i)}/32`, NEXT_HOP);
+      routes.set(`${ipv4FromUint32(FLOATING_BASE + 1 + i)}/32`, { via: NEXT_HOP, standby: false });
     const table = new HostRouteTable(nodeNs, 4242);
     await table.apply(new Map());
     const start = performance.now();

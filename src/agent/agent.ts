@@ -17,6 +17,7 @@ import {
   type ProgrammedRouter,
   type ReconcileOutcome,
   type RouterGuard,
+  type RouterRole,
 } from './router-reconciler.js';
 
 export interface AgentOptions {
@@ -40,6 +41,11 @@ export interface AgentOptions {
    * from this node if it was programmed here. Default: every router.
    */
   readonly ownsRouter?: (router: Router) => boolean;
+  /**
+   * Routers this agent does not carry but holds the translation of, as a routed hot standby (see RouterRole):
+   * no floating addresses, no ARP, no status. Default: none.
+   */
+  readonly standsBy?: (router: Router) => boolean;
   /** The name on this node of a router's namespace (labs run several nodes on one host). Default: unchanged. */
   readonly localNamespace?: (namespace: string | null) => string | null;
   /** Enforced around every apply and removal (multi-node: the lease fence). */
@@ -105,8 +111,8 @@ export class Agent extends EventEmitter {
 
   /** One queue for the whole agent, so that its rate limit holds across routers. */
   readonly garp: GarpQueue;
-  /** One router layer per backend, shared by every router's reconciler (it keeps their records). */
-  private readonly routerDataplanes = new Map<BackendName, RouterDataplane>();
+  /** One router layer per backend and role, shared by every router's reconciler (it keeps their records). */
+  private readonly routerDataplanes = new Map<`${BackendName}/${RouterRole}`, RouterDataplane>();
 
   constructor(private readonly options: AgentOptions) {
     super();
@@ -203,15 +209,30 @@ export class Agent extends EventEmitter {
     return [...this.reconcilers.values()].flatMap((r) => (r.programmed ? [r.programmed] : []));
   }
 
+  /** The routers this agent programs: those it carries, and those it stands by for. */
   private ownedRouterIds(routers: readonly Router[]): string[] {
-    const owns = this.options.ownsRouter;
-    return routers.filter((r) => !owns || owns(r)).map((r) => r.id);
+    const { ownsRouter: owns, standsBy } = this.options;
+    return routers.filter((r) => !owns || owns(r) || standsBy?.(r)).map((r) => r.id);
   }
 
-  /** Whether this agent has programmed the router here and its last pass succeeded (routed mode waits for it). */
+  /**
+   * Whether this agent has programmed the router here as its owner and its last pass succeeded (routed mode
+   * waits for it).
+   */
   programmedHere(routerId: string): boolean {
+    return this.programmedAs(routerId) === 'owner';
+  }
+
+  /** Whether this agent holds the router's translation as a standby and its last pass succeeded. */
+  standingBy(routerId: string): boolean {
+    return this.programmedAs(routerId) === 'standby';
+  }
+
+  private programmedAs(routerId: string): RouterRole | undefined {
     const reconciler = this.reconcilers.get(routerId);
-    return reconciler?.programmed !== undefined && reconciler.last?.error === undefined;
+    return reconciler?.programmed !== undefined && reconciler.last?.error === undefined
+      ? reconciler.role
+      : undefined;
   }
 
   routerOutcomes(): ReconcileOutcome[] {
@@ -334,14 +355,17 @@ export class Agent extends EventEmitter {
     else this.knownFips.delete(id);
   }
 
-  private routerDataplaneFor(name: BackendName): RouterDataplane {
-    let routerDataplane = this.routerDataplanes.get(name);
+  private routerDataplaneFor(name: BackendName, role: RouterRole): RouterDataplane {
+    let routerDataplane = this.routerDataplanes.get(`${name}/${role}`);
     if (!routerDataplane) {
+      const owner = role === 'owner';
       routerDataplane = new RouterDataplane(this.options.dataplaneFor(name), {
-        garp: (this.options.garp ?? true) ? this.garp : null,
+        // A standby answers no ARP for floating IPs and announces none: no addresses, no gratuitous ARP.
+        garp: owner && (this.options.garp ?? true) ? this.garp : null,
         conntrackCleanup: this.options.conntrackCleanup ?? true,
+        floatingAddresses: owner,
       });
-      this.routerDataplanes.set(name, routerDataplane);
+      this.routerDataplanes.set(`${name}/${role}`, routerDataplane);
     }
     return routerDataplane;
   }
@@ -352,11 +376,12 @@ export class Agent extends EventEmitter {
       const o = this.options;
       reconciler = new RouterReconciler(routerId, {
         store: o.store,
-        routerDataplaneFor: (name) => this.routerDataplaneFor(name),
+        routerDataplaneFor: (name, role) => this.routerDataplaneFor(name, role),
         defaultBackend: o.defaultBackend ?? 'nftables',
         log: o.log,
         ctx: this.ctx,
         ...(o.ownsRouter && { ownsRouter: o.ownsRouter }),
+        ...(o.standsBy && { standsBy: o.standsBy }),
         ...(o.localNamespace && { localNamespace: o.localNamespace }),
         ...(o.guard && { guard: o.guard }),
       });

@@ -2,7 +2,7 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Dataplane } from '../dataplane/index.js';
-import { SfipError, type BackendName } from '../model/index.js';
+import { SfipError, type BackendName, type Router } from '../model/index.js';
 import type { AgentRegistration, AgentRegistry, Store } from '../store/index.js';
 import { Agent } from './agent.js';
 import { LeaseFence, type LeaseFenceOptions } from './lease-fence.js';
@@ -71,6 +71,10 @@ export class NodeAgent {
       ...(options.conntrackCleanup !== undefined && { conntrackCleanup: options.conntrackCleanup }),
       programmedRoutersPath: options.stateDir ? join(options.stateDir, 'agent-routers.json') : null,
       ownsRouter: (router) => router.node === host,
+      // Routed hot standby: every router scheduled to another node (any of them may fail over to this one).
+      ...(options.bgp?.standby && {
+        standsBy: (router: Router) => !!router.node && router.node !== host,
+      }),
       ...(prefix && { localNamespace: (ns: string | null) => (ns === null ? null : `${prefix}${ns}`) }),
       guard: this.fence,
     });
@@ -88,6 +92,7 @@ export class NodeAgent {
           fenceDeadline: () => this.fence.deadline(),
           ttlSeconds: options.ttlSeconds,
           programmedHere: (routerId) => this.agent.programmedHere(routerId),
+          standingBy: (routerId) => this.agent.standingBy(routerId),
         })
       : undefined;
   }

@@ -34,6 +34,13 @@ export class GuardRefusal extends Error {
   }
 }
 
+/**
+ * What this node does for a router: `owner` carries it (translation, floating addresses, ARP, status);
+ * `standby` (routed hot standby, --bgp-standby) holds only its translation, ready for the peer to route to it
+ * the moment the owner's BGP session goes, and writes nothing to the store: the owner reports.
+ */
+export type RouterRole = 'owner' | 'standby';
+
 /** Where and how a router was last programmed on this host, so it can be cleaned up when that changes. */
 export interface ProgrammedRouter extends RouterTarget {
   readonly backend: BackendName;
@@ -65,12 +72,17 @@ export interface ReconcileOutcome {
 export interface ReconcilerDeps {
   readonly store: Store;
   /** The router layer of a backend (one per backend, shared by every router's reconciler). */
-  readonly routerDataplaneFor: (name: BackendName) => RouterDataplane;
+  readonly routerDataplaneFor: (name: BackendName, role: RouterRole) => RouterDataplane;
   readonly defaultBackend: BackendName;
   readonly log: Logger;
   readonly ctx: Context;
-  /** Whether this agent carries the router; one it does not carry is removed from this node. Default: all. */
+  /**
+   * Whether this agent carries the router; one it neither carries nor stands by for is removed from this node.
+   * Default: all.
+   */
   readonly ownsRouter?: (router: Router) => boolean;
+  /** Whether this node stands by for a router it does not carry (see RouterRole). Default: none. */
+  readonly standsBy?: (router: Router) => boolean;
   /** The name on this node of a router's namespace. Default: the name itself. */
   readonly localNamespace?: (namespace: string | null) => string | null;
   readonly guard?: RouterGuard;
@@ -82,6 +94,11 @@ export interface ReconcilerDeps {
  */
 export class RouterReconciler {
   programmed: ProgrammedRouter | undefined;
+  /**
+   * The role the router was last programmed in; unknown for one recorded by a previous run (the owner's layer
+   * removes either: it removes the floating addresses too).
+   */
+  role: RouterRole | undefined;
   last: ReconcileOutcome | undefined;
   /** The revision of the router this reconciler's own status report wrote: that change needs no pass. */
   statusRevision: number | undefined;
@@ -100,6 +117,11 @@ export class RouterReconciler {
     programmed?: ProgrammedRouter,
   ) {
     this.programmed = programmed;
+  }
+
+  private roleOf(router: Router): RouterRole | null {
+    if ((this.deps.ownsRouter ?? (() => true))(router)) return 'owner';
+    return this.deps.standsBy?.(router) ? 'standby' : null;
   }
 
   /**
@@ -169,27 +191,30 @@ export class RouterReconciler {
       ...fields,
     });
     const { store, log } = this.deps;
-    const owns = this.deps.ownsRouter ?? (() => true);
     const readIntent = () =>
       store.read((view) => {
         const router = view.get('router', this.routerId);
-        return router && owns(router) ? routerIntent(view, router) : undefined;
+        const role = router && this.roleOf(router);
+        return router && role ? { ...routerIntent(view, router), role } : undefined;
       });
     let intent = await readIntent();
+    // Only the owner writes status; a standby leaves out what the owner refuses, silently.
+    const reports = intent?.role === 'owner';
     // Refused mappings never reach the kernel, whatever becomes of the rest of the router.
-    if (intent && intent.refused.length > 0) await this.reportRefused(intent.refused);
+    if (intent && intent.refused.length > 0 && reports) await this.reportRefused(intent.refused);
     if (!intent || !intent.desired) {
       const changed = await this.unprogram();
-      if (intent && intent.problem && intent.floatingIps.length > 0) {
+      if (intent && reports && intent.problem && intent.floatingIps.length > 0) {
         await this.report(intent.floatingIps, 'ERROR', intent.problem);
         await this.reportRouter(intent.router, intent.problem);
-      } else if (intent) await this.reportRouter(intent.router, '');
+      } else if (intent && reports) await this.reportRouter(intent.router, '');
       return (this.last = outcome({ changed }));
     }
+    const role = intent.role;
     const localNamespace = this.deps.localNamespace ?? ((ns) => ns);
     const backend = (intent.router.backend as BackendName | null) ?? this.deps.defaultBackend;
-    const forwardingRefusal = await this.refuseForwardings(intent, backend);
-    const qosRefusal = await this.refuseLimited(intent, backend);
+    const forwardingRefusal = await this.refuseForwardings(intent, backend, reports);
+    const qosRefusal = await this.refuseLimited(intent, backend, reports);
     const refusal =
       forwardingRefusal || qosRefusal
         ? new Set([...(forwardingRefusal ?? []), ...(qosRefusal ?? [])])
@@ -217,10 +242,19 @@ export class RouterReconciler {
     const router = intent.router;
     try {
       if (this.programmed && !sameTarget(this.programmed, desired, backend)) await this.unprogram();
-      const routerDataplane = this.deps.routerDataplaneFor(backend);
+      if (this.programmed && this.role !== role) {
+        // A change of role keeps the translation (a standby taking over is hitless) and plans from a fresh read
+        // through the other role's layer, which adds or removes the floating addresses.
+        this.deps.routerDataplaneFor(backend, this.role ?? 'owner').forget(this.routerId);
+        this.applied = undefined;
+      }
+      const routerDataplane = this.deps.routerDataplaneFor(backend, role);
       const dataplane = routerDataplane.backend;
       const previous =
-        this.applied && this.applied.backend === backend && sameStructure(this.applied.desired, desired)
+        this.applied &&
+        this.applied.backend === backend &&
+        this.applied.role === role &&
+        sameStructure(this.applied.desired, desired)
           ? this.applied
           : undefined;
       // Between full reads, plan from the router layer's record of the kernel: reading 100,000 map elements back
@@ -243,7 +277,11 @@ export class RouterReconciler {
           // is read again: the intent read before the kernel predates those changes.
           actual = withChanges(actual, reading.landed);
           intent = await readIntent();
-          if (!intent?.desired || !sameStructure(desired, withoutRefused(intent.desired))) {
+          if (
+            !intent?.desired ||
+            intent.role !== role ||
+            !sameStructure(desired, withoutRefused(intent.desired))
+          ) {
             // The change that did it has marked the router dirty again: its pass will redo this one.
             log.info(
               { router: this.routerId, cause },
@@ -266,6 +304,7 @@ export class RouterReconciler {
         gatewayDevice: desired.gatewayDevice,
         backend,
       };
+      this.role = role;
       let conntrackDeleted = 0;
       // The guard runs on every pass, not only before applies: a router already in the kernel (an agent restart)
       // must be fenced again too. It is cheap when nothing changed. A refusal stops only what would announce
@@ -291,9 +330,17 @@ export class RouterReconciler {
           drifted ? 'repaired drift' : 'applied',
         );
       }
-      this.applied = recordApplied(desired, backend, floatingIps, intent.refused.length > 0 || !!refusal);
-      await this.report(floatingIps, 'ACTIVE', '');
-      await this.reportRouter(intent.router, '', (await dataplane.routerNote?.(desired)) ?? '');
+      this.applied = recordApplied(
+        desired,
+        backend,
+        role,
+        floatingIps,
+        intent.refused.length > 0 || !!refusal,
+      );
+      if (reports) {
+        await this.report(floatingIps, 'ACTIVE', '');
+        await this.reportRouter(intent.router, '', (await dataplane.routerNote?.(desired)) ?? '');
+      }
       return (this.last = outcome({
         changed: !isEmptyPlan(plan),
         rebuilt: plan.rebuild,
@@ -310,8 +357,10 @@ export class RouterReconciler {
       if (error instanceof GuardRefusal)
         log.warn({ router: this.routerId, cause, err: reason }, 'reconcile refused');
       else log.error({ router: this.routerId, cause, err: reason }, 'reconcile failed');
-      await this.report(decided, 'ERROR', reason).catch(() => undefined);
-      await this.reportRouter(router, reason).catch(() => undefined);
+      if (reports) {
+        await this.report(decided, 'ERROR', reason).catch(() => undefined);
+        await this.reportRouter(router, reason).catch(() => undefined);
+      }
       return (this.last = outcome({ error: reason }));
     }
   }
@@ -328,13 +377,12 @@ export class RouterReconciler {
   ): Promise<ReconcileOutcome | undefined> {
     const applied = this.applied;
     if (!applied || applied.refusedAny) return undefined;
-    const routerDataplane = this.deps.routerDataplaneFor(applied.backend);
+    const routerDataplane = this.deps.routerDataplaneFor(applied.backend, applied.role);
     const dataplane = routerDataplane.backend;
     if (!routerDataplane.acceptsDelta(applied.desired)) return undefined;
-    const owns = this.deps.ownsRouter ?? (() => true);
     const changes = await this.deps.store.read((view) => {
       const router = view.get('router', this.routerId);
-      if (!router || !owns(router)) return null;
+      if (!router || this.roleOf(router) !== applied.role) return null;
       if (((router.backend as BackendName | null) ?? this.deps.defaultBackend) !== applied.backend)
         return null;
       const mapped = changedMappings(view, router, fipIds);
@@ -384,7 +432,7 @@ export class RouterReconciler {
         'applied delta',
       );
     }
-    await this.report(changes.floatingIps, 'ACTIVE', '');
+    if (applied.role === 'owner') await this.report(changes.floatingIps, 'ACTIVE', '');
     const now = Date.now();
     return {
       changeLatenciesMs: changes.changedAt.map((at) => Math.max(0, now - at)),
@@ -406,7 +454,7 @@ export class RouterReconciler {
     this.applied = undefined;
     if (!previous) return false;
     try {
-      await this.deps.routerDataplaneFor(previous.backend).remove(previous);
+      await this.deps.routerDataplaneFor(previous.backend, this.role ?? 'owner').remove(previous);
     } catch (error) {
       // A namespace that vanished took the router's state with it.
       if (!/does not exist|Cannot open network namespace/.test((error as Error).message)) throw error;
@@ -415,6 +463,7 @@ export class RouterReconciler {
     // Its namespace may be about to go: a channel process left in it would keep it alive.
     sharedChannels.close(previous.namespace);
     this.programmed = undefined;
+    this.role = undefined;
     this.deps.log.info({ router: this.routerId, namespace: previous.namespace }, 'removed router state');
     return true;
   }
@@ -427,11 +476,12 @@ export class RouterReconciler {
   private async refuseForwardings(
     intent: RouterIntent,
     backend: BackendName,
+    reports: boolean,
   ): Promise<Set<string> | undefined> {
     if ((intent.desired?.forwardings ?? []).length === 0) return undefined;
     let reason: string | undefined;
     try {
-      reason = this.deps.routerDataplaneFor(backend).backend.portForwardingRefusal;
+      reason = this.deps.routerDataplaneFor(backend, 'owner').backend.portForwardingRefusal;
     } catch {
       return undefined; // an unusable backend fails the whole pass below, with its own reason
     }
@@ -439,7 +489,7 @@ export class RouterReconciler {
     const refused = intent.floatingIps.filter(
       (f) => (f.portForwardings ?? []).length > 0 && f.fixedIpAddress === null,
     );
-    await this.reportRefused(refused.map((floatingIp) => ({ floatingIp, reason })));
+    if (reports) await this.reportRefused(refused.map((floatingIp) => ({ floatingIp, reason })));
     return new Set(refused.map((f) => f.id));
   }
 
@@ -448,24 +498,29 @@ export class RouterReconciler {
    * becomes ERROR naming the missing capability, never forwarded without its limits; the router's other
    * floating IPs are applied as usual. Returns the refused floating IPs' ids, or undefined when none was.
    */
-  private async refuseLimited(intent: RouterIntent, backend: BackendName): Promise<Set<string> | undefined> {
+  private async refuseLimited(
+    intent: RouterIntent,
+    backend: BackendName,
+    reports: boolean,
+  ): Promise<Set<string> | undefined> {
     const mappings = intent.desired?.mappings ?? [];
     if (!mappings.some((m) => m.limits)) return undefined;
     let reason: string | undefined;
     try {
-      reason = this.deps.routerDataplaneFor(backend).backend.qosRefusal;
+      reason = this.deps.routerDataplaneFor(backend, 'owner').backend.qosRefusal;
     } catch {
       return undefined; // an unusable backend fails the whole pass below, with its own reason
     }
     if (!reason) return undefined;
     // routerIntent lists the mapped floating IPs first, in the order of `desired.mappings`.
     const refused = mappings.flatMap((m, i) => (m.limits ? [intent.floatingIps[i]!] : []));
-    await this.reportRefused(
-      refused.map((floatingIp) => ({
-        floatingIp,
-        reason: `refusing to program: floating IP ${floatingIp.floatingIpAddress} has QoS policy ${floatingIp.qosPolicyId} with rate limits; ${reason}`,
-      })),
-    );
+    if (reports)
+      await this.reportRefused(
+        refused.map((floatingIp) => ({
+          floatingIp,
+          reason: `refusing to program: floating IP ${floatingIp.floatingIpAddress} has QoS policy ${floatingIp.qosPolicyId} with rate limits; ${reason}`,
+        })),
+      );
     return new Set(refused.map((f) => f.id));
   }
 
@@ -529,6 +584,7 @@ const FULL_READ_CAUSES = new Set(['resync', 'startup', 'feed-truncated', 'delta-
 interface Applied {
   readonly desired: DesiredRouter;
   readonly backend: BackendName;
+  readonly role: RouterRole;
   readonly byId: Map<string, FloatingMapping>;
   /** floating address -> floating IP id, and fixed address -> floating IP id. */
   readonly byFloating: Map<string, string>;
@@ -540,12 +596,14 @@ interface Applied {
 function recordApplied(
   desired: DesiredRouter,
   backend: BackendName,
+  role: RouterRole,
   floatingIps: readonly FloatingIp[],
   refusedAny: boolean,
 ): Applied {
   const applied: Applied = {
     desired,
     backend,
+    role,
     byId: new Map(),
     byFloating: new Map(),
     byFixed: new Map(),

@@ -27,6 +27,12 @@ export interface RouterChores {
   readonly channels?: NetnsChannels | null;
   /** How kernel tools run (tests record them). Default: src/exec. */
   readonly run?: Runner;
+  /**
+   * Put the floating addresses on the gateway device (default true). False: translation only, and any floating
+   * address found there is removed: a routed hot standby, which the peer reaches by a BGP route to this node's
+   * next hop, so nobody needs it to answer ARP for a floating IP (and it must not: the owner does).
+   */
+  readonly floatingAddresses?: boolean;
 }
 
 /** For tools and tests that drive one router by hand: no gratuitous ARP, no conntrack cleanup. */
@@ -101,7 +107,7 @@ export class RouterDataplane<State extends BackendState = BackendState> {
 
   /** Pure: the backend's batch for `desired` against `actual`, and the address changes. */
   plan(desired: DesiredRouter, actual: State & ActualRouter): Plan {
-    const wanted = floatingAddresses(desired);
+    const wanted = this.wantedAddresses(desired);
     const wantAddresses = new Set<string>(wanted);
     return {
       ...this.backend.plan(desired, actual),
@@ -123,7 +129,9 @@ export class RouterDataplane<State extends BackendState = BackendState> {
       before,
       installed,
     });
-    const addedAddresses = new Set<string>(change.added.map((m) => m.floatingIp));
+    const addedAddresses = new Set<string>(
+      this.chores.floatingAddresses === false ? [] : change.added.map((m) => m.floatingIp),
+    );
     const forwarded = new Set<string>((structure.forwardings ?? []).map((f) => f.floatingIp));
     return {
       ...plan,
@@ -151,9 +159,19 @@ export class RouterDataplane<State extends BackendState = BackendState> {
     // Out of the record first: if the apply fails halfway, nothing of this change is trusted.
     this.records.delete(structure.routerId);
     const deleted = await this.run(plan);
-    if (record)
-      this.records.set(structure.routerId, { ...record, state: withChanges(record.state, [change]) });
+    if (record) {
+      const changed = withChanges(record.state, [change]);
+      // Without floating addresses the change added none (see planDelta).
+      const state =
+        this.chores.floatingAddresses === false ? { ...changed, addresses: record.state.addresses } : changed;
+      this.records.set(structure.routerId, { ...record, state });
+    }
     return deleted;
+  }
+
+  /** The floating addresses the gateway device should hold for `desired`. */
+  private wantedAddresses(desired: DesiredRouter): IPv4[] {
+    return this.chores.floatingAddresses === false ? [] : floatingAddresses(desired);
   }
 
   /**
@@ -198,7 +216,7 @@ export class RouterDataplane<State extends BackendState = BackendState> {
 
   /** The record after a whole-router apply. */
   private recordAfter(plan: Plan, desired: DesiredRouter, actual: State & ActualRouter): Record<State> {
-    const addresses = new Set<string>(floatingAddresses(desired));
+    const addresses = new Set<string>(this.wantedAddresses(desired));
     const rebuilt =
       plan.rebuild && !this.backend.readsEveryPass ? this.backend.stateAfterRebuild?.(desired) : undefined;
     if (rebuilt) return { structure: desired, state: { ...rebuilt, addresses }, trusted: true };

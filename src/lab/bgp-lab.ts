@@ -129,6 +129,21 @@ export class UpstreamBird {
     return [...stdout.matchAll(/via (\d+\.\d+\.\d+\.\d+)/g)].map((m) => m[1]!);
   }
 
+  /** Every path BIRD holds for one destination, best first: its next hop and AS path (`64512 64512`). */
+  async routesTo(address: string): Promise<{ via: string; asPath: string; best: boolean }[]> {
+    const { stdout } = await run('birdc', ['-s', this.bird.socket, 'show', 'route', 'for', address, 'all'], {
+      okExitCodes: [1],
+    });
+    // One block per path: a line with `unicast [protocol time]` (`*` marks the best), then its attributes.
+    const blocks = stdout.split(/\n(?=\S*\s+unicast \[)/).filter((b) => /unicast \[/.test(b));
+    const routes = blocks.map((b) => ({
+      via: /via (\d+\.\d+\.\d+\.\d+)/.exec(b)?.[1] ?? '',
+      asPath: /BGP\.as_path: *(.*)/.exec(b)?.[1]?.trim() ?? '',
+      best: /unicast \[[^\]]*\] \*/.test(b),
+    }));
+    return routes.sort((a, b) => Number(b.best) - Number(a.best));
+  }
+
   /**
    * How the upstream holds its route to `address`: `none`; `stale` while a node's session is in graceful restart
    * (its routes kept from the closed session, RFC 4724); `fresh` otherwise.

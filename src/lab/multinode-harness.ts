@@ -42,6 +42,8 @@ export interface MultiNodeHarnessOptions {
   readonly routed?: boolean;
   /** Routed labs: the agents and the upstream run BFD on every session. */
   readonly bfd?: boolean;
+  /** Routed labs: every agent is a hot standby for the other nodes' routers (`--bgp-standby`). */
+  readonly standby?: boolean;
 }
 
 export interface HarnessRouter extends RegisteredMultiNodeRouter {
@@ -202,6 +204,7 @@ export class MultiNodeHarness {
       '5s',
       ...(this.options.routed ? bgpAgentArgs(this.spec, node) : []),
       ...(this.options.routed && this.options.bfd ? ['--bgp-bfd'] : []),
+      ...(this.options.routed && this.options.standby ? ['--bgp-standby'] : []),
     ]);
     this.agents.set(node, child);
     await waitForLine(child, 'agent reconciled the routers it carries', () => true);

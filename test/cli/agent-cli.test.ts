@@ -120,6 +120,17 @@ describe('sfip agent', { timeout: 120_000 }, () => {
     }
   });
 
+  it('refuses --bgp-standby without routed mode or with the gateway as next hop, saying why', async () => {
+    const alone = await finish(start(...common('n1', server.storeSpec), '--bgp-standby'));
+    assert.equal(alone.code, 1);
+    assert.match(alone.stderr, /--bgp-standby needs routed mode \(--bgp-router-id\)/);
+    const gateway = await finish(
+      start(...common('n1', server.storeSpec), '--bgp-router-id', '203.0.113.2', '--bgp-standby'),
+    );
+    assert.equal(gateway.code, 1);
+    assert.match(gateway.stderr, /--bgp-standby needs --bgp-next-hop set to this node's own address/);
+  });
+
   it('waits for an unreachable etcd, saying so with growing delays, and registers once it is up', async () => {
     const late = await EtcdServer.start({ name: 'te-cli-late' });
     await late.halt();

@@ -1,12 +1,18 @@
 import { writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { hostRoutesOfRouter, routersOfNodeKey, type IPv4, type View } from '../../model/index.js';
+import {
+  hostRoutesOfRouter,
+  routersOfNodeKey,
+  type IPv4,
+  type Router,
+  type View,
+} from '../../model/index.js';
 import type { Store } from '../../store/index.js';
 import { makeDirectories } from '../../fs/make-directories.js';
 import { renderBirdConfig, sessionName, type BgpSession } from './bird-config.js';
 import { BirdProcess, type ProtocolState } from './bird-process.js';
-import { HostRouteTable } from './host-route-table.js';
+import { HostRouteTable, type HostRoute } from './host-route-table.js';
 import { BgpFence } from './bgp-fence.js';
 
 export interface BgpAgentOptions {
@@ -25,6 +31,12 @@ export interface BgpAgentOptions {
   readonly runDir: string;
   /** BFD with every peer (they must run it too). Default false. */
   readonly bfd?: boolean;
+  /**
+   * Routed hot standby: this node also holds the translation of routers scheduled to other nodes and announces
+   * their floating IPs with a longer AS path, which peers use only once the owner's route is gone (its BGP
+   * session down: BFD, ~300 ms), before its lease even expires. Default false.
+   */
+  readonly standby?: boolean;
 }
 
 export interface BgpSessionStatus {
@@ -39,6 +51,8 @@ export interface BgpStatus {
   /** Whether this node may announce now (it holds its lease). */
   readonly announcing: boolean;
   readonly routes: number;
+  /** Of those, the standby routes (routers of other nodes, announced with a longer AS path). */
+  readonly standbyRoutes: number;
   readonly sessions: readonly BgpSessionStatus[];
   readonly speakerRestarts: number;
   /** Whether BIRD was left running by a previous agent and adopted by this one (graceful agent restart). */
@@ -48,7 +62,7 @@ export interface BgpStatus {
 }
 
 interface Desired {
-  readonly routes: Map<string, IPv4>;
+  readonly routes: Map<string, HostRoute>;
   readonly sessions: BgpSession[];
 }
 
@@ -71,6 +85,7 @@ export class BgpAnnouncer {
   private lastSeq = 0;
   private announcing = false;
   private routes = 0;
+  private standbyRoutes = 0;
   private sessions: BgpSession[] = [];
   private states: ProtocolState[] = [];
   private error: string | undefined;
@@ -90,6 +105,8 @@ export class BgpAnnouncer {
        * status its old node wrote: it is announced only once this node has programmed it.
        */
       readonly programmedHere: (routerId: string) => boolean;
+      /** Whether this node holds the translation of another node's router now (options.standby). */
+      readonly standingBy: (routerId: string) => boolean;
     },
   ) {
     this.bird = new BirdProcess({
@@ -165,6 +182,7 @@ export class BgpAnnouncer {
     return {
       announcing: this.announcing,
       routes: this.routes,
+      standbyRoutes: this.standbyRoutes,
       sessions: this.sessions.map((s) => {
         const state = this.states.find((p) => p.name === s.name);
         const established = state?.info.startsWith('Established') ?? false;
@@ -230,19 +248,37 @@ export class BgpAnnouncer {
       }
       this.announcing = mayAnnounce;
       this.routes = desired.routes.size;
+      this.standbyRoutes = [...desired.routes.values()].filter((r) => r.standby).length;
       this.error = undefined;
     } catch (error) {
       this.fail('cannot update the BGP announcement', error);
     }
   }
 
+  /**
+   * The owner's routes: the routers scheduled to this node that it has programmed as owner. A standby's: routers
+   * whose translation it holds as a standby (scheduled to another node, or to this one a moment ago). Both only
+   * while the lease fence is open: a node that cannot prove it holds its lease may have a stale view of the
+   * store, so it announces nothing, standby included.
+   */
   private desired(view: View, mayAnnounce: boolean): Desired {
-    const routes = new Map<string, IPv4>();
+    const routes = new Map<string, HostRoute>();
+    const { host, nextHop } = this.options;
+    const add = (router: Router, standby: boolean) => {
+      for (const r of hostRoutesOfRouter(view, router)) {
+        routes.set(r.destination, { via: nextHop === 'gateway' ? r.nextHop : nextHop, standby });
+      }
+    };
     if (mayAnnounce) {
-      for (const router of view.find('router', routersOfNodeKey(this.options.host))) {
-        if (!this.options.programmedHere(router.id)) continue;
-        for (const r of hostRoutesOfRouter(view, router)) {
-          routes.set(r.destination, this.options.nextHop === 'gateway' ? r.nextHop : this.options.nextHop);
+      for (const router of view.find('router', routersOfNodeKey(host))) {
+        if (this.options.programmedHere(router.id)) add(router, false);
+      }
+      if (this.options.standby) {
+        // Held as a standby (a router is either, never both): also one just scheduled here whose owner pass has
+        // not finished, so that its standby route stays until the owner route replaces it in place (withdrawing
+        // it in between cut traffic for the length of that pass: 50-80 ms measured).
+        for (const router of view.list('router')) {
+          if (router.node && this.options.standingBy(router.id)) add(router, true);
         }
       }
     }
@@ -296,6 +332,9 @@ export class BgpAnnouncer {
       '# HELP sfip_bgp_announced_routes Host routes this node announces.',
       '# TYPE sfip_bgp_announced_routes gauge',
       `sfip_bgp_announced_routes ${status.routes}`,
+      "# HELP sfip_bgp_standby_routes Of those, standby routes (other nodes' routers, longer AS path).",
+      '# TYPE sfip_bgp_standby_routes gauge',
+      `sfip_bgp_standby_routes ${status.standbyRoutes}`,
       '# HELP sfip_bgp_speaker_restarts_total Times BIRD was started again after it exited.',
       '# TYPE sfip_bgp_speaker_restarts_total counter',
       `sfip_bgp_speaker_restarts_total ${status.speakerRestarts}`,

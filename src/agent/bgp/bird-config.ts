@@ -1,4 +1,5 @@
 import type { IPv4 } from '../../model/index.js';
+import { STANDBY_ROUTE_PROTO } from './host-route-table.js';
 
 /** One BGP session as the agent configures it: a peer of a speaker that covers routers of this node. */
 export interface BgpSession {
@@ -23,6 +24,11 @@ export interface BirdConfig {
    * address); `self`: the speaker's own address on the session.
    */
   readonly nextHop: 'keep' | 'self';
+  /**
+   * A standby's host routes (kernel protocol STANDBY_ROUTE_PROTO) go out with the local AS prepended this many
+   * more times, so that every peer prefers the owner's route while it has one. Default 3.
+   */
+  readonly standbyPrepend?: number;
 }
 
 /**
@@ -66,6 +72,12 @@ export function renderBirdConfig(config: BirdConfig): string {
     lines.push('protocol bfd sfip_bfd {', '  interface "*" { interval 100 ms; multiplier 3; };', '}');
   }
   for (const s of config.sessions) {
+    // The AS path decides before anything else a peer compares (local preference is not sent to an external
+    // peer): the owner's path is one AS long, a standby's 1 + prepend.
+    const prepend = Array.from(
+      { length: config.standbyPrepend ?? 3 },
+      () => `bgp_path.prepend(${s.localAs});`,
+    ).join(' ');
     lines.push(
       `protocol bgp ${s.name} {`,
       `  description "${s.peerId}";`,
@@ -84,7 +96,7 @@ export function renderBirdConfig(config: BirdConfig): string {
       '  ipv4 {',
       '    table sfip_hosts;',
       '    import none;',
-      `    export all;`,
+      `    export filter { if krt_source = ${STANDBY_ROUTE_PROTO} then { ${prepend} } accept; };`,
       `    next hop ${config.nextHop};`,
       '  };',
       '}',

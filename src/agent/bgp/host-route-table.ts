@@ -6,8 +6,23 @@ import {
 } from '../../dataplane/common/netns-channels.js';
 import type { IPv4 } from '../../model/index.js';
 
-/** Destination (`a.b.c.d/32`) → next hop. */
-export type HostRoutes = ReadonlyMap<string, IPv4>;
+/** One host route: its next hop, and whether it is a standby's (announced with a longer AS path). */
+export interface HostRoute {
+  readonly via: IPv4;
+  readonly standby: boolean;
+}
+
+/** Destination (`a.b.c.d/32`) → route. */
+export type HostRoutes = ReadonlyMap<string, HostRoute>;
+
+/**
+ * The kernel route protocol (`ip route … proto N`) that marks a standby's host route, which BIRD reads as
+ * `krt_source` to prepend the AS path (bird-config.ts). Owner routes are `proto static` (4). 201 is not in
+ * iproute2's rt_protos, so `ip -j route` shows it as the number.
+ */
+export const STANDBY_ROUTE_PROTO = 201;
+
+const sameRoute = (a: HostRoute | undefined, b: HostRoute) => a?.via === b.via && a.standby === b.standby;
 
 /**
  * The kernel routing table BIRD learns the host routes from. The agent keeps it equal to what it should
@@ -16,7 +31,7 @@ export type HostRoutes = ReadonlyMap<string, IPv4>;
  * is read again before the next one, since the agent cannot know how much of it the kernel took.
  */
 export class HostRouteTable {
-  private installed: Map<string, IPv4> | undefined;
+  private installed: Map<string, HostRoute> | undefined;
 
   constructor(
     private readonly namespace: string | null,
@@ -25,7 +40,7 @@ export class HostRouteTable {
   ) {}
 
   /** What the table holds now, read from the kernel. */
-  async read(): Promise<Map<string, IPv4>> {
+  async read(): Promise<Map<string, HostRoute>> {
     let stdout: string;
     try {
       ({ stdout } = await run('ip', ['-j', 'route', 'show', 'table', String(this.table)], {
@@ -36,9 +51,13 @@ export class HostRouteTable {
       if (error instanceof ExecError && /FIB table does not exist/.test(error.stderr)) return new Map();
       throw error;
     }
-    const routes = new Map<string, IPv4>();
-    for (const r of JSON.parse(stdout || '[]') as { dst?: string; gateway?: string }[]) {
-      if (r.dst && r.gateway) routes.set(r.dst.includes('/') ? r.dst : `${r.dst}/32`, r.gateway as IPv4);
+    const routes = new Map<string, HostRoute>();
+    for (const r of JSON.parse(stdout || '[]') as { dst?: string; gateway?: string; protocol?: string }[]) {
+      if (!r.dst || !r.gateway) continue;
+      routes.set(r.dst.includes('/') ? r.dst : `${r.dst}/32`, {
+        via: r.gateway as IPv4,
+        standby: r.protocol === String(STANDBY_ROUTE_PROTO),
+      });
     }
     return routes;
   }
@@ -49,9 +68,11 @@ export class HostRouteTable {
     const lines: string[] = [];
     let added = 0;
     let removed = 0;
-    for (const [dst, via] of desired) {
-      if (installed.get(dst) === via) continue;
-      lines.push(`route replace ${dst} via ${via} table ${this.table} proto static`);
+    for (const [dst, route] of desired) {
+      if (sameRoute(installed.get(dst), route)) continue;
+      // `replace` changes the protocol too: a standby taking over turns its route into an owner's in place.
+      const proto = route.standby ? STANDBY_ROUTE_PROTO : 'static';
+      lines.push(`route replace ${dst} via ${route.via} table ${this.table} proto ${proto}`);
       added += 1;
     }
     for (const dst of installed.keys()) {

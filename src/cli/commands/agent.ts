@@ -99,11 +99,21 @@ export function agentCommand(): Command {
       'gateway',
     )
     .option('--bgp-bfd', 'run BFD with every BGP peer (they must run it too)')
+    .option(
+      '--bgp-standby',
+      "hot standby (routed mode): hold other nodes' routers' translation and announce their floating IPs with a longer AS path",
+    )
     .option('--log-level <level>', 'trace, debug, info, warn, error', 'info');
   // The lab's name for the same thing is --prefix; the old name works for one release.
   deprecatedAlias(agent, '--netns-prefix <prefix>', '--prefix');
   return agent.action(async (o: Record<string, unknown>) => {
     const backend = parseDaemonBackend(o.backend);
+    if (o.bgpStandby && o.bgpRouterId === undefined)
+      throw new Error('--bgp-standby needs routed mode (--bgp-router-id)');
+    // With the router's gateway IP as next hop a standby's route would lead to wherever that address is (the
+    // owner, or nowhere once it failed): the peer must reach the standby at an address of its own.
+    if (o.bgpStandby && o.bgpNextHop === 'gateway')
+      throw new Error("--bgp-standby needs --bgp-next-hop set to this node's own address, not 'gateway'");
     // As serve does: say what is missing before the first apply fails with "Operation not permitted".
     if (backend !== 'fake') checkPrivileges();
     const log = createLogger(String(o.logLevel));
@@ -122,6 +132,7 @@ export function agentCommand(): Command {
           namespace: o.bgpNetns === undefined ? null : String(o.bgpNetns),
           nextHop: o.bgpNextHop as 'gateway' | IPv4,
           bfd: Boolean(o.bgpBfd),
+          standby: Boolean(o.bgpStandby),
         },
       }),
       log,
