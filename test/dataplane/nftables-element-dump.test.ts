@@ -129,9 +129,14 @@ describe('nftables quick reads through the compiled element dumper', () => {
     it(`a quick read through the dumper finds ${what}, and the rebuild repairs it`, async () => {
       const table = tableName(desired.routerId);
       await run('nft', [verb, 'element', 'ip', table, set, `{ ${element} }`], { netns: ns });
+      // Without the dumper (any runner but the module's own), a quick read lists the sets with nft -j.
+      const listed = await quickRead(
+        new NftablesDataplane((file, args, options) => run(file, args, options)),
+      );
+      assert.equal(listed.structureMatches, false, 'nft -j quick read');
       const dp = new NftablesDataplane();
       const read = await quickRead(dp);
-      assert.equal(read.structureMatches, false);
+      assert.equal(read.structureMatches, false, 'dumper quick read');
       await dp.apply(dp.plan(desired, read));
       assert.equal((await quickRead(new NftablesDataplane())).structureMatches, true);
     });
