@@ -108,9 +108,39 @@ describe('nftables quick reads through the compiled element dumper', () => {
     });
     const dumped = await quickRead(new NftablesDataplane());
     assert.equal(dumped.inbound.get('203.0.113.99'), '10.0.0.99');
+    // The floating membership set lacks the foreign key (membership.ts), so the repair is a rebuild without it.
+    assert.equal(dumped.structureMatches, false);
     const plan = new NftablesDataplane().plan(desired, dumped);
-    assert.match(plan.batch ?? '', /203\.0\.113\.99/, 'the plan removes the foreign element');
+    assert.equal(plan.rebuild, true);
+    assert.doesNotMatch(
+      plan.batch ?? '',
+      /203\.0\.113\.99/,
+      'the rebuilt table leaves the foreign element out',
+    );
+    await new NftablesDataplane().apply(plan);
+    assert.equal((await quickRead(new NftablesDataplane())).inbound.has('203.0.113.99'), false);
   });
+
+  for (const [what, verb, set, element] of [
+    ['a floating address missing from its membership set', 'delete', 'fips', '203.0.113.11'],
+    ['a fixed address missing from its membership set', 'delete', 'fixeds', '10.0.0.13'],
+    ['a membership element for an address that has no mapping', 'add', 'fixeds', '10.0.0.77'],
+  ] as const) {
+    it(`a quick read through the dumper finds ${what}, and the rebuild repairs it`, async () => {
+      const table = tableName(desired.routerId);
+      await run('nft', [verb, 'element', 'ip', table, set, `{ ${element} }`], { netns: ns });
+      // Without the dumper (any runner but the module's own), a quick read lists the sets with nft -j.
+      const listed = await quickRead(
+        new NftablesDataplane((file, args, options) => run(file, args, options)),
+      );
+      assert.equal(listed.structureMatches, false, 'nft -j quick read');
+      const dp = new NftablesDataplane();
+      const read = await quickRead(dp);
+      assert.equal(read.structureMatches, false, 'dumper quick read');
+      await dp.apply(dp.plan(desired, read));
+      assert.equal((await quickRead(new NftablesDataplane())).structureMatches, true);
+    });
+  }
 
   it('parses the dumper’s lines, skipping what it cannot read', async () => {
     const parsed = await parseDumpedElements(

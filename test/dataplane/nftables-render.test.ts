@@ -88,8 +88,8 @@ describe('nftables rendering', () => {
     const statements = text.split('\n').filter((l) => l.startsWith('add element'));
     assert.equal(
       statements.length,
-      24,
-      '10,000 elements in 4,096-element statements, for each of the six maps and the two counter sets',
+      30,
+      '10,000 elements in 4,096-element statements, for each of the six maps, the two counter sets and the two membership sets',
     );
   });
 

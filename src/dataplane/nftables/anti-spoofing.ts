@@ -14,13 +14,14 @@ export const SOURCE_MACS = 'fixed_macs';
 export function antiSpoofingRules(
   desired: DesiredRouter,
   internal: string | null,
-  outboundMap: string,
+  /** The membership set of fixed addresses that have a floating IP (membership.ts). */
+  fixedSet: string,
 ): string[] {
   if (desired.antiSpoofing === false) return [];
   const gw = JSON.stringify(desired.gatewayDevice);
   return [
     ...(internal ? [`iifname ${gw} ip daddr ${internal} drop`] : []),
-    `iifname != ${gw} ip saddr @${outboundMap} ether saddr . ip saddr != @${SOURCE_MACS} drop`,
+    `iifname != ${gw} ip saddr @${fixedSet} ether saddr . ip saddr != @${SOURCE_MACS} drop`,
   ];
 }
 

@@ -2,6 +2,7 @@ import { yieldToLoop } from '../../metrics/slices.js';
 import { ipv4ToUint32, type IPv4 } from '../../model/index.js';
 import { SOURCE_MACS } from './anti-spoofing.js';
 import { ICMP_MAPS } from './icmp-errors.js';
+import { MEMBERSHIP_SETS } from './membership.js';
 import { COUNT_IN_SET, COUNT_OUT_SET, INBOUND_MAP, OUTBOUND_MAP } from './render.js';
 
 /** The elements a quick read needs: both translation maps and the anti-spoofing set. */
@@ -18,8 +19,11 @@ export interface DumpedElements extends TranslationElements {
   readonly counted: Map<string, Set<string>>;
 }
 
-/** The sets sfip-nft-set-dump lists for a quick read, in one process. */
-export const TRANSLATION_SETS = [INBOUND_MAP, OUTBOUND_MAP, SOURCE_MACS] as const;
+/**
+ * The sets sfip-nft-set-dump lists for a quick read, in one process: the membership sets belong to the
+ * translation maps (membership.ts).
+ */
+export const TRANSLATION_SETS = [INBOUND_MAP, OUTBOUND_MAP, SOURCE_MACS, ...MEMBERSHIP_SETS] as const;
 
 /** The element sets a deep read lists: every set of the table whose elements follow from the mappings. */
 export const DEEP_SETS = [
@@ -31,7 +35,8 @@ export const DEEP_SETS = [
 
 const MAC_KEY = /^([0-9a-f]{2}(?::[0-9a-f]{2}){5})\.(.+)$/;
 const RAW_MAPS = new Set(ICMP_MAPS.map((m) => m.name));
-const COUNTER_SETS = new Set<string>([COUNT_IN_SET, COUNT_OUT_SET]);
+/** Plain sets whose keys are collected in `counted`: the counter sets and the membership sets. */
+const COUNTER_SETS = new Set<string>([COUNT_IN_SET, COUNT_OUT_SET, ...MEMBERSHIP_SETS]);
 
 /** A raw word as the dumper prints it: a dotted quad for 32 bits, 0xNNNN for 16. */
 const rawNumber = (text: string): number =>

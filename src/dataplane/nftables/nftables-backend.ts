@@ -28,7 +28,8 @@ import {
   parseTableNames,
   tableObjects,
 } from './parse.js';
-import { forwardingElements, PF_EXPECTED_MAPS } from './port-forwarding.js';
+import { FIXED_SET, FLOATING_SET, membershipMatches } from './membership.js';
+import { forwardingElements, PF_EXPECTED_MAPS, PF_SET_DECLARATIONS } from './port-forwarding.js';
 import { limitsFromElements, QOS_EXPECTED_SETS, QOS_SETS } from './qos.js';
 import {
   INBOUND_MAP,
@@ -126,7 +127,9 @@ export class NftablesDataplane implements Dataplane {
           forwardingMaps.length > 0
             ? parseNftTable(
                 terseJson,
-                ...(await Promise.all(forwardingMaps.map((m) => list(['list', 'map', 'ip', table, m])))),
+                ...(await Promise.all(
+                  forwardingMaps.map((m) => list(['list', PF_SETS.has(m) ? 'set' : 'map', 'ip', table, m])),
+                )),
               )
             : terse;
         state = {
@@ -143,6 +146,8 @@ export class NftablesDataplane implements Dataplane {
           await list(['list', 'map', 'ip', table, INBOUND_MAP]),
           await list(['list', 'map', 'ip', table, OUTBOUND_MAP]),
           await list(['list', 'set', 'ip', table, SOURCE_MACS]),
+          await list(['list', 'set', 'ip', table, FLOATING_SET]),
+          await list(['list', 'set', 'ip', table, FIXED_SET]),
         );
       }
     } catch (error) {
@@ -178,6 +183,7 @@ export class NftablesDataplane implements Dataplane {
     else this.limited.delete(target.routerId);
     const structureMatches =
       desired !== undefined &&
+      membershipMatches(state.inbound, state.outbound, state.counted) &&
       sameList(state.signature, expected) &&
       (!deep ||
         (state.icmpConsistent && countersMatch(state) && forwardingsMatch(state.forwardings, desired))) &&
@@ -248,6 +254,8 @@ export class NftablesDataplane implements Dataplane {
     return parseTableNames(stdout).flatMap((name) => routerIdOfTable(name) ?? []);
   }
 }
+
+const PF_SETS = new Set(PF_SET_DECLARATIONS.map(([name]) => name));
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);

@@ -2,6 +2,7 @@ import type { FloatingMapping } from '../types.js';
 import { SOURCE_MACS } from './anti-spoofing.js';
 import { ICMP_MAPS } from './icmp-errors.js';
 import type { NftLimit } from './qos.js';
+import { MEMBERSHIP_EXPECTED } from './membership.js';
 import { COUNT_IN_SET, COUNT_OUT_SET, INBOUND_MAP, OUTBOUND_MAP } from './render.js';
 
 /** The parts of `nft -j list table` output that sfip reads back. */
@@ -105,7 +106,12 @@ export function parseNftTable(...listings: string[]): NftTableState {
       maps.add(
         `${set.name} ${[set.type].flat().join('.')}${withCounter ? ' counter' : ''}${withLimit ? ' limit' : ''}`,
       );
-      if (set.name.startsWith('qos_')) {
+      if (set.name.startsWith('pf_')) {
+        forwardings.set(
+          set.name,
+          (set.elem ?? []).map((e) => concatText(e)),
+        );
+      } else if (set.name.startsWith('qos_')) {
         if (set.elem) limitElements.set(set.name, new Map(set.elem.flatMap(limitElement)));
       } else if (set.name === SOURCE_MACS) {
         for (const e of set.elem ?? []) {
@@ -189,6 +195,7 @@ export const EXPECTED_MAPS = new Set([
   `${COUNT_OUT_SET} ipv4_addr counter`,
   ...ICMP_MAPS.map((m) => `${m.name} integer:integer`),
   `${SOURCE_MACS} ether_addr.ipv4_addr`,
+  ...MEMBERSHIP_EXPECTED,
 ]);
 
 /** The counter sets must hold exactly the floating addresses of the inbound map, or counters go missing. */

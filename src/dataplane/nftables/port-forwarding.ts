@@ -33,6 +33,17 @@ export const PF_MAP_DECLARATIONS: readonly (readonly [string, string])[] = [
   [PF_DNAT, `typeof ${KEY_IN} : ip daddr . th dport`],
 ];
 
+/**
+ * The inbound and outbound keys again, as plain sets, for the rules that only test whether a packet belongs to a
+ * forwarding: Debian 12's 6.1 kernel refuses a lookup in a map that loads no value (see membership.ts).
+ */
+export const PF_IN_KEYS = 'pf_in_keys';
+export const PF_OUT_KEYS = 'pf_out_keys';
+export const PF_SET_DECLARATIONS: readonly (readonly [string, string])[] = [
+  [PF_IN_KEYS, `typeof ${KEY_IN}`],
+  [PF_OUT_KEYS, `typeof ${KEY_OUT}`],
+];
+
 /*
  * ICMP errors about forwarded flows quote the header of the packet that caused them, address and port, which the
  * maps above do not touch (see icmp-errors.ts for the 1:1 case and the checksum trick used here too: the quoted
@@ -115,6 +126,7 @@ export const PF_EXPECTED_MAPS: readonly string[] = [
     PF_ICMP_IN_PORT,
   ].map((name) => `${name} integer,integer,integer:integer`),
   `${PF_ICMP_IN_OUTER} integer,integer,integer:ipv4_addr`,
+  ...[PF_IN_KEYS, PF_OUT_KEYS].map((name) => `${name} ipv4_addr.inet_proto.inet_service`),
 ];
 
 /** Every element of every PF map, in the text `nft` takes and parse.ts reads back. */
@@ -156,6 +168,10 @@ export function forwardingElements(rules: readonly ForwardingRule[]): Map<string
       put(PF_ICMP_IN_PORT, `${fixed} . ${p} . ${ext} : ${int}`);
     }
   }
+  // The key sets hold the keys of the maps the rules used to test membership in.
+  const keys = (map: string) => maps.get(map)!.map((element) => element.split(' : ')[0]!);
+  maps.set(PF_IN_KEYS, keys(PF_IN_ADDR));
+  maps.set(PF_OUT_KEYS, keys(PF_OUT_PORT));
   return maps;
 }
 
@@ -184,7 +200,9 @@ export function forwardingRules(
   mark: string,
   internal: string | null,
   gatewayIp: string,
-  outboundMap: string,
+  /** The membership sets of fixed and floating addresses (membership.ts), and the inbound translation map. */
+  fixedSet: string,
+  floatingSet: string,
   inboundMap: string,
 ): ForwardingRules {
   const protocols = ['tcp', 'udp'] as const;
@@ -194,16 +212,14 @@ export function forwardingRules(
     rawHairpin: [
       // A VM without a 1:1 floating IP reaching a forwarded port of its own router: stateful, as for 1:1.
       ...(internal
-        ? [
-            `iifname != ${gw} ip saddr ${internal} ip saddr != @${outboundMap} ${KEY_IN} @${PF_IN_ADDR} return`,
-          ]
+        ? [`iifname != ${gw} ip saddr ${internal} ip saddr != @${fixedSet} ${KEY_IN} @${PF_IN_KEYS} return`]
         : []),
-      `iifname != ${gw} ${KEY_IN} @${PF_IN_ADDR} meta mark set meta mark | ${mark}`,
+      `iifname != ${gw} ${KEY_IN} @${PF_IN_KEYS} meta mark set meta mark | ${mark}`,
       // A forwarded internal port answering (or calling) a 1:1 floating IP of this router: without this rule the
       // 1:1 hairpin rule below would treat it as a VM without a floating IP and send it the stateful way, and the
       // other end would see the shared gateway address instead of FIP:external. Translated and marked here, so
       // postrouting rewrites its source to the forwarding's; `accept` skips the rest of this chain.
-      `iifname != ${gw} ${KEY_OUT} @${PF_OUT_PORT} ip daddr @${inboundMap} meta mark set meta mark | ${mark} ip daddr set ip daddr map @${inboundMap} notrack accept`,
+      `iifname != ${gw} ${KEY_OUT} @${PF_OUT_KEYS} ip daddr @${floatingSet} meta mark set meta mark | ${mark} ip daddr set ip daddr map @${inboundMap} notrack accept`,
     ],
     rawTranslate: [
       // Address first, then the port keyed on the new address; a miss in either map ends the rule.
@@ -213,7 +229,7 @@ export function forwardingRules(
       ),
       // Replies and new flows from a forwarded internal port are never tracked either (except towards the
       // gateway address: the stateful hairpin's replies).
-      `${KEY_OUT} @${PF_OUT_PORT} ip daddr != ${gatewayIp} notrack`,
+      `${KEY_OUT} @${PF_OUT_KEYS} ip daddr != ${gatewayIp} notrack`,
     ],
     rawIcmp: [
       // The outer destination first (keyed on the quoted header as it arrived), then the quoted source socket.

@@ -16,7 +16,9 @@ import {
   forwardingRules,
   PF_ICMP_DECLARATIONS,
   PF_MAP_DECLARATIONS,
+  PF_SET_DECLARATIONS,
 } from './port-forwarding.js';
+import { FIXED_SET, FLOATING_SET, membershipDeclarations } from './membership.js';
 
 /** nft table and map names. `dnat` and `snat` are nft keywords, so the maps are named by direction instead. */
 export const INBOUND_MAP = 'fip2fixed';
@@ -97,10 +99,10 @@ export function chainsFor(desired: DesiredRouter, options: NftOptions = DEFAULT_
   const forwardings = desired.forwardings ?? [];
   const pf =
     forwardings.length > 0
-      ? forwardingRules(gw, mark, internal, desired.gatewayIp, OUTBOUND_MAP, INBOUND_MAP)
+      ? forwardingRules(gw, mark, internal, desired.gatewayIp, FIXED_SET, FLOATING_SET, INBOUND_MAP)
       : undefined;
   const raw = [
-    ...antiSpoofingRules(desired, internal, OUTBOUND_MAP),
+    ...antiSpoofingRules(desired, internal, FIXED_SET),
     // Counts every packet addressed to a floating IP, before anything rewrites the destination (so hairpin
     // packets and ICMP errors count too). A lookup that misses costs one hash probe and changes nothing.
     // QoS ingress limits, before the count: the counters show what was let through.
@@ -114,11 +116,11 @@ export function chainsFor(desired: DesiredRouter, options: NftOptions = DEFAULT_
     // statelessly: the reply must come back through the router, which needs conntrack's SNAT. Leave it tracked
     // and let the nat chains below handle it, as Neutron does for every floating IP.
     ...(internal
-      ? [`iifname != ${gw} ip saddr ${internal} ip saddr != @${OUTBOUND_MAP} ip daddr @${INBOUND_MAP} return`]
+      ? [`iifname != ${gw} ip saddr ${internal} ip saddr != @${FIXED_SET} ip daddr @${FLOATING_SET} return`]
       : []),
     // Hairpin between two floating IPs: remember it, so postrouting rewrites the source too and both ends
     // see floating addresses.
-    `iifname != ${gw} ip daddr @${INBOUND_MAP} meta mark set meta mark | ${mark}`,
+    `iifname != ${gw} ip daddr @${FLOATING_SET} meta mark set meta mark | ${mark}`,
     // Inbound: floating -> fixed, from any device, and untracked. This chain sits at priority raw (-300),
     // ahead of conntrack (-200), so NOTRACK lands before conntrack ever sees the packet. The seed's recipe
     // rewrote in tc ingress, which runs before all of netfilter, so its raw rule matching the floating
@@ -130,8 +132,8 @@ export function chainsFor(desired: DesiredRouter, options: NftOptions = DEFAULT_
     // Outbound and east-west traffic of a fixed IP that has a floating IP is never tracked either; its
     // source is rewritten in postrouting. Replies to the router's gateway address stay tracked: they belong to
     // the stateful hairpin above. Once untracked, the last rule has nothing left to do.
-    `ip saddr @${OUTBOUND_MAP} ip daddr != ${desired.gatewayIp} notrack accept`,
-    `ip daddr @${OUTBOUND_MAP} notrack`,
+    `ip saddr @${FIXED_SET} ip daddr != ${desired.gatewayIp} notrack accept`,
+    `ip daddr @${FIXED_SET} notrack`,
   ];
   const postrouting = [
     // Every rule below acts only on packets leaving by the gateway or marked as hairpin: anything else (inbound
@@ -155,8 +157,9 @@ export function chainsFor(desired: DesiredRouter, options: NftOptions = DEFAULT_
     `meta mark & ${mark} == ${mark} meta l4proto icmp jump ${ICMP_OUT_CHAIN}`,
   ];
   const natPrerouting = [
-    // Only tracked packets reach nat chains, so this sees just the stateful hairpin case from the raw chain.
-    `ip daddr @${INBOUND_MAP} dnat to ip daddr map @${INBOUND_MAP}`,
+    // Only tracked packets reach nat chains, so this sees just the stateful hairpin case from the raw chain. A map
+    // miss ends the rule, so no membership test is needed first.
+    `dnat to ip daddr map @${INBOUND_MAP}`,
     ...(pf?.natPrerouting ?? []),
   ];
   const natPostrouting = internal
@@ -254,9 +257,15 @@ export function renderFull(desired: DesiredRouter, options: NftOptions = DEFAULT
     ...MAPS.map((m) => `  map ${m.name} { ${m.declaration}; }`),
     `  ${sourceMacsDeclaration}`,
     ...COUNTER_SETS.map((name) => `  set ${name} { type ipv4_addr; counter; }`),
+    ...membershipDeclarations.map((d) => `  ${d}`),
     ...QOS_DECLARATIONS.map((d) => `  ${d}`),
     ...(forwardings.length > 0
-      ? [...PF_MAP_DECLARATIONS, ...PF_ICMP_DECLARATIONS].map(([name, type]) => `  map ${name} { ${type}; }`)
+      ? [
+          ...[...PF_MAP_DECLARATIONS, ...PF_ICMP_DECLARATIONS].map(
+            ([name, type]) => `  map ${name} { ${type}; }`,
+          ),
+          ...PF_SET_DECLARATIONS.map(([name, type]) => `  set ${name} { ${type}; }`),
+        ]
       : []),
     ...chains.flatMap((c) => [
       `  chain ${c.name} {`,
@@ -323,12 +332,20 @@ export function renderDelta(
   );
   // The counter sets hold exactly the inbound map's keys (read-back checks it), so they change only when a
   // floating address appears or disappears: a moved floating IP keeps counting from where it was.
+  // So does the floating membership set; the fixed one follows the outbound map's keys the same way.
   const uncount = [...inbound.keys()].filter((fip) => !want.has(fip));
   const count = desired.mappings.filter((m) => !inbound.has(m.floatingIp)).map((m) => m.floatingIp as string);
+  const unfix = [...outbound.keys()].filter((fixed) => !wantOut.has(fixed));
+  const fix = [...wantOut.keys()].filter((fixed) => !outbound.has(fixed));
+  const keyChanges: [string, string[], string[]][] = [
+    ...COUNTER_SETS.map((set): [string, string[], string[]] => [set, uncount, count]),
+    [FLOATING_SET, uncount, count],
+    [FIXED_SET, unfix, fix],
+  ];
   lines.push(
-    ...COUNTER_SETS.flatMap((set) => [
-      ...chunk(uncount).map((keys) => `delete element ip ${table} ${set} { ${keys.join(', ')} }`),
-      ...chunk(count).map((keys) => `add element ip ${table} ${set} { ${keys.join(', ')} }`),
+    ...keyChanges.flatMap(([set, deletes, adds]) => [
+      ...chunk(deletes).map((keys) => `delete element ip ${table} ${set} { ${keys.join(', ')} }`),
+      ...chunk(adds).map((keys) => `add element ip ${table} ${set} { ${keys.join(', ')} }`),
     ]),
   );
   lines.push(...qosDelta(table, desired, limits));
@@ -355,9 +372,10 @@ export function mappingChanges(
 function addElements(table: string, mappings: readonly FloatingMapping[]): string[] {
   return chunk(mappings).flatMap((ms) => [
     ...MAPS.map((map) => `add element ip ${table} ${map.name} { ${ms.map(map.element).join(', ')} }`),
-    ...COUNTER_SETS.map(
+    ...[...COUNTER_SETS, FLOATING_SET].map(
       (set) => `add element ip ${table} ${set} { ${ms.map((m) => m.floatingIp).join(', ')} }`,
     ),
+    `add element ip ${table} ${FIXED_SET} { ${ms.map((m) => m.fixedIp).join(', ')} }`,
   ]);
 }
 
