@@ -17,14 +17,7 @@ import type { ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import { spawnProgram } from '../../src/exec/spawn.js';
-import type { Json } from '../../src/client/api-client.js';
-import {
-  analyzeStream,
-  MultiNodeHarness,
-  multiNodeNames,
-  NODE_AS,
-  UPSTREAM_AS,
-} from '../../src/lab/index.js';
+import { analyzeStream, MultiNodeHarness, multiNodeNames } from '../../src/lab/index.js';
 import { writeMarkedSection } from '../report/write-section.js';
 import { measureAnnounceScale, type AnnounceScaleResult } from './announce-scale.js';
 
@@ -82,15 +75,7 @@ class RouteMonitor {
 }
 
 async function configureBgp(h: MultiNodeHarness): Promise<void> {
-  const peer = await h.api.post<{ bgp_peer: Json }>('/v2.0/bgp-peers', {
-    bgp_peer: { peer_ip: '203.0.113.1', remote_as: UPSTREAM_AS },
-  });
-  const speaker = await h.api.post<{ bgp_speaker: Json }>('/v2.0/bgp-speakers', {
-    bgp_speaker: { local_as: NODE_AS },
-  });
-  const id = String(speaker.bgp_speaker.id);
-  await h.api.put(`/v2.0/bgp-speakers/${id}/add_bgp_peer`, { bgp_peer_id: peer.bgp_peer.id });
-  await h.api.put(`/v2.0/bgp-speakers/${id}/add_gateway_network`, { network_id: h.externalNetworkId });
+  await h.speakBgpToUpstream();
   await h.waitFor('the floating IP to be routed at the upstream', async () =>
     (await h.upstream!.kernelRoutes())[h.routers[0]!.floatingIp] ? true : undefined,
   );

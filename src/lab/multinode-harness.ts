@@ -19,6 +19,8 @@ import {
 } from './multinode.js';
 import { nodeScript, Probe } from './probe-client.js';
 import {
+  NODE_AS,
+  UPSTREAM_AS,
   bgpAgentArgs,
   bgpLabNames,
   buildBgpLab,
@@ -309,6 +311,25 @@ export class MultiNodeHarness {
       m[1]!.toLowerCase(),
     );
     return [...new Set(macs.map((mac) => this.macs.get(mac) ?? mac))].sort();
+  }
+
+  /**
+   * Through the API, as an admin would: a BGP peer for the lab's upstream, a speaker with the nodes' AS, the peer
+   * added to it, and the external network's floating IPs advertised. Returns the speaker's id.
+   */
+  async speakBgpToUpstream(): Promise<string> {
+    const peer = await this.api.post<{ bgp_peer: Json }>('/v2.0/bgp-peers', {
+      bgp_peer: { peer_ip: '203.0.113.1', remote_as: UPSTREAM_AS },
+    });
+    const speaker = await this.api.post<{ bgp_speaker: Json }>('/v2.0/bgp-speakers', {
+      bgp_speaker: { local_as: NODE_AS },
+    });
+    const id = String(speaker.bgp_speaker.id);
+    await this.api.put(`/v2.0/bgp-speakers/${id}/add_bgp_peer`, { bgp_peer_id: peer.bgp_peer.id });
+    await this.api.put(`/v2.0/bgp-speakers/${id}/add_gateway_network`, {
+      network_id: this.externalNetworkId,
+    });
+    return id;
   }
 
   async waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {

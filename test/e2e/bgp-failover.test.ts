@@ -7,29 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import {
-  analyzeStream,
-  MultiNodeHarness,
-  NODE_AS,
-  nodeRouterAddress,
-  UPSTREAM_AS,
-} from '../../src/lab/index.js';
-import type { Json } from '../../src/client/api-client.js';
+import { analyzeStream, MultiNodeHarness, nodeRouterAddress } from '../../src/lab/index.js';
 
 const prefix = `tf${process.pid % 1000}`;
 let h: MultiNodeHarness;
 
 before(async () => {
   h = await MultiNodeHarness.start({ prefix, routers: 1, leaseTtlSeconds: 3, routed: true, bfd: true });
-  const peer = await h.api.post<{ bgp_peer: Json }>('/v2.0/bgp-peers', {
-    bgp_peer: { peer_ip: '203.0.113.1', remote_as: UPSTREAM_AS },
-  });
-  const speaker = await h.api.post<{ bgp_speaker: Json }>('/v2.0/bgp-speakers', {
-    bgp_speaker: { local_as: NODE_AS },
-  });
-  const id = String(speaker.bgp_speaker.id);
-  await h.api.put(`/v2.0/bgp-speakers/${id}/add_bgp_peer`, { bgp_peer_id: peer.bgp_peer.id });
-  await h.api.put(`/v2.0/bgp-speakers/${id}/add_gateway_network`, { network_id: h.externalNetworkId });
+  await h.speakBgpToUpstream();
 });
 after(async () => {
   await h?.close();

@@ -15,11 +15,9 @@ import {
   multiNodeNames,
   NODE_AS,
   nodeRouterAddress,
-  UPSTREAM_AS,
 } from '../../src/lab/index.js';
 import { run } from '../../src/exec/run.js';
 import { readFloatingAddresses } from '../../src/dataplane/common/gateway-addresses.js';
-import type { Json } from '../../src/client/api-client.js';
 
 const prefix = `ts${process.pid % 1000}`;
 let h: MultiNodeHarness;
@@ -33,15 +31,7 @@ before(async () => {
     bfd: true,
     standby: true,
   });
-  const peer = await h.api.post<{ bgp_peer: Json }>('/v2.0/bgp-peers', {
-    bgp_peer: { peer_ip: '203.0.113.1', remote_as: UPSTREAM_AS },
-  });
-  const speaker = await h.api.post<{ bgp_speaker: Json }>('/v2.0/bgp-speakers', {
-    bgp_speaker: { local_as: NODE_AS },
-  });
-  const id = String(speaker.bgp_speaker.id);
-  await h.api.put(`/v2.0/bgp-speakers/${id}/add_bgp_peer`, { bgp_peer_id: peer.bgp_peer.id });
-  await h.api.put(`/v2.0/bgp-speakers/${id}/add_gateway_network`, { network_id: h.externalNetworkId });
+  await h.speakBgpToUpstream();
 });
 after(async () => {
   await h?.close();
