@@ -160,11 +160,15 @@ export class RouterDataplane<State extends BackendState = BackendState> {
     this.records.delete(structure.routerId);
     const deleted = await this.run(plan);
     if (record) {
-      const changed = withChanges(record.state, [change]);
-      // Without floating addresses the change added none (see planDelta).
-      const state =
-        this.chores.floatingAddresses === false ? { ...changed, addresses: record.state.addresses } : changed;
-      this.records.set(structure.routerId, { ...record, state });
+      // The addresses as the plan changed them, not as the mappings did: a standby adds none, and a floating
+      // address that still carries a forwarding stays.
+      const addresses = new Set(record.state.addresses);
+      for (const ip of plan.removeAddresses) addresses.delete(ip);
+      for (const ip of plan.addAddresses) addresses.add(ip);
+      this.records.set(structure.routerId, {
+        ...record,
+        state: { ...withChanges(record.state, [change]), addresses },
+      });
     }
     return deleted;
   }
