@@ -4,7 +4,7 @@
  * --prof-dir DIR` (after `npm run build`). Prints converge and restart times and RSS; the profiles
  * (converge.cpuprofile, restart.cpuprofile) land in DIR.
  */
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,7 +21,11 @@ const { values } = parseArgs({
     port: { type: 'string', default: '29700' },
     /** A state directory populated before (same topology prefix): copied instead of populating again. */
     'from-state': { type: 'string' },
+    /** Keep a copy of the freshly populated store here, for --from-state in later runs. */
+    'save-state': { type: 'string' },
     'no-restart': { type: 'boolean' },
+    /** After converging, force a full GC (by writing a heap snapshot into --prof-dir) and report the live heap. */
+    'heap-snapshot': { type: 'boolean' },
   },
 });
 const fips = Number(values.fips);
@@ -30,15 +34,22 @@ const t = benchTopology('cvp', ['cp']);
 const r = t.routers[0]!;
 const stateDir = mkdtempSync(join(tmpdir(), 'sfip-converge-'));
 const url = `http://127.0.0.1:${port}`;
-const profile = (name: string) =>
-  values['prof-dir']
+const profile = (name: string) => [
+  ...(values['prof-dir']
     ? ['--cpu-prof', `--cpu-prof-dir=${values['prof-dir']}`, `--cpu-prof-name=${name}.cpuprofile`]
-    : [];
+    : []),
+  // Writing a snapshot collects garbage first: the heap figures after it are what the daemon really holds.
+  ...(values['heap-snapshot']
+    ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${values['prof-dir'] ?? '.'}`]
+    : []),
+];
 try {
   await buildTopology(t);
   const p0 = performance.now();
   if (values['from-state']) cpSync(values['from-state'], stateDir, { recursive: true });
   else await populateStore(stateDir, t, r.namespace, values.backend as BackendName, fips, 0);
+  if (values['save-state'] && !values['from-state'])
+    cpSync(stateDir, values['save-state'], { recursive: true });
   console.log(`populated ${fips} in ${(performance.now() - p0).toFixed(0)} ms`);
   /** The daemon's own view of its memory (prom-client's process metrics), beside RSS from /proc. */
   async function heap(when: string): Promise<void> {
@@ -62,6 +73,23 @@ try {
   await heap('after converge');
   await new Promise((r) => setTimeout(r, 15_000));
   await heap('15 s later');
+  if (values['heap-snapshot']) {
+    const dir = values['prof-dir'] ?? '.';
+    const before = new Set(readdirSync(dir));
+    server.child.kill('SIGUSR2');
+    // The snapshot is written synchronously on the daemon's thread; its file is complete once /metrics answers.
+    while (![...readdirSync(dir)].some((f) => f.endsWith('.heapsnapshot') && !before.has(f)))
+      await new Promise((r) => setTimeout(r, 500));
+    // The snapshot blocks the daemon for seconds: wait until it answers again.
+    for (let i = 0; i < 120; i++) {
+      try {
+        await heap('after a full GC (heap snapshot)');
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
   await server.stop();
   if (!values['no-restart']) {
     server = new ServerProcess(stateDir, port, profile('restart'));

@@ -107,7 +107,13 @@ export interface ControlPoint {
   readonly restartLongestGapMs: number;
   /** How long the stream across the restart lasted (absent: 6 s or as configured). */
   readonly restartStreamMs?: number;
+  /** RSS when the daemon reported ready, after converging and after the restart: the larger. */
   readonly rssMiB: number;
+  /**
+   * RSS 10 s after converging, once the daemon has given back what the full pass grew its heap to
+   * (src/daemon/heap-trim.ts): what an operator sizes a node for. Absent in runs before the trimmer.
+   */
+  readonly settledRssMiB?: number;
   readonly peakRssMiB: number;
 }
 
@@ -117,6 +123,8 @@ export interface ControlResult {
 }
 
 const ECHO_PORT = 7;
+/** How long the daemon is left idle after converging before its RSS is read as settled. */
+const SETTLE_MS = 10_000;
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
 
 /** Mappings in the kernel, summed over every router, as each backend reads them back. */
@@ -258,6 +266,9 @@ async function measurePoint(o: PointOptions): Promise<ControlPoint> {
     o.log(
       `${label}: converged in ${convergeMs.toFixed(0)} ms, ${mapped} in the kernel, RSS ${memory.rssMiB.toFixed(0)} MiB`,
     );
+    await sleep(SETTLE_MS);
+    const settled = server.memory();
+    o.log(`${label}: RSS ${settled.rssMiB.toFixed(0)} MiB ${SETTLE_MS / 1000} s later`);
 
     const echo = new NamespaceHelper(t.sink, ['--echo', String(ECHO_PORT)]);
     const sender = new NamespaceHelper(t.gen, ['--rpc']);
@@ -381,6 +392,7 @@ async function measurePoint(o: PointOptions): Promise<ControlPoint> {
       restartLongestGapMs: streamed.longestGapMs,
       restartStreamMs,
       rssMiB: Math.max(memory.rssMiB, after.rssMiB),
+      settledRssMiB: settled.rssMiB,
       peakRssMiB: Math.max(memory.peakMiB, after.peakMiB),
     };
   } finally {

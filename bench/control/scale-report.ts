@@ -95,7 +95,9 @@ function detailRows(runs: readonly ScaleRun[], sourceOf: (r: ScaleRun) => number
         p.churn ? churnCell(p.churn) : p.skipped?.churn ? 'not measured (see below)' : '—',
         `${(p.convergeMs / 1000).toFixed(1)} s`,
         `${(p.restartResyncMs / 1000).toFixed(1)} s, ${p.restartLost}/${p.restartSent} lost`,
-        `${p.rssMiB.toFixed(0)} MiB (peak ${p.peakRssMiB.toFixed(0)})`,
+        p.settledRssMiB === undefined
+          ? `${p.rssMiB.toFixed(0)} MiB (peak ${p.peakRssMiB.toFixed(0)})`
+          : `${p.settledRssMiB.toFixed(0)} MiB settled (${p.rssMiB.toFixed(0)} at ready, peak ${p.peakRssMiB.toFixed(0)})`,
         String(sourceOf(r)),
         '',
       ]

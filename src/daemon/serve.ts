@@ -40,6 +40,7 @@ import { parseNodeName, type BackendName } from '../model/index.js';
 import { connectStore, isAgentRegistry, type Store } from '../store/index.js';
 import { acquireAgentLock, type AgentLock } from './agent-lock.js';
 import { dataplaneCache } from './node-agent.js';
+import { HeapTrimmer } from './heap-trim.js';
 import { explainListenError } from './listen-error.js';
 import { checkPrivileges } from './privileges.js';
 import { checkStateDir } from './state-dir.js';
@@ -361,6 +362,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       log.info('agent reconciled every router');
     })
     .catch((error) => log.error({ err: (error as Error).message }, 'agent failed to start'));
+  const heapTrimmer = new HeapTrimmer({ log: log.child({ component: 'heap' }) });
+  heapTrimmer.start();
   return {
     url: address,
     app,
@@ -372,6 +375,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     metricsUrl: metricsListener?.url ?? address,
     reopenLogs: () => audit.reopen(),
     async close() {
+      heapTrimmer.stop();
       if (published && adminToken) unpublishToken(published, adminToken);
       await metricsListener?.close();
       // Workers first: no request is answered after the agent stopped, and their last records reach the log.

@@ -27,6 +27,8 @@ export interface IndexedRouter {
 }
 
 interface RouterFloatingIps {
+  /** The router's id, one string shared by its floating IPs' entries (not a copy per parsed document). */
+  readonly routerId: string;
   readonly byId: Map<string, IndexedFloatingIp>;
   /** Bumped on every change of this router's floating IPs: caches of its samples key on it. */
   version: number;
@@ -128,10 +130,13 @@ export class FloatingIpIndex {
     }
     if (!fip?.routerId) return;
     let entry = this.byRouter.get(fip.routerId);
-    if (!entry) this.byRouter.set(fip.routerId, (entry = { byId: new Map(), version: 0, sorted: null }));
+    if (!entry) {
+      entry = { routerId: fip.routerId, byId: new Map(), version: 0, sorted: null };
+      this.byRouter.set(fip.routerId, entry);
+    }
     entry.byId.set(id, {
       id,
-      routerId: fip.routerId,
+      routerId: entry.routerId,
       address: fip.floatingIpAddress,
       order: addressOrder(fip.floatingIpAddress),
       fixedIp: fip.fixedIpAddress,
@@ -139,7 +144,7 @@ export class FloatingIpIndex {
       statusReason: fip.statusReason,
     });
     entry.version++;
-    this.routerOf.set(id, fip.routerId);
+    this.routerOf.set(id, entry.routerId);
   }
 
   private listRouters(view: View): IndexedRouter[] {

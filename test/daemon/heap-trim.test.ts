@@ -1,0 +1,69 @@
+import { strict as assert } from 'node:assert';
+import { test } from 'node:test';
+import pino from 'pino';
+import {
+  DEFAULT_HEAP_TRIM_POLICY,
+  exposedGc,
+  HeapTrimmer,
+  shouldTrimHeap,
+} from '../../src/daemon/heap-trim.js';
+
+const MiB = 2 ** 20;
+const idleAfterBurst = {
+  heapTotalBytes: 800 * MiB,
+  keptBytes: 145 * MiB,
+  utilization: 0.05,
+  sinceLastMs: 60_000,
+};
+
+test('a heap far larger than what the last collection kept is trimmed when the loop is idle', () => {
+  assert.equal(shouldTrimHeap(idleAfterBurst), true);
+  // Busy: the pause of a full collection would be felt by API requests and deltas.
+  assert.equal(shouldTrimHeap({ ...idleAfterBurst, utilization: 0.9 }), false);
+  // Too soon after the last one: sustained churn is left to V8's own collector.
+  assert.equal(shouldTrimHeap({ ...idleAfterBurst, sinceLastMs: 1000 }), false);
+  // Within twice what was kept plus the slack: nothing worth a pause.
+  assert.equal(shouldTrimHeap({ ...idleAfterBurst, heapTotalBytes: 2 * 145 * MiB + 63 * MiB }), false);
+  assert.equal(shouldTrimHeap({ ...idleAfterBurst, heapTotalBytes: 2 * 145 * MiB + 65 * MiB }), true);
+  // Before any collection of its own, only the slack bounds the heap.
+  assert.equal(shouldTrimHeap({ ...idleAfterBurst, keptBytes: 0, heapTotalBytes: 60 * MiB }), false);
+  assert.equal(DEFAULT_HEAP_TRIM_POLICY.growthFactor, 2);
+});
+
+test('the trimmer collects once after a burst, then waits for the heap to grow again', () => {
+  let total = 800 * MiB;
+  let used = 700 * MiB;
+  let collections = 0;
+  const trimmer = new HeapTrimmer({
+    log: pino({ level: 'silent' }),
+    heap: () => ({ totalBytes: total, usedBytes: used }),
+    utilization: () => 0.1,
+    policy: { ...DEFAULT_HEAP_TRIM_POLICY, minIntervalMs: 0 },
+  });
+  const collect = () => {
+    collections++;
+    total = 180 * MiB;
+    used = 145 * MiB;
+  };
+  trimmer.check(collect);
+  assert.equal(collections, 1);
+  // Kept 145 MiB: the heap may now grow to 2 × 145 + 64 MiB before the next trim.
+  total = 300 * MiB;
+  trimmer.check(collect);
+  assert.equal(collections, 1);
+  total = 400 * MiB;
+  trimmer.check(collect);
+  assert.equal(collections, 2);
+  assert.equal(trimmer.trims, 2);
+});
+
+test("V8's full collection is reachable without --expose-gc and frees garbage", async () => {
+  const gc = exposedGc();
+  assert.ok(gc, 'gc could not be exposed');
+  // Made in a function of its own: nothing in this test's scope holds the array afterwards.
+  const ref = (() => new WeakRef(Array.from({ length: 200_000 }, (_, i) => ({ i, s: `item-${i}` }))))();
+  // A WeakRef keeps its target alive until the current job ends.
+  await new Promise((resolve) => setImmediate(resolve));
+  gc();
+  assert.equal(ref.deref(), undefined);
+});
