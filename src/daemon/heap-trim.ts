@@ -23,7 +23,7 @@ export interface HeapTrimPolicy {
 export const DEFAULT_HEAP_TRIM_POLICY: HeapTrimPolicy = {
   growthFactor: 2,
   slackBytes: 64 * 2 ** 20,
-  maxUtilization: 0.5,
+  maxUtilization: 0.75,
   minIntervalMs: 10_000,
 };
 
