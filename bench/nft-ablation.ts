@@ -117,7 +117,9 @@ for (const fips of new Set(result.samples.map((s) => s.fips))) {
     for (const config of result.configs) {
       const s = of(config);
       const ns = cell(s);
-      const batching = summarize(s.map((x) => (x.netRxSoftirqs ? x.delivered / x.netRxSoftirqs : NaN))).median;
+      const batching = summarize(
+        s.map((x) => (x.netRxSoftirqs ? x.delivered / x.netRxSoftirqs : NaN)),
+      ).median;
       const spread = s.map((x) => x.nsPerPacket.toFixed(0)).join(' ');
       console.log(
         `${config.padEnd(12)} ${ns.toFixed(0).padStart(6)}  ${(ns / plain).toFixed(2)}×  ${batching.toFixed(1)}  [${spread}]`,
