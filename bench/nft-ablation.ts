@@ -6,9 +6,14 @@
  * claimed for them. Results go to stdout only, never into docs/benchmarks.md.
  *
  *   node --import tsx bench/nft-ablation.ts [--reps N] [--packets N] [--fips a,b] [--variants a,b] [--prefix P]
+ *                                           [--no-backend] [--baseline-src DIR]
+ *
+ * --baseline-src adds 'nft-base': the table as another source tree renders it (for example an earlier commit's
+ * src/, exported with `git archive <commit> src | tar -x -C .base`), to compare a change with what it replaced.
  *
  * Needs root, two CPUs and the programs of `npm run bench`.
  */
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { run } from '../src/exec/run.js';
 import { renderFull } from '../src/dataplane/nftables/render.js';
@@ -80,15 +85,29 @@ const { values } = parseArgs({
     variants: { type: 'string' },
     prefix: { type: 'string', default: 'sfipabl' },
     'no-backend': { type: 'boolean', default: false },
+    'baseline-src': { type: 'string' },
   },
 });
-const names = values.variants ? values.variants.split(',') : [...VARIANTS.keys()];
-for (const n of names) if (!VARIANTS.has(n)) throw new Error(`Unknown variant '${n}'`);
+type Render = typeof renderFull;
+const baseline = values['baseline-src']
+  ? (
+      (await import(resolve(values['baseline-src'], 'dataplane/nftables/render.ts'))) as {
+        renderFull: Render;
+      }
+    ).renderFull
+  : undefined;
+const BASELINE = 'nft-base';
+const names = [
+  ...(values.variants === '' ? [] : values.variants ? values.variants.split(',') : [...VARIANTS.keys()]),
+  ...(baseline ? [BASELINE] : []),
+];
+for (const n of names) if (!VARIANTS.has(n) && n !== BASELINE) throw new Error(`Unknown variant '${n}'`);
 const shape = benchTopology(values.prefix!, []);
 
 async function load(variant: string, r: BenchRouter, fips: number): Promise<void> {
-  const text = renderFull(benchDesired(shape, r, benchRouterId(variant), fips));
-  const cut = VARIANTS.get(variant)!;
+  const render = variant === BASELINE ? baseline! : renderFull;
+  const text = render(benchDesired(shape, r, benchRouterId(variant), fips));
+  const cut = VARIANTS.get(variant) ?? ((ls: readonly string[]) => [...ls]);
   await run('nft', ['-f', '-'], { netns: r.namespace, input: cut(text.split('\n')).join('\n') });
 }
 
