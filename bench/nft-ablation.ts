@@ -6,10 +6,16 @@
  * claimed for them. Results go to stdout only, never into docs/benchmarks.md.
  *
  *   node --import tsx bench/nft-ablation.ts [--reps N] [--packets N] [--fips a,b] [--variants a,b] [--prefix P]
- *                                           [--no-backend] [--baseline-src DIR]
+ *                                           [--no-backend] [--baseline-src DIR] [--without-plain]
  *
  * --baseline-src adds 'nft-base': the table as another source tree renders it (for example an earlier commit's
  * src/, exported with `git archive <commit> src | tar -x -C .base`), to compare a change with what it replaced.
+ *
+ * --without-plain (with one configuration left) lets a profiler on the router CPU attribute every sample to that
+ * configuration, which a loaded machine does not blur as it blurs /proc/stat's CPU time:
+ *   perf record -e cpu-clock -F 1999 -g -C 1 -o out.perf -- node --import tsx bench/nft-ablation.ts --no-backend \
+ *     --variants nft-copy --without-plain
+ *   perf report -i out.perf --children --sort sym --stdio -g none   (net_rx_action, nf_hook_slow, nft_do_chain...)
  *
  * Needs root, two CPUs and the programs of `npm run bench`.
  */
@@ -67,7 +73,7 @@ const VARIANTS: ReadonlyMap<string, Cut> = new Map<string, Cut>([
   ['nft-noqos', withoutRules(/@qos_/)],
   ['nft-nocount', withoutRules(/@fipcount_/)],
   ['nft-noicmp', withoutRules(/jump icmp_errors/)],
-  ['nft-nospoof', withoutRules(/ drop comment/)],
+  ['nft-nospoof', withoutRules(/(ip daddr \{|@fixed_macs).* drop comment/)],
   ['nft-nonat', withoutChains('nat_prerouting', 'nat_postrouting')],
   ['nft-nopost', withoutChains('stateless_postrouting')],
   ['nft-raw1nat', both(rawOnlyTranslate, withoutChains('stateless_postrouting'))],
@@ -86,6 +92,7 @@ const { values } = parseArgs({
     prefix: { type: 'string', default: 'sfipabl' },
     'no-backend': { type: 'boolean', default: false },
     'baseline-src': { type: 'string' },
+    'without-plain': { type: 'boolean', default: false },
   },
 });
 type Render = typeof renderFull;
@@ -119,6 +126,7 @@ const result = await runForwarding({
   packets: Number(values.packets),
   ratePps: 0,
   ipBytes: [46],
+  withoutPlain: values['without-plain'],
   scratch: new Map(names.map((n) => [n, (r: BenchRouter, fips: number) => load(n, r, fips)])),
   genCpu: 0,
   routerCpu: 1,

@@ -41,6 +41,11 @@ export interface ForwardingOptions {
    * never for the product's figures.
    */
   readonly scratch?: ReadonlyMap<string, (r: BenchRouter, fips: number) => Promise<void>>;
+  /**
+   * Leave plain routing out: for a profiler attached to the router CPU for the whole run, so that everything it
+   * samples belongs to the one configuration measured (bench/nft-ablation.ts --perf).
+   */
+  readonly withoutPlain?: boolean;
   readonly genCpu: number;
   readonly routerCpu: number;
   readonly seed: number;
@@ -124,7 +129,7 @@ export async function runForwarding(o: ForwardingOptions): Promise<ForwardingRes
     if (a.ok) backends.push(b);
     else unavailable.push({ backend: b, reason: a.reason });
   }
-  const configs: string[] = ['plain', ...backends];
+  const configs: string[] = [...(o.withoutPlain ? [] : ['plain']), ...backends];
   if (backends.includes('ebpf')) configs.push(EBPF_TC_PATH);
   configs.push(...(o.scratch?.keys() ?? []));
   const t = benchTopology(o.prefix, configs);
