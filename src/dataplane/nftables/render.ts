@@ -144,10 +144,11 @@ export function chainsFor(desired: DesiredRouter, options: NftOptions = DEFAULT_
   const spoof = splitByInputDevice(antiSpoofing, gw);
   const rest = splitByInputDevice(translation, gw);
   // A VM's packet that is no ICMP error and not addressed to a floating IP can match none of the rules between the
-  // anti-spoofing and the untracking ones: the QoS ingress and count sets and the translation map hold floating
-  // addresses only (read-back checks each against the membership set), and the hairpin rules test @fips. So it
-  // goes straight to the untracking rules, at one lookup instead of seven (outbound traffic of a floating IP, the
-  // shared SNAT's). Port forwardings add rules keyed on their own addresses in between, so not with those.
+  // anti-spoofing and the untracking ones: the QoS ingress sets, the count set and the translation map hold the
+  // mappings' floating addresses only (read-back brings each back to the desired mappings), and the hairpin rules
+  // test @fips. So it goes straight to the untracking rules: two lookups instead of seven for a floating IP's
+  // outbound traffic, three instead of nine for the shared SNAT's (docs/nftables.md). Port forwardings add rules
+  // keyed on their own addresses in between, so not with those.
   const fromGateway = [...spoof.fromGateway, ...rest.fromGateway];
   const inside = [
     ...spoof.fromInside,
