@@ -9,6 +9,7 @@ import {
   fixedIpOf,
   floatingIpOf,
   macOf,
+  type BenchRouter,
 } from '../topology.js';
 import { kernelTimeNs, netRxSoftirqs } from './cpu.js';
 import { steerReceiveTo } from './rps.js';
@@ -34,6 +35,17 @@ export interface ForwardingOptions {
    * measured everywhere, as the full profile does).
    */
   readonly statefulMaxFips?: number;
+  /**
+   * Scratch configurations measured beside the backends: a name (device names take `g-<name>`, so at most 13
+   * characters) and how to load its router for a count of floating IPs. For ablations (bench/nft-ablation.ts),
+   * never for the product's figures.
+   */
+  readonly scratch?: ReadonlyMap<string, (r: BenchRouter, fips: number) => Promise<void>>;
+  /**
+   * Leave plain routing out: for a profiler attached to the router CPU for the whole run, so that everything it
+   * samples belongs to the one configuration measured (bench/nft-ablation.ts --perf).
+   */
+  readonly withoutPlain?: boolean;
   readonly genCpu: number;
   readonly routerCpu: number;
   readonly seed: number;
@@ -117,8 +129,9 @@ export async function runForwarding(o: ForwardingOptions): Promise<ForwardingRes
     if (a.ok) backends.push(b);
     else unavailable.push({ backend: b, reason: a.reason });
   }
-  const configs: string[] = ['plain', ...backends];
+  const configs: string[] = [...(o.withoutPlain ? [] : ['plain']), ...backends];
   if (backends.includes('ebpf')) configs.push(EBPF_TC_PATH);
+  configs.push(...(o.scratch?.keys() ?? []));
   const t = benchTopology(o.prefix, configs);
   const samples: ForwardingSample[] = [];
   const installs: { config: string; fips: number; applyMs: number }[] = [];
@@ -142,6 +155,12 @@ export async function runForwarding(o: ForwardingOptions): Promise<ForwardingRes
       for (const fips of [...o.fipCounts].sort((a, b) => a - b)) {
         for (const config of configs.filter((c) => c !== 'plain' && measuredAt(c, fips))) {
           const r = t.routers.find((x) => x.name === config)!;
+          const scratch = o.scratch?.get(config);
+          if (scratch) {
+            await scratch(r, fips);
+            o.log(`forwarding: scratch ${config} carries ${fips} floating IPs`);
+            continue;
+          }
           const { backend, ...options } = backendOf(config);
           const installed = await installFloatingIps(t, r, backend, benchRouterId(config), fips, options);
           installs.push({ config, fips, applyMs: installed.applyMs });
@@ -189,7 +208,7 @@ export async function runForwarding(o: ForwardingOptions): Promise<ForwardingRes
       const dst = config === 'plain' ? fixedIpOf(fips - 1) : floatingIpOf(fips - 1);
       await run('conntrack', ['-F'], { netns: r.namespace, okExitCodes: [1] });
       const before = await readSinkCounter(t, r.sinkDevice);
-      const ebpf = backendOf(config).backend === 'ebpf';
+      const ebpf = !o.scratch?.has(config) && backendOf(config).backend === 'ebpf';
       const programBefore = ebpf ? await gatewayIngressRuns(benchRouterId(config)) : null;
       const cpuBefore = kernelTimeNs(o.routerCpu);
       const softirqsBefore = netRxSoftirqs(o.routerCpu);
