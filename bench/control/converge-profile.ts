@@ -22,11 +22,13 @@ const { values } = parseArgs({
     /** A state directory populated before (same topology prefix): copied instead of populating again. */
     'from-state': { type: 'string' },
     'no-restart': { type: 'boolean' },
+    /** Namespace and device prefix: runs beside each other need their own (a state keeps the router's namespace). */
+    prefix: { type: 'string', default: 'cvp' },
   },
 });
 const fips = Number(values.fips);
 const port = Number(values.port);
-const t = benchTopology('cvp', ['cp']);
+const t = benchTopology(values.prefix, ['cp']);
 const r = t.routers[0]!;
 const stateDir = mkdtempSync(join(tmpdir(), 'sfip-converge-'));
 const url = `http://127.0.0.1:${port}`;
