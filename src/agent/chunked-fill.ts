@@ -6,7 +6,8 @@ export const FILL_CHUNK = 20_000;
 
 /**
  * Whether a router is filled in chunks: the kernel holds nothing of it (no table or generation, no floating
- * address), it wants more than one chunk of mappings, and its backend takes deltas against a kept record.
+ * address), it wants more than one chunk of mappings, and its backend takes deltas against a kept record and
+ * applies out of process (measured: eBPF's in-process map writes took more CPU in steps than in one go).
  */
 export function fillsInChunks(
   layer: RouterDataplane,
@@ -18,6 +19,7 @@ export function fillsInChunks(
     !actual.present &&
     actual.addresses.size === 0 &&
     desired.mappings.length > chunk &&
+    layer.backend.appliesOutOfProcess === true &&
     layer.backend.planDelta !== undefined &&
     layer.backend.readsEveryPass !== true
   );
