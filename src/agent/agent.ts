@@ -50,8 +50,6 @@ export interface AgentOptions {
   readonly localNamespace?: (namespace: string | null) => string | null;
   /** Enforced around every apply and removal (multi-node: the lease fence). */
   readonly guard?: RouterGuard;
-  /** Mappings per step when a router is filled from nothing (see chunked-fill.ts). Default FILL_CHUNK. */
-  readonly fillChunk?: number;
 }
 
 /** Pruning scans every namespace of the host: not on every resync. */
@@ -386,7 +384,6 @@ export class Agent extends EventEmitter {
         ...(o.standsBy && { standsBy: o.standsBy }),
         ...(o.localNamespace && { localNamespace: o.localNamespace }),
         ...(o.guard && { guard: o.guard }),
-        ...(o.fillChunk !== undefined && { fillChunk: o.fillChunk }),
       });
       this.reconcilers.set(routerId, reconciler);
     }

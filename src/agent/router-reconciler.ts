@@ -15,7 +15,6 @@ import { sharedChannels } from '../dataplane/common/netns-channels.js';
 import { limitsKey } from '../dataplane/index.js';
 import { sameStructure, type RouterDataplane } from '../dataplane/router-dataplane.js';
 import { withChanges, type MappingChange } from '../dataplane/router-state.js';
-import { FILL_CHUNK, fillInChunks, fillsInChunks } from './chunked-fill.js';
 import type { DesiredRouter, FloatingMapping, RouterIntent, RouterTarget } from '../dataplane/index.js';
 
 /**
@@ -87,8 +86,6 @@ export interface ReconcilerDeps {
   /** The name on this node of a router's namespace. Default: the name itself. */
   readonly localNamespace?: (namespace: string | null) => string | null;
   readonly guard?: RouterGuard;
-  /** Mappings per step when a router is filled from nothing (default FILL_CHUNK; tests use small ones). */
-  readonly fillChunk?: number;
 }
 
 /**
@@ -300,10 +297,7 @@ export class RouterReconciler {
         drifted = previous !== undefined && routerDataplane.differsFromRecord(desired, actual);
       }
       this.applied = undefined;
-      // A router the kernel holds nothing of, with many mappings, is filled step by step (see chunked-fill.ts).
-      const chunk = this.deps.fillChunk ?? FILL_CHUNK;
-      const fill = fillsInChunks(routerDataplane, desired, actual, chunk);
-      const plan = fill ? undefined : routerDataplane.plan(desired, actual);
+      const plan = routerDataplane.plan(desired, actual);
       this.programmed = {
         routerId: desired.routerId,
         namespace: desired.namespace,
@@ -311,45 +305,26 @@ export class RouterReconciler {
         backend,
       };
       this.role = role;
+      let conntrackDeleted = 0;
       // The guard runs on every pass, not only before applies: a router already in the kernel (an agent restart)
       // must be fenced again too. It is cheap when nothing changed. A refusal stops only what would announce
       // more; taking mappings away is always safe.
-      const announcesMore = !plan || plan.rebuild || plan.added.length > 0 || plan.addAddresses.length > 0;
+      const announcesMore = plan.rebuild || plan.added.length > 0 || plan.addAddresses.length > 0;
       try {
         await this.deps.guard?.arm(desired);
       } catch (error) {
         if (announcesMore || !(error instanceof GuardRefusal)) throw error;
       }
-      let summary: { changed: boolean; rebuilt: boolean; added: number; removed: number };
-      let conntrackDeleted: number;
-      let unreported = floatingIps;
-      if (plan) {
-        // Applied even when empty: the router layer then records the read as what the kernel holds.
-        conntrackDeleted = await routerDataplane.apply(plan, desired, actual);
-        summary = {
-          changed: !isEmptyPlan(plan),
-          rebuilt: plan.rebuild,
-          added: plan.added.length,
-          removed: plan.removed.length,
-        };
-      } else {
-        // Each step's floating IPs are reported ACTIVE as soon as it is applied, during the next step.
-        const filled = await fillInChunks(routerDataplane, desired, actual, chunk, (from, to) =>
-          reports ? this.report(floatingIps.slice(from, to), 'ACTIVE', '') : Promise.resolve(),
-        );
-        conntrackDeleted = filled.conntrackDeleted;
-        unreported = floatingIps.slice(desired.mappings.length);
-        summary = { changed: true, rebuilt: true, added: desired.mappings.length, removed: 0 };
-        log.info({ router: this.routerId, steps: filled.steps }, 'filled in steps');
-      }
-      if (summary.changed) {
+      // Applied even when empty: the router layer then records the read as what the kernel holds.
+      conntrackDeleted = await routerDataplane.apply(plan, desired, actual);
+      if (!isEmptyPlan(plan)) {
         log.info(
           {
             router: this.routerId,
             cause,
-            rebuilt: summary.rebuilt,
-            added: summary.added,
-            removed: summary.removed,
+            rebuilt: plan.rebuild,
+            added: plan.added.length,
+            removed: plan.removed.length,
             conntrackDeleted,
           },
           drifted ? 'repaired drift' : 'applied',
@@ -363,10 +338,17 @@ export class RouterReconciler {
         intent.refused.length > 0 || !!refusal,
       );
       if (reports) {
-        await this.report(unreported, 'ACTIVE', '');
+        await this.report(floatingIps, 'ACTIVE', '');
         await this.reportRouter(intent.router, '', (await dataplane.routerNote?.(desired)) ?? '');
       }
-      return (this.last = outcome({ ...summary, drifted, conntrackDeleted }));
+      return (this.last = outcome({
+        changed: !isEmptyPlan(plan),
+        rebuilt: plan.rebuild,
+        drifted,
+        added: plan.added.length,
+        removed: plan.removed.length,
+        conntrackDeleted,
+      }));
     } catch (error) {
       // Unset after any failure, as documented: a failed read (a vanished namespace) must not leave the state
       // of an earlier apply trusted, or the next pass would skip the kernel and report ACTIVE.

@@ -235,12 +235,6 @@ export interface Dataplane<State extends BackendState = BackendState> {
    */
   readonly readsEveryPass?: boolean;
   /**
-   * True when another process parses and commits a batch (`nft -f`): a router filled from nothing then goes in
-   * steps, whose kernel work overlaps the agent's status writes (agent/chunked-fill.ts). A backend that writes
-   * in-process (eBPF's map syscalls) gains nothing from steps and would pay their record keeping.
-   */
-  readonly appliesOutOfProcess?: boolean;
-  /**
    * Where the floating addresses of a dataplane that programs no kernel (the fake) live; absent: on the
    * gateway device, as local routes.
    */

@@ -60,9 +60,6 @@ export class FakeDataplane implements Dataplane {
   /** How many times read() was called: tests check that deltas need no read. */
   reads = 0;
 
-  /** As nft: a router filled from nothing goes in steps (agent/chunked-fill.ts). */
-  readonly appliesOutOfProcess = true;
-
   async check(): Promise<CapabilityCheck[]> {
     return [{ name: 'fake', ok: true, detail: 'in memory' }];
   }

@@ -55,8 +55,6 @@ const DEEP_READ_EVERY = 6;
 
 export class NftablesDataplane implements Dataplane {
   readonly name = 'nftables' as const;
-  /** `nft -f` parses the text: at 100,000 elements, seconds the agent can spend on other work. */
-  readonly appliesOutOfProcess = true;
   private readonly reads = new Map<string, number>();
   /** Routers whose last read found limited floating IPs: their quick reads list the QoS sets. */
   private readonly limited = new Set<string>();
