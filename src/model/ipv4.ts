@@ -3,13 +3,35 @@ import { invalidInput } from './errors.js';
 /** A strictly validated dotted-quad IPv4 address. Only `parseIPv4` and `ipv4FromUint32` make one. */
 export type IPv4 = string & { readonly __brand: 'IPv4' };
 
-const OCTET = /^(0|[1-9][0-9]{0,2})$/;
-
-/** True for canonical dotted-quad text: four decimal octets 0-255, no leading zeros, nothing else. */
+/**
+ * True for canonical dotted-quad text: four decimal octets 0-255, no leading zeros, nothing else. One scan of the
+ * characters, without split or regular expressions: a full pass checks every address of 100,000 mappings.
+ */
 export function isIPv4(text: string): text is IPv4 {
-  const parts = text.split('.');
-  return parts.length === 4 && parts.every((p) => OCTET.test(p) && Number(p) <= 255);
+  let octets = 0;
+  let digits = 0;
+  let value = 0;
+  // The end of the text closes the last octet as a dot would.
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : DOT;
+    if (c === DOT) {
+      if (digits === 0 || value > 255) return false;
+      octets++;
+      digits = 0;
+      value = 0;
+    } else {
+      // A digit after a leading zero ("01", "00") is refused; so is a fourth digit.
+      if (c < ZERO || c > NINE || (digits > 0 && value === 0) || digits === 3) return false;
+      digits++;
+      value = value * 10 + (c - ZERO);
+    }
+  }
+  return octets === 4;
 }
+
+const DOT = 46;
+const ZERO = 48;
+const NINE = 57;
 
 /**
  * Parses strict dotted-quad IPv4. Rejects the forms inet_aton accepts (`127.1`, `010.0.0.1`, `0x7f.0.0.1`)

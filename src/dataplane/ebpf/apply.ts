@@ -12,6 +12,7 @@ import {
   PF_VALUE,
   QOS_VALUE,
   ADDRESS,
+  MAC_VALUE,
   writeValue,
   type PinnedMap,
 } from './maps.js';
@@ -19,7 +20,7 @@ import { runInNetns } from './netns.js';
 import { generationName, loadObject } from './object.js';
 import { generationPaths } from './paths.js';
 import type { EbpfBatch } from './state.js';
-import { addressBytes, encodeConfig, macBytes, netKey } from './values.js';
+import { addressBytes, encodeConfig, netKey } from './values.js';
 
 export interface ApplyContext {
   readonly run: Runner;
@@ -117,10 +118,13 @@ function writeEntries(maps: Map<MapName, PinnedMap>, batch: EbpfBatch): void {
       ADDRESS,
       QOS_VALUE,
     );
-  changeEntries(
+  // A hash map: batch syscalls, as the translation maps (one syscall per MAC took a while at 100,000).
+  changeMap(
     maps.get('fixed_macs')!,
-    batch.macs.set.map(([fixed, mac]) => [addressBytes(fixed), macBytes(mac)]),
-    batch.macs.remove.map((fixed) => addressBytes(fixed)),
+    batch.macs,
+    (fixed, mac) => `MAC ${mac} of fixed IP ${fixed}`,
+    ADDRESS,
+    MAC_VALUE,
   );
   changeEntries(
     maps.get('internal_nets')!,

@@ -3,7 +3,16 @@ import type * as BpfModule from 'bpf';
 import type { MapRef, RawMap as RawMapType } from 'bpf';
 import type { MapSpec } from './layout.js';
 import { qosValues, qosValueText } from './qos.js';
-import { addressKeys, addressText, pfKeys, pfKeyText, pfValues, pfValueText } from './values.js';
+import {
+  addressKeys,
+  addressText,
+  macBytes,
+  macText,
+  pfKeys,
+  pfKeyText,
+  pfValues,
+  pfValueText,
+} from './values.js';
 
 let loaded: typeof BpfModule | undefined;
 
@@ -79,6 +88,8 @@ export const ADDRESS: Codec = { bytes: addressKeys, text: (b) => addressText(b) 
 /** pf_in and pf_out: "203.0.113.11 tcp 2222" -> "10.0.0.12 22" (forwarding.ts). */
 export const PF_KEY: Codec = { bytes: pfKeys, text: pfKeyText };
 export const PF_VALUE: Codec = { bytes: pfValues, text: pfValueText };
+/** fixed_macs values: a port's MAC (lower case, colon-separated). */
+export const MAC_VALUE: Codec = { bytes: (texts) => texts.map(macBytes), text: macText };
 /** qos: a floating IP's limits as their `limitsKey` (qos.ts). */
 export const QOS_VALUE: Codec = { bytes: qosValues, text: qosValueText };
 

@@ -118,8 +118,12 @@ export function macBytes(mac: string): Buffer {
 }
 
 export function macText(bytes: Buffer): string {
-  return [...bytes.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+  const h = (i: number) => HEX_BYTES[bytes[i]!]!;
+  return `${h(0)}:${h(1)}:${h(2)}:${h(3)}:${h(4)}:${h(5)}`;
 }
+
+/** "00" to "ff": a MAC's text without a string per byte per read (100,000 per full read). */
+const HEX_BYTES = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
 
 /** struct net_key for the LPM trie: prefix length (host order), then the network address. */
 export function netKey(cidr: string): Buffer {

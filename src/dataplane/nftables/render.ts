@@ -324,14 +324,45 @@ export function renderDelta(
   limits: ReadonlyMap<string, string> = new Map(),
 ): { text: string | null; added: FloatingMapping[]; removed: FloatingMapping[] } {
   const table = tableName(desired.routerId);
-  const want = new Map(desired.mappings.map((m) => [m.floatingIp as string, m.fixedIp as string]));
-  const wantOut = new Map(desired.mappings.map((m) => [m.fixedIp as string, m.floatingIp as string]));
-  const deleteIn = [...inbound].filter(([fip, fixed]) => want.get(fip) !== fixed).map(([fip]) => fip);
-  const deleteOut = [...outbound]
-    .filter(([fixed, fip]) => wantOut.get(fixed) !== fip)
-    .map(([fixed]) => fixed);
-  const addIn = desired.mappings.filter((m) => inbound.get(m.floatingIp) !== m.fixedIp);
-  const addOut = desired.mappings.filter((m) => outbound.get(m.fixedIp) !== m.floatingIp);
+  // Plain loops, each map walked once: at a restart with 100,000 floating IPs nothing differs, and spreading every
+  // map into arrays of pairs to find that out cost seconds.
+  const want = new Map<string, string>();
+  const wantOut = new Map<string, string>();
+  const wantMac = new Map<string, string>();
+  for (const m of desired.mappings) {
+    want.set(m.floatingIp, m.fixedIp);
+    wantOut.set(m.fixedIp, m.floatingIp);
+    if (m.fixedMac) wantMac.set(m.fixedIp, m.fixedMac);
+  }
+  const deleteIn: string[] = [];
+  const removed: FloatingMapping[] = [];
+  // The counter sets hold exactly the inbound map's keys (read-back checks it), so they change only when a
+  // floating address appears or disappears: a moved floating IP keeps counting from where it was.
+  // So does the floating membership set; the fixed one follows the outbound map's keys the same way.
+  const uncount: string[] = [];
+  for (const [fip, fixed] of inbound) {
+    if (want.get(fip) !== fixed) {
+      deleteIn.push(fip);
+      removed.push({ floatingIp: fip, fixedIp: fixed } as FloatingMapping);
+    }
+    if (!want.has(fip)) uncount.push(fip);
+  }
+  const deleteOut: string[] = [];
+  const unfix: string[] = [];
+  for (const [fixed, fip] of outbound) {
+    if (wantOut.get(fixed) !== fip) deleteOut.push(fixed);
+    if (!wantOut.has(fixed)) unfix.push(fixed);
+  }
+  const addIn: FloatingMapping[] = [];
+  const addOut: FloatingMapping[] = [];
+  const count: string[] = [];
+  for (const m of desired.mappings) {
+    if (inbound.get(m.floatingIp) !== m.fixedIp) addIn.push(m);
+    if (outbound.get(m.fixedIp) !== m.floatingIp) addOut.push(m);
+    if (!inbound.has(m.floatingIp)) count.push(m.floatingIp);
+  }
+  const fix: string[] = [];
+  for (const fixed of wantOut.keys()) if (!outbound.has(fixed)) fix.push(fixed);
   const lines = MAPS.flatMap((map) => {
     const deletes = map.keyedBy === 'floating' ? deleteIn : deleteOut;
     const adds = map.keyedBy === 'floating' ? addIn : addOut;
@@ -342,26 +373,14 @@ export function renderDelta(
       ...chunk(adds).map((ms) => `add element ip ${table} ${map.name} { ${ms.map(map.element).join(', ')} }`),
     ];
   });
-  const wantMac = new Map(
-    desired.mappings.flatMap((m) => (m.fixedMac ? [[m.fixedIp as string, m.fixedMac]] : [])),
-  );
-  const macDeletes = [...macs]
-    .filter(([fixed, mac]) => wantMac.get(fixed) !== mac)
-    .map(([fixed, mac]) => [mac, fixed]);
-  const macAdds = [...wantMac]
-    .filter(([fixed, mac]) => macs.get(fixed) !== mac)
-    .map(([fixed, mac]) => [mac, fixed]);
+  const macDeletes: string[][] = [];
+  for (const [fixed, mac] of macs) if (wantMac.get(fixed) !== mac) macDeletes.push([mac, fixed]);
+  const macAdds: string[][] = [];
+  for (const [fixed, mac] of wantMac) if (macs.get(fixed) !== mac) macAdds.push([mac, fixed]);
   lines.push(
     ...sourceMacStatements('delete', table, macDeletes),
     ...sourceMacStatements('add', table, macAdds),
   );
-  // The counter sets hold exactly the inbound map's keys (read-back checks it), so they change only when a
-  // floating address appears or disappears: a moved floating IP keeps counting from where it was.
-  // So does the floating membership set; the fixed one follows the outbound map's keys the same way.
-  const uncount = [...inbound.keys()].filter((fip) => !want.has(fip));
-  const count = desired.mappings.filter((m) => !inbound.has(m.floatingIp)).map((m) => m.floatingIp as string);
-  const unfix = [...outbound.keys()].filter((fixed) => !wantOut.has(fixed));
-  const fix = [...wantOut.keys()].filter((fixed) => !outbound.has(fixed));
   const keyChanges: [string, string[], string[]][] = [
     ...COUNTER_SETS.map((set): [string, string[], string[]] => [set, uncount, count]),
     [FLOATING_SET, uncount, count],
@@ -374,7 +393,7 @@ export function renderDelta(
     ]),
   );
   lines.push(...qosDelta(table, desired, limits));
-  return { text: lines.length ? lines.join('\n') + '\n' : null, ...mappingChanges(desired, inbound) };
+  return { text: lines.length ? lines.join('\n') + '\n' : null, added: addIn, removed };
 }
 
 /**

@@ -1,0 +1,73 @@
+/**
+ * routerIntent reads the ports of a router with many floating IPs ahead, through their subnet's index: the intent
+ * must be exactly what port-by-port reads give, a port outside the router's subnets included.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { routerIntent } from '../../src/dataplane/index.js';
+import {
+  addRouterInterface,
+  createFloatingIp,
+  createNetwork,
+  createPort,
+  createRouter,
+  createSubnet,
+} from '../../src/model/index.js';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { adminContext } from '../support/model-fixture.js';
+
+/** More floating IPs than the read-ahead's threshold (256), and one whose port is on a subnet not attached. */
+const COUNT = 300;
+
+describe('routerIntent with ports read ahead', () => {
+  it('maps every floating IP to its own port’s MAC and refuses the one outside the router’s subnets', async () => {
+    const store = new SqliteStore({ path: ':memory:' });
+    const ctx = adminContext();
+    const made = await store.update((tx) => {
+      const pub = createNetwork(tx, ctx, { name: 'public', external: true });
+      createSubnet(tx, ctx, {
+        networkId: pub.id,
+        cidr: '198.51.100.0/23',
+        gatewayIp: '198.51.100.1',
+        allocationPools: [{ start: '198.51.100.10', end: '198.51.101.250' }],
+      });
+      const priv = createNetwork(tx, ctx, { name: 'private' });
+      const privSub = createSubnet(tx, ctx, { networkId: priv.id, cidr: '10.0.0.0/22' });
+      const other = createNetwork(tx, ctx, { name: 'elsewhere' });
+      createSubnet(tx, ctx, { networkId: other.id, cidr: '10.9.0.0/24' });
+      const router = createRouter(tx, ctx, {
+        name: 'r1',
+        namespace: 'qrouter-1',
+        gatewayDevice: 'qg-1',
+        externalGateway: { networkId: pub.id, externalFixedIps: [{ ipAddress: '198.51.100.2' }] },
+      });
+      addRouterInterface(tx, ctx, router.id, { subnetId: privSub.id });
+      const macs = new Map<string, string>();
+      for (let i = 0; i < COUNT; i++) {
+        const port = createPort(tx, ctx, { networkId: priv.id });
+        const fip = createFloatingIp(tx, ctx, { floatingNetworkId: pub.id, portId: port.id });
+        macs.set(fip.floatingIpAddress, port.macAddress);
+      }
+      // A floating IP mapped to a port on a subnet the router has no interface on: a store written another way.
+      // The trust check must refuse it, its port read one by one.
+      const stray = createPort(tx, ctx, { networkId: other.id });
+      const strayFip = createFloatingIp(tx, ctx, { floatingNetworkId: pub.id });
+      tx.put('floatingip', {
+        ...strayFip,
+        portId: stray.id,
+        fixedIpAddress: stray.fixedIps[0]!.ipAddress,
+        routerId: router.id,
+      });
+      return { router: router.id, macs, stray: strayFip.id };
+    });
+    const intent = await store.read((v) => routerIntent(v, v.get('router', made.router)!));
+    assert.equal(intent.desired?.mappings.length, COUNT);
+    for (const m of intent.desired!.mappings)
+      assert.equal(m.fixedMac, made.macs.get(m.floatingIp), m.floatingIp);
+    assert.deepEqual(
+      intent.refused.map((r) => [r.floatingIp.id, /is not attached to router/.test(r.reason)]),
+      [[made.stray, true]],
+    );
+    await store.close();
+  });
+});
