@@ -5,7 +5,7 @@ import { assignAddress } from './ip-assignment.js';
 import { IPv4, parseIPv4 } from './ipv4.js';
 import { CommonInput, getVisible, newResource, notFoundError, revise, visibleTo } from './resource.js';
 import { usableQosPolicy } from './qos-policies.js';
-import { interfaceSubnets } from './routers.js';
+import { interfacePorts } from './routers.js';
 import type { Context, Tx, View } from './tx.js';
 
 export interface FloatingIpInput extends CommonInput {
@@ -249,14 +249,24 @@ function pickFixedIp(port: Port, fixedIpAddress: string | undefined) {
   return port.fixedIps[0]!;
 }
 
-/** Neutron's rule: the router with a gateway on the floating network and an interface on the fixed IP's subnet. */
+/**
+ * Neutron's rule: the router with a gateway on the floating network and an interface on the fixed IP's subnet.
+ * Every router on the network is looked at (in id order, the first wins), so each costs here: its interfaces are
+ * matched by subnet id, without reading their subnets (interfaceSubnets would read two per router, which made
+ * this most of an association's cost with 100 routers). The subnet itself is read once: an interface on a subnet
+ * that no longer exists reaches nothing, as interfaceSubnets has it.
+ */
 export function routerFor(view: View, networkId: string, subnetId: string): string | undefined {
+  if (!view.get('subnet', subnetId)) return undefined;
   return view
     .lookup(routersOfNetworkKey(networkId))
     .map((ref) => ref.id)
     .sort()
     .find((routerId) => {
       const router = view.get('router', routerId);
-      return router !== undefined && interfaceSubnets(view, router).some((s) => s.id === subnetId);
+      return (
+        router !== undefined &&
+        interfacePorts(view, router).some((p) => p.fixedIps.some((ip) => ip.subnetId === subnetId))
+      );
     });
 }
