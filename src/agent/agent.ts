@@ -257,6 +257,19 @@ export class Agent extends EventEmitter {
       this.needsFull.delete(routerId);
       this.deferredResync.add(routerId);
     }
+    if (
+      fipId === undefined &&
+      cause === 'resync' &&
+      this.changedFips.has(routerId) &&
+      !this.needsFull.has(routerId) &&
+      !this.running.has(routerId)
+    ) {
+      // The same rule the other way round: a resync that finds floating IP changes queued lets them go first as a
+      // delta, and follows it. Merged into one full pass instead, the changes would wait for a kernel read, and
+      // the pass, keeping the changes' cause, would plan from the record rather than read the kernel.
+      this.deferredResync.add(routerId);
+      return;
+    }
     if (!this.dirty.has(routerId)) this.dirty.set(routerId, cause);
     if (fipId === undefined) {
       this.needsFull.add(routerId);

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pino from 'pino';
 import { Agent } from '../../src/agent/index.js';
+import type { ReconcileOutcome } from '../../src/agent/router-reconciler.js';
 import { FakeDataplane } from '../../src/dataplane/index.js';
 import {
   addRouterInterface,
@@ -14,6 +15,7 @@ import {
   createPort,
   createRouter,
   createSubnet,
+  updateFloatingIp,
   type Tx,
 } from '../../src/model/index.js';
 import { smallCloud, type SmallCloud } from '../support/model-fixture.js';
@@ -92,5 +94,53 @@ describe('agent: delta workers', () => {
 
   it('holds them to deltaConcurrency', async () => {
     assert.equal(await deltasInFlight(2), 2);
+  });
+
+  it('lets queued floating IP changes go first as a delta when a resync comes, then resyncs', async () => {
+    const c = await smallCloud();
+    const [a, b] = await threeRouters(c);
+    const dp = new FakeDataplane();
+    const agent = new Agent({
+      store: c.store,
+      dataplaneFor: () => dp,
+      defaultBackend: 'fake',
+      log,
+      resyncIntervalMs: 600_000,
+      pollIntervalMs: 600_000,
+      programmedRoutersPath: null,
+      garp: false,
+      conntrackCleanup: false,
+      concurrency: 2,
+      deltaConcurrency: 1,
+    });
+    await agent.start();
+    const [fipA, fipB] = await c.store.update((tx) =>
+      [a!, b!].map((r) => createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: r.port })),
+    );
+    await agent.sync();
+    const outcomes: ReconcileOutcome[] = [];
+    agent.on('reconciled', (o: ReconcileOutcome) => outcomes.push(o));
+    // Router a's delta holds the only delta worker; router b's change queues behind it.
+    let release!: () => void;
+    dp.applyGate = new Promise<void>((r) => (release = r));
+    await c.store.update((tx) => updateFloatingIp(tx, c.ctx, fipA!.id, { portId: null }));
+    while (dp.applying === 0) await new Promise((r) => setTimeout(r, 5));
+    await c.store.update((tx) => updateFloatingIp(tx, c.ctx, fipB!.id, { portId: null }));
+    await new Promise((r) => setTimeout(r, 50));
+    agent.resyncAll('resync');
+    release();
+    dp.applyGate = undefined;
+    await agent.sync();
+    const ofB = outcomes.filter((o) => o.routerId === b!.router);
+    assert.deepEqual(
+      ofB.map((o) => [o.cause, o.changeLatenciesMs !== undefined]),
+      [
+        ['floatingip-changed', true],
+        ['resync', false],
+      ],
+      'a delta, then the resync',
+    );
+    assert.equal(ofB[0]!.removed, 1);
+    await agent.stop();
   });
 });
