@@ -12,6 +12,7 @@ import { GarpQueue, type Dataplane } from '../dataplane/index.js';
 import { RouterDataplane } from '../dataplane/router-dataplane.js';
 import { sharedChannels } from '../dataplane/common/netns-channels.js';
 import { ProgrammedRouters } from './programmed-routers.js';
+import { StatusWriter } from './status-writer.js';
 import {
   RouterReconciler,
   type ProgrammedRouter,
@@ -34,8 +35,10 @@ export interface AgentOptions {
   readonly programmedRoutersPath?: string | null;
   readonly garp?: boolean;
   readonly conntrackCleanup?: boolean;
-  /** How many routers are reconciled at once. Default 4. */
+  /** How many routers are reconciled at once by full passes (at most this less one). Default 4. */
   readonly concurrency?: number;
+  /** How many delta passes (a few floating IPs of a router) run at once, beside the full passes. Default 16. */
+  readonly deltaConcurrency?: number;
   /**
    * Which routers this agent carries (multi-node: those scheduled to its node). Any other router is removed
    * from this node if it was programmed here. Default: every router.
@@ -54,6 +57,9 @@ export interface AgentOptions {
 
 /** Pruning scans every namespace of the host: not on every resync. */
 const PRUNE_INTERVAL_MS = 10 * 60_000;
+
+/** Delta passes at once (see drain). */
+const DELTA_CONCURRENCY = 16;
 
 /** How long floating IP changes for one router are gathered into one batch before its pass starts. */
 const COALESCE_MS = 2;
@@ -121,6 +127,8 @@ export class Agent extends EventEmitter {
     },
   };
 
+  /** One writer for the whole agent, so that the statuses of every router's passes share transactions. */
+  private readonly statusWriter: StatusWriter;
   /** One queue for the whole agent, so that its rate limit holds across routers. */
   readonly garp: GarpQueue;
   /** One router layer per backend and role, shared by every router's reconciler (it keeps their records). */
@@ -132,6 +140,7 @@ export class Agent extends EventEmitter {
       options.log.warn({ router: target.routerId, err: (error as Error).message }, 'gratuitous ARP failed'),
     );
     this.record = new ProgrammedRouters(options.programmedRoutersPath ?? null);
+    this.statusWriter = new StatusWriter(options.store, this.ctx);
   }
 
   /** Reconciles every router once, sweeps what a previous run left behind, then follows the change feed. */
@@ -259,6 +268,19 @@ export class Agent extends EventEmitter {
       this.dirty.delete(routerId);
       this.needsFull.delete(routerId);
       this.deferredResync.add(routerId);
+    }
+    if (
+      fipId === undefined &&
+      cause === 'resync' &&
+      this.changedFips.has(routerId) &&
+      !this.needsFull.has(routerId) &&
+      !this.running.has(routerId)
+    ) {
+      // The same rule the other way round: a resync that finds floating IP changes queued lets them go first as a
+      // delta, and follows it. Merged into one full pass instead, the changes would wait for a kernel read, and
+      // the pass, keeping the changes' cause, would plan from the record rather than read the kernel.
+      this.deferredResync.add(routerId);
+      return;
     }
     if (!this.dirty.has(routerId)) this.dirty.set(routerId, cause);
     if (fipId === undefined) {
@@ -401,6 +423,7 @@ export class Agent extends EventEmitter {
         defaultBackend: o.defaultBackend ?? 'nftables',
         log: o.log,
         ctx: this.ctx,
+        statusWriter: this.statusWriter,
         ...(o.ownsRouter && { ownsRouter: o.ownsRouter }),
         ...(o.standsBy && { standsBy: o.standsBy }),
         ...(o.localNamespace && { localNamespace: o.localNamespace }),
@@ -413,22 +436,25 @@ export class Agent extends EventEmitter {
 
   /**
    * Starts passes for dirty routers while workers are free. Deltas first (routers with only floating IP changes),
-   * then full passes, which never take the last free worker: a round of full passes (a resync of 100 routers, a
-   * restart) must not hold up an association on another router for seconds.
+   * then full passes. The two have workers of their own: full passes at most `concurrency - 1` at once, so that a
+   * round of them (a resync of 100 routers, a restart) never holds up an association on another router for
+   * seconds; deltas up to `deltaConcurrency`, since a delta mostly waits for a channel's answer and a status
+   * write: with one router per change (100 routers churning), a few workers would serialise them on those waits.
    */
   private drain(): void {
     const limit = this.options.concurrency ?? 4;
     const fullLimit = Math.max(1, limit - 1);
+    const deltaLimit = this.options.deltaConcurrency ?? DELTA_CONCURRENCY;
     const isFull = (routerId: string) => this.needsFull.has(routerId) || !this.changedFips.has(routerId);
     const queue = [...this.dirty].sort(([a], [b]) => Number(isFull(a)) - Number(isFull(b)));
     for (const [routerId, cause] of queue) {
-      if (this.running.size + this.runningDeltas.size >= limit) break;
+      const deltas = this.running.size - this.runningFull.size + this.runningDeltas.size;
       if (this.running.has(routerId)) {
-        this.startConcurrentDelta(routerId, cause);
+        if (deltas < deltaLimit) this.startConcurrentDelta(routerId, cause);
         continue;
       }
       const full = isFull(routerId);
-      if (full && this.runningFull.size >= fullLimit) continue;
+      if (full ? this.runningFull.size >= fullLimit : deltas >= deltaLimit) continue;
       this.dirty.delete(routerId);
       const fipIds = full ? undefined : this.changedFips.get(routerId);
       this.needsFull.delete(routerId);

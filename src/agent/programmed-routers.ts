@@ -11,6 +11,9 @@ import { PRIVATE_MODE, restrictIfPresent } from '../fs/private-file.js';
  * sweep when a router was deleted or moved while the agent was down. Written atomically (rename).
  */
 export class ProgrammedRouters {
+  /** The text last written: the agent saves after every pass, and a delta rarely changes where routers are. */
+  private written: string | undefined;
+
   constructor(private readonly path: string | null) {}
 
   /**
@@ -43,14 +46,18 @@ export class ProgrammedRouters {
 
   save(routers: readonly ProgrammedRouter[]): void {
     if (!this.path) return;
+    const text = JSON.stringify(
+      { routers: [...routers].sort((a, b) => a.routerId.localeCompare(b.routerId)) },
+      null,
+      1,
+    );
+    // Unchanged: skip the synchronous write and rename (with 100 routers churning, one per delta).
+    if (text === this.written) return;
     makeDirectories(dirname(this.path));
     const tmp = `${this.path}.tmp`;
-    writeFileSync(
-      tmp,
-      JSON.stringify({ routers: [...routers].sort((a, b) => a.routerId.localeCompare(b.routerId)) }, null, 1),
-      { mode: PRIVATE_MODE },
-    );
+    writeFileSync(tmp, text, { mode: PRIVATE_MODE });
     restrictIfPresent(tmp);
     renameSync(tmp, this.path);
+    this.written = text;
   }
 }

@@ -10,6 +10,7 @@ import {
   type View,
 } from '../model/index.js';
 import type { Store } from '../store/index.js';
+import type { StatusWriter } from './status-writer.js';
 import { changedMappings, routerIntent, isEmptyPlan } from '../dataplane/index.js';
 import { sharedChannels } from '../dataplane/common/netns-channels.js';
 import { limitsKey } from '../dataplane/index.js';
@@ -86,6 +87,8 @@ export interface ReconcilerDeps {
   /** The name on this node of a router's namespace. Default: the name itself. */
   readonly localNamespace?: (namespace: string | null) => string | null;
   readonly guard?: RouterGuard;
+  /** Where floating IP statuses go: shared by every router's reconciler, so they are written together. */
+  readonly statusWriter: StatusWriter;
 }
 
 /**
@@ -559,19 +562,10 @@ export class RouterReconciler {
 
   private async report(fips: readonly FloatingIp[], status: FloatingIpStatus, reason: string): Promise<void> {
     const stale = fips.filter((f) => f.status !== status || f.statusReason !== reason);
-    // In transactions of STATUS_CHUNK: one transaction for 100,000 floating IPs holds the event loop (and with it
-    // the API and every other router's deltas) for seconds. Each status stands alone, so nothing needs them in one.
-    for (let start = 0; start < stale.length; start += STATUS_CHUNK) {
-      const chunk = stale.slice(start, start + STATUS_CHUNK);
-      await this.deps.store.update((tx) => {
-        for (const fip of chunk) setFloatingIpStatus(tx, this.deps.ctx, fip.id, fip, status, reason);
-      });
-    }
+    // Through the agent's status writer: one transaction for what every router's passes report within a few ms.
+    await this.deps.statusWriter.write(stale.map((fip) => ({ fip, status, reason })));
   }
 }
-
-/** Floating IP statuses written per transaction. */
-const STATUS_CHUNK = 2_000;
 
 /** Causes that must look at the kernel itself rather than at what the agent last applied. */
 const FULL_READ_CAUSES = new Set(['resync', 'startup', 'feed-truncated', 'delta-refused']);

@@ -41,6 +41,8 @@ import { connectStore, isAgentRegistry, type Store } from '../store/index.js';
 import { acquireAgentLock, type AgentLock } from './agent-lock.js';
 import { dataplaneCache } from './node-agent.js';
 import { HeapTrimmer } from './heap-trim.js';
+import { readConntrackUsage } from '../dataplane/index.js';
+import { sharedSetDump } from '../dataplane/nftables/counters.js';
 import { explainListenError } from './listen-error.js';
 import { checkPrivileges } from './privileges.js';
 import { checkStateDir } from './state-dir.js';
@@ -242,6 +244,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     dataplaneFor,
     defaultBackend: options.backend,
     cacheMs: options.countersCacheMs ?? 1000,
+    // Through the long-lived dumper when it is built: a scrape then starts no process per namespace.
+    conntrackUsage: (namespace) => sharedSetDump()?.conntrack(namespace) ?? readConntrackUsage(namespace),
   });
   // The dashboard token (for bookmarks, `sfip top` and scrapers), or any admin API token: both views show every
   // project, so a project token is refused.

@@ -1,11 +1,17 @@
-import type { FloatingIp, FloatingIpStatus, Network, Port } from './entities.js';
+import {
+  DEVICE_OWNER_ROUTER_INTERFACE,
+  type FloatingIp,
+  type FloatingIpStatus,
+  type Network,
+  type Port,
+} from './entities.js';
 import { badRequest, conflict, notFound, SfipError } from './errors.js';
-import { fipOfFixedKey, routersOfNetworkKey } from './index-keys.js';
+import { fipOfFixedKey, portsOfDeviceKey, routersOfNetworkKey } from './index-keys.js';
 import { assignAddress } from './ip-assignment.js';
 import { IPv4, parseIPv4 } from './ipv4.js';
 import { CommonInput, getVisible, newResource, notFoundError, revise, visibleTo } from './resource.js';
 import { usableQosPolicy } from './qos-policies.js';
-import { interfaceSubnets } from './routers.js';
+import { interfacePorts } from './routers.js';
 import type { Context, Tx, View } from './tx.js';
 
 export interface FloatingIpInput extends CommonInput {
@@ -249,14 +255,27 @@ function pickFixedIp(port: Port, fixedIpAddress: string | undefined) {
   return port.fixedIps[0]!;
 }
 
-/** Neutron's rule: the router with a gateway on the floating network and an interface on the fixed IP's subnet. */
+/**
+ * Neutron's rule: the router with a gateway on the floating network and an interface on the fixed IP's subnet.
+ * Every router on the network is looked at (in id order, the first wins), so each must cost little: its ports come
+ * in one indexed query and are matched by subnet id, and only a router with an interface port there is read and
+ * its interfaces checked for trust (interfacePorts). Reading each router, its ports one by one and their subnets
+ * made this most of an association's cost in the model with 100 routers on one external network. The subnet itself is read
+ * once: an interface on a subnet that no longer exists reaches nothing.
+ */
 export function routerFor(view: View, networkId: string, subnetId: string): string | undefined {
+  if (!view.get('subnet', subnetId)) return undefined;
+  const onSubnet = (p: Port) => p.fixedIps.some((ip) => ip.subnetId === subnetId);
   return view
     .lookup(routersOfNetworkKey(networkId))
     .map((ref) => ref.id)
     .sort()
     .find((routerId) => {
+      const candidate = view
+        .find('port', portsOfDeviceKey(routerId))
+        .some((p) => p.deviceOwner === DEVICE_OWNER_ROUTER_INTERFACE && onSubnet(p));
+      if (!candidate) return false;
       const router = view.get('router', routerId);
-      return router !== undefined && interfaceSubnets(view, router).some((s) => s.id === subnetId);
+      return router !== undefined && interfacePorts(view, router).some(onSubnet);
     });
 }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { run as defaultRun, type Runner } from '../../exec/run.js';
 
@@ -67,7 +68,10 @@ const PROC_READ_LIMIT = 20_000;
  */
 async function addressesInProc(procNet: string): Promise<Set<string> | undefined> {
   try {
-    const stat = await readFile(`${procNet}/stat/nf_conntrack`, 'utf8');
+    // Read at once, not through the thread pool: a few hundred bytes, asked on every delta. Through the pool (open,
+    // stat, reads, close: a round trip each) the cleanup step measured p50 160 ms of a 320 ms delta with 100
+    // routers churning on a loaded machine, queued behind the other deltas' and the API's file work.
+    const stat = readFileSync(`${procNet}/stat/nf_conntrack`, 'utf8');
     // The first column of every CPU line is the namespace's entry count, in hex.
     const entries = Number.parseInt(stat.split('\n')[1]?.trim().split(/\s+/)[0] ?? '', 16);
     if (!Number.isFinite(entries) || entries > PROC_READ_LIMIT) return undefined;

@@ -90,6 +90,9 @@ export class FakeDataplane implements Dataplane {
 
   /** While set, read() waits for it (tests of what happens during a long kernel read). */
   readGate: Promise<void> | undefined;
+  /** While set, apply() waits for it; `applying` counts the applies waiting. */
+  applyGate: Promise<void> | undefined;
+  applying = 0;
 
   private checkNamespace(target: RouterTarget): void {
     if (target.namespace && this.missingNamespaces.has(target.namespace)) {
@@ -176,6 +179,12 @@ export class FakeDataplane implements Dataplane {
   }
 
   async apply(plan: BackendPlan): Promise<void> {
+    if (this.applyGate) {
+      // A slow kernel: tests count how many applies wait at once.
+      this.applying++;
+      await this.applyGate;
+      this.applying--;
+    }
     if (this.failNextApply) {
       const error = this.failNextApply;
       if (--this.failApplies <= 0) {

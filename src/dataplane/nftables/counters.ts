@@ -4,6 +4,7 @@ import { ExecError, type Runner } from '../../exec/run.js';
 import { yieldToLoop } from '../../metrics/slices.js';
 import type { FloatingIpCounters, RouterTarget } from '../types.js';
 import { setElementKey, type NftSet } from './parse.js';
+import { SetDumpChannel, SetDumpError } from './set-dump-channel.js';
 import { COUNT_IN_SET, COUNT_OUT_SET, tableName } from './render.js';
 
 /**
@@ -14,13 +15,25 @@ export const SET_DUMP_HELPER = fileURLToPath(
   new URL('../../../dist/native/sfip-nft-set-dump', import.meta.url),
 );
 
+let shared: SetDumpChannel | null | undefined;
+
+/**
+ * The agent's one long-lived dumper, for the counters and the conntrack use of every namespace (see
+ * SetDumpChannel); null when the helper is not built.
+ */
+export function sharedSetDump(): SetDumpChannel | null {
+  shared ??= existsSync(SET_DUMP_HELPER) ? new SetDumpChannel(SET_DUMP_HELPER) : null;
+  return shared;
+}
+
 interface Counter {
   packets: number;
   bytes: number;
 }
 
 /**
- * Reads a router's per-floating-IP counters: both counter sets in one process. The helper asks the kernel
+ * Reads a router's per-floating-IP counters: both counter sets in one read, through the agent's long-lived
+ * dumper (`channel`) when there is one, else in one process. The helper asks the kernel
  * directly (about 4x less CPU than nft at 100,000 floating IPs); without it, `nft -j list set` does the same.
  * A router whose table does not exist yet has no counters.
  */
@@ -28,8 +41,19 @@ export async function readNftCounters(
   target: RouterTarget,
   run: Runner,
   helper: string | null = existsSync(SET_DUMP_HELPER) ? SET_DUMP_HELPER : null,
+  channel: SetDumpChannel | null = null,
 ): Promise<FloatingIpCounters[]> {
   const table = tableName(target.routerId);
+  if (channel) {
+    let text: string;
+    try {
+      text = await channel.dump(target.namespace, table, [COUNT_IN_SET, COUNT_OUT_SET]);
+    } catch (error) {
+      if (error instanceof SetDumpError && error.code === 2) return [];
+      throw error;
+    }
+    return await joinDirectionsSliced(await parseSetDumpSliced(text));
+  }
   try {
     if (helper) {
       const { stdout } = await run(helper, [table, COUNT_IN_SET, COUNT_OUT_SET], { netns: target.namespace });

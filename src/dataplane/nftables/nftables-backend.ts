@@ -17,7 +17,7 @@ import type {
   RouterTarget,
 } from '../types.js';
 import { SOURCE_MACS } from './anti-spoofing.js';
-import { readNftCounters, SET_DUMP_HELPER } from './counters.js';
+import { readNftCounters, SET_DUMP_HELPER, sharedSetDump } from './counters.js';
 import { DEEP_SETS, parseDumpedElements, TRANSLATION_SETS } from './element-dump.js';
 import {
   countersMatch,
@@ -246,7 +246,8 @@ export class NftablesDataplane implements Dataplane {
   }
 
   counters(target: RouterTarget): Promise<FloatingIpCounters[]> {
-    return readNftCounters(target, this.run);
+    // Through the agent's long-lived dumper (counters are read for every router on each scrape).
+    return readNftCounters(target, this.run, undefined, this.elementDump ? sharedSetDump() : null);
   }
 
   async owned(namespace: string | null): Promise<string[]> {

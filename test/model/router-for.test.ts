@@ -1,0 +1,61 @@
+/**
+ * routerFor (Neutron's rule for a floating IP's router): the router with a gateway on the floating network and a
+ * trusted interface on the fixed IP's subnet, the lowest id when several have one.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  addRouterInterface,
+  createPort,
+  createRouter,
+  routerFor,
+  type Port,
+  type Tx,
+} from '../../src/model/index.js';
+import { adminContext, smallCloud } from '../support/model-fixture.js';
+
+describe('routerFor', () => {
+  it('finds the router with an interface on the subnet among several on the network', async () => {
+    const c = await smallCloud();
+    const other = await c.store.update((tx: Tx) =>
+      createRouter(tx, c.ctx, {
+        name: 'r-other',
+        namespace: 'qrouter-other',
+        gatewayDevice: 'qg-o',
+        externalGateway: { networkId: c.publicNet, externalFixedIps: [{ ipAddress: '203.0.113.9' }] },
+      }),
+    );
+    assert.equal(
+      await c.store.read((v) => routerFor(v, c.publicNet, c.privateSubnet)),
+      c.router,
+      'not the router without an interface there',
+    );
+    // A second interface on the same subnet (another address): both qualify, the lower id wins.
+    await c.store.update((tx) => {
+      const port = createPort(tx, c.ctx, { networkId: c.privateNet, fixedIps: [{ ipAddress: '10.0.0.2' }] });
+      addRouterInterface(tx, c.ctx, other.id, { portId: port.id });
+    });
+    assert.equal(
+      await c.store.read((v) => routerFor(v, c.publicNet, c.privateSubnet)),
+      [c.router, other.id].sort()[0],
+    );
+  });
+
+  it('ignores an interface port of another project that no admin attached', async () => {
+    const c = await smallCloud();
+    await c.store.update((tx) => {
+      const ports = tx.list('port') as Port[];
+      const iface = ports.find(
+        (p) => p.deviceId === c.router && p.deviceOwner === 'network:router_interface',
+      )!;
+      tx.put('port', { ...iface, projectId: adminContext('someone-else').projectId, adminAttached: false });
+    });
+    assert.equal(await c.store.read((v) => routerFor(v, c.publicNet, c.privateSubnet)), undefined);
+  });
+
+  it('finds none for a subnet that does not exist or a network without routers', async () => {
+    const c = await smallCloud();
+    assert.equal(await c.store.read((v) => routerFor(v, c.publicNet, 'no-such-subnet')), undefined);
+    assert.equal(await c.store.read((v) => routerFor(v, c.privateNet, c.privateSubnet)), undefined);
+  });
+});
