@@ -4,7 +4,7 @@ import { deleteStaleConntrack } from './common/conntrack.js';
 import type { GarpQueue } from './common/garp-queue.js';
 import { kernelGatewayAddresses } from './common/gateway-addresses.js';
 import { sharedChannels, type NetnsChannels } from './common/netns-channels.js';
-import { mappingsState, narrowedTo, withChanges, type MappingChange } from './router-state.js';
+import { applyChangesInPlace, mappingsState, narrowedTo, type MappingChange } from './router-state.js';
 import {
   floatingAddresses,
   type ActualRouter,
@@ -162,13 +162,13 @@ export class RouterDataplane<State extends BackendState = BackendState> {
     if (record) {
       // The addresses as the plan changed them, not as the mappings did: a standby adds none, and a floating
       // address that still carries a forwarding stays.
-      const addresses = new Set(record.state.addresses);
+      // In place: the record's maps are this layer's own (recordAfter made them), and a copy of 100,000 entries
+      // per delta is what an association would wait for.
+      applyChangesInPlace(record.state, [change]);
+      const addresses = record.state.addresses as Set<string>;
       for (const ip of plan.removeAddresses) addresses.delete(ip);
       for (const ip of plan.addAddresses) addresses.add(ip);
-      this.records.set(structure.routerId, {
-        ...record,
-        state: { ...withChanges(record.state, [change]), addresses },
-      });
+      this.records.set(structure.routerId, record);
     }
     return deleted;
   }
