@@ -206,7 +206,7 @@ export class LineChannel {
 }
 
 /** Whether the child and its pipes keep node's event loop alive: only while a request waits for an answer. */
-function setRef(child: ChildProcess, ref: boolean): void {
+export function setRef(child: ChildProcess, ref: boolean): void {
   for (const stream of [child.stdin, child.stdout, child.stderr] as (Partial<Socket> | null)[]) {
     if (ref) stream?.ref?.();
     else stream?.unref?.();

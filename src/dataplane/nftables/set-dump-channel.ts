@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
-import type { Socket } from 'node:net';
 import { spawnProgram } from '../../exec/spawn.js';
 import { parseNamespaceName } from '../../model/names.js';
+import { setRef } from '../common/line-channel.js';
 import type { ConntrackUsage } from '../common/conntrack-usage.js';
 
 /** Like `run`: the helper dies with the agent (see run.ts). */
@@ -176,14 +176,4 @@ export class SetDumpChannel {
     this.reset();
     pending?.reject(error);
   }
-}
-
-/** Whether the child and its pipes keep node's event loop alive: only while a read waits for its answer. */
-function setRef(child: ChildProcess, ref: boolean): void {
-  for (const stream of [child.stdin, child.stdout, child.stderr] as (Partial<Socket> | null)[]) {
-    if (ref) stream?.ref?.();
-    else stream?.unref?.();
-  }
-  if (ref) child.ref();
-  else child.unref();
 }
