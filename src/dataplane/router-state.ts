@@ -34,35 +34,20 @@ export function mappingsState(
  */
 export function withChanges<S extends ActualRouter>(state: S, changes: readonly MappingChange[]): S {
   if (changes.length === 0) return state;
-  const inbound = new Map(state.inbound);
-  const outbound = new Map(state.outbound);
-  const addresses = new Set(state.addresses);
-  const macs = new Map(state.macs ?? []);
-  const limits = new Map(state.limits ?? []);
-  for (const { added, removed } of changes) {
-    for (const m of removed) {
-      inbound.delete(m.floatingIp);
-      outbound.delete(m.fixedIp);
-      addresses.delete(m.floatingIp);
-      macs.delete(m.fixedIp);
-      limits.delete(m.floatingIp);
-    }
-    for (const m of added) {
-      inbound.set(m.floatingIp, m.fixedIp);
-      outbound.set(m.fixedIp, m.floatingIp);
-      addresses.add(m.floatingIp);
-      if (m.fixedMac) macs.set(m.fixedIp, m.fixedMac);
-      if (m.limits?.length) limits.set(m.floatingIp, limitsKey(m.limits));
-    }
-  }
-  return {
+  const copy = {
     ...state,
-    inbound,
-    outbound,
-    addresses,
-    ...(state.macs && { macs }),
-    ...(state.limits && { limits }),
+    inbound: new Map(state.inbound),
+    outbound: new Map(state.outbound),
+    ...(state.macs && { macs: new Map(state.macs) }),
+    ...(state.limits && { limits: new Map(state.limits) }),
   };
+  applyChangesInPlace(copy, changes);
+  const addresses = new Set(state.addresses);
+  for (const { added, removed } of changes) {
+    for (const m of removed) addresses.delete(m.floatingIp);
+    for (const m of added) addresses.add(m.floatingIp);
+  }
+  return { ...copy, addresses };
 }
 
 /**
