@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pino from 'pino';
-import { Agent } from '../../src/agent/index.js';
 import { FakeDataplane, type DesiredRouter } from '../../src/dataplane/index.js';
 import {
   addRouterInterface,
@@ -12,22 +11,7 @@ import {
   updateRouter,
 } from '../../src/model/index.js';
 import { smallCloud, type SmallCloud } from '../support/model-fixture.js';
-
-const log = pino({ level: 'silent' });
-
-function agentFor(c: SmallCloud, dp: FakeDataplane): Agent {
-  return new Agent({
-    store: c.store,
-    dataplaneFor: () => dp,
-    defaultBackend: 'fake',
-    log,
-    resyncIntervalMs: 60_000,
-    pollIntervalMs: 60_000,
-    programmedRoutersPath: null,
-    garp: false,
-    conntrackCleanup: false,
-  });
-}
+import { fakeAgent } from '../support/fake-agent.js';
 
 const fipStatus = (c: SmallCloud, id: string) => c.store.read((v) => v.get('floatingip', id)!);
 
@@ -35,7 +19,7 @@ describe('agent', () => {
   it('programs a new floating IP and only then reports it ACTIVE', async () => {
     const c = await smallCloud();
     const dp = new FakeDataplane();
-    const agent = agentFor(c, dp);
+    const agent = fakeAgent(c.store, dp);
     await agent.start();
     const fip = await c.store.update((tx) =>
       createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
@@ -55,14 +39,8 @@ describe('agent', () => {
     const c = await smallCloud();
     const dp = new FakeDataplane();
     const lines: string[] = [];
-    const agent = new Agent({
-      store: c.store,
-      dataplaneFor: () => dp,
-      defaultBackend: 'fake',
+    const agent = fakeAgent(c.store, dp, {
       log: pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) }),
-      resyncIntervalMs: 60_000,
-      pollIntervalMs: 60_000,
-      programmedRoutersPath: null,
       garp: true,
       conntrackCleanup: true,
     });
@@ -87,7 +65,7 @@ describe('agent', () => {
   it('reports ERROR with the reason when applying fails, and recovers on the next change', async () => {
     const c = await smallCloud();
     const dp = new FakeDataplane();
-    const agent = agentFor(c, dp);
+    const agent = fakeAgent(c.store, dp);
     await agent.start();
     // Twice: the delta, then the full pass it falls back to.
     dp.failNextApply = new Error('nft: Could not process rule: No space left on device');
@@ -110,7 +88,7 @@ describe('agent', () => {
     const c = await smallCloud();
     const dp = new FakeDataplane();
     dp.missingNamespaces.add('qrouter-1');
-    const agent = agentFor(c, dp);
+    const agent = fakeAgent(c.store, dp);
     await agent.start();
     const fip = await c.store.update((tx) =>
       createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
@@ -124,7 +102,7 @@ describe('agent', () => {
     const c = await smallCloud();
     const dp = new FakeDataplane();
     dp.missingNamespaces.add('qrouter-1');
-    const agent = agentFor(c, dp);
+    const agent = fakeAgent(c.store, dp);
     let passes = 0;
     agent.on('reconciled', () => passes++);
     await agent.start();
@@ -159,7 +137,7 @@ describe('agent', () => {
     await c.store.update((tx) =>
       createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
     );
-    const agent = agentFor(c, dp);
+    const agent = fakeAgent(c.store, dp);
     await agent.start();
     await agent.sync();
     const router = () => c.store.read((v) => v.get('router', c.router)!);
@@ -176,7 +154,7 @@ describe('agent', () => {
   it('changes nothing when restarted over a kernel that is already right', async () => {
     const c = await smallCloud();
     const dp = new FakeDataplane();
-    const first = agentFor(c, dp);
+    const first = fakeAgent(c.store, dp);
     await first.start();
     await c.store.update((tx) =>
       createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
@@ -184,7 +162,7 @@ describe('agent', () => {
     await first.sync();
     await first.stop();
     const applies = dp.applied.length;
-    const second = agentFor(c, dp);
+    const second = fakeAgent(c.store, dp);
     await second.start();
     assert.equal(dp.applied.length, applies, 'a restart must not re-apply what the kernel holds');
     assert.ok(second.routerOutcomes().every((o) => !o.changed && !o.error));
@@ -194,7 +172,7 @@ describe('agent', () => {
   it('ignores status-only changes, and re-applies after drift on resync', async () => {
     const c = await smallCloud();
     const dp = new FakeDataplane();
-    const agent = agentFor(c, dp);
+    const agent = fakeAgent(c.store, dp);
     await agent.start();
     const fip = await c.store.update((tx) =>
       createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
@@ -215,7 +193,7 @@ describe('agent', () => {
   it('rebuilds when the router gains an interface, even between full reads of the kernel', async () => {
     const c = await smallCloud();
     const dp = new FakeDataplane();
-    const agent = agentFor(c, dp);
+    const agent = fakeAgent(c.store, dp);
     await agent.start();
     await c.store.update((tx) =>
       createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
@@ -235,7 +213,7 @@ describe('agent', () => {
   it('removes state from the old place when a router moves, and everything when the mapping goes', async () => {
     const c = await smallCloud();
     const dp = new FakeDataplane();
-    const agent = agentFor(c, dp);
+    const agent = fakeAgent(c.store, dp);
     await agent.start();
     const fip = await c.store.update((tx) =>
       createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),

@@ -5,8 +5,6 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import pino from 'pino';
-import { Agent } from '../../src/agent/index.js';
 import { FakeDataplane } from '../../src/dataplane/index.js';
 import {
   addRouterInterface,
@@ -18,8 +16,7 @@ import {
   type Tx,
 } from '../../src/model/index.js';
 import { smallCloud } from '../support/model-fixture.js';
-
-const log = pino({ level: 'silent' });
+import { fakeAgent } from '../support/fake-agent.js';
 
 describe('agent queue: deltas before full passes', () => {
   it('applies an association while every router’s resync is stuck reading the kernel', async () => {
@@ -47,16 +44,7 @@ describe('agent queue: deltas before full passes', () => {
       }),
     );
     const dp = new FakeDataplane();
-    const agent = new Agent({
-      store: c.store,
-      dataplaneFor: () => dp,
-      defaultBackend: 'fake',
-      log,
-      resyncIntervalMs: 600_000,
-      pollIntervalMs: 600_000,
-      programmedRoutersPath: null,
-      garp: false,
-      conntrackCleanup: false,
+    const agent = fakeAgent(c.store, dp, {
       concurrency: 2,
     });
     await agent.start();

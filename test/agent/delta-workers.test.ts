@@ -4,8 +4,6 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import pino from 'pino';
-import { Agent } from '../../src/agent/index.js';
 import type { ReconcileOutcome } from '../../src/agent/router-reconciler.js';
 import { FakeDataplane } from '../../src/dataplane/index.js';
 import {
@@ -19,8 +17,7 @@ import {
   type Tx,
 } from '../../src/model/index.js';
 import { smallCloud, type SmallCloud } from '../support/model-fixture.js';
-
-const log = pino({ level: 'silent' });
+import { fakeAgent } from '../support/fake-agent.js';
 
 /** Three more routers on the public network, one VM port each. */
 async function threeRouters(c: SmallCloud): Promise<{ router: string; port: string }[]> {
@@ -48,16 +45,7 @@ async function deltasInFlight(deltaConcurrency: number | undefined): Promise<num
   const c = await smallCloud();
   const routers = await threeRouters(c);
   const dp = new FakeDataplane();
-  const agent = new Agent({
-    store: c.store,
-    dataplaneFor: () => dp,
-    defaultBackend: 'fake',
-    log,
-    resyncIntervalMs: 600_000,
-    pollIntervalMs: 600_000,
-    programmedRoutersPath: null,
-    garp: false,
-    conntrackCleanup: false,
+  const agent = fakeAgent(c.store, dp, {
     concurrency: 2,
     ...(deltaConcurrency !== undefined && { deltaConcurrency }),
   });
@@ -100,16 +88,7 @@ describe('agent: delta workers', () => {
     const c = await smallCloud();
     const [a, b] = await threeRouters(c);
     const dp = new FakeDataplane();
-    const agent = new Agent({
-      store: c.store,
-      dataplaneFor: () => dp,
-      defaultBackend: 'fake',
-      log,
-      resyncIntervalMs: 600_000,
-      pollIntervalMs: 600_000,
-      programmedRoutersPath: null,
-      garp: false,
-      conntrackCleanup: false,
+    const agent = fakeAgent(c.store, dp, {
       concurrency: 2,
       deltaConcurrency: 1,
     });

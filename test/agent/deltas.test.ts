@@ -4,27 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import pino from 'pino';
-import { Agent, type ReconcileOutcome } from '../../src/agent/index.js';
+import type { Agent, ReconcileOutcome } from '../../src/agent/index.js';
 import { FakeDataplane } from '../../src/dataplane/index.js';
 import { createFloatingIp, updateFloatingIp, updateRouter } from '../../src/model/index.js';
 import { smallCloud, type SmallCloud } from '../support/model-fixture.js';
-
-const log = pino({ level: 'silent' });
-
-function agentFor(c: SmallCloud, dp: FakeDataplane): Agent {
-  return new Agent({
-    store: c.store,
-    dataplaneFor: () => dp,
-    defaultBackend: 'fake',
-    log,
-    resyncIntervalMs: 60_000,
-    pollIntervalMs: 60_000,
-    programmedRoutersPath: null,
-    garp: false,
-    conntrackCleanup: false,
-  });
-}
+import { fakeAgent } from '../support/fake-agent.js';
 
 const status = (c: SmallCloud, id: string) =>
   c.store.read((v) => {
@@ -42,7 +26,7 @@ describe('agent deltas', () => {
   it('applies a new floating IP as a delta: no kernel read, only its mapping in the batch', async () => {
     const c = await smallCloud();
     const dp = new FakeDataplane();
-    const agent = agentFor(c, dp);
+    const agent = fakeAgent(c.store, dp);
     await agent.start();
     const first = await c.store.update((tx) =>
       createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
@@ -95,7 +79,7 @@ describe('agent deltas', () => {
   it('moving a floating IP to another port replaces its mapping and keeps its address', async () => {
     const c = await smallCloud();
     const dp = new FakeDataplane();
-    const agent = agentFor(c, dp);
+    const agent = fakeAgent(c.store, dp);
     await agent.start();
     const fip = await c.store.update((tx) =>
       createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
@@ -122,7 +106,7 @@ describe('agent deltas', () => {
   it('falls back to a full pass from a fresh read when the kernel refuses a delta', async () => {
     const c = await smallCloud();
     const dp = new FakeDataplane();
-    const agent = agentFor(c, dp);
+    const agent = fakeAgent(c.store, dp);
     await agent.start();
     const first = await c.store.update((tx) =>
       createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
@@ -149,7 +133,7 @@ describe('agent deltas', () => {
   it('a router change makes the next pass full, even with floating IP changes pending', async () => {
     const c = await smallCloud();
     const dp = new FakeDataplane();
-    const agent = agentFor(c, dp);
+    const agent = fakeAgent(c.store, dp);
     await agent.start();
     await c.store.update((tx) =>
       createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
@@ -172,7 +156,7 @@ describe('agent deltas during a resync', () => {
   it('applies a delta while a resync reads the kernel, and the resync then plans around it', async () => {
     const c = await smallCloud();
     const dp = new FakeDataplane();
-    const agent = agentFor(c, dp);
+    const agent = fakeAgent(c.store, dp);
     await agent.start();
     const first = await c.store.update((tx) =>
       createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),

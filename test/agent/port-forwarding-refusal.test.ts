@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import pino from 'pino';
-import { Agent } from '../../src/agent/index.js';
 import { createDataplane, FakeDataplane } from '../../src/dataplane/index.js';
 import { createFloatingIp, createPortForwarding } from '../../src/model/index.js';
 import { smallCloud } from '../support/model-fixture.js';
+import { fakeAgent } from '../support/fake-agent.js';
 
 /** A backend that cannot rewrite ports, as tc (no act_pedit) cannot. */
 class NoPortsDataplane extends FakeDataplane {
@@ -30,17 +29,7 @@ describe('a backend without port rewriting refuses port forwardings whole, and k
       });
       return fip;
     });
-    const agent = new Agent({
-      store: c.store,
-      dataplaneFor: () => dp,
-      defaultBackend: 'fake',
-      log: pino({ level: 'silent' }),
-      resyncIntervalMs: 60_000,
-      pollIntervalMs: 60_000,
-      programmedRoutersPath: null,
-      garp: false,
-      conntrackCleanup: false,
-    });
+    const agent = fakeAgent(c.store, dp);
     await agent.start();
     await agent.stop();
     const [plainAfter, sharedAfter] = await c.store.read((v) => [

@@ -5,8 +5,6 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import pino from 'pino';
-import { Agent } from '../../src/agent/index.js';
 import { createDataplane, FakeDataplane } from '../../src/dataplane/index.js';
 import {
   createFloatingIp,
@@ -17,6 +15,7 @@ import {
   updateQosRule,
 } from '../../src/model/index.js';
 import { smallCloud } from '../support/model-fixture.js';
+import { fakeAgent } from '../support/fake-agent.js';
 
 async function setup() {
   const c = await smallCloud();
@@ -38,17 +37,7 @@ async function setup() {
     };
   });
   const dp = new FakeDataplane();
-  const agent = new Agent({
-    store: c.store,
-    dataplaneFor: () => dp,
-    defaultBackend: 'fake',
-    log: pino({ level: 'silent' }),
-    resyncIntervalMs: 60_000,
-    pollIntervalMs: 60_000,
-    programmedRoutersPath: null,
-    garp: false,
-    conntrackCleanup: false,
-  });
+  const agent = fakeAgent(c.store, dp);
   const fip = (id: string) => c.store.read((v) => v.get('floatingip', id)!);
   const state = () => dp.routers.get(`qrouter-1/${c.router}`)!;
   return { c, ...ids, dp, agent, fip, state };

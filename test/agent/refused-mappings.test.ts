@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
-import pino from 'pino';
-import { Agent } from '../../src/agent/index.js';
 import { FakeDataplane, routerIntent } from '../../src/dataplane/index.js';
 import {
   addRouterInterface,
@@ -16,22 +14,7 @@ import {
   type IPv4,
 } from '../../src/model/index.js';
 import { smallCloud, type SmallCloud } from '../support/model-fixture.js';
-
-const log = pino({ level: 'silent' });
-
-function agentFor(c: SmallCloud, dp: FakeDataplane): Agent {
-  return new Agent({
-    store: c.store,
-    dataplaneFor: () => dp,
-    defaultBackend: 'fake',
-    log,
-    resyncIntervalMs: 60_000,
-    pollIntervalMs: 60_000,
-    programmedRoutersPath: null,
-    garp: false,
-    conntrackCleanup: false,
-  });
-}
+import { fakeAgent } from '../support/fake-agent.js';
 
 const tenant = (projectId: string): Context => ({
   projectId,
@@ -81,7 +64,7 @@ describe('the agent refuses mappings that may not be on a router, floating IP by
       "the graft's subnet is not the router's",
     );
     const dp = new FakeDataplane();
-    const agent = agentFor(c, dp);
+    const agent = fakeAgent(c.store, dp);
     await agent.start();
     await agent.sync();
     const state = dp.routers.get(`qrouter-1/${c.router}`)!;
@@ -153,7 +136,7 @@ describe('the agent refuses mappings that may not be on a router, floating IP by
     });
     assert.equal(second.routerId, c.router);
     const dp = new FakeDataplane();
-    const agent = agentFor(c, dp);
+    const agent = fakeAgent(c.store, dp);
     await agent.start();
     await agent.sync();
     for (const id of [first.id, second.id]) {

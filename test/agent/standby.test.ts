@@ -6,28 +6,18 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import pino from 'pino';
-import { Agent } from '../../src/agent/index.js';
 import type { ReconcileOutcome } from '../../src/agent/router-reconciler.js';
 import { FakeDataplane } from '../../src/dataplane/index.js';
 import { createFloatingIp } from '../../src/model/index.js';
 import { smallCloud } from '../support/model-fixture.js';
+import { fakeAgent } from '../support/fake-agent.js';
 
 describe('routed hot standby roles', () => {
   it('standby: translation only, no status; owner: addresses and status, translation kept; and back', async () => {
     const c = await smallCloud();
     const dp = new FakeDataplane();
     let role: 'owner' | 'standby' = 'standby';
-    const agent = new Agent({
-      store: c.store,
-      dataplaneFor: () => dp,
-      defaultBackend: 'fake',
-      log: pino({ level: 'silent' }),
-      resyncIntervalMs: 60_000,
-      pollIntervalMs: 60_000,
-      programmedRoutersPath: null,
-      garp: false,
-      conntrackCleanup: false,
+    const agent = fakeAgent(c.store, dp, {
       ownsRouter: () => role === 'owner',
       standsBy: () => role === 'standby',
     });

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import pino from 'pino';
-import { Agent } from '../../src/agent/index.js';
+import type { Agent } from '../../src/agent/index.js';
 import { FakeDataplane } from '../../src/dataplane/index.js';
 import { apiFixture, type ApiFixture } from '../support/api-fixture.js';
 import { CLI, runProgram as run, sfip as sfipAt } from '../support/sfip-cli.js';
 import { dumpStore } from '../support/store-dump.js';
+import { fakeAgent } from '../support/fake-agent.js';
 
 type Json = Record<string, unknown>;
 
@@ -24,16 +24,8 @@ describe('CLI for people: names, reasons, --wait, --json shapes, verbs and flags
   before(async () => {
     f = await apiFixture();
     url = await f.app.listen({ host: '127.0.0.1', port: 0 });
-    agent = new Agent({
-      store: f.store,
-      dataplaneFor: () => dp,
-      defaultBackend: 'fake',
-      log: pino({ level: 'silent' }),
-      resyncIntervalMs: 60_000,
+    agent = fakeAgent(f.store, dp, {
       pollIntervalMs: 50,
-      programmedRoutersPath: null,
-      garp: false,
-      conntrackCleanup: false,
     });
     await agent.start();
   });

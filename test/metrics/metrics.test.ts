@@ -1,29 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import pino from 'pino';
-import { Agent } from '../../src/agent/index.js';
 import { FakeDataplane, type RouterTarget } from '../../src/dataplane/index.js';
 import { createMetricsRegistry, Observer, ReconcileHistory } from '../../src/metrics/index.js';
 import { createFloatingIp } from '../../src/model/index.js';
 import { smallCloud, type SmallCloud } from '../support/model-fixture.js';
 import { sample } from '../support/serve-process.js';
-
-const log = pino({ level: 'silent' });
+import { fakeAgent } from '../support/fake-agent.js';
 
 async function setup(options: { cacheMs?: number; conntrackFails?: boolean } = {}) {
   const c = await smallCloud();
   const dp = new FakeDataplane();
-  const agent = new Agent({
-    store: c.store,
-    dataplaneFor: () => dp,
-    defaultBackend: 'fake',
-    log,
-    resyncIntervalMs: 60_000,
-    pollIntervalMs: 60_000,
-    programmedRoutersPath: null,
-    garp: false,
-    conntrackCleanup: false,
-  });
+  const agent = fakeAgent(c.store, dp);
   const history = new ReconcileHistory().follow(agent);
   let clock = 1_000_000;
   const observer = new Observer({

@@ -1,27 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import pino from 'pino';
-import { Agent } from '../../src/agent/index.js';
 import { FakeDataplane, type FloatingIpCounters, type RouterTarget } from '../../src/dataplane/index.js';
 import { createMetricsRegistry, Observer, ReconcileHistory, TrafficText } from '../../src/metrics/index.js';
 import { createFloatingIp } from '../../src/model/index.js';
 import { smallCloud } from '../support/model-fixture.js';
 import { sample } from '../support/serve-process.js';
+import { fakeAgent } from '../support/fake-agent.js';
 
 async function setup(maxWaitMs = 100) {
   const c = await smallCloud();
   const dp = new FakeDataplane();
-  const agent = new Agent({
-    store: c.store,
-    dataplaneFor: () => dp,
-    defaultBackend: 'fake',
-    log: pino({ level: 'silent' }),
-    resyncIntervalMs: 60_000,
-    pollIntervalMs: 60_000,
-    programmedRoutersPath: null,
-    garp: false,
-    conntrackCleanup: false,
-  });
+  const agent = fakeAgent(c.store, dp);
   let clock = 1_000_000;
   const observer = new Observer({
     store: c.store,

@@ -1,0 +1,24 @@
+import pino from 'pino';
+import { Agent, type AgentOptions } from '../../src/agent/index.js';
+import type { Dataplane } from '../../src/dataplane/index.js';
+import type { Store } from '../../src/store/index.js';
+
+/**
+ * An agent for tests of its logic, over a dataplane without a kernel (FakeDataplane or a subclass): every router
+ * on that dataplane, no conntrack cleanup or gratuitous ARP (the fake's namespaces do not exist), nothing recorded
+ * on disk, and no resync or feed poll firing during a test (tests call `sync()`). `options` changes any of it.
+ */
+export function fakeAgent(store: Store, dataplane: Dataplane, options: Partial<AgentOptions> = {}): Agent {
+  return new Agent({
+    store,
+    dataplaneFor: () => dataplane,
+    defaultBackend: 'fake',
+    log: pino({ level: 'silent' }),
+    resyncIntervalMs: 600_000,
+    pollIntervalMs: 600_000,
+    programmedRoutersPath: null,
+    garp: false,
+    conntrackCleanup: false,
+    ...options,
+  });
+}
