@@ -148,9 +148,19 @@ export class Agent extends EventEmitter {
     const { store } = this.options;
     this.lastSeq = (await store.changesSince(Number.MAX_SAFE_INTEGER, 0)).latest;
     const routers = await store.read((view) => {
-      for (const fip of view.list('floatingip'))
+      const byRouter = new Map<string, FloatingIp[]>();
+      for (const fip of view.list('floatingip')) {
         this.knownFips.set(fip.id, { routerId: this.sharedRouterId(fip.routerId), key: mappingKey(fip) });
-      return this.ownedRouterIds(view.list('router'));
+        if (fip.routerId === null) continue;
+        const of = byRouter.get(fip.routerId);
+        if (of) of.push(fip);
+        else byRouter.set(fip.routerId, [fip]);
+      }
+      const owned = this.ownedRouters(view.list('router'));
+      // Each router's first pass plans from this same read: its floating IPs were just parsed (see prime).
+      for (const router of owned)
+        this.reconcilerFor(router.id).prime(view, router, byRouter.get(router.id) ?? []);
+      return owned.map((r) => r.id);
     });
     for (const previous of this.record.load((problem) => this.options.log.error(problem))) {
       this.reconcilerFor(previous.routerId).programmed = previous;
@@ -232,8 +242,12 @@ export class Agent extends EventEmitter {
 
   /** The routers this agent programs: those it carries, and those it stands by for. */
   private ownedRouterIds(routers: readonly Router[]): string[] {
+    return this.ownedRouters(routers).map((r) => r.id);
+  }
+
+  private ownedRouters(routers: readonly Router[]): Router[] {
     const { ownsRouter: owns, standsBy } = this.options;
-    return routers.filter((r) => !owns || owns(r) || standsBy?.(r)).map((r) => r.id);
+    return routers.filter((r) => !owns || owns(r) || standsBy?.(r));
   }
 
   /**
@@ -262,6 +276,8 @@ export class Agent extends EventEmitter {
 
   private markDirty(routerId: string, cause: string, fipId?: string): void {
     if (this.stopped) return;
+    // The store changed since the start read: the router's first pass must read it again.
+    this.reconcilers.get(routerId)?.unprime();
     if (fipId !== undefined && this.dirty.get(routerId) === 'resync' && !this.running.has(routerId)) {
       // A periodic resync that has not started must not hold an association up: with 100 routers queued for
       // theirs, a change would wait for the whole round. The change goes first, as a delta; the resync follows.
