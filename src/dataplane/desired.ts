@@ -224,20 +224,24 @@ function trustedFloatingIps(
     if (reason) refused.push({ floatingIp: fip, reason: `refusing to program: ${reason}` });
     else trusted.push(fip);
   }
-  // Who claims each fixed and each floating address (a kernel map holds one element per address).
-  const claims = { fixed: new Map<string, FloatingIp[]>(), floating: new Map<string, FloatingIp[]>() };
-  const claim = (holders: Map<string, FloatingIp[]>, address: string, fip: FloatingIp) => {
-    const list = holders.get(address);
+  // Who claims each fixed and each floating address (a kernel map holds one element per address): the first
+  // claimant of each, and every claimant of an address claimed twice (rare: no list per address of 100,000).
+  const first = { fixed: new Map<string, FloatingIp>(), floating: new Map<string, FloatingIp>() };
+  const shared = { fixed: new Map<string, FloatingIp[]>(), floating: new Map<string, FloatingIp[]>() };
+  const claim = (which: keyof typeof first, address: string, fip: FloatingIp) => {
+    const held = first[which].get(address);
+    if (!held) return void first[which].set(address, fip);
+    const list = shared[which].get(address);
     if (list) list.push(fip);
-    else holders.set(address, [fip]);
+    else shared[which].set(address, [held, fip]);
   };
   for (const fip of trusted) {
-    claim(claims.fixed, fip.fixedIpAddress!, fip);
-    claim(claims.floating, fip.floatingIpAddress, fip);
+    claim('fixed', fip.fixedIpAddress!, fip);
+    claim('floating', fip.floatingIpAddress, fip);
   }
-  const rivalry = (which: keyof typeof claims, address: string) => {
-    const holders = claims[which].get(address)!;
-    return holders.length > 1
+  const rivalry = (which: keyof typeof first, address: string) => {
+    const holders = shared[which].get(address);
+    return holders
       ? `${which} IP ${address} is mapped twice on router ${router.id} (floating IPs ${holders.map((h) => h.id).join(', ')})`
       : '';
   };
