@@ -75,7 +75,8 @@ const mappingKey = (f: FloatingIp) =>
   [
     f.fixedIpAddress ?? '',
     f.floatingIpAddress,
-    JSON.stringify(f.portForwardings ?? []),
+    // Most floating IPs have no forwardings: no JSON text for each of them (100,000 at start).
+    f.portForwardings?.length ? JSON.stringify(f.portForwardings) : '',
     f.qosPolicyId ?? '',
   ].join('|');
 
