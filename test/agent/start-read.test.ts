@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import pino from 'pino';
-import { Agent } from '../../src/agent/index.js';
 import {
   FakeDataplane,
   type BackendState,
@@ -18,24 +16,8 @@ import {
   updateFloatingIp,
 } from '../../src/model/index.js';
 import type { Store } from '../../src/store/index.js';
+import { fakeAgent } from '../support/fake-agent.js';
 import { smallCloud, type SmallCloud } from '../support/model-fixture.js';
-
-const log = pino({ level: 'silent' });
-
-function agentFor(store: Store, dp: FakeDataplane, concurrency = 4): Agent {
-  return new Agent({
-    store,
-    dataplaneFor: () => dp,
-    defaultBackend: 'fake',
-    log,
-    resyncIntervalMs: 60_000,
-    pollIntervalMs: 60_000,
-    programmedRoutersPath: null,
-    garp: false,
-    conntrackCleanup: false,
-    concurrency,
-  });
-}
 
 /** The store, counting the reads of a router's floating IPs through its index (what routerIntent does alone). */
 function countingRouterFinds(store: Store): { store: Store; finds: () => number } {
@@ -89,7 +71,7 @@ describe('agent start: one read of every floating IP', () => {
     );
     const counting = countingRouterFinds(c.store);
     const dp = new FakeDataplane();
-    const agent = agentFor(counting.store, dp);
+    const agent = fakeAgent(counting.store, dp);
     await agent.start();
     assert.equal(counting.finds(), 0);
     assert.deepEqual(
@@ -125,7 +107,7 @@ describe('agent start: one read of every floating IP', () => {
       }
     }
     const dp = new HeldDataplane();
-    const agent = agentFor(c.store, dp, 2);
+    const agent = fakeAgent(c.store, dp, { concurrency: 2 });
     const started = agent.start();
     const passing = await firstRead;
     const waiting = [...fipOf.keys()].find((id) => id !== passing)!;
