@@ -139,8 +139,13 @@ export class RouterReconciler {
    * on every change that marks it (its changes since the read come from the feed, which starts before it).
    */
   prime(view: View, router: Router, floatingIps: readonly FloatingIp[]): void {
-    const role = this.roleOf(router);
-    this.primed = role ? { ...routerIntent(view, router, floatingIps), role } : undefined;
+    try {
+      const role = this.roleOf(router);
+      this.primed = role ? { ...routerIntent(view, router, floatingIps), role } : undefined;
+    } catch {
+      // Never the agent's start that fails for one router: its pass reads the store itself and reports why.
+      this.primed = undefined;
+    }
   }
 
   unprime(): void {

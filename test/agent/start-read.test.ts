@@ -83,6 +83,42 @@ describe('agent start: one read of every floating IP', () => {
     await agent.stop();
   });
 
+  it("starts when a router's intent cannot be read in the start read, and its pass reads it again", async () => {
+    const c = await smallCloud();
+    const fip = await c.store.update((tx) =>
+      createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
+    );
+    // The first read (the start's) fails every index lookup, as a store error inside routerIntent would.
+    let reads = 0;
+    const failing: Store = Object.create(c.store) as Store;
+    failing.read = (fn) => {
+      const first = reads++ === 0;
+      return c.store.read((view) =>
+        fn({
+          ...view,
+          get: view.get.bind(view),
+          list: view.list.bind(view),
+          find: view.find.bind(view),
+          range: view.range.bind(view),
+          count: view.count.bind(view),
+          lookup: (key) => {
+            if (first) throw new Error(`lookup ${key} failed`);
+            return view.lookup(key);
+          },
+        }),
+      );
+    };
+    const dp = new FakeDataplane();
+    const agent = fakeAgent(failing, dp);
+    await agent.start();
+    assert.deepEqual(
+      [...dp.routers.get(`qrouter-1/${c.router}`)!.inbound],
+      [[fip.floatingIpAddress, '10.0.0.11']],
+    );
+    assert.equal((await c.store.read((v) => v.get('floatingip', fip.id)!)).status, 'ACTIVE');
+    await agent.stop();
+  });
+
   it('reads the store again for a router that changed between the start read and its first pass', async () => {
     const c = await smallCloud();
     const first = await c.store.update((tx) =>
