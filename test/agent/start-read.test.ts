@@ -15,29 +15,44 @@ import {
   createSubnet,
   updateFloatingIp,
 } from '../../src/model/index.js';
+import type { View } from '../../src/model/index.js';
 import type { Store } from '../../src/store/index.js';
 import { fakeAgent } from '../support/fake-agent.js';
 import { smallCloud, type SmallCloud } from '../support/model-fixture.js';
 
-/** The store, counting the reads of a router's floating IPs through its index (what routerIntent does alone). */
-function countingRouterFinds(store: Store): { store: Store; finds: () => number } {
-  let finds = 0;
-  const counted: Store = Object.create(store) as Store;
-  counted.read = (fn) =>
-    store.read((view) =>
+/**
+ * The store, with each read's view changed by `change` (given the view and the read's number, from 0): the other
+ * methods are the view's own.
+ */
+function withViews(store: Store, change: (view: View, read: number) => Partial<View>): Store {
+  let reads = 0;
+  const wrapped: Store = Object.create(store) as Store;
+  wrapped.read = (fn) => {
+    const read = reads++;
+    return store.read((view) =>
       fn({
-        ...view,
         get: view.get.bind(view),
         list: view.list.bind(view),
         lookup: view.lookup.bind(view),
+        find: view.find.bind(view),
         range: view.range.bind(view),
         count: view.count.bind(view),
-        find: ((kind: string, key: string) => {
-          if (kind === 'floatingip' && key.startsWith('fip-router/')) finds++;
-          return view.find(kind as 'floatingip', key);
-        }) as typeof view.find,
+        ...change(view, read),
       }),
     );
+  };
+  return wrapped;
+}
+
+/** The store, counting the reads of a router's floating IPs through its index (what routerIntent does alone). */
+function countingRouterFinds(store: Store): { store: Store; finds: () => number } {
+  let finds = 0;
+  const counted = withViews(store, (view) => ({
+    find: ((kind: string, key: string) => {
+      if (kind === 'floatingip' && key.startsWith('fip-router/')) finds++;
+      return view.find(kind as 'floatingip', key);
+    }) as View['find'],
+  }));
   return { store: counted, finds: () => finds };
 }
 
@@ -89,25 +104,12 @@ describe('agent start: one read of every floating IP', () => {
       createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
     );
     // The first read (the start's) fails every index lookup, as a store error inside routerIntent would.
-    let reads = 0;
-    const failing: Store = Object.create(c.store) as Store;
-    failing.read = (fn) => {
-      const first = reads++ === 0;
-      return c.store.read((view) =>
-        fn({
-          ...view,
-          get: view.get.bind(view),
-          list: view.list.bind(view),
-          find: view.find.bind(view),
-          range: view.range.bind(view),
-          count: view.count.bind(view),
-          lookup: (key) => {
-            if (first) throw new Error(`lookup ${key} failed`);
-            return view.lookup(key);
-          },
-        }),
-      );
-    };
+    const failing = withViews(c.store, (view, read) => ({
+      lookup: (key: string) => {
+        if (read === 0) throw new Error(`lookup ${key} failed`);
+        return view.lookup(key);
+      },
+    }));
     const dp = new FakeDataplane();
     const agent = fakeAgent(failing, dp);
     await agent.start();
