@@ -218,17 +218,7 @@ describe('agent', () => {
       onChange: (listener) => inner.onChange(listener),
       close: () => inner.close(),
     };
-    const agent = new Agent({
-      store,
-      dataplaneFor: () => dp,
-      defaultBackend: 'fake',
-      log,
-      resyncIntervalMs: 60_000,
-      pollIntervalMs: 60_000,
-      programmedRoutersPath: null,
-      garp: false,
-      conntrackCleanup: false,
-    });
+    const agent = fakeAgent(store, dp);
     await agent.start();
     const fip = await c.store.update((tx) =>
       createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
