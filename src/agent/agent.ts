@@ -353,8 +353,10 @@ export class Agent extends EventEmitter {
       const routerIds = new Set<string>();
       const policyIds = new Set<string>();
       for (const change of batch.changes) {
-        if (change.kind === 'floatingip') fipIds.add(change.id);
-        else if (change.kind === 'router') routerIds.add(change.id);
+        // A status-only change (an agent's report, this one's or another node's) never moves a mapping: unread.
+        if (change.kind === 'floatingip') {
+          if (!change.statusOnly) fipIds.add(change.id);
+        } else if (change.kind === 'router') routerIds.add(change.id);
         else if (change.kind === 'qospolicy') policyIds.add(change.id);
         else if (change.kind === 'subnet' || change.kind === 'network')
           this.resyncAll(`${change.kind}-changed`);

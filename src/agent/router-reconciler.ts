@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import {
-  setFloatingIpStatus,
   setRouterStatus,
   type BackendName,
   type Context,
@@ -10,7 +9,7 @@ import {
   type View,
 } from '../model/index.js';
 import type { Store } from '../store/index.js';
-import type { StatusWriter } from './status-writer.js';
+import { writeStatuses, type StatusWriter } from './status-writer.js';
 import { changedMappings, routerIntent, isEmptyPlan } from '../dataplane/index.js';
 import { sharedChannels } from '../dataplane/common/netns-channels.js';
 import { limitsKey } from '../dataplane/index.js';
@@ -565,11 +564,11 @@ export class RouterReconciler {
       },
       'refused floating IPs',
     );
-    await this.deps.store.update((tx) => {
-      for (const { floatingIp, reason } of stale) {
-        setFloatingIpStatus(tx, this.deps.ctx, floatingIp.id, floatingIp, 'ERROR', reason);
-      }
-    });
+    await writeStatuses(
+      this.deps.store,
+      this.deps.ctx,
+      stale.map(({ floatingIp, reason }) => ({ fip: floatingIp, status: 'ERROR' as const, reason })),
+    );
   }
 
   /**

@@ -1,7 +1,12 @@
-import { setFloatingIpStatus, type Context, type FloatingIp, type FloatingIpStatus } from '../model/index.js';
+import {
+  withFloatingIpStatus,
+  type Context,
+  type FloatingIp,
+  type FloatingIpStatus,
+} from '../model/index.js';
 import type { Store } from '../store/index.js';
 
-/** One floating IP's status as a pass decided it, with the association it applied (see setFloatingIpStatus). */
+/** One floating IP's status as a pass decided it, with the association it applied (see withFloatingIpStatus). */
 export interface StatusEntry {
   readonly fip: FloatingIp;
   readonly status: FloatingIpStatus;
@@ -27,9 +32,10 @@ interface Waiting {
  * of deltas across routers costs one of each.
  *
  * Each caller's promise settles when the transaction holding its entries has committed (or failed), so a pass
- * still ends only once its statuses are written. Entries stand alone (setFloatingIpStatus skips a floating IP
+ * still ends only once its statuses are written. Entries stand alone (withFloatingIpStatus skips a floating IP
  * that moved on since its pass): nothing needs one caller's entries in the same transaction as another's, so a
- * large write is split into chunks.
+ * large write is split into chunks. They go through the store's status-only path (Store.updateStatuses), which
+ * the agent's own feed reader skips unread.
  */
 export class StatusWriter {
   private waiting: Waiting[] = [];
@@ -62,10 +68,7 @@ export class StatusWriter {
     try {
       for (let start = 0; start < all.length; start += STATUS_CHUNK) {
         const chunk = all.slice(start, start + STATUS_CHUNK);
-        await this.store.update((tx) => {
-          for (const { fip, status, reason } of chunk)
-            setFloatingIpStatus(tx, this.ctx, fip.id, fip, status, reason);
-        });
+        await writeStatuses(this.store, this.ctx, chunk);
       }
     } catch (error) {
       for (const w of batch) w.reject(error);
@@ -73,4 +76,16 @@ export class StatusWriter {
     }
     for (const w of batch) w.resolve();
   }
+}
+
+/** Writes status entries in one status-only transaction (see Store.updateStatuses). */
+export function writeStatuses(store: Store, ctx: Context, entries: readonly StatusEntry[]): Promise<number> {
+  return store.updateStatuses(
+    'floatingip',
+    entries.map((e) => e.fip.id),
+    (current, i) => {
+      const { fip, status, reason } = entries[i]!;
+      return withFloatingIpStatus(ctx, current, fip, status, reason);
+    },
+  );
 }

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Tx, View } from '../model/index.js';
+import type { Kind, KindMap, Tx, View } from '../model/index.js';
 import type { ChangeBatch, Store } from '../store/index.js';
 
 /**
@@ -28,6 +28,14 @@ export class WokenStore implements Store {
 
   update<T>(fn: (tx: Tx) => T): Promise<T> {
     return this.inner.update(fn);
+  }
+
+  updateStatuses<K extends Kind>(
+    kind: K,
+    ids: readonly string[],
+    next: (current: KindMap[K], index: number) => KindMap[K] | undefined,
+  ): Promise<number> {
+    return this.inner.updateStatuses(kind, ids, next);
   }
 
   changesSince(seq: number, limit?: number): Promise<ChangeBatch> {

@@ -177,6 +177,12 @@ export function deleteFloatingIp(tx: Tx, ctx: Context, id: string): FloatingIp {
   return fip;
 }
 
+/** The association a pass applied to a floating IP, which its status describes. */
+export interface AppliedAssociation {
+  readonly routerId: string | null;
+  readonly fixedIpAddress: string | null;
+}
+
 /**
  * Records what the dataplane did with a floating IP. The agent passes the association it applied; if the
  * floating IP has moved on since, the status would describe something else, so it is not written.
@@ -185,22 +191,38 @@ export function setFloatingIpStatus(
   tx: Tx,
   ctx: Context,
   id: string,
-  applied: { routerId: string | null; fixedIpAddress: string | null },
+  applied: AppliedAssociation,
   status: FloatingIpStatus,
   reason: string,
 ): FloatingIp | undefined {
   const current = tx.get('floatingip', id);
-  if (
-    !current ||
-    current.routerId !== applied.routerId ||
-    current.fixedIpAddress !== applied.fixedIpAddress
-  ) {
-    return undefined;
-  }
-  if (current.status === status && current.statusReason === reason) return current;
-  const next = revise(ctx, current, { status, statusReason: reason });
+  if (!current || movedOn(current, applied)) return undefined;
+  const next = withFloatingIpStatus(ctx, current, applied, status, reason);
+  if (!next) return current;
   tx.put('floatingip', next);
   return next;
+}
+
+/**
+ * The next revision of a floating IP carrying a status, or undefined when there is nothing to write: it moved
+ * on since the pass that applied `applied`, or it has this status already. Only `status`, `statusReason`,
+ * `updatedAt` and `revisionNumber` differ from `current`, so a store may write it as a status-only change
+ * (Store.updateStatuses): no index key and no mapping moves.
+ */
+export function withFloatingIpStatus(
+  ctx: Context,
+  current: FloatingIp,
+  applied: AppliedAssociation,
+  status: FloatingIpStatus,
+  reason: string,
+): FloatingIp | undefined {
+  if (movedOn(current, applied)) return undefined;
+  if (current.status === status && current.statusReason === reason) return undefined;
+  return revise(ctx, current, { status, statusReason: reason });
+}
+
+function movedOn(current: FloatingIp, applied: AppliedAssociation): boolean {
+  return current.routerId !== applied.routerId || current.fixedIpAddress !== applied.fixedIpAddress;
 }
 
 export function resolveAssociation(

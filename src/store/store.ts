@@ -1,4 +1,4 @@
-import type { Agent, Kind, Tx, View } from '../model/index.js';
+import type { Agent, Kind, KindMap, Tx, View } from '../model/index.js';
 import type { TokenStore } from './token-store.js';
 
 /** One committed write, in commit order. The agent follows these to know which routers to reconcile. */
@@ -7,6 +7,11 @@ export interface Change {
   readonly kind: Kind;
   readonly id: string;
   readonly op: 'put' | 'delete';
+  /**
+   * Set on a write of `updateStatuses`: only the resource's status moved. Readers that act on what a resource
+   * maps (the agent) skip it without reading the resource; readers of statuses (metrics, dashboard) do not.
+   */
+  readonly statusOnly?: true;
 }
 
 export interface ChangeBatch {
@@ -28,6 +33,18 @@ export interface Store {
   readonly tokens: TokenStore;
   read<T>(fn: (view: View) => T): Promise<T>;
   update<T>(fn: (tx: Tx) => T): Promise<T>;
+  /**
+   * Rewrites the status of many resources of one kind in one transaction, for the agent's status reports (100,000
+   * at a converge). `next` gets the current document of each id (a missing one is skipped) and its position in
+   * `ids`, and returns the document to write, or undefined to leave it as it is. It must change nothing but
+   * status fields (see withFloatingIpStatus): the store keeps every index key as it is and marks the changes
+   * `statusOnly` on the feed. An id given twice sees its first rewrite. Resolves to how many were written.
+   */
+  updateStatuses<K extends Kind>(
+    kind: K,
+    ids: readonly string[],
+    next: (current: KindMap[K], index: number) => KindMap[K] | undefined,
+  ): Promise<number>;
   changesSince(seq: number, limit?: number): Promise<ChangeBatch>;
   /** Called after every local commit, so an in-process agent reacts without polling delay. */
   onChange(listener: () => void): () => void;

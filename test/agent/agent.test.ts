@@ -7,9 +7,12 @@ import {
   createFloatingIp,
   createSubnet,
   deleteFloatingIp,
+  setFloatingIpStatus,
   updateFloatingIp,
   updateRouter,
+  withFloatingIpStatus,
 } from '../../src/model/index.js';
+import type { Store } from '../../src/store/index.js';
 import { smallCloud, type SmallCloud } from '../support/model-fixture.js';
 import { fakeAgent } from '../support/fake-agent.js';
 
@@ -187,6 +190,56 @@ describe('agent', () => {
     await agent.sync();
     assert.equal(dp.applied.length, applies + 1);
     assert.equal(dp.routers.get(`qrouter-1/${c.router}`)?.inbound.size, 1);
+    await agent.stop();
+  });
+
+  it('skips status-only changes on the feed without reading the floating IP, whoever wrote them', async () => {
+    const c = await smallCloud();
+    const dp = new FakeDataplane();
+    // Counts the floating IPs the agent reads from the store.
+    let fipReads = 0;
+    const inner = c.store;
+    const store: Store = {
+      description: inner.description,
+      tokens: inner.tokens,
+      read: (fn) =>
+        inner.read((view) =>
+          fn({
+            ...view,
+            get: (kind, id) => {
+              if (kind === 'floatingip') fipReads++;
+              return view.get(kind, id);
+            },
+          }),
+        ),
+      update: (fn) => inner.update(fn),
+      updateStatuses: (kind, ids, next) => inner.updateStatuses(kind, ids, next),
+      changesSince: (seq, limit) => inner.changesSince(seq, limit),
+      onChange: (listener) => inner.onChange(listener),
+      close: () => inner.close(),
+    };
+    const agent = fakeAgent(store, dp);
+    await agent.start();
+    const fip = await c.store.update((tx) =>
+      createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
+    );
+    await agent.sync();
+    const active = await fipStatus(c, fip.id);
+    assert.equal(active.status, 'ACTIVE');
+    const applies = dp.applied.length;
+    // Another node's agent (say, a standby) reports a status for the same association.
+    fipReads = 0;
+    await c.store.updateStatuses('floatingip', [fip.id], (current) =>
+      withFloatingIpStatus(c.ctx, current, active, 'ERROR', 'seen elsewhere'),
+    );
+    await agent.sync();
+    assert.equal(fipReads, 0, 'a status-only change is not read');
+    assert.equal(dp.applied.length, applies);
+    // The same status written as an ordinary change is read (the counter sees reads), and still needs no pass.
+    await c.store.update((tx) => setFloatingIpStatus(tx, c.ctx, fip.id, active, 'ACTIVE', ''));
+    await agent.sync();
+    assert.ok(fipReads > 0, 'an ordinary change is read');
+    assert.equal(dp.applied.length, applies);
     await agent.stop();
   });
 

@@ -20,6 +20,11 @@ function counted(store: Store): { store: Store; updates: () => number; fail: (on
     if (failing) return Promise.reject(new Error('disk full'));
     return store.update(fn);
   };
+  wrapped.updateStatuses = (kind, ids, next) => {
+    updates++;
+    if (failing) return Promise.reject(new Error('disk full'));
+    return store.updateStatuses(kind, ids, next);
+  };
   return { store: wrapped, updates: () => updates, fail: (on) => (failing = on) };
 }
 

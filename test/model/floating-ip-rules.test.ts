@@ -11,6 +11,7 @@ import {
   SfipError,
   updateFloatingIp,
   updateRouter,
+  withFloatingIpStatus,
   type Tx,
 } from '../../src/model/index.js';
 import { smallCloud, type SmallCloud } from '../support/model-fixture.js';
@@ -184,6 +185,22 @@ describe('floating IP rules', () => {
     assert.equal(now.status, 'DOWN');
     const fresh = await c.store.update((tx) => setFloatingIpStatus(tx, c.ctx, fip.id, now, 'ACTIVE', ''));
     assert.equal(fresh?.status, 'ACTIVE');
+  });
+
+  it('builds a status revision only for the association applied, and only when the status differs', async () => {
+    const c = await smallCloud();
+    const fip = await c.store.update((tx) =>
+      createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
+    );
+    const moved = { routerId: fip.routerId, fixedIpAddress: '10.0.0.12' };
+    assert.equal(withFloatingIpStatus(c.ctx, fip, moved, 'ACTIVE', ''), undefined, 'moved on');
+    assert.equal(withFloatingIpStatus(c.ctx, fip, fip, 'DOWN', ''), undefined, 'already DOWN');
+    const next = withFloatingIpStatus(c.ctx, fip, fip, 'ERROR', 'no namespace')!;
+    assert.deepEqual(
+      { ...next, updatedAt: fip.updatedAt },
+      { ...fip, status: 'ERROR', statusReason: 'no namespace', revisionNumber: fip.revisionNumber + 1 },
+    );
+    assert.ok(next.updatedAt > fip.updatedAt);
   });
 
   it('disassociates floating IPs when their port is deleted, as Neutron does', async () => {

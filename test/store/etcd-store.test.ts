@@ -15,7 +15,9 @@ import {
   quotaUsage,
   setQuota,
   SfipError,
+  updateFloatingIp,
   updateNetwork,
+  withFloatingIpStatus,
 } from '../../src/model/index.js';
 import { connectStore, EtcdStore, parseEtcdSpec, StoreError, type Change } from '../../src/store/index.js';
 import { adminContext } from '../support/model-fixture.js';
@@ -214,6 +216,35 @@ describe('etcd store', { timeout: 60_000 }, () => {
     );
     assert.ok(batch.changes[0]!.seq < batch.changes[1]!.seq && batch.changes[1]!.seq < batch.changes[2]!.seq);
     assert.ok(notified >= 1);
+    await writer.close();
+    await reader.close();
+  });
+
+  it("marks another replica's status-only writes statusOnly on its feed, and only those", async () => {
+    const prefix = newPrefix();
+    const [writer, reader] = [await open(prefix), await open(prefix)];
+    const fip = await writer.update((tx) => {
+      const net = createNetwork(tx, ctx, { name: 'pub', external: true });
+      createSubnet(tx, ctx, { networkId: net.id, cidr: '198.51.100.0/24' });
+      return createFloatingIp(tx, ctx, { floatingNetworkId: net.id });
+    });
+    const start = (await writer.changesSince(0, 0)).latest;
+    await writer.updateStatuses('floatingip', [fip.id], (current) =>
+      withFloatingIpStatus(ctx, current, fip, 'ACTIVE', ''),
+    );
+    await writer.update((tx) => updateFloatingIp(tx, ctx, fip.id, { description: 'd' }));
+    const batch = await waitFor('two changes', async () => {
+      const b = await reader.changesSince(start);
+      return b.changes.length >= 2 ? b : undefined;
+    });
+    assert.deepEqual(
+      batch.changes.map((c) => [c.id, c.statusOnly]),
+      [
+        [fip.id, true],
+        [fip.id, undefined],
+      ],
+    );
+    assert.equal((await reader.read((v) => v.get('floatingip', fip.id)))?.status, 'ACTIVE');
     await writer.close();
     await reader.close();
   });

@@ -21,6 +21,8 @@ import {
   setQuota,
   SfipError,
   subnetsOfNetworkKey,
+  withFloatingIpStatus,
+  type FloatingIp,
   type Network,
 } from '../../src/model/index.js';
 import type { Store } from '../../src/store/index.js';
@@ -321,6 +323,128 @@ export function runStoreContract(name: string, open: () => Promise<Store>): void
       );
       assert.deepEqual(await store.read((v) => v.get('network', net.id)), net);
       await store.close();
+    });
+
+    describe('updateStatuses', () => {
+      /** Three unassociated floating IPs on one external network. */
+      const threeFloatingIps = async (store: Store) =>
+        store.update((tx) => {
+          const net = createNetwork(tx, ctx, { name: 'pub', external: true });
+          createSubnet(tx, ctx, { networkId: net.id, cidr: '203.0.113.0/24' });
+          const fips = [0, 1, 2].map(() => createFloatingIp(tx, ctx, { floatingNetworkId: net.id }));
+          return { net, fips };
+        });
+      const unassociated = { routerId: null, fixedIpAddress: null };
+
+      it('writes the model revision whole, keeps index keys, and feeds status-only changes', async () => {
+        const store = await open();
+        const { net, fips } = await threeFloatingIps(store);
+        const [a, b, c] = fips as [FloatingIp, FloatingIp, FloatingIp];
+        const start = (await store.changesSince(0)).latest;
+        const given: FloatingIp[] = [];
+        const written = await store.updateStatuses(
+          'floatingip',
+          [a.id, 'no-such-id', b.id, c.id],
+          (current) => {
+            // c has this status already: nothing to write.
+            const status = current.id === c.id ? 'DOWN' : 'ACTIVE';
+            const next = withFloatingIpStatus(ctx, current, unassociated, status, '');
+            if (next) given.push(next);
+            return next;
+          },
+        );
+        assert.equal(written, 2);
+        const [storedA, storedB, storedC] = await store.read((v) =>
+          [a, b, c].map((f) => v.get('floatingip', f.id)),
+        );
+        assert.deepEqual([storedA, storedB], given, 'the documents as the model built them');
+        assert.deepEqual(storedC, c);
+        const { status, statusReason, updatedAt, revisionNumber, ...rest } = storedA!;
+        const { status: _s, statusReason: _r, updatedAt: _u, revisionNumber: _n, ...restBefore } = a;
+        assert.deepEqual([status, statusReason, revisionNumber], ['ACTIVE', '', a.revisionNumber + 1]);
+        assert.notEqual(updatedAt, a.updatedAt);
+        assert.deepEqual(rest, restBefore, 'nothing else moved');
+        assert.deepEqual(
+          (await store.read((v) => v.lookup(fipsOfNetworkKey(net.id)))).map((r) => r.id).sort(),
+          [a.id, b.id, c.id].sort(),
+          'index keys kept',
+        );
+        const feed = (await store.changesSince(start)).changes;
+        assert.deepEqual(
+          feed.map((ch) => [ch.kind, ch.id, ch.op, ch.statusOnly]).sort(),
+          [
+            ['floatingip', a.id, 'put', true],
+            ['floatingip', b.id, 'put', true],
+          ].sort(),
+        );
+        // An ordinary write of the same resource afterwards is not status-only.
+        await store.update((tx) => updateFloatingIp(tx, ctx, a.id, { description: 'x' }));
+        const after = (await store.changesSince(feed.at(-1)!.seq)).changes;
+        assert.deepEqual(
+          after.map((ch) => [ch.id, ch.statusOnly]),
+          [[a.id, undefined]],
+        );
+        await store.close();
+      });
+
+      it('commits nothing when nothing is to be written', async () => {
+        const store = await open();
+        const { fips } = await threeFloatingIps(store);
+        const before = (await store.changesSince(0)).latest;
+        let notified = 0;
+        const off = store.onChange(() => notified++);
+        assert.equal(
+          await store.updateStatuses(
+            'floatingip',
+            fips.map((f) => f.id),
+            () => undefined,
+          ),
+          0,
+        );
+        assert.equal(await store.updateStatuses('floatingip', [], () => undefined), 0);
+        off();
+        assert.equal((await store.changesSince(0)).latest, before);
+        assert.equal(notified, 0);
+        await store.close();
+      });
+
+      it('lets an id given twice see its first rewrite', async () => {
+        const store = await open();
+        const { fips } = await threeFloatingIps(store);
+        const a = fips[0]!;
+        const reasons = ['first', 'second'];
+        await store.updateStatuses('floatingip', [a.id, a.id], (current, i) =>
+          withFloatingIpStatus(ctx, current, unassociated, 'ERROR', reasons[i]!),
+        );
+        const stored = await store.read((v) => v.get('floatingip', a.id));
+        assert.equal(stored?.statusReason, 'second');
+        assert.equal(stored?.revisionNumber, a.revisionNumber + 2);
+        await store.close();
+      });
+
+      it('writes none of them when the revision throws', async () => {
+        const store = await open();
+        const { fips } = await threeFloatingIps(store);
+        const before = (await store.changesSince(0)).latest;
+        await assert.rejects(
+          store.updateStatuses(
+            'floatingip',
+            fips.map((f) => f.id),
+            (current, i) => {
+              if (i === 2) throw new Error('bad report');
+              return withFloatingIpStatus(ctx, current, unassociated, 'ACTIVE', '');
+            },
+          ),
+          /bad report/,
+        );
+        assert.deepEqual(await store.read((v) => fips.map((f) => v.get('floatingip', f.id)?.status)), [
+          'DOWN',
+          'DOWN',
+          'DOWN',
+        ]);
+        assert.equal((await store.changesSince(0)).latest, before);
+        await store.close();
+      });
     });
   });
 }

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { ExponentialBackoff, noop, type IBackoff } from 'cockatiel';
 import { Etcd3, type ICompare, type IRequestOp, type Watcher } from 'etcd3';
-import { SfipError, type Tx, type View } from '../../model/index.js';
+import { SfipError, type Kind, type KindMap, type Tx, type View } from '../../model/index.js';
 import type {
   AgentRegistration,
   AgentRegistrationRequest,
@@ -105,7 +105,50 @@ export class EtcdStore implements Store, AgentRegistry {
   }
 
   update<T>(fn: (tx: Tx) => T): Promise<T> {
-    const run = this.writeQueue.then(() => this.commit(fn));
+    return this.enqueue(() =>
+      this.commit((mirror) => {
+        const tx = new OptimisticTx(mirror);
+        const result = fn(tx);
+        return { result, ...(tx.wrote ? tx.commit() : { guards: [], writes: [] }) };
+      }),
+    );
+  }
+
+  /**
+   * One etcd transaction: each rewritten resource is compared on its mod revision (as `update` does), no index
+   * stamp is touched (a status is no index key), and the status stamp is written with them, which marks every
+   * change of that revision status-only on the feed of every process watching.
+   */
+  updateStatuses<K extends Kind>(
+    kind: K,
+    ids: readonly string[],
+    next: (current: KindMap[K], index: number) => KindMap[K] | undefined,
+  ): Promise<number> {
+    return this.enqueue(() =>
+      this.commit((mirror) => {
+        const { layout } = mirror;
+        const rewritten = new Map<string, KindMap[K]>();
+        ids.forEach((id, i) => {
+          const current = rewritten.get(id) ?? mirror.get(kind, id);
+          const entity = current && next(current, i);
+          if (entity) rewritten.set(id, entity);
+        });
+        if (rewritten.size === 0) return { result: 0, guards: [], writes: [] };
+        const guards: Guard[] = [];
+        const writes: Write[] = [{ put: layout.statusStamp(), value: String(rewritten.size) }];
+        for (const [id, entity] of rewritten) {
+          const key = layout.resource(kind, id);
+          guards.push({ key, result: 'Equal', modRevision: mirror.modOf(key) });
+          writes.push({ put: key, value: JSON.stringify(entity) });
+        }
+        return { result: rewritten.size, guards, writes };
+      }),
+    );
+  }
+
+  /** Writes of one process go one at a time, so that they never conflict with each other. */
+  private enqueue<T>(write: () => Promise<T>): Promise<T> {
+    const run = this.writeQueue.then(write);
     this.writeQueue = run.catch(() => undefined);
     return run;
   }
@@ -146,16 +189,20 @@ export class EtcdStore implements Store, AgentRegistry {
     return this.mirror.revision;
   }
 
-  private async commit<T>(fn: (tx: Tx) => T): Promise<T> {
+  /**
+   * Plans against the mirror and commits the plan's writes if its guards still hold; otherwise waits for the
+   * newer state and plans again. A plan without writes commits nothing.
+   */
+  private async commit<T>(
+    plan: (mirror: Mirror) => { result: T; guards: Guard[]; writes: Write[] },
+  ): Promise<T> {
     await this.ready();
     const attempts = this.options.maxAttempts ?? 30;
     for (let attempt = 1; ; attempt++) {
       const mirror = this.mirror;
       const base = mirror.revision;
-      const tx = new OptimisticTx(mirror);
-      const result = fn(tx);
-      if (!tx.wrote) return result;
-      const { guards, writes } = tx.commit();
+      const { result, guards, writes } = plan(mirror);
+      if (writes.length === 0) return result;
       let response;
       try {
         response = await this.client.kv.txn({
@@ -282,6 +329,12 @@ export class EtcdStore implements Store, AgentRegistry {
       const events = res.events.filter((ev) => this.layout.mirrored(ev.kv.key.toString()));
       if (res.events.length > 0 && events.length === 0) return;
       let changed = false;
+      // The revisions that wrote the status stamp: their resource changes are status-only (updateStatuses).
+      const statusOnly = new Set(
+        events
+          .filter((ev) => ev.kv.key.toString() === this.layout.statusStamp())
+          .map((ev) => Number(ev.kv.mod_revision)),
+      );
       for (const ev of events) {
         const event: MirrorEvent = {
           type: ev.type === 'Put' ? 'put' : 'delete',
@@ -291,7 +344,9 @@ export class EtcdStore implements Store, AgentRegistry {
         };
         const change = this.mirror.apply(event);
         if (change) {
-          this.log.append(change);
+          this.log.append(
+            statusOnly.has(change.seq) && change.op === 'put' ? { ...change, statusOnly: true } : change,
+          );
           changed = true;
         }
       }

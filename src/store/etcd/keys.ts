@@ -10,6 +10,8 @@ import { KINDS, type Kind } from '../../model/index.js';
  *   answer, and a unique key is taken only if it is still free.
  * - `d/<kind>`: rewritten whenever a resource of that kind is deleted, so a transaction that listed a kind
  *   can tell that nothing was removed from it (additions and updates are seen by a range compare).
+ * - `s`: rewritten by every status-only write (updateStatuses), in the same transaction, so that a watcher
+ *   knows the resource changes of that revision are status-only.
  * - `t/<id>`: an API token's record (hash only). Not part of the mirror: no process keeps other processes'
  *   token hashes in memory, and a token write never moves the change feed.
  */
@@ -31,6 +33,10 @@ export class KeyLayout {
 
   deleteStamp(kind: Kind): string {
     return `${this.prefix}d/${kind}`;
+  }
+
+  statusStamp(): string {
+    return `${this.prefix}s`;
   }
 
   token(id: string): string {

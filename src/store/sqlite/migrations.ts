@@ -58,6 +58,10 @@ export const MIGRATIONS: readonly string[] = [
     SELECT 'quota/' || kind || '/' || json_extract(body, '$.projectId'), kind, id, 0
     FROM resources WHERE kind IN ('floatingip', 'network', 'port', 'router', 'subnet');
   `,
+  // 5: status-only changes (Store.updateStatuses) are marked, so that the agent skips them unread.
+  `
+  ALTER TABLE changes ADD COLUMN status_only INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -55,8 +55,9 @@ export class SqliteStore implements Store {
   private readonly events = new EventEmitter();
   private writesSincePrune = 0;
   private readonly stmt;
+  /** Writes waiting for the next group commit; `run` calls `onWrite` when it writes anything. */
   private pending: {
-    fn: (tx: Tx) => unknown;
+    run: (onWrite: () => void) => unknown;
     resolve: (value: unknown) => void;
     reject: (error: unknown) => void;
   }[] = [];
@@ -106,8 +107,12 @@ export class SqliteStore implements Store {
       dropKey: db.prepare('DELETE FROM index_keys WHERE key = ? AND kind = ? AND id = ?'),
       addKey: db.prepare('INSERT INTO index_keys (key, kind, id, uniq) VALUES (?, ?, ?, ?)'),
       change: db.prepare('INSERT INTO changes (kind, id, op, at) VALUES (?, ?, ?, ?)'),
-      since: db.prepare<[number, number], Change>(
-        'SELECT seq, kind, id, op FROM changes WHERE seq > ? ORDER BY seq LIMIT ?',
+      statusChange: db.prepare(
+        "INSERT INTO changes (kind, id, op, at, status_only) VALUES (?, ?, 'put', ?, 1)",
+      ),
+      rewrite: db.prepare('UPDATE resources SET body = ? WHERE kind = ? AND id = ?'),
+      since: db.prepare<[number, number], ChangeRow>(
+        'SELECT seq, kind, id, op, status_only AS statusOnly FROM changes WHERE seq > ? ORDER BY seq LIMIT ?',
       ),
       bounds: db.prepare<[], { lo: number | null; hi: number | null }>(CHANGE_BOUNDS_SQL),
       latest: db.prepare<[], { seq: number }>("SELECT seq FROM sqlite_sequence WHERE name = 'changes'"),
@@ -126,8 +131,39 @@ export class SqliteStore implements Store {
    * second. Each caller still sees its own update atomically, and a later read sees it once the promise resolves.
    */
   update<T>(fn: (tx: Tx) => T): Promise<T> {
+    return this.enqueue((onWrite) => fn(this.tx(onWrite)));
+  }
+
+  /**
+   * In the same group commit as `update`, so that it is ordered with the API's writes. Each document is parsed
+   * for `next` and written back whole, but its index keys are not read or rewritten (a status is no index key):
+   * that was most of what a status write through `update` cost.
+   */
+  updateStatuses<K extends Kind>(
+    kind: K,
+    ids: readonly string[],
+    next: (current: KindMap[K], index: number) => KindMap[K] | undefined,
+  ): Promise<number> {
+    return this.enqueue((onWrite) => {
+      const at = new Date().toISOString();
+      let written = 0;
+      ids.forEach((id, i) => {
+        const row = this.stmt.get.get(kind, id);
+        if (!row) return;
+        const entity = next(JSON.parse(row.body) as KindMap[K], i);
+        if (!entity) return;
+        this.stmt.rewrite.run(JSON.stringify(entity), kind, id);
+        this.stmt.statusChange.run(kind, id, at);
+        written++;
+      });
+      if (written > 0) onWrite();
+      return written;
+    });
+  }
+
+  private enqueue<T>(run: (onWrite: () => void) => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.pending.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      this.pending.push({ run, resolve: resolve as (value: unknown) => void, reject });
       if (this.pending.length === 1) setImmediate(() => this.flush());
     });
   }
@@ -141,7 +177,7 @@ export class SqliteStore implements Store {
         for (const item of batch) {
           let wrote = false;
           try {
-            const value = this.runSavepoint(() => item.fn(this.tx(() => (wrote = true))));
+            const value = this.runSavepoint(() => item.run(() => (wrote = true)));
             outcomes.push({ ok: true, value, wrote });
           } catch (error) {
             outcomes.push({ ok: false, error: translateSqliteError(error, this.path) });
@@ -172,7 +208,12 @@ export class SqliteStore implements Store {
     const bounds = this.stmt.bounds.get();
     const latest = this.stmt.latest.get()?.seq ?? 0;
     const truncated = bounds?.lo != null && seq < bounds.lo - 1;
-    return { changes: this.stmt.since.all(seq, limit), latest, truncated };
+    const changes = this.stmt.since
+      .all(seq, limit)
+      .map(({ statusOnly, ...change }) =>
+        statusOnly === 1 ? { ...change, statusOnly: true as const } : change,
+      );
+    return { changes, latest, truncated };
   }
 
   onChange(listener: () => void): () => void {
@@ -264,6 +305,8 @@ export class SqliteStore implements Store {
     if (hi > CHANGE_RETENTION) this.stmt.prune.run(hi - CHANGE_RETENTION);
   }
 }
+
+type ChangeRow = Omit<Change, 'statusOnly'> & { readonly statusOnly: 0 | 1 };
 
 function rangeParameters(kind: Kind, options: RangeOptions): Record<string, unknown> {
   return {
