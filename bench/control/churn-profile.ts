@@ -1,0 +1,86 @@
+/**
+ * Churn and scrape of one lab router holding N floating IPs, optionally with the daemon's CPU profile: where a
+ * change and a scrape spend their time. Faster than the scale suite (no samples, fill or restart), for one row.
+ * `node --import tsx bench/control/churn-profile.ts --fips 100000 --backend nftables --per-second 1000
+ * --seconds 60 [--prof-dir DIR] [--from-state DIR | --save-state DIR]` (after `npm run build`). Prints the
+ * converge time, the scrape figures, the churn figures and the CPU of the daemon and of its children.
+ */
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ApiClient } from '../../src/client/api-client.js';
+import type { BackendName } from '../../src/model/index.js';
+import { benchTopology, buildTopology, destroyTopology } from '../topology.js';
+import { churnAssociations, scrapeDuringShows } from './api-measures.js';
+import { populateStore } from './populate.js';
+import { ServerProcess } from './processes.js';
+
+const { values } = parseArgs({
+  options: {
+    fips: { type: 'string', default: '100000' },
+    backend: { type: 'string', default: 'nftables' },
+    'prof-dir': { type: 'string' },
+    port: { type: 'string', default: '29700' },
+    'from-state': { type: 'string' },
+    'save-state': { type: 'string' },
+    'per-second': { type: 'string', default: '1000' },
+    seconds: { type: 'string', default: '60' },
+    /** Each window of the scrape measure (shows alone, then shows during scrapes); 0: no scrape measure. */
+    'scrape-window-ms': { type: 'string', default: '5000' },
+    prefix: { type: 'string', default: 'cvp' },
+  },
+});
+const fips = Number(values.fips);
+const port = Number(values.port);
+const t = benchTopology(values.prefix, ['cp']);
+const r = t.routers[0]!;
+const stateDir = mkdtempSync(join(tmpdir(), 'sfip-churn-'));
+const url = `http://127.0.0.1:${port}`;
+const load = () => loadavg()[0]!.toFixed(1);
+/** CPU seconds of the daemon and of its children that exited (proc(5) fields, in clock ticks). */
+const cpu = (s: ServerProcess) => {
+  const fields = readFileSync(`/proc/${s.child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const ticks = (i: number) => Number(fields[i]) / 100;
+  return { daemon: ticks(11) + ticks(12), children: ticks(13) + ticks(14) };
+};
+let server: ServerProcess | undefined;
+try {
+  await buildTopology(t);
+  if (values['from-state']) cpSync(values['from-state'], stateDir, { recursive: true });
+  else await populateStore(stateDir, t, r.namespace, values.backend as BackendName, fips, 0);
+  if (values['save-state'] && !values['from-state'])
+    cpSync(stateDir, values['save-state'], { recursive: true });
+  const prof = values['prof-dir']
+    ? ['--cpu-prof', `--cpu-prof-dir=${values['prof-dir']}`, '--cpu-prof-name=churn.cpuprofile']
+    : [];
+  server = new ServerProcess(stateDir, port, prof);
+  const converge = await server.whenReady(url, 600_000);
+  console.log(`converge ${converge.toFixed(0)} ms (load ${load()})`);
+  process.env.SFIP_TOKEN = readFileSync(join(stateDir, 'admin-token'), 'utf8').trim();
+  const api = new ApiClient(url);
+  await new Promise((res) => setTimeout(res, 5000));
+  const window = Number(values['scrape-window-ms']);
+  if (window > 0) {
+    const page = await api.get<{ floatingips: { id: string }[] }>('/v2.0/floatingips?limit=1&fields=id');
+    const c0 = cpu(server);
+    const scrape = await scrapeDuringShows(url, page.floatingips[0]!.id, window);
+    const c1 = cpu(server);
+    console.log(
+      `scrape ${JSON.stringify(scrape)} daemon CPU ${(c1.daemon - c0.daemon).toFixed(2)} s (load ${load()})`,
+    );
+  }
+  const c0 = cpu(server);
+  const churn = await churnAssociations(api, url, server.child.pid!, '', {
+    perSecond: Number(values['per-second']),
+    seconds: Number(values.seconds),
+  });
+  const c1 = cpu(server);
+  console.log(
+    `churn ${JSON.stringify(churn)} CPU daemon ${(c1.daemon - c0.daemon).toFixed(1)} s, exited children ${(c1.children - c0.children).toFixed(1)} s (load ${load()})`,
+  );
+} finally {
+  await server?.stop();
+  await destroyTopology(t);
+  rmSync(stateDir, { recursive: true, force: true });
+}
