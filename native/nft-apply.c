@@ -12,6 +12,7 @@
  * library's own work, and nothing accumulates.
  *
  * Usage: ip netns exec NS sfip-nft-apply   (lines on stdin; nothing on stdout; errors on stderr)
+ * A last line without its newline at end of input is not run (see main).
  * Exit codes: 0 at end of input, 1 when libnftables cannot be set up.
  *
  * The prototypes below are libnftables' public API (libnftables(3), libnftables.h), declared here so that the
@@ -40,7 +41,12 @@ int main(void) {
   size_t capacity = 0;
   ssize_t length;
   while ((length = getline(&line, &capacity, stdin)) >= 0) {
-    if (length > 0 && line[length - 1] == '\n') line[--length] = '\0';
+    /*
+     * A last line without its newline is a request cut short (the agent was killed while writing it): running it
+     * could commit a prefix of its statements, so it is dropped. nft -i would run it.
+     */
+    if (line[length - 1] != '\n') break;
+    line[--length] = '\0';
     if (strspn(line, " \t") == (size_t)length) continue;
     /* The result is reported on stderr by the library; the agent reads it there. */
     nft_run_cmd_from_buffer(nft, line);

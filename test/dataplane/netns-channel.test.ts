@@ -167,4 +167,27 @@ describe('the nft channel', () => {
     assert.equal(nftChannelSpec().file, NFT_APPLY_HELPER);
     assert.equal(nftChannelSpec(null).file, 'nft');
   });
+
+  it(
+    'drops a last line cut short, which nft -i would run',
+    { skip: !existsSync(NFT_APPLY_HELPER) },
+    async () => {
+      const ns = `tchanc${process.pid % 100000}`;
+      await run('ip', ['netns', 'add', ns]);
+      try {
+        await run('nft', ['-f', '-'], {
+          netns: ns,
+          input: 'table ip tchan { map m { type ipv4_addr : ipv4_addr; }; }\n',
+        });
+        const add = (i: number) => `add element ip tchan m { 198.51.100.${i} : 10.0.0.${i} }`;
+        // An agent killed while writing a request leaves its last line without a newline.
+        await run(NFT_APPLY_HELPER, [], { netns: ns, input: `${add(1)}\n${add(2)}` });
+        const { stdout } = await run('nft', ['list', 'map', 'ip', 'tchan', 'm'], { netns: ns });
+        assert.match(stdout, /198\.51\.100\.1 : 10\.0\.0\.1/);
+        assert.doesNotMatch(stdout, /198\.51\.100\.2 /);
+      } finally {
+        await run('ip', ['netns', 'del', ns], { okExitCodes: [1] });
+      }
+    },
+  );
 });
