@@ -38,12 +38,6 @@ const r = t.routers[0]!;
 const stateDir = mkdtempSync(join(tmpdir(), 'sfip-churn-'));
 const url = `http://127.0.0.1:${port}`;
 const load = () => loadavg()[0]!.toFixed(1);
-/** CPU seconds of the daemon and of its children that exited (proc(5) fields, in clock ticks). */
-const cpu = (s: ServerProcess) => {
-  const fields = readFileSync(`/proc/${s.child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  const ticks = (i: number) => Number(fields[i]) / 100;
-  return { daemon: ticks(11) + ticks(12), children: ticks(13) + ticks(14) };
-};
 let server: ServerProcess | undefined;
 try {
   await buildTopology(t);
@@ -63,19 +57,19 @@ try {
   const window = Number(values['scrape-window-ms']);
   if (window > 0) {
     const page = await api.get<{ floatingips: { id: string }[] }>('/v2.0/floatingips?limit=1&fields=id');
-    const c0 = cpu(server);
+    const c0 = server.cpuSeconds();
     const scrape = await scrapeDuringShows(url, page.floatingips[0]!.id, window);
-    const c1 = cpu(server);
+    const c1 = server.cpuSeconds();
     console.log(
       `scrape ${JSON.stringify(scrape)} daemon CPU ${(c1.daemon - c0.daemon).toFixed(2)} s (load ${load()})`,
     );
   }
-  const c0 = cpu(server);
+  const c0 = server.cpuSeconds();
   const churn = await churnAssociations(api, url, server.child.pid!, '', {
     perSecond: Number(values['per-second']),
     seconds: Number(values.seconds),
   });
-  const c1 = cpu(server);
+  const c1 = server.cpuSeconds();
   console.log(
     `churn ${JSON.stringify(churn)} CPU daemon ${(c1.daemon - c0.daemon).toFixed(1)} s, exited children ${(c1.children - c0.children).toFixed(1)} s (load ${load()})`,
   );
