@@ -10,6 +10,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ApiClient } from '../../src/client/api-client.js';
+import { run } from '../../src/exec/run.js';
 import type { BackendName } from '../../src/model/index.js';
 import { benchTopology, buildTopology, destroyTopology } from '../topology.js';
 import { churnAssociations, scrapeDuringShows } from './api-measures.js';
@@ -38,6 +39,22 @@ const r = t.routers[0]!;
 const stateDir = mkdtempSync(join(tmpdir(), 'sfip-churn-'));
 const url = `http://127.0.0.1:${port}`;
 const load = () => loadavg()[0]!.toFixed(1);
+/** CPU seconds so far of each process living in the router's namespace (the agent's nft and ip channels). */
+const namespaceCpu = async (): Promise<Map<string, number>> => {
+  const { stdout } = await run('ip', ['netns', 'pids', r.namespace]);
+  const out = new Map<string, number>();
+  for (const pid of stdout.split(/\s+/).filter(Boolean)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(`${comm} ${pid}`, (Number(fields[11]) + Number(fields[12])) / 100);
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+};
 let server: ServerProcess | undefined;
 try {
   await buildTopology(t);
@@ -65,11 +82,15 @@ try {
     );
   }
   const c0 = server.cpuSeconds();
+  const n0 = await namespaceCpu();
   const churn = await churnAssociations(api, url, server.child.pid!, '', {
     perSecond: Number(values['per-second']),
     seconds: Number(values.seconds),
   });
   const c1 = server.cpuSeconds();
+  const n1 = await namespaceCpu();
+  const channels = [...n1].map(([p, s]) => `${p}: ${(s - (n0.get(p) ?? 0)).toFixed(1)} s`).join(', ');
+  console.log(`CPU during the churn of the processes in the router's namespace: ${channels}`);
   console.log(
     `churn ${JSON.stringify(churn)} CPU daemon ${(c1.daemon - c0.daemon).toFixed(1)} s, exited children ${(c1.children - c0.children).toFixed(1)} s (load ${load()})`,
   );
