@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ApiClient } from '../../src/client/api-client.js';
 import { run } from '../../src/exec/run.js';
+import { quantile } from '../stats.js';
 import type { BackendName } from '../../src/model/index.js';
 import { benchTopology, buildTopology, destroyTopology } from '../topology.js';
 import { churnAssociations, scrapeDuringShows } from './api-measures.js';
@@ -55,6 +56,29 @@ const namespaceCpu = async (): Promise<Map<string, number>> => {
   }
   return out;
 };
+/** API show p99 over `windowMs` (one every 10 ms), while `work` runs back to back. */
+const showsWhile = async (fipId: string, windowMs: number, work: () => Promise<void>) => {
+  const api = new ApiClient(url);
+  let busy = true;
+  let works = 0;
+  const worker = (async () => {
+    while (busy) {
+      await work();
+      works++;
+    }
+  })();
+  const latencies: Promise<number>[] = [];
+  const end = performance.now() + windowMs;
+  while (performance.now() < end) {
+    const sent = performance.now();
+    latencies.push(api.get(`/v2.0/floatingips/${fipId}`).then(() => performance.now() - sent));
+    await new Promise((res) => setTimeout(res, 10));
+  }
+  const sorted = (await Promise.all(latencies)).sort((a, b) => a - b);
+  busy = false;
+  await worker;
+  return { shows: sorted.length, showP99Ms: quantile(sorted, 0.99), scrapes: works };
+};
 let server: ServerProcess | undefined;
 try {
   await buildTopology(t);
@@ -80,6 +104,13 @@ try {
     console.log(
       `scrape ${JSON.stringify(scrape)} daemon CPU ${(c1.daemon - c0.daemon).toFixed(2)} s (load ${load()})`,
     );
+    // The same shows while curl scrapes, in a process of its own: the measure above reads each 60 MB body in the
+    // process that times the shows, so its own event loop stalls (decoding the body) count in their latency.
+    const during = await showsWhile(page.floatingips[0]!.id, window, async () => {
+      const token = readFileSync(join(stateDir, 'admin-token'), 'utf8').trim();
+      await run('curl', ['-sf', '-o', '/dev/null', '-H', `x-auth-token: ${token}`, `${url}/metrics`]);
+    });
+    console.log(`shows while curl scrapes: ${JSON.stringify(during)} (load ${load()})`);
   }
   const c0 = server.cpuSeconds();
   const n0 = await namespaceCpu();
