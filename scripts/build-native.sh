@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
 # Compiles sfip's native helpers into dist/native/: the nftables set dumper that reads per-floating-IP counters
 # (native/nft-set-dump.c; needs gcc, pkg-config, libnftnl-dev and libmnl-dev, which setup.sh installs) and the
-# gratuitous ARP sender (native/garp.c; libc only). Without them sfip still works: it reads counters through
-# `nft -j`, which costs more CPU, and announces addresses with arping, one process per address.
+# gratuitous ARP sender (native/garp.c; libc only) and the nft applier of the per-namespace channels
+# (native/nft-apply.c; links libnftables.so.1 of the nftables package). Without them sfip still works: it reads counters through
+# `nft -j`, which costs more CPU, announces addresses with arping, one process per address, and feeds deltas to
+# `nft -i`, which costs about 4x the CPU per transaction.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p dist/native
 garp=dist/native/sfip-garp
 if ! [ -x "$garp" ] || ! [ "$garp" -nt native/garp.c ]; then
   gcc -O2 -Wall -Wextra -Werror -o "$garp" native/garp.c
+fi
+apply=dist/native/sfip-nft-apply
+if ! [ -x "$apply" ] || ! [ "$apply" -nt native/nft-apply.c ]; then
+  # The library's soname: libnftables-dev (the unversioned link and header) is not needed, see nft-apply.c.
+  gcc -O2 -Wall -Wextra -Werror -o "$apply" native/nft-apply.c -l:libnftables.so.1
 fi
 out=dist/native/sfip-nft-set-dump
 src=native/nft-set-dump.c

@@ -66,15 +66,9 @@ try {
     const token = readFileSync(join(stateDir, 'admin-token'), 'utf8').trim();
     return { 'x-auth-token': token, authorization: `Bearer ${token}` };
   }
-  /**
-   * CPU seconds so far of the daemon itself and of its children that exited (nft, ip, bpftool...): on a shared
-   * machine the wall time depends on the load, the CPU it took much less.
-   */
   const cpu = (s: ServerProcess): string => {
-    const fields = readFileSync(`/proc/${s.child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    // After "pid (comm) ": state is field 0, utime 11, stime 12, cutime 13, cstime 14 (proc(5), in clock ticks).
-    const ticks = (i: number) => Number(fields[i]) / 100;
-    return `CPU ${(ticks(11) + ticks(12)).toFixed(1)} s daemon + ${(ticks(13) + ticks(14)).toFixed(1)} s children`;
+    const { daemon, children } = s.cpuSeconds();
+    return `CPU ${daemon.toFixed(1)} s daemon + ${children.toFixed(1)} s children`;
   };
   let server = new ServerProcess(stateDir, port, profile('converge'));
   const converge = await server.whenReady(url, 600_000);

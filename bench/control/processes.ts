@@ -99,6 +99,17 @@ export class ServerProcess {
     return { rssMiB: kb('VmRSS') / 1024, peakMiB: kb('VmHWM') / 1024 };
   }
 
+  /**
+   * CPU seconds so far of the daemon itself and of its children that exited (nft, ip, bpftool...): on a shared
+   * machine the wall time depends on the load, the CPU it took much less.
+   */
+  cpuSeconds(): { daemon: number; children: number } {
+    const fields = readFileSync(`/proc/${this.child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    // After "pid (comm) ": state is field 0, utime 11, stime 12, cutime 13, cstime 14 (proc(5), in clock ticks).
+    const ticks = (i: number) => Number(fields[i]) / 100;
+    return { daemon: ticks(11) + ticks(12), children: ticks(13) + ticks(14) };
+  }
+
   async stop(): Promise<void> {
     this.child.kill('SIGTERM');
     await this.exited;

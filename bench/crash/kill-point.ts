@@ -13,7 +13,9 @@ export function killPoint(children: readonly string[]): string {
     }
     const [file = '', ...args] = tool;
     const base = file.split('/').at(-1)!;
-    if (base === 'nft' && args.includes('-i')) return 'nft transaction (channel)';
+    // The channel's nft process: sfip's applier, or nft -i without it.
+    if (base === 'sfip-nft-apply' || (base === 'nft' && args.includes('-i')))
+      return 'nft transaction (channel)';
     if (base === 'ip' && args.includes('(busy)')) return 'address batch (channel)';
     if (base === 'nft') return args.includes('-f') ? 'nft transaction' : 'nft read';
     if (base.startsWith('iptables') && base.endsWith('restore')) return 'iptables-restore';
@@ -36,4 +38,4 @@ export const KERNEL_TOOLS = /(^|\/)(nft|ip|iptables[\w-]*|conntrack|tc|bpftool|n
  * there). (The eBPF backend writes map entries in-process, through the bpf module.)
  */
 export const APPLY_TOOLS =
-  /(^|\/| )(nft -f|iptables[\w-]*restore --noflush|ip -batch|conntrack -D|tc -batch|bpftool batch|nft -i \(busy\)|ip -force -batch - \(busy\))/;
+  /(^|\/| )(nft -f|iptables[\w-]*restore --noflush|ip -batch|conntrack -D|tc -batch|bpftool batch|nft -i \(busy\)|sfip-nft-apply \(busy\)|ip -force -batch - \(busy\))/;

@@ -139,7 +139,7 @@ export class ServeProcess {
 }
 
 /** The agent's long-lived per-namespace tools (src/dataplane/common/netns-channels.ts). */
-const CHANNEL = /(^|\/)(nft -i|ip -force -batch -)$/;
+const CHANNEL = /(^|\/)(nft -i|sfip-nft-apply|ip -force -batch -)$/;
 
 /**
  * Whether a channel process is working on a request: running, or waiting on anything but its input pipe (a

@@ -3,12 +3,14 @@ import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { NftablesDataplane } from '../../src/dataplane/index.js';
 import {
+  CounterDumps,
   parseNftSetCounters,
   parseSetDump,
   readNftCounters,
   SET_DUMP_HELPER,
 } from '../../src/dataplane/nftables/counters.js';
 import { parseNftTable, countersMatch } from '../../src/dataplane/nftables/parse.js';
+import { SetDumpError, type SetDumpChannel } from '../../src/dataplane/nftables/set-dump-channel.js';
 import { renderFull, tableName } from '../../src/dataplane/nftables/render.js';
 import type { DesiredRouter } from '../../src/dataplane/types.js';
 import { run } from '../../src/exec/run.js';
@@ -118,5 +120,46 @@ describe('counter output parsing', () => {
       ],
     });
     assert.deepEqual([...parseNftSetCounters(json)], [['203.0.113.10', { packets: 6, bytes: 504 }]]);
+  });
+});
+
+describe('counter dumps through the long-lived dumper', () => {
+  /** A dumper that answers with whatever `answer` holds (text, or an error to throw). */
+  const dumper = (answer: { value: string | Error }) =>
+    ({
+      dump: async () => {
+        if (answer.value instanceof Error) throw answer.value;
+        return answer.value;
+      },
+    }) as unknown as SetDumpChannel;
+  const target = { routerId: desired.routerId, namespace: 'nsx', gatewayDevice: 'qg-x' };
+  const noRun = () => Promise.reject(new Error('no process may start'));
+  const one = 'fipcount_in 203.0.113.10 - 5 420\nfipcount_out 203.0.113.10 - 1 84\n';
+
+  it('answers a dump that did not change with the same array, and a changed one with new counters', async () => {
+    const answer: { value: string | Error } = { value: one };
+    const dumps = new CounterDumps();
+    const first = await readNftCounters(target, noRun, null, dumper(answer), dumps);
+    assert.deepEqual(first, [
+      { floatingIp: '203.0.113.10', packetsIn: 5, bytesIn: 420, packetsOut: 1, bytesOut: 84 },
+    ]);
+    assert.equal(await readNftCounters(target, noRun, null, dumper(answer), dumps), first);
+    answer.value = one.replace(' 5 420', ' 6 504');
+    const changed = await readNftCounters(target, noRun, null, dumper(answer), dumps);
+    assert.notEqual(changed, first);
+    assert.equal(changed[0]!.packetsIn, 6);
+    assert.equal(first[0]!.packetsIn, 5, 'an array handed out is never changed');
+  });
+
+  it('forgets a router’s dump after a failed read: the next one is parsed again', async () => {
+    const answer: { value: string | Error } = { value: one };
+    const dumps = new CounterDumps();
+    const first = await readNftCounters(target, noRun, null, dumper(answer), dumps);
+    answer.value = new SetDumpError('no such table', 2);
+    assert.deepEqual(await readNftCounters(target, noRun, null, dumper(answer), dumps), []);
+    answer.value = one;
+    const again = await readNftCounters(target, noRun, null, dumper(answer), dumps);
+    assert.notEqual(again, first);
+    assert.deepEqual(again, first);
   });
 });

@@ -22,4 +22,8 @@ it('names the kernel tool a killed serve was running, through its wrappers', () 
   assert.ok(APPLY_TOOLS.test('nft -i (busy)'));
   assert.ok(APPLY_TOOLS.test('ip -force -batch - (busy)'));
   assert.ok(!APPLY_TOOLS.test('nft -i'));
+  // sfip's applier in the nft channel's place.
+  assert.equal(killPoint(['/opt/sfip/dist/native/sfip-nft-apply (busy)']), 'nft transaction (channel)');
+  assert.ok(APPLY_TOOLS.test('/opt/sfip/dist/native/sfip-nft-apply (busy)'));
+  assert.ok(!APPLY_TOOLS.test('/opt/sfip/dist/native/sfip-nft-apply'));
 });

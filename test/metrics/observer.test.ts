@@ -61,6 +61,43 @@ describe('Observer', () => {
     await s.agent.stop();
   });
 
+  it('does not go through counters again when the dataplane answers with the same array as last time', async () => {
+    const s = await setup();
+    const counters: FloatingIpCounters = {
+      floatingIp: s.fip.floatingIpAddress,
+      packetsIn: 4,
+      bytesIn: 400,
+      packetsOut: 1,
+      bytesOut: 100,
+    };
+    let elementReads = 0;
+    // One array for every read, as the nftables backend answers a dump that did not change; its element counts
+    // how often the observer looks at it.
+    const same: FloatingIpCounters[] = [];
+    Object.defineProperty(same, 0, {
+      get: () => {
+        elementReads++;
+        return counters;
+      },
+      enumerable: true,
+    });
+    s.dp.counters = async () => same;
+    const first = await s.observer.observe();
+    const readsAfterFirst = elementReads;
+    assert.ok(readsAfterFirst > 0);
+    s.advance(1001);
+    const second = await s.observer.observe();
+    assert.equal(elementReads, readsAfterFirst, 'the same array is not walked again');
+    assert.equal(second.routers[0], first.routers[0]);
+    assert.deepEqual(second.routers[0]!.floatingIps[0]!.counters, counters);
+    // A new array (a changed dump) is read again.
+    s.dp.counters = async () => [{ ...counters, packetsIn: 5 }];
+    s.advance(1001);
+    const third = await s.observer.observe();
+    assert.equal(third.routers[0]!.floatingIps[0]!.counters?.packetsIn, 5);
+    await s.agent.stop();
+  });
+
   it('serves the previous observation when a new read takes longer than maxWaitMs, and stops waiting after a slow read', async () => {
     const s = await setup(50);
     const exporter = createMetricsRegistry({

@@ -24,6 +24,10 @@ export interface ChannelSpec {
   readonly marker: (token: string) => string;
   /** Lines the marker's error prints before and after the line naming the token. */
   readonly markerLines: { readonly before: number; readonly after: number };
+  /** What errors call the tool (default: `file`): sfip's nft applier answers for nft. */
+  readonly label?: string;
+  /** Environment variables set for the tool, over the agent's own. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** How long one request may take before its process is ended (a 100,000-element change takes about a second). */
@@ -65,6 +69,10 @@ export class LineChannel {
     private readonly namespace: string | null,
   ) {}
 
+  private get label(): string {
+    return this.spec.label ?? this.spec.file;
+  }
+
   /** Sends one request (lines of the tool's own language, each a complete command) and waits for it. */
   request(text: string): Promise<void> {
     const result = this.queue.then(() => this.send(text));
@@ -81,7 +89,7 @@ export class LineChannel {
     const pending = this.pending;
     this.pending = undefined;
     this.stderr = '';
-    pending?.reject(new ChannelError(`${this.spec.file} channel closed (no answer, or shut down)`, ''));
+    pending?.reject(new ChannelError(`${this.label} channel closed (no answer, or shut down)`, ''));
   }
 
   get alive(): boolean {
@@ -131,7 +139,7 @@ export class LineChannel {
     const argv = commandLine(this.spec.file, this.spec.args, this.namespace);
     const child = spawnProgram(DIE_WITH_PARENT[0]!, [...DIE_WITH_PARENT.slice(1), ...argv], {
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, LC_ALL: 'C' },
+      env: { ...process.env, LC_ALL: 'C', ...this.spec.env },
     });
     this.starts++;
     this.answered = false;
@@ -166,7 +174,7 @@ export class LineChannel {
       .filter((l) => l.trim() !== '')
       .join('\n');
     if (errors === '') pending.resolve();
-    else pending.reject(new ChannelError(`${this.spec.file} refused the change: ${errors}`, errors));
+    else pending.reject(new ChannelError(`${this.label} refused the change: ${errors}`, errors));
   }
 
   private onExit(child: ChildProcess, why: string): void {
@@ -178,7 +186,7 @@ export class LineChannel {
     this.stderr = '';
     pending?.reject(
       new ChannelError(
-        `${this.spec.file} in ${this.namespace ?? 'the host namespace'} ${why}${stderr ? `: ${stderr}` : ''}`,
+        `${this.label} in ${this.namespace ?? 'the host namespace'} ${why}${stderr ? `: ${stderr}` : ''}`,
         stderr,
       ),
     );

@@ -17,7 +17,7 @@ import type {
   RouterTarget,
 } from '../types.js';
 import { SOURCE_MACS } from './anti-spoofing.js';
-import { readNftCounters, SET_DUMP_HELPER, sharedSetDump } from './counters.js';
+import { CounterDumps, readNftCounters, SET_DUMP_HELPER, sharedSetDump } from './counters.js';
 import { DEEP_SETS, parseDumpedElements, TRANSLATION_SETS } from './element-dump.js';
 import {
   countersMatch,
@@ -58,6 +58,8 @@ export class NftablesDataplane implements Dataplane {
   private readonly reads = new Map<string, number>();
   /** Routers whose last read found limited floating IPs: their quick reads list the QoS sets. */
   private readonly limited = new Set<string>();
+  /** Each router's last counter dump, so an unchanged one is not parsed again (see CounterDumps). */
+  private readonly dumps = new CounterDumps();
 
   /** Long-lived nft and ip processes per namespace for deltas; only with the real runner (tests inject theirs). */
   private readonly channels: NetnsChannels | null;
@@ -238,6 +240,7 @@ export class NftablesDataplane implements Dataplane {
   }
 
   async remove(target: RouterTarget): Promise<void> {
+    this.dumps.forget(target.routerId);
     const table = tableName(target.routerId);
     await this.run('nft', ['-f', '-'], {
       netns: target.namespace,
@@ -247,7 +250,13 @@ export class NftablesDataplane implements Dataplane {
 
   counters(target: RouterTarget): Promise<FloatingIpCounters[]> {
     // Through the agent's long-lived dumper (counters are read for every router on each scrape).
-    return readNftCounters(target, this.run, undefined, this.elementDump ? sharedSetDump() : null);
+    return readNftCounters(
+      target,
+      this.run,
+      undefined,
+      this.elementDump ? sharedSetDump() : null,
+      this.dumps,
+    );
   }
 
   async owned(namespace: string | null): Promise<string[]> {

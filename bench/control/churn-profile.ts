@@ -1,0 +1,132 @@
+/**
+ * Churn and scrape of one lab router holding N floating IPs, optionally with the daemon's CPU profile: where a
+ * change and a scrape spend their time. Faster than the scale suite (no samples, fill or restart), for one row.
+ * `node --import tsx bench/control/churn-profile.ts --fips 100000 --backend nftables --per-second 1000
+ * --seconds 60 [--prof-dir DIR] [--from-state DIR | --save-state DIR]` (after `npm run build`). Prints the
+ * converge time, the scrape figures, the churn figures and the CPU of the daemon and of its children.
+ */
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ApiClient } from '../../src/client/api-client.js';
+import { run } from '../../src/exec/run.js';
+import { quantile } from '../stats.js';
+import type { BackendName } from '../../src/model/index.js';
+import { benchTopology, buildTopology, destroyTopology } from '../topology.js';
+import { churnAssociations, scrapeDuringShows } from './api-measures.js';
+import { populateStore } from './populate.js';
+import { ServerProcess } from './processes.js';
+
+const { values } = parseArgs({
+  options: {
+    fips: { type: 'string', default: '100000' },
+    backend: { type: 'string', default: 'nftables' },
+    'prof-dir': { type: 'string' },
+    port: { type: 'string', default: '29700' },
+    'from-state': { type: 'string' },
+    'save-state': { type: 'string' },
+    'per-second': { type: 'string', default: '1000' },
+    seconds: { type: 'string', default: '60' },
+    /** Each window of the scrape measure (shows alone, then shows during scrapes); 0: no scrape measure. */
+    'scrape-window-ms': { type: 'string', default: '5000' },
+    prefix: { type: 'string', default: 'cvp' },
+  },
+});
+const fips = Number(values.fips);
+const port = Number(values.port);
+const t = benchTopology(values.prefix, ['cp']);
+const r = t.routers[0]!;
+const stateDir = mkdtempSync(join(tmpdir(), 'sfip-churn-'));
+const url = `http://127.0.0.1:${port}`;
+const load = () => loadavg()[0]!.toFixed(1);
+/** CPU seconds so far of each process living in the router's namespace (the agent's nft and ip channels). */
+const namespaceCpu = async (): Promise<Map<string, number>> => {
+  const { stdout } = await run('ip', ['netns', 'pids', r.namespace]);
+  const out = new Map<string, number>();
+  for (const pid of stdout.split(/\s+/).filter(Boolean)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(`${comm} ${pid}`, (Number(fields[11]) + Number(fields[12])) / 100);
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+};
+/** API show p99 over `windowMs` (one every 10 ms), while `work` runs back to back. */
+const showsWhile = async (fipId: string, windowMs: number, work: () => Promise<void>) => {
+  const api = new ApiClient(url);
+  let busy = true;
+  let works = 0;
+  const worker = (async () => {
+    while (busy) {
+      await work();
+      works++;
+    }
+  })();
+  const latencies: Promise<number>[] = [];
+  const end = performance.now() + windowMs;
+  while (performance.now() < end) {
+    const sent = performance.now();
+    latencies.push(api.get(`/v2.0/floatingips/${fipId}`).then(() => performance.now() - sent));
+    await new Promise((res) => setTimeout(res, 10));
+  }
+  const sorted = (await Promise.all(latencies)).sort((a, b) => a - b);
+  busy = false;
+  await worker;
+  return { shows: sorted.length, showP99Ms: quantile(sorted, 0.99), scrapes: works };
+};
+let server: ServerProcess | undefined;
+try {
+  await buildTopology(t);
+  if (values['from-state']) cpSync(values['from-state'], stateDir, { recursive: true });
+  else await populateStore(stateDir, t, r.namespace, values.backend as BackendName, fips, 0);
+  if (values['save-state'] && !values['from-state'])
+    cpSync(stateDir, values['save-state'], { recursive: true });
+  const prof = values['prof-dir']
+    ? ['--cpu-prof', `--cpu-prof-dir=${values['prof-dir']}`, '--cpu-prof-name=churn.cpuprofile']
+    : [];
+  server = new ServerProcess(stateDir, port, prof);
+  const converge = await server.whenReady(url, 600_000);
+  console.log(`converge ${converge.toFixed(0)} ms (load ${load()})`);
+  process.env.SFIP_TOKEN = readFileSync(join(stateDir, 'admin-token'), 'utf8').trim();
+  const api = new ApiClient(url);
+  await new Promise((res) => setTimeout(res, 5000));
+  const window = Number(values['scrape-window-ms']);
+  if (window > 0) {
+    const page = await api.get<{ floatingips: { id: string }[] }>('/v2.0/floatingips?limit=1&fields=id');
+    const c0 = server.cpuSeconds();
+    const scrape = await scrapeDuringShows(url, page.floatingips[0]!.id, window);
+    const c1 = server.cpuSeconds();
+    console.log(
+      `scrape ${JSON.stringify(scrape)} daemon CPU ${(c1.daemon - c0.daemon).toFixed(2)} s (load ${load()})`,
+    );
+    // The same shows while curl scrapes, in a process of its own: the measure above reads each 60 MB body in the
+    // process that times the shows, so its own event loop stalls (decoding the body) count in their latency.
+    const during = await showsWhile(page.floatingips[0]!.id, window, async () => {
+      const token = readFileSync(join(stateDir, 'admin-token'), 'utf8').trim();
+      await run('curl', ['-sf', '-o', '/dev/null', '-H', `x-auth-token: ${token}`, `${url}/metrics`]);
+    });
+    console.log(`shows while curl scrapes: ${JSON.stringify(during)} (load ${load()})`);
+  }
+  const c0 = server.cpuSeconds();
+  const n0 = await namespaceCpu();
+  const churn = await churnAssociations(api, url, server.child.pid!, '', {
+    perSecond: Number(values['per-second']),
+    seconds: Number(values.seconds),
+  });
+  const c1 = server.cpuSeconds();
+  const n1 = await namespaceCpu();
+  const channels = [...n1].map(([p, s]) => `${p}: ${(s - (n0.get(p) ?? 0)).toFixed(1)} s`).join(', ');
+  console.log(`CPU during the churn of the processes in the router's namespace: ${channels}`);
+  console.log(
+    `churn ${JSON.stringify(churn)} CPU daemon ${(c1.daemon - c0.daemon).toFixed(1)} s, exited children ${(c1.children - c0.children).toFixed(1)} s (load ${load()})`,
+  );
+} finally {
+  await server?.stop();
+  await destroyTopology(t);
+  rmSync(stateDir, { recursive: true, force: true });
+}
