@@ -53,10 +53,25 @@ export interface AgentOptions {
   readonly localNamespace?: (namespace: string | null) => string | null;
   /** Enforced around every apply and removal (multi-node: the lease fence). */
   readonly guard?: RouterGuard;
+  /** How long after a failed pass the router is tried again, doubling per failure (see retryDelayMs). Default 1 s. */
+  readonly retryFirstMs?: number;
 }
 
 /** Pruning scans every namespace of the host: not on every resync. */
 const PRUNE_INTERVAL_MS = 10 * 60_000;
+
+/** The longest wait before a failed router is tried again: the periodic resync's default interval. */
+const RETRY_MAX_MS = 30_000;
+
+/**
+ * How long to wait before the `attempt`-th retry of a router whose passes failed: `first`, doubling, at most
+ * RETRY_MAX_MS (cilium's reconciler does the same). A transient failure (a busy store, a kernel tool killed on a
+ * loaded machine) heals within a second instead of at the next resync; a lasting one (a namespace that is gone)
+ * costs a pass every 30 s, never a hot loop.
+ */
+export function retryDelayMs(attempt: number, first = 1_000): number {
+  return Math.min(RETRY_MAX_MS, first * 2 ** Math.max(0, attempt - 1));
+}
 
 /** Delta passes at once (see drain). */
 const DELTA_CONCURRENCY = 16;
@@ -119,6 +134,8 @@ export class Agent extends EventEmitter {
   private pumpAgain = false;
   private idleWaiters: (() => void)[] = [];
   private stopped = false;
+  /** Routers whose last pass failed: how many times in a row, and the timer of their next try. */
+  private readonly retries = new Map<string, { attempts: number; timer: NodeJS.Timeout }>();
   readonly ctx: Context = {
     projectId: '',
     isAdmin: true,
@@ -201,6 +218,8 @@ export class Agent extends EventEmitter {
     this.unsubscribe?.();
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.coalesceTimer);
+    for (const { timer } of this.retries.values()) clearTimeout(timer);
+    this.retries.clear();
     sharedChannels.sweep();
     this.coalesceTimer = undefined;
     await this.pumping;
@@ -490,6 +509,8 @@ export class Agent extends EventEmitter {
             this.routerIds.delete(routerId);
           }
           this.saveRecord();
+          if (outcome.error) this.retryLater(routerId);
+          else this.retried(routerId);
           this.emit('reconciled', outcome);
         })
         .catch((error) =>
@@ -531,6 +552,28 @@ export class Agent extends EventEmitter {
         this.drain();
         this.notifyIfIdle();
       });
+  }
+
+  /** A failed pass: the router is marked again after a backoff, whatever else marks it meanwhile. */
+  private retryLater(routerId: string): void {
+    if (this.stopped) return;
+    const previous = this.retries.get(routerId);
+    clearTimeout(previous?.timer);
+    const attempts = (previous?.attempts ?? 0) + 1;
+    const timer = setTimeout(
+      () => this.markDirty(routerId, 'retry'),
+      retryDelayMs(attempts, this.options.retryFirstMs),
+    );
+    timer.unref();
+    this.retries.set(routerId, { attempts, timer });
+  }
+
+  /** A pass that succeeded ends the router's backoff. */
+  private retried(routerId: string): void {
+    const retry = this.retries.get(routerId);
+    if (!retry) return;
+    clearTimeout(retry.timer);
+    this.retries.delete(routerId);
   }
 
   private saveRecord(): void {
