@@ -157,7 +157,7 @@ describe('issue 14 low findings', () => {
         for (const path of [fresh, `${fresh}-wal`, `${fresh}-shm`]) assert.equal(modeOf(path), 0o600, path);
         await store.close();
         const old = join(dir, 'old.db');
-        new SqliteStore({ path: old }).close();
+        await new SqliteStore({ path: old }).close();
         for (const suffix of ['', '-wal', '-shm'])
           writeFileSync(`${old}${suffix}`, '', { flag: 'a', mode: 0o644 });
         for (const suffix of ['', '-wal', '-shm']) chmodSync(`${old}${suffix}`, 0o644);

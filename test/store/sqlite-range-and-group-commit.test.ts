@@ -17,6 +17,7 @@ import {
 import { SqliteStore } from '../../src/store/index.js';
 import { CHANGE_BOUNDS_SQL } from '../../src/store/sqlite/sqlite-store.js';
 import { MIGRATIONS } from '../../src/store/sqlite/migrations.js';
+import { WalCheckpointer } from '../../src/store/sqlite/wal-checkpointer.js';
 
 let counter = 0;
 const ctxFor = (projectId: string): Context => ({
@@ -186,5 +187,15 @@ describe('SQLite store: the checkpoint worker never keeps a process alive', () =
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('SQLite store: a failing checkpoint worker never takes the process down', () => {
+  it('records the error of a worker that could not open its database, and still stops', async () => {
+    // The race CI once lost: a store closed without waiting, its directory removed before its worker started.
+    const checkpointer = new WalCheckpointer(join(tmpdir(), 'sfip-no-such-dir', 'x.db'), { intervalMs: 10 });
+    await checkpointer.stop();
+    assert.match(checkpointer.lastError ?? '', /directory does not exist/);
+    await checkpointer.stop(); // twice is harmless
   });
 });

@@ -47,6 +47,7 @@ export class WalCheckpointer {
   private readonly exited: Promise<void>;
   /** The last error a checkpoint reported, for diagnostics; checkpoints are retried on the next tick anyway. */
   lastError: string | undefined;
+  private stopped = false;
 
   constructor(path: string, options: { intervalMs?: number; restartBytes?: number } = {}) {
     const module = createRequire(import.meta.url).resolve('better-sqlite3');
@@ -58,6 +59,10 @@ export class WalCheckpointer {
     };
     this.worker = new Worker(WORKER, { eval: true, workerData });
     this.worker.on('message', (message: { error?: string }) => (this.lastError = message.error));
+    // A worker that throws (its database gone before it opened it: a store closed at once, its directory
+    // removed) emits 'error' here, and an 'error' nobody listens to is an uncaught exception that would take
+    // the daemon down for a checkpoint, which only saves disk. It is recorded; the worker has exited.
+    this.worker.on('error', (error: Error) => (this.lastError = error.message));
     this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
     // After the listeners: adding a 'message' listener refs the worker again.
     this.worker.unref();
@@ -65,6 +70,8 @@ export class WalCheckpointer {
 
   async stop(): Promise<void> {
     // Unreferenced so that it never keeps a process alive; referenced again while we wait for it to finish.
+    if (this.stopped) return this.exited;
+    this.stopped = true;
     this.worker.ref();
     this.worker.postMessage('stop');
     await this.exited;
