@@ -267,7 +267,12 @@ function failedPoint(tree: string, fips: number, error: string): MetricsScalePoi
 }
 
 /** API show requests, one every 10 ms (paced, not closed-loop), for `ms`; returns each latency. */
-async function showWindow(url: string, token: string, ids: readonly string[], ms: number): Promise<number[]> {
+export async function showWindow(
+  url: string,
+  token: string,
+  ids: readonly string[],
+  ms: number,
+): Promise<number[]> {
   const latencies: number[] = [];
   const end = performance.now() + ms;
   const inflight: Promise<void>[] = [];
@@ -303,16 +308,20 @@ async function curlScrape(url: string): Promise<{ bytes: number; ms: number }> {
   return { bytes: bytes!, ms: seconds! * 1000 };
 }
 
-interface ScrapeSample {
+export interface ScrapeSample {
   readonly ms: number;
   readonly lagMs: number | null;
 }
 
-/** bench/metrics/scraper.ts in its own process, scraping back to back until stopped. */
-function startScraper(url: string): { first: Promise<void>; stop(): Promise<ScrapeSample[]> } {
+/** bench/metrics/scraper.ts in its own process, scraping back to back until stopped (with `token`, if any). */
+export function startScraper(
+  url: string,
+  token?: string,
+): { first: Promise<void>; stop(): Promise<ScrapeSample[]> } {
   const script = fileURLToPath(new URL('./scraper.ts', import.meta.url));
   const child = spawnProgram(process.execPath, ['--import', 'tsx', script, url], {
     stdio: ['pipe', 'pipe', 'inherit'],
+    ...(token !== undefined && { env: { ...process.env, SFIP_SCRAPE_TOKEN: token } }),
   });
   const samples: ScrapeSample[] = [];
   let firstDone: () => void = () => undefined;

@@ -3,12 +3,15 @@
  * total time, "lagMs": the daemon's event-loop lag max since its previous scrape}. curl stands in for Prometheus
  * (a lean client: the time is the daemon's and the transfer's, not a JavaScript client's), and this runs in its
  * own process so it does not slow the benchmark's API client. `node --import tsx bench/metrics/scraper.ts URL`
+ * (SFIP_SCRAPE_TOKEN: a token to send, for a daemon that asks for one).
  */
 import { openSync, readSync, closeSync, rmSync } from 'node:fs';
 import { run } from '../../src/exec/run.js';
 
 const url = process.argv[2];
 if (!url) throw new Error('usage: scraper.ts URL');
+const token = process.env.SFIP_SCRAPE_TOKEN;
+const auth = token ? ['-H', `x-auth-token: ${token}`] : [];
 // In memory (tmpfs): the 61 MB body is written once and only its head is read back.
 const file = `/dev/shm/sfip-scrape-${process.pid}`;
 let stop = false;
@@ -20,6 +23,7 @@ try {
       '-sf',
       '--max-time',
       '120',
+      ...auth,
       '-o',
       file,
       '-w',
