@@ -48,12 +48,13 @@ export class ServerProcess {
   readonly started = performance.now();
   readonly exited: Promise<void>;
 
-  constructor(stateDir: string, port: number, nodeArgs: readonly string[] = []) {
+  /** `root`: the source tree whose build to run (this one by default), e.g. an older commit to compare with. */
+  constructor(stateDir: string, port: number, nodeArgs: readonly string[] = [], root = ROOT) {
     this.child = spawn(
       process.execPath,
       [
         ...nodeArgs,
-        `${ROOT}dist/cli.js`,
+        `${root}dist/cli.js`,
         'serve',
         '--state-dir',
         stateDir,
@@ -73,7 +74,7 @@ export class ServerProcess {
         '--refusal-limit',
         'off',
       ],
-      { stdio: ['ignore', 'ignore', 'inherit'], cwd: ROOT },
+      { stdio: ['ignore', 'ignore', 'inherit'], cwd: root },
     );
     this.exited = new Promise((r) => this.child.on('exit', () => r()));
   }

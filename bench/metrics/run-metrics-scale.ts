@@ -202,7 +202,7 @@ async function measure(
       // The window starts once scrapes are running (the scraper's own start-up is not part of it).
       await scraper.first;
       const during = await showWindow(url, token, showIds, o.windowMs);
-      const scrapes = await scraper.stop();
+      const scrapes = scrapeTimes(await scraper.stop());
       if (exit) throw new Error(exit);
       const roundLag = Math.max(0, ...scrapes.map((x) => x.lagMs ?? 0));
       busy.push(...scrapes.map((x) => x.ms));
@@ -272,6 +272,8 @@ export async function showWindow(
   token: string,
   ids: readonly string[],
   ms: number,
+  /** Given, a failed show is handed here and left out of the latencies instead of failing the window. */
+  onError?: (error: Error) => void,
 ): Promise<number[]> {
   const latencies: number[] = [];
   const end = performance.now() + ms;
@@ -280,11 +282,14 @@ export async function showWindow(
     const id = ids[i % ids.length]!;
     const s = performance.now();
     inflight.push(
-      fetch(`${url}/v2.0/floatingips/${id}`, { headers: { 'x-auth-token': token } }).then(async (r) => {
-        await r.arrayBuffer();
-        if (r.status !== 200) throw new Error(`show ${id}: HTTP ${r.status}`);
-        latencies.push(performance.now() - s);
-      }),
+      fetch(`${url}/v2.0/floatingips/${id}`, { headers: { 'x-auth-token': token } }).then(
+        async (r) => {
+          await r.arrayBuffer();
+          if (r.status !== 200) throw new Error(`show ${id}: HTTP ${r.status}`);
+          latencies.push(performance.now() - s);
+        },
+        onError && ((error: unknown) => onError(error as Error)),
+      ),
     );
     await sleep(10);
   }
@@ -293,11 +298,12 @@ export async function showWindow(
 }
 
 /** One scrape with curl (a lean client, as Prometheus is): its size and curl's total time. */
-async function curlScrape(url: string): Promise<{ bytes: number; ms: number }> {
+export async function curlScrape(url: string, token?: string): Promise<{ bytes: number; ms: number }> {
   const { stdout } = await run('curl', [
     '-sf',
     '--max-time',
     '120',
+    ...(token ? ['-H', `x-auth-token: ${token}`] : []),
     '-o',
     '/dev/null',
     '-w',
@@ -308,10 +314,16 @@ async function curlScrape(url: string): Promise<{ bytes: number; ms: number }> {
   return { bytes: bytes!, ms: seconds! * 1000 };
 }
 
-export interface ScrapeSample {
+export interface ScrapeTime {
   readonly ms: number;
   readonly lagMs: number | null;
 }
+
+/** One scrape of scraper.ts: its time, or why it failed. */
+export type ScrapeSample = ScrapeTime | { readonly error: string };
+
+export const scrapeTimes = (samples: readonly ScrapeSample[]): ScrapeTime[] =>
+  samples.filter((s): s is ScrapeTime => !('error' in s));
 
 /** bench/metrics/scraper.ts in its own process, scraping back to back until stopped (with `token`, if any). */
 export function startScraper(

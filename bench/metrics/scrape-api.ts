@@ -1,11 +1,12 @@
 /**
  * Issue 15's "API p99 unaffected by a scrape" on the real daemon with a converged lab router, without the whole
  * scale suite: `node --import tsx bench/metrics/scrape-api.ts --from-state DIR [--prefix cvp] [--port 29751]
- * [--rounds 3] [--window 3000] [--prof-dir DIR]`, DIR a store saved by bench/control/converge-profile.ts
+ * [--rounds 3] [--window 3000] [--prof-dir DIR] [--tree ROOT]`, DIR a store saved by bench/control/converge-profile.ts
  * `--save-state` with the same prefix (after `npm run build`). Each round measures API show alone and while
- * /metrics is scraped back to back, twice: scraped by the benchmark's own fetch (the scale suite's figure,
- * bench/control/api-measures.ts) and by curl in its own process (bench/metrics/scraper.ts), whose figure also
- * carries the daemon's own event-loop lag max between two scrapes.
+ * /metrics is scraped back to back, twice: scraped by this process's own fetch, reading each body whole (how the
+ * scale suite measured before), and by curl in its own process (bench/metrics/scraper.ts, as the scale suite's
+ * api-measures.ts does now), whose figure also carries the daemon's own event-loop lag max between two scrapes. Then checks that the dashboard's data still
+ * pages and searches at this size (issue 15 item 4).
  */
 import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
@@ -14,9 +15,8 @@ import { parseArgs } from 'node:util';
 import { ApiClient } from '../../src/client/api-client.js';
 import { quantile } from '../stats.js';
 import { benchTopology, buildTopology, destroyTopology } from '../topology.js';
-import { scrapeDuringShows } from '../control/api-measures.js';
 import { ServerProcess } from '../control/processes.js';
-import { showWindow, startScraper } from './run-metrics-scale.js';
+import { scrapeTimes, showWindow, startScraper } from './run-metrics-scale.js';
 
 const { values } = parseArgs({
   options: {
@@ -26,6 +26,8 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     window: { type: 'string', default: '3000' },
     'prof-dir': { type: 'string' },
+    /** Another source tree (built, node_modules linked) whose daemon to measure, e.g. `git archive` of main. */
+    tree: { type: 'string' },
   },
 });
 if (!values['from-state'])
@@ -49,6 +51,7 @@ try {
     values['prof-dir']
       ? ['--cpu-prof', `--cpu-prof-dir=${values['prof-dir']}`, '--cpu-prof-name=scrape.cpuprofile']
       : [],
+    ...(values.tree ? [values.tree.endsWith('/') ? values.tree : `${values.tree}/`] : []),
   );
   try {
     console.log(`ready in ${(await server.whenReady(url, 600_000)).toFixed(0)} ms; load ${load()}`);
@@ -57,23 +60,70 @@ try {
       '/v2.0/floatingips?limit=1&fields=id',
     );
     const fipId = page.floatingips[0]!.id;
+    const times = (xs: number[]) => {
+      const sorted = [...xs].sort((a, b) => a - b);
+      return `${f(quantile(sorted, 0.5))}/${f(quantile(sorted, 0.99))}`;
+    };
+    let showErrors = 0;
+    const onError = () => void showErrors++;
     for (let round = 1; round <= Number(values.rounds); round++) {
-      const s = await scrapeDuringShows(url, fipId, windowMs);
-      console.log(
-        `round ${round} fetch scraper: first scrape ${f(s.firstScrapeMs)} ms, scrape p50 ${f(s.scrapeP50Ms)} max ` +
-          `${f(s.scrapeMaxMs)} ms (${s.scrapes} scrapes); show p99 alone ${f(s.showP99AloneMs)} ms, during ` +
-          `${f(s.showP99DuringMs)} ms; errors ${s.showErrors}/${s.scrapeErrors ?? 0}; load ${load()}`,
-      );
-      const alone = (await showWindow(url, token, [fipId], windowMs)).sort((a, b) => a - b);
+      // Scraped from this process, reading each body whole (the scale suite's measure until it moved to curl).
+      const alone = await showWindow(url, token, [fipId], windowMs, onError);
+      let busy = true;
+      const fetched: number[] = [];
+      const fetcher = (async () => {
+        while (busy) {
+          const started = performance.now();
+          try {
+            const response = await fetch(`${url}/metrics`, { headers: { 'x-auth-token': token } });
+            await response.text();
+            fetched.push(performance.now() - started);
+          } catch {
+            showErrors++;
+            await new Promise((resolve) => setTimeout(resolve, 100));
+          }
+        }
+      })();
+      const duringFetch = await showWindow(url, token, [fipId], windowMs, onError);
+      busy = false;
+      await fetcher;
+      // Scraped by curl in its own process, as Prometheus does (the scale suite's measure, api-measures.ts).
       const scraper = startScraper(url, token);
       await scraper.first;
-      const during = (await showWindow(url, token, [fipId], windowMs)).sort((a, b) => a - b);
-      const scrapes = await scraper.stop();
-      const ms = scrapes.map((x) => x.ms).sort((a, b) => a - b);
+      const duringCurl = await showWindow(url, token, [fipId], windowMs, onError);
+      const samples = await scraper.stop();
+      const scrapes = scrapeTimes(samples);
       console.log(
-        `round ${round} curl scraper: scrape p50 ${f(quantile(ms, 0.5))} ms (${ms.length} scrapes); show p50/p99 ` +
-          `alone ${f(quantile(alone, 0.5))}/${f(quantile(alone, 0.99))} ms, during ${f(quantile(during, 0.5))}/` +
-          `${f(quantile(during, 0.99))} ms; daemon loop lag max ${f(Math.max(0, ...scrapes.map((x) => x.lagMs ?? 0)))} ms; load ${load()}`,
+        `round ${round}: show p50/p99 alone ${times(alone)} ms; scraped by this process: show ${times(duringFetch)} ms, ` +
+          `scrape p50 ${f(
+            quantile(
+              [...fetched].sort((a, b) => a - b),
+              0.5,
+            ),
+          )} ms (${fetched.length}); scraped by curl: ` +
+          `show ${times(duringCurl)} ms, scrape p50 ${times(scrapes.map((x) => x.ms)).split('/')[0]} ms ` +
+          `(${scrapes.length}, ${samples.length - scrapes.length} failed), daemon loop lag max ` +
+          `${f(Math.max(0, ...scrapes.map((x) => x.lagMs ?? 0)))} ms; ${showErrors} shows or fetched scrapes failed so far; load ${load()}`,
+      );
+    }
+    for (const query of [
+      'limit=50&offset=50000',
+      'limit=50&search=100.65.1',
+      'limit=50&search=100.65.200.7',
+    ]) {
+      const started = performance.now();
+      const response = await fetch(`${url}/dashboard/api/state?${query}`, {
+        headers: { 'x-auth-token': token },
+      });
+      const state = (await response.json()) as {
+        routers: { floatingIpCount: number; matched: number; offset: number; floatingIps: unknown[] }[];
+      };
+      const r = state.routers[0];
+      console.log(
+        `dashboard ${query}: HTTP ${response.status} in ${f(performance.now() - started)} ms; ` +
+          (r
+            ? `${r.floatingIps.length} of ${r.matched} matching (${r.floatingIpCount} in all) from ${r.offset}`
+            : 'no router'),
       );
     }
   } finally {

@@ -1,6 +1,7 @@
 /**
  * Scrapes /metrics back to back with curl until stdin closes, printing one JSON line per scrape: {"ms": curl's
- * total time, "lagMs": the daemon's event-loop lag max since its previous scrape}. curl stands in for Prometheus
+ * total time, "lagMs": the daemon's event-loop lag max since its previous scrape}, or {"error": why} for a scrape
+ * that failed (then it waits 100 ms and goes on). curl stands in for Prometheus
  * (a lean client: the time is the daemon's and the transfer's, not a JavaScript client's), and this runs in its
  * own process so it does not slow the benchmark's API client. `node --import tsx bench/metrics/scraper.ts URL`
  * (SFIP_SCRAPE_TOKEN: a token to send, for a daemon that asks for one).
@@ -19,7 +20,7 @@ process.stdin.on('end', () => (stop = true));
 process.stdin.resume();
 try {
   while (!stop) {
-    const { stdout } = await run('curl', [
+    const scraped = await run('curl', [
       '-sf',
       '--max-time',
       '120',
@@ -29,15 +30,22 @@ try {
       '-w',
       '%{time_total}',
       `${url}/metrics`,
-    ]);
+    ]).catch((error: unknown) => error as Error);
+    if (scraped instanceof Error) {
+      process.stdout.write(JSON.stringify({ error: scraped.message.slice(0, 200) }) + '\n');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      continue;
+    }
     const head = Buffer.alloc(200_000);
     const fd = openSync(file, 'r');
     const n = readSync(fd, head, 0, head.length, 0);
     closeSync(fd);
     const lag = /^sfip_nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(head.subarray(0, n).toString())?.[1];
     process.stdout.write(
-      JSON.stringify({ ms: Number(stdout) * 1000, lagMs: lag === undefined ? null : Number(lag) * 1000 }) +
-        '\n',
+      JSON.stringify({
+        ms: Number(scraped.stdout) * 1000,
+        lagMs: lag === undefined ? null : Number(lag) * 1000,
+      }) + '\n',
     );
   }
 } finally {
