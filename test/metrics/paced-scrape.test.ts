@@ -11,6 +11,7 @@ import {
   type Observation,
 } from '../../src/metrics/index.js';
 import { LoopBudget } from '../../src/metrics/slices.js';
+import { parseSetDump, parseSetDumpSliced } from '../../src/dataplane/nftables/counters.js';
 
 /** Buffers of distinct text, so that a lost, repeated or reordered one changes the whole. */
 const chunks = (n: number, size: number): Buffer[] =>
@@ -174,5 +175,25 @@ describe('per-floating-IP text', () => {
     const body = Buffer.concat(await text.chunks(observation)).toString();
     assert.equal(body.match(/^sfip_floating_ip_packets_total\{/gm)?.length, 2 * fips);
     assert.match(body, /floating_ip_address="100\.64\.7\.207",backend="nftables",direction="in"} 1999\n/);
+  });
+});
+
+describe('counter dump of a scrape', () => {
+  it('is parsed in pieces that let the event loop run once the budget is spent, to the same result', async () => {
+    const lines = Array.from(
+      { length: 3000 },
+      (_, i) => `fipcount_${i % 2 ? 'out' : 'in'} 100.64.${i >> 9}.${(i >> 1) & 255} - ${i} ${i * 60}`,
+    );
+    const text = lines.join('\n') + '\n';
+    const turns = loopTurns();
+    let sliced;
+    try {
+      sliced = await parseSetDumpSliced(text, new LoopBudget(0));
+    } finally {
+      turns.stop();
+    }
+    // 3,000 lines were one slice by count (10,000): by time, a spent budget yields between pieces of them.
+    assert.ok(turns.count() >= 5, `the loop turned ${turns.count()} times while 3,000 lines were parsed`);
+    assert.deepEqual(sliced, parseSetDump(text));
   });
 });
