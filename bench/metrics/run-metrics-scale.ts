@@ -281,16 +281,14 @@ export async function showWindow(
   for (let i = 0; performance.now() < end; i++) {
     const id = ids[i % ids.length]!;
     const s = performance.now();
-    inflight.push(
-      fetch(`${url}/v2.0/floatingips/${id}`, { headers: { 'x-auth-token': token } }).then(
-        async (r) => {
-          await r.arrayBuffer();
-          if (r.status !== 200) throw new Error(`show ${id}: HTTP ${r.status}`);
-          latencies.push(performance.now() - s);
-        },
-        onError && ((error: unknown) => onError(error as Error)),
-      ),
+    const show = fetch(`${url}/v2.0/floatingips/${id}`, { headers: { 'x-auth-token': token } }).then(
+      async (r) => {
+        await r.arrayBuffer();
+        if (r.status !== 200) throw new Error(`show ${id}: HTTP ${r.status}`);
+        latencies.push(performance.now() - s);
+      },
     );
+    inflight.push(onError ? show.catch((error: unknown) => onError(error as Error)) : show);
     await sleep(10);
   }
   await Promise.all(inflight);
