@@ -167,7 +167,7 @@ describe('per-floating-IP text', () => {
     } finally {
       turns.stop();
     }
-    // 2,000 floating IPs are one slice by count (SLICE): by time, a spent budget yields between pieces of them.
+    // 2,000 floating IPs were one slice by count before: by time, a spent budget yields between pieces of them.
     assert.ok(
       turns.count() >= 5,
       `the loop turned ${turns.count()} times while 2,000 floating IPs were rendered`,
