@@ -48,8 +48,17 @@ export class ServerProcess {
   readonly started = performance.now();
   readonly exited: Promise<void>;
 
-  /** `root`: the source tree whose build to run (this one by default), e.g. an older commit to compare with. */
-  constructor(stateDir: string, port: number, nodeArgs: readonly string[] = [], root = ROOT) {
+  /**
+   * `root`: the source tree whose build to run (this one by default), e.g. an older commit to compare with.
+   * `serveArgs` come after the defaults below and override them (e.g. another --resync-interval).
+   */
+  constructor(
+    stateDir: string,
+    port: number,
+    nodeArgs: readonly string[] = [],
+    root = ROOT,
+    serveArgs: readonly string[] = [],
+  ) {
     this.child = spawn(
       process.execPath,
       [
@@ -73,6 +82,7 @@ export class ServerProcess {
         'off',
         '--refusal-limit',
         'off',
+        ...serveArgs,
       ],
       { stdio: ['ignore', 'ignore', 'inherit'], cwd: root },
     );
