@@ -4,7 +4,8 @@
  * The real exporter and route serve a synthetic observation (text rendered before the scrapes, as the Observer
  * does); curl scrapes in its own process, one after another. A 1 ms timer in the serving process records each gap
  * between two of its turns, in wall time and in the process's CPU time over the gap (wall time alone on a loaded
- * machine counts time the process was not scheduled). `--budget-ms Infinity` never yields: the body then leaves
+ * machine counts time the process was not scheduled), and a client in another process times GET /ping (answered
+ * on the same loop, as an API call is) every 10 ms while the scrapes run. `--budget-ms Infinity` never yields: the body then leaves
  * as an unpaced stream of buffers did before pacedStream.
  */
 import type { AddressInfo } from 'node:net';
@@ -12,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { loadavg } from 'node:os';
 import Fastify from 'fastify';
 import { run } from '../../src/exec/run.js';
+import { spawnProgram } from '../../src/exec/spawn.js';
 import {
   createMetricsRegistry,
   registerMetricsRoute,
@@ -70,6 +72,8 @@ const observer = {
 const metrics = createMetricsRegistry({ observer, history: new ReconcileHistory(), processMetrics: false });
 const app = Fastify();
 registerMetricsRoute(app, metrics, async () => 'allowed', { budgetMs: Number(values['budget-ms']) });
+// Stands in for an API call: answered on the same loop, as the daemon's API is.
+app.get('/ping', async () => ({ pong: true }));
 await app.listen({ host: '127.0.0.1', port: 0 });
 const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/metrics`;
 const bytes = Buffer.concat(await metrics.body()).length; // renders and caches the text before measuring
@@ -89,6 +93,32 @@ const timer = setInterval(() => {
 const scrapeMs: number[] = [];
 const wallGaps: number[] = [];
 const cpuGaps: number[] = [];
+const cpuPerScrape: number[] = [];
+// A client in its own process sends GET /ping every 10 ms while the scrapes run and prints its latencies.
+const pinger = spawnProgram(
+  process.execPath,
+  [
+    '--input-type=module',
+    '-e',
+    `const ms = []; let stop = false; process.stdin.on('end', () => (stop = true)); process.stdin.resume();
+     await (await fetch(process.argv[1])).arrayBuffer();
+     process.stderr.write('ready\\n');
+     const pending = [];
+     while (!stop) {
+       const t = performance.now();
+       pending.push(fetch(process.argv[1]).then(async (r) => { await r.arrayBuffer(); ms.push(performance.now() - t); }));
+       await new Promise((r) => setTimeout(r, 10));
+     }
+     await Promise.all(pending);
+     process.stdout.write(JSON.stringify(ms));`,
+    url.replace('/metrics', '/ping'),
+  ],
+  { stdio: ['pipe', 'pipe', 'pipe'] },
+);
+await new Promise((resolve) => pinger.stderr!.once('data', resolve));
+let pings = '';
+pinger.stdout!.on('data', (d: Buffer) => (pings += d.toString()));
+const pinged = new Promise((resolve) => pinger.once('exit', resolve));
 try {
   for (let i = 0; i < Number(values.scrapes); i++) {
     // curl's own start is outside the measured gaps: a spawn from this process forks it.
@@ -96,15 +126,21 @@ try {
     await new Promise((resolve) => setTimeout(resolve, 0));
     wallMax = 0;
     cpuMax = 0;
+    const cpuBefore = process.cpuUsage();
     const { stdout } = await scrape;
+    const cpu = process.cpuUsage(cpuBefore);
+    cpuPerScrape.push((cpu.user + cpu.system) / 1000);
     scrapeMs.push(Number(stdout) * 1000);
     wallGaps.push(wallMax);
     cpuGaps.push(cpuMax);
   }
 } finally {
   clearInterval(timer);
+  pinger.stdin!.end();
+  await pinged;
   await app.close();
 }
+const pingMs = (JSON.parse(pings || '[]') as number[]).sort((a, b) => a - b);
 const f = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return `${quantile(s, 0.5).toFixed(1)} / ${s.at(-1)!.toFixed(1)}`;
@@ -112,7 +148,8 @@ const f = (xs: number[]) => {
 console.log(
   `${routers} × ${perRouter}, budget ${values['budget-ms']} ms, ${(bytes / 1e6).toFixed(1)} MB, ${scrapeMs.length} scrapes: ` +
     `scrape ${f(scrapeMs)} ms (median / max); longest loop gap per scrape, wall ${f(wallGaps)} ms, process CPU ` +
-    `${f(cpuGaps)} ms; load ${loadavg()
+    `${f(cpuGaps)} ms; CPU per scrape ${f(cpuPerScrape)} ms; GET /ping from another process during the scrapes ` +
+    `p50 ${quantile(pingMs, 0.5).toFixed(1)} p99 ${quantile(pingMs, 0.99).toFixed(1)} ms (${pingMs.length}); load ${loadavg()
       .map((x) => x.toFixed(2))
       .join(' ')}`,
 );
