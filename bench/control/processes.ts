@@ -48,12 +48,22 @@ export class ServerProcess {
   readonly started = performance.now();
   readonly exited: Promise<void>;
 
-  constructor(stateDir: string, port: number, nodeArgs: readonly string[] = []) {
+  /**
+   * `root`: the source tree whose build to run (this one by default), e.g. an older commit to compare with.
+   * `serveArgs` come after the defaults below and override them (e.g. another --resync-interval).
+   */
+  constructor(
+    stateDir: string,
+    port: number,
+    nodeArgs: readonly string[] = [],
+    root = ROOT,
+    serveArgs: readonly string[] = [],
+  ) {
     this.child = spawn(
       process.execPath,
       [
         ...nodeArgs,
-        `${ROOT}dist/cli.js`,
+        `${root}dist/cli.js`,
         'serve',
         '--state-dir',
         stateDir,
@@ -72,8 +82,9 @@ export class ServerProcess {
         'off',
         '--refusal-limit',
         'off',
+        ...serveArgs,
       ],
-      { stdio: ['ignore', 'ignore', 'inherit'], cwd: ROOT },
+      { stdio: ['ignore', 'ignore', 'inherit'], cwd: root },
     );
     this.exited = new Promise((r) => this.child.on('exit', () => r()));
   }
