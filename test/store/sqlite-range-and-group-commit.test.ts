@@ -169,6 +169,32 @@ describe('SQLite store: WAL checkpoints off the event loop', () => {
     assert.equal(await reopened.read((view) => view.list('network').length), 5000);
     await reopened.close();
   });
+
+  it('keeps taking writes while a reader stays in the WAL past a restart', async () => {
+    // A TRUNCATE checkpoint waits for readers and holds writers back meanwhile: with a reader that stays (a
+    // long listing on a loaded machine) every write failed with "database is locked" after its 5 s.
+    const path = join(dir, 'reader.db');
+    const store = new SqliteStore({ path, checkpoint: { intervalMs: 10, restartBytes: 1 } });
+    await store.update((tx) => createNetwork(tx, ctxFor('p'), { name: 'first' }));
+    const reader = new Database(path);
+    try {
+      reader.exec('BEGIN');
+      reader.prepare('SELECT count(*) FROM resources').get();
+      // Long enough for several TRUNCATE attempts (their back-off is 1 s).
+      const until = Date.now() + 2500;
+      let written = 0;
+      while (Date.now() < until) {
+        await store.update((tx) => createNetwork(tx, ctxFor('p'), { name: `n${written}` }));
+        written++;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      reader.exec('COMMIT');
+      assert.equal(await store.read((view) => view.list('network').length), written + 1);
+    } finally {
+      reader.close();
+      await store.close();
+    }
+  });
 });
 
 describe('SQLite store: the checkpoint worker never keeps a process alive', () => {

@@ -20,7 +20,7 @@ import type { TokenStore } from '../token-store.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
 import { ensurePrivateDatabase } from '../../fs/private-file.js';
 import { SqliteTokenStore } from './sqlite-token-store.js';
-import { WalCheckpointer } from './wal-checkpointer.js';
+import { WalCheckpointer, type CheckpointOptions } from './wal-checkpointer.js';
 import { makeDirectories } from '../../fs/make-directories.js';
 
 /** How many changes the feed keeps. A reader further behind than this re-lists everything. */
@@ -30,7 +30,7 @@ export interface SqliteStoreOptions {
   /** Database file, or ':memory:' for tests. */
   readonly path: string;
   /** WAL checkpoints on a worker thread (see WalCheckpointer); defaults suit the daemon. */
-  readonly checkpoint?: { readonly intervalMs?: number; readonly restartBytes?: number };
+  readonly checkpoint?: CheckpointOptions;
 }
 
 /**

@@ -11,12 +11,21 @@ import { Worker } from 'node:worker_threads';
  * restarts the WAL and the file grows without bound (hundreds of MB in seconds under the API benchmark). Once the
  * WAL passes `restartBytes`, a TRUNCATE checkpoint briefly holds writers back, right after a PASSIVE one has
  * copied nearly everything, and the WAL starts over from an empty file.
+ *
+ * A TRUNCATE checkpoint waits for readers to leave the WAL, and every writer waits behind it meanwhile. A reader
+ * that stays (a listing of 100,000 floating IPs on a loaded machine) made it wait its whole busy timeout, 5 s,
+ * which is also the writers' own: they failed with "database is locked", and the agent's status writes and
+ * API creates with them. So the worker waits at most `truncateWaitMs` for readers, and after a TRUNCATE that
+ * could not finish it tries again only after `truncateBackoffMs`: writers are held back for at most that
+ * fraction of the time while a reader stays, and the WAL restarts once it has gone.
  */
 const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { statSync } = require('node:fs');
 const Database = require(workerData.module);
-const db = new Database(workerData.path, { timeout: 5000 });
+// The busy timeout bounds only what waits on locks here: TRUNCATE's wait for readers (PASSIVE never waits).
+const db = new Database(workerData.path, { timeout: workerData.truncateWaitMs });
+let truncateAfter = 0;
 const walBytes = () => {
   try {
     return statSync(workerData.path + '-wal').size;
@@ -27,7 +36,9 @@ const walBytes = () => {
 const checkpoint = () => {
   try {
     db.pragma('wal_checkpoint(PASSIVE)');
-    if (walBytes() > workerData.restartBytes) db.pragma('wal_checkpoint(TRUNCATE)');
+    if (walBytes() <= workerData.restartBytes || Date.now() < truncateAfter) return;
+    const [result] = db.pragma('wal_checkpoint(TRUNCATE)');
+    if (result && result.busy) truncateAfter = Date.now() + workerData.truncateBackoffMs;
   } catch (error) {
     parentPort.postMessage({ error: String(error && error.message) });
   }
@@ -42,6 +53,16 @@ parentPort.on('message', (message) => {
 });
 `;
 
+export interface CheckpointOptions {
+  readonly intervalMs?: number;
+  /** A WAL larger than this is restarted from an empty file by a TRUNCATE checkpoint. */
+  readonly restartBytes?: number;
+  /** How long a TRUNCATE checkpoint waits for readers, holding writers back meanwhile. */
+  readonly truncateWaitMs?: number;
+  /** How long after a TRUNCATE that readers kept from finishing the next one may start. */
+  readonly truncateBackoffMs?: number;
+}
+
 export class WalCheckpointer {
   private readonly worker: Worker;
   private readonly exited: Promise<void>;
@@ -49,13 +70,15 @@ export class WalCheckpointer {
   lastError: string | undefined;
   private stopped = false;
 
-  constructor(path: string, options: { intervalMs?: number; restartBytes?: number } = {}) {
+  constructor(path: string, options: CheckpointOptions = {}) {
     const module = createRequire(import.meta.url).resolve('better-sqlite3');
     const workerData = {
       path,
       module,
       intervalMs: options.intervalMs ?? 250,
       restartBytes: options.restartBytes ?? 64 * 1024 * 1024,
+      truncateWaitMs: options.truncateWaitMs ?? 100,
+      truncateBackoffMs: options.truncateBackoffMs ?? 1000,
     };
     this.worker = new Worker(WORKER, { eval: true, workerData });
     this.worker.on('message', (message: { error?: string }) => (this.lastError = message.error));
