@@ -157,7 +157,7 @@ describe('SQLite store: WAL checkpoints off the event loop', () => {
       // Once the writes stop, a checkpoint empties the WAL; without the TRUNCATE it would stay at its largest. One
       // that a reader kept from finishing is tried again after its back-off (1 s).
       let settled = statSync(`${path}-wal`).size;
-      for (const until = Date.now() + 5000; settled >= 512 * 1024 && Date.now() < until; ) {
+      for (const until = Date.now() + 5000; settled >= 512 * 1024 && Date.now() < until;) {
         await new Promise((resolve) => setTimeout(resolve, 50));
         settled = statSync(`${path}-wal`).size;
       }
