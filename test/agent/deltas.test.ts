@@ -30,6 +30,17 @@ function outcomes(agent: Agent): ReconcileOutcome[] {
   return seen;
 }
 
+/** An agent on a fake dataplane, started. */
+async function startedAgent(c: SmallCloud): Promise<{ agent: Agent; dp: FakeDataplane }> {
+  const dp = new FakeDataplane();
+  const agent = fakeAgent(c.store, dp);
+  await agent.start();
+  return { agent, dp };
+}
+
+const associate = (c: SmallCloud, portId: string) =>
+  c.store.update((tx) => createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId }));
+
 describe('agent deltas', () => {
   it('applies a new floating IP as a delta: no kernel read, only its mapping in the batch', async () => {
     const c = await smallCloud();
@@ -113,19 +124,15 @@ describe('agent deltas', () => {
 
   it('two floating IPs trading ports in one change is a delta: each takes the address the other gave up', async () => {
     const c = await smallCloud();
-    const dp = new FakeDataplane();
-    const agent = fakeAgent(c.store, dp);
-    await agent.start();
-    const [a, b] = await c.store.update((tx) => [
-      createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
-      createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm2 }),
-    ]);
+    const { agent, dp } = await startedAgent(c);
+    const a = await associate(c, c.vm1);
+    const b = await associate(c, c.vm2);
     await agent.sync();
     const seen = outcomes(agent);
     await c.store.update((tx) => {
-      updateFloatingIp(tx, c.ctx, b!.id, { portId: null });
-      updateFloatingIp(tx, c.ctx, a!.id, { portId: c.vm2 });
-      updateFloatingIp(tx, c.ctx, b!.id, { portId: c.vm1 });
+      updateFloatingIp(tx, c.ctx, b.id, { portId: null });
+      updateFloatingIp(tx, c.ctx, a.id, { portId: c.vm2 });
+      updateFloatingIp(tx, c.ctx, b.id, { portId: c.vm1 });
     });
     await agent.sync();
     // Only a delta reports change latencies: the fixed addresses passed between changed floating IPs, no claim.
@@ -136,8 +143,8 @@ describe('agent deltas', () => {
     assert.deepEqual(
       [...dp.routers.get(`qrouter-1/${c.router}`)!.inbound].sort(),
       [
-        [a!.floatingIpAddress, '10.0.0.12'],
-        [b!.floatingIpAddress, '10.0.0.11'],
+        [a.floatingIpAddress, '10.0.0.12'],
+        [b.floatingIpAddress, '10.0.0.11'],
       ].sort(),
     );
     await agent.stop();
@@ -158,16 +165,10 @@ describe('agent deltas', () => {
       });
       return createPort(tx, c.ctx, { networkId: net.id, fixedIps: [{ ipAddress: '10.0.0.11' }] });
     });
-    const dp = new FakeDataplane();
-    const agent = fakeAgent(c.store, dp);
-    await agent.start();
-    const first = await c.store.update((tx) =>
-      createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
-    );
+    const { agent, dp } = await startedAgent(c);
+    const first = await associate(c, c.vm1);
     await agent.sync();
-    const second = await c.store.update((tx) =>
-      createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: twin.id }),
-    );
+    const second = await associate(c, twin.id);
     await agent.sync();
     // A delta would have mapped the second beside the first; only a full pass decides claims, refusing both.
     assert.deepEqual([...dp.routers.get(`qrouter-1/${c.router}`)!.inbound], []);
