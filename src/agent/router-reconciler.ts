@@ -278,7 +278,7 @@ export class RouterReconciler {
               !forwardingRefusal?.has(f.id) && !(qosRefusal && i.desired?.mappings[index]?.limits),
           )
         : i.floatingIps
-      ).map(reportedFloatingIp);
+      ).map((f) => reportedFloatingIp(f, this.routerId));
     let floatingIps = decidedBy(intent);
     const decided = floatingIps;
     const router = intent.router;

@@ -16,11 +16,14 @@ export type ReportedFloatingIp = Pick<
   'id' | 'routerId' | 'fixedIpAddress' | 'status' | 'statusReason'
 >;
 
-/** The fields of a floating IP that a status report needs, without the rest of its document. */
-export function reportedFloatingIp(f: ReportedFloatingIp): ReportedFloatingIp {
+/**
+ * The fields of a floating IP that a status report needs, without the rest of its document. `routerId`: one string
+ * for the router's id, kept instead of each document's own copy when they are equal.
+ */
+export function reportedFloatingIp(f: ReportedFloatingIp, routerId?: string): ReportedFloatingIp {
   return {
     id: f.id,
-    routerId: f.routerId,
+    routerId: f.routerId === routerId ? routerId : f.routerId,
     fixedIpAddress: f.fixedIpAddress,
     status: f.status,
     statusReason: f.statusReason,
