@@ -104,6 +104,10 @@ try {
     console.log(
       `restart ${restart.toFixed(0)} ms, ${cpu(server)}, RSS ${m2.rssMiB.toFixed(0)} MiB (peak ${m2.peakMiB.toFixed(0)})`,
     );
+    // Settled as after converging: what the restarted daemon keeps once its heap trim has had its chance.
+    await heap('restart');
+    await new Promise((r) => setTimeout(r, 15_000));
+    await heap('restart, 15 s later');
     await server.stop();
   }
 } finally {

@@ -6,7 +6,15 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Agent, ReconcileOutcome } from '../../src/agent/index.js';
 import { FakeDataplane } from '../../src/dataplane/index.js';
-import { createFloatingIp, updateFloatingIp, updateRouter } from '../../src/model/index.js';
+import {
+  createFloatingIp,
+  createNetwork,
+  createPort,
+  createSubnet,
+  DEVICE_OWNER_ROUTER_INTERFACE,
+  updateFloatingIp,
+  updateRouter,
+} from '../../src/model/index.js';
 import { smallCloud, type SmallCloud } from '../support/model-fixture.js';
 import { fakeAgent } from '../support/fake-agent.js';
 
@@ -21,6 +29,17 @@ function outcomes(agent: Agent): ReconcileOutcome[] {
   agent.on('reconciled', (o: ReconcileOutcome) => seen.push(o));
   return seen;
 }
+
+/** An agent on a fake dataplane, started. */
+async function startedAgent(c: SmallCloud): Promise<{ agent: Agent; dp: FakeDataplane }> {
+  const dp = new FakeDataplane();
+  const agent = fakeAgent(c.store, dp);
+  await agent.start();
+  return { agent, dp };
+}
+
+const associate = (c: SmallCloud, portId: string) =>
+  c.store.update((tx) => createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId }));
 
 describe('agent deltas', () => {
   it('applies a new floating IP as a delta: no kernel read, only its mapping in the batch', async () => {
@@ -100,6 +119,60 @@ describe('agent deltas', () => {
       [[fip.floatingIpAddress, '10.0.0.12']],
     );
     assert.deepEqual(await status(c, fip.id), ['ACTIVE', '']);
+    await agent.stop();
+  });
+
+  it('two floating IPs trading ports in one change is a delta: each takes the address the other gave up', async () => {
+    const c = await smallCloud();
+    const { agent, dp } = await startedAgent(c);
+    const a = await associate(c, c.vm1);
+    const b = await associate(c, c.vm2);
+    await agent.sync();
+    const seen = outcomes(agent);
+    await c.store.update((tx) => {
+      updateFloatingIp(tx, c.ctx, b.id, { portId: null });
+      updateFloatingIp(tx, c.ctx, a.id, { portId: c.vm2 });
+      updateFloatingIp(tx, c.ctx, b.id, { portId: c.vm1 });
+    });
+    await agent.sync();
+    // Only a delta reports change latencies: the fixed addresses passed between changed floating IPs, no claim.
+    assert.deepEqual(
+      seen.map((o) => [o.cause, o.changeLatenciesMs?.length]),
+      [['floatingip-changed', 2]],
+    );
+    assert.deepEqual(
+      [...dp.routers.get(`qrouter-1/${c.router}`)!.inbound].sort(),
+      [
+        [a.floatingIpAddress, '10.0.0.12'],
+        [b.floatingIpAddress, '10.0.0.11'],
+      ].sort(),
+    );
+    await agent.stop();
+  });
+
+  it('a new floating IP claiming a fixed address another one holds goes to a full pass, which refuses both', async () => {
+    const c = await smallCloud();
+    // Two subnets with the same CIDR on one router (an admin's interface port skips the overlap check) and a VM
+    // on the second holding 10.0.0.11 too, as in refused-mappings.test.ts.
+    const twin = await c.store.update((tx) => {
+      const net = createNetwork(tx, c.ctx, { name: 'twin' });
+      createSubnet(tx, c.ctx, { networkId: net.id, cidr: '10.0.0.0/24' });
+      createPort(tx, c.ctx, {
+        networkId: net.id,
+        fixedIps: [{ ipAddress: '10.0.0.1' }],
+        deviceOwner: DEVICE_OWNER_ROUTER_INTERFACE,
+        deviceId: c.router,
+      });
+      return createPort(tx, c.ctx, { networkId: net.id, fixedIps: [{ ipAddress: '10.0.0.11' }] });
+    });
+    const { agent, dp } = await startedAgent(c);
+    const first = await associate(c, c.vm1);
+    await agent.sync();
+    const second = await associate(c, twin.id);
+    await agent.sync();
+    // A delta would have mapped the second beside the first; only a full pass decides claims, refusing both.
+    assert.deepEqual([...dp.routers.get(`qrouter-1/${c.router}`)!.inbound], []);
+    for (const id of [first.id, second.id]) assert.equal((await status(c, id))[0], 'ERROR', id);
     await agent.stop();
   });
 

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FloatingIpIndex } from '../../src/metrics/floating-ip-index.js';
-import { createFloatingIp, withFloatingIpStatus } from '../../src/model/index.js';
+import { createFloatingIp, updateFloatingIp, withFloatingIpStatus } from '../../src/model/index.js';
 import { smallCloud } from '../support/model-fixture.js';
 
 describe('floating IP index', () => {
@@ -30,6 +30,25 @@ describe('floating IP index', () => {
     assert.deepEqual(
       index.floatingIps(c.router).map((f) => [f.id, f.status, f.statusReason]),
       [[fip.id, 'ERROR', 'refused by the kernel']],
+    );
+    assert.notEqual(index.version(c.router), version);
+    await c.store.close();
+  });
+
+  it('drops a floating IP from its router once disassociated, and keeps the others', async () => {
+    const c = await smallCloud();
+    const [gone, kept] = await c.store.update((tx) => [
+      createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
+      createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm2 }),
+    ]);
+    const index = new FloatingIpIndex(c.store, 'fake');
+    await index.sync();
+    const version = index.version(c.router);
+    await c.store.update((tx) => updateFloatingIp(tx, c.ctx, gone!.id, { portId: null }));
+    await index.sync();
+    assert.deepEqual(
+      index.floatingIps(c.router).map((f) => f.id),
+      [kept!.id],
     );
     assert.notEqual(index.version(c.router), version);
     await c.store.close();
