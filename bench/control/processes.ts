@@ -48,7 +48,13 @@ export class ServerProcess {
   readonly started = performance.now();
   readonly exited: Promise<void>;
 
-  constructor(stateDir: string, port: number, nodeArgs: readonly string[] = []) {
+  /** `serveArgs` go after the defaults below, so they override them (e.g. `--resync-interval 10s`). */
+  constructor(
+    stateDir: string,
+    port: number,
+    nodeArgs: readonly string[] = [],
+    serveArgs: readonly string[] = [],
+  ) {
     this.child = spawn(
       process.execPath,
       [
@@ -72,6 +78,7 @@ export class ServerProcess {
         'off',
         '--refusal-limit',
         'off',
+        ...serveArgs,
       ],
       { stdio: ['ignore', 'ignore', 'inherit'], cwd: ROOT },
     );

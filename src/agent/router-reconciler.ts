@@ -12,6 +12,7 @@ import type { Store } from '../store/index.js';
 import { writeStatuses, type StatusWriter } from './status-writer.js';
 import { changedMappings, routerIntent, isEmptyPlan } from '../dataplane/index.js';
 import { sharedChannels } from '../dataplane/common/netns-channels.js';
+import { yieldToLoop } from '../dataplane/common/yield-to-loop.js';
 import { limitsKey } from '../dataplane/index.js';
 import { sameStructure, type RouterDataplane } from '../dataplane/router-dataplane.js';
 import { withChanges, type MappingChange } from '../dataplane/router-state.js';
@@ -226,6 +227,10 @@ export class RouterReconciler {
       });
     let intent = this.primed ?? (await readIntent());
     this.primed = undefined;
+    // A full pass of 100,000 floating IPs is seconds of CPU in a few synchronous stretches (this read of the store,
+    // the kernel's, the plan, the records): the event loop gets a turn between them, so that deltas of other
+    // routers and API calls are not held up for the whole pass (issue 15's tail). See yieldToLoop.
+    await yieldToLoop();
     // Only the owner writes status; a standby leaves out what the owner refuses, silently.
     const reports = intent?.role === 'owner';
     // Refused mappings never reach the kernel, whatever becomes of the rest of the router.
@@ -305,6 +310,7 @@ export class RouterReconciler {
           // is read again: the intent read before the kernel predates those changes.
           actual = withChanges(actual, reading.landed);
           intent = await readIntent();
+          await yieldToLoop();
           if (
             !intent?.desired ||
             intent.role !== role ||
@@ -323,9 +329,11 @@ export class RouterReconciler {
         // Drift: the kernel no longer holds what was applied last. New store changes picked up by a resync
         // pass are not drift.
         drifted = previous !== undefined && routerDataplane.differsFromRecord(desired, actual);
+        await yieldToLoop();
       }
       this.applied = undefined;
       const plan = routerDataplane.plan(desired, actual);
+      await yieldToLoop();
       this.programmed = {
         routerId: desired.routerId,
         namespace: desired.namespace,
@@ -345,6 +353,7 @@ export class RouterReconciler {
       }
       // Applied even when empty: the router layer then records the read as what the kernel holds.
       conntrackDeleted = await routerDataplane.apply(plan, desired, actual);
+      await yieldToLoop();
       if (!isEmptyPlan(plan)) {
         log.info(
           {
@@ -365,6 +374,7 @@ export class RouterReconciler {
         floatingIps,
         intent.refused.length > 0 || !!refusal,
       );
+      await yieldToLoop();
       if (reports) {
         await this.report(floatingIps, 'ACTIVE', '');
         await this.reportRouter(intent.router, '', (await dataplane.routerNote?.(desired)) ?? '');
