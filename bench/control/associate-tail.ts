@@ -85,6 +85,7 @@ try {
       ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`, '--cpu-prof-name=daemon.cpuprofile'] : []),
       ...values['node-args'].split(' ').filter(Boolean),
     ],
+    undefined,
     values['resync-interval'] ? ['--resync-interval', values['resync-interval']] : [],
   );
   // Generous: 100 routers converge in minutes on a loaded 2-core machine.

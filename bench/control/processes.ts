@@ -48,18 +48,22 @@ export class ServerProcess {
   readonly started = performance.now();
   readonly exited: Promise<void>;
 
-  /** `serveArgs` go after the defaults below, so they override them (e.g. `--resync-interval 10s`). */
+  /**
+   * `root`: the source tree whose build to run (this one by default), e.g. an older commit to compare with.
+   * `serveArgs` come after the defaults below and override them (e.g. another --resync-interval).
+   */
   constructor(
     stateDir: string,
     port: number,
     nodeArgs: readonly string[] = [],
+    root = ROOT,
     serveArgs: readonly string[] = [],
   ) {
     this.child = spawn(
       process.execPath,
       [
         ...nodeArgs,
-        `${ROOT}dist/cli.js`,
+        `${root}dist/cli.js`,
         'serve',
         '--state-dir',
         stateDir,
@@ -80,7 +84,7 @@ export class ServerProcess {
         'off',
         ...serveArgs,
       ],
-      { stdio: ['ignore', 'ignore', 'inherit'], cwd: ROOT },
+      { stdio: ['ignore', 'ignore', 'inherit'], cwd: root },
     );
     this.exited = new Promise((r) => this.child.on('exit', () => r()));
   }

@@ -202,7 +202,7 @@ async function measure(
       // The window starts once scrapes are running (the scraper's own start-up is not part of it).
       await scraper.first;
       const during = await showWindow(url, token, showIds, o.windowMs);
-      const scrapes = await scraper.stop();
+      const scrapes = scrapeTimes(await scraper.stop());
       if (exit) throw new Error(exit);
       const roundLag = Math.max(0, ...scrapes.map((x) => x.lagMs ?? 0));
       busy.push(...scrapes.map((x) => x.ms));
@@ -267,20 +267,28 @@ function failedPoint(tree: string, fips: number, error: string): MetricsScalePoi
 }
 
 /** API show requests, one every 10 ms (paced, not closed-loop), for `ms`; returns each latency. */
-async function showWindow(url: string, token: string, ids: readonly string[], ms: number): Promise<number[]> {
+export async function showWindow(
+  url: string,
+  token: string,
+  ids: readonly string[],
+  ms: number,
+  /** Given, a failed show is handed here and left out of the latencies instead of failing the window. */
+  onError?: (error: Error) => void,
+): Promise<number[]> {
   const latencies: number[] = [];
   const end = performance.now() + ms;
   const inflight: Promise<void>[] = [];
   for (let i = 0; performance.now() < end; i++) {
     const id = ids[i % ids.length]!;
     const s = performance.now();
-    inflight.push(
-      fetch(`${url}/v2.0/floatingips/${id}`, { headers: { 'x-auth-token': token } }).then(async (r) => {
+    const show = fetch(`${url}/v2.0/floatingips/${id}`, { headers: { 'x-auth-token': token } }).then(
+      async (r) => {
         await r.arrayBuffer();
         if (r.status !== 200) throw new Error(`show ${id}: HTTP ${r.status}`);
         latencies.push(performance.now() - s);
-      }),
+      },
     );
+    inflight.push(onError ? show.catch((error: unknown) => onError(error as Error)) : show);
     await sleep(10);
   }
   await Promise.all(inflight);
@@ -288,11 +296,12 @@ async function showWindow(url: string, token: string, ids: readonly string[], ms
 }
 
 /** One scrape with curl (a lean client, as Prometheus is): its size and curl's total time. */
-async function curlScrape(url: string): Promise<{ bytes: number; ms: number }> {
+export async function curlScrape(url: string, token?: string): Promise<{ bytes: number; ms: number }> {
   const { stdout } = await run('curl', [
     '-sf',
     '--max-time',
     '120',
+    ...(token ? ['-H', `x-auth-token: ${token}`] : []),
     '-o',
     '/dev/null',
     '-w',
@@ -303,16 +312,26 @@ async function curlScrape(url: string): Promise<{ bytes: number; ms: number }> {
   return { bytes: bytes!, ms: seconds! * 1000 };
 }
 
-interface ScrapeSample {
+export interface ScrapeTime {
   readonly ms: number;
   readonly lagMs: number | null;
 }
 
-/** bench/metrics/scraper.ts in its own process, scraping back to back until stopped. */
-function startScraper(url: string): { first: Promise<void>; stop(): Promise<ScrapeSample[]> } {
+/** One scrape of scraper.ts: its time, or why it failed. */
+export type ScrapeSample = ScrapeTime | { readonly error: string };
+
+export const scrapeTimes = (samples: readonly ScrapeSample[]): ScrapeTime[] =>
+  samples.filter((s): s is ScrapeTime => !('error' in s));
+
+/** bench/metrics/scraper.ts in its own process, scraping back to back until stopped (with `token`, if any). */
+export function startScraper(
+  url: string,
+  token?: string,
+): { first: Promise<void>; stop(): Promise<ScrapeSample[]> } {
   const script = fileURLToPath(new URL('./scraper.ts', import.meta.url));
   const child = spawnProgram(process.execPath, ['--import', 'tsx', script, url], {
     stdio: ['pipe', 'pipe', 'inherit'],
+    ...(token !== undefined && { env: { ...process.env, SFIP_SCRAPE_TOKEN: token } }),
   });
   const samples: ScrapeSample[] = [];
   let firstDone: () => void = () => undefined;

@@ -1,12 +1,12 @@
 import type { Observation, ObservedRouter } from './observer.js';
-import { SLICE, yieldToLoop } from './slices.js';
+import { LoopBudget } from './slices.js';
 
 /**
  * The two per-floating-IP families in Prometheus' text format, written by hand rather than through prom-client:
  * at 100,000 floating IPs they are 400,000 samples and 61 MB, which prom-client builds in seconds on the event
  * loop. Each router's text is rendered once per change of its floating IPs or counters (the Observer keeps an
- * unchanged router's ObservedRouter object, so the cache keys on identity), in slices, and a scrape only
- * concatenates the cached buffers.
+ * unchanged router's ObservedRouter object, so the cache keys on identity), in slices of loop time, and a scrape
+ * only concatenates the cached buffers.
  */
 export const TRAFFIC_FAMILIES = {
   packets: {
@@ -21,7 +21,12 @@ export const TRAFFIC_FAMILIES = {
 
 type Unit = keyof typeof TRAFFIC_FAMILIES;
 
-/** One buffer per slice of floating IPs: no single join of 30 MB holds the event loop. */
+/**
+ * One buffer per BUFFER_FIPS floating IPs: no single join of 30 MB holds the event loop, and a scrape can hand
+ * the socket one small buffer at a time (routes.ts).
+ */
+const BUFFER_FIPS = 256;
+
 interface RouterText {
   readonly packets: readonly Buffer[];
   readonly bytes: readonly Buffer[];
@@ -35,10 +40,10 @@ const HEADERS: Record<Unit, Buffer> = {
 export class TrafficText {
   private readonly rendered = new WeakMap<ObservedRouter, RouterText>();
 
-  /** Renders the routers of an observation that have no text yet. */
-  async prepare(observation: Observation): Promise<void> {
+  /** Renders the routers of an observation that have no text yet, yielding whenever `budget` is spent. */
+  async prepare(observation: Observation, budget = new LoopBudget()): Promise<void> {
     for (const router of observation.routers) {
-      if (!this.rendered.has(router)) this.rendered.set(router, await renderRouter(router));
+      if (!this.rendered.has(router)) this.rendered.set(router, await renderRouter(router, budget));
     }
   }
 
@@ -60,7 +65,7 @@ function header(unit: Unit): Buffer {
   return Buffer.from(`# HELP ${name} ${escapeHelp(help)}\n# TYPE ${name} counter\n`);
 }
 
-async function renderRouter(router: ObservedRouter): Promise<RouterText> {
+async function renderRouter(router: ObservedRouter, budget: LoopBudget): Promise<RouterText> {
   const packets: Buffer[] = [];
   const bytes: Buffer[] = [];
   let packetLines: string[] = [];
@@ -78,9 +83,9 @@ async function renderRouter(router: ObservedRouter): Promise<RouterText> {
   const b = TRAFFIC_FAMILIES.bytes.name + prefix;
   const fips = router.floatingIps;
   for (let i = 0; i < fips.length; i++) {
-    if (i > 0 && i % SLICE === 0) {
+    if (i > 0 && i % BUFFER_FIPS === 0) {
       flush();
-      await yieldToLoop();
+      await budget.check();
     }
     const f = fips[i]!;
     const c = f.counters;

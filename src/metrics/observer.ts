@@ -7,7 +7,10 @@ import {
   type FloatingIpCounters,
 } from '../dataplane/index.js';
 import { FloatingIpIndex, type IndexedRouter } from './floating-ip-index.js';
-import { yieldToLoop, SLICE } from './slices.js';
+import { LoopBudget } from './slices.js';
+
+/** How many floating IPs between two looks at the loop budget: a fraction of a millisecond of work. */
+const CHECK_EVERY = 256;
 
 export interface ObservedFloatingIp {
   readonly id: string;
@@ -87,7 +90,7 @@ interface RouterMemory {
  * Reads what the store says (through a FloatingIpIndex that follows the change feed) and what the dataplanes
  * count, at most once per `cacheMs`, however many readers ask: concurrent callers share one read in flight, and
  * a reader waits at most `maxWaitMs` for it before getting the previous observation. Each router's counters
- * come from one batched read. Work over all floating IPs runs in slices (slices.ts).
+ * come from one batched read. Work over all floating IPs yields to the loop every few ms (LoopBudget, slices.ts).
  */
 export class Observer {
   private cached: Observation | undefined;
@@ -155,6 +158,7 @@ export class Observer {
   }
 
   private async readRouter(meta: IndexedRouter): Promise<ObservedRouter> {
+    const budget = new LoopBudget();
     const dataplane = this.options.dataplaneFor(meta.backend);
     const supported = typeof dataplane.counters === 'function';
     const before = this.memory.get(meta.id);
@@ -168,7 +172,7 @@ export class Observer {
         if (before && before.read === read) counters = before.counters;
         else
           for (let i = 0; i < read.length; i++) {
-            if (i > 0 && i % (SLICE * 5) === 0) await yieldToLoop();
+            if (i > 0 && i % CHECK_EVERY === 0) await budget.check();
             counters.set(read[i]!.floatingIp, read[i]!);
           }
       } catch (error) {
@@ -183,7 +187,7 @@ export class Observer {
       before.version === version &&
       before.observed.countersSupported === supported &&
       before.observed.countersError === countersError &&
-      (await sameCounters(before.counters, counters))
+      (await sameCounters(before.counters, counters, budget))
     ) {
       return before.observed;
     }
@@ -191,7 +195,7 @@ export class Observer {
     const floatingIps: ObservedFloatingIp[] = new Array(fips.length);
     const statusCounts: Record<FloatingIpStatus, number> = { ACTIVE: 0, DOWN: 0, ERROR: 0 };
     for (let i = 0; i < fips.length; i++) {
-      if (i > 0 && i % SLICE === 0) await yieldToLoop();
+      if (i > 0 && i % CHECK_EVERY === 0) await budget.check();
       const f = fips[i]!;
       statusCounts[f.status]++;
       floatingIps[i] = {
@@ -232,12 +236,13 @@ export class Observer {
 async function sameCounters(
   a: Map<string, FloatingIpCounters>,
   b: Map<string, FloatingIpCounters>,
+  budget: LoopBudget,
 ): Promise<boolean> {
   if (a === b) return true;
   if (a.size !== b.size) return false;
   let i = 0;
   for (const [address, x] of a) {
-    if (++i % (SLICE * 5) === 0) await yieldToLoop();
+    if (++i % CHECK_EVERY === 0) await budget.check();
     const y = b.get(address);
     if (
       !y ||

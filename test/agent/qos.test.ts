@@ -75,7 +75,7 @@ describe('the agent and floating IPs with a QoS policy', () => {
     assert.deepEqual([...state().limits], [], 'a policy without rules limits nothing');
     assert.equal(state().inbound.size, 2);
     await agent.stop();
-    c.store.close();
+    await c.store.close();
   });
 
   it('on a backend that refuses QoS: ERROR naming the capability, then programmed once the policy is removed', async () => {
@@ -104,7 +104,7 @@ describe('the agent and floating IPs with a QoS policy', () => {
     assert.equal((await fip(limited.id)).status, 'ERROR');
     assert.deepEqual(inbound(), [[plain.floatingIpAddress, '10.0.0.12']]);
     await agent.stop();
-    c.store.close();
+    await c.store.close();
   });
 
   it('every kernel backend but nftables, eBPF and tc names its missing capability', () => {

@@ -57,6 +57,6 @@ describe('QoS ownership in the model', () => {
       // Using a shared policy is allowed.
       assert.equal(updateFloatingIp(tx, bob, ids.fip, { qosPolicyId: ids.shared }).qosPolicyId, ids.shared);
     });
-    cloud.store.close();
+    await cloud.store.close();
   });
 });

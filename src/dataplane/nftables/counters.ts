@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ExecError, type Runner } from '../../exec/run.js';
-import { yieldToLoop } from '../../metrics/slices.js';
+import { LoopBudget } from '../../metrics/slices.js';
 import type { FloatingIpCounters, RouterTarget } from '../types.js';
 import { setElementKey, type NftSet } from './parse.js';
 import { SetDumpChannel, SetDumpError } from './set-dump-channel.js';
@@ -123,15 +123,22 @@ export function parseSetDump(text: string): Map<string, Map<string, Counter>> {
   return sets;
 }
 
+/** How many lines or elements between two looks at the loop budget: a fraction of a millisecond of work. */
+const CHECK_EVERY = 256;
+
 /**
- * parseSetDump in slices of lines, yielding to the event loop between them: at 100,000 floating IPs the text is
- * 200,000 lines (6.5 MB), and splitting it at once alone holds the loop for tens of milliseconds.
+ * parseSetDump in slices of the loop's time (LoopBudget), yielding to the event loop between them: at 100,000
+ * floating IPs the text is 200,000 lines (6.5 MB), and splitting it at once alone holds the loop for tens of
+ * milliseconds; 10,000 lines at a time still held it 10-40 ms on a loaded machine.
  */
-export async function parseSetDumpSliced(text: string): Promise<Map<string, Map<string, Counter>>> {
+export async function parseSetDumpSliced(
+  text: string,
+  budget = new LoopBudget(),
+): Promise<Map<string, Map<string, Counter>>> {
   const sets = new Map<string, Map<string, Counter>>();
   let start = 0;
   for (let lines = 1; start < text.length; lines++) {
-    if (lines % 10_000 === 0) await yieldToLoop();
+    if (lines % CHECK_EVERY === 0) await budget.check();
     let end = text.indexOf('\n', start);
     if (end < 0) end = text.length;
     const [set, key, , packets, bytes] = text.slice(start, end).split(' ');
@@ -156,27 +163,31 @@ export function parseNftSetCounters(json: string): Map<string, Counter> {
   return elements;
 }
 
-/** joinDirections for the helper's 100,000-element output, yielding between slices. */
-async function joinDirectionsSliced(sets: Map<string, Map<string, Counter>>): Promise<FloatingIpCounters[]> {
+/** joinDirections for the helper's 100,000-element output, yielding whenever the loop budget is spent. */
+async function joinDirectionsSliced(
+  sets: Map<string, Map<string, Counter>>,
+  budget = new LoopBudget(),
+): Promise<FloatingIpCounters[]> {
   const inbound = sets.get(COUNT_IN_SET) ?? new Map<string, Counter>();
   const outbound = sets.get(COUNT_OUT_SET) ?? new Map<string, Counter>();
   const keyed: { a: string; n: number }[] = [];
   const add = (a: string) => keyed.push({ a, n: a.split('.').reduce((acc, o) => acc * 256 + Number(o), 0) });
   let i = 0;
   for (const a of inbound.keys()) {
-    if (++i % 10_000 === 0) await yieldToLoop();
+    if (++i % CHECK_EVERY === 0) await budget.check();
     add(a);
   }
   for (const a of outbound.keys()) {
-    if (++i % 10_000 === 0) await yieldToLoop();
+    if (++i % CHECK_EVERY === 0) await budget.check();
     if (!inbound.has(a)) add(a);
   }
-  await yieldToLoop();
+  // The sort is one piece (tens of ms at 100,000): the loop runs right before and after it.
+  await budget.yield();
   keyed.sort((x, y) => x.n - y.n);
-  await yieldToLoop();
+  await budget.yield();
   const out: FloatingIpCounters[] = new Array(keyed.length);
   for (let k = 0; k < keyed.length; k++) {
-    if (k > 0 && k % 10_000 === 0) await yieldToLoop();
+    if (k > 0 && k % CHECK_EVERY === 0) await budget.check();
     const floatingIp = keyed[k]!.a;
     const inCounter = inbound.get(floatingIp);
     const outCounter = outbound.get(floatingIp);
