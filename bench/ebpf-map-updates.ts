@@ -77,7 +77,7 @@ try {
     let read = 0;
     record(
       'bpf package, batch syscalls: read back',
-      await time(() => void (read = readAddressMap(map).size)),
+      await time(async () => void (read = (await readAddressMap(map)).size)),
     );
     if (read !== entries) throw new Error(`read back ${read} entries, expected ${entries}`);
     record(

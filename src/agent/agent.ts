@@ -445,6 +445,7 @@ export class Agent extends EventEmitter {
         garp: owner && (this.options.garp ?? true) ? this.garp : null,
         conntrackCleanup: this.options.conntrackCleanup ?? true,
         floatingAddresses: owner,
+        warmChannels: true,
       });
       this.routerDataplanes.set(`${name}/${role}`, routerDataplane);
     }

@@ -17,6 +17,7 @@ import {
 } from './status-writer.js';
 import { changedMappings, routerIntent, isEmptyPlan } from '../dataplane/index.js';
 import { sharedChannels } from '../dataplane/common/netns-channels.js';
+import { yieldToLoop } from '../dataplane/common/yield-to-loop.js';
 import { limitsKey } from '../dataplane/index.js';
 import { sameStructure, type RouterDataplane } from '../dataplane/router-dataplane.js';
 import { withChanges, type MappingChange } from '../dataplane/router-state.js';
@@ -237,6 +238,10 @@ export class RouterReconciler {
       });
     let intent = this.primed ?? (await readIntent());
     this.primed = undefined;
+    // A full pass of 100,000 floating IPs is seconds of CPU in a few synchronous stretches (this read of the store,
+    // the kernel's, the plan, the records): the event loop gets a turn between them, so that deltas of other
+    // routers and API calls are not held up for the whole pass (issue 15's tail). See yieldToLoop.
+    await yieldToLoop();
     // Only the owner writes status; a standby leaves out what the owner refuses, silently.
     const reports = intent?.role === 'owner';
     // Refused mappings never reach the kernel, whatever becomes of the rest of the router.
@@ -324,6 +329,7 @@ export class RouterReconciler {
           // is read again: the intent read before the kernel predates those changes.
           actual = withChanges(actual, reading.landed);
           const reread = await readIntent();
+          await yieldToLoop();
           if (
             !reread?.desired ||
             reread.role !== role ||
@@ -343,9 +349,11 @@ export class RouterReconciler {
         // Drift: the kernel no longer holds what was applied last. New store changes picked up by a resync
         // pass are not drift.
         drifted = previous !== undefined && routerDataplane.differsFromRecord(desired, actual);
+        await yieldToLoop();
       }
       this.applied = undefined;
       const plan = routerDataplane.plan(desired, actual);
+      await yieldToLoop();
       this.programmed = {
         routerId: desired.routerId,
         namespace: desired.namespace,
@@ -365,6 +373,7 @@ export class RouterReconciler {
       }
       // Applied even when empty: the router layer then records the read as what the kernel holds.
       conntrackDeleted = await routerDataplane.apply(plan, desired, actual);
+      await yieldToLoop();
       if (!isEmptyPlan(plan)) {
         log.info(
           {
@@ -379,6 +388,7 @@ export class RouterReconciler {
         );
       }
       this.applied = recordApplied(desired, backend, role, floatingIps, current.refusedAny);
+      await yieldToLoop();
       if (reports) {
         await this.report(floatingIps, 'ACTIVE', '');
         await this.reportRouter(current.router, '', (await dataplane.routerNote?.(desired)) ?? '');

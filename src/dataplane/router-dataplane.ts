@@ -33,6 +33,12 @@ export interface RouterChores {
    * next hop, so nobody needs it to answer ARP for a floating IP (and it must not: the owner does).
    */
   readonly floatingAddresses?: boolean;
+  /**
+   * After a whole-router apply, start the namespace's ip channel if it is not running (the agent): the router's
+   * first delta would otherwise start it, and without its /proc/<pid>/net start conntrack processes too, each
+   * spawn holding the event loop until the child execs (tens of ms on a loaded machine, issue 15's tail).
+   */
+  readonly warmChannels?: boolean;
 }
 
 /** For tools and tests that drive one router by hand: no gratuitous ARP, no conntrack cleanup. */
@@ -65,14 +71,14 @@ interface Record<State extends BackendState> {
 export class RouterDataplane<State extends BackendState = BackendState> {
   private readonly records = new Map<string, Record<State>>();
   private readonly addresses: GatewayAddresses;
+  private readonly channels: NetnsChannels | null;
 
   constructor(
     readonly backend: Dataplane<State>,
     private readonly chores: RouterChores,
   ) {
-    this.addresses =
-      backend.gatewayAddresses ??
-      kernelGatewayAddresses(chores.channels === undefined ? sharedChannels : chores.channels, chores.run);
+    this.channels = chores.channels === undefined ? sharedChannels : chores.channels;
+    this.addresses = backend.gatewayAddresses ?? kernelGatewayAddresses(this.channels, chores.run);
   }
 
   /** The recorded state of a router, when one is trusted for this desired structure. */
@@ -150,6 +156,7 @@ export class RouterDataplane<State extends BackendState = BackendState> {
     this.records.delete(desired.routerId);
     const deleted = await this.run(plan);
     this.records.set(desired.routerId, this.recordAfter(plan, desired, actual));
+    if (this.chores.warmChannels && !this.backend.withoutKernel) this.channels?.warm(desired.namespace);
     return deleted;
   }
 

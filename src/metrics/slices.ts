@@ -1,12 +1,11 @@
+import { yieldToLoop } from '../dataplane/common/yield-to-loop.js';
+
 /**
  * Cooperative slicing for work over 100,000 floating IPs on the daemon's event loop: the work runs in slices and
  * yields between them, so API requests that arrive meanwhile wait for one slice (a few milliseconds), not for the
  * whole job. Measured at 100,000 floating IPs, the unsliced parse, join and text of one scrape held the loop for
  * about 0.8 s (docs/metrics.md).
  */
-
-/** Lets pending I/O callbacks (incoming requests) run before the next slice. */
-export const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** How long work may hold the loop between two yields (LoopBudget's default), in ms. */
 export const LOOP_BUDGET_MS = 4;

@@ -60,6 +60,26 @@ for (const variant of variants) {
       await run('ip', ['netns', 'del', ns], { okExitCodes: [1] });
     });
 
+    it('warms the ip channel ahead of need: one process, settled in the namespace, started once', async () => {
+      const fresh = new NetnsChannels(variant.spec);
+      try {
+        assert.equal(fresh.procNet(ns), null, 'nothing runs yet');
+        fresh.warm(ns);
+        fresh.warm(ns);
+        // The marker's answer settles the process; the next request queues behind it.
+        await fresh.ip(ns, route('replace', '198.51.100.250'));
+        assert.equal(fresh.starts(ns), 1, 'warming twice started one process, which the change used');
+        const procNet = fresh.procNet(ns);
+        assert.ok(procNet, 'its /proc/<pid>/net is known');
+        const pid = /^\/proc\/(\d+)\/net$/.exec(procNet!)?.[1];
+        const { stdout } = await run('ip', ['netns', 'identify', pid!]);
+        assert.equal(stdout.trim(), ns, "and it is the namespace's");
+        await fresh.ip(ns, route('del', '198.51.100.250'));
+      } finally {
+        fresh.close();
+      }
+    });
+
     it('carries many nft transactions and route changes through one process each', async () => {
       for (let i = 1; i <= 20; i++) {
         await channels.nft(ns, `add element ip tchan m { 198.51.100.${i} : 10.0.0.${i} }\n`);

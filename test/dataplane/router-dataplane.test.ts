@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FakeDataplane, RouterDataplane, WITHOUT_CHORES } from '../../src/dataplane/index.js';
+import { NetnsChannels } from '../../src/dataplane/common/netns-channels.js';
 import type { BackendPlan, DesiredRouter, FloatingMapping } from '../../src/dataplane/types.js';
 import { parseIPv4 } from '../../src/model/index.js';
 
@@ -158,5 +159,44 @@ describe('RouterDataplane', () => {
     assert.deepEqual(events, ['addresses + -203.0.113.10']);
     assert.equal(dp.routers.has('qrouter-1/r1'), false, 'nothing left');
     assert.equal(layer.recorded(desired), undefined);
+  });
+});
+
+describe('RouterDataplane: warming the namespace channel', () => {
+  /** A backend that stands for a kernel one (the fake declares itself kernel-less, which skips warming). */
+  class KernelLike extends FakeDataplane {
+    override readonly withoutKernel: boolean = false;
+  }
+  /** Channels that only record which namespaces were warmed. */
+  class WarmLog extends NetnsChannels {
+    readonly warmed: (string | null)[] = [];
+    override warm(namespace: string | null): void {
+      this.warmed.push(namespace);
+    }
+  }
+
+  it('starts the namespace channel after a whole-router apply when asked, never for a delta', async () => {
+    const channels = new WarmLog();
+    const layer = new RouterDataplane(new KernelLike(), {
+      garp: null,
+      conntrackCleanup: false,
+      channels,
+      warmChannels: true,
+    });
+    const desired = router([map('203.0.113.10', '10.0.0.10')]);
+    await layer.reconcile(desired);
+    assert.deepEqual(channels.warmed, ['qrouter-1'], 'warmed by the full apply');
+    const change = { added: [map('203.0.113.11', '10.0.0.11')], removed: [] };
+    const plan = layer.planDelta(desired, change, 2);
+    assert.ok(plan, 'the record is trusted: a delta');
+    await layer.applyDelta(plan, desired, change);
+    assert.deepEqual(channels.warmed, ['qrouter-1'], 'a delta uses the channel; it warms nothing');
+  });
+
+  it('warms nothing unless asked (tools and tests that drive a router by hand)', async () => {
+    const channels = new WarmLog();
+    const layer = new RouterDataplane(new KernelLike(), { garp: null, conntrackCleanup: false, channels });
+    await layer.reconcile(router([map('203.0.113.10', '10.0.0.10')]));
+    assert.deepEqual(channels.warmed, []);
   });
 });

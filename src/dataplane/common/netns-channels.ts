@@ -71,6 +71,16 @@ export class NetnsChannels {
   }
 
   /**
+   * Starts the namespace's ip channel ahead of need (a marker alone, no command), so that the first change that
+   * uses it neither waits for a process to start nor, before it has settled, lacks its /proc/<pid>/net (see
+   * procNet). A running channel is left as it is. Never fails: a later request reports what is wrong.
+   */
+  warm(namespace: string | null): void {
+    const channel = this.channel('ip', IP_CHANNEL, namespace);
+    if (!channel.alive) channel.request('').catch(() => undefined);
+  }
+
+  /**
    * The namespace's /proc/<pid>/net, through a channel process that lives in it, or null when none has settled
    * there. Lets the agent read the namespace's conntrack table without starting a process.
    */

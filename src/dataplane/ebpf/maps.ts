@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import type * as BpfModule from 'bpf';
 import type { MapRef, RawMap as RawMapType } from 'bpf';
+import { yieldToLoop } from '../common/yield-to-loop.js';
 import type { MapSpec } from './layout.js';
 import { qosValues, qosValueText } from './qos.js';
 import {
@@ -93,17 +94,23 @@ export const MAC_VALUE: Codec = { bytes: (texts) => texts.map(macBytes), text: m
 /** qos: a floating IP's limits as their `limitsKey` (qos.ts). */
 export const QOS_VALUE: Codec = { bytes: qosValues, text: qosValueText };
 
-/** Reads a hash map with batch lookups, keys and values as text. */
-export function readMap(map: PinnedMap, key: Codec, value: Codec): Map<string, string> {
+/**
+ * Reads a hash map with batch lookups, keys and values as text. The event loop runs between batches: a read of
+ * 100,000 entries (every map of a router, one after another) held it for over a second on a loaded machine, and
+ * every association of every router waited for it. The kernel's batch cursor (a hash bucket) stays valid across
+ * the turns; an entry changed meanwhile may or may not be seen, as with any other process writing the map.
+ */
+export async function readMap(map: PinnedMap, key: Codec, value: Codec): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for (const batch of map.raw.getBatch(BATCH)) {
     for (const [k, v] of batch) out.set(key.text(k), value.text(v));
+    await yieldToLoop();
   }
   return out;
 }
 
-/** Reads an address-to-address map with batch lookups. */
-export function readAddressMap(map: PinnedMap): Map<string, string> {
+/** Reads an address-to-address map with batch lookups (see readMap). */
+export function readAddressMap(map: PinnedMap): Promise<Map<string, string>> {
   return readMap(map, ADDRESS, ADDRESS);
 }
 

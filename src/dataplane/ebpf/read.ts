@@ -58,37 +58,22 @@ export async function readRouter(
     .find((h) => h.device === target.gatewayDevice)
     ?.attachments.find((a) => a.direction === 'ingress')?.programId;
   const live = generations.find((g) => g.state.programIds.gw_ingress === gwIngress)?.state.name ?? null;
-  // Contents come from the live generation: that is what translates packets now.
+  // Contents come from the live generation: that is what translates packets now. The reads yield to the event
+  // loop (see readMap), so the generations' fds are closed whatever happens meanwhile.
   const source = generations.find((g) => g.state.name === live) ?? generations[0];
-  const inbound = source?.maps.fip2fixed ? readAddressMap(source.maps.fip2fixed) : new Map<string, string>();
-  const outbound = source?.maps.fixed2fip ? readAddressMap(source.maps.fixed2fip) : new Map<string, string>();
-  // A hash map: batch lookups (one entry per get-next-key and lookup took a second at 100,000).
-  const macs = source?.maps.fixed_macs
-    ? readMap(source.maps.fixed_macs, ADDRESS, MAC_VALUE)
-    : new Map<string, string>();
-  const internalNets = source?.maps.internal_nets
-    ? readEntries(source.maps.internal_nets)
-        .map(([k]) => netText(k))
-        .sort()
-    : [];
-  const forwardIn = source?.maps.pf_in
-    ? readMap(source.maps.pf_in, PF_KEY, PF_VALUE)
-    : new Map<string, string>();
-  const forwardOut = source?.maps.pf_out
-    ? readMap(source.maps.pf_out, PF_KEY, PF_VALUE)
-    : new Map<string, string>();
-  const limits = source?.maps.qos ? readMap(source.maps.qos, ADDRESS, QOS_VALUE) : new Map<string, string>();
-  for (const g of generations) g.close();
+  const contents = await readContents(source?.maps ?? {}).finally(() => {
+    for (const g of generations) g.close();
+  });
 
   const present =
     nftSignature !== null || generations.length > 0 || hooks.some((h) => h.attachments.length > 0);
   const actual: EbpfActualRouter = {
     present,
     structureMatches: false,
-    inbound,
-    outbound,
-    macs,
-    limits,
+    inbound: contents.inbound,
+    outbound: contents.outbound,
+    macs: contents.macs,
+    limits: contents.limits,
     ebpf: {
       object: context.object,
       generations: generations.map((g) => g.state),
@@ -98,12 +83,31 @@ export async function readRouter(
       internalDevices: internal,
       gatewayIfindex: ifindexOf(addressJson, target.gatewayDevice),
       fastPathAvailable: context.fastPathAvailable,
-      internalNets,
-      forwardIn,
-      forwardOut,
+      internalNets: contents.internalNets,
+      forwardIn: contents.forwardIn,
+      forwardOut: contents.forwardOut,
     },
   };
   return actual;
+}
+
+/** The live generation's map contents, as text. */
+async function readContents(maps: Partial<Record<MapName, PinnedMap>>) {
+  const empty = () => new Map<string, string>();
+  // One map after another, each yielding to the event loop between batches (see readMap).
+  const inbound = maps.fip2fixed ? await readAddressMap(maps.fip2fixed) : empty();
+  const outbound = maps.fixed2fip ? await readAddressMap(maps.fixed2fip) : empty();
+  // A hash map: batch lookups (one entry per get-next-key and lookup took a second at 100,000).
+  const macs = maps.fixed_macs ? await readMap(maps.fixed_macs, ADDRESS, MAC_VALUE) : empty();
+  const internalNets = maps.internal_nets
+    ? readEntries(maps.internal_nets)
+        .map(([k]) => netText(k))
+        .sort()
+    : [];
+  const forwardIn = maps.pf_in ? await readMap(maps.pf_in, PF_KEY, PF_VALUE) : empty();
+  const forwardOut = maps.pf_out ? await readMap(maps.pf_out, PF_KEY, PF_VALUE) : empty();
+  const limits = maps.qos ? await readMap(maps.qos, ADDRESS, QOS_VALUE) : empty();
+  return { inbound, outbound, macs, internalNets, forwardIn, forwardOut, limits };
 }
 
 async function readNftSignature(run: Runner, target: RouterTarget): Promise<string[] | null> {

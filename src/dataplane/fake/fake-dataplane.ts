@@ -42,7 +42,7 @@ const structureOf = (d: DesiredRouter) =>
  */
 export class FakeDataplane implements Dataplane {
   readonly name = 'fake' as const;
-  readonly withoutKernel = true;
+  readonly withoutKernel: boolean = true;
   /** Unset: the fake records limits like an enforcing backend; tests set it to act as one that refuses QoS. */
   qosRefusal?: string;
   readonly routers = new Map<string, FakeRouterState>();

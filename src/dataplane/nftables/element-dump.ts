@@ -1,4 +1,4 @@
-import { yieldToLoop } from '../../metrics/slices.js';
+import { yieldToLoop } from '../common/yield-to-loop.js';
 import { ipv4ToUint32, type IPv4 } from '../../model/index.js';
 import { SOURCE_MACS } from './anti-spoofing.js';
 import { ICMP_MAPS } from './icmp-errors.js';
