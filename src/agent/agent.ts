@@ -561,11 +561,11 @@ export class Agent extends EventEmitter {
     const previous = this.retries.get(routerId);
     clearTimeout(previous?.timer);
     const attempts = (previous?.attempts ?? 0) + 1;
-    const timer = setTimeout(
-      () => this.markDirty(routerId, 'retry'),
-      retryDelayMs(attempts, this.options.retryFirstMs),
-    );
+    const retryInMs = retryDelayMs(attempts, this.options.retryFirstMs);
+    const timer = setTimeout(() => this.markDirty(routerId, 'retry'), retryInMs);
     timer.unref();
+    // Says when the router will be tried again: an operator watching a failing router sees the backoff grow.
+    this.options.log.info({ router: routerId, attempt: attempts, retryInMs }, 'router will be tried again');
     this.retries.set(routerId, { attempts, timer });
   }
 
