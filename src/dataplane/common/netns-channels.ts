@@ -46,7 +46,8 @@ export const IP_CHANNEL: ChannelSpec = {
  * `nft -i` executes a last line without its newline when its input ends (sfip-nft-apply drops it), so a request
  * cut short by a SIGKILLed agent could commit a prefix of its statements. Requests are serialised, so the socket
  * to the tool is empty when one is written, and one this size fits its buffer (208 KiB by default) in one
- * non-blocking write: it arrives whole or not at all. (A restarted agent reads the kernel in full anyway, and would repair a prefix.)
+ * non-blocking write: it arrives whole or not at all. (A restarted agent reads the kernel in full anyway, and
+ * would repair a prefix.)
  */
 export const CHANNEL_MAX_BYTES = 64 * 1024;
 
