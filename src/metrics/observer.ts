@@ -7,10 +7,7 @@ import {
   type FloatingIpCounters,
 } from '../dataplane/index.js';
 import { FloatingIpIndex, type IndexedRouter } from './floating-ip-index.js';
-import { LoopBudget } from './slices.js';
-
-/** How many floating IPs between two looks at the loop budget: a fraction of a millisecond of work. */
-const CHECK_EVERY = 256;
+import { CHECK_EVERY, LoopBudget } from './slices.js';
 
 export interface ObservedFloatingIp {
   readonly id: string;

@@ -7,6 +7,9 @@ import { yieldToLoop } from '../dataplane/common/yield-to-loop.js';
  * about 0.8 s (docs/metrics.md).
  */
 
+/** How many items (floating IPs, lines) between two looks at a LoopBudget: a fraction of a millisecond of work. */
+export const CHECK_EVERY = 256;
+
 /** How long work may hold the loop between two yields (LoopBudget's default), in ms. */
 export const LOOP_BUDGET_MS = 4;
 

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ExecError, type Runner } from '../../exec/run.js';
-import { LoopBudget } from '../../metrics/slices.js';
+import { CHECK_EVERY, LoopBudget } from '../../metrics/slices.js';
 import type { FloatingIpCounters, RouterTarget } from '../types.js';
 import { setElementKey, type NftSet } from './parse.js';
 import { SetDumpChannel, SetDumpError } from './set-dump-channel.js';
@@ -122,9 +122,6 @@ export function parseSetDump(text: string): Map<string, Map<string, Counter>> {
   }
   return sets;
 }
-
-/** How many lines or elements between two looks at the loop budget: a fraction of a millisecond of work. */
-const CHECK_EVERY = 256;
 
 /**
  * parseSetDump in slices of the loop's time (LoopBudget), yielding to the event loop between them: at 100,000
