@@ -133,6 +133,12 @@ export class Agent extends EventEmitter {
   private pumping: Promise<void> | undefined;
   private pumpAgain = false;
   private idleWaiters: (() => void)[] = [];
+  /**
+   * The routers marked at start whose first pass has not ended, and who waits for them. Start waits for these
+   * passes, not for the agent to be idle: a resync round longer than the resync interval, or a steady stream of
+   * changes, keeps it busy for ever, and the daemon would never say it is ready.
+   */
+  private firstPasses: { readonly pending: Set<string>; readonly done: () => void } | undefined;
   private stopped = false;
   /** Routers whose last pass failed: how many times in a row, and the timer of their next try. */
   private readonly retries = new Map<string, { attempts: number; timer: NodeJS.Timeout }>();
@@ -161,7 +167,10 @@ export class Agent extends EventEmitter {
     this.statusWriter = new StatusWriter(options.store, this.ctx);
   }
 
-  /** Reconciles every router once, sweeps what a previous run left behind, then follows the change feed. */
+  /**
+   * Reconciles every router once, sweeps what a previous run left behind, then follows the change feed. Resolves
+   * when every router has ended its first pass, whatever else is still queued then (see firstPasses).
+   */
   async start(): Promise<void> {
     const { store } = this.options;
     this.lastSeq = (await store.changesSince(Number.MAX_SAFE_INTEGER, 0)).latest;
@@ -185,12 +194,13 @@ export class Agent extends EventEmitter {
       this.dirty.set(previous.routerId, 'startup');
     }
     for (const id of routers) this.dirty.set(id, 'startup');
+    const firstPassesEnded = this.awaitFirstPasses(new Set(this.dirty.keys()));
     this.unsubscribe = store.onChange(() => this.pump());
     this.timers.push(setInterval(() => this.pump(), this.options.pollIntervalMs ?? 500));
     this.timers.push(setInterval(() => this.resyncAll('resync'), this.options.resyncIntervalMs ?? 30_000));
     for (const t of this.timers) t.unref();
     this.drain();
-    await this.whenIdle();
+    await firstPassesEnded;
     // In the background: it scans every namespace of the host, which must not delay readiness.
     void this.prune();
   }
@@ -213,8 +223,26 @@ export class Agent extends EventEmitter {
     }
   }
 
+  /** Resolves once every router in `pending` has ended a pass (failed or not), or the agent stops. */
+  private awaitFirstPasses(pending: Set<string>): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (pending.size === 0) return resolve();
+      this.firstPasses = { pending, done: resolve };
+    });
+  }
+
+  private firstPassEnded(routerId: string): void {
+    const first = this.firstPasses;
+    if (!first?.pending.delete(routerId) || (first.pending.size > 0 && !this.stopped)) return;
+    this.firstPasses = undefined;
+    first.done();
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
+    const first = this.firstPasses;
+    this.firstPasses = undefined;
+    first?.done();
     this.unsubscribe?.();
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.coalesceTimer);
@@ -520,6 +548,7 @@ export class Agent extends EventEmitter {
         .finally(() => {
           this.running.delete(routerId);
           this.runningFull.delete(routerId);
+          this.firstPassEnded(routerId);
           if (this.deferredResync.delete(routerId)) this.markDirty(routerId, 'resync');
           this.drain();
           this.notifyIfIdle();
