@@ -31,6 +31,13 @@ export interface SqliteStoreOptions {
   readonly path: string;
   /** WAL checkpoints on a worker thread (see WalCheckpointer); defaults suit the daemon. */
   readonly checkpoint?: CheckpointOptions;
+  /**
+   * How long one attempt to take a lock waits, in SQLite's busy handler, which sleeps on the event loop; 250 ms.
+   * A group commit tries again, off the loop, until `lockWaitMs` (see commitPending).
+   */
+  readonly busyTimeoutMs?: number;
+  /** How long a group commit keeps trying to take the write lock before its updates fail with "locked"; 5 s. */
+  readonly lockWaitMs?: number;
 }
 
 /**
@@ -69,11 +76,15 @@ export class SqliteStore implements Store {
   private readonly runRead: Database.Transaction<(fn: (view: View) => unknown) => unknown>;
 
   private readonly path: string;
+  private readonly lockWaitMs: number;
+  /** Set while a group commit that could not take the write lock waits to try again (see commitPending). */
+  private lockRetry: { readonly timer: NodeJS.Timeout; readonly since: number } | undefined;
 
   constructor(options: SqliteStoreOptions) {
     this.description = `sqlite:${options.path}`;
     this.path = options.path;
-    this.db = openDatabase(options.path);
+    this.lockWaitMs = options.lockWaitMs ?? 5000;
+    this.db = openDatabase(options.path, options.busyTimeoutMs ?? 250);
     this.events.setMaxListeners(0);
     this.tokens = new SqliteTokenStore(this.db);
     if (options.path !== ':memory:') {
@@ -164,11 +175,14 @@ export class SqliteStore implements Store {
   private enqueue<T>(run: (onWrite: () => void) => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.pending.push({ run, resolve: resolve as (value: unknown) => void, reject });
-      if (this.pending.length === 1) setImmediate(() => this.flush());
+      if (this.pending.length === 1 && !this.lockRetry) setImmediate(() => this.flush());
     });
   }
 
-  private flush(): void {
+  private flush(final = false): void {
+    const since = this.lockRetry?.since ?? performance.now();
+    clearTimeout(this.lockRetry?.timer);
+    this.lockRetry = undefined;
     const batch = this.pending;
     this.pending = [];
     const outcomes: ({ ok: true; value: unknown; wrote: boolean } | { ok: false; error: unknown })[] = [];
@@ -185,6 +199,10 @@ export class SqliteStore implements Store {
         }
       });
     } catch (error) {
+      if (!final && outcomes.length === 0 && isBusy(error) && performance.now() - since < this.lockWaitMs) {
+        this.commitPending(batch, since);
+        return;
+      }
       const failure = translateSqliteError(error, this.path);
       for (const item of batch) item.reject(failure);
       return;
@@ -202,6 +220,22 @@ export class SqliteStore implements Store {
       this.maybePrune();
       this.events.emit('change');
     }
+  }
+
+  /**
+   * A group commit whose BEGIN IMMEDIATE could not take the write lock (nothing of it ran) is tried again shortly,
+   * ahead of updates queued since, in order, until `lockWaitMs` has passed. Two reasons:
+   * - SQLite's busy handler sleeps on the event loop: a 5 s busy timeout let another process's lock stop every
+   *   API request for 5 s. Each attempt now waits at most `busyTimeoutMs`, and the loop runs between them.
+   * - SQLite does not always wait out its busy timeout: while a checkpoint restarted a WAL of hundreds of MB,
+   *   writers got "database is locked" after 70 ms, and the agent's status write of 100,000 floating IPs failed
+   *   its whole pass, which ran again from the start.
+   */
+  private commitPending(batch: typeof this.pending, since: number): void {
+    this.pending = [...batch, ...this.pending];
+    const waited = performance.now() - since;
+    const timer = setTimeout(() => this.flush(), Math.min(250, Math.max(10, waited / 4)));
+    this.lockRetry = { timer, since };
   }
 
   async changesSince(seq: number, limit = 10_000): Promise<ChangeBatch> {
@@ -222,7 +256,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
-    if (this.db.open && this.pending.length > 0) this.flush();
+    if (this.db.open && this.pending.length > 0) this.flush(true);
     // The checkpointer's connection goes first, so that closing the main one is the last close, which
     // checkpoints the rest of the WAL and removes it.
     await this.checkpointer?.stop();
@@ -324,14 +358,14 @@ function rangeParameters(kind: Kind, options: RangeOptions): Record<string, unkn
  */
 const CACHE_SIZE = -4096;
 
-function openDatabase(path: string): Database.Database {
+function openDatabase(path: string, busyTimeoutMs: number): Database.Database {
   let db: Database.Database | undefined;
   try {
     if (path !== ':memory:') {
       makeDirectories(dirname(path));
       ensurePrivateDatabase(path);
     }
-    db = new Database(path, { timeout: 5000 });
+    db = new Database(path, { timeout: busyTimeoutMs });
     // A database from a newer sfip is refused before anything (the journal mode included) can change the file.
     refuseNewerSchema(db, path);
     db.pragma('journal_mode = WAL');
@@ -389,6 +423,8 @@ function migrate(db: Database.Database, path: string): void {
     );
   }
 }
+
+const isBusy = (error: unknown) => (error as { code?: string }).code?.startsWith('SQLITE_BUSY') === true;
 
 function translateSqliteError(error: unknown, path: string): unknown {
   if (error instanceof SfipError) return error;
