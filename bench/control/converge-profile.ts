@@ -2,13 +2,16 @@
  * Converge and restart of one lab router holding N floating IPs, with the daemon's CPU profile: where a full pass
  * spends its time. `node --import tsx bench/control/converge-profile.ts --fips 100000 --backend nftables
  * --prof-dir DIR` (after `npm run build`). Prints converge and restart times and RSS; the profiles
- * (converge.cpuprofile, restart.cpuprofile) land in DIR.
+ * (converge.cpuprofile, restart.cpuprofile) land in DIR. Converge starts from an empty kernel, the eBPF pins of
+ * the state's routers included; a state from --from-state is measured with the router on --backend.
  */
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { BackendName } from '../../src/model/index.js';
+import { PIN_ROOT } from '../../src/dataplane/ebpf/layout.js';
+import { updateRouter, type BackendName, type Context } from '../../src/model/index.js';
+import { openStore } from '../../src/store/index.js';
 import { benchTopology, buildTopology, destroyTopology } from '../topology.js';
 import { populateStore } from './populate.js';
 import { ServerProcess } from './processes.js';
@@ -36,6 +39,11 @@ const t = benchTopology(values.prefix, ['cp']);
 const r = t.routers[0]!;
 const stateDir = mkdtempSync(join(tmpdir(), 'sfip-converge-'));
 const url = `http://127.0.0.1:${port}`;
+/** The routers of the state: eBPF pins outlive the namespaces, and a copied state brings the same ids back. */
+let routerIds: string[] = [];
+const removePins = () => {
+  for (const id of routerIds) rmSync(join(PIN_ROOT, id), { recursive: true, force: true });
+};
 const profile = (name: string) => [
   ...(values['prof-dir']
     ? ['--cpu-prof', `--cpu-prof-dir=${values['prof-dir']}`, `--cpu-prof-name=${name}.cpuprofile`]
@@ -52,6 +60,9 @@ try {
   else await populateStore(stateDir, t, r.namespace, values.backend as BackendName, fips, 0);
   if (values['save-state'] && !values['from-state'])
     cpSync(stateDir, values['save-state'], { recursive: true });
+  routerIds = await stateRouters(stateDir, values.backend as BackendName);
+  // Converge starts from an empty kernel: a run before this one (same state, same router ids) left its pins.
+  removePins();
   console.log(`populated ${fips} in ${(performance.now() - p0).toFixed(0)} ms`);
   /** The daemon's own view of its memory (prom-client's process metrics), beside RSS from /proc. */
   async function heap(when: string): Promise<void> {
@@ -112,5 +123,29 @@ try {
   }
 } finally {
   await destroyTopology(t);
+  removePins();
   rmSync(stateDir, { recursive: true, force: true });
+}
+
+/**
+ * The state's router ids, each router set to `backend` first: a saved state names the backend it was populated
+ * for, and the same state measures the others.
+ */
+async function stateRouters(dir: string, backend: BackendName): Promise<string[]> {
+  const store = openStore(undefined, dir);
+  const ctx: Context = {
+    projectId: 'bench',
+    isAdmin: true,
+    now: () => new Date().toISOString(),
+    newId: () => {
+      throw new Error('the bench creates nothing here');
+    },
+  };
+  try {
+    return await store.update((tx) =>
+      tx.list('router').map((r) => (r.backend === backend ? r : updateRouter(tx, ctx, r.id, { backend })).id),
+    );
+  } finally {
+    await store.close();
+  }
 }

@@ -88,8 +88,11 @@ export class StatusWriter {
     const batch = this.waiting;
     this.waiting = [];
     if (batch.length === 0) return;
-    // In the order they were reported: a floating IP reported twice in a window ends as if written one by one.
-    const all = batch.flatMap((w) => w.entries);
+    // In the store's key order (by id), so that each chunk rewrites documents that share pages: in the order of
+    // the passes (floating addresses), every chunk of 2,000 touched about as many pages, all written to the WAL
+    // at its commit, and 100,000 statuses took 3.8 s of CPU, 1.5 s in id order (on a copy of a 100,000 store).
+    // The sort is stable: a floating IP reported twice in a window ends as if its reports were written one by one.
+    const all = byId(batch.flatMap((w) => w.entries));
     try {
       for (let start = 0; start < all.length; start += STATUS_CHUNK) {
         // A turn of the event loop between chunks: SQLite's write is synchronous, so awaiting it alone lets no
@@ -104,6 +107,11 @@ export class StatusWriter {
     }
     for (const w of batch) w.resolve();
   }
+}
+
+/** Entries sorted by floating IP id, those of one floating IP in the order given (Array.prototype.sort is stable). */
+function byId(entries: StatusEntry[]): StatusEntry[] {
+  return entries.sort((a, b) => (a.fip.id < b.fip.id ? -1 : a.fip.id > b.fip.id ? 1 : 0));
 }
 
 /** Writes status entries in one status-only transaction (see Store.updateStatuses). */

@@ -82,8 +82,8 @@ export function routerIntent(store: View, router: Router, listed?: readonly Floa
  * another project's floating IP uses is refused there too, so that is trusted here. A policy that is gone (a
  * store written another way) refuses the floating IP: it is never forwarded without limits it asked for.
  */
-export function qosLimits(view: View, fip: FloatingIp): { limits: RateLimit[]; problem: string } {
-  if (!fip.qosPolicyId) return { limits: [], problem: '' };
+export function qosLimits(view: View, fip: FloatingIp): { limits: readonly RateLimit[]; problem: string } {
+  if (!fip.qosPolicyId) return NO_LIMITS;
   const policy = view.get('qospolicy', fip.qosPolicyId);
   if (!policy) {
     return {
@@ -95,6 +95,9 @@ export function qosLimits(view: View, fip: FloatingIp): { limits: RateLimit[]; p
   limits.sort((a, b) => a.direction.localeCompare(b.direction) || a.unit.localeCompare(b.unit));
   return { limits, problem: '' };
 }
+
+/** A floating IP without a QoS policy: one answer shared by the 100,000 of a full pass, asked twice each. */
+const NO_LIMITS = Object.freeze({ limits: Object.freeze([] as RateLimit[]), problem: '' });
 
 /** A bandwidth rule's default burst: 80% of one second at the rate, as Neutron's L3 agent uses; one packet at least. */
 const DEFAULT_BURST_SHARE = 0.8;
@@ -291,9 +294,12 @@ function memoView(view: View): MemoView {
     remember: (kind, entity) => of(kind).set(entity.id, entity),
     get: ((kind: string, id: string) => {
       if (kind === 'floatingip') return view.get(kind, id);
+      // One lookup for what is remembered (a full pass asks for each of 100,000 ports twice); has() only for
+      // a remembered absence.
       const byId = of(kind);
-      if (!byId.has(id)) byId.set(id, view.get(kind as 'port', id));
-      return byId.get(id);
+      let entity = byId.get(id);
+      if (entity === undefined && !byId.has(id)) byId.set(id, (entity = view.get(kind as 'port', id)));
+      return entity;
     }) as View['get'],
     list: (kind) => view.list(kind),
     lookup: (key) => {

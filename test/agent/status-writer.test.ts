@@ -11,8 +11,15 @@ import type { Store } from '../../src/store/index.js';
 import { smallCloud, type SmallCloud } from '../support/model-fixture.js';
 
 /** The store, counting the transactions asked of it; `failing` makes the next ones throw. */
-function counted(store: Store): { store: Store; updates: () => number; fail: (on: boolean) => void } {
+function counted(store: Store): {
+  store: Store;
+  updates: () => number;
+  fail: (on: boolean) => void;
+  /** The ids of each status transaction, in the order they were given to the store. */
+  written: string[][];
+} {
   let updates = 0;
+  const written: string[][] = [];
   let failing = false;
   const wrapped: Store = Object.create(store) as Store;
   wrapped.update = <T>(fn: (tx: Tx) => T) => {
@@ -22,10 +29,11 @@ function counted(store: Store): { store: Store; updates: () => number; fail: (on
   };
   wrapped.updateStatuses = (kind, ids, next) => {
     updates++;
+    written.push([...ids]);
     if (failing) return Promise.reject(new Error('disk full'));
     return store.updateStatuses(kind, ids, next);
   };
-  return { store: wrapped, updates: () => updates, fail: (on) => (failing = on) };
+  return { store: wrapped, updates: () => updates, fail: (on) => (failing = on), written };
 }
 
 async function twoFloatingIps(c: SmallCloud): Promise<[FloatingIp, FloatingIp]> {
@@ -92,6 +100,32 @@ describe('status writer', () => {
     s.fail(false);
     await writer.write([{ fip: b, status: 'ACTIVE', reason: '' }]);
     assert.deepEqual(await statusOf(c, a.id), ['DOWN', '']);
+    assert.deepEqual(await statusOf(c, b.id), ['ACTIVE', '']);
+  });
+
+  it('writes in floating IP id order, whatever order the passes reported in', async () => {
+    const c = await smallCloud();
+    const fips = await twoFloatingIps(c);
+    const s = counted(c.store);
+    const writer = new StatusWriter(s.store, c.ctx, 5);
+    const descending = [...fips].sort((x, y) => (x.id < y.id ? 1 : -1));
+    await Promise.all(descending.map((fip) => writer.write([{ fip, status: 'ERROR', reason: fip.id }])));
+    assert.deepEqual(s.written, [descending.map((f) => f.id).reverse()]);
+    for (const { id } of fips) assert.deepEqual(await statusOf(c, id), ['ERROR', id]);
+  });
+
+  it('ends a floating IP reported twice in one window with its last report', async () => {
+    const c = await smallCloud();
+    const [a, b] = await twoFloatingIps(c);
+    const writer = new StatusWriter(c.store, c.ctx, 5);
+    await Promise.all([
+      writer.write([{ fip: a, status: 'ACTIVE', reason: '' }]),
+      writer.write([{ fip: b, status: 'ACTIVE', reason: '' }]),
+      writer.write([{ fip: a, status: 'ERROR', reason: 'second report' }]),
+      writer.write([{ fip: b, status: 'ERROR', reason: 'second report' }]),
+      writer.write([{ fip: b, status: 'ACTIVE', reason: '' }]),
+    ]);
+    assert.deepEqual(await statusOf(c, a.id), ['ERROR', 'second report']);
     assert.deepEqual(await statusOf(c, b.id), ['ACTIVE', '']);
   });
 

@@ -90,6 +90,20 @@ describe('eBPF planning', () => {
     assert.deepEqual(plan.removed, [{ floatingIp: '203.0.113.11', fixedIp: '10.0.0.12' }]);
   });
 
+  it('sets the entry of a floating IP mapped to another fixed IP, and reports the old mapping removed', () => {
+    // As many entries wanted as held, with the same keys: only the value of one changes.
+    const remapped: DesiredRouter = {
+      ...desired,
+      mappings: [desired.mappings[0]!, { floatingIp: ip('203.0.113.11'), fixedIp: ip('10.0.0.13') }],
+    };
+    const plan = planEbpf(remapped, programmed(), settings);
+    const batch = batchOf(plan);
+    assert.deepEqual(batch.inbound, { remove: [], set: [['203.0.113.11', '10.0.0.13']] });
+    assert.deepEqual(batch.outbound, { remove: ['10.0.0.12'], set: [['10.0.0.13', '203.0.113.11']] });
+    assert.deepEqual(plan.removed, [{ floatingIp: '203.0.113.11', fixedIp: '10.0.0.12' }]);
+    assert.deepEqual(plan.added, [remapped.mappings[1]]);
+  });
+
   it('plans a delta from its read narrowed to the changed addresses: only their entries change', () => {
     const gone = desired.mappings[1]!;
     const before = narrowedTo(

@@ -95,7 +95,7 @@ export function planEbpf(
   // What the maps that will translate hold now: nothing when their generation is about to be built.
   const haveIn = build ? new Map<string, string>() : actual.inbound;
   const haveOut = build ? new Map<string, string>() : actual.outbound;
-  const inbound = diff(haveIn, wantIn);
+  const { change: inbound, unchanged: inboundUnchanged } = diffCounting(haveIn, wantIn);
   const outbound = diff(haveOut, wantOut);
   // Anti-spoofing: port MACs of fixed IPs with floating IPs, and the internal subnets.
   const macs = diff(build ? new Map() : (actual.macs ?? new Map()), wantMacs);
@@ -126,9 +126,13 @@ export function planEbpf(
   // added/removed describe what packets see: compare with the maps that translate now.
   const added = desired.mappings.filter((m) => actual.inbound.get(m.floatingIp) !== m.fixedIp);
   const removed: FloatingMapping[] = [];
-  actual.inbound.forEach((fixedIp, floatingIp) => {
-    if (wantIn.get(floatingIp) !== fixedIp) removed.push({ floatingIp, fixedIp } as FloatingMapping);
-  });
+  // Nothing is removed when every entry translating now is wanted as it is (see diff): a restart's plan skips
+  // this walk over 100,000 entries.
+  if (build || inboundUnchanged < actual.inbound.size) {
+    actual.inbound.forEach((fixedIp, floatingIp) => {
+      if (wantIn.get(floatingIp) !== fixedIp) removed.push({ floatingIp, fixedIp } as FloatingMapping);
+    });
+  }
 
   const batch: EbpfBatch = {
     routerId: desired.routerId,
@@ -171,23 +175,35 @@ export function generationComplete(g: GenerationState): boolean {
   return g.mapsMatch && PROGRAM_NAMES.every((p: ProgramName) => g.programIds[p] !== undefined);
 }
 
-/**
- * What to remove from and set in `have` to make it `want`, each sorted by key. Walked with forEach: a full pass
- * diffs maps of 100,000 that are mostly equal, and spreading them into arrays of pairs first cost more than the
- * comparisons.
- */
+/** What to remove from and set in `have` to make it `want` (see diffCounting). */
 function diff(have: ReadonlyMap<string, string>, want: ReadonlyMap<string, string>) {
-  const remove: string[] = [];
-  have.forEach((_, k) => {
-    if (!want.has(k)) remove.push(k);
-  });
+  return diffCounting(have, want).change;
+}
+
+/**
+ * What to remove from and set in `have` to make it `want`, each sorted by key, and how many wanted entries `have`
+ * holds as they are. Walked with forEach: a full pass diffs maps of 100,000 that are mostly equal, and spreading
+ * them into arrays of pairs first cost more than the comparisons. `have` is walked only when some key of it may
+ * be unwanted: keys are unique in both, so when as many wanted keys are held as `have` has keys, each key held is
+ * wanted (a restart, where the two are equal, skips a third of the lookups).
+ */
+function diffCounting(have: ReadonlyMap<string, string>, want: ReadonlyMap<string, string>) {
   const set: [string, string][] = [];
+  let held = 0;
   want.forEach((v, k) => {
-    if (have.get(k) !== v) set.push([k, v]);
+    const had = have.get(k);
+    if (had !== undefined) held++;
+    if (had !== v) set.push([k, v]);
   });
+  const remove: string[] = [];
+  if (held < have.size) {
+    have.forEach((_, k) => {
+      if (!want.has(k)) remove.push(k);
+    });
+  }
   remove.sort();
   set.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return { remove, set };
+  return { change: { remove, set }, unchanged: want.size - set.length };
 }
 
 /** A full map is refused before anything is written, naming the first floating IP that would not fit. */
