@@ -44,7 +44,7 @@ export interface ObservedConntrack {
 /**
  * One consistent look at the store and the kernel, shared by /metrics, the dashboard and `sfip top`. A router
  * whose floating IPs and counters did not change since the previous observation keeps the same ObservedRouter
- * object, so what is derived from it (its /metrics text) can be cached by identity.
+ * object, so a reader can tell an unchanged router by identity.
  */
 export interface Observation {
   /** Epoch milliseconds when the kernel was read. */
@@ -95,21 +95,12 @@ export class Observer {
   private readonly now: () => number;
   private readonly index: FloatingIpIndex;
   private readonly memory = new Map<string, RouterMemory>();
-  private readonly preparers: ((o: Observation) => Promise<void>)[] = [];
-  /** Wall time the last complete read took (store, kernel, prepared text), in ms. */
+  /** Wall time the last complete read took (store and kernel), in ms. */
   private lastReadMs = 0;
 
   constructor(private readonly options: ObserverOptions) {
     this.now = options.now ?? Date.now;
     this.index = new FloatingIpIndex(options.store, options.defaultBackend);
-  }
-
-  /**
-   * Work to finish on each new observation before anyone is handed it (the /metrics text), so that readers
-   * served from the cache find it done.
-   */
-  addPreparer(prepare: (o: Observation) => Promise<void>): void {
-    this.preparers.push(prepare);
   }
 
   /** The last complete observation, if any, without reading anything. */
@@ -148,7 +139,6 @@ export class Observer {
     );
     const at = this.now();
     const observation: Observation = { at, readMs: at - started, routers, conntrack };
-    for (const prepare of this.preparers) await prepare(observation);
     this.cached = observation;
     this.lastReadMs = performance.now() - wallStart;
     return observation;
