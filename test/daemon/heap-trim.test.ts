@@ -22,12 +22,13 @@ test('a heap far larger than what the last collection kept is trimmed when the l
   assert.equal(shouldTrimHeap({ ...idleAfterBurst, utilization: 0.9 }), false);
   // Too soon after the last one: sustained churn is left to V8's own collector.
   assert.equal(shouldTrimHeap({ ...idleAfterBurst, sinceLastMs: 1000 }), false);
-  // Within twice what was kept plus the slack: nothing worth a pause.
-  assert.equal(shouldTrimHeap({ ...idleAfterBurst, heapTotalBytes: 2 * 145 * MiB + 63 * MiB }), false);
-  assert.equal(shouldTrimHeap({ ...idleAfterBurst, heapTotalBytes: 2 * 145 * MiB + 65 * MiB }), true);
+  // Within a quarter more than what was kept plus the slack: nothing worth a pause.
+  assert.equal(shouldTrimHeap({ ...idleAfterBurst, heapTotalBytes: 1.25 * 145 * MiB + 31 * MiB }), false);
+  assert.equal(shouldTrimHeap({ ...idleAfterBurst, heapTotalBytes: 1.25 * 145 * MiB + 33 * MiB }), true);
   // Before any collection of its own, only the slack bounds the heap.
-  assert.equal(shouldTrimHeap({ ...idleAfterBurst, keptBytes: 0, heapTotalBytes: 60 * MiB }), false);
-  assert.equal(DEFAULT_HEAP_TRIM_POLICY.growthFactor, 2);
+  assert.equal(shouldTrimHeap({ ...idleAfterBurst, keptBytes: 0, heapTotalBytes: 30 * MiB }), false);
+  assert.equal(shouldTrimHeap({ ...idleAfterBurst, keptBytes: 0, heapTotalBytes: 34 * MiB }), true);
+  assert.equal(DEFAULT_HEAP_TRIM_POLICY.growthFactor, 1.25);
 });
 
 test('the trimmer collects once after a burst, then waits for the heap to grow again', () => {
@@ -47,11 +48,11 @@ test('the trimmer collects once after a burst, then waits for the heap to grow a
   };
   trimmer.check(collect);
   assert.equal(collections, 1);
-  // Kept 145 MiB: the heap may now grow to 2 × 145 + 64 MiB before the next trim.
-  total = 300 * MiB;
+  // Kept 145 MiB: the heap may now grow to 1.25 × 145 + 32 MiB (213 MiB) before the next trim.
+  total = 210 * MiB;
   trimmer.check(collect);
   assert.equal(collections, 1);
-  total = 400 * MiB;
+  total = 216 * MiB;
   trimmer.check(collect);
   assert.equal(collections, 2);
   assert.equal(trimmer.trims, 2);
