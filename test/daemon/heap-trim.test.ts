@@ -58,6 +58,30 @@ test('the trimmer collects once after a burst, then waits for the heap to grow a
   assert.equal(trimmer.trims, 2);
 });
 
+test('a collection made during a burst does not hold the bar high once less is in use', () => {
+  let total = 800 * MiB;
+  let used = 700 * MiB;
+  let collections = 0;
+  const trimmer = new HeapTrimmer({
+    log: pino({ level: 'silent' }),
+    heap: () => ({ totalBytes: total, usedBytes: used }),
+    utilization: () => 0.1,
+    policy: { ...DEFAULT_HEAP_TRIM_POLICY, minIntervalMs: 0 },
+  });
+  const collect = () => {
+    collections++;
+    total = 360 * MiB;
+    used = 300 * MiB;
+  };
+  trimmer.check(collect);
+  assert.equal(collections, 1, 'trimmed in the middle of the burst, keeping 300 MiB');
+  // The burst is over: 135 MiB in use of a 324 MiB heap, below 1.25 × 300 + 32 MiB but far above 1.25 × 135 + 32.
+  total = 324 * MiB;
+  used = 135 * MiB;
+  trimmer.check(collect);
+  assert.equal(collections, 2);
+});
+
 test("V8's full collection is reachable without --expose-gc and frees garbage", async () => {
   const gc = exposedGc();
   assert.ok(gc, 'gc could not be exposed');
