@@ -53,7 +53,13 @@ function router(r: number): ObservedRouter {
       fixedIp: null,
       status: 'ACTIVE' as const,
       statusReason: '',
-      counters: { floatingIp: address(i), packetsIn: i, packetsOut: 0, bytesIn: i * 60, bytesOut: 0 },
+    })),
+    counters: Array.from({ length: perRouter }, (_, i) => ({
+      floatingIp: address(i),
+      packetsIn: i,
+      packetsOut: 0,
+      bytesIn: i * 60,
+      bytesOut: 0,
     })),
   };
 }

@@ -51,14 +51,14 @@ function* renderRouter(router: ObservedRouter, unit: Unit): Generator<Buffer, vo
   const prefix = `${TRAFFIC_FAMILIES[unit].name}{router_id="${escapeLabel(router.id)}",floating_ip_address="`;
   const backend = `",backend="${escapeLabel(router.backend)}",direction="`;
   const fips = router.floatingIps;
+  const counters = router.counters;
   for (let start = 0; start < fips.length; start += BUFFER_FIPS) {
     const end = Math.min(start + BUFFER_FIPS, fips.length);
     let text = '';
     for (let i = start; i < end; i++) {
-      const f = fips[i]!;
-      const c = f.counters;
+      const c = counters[i];
       if (!c) continue;
-      const label = prefix + escapeLabel(f.address) + backend;
+      const label = prefix + escapeLabel(fips[i]!.address) + backend;
       const packets = unit === 'packets';
       text += `${label}in"} ${packets ? c.packetsIn : c.bytesIn}\n${label}out"} ${packets ? c.packetsOut : c.bytesOut}\n`;
     }

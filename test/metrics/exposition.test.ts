@@ -9,19 +9,16 @@ import {
 } from '../../src/metrics/index.js';
 import type { BackendName } from '../../src/model/index.js';
 
-const fip = (address: string, n: number | null): ObservedFloatingIp => ({
-  id: `id-${address}`,
-  address,
-  fixedIp: null,
-  status: 'ACTIVE',
-  statusReason: '',
-  counters:
-    n === null
-      ? null
-      : { floatingIp: address, packetsIn: n, packetsOut: n + 1, bytesIn: n * 60, bytesOut: 2 ** 40 + n },
-});
+type Counted = readonly [ObservedFloatingIp, FloatingIpCounters | null];
 
-const router = (id: string, backend: BackendName, floatingIps: ObservedFloatingIp[]): ObservedRouter => ({
+const fip = (address: string, n: number | null): Counted => [
+  { id: `id-${address}`, address, fixedIp: null, status: 'ACTIVE', statusReason: '' },
+  n === null
+    ? null
+    : { floatingIp: address, packetsIn: n, packetsOut: n + 1, bytesIn: n * 60, bytesOut: 2 ** 40 + n },
+];
+
+const router = (id: string, backend: BackendName, counted: readonly Counted[]): ObservedRouter => ({
   id,
   name: id,
   backend,
@@ -30,8 +27,9 @@ const router = (id: string, backend: BackendName, floatingIps: ObservedFloatingI
   problem: '',
   countersSupported: true,
   countersError: null,
-  statusCounts: { ACTIVE: floatingIps.length, DOWN: 0, ERROR: 0 },
-  floatingIps,
+  statusCounts: { ACTIVE: counted.length, DOWN: 0, ERROR: 0 },
+  floatingIps: counted.map(([f]) => f),
+  counters: counted.map(([, c]) => c),
 });
 
 const observation = (routers: ObservedRouter[]): Observation => ({
@@ -84,8 +82,8 @@ describe('per-floating-IP text', () => {
       ['bytes', 'sfip_floating_ip_bytes_total'],
     ] as const) {
       for (const r of routers) {
-        for (const f of r.floatingIps) {
-          const c = f.counters;
+        for (const [n, f] of r.floatingIps.entries()) {
+          const c = r.counters[n];
           if (!c) continue;
           const [i, o] = unit === 'packets' ? [c.packetsIn, c.packetsOut] : [c.bytesIn, c.bytesOut];
           const labels = `router_id="${r.id}",floating_ip_address="${f.address}",backend="${r.backend}"`;
@@ -101,7 +99,7 @@ describe('per-floating-IP text', () => {
 
   it('renders a buffer only when it is taken', () => {
     let read = 0;
-    const counted = (address: string): ObservedFloatingIp => {
+    const counted = (address: string): Counted => {
       const counters: FloatingIpCounters = {
         floatingIp: address,
         get packetsIn() {
@@ -112,7 +110,7 @@ describe('per-floating-IP text', () => {
         bytesIn: 0,
         bytesOut: 0,
       };
-      return { ...fip(address, 0), counters };
+      return [fip(address, 0)[0], counters];
     };
     const fips = Array.from({ length: 1000 }, (_, i) => counted(`100.64.${i >> 8}.${i & 255}`));
     const chunks = trafficChunks(observation([router('r', 'nftables', fips)]));

@@ -94,12 +94,12 @@ describe('Observer', () => {
     const second = await s.observer.observe();
     assert.equal(elementReads, readsAfterFirst, 'the same array is not walked again');
     assert.equal(second.routers[0], first.routers[0]);
-    assert.deepEqual(second.routers[0]!.floatingIps[0]!.counters, counters);
+    assert.deepEqual(second.routers[0]!.counters[0], counters);
     // A new array (a changed dump) is read again.
     s.dp.counters = async () => [{ ...counters, packetsIn: 5 }];
     s.advance(1001);
     const third = await s.observer.observe();
-    assert.equal(third.routers[0]!.floatingIps[0]!.counters?.packetsIn, 5);
+    assert.equal(third.routers[0]!.counters[0]?.packetsIn, 5);
     await s.agent.stop();
   });
 
