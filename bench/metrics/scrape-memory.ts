@@ -78,11 +78,22 @@ function memory(when: string): void {
 }
 memory('before scraping');
 for (let i = 1; i <= Number(values.scrapes); i++) {
-  const { stdout } = await run('curl', ['-sf', '-o', '/dev/null', '-w', '%{time_total} %{size_download}', url]);
+  const { stdout } = await run('curl', [
+    '-sf',
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{time_total} %{size_download}',
+    url,
+  ]);
   const [seconds, size] = stdout.split(' ').map(Number);
   memory(`scrape ${i} (${(seconds! * 1000).toFixed(0)} ms, ${(size! / 1e6).toFixed(1)} MB)`);
 }
 await new Promise((r) => setTimeout(r, 2000));
 memory('2 s after');
-console.log(`load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+console.log(
+  `load ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')}`,
+);
 await app.close();

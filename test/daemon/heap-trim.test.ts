@@ -31,55 +31,49 @@ test('a heap far larger than what the last collection kept is trimmed when the l
   assert.equal(DEFAULT_HEAP_TRIM_POLICY.growthFactor, 1.25);
 });
 
-test('the trimmer collects once after a burst, then waits for the heap to grow again', () => {
-  let total = 800 * MiB;
-  let used = 700 * MiB;
-  let collections = 0;
+/**
+ * A trimmer over a fake heap of 800 MiB with 700 MiB in use, whose collection leaves `afterTotal` and `afterUsed`;
+ * `set` changes the heap between checks.
+ */
+function fakeHeap(afterTotal: number, afterUsed: number) {
+  const heap = { total: 800 * MiB, used: 700 * MiB, collections: 0 };
   const trimmer = new HeapTrimmer({
     log: pino({ level: 'silent' }),
-    heap: () => ({ totalBytes: total, usedBytes: used }),
+    heap: () => ({ totalBytes: heap.total, usedBytes: heap.used }),
     utilization: () => 0.1,
     policy: { ...DEFAULT_HEAP_TRIM_POLICY, minIntervalMs: 0 },
   });
   const collect = () => {
-    collections++;
-    total = 180 * MiB;
-    used = 145 * MiB;
+    heap.collections++;
+    heap.total = afterTotal;
+    heap.used = afterUsed;
   };
-  trimmer.check(collect);
-  assert.equal(collections, 1);
+  return { heap, trimmer, check: () => trimmer.check(collect) };
+}
+
+test('the trimmer collects once after a burst, then waits for the heap to grow again', () => {
+  const { heap, trimmer, check } = fakeHeap(180 * MiB, 145 * MiB);
+  check();
+  assert.equal(heap.collections, 1);
   // Kept 145 MiB: the heap may now grow to 1.25 × 145 + 32 MiB (213 MiB) before the next trim.
-  total = 210 * MiB;
-  trimmer.check(collect);
-  assert.equal(collections, 1);
-  total = 216 * MiB;
-  trimmer.check(collect);
-  assert.equal(collections, 2);
+  heap.total = 210 * MiB;
+  check();
+  assert.equal(heap.collections, 1);
+  heap.total = 216 * MiB;
+  check();
+  assert.equal(heap.collections, 2);
   assert.equal(trimmer.trims, 2);
 });
 
 test('a collection made during a burst does not hold the bar high once less is in use', () => {
-  let total = 800 * MiB;
-  let used = 700 * MiB;
-  let collections = 0;
-  const trimmer = new HeapTrimmer({
-    log: pino({ level: 'silent' }),
-    heap: () => ({ totalBytes: total, usedBytes: used }),
-    utilization: () => 0.1,
-    policy: { ...DEFAULT_HEAP_TRIM_POLICY, minIntervalMs: 0 },
-  });
-  const collect = () => {
-    collections++;
-    total = 360 * MiB;
-    used = 300 * MiB;
-  };
-  trimmer.check(collect);
-  assert.equal(collections, 1, 'trimmed in the middle of the burst, keeping 300 MiB');
+  const { heap, check } = fakeHeap(360 * MiB, 300 * MiB);
+  check();
+  assert.equal(heap.collections, 1, 'trimmed in the middle of the burst, keeping 300 MiB');
   // The burst is over: 135 MiB in use of a 324 MiB heap, below 1.25 × 300 + 32 MiB but far above 1.25 × 135 + 32.
-  total = 324 * MiB;
-  used = 135 * MiB;
-  trimmer.check(collect);
-  assert.equal(collections, 2);
+  heap.total = 324 * MiB;
+  heap.used = 135 * MiB;
+  check();
+  assert.equal(heap.collections, 2);
 });
 
 test("V8's full collection is reachable without --expose-gc and frees garbage", async () => {
