@@ -76,6 +76,26 @@ test('a collection made during a burst does not hold the bar high once less is i
   assert.equal(heap.collections, 2);
 });
 
+test('a collection that leaves the heap above the bar is followed by one more at the next check', () => {
+  const heap = { total: 800 * MiB, used: 700 * MiB, collections: 0 };
+  const trimmer = new HeapTrimmer({
+    log: pino({ level: 'silent' }),
+    heap: () => ({ totalBytes: heap.total, usedBytes: heap.used }),
+    utilization: () => 0.1,
+  });
+  // Each collection keeps 117 MiB but leaves the heap at 292 MiB, above 1.25 × 117 + 32 MiB.
+  const collect = () => {
+    heap.collections++;
+    heap.total = 292 * MiB;
+    heap.used = 117 * MiB;
+  };
+  trimmer.check(collect);
+  trimmer.check(collect);
+  assert.equal(heap.collections, 2, 'the second check, within the 10 s interval, collected again');
+  trimmer.check(collect);
+  assert.equal(heap.collections, 2, 'only once: then the interval applies');
+});
+
 test("V8's full collection is reachable without --expose-gc and frees garbage", async () => {
   const gc = exposedGc();
   assert.ok(gc, 'gc could not be exposed');
