@@ -39,6 +39,11 @@ export interface HeapTrimInput {
    * before the first.
    */
   readonly keptBytes: number;
+  /**
+   * The heap's size after the last collection (and its follow-up): what a collection could not go below. 0 before
+   * the first; absent when not known.
+   */
+  readonly leftBytes?: number;
   readonly utilization: number;
   readonly sinceLastMs: number;
 }
@@ -50,7 +55,10 @@ export function shouldTrimHeap(
 ): boolean {
   if (input.sinceLastMs < policy.minIntervalMs) return false;
   if (input.utilization > policy.maxUtilization) return false;
-  return input.heapTotalBytes > input.keptBytes * policy.growthFactor + policy.slackBytes;
+  // A heap a collection could not shrink below the bar (180 MiB with 117 kept: V8's young generation and partly
+  // used pages) is not trimmed again until it grows by the slack beyond that, else it would be every 10 s.
+  const bar = Math.max(input.keptBytes * policy.growthFactor, input.leftBytes ?? 0) + policy.slackBytes;
+  return input.heapTotalBytes > bar;
 }
 
 /** V8's full collection, made callable without starting node with --expose-gc. */
@@ -76,6 +84,8 @@ export class HeapTrimmer {
   private lastAt = -Infinity;
   /** The last collection left the heap above the bar: the next check may collect again at once (see check). */
   private followUp = false;
+  /** The heap's size after the last trim's follow-up, when that could not bring it under the bar; else 0. */
+  private leftBytes = 0;
   private elu: EventLoopUtilization = performance.eventLoopUtilization();
   /** Collections made, for the log and tests. */
   trims = 0;
@@ -118,6 +128,7 @@ export class HeapTrimmer {
     const input: HeapTrimInput = {
       heapTotalBytes: before.totalBytes,
       keptBytes: this.keptBytes,
+      leftBytes: this.leftBytes,
       utilization,
       sinceLastMs: now - this.lastAt,
     };
@@ -136,6 +147,8 @@ export class HeapTrimmer {
     );
     this.followUp = still && !this.followUp;
     this.lastAt = this.followUp ? -Infinity : end;
+    // Still above the bar after the follow-up: that size is what collecting achieves for now.
+    this.leftBytes = still && !this.followUp ? after.totalBytes : 0;
     const mib = (bytes: number) => Math.round(bytes / 2 ** 20);
     this.deps.log.info(
       {

@@ -96,6 +96,29 @@ test('a collection that leaves the heap above the bar is followed by one more at
   assert.equal(heap.collections, 2, 'only once: then the interval applies');
 });
 
+test('a heap no collection could shrink below the bar is not collected again until it grows by the slack', () => {
+  // 180 MiB with 117 MiB kept, after a collection and its follow-up: above 1.25 × 117 + 32 MiB (178 MiB).
+  const { heap, check } = fakeHeap(180 * MiB, 117 * MiB);
+  check();
+  check();
+  assert.equal(heap.collections, 2, 'a collection and its follow-up');
+  heap.total = 200 * MiB;
+  check();
+  assert.equal(heap.collections, 2, 'grown by less than the slack beyond 180 MiB');
+  heap.total = 213 * MiB;
+  check();
+  assert.equal(heap.collections, 3);
+  assert.equal(
+    shouldTrimHeap({
+      ...idleAfterBurst,
+      heapTotalBytes: 200 * MiB,
+      keptBytes: 117 * MiB,
+      leftBytes: 180 * MiB,
+    }),
+    false,
+  );
+});
+
 test("V8's full collection is reachable without --expose-gc and frees garbage", async () => {
   const gc = exposedGc();
   assert.ok(gc, 'gc could not be exposed');
