@@ -62,8 +62,8 @@ function observation(counters: FloatingIpCounters[]): Observation {
           fixedIp: null,
           status: 'ACTIVE' as const,
           statusReason: '',
-          counters: c,
         })),
+        counters,
       },
     ],
   };

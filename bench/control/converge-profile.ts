@@ -29,6 +29,8 @@ const { values } = parseArgs({
     'no-restart': { type: 'boolean' },
     /** After converging, force a full GC (by writing a heap snapshot into --prof-dir) and report the live heap. */
     'heap-snapshot': { type: 'boolean' },
+    /** Seconds to keep the converged daemon running after its settled figures, to inspect it from outside. */
+    hold: { type: 'string', default: '0' },
     /** Namespace and device prefix: runs beside each other need their own (a state keeps the router's namespace). */
     prefix: { type: 'string', default: 'cvp' },
   },
@@ -90,6 +92,11 @@ try {
   await heap('after converge');
   await new Promise((r) => setTimeout(r, 15_000));
   await heap('15 s later');
+  if (Number(values.hold) > 0) {
+    console.log(`holding the daemon (pid ${server.child.pid}) for ${values.hold} s`);
+    await new Promise((r) => setTimeout(r, Number(values.hold) * 1000));
+    await heap('after holding');
+  }
   if (values['heap-snapshot']) {
     const dir = values['prof-dir'] ?? '.';
     const before = new Set(readdirSync(dir));

@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawnProgram as spawn } from '../../src/exec/spawn.js';
-import { readFileSync } from 'node:fs';
+import { openSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { commandLine } from '../../src/exec/run.js';
@@ -82,9 +82,19 @@ export class ServerProcess {
         'off',
         '--refusal-limit',
         'off',
+        // SFIP_BENCH_DAEMON_LOG=FILE: the daemon's info log goes there (heap trims, passes), e.g. to see why RSS is
+        // what it is; the figures are measured without it.
+        ...(process.env.SFIP_BENCH_DAEMON_LOG ? ['--log-level', 'info'] : []),
         ...serveArgs,
       ],
-      { stdio: ['ignore', 'ignore', 'inherit'], cwd: root },
+      {
+        stdio: [
+          'ignore',
+          process.env.SFIP_BENCH_DAEMON_LOG ? openSync(process.env.SFIP_BENCH_DAEMON_LOG, 'a') : 'ignore',
+          'inherit',
+        ],
+        cwd: root,
+      },
     );
     this.exited = new Promise((r) => this.child.on('exit', () => r()));
   }

@@ -1,7 +1,7 @@
 /**
  * How long one /metrics scrape holds the event loop while it writes its body, without a kernel or a store:
  * `node --import tsx bench/metrics/scrape-loop.ts [--fips 100000] [--routers 1] [--scrapes 20] [--budget-ms 4]`.
- * The real exporter and route serve a synthetic observation (text rendered before the scrapes, as the Observer
+ * The real exporter and route serve a synthetic observation (its text rendered per scrape, as the daemon
  * does); curl scrapes in its own process, one after another. A 1 ms timer in the serving process records each gap
  * between two of its turns, in wall time and in the process's CPU time over the gap (wall time alone on a loaded
  * machine counts time the process was not scheduled), and a client in another process times GET /ping (answered
@@ -53,7 +53,13 @@ function router(r: number): ObservedRouter {
       fixedIp: null,
       status: 'ACTIVE' as const,
       statusReason: '',
-      counters: { floatingIp: address(i), packetsIn: i, packetsOut: 0, bytesIn: i * 60, bytesOut: 0 },
+    })),
+    counters: Array.from({ length: perRouter }, (_, i) => ({
+      floatingIp: address(i),
+      packetsIn: i,
+      packetsOut: 0,
+      bytesIn: i * 60,
+      bytesOut: 0,
     })),
   };
 }
@@ -67,7 +73,6 @@ const observation: Observation = {
 const observer = {
   observe: async () => observation,
   latest: () => observation,
-  addPreparer: () => undefined,
 } as unknown as Observer;
 const metrics = createMetricsRegistry({ observer, history: new ReconcileHistory(), processMetrics: false });
 const app = Fastify();
@@ -76,7 +81,7 @@ registerMetricsRoute(app, metrics, async () => 'allowed', { budgetMs: Number(val
 app.get('/ping', async () => ({ pong: true }));
 await app.listen({ host: '127.0.0.1', port: 0 });
 const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/metrics`;
-const bytes = Buffer.concat(await metrics.body()).length; // renders and caches the text before measuring
+const bytes = Buffer.concat([...(await metrics.body())]).length;
 
 let wallMax = 0;
 let cpuMax = 0;

@@ -38,9 +38,11 @@ export function dashboardState(
       .filter((r) => options.routerId === undefined || r.id === options.routerId)
       .map((r) => {
         const state = history.router(r.id);
-        const matching = search
-          ? r.floatingIps.filter((f) => f.address.startsWith(search) || f.fixedIp?.startsWith(search))
-          : r.floatingIps;
+        // Positions, as a router's counters are kept beside its floating IPs (ObservedRouter.counters).
+        const matching: number[] = [];
+        r.floatingIps.forEach((f, i) => {
+          if (!search || f.address.startsWith(search) || f.fixedIp?.startsWith(search)) matching.push(i);
+        });
         return {
           id: r.id,
           name: r.name,
@@ -56,17 +58,21 @@ export function dashboardState(
           floatingIpCount: r.floatingIps.length,
           matched: matching.length,
           offset,
-          floatingIps: matching.slice(offset, offset + limit).map((f) => ({
-            id: f.id,
-            address: f.address,
-            fixedIp: f.fixedIp,
-            status: f.status,
-            statusReason: f.statusReason,
-            packetsIn: f.counters?.packetsIn ?? null,
-            bytesIn: f.counters?.bytesIn ?? null,
-            packetsOut: f.counters?.packetsOut ?? null,
-            bytesOut: f.counters?.bytesOut ?? null,
-          })),
+          floatingIps: matching.slice(offset, offset + limit).map((i) => {
+            const f = r.floatingIps[i]!;
+            const c = r.counters[i];
+            return {
+              id: f.id,
+              address: f.address,
+              fixedIp: f.fixedIp,
+              status: f.status,
+              statusReason: f.statusReason,
+              packetsIn: c?.packetsIn ?? null,
+              bytesIn: c?.bytesIn ?? null,
+              packetsOut: c?.packetsOut ?? null,
+              bytesOut: c?.bytesOut ?? null,
+            };
+          }),
           truncated: matching.length > offset + limit,
         };
       }),

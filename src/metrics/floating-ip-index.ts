@@ -2,13 +2,13 @@ import type { BackendName, FloatingIp, FloatingIpStatus, Router, View } from '..
 import type { Store } from '../store/index.js';
 import { routerIntent, type RouterTarget } from '../dataplane/index.js';
 
-/** What the observers need of one associated floating IP. */
+/**
+ * What the observers need of one associated floating IP (100,000 are kept: no field that is not read; the router
+ * is the map holding it, the sort key is computed when sorting).
+ */
 export interface IndexedFloatingIp {
   readonly id: string;
-  readonly routerId: string;
   readonly address: string;
-  /** The address as a number, for sorting 100,000 of them cheaply. */
-  readonly order: number;
   readonly fixedIp: string | null;
   readonly status: FloatingIpStatus;
   readonly statusReason: string;
@@ -27,8 +27,6 @@ export interface IndexedRouter {
 }
 
 interface RouterFloatingIps {
-  /** The router's id, one string shared by its floating IPs' entries (not a copy per parsed document). */
-  readonly routerId: string;
   readonly byId: Map<string, IndexedFloatingIp>;
   /** Bumped on every change of this router's floating IPs: caches of its samples key on it. */
   version: number;
@@ -73,7 +71,7 @@ export class FloatingIpIndex {
     if (entry.sorted?.version !== entry.version) {
       entry.sorted = {
         version: entry.version,
-        list: [...entry.byId.values()].sort((a, b) => a.order - b.order),
+        list: byAddress([...entry.byId.values()]),
       };
     }
     return entry.sorted.list;
@@ -134,14 +132,12 @@ export class FloatingIpIndex {
     if (!fip?.routerId) return;
     let entry = this.byRouter.get(fip.routerId);
     if (!entry) {
-      entry = { routerId: fip.routerId, byId: new Map(), version: 0, sorted: null };
+      entry = { byId: new Map(), version: 0, sorted: null };
       this.byRouter.set(fip.routerId, entry);
     }
     entry.byId.set(id, {
       id,
-      routerId: entry.routerId,
       address: fip.floatingIpAddress,
-      order: addressOrder(fip.floatingIpAddress),
       fixedIp: fip.fixedIpAddress,
       status: fip.status,
       statusReason: fip.statusReason,
@@ -174,6 +170,13 @@ export class FloatingIpIndex {
         };
       });
   }
+}
+
+/** The floating IPs by address, each address parsed once (not once per comparison). */
+function byAddress(fips: readonly IndexedFloatingIp[]): IndexedFloatingIp[] {
+  const order = new Float64Array(fips.length);
+  for (let i = 0; i < fips.length; i++) order[i] = addressOrder(fips[i]!.address);
+  return [...fips.keys()].sort((a, b) => order[a]! - order[b]!).map((i) => fips[i]!);
 }
 
 export function addressOrder(ip: string): number {

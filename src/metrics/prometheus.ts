@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Observation, Observer } from './observer.js';
 import type { ReconcileHistory } from './reconcile-history.js';
-import { TrafficText } from './exposition.js';
+import { trafficChunks } from './exposition.js';
 
 const STATUSES = ['ACTIVE', 'DOWN', 'ERROR'] as const;
 
@@ -16,24 +16,25 @@ export interface MetricsOptions {
 export interface MetricsExporter {
   readonly registry: Registry;
   readonly contentType: string;
-  /** One scrape's body, as buffers to write in order (tens of MB at 100,000 floating IPs: stream them). */
-  body(): Promise<Buffer[]>;
+  /**
+   * One scrape's body, as buffers to write in order (tens of MB at 100,000 floating IPs: stream them). The
+   * per-floating-IP buffers are rendered as they are taken, so take them once.
+   */
+  body(): Promise<Iterable<Buffer>>;
   /** The same body as one string, for tests and small deployments. */
   metrics(): Promise<string>;
 }
 
 /**
  * The metrics behind /metrics. Kernel-backed values (traffic, conntrack) come from the Observer's cached
- * observation; reconcile values from the agent's events. The per-floating-IP families are rendered per router
- * when an observation is made (exposition.ts), not per scrape.
+ * observation; reconcile values from the agent's events. The per-floating-IP families are rendered while the
+ * scrape is written (exposition.ts), not kept.
  */
 export function createMetricsRegistry(options: MetricsOptions): MetricsExporter {
   const { observer, history } = options;
   const registry = new Registry();
   if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'sfip_' });
   const registers = [registry];
-  const traffic = new TrafficText();
-  observer.addPreparer((o) => traffic.prepare(o));
 
   // body() observes first; every collect below reads that observation (or a newer one) without waiting.
   const observed = async (): Promise<Observation> => observer.latest() ?? (await observer.observe());
@@ -142,15 +143,18 @@ export function createMetricsRegistry(options: MetricsOptions): MetricsExporter 
       }
     },
   });
-  const body = async (): Promise<Buffer[]> => {
+  const body = async (): Promise<Iterable<Buffer>> => {
     const observation = await observer.observe();
-    const [small, chunks] = await Promise.all([registry.metrics(), traffic.chunks(observation)]);
-    return [Buffer.from(small), ...chunks];
+    const small = Buffer.from(await registry.metrics());
+    return (function* () {
+      yield small;
+      yield* trafficChunks(observation);
+    })();
   };
   return {
     registry,
     contentType: registry.contentType,
     body,
-    metrics: async () => Buffer.concat(await body()).toString(),
+    metrics: async () => Buffer.concat([...(await body())]).toString(),
   };
 }

@@ -22,39 +22,101 @@ test('a heap far larger than what the last collection kept is trimmed when the l
   assert.equal(shouldTrimHeap({ ...idleAfterBurst, utilization: 0.9 }), false);
   // Too soon after the last one: sustained churn is left to V8's own collector.
   assert.equal(shouldTrimHeap({ ...idleAfterBurst, sinceLastMs: 1000 }), false);
-  // Within twice what was kept plus the slack: nothing worth a pause.
-  assert.equal(shouldTrimHeap({ ...idleAfterBurst, heapTotalBytes: 2 * 145 * MiB + 63 * MiB }), false);
-  assert.equal(shouldTrimHeap({ ...idleAfterBurst, heapTotalBytes: 2 * 145 * MiB + 65 * MiB }), true);
+  // Within a quarter more than what was kept plus the slack: nothing worth a pause.
+  assert.equal(shouldTrimHeap({ ...idleAfterBurst, heapTotalBytes: 1.25 * 145 * MiB + 31 * MiB }), false);
+  assert.equal(shouldTrimHeap({ ...idleAfterBurst, heapTotalBytes: 1.25 * 145 * MiB + 33 * MiB }), true);
   // Before any collection of its own, only the slack bounds the heap.
-  assert.equal(shouldTrimHeap({ ...idleAfterBurst, keptBytes: 0, heapTotalBytes: 60 * MiB }), false);
-  assert.equal(DEFAULT_HEAP_TRIM_POLICY.growthFactor, 2);
+  assert.equal(shouldTrimHeap({ ...idleAfterBurst, keptBytes: 0, heapTotalBytes: 30 * MiB }), false);
+  assert.equal(shouldTrimHeap({ ...idleAfterBurst, keptBytes: 0, heapTotalBytes: 34 * MiB }), true);
+  assert.equal(DEFAULT_HEAP_TRIM_POLICY.growthFactor, 1.25);
 });
 
-test('the trimmer collects once after a burst, then waits for the heap to grow again', () => {
-  let total = 800 * MiB;
-  let used = 700 * MiB;
-  let collections = 0;
+/**
+ * A trimmer over a fake heap of 800 MiB with 700 MiB in use, whose collection leaves `afterTotal` and `afterUsed`;
+ * `set` changes the heap between checks.
+ */
+function fakeHeap(afterTotal: number, afterUsed: number) {
+  const heap = { total: 800 * MiB, used: 700 * MiB, collections: 0 };
   const trimmer = new HeapTrimmer({
     log: pino({ level: 'silent' }),
-    heap: () => ({ totalBytes: total, usedBytes: used }),
+    heap: () => ({ totalBytes: heap.total, usedBytes: heap.used }),
     utilization: () => 0.1,
     policy: { ...DEFAULT_HEAP_TRIM_POLICY, minIntervalMs: 0 },
   });
   const collect = () => {
-    collections++;
-    total = 180 * MiB;
-    used = 145 * MiB;
+    heap.collections++;
+    heap.total = afterTotal;
+    heap.used = afterUsed;
+  };
+  return { heap, trimmer, check: () => trimmer.check(collect) };
+}
+
+test('the trimmer collects once after a burst, then waits for the heap to grow again', () => {
+  const { heap, trimmer, check } = fakeHeap(180 * MiB, 145 * MiB);
+  check();
+  assert.equal(heap.collections, 1);
+  // Kept 145 MiB: the heap may now grow to 1.25 × 145 + 32 MiB (213 MiB) before the next trim.
+  heap.total = 210 * MiB;
+  check();
+  assert.equal(heap.collections, 1);
+  heap.total = 216 * MiB;
+  check();
+  assert.equal(heap.collections, 2);
+  assert.equal(trimmer.trims, 2);
+});
+
+test('a collection made during a burst does not hold the bar high once less is in use', () => {
+  const { heap, check } = fakeHeap(360 * MiB, 300 * MiB);
+  check();
+  assert.equal(heap.collections, 1, 'trimmed in the middle of the burst, keeping 300 MiB');
+  // The burst is over: 135 MiB in use of a 324 MiB heap, below 1.25 × 300 + 32 MiB but far above 1.25 × 135 + 32.
+  heap.total = 324 * MiB;
+  heap.used = 135 * MiB;
+  check();
+  assert.equal(heap.collections, 2);
+});
+
+test('a collection that leaves the heap above the bar is followed by one more at the next check', () => {
+  const heap = { total: 800 * MiB, used: 700 * MiB, collections: 0 };
+  const trimmer = new HeapTrimmer({
+    log: pino({ level: 'silent' }),
+    heap: () => ({ totalBytes: heap.total, usedBytes: heap.used }),
+    utilization: () => 0.1,
+  });
+  // Each collection keeps 117 MiB but leaves the heap at 292 MiB, above 1.25 × 117 + 32 MiB.
+  const collect = () => {
+    heap.collections++;
+    heap.total = 292 * MiB;
+    heap.used = 117 * MiB;
   };
   trimmer.check(collect);
-  assert.equal(collections, 1);
-  // Kept 145 MiB: the heap may now grow to 2 × 145 + 64 MiB before the next trim.
-  total = 300 * MiB;
   trimmer.check(collect);
-  assert.equal(collections, 1);
-  total = 400 * MiB;
+  assert.equal(heap.collections, 2, 'the second check, within the 10 s interval, collected again');
   trimmer.check(collect);
-  assert.equal(collections, 2);
-  assert.equal(trimmer.trims, 2);
+  assert.equal(heap.collections, 2, 'only once: then the interval applies');
+});
+
+test('a heap no collection could shrink below the bar is not collected again until it grows by the slack', () => {
+  // 180 MiB with 117 MiB kept, after a collection and its follow-up: above 1.25 × 117 + 32 MiB (178 MiB).
+  const { heap, check } = fakeHeap(180 * MiB, 117 * MiB);
+  check();
+  check();
+  assert.equal(heap.collections, 2, 'a collection and its follow-up');
+  heap.total = 200 * MiB;
+  check();
+  assert.equal(heap.collections, 2, 'grown by less than the slack beyond 180 MiB');
+  heap.total = 213 * MiB;
+  check();
+  assert.equal(heap.collections, 3);
+  assert.equal(
+    shouldTrimHeap({
+      ...idleAfterBurst,
+      heapTotalBytes: 200 * MiB,
+      keptBytes: 117 * MiB,
+      leftBytes: 180 * MiB,
+    }),
+    false,
+  );
 });
 
 test("V8's full collection is reachable without --expose-gc and frees garbage", async () => {

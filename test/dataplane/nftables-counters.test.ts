@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { NftablesDataplane } from '../../src/dataplane/index.js';
 import {
   CounterDumps,
+  dumpDigest,
   parseNftSetCounters,
   parseSetDump,
   readNftCounters,
@@ -13,6 +15,7 @@ import { parseNftTable, countersMatch } from '../../src/dataplane/nftables/parse
 import { SetDumpError, type SetDumpChannel } from '../../src/dataplane/nftables/set-dump-channel.js';
 import { renderFull, tableName } from '../../src/dataplane/nftables/render.js';
 import type { DesiredRouter } from '../../src/dataplane/types.js';
+import { LoopBudget } from '../../src/metrics/slices.js';
 import { run } from '../../src/exec/run.js';
 import { parseIPv4 } from '../../src/model/index.js';
 
@@ -161,5 +164,17 @@ describe('counter dumps through the long-lived dumper', () => {
     const again = await readNftCounters(target, noRun, null, dumper(answer), dumps);
     assert.notEqual(again, first);
     assert.deepEqual(again, first);
+  });
+});
+
+describe('dump digest', () => {
+  it('is the SHA-256 of the whole text, however many slices it is hashed in', async () => {
+    const digest = (text: string) => `${text.length}:${createHash('sha256').update(text).digest('base64')}`;
+    const lines = 'fipcount_in 203.0.113.10 - 5 420\n'.repeat(100_000);
+    assert.equal(await dumpDigest(lines, new LoopBudget(0)), digest(lines));
+    assert.notEqual(await dumpDigest(lines.replace('- 5 420', '- 6 420')), digest(lines));
+    // A character outside the BMP where one slice (2^20 characters) ends and the next begins.
+    const straddling = 'a'.repeat(2 ** 20 - 1) + '\u{1F600}b';
+    assert.equal(await dumpDigest(straddling), digest(straddling));
   });
 });

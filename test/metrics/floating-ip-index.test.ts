@@ -53,4 +53,28 @@ describe('floating IP index', () => {
     assert.notEqual(index.version(c.router), version);
     await c.store.close();
   });
+
+  it('lists a router’s floating IPs by address, not in the order they were made', async () => {
+    const c = await smallCloud();
+    // The public pool is 203.0.113.4-6.
+    await c.store.update((tx) => {
+      for (const [address, port] of [
+        ['203.0.113.6', c.vm1],
+        ['203.0.113.4', c.vm2],
+        ['203.0.113.5', null],
+      ] as const)
+        createFloatingIp(tx, c.ctx, {
+          floatingNetworkId: c.publicNet,
+          floatingIpAddress: address,
+          portId: port,
+        });
+    });
+    const index = new FloatingIpIndex(c.store, 'fake');
+    await index.sync();
+    assert.deepEqual(
+      index.floatingIps(c.router).map((f) => f.address),
+      ['203.0.113.4', '203.0.113.6'],
+    );
+    await c.store.close();
+  });
 });

@@ -6,7 +6,7 @@ import Fastify from 'fastify';
 import {
   pacedStream,
   registerMetricsRoute,
-  TrafficText,
+  trafficChunks,
   type MetricsExporter,
   type Observation,
 } from '../../src/metrics/index.js';
@@ -126,7 +126,7 @@ describe('paced /metrics body', () => {
 });
 
 describe('per-floating-IP text', () => {
-  it('is rendered in pieces that let the event loop run once the budget is spent', async () => {
+  it('is rendered and written in pieces that let the event loop run once the budget is spent', async () => {
     const fips = 2000;
     const observation: Observation = {
       at: 0,
@@ -149,30 +149,26 @@ describe('per-floating-IP text', () => {
             fixedIp: null,
             status: 'ACTIVE' as const,
             statusReason: '',
-            counters: {
-              floatingIp: `100.64.${i >> 8}.${i & 255}`,
-              packetsIn: i,
-              packetsOut: 0,
-              bytesIn: 0,
-              bytesOut: 0,
-            },
+          })),
+          counters: Array.from({ length: fips }, (_, i) => ({
+            floatingIp: `100.64.${i >> 8}.${i & 255}`,
+            packetsIn: i,
+            packetsOut: 0,
+            bytesIn: 0,
+            bytesOut: 0,
           })),
         },
       ],
     };
-    const turns = loopTurns();
-    const text = new TrafficText();
-    try {
-      await text.prepare(observation, new LoopBudget(0));
-    } finally {
-      turns.stop();
-    }
+    const { body: streamed, turnsAt } = await readTurns(
+      pacedStream(trafficChunks(observation), new LoopBudget(0)),
+    );
     // 2,000 floating IPs were one slice by count before: by time, a spent budget yields between pieces of them.
     assert.ok(
-      turns.count() >= 5,
-      `the loop turned ${turns.count()} times while 2,000 floating IPs were rendered`,
+      turnsAt.at(-1)! >= 5,
+      `the loop turned ${turnsAt.at(-1)} times while 2,000 floating IPs were rendered and written`,
     );
-    const body = Buffer.concat(await text.chunks(observation)).toString();
+    const body = streamed.toString();
     assert.equal(body.match(/^sfip_floating_ip_packets_total\{/gm)?.length, 2 * fips);
     assert.match(body, /floating_ip_address="100\.64\.7\.207",backend="nftables",direction="in"} 1999\n/);
   });
