@@ -58,10 +58,11 @@ export function registerMetricsRoute(
 
 /**
  * The body's buffers as a stream that yields to the event loop whenever `budget` is spent. A buffer is taken from
- * `chunks` only when the stream wants more, so a lazily rendered body is rendered no faster than it is written. A plain stream of
- * buffers hands each next buffer over in microtasks: while the socket accepts writes at once (a client reading
- * as fast as the daemon writes, on loopback), all 60 MB of a scrape at 100,000 floating IPs went out in one
- * turn of the loop, and API requests waited behind it (the daemon's profile showed 10-20 ms stretches of writev).
+ * `chunks` only when the stream wants more, so a lazily rendered body is rendered no faster than it is written.
+ * A plain stream of buffers hands each next buffer over in microtasks: while the socket accepts writes at once
+ * (a client reading as fast as the daemon writes, on loopback), all 60 MB of a scrape at 100,000 floating IPs
+ * went out in one turn of the loop, and API requests waited behind it (the daemon's profile showed 10-20 ms
+ * stretches of writev).
  */
 export function pacedStream(chunks: Iterable<Buffer>, budget: LoopBudget): Readable {
   return Readable.from(
