@@ -19,6 +19,7 @@ export const TRAFFIC_FAMILIES = {
 } as const;
 
 type Unit = keyof typeof TRAFFIC_FAMILIES;
+export const TRAFFIC_UNITS: readonly Unit[] = ['packets', 'bytes'];
 
 /**
  * One buffer per BUFFER_FIPS floating IPs (about 75 KB): small enough that rendering one holds the event loop a
@@ -35,8 +36,11 @@ const HEADERS: Record<Unit, Buffer> = {
  * Both families for an observation, as buffers to write in order, each rendered only when it is asked for. The
  * observation is immutable, so a scrape that takes a while still writes one consistent set of counters.
  */
-export function* trafficChunks(observation: Observation): Generator<Buffer, void, undefined> {
-  for (const unit of ['packets', 'bytes'] as const) {
+export function* trafficChunks(
+  observation: Observation,
+  units: readonly Unit[] = TRAFFIC_UNITS,
+): Generator<Buffer, void, undefined> {
+  for (const unit of units) {
     yield HEADERS[unit];
     for (const router of observation.routers) yield* renderRouter(router, unit);
   }

@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Observation, Observer } from './observer.js';
 import type { ReconcileHistory } from './reconcile-history.js';
-import { trafficChunks } from './exposition.js';
+import { TRAFFIC_FAMILIES, TRAFFIC_UNITS, trafficChunks } from './exposition.js';
 
 const STATUSES = ['ACTIVE', 'DOWN', 'ERROR'] as const;
 
@@ -18,11 +18,13 @@ export interface MetricsExporter {
   readonly contentType: string;
   /**
    * One scrape's body, as buffers to write in order (tens of MB at 100,000 floating IPs: stream them). The
-   * per-floating-IP buffers are rendered as they are taken, so take them once.
+   * per-floating-IP buffers are rendered as they are taken, so take them once. With `names`, only those families
+   * (unknown names are skipped, as Prometheus' Python client does with `name[]`): a watcher of one histogram
+   * neither reads every counter from the kernel nor renders 60 MB.
    */
-  body(): Promise<Iterable<Buffer>>;
+  body(names?: ReadonlySet<string>): Promise<Iterable<Buffer>>;
   /** The same body as one string, for tests and small deployments. */
-  metrics(): Promise<string>;
+  metrics(names?: ReadonlySet<string>): Promise<string>;
 }
 
 /**
@@ -143,18 +145,30 @@ export function createMetricsRegistry(options: MetricsOptions): MetricsExporter 
       }
     },
   });
-  const body = async (): Promise<Iterable<Buffer>> => {
-    const observation = await observer.observe();
-    const small = Buffer.from(await registry.metrics());
+  const body = async (names?: ReadonlySet<string>): Promise<Iterable<Buffer>> => {
+    if (!names) {
+      const observation = await observer.observe();
+      const small = Buffer.from(await registry.metrics());
+      return (function* () {
+        yield small;
+        yield* trafficChunks(observation);
+      })();
+    }
+    // Only the families asked for: their collect() observes the dataplane only if they read it.
+    const known = [...names].filter((name) => registry.getSingleMetric(name)).sort();
+    const texts = await Promise.all(known.map((name) => registry.getSingleMetricAsString(name)));
+    const small = Buffer.from(texts.map((text) => `${text}\n`).join(''));
+    const units = TRAFFIC_UNITS.filter((unit) => names.has(TRAFFIC_FAMILIES[unit].name));
+    const observation = units.length > 0 ? await observer.observe() : undefined;
     return (function* () {
       yield small;
-      yield* trafficChunks(observation);
+      if (observation) yield* trafficChunks(observation, units);
     })();
   };
   return {
     registry,
     contentType: registry.contentType,
     body,
-    metrics: async () => Buffer.concat([...(await body())]).toString(),
+    metrics: async (names) => Buffer.concat([...(await body(names))]).toString(),
   };
 }

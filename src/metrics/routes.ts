@@ -48,12 +48,40 @@ export function registerMetricsRoute(
           ),
         );
     }
+    const names = familyNames((request.query as Record<string, unknown> | undefined)?.['name[]']);
+    if (typeof names === 'string') {
+      return reply
+        .status(400)
+        .send(
+          neutronError(
+            'HTTPBadRequest',
+            `name[] ${JSON.stringify(names)} is not a metric family name ([a-zA-Z_:][a-zA-Z0-9_:]*).`,
+          ),
+        );
+    }
     // Streamed: at 100,000 floating IPs the body is tens of MB, rendered a buffer at a time as the socket takes it.
-    const body = await metrics.body();
+    const body = await metrics.body(names);
     return reply
       .header('content-type', metrics.contentType)
       .send(pacedStream(body, new LoopBudget(options.budgetMs)));
   });
+}
+
+const FAMILY_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+
+/**
+ * `?name[]=a&name[]=b`, the families to answer with (as Prometheus' Python client takes them): a set, undefined
+ * when none is asked for, or the first value that is no family name.
+ */
+function familyNames(query: unknown): ReadonlySet<string> | string | undefined {
+  if (query === undefined) return undefined;
+  const values = Array.isArray(query) ? (query as unknown[]) : [query];
+  const names = new Set<string>();
+  for (const value of values) {
+    if (typeof value !== 'string' || !FAMILY_NAME.test(value)) return String(value);
+    names.add(value);
+  }
+  return names;
 }
 
 /**

@@ -74,6 +74,30 @@ describe('/metrics authentication', { timeout: 60_000 }, () => {
     }
   });
 
+  it('answers name[] with those families only, and refuses a value that is no family name, naming it', async () => {
+    const headers = { authorization: `Bearer ${DASHBOARD_TOKEN}` };
+    const one = await fetch(`${server.url}/metrics?name[]=sfip_floating_ip_change_seconds`, { headers });
+    assert.equal(one.status, 200);
+    assert.deepEqual(
+      [...(await one.text()).matchAll(/^# TYPE (\S+)/gm)].map((m) => m[1]),
+      ['sfip_floating_ip_change_seconds'],
+    );
+    const bad = await fetch(
+      `${server.url}/metrics?name[]=sfip_floating_ips&name[]=${encodeURIComponent('up"}{')}`,
+      {
+        headers,
+      },
+    );
+    assert.equal(bad.status, 400);
+    const error = ((await bad.json()) as { NeutronError: { type: string; message: string } }).NeutronError;
+    assert.equal(error.type, 'HTTPBadRequest');
+    assert.match(error.message, /name\[\] "up\\"\}\{" is not a metric family name/);
+    const tenant = await fetch(`${server.url}/metrics?name[]=sfip_floating_ips`, {
+      headers: { 'x-auth-token': projectToken },
+    });
+    assert.equal(tenant.status, 403, "a project's token gets no family either");
+  });
+
   it('serves the dashboard token and an admin token, as Bearer or X-Auth-Token', async () => {
     for (const headers of <Record<string, string>[]>[
       { authorization: `Bearer ${DASHBOARD_TOKEN}` },

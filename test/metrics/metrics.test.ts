@@ -72,6 +72,36 @@ describe('/metrics', () => {
     await s.agent.stop();
   });
 
+  it('answers only the families asked for, and reads no counter for a family that needs none', async () => {
+    const s = await setup();
+    const a = await fip(s.c, s.c.vm1);
+    await s.agent.sync();
+    s.dp.addTraffic(s.target, a.floatingIpAddress, 3, 2, 100);
+    const families = (text: string) =>
+      [...new Set(text.match(/^# TYPE \S+/gm)?.map((line) => line.slice('# TYPE '.length)))].sort();
+    const readsBefore = s.dp.counterReads;
+    const histogram = await s.registry.metrics(
+      new Set(['sfip_floating_ip_change_seconds', 'no_such_family']),
+    );
+    assert.deepEqual(families(histogram), ['sfip_floating_ip_change_seconds']);
+    assert.match(histogram, /^sfip_floating_ip_change_seconds_count \d+$/m);
+    assert.equal(s.dp.counterReads, readsBefore, 'no counter read for the change histogram');
+    const packets = await s.registry.metrics(
+      new Set(['sfip_floating_ip_packets_total', 'sfip_floating_ips']),
+    );
+    assert.deepEqual(families(packets), ['sfip_floating_ip_packets_total', 'sfip_floating_ips']);
+    assert.equal(
+      sample(packets, 'sfip_floating_ip_packets_total', {
+        floating_ip_address: a.floatingIpAddress,
+        direction: 'in',
+      }),
+      3,
+    );
+    assert.equal(s.dp.counterReads, readsBefore + 1);
+    assert.equal(families(await s.registry.metrics()).length > 10, true, 'with no names, every family');
+    await s.agent.stop();
+  });
+
   it('reads the dataplane once per cache period, however many scrapes ask', async () => {
     const s = await setup({ cacheMs: 1000 });
     const a = await fip(s.c, s.c.vm1);
