@@ -279,3 +279,48 @@ describe('agent deltas during a resync', () => {
     await agent.stop();
   });
 });
+
+describe("agent deltas beside a delta's chores", () => {
+  it("takes a router's next delta once the previous delta's batch has committed, before its addresses", async () => {
+    const c = await smallCloud();
+    const { agent, dp } = await startedAgent(c);
+    const first = await associate(c, c.vm1);
+    await agent.sync();
+    // The next address change waits until the test lets it go.
+    const addresses = dp.gatewayAddresses as { change: FakeDataplane['gatewayAddresses']['change'] };
+    const change = addresses.change;
+    let letGo = (): void => undefined;
+    const held = new Promise<void>((resolve) => (letGo = resolve));
+    let holding = true;
+    addresses.change = async (target, add, remove) => {
+      if (holding) {
+        holding = false;
+        await held;
+      }
+      await change(target, add, remove);
+    };
+    const until = async (done: () => boolean, what: string) => {
+      for (let i = 0; i < 400 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+      assert.ok(done(), what);
+    };
+    const second = await associate(c, c.vm2);
+    const applied = (ip: string, how: 'added' | 'removed') =>
+      dp.applied.some((plan) => plan[how].some((m) => m.floatingIp === ip));
+    await until(() => applied(second.floatingIpAddress, 'added'), 'the second floating IP is translated');
+    await c.store.update((tx) => updateFloatingIp(tx, c.ctx, first.id, { portId: null }));
+    await until(
+      () => applied(first.floatingIpAddress, 'removed'),
+      "the next delta's batch goes while the previous delta's address change is held",
+    );
+    assert.notEqual((await status(c, second.id))[0], 'ACTIVE', 'ACTIVE only once its address is there');
+    letGo();
+    await agent.sync();
+    assert.deepEqual(dp.addressChanges.slice(-2), [
+      { add: [second.floatingIpAddress], remove: [] },
+      { add: [], remove: [first.floatingIpAddress] },
+    ]);
+    assert.deepEqual(await status(c, second.id), ['ACTIVE', '']);
+    assert.deepEqual(await status(c, first.id), ['DOWN', '']);
+    await agent.stop();
+  });
+});
