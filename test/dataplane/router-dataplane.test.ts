@@ -9,6 +9,7 @@ import { describe, it } from 'node:test';
 import { FakeDataplane, RouterDataplane, WITHOUT_CHORES } from '../../src/dataplane/index.js';
 import { NetnsChannels } from '../../src/dataplane/common/netns-channels.js';
 import type { BackendPlan, DesiredRouter, FloatingMapping } from '../../src/dataplane/types.js';
+import type { MappingChange } from '../../src/dataplane/router-state.js';
 import { parseIPv4 } from '../../src/model/index.js';
 
 const ip = parseIPv4;
@@ -148,6 +149,20 @@ describe('RouterDataplane', () => {
     for (let i = 0; i < 500 && !done(); i++) await turn();
     assert.ok(done(), what);
   };
+  /** Starts a delta and waits until its batch has committed; `done` settles once its chores have too. */
+  const committedDelta = async (
+    layer: RouterDataplane,
+    desired: DesiredRouter,
+    change: MappingChange,
+    installed: number,
+  ) => {
+    let committed = false;
+    const done = layer.applyDelta(layer.planDelta(desired, change, installed)!, desired, change, () => {
+      committed = true;
+    });
+    await until(() => committed, 'the batch commits while an earlier delta waits for its address change');
+    return { done };
+  };
 
   it("takes the next delta once a delta's batch has committed, and keeps the address changes in order", async () => {
     const { dp, events } = logged();
@@ -160,15 +175,7 @@ describe('RouterDataplane', () => {
     // The first delta's address change waits until the test lets it go.
     let letGo = (): void => undefined;
     gate(new Promise<void>((resolve) => (letGo = resolve)));
-    const gone = { added: [], removed: [a] };
-    let committed = false;
-    const first = layer.applyDelta(
-      layer.planDelta(desired, gone, 0)!,
-      desired,
-      gone,
-      () => (committed = true),
-    );
-    await until(() => committed, 'the first batch commits before its address change is made');
+    const first = (await committedDelta(layer, desired, { added: [], removed: [a] }, 0)).done;
     // The first delta's address is still on the device, but its batch committed: the next delta plans from the
     // record as the first one leaves it, and its batch goes now.
     const back = { added: [a], removed: [] };
@@ -197,21 +204,8 @@ describe('RouterDataplane', () => {
     await layer.reconcile(desired);
     let fail = (_: Error): void => undefined;
     gate(new Promise<void>((_, reject) => (fail = reject)));
-    const goneA = { added: [], removed: [a] };
-    let committed = false;
-    const first = layer.applyDelta(
-      layer.planDelta(desired, goneA, 1)!,
-      desired,
-      goneA,
-      () => (committed = true),
-    );
-    await until(() => committed, 'the first batch commits before its address change is made');
-    const goneB = { added: [], removed: [b] };
-    let secondCommitted = false;
-    const second = layer.applyDelta(layer.planDelta(desired, goneB, 0)!, desired, goneB, () => {
-      secondCommitted = true;
-    });
-    await until(() => secondCommitted, 'the second batch commits while the first delta waits');
+    const first = (await committedDelta(layer, desired, { added: [], removed: [a] }, 1)).done;
+    const second = (await committedDelta(layer, desired, { added: [], removed: [b] }, 0)).done;
     assert.ok(layer.recorded(desired), 'trusted while nothing has failed');
     fail(new Error('RTNETLINK answers: Operation not permitted'));
     await assert.rejects(first, /Operation not permitted/);
