@@ -463,9 +463,6 @@ export class Agent extends EventEmitter {
         log: o.log,
         ctx: this.ctx,
         statusWriter: this.statusWriter,
-        // Queued changes of the router may go as a delta beside the one whose chores are under way. After the
-        // current step: the delta that committed registers its chores first, so theirs come after.
-        onDeltaCommitted: () => queueMicrotask(() => this.drain()),
         ...(o.ownsRouter && { ownsRouter: o.ownsRouter }),
         ...(o.standsBy && { standsBy: o.standsBy }),
         ...(o.localNamespace && { localNamespace: o.localNamespace }),

@@ -100,11 +100,6 @@ export interface ReconcilerDeps {
   readonly guard?: RouterGuard;
   /** Where floating IP statuses go: shared by every router's reconciler, so they are written together. */
   readonly statusWriter: StatusWriter;
-  /**
-   * Called when a delta's batch has committed and its chores (addresses, conntrack cleanup, status) begin: the
-   * router may take its next delta now (see acceptsConcurrentDelta).
-   */
-  readonly onDeltaCommitted?: () => void;
 }
 
 /**
@@ -129,13 +124,6 @@ export class RouterReconciler {
    */
   private reading: { readonly landed: MappingChange[] } | undefined;
   private deltaInFlight: Promise<unknown> | undefined;
-  /** The pass in progress is a delta whose batch has committed (see acceptsConcurrentDelta). */
-  private committed = false;
-  /**
-   * Settles when the last delta started has committed its batch (or given up): a delta plans from the record
-   * the one before it leaves, so each waits for its turn here.
-   */
-  private commitTurn: Promise<void> = Promise.resolve();
   /**
    * The intent the agent's start read for this router, in the read that listed every floating IP (see prime):
    * the first full pass uses it instead of reading the store again. Dropped by any later change (see unprime).
@@ -185,31 +173,23 @@ export class RouterReconciler {
     const started = performance.now();
     let fullCause = cause;
     if (changedFipIds && !FULL_READ_CAUSES.has(cause)) {
-      const delta = await this.reconcileDelta(cause, changedFipIds, started, false).catch(
-        (error: unknown) => {
-          this.applied = undefined;
-          this.deps.log.warn(
-            { router: this.routerId, cause, err: (error as Error).message },
-            'delta refused: reconciling the whole router from a fresh read',
-          );
-          fullCause = 'delta-refused';
-          return undefined;
-        },
-      );
-      this.committed = false;
+      const delta = await this.reconcileDelta(cause, changedFipIds, started).catch((error: unknown) => {
+        this.applied = undefined;
+        this.deps.log.warn(
+          { router: this.routerId, cause, err: (error as Error).message },
+          'delta refused: reconciling the whole router from a fresh read',
+        );
+        fullCause = 'delta-refused';
+        return undefined;
+      });
       if (delta) return (this.last = delta);
     }
-    // A delta started beside the previous pass once its batch committed: a full pass reads the kernel after it.
-    await this.deltaInFlight;
     return this.reconcileFull(fullCause, cause, started);
   }
 
-  /**
-   * Whether a delta may run now beside the pass in progress: a resync that is still reading the kernel, or a
-   * delta whose batch has committed and whose chores (addresses, conntrack cleanup, status) are under way.
-   */
+  /** Whether a delta may run now beside the pass in progress (a resync that is still reading the kernel). */
   acceptsConcurrentDelta(): boolean {
-    return (this.reading !== undefined || this.committed) && this.deltaInFlight === undefined;
+    return this.reading !== undefined && this.deltaInFlight === undefined;
   }
 
   /**
@@ -221,7 +201,7 @@ export class RouterReconciler {
     changedFipIds: ReadonlySet<string>,
   ): Promise<ReconcileOutcome | undefined> {
     const started = performance.now();
-    const pass = this.reconcileDelta(cause, changedFipIds, started, true).catch((error: unknown) => {
+    const pass = this.reconcileDelta(cause, changedFipIds, started).catch((error: unknown) => {
       this.deps.log.warn(
         { router: this.routerId, cause, err: (error as Error).message },
         'delta refused during a resync: the router gets another full pass',
@@ -446,26 +426,6 @@ export class RouterReconciler {
     cause: string,
     fipIds: ReadonlySet<string>,
     started: number,
-    concurrent: boolean,
-  ): Promise<ReconcileOutcome | undefined> {
-    const previous = this.commitTurn;
-    let release = (): void => undefined;
-    this.commitTurn = new Promise<void>((resolve) => (release = resolve));
-    try {
-      await previous;
-      return await this.deltaInTurn(cause, fipIds, started, concurrent, release);
-    } finally {
-      release();
-    }
-  }
-
-  /** The delta itself, once the deltas before it have committed; `release` lets the next one plan. */
-  private async deltaInTurn(
-    cause: string,
-    fipIds: ReadonlySet<string>,
-    started: number,
-    concurrent: boolean,
-    release: () => void,
   ): Promise<ReconcileOutcome | undefined> {
     const applied = this.applied;
     if (!applied || applied.refusedAny) return undefined;
@@ -518,20 +478,10 @@ export class RouterReconciler {
       // Out of the record first: if the apply fails halfway, nothing of this change is trusted.
       this.applied = undefined;
       const reading = this.reading;
-      conntrackDeleted = await routerDataplane.applyDelta(plan, structure, change, () => {
-        reading?.landed.push(change);
-        // The router layer puts its record back only if no earlier delta's chores failed meanwhile; without it
-        // the next pass is a full one.
-        if (routerDataplane.recorded(structure)) {
-          commitDiff(applied, changes.mappings);
-          this.applied = applied;
-        }
-        release();
-        if (!concurrent) {
-          this.committed = true;
-          this.deps.onDeltaCommitted?.();
-        }
-      });
+      conntrackDeleted = await routerDataplane.applyDelta(plan, structure, change);
+      commitDiff(applied, changes.mappings);
+      this.applied = applied;
+      reading?.landed.push(change);
       this.deps.log.debug(
         { router: this.routerId, cause, added: added.length, removed: removed.length },
         'applied delta',

@@ -70,10 +70,6 @@ interface Record<State extends BackendState> {
  */
 export class RouterDataplane<State extends BackendState = BackendState> {
   private readonly records = new Map<string, Record<State>>();
-  /** Per router, bumped by every forget: a delta in flight restores its record only if it is unchanged. */
-  private readonly epochs = new Map<string, number>();
-  /** Per router, the end of the last delta's chores (see chained). */
-  private readonly tails = new Map<string, Promise<void>>();
   private readonly addresses: GatewayAddresses;
   private readonly channels: NetnsChannels | null;
 
@@ -157,52 +153,31 @@ export class RouterDataplane<State extends BackendState = BackendState> {
    * success the record is what the kernel now holds; on failure there is none, so the next pass reads.
    */
   async apply(plan: Plan, desired: DesiredRouter, actual: State & ActualRouter): Promise<number> {
-    this.forget(desired.routerId);
-    // After the chores of any delta still running: its address changes must not land after this apply's.
-    const deleted = await this.chained(desired.routerId, () => this.run(plan));
+    this.records.delete(desired.routerId);
+    const deleted = await this.run(plan);
     this.records.set(desired.routerId, this.recordAfter(plan, desired, actual));
     if (this.chores.warmChannels && !this.backend.withoutKernel) this.channels?.warm(desired.namespace);
     return deleted;
   }
 
-  /**
-   * Applies a delta plan (see planDelta): the backend's batch, then the record brought forward, then the chores.
-   * `onCommitted` runs once the batch has committed and the record is current again, before the chores: from then
-   * on the router's next delta may plan and run its own batch while this one's addresses, conntrack cleanup and
-   * status follow (issue 15: at 1,000 changes/s a delta waited for the previous one's two round trips to other
-   * processes). The chores keep their order across deltas (see chained). A failure anywhere drops the record.
-   */
-  async applyDelta(
-    plan: Plan,
-    structure: DesiredRouter,
-    change: MappingChange,
-    onCommitted?: () => void,
-  ): Promise<number> {
-    const routerId = structure.routerId;
-    const record = this.records.get(routerId);
+  /** Applies a delta plan (see planDelta), then the chores, and brings the record forward. */
+  async applyDelta(plan: Plan, structure: DesiredRouter, change: MappingChange): Promise<number> {
+    const record = this.records.get(structure.routerId);
     // Out of the record first: if the apply fails halfway, nothing of this change is trusted.
-    this.records.delete(routerId);
-    const epoch = this.epochOf(routerId);
-    try {
-      if (plan.batch !== null) await this.backend.apply(plan);
-      // A chore of an earlier delta failed meanwhile (its router went back to a full pass): not trusted either.
-      if (record && this.epochOf(routerId) === epoch) {
-        // The addresses as the plan changes them, not as the mappings did: a standby adds none, and a floating
-        // address that still carries a forwarding stays.
-        // In place: the record's maps are this layer's own (recordAfter made them), and a copy of 100,000 entries
-        // per delta is what an association would wait for.
-        applyChangesInPlace(record.state, [change]);
-        const addresses = record.state.addresses as Set<string>;
-        for (const ip of plan.removeAddresses) addresses.delete(ip);
-        for (const ip of plan.addAddresses) addresses.add(ip);
-        this.records.set(routerId, record);
-      }
-      onCommitted?.();
-      return await this.chained(routerId, () => this.afterBatch(plan));
-    } catch (error) {
-      this.forget(routerId);
-      throw error;
+    this.records.delete(structure.routerId);
+    const deleted = await this.run(plan);
+    if (record) {
+      // The addresses as the plan changed them, not as the mappings did: a standby adds none, and a floating
+      // address that still carries a forwarding stays.
+      // In place: the record's maps are this layer's own (recordAfter made them), and a copy of 100,000 entries
+      // per delta is what an association would wait for.
+      applyChangesInPlace(record.state, [change]);
+      const addresses = record.state.addresses as Set<string>;
+      for (const ip of plan.removeAddresses) addresses.delete(ip);
+      for (const ip of plan.addAddresses) addresses.add(ip);
+      this.records.set(structure.routerId, record);
     }
+    return deleted;
   }
 
   /** The floating addresses the gateway device should hold for `desired`. */
@@ -223,7 +198,7 @@ export class RouterDataplane<State extends BackendState = BackendState> {
 
   /** Removes the router: the backend's objects, then its floating addresses. */
   async remove(target: RouterTarget): Promise<void> {
-    this.forget(target.routerId);
+    this.records.delete(target.routerId);
     await this.backend.remove(target);
     let addresses: Set<string>;
     try {
@@ -237,39 +212,10 @@ export class RouterDataplane<State extends BackendState = BackendState> {
   /** Forgets the record of a router (a failure elsewhere): the next pass reads the kernel. */
   forget(routerId: string): void {
     this.records.delete(routerId);
-    // A delta whose batch is in flight must not put its copy of the record back (see applyDelta).
-    this.epochs.set(routerId, this.epochOf(routerId) + 1);
-  }
-
-  private epochOf(routerId: string): number {
-    return this.epochs.get(routerId) ?? 0;
-  }
-
-  /**
-   * Runs `step` after the chores of the router's earlier deltas have ended (whether or not they succeeded): a
-   * delta's batch may commit while the previous delta's addresses are still being changed, but the address
-   * changes, like the batches, reach the kernel in the order the deltas were planned.
-   */
-  private chained<T>(routerId: string, step: () => Promise<T>): Promise<T> {
-    const result = (this.tails.get(routerId) ?? Promise.resolve()).then(step);
-    const tail = result.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.tails.set(routerId, tail);
-    void tail.then(() => {
-      if (this.tails.get(routerId) === tail) this.tails.delete(routerId);
-    });
-    return result;
   }
 
   private async run(plan: Plan): Promise<number> {
     if (plan.batch !== null) await this.backend.apply(plan);
-    return this.afterBatch(plan);
-  }
-
-  /** What follows a committed batch: the floating addresses, conntrack cleanup, then gratuitous ARP. */
-  private async afterBatch(plan: Plan): Promise<number> {
     await this.addresses.change(plan.target, plan.addAddresses, plan.removeAddresses);
     if (this.backend.withoutKernel) return 0;
     const deleted = this.chores.conntrackCleanup

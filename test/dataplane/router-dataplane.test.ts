@@ -9,7 +9,6 @@ import { describe, it } from 'node:test';
 import { FakeDataplane, RouterDataplane, WITHOUT_CHORES } from '../../src/dataplane/index.js';
 import { NetnsChannels } from '../../src/dataplane/common/netns-channels.js';
 import type { BackendPlan, DesiredRouter, FloatingMapping } from '../../src/dataplane/types.js';
-import type { MappingChange } from '../../src/dataplane/router-state.js';
 import { parseIPv4 } from '../../src/model/index.js';
 
 const ip = parseIPv4;
@@ -124,93 +123,6 @@ describe('RouterDataplane', () => {
     assert.deepEqual(removal.removeAddresses, ['203.0.113.10']);
     await layer.applyDelta(removal, desired, gone);
     assert.deepEqual([...dp.routers.get('qrouter-1/r1')!.addresses], ['203.0.113.11']);
-  });
-
-  /** The fake, whose address changes wait on `gate` once it is set (the next change takes it). */
-  function gated(dp: FakeDataplane): { gate: (held: Promise<void>) => void } {
-    const change = dp.gatewayAddresses.change.bind(dp.gatewayAddresses);
-    let next: Promise<void> | undefined;
-    Object.defineProperty(dp, 'gatewayAddresses', {
-      value: {
-        read: dp.gatewayAddresses.read,
-        change: async (target: DesiredRouter, add: readonly string[], remove: readonly string[]) => {
-          const held = next;
-          next = undefined;
-          await held;
-          await change(target, add as never, remove);
-        },
-      },
-    });
-    return { gate: (held) => (next = held) };
-  }
-  const turn = () => new Promise((resolve) => setImmediate(resolve));
-  /** A few hundred turns of the event loop for `done` to hold (the fake answers within a few). */
-  const until = async (done: () => boolean, what: string) => {
-    for (let i = 0; i < 500 && !done(); i++) await turn();
-    assert.ok(done(), what);
-  };
-  /** Starts a delta and waits until its batch has committed; `done` settles once its chores have too. */
-  const committedDelta = async (
-    layer: RouterDataplane,
-    desired: DesiredRouter,
-    change: MappingChange,
-    installed: number,
-  ) => {
-    let committed = false;
-    const done = layer.applyDelta(layer.planDelta(desired, change, installed)!, desired, change, () => {
-      committed = true;
-    });
-    await until(() => committed, 'the batch commits while an earlier delta waits for its address change');
-    return { done };
-  };
-
-  it("takes the next delta once a delta's batch has committed, and keeps the address changes in order", async () => {
-    const { dp, events } = logged();
-    const { gate } = gated(dp);
-    const layer = new RouterDataplane(dp, WITHOUT_CHORES);
-    const a = map('203.0.113.10', '10.0.0.11');
-    const desired = router([a]);
-    await layer.reconcile(desired);
-    events.length = 0;
-    // The first delta's address change waits until the test lets it go.
-    let letGo = (): void => undefined;
-    gate(new Promise<void>((resolve) => (letGo = resolve)));
-    const first = (await committedDelta(layer, desired, { added: [], removed: [a] }, 0)).done;
-    // The first delta's address is still on the device, but its batch committed: the next delta plans from the
-    // record as the first one leaves it, and its batch goes now.
-    const back = { added: [a], removed: [] };
-    const next = layer.planDelta(desired, back, 1);
-    assert.ok(next, 'the record is trusted once the batch has committed');
-    assert.deepEqual([next.addAddresses, next.removeAddresses], [['203.0.113.10'], []]);
-    const second = layer.applyDelta(next, desired, back);
-    await turn();
-    assert.deepEqual(events, ['batch +0 -1', 'batch +1 -0']);
-    assert.deepEqual([...dp.routers.get('qrouter-1/r1')!.addresses], ['203.0.113.10'], 'not removed yet');
-    letGo();
-    await Promise.all([first, second]);
-    // Removed, then added back: in the order the deltas were planned.
-    assert.deepEqual(events.slice(2), ['addresses + -203.0.113.10', 'addresses +203.0.113.10 -']);
-    assert.deepEqual([...dp.routers.get('qrouter-1/r1')!.addresses], ['203.0.113.10']);
-    assert.deepEqual([...layer.recorded(desired)!.inbound], [['203.0.113.10', '10.0.0.11']]);
-  });
-
-  it('drops the record when the chores of a delta fail, even if a later delta committed meanwhile', async () => {
-    const dp = new FakeDataplane();
-    const { gate } = gated(dp);
-    const layer = new RouterDataplane(dp, WITHOUT_CHORES);
-    const a = map('203.0.113.10', '10.0.0.11');
-    const b = map('203.0.113.11', '10.0.0.12');
-    const desired = router([a, b]);
-    await layer.reconcile(desired);
-    let fail = (_: Error): void => undefined;
-    gate(new Promise<void>((_, reject) => (fail = reject)));
-    const first = (await committedDelta(layer, desired, { added: [], removed: [a] }, 1)).done;
-    const second = (await committedDelta(layer, desired, { added: [], removed: [b] }, 0)).done;
-    assert.ok(layer.recorded(desired), 'trusted while nothing has failed');
-    fail(new Error('RTNETLINK answers: Operation not permitted'));
-    await assert.rejects(first, /Operation not permitted/);
-    await second;
-    assert.equal(layer.recorded(desired), undefined, 'the next pass reads the kernel');
   });
 
   it('tells drift from the record: an address taken away behind its back', async () => {
