@@ -2,7 +2,9 @@
  * Churn and scrape of one lab router holding N floating IPs, optionally with the daemon's CPU profile: where a
  * change and a scrape spend their time. Faster than the scale suite (no samples, fill or restart), for one row.
  * `node --import tsx bench/control/churn-profile.ts --fips 100000 --backend nftables --per-second 1000
- * --seconds 60 [--prof-dir DIR] [--from-state DIR | --save-state DIR]` (after `npm run build`). Prints the
+ * --seconds 60 [--prof-dir DIR] [--from-state DIR | --save-state DIR] [--resync-interval 1m]` (after `npm run build`).
+ * --resync-interval: the daemon's periodic resync (the scale suite's 1m by default); a longer one keeps it out of
+ * the churn, to tell its share of the tail from the deltas' own. Prints the
  * converge time, the scrape figures, the churn figures and the CPU of the daemon and of its children.
  */
 import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -31,6 +33,7 @@ const { values } = parseArgs({
     /** Each window of the scrape measure (shows alone, then shows during scrapes); 0: no scrape measure. */
     'scrape-window-ms': { type: 'string', default: '5000' },
     prefix: { type: 'string', default: 'cvp' },
+    'resync-interval': { type: 'string', default: '1m' },
   },
 });
 const fips = Number(values.fips);
@@ -89,7 +92,10 @@ try {
   const prof = values['prof-dir']
     ? ['--cpu-prof', `--cpu-prof-dir=${values['prof-dir']}`, '--cpu-prof-name=churn.cpuprofile']
     : [];
-  server = new ServerProcess(stateDir, port, prof);
+  server = new ServerProcess(stateDir, port, prof, undefined, [
+    '--resync-interval',
+    values['resync-interval'],
+  ]);
   const converge = await server.whenReady(url, 600_000);
   console.log(`converge ${converge.toFixed(0)} ms (load ${load()})`);
   process.env.SFIP_TOKEN = readFileSync(join(stateDir, 'admin-token'), 'utf8').trim();
