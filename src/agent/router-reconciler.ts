@@ -129,6 +129,8 @@ export class RouterReconciler {
    * the first full pass uses it instead of reading the store again. Dropped by any later change (see unprime).
    */
   private primed: (RouterIntent & { role: RouterRole }) | undefined;
+  /** Periodic resyncs since the last that read the store (see RESYNCS_PER_STORE_READ). */
+  private resyncsFromRecord = 0;
 
   constructor(
     readonly routerId: string,
@@ -216,6 +218,39 @@ export class RouterReconciler {
     }
   }
 
+  /**
+   * A periodic resync's check without the store: whether the kernel still holds what was applied last, deltas
+   * that land during the read counted in. The store's changes reach the agent through its change feed, so
+   * what a resync is for is the kernel changed behind its back (drift); reading the store's 100,000 floating IPs
+   * for it held the event loop for 2-3 s every 30 s. False (a full pass follows, reading both) on drift, on any
+   * doubt (no trusted record, a refusal, a record dropped by a failed delta) and on a failed read.
+   */
+  private async kernelAsRecorded(): Promise<boolean> {
+    const previous = this.applied;
+    if (!previous || previous.refusedAny) return false;
+    const routerDataplane = this.deps.routerDataplaneFor(previous.backend, previous.role);
+    const reading = { landed: [] as MappingChange[] };
+    this.reading = reading;
+    let actual;
+    try {
+      actual = await routerDataplane.read(previous.desired);
+    } catch {
+      return false;
+    } finally {
+      this.reading = undefined;
+      await this.deltaInFlight;
+    }
+    // A delta that failed meanwhile dropped the record; one that landed updated it (byId) in place.
+    if (this.applied !== previous || !routerDataplane.recorded(previous.desired)) return false;
+    await yieldToLoop();
+    // Planned, not compared with the record: the plan is what a full pass would apply, so nothing a full pass
+    // repairs (a limit or a MAC the record does not keep) goes unnoticed. Only the mappings are the record's.
+    const desired = { ...previous.desired, mappings: [...previous.byId.values()] };
+    const plan = routerDataplane.plan(desired, withChanges(actual, reading.landed));
+    await yieldToLoop();
+    return isEmptyPlan(plan);
+  }
+
   private async reconcileFull(readCause: string, cause: string, started: number): Promise<ReconcileOutcome> {
     const outcome = (fields: Partial<ReconcileOutcome>): ReconcileOutcome => ({
       routerId: this.routerId,
@@ -230,6 +265,14 @@ export class RouterReconciler {
       ...fields,
     });
     const { store, log } = this.deps;
+    if (readCause === 'resync' && this.resyncsFromRecord < RESYNCS_PER_STORE_READ - 1 && !this.primed) {
+      const unchanged = await this.kernelAsRecorded();
+      if (unchanged) {
+        this.resyncsFromRecord++;
+        return (this.last = outcome({}));
+      }
+    }
+    if (readCause === 'resync') this.resyncsFromRecord = 0;
     const readIntent = () =>
       store.read((view) => {
         const router = view.get('router', this.routerId);
@@ -625,6 +668,13 @@ export class RouterReconciler {
 
 /** Causes that must look at the kernel itself rather than at what the agent last applied. */
 const FULL_READ_CAUSES = new Set(['resync', 'startup', 'feed-truncated', 'delta-refused']);
+
+/**
+ * Every this many periodic resyncs of a router, one reads the store as well as the kernel (see
+ * kernelAsRecorded): a safety net for a change the feed never delivered, every 5 minutes at the default
+ * 30 s interval.
+ */
+const RESYNCS_PER_STORE_READ = 10;
 
 /**
  * What a reconciler applied last: the router's structure, and each floating IP's mapping, so a delta knows what

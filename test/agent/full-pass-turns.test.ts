@@ -66,7 +66,9 @@ describe('full pass: the event loop gets turns between its stretches', () => {
     }) as typeof c.store.read;
 
     dp.recording = true;
-    agent.resyncAll('resync');
+    // A cause that reads the store and the kernel: a periodic resync first checks the kernel alone
+    // (test/agent/resync-from-record.test.ts).
+    agent.resyncAll('feed-truncated');
     await agent.sync();
     dp.recording = false;
     await agent.stop();

@@ -1,0 +1,104 @@
+/**
+ * A periodic resync checks the kernel against the router layer's record and reads nothing from the store when
+ * they agree: the store's changes reach the agent through its feed, and reading 100,000 floating IPs for every
+ * resync held the event loop for seconds. Drift still gets a full pass that repairs it, and every tenth resync
+ * reads the store anyway, for a change the feed never delivered.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { FakeDataplane } from '../../src/dataplane/index.js';
+import type { BackendPlan, BackendState, DesiredRouter, RouterTarget } from '../../src/dataplane/types.js';
+import { createFloatingIp } from '../../src/model/index.js';
+import { smallCloud } from '../support/model-fixture.js';
+import { fakeAgent } from '../support/fake-agent.js';
+
+class CountingDataplane extends FakeDataplane {
+  applies = 0;
+  kernelReads = 0;
+  override async read(target: RouterTarget, desired?: DesiredRouter): Promise<BackendState> {
+    this.kernelReads++;
+    return super.read(target, desired);
+  }
+  override async apply(plan: BackendPlan): Promise<void> {
+    this.applies++;
+    return super.apply(plan);
+  }
+}
+
+async function converged() {
+  const c = await smallCloud();
+  const fip = await c.store.update((tx) =>
+    createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
+  );
+  const dp = new CountingDataplane();
+  const agent = fakeAgent(c.store, dp);
+  await agent.start();
+  const kernel = dp.routers.get(`qrouter-1/${c.router}`)!;
+  assert.deepEqual([...kernel.inbound], [[fip.floatingIpAddress, '10.0.0.11']]);
+  // Counts the store reads that ask for the router (a full pass's intent), not the agent's listing of routers.
+  let intentReads = 0;
+  const read = c.store.read.bind(c.store);
+  c.store.read = ((fn) =>
+    read((view) =>
+      fn({
+        ...view,
+        get: ((kind: string, id: string) => {
+          if (kind === 'router' && id === c.router) intentReads++;
+          return view.get(kind as 'router', id);
+        }) as typeof view.get,
+      }),
+    )) as typeof c.store.read;
+  const resync = async () => {
+    const before = { applies: dp.applies, reads: dp.kernelReads, intentReads };
+    agent.resyncAll('resync');
+    await agent.sync();
+    return {
+      applies: dp.applies - before.applies,
+      reads: dp.kernelReads - before.reads,
+      intentReads: intentReads - before.intentReads,
+    };
+  };
+  return { c, fip, dp, agent, kernel, resync };
+}
+
+describe('agent: a periodic resync checks the kernel against its record', () => {
+  it('reads only the kernel, and applies nothing, when the kernel holds what was recorded', async () => {
+    const s = await converged();
+    try {
+      assert.deepEqual(await s.resync(), { applies: 0, reads: 1, intentReads: 0 });
+      assert.deepEqual(await s.resync(), { applies: 0, reads: 1, intentReads: 0 });
+    } finally {
+      await s.agent.stop();
+    }
+  });
+
+  it('repairs drift with a full pass that reads the store and the kernel', async () => {
+    const s = await converged();
+    try {
+      s.kernel.inbound.clear();
+      const pass = await s.resync();
+      assert.equal(pass.applies, 1);
+      assert.equal(pass.intentReads >= 1, true, 'the full pass read the store');
+      assert.deepEqual([...s.kernel.inbound], [[s.fip.floatingIpAddress, '10.0.0.11']]);
+    } finally {
+      await s.agent.stop();
+    }
+  });
+
+  it('reads the store on every tenth resync, as a safety net for a change the feed never delivered', async () => {
+    const s = await converged();
+    try {
+      const passes = [];
+      for (let i = 0; i < 20; i++) passes.push(await s.resync());
+      const storeReads = passes.flatMap((p, i) => (p.intentReads > 0 ? [i + 1] : []));
+      assert.deepEqual(storeReads, [10, 20]);
+      assert.deepEqual(
+        passes.filter((p) => p.intentReads > 0).map((p) => p.reads),
+        [1, 1],
+        'those resyncs are full passes, with a kernel read of their own',
+      );
+    } finally {
+      await s.agent.stop();
+    }
+  });
+});
