@@ -19,6 +19,7 @@ import {
   type ReconcileOutcome,
   type RouterGuard,
   type RouterRole,
+  readsStoreAndKernel,
 } from './router-reconciler.js';
 
 export interface AgentOptions {
@@ -326,25 +327,24 @@ export class Agent extends EventEmitter {
     if (this.stopped) return;
     // The store changed since the start read: the router's first pass must read it again.
     this.reconcilers.get(routerId)?.unprime();
-    if (fipId !== undefined && this.dirty.get(routerId) === 'resync' && !this.running.has(routerId)) {
-      // A periodic resync that has not started must not hold an association up: with 100 routers queued for
-      // theirs, a change would wait for the whole round. The change goes first, as a delta; the resync follows.
+    const queued = this.dirty.get(routerId);
+    if (cause === 'resync' && fipId === undefined) {
+      if (queued !== undefined && queued !== 'resync') {
+        // A resync never merges into a pass queued for a store change: that pass, keeping its cause, plans from
+        // the record and would not read the kernel. It follows that pass instead (unless that pass reads the
+        // kernel anyway). Floating IP changes queued go first as a delta, not merged into a full pass that
+        // would wait for a kernel read.
+        if (!readsStoreAndKernel(queued)) this.deferredResync.add(routerId);
+        return;
+      }
+    } else if (queued === 'resync') {
+      // Nor does a store change merge into a queued periodic resync: that resync may check only the kernel
+      // against the record (kernelAsRecorded) and would never see the change, left waiting for the resync that
+      // reads the store, minutes later. The change goes first, as a delta when it is one (with 100 routers
+      // queued for their resyncs, it would otherwise wait for the whole round); the resync follows it.
       this.dirty.delete(routerId);
       this.needsFull.delete(routerId);
-      this.deferredResync.add(routerId);
-    }
-    if (
-      fipId === undefined &&
-      cause === 'resync' &&
-      this.changedFips.has(routerId) &&
-      !this.needsFull.has(routerId) &&
-      !this.running.has(routerId)
-    ) {
-      // The same rule the other way round: a resync that finds floating IP changes queued lets them go first as a
-      // delta, and follows it. Merged into one full pass instead, the changes would wait for a kernel read, and
-      // the pass, keeping the changes' cause, would plan from the record rather than read the kernel.
-      this.deferredResync.add(routerId);
-      return;
+      if (!readsStoreAndKernel(cause)) this.deferredResync.add(routerId);
     }
     if (!this.dirty.has(routerId)) this.dirty.set(routerId, cause);
     if (fipId === undefined) {

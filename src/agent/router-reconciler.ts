@@ -670,6 +670,14 @@ export class RouterReconciler {
 const FULL_READ_CAUSES = new Set(['resync', 'startup', 'feed-truncated', 'delta-refused']);
 
 /**
+ * Whether a pass for this cause reads the store and the kernel both, whatever the record says: it covers what a
+ * periodic resync would check. A 'resync' itself may read only the kernel (kernelAsRecorded).
+ */
+export function readsStoreAndKernel(cause: string): boolean {
+  return cause !== 'resync' && FULL_READ_CAUSES.has(cause);
+}
+
+/**
  * Every this many periodic resyncs of a router, one reads the store as well as the kernel (see
  * kernelAsRecorded): a safety net for a change the feed never delivered, every 5 minutes at the default
  * 30 s interval.

@@ -8,15 +8,18 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FakeDataplane } from '../../src/dataplane/index.js';
 import type { BackendPlan, BackendState, DesiredRouter, RouterTarget } from '../../src/dataplane/types.js';
-import { createFloatingIp } from '../../src/model/index.js';
+import { addRouterInterface, createFloatingIp, createNetwork, createSubnet } from '../../src/model/index.js';
 import { smallCloud } from '../support/model-fixture.js';
 import { fakeAgent } from '../support/fake-agent.js';
 
 class CountingDataplane extends FakeDataplane {
   applies = 0;
   kernelReads = 0;
+  /** While set, every kernel read waits for it: a resync held in its read, as one of 100,000 is for seconds. */
+  gate: Promise<void> | undefined;
   override async read(target: RouterTarget, desired?: DesiredRouter): Promise<BackendState> {
     this.kernelReads++;
+    await this.gate;
     return super.read(target, desired);
   }
   override async apply(plan: BackendPlan): Promise<void> {
@@ -97,6 +100,72 @@ describe('agent: a periodic resync checks the kernel against its record', () => 
         [1, 1],
         'those resyncs are full passes, with a kernel read of their own',
       );
+    } finally {
+      await s.agent.stop();
+    }
+  });
+});
+
+/**
+ * A store change that arrives while a periodic resync is queued behind a running pass must not be merged into
+ * that resync: the resync may only compare the kernel with the record, and the change would wait for the tenth
+ * resync (the conformance suite caught a new floating IP left DOWN this way, with a 400 ms resync interval).
+ */
+describe('agent: a store change never waits behind a queued resync', () => {
+  async function resyncQueuedBehindARead() {
+    const s = await converged();
+    let release!: () => void;
+    s.dp.gate = new Promise<void>((resolve) => (release = resolve));
+    const readsBefore = s.dp.kernelReads;
+    s.agent.resyncAll('resync');
+    while (s.dp.kernelReads === readsBefore) await new Promise((r) => setImmediate(r));
+    // The router is in its resync's kernel read; the next resync queues behind it.
+    s.agent.resyncAll('resync');
+    // Reads the change feed now (the fake agent does not poll it), marking what the change touched.
+    const readFeed = () => s.agent['pump']();
+    const finish = async () => {
+      s.dp.gate = undefined;
+      release();
+      await s.agent.sync();
+    };
+    return { ...s, readFeed, finish };
+  }
+
+  it('applies a floating IP created meanwhile', async () => {
+    const s = await resyncQueuedBehindARead();
+    try {
+      const fip2 = await s.c.store.update((tx) =>
+        createFloatingIp(tx, s.c.ctx, { floatingNetworkId: s.c.publicNet, portId: s.c.vm2 }),
+      );
+      await s.readFeed();
+      await s.finish();
+      assert.deepEqual(
+        [...s.kernel.inbound].sort(),
+        [
+          [s.fip.floatingIpAddress, '10.0.0.11'],
+          [fip2.floatingIpAddress, '10.0.0.12'],
+        ].sort(),
+      );
+      // And the resync still happens after it: drift made meanwhile is repaired.
+      s.kernel.inbound.delete(fip2.floatingIpAddress);
+      await s.resync();
+      assert.equal(s.kernel.inbound.get(fip2.floatingIpAddress), '10.0.0.12');
+    } finally {
+      await s.agent.stop();
+    }
+  });
+
+  it('applies a router change made meanwhile (an interface on a new subnet)', async () => {
+    const s = await resyncQueuedBehindARead();
+    try {
+      await s.c.store.update((tx) => {
+        const net = createNetwork(tx, s.c.ctx, { name: 'second' });
+        const subnet = createSubnet(tx, s.c.ctx, { networkId: net.id, cidr: '10.1.0.0/24' });
+        addRouterInterface(tx, s.c.ctx, s.c.router, { subnetId: subnet.id });
+      });
+      await s.readFeed();
+      await s.finish();
+      assert.match(s.kernel.structure, /10\.1\.0\.0\/24/, 'the new interface subnet is in the router');
     } finally {
       await s.agent.stop();
     }
