@@ -540,6 +540,9 @@ export class Agent extends EventEmitter {
           this.saveRecord();
           if (outcome.error) this.retryLater(routerId);
           else this.retried(routerId);
+          // Once per rebuild (a resync that finds the kernel otherwise runs a full pass of its own, not this).
+          if (!outcome.error && outcome.rebuilt && cause !== 'resync' && reconciler.needsReadToTrust())
+            this.markDirty(routerId, 'resync');
           this.emit('reconciled', outcome);
         })
         .catch((error) =>

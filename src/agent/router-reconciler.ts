@@ -229,8 +229,12 @@ export class RouterReconciler {
     const previous = this.applied;
     if (!previous || previous.refusedAny) return false;
     const routerDataplane = this.deps.routerDataplaneFor(previous.backend, previous.role);
+    // An untrusted record (after an eBPF rebuild, see needsReadToTrust) takes no delta beside the read: the
+    // delta would find it untrusted and ask for a full pass.
+    const trusted = routerDataplane.recorded(previous.desired) !== undefined;
+    if (!trusted && !routerDataplane.awaitsReadToTrust(previous.desired)) return false;
     const reading = { landed: [] as MappingChange[] };
-    this.reading = reading;
+    if (trusted) this.reading = reading;
     let actual;
     try {
       actual = await routerDataplane.read(previous.desired);
@@ -241,14 +245,32 @@ export class RouterReconciler {
       await this.deltaInFlight;
     }
     // A delta that failed meanwhile dropped the record; one that landed updated it (byId) in place.
-    if (this.applied !== previous || !routerDataplane.recorded(previous.desired)) return false;
+    if (this.applied !== previous || (trusted && !routerDataplane.recorded(previous.desired))) return false;
     await yieldToLoop();
     // Planned, not compared with the record: the plan is what a full pass would apply, so nothing a full pass
     // repairs (a limit or a MAC the record does not keep) goes unnoticed. Only the mappings are the record's.
     const desired = { ...previous.desired, mappings: [...previous.byId.values()] };
-    const plan = routerDataplane.plan(desired, withChanges(actual, reading.landed));
+    const seen = withChanges(actual, reading.landed);
+    const plan = routerDataplane.plan(desired, seen);
     await yieldToLoop();
-    return isEmptyPlan(plan);
+    if (!isEmptyPlan(plan)) return false;
+    // The empty apply records the read as what the kernel holds: trusted again, deltas plan from it.
+    if (!trusted) await routerDataplane.apply(plan, desired, seen);
+    return true;
+  }
+
+  /**
+   * After a rebuild on a backend that cannot tell its state without reading it (eBPF), the record is untrusted,
+   * and the router's next delta would fall back to a full pass that reads the store too (3.8 s for the first
+   * association after converging 100,000). The agent gives such a router a resync at once, which reads only the
+   * kernel (see kernelAsRecorded).
+   */
+  needsReadToTrust(): boolean {
+    const applied = this.applied;
+    return (
+      applied !== undefined &&
+      this.deps.routerDataplaneFor(applied.backend, applied.role).awaitsReadToTrust(applied.desired)
+    );
   }
 
   private async reconcileFull(readCause: string, cause: string, started: number): Promise<ReconcileOutcome> {

@@ -87,6 +87,16 @@ export class RouterDataplane<State extends BackendState = BackendState> {
     return record?.trusted && sameStructure(record.structure, desired) ? record.state : undefined;
   }
 
+  /**
+   * Whether the router's record is kept but not trusted only because the backend cannot tell its state after a
+   * rebuild without reading it (eBPF's generations and program ids): one read, found as planned, trusts it
+   * again. Never for a backend that reads before every plan.
+   */
+  awaitsReadToTrust(desired: DesiredRouter): boolean {
+    const record = this.records.get(desired.routerId);
+    return record !== undefined && !record.trusted && !this.backend.readsEveryPass;
+  }
+
   /** Whether a router's change of mappings can be planned from the record (see planDelta). */
   acceptsDelta(structure: DesiredRouter): boolean {
     return this.backend.planDelta !== undefined && this.recorded(structure) !== undefined;

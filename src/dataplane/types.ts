@@ -226,7 +226,8 @@ export interface Dataplane<State extends BackendState = BackendState> {
   /**
    * What this backend's read would return right after `desired` was applied by a rebuild, when that follows
    * from `desired` alone (a table that holds exactly what was rendered). Absent: only a read can tell (eBPF's
-   * generations and hooks), so the router layer reads again before trusting anything.
+   * generations and hooks), so the router layer reads again before trusting anything: the agent gives the router a
+   * resync at once, which reads only the kernel (RouterReconciler.needsReadToTrust).
    */
   stateAfterRebuild?(desired: DesiredRouter): State;
   /**

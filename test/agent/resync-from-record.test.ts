@@ -104,6 +104,36 @@ describe('agent: a periodic resync checks the kernel against its record', () => 
       await s.agent.stop();
     }
   });
+
+  it('after a rebuild that only a read can confirm (eBPF), reads the kernel once, and the next change is a delta', async () => {
+    const c = await smallCloud();
+    await c.store.update((tx) =>
+      createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
+    );
+    const dp = new CountingDataplane();
+    // As eBPF: the backend cannot tell its state after a rebuild (generations, program ids) without a read.
+    (dp as { stateAfterRebuild?: unknown }).stateAfterRebuild = undefined;
+    const agent = fakeAgent(c.store, dp);
+    try {
+      await agent.start();
+      await agent.sync();
+      const reads = dp.kernelReads;
+      const applies = dp.applies;
+      const causes: string[] = [];
+      agent.on('reconciled', (o: { cause: string }) => causes.push(o.cause));
+      const fip = await c.store.update((tx) =>
+        createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm2 }),
+      );
+      await agent.sync();
+      assert.deepEqual(causes, ['floatingip-changed']);
+      assert.equal(dp.kernelReads, reads, 'the change was planned from the record, without a kernel read');
+      assert.equal(dp.applies, applies + 1);
+      const kernel = dp.routers.get(`qrouter-1/${c.router}`)!;
+      assert.equal(kernel.inbound.get(fip.floatingIpAddress), '10.0.0.12');
+    } finally {
+      await agent.stop();
+    }
+  });
 });
 
 /**
