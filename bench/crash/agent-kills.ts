@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiClient, type Json } from '../../src/client/api-client.js';
@@ -66,17 +66,25 @@ export interface AgentKillResult {
 }
 
 const STABLE = 2;
+/** The kill point of a kill inside the apply failpoint: translation applied, addresses not yet changed. */
+const APPLY_PAUSED = 'apply paused after the translation (failpoint)';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Waits until serve runs a matching tool (or `timeoutMs` passes), polling its children as fast as it can, and
  * returns what was running: the caller kills in the same tick, so the tool was running when the kill was sent.
  */
-async function untilKernelTool(serve: ServeProcess, tools: RegExp, timeoutMs: number): Promise<string> {
+async function untilKernelTool(
+  serve: ServeProcess,
+  tools: RegExp,
+  timeoutMs: number,
+  pausedMarker?: string,
+): Promise<string> {
   const deadline = performance.now() + timeoutMs;
   while (performance.now() < deadline) {
     const running = serve.children().filter((c) => KERNEL_TOOLS.test(c));
     if (running.some((c) => tools.test(c))) return killPoint(running);
+    if (pausedMarker !== undefined && existsSync(pausedMarker)) return APPLY_PAUSED;
     await new Promise((r) => setImmediate(r));
   }
   return killPoint([]);
@@ -90,6 +98,7 @@ async function untilKernelTool(serve: ServeProcess, tools: RegExp, timeoutMs: nu
  */
 export async function runAgentKills(o: AgentKillOptions): Promise<AgentKillResult> {
   const stateDir = mkdtempSync(join(tmpdir(), 'sfip-crash-'));
+  const pausedMarker = join(stateDir, 'apply-paused');
   const labOptions = { prefix: o.prefix, vms: 3, portsPerVm: 2, poolSize: 10 };
   const spec = churnLabSpec(labOptions);
   const referenceNamespace = parseNamespaceName(`${o.prefix}-ref`);
@@ -101,6 +110,9 @@ export async function runAgentKills(o: AgentKillOptions): Promise<AgentKillResul
     backend: o.backend,
     // A resync well inside an iteration would hide a restart that left the kernel wrong until the next resync.
     args: ['--resync-interval', '10m'],
+    // Every apply pauses between its translation and its addresses, with this file present meanwhile: the
+    // 'apply' kills can land in an apply that runs no tool (eBPF's deltas write maps in-process).
+    env: { SFIP_FAILPOINT_APPLY_PAUSE: pausedMarker },
   };
   let serve = new ServeProcess(serveOptions);
   try {
@@ -179,26 +191,43 @@ export async function runAgentKills(o: AgentKillOptions): Promise<AgentKillResul
       return problems;
     };
     const kills: KillRecord[] = [];
+    let antiSpoofing = true;
     for (let iteration = 1; iteration <= o.iterations; iteration++) {
       const fips = (await api.get<{ floatingips: Json[] }>('/v2.0/floatingips')).floatingips;
       const writes = planWrites(random, lab, fips, 6, STABLE);
       // Every third kill (the first included) waits for a tool that changes the kernel and kills at once.
       const x = random();
       const mode: KillRecord['mode'] = iteration % 3 === 1 ? 'apply' : x < 0.6 ? 'tool' : 'delay';
+      if (mode === 'apply') {
+        // Floating IP changes are deltas, and eBPF writes a delta's map entries in-process, with no tool to
+        // wait for (only the address change, a millisecond in the ip channel). A change of the router's
+        // structure makes every backend start a tool for a whole transaction (nft -f, tc -batch,
+        // iptables-restore): the kill lands in it, with the floating IP changes in flight around it.
+        antiSpoofing = !antiSpoofing;
+        const value = antiSpoofing;
+        writes.unshift({
+          label: `anti_spoofing ${value}`,
+          call: (client) =>
+            client.put(`/v2.0/routers/${lab.router.routerId}`, { router: { anti_spoofing: value } }),
+        });
+      }
       let acknowledged = 0;
       const settled = Promise.allSettled(writes.map((w) => w.call(api).then(() => acknowledged++)));
       let point: string;
       if (mode === 'apply') {
-        point = await untilKernelTool(serve, APPLY_TOOLS, 3000);
+        point = await untilKernelTool(serve, APPLY_TOOLS, 3000, pausedMarker);
       } else {
         if (mode === 'tool') {
           await untilKernelTool(serve, KERNEL_TOOLS, 2000);
           await sleep(Math.floor(random() * 12));
         } else await sleep(Math.floor(random() * 250));
         point = killPoint(serve.children().filter((c) => KERNEL_TOOLS.test(c)));
+        if (point === killPoint([]) && existsSync(pausedMarker)) point = APPLY_PAUSED;
       }
       serve.child.kill('SIGKILL');
       await serve.exited;
+      // A kill inside the failpoint leaves its marker behind; the next serve must not look paused.
+      rmSync(pausedMarker, { force: true });
       await settled;
       serve = new ServeProcess(serveOptions);
       const readyMs = await serve.whenReady();

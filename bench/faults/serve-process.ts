@@ -11,6 +11,8 @@ export interface ServeProcessOptions {
   readonly backend: string;
   /** Further `sfip serve` arguments, e.g. ['--no-conntrack-cleanup']. */
   readonly args?: readonly string[];
+  /** Set in serve's environment beside the caller's (e.g. a failpoint, see src/dataplane/common/apply-failpoint.ts). */
+  readonly env?: Readonly<Record<string, string>>;
   /** Where serve's stderr goes; its stdout (the JSON log) is kept in `log`. */
   readonly stderr?: 'inherit' | 'ignore';
 }
@@ -43,7 +45,11 @@ export class ServeProcess {
         'warn',
         ...(options.args ?? []),
       ],
-      { stdio: ['ignore', 'pipe', options.stderr ?? 'inherit'], cwd: ROOT },
+      {
+        stdio: ['ignore', 'pipe', options.stderr ?? 'inherit'],
+        cwd: ROOT,
+        ...(options.env && { env: { ...process.env, ...options.env } }),
+      },
     );
     this.child.stdout!.setEncoding('utf8');
     let partial = '';

@@ -1,5 +1,6 @@
 import type { Runner } from '../exec/run.js';
 import type { IPv4 } from '../model/index.js';
+import { applyFailpoint } from './common/apply-failpoint.js';
 import { deleteStaleConntrack } from './common/conntrack.js';
 import type { GarpQueue } from './common/garp-queue.js';
 import { kernelGatewayAddresses } from './common/gateway-addresses.js';
@@ -225,7 +226,10 @@ export class RouterDataplane<State extends BackendState = BackendState> {
   }
 
   private async run(plan: Plan): Promise<number> {
-    if (plan.batch !== null) await this.backend.apply(plan);
+    if (plan.batch !== null) {
+      await this.backend.apply(plan);
+      await applyFailpoint();
+    }
     await this.addresses.change(plan.target, plan.addAddresses, plan.removeAddresses);
     if (this.backend.withoutKernel) return 0;
     const deleted = this.chores.conntrackCleanup
