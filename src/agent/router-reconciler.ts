@@ -233,16 +233,11 @@ export class RouterReconciler {
     // delta would find it untrusted and ask for a full pass.
     const trusted = routerDataplane.recorded(previous.desired) !== undefined;
     if (!trusted && !routerDataplane.awaitsReadToTrust(previous.desired)) return false;
-    const reading = { landed: [] as MappingChange[] };
-    if (trusted) this.reading = reading;
-    let actual;
+    let read;
     try {
-      actual = await routerDataplane.read(previous.desired);
+      read = await this.readBesideDeltas(routerDataplane, previous.desired, trusted);
     } catch {
       return false;
-    } finally {
-      this.reading = undefined;
-      await this.deltaInFlight;
     }
     // A delta that failed meanwhile dropped the record; one that landed updated it (byId) in place.
     if (this.applied !== previous || (trusted && !routerDataplane.recorded(previous.desired))) return false;
@@ -250,13 +245,33 @@ export class RouterReconciler {
     // Planned, not compared with the record: the plan is what a full pass would apply, so nothing a full pass
     // repairs (a limit or a MAC the record does not keep) goes unnoticed. Only the mappings are the record's.
     const desired = { ...previous.desired, mappings: [...previous.byId.values()] };
-    const seen = withChanges(actual, reading.landed);
+    const seen = withChanges(read.actual, read.landed);
     const plan = routerDataplane.plan(desired, seen);
     await yieldToLoop();
     if (!isEmptyPlan(plan)) return false;
     // The empty apply records the read as what the kernel holds: trusted again, deltas plan from it.
     if (!trusted) await routerDataplane.apply(plan, desired, seen);
     return true;
+  }
+
+  /**
+   * Reads the kernel (seconds at 100,000 floating IPs). With `besideDeltas`, deltas may run meanwhile (see
+   * reading): what landed is returned with the read, which may or may not show it. Returns once a delta in flight
+   * has ended, so that nothing lands after the caller plans.
+   */
+  private async readBesideDeltas(
+    routerDataplane: RouterDataplane,
+    desired: DesiredRouter,
+    besideDeltas: boolean,
+  ): Promise<{ actual: Awaited<ReturnType<RouterDataplane['read']>>; landed: readonly MappingChange[] }> {
+    const reading = besideDeltas ? { landed: [] as MappingChange[] } : undefined;
+    this.reading = reading;
+    try {
+      return { actual: await routerDataplane.read(desired), landed: reading?.landed ?? [] };
+    } finally {
+      this.reading = undefined;
+      await this.deltaInFlight;
+    }
   }
 
   /**
@@ -381,18 +396,16 @@ export class RouterReconciler {
       let drifted = false;
       if (!actual) {
         // Only a resync over a trusted record lets deltas run during its read; start and errors hold them.
-        const reading = previous && readCause === 'resync' ? { landed: [] as MappingChange[] } : undefined;
-        this.reading = reading;
-        try {
-          actual = await routerDataplane.read(desired);
-        } finally {
-          this.reading = undefined;
-          await this.deltaInFlight;
-        }
-        if (reading && reading.landed.length > 0) {
+        const read = await this.readBesideDeltas(
+          routerDataplane,
+          desired,
+          !!previous && readCause === 'resync',
+        );
+        actual = read.actual;
+        if (read.landed.length > 0) {
           // The read may or may not show what landed meanwhile; it has landed now, so count it in. The store
           // is read again: the intent read before the kernel predates those changes.
-          actual = withChanges(actual, reading.landed);
+          actual = withChanges(actual, read.landed);
           const reread = await readIntent();
           await yieldToLoop();
           if (

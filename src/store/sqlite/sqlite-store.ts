@@ -386,7 +386,7 @@ function openDatabase(path: string, busyTimeoutMs: number): Database.Database {
 /** What to do about a failed open or write, from the error code and the state of the directory. */
 function explain(error: unknown, path: string): string {
   const code = (error as { code?: string }).code ?? '';
-  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
+  if (isLocked(error)) {
     return (
       'Another process holds a lock on it (another sfip serve with this state directory, or a tool in a long ' +
       `transaction): stop that process (fuser ${path} names it), or choose another --state-dir.`
@@ -424,7 +424,11 @@ function migrate(db: Database.Database, path: string): void {
   }
 }
 
+/** Another connection holds the write lock (SQLITE_BUSY and its extended codes): waiting may help. */
 const isBusy = (error: unknown) => (error as { code?: string }).code?.startsWith('SQLITE_BUSY') === true;
+/** Busy, or locked within a connection: either way a lock, not the change, made it fail. */
+const isLocked = (error: unknown) =>
+  isBusy(error) || (error as { code?: string }).code?.startsWith('SQLITE_LOCKED') === true;
 
 function translateSqliteError(error: unknown, path: string): unknown {
   if (error instanceof SfipError) return error;
@@ -435,7 +439,7 @@ function translateSqliteError(error: unknown, path: string): unknown {
       `The change conflicts with an existing resource (${(error as Error).message}).`,
     );
   }
-  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
+  if (isLocked(error)) {
     return new SfipError(
       'ServiceUnavailable',
       503,
