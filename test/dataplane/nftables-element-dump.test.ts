@@ -7,6 +7,7 @@ import { parseDumpedElements } from '../../src/dataplane/nftables/element-dump.j
 import { renderFull, tableName } from '../../src/dataplane/nftables/render.js';
 import type { DesiredRouter, RouterTarget } from '../../src/dataplane/types.js';
 import { run, type Runner } from '../../src/exec/run.js';
+import { deepRead } from './nftables-reads.js';
 import { parseIPv4 } from '../../src/model/index.js';
 
 const ip = parseIPv4;
@@ -35,11 +36,8 @@ describe('nftables quick reads through the compiled element dumper', () => {
     await run('ip', ['netns', 'del', ns]);
   });
 
-  /** A dataplane's second read of a router is a quick one (the first is deep). */
-  const quickRead = async (dp: NftablesDataplane) => {
-    await dp.read(target, desired);
-    return dp.read(target, desired);
-  };
+  /** A dataplane's first read of a router is a quick one. */
+  const quickRead = (dp: NftablesDataplane) => dp.read(target, desired);
 
   it('reads what nft -j reads: both maps, the MACs, and the structure as matching', async () => {
     assert.ok(existsSync(SET_DUMP_HELPER), `${SET_DUMP_HELPER} is missing: run npm run build`);
@@ -63,9 +61,9 @@ describe('nftables quick reads through the compiled element dumper', () => {
   });
 
   it('a deep read through the dumper sees the quoted-header maps and counter sets as nft -j does', async () => {
-    // A fresh dataplane's first read of a router is deep.
-    const dumped = await new NftablesDataplane().read(target, desired);
-    const listed = await new NftablesDataplane((file, args, options) => run(file, args, options)).read(
+    const dumped = await deepRead(new NftablesDataplane(), target, desired);
+    const listed = await deepRead(
+      new NftablesDataplane((file, args, options) => run(file, args, options)),
       target,
       desired,
     );
@@ -89,7 +87,7 @@ describe('nftables quick reads through the compiled element dumper', () => {
         await run('nft', ['delete', 'element', 'ip', table, set, '{ 0xcb00710a }'], { netns: ns });
       await run('nft', ['add', 'element', 'ip', table, set, `{ ${element}`], { netns: ns });
       try {
-        const read = await new NftablesDataplane().read(target, desired);
+        const read = await deepRead(new NftablesDataplane(), target, desired);
         assert.equal(read.structureMatches, false);
         // The repair is a rebuild, after which a deep read matches again.
         const dp = new NftablesDataplane();
@@ -97,7 +95,7 @@ describe('nftables quick reads through the compiled element dumper', () => {
       } finally {
         await run('nft', ['-f', '-'], { netns: ns, input: renderFull(desired) });
       }
-      assert.equal((await new NftablesDataplane().read(target, desired)).structureMatches, true);
+      assert.equal((await deepRead(new NftablesDataplane(), target, desired)).structureMatches, true);
     });
   }
 
