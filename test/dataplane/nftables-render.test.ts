@@ -71,6 +71,36 @@ describe('nftables rendering', () => {
     );
   });
 
+  it('sees one entry too many or one that differs, in any map, when everything else matches', () => {
+    const inbound = new Map(desired.mappings.map((m) => [m.floatingIp as string, m.fixedIp as string]));
+    const outbound = new Map(desired.mappings.map((m) => [m.fixedIp as string, m.floatingIp as string]));
+    const macs = new Map(desired.mappings.map((m) => [m.fixedIp as string, m.fixedMac!]));
+    const limits = new Map([['203.0.113.10', limitsKey(desired.mappings[0]!.limits)]]);
+    const text = (i: Map<string, string>, o: Map<string, string>, m: Map<string, string>) =>
+      renderDelta(desired, i, o, m, limits).text ?? '';
+    const plus = (map: Map<string, string>, key: string, value: string) => new Map(map).set(key, value);
+    assert.match(
+      text(plus(inbound, '203.0.113.99', '10.0.0.99'), outbound, macs),
+      /delete element .* fip2fixed \{ 203\.0\.113\.99 \}/,
+    );
+    assert.match(
+      text(inbound, plus(outbound, '10.0.0.99', '203.0.113.99'), macs),
+      /delete element .* fixed2fip \{ 10\.0\.0\.99 \}/,
+    );
+    assert.match(
+      text(inbound, outbound, plus(macs, '10.0.0.99', 'fa:16:3e:00:00:99')),
+      /delete element .* fixed_macs/,
+    );
+    assert.match(
+      text(plus(inbound, '203.0.113.10', '10.0.0.12'), outbound, macs),
+      /add element .* fip2fixed \{ 203\.0\.113\.10 : 10\.0\.0\.11 \}/,
+    );
+    assert.match(
+      text(inbound, outbound, plus(macs, '10.0.0.11', 'fa:16:3e:00:00:99')),
+      /add element .* fixed_macs \{ fa:16:3e:00:00:0b/,
+    );
+  });
+
   it('changes a rule comment whenever the rule changes, so drift in any rule is visible', () => {
     const a = structureSignature(chainsFor(desired));
     const b = structureSignature(chainsFor({ ...desired, gatewayIp: ip('203.0.113.3') }));
