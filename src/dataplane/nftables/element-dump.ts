@@ -64,7 +64,11 @@ export async function parseDumpedElements(
     if (lines % 10_000 === 0) await yieldToLoop();
     let end = text.indexOf('\n', start);
     if (end < 0) end = text.length;
-    const [set, key, data] = text.slice(start, end).split(' ');
+    // The first three fields by hand, not by splitting the line: no line string and no array per element
+    // (500,000 lines in a quick read at 100,000 floating IPs).
+    const set = field(text, start, end);
+    const key = field(text, start + set.length + 1, end);
+    const data = field(text, start + set.length + key.length + 2, end);
     start = end + 1;
     if (!set || !key) continue;
     if (set === INBOUND_MAP && data && data !== '-') inbound.set(key, data);
@@ -77,4 +81,11 @@ export async function parseDumpedElements(
     else if (COUNTER_SETS.has(set)) counted.get(set)?.add(key);
   }
   return { inbound, outbound, macs, raw, counted };
+}
+
+/** The text from `from` to the next space or `end`; empty when `from` is past `end`. */
+function field(text: string, from: number, end: number): string {
+  if (from >= end) return '';
+  const space = text.indexOf(' ', from);
+  return text.slice(from, space < 0 || space > end ? end : space);
 }
