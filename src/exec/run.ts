@@ -1,4 +1,7 @@
 import { spawn } from 'node:child_process';
+import { mkdtemp, open, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseNamespaceName } from '../model/names.js';
 import { displayCommand } from './display.js';
 import { recordPrograms } from './record-programs.js';
@@ -49,30 +52,58 @@ export function commandLine(file: string, args: readonly string[], netns?: strin
  */
 const DIE_WITH_PARENT = ['setpriv', '--pdeathsig', 'KILL', '--'];
 
-export const run: Runner = (file, args, options = {}) => {
+/**
+ * Above this, the input reaches the program through a file rather than a pipe. A pipe takes 64 KiB; the rest waits
+ * for the event loop to write it, so a program fed megabytes (`ip -batch` of 100,000 local routes) stalls
+ * whenever the daemon computes, and the daemon cannot do its other work while that program runs.
+ */
+const PIPE_INPUT_MAX = 64 * 1024;
+
+export const run: Runner = async (file, args, options = {}) => {
   const argv = commandLine(file, args, options.netns);
   recordPrograms([...DIE_WITH_PARENT, ...argv]);
-  return new Promise((resolve, reject) => {
-    const child = spawn(DIE_WITH_PARENT[0]!, [...DIE_WITH_PARENT.slice(1), ...argv], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-      timeout: options.timeoutMs ?? 120_000,
-      env: { ...process.env, LC_ALL: 'C' },
+  const input = options.input ?? '';
+  const inputFile = input.length > PIPE_INPUT_MAX ? await openInputFile(input) : undefined;
+  try {
+    return await new Promise((resolve, reject) => {
+      const child = spawn(DIE_WITH_PARENT[0]!, [...DIE_WITH_PARENT.slice(1), ...argv], {
+        stdio: [inputFile?.fd ?? 'pipe', 'pipe', 'pipe'],
+        timeout: options.timeoutMs ?? 120_000,
+        env: { ...process.env, LC_ALL: 'C' },
+      });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      child.stdout!.on('data', (b: Buffer) => out.push(b));
+      child.stderr!.on('data', (b: Buffer) => err.push(b));
+      child.on('error', (e) => reject(new ExecError(argv, -1, e.message)));
+      child.on('close', (code, signal) => {
+        const result = {
+          stdout: Buffer.concat(out).toString(),
+          stderr: Buffer.concat(err).toString(),
+          code: code ?? -1,
+        };
+        if (code === 0 || (code !== null && options.okExitCodes?.includes(code))) resolve(result);
+        else reject(new ExecError(argv, code ?? -1, result.stderr || (signal ? `killed by ${signal}` : '')));
+      });
+      if (child.stdin) {
+        child.stdin.on('error', () => undefined);
+        child.stdin.end(input);
+      }
     });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('error', (e) => reject(new ExecError(argv, -1, e.message)));
-    child.on('close', (code, signal) => {
-      const result = {
-        stdout: Buffer.concat(out).toString(),
-        stderr: Buffer.concat(err).toString(),
-        code: code ?? -1,
-      };
-      if (code === 0 || (code !== null && options.okExitCodes?.includes(code))) resolve(result);
-      else reject(new ExecError(argv, code ?? -1, result.stderr || (signal ? `killed by ${signal}` : '')));
-    });
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(options.input ?? '');
-  });
+  } finally {
+    // The child holds its own copy of the descriptor; the file itself was unlinked when opened.
+    await inputFile?.close();
+  }
 };
+
+/** The input in a file that is already unlinked (private to this process and the child it is given to). */
+async function openInputFile(input: string): Promise<FileHandle> {
+  const dir = await mkdtemp(join(tmpdir(), 'sfip-input-'));
+  try {
+    const path = join(dir, 'input');
+    await writeFile(path, input, { mode: 0o600 });
+    return await open(path, 'r');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
