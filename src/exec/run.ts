@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, open, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseNamespaceName } from '../model/names.js';
@@ -63,11 +63,13 @@ export const run: Runner = async (file, args, options = {}) => {
   const argv = commandLine(file, args, options.netns);
   recordPrograms([...DIE_WITH_PARENT, ...argv]);
   const input = options.input ?? '';
-  const inputFile = input.length > PIPE_INPUT_MAX ? await openInputFile(input) : undefined;
+  // Synchronously, so that the program is started within this call: a caller may compute meanwhile (see
+  // RouterDataplane.run), and an await here would hold the start back until it is done.
+  const inputFd = input.length > PIPE_INPUT_MAX ? openInputFile(input) : undefined;
   try {
     return await new Promise((resolve, reject) => {
       const child = spawn(DIE_WITH_PARENT[0]!, [...DIE_WITH_PARENT.slice(1), ...argv], {
-        stdio: [inputFile?.fd ?? 'pipe', 'pipe', 'pipe'],
+        stdio: [inputFd ?? 'pipe', 'pipe', 'pipe'],
         timeout: options.timeoutMs ?? 120_000,
         env: { ...process.env, LC_ALL: 'C' },
       });
@@ -92,18 +94,18 @@ export const run: Runner = async (file, args, options = {}) => {
     });
   } finally {
     // The child holds its own copy of the descriptor; the file itself was unlinked when opened.
-    await inputFile?.close();
+    if (inputFd !== undefined) closeSync(inputFd);
   }
 };
 
 /** The input in a file that is already unlinked (private to this process and the child it is given to). */
-async function openInputFile(input: string): Promise<FileHandle> {
-  const dir = await mkdtemp(join(tmpdir(), 'sfip-input-'));
+function openInputFile(input: string): number {
+  const dir = mkdtempSync(join(tmpdir(), 'sfip-input-'));
   try {
     const path = join(dir, 'input');
-    await writeFile(path, input, { mode: 0o600 });
-    return await open(path, 'r');
+    writeFileSync(path, input, { mode: 0o600 });
+    return openSync(path, 'r');
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
   }
 }
