@@ -3,9 +3,10 @@ import type { BPFError as BpfErrorType } from 'bpf';
 
 /**
  * The `bpf` package's own batch syscalls, on whole buffers. Its RawMap copies every key and value it reads into a
- * Buffer of its own (600,000 of them for a read of a router's maps at 100,000 floating IPs, a second of a
- * restart) and concatenates the per-entry Buffers it is given to write back into one (a third of a converge's
- * map writes). Keys and values sit back to back in the buffers here, as the kernel takes and hands them.
+ * Buffer of its own (600,000 for a read of a router's three maps at 100,000 floating IPs) and concatenates the
+ * per-entry Buffers it is given to write back into one: a converge's map writes of 100,000 took 0.67 s of CPU
+ * through it, 0.35 s here (one profile each, load 3-7). Keys and values sit back to back in the buffers here, as
+ * the kernel takes and hands them.
  */
 interface NativeBatch {
   mapLookupBatch(
