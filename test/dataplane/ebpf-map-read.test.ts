@@ -22,6 +22,16 @@ import { ipv4FromUint32 } from '../../src/model/index.js';
 
 const dir = `/sys/fs/bpf/sfip-mapread-${process.pid}`;
 const path = `${dir}/fip2fixed`;
+/** A hash map pinned at `path` with 4-byte keys (no preallocation, as the programs' maps). */
+async function hashMap(path: string, valueSize: number, entries: number, name: string) {
+  await mkdir(dir, { recursive: true });
+  await run('bpftool', [
+    ...['map', 'create', path, 'type', 'hash', 'key', '4', 'value', String(valueSize)],
+    ...['entries', String(entries), 'name', name, 'flags', '1'],
+  ]);
+  return openPinnedMap(path)!;
+}
+
 /** Over two batches of the read (8,192 entries per syscall). */
 const ENTRIES = 20_000;
 
@@ -29,12 +39,7 @@ describe('eBPF map read', () => {
   after(() => rm(dir, { recursive: true, force: true }));
 
   it('yields to the event loop between batches and reads every entry', async () => {
-    await mkdir(dir, { recursive: true });
-    await run('bpftool', [
-      ...['map', 'create', path, 'type', 'hash', 'key', '4', 'value', '4'],
-      ...['entries', '32768', 'name', 'mapread', 'flags', '1'],
-    ]);
-    const map = openPinnedMap(path)!;
+    const map = await hashMap(path, 4, 32768, 'mapread');
     try {
       const pairs = Array.from(
         { length: ENTRIES },
@@ -62,12 +67,7 @@ describe('eBPF map read', () => {
 
   it('writes MACs in one batch and reads them back as lower-case text', async () => {
     const macPath = `${dir}/fixed_macs`;
-    await mkdir(dir, { recursive: true });
-    await run('bpftool', [
-      ...['map', 'create', macPath, 'type', 'hash', 'key', '4', 'value', '8'],
-      ...['entries', '1024', 'name', 'macread', 'flags', '1'],
-    ]);
-    const map = openPinnedMap(macPath)!;
+    const map = await hashMap(macPath, 8, 1024, 'macread');
     try {
       const set: [string, string][] = [
         ['10.0.0.1', 'FA:16:3E:0A:B0:FF'],
@@ -86,12 +86,7 @@ describe('eBPF map read', () => {
 
   it('names the first entry that does not fit a full map, and keeps the ones before it', async () => {
     const smallPath = `${dir}/small`;
-    await mkdir(dir, { recursive: true });
-    await run('bpftool', [
-      ...['map', 'create', smallPath, 'type', 'hash', 'key', '4', 'value', '4'],
-      ...['entries', '16', 'name', 'mapfull', 'flags', '1'],
-    ]);
-    const map = openPinnedMap(smallPath)!;
+    const map = await hashMap(smallPath, 4, 16, 'mapfull');
     try {
       const pairs = Array.from(
         { length: 20 },
