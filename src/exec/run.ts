@@ -98,14 +98,20 @@ export const run: Runner = async (file, args, options = {}) => {
   }
 };
 
-/** The input in a file that is already unlinked (private to this process and the child it is given to). */
-function openInputFile(input: string): number {
-  const dir = mkdtempSync(join(tmpdir(), 'sfip-input-'));
+/**
+ * The input in a file that is already unlinked (private to this process and the child it is given to); undefined
+ * when no temporary file can be written (a full or read-only /tmp): the pipe still works, only slower.
+ */
+function openInputFile(input: string): number | undefined {
+  let dir: string | undefined;
   try {
+    dir = mkdtempSync(join(tmpdir(), 'sfip-input-'));
     const path = join(dir, 'input');
     writeFileSync(path, input, { mode: 0o600 });
     return openSync(path, 'r');
+  } catch {
+    return undefined;
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
   }
 }

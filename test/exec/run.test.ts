@@ -1,6 +1,6 @@
 /**
  * run() hands a program its input whole, through a pipe when small and through an unlinked file when large
- * (see PIPE_INPUT_MAX), and leaves no file behind either way.
+ * (see PIPE_INPUT_MAX), through the pipe again when no file can be written, and leaves no file behind.
  */
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
@@ -21,6 +21,18 @@ describe('run', () => {
     assert.equal(stdout.length, large.length);
     assert.equal(stdout, large);
     assert.deepEqual(leftovers(), before);
+  });
+
+  it('falls back to the pipe when no temporary file can be written', async () => {
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = '/nonexistent-sfip-tmp';
+    try {
+      const large = 'y'.repeat(300_000);
+      assert.equal((await run('cat', [], { input: large })).stdout, large);
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+    }
   });
 
   it('reports a failing program with its stderr, a large input included', async () => {
