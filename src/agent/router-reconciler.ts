@@ -11,8 +11,10 @@ import {
 import type { Store } from '../store/index.js';
 import {
   reportedFloatingIp,
+  statusChanges,
   writeStatuses,
   type ReportedFloatingIp,
+  type StatusEntry,
   type StatusWriter,
 } from './status-writer.js';
 import { changedMappings, routerIntent, isEmptyPlan } from '../dataplane/index.js';
@@ -449,8 +451,17 @@ export class RouterReconciler {
       } catch (error) {
         if (announcesMore || !(error instanceof GuardRefusal)) throw error;
       }
-      // Applied even when empty: the router layer then records the read as what the kernel holds.
-      conntrackDeleted = await routerDataplane.apply(plan, desired, actual);
+      // Applied even when empty: the router layer then records the read as what the kernel holds. What follows
+      // the apply is prepared while the floating addresses go in, and takes effect only once the apply succeeded.
+      let applied: Applied | undefined;
+      let active: StatusEntry[] | undefined;
+      const decidedDesired = desired;
+      const decidedFloatingIps = floatingIps;
+      const refusedAny = current.refusedAny;
+      conntrackDeleted = await routerDataplane.apply(plan, desired, actual, () => {
+        applied = recordApplied(decidedDesired, backend, role, decidedFloatingIps, refusedAny);
+        if (reports) active = statusChanges(decidedFloatingIps, 'ACTIVE', '');
+      });
       await yieldToLoop();
       if (!isEmptyPlan(plan)) {
         log.info(
@@ -465,10 +476,10 @@ export class RouterReconciler {
           drifted ? 'repaired drift' : 'applied',
         );
       }
-      this.applied = recordApplied(desired, backend, role, floatingIps, current.refusedAny);
+      this.applied = applied ?? recordApplied(desired, backend, role, floatingIps, current.refusedAny);
       await yieldToLoop();
       if (reports) {
-        await this.report(floatingIps, 'ACTIVE', '');
+        await this.deps.statusWriter.write(active ?? statusChanges(floatingIps, 'ACTIVE', ''));
         await this.reportRouter(current.router, '', (await dataplane.routerNote?.(desired)) ?? '');
       }
       return (this.last = outcome({
@@ -695,9 +706,8 @@ export class RouterReconciler {
     status: FloatingIpStatus,
     reason: string,
   ): Promise<void> {
-    const stale = fips.filter((f) => f.status !== status || f.statusReason !== reason);
     // Through the agent's status writer: one transaction for what every router's passes report within a few ms.
-    await this.deps.statusWriter.write(stale.map((fip) => ({ fip, status, reason })));
+    await this.deps.statusWriter.write(statusChanges(fips, status, reason));
   }
 }
 

@@ -109,6 +109,19 @@ export class StatusWriter {
   }
 }
 
+/**
+ * The entries that change a floating IP's status, sorted as the writer writes them: the writer's own sort of a
+ * pass's 100,000 entries is then a single walk, and a full pass prepares them while its floating addresses go in.
+ */
+export function statusChanges(
+  fips: readonly ReportedFloatingIp[],
+  status: FloatingIpStatus,
+  reason: string,
+): StatusEntry[] {
+  const stale = fips.filter((f) => f.status !== status || f.statusReason !== reason);
+  return byId(stale.map((fip) => ({ fip, status, reason })));
+}
+
 /** Entries sorted by floating IP id, those of one floating IP in the order given (Array.prototype.sort is stable). */
 function byId(entries: StatusEntry[]): StatusEntry[] {
   return entries.sort((a, b) => (a.fip.id < b.fip.id ? -1 : a.fip.id > b.fip.id ? 1 : 0));

@@ -162,11 +162,22 @@ export class RouterDataplane<State extends BackendState = BackendState> {
   /**
    * Applies a whole-router plan made from `actual`, then the chores. Returns the conntrack entries deleted. On
    * success the record is what the kernel now holds; on failure there is none, so the next pass reads.
+   * `meanwhile`: the caller's own preparations for after the apply, run while the floating addresses go in (see
+   * run); nothing it prepares may take effect before the apply has succeeded.
    */
-  async apply(plan: Plan, desired: DesiredRouter, actual: State & ActualRouter): Promise<number> {
+  async apply(
+    plan: Plan,
+    desired: DesiredRouter,
+    actual: State & ActualRouter,
+    meanwhile?: () => void,
+  ): Promise<number> {
     this.records.delete(desired.routerId);
-    const deleted = await this.run(plan);
-    this.records.set(desired.routerId, this.recordAfter(plan, desired, actual));
+    let record: Record<State> | undefined;
+    const deleted = await this.run(plan, () => {
+      record = this.recordAfter(plan, desired, actual);
+      meanwhile?.();
+    });
+    this.records.set(desired.routerId, record ?? this.recordAfter(plan, desired, actual));
     if (this.chores.warmChannels && !this.backend.withoutKernel) this.channels?.warm(desired.namespace);
     return deleted;
   }
@@ -225,12 +236,20 @@ export class RouterDataplane<State extends BackendState = BackendState> {
     this.records.delete(routerId);
   }
 
-  private async run(plan: Plan): Promise<number> {
+  private async run(plan: Plan, meanwhile?: () => void): Promise<number> {
     if (plan.batch !== null) {
       await this.backend.apply(plan);
       await applyFailpoint();
     }
-    await this.addresses.change(plan.target, plan.addAddresses, plan.removeAddresses);
+    // Translation first, addresses second. The addresses are another process's work (an `ip -batch` of 100,000
+    // local routes takes over a second), which reads its input from a file (see exec/run.ts): the records and
+    // reports that follow an apply are prepared meanwhile instead of after it.
+    const addressing = this.addresses.change(plan.target, plan.addAddresses, plan.removeAddresses);
+    try {
+      meanwhile?.();
+    } finally {
+      await addressing;
+    }
     if (this.backend.withoutKernel) return 0;
     const deleted = this.chores.conntrackCleanup
       ? await cleanConntrack(plan.target, plan.added, plan.removed)

@@ -1,4 +1,7 @@
 import { spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseNamespaceName } from '../model/names.js';
 import { displayCommand } from './display.js';
 import { recordPrograms } from './record-programs.js';
@@ -49,30 +52,66 @@ export function commandLine(file: string, args: readonly string[], netns?: strin
  */
 const DIE_WITH_PARENT = ['setpriv', '--pdeathsig', 'KILL', '--'];
 
-export const run: Runner = (file, args, options = {}) => {
+/**
+ * Above this, the input reaches the program through a file rather than a pipe. A pipe takes 64 KiB; the rest waits
+ * for the event loop to write it, so a program fed megabytes (`ip -batch` of 100,000 local routes) stalls
+ * whenever the daemon computes, and the daemon cannot do its other work while that program runs.
+ */
+const PIPE_INPUT_MAX = 64 * 1024;
+
+export const run: Runner = async (file, args, options = {}) => {
   const argv = commandLine(file, args, options.netns);
   recordPrograms([...DIE_WITH_PARENT, ...argv]);
-  return new Promise((resolve, reject) => {
-    const child = spawn(DIE_WITH_PARENT[0]!, [...DIE_WITH_PARENT.slice(1), ...argv], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-      timeout: options.timeoutMs ?? 120_000,
-      env: { ...process.env, LC_ALL: 'C' },
+  const input = options.input ?? '';
+  // Synchronously, so that the program is started within this call: a caller may compute meanwhile (see
+  // RouterDataplane.run), and an await here would hold the start back until it is done.
+  const inputFd = input.length > PIPE_INPUT_MAX ? openInputFile(input) : undefined;
+  try {
+    return await new Promise((resolve, reject) => {
+      const child = spawn(DIE_WITH_PARENT[0]!, [...DIE_WITH_PARENT.slice(1), ...argv], {
+        stdio: [inputFd ?? 'pipe', 'pipe', 'pipe'],
+        timeout: options.timeoutMs ?? 120_000,
+        env: { ...process.env, LC_ALL: 'C' },
+      });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      child.stdout!.on('data', (b: Buffer) => out.push(b));
+      child.stderr!.on('data', (b: Buffer) => err.push(b));
+      child.on('error', (e) => reject(new ExecError(argv, -1, e.message)));
+      child.on('close', (code, signal) => {
+        const result = {
+          stdout: Buffer.concat(out).toString(),
+          stderr: Buffer.concat(err).toString(),
+          code: code ?? -1,
+        };
+        if (code === 0 || (code !== null && options.okExitCodes?.includes(code))) resolve(result);
+        else reject(new ExecError(argv, code ?? -1, result.stderr || (signal ? `killed by ${signal}` : '')));
+      });
+      if (child.stdin) {
+        child.stdin.on('error', () => undefined);
+        child.stdin.end(input);
+      }
     });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('error', (e) => reject(new ExecError(argv, -1, e.message)));
-    child.on('close', (code, signal) => {
-      const result = {
-        stdout: Buffer.concat(out).toString(),
-        stderr: Buffer.concat(err).toString(),
-        code: code ?? -1,
-      };
-      if (code === 0 || (code !== null && options.okExitCodes?.includes(code))) resolve(result);
-      else reject(new ExecError(argv, code ?? -1, result.stderr || (signal ? `killed by ${signal}` : '')));
-    });
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(options.input ?? '');
-  });
+  } finally {
+    // The child holds its own copy of the descriptor; the file itself was unlinked when opened.
+    if (inputFd !== undefined) closeSync(inputFd);
+  }
 };
+
+/**
+ * The input in a file that is already unlinked (private to this process and the child it is given to); undefined
+ * when no temporary file can be written (a full or read-only /tmp): the pipe still works, only slower.
+ */
+function openInputFile(input: string): number | undefined {
+  let dir: string | undefined;
+  try {
+    dir = mkdtempSync(join(tmpdir(), 'sfip-input-'));
+    const path = join(dir, 'input');
+    writeFileSync(path, input, { mode: 0o600 });
+    return openSync(path, 'r');
+  } catch {
+    return undefined;
+  } finally {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -3,12 +3,15 @@ import type * as BpfModule from 'bpf';
 import type { MapRef, RawMap as RawMapType } from 'bpf';
 import { yieldToLoop } from '../common/yield-to-loop.js';
 import type { MapSpec } from './layout.js';
-import { qosValues, qosValueText } from './qos.js';
+import { lookupBatches, updateBatch } from './batch-syscalls.js';
+import { QOS_VALUE_SIZE, qosValues, qosValueText } from './qos.js';
 import {
+  addressBuffer,
   addressKeys,
   addressText,
-  macBytes,
+  macBuffer,
   macText,
+  macValues,
   pfKeys,
   pfKeyText,
   pfValues,
@@ -80,19 +83,31 @@ export function mapMatches(map: PinnedMap, spec: MapSpec, capacity: number): boo
 
 /** How a map's keys or values are written as text (for planning) and as bytes (for the kernel). */
 export interface Codec {
-  /** Many texts as views into one buffer, what the batch calls take. */
+  /** Many texts as views into one buffer, what the delete batches take. */
   readonly bytes: (texts: readonly string[]) => Buffer[];
-  readonly text: (bytes: Buffer) => string;
+  /** Many texts back to back in one buffer, what the update batches take (see batch-syscalls.ts). */
+  readonly buffer: (texts: readonly string[]) => Buffer;
+  /** The text of the key or value at `offset` in a batch's buffer. */
+  readonly text: (bytes: Buffer, offset: number) => string;
 }
 
-export const ADDRESS: Codec = { bytes: addressKeys, text: (b) => addressText(b) };
+/** A codec from one that writes views into one buffer and reads its own buffer (the small maps). */
+function viewCodec(bytes: Codec['bytes'], size: number, text: (bytes: Buffer) => string): Codec {
+  return {
+    bytes,
+    buffer: (texts) => Buffer.concat(bytes(texts)),
+    text: (b, offset) => text(b.subarray(offset, offset + size)),
+  };
+}
+
+export const ADDRESS: Codec = { bytes: addressKeys, buffer: addressBuffer, text: addressText };
 /** pf_in and pf_out: "203.0.113.11 tcp 2222" -> "10.0.0.12 22" (forwarding.ts). */
-export const PF_KEY: Codec = { bytes: pfKeys, text: pfKeyText };
-export const PF_VALUE: Codec = { bytes: pfValues, text: pfValueText };
+export const PF_KEY: Codec = viewCodec(pfKeys, 8, pfKeyText);
+export const PF_VALUE: Codec = viewCodec(pfValues, 8, pfValueText);
 /** fixed_macs values: a port's MAC (lower case, colon-separated). */
-export const MAC_VALUE: Codec = { bytes: (texts) => texts.map(macBytes), text: macText };
+export const MAC_VALUE: Codec = { bytes: macValues, buffer: macBuffer, text: macText };
 /** qos: a floating IP's limits as their `limitsKey` (qos.ts). */
-export const QOS_VALUE: Codec = { bytes: qosValues, text: qosValueText };
+export const QOS_VALUE: Codec = viewCodec(qosValues, QOS_VALUE_SIZE, qosValueText);
 
 /**
  * Reads a hash map with batch lookups, keys and values as text. The event loop runs between batches: a read of
@@ -102,8 +117,9 @@ export const QOS_VALUE: Codec = { bytes: qosValues, text: qosValueText };
  */
 export async function readMap(map: PinnedMap, key: Codec, value: Codec): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  for (const batch of map.raw.getBatch(BATCH)) {
-    for (const [k, v] of batch) out.set(key.text(k), value.text(v));
+  const { keySize, valueSize } = map.ref;
+  for (const { count, keys, values } of lookupBatches(map.ref, BATCH)) {
+    for (let i = 0; i < count; i++) out.set(key.text(keys, i * keySize), value.text(values, i * valueSize));
     await yieldToLoop();
   }
   return out;
@@ -144,9 +160,9 @@ export function changeMap(
   for (let i = 0; i < change.set.length; i += BATCH) {
     const entries = change.set.slice(i, i + BATCH);
     try {
-      const keys = key.bytes(entries.map(([k]) => k));
-      const values = value.bytes(entries.map(([, v]) => v));
-      map.raw.setBatch(keys.map((k, j) => [k, values[j]!] as [Buffer, Buffer]));
+      const keys = key.buffer(entries.map(([k]) => k));
+      const values = value.buffer(entries.map(([, v]) => v));
+      updateBatch(map.ref, keys, values, entries.length);
     } catch (error) {
       if (isBpfError(error, 'E2BIG', 'ENOMEM')) {
         const failed = entries[error.count ?? 0] ?? entries[0]!;
