@@ -1,0 +1,112 @@
+/**
+ * Filling through the API with the agent running, alone, through the real daemon on a scale topology (issue 15's
+ * fill goal): the per-request fill and the bulk fill of the scale suite, each timed from the first request to
+ * every floating IP ACTIVE, with the daemon's CPU and optionally its profile; no samples, churn or restart, so a
+ * change to the create path is measured in minutes.
+ * `node --import tsx bench/control/fill-profile.ts --routers 1 --per-router 100000 --backend nftables --fill 5000
+ * --methods per-request,bulk --prefix hk --port 29900 [--template DIR] [--prof-dir DIR]` (after `npm run build`).
+ * `--template DIR` keeps the populated store there (and its ids) and reuses it on the next run of the same shape.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { PIN_ROOT } from '../../src/dataplane/ebpf/layout.js';
+import { parseBackendName } from '../../src/model/index.js';
+import { bulkFillThroughApi, fillThroughApi, type FillResult } from './api-measures.js';
+import { copyPopulated, populateScaleStore, type ScalePopulatedIds } from './populate-scale.js';
+import { ServerProcess } from './processes.js';
+import {
+  buildScaleTopology,
+  cleanupOnInterrupt,
+  destroyScaleTopology,
+  scaleTopology,
+} from './scale-topology.js';
+
+const { values } = parseArgs({
+  options: {
+    routers: { type: 'string', default: '1' },
+    'per-router': { type: 'string', default: '100000' },
+    backend: { type: 'string', default: 'nftables' },
+    fill: { type: 'string', default: '5000' },
+    methods: { type: 'string', default: 'per-request,bulk' },
+    'bulk-size': { type: 'string', default: '100' },
+    prefix: { type: 'string', default: 'fil' },
+    port: { type: 'string', default: '29740' },
+    'prof-dir': { type: 'string' },
+    template: { type: 'string' },
+  },
+});
+const backend = parseBackendName(values.backend);
+const fill = Number(values.fill);
+const bulkSize = Number(values['bulk-size']);
+const methods = values.methods.split(',');
+for (const m of methods)
+  if (m !== 'per-request' && m !== 'bulk')
+    throw new Error(`--methods: '${m}' is neither per-request nor bulk`);
+const shape = { routers: Number(values.routers), perRouter: Number(values['per-router']) };
+// The template is sized for both fills whatever runs, so one template serves every --methods.
+const t = scaleTopology(values.prefix, shape, { samples: 0, fill: 2 * fill });
+const port = Number(values.port);
+const url = `http://127.0.0.1:${port}`;
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+
+const template = values.template ?? mkdtempSync(join(tmpdir(), 'sfip-fill-template-'));
+const idsFile = join(template, 'ids.json');
+let ids: ScalePopulatedIds;
+if (existsSync(idsFile)) ids = JSON.parse(readFileSync(idsFile, 'utf8')) as ScalePopulatedIds;
+else {
+  mkdirSync(template, { recursive: true });
+  const started = performance.now();
+  ids = await populateScaleStore(template, t, backend, 0);
+  writeFileSync(idsFile, JSON.stringify(ids));
+  console.log(`populated in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+}
+const stateDir = mkdtempSync(join(tmpdir(), 'sfip-fill-'));
+let server: ServerProcess | undefined;
+const cleanup = async () => {
+  server?.child.kill('SIGKILL');
+  await destroyScaleTopology(t);
+  for (const r of ids.routers) rmSync(join(PIN_ROOT, r.routerId), { recursive: true, force: true });
+  rmSync(stateDir, { recursive: true, force: true });
+  if (!values.template) rmSync(template, { recursive: true, force: true });
+};
+const unregister = cleanupOnInterrupt(cleanup);
+try {
+  await buildScaleTopology(t);
+  await copyPopulated(template, stateDir, ids, backend);
+  const prof = values['prof-dir'];
+  server = new ServerProcess(
+    stateDir,
+    port,
+    prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`, '--cpu-prof-name=fill.cpuprofile'] : [],
+  );
+  const convergeMs = await server.whenReady(url, 1_200_000);
+  console.log(`converged in ${(convergeMs / 1000).toFixed(1)} s (load ${load()})`);
+  await new Promise((r) => setTimeout(r, 10_000));
+  const networks = ids.routers.map((r) => r.internalNetworkId);
+  for (const method of methods) {
+    const before = load();
+    const c0 = server.cpuSeconds();
+    const result: FillResult =
+      method === 'bulk'
+        ? await bulkFillThroughApi(url, networks, ids.externalNetworkId, fill, undefined, bulkSize)
+        : await fillThroughApi(url, networks, ids.externalNetworkId, fill);
+    const c1 = server.cpuSeconds();
+    const active = result.active ?? result.count;
+    console.log(
+      `${backend} ${shape.routers} × ${shape.perRouter} ${method}${method === 'bulk' ? ` of ${bulkSize}` : ''}: ` +
+        `${active} ACTIVE of ${result.count} in ${result.ms.toFixed(0)} ms = ${Math.round(active / (result.ms / 1000))}/s, ` +
+        `daemon CPU ${(c1.daemon - c0.daemon).toFixed(1)} s, children ${(c1.children - c0.children).toFixed(1)} s; ` +
+        `load ${before} before, ${load()} after`,
+    );
+    await new Promise((r) => setTimeout(r, 5000));
+  }
+  await server.stop();
+} finally {
+  unregister();
+  await cleanup();
+}
