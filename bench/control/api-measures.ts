@@ -231,7 +231,10 @@ export async function bulkFillThroughApi(
             `/v2.0/ports?fields=id&fields=name&${query}`,
           );
           const byName = new Map(page.ports.map((p) => [p.name, p.id]));
-          return all(names.flatMap((name) => byName.get(name) ?? []), size);
+          return all(
+            names.flatMap((name) => byName.get(name) ?? []),
+            size,
+          );
         },
       );
       const fipIds = await s.createOnce(
@@ -246,7 +249,9 @@ export async function bulkFillThroughApi(
           ).floatingips.map((f) => f.id),
         async () => {
           const query = portIds.map((id) => `port_id=${id}`).join('&');
-          const page = await api.get<{ floatingips: { id: string }[] }>(`/v2.0/floatingips?fields=id&${query}`);
+          const page = await api.get<{ floatingips: { id: string }[] }>(
+            `/v2.0/floatingips?fields=id&${query}`,
+          );
           return all(
             page.floatingips.map((f) => f.id),
             size,

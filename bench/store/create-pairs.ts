@@ -28,7 +28,8 @@ const { values } = parseArgs({
     dist: { type: 'string', default: join(import.meta.dirname, '../../dist') },
   },
 });
-if (!values.template) throw new Error('--template DIR: a populated store (see bench/control/fill-profile.ts)');
+if (!values.template)
+  throw new Error('--template DIR: a populated store (see bench/control/fill-profile.ts)');
 const pairs = Number(values.pairs);
 const group = Number(values.group);
 const load = <T>(path: string) => import(pathToFileURL(join(resolve(values.dist), path)).href) as Promise<T>;
