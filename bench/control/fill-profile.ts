@@ -6,6 +6,7 @@
  * `node --import tsx bench/control/fill-profile.ts --routers 1 --per-router 100000 --backend nftables --fill 5000
  * --methods per-request,bulk --prefix hk --port 29900 [--template DIR] [--prof-dir DIR]` (after `npm run build`).
  * `--template DIR` keeps the populated store there (and its ids) and reuses it on the next run of the same shape.
+ * `--root DIR` runs the daemon from another tree's build (DIR/dist, DIR/node_modules), to compare two builds.
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -35,6 +36,8 @@ const { values } = parseArgs({
     port: { type: 'string', default: '29740' },
     'prof-dir': { type: 'string' },
     template: { type: 'string' },
+    /** Another source tree whose build (ROOT/dist) runs the daemon, e.g. a checkout of main: before and after. */
+    root: { type: 'string' },
   },
 });
 const backend = parseBackendName(values.backend);
@@ -83,6 +86,7 @@ try {
     stateDir,
     port,
     prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`, '--cpu-prof-name=fill.cpuprofile'] : [],
+    values.root === undefined ? undefined : `${values.root.replace(/\/$/, '')}/`,
   );
   const convergeMs = await server.whenReady(url, 1_200_000);
   console.log(`converged in ${(convergeMs / 1000).toFixed(1)} s (load ${load()})`);
