@@ -95,16 +95,20 @@ try {
   for (const method of methods) {
     const before = load();
     const c0 = server.cpuSeconds();
+    // This process is the 16 clients: on a 2-core machine their CPU is taken from the daemon's.
+    const client0 = process.cpuUsage();
     const result: FillResult =
       method === 'bulk'
         ? await bulkFillThroughApi(url, networks, ids.externalNetworkId, fill, undefined, bulkSize)
         : await fillThroughApi(url, networks, ids.externalNetworkId, fill);
     const c1 = server.cpuSeconds();
+    const client = process.cpuUsage(client0);
     const active = result.active ?? result.count;
     console.log(
       `${backend} ${shape.routers} × ${shape.perRouter} ${method}${method === 'bulk' ? ` of ${bulkSize}` : ''}: ` +
         `${active} ACTIVE of ${result.count} in ${result.ms.toFixed(0)} ms = ${Math.round(active / (result.ms / 1000))}/s, ` +
-        `daemon CPU ${(c1.daemon - c0.daemon).toFixed(1)} s, children ${(c1.children - c0.children).toFixed(1)} s; ` +
+        `daemon CPU ${(c1.daemon - c0.daemon).toFixed(1)} s, children ${(c1.children - c0.children).toFixed(1)} s, ` +
+        `clients ${((client.user + client.system) / 1e6).toFixed(1)} s; ` +
         `load ${before} before, ${load()} after`,
     );
     await new Promise((r) => setTimeout(r, 5000));
