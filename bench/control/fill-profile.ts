@@ -8,21 +8,16 @@
  * `--template DIR` keeps the populated store there (and its ids) and reuses it on the next run of the same shape.
  * `--root DIR` runs the daemon from another tree's build (DIR/dist, DIR/node_modules), to compare two builds.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { PIN_ROOT } from '../../src/dataplane/ebpf/layout.js';
 import { parseBackendName } from '../../src/model/index.js';
 import { bulkFillThroughApi, fillThroughApi, type FillResult } from './api-measures.js';
-import { copyPopulated, populateScaleStore, type ScalePopulatedIds } from './populate-scale.js';
+import { populatedTemplate } from './populate-scale.js';
 import { ServerProcess } from './processes.js';
-import {
-  buildScaleTopology,
-  cleanupOnInterrupt,
-  destroyScaleTopology,
-  scaleTopology,
-} from './scale-topology.js';
+import { scaleTopology } from './scale-topology.js';
+import { templateRun } from './template-run.js';
 
 const { values } = parseArgs({
   options: {
@@ -58,32 +53,21 @@ const load = () =>
     .join(' ');
 
 const template = values.template ?? mkdtempSync(join(tmpdir(), 'sfip-fill-template-'));
-const idsFile = join(template, 'ids.json');
-let ids: ScalePopulatedIds;
-if (existsSync(idsFile)) ids = JSON.parse(readFileSync(idsFile, 'utf8')) as ScalePopulatedIds;
-else {
-  mkdirSync(template, { recursive: true });
-  const started = performance.now();
-  ids = await populateScaleStore(template, t, backend, 0);
-  writeFileSync(idsFile, JSON.stringify(ids));
-  console.log(`populated in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-}
-const stateDir = mkdtempSync(join(tmpdir(), 'sfip-fill-'));
+const ids = await populatedTemplate(template, t, backend, 0);
 let server: ServerProcess | undefined;
-const cleanup = async () => {
-  server?.child.kill('SIGKILL');
-  await destroyScaleTopology(t);
-  for (const r of ids.routers) rmSync(join(PIN_ROOT, r.routerId), { recursive: true, force: true });
-  rmSync(stateDir, { recursive: true, force: true });
-  if (!values.template) rmSync(template, { recursive: true, force: true });
-};
-const unregister = cleanupOnInterrupt(cleanup);
+const run = await templateRun({
+  t,
+  ids,
+  template,
+  keepTemplate: values.template !== undefined,
+  backend,
+  name: 'fill',
+  stop: () => server?.child.kill('SIGKILL'),
+});
 try {
-  await buildScaleTopology(t);
-  await copyPopulated(template, stateDir, ids, backend);
   const prof = values['prof-dir'];
   server = new ServerProcess(
-    stateDir,
+    run.stateDir,
     port,
     prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`, '--cpu-prof-name=fill.cpuprofile'] : [],
     values.root === undefined ? undefined : `${values.root.replace(/\/$/, '')}/`,
@@ -115,6 +99,5 @@ try {
   }
   await server.stop();
 } finally {
-  unregister();
-  await cleanup();
+  await run.cleanup();
 }

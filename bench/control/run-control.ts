@@ -316,33 +316,19 @@ async function measurePoint(o: PointOptions): Promise<ControlPoint> {
       m.scrapeWindowMs && !m.skip?.scrape && sampled.length > 0
         ? await attempt('scrape', () => scrapeDuringShows(url, sampled[0]!.id, m.scrapeWindowMs!))
         : undefined;
-    const fill =
-      m.fillCount && m.fillCount > 0 && !m.skip?.fill
-        ? await attempt('fill', () =>
-            fillThroughApi(
-              url,
-              ids.routers.map((r) => r.internalNetworkId),
-              ids.externalNetworkId,
-              m.fillCount!,
-              m.fillBudgetMs,
-            ),
-          )
-        : undefined;
-    if (fill) o.log(`${label}: filled ${fill.count} through the API in ${fill.ms.toFixed(0)} ms`);
-    const bulkFill =
-      m.fillCount && m.fillCount > 0 && !m.skip?.fill
-        ? await attempt('fill', () =>
-            bulkFillThroughApi(
-              url,
-              ids.routers.map((r) => r.internalNetworkId),
-              ids.externalNetworkId,
-              m.fillCount!,
-              m.fillBudgetMs,
-            ),
-          )
-        : undefined;
-    if (bulkFill)
-      o.log(`${label}: filled ${bulkFill.count} through the API in bulk in ${bulkFill.ms.toFixed(0)} ms`);
+    // The per-request fill, then the bulk one: each creates fillCount floating IPs on their own ports.
+    const fillWith = async (how: '' | ' in bulk', run: typeof fillThroughApi) => {
+      if (!m.fillCount || m.fillCount <= 0 || m.skip?.fill) return undefined;
+      const networks = ids.routers.map((r) => r.internalNetworkId);
+      const result = await attempt('fill', () =>
+        run(url, networks, ids.externalNetworkId, m.fillCount!, m.fillBudgetMs),
+      );
+      if (result)
+        o.log(`${label}: filled ${result.count} through the API${how} in ${result.ms.toFixed(0)} ms`);
+      return result;
+    };
+    const fill = await fillWith('', fillThroughApi);
+    const bulkFill = await fillWith(' in bulk', bulkFillThroughApi);
     const restartAddress = floatingIpOf(t, 0, 0);
     const churn =
       m.churn && !m.skip?.churn
