@@ -7,23 +7,18 @@
  * Prints p50/p99/max, the load average, and the samples over 100 ms with their wall time (to match against the
  * daemon's profile or a stall log).
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ApiClient } from '../../src/client/api-client.js';
-import { PIN_ROOT } from '../../src/dataplane/ebpf/layout.js';
 import { parseBackendName } from '../../src/model/index.js';
 import { quantile } from '../stats.js';
 import { associateSamples } from './associate-samples.js';
-import { copyPopulated, populateScaleStore, type ScalePopulatedIds } from './populate-scale.js';
+import { populatedTemplate } from './populate-scale.js';
 import { NamespaceHelper, ServerProcess } from './processes.js';
-import {
-  buildScaleTopology,
-  cleanupOnInterrupt,
-  destroyScaleTopology,
-  scaleTopology,
-} from './scale-topology.js';
+import { scaleTopology } from './scale-topology.js';
+import { templateRun } from './template-run.js';
 
 const { values } = parseArgs({
   options: {
@@ -52,34 +47,25 @@ const load = () =>
     .join(' ');
 
 const template = values.template ?? mkdtempSync(join(tmpdir(), 'sfip-assoc-tail-template-'));
-const idsFile = join(template, 'ids.json');
-let ids: ScalePopulatedIds;
-if (existsSync(idsFile)) ids = JSON.parse(readFileSync(idsFile, 'utf8')) as ScalePopulatedIds;
-else {
-  mkdirSync(template, { recursive: true });
-  const started = performance.now();
-  ids = await populateScaleStore(template, t, backend, samples);
-  writeFileSync(idsFile, JSON.stringify(ids));
-  console.log(`populated in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-}
-const stateDir = mkdtempSync(join(tmpdir(), 'sfip-assoc-tail-'));
+const ids = await populatedTemplate(template, t, backend, samples);
 const helpers: NamespaceHelper[] = [];
 let server: ServerProcess | undefined;
-const cleanup = async () => {
-  for (const h of helpers) h.close();
-  server?.child.kill('SIGKILL');
-  await destroyScaleTopology(t);
-  for (const r of ids.routers) rmSync(join(PIN_ROOT, r.routerId), { recursive: true, force: true });
-  rmSync(stateDir, { recursive: true, force: true });
-  if (!values.template) rmSync(template, { recursive: true, force: true });
-};
-const unregister = cleanupOnInterrupt(cleanup);
+const run = await templateRun({
+  t,
+  ids,
+  template,
+  keepTemplate: values.template !== undefined,
+  backend,
+  name: 'assoc-tail',
+  stop: () => {
+    for (const h of helpers) h.close();
+    server?.child.kill('SIGKILL');
+  },
+});
 try {
-  await buildScaleTopology(t);
-  await copyPopulated(template, stateDir, ids, backend);
   const prof = values['prof-dir'];
   server = new ServerProcess(
-    stateDir,
+    run.stateDir,
     port,
     [
       ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`, '--cpu-prof-name=daemon.cpuprofile'] : []),
@@ -118,6 +104,5 @@ try {
   );
   await server.stop();
 } finally {
-  unregister();
-  await cleanup();
+  await run.cleanup();
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { cpSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   addRouterInterface,
   createFloatingIp,
@@ -140,4 +141,24 @@ export async function copyPopulated(
   } finally {
     await store.close();
   }
+}
+
+/**
+ * The ids of a store populated in `template` (its sfip.db and ids.json), populating it first when it holds none:
+ * the focused scripts (associate-tail.ts, fill-profile.ts) keep a template across runs of the same shape.
+ */
+export async function populatedTemplate(
+  template: string,
+  t: ScaleTopology,
+  backend: BackendName,
+  samples: number,
+): Promise<ScalePopulatedIds> {
+  const idsFile = join(template, 'ids.json');
+  if (existsSync(idsFile)) return JSON.parse(readFileSync(idsFile, 'utf8')) as ScalePopulatedIds;
+  mkdirSync(template, { recursive: true });
+  const started = performance.now();
+  const ids = await populateScaleStore(template, t, backend, samples);
+  writeFileSync(idsFile, JSON.stringify(ids));
+  console.log(`populated in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  return ids;
 }

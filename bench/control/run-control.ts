@@ -7,6 +7,7 @@ import { PIN_ROOT } from '../../src/dataplane/ebpf/layout.js';
 import type { BackendName } from '../../src/model/index.js';
 import { quantile } from '../stats.js';
 import {
+  bulkFillThroughApi,
   churnAssociations,
   disassociateSamples,
   fillThroughApi,
@@ -39,7 +40,10 @@ export interface ControlMeasures {
   readonly replyTimeoutMs?: number;
   /** Shortest UDP stream kept running across an agent restart; it lasts 1.5 × converge + 1 s when that is more. */
   readonly restartStreamMs: number;
-  /** Floating IPs created through the API (a port and a floating IP each) by 16 clients, agent running. */
+  /**
+   * Floating IPs created through the API (a port and a floating IP each) by 16 clients, agent running: once one
+   * item a request, then as many again in bulk requests.
+   */
   readonly fillCount?: number;
   /** Wall time for the fill; past it, the floating IPs ACTIVE by then are counted. Default 10 minutes. */
   readonly fillBudgetMs?: number;
@@ -90,6 +94,8 @@ export interface ControlPoint {
   readonly stopSkipped?: number;
   /** Filling through the API with the agent running: how many, by how many clients, first request to all ACTIVE. */
   readonly fill?: FillResult;
+  /** The same fill in bulk requests (ports, then floating IPs, 100 a request); absent in runs before it. */
+  readonly bulkFill?: FillResult;
   readonly churn?: ChurnResult;
   readonly scrape?: ScrapeResult;
   /** Measures this backend left out, and why. */
@@ -191,7 +197,8 @@ export async function measureShape(
   const { measuresOf } = o;
   const samples = Math.max(...o.backends.map((b) => measuresOf(b).latencySamples));
   const fill = Math.max(...o.backends.map((b) => measuresOf(b).fillCount ?? 0));
-  const t = scaleTopology(o.prefix, o.shape, { samples, fill });
+  // Twice: the per-request fill, then the bulk one.
+  const t = scaleTopology(o.prefix, o.shape, { samples, fill: 2 * fill });
   const template = mkdtempSync(join(tmpdir(), 'sfip-bench-cp-template-'));
   const out: { backend: BackendName; point: ControlPoint }[] = [];
   try {
@@ -309,19 +316,19 @@ async function measurePoint(o: PointOptions): Promise<ControlPoint> {
       m.scrapeWindowMs && !m.skip?.scrape && sampled.length > 0
         ? await attempt('scrape', () => scrapeDuringShows(url, sampled[0]!.id, m.scrapeWindowMs!))
         : undefined;
-    const fill =
-      m.fillCount && m.fillCount > 0 && !m.skip?.fill
-        ? await attempt('fill', () =>
-            fillThroughApi(
-              url,
-              ids.routers.map((r) => r.internalNetworkId),
-              ids.externalNetworkId,
-              m.fillCount!,
-              m.fillBudgetMs,
-            ),
-          )
-        : undefined;
-    if (fill) o.log(`${label}: filled ${fill.count} through the API in ${fill.ms.toFixed(0)} ms`);
+    // The per-request fill, then the bulk one: each creates fillCount floating IPs on their own ports.
+    const fillWith = async (how: '' | ' in bulk', run: typeof fillThroughApi) => {
+      if (!m.fillCount || m.fillCount <= 0 || m.skip?.fill) return undefined;
+      const networks = ids.routers.map((r) => r.internalNetworkId);
+      const result = await attempt('fill', () =>
+        run(url, networks, ids.externalNetworkId, m.fillCount!, m.fillBudgetMs),
+      );
+      if (result)
+        o.log(`${label}: filled ${result.count} through the API${how} in ${result.ms.toFixed(0)} ms`);
+      return result;
+    };
+    const fill = await fillWith('', fillThroughApi);
+    const bulkFill = await fillWith(' in bulk', bulkFillThroughApi);
     const restartAddress = floatingIpOf(t, 0, 0);
     const churn =
       m.churn && !m.skip?.churn
@@ -383,6 +390,7 @@ async function measurePoint(o: PointOptions): Promise<ControlPoint> {
       }),
       ...(stop && stop.skipped > 0 && { stopSkipped: stop.skipped, sampleBudgetMs: budgetMs }),
       ...(fill && { fill }),
+      ...(bulkFill && { bulkFill }),
       ...(churn && { churn }),
       ...(scrape && { scrape }),
       ...(Object.keys(skipped).length > 0 && { skipped }),

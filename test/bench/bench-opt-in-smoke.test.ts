@@ -81,6 +81,12 @@ describe('npm run bench --only scale,port-forwarding (smoke profile)', { timeout
       assert.equal(p.fill?.count, 50);
       assert.equal(p.fill.active, undefined, `${where}: the fill finished within its budget`);
       assert.ok(p.fill.ms > 0);
+      assert.equal(p.fill.bulkSize, undefined, `${where}: the first fill is one item a request`);
+      // The bulk fill: as many again, in requests of 100 (so here one request of ports and one of floating IPs).
+      assert.equal(p.bulkFill?.count, 50);
+      assert.equal(p.bulkFill.bulkSize, 100);
+      assert.equal(p.bulkFill.active, undefined, `${where}: the bulk fill finished within its budget`);
+      assert.ok(p.bulkFill.ms > 0);
       const churn = p.churn!;
       assert.equal(churn.refused, 0, 'the API refused no churn change');
       assert.equal(churn.changes, churn.targetPerSecond * churn.seconds);
@@ -96,5 +102,14 @@ describe('npm run bench --only scale,port-forwarding (smoke profile)', { timeout
   it('writes the goals table with a column per topology', () => {
     assert.match(doc, /\| measure \| goal \(issue 15\) \| 1 × 100, nftables \| 4 × 25, nftables \|/);
     assert.match(doc, /\| converge from empty \| ≤ 5 s \|/);
+    // Both fills, each its own named row.
+    assert.match(
+      doc,
+      /\| fill through the API, agent running: one port, then one floating IP, a request \| ≥ 1,000/,
+    );
+    assert.match(
+      doc,
+      /\| fill through the API, agent running: bulk requests \(ports, then floating IPs\) \| ≥ 1,000/,
+    );
   });
 });

@@ -1,0 +1,103 @@
+/**
+ * Filling through the API with the agent running, alone, through the real daemon on a scale topology (issue 15's
+ * fill goal): the per-request fill and the bulk fill of the scale suite, each timed from the first request to
+ * every floating IP ACTIVE, with the daemon's CPU and optionally its profile; no samples, churn or restart, so a
+ * change to the create path is measured in minutes.
+ * `node --import tsx bench/control/fill-profile.ts --routers 1 --per-router 100000 --backend nftables --fill 5000
+ * --methods per-request,bulk --prefix hk --port 29900 [--template DIR] [--prof-dir DIR]` (after `npm run build`).
+ * `--template DIR` keeps the populated store there (and its ids) and reuses it on the next run of the same shape.
+ * `--root DIR` runs the daemon from another tree's build (DIR/dist, DIR/node_modules), to compare two builds.
+ */
+import { mkdtempSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parseBackendName } from '../../src/model/index.js';
+import { bulkFillThroughApi, fillThroughApi, type FillResult } from './api-measures.js';
+import { populatedTemplate } from './populate-scale.js';
+import { ServerProcess } from './processes.js';
+import { scaleTopology } from './scale-topology.js';
+import { templateRun } from './template-run.js';
+
+const { values } = parseArgs({
+  options: {
+    routers: { type: 'string', default: '1' },
+    'per-router': { type: 'string', default: '100000' },
+    backend: { type: 'string', default: 'nftables' },
+    fill: { type: 'string', default: '5000' },
+    methods: { type: 'string', default: 'per-request,bulk' },
+    'bulk-size': { type: 'string', default: '100' },
+    prefix: { type: 'string', default: 'fil' },
+    port: { type: 'string', default: '29740' },
+    'prof-dir': { type: 'string' },
+    template: { type: 'string' },
+    /** Another source tree whose build (ROOT/dist) runs the daemon, e.g. a checkout of main: before and after. */
+    root: { type: 'string' },
+  },
+});
+const backend = parseBackendName(values.backend);
+const fill = Number(values.fill);
+const bulkSize = Number(values['bulk-size']);
+const methods = values.methods.split(',');
+for (const m of methods)
+  if (m !== 'per-request' && m !== 'bulk')
+    throw new Error(`--methods: '${m}' is neither per-request nor bulk`);
+const shape = { routers: Number(values.routers), perRouter: Number(values['per-router']) };
+// The template is sized for both fills whatever runs, so one template serves every --methods.
+const t = scaleTopology(values.prefix, shape, { samples: 0, fill: 2 * fill });
+const port = Number(values.port);
+const url = `http://127.0.0.1:${port}`;
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+
+const template = values.template ?? mkdtempSync(join(tmpdir(), 'sfip-fill-template-'));
+const ids = await populatedTemplate(template, t, backend, 0);
+let server: ServerProcess | undefined;
+const run = await templateRun({
+  t,
+  ids,
+  template,
+  keepTemplate: values.template !== undefined,
+  backend,
+  name: 'fill',
+  stop: () => server?.child.kill('SIGKILL'),
+});
+try {
+  const prof = values['prof-dir'];
+  server = new ServerProcess(
+    run.stateDir,
+    port,
+    prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`, '--cpu-prof-name=fill.cpuprofile'] : [],
+    values.root === undefined ? undefined : `${values.root.replace(/\/$/, '')}/`,
+  );
+  const convergeMs = await server.whenReady(url, 1_200_000);
+  console.log(`converged in ${(convergeMs / 1000).toFixed(1)} s (load ${load()})`);
+  await new Promise((r) => setTimeout(r, 10_000));
+  const networks = ids.routers.map((r) => r.internalNetworkId);
+  for (const method of methods) {
+    const before = load();
+    const c0 = server.cpuSeconds();
+    // This process is the 16 clients: on a 2-core machine their CPU is taken from the daemon's.
+    const client0 = process.cpuUsage();
+    const result: FillResult =
+      method === 'bulk'
+        ? await bulkFillThroughApi(url, networks, ids.externalNetworkId, fill, undefined, bulkSize)
+        : await fillThroughApi(url, networks, ids.externalNetworkId, fill);
+    const c1 = server.cpuSeconds();
+    const client = process.cpuUsage(client0);
+    const active = result.active ?? result.count;
+    console.log(
+      `${backend} ${shape.routers} × ${shape.perRouter} ${method}${method === 'bulk' ? ` of ${bulkSize}` : ''}: ` +
+        `${active} ACTIVE of ${result.count} in ${result.ms.toFixed(0)} ms = ${Math.round(active / (result.ms / 1000))}/s, ` +
+        `daemon CPU ${(c1.daemon - c0.daemon).toFixed(1)} s, children ${(c1.children - c0.children).toFixed(1)} s, ` +
+        `clients ${((client.user + client.system) / 1e6).toFixed(1)} s; ` +
+        `load ${before} before, ${load()} after`,
+    );
+    await new Promise((r) => setTimeout(r, 5000));
+  }
+  await server.stop();
+} finally {
+  await run.cleanup();
+}
