@@ -27,6 +27,7 @@ import type {
   BackendState,
   DesiredRouter,
   FloatingMapping,
+  Plan,
   RouterIntent,
   RouterTarget,
 } from '../dataplane/index.js';
@@ -250,6 +251,10 @@ export class RouterReconciler {
     const seen = withChanges(read.actual, read.landed);
     const plan = routerDataplane.plan(desired, seen);
     await yieldToLoop();
+    // A read that deltas overlapped may lack elements (an nftables set dumped while it changed): a plan that only
+    // adds is no evidence of drift, and the full pass it would start (a store read, a second kernel read, under
+    // churn) found "drift" of the same kind in every resync. The check is left to the next resync.
+    if (read.actual.mayLackElements && onlyAdds(plan)) return true;
     if (!isEmptyPlan(plan)) return false;
     // The empty apply records the read as what the kernel holds: trusted again, deltas plan from it.
     if (!trusted) await routerDataplane.apply(plan, desired, seen);
@@ -709,6 +714,11 @@ export class RouterReconciler {
     // Through the agent's status writer: one transaction for what every router's passes report within a few ms.
     await this.deps.statusWriter.write(statusChanges(fips, status, reason));
   }
+}
+
+/** Whether a plan only puts things in (elements, addresses), as it would for a read that lacked some. */
+function onlyAdds(plan: Plan): boolean {
+  return !plan.rebuild && plan.removed.length === 0 && plan.removeAddresses.length === 0;
 }
 
 /** Causes that must look at the kernel itself rather than at what the agent last applied. */

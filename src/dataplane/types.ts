@@ -111,6 +111,12 @@ export interface BackendState {
    * out).
    */
   readonly limits?: ReadonlyMap<string, string>;
+  /**
+   * Set when the read overlapped an apply to the same router (a delta beside a resync) and the backend reads
+   * elements in dumps that are not one snapshot: a netlink dump of a set that changes under it may skip elements
+   * (nftables). Such a read may lack elements the kernel holds; it never shows one the kernel does not.
+   */
+  readonly mayLackElements?: boolean;
 }
 
 /** A router as the kernel holds it: the backend's translation, and the floating addresses on its gateway. */

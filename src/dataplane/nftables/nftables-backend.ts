@@ -223,6 +223,7 @@ export class NftablesDataplane implements Dataplane {
       outbound: state.outbound,
       macs: state.macs,
       limits,
+      ...(overlapped && { mayLackElements: true }),
     };
   }
 
