@@ -127,14 +127,20 @@ function byId(entries: StatusEntry[]): StatusEntry[] {
   return entries.sort((a, b) => (a.fip.id < b.fip.id ? -1 : a.fip.id > b.fip.id ? 1 : 0));
 }
 
-/** Writes status entries in one status-only transaction (see Store.updateStatuses). */
+/**
+ * Writes status entries in one status-only transaction (see Store.updateStatuses). Every document it changes gets
+ * the same `updatedAt`, taken when the transaction computes its first: one clock read and one string per
+ * transaction instead of per floating IP (about 60 ms of CPU in a converge's 100,000).
+ */
 export function writeStatuses(store: Store, ctx: Context, entries: readonly StatusEntry[]): Promise<number> {
+  let at: string | undefined;
+  const once: Context = { ...ctx, now: () => (at ??= ctx.now()) };
   return store.updateStatuses(
     'floatingip',
     entries.map((e) => e.fip.id),
     (current, i) => {
       const { fip, status, reason } = entries[i]!;
-      return withFloatingIpStatus(ctx, current, fip, status, reason);
+      return withFloatingIpStatus(once, current, fip, status, reason);
     },
   );
 }
