@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { Bindings, ChildLoggerOptions, Logger } from 'pino';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
 import type { Store } from '../store/index.js';
 import type { FastifyRateLimitStoreCtor } from '@fastify/rate-limit';
 import { registerAuditLog, writeBursts, type AuditLog } from './audit-log.js';
@@ -99,14 +99,6 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     // Fastify logs "incoming request" and "request completed" for each request: two lines at info. One line,
     // written when the response is sent (see the onResponse hook), says everything both did.
     logController: new LogController({ disableRequestLogging: true }),
-    // Fastify gives every request's child logger an options object, empty unless a route sets a log level or
-    // serializers, and pino's child() rebuilds its formatters and serializers for any options object: a tenth of
-    // a floating IP create's CPU in the daemon. Without options pino takes its fast path: same bindings, same lines.
-    childLoggerFactory: (
-      logger: FastifyBaseLogger,
-      bindings: Bindings,
-      opts: ChildLoggerOptions,
-    ): FastifyBaseLogger => logger.child(bindings, Object.keys(opts).length > 0 ? opts : undefined),
     bodyLimit: options.bodyLimit ?? 256 * 1024,
     // Every request gets an id (the caller's X-Request-Id, or a new UUID); every log line of the request
     // carries it as reqId, and the response returns it in X-Request-Id.
