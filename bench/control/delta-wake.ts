@@ -7,19 +7,16 @@
  */
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { FakeDataplane } from '../../src/dataplane/index.js';
 import { createFloatingIp, updateFloatingIp } from '../../src/model/index.js';
 import { smallCloud } from '../../test/support/model-fixture.js';
-import { fakeAgent } from '../../test/support/fake-agent.js';
+import { startedFakeAgent } from '../../test/support/fake-agent.js';
 import { quantile } from '../stats.js';
 
 const { values } = parseArgs({
   options: { samples: { type: 'string', default: '400' }, 'gap-ms': { type: 'string', default: '20' } },
 });
 const c = await smallCloud();
-const dp = new FakeDataplane();
-const agent = fakeAgent(c.store, dp);
-await agent.start();
+const { agent, dp } = await startedFakeAgent(c.store);
 const fip = await c.store.update((tx) =>
   createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
 );

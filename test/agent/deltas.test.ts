@@ -16,7 +16,7 @@ import {
   updateRouter,
 } from '../../src/model/index.js';
 import { smallCloud, type SmallCloud } from '../support/model-fixture.js';
-import { fakeAgent } from '../support/fake-agent.js';
+import { fakeAgent, startedFakeAgent } from '../support/fake-agent.js';
 
 const status = (c: SmallCloud, id: string) =>
   c.store.read((v) => {
@@ -31,12 +31,7 @@ function outcomes(agent: Agent): ReconcileOutcome[] {
 }
 
 /** An agent on a fake dataplane, started. */
-async function startedAgent(c: SmallCloud): Promise<{ agent: Agent; dp: FakeDataplane }> {
-  const dp = new FakeDataplane();
-  const agent = fakeAgent(c.store, dp);
-  await agent.start();
-  return { agent, dp };
-}
+const startedAgent = (c: SmallCloud) => startedFakeAgent(c.store);
 
 const associate = (c: SmallCloud, portId: string) =>
   c.store.update((tx) => createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId }));
