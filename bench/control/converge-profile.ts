@@ -12,10 +12,9 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PIN_ROOT } from '../../src/dataplane/ebpf/layout.js';
-import { updateRouter, type BackendName, type Context } from '../../src/model/index.js';
-import { openStore } from '../../src/store/index.js';
+import type { BackendName } from '../../src/model/index.js';
 import { ServerProcess } from './processes.js';
-import { profileTopology } from './profile-topology.js';
+import { profileTopology, stateRouters } from './profile-topology.js';
 import { countPrograms } from './program-counts.js';
 
 const { values } = parseArgs({
@@ -143,27 +142,4 @@ try {
   await t.destroy();
   removePins();
   rmSync(stateDir, { recursive: true, force: true });
-}
-
-/**
- * The state's router ids, each router set to `backend` first: a saved state names the backend it was populated
- * for, and the same state measures the others.
- */
-async function stateRouters(dir: string, backend: BackendName): Promise<string[]> {
-  const store = openStore(undefined, dir);
-  const ctx: Context = {
-    projectId: 'bench',
-    isAdmin: true,
-    now: () => new Date().toISOString(),
-    newId: () => {
-      throw new Error('the bench creates nothing here');
-    },
-  };
-  try {
-    return await store.update((tx) =>
-      tx.list('router').map((r) => (r.backend === backend ? r : updateRouter(tx, ctx, r.id, { backend })).id),
-    );
-  } finally {
-    await store.close();
-  }
 }

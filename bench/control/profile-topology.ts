@@ -1,8 +1,14 @@
-import type { BackendName } from '../../src/model/index.js';
+import { updateRouter, type BackendName, type Context } from '../../src/model/index.js';
+import { openStore } from '../../src/store/index.js';
 import { benchTopology, buildTopology, destroyTopology } from '../topology.js';
 import { populateStore } from './populate.js';
 import { populateScaleStore } from './populate-scale.js';
-import { buildScaleTopology, destroyScaleTopology, scaleTopology, type ScaleTopology } from './scale-topology.js';
+import {
+  buildScaleTopology,
+  destroyScaleTopology,
+  scaleTopology,
+  type ScaleTopology,
+} from './scale-topology.js';
 
 /**
  * The lab of the focused profiling scripts (converge-profile.ts, churn-profile.ts): one router (the forwarding
@@ -41,4 +47,27 @@ export function profileTopology(prefix: string, fips: number, routers?: number):
     },
     destroy: () => destroyScaleTopology(t),
   };
+}
+
+/**
+ * The state's router ids, each router set to `backend` first: a saved state names the backend it was populated
+ * for, and the same state measures the others.
+ */
+export async function stateRouters(dir: string, backend: BackendName): Promise<string[]> {
+  const store = openStore(undefined, dir);
+  const ctx: Context = {
+    projectId: 'bench',
+    isAdmin: true,
+    now: () => new Date().toISOString(),
+    newId: () => {
+      throw new Error('the bench creates nothing here');
+    },
+  };
+  try {
+    return await store.update((tx) =>
+      tx.list('router').map((r) => (r.backend === backend ? r : updateRouter(tx, ctx, r.id, { backend })).id),
+    );
+  } finally {
+    await store.close();
+  }
 }

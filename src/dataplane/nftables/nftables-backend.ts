@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
 import { ExecError, run as defaultRun, type Runner } from '../../exec/run.js';
-import { checkGatewayDevice } from '../common/gateway-addresses.js';
 import { checkTool, kernelOptionChecks } from '../common/capabilities.js';
 import { probeNftables } from './probe.js';
 import { CHANNEL_MAX_BYTES, sharedChannels, type NetnsChannels } from '../common/netns-channels.js';
@@ -103,7 +102,6 @@ export class NftablesDataplane implements Dataplane {
   }
 
   async read(target: RouterTarget, desired?: DesiredRouter): Promise<BackendState> {
-    await checkGatewayDevice(target, this.run);
     const table = tableName(target.routerId);
     // Listing a table lists every element of all six maps; at 100,000 floating IPs that costs seconds. Most
     // reads list the table without elements (-t) plus the two translation maps; every DEEP_READ_EVERY-th read
