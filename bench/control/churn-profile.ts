@@ -35,6 +35,8 @@ const { values } = parseArgs({
     /** Each window of the scrape measure (shows alone, then shows during scrapes); 0: no scrape measure. */
     'scrape-window-ms': { type: 'string', default: '5000' },
     prefix: { type: 'string', default: 'cvp' },
+    /** Run the daemon of another built tree (e.g. main, to compare on the same machine state); ends with /. */
+    root: { type: 'string' },
     'resync-interval': { type: 'string', default: '1m' },
   },
 });
@@ -106,7 +108,7 @@ try {
   const prof = values['prof-dir']
     ? ['--cpu-prof', `--cpu-prof-dir=${values['prof-dir']}`, '--cpu-prof-name=churn.cpuprofile']
     : [];
-  server = new ServerProcess(stateDir, port, prof, undefined, [
+  server = new ServerProcess(stateDir, port, prof, values.root, [
     '--resync-interval',
     values['resync-interval'],
   ]);

@@ -37,6 +37,8 @@ const { values } = parseArgs({
     hold: { type: 'string', default: '0' },
     /** Namespace and device prefix: runs beside each other need their own (a state keeps the router's namespace). */
     prefix: { type: 'string', default: 'cvp' },
+    /** Run the daemon of another built tree (e.g. main, to compare on the same machine state); ends with /. */
+    root: { type: 'string' },
   },
 });
 const fips = Number(values.fips);
@@ -90,7 +92,7 @@ try {
     return `CPU ${daemon.toFixed(1)} s daemon + ${children.toFixed(1)} s children`;
   };
   const programs = values['count-programs'] ? countPrograms() : undefined;
-  let server = new ServerProcess(stateDir, port, profile('converge'));
+  let server = new ServerProcess(stateDir, port, profile('converge'), values.root);
   const converge = await server.whenReady(url, 600_000);
   const m1 = server.memory();
   console.log(
@@ -125,7 +127,7 @@ try {
   await server.stop();
   if (programs) console.log(`after converging, until stopped: ${programs.take()}`);
   if (!values['no-restart']) {
-    server = new ServerProcess(stateDir, port, profile('restart'));
+    server = new ServerProcess(stateDir, port, profile('restart'), values.root);
     const restart = await server.whenReady(url, 600_000);
     const m2 = server.memory();
     console.log(

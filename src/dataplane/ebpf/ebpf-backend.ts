@@ -226,7 +226,7 @@ export class EbpfDataplane implements Dataplane<EbpfActualRouter> {
     const routerDir = this.routerDir(target.routerId);
     const object = await loadObject(await this.objectPath());
     const dir = `${routerDir}/${generationName(object, this.options.capacity)}`;
-    const perFip = await readCounters(this.run, generationPaths(dir).map('counters'));
+    const perFip = readCounters(generationPaths(dir).map('counters'));
     return [...perFip]
       .map(([floatingIp, c]) => ({
         floatingIp,
