@@ -2,15 +2,21 @@
 # Compiles sfip's native helpers into dist/native/: the nftables set dumper that reads per-floating-IP counters
 # (native/nft-set-dump.c; needs gcc, pkg-config, libnftnl-dev and libmnl-dev, which setup.sh installs) and the
 # gratuitous ARP sender (native/garp.c; libc only) and the nft applier of the per-namespace channels
-# (native/nft-apply.c; links libnftables.so.1 of the nftables package). Without them sfip still works: it reads counters through
-# `nft -j`, which costs more CPU, announces addresses with arping, one process per address, and feeds deltas to
-# `nft -i`, which costs about 4x the CPU per transaction.
+# (native/nft-apply.c; links libnftables.so.1 of the nftables package) and the writer of floating addresses
+# (native/local-routes.c; libc only). Without them sfip still works: it reads counters through
+# `nft -j`, which costs more CPU, announces addresses with arping, one process per address, feeds deltas to
+# `nft -i`, which costs about 4x the CPU per transaction, and installs bulk floating addresses with `ip -batch`
+# (1.25-1.6 s for 100,000 instead of 0.2-0.3 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p dist/native
 garp=dist/native/sfip-garp
 if ! [ -x "$garp" ] || ! [ "$garp" -nt native/garp.c ]; then
   gcc -O2 -Wall -Wextra -Werror -o "$garp" native/garp.c
+fi
+routes=dist/native/sfip-local-routes
+if ! [ -x "$routes" ] || ! [ "$routes" -nt native/local-routes.c ]; then
+  gcc -O2 -Wall -Wextra -Werror -o "$routes" native/local-routes.c
 fi
 apply=dist/native/sfip-nft-apply
 if ! [ -x "$apply" ] || ! [ "$apply" -nt native/nft-apply.c ]; then

@@ -80,12 +80,41 @@ export class Churner {
    * Creates associated floating IPs before traffic starts, so that flows exist through them when they first
    * move: that is when a stateful dataplane keeps delivering to the old VM.
    */
-  async populate(count: number): Promise<void> {
+  async populate(count: number, timeoutMs = 30_000): Promise<void> {
     for (let i = 0; i < count; i++) {
       const address = this.pick(this.o.pool.filter((a) => !this.fips.has(a)));
       const port = this.pick(this.freePorts());
       if (!address || !port) return;
       await this.change('create', address, port, () => this.create(address, port));
+    }
+    await this.untilActive(timeoutMs);
+  }
+
+  /**
+   * Waits until every floating IP made so far reports ACTIVE (applied in the kernel). The first packet of a flow
+   * must follow its translation: a stateful dataplane without conntrack cleanup keeps an untranslated flow's
+   * entry for as long as packets refresh it, so a stream started early would never be translated at all (a
+   * fresh-machine run saw its inbound stream receive 0 packets that way).
+   */
+  private async untilActive(timeoutMs: number): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const ids = [...this.fips.values()].map((f) => f.id);
+      const pending: string[] = [];
+      for (let i = 0; i < ids.length; i += 100) {
+        const query = ids
+          .slice(i, i + 100)
+          .map((id) => `id=${id}`)
+          .join('&');
+        const page = await this.o.api.get<{ floatingips: { id: string; status: string }[] }>(
+          `/v2.0/floatingips?fields=id&fields=status&${query}`,
+        );
+        pending.push(...page.floatingips.filter((f) => f.status !== 'ACTIVE').map((f) => f.id));
+      }
+      if (pending.length === 0) return;
+      if (performance.now() > deadline)
+        throw new Error(`floating IPs not ACTIVE ${timeoutMs} ms after populating: ${pending.join(', ')}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
 

@@ -3,6 +3,7 @@ import { resolveToken } from '../../src/client/token-source.js';
 import { quantile } from '../stats.js';
 import { curlScrape, scrapeTimes, startScraper } from '../metrics/run-metrics-scale.js';
 import { churnThroughApi, type ChurnResult } from './churn-load.js';
+import { httpTransport } from './http-transport.js';
 import type { NamespaceHelper } from './processes.js';
 
 const ECHO_PORT = 7;
@@ -92,7 +93,8 @@ class FillSession {
   readonly deadline: number;
 
   constructor(url: string, budgetMs: number) {
-    this.api = new ApiClient(url);
+    // Kept-alive node:http, not fetch: the clients' CPU on the 2-core machine is the daemon's loss (http-transport.ts).
+    this.api = new ApiClient(url, undefined, httpTransport(FILL_CLIENTS));
     this.deadline = this.started + budgetMs;
   }
 

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiClient, type Json } from '../../src/client/api-client.js';
 import { FLOATING_ROUTE_PROTOCOL } from '../../src/dataplane/index.js';
+import { PIN_ROOT } from '../../src/dataplane/ebpf/layout.js';
+import { routerPinDir } from '../../src/dataplane/ebpf/paths.js';
 import { run } from '../../src/exec/run.js';
 import { nowUs } from '../../src/lab/tagged-traffic.js';
 import { parseNamespaceName, type BackendName } from '../../src/model/index.js';
@@ -115,10 +117,12 @@ export async function runAgentKills(o: AgentKillOptions): Promise<AgentKillResul
     env: { SFIP_FAILPOINT_APPLY_PAUSE: pausedMarker },
   };
   let serve = new ServeProcess(serveOptions);
+  let routerId: string | undefined;
   try {
     await serve.whenReady();
     const api = new ApiClient(serve.url);
     const lab = await buildChurnLab(api, labOptions);
+    routerId = lab.router.routerId;
     await run('ip', ['netns', 'add', referenceNamespace]);
     await run('ip', [
       '-n',
@@ -294,6 +298,8 @@ export async function runAgentKills(o: AgentKillOptions): Promise<AgentKillResul
     await serve.stop().catch(() => serve.kill('SIGKILL'));
     await run('ip', ['netns', 'del', referenceNamespace]).catch(() => undefined);
     await destroyChurnLab(spec);
+    // A stopped daemon leaves the kernel as it is (hitless restarts); eBPF's pins outlive the namespace.
+    if (routerId) rmSync(routerPinDir(PIN_ROOT, routerId), { recursive: true, force: true });
     rmSync(stateDir, { recursive: true, force: true });
   }
 }

@@ -17,6 +17,8 @@ export function killPoint(children: readonly string[]): string {
     if (base === 'sfip-nft-apply' || (base === 'nft' && args.includes('-i')))
       return 'nft transaction (channel)';
     if (base === 'ip' && args.includes('(busy)')) return 'address batch (channel)';
+    // The route writer in `ip -batch`'s place (bulk floating addresses).
+    if (base === 'sfip-local-routes') return 'address batch';
     if (base === 'nft') return args.includes('-f') ? 'nft transaction' : 'nft read';
     if (base.startsWith('iptables') && base.endsWith('restore')) return 'iptables-restore';
     if (base.startsWith('iptables') && base.endsWith('save')) return 'iptables-save';
@@ -30,12 +32,13 @@ export function killPoint(children: readonly string[]): string {
   return names.length === 0 ? 'no kernel tool running' : [...new Set(names)].sort().join(' + ');
 }
 
-export const KERNEL_TOOLS = /(^|\/)(nft|ip|iptables[\w-]*|conntrack|tc|bpftool|nsenter|setpriv)( |$)/;
+export const KERNEL_TOOLS =
+  /(^|\/)(nft|ip|iptables[\w-]*|conntrack|tc|bpftool|nsenter|setpriv|sfip-local-routes)( |$)/;
 
 /**
  * The tools that change the kernel: an nft transaction, an iptables restore, an address batch, conntrack deletes,
- * a tc batch, a bpftool batch, and a request in flight in the agent's long-lived nft or ip process (deltas go
+ * a tc batch, a bpftool batch, the route writer (sfip-local-routes, bulk addresses), and a request in flight in the agent's long-lived nft or ip process (deltas go
  * there). (The eBPF backend writes map entries in-process, through the bpf module.)
  */
 export const APPLY_TOOLS =
-  /(^|\/| )(nft -f|iptables[\w-]*restore --noflush|ip -batch|conntrack -D|tc -batch|bpftool batch|nft -i \(busy\)|sfip-nft-apply \(busy\)|ip -force -batch - \(busy\))/;
+  /(^|\/| )(nft -f|iptables[\w-]*restore --noflush|ip -batch|sfip-local-routes|conntrack -D|tc -batch|bpftool batch|nft -i \(busy\)|sfip-nft-apply \(busy\)|ip -force -batch - \(busy\))/;

@@ -77,7 +77,10 @@ export function retryDelayMs(attempt: number, first = 1_000): number {
 /** Delta passes at once (see drain). */
 const DELTA_CONCURRENCY = 16;
 
-/** How long floating IP changes for one router are gathered into one batch before its pass starts. */
+/**
+ * How long floating IP changes are gathered into one batch before their passes start; the first change after a
+ * quiet spell (no drain of the queue for this long) starts at once (see markDirty).
+ */
 const COALESCE_MS = 2;
 
 /**
@@ -109,7 +112,10 @@ export class Agent extends EventEmitter {
    */
   private readonly changedFips = new Map<string, Set<string>>();
   private readonly needsFull = new Set<string>();
-  private coalesceTimer: NodeJS.Timeout | undefined;
+  /** Cancels the pending drain of gathered floating IP changes; undefined when none is pending. */
+  private coalesceCancel: (() => void) | undefined;
+  /** When the queue was last drained, for any reason (performance.now()): the agent is quiet 2 ms after. */
+  private lastDrain = -Infinity;
   private lastPrune = 0;
   private readonly running = new Set<string>();
   /** The running passes that are full passes (no floating IP delta to try): at most all workers but one. */
@@ -246,11 +252,11 @@ export class Agent extends EventEmitter {
     first?.done();
     this.unsubscribe?.();
     for (const t of this.timers) clearInterval(t);
-    clearTimeout(this.coalesceTimer);
+    this.coalesceCancel?.();
     for (const { timer } of this.retries.values()) clearTimeout(timer);
     this.retries.clear();
     sharedChannels.sweep();
-    this.coalesceTimer = undefined;
+    this.coalesceCancel = undefined;
     await this.pumping;
     while (this.running.size + this.runningDeltas.size > 0) await new Promise((r) => setTimeout(r, 10));
   }
@@ -358,12 +364,24 @@ export class Agent extends EventEmitter {
       ids.add(fipId);
       this.changedFips.set(routerId, ids);
     }
-    // Floating IP changes that arrive within a couple of milliseconds for one router become one batch.
-    this.coalesceTimer ??= setTimeout(() => {
-      this.coalesceTimer = undefined;
+    if (this.coalesceCancel !== undefined) return;
+    // Floating IP changes that arrive within a couple of milliseconds of the queue's last drain (a batch started,
+    // a pass ended) wait 2 ms and become one batch, so that a stream costs one delta per batch, not per change. The
+    // first change after a quiet spell waits for nothing but the rest of the change feed's read (an immediate
+    // runs after it): it used to wait 2 ms (3 with the timer's rounding) for changes that were not coming, about
+    // 2 ms of an association's 13 ms p50 at 100,000 floating IPs.
+    const drain = () => {
+      this.coalesceCancel = undefined;
       this.drain();
       this.notifyIfIdle();
-    }, COALESCE_MS);
+    };
+    if (performance.now() - this.lastDrain < COALESCE_MS) {
+      const timer = setTimeout(drain, COALESCE_MS);
+      this.coalesceCancel = () => clearTimeout(timer);
+    } else {
+      const immediate = setImmediate(drain);
+      this.coalesceCancel = () => clearImmediate(immediate);
+    }
   }
 
   private pump(): Promise<void> {
@@ -509,6 +527,7 @@ export class Agent extends EventEmitter {
    * write: with one router per change (100 routers churning), a few workers would serialise them on those waits.
    */
   private drain(): void {
+    this.lastDrain = performance.now();
     const limit = this.options.concurrency ?? 4;
     const fullLimit = Math.max(1, limit - 1);
     const deltaLimit = this.options.deltaConcurrency ?? DELTA_CONCURRENCY;
@@ -619,7 +638,7 @@ export class Agent extends EventEmitter {
 
   private notifyIfIdle(): void {
     if (
-      this.coalesceTimer !== undefined ||
+      this.coalesceCancel !== undefined ||
       this.runningDeltas.size > 0 ||
       this.dirty.size > 0 ||
       this.running.size > 0 ||

@@ -458,8 +458,9 @@ export class RouterReconciler {
       }
       // Applied even when empty: the router layer then records the read as what the kernel holds. What follows
       // the apply is prepared while the floating addresses go in, and takes effect only once the apply succeeded.
-      let applied: Applied | undefined;
-      let active: StatusEntry[] | undefined;
+      // Assigned in `meanwhile`, which the router layer calls on every path that returns.
+      let applied!: Applied;
+      let active: StatusEntry[] = [];
       const decidedDesired = desired;
       const decidedFloatingIps = floatingIps;
       const refusedAny = current.refusedAny;
@@ -481,10 +482,10 @@ export class RouterReconciler {
           drifted ? 'repaired drift' : 'applied',
         );
       }
-      this.applied = applied ?? recordApplied(desired, backend, role, floatingIps, current.refusedAny);
+      this.applied = applied;
       await yieldToLoop();
       if (reports) {
-        await this.deps.statusWriter.write(active ?? statusChanges(floatingIps, 'ACTIVE', ''));
+        await this.deps.statusWriter.write(active);
         await this.reportRouter(current.router, '', (await dataplane.routerNote?.(desired)) ?? '');
       }
       return (this.last = outcome({

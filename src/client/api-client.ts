@@ -14,45 +14,76 @@ export class ApiError extends Error {
 
 export type Json = Record<string, unknown>;
 
-/**
- * A thin client of sfip's Neutron-shaped API, shared by the CLI, the lab and the benchmarks. Without a token
- * it uses the local admin token that `sfip serve` publishes for an API on loopback (see resolveToken), so
- * tools on the daemon's own machine need no configuration.
- */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE']);
 const RESET_CODES = new Set(['ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE']);
 const causeCode = (error: unknown): string | undefined =>
   (error as { cause?: { code?: string } }).cause?.code;
 
+/** What a transport answers: the status and the body's text. */
+export interface TransportResponse {
+  readonly status: number;
+  readonly text: string;
+}
+
+/**
+ * Sends one request. Rejects on a transport failure (the cause's `code`, e.g. ECONNRESET, tells which); an HTTP
+ * error status is an answer. The default is fetch; a benchmark may pass a cheaper one (bench/control/http-transport.ts).
+ */
+export type Transport = (
+  method: string,
+  url: URL,
+  headers: Record<string, string>,
+  body: string | undefined,
+) => Promise<TransportResponse>;
+
+/**
+ * A kept-alive connection the server closed as the request went out is reset before any answer: an idempotent
+ * request is safely sent once more, on a new connection. A POST never is. For every transport.
+ */
+export function sendWithResetRetry<T>(method: string, send: () => Promise<T>): Promise<T> {
+  return send().catch((error: unknown) => {
+    if (IDEMPOTENT.has(method) && RESET_CODES.has(causeCode(error) ?? '')) return send();
+    throw error;
+  });
+}
+
+const fetchTransport: Transport = async (method, url, headers, body) => {
+  const response = await sendWithResetRetry(method, () =>
+    fetch(url, { method, headers, ...(body !== undefined && { body }) }),
+  );
+  return { status: response.status, text: await response.text() };
+};
+
+/**
+ * A thin client of sfip's Neutron-shaped API, shared by the CLI, the lab and the benchmarks. Without a token
+ * it uses the local admin token that `sfip serve` publishes for an API on loopback (see resolveToken), so
+ * tools on the daemon's own machine need no configuration.
+ */
 export class ApiClient {
   private readonly token: string | undefined;
 
   constructor(
     readonly baseUrl: string,
     token?: string,
+    private readonly transport: Transport = fetchTransport,
   ) {
     this.token = token ?? resolveToken(baseUrl, {});
   }
 
   async request<T = Json>(method: string, path: string, body?: unknown): Promise<T> {
-    let response: Response;
-    const send = () =>
-      fetch(new URL(path, this.baseUrl), {
-        method,
-        headers: {
-          accept: 'application/json',
-          ...(body !== undefined && { 'content-type': 'application/json' }),
-          ...(this.token && { 'x-auth-token': this.token }),
-        },
-        ...(body !== undefined && { body: JSON.stringify(body) }),
-      });
+    let response: TransportResponse;
+    const headers: Record<string, string> = {
+      accept: 'application/json',
+      ...(body !== undefined && { 'content-type': 'application/json' }),
+      ...(this.token && { 'x-auth-token': this.token }),
+    };
     try {
-      response = await send().catch((error: unknown) => {
-        // A kept-alive connection the server closed as the request went out is reset before any answer: an
-        // idempotent request is safely sent once more, on a new connection. A POST never is.
-        if (IDEMPOTENT.has(method) && RESET_CODES.has(causeCode(error) ?? '')) return send();
-        throw error;
-      });
+      response = await this.transport(
+        method,
+        new URL(path, this.baseUrl),
+        headers,
+        body === undefined ? undefined : JSON.stringify(body),
+      );
     } catch (error) {
       const cause = causeCode(error) ?? (error as Error).message;
       throw new ApiError(
@@ -61,16 +92,12 @@ export class ApiClient {
         `Cannot reach the sfip API at ${this.baseUrl} (${cause}): is 'sfip serve' running?`,
       );
     }
-    const text = await response.text();
+    const { status, text } = response;
     const parsed = text ? (JSON.parse(text) as unknown) : undefined;
-    if (!response.ok) {
+    if (status < 200 || status > 299) {
       const neutron = (parsed as { NeutronError?: { type: string; message: string } } | undefined)
         ?.NeutronError;
-      throw new ApiError(
-        response.status,
-        neutron?.type ?? `HTTP${response.status}`,
-        neutron?.message ?? text,
-      );
+      throw new ApiError(status, neutron?.type ?? `HTTP${status}`, neutron?.message ?? text);
     }
     return parsed as T;
   }

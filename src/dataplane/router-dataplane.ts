@@ -182,12 +182,13 @@ export class RouterDataplane<State extends BackendState = BackendState> {
     meanwhile?: () => void,
   ): Promise<number> {
     this.records.delete(desired.routerId);
-    let record: Record<State> | undefined;
+    // Assigned by run(), which calls its `meanwhile` on every path that returns.
+    let record!: Record<State>;
     const deleted = await this.run(plan, () => {
       record = this.recordAfter(plan, desired, actual);
       meanwhile?.();
     });
-    this.records.set(desired.routerId, record ?? this.recordAfter(plan, desired, actual));
+    this.records.set(desired.routerId, record);
     this.warm(desired);
     return deleted;
   }

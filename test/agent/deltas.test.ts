@@ -3,7 +3,7 @@
  * kernel read and only the changed mappings in the batch; a delta the kernel refuses falls back to a full pass.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, mock } from 'node:test';
 import type { Agent, ReconcileOutcome } from '../../src/agent/index.js';
 import { FakeDataplane } from '../../src/dataplane/index.js';
 import {
@@ -16,7 +16,7 @@ import {
   updateRouter,
 } from '../../src/model/index.js';
 import { smallCloud, type SmallCloud } from '../support/model-fixture.js';
-import { fakeAgent } from '../support/fake-agent.js';
+import { fakeAgent, startedFakeAgent } from '../support/fake-agent.js';
 
 const status = (c: SmallCloud, id: string) =>
   c.store.read((v) => {
@@ -31,12 +31,7 @@ function outcomes(agent: Agent): ReconcileOutcome[] {
 }
 
 /** An agent on a fake dataplane, started. */
-async function startedAgent(c: SmallCloud): Promise<{ agent: Agent; dp: FakeDataplane }> {
-  const dp = new FakeDataplane();
-  const agent = fakeAgent(c.store, dp);
-  await agent.start();
-  return { agent, dp };
-}
+const startedAgent = (c: SmallCloud) => startedFakeAgent(c.store);
 
 const associate = (c: SmallCloud, portId: string) =>
   c.store.update((tx) => createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId }));
@@ -222,6 +217,33 @@ describe('agent deltas', () => {
     assert.equal(dp.routers.get(`qrouter-moved/${c.router}`)?.inbound.size, 2);
     assert.equal(dp.routers.has(`qrouter-1/${c.router}`), false);
     await agent.stop();
+  });
+
+  it('starts the delta for the first change after a quiet spell without waiting for a timer', async () => {
+    const c = await smallCloud();
+    const { agent, dp } = await startedAgent(c);
+    await associate(c, c.vm1);
+    await agent.sync(); // the router's first pass is full; later ones are deltas
+    // Longer than the coalescing window (2 ms) since the last batch: the next change comes after a quiet spell.
+    await new Promise((r) => setTimeout(r, 20));
+    const applies = dp.applied.length;
+    // No timer fires from here on: a delta that waited for one would never start.
+    mock.timers.enable({ apis: ['setTimeout'] });
+    try {
+      const second = await associate(c, c.vm2);
+      for (let turn = 0; turn < 10_000 && dp.applied.length === applies; turn++)
+        await new Promise((r) => setImmediate(r));
+      assert.equal(dp.applied.length, applies + 1, 'the delta started without a timer');
+      assert.deepEqual(
+        dp.applied.at(-1)!.added.map((m) => m.floatingIp),
+        [second.floatingIpAddress],
+      );
+    } finally {
+      // The timers held meanwhile (the status writer's window) run now, so that the pass ends and the agent stops.
+      mock.timers.runAll();
+      mock.timers.reset();
+      await agent.stop();
+    }
   });
 });
 

@@ -134,6 +134,22 @@ describe('status writer', () => {
     assert.deepEqual(await statusOf(c, b.id), ['ACTIVE', '']);
   });
 
+  it('stamps every floating IP of one transaction with one updatedAt, read from the clock once', async () => {
+    const c = await smallCloud();
+    const [a, b] = await twoFloatingIps(c);
+    let reads = 0;
+    // The fixture's clock moves a second per read: a read per document would stamp these two apart.
+    const ctx = { ...c.ctx, now: () => (reads++, c.ctx.now()) };
+    await new StatusWriter(c.store, ctx).write([
+      { fip: a, status: 'ACTIVE', reason: '' },
+      { fip: b, status: 'ACTIVE', reason: '' },
+    ]);
+    const [ua, ub] = await c.store.read((v) => [a, b].map((f) => v.get('floatingip', f.id)!.updatedAt));
+    assert.equal(reads, 1);
+    assert.equal(ua, ub);
+    assert.ok(ua! > a.updatedAt && ub! > b.updatedAt, 'both documents were rewritten');
+  });
+
   it('writes nothing for an empty report', async () => {
     const c = await smallCloud();
     const s = counted(c.store);

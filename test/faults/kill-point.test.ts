@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { APPLY_TOOLS, killPoint } from '../../bench/crash/kill-point.js';
+import { APPLY_TOOLS, KERNEL_TOOLS, killPoint } from '../../bench/crash/kill-point.js';
 
 it('names the kernel tool a killed serve was running, through its wrappers', () => {
   assert.equal(killPoint(['setpriv --pdeathsig KILL -- ip netns exec r1 nft -f -']), 'nft transaction');
@@ -26,4 +26,11 @@ it('names the kernel tool a killed serve was running, through its wrappers', () 
   assert.equal(killPoint(['/opt/sfip/dist/native/sfip-nft-apply (busy)']), 'nft transaction (channel)');
   assert.ok(APPLY_TOOLS.test('/opt/sfip/dist/native/sfip-nft-apply (busy)'));
   assert.ok(!APPLY_TOOLS.test('/opt/sfip/dist/native/sfip-nft-apply'));
+  // The route writer in ip -batch's place: an address batch, and it changes the kernel.
+  assert.equal(
+    killPoint(['setpriv --pdeathsig KILL -- ip netns exec r1 /opt/sfip/dist/native/sfip-local-routes']),
+    'address batch',
+  );
+  assert.ok(APPLY_TOOLS.test('ip netns exec r1 /opt/sfip/dist/native/sfip-local-routes'));
+  assert.ok(KERNEL_TOOLS.test('/opt/sfip/dist/native/sfip-local-routes'));
 });

@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { Agent, type AgentOptions } from '../../src/agent/index.js';
-import type { Dataplane } from '../../src/dataplane/index.js';
+import { FakeDataplane, type Dataplane } from '../../src/dataplane/index.js';
 import type { Store } from '../../src/store/index.js';
 
 /**
@@ -21,4 +21,12 @@ export function fakeAgent(store: Store, dataplane: Dataplane, options: Partial<A
     conntrackCleanup: false,
     ...options,
   });
+}
+
+/** An agent on a new fake dataplane, started (tests of deltas, bench/control/delta-wake.ts). */
+export async function startedFakeAgent(store: Store): Promise<{ agent: Agent; dp: FakeDataplane }> {
+  const dp = new FakeDataplane();
+  const agent = fakeAgent(store, dp);
+  await agent.start();
+  return { agent, dp };
 }

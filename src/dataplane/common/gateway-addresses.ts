@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { ExecError, run as defaultRun, type Runner } from '../../exec/run.js';
 import { parseDeviceName, parseIPv4, type IPv4 } from '../../model/index.js';
 import type { GatewayAddresses, RouterTarget } from '../types.js';
@@ -12,6 +14,20 @@ import { CHANNEL_MAX_BYTES, type NetnsChannels } from './netns-channels.js';
  * back and swept without touching anything else.
  */
 export const FLOATING_ROUTE_PROTOCOL = 249;
+
+/**
+ * The compiled route writer (native/local-routes.c), which `npm run build` puts in dist/native: it reads the same
+ * lines as `ip -batch` and sends them to the kernel about a thousand per sendmsg, without waiting for each route's
+ * answer as `ip -batch` does (100,000 local routes in a scratch namespace: 0.2-0.3 s instead of 1.6 s). Each route
+ * that fails is named on its standard error.
+ */
+export const LOCAL_ROUTES_HELPER = fileURLToPath(
+  new URL('../../../dist/native/sfip-local-routes', import.meta.url),
+);
+
+/** Whether the route writer is built (checked once: a source checkout without `npm run build` lacks it). */
+let routeWriter: boolean | undefined;
+const hasRouteWriter = () => (routeWriter ??= existsSync(LOCAL_ROUTES_HELPER));
 
 interface LocalRoute {
   type?: string;
@@ -57,9 +73,11 @@ export async function applyAddressChanges(
 ): Promise<void> {
   if (add.length === 0 && remove.length === 0) return;
   const batch = renderAddressBatch(target.gatewayDevice, add, remove);
-  // A few routes (a delta) go through the namespace's long-lived ip process; a bulk change is one `ip -batch`.
+  // A few routes (a delta) go through the namespace's long-lived ip process; a bulk change is one run of the
+  // route writer, or of `ip -batch` without it.
   if (channels && batch.length <= CHANNEL_MAX_BYTES) return channels.ip(target.namespace, batch);
-  await run('ip', ['-batch', '-'], { netns: target.namespace, input: batch });
+  if (hasRouteWriter()) await run(LOCAL_ROUTES_HELPER, [], { netns: target.namespace, input: batch });
+  else await run('ip', ['-batch', '-'], { netns: target.namespace, input: batch });
 }
 
 /** Floating addresses as local routes on the gateway device (see FLOATING_ROUTE_PROTOCOL). */

@@ -97,15 +97,20 @@ export class SqliteStore implements Store {
     const view = this.view();
     this.runRead = db.transaction((fn: (view: View) => unknown) => fn(view));
     this.stmt = {
-      get: db.prepare<[string, string], { body: string }>(
-        'SELECT body FROM resources WHERE kind = ? AND id = ?',
-      ),
-      list: db.prepare<[string], { body: string }>('SELECT body FROM resources WHERE kind = ?'),
+      // Documents are read as text alone (plucked): no row object per document. On a copy of a 100,000-floating-IP
+      // store, CPU of listing the floating IPs 440-490 -> 350-430 ms, of a subnet's 100,000 ports 480-580 -> 370-410
+      // ms, of 100,000 gets (a status write's reads) 590-610 -> 540-555 ms, each with its JSON.parse.
+      get: db
+        .prepare<[string, string], string>('SELECT body FROM resources WHERE kind = ? AND id = ?')
+        .pluck(),
+      list: db.prepare<[string], string>('SELECT body FROM resources WHERE kind = ?').pluck(),
       lookup: db.prepare<[string], IndexRef>('SELECT kind, id FROM index_keys WHERE key = ?'),
       count: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM index_keys WHERE key = ?'),
-      find: db.prepare<[string, string], { body: string }>(
-        'SELECT r.body FROM index_keys k JOIN resources r ON r.kind = k.kind AND r.id = k.id WHERE k.key = ? AND k.kind = ?',
-      ),
+      find: db
+        .prepare<[string, string], string>(
+          'SELECT r.body FROM index_keys k JOIN resources r ON r.kind = k.kind AND r.id = k.id WHERE k.key = ? AND k.kind = ?',
+        )
+        .pluck(),
       upsert: db.prepare(
         'INSERT INTO resources (kind, id, body) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET body = excluded.body',
       ),
@@ -159,9 +164,9 @@ export class SqliteStore implements Store {
       const at = new Date().toISOString();
       let written = 0;
       ids.forEach((id, i) => {
-        const row = this.stmt.get.get(kind, id);
-        if (!row) return;
-        const entity = next(JSON.parse(row.body) as KindMap[K], i);
+        const body = this.stmt.get.get(kind, id);
+        if (body === undefined) return;
+        const entity = next(JSON.parse(body) as KindMap[K], i);
         if (!entity) return;
         this.stmt.rewrite.run(JSON.stringify(entity), kind, id);
         this.stmt.statusChange.run(kind, id, at);
@@ -264,17 +269,17 @@ export class SqliteStore implements Store {
   }
 
   private view(): View {
-    const parse = <K extends Kind>(row: { body: string } | undefined) =>
-      row ? (JSON.parse(row.body) as KindMap[K]) : undefined;
+    const parse = <K extends Kind>(body: string | undefined) =>
+      body === undefined ? undefined : (JSON.parse(body) as KindMap[K]);
     return {
       get: (kind, id) => parse(this.stmt.get.get(kind, id)),
-      list: (kind) => this.stmt.list.all(kind).map((row) => JSON.parse(row.body)),
+      list: (kind) => this.stmt.list.all(kind).map((body) => JSON.parse(body)),
       lookup: (key) => this.stmt.lookup.all(key),
       count: (key) => this.stmt.count.get(key)?.n ?? 0,
-      find: (kind, key) => this.stmt.find.all(key, kind).map((row) => JSON.parse(row.body)),
+      find: (kind, key) => this.stmt.find.all(key, kind).map((body) => JSON.parse(body)),
       range: (kind, options) => this.range(kind, options).map((row) => JSON.parse(row.body)),
       rangeDocuments: (kind, options) => this.rangeDocuments(kind, options),
-      getDocument: (kind, id) => this.stmt.get.get(kind, id)?.body,
+      getDocument: (kind, id) => this.stmt.get.get(kind, id),
     };
   }
 
