@@ -1,6 +1,6 @@
 /**
- * Churn and scrape of one lab router holding N floating IPs, optionally with the daemon's CPU profile: where a
- * change and a scrape spend their time. Faster than the scale suite (no samples, fill or restart), for one row.
+ * Churn and scrape of one lab router holding N floating IPs, or of R routers holding N each (`--routers R`, as in
+ * converge-profile.ts), optionally with the daemon's CPU profile: where a change and a scrape spend their time. Faster than the scale suite (no samples, fill or restart), for one row.
  * `node --import tsx bench/control/churn-profile.ts --fips 100000 --backend nftables --per-second 1000
  * --seconds 60 [--prof-dir DIR] [--from-state DIR | --save-state DIR] [--resync-interval 1m]` (after `npm run build`).
  * --resync-interval: the daemon's periodic resync (the scale suite's 1m by default); a longer one keeps it out of
@@ -15,14 +15,16 @@ import { ApiClient } from '../../src/client/api-client.js';
 import { run } from '../../src/exec/run.js';
 import { quantile } from '../stats.js';
 import type { BackendName } from '../../src/model/index.js';
-import { benchTopology, buildTopology, destroyTopology } from '../topology.js';
 import { churnAssociations, scrapeDuringShows } from './api-measures.js';
-import { populateStore } from './populate.js';
 import { ServerProcess } from './processes.js';
+import { profileTopology, stateRouters } from './profile-topology.js';
+import { PIN_ROOT } from '../../src/dataplane/ebpf/layout.js';
 
 const { values } = parseArgs({
   options: {
     fips: { type: 'string', default: '100000' },
+    /** R routers of --fips each, on the scale suite's topology; absent: one router on the forwarding bench's. */
+    routers: { type: 'string' },
     backend: { type: 'string', default: 'nftables' },
     'prof-dir': { type: 'string' },
     port: { type: 'string', default: '29700' },
@@ -33,21 +35,28 @@ const { values } = parseArgs({
     /** Each window of the scrape measure (shows alone, then shows during scrapes); 0: no scrape measure. */
     'scrape-window-ms': { type: 'string', default: '5000' },
     prefix: { type: 'string', default: 'cvp' },
+    /** Run the daemon of another built tree (e.g. main, to compare on the same machine state); ends with /. */
+    root: { type: 'string' },
     'resync-interval': { type: 'string', default: '1m' },
   },
 });
 const fips = Number(values.fips);
 const port = Number(values.port);
-const t = benchTopology(values.prefix, ['cp']);
-const r = t.routers[0]!;
+const t = profileTopology(
+  values.prefix,
+  fips,
+  values.routers === undefined ? undefined : Number(values.routers),
+);
 const stateDir = mkdtempSync(join(tmpdir(), 'sfip-churn-'));
 const url = `http://127.0.0.1:${port}`;
 const load = () => loadavg()[0]!.toFixed(1);
-/** CPU seconds so far of each process living in the router's namespace (the agent's nft and ip channels). */
+/** CPU seconds so far of each process living in the routers' namespaces (the agent's nft and ip channels). */
 const namespaceCpu = async (): Promise<Map<string, number>> => {
-  const { stdout } = await run('ip', ['netns', 'pids', r.namespace]);
+  const pids: string[] = [];
+  for (const namespace of t.namespaces)
+    pids.push(...(await run('ip', ['netns', 'pids', namespace])).stdout.split(/\s+/).filter(Boolean));
   const out = new Map<string, number>();
-  for (const pid of stdout.split(/\s+/).filter(Boolean)) {
+  for (const pid of pids) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
@@ -82,17 +91,24 @@ const showsWhile = async (fipId: string, windowMs: number, work: () => Promise<v
   await worker;
   return { shows: sorted.length, showP99Ms: quantile(sorted, 0.99), scrapes: works };
 };
+/** The state's routers: their eBPF pins outlive the namespaces (see converge-profile.ts). */
+let routerIds: string[] = [];
+const removePins = () => {
+  for (const id of routerIds) rmSync(join(PIN_ROOT, id), { recursive: true, force: true });
+};
 let server: ServerProcess | undefined;
 try {
-  await buildTopology(t);
+  await t.build();
   if (values['from-state']) cpSync(values['from-state'], stateDir, { recursive: true });
-  else await populateStore(stateDir, t, r.namespace, values.backend as BackendName, fips, 0);
+  else await t.populate(stateDir, values.backend as BackendName);
   if (values['save-state'] && !values['from-state'])
     cpSync(stateDir, values['save-state'], { recursive: true });
+  routerIds = await stateRouters(stateDir, values.backend as BackendName);
+  removePins();
   const prof = values['prof-dir']
     ? ['--cpu-prof', `--cpu-prof-dir=${values['prof-dir']}`, '--cpu-prof-name=churn.cpuprofile']
     : [];
-  server = new ServerProcess(stateDir, port, prof, undefined, [
+  server = new ServerProcess(stateDir, port, prof, values.root, [
     '--resync-interval',
     values['resync-interval'],
   ]);
@@ -126,13 +142,23 @@ try {
   });
   const c1 = server.cpuSeconds();
   const n1 = await namespaceCpu();
-  const channels = [...n1].map(([p, s]) => `${p}: ${(s - (n0.get(p) ?? 0)).toFixed(1)} s`).join(', ');
-  console.log(`CPU during the churn of the processes in the router's namespace: ${channels}`);
+  // Per program: with 100 routers, one line per process would be 200 of them.
+  const byProgram = new Map<string, { processes: number; seconds: number }>();
+  for (const [p, s] of n1) {
+    const program = p.slice(0, p.lastIndexOf(' '));
+    const sum = byProgram.get(program) ?? { processes: 0, seconds: 0 };
+    byProgram.set(program, { processes: sum.processes + 1, seconds: sum.seconds + s - (n0.get(p) ?? 0) });
+  }
+  const channels = [...byProgram]
+    .map(([p, { processes, seconds }]) => `${p} (${processes}): ${seconds.toFixed(1)} s`)
+    .join(', ');
+  console.log(`CPU during the churn of the processes in the routers' namespaces: ${channels}`);
   console.log(
     `churn ${JSON.stringify(churn)} CPU daemon ${(c1.daemon - c0.daemon).toFixed(1)} s, exited children ${(c1.children - c0.children).toFixed(1)} s (load ${load()})`,
   );
 } finally {
   await server?.stop();
-  await destroyTopology(t);
+  await t.destroy();
+  removePins();
   rmSync(stateDir, { recursive: true, force: true });
 }

@@ -1,24 +1,28 @@
 /**
- * Converge and restart of one lab router holding N floating IPs, with the daemon's CPU profile: where a full pass
+ * Converge and restart of one lab router holding N floating IPs, or of R routers holding N each (`--routers R`:
+ * issue 15's 100 × 1,000 is `--routers 100 --fips 1000`), with the daemon's CPU profile: where a full pass
  * spends its time. `node --import tsx bench/control/converge-profile.ts --fips 100000 --backend nftables
- * --prof-dir DIR` (after `npm run build`). Prints converge and restart times and RSS; the profiles
- * (converge.cpuprofile, restart.cpuprofile) land in DIR. Converge starts from an empty kernel, the eBPF pins of
- * the state's routers included; a state from --from-state is measured with the router on --backend.
+ * --prof-dir DIR [--count-programs]` (after `npm run build`). Prints converge and restart times, CPU and RSS;
+ * the profiles (converge.cpuprofile, restart.cpuprofile) land in DIR. Converge starts from an empty kernel, the
+ * eBPF pins of the state's routers included; a state from --from-state is measured with every router on
+ * --backend. --count-programs: how many processes the daemon started in each phase, per program.
  */
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PIN_ROOT } from '../../src/dataplane/ebpf/layout.js';
-import { updateRouter, type BackendName, type Context } from '../../src/model/index.js';
-import { openStore } from '../../src/store/index.js';
-import { benchTopology, buildTopology, destroyTopology } from '../topology.js';
-import { populateStore } from './populate.js';
+import type { BackendName } from '../../src/model/index.js';
 import { ServerProcess } from './processes.js';
+import { profileTopology, stateRouters } from './profile-topology.js';
+import { countPrograms } from './program-counts.js';
 
 const { values } = parseArgs({
   options: {
     fips: { type: 'string', default: '100000' },
+    /** R routers of --fips each, on the scale suite's topology; absent: one router on the forwarding bench's. */
+    routers: { type: 'string' },
+    'count-programs': { type: 'boolean' },
     backend: { type: 'string', default: 'nftables' },
     'prof-dir': { type: 'string' },
     port: { type: 'string', default: '29700' },
@@ -33,14 +37,18 @@ const { values } = parseArgs({
     hold: { type: 'string', default: '0' },
     /** Namespace and device prefix: runs beside each other need their own (a state keeps the router's namespace). */
     prefix: { type: 'string', default: 'cvp' },
+    /** Run the daemon of another built tree (e.g. main, to compare on the same machine state); ends with /. */
+    root: { type: 'string' },
   },
 });
 const fips = Number(values.fips);
 const port = Number(values.port);
-const t = benchTopology(values.prefix, ['cp']);
-const r = t.routers[0]!;
+const routers = values.routers === undefined ? undefined : Number(values.routers);
+const t = profileTopology(values.prefix, fips, routers);
+const total = fips * (routers ?? 1);
 const stateDir = mkdtempSync(join(tmpdir(), 'sfip-converge-'));
 const url = `http://127.0.0.1:${port}`;
+const load = () => loadavg()[0]!.toFixed(1);
 /** The routers of the state: eBPF pins outlive the namespaces, and a copied state brings the same ids back. */
 let routerIds: string[] = [];
 const removePins = () => {
@@ -56,16 +64,16 @@ const profile = (name: string) => [
     : []),
 ];
 try {
-  await buildTopology(t);
+  await t.build();
   const p0 = performance.now();
   if (values['from-state']) cpSync(values['from-state'], stateDir, { recursive: true });
-  else await populateStore(stateDir, t, r.namespace, values.backend as BackendName, fips, 0);
+  else await t.populate(stateDir, values.backend as BackendName);
   if (values['save-state'] && !values['from-state'])
     cpSync(stateDir, values['save-state'], { recursive: true });
   routerIds = await stateRouters(stateDir, values.backend as BackendName);
   // Converge starts from an empty kernel: a run before this one (same state, same router ids) left its pins.
   removePins();
-  console.log(`populated ${fips} in ${(performance.now() - p0).toFixed(0)} ms`);
+  console.log(`populated ${routers ?? 1} × ${fips} = ${total} in ${(performance.now() - p0).toFixed(0)} ms`);
   /** The daemon's own view of its memory (prom-client's process metrics), beside RSS from /proc. */
   async function heap(when: string): Promise<void> {
     const text = await (await fetch(`${url}/metrics`, { headers: await adminHeaders() })).text();
@@ -83,12 +91,14 @@ try {
     const { daemon, children } = s.cpuSeconds();
     return `CPU ${daemon.toFixed(1)} s daemon + ${children.toFixed(1)} s children`;
   };
-  let server = new ServerProcess(stateDir, port, profile('converge'));
+  const programs = values['count-programs'] ? countPrograms() : undefined;
+  let server = new ServerProcess(stateDir, port, profile('converge'), values.root);
   const converge = await server.whenReady(url, 600_000);
   const m1 = server.memory();
   console.log(
-    `converge ${converge.toFixed(0)} ms, ${cpu(server)}, RSS ${m1.rssMiB.toFixed(0)} MiB (peak ${m1.peakMiB.toFixed(0)})`,
+    `converge ${converge.toFixed(0)} ms (load ${load()}), ${cpu(server)}, RSS ${m1.rssMiB.toFixed(0)} MiB (peak ${m1.peakMiB.toFixed(0)})`,
   );
+  if (programs) console.log(`converge started ${programs.take()}`);
   await heap('after converge');
   await new Promise((r) => setTimeout(r, 15_000));
   await heap('15 s later');
@@ -115,13 +125,15 @@ try {
     }
   }
   await server.stop();
+  if (programs) console.log(`after converging, until stopped: ${programs.take()}`);
   if (!values['no-restart']) {
-    server = new ServerProcess(stateDir, port, profile('restart'));
+    server = new ServerProcess(stateDir, port, profile('restart'), values.root);
     const restart = await server.whenReady(url, 600_000);
     const m2 = server.memory();
     console.log(
-      `restart ${restart.toFixed(0)} ms, ${cpu(server)}, RSS ${m2.rssMiB.toFixed(0)} MiB (peak ${m2.peakMiB.toFixed(0)})`,
+      `restart ${restart.toFixed(0)} ms (load ${load()}), ${cpu(server)}, RSS ${m2.rssMiB.toFixed(0)} MiB (peak ${m2.peakMiB.toFixed(0)})`,
     );
+    if (programs) console.log(`restart started ${programs.take()}`);
     // Settled as after converging: what the restarted daemon keeps once its heap trim has had its chance.
     await heap('restart');
     await new Promise((r) => setTimeout(r, 15_000));
@@ -129,30 +141,7 @@ try {
     await server.stop();
   }
 } finally {
-  await destroyTopology(t);
+  await t.destroy();
   removePins();
   rmSync(stateDir, { recursive: true, force: true });
-}
-
-/**
- * The state's router ids, each router set to `backend` first: a saved state names the backend it was populated
- * for, and the same state measures the others.
- */
-async function stateRouters(dir: string, backend: BackendName): Promise<string[]> {
-  const store = openStore(undefined, dir);
-  const ctx: Context = {
-    projectId: 'bench',
-    isAdmin: true,
-    now: () => new Date().toISOString(),
-    newId: () => {
-      throw new Error('the bench creates nothing here');
-    },
-  };
-  try {
-    return await store.update((tx) =>
-      tx.list('router').map((r) => (r.backend === backend ? r : updateRouter(tx, ctx, r.id, { backend })).id),
-    );
-  } finally {
-    await store.close();
-  }
 }

@@ -104,13 +104,23 @@ export class RouterDataplane<State extends BackendState = BackendState> {
     return this.backend.planDelta !== undefined && this.recorded(structure) !== undefined;
   }
 
-  /** Reads the kernel: the backend's objects and the gateway's floating addresses. */
+  /**
+   * Reads the kernel: the backend's objects and the gateway's floating addresses. The address read checks the
+   * namespace and the gateway device too (a missing one fails it with an error naming it, before anything is
+   * applied), so backends do not start a process of their own for that; when both reads fail, its error is the
+   * one reported.
+   */
   async read(desired: DesiredRouter): Promise<State & ActualRouter> {
-    const [state, addresses] = await Promise.all([
+    // The apply that may follow cleans conntrack through the channel's /proc/<pid>/net: started now, it has
+    // settled by then, and the cleanup starts no `conntrack -L` of its own (a process per router at start).
+    this.warm(desired);
+    const [state, addresses] = await Promise.allSettled([
       this.backend.read(desired, desired),
       this.addresses.read(desired),
     ]);
-    return { ...state, addresses };
+    if (addresses.status === 'rejected') throw addresses.reason;
+    if (state.status === 'rejected') throw state.reason;
+    return { ...state.value, addresses: addresses.value };
   }
 
   /** Whether a read shows something else than what this layer recorded for the router (drift). */
@@ -180,8 +190,13 @@ export class RouterDataplane<State extends BackendState = BackendState> {
       meanwhile?.();
     });
     this.records.set(desired.routerId, record);
-    if (this.chores.warmChannels && !this.backend.withoutKernel) this.channels?.warm(desired.namespace);
+    this.warm(desired);
     return deleted;
+  }
+
+  /** Starts the namespace's ip channel if it is not running, when the agent asks for that (see warmChannels). */
+  private warm(desired: DesiredRouter): void {
+    if (this.chores.warmChannels && !this.backend.withoutKernel) this.channels?.warm(desired.namespace);
   }
 
   /** Applies a delta plan (see planDelta), then the chores, and brings the record forward. */

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { summarise } from '../../src/dataplane/ebpf/bpftool.js';
 import { checkBpffs, checkObject } from '../../src/dataplane/ebpf/checks.js';
 import { EbpfDataplane } from '../../src/dataplane/ebpf/ebpf-backend.js';
-import { parseCounterDump } from '../../src/dataplane/ebpf/counters.js';
+import { possibleCpus } from '../../src/dataplane/ebpf/counters.js';
 import { internalDevices } from '../../src/dataplane/ebpf/devices.js';
 import { renderTable, routerIdOfTable, tableName } from '../../src/dataplane/ebpf/nft.js';
 import { generationName, type BpfObject } from '../../src/dataplane/ebpf/object.js';
@@ -22,6 +22,7 @@ import {
   pfKeyText,
   pfValueBytes,
   pfValueText,
+  sumCounters,
 } from '../../src/dataplane/ebpf/values.js';
 import { forwardingEntries } from '../../src/dataplane/ebpf/forwarding.js';
 import { fastPathSupport } from '../../src/dataplane/ebpf/fast-path.js';
@@ -406,30 +407,21 @@ describe('eBPF read-back parsing', () => {
     assert.deepEqual(decodeConfig(bytes), config);
   });
 
-  it('sums per-CPU counters from a bpftool dump', () => {
-    const u64 = (n: number) =>
-      [...Buffer.from(new BigUint64Array([BigInt(n)]).buffer)].map((b) => `0x${b.toString(16)}`);
-    const value = (a: number, b: number, c: number, d: number) => [
-      ...u64(a),
-      ...u64(b),
-      ...u64(c),
-      ...u64(d),
-    ];
-    const dump = JSON.stringify([
-      {
-        key: ['0xcb', '0x00', '0x71', '0x0a'],
-        values: [
-          { cpu: 0, value: value(1, 100, 2, 200) },
-          { cpu: 1, value: value(3, 300, 4, 400) },
-        ],
-      },
-    ]);
-    assert.deepEqual(parseCounterDump(dump).get('203.0.113.10'), {
+  it('sums per-CPU counters as the kernel lays them out, one slot per possible CPU', () => {
+    const slot = (...n: number[]) => Buffer.from(new BigUint64Array(n.map(BigInt)).buffer);
+    assert.deepEqual(sumCounters(Buffer.concat([slot(1, 100, 2, 200), slot(3, 300, 4, 400)])), {
       inPackets: 4n,
       inBytes: 400n,
       outPackets: 6n,
       outBytes: 600n,
     });
+  });
+
+  it('counts possible CPUs as the highest one plus one, gaps included', () => {
+    assert.equal(possibleCpus('0-1\n'), 2);
+    assert.equal(possibleCpus('0'), 1);
+    assert.equal(possibleCpus('0,2-5'), 6);
+    assert.throws(() => possibleCpus('none'), /Cannot tell the possible CPUs from 'none'/);
   });
 
   it('summarises a verifier log by the failing program and its last words', () => {

@@ -47,6 +47,17 @@ describe('floating addresses on the gateway device and gratuitous ARP', () => {
     assert.match(gone.stdout, /0 received/);
   });
 
+  it('names a missing gateway device or namespace when reading them (the router layer checks the gateway so)', async () => {
+    await assert.rejects(
+      readFloatingAddresses({ ...target, gatewayDevice: 'qg-gone' }),
+      /^Error: gateway device qg-gone does not exist in namespace sfga/,
+    );
+    await assert.rejects(
+      readFloatingAddresses({ ...target, namespace: `${router}-gone` }),
+      new RegExp(`^Error: network namespace ${router}-gone does not exist$`),
+    );
+  });
+
   it('updates a neighbour that still points at an old owner', async () => {
     // The upstream believes the floating address lives at some other MAC, as after a move between routers.
     await run('ip', [

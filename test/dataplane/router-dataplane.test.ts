@@ -175,9 +175,17 @@ describe('RouterDataplane: warming the namespace channel', () => {
     }
   }
 
-  it('starts the namespace channel after a whole-router apply when asked, never for a delta', async () => {
+  it('starts the namespace channel at a read and after a whole-router apply when asked, never for a delta', async () => {
     const channels = new WarmLog();
-    const layer = new RouterDataplane(new KernelLike(), {
+    /** How many warms the backend's apply found done: the read's must come first. */
+    let warmedAtApply = -1;
+    class ApplyWatch extends KernelLike {
+      override async apply(plan: Parameters<FakeDataplane['apply']>[0]): Promise<void> {
+        warmedAtApply = channels.warmed.length;
+        await super.apply(plan);
+      }
+    }
+    const layer = new RouterDataplane(new ApplyWatch(), {
       garp: null,
       conntrackCleanup: false,
       channels,
@@ -185,12 +193,19 @@ describe('RouterDataplane: warming the namespace channel', () => {
     });
     const desired = router([map('203.0.113.10', '10.0.0.10')]);
     await layer.reconcile(desired);
-    assert.deepEqual(channels.warmed, ['qrouter-1'], 'warmed by the full apply');
+    // The read's, so that the apply's conntrack cleanup finds the channel settled; then the apply's (a no-op on a
+    // channel that runs).
+    assert.equal(warmedAtApply, 1, 'warmed by the read, before the apply');
+    assert.deepEqual(channels.warmed, ['qrouter-1', 'qrouter-1'], 'and after the full apply');
     const change = { added: [map('203.0.113.11', '10.0.0.11')], removed: [] };
     const plan = layer.planDelta(desired, change, 2);
     assert.ok(plan, 'the record is trusted: a delta');
     await layer.applyDelta(plan, desired, change);
-    assert.deepEqual(channels.warmed, ['qrouter-1'], 'a delta uses the channel; it warms nothing');
+    assert.deepEqual(
+      channels.warmed,
+      ['qrouter-1', 'qrouter-1'],
+      'a delta uses the channel; it warms nothing',
+    );
   });
 
   it('warms nothing unless asked (tools and tests that drive a router by hand)', async () => {
@@ -198,5 +213,23 @@ describe('RouterDataplane: warming the namespace channel', () => {
     const layer = new RouterDataplane(new KernelLike(), { garp: null, conntrackCleanup: false, channels });
     await layer.reconcile(router([map('203.0.113.10', '10.0.0.10')]));
     assert.deepEqual(channels.warmed, []);
+  });
+});
+
+describe('RouterDataplane: a read of a router whose gateway is missing', () => {
+  it("reports the address read's error, which names the gateway, over the backend's", async () => {
+    class BothFail extends FakeDataplane {
+      override async read(): Promise<never> {
+        throw new Error('nft: Cannot find device');
+      }
+    }
+    const backend = new BothFail();
+    const gatewayAddresses = {
+      ...backend.gatewayAddresses,
+      read: () => Promise.reject(new Error('gateway device qg-x does not exist in namespace qrouter-1')),
+    };
+    Object.defineProperty(backend, 'gatewayAddresses', { value: gatewayAddresses });
+    const layer = new RouterDataplane(backend, WITHOUT_CHORES);
+    await assert.rejects(layer.read(router([])), /^Error: gateway device qg-x does not exist/);
   });
 });

@@ -35,7 +35,7 @@ it('names the kernel tool a killed serve was running, through its wrappers', () 
   assert.ok(KERNEL_TOOLS.test('/opt/sfip/dist/native/sfip-local-routes'));
   // The set dump helper, where conntrack deletes go: an apply point only while it works on a request.
   const helper = '/opt/sfip/dist/native/sfip-nft-set-dump --serve';
-  assert.equal(killPoint([`${helper} (busy)`]), 'conntrack cleanup or counter read (channel)');
+  assert.equal(killPoint([`${helper} (busy)`]), 'conntrack cleanup or set read (channel)');
   assert.ok(APPLY_TOOLS.test(`${helper} (busy)`));
   assert.ok(!APPLY_TOOLS.test(helper));
   assert.ok(KERNEL_TOOLS.test(`${helper} (busy)`));

@@ -47,7 +47,9 @@ export async function readFloatingAddresses(
   } catch (error) {
     // A namespace without any local address has no local table yet, so it holds no floating address either.
     if (error instanceof ExecError && /FIB table does not exist/.test(error.stderr)) return new Set();
-    throw error;
+    // Naming the device, this read fails as checkGatewayDevice does: the router layer's read checks the gateway
+    // with it, one process fewer per read of every router.
+    throw gatewayProblem(target, error) ?? error;
   }
   const routes = JSON.parse(stdout || '[]') as LocalRoute[];
   return new Set(routes.filter((r) => r.type === 'local').map((r) => r.dst.replace(/\/32$/, '')));
@@ -94,18 +96,23 @@ export async function checkGatewayDevice(target: RouterTarget, run: Runner = def
   try {
     await run('ip', ['-j', 'link', 'show', 'dev', target.gatewayDevice], { netns: target.namespace });
   } catch (error) {
-    const text = (error as Error).message;
-    if (/Cannot open network namespace/.test(text)) {
-      throw new Error(`network namespace ${target.namespace} does not exist`, { cause: error });
-    }
-    if (/does not exist|Cannot find device/.test(text)) {
-      throw new Error(
-        `gateway device ${target.gatewayDevice} does not exist in ${describeNamespace(target.namespace)}`,
-        { cause: error },
-      );
-    }
-    throw error;
+    throw gatewayProblem(target, error) ?? error;
   }
+}
+
+/** The clear error for a tool that failed, inside the router's namespace, on the gateway device or the namespace. */
+function gatewayProblem(target: RouterTarget, error: unknown): Error | undefined {
+  const text = (error as Error).message;
+  if (/Cannot open network namespace/.test(text)) {
+    return new Error(`network namespace ${target.namespace} does not exist`, { cause: error });
+  }
+  if (/does not exist|Cannot find device/.test(text)) {
+    return new Error(
+      `gateway device ${target.gatewayDevice} does not exist in ${describeNamespace(target.namespace)}`,
+      { cause: error },
+    );
+  }
+  return undefined;
 }
 
 export function describeNamespace(namespace: string | null): string {

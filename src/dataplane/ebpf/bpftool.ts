@@ -52,25 +52,6 @@ export async function loadPrograms(run: Runner, generationDir: string, objectPat
   }
 }
 
-/** Program ids behind pinned programs: this is what a tc filter reports, so attachments can be compared. */
-export async function pinnedProgramIds(
-  run: Runner,
-  generationDir: string,
-  present: readonly ProgramName[],
-): Promise<Map<ProgramName, number>> {
-  const ids = new Map<ProgramName, number>();
-  if (present.length === 0) return ids;
-  const paths = generationPaths(generationDir);
-  const input = present.map((p) => `prog show pinned ${paths.program(p)}`).join('\n') + '\n';
-  const { stdout } = await run('bpftool', ['-j', 'batch', 'file', '-'], { input });
-  const results = JSON.parse(stdout) as { output?: { id?: number } }[];
-  present.forEach((name, i) => {
-    const id = results[i]?.output?.id;
-    if (typeof id === 'number') ids.set(name, id);
-  });
-  return ids;
-}
-
 export const ALL_PROGRAMS: readonly ProgramName[] = PROGRAM_NAMES;
 
 /**

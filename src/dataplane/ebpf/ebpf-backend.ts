@@ -13,7 +13,7 @@ import type {
   RouterTarget,
 } from '../types.js';
 import { applyEbpf } from './apply.js';
-import { pinnedProgramIds } from './bpftool.js';
+import { pinnedProgramIds } from './program-ids.js';
 import { prunePins } from './prune.js';
 import { checkBpffs, checkObject } from './checks.js';
 import { bpfPackageVersion } from './maps.js';
@@ -177,7 +177,7 @@ export class EbpfDataplane implements Dataplane<EbpfActualRouter> {
       const dir = `${routerDir}/${name}`;
       const pinned = await readdir(generationPaths(dir).programsDir).catch(() => [] as string[]);
       const present = PROGRAM_NAMES.filter((p) => pinned.includes(p));
-      for (const id of (await pinnedProgramIds(this.run, dir, present)).values()) ids.add(id);
+      for (const id of pinnedProgramIds(dir, present).values()) ids.add(id);
     }
     // An empty list when the namespace is gone: every filter in it went with it.
     const devices = await this.run('ip', ['-j', 'address', 'show'], { netns: target.namespace }).then(
@@ -226,7 +226,7 @@ export class EbpfDataplane implements Dataplane<EbpfActualRouter> {
     const routerDir = this.routerDir(target.routerId);
     const object = await loadObject(await this.objectPath());
     const dir = `${routerDir}/${generationName(object, this.options.capacity)}`;
-    const perFip = await readCounters(this.run, generationPaths(dir).map('counters'));
+    const perFip = readCounters(generationPaths(dir).map('counters'));
     return [...perFip]
       .map(([floatingIp, c]) => ({
         floatingIp,

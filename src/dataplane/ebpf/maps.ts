@@ -24,7 +24,7 @@ let loaded: typeof BpfModule | undefined;
  * The `bpf` package (a native addon) is loaded on first use, not at import: a host where it cannot load must
  * still run every other backend, and gets this backend's error only when it asks for eBPF.
  */
-function bpf(): typeof BpfModule {
+export function bpf(): typeof BpfModule {
   if (!loaded) {
     try {
       loaded = createRequire(import.meta.url)('bpf') as typeof BpfModule;

@@ -1,7 +1,7 @@
 import { readdir, rm, stat } from 'node:fs/promises';
 import { ExecError, type Runner } from '../../exec/run.js';
 import { isUuid, parseNamespaceName } from '../../model/index.js';
-import { pinnedProgramIds } from './bpftool.js';
+import { pinnedProgramIds } from './program-ids.js';
 import { PROGRAM_NAMES } from './layout.js';
 import { generationPaths, routerPinDir } from './paths.js';
 import { listGenerations } from './read.js';
@@ -46,7 +46,7 @@ export async function prunePins(
       const dir = `${routerDir}/${g}`;
       const pinned = await readdir(generationPaths(dir).programsDir).catch(() => [] as string[]);
       const present = PROGRAM_NAMES.filter((p) => pinned.includes(p));
-      const ids = await pinnedProgramIds(run, dir, present);
+      const ids = pinnedProgramIds(dir, present);
       if ([...ids.values()].some((id) => attached.has(id))) inUse = true;
     }
     if (inUse) continue;

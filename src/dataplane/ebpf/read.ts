@@ -1,9 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { ExecError, type Runner } from '../../exec/run.js';
 import { parseNftTable } from '../nftables/parse.js';
-import { checkGatewayDevice } from '../common/gateway-addresses.js';
 import type { DesiredRouter, RouterTarget } from '../types.js';
-import { pinnedProgramIds } from './bpftool.js';
 import { deviceNames, ifindexOf, internalDevices } from './devices.js';
 import { MAP_SPECS, PROGRAM_NAMES, type MapName, type ProgramName } from './layout.js';
 import {
@@ -24,6 +22,7 @@ import { tableName } from './nft.js';
 import { isGenerationName, type BpfObject } from './object.js';
 import { runInNetns } from './netns.js';
 import { generationPaths } from './paths.js';
+import { pinnedProgramIds } from './program-ids.js';
 import type { EbpfActualRouter, GenerationState } from './state.js';
 import { parseReadBatch, renderReadBatch, type DeviceHooks } from './tc.js';
 import { decodeConfig, netText } from './values.js';
@@ -44,11 +43,15 @@ export async function readRouter(
   context: ReadContext,
 ): Promise<EbpfActualRouter> {
   const { run } = context;
-  await checkGatewayDevice(target, run);
-  const nftSignature = await readNftSignature(run, target);
-  const { stdout: addressJson } = await run('ip', ['-j', 'address', 'show'], { netns: target.namespace });
-  const devices = deviceNames(addressJson);
-  const hooks = await readHooks(run, target.namespace, devices);
+  // The nft table and the tc hooks at once: each is a process to wait for, and a round of 100 routers' reads
+  // waits for them in turn. The generations (syscalls, no process) after both, as they were.
+  const [nftSignature, { addressJson, hooks }] = await Promise.all([
+    readNftSignature(run, target),
+    (async () => {
+      const { stdout } = await run('ip', ['-j', 'address', 'show'], { netns: target.namespace });
+      return { addressJson: stdout, hooks: await readHooks(run, target.namespace, deviceNames(stdout)) };
+    })(),
+  ]);
   const internal = desired
     ? internalDevices(addressJson, desired.internalCidrs, desired.gatewayDevice)
     : hooks.filter((h) => h.device !== target.gatewayDevice && h.attachments.length > 0).map((h) => h.device);
@@ -163,7 +166,7 @@ async function readGenerations(run: Runner, context: ReadContext): Promise<OpenG
     });
     const files = await readdir(paths.programsDir).catch(() => [] as string[]);
     const pinned: ProgramName[] = PROGRAM_NAMES.filter((p) => files.includes(p));
-    const ids = await pinnedProgramIds(run, paths.dir, pinned);
+    const ids = pinnedProgramIds(paths.dir, pinned);
     const configMap = maps.get('config');
     const configBytes = configMap && mapsMatch ? readValue(configMap, Buffer.alloc(4)) : undefined;
     out.push({

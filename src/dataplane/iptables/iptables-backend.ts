@@ -1,6 +1,5 @@
 import { run as defaultRun, type Runner } from '../../exec/run.js';
 import { checkTool, kernelOptionChecks } from '../common/capabilities.js';
-import { checkGatewayDevice } from '../common/gateway-addresses.js';
 import { mappingsState } from '../router-state.js';
 import type { BackendPlan, CapabilityCheck, Dataplane, DesiredRouter, RouterTarget } from '../types.js';
 import { CHAIN_ROLES } from './chains.js';
@@ -76,7 +75,6 @@ export class IptablesDataplane implements Dataplane<IptablesActual> {
   }
 
   async read(target: RouterTarget, desired?: DesiredRouter): Promise<IptablesActual> {
-    await checkGatewayDevice(target, this.run);
     const tables = await this.save(target.namespace);
     return routerState(tables, target.routerId, desired, this.options);
   }

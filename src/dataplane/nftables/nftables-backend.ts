@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
 import { ExecError, run as defaultRun, type Runner } from '../../exec/run.js';
-import { checkGatewayDevice } from '../common/gateway-addresses.js';
 import { checkTool, kernelOptionChecks } from '../common/capabilities.js';
 import { probeNftables } from './probe.js';
 import { CHANNEL_MAX_BYTES, sharedChannels, type NetnsChannels } from '../common/netns-channels.js';
@@ -18,6 +17,7 @@ import type {
 } from '../types.js';
 import { SOURCE_MACS } from './anti-spoofing.js';
 import { CounterDumps, readNftCounters, SET_DUMP_HELPER, sharedSetDump } from './counters.js';
+import { SetDumpError } from './set-dump-channel.js';
 import { DEEP_SETS, parseDumpedElements, TRANSLATION_SETS } from './element-dump.js';
 import {
   countersMatch,
@@ -102,8 +102,28 @@ export class NftablesDataplane implements Dataplane {
     ];
   }
 
+  /**
+   * The element lines of `sets`, through the agent's one long-lived dumper (it enters the namespace itself), or a
+   * dumper process of its own when that is not there: a process per read was one per router at every start and
+   * resync round, forked from the daemon's event loop. Undefined when the table is gone since its listing.
+   */
+  private async dumpElements(
+    helper: string,
+    namespace: string | null,
+    table: string,
+    sets: readonly string[],
+  ): Promise<string | undefined> {
+    const channel = sharedSetDump();
+    if (!channel) return (await this.run(helper, [table, ...sets], { netns: namespace })).stdout;
+    try {
+      return await channel.dump(namespace, table, sets);
+    } catch (error) {
+      if (error instanceof SetDumpError && error.code === 2) return undefined;
+      throw error;
+    }
+  }
+
   async read(target: RouterTarget, desired?: DesiredRouter): Promise<BackendState> {
-    await checkGatewayDevice(target, this.run);
     const table = tableName(target.routerId);
     // Listing a table lists every element of all six maps; at 100,000 floating IPs that costs seconds. Most
     // reads list the table without elements (-t) plus the two translation maps; every DEEP_READ_EVERY-th read
@@ -139,8 +159,9 @@ export class NftablesDataplane implements Dataplane {
         if (terseJson === undefined) return absent();
         const terse = parseNftTable(terseJson);
         const sets = deep ? DEEP_SETS : TRANSLATION_SETS;
-        const dump = await this.run(this.elementDump, [table, ...sets], { netns: target.namespace });
-        const elements = await parseDumpedElements(dump.stdout, sets);
+        const dumped = await this.dumpElements(this.elementDump, target.namespace, table, sets);
+        if (dumped === undefined) return absent();
+        const elements = await parseDumpedElements(dumped, sets);
         const forwardingMaps = deep ? mapNames(terse.maps).filter((m) => m.startsWith('pf_')) : [];
         const withForwardings =
           forwardingMaps.length > 0
