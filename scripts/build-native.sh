@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Compiles sfip's native helpers into dist/native/: the nftables set dumper that reads per-floating-IP counters
+# Compiles sfip's native helpers into dist/native/: the nftables set dumper that reads per-floating-IP counters and
+# deletes stale conntrack entries over ctnetlink
 # (native/nft-set-dump.c; needs gcc, pkg-config, libnftnl-dev and libmnl-dev, which setup.sh installs) and the
 # gratuitous ARP sender (native/garp.c; libc only) and the nft applier of the per-namespace channels
 # (native/nft-apply.c; links libnftables.so.1 of the nftables package) and the writer of floating addresses

@@ -144,8 +144,11 @@ export class ServeProcess {
   }
 }
 
-/** The agent's long-lived per-namespace tools (src/dataplane/common/netns-channels.ts). */
-const CHANNEL = /(^|\/)(nft -i|sfip-nft-apply|ip -force -batch -)$/;
+/**
+ * The agent's long-lived per-namespace tools (src/dataplane/common/netns-channels.ts) and its one set dump helper
+ * (counter reads and conntrack deletes, src/dataplane/nftables/set-dump-channel.ts).
+ */
+const CHANNEL = /(^|\/)(nft -i|sfip-nft-apply|ip -force -batch -|sfip-nft-set-dump --serve)$/;
 
 /**
  * Whether a channel process is working on a request: running, or waiting on anything but its input pipe (a

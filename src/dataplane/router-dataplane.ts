@@ -5,6 +5,7 @@ import { deleteStaleConntrack } from './common/conntrack.js';
 import type { GarpQueue } from './common/garp-queue.js';
 import { kernelGatewayAddresses } from './common/gateway-addresses.js';
 import { sharedChannels, type NetnsChannels } from './common/netns-channels.js';
+import { sharedSetDump } from './nftables/counters.js';
 import { applyChangesInPlace, mappingsState, narrowedTo, type MappingChange } from './router-state.js';
 import {
   floatingAddresses,
@@ -307,6 +308,8 @@ async function cleanConntrack(
     { fixedIps: changed.map((m) => m.fixedIp), floatingIps: changed.map((m) => m.floatingIp) },
     undefined,
     sharedChannels.procNet(target.namespace),
+    // The daemon's long-lived native helper when built (no process per cleanup); the conntrack tool otherwise.
+    sharedSetDump(),
   );
 }
 

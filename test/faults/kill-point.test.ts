@@ -33,4 +33,10 @@ it('names the kernel tool a killed serve was running, through its wrappers', () 
   );
   assert.ok(APPLY_TOOLS.test('ip netns exec r1 /opt/sfip/dist/native/sfip-local-routes'));
   assert.ok(KERNEL_TOOLS.test('/opt/sfip/dist/native/sfip-local-routes'));
+  // The set dump helper, where conntrack deletes go: an apply point only while it works on a request.
+  const helper = '/opt/sfip/dist/native/sfip-nft-set-dump --serve';
+  assert.equal(killPoint([`${helper} (busy)`]), 'conntrack cleanup or set read (channel)');
+  assert.ok(APPLY_TOOLS.test(`${helper} (busy)`));
+  assert.ok(!APPLY_TOOLS.test(helper));
+  assert.ok(KERNEL_TOOLS.test(`${helper} (busy)`));
 });

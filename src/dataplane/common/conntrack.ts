@@ -5,6 +5,24 @@ import { run as defaultRun, type Runner } from '../../exec/run.js';
 /** Above this many addresses, list the table once and only delete for addresses that actually have entries. */
 const TARGETED_LIMIT = 16;
 
+/** Which address of an entry a delete matches, as conntrack's flags: -s (original source), -r (reply source), -d. */
+export type ConntrackField = 'src' | 'rsrc' | 'dst';
+
+export interface ConntrackMatch {
+  readonly field: ConntrackField;
+  readonly address: string;
+}
+
+/**
+ * Deletes a namespace's IPv4 conntrack entries that match any of the pairs, answering how many went: the long-lived
+ * native helper (SetDumpChannel), which starts no process per cleanup.
+ */
+export interface ConntrackDeleter {
+  deleteConntrack(namespace: string | null, matches: readonly ConntrackMatch[]): Promise<number>;
+}
+
+const FLAGS: Record<ConntrackField, string> = { src: '-s', rsrc: '-r', dst: '-d' };
+
 export interface StaleAddresses {
   /** Fixed IPs that gained, lost or changed a floating IP. */
   readonly fixedIps: readonly string[];
@@ -16,13 +34,15 @@ export interface StaleAddresses {
  * Deletes conntrack entries that a mapping change made stale: shared-SNAT flows of a fixed IP that now has its
  * own floating IP, stateful hairpin flows to a floating address that moved, anything DNATed to a fixed IP
  * that changed. Without this, an old entry keeps a connection alive after a disassociation (OSSN-0020).
- * Returns how many entries were deleted.
+ * Returns how many entries were deleted. With `deleter` (the native helper, when built) the deletes go through it;
+ * without, one `conntrack -D` process per address and direction, each a fork of the daemon on the change's path.
  */
 export async function deleteStaleConntrack(
   namespace: string | null,
   stale: StaleAddresses,
   run: Runner = defaultRun,
   procNet: string | null = null,
+  deleter: ConntrackDeleter | null = null,
 ): Promise<number> {
   let fixed = [...new Set(stale.fixedIps)];
   let floating = [...new Set(stale.floatingIps)];
@@ -32,22 +52,28 @@ export async function deleteStaleConntrack(
     // Read without starting a process: usually no entry names these addresses, and nothing runs at all.
     fixed = fixed.filter((ip) => present.has(ip));
     floating = floating.filter((ip) => present.has(ip));
-  } else if (fixed.length + floating.length > TARGETED_LIMIT) {
+  } else if (!deleter && fixed.length + floating.length > TARGETED_LIMIT) {
+    // (The helper dumps the table once per request whatever the count: listing it first would only add a pass.)
     const present = await addressesWithEntries(namespace, run);
     fixed = fixed.filter((ip) => present.has(ip));
     floating = floating.filter((ip) => present.has(ip));
   }
-  let deleted = 0;
-  const jobs: string[][] = [
-    ...fixed.flatMap((ip) => [
-      ['-D', '-s', ip],
-      ['-D', '-r', ip],
+  const matches: ConntrackMatch[] = [
+    ...fixed.flatMap((address) => [
+      { field: 'src' as const, address },
+      { field: 'rsrc' as const, address },
     ]),
-    ...floating.map((ip) => ['-D', '-d', ip]),
+    ...floating.map((address) => ({ field: 'dst' as const, address })),
   ];
-  for (const args of jobs) {
+  if (matches.length === 0) return 0;
+  if (deleter) return deleter.deleteConntrack(namespace, matches);
+  let deleted = 0;
+  for (const { field, address } of matches) {
     // conntrack exits 1 when no entry matched; that is the common, healthy case.
-    const { stderr } = await run('conntrack', args, { netns: namespace, okExitCodes: [1] });
+    const { stderr } = await run('conntrack', ['-D', FLAGS[field], address], {
+      netns: namespace,
+      okExitCodes: [1],
+    });
     deleted += Number(/(\d+) flow entries have been deleted/.exec(stderr)?.[1] ?? 0);
   }
   return deleted;

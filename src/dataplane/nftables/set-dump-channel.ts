@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { spawnProgram } from '../../exec/spawn.js';
 import { parseNamespaceName } from '../../model/names.js';
 import { setRef } from '../common/line-channel.js';
+import type { ConntrackDeleter, ConntrackMatch } from '../common/conntrack.js';
 import type { ConntrackUsage } from '../common/conntrack-usage.js';
 
 /** Like `run`: the helper dies with the agent (see run.ts). */
@@ -9,6 +10,14 @@ const DIE_WITH_PARENT = ['setpriv', '--pdeathsig', 'KILL', '--'];
 
 /** How long one read may take before the helper is ended (100,000 elements take well under a second). */
 const REQUEST_TIMEOUT_MS = 30_000;
+
+/** Pairs per ctdel request: the helper reads at most 64 words a line (NETNS, ctdel, then FIELD ADDR pairs). */
+const CTDEL_PAIRS = 31;
+
+const FIELDS = new Set(['src', 'rsrc', 'dst']);
+
+/** A dotted quad as inet_pton reads it (no leading zeros), checked here so that a bad one never reaches the helper. */
+const DOTTED_QUAD = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
 
 /** Longer than any status line (". CODE MESSAGE" names at most a table). */
 const TAIL = 1024;
@@ -38,7 +47,7 @@ interface Pending {
  * Requests are serialised; the answer is the element lines up to a status line (". 0", or ". CODE MESSAGE").
  * A helper that exits fails the read in progress and is started again by the next one.
  */
-export class SetDumpChannel {
+export class SetDumpChannel implements ConntrackDeleter {
   private child: ChildProcess | undefined;
   private pending: Pending | undefined;
   private chunks: string[] = [];
@@ -73,6 +82,29 @@ export class SetDumpChannel {
     if (count === undefined || max === undefined || !Number.isFinite(count) || !Number.isFinite(max))
       throw new Error(`Cannot read conntrack usage in ${namespace ?? 'the host namespace'}`);
     return { count, max };
+  }
+
+  /**
+   * Deletes the namespace's IPv4 conntrack entries that match any of the pairs (the helper dumps the table over
+   * ctnetlink and deletes each match by its tuple), answering how many went: where a cleanup used to start
+   * `conntrack -D` per address and direction. A bad field or address is refused before anything is sent.
+   */
+  async deleteConntrack(namespace: string | null, matches: readonly ConntrackMatch[]): Promise<number> {
+    const name = namespace === null ? '-' : parseNamespaceName(namespace);
+    for (const { field, address } of matches) {
+      if (!FIELDS.has(field)) throw new SetDumpError(`not a conntrack field (src, rsrc or dst): ${field}`, 1);
+      if (!DOTTED_QUAD.test(address)) throw new SetDumpError(`not an IPv4 address: ${address}`, 1);
+    }
+    let deleted = 0;
+    for (let i = 0; i < matches.length; i += CTDEL_PAIRS) {
+      const words = matches.slice(i, i + CTDEL_PAIRS).flatMap((m) => [m.field, m.address]);
+      const answer = (await this.request(`${name} ctdel ${words.join(' ')}\n`)).trim();
+      const count = Number(answer);
+      if (!/^\d+$/.test(answer) || !Number.isSafeInteger(count))
+        throw new SetDumpError(`the set dump helper answered ctdel with '${answer}'`, 3);
+      deleted += count;
+    }
+    return deleted;
   }
 
   /** The running helper's process id (tests end it to see it started again). */
