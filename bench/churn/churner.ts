@@ -1,5 +1,6 @@
 import { ApiError, type ApiClient, type Json } from '../../src/client/api-client.js';
 import { nowUs } from '../../src/lab/tagged-traffic.js';
+import { notActive } from '../fip-statuses.js';
 import type { ChurnPort } from './churn-lab.js';
 import { Timeline } from './ownership.js';
 
@@ -99,18 +100,10 @@ export class Churner {
   private async untilActive(timeoutMs: number): Promise<void> {
     const deadline = performance.now() + timeoutMs;
     for (;;) {
-      const ids = [...this.fips.values()].map((f) => f.id);
-      const pending: string[] = [];
-      for (let i = 0; i < ids.length; i += 100) {
-        const query = ids
-          .slice(i, i + 100)
-          .map((id) => `id=${id}`)
-          .join('&');
-        const page = await this.o.api.get<{ floatingips: { id: string; status: string }[] }>(
-          `/v2.0/floatingips?fields=id&fields=status&${query}`,
-        );
-        pending.push(...page.floatingips.filter((f) => f.status !== 'ACTIVE').map((f) => f.id));
-      }
+      const pending = await notActive(
+        this.o.api,
+        [...this.fips.values()].map((f) => f.id),
+      );
       if (pending.length === 0) return;
       if (performance.now() > deadline)
         throw new Error(`floating IPs not ACTIVE ${timeoutMs} ms after populating: ${pending.join(', ')}`);

@@ -1,5 +1,6 @@
 import { ApiClient, ApiError } from '../../src/client/api-client.js';
 import { resolveToken } from '../../src/client/token-source.js';
+import { notActive } from '../fip-statuses.js';
 import { quantile } from '../stats.js';
 import { curlScrape, scrapeTimes, startScraper } from '../metrics/run-metrics-scale.js';
 import { churnThroughApi, type ChurnResult } from './churn-load.js';
@@ -123,17 +124,7 @@ class FillSession {
     const shape = { clients, ...(bulkSize !== undefined && { bulkSize }) };
     let waiting = this.made;
     while (waiting.length > 0) {
-      const still: string[] = [];
-      for (let i = 0; i < waiting.length; i += 100) {
-        const chunk = waiting.slice(i, i + 100);
-        const query = chunk.map((id) => `id=${id}`).join('&');
-        const page = await this.api.get<{ floatingips: { id: string; status: string }[] }>(
-          `/v2.0/floatingips?fields=id&fields=status&${query}`,
-        );
-        const active = new Set(page.floatingips.filter((f) => f.status === 'ACTIVE').map((f) => f.id));
-        still.push(...chunk.filter((id) => !active.has(id)));
-      }
-      waiting = still;
+      waiting = await notActive(this.api, waiting);
       // Checked after a poll, so the floating IPs ACTIVE by the end of the budget are counted.
       if (waiting.length > 0 && !this.inBudget) {
         const ms = performance.now() - this.started;
