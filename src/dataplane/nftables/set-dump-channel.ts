@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawnProgram } from '../../exec/spawn.js';
+import { isIPv4 } from '../../model/ipv4.js';
 import { parseNamespaceName } from '../../model/names.js';
 import { setRef } from '../common/line-channel.js';
 import type { ConntrackDeleter, ConntrackMatch } from '../common/conntrack.js';
@@ -15,9 +16,6 @@ const REQUEST_TIMEOUT_MS = 30_000;
 const CTDEL_PAIRS = 31;
 
 const FIELDS = new Set(['src', 'rsrc', 'dst']);
-
-/** A dotted quad as inet_pton reads it (no leading zeros), checked here so that a bad one never reaches the helper. */
-const DOTTED_QUAD = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
 
 /** Longer than any status line (". CODE MESSAGE" names at most a table). */
 const TAIL = 1024;
@@ -93,7 +91,8 @@ export class SetDumpChannel implements ConntrackDeleter {
     const name = namespace === null ? '-' : parseNamespaceName(namespace);
     for (const { field, address } of matches) {
       if (!FIELDS.has(field)) throw new SetDumpError(`not a conntrack field (src, rsrc or dst): ${field}`, 1);
-      if (!DOTTED_QUAD.test(address)) throw new SetDumpError(`not an IPv4 address: ${address}`, 1);
+      // Canonical dotted quads only (no leading zeros, as inet_pton reads them): a bad one never reaches the helper.
+      if (!isIPv4(address)) throw new SetDumpError(`not an IPv4 address: ${address}`, 1);
     }
     let deleted = 0;
     for (let i = 0; i < matches.length; i += CTDEL_PAIRS) {
