@@ -181,6 +181,21 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } pf_out SEC(".maps");
 
+/*
+ * Fast path: the router's devices that are a veth (or netkit) whose peer lives in another namespace, with no root
+ * qdisc of their own (ifindex -> 1, written by the agent from `ip -d address`). A packet for such a device is
+ * handed with bpf_redirect_peer straight to the peer's ingress, in the same softirq: no veth transmit, no backlog,
+ * no second softirq. The kernel drops a redirect_peer to any other device, so only a device listed here gets one;
+ * every other device (a bridge, a physical NIC, a veth whose peer is in this namespace) gets bpf_redirect.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} peer_devs SEC(".maps");
+
 /* A fragmented datagram as its fragments' headers name it, before translation; `side` is the side rewritten. */
 struct frag_key {
 	__u32 saddr;
@@ -698,9 +713,14 @@ static __always_inline int fast_forward(struct __sk_buff *skb, const struct iphd
 	bpf_l3_csum_replace(skb, IP_CSUM_OFF, old_word, new_word, 2);
 	bpf_skb_store_bytes(skb, IP_OFF + offsetof(struct iphdr, ttl), &ttl, 1, 0);
 
+	/* The peer's stack does not parse the Ethernet header again, but captures beyond the router must show the
+	 * next hop's addresses, as after bpf_redirect. */
 	bpf_skb_store_bytes(skb, 0, fib->dmac, ETH_ALEN, 0);
 	bpf_skb_store_bytes(skb, ETH_ALEN, fib->smac, ETH_ALEN, 0);
-	return bpf_redirect(fib->ifindex, 0);
+	__u32 egress = fib->ifindex;
+	if (bpf_map_lookup_elem(&peer_devs, &egress))
+		return bpf_redirect_peer(egress, 0);
+	return bpf_redirect(egress, 0);
 }
 
 /* Inbound: a floating destination to its fixed address, straight to the internal device. -1: not taken. */

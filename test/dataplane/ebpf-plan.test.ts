@@ -195,6 +195,25 @@ describe('eBPF planning', () => {
     assert.deepEqual(batch.config, { ...config, gatewayIfindex: 9 });
   });
 
+  it('keeps peer_devs in step with the devices: a re-created device’s new ifindex in, the old one out', () => {
+    const batch = batchOf(planEbpf(desired, programmed({ peerIfindexes: [7, 9] }), settings));
+    assert.deepEqual(batch.peerDevices, { remove: [8], set: [9] });
+    assert.equal(batch.build, false, 'map entries, not a new generation');
+    assert.match(formatEbpfBatch(batch), /peer_devs delete 8\npeer_devs set 9\n/);
+    // A device that stopped qualifying (its peer moved here, a qdisc was added) leaves the map: bpf_redirect.
+    const none = batchOf(planEbpf(desired, programmed({ peerIfindexes: [] }), settings));
+    assert.deepEqual(none.peerDevices, { remove: [7, 8], set: [] });
+  });
+
+  it('fills peer_devs of a new generation from the devices, and leaves it empty when the read knows none', () => {
+    const built = batchOf(
+      planEbpf(desired, { ...empty(), ebpf: { ...empty().ebpf, peerIfindexes: [7, 8] } }, settings),
+    );
+    assert.equal(built.build, true);
+    assert.deepEqual(built.peerDevices, { remove: [], set: [7, 8] });
+    assert.deepEqual(batchOf(planEbpf(desired, empty(), settings)).peerDevices, { remove: [], set: [] });
+  });
+
   it('keeps anti-spoofing in step: a port’s new MAC, a new internal subnet, and switching it off', () => {
     const changed: DesiredRouter = {
       ...desired,

@@ -64,6 +64,8 @@ export function programmedState(
       hooks,
       internalDevices: ['qr-r1'],
       gatewayIfindex: 7,
+      peerIfindexes: [7, 8],
+      peerMap: [7, 8],
       fastPathAvailable: true,
       internalNets: ['10.0.0.0/24'],
       ...overrides,

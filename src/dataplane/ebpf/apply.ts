@@ -17,6 +17,7 @@ import {
   type PinnedMap,
 } from './maps.js';
 import { runInNetns } from './netns.js';
+import { ifindexBytes } from './peer-devices.js';
 import { generationName, loadObject } from './object.js';
 import { generationPaths } from './paths.js';
 import type { EbpfBatch } from './state.js';
@@ -131,6 +132,13 @@ function writeEntries(maps: Map<MapName, PinnedMap>, batch: EbpfBatch): void {
     batch.internalNets.set.map((cidr) => [netKey(cidr), Buffer.alloc(4)]),
     batch.internalNets.remove.map(netKey),
   );
+  if (batch.peerDevices) {
+    changeEntries(
+      maps.get('peer_devs')!,
+      batch.peerDevices.set.map((i) => [ifindexBytes(i), ifindexBytes(1)]),
+      batch.peerDevices.remove.map(ifindexBytes),
+    );
+  }
   if (batch.removeCounters.length > 0) {
     const counters = maps.get('counters')!;
     for (const fip of batch.removeCounters) counters.raw.delete(addressBytes(fip));

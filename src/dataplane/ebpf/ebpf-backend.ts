@@ -140,6 +140,7 @@ export class EbpfDataplane implements Dataplane<EbpfActualRouter> {
       s.nft === null &&
       s.tc === null &&
       s.dropGenerations.length === 0 &&
+      s.peers.remove.length + s.peers.set.length === 0 &&
       sameEntries(actual.ebpf.forwardIn, forward.inbound) &&
       sameEntries(actual.ebpf.forwardOut, forward.outbound);
     return { ...actual, structureMatches };

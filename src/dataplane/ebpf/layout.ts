@@ -17,6 +17,7 @@ export const MAP_NAMES = [
   'pf_out',
   'pf_frags',
   'qos',
+  'peer_devs',
 ] as const;
 export type MapName = (typeof MAP_NAMES)[number];
 
@@ -138,6 +139,17 @@ export const MAP_SPECS: readonly MapSpec[] = [
     keySize: 4,
     valueSize: 128,
     maxEntries: null,
+    flags: NO_PREALLOC,
+  },
+  // Fast path: ifindex (host order) -> 1 for the devices a packet may be handed to with bpf_redirect_peer
+  // (peer-devices.ts). A router has a handful of devices; 1,024 leaves room for a router with many subnets.
+  {
+    name: 'peer_devs',
+    kernelType: HASH,
+    bpftoolType: 'hash',
+    keySize: 4,
+    valueSize: 4,
+    maxEntries: 1024,
     flags: NO_PREALLOC,
   },
 ];

@@ -5,6 +5,7 @@ import { nftSignature, renderTable, type MarkBits } from './nft.js';
 import { generationName } from './object.js';
 import { generationPaths } from './paths.js';
 import { type EbpfActualRouter, type EbpfBatch, type GenerationState } from './state.js';
+import { peerChanges } from './peer-devices.js';
 import { renderAttachBatch, type WantedAttachment } from './tc.js';
 import { sameConfig, type RouterConfig } from './values.js';
 
@@ -65,7 +66,10 @@ export function structureChanges(desired: DesiredRouter, actual: EbpfActualRoute
   const tc =
     stale.length + detach.length > 0 ? renderAttachBatch(stale, paths.program, needClsact, detach) : null;
   const dropGenerations = state.generations.map((g) => g.name).filter((g) => g !== generation);
-  return { generation, build, config, configChanged, nft, tc, dropGenerations };
+  // Devices replaced (a new ifindex) or changed (a peer moved, a qdisc added) since the map was written follow
+  // here; a router whose read knows nothing of them gets an empty map, so bpf_redirect, never a drop.
+  const peers = peerChanges(build ? [] : (state.peerMap ?? []), state.peerIfindexes ?? []);
+  return { generation, build, config, configChanged, nft, tc, dropGenerations, peers };
 }
 
 /**
@@ -146,6 +150,7 @@ export function planEbpf(
     forwardIn,
     forwardOut,
     qos,
+    peerDevices: structure.peers,
     removeCounters: build ? [] : [...new Set([...inbound.remove, ...unforwarded])].sort(),
     config: structure.configChanged ? structure.config : null,
     nft: structure.nft,
@@ -158,6 +163,7 @@ export function planEbpf(
     structure.nft !== null ||
     structure.tc !== null ||
     structure.dropGenerations.length > 0 ||
+    structure.peers.remove.length + structure.peers.set.length > 0 ||
     [inbound, outbound, macs, internalNets, forwardIn, forwardOut, qos].some(
       (d) => d.remove.length + d.set.length > 0,
     );

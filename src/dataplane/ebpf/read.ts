@@ -24,6 +24,7 @@ import { runInNetns } from './netns.js';
 import { generationPaths } from './paths.js';
 import { pinnedProgramIds } from './program-ids.js';
 import type { EbpfActualRouter, GenerationState } from './state.js';
+import { peerIfindexes } from './peer-devices.js';
 import { parseReadBatch, renderReadBatch, type DeviceHooks } from './tc.js';
 import { decodeConfig, netText } from './values.js';
 
@@ -48,7 +49,8 @@ export async function readRouter(
   const [nftSignature, { addressJson, hooks }] = await Promise.all([
     readNftSignature(run, target),
     (async () => {
-      const { stdout } = await run('ip', ['-j', 'address', 'show'], { netns: target.namespace });
+      // -d: the devices' kinds, peers' namespaces and root qdiscs too, for the fast path's peer_devs.
+      const { stdout } = await run('ip', ['-d', '-j', 'address', 'show'], { netns: target.namespace });
       return { addressJson: stdout, hooks: await readHooks(run, target.namespace, deviceNames(stdout)) };
     })(),
   ]);
@@ -85,6 +87,8 @@ export async function readRouter(
       hooks,
       internalDevices: internal,
       gatewayIfindex: ifindexOf(addressJson, target.gatewayDevice),
+      peerIfindexes: peerIfindexes(addressJson, [target.gatewayDevice, ...internal]),
+      peerMap: contents.peerMap,
       fastPathAvailable: context.fastPathAvailable,
       internalNets: contents.internalNets,
       forwardIn: contents.forwardIn,
@@ -110,7 +114,12 @@ async function readContents(maps: Partial<Record<MapName, PinnedMap>>) {
   const forwardIn = maps.pf_in ? await readMap(maps.pf_in, PF_KEY, PF_VALUE) : empty();
   const forwardOut = maps.pf_out ? await readMap(maps.pf_out, PF_KEY, PF_VALUE) : empty();
   const limits = maps.qos ? await readMap(maps.qos, ADDRESS, QOS_VALUE) : empty();
-  return { inbound, outbound, macs, internalNets, forwardIn, forwardOut, limits };
+  const peerMap = maps.peer_devs
+    ? readEntries(maps.peer_devs)
+        .map(([k]) => k.readUInt32LE(0))
+        .sort((a, b) => a - b)
+    : [];
+  return { inbound, outbound, macs, internalNets, forwardIn, forwardOut, limits, peerMap };
 }
 
 async function readNftSignature(run: Runner, target: RouterTarget): Promise<string[] | null> {

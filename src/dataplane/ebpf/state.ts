@@ -28,6 +28,12 @@ export interface EbpfState {
   readonly internalDevices: readonly string[];
   /** The gateway device's ifindex in the router's namespace (0 in records from before the fast path). */
   readonly gatewayIfindex?: number;
+  /**
+   * The ifindexes of the gateway and internal devices the fast path may redirect to a peer (peer-devices.ts), as
+   * the devices are now, and those the live generation's `peer_devs` map holds. Absent: none.
+   */
+  readonly peerIfindexes?: readonly number[];
+  readonly peerMap?: readonly number[];
   /** The kernel runs the fast path: the loaded object has it (fast-path.ts). Absent: no. */
   readonly fastPathAvailable?: boolean;
   /** The internal subnets the live generation's anti-spoofing knows (CIDR text). */
@@ -64,6 +70,8 @@ export interface EbpfBatch {
   readonly forwardOut: { readonly remove: readonly string[]; readonly set: readonly [string, string][] };
   /** QoS: floating IP -> the `limitsKey` of its token buckets (qos.ts); a set replaces all four. */
   readonly qos?: { readonly remove: readonly string[]; readonly set: readonly [string, string][] };
+  /** Fast path: `peer_devs` ifindexes (peer-devices.ts). Absent in batches from before it: nothing to change. */
+  readonly peerDevices?: { readonly remove: readonly number[]; readonly set: readonly number[] };
   /** Floating IPs whose counters go with them. */
   readonly removeCounters: readonly string[];
   readonly config: RouterConfig | null;
@@ -97,6 +105,8 @@ export function formatEbpfBatch(batch: EbpfBatch): string {
     ...batch.forwardOut.set.map(([k, v]) => `pf_out set ${k} -> ${v}`),
     ...(batch.qos?.remove ?? []).map((k) => `qos delete ${k}`),
     ...(batch.qos?.set ?? []).map(([k, v]) => `qos set ${k} -> ${v}`),
+    ...(batch.peerDevices?.remove ?? []).map((i) => `peer_devs delete ${i}`),
+    ...(batch.peerDevices?.set ?? []).map((i) => `peer_devs set ${i}`),
     ...batch.removeCounters.map((k) => `counters delete ${k}`),
     ...(batch.nft ? ['--- nft -f', batch.nft.trimEnd()] : []),
     ...(batch.tc ? ['--- tc -batch', batch.tc.trimEnd()] : []),
