@@ -97,12 +97,29 @@ async function reconcile(dataplane: EbpfDataplane, want: DesiredRouter): Promise
   await new RouterDataplane(dataplane, WITHOUT_CHORES).reconcile(want);
 }
 
+const vm2 = `${prefix}-fpvm2`;
+const FIP2 = '203.0.113.22';
+const FIXED2 = '10.0.1.11';
+
+async function ifindexIn(namespace: string, device: string): Promise<number> {
+  const { stdout } = await run('ip', ['-j', 'link', 'show', device], { netns: namespace });
+  return (JSON.parse(stdout) as { ifindex: number }[])[0]!.ifindex;
+}
+
+/** Packets the device transmitted (`ip -s`): what redirect_peer skips and bpf_redirect pays. */
+async function txPackets(namespace: string, device: string): Promise<number> {
+  const { stdout } = await run('ip', ['-s', '-j', 'link', 'show', device], { netns: namespace });
+  return (JSON.parse(stdout) as { stats64: { tx: { packets: number } } }[])[0]!.stats64.tx.packets;
+}
+
 describe('eBPF fast path', { timeout: 60_000 }, () => {
   const dataplane = new EbpfDataplane();
 
   before(async () => {
     await destroyLab(spec);
+    await run('ip', ['netns', 'del', vm2]).catch(() => undefined);
     await buildLab(spec);
+    await run('ip', ['netns', 'add', vm2]);
     const support = await dataplane.fastPath();
     assert.ok(support.available, `this kernel must run the fast path for these cases: ${support.detail}`);
     await reconcile(dataplane, desired);
@@ -110,6 +127,7 @@ describe('eBPF fast path', { timeout: 60_000 }, () => {
   after(async () => {
     await new RouterDataplane(dataplane, WITHOUT_CHORES).remove(desired).catch(() => undefined);
     await destroyLab(spec);
+    await run('ip', ['netns', 'del', vm2]).catch(() => undefined);
   });
 
   it('passes a packet for an unresolved neighbour to the stack, which resolves it and delivers', async () => {
@@ -151,6 +169,91 @@ describe('eBPF fast path', { timeout: 60_000 }, () => {
       await own.done,
       new RegExp(`${EXT.replace(/\./g, '\\.')}\\.4000 > ${FIXED.replace(/\./g, '\\.')}\\.5999`),
     );
+  });
+
+  it('hands fast-pathed packets to the veth peers with redirect_peer: right addresses, TTL and MACs in the VM', async () => {
+    const actual = await dataplane.read(desired, desired);
+    const veths = [await ifindexIn(ns.router, 'qg-r1'), await ifindexIn(ns.router, 'qr-r1')].sort(
+      (a, b) => a - b,
+    );
+    assert.deepEqual(actual.ebpf.peerMap, veths, 'both veths (peers in other namespaces) are in peer_devs');
+    await pingFip(2);
+    const [vmMacNow, routerMac] = [await macOf(ns.vm, 'eth0'), await macOf(ns.router, 'qr-r1')];
+    // Only a request as the router forwards it matches: fixed destination, TTL 64 - 1, the router's MAC to the VM's.
+    const seen = await capture(
+      ns.vm,
+      'eth0',
+      `icmp[icmptype] = icmp-echo and src host ${EXT} and dst host ${FIXED} and ip[8] = 63 and ether src ${routerMac} and ether dst ${vmMacNow}`,
+      3,
+      4,
+    );
+    const txBefore = { qr: await txPackets(ns.router, 'qr-r1'), qg: await txPackets(ns.router, 'qg-r1') };
+    const counted = (await dataplane.counters(desired)).find((c) => c.floatingIp === FIP)!;
+    await resetWitness();
+    assert.equal(await pingFip(3), 3);
+    assert.equal(
+      (await seen.done).match(/ICMP echo request/g)?.length,
+      3,
+      'three requests arrived as forwarded',
+    );
+    assert.deepEqual(await witness(), { toVm: 0, fromVm: 0 }, 'none crossed the forward hook');
+    // redirect_peer enters the peer's ingress straight away: the router-side devices transmit none of them.
+    const txAfter = { qr: await txPackets(ns.router, 'qr-r1'), qg: await txPackets(ns.router, 'qg-r1') };
+    assert.ok(txAfter.qr - txBefore.qr < 3, `qr-r1 transmitted ${txAfter.qr - txBefore.qr} packets`);
+    assert.ok(txAfter.qg - txBefore.qg < 3, `qg-r1 transmitted ${txAfter.qg - txBefore.qg} packets`);
+    const now = (await dataplane.counters(desired)).find((c) => c.floatingIp === FIP)!;
+    assert.ok(now.packetsIn - counted.packetsIn >= 3, 'inbound packets counted');
+    assert.ok(now.packetsOut - counted.packetsOut >= 3, 'outbound packets counted');
+  });
+
+  it('keeps bpf_redirect for a device that is not a veth with a peer elsewhere (a bridge), and delivers', async () => {
+    // A second subnet behind a bridge in the router's namespace: its VM hangs off a veth enslaved to the bridge.
+    await run('ip', ['link', 'add', 'br-fp', 'type', 'bridge'], { netns: ns.router });
+    await run('ip', ['link', 'add', 'fpv', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', vm2], {
+      netns: ns.router,
+    });
+    await run('ip', ['link', 'set', 'fpv', 'master', 'br-fp', 'up'], { netns: ns.router });
+    await run('ip', ['address', 'add', '10.0.1.1/24', 'dev', 'br-fp'], { netns: ns.router });
+    await run('ip', ['link', 'set', 'br-fp', 'up'], { netns: ns.router });
+    await run('ip', ['link', 'set', 'lo', 'up'], { netns: vm2 });
+    await run('ip', ['address', 'add', `${FIXED2}/24`, 'dev', 'eth0'], { netns: vm2 });
+    await run('ip', ['link', 'set', 'eth0', 'up'], { netns: vm2 });
+    await run('ip', ['route', 'add', 'default', 'via', '10.0.1.1'], { netns: vm2 });
+    const withBridge: DesiredRouter = {
+      ...desired,
+      internalCidrs: ['10.0.0.0/24', '10.0.1.0/24'],
+      mappings: [
+        ...desired.mappings,
+        { floatingIp: parseIPv4(FIP2), fixedIp: parseIPv4(FIXED2), fixedMac: await macOf(vm2, 'eth0') },
+      ],
+    };
+    await reconcile(dataplane, withBridge);
+    const actual = await dataplane.read(withBridge, withBridge);
+    assert.ok(actual.ebpf.internalDevices.includes('br-fp'));
+    assert.ok(
+      !actual.ebpf.peerMap?.includes(await ifindexIn(ns.router, 'br-fp')),
+      'the bridge is not in peer_devs',
+    );
+
+    const ping = (count: number) =>
+      run('ping', ['-c', String(count), '-i', '0.05', '-W', '1', FIP2], {
+        netns: ns.ext,
+        okExitCodes: [1],
+      }).then(({ stdout }) => Number(/(\d+) received/.exec(stdout)?.[1] ?? 0));
+    await ping(2); // neighbours resolved
+    const txBefore = await txPackets(ns.router, 'br-fp');
+    const counted = (await dataplane.counters(withBridge)).find((c) => c.floatingIp === FIP2);
+    assert.equal(
+      await ping(10),
+      10,
+      'every request reached the VM behind the bridge and its reply came back',
+    );
+    // bpf_redirect goes out through the bridge device's transmit, which counts every request.
+    assert.ok((await txPackets(ns.router, 'br-fp')) - txBefore >= 10, 'the bridge transmitted the requests');
+    const now = (await dataplane.counters(withBridge)).find((c) => c.floatingIp === FIP2)!;
+    assert.ok(now.packetsIn - (counted?.packetsIn ?? 0) >= 10, 'inbound packets counted');
+    assert.ok(now.packetsOut - (counted?.packetsOut ?? 0) >= 10, 'outbound packets counted');
+    await reconcile(dataplane, desired);
   });
 
   it('keeps every packet on the stack’s path when the router turns the fast path off, and back', async () => {
