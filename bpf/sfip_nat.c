@@ -187,6 +187,7 @@ struct {
  * handed with bpf_redirect_peer straight to the peer's ingress, in the same softirq: no veth transmit, no backlog,
  * no second softirq. The kernel drops a redirect_peer to any other device, so only a device listed here gets one;
  * every other device (a bridge, a physical NIC, a veth whose peer is in this namespace) gets bpf_redirect.
+ * Built without it (-DSFIP_NO_REDIRECT_PEER) for a kernel that has the fast path's helpers but not this one.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -718,8 +719,10 @@ static __always_inline int fast_forward(struct __sk_buff *skb, const struct iphd
 	bpf_skb_store_bytes(skb, 0, fib->dmac, ETH_ALEN, 0);
 	bpf_skb_store_bytes(skb, ETH_ALEN, fib->smac, ETH_ALEN, 0);
 	__u32 egress = fib->ifindex;
+#ifndef SFIP_NO_REDIRECT_PEER
 	if (bpf_map_lookup_elem(&peer_devs, &egress))
 		return bpf_redirect_peer(egress, 0);
+#endif
 	return bpf_redirect(egress, 0);
 }
 

@@ -26,3 +26,5 @@ for src in bpf/*.c; do
 done
 # The same programs without the fast path, for kernels whose tc programs lack its helpers (fast-path.ts).
 build bpf/sfip_nat.c "$out/sfip_nat_tc.o" -DSFIP_NO_FAST_PATH
+# The fast path with bpf_redirect only, for kernels whose tc programs lack bpf_redirect_peer (fast-path.ts).
+build bpf/sfip_nat.c "$out/sfip_nat_nopeer.o" -DSFIP_NO_REDIRECT_PEER

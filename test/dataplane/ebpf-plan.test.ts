@@ -509,6 +509,27 @@ describe('eBPF fast-path support', () => {
       probe(['bpf_redirect', 'bpf_fib_lookup', 'bpf_check_mtu', 'bpf_map_lookup_elem']),
     );
     assert.equal(s.available, true);
+    assert.equal(s.redirectPeer, false, 'bpf_redirect_peer is not in that list');
+    const peer = fastPathSupport(
+      probe(['bpf_redirect', 'bpf_fib_lookup', 'bpf_check_mtu', 'bpf_redirect_peer']),
+    );
+    assert.deepEqual([peer.available, peer.redirectPeer], [true, true]);
+    assert.match(peer.detail, /bpf_redirect_peer for tc programs/);
+  });
+  it('loads the fast path without bpf_redirect_peer where the kernel lacks only that, and says so', async () => {
+    const runner = async (file: string, args: readonly string[]) => ({
+      stdout:
+        file === 'bpftool' && args[0] === 'feature'
+          ? probe(['bpf_redirect', 'bpf_fib_lookup', 'bpf_check_mtu'])
+          : '',
+      stderr: '',
+      code: 0,
+    });
+    const dataplane = new EbpfDataplane(runner, { noPeerObjectPath: '/nonexistent/sfip_nat_nopeer.o' });
+    const checks = await dataplane.check();
+    assert.match(checks.find((c) => c.name === 'eBPF fast path')!.detail, /no bpf_redirect_peer/);
+    assert.match(checks.find((c) => c.name.includes('object'))?.detail ?? '', /sfip_nat_nopeer\.o/);
+    assert.equal(await dataplane.routerNote(desired), '', 'the fast path runs: nothing to report');
   });
   it('loads the object without the fast path on such a kernel, and says so in doctor and the router status', async () => {
     const calls: string[][] = [];

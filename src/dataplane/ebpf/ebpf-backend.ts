@@ -21,7 +21,13 @@ import { readCounters } from './counters.js';
 import { deviceNames } from './devices.js';
 import { PIN_ROOT, PROGRAM_NAMES } from './layout.js';
 import { renderDeleteTable, routerIdOfTable } from './nft.js';
-import { DEFAULT_OBJECT_PATH, DEFAULT_TC_OBJECT_PATH, generationName, loadObject } from './object.js';
+import {
+  DEFAULT_NOPEER_OBJECT_PATH,
+  DEFAULT_OBJECT_PATH,
+  DEFAULT_TC_OBJECT_PATH,
+  generationName,
+  loadObject,
+} from './object.js';
 import { probeFastPath, type FastPathSupport } from './fast-path.js';
 import type { EbpfOptions } from './options.js';
 import { planEbpf, structureChanges, type PlanSettings } from './plan.js';
@@ -38,6 +44,7 @@ export const DEFAULT_EBPF_OPTIONS: EbpfOptions = {
   hairpinMark: 0x20000000,
   objectPath: DEFAULT_OBJECT_PATH,
   tcObjectPath: DEFAULT_TC_OBJECT_PATH,
+  noPeerObjectPath: DEFAULT_NOPEER_OBJECT_PATH,
   pinRoot: PIN_ROOT,
 };
 
@@ -115,9 +122,14 @@ export class EbpfDataplane implements Dataplane<EbpfActualRouter> {
     return support.available ? '' : `fast path ${support.detail}`;
   }
 
-  /** The object this kernel loads: with the fast path where its helpers exist, the tc-only build otherwise. */
+  /**
+   * The object this kernel loads: with the fast path where its helpers exist (and bpf_redirect_peer into veth
+   * peers where that exists too), the tc-only build otherwise.
+   */
   private async objectPath(): Promise<string> {
-    return (await this.fastPath()).available ? this.options.objectPath : this.options.tcObjectPath;
+    const support = await this.fastPath();
+    if (!support.available) return this.options.tcObjectPath;
+    return support.redirectPeer ? this.options.objectPath : this.options.noPeerObjectPath;
   }
 
   async read(target: RouterTarget, desired?: DesiredRouter): Promise<EbpfActualRouter> {

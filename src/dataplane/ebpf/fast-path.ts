@@ -7,8 +7,17 @@ import type { Runner } from '../../exec/run.js';
  */
 export const FAST_PATH_HELPERS = ['bpf_fib_lookup', 'bpf_check_mtu', 'bpf_redirect'] as const;
 
+/**
+ * Optional: hands a packet straight to a veth or netkit peer's ingress (peer-devices.ts). Without it (a kernel
+ * before 5.10, which has no bpf_check_mtu either, or a backport that left it out) the fast path loads without
+ * it (sfip_nat_nopeer.o) and every forwarded packet leaves through bpf_redirect.
+ */
+export const REDIRECT_PEER_HELPER = 'bpf_redirect_peer';
+
 export interface FastPathSupport {
   readonly available: boolean;
+  /** The fast path hands packets for a veth whose peer is in another namespace to the peer directly. */
+  readonly redirectPeer: boolean;
   /** What `sfip doctor` prints. */
   readonly detail: string;
 }
@@ -25,20 +34,27 @@ export function fastPathSupport(probeJson: string): FastPathSupport {
   } catch {
     return {
       available: false,
+      redirectPeer: false,
       detail: 'unavailable: bpftool printed no feature probe; packets take the tc path',
     };
   }
   const helpers = new Set(probe.helpers?.sched_cls_available_helpers ?? []);
   const missing = FAST_PATH_HELPERS.filter((h) => !helpers.has(h));
-  return missing.length === 0
-    ? {
-        available: true,
-        detail: `available (${FAST_PATH_HELPERS.join(', ')} for tc programs): on for every router that does not turn it off`,
-      }
-    : {
-        available: false,
-        detail: `unavailable: this kernel's tc programs lack ${missing.join(', ')}; every router's packets take the tc path`,
-      };
+  if (missing.length > 0) {
+    return {
+      available: false,
+      redirectPeer: false,
+      detail: `unavailable: this kernel's tc programs lack ${missing.join(', ')}; every router's packets take the tc path`,
+    };
+  }
+  const redirectPeer = helpers.has(REDIRECT_PEER_HELPER);
+  return {
+    available: true,
+    redirectPeer,
+    detail: redirectPeer
+      ? `available (${FAST_PATH_HELPERS.join(', ')}, ${REDIRECT_PEER_HELPER} for tc programs): on for every router that does not turn it off`
+      : `available (${FAST_PATH_HELPERS.join(', ')} for tc programs; no ${REDIRECT_PEER_HELPER}, so packets to veth peers leave through bpf_redirect): on for every router that does not turn it off`,
+  };
 }
 
 export async function probeFastPath(run: Runner): Promise<FastPathSupport> {
@@ -49,6 +65,7 @@ export async function probeFastPath(run: Runner): Promise<FastPathSupport> {
     const reason = (error as Error).message.split('\n')[0] ?? 'failed';
     return {
       available: false,
+      redirectPeer: false,
       detail: `unavailable: bpftool feature probe failed (${reason}); packets take the tc path`,
     };
   }

@@ -13,6 +13,11 @@ export const DEFAULT_TC_OBJECT_PATH = fileURLToPath(
   new URL('../../../dist/bpf/sfip_nat_tc.o', import.meta.url),
 );
 
+/** The fast path with bpf_redirect only (-DSFIP_NO_REDIRECT_PEER): for kernels without bpf_redirect_peer. */
+export const DEFAULT_NOPEER_OBJECT_PATH = fileURLToPath(
+  new URL('../../../dist/bpf/sfip_nat_nopeer.o', import.meta.url),
+);
+
 export interface BpfObject {
   readonly path: string;
   /** Hex sha256 of the object file: a different build is a different program. */

@@ -22,6 +22,11 @@ export interface EbpfOptions {
    * bpf_check_mtu or bpf_redirect. Default: dist/bpf/sfip_nat_tc.o.
    */
   readonly tcObjectPath: string;
+  /**
+   * The programs with the fast path but without bpf_redirect_peer, for kernels whose tc programs lack it (every
+   * packet the fast path forwards leaves through bpf_redirect). Default: dist/bpf/sfip_nat_nopeer.o.
+   */
+  readonly noPeerObjectPath: string;
   /** Where pinned objects live; tests never change it. Default /sys/fs/bpf/sfip. */
   readonly pinRoot: string;
 }
