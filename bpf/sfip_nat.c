@@ -691,10 +691,23 @@ static __always_inline int next_hop(struct __sk_buff *skb, const struct iphdr *i
 	return 1;
 }
 
+/* Folds a 32-bit one's-complement sum to 16 bits. */
+static __always_inline __u16 csum_fold32(__u32 sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (sum & 0xffff) + (sum >> 16);
+}
+
 /*
- * Rewrites side `s` of an eligible packet from `old_addr` to `new_addr` (checksums as translate() does), takes
- * one from the TTL (the forwarding the stack would have done), writes the next hop's Ethernet header and
- * redirects to the egress device.
+ * Rewrites side `s` of an eligible packet from `old_addr` to `new_addr`, takes one from the TTL (the forwarding the
+ * stack would have done), writes the next hop's Ethernet header and redirects to the egress device.
+ *
+ * Why direct packet access and not bpf_skb_store_bytes / bpf_l3_csum_replace as translate() does: five helper calls
+ * per packet became plain stores (the kernel unclones the skb before a tc program that writes it runs). The L4
+ * checksum keeps bpf_l4_csum_replace: it knows CHECKSUM_PARTIAL packets (the pseudo-header sum a local sender left
+ * for the device) and UDP's zero checksum. It comes first, because a helper that may move the packet's data
+ * invalidates packet pointers. The IP header checksum is updated incrementally (RFC 1624) for the address, and as
+ * the stack's ip_decrease_ttl does for the TTL.
  */
 static __always_inline int fast_forward(struct __sk_buff *skb, const struct iphdr *ip, enum side s,
 					__u32 old_addr, __u32 new_addr, const struct bpf_fib_lookup *fib)
@@ -704,20 +717,39 @@ static __always_inline int fast_forward(struct __sk_buff *skb, const struct iphd
 		bpf_l4_csum_replace(skb, l4_off + 16, old_addr, new_addr, BPF_F_PSEUDO_HDR | 4);
 	else if (ip->protocol == IPPROTO_UDP)
 		bpf_l4_csum_replace(skb, l4_off + 6, old_addr, new_addr, BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | 4);
-	bpf_l3_csum_replace(skb, IP_CSUM_OFF, old_addr, new_addr, 4);
-	bpf_skb_store_bytes(skb, ADDR_OFF(IP_OFF, s), &new_addr, 4, 0);
 
-	/* TTL and protocol share a 16-bit word of the header checksum. */
-	__u16 old_word = bpf_htons((__u16)(ip->ttl << 8 | ip->protocol));
-	__u16 new_word = bpf_htons((__u16)((ip->ttl - 1) << 8 | ip->protocol));
-	__u8 ttl = ip->ttl - 1;
-	bpf_l3_csum_replace(skb, IP_CSUM_OFF, old_word, new_word, 2);
-	bpf_skb_store_bytes(skb, IP_OFF + offsetof(struct iphdr, ttl), &ttl, 1, 0);
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	if (data + ETH_HLEN + sizeof(struct iphdr) > data_end) {
+		/* Headers outside the linear part (rare: drivers and the stack put them there). */
+		if (bpf_skb_pull_data(skb, ETH_HLEN + sizeof(struct iphdr)) < 0)
+			return TC_ACT_SHOT;
+		data = (void *)(long)skb->data;
+		data_end = (void *)(long)skb->data_end;
+		if (data + ETH_HLEN + sizeof(struct iphdr) > data_end)
+			return TC_ACT_SHOT;
+	}
+	struct ethhdr *eth = data;
+	struct iphdr *iph = data + ETH_HLEN;
+
+	/* ~HC + ~m + m' over the address's two 16-bit words; byte order does not matter to a one's-complement sum. */
+	__u32 sum = (__u16)~iph->check;
+	sum += (__u16)~(old_addr & 0xffff) + (__u16)~(old_addr >> 16);
+	sum += (new_addr & 0xffff) + (new_addr >> 16);
+	__u16 check = ~csum_fold32(sum);
+	/* TTL - 1: the header's TTL/protocol word drops by 0x0100, so its checksum rises by as much (end-around). */
+	__u32 ttl_check = (__u32)check + bpf_htons(0x0100);
+	iph->check = (__u16)(ttl_check + (ttl_check >= 0xffff));
+	iph->ttl--;
+	if (s == SRC)
+		iph->saddr = new_addr;
+	else
+		iph->daddr = new_addr;
 
 	/* The peer's stack does not parse the Ethernet header again, but captures beyond the router must show the
 	 * next hop's addresses, as after bpf_redirect. */
-	bpf_skb_store_bytes(skb, 0, fib->dmac, ETH_ALEN, 0);
-	bpf_skb_store_bytes(skb, ETH_ALEN, fib->smac, ETH_ALEN, 0);
+	__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
 	__u32 egress = fib->ifindex;
 #ifndef SFIP_NO_REDIRECT_PEER
 	if (bpf_map_lookup_elem(&peer_devs, &egress))
