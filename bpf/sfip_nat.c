@@ -39,7 +39,8 @@
  *
  * Fast path (docs/ebpf.md, issue 17): gw_ingress and int_ingress forward a floating-IP packet themselves when
  * nothing about it needs the stack: translate, decrement the TTL, bpf_fib_lookup the next hop in the router's
- * namespace, bpf_check_mtu, rewrite the Ethernet header and bpf_redirect to the egress device's tc egress hook.
+ * namespace, bpf_check_mtu, rewrite the Ethernet header and bpf_redirect_peer to the peer of a veth egress device
+ * in another namespace (peer_devs), bpf_redirect to the egress device's tc egress hook otherwise.
  * QoS limits are applied there too. The packet skips routing, netfilter (so it needs no NOTRACK) and the neighbour
  * layer. Everything else takes the
  * path above, unchanged: TTL <= 1 (time-exceeded), over the egress MTU (frag-needed or fragmentation), fragments,
