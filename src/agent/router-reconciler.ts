@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { isNamespaceGone } from '../exec/run.js';
 import {
   setRouterStatus,
   type BackendName,
@@ -606,8 +607,8 @@ export class RouterReconciler {
     try {
       await this.deps.routerDataplaneFor(previous.backend, this.role ?? 'owner').remove(previous);
     } catch (error) {
-      // A namespace that vanished took the router's state with it.
-      if (!/does not exist|Cannot open network namespace/.test((error as Error).message)) throw error;
+      // A namespace (or gateway device) that vanished took the router's state with it.
+      if (!isNamespaceGone(error) && !/does not exist/.test((error as Error).message)) throw error;
     }
     await this.deps.guard?.disarm(previous);
     // Its namespace may be about to go: a channel process left in it would keep it alive.

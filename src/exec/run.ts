@@ -38,6 +38,22 @@ export class ExecError extends Error {
   }
 }
 
+const NAMESPACE_GONE = [
+  /Cannot open network namespace/, // ip netns exec
+  /cannot open \/run\/netns\/[^:]+: No such file or directory/, // nsenter --net=/run/netns/NAME
+  /^network namespace \S+ does not exist/, // sfip's own wording of either (gateway-addresses.ts)
+];
+
+/**
+ * Whether a command failed because its network namespace does not exist (any more): `ip netns exec` and `nsenter`
+ * say so on stderr. A namespace deleted under a running operation took its devices, filters and tables with it, so callers
+ * that tear state down treat this as done rather than failed.
+ */
+export function isNamespaceGone(error: unknown): boolean {
+  const text = error instanceof ExecError ? error.stderr : error instanceof Error ? error.message : '';
+  return NAMESPACE_GONE.some((pattern) => pattern.test(text));
+}
+
 export function commandLine(file: string, args: readonly string[], netns?: string | null): string[] {
   if (netns == null) return [file, ...args];
   return ['ip', 'netns', 'exec', parseNamespaceName(netns), file, ...args];

@@ -39,7 +39,7 @@ async function makeRouterNamespace(namespace: string): Promise<void> {
 }
 
 describe('eBPF pin prune', { skip: !existsSync(DEFAULT_OBJECT_PATH) && 'npm run build first' }, () => {
-  const namespaces = [`${tag}-a`, `${tag}-b`, `${tag}-c`];
+  const namespaces = [`${tag}-a`, `${tag}-b`, `${tag}-c`, `${tag}-d`];
   const routers = namespaces.map(routerIn);
   const dataplane = new EbpfDataplane(run, { pinRoot });
 
@@ -58,8 +58,14 @@ describe('eBPF pin prune', { skip: !existsSync(DEFAULT_OBJECT_PATH) && 'npm run 
   });
 
   it('removes the pins of a deleted router whose namespace is gone, and nothing else', async () => {
-    const [kept, foreign, gone] = routers as [DesiredRouter, DesiredRouter, DesiredRouter];
+    const [kept, foreign, gone, removed] = routers as [
+      DesiredRouter,
+      DesiredRouter,
+      DesiredRouter,
+      DesiredRouter,
+    ];
     assert.deepEqual(readdirSync(pinRoot).sort(), routers.map((r) => r.routerId).sort());
+    await dataplane.remove(removed);
     await run('ip', ['netns', 'del', gone.namespace!]);
     // `foreign` is not in this store either, but its programs still run in its namespace.
     const keep = new Set([kept.routerId]);
@@ -70,5 +76,31 @@ describe('eBPF pin prune', { skip: !existsSync(DEFAULT_OBJECT_PATH) && 'npm run 
     // What stays still works: the kept router reads back complete, nothing to plan.
     const plan = dataplane.plan(kept, await dataplane.read(kept, kept));
     assert.equal(plan.batch, null);
+  });
+
+  it('removes a router whose namespace goes while its programs are being detached', async () => {
+    const router = routerIn(`${tag}-e`);
+    await run('ip', ['netns', 'del', router.namespace!], { okExitCodes: [1] });
+    await makeRouterNamespace(router.namespace!);
+    try {
+      await dataplane.apply(dataplane.plan(router, await dataplane.read(router, router)));
+      assert.ok(existsSync(`${pinRoot}/${router.routerId}`));
+      // A lab torn down under the agent: the namespace goes right after remove() has listed its devices, so the
+      // filter deletes that follow meet no namespace (nsenter: cannot open /run/netns/...).
+      let listed = false;
+      const racing: typeof run = async (file, args, options) => {
+        const result = await run(file, args, options);
+        if (!listed && file === 'ip' && args.includes('address')) {
+          listed = true;
+          await run('ip', ['netns', 'del', router.namespace!]);
+        }
+        return result;
+      };
+      await new EbpfDataplane(racing, { pinRoot }).remove(router);
+      assert.ok(listed, 'remove() lists the namespace before detaching');
+      assert.equal(existsSync(`${pinRoot}/${router.routerId}`), false, 'its pins outlived it');
+    } finally {
+      await run('ip', ['netns', 'del', router.namespace!], { okExitCodes: [1] });
+    }
   });
 });

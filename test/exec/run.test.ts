@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { describe, it } from 'node:test';
-import { ExecError, run } from '../../src/exec/run.js';
+import { ExecError, isNamespaceGone, run } from '../../src/exec/run.js';
 
 const leftovers = () => readdirSync(tmpdir()).filter((f) => f.startsWith('sfip-input-'));
 
@@ -41,5 +41,19 @@ describe('run', () => {
       run('sh', ['-c', 'cat >/dev/null; echo refused >&2; exit 3'], { input: large }),
       (error: unknown) => error instanceof ExecError && error.code === 3 && /refused/.test(error.message),
     );
+  });
+
+  it('tells a missing namespace from other failures, whichever tool entered it', async () => {
+    const missing = `sfipgone${process.pid % 100000}`;
+    const failure = (file: string, args: string[]) =>
+      run(file, args).then(
+        () => assert.fail(`${file} succeeded in a missing namespace`),
+        (error: unknown) => error,
+      );
+    assert.ok(isNamespaceGone(await failure('ip', ['netns', 'exec', missing, 'true'])));
+    assert.ok(isNamespaceGone(await failure('nsenter', [`--net=/run/netns/${missing}`, '--', 'true'])));
+    assert.ok(isNamespaceGone(new Error(`network namespace ${missing} does not exist`)));
+    assert.equal(isNamespaceGone(await failure('ip', ['link', 'show', 'dev', 'sfip-no-such-dev'])), false);
+    assert.equal(isNamespaceGone(new Error('table does not exist')), false);
   });
 });

@@ -1,4 +1,4 @@
-import { ExecError, run as defaultRun, type Runner } from '../../exec/run.js';
+import { isNamespaceGone, run as defaultRun, type Runner } from '../../exec/run.js';
 import type { RouterTarget } from '../types.js';
 
 /**
@@ -60,7 +60,7 @@ export async function removeFence(target: RouterTarget, run: Runner = defaultRun
     await run('nft', ['-f', '-'], { netns: target.namespace, input: renderUnfence(target) });
   } catch (error) {
     // A namespace that is gone took the fence with it.
-    if (error instanceof ExecError && /Cannot open network namespace/.test(error.stderr)) return;
+    if (isNamespaceGone(error)) return;
     throw error;
   }
 }

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ExecError, run as defaultRun, type Runner } from '../../exec/run.js';
+import { ExecError, isNamespaceGone, run as defaultRun, type Runner } from '../../exec/run.js';
 import { parseDeviceName, parseIPv4, type IPv4 } from '../../model/index.js';
 import type { GatewayAddresses, RouterTarget } from '../types.js';
 import { CHANNEL_MAX_BYTES, type NetnsChannels } from './netns-channels.js';
@@ -103,7 +103,7 @@ export async function checkGatewayDevice(target: RouterTarget, run: Runner = def
 /** The clear error for a tool that failed, inside the router's namespace, on the gateway device or the namespace. */
 function gatewayProblem(target: RouterTarget, error: unknown): Error | undefined {
   const text = (error as Error).message;
-  if (/Cannot open network namespace/.test(text)) {
+  if (isNamespaceGone(error)) {
     return new Error(`network namespace ${target.namespace} does not exist`, { cause: error });
   }
   if (/does not exist|Cannot find device/.test(text)) {

@@ -1,5 +1,5 @@
 import { readdir, rm } from 'node:fs/promises';
-import { run as defaultRun, type Runner } from '../../exec/run.js';
+import { isNamespaceGone, run as defaultRun, type Runner } from '../../exec/run.js';
 import { checkTool, kernelOptionChecks } from '../common/capabilities.js';
 import { probeProgramLoad } from './probe.js';
 import type {
@@ -192,6 +192,19 @@ export class EbpfDataplane implements Dataplane<EbpfActualRouter> {
       const present = PROGRAM_NAMES.filter((p) => pinned.includes(p));
       for (const id of pinnedProgramIds(dir, present).values()) ids.add(id);
     }
+    try {
+      await this.detach(target, ids);
+    } catch (error) {
+      // The namespace went while we detached (a lab torn down under the agent): its filters and table went with
+      // it, and the pins below are all that is left. Anything else leaves the pins, so a retry can still find
+      // the programs to detach.
+      if (!isNamespaceGone(error)) throw error;
+    }
+    await rm(routerDir, { recursive: true, force: true });
+  }
+
+  /** Detaches this router's programs from every hook in its namespace and deletes its nft table. */
+  private async detach(target: RouterTarget, ids: ReadonlySet<number>): Promise<void> {
     // An empty list when the namespace is gone: every filter in it went with it.
     const devices = await this.run('ip', ['-j', 'address', 'show'], { netns: target.namespace }).then(
       ({ stdout }) => deviceNames(stdout),
@@ -218,7 +231,6 @@ export class EbpfDataplane implements Dataplane<EbpfActualRouter> {
         input: renderDeleteTable(target.routerId),
       });
     }
-    await rm(routerDir, { recursive: true, force: true });
   }
 
   prune(keep: ReadonlySet<string>): Promise<string[]> {

@@ -1,5 +1,5 @@
 import { readdir, rm, stat } from 'node:fs/promises';
-import { ExecError, type Runner } from '../../exec/run.js';
+import { isNamespaceGone, type Runner } from '../../exec/run.js';
 import { isUuid, parseNamespaceName } from '../../model/index.js';
 import { pinnedProgramIds } from './program-ids.js';
 import { PROGRAM_NAMES } from './layout.js';
@@ -78,7 +78,7 @@ async function attachedProgramIds(run: Runner): Promise<Set<number> | undefined>
       ({ stdout } = await run('bpftool', ['-j', 'net', 'show'], { netns: namespace }));
     } catch (error) {
       // A namespace deleted since the listing holds no program any more.
-      if (error instanceof ExecError && /Cannot open network namespace/.test(error.stderr)) continue;
+      if (isNamespaceGone(error)) continue;
       return undefined;
     }
     for (const entry of JSON.parse(stdout || '[]') as NetShow[]) {

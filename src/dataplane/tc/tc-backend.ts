@@ -1,4 +1,4 @@
-import { ExecError, run as defaultRun, type Runner } from '../../exec/run.js';
+import { isNamespaceGone, run as defaultRun, type Runner } from '../../exec/run.js';
 import { cidrContains, parseCidr } from '../../model/cidr.js';
 import { isIPv4, type IPv4 } from '../../model/ipv4.js';
 import { isDeviceName, parseNamespaceName } from '../../model/names.js';
@@ -166,7 +166,7 @@ export class TcDataplane implements Dataplane<TcActualRouter> {
       const { stdout } = await this.run('ip', ['-j', 'address', 'show'], { netns: target.namespace });
       return JSON.parse(stdout || '[]') as LinkAddresses[];
     } catch (error) {
-      if (/Cannot open network namespace/.test((error as Error).message)) {
+      if (isNamespaceGone(error)) {
         throw new Error(`network namespace ${target.namespace} does not exist`, { cause: error });
       }
       throw error;
@@ -394,7 +394,7 @@ export class TcDataplane implements Dataplane<TcActualRouter> {
       const { stdout } = await this.run('iptables-save', [], { netns: namespace });
       return routerIdsInSave(parseIptablesSave(stdout));
     } catch (error) {
-      if (error instanceof ExecError && /Cannot open network namespace/.test(error.stderr)) return [];
+      if (isNamespaceGone(error)) return [];
       throw error;
     }
   }
