@@ -254,6 +254,35 @@ describe('eBPF fast path', { timeout: 60_000 }, () => {
     await reconcile(dataplane, desired);
   });
 
+  it('follows a re-created internal device: its new ifindex replaces the old one in peer_devs', async () => {
+    const old = await ifindexIn(ns.router, 'qr-r1');
+    const sw = labNamespaces.switch(spec, r1);
+    await run('ip', ['link', 'del', 'qr-r1'], { netns: ns.router });
+    await run('ip', ['link', 'add', 'qr-r1', 'type', 'veth', 'peer', 'name', 'sw-r1', 'netns', sw], {
+      netns: ns.router,
+    });
+    await run('ip', ['link', 'set', 'sw-r1', 'master', 'br0', 'up'], { netns: sw });
+    await run('ip', ['address', 'add', '10.0.0.1/24', 'dev', 'qr-r1'], { netns: ns.router });
+    await run('ip', ['link', 'set', 'qr-r1', 'up'], { netns: ns.router });
+    const renewed = await ifindexIn(ns.router, 'qr-r1');
+    assert.notEqual(renewed, old);
+
+    await reconcile(dataplane, desired);
+    const actual = await dataplane.read(desired, desired);
+    const gateway = await ifindexIn(ns.router, 'qg-r1');
+    assert.deepEqual(
+      actual.ebpf.peerMap,
+      [gateway, renewed].sort((a, b) => a - b),
+      'the new ifindex is in, the old one out',
+    );
+    await pingFip(2);
+    await resetWitness();
+    const txBefore = await txPackets(ns.router, 'qr-r1');
+    assert.equal(await pingFip(5), 5);
+    assert.deepEqual(await witness(), { toVm: 0, fromVm: 0 }, 'still past the stack');
+    assert.ok((await txPackets(ns.router, 'qr-r1')) - txBefore < 5, 'and handed to the new peer directly');
+  });
+
   it('keeps every packet on the stack’s path when the router turns the fast path off, and back', async () => {
     await reconcile(dataplane, { ...desired, fastPath: false });
     await resetWitness();
