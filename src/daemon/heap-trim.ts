@@ -68,6 +68,26 @@ export function exposedGc(): (() => void) | undefined {
   return typeof gc === 'function' ? () => void gc() : undefined;
 }
 
+/**
+ * A full collection that also compacts the old space. A plain one frees the garbage but keeps every page that still
+ * holds a live object: after converging 100,000 floating IPs the heap stayed at 191 MiB with 97 MiB in use, the
+ * documents kept being spread over pages otherwise filled by the pass's garbage. V8 compacts only pages it judges
+ * fragmented enough, and a forced collection of an idle process is exactly when moving them all is worth it; the
+ * flag is V8's own, switched on for this one collection only so that its other collections stay as they were.
+ */
+export function compactingGc(): (() => void) | undefined {
+  const gc = exposedGc();
+  if (!gc) return undefined;
+  return () => {
+    v8.setFlagsFromString('--compact-on-every-full-gc');
+    try {
+      gc();
+    } finally {
+      v8.setFlagsFromString('--no-compact-on-every-full-gc');
+    }
+  };
+}
+
 export interface HeapTrimmerDeps {
   readonly log: Logger;
   readonly collect?: () => void;
@@ -93,7 +113,7 @@ export class HeapTrimmer {
   constructor(private readonly deps: HeapTrimmerDeps) {}
 
   start(): void {
-    const collect = this.deps.collect ?? exposedGc();
+    const collect = this.deps.collect ?? compactingGc();
     if (!collect) return;
     this.timer = setInterval(() => this.check(collect), this.deps.checkEveryMs ?? 2000);
     this.timer.unref();
