@@ -162,3 +162,62 @@ test('the trimming collection compacts: live objects spread over garbage no long
   );
   assert.equal(kept.length, 50_000);
 });
+
+test('a young generation left large by a trim is collected once more, once the loop has been quiet', () => {
+  const heap = { total: 300 * MiB, used: 250 * MiB, young: 32 * MiB, collections: 0 };
+  let now = 0;
+  let utilization = 0.1;
+  const trimmer = new HeapTrimmer({
+    log: pino({ level: 'silent' }),
+    heap: () => ({ totalBytes: heap.total, usedBytes: heap.used }),
+    youngBytes: () => heap.young,
+    utilization: () => utilization,
+    now: () => now,
+  });
+  // V8 shrinks the young generation only when its allocation rate was low: not in the first collection.
+  const collect = () => {
+    heap.collections++;
+    if (heap.collections > 1) heap.young = 1 * MiB;
+    heap.total = 97 * MiB + heap.young;
+    heap.used = 97 * MiB;
+  };
+  trimmer.check(collect);
+  assert.equal(heap.collections, 1);
+  now = 4000;
+  trimmer.check(collect);
+  assert.equal(heap.collections, 1, 'collected again before the settle time');
+  now = 6000;
+  utilization = 0.5;
+  trimmer.check(collect);
+  assert.equal(heap.collections, 1, 'collected again while the loop was busy');
+  now = 8000;
+  utilization = 0.1;
+  trimmer.check(collect);
+  assert.equal(heap.collections, 2);
+  assert.equal(heap.total, 98 * MiB);
+  // Once per trim: nothing more until the heap grows past the bar again.
+  now = 60_000;
+  trimmer.check(collect);
+  assert.equal(heap.collections, 2);
+});
+
+test('a trim that leaves the young generation small is not followed by another collection', () => {
+  const heap = { total: 300 * MiB, used: 250 * MiB, collections: 0 };
+  let now = 0;
+  const trimmer = new HeapTrimmer({
+    log: pino({ level: 'silent' }),
+    heap: () => ({ totalBytes: heap.total, usedBytes: heap.used }),
+    youngBytes: () => 2 * MiB,
+    utilization: () => 0,
+    now: () => now,
+  });
+  const collect = () => {
+    heap.collections++;
+    heap.total = 99 * MiB;
+    heap.used = 97 * MiB;
+  };
+  trimmer.check(collect);
+  now = 9000;
+  trimmer.check(collect);
+  assert.equal(heap.collections, 1);
+});
