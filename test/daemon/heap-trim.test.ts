@@ -139,7 +139,7 @@ test('the trimming collection compacts: live objects spread over garbage no long
   const oldSpace = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'old_space')!;
   // Objects that survive long enough to reach the old space, one of every eight kept: each page keeps a few.
   const kept: object[] = [];
-  let batch: object[] = [];
+  const batch: object[] = [];
   for (let i = 0; i < 400_000; i++) {
     const doc = { id: `doc-${i}`, body: `{"n":${i},"pad":"${'x'.repeat(40)}"}` };
     if (i % 8 === 0) kept.push(doc);
@@ -147,10 +147,10 @@ test('the trimming collection compacts: live objects spread over garbage no long
     // Each batch lives through scavenges (promoted), then dies.
     if (batch.length === 100_000) {
       gc();
-      batch = [];
+      batch.length = 0;
     }
   }
-  batch = [];
+  batch.length = 0;
   gc();
   const plain = oldSpace();
   compact();
