@@ -100,7 +100,10 @@ try {
   );
   if (programs) console.log(`converge started ${programs.take()}`);
   await heap('after converge');
-  await new Promise((r) => setTimeout(r, 15_000));
+  // 10 s: when the scale suite reads the settled RSS (run-control.ts SETTLE_MS).
+  await new Promise((r) => setTimeout(r, 10_000));
+  await heap('10 s later');
+  await new Promise((r) => setTimeout(r, 5_000));
   await heap('15 s later');
   if (Number(values.hold) > 0) {
     console.log(`holding the daemon (pid ${server.child.pid}) for ${values.hold} s`);

@@ -183,10 +183,10 @@ test('a young generation left large by a trim is collected once more, once the l
   };
   trimmer.check(collect);
   assert.equal(heap.collections, 1);
-  now = 4000;
+  now = 5000;
   trimmer.check(collect);
   assert.equal(heap.collections, 1, 'collected again before the settle time');
-  now = 6000;
+  now = 5600;
   utilization = 0.5;
   trimmer.check(collect);
   assert.equal(heap.collections, 1, 'collected again while the loop was busy');
