@@ -1,8 +1,10 @@
 import { strict as assert } from 'node:assert';
+import v8 from 'node:v8';
 import { test } from 'node:test';
 import pino from 'pino';
 import {
   DEFAULT_HEAP_TRIM_POLICY,
+  compactingGc,
   exposedGc,
   HeapTrimmer,
   shouldTrimHeap,
@@ -128,4 +130,94 @@ test("V8's full collection is reachable without --expose-gc and frees garbage", 
   await new Promise((resolve) => setImmediate(resolve));
   gc();
   assert.equal(ref.deref(), undefined);
+});
+
+test('the trimming collection compacts: live objects spread over garbage no longer hold their pages', async () => {
+  const compact = compactingGc();
+  const gc = exposedGc();
+  assert.ok(compact && gc, 'gc could not be exposed');
+  const oldSpace = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'old_space')!;
+  // Objects that survive long enough to reach the old space, one of every eight kept: each page keeps a few.
+  const kept: object[] = [];
+  const batch: object[] = [];
+  for (let i = 0; i < 400_000; i++) {
+    const doc = { id: `doc-${i}`, body: `{"n":${i},"pad":"${'x'.repeat(40)}"}` };
+    if (i % 8 === 0) kept.push(doc);
+    else batch.push(doc);
+    // Each batch lives through scavenges (promoted), then dies.
+    if (batch.length === 100_000) {
+      gc();
+      batch.length = 0;
+    }
+  }
+  batch.length = 0;
+  gc();
+  const plain = oldSpace();
+  compact();
+  const compacted = oldSpace();
+  // A plain collection left the pages; the compacting one moves the survivors together and frees the rest.
+  assert.ok(
+    compacted.space_size < plain.space_size * 0.8,
+    `old space ${plain.space_size} bytes after a plain collection, ${compacted.space_size} after compacting`,
+  );
+  assert.equal(kept.length, 50_000);
+});
+
+test('a young generation left large by a trim is collected once more, once the loop has been quiet', () => {
+  const heap = { total: 300 * MiB, used: 250 * MiB, young: 32 * MiB, collections: 0 };
+  let now = 0;
+  let utilization = 0.1;
+  const trimmer = new HeapTrimmer({
+    log: pino({ level: 'silent' }),
+    heap: () => ({ totalBytes: heap.total, usedBytes: heap.used }),
+    youngBytes: () => heap.young,
+    utilization: () => utilization,
+    now: () => now,
+  });
+  // V8 shrinks the young generation only when its allocation rate was low: not in the first collection.
+  const collect = () => {
+    heap.collections++;
+    if (heap.collections > 1) heap.young = 1 * MiB;
+    heap.total = 97 * MiB + heap.young;
+    heap.used = 97 * MiB;
+  };
+  trimmer.check(collect);
+  assert.equal(heap.collections, 1);
+  now = 5000;
+  trimmer.check(collect);
+  assert.equal(heap.collections, 1, 'collected again before the settle time');
+  now = 5600;
+  utilization = 0.5;
+  trimmer.check(collect);
+  assert.equal(heap.collections, 1, 'collected again while the loop was busy');
+  now = 8000;
+  utilization = 0.1;
+  trimmer.check(collect);
+  assert.equal(heap.collections, 2);
+  assert.equal(heap.total, 98 * MiB);
+  // Once per trim: nothing more until the heap grows past the bar again.
+  now = 60_000;
+  trimmer.check(collect);
+  assert.equal(heap.collections, 2);
+});
+
+test('a trim that leaves the young generation small is not followed by another collection', () => {
+  const heap = { total: 300 * MiB, used: 250 * MiB, collections: 0 };
+  let now = 0;
+  const trimmer = new HeapTrimmer({
+    log: pino({ level: 'silent' }),
+    heap: () => ({ totalBytes: heap.total, usedBytes: heap.used }),
+    youngBytes: () => 2 * MiB,
+    utilization: () => 0,
+    now: () => now,
+  });
+  const collect = () => {
+    heap.collections++;
+    heap.total = 99 * MiB;
+    heap.used = 97 * MiB;
+  };
+  trimmer.check(collect);
+  now = 9000;
+  trimmer.check(collect);
+  assert.equal(heap.collections, 1);
 });

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ExecError, type Runner } from '../../exec/run.js';
 import { CHECK_EVERY, LoopBudget } from '../../metrics/slices.js';
+import { ipv4FromUint32 } from '../../model/index.js';
 import type { FloatingIpCounters, RouterTarget } from '../types.js';
 import { setElementKey, type NftSet } from './parse.js';
 import { SetDumpChannel, SetDumpError } from './set-dump-channel.js';
@@ -207,11 +208,11 @@ async function joinDirectionsSliced(
   const out: FloatingIpCounters[] = new Array(keyed.length);
   for (let k = 0; k < keyed.length; k++) {
     if (k > 0 && k % CHECK_EVERY === 0) await budget.check();
-    const floatingIp = keyed[k]!.a;
-    const inCounter = inbound.get(floatingIp);
-    const outCounter = outbound.get(floatingIp);
+    const { a, n } = keyed[k]!;
+    const inCounter = inbound.get(a);
+    const outCounter = outbound.get(a);
     out[k] = {
-      floatingIp,
+      floatingIp: ownCopy(a, n),
       packetsIn: inCounter?.packets ?? 0,
       bytesIn: inCounter?.bytes ?? 0,
       packetsOut: outCounter?.packets ?? 0,
@@ -219,6 +220,15 @@ async function joinDirectionsSliced(
     };
   }
   return out;
+}
+
+/**
+ * The address as a string of its own. A key split out of the dumper's text is, from 13 characters on, V8's slice of
+ * that whole text, and the metrics observer keeps the last read's counters: at 100,000 floating IPs 78,000 such keys
+ * kept the 6.2 MiB text alive. The dumper prints canonical addresses, so the one built from the number is the same.
+ */
+function ownCopy(address: string, n: number): string {
+  return Number.isInteger(n) && n >= 0 && n <= 0xffffffff ? ipv4FromUint32(n) : address;
 }
 
 function joinDirections(sets: Map<string, Map<string, Counter>>): FloatingIpCounters[] {
