@@ -221,3 +221,37 @@ test('a trim that leaves the young generation small is not followed by another c
   trimmer.check(collect);
   assert.equal(heap.collections, 1);
 });
+
+test('a trim on a busy loop does not compact; the quiet follow-up does', () => {
+  const heap = { total: 300 * MiB, used: 250 * MiB };
+  const compacts: boolean[] = [];
+  let now = 0;
+  let utilization = 0.5;
+  const trimmer = new HeapTrimmer({
+    log: pino({ level: 'silent' }),
+    heap: () => ({ totalBytes: heap.total, usedBytes: heap.used }),
+    youngBytes: () => 2 * MiB,
+    utilization: () => utilization,
+    now: () => now,
+  });
+  const collect = (compact: boolean) => {
+    compacts.push(compact);
+    heap.total = 130 * MiB;
+    heap.used = 97 * MiB;
+  };
+  // Compacting pauses the loop several times longer: a loop half busy (churn, API traffic) gets a plain collection.
+  trimmer.check(collect);
+  assert.deepEqual(compacts, [false]);
+  now = 6000;
+  utilization = 0.1;
+  trimmer.check(collect);
+  assert.deepEqual(compacts, [false, true], 'the quiet follow-up compacts what the busy trim left');
+  // A trim on a quiet loop compacts at once, and with a small young generation needs no follow-up.
+  heap.total = 400 * MiB;
+  now = 30_000;
+  trimmer.check(collect);
+  now = 40_000;
+  heap.total = 130 * MiB;
+  trimmer.check(collect);
+  assert.deepEqual(compacts, [false, true, true]);
+});
