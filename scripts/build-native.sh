@@ -4,7 +4,8 @@
 # (native/nft-set-dump.c; needs gcc, pkg-config, libnftnl-dev and libmnl-dev, which setup.sh installs) and the
 # gratuitous ARP sender (native/garp.c; libc only) and the nft applier of the per-namespace channels
 # (native/nft-apply.c; links libnftables.so.1 of the nftables package) and the writer of floating addresses
-# (native/local-routes.c; libc only). Without them sfip still works: it reads counters through
+# (native/local-routes.c; libc only) and the element loader of a router's first nftables apply (native/nft-load.c;
+# libnftnl and libmnl). Without them sfip still works: it reads counters through
 # `nft -j`, which costs more CPU, announces addresses with arping, one process per address, feeds deltas to
 # `nft -i`, which costs about 4x the CPU per transaction, and installs bulk floating addresses with `ip -batch`
 # (1.25-1.6 s for 100,000 instead of 0.2-0.3 s).
@@ -24,12 +25,15 @@ if ! [ -x "$apply" ] || ! [ "$apply" -nt native/nft-apply.c ]; then
   # The library's soname: libnftables-dev (the unversioned link and header) is not needed, see nft-apply.c.
   gcc -O2 -Wall -Wextra -Werror -o "$apply" native/nft-apply.c -l:libnftables.so.1
 fi
-out=dist/native/sfip-nft-set-dump
-src=native/nft-set-dump.c
-if [ -x "$out" ] && [ "$out" -nt "$src" ]; then exit 0; fi
-if ! flags=$(pkg-config --cflags --libs libnftnl libmnl 2>/dev/null); then
-  echo "build-native: libnftnl-dev and libmnl-dev are missing (run scripts/setup.sh)" >&2
-  exit 1
-fi
-# shellcheck disable=SC2086 # pkg-config output is a list of flags
-gcc -O2 -Wall -Wextra -Werror -o "$out" "$src" $flags
+# The libnftnl helpers: the set dumper, and the element loader of first applies (native/nft-load.c).
+for name in nft-set-dump nft-load; do
+  out=dist/native/sfip-$name
+  src=native/$name.c
+  if [ -x "$out" ] && [ "$out" -nt "$src" ]; then continue; fi
+  if ! flags=$(pkg-config --cflags --libs libnftnl libmnl 2>/dev/null); then
+    echo "build-native: libnftnl-dev and libmnl-dev are missing (run scripts/setup.sh)" >&2
+    exit 1
+  fi
+  # shellcheck disable=SC2086 # pkg-config output is a list of flags
+  gcc -O2 -Wall -Wextra -Werror -o "$out" "$src" $flags
+done

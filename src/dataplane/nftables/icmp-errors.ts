@@ -64,6 +64,8 @@ export interface IcmpMapSpec {
   readonly raw: (m: FloatingMapping) => readonly [number, number];
   /** Which side of the mapping is the key. */
   readonly keyedBy: 'floating' | 'fixed';
+  /** The value's width in hex digits: 8 for an address, 4 for a compensation word. */
+  readonly valueDigits: 4 | 8;
 }
 
 /**
@@ -82,6 +84,7 @@ function icmpMap(
     declaration,
     keyedBy,
     raw,
+    valueDigits,
     element: (m) => {
       const [key, value] = raw(m);
       return `${hex(key, 8)} : ${hex(value, valueDigits)}`;

@@ -31,6 +31,7 @@ import {
 import { FIXED_SET, FLOATING_SET, membershipMatches } from './membership.js';
 import { forwardingElements, PF_EXPECTED_MAPS, PF_SET_DECLARATIONS } from './port-forwarding.js';
 import { limitsFromElements, QOS_EXPECTED_SETS, QOS_SETS } from './qos.js';
+import { ELEMENT_LOAD_HELPER, loadLines } from './element-load.js';
 import {
   INBOUND_MAP,
   OUTBOUND_MAP,
@@ -39,6 +40,7 @@ import {
   mappingChanges,
   renderDelta,
   renderFull,
+  renderStructure,
   routerIdOfTable,
   structureSignature,
   tableName,
@@ -60,6 +62,14 @@ const DEEP_READ_EVERY = 6;
  */
 const FIRST_DEEP_READ = 2;
 
+/**
+ * A plan for a router whose table does not exist: `batch` is its structure (renderStructure), and the elements of
+ * `load`'s mappings follow through the element loader. See firstApply.
+ */
+interface NftPlan extends BackendPlan {
+  readonly load?: DesiredRouter;
+}
+
 export class NftablesDataplane implements Dataplane {
   readonly name = 'nftables' as const;
   private readonly reads = new Map<string, number>();
@@ -79,15 +89,28 @@ export class NftablesDataplane implements Dataplane {
   private readonly channels: NetnsChannels | null;
   /** The compiled element dumper for quick reads; only with the real runner, and only once built. */
   private readonly elementDump: string | null;
+  /** The compiled element loader for first applies (element-load.ts); the same conditions. */
+  private readonly elementLoad: string | null;
 
   constructor(
     private readonly run: Runner = defaultRun,
     private readonly options: NftOptions = DEFAULT_NFT_OPTIONS,
     channels?: NetnsChannels | null,
+    loader?: { readonly helper: string | null; readonly warn?: (message: string) => void },
   ) {
     this.channels = channels !== undefined ? channels : run === defaultRun ? sharedChannels : null;
     this.elementDump = run === defaultRun && existsSync(SET_DUMP_HELPER) ? SET_DUMP_HELPER : null;
+    this.elementLoad =
+      loader !== undefined
+        ? loader.helper
+        : run === defaultRun && existsSync(ELEMENT_LOAD_HELPER)
+          ? ELEMENT_LOAD_HELPER
+          : null;
+    this.warn = loader?.warn ?? ((message) => process.emitWarning(message, 'SfipNftablesWarning'));
   }
+
+  /** Where a first apply's loader failure is told (the fallback succeeds, so nothing else reports it). */
+  private readonly warn: (message: string) => void;
 
   async check(options: CheckOptions = {}): Promise<CapabilityCheck[]> {
     return [
@@ -248,7 +271,16 @@ export class NftablesDataplane implements Dataplane {
     };
   }
 
-  plan(desired: DesiredRouter, actual: BackendState): BackendPlan {
+  plan(desired: DesiredRouter, actual: BackendState): NftPlan {
+    if (!actual.present && this.elementLoad && desired.mappings.length > 0) {
+      return {
+        target: desired,
+        batch: renderStructure(desired, this.options),
+        rebuild: true,
+        load: desired,
+        ...mappingChanges(desired, actual.inbound),
+      };
+    }
     if (!actual.present || !actual.structureMatches) {
       return {
         target: desired,
@@ -275,7 +307,7 @@ export class NftablesDataplane implements Dataplane {
     };
   }
 
-  async apply(plan: BackendPlan): Promise<void> {
+  async apply(plan: NftPlan): Promise<void> {
     // Limits written between reads: the router's quick reads must list the QoS sets from now on.
     if (plan.batch?.includes(' qos_')) this.limited.add(plan.target.routerId);
     if (plan.batch === null) return;
@@ -285,12 +317,36 @@ export class NftablesDataplane implements Dataplane {
     try {
       // A delta (element adds and deletes, one statement per line) goes through the namespace's long-lived nft
       // process: no process start on the hot path. Rebuilds and bulk changes run `nft -f` as one file.
-      if (this.channels && !plan.rebuild && plan.batch.length <= CHANNEL_MAX_BYTES)
+      if (plan.load && this.elementLoad) await this.firstApply(plan.batch, plan.load, this.elementLoad);
+      else if (this.channels && !plan.rebuild && plan.batch.length <= CHANNEL_MAX_BYTES)
         await this.channels.nft(plan.target.namespace, plan.batch);
       else await this.run('nft', ['-f', '-'], { netns: plan.target.namespace, input: plan.batch });
     } finally {
       applying.running--;
     }
+  }
+
+  /**
+   * A router's table that did not exist: its structure (one nft transaction that fails if the table appeared
+   * meanwhile), then the per-floating-IP elements through the loader, without nft's parser (about 3 s less at
+   * 100,000 floating IPs). Nothing translates through the new table before its elements are in, and the apply,
+   * hence every ACTIVE status, waits for them. Splitting is safe only here: a table that exists carries traffic,
+   * and is rebuilt in one transaction. Any failure falls back to that one transaction (renderFull deletes the
+   * table first), so a loader failure leaves no half-loaded table behind.
+   */
+  private async firstApply(structure: string, desired: DesiredRouter, loader: string): Promise<void> {
+    const netns = desired.namespace;
+    try {
+      await this.run('nft', ['-f', '-'], { netns, input: structure });
+      await this.run(loader, [tableName(desired.routerId)], { netns, input: loadLines(desired.mappings) });
+      return;
+    } catch (error) {
+      this.warn(
+        `Router ${desired.routerId}: its first nftables apply through the element loader failed, applying the ` +
+          `whole table in one nft transaction instead: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+    await this.run('nft', ['-f', '-'], { netns, input: renderFull(desired, this.options) });
   }
 
   private applyingOn(routerId: string): { started: number; running: number } {

@@ -33,7 +33,7 @@ export const OUTBOUND_MAP = 'fixed2fip';
  */
 export const COUNT_IN_SET = 'fipcount_in';
 export const COUNT_OUT_SET = 'fipcount_out';
-const COUNTER_SETS = [COUNT_IN_SET, COUNT_OUT_SET] as const;
+export const COUNTER_SETS = [COUNT_IN_SET, COUNT_OUT_SET] as const;
 const TABLE_PREFIX = 'sfip_';
 const ELEMENTS_PER_STATEMENT = 4096;
 
@@ -272,13 +272,51 @@ export function structureSignature(chains: readonly ChainSpec[]): string[] {
  */
 export function renderFull(desired: DesiredRouter, options: NftOptions = DEFAULT_NFT_OPTIONS): string {
   const table = tableName(desired.routerId);
-  const chains = chainsFor(desired, options);
-  const forwardings = desired.forwardings ?? [];
   const lines = [
     `add table ip ${table}`,
     `delete table ip ${table}`,
+    ...tableLines(desired, options),
+    ...addElements(table, desired.mappings),
+    ...fewElements(desired),
+    ...sourceMacStatements(
+      'add',
+      table,
+      desired.mappings.flatMap((m) => (m.fixedMac ? [[m.fixedMac, m.fixedIp]] : [])),
+    ),
+  ];
+  return lines.join('\n') + '\n';
+}
+
+/**
+ * A router's table that does not exist yet, without the eleven elements per floating IP of the translation maps,
+ * quoted-header maps, counter, membership and source-MAC sets: those follow through the element loader
+ * (element-load.ts). The QoS and port-forwarding elements (only the limited floating IPs, and the forwardings) are
+ * in. `create` fails the transaction if the table appeared since it was read: then the caller applies renderFull.
+ */
+export function renderStructure(desired: DesiredRouter, options: NftOptions = DEFAULT_NFT_OPTIONS): string {
+  const table = tableName(desired.routerId);
+  // The comment must come with the `create`: a table's comment is set when it is created (nft 1.0.6 also ignores
+  // the contents of a `create table ... { }` block, hence the block after it).
+  return (
+    [
+      `create table ip ${table} { ${tableComment(desired)}; }`,
+      ...tableLines(desired, options),
+      ...fewElements(desired),
+    ].join('\n') + '\n'
+  );
+}
+
+const tableComment = (desired: DesiredRouter) =>
+  `comment "sfip router ${desired.routerId}: managed by sfip, changes are reverted"`;
+
+/** The table's declarations, chains and rules. */
+function tableLines(desired: DesiredRouter, options: NftOptions): string[] {
+  const table = tableName(desired.routerId);
+  const chains = chainsFor(desired, options);
+  const forwardings = desired.forwardings ?? [];
+  return [
     `table ip ${table} {`,
-    `  comment "sfip router ${desired.routerId}: managed by sfip, changes are reverted"`,
+    `  ${tableComment(desired)}`,
     ...MAPS.map((m) => `  map ${m.name} { ${m.declaration}; }`),
     `  ${sourceMacsDeclaration}`,
     ...COUNTER_SETS.map((name) => `  set ${name} { type ipv4_addr; counter; }`),
@@ -301,18 +339,18 @@ export function renderFull(desired: DesiredRouter, options: NftOptions = DEFAULT
       `  }`,
     ]),
     `}`,
-    ...addElements(table, desired.mappings),
+  ];
+}
+
+/** The QoS and port-forwarding elements: few (limited floating IPs, forwardings), and typed in nft's syntax. */
+function fewElements(desired: DesiredRouter): string[] {
+  const table = tableName(desired.routerId);
+  return [
     ...qosElementStatements(table, desired.mappings),
-    ...[...forwardingElements(forwardings)].flatMap(([name, elements]) =>
+    ...[...forwardingElements(desired.forwardings ?? [])].flatMap(([name, elements]) =>
       chunk(elements).map((es) => `add element ip ${table} ${name} { ${es.join(', ')} }`),
     ),
-    ...sourceMacStatements(
-      'add',
-      table,
-      desired.mappings.flatMap((m) => (m.fixedMac ? [[m.fixedMac, m.fixedIp]] : [])),
-    ),
   ];
-  return lines.join('\n') + '\n';
 }
 
 /** Only the map changes, when the structure is already right. Null when nothing differs. */
