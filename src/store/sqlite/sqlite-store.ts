@@ -123,8 +123,10 @@ export class SqliteStore implements Store {
       dropKey: db.prepare('DELETE FROM index_keys WHERE key = ? AND kind = ? AND id = ?'),
       addKey: db.prepare('INSERT INTO index_keys (key, kind, id, uniq) VALUES (?, ?, ?, ?)'),
       change: db.prepare('INSERT INTO changes (kind, id, op, at) VALUES (?, ?, ?, ?)'),
-      statusChange: db.prepare(
-        "INSERT INTO changes (kind, id, op, at, status_only) VALUES (?, ?, 'put', ?, 1)",
+      // One statement for a whole status write's feed rows (the ids as a JSON array, in their order): one INSERT per
+      // id was 177 ms of CPU in 100,000 statuses, this 62 ms (on a copy of a 100,000-floating-IP store).
+      statusChanges: db.prepare<[string, string, string]>(
+        "INSERT INTO changes (kind, id, op, at, status_only) SELECT ?, value, 'put', ?, 1 FROM json_each(?) ORDER BY key",
       ),
       rewrite: db.prepare('UPDATE resources SET body = ? WHERE kind = ? AND id = ?'),
       since: db.prepare<[number, number], ChangeRow>(
@@ -161,19 +163,19 @@ export class SqliteStore implements Store {
     next: (current: KindMap[K], index: number) => KindMap[K] | undefined,
   ): Promise<number> {
     return this.enqueue((onWrite) => {
-      const at = new Date().toISOString();
-      let written = 0;
+      const written: string[] = [];
       ids.forEach((id, i) => {
         const body = this.stmt.get.get(kind, id);
         if (body === undefined) return;
         const entity = next(JSON.parse(body) as KindMap[K], i);
         if (!entity) return;
         this.stmt.rewrite.run(JSON.stringify(entity), kind, id);
-        this.stmt.statusChange.run(kind, id, at);
-        written++;
+        written.push(id);
       });
-      if (written > 0) onWrite();
-      return written;
+      if (written.length === 0) return 0;
+      this.stmt.statusChanges.run(kind, new Date().toISOString(), JSON.stringify(written));
+      onWrite();
+      return written.length;
     });
   }
 
