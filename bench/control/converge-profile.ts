@@ -37,6 +37,11 @@ const { values } = parseArgs({
     hold: { type: 'string', default: '0' },
     /** Namespace and device prefix: runs beside each other need their own (a state keeps the router's namespace). */
     prefix: { type: 'string', default: 'cvp' },
+    /**
+     * Scrape /metrics every this many ms while converging, as Prometheus or an open dashboard would (absent: no
+     * scrape until converged). Shows what the metrics index costs a converge it runs beside.
+     */
+    'scrape-ms': { type: 'string' },
     /** Run the daemon of another built tree (e.g. main, to compare on the same machine state); ends with /. */
     root: { type: 'string' },
   },
@@ -87,13 +92,47 @@ try {
     const token = readFileSync(join(stateDir, 'admin-token'), 'utf8').trim();
     return { 'x-auth-token': token, authorization: `Bearer ${token}` };
   }
+  /** One scrape at a time, each `everyMs` after the last began; those before the admin token exists fail. */
+  function scrapeWhileConverging(everyMs: number): { stop: () => Promise<string> } {
+    let stopped = false;
+    let ok = 0;
+    let failed = 0;
+    const durations: number[] = [];
+    const loop = (async () => {
+      while (!stopped) {
+        const began = performance.now();
+        try {
+          const response = await fetch(`${url}/metrics`, { headers: await adminHeaders() });
+          await response.text();
+          if (response.ok) {
+            ok++;
+            durations.push(performance.now() - began);
+          } else failed++;
+        } catch {
+          failed++;
+        }
+        await new Promise((r) => setTimeout(r, Math.max(0, everyMs - (performance.now() - began))));
+      }
+    })();
+    return {
+      stop: async () => {
+        stopped = true;
+        await loop;
+        const ms = durations.map((d) => d.toFixed(0)).join(', ');
+        return `${ok} answered (${ms} ms), ${failed} failed or refused`;
+      },
+    };
+  }
   const cpu = (s: ServerProcess): string => {
     const { daemon, children } = s.cpuSeconds();
     return `CPU ${daemon.toFixed(1)} s daemon + ${children.toFixed(1)} s children`;
   };
   const programs = values['count-programs'] ? countPrograms() : undefined;
   let server = new ServerProcess(stateDir, port, profile('converge'), values.root);
+  const scraper =
+    values['scrape-ms'] === undefined ? undefined : scrapeWhileConverging(Number(values['scrape-ms']));
   const converge = await server.whenReady(url, 600_000);
+  if (scraper) console.log(`scrapes while converging: ${await scraper.stop()}`);
   const m1 = server.memory();
   console.log(
     `converge ${converge.toFixed(0)} ms (load ${load()}), ${cpu(server)}, RSS ${m1.rssMiB.toFixed(0)} MiB (peak ${m1.peakMiB.toFixed(0)})`,
