@@ -6,7 +6,8 @@
  * Reports medians of 3 runs (1 run for `nft -j` above 10,000, which takes seconds).
  */
 import { performance } from 'node:perf_hooks';
-import { readNftCounters, SET_DUMP_HELPER } from '../src/dataplane/nftables/counters.js';
+import { SET_DUMP_HELPER } from '../src/dataplane/common/set-dump-channel.js';
+import { readNftCounters } from '../src/dataplane/nftables/counters.js';
 import { renderFull } from '../src/dataplane/nftables/render.js';
 import type { DesiredRouter, FloatingIpCounters } from '../src/dataplane/types.js';
 import { run } from '../src/exec/run.js';

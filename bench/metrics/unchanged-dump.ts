@@ -4,7 +4,7 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { CounterDumps, readNftCounters } from '../../src/dataplane/nftables/counters.js';
-import type { SetDumpChannel } from '../../src/dataplane/nftables/set-dump-channel.js';
+import type { SetDumpChannel } from '../../src/dataplane/common/set-dump-channel.js';
 const lines: string[] = [];
 for (let i = 0; i < 100000; i++) {
   const a = `100.${66 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;

@@ -42,7 +42,7 @@ import { acquireAgentLock, type AgentLock } from './agent-lock.js';
 import { dataplaneCache } from './node-agent.js';
 import { HeapTrimmer } from './heap-trim.js';
 import { readConntrackUsage } from '../dataplane/index.js';
-import { sharedSetDump } from '../dataplane/nftables/counters.js';
+import { sharedSetDump } from '../dataplane/common/set-dump-channel.js';
 import { explainListenError } from './listen-error.js';
 import { checkPrivileges } from './privileges.js';
 import { checkStateDir } from './state-dir.js';

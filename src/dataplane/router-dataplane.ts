@@ -5,7 +5,7 @@ import { deleteStaleConntrack } from './common/conntrack.js';
 import type { GarpQueue } from './common/garp-queue.js';
 import { kernelGatewayAddresses } from './common/gateway-addresses.js';
 import { sharedChannels, type NetnsChannels } from './common/netns-channels.js';
-import { sharedSetDump } from './nftables/counters.js';
+import { sharedSetDump } from './common/set-dump-channel.js';
 import { applyChangesInPlace, mappingsState, narrowedTo, type MappingChange } from './router-state.js';
 import {
   floatingAddresses,

@@ -7,8 +7,11 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { deleteStaleConntrack } from '../../src/dataplane/common/conntrack.js';
-import { SET_DUMP_HELPER } from '../../src/dataplane/nftables/counters.js';
-import { SetDumpChannel, SetDumpError } from '../../src/dataplane/nftables/set-dump-channel.js';
+import {
+  SET_DUMP_HELPER,
+  SetDumpChannel,
+  SetDumpError,
+} from '../../src/dataplane/common/set-dump-channel.js';
 import { run, type Runner } from '../../src/exec/run.js';
 import { conntrackLines } from '../support/conntrack.js';
 

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import v8 from 'node:v8';
 import { exposedGc } from '../../src/daemon/heap-trim.js';
 import { readNftCounters } from '../../src/dataplane/nftables/counters.js';
-import type { SetDumpChannel } from '../../src/dataplane/nftables/set-dump-channel.js';
+import type { SetDumpChannel } from '../../src/dataplane/common/set-dump-channel.js';
 import type { RouterTarget } from '../../src/dataplane/types.js';
 import type { Runner } from '../../src/exec/run.js';
 

@@ -9,10 +9,13 @@ import {
   parseNftSetCounters,
   parseSetDump,
   readNftCounters,
-  SET_DUMP_HELPER,
 } from '../../src/dataplane/nftables/counters.js';
 import { parseNftTable, countersMatch } from '../../src/dataplane/nftables/parse.js';
-import { SetDumpError, type SetDumpChannel } from '../../src/dataplane/nftables/set-dump-channel.js';
+import {
+  SET_DUMP_HELPER,
+  SetDumpError,
+  type SetDumpChannel,
+} from '../../src/dataplane/common/set-dump-channel.js';
 import { renderFull, tableName } from '../../src/dataplane/nftables/render.js';
 import type { DesiredRouter } from '../../src/dataplane/types.js';
 import { LoopBudget } from '../../src/metrics/slices.js';

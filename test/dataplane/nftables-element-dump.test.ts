@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { NftablesDataplane } from '../../src/dataplane/index.js';
-import { SET_DUMP_HELPER } from '../../src/dataplane/nftables/counters.js';
+import { SET_DUMP_HELPER } from '../../src/dataplane/common/set-dump-channel.js';
 import { parseDumpedElements } from '../../src/dataplane/nftables/element-dump.js';
 import { renderFull, tableName } from '../../src/dataplane/nftables/render.js';
 import type { DesiredRouter, RouterTarget } from '../../src/dataplane/types.js';

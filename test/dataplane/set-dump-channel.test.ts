@@ -7,9 +7,13 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { readConntrackUsage } from '../../src/dataplane/index.js';
-import { readNftCounters, SET_DUMP_HELPER } from '../../src/dataplane/nftables/counters.js';
+import { readNftCounters } from '../../src/dataplane/nftables/counters.js';
 import { renderFull, tableName } from '../../src/dataplane/nftables/render.js';
-import { SetDumpChannel, SetDumpError } from '../../src/dataplane/nftables/set-dump-channel.js';
+import {
+  SET_DUMP_HELPER,
+  SetDumpChannel,
+  SetDumpError,
+} from '../../src/dataplane/common/set-dump-channel.js';
 import type { DesiredRouter } from '../../src/dataplane/types.js';
 import { run } from '../../src/exec/run.js';
 import { parseIPv4 } from '../../src/model/index.js';

@@ -1,32 +1,12 @@
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { ExecError, type Runner } from '../../exec/run.js';
 import { CHECK_EVERY, LoopBudget } from '../../metrics/slices.js';
 import { ipv4FromUint32 } from '../../model/index.js';
 import type { FloatingIpCounters, RouterTarget } from '../types.js';
 import { setElementKey, type NftSet } from './parse.js';
-import { SetDumpChannel, SetDumpError } from './set-dump-channel.js';
+import { existsSync } from 'node:fs';
+import { SET_DUMP_HELPER, SetDumpChannel, SetDumpError } from '../common/set-dump-channel.js';
 import { COUNT_IN_SET, COUNT_OUT_SET, tableName } from './render.js';
-
-/**
- * The compiled set dumper (native/nft-set-dump.c), which `npm run build` puts beside the compiled JavaScript.
- * Both src/ (through tsx) and dist/ resolve to the same file.
- */
-export const SET_DUMP_HELPER = fileURLToPath(
-  new URL('../../../dist/native/sfip-nft-set-dump', import.meta.url),
-);
-
-let shared: SetDumpChannel | null | undefined;
-
-/**
- * The agent's one long-lived dumper, for the counters and the conntrack use of every namespace (see
- * SetDumpChannel); null when the helper is not built.
- */
-export function sharedSetDump(): SetDumpChannel | null {
-  shared ??= existsSync(SET_DUMP_HELPER) ? new SetDumpChannel(SET_DUMP_HELPER) : null;
-  return shared;
-}
 
 interface Counter {
   packets: number;

@@ -16,8 +16,8 @@ import type {
   RouterTarget,
 } from '../types.js';
 import { SOURCE_MACS } from './anti-spoofing.js';
-import { CounterDumps, readNftCounters, SET_DUMP_HELPER, sharedSetDump } from './counters.js';
-import { SetDumpError } from './set-dump-channel.js';
+import { CounterDumps, readNftCounters } from './counters.js';
+import { SET_DUMP_HELPER, SetDumpError, sharedSetDump } from '../common/set-dump-channel.js';
 import { DEEP_SETS, parseDumpedElements, TRANSLATION_SETS } from './element-dump.js';
 import {
   countersMatch,

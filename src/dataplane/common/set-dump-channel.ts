@@ -1,10 +1,12 @@
 import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { spawnProgram } from '../../exec/spawn.js';
 import { isIPv4 } from '../../model/ipv4.js';
 import { parseNamespaceName } from '../../model/names.js';
-import { setRef } from '../common/line-channel.js';
-import type { ConntrackDeleter, ConntrackMatch } from '../common/conntrack.js';
-import type { ConntrackUsage } from '../common/conntrack-usage.js';
+import { setRef } from './line-channel.js';
+import type { ConntrackDeleter, ConntrackMatch } from './conntrack.js';
+import type { ConntrackUsage } from './conntrack-usage.js';
 
 /** Like `run`: the helper dies with the agent (see run.ts). */
 const DIE_WITH_PARENT = ['setpriv', '--pdeathsig', 'KILL', '--'];
@@ -207,4 +209,23 @@ export class SetDumpChannel implements ConntrackDeleter {
     this.reset();
     pending?.reject(error);
   }
+}
+
+/**
+ * The compiled set dumper (native/nft-set-dump.c), which `npm run build` puts beside the compiled JavaScript.
+ * Both src/ (through tsx) and dist/ resolve to the same file.
+ */
+export const SET_DUMP_HELPER = fileURLToPath(
+  new URL('../../../dist/native/sfip-nft-set-dump', import.meta.url),
+);
+
+let shared: SetDumpChannel | null | undefined;
+
+/**
+ * The agent's one long-lived dumper, for the counters and the conntrack use of every namespace (see
+ * SetDumpChannel); null when the helper is not built.
+ */
+export function sharedSetDump(): SetDumpChannel | null {
+  shared ??= existsSync(SET_DUMP_HELPER) ? new SetDumpChannel(SET_DUMP_HELPER) : null;
+  return shared;
 }
