@@ -5,12 +5,13 @@
  * list the same. `flock /work/bench.lock node --import tsx bench/dataplane/nft-load-scratch.ts --fips 100000
  * --namespace nl-scratch` (after `npm run build`).
  */
-import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ELEMENT_LOAD_HELPER, loadLines } from '../../src/dataplane/nftables/element-load.js';
 import { renderFull, renderStructure, tableName } from '../../src/dataplane/nftables/render.js';
 import type { DesiredRouter } from '../../src/dataplane/types.js';
+import { run } from '../../src/exec/run.js';
 import { ipv4FromUint32 } from '../../src/model/index.js';
 
 const { values } = parseArgs({
@@ -36,33 +37,35 @@ const desired: DesiredRouter = {
 };
 const table = tableName(desired.routerId);
 
-/** Runs a child in the namespace: wall time, and its user and system CPU as bash's `time` reports them. */
-function timed(file: string, args: string[], input: string): { wall: number; user: number; sys: number } {
-  const t0 = performance.now();
-  const r = spawnSync(
-    'bash',
-    ['-c', 'TIMEFORMAT="%U %S"; time "$@" >/dev/null', 'x', 'ip', 'netns', 'exec', ns, file, ...args],
-    {
-      input,
-      encoding: 'utf8',
-      maxBuffer: 1 << 26,
-    },
-  );
-  const wall = performance.now() - t0;
-  if (r.status !== 0) throw new Error(`${file} failed: ${r.stderr}`);
-  const [user, sys] = r.stderr.trim().split('\n').at(-1)!.split(' ').map(Number);
-  return { wall, user: user! * 1000, sys: sys! * 1000 };
+/**
+ * CPU time of this process's reaped children, in ms (/proc/self/stat cutime and cstime, in clock ticks of 10 ms):
+ * `ip netns exec` and setpriv exec the program in place, so the difference over one run() is that program's.
+ */
+function childCpu(): { user: number; sys: number } {
+  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
+  return { user: Number(fields[13]) * 10, sys: Number(fields[14]) * 10 };
 }
 
-const sh = (cmd: string) => {
-  const r = spawnSync('bash', ['-c', cmd], { encoding: 'utf8', maxBuffer: 1 << 28 });
-  if (r.status !== 0) throw new Error(`${cmd}: ${r.stderr}`);
-  return r.stdout;
-};
+/** Runs a program in the namespace: wall time, and its user and system CPU. */
+async function timed(
+  file: string,
+  args: string[],
+  input: string,
+): Promise<{ wall: number; user: number; sys: number }> {
+  const before = childCpu();
+  const t0 = performance.now();
+  await run(file, args, { netns: ns, input });
+  const wall = performance.now() - t0;
+  const after = childCpu();
+  return { wall, user: after.user - before.user, sys: after.sys - before.sys };
+}
+
+const listTable = async () => (await run('nft', ['list', 'table', 'ip', table], { netns: ns })).stdout;
 const fmt = (t: { wall: number; user: number; sys: number }) =>
   `wall ${t.wall.toFixed(0)} ms, user ${t.user.toFixed(0)} ms, sys ${t.sys.toFixed(0)} ms`;
 
-sh(`ip netns add ${ns} && ip -n ${ns} link add qg-s type veth peer name qg-t`);
+await run('ip', ['netns', 'add', ns]);
+await run('ip', ['-n', ns, 'link', 'add', 'qg-s', 'type', 'veth', 'peer', 'name', 'qg-t']);
 try {
   let r0 = performance.now();
   const full = renderFull(desired);
@@ -75,18 +78,18 @@ try {
   );
   let listings: string[] = [];
   for (let round = 0; round < Number(values.rounds); round++) {
-    sh(`ip netns exec ${ns} nft delete table ip ${table} 2>/dev/null || true`);
+    await run('nft', ['delete', 'table', 'ip', table], { netns: ns, okExitCodes: [1] });
     console.log(
-      `load ${loadavg()[0]!.toFixed(1)}: nft -f (whole table): ${fmt(timed('nft', ['-f', '-'], full))}`,
+      `load ${loadavg()[0]!.toFixed(1)}: nft -f (whole table): ${fmt(await timed('nft', ['-f', '-'], full))}`,
     );
-    const viaNft = sh(`ip netns exec ${ns} nft list table ip ${table}`);
-    sh(`ip netns exec ${ns} nft delete table ip ${table}`);
-    const s = timed('nft', ['-f', '-'], structure);
-    const l = timed(ELEMENT_LOAD_HELPER, [table], lines);
+    const viaNft = await listTable();
+    await run('nft', ['delete', 'table', 'ip', table], { netns: ns });
+    const s = await timed('nft', ['-f', '-'], structure);
+    const l = await timed(ELEMENT_LOAD_HELPER, [table], lines);
     console.log(`load ${loadavg()[0]!.toFixed(1)}: nft -f (structure): ${fmt(s)}; sfip-nft-load: ${fmt(l)}`);
-    listings = [viaNft, sh(`ip netns exec ${ns} nft list table ip ${table}`)];
+    listings = [viaNft, await listTable()];
   }
   console.log(`listings equal: ${listings[0] === listings[1]} (${listings[0]!.length} bytes)`);
 } finally {
-  sh(`ip netns del ${ns}`);
+  await run('ip', ['netns', 'del', ns]);
 }
