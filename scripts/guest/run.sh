@@ -12,6 +12,10 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 project=$(cd "$here/../.." && pwd)
 smp=2 memory=1536 timeout=900 accel=(-accel tcg)
+# Without the AVX family: node in the guest once died of SIGILL (a fresh-machine run, 2026-12-05) while every other
+# run passed. QEMU 7.2 is the first release whose TCG emulates AVX/AVX2/FMA/F16C, and V8's JIT emits them when
+# CPUID offers them; without them it uses SSE, which TCG has emulated for much longer. A mitigation, not a proof.
+cpu=max,avx=off,avx2=off,fma=off,f16c=off,vaes=off,vpclmulqdq=off
 while [ $# -gt 0 ]; do
   case $1 in
     --smp) smp=$2; shift 2 ;;
@@ -52,7 +56,7 @@ console=${SFIP_GUEST_LOG:-$work/console.log}
 # ran in the background); the job's file is streamed to our stdout while the guest runs.
 : > "$work/job.raw"
 timeout --kill-after=10 "$timeout" \
-  qemu-system-x86_64 "${accel[@]}" -cpu max -smp "$smp" -m "$memory" -nodefaults -no-user-config \
+  qemu-system-x86_64 "${accel[@]}" -cpu "$cpu" -smp "$smp" -m "$memory" -nodefaults -no-user-config \
   -display none -no-reboot \
   -kernel "$kdir/vmlinuz" -initrd "$work/initramfs.cpio" \
   -append "console=ttyS0 ${SFIP_GUEST_KERNEL_ARGS:-quiet loglevel=3} panic=-1" \
