@@ -20,7 +20,8 @@ export interface HeapTrimPolicy {
   readonly minIntervalMs: number;
   /**
    * The young generation left committed after a trim beyond which one more collection is made once the process has
-   * been quiet for `youngSettleMs` (see HeapTrimmer.check), with the loop at most `youngUtilization` busy.
+   * been quiet for `youngSettleMs` (see HeapTrimmer.check), with the loop at most `youngUtilization` busy. That is
+   * also the bar below which a trim compacts (a busier trim is plain, and the quiet follow-up compacts).
    */
   readonly youngSlackBytes: number;
   readonly youngSettleMs: number;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ifindexBytes, peerChanges, peerIfindexes } from '../../src/dataplane/ebpf/peer-devices.js';
+import { ifindexBytes, peerIfindexes } from '../../src/dataplane/ebpf/peer-devices.js';
+import { listChanges } from '../../src/dataplane/ebpf/plan.js';
 
 /** `ip -d -j address show` in a router's namespace, cut to the fields the choice reads. */
 const links = JSON.stringify([
@@ -30,8 +31,8 @@ describe('eBPF fast path: devices for bpf_redirect_peer', () => {
   });
 
   it('changes the map by the difference', () => {
-    assert.deepEqual(peerChanges([2, 3], [2, 9]), { remove: [3], set: [9] });
-    assert.deepEqual(peerChanges([2, 3], [3, 2]), { remove: [], set: [] });
+    assert.deepEqual(listChanges([2, 3], [2, 9]), { remove: [3], set: [9] });
+    assert.deepEqual(listChanges([2, 3], [3, 2]), { remove: [], set: [] });
   });
 
   it('writes an ifindex as the program reads fib->ifindex: a host-order u32', () => {

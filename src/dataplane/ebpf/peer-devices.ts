@@ -41,17 +41,6 @@ export function peerIfindexes(detailedJson: string, devices: readonly string[]):
     .sort((a, b) => a - b);
 }
 
-/** What to delete from and add to the `peer_devs` map holding `have` so that it holds `want`. */
-export function peerChanges(
-  have: readonly number[],
-  want: readonly number[],
-): { remove: number[]; set: number[] } {
-  return {
-    remove: have.filter((i) => !want.includes(i)).sort((a, b) => a - b),
-    set: want.filter((i) => !have.includes(i)).sort((a, b) => a - b),
-  };
-}
-
 /** A `peer_devs` key or value: a u32 in host order, as the program's fib->ifindex is. */
 export function ifindexBytes(ifindex: number): Buffer {
   const out = Buffer.alloc(4);

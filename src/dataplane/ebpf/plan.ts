@@ -5,7 +5,6 @@ import { nftSignature, renderTable, type MarkBits } from './nft.js';
 import { generationName } from './object.js';
 import { generationPaths } from './paths.js';
 import { type EbpfActualRouter, type EbpfBatch, type GenerationState } from './state.js';
-import { peerChanges } from './peer-devices.js';
 import { renderAttachBatch, type WantedAttachment } from './tc.js';
 import { sameConfig, type RouterConfig } from './values.js';
 
@@ -68,7 +67,7 @@ export function structureChanges(desired: DesiredRouter, actual: EbpfActualRoute
   const dropGenerations = state.generations.map((g) => g.name).filter((g) => g !== generation);
   // Devices replaced (a new ifindex) or changed (a peer moved, a qdisc added) since the map was written follow
   // here; a router whose read knows nothing of them gets an empty map, so bpf_redirect, never a drop.
-  const peers = peerChanges(build ? [] : (state.peerMap ?? []), state.peerIfindexes ?? []);
+  const peers = listChanges(build ? [] : (state.peerMap ?? []), state.peerIfindexes ?? []);
   return { generation, build, config, configChanged, nft, tc, dropGenerations, peers };
 }
 
@@ -104,10 +103,7 @@ export function planEbpf(
   // Anti-spoofing: port MACs of fixed IPs with floating IPs, and the internal subnets.
   const macs = diff(build ? new Map() : (actual.macs ?? new Map()), wantMacs);
   const haveNets = build ? [] : actual.ebpf.internalNets;
-  const internalNets = {
-    remove: haveNets.filter((n) => !desired.internalCidrs.includes(n)),
-    set: desired.internalCidrs.filter((n) => !haveNets.includes(n)),
-  };
+  const internalNets = listChanges(haveNets, desired.internalCidrs);
   checkCapacity(haveIn, inbound, settings.capacity, desired.routerId);
   // QoS token buckets: against what the live maps hold (read back), or the removed mappings' limits (a delta).
   const qos = diff(build ? new Map<string, string>() : (actual.limits ?? new Map()), wantQos);
@@ -182,6 +178,11 @@ export function generationComplete(g: GenerationState): boolean {
 }
 
 /** What to remove from and set in `have` to make it `want` (see diffCounting). */
+/** What to remove from and add to a short list (a router's subnets, its devices) holding `have` to hold `want`. */
+export function listChanges<T>(have: readonly T[], want: readonly T[]): { remove: T[]; set: T[] } {
+  return { remove: have.filter((x) => !want.includes(x)), set: want.filter((x) => !have.includes(x)) };
+}
+
 function diff(have: ReadonlyMap<string, string>, want: ReadonlyMap<string, string>) {
   return diffCounting(have, want).change;
 }

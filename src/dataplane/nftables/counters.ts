@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { ExecError, type Runner } from '../../exec/run.js';
 import { CHECK_EVERY, LoopBudget } from '../../metrics/slices.js';
 import { ipv4FromUint32 } from '../../model/index.js';
 import type { FloatingIpCounters, RouterTarget } from '../types.js';
 import { setElementKey, type NftSet } from './parse.js';
-import { existsSync } from 'node:fs';
 import { SET_DUMP_HELPER, SetDumpChannel, SetDumpError } from '../common/set-dump-channel.js';
 import { COUNT_IN_SET, COUNT_OUT_SET, tableName } from './render.js';
 
