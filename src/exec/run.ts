@@ -1,10 +1,9 @@
-import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseNamespaceName } from '../model/names.js';
 import { displayCommand } from './display.js';
-import { recordPrograms } from './record-programs.js';
+import { spawnDyingWithParent } from './spawn.js';
 
 export { displayCommand };
 
@@ -60,15 +59,6 @@ export function commandLine(file: string, args: readonly string[], netns?: strin
 }
 
 /**
- * Every program is started through `setpriv --pdeathsig KILL` (util-linux), so it dies with the process that
- * started it. Without this, a SIGKILLed agent leaves its `nft -f` or `iptables-restore` running; a restarted
- * agent could then read the kernel before that orphan commits and plan against a state that is about to change,
- * adding duplicates or undoing newer work. With it, the orphan's transaction is committed or abandoned within
- * milliseconds of the crash (both tools commit atomically), long before a new agent reads.
- */
-const DIE_WITH_PARENT = ['setpriv', '--pdeathsig', 'KILL', '--'];
-
-/**
  * Above this, the input reaches the program through a file rather than a pipe. A pipe takes 64 KiB; the rest waits
  * for the event loop to write it, so a program fed megabytes (`ip -batch` of 100,000 local routes) stalls
  * whenever the daemon computes, and the daemon cannot do its other work while that program runs.
@@ -77,14 +67,13 @@ const PIPE_INPUT_MAX = 64 * 1024;
 
 export const run: Runner = async (file, args, options = {}) => {
   const argv = commandLine(file, args, options.netns);
-  recordPrograms([...DIE_WITH_PARENT, ...argv]);
   const input = options.input ?? '';
   // Synchronously, so that the program is started within this call: a caller may compute meanwhile (see
   // RouterDataplane.run), and an await here would hold the start back until it is done.
   const inputFd = input.length > PIPE_INPUT_MAX ? openInputFile(input) : undefined;
   try {
     return await new Promise((resolve, reject) => {
-      const child = spawn(DIE_WITH_PARENT[0]!, [...DIE_WITH_PARENT.slice(1), ...argv], {
+      const child = spawnDyingWithParent(argv, {
         stdio: [inputFd ?? 'pipe', 'pipe', 'pipe'],
         timeout: options.timeoutMs ?? 120_000,
         env: { ...process.env, LC_ALL: 'C' },

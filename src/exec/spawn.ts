@@ -16,6 +16,20 @@ export const spawnProgram = ((
   return (spawn as (...a: unknown[]) => ChildProcess)(file, args, options);
 }) as typeof spawn;
 
+/**
+ * `setpriv --pdeathsig KILL` (util-linux) before a program: it dies with the process that started it. Without this, a
+ * SIGKILLed agent leaves its `nft -f` or `iptables-restore` running; a restarted agent could then read the kernel
+ * before that orphan commits and plan against a state that is about to change, adding duplicates or undoing newer
+ * work. With it, the orphan's transaction is committed or abandoned within milliseconds of the crash (both tools
+ * commit atomically), long before a new agent reads. Long-lived helpers get the same, so none outlives the agent.
+ */
+export const DIE_WITH_PARENT: readonly string[] = ['setpriv', '--pdeathsig', 'KILL', '--'];
+
+/** spawnProgram of `argv` under DIE_WITH_PARENT. */
+export function spawnDyingWithParent(argv: readonly string[], options: SpawnOptions): ChildProcess {
+  return spawnProgram(DIE_WITH_PARENT[0]!, [...DIE_WITH_PARENT.slice(1), ...argv], options);
+}
+
 const execFileAsync = promisify(execFile);
 
 export const execFileProgram = Object.assign(

@@ -3,7 +3,7 @@ import { closeSync, existsSync, openSync, readFileSync, renameSync, writeFileSyn
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { commandLine, run } from '../../exec/run.js';
-import { spawnProgram } from '../../exec/spawn.js';
+import { spawnDyingWithParent, spawnProgram } from '../../exec/spawn.js';
 import { makeDirectories } from '../../fs/make-directories.js';
 import { PRIVATE_MODE } from '../../fs/private-file.js';
 
@@ -17,8 +17,6 @@ export interface ProtocolState {
   readonly info: string;
 }
 
-/** Like `run` and the channels: a daemon that must not outlive the process that started it (the lab's peer). */
-const DIE_WITH_PARENT = ['setpriv', '--pdeathsig', 'KILL', '--'];
 const MAX_RESTART_DELAY_MS = 5000;
 /** How often an adopted daemon (not a child of this process, so no exit event) is checked for life. */
 const ADOPTED_POLL_MS = 100;
@@ -199,7 +197,7 @@ export class BirdProcess {
       }
       child.unref();
     } else {
-      child = spawnProgram(DIE_WITH_PARENT[0]!, [...DIE_WITH_PARENT.slice(1), ...argv], {
+      child = spawnDyingWithParent(argv, {
         stdio: ['ignore', 'ignore', 'pipe'],
       });
       child.stderr?.on('data', (b: Buffer) => {

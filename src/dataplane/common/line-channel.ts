@@ -3,7 +3,7 @@ import { statSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { parseNamespaceName } from '../../model/names.js';
 import { commandLine } from '../../exec/run.js';
-import { spawnProgram } from '../../exec/spawn.js';
+import { spawnDyingWithParent } from '../../exec/spawn.js';
 
 /**
  * A long-lived tool process (`nft -i`, `ip -force -batch -`) inside a namespace, fed requests over a pipe, so that
@@ -32,9 +32,6 @@ export interface ChannelSpec {
 
 /** How long one request may take before its process is ended (a 100,000-element change takes about a second). */
 const REQUEST_TIMEOUT_MS = 60_000;
-
-/** Like `run`: every process dies with the agent (see run.ts). */
-const DIE_WITH_PARENT = ['setpriv', '--pdeathsig', 'KILL', '--'];
 
 export class ChannelError extends Error {
   constructor(
@@ -137,7 +134,7 @@ export class LineChannel {
 
   private start(): ChildProcess {
     const argv = commandLine(this.spec.file, this.spec.args, this.namespace);
-    const child = spawnProgram(DIE_WITH_PARENT[0]!, [...DIE_WITH_PARENT.slice(1), ...argv], {
+    const child = spawnDyingWithParent(argv, {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...process.env, LC_ALL: 'C', ...this.spec.env },
     });

@@ -1,15 +1,12 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { spawnProgram } from '../../exec/spawn.js';
+import { spawnDyingWithParent } from '../../exec/spawn.js';
 import { isIPv4 } from '../../model/ipv4.js';
 import { parseNamespaceName } from '../../model/names.js';
 import { setRef } from './line-channel.js';
 import type { ConntrackDeleter, ConntrackMatch } from './conntrack.js';
 import type { ConntrackUsage } from './conntrack-usage.js';
-
-/** Like `run`: the helper dies with the agent (see run.ts). */
-const DIE_WITH_PARENT = ['setpriv', '--pdeathsig', 'KILL', '--'];
 
 /** How long one read may take before the helper is ended (100,000 elements take well under a second). */
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -152,7 +149,7 @@ export class SetDumpChannel implements ConntrackDeleter {
   }
 
   private start(): ChildProcess {
-    const child = spawnProgram(DIE_WITH_PARENT[0]!, [...DIE_WITH_PARENT.slice(1), this.helper, '--serve'], {
+    const child = spawnDyingWithParent([this.helper, '--serve'], {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...process.env, LC_ALL: 'C' },
     });
