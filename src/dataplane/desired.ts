@@ -1,15 +1,17 @@
 import {
   compareIPv4,
+  sharedIPv4s,
   sortByIPv4,
   fipOfRouterKey,
-  forwardingProblem,
   interfacePorts,
   interfaceSubnets,
   mappingProblem,
   portsOfSubnetKey,
+  routerTrust,
   type FloatingIp,
   type QosRule,
   type Router,
+  type RouterTrust,
   type View,
 } from '../model/index.js';
 import { desiredProblem } from './kernel-names.js';
@@ -38,33 +40,27 @@ export interface RouterIntent {
  * 100,000 documents twice cost a second); they are read through the router's index otherwise.
  */
 export function routerIntent(store: View, router: Router, listed?: readonly FloatingIp[]): RouterIntent {
-  // Every floating IP re-checks the router's interfaces and reads its port twice: at 100,000 that is 400,000
-  // queries where 200,000 do. One read transaction is consistent, so remembering answers within it is safe.
+  // One read transaction is consistent, so remembering answers within it is safe: each port is read once, ahead
+  // (see prefetchPorts) or when first asked for.
   const view = memoView(store);
-  // One read of the router's floating IPs (100,000 documents at scale), sorted once, then split.
+  // One read of the router's floating IPs (100,000 documents at scale), sorted once; each check below takes the
+  // kind it is about (mapped, forwarded) from the one list, without a filtered copy of it.
   const all = sortByIPv4(
     listed ?? view.find('floatingip', fipOfRouterKey(router.id)),
     (f) => f.floatingIpAddress,
   );
   prefetchPorts(view, router, all.length);
-  const { accepted: mapped, refused } = trustedFloatingIps(
-    view,
-    router,
-    all.filter((f) => f.fixedIpAddress !== null),
-  );
-  const forwarded = trustedForwardings(
-    view,
-    router,
-    all.filter((f) => f.fixedIpAddress === null && (f.portForwardings ?? []).length > 0),
-  );
+  const trust = routerTrust(view, router);
+  const { accepted: mapped, mappings, refused } = trustedFloatingIps(view, router, trust, all);
+  const forwarded = trustedForwardings(view, router, trust, all);
   refused.push(...forwarded.refused);
   // The mapped floating IPs first, in the order of `desired.mappings` (the agent's applied record relies on it).
-  const floatingIps = [...mapped, ...forwarded.accepted];
+  const floatingIps = forwarded.accepted.length > 0 ? [...mapped, ...forwarded.accepted] : mapped;
   const { desired: structure, problem } = routerStructure(view, router);
   if (!structure) return { router, desired: null, problem, floatingIps, refused };
   const desired: DesiredRouter = {
     ...structure,
-    mappings: mapped.map((f) => mappingOf(view, f)),
+    mappings,
     ...(forwarded.rules.length > 0 && { forwardings: forwarded.rules }),
   };
   // Everything in `desired` ends up in kernel batch files: refuse anything that did not come through validation.
@@ -130,13 +126,18 @@ function forwardingQosProblem(view: View, fip: FloatingIp): string {
 /** One floating IP as the kernel maps it (the caller has checked that it has a fixed IP). */
 function mappingOf(view: View, f: FloatingIp): FloatingMapping {
   const mac = f.portId ? view.get('port', f.portId)?.macAddress : undefined;
-  const { limits } = qosLimits(view, f);
-  return {
+  return mappingFrom(f, mac, qosLimits(view, f).limits);
+}
+
+function mappingFrom(f: FloatingIp, mac: string | undefined, limits: readonly RateLimit[]): FloatingMapping {
+  // Built field by field: a spread of `mac && {...}` made an object per floating IP only to copy it.
+  const mapping: { -readonly [K in keyof FloatingMapping]: FloatingMapping[K] } = {
     floatingIp: f.floatingIpAddress,
     fixedIp: f.fixedIpAddress!,
-    ...(mac && { fixedMac: mac }),
-    ...(limits.length > 0 && { limits }),
   };
+  if (mac) mapping.fixedMac = mac;
+  if (limits.length > 0) mapping.limits = limits;
+  return mapping;
 }
 
 /**
@@ -218,42 +219,63 @@ export function changedMappings(view: View, router: Router, fipIds: Iterable<str
 function trustedFloatingIps(
   view: View,
   router: Router,
-  candidates: readonly FloatingIp[],
-): { accepted: FloatingIp[]; refused: RefusedFloatingIp[] } {
+  trust: RouterTrust,
+  floatingIps: readonly FloatingIp[],
+): { accepted: FloatingIp[]; mappings: FloatingMapping[]; refused: RefusedFloatingIp[] } {
   const refused: RefusedFloatingIp[] = [];
   const trusted: FloatingIp[] = [];
-  for (const fip of candidates) {
-    const reason = qosLimits(view, fip).problem || mappingProblem(view, router, fip);
-    if (reason) refused.push({ floatingIp: fip, reason: `refusing to program: ${reason}` });
-    else trusted.push(fip);
+  // Each trusted floating IP's mapping, built in the same pass (its port and limits are at hand).
+  const mappings: FloatingMapping[] = [];
+  for (const fip of floatingIps) {
+    // Only the floating IPs with a fixed IP are mapped (those without may have port forwardings).
+    if (fip.fixedIpAddress === null) continue;
+    const { limits, problem } = qosLimits(view, fip);
+    const port = problem || trust.mappedPort(fip);
+    if (typeof port === 'string') {
+      refused.push({ floatingIp: fip, reason: `refusing to program: ${port}` });
+      continue;
+    }
+    trusted.push(fip);
+    mappings.push(mappingFrom(fip, port.macAddress, limits));
   }
-  // Who claims each fixed and each floating address (a kernel map holds one element per address): the first
-  // claimant of each, and every claimant of an address claimed twice (rare: no list per address of 100,000).
-  const first = { fixed: new Map<string, FloatingIp>(), floating: new Map<string, FloatingIp>() };
-  const shared = { fixed: new Map<string, FloatingIp[]>(), floating: new Map<string, FloatingIp[]>() };
-  const claim = (which: keyof typeof first, address: string, fip: FloatingIp) => {
-    const held = first[which].get(address);
-    if (!held) return void first[which].set(address, fip);
-    const list = shared[which].get(address);
-    if (list) list.push(fip);
-    else shared[which].set(address, [held, fip]);
+  // Who claims each fixed and each floating address (a kernel map holds one element per address).
+  const fixed = sharedIPv4s(trusted, (f) => f.fixedIpAddress!);
+  const floating = sharedIPv4s(trusted, (f) => f.floatingIpAddress);
+  // No address claimed twice (every full pass of a sound store): all of them, without a look-up each.
+  if (fixed.size === 0 && floating.size === 0) return { accepted: trusted, mappings, refused };
+  // The claimants of each address claimed twice, in order (one list per such address, not per address).
+  const claimants = (shared: Set<string>, address: (f: FloatingIp) => string) => {
+    const of = new Map<string, string[]>();
+    for (const f of trusted) {
+      const a = address(f);
+      if (!shared.has(a)) continue;
+      const ids = of.get(a);
+      if (ids) ids.push(f.id);
+      else of.set(a, [f.id]);
+    }
+    return of;
   };
-  for (const fip of trusted) {
-    claim('fixed', fip.fixedIpAddress!, fip);
-    claim('floating', fip.floatingIpAddress, fip);
-  }
-  const rivalry = (which: keyof typeof first, address: string) => {
-    const holders = shared[which].get(address);
+  const rivals = {
+    fixed: claimants(fixed, (f) => f.fixedIpAddress!),
+    floating: claimants(floating, (f) => f.floatingIpAddress),
+  };
+  const rivalry = (which: keyof typeof rivals, address: string) => {
+    const holders = rivals[which].get(address);
     return holders
-      ? `${which} IP ${address} is mapped twice on router ${router.id} (floating IPs ${holders.map((h) => h.id).join(', ')})`
+      ? `${which} IP ${address} is mapped twice on router ${router.id} (floating IPs ${holders.join(', ')})`
       : '';
   };
-  const accepted = trusted.filter((fip) => {
+  const accepted: FloatingIp[] = [];
+  const acceptedMappings: FloatingMapping[] = [];
+  trusted.forEach((fip, i) => {
     const rival = rivalry('fixed', fip.fixedIpAddress!) || rivalry('floating', fip.floatingIpAddress);
     if (rival) refused.push({ floatingIp: fip, reason: `refusing to program: ${rival}` });
-    return !rival;
+    else {
+      accepted.push(fip);
+      acceptedMappings.push(mappings[i]!);
+    }
   });
-  return { accepted, refused };
+  return { accepted, mappings: acceptedMappings, refused };
 }
 
 /** Below this many floating IPs a router's ports are read one by one (as the checks ask for them). */
@@ -321,14 +343,17 @@ function memoView(view: View): MemoView {
 function trustedForwardings(
   view: View,
   router: Router,
-  candidates: readonly FloatingIp[],
+  trust: RouterTrust,
+  floatingIps: readonly FloatingIp[],
 ): { accepted: FloatingIp[]; refused: RefusedFloatingIp[]; rules: ForwardingRule[] } {
   const accepted: FloatingIp[] = [];
   const refused: RefusedFloatingIp[] = [];
   const rules: ForwardingRule[] = [];
   const claimed = new Map<string, Claim[]>();
-  for (const fip of candidates) {
-    const reason = forwardingQosProblem(view, fip) || forwardingProblem(view, router, fip);
+  for (const fip of floatingIps) {
+    // A floating IP with a fixed IP is mapped whole: its forwardings, if any, are not programmed.
+    if (fip.fixedIpAddress !== null || (fip.portForwardings ?? []).length === 0) continue;
+    const reason = forwardingQosProblem(view, fip) || trust.forwardingProblem(fip);
     if (reason) {
       refused.push({ floatingIp: fip, reason: `refusing to program: ${reason}` });
       continue;
