@@ -70,4 +70,51 @@ describe('routerIntent with ports read ahead', () => {
     );
     await store.close();
   });
+
+  it('refuses both floating IPs of a floating address stored twice, naming both, and maps the rest', async () => {
+    const store = new SqliteStore({ path: ':memory:' });
+    const ctx = adminContext();
+    const made = await store.update((tx) => {
+      const pub = createNetwork(tx, ctx, { name: 'public', external: true });
+      createSubnet(tx, ctx, { networkId: pub.id, cidr: '198.51.100.0/24', gatewayIp: '198.51.100.1' });
+      const priv = createNetwork(tx, ctx, { name: 'private' });
+      const privSub = createSubnet(tx, ctx, { networkId: priv.id, cidr: '10.0.0.0/24' });
+      const router = createRouter(tx, ctx, {
+        name: 'r1',
+        namespace: 'qrouter-1',
+        gatewayDevice: 'qg-1',
+        externalGateway: { networkId: pub.id, externalFixedIps: [{ ipAddress: '198.51.100.2' }] },
+      });
+      addRouterInterface(tx, ctx, router.id, { subnetId: privSub.id });
+      const fips = [0, 1, 2].map(() =>
+        createFloatingIp(tx, ctx, {
+          floatingNetworkId: pub.id,
+          portId: createPort(tx, ctx, { networkId: priv.id }).id,
+        }),
+      );
+      return { router: router.id, fips };
+    });
+    // A store written another way (SQLite's address index refuses it; a listing is what the agent passes): the
+    // third floating IP holds the first one's address.
+    const listed = [
+      ...made.fips.slice(0, 2),
+      { ...made.fips[2]!, floatingIpAddress: made.fips[0]!.floatingIpAddress },
+    ];
+    const intent = await store.read((v) => routerIntent(v, v.get('router', made.router)!, listed));
+    const [first, second, third] = made.fips.map((f) => f.id);
+    assert.deepEqual(
+      intent.floatingIps.map((f) => f.id),
+      [second],
+    );
+    assert.deepEqual(intent.refused.map((r) => r.floatingIp.id).sort(), [first, third].sort());
+    for (const r of intent.refused)
+      assert.match(
+        r.reason,
+        new RegExp(
+          `floating IP .* is mapped twice .*\\(floating IPs (${first}, ${third}|${third}, ${first})\\)`,
+        ),
+      );
+    assert.equal(intent.desired?.mappings.length, 1);
+    await store.close();
+  });
 });
