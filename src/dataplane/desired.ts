@@ -9,6 +9,7 @@ import {
   portsOfSubnetKey,
   routerTrust,
   type FloatingIp,
+  type Port,
   type QosRule,
   type Router,
   type RouterTrust,
@@ -41,7 +42,7 @@ export interface RouterIntent {
  */
 export function routerIntent(store: View, router: Router, listed?: readonly FloatingIp[]): RouterIntent {
   // One read transaction is consistent, so remembering answers within it is safe: each port is read once, ahead
-  // (see prefetchPorts) or when first asked for.
+  // (see portsAhead) or when first asked for.
   const view = memoView(store);
   // One read of the router's floating IPs (100,000 documents at scale), sorted once; each check below takes the
   // kind it is about (mapped, forwarded) from the one list, without a filtered copy of it.
@@ -49,9 +50,9 @@ export function routerIntent(store: View, router: Router, listed?: readonly Floa
     listed ?? view.find('floatingip', fipOfRouterKey(router.id)),
     (f) => f.floatingIpAddress,
   );
-  prefetchPorts(view, router, all.length);
   const trust = routerTrust(view, router);
-  const { accepted: mapped, mappings, refused } = trustedFloatingIps(view, router, trust, all);
+  const ahead = portsAhead(store, view, router, trust, all);
+  const { accepted: mapped, mappings, refused } = trustedFloatingIps(view, router, trust, all, ahead);
   const forwarded = trustedForwardings(view, router, trust, all);
   refused.push(...forwarded.refused);
   // The mapped floating IPs first, in the order of `desired.mappings` (the agent's applied record relies on it).
@@ -221,23 +222,25 @@ function trustedFloatingIps(
   router: Router,
   trust: RouterTrust,
   floatingIps: readonly FloatingIp[],
+  ahead: PortsAhead,
 ): { accepted: FloatingIp[]; mappings: FloatingMapping[]; refused: RefusedFloatingIp[] } {
   const refused: RefusedFloatingIp[] = [];
   const trusted: FloatingIp[] = [];
   // Each trusted floating IP's mapping, built in the same pass (its port and limits are at hand).
   const mappings: FloatingMapping[] = [];
-  for (const fip of floatingIps) {
+  floatingIps.forEach((fip, i) => {
     // Only the floating IPs with a fixed IP are mapped (those without may have port forwardings).
-    if (fip.fixedIpAddress === null) continue;
+    if (fip.fixedIpAddress === null) return;
     const { limits, problem } = qosLimits(view, fip);
-    const port = problem || trust.mappedPort(fip);
-    if (typeof port === 'string') {
+    const checked = ahead.problems[i];
+    const port = problem || (checked === undefined ? trust.mappedPort(fip) : checked);
+    if (typeof port === 'string' && port !== '') {
       refused.push({ floatingIp: fip, reason: `refusing to program: ${port}` });
-      continue;
+      return;
     }
     trusted.push(fip);
-    mappings.push(mappingFrom(fip, port.macAddress, limits));
-  }
+    mappings.push(mappingFrom(fip, typeof port === 'string' ? ahead.macs[i] : port.macAddress, limits));
+  });
   // Who claims each fixed and each floating address (a kernel map holds one element per address).
   const fixed = sharedIPv4s(trusted, (f) => f.fixedIpAddress!);
   const floating = sharedIPv4s(trusted, (f) => f.floatingIpAddress);
@@ -281,29 +284,83 @@ function trustedFloatingIps(
 /** Below this many floating IPs a router's ports are read one by one (as the checks ask for them). */
 const PREFETCH_MIN = 256;
 
+/** Ports parsed per page of a read ahead: each page is garbage before the next one (see portsAhead). */
+const PORT_PAGE = 2_000;
+
 /**
- * Reads the ports of a router's floating IPs ahead, in one indexed query per subnet of its interfaces, when
- * those subnets hold not much more than them: at 100,000 floating IPs, one read per port costs over a second (the
- * statement per row, more than the JSON), the same rows through the subnet's index a fraction of it. The ports
- * are the ones this read transaction would return one by one; a port elsewhere is still read on demand.
+ * The trust checks of a router's mapped floating IPs, by their index in `floatingIps`, run on their ports read
+ * ahead: the reason each is refused ('' when trusted) and its port's MAC. An index left undefined had its port
+ * elsewhere (or the read ahead did not pay): its check reads the port itself.
  */
-function prefetchPorts(view: MemoView, router: Router, floatingIps: number): void {
-  if (floatingIps < PREFETCH_MIN) return;
+interface PortsAhead {
+  readonly problems: readonly (string | undefined)[];
+  readonly macs: readonly (string | undefined)[];
+}
+
+/**
+ * Reads the ports of a router's floating IPs ahead, in indexed queries per subnet of its interfaces, when those
+ * subnets hold not much more than them: at 100,000 floating IPs, one read per port costs over a second (the
+ * statement per row, more than the JSON), the same rows through the subnet's index a fraction of it. Each port
+ * is checked as it is read and only its MAC is kept: a store of documents as text is read in pages, so that
+ * 100,000 parsed ports never live at once (holding them all until the end of the pass made the collector copy
+ * them out of the young generation, a third of the read's time). The ports are the ones this read transaction
+ * would return one by one.
+ */
+function portsAhead(
+  store: View,
+  view: View,
+  router: Router,
+  trust: RouterTrust,
+  floatingIps: readonly FloatingIp[],
+): PortsAhead {
+  const problems: (string | undefined)[] = [];
+  const macs: (string | undefined)[] = [];
+  if (floatingIps.length < PREFETCH_MIN) return { problems, macs };
   const keys = [
     ...new Set(interfacePorts(view, router).flatMap((p) => p.fixedIps.map((ip) => ip.subnetId))),
   ].map(portsOfSubnetKey);
   const held = keys.reduce((n, key) => n + view.count(key), 0);
-  if (held > 2 * floatingIps) return;
-  for (const key of keys) for (const port of view.find('port', key)) view.remember('port', port);
+  if (held > 2 * floatingIps.length) return { problems, macs };
+  // Which mapped floating IPs each port holds (most ports hold one; a port of several fixed IPs, more).
+  const first = new Map<string, number>();
+  const more = new Map<string, number[]>();
+  floatingIps.forEach((fip, i) => {
+    if (fip.fixedIpAddress === null || !fip.portId) return;
+    const also = first.has(fip.portId) ? more.get(fip.portId) : undefined;
+    if (!first.has(fip.portId)) first.set(fip.portId, i);
+    else if (also) also.push(i);
+    else more.set(fip.portId, [i]);
+  });
+  const check = (i: number, port: Port) => {
+    problems[i] = trust.portProblem(floatingIps[i]!, port);
+    macs[i] = port.macAddress;
+  };
+  for (const key of keys)
+    forEachPort(store, key, (port) => {
+      const i = first.get(port.id);
+      if (i === undefined) return;
+      check(i, port);
+      for (const j of more.get(port.id) ?? []) check(j, port);
+    });
+  return { problems, macs };
 }
 
-interface MemoView extends View {
-  /** Answers later gets of this resource from memory (read in this same transaction). */
-  remember(kind: 'port', entity: { readonly id: string }): void;
+/** Every port holding an index key: in pages of parsed text where the store keeps text, else in one find. */
+function forEachPort(store: View, key: string, each: (port: Port) => void): void {
+  const pages = store.rangeDocuments;
+  if (!pages) return store.find('port', key).forEach((port) => each(port));
+  let after: string | undefined;
+  for (;;) {
+    const page = pages('port', { key, limit: PORT_PAGE, ...(after !== undefined && { after }) });
+    let port: Port | undefined;
+    for (const text of page) each((port = JSON.parse(text) as Port));
+    if (page.length < PORT_PAGE || !port) return;
+    after = port.id;
+  }
 }
 
 /** A view that remembers lookups and non-floating-IP gets, for the length of one read. */
-function memoView(view: View): MemoView {
+function memoView(view: View): View {
   // One map per kind, keyed by id: no key string built per get (hundreds of thousands in a full pass).
   const gets = new Map<string, Map<string, unknown>>();
   const lookups = new Map<string, ReturnType<View['lookup']>>();
@@ -313,7 +370,6 @@ function memoView(view: View): MemoView {
     return byId;
   };
   return {
-    remember: (kind, entity) => of(kind).set(entity.id, entity),
     get: ((kind: string, id: string) => {
       if (kind === 'floatingip') return view.get(kind, id);
       // One lookup for what is remembered (a full pass asks for each of 100,000 ports twice); has() only for

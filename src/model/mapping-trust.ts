@@ -12,6 +12,8 @@ export interface RouterTrust {
    * `mappingProblem` says. The port comes back so that its MAC needs no second read.
    */
   mappedPort(fip: FloatingIp): Port | string;
+  /** The same checks as `mappedPort`, given the floating IP's port (read ahead by the caller): '' when trusted. */
+  portProblem(fip: FloatingIp, port: Port): string;
   /** See `forwardingProblem`. */
   forwardingProblem(fip: FloatingIp): string;
 }
@@ -21,24 +23,29 @@ export function routerTrust(view: View, router: Router): RouterTrust {
   const joints = new Map<string, Port>();
   for (const i of interfacePorts(view, router))
     for (const ip of i.fixedIps) if (!joints.has(ip.subnetId)) joints.set(ip.subnetId, i);
+  const portProblem = (fip: FloatingIp, port: Port): string => {
+    const fixed = port.fixedIps.find((ip) => ip.ipAddress === fip.fixedIpAddress);
+    if (!fixed) return `port ${port.id} does not hold fixed IP ${fip.fixedIpAddress}`;
+    const joint = joints.get(fixed.subnetId);
+    if (!joint) {
+      return `subnet ${fixed.subnetId} of fixed IP ${fip.fixedIpAddress} is not attached to router ${router.id} by its project or an admin`;
+    }
+    if (fip.projectId !== port.projectId && fip.adminAssociated !== true) {
+      return `floating IP ${fip.floatingIpAddress} of project ${fip.projectId} maps port ${port.id} of project ${port.projectId}, and no admin associated them`;
+    }
+    if (!reachesRouter(router, port, joint)) {
+      return `port ${port.id} of project ${port.projectId} reaches router ${router.id} of project ${router.projectId}, and no admin joined them`;
+    }
+    return '';
+  };
   return {
+    portProblem: (fip, port) =>
+      !fip.portId || !fip.fixedIpAddress ? `floating IP ${fip.id} is not associated` : portProblem(fip, port),
     mappedPort: (fip) => {
       if (!fip.portId || !fip.fixedIpAddress) return `floating IP ${fip.id} is not associated`;
       const port = view.get('port', fip.portId);
       if (!port) return `port ${fip.portId} of floating IP ${fip.floatingIpAddress} does not exist`;
-      const fixed = port.fixedIps.find((ip) => ip.ipAddress === fip.fixedIpAddress);
-      if (!fixed) return `port ${port.id} does not hold fixed IP ${fip.fixedIpAddress}`;
-      const joint = joints.get(fixed.subnetId);
-      if (!joint) {
-        return `subnet ${fixed.subnetId} of fixed IP ${fip.fixedIpAddress} is not attached to router ${router.id} by its project or an admin`;
-      }
-      if (fip.projectId !== port.projectId && fip.adminAssociated !== true) {
-        return `floating IP ${fip.floatingIpAddress} of project ${fip.projectId} maps port ${port.id} of project ${port.projectId}, and no admin associated them`;
-      }
-      if (!reachesRouter(router, port, joint)) {
-        return `port ${port.id} of project ${port.projectId} reaches router ${router.id} of project ${router.projectId}, and no admin joined them`;
-      }
-      return port;
+      return portProblem(fip, port) || port;
     },
     forwardingProblem: (fip) => {
       for (const pf of fip.portForwardings ?? []) {
