@@ -13,6 +13,7 @@ import {
   createRouter,
   createSubnet,
 } from '../../src/model/index.js';
+import type { View } from '../../src/model/index.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { adminContext } from '../support/model-fixture.js';
 
@@ -115,6 +116,56 @@ describe('routerIntent with ports read ahead', () => {
         ),
       );
     assert.equal(intent.desired?.mappings.length, 1);
+    await store.close();
+  });
+
+  it('checks ports read ahead over several pages, reading none of them again one by one', async () => {
+    const store = new SqliteStore({ path: ':memory:' });
+    const ctx = adminContext();
+    // More ports than one page of the read ahead (2,000).
+    const count = 2_100;
+    const made = await store.update((tx) => {
+      const pub = createNetwork(tx, ctx, { name: 'public', external: true });
+      createSubnet(tx, ctx, { networkId: pub.id, cidr: '198.51.96.0/20', gatewayIp: '198.51.96.1' });
+      const priv = createNetwork(tx, ctx, { name: 'private' });
+      const privSub = createSubnet(tx, ctx, { networkId: priv.id, cidr: '10.0.0.0/20' });
+      const router = createRouter(tx, ctx, {
+        name: 'r1',
+        namespace: 'qrouter-1',
+        gatewayDevice: 'qg-1',
+        externalGateway: { networkId: pub.id, externalFixedIps: [{ ipAddress: '198.51.96.2' }] },
+      });
+      addRouterInterface(tx, ctx, router.id, { subnetId: privSub.id });
+      const macs = new Map<string, string>();
+      for (let i = 0; i < count; i++) {
+        const port = createPort(tx, ctx, { networkId: priv.id });
+        const fip = createFloatingIp(tx, ctx, { floatingNetworkId: pub.id, portId: port.id });
+        macs.set(fip.floatingIpAddress, port.macAddress);
+      }
+      return { router: router.id, macs };
+    });
+    let portGets = 0;
+    const intent = await store.read((v) => {
+      const counted: View = {
+        get: ((kind: 'port', id: string) => {
+          if (kind === 'port') portGets++;
+          return v.get(kind, id);
+        }) as View['get'],
+        list: v.list.bind(v),
+        lookup: v.lookup.bind(v),
+        count: v.count.bind(v),
+        find: v.find.bind(v),
+        range: v.range.bind(v),
+        ...(v.rangeDocuments && { rangeDocuments: v.rangeDocuments.bind(v) }),
+      };
+      return routerIntent(counted, v.get('router', made.router)!);
+    });
+    assert.equal(intent.desired?.mappings.length, count);
+    for (const m of intent.desired!.mappings)
+      assert.equal(m.fixedMac, made.macs.get(m.floatingIp), m.floatingIp);
+    // The router's own ports alone (its interface and its gateway, found through its device index): a port of a
+    // page the read ahead skipped would be read here one by one.
+    assert.equal(portGets, 2);
     await store.close();
   });
 });
