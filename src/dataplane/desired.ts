@@ -313,21 +313,27 @@ function portsAhead(
   trust: RouterTrust,
   floatingIps: readonly FloatingIp[],
 ): PortsAhead {
-  const problems: (string | undefined)[] = [];
-  const macs: (string | undefined)[] = [];
-  if (floatingIps.length < PREFETCH_MIN) return { problems, macs };
+  const none = { problems: [], macs: [] };
+  if (floatingIps.length < PREFETCH_MIN) return none;
   const keys = [
     ...new Set(interfacePorts(view, router).flatMap((p) => p.fixedIps.map((ip) => ip.subnetId))),
   ].map(portsOfSubnetKey);
   const held = keys.reduce((n, key) => n + view.count(key), 0);
-  if (held > 2 * floatingIps.length) return { problems, macs };
+  if (held > 2 * floatingIps.length) return none;
+  // Filled in the floating IPs' order below: written at random indexes, an empty array would turn into a slow
+  // dictionary of elements.
+  const problems: (string | undefined)[] = [];
+  const macs: (string | undefined)[] = [];
   // Which mapped floating IPs each port holds (most ports hold one; a port of several fixed IPs, more).
   const first = new Map<string, number>();
   const more = new Map<string, number[]>();
   floatingIps.forEach((fip, i) => {
+    problems.push(undefined);
+    macs.push(undefined);
     if (fip.fixedIpAddress === null || !fip.portId) return;
-    const also = first.has(fip.portId) ? more.get(fip.portId) : undefined;
-    if (!first.has(fip.portId)) first.set(fip.portId, i);
+    const at = first.get(fip.portId);
+    const also = at === undefined ? undefined : more.get(fip.portId);
+    if (at === undefined) first.set(fip.portId, i);
     else if (also) also.push(i);
     else more.set(fip.portId, [i]);
   });
