@@ -1,15 +1,18 @@
 import {
   compareIPv4,
+  sharedIPv4s,
   sortByIPv4,
   fipOfRouterKey,
-  forwardingProblem,
   interfacePorts,
   interfaceSubnets,
   mappingProblem,
   portsOfSubnetKey,
+  routerTrust,
   type FloatingIp,
+  type Port,
   type QosRule,
   type Router,
+  type RouterTrust,
   type View,
 } from '../model/index.js';
 import { desiredProblem } from './kernel-names.js';
@@ -38,33 +41,27 @@ export interface RouterIntent {
  * 100,000 documents twice cost a second); they are read through the router's index otherwise.
  */
 export function routerIntent(store: View, router: Router, listed?: readonly FloatingIp[]): RouterIntent {
-  // Every floating IP re-checks the router's interfaces and reads its port twice: at 100,000 that is 400,000
-  // queries where 200,000 do. One read transaction is consistent, so remembering answers within it is safe.
+  // One read transaction is consistent, so remembering answers within it is safe: each port is read once, ahead
+  // (see portsAhead) or when first asked for.
   const view = memoView(store);
-  // One read of the router's floating IPs (100,000 documents at scale), sorted once, then split.
+  // One read of the router's floating IPs (100,000 documents at scale), sorted once; each check below takes the
+  // kind it is about (mapped, forwarded) from the one list, without a filtered copy of it.
   const all = sortByIPv4(
     listed ?? view.find('floatingip', fipOfRouterKey(router.id)),
     (f) => f.floatingIpAddress,
   );
-  prefetchPorts(view, router, all.length);
-  const { accepted: mapped, refused } = trustedFloatingIps(
-    view,
-    router,
-    all.filter((f) => f.fixedIpAddress !== null),
-  );
-  const forwarded = trustedForwardings(
-    view,
-    router,
-    all.filter((f) => f.fixedIpAddress === null && (f.portForwardings ?? []).length > 0),
-  );
+  const trust = routerTrust(view, router);
+  const ahead = portsAhead(store, view, router, trust, all);
+  const { accepted: mapped, mappings, refused } = trustedFloatingIps(view, router, trust, all, ahead);
+  const forwarded = trustedForwardings(view, router, trust, all);
   refused.push(...forwarded.refused);
   // The mapped floating IPs first, in the order of `desired.mappings` (the agent's applied record relies on it).
-  const floatingIps = [...mapped, ...forwarded.accepted];
+  const floatingIps = forwarded.accepted.length > 0 ? [...mapped, ...forwarded.accepted] : mapped;
   const { desired: structure, problem } = routerStructure(view, router);
   if (!structure) return { router, desired: null, problem, floatingIps, refused };
   const desired: DesiredRouter = {
     ...structure,
-    mappings: mapped.map((f) => mappingOf(view, f)),
+    mappings,
     ...(forwarded.rules.length > 0 && { forwardings: forwarded.rules }),
   };
   // Everything in `desired` ends up in kernel batch files: refuse anything that did not come through validation.
@@ -130,13 +127,18 @@ function forwardingQosProblem(view: View, fip: FloatingIp): string {
 /** One floating IP as the kernel maps it (the caller has checked that it has a fixed IP). */
 function mappingOf(view: View, f: FloatingIp): FloatingMapping {
   const mac = f.portId ? view.get('port', f.portId)?.macAddress : undefined;
-  const { limits } = qosLimits(view, f);
-  return {
+  return mappingFrom(f, mac, qosLimits(view, f).limits);
+}
+
+function mappingFrom(f: FloatingIp, mac: string | undefined, limits: readonly RateLimit[]): FloatingMapping {
+  // Built field by field: a spread of `mac && {...}` made an object per floating IP only to copy it.
+  const mapping: { -readonly [K in keyof FloatingMapping]: FloatingMapping[K] } = {
     floatingIp: f.floatingIpAddress,
     fixedIp: f.fixedIpAddress!,
-    ...(mac && { fixedMac: mac }),
-    ...(limits.length > 0 && { limits }),
   };
+  if (mac) mapping.fixedMac = mac;
+  if (limits.length > 0) mapping.limits = limits;
+  return mapping;
 }
 
 /**
@@ -218,70 +220,153 @@ export function changedMappings(view: View, router: Router, fipIds: Iterable<str
 function trustedFloatingIps(
   view: View,
   router: Router,
-  candidates: readonly FloatingIp[],
-): { accepted: FloatingIp[]; refused: RefusedFloatingIp[] } {
+  trust: RouterTrust,
+  floatingIps: readonly FloatingIp[],
+  ahead: PortsAhead,
+): { accepted: FloatingIp[]; mappings: FloatingMapping[]; refused: RefusedFloatingIp[] } {
   const refused: RefusedFloatingIp[] = [];
   const trusted: FloatingIp[] = [];
-  for (const fip of candidates) {
-    const reason = qosLimits(view, fip).problem || mappingProblem(view, router, fip);
-    if (reason) refused.push({ floatingIp: fip, reason: `refusing to program: ${reason}` });
-    else trusted.push(fip);
-  }
-  // Who claims each fixed and each floating address (a kernel map holds one element per address): the first
-  // claimant of each, and every claimant of an address claimed twice (rare: no list per address of 100,000).
-  const first = { fixed: new Map<string, FloatingIp>(), floating: new Map<string, FloatingIp>() };
-  const shared = { fixed: new Map<string, FloatingIp[]>(), floating: new Map<string, FloatingIp[]>() };
-  const claim = (which: keyof typeof first, address: string, fip: FloatingIp) => {
-    const held = first[which].get(address);
-    if (!held) return void first[which].set(address, fip);
-    const list = shared[which].get(address);
-    if (list) list.push(fip);
-    else shared[which].set(address, [held, fip]);
+  // Each trusted floating IP's mapping, built in the same pass (its port and limits are at hand).
+  const mappings: FloatingMapping[] = [];
+  floatingIps.forEach((fip, i) => {
+    // Only the floating IPs with a fixed IP are mapped (those without may have port forwardings).
+    if (fip.fixedIpAddress === null) return;
+    const { limits, problem } = qosLimits(view, fip);
+    const checked = ahead.problems[i];
+    const port = problem || (checked === undefined ? trust.mappedPort(fip) : checked);
+    if (typeof port === 'string' && port !== '') {
+      refused.push({ floatingIp: fip, reason: `refusing to program: ${port}` });
+      return;
+    }
+    trusted.push(fip);
+    mappings.push(mappingFrom(fip, typeof port === 'string' ? ahead.macs[i] : port.macAddress, limits));
+  });
+  // Who claims each fixed and each floating address (a kernel map holds one element per address).
+  const fixed = sharedIPv4s(trusted, (f) => f.fixedIpAddress!);
+  const floating = sharedIPv4s(trusted, (f) => f.floatingIpAddress);
+  // No address claimed twice (every full pass of a sound store): all of them, without a look-up each.
+  if (fixed.size === 0 && floating.size === 0) return { accepted: trusted, mappings, refused };
+  // The claimants of each address claimed twice, in order (one list per such address, not per address).
+  const claimants = (shared: Set<string>, address: (f: FloatingIp) => string) => {
+    const of = new Map<string, string[]>();
+    for (const f of trusted) {
+      const a = address(f);
+      if (!shared.has(a)) continue;
+      const ids = of.get(a);
+      if (ids) ids.push(f.id);
+      else of.set(a, [f.id]);
+    }
+    return of;
   };
-  for (const fip of trusted) {
-    claim('fixed', fip.fixedIpAddress!, fip);
-    claim('floating', fip.floatingIpAddress, fip);
-  }
-  const rivalry = (which: keyof typeof first, address: string) => {
-    const holders = shared[which].get(address);
+  const rivals = {
+    fixed: claimants(fixed, (f) => f.fixedIpAddress!),
+    floating: claimants(floating, (f) => f.floatingIpAddress),
+  };
+  const rivalry = (which: keyof typeof rivals, address: string) => {
+    const holders = rivals[which].get(address);
     return holders
-      ? `${which} IP ${address} is mapped twice on router ${router.id} (floating IPs ${holders.map((h) => h.id).join(', ')})`
+      ? `${which} IP ${address} is mapped twice on router ${router.id} (floating IPs ${holders.join(', ')})`
       : '';
   };
-  const accepted = trusted.filter((fip) => {
+  const accepted: FloatingIp[] = [];
+  const acceptedMappings: FloatingMapping[] = [];
+  trusted.forEach((fip, i) => {
     const rival = rivalry('fixed', fip.fixedIpAddress!) || rivalry('floating', fip.floatingIpAddress);
     if (rival) refused.push({ floatingIp: fip, reason: `refusing to program: ${rival}` });
-    return !rival;
+    else {
+      accepted.push(fip);
+      acceptedMappings.push(mappings[i]!);
+    }
   });
-  return { accepted, refused };
+  return { accepted, mappings: acceptedMappings, refused };
 }
 
 /** Below this many floating IPs a router's ports are read one by one (as the checks ask for them). */
 const PREFETCH_MIN = 256;
 
+/** Ports parsed per page of a read ahead: each page is garbage before the next one (see portsAhead). */
+const PORT_PAGE = 2_000;
+
 /**
- * Reads the ports of a router's floating IPs ahead, in one indexed query per subnet of its interfaces, when
- * those subnets hold not much more than them: at 100,000 floating IPs, one read per port costs over a second (the
- * statement per row, more than the JSON), the same rows through the subnet's index a fraction of it. The ports
- * are the ones this read transaction would return one by one; a port elsewhere is still read on demand.
+ * The trust checks of a router's mapped floating IPs, by their index in `floatingIps`, run on their ports read
+ * ahead: the reason each is refused ('' when trusted) and its port's MAC. An index left undefined had its port
+ * elsewhere (or the read ahead did not pay): its check reads the port itself.
  */
-function prefetchPorts(view: MemoView, router: Router, floatingIps: number): void {
-  if (floatingIps < PREFETCH_MIN) return;
+interface PortsAhead {
+  readonly problems: readonly (string | undefined)[];
+  readonly macs: readonly (string | undefined)[];
+}
+
+/**
+ * Reads the ports of a router's floating IPs ahead, in indexed queries per subnet of its interfaces, when those
+ * subnets hold not much more than them: at 100,000 floating IPs, one read per port costs over a second (the
+ * statement per row, more than the JSON), the same rows through the subnet's index a fraction of it. Each port
+ * is checked as it is read and only its MAC is kept: a store of documents as text is read in pages, so that
+ * 100,000 parsed ports never live at once (holding them all until the end of the pass made the collector copy
+ * them out of the young generation, a third of the read's time). The ports are the ones this read transaction
+ * would return one by one.
+ */
+function portsAhead(
+  store: View,
+  view: View,
+  router: Router,
+  trust: RouterTrust,
+  floatingIps: readonly FloatingIp[],
+): PortsAhead {
+  const none = { problems: [], macs: [] };
+  if (floatingIps.length < PREFETCH_MIN) return none;
   const keys = [
     ...new Set(interfacePorts(view, router).flatMap((p) => p.fixedIps.map((ip) => ip.subnetId))),
   ].map(portsOfSubnetKey);
   const held = keys.reduce((n, key) => n + view.count(key), 0);
-  if (held > 2 * floatingIps) return;
-  for (const key of keys) for (const port of view.find('port', key)) view.remember('port', port);
+  if (held > 2 * floatingIps.length) return none;
+  // Filled in the floating IPs' order below: written at random indexes, an empty array would turn into a slow
+  // dictionary of elements.
+  const problems: (string | undefined)[] = [];
+  const macs: (string | undefined)[] = [];
+  // Which mapped floating IPs each port holds (most ports hold one; a port of several fixed IPs, more).
+  const first = new Map<string, number>();
+  const more = new Map<string, number[]>();
+  floatingIps.forEach((fip, i) => {
+    problems.push(undefined);
+    macs.push(undefined);
+    if (fip.fixedIpAddress === null || !fip.portId) return;
+    const at = first.get(fip.portId);
+    const also = at === undefined ? undefined : more.get(fip.portId);
+    if (at === undefined) first.set(fip.portId, i);
+    else if (also) also.push(i);
+    else more.set(fip.portId, [i]);
+  });
+  const check = (i: number, port: Port) => {
+    problems[i] = trust.portProblem(floatingIps[i]!, port);
+    macs[i] = port.macAddress;
+  };
+  for (const key of keys)
+    forEachPort(store, key, (port) => {
+      const i = first.get(port.id);
+      if (i === undefined) return;
+      check(i, port);
+      for (const j of more.get(port.id) ?? []) check(j, port);
+    });
+  return { problems, macs };
 }
 
-interface MemoView extends View {
-  /** Answers later gets of this resource from memory (read in this same transaction). */
-  remember(kind: 'port', entity: { readonly id: string }): void;
+/** Every port holding an index key: in pages of parsed text where the store keeps text, else in one find. */
+function forEachPort(store: View, key: string, each: (port: Port) => void): void {
+  const pages = store.rangeDocuments;
+  if (!pages) return store.find('port', key).forEach((port) => each(port));
+  let after: string | undefined;
+  for (;;) {
+    const page = pages('port', { key, limit: PORT_PAGE, ...(after !== undefined && { after }) });
+    let port: Port | undefined;
+    for (const text of page) each((port = JSON.parse(text) as Port));
+    if (page.length < PORT_PAGE || !port) return;
+    after = port.id;
+  }
 }
 
 /** A view that remembers lookups and non-floating-IP gets, for the length of one read. */
-function memoView(view: View): MemoView {
+function memoView(view: View): View {
   // One map per kind, keyed by id: no key string built per get (hundreds of thousands in a full pass).
   const gets = new Map<string, Map<string, unknown>>();
   const lookups = new Map<string, ReturnType<View['lookup']>>();
@@ -291,7 +376,6 @@ function memoView(view: View): MemoView {
     return byId;
   };
   return {
-    remember: (kind, entity) => of(kind).set(entity.id, entity),
     get: ((kind: string, id: string) => {
       if (kind === 'floatingip') return view.get(kind, id);
       // One lookup for what is remembered (a full pass asks for each of 100,000 ports twice); has() only for
@@ -321,14 +405,17 @@ function memoView(view: View): MemoView {
 function trustedForwardings(
   view: View,
   router: Router,
-  candidates: readonly FloatingIp[],
+  trust: RouterTrust,
+  floatingIps: readonly FloatingIp[],
 ): { accepted: FloatingIp[]; refused: RefusedFloatingIp[]; rules: ForwardingRule[] } {
   const accepted: FloatingIp[] = [];
   const refused: RefusedFloatingIp[] = [];
   const rules: ForwardingRule[] = [];
   const claimed = new Map<string, Claim[]>();
-  for (const fip of candidates) {
-    const reason = forwardingQosProblem(view, fip) || forwardingProblem(view, router, fip);
+  for (const fip of floatingIps) {
+    // A floating IP with a fixed IP is mapped whole: its forwardings, if any, are not programmed.
+    if (fip.fixedIpAddress !== null || (fip.portForwardings ?? []).length === 0) continue;
+    const reason = forwardingQosProblem(view, fip) || trust.forwardingProblem(fip);
     if (reason) {
       refused.push({ floatingIp: fip, reason: `refusing to program: ${reason}` });
       continue;

@@ -3,6 +3,74 @@ import { interfacePorts } from './routers.js';
 import type { View } from './tx.js';
 
 /**
+ * The trust checks of one router, for many floating IPs in one read: its trusted interfaces are read once, and
+ * each subnet's interface found once, not for every floating IP (a full pass checks 100,000 of them).
+ */
+export interface RouterTrust {
+  /**
+   * The port a floating IP maps, when the chain from it to this router is trusted; otherwise why it is not, as
+   * `mappingProblem` says. The port comes back so that its MAC needs no second read.
+   */
+  mappedPort(fip: FloatingIp): Port | string;
+  /** The same checks as `mappedPort`, given the floating IP's port (read ahead by the caller): '' when trusted. */
+  portProblem(fip: FloatingIp, port: Port): string;
+  /** See `forwardingProblem`. */
+  forwardingProblem(fip: FloatingIp): string;
+}
+
+export function routerTrust(view: View, router: Router): RouterTrust {
+  // The first trusted interface holding each subnet: what a search of the interfaces in their order finds.
+  const joints = new Map<string, Port>();
+  for (const i of interfacePorts(view, router))
+    for (const ip of i.fixedIps) if (!joints.has(ip.subnetId)) joints.set(ip.subnetId, i);
+  const portProblem = (fip: FloatingIp, port: Port): string => {
+    const fixed = port.fixedIps.find((ip) => ip.ipAddress === fip.fixedIpAddress);
+    if (!fixed) return `port ${port.id} does not hold fixed IP ${fip.fixedIpAddress}`;
+    const joint = joints.get(fixed.subnetId);
+    if (!joint) {
+      return `subnet ${fixed.subnetId} of fixed IP ${fip.fixedIpAddress} is not attached to router ${router.id} by its project or an admin`;
+    }
+    if (fip.projectId !== port.projectId && fip.adminAssociated !== true) {
+      return `floating IP ${fip.floatingIpAddress} of project ${fip.projectId} maps port ${port.id} of project ${port.projectId}, and no admin associated them`;
+    }
+    if (!reachesRouter(router, port, joint)) {
+      return `port ${port.id} of project ${port.projectId} reaches router ${router.id} of project ${router.projectId}, and no admin joined them`;
+    }
+    return '';
+  };
+  return {
+    portProblem: (fip, port) =>
+      !fip.portId || !fip.fixedIpAddress ? `floating IP ${fip.id} is not associated` : portProblem(fip, port),
+    mappedPort: (fip) => {
+      if (!fip.portId || !fip.fixedIpAddress) return `floating IP ${fip.id} is not associated`;
+      const port = view.get('port', fip.portId);
+      if (!port) return `port ${fip.portId} of floating IP ${fip.floatingIpAddress} does not exist`;
+      return portProblem(fip, port) || port;
+    },
+    forwardingProblem: (fip) => {
+      for (const pf of fip.portForwardings ?? []) {
+        const port = view.get('port', pf.internalPortId);
+        if (!port) return `port ${pf.internalPortId} of port forwarding ${pf.id} does not exist`;
+        const fixed = port.fixedIps.find((ip) => ip.ipAddress === pf.internalIpAddress);
+        if (!fixed)
+          return `port ${port.id} does not hold internal IP ${pf.internalIpAddress} of port forwarding ${pf.id}`;
+        const joint = joints.get(fixed.subnetId);
+        if (!joint) {
+          return `subnet ${fixed.subnetId} of internal IP ${pf.internalIpAddress} is not attached to router ${router.id} by its project or an admin`;
+        }
+        if (fip.projectId !== port.projectId && pf.adminCreated !== true) {
+          return `floating IP ${fip.floatingIpAddress} of project ${fip.projectId} forwards to port ${port.id} of project ${port.projectId}, and no admin created that`;
+        }
+        if (!reachesRouter(router, port, joint)) {
+          return `port ${port.id} of project ${port.projectId} reaches router ${router.id} of project ${router.projectId}, and no admin joined them`;
+        }
+      }
+      return '';
+    },
+  };
+}
+
+/**
  * Why a floating IP must not be programmed on a router, or '' when it may. Re-checks, from what is stored, the
  * chain the model built when the floating IP was associated: floating IP -> port -> fixed IP -> subnet ->
  * interface of this router. Every link joins resources of one project, or an admin made it (`adminAssociated`,
@@ -10,24 +78,8 @@ import type { View } from './tx.js';
  * another project's router, a hand edit, another writer) cannot put a project's mapping into a foreign router.
  */
 export function mappingProblem(view: View, router: Router, fip: FloatingIp): string {
-  if (!fip.portId || !fip.fixedIpAddress) return `floating IP ${fip.id} is not associated`;
-  const port = view.get('port', fip.portId);
-  if (!port) return `port ${fip.portId} of floating IP ${fip.floatingIpAddress} does not exist`;
-  const fixed = port.fixedIps.find((ip) => ip.ipAddress === fip.fixedIpAddress);
-  if (!fixed) return `port ${port.id} does not hold fixed IP ${fip.fixedIpAddress}`;
-  const joint = interfacePorts(view, router).find((i) =>
-    i.fixedIps.some((ip) => ip.subnetId === fixed.subnetId),
-  );
-  if (!joint) {
-    return `subnet ${fixed.subnetId} of fixed IP ${fip.fixedIpAddress} is not attached to router ${router.id} by its project or an admin`;
-  }
-  if (fip.projectId !== port.projectId && fip.adminAssociated !== true) {
-    return `floating IP ${fip.floatingIpAddress} of project ${fip.projectId} maps port ${port.id} of project ${port.projectId}, and no admin associated them`;
-  }
-  if (!reachesRouter(router, port, joint)) {
-    return `port ${port.id} of project ${port.projectId} reaches router ${router.id} of project ${router.projectId}, and no admin joined them`;
-  }
-  return '';
+  const port = routerTrust(view, router).mappedPort(fip);
+  return typeof port === 'string' ? port : '';
 }
 
 /** A port of another project reaches the router only through an interface or a port an admin placed. */
@@ -41,24 +93,5 @@ function reachesRouter(router: Router, port: Port, joint: Port): boolean {
  * one project or an admin's doing).
  */
 export function forwardingProblem(view: View, router: Router, fip: FloatingIp): string {
-  for (const pf of fip.portForwardings ?? []) {
-    const port = view.get('port', pf.internalPortId);
-    if (!port) return `port ${pf.internalPortId} of port forwarding ${pf.id} does not exist`;
-    const fixed = port.fixedIps.find((ip) => ip.ipAddress === pf.internalIpAddress);
-    if (!fixed)
-      return `port ${port.id} does not hold internal IP ${pf.internalIpAddress} of port forwarding ${pf.id}`;
-    const joint = interfacePorts(view, router).find((i) =>
-      i.fixedIps.some((ip) => ip.subnetId === fixed.subnetId),
-    );
-    if (!joint) {
-      return `subnet ${fixed.subnetId} of internal IP ${pf.internalIpAddress} is not attached to router ${router.id} by its project or an admin`;
-    }
-    if (fip.projectId !== port.projectId && pf.adminCreated !== true) {
-      return `floating IP ${fip.floatingIpAddress} of project ${fip.projectId} forwards to port ${port.id} of project ${port.projectId}, and no admin created that`;
-    }
-    if (!reachesRouter(router, port, joint)) {
-      return `port ${port.id} of project ${port.projectId} reaches router ${router.id} of project ${router.projectId}, and no admin joined them`;
-    }
-  }
-  return '';
+  return routerTrust(view, router).forwardingProblem(fip);
 }

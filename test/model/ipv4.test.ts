@@ -6,7 +6,9 @@ import {
   isIPv4,
   parseIPv4,
   SfipError,
+  sharedIPv4s,
   sortByIPv4,
+  type IPv4,
 } from '../../src/model/index.js';
 
 describe('IPv4', () => {
@@ -73,6 +75,34 @@ describe('IPv4', () => {
     assert.deepEqual(
       sortByIPv4(items, (x) => x.a).map((x) => `${x.a}#${x.i}`),
       ['9.255.255.255#1', '10.0.0.9#3', '10.0.0.10#0', '10.0.0.10#4', '203.0.113.2#2'],
+    );
+  });
+
+  it('sorts text that is no address too, every item once, the addresses in order', () => {
+    // A store written another way: text the numeric packing cannot hold takes the general way.
+    const texts = ['10.0.0.2', `1${'.1'.repeat(200)}`, '10.0.0.1', '10.0.0.0:'];
+    const sorted = sortByIPv4(texts as IPv4[], (x) => x);
+    assert.deepEqual([...sorted].sort(), [...texts].sort());
+    assert.ok(sorted.indexOf('10.0.0.1' as IPv4) < sorted.indexOf('10.0.0.2' as IPv4));
+  });
+
+  it('finds the addresses held more than once, comparing text that is no address as text', () => {
+    assert.deepEqual(
+      sharedIPv4s(['10.0.0.1', '10.0.0.2', '10.0.0.3'], (x) => x),
+      new Set(),
+    );
+    assert.deepEqual(
+      sharedIPv4s(['10.0.0.2', '255.255.255.255', '10.0.0.1', '255.255.255.255', '10.0.0.2'], (x) => x),
+      new Set(['10.0.0.2', '255.255.255.255']),
+    );
+    // '10.0.0.0:' reads as 10.0.0.10 digit by digit: it must not count as a second holder of that address.
+    assert.deepEqual(
+      sharedIPv4s(['10.0.0.10', '10.0.0.0:', '010.0.0.10'], (x) => x),
+      new Set(),
+    );
+    assert.deepEqual(
+      sharedIPv4s(['x\n', '10.0.0.1', 'x\n'], (x) => x),
+      new Set(['x\n']),
     );
   });
 });
