@@ -10,8 +10,9 @@ import { after, before, describe, it } from 'node:test';
 import { run } from '../../src/exec/run.js';
 import { destroyLab, demoLab, Probe } from '../../src/lab/index.js';
 import { conntrackLines, mentioning } from '../support/conntrack.js';
+import { builtSfip } from '../support/built-sfip.js';
 import {
-  sfip as runCli,
+  sfipWith,
   startServe as startServeProcess,
   waitFor,
   type ServeProcess,
@@ -20,9 +21,11 @@ import {
 const prefix = `sfe${process.pid % 10000}`;
 const stateDir = mkdtempSync(join(tmpdir(), 'sfip-e2e-'));
 
+/** bin/sfip, as a user runs it. */
+const product = builtSfip();
 const startServe = (port = 0) =>
-  startServeProcess(stateDir, ['--port', String(port), '--resync-interval', '1s']);
-const sfip = (url: string, ...args: string[]) => runCli('--url', url, ...args);
+  startServeProcess(stateDir, ['--port', String(port), '--resync-interval', '1s'], product);
+const sfip = (url: string, ...args: string[]) => sfipWith(product, '--url', url, ...args);
 
 describe('sfip serve with the lab, end to end', { timeout: 180_000 }, () => {
   let serve: ServeProcess;
