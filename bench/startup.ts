@@ -5,12 +5,12 @@
  * one's, so both see the same machine state. Prints median and range in ms, and the load average around the run.
  * Not a test: the numbers depend on the machine and on whatever else runs on it.
  */
-import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { execFileProgram, spawnProgram as spawn } from '../src/exec/spawn.js';
 import { packagePath } from '../src/paths.js';
 import { shuffled, summarize } from './stats.js';
 
@@ -36,14 +36,16 @@ const trees: Tree[] = [
 ];
 
 /** ms until `sfip args` exits; a failure stops the benchmark (a broken build would time its error message). */
-function command(bin: string, args: readonly string[], expectCode = 0): number {
+function command(bin: string, args: readonly string[], expectCode = 0): Promise<number> {
   const began = performance.now();
-  const result = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
-  const ms = performance.now() - began;
-  if (result.status !== expectCode) {
-    throw new Error(`${bin} ${args.join(' ')} exited ${result.status}, not ${expectCode}: ${result.stderr}`);
-  }
-  return ms;
+  return new Promise((resolve, reject) => {
+    execFileProgram(process.execPath, [bin, ...args], (error, _stdout, stderr) => {
+      const ms = performance.now() - began;
+      const code = error ? error.code : 0;
+      if (code === expectCode) resolve(ms);
+      else reject(new Error(`${bin} ${args.join(' ')} exited ${code}, not ${expectCode}: ${stderr}`));
+    });
+  });
 }
 
 /** ms from spawning `sfip serve` until it logs that its API listens; then it is stopped. */
