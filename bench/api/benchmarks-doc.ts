@@ -94,7 +94,7 @@ function render(rows: readonly BenchRow[], context: BenchContext): string {
     '## API: floating-IP create, list, show, move and delete',
     '',
     `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC with autocannon (in the benchmark process)`,
-    'against `sfip serve --no-agent` from dist/ in its own process (one pass per API process count): SQLite store,',
+    'against `sfip serve --no-agent` (bin/sfip, the build) in its own process (one pass per API process count): SQLite store,',
     `token auth with the admin token, request logging on, ${context.duration} s per scenario (creates and deletes:`,
     `3,000 requests each), ${context.sizes.map(n).join(' and ')} floating IPs stored. "Move" alternates 500 floating IPs`,
     `between two ports each. Machine: ${context.machine}.`,

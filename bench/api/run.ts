@@ -62,7 +62,7 @@ async function startServe(
   stateDir: string,
   workers: number,
 ): Promise<{ url: string; stop: () => Promise<void> }> {
-  // The compiled build, as deployed: tsx's on-the-fly transform keeps function names with extra calls that cost
+  // The build, as deployed (bin/sfip runs the bundle): tsx's on-the-fly transform keeps function names with extra calls that cost
   // measurably in hot paths.
   const child = spawn(
     process.execPath,

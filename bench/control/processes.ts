@@ -42,7 +42,7 @@ export class NamespaceHelper {
   }
 }
 
-/** `sfip serve` as its own process (compiled build), so its memory is its own. */
+/** `sfip serve` as its own process (the build, through bin/sfip as deployed), so its memory is its own. */
 export class ServerProcess {
   readonly child: ChildProcess;
   readonly started = performance.now();
@@ -63,7 +63,7 @@ export class ServerProcess {
       process.execPath,
       [
         ...nodeArgs,
-        `${root}dist/cli.js`,
+        `${root}bin/sfip`,
         'serve',
         '--state-dir',
         stateDir,

@@ -18,7 +18,7 @@ export interface ServeProcessOptions {
 }
 
 /**
- * `sfip serve` as its own process, from the compiled build, so that its memory is its own and it can be killed
+ * `sfip serve` as its own process, from the build (bin/sfip), so that its memory is its own and it can be killed
  * with SIGKILL at any moment.
  */
 export class ServeProcess {
@@ -32,7 +32,7 @@ export class ServeProcess {
     this.child = spawn(
       process.execPath,
       [
-        `${ROOT}dist/cli.js`,
+        `${ROOT}bin/sfip`,
         'serve',
         '--state-dir',
         options.stateDir,

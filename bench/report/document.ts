@@ -182,7 +182,7 @@ export function renderDocument(r: BenchResults, plots: string[]): string {
     const c = r.control;
     out.push('## Control plane', '');
     out.push(
-      `Backend ${c.options.backend}, through the real daemon (\`sfip serve\` from dist/, its own process, SQLite store). The store is`,
+      `Backend ${c.options.backend}, through the real daemon (\`sfip serve\` from bin/sfip, the build as deployed, its own process, SQLite store). The store is`,
       'filled through the model (the API’s own validation, without 200,000 HTTP calls); the kernel starts empty.',
       '"Converge" is process start to `/readyz` answering 200 (every router reconciled), checked against the kernel.',
       `"Associate to traffic" alternates creating an associated FIP and associating an existing one (${c.options.latencySamples} per size):`,

@@ -1,5 +1,4 @@
 import cluster, { type Worker } from 'node:cluster';
-import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { RateGrants } from '../api/shared-rate-limit.js';
 import {
@@ -9,6 +8,7 @@ import {
   type WorkerConfig,
   type WorkerMessage,
 } from './ipc-protocol.js';
+import { childNodeFlags, entryScript } from '../paths.js';
 import { explainListenError } from './listen-error.js';
 import type { PrimaryRecords } from './primary-records.js';
 
@@ -31,10 +31,8 @@ export interface ApiWorkers {
   stop(): Promise<void>;
 }
 
-/** The worker's script beside this one: .ts when running from source through tsx, .js from dist/. */
-const WORKER_SCRIPT = fileURLToPath(
-  new URL(`./api-worker-main.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url),
-);
+/** The worker's script, in the layout the primary runs (the bundle, dist/, or the source through tsx). */
+const WORKER_SCRIPT = entryScript('daemon/api-worker-main');
 
 /** A worker that dies sooner than this after its start counts as crashing: the next start waits longer. */
 const STABLE_MS = 10_000;
@@ -47,7 +45,11 @@ const STABLE_MS = 10_000;
  */
 export async function startApiWorkers(options: ApiWorkersOptions): Promise<ApiWorkers> {
   const { log } = options;
-  cluster.setupPrimary({ exec: WORKER_SCRIPT, execArgv: process.execArgv, args: [] });
+  cluster.setupPrimary({
+    exec: WORKER_SCRIPT,
+    execArgv: [...process.execArgv, ...childNodeFlags()],
+    args: [],
+  });
   const env = { [WORKER_CONFIG_ENV]: JSON.stringify({ ...options.config, workers: options.count }) };
   const live = new Set<Worker>();
   let stopping = false;

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { WEB_DIR } from '../paths.js';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { neutronError } from '../api/neutron-error.js';
@@ -7,8 +7,8 @@ import type { Observer } from '../metrics/observer.js';
 import type { ReconcileHistory } from '../metrics/reconcile-history.js';
 import { ADDRESS_PREFIX, dashboardState, DEFAULT_FLOATING_IP_LIMIT, MAX_FLOATING_IP_LIMIT } from './state.js';
 
-/** Where `npm run build` (vite) puts the page; the same file from src/ through tsx and from dist/. */
-export const DASHBOARD_ASSETS = fileURLToPath(new URL('../../dist/web/', import.meta.url));
+/** Where `npm run build` (vite) puts the page. */
+export const DASHBOARD_ASSETS = `${WEB_DIR}/`;
 
 export interface DashboardOptions {
   readonly observer: Observer;

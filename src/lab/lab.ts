@@ -1,8 +1,8 @@
 import { spawnProgram as spawn } from '../exec/spawn.js';
 import { ApiClient } from '../client/api-client.js';
 import { parseNamespaceName } from '../model/names.js';
+import { nodeProgram } from '../paths.js';
 import { buildLab, destroyLab, existingNamespaces } from './namespaces.js';
-import { nodeScript } from './probe-client.js';
 import { registerLab, unregisterLab, type RegisteredRouter } from './register.js';
 import { allNamespaces, labNamespaces, type LabSpec } from './topology.js';
 
@@ -25,7 +25,7 @@ export async function labUp(api: ApiClient, spec: LabSpec): Promise<RegisteredRo
 function startVmServer(namespace: string, name: string): void {
   const child = spawn(
     'ip',
-    ['netns', 'exec', parseNamespaceName(namespace), ...nodeScript('./netprobe.js'), '--http', '80'],
+    ['netns', 'exec', parseNamespaceName(namespace), ...nodeProgram('lab/netprobe'), '--http', '80'],
     {
       detached: true,
       stdio: 'ignore',

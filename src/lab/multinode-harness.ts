@@ -17,7 +17,8 @@ import {
   type MultiNodeLabSpec,
   type RegisteredMultiNodeRouter,
 } from './multinode.js';
-import { nodeScript, Probe } from './probe-client.js';
+import { Probe } from './probe-client.js';
+import { nodeProgram } from '../paths.js';
 import {
   NODE_AS,
   UPSTREAM_AS,
@@ -162,7 +163,7 @@ export class MultiNodeHarness {
    * read continuously, so a full pipe never stalls it; lines go to `onLog` and to `waitForLine`.
    */
   private spawnSfip(source: string, args: string[]): ChildProcess {
-    const argv = nodeScript('../cli.js');
+    const argv = nodeProgram('cli');
     const child = spawn(argv[0]!, [...argv.slice(1), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     for (const stream of [child.stdout!, child.stderr!]) {
       createInterface({ input: stream }).on('line', (line) => {

@@ -1,18 +1,9 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawnProgram as spawn } from '../exec/spawn.js';
-import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { parseNamespaceName } from '../model/names.js';
+import { nodeProgram } from '../paths.js';
 import type { ProbeCommand } from './netprobe.js';
-
-/** How to start a node script of this package: from dist as plain JS, from src through tsx. */
-export function nodeScript(relativeToLab: string): string[] {
-  const here = import.meta.url;
-  const file = fileURLToPath(
-    new URL(relativeToLab.replace(/\.js$/, here.endsWith('.ts') ? '.ts' : '.js'), here),
-  );
-  return here.endsWith('.ts') ? [process.execPath, '--import', 'tsx', file] : [process.execPath, file];
-}
 
 /** A netprobe process inside one namespace, driven over stdin/stdout. */
 export class Probe {
@@ -25,7 +16,7 @@ export class Probe {
     readonly namespace: string,
     name: string,
   ) {
-    const argv = nodeScript('./netprobe.js');
+    const argv = nodeProgram('lab/netprobe');
     this.child = spawn('ip', ['netns', 'exec', parseNamespaceName(namespace), ...argv, '--rpc'], {
       stdio: ['pipe', 'pipe', 'inherit'],
       env: { ...process.env, PROBE_NAME: name },

@@ -12,12 +12,15 @@ import { run } from '../../src/exec/run.js';
 import { PIN_ROOT } from '../../src/dataplane/ebpf/layout.js';
 import { destroyLab, demoLab, Probe } from '../../src/lab/index.js';
 import { conntrackLines, mentioning } from '../support/conntrack.js';
-import { sfip, startServe, waitFor, type ServeProcess } from '../support/serve-process.js';
+import { builtSfip } from '../support/built-sfip.js';
+import { sfipWith, startServe, waitFor, type ServeProcess } from '../support/serve-process.js';
 
 const prefix = `tbe${process.pid % 10000}`;
 const stateDir = mkdtempSync(join(tmpdir(), 'sfip-ebpf-e2e-'));
 const args = ['--backend', 'ebpf', '--resync-interval', '1s'];
-const cli = (url: string, ...rest: string[]) => sfip('--url', url, ...rest);
+/** bin/sfip, as a user runs it. */
+const product = builtSfip();
+const cli = (url: string, ...rest: string[]) => sfipWith(product, '--url', url, ...rest);
 const ns = {
   ext: `${prefix}-r1-ext`,
   router: `${prefix}-r1`,
@@ -39,7 +42,7 @@ describe('sfip serve --backend ebpf, killed and restarted under traffic', { time
 
   before(async () => {
     await destroyLab(demoLab(prefix));
-    serve = await startServe(stateDir, args);
+    serve = await startServe(stateDir, args, product);
   });
   after(async () => {
     await cli(serve.url, 'lab', 'down', '--prefix', prefix).catch(() => undefined);
@@ -114,7 +117,7 @@ describe('sfip serve --backend ebpf, killed and restarted under traffic', { time
       serve.child.kill('SIGKILL');
       await new Promise((r) => serve.child.once('exit', r));
       await new Promise((r) => setTimeout(r, 500));
-      serve = await startServe(stateDir, [...args, '--port', new URL(serve.url).port]);
+      serve = await startServe(stateDir, [...args, '--port', new URL(serve.url).port], product);
       await waitFor('readiness', async () => ((await fetch(`${serve.url}/readyz`)).ok ? true : undefined));
       assert.equal((await inbound).sent, count);
       assert.equal((await outbound).sent, count);

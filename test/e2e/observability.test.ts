@@ -15,13 +15,16 @@ import { ApiClient, type Json } from '../../src/client/api-client.js';
 import { run } from '../../src/exec/run.js';
 import { demoLab, destroyLab, labUp, Probe, type RegisteredRouter } from '../../src/lab/index.js';
 import { launchChromium } from '../support/browser.js';
-import { sample, sfip, startServe, waitFor, type ServeProcess } from '../support/serve-process.js';
+import { builtSfip } from '../support/built-sfip.js';
+import { sample, sfipWith, startServe, waitFor, type ServeProcess } from '../support/serve-process.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const prefix = `tmo${process.pid % 10000}`;
 const spec = demoLab(prefix);
 const stateDir = mkdtempSync(join(tmpdir(), 'sfip-observe-'));
 const TOKEN = 'test-dashboard-token-0123456789';
+/** bin/sfip, as a user runs it. */
+const product = builtSfip();
 /** The dataplane must count every packet sent; a few more are tolerated, fewer never. */
 const TOLERANCE = 3;
 
@@ -41,7 +44,7 @@ describe('metrics, dashboard and top against the lab', { timeout: 240_000 }, () 
 
   before(async () => {
     await destroyLab(spec);
-    serve = await startServe(stateDir, ['--dashboard-token', TOKEN, '--resync-interval', '2s']);
+    serve = await startServe(stateDir, ['--dashboard-token', TOKEN, '--resync-interval', '2s'], product);
     api = new ApiClient(serve.url);
     const routers = await labUp(api, spec);
     assert.equal(routers.length, 1);
@@ -189,11 +192,27 @@ describe('metrics, dashboard and top against the lab', { timeout: 240_000 }, () 
   });
 
   it('shows the same in the terminal with sfip top --once', async () => {
-    const top = await sfip('--url', serve.url, 'top', '--dashboard-token', TOKEN, '--interval', '500ms');
+    const top = await sfipWith(
+      product,
+      '--url',
+      serve.url,
+      'top',
+      '--dashboard-token',
+      TOKEN,
+      '--interval',
+      '500ms',
+    );
     assert.equal(top.code, 0, top.stderr);
     assert.match(top.stdout, new RegExp(`router ${prefix}-r1`));
     assert.match(top.stdout, new RegExp(`${address.replace(/\./g, '\\.')}\\s.*ACTIVE`));
-    const refused = await sfip('--url', serve.url, 'top', '--dashboard-token', 'wrong-token-wrong-token');
+    const refused = await sfipWith(
+      product,
+      '--url',
+      serve.url,
+      'top',
+      '--dashboard-token',
+      'wrong-token-wrong-token',
+    );
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /HTTPUnauthorized/);
   });

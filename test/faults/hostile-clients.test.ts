@@ -252,7 +252,7 @@ describe('hostile clients', { timeout: 120_000 }, () => {
       const cli = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
         execFile(
           process.execPath,
-          [`${ROOT}dist/cli.js`, '--url', tls.url, '--json', 'network', 'list'],
+          [`${ROOT}bin/sfip`, '--url', tls.url, '--json', 'network', 'list'],
           { env: { ...process.env, NODE_EXTRA_CA_CERTS: cert, SFIP_TOKEN: tls.adminToken! } },
           (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr }),
         ),

@@ -42,7 +42,7 @@ function serveFails(
     const child = spawn(
       process.execPath,
       [
-        `${ROOT}dist/cli.js`,
+        `${ROOT}bin/sfip`,
         'serve',
         '--state-dir',
         stateDir,

@@ -5,17 +5,24 @@ import { createInterface } from 'node:readline';
 
 export const CLI = join(import.meta.dirname, '..', '..', 'src', 'cli.ts');
 
+/** Node's arguments that run the CLI from source, through tsx: a test never runs a stale build (else built-sfip.ts). */
+export const FROM_SOURCE: readonly string[] = ['--import', 'tsx', CLI];
+
 export interface ServeProcess {
   readonly child: ChildProcess;
   readonly url: string;
   stop(): Promise<void>;
 }
 
-/** Starts a real `sfip serve` (through tsx) and resolves when its API listens. */
-export function startServe(stateDir: string, args: readonly string[] = []): Promise<ServeProcess> {
+/** Starts a real `sfip serve` (by default through tsx) and resolves when its API listens. */
+export function startServe(
+  stateDir: string,
+  args: readonly string[] = [],
+  program: readonly string[] = FROM_SOURCE,
+): Promise<ServeProcess> {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', CLI, 'serve', '--state-dir', stateDir, '--port', '0', '--no-garp', ...args],
+    [...program, 'serve', '--state-dir', stateDir, '--port', '0', '--no-garp', ...args],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   return new Promise((resolve, reject) => {
@@ -40,8 +47,16 @@ export function startServe(stateDir: string, args: readonly string[] = []): Prom
 
 /** Runs the CLI (through tsx) and collects its output. */
 export function sfip(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return sfipWith(FROM_SOURCE, ...args);
+}
+
+/** Runs the CLI as `program` (node's arguments before the CLI's) and collects its output. */
+export function sfipWith(
+  program: readonly string[],
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args]);
+    const child = spawn(process.execPath, [...program, ...args]);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));

@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { packagePath } from '../../paths.js';
 import { outputOf } from './common.js';
 
-/** The version in package.json: src/cli/commands and dist/cli/commands are both three levels below it. */
+/** The version in package.json. */
 export function sfipVersion(): string {
-  const text = readFileSync(new URL('../../../package.json', import.meta.url), 'utf8');
+  const text = readFileSync(packagePath('package.json'), 'utf8');
   return String((JSON.parse(text) as { version?: unknown }).version);
 }
 

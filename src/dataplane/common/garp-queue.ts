@@ -1,12 +1,13 @@
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { NATIVE_DIR } from '../../paths.js';
 import { run as defaultRun, type Runner } from '../../exec/run.js';
 import { parseDeviceName, parseIPv4 } from '../../model/index.js';
 import type { RouterTarget } from '../types.js';
 import { sendGratuitousArp } from './garp.js';
 
 /** The compiled sender (native/garp.c), which `npm run build` puts in dist/native. */
-export const GARP_HELPER = fileURLToPath(new URL('../../../dist/native/sfip-garp', import.meta.url));
+export const GARP_HELPER = join(NATIVE_DIR, 'sfip-garp');
 
 export interface GarpOptions {
   /** Rounds per address, a second apart, as `arping -c 3` sends (Neutron's default). */

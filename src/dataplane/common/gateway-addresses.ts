@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { NATIVE_DIR } from '../../paths.js';
 import { ExecError, isNamespaceGone, run as defaultRun, type Runner } from '../../exec/run.js';
 import { parseDeviceName, parseIPv4, type IPv4 } from '../../model/index.js';
 import type { GatewayAddresses, RouterTarget } from '../types.js';
@@ -21,9 +22,7 @@ export const FLOATING_ROUTE_PROTOCOL = 249;
  * answer as `ip -batch` does (100,000 local routes in a scratch namespace: 0.2-0.3 s instead of 1.6 s). Each route
  * that fails is named on its standard error.
  */
-export const LOCAL_ROUTES_HELPER = fileURLToPath(
-  new URL('../../../dist/native/sfip-local-routes', import.meta.url),
-);
+export const LOCAL_ROUTES_HELPER = join(NATIVE_DIR, 'sfip-local-routes');
 
 /** Whether the route writer is built (checked once: a source checkout without `npm run build` lacks it). */
 let routeWriter: boolean | undefined;

@@ -1,14 +1,12 @@
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { NATIVE_DIR } from '../../paths.js';
 import { LineChannel, type ChannelSpec } from './line-channel.js';
 
 /**
- * The compiled applier (native/nft-apply.c), which `npm run build` puts beside the compiled JavaScript; src/
- * (through tsx) and dist/ resolve to the same file.
+ * The compiled applier (native/nft-apply.c), which `npm run build` puts in dist/native.
  */
-export const NFT_APPLY_HELPER = fileURLToPath(
-  new URL('../../../dist/native/sfip-nft-apply', import.meta.url),
-);
+export const NFT_APPLY_HELPER = join(NATIVE_DIR, 'sfip-nft-apply');
 
 /**
  * Each line is one kernel transaction (a line holding several commands separated by `;` commits all or nothing,

@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { NATIVE_DIR } from '../../paths.js';
 import { spawnDyingWithParent } from '../../exec/spawn.js';
 import { isIPv4 } from '../../model/ipv4.js';
 import { parseNamespaceName } from '../../model/names.js';
@@ -209,12 +210,9 @@ export class SetDumpChannel implements ConntrackDeleter {
 }
 
 /**
- * The compiled set dumper (native/nft-set-dump.c), which `npm run build` puts beside the compiled JavaScript.
- * Both src/ (through tsx) and dist/ resolve to the same file.
+ * The compiled set dumper (native/nft-set-dump.c), which `npm run build` puts in dist/native.
  */
-export const SET_DUMP_HELPER = fileURLToPath(
-  new URL('../../../dist/native/sfip-nft-set-dump', import.meta.url),
-);
+export const SET_DUMP_HELPER = join(NATIVE_DIR, 'sfip-nft-set-dump');
 
 let shared: SetDumpChannel | null | undefined;
 

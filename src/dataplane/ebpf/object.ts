@@ -1,22 +1,18 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { BPF_DIR } from '../../paths.js';
 import { MAP_SPECS } from './layout.js';
 
 /**
- * The compiled programs, as scripts/build-bpf.sh leaves them. The same relative path works from src/ (run
- * through tsx) and from dist/ (compiled), because both sit three folders below the package root.
+ * The compiled programs, as scripts/build-bpf.sh leaves them in dist/bpf.
  */
-export const DEFAULT_OBJECT_PATH = fileURLToPath(new URL('../../../dist/bpf/sfip_nat.o', import.meta.url));
+export const DEFAULT_OBJECT_PATH = join(BPF_DIR, 'sfip_nat.o');
 /** Built with -DSFIP_NO_FAST_PATH: for kernels without the fast path's helpers (fast-path.ts). */
-export const DEFAULT_TC_OBJECT_PATH = fileURLToPath(
-  new URL('../../../dist/bpf/sfip_nat_tc.o', import.meta.url),
-);
+export const DEFAULT_TC_OBJECT_PATH = join(BPF_DIR, 'sfip_nat_tc.o');
 
 /** The fast path with bpf_redirect only (-DSFIP_NO_REDIRECT_PEER): for kernels without bpf_redirect_peer. */
-export const DEFAULT_NOPEER_OBJECT_PATH = fileURLToPath(
-  new URL('../../../dist/bpf/sfip_nat_nopeer.o', import.meta.url),
-);
+export const DEFAULT_NOPEER_OBJECT_PATH = join(BPF_DIR, 'sfip_nat_nopeer.o');
 
 export interface BpfObject {
   readonly path: string;

@@ -1,4 +1,5 @@
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { NATIVE_DIR } from '../../paths.js';
 import { ipv4ToUint32 } from '../../model/index.js';
 import type { FloatingMapping } from '../types.js';
 import { SOURCE_MACS } from './anti-spoofing.js';
@@ -7,13 +8,11 @@ import { FIXED_SET, FLOATING_SET } from './membership.js';
 import { COUNTER_SETS, INBOUND_MAP, OUTBOUND_MAP } from './render.js';
 
 /**
- * The compiled element loader (native/nft-load.c), beside the compiled JavaScript like the set dumper. It adds the
+ * The compiled element loader (native/nft-load.c), in dist/native like the set dumper. It adds the
  * elements of a router's new table straight through netlink: at 100,000 floating IPs nft's parser and evaluator
  * spent about 4 us on each of the 1.1 million elements of a first apply.
  */
-export const ELEMENT_LOAD_HELPER = fileURLToPath(
-  new URL('../../../dist/native/sfip-nft-load', import.meta.url),
-);
+export const ELEMENT_LOAD_HELPER = join(NATIVE_DIR, 'sfip-nft-load');
 
 /** Two hex digits per byte value: at 1.1 million elements, `toString(16).padStart` cost most of the time here. */
 const BYTE = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
