@@ -1,3 +1,4 @@
+import type { LoopBudget } from '../metrics/slices.js';
 import type { BackendName, IPv4 } from '../model/index.js';
 
 /** Where a router's dataplane lives on this host. */
@@ -271,6 +272,17 @@ export interface GatewayAddresses {
   read(target: RouterTarget): Promise<Set<string>>;
   /** Removals first, then additions, as one batch. */
   change(target: RouterTarget, add: readonly IPv4[], remove: readonly string[]): Promise<void>;
+  /**
+   * Optional: the same change made ready without touching the kernel (validated and rendered, in slices of
+   * `budget`); the returned function applies it. The router layer prepares while the backend's batch goes in.
+   * Absent: `change` does it all once the batch is in.
+   */
+  prepare?(
+    target: RouterTarget,
+    add: readonly IPv4[],
+    remove: readonly string[],
+    budget: LoopBudget,
+  ): Promise<() => Promise<void>>;
 }
 
 export function isEmptyPlan(plan: Plan): boolean {
