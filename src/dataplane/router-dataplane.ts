@@ -7,8 +7,7 @@ import type { GarpQueue } from './common/garp-queue.js';
 import { kernelGatewayAddresses } from './common/gateway-addresses.js';
 import { sharedChannels, type NetnsChannels } from './common/netns-channels.js';
 import { sharedSetDump } from './common/set-dump-channel.js';
-import { yieldToLoop } from './common/yield-to-loop.js';
-import { applyChangesInPlace, mappingsState, narrowedTo, type MappingChange } from './router-state.js';
+import { applyChangesInPlace, mappingsStateSliced, narrowedTo, type MappingChange } from './router-state.js';
 import {
   floatingAddresses,
   type ActualRouter,
@@ -186,9 +185,9 @@ export class RouterDataplane<State extends BackendState = BackendState> {
     this.records.delete(desired.routerId);
     // Assigned by run(), which calls its `meanwhile` on every path that returns.
     let record!: Record<State>;
-    const deleted = await this.run(plan, async () => {
-      record = await this.recordAfter(plan, desired, actual);
-      await yieldToLoop();
+    const deleted = await this.run(plan, async (budget) => {
+      record = await this.recordAfter(plan, desired, actual, budget);
+      await budget.yield();
       await meanwhile?.();
     });
     this.records.set(desired.routerId, record);
@@ -262,7 +261,7 @@ export class RouterDataplane<State extends BackendState = BackendState> {
    * this thread idle. Prepared in slices (LoopBudget, yieldToLoop), so API requests are answered meanwhile; none
    * of it reaches the kernel before the batch is in (translation first, addresses second), and none when it fails.
    */
-  private async run(plan: Plan, meanwhile?: () => void | Promise<void>): Promise<number> {
+  private async run(plan: Plan, meanwhile?: (budget: LoopBudget) => Promise<void>): Promise<number> {
     const translating = plan.batch === null ? undefined : this.backend.apply(plan);
     // Settled into a value at once: the preparation below yields to the loop, and a rejection left unhandled
     // there would end the process.
@@ -289,18 +288,18 @@ export class RouterDataplane<State extends BackendState = BackendState> {
   }
 
   /** Everything of run's chores that needs no kernel (see run). */
-  private async prepare(plan: Plan, meanwhile?: () => void | Promise<void>): Promise<Prepared> {
+  private async prepare(plan: Plan, meanwhile?: (budget: LoopBudget) => Promise<void>): Promise<Prepared> {
     const { target, addAddresses: add, removeAddresses: remove } = plan;
     const budget = new LoopBudget();
     const addresses = this.addresses.prepare
       ? await this.addresses.prepare(target, add, remove, budget)
       : () => this.addresses.change(target, add, remove);
     await budget.check();
-    await meanwhile?.();
+    await meanwhile?.(budget);
     const changed = plan.added.length + plan.removed.length > 0;
     if (!changed || !this.chores.conntrackCleanup || this.backend.withoutKernel) return { addresses };
     await budget.check();
-    return { addresses, stale: staleAddresses([...plan.added, ...plan.removed]) };
+    return { addresses, stale: await staleAddresses([...plan.added, ...plan.removed], budget) };
   }
 
   /** The record after a whole-router apply (prepared while the batch goes in: see run). */
@@ -308,12 +307,19 @@ export class RouterDataplane<State extends BackendState = BackendState> {
     plan: Plan,
     desired: DesiredRouter,
     actual: State & ActualRouter,
+    budget: LoopBudget,
   ): Promise<Record<State>> {
     const addresses = new Set<string>(this.wantedAddresses(desired));
-    await yieldToLoop();
+    await budget.check();
+    // The backend's state without mappings; the mappings' maps are filled here, in slices (see stateAfterRebuild).
     const rebuilt =
-      plan.rebuild && !this.backend.readsEveryPass ? this.backend.stateAfterRebuild?.(desired) : undefined;
-    if (rebuilt) return { structure: desired, state: { ...rebuilt, addresses }, trusted: true };
+      plan.rebuild && !this.backend.readsEveryPass
+        ? this.backend.stateAfterRebuild?.({ ...desired, mappings: [] })
+        : undefined;
+    if (rebuilt) {
+      const mappings = await mappingsStateSliced(desired.mappings, rebuilt, budget);
+      return { structure: desired, state: { ...rebuilt, ...mappings, addresses }, trusted: true };
+    }
     // Without a rebuild only map entries changed when the read found the structure matching: the backend's own
     // read, with the mappings and addresses as they now are. Anything else is known only by its mappings.
     const trusted =
@@ -322,7 +328,7 @@ export class RouterDataplane<State extends BackendState = BackendState> {
       ...actual,
       present: true,
       structureMatches: true,
-      ...mappingsState(desired.mappings, actual),
+      ...(await mappingsStateSliced(desired.mappings, actual, budget)),
       addresses,
     };
     return { structure: desired, state, trusted };

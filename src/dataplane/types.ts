@@ -234,7 +234,9 @@ export interface Dataplane<State extends BackendState = BackendState> {
    * What this backend's read would return right after `desired` was applied by a rebuild, when that follows
    * from `desired` alone (a table that holds exactly what was rendered). Absent: only a read can tell (eBPF's
    * generations and hooks), so the router layer reads again before trusting anything: the agent gives the router a
-   * resync at once, which reads only the kernel (RouterReconciler.needsReadToTrust).
+   * resync at once, which reads only the kernel (RouterReconciler.needsReadToTrust). The router layer asks it for
+   * `desired` without its mappings and fills the mapping maps (inbound, outbound, and macs and limits where the
+   * state has them) itself, in slices (mappingsStateSliced): nothing else of it may depend on the mappings.
    */
   stateAfterRebuild?(desired: DesiredRouter): State;
   /**

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { run as defaultRun, type Runner } from '../../exec/run.js';
+import { CHECK_EVERY, type LoopBudget } from '../../metrics/slices.js';
 
 /** Above this many addresses, list the table once and only delete for addresses that actually have entries. */
 const TARGETED_LIMIT = 16;
@@ -33,15 +34,22 @@ export interface StaleAddresses {
 /**
  * The addresses whose conntrack entries a change of these mappings may have made stale, each once. Apart from
  * deleteStaleConntrack so that it can be worked out before the change is in the kernel (a converge's 200,000
- * addresses: tens of ms), while only the deletes must wait for it.
+ * addresses: tens of ms, here in slices of `budget`), while only the deletes must wait for it.
  */
-export function staleAddresses(
+export async function staleAddresses(
   changed: readonly { readonly fixedIp: string; readonly floatingIp: string }[],
-): StaleAddresses {
-  return {
-    fixedIps: [...new Set(changed.map((m) => m.fixedIp))],
-    floatingIps: [...new Set(changed.map((m) => m.floatingIp))],
-  };
+  budget: LoopBudget,
+): Promise<StaleAddresses> {
+  const fixed = new Set<string>();
+  const floating = new Set<string>();
+  for (let start = 0; start < changed.length; start += CHECK_EVERY) {
+    for (let i = start; i < Math.min(start + CHECK_EVERY, changed.length); i++) {
+      fixed.add(changed[i]!.fixedIp);
+      floating.add(changed[i]!.floatingIp);
+    }
+    await budget.check();
+  }
+  return { fixedIps: [...fixed], floatingIps: [...floating] };
 }
 
 /**
