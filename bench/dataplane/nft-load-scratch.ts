@@ -5,14 +5,12 @@
  * list the same. `flock /work/bench.lock node --import tsx bench/dataplane/nft-load-scratch.ts --fips 100000
  * --namespace nl-scratch` (after `npm run build`).
  */
-import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ELEMENT_LOAD_HELPER, loadLines } from '../../src/dataplane/nftables/element-load.js';
 import { renderFull, renderStructure, tableName } from '../../src/dataplane/nftables/render.js';
-import type { DesiredRouter } from '../../src/dataplane/types.js';
 import { run } from '../../src/exec/run.js';
-import { ipv4FromUint32 } from '../../src/model/index.js';
+import { inScratchNamespace, scratchRouter, timedIn } from './nft-scratch.js';
 
 const { values } = parseArgs({
   options: {
@@ -23,50 +21,15 @@ const { values } = parseArgs({
 });
 const fips = Number(values.fips);
 const ns = values.namespace;
-const desired: DesiredRouter = {
-  routerId: '9a0c4a3e-6a55-4d4f-8d5e-0b1c2d3e4f50',
-  namespace: ns,
-  gatewayDevice: 'qg-s',
-  gatewayIp: ipv4FromUint32(0xc6336402),
-  internalCidrs: ['10.0.0.0/8'],
-  mappings: Array.from({ length: fips }, (_, i) => ({
-    floatingIp: ipv4FromUint32(0x64400000 + i),
-    fixedIp: ipv4FromUint32(0x0a000000 + i + 1),
-    fixedMac: `fa:16:3e:${[16, 8, 0].map((s) => ((i >> s) & 255).toString(16).padStart(2, '0')).join(':')}`,
-  })),
-};
+const desired = scratchRouter(ns, fips);
 const table = tableName(desired.routerId);
-
-/**
- * CPU time of this process's reaped children, in ms (/proc/self/stat cutime and cstime, in clock ticks of 10 ms):
- * `ip netns exec` and setpriv exec the program in place, so the difference over one run() is that program's.
- */
-function childCpu(): { user: number; sys: number } {
-  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
-  return { user: Number(fields[13]) * 10, sys: Number(fields[14]) * 10 };
-}
-
-/** Runs a program in the namespace: wall time, and its user and system CPU. */
-async function timed(
-  file: string,
-  args: string[],
-  input: string,
-): Promise<{ wall: number; user: number; sys: number }> {
-  const before = childCpu();
-  const t0 = performance.now();
-  await run(file, args, { netns: ns, input });
-  const wall = performance.now() - t0;
-  const after = childCpu();
-  return { wall, user: after.user - before.user, sys: after.sys - before.sys };
-}
+const timed = (file: string, args: string[], input: string) => timedIn(ns, file, args, input);
 
 const listTable = async () => (await run('nft', ['list', 'table', 'ip', table], { netns: ns })).stdout;
 const fmt = (t: { wall: number; user: number; sys: number }) =>
   `wall ${t.wall.toFixed(0)} ms, user ${t.user.toFixed(0)} ms, sys ${t.sys.toFixed(0)} ms`;
 
-await run('ip', ['netns', 'add', ns]);
-await run('ip', ['-n', ns, 'link', 'add', 'qg-s', 'type', 'veth', 'peer', 'name', 'qg-t']);
-try {
+await inScratchNamespace(ns, async () => {
   let r0 = performance.now();
   const full = renderFull(desired);
   console.log(`renderFull ${(performance.now() - r0).toFixed(0)} ms (${(full.length / 1e6).toFixed(1)} MB)`);
@@ -90,6 +53,4 @@ try {
     listings = [viaNft, await listTable()];
   }
   console.log(`listings equal: ${listings[0] === listings[1]} (${listings[0]!.length} bytes)`);
-} finally {
-  await run('ip', ['netns', 'del', ns]);
-}
+});

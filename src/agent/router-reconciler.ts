@@ -458,15 +458,16 @@ export class RouterReconciler {
         if (announcesMore || !(error instanceof GuardRefusal)) throw error;
       }
       // Applied even when empty: the router layer then records the read as what the kernel holds. What follows
-      // the apply is prepared while the floating addresses go in, and takes effect only once the apply succeeded.
+      // the apply is prepared while the backend's batch goes in, and takes effect only once the apply succeeded.
       // Assigned in `meanwhile`, which the router layer calls on every path that returns.
       let applied!: Applied;
       let active: StatusEntry[] = [];
       const decidedDesired = desired;
       const decidedFloatingIps = floatingIps;
       const refusedAny = current.refusedAny;
-      conntrackDeleted = await routerDataplane.apply(plan, desired, actual, () => {
+      conntrackDeleted = await routerDataplane.apply(plan, desired, actual, async () => {
         applied = recordApplied(decidedDesired, backend, role, decidedFloatingIps, refusedAny);
+        await yieldToLoop();
         if (reports) active = statusChanges(decidedFloatingIps, 'ACTIVE', '');
       });
       await yieldToLoop();

@@ -111,7 +111,7 @@ export class StatusWriter {
 
 /**
  * The entries that change a floating IP's status, sorted as the writer writes them: the writer's own sort of a
- * pass's 100,000 entries is then a single walk, and a full pass prepares them while its floating addresses go in.
+ * pass's 100,000 entries is then a single walk, and a full pass prepares them while its backend's batch goes in.
  */
 export function statusChanges(
   fips: readonly ReportedFloatingIp[],

@@ -1,19 +1,19 @@
 import type { Runner } from '../exec/run.js';
 import type { IPv4 } from '../model/index.js';
 import { applyFailpoint } from './common/apply-failpoint.js';
-import { deleteStaleConntrack } from './common/conntrack.js';
+import { LoopBudget } from '../metrics/slices.js';
+import { deleteStaleConntrack, staleAddresses, type StaleAddresses } from './common/conntrack.js';
 import type { GarpQueue } from './common/garp-queue.js';
 import { kernelGatewayAddresses } from './common/gateway-addresses.js';
 import { sharedChannels, type NetnsChannels } from './common/netns-channels.js';
 import { sharedSetDump } from './common/set-dump-channel.js';
-import { applyChangesInPlace, mappingsState, narrowedTo, type MappingChange } from './router-state.js';
+import { applyChangesInPlace, mappingsStateSliced, narrowedTo, type MappingChange } from './router-state.js';
 import {
   floatingAddresses,
   type ActualRouter,
   type BackendState,
   type Dataplane,
   type DesiredRouter,
-  type FloatingMapping,
   type GatewayAddresses,
   type Plan,
   type RouterTarget,
@@ -173,21 +173,22 @@ export class RouterDataplane<State extends BackendState = BackendState> {
   /**
    * Applies a whole-router plan made from `actual`, then the chores. Returns the conntrack entries deleted. On
    * success the record is what the kernel now holds; on failure there is none, so the next pass reads.
-   * `meanwhile`: the caller's own preparations for after the apply, run while the floating addresses go in (see
+   * `meanwhile`: the caller's own preparations for after the apply, run while the backend's batch goes in (see
    * run); nothing it prepares may take effect before the apply has succeeded.
    */
   async apply(
     plan: Plan,
     desired: DesiredRouter,
     actual: State & ActualRouter,
-    meanwhile?: () => void,
+    meanwhile?: () => void | Promise<void>,
   ): Promise<number> {
     this.records.delete(desired.routerId);
     // Assigned by run(), which calls its `meanwhile` on every path that returns.
     let record!: Record<State>;
-    const deleted = await this.run(plan, () => {
-      record = this.recordAfter(plan, desired, actual);
-      meanwhile?.();
+    const deleted = await this.run(plan, async (budget) => {
+      record = await this.recordAfter(plan, desired, actual, budget);
+      await budget.yield();
+      await meanwhile?.();
     });
     this.records.set(desired.routerId, record);
     this.warm(desired);
@@ -253,34 +254,72 @@ export class RouterDataplane<State extends BackendState = BackendState> {
     this.records.delete(routerId);
   }
 
-  private async run(plan: Plan, meanwhile?: () => void): Promise<number> {
-    if (plan.batch !== null) {
-      await this.backend.apply(plan);
-      await applyFailpoint();
-    }
-    // Translation first, addresses second. The addresses are another process's work (an `ip -batch` of 100,000
-    // local routes takes over a second), which reads its input from a file (see exec/run.ts): the records and
-    // reports that follow an apply are prepared meanwhile instead of after it.
-    const addressing = this.addresses.change(plan.target, plan.addAddresses, plan.removeAddresses);
+  /**
+   * The backend's batch, then the chores. What follows the batch without depending on its outcome (the address
+   * batch, the conntrack cleanup's addresses, the caller's `meanwhile`) is prepared while the kernel takes the
+   * batch: the first apply of a table of 100,000 floating IPs is about 2 s of the element loader in the kernel,
+   * this thread idle. Prepared in slices (LoopBudget, yieldToLoop), so API requests are answered meanwhile; none
+   * of it reaches the kernel before the batch is in (translation first, addresses second), and none when it fails.
+   */
+  private async run(plan: Plan, meanwhile?: (budget: LoopBudget) => Promise<void>): Promise<number> {
+    const translating = plan.batch === null ? undefined : this.backend.apply(plan);
+    // Settled into a value at once: the preparation below yields to the loop, and a rejection left unhandled
+    // there would end the process.
+    const failure = translating?.then(
+      () => undefined,
+      (error: unknown) => ({ error }),
+    );
+    let prepared: Prepared;
     try {
-      meanwhile?.();
-    } finally {
-      await addressing;
+      prepared = await this.prepare(plan, meanwhile);
+    } catch (error) {
+      // Never returns with the batch still going in; a failed batch is the error that counts.
+      const failed = await failure;
+      throw failed ? failed.error : error;
     }
+    const failed = await failure;
+    if (failed) throw failed.error;
+    if (translating) await applyFailpoint();
+    await prepared.addresses();
     if (this.backend.withoutKernel) return 0;
-    const deleted = this.chores.conntrackCleanup
-      ? await cleanConntrack(plan.target, plan.added, plan.removed)
-      : 0;
+    const deleted = prepared.stale ? await cleanConntrack(plan.target, prepared.stale) : 0;
     this.chores.garp?.enqueue(plan.target, plan.addAddresses);
     return deleted;
   }
 
-  /** The record after a whole-router apply. */
-  private recordAfter(plan: Plan, desired: DesiredRouter, actual: State & ActualRouter): Record<State> {
+  /** Everything of run's chores that needs no kernel (see run). */
+  private async prepare(plan: Plan, meanwhile?: (budget: LoopBudget) => Promise<void>): Promise<Prepared> {
+    const { target, addAddresses: add, removeAddresses: remove } = plan;
+    const budget = new LoopBudget();
+    const addresses = this.addresses.prepare
+      ? await this.addresses.prepare(target, add, remove, budget)
+      : () => this.addresses.change(target, add, remove);
+    await budget.check();
+    await meanwhile?.(budget);
+    const changed = plan.added.length + plan.removed.length > 0;
+    if (!changed || !this.chores.conntrackCleanup || this.backend.withoutKernel) return { addresses };
+    await budget.check();
+    return { addresses, stale: await staleAddresses([...plan.added, ...plan.removed], budget) };
+  }
+
+  /** The record after a whole-router apply (prepared while the batch goes in: see run). */
+  private async recordAfter(
+    plan: Plan,
+    desired: DesiredRouter,
+    actual: State & ActualRouter,
+    budget: LoopBudget,
+  ): Promise<Record<State>> {
     const addresses = new Set<string>(this.wantedAddresses(desired));
+    await budget.check();
+    // The backend's state without mappings; the mappings' maps are filled here, in slices (see stateAfterRebuild).
     const rebuilt =
-      plan.rebuild && !this.backend.readsEveryPass ? this.backend.stateAfterRebuild?.(desired) : undefined;
-    if (rebuilt) return { structure: desired, state: { ...rebuilt, addresses }, trusted: true };
+      plan.rebuild && !this.backend.readsEveryPass
+        ? this.backend.stateAfterRebuild?.({ ...desired, mappings: [] })
+        : undefined;
+    if (rebuilt) {
+      const mappings = await mappingsStateSliced(desired.mappings, rebuilt, budget);
+      return { structure: desired, state: { ...rebuilt, ...mappings, addresses }, trusted: true };
+    }
     // Without a rebuild only map entries changed when the read found the structure matching: the backend's own
     // read, with the mappings and addresses as they now are. Anything else is known only by its mappings.
     const trusted =
@@ -289,23 +328,25 @@ export class RouterDataplane<State extends BackendState = BackendState> {
       ...actual,
       present: true,
       structureMatches: true,
-      ...mappingsState(desired.mappings, actual),
+      ...(await mappingsStateSliced(desired.mappings, actual, budget)),
       addresses,
     };
     return { structure: desired, state, trusted };
   }
 }
 
-async function cleanConntrack(
-  target: RouterTarget,
-  added: readonly FloatingMapping[],
-  removed: readonly FloatingMapping[],
-): Promise<number> {
-  const changed = [...added, ...removed];
-  if (changed.length === 0) return 0;
+/** What run's chores prepared before the batch was in. */
+interface Prepared {
+  /** Sends the address changes. */
+  readonly addresses: () => Promise<void>;
+  /** Whose conntrack entries to delete once the batch is in; absent: no cleanup. */
+  readonly stale?: StaleAddresses;
+}
+
+function cleanConntrack(target: RouterTarget, stale: StaleAddresses): Promise<number> {
   return deleteStaleConntrack(
     target.namespace,
-    { fixedIps: changed.map((m) => m.fixedIp), floatingIps: changed.map((m) => m.floatingIp) },
+    stale,
     undefined,
     sharedChannels.procNet(target.namespace),
     // The daemon's long-lived native helper when built (no process per cleanup); the conntrack tool otherwise.

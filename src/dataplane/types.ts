@@ -1,3 +1,4 @@
+import type { LoopBudget } from '../metrics/slices.js';
 import type { BackendName, IPv4 } from '../model/index.js';
 
 /** Where a router's dataplane lives on this host. */
@@ -233,7 +234,9 @@ export interface Dataplane<State extends BackendState = BackendState> {
    * What this backend's read would return right after `desired` was applied by a rebuild, when that follows
    * from `desired` alone (a table that holds exactly what was rendered). Absent: only a read can tell (eBPF's
    * generations and hooks), so the router layer reads again before trusting anything: the agent gives the router a
-   * resync at once, which reads only the kernel (RouterReconciler.needsReadToTrust).
+   * resync at once, which reads only the kernel (RouterReconciler.needsReadToTrust). The router layer asks it for
+   * `desired` without its mappings and fills the mapping maps (inbound, outbound, and macs and limits where the
+   * state has them) itself, in slices (mappingsStateSliced): nothing else of it may depend on the mappings.
    */
   stateAfterRebuild?(desired: DesiredRouter): State;
   /**
@@ -271,6 +274,17 @@ export interface GatewayAddresses {
   read(target: RouterTarget): Promise<Set<string>>;
   /** Removals first, then additions, as one batch. */
   change(target: RouterTarget, add: readonly IPv4[], remove: readonly string[]): Promise<void>;
+  /**
+   * Optional: the same change made ready without touching the kernel (validated and rendered, in slices of
+   * `budget`); the returned function applies it. The router layer prepares while the backend's batch goes in.
+   * Absent: `change` does it all once the batch is in.
+   */
+  prepare?(
+    target: RouterTarget,
+    add: readonly IPv4[],
+    remove: readonly string[],
+    budget: LoopBudget,
+  ): Promise<() => Promise<void>>;
 }
 
 export function isEmptyPlan(plan: Plan): boolean {

@@ -233,3 +233,104 @@ describe('RouterDataplane: a read of a router whose gateway is missing', () => {
     await assert.rejects(layer.read(router([])), /^Error: gateway device qg-x does not exist/);
   });
 });
+
+describe('RouterDataplane: preparing while the batch goes in', () => {
+  /** A fake whose batch waits for `open()` (the element loader's seconds in the kernel), logging what happens. */
+  function gated(): { dp: FakeDataplane; events: string[]; open: () => void } {
+    const events: string[] = [];
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    class Gated extends FakeDataplane {
+      override async apply(plan: BackendPlan): Promise<void> {
+        events.push('batch started');
+        await gate;
+        await super.apply(plan);
+        events.push('batch in');
+      }
+    }
+    const dp = new Gated();
+    const addresses = dp.gatewayAddresses;
+    Object.defineProperty(dp, 'gatewayAddresses', {
+      value: {
+        read: addresses.read,
+        change: addresses.change,
+        prepare: async (target: DesiredRouter, add: readonly string[], remove: readonly string[]) => {
+          events.push(`addresses prepared +${add.join(',')}`);
+          return async () => {
+            events.push('addresses sent');
+            await addresses.change(target, add as never, remove);
+          };
+        },
+      },
+    });
+    return { dp, events, open };
+  }
+
+  it("prepares the addresses and the caller's records before the batch is in, and sends the addresses after", async () => {
+    const { dp, events, open } = gated();
+    const layer = new RouterDataplane(dp, WITHOUT_CHORES);
+    const desired = router([map('203.0.113.10', '10.0.0.11')]);
+    const actual = await layer.read(desired);
+    let prepared = false;
+    const applying = layer.apply(layer.plan(desired, actual), desired, actual, () => {
+      events.push('meanwhile');
+      prepared = true;
+    });
+    // Turns of the loop until the preparation is done: the batch is still waiting at its gate.
+    for (let i = 0; i < 20 && !prepared; i++) await new Promise((resolve) => setImmediate(resolve));
+    assert.ok(prepared, 'the caller prepared while the batch was going in');
+    assert.deepEqual(events, ['batch started', 'addresses prepared +203.0.113.10', 'meanwhile']);
+    assert.equal(dp.addressChanges.length, 0, 'no address before the batch is in');
+    open();
+    await applying;
+    assert.deepEqual(events.slice(3), ['batch in', 'addresses sent']);
+    assert.deepEqual([...dp.routers.get('qrouter-1/r1')!.addresses], ['203.0.113.10']);
+    assert.deepEqual([...(layer.recorded(desired)?.inbound ?? [])], [['203.0.113.10', '10.0.0.11']]);
+  });
+
+  it('sends no address and keeps no record when the batch fails during the preparation, which the error names', async () => {
+    const { dp, events, open } = gated();
+    const layer = new RouterDataplane(dp, WITHOUT_CHORES);
+    const desired = router([map('203.0.113.10', '10.0.0.11')]);
+    const actual = await layer.read(desired);
+    dp.failNextApply = new Error('kernel said no');
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const applying = layer.apply(layer.plan(desired, actual), desired, actual, async () => {
+        // The batch fails while the caller still prepares, across turns of the loop.
+        open();
+        for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+        events.push('meanwhile done');
+      });
+      await assert.rejects(applying, /kernel said no/);
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+    assert.deepEqual(unhandled, [], 'the failed batch was handled while the preparation ran');
+    assert.ok(!events.includes('addresses sent'));
+    assert.equal(dp.addressChanges.length, 0);
+    assert.equal(layer.recorded(desired), undefined, 'the next pass reads');
+  });
+
+  it('waits for the batch before reporting a preparation that failed, and sends no address', async () => {
+    const { dp, events, open } = gated();
+    const layer = new RouterDataplane(dp, WITHOUT_CHORES);
+    const desired = router([map('203.0.113.10', '10.0.0.11')]);
+    const actual = await layer.read(desired);
+    const applying = layer.apply(layer.plan(desired, actual), desired, actual, () => {
+      throw new Error('preparation failed');
+    });
+    let settled = false;
+    void applying.catch(() => (settled = true));
+    for (let i = 0; i < 10; i++) await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(settled, false, 'not while the batch is still going in');
+    open();
+    await assert.rejects(applying, /preparation failed/);
+    assert.deepEqual(events, ['batch started', 'addresses prepared +203.0.113.10', 'batch in']);
+    assert.equal(dp.addressChanges.length, 0);
+    assert.equal(layer.recorded(desired), undefined);
+  });
+});

@@ -16,10 +16,12 @@ import {
   desiredProblem,
   IMPLEMENTED_BACKENDS,
   renderAddressBatch,
+  renderAddressBatchSliced,
   targetProblem,
 } from '../../src/dataplane/index.js';
 import type { DesiredRouter } from '../../src/dataplane/index.js';
 import type { Runner } from '../../src/exec/run.js';
+import { LoopBudget } from '../../src/metrics/slices.js';
 import { createFloatingIp, createPort, type IPv4 } from '../../src/model/index.js';
 import { smallCloud } from '../support/model-fixture.js';
 
@@ -82,7 +84,7 @@ describe('names at the kernel boundary', () => {
     }
   });
 
-  it('refuses every hostile name or address in a desired router, naming it', () => {
+  it('refuses every hostile name or address in a desired router, naming it', async () => {
     const m = good.mappings[0]!;
     for (const bad of hostile) {
       const cases: DesiredRouter[] = [
@@ -102,6 +104,15 @@ describe('names at the kernel boundary', () => {
       assert.ok(targetProblem({ ...good, gatewayDevice: bad }).includes(bad));
       assert.throws(() => renderAddressBatch(bad, [], []), /not a valid device name/);
       assert.throws(() => renderAddressBatch('qg-1', [bad as IPv4], []), /not a valid IPv4 address/);
+      // The sliced rendering a full apply prepares while the backend's batch goes in.
+      await assert.rejects(
+        renderAddressBatchSliced(bad, [], [], new LoopBudget()),
+        /not a valid device name/,
+      );
+      await assert.rejects(
+        renderAddressBatchSliced('qg-1', [], [bad], new LoopBudget()),
+        /not a valid IPv4 address/,
+      );
     }
   });
 

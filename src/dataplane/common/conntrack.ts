@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { run as defaultRun, type Runner } from '../../exec/run.js';
+import { CHECK_EVERY, type LoopBudget } from '../../metrics/slices.js';
 
 /** Above this many addresses, list the table once and only delete for addresses that actually have entries. */
 const TARGETED_LIMIT = 16;
@@ -24,10 +25,31 @@ export interface ConntrackDeleter {
 const FLAGS: Record<ConntrackField, string> = { src: '-s', rsrc: '-r', dst: '-d' };
 
 export interface StaleAddresses {
-  /** Fixed IPs that gained, lost or changed a floating IP. */
+  /** Fixed IPs that gained, lost or changed a floating IP, each once. */
   readonly fixedIps: readonly string[];
-  /** Floating addresses that appeared, disappeared or moved. */
+  /** Floating addresses that appeared, disappeared or moved, each once. */
   readonly floatingIps: readonly string[];
+}
+
+/**
+ * The addresses whose conntrack entries a change of these mappings may have made stale, each once. Apart from
+ * deleteStaleConntrack so that it can be worked out before the change is in the kernel (a converge's 200,000
+ * addresses: tens of ms, here in slices of `budget`), while only the deletes must wait for it.
+ */
+export async function staleAddresses(
+  changed: readonly { readonly fixedIp: string; readonly floatingIp: string }[],
+  budget: LoopBudget,
+): Promise<StaleAddresses> {
+  const fixed = new Set<string>();
+  const floating = new Set<string>();
+  for (let start = 0; start < changed.length; start += CHECK_EVERY) {
+    for (let i = start; i < Math.min(start + CHECK_EVERY, changed.length); i++) {
+      fixed.add(changed[i]!.fixedIp);
+      floating.add(changed[i]!.floatingIp);
+    }
+    await budget.check();
+  }
+  return { fixedIps: [...fixed], floatingIps: [...floating] };
 }
 
 /**
@@ -44,8 +66,8 @@ export async function deleteStaleConntrack(
   procNet: string | null = null,
   deleter: ConntrackDeleter | null = null,
 ): Promise<number> {
-  let fixed = [...new Set(stale.fixedIps)];
-  let floating = [...new Set(stale.floatingIps)];
+  let fixed = stale.fixedIps;
+  let floating = stale.floatingIps;
   if (fixed.length + floating.length === 0) return 0;
   const present = procNet ? await addressesInProc(procNet) : undefined;
   if (present) {
