@@ -23,6 +23,9 @@ import { TaggedStreams } from '../../bench/faults/tagged-streams.js';
 import { ApiClient, ApiError } from '../../src/client/api-client.js';
 import { run } from '../../src/exec/run.js';
 import { nowUs } from '../../src/lab/tagged-traffic.js';
+
+/** How long the tagged stream (100 packets/s) runs at least, through the faults (see the last test). */
+const STREAM_MIN_MS = 15_000;
 import { SCHEMA_VERSION } from '../../src/store/sqlite/migrations.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -87,6 +90,8 @@ describe('storage faults', { timeout: 240_000 }, () => {
   let lab: ChurnLab;
   let api: ApiClient;
   let streams: TaggedStreams | undefined;
+  /** When the stream began: it must run long enough (STREAM_MIN_MS) to prove anything about forwarding. */
+  let streamStartedAt = 0;
   const timelines = new Map<string, Timeline>();
 
   const startServe = async () => {
@@ -129,6 +134,7 @@ describe('storage faults', { timeout: 240_000 }, () => {
       intervalMs: 10,
     });
     await streams.send();
+    streamStartedAt = performance.now();
   });
 
   after(async () => {
@@ -271,6 +277,9 @@ describe('storage faults', { timeout: 240_000 }, () => {
   });
 
   it('kept forwarding through every fault, and the store is intact', async () => {
+    // The faults above take as long as the daemon takes to start and refuse: once sfip started faster (the bundle),
+    // they ended after about 950 packets. The stream runs at least this long, whatever their pace.
+    await new Promise((r) => setTimeout(r, Math.max(0, streamStartedAt + STREAM_MIN_MS - performance.now())));
     const traffic = await streams!.stop();
     const v = judge('inbound', timelines, traffic.inboundLogs, traffic.inboundRecords, (x) => x[4], {
       boundUs: 0,
