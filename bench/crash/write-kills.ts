@@ -154,7 +154,7 @@ export async function runWriteKills(o: WriteKillOptions): Promise<WriteKillResul
     port: o.port,
     backend: 'fake',
     args: ['--resync-interval', '10m'],
-    stderr: 'ignore' as const,
+    stderr: 'keep' as const,
   };
   let serve = new ServeProcess(serveOptions);
   const problems: string[] = [];

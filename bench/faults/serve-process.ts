@@ -13,8 +13,11 @@ export interface ServeProcessOptions {
   readonly args?: readonly string[];
   /** Set in serve's environment beside the caller's (e.g. a failpoint, see src/dataplane/common/apply-failpoint.ts). */
   readonly env?: Readonly<Record<string, string>>;
-  /** Where serve's stderr goes; its stdout (the JSON log) is kept in `log`. */
-  readonly stderr?: 'inherit' | 'ignore';
+  /**
+   * Where serve's stderr goes; its stdout (the JSON log) is kept in `log`. `keep`: its last lines are kept too, and
+   * named when serve exits before it is ready (a start refused with nothing on stdout said nothing otherwise).
+   */
+  readonly stderr?: 'inherit' | 'ignore' | 'keep';
 }
 
 /**
@@ -26,6 +29,8 @@ export class ServeProcess {
   readonly url: string;
   readonly exited: Promise<number | null>;
   readonly log: string[] = [];
+  /** The last lines of serve's stderr, with `stderr: 'keep'`. */
+  private readonly stderrTail: string[] = [];
 
   constructor(readonly options: ServeProcessOptions) {
     this.url = `http://127.0.0.1:${options.port}`;
@@ -46,7 +51,7 @@ export class ServeProcess {
         ...(options.args ?? []),
       ],
       {
-        stdio: ['ignore', 'pipe', options.stderr ?? 'inherit'],
+        stdio: ['ignore', 'pipe', options.stderr === 'keep' ? 'pipe' : (options.stderr ?? 'inherit')],
         cwd: ROOT,
         ...(options.env && { env: { ...process.env, ...options.env } }),
       },
@@ -58,6 +63,11 @@ export class ServeProcess {
       partial = lines.pop()!;
       this.log.push(...lines.filter(Boolean));
       if (this.log.length > 2000) this.log.splice(0, this.log.length - 2000);
+    });
+    this.child.stderr?.setEncoding('utf8');
+    this.child.stderr?.on('data', (chunk: string) => {
+      this.stderrTail.push(...chunk.split('\n').filter(Boolean));
+      if (this.stderrTail.length > 20) this.stderrTail.splice(0, this.stderrTail.length - 20);
     });
     this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
     // If the test itself dies, serve must not outlive it holding the port and programming the lab.
@@ -77,7 +87,11 @@ export class ServeProcess {
     void this.exited.then(() => (exited = true));
     let last = 'no answer';
     while (performance.now() - started < timeoutMs) {
-      if (exited) throw new Error(`sfip serve exited before it was ready: ${this.log.slice(-5).join(' | ')}`);
+      if (exited) {
+        const said =
+          [...this.log.slice(-5), ...this.stderrTail.slice(-5)].join(' | ') || 'nothing on stdout or stderr';
+        throw new Error(`sfip serve exited before it was ready: ${said}`);
+      }
       const ok = await fetch(`${this.url}/readyz`).then(
         async (r) => {
           last = `${r.status} ${(await r.text()).slice(0, 500)}`;
