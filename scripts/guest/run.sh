@@ -12,10 +12,13 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 project=$(cd "$here/../.." && pwd)
 smp=2 memory=1536 timeout=900 accel=(-accel tcg)
-# Without the AVX family: node in the guest once died of SIGILL (a fresh-machine run, 2026-12-05) while every other
-# run passed. QEMU 7.2 is the first release whose TCG emulates AVX/AVX2/FMA/F16C, and V8's JIT emits them when
-# CPUID offers them; without them it uses SSE, which TCG has emulated for much longer. A mitigation, not a proof.
-cpu=max,avx=off,avx2=off,fma=off,f16c=off,vaes=off,vpclmulqdq=off
+# Without any VEX-encoded instruction set: node in the guest died of SIGILL in two fresh-machine runs (2026-12-05),
+# both times in tc.wire.guest.ts, once with plain -cpu max and once with only the AVX family off, while local runs
+# passed. QEMU 7.2 moved SSE/AVX and the VEX prefix to a new TCG decoder, and V8's optimizing compiler emits VEX
+# instructions whenever CPUID offers them: AVX, and also BMI1/BMI2 (andn, shlx, sarx, shrx) for plain integer code,
+# which the AVX-only mitigation left on. Without them V8 uses legacy SSE and shifts, which TCG has emulated for
+# much longer. Still a mitigation, not a proof: the fault was never reproduced here.
+cpu=max,avx=off,avx2=off,fma=off,fma4=off,f16c=off,bmi1=off,bmi2=off,vaes=off,vpclmulqdq=off,avx-vnni=off
 while [ $# -gt 0 ]; do
   case $1 in
     --smp) smp=$2; shift 2 ;;
