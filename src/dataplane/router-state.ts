@@ -1,4 +1,4 @@
-import { CHECK_EVERY, type LoopBudget } from '../metrics/slices.js';
+import { inSlices, type LoopBudget } from '../metrics/slices.js';
 import { limitsKey, type ActualRouter, type BackendState, type FloatingMapping } from './types.js';
 
 /** What one change of mappings did to a router: the mappings as they were (removed) and as they are (added). */
@@ -30,10 +30,7 @@ export async function mappingsStateSliced(
   budget: LoopBudget,
 ): Promise<Pick<BackendState, 'inbound' | 'outbound' | 'macs' | 'limits'>> {
   const state = emptyMappingsState(like);
-  for (let start = 0; start < mappings.length; start += CHECK_EVERY) {
-    addMappings(state, mappings, start, Math.min(start + CHECK_EVERY, mappings.length));
-    await budget.check();
-  }
+  await inSlices(mappings.length, budget, (start, end) => addMappings(state, mappings, start, end));
   return state;
 }
 

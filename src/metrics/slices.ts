@@ -45,3 +45,18 @@ export class LoopBudget {
     if (this.spent()) await this.yield();
   }
 }
+
+/**
+ * Runs `each` over items 0 to `count` in runs of CHECK_EVERY (`each(start, end)`, end exclusive), looking at the
+ * budget after each run: the shape of every sliced walk over a list of floating IPs.
+ */
+export async function inSlices(
+  count: number,
+  budget: LoopBudget,
+  each: (start: number, end: number) => void,
+): Promise<void> {
+  for (let start = 0; start < count; start += CHECK_EVERY) {
+    each(start, Math.min(start + CHECK_EVERY, count));
+    await budget.check();
+  }
+}

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { run as defaultRun, type Runner } from '../../exec/run.js';
-import { CHECK_EVERY, type LoopBudget } from '../../metrics/slices.js';
+import { inSlices, type LoopBudget } from '../../metrics/slices.js';
 
 /** Above this many addresses, list the table once and only delete for addresses that actually have entries. */
 const TARGETED_LIMIT = 16;
@@ -42,13 +42,12 @@ export async function staleAddresses(
 ): Promise<StaleAddresses> {
   const fixed = new Set<string>();
   const floating = new Set<string>();
-  for (let start = 0; start < changed.length; start += CHECK_EVERY) {
-    for (let i = start; i < Math.min(start + CHECK_EVERY, changed.length); i++) {
+  await inSlices(changed.length, budget, (start, end) => {
+    for (let i = start; i < end; i++) {
       fixed.add(changed[i]!.fixedIp);
       floating.add(changed[i]!.floatingIp);
     }
-    await budget.check();
-  }
+  });
   return { fixedIps: [...fixed], floatingIps: [...floating] };
 }
 

@@ -4,7 +4,7 @@ import { NATIVE_DIR } from '../../paths.js';
 import { ExecError, isNamespaceGone, run as defaultRun, type Runner } from '../../exec/run.js';
 import { parseDeviceName, parseIPv4, type IPv4 } from '../../model/index.js';
 import type { GatewayAddresses, RouterTarget } from '../types.js';
-import { CHECK_EVERY, LoopBudget } from '../../metrics/slices.js';
+import { inSlices, LoopBudget } from '../../metrics/slices.js';
 import { CHANNEL_MAX_BYTES, type NetnsChannels } from './netns-channels.js';
 
 /**
@@ -80,10 +80,9 @@ export async function renderAddressBatchSliced(
     ['del', remove],
     ['replace', add],
   ] as const) {
-    for (let start = 0; start < ips.length; start += CHECK_EVERY) {
-      parts.push(addressLines(device, verb, ips, start, Math.min(start + CHECK_EVERY, ips.length)));
-      await budget.check();
-    }
+    await inSlices(ips.length, budget, (start, end) =>
+      parts.push(addressLines(device, verb, ips, start, end)),
+    );
   }
   return parts.join('');
 }
