@@ -22,7 +22,7 @@ mapfile -t files < <(find test -name '*.test.ts' | sort)
 # No hang: the watchdog fails a file that outlives its limit (30 minutes unless it asks for more) or does not exit
 # after its tests, naming what it left open (test/support/exit-watchdog.ts). Node's --test-timeout also bounds each
 # file as a whole, so it must let the longest file run: the act_nat guest's (tc-guest.test.ts: tc's and nftables'
-# suites under TCG, 10-16 minutes) asks the watchdog for 45.
+# suites under TCG, 10-16 minutes, longer since it runs on one TCG thread) asks the watchdog for 45.
 node --import tsx --import ./test/support/exit-watchdog.ts --test --test-concurrency=1 --test-timeout=2700000 \
   --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=tap --test-reporter-destination=test-results.tap "${files[@]}"

@@ -32,6 +32,10 @@ echo "SFIP_GUEST_BOOTED $(cut -d' ' -f1 /proc/uptime)s kernel $(uname -r)" > "$j
 cd /sfip/project
 bash /sfip/job.sh > "$job" 2>&1 < /dev/null
 rc=$?
+# What the kernel said about processes it stopped (an invalid opcode, a segfault, the OOM killer): a test file that
+# died of a signal leaves only the signal's name in the test report. run.sh prints these lines on its stderr.
+dmesg 2>/dev/null | grep -E 'traps:|invalid opcode|segfault|general protection|Out of memory|oom-kill|Killed process' \
+  | tail -n 40 | sed 's/^/SFIP_GUEST_KERNEL /' > "$job"
 echo "SFIP_GUEST_EXIT $rc" > "$job"
 sync
 # qemu runs with -no-reboot, so a reset ends it.

@@ -11,14 +11,18 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 project=$(cd "$here/../.." && pwd)
-smp=2 memory=1536 timeout=900 accel=(-accel tcg)
-# Without any VEX-encoded instruction set: node in the guest died of SIGILL in two fresh-machine runs (2026-12-05),
-# both times in tc.wire.guest.ts, once with plain -cpu max and once with only the AVX family off, while local runs
-# passed. QEMU 7.2 moved SSE/AVX and the VEX prefix to a new TCG decoder, and V8's optimizing compiler emits VEX
-# instructions whenever CPUID offers them: AVX, and also BMI1/BMI2 (andn, shlx, sarx, shrx) for plain integer code,
-# which the AVX-only mitigation left on. Without them V8 uses legacy SSE and shifts, which TCG has emulated for
-# much longer. Still a mitigation, not a proof: the fault was never reproduced here.
-cpu=max,avx=off,avx2=off,fma=off,fma4=off,f16c=off,bmi1=off,bmi2=off,vaes=off,vpclmulqdq=off,avx-vnni=off
+smp=2 memory=1536 timeout=900 accel=(-accel tcg,thread=single)
+# One vCPU thread and a CPU model with nothing beyond SSE3: node in the guest died of SIGILL, at random, in three
+# runs on a loaded host (two fresh-machine runs and CI, 2026-12-05; never in a run alone), in a different test file
+# each time, first with -cpu max and then with every VEX set (AVX, BMI, FMA) off. Two causes fit a fault that moves
+# with timing, and each setting removes one:
+# - QEMU 7.2 decodes SSSE3/SSE4 (the 0F38 and 0F3A opcode maps) and VEX with a decoder new in that release, and V8
+#   emits those instructions in optimized code only when CPUID offers them, so which ones run depends on what got
+#   optimized when. qemu64 offers none of them; Debian 12 and node's builds target plain x86-64.
+# - With several vCPU threads (MTTCG), one vCPU executes code that V8's compiler threads on another just wrote.
+#   thread=single runs the vCPUs in turn: two vCPUs still, one host thread.
+# run.sh prints the kernel's own lines about stopped processes (trap, segfault, OOM) after a failed job.
+cpu=qemu64
 while [ $# -gt 0 ]; do
   case $1 in
     --smp) smp=$2; shift 2 ;;
@@ -75,6 +79,10 @@ wait "$stream_pid"
 qemu_pid=
 set -e
 tr -d '\r' < "$work/job.raw" > "$work/job.out"
+if grep -q '^SFIP_GUEST_KERNEL ' "$work/job.out"; then
+  echo "run.sh: the guest kernel reported:" >&2
+  sed -n 's/^SFIP_GUEST_KERNEL /  /p' "$work/job.out" >&2
+fi
 status=$(sed -n 's/^SFIP_GUEST_EXIT \([0-9]*\)$/\1/p' "$work/job.out" | tail -n1)
 booted=$(sed -n 's/^SFIP_GUEST_BOOTED \(.*\)$/\1/p' "$work/job.out" | head -n1)
 finished=$(date +%s%N)

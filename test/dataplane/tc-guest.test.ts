@@ -77,20 +77,37 @@ describe(
       const results = parseTap(stdout);
       for (const r of results) {
         await t.test(r.name, { skip: r.skipped }, () => {
-          if (!r.ok) assert.fail(`failed in the guest:\n${r.detail}`);
+          // A file that died of a signal leaves no test output of its own: what it printed on stderr (node's
+          // runner passes it on as TAP comments) and what the guest kernel said (run.sh) are all there is.
+          const died = /^signal: /m.test(r.detail);
+          if (!r.ok)
+            assert.fail(
+              `failed in the guest:\n${r.detail}` +
+                (died ? `\nguest output:\n${outputComments(stdout)}\n${stderr.slice(-4000)}` : ''),
+            );
         });
       }
       const timing = stderr.split('\n').find((l) => l.startsWith('run.sh: image built')) ?? '';
       t.diagnostic(timing);
       assert.ok(
         results.length >= MIN_RESULTS,
-        `only ${results.length} guest results (want at least ${MIN_RESULTS}); guest stderr:\n${stderr.slice(-4000)}`,
+        `only ${results.length} guest results (want at least ${MIN_RESULTS}); guest output:\n${outputComments(stdout)}\nguest stderr:\n${stderr.slice(-4000)}`,
       );
       assert.equal(code, 0, `the guest run failed (exit ${code}):\n${stderr.slice(-4000)}`);
       recordGuestWireResults(results, /kernel ([^\s;]+)/.exec(timing)?.[1] ?? 'unknown (guest)');
     });
   },
 );
+
+/** The TAP comments that are not node's own structure or summary lines: the guest files' stdout and stderr. */
+function outputComments(tap: string): string {
+  const own = /^\s*# (Subtest: |(tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) )/;
+  return tap
+    .split('\n')
+    .filter((l) => /^\s*# /.test(l) && !own.test(l))
+    .slice(-60)
+    .join('\n');
+}
 
 /**
  * The tc section of docs/wire-matrix.md, as the other backends' suites write theirs. Only a complete, passing run is
