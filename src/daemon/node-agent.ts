@@ -26,12 +26,15 @@ export interface RunningAgent {
   close(): Promise<void>;
 }
 
-/** One dataplane driver per backend name, created when first needed. */
-export function dataplaneCache(): (name: BackendName) => Dataplane {
+/** One dataplane driver per backend name, created when first needed; what a backend recovered from is logged. */
+export function dataplaneCache(log: Logger): (name: BackendName) => Dataplane {
   const dataplanes = new Map<BackendName, Dataplane>();
   return (name) => {
     let dp = dataplanes.get(name);
-    if (!dp) dataplanes.set(name, (dp = createDataplane(name)));
+    if (!dp) {
+      const warn = (message: string) => log.warn({ component: 'dataplane', backend: name }, message);
+      dataplanes.set(name, (dp = createDataplane(name, undefined, { warn })));
+    }
     return dp;
   };
 }
@@ -42,7 +45,7 @@ export function dataplaneCache(): (name: BackendName) => Dataplane {
  */
 export async function runAgent(options: AgentDaemonOptions): Promise<RunningAgent> {
   const { log } = options;
-  const dataplaneFor = dataplaneCache();
+  const dataplaneFor = dataplaneCache(log);
   const failed = (await dataplaneFor(options.backend).check()).filter((c) => !c.ok);
   if (failed.length > 0) {
     throw new Error(

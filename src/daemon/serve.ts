@@ -135,7 +135,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       `Refusing to run without authentication on ${options.host}: --no-auth is for development and only listens on loopback (127.0.0.1 or ::1).`,
     );
   }
-  const dataplaneFor = dataplaneCache();
+  const dataplaneFor = dataplaneCache(log);
   if (options.agent) {
     // Before the backend check, whose failures without privileges would point at the wrong problem.
     if (options.backend !== 'fake') checkPrivileges('run only the API with --no-agent');

@@ -10,11 +10,19 @@ import type { Dataplane } from './types.js';
 /** The real (kernel) backends this build of sfip implements. */
 export const IMPLEMENTED_BACKENDS: readonly BackendName[] = ['nftables', 'ebpf', 'iptables', 'tc'];
 
+export interface DataplaneOptions {
+  /**
+   * Where a backend tells what went wrong but was recovered from (nftables: a first apply's element loader failed
+   * and the one-transaction rebuild took over). The daemon passes its logger; without it, a process warning.
+   */
+  readonly warn?: (message: string) => void;
+}
+
 /** Builds the dataplane driver for a backend name. Backends that have not landed yet say so plainly. */
-export function createDataplane(name: BackendName, run?: Runner): Dataplane {
+export function createDataplane(name: BackendName, run?: Runner, options: DataplaneOptions = {}): Dataplane {
   switch (name) {
     case 'nftables':
-      return new NftablesDataplane(run);
+      return new NftablesDataplane(run, undefined, undefined, options.warn && { warn: options.warn });
     case 'ebpf':
       return new EbpfDataplane(run);
     case 'tc':

@@ -96,12 +96,13 @@ export class NftablesDataplane implements Dataplane {
     private readonly run: Runner = defaultRun,
     private readonly options: NftOptions = DEFAULT_NFT_OPTIONS,
     channels?: NetnsChannels | null,
-    loader?: { readonly helper: string | null; readonly warn?: (message: string) => void },
+    /** `helper`: the element loader's path, null for none; absent: the built one, with the real runner only. */
+    loader?: { readonly helper?: string | null; readonly warn?: (message: string) => void },
   ) {
     this.channels = channels !== undefined ? channels : run === defaultRun ? sharedChannels : null;
     this.elementDump = run === defaultRun && existsSync(SET_DUMP_HELPER) ? SET_DUMP_HELPER : null;
     this.elementLoad =
-      loader !== undefined
+      loader?.helper !== undefined
         ? loader.helper
         : run === defaultRun && existsSync(ELEMENT_LOAD_HELPER)
           ? ELEMENT_LOAD_HELPER
