@@ -32,6 +32,7 @@ const { values } = parseArgs({
     objects: { type: 'string' },
     modes: { type: 'string', default: 'fp,tc' },
     'nft-variants': { type: 'string', default: '' },
+    'no-bpf-stats': { type: 'boolean', default: false },
     reps: { type: 'string', default: '5' },
     packets: { type: 'string', default: '250000' },
     fips: { type: 'string', default: '1' },
@@ -97,6 +98,7 @@ const result = await runForwarding({
   genCpu: 0,
   routerCpu: 1,
   seed: 17,
+  bpfStats: !values['no-bpf-stats'],
   log,
 });
 
