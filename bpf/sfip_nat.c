@@ -17,7 +17,8 @@
  * a packet itself (bpf_ct_* kfuncs create or look up entries, they do not set NOTRACK). It sets a mark bit and
  * the router's nft table, at priority raw (-300, ahead of conntrack at -200), says `notrack` for it.
  *
- * Checksums: the IP header with bpf_l3_csum_replace; TCP and UDP with bpf_l4_csum_replace and
+ * Checksums: the outer IP header by direct packet access (set_ip_addr; bpf_l3_csum_replace for a header outside
+ * the linear part, and for quoted headers); TCP and UDP with bpf_l4_csum_replace and
  * BPF_F_PSEUDO_HDR (the address is part of the pseudo-header; for CHECKSUM_PARTIAL packets the helper patches
  * the pseudo-header sum the device will complete). BPF_F_MARK_MANGLED_0 keeps a zero UDP checksum zero.
  * Non-first fragments carry no L4 header: only the IP header is patched.
