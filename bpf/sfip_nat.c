@@ -17,7 +17,8 @@
  * a packet itself (bpf_ct_* kfuncs create or look up entries, they do not set NOTRACK). It sets a mark bit and
  * the router's nft table, at priority raw (-300, ahead of conntrack at -200), says `notrack` for it.
  *
- * Checksums: the IP header with bpf_l3_csum_replace; TCP and UDP with bpf_l4_csum_replace and
+ * Checksums: the outer IP header by direct packet access (set_ip_addr; bpf_l3_csum_replace for a header outside
+ * the linear part, and for quoted headers); TCP and UDP with bpf_l4_csum_replace and
  * BPF_F_PSEUDO_HDR (the address is part of the pseudo-header; for CHECKSUM_PARTIAL packets the helper patches
  * the pseudo-header sum the device will complete). BPF_F_MARK_MANGLED_0 keeps a zero UDP checksum zero.
  * Non-first fragments carry no L4 header: only the IP header is patched.
@@ -337,14 +338,62 @@ static __always_inline void count(__u32 fip, __u32 len, int inbound)
 	}
 }
 
-/* Reads the outer IPv4 header; returns 0 when the packet is not IPv4 over Ethernet. */
+/*
+ * Reads the outer IPv4 header; returns 0 when the packet is not IPv4 over Ethernet. Straight from the packet when
+ * the header is in the linear part (always, for what drivers and the stack hand to tc), with the helper's copy
+ * otherwise: a direct read is a few loads, a bpf_skb_load_bytes a helper call.
+ */
 static __always_inline int load_ip(struct __sk_buff *skb, struct iphdr *ip)
 {
 	if (skb->protocol != bpf_htons(ETH_P_IP))
 		return 0;
-	if (bpf_skb_load_bytes(skb, IP_OFF, ip, sizeof(*ip)) < 0)
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	if (data + IP_OFF + sizeof(*ip) <= data_end)
+		*ip = *(struct iphdr *)(data + IP_OFF);
+	else if (bpf_skb_load_bytes(skb, IP_OFF, ip, sizeof(*ip)) < 0)
 		return 0;
 	return ip->version == 4 && ip->ihl >= 5;
+}
+
+/* Folds a 32-bit one's-complement sum to 16 bits. */
+static __always_inline __u16 csum_fold32(__u32 sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (sum & 0xffff) + (sum >> 16);
+}
+
+/* An IP header checksum after one of its addresses changed: ~(~HC + ~m + m') over the address's two 16-bit words
+ * (RFC 1624); byte order does not matter to a one's-complement sum. */
+static __always_inline __u16 csum_replace_addr(__u16 check, __u32 old_addr, __u32 new_addr)
+{
+	__u32 sum = (__u16)~check;
+	sum += (__u16)~(old_addr & 0xffff) + (__u16)~(old_addr >> 16);
+	sum += (new_addr & 0xffff) + (new_addr >> 16);
+	return ~csum_fold32(sum);
+}
+
+/*
+ * Writes side `s` of the outer IP header and patches its checksum. By direct packet access when the header is in
+ * the linear part (the kernel unclones the skb before a tc program that writes it runs), which replaces two helper
+ * calls (bpf_l3_csum_replace, bpf_skb_store_bytes) by three stores; with the helpers otherwise. Packet pointers are
+ * taken here, after any helper that may have moved the data (bpf_l4_csum_replace).
+ */
+static __always_inline void set_ip_addr(struct __sk_buff *skb, enum side s, __u32 old_addr, __u32 new_addr)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct iphdr *iph = data + IP_OFF;
+	if ((void *)(iph + 1) <= data_end) {
+		iph->check = csum_replace_addr(iph->check, old_addr, new_addr);
+		if (s == SRC)
+			iph->saddr = new_addr;
+		else
+			iph->daddr = new_addr;
+		return;
+	}
+	bpf_l3_csum_replace(skb, IP_CSUM_OFF, old_addr, new_addr, 4);
+	bpf_skb_store_bytes(skb, ADDR_OFF(IP_OFF, s), &new_addr, 4, 0);
 }
 
 /*
@@ -417,33 +466,32 @@ static __always_inline int is_icmp_error(struct __sk_buff *skb, const struct iph
 }
 
 /*
- * Translates one side of the outer header through `map`, and for ICMP errors the opposite side of the quoted
- * header through the same map. Returns the address the outer side had before, or 0 when it was not mapped.
+ * Translates one side of the outer header `ip` (as load_ip read it) through `map`, and for ICMP errors the opposite
+ * side of the quoted header through the same map. Returns the address the outer side had before, or 0 when it was
+ * not mapped; `*translated` gets the new one (so callers need not look it up again).
  */
-static __always_inline __u32 translate(struct __sk_buff *skb, enum side s, void *map)
+static __always_inline __u32 translate(struct __sk_buff *skb, const struct iphdr *ip, enum side s, void *map,
+				       __u32 *translated)
 {
-	struct iphdr ip;
-	if (!load_ip(skb, &ip))
-		return 0;
-	__u32 l4_off = IP_OFF + ip.ihl * 4;
-	if (is_icmp_error(skb, &ip, l4_off))
+	__u32 l4_off = IP_OFF + ip->ihl * 4;
+	if (is_icmp_error(skb, ip, l4_off))
 		rewrite_icmp_quote(skb, l4_off, s == SRC ? DST : SRC, map);
 
-	__u32 old_addr = s == SRC ? ip.saddr : ip.daddr;
+	__u32 old_addr = s == SRC ? ip->saddr : ip->daddr;
 	__u32 *mapped = bpf_map_lookup_elem(map, &old_addr);
 	if (!mapped)
 		return 0;
 	__u32 new_addr = *mapped;
 
-	if (!(ip.frag_off & bpf_htons(IP_OFFSET))) {
-		if (ip.protocol == IPPROTO_TCP)
+	if (!(ip->frag_off & bpf_htons(IP_OFFSET))) {
+		if (ip->protocol == IPPROTO_TCP)
 			bpf_l4_csum_replace(skb, l4_off + 16, old_addr, new_addr, BPF_F_PSEUDO_HDR | 4);
-		else if (ip.protocol == IPPROTO_UDP)
+		else if (ip->protocol == IPPROTO_UDP)
 			bpf_l4_csum_replace(skb, l4_off + 6, old_addr, new_addr,
 					    BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | 4);
 	}
-	bpf_l3_csum_replace(skb, IP_CSUM_OFF, old_addr, new_addr, 4);
-	bpf_skb_store_bytes(skb, ADDR_OFF(IP_OFF, s), &new_addr, 4, 0);
+	set_ip_addr(skb, s, old_addr, new_addr);
+	*translated = new_addr;
 	return old_addr;
 }
 
@@ -605,12 +653,9 @@ static __always_inline __u32 forward_icmp_error(struct __sk_buff *skb, enum side
 
 /* Outside traffic addressed straight to an internal address (before any translation: a floating destination
  * is not internal). Shared-SNAT replies are addressed to the gateway address, so they pass. */
-static __always_inline int addressed_inside(struct __sk_buff *skb)
+static __always_inline int addressed_inside(__u32 daddr)
 {
-	struct iphdr ip;
-	if (!load_ip(skb, &ip))
-		return 0;
-	struct net_key key = { .prefixlen = 32, .addr = ip.daddr };
+	struct net_key key = { .prefixlen = 32, .addr = daddr };
 	return bpf_map_lookup_elem(&internal_nets, &key) != NULL;
 }
 
@@ -621,7 +666,13 @@ static __always_inline int forged_source(struct __sk_buff *skb, __u32 src)
 	__u8 mac[6];
 	if (!want)
 		return 1;
-	if (bpf_skb_load_bytes(skb, 6, mac, 6) < 0)
+	/* Straight from the packet when the Ethernet header is in the linear part, as load_ip reads. */
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	if ((void *)(eth + 1) <= data_end)
+		__builtin_memcpy(mac, eth->h_source, 6);
+	else if (bpf_skb_load_bytes(skb, 6, mac, 6) < 0)
 		return 1;
 	for (int i = 0; i < 6; i++)
 		if (mac[i] != want->addr[i])
@@ -692,13 +743,6 @@ static __always_inline int next_hop(struct __sk_buff *skb, const struct iphdr *i
 	return 1;
 }
 
-/* Folds a 32-bit one's-complement sum to 16 bits. */
-static __always_inline __u16 csum_fold32(__u32 sum)
-{
-	sum = (sum & 0xffff) + (sum >> 16);
-	return (sum & 0xffff) + (sum >> 16);
-}
-
 /*
  * Rewrites side `s` of an eligible packet from `old_addr` to `new_addr`, takes one from the TTL (the forwarding the
  * stack would have done), writes the next hop's Ethernet header and redirects to the egress device.
@@ -733,11 +777,7 @@ static __always_inline int fast_forward(struct __sk_buff *skb, const struct iphd
 	struct ethhdr *eth = data;
 	struct iphdr *iph = data + ETH_HLEN;
 
-	/* ~HC + ~m + m' over the address's two 16-bit words; byte order does not matter to a one's-complement sum. */
-	__u32 sum = (__u16)~iph->check;
-	sum += (__u16)~(old_addr & 0xffff) + (__u16)~(old_addr >> 16);
-	sum += (new_addr & 0xffff) + (new_addr >> 16);
-	__u16 check = ~csum_fold32(sum);
+	__u16 check = csum_replace_addr(iph->check, old_addr, new_addr);
 	/* TTL - 1: the header's TTL/protocol word drops by 0x0100, so its checksum rises by as much (end-around). */
 	__u32 ttl_check = (__u32)check + bpf_htons(0x0100);
 	iph->check = (__u16)(ttl_check + (ttl_check >= 0xffff));
@@ -760,25 +800,25 @@ static __always_inline int fast_forward(struct __sk_buff *skb, const struct iphd
 }
 
 /* Inbound: a floating destination to its fixed address, straight to the internal device. -1: not taken. */
-static __always_inline int fast_inbound(struct __sk_buff *skb, const struct router_config *cfg)
+static __always_inline int fast_inbound(struct __sk_buff *skb, const struct router_config *cfg,
+					const struct iphdr *ip)
 {
-	struct iphdr ip;
 	struct bpf_fib_lookup fib;
-	if (!(cfg->flags & CONFIG_FAST_PATH) || !load_ip(skb, &ip) || !fast_eligible(skb, &ip))
+	if (!(cfg->flags & CONFIG_FAST_PATH) || !fast_eligible(skb, ip))
 		return -1;
 	/* A floating address of a port forwarding has no 1:1 entry, so a hit here is never a forwarded port. */
-	__u32 fip = ip.daddr;
+	__u32 fip = ip->daddr;
 	__u32 *fixed = bpf_map_lookup_elem(&fip2fixed, &fip);
 	if (!fixed)
 		return -1;
 	__u32 new_addr = *fixed;
-	if (!next_hop(skb, &ip, ip.saddr, new_addr, &fib))
+	if (!next_hop(skb, ip, ip->saddr, new_addr, &fib))
 		return -1;
 	/* QoS as on the tc path: the floating IP's inbound limits, once (a packet passed to the stack meets them there). */
 	if (over_limit(fip, ip_len(skb), 1))
 		return TC_ACT_SHOT;
 	count(fip, skb->len, 1);
-	return fast_forward(skb, &ip, DST, fip, new_addr, &fib);
+	return fast_forward(skb, ip, DST, fip, new_addr, &fib);
 }
 
 /*
@@ -808,24 +848,29 @@ SEC("tc")
 int gw_ingress(struct __sk_buff *skb)
 {
 	struct router_config *cfg = router_config();
-	if (cfg && (cfg->flags & CONFIG_ANTI_SPOOFING) && addressed_inside(skb))
+	/* The header is read once, here: everything below that is not IPv4 would have passed untouched anyway. */
+	struct iphdr ip;
+	if (!load_ip(skb, &ip))
+		return TC_ACT_OK;
+	if (cfg && (cfg->flags & CONFIG_ANTI_SPOOFING) && addressed_inside(ip.daddr))
 		return TC_ACT_SHOT;
 #ifndef SFIP_NO_FAST_PATH
 	if (cfg) {
-		int verdict = fast_inbound(skb, cfg);
+		int verdict = fast_inbound(skb, cfg, &ip);
 		if (verdict >= 0)
 			return verdict;
 	}
 #endif
-	__u32 fip = 0;
+	__u32 fip = 0, fixed;
 	if (forwarding_on(cfg)) {
 		fip = forward(skb, DST, &pf_in);
 		if (!fip)
 			/* Errors about packets a forwarded port sent quote FIP:external as their source. */
 			fip = forward_icmp_error(skb, SRC, &pf_in);
 	}
+	/* forward() and forward_icmp_error() leave the outer header as it was when they find nothing. */
 	if (!fip)
-		fip = translate(skb, DST, &fip2fixed);
+		fip = translate(skb, &ip, DST, &fip2fixed, &fixed);
 	if (fip) {
 		if (over_limit(fip, ip_len(skb), 1))
 			return TC_ACT_SHOT;
@@ -852,14 +897,12 @@ int gw_egress(struct __sk_buff *skb)
 			return TC_ACT_OK;
 		}
 	}
-	__u32 fixed = translate(skb, SRC, &fixed2fip);
-	if (fixed) {
-		__u32 *fip = bpf_map_lookup_elem(&fixed2fip, &fixed);
-		if (fip) {
-			if (over_limit(*fip, ip_len(skb), 0))
-				return TC_ACT_SHOT;
-			count(*fip, skb->len, 0);
-		}
+	struct iphdr ip;
+	__u32 fip;
+	if (load_ip(skb, &ip) && translate(skb, &ip, SRC, &fixed2fip, &fip)) {
+		if (over_limit(fip, ip_len(skb), 0))
+			return TC_ACT_SHOT;
+		count(fip, skb->len, 0);
 	}
 	return TC_ACT_OK;
 }
@@ -883,9 +926,12 @@ int int_ingress(struct __sk_buff *skb)
 	int pf_socket = pf && socket_in(skb, &ip, SRC, &pf_out);
 	if (pf_socket)
 		src_has_fip = 1;
+	/* Looked up once: the fast path and the hairpin case below both need it (forward() only changes the packet
+	 * when it returns a floating address, and then the program is done). */
+	int dst_floating = bpf_map_lookup_elem(&fip2fixed, &dst) != NULL;
 #ifndef SFIP_NO_FAST_PATH
 	/* Past anti-spoofing; hairpin (a floating destination) and forwarded sockets take the stack's path. */
-	if (src_fip && !pf_socket && !bpf_map_lookup_elem(&fip2fixed, &dst)) {
+	if (src_fip && !pf_socket && !dst_floating) {
 		int verdict = fast_outbound(skb, cfg, &ip, *src_fip);
 		if (verdict >= 0)
 			return verdict;
@@ -907,14 +953,16 @@ int int_ingress(struct __sk_buff *skb)
 		}
 	}
 
-	if (bpf_map_lookup_elem(&fip2fixed, &dst)) {
+	if (dst_floating) {
 		/* Hairpin: a VM of this router reaches a floating IP of this router. The destination is translated
 		 * here, before routing; the source only on the way out (int_egress): a floating source would be one
 		 * of the router's own addresses and routing would drop the packet as a martian. */
 		__u32 len = skb->len;
 		if (over_limit(dst, ip_len(skb), 1))
 			return TC_ACT_SHOT;
-		translate(skb, DST, &fip2fixed);
+		__u32 fixed;
+		/* Port forwarding (above) found nothing, so the header is still as load_ip read it. */
+		translate(skb, &ip, DST, &fip2fixed, &fixed);
 		count(dst, len, 1);
 		skb->mark |= cfg->hairpin_mark;
 		/* With a floating IP on both ends the whole exchange is stateless and untracked. A source without
@@ -950,14 +998,12 @@ int int_egress(struct __sk_buff *skb)
 			return TC_ACT_OK;
 		}
 	}
-	__u32 fixed = translate(skb, SRC, &fixed2fip);
-	if (fixed) {
-		__u32 *fip = bpf_map_lookup_elem(&fixed2fip, &fixed);
-		if (fip) {
-			if (over_limit(*fip, ip_len(skb), 0))
-				return TC_ACT_SHOT;
-			count(*fip, len, 0);
-		}
+	struct iphdr ip;
+	__u32 fip;
+	if (load_ip(skb, &ip) && translate(skb, &ip, SRC, &fixed2fip, &fip)) {
+		if (over_limit(fip, ip_len(skb), 0))
+			return TC_ACT_SHOT;
+		count(fip, len, 0);
 	}
 	return TC_ACT_OK;
 }

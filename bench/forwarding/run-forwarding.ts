@@ -46,6 +46,12 @@ export interface ForwardingOptions {
    * samples belongs to the one configuration measured (bench/nft-ablation.ts --perf).
    */
   readonly withoutPlain?: boolean;
+  /**
+   * false: leave kernel.bpf_stats_enabled as it is, and record no program time. With it on, every BPF program run
+   * also reads the clock twice and updates its counters, which the eBPF configurations pay per packet and plain
+   * routing does not.
+   */
+  readonly bpfStats?: boolean;
   readonly genCpu: number;
   readonly routerCpu: number;
   readonly seed: number;
@@ -138,7 +144,8 @@ export async function runForwarding(o: ForwardingOptions): Promise<ForwardingRes
   const macs = new Map<string, { gen: string; router: string }>();
   await buildTopology(t);
   // bpf_stats for the whole run (restored afterwards): the eBPF programs' own time per packet.
-  await withBpfStats(() => measure());
+  if (o.bpfStats === false) await measure();
+  else await withBpfStats(() => measure());
   const { log: _log, ...options } = o;
   return { options, configs, unavailable, installs, samples };
 
@@ -209,7 +216,8 @@ export async function runForwarding(o: ForwardingOptions): Promise<ForwardingRes
       await run('conntrack', ['-F'], { netns: r.namespace, okExitCodes: [1] });
       const before = await readSinkCounter(t, r.sinkDevice);
       const ebpf = !o.scratch?.has(config) && backendOf(config).backend === 'ebpf';
-      const programBefore = ebpf ? await gatewayIngressRuns(benchRouterId(config)) : null;
+      const programBefore =
+        ebpf && o.bpfStats !== false ? await gatewayIngressRuns(benchRouterId(config)) : null;
       const cpuBefore = kernelTimeNs(o.routerCpu);
       const softirqsBefore = netRxSoftirqs(o.routerCpu);
       const started = performance.now();
