@@ -38,6 +38,7 @@ export class LazyValidators {
           // As Fastify's own start would have said it (FST_ERR_SCH_VALIDATION_BUILD): which route, which part.
           throw new Error(
             `Failed building the validation schema for ${route.method} ${route.url}, ${route.httpPart}: ${(error as Error).message}`,
+            { cause: error },
           );
         }
         this.pending.delete(ensure);
