@@ -406,14 +406,19 @@ export class Agent extends EventEmitter {
   private async readChanges(): Promise<void> {
     const { store } = this.options;
     for (;;) {
-      const batch = await store.changesSince(this.lastSeq);
+      // Status-only changes (a converge writes 100,000) are left in the store where it can: they are skipped below.
+      const batch = await store.changesSince(this.lastSeq, undefined, { withoutStatusOnly: true });
       if (batch.truncated) {
         this.lastSeq = batch.latest;
         this.resyncAll('feed-truncated');
         return;
       }
-      if (batch.changes.length === 0) return;
-      this.lastSeq = batch.changes[batch.changes.length - 1]!.seq;
+      const through = Math.max(batch.changes.at(-1)?.seq ?? this.lastSeq, batch.through ?? this.lastSeq);
+      if (batch.changes.length === 0) {
+        this.lastSeq = through;
+        return;
+      }
+      this.lastSeq = through;
       const fipIds = new Set<string>();
       const routerIds = new Set<string>();
       const policyIds = new Set<string>();

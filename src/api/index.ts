@@ -5,3 +5,4 @@ export * from './rate-limit.js';
 export * from './public-url.js';
 export * from './json-body.js';
 export * from './refusal-limit.js';
+export { validatorsOf, type LazyValidators } from './lazy-validation.js';

@@ -30,6 +30,7 @@ import { subnets } from './resources/subnets.js';
 import { registerVersions } from './versions.js';
 import { registerJsonBodyParser } from './json-body.js';
 import { DEFAULT_PUBLIC_URL, type PublicUrl } from './public-url.js';
+import { LazyValidators, rememberValidators } from './lazy-validation.js';
 
 export interface ApiOptions {
   readonly store: Store;
@@ -88,6 +89,8 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     headersTimeout: Math.min(10_000, requestTimeout),
     connectionsCheckingInterval: Math.min(1000, requestTimeout / 2),
   };
+  // Compiled on first use or by compileAll (lazy-validation.ts): not on the event loop of a daemon's start.
+  const validators = new LazyValidators();
   const app = Fastify({
     ...(options.https ? { https: { ...options.https, ...server, minVersion: 'TLSv1.2' } } : { http: server }),
     requestTimeout,
@@ -117,7 +120,9 @@ export async function buildApi(options: ApiOptions): Promise<FastifyInstance> {
     ajv: {
       customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false },
     },
+    schemaController: { compilersFactory: { buildValidator: validators.buildValidator } },
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
+  rememberValidators(app, validators);
   app.setErrorHandler(errorHandler);
   registerJsonBodyParser(app);
   app.setNotFoundHandler(notFoundHandler);

@@ -2,7 +2,7 @@
 // It serves the Neutron API on the listening socket the primary shares; the agent, the audit log and the limits'
 // counts stay in the primary, which this process reaches over the cluster's IPC channel.
 import cluster from 'node:cluster';
-import { buildApi, DEFAULT_PUBLIC_URL } from '../api/index.js';
+import { buildApi, DEFAULT_PUBLIC_URL, validatorsOf } from '../api/index.js';
 import { grantedRateStore } from '../api/shared-rate-limit.js';
 import type { ForwardedRecord } from '../api/forwarded-records.js';
 import { connectStore, isAgentRegistry } from '../store/index.js';
@@ -130,6 +130,10 @@ async function main(): Promise<void> {
     const url = await app.listen({ host: config.host, port: config.port });
     endpoint ??= url;
     send({ type: 'listening', url });
+    // Compiled on first use (lazy-validation.ts); the rest now, before most first requests arrive.
+    validatorsOf(app)
+      ?.compileAll()
+      .catch((error) => log.error({ err: (error as Error).message }, 'cannot compile an API validator'));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? null;
     send({ type: 'listen-failed', code, message: (error as Error).message });

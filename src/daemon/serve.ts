@@ -9,6 +9,7 @@ import { DEFAULT_RATE_LIMIT, DEFAULT_REFUSAL_LIMIT } from '../api/rate-limit-spe
 import {
   AuditLog,
   buildApi,
+  validatorsOf,
   DEFAULT_PUBLIC_URL,
   RefusalTracker,
   type AuthMode,
@@ -366,6 +367,11 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       log.info('agent reconciled every router');
     })
     .catch((error) => log.error({ err: (error as Error).message }, 'agent failed to start'));
+  // The API's validators compile on first use; the rest once the agent's first passes are done (or now, without
+  // an agent), so that their compile never holds up a converge or a restart, nor a later first request.
+  const compiled = Promise.resolve(agentRunning)
+    .then(() => validatorsOf(app)?.compileAll())
+    .catch((error) => log.error({ err: (error as Error).message }, 'cannot compile an API validator'));
   const heapTrimmer = new HeapTrimmer({ log: log.child({ component: 'heap' }) });
   heapTrimmer.start();
   return {
@@ -388,6 +394,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       await app.close();
       if (internalSocket) rmSync(internalSocket, { force: true });
       await agentRunning;
+      await compiled;
       await (nodeAgent ?? agent)?.stop();
       await store.close();
       audit.close();

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Kind, KindMap, Tx, View } from '../model/index.js';
-import type { ChangeBatch, Store } from '../store/index.js';
+import type { ChangeBatch, ChangesOptions, Store } from '../store/index.js';
 
 /**
  * The store as the agent in the primary sees it when API workers write: `onChange` also fires on `wake()`, which
@@ -38,8 +38,8 @@ export class WokenStore implements Store {
     return this.inner.updateStatuses(kind, ids, next);
   }
 
-  changesSince(seq: number, limit?: number): Promise<ChangeBatch> {
-    return this.inner.changesSince(seq, limit);
+  changesSince(seq: number, limit?: number, options?: ChangesOptions): Promise<ChangeBatch> {
+    return this.inner.changesSince(seq, limit, options);
   }
 
   onChange(listener: () => void): () => void {

@@ -20,6 +20,20 @@ export interface ChangeBatch {
   readonly latest: number;
   /** True when `since` is older than the retained history: the reader must re-list everything. */
   readonly truncated: boolean;
+  /**
+   * With `withoutStatusOnly`, where the store left off: every change up to here that is not status-only is in
+   * `changes`, so the reader goes on after it (it may lie past the last change returned, and equal `latest`).
+   * Absent: the reader goes on after the last change returned.
+   */
+  readonly through?: number;
+}
+
+export interface ChangesOptions {
+  /**
+   * Leave status-only changes out (a store may still return some): for a reader that skips them anyway (the
+   * agent), which a converge's 100,000 status changes otherwise cost 0.27 s of CPU just to pass over.
+   */
+  readonly withoutStatusOnly?: boolean;
 }
 
 /**
@@ -45,7 +59,7 @@ export interface Store {
     ids: readonly string[],
     next: (current: KindMap[K], index: number) => KindMap[K] | undefined,
   ): Promise<number>;
-  changesSince(seq: number, limit?: number): Promise<ChangeBatch>;
+  changesSince(seq: number, limit?: number, options?: ChangesOptions): Promise<ChangeBatch>;
   /** Called after every local commit, so an in-process agent reacts without polling delay. */
   onChange(listener: () => void): () => void;
   close(): Promise<void>;

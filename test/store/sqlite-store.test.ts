@@ -5,7 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { createNetwork, createSubnet } from '../../src/model/index.js';
+import {
+  createFloatingIp,
+  createNetwork,
+  createSubnet,
+  updateFloatingIp,
+  withFloatingIpStatus,
+} from '../../src/model/index.js';
 import { SqliteStore, StoreError } from '../../src/store/index.js';
 import { adminContext } from '../support/model-fixture.js';
 import { runStoreContract } from './store-contract.js';
@@ -105,5 +111,38 @@ describe('sqlite store', () => {
     const again = new SqliteStore({ path });
     assert.deepEqual((await again.read((v) => v.list('network').map((x) => x.id))).sort(), ids.sort());
     await again.close();
+  });
+
+  it('leaves status-only changes out of a feed read that asks so, and says it read to the end', async () => {
+    const ctx = adminContext();
+    const store = new SqliteStore({ path: join(dir, 'status-feed.db') });
+    const fip = await store.update((tx) => {
+      const net = createNetwork(tx, ctx, { name: 'pub', external: true });
+      createSubnet(tx, ctx, { networkId: net.id, cidr: '203.0.113.0/24' });
+      return createFloatingIp(tx, ctx, { floatingNetworkId: net.id });
+    });
+    const start = (await store.changesSince(0)).latest;
+    const status = (to: 'ACTIVE' | 'DOWN') =>
+      store.updateStatuses('floatingip', [fip.id], (current) =>
+        withFloatingIpStatus(ctx, current, { routerId: null, fixedIpAddress: null }, to, ''),
+      );
+    await status('ACTIVE');
+    await store.update((tx) => updateFloatingIp(tx, ctx, fip.id, { description: 'x' }));
+    await status('DOWN');
+    const all = await store.changesSince(start);
+    assert.deepEqual(
+      all.changes.map((c) => c.statusOnly ?? false),
+      [true, false, true],
+    );
+    const batch = await store.changesSince(start, 10, { withoutStatusOnly: true });
+    assert.deepEqual(
+      batch.changes.map((c) => [c.id, c.statusOnly]),
+      [[fip.id, undefined]],
+    );
+    assert.equal(batch.through, all.latest, 'past the status-only change after the last one returned');
+    // A full page may stop short of the feed's end: it goes on after its last change only.
+    const page = await store.changesSince(start, 1, { withoutStatusOnly: true });
+    assert.equal(page.through, all.changes[1]!.seq);
+    await store.close();
   });
 });

@@ -387,6 +387,45 @@ export function runStoreContract(name: string, open: () => Promise<Store>): void
         await store.close();
       });
 
+      it('lets a reader that skips status-only changes follow the feed without them, to its end', async () => {
+        const store = await open();
+        const { fips } = await threeFloatingIps(store);
+        const [a, b, c] = fips as [FloatingIp, FloatingIp, FloatingIp];
+        const start = (await store.changesSince(0)).latest;
+        const active = (current: FloatingIp) =>
+          withFloatingIpStatus(ctx, current, unassociated, 'ACTIVE', '');
+        // Status-only changes around and between ordinary ones, the last change of the feed status-only.
+        await store.updateStatuses('floatingip', [a.id, b.id], active);
+        await store.update((tx) => updateFloatingIp(tx, ctx, a.id, { description: 'x' }));
+        await store.updateStatuses('floatingip', [c.id], active);
+        await store.update((tx) => updateFloatingIp(tx, ctx, b.id, { description: 'y' }));
+        await store.updateStatuses('floatingip', [a.id, b.id, c.id], (current) =>
+          withFloatingIpStatus(ctx, current, unassociated, 'DOWN', ''),
+        );
+        const all = (await store.changesSince(start)).changes;
+        const latest = all.at(-1)!.seq;
+        const wanted = all.filter((ch) => !ch.statusOnly).map((ch) => [ch.seq, ch.id]);
+        assert.deepEqual(
+          wanted.map(([, id]) => id),
+          [a.id, b.id],
+        );
+        // As the agent reads: pages of one, going on after `through` (or after the last change without it).
+        for (const limit of [1, 10]) {
+          let seq = start;
+          const seen: (string | number)[][] = [];
+          for (let pages = 0; pages < 20; pages++) {
+            const batch = await store.changesSince(seq, limit, { withoutStatusOnly: true });
+            seen.push(...batch.changes.filter((ch) => !ch.statusOnly).map((ch) => [ch.seq, ch.id]));
+            const next = Math.max(batch.changes.at(-1)?.seq ?? seq, batch.through ?? seq);
+            if (batch.changes.length === 0 && next === seq) break;
+            seq = next;
+          }
+          assert.deepEqual(seen, wanted, `every ordinary change once, in order (pages of ${limit})`);
+          assert.equal(seq, latest, 'the reader ends at the end of the feed');
+        }
+        await store.close();
+      });
+
       it('commits nothing when nothing is to be written', async () => {
         const store = await open();
         const { fips } = await threeFloatingIps(store);
