@@ -127,7 +127,14 @@ describe(`sfip serve --api-workers ${WORKERS}`, () => {
     );
     const ok = statuses.filter((r) => r.status === 200).length;
     const limited = statuses.filter((r) => r.status === 429);
-    assert.equal(ok, RATE, `admitted ${ok} of ${3 * RATE}`);
+    const other = statuses
+      .filter((r) => r.status !== 200 && r.status !== 429)
+      .map((r) => `${r.status} ${r.body.slice(0, 200)}`);
+    assert.equal(
+      ok,
+      RATE,
+      `admitted ${ok} of ${3 * RATE}; neither admitted nor limited: ${other.join(' | ')}`,
+    );
     assert.equal(limited.length, 2 * RATE);
     assert.match(limited[0]!.body, /HTTPTooManyRequests/);
     // Answered by more than one worker, or the test would prove nothing.
