@@ -18,29 +18,15 @@ import { EbpfDataplane } from '../src/dataplane/ebpf/index.js';
 import { NftablesDataplane } from '../src/dataplane/nftables/nftables-backend.js';
 import type { Dataplane, DesiredRouter } from '../src/dataplane/types.js';
 import { run } from '../src/exec/run.js';
-import { buildLab, destroyLab, labNamespaces, type LabSpec } from '../src/lab/index.js';
+import { buildLab, destroyLab, labNamespaces, labRouter, type LabSpec } from '../src/lab/index.js';
 import type { IPv4 } from '../src/model/index.js';
 
 const reps = Number(process.argv[2] ?? 5);
 const packets = Number(process.argv[3] ?? 300_000);
 const rate = Number(process.argv[4] ?? 100_000);
 
-const spec: LabSpec = {
-  prefix: `tbf${process.pid % 10000}`,
-  routers: [
-    {
-      name: 'r1',
-      externalCidr: '203.0.113.0/24',
-      upstreamIp: '203.0.113.1',
-      gatewayIp: '203.0.113.2',
-      poolStart: '203.0.113.10',
-      poolEnd: '203.0.113.250',
-      internalCidr: '10.0.0.0/24',
-      internalGatewayIp: '10.0.0.1',
-      vms: [{ name: 'vm1', ip: '10.0.0.11' }],
-    },
-  ],
-};
+// One router, one VM: the demo's addresses.
+const spec: LabSpec = { prefix: `tbf${process.pid % 10000}`, routers: [labRouter('r1', '203.0.113', 1)] };
 const r1 = spec.routers[0]!;
 const ns = {
   ext: labNamespaces.external(spec, r1),

@@ -23,7 +23,7 @@ import { DEFAULT_OBJECT_PATH } from '../src/dataplane/ebpf/object.js';
 import { listGenerations } from '../src/dataplane/ebpf/read.js';
 import type { DesiredRouter } from '../src/dataplane/types.js';
 import { run } from '../src/exec/run.js';
-import { buildLab, destroyLab, labNamespaces, type LabSpec } from '../src/lab/index.js';
+import { buildLab, destroyLab, labNamespaces, labRouter, type LabSpec } from '../src/lab/index.js';
 import type { IPv4 } from '../src/model/index.js';
 import { summarize } from './stats.js';
 
@@ -42,22 +42,8 @@ const objects: [string, string][] = [
     .map((x) => x.split('=') as [string, string]),
 ];
 
-const spec: LabSpec = {
-  prefix: `tpr${process.pid % 10000}`,
-  routers: [
-    {
-      name: 'r1',
-      externalCidr: '203.0.113.0/24',
-      upstreamIp: '203.0.113.1',
-      gatewayIp: '203.0.113.2',
-      poolStart: '203.0.113.10',
-      poolEnd: '203.0.113.250',
-      internalCidr: '10.0.0.0/24',
-      internalGatewayIp: '10.0.0.1',
-      vms: [{ name: 'vm1', ip: '10.0.0.11' }],
-    },
-  ],
-};
+// One router, one VM: the demo's addresses.
+const spec: LabSpec = { prefix: `tpr${process.pid % 10000}`, routers: [labRouter('r1', '203.0.113', 1)] };
 const r1 = spec.routers[0]!;
 const FIP = '203.0.113.21';
 const desired = (routerId: string): DesiredRouter => ({
