@@ -1,7 +1,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import type { Runner } from '../../exec/run.js';
 import type { BackendPlan } from '../types.js';
-import { createMaps, loadPrograms } from './bpftool.js';
+import { bpftoolBuilder, type GenerationBuilder } from './bpftool.js';
 import { MAP_SPECS, type MapName } from './layout.js';
 import {
   changeAddressMap,
@@ -28,6 +28,8 @@ export interface ApplyContext {
   readonly objectPath: string;
   readonly routerDir: string;
   readonly capacity: number;
+  /** Builds new generations; null: bpftool through `run`. */
+  readonly loader: GenerationBuilder | null;
 }
 
 /**
@@ -48,7 +50,10 @@ export async function applyEbpf(plan: BackendPlan, context: ApplyContext): Promi
     const generation =
       batch.generation ?? generationName(await loadObject(context.objectPath), context.capacity);
     const genDir = `${context.routerDir}/${generation}`;
-    if (batch.build) await buildGeneration(run, genDir, batch.capacity, context.objectPath);
+    if (batch.build) {
+      const builder = context.loader ?? bpftoolBuilder(run);
+      await buildGeneration(builder, genDir, batch.capacity, context.objectPath);
+    }
     const maps = openMaps(genDir);
     try {
       writeEntries(maps, batch);
@@ -64,13 +69,18 @@ export async function applyEbpf(plan: BackendPlan, context: ApplyContext): Promi
   }
 }
 
-async function buildGeneration(run: Runner, genDir: string, capacity: number, objectPath: string) {
+async function buildGeneration(
+  builder: GenerationBuilder,
+  genDir: string,
+  capacity: number,
+  objectPath: string,
+) {
   // A half-built generation (an earlier failure) is never attached: start it again from nothing.
   await rm(genDir, { recursive: true, force: true });
   await mkdir(genDir, { recursive: true });
   try {
-    await createMaps(run, genDir, capacity);
-    await loadPrograms(run, genDir, objectPath);
+    await builder.createMaps(genDir, capacity);
+    await builder.loadPrograms(genDir, objectPath);
   } catch (error) {
     await rm(genDir, { recursive: true, force: true });
     throw error;
