@@ -10,8 +10,17 @@
  *   map PATH TYPE KEY VALUE ENTRIES NAME FLAGS      create a map (TYPE is the kernel's number) and pin it at PATH
  *   load OBJECT PROGDIR MAPNAME=PIN...              load every program of OBJECT as a tc classifier, each named
  *                                                   map replaced by the map pinned at PIN; pin them under PROGDIR
+ *   tc NETNS qdisc DEV                              add a clsact qdisc on DEV unless it has one (never replaced:
+ *                                                   that would drop others' filters)
+ *   tc NETNS replace DEV ingress|egress PRIO HANDLE PROG
+ *                                                   attach (or atomically replace, as `tc filter replace`) a
+ *                                                   direct-action bpf filter running the program pinned at PROG
+ *   tc NETNS del DEV ingress|egress PRIO HANDLE     delete that filter
  *   fail TOKEN                                      always fails, naming TOKEN (the channel's marker)
- * Nothing is written on success. A failure writes "sfip-bpf-load: ..." lines on stderr; a refused program load
+ * NETNS is a network namespace's bind mount (/run/netns/NAME) or "-" for the helper's own. The tc commands do what
+ * `nsenter --net=NETNS tc -batch` did per router, through libbpf's netlink calls, without a process start.
+ * Nothing is written on success. The commands before a `fail` line are one request: the first that fails ends it,
+ * and the others up to the `fail` line are skipped. A failure writes "sfip-bpf-load: ..." lines on stderr; a refused program load
  * writes libbpf's messages too, the verifier's log between its BEGIN/END PROG LOAD LOG markers, as bpftool does.
  * libbpf's messages of a load that succeeds are dropped: the channel takes any text on stderr for an error.
  * A last line without its newline at end of input is not run (a request cut short by a killed agent).
@@ -21,6 +30,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +52,11 @@ static int collect(enum libbpf_print_level level, const char *format, va_list ar
   return vfprintf(messages_stream, format, args);
 }
 
+/* Set by a failed command: the rest of its request is skipped, up to the channel's marker (`fail TOKEN`). */
+static int failed;
+
 static void fail(const char *format, ...) {
+  failed = 1;
   va_list args;
   va_start(args, format);
   fputs("sfip-bpf-load: ", stderr);
@@ -138,11 +154,86 @@ out:
   messages_size = 0;
 }
 
+/* The helper's own network namespace, to come back to after a tc command in a router's. */
+static int home_netns = -1;
+
+static int enter_netns(const char *path) {
+  if (!strcmp(path, "-")) return 0;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    fail("cannot open network namespace %s: %s", path, strerror(errno));
+    return -1;
+  }
+  int error = setns(fd, CLONE_NEWNET);
+  if (error) fail("cannot enter network namespace %s: %s", path, strerror(errno));
+  close(fd);
+  return error;
+}
+
+static void leave_netns(const char *path) {
+  /* Failing to come back would run every later command in the wrong namespace: better to die and be restarted. */
+  if (strcmp(path, "-") && setns(home_netns, CLONE_NEWNET)) {
+    fail("cannot return to the helper's network namespace: %s", strerror(errno));
+    exit(1);
+  }
+}
+
+/* tc NETNS qdisc DEV | tc NETNS replace DEV DIR PRIO HANDLE PROG | tc NETNS del DEV DIR PRIO HANDLE */
+static void tc_command(char **words, int count) {
+  int replace = count == 8 && !strcmp(words[2], "replace"), del = count == 7 && !strcmp(words[2], "del");
+  int qdisc = count == 4 && !strcmp(words[2], "qdisc");
+  unsigned long priority = 0, handle = 0;
+  if (!(replace || del || qdisc) ||
+      ((replace || del) && ((strcmp(words[4], "ingress") && strcmp(words[4], "egress")) ||
+                            parse_uint(words[5], 0xffff, &priority) || priority == 0 ||
+                            parse_uint(words[6], 0xffffffffUL, &handle) || handle == 0))) {
+    fail("usage: tc NETNS qdisc DEV | tc NETNS replace DEV ingress|egress PRIO HANDLE PROG | tc NETNS del DEV "
+         "ingress|egress PRIO HANDLE");
+    return;
+  }
+  if (enter_netns(words[1])) return;
+  int ifindex = (int)if_nametoindex(words[3]);
+  if (!ifindex) {
+    fail("cannot find device %s: %s", words[3], strerror(errno));
+    goto out;
+  }
+  DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+                      .attach_point = qdisc || !strcmp(words[4], "ingress") ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+  if (qdisc) {
+    /* Creates clsact (both hooks); one that exists already is left as it is. */
+    int error = bpf_tc_hook_create(&hook);
+    if (error && error != -EEXIST) fail("cannot add clsact on %s: %s", words[3], strerror(-error));
+    goto out;
+  }
+  DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = (__u32)handle, .priority = (__u32)priority);
+  if (del) {
+    int error = bpf_tc_detach(&hook, &opts);
+    if (error) fail("cannot delete the filter on %s %s: %s", words[3], words[4], strerror(-error));
+    goto out;
+  }
+  int fd = bpf_obj_get(words[7]);
+  if (fd < 0) {
+    fail("cannot open pinned program %s: %s", words[7], strerror(errno));
+    goto out;
+  }
+  opts.prog_fd = fd;
+  opts.flags = BPF_TC_F_REPLACE;
+  int error = bpf_tc_attach(&hook, &opts);
+  if (error) fail("cannot attach %s on %s %s: %s", words[7], words[3], words[4], strerror(-error));
+  close(fd);
+out:
+  leave_netns(words[1]);
+}
+
 int main(void) {
   /* Errors must reach the agent in order and at once: it waits for the marker's error after each request. */
   setvbuf(stderr, NULL, _IONBF, 0);
   libbpf_set_print(collect);
-  libbpf_set_strict_mode(LIBBPF_STRICT_ALL);
+  home_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (home_netns < 0) {
+    fail("cannot open the helper's network namespace: %s", strerror(errno));
+    return 1;
+  }
   char *line = NULL;
   size_t capacity = 0;
   ssize_t length;
@@ -159,14 +250,20 @@ int main(void) {
       words[count++] = word;
     }
     if (count == 0) continue;
+    /* A request stops at its first failure, as `tc -batch` and `bpftool batch` do: nothing after it runs. */
+    if (failed && strcmp(words[0], "fail")) continue;
     if (count < 0)
       fail("a line of more than %d words", MAX_WORDS);
     else if (!strcmp(words[0], "map"))
       create_map(words, count);
     else if (!strcmp(words[0], "load"))
       load_programs(words, count);
-    else if (!strcmp(words[0], "fail") && count == 2)
+    else if (!strcmp(words[0], "tc"))
+      tc_command(words, count);
+    else if (!strcmp(words[0], "fail") && count == 2) {
       fail("no command (%s)", words[1]);
+      failed = 0;
+    }
     else
       fail("unknown command '%s'", words[0]);
   }

@@ -1,7 +1,8 @@
 import { mkdir, rm } from 'node:fs/promises';
 import type { Runner } from '../../exec/run.js';
 import type { BackendPlan } from '../types.js';
-import { bpftoolBuilder, type GenerationBuilder } from './bpftool.js';
+import { bpftoolBuilder } from './bpftool.js';
+import type { KernelLoader } from './loader.js';
 import { MAP_SPECS, type MapName } from './layout.js';
 import {
   changeAddressMap,
@@ -28,8 +29,8 @@ export interface ApplyContext {
   readonly objectPath: string;
   readonly routerDir: string;
   readonly capacity: number;
-  /** Builds new generations; null: bpftool through `run`. */
-  readonly loader: GenerationBuilder | null;
+  /** Builds new generations and attaches them; null: bpftool and tc through `run`. */
+  readonly loader: KernelLoader | null;
 }
 
 /**
@@ -61,8 +62,10 @@ export async function applyEbpf(plan: BackendPlan, context: ApplyContext): Promi
       for (const m of maps.values()) m.close();
     }
     if (batch.nft !== null) await run('nft', ['-f', '-'], { netns: target.namespace, input: batch.nft });
-    if (batch.tc !== null)
-      await runInNetns(run, target.namespace, 'tc', ['-batch', '-'], { input: batch.tc });
+    if (batch.tc !== null) {
+      if (context.loader) await context.loader.tcBatch(target.namespace, batch.tc);
+      else await runInNetns(run, target.namespace, 'tc', ['-batch', '-'], { input: batch.tc });
+    }
     for (const old of batch.dropGenerations) {
       await rm(`${context.routerDir}/${old}`, { recursive: true, force: true });
     }
@@ -70,7 +73,7 @@ export async function applyEbpf(plan: BackendPlan, context: ApplyContext): Promi
 }
 
 async function buildGeneration(
-  builder: GenerationBuilder,
+  builder: Pick<KernelLoader, 'createMaps' | 'loadPrograms'>,
   genDir: string,
   capacity: number,
   objectPath: string,

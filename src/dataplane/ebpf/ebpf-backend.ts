@@ -13,8 +13,7 @@ import type {
   RouterTarget,
 } from '../types.js';
 import { applyEbpf } from './apply.js';
-import { defaultLoader } from './loader.js';
-import type { GenerationBuilder } from './bpftool.js';
+import { defaultLoader, type KernelLoader } from './loader.js';
 import { pinnedProgramIds } from './program-ids.js';
 import { prunePins } from './prune.js';
 import { checkBpffs, checkObject } from './checks.js';
@@ -64,7 +63,7 @@ export class EbpfDataplane implements Dataplane<EbpfActualRouter> {
   /** Probed once: the kernel does not change under a running agent. */
   private support: Promise<FastPathSupport> | null = null;
   /** The long-lived loader, for the agent's own runner only: a test's runner sees every bpftool it asked for. */
-  private readonly loader: GenerationBuilder | null;
+  private readonly loader: KernelLoader | null;
 
   constructor(
     private readonly run: Runner = defaultRun,

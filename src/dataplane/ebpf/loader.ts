@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { NATIVE_DIR } from '../../paths.js';
 import { ChannelError, LineChannel, type ChannelSpec } from '../common/line-channel.js';
+import { parseNamespaceName } from '../../model/index.js';
 import { ProgramLoadError, type GenerationBuilder } from './bpftool.js';
 import { MAP_SPECS } from './layout.js';
 import { generationPaths } from './paths.js';
@@ -20,14 +21,21 @@ export function loaderChannelSpec(helper: string = BPF_LOAD_HELPER): ChannelSpec
   };
 }
 
+/** What the eBPF backend's apply asks of its long-lived loader: builds, and the tc batches that attach them. */
+export interface KernelLoader extends GenerationBuilder {
+  /** A batch of renderAttachBatch (tc.ts) in the namespace, stopping at its first failure as `tc -batch` does. */
+  tcBatch(namespace: string | null, batch: string): Promise<void>;
+}
+
 /**
- * Builds generations through one long-lived sfip-bpf-load process: the same maps and programs as the two bpftool
- * processes of bpftool.ts, for two lines on a pipe. A converge builds one generation per router, and each process
- * start costs the agent's event loop 4-9 ms; 100 routers paid that 200 times. The process lives in the agent's
- * own namespaces: maps, programs and pins belong to no network namespace. Requests are serialised; a build is
- * about 10 ms of the kernel's (mostly the verifier's) time.
+ * Builds and attaches generations through one long-lived sfip-bpf-load process: the same maps and programs as the
+ * two bpftool processes of bpftool.ts, and the same filters as `nsenter … tc -batch`, for a few lines on a pipe. A
+ * converge builds and attaches one generation per router, and each process start costs the agent's event loop
+ * 4-9 ms; 100 routers paid that 300 times. The process lives in the agent's own namespaces (maps, programs and
+ * pins belong to no network namespace) and enters a router's only for its tc commands. Requests are serialised;
+ * a build is about 10 ms of the kernel's (mostly the verifier's) time.
  */
-export class BpfLoader implements GenerationBuilder {
+export class BpfLoader implements KernelLoader {
   private readonly channel: LineChannel;
 
   constructor(spec: ChannelSpec = loaderChannelSpec()) {
@@ -63,9 +71,36 @@ export class BpfLoader implements GenerationBuilder {
     }
   }
 
+  tcBatch(namespace: string | null, batch: string): Promise<void> {
+    const netns = namespace === null ? '-' : `/run/netns/${parseNamespaceName(namespace)}`;
+    return this.channel.request(loaderTcLines(netns, batch).join('\n'));
+  }
+
   close(): void {
     this.channel.close();
   }
+}
+
+/**
+ * The loader's commands for a tc batch. It takes exactly the three kinds of line renderAttachBatch writes, and
+ * refuses anything else rather than guess what tc would have made of it.
+ */
+export function loaderTcLines(netns: string, batch: string): string[] {
+  return batch
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => {
+      let m = /^qdisc add dev (\S+) clsact$/.exec(line);
+      if (m) return `tc ${netns} qdisc ${m[1]}`;
+      m =
+        /^filter replace dev (\S+) (ingress|egress) prio (\d+) handle (\d+) bpf da object-pinned (\S+)$/.exec(
+          line,
+        );
+      if (m) return `tc ${netns} replace ${m[1]} ${m[2]} ${m[3]} ${m[4]} ${word(m[5]!)}`;
+      m = /^filter del dev (\S+) (ingress|egress) prio (\d+) handle (\d+) bpf$/.exec(line);
+      if (m) return `tc ${netns} del ${m[1]} ${m[2]} ${m[3]} ${m[4]}`;
+      throw new Error(`sfip-bpf-load cannot run the tc command '${line}'`);
+    });
 }
 
 /** The helper splits lines at spaces: a path with a space, a newline or `=` would be read as something else. */
@@ -75,7 +110,7 @@ function word(path: string): string {
 }
 
 /** The agent's loader when the helper is built; without it, generations are built with bpftool. */
-export function defaultLoader(): BpfLoader | null {
+export function defaultLoader(): KernelLoader | null {
   shared ??= existsSync(BPF_LOAD_HELPER) ? new BpfLoader() : null;
   return shared;
 }
