@@ -10,8 +10,8 @@
  *   map PATH TYPE KEY VALUE ENTRIES NAME FLAGS      create a map (TYPE is the kernel's number) and pin it at PATH
  *   load OBJECT PROGDIR MAPNAME=PIN...              load every program of OBJECT as a tc classifier, each named
  *                                                   map replaced by the map pinned at PIN; pin them under PROGDIR
- *   tc NETNS qdisc DEV                              add a clsact qdisc on DEV unless it has one (never replaced:
- *                                                   that would drop others' filters)
+ *   tc NETNS qdisc DEV                              add a clsact qdisc on DEV; fails if it has one (never
+ *                                                   replaced: that would drop others' filters)
  *   tc NETNS replace DEV ingress|egress PRIO HANDLE PROG
  *                                                   attach (or atomically replace, as `tc filter replace`) a
  *                                                   direct-action bpf filter running the program pinned at PROG
@@ -200,9 +200,13 @@ static void tc_command(char **words, int count) {
   DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
                       .attach_point = qdisc || !strcmp(words[4], "ingress") ? BPF_TC_INGRESS : BPF_TC_EGRESS);
   if (qdisc) {
-    /* Creates clsact (both hooks); one that exists already is left as it is. */
+    /*
+     * Creates clsact (both hooks), and fails where there is one (or another ingress qdisc), as `tc qdisc add` does:
+     * the agent asks only where its read found none, so one there now is news it must read, never something to
+     * build on unseen.
+     */
     int error = bpf_tc_hook_create(&hook);
-    if (error && error != -EEXIST) fail("cannot add clsact on %s: %s", words[3], strerror(-error));
+    if (error) fail("cannot add clsact on %s: %s", words[3], strerror(-error));
     goto out;
   }
   DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = (__u32)handle, .priority = (__u32)priority);

@@ -71,12 +71,18 @@ describe(
         const filters = JSON.parse(stdout) as { pref?: number; options?: { prog?: { name?: string } } }[];
         return filters.flatMap((f) => (f.options ? [`${f.pref} ${f.options.prog?.name}`] : []));
       };
-      const attach = (program: 'gw_ingress' | 'int_ingress') =>
-        renderAttachBatch([{ device: 'qg-t', direction: 'ingress', program }], paths.program, ['qg-t'], []);
-      await loader.tcBatch(namespace, attach('gw_ingress'));
+      const attach = (program: 'gw_ingress' | 'int_ingress', needClsact: string[]) =>
+        renderAttachBatch([{ device: 'qg-t', direction: 'ingress', program }], paths.program, needClsact, []);
+      await loader.tcBatch(namespace, attach('gw_ingress', ['qg-t']));
       assert.deepEqual(await filterIds('ingress'), ['24347 gw_ingress']);
-      // The qdisc exists now: adding it again leaves it (and its filter) as they are; the filter's program is swapped.
-      await loader.tcBatch(namespace, attach('int_ingress'));
+      // A clsact that is there already fails the batch, as `tc qdisc add` does, and nothing after it runs.
+      await assert.rejects(
+        loader.tcBatch(namespace, attach('int_ingress', ['qg-t'])),
+        /cannot add clsact on qg-t/,
+      );
+      assert.deepEqual(await filterIds('ingress'), ['24347 gw_ingress']);
+      // The filter's program is swapped in place.
+      await loader.tcBatch(namespace, attach('int_ingress', []));
       assert.deepEqual(await filterIds('ingress'), ['24347 int_ingress']);
       await loader.tcBatch(
         namespace,
