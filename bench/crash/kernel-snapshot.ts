@@ -67,7 +67,11 @@ async function routeLines(netns: string): Promise<string[]> {
     .map((l) => `route ${l.trim()}`);
 }
 
-/** qdiscs and filters of the gateway device, with kernel-assigned program ids removed. */
+/**
+ * qdiscs and filters of the gateway device, with kernel-assigned program ids removed: the `id N` tc prints, and the
+ * one in a filter's name, which libbpf's bpf_tc_attach (sfip-bpf-load) sets to `PROGRAM:[ID]` (tc itself named a
+ * pinned program `PIN:[*fsobj]`).
+ */
 async function tcLines(netns: string, device: string): Promise<string[]> {
   const out: string[] = [];
   for (const args of [
@@ -77,7 +81,7 @@ async function tcLines(netns: string, device: string): Promise<string[]> {
   ]) {
     const { stdout } = await run('tc', args, { netns, okExitCodes: [1, 2] });
     for (const l of stdout.split('\n').filter(Boolean))
-      out.push(`tc ${l.replace(/\bid \d+/g, 'id _').trim()}`);
+      out.push(`tc ${l.replace(/\bid \d+/g, 'id _').replace(/:\[\d+\]/g, ':[_]').trim()}`);
   }
   return out;
 }

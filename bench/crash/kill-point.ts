@@ -21,6 +21,8 @@ export function killPoint(children: readonly string[]): string {
     // reads and counter reads, which its command line cannot tell apart.
     if (base === 'sfip-nft-set-dump' && args.includes('(busy)'))
       return 'conntrack cleanup or set read (channel)';
+    // The eBPF backend's loader, busy: it builds generations (maps, programs) and attaches them (tc filters).
+    if (base === 'sfip-bpf-load' && args.includes('(busy)')) return 'eBPF build or attach (channel)';
     // The route writer in `ip -batch`'s place (bulk floating addresses).
     if (base === 'sfip-local-routes') return 'address batch';
     if (base === 'nft') return args.includes('-f') ? 'nft transaction' : 'nft read';
@@ -37,12 +39,13 @@ export function killPoint(children: readonly string[]): string {
 }
 
 export const KERNEL_TOOLS =
-  /(^|\/)(nft|ip|iptables[\w-]*|conntrack|tc|bpftool|nsenter|setpriv|sfip-local-routes|sfip-nft-set-dump)( |$)/;
+  /(^|\/)(nft|ip|iptables[\w-]*|conntrack|tc|bpftool|nsenter|setpriv|sfip-local-routes|sfip-nft-set-dump|sfip-bpf-load)( |$)/;
 
 /**
  * The tools that change the kernel: an nft transaction, an iptables restore, an address batch, conntrack deletes,
  * a tc batch, a bpftool batch, the route writer (sfip-local-routes, bulk addresses), and a request in flight in the agent's long-lived nft or ip process (deltas go
- * there) or set dump helper (conntrack deletes go there; a busy one may also be reading sets or counters). (The eBPF backend writes map entries in-process, through the bpf module.)
+ * there) or set dump helper (conntrack deletes go there; a busy one may also be reading sets or counters) or eBPF
+ * loader (generations built and attached there). (The eBPF backend writes map entries in-process, through the bpf module.)
  */
 export const APPLY_TOOLS =
-  /(^|\/| )(nft -f|iptables[\w-]*restore --noflush|ip -batch|sfip-local-routes|conntrack -D|tc -batch|bpftool batch|nft -i \(busy\)|sfip-nft-apply \(busy\)|ip -force -batch - \(busy\)|sfip-nft-set-dump --serve \(busy\))/;
+  /(^|\/| )(nft -f|iptables[\w-]*restore --noflush|ip -batch|sfip-local-routes|conntrack -D|tc -batch|bpftool batch|nft -i \(busy\)|sfip-nft-apply \(busy\)|ip -force -batch - \(busy\)|sfip-nft-set-dump --serve \(busy\)|sfip-bpf-load \(busy\))/;

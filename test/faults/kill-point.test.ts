@@ -39,4 +39,10 @@ it('names the kernel tool a killed serve was running, through its wrappers', () 
   assert.ok(APPLY_TOOLS.test(`${helper} (busy)`));
   assert.ok(!APPLY_TOOLS.test(helper));
   assert.ok(KERNEL_TOOLS.test(`${helper} (busy)`));
+  // The eBPF loader: builds and attaches generations, an apply point only while it works on a request.
+  const loader = '/opt/sfip/dist/native/sfip-bpf-load';
+  assert.equal(killPoint([`${loader} (busy)`]), 'eBPF build or attach (channel)');
+  assert.ok(APPLY_TOOLS.test(`${loader} (busy)`));
+  assert.ok(!APPLY_TOOLS.test(loader));
+  assert.ok(KERNEL_TOOLS.test(`${loader} (busy)`));
 });

@@ -1,7 +1,8 @@
 import { mkdir, rm } from 'node:fs/promises';
 import type { Runner } from '../../exec/run.js';
 import type { BackendPlan } from '../types.js';
-import { createMaps, loadPrograms } from './bpftool.js';
+import { bpftoolBuilder } from './bpftool.js';
+import type { KernelLoader } from './loader.js';
 import { MAP_SPECS, type MapName } from './layout.js';
 import {
   changeAddressMap,
@@ -28,6 +29,8 @@ export interface ApplyContext {
   readonly objectPath: string;
   readonly routerDir: string;
   readonly capacity: number;
+  /** Builds new generations and attaches them; null: bpftool and tc through `run`. */
+  readonly loader: KernelLoader | null;
 }
 
 /**
@@ -48,7 +51,10 @@ export async function applyEbpf(plan: BackendPlan, context: ApplyContext): Promi
     const generation =
       batch.generation ?? generationName(await loadObject(context.objectPath), context.capacity);
     const genDir = `${context.routerDir}/${generation}`;
-    if (batch.build) await buildGeneration(run, genDir, batch.capacity, context.objectPath);
+    if (batch.build) {
+      const builder = context.loader ?? bpftoolBuilder(run);
+      await buildGeneration(builder, genDir, batch.capacity, context.objectPath);
+    }
     const maps = openMaps(genDir);
     try {
       writeEntries(maps, batch);
@@ -56,21 +62,28 @@ export async function applyEbpf(plan: BackendPlan, context: ApplyContext): Promi
       for (const m of maps.values()) m.close();
     }
     if (batch.nft !== null) await run('nft', ['-f', '-'], { netns: target.namespace, input: batch.nft });
-    if (batch.tc !== null)
-      await runInNetns(run, target.namespace, 'tc', ['-batch', '-'], { input: batch.tc });
+    if (batch.tc !== null) {
+      if (context.loader) await context.loader.tcBatch(target.namespace, batch.tc);
+      else await runInNetns(run, target.namespace, 'tc', ['-batch', '-'], { input: batch.tc });
+    }
     for (const old of batch.dropGenerations) {
       await rm(`${context.routerDir}/${old}`, { recursive: true, force: true });
     }
   }
 }
 
-async function buildGeneration(run: Runner, genDir: string, capacity: number, objectPath: string) {
+async function buildGeneration(
+  builder: Pick<KernelLoader, 'createMaps' | 'loadPrograms'>,
+  genDir: string,
+  capacity: number,
+  objectPath: string,
+) {
   // A half-built generation (an earlier failure) is never attached: start it again from nothing.
   await rm(genDir, { recursive: true, force: true });
   await mkdir(genDir, { recursive: true });
   try {
-    await createMaps(run, genDir, capacity);
-    await loadPrograms(run, genDir, objectPath);
+    await builder.createMaps(genDir, capacity);
+    await builder.loadPrograms(genDir, objectPath);
   } catch (error) {
     await rm(genDir, { recursive: true, force: true });
     throw error;

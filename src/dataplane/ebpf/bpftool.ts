@@ -3,6 +3,24 @@ import { MAP_SPECS, PROGRAM_NAMES, type ProgramName } from './layout.js';
 import { generationPaths } from './paths.js';
 
 /**
+ * What builds a generation: its maps, created and pinned, then its programs, loaded against them. bpftool below;
+ * the agent's long-lived loader (loader.ts) where it is built.
+ */
+export interface GenerationBuilder {
+  createMaps(generationDir: string, capacity: number): Promise<void>;
+  /** Throws ProgramLoadError when the kernel refuses the programs. */
+  loadPrograms(generationDir: string, objectPath: string): Promise<void>;
+}
+
+/** Builds with two bpftool processes per generation. */
+export function bpftoolBuilder(run: Runner): GenerationBuilder {
+  return {
+    createMaps: (dir, capacity) => createMaps(run, dir, capacity),
+    loadPrograms: (dir, objectPath) => loadPrograms(run, dir, objectPath),
+  };
+}
+
+/**
  * Creates a generation's maps, pinned, in one bpftool batch. The backend creates the maps (rather than
  * letting libbpf create them from the object) so that it chooses their size and pin paths, and so that every
  * later program load reuses exactly these maps.

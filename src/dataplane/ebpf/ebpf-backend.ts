@@ -13,6 +13,7 @@ import type {
   RouterTarget,
 } from '../types.js';
 import { applyEbpf } from './apply.js';
+import { defaultLoader, type KernelLoader } from './loader.js';
 import { pinnedProgramIds } from './program-ids.js';
 import { prunePins } from './prune.js';
 import { checkBpffs, checkObject } from './checks.js';
@@ -61,12 +62,15 @@ export class EbpfDataplane implements Dataplane<EbpfActualRouter> {
   private readonly options: EbpfOptions;
   /** Probed once: the kernel does not change under a running agent. */
   private support: Promise<FastPathSupport> | null = null;
+  /** The long-lived loader, for the agent's own runner only: a test's runner sees every bpftool it asked for. */
+  private readonly loader: KernelLoader | null;
 
   constructor(
     private readonly run: Runner = defaultRun,
     options: Partial<EbpfOptions> = {},
   ) {
     this.options = { ...DEFAULT_EBPF_OPTIONS, ...options };
+    this.loader = run === defaultRun ? defaultLoader() : null;
     if (!Number.isInteger(this.options.capacity) || this.options.capacity < 1) {
       throw new Error(`eBPF map capacity ${this.options.capacity} is invalid: expected a positive integer`);
     }
@@ -179,6 +183,7 @@ export class EbpfDataplane implements Dataplane<EbpfActualRouter> {
       objectPath: await this.objectPath(),
       routerDir: this.routerDir(plan.target.routerId),
       capacity: this.options.capacity,
+      loader: this.loader,
     });
   }
 

@@ -1,0 +1,133 @@
+/**
+ * The eBPF backend's long-lived loader (native/bpf-load.c through loader.ts): the tc batches it takes, and a real
+ * helper process building and attaching a generation in a namespace of this test's own, under a pin root of its
+ * own, both removed at the end. Packets through attached programs are the conformance and wire suites' part.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { ProgramLoadError } from '../../src/dataplane/ebpf/bpftool.js';
+import { PIN_ROOT } from '../../src/dataplane/ebpf/layout.js';
+import { BPF_LOAD_HELPER, BpfLoader, loaderTcLines } from '../../src/dataplane/ebpf/loader.js';
+import { DEFAULT_OBJECT_PATH } from '../../src/dataplane/ebpf/object.js';
+import { generationPaths } from '../../src/dataplane/ebpf/paths.js';
+import { renderAttachBatch } from '../../src/dataplane/ebpf/tc.js';
+import { run } from '../../src/exec/run.js';
+
+describe('eBPF loader: tc batches', () => {
+  it('turns each kind of line renderAttachBatch writes into a loader command', () => {
+    const batch = renderAttachBatch(
+      [{ device: 'qg-1', direction: 'ingress', program: 'gw_ingress' }],
+      (p) => `/sys/fs/bpf/sfip/r/g0/progs/${p}`,
+      ['qg-1'],
+      [{ device: 'qr-2', direction: 'egress' }],
+    );
+    assert.deepEqual(loaderTcLines('/run/netns/r1', batch), [
+      'tc /run/netns/r1 qdisc qg-1',
+      'tc /run/netns/r1 replace qg-1 ingress 24347 1 /sys/fs/bpf/sfip/r/g0/progs/gw_ingress',
+      'tc /run/netns/r1 del qr-2 egress 24347 1',
+    ]);
+  });
+
+  it('refuses a line it does not know, and a path the helper would split', () => {
+    assert.throws(() => loaderTcLines('-', 'qdisc replace dev qg-1 clsact\n'), /cannot run the tc command/);
+    assert.throws(
+      () => loaderTcLines('-', 'filter replace dev qg-1 ingress prio 1 handle 1 bpf da object-pinned /a=b\n'),
+      /cannot be passed/,
+    );
+  });
+});
+
+const tag = `tbl${process.pid % 100000}`;
+const pinRoot = `${PIN_ROOT}-${tag}`;
+const namespace = `${tag}r`;
+
+describe(
+  'eBPF loader: the helper',
+  { skip: !existsSync(BPF_LOAD_HELPER) && 'sfip-bpf-load is not built' },
+  () => {
+    const loader = new BpfLoader();
+    before(async () => {
+      mkdirSync(pinRoot, { recursive: true });
+      await run('ip', ['netns', 'add', namespace]);
+      await run('ip', ['-n', namespace, 'link', 'add', 'qg-t', 'type', 'veth', 'peer', 'name', 'ext-t']);
+    });
+    after(async () => {
+      loader.close();
+      await run('ip', ['netns', 'del', namespace]).catch(() => undefined);
+      rmSync(pinRoot, { recursive: true, force: true });
+    });
+
+    it('builds a generation, attaches and swaps its programs, and detaches them', async () => {
+      const dir = `${pinRoot}/g1`;
+      mkdirSync(dir);
+      await loader.createMaps(dir, 16);
+      await loader.loadPrograms(dir, DEFAULT_OBJECT_PATH);
+      const paths = generationPaths(dir);
+      const filterIds = async (direction: string) => {
+        const { stdout } = await run('tc', ['-j', 'filter', 'show', 'dev', 'qg-t', direction], {
+          netns: namespace,
+        });
+        const filters = JSON.parse(stdout) as { pref?: number; options?: { prog?: { name?: string } } }[];
+        return filters.flatMap((f) => (f.options ? [`${f.pref} ${f.options.prog?.name}`] : []));
+      };
+      const attach = (program: 'gw_ingress' | 'int_ingress', needClsact: string[]) =>
+        renderAttachBatch([{ device: 'qg-t', direction: 'ingress', program }], paths.program, needClsact, []);
+      await loader.tcBatch(namespace, attach('gw_ingress', ['qg-t']));
+      assert.deepEqual(await filterIds('ingress'), ['24347 gw_ingress']);
+      // A clsact that is there already fails the batch, as `tc qdisc add` does, and nothing after it runs.
+      await assert.rejects(
+        loader.tcBatch(namespace, attach('int_ingress', ['qg-t'])),
+        /cannot add clsact on qg-t/,
+      );
+      assert.deepEqual(await filterIds('ingress'), ['24347 gw_ingress']);
+      // The filter's program is swapped in place.
+      await loader.tcBatch(namespace, attach('int_ingress', []));
+      assert.deepEqual(await filterIds('ingress'), ['24347 int_ingress']);
+      await loader.tcBatch(
+        namespace,
+        renderAttachBatch([], paths.program, [], [{ device: 'qg-t', direction: 'ingress' }]),
+      );
+      assert.deepEqual(await filterIds('ingress'), []);
+    });
+
+    it('stops a request at its first failure and runs the next request', async () => {
+      const batch = renderAttachBatch(
+        [
+          { device: 'nodev', direction: 'ingress', program: 'gw_ingress' },
+          { device: 'qg-t', direction: 'egress', program: 'gw_egress' },
+        ],
+        generationPaths(`${pinRoot}/g1`).program,
+        [],
+        [],
+      );
+      await assert.rejects(loader.tcBatch(namespace, batch), /cannot find device nodev/);
+      const { stdout } = await run('tc', ['-j', 'filter', 'show', 'dev', 'qg-t', 'egress'], {
+        netns: namespace,
+      });
+      assert.deepEqual(JSON.parse(stdout), [], 'the line after the failure did not run');
+      await loader.tcBatch(
+        namespace,
+        renderAttachBatch(
+          [{ device: 'qg-t', direction: 'egress', program: 'gw_egress' }],
+          generationPaths(`${pinRoot}/g1`).program,
+          [],
+          [],
+        ),
+      );
+    });
+
+    it('reports a program load that fails as a ProgramLoadError, with what libbpf said', async () => {
+      const dir = `${pinRoot}/g2`;
+      mkdirSync(dir);
+      // No maps in this generation: the load cannot reuse them.
+      const error = await loader.loadPrograms(dir, DEFAULT_OBJECT_PATH).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      assert.ok(error instanceof ProgramLoadError, `expected a ProgramLoadError, got ${String(error)}`);
+      assert.match(error.verifierLog, /cannot open pinned map .*g2\/fip2fixed/);
+      assert.ok(!existsSync(generationPaths(dir).programsDir), 'nothing pinned');
+    });
+  },
+);
