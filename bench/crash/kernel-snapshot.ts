@@ -81,7 +81,12 @@ async function tcLines(netns: string, device: string): Promise<string[]> {
   ]) {
     const { stdout } = await run('tc', args, { netns, okExitCodes: [1, 2] });
     for (const l of stdout.split('\n').filter(Boolean))
-      out.push(`tc ${l.replace(/\bid \d+/g, 'id _').replace(/:\[\d+\]/g, ':[_]').trim()}`);
+      out.push(
+        `tc ${l
+          .replace(/\bid \d+/g, 'id _')
+          .replace(/:\[\d+\]/g, ':[_]')
+          .trim()}`,
+      );
   }
   return out;
 }
