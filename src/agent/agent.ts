@@ -413,12 +413,8 @@ export class Agent extends EventEmitter {
         this.resyncAll('feed-truncated');
         return;
       }
-      const through = Math.max(batch.changes.at(-1)?.seq ?? this.lastSeq, batch.through ?? this.lastSeq);
-      if (batch.changes.length === 0) {
-        this.lastSeq = through;
-        return;
-      }
-      this.lastSeq = through;
+      this.lastSeq = Math.max(batch.changes.at(-1)?.seq ?? this.lastSeq, batch.through ?? this.lastSeq);
+      if (batch.changes.length === 0) return;
       const fipIds = new Set<string>();
       const routerIds = new Set<string>();
       const policyIds = new Set<string>();
