@@ -50,24 +50,9 @@ export function multiNodeLab(
 ): MultiNodeLabSpec {
   if (nodes.length > 8 || routerCount > 8)
     throw new Error('the multi-node lab has at most 8 nodes and 8 routers');
-  if (options.routed) {
-    return {
-      prefix,
-      nodes,
-      routers: Array.from({ length: routerCount }, (_, i) => ({
-        name: `r${i + 1}`,
-        internalCidr: `10.${i + 1}.0.0/24`,
-        internalGatewayIp: `10.${i + 1}.0.1`,
-        vmIp: `10.${i + 1}.0.11`,
-        gatewayIp: `192.0.2.${10 + i}`,
-      })),
-      externalCidr: '192.0.2.0/24',
-      upstreamIp: '192.0.2.1',
-      poolStart: '192.0.2.100',
-      poolEnd: '192.0.2.199',
-      segment: { cidr: '203.0.113.0/24', upstreamIp: '203.0.113.1' },
-    };
-  }
+  // Routed: the external network (gateways, floating IPs) is 192.0.2.0/24 on no link, and the nodes reach the
+  // upstream over a segment of its own (203.0.113.0/24); otherwise the external network is the shared segment.
+  const net = options.routed ? '192.0.2' : '203.0.113';
   return {
     prefix,
     nodes,
@@ -76,12 +61,13 @@ export function multiNodeLab(
       internalCidr: `10.${i + 1}.0.0/24`,
       internalGatewayIp: `10.${i + 1}.0.1`,
       vmIp: `10.${i + 1}.0.11`,
-      gatewayIp: `203.0.113.${10 + i}`,
+      gatewayIp: `${net}.${10 + i}`,
     })),
-    externalCidr: '203.0.113.0/24',
-    upstreamIp: '203.0.113.1',
-    poolStart: '203.0.113.100',
-    poolEnd: '203.0.113.199',
+    externalCidr: `${net}.0/24`,
+    upstreamIp: `${net}.1`,
+    poolStart: `${net}.100`,
+    poolEnd: `${net}.199`,
+    ...(options.routed && { segment: { cidr: '203.0.113.0/24', upstreamIp: '203.0.113.1' } }),
   };
 }
 
