@@ -76,6 +76,7 @@ class SpawnClient implements SpawnServer {
   private readonly pending = new Map<number, Request>();
   private nextId = 1;
   private readonly reader = new FrameReader();
+  private referenced = true;
 
   constructor(private readonly options: SpawnServerOptions) {
     const command = options.command ?? nodeProgram('exec/spawn-server-main');
@@ -85,7 +86,7 @@ class SpawnClient implements SpawnServer {
     this.child.on('error', (error) => this.end(`could not start (${error.message})`));
     // 'close', not 'exit': the answers it wrote before it ended are read first.
     this.child.on('close', (code, signal) => this.end(`exited (${signal ?? `exit code ${code}`})`));
-    setRef(this.child, false);
+    this.updateRef();
   }
 
   get pid(): number | undefined {
@@ -104,6 +105,7 @@ class SpawnClient implements SpawnServer {
       const request: Request = { argv, options, resolve, reject };
       if (this.state === 'ready') this.send(request);
       else this.queued.push(request);
+      this.updateRef();
     });
   };
 
@@ -124,7 +126,6 @@ class SpawnClient implements SpawnServer {
       ...(request.options.timeoutMs !== undefined && { timeoutMs: request.options.timeoutMs }),
       ...(request.inputFd !== undefined && { inputPath: `/proc/${process.pid}/fd/${request.inputFd}` }),
     };
-    if (this.pending.size === 0) setRef(this.child, true);
     this.pending.set(id, request);
     this.child.stdin!.write(encodeFrame(header, request.inputFd === undefined ? [Buffer.from(input)] : []));
   }
@@ -162,7 +163,7 @@ class SpawnClient implements SpawnServer {
     if (!request) return;
     this.pending.delete(id);
     this.release(request);
-    if (this.pending.size === 0) setRef(this.child, false);
+    this.updateRef();
     try {
       request.resolve(settle(request.argv, outcome, request.options.okExitCodes));
     } catch (error) {
@@ -174,7 +175,7 @@ class SpawnClient implements SpawnServer {
   private end(why: string | null): void {
     if (this.state === 'ended') return;
     this.state = 'ended';
-    setRef(this.child, false);
+    this.updateRef();
     if (why !== null) {
       this.options.warn?.(
         `the spawn server ${why}: programs start from the daemon's own process from now on`,
@@ -196,6 +197,16 @@ class SpawnClient implements SpawnServer {
       runCommand(request.argv, request.options, false).then(request.resolve, request.reject);
     }
     this.queued = [];
+  }
+
+  /**
+   * The server keeps this process alive only while a request waits for it (an idle one must not hold a test or a
+   * stopping daemon), a request still queued for its start included.
+   */
+  private updateRef(): void {
+    const busy = this.state !== 'ended' && this.pending.size + this.queued.length > 0;
+    if (busy !== this.referenced) setRef(this.child, busy);
+    this.referenced = busy;
   }
 
   private release(request: Request): void {
