@@ -44,6 +44,8 @@ export interface SpawnServer {
   readonly pid: number | undefined;
   /** False once the server has ended: programs then start directly. */
   readonly serving: boolean;
+  /** Whether the server became ready (false: it ended first); until then programs start directly. */
+  readonly ready: Promise<boolean>;
   /** Ends the server (it exits when its stdin closes); later requests start directly. */
   close(): void;
 }
@@ -71,11 +73,11 @@ export function installSpawnServer(options: SpawnServerOptions = {}): SpawnServe
 class SpawnClient implements SpawnServer {
   private readonly child: ChildProcess;
   private state: 'starting' | 'ready' | 'ended' = 'starting';
-  /** Asked before the server said it was ready: never sent, so they may still start directly. */
-  private queued: Request[] = [];
   private readonly pending = new Map<number, Request>();
   private nextId = 1;
   private readonly reader = new FrameReader();
+  private settleReady: (ready: boolean) => void = () => undefined;
+  readonly ready = new Promise<boolean>((resolve) => (this.settleReady = resolve));
   private referenced = true;
 
   constructor(private readonly options: SpawnServerOptions) {
@@ -99,12 +101,12 @@ class SpawnClient implements SpawnServer {
 
   readonly run: Runner = async (file, args, options = {}) => {
     const argv = commandLine(file, args, options.netns);
-    if (this.state === 'ended') return runCommand(argv, options);
+    // Until the server is ready, directly: a daemon's first programs (its backend's checks, a restarted agent's
+    // reads) never wait for a node process to start, which under tsx or load takes a second or more.
+    if (this.state !== 'ready') return runCommand(argv, options);
     recordPrograms([...DIE_WITH_PARENT, ...argv]);
     return new Promise<RunResult>((resolve, reject) => {
-      const request: Request = { argv, options, resolve, reject };
-      if (this.state === 'ready') this.send(request);
-      else this.queued.push(request);
+      this.send({ argv, options, resolve, reject });
       this.updateRef();
     });
   };
@@ -153,9 +155,8 @@ class SpawnClient implements SpawnServer {
   private onReady(): void {
     if (this.state !== 'starting') return;
     this.state = 'ready';
-    const queued = this.queued;
-    this.queued = [];
-    for (const request of queued) this.send(request);
+    this.settleReady(true);
+    this.updateRef();
   }
 
   private answer(id: number, outcome: Outcome): void {
@@ -175,6 +176,7 @@ class SpawnClient implements SpawnServer {
   private end(why: string | null): void {
     if (this.state === 'ended') return;
     this.state = 'ended';
+    this.settleReady(false);
     this.updateRef();
     if (why !== null) {
       this.options.warn?.(
@@ -192,19 +194,14 @@ class SpawnClient implements SpawnServer {
       );
     }
     this.pending.clear();
-    // Never sent: starting them here runs each once.
-    for (const request of this.queued) {
-      runCommand(request.argv, request.options, false).then(request.resolve, request.reject);
-    }
-    this.queued = [];
   }
 
   /**
-   * The server keeps this process alive only while a request waits for it (an idle one must not hold a test or a
-   * stopping daemon), a request still queued for its start included.
+   * The server keeps this process alive only while it starts and while a request waits for it: an idle one must
+   * not hold a test or a stopping daemon.
    */
   private updateRef(): void {
-    const busy = this.state !== 'ended' && this.pending.size + this.queued.length > 0;
+    const busy = this.state === 'starting' || (this.state === 'ready' && this.pending.size > 0);
     if (busy !== this.referenced) setRef(this.child, busy);
     this.referenced = busy;
   }

@@ -1,6 +1,7 @@
 /**
  * What the daemon and its spawn server say to each other (frames.ts carries it). The server answers each request
- * once, in any order; its first frame says it is ready, before which the daemon sends nothing (see spawn-client.ts).
+ * once, in any order; its first frame says it is ready, before which the daemon starts programs itself
+ * (see spawn-client.ts).
  */
 import { isRecord, type Frame } from './frames.js';
 

@@ -7,13 +7,15 @@
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { after, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { ExecError, isNamespaceGone, runDirect, type Runner } from '../../src/exec/run.js';
 import { startSpawnServer } from '../../src/exec/spawn-client.js';
 
 const leftovers = () => readdirSync(tmpdir()).filter((f) => f.startsWith('sfip-input-'));
 
 const server = startSpawnServer({ warn: (message) => assert.fail(`the spawn server ended: ${message}`) });
+// Until it is ready the server's runner starts programs directly: the tests below are to go through it.
+before(async () => assert.equal(await server.ready, true));
 after(() => server.close());
 
 for (const [name, run] of [

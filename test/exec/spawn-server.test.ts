@@ -33,6 +33,7 @@ describe('spawn server', () => {
   it('killed mid-way: in-flight requests reject and their programs die; later ones start directly', async () => {
     const warnings: string[] = [];
     const server = startSpawnServer({ warn: (message) => warnings.push(message) });
+    assert.equal(await server.ready, true);
     assert.equal((await server.run('echo', ['before'])).stdout, 'before\n');
     const pidFile = join(dir, 'in-flight');
     const marker = join(dir, 'ran');
@@ -69,13 +70,14 @@ describe('spawn server', () => {
     assert.match(warnings[0]!, /exited \(SIGKILL\).*start from the daemon's own process/);
   });
 
-  it('that cannot start: the requests waiting for it start directly, once each', async () => {
+  it('that cannot start: requests start directly, once each, before and after it failed', async () => {
     const warnings: string[] = [];
     const server = startSpawnServer({ command: ['false'], warn: (message) => warnings.push(message) });
     const marker = join(dir, 'queued');
-    const results = await Promise.all(
-      [1, 2, 3].map((i) => server.run('sh', ['-c', `echo ${i} >> ${marker}; echo ${i}`])),
-    );
+    const once = (i: number) => server.run('sh', ['-c', `echo ${i} >> ${marker}; echo ${i}`]);
+    const early = [once(1), once(2)];
+    assert.equal(await server.ready, false);
+    const results = await Promise.all([...early, once(3)]);
     assert.deepEqual(
       results.map((r) => r.stdout),
       ['1\n', '2\n', '3\n'],
@@ -94,6 +96,7 @@ describe('spawn server', () => {
     process.env[RECORD_PROGRAMS_ENV] = file;
     const server = startSpawnServer();
     try {
+      assert.equal(await server.ready, true);
       await server.run('uname', ['-r']);
       await server.run('id', ['-u'], { netns: null });
     } finally {
