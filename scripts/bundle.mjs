@@ -9,7 +9,7 @@ import { build } from 'esbuild';
 const OUT = 'dist/bundle';
 
 /** Entry points below src/, without extension: every program sfip starts as a node process. */
-const ENTRIES = ['cli', 'daemon/api-worker-main', 'lab/netprobe'];
+const ENTRIES = ['cli', 'daemon/api-worker-main', 'lab/netprobe', 'exec/spawn-server-main'];
 
 /**
  * Loaded from node_modules at run time, not bundled: native addons (better-sqlite3, bpf) load their .node files

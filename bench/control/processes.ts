@@ -121,14 +121,30 @@ export class ServerProcess {
   }
 
   /**
-   * CPU seconds so far of the daemon itself and of its children that exited (nft, ip, bpftool...): on a shared
-   * machine the wall time depends on the load, the CPU it took much less.
+   * CPU seconds so far of the daemon itself, of its children that exited (nft, ip, bpftool...), and of its children
+   * still running with theirs that exited (the spawn server and the programs it started, the long-lived channels):
+   * on a shared machine the wall time depends on the load, the CPU it took much less.
    */
-  cpuSeconds(): { daemon: number; children: number } {
-    const fields = readFileSync(`/proc/${this.child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    // After "pid (comm) ": state is field 0, utime 11, stime 12, cutime 13, cstime 14 (proc(5), in clock ticks).
-    const ticks = (i: number) => Number(fields[i]) / 100;
-    return { daemon: ticks(11) + ticks(12), children: ticks(13) + ticks(14) };
+  cpuSeconds(): { daemon: number; children: number; running: number } {
+    const ticks = (pid: number | string) => {
+      // After "pid (comm) ": state is field 0, utime 11, stime 12, cutime 13, cstime 14 (proc(5), in clock ticks).
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ').map(Number);
+      return { own: (fields[11]! + fields[12]!) / 100, reaped: (fields[13]! + fields[14]!) / 100 };
+    };
+    const pid = this.child.pid!;
+    const { own, reaped } = ticks(pid);
+    let running = 0;
+    for (const child of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .split(' ')
+      .filter(Boolean)) {
+      try {
+        const t = ticks(child);
+        running += t.own + t.reaped;
+      } catch {
+        // exited meanwhile: counted in `children` once reaped
+      }
+    }
+    return { daemon: own, children: reaped, running };
   }
 
   async stop(): Promise<void> {

@@ -65,49 +65,117 @@ export function commandLine(file: string, args: readonly string[], netns?: strin
  */
 const PIPE_INPUT_MAX = 64 * 1024;
 
-export const run: Runner = async (file, args, options = {}) => {
-  const argv = commandLine(file, args, options.netns);
+/** How a started program ended: its output and exit, or why it could not be started. */
+export type Outcome =
+  | {
+      readonly stdout: Buffer;
+      readonly stderr: Buffer;
+      readonly code: number | null;
+      readonly signal: string | null;
+    }
+  | { readonly error: string };
+
+export interface StartOptions {
+  /** A descriptor to read (a large input's file, see PIPE_INPUT_MAX) or text to write into a pipe. */
+  readonly stdin: number | string | Buffer;
+  readonly timeoutMs?: number;
+}
+
+/**
+ * Starts `argv` under DIE_WITH_PARENT and collects what it writes. `record`: false in the spawn server only, whose
+ * daemon recorded the program when it asked for it (record-programs.ts).
+ */
+export function startCollecting(
+  argv: readonly string[],
+  options: StartOptions,
+  record = true,
+): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const child = spawnDyingWithParent(
+      argv,
+      {
+        stdio: [typeof options.stdin === 'number' ? options.stdin : 'pipe', 'pipe', 'pipe'],
+        timeout: options.timeoutMs ?? 120_000,
+        env: { ...process.env, LC_ALL: 'C' },
+      },
+      record,
+    );
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout!.on('data', (b: Buffer) => out.push(b));
+    child.stderr!.on('data', (b: Buffer) => err.push(b));
+    child.on('error', (e) => resolve({ error: e.message }));
+    child.on('close', (code, signal) =>
+      resolve({ stdout: Buffer.concat(out), stderr: Buffer.concat(err), code, signal }),
+    );
+    if (child.stdin) {
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(options.stdin);
+    }
+  });
+}
+
+/** The result of an outcome, or the ExecError it is: one wording wherever the program ran. */
+export function settle(
+  argv: readonly string[],
+  outcome: Outcome,
+  okExitCodes?: readonly number[],
+): RunResult {
+  if ('error' in outcome) throw new ExecError(argv, -1, outcome.error);
+  const { code, signal } = outcome;
+  const result = { stdout: outcome.stdout.toString(), stderr: outcome.stderr.toString(), code: code ?? -1 };
+  if (code === 0 || (code !== null && okExitCodes?.includes(code))) return result;
+  throw new ExecError(argv, code ?? -1, result.stderr || (signal ? `killed by ${signal}` : ''));
+}
+
+/** Whether an input goes through an unlinked file (see PIPE_INPUT_MAX). */
+export const inputNeedsFile = (input: string): boolean => input.length > PIPE_INPUT_MAX;
+
+/** `run` of a whole command line (commandLine's), in this process. `record`: see startCollecting. */
+export async function runCommand(
+  argv: readonly string[],
+  options: RunOptions,
+  record = true,
+): Promise<RunResult> {
   const input = options.input ?? '';
   // Synchronously, so that the program is started within this call: a caller may compute meanwhile (see
   // RouterDataplane.run), and an await here would hold the start back until it is done.
-  const inputFd = input.length > PIPE_INPUT_MAX ? openInputFile(input) : undefined;
+  const inputFd = inputNeedsFile(input) ? openInputFile(input) : undefined;
   try {
-    return await new Promise((resolve, reject) => {
-      const child = spawnDyingWithParent(argv, {
-        stdio: [inputFd ?? 'pipe', 'pipe', 'pipe'],
-        timeout: options.timeoutMs ?? 120_000,
-        env: { ...process.env, LC_ALL: 'C' },
-      });
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      child.stdout!.on('data', (b: Buffer) => out.push(b));
-      child.stderr!.on('data', (b: Buffer) => err.push(b));
-      child.on('error', (e) => reject(new ExecError(argv, -1, e.message)));
-      child.on('close', (code, signal) => {
-        const result = {
-          stdout: Buffer.concat(out).toString(),
-          stderr: Buffer.concat(err).toString(),
-          code: code ?? -1,
-        };
-        if (code === 0 || (code !== null && options.okExitCodes?.includes(code))) resolve(result);
-        else reject(new ExecError(argv, code ?? -1, result.stderr || (signal ? `killed by ${signal}` : '')));
-      });
-      if (child.stdin) {
-        child.stdin.on('error', () => undefined);
-        child.stdin.end(input);
-      }
-    });
+    const outcome = await startCollecting(
+      argv,
+      { stdin: inputFd ?? input, ...(options.timeoutMs !== undefined && { timeoutMs: options.timeoutMs }) },
+      record,
+    );
+    return settle(argv, outcome, options.okExitCodes);
   } finally {
     // The child holds its own copy of the descriptor; the file itself was unlinked when opened.
     if (inputFd !== undefined) closeSync(inputFd);
   }
-};
+}
+
+/** Starts each program from this process: node forks it on the event loop (the CLI's one-shot commands). */
+export const runDirect: Runner = async (file, args, options = {}) =>
+  runCommand(commandLine(file, args, options.netns), options);
+
+let installed: Runner | null = null;
+
+/**
+ * Runs a program: through the runner this process installed (the daemon's spawn server, see spawn-client.ts),
+ * else directly. Every backend and chore takes this as its default, so installing one moves them all.
+ */
+export const run: Runner = (file, args, options) => (installed ?? runDirect)(file, args, options);
+
+/** Installs the process's runner (null: back to starting programs directly). */
+export function useRunner(runner: Runner | null): void {
+  installed = runner;
+}
 
 /**
  * The input in a file that is already unlinked (private to this process and the child it is given to); undefined
  * when no temporary file can be written (a full or read-only /tmp): the pipe still works, only slower.
  */
-function openInputFile(input: string): number | undefined {
+export function openInputFile(input: string): number | undefined {
   let dir: string | undefined;
   try {
     dir = mkdtempSync(join(tmpdir(), 'sfip-input-'));

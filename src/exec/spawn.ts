@@ -1,4 +1,5 @@
 import { execFile, execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import type { Socket } from 'node:net';
 import { promisify } from 'node:util';
 import { recordPrograms } from './record-programs.js';
 
@@ -25,9 +26,21 @@ export const spawnProgram = ((
  */
 export const DIE_WITH_PARENT: readonly string[] = ['setpriv', '--pdeathsig', 'KILL', '--'];
 
-/** spawnProgram of `argv` under DIE_WITH_PARENT. */
-export function spawnDyingWithParent(argv: readonly string[], options: SpawnOptions): ChildProcess {
-  return spawnProgram(DIE_WITH_PARENT[0]!, [...DIE_WITH_PARENT.slice(1), ...argv], options);
+/**
+ * spawnProgram of `argv` under DIE_WITH_PARENT. `record` false: the spawn server's, whose daemon recorded the
+ * program when it asked for it.
+ */
+export function spawnDyingWithParent(
+  argv: readonly string[],
+  options: SpawnOptions,
+  record = true,
+): ChildProcess {
+  const args = [...DIE_WITH_PARENT.slice(1), ...argv];
+  return (record ? spawnProgram : (spawn as (...a: unknown[]) => ChildProcess))(
+    DIE_WITH_PARENT[0]!,
+    args,
+    options,
+  );
 }
 
 const execFileAsync = promisify(execFile);
@@ -50,3 +63,13 @@ export const execFileSyncProgram = ((file: string, ...rest: unknown[]) => {
   recordPrograms([file, ...(Array.isArray(rest[0]) ? (rest[0] as readonly string[]) : [])]);
   return (execFileSync as (...a: unknown[]) => unknown)(file, ...rest);
 }) as typeof execFileSync;
+
+/** Whether the child and its pipes keep node's event loop alive: only while a request waits for an answer. */
+export function setRef(child: ChildProcess, ref: boolean): void {
+  for (const stream of [child.stdin, child.stdout, child.stderr] as (Partial<Socket> | null)[]) {
+    if (ref) stream?.ref?.();
+    else stream?.unref?.();
+  }
+  if (ref) child.ref();
+  else child.unref();
+}

@@ -1,59 +1,121 @@
 /**
- * run() hands a program its input whole, through a pipe when small and through an unlinked file when large
- * (see PIPE_INPUT_MAX), through the pipe again when no file can be written, and leaves no file behind.
+ * The one Runner contract, run against both implementations: programs started directly (runDirect, the CLI's) and
+ * through the daemon's spawn server (spawn-client.ts). Inputs arrive whole, through a pipe when small and through
+ * an unlinked file when large (see PIPE_INPUT_MAX), through the pipe again when no file can be written, and no
+ * file is left behind; output, exit codes, timeouts, environment and error wording are the same.
  */
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { describe, it } from 'node:test';
-import { ExecError, isNamespaceGone, run } from '../../src/exec/run.js';
+import { after, before, describe, it } from 'node:test';
+import { ExecError, isNamespaceGone, runDirect, type Runner } from '../../src/exec/run.js';
+import { startSpawnServer } from '../../src/exec/spawn-client.js';
 
 const leftovers = () => readdirSync(tmpdir()).filter((f) => f.startsWith('sfip-input-'));
 
-describe('run', () => {
-  it('passes small and large inputs whole, and leaves no input file behind', async () => {
-    const before = leftovers();
-    const small = 'route replace local 203.0.113.1/32\n';
-    assert.equal((await run('cat', [], { input: small })).stdout, small);
-    // 100,000 lines of 30 bytes: megabytes, far over what a pipe takes at once.
-    const large = Array.from({ length: 100_000 }, (_, i) => `line ${String(i).padStart(24, '0')}\n`).join('');
-    const { stdout } = await run('cat', [], { input: large });
-    assert.equal(stdout.length, large.length);
-    assert.equal(stdout, large);
-    assert.deepEqual(leftovers(), before);
-  });
+const server = startSpawnServer({ warn: (message) => assert.fail(`the spawn server ended: ${message}`) });
+// Until it is ready the server's runner starts programs directly: the tests below are to go through it.
+before(async () => assert.equal(await server.ready, true));
+after(() => server.close());
 
-  it('falls back to the pipe when no temporary file can be written', async () => {
-    const saved = process.env.TMPDIR;
-    process.env.TMPDIR = '/nonexistent-sfip-tmp';
-    try {
-      const large = 'y'.repeat(300_000);
-      assert.equal((await run('cat', [], { input: large })).stdout, large);
-    } finally {
-      if (saved === undefined) delete process.env.TMPDIR;
-      else process.env.TMPDIR = saved;
-    }
-  });
-
-  it('reports a failing program with its stderr, a large input included', async () => {
-    const large = 'x'.repeat(200_000);
-    await assert.rejects(
-      run('sh', ['-c', 'cat >/dev/null; echo refused >&2; exit 3'], { input: large }),
-      (error: unknown) => error instanceof ExecError && error.code === 3 && /refused/.test(error.message),
-    );
-  });
-
-  it('tells a missing namespace from other failures, whichever tool entered it', async () => {
-    const missing = `sfipgone${process.pid % 100000}`;
-    const failure = (file: string, args: string[]) =>
-      run(file, args).then(
-        () => assert.fail(`${file} succeeded in a missing namespace`),
-        (error: unknown) => error,
+for (const [name, run] of [
+  ['run directly', runDirect],
+  ['run through the spawn server', server.run],
+] as [string, Runner][]) {
+  describe(name, () => {
+    it('passes small and large inputs whole, and leaves no input file behind', async () => {
+      const before = leftovers();
+      const small = 'route replace local 203.0.113.1/32\n';
+      assert.equal((await run('cat', [], { input: small })).stdout, small);
+      // 100,000 lines of 30 bytes: megabytes, far over what a pipe takes at once.
+      const large = Array.from({ length: 100_000 }, (_, i) => `line ${String(i).padStart(24, '0')}\n`).join(
+        '',
       );
-    assert.ok(isNamespaceGone(await failure('ip', ['netns', 'exec', missing, 'true'])));
-    assert.ok(isNamespaceGone(await failure('nsenter', [`--net=/run/netns/${missing}`, '--', 'true'])));
-    assert.ok(isNamespaceGone(new Error(`network namespace ${missing} does not exist`)));
-    assert.equal(isNamespaceGone(await failure('ip', ['link', 'show', 'dev', 'sfip-no-such-dev'])), false);
-    assert.equal(isNamespaceGone(new Error('table does not exist')), false);
+      const { stdout } = await run('cat', [], { input: large });
+      assert.equal(stdout.length, large.length);
+      assert.equal(stdout, large);
+      assert.deepEqual(leftovers(), before);
+    });
+
+    it('falls back to the pipe when no temporary file can be written', async () => {
+      const saved = process.env.TMPDIR;
+      process.env.TMPDIR = '/nonexistent-sfip-tmp';
+      try {
+        const large = 'y'.repeat(300_000);
+        assert.equal((await run('cat', [], { input: large })).stdout, large);
+      } finally {
+        if (saved === undefined) delete process.env.TMPDIR;
+        else process.env.TMPDIR = saved;
+      }
+    });
+
+    it('reports a failing program with its stderr, a large input included', async () => {
+      const large = 'x'.repeat(200_000);
+      await assert.rejects(
+        run('sh', ['-c', 'cat >/dev/null; echo refused >&2; exit 3'], { input: large }),
+        (error: unknown) =>
+          error instanceof ExecError &&
+          error.code === 3 &&
+          error.message === `sh -c 'cat >/dev/null; echo refused >&2; exit 3' failed (exit 3): refused`,
+      );
+    });
+
+    it('keeps stdout and stderr apart, accepts okExitCodes, and runs with LC_ALL=C', async () => {
+      assert.deepEqual(
+        await run('sh', ['-c', 'printf "%s" "$LC_ALL"; echo warned >&2; exit 1'], { okExitCodes: [1] }),
+        {
+          stdout: 'C',
+          stderr: 'warned\n',
+          code: 1,
+        },
+      );
+      await assert.rejects(
+        run('sh', ['-c', 'exit 1'], { okExitCodes: [2] }),
+        /failed \(exit 1\): \(no output\)/,
+      );
+    });
+
+    it('kills a program at its timeout', async () => {
+      await assert.rejects(
+        run('sleep', ['30'], { timeoutMs: 200 }),
+        (error: unknown) =>
+          error instanceof ExecError && error.code === -1 && /killed by SIGTERM/.test(error.message),
+      );
+    });
+
+    it('fails a program that cannot be started with an ExecError', async () => {
+      // setpriv is started; the program after it is not found: setpriv's exit code and message.
+      await assert.rejects(run('sfip-no-such-program', []), (error: unknown) => {
+        assert.ok(error instanceof ExecError);
+        assert.match(error.stderr, /sfip-no-such-program/);
+        return true;
+      });
+    });
+
+    it('tells a missing namespace from other failures, whichever tool entered it', async () => {
+      const missing = `sfipgone${process.pid % 100000}`;
+      const failure = (file: string, args: string[]) =>
+        run(file, args).then(
+          () => assert.fail(`${file} succeeded in a missing namespace`),
+          (error: unknown) => error,
+        );
+      assert.ok(isNamespaceGone(await failure('ip', ['netns', 'exec', missing, 'true'])));
+      assert.ok(isNamespaceGone(await failure('nsenter', [`--net=/run/netns/${missing}`, '--', 'true'])));
+      assert.ok(isNamespaceGone(new Error(`network namespace ${missing} does not exist`)));
+      assert.equal(isNamespaceGone(await failure('ip', ['link', 'show', 'dev', 'sfip-no-such-dev'])), false);
+      assert.equal(isNamespaceGone(new Error('table does not exist')), false);
+    });
+
+    it('runs many programs at once, each answered with its own output', async () => {
+      const results = await Promise.all(
+        Array.from({ length: 40 }, (_, i) => run('sh', ['-c', `sleep 0.0${i % 10}; echo ${i}`])),
+      );
+      assert.deepEqual(
+        results.map((r) => r.stdout),
+        Array.from({ length: 40 }, (_, i) => `${i}\n`),
+      );
+    });
   });
-});
+}
+
+it('the spawn server served every request above', () => assert.equal(server.serving, true));

@@ -9,6 +9,7 @@ import {
 } from '../../model/index.js';
 import { createLogger } from '../../daemon/logger.js';
 import { runAgent } from '../../daemon/node-agent.js';
+import { installSpawnServer } from '../../exec/spawn-client.js';
 import { checkPrivileges } from '../../daemon/privileges.js';
 import { deprecatedAlias, durationOption } from '../option-helpers.js';
 import { parseTtl } from './serve.js';
@@ -117,6 +118,8 @@ export function agentCommand(): Command {
     // As serve does: say what is missing before the first apply fails with "Operation not permitted".
     if (backend !== 'fake') checkPrivileges();
     const log = createLogger(String(o.logLevel));
+    // The agent's programs start in a spawn server, off this process's event loop (src/exec/spawn-client.ts).
+    const spawner = installSpawnServer({ warn: (message) => log.warn({ component: 'exec' }, message) });
     const running = await runAgent({
       node: String(o.node),
       store: String(o.store),
@@ -141,7 +144,10 @@ export function agentCommand(): Command {
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {
         log.info({ signal }, 'stopping; the kernel keeps forwarding until the lease fence closes');
-        void running.close().then(resolve);
+        void running.close().then(() => {
+          spawner.close();
+          resolve();
+        });
       };
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));

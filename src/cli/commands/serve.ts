@@ -231,11 +231,16 @@ export function serveCommand(): Command {
         throw new InvalidArgumentError('--tls-cert and --tls-key go together: give both, or neither');
       }
       // Loaded here, not at the top: every other sfip command starts without Fastify, the agent and the dataplanes.
-      const [{ createLogger }, { serve }] = await Promise.all([
+      const [{ createLogger }, { serve }, { installSpawnServer }] = await Promise.all([
         import('../../daemon/logger.js'),
         import('../../daemon/serve.js'),
+        import('../../exec/spawn-client.js'),
       ]);
       const log = createLogger(String(o.logLevel));
+      // The agent's programs start in a spawn server, off this process's event loop (src/exec/spawn-client.ts).
+      const spawner = o.agent
+        ? installSpawnServer({ warn: (message) => log.warn({ component: 'exec' }, message) })
+        : undefined;
       const server = await serve({
         host: String(o.host),
         port: Number(o.port),
@@ -270,7 +275,10 @@ export function serveCommand(): Command {
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
           log.info({ signal }, 'stopping; the kernel keeps forwarding what it has');
-          void server.close().then(resolve);
+          void server.close().then(() => {
+            spawner?.close();
+            resolve();
+          });
         };
         // logrotate moves the audit log away, then sends SIGHUP: continue in a new file at the same path.
         process.on('SIGHUP', () => {

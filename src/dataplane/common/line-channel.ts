@@ -1,9 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { statSync } from 'node:fs';
-import type { Socket } from 'node:net';
 import { parseNamespaceName } from '../../model/names.js';
 import { commandLine } from '../../exec/run.js';
-import { spawnDyingWithParent } from '../../exec/spawn.js';
+import { setRef, spawnDyingWithParent } from '../../exec/spawn.js';
 
 /**
  * A long-lived tool process (`nft -i`, `ip -force -batch -`) inside a namespace, fed requests over a pipe, so that
@@ -208,14 +207,4 @@ export class LineChannel {
   private idle(child: ChildProcess): void {
     setRef(child, false);
   }
-}
-
-/** Whether the child and its pipes keep node's event loop alive: only while a request waits for an answer. */
-export function setRef(child: ChildProcess, ref: boolean): void {
-  for (const stream of [child.stdin, child.stdout, child.stderr] as (Partial<Socket> | null)[]) {
-    if (ref) stream?.ref?.();
-    else stream?.unref?.();
-  }
-  if (ref) child.ref();
-  else child.unref();
 }

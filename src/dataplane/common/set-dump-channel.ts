@@ -2,10 +2,9 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { NATIVE_DIR } from '../../paths.js';
-import { spawnDyingWithParent } from '../../exec/spawn.js';
+import { setRef, spawnDyingWithParent } from '../../exec/spawn.js';
 import { isIPv4 } from '../../model/ipv4.js';
 import { parseNamespaceName } from '../../model/names.js';
-import { setRef } from './line-channel.js';
 import type { ConntrackDeleter, ConntrackMatch } from './conntrack.js';
 import type { ConntrackUsage } from './conntrack-usage.js';
 
