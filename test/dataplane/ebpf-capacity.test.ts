@@ -105,6 +105,28 @@ describe('eBPF map capacity per router', () => {
     assert.match(batch.tc!, /filter replace dev qg-r1 ingress/);
   });
 
+  it('builds again a bigger generation a killed agent left pinned but not swapped in (it may be half filled)', () => {
+    const before = router(1024);
+    const small = generationName(object, 1024);
+    const big = generationName(object, 4096);
+    const actual = programmedState(before, settings, {
+      live: small,
+      generations: [
+        { name: small, mapsMatch: true, capacity: 1024, programIds: ids, config },
+        { name: big, mapsMatch: true, capacity: 4096, programIds: ids, config },
+      ],
+    });
+    const batch = batchOf(planEbpf(router(1025), actual, settings));
+    assert.equal(batch.generation, big);
+    assert.equal(batch.build, true);
+    assert.equal(
+      batch.inbound.set.length,
+      1025,
+      'filled with every mapping, not the difference to the live one',
+    );
+    assert.deepEqual(batch.dropGenerations, [small]);
+  });
+
   it('shrinks only when far below: a generation 8 times the size wanted is rebuilt, 4 times is kept', () => {
     assert.equal(planEbpf(router(20_000), running(router(20_000), 262_144), settings).batch, null);
     const batch = batchOf(planEbpf(router(16_000), running(router(16_000), 262_144), settings));

@@ -4,7 +4,13 @@ import { PROGRAM_NAMES, programFor, type ProgramName, type TcDirection } from '.
 import { nftSignature, renderTable, type MarkBits } from './nft.js';
 import { generationName } from './object.js';
 import { generationPaths } from './paths.js';
-import { type EbpfActualRouter, type EbpfBatch, type EbpfState, type GenerationState } from './state.js';
+import {
+  contentsGeneration,
+  type EbpfActualRouter,
+  type EbpfBatch,
+  type EbpfState,
+  type GenerationState,
+} from './state.js';
 import { chosenCapacity, entriesNeeded, keepsCapacity } from './capacity.js';
 import { renderAttachBatch, type WantedAttachment } from './tc.js';
 import { sameConfig, type RouterConfig } from './values.js';
@@ -53,7 +59,16 @@ export function structureChanges(
 ) {
   const state = actual.ebpf;
   const { name: generation, capacity, current } = targetGeneration(state, needed, settings);
-  const build = !current || !generationComplete(current);
+  // A complete generation the contents were not read from (one built and not yet swapped in when the agent died,
+  // perhaps half filled) is built again: a difference against another generation's contents would leave it short.
+  const build =
+    !current ||
+    !generationComplete(current) ||
+    current.name !==
+      contentsGeneration(
+        state.live,
+        state.generations.map((g) => g.name),
+      );
   const config: RouterConfig = {
     gatewayIp: desired.gatewayIp,
     untrackMark: settings.untrackMark,

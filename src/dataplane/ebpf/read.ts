@@ -23,7 +23,7 @@ import { generationName, isGenerationName, type BpfObject } from './object.js';
 import { runInNetns } from './netns.js';
 import { generationPaths } from './paths.js';
 import { pinnedProgramIds } from './program-ids.js';
-import type { EbpfActualRouter, GenerationState } from './state.js';
+import { contentsGeneration, type EbpfActualRouter, type GenerationState } from './state.js';
 import { peerIfindexes } from './peer-devices.js';
 import { parseReadBatch, renderReadBatch, type DeviceHooks } from './tc.js';
 import { decodeConfig, netText } from './values.js';
@@ -64,7 +64,11 @@ export async function readRouter(
   const live = generations.find((g) => g.state.programIds.gw_ingress === gwIngress)?.state.name ?? null;
   // Contents come from the live generation: that is what translates packets now. The reads yield to the event
   // loop (see readMap), so the generations' fds are closed whatever happens meanwhile.
-  const source = generations.find((g) => g.state.name === live) ?? generations[0];
+  const sourceName = contentsGeneration(
+    live,
+    generations.map((g) => g.state.name),
+  );
+  const source = generations.find((g) => g.state.name === sourceName);
   const contents = await readContents(source?.maps ?? {}).finally(() => {
     for (const g of generations) g.close();
   });

@@ -48,6 +48,14 @@ export interface EbpfState {
   readonly forwardOut?: ReadonlyMap<string, string>;
 }
 
+/**
+ * The generation a read takes the map contents from: the live one (what translates packets now), else the first
+ * pinned. Only that generation may be written by difference against them; any other is built again.
+ */
+export function contentsGeneration(live: string | null, names: readonly string[]): string | undefined {
+  return live ?? names[0];
+}
+
 /** What the eBPF backend's read returns: the common fields, and what it found of its own objects. */
 export interface EbpfActualRouter extends BackendState {
   readonly ebpf: EbpfState;
