@@ -8,8 +8,8 @@ export interface EbpfOptions {
   readonly capacity: number;
   /**
    * The smallest maps a router gets (entries): a router below it never rebuilds to grow. 1,024 entries cost
-   * about 16 KiB of bucket array a map, so small routers are cheap and the first thousand floating IPs take no
-   * swap. Default 1024.
+   * 17 KB of bucket array a map, so small routers are cheap, and one growing from nothing first swaps at its
+   * 1,025th floating IP. Default 1024.
    */
   readonly minCapacity: number;
   /**
