@@ -157,6 +157,8 @@ export class RouterDataplane<State extends BackendState = BackendState> {
       before,
       installed,
     });
+    // The backend wants a full pass for this change (see Dataplane.planDelta).
+    if (!plan) return undefined;
     const addedAddresses = new Set<string>(
       this.chores.floatingAddresses === false ? [] : change.added.map((m) => m.floatingIp),
     );

@@ -227,9 +227,10 @@ export interface Dataplane<State extends BackendState = BackendState> {
   /**
    * Optional, pure: the plan for a few mappings that change on a router whose structure is as last applied,
    * planned against RouterDataplane's record of this backend's state instead of a kernel read. A backend
-   * without it gets a full reconcile for every change.
+   * without it gets a full reconcile for every change. Undefined: this change needs a full pass (eBPF maps the
+   * change outgrows: only a full pass builds a bigger generation), which the caller runs instead.
    */
-  planDelta?(delta: MappingDelta<State>): BackendPlan;
+  planDelta?(delta: MappingDelta<State>): BackendPlan | undefined;
   /**
    * What this backend's read would return right after `desired` was applied by a rebuild, when that follows
    * from `desired` alone (a table that holds exactly what was rendered). Absent: only a read can tell (eBPF's

@@ -46,6 +46,7 @@ const desired: DesiredRouter = {
 };
 const settings: PlanSettings = {
   capacity: 4,
+  minCapacity: 4,
   untrackMark: 0x10000000,
   hairpinMark: 0x20000000,
   routerDir: '/sys/fs/bpf/sfip/6c6dc72e-c74a-4386-989b-f048b1d408e6',
@@ -168,6 +169,7 @@ describe('eBPF planning', () => {
     const gen: GenerationState = {
       name: generation,
       mapsMatch: true,
+      capacity: settings.capacity,
       programIds: { gw_ingress: 11, gw_egress: 12, int_ingress: 13 },
       config,
     };
@@ -275,7 +277,7 @@ describe('eBPF port-forwarding maps', () => {
     pf('udp', [7200, 7202], '10.0.0.12', [5001, 5001]),
   ];
   const forwarded: DesiredRouter = { ...desired, forwardings: rules };
-  const pfSettings: PlanSettings = { ...settings, capacity: 16 };
+  const pfSettings: PlanSettings = { ...settings, capacity: 16, minCapacity: 16 };
   /** The kernel as a finished apply of `forwarded` (or of `desired`, without forwardings) leaves it. */
   const programmedPf = (withForwardings = true): EbpfActualRouter => {
     const entries = forwardingEntries(withForwardings ? rules : []);
@@ -287,6 +289,7 @@ describe('eBPF port-forwarding maps', () => {
         {
           name: generationName(object, 16),
           mapsMatch: true,
+          capacity: 16,
           programIds: ids,
           config: { ...config, portForwarding: withForwardings },
         },

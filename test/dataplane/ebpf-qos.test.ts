@@ -26,6 +26,7 @@ const limits: RateLimit[] = [
 ];
 const settings: PlanSettings = {
   capacity: 8,
+  minCapacity: 8,
   untrackMark: 0x10000000,
   hairpinMark: 0x20000000,
   routerDir: '/sys/fs/bpf/sfip/6c6dc72e-c74a-4386-989b-f048b1d408e6',

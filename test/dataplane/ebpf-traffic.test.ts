@@ -369,7 +369,13 @@ describe(
       assert.equal(dataplane.plan(desired, await dataplane.read(desired, desired)).batch, null);
     });
 
-    it('swaps in a new generation under traffic without losing a packet, and drops the old one', async () => {
+    it('grows a router past its maps into a bigger generation under traffic without losing a packet', async () => {
+      // Maps of 4 entries for the 2 floating IPs (the minimum lowered so that a handful outgrows them).
+      const small = new EbpfDataplane(undefined, { minCapacity: 2 });
+      await reconcile(small);
+      const before = await small.read(desired, desired);
+      const sized = before.ebpf.generations.find((g) => g.name === before.ebpf.live);
+      assert.equal(sized?.capacity, 4);
       await at('vm1').call({ op: 'listen', proto: 'udp', port: 6101 });
       await at('ext').call({ op: 'listen', proto: 'udp', port: 6102 });
       const count = 300;
@@ -378,10 +384,15 @@ describe(
       const inbound = stream('ext', FIP1, 6101, 'swap-in');
       const outbound = stream('vm2', EXT, 6102, 'swap-out');
       await new Promise((r) => setTimeout(r, 700));
-      const before = (await dataplane.read(desired, desired)).ebpf.live;
-      // A different capacity is a different generation: new maps, filled, new programs, tc filters replaced.
-      const bigger = new EbpfDataplane(undefined, { capacity: 1024 });
-      const plan = await reconcile(bigger);
+      // Three more floating IPs: 5 do not fit in 4, so a new generation is built, filled, and swapped in.
+      const grown: DesiredRouter = {
+        ...desired,
+        mappings: [
+          ...desired.mappings,
+          ...[23, 24, 25].map((n) => ({ floatingIp: ip(`203.0.113.${n}`), fixedIp: ip(`10.0.0.${n - 10}`) })),
+        ],
+      };
+      const plan = await reconcile(small, grown);
       assert.equal(plan.rebuild, true);
       await Promise.all([inbound, outbound]);
       await new Promise((r) => setTimeout(r, 300));
@@ -392,15 +403,22 @@ describe(
       assert.deepEqual(gotIn.peers, [EXT]);
       assert.equal(gotOut.unique, count, 'outbound packets lost during the swap');
       assert.deepEqual(gotOut.peers, [FIP2]);
-      const afterSwap = await bigger.read(desired, desired);
-      assert.notEqual(afterSwap.ebpf.live, before);
+      const after = await small.read(grown, grown);
+      assert.notEqual(after.ebpf.live, before.ebpf.live);
       assert.deepEqual(
-        afterSwap.ebpf.generations.map((g) => g.name),
-        [afterSwap.ebpf.live],
-        'the old generation is unpinned',
+        after.ebpf.generations.map((g) => [g.name, g.capacity]),
+        [[after.ebpf.live, 16]],
+        'the bigger generation alone is pinned',
       );
-      // And back, so later cases run on the default build.
-      await reconcile(dataplane);
+      assert.deepEqual(
+        [...after.inbound].sort(),
+        grown.mappings.map((m) => [m.floatingIp, m.fixedIp]).sort(),
+        'every mapping is in the new maps',
+      );
+      assert.equal(small.plan(grown, after).batch, null, 'and it is kept: nothing left to do');
+      assert.equal((await tcp('ext', FIP1)).reply.name, 'vm1');
+      // Back to the two floating IPs: the 16 entries still fit them (no swap to shrink by less than 8 times).
+      assert.equal((await reconcile(dataplane)).rebuild, false);
     });
 
     it('lets another process find the pinned state and plan nothing (an agent restart reuses it)', async () => {

@@ -149,6 +149,19 @@ describe('RouterDataplane', () => {
     assert.equal(layer.differsFromRecord(desired, await layer.read(desired)), true, 'drift is still told');
   });
 
+  it('passes on a backend that wants a full pass for a delta (eBPF maps the change outgrows)', async () => {
+    const dp = new FakeDataplane();
+    Object.defineProperty(dp, 'planDelta', { value: () => undefined });
+    const layer = new RouterDataplane(dp, WITHOUT_CHORES);
+    const desired = router([map('203.0.113.10', '10.0.0.11')]);
+    await layer.reconcile(desired);
+    assert.equal(
+      layer.planDelta(desired, { added: [map('203.0.113.11', '10.0.0.12')], removed: [] }, 2),
+      undefined,
+    );
+    assert.notEqual(layer.recorded(desired), undefined, 'the record stands: nothing was applied');
+  });
+
   it('removes the backend objects, then the floating addresses', async () => {
     const { dp, events } = logged();
     const layer = new RouterDataplane(dp, WITHOUT_CHORES);

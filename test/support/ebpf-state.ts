@@ -2,6 +2,7 @@
  * eBPF read-backs as tests need them without a kernel: a router as a finished apply leaves it, and one never
  * programmed. Shared by the planning tests of the eBPF backend.
  */
+import { chosenCapacity, entriesNeeded } from '../../src/dataplane/ebpf/capacity.js';
 import { nftSignature } from '../../src/dataplane/ebpf/nft.js';
 import { generationName, type BpfObject } from '../../src/dataplane/ebpf/object.js';
 import type { PlanSettings } from '../../src/dataplane/ebpf/plan.js';
@@ -28,8 +29,11 @@ export function programmedState(
   overrides: Partial<EbpfActualRouter['ebpf']> = {},
   mappings: readonly FloatingMapping[] = desired.mappings,
 ): EbpfActualRouter {
-  const generation = generationName(object, settings.capacity);
-  const gen: GenerationState = { name: generation, mapsMatch: true, programIds: ids, config };
+  // The size a build of `desired` chose (capacity.ts).
+  const needed = entriesNeeded(desired.mappings.length, desired.forwardings);
+  const capacity = chosenCapacity(needed, settings.minCapacity, settings.capacity);
+  const generation = generationName(object, capacity);
+  const gen: GenerationState = { name: generation, mapsMatch: true, capacity, programIds: ids, config };
   const hooks: DeviceHooks[] = [
     {
       device: 'qg-r1',

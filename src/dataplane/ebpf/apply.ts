@@ -28,7 +28,6 @@ export interface ApplyContext {
   readonly run: Runner;
   readonly objectPath: string;
   readonly routerDir: string;
-  readonly capacity: number;
   /** Builds new generations and attaches them; null: bpftool and tc through `run`. */
   readonly loader: KernelLoader | null;
 }
@@ -49,7 +48,7 @@ export async function applyEbpf(plan: BackendPlan, context: ApplyContext): Promi
   if (plan.batch !== null) {
     const batch = JSON.parse(plan.batch) as EbpfBatch;
     const generation =
-      batch.generation ?? generationName(await loadObject(context.objectPath), context.capacity);
+      batch.generation ?? generationName(await loadObject(context.objectPath), batch.capacity);
     const genDir = `${context.routerDir}/${generation}`;
     if (batch.build) {
       const builder = context.loader ?? bpftoolBuilder(run);

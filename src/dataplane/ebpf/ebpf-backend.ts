@@ -26,14 +26,14 @@ import {
   DEFAULT_NOPEER_OBJECT_PATH,
   DEFAULT_OBJECT_PATH,
   DEFAULT_TC_OBJECT_PATH,
-  generationName,
   loadObject,
 } from './object.js';
 import { probeFastPath, type FastPathSupport } from './fast-path.js';
 import type { EbpfOptions } from './options.js';
-import { planEbpf, structureChanges, type PlanSettings } from './plan.js';
+import { planEbpf, structureChanges, targetGeneration, type PlanSettings } from './plan.js';
+import { entriesNeeded } from './capacity.js';
 import { generationPaths, routerPinDir } from './paths.js';
-import { listGenerations, readHooks, readRouter } from './read.js';
+import { currentGeneration, listGenerations, readHooks, readRouter } from './read.js';
 import { runInNetns } from './netns.js';
 import type { EbpfActualRouter } from './state.js';
 import { TC_HANDLE, TC_PRIORITY } from './layout.js';
@@ -41,6 +41,7 @@ import { forwardingEntries } from './forwarding.js';
 
 export const DEFAULT_EBPF_OPTIONS: EbpfOptions = {
   capacity: 262_144,
+  minCapacity: 1024,
   untrackMark: 0x10000000,
   hairpinMark: 0x20000000,
   objectPath: DEFAULT_OBJECT_PATH,
@@ -71,8 +72,13 @@ export class EbpfDataplane implements Dataplane<EbpfActualRouter> {
   ) {
     this.options = { ...DEFAULT_EBPF_OPTIONS, ...options };
     this.loader = run === defaultRun ? defaultLoader() : null;
-    if (!Number.isInteger(this.options.capacity) || this.options.capacity < 1) {
-      throw new Error(`eBPF map capacity ${this.options.capacity} is invalid: expected a positive integer`);
+    for (const [name, value] of [
+      ['capacity', this.options.capacity],
+      ['minCapacity', this.options.minCapacity],
+    ] as const) {
+      if (!Number.isInteger(value) || value < 1) {
+        throw new Error(`eBPF map ${name} ${value} is invalid: expected a positive integer`);
+      }
     }
     const { untrackMark, hairpinMark } = this.options;
     for (const [name, bit] of [
@@ -143,7 +149,6 @@ export class EbpfDataplane implements Dataplane<EbpfActualRouter> {
       run: this.run,
       object,
       routerDir: this.routerDir(target.routerId),
-      capacity: this.options.capacity,
     });
     if (!desired) return actual;
     // The structure matches when nothing but map entries and addresses would change.
@@ -166,15 +171,23 @@ export class EbpfDataplane implements Dataplane<EbpfActualRouter> {
     return planEbpf(desired, actual, this.settings(desired.routerId));
   }
 
-  /** Map entry changes only, against the trusted structure; capacity is checked on the router's full count. */
-  planDelta(delta: MappingDelta<EbpfActualRouter>): BackendPlan {
+  /**
+   * Map entry changes only, against the trusted structure; capacity is checked on the router's full count. A
+   * delta that the live generation's maps cannot hold (or that leaves them far too big) needs a new generation,
+   * which only a full pass builds (it fills the maps with every mapping): undefined sends the router there.
+   */
+  planDelta(delta: MappingDelta<EbpfActualRouter>): BackendPlan | undefined {
     if (delta.installed > this.options.capacity) {
       const last = delta.desired.mappings[delta.desired.mappings.length - 1];
       throw new Error(
         `Floating IP ${last?.floatingIp ?? '?'} (fixed IP ${last?.fixedIp ?? '?'}) does not fit: the eBPF maps of router ${delta.desired.routerId} hold at most ${this.options.capacity} floating IPs`,
       );
     }
-    return this.plan(delta.desired, delta.before);
+    const settings = this.settings(delta.desired.routerId);
+    const needed = entriesNeeded(delta.installed, delta.desired.forwardings);
+    const target = targetGeneration(delta.before.ebpf, needed, settings);
+    if (target.name !== delta.before.ebpf.live) return undefined;
+    return planEbpf(delta.desired, delta.before, settings, needed);
   }
 
   async apply(plan: BackendPlan): Promise<void> {
@@ -182,7 +195,6 @@ export class EbpfDataplane implements Dataplane<EbpfActualRouter> {
       run: this.run,
       objectPath: await this.objectPath(),
       routerDir: this.routerDir(plan.target.routerId),
-      capacity: this.options.capacity,
       loader: this.loader,
     });
   }
@@ -255,7 +267,7 @@ export class EbpfDataplane implements Dataplane<EbpfActualRouter> {
   async counters(target: RouterTarget): Promise<FloatingIpCounters[]> {
     const routerDir = this.routerDir(target.routerId);
     const object = await loadObject(await this.objectPath());
-    const dir = `${routerDir}/${generationName(object, this.options.capacity)}`;
+    const dir = `${routerDir}/${await currentGeneration(routerDir, object)}`;
     const perFip = readCounters(generationPaths(dir).map('counters'));
     return [...perFip]
       .map(([floatingIp, c]) => ({
@@ -276,6 +288,7 @@ export class EbpfDataplane implements Dataplane<EbpfActualRouter> {
   private settings(routerId: string): PlanSettings {
     return {
       capacity: this.options.capacity,
+      minCapacity: this.options.minCapacity,
       untrackMark: this.options.untrackMark,
       hairpinMark: this.options.hairpinMark,
       routerDir: this.routerDir(routerId),

@@ -1,10 +1,17 @@
 /** Tunables of the eBPF backend. */
 export interface EbpfOptions {
   /**
-   * Most floating IPs one router can hold. The maps do not preallocate, so a large number costs nothing until
-   * it is used; changing it builds a new generation of maps (see generation.ts). Default 262144.
+   * Most entries one router's maps may hold (floating IPs; forwarded ports): a router over it is refused. Each
+   * router's maps are sized to what it holds (capacity.ts), up to this. Lowering it below a router's current
+   * maps rebuilds them smaller; raising it changes nothing until a router needs more. Default 262144.
    */
   readonly capacity: number;
+  /**
+   * The smallest maps a router gets (entries): a router below it never rebuilds to grow. 1,024 entries cost
+   * 17 KB of bucket array a map, so small routers are cheap, and one growing from nothing first swaps at its
+   * 1,025th floating IP. Default 1024.
+   */
+  readonly minCapacity: number;
   /**
    * Packet mark bit the programs set on floating-IP traffic; the router's nft table untracks packets that
    * carry it. Change it if something else on the router uses this bit. Default 0x10000000.

@@ -4,24 +4,71 @@ import { PROGRAM_NAMES, programFor, type ProgramName, type TcDirection } from '.
 import { nftSignature, renderTable, type MarkBits } from './nft.js';
 import { generationName } from './object.js';
 import { generationPaths } from './paths.js';
-import { type EbpfActualRouter, type EbpfBatch, type GenerationState } from './state.js';
+import {
+  contentsGeneration,
+  type EbpfActualRouter,
+  type EbpfBatch,
+  type EbpfState,
+  type GenerationState,
+} from './state.js';
+import { chosenCapacity, entriesNeeded, keepsCapacity } from './capacity.js';
 import { renderAttachBatch, type WantedAttachment } from './tc.js';
 import { sameConfig, type RouterConfig } from './values.js';
 
 export interface PlanSettings extends MarkBits {
+  /** The most entries a router's maps may hold (the backend's `capacity` option); over it, a router is refused. */
   readonly capacity: number;
+  /** The smallest maps a generation is built with (the backend's `minCapacity` option). */
+  readonly minCapacity: number;
   /** The router's folder in bpffs. */
   readonly routerDir: string;
 }
 
 const DIRECTIONS: readonly TcDirection[] = ['ingress', 'egress'];
 
-/** Everything but map entries and addresses: generation, config, nft table, tc filters. */
-export function structureChanges(desired: DesiredRouter, actual: EbpfActualRouter, settings: PlanSettings) {
+/**
+ * The generation that carries the router: the live one while it is complete, built from the current object and
+ * its size still fits `needed` (capacity.ts: a restart or resync with the same count keeps it, so no swap); else
+ * the one the current object and the size chosen for `needed` name, found pinned or to be built.
+ */
+export function targetGeneration(state: EbpfState, needed: number, settings: PlanSettings) {
+  const { minCapacity, capacity: maximum } = settings;
+  const live = state.generations.find((g) => g.name === state.live);
+  if (
+    live?.capacity != null &&
+    generationComplete(live) &&
+    live.name === generationName(state.object, live.capacity) &&
+    keepsCapacity(live.capacity, needed, minCapacity, maximum)
+  ) {
+    return { name: live.name, capacity: live.capacity, current: live };
+  }
+  const capacity = chosenCapacity(needed, minCapacity, maximum);
+  const name = generationName(state.object, capacity);
+  return { name, capacity, current: state.generations.find((g) => g.name === name) };
+}
+
+/**
+ * Everything but map entries and addresses: generation, config, nft table, tc filters. `needed`: the entries the
+ * router's maps must hold (a delta passes the count after it; its `desired` holds only the changed mappings).
+ */
+export function structureChanges(
+  desired: DesiredRouter,
+  actual: EbpfActualRouter,
+  settings: PlanSettings,
+  needed = entriesNeeded(desired.mappings.length, desired.forwardings),
+) {
   const state = actual.ebpf;
-  const generation = generationName(state.object, settings.capacity);
-  const current = state.generations.find((g) => g.name === generation);
-  const build = !current || !generationComplete(current);
+  const { name: generation, capacity, current } = targetGeneration(state, needed, settings);
+  // A complete generation the contents were not read from (one built and not yet swapped in when the agent died,
+  // perhaps half filled) is built again: a difference against another generation's contents would leave it short.
+  const build =
+    !current ||
+    !generationComplete(current) ||
+    current.name !==
+      contentsGeneration(
+        state.live,
+        state.generations.map((g) => g.name),
+      );
   const config: RouterConfig = {
     gatewayIp: desired.gatewayIp,
     untrackMark: settings.untrackMark,
@@ -68,21 +115,22 @@ export function structureChanges(desired: DesiredRouter, actual: EbpfActualRoute
   // Devices replaced (a new ifindex) or changed (a peer moved, a qdisc added) since the map was written follow
   // here; a router whose read knows nothing of them gets an empty map, so bpf_redirect, never a drop.
   const peers = listChanges(build ? [] : (state.peerMap ?? []), state.peerIfindexes ?? []);
-  return { generation, build, config, configChanged, nft, tc, dropGenerations, peers };
+  return { generation, capacity, build, config, configChanged, nft, tc, dropGenerations, peers };
 }
 
 /**
  * Pure: what to change so the kernel carries `desired`. Never rebuilds what is right: an agent that restarts
  * finds its generation, filters and table as it left them and plans nothing, so no packet notices.
  * `actual` is this backend's own read (RouterDataplane keeps it current across applies; for a delta, narrowed to
- * the addresses that change).
+ * the addresses that change, and `needed` the entries the router holds once it is applied: see structureChanges).
  */
 export function planEbpf(
   desired: DesiredRouter,
   actual: EbpfActualRouter,
   settings: PlanSettings,
+  needed?: number,
 ): BackendPlan {
-  const structure = structureChanges(desired, actual, settings);
+  const structure = structureChanges(desired, actual, settings, needed);
   const { build } = structure;
   // One walk over the mappings fills every wanted map (100,000 at scale: no array of pairs per map).
   const wantIn = new Map<string, string>();
@@ -138,7 +186,7 @@ export function planEbpf(
     routerId: desired.routerId,
     generation: structure.generation,
     build,
-    capacity: settings.capacity,
+    capacity: structure.capacity,
     inbound,
     outbound,
     macs,

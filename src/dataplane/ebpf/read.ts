@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { ExecError, type Runner } from '../../exec/run.js';
 import { parseNftTable } from '../nftables/parse.js';
 import type { DesiredRouter, RouterTarget } from '../types.js';
@@ -19,11 +19,11 @@ import {
   type PinnedMap,
 } from './maps.js';
 import { tableName } from './nft.js';
-import { isGenerationName, type BpfObject } from './object.js';
+import { generationName, isGenerationName, type BpfObject } from './object.js';
 import { runInNetns } from './netns.js';
 import { generationPaths } from './paths.js';
 import { pinnedProgramIds } from './program-ids.js';
-import type { EbpfActualRouter, GenerationState } from './state.js';
+import { contentsGeneration, type EbpfActualRouter, type GenerationState } from './state.js';
 import { peerIfindexes } from './peer-devices.js';
 import { parseReadBatch, renderReadBatch, type DeviceHooks } from './tc.js';
 import { decodeConfig, netText } from './values.js';
@@ -32,7 +32,6 @@ export interface ReadContext {
   readonly run: Runner;
   readonly object: BpfObject;
   readonly routerDir: string;
-  readonly capacity: number;
   /** The object read against has the fast path (fast-path.ts). */
   readonly fastPathAvailable: boolean;
 }
@@ -65,7 +64,11 @@ export async function readRouter(
   const live = generations.find((g) => g.state.programIds.gw_ingress === gwIngress)?.state.name ?? null;
   // Contents come from the live generation: that is what translates packets now. The reads yield to the event
   // loop (see readMap), so the generations' fds are closed whatever happens meanwhile.
-  const source = generations.find((g) => g.state.name === live) ?? generations[0];
+  const sourceName = contentsGeneration(
+    live,
+    generations.map((g) => g.state.name),
+  );
+  const source = generations.find((g) => g.state.name === sourceName);
   const contents = await readContents(source?.maps ?? {}).finally(() => {
     for (const g of generations) g.close();
   });
@@ -162,17 +165,41 @@ export async function listGenerations(routerDir: string): Promise<string[]> {
   }
 }
 
+/**
+ * The name of the generation the current object left for the router, from the pins alone (no tc read: the
+ * counters of every router are read for each scrape): one whose name is what the object and its own maps' size
+ * make. While a swap is under way two are pinned, and the newer is the one being swapped in (what the counters
+ * come from from then on). Throws when there is none.
+ */
+export async function currentGeneration(routerDir: string, object: BpfObject): Promise<string> {
+  const found: { name: string; mtimeMs: number }[] = [];
+  for (const name of await listGenerations(routerDir)) {
+    const dir = `${routerDir}/${name}`;
+    const map = openPinnedMap(generationPaths(dir).map('fip2fixed'));
+    if (!map) continue;
+    const capacity = map.ref.maxEntries;
+    map.close();
+    if (name !== generationName(object, capacity)) continue;
+    found.push({ name, mtimeMs: (await stat(dir)).mtimeMs });
+  }
+  const newest = found.sort((a, b) => b.mtimeMs - a.mtimeMs)[0];
+  if (!newest) throw new Error(`No generation of the current eBPF object is pinned under ${routerDir}`);
+  return newest.name;
+}
+
 async function readGenerations(run: Runner, context: ReadContext): Promise<OpenGeneration[]> {
   const out: OpenGeneration[] = [];
   for (const name of await listGenerations(context.routerDir)) {
     const paths = generationPaths(`${context.routerDir}/${name}`);
     const maps = new Map(MAP_SPECS.map((spec) => [spec.name, openPinnedMap(paths.map(spec.name))]));
     // A generation's capacity is whatever its maps were made with; its name says whether that is still wanted.
-    const capacity = maps.get('fip2fixed')?.ref.maxEntries ?? context.capacity;
-    const mapsMatch = MAP_SPECS.every((spec) => {
-      const map = maps.get(spec.name);
-      return map !== undefined && mapMatches(map, spec, capacity);
-    });
+    const capacity = maps.get('fip2fixed')?.ref.maxEntries ?? null;
+    const mapsMatch =
+      capacity !== null &&
+      MAP_SPECS.every((spec) => {
+        const map = maps.get(spec.name);
+        return map !== undefined && mapMatches(map, spec, capacity);
+      });
     const files = await readdir(paths.programsDir).catch(() => [] as string[]);
     const pinned: ProgramName[] = PROGRAM_NAMES.filter((p) => files.includes(p));
     const ids = pinnedProgramIds(paths.dir, pinned);
@@ -182,6 +209,7 @@ async function readGenerations(run: Runner, context: ReadContext): Promise<OpenG
       state: {
         name,
         mapsMatch,
+        capacity,
         programIds: Object.fromEntries(ids),
         config: configBytes ? decodeConfig(configBytes) : null,
       },

@@ -7,8 +7,13 @@ import type { RouterConfig } from './values.js';
 /** One generation folder of a router in bpffs, as read back. */
 export interface GenerationState {
   readonly name: string;
-  /** Every map is pinned with the layout and capacity the generation's name promises. */
+  /** Every map is pinned with the layout the programs expect, the capacity-sized ones all of one size. */
   readonly mapsMatch: boolean;
+  /**
+   * The entries its capacity-sized maps were made with (fip2fixed's max_entries); null when that map is missing.
+   * The generation belongs to the current object only when its name is generationName(object, capacity).
+   */
+  readonly capacity: number | null;
   /** Pinned programs by name, with the ids tc reports for them. */
   readonly programIds: Partial<Record<ProgramName, number>>;
   readonly config: RouterConfig | null;
@@ -43,6 +48,14 @@ export interface EbpfState {
   readonly forwardOut?: ReadonlyMap<string, string>;
 }
 
+/**
+ * The generation a read takes the map contents from: the live one (what translates packets now), else the first
+ * pinned. Only that generation may be written by difference against them; any other is built again.
+ */
+export function contentsGeneration(live: string | null, names: readonly string[]): string | undefined {
+  return live ?? names[0];
+}
+
 /** What the eBPF backend's read returns: the common fields, and what it found of its own objects. */
 export interface EbpfActualRouter extends BackendState {
   readonly ebpf: EbpfState;
@@ -55,10 +68,11 @@ export interface EbpfActualRouter extends BackendState {
  */
 export interface EbpfBatch {
   readonly routerId: string;
-  /** Null: the generation the backend's current object and capacity name (resolved when applying). */
+  /** Null: the generation the backend's current object and `capacity` name (resolved when applying). */
   readonly generation: string | null;
   /** Create the generation from scratch (its maps get every mapping; its programs are loaded). */
   readonly build: boolean;
+  /** The generation's map size (entries): what a build creates its maps with. */
   readonly capacity: number;
   readonly inbound: { readonly remove: readonly string[]; readonly set: readonly [string, string][] };
   readonly outbound: { readonly remove: readonly string[]; readonly set: readonly [string, string][] };
