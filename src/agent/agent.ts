@@ -444,6 +444,10 @@ export class Agent extends EventEmitter {
           this.markDirty(id, 'router-changed');
         }
       }
+      // The page reached the newest change committed when it was read: another read now would find nothing, and a
+      // commit since (or during the reads above) has woken a pump of its own (see pump). The pump runs after every
+      // group commit, so that empty read was a third of its cost while filling through the API.
+      if (batch.through !== undefined && batch.through >= batch.latest) return;
     }
   }
 
