@@ -130,6 +130,7 @@ export function quotaTx(tx: Tx, ctx: Context): Tx {
     list: (kind) => tx.list(kind),
     lookup: (key) => tx.lookup(key),
     find: (kind, key) => tx.find(kind, key),
+    ...(tx.findDocuments && { findDocuments: tx.findDocuments }),
     range: (kind, options) => tx.range(kind, options),
     count: (key) => tx.count(key),
     delete: (kind, id) => tx.delete(kind, id),

@@ -30,6 +30,8 @@ export interface View {
    */
   readonly rangeDocuments?: (kind: Kind, options: RangeOptions) => string[];
   readonly getDocument?: (kind: Kind, id: string) => string | undefined;
+  /** What `find` reads, as the stored JSON text of each resource, unparsed (optional, as `rangeDocuments`). */
+  readonly findDocuments?: (kind: Kind, key: string) => string[];
 }
 
 export interface RangeOptions {

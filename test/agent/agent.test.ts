@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import pino from 'pino';
 import { FakeDataplane, type DesiredRouter } from '../../src/dataplane/index.js';
@@ -279,5 +282,35 @@ describe('agent', () => {
     await agent.sync();
     assert.equal(dp.routers.get(`qrouter-moved/${c.router}`)?.inbound.size, 0);
     await agent.stop();
+  });
+
+  it('records where each router is programmed after a full pass, and leaves the record alone after a delta', async () => {
+    const c = await smallCloud();
+    const dp = new FakeDataplane();
+    const dir = mkdtempSync(join(tmpdir(), 'sfip-agent-record-'));
+    const path = join(dir, 'agent-routers.json');
+    const recorded = () =>
+      (JSON.parse(readFileSync(path, 'utf8')) as { routers: { namespace: string }[] }).routers.map(
+        (r) => r.namespace,
+      );
+    const agent = fakeAgent(c.store, dp, { programmedRoutersPath: path });
+    try {
+      await agent.start();
+      assert.deepEqual(recorded(), ['qrouter-1']);
+      // Removed, so that a rewrite by the delta below would show.
+      rmSync(path);
+      await c.store.update((tx) =>
+        createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
+      );
+      await agent.sync();
+      assert.equal(existsSync(path), false);
+      // A move is a full pass that programs the router elsewhere: the record must follow it.
+      await c.store.update((tx) => updateRouter(tx, c.ctx, c.router, { namespace: 'qrouter-moved' }));
+      await agent.sync();
+      assert.deepEqual(recorded(), ['qrouter-moved']);
+    } finally {
+      await agent.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -11,6 +11,7 @@ import {
   routerFor,
   type Port,
   type Tx,
+  type View,
 } from '../../src/model/index.js';
 import { adminContext, smallCloud } from '../support/model-fixture.js';
 
@@ -38,6 +39,44 @@ describe('routerFor', () => {
     assert.equal(
       await c.store.read((v) => routerFor(v, c.publicNet, c.privateSubnet)),
       [c.router, other.id].sort()[0],
+    );
+  });
+
+  it('finds the same router through the stored text as through parsed documents', async () => {
+    const c = await smallCloud();
+    const other = await c.store.update((tx: Tx) =>
+      createRouter(tx, c.ctx, {
+        name: 'r-other',
+        namespace: 'qrouter-other',
+        gatewayDevice: 'qg-o',
+        externalGateway: { networkId: c.publicNet, externalFixedIps: [{ ipAddress: '203.0.113.9' }] },
+      }),
+    );
+    await c.store.update((tx) => {
+      const port = createPort(tx, c.ctx, { networkId: c.privateNet, fixedIps: [{ ipAddress: '10.0.0.2' }] });
+      addRouterInterface(tx, c.ctx, other.id, { portId: port.id });
+    });
+    const both = (v: View) => {
+      const { findDocuments, ...parsedOnly } = v;
+      assert.ok(findDocuments, 'the SQLite store offers the text');
+      return [
+        routerFor(v, c.publicNet, c.privateSubnet),
+        routerFor(parsedOnly, c.publicNet, c.privateSubnet),
+      ];
+    };
+    assert.deepEqual(await c.store.read(both), [
+      [c.router, other.id].sort()[0],
+      [c.router, other.id].sort()[0],
+    ]);
+    assert.deepEqual(
+      await c.store.read((v) => {
+        const { findDocuments: _text, ...parsedOnly } = v;
+        return [
+          routerFor(v, c.publicNet, 'no-such-subnet'),
+          routerFor(parsedOnly, c.publicNet, 'no-such-subnet'),
+        ];
+      }),
+      [undefined, undefined],
     );
   });
 

@@ -291,6 +291,7 @@ export class SqliteStore implements Store {
       range: (kind, options) => this.range(kind, options).map((row) => JSON.parse(row.body)),
       rangeDocuments: (kind, options) => this.rangeDocuments(kind, options),
       getDocument: (kind, id) => this.stmt.get.get(kind, id),
+      findDocuments: (kind, key) => this.stmt.find.all(key, kind),
     };
   }
 
