@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Kind, KindMap, Tx, View } from '../model/index.js';
+import type { FloatingIpStatusPatch, Tx, View } from '../model/index.js';
 import type { ChangeBatch, ChangesOptions, Store } from '../store/index.js';
 
 /**
@@ -30,12 +30,12 @@ export class WokenStore implements Store {
     return this.inner.update(fn);
   }
 
-  updateStatuses<K extends Kind>(
-    kind: K,
-    ids: readonly string[],
-    next: (current: KindMap[K], index: number) => KindMap[K] | undefined,
+  updateStatuses(
+    kind: 'floatingip',
+    patches: readonly FloatingIpStatusPatch[],
+    updatedAt: string,
   ): Promise<number> {
-    return this.inner.updateStatuses(kind, ids, next);
+    return this.inner.updateStatuses(kind, patches, updatedAt);
   }
 
   changesSince(seq: number, limit?: number, options?: ChangesOptions): Promise<ChangeBatch> {

@@ -204,10 +204,60 @@ export function setFloatingIpStatus(
 }
 
 /**
- * The next revision of a floating IP carrying a status, or undefined when there is nothing to write: it moved
- * on since the pass that applied `applied`, or it has this status already. Only `status`, `statusReason`,
- * `updatedAt` and `revisionNumber` differ from `current`, so a store may write it as a status-only change
- * (Store.updateStatuses): no index key and no mapping moves.
+ * A status report as data: write `set` on floating IP `id` if it still has the association `expect` (the one the
+ * reporting pass applied) and its status differs. Data rather than a callback, so that a store applies the one rule
+ * (applyStatusPatch) wherever it holds the documents (Store.updateStatuses).
+ */
+export interface FloatingIpStatusPatch {
+  readonly id: string;
+  readonly expect: AppliedAssociation;
+  readonly set: { readonly status: FloatingIpStatus; readonly statusReason: string };
+}
+
+/** The patch reporting `status` for a floating IP as a pass applied it (its id and association). */
+export function floatingIpStatusPatch(
+  applied: AppliedAssociation & { readonly id: string },
+  status: FloatingIpStatus,
+  statusReason: string,
+): FloatingIpStatusPatch {
+  return {
+    id: applied.id,
+    expect: { routerId: applied.routerId, fixedIpAddress: applied.fixedIpAddress },
+    set: { status, statusReason },
+  };
+}
+
+/**
+ * The rule of a status patch: nothing to write (undefined) when the floating IP moved on since the pass that applied
+ * `expect`, or has the status already; otherwise its next revision: `set`, `updatedAt`, `revisionNumber + 1`, every
+ * other field as it is. Only status fields differ from `current`, so a store may write it as a status-only change
+ * (no index key and no mapping moves). A `statusReason` absent from an older document differs from any reason.
+ */
+export function applyStatusPatch(
+  current: FloatingIp,
+  patch: FloatingIpStatusPatch,
+  updatedAt: string,
+): FloatingIp | undefined {
+  if (!statusPatchApplies(current, patch)) return undefined;
+  // Object.assign, not a spread: see revise() for why.
+  // The two fields named, not `patch.set` itself: whatever else its object holds is no status.
+  return Object.assign({}, current, {
+    status: patch.set.status,
+    statusReason: patch.set.statusReason,
+    updatedAt,
+    revisionNumber: current.revisionNumber + 1,
+  });
+}
+
+function statusPatchApplies(current: FloatingIp, { expect, set }: FloatingIpStatusPatch): boolean {
+  return (
+    !movedOn(current, expect) && (current.status !== set.status || current.statusReason !== set.statusReason)
+  );
+}
+
+/**
+ * The next revision of a floating IP carrying a status, or undefined when there is nothing to write (see
+ * applyStatusPatch, whose rule it is). The clock is read only when there is something to write.
  */
 export function withFloatingIpStatus(
   ctx: Context,
@@ -216,9 +266,8 @@ export function withFloatingIpStatus(
   status: FloatingIpStatus,
   reason: string,
 ): FloatingIp | undefined {
-  if (movedOn(current, applied)) return undefined;
-  if (current.status === status && current.statusReason === reason) return undefined;
-  return revise(ctx, current, { status, statusReason: reason });
+  const patch = { id: current.id, expect: applied, set: { status, statusReason: reason } };
+  return statusPatchApplies(current, patch) ? applyStatusPatch(current, patch, ctx.now()) : undefined;
 }
 
 function movedOn(current: FloatingIp, applied: AppliedAssociation): boolean {

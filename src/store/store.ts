@@ -1,4 +1,4 @@
-import type { Agent, Kind, KindMap, Tx, View } from '../model/index.js';
+import type { Agent, FloatingIpStatusPatch, Kind, Tx, View } from '../model/index.js';
 import type { TokenStore } from './token-store.js';
 
 /** One committed write, in commit order. The agent follows these to know which routers to reconcile. */
@@ -48,16 +48,15 @@ export interface Store {
   read<T>(fn: (view: View) => T): Promise<T>;
   update<T>(fn: (tx: Tx) => T): Promise<T>;
   /**
-   * Rewrites the status of many resources of one kind in one transaction, for the agent's status reports (100,000
-   * at a converge). `next` gets the current document of each id (a missing one is skipped) and its position in
-   * `ids`, and returns the document to write, or undefined to leave it as it is. It must change nothing but
-   * status fields (see withFloatingIpStatus): the store keeps every index key as it is and marks the changes
-   * `statusOnly` on the feed. An id given twice sees its first rewrite. Resolves to how many were written.
+   * Applies the agent's status reports (100,000 at a converge) in one transaction: each patch by the model's rule
+   * (applyStatusPatch: skipped when the floating IP is missing, moved on or has the status already), every document
+   * written getting `updatedAt`. Only status fields change: the store keeps every index key as it is and marks the
+   * changes `statusOnly` on the feed. An id given twice sees its first rewrite. Resolves to how many were written.
    */
-  updateStatuses<K extends Kind>(
-    kind: K,
-    ids: readonly string[],
-    next: (current: KindMap[K], index: number) => KindMap[K] | undefined,
+  updateStatuses(
+    kind: 'floatingip',
+    patches: readonly FloatingIpStatusPatch[],
+    updatedAt: string,
   ): Promise<number>;
   changesSince(seq: number, limit?: number, options?: ChangesOptions): Promise<ChangeBatch>;
   /** Called after every local commit, so an in-process agent reacts without polling delay. */

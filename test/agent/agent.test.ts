@@ -13,7 +13,7 @@ import {
   setFloatingIpStatus,
   updateFloatingIp,
   updateRouter,
-  withFloatingIpStatus,
+  floatingIpStatusPatch,
 } from '../../src/model/index.js';
 import type { Store } from '../../src/store/index.js';
 import { smallCloud, type SmallCloud } from '../support/model-fixture.js';
@@ -216,7 +216,7 @@ describe('agent', () => {
           }),
         ),
       update: (fn) => inner.update(fn),
-      updateStatuses: (kind, ids, next) => inner.updateStatuses(kind, ids, next),
+      updateStatuses: (kind, patches, updatedAt) => inner.updateStatuses(kind, patches, updatedAt),
       changesSince: (seq, limit) => inner.changesSince(seq, limit),
       onChange: (listener) => inner.onChange(listener),
       close: () => inner.close(),
@@ -232,8 +232,10 @@ describe('agent', () => {
     const applies = dp.applied.length;
     // Another node's agent (say, a standby) reports a status for the same association.
     fipReads = 0;
-    await c.store.updateStatuses('floatingip', [fip.id], (current) =>
-      withFloatingIpStatus(c.ctx, current, active, 'ERROR', 'seen elsewhere'),
+    await c.store.updateStatuses(
+      'floatingip',
+      [floatingIpStatusPatch(active, 'ERROR', 'seen elsewhere')],
+      c.ctx.now(),
     );
     await agent.sync();
     assert.equal(fipReads, 0, 'a status-only change is not read');

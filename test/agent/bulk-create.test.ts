@@ -35,9 +35,9 @@ describe('a bulk create with the agent running', () => {
     const appliedBefore = dp.applied.length;
     const statusWrites: number[] = [];
     const updateStatuses = f.store.updateStatuses.bind(f.store);
-    f.store.updateStatuses = (kind, ids, next) => {
-      statusWrites.push(ids.length);
-      return updateStatuses(kind, ids, next);
+    f.store.updateStatuses = (kind, patches, updatedAt) => {
+      statusWrites.push(patches.length);
+      return updateStatuses(kind, patches, updatedAt);
     };
 
     const fips = await f.app.inject({

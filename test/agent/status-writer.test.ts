@@ -27,11 +27,11 @@ function counted(store: Store): {
     if (failing) return Promise.reject(new Error('disk full'));
     return store.update(fn);
   };
-  wrapped.updateStatuses = (kind, ids, next) => {
+  wrapped.updateStatuses = (kind, patches, updatedAt) => {
     updates++;
-    written.push([...ids]);
+    written.push(patches.map((p) => p.id));
     if (failing) return Promise.reject(new Error('disk full'));
-    return store.updateStatuses(kind, ids, next);
+    return store.updateStatuses(kind, patches, updatedAt);
   };
   return { store: wrapped, updates: () => updates, fail: (on) => (failing = on), written };
 }

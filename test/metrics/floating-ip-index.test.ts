@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FloatingIpIndex, RELOAD_MIN_CHANGES } from '../../src/metrics/floating-ip-index.js';
-import { createFloatingIp, updateFloatingIp, withFloatingIpStatus } from '../../src/model/index.js';
+import { createFloatingIp, updateFloatingIp, floatingIpStatusPatch } from '../../src/model/index.js';
 import type { Store } from '../../src/store/index.js';
 import { smallCloud } from '../support/model-fixture.js';
 
@@ -52,8 +52,10 @@ describe('floating IP index', () => {
       [[fip.id, 'DOWN']],
     );
     const version = index.version(c.router);
-    await c.store.updateStatuses('floatingip', [fip.id], (current) =>
-      withFloatingIpStatus(c.ctx, current, fip, 'ERROR', 'refused by the kernel'),
+    await c.store.updateStatuses(
+      'floatingip',
+      [floatingIpStatusPatch(fip, 'ERROR', 'refused by the kernel')],
+      c.ctx.now(),
     );
     assert.equal((await c.store.changesSince(0)).changes.at(-1)?.statusOnly, true);
     await index.sync();
@@ -128,8 +130,10 @@ describe('floating IP index', () => {
       ] as const) {
         const status = i === RELOAD_MIN_CHANGES / 2 ? last : i % 2 ? 'ACTIVE' : 'DOWN';
         writes.push(
-          c.store.updateStatuses('floatingip', [fip.id], (current) =>
-            withFloatingIpStatus(c.ctx, current, fip, status, `report ${i}`),
+          c.store.updateStatuses(
+            'floatingip',
+            [floatingIpStatusPatch(fip, status, `report ${i}`)],
+            c.ctx.now(),
           ),
         );
       }
@@ -146,9 +150,7 @@ describe('floating IP index', () => {
     assert.deepEqual([counted.lists(), counted.gets()], [2, 0]);
     assert.notEqual(index.version(c.router), version);
     // A few changes later, each is read again by itself.
-    await c.store.updateStatuses('floatingip', [a!.id], (current) =>
-      withFloatingIpStatus(c.ctx, current, a!, 'DOWN', 'one more'),
-    );
+    await c.store.updateStatuses('floatingip', [floatingIpStatusPatch(a!, 'DOWN', 'one more')], c.ctx.now());
     await index.sync();
     assert.equal(index.floatingIps(c.router).find((f) => f.id === a!.id)?.statusReason, 'one more');
     assert.deepEqual([counted.lists(), counted.gets()], [2, 1]);

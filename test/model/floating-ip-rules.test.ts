@@ -12,6 +12,8 @@ import {
   updateFloatingIp,
   updateRouter,
   withFloatingIpStatus,
+  applyStatusPatch,
+  floatingIpStatusPatch,
   type Tx,
 } from '../../src/model/index.js';
 import { smallCloud, type SmallCloud } from '../support/model-fixture.js';
@@ -201,6 +203,51 @@ describe('floating IP rules', () => {
       { ...fip, status: 'ERROR', statusReason: 'no namespace', revisionNumber: fip.revisionNumber + 1 },
     );
     assert.ok(next.updatedAt > fip.updatedAt);
+  });
+
+  it('applies a status patch by the same rule: expect every field, write when some field differs', async () => {
+    const c = await smallCloud();
+    const fip = await c.store.update((tx) =>
+      createFloatingIp(tx, c.ctx, { floatingNetworkId: c.publicNet, portId: c.vm1 }),
+    );
+    const before = structuredClone(fip);
+    const at = '2026-12-06T01:00:00.000Z';
+    const patch = floatingIpStatusPatch(fip, 'ACTIVE', '');
+    assert.deepEqual(patch, {
+      id: fip.id,
+      expect: { routerId: fip.routerId, fixedIpAddress: fip.fixedIpAddress },
+      set: { status: 'ACTIVE', statusReason: '' },
+    });
+    const moved = [
+      { routerId: null, fixedIpAddress: fip.fixedIpAddress },
+      { routerId: fip.routerId, fixedIpAddress: null },
+      { routerId: `${fip.routerId!}x`, fixedIpAddress: fip.fixedIpAddress },
+    ];
+    for (const expect of moved) assert.equal(applyStatusPatch(fip, { ...patch, expect }, at), undefined);
+    assert.equal(applyStatusPatch(fip, floatingIpStatusPatch(fip, 'DOWN', ''), at), undefined, 'as it is');
+    const written = applyStatusPatch(fip, patch, at);
+    assert.deepEqual(written, {
+      ...fip,
+      status: 'ACTIVE',
+      statusReason: '',
+      updatedAt: at,
+      revisionNumber: fip.revisionNumber + 1,
+    });
+    const reason = applyStatusPatch(fip, floatingIpStatusPatch(fip, 'DOWN', 'why'), at);
+    assert.equal(reason?.statusReason, 'why', 'the reason alone differs');
+    // A document from before statusReason was always written: absent is not ''.
+    const { statusReason: _r, ...older } = fip;
+    assert.equal(
+      applyStatusPatch(older as typeof fip, floatingIpStatusPatch(fip, 'DOWN', ''), at)?.statusReason,
+      '',
+    );
+    // Whatever else the set object holds is no status, and is not written.
+    const wider = { ...patch, set: { ...patch.set, name: 'sneaked' } };
+    assert.equal(applyStatusPatch(fip, wider, at)?.name, fip.name);
+    assert.deepEqual(fip, before, 'the current document is left as it was');
+    // withFloatingIpStatus is the same rule with the context's clock.
+    const viaContext = withFloatingIpStatus({ ...c.ctx, now: () => at }, fip, fip, 'ACTIVE', '');
+    assert.deepEqual(viaContext, written);
   });
 
   it('disassociates floating IPs when their port is deleted, as Neutron does', async () => {

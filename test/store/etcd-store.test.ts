@@ -17,7 +17,7 @@ import {
   SfipError,
   updateFloatingIp,
   updateNetwork,
-  withFloatingIpStatus,
+  floatingIpStatusPatch,
 } from '../../src/model/index.js';
 import { connectStore, EtcdStore, parseEtcdSpec, StoreError, type Change } from '../../src/store/index.js';
 import { adminContext } from '../support/model-fixture.js';
@@ -229,9 +229,7 @@ describe('etcd store', { timeout: 60_000 }, () => {
       return createFloatingIp(tx, ctx, { floatingNetworkId: net.id });
     });
     const start = (await writer.changesSince(0, 0)).latest;
-    await writer.updateStatuses('floatingip', [fip.id], (current) =>
-      withFloatingIpStatus(ctx, current, fip, 'ACTIVE', ''),
-    );
+    await writer.updateStatuses('floatingip', [floatingIpStatusPatch(fip, 'ACTIVE', '')], ctx.now());
     await writer.update((tx) => updateFloatingIp(tx, ctx, fip.id, { description: 'd' }));
     const batch = await waitFor('two changes', async () => {
       const b = await reader.changesSince(start);

@@ -10,7 +10,7 @@ import {
   createNetwork,
   createSubnet,
   updateFloatingIp,
-  withFloatingIpStatus,
+  floatingIpStatusPatch,
 } from '../../src/model/index.js';
 import { SqliteStore, StoreError } from '../../src/store/index.js';
 import { adminContext } from '../support/model-fixture.js';
@@ -123,9 +123,7 @@ describe('sqlite store', () => {
     });
     const start = (await store.changesSince(0)).latest;
     const status = (to: 'ACTIVE' | 'DOWN') =>
-      store.updateStatuses('floatingip', [fip.id], (current) =>
-        withFloatingIpStatus(ctx, current, { routerId: null, fixedIpAddress: null }, to, ''),
-      );
+      store.updateStatuses('floatingip', [floatingIpStatusPatch(fip, to, '')], ctx.now());
     await status('ACTIVE');
     await store.update((tx) => updateFloatingIp(tx, ctx, fip.id, { description: 'x' }));
     await status('DOWN');

@@ -21,8 +21,12 @@ import {
   setQuota,
   SfipError,
   subnetsOfNetworkKey,
-  withFloatingIpStatus,
+  applyStatusPatch,
+  floatingIpStatusPatch,
+  parseIPv4,
   type FloatingIp,
+  type FloatingIpStatus,
+  type FloatingIpStatusPatch,
   type Network,
 } from '../../src/model/index.js';
 import type { Store } from '../../src/store/index.js';
@@ -334,35 +338,40 @@ export function runStoreContract(name: string, open: () => Promise<Store>): void
           const fips = [0, 1, 2].map(() => createFloatingIp(tx, ctx, { floatingNetworkId: net.id }));
           return { net, fips };
         });
-      const unassociated = { routerId: null, fixedIpAddress: null };
+
+      const at = '2026-12-06T01:00:00.000Z';
+      const patch = (fip: FloatingIp, status: FloatingIpStatus, reason = '') =>
+        floatingIpStatusPatch(fip, status, reason);
 
       it('writes the model revision whole, keeps index keys, and feeds status-only changes', async () => {
         const store = await open();
         const { net, fips } = await threeFloatingIps(store);
         const [a, b, c] = fips as [FloatingIp, FloatingIp, FloatingIp];
         const start = (await store.changesSince(0)).latest;
-        const given: FloatingIp[] = [];
-        const written = await store.updateStatuses(
-          'floatingip',
-          [a.id, 'no-such-id', b.id, c.id],
-          (current) => {
-            // c has this status already: nothing to write.
-            const status = current.id === c.id ? 'DOWN' : 'ACTIVE';
-            const next = withFloatingIpStatus(ctx, current, unassociated, status, '');
-            if (next) given.push(next);
-            return next;
-          },
-        );
+        // c has this status already: nothing to write.
+        const patches = [
+          patch(a, 'ACTIVE'),
+          { ...patch(a, 'ACTIVE'), id: 'no-such-id' },
+          patch(b, 'ACTIVE'),
+          patch(c, 'DOWN'),
+        ];
+        const written = await store.updateStatuses('floatingip', patches, at);
         assert.equal(written, 2);
         const [storedA, storedB, storedC] = await store.read((v) =>
           [a, b, c].map((f) => v.get('floatingip', f.id)),
         );
-        assert.deepEqual([storedA, storedB], given, 'the documents as the model built them');
+        assert.deepEqual(
+          [storedA, storedB],
+          [applyStatusPatch(a, patches[0]!, at), applyStatusPatch(b, patches[2]!, at)],
+          'the documents as the model builds them',
+        );
         assert.deepEqual(storedC, c);
         const { status, statusReason, updatedAt, revisionNumber, ...rest } = storedA!;
         const { status: _s, statusReason: _r, updatedAt: _u, revisionNumber: _n, ...restBefore } = a;
-        assert.deepEqual([status, statusReason, revisionNumber], ['ACTIVE', '', a.revisionNumber + 1]);
-        assert.notEqual(updatedAt, a.updatedAt);
+        assert.deepEqual(
+          [status, statusReason, updatedAt, revisionNumber],
+          ['ACTIVE', '', at, a.revisionNumber + 1],
+        );
         assert.deepEqual(rest, restBefore, 'nothing else moved');
         assert.deepEqual(
           (await store.read((v) => v.lookup(fipsOfNetworkKey(net.id)))).map((r) => r.id).sort(),
@@ -387,20 +396,78 @@ export function runStoreContract(name: string, open: () => Promise<Store>): void
         await store.close();
       });
 
+      it('stores exactly what the model rule builds, for every shape of document and patch', async () => {
+        const store = await open();
+        const { fips } = await threeFloatingIps(store);
+        const [a, b, c] = fips as [FloatingIp, FloatingIp, FloatingIp];
+        // An older document without statusReason (JSON drops the undefined field), one with a reason and a
+        // router, and one as created: the rule must see absent, '' and a string as they are.
+        const { statusReason: _dropped, ...withoutReason } = a;
+        const older = withoutReason as FloatingIp;
+        const routed: FloatingIp = {
+          ...b,
+          routerId: 'r-1',
+          fixedIpAddress: parseIPv4('10.0.0.5'),
+          status: 'ERROR',
+          statusReason: 'ünïcode "quoted" \\ reason',
+        };
+        await store.update((tx) => {
+          tx.put('floatingip', older);
+          tx.put('floatingip', routed);
+        });
+        const stored = await store.read((v) => [a, b, c].map((f) => v.get('floatingip', f.id)!));
+        assert.equal('statusReason' in stored[0]!, false, 'the older document has no statusReason');
+        const cases: FloatingIpStatusPatch[] = [
+          patch(older, 'DOWN'), // the status as it is, but a reason '' where none is: written
+          patch(routed, 'ERROR', 'ünïcode "quoted" \\ reason'), // as it is: skipped
+          { ...patch(routed, 'ACTIVE'), expect: { routerId: 'r-1', fixedIpAddress: null } }, // moved on
+          { ...patch(routed, 'ACTIVE'), expect: { routerId: null, fixedIpAddress: '10.0.0.5' } }, // moved on
+          patch(routed, 'ERROR', 'another'), // the reason alone differs: written
+          patch(c, 'ERROR', ''), // the status alone differs: written
+        ];
+        for (const [i, p] of cases.entries()) {
+          const fresh = await open();
+          await fresh.update((tx) => stored.forEach((f) => tx.put('floatingip', f)));
+          const current = stored.find((f) => f.id === p.id)!;
+          const expected = applyStatusPatch(current, p, at);
+          assert.equal(await fresh.updateStatuses('floatingip', [p], at), expected ? 1 : 0, `case ${i}`);
+          const after = await fresh.read((v) => v.get('floatingip', p.id));
+          assert.deepEqual(
+            after,
+            expected ?? current,
+            `case ${i}: the model's revision, or the document as it was`,
+          );
+          await fresh.close();
+        }
+        assert.deepEqual(
+          cases.map(
+            (p) =>
+              applyStatusPatch(
+                stored.find((f) => f.id === p.id)!,
+                p,
+                at,
+              ) !== undefined,
+          ),
+          [true, false, false, false, true, true],
+          'the cases cover writes and skips',
+        );
+        await store.close();
+      });
+
       it('lets a reader that skips status-only changes follow the feed without them, to its end', async () => {
         const store = await open();
         const { fips } = await threeFloatingIps(store);
         const [a, b, c] = fips as [FloatingIp, FloatingIp, FloatingIp];
         const start = (await store.changesSince(0)).latest;
-        const active = (current: FloatingIp) =>
-          withFloatingIpStatus(ctx, current, unassociated, 'ACTIVE', '');
         // Status-only changes around and between ordinary ones, the last change of the feed status-only.
-        await store.updateStatuses('floatingip', [a.id, b.id], active);
+        await store.updateStatuses('floatingip', [patch(a, 'ACTIVE'), patch(b, 'ACTIVE')], at);
         await store.update((tx) => updateFloatingIp(tx, ctx, a.id, { description: 'x' }));
-        await store.updateStatuses('floatingip', [c.id], active);
+        await store.updateStatuses('floatingip', [patch(c, 'ACTIVE')], at);
         await store.update((tx) => updateFloatingIp(tx, ctx, b.id, { description: 'y' }));
-        await store.updateStatuses('floatingip', [a.id, b.id, c.id], (current) =>
-          withFloatingIpStatus(ctx, current, unassociated, 'DOWN', ''),
+        await store.updateStatuses(
+          'floatingip',
+          [a, b, c].map((f) => patch(f, 'ERROR', 'gone')),
+          at,
         );
         const all = (await store.changesSince(start)).changes;
         const latest = all.at(-1)!.seq;
@@ -409,6 +476,7 @@ export function runStoreContract(name: string, open: () => Promise<Store>): void
           wanted.map(([, id]) => id),
           [a.id, b.id],
         );
+        assert.equal(all.filter((ch) => ch.statusOnly).length, 6, 'every status write is on the feed');
         // As the agent reads: pages of one, going on after `through` (or after the last change without it).
         for (const limit of [1, 10]) {
           let seq = start;
@@ -435,12 +503,12 @@ export function runStoreContract(name: string, open: () => Promise<Store>): void
         assert.equal(
           await store.updateStatuses(
             'floatingip',
-            fips.map((f) => f.id),
-            () => undefined,
+            fips.map((f) => patch(f, 'DOWN')),
+            at,
           ),
           0,
         );
-        assert.equal(await store.updateStatuses('floatingip', [], () => undefined), 0);
+        assert.equal(await store.updateStatuses('floatingip', [], at), 0);
         off();
         assert.equal((await store.changesSince(0)).latest, before);
         assert.equal(notified, 0);
@@ -451,37 +519,14 @@ export function runStoreContract(name: string, open: () => Promise<Store>): void
         const store = await open();
         const { fips } = await threeFloatingIps(store);
         const a = fips[0]!;
-        const reasons = ['first', 'second'];
-        await store.updateStatuses('floatingip', [a.id, a.id], (current, i) =>
-          withFloatingIpStatus(ctx, current, unassociated, 'ERROR', reasons[i]!),
+        await store.updateStatuses(
+          'floatingip',
+          [patch(a, 'ERROR', 'first'), patch(a, 'ERROR', 'second'), patch(a, 'ERROR', 'second')],
+          at,
         );
         const stored = await store.read((v) => v.get('floatingip', a.id));
         assert.equal(stored?.statusReason, 'second');
-        assert.equal(stored?.revisionNumber, a.revisionNumber + 2);
-        await store.close();
-      });
-
-      it('writes none of them when the revision throws', async () => {
-        const store = await open();
-        const { fips } = await threeFloatingIps(store);
-        const before = (await store.changesSince(0)).latest;
-        await assert.rejects(
-          store.updateStatuses(
-            'floatingip',
-            fips.map((f) => f.id),
-            (current, i) => {
-              if (i === 2) throw new Error('bad report');
-              return withFloatingIpStatus(ctx, current, unassociated, 'ACTIVE', '');
-            },
-          ),
-          /bad report/,
-        );
-        assert.deepEqual(await store.read((v) => fips.map((f) => v.get('floatingip', f.id)?.status)), [
-          'DOWN',
-          'DOWN',
-          'DOWN',
-        ]);
-        assert.equal((await store.changesSince(0)).latest, before);
+        assert.equal(stored?.revisionNumber, a.revisionNumber + 2, 'the third found nothing to change');
         await store.close();
       });
     });

@@ -3,7 +3,14 @@ import { createRequire } from 'node:module';
 import { ExponentialBackoff, noop, type IBackoff } from 'cockatiel';
 import type * as Etcd3Module from 'etcd3';
 import type { Etcd3, ICompare, IRequestOp, Watcher } from 'etcd3';
-import { SfipError, type Kind, type KindMap, type Tx, type View } from '../../model/index.js';
+import {
+  applyStatusPatch,
+  SfipError,
+  type FloatingIp,
+  type FloatingIpStatusPatch,
+  type Tx,
+  type View,
+} from '../../model/index.js';
 import type {
   AgentRegistration,
   AgentRegistrationRequest,
@@ -130,20 +137,20 @@ export class EtcdStore implements Store, AgentRegistry {
    * stamp is touched (a status is no index key), and the status stamp is written with them, which marks every
    * change of that revision status-only on the feed of every process watching.
    */
-  updateStatuses<K extends Kind>(
-    kind: K,
-    ids: readonly string[],
-    next: (current: KindMap[K], index: number) => KindMap[K] | undefined,
+  updateStatuses(
+    kind: 'floatingip',
+    patches: readonly FloatingIpStatusPatch[],
+    updatedAt: string,
   ): Promise<number> {
     return this.enqueue(() =>
       this.commit((mirror) => {
         const { layout } = mirror;
-        const rewritten = new Map<string, KindMap[K]>();
-        ids.forEach((id, i) => {
-          const current = rewritten.get(id) ?? mirror.get(kind, id);
-          const entity = current && next(current, i);
-          if (entity) rewritten.set(id, entity);
-        });
+        const rewritten = new Map<string, FloatingIp>();
+        for (const patch of patches) {
+          const current = rewritten.get(patch.id) ?? mirror.get(kind, patch.id);
+          const entity = current && applyStatusPatch(current, patch, updatedAt);
+          if (entity) rewritten.set(patch.id, entity);
+        }
         if (rewritten.size === 0) return { result: 0, guards: [], writes: [] };
         const guards: Guard[] = [];
         const writes: Write[] = [{ put: layout.statusStamp(), value: String(rewritten.size) }];
