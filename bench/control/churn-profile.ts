@@ -103,7 +103,7 @@ try {
   else await t.populate(stateDir, values.backend as BackendName);
   if (values['save-state'] && !values['from-state'])
     cpSync(stateDir, values['save-state'], { recursive: true });
-  routerIds = await stateRouters(stateDir, values.backend as BackendName);
+  routerIds = await stateRouters(stateDir, values.backend as BackendName, values.prefix);
   removePins();
   const prof = values['prof-dir']
     ? ['--cpu-prof', `--cpu-prof-dir=${values['prof-dir']}`, '--cpu-prof-name=churn.cpuprofile']

@@ -75,7 +75,7 @@ try {
   else await t.populate(stateDir, values.backend as BackendName);
   if (values['save-state'] && !values['from-state'])
     cpSync(stateDir, values['save-state'], { recursive: true });
-  routerIds = await stateRouters(stateDir, values.backend as BackendName);
+  routerIds = await stateRouters(stateDir, values.backend as BackendName, values.prefix);
   // Converge starts from an empty kernel: a run before this one (same state, same router ids) left its pins.
   removePins();
   console.log(`populated ${routers ?? 1} × ${fips} = ${total} in ${(performance.now() - p0).toFixed(0)} ms`);

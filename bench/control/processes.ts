@@ -108,9 +108,18 @@ export class ServerProcess {
         () => false,
       );
       if (ok) return performance.now() - this.started;
+      if (this.child.exitCode !== null || this.child.signalCode !== null) {
+        throw new Error(
+          `sfip serve ended (${this.child.signalCode ?? `exit code ${this.child.exitCode}`}) before it was ready`,
+        );
+      }
       await new Promise((r) => setTimeout(r, 20));
     }
-    throw new Error(`sfip serve was not ready within ${timeoutMs} ms`);
+    // Stopped, not left running: a daemon the run gave up on would keep programming the state's routers (pins are
+    // keyed by router id) under the next run's feet, holding its namespaces and the benchmark lock's machine.
+    this.child.kill('SIGKILL');
+    await this.exited;
+    throw new Error(`sfip serve was not ready within ${timeoutMs} ms (stopped)`);
   }
 
   /** Resident and peak memory from /proc, in MiB. */

@@ -53,7 +53,7 @@ export function profileTopology(prefix: string, fips: number, routers?: number):
  * The state's router ids, each router set to `backend` first: a saved state names the backend it was populated
  * for, and the same state measures the others.
  */
-export async function stateRouters(dir: string, backend: BackendName): Promise<string[]> {
+export async function stateRouters(dir: string, backend: BackendName, prefix: string): Promise<string[]> {
   const store = openStore(undefined, dir);
   const ctx: Context = {
     projectId: 'bench',
@@ -65,7 +65,16 @@ export async function stateRouters(dir: string, backend: BackendName): Promise<s
   };
   try {
     return await store.update((tx) =>
-      tx.list('router').map((r) => (r.backend === backend ? r : updateRouter(tx, ctx, r.id, { backend })).id),
+      tx.list('router').map((r) => {
+        // The state's routers keep the namespaces they were populated with: under another prefix the topology
+        // built here has none of them, and the daemon would wait out its whole timeout for routers it cannot reach.
+        if (r.namespace && !r.namespace.startsWith(`${prefix}-`)) {
+          throw new Error(
+            `the state in ${dir} has router ${r.id} in namespace ${r.namespace}: run with the prefix it was populated with, not --prefix ${prefix}`,
+          );
+        }
+        return (r.backend === backend ? r : updateRouter(tx, ctx, r.id, { backend })).id;
+      }),
     );
   } finally {
     await store.close();
