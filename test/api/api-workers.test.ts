@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { issueToken } from '../../src/auth/index.js';
 import { SqliteStore } from '../../src/store/index.js';
 import { request, spawnServe, type SpawnedServe } from './spawn-serve.js';
+import { processAlive } from '../support/process-alive.js';
 
 type Json = Record<string, unknown>;
 
@@ -339,14 +340,7 @@ describe(`sfip serve --api-workers ${WORKERS}`, () => {
     const workers = childrenOf(server.pid);
     assert.equal(workers.length, WORKERS);
     await server.terminate();
-    const alive = workers.filter((pid) => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    });
+    const alive = workers.filter(processAlive);
     assert.deepEqual(alive, [], 'workers outlived the primary');
     assert.ok(
       !existsSync(join(server.stateDir, `api-${server.pid}.sock`)),

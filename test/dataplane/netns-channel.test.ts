@@ -12,6 +12,7 @@ import {
   nftChannelSpec,
 } from '../../src/dataplane/common/netns-channels.js';
 import { run } from '../../src/exec/run.js';
+import { processAlive as alive } from '../support/process-alive.js';
 
 /** The nft channel's two processes: sfip's applier (built by `npm run build`) and `nft -i` without it. */
 const variants = [
@@ -134,14 +135,6 @@ for (const variant of variants) {
       assert.equal(pids.length, 2);
       await run('ip', ['netns', 'del', ns]);
       channels.sweep();
-      const alive = (pid: number) => {
-        try {
-          process.kill(pid, 0);
-          return true;
-        } catch {
-          return false;
-        }
-      };
       const deadline = Date.now() + 5000;
       while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
       assert.deepEqual(pids.filter(alive), [], 'channel processes outlived their namespace');

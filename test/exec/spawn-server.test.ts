@@ -11,18 +11,10 @@ import { after, describe, it } from 'node:test';
 import { RECORD_PROGRAMS_ENV } from '../../src/exec/record-programs.js';
 import { ExecError } from '../../src/exec/run.js';
 import { startSpawnServer } from '../../src/exec/spawn-client.js';
+import { processAlive as alive } from '../support/process-alive.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sfip-spawn-server-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 async function until(condition: () => boolean, what: string): Promise<void> {
   for (let i = 0; i < 500 && !condition(); i++) await new Promise((r) => setTimeout(r, 20));

@@ -9,15 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { it } from 'node:test';
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+import { processAlive as alive } from '../support/process-alive.js';
 
 it('programs started through run() or its spawn server die with the process that started them; plain children do not', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sfip-orphans-'));
