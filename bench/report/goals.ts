@@ -27,13 +27,15 @@ const WHY = {
     'The maps are hashes (O(1)); growth at 100,000 entries comes from cache and TLB misses in a larger table, and from ' +
     'noise on the shared machine (compare the spread columns).',
   converge:
-    'Converging includes starting the process (about 0.6 s), reading all floating IPs from SQLite, rendering one nft ' +
-    'transaction with 200,000 map elements and adding 100,000 /32 addresses with `ip -batch`, then reading the whole ' +
-    'table back (`nft -j`) to confirm it and writing 100,000 statuses.',
+    'A converge is one full pass: the daemon starts, reads every floating IP and its port from the store and checks ' +
+    "them, applies the backend's batch (for nftables one transaction with every element of its sets and maps; for " +
+    'eBPF map batches), adds one local route per floating IP and writes every status (SQLite rewrites each ' +
+    'document). The scale section below says where the time goes at 100,000.',
   latency:
-    'Every association reconciles the whole router: the agent reads the table back with `nft -j list table` (all ' +
-    'elements) and the gateway addresses before it applies the one-element delta, so the cost grows with what is ' +
-    'already installed. A per-floating-IP fast path (apply the delta, read back only that element) would fix it.',
+    'An association is one delta: a store read of the changed floating IP, one transaction through the ' +
+    "namespace's long-lived channel (or one map write), one route and one status write; none of it reads the " +
+    "router's other floating IPs. A miss means the machine was loaded (compare the spread and the scale section) " +
+    'or the delta waited behind a full pass of the same router.',
   restart:
     'A restarted agent reads the kernel and changes nothing when it is right; loss would mean it rewrote state.',
   rss: 'Node and Fastify alone take about 80 MiB; the rest is the store cache and the desired state of every FIP.',
