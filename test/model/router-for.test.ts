@@ -15,17 +15,22 @@ import {
 } from '../../src/model/index.js';
 import { adminContext, smallCloud } from '../support/model-fixture.js';
 
+/** A second router on the cloud's external network, with no interface yet. */
+function otherRouter(c: Awaited<ReturnType<typeof smallCloud>>) {
+  return c.store.update((tx: Tx) =>
+    createRouter(tx, c.ctx, {
+      name: 'r-other',
+      namespace: 'qrouter-other',
+      gatewayDevice: 'qg-o',
+      externalGateway: { networkId: c.publicNet, externalFixedIps: [{ ipAddress: '203.0.113.9' }] },
+    }),
+  );
+}
+
 describe('routerFor', () => {
   it('finds the router with an interface on the subnet among several on the network', async () => {
     const c = await smallCloud();
-    const other = await c.store.update((tx: Tx) =>
-      createRouter(tx, c.ctx, {
-        name: 'r-other',
-        namespace: 'qrouter-other',
-        gatewayDevice: 'qg-o',
-        externalGateway: { networkId: c.publicNet, externalFixedIps: [{ ipAddress: '203.0.113.9' }] },
-      }),
-    );
+    const other = await otherRouter(c);
     assert.equal(
       await c.store.read((v) => routerFor(v, c.publicNet, c.privateSubnet)),
       c.router,
@@ -44,14 +49,7 @@ describe('routerFor', () => {
 
   it('finds the same router through the stored text as through parsed documents', async () => {
     const c = await smallCloud();
-    const other = await c.store.update((tx: Tx) =>
-      createRouter(tx, c.ctx, {
-        name: 'r-other',
-        namespace: 'qrouter-other',
-        gatewayDevice: 'qg-o',
-        externalGateway: { networkId: c.publicNet, externalFixedIps: [{ ipAddress: '203.0.113.9' }] },
-      }),
-    );
+    const other = await otherRouter(c);
     await c.store.update((tx) => {
       const port = createPort(tx, c.ctx, { networkId: c.privateNet, fixedIps: [{ ipAddress: '10.0.0.2' }] });
       addRouterInterface(tx, c.ctx, other.id, { portId: port.id });
