@@ -142,6 +142,8 @@ export class ServerProcess {
     server: number;
     serverPrograms: number;
     channels: number;
+    /** `channels` by program (its comm: ip, sfip-bpf-load, sfip-nft-apply...). */
+    channelsBy: Record<string, number>;
   } {
     const ticks = (pid: number | string) => {
       // After "pid (comm) ": state is field 0, utime 11, stime 12, cutime 13, cstime 14 (proc(5), in clock ticks).
@@ -154,6 +156,7 @@ export class ServerProcess {
     let server = 0;
     let serverPrograms = 0;
     let channels = 0;
+    const channelsBy: Record<string, number> = {};
     for (const child of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
       .split(' ')
       .filter(Boolean)) {
@@ -164,12 +167,16 @@ export class ServerProcess {
         if (readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('spawn-server-main')) {
           server += t.own;
           serverPrograms += t.reaped;
-        } else channels += t.own + t.reaped;
+        } else {
+          channels += t.own + t.reaped;
+          const comm = readFileSync(`/proc/${child}/comm`, 'utf8').trim();
+          channelsBy[comm] = (channelsBy[comm] ?? 0) + t.own + t.reaped;
+        }
       } catch {
         // exited meanwhile: counted in `children` once reaped
       }
     }
-    return { daemon: own, children: reaped, running, server, serverPrograms, channels };
+    return { daemon: own, children: reaped, running, server, serverPrograms, channels, channelsBy };
   }
 
   async stop(): Promise<void> {
