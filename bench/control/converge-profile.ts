@@ -124,8 +124,12 @@ try {
     };
   }
   const cpu = (s: ServerProcess): string => {
-    const { daemon, children, running } = s.cpuSeconds();
-    return `CPU ${daemon.toFixed(1)} s daemon + ${children.toFixed(1)} s children + ${running.toFixed(1)} s running children (spawn server, channels)`;
+    const { daemon, children, running, server, serverPrograms, channels, channelsBy } = s.cpuSeconds();
+    const by = Object.entries(channelsBy)
+      .sort(([, a], [, b]) => b - a)
+      .map(([comm, seconds]) => `${comm} ${seconds.toFixed(2)}`)
+      .join(', ');
+    return `CPU ${daemon.toFixed(1)} s daemon + ${children.toFixed(1)} s children + ${running.toFixed(1)} s running children (spawn server ${server.toFixed(1)} s, its programs ${serverPrograms.toFixed(1)} s, channels ${channels.toFixed(1)} s: ${by})`;
   };
   const programs = values['count-programs'] ? countPrograms() : undefined;
   let server = new ServerProcess(stateDir, port, profile('converge'), values.root);

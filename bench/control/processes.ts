@@ -134,7 +134,17 @@ export class ServerProcess {
    * still running with theirs that exited (the spawn server and the programs it started, the long-lived channels):
    * on a shared machine the wall time depends on the load, the CPU it took much less.
    */
-  cpuSeconds(): { daemon: number; children: number; running: number } {
+  cpuSeconds(): {
+    daemon: number;
+    children: number;
+    running: number;
+    /** `running` split: the spawn server itself, the programs it started (reaped by it), the other children. */
+    server: number;
+    serverPrograms: number;
+    channels: number;
+    /** `channels` by program (its comm: ip, sfip-bpf-load, sfip-nft-apply...). */
+    channelsBy: Record<string, number>;
+  } {
     const ticks = (pid: number | string) => {
       // After "pid (comm) ": state is field 0, utime 11, stime 12, cutime 13, cstime 14 (proc(5), in clock ticks).
       const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ').map(Number);
@@ -143,17 +153,30 @@ export class ServerProcess {
     const pid = this.child.pid!;
     const { own, reaped } = ticks(pid);
     let running = 0;
+    let server = 0;
+    let serverPrograms = 0;
+    let channels = 0;
+    const channelsBy: Record<string, number> = {};
     for (const child of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
       .split(' ')
       .filter(Boolean)) {
       try {
         const t = ticks(child);
         running += t.own + t.reaped;
+        // Through setpriv, which execs: the command line is the server's own.
+        if (readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('spawn-server-main')) {
+          server += t.own;
+          serverPrograms += t.reaped;
+        } else {
+          channels += t.own + t.reaped;
+          const comm = readFileSync(`/proc/${child}/comm`, 'utf8').trim();
+          channelsBy[comm] = (channelsBy[comm] ?? 0) + t.own + t.reaped;
+        }
       } catch {
         // exited meanwhile: counted in `children` once reaped
       }
     }
-    return { daemon: own, children: reaped, running };
+    return { daemon: own, children: reaped, running, server, serverPrograms, channels, channelsBy };
   }
 
   async stop(): Promise<void> {

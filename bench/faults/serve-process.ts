@@ -162,7 +162,8 @@ export class ServeProcess {
  * The agent's long-lived per-namespace tools (src/dataplane/common/netns-channels.ts) and its one set dump helper
  * (counter reads and conntrack deletes, src/dataplane/common/set-dump-channel.ts).
  */
-const CHANNEL = /(^|\/)(nft -i|sfip-nft-apply|ip -force -batch -|sfip-nft-set-dump --serve|sfip-bpf-load)$/;
+const CHANNEL =
+  /(^|\/)(nft -i|sfip-nft-apply|ip -j -d -force -batch -|sfip-nft-set-dump --serve|sfip-bpf-load)$/;
 
 /**
  * Whether a channel process is working on a request: running, or waiting on anything but its input pipe (a

@@ -2,6 +2,7 @@ import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseNamespaceName } from '../model/names.js';
+import { NATIVE_DIR } from '../paths.js';
 import { displayCommand } from './display.js';
 import { spawnDyingWithParent } from './spawn.js';
 
@@ -10,7 +11,7 @@ export { displayCommand };
 export interface RunOptions {
   /** Text written to the command's standard input (for `nft -f -`, `ip -batch -`, ...). */
   readonly input?: string;
-  /** Run inside this network namespace (through `ip netns exec`); null or absent means the current one. */
+  /** Run inside this network namespace (see commandLine); null or absent means the current one. */
   readonly netns?: string | null;
   readonly timeoutMs?: number;
   /** Exit codes that are not failures for this command (for example `conntrack -D` finding nothing). */
@@ -53,9 +54,45 @@ export function isNamespaceGone(error: unknown): boolean {
   return NAMESPACE_GONE.some((pattern) => pattern.test(text));
 }
 
+/**
+ * Programs that see a namespace only through netlink, ioctls on sockets and /proc (whose net and sys/net follow the
+ * process's network namespace), never through /sys/class/net: for them entering the network namespace is enough.
+ * sfip's own helpers (dist/native) are all of that kind.
+ */
+const NETWORK_ONLY = new Set([
+  'ip',
+  'nft',
+  'tc',
+  'conntrack',
+  'ipset',
+  'iptables',
+  'iptables-save',
+  'iptables-restore',
+  'iptables-legacy',
+  'iptables-legacy-save',
+  'iptables-legacy-restore',
+  'iptables-nft',
+  'iptables-nft-save',
+  'iptables-nft-restore',
+  'bpftool',
+  'sysctl',
+  'cat',
+]);
+
+const entersNetworkOnly = (file: string): boolean =>
+  file.startsWith(NATIVE_DIR + '/') || (!file.includes('/') && NETWORK_ONLY.has(file));
+
+/**
+ * The command line that runs `file` in `netns`. `ip netns exec` unshares a mount namespace and mounts a /sys of the
+ * namespace for each program (0.67 s for 200 short reads against 0.45 s with nsenter, measured): only a program
+ * that may read /sys/class/net (arping, BIRD, anything not listed) pays for that. The others enter the network
+ * namespace alone, which also leaves bpffs at /sys/fs/bpf visible (tc attaches pinned programs from there).
+ */
 export function commandLine(file: string, args: readonly string[], netns?: string | null): string[] {
   if (netns == null) return [file, ...args];
-  return ['ip', 'netns', 'exec', parseNamespaceName(netns), file, ...args];
+  const name = parseNamespaceName(netns);
+  if (entersNetworkOnly(file)) return ['nsenter', `--net=/run/netns/${name}`, '--', file, ...args];
+  return ['ip', 'netns', 'exec', name, file, ...args];
 }
 
 /**

@@ -11,7 +11,8 @@ import {
   NFT_APPLY_HELPER,
   nftChannelSpec,
 } from '../../src/dataplane/common/netns-channels.js';
-import { run } from '../../src/exec/run.js';
+import { ChannelError } from '../../src/dataplane/common/line-channel.js';
+import { isNamespaceGone, run } from '../../src/exec/run.js';
 import { processAlive as alive } from '../support/process-alive.js';
 
 /** The nft channel's two processes: sfip's applier (built by `npm run build`) and `nft -i` without it. */
@@ -114,6 +115,34 @@ for (const variant of variants) {
       assert.equal(channels.starts(ns), 2);
     });
 
+    it('answers reads through the ip process that writes, between its changes', async () => {
+      const starts = channels.starts(ns);
+      const show = 'route show table local dev qg-t proto 249';
+      const read = async () =>
+        (JSON.parse(await channels.ipRead(ns, show)) as { dst: string }[]).map((r) => r.dst).sort();
+      // Enough routes that the answer (about 70 KiB) takes more than one pipe buffer to arrive.
+      const many = Array.from({ length: 1000 }, (_, i) => `198.18.${i >> 8}.${i & 255}`);
+      await channels.ip(ns, many.map((ip) => route('replace', ip)).join(''));
+      const [before, devices] = await Promise.all([read(), channels.ipRead(ns, 'address show')]);
+      assert.deepEqual(before, await localRoutes(), 'the same routes as a process of its own reads');
+      assert.ok(many.every((ip) => before.includes(ip)));
+      const qg = (JSON.parse(devices) as { ifname: string; linkinfo?: { info_kind?: string } }[]).find(
+        (d) => d.ifname === 'qg-t',
+      );
+      assert.equal(qg?.linkinfo?.info_kind, 'veth', 'with the details of ip -d');
+      await channels.ip(ns, many.map((ip) => route('del', ip)).join(''));
+      assert.ok(!(await read()).includes(many[0]!), 'a read after a change sees it');
+      await assert.rejects(channels.ipRead(ns, 'route show table local dev nosuch0'), (error: unknown) => {
+        assert.ok(error instanceof ChannelError);
+        assert.match(error.stderr, /Cannot find device "nosuch0"/);
+        return true;
+      });
+      await assert.rejects(channels.ipRead(ns, 'address show\nroute flush table main'), /one command/);
+      // A failed read ends its process (a late piece of its answer must not become the next one's).
+      assert.deepEqual(await read(), await localRoutes());
+      assert.equal(channels.starts(ns), starts + 1);
+    });
+
     it('starts a process again after it died', async () => {
       const { stdout } = await run('ip', ['netns', 'pids', ns]);
       const pids = stdout.split(/\s+/).filter(Boolean);
@@ -124,7 +153,7 @@ for (const variant of variants) {
       await channels.ip(ns, route('replace', '198.51.100.97'));
       assert.ok((await mapElements()).includes('198.51.100.97:10.0.0.97'));
       assert.ok((await localRoutes()).includes('198.51.100.97'));
-      assert.equal(channels.starts(ns), 4);
+      assert.equal(channels.starts(ns), 5);
     });
 
     it('ends the processes of a deleted namespace on a sweep, so they do not keep it alive', async () => {
@@ -145,7 +174,7 @@ for (const variant of variants) {
       await run('ip', ['netns', 'del', ns]);
       await assert.rejects(
         channels.nft(ns, 'add element ip tchan m { 198.51.100.96 : 10.0.0.96 }\n'),
-        /Cannot open network namespace/,
+        (error: unknown) => isNamespaceGone(error),
       );
       await makeNamespace();
       await channels.nft(ns, 'add element ip tchan m { 198.51.100.95 : 10.0.0.95 }\n');

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { after, before, describe, it } from 'node:test';
-import { ExecError, isNamespaceGone, runDirect, type Runner } from '../../src/exec/run.js';
+import { commandLine, ExecError, isNamespaceGone, runDirect, type Runner } from '../../src/exec/run.js';
+import { NATIVE_DIR } from '../../src/paths.js';
 import { startSpawnServer } from '../../src/exec/spawn-client.js';
 import { RECORD_PROGRAMS_ENV } from '../../src/exec/record-programs.js';
 
@@ -126,5 +127,40 @@ for (const [name, run] of [
     });
   });
 }
+
+describe('a program in a namespace', () => {
+  const ns = `sfipcl${process.pid % 100000}`;
+  before(async () => {
+    await runDirect('ip', ['netns', 'add', ns]);
+    await runDirect('ip', ['-n', ns, 'link', 'add', 'sfcl-a', 'type', 'veth', 'peer', 'name', 'sfcl-b']);
+  });
+  after(() => runDirect('ip', ['netns', 'del', ns], { okExitCodes: [1] }));
+
+  it('enters only the network namespace for tools that read it through netlink, /proc or ioctls', async () => {
+    assert.deepEqual(commandLine('nft', ['-f', '-'], ns).slice(0, 3), [
+      'nsenter',
+      `--net=/run/netns/${ns}`,
+      '--',
+    ]);
+    assert.equal(commandLine(`${NATIVE_DIR}/sfip-local-routes`, [], ns)[0], 'nsenter');
+    assert.deepEqual(commandLine('nft', ['-f', '-'], null), ['nft', '-f', '-']);
+    // Its devices, not the host's, in netlink and in /proc/net; bpffs stays where tc finds pinned programs.
+    const links = await runDirect('ip', ['-j', 'link', 'show'], { netns: ns });
+    assert.deepEqual((JSON.parse(links.stdout) as { ifname: string }[]).map((l) => l.ifname).sort(), [
+      'lo',
+      'sfcl-a',
+      'sfcl-b',
+    ]);
+    const dev = await runDirect('cat', ['/proc/net/dev'], { netns: ns });
+    assert.match(dev.stdout, /sfcl-a:/);
+  });
+
+  it('gives a program that may read /sys/class/net a /sys of the namespace (ip netns exec)', async () => {
+    assert.deepEqual(commandLine('arping', ['-U'], ns).slice(0, 4), ['ip', 'netns', 'exec', ns]);
+    assert.equal(commandLine('/usr/local/bin/tool', [], ns)[0], 'ip', 'a path outside sfip is not known');
+    const sys = await runDirect('ls', ['/sys/class/net'], { netns: ns });
+    assert.deepEqual(sys.stdout.split(/\s+/).filter(Boolean).sort(), ['lo', 'sfcl-a', 'sfcl-b']);
+  });
+});
 
 it('the spawn server served every request above', () => assert.equal(server.serving, true));

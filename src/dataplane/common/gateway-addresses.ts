@@ -5,6 +5,7 @@ import { ExecError, isNamespaceGone, run as defaultRun, type Runner } from '../.
 import { parseDeviceName, parseIPv4, type IPv4 } from '../../model/index.js';
 import type { GatewayAddresses, RouterTarget } from '../types.js';
 import { inSlices, LoopBudget } from '../../metrics/slices.js';
+import { ChannelError } from './line-channel.js';
 import { CHANNEL_MAX_BYTES, type NetnsChannels } from './netns-channels.js';
 
 /**
@@ -34,19 +35,29 @@ interface LocalRoute {
   dst: string;
 }
 
+/**
+ * The floating addresses the namespace holds. Through the namespace's ip channel when there is one (the same
+ * process then writes the routes: one process start fewer per read), else a process of its own.
+ */
 export async function readFloatingAddresses(
   target: RouterTarget,
   run: Runner = defaultRun,
+  channels: NetnsChannels | null = null,
 ): Promise<Set<string>> {
-  const args = ['-j', 'route', 'show', 'table', 'local', 'dev', target.gatewayDevice];
+  const device = parseDeviceName(target.gatewayDevice);
+  const show = ['route', 'show', 'table', 'local', 'dev', device, 'proto', String(FLOATING_ROUTE_PROTOCOL)];
   let stdout: string;
   try {
-    ({ stdout } = await run('ip', [...args, 'proto', String(FLOATING_ROUTE_PROTOCOL)], {
-      netns: target.namespace,
-    }));
+    stdout = channels
+      ? await channels.ipRead(target.namespace, show.join(' '))
+      : (await run('ip', ['-j', ...show], { netns: target.namespace })).stdout;
   } catch (error) {
     // A namespace without any local address has no local table yet, so it holds no floating address either.
-    if (error instanceof ExecError && /FIB table does not exist/.test(error.stderr)) return new Set();
+    if (
+      (error instanceof ExecError || error instanceof ChannelError) &&
+      /FIB table does not exist/.test(error.stderr)
+    )
+      return new Set();
     // Naming the device, this read fails as checkGatewayDevice does: the router layer's read checks the gateway
     // with it, one process fewer per read of every router.
     throw gatewayProblem(target, error) ?? error;
@@ -144,7 +155,7 @@ export function kernelGatewayAddresses(
   run: Runner = defaultRun,
 ): GatewayAddresses {
   return {
-    read: (target) => readFloatingAddresses(target, run),
+    read: (target) => readFloatingAddresses(target, run, channels),
     change: (target, add, remove) => applyAddressChanges(target, add, remove, run, channels),
     prepare: (target, add, remove, budget) =>
       prepareAddressChanges(target, add, remove, budget, run, channels),

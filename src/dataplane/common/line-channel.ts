@@ -15,6 +15,10 @@ import { setRef, spawnDyingWithParent } from '../../exec/spawn.js';
  * empty text means it succeeded. Requests are serialised. A process that exits fails its pending request and is
  * started again by the next one; the caller resynchronises from a fresh read, since it cannot know how much of
  * the failed request the kernel took.
+ *
+ * A tool that prints each command's answer on stdout and flushes it before running the next command (`ip -j`
+ * does, one JSON document per command and line) can also answer reads: the answer is what stdout holds when the
+ * marker's error has arrived, and it is complete once it ends its line (see `read`).
  */
 export interface ChannelSpec {
   readonly file: string;
@@ -44,7 +48,12 @@ export class ChannelError extends Error {
 
 interface Pending {
   readonly token: string;
-  readonly resolve: () => void;
+  /** A read: its answer is one line on stdout. */
+  readonly read: boolean;
+  readonly stdout: Buffer[];
+  /** The marker came back without errors; a read still waits for the end of its line. */
+  succeeded: boolean;
+  readonly resolve: (stdout: string) => void;
   readonly reject: (error: Error) => void;
 }
 
@@ -71,8 +80,25 @@ export class LineChannel {
 
   /** Sends one request (lines of the tool's own language, each a complete command) and waits for it. */
   request(text: string): Promise<void> {
-    const result = this.queue.then(() => this.send(text));
-    this.queue = result.catch(() => undefined);
+    return this.enqueue(() => this.send(text, false)).then(() => undefined);
+  }
+
+  /**
+   * Runs one command that prints its answer as one line on stdout (`ip -j ... show`), and returns that line. Fails
+   * as a request does when the command fails (its error on stderr).
+   */
+  read(command: string): Promise<string> {
+    if (command.includes('\n'))
+      return Promise.reject(new Error(`a ${this.label} channel read is one command: ${command}`));
+    return this.enqueue(() => this.send(command, true));
+  }
+
+  private enqueue<T>(send: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(send);
+    this.queue = result.then(
+      () => undefined,
+      () => undefined,
+    );
     return result;
   }
 
@@ -100,13 +126,13 @@ export class LineChannel {
     return this.child && this.answered ? this.child.pid : undefined;
   }
 
-  private send(text: string): Promise<void> {
+  private send(text: string, read: boolean): Promise<string> {
     // A process inside a namespace keeps it alive after `ip netns del`: if the name now points elsewhere (or
     // nowhere), the old process would write into a namespace nobody sees. A stat per request tells.
     if (this.child && this.namespaceIdentity() !== this.identity) this.close();
     const child = this.child ?? this.start();
     const token = `sfipsync${(this.sequence = (this.sequence + 1) % 10_000_000)}`;
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<string>((resolve, reject) => {
       // A tool that never answers (wedged, or an answer this parser does not recognise) must not hold the
       // router's passes forever: the process is ended and the request fails, so the agent resyncs.
       const timer = setTimeout(() => {
@@ -116,9 +142,12 @@ export class LineChannel {
       timer.unref();
       this.pending = {
         token,
-        resolve: () => {
+        read,
+        stdout: [],
+        succeeded: false,
+        resolve: (stdout) => {
           clearTimeout(timer);
-          resolve();
+          resolve(stdout);
         },
         reject: (error) => {
           clearTimeout(timer);
@@ -142,13 +171,39 @@ export class LineChannel {
     this.child = child;
     this.identity = this.namespaceIdentity();
     this.stderr = '';
-    child.stdout?.on('data', () => undefined); // drained; neither tool writes anything there on success
+    // A write's commands print nothing there (nor does the marker): only a read's answer arrives.
+    child.stdout?.on('data', (b: Buffer) => this.onStdout(b));
     child.stderr?.on('data', (b: Buffer) => this.onStderr(b.toString()));
     child.stdin?.on('error', () => undefined);
     child.on('error', (error) => this.onExit(child, error.message));
     child.on('close', (code, signal) => this.onExit(child, `exited (${signal ?? `code ${code}`})`));
     this.idle(child);
     return child;
+  }
+
+  private onStdout(chunk: Buffer): void {
+    const pending = this.pending;
+    if (!pending?.read) return;
+    pending.stdout.push(chunk);
+    if (pending.succeeded) this.finishRead(pending);
+  }
+
+  /**
+   * A read whose marker came back clean ends with its line. The tool wrote that line before it ran the marker,
+   * so most often it is already here; when the two pipes' data arrive in the other order, the rest follows.
+   */
+  private finishRead(pending: Pending): void {
+    const last = pending.stdout.at(-1);
+    if (last === undefined || last[last.length - 1] !== 0x0a) return;
+    this.settle(pending);
+    pending.resolve(Buffer.concat(pending.stdout).toString());
+  }
+
+  private settle(pending: Pending): void {
+    if (this.pending !== pending) return;
+    this.pending = undefined;
+    this.answered = true;
+    if (this.child) this.idle(this.child);
   }
 
   private onStderr(text: string): void {
@@ -162,15 +217,28 @@ export class LineChannel {
     const { before, after } = this.spec.markerLines;
     if (at < 0 || complete.length < at + 1 + after) return;
     this.stderr = [...complete.slice(at + 1 + after), lines.at(-1)].join('\n');
-    this.pending = undefined;
-    this.answered = true;
-    if (this.child) this.idle(this.child);
     const errors = complete
       .slice(0, Math.max(0, at - before))
       .filter((l) => l.trim() !== '')
       .join('\n');
-    if (errors === '') pending.resolve();
-    else pending.reject(new ChannelError(`${this.label} refused the change: ${errors}`, errors));
+    if (errors === '' && pending.read) {
+      pending.succeeded = true;
+      this.finishRead(pending);
+      return;
+    }
+    this.settle(pending);
+    if (errors === '') pending.resolve('');
+    else {
+      // Part of a failed read's answer could still be on its way, and would be taken for the next one's: the
+      // process goes, and the next request starts a clean one (reads rarely fail: a device or table is missing).
+      if (pending.read) this.close();
+      pending.reject(
+        new ChannelError(
+          `${this.label} ${pending.read ? 'could not read' : 'refused the change'}: ${errors}`,
+          errors,
+        ),
+      );
+    }
   }
 
   private onExit(child: ChildProcess, why: string): void {

@@ -31,10 +31,13 @@ export function nftChannelSpec(
 /**
  * `ip -force -batch -` runs each line as it arrives and goes on after a failure (without -force, ip would exit).
  * The marker shows a device that cannot exist: `Device "<token>" does not exist.` then "Command failed -:N".
+ * -j: a show command answers with one JSON document on one line, flushed before the next command runs, so reads
+ * go through the channel too (LineChannel.read); -d adds the details that the eBPF backend's device read needs.
+ * Neither changes what a change or the marker prints (nothing on stdout).
  */
 export const IP_CHANNEL: ChannelSpec = {
   file: 'ip',
-  args: ['-force', '-batch', '-'],
+  args: ['-j', '-d', '-force', '-batch', '-'],
   marker: (token) => `link show dev ${token}`,
   markerLines: { before: 0, after: 1 },
 };
@@ -67,6 +70,14 @@ export class NetnsChannels {
   /** `ip -batch` lines, each applied as it arrives. */
   ip(namespace: string | null, batch: string): Promise<void> {
     return this.channel('ip', IP_CHANNEL, namespace).request(batch);
+  }
+
+  /**
+   * The answer of one `ip -j -d` show command (`route show ...`, `address show`) in the namespace, through its ip
+   * channel: a process start saved per read. Fails as the command would (ChannelError, with its stderr).
+   */
+  ipRead(namespace: string | null, command: string): Promise<string> {
+    return this.channel('ip', IP_CHANNEL, namespace).read(command);
   }
 
   /**

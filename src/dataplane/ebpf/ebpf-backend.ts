@@ -1,6 +1,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import { isNamespaceGone, run as defaultRun, type Runner } from '../../exec/run.js';
 import { checkTool, kernelOptionChecks } from '../common/capabilities.js';
+import { sharedChannels, type NetnsChannels } from '../common/netns-channels.js';
 import { probeProgramLoad } from './probe.js';
 import type {
   BackendPlan,
@@ -65,6 +66,8 @@ export class EbpfDataplane implements Dataplane<EbpfActualRouter> {
   private support: Promise<FastPathSupport> | null = null;
   /** The long-lived loader, for the agent's own runner only: a test's runner sees every bpftool it asked for. */
   private readonly loader: KernelLoader | null;
+  /** The namespaces' long-lived ip processes, read through; the same condition. */
+  private readonly channels: NetnsChannels | null;
 
   constructor(
     private readonly run: Runner = defaultRun,
@@ -72,6 +75,7 @@ export class EbpfDataplane implements Dataplane<EbpfActualRouter> {
   ) {
     this.options = { ...DEFAULT_EBPF_OPTIONS, ...options };
     this.loader = run === defaultRun ? defaultLoader() : null;
+    this.channels = run === defaultRun ? sharedChannels : null;
     for (const [name, value] of [
       ['capacity', this.options.capacity],
       ['minCapacity', this.options.minCapacity],
@@ -147,6 +151,7 @@ export class EbpfDataplane implements Dataplane<EbpfActualRouter> {
     const actual = await readRouter(target, desired, {
       fastPathAvailable: (await this.fastPath()).available,
       run: this.run,
+      channels: this.channels,
       object,
       routerDir: this.routerDir(target.routerId),
     });

@@ -1,5 +1,6 @@
 import { readdir, stat } from 'node:fs/promises';
 import { ExecError, type Runner } from '../../exec/run.js';
+import type { NetnsChannels } from '../common/netns-channels.js';
 import { parseNftTable } from '../nftables/parse.js';
 import type { DesiredRouter, RouterTarget } from '../types.js';
 import { deviceNames, ifindexOf, internalDevices } from './devices.js';
@@ -34,6 +35,8 @@ export interface ReadContext {
   readonly routerDir: string;
   /** The object read against has the fast path (fast-path.ts). */
   readonly fastPathAvailable: boolean;
+  /** The namespaces' long-lived processes (the agent's own runner only): the devices are read through ip's. */
+  readonly channels?: NetnsChannels | null;
 }
 
 /** Reads everything this backend owns for a router: nft table, tc filters, pinned generations and map contents. */
@@ -48,8 +51,11 @@ export async function readRouter(
   const [nftSignature, { addressJson, hooks }] = await Promise.all([
     readNftSignature(run, target),
     (async () => {
-      // -d: the devices' kinds, peers' namespaces and root qdiscs too, for the fast path's peer_devs.
-      const { stdout } = await run('ip', ['-d', '-j', 'address', 'show'], { netns: target.namespace });
+      // -d: the devices' kinds, peers' namespaces and root qdiscs too, for the fast path's peer_devs (the ip
+      // channel runs with -j -d).
+      const stdout = context.channels
+        ? await context.channels.ipRead(target.namespace, 'address show')
+        : (await run('ip', ['-d', '-j', 'address', 'show'], { netns: target.namespace })).stdout;
       return { addressJson: stdout, hooks: await readHooks(run, target.namespace, deviceNames(stdout)) };
     })(),
   ]);
