@@ -25,7 +25,11 @@
  * has given every floating IP a row every read pays the join and the merge: +45% to +220%. Where the store's time
  * goes (bench/store/status-breakdown.ts, medians of 3): read the text 179, JSON.parse 252, the rule and
  * JSON.stringify 319, rewrite the row 445, feed rows 59. Read, rewrite and feed alone are 683 of those 1,254 ms, so
- * no change to the JSON side alone can halve the write either. */
+ * no change to the JSON side alone can halve the write either.
+ * Page size (--page-size, at load 2-3, 3 rounds, store only): as stored (4 KiB) 1,146 ms (1,094-1,188), VACUUMed at
+ * 4 KiB 1,136 (1,031-1,303), at 16 KiB 958 (940-978) with the reads no dearer (list 209 vs 252, gets 366 vs 426):
+ * -16%, not half (and a later single round at 16 KiB gave 1,268: within the noise of this machine).
+ */
 import { deepStrictEqual } from 'node:assert/strict';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -42,6 +46,8 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     // Which ways to run, comma-separated: store, sql, narrow, narrow-json-set, narrow-assoc.
     only: { type: 'string', default: 'store,narrow,narrow-json-set,narrow-assoc' },
+    // Each copy rebuilt by VACUUM with this page size (bytes) before anything runs on it.
+    'page-size': { type: 'string' },
   },
 });
 const ways = new Set(values.only.split(','));
@@ -210,6 +216,7 @@ async function onCopy(
   try {
     cpSync(source!, dir, { recursive: true });
     const path = join(dir, 'sfip.db');
+    if (values['page-size']) vacuum(path, Number(values['page-size']));
     if (prepare) {
       const db = new Database(path);
       prepare(db);
@@ -237,6 +244,16 @@ async function onCopy(
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Rebuilds the database with another page size (which WAL mode does not allow to change). */
+function vacuum(path: string, pageSize: number): void {
+  const db = new Database(path);
+  db.pragma('journal_mode = DELETE');
+  db.pragma(`page_size = ${pageSize}`);
+  db.exec('VACUUM');
+  db.pragma('journal_mode = WAL');
+  db.close();
 }
 
 /** Every floating IP reported ACTIVE for the association it has, in id order, as the status writer chunks them. */
