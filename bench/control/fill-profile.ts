@@ -7,6 +7,9 @@
  * --methods per-request,bulk --prefix hk --port 29900 [--template DIR] [--prof-dir DIR]` (after `npm run build`).
  * `--template DIR` keeps the populated store there (and its ids) and reuses it on the next run of the same shape.
  * `--root DIR` runs the daemon from another tree's build (DIR/dist, DIR/node_modules), to compare two builds.
+ * `--api-workers default|N`: the daemon's API workers, 0 unless given; `default` is what `sfip serve` runs (one per
+ * core). The daemon's CPU is then its primary's plus its workers', each also shown apart; with --prof-dir each
+ * process writes its own profile (fill.cpuprofile for the primary, the workers' named by Node).
  */
 import { mkdtempSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -15,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { parseBackendName } from '../../src/model/index.js';
 import { bulkFillThroughApi, fillThroughApi, type FillResult } from './api-measures.js';
 import { populatedTemplate } from './populate-scale.js';
-import { ServerProcess } from './processes.js';
+import { apiWorkersLabel, parseApiWorkers, ServerProcess } from './processes.js';
 import { scaleTopology } from './scale-topology.js';
 import { templateRun } from './template-run.js';
 
@@ -33,8 +36,10 @@ const { values } = parseArgs({
     template: { type: 'string' },
     /** Another source tree whose build (ROOT/dist) runs the daemon, e.g. a checkout of main: before and after. */
     root: { type: 'string' },
+    'api-workers': { type: 'string', default: '0' },
   },
 });
+const apiWorkers = parseApiWorkers(values['api-workers']);
 const backend = parseBackendName(values.backend);
 const fill = Number(values.fill);
 const bulkSize = Number(values['bulk-size']);
@@ -71,6 +76,8 @@ try {
     port,
     prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`, '--cpu-prof-name=fill.cpuprofile'] : [],
     values.root === undefined ? undefined : `${values.root.replace(/\/$/, '')}/`,
+    [],
+    apiWorkers,
   );
   const convergeMs = await server.whenReady(url, 1_200_000);
   console.log(`converged in ${(convergeMs / 1000).toFixed(1)} s (load ${load()})`);
@@ -88,10 +95,17 @@ try {
     const c1 = server.cpuSeconds();
     const client = process.cpuUsage(client0);
     const active = result.active ?? result.count;
+    const primary = c1.daemon - c0.daemon;
+    const workers = c1.workers - c0.workers;
+    const daemonCpu =
+      apiWorkers === 0
+        ? `daemon CPU ${primary.toFixed(1)} s`
+        : `daemon CPU ${(primary + workers).toFixed(1)} s (primary ${primary.toFixed(1)} s, workers ${workers.toFixed(1)} s)`;
     console.log(
-      `${backend} ${shape.routers} × ${shape.perRouter} ${method}${method === 'bulk' ? ` of ${bulkSize}` : ''}: ` +
+      `${backend} ${shape.routers} × ${shape.perRouter} ${method}${method === 'bulk' ? ` of ${bulkSize}` : ''}, ` +
+        `${apiWorkersLabel(apiWorkers)}: ` +
         `${active} ACTIVE of ${result.count} in ${result.ms.toFixed(0)} ms = ${Math.round(active / (result.ms / 1000))}/s, ` +
-        `daemon CPU ${(c1.daemon - c0.daemon).toFixed(1)} s, children ${(c1.children - c0.children).toFixed(1)} s, ` +
+        `${daemonCpu}, children ${(c1.children - c0.children).toFixed(1)} s, ` +
         `clients ${((client.user + client.system) / 1e6).toFixed(1)} s; ` +
         `load ${before} before, ${load()} after`,
     );
