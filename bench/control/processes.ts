@@ -171,7 +171,8 @@ export class ServerProcess {
       try {
         const t = ticks(child);
         running += t.own + t.reaped;
-        if (readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('api-worker-main')) workers += t.own + t.reaped;
+        if (readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('api-worker-main'))
+          workers += t.own + t.reaped;
       } catch {
         // exited meanwhile: counted in `children` once reaped
       }
