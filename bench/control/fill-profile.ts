@@ -9,7 +9,7 @@
  * `--root DIR` runs the daemon from another tree's build (DIR/dist, DIR/node_modules), to compare two builds.
  * `--api-workers default|N`: the daemon's API workers, 0 unless given; `default` is what `sfip serve` runs (one per
  * core). The daemon's CPU is then its primary's plus its workers', each also shown apart; with --prof-dir each
- * process writes its own profile (fill.cpuprofile for the primary, the workers' named by Node).
+ * process writes its own profile (Node's names, CPU.….PID….cpuprofile; the primary's PID is printed).
  */
 import { mkdtempSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -74,13 +74,23 @@ try {
   server = new ServerProcess(
     run.stateDir,
     port,
-    prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`, '--cpu-prof-name=fill.cpuprofile'] : [],
+    // The workers inherit the primary's flags: one name would have each process overwrite the others' profile, so
+    // with workers Node's own names (CPU.date.time.PID...) tell them apart; the primary's PID is printed below.
+    prof
+      ? [
+          '--cpu-prof',
+          `--cpu-prof-dir=${prof}`,
+          ...(apiWorkers === 0 ? ['--cpu-prof-name=fill.cpuprofile'] : []),
+        ]
+      : [],
     values.root === undefined ? undefined : `${values.root.replace(/\/$/, '')}/`,
     [],
     apiWorkers,
   );
   const convergeMs = await server.whenReady(url, 1_200_000);
-  console.log(`converged in ${(convergeMs / 1000).toFixed(1)} s (load ${load()})`);
+  console.log(
+    `converged in ${(convergeMs / 1000).toFixed(1)} s (load ${load()}), primary PID ${server.child.pid}`,
+  );
   await new Promise((r) => setTimeout(r, 10_000));
   const networks = ids.routers.map((r) => r.internalNetworkId);
   for (const method of methods) {
