@@ -35,9 +35,8 @@ export interface SqliteStoreOptions {
   /** WAL checkpoints on a worker thread (see WalCheckpointer); defaults suit the daemon. */
   readonly checkpoint?: CheckpointOptions;
   /**
-   * How long a statement waits for a lock, in SQLite's busy handler, which sleeps on the event loop; 250 ms. A group
-   * commit's attempt to take the write lock does not wait there: it tries again, off the loop, until `lockWaitMs`
-   * (see commitPending).
+   * How long one attempt to take a lock waits, in SQLite's busy handler, which sleeps on the event loop; 250 ms.
+   * A group commit tries again, off the loop, until `lockWaitMs` (see commitPending).
    */
   readonly busyTimeoutMs?: number;
   /** How long a group commit keeps trying to take the write lock before its updates fail with "locked"; 5 s. */
@@ -83,22 +82,12 @@ export class SqliteStore implements Store {
   private readonly lockWaitMs: number;
   /** Set while a group commit that could not take the write lock waits to try again (see commitPending). */
   private lockRetry: { readonly timer: NodeJS.Timeout; readonly since: number } | undefined;
-  /**
-   * Around a group commit: its BEGIN IMMEDIATE fails at once when another process writes (see flush). Executed,
-   * not prepared: SQLite applies busy_timeout when it compiles the pragma, so a prepared one set it only once.
-   */
-  private readonly busyWait: { readonly off: string; readonly on: string };
 
   constructor(options: SqliteStoreOptions) {
     this.description = `sqlite:${options.path}`;
     this.path = options.path;
     this.lockWaitMs = options.lockWaitMs ?? 5000;
-    const busyTimeoutMs = options.busyTimeoutMs ?? 250;
-    this.db = openDatabase(options.path, busyTimeoutMs);
-    this.busyWait = {
-      off: 'PRAGMA busy_timeout = 0',
-      on: `PRAGMA busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`,
-    };
+    this.db = openDatabase(options.path, options.busyTimeoutMs ?? 250);
     this.events.setMaxListeners(0);
     this.tokens = new SqliteTokenStore(this.db);
     if (options.path !== ':memory:') {
@@ -213,12 +202,6 @@ export class SqliteStore implements Store {
     const batch = this.pending;
     this.pending = [];
     const outcomes: ({ ok: true; value: unknown; wrote: boolean } | { ok: false; error: unknown })[] = [];
-    // The write lock is taken without SQLite's busy handler, whose sleeps (1, 2, 5, 10 ms...) stop the event loop:
-    // with API workers, three processes commit in turn, and the primary's agent and each worker slept there on
-    // the others' commits (thousands of sleeps in a fill of 5,000). Refused, the group tries again after a turn of
-    // the loop (commitPending), and the updates queued meanwhile join it. Once held, nothing in the transaction
-    // waits for a lock (WAL: readers never block the writer). The last flush, at close, still waits there.
-    if (!final) this.db.exec(this.busyWait.off);
     try {
       this.runBatch.immediate(() => {
         for (const item of batch) {
@@ -239,8 +222,6 @@ export class SqliteStore implements Store {
       const failure = translateSqliteError(error, this.path);
       for (const item of batch) item.reject(failure);
       return;
-    } finally {
-      this.db.exec(this.busyWait.on);
     }
     let wrote = false;
     outcomes.forEach((outcome, i) => {
@@ -261,7 +242,7 @@ export class SqliteStore implements Store {
    * A group commit whose BEGIN IMMEDIATE could not take the write lock (nothing of it ran) is tried again shortly,
    * ahead of updates queued since, in order, until `lockWaitMs` has passed. Two reasons:
    * - SQLite's busy handler sleeps on the event loop: a 5 s busy timeout let another process's lock stop every
-   *   API request for 5 s. No attempt waits there now (see flush), and the loop runs between them.
+   *   API request for 5 s. Each attempt now waits at most `busyTimeoutMs`, and the loop runs between them.
    * - SQLite does not always wait out its busy timeout: while a checkpoint restarted a WAL of hundreds of MB,
    *   writers got "database is locked" after 70 ms, and the agent's status write of 100,000 floating IPs failed
    *   its whole pass, which ran again from the start.
@@ -269,9 +250,7 @@ export class SqliteStore implements Store {
   private commitPending(batch: typeof this.pending, since: number): void {
     this.pending = [...batch, ...this.pending];
     const waited = performance.now() - since;
-    // Another process's commit holds the lock for about a millisecond: the first tries come soon, later ones
-    // farther apart, as a checkpoint's restart of a large WAL holds it far longer.
-    const timer = setTimeout(() => this.flush(), Math.min(250, Math.max(1, waited / 4)));
+    const timer = setTimeout(() => this.flush(), Math.min(250, Math.max(10, waited / 4)));
     this.lockRetry = { timer, since };
   }
 
