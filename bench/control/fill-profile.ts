@@ -7,7 +7,8 @@
  * --methods per-request,bulk --prefix hk --port 29900 [--template DIR] [--prof-dir DIR]` (after `npm run build`).
  * `--template DIR` keeps the populated store there (and its ids) and reuses it on the next run of the same shape.
  * `--root DIR` runs the daemon from another tree's build (DIR/dist, DIR/node_modules), to compare two builds.
- * `--api-workers default|N`: the daemon's API workers, 0 unless given; `default` is what `sfip serve` runs (one per
+ * `--repeat N` runs the fills N times through the same daemon (the template's subnets hold a few fills more than
+ * the two it is sized for). `--api-workers default|N`: the daemon's API workers, 0 unless given; `default` is what `sfip serve` runs (one per
  * core). The daemon's CPU is then its primary's plus its workers', each also shown apart; with --prof-dir each
  * process writes its own profile (Node's names, CPU.….PID….cpuprofile; the primary's PID is printed).
  */
@@ -37,6 +38,8 @@ const { values } = parseArgs({
     /** Another source tree whose build (ROOT/dist) runs the daemon, e.g. a checkout of main: before and after. */
     root: { type: 'string' },
     'api-workers': { type: 'string', default: '0' },
+    /** The fills (every method) this many times through the same daemon: samples without a topology each. */
+    repeat: { type: 'string', default: '1' },
   },
 });
 const apiWorkers = parseApiWorkers(values['api-workers']);
@@ -50,6 +53,8 @@ for (const m of methods)
 const shape = { routers: Number(values.routers), perRouter: Number(values['per-router']) };
 // The template is sized for both fills whatever runs, so one template serves every --methods.
 const t = scaleTopology(values.prefix, shape, { samples: 0, fill: 2 * fill });
+const repeat = Number(values.repeat);
+if (!Number.isInteger(repeat) || repeat < 1) throw new Error(`--repeat '${values.repeat}': expected a count`);
 const port = Number(values.port);
 const url = `http://127.0.0.1:${port}`;
 const load = () =>
@@ -93,7 +98,7 @@ try {
   );
   await new Promise((r) => setTimeout(r, 10_000));
   const networks = ids.routers.map((r) => r.internalNetworkId);
-  for (const method of methods) {
+  for (const method of Array.from({ length: repeat }, () => methods).flat()) {
     const before = load();
     const c0 = server.cpuSeconds();
     // This process is the 16 clients: on a 2-core machine their CPU is taken from the daemon's.
