@@ -177,7 +177,7 @@ export function renderScaleSection(runs: readonly ScaleRun[]): string {
     'client: rows before then overstate "during"); the scrape figure is the median back-to-back scrape. Fill, three',
     'ways with the agent running, the rate counting from the first request to every one of them ACTIVE. The headline',
     '(bold, since 2026-12-06) is the daemon as `sfip serve` runs by default, the API in one worker process per core',
-    '(`--api-workers`, here 2) apart from the agent: the daemon is restarted so after everything else and fills one',
+    '(`--api-workers`, here 2) apart from the agent: the daemon is restarted with them after everything else and fills one',
     'a request; its CPU is the primary’s and its workers’ together. Beside it, every other figure of the row is',
     'measured with `--api-workers 0` (the API in the agent’s process, so RSS, CPU and churn are one process’s),',
     'the fill too, and earlier rows have only that one. One a request, 16',
