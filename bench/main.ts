@@ -30,6 +30,8 @@
  *                            --scale-topologies 1xa,1xb), samples per topology, floating IPs filled through the
  *                            API per topology (0: no fill)
  *   --scale-churn RATE/SECONDS  the scale suite's association churn, e.g. 1000/60 (0/0: none)
+ *   --scale-fill-workers default|N|none  the API workers of the scale suite's last fill, its headline (default:
+ *                            default, one per core, as `sfip serve` runs; none: only the 0-worker fills)
  *   --backends a,b           backends for forwarding and exhaustion (default every one that passes its checks)
  *   --prefix P               namespace prefix (default sfipbench)
  *   --out DIR                where benchmarks.md, benchmarks/*.png and benchmarks/results.json go (default docs)
@@ -46,6 +48,7 @@ import { runControl } from './control/run-control.js';
 import { runSwitch } from './control/run-switch.js';
 import { parseTopologies, runScaleSuite } from './control/run-scale-suite.js';
 import type { ScaleShape } from './control/scale-topology.js';
+import { parseApiWorkers, type ApiWorkersSetting } from './control/processes.js';
 import { runChurnSuite } from './churn/run-suite.js';
 import { runCrashSuite } from './crash/run-suite.js';
 import { runMetricsSuite } from './metrics/run-suite.js';
@@ -74,6 +77,7 @@ const { values } = parseArgs({
     'scale-fill': { type: 'string' },
     'scale-churn': { type: 'string' },
     'scale-topologies': { type: 'string' },
+    'scale-fill-workers': { type: 'string' },
   },
 });
 
@@ -142,6 +146,7 @@ async function main(): Promise<void> {
         ...(values['scale-samples'] && { latencySamples: Number(values['scale-samples']) }),
         ...(values['scale-fill'] && { fillCount: Number(values['scale-fill']) }),
         ...(values['scale-churn'] && { churn: parseChurn(values['scale-churn']) }),
+        ...fillWorkers(values['scale-fill-workers']),
       },
       backends: values.backends ? backends : ['nftables', 'ebpf', 'iptables'],
       prefix: `${prefix}s`,
@@ -313,6 +318,13 @@ function scaleTopologies(fromProfile: readonly ScaleShape[]): ScaleShape[] {
         `--scale-counts '${values['scale-counts']}': expected positive integers, e.g. 1000,10000`,
       );
   return counts.map((perRouter) => ({ routers: 1, perRouter }));
+}
+
+/** `--scale-fill-workers default|N|none`: none leaves the workers' fill out; absent, the profile's. */
+function fillWorkers(text: string | undefined): { fillApiWorkers?: ApiWorkersSetting } {
+  if (text === undefined) return {};
+  if (text === 'none') return { fillApiWorkers: undefined };
+  return { fillApiWorkers: parseApiWorkers(text) };
 }
 
 /** `--scale-churn RATE/SECONDS`; 0/0 turns the churn off. */

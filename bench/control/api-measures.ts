@@ -84,6 +84,13 @@ export interface FillResult {
    * creates of this many ports, then of as many floating IPs on them.
    */
   readonly bulkSize?: number;
+  /**
+   * The daemon's API workers during the fill (`sfip serve --api-workers`); absent: 0, the API in the agent's
+   * process (every fill before 2026-12-06).
+   */
+  readonly apiWorkers?: number;
+  /** The daemon's CPU over the fill (s): its primary (agent, and the API without workers) and its API workers. */
+  readonly cpu?: { readonly primaryS: number; readonly workersS: number };
 }
 
 /** A fill's API calls: creates that survive a connection reset, and the wait for every floating IP ACTIVE. */

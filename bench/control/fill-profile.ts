@@ -7,6 +7,10 @@
  * --methods per-request,bulk --prefix hk --port 29900 [--template DIR] [--prof-dir DIR]` (after `npm run build`).
  * `--template DIR` keeps the populated store there (and its ids) and reuses it on the next run of the same shape.
  * `--root DIR` runs the daemon from another tree's build (DIR/dist, DIR/node_modules), to compare two builds.
+ * `--repeat N` runs the fills N times through the same daemon (the template's subnets hold a few fills more than
+ * the two it is sized for). `--api-workers default|N`: the daemon's API workers, 0 unless given; `default` is what `sfip serve` runs (one per
+ * core). The daemon's CPU is then its primary's plus its workers', each also shown apart; with --prof-dir each
+ * process writes its own profile (Node's names, CPU.….PID….cpuprofile; the primary's PID is printed).
  */
 import { mkdtempSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -15,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { parseBackendName } from '../../src/model/index.js';
 import { bulkFillThroughApi, fillThroughApi, type FillResult } from './api-measures.js';
 import { populatedTemplate } from './populate-scale.js';
-import { ServerProcess } from './processes.js';
+import { apiWorkersLabel, parseApiWorkers, ServerProcess } from './processes.js';
 import { scaleTopology } from './scale-topology.js';
 import { templateRun } from './template-run.js';
 
@@ -33,8 +37,12 @@ const { values } = parseArgs({
     template: { type: 'string' },
     /** Another source tree whose build (ROOT/dist) runs the daemon, e.g. a checkout of main: before and after. */
     root: { type: 'string' },
+    'api-workers': { type: 'string', default: '0' },
+    /** The fills (every method) this many times through the same daemon: samples without a topology each. */
+    repeat: { type: 'string', default: '1' },
   },
 });
+const apiWorkers = parseApiWorkers(values['api-workers']);
 const backend = parseBackendName(values.backend);
 const fill = Number(values.fill);
 const bulkSize = Number(values['bulk-size']);
@@ -45,6 +53,8 @@ for (const m of methods)
 const shape = { routers: Number(values.routers), perRouter: Number(values['per-router']) };
 // The template is sized for both fills whatever runs, so one template serves every --methods.
 const t = scaleTopology(values.prefix, shape, { samples: 0, fill: 2 * fill });
+const repeat = Number(values.repeat);
+if (!Number.isInteger(repeat) || repeat < 1) throw new Error(`--repeat '${values.repeat}': expected a count`);
 const port = Number(values.port);
 const url = `http://127.0.0.1:${port}`;
 const load = () =>
@@ -69,14 +79,26 @@ try {
   server = new ServerProcess(
     run.stateDir,
     port,
-    prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`, '--cpu-prof-name=fill.cpuprofile'] : [],
+    // The workers inherit the primary's flags: one name would have each process overwrite the others' profile, so
+    // with workers Node's own names (CPU.date.time.PID...) tell them apart; the primary's PID is printed below.
+    prof
+      ? [
+          '--cpu-prof',
+          `--cpu-prof-dir=${prof}`,
+          ...(apiWorkers === 0 ? ['--cpu-prof-name=fill.cpuprofile'] : []),
+        ]
+      : [],
     values.root === undefined ? undefined : `${values.root.replace(/\/$/, '')}/`,
+    [],
+    apiWorkers,
   );
   const convergeMs = await server.whenReady(url, 1_200_000);
-  console.log(`converged in ${(convergeMs / 1000).toFixed(1)} s (load ${load()})`);
+  console.log(
+    `converged in ${(convergeMs / 1000).toFixed(1)} s (load ${load()}), primary PID ${server.child.pid}`,
+  );
   await new Promise((r) => setTimeout(r, 10_000));
   const networks = ids.routers.map((r) => r.internalNetworkId);
-  for (const method of methods) {
+  for (const method of Array.from({ length: repeat }, () => methods).flat()) {
     const before = load();
     const c0 = server.cpuSeconds();
     // This process is the 16 clients: on a 2-core machine their CPU is taken from the daemon's.
@@ -88,10 +110,17 @@ try {
     const c1 = server.cpuSeconds();
     const client = process.cpuUsage(client0);
     const active = result.active ?? result.count;
+    const primary = c1.daemon - c0.daemon;
+    const workers = c1.workers - c0.workers;
+    const daemonCpu =
+      apiWorkers === 0
+        ? `daemon CPU ${primary.toFixed(1)} s`
+        : `daemon CPU ${(primary + workers).toFixed(1)} s (primary ${primary.toFixed(1)} s, workers ${workers.toFixed(1)} s)`;
     console.log(
-      `${backend} ${shape.routers} × ${shape.perRouter} ${method}${method === 'bulk' ? ` of ${bulkSize}` : ''}: ` +
+      `${backend} ${shape.routers} × ${shape.perRouter} ${method}${method === 'bulk' ? ` of ${bulkSize}` : ''}, ` +
+        `${apiWorkersLabel(apiWorkers)}: ` +
         `${active} ACTIVE of ${result.count} in ${result.ms.toFixed(0)} ms = ${Math.round(active / (result.ms / 1000))}/s, ` +
-        `daemon CPU ${(c1.daemon - c0.daemon).toFixed(1)} s, children ${(c1.children - c0.children).toFixed(1)} s, ` +
+        `${daemonCpu}, children ${(c1.children - c0.children).toFixed(1)} s, ` +
         `clients ${((client.user + client.system) / 1e6).toFixed(1)} s; ` +
         `load ${before} before, ${load()} after`,
     );

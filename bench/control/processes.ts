@@ -42,6 +42,24 @@ export class NamespaceHelper {
   }
 }
 
+/**
+ * `--api-workers` for the daemon: a count, or 'default' to leave it to `sfip serve` (one per core, what an operator
+ * runs). 0, the benchmarks' default, serves the API in the agent's process.
+ */
+export type ApiWorkersSetting = number | 'default';
+
+/** `--api-workers default|N` of a bench script. */
+export function parseApiWorkers(text: string): ApiWorkersSetting {
+  if (text === 'default') return text;
+  if (!/^\d+$/.test(text)) throw new Error(`--api-workers '${text}': expected default or a count, e.g. 0`);
+  return Number(text);
+}
+
+/** How a setting reads in a bench's output and report. */
+export function apiWorkersLabel(setting: ApiWorkersSetting): string {
+  return setting === 'default' ? 'default API workers (one per core)' : `${setting} API workers`;
+}
+
 /** `sfip serve` as its own process (the build, through bin/sfip as deployed), so its memory is its own. */
 export class ServerProcess {
   readonly child: ChildProcess;
@@ -51,6 +69,7 @@ export class ServerProcess {
   /**
    * `root`: the source tree whose build to run (this one by default), e.g. an older commit to compare with.
    * `serveArgs` come after the defaults below and override them (e.g. another --resync-interval).
+   * `apiWorkers`: 0 unless given (see below); 'default' runs what `sfip serve` runs without the option.
    */
   constructor(
     stateDir: string,
@@ -58,6 +77,7 @@ export class ServerProcess {
     nodeArgs: readonly string[] = [],
     root = ROOT,
     serveArgs: readonly string[] = [],
+    apiWorkers: ApiWorkersSetting = 0,
   ) {
     this.child = spawn(
       process.execPath,
@@ -70,9 +90,9 @@ export class ServerProcess {
         '--port',
         String(port),
         '--no-garp',
-        // One process, as every earlier row was measured: RSS, CPU and the churn's figures are then the daemon's.
-        '--api-workers',
-        '0',
+        // One process unless asked, as every earlier row was measured: RSS, CPU and the churn's figures are then the
+        // daemon's. With workers, cpuSeconds() counts theirs apart.
+        ...(apiWorkers === 'default' ? [] : ['--api-workers', String(apiWorkers)]),
         '--resync-interval',
         '1m',
         '--log-level',
@@ -132,13 +152,15 @@ export class ServerProcess {
   /**
    * CPU seconds so far of the daemon itself, of its children that exited (nft, ip, bpftool...), and of its children
    * still running with theirs that exited (the spawn server and the programs it started, the long-lived channels):
-   * on a shared machine the wall time depends on the load, the CPU it took much less.
+   * on a shared machine the wall time depends on the load, the CPU it took much less. `workers`: the part of
+   * `running` that is the API workers' (`--api-workers N`), so the daemon's CPU with workers is daemon + workers.
    */
   cpuSeconds(): {
     daemon: number;
     children: number;
     running: number;
-    /** `running` split: the spawn server itself, the programs it started (reaped by it), the other children. */
+    /** `running` split: the API workers, the spawn server itself, the programs it started (reaped by it), the rest. */
+    workers: number;
     server: number;
     serverPrograms: number;
     channels: number;
@@ -153,6 +175,7 @@ export class ServerProcess {
     const pid = this.child.pid!;
     const { own, reaped } = ticks(pid);
     let running = 0;
+    let workers = 0;
     let server = 0;
     let serverPrograms = 0;
     let channels = 0;
@@ -163,8 +186,11 @@ export class ServerProcess {
       try {
         const t = ticks(child);
         running += t.own + t.reaped;
-        // Through setpriv, which execs: the command line is the server's own.
-        if (readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('spawn-server-main')) {
+        const cmdline = readFileSync(`/proc/${child}/cmdline`, 'utf8');
+        if (cmdline.includes('api-worker-main')) {
+          workers += t.own + t.reaped;
+        } else if (cmdline.includes('spawn-server-main')) {
+          // Through setpriv, which execs: the command line is the server's own.
           server += t.own;
           serverPrograms += t.reaped;
         } else {
@@ -176,7 +202,7 @@ export class ServerProcess {
         // exited meanwhile: counted in `children` once reaped
       }
     }
-    return { daemon: own, children: reaped, running, server, serverPrograms, channels, channelsBy };
+    return { daemon: own, children: reaped, running, workers, server, serverPrograms, channels, channelsBy };
   }
 
   async stop(): Promise<void> {

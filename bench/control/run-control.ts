@@ -18,7 +18,8 @@ import {
 import { associateSamples } from './associate-samples.js';
 import type { ChurnResult } from './churn-load.js';
 import { copyPopulated, populateScaleStore, type ScalePopulatedIds } from './populate-scale.js';
-import { NamespaceHelper, ServerProcess } from './processes.js';
+import { availableParallelism } from 'node:os';
+import { NamespaceHelper, ServerProcess, type ApiWorkersSetting } from './processes.js';
 import {
   buildScaleTopology,
   cleanupOnInterrupt,
@@ -47,6 +48,12 @@ export interface ControlMeasures {
   readonly fillCount?: number;
   /** Wall time for the fill; past it, the floating IPs ACTIVE by then are counted. Default 10 minutes. */
   readonly fillBudgetMs?: number;
+  /**
+   * The per-request fill once more, last, through the daemon restarted with these API workers ('default': what
+   * `sfip serve` runs, one per core), as an operator filling a cloud runs it. Absent: not measured. Every other
+   * measure runs with 0 workers, so RSS, CPU and the churn's figures are one process's.
+   */
+  readonly fillApiWorkers?: ApiWorkersSetting;
   /** Sustained association churn through the API (issue 15: 1,000 changes/s for 60 s). */
   readonly churn?: { readonly perSecond: number; readonly seconds: number };
   /** /metrics scrape and API show p99 alone and during scrapes, each window this long (absent: not measured). */
@@ -96,6 +103,8 @@ export interface ControlPoint {
   readonly fill?: FillResult;
   /** The same fill in bulk requests (ports, then floating IPs, 100 a request); absent in runs before it. */
   readonly bulkFill?: FillResult;
+  /** The per-request fill with the daemon's API workers (ControlMeasures.fillApiWorkers); absent in runs before it. */
+  readonly workersFill?: FillResult;
   readonly churn?: ChurnResult;
   readonly scrape?: ScrapeResult;
   /** Measures this backend left out, and why. */
@@ -197,8 +206,9 @@ export async function measureShape(
   const { measuresOf } = o;
   const samples = Math.max(...o.backends.map((b) => measuresOf(b).latencySamples));
   const fill = Math.max(...o.backends.map((b) => measuresOf(b).fillCount ?? 0));
-  // Twice: the per-request fill, then the bulk one.
-  const t = scaleTopology(o.prefix, o.shape, { samples, fill: 2 * fill });
+  // Twice: the per-request fill, then the bulk one; a third time with API workers.
+  const fills = o.backends.some((b) => measuresOf(b).fillApiWorkers !== undefined) ? 3 : 2;
+  const t = scaleTopology(o.prefix, o.shape, { samples, fill: fills * fill });
   const template = mkdtempSync(join(tmpdir(), 'sfip-bench-cp-template-'));
   const out: { backend: BackendName; point: ControlPoint }[] = [];
   try {
@@ -317,15 +327,18 @@ async function measurePoint(o: PointOptions): Promise<ControlPoint> {
         ? await attempt('scrape', () => scrapeDuringShows(url, sampled[0]!.id, m.scrapeWindowMs!))
         : undefined;
     // The per-request fill, then the bulk one: each creates fillCount floating IPs on their own ports.
-    const fillWith = async (how: '' | ' in bulk', run: typeof fillThroughApi) => {
+    const fillWith = async (how: string, run: typeof fillThroughApi, apiWorkers = 0) => {
       if (!m.fillCount || m.fillCount <= 0 || m.skip?.fill) return undefined;
       const networks = ids.routers.map((r) => r.internalNetworkId);
+      const c0 = server!.cpuSeconds();
       const result = await attempt('fill', () =>
         run(url, networks, ids.externalNetworkId, m.fillCount!, m.fillBudgetMs),
       );
-      if (result)
-        o.log(`${label}: filled ${result.count} through the API${how} in ${result.ms.toFixed(0)} ms`);
-      return result;
+      const c1 = server!.cpuSeconds();
+      if (!result) return undefined;
+      o.log(`${label}: filled ${result.count} through the API${how} in ${result.ms.toFixed(0)} ms`);
+      const cpu = { primaryS: c1.daemon - c0.daemon, workersS: c1.workers - c0.workers };
+      return { ...result, ...(apiWorkers > 0 && { apiWorkers }), cpu };
     };
     const fill = await fillWith('', fillThroughApi);
     const bulkFill = await fillWith(' in bulk', bulkFillThroughApi);
@@ -362,6 +375,17 @@ async function measurePoint(o: PointOptions): Promise<ControlPoint> {
     o.log(
       `${label}: restart ${restartResyncMs.toFixed(0)} ms, lost ${streamed.sent - streamed.received}/${streamed.sent}`,
     );
+    // Last, so that nothing above runs with workers: the daemon again, with its API workers, and the per-request
+    // fill as an operator would run it.
+    let workersFill: FillResult | undefined;
+    if (m.fillApiWorkers !== undefined && m.fillCount && !m.skip?.fill) {
+      await server.stop();
+      server = new ServerProcess(stateDir, o.port, [], undefined, [], m.fillApiWorkers);
+      await server.whenReady(url, 600_000);
+      await sleep(SETTLE_MS);
+      const count = m.fillApiWorkers === 'default' ? availableParallelism() : m.fillApiWorkers;
+      workersFill = await fillWith(` with ${count} API workers`, fillThroughApi, count);
+    }
     return {
       fips,
       routers: t.shape.routers,
@@ -391,6 +415,7 @@ async function measurePoint(o: PointOptions): Promise<ControlPoint> {
       ...(stop && stop.skipped > 0 && { stopSkipped: stop.skipped, sampleBudgetMs: budgetMs }),
       ...(fill && { fill }),
       ...(bulkFill && { bulkFill }),
+      ...(workersFill && { workersFill }),
       ...(churn && { churn }),
       ...(scrape && { scrape }),
       ...(Object.keys(skipped).length > 0 && { skipped }),

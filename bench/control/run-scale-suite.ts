@@ -3,6 +3,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { BackendName } from '../../src/model/index.js';
 import { writeMarkedSection } from '../report/write-section.js';
+import type { ApiWorkersSetting } from './processes.js';
 import { measureShape, type ControlMeasures, type ControlPoint } from './run-control.js';
 import { renderScaleSection } from './scale-report.js';
 import type { ScaleShape } from './scale-topology.js';
@@ -15,6 +16,11 @@ export interface ScaleProfile {
   readonly restartStreamMs: number;
   /** Floating IPs created through the API with the agent running, after the latency samples (0: none). */
   readonly fillCount: number;
+  /**
+   * The per-request fill again, last, with the daemon's API workers: 'default' (one per core, what `sfip serve`
+   * runs) is the fill's headline; absent: only the 0-worker fills, as every measure before it.
+   */
+  readonly fillApiWorkers?: ApiWorkersSetting;
   /** Sustained association churn through the API; absent: none. */
   readonly churn?: { readonly perSecond: number; readonly seconds: number };
   /** /metrics scrape and API show p99 alone and during scrapes, each window this long; absent: not measured. */
@@ -57,6 +63,7 @@ export function measuresFor(profile: ScaleProfile, backend: BackendName): Contro
     latencySamples: profile.latencySamples,
     restartStreamMs: profile.restartStreamMs,
     fillCount: profile.fillCount,
+    ...(profile.fillApiWorkers !== undefined && { fillApiWorkers: profile.fillApiWorkers }),
     ...(profile.churn && { churn: profile.churn }),
     ...(profile.scrapeWindowMs !== undefined && { scrapeWindowMs: profile.scrapeWindowMs }),
   };

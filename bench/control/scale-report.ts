@@ -60,10 +60,23 @@ function fillCell(p: ControlPoint): string {
   const rate = (f: FillResult) => {
     const active = f.active ?? f.count;
     const cut = f.budgetMs !== undefined ? `, ${count(active)} ACTIVE within the budget` : '';
-    return `${Math.round(active / (f.ms / 1000)).toLocaleString('en-US')}/s (${count(f.count)}${cut})`;
+    const cpu = f.cpu ? `, daemon CPU ${cpuPerFip(f)}` : '';
+    return `${Math.round(active / (f.ms / 1000)).toLocaleString('en-US')}/s (${count(f.count)}${cut}${cpu})`;
   };
   const bulk = p.bulkFill ? `; bulk of ${p.bulkFill.bulkSize ?? '?'}: ${rate(p.bulkFill)}` : '';
-  return `one a request: ${rate(p.fill)}${bulk}`;
+  const zero = `one a request: ${rate(p.fill)}${bulk}`;
+  // The default configuration first: the API in its workers, as `sfip serve` runs without --api-workers.
+  if (!p.workersFill) return zero;
+  return `**${p.workersFill.apiWorkers ?? '?'} API workers (the default), one a request: ${rate(p.workersFill)}**; 0 workers (API in the agent's process), ${zero}`;
+}
+
+/** The daemon's CPU per floating IP filled: its primary's and its API workers' together, and the workers' part. */
+function cpuPerFip(f: FillResult): string {
+  const per = (s: number) => `${((s * 1000) / f.count).toFixed(2)}`;
+  const { primaryS, workersS } = f.cpu!;
+  return f.apiWorkers
+    ? `${per(primaryS + workersS)} ms per floating IP, ${per(workersS)} of it in the workers`
+    : `${per(primaryS)} ms per floating IP`;
 }
 
 function scrapeCell(p: ControlPoint): string {
@@ -161,8 +174,13 @@ export function renderScaleSection(runs: readonly ScaleRun[]): string {
     'floating IP, the API call goes out, and the latency runs to the send time of the last probe still answered.',
     '/metrics: one scrape, then API show (one every 10 ms) alone and while curl, in its own process as Prometheus is,',
     'scrapes back to back (until 2026-12-04 the benchmark fetched the 61 MB bodies itself, which stalled its own show',
-    'client: rows before then overstate "during"); the scrape figure is the median back-to-back scrape. Fill, two ways',
-    'with the agent running, the rate counting from the first request to every one of them ACTIVE: one a request, 16',
+    'client: rows before then overstate "during"); the scrape figure is the median back-to-back scrape. Fill, three',
+    'ways with the agent running, the rate counting from the first request to every one of them ACTIVE. The headline',
+    '(bold, since 2026-12-06) is the daemon as `sfip serve` runs by default, the API in one worker process per core',
+    '(`--api-workers`, here 2) apart from the agent: the daemon is restarted with them after everything else and fills one',
+    'a request; its CPU is the primary’s and its workers’ together. Beside it, every other figure of the row is',
+    'measured with `--api-workers 0` (the API in the agent’s process, so RSS, CPU and churn are one process’s),',
+    'the fill too, and earlier rows have only that one. One a request, 16',
     'clients each create a port (on the routers\u2019 networks in turn), then an associated floating IP on it, one request',
     'each (2 requests per floating IP); then in bulk, as automation filling a cloud would, the same 16 clients create',
     'as many again 100 at a time, the ports in one request (`{"ports": [...]}`, Neutron\u2019s bulk create) and their',

@@ -16,6 +16,7 @@ import {
 } from './ipc-protocol.js';
 import { createLogger } from './logger.js';
 import { loadTlsFiles } from './tls.js';
+import { turnBatcher } from './turn-batch.js';
 
 type Readiness = { ready: boolean; detail: string };
 
@@ -82,9 +83,9 @@ async function main(): Promise<void> {
           if (until !== 0 && until <= Date.now()) limited.delete(address);
           return until;
         },
-        send: async (record: ForwardedRecord) => {
-          await ask({ type: 'record', id: nextAsk++, record });
-        },
+        send: turnBatcher(async (records: ForwardedRecord[]) => {
+          await ask({ type: 'records', id: nextAsk++, records });
+        }),
       },
       rateLimitStore: grantedRateStore(
         async (key, max, windowMs, want) =>

@@ -62,8 +62,8 @@ export async function startApiWorkers(options: ApiWorkersOptions): Promise<ApiWo
     switch (message.type) {
       case 'changed':
         return options.onChanged();
-      case 'record':
-        options.records.receive(message.record);
+      case 'records':
+        for (const record of message.records) options.records.receive(record);
         return answer(worker, { type: 'recorded', id: message.id });
       case 'ask-rate':
         return answer(worker, {

@@ -9,8 +9,11 @@ export type WorkerMessage =
   | { readonly type: 'failed'; readonly message: string }
   /** A write committed: the agent reads the change feed now instead of at its next poll. */
   | { readonly type: 'changed' }
-  /** Answered by `recorded` once the primary has written what the record asks for (the audit line). */
-  | { readonly type: 'record'; readonly id: number; readonly record: ForwardedRecord }
+  /**
+   * Answered by `recorded` once the primary has written what the records ask for (their audit lines), in order:
+   * the records of one turn of the worker's event loop (turn-batch.ts).
+   */
+  | { readonly type: 'records'; readonly id: number; readonly records: readonly ForwardedRecord[] }
   | {
       readonly type: 'ask-rate';
       readonly id: number;
@@ -35,7 +38,7 @@ const WORKER_TYPES = new Set([
   'listen-failed',
   'failed',
   'changed',
-  'record',
+  'records',
   'ask-rate',
   'ask-ready',
 ]);
