@@ -25,12 +25,21 @@ export interface ChurnResult {
   readonly drainMs: number;
   /** The daemon's CPU over the run, in cores (user + system). */
   readonly cpuCores: number;
+  /** Observations per bucket over the run (not cumulative): [upper bound in ms, count], empty buckets left out. */
+  readonly bucketCounts?: readonly (readonly [number, number])[];
+  /**
+   * Per second of the run (the histogram read once a second), the changes observed slower than the goal's 200 ms:
+   * tells a tail spread over the run from one gathered in a few seconds (a periodic resync, a collection).
+   */
+  readonly slowPerSecond?: readonly number[];
 }
 
 const CHANGE_METRIC = 'sfip_floating_ip_change_seconds';
 /** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in these ticks. */
 const TICKS_PER_SECOND = 100;
 const MAX_IN_FLIGHT = 64;
+/** Issue 15's goal for the churn's p99: slowPerSecond counts the changes above it. */
+const GOAL_SECONDS = 0.2;
 /** Sending stops this many times the run's duration after it started. */
 const SEND_SLACK = 1.5;
 
@@ -63,6 +72,17 @@ export async function churnThroughApi(o: {
   // sending stops at 1.5 × the duration, and the achieved rate tells.
   const cutoff = started + o.seconds * 1000 * SEND_SLACK;
   const cut = () => performance.now() > cutoff;
+  const slowPerSecond: number[] = [];
+  let sampling = true;
+  const sampler = (async () => {
+    let last = before;
+    while (sampling) {
+      await new Promise((r) => setTimeout(r, 1000));
+      const next = await changeHistogram(o.url).catch(() => last);
+      slowPerSecond.push(slowerThan(next, GOAL_SECONDS) - slowerThan(last, GOAL_SECONDS));
+      last = next;
+    }
+  })();
   await new Promise<void>((resolve) => {
     const pump = () => {
       const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * o.perSecond) + 1);
@@ -91,6 +111,8 @@ export async function churnThroughApi(o: {
   });
   const elapsedMs = performance.now() - started;
   const cpuAfter = cpuTicks(o.serverPid);
+  sampling = false;
+  await sampler;
   // The backlog: wait until the daemon has observed as many applied changes as were answered, or until it has
   // observed nothing new for 5 s (changes applied by a full pass are not observed): drained at the last increase.
   const lastAnswered = performance.now();
@@ -122,7 +144,16 @@ export async function churnThroughApi(o: {
     ...(p99.beyond && { p99Beyond: true }),
     drainMs,
     cpuCores: (cpuAfter - cpuBefore) / TICKS_PER_SECOND / (elapsedMs / 1000),
+    bucketCounts: buckets
+      .map(([le, n], i) => [le * 1000, n - (buckets[i - 1]?.[1] ?? 0)] as const)
+      .filter(([, n]) => n > 0),
+    slowPerSecond,
   };
+}
+
+/** Observations above `seconds` (which must be one of the histogram's bounds). */
+function slowerThan(h: Histogram, seconds: number): number {
+  return h.count - (h.buckets.find(([le]) => le === seconds)?.[1] ?? h.count);
 }
 
 interface Histogram {

@@ -13,6 +13,7 @@ import { RouterDataplane } from '../dataplane/router-dataplane.js';
 import { sharedChannels } from '../dataplane/common/netns-channels.js';
 import { ProgrammedRouters } from './programmed-routers.js';
 import { StatusWriter } from './status-writer.js';
+import { ResyncPacer } from './resync-pacer.js';
 import {
   RouterReconciler,
   type ProgrammedRouter,
@@ -137,6 +138,7 @@ export class Agent extends EventEmitter {
   /** What the record was last saved from (see saveRecord). */
   private recordedRouters: readonly ProgrammedRouter[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
+  private readonly resyncPacer = new ResyncPacer((routerId) => this.markDirty(routerId, 'resync'));
   private unsubscribe: (() => void) | undefined;
   private lastSeq = 0;
   private pumping: Promise<void> | undefined;
@@ -206,7 +208,8 @@ export class Agent extends EventEmitter {
     const firstPassesEnded = this.awaitFirstPasses(new Set(this.dirty.keys()));
     this.unsubscribe = store.onChange(() => this.pump());
     this.timers.push(setInterval(() => this.pump(), this.options.pollIntervalMs ?? 500));
-    this.timers.push(setInterval(() => this.resyncAll('resync'), this.options.resyncIntervalMs ?? 30_000));
+    const resyncIntervalMs = this.options.resyncIntervalMs ?? 30_000;
+    this.timers.push(setInterval(() => this.periodicResync(resyncIntervalMs), resyncIntervalMs));
     for (const t of this.timers) t.unref();
     this.drain();
     await firstPassesEnded;
@@ -254,6 +257,7 @@ export class Agent extends EventEmitter {
     first?.done();
     this.unsubscribe?.();
     for (const t of this.timers) clearInterval(t);
+    this.resyncPacer.stop();
     this.coalesceCancel?.();
     for (const { timer } of this.retries.values()) clearTimeout(timer);
     this.retries.clear();
@@ -276,6 +280,20 @@ export class Agent extends EventEmitter {
   async sync(): Promise<void> {
     await this.pump();
     await this.whenIdle();
+  }
+
+  /** The periodic resync: every router, spread over the interval (see ResyncPacer). */
+  private periodicResync(intervalMs: number): void {
+    sharedChannels.sweep();
+    if (Date.now() - this.lastPrune > PRUNE_INTERVAL_MS) void this.prune();
+    void this.options.store
+      .read((view) => this.ownedRouterIds(view.list('router')))
+      .then((owned) =>
+        this.resyncPacer.round([...new Set([...this.reconcilers.keys(), ...owned])], intervalMs),
+      )
+      .catch((error) =>
+        this.options.log.warn({ err: (error as Error).message }, 'resync could not read the store'),
+      );
   }
 
   resyncAll(cause: string): void {

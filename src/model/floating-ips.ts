@@ -6,7 +6,7 @@ import {
   type Port,
 } from './entities.js';
 import { badRequest, conflict, notFound, SfipError } from './errors.js';
-import { fipOfFixedKey, portsOfDeviceKey, routersOfNetworkKey } from './index-keys.js';
+import { fipOfFixedKey, portsOfDeviceKey, portsOfSubnetKey, routersOfNetworkKey } from './index-keys.js';
 import { assignAddress } from './ip-assignment.js';
 import { IPv4, parseIPv4 } from './ipv4.js';
 import { CommonInput, getVisible, newResource, notFoundError, revise, visibleTo } from './resource.js';
@@ -328,7 +328,9 @@ function pickFixedIp(port: Port, fixedIpAddress: string | undefined) {
 
 /**
  * Neutron's rule: the router with a gateway on the floating network and an interface on the fixed IP's subnet.
- * Every router on the network is looked at (in id order, the first wins), so each must cost little: its ports come
+ * Every router on the network that owns a port on the subnet is looked at (in id order, the first wins; a store
+ * that offers devicesWithPort names those in one query, else every router on the network is), so each must cost
+ * little: its ports come
  * in one indexed query and are matched by subnet id, and only a router with an interface port there is read and
  * its interfaces checked for trust (interfacePorts). Reading each router, its ports one by one and their subnets
  * made this most of an association's cost in the model with 100 routers on one external network. The subnet itself is read
@@ -347,16 +349,17 @@ export function routerFor(view: View, networkId: string, subnetId: string): stri
           text.includes(subnetId) ? [JSON.parse(text) as Port] : [],
         )
       : view.find('port', portsOfDeviceKey(routerId));
-  return view
-    .lookup(routersOfNetworkKey(networkId))
-    .map((ref) => ref.id)
-    .sort()
-    .find((routerId) => {
-      const candidate = devicePorts(routerId).some(
-        (p) => p.deviceOwner === DEVICE_OWNER_ROUTER_INTERFACE && onSubnet(p),
-      );
-      if (!candidate) return false;
-      const router = view.get('router', routerId);
-      return router !== undefined && interfacePorts(view, router).some(onSubnet);
-    });
+  // Only the routers that own a port on the subnet, when the store can tell in one query (see
+  // View.devicesWithPort); any other router fails the test below anyway.
+  const routerIds = view.devicesWithPort
+    ? view.devicesWithPort(routersOfNetworkKey(networkId), portsOfSubnetKey(subnetId))
+    : view.lookup(routersOfNetworkKey(networkId)).map((ref) => ref.id);
+  return routerIds.sort().find((routerId) => {
+    const candidate = devicePorts(routerId).some(
+      (p) => p.deviceOwner === DEVICE_OWNER_ROUTER_INTERFACE && onSubnet(p),
+    );
+    if (!candidate) return false;
+    const router = view.get('router', routerId);
+    return router !== undefined && interfacePorts(view, router).some(onSubnet);
+  });
 }

@@ -131,6 +131,7 @@ export function quotaTx(tx: Tx, ctx: Context): Tx {
     lookup: (key) => tx.lookup(key),
     find: (kind, key) => tx.find(kind, key),
     ...(tx.findDocuments && { findDocuments: tx.findDocuments }),
+    ...(tx.devicesWithPort && { devicesWithPort: tx.devicesWithPort }),
     range: (kind, options) => tx.range(kind, options),
     count: (key) => tx.count(key),
     delete: (kind, id) => tx.delete(kind, id),

@@ -32,6 +32,12 @@ export interface View {
   readonly getDocument?: (kind: Kind, id: string) => string | undefined;
   /** What `find` reads, as the stored JSON text of each resource, unparsed (optional, as `rangeDocuments`). */
   readonly findDocuments?: (kind: Kind, key: string) => string[];
+  /**
+   * Of the resources indexed under `key`, the ids of those that are the device of a port indexed under `portKey`
+   * (each port holds portsOfDeviceKey of its device), in id order: one query where `lookup` then `find` per
+   * resource would be one per resource. Optional, as `findDocuments`; routerFor falls back to those.
+   */
+  readonly devicesWithPort?: (key: string, portKey: string) => string[];
 }
 
 export interface RangeOptions {

@@ -8,7 +8,9 @@ import {
   addRouterInterface,
   createPort,
   createRouter,
+  portsOfSubnetKey,
   routerFor,
+  routersOfNetworkKey,
   type Port,
   type Tx,
   type View,
@@ -55,8 +57,9 @@ describe('routerFor', () => {
       addRouterInterface(tx, c.ctx, other.id, { portId: port.id });
     });
     const both = (v: View) => {
-      const { findDocuments, ...parsedOnly } = v;
+      const { findDocuments, devicesWithPort, ...parsedOnly } = v;
       assert.ok(findDocuments, 'the SQLite store offers the text');
+      assert.ok(devicesWithPort, 'and the routers with a port on a subnet');
       return [
         routerFor(v, c.publicNet, c.privateSubnet),
         routerFor(parsedOnly, c.publicNet, c.privateSubnet),
@@ -68,7 +71,7 @@ describe('routerFor', () => {
     ]);
     assert.deepEqual(
       await c.store.read((v) => {
-        const { findDocuments: _text, ...parsedOnly } = v;
+        const { findDocuments: _text, devicesWithPort: _devices, ...parsedOnly } = v;
         return [
           routerFor(v, c.publicNet, 'no-such-subnet'),
           routerFor(parsedOnly, c.publicNet, 'no-such-subnet'),
@@ -88,6 +91,28 @@ describe('routerFor', () => {
       tx.put('port', { ...iface, projectId: adminContext('someone-else').projectId, adminAttached: false });
     });
     assert.equal(await c.store.read((v) => routerFor(v, c.publicNet, c.privateSubnet)), undefined);
+  });
+
+  it('names, in one query, the routers on a network that own a port on a subnet', async () => {
+    const c = await smallCloud();
+    const other = await otherRouter(c);
+    const devices = (v: View) =>
+      v.devicesWithPort!(routersOfNetworkKey(c.publicNet), portsOfSubnetKey(c.privateSubnet));
+    assert.deepEqual(await c.store.read(devices), [c.router], 'not the router without a port there');
+    // A port of the other router on the subnet, even one that is no interface: routerFor checks what it is.
+    await c.store.update((tx) => {
+      const port = createPort(tx, c.ctx, { networkId: c.privateNet, fixedIps: [{ ipAddress: '10.0.0.2' }] });
+      tx.put('port', { ...port, deviceId: other.id, deviceOwner: 'compute:nova' });
+    });
+    assert.deepEqual(await c.store.read(devices), [c.router, other.id].sort());
+    assert.equal(await c.store.read((v) => routerFor(v, c.publicNet, c.privateSubnet)), c.router);
+    assert.deepEqual(
+      await c.store.read((v) =>
+        v.devicesWithPort!(routersOfNetworkKey(c.privateNet), portsOfSubnetKey(c.privateSubnet)),
+      ),
+      [],
+      'no router has its gateway on the private network',
+    );
   });
 
   it('finds none for a subnet that does not exist or a network without routers', async () => {

@@ -9,6 +9,7 @@ import {
   type FloatingIpStatusPatch,
   indexKeysOf,
   type IndexRef,
+  portsOfDeviceKey,
   type Kind,
   type KindMap,
   type RangeOptions,
@@ -112,6 +113,20 @@ export class SqliteStore implements Store {
       find: db
         .prepare<[string, string], string>(
           'SELECT r.body FROM index_keys k JOIN resources r ON r.kind = k.kind AND r.id = k.id WHERE k.key = ? AND k.kind = ?',
+        )
+        .pluck(),
+      // routerFor's search (see View.devicesWithPort): the routers on a network that own a port on a subnet, in
+      // the index alone. With 100 routers on the external network, a query per router's ports (and their documents)
+      // was about a fifth of the daemon's CPU in a churn of 1,000 association changes per second (0.42 ms per
+      // association); this query took a third to a half of those queries' time on a copy of that store.
+      devicesWithPort: db
+        .prepare<[string, string, string], string>(
+          // CROSS JOIN keeps this order (SQLite's planner otherwise walked every port's keys first): the routers
+          // (about 100), each one's ports (2-3), then whether that port holds the subnet's key.
+          `SELECT DISTINCT o.id FROM index_keys o
+             CROSS JOIN index_keys d ON d.key = ? || o.id AND d.kind = 'port'
+             CROSS JOIN index_keys p ON p.key = ? AND p.kind = 'port' AND p.id = d.id
+           WHERE o.key = ? ORDER BY o.id`,
         )
         .pluck(),
       upsert: db.prepare(
@@ -297,6 +312,7 @@ export class SqliteStore implements Store {
       rangeDocuments: (kind, options) => this.rangeDocuments(kind, options),
       getDocument: (kind, id) => this.stmt.get.get(kind, id),
       findDocuments: (kind, key) => this.stmt.find.all(key, kind),
+      devicesWithPort: (key, portKey) => this.stmt.devicesWithPort.all(portsOfDeviceKey(''), portKey, key),
     };
   }
 
