@@ -48,4 +48,4 @@ export const KERNEL_TOOLS =
  * loader (generations built and attached there). (The eBPF backend writes map entries in-process, through the bpf module.)
  */
 export const APPLY_TOOLS =
-  /(^|\/| )(nft -f|iptables[\w-]*restore --noflush|ip -batch|sfip-local-routes|conntrack -D|tc -batch|bpftool batch|nft -i \(busy\)|sfip-nft-apply \(busy\)|ip -j -d -force -batch - \(busy\)|sfip-nft-set-dump --serve \(busy\)|sfip-bpf-load \(busy\))/;
+  /(^|\/| )(nft -f|iptables[\w-]*restore --noflush|ip -batch|sfip-local-routes|conntrack -D|tc -batch|bpftool batch|nft -i \(busy\)|sfip-nft-apply \(busy\)|ip -force -batch - \(busy\)|sfip-nft-set-dump --serve \(busy\)|sfip-bpf-load \(busy\))/;

@@ -163,7 +163,7 @@ export class ServeProcess {
  * (counter reads and conntrack deletes, src/dataplane/common/set-dump-channel.ts).
  */
 const CHANNEL =
-  /(^|\/)(nft -i|sfip-nft-apply|ip -j -d -force -batch -|sfip-nft-set-dump --serve|sfip-bpf-load)$/;
+  /(^|\/)(nft -i|sfip-nft-apply|ip (-j -d )?-force -batch -|sfip-nft-set-dump --serve|sfip-bpf-load)$/;
 
 /**
  * Whether a channel process is working on a request: running, or waiting on anything but its input pipe (a

@@ -115,7 +115,7 @@ for (const variant of variants) {
       assert.equal(channels.starts(ns), 2);
     });
 
-    it('answers reads through the ip process that writes, between its changes', async () => {
+    it('answers reads through an ip process of its own, between the changes', async () => {
       const starts = channels.starts(ns);
       const show = 'route show table local dev qg-t proto 249';
       const read = async () =>
@@ -138,30 +138,32 @@ for (const variant of variants) {
         return true;
       });
       await assert.rejects(channels.ipRead(ns, 'address show\nroute flush table main'), /one command/);
-      // A failed read ends its process (a late piece of its answer must not become the next one's).
+      // A failed read ends its process (a late piece of its answer must not become the next one's): the reads
+      // started one process, and one more after the failure; the changes still share theirs.
       assert.deepEqual(await read(), await localRoutes());
-      assert.equal(channels.starts(ns), starts + 1);
+      assert.equal(channels.starts(ns), starts + 2);
     });
 
     it('starts a process again after it died', async () => {
       const { stdout } = await run('ip', ['netns', 'pids', ns]);
       const pids = stdout.split(/\s+/).filter(Boolean);
-      assert.equal(pids.length, 2, 'the nft and ip processes live in the namespace');
+      assert.equal(pids.length, 3, 'the nft, ip and ip read processes live in the namespace');
       for (const pid of pids) process.kill(Number(pid), 'SIGKILL');
       await new Promise((r) => setTimeout(r, 100));
       await channels.nft(ns, 'add element ip tchan m { 198.51.100.97 : 10.0.0.97 }\n');
       await channels.ip(ns, route('replace', '198.51.100.97'));
       assert.ok((await mapElements()).includes('198.51.100.97:10.0.0.97'));
       assert.ok((await localRoutes()).includes('198.51.100.97'));
-      assert.equal(channels.starts(ns), 5);
+      assert.equal(channels.starts(ns), 6, 'the changes started their two processes again');
     });
 
     it('ends the processes of a deleted namespace on a sweep, so they do not keep it alive', async () => {
       await channels.nft(ns, 'add element ip tchan m { 198.51.100.90 : 10.0.0.90 }\n');
       await channels.ip(ns, route('replace', '198.51.100.90'));
+      await channels.ipRead(ns, 'address show');
       const { stdout } = await run('ip', ['netns', 'pids', ns]);
       const pids = stdout.split(/\s+/).filter(Boolean).map(Number);
-      assert.equal(pids.length, 2);
+      assert.equal(pids.length, 3, 'the nft, ip and ip read processes');
       await run('ip', ['netns', 'del', ns]);
       channels.sweep();
       const deadline = Date.now() + 5000;

@@ -18,9 +18,9 @@ it('names the kernel tool a killed serve was running, through its wrappers', () 
   assert.ok(!APPLY_TOOLS.test('setpriv --pdeathsig KILL -- ip netns exec r1 nft -j list tables ip'));
   // The agent's long-lived channel processes: listed (with "(busy)") only while they work on a request.
   assert.equal(killPoint(['nft -i (busy)']), 'nft transaction (channel)');
-  assert.equal(killPoint(['ip -j -d -force -batch - (busy)']), 'address batch (channel)');
+  assert.equal(killPoint(['ip -force -batch - (busy)']), 'address batch (channel)');
   assert.ok(APPLY_TOOLS.test('nft -i (busy)'));
-  assert.ok(APPLY_TOOLS.test('ip -j -d -force -batch - (busy)'));
+  assert.ok(APPLY_TOOLS.test('ip -force -batch - (busy)'));
   assert.ok(!APPLY_TOOLS.test('nft -i'));
   // sfip's applier in the nft channel's place.
   assert.equal(killPoint(['/opt/sfip/dist/native/sfip-nft-apply (busy)']), 'nft transaction (channel)');

@@ -31,16 +31,21 @@ export function nftChannelSpec(
 /**
  * `ip -force -batch -` runs each line as it arrives and goes on after a failure (without -force, ip would exit).
  * The marker shows a device that cannot exist: `Device "<token>" does not exist.` then "Command failed -:N".
- * -j: a show command answers with one JSON document on one line, flushed before the next command runs, so reads
- * go through the channel too (LineChannel.read); -d adds the details that the eBPF backend's device read needs.
- * Neither changes what a change or the marker prints (nothing on stdout).
  */
 export const IP_CHANNEL: ChannelSpec = {
   file: 'ip',
-  args: ['-j', '-d', '-force', '-batch', '-'],
+  args: ['-force', '-batch', '-'],
   marker: (token) => `link show dev ${token}`,
   markerLines: { before: 0, after: 1 },
 };
+
+/**
+ * The ip process that answers reads (NetnsChannels.ipRead). -j: a show command answers with one JSON document on
+ * one line, flushed before the next command runs (LineChannel.read); -d adds the details that the eBPF backend's
+ * device read needs. Neither changes what the marker prints (nothing on stdout). A command line of its own also
+ * tells it apart from the channel that changes the kernel (the crash suite kills the agent while that one works).
+ */
+export const IP_READ_CHANNEL: ChannelSpec = { ...IP_CHANNEL, args: ['-j', '-d', '-force', '-batch', '-'] };
 
 /**
  * Above this size a change goes through a process of its own (`nft -f`), as full rebuilds always do. Why a limit:
@@ -53,8 +58,8 @@ export const IP_CHANNEL: ChannelSpec = {
 export const CHANNEL_MAX_BYTES = 64 * 1024;
 
 /**
- * One nft and one ip channel per namespace, started on first use and kept for the agent's life. A channel
- * whose process died is started again by its next request.
+ * One nft and one ip channel per namespace for changes, and one more ip process for reads, each started on first
+ * use and kept for the agent's life. A channel whose process died is started again by its next request.
  */
 export class NetnsChannels {
   private readonly channels = new Map<string, LineChannel>();
@@ -73,11 +78,14 @@ export class NetnsChannels {
   }
 
   /**
-   * The answer of one `ip -j -d` show command (`route show ...`, `address show`) in the namespace, through its ip
-   * channel: a process start saved per read. Fails as the command would (ChannelError, with its stderr).
+   * The answer of one `ip -j -d` show command (`route show ...`, `address show`) in the namespace, through a
+   * long-lived ip process of its own: a process start saved per read. Not the channel that writes: a resync's read
+   * of a large router (100,000 local routes, about 10 MB of JSON) held every delta's route change queued behind it
+   * for most of a second (churn at 1 × 100,000: a stall at each periodic resync). Fails as the command would
+   * (ChannelError, with its stderr).
    */
   ipRead(namespace: string | null, command: string): Promise<string> {
-    return this.channel('ip', IP_CHANNEL, namespace).read(command);
+    return this.channel('ip-read', IP_READ_CHANNEL, namespace).read(command);
   }
 
   /**
@@ -106,7 +114,7 @@ export class NetnsChannels {
 
   /** How many processes the channels of a namespace have started (tests: changes share one). */
   starts(namespace: string | null): number {
-    return ['nft', 'ip'].reduce(
+    return ['nft', 'ip', 'ip-read'].reduce(
       (n, tool) => n + (this.channels.get(`${tool} ${namespace ?? ''}`)?.starts ?? 0),
       0,
     );
