@@ -36,8 +36,9 @@ interface LocalRoute {
 }
 
 /**
- * The floating addresses the namespace holds. Through the namespace's ip channel when there is one (the same
- * process then writes the routes: one process start fewer per read), else a process of its own.
+ * The floating addresses the namespace holds. Through the namespace's long-lived ip read process when there are
+ * channels (one process start fewer per read; not the process that writes, see NetnsChannels.ipRead), else a
+ * process of its own.
  */
 export async function readFloatingAddresses(
   target: RouterTarget,
