@@ -284,27 +284,31 @@ export class Agent extends EventEmitter {
 
   /** The periodic resync: every router, spread over the interval (see ResyncPacer). */
   private periodicResync(intervalMs: number): void {
-    sharedChannels.sweep();
-    if (Date.now() - this.lastPrune > PRUNE_INTERVAL_MS) void this.prune();
-    void this.options.store
-      .read((view) => this.ownedRouterIds(view.list('router')))
-      .then((owned) =>
-        this.resyncPacer.round([...new Set([...this.reconcilers.keys(), ...owned])], intervalMs),
-      )
-      .catch((error) =>
-        this.options.log.warn({ err: (error as Error).message }, 'resync could not read the store'),
-      );
+    this.beginResync(true, (owned) =>
+      this.resyncPacer.round([...new Set([...this.reconcilers.keys(), ...owned])], intervalMs),
+    );
   }
 
   resyncAll(cause: string): void {
-    sharedChannels.sweep();
-    if (cause === 'resync' && Date.now() - this.lastPrune > PRUNE_INTERVAL_MS) void this.prune();
     const marked = new Set(this.reconcilers.keys());
+    // Only routers not marked here: marking one again once its pass has started would queue a second full pass.
+    this.beginResync(cause === 'resync', (owned) =>
+      owned.filter((id) => !marked.has(id)).forEach((id) => this.markDirty(id, cause)),
+    );
     for (const id of marked) this.markDirty(id, cause);
-    // Only routers not marked above: marking one again once its pass has started would queue a second full pass.
+  }
+
+  /**
+   * What every resync starts with, periodic or not: the channels of namespaces that are gone are closed, a prune
+   * runs if one is due (`prune`), and the store's routers that this agent owns are read for `next`. A failed read
+   * is logged; the next resync reads again.
+   */
+  private beginResync(prune: boolean, next: (owned: string[]) => void): void {
+    sharedChannels.sweep();
+    if (prune && Date.now() - this.lastPrune > PRUNE_INTERVAL_MS) void this.prune();
     void this.options.store
       .read((view) => this.ownedRouterIds(view.list('router')))
-      .then((ids) => ids.filter((id) => !marked.has(id)).forEach((id) => this.markDirty(id, cause)))
+      .then(next)
       .catch((error) =>
         this.options.log.warn({ err: (error as Error).message }, 'resync could not read the store'),
       );
