@@ -17,6 +17,7 @@ import {
 import { createLogger } from './logger.js';
 import { loadTlsFiles } from './tls.js';
 import { turnBatcher } from './turn-batch.js';
+import { joinWriteTurns } from './write-turns.js';
 
 type Readiness = { ready: boolean; detail: string };
 
@@ -62,6 +63,7 @@ async function main(): Promise<void> {
   });
 
   const store = await connectStore(config.store, config.stateDir, { log: log.child({ component: 'store' }) });
+  joinWriteTurns(store, config.writeTurnSocket, log);
   // Each commit wakes the agent in the primary; the change feed's sequence numbers say what changed. With etcd the
   // agent follows etcd's watch, which sees every writer: nothing to forward.
   if (!isAgentRegistry(store)) store.onChange(() => send({ type: 'changed' }));

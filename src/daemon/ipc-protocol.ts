@@ -73,6 +73,8 @@ export interface WorkerConfig {
   readonly internalSocket: string;
   /** Whether the primary serves /metrics there (not with --metrics-listen). */
   readonly proxyMetrics: boolean;
+  /** The primary's socket for turns to write the SQLite store (write-turns.ts); absent for other stores. */
+  readonly writeTurnSocket?: string;
 }
 
 export const WORKER_CONFIG_ENV = 'SFIP_API_WORKER_CONFIG';

@@ -20,6 +20,8 @@ import { RateGrants } from '../api/shared-rate-limit.js';
 import { startApiWorkers, type ApiWorkers } from './api-workers.js';
 import { PrimaryRecords } from './primary-records.js';
 import { WokenStore } from './woken-store.js';
+import { serveWriteTurns } from './write-turns.js';
+import type { WriteTurnServer } from '../store/sqlite/write-turn-server.js';
 import {
   endpointTokenPath,
   ensureLocalAdminToken,
@@ -268,10 +270,12 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   const local = auth === 'token' ? await ensureLocalAdminToken(store.tokens, options.stateDir) : undefined;
   if (local) log.info({ path: local.path, created: local.created }, 'local admin token ready');
   // Nothing keeps running after a failed start: the store, the audit log and the agent lock are released.
+  let writeTurns: WriteTurnServer | undefined;
   const release = async () => {
     await app.close();
     if (internalSocket) rmSync(internalSocket, { force: true });
     await store.close();
+    await writeTurns?.stop();
     audit.close();
     lock?.release();
   };
@@ -288,6 +292,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     try {
       rmSync(internalSocket, { force: true });
       await app.listen({ path: internalSocket });
+      writeTurns = await serveWriteTurns(store, options.stateDir, log.child({ component: 'store' }));
       workers = await startApiWorkers({
         count: apiWorkers,
         config: {
@@ -306,6 +311,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
           internalSocket,
           // With --metrics-listen, /metrics is served there only, as without workers.
           proxyMetrics: !options.metricsListen,
+          ...(writeTurns && { writeTurnSocket: writeTurns.path }),
         },
         log,
         records,
@@ -397,6 +403,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       await compiled;
       await (nodeAgent ?? agent)?.stop();
       await store.close();
+      await writeTurns?.stop();
       audit.close();
       lock?.release();
     },

@@ -25,6 +25,7 @@ import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
 import { ensurePrivateDatabase } from '../../fs/private-file.js';
 import { SqliteTokenStore } from './sqlite-token-store.js';
 import { WalCheckpointer, type CheckpointOptions } from './wal-checkpointer.js';
+import type { WriteTurns } from './write-turn-client.js';
 import { makeDirectories } from '../../fs/make-directories.js';
 
 /** How many changes the feed keeps. A reader further behind than this re-lists everything. */
@@ -83,6 +84,9 @@ export class SqliteStore implements Store {
   private readonly lockWaitMs: number;
   /** Set while a group commit that could not take the write lock waits to try again (see commitPending). */
   private lockRetry: { readonly timer: NodeJS.Timeout; readonly since: number } | undefined;
+  /** Turns shared with the other processes that write this database (useWriteTurns), and whether one is asked. */
+  private turns: WriteTurns | undefined;
+  private turnAsked = false;
 
   constructor(options: SqliteStoreOptions) {
     this.description = `sqlite:${options.path}`;
@@ -203,18 +207,56 @@ export class SqliteStore implements Store {
     });
   }
 
+  /**
+   * From now on, each group commit waits for this process's turn (write-turn-server.ts) before it takes SQLite's
+   * write lock, so that it finds the lock free instead of sleeping in SQLite's busy handler. Updates requested while
+   * it waits join it.
+   */
+  useWriteTurns(turns: WriteTurns): void {
+    this.turns = turns;
+  }
+
   private enqueue<T>(run: (onWrite: () => void) => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.pending.push({ run, resolve: resolve as (value: unknown) => void, reject });
-      if (this.pending.length === 1 && !this.lockRetry) setImmediate(() => this.flush());
+      if (this.pending.length === 1 && !this.lockRetry && !this.turnAsked) setImmediate(() => this.flush());
     });
   }
 
+  /**
+   * Commits the pending updates in this process's turn. A turn that does not come within `lockWaitMs` (a process
+   * stuck in its turn) is not waited for any longer: the commit goes ahead, SQLite's lock still keeps writers apart,
+   * and the turn is ended as soon as it comes.
+   */
   private flush(final = false): void {
+    const turns = this.turns;
+    if (!turns || final) return this.commit(final);
+    if (this.turnAsked) return;
+    this.turnAsked = true;
+    let settled = false;
+    const go = () => {
+      settled = true;
+      this.turnAsked = false;
+      if (this.db.open) this.commit(false);
+    };
+    const timer = setTimeout(go, this.lockWaitMs);
+    void turns.take().then(() => {
+      clearTimeout(timer);
+      if (settled) return turns.end();
+      try {
+        go();
+      } finally {
+        turns.end();
+      }
+    });
+  }
+
+  private commit(final: boolean): void {
     const since = this.lockRetry?.since ?? performance.now();
     clearTimeout(this.lockRetry?.timer);
     this.lockRetry = undefined;
     const batch = this.pending;
+    if (batch.length === 0) return;
     this.pending = [];
     const outcomes: ({ ok: true; value: unknown; wrote: boolean } | { ok: false; error: unknown })[] = [];
     try {
@@ -293,6 +335,7 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.db.open && this.pending.length > 0) this.flush(true);
+    this.turns?.close();
     // The checkpointer's connection goes first, so that closing the main one is the last close, which
     // checkpoints the rest of the WAL and removes it.
     await this.checkpointer?.stop();
