@@ -209,13 +209,35 @@ export function useRunner(runner: Runner | null): void {
 }
 
 /**
+ * Where input files go: shared memory (tmpfs) when there is some, else the temporary directory. On a disk's file
+ * system the last close of an unlinked file frees its blocks in the closing thread, the daemon's event loop: about
+ * 1 ms per input of 150 KB on ext4 against 0.01 ms on tmpfs, 0.3 s of a 100-router converge's main thread (two
+ * large inputs per router: its elements and its local routes). An input lives only until its program has read it.
+ */
+const SHARED_MEMORY = '/dev/shm';
+let inputDirs: (() => readonly string[]) | null = null;
+
+/** Where input files go instead (tests: none writable, to see the pipe used); null: back to the default. */
+export function useInputDirs(dirs: readonly string[] | null): void {
+  inputDirs = dirs && (() => dirs);
+}
+
+/**
  * The input in a file that is already unlinked (private to this process and the child it is given to); undefined
- * when no temporary file can be written (a full or read-only /tmp): the pipe still works, only slower.
+ * when no temporary file can be written anywhere (a full or read-only /tmp): the pipe still works, only slower.
  */
 export function openInputFile(input: string): number | undefined {
+  for (const base of inputDirs?.() ?? [SHARED_MEMORY, tmpdir()]) {
+    const fd = openInputFileIn(base, input);
+    if (fd !== undefined) return fd;
+  }
+  return undefined;
+}
+
+function openInputFileIn(base: string, input: string): number | undefined {
   let dir: string | undefined;
   try {
-    dir = mkdtempSync(join(tmpdir(), 'sfip-input-'));
+    dir = mkdtempSync(join(base, 'sfip-input-'));
     const path = join(dir, 'input');
     writeFileSync(path, input, { mode: 0o600 });
     return openSync(path, 'r');

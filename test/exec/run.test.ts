@@ -5,15 +5,28 @@
  * file is left behind; output, exit codes, timeouts, environment and error wording are the same.
  */
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { commandLine, ExecError, isNamespaceGone, runDirect, type Runner } from '../../src/exec/run.js';
+import {
+  commandLine,
+  ExecError,
+  isNamespaceGone,
+  runDirect,
+  useInputDirs,
+  type Runner,
+} from '../../src/exec/run.js';
 import { NATIVE_DIR } from '../../src/paths.js';
 import { startSpawnServer } from '../../src/exec/spawn-client.js';
 import { RECORD_PROGRAMS_ENV } from '../../src/exec/record-programs.js';
 
-const leftovers = () => readdirSync(tmpdir()).filter((f) => f.startsWith('sfip-input-'));
+const leftovers = () =>
+  ['/dev/shm', tmpdir()].flatMap((dir) =>
+    readdirSync(dir)
+      .filter((f) => f.startsWith('sfip-input-'))
+      .map((f) => join(dir, f)),
+  );
 
 const server = startSpawnServer({ warn: (message) => assert.fail(`the spawn server ended: ${message}`) });
 // Until it is ready the server's runner starts programs directly: the tests below are to go through it.
@@ -40,14 +53,28 @@ for (const [name, run] of [
     });
 
     it('falls back to the pipe when no temporary file can be written', async () => {
-      const saved = process.env.TMPDIR;
-      process.env.TMPDIR = '/nonexistent-sfip-tmp';
+      useInputDirs(['/nonexistent-sfip-shm', '/nonexistent-sfip-tmp']);
       try {
         const large = 'y'.repeat(300_000);
         assert.equal((await run('cat', [], { input: large })).stdout, large);
       } finally {
-        if (saved === undefined) delete process.env.TMPDIR;
-        else process.env.TMPDIR = saved;
+        useInputDirs(null);
+      }
+    });
+
+    it('puts a large input in shared memory when there is some, else in the temporary directory', async () => {
+      // Where the program's stdin is while it runs: its /proc/self/fd/0 names the (deleted) file.
+      const where = async () =>
+        (await run('readlink', ['/proc/self/fd/0'], { input: 'z'.repeat(100_000) })).stdout.trim();
+      if (statSync('/dev/shm', { throwIfNoEntry: false })?.isDirectory())
+        assert.match(await where(), /^\/dev\/shm\/sfip-input-[^/]+\/input \(deleted\)$/);
+      const tmp = mkdtempSync(join(tmpdir(), 'sfip-run-test-'));
+      useInputDirs(['/nonexistent-sfip-shm', tmp]);
+      try {
+        assert.ok((await where()).startsWith(`${tmp}/sfip-input-`), 'the next directory when one fails');
+      } finally {
+        useInputDirs(null);
+        rmSync(tmp, { recursive: true, force: true });
       }
     });
 
