@@ -25,7 +25,7 @@ import { MIGRATIONS, SCHEMA_VERSION } from './migrations.js';
 import { ensurePrivateDatabase } from '../../fs/private-file.js';
 import { SqliteTokenStore } from './sqlite-token-store.js';
 import { WalCheckpointer, type CheckpointOptions } from './wal-checkpointer.js';
-import { DeviceMemo } from './device-memo.js';
+import { StructureMemo } from './structure-memo.js';
 import { makeDirectories } from '../../fs/make-directories.js';
 
 /** How many changes the feed keeps. A reader further behind than this re-lists everything. */
@@ -84,8 +84,8 @@ export class SqliteStore implements Store {
   private readonly lockWaitMs: number;
   /** Set while a group commit that could not take the write lock waits to try again (see commitPending). */
   private lockRetry: { readonly timer: NodeJS.Timeout; readonly since: number } | undefined;
-  /** routerFor's answers while no router or port changes (see DeviceMemo). */
-  private readonly deviceMemo: DeviceMemo;
+  /** Answers kept while no router, port, subnet or network changes (see StructureMemo). */
+  private readonly structureMemo: StructureMemo;
 
   constructor(options: SqliteStoreOptions) {
     this.description = `sqlite:${options.path}`;
@@ -99,7 +99,7 @@ export class SqliteStore implements Store {
       this.db.pragma('wal_autocheckpoint = 0');
     }
     const db = this.db;
-    this.deviceMemo = new DeviceMemo(db, CHANGE_RETENTION);
+    this.structureMemo = new StructureMemo(db, CHANGE_RETENTION);
     this.runBatch = db.transaction((body: () => void) => body());
     this.runSavepoint = db.transaction((body: () => unknown) => body());
     const view = this.view();
@@ -234,7 +234,7 @@ export class SqliteStore implements Store {
         }
       });
     } catch (error) {
-      this.deviceMemo.ended(false);
+      this.structureMemo.ended(false);
       if (!final && outcomes.length === 0 && isBusy(error) && performance.now() - since < this.lockWaitMs) {
         this.commitPending(batch, since);
         return;
@@ -243,7 +243,7 @@ export class SqliteStore implements Store {
       for (const item of batch) item.reject(failure);
       return;
     }
-    this.deviceMemo.ended(outcomes.every((o) => o.ok));
+    this.structureMemo.ended(outcomes.every((o) => o.ok));
     let wrote = false;
     outcomes.forEach((outcome, i) => {
       if (outcome.ok) {
@@ -318,10 +318,8 @@ export class SqliteStore implements Store {
       rangeDocuments: (kind, options) => this.rangeDocuments(kind, options),
       getDocument: (kind, id) => this.stmt.get.get(kind, id),
       findDocuments: (kind, key) => this.stmt.find.all(key, kind),
-      devicesWithPort: (key, portKey) =>
-        this.deviceMemo.get(`${key}\n${portKey}`, () =>
-          this.stmt.devicesWithPort.all(portsOfDeviceKey(''), portKey, key),
-        ),
+      devicesWithPort: (key, portKey) => this.stmt.devicesWithPort.all(portsOfDeviceKey(''), portKey, key),
+      structural: (key, read) => this.structureMemo.get(key, read),
     };
   }
 
@@ -356,7 +354,7 @@ export class SqliteStore implements Store {
       ...this.view(),
       put: (kind, entity) => {
         onWrite();
-        this.deviceMemo.wrote(kind);
+        this.structureMemo.wrote(kind);
         this.stmt.upsert.run(kind, entity.id, JSON.stringify(entity));
         // Only the keys that changed are written: most writes (a status, a name) keep every key, and each
         // index row touches three b-trees. Rewriting all of them made a status write of 100,000 floating IPs
@@ -373,7 +371,7 @@ export class SqliteStore implements Store {
       },
       delete: (kind, id) => {
         onWrite();
-        this.deviceMemo.wrote(kind);
+        this.structureMemo.wrote(kind);
         this.stmt.remove.run(kind, id);
         this.stmt.dropKeys.run(kind, id);
         this.stmt.change.run(kind, id, 'delete', now());
