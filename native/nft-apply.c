@@ -18,7 +18,8 @@
  * The prototypes below are libnftables' public API (libnftables(3), libnftables.h), declared here so that the
  * build needs only the library that the nftables package already installs (libnftables1), not libnftables-dev.
  */
-#define _GNU_SOURCE /* getline */
+#define _GNU_SOURCE /* getline, SCHED_BATCH */
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,16 @@ extern void nft_ctx_free(struct nft_ctx *ctx);
 extern int nft_run_cmd_from_buffer(struct nft_ctx *nft, const char *buf);
 
 int main(void) {
+  /*
+   * SCHED_BATCH: a wake-up of this process (the agent's write of a request) does not preempt the agent, which
+   * then goes on with its event loop; this process runs when a core is free or at the next tick. As an ordinary
+   * task, woken on the agent's core by each write, it preempted the agent inside the write: with 100 routers
+   * churning 1,000 changes a second on 2 cores, 10 of the agent's 66 busy seconds were spent in those writes
+   * (CPU profile), while the whole churn waited for the agent's one thread. Best effort: a refusal changes only
+   * the scheduling.
+   */
+  const struct sched_param batch = {.sched_priority = 0};
+  sched_setscheduler(0, SCHED_BATCH, &batch);
   struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
   if (!nft) {
     fputs("sfip-nft-apply: cannot create an nftables context\n", stderr);

@@ -337,6 +337,13 @@ function pickFixedIp(port: Port, fixedIpAddress: string | undefined) {
  * once: an interface on a subnet that no longer exists reaches nothing.
  */
 export function routerFor(view: View, networkId: string, subnetId: string): string | undefined {
+  // Routers, ports and subnets decide the answer, and nothing else: while none of them changes (a churn of
+  // associations changes only floating IPs), the store keeps it (View.structural).
+  const search = () => searchRouter(view, networkId, subnetId);
+  return view.structural ? view.structural(`routerFor ${networkId} ${subnetId}`, search) : search();
+}
+
+function searchRouter(view: View, networkId: string, subnetId: string): string | undefined {
   if (!view.get('subnet', subnetId)) return undefined;
   const onSubnet = (p: Port) => p.fixedIps.some((ip) => ip.subnetId === subnetId);
   // Each router's ports, parsed only when their stored text names the subnet (a port with an address on it does):

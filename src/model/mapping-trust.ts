@@ -18,11 +18,23 @@ export interface RouterTrust {
   forwardingProblem(fip: FloatingIp): string;
 }
 
-export function routerTrust(view: View, router: Router): RouterTrust {
-  // The first trusted interface holding each subnet: what a search of the interfaces in their order finds.
+/**
+ * Each subnet's trusted interface on a router: the first of its trusted interfaces holding the subnet, what a
+ * search of the interfaces in their order finds. Routers and ports alone decide it (see View.structural).
+ */
+export function trustedJoints(view: View, router: Router): ReadonlyMap<string, Port> {
   const joints = new Map<string, Port>();
   for (const i of interfacePorts(view, router))
     for (const ip of i.fixedIps) if (!joints.has(ip.subnetId)) joints.set(ip.subnetId, i);
+  return joints;
+}
+
+/** `joints`: trustedJoints of this router in this view, when the caller has them. */
+export function routerTrust(
+  view: View,
+  router: Router,
+  joints: ReadonlyMap<string, Port> = trustedJoints(view, router),
+): RouterTrust {
   const portProblem = (fip: FloatingIp, port: Port): string => {
     const fixed = port.fixedIps.find((ip) => ip.ipAddress === fip.fixedIpAddress);
     if (!fixed) return `port ${port.id} does not hold fixed IP ${fip.fixedIpAddress}`;

@@ -38,6 +38,14 @@ export interface View {
    * resource would be one per resource. Optional, as `findDocuments`; routerFor falls back to those.
    */
   readonly devicesWithPort?: (key: string, portKey: string) => string[];
+  /**
+   * `read`'s answer, kept by the store across reads and transactions while no router, port, subnet or network is
+   * written (SQLite: StructureMemo), for answers that depend on those kinds alone and are asked on every
+   * association or delta (routerFor, a router's structure and trusted interfaces). `key` names the question,
+   * arguments included. The answer is shared by every caller that asks: never change it. Optional: without it,
+   * callers read each time.
+   */
+  readonly structural?: <T>(key: string, read: () => T) => T;
 }
 
 export interface RangeOptions {

@@ -35,8 +35,8 @@ export interface SmallCloud {
 }
 
 /** An external pool 203.0.113.0/28 (pool .4-.6), a private 10.0.0.0/24, a router joining them, two VM ports. */
-export async function smallCloud(): Promise<SmallCloud> {
-  const store = new SqliteStore({ path: ':memory:' });
+export async function smallCloud(path = ':memory:'): Promise<SmallCloud> {
+  const store = new SqliteStore({ path });
   const ctx = adminContext();
   const ids = await store.update((tx: Tx) => {
     const pub = createNetwork(tx, ctx, { name: 'public', external: true });

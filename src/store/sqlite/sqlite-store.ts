@@ -26,6 +26,7 @@ import { ensurePrivateDatabase } from '../../fs/private-file.js';
 import { SqliteTokenStore } from './sqlite-token-store.js';
 import { WalCheckpointer, type CheckpointOptions } from './wal-checkpointer.js';
 import type { WriteTurns } from './write-turn-client.js';
+import { StructureMemo } from './structure-memo.js';
 import { makeDirectories } from '../../fs/make-directories.js';
 
 /** How many changes the feed keeps. A reader further behind than this re-lists everything. */
@@ -87,6 +88,8 @@ export class SqliteStore implements Store {
   /** Turns shared with the other processes that write this database (useWriteTurns), and whether one is asked. */
   private turns: WriteTurns | undefined;
   private turnAsked = false;
+  /** Answers kept while no router, port, subnet or network changes (see StructureMemo). */
+  private readonly structureMemo: StructureMemo;
 
   constructor(options: SqliteStoreOptions) {
     this.description = `sqlite:${options.path}`;
@@ -100,6 +103,7 @@ export class SqliteStore implements Store {
       this.db.pragma('wal_autocheckpoint = 0');
     }
     const db = this.db;
+    this.structureMemo = new StructureMemo(db, CHANGE_RETENTION);
     this.runBatch = db.transaction((body: () => void) => body());
     this.runSavepoint = db.transaction((body: () => unknown) => body());
     const view = this.view();
@@ -272,6 +276,7 @@ export class SqliteStore implements Store {
         }
       });
     } catch (error) {
+      this.structureMemo.ended(false);
       if (!final && outcomes.length === 0 && isBusy(error) && performance.now() - since < this.lockWaitMs) {
         this.commitPending(batch, since);
         return;
@@ -280,6 +285,7 @@ export class SqliteStore implements Store {
       for (const item of batch) item.reject(failure);
       return;
     }
+    this.structureMemo.ended(outcomes.every((o) => o.ok));
     let wrote = false;
     outcomes.forEach((outcome, i) => {
       if (outcome.ok) {
@@ -356,6 +362,7 @@ export class SqliteStore implements Store {
       getDocument: (kind, id) => this.stmt.get.get(kind, id),
       findDocuments: (kind, key) => this.stmt.find.all(key, kind),
       devicesWithPort: (key, portKey) => this.stmt.devicesWithPort.all(portsOfDeviceKey(''), portKey, key),
+      structural: (key, read) => this.structureMemo.get(key, read),
     };
   }
 
@@ -390,6 +397,7 @@ export class SqliteStore implements Store {
       ...this.view(),
       put: (kind, entity) => {
         onWrite();
+        this.structureMemo.wrote(kind);
         this.stmt.upsert.run(kind, entity.id, JSON.stringify(entity));
         // Only the keys that changed are written: most writes (a status, a name) keep every key, and each
         // index row touches three b-trees. Rewriting all of them made a status write of 100,000 floating IPs
@@ -406,6 +414,7 @@ export class SqliteStore implements Store {
       },
       delete: (kind, id) => {
         onWrite();
+        this.structureMemo.wrote(kind);
         this.stmt.remove.run(kind, id);
         this.stmt.dropKeys.run(kind, id);
         this.stmt.change.run(kind, id, 'delete', now());
