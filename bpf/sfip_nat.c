@@ -262,7 +262,8 @@ struct {
  * program, on its own, knowing only its arguments' types (kernel 5.6, pointer arguments 5.12), and its caller
  * goes on with an unknown scalar as its result. So the pieces that several paths of a program reach are global.
  * What that asks of them: arguments are scalars, the skb, or pointers to memory (the caller's stack, the config
- * value), which may be NULL and are checked; the result is a scalar (void needs a newer kernel); no map as an
+ * value), which may be NULL and are checked, and initialised (the verifier lets only CAP_PERFMON pass uninitialised
+ * stack to a global function); the result is a scalar (void needs a newer kernel); no map as an
  * argument (not allowed), hence one function per map; and callers keep no packet pointer across a call to one
  * that writes the packet (kernels before 6.13 do not invalidate them).
  */
@@ -912,7 +913,7 @@ int gw_ingress(struct __sk_buff *skb)
 			return verdict;
 	}
 #endif
-	__u32 fip = 0, fixed;
+	__u32 fip = 0, fixed = 0;
 	if (forwarding_on(cfg)) {
 		fip = forward_in(skb);
 		if (!fip)
@@ -949,7 +950,7 @@ int gw_egress(struct __sk_buff *skb)
 		}
 	}
 	struct iphdr ip;
-	__u32 fip;
+	__u32 fip = 0;
 	if (load_ip(skb, &ip) && translate_out(skb, &ip, &fip)) {
 		if (over_limit(fip, ip_len(skb), 0))
 			return TC_ACT_SHOT;
@@ -1011,7 +1012,7 @@ int int_ingress(struct __sk_buff *skb)
 		__u32 len = skb->len;
 		if (over_limit(dst, ip_len(skb), 1))
 			return TC_ACT_SHOT;
-		__u32 fixed;
+		__u32 fixed = 0;
 		/* Port forwarding (above) found nothing, so the header is still as load_ip read it. */
 		translate_in(skb, &ip, &fixed);
 		count(dst, len, 1);
@@ -1050,7 +1051,7 @@ int int_egress(struct __sk_buff *skb)
 		}
 	}
 	struct iphdr ip;
-	__u32 fip;
+	__u32 fip = 0;
 	if (load_ip(skb, &ip) && translate_out(skb, &ip, &fip)) {
 		if (over_limit(fip, ip_len(skb), 0))
 			return TC_ACT_SHOT;
