@@ -255,6 +255,20 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } qos SEC(".maps");
 
+/*
+ * Verifier cost (issue 15: a converge of 100 routers loads 400 programs, and the verifier was most of it). A static
+ * function, inlined or not, is verified again at every call and along every path that reaches the call, so a
+ * program's paths multiply through it. A global function (external linkage, never inlined) is verified once per
+ * program, on its own, knowing only its arguments' types (kernel 5.6, pointer arguments 5.12), and its caller
+ * goes on with an unknown scalar as its result. So the pieces that several paths of a program reach are global.
+ * What that asks of them: arguments are scalars, the skb, or pointers to memory (the caller's stack, the config
+ * value), which may be NULL and are checked, and initialised (the verifier lets only CAP_PERFMON pass uninitialised
+ * stack to a global function); the result is a scalar (void needs a newer kernel); no map as an
+ * argument (not allowed), hence one function per map; and callers keep no packet pointer across a call to one
+ * that writes the packet (kernels before 6.13 do not invalidate them).
+ */
+#define SFIP_GLOBAL __attribute__((noinline))
+
 #define QOS_TRIES 4
 #define NS_PER_SEC 1000000000ULL
 /* ns per byte at 1 kbit/s: 8 bits per byte, 1,000 bit/s per kbit/s. */
@@ -279,7 +293,7 @@ static __always_inline int bucket_take(struct qos_bucket *b, __u64 now, __u64 co
 }
 
 /* 1 when a packet of `ip_len` bytes to (inbound) or from the floating address is over one of its limits. */
-static __always_inline int over_limit(__u32 fip, __u32 ip_len, int inbound)
+SFIP_GLOBAL int over_limit(__u32 fip, __u32 ip_len, int inbound)
 {
 	struct qos_limits *l = bpf_map_lookup_elem(&qos, &fip);
 	if (!l)
@@ -318,7 +332,7 @@ static __always_inline struct router_config *router_config(void)
 	return bpf_map_lookup_elem(&config, &zero);
 }
 
-static __always_inline void count(__u32 fip, __u32 len, int inbound)
+SFIP_GLOBAL int count(__u32 fip, __u32 len, int inbound)
 {
 	struct fip_counters *c = bpf_map_lookup_elem(&counters, &fip);
 	if (!c) {
@@ -327,7 +341,7 @@ static __always_inline void count(__u32 fip, __u32 len, int inbound)
 		bpf_map_update_elem(&counters, &fip, &zero, BPF_NOEXIST);
 		c = bpf_map_lookup_elem(&counters, &fip);
 		if (!c)
-			return;
+			return 0;
 	}
 	if (inbound) {
 		c->in_packets++;
@@ -336,6 +350,7 @@ static __always_inline void count(__u32 fip, __u32 len, int inbound)
 		c->out_packets++;
 		c->out_bytes += len;
 	}
+	return 0;
 }
 
 /*
@@ -470,8 +485,8 @@ static __always_inline int is_icmp_error(struct __sk_buff *skb, const struct iph
  * side of the quoted header through the same map. Returns the address the outer side had before, or 0 when it was
  * not mapped; `*translated` gets the new one (so callers need not look it up again).
  */
-static __always_inline __u32 translate(struct __sk_buff *skb, const struct iphdr *ip, enum side s, void *map,
-				       __u32 *translated)
+static __always_inline __u32 translate_with(struct __sk_buff *skb, const struct iphdr *ip, enum side s, void *map,
+					    __u32 *translated)
 {
 	__u32 l4_off = IP_OFF + ip->ihl * 4;
 	if (is_icmp_error(skb, ip, l4_off))
@@ -493,6 +508,21 @@ static __always_inline __u32 translate(struct __sk_buff *skb, const struct iphdr
 	set_ip_addr(skb, s, old_addr, new_addr);
 	*translated = new_addr;
 	return old_addr;
+}
+
+/* translate_with, one per map: inbound destination floating -> fixed, outbound source fixed -> floating. */
+SFIP_GLOBAL __u32 translate_in(struct __sk_buff *skb, const struct iphdr *ip, __u32 *translated)
+{
+	if (!ip || !translated)
+		return 0;
+	return translate_with(skb, ip, DST, &fip2fixed, translated);
+}
+
+SFIP_GLOBAL __u32 translate_out(struct __sk_buff *skb, const struct iphdr *ip, __u32 *translated)
+{
+	if (!ip || !translated)
+		return 0;
+	return translate_with(skb, ip, SRC, &fixed2fip, translated);
 }
 
 static __always_inline int forwarding_on(const struct router_config *cfg)
@@ -531,7 +561,7 @@ static __always_inline int socket_in(struct __sk_buff *skb, const struct iphdr *
  * two updates of the L4 checksum, and BPF_F_MARK_MANGLED_0 keeps a zero UDP checksum zero. Non-first fragments
  * get the address their first fragment got. Returns the forwarding's floating address, or 0 when nothing matched.
  */
-static __always_inline __u32 forward(struct __sk_buff *skb, enum side s, void *map)
+static __always_inline __u32 forward_with(struct __sk_buff *skb, enum side s, void *map)
 {
 	struct iphdr ip;
 	if (!load_ip(skb, &ip))
@@ -582,7 +612,18 @@ static __always_inline __u32 forward(struct __sk_buff *skb, enum side s, void *m
  * other side becomes the new one too when it is the quoted one (the error came from, or goes to, the host the
  * quote names); an error the router generated keeps the router's source. Returns the floating address, or 0.
  */
-static __always_inline __u32 forward_icmp_error(struct __sk_buff *skb, enum side qs, void *map)
+/* forward_with, one per map: inbound destinations through pf_in, outbound sources through pf_out. */
+SFIP_GLOBAL __u32 forward_in(struct __sk_buff *skb)
+{
+	return forward_with(skb, DST, &pf_in);
+}
+
+SFIP_GLOBAL __u32 forward_out(struct __sk_buff *skb)
+{
+	return forward_with(skb, SRC, &pf_out);
+}
+
+static __always_inline __u32 forward_icmp_error_with(struct __sk_buff *skb, enum side qs, void *map)
 {
 	struct iphdr ip;
 	if (!load_ip(skb, &ip))
@@ -649,6 +690,18 @@ static __always_inline __u32 forward_icmp_error(struct __sk_buff *skb, enum side
 		bpf_skb_store_bytes(skb, ADDR_OFF(IP_OFF, os), &new_addr, 4, 0);
 	}
 	return fip;
+}
+
+/* forward_icmp_error_with, one per map: errors coming in quote a forwarded socket's floating side (pf_in), errors
+ * going out its internal side (pf_out). */
+SFIP_GLOBAL __u32 forward_icmp_error_in(struct __sk_buff *skb)
+{
+	return forward_icmp_error_with(skb, SRC, &pf_in);
+}
+
+SFIP_GLOBAL __u32 forward_icmp_error_out(struct __sk_buff *skb)
+{
+	return forward_icmp_error_with(skb, DST, &pf_out);
 }
 
 /* Outside traffic addressed straight to an internal address (before any translation: a floating destination
@@ -800,11 +853,10 @@ static __always_inline int fast_forward(struct __sk_buff *skb, const struct iphd
 }
 
 /* Inbound: a floating destination to its fixed address, straight to the internal device. -1: not taken. */
-static __always_inline int fast_inbound(struct __sk_buff *skb, const struct router_config *cfg,
-					const struct iphdr *ip)
+SFIP_GLOBAL int fast_inbound(struct __sk_buff *skb, const struct router_config *cfg, const struct iphdr *ip)
 {
 	struct bpf_fib_lookup fib;
-	if (!(cfg->flags & CONFIG_FAST_PATH) || !fast_eligible(skb, ip))
+	if (!cfg || !ip || !(cfg->flags & CONFIG_FAST_PATH) || !fast_eligible(skb, ip))
 		return -1;
 	/* A floating address of a port forwarding has no 1:1 entry, so a hit here is never a forwarded port. */
 	__u32 fip = ip->daddr;
@@ -826,11 +878,11 @@ static __always_inline int fast_inbound(struct __sk_buff *skb, const struct rout
  * gateway device. The route is looked up for the fixed source, as the stack would; only a route out of the
  * gateway device is taken (anything else is east-west traffic, which keeps its fixed address). -1: not taken.
  */
-static __always_inline int fast_outbound(struct __sk_buff *skb, const struct router_config *cfg,
-					 const struct iphdr *ip, __u32 fip)
+SFIP_GLOBAL int fast_outbound(struct __sk_buff *skb, const struct router_config *cfg, const struct iphdr *ip,
+			      __u32 fip)
 {
 	struct bpf_fib_lookup fib;
-	if (!(cfg->flags & CONFIG_FAST_PATH) || !fast_eligible(skb, ip))
+	if (!cfg || !ip || !(cfg->flags & CONFIG_FAST_PATH) || !fast_eligible(skb, ip))
 		return -1;
 	if (ip->daddr == cfg->gateway_ip)
 		return -1;
@@ -861,16 +913,16 @@ int gw_ingress(struct __sk_buff *skb)
 			return verdict;
 	}
 #endif
-	__u32 fip = 0, fixed;
+	__u32 fip = 0, fixed = 0;
 	if (forwarding_on(cfg)) {
-		fip = forward(skb, DST, &pf_in);
+		fip = forward_in(skb);
 		if (!fip)
 			/* Errors about packets a forwarded port sent quote FIP:external as their source. */
-			fip = forward_icmp_error(skb, SRC, &pf_in);
+			fip = forward_icmp_error_in(skb);
 	}
 	/* forward() and forward_icmp_error() leave the outer header as it was when they find nothing. */
 	if (!fip)
-		fip = translate(skb, &ip, DST, &fip2fixed, &fixed);
+		fip = translate_in(skb, &ip, &fixed);
 	if (fip) {
 		if (over_limit(fip, ip_len(skb), 1))
 			return TC_ACT_SHOT;
@@ -886,10 +938,10 @@ int gw_egress(struct __sk_buff *skb)
 {
 	if (forwarding_on(router_config())) {
 		__u32 len = skb->len;
-		__u32 fip = forward(skb, SRC, &pf_out);
+		__u32 fip = forward_out(skb);
 		if (!fip)
 			/* Errors about packets sent to a forwarded port quote its internal socket as destination. */
-			fip = forward_icmp_error(skb, DST, &pf_out);
+			fip = forward_icmp_error_out(skb);
 		if (fip) {
 			if (over_limit(fip, ip_len(skb), 0))
 				return TC_ACT_SHOT;
@@ -898,8 +950,8 @@ int gw_egress(struct __sk_buff *skb)
 		}
 	}
 	struct iphdr ip;
-	__u32 fip;
-	if (load_ip(skb, &ip) && translate(skb, &ip, SRC, &fixed2fip, &fip)) {
+	__u32 fip = 0;
+	if (load_ip(skb, &ip) && translate_out(skb, &ip, &fip)) {
 		if (over_limit(fip, ip_len(skb), 0))
 			return TC_ACT_SHOT;
 		count(fip, skb->len, 0);
@@ -941,7 +993,7 @@ int int_ingress(struct __sk_buff *skb)
 	if (pf) {
 		/* Hairpin to a forwarded port: as for a 1:1 floating IP below. */
 		__u32 len = skb->len;
-		__u32 fip = forward(skb, DST, &pf_in);
+		__u32 fip = forward_in(skb);
 		if (fip) {
 			if (over_limit(fip, ip_len(skb), 1))
 				return TC_ACT_SHOT;
@@ -960,9 +1012,9 @@ int int_ingress(struct __sk_buff *skb)
 		__u32 len = skb->len;
 		if (over_limit(dst, ip_len(skb), 1))
 			return TC_ACT_SHOT;
-		__u32 fixed;
+		__u32 fixed = 0;
 		/* Port forwarding (above) found nothing, so the header is still as load_ip read it. */
-		translate(skb, &ip, DST, &fip2fixed, &fixed);
+		translate_in(skb, &ip, &fixed);
 		count(dst, len, 1);
 		skb->mark |= cfg->hairpin_mark;
 		/* With a floating IP on both ends the whole exchange is stateless and untracked. A source without
@@ -990,7 +1042,7 @@ int int_egress(struct __sk_buff *skb)
 	__u32 len = skb->len;
 	if (forwarding_on(cfg)) {
 		/* A forwarded socket's hairpin replies leave as FIP:external, before its VM's own 1:1 address. */
-		__u32 pf_fip = forward(skb, SRC, &pf_out);
+		__u32 pf_fip = forward_out(skb);
 		if (pf_fip) {
 			if (over_limit(pf_fip, ip_len(skb), 0))
 				return TC_ACT_SHOT;
@@ -999,8 +1051,8 @@ int int_egress(struct __sk_buff *skb)
 		}
 	}
 	struct iphdr ip;
-	__u32 fip;
-	if (load_ip(skb, &ip) && translate(skb, &ip, SRC, &fixed2fip, &fip)) {
+	__u32 fip = 0;
+	if (load_ip(skb, &ip) && translate_out(skb, &ip, &fip)) {
 		if (over_limit(fip, ip_len(skb), 0))
 			return TC_ACT_SHOT;
 		count(fip, len, 0);

@@ -3,12 +3,11 @@ import type { Runner } from '../../exec/run.js';
 import type { BackendPlan } from '../types.js';
 import { bpftoolBuilder } from './bpftool.js';
 import type { KernelLoader } from './loader.js';
-import { MAP_SPECS, type MapName } from './layout.js';
+import type { MapName } from './layout.js';
 import {
   changeAddressMap,
   changeEntries,
   changeMap,
-  openPinnedMap,
   PF_KEY,
   PF_VALUE,
   QOS_VALUE,
@@ -20,7 +19,7 @@ import {
 import { runInNetns } from './netns.js';
 import { ifindexBytes } from './peer-devices.js';
 import { generationName, loadObject } from './object.js';
-import { generationPaths } from './paths.js';
+import type { RouterMaps } from './open-maps.js';
 import type { EbpfBatch } from './state.js';
 import { addressBytes, encodeConfig, netKey } from './values.js';
 
@@ -30,6 +29,8 @@ export interface ApplyContext {
   readonly routerDir: string;
   /** Builds new generations and attaches them; null: bpftool and tc through `run`. */
   readonly loader: KernelLoader | null;
+  /** The backend's maps kept open between applies (open-maps.ts). */
+  readonly maps: RouterMaps;
 }
 
 /**
@@ -54,12 +55,7 @@ export async function applyEbpf(plan: BackendPlan, context: ApplyContext): Promi
       const builder = context.loader ?? bpftoolBuilder(run);
       await buildGeneration(builder, genDir, batch.capacity, context.objectPath);
     }
-    const maps = openMaps(genDir);
-    try {
-      writeEntries(maps, batch);
-    } finally {
-      for (const m of maps.values()) m.close();
-    }
+    writeEntries(context.maps.forApply(context.routerDir, genDir), batch);
     if (batch.nft !== null) await run('nft', ['-f', '-'], { netns: target.namespace, input: batch.nft });
     if (batch.tc !== null) {
       if (context.loader) await context.loader.tcBatch(target.namespace, batch.tc);
@@ -87,36 +83,6 @@ async function buildGeneration(
     await rm(genDir, { recursive: true, force: true });
     throw error;
   }
-}
-
-/**
- * The generation's maps, each opened through its pin when the batch first touches it: a floating IP delta writes
- * two or three of the eleven, and opening every one (an obj_get and a map-info syscall each) was about 140 µs of
- * the event loop per delta while filling through the API. A map the batch needs that is missing still fails the
- * apply, with the same message, as a failed write would (the router then gets a full pass).
- */
-function openMaps(genDir: string): Map<MapName, PinnedMap> {
-  const paths = generationPaths(genDir);
-  return new Map(MAP_SPECS.map((spec) => [spec.name, lazyPinnedMap(paths.map(spec.name))]));
-}
-
-function lazyPinnedMap(path: string): PinnedMap {
-  let map: PinnedMap | undefined;
-  const open = (): PinnedMap => {
-    map ??= openPinnedMap(path);
-    if (!map) throw new Error(`BPF map ${path} is missing`);
-    return map;
-  };
-  return {
-    path,
-    get ref() {
-      return open().ref;
-    },
-    get raw() {
-      return open().raw;
-    },
-    close: () => map?.close(),
-  };
 }
 
 function writeEntries(maps: Map<MapName, PinnedMap>, batch: EbpfBatch): void {

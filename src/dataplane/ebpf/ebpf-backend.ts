@@ -17,6 +17,7 @@ import { applyEbpf } from './apply.js';
 import { defaultLoader, type KernelLoader } from './loader.js';
 import { pinnedProgramIds } from './program-ids.js';
 import { prunePins } from './prune.js';
+import { RouterMaps } from './open-maps.js';
 import { checkBpffs, checkObject } from './checks.js';
 import { bpfPackageVersion } from './maps.js';
 import { readCounters } from './counters.js';
@@ -68,6 +69,8 @@ export class EbpfDataplane implements Dataplane<EbpfActualRouter> {
   private readonly loader: KernelLoader | null;
   /** The namespaces' long-lived ip processes, read through; the same condition. */
   private readonly channels: NetnsChannels | null;
+  /** Maps that applies wrote, kept open for the next delta of their router (open-maps.ts). */
+  private readonly openMaps = new RouterMaps();
 
   constructor(
     private readonly run: Runner = defaultRun,
@@ -201,6 +204,7 @@ export class EbpfDataplane implements Dataplane<EbpfActualRouter> {
       objectPath: await this.objectPath(),
       routerDir: this.routerDir(plan.target.routerId),
       loader: this.loader,
+      maps: this.openMaps,
     });
   }
 
@@ -222,6 +226,7 @@ export class EbpfDataplane implements Dataplane<EbpfActualRouter> {
       // the programs to detach.
       if (!isNamespaceGone(error)) throw error;
     }
+    this.openMaps.forget(routerDir);
     await rm(routerDir, { recursive: true, force: true });
   }
 
@@ -255,8 +260,11 @@ export class EbpfDataplane implements Dataplane<EbpfActualRouter> {
     }
   }
 
-  prune(keep: ReadonlySet<string>): Promise<string[]> {
-    return prunePins(this.run, this.options.pinRoot, keep);
+  async prune(keep: ReadonlySet<string>): Promise<string[]> {
+    const pruned = await prunePins(this.run, this.options.pinRoot, keep);
+    for (const routerId of pruned) this.openMaps.forget(this.routerDir(routerId));
+    this.openMaps.sweep();
+    return pruned;
   }
 
   async owned(namespace: string | null): Promise<string[]> {

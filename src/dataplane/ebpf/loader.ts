@@ -33,7 +33,7 @@ export interface KernelLoader extends GenerationBuilder {
  * converge builds and attaches one generation per router, and each process start costs the agent's event loop
  * 4-9 ms; 100 routers paid that 300 times. The process lives in the agent's own namespaces (maps, programs and
  * pins belong to no network namespace) and enters a router's only for its tc commands. Requests are serialised;
- * a build is about 10 ms of the kernel's (mostly the verifier's) time.
+ * a build's program load is about 6 ms of the kernel's CPU, mostly the verifier's (docs/ebpf.md, Verifier cost).
  */
 export class BpfLoader implements KernelLoader {
   private readonly channel: LineChannel;
