@@ -36,9 +36,8 @@ export interface RouterChores {
    */
   readonly floatingAddresses?: boolean;
   /**
-   * After a whole-router apply, start the namespace's ip channel, and the nft channel of a backend whose deltas
-   * use it (Dataplane.deltasThroughNft), if they are not running (the agent): the router's first delta would
-   * otherwise start them, and without its /proc/<pid>/net start conntrack processes too, each
+   * After a whole-router apply, start the namespace's ip channel if it is not running (the agent): the router's
+   * first delta would otherwise start it, and without its /proc/<pid>/net start conntrack processes too, each
    * spawn holding the event loop until the child execs (tens of ms on a loaded machine, issue 15's tail).
    */
   readonly warmChannels?: boolean;
@@ -198,13 +197,9 @@ export class RouterDataplane<State extends BackendState = BackendState> {
     return deleted;
   }
 
-  /**
-   * Starts the namespace's ip channel, and the nft channel of a backend whose deltas use it, if they are not
-   * running, when the agent asks for that (see warmChannels).
-   */
+  /** Starts the namespace's ip channel if it is not running, when the agent asks for that (see warmChannels). */
   private warm(desired: DesiredRouter): void {
-    if (this.chores.warmChannels && !this.backend.withoutKernel)
-      this.channels?.warm(desired.namespace, this.backend.deltasThroughNft === true);
+    if (this.chores.warmChannels && !this.backend.withoutKernel) this.channels?.warm(desired.namespace);
   }
 
   /** Applies a delta plan (see planDelta), then the chores, and brings the record forward. */

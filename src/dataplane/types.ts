@@ -225,12 +225,6 @@ export interface Dataplane<State extends BackendState = BackendState> {
    */
   readonly withoutKernel?: boolean;
   /**
-   * True for a backend whose deltas write through the namespace's long-lived nft channel (nftables): the router
-   * layer starts that channel with the ip channel after a whole-router apply (RouterChores.warmChannels), instead of
-   * the router's first delta paying for the start (a burst of slow changes at the start of a churn on 100 routers).
-   */
-  readonly deltasThroughNft?: boolean;
-  /**
    * Optional, pure: the plan for a few mappings that change on a router whose structure is as last applied,
    * planned against RouterDataplane's record of this backend's state instead of a kernel read. A backend
    * without it gets a full reconcile for every change. Undefined: this change needs a full pass (eBPF maps the

@@ -89,15 +89,13 @@ export class NetnsChannels {
   }
 
   /**
-   * Starts the namespace's ip channel, and its nft channel when `nft` (a backend whose deltas go through it), ahead
-   * of need (a marker alone, no command), so that the first change that uses them neither waits for a process to
-   * start nor, before it has settled, lacks its /proc/<pid>/net (see procNet). A running channel is left as it is.
-   * Never fails: a later request reports what is wrong.
+   * Starts the namespace's ip channel ahead of need (a marker alone, no command), so that the first change that
+   * uses it neither waits for a process to start nor, before it has settled, lacks its /proc/<pid>/net (see
+   * procNet). A running channel is left as it is. Never fails: a later request reports what is wrong.
    */
-  warm(namespace: string | null, nft = false): void {
-    const channels = [this.channel('ip', IP_CHANNEL, namespace)];
-    if (nft) channels.push(this.channel('nft', this.nftSpec, namespace));
-    for (const channel of channels) if (!channel.alive) channel.request('').catch(() => undefined);
+  warm(namespace: string | null): void {
+    const channel = this.channel('ip', IP_CHANNEL, namespace);
+    if (!channel.alive) channel.request('').catch(() => undefined);
   }
 
   /**

@@ -72,7 +72,6 @@ interface NftPlan extends BackendPlan {
 
 export class NftablesDataplane implements Dataplane {
   readonly name = 'nftables' as const;
-  readonly deltasThroughNft = true;
   private readonly reads = new Map<string, number>();
   /**
    * Per router: applies started, and applies running. A read compares sets dumped one after another (the
