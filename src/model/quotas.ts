@@ -132,6 +132,8 @@ export function quotaTx(tx: Tx, ctx: Context): Tx {
     find: (kind, key) => tx.find(kind, key),
     ...(tx.findDocuments && { findDocuments: tx.findDocuments }),
     ...(tx.devicesWithPort && { devicesWithPort: tx.devicesWithPort }),
+    // A project's own calls keep the store's kept answers (routerFor's, on every association), as an admin's do.
+    ...(tx.structural && { structural: tx.structural }),
     range: (kind, options) => tx.range(kind, options),
     count: (key) => tx.count(key),
     delete: (kind, id) => tx.delete(kind, id),

@@ -15,6 +15,7 @@ import {
   createPort,
   createRouter,
   portsOfSubnetKey,
+  quotaTx,
   routerFor,
   updateRouter,
   type IPv4,
@@ -59,6 +60,18 @@ describe('SQLite store: answers kept while routers, ports, subnets and networks 
     };
     return { c, other, router: router.id, subnetPorts, reads: () => reads, close };
   }
+
+  it("keeps answers for a project's own writes too: its quota-counting transaction passes them on", async () => {
+    const t = await twoProcesses();
+    try {
+      const project = { ...t.c.ctx, isAdmin: false, projectId: 'tenant-a' };
+      const first = await t.c.store.update((tx) => t.subnetPorts(quotaTx(tx, project)));
+      assert.deepEqual(await t.c.store.update((tx) => t.subnetPorts(quotaTx(tx, project))), first);
+      assert.equal(t.reads(), 1, 'the second asked the store, which kept the first answer');
+    } finally {
+      await t.close();
+    }
+  });
 
   it("keeps an answer across floating IP writes, and reads again after another process's port, router, subnet or network write", async () => {
     const t = await twoProcesses();
