@@ -9,6 +9,7 @@ import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { issueToken } from '../../src/auth/index.js';
+import { grantSize } from '../../src/api/shared-rate-limit.js';
 import { SqliteStore } from '../../src/store/index.js';
 import { request, spawnServe, type SpawnedServe } from './spawn-serve.js';
 import { processAlive } from '../support/process-alive.js';
@@ -131,12 +132,15 @@ describe(`sfip serve --api-workers ${WORKERS}`, () => {
     const other = statuses
       .filter((r) => r.status !== 200 && r.status !== 429)
       .map((r) => `${r.status} ${r.body.slice(0, 200)}`);
-    assert.equal(
-      ok,
-      RATE,
-      `admitted ${ok} of ${3 * RATE}; neither admitted nor limited: ${other.join(' | ')}`,
+    assert.deepEqual(other, [], 'every request admitted or limited');
+    // Never beyond the limit in total. A worker may hold part of its last grant unused when the requests stop
+    // reaching it, so the caller can be refused up to a grant per worker early (RateGrants): by design, not a leak.
+    const early = WORKERS * grantSize(RATE, WORKERS);
+    assert.ok(
+      ok <= RATE && ok >= RATE - early,
+      `admitted ${ok} of ${3 * RATE}: the limit is ${RATE}, at most ${early} refused early`,
     );
-    assert.equal(limited.length, 2 * RATE);
+    assert.equal(limited.length, 3 * RATE - ok);
     assert.match(limited[0]!.body, /HTTPTooManyRequests/);
     // Answered by more than one worker, or the test would prove nothing.
     const answeredBy = new Set(
