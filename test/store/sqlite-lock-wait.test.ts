@@ -8,16 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { createNetwork, type Context } from '../../src/model/index.js';
+import { createNetwork } from '../../src/model/index.js';
+import { adminContext } from '../support/model-fixture.js';
 import { SqliteStore } from '../../src/store/index.js';
 
-let counter = 0;
-const ctx: Context = {
-  projectId: 'p',
-  isAdmin: true,
-  now: () => '2026-01-01T00:00:00.000Z',
-  newId: () => `00000000-0000-4000-8000-${String(++counter).padStart(12, '0')}`,
-};
+const ctx = adminContext();
 
 describe('SQLite store: waiting for the write lock', () => {
   const dir = mkdtempSync(join(tmpdir(), 'sfip-lock-wait-'));

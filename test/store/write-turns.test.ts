@@ -7,18 +7,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { createNetwork, type Context } from '../../src/model/index.js';
+import { createNetwork } from '../../src/model/index.js';
+import { adminContext } from '../support/model-fixture.js';
 import { SqliteStore } from '../../src/store/index.js';
 import { connectWriteTurns, type WriteTurns } from '../../src/store/sqlite/write-turn-client.js';
 import { startWriteTurnServer } from '../../src/store/sqlite/write-turn-server.js';
 
-let counter = 0;
-const ctx: Context = {
-  projectId: 'p',
-  isAdmin: true,
-  now: () => '2026-01-01T00:00:00.000Z',
-  newId: () => `00000000-0000-4000-8000-${String(++counter).padStart(12, '0')}`,
-};
+const ctx = adminContext();
 
 /** Whether `promise` settles within `ms`. */
 const settles = (promise: Promise<unknown>, ms: number) =>
