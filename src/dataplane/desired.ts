@@ -230,7 +230,7 @@ function frozenStructure(desired: DesiredRouter | null): DesiredRouter | null {
 
 /**
  * Splits a router's floating IPs into those it may map and those it must refuse: a mapping whose chain crosses
- * projects without an admin's doing (`mappingProblem`), and every mapping of a fixed or floating address that
+ * projects without an admin's doing (`RouterTrust.mappedPort`), and every mapping of a fixed or floating address that
  * another mapping of this router also claims. A kernel map holds one element per address; refusing the
  * claimants (rather than failing the router's whole apply on a duplicate element) keeps the router's other
  * floating IPs forwarding, and no claimant wins by arriving second.

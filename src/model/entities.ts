@@ -52,7 +52,7 @@ export interface Port extends Resource {
   /**
    * True when an admin made this port join resources of different projects: a router interface an admin
    * attached (or re-pointed), or a port an admin created on a network of another project. The agent trusts a
-   * join across projects only when an admin made it (see `mappingProblem`). Absent means false.
+   * join across projects only when an admin made it (see `RouterTrust.mappedPort`). Absent means false.
    */
   readonly adminAttached?: boolean;
 }

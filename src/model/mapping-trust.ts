@@ -8,8 +8,12 @@ import type { View } from './tx.js';
  */
 export interface RouterTrust {
   /**
-   * The port a floating IP maps, when the chain from it to this router is trusted; otherwise why it is not, as
-   * `mappingProblem` says. The port comes back so that its MAC needs no second read.
+   * The port a floating IP maps, when the chain from it to this router is trusted; otherwise why the floating IP
+   * must not be programmed here. Re-checks, from what is stored, the chain the model built when the floating IP was
+   * associated: floating IP -> port -> fixed IP -> subnet -> interface of this router. Every link joins resources
+   * of one project, or an admin made it (`adminAssociated`, `adminAttached`). A store written another way (an
+   * older sfip that let a project graft its interface onto another project's router, a hand edit, another writer)
+   * cannot put a project's mapping into a foreign router. The port comes back so that its MAC needs no second read.
    */
   mappedPort(fip: FloatingIp): Port | string;
   /** The same checks as `mappedPort`, given the floating IP's port (read ahead by the caller): '' when trusted. */
@@ -82,18 +86,6 @@ export function routerTrust(
   };
 }
 
-/**
- * Why a floating IP must not be programmed on a router, or '' when it may. Re-checks, from what is stored, the
- * chain the model built when the floating IP was associated: floating IP -> port -> fixed IP -> subnet ->
- * interface of this router. Every link joins resources of one project, or an admin made it (`adminAssociated`,
- * `adminAttached`). A store written another way (an older sfip that let a project graft its interface onto
- * another project's router, a hand edit, another writer) cannot put a project's mapping into a foreign router.
- */
-export function mappingProblem(view: View, router: Router, fip: FloatingIp): string {
-  const port = routerTrust(view, router).mappedPort(fip);
-  return typeof port === 'string' ? port : '';
-}
-
 /** A port of another project reaches the router only through an interface or a port an admin placed. */
 function reachesRouter(router: Router, port: Port, joint: Port): boolean {
   return port.projectId === router.projectId || joint.adminAttached === true || port.adminAttached === true;
@@ -101,7 +93,7 @@ function reachesRouter(router: Router, port: Port, joint: Port): boolean {
 
 /**
  * Why a floating IP's port forwardings must not be programmed on a router, or '' when they may: the same chain
- * as `mappingProblem`, checked for every forwarding (port, its fixed IP, a trusted interface of this router,
+ * as `RouterTrust.mappedPort`, checked for every forwarding (port, its fixed IP, a trusted interface of this router,
  * one project or an admin's doing).
  */
 export function forwardingProblem(view: View, router: Router, fip: FloatingIp): string {
