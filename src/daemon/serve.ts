@@ -21,6 +21,7 @@ import { startApiWorkers, type ApiWorkers } from './api-workers.js';
 import { PrimaryRecords } from './primary-records.js';
 import { WokenStore } from './woken-store.js';
 import { serveWriteTurns } from './write-turns.js';
+import { removeStaleSockets } from './stale-sockets.js';
 import type { WriteTurnServer } from '../store/sqlite/write-turn-server.js';
 import {
   endpointTokenPath,
@@ -282,6 +283,8 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   let workers: ApiWorkers | undefined;
   let records: PrimaryRecords | undefined;
   let address: string;
+  const stale = removeStaleSockets(options.stateDir);
+  if (stale.length > 0) log.info({ removed: stale }, 'removed sockets of sfip serve processes that are gone');
   if (internalSocket) {
     records = new PrimaryRecords(
       new RefusalTracker({ limit: refusalLimit }),
