@@ -14,7 +14,9 @@
  *                                                   replaced: that would drop others' filters)
  *   tc NETNS replace DEV ingress|egress PRIO HANDLE PROG
  *                                                   attach (or atomically replace, as `tc filter replace`) a
- *                                                   direct-action bpf filter running the program pinned at PROG
+ *                                                   direct-action bpf filter running the program pinned at PROG;
+ *                                                   fails unless the kernel's echo of the filter names that
+ *                                                   program's id
  *   tc NETNS del DEV ingress|egress PRIO HANDLE     delete that filter
  *   fail TOKEN                                      always fails, naming TOKEN (the channel's marker)
  * NETNS is a network namespace's bind mount (/run/netns/NAME) or "-" for the helper's own. The tc commands do what
@@ -223,7 +225,21 @@ static void tc_command(char **words, int count) {
   opts.prog_fd = fd;
   opts.flags = BPF_TC_F_REPLACE;
   int error = bpf_tc_attach(&hook, &opts);
-  if (error) fail("cannot attach %s on %s %s: %s", words[7], words[3], words[4], strerror(-error));
+  if (error) {
+    fail("cannot attach %s on %s %s: %s", words[7], words[3], words[4], strerror(-error));
+  } else {
+    /*
+     * libbpf asks the kernel to echo the filter it made and reads its program id back (opts.prog_id). The agent
+     * records the pinned program's id as attached on this hook without reading the hooks again (ebpf/after-apply.ts),
+     * so a filter that runs anything else is a failure here, never a record the kernel does not hold.
+     */
+    struct bpf_prog_info info = {0};
+    __u32 length = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &length))
+      fail("cannot read the id of program %s: %s", words[7], strerror(errno));
+    else if (opts.prog_id != info.id)
+      fail("the filter on %s %s runs program %u, not %s (%u)", words[3], words[4], opts.prog_id, words[7], info.id);
+  }
   close(fd);
 out:
   leave_netns(words[1]);
