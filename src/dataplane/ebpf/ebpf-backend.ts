@@ -158,6 +158,7 @@ export class EbpfDataplane implements Dataplane<EbpfActualRouter> {
       fastPathAvailable: (await this.fastPath()).available,
       run: this.run,
       channels: this.channels,
+      loader: this.loader,
       object,
       routerDir: this.routerDir(target.routerId),
     });
@@ -255,7 +256,7 @@ export class EbpfDataplane implements Dataplane<EbpfActualRouter> {
       ({ stdout }) => deviceNames(stdout),
       () => [] as string[],
     );
-    const hooks = await readHooks(this.run, target.namespace, devices);
+    const hooks = await readHooks(this.run, target.namespace, devices, this.loader);
     const lines: string[] = [];
     for (const h of hooks) {
       const mine = h.attachments.filter((a) => ids.has(a.programId) || a.device === target.gatewayDevice);
