@@ -13,7 +13,7 @@ import { DEFAULT_OBJECT_PATH } from '../../src/dataplane/ebpf/object.js';
 import { generationPaths } from '../../src/dataplane/ebpf/paths.js';
 import { pinnedProgramIds } from '../../src/dataplane/ebpf/program-ids.js';
 import { readHooks } from '../../src/dataplane/ebpf/read.js';
-import { renderAttachBatch } from '../../src/dataplane/ebpf/tc.js';
+import { parseLoaderHooks, renderAttachBatch } from '../../src/dataplane/ebpf/tc.js';
 import { isNamespaceGone, run } from '../../src/exec/run.js';
 
 describe('eBPF loader: tc batches', () => {
@@ -29,6 +29,24 @@ describe('eBPF loader: tc batches', () => {
       'tc /run/netns/r1 replace qg-1 ingress 24347 1 /sys/fs/bpf/sfip/r/g0/progs/gw_ingress',
       'tc /run/netns/r1 del qr-2 egress 24347 1',
     ]);
+  });
+
+  it("parses the helper's hooks answer, and refuses one that does not fit the devices asked for", () => {
+    assert.deepEqual(parseLoaderHooks(['qg-1', 'qr-2'], '1,0,i:7,e:8 0,3\n'), [
+      {
+        device: 'qg-1',
+        hasClsact: true,
+        foreignFilters: 0,
+        attachments: [
+          { device: 'qg-1', direction: 'ingress', programId: 7 },
+          { device: 'qg-1', direction: 'egress', programId: 8 },
+        ],
+      },
+      { device: 'qr-2', hasClsact: false, foreignFilters: 3, attachments: [] },
+    ]);
+    assert.throws(() => parseLoaderHooks(['qg-1', 'qr-2'], '1,0\n'), /for 2 devices/);
+    assert.throws(() => parseLoaderHooks(['qg-1'], '1,0,x:7\n'), /Unexpected sfip-bpf-load hook/);
+    assert.throws(() => parseLoaderHooks(['qg-1'], '2,0\n'), /Unexpected sfip-bpf-load hooks of qg-1/);
   });
 
   it('refuses a line it does not know, and a path the helper would split', () => {
