@@ -14,12 +14,20 @@
  *                                                   replaced: that would drop others' filters)
  *   tc NETNS replace DEV ingress|egress PRIO HANDLE PROG
  *                                                   attach (or atomically replace, as `tc filter replace`) a
- *                                                   direct-action bpf filter running the program pinned at PROG
+ *                                                   direct-action bpf filter running the program pinned at PROG;
+ *                                                   fails unless the kernel's echo of the filter names that
+ *                                                   program's id
  *   tc NETNS del DEV ingress|egress PRIO HANDLE     delete that filter
+ *   hooks NETNS PRIO HANDLE DEV...                  print one line: for each DEV, in order and separated by
+ *                                                   spaces, "C,F" then ",i:ID" / ",e:ID" for each bpf filter with
+ *                                                   priority PRIO and handle HANDLE on its ingress / egress hook
+ *                                                   (ID: the program it runs); C is 1 when DEV has a clsact
+ *                                                   qdisc, F counts the hooks' other filters (what `tc -j filter
+ *                                                   show` lists with options). A DEV that is gone fails it.
  *   fail TOKEN                                      always fails, naming TOKEN (the channel's marker)
  * NETNS is a network namespace's bind mount (/run/netns/NAME) or "-" for the helper's own. The tc commands do what
  * `nsenter --net=NETNS tc -batch` did per router, through libbpf's netlink calls, without a process start.
- * Nothing is written on success. The commands before a `fail` line are one request: the first that fails ends it,
+ * Nothing is written on success but a `hooks` line (stdout is flushed before the next command runs). The commands before a `fail` line are one request: the first that fails ends it,
  * and the others up to the `fail` line are skipped. A failure writes "sfip-bpf-load: ..." lines on stderr; a refused program load
  * writes libbpf's messages too, the verifier's log between its BEGIN/END PROG LOAD LOG markers, as bpftool does.
  * libbpf's messages of a load that succeeds are dropped: the channel takes any text on stderr for an error.
@@ -31,12 +39,17 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/netlink.h>
+#include <linux/pkt_cls.h>
+#include <linux/pkt_sched.h>
+#include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define MAX_WORDS 64
@@ -161,7 +174,8 @@ static int enter_netns(const char *path) {
   if (!strcmp(path, "-")) return 0;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    fail("cannot open network namespace %s: %s", path, strerror(errno));
+    /* The wording of nsenter, which isNamespaceGone (src/exec/run.ts) knows: a namespace deleted meanwhile. */
+    fail("cannot open %s: %s", path, strerror(errno));
     return -1;
   }
   int error = setns(fd, CLONE_NEWNET);
@@ -223,9 +237,167 @@ static void tc_command(char **words, int count) {
   opts.prog_fd = fd;
   opts.flags = BPF_TC_F_REPLACE;
   int error = bpf_tc_attach(&hook, &opts);
-  if (error) fail("cannot attach %s on %s %s: %s", words[7], words[3], words[4], strerror(-error));
+  if (error) {
+    fail("cannot attach %s on %s %s: %s", words[7], words[3], words[4], strerror(-error));
+  } else {
+    /*
+     * libbpf asks the kernel to echo the filter it made and reads its program id back (opts.prog_id). The agent
+     * records the pinned program's id as attached on this hook without reading the hooks again (ebpf/after-apply.ts),
+     * so a filter that runs anything else is a failure here, never a record the kernel does not hold.
+     */
+    struct bpf_prog_info info = {0};
+    __u32 length = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &length))
+      fail("cannot read the id of program %s: %s", words[7], strerror(errno));
+    else if (opts.prog_id != info.id)
+      fail("the filter on %s %s runs program %u, not %s (%u)", words[3], words[4], opts.prog_id, words[7], info.id);
+  }
   close(fd);
 out:
+  leave_netns(words[1]);
+}
+
+/*
+ * The rtnetlink dumps behind `hooks`: what `tc -j -batch` printed for the eBPF backend's read of a router (its
+ * qdiscs and both clsact hooks' filters per device), without a tc process per router and read. Socket made in
+ * the router's namespace (a netlink socket belongs to the namespace it was created in).
+ */
+struct dump {
+  unsigned long priority, handle;
+  int clsact;
+  int foreign;
+  FILE *out; /* the device's attachments, as ",i:ID" */
+  char direction;
+};
+
+static int netlink_dump(int sock, int type, const struct tcmsg *request, void (*each)(struct nlmsghdr *, void *),
+                        void *context) {
+  struct {
+    struct nlmsghdr header;
+    struct tcmsg tc;
+  } message = {.header = {.nlmsg_len = NLMSG_LENGTH(sizeof(struct tcmsg)),
+                          .nlmsg_type = (__u16)type,
+                          .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
+                          .nlmsg_seq = 1},
+               .tc = *request};
+  if (send(sock, &message, message.header.nlmsg_len, 0) < 0) return -errno;
+  static char buffer[65536];
+  for (;;) {
+    ssize_t length = recv(sock, buffer, sizeof(buffer), 0);
+    if (length < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buffer; NLMSG_OK(h, (__u32)length); h = NLMSG_NEXT(h, length)) {
+      if (h->nlmsg_type == NLMSG_DONE) return 0;
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        struct nlmsgerr *error = NLMSG_DATA(h);
+        return error->error;
+      }
+      each(h, context);
+    }
+  }
+}
+
+/* The attribute `type` among those after the tcmsg of `h` (or nested in `nest`), or NULL. */
+static struct rtattr *attribute(struct rtattr *first, int length, int type) {
+  for (struct rtattr *a = first; RTA_OK(a, length); a = RTA_NEXT(a, length))
+    if ((a->rta_type & NLA_TYPE_MASK) == type) return a;
+  return NULL;
+}
+
+static struct rtattr *tc_attribute(struct nlmsghdr *h, int type) {
+  struct tcmsg *tc = NLMSG_DATA(h);
+  return attribute((struct rtattr *)((char *)tc + NLMSG_ALIGN(sizeof(*tc))),
+                   (int)h->nlmsg_len - NLMSG_LENGTH(sizeof(*tc)), type);
+}
+
+static int kind_is(struct nlmsghdr *h, const char *kind) {
+  struct rtattr *a = tc_attribute(h, TCA_KIND);
+  return a && !strncmp(RTA_DATA(a), kind, RTA_PAYLOAD(a)) && strlen(kind) + 1 == RTA_PAYLOAD(a);
+}
+
+struct qdiscs {
+  int ifindex;
+  int clsact;
+};
+
+static void each_qdisc(struct nlmsghdr *h, void *context) {
+  struct qdiscs *q = context;
+  struct tcmsg *tc = NLMSG_DATA(h);
+  if (h->nlmsg_type == RTM_NEWQDISC && tc->tcm_ifindex == q->ifindex && kind_is(h, "clsact")) q->clsact = 1;
+}
+
+static void each_filter(struct nlmsghdr *h, void *context) {
+  struct dump *d = context;
+  if (h->nlmsg_type != RTM_NEWTFILTER) return;
+  struct tcmsg *tc = NLMSG_DATA(h);
+  struct rtattr *options = tc_attribute(h, TCA_OPTIONS);
+  /* A priority's chain head comes without options: only filters count, as in the tc read it replaces. */
+  if (!options) return;
+  struct rtattr *id = kind_is(h, "bpf") ? attribute(RTA_DATA(options), (int)RTA_PAYLOAD(options), TCA_BPF_ID) : NULL;
+  if (id && RTA_PAYLOAD(id) >= sizeof(__u32) && TC_H_MAJ(tc->tcm_info) >> 16 == d->priority &&
+      tc->tcm_handle == d->handle)
+    fprintf(d->out, ",%c:%u", d->direction, *(__u32 *)RTA_DATA(id));
+  else
+    d->foreign++;
+}
+
+/* hooks NETNS PRIO HANDLE DEV... */
+static void hooks_command(char **words, int count) {
+  unsigned long priority, handle;
+  if (count < 4 || parse_uint(words[2], 0xffff, &priority) || parse_uint(words[3], 0xffffffffUL, &handle)) {
+    fail("usage: hooks NETNS PRIO HANDLE DEV...");
+    return;
+  }
+  if (enter_netns(words[1])) return;
+  char *line = NULL;
+  size_t size = 0;
+  FILE *out = open_memstream(&line, &size);
+  int sock = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (sock < 0) {
+    fail("cannot open a netlink socket: %s", strerror(errno));
+    goto out;
+  }
+  for (int i = 4; i < count; i++) {
+    int ifindex = (int)if_nametoindex(words[i]);
+    if (!ifindex) {
+      fail("cannot find device %s: %s", words[i], strerror(errno));
+      goto out;
+    }
+    struct tcmsg request = {.tcm_family = AF_UNSPEC, .tcm_ifindex = ifindex};
+    struct qdiscs qdiscs = {.ifindex = ifindex};
+    int error = netlink_dump(sock, RTM_GETQDISC, &request, each_qdisc, &qdiscs);
+    if (error) {
+      fail("cannot list the qdiscs of %s: %s", words[i], strerror(-error));
+      goto out;
+    }
+    char *attached = NULL;
+    size_t attached_size = 0;
+    struct dump d = {.priority = priority, .handle = handle, .out = open_memstream(&attached, &attached_size)};
+    const struct { char direction; __u32 minor; } hooks[] = {{'i', TC_H_MIN_INGRESS}, {'e', TC_H_MIN_EGRESS}};
+    for (int j = 0; j < 2 && !error; j++) {
+      d.direction = hooks[j].direction;
+      request.tcm_parent = TC_H_MAKE(TC_H_CLSACT, hooks[j].minor);
+      error = netlink_dump(sock, RTM_GETTFILTER, &request, each_filter, &d);
+      /* No qdisc to hold the hook: no filters, as tc lists none (an empty list). */
+      if (error == -EINVAL || error == -ENOENT || error == -EOPNOTSUPP) error = 0;
+    }
+    fclose(d.out);
+    if (error) fail("cannot list the filters of %s: %s", words[i], strerror(-error));
+    else fprintf(out, "%s%d,%d%s", i > 4 ? " " : "", qdiscs.clsact, d.foreign, attached);
+    free(attached);
+    if (error) goto out;
+  }
+out:
+  if (sock >= 0) close(sock);
+  fclose(out);
+  if (!failed) {
+    fputs(line, stdout);
+    fputc('\n', stdout);
+    fflush(stdout);
+  }
+  free(line);
   leave_netns(words[1]);
 }
 
@@ -264,6 +436,8 @@ int main(void) {
       load_programs(words, count);
     else if (!strcmp(words[0], "tc"))
       tc_command(words, count);
+    else if (!strcmp(words[0], "hooks"))
+      hooks_command(words, count);
     else if (!strcmp(words[0], "fail") && count == 2) {
       fail("no command (%s)", words[1]);
       failed = 0;

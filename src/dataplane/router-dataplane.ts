@@ -186,13 +186,13 @@ export class RouterDataplane<State extends BackendState = BackendState> {
   ): Promise<number> {
     this.records.delete(desired.routerId);
     // Assigned by run(), which calls its `meanwhile` on every path that returns.
-    let record!: Record<State>;
+    let record!: () => Record<State>;
     const deleted = await this.run(plan, async (budget) => {
       record = await this.recordAfter(plan, desired, actual, budget);
       await budget.yield();
       await meanwhile?.();
     });
-    this.records.set(desired.routerId, record);
+    this.records.set(desired.routerId, record());
     this.warm(desired);
     return deleted;
   }
@@ -304,36 +304,42 @@ export class RouterDataplane<State extends BackendState = BackendState> {
     return { addresses, stale: await staleAddresses([...plan.added, ...plan.removed], budget) };
   }
 
-  /** The record after a whole-router apply (prepared while the batch goes in: see run). */
+  /**
+   * The record after a whole-router apply: prepared while the batch goes in (see run), and made by the function
+   * returned, called once the apply has succeeded (only then can the backend say what it reported).
+   */
   private async recordAfter(
     plan: Plan,
     desired: DesiredRouter,
     actual: State & ActualRouter,
     budget: LoopBudget,
-  ): Promise<Record<State>> {
+  ): Promise<() => Record<State>> {
     const addresses = new Set<string>(this.wantedAddresses(desired));
     await budget.check();
+    const structure = { ...desired, mappings: [] };
     // The backend's state without mappings; the mappings' maps are filled here, in slices (see stateAfterRebuild).
     const rebuilt =
-      plan.rebuild && !this.backend.readsEveryPass
-        ? this.backend.stateAfterRebuild?.({ ...desired, mappings: [] })
-        : undefined;
+      plan.rebuild && !this.backend.readsEveryPass ? this.backend.stateAfterRebuild?.(structure) : undefined;
     if (rebuilt) {
       const mappings = await mappingsStateSliced(desired.mappings, rebuilt, budget);
-      return { structure: desired, state: { ...rebuilt, ...mappings, addresses }, trusted: true };
+      return () => ({ structure: desired, state: { ...rebuilt, ...mappings, addresses }, trusted: true });
     }
     // Without a rebuild only map entries changed when the read found the structure matching: the backend's own
-    // read, with the mappings and addresses as they now are. Anything else is known only by its mappings.
+    // read, with the mappings and addresses as they now are. Anything else is known only by its mappings, unless
+    // the backend can tell its state from what the apply reported (stateAfterApply).
     const trusted =
       !plan.rebuild && actual.present && actual.structureMatches && !this.backend.readsEveryPass;
-    const state = {
-      ...actual,
-      present: true,
-      structureMatches: true,
-      ...(await mappingsStateSliced(desired.mappings, actual, budget)),
-      addresses,
+    const mappings = await mappingsStateSliced(desired.mappings, actual, budget);
+    const state = { ...actual, present: true, structureMatches: true, ...mappings, addresses };
+    return () => {
+      const applied =
+        trusted || this.backend.readsEveryPass
+          ? undefined
+          : this.backend.stateAfterApply?.(plan, actual, structure);
+      if (applied)
+        return { structure: desired, state: { ...applied, ...mappings, addresses }, trusted: true };
+      return { structure: desired, state, trusted };
     };
-    return { structure: desired, state, trusted };
   }
 }
 

@@ -233,13 +233,22 @@ export interface Dataplane<State extends BackendState = BackendState> {
   planDelta?(delta: MappingDelta<State>): BackendPlan | undefined;
   /**
    * What this backend's read would return right after `desired` was applied by a rebuild, when that follows
-   * from `desired` alone (a table that holds exactly what was rendered). Absent: only a read can tell (eBPF's
-   * generations and hooks), so the router layer reads again before trusting anything: the agent gives the router a
+   * from `desired` alone (a table that holds exactly what was rendered). Absent (and no stateAfterApply, or
+   * it answers undefined): only a read can tell, so the router layer reads again before trusting anything: the agent gives the router a
    * resync at once, which reads only the kernel (RouterReconciler.needsReadToTrust). The router layer asks it for
    * `desired` without its mappings and fills the mapping maps (inbound, outbound, and macs and limits where the
    * state has them) itself, in slices (mappingsStateSliced): nothing else of it may depend on the mappings.
    */
   stateAfterRebuild?(desired: DesiredRouter): State;
+  /**
+   * Optional, for a backend whose state after a rebuild (or any apply that changed more than map entries, which
+   * leaves the record untrusted otherwise) does not follow from `desired` alone but from the read the
+   * plan was made from and what its apply reported of the kernel (eBPF: the program ids pinned in the generation
+   * it built, attached as the kernel confirmed). Asked only once `plan` has been applied successfully, with
+   * `before` the read it was planned from and `desired` without its mappings; the contract is stateAfterRebuild's
+   * otherwise. Undefined: only a read can tell (the apply reported nothing it can vouch for), as without it.
+   */
+  stateAfterApply?(plan: BackendPlan, before: State, desired: DesiredRouter): State | undefined;
   /**
    * True when even a change of mappings changes kernel objects that plan() must see as they are (tc's u32
    * trees): the router layer then reads the kernel before every plan instead of keeping a record.

@@ -11,8 +11,10 @@ import { PIN_ROOT } from '../../src/dataplane/ebpf/layout.js';
 import { BPF_LOAD_HELPER, BpfLoader, loaderTcLines } from '../../src/dataplane/ebpf/loader.js';
 import { DEFAULT_OBJECT_PATH } from '../../src/dataplane/ebpf/object.js';
 import { generationPaths } from '../../src/dataplane/ebpf/paths.js';
-import { renderAttachBatch } from '../../src/dataplane/ebpf/tc.js';
-import { run } from '../../src/exec/run.js';
+import { pinnedProgramIds } from '../../src/dataplane/ebpf/program-ids.js';
+import { readHooks } from '../../src/dataplane/ebpf/read.js';
+import { parseLoaderHooks, renderAttachBatch } from '../../src/dataplane/ebpf/tc.js';
+import { isNamespaceGone, run } from '../../src/exec/run.js';
 
 describe('eBPF loader: tc batches', () => {
   it('turns each kind of line renderAttachBatch writes into a loader command', () => {
@@ -27,6 +29,24 @@ describe('eBPF loader: tc batches', () => {
       'tc /run/netns/r1 replace qg-1 ingress 24347 1 /sys/fs/bpf/sfip/r/g0/progs/gw_ingress',
       'tc /run/netns/r1 del qr-2 egress 24347 1',
     ]);
+  });
+
+  it("parses the helper's hooks answer, and refuses one that does not fit the devices asked for", () => {
+    assert.deepEqual(parseLoaderHooks(['qg-1', 'qr-2'], '1,0,i:7,e:8 0,3\n'), [
+      {
+        device: 'qg-1',
+        hasClsact: true,
+        foreignFilters: 0,
+        attachments: [
+          { device: 'qg-1', direction: 'ingress', programId: 7 },
+          { device: 'qg-1', direction: 'egress', programId: 8 },
+        ],
+      },
+      { device: 'qr-2', hasClsact: false, foreignFilters: 3, attachments: [] },
+    ]);
+    assert.throws(() => parseLoaderHooks(['qg-1', 'qr-2'], '1,0\n'), /for 2 devices/);
+    assert.throws(() => parseLoaderHooks(['qg-1'], '1,0,x:7\n'), /Unexpected sfip-bpf-load hook/);
+    assert.throws(() => parseLoaderHooks(['qg-1'], '2,0\n'), /Unexpected sfip-bpf-load hooks of qg-1/);
   });
 
   it('refuses a line it does not know, and a path the helper would split', () => {
@@ -115,6 +135,27 @@ describe(
           [],
         ),
       );
+    });
+
+    it("reads the hooks as tc's read does: clsact, this backend's filters by program id, others' counted", async () => {
+      // After the test above: gw_egress on qg-t's egress. A foreign filter on its ingress, none on ext-t.
+      const foreign = 'filter add dev qg-t ingress prio 7 u32 match u32 0 0 classid 1:1';
+      await run('tc', foreign.split(' '), { netns: namespace });
+      const devices = ['qg-t', 'ext-t', 'lo'];
+      const viaTc = await readHooks(run, namespace, devices);
+      const viaLoader = await loader.hooks(namespace, devices);
+      assert.deepEqual(viaLoader, viaTc);
+      const [qg] = viaLoader;
+      assert.equal(qg?.hasClsact, true);
+      assert.equal(qg?.foreignFilters, 2, 'u32 lists its hash table and its key');
+      const egress = pinnedProgramIds(`${pinRoot}/g1`, ['gw_egress']).get('gw_egress');
+      assert.deepEqual(qg?.attachments, [{ device: 'qg-t', direction: 'egress', programId: egress }]);
+      assert.deepEqual(
+        viaLoader.slice(1).map((h) => h.hasClsact),
+        [false, false],
+      );
+      await assert.rejects(loader.hooks(namespace, ['qg-t', 'nodev']), /cannot find device nodev/);
+      await assert.rejects(loader.hooks(`${tag}gone`, ['lo']), isNamespaceGone);
     });
 
     it('reports a program load that fails as a ProgramLoadError, with what libbpf said', async () => {

@@ -1,9 +1,10 @@
 import { mkdir, rm } from 'node:fs/promises';
 import type { Runner } from '../../exec/run.js';
 import type { BackendPlan } from '../types.js';
+import type { AppliedGeneration } from './after-apply.js';
 import { bpftoolBuilder } from './bpftool.js';
 import type { KernelLoader } from './loader.js';
-import type { MapName } from './layout.js';
+import { PROGRAM_NAMES, type MapName } from './layout.js';
 import {
   changeAddressMap,
   changeEntries,
@@ -20,6 +21,7 @@ import { runInNetns } from './netns.js';
 import { ifindexBytes } from './peer-devices.js';
 import { generationName, loadObject } from './object.js';
 import type { RouterMaps } from './open-maps.js';
+import { pinnedProgramIds } from './program-ids.js';
 import type { EbpfBatch } from './state.js';
 import { addressBytes, encodeConfig, netKey } from './values.js';
 
@@ -41,9 +43,10 @@ export interface ApplyContext {
  *  2. the nft table (untrack, shared SNAT) exists before programs that rely on it are attached;
  *  3. tc swaps programs atomically per hook;
  *  4. old generations are unpinned only after nothing runs them.
- * Floating addresses come after, from the router layer (router-dataplane.ts).
+ * Floating addresses come after, from the router layer (router-dataplane.ts). Returns what the kernel reported of
+ * the generation left carrying the router (after-apply.ts); null when the plan changed nothing.
  */
-export async function applyEbpf(plan: BackendPlan, context: ApplyContext): Promise<void> {
+export async function applyEbpf(plan: BackendPlan, context: ApplyContext): Promise<AppliedGeneration | null> {
   const { run } = context;
   const target = plan.target;
   if (plan.batch !== null) {
@@ -64,7 +67,16 @@ export async function applyEbpf(plan: BackendPlan, context: ApplyContext): Promi
     for (const old of batch.dropGenerations) {
       await rm(`${context.routerDir}/${old}`, { recursive: true, force: true });
     }
+    return {
+      name: generation,
+      batch: { build: batch.build, capacity: batch.capacity, config: batch.config, nft: batch.nft },
+      // From the pins, now: a build's programs have ids only once loaded (two syscalls per program, no process).
+      programIds: Object.fromEntries(pinnedProgramIds(genDir, PROGRAM_NAMES)),
+      // No tc batch: the read found every wanted filter running these ids already.
+      attachmentsConfirmed: batch.tc === null || context.loader !== null,
+    };
   }
+  return null;
 }
 
 async function buildGeneration(

@@ -14,6 +14,7 @@ import type {
   RouterTarget,
 } from '../types.js';
 import { applyEbpf } from './apply.js';
+import { stateAfterApply, type AppliedGeneration } from './after-apply.js';
 import { defaultLoader, type KernelLoader } from './loader.js';
 import { pinnedProgramIds } from './program-ids.js';
 import { prunePins } from './prune.js';
@@ -71,6 +72,8 @@ export class EbpfDataplane implements Dataplane<EbpfActualRouter> {
   private readonly channels: NetnsChannels | null;
   /** Maps that applies wrote, kept open for the next delta of their router (open-maps.ts). */
   private readonly openMaps = new RouterMaps();
+  /** What each successful apply reported of its generation, for stateAfterApply; gone with its plan. */
+  private readonly applied = new WeakMap<BackendPlan, AppliedGeneration>();
 
   constructor(
     private readonly run: Runner = defaultRun,
@@ -155,6 +158,7 @@ export class EbpfDataplane implements Dataplane<EbpfActualRouter> {
       fastPathAvailable: (await this.fastPath()).available,
       run: this.run,
       channels: this.channels,
+      loader: this.loader,
       object,
       routerDir: this.routerDir(target.routerId),
     });
@@ -199,13 +203,28 @@ export class EbpfDataplane implements Dataplane<EbpfActualRouter> {
   }
 
   async apply(plan: BackendPlan): Promise<void> {
-    await applyEbpf(plan, {
+    const applied = await applyEbpf(plan, {
       run: this.run,
       objectPath: await this.objectPath(),
       routerDir: this.routerDir(plan.target.routerId),
       loader: this.loader,
       maps: this.openMaps,
     });
+    if (applied) this.applied.set(plan, applied);
+  }
+
+  /**
+   * The state after a successful apply of `plan`, from the read it was planned from and the program ids the apply
+   * reported (after-apply.ts): the router's record is trusted at once, without reading its hooks, table and maps
+   * again (two processes per router after a converge). Undefined when the apply vouched for nothing.
+   */
+  stateAfterApply(
+    plan: BackendPlan,
+    before: EbpfActualRouter,
+    desired: DesiredRouter,
+  ): EbpfActualRouter | undefined {
+    const applied = this.applied.get(plan);
+    return applied && stateAfterApply(before, desired, applied, this.settings(desired.routerId));
   }
 
   async remove(target: RouterTarget): Promise<void> {
@@ -237,7 +256,7 @@ export class EbpfDataplane implements Dataplane<EbpfActualRouter> {
       ({ stdout }) => deviceNames(stdout),
       () => [] as string[],
     );
-    const hooks = await readHooks(this.run, target.namespace, devices);
+    const hooks = await readHooks(this.run, target.namespace, devices, this.loader);
     const lines: string[] = [];
     for (const h of hooks) {
       const mine = h.attachments.filter((a) => ids.has(a.programId) || a.device === target.gatewayDevice);

@@ -22,6 +22,7 @@ import {
 import { tableName } from './nft.js';
 import { generationName, isGenerationName, type BpfObject } from './object.js';
 import { runInNetns } from './netns.js';
+import type { KernelLoader } from './loader.js';
 import { generationPaths } from './paths.js';
 import { pinnedProgramIds } from './program-ids.js';
 import { contentsGeneration, type EbpfActualRouter, type GenerationState } from './state.js';
@@ -37,6 +38,8 @@ export interface ReadContext {
   readonly fastPathAvailable: boolean;
   /** The namespaces' long-lived processes (the agent's own runner only): the devices are read through ip's. */
   readonly channels?: NetnsChannels | null;
+  /** The long-lived loader (the agent's own runner only): the hooks are read through it, not a tc process. */
+  readonly loader?: Pick<KernelLoader, 'hooks'> | null;
 }
 
 /** Reads everything this backend owns for a router: nft table, tc filters, pinned generations and map contents. */
@@ -56,7 +59,8 @@ export async function readRouter(
       const stdout = context.channels
         ? await context.channels.ipRead(target.namespace, 'address show')
         : (await run('ip', ['-d', '-j', 'address', 'show'], { netns: target.namespace })).stdout;
-      return { addressJson: stdout, hooks: await readHooks(run, target.namespace, deviceNames(stdout)) };
+      const devices = deviceNames(stdout);
+      return { addressJson: stdout, hooks: await readHooks(run, target.namespace, devices, context.loader) };
     })(),
   ]);
   const internal = desired
@@ -143,12 +147,15 @@ async function readNftSignature(run: Runner, target: RouterTarget): Promise<stri
   }
 }
 
+/** The devices' hooks: through the loader when there is one, else one `tc -j -batch` process. */
 export async function readHooks(
   run: Runner,
   namespace: string | null,
   devices: readonly string[],
+  loader?: Pick<KernelLoader, 'hooks'> | null,
 ): Promise<DeviceHooks[]> {
   if (devices.length === 0) return [];
+  if (loader) return loader.hooks(namespace, devices);
   const { stdout } = await runInNetns(run, namespace, 'tc', ['-j', '-batch', '-'], {
     input: renderReadBatch(devices),
   });

@@ -66,6 +66,30 @@ export function parseReadBatch(devices: readonly string[], stdout: string): Devi
   });
 }
 
+/**
+ * Parses the loader's answer to `hooks` (native/bpf-load.c): for each device, in order and separated by spaces,
+ * "C,F" then ",i:ID" / ",e:ID" per filter of this backend's priority and handle (the loader picks them out, as
+ * parseReadBatch does from tc's JSON).
+ */
+export function parseLoaderHooks(devices: readonly string[], line: string): DeviceHooks[] {
+  const groups = line.trim() === '' ? [] : line.trim().split(' ');
+  if (groups.length !== devices.length) {
+    throw new Error(`Unexpected sfip-bpf-load hooks answer for ${devices.length} devices: '${line.trim()}'`);
+  }
+  return devices.map((device, i) => {
+    const [clsact, foreign, ...attached] = groups[i]!.split(',');
+    const attachments = attached.map((a): Attachment => {
+      const m = /^([ie]):(\d+)$/.exec(a);
+      if (!m) throw new Error(`Unexpected sfip-bpf-load hook '${a}' of ${device}`);
+      return { device, direction: m[1] === 'i' ? 'ingress' : 'egress', programId: Number(m[2]) };
+    });
+    if (!/^[01]$/.test(clsact ?? '') || !/^\d+$/.test(foreign ?? '')) {
+      throw new Error(`Unexpected sfip-bpf-load hooks of ${device}: '${groups[i]}'`);
+    }
+    return { device, hasClsact: clsact === '1', attachments, foreignFilters: Number(foreign) };
+  });
+}
+
 export interface WantedAttachment {
   readonly device: string;
   readonly direction: TcDirection;
