@@ -141,7 +141,7 @@ const MEASURES: readonly Measure[] = [
       !p.fill
         ? skippedText(p.skipped?.fill)
         : p.workersFill
-          ? `${fillGoalCell(p.workersFill)} with ${p.workersFill.apiWorkers ?? '?'} API workers (the default); 0 workers: ${fillGoalCell(p.fill)}`
+          ? `${fillGoalCell(p.workersFill)} with ${p.workersFill.apiWorkers ?? '?'} API workers (the default)${p.workersFillFresh ? `, warm (fresh workers: ${fillGoalCell(p.workersFillFresh)})` : ''}; 0 workers: ${fillGoalCell(p.fill)}`
           : `${fillGoalCell(p.fill)} with 0 API workers (run before the workers' fill was measured)`,
   },
   {

@@ -67,7 +67,10 @@ function fillCell(p: ControlPoint): string {
   const zero = `one a request: ${rate(p.fill)}${bulk}`;
   // The default configuration first: the API in its workers, as `sfip serve` runs without --api-workers.
   if (!p.workersFill) return zero;
-  return `**${p.workersFill.apiWorkers ?? '?'} API workers (the default), one a request: ${rate(p.workersFill)}**; 0 workers (API in the agent's process), ${zero}`;
+  const fresh = p.workersFillFresh
+    ? ` (warm; on fresh workers just before: ${rate(p.workersFillFresh)})`
+    : '';
+  return `**${p.workersFill.apiWorkers ?? '?'} API workers (the default), one a request: ${rate(p.workersFill)}**${fresh}; 0 workers (API in the agent's process), ${zero}`;
 }
 
 /** The daemon's CPU per floating IP filled: its primary's and its API workers' together, and the workers' part. */

@@ -87,6 +87,12 @@ describe('npm run bench --only scale,port-forwarding (smoke profile)', { timeout
       assert.equal(p.bulkFill.bulkSize, 100);
       assert.equal(p.bulkFill.active, undefined, `${where}: the bulk fill finished within its budget`);
       assert.ok(p.bulkFill.ms > 0);
+      // With the default API workers, twice: on fresh workers, then warm (the goal's figure).
+      for (const f of [p.workersFillFresh, p.workersFill]) {
+        assert.equal(f?.count, 50, `${where}: both workers' fills ran`);
+        assert.ok(f.apiWorkers !== undefined && f.apiWorkers > 0);
+        assert.equal(f.active, undefined, `${where}: the workers' fill finished within its budget`);
+      }
       const churn = p.churn!;
       assert.equal(churn.refused, 0, 'the API refused no churn change');
       assert.equal(churn.changes, churn.targetPerSecond * churn.seconds);
