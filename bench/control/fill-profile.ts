@@ -9,8 +9,10 @@
  * `--root DIR` runs the daemon from another tree's build (DIR/dist, DIR/node_modules), to compare two builds.
  * `--repeat N` runs the fills N times through the same daemon (the template's subnets hold a few fills more than
  * the two it is sized for). `--api-workers default|N`: the daemon's API workers, 0 unless given; `default` is what `sfip serve` runs (one per
- * core). The daemon's CPU is then its primary's plus its workers', each also shown apart; with --prof-dir each
- * process writes its own profile (Node's names, CPU.….PID….cpuprofile; the primary's PID is printed).
+ * core). The daemon's CPU is then its primary's plus its workers', each also shown apart (and per floating IP);
+ * with --prof-dir each process writes its own profile (Node's names, CPU.….PID….cpuprofile; the primary's and the
+ * workers' PIDs are printed). A profile spans its process's whole life, start and converge included, and the first
+ * fill runs mostly unoptimised code (each worker warms its own JIT on half the requests): compare repeats, not one.
  */
 import { mkdtempSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -94,7 +96,8 @@ try {
   );
   const convergeMs = await server.whenReady(url, 1_200_000);
   console.log(
-    `converged in ${(convergeMs / 1000).toFixed(1)} s (load ${load()}), primary PID ${server.child.pid}`,
+    `converged in ${(convergeMs / 1000).toFixed(1)} s (load ${load()}), primary PID ${server.child.pid}` +
+      (apiWorkers === 0 ? '' : `, API worker PIDs ${server.workerPids().join(' ')}`),
   );
   await new Promise((r) => setTimeout(r, 10_000));
   const networks = ids.routers.map((r) => r.internalNetworkId);
@@ -112,10 +115,13 @@ try {
     const active = result.active ?? result.count;
     const primary = c1.daemon - c0.daemon;
     const workers = c1.workers - c0.workers;
+    // Per floating IP as well: the figure to compare across fills of other sizes, and with and without workers.
+    const perIp = (seconds: number) => `${((seconds * 1000) / Math.max(active, 1)).toFixed(2)} ms/IP`;
     const daemonCpu =
       apiWorkers === 0
-        ? `daemon CPU ${primary.toFixed(1)} s`
-        : `daemon CPU ${(primary + workers).toFixed(1)} s (primary ${primary.toFixed(1)} s, workers ${workers.toFixed(1)} s)`;
+        ? `daemon CPU ${primary.toFixed(1)} s (${perIp(primary)})`
+        : `daemon CPU ${(primary + workers).toFixed(1)} s (${perIp(primary + workers)}; primary ${primary.toFixed(1)} s, ` +
+          `${perIp(primary)}, workers ${workers.toFixed(1)} s, ${perIp(workers)})`;
     console.log(
       `${backend} ${shape.routers} × ${shape.perRouter} ${method}${method === 'bulk' ? ` of ${bulkSize}` : ''}, ` +
         `${apiWorkersLabel(apiWorkers)}: ` +

@@ -180,9 +180,7 @@ export class ServerProcess {
     let serverPrograms = 0;
     let channels = 0;
     const channelsBy: Record<string, number> = {};
-    for (const child of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
-      .split(' ')
-      .filter(Boolean)) {
+    for (const child of this.childPids()) {
       try {
         const t = ticks(child);
         running += t.own + t.reaped;
@@ -203,6 +201,25 @@ export class ServerProcess {
       }
     }
     return { daemon: own, children: reaped, running, workers, server, serverPrograms, channels, channelsBy };
+  }
+
+  /**
+   * The API workers' PIDs (`--api-workers`), to match each one's `--cpu-prof` profile (named by PID) and /proc
+   * figures to it.
+   */
+  workerPids(): number[] {
+    return this.childPids().filter((child) => {
+      try {
+        return readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('api-worker-main');
+      } catch {
+        return false; // exited meanwhile
+      }
+    });
+  }
+
+  private childPids(): number[] {
+    const pid = this.child.pid!;
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
   }
 
   async stop(): Promise<void> {
