@@ -32,6 +32,8 @@ export interface ChurnResult {
    * tells a tail spread over the run from one gathered in a few seconds (a periodic resync, a collection).
    */
   readonly slowPerSecond?: readonly number[];
+  /** When the first change was sent (epoch ms): lines up slowPerSecond with the daemon's own logs and probes. */
+  readonly startedAt?: number;
 }
 
 const CHANGE_METRIC = 'sfip_floating_ip_change_seconds';
@@ -68,6 +70,7 @@ export async function churnThroughApi(o: {
   let refused = 0;
   let inFlight = 0;
   const started = performance.now();
+  const startedAt = Date.now();
   // A daemon that cannot keep up would stretch the run without bound (60,000 changes at 300/s take 200 s):
   // sending stops at 1.5 × the duration, and the achieved rate tells.
   const cutoff = started + o.seconds * 1000 * SEND_SLACK;
@@ -148,6 +151,7 @@ export async function churnThroughApi(o: {
       .map(([le, n], i) => [le * 1000, n - (buckets[i - 1]?.[1] ?? 0)] as const)
       .filter(([, n]) => n > 0),
     slowPerSecond,
+    startedAt,
   };
 }
 

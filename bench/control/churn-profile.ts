@@ -38,6 +38,8 @@ const { values } = parseArgs({
     /** Run the daemon of another built tree (e.g. main, to compare on the same machine state); ends with /. */
     root: { type: 'string' },
     'resync-interval': { type: 'string', default: '1m' },
+    /** FILE: the daemon writes its event-loop delay and collections there once a second (loop-probe.mjs). */
+    'loop-probe': { type: 'string' },
   },
 });
 const fips = Number(values.fips);
@@ -108,6 +110,11 @@ try {
   const prof = values['prof-dir']
     ? ['--cpu-prof', `--cpu-prof-dir=${values['prof-dir']}`, '--cpu-prof-name=churn.cpuprofile']
     : [];
+  if (values['loop-probe']) {
+    // The daemon inherits this process's environment: the probe finds its file there.
+    process.env.SFIP_LOOP_PROBE_FILE = values['loop-probe'];
+    prof.push('--import', new URL('./loop-probe.mjs', import.meta.url).href);
+  }
   server = new ServerProcess(stateDir, port, prof, values.root, [
     '--resync-interval',
     values['resync-interval'],
