@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ApiClient } from '../../src/client/api-client.js';
+import { ApiClient, type Transport } from '../../src/client/api-client.js';
 import { resolveToken } from '../../src/client/token-source.js';
 
 /** What a churn run measured; latencies are histogram bucket bounds (≤), from the daemon's own metric. */
@@ -39,7 +39,8 @@ export interface ChurnResult {
 const CHANGE_METRIC = 'sfip_floating_ip_change_seconds';
 /** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in these ticks. */
 const TICKS_PER_SECOND = 100;
-const MAX_IN_FLIGHT = 64;
+/** Changes sent and not answered yet, at most (a kept-alive transport needs as many sockets). */
+export const MAX_IN_FLIGHT = 64;
 /** Issue 15's goal for the churn's p99: slowPerSecond counts the changes above it. */
 const GOAL_SECONDS = 0.2;
 /** Sending stops this many times the run's duration after it started. */
@@ -59,8 +60,13 @@ export async function churnThroughApi(o: {
   readonly fips: readonly { readonly id: string; readonly portId: string }[];
   readonly perSecond: number;
   readonly seconds: number;
+  /**
+   * How the changes are sent; fetch by default. On the 2-core bench machine the client's CPU is the daemon's loss:
+   * with fetch it took 0.5-0.85 of a core at 1,000 changes a second (bench/control/http-transport.ts).
+   */
+  readonly transport?: Transport;
 }): Promise<ChurnResult> {
-  const api = new ApiClient(o.url);
+  const api = new ApiClient(o.url, undefined, o.transport);
   const before = await changeHistogram(o.url);
   const cpuBefore = cpuTicks(o.serverPid);
   const associated = new Map(o.fips.map((f) => [f.id, true]));
