@@ -32,6 +32,11 @@ export interface ChurnResult {
    * tells a tail spread over the run from one gathered in a few seconds (a periodic resync, a collection).
    */
   readonly slowPerSecond?: readonly number[];
+  /**
+   * Per second of the run, the changes observed applied (fast or slow): a dip below the rate sent is the daemon
+   * falling behind (the backlog that the slow changes of the next seconds wait in).
+   */
+  readonly appliedPerSecond?: readonly number[];
   /** When the first change was sent (epoch ms): lines up slowPerSecond with the daemon's own logs and probes. */
   readonly startedAt?: number;
 }
@@ -82,6 +87,7 @@ export async function churnThroughApi(o: {
   const cutoff = started + o.seconds * 1000 * SEND_SLACK;
   const cut = () => performance.now() > cutoff;
   const slowPerSecond: number[] = [];
+  const appliedPerSecond: number[] = [];
   let sampling = true;
   const sampler = (async () => {
     let last = before;
@@ -89,6 +95,7 @@ export async function churnThroughApi(o: {
       await new Promise((r) => setTimeout(r, 1000));
       const next = await changeHistogram(o.url).catch(() => last);
       slowPerSecond.push(slowerThan(next, GOAL_SECONDS) - slowerThan(last, GOAL_SECONDS));
+      appliedPerSecond.push(next.count - last.count);
       last = next;
     }
   })();
@@ -157,6 +164,7 @@ export async function churnThroughApi(o: {
       .map(([le, n], i) => [le * 1000, n - (buckets[i - 1]?.[1] ?? 0)] as const)
       .filter(([, n]) => n > 0),
     slowPerSecond,
+    appliedPerSecond,
     startedAt,
   };
 }
