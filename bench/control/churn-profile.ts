@@ -48,6 +48,8 @@ const { values } = parseArgs({
      * node:http, http-transport.ts): the client's CPU on the 2-core machine is the daemon's loss.
      */
     transport: { type: 'string', default: 'fetch' },
+    /** Flags for the daemon's node, space-separated (e.g. V8's --always-sparkplug), to try them on a churn. */
+    'daemon-node-args': { type: 'string' },
   },
 });
 if (values.transport !== 'fetch' && values.transport !== 'http')
@@ -120,6 +122,7 @@ try {
   const prof = values['prof-dir']
     ? ['--cpu-prof', `--cpu-prof-dir=${values['prof-dir']}`, '--cpu-prof-name=churn.cpuprofile']
     : [];
+  prof.push(...(values['daemon-node-args']?.split(' ').filter(Boolean) ?? []));
   if (values['loop-probe']) {
     // The daemon inherits this process's environment: the probe finds its file there.
     process.env.SFIP_LOOP_PROBE_FILE = values['loop-probe'];
