@@ -75,13 +75,6 @@ export function retryDelayMs(attempt: number, first = 1_000): number {
   return Math.min(RETRY_MAX_MS, first * 2 ** Math.max(0, attempt - 1));
 }
 
-/**
- * After the first passes, the wait between two routers' starts of the processes their deltas go through (see
- * warmDeltaProcesses): each spawn holds the event loop until the child execs (about 2 ms, more on a loaded
- * machine), and each child takes a core for a while as it starts.
- */
-const WARM_STEP_MS = 20;
-
 /** Delta passes at once (see drain). */
 const DELTA_CONCURRENCY = 16;
 
@@ -222,24 +215,6 @@ export class Agent extends EventEmitter {
     await firstPassesEnded;
     // In the background: it scans every namespace of the host, which must not delay readiness.
     void this.prune();
-    void this.warmDeltaProcesses();
-  }
-
-  /**
-   * Starts each programmed router's delta processes (nftables: its namespace's nft channel) one router every
-   * WARM_STEP_MS, once the first passes have ended, instead of at the router's first delta. A churn that began
-   * right after converging 100 routers started 100 processes in its first second: 0.2 s of its event loop went to
-   * the spawns (CPU profile), and the processes' own starts took the cores from the daemon. Not during the first
-   * passes: that would add as many process starts to the converge.
-   */
-  private async warmDeltaProcesses(): Promise<void> {
-    for (const reconciler of this.reconcilers.values()) {
-      if (this.stopped) return;
-      const { programmed, role } = reconciler;
-      if (!programmed || !role) continue;
-      this.routerDataplaneFor(programmed.backend, role).warmForDeltas(programmed);
-      await new Promise((resolve) => setTimeout(resolve, WARM_STEP_MS));
-    }
   }
 
   /**

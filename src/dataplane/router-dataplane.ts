@@ -202,16 +202,6 @@ export class RouterDataplane<State extends BackendState = BackendState> {
     if (this.chores.warmChannels && !this.backend.withoutKernel) this.channels?.warm(desired.namespace);
   }
 
-  /**
-   * Starts the processes that the router's deltas go through (its namespace's ip channel, and the backend's own: see
-   * Dataplane.warm) if they are not running, when the agent asks for that (see warmChannels). Never fails.
-   */
-  warmForDeltas(target: RouterTarget): void {
-    if (!this.chores.warmChannels || this.backend.withoutKernel) return;
-    this.channels?.warm(target.namespace);
-    this.backend.warm?.(target);
-  }
-
   /** Applies a delta plan (see planDelta), then the chores, and brings the record forward. */
   async applyDelta(plan: Plan, structure: DesiredRouter, change: MappingChange): Promise<number> {
     const record = this.records.get(structure.routerId);

@@ -220,12 +220,6 @@ export interface Dataplane<State extends BackendState = BackendState> {
    */
   readonly qosRefusal?: string;
   /**
-   * Starts ahead of need the long-lived process this backend's deltas on the router go through (nftables: the
-   * namespace's nft channel), so that the router's first delta does not start it. Never fails. Absent: nothing
-   * to start.
-   */
-  warm?(target: RouterTarget): void;
-  /**
    * True for a dataplane that programs no kernel (the fake): the agent's kernel chores around an apply
    * (conntrack cleanup, gratuitous ARP) do not apply to its routers, whose namespaces need not exist.
    */

@@ -82,22 +82,6 @@ for (const variant of variants) {
       }
     });
 
-    it('warms the nft channel when asked: the first transaction starts nothing', async () => {
-      const fresh = new NetnsChannels(variant.spec);
-      try {
-        fresh.warm(ns, 'nft');
-        fresh.warm(ns, 'nft');
-        fresh.warm(ns);
-        await fresh.nft(ns, 'add table ip twarm\n');
-        await fresh.ip(ns, route('replace', '198.51.100.249'));
-        assert.equal(fresh.starts(ns), 2, 'one nft and one ip process, both started by the warm-up');
-        await fresh.nft(ns, 'delete table ip twarm\n');
-        await fresh.ip(ns, route('del', '198.51.100.249'));
-      } finally {
-        fresh.close();
-      }
-    });
-
     it('carries many nft transactions and route changes through one process each', async () => {
       for (let i = 1; i <= 20; i++) {
         await channels.nft(ns, `add element ip tchan m { 198.51.100.${i} : 10.0.0.${i} }\n`);

@@ -225,41 +225,7 @@ describe('RouterDataplane: warming the namespace channel', () => {
     const channels = new WarmLog();
     const layer = new RouterDataplane(new KernelLike(), { garp: null, conntrackCleanup: false, channels });
     await layer.reconcile(router([map('203.0.113.10', '10.0.0.10')]));
-    layer.warmForDeltas(router([]));
     assert.deepEqual(channels.warmed, []);
-  });
-
-  it("starts what a router's deltas go through when asked: the ip channel and the backend's own", async () => {
-    const channels = new WarmLog();
-    const backendWarmed: (string | null)[] = [];
-    class WithProcess extends KernelLike {
-      warm(target: { readonly namespace: string | null }): void {
-        backendWarmed.push(target.namespace);
-      }
-    }
-    const asked = new RouterDataplane(new WithProcess(), {
-      garp: null,
-      conntrackCleanup: false,
-      channels,
-      warmChannels: true,
-    });
-    asked.warmForDeltas(router([]));
-    assert.deepEqual(channels.warmed, ['qrouter-1']);
-    assert.deepEqual(backendWarmed, ['qrouter-1']);
-    const notAsked = new RouterDataplane(new WithProcess(), {
-      garp: null,
-      conntrackCleanup: false,
-      channels,
-    });
-    notAsked.warmForDeltas(router([]));
-    const kernelless = new RouterDataplane(new FakeDataplane(), {
-      garp: null,
-      conntrackCleanup: false,
-      channels,
-      warmChannels: true,
-    });
-    kernelless.warmForDeltas(router([]));
-    assert.deepEqual([channels.warmed, backendWarmed], [['qrouter-1'], ['qrouter-1']], 'nothing more');
   });
 });
 

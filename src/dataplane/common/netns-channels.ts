@@ -89,16 +89,12 @@ export class NetnsChannels {
   }
 
   /**
-   * Starts the namespace's ip channel (or its nft channel) ahead of need (a marker alone, no command), so that the
-   * first change that uses it neither waits for a process to start nor, before it has settled, lacks its
-   * /proc/<pid>/net (see procNet). A running channel is left as it is. Never fails: a later request reports what
-   * is wrong.
+   * Starts the namespace's ip channel ahead of need (a marker alone, no command), so that the first change that
+   * uses it neither waits for a process to start nor, before it has settled, lacks its /proc/<pid>/net (see
+   * procNet). A running channel is left as it is. Never fails: a later request reports what is wrong.
    */
-  warm(namespace: string | null, tool: 'ip' | 'nft' = 'ip'): void {
-    const channel =
-      tool === 'ip'
-        ? this.channel('ip', IP_CHANNEL, namespace)
-        : this.channel('nft', this.nftSpec, namespace);
+  warm(namespace: string | null): void {
+    const channel = this.channel('ip', IP_CHANNEL, namespace);
     if (!channel.alive) channel.request('').catch(() => undefined);
   }
 

@@ -92,11 +92,6 @@ export class NftablesDataplane implements Dataplane {
   /** The compiled element loader for first applies (element-load.ts); the same conditions. */
   private readonly elementLoad: string | null;
 
-  /** Deltas go through the namespace's nft channel (see apply): started here ahead of the first one. */
-  warm(target: RouterTarget): void {
-    this.channels?.warm(target.namespace, 'nft');
-  }
-
   constructor(
     private readonly run: Runner = defaultRun,
     private readonly options: NftOptions = DEFAULT_NFT_OPTIONS,
