@@ -1,4 +1,4 @@
-import { ApiClient, ApiError } from '../../src/client/api-client.js';
+import { ApiClient, ApiError, type Transport } from '../../src/client/api-client.js';
 import { resolveToken } from '../../src/client/token-source.js';
 import { notActive } from '../fip-statuses.js';
 import { quantile } from '../stats.js';
@@ -271,7 +271,7 @@ export async function churnAssociations(
   url: string,
   serverPid: number,
   excluded: string,
-  churn: { readonly perSecond: number; readonly seconds: number },
+  churn: { readonly perSecond: number; readonly seconds: number; readonly transport?: Transport },
 ): Promise<ChurnResult> {
   const page = await api.get<{
     floatingips: { id: string; port_id: string | null; floating_ip_address: string }[];

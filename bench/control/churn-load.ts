@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ApiClient } from '../../src/client/api-client.js';
+import { ApiClient, type Transport } from '../../src/client/api-client.js';
 import { resolveToken } from '../../src/client/token-source.js';
 
 /** What a churn run measured; latencies are histogram bucket bounds (≤), from the daemon's own metric. */
@@ -32,12 +32,20 @@ export interface ChurnResult {
    * tells a tail spread over the run from one gathered in a few seconds (a periodic resync, a collection).
    */
   readonly slowPerSecond?: readonly number[];
+  /**
+   * Per second of the run, the changes observed applied (fast or slow): a dip below the rate sent is the daemon
+   * falling behind (the backlog that the slow changes of the next seconds wait in).
+   */
+  readonly appliedPerSecond?: readonly number[];
+  /** When the first change was sent (epoch ms): lines up slowPerSecond with the daemon's own logs and probes. */
+  readonly startedAt?: number;
 }
 
 const CHANGE_METRIC = 'sfip_floating_ip_change_seconds';
 /** Linux's USER_HZ: /proc/<pid>/stat counts CPU time in these ticks. */
 const TICKS_PER_SECOND = 100;
-const MAX_IN_FLIGHT = 64;
+/** Changes sent and not answered yet, at most (a kept-alive transport needs as many sockets). */
+export const MAX_IN_FLIGHT = 64;
 /** Issue 15's goal for the churn's p99: slowPerSecond counts the changes above it. */
 const GOAL_SECONDS = 0.2;
 /** Sending stops this many times the run's duration after it started. */
@@ -57,8 +65,13 @@ export async function churnThroughApi(o: {
   readonly fips: readonly { readonly id: string; readonly portId: string }[];
   readonly perSecond: number;
   readonly seconds: number;
+  /**
+   * How the changes are sent; fetch by default. On the 2-core bench machine the client's CPU is the daemon's loss:
+   * with fetch it took 0.5-0.85 of a core at 1,000 changes a second (bench/control/http-transport.ts).
+   */
+  readonly transport?: Transport;
 }): Promise<ChurnResult> {
-  const api = new ApiClient(o.url);
+  const api = new ApiClient(o.url, undefined, o.transport);
   const before = await changeHistogram(o.url);
   const cpuBefore = cpuTicks(o.serverPid);
   const associated = new Map(o.fips.map((f) => [f.id, true]));
@@ -68,11 +81,13 @@ export async function churnThroughApi(o: {
   let refused = 0;
   let inFlight = 0;
   const started = performance.now();
+  const startedAt = Date.now();
   // A daemon that cannot keep up would stretch the run without bound (60,000 changes at 300/s take 200 s):
   // sending stops at 1.5 × the duration, and the achieved rate tells.
   const cutoff = started + o.seconds * 1000 * SEND_SLACK;
   const cut = () => performance.now() > cutoff;
   const slowPerSecond: number[] = [];
+  const appliedPerSecond: number[] = [];
   let sampling = true;
   const sampler = (async () => {
     let last = before;
@@ -80,6 +95,7 @@ export async function churnThroughApi(o: {
       await new Promise((r) => setTimeout(r, 1000));
       const next = await changeHistogram(o.url).catch(() => last);
       slowPerSecond.push(slowerThan(next, GOAL_SECONDS) - slowerThan(last, GOAL_SECONDS));
+      appliedPerSecond.push(next.count - last.count);
       last = next;
     }
   })();
@@ -148,6 +164,8 @@ export async function churnThroughApi(o: {
       .map(([le, n], i) => [le * 1000, n - (buckets[i - 1]?.[1] ?? 0)] as const)
       .filter(([, n]) => n > 0),
     slowPerSecond,
+    appliedPerSecond,
+    startedAt,
   };
 }
 

@@ -2,7 +2,8 @@
  * Churn and scrape of one lab router holding N floating IPs, or of R routers holding N each (`--routers R`, as in
  * converge-profile.ts), optionally with the daemon's CPU profile: where a change and a scrape spend their time. Faster than the scale suite (no samples, fill or restart), for one row.
  * `node --import tsx bench/control/churn-profile.ts --fips 100000 --backend nftables --per-second 1000
- * --seconds 60 [--prof-dir DIR] [--from-state DIR | --save-state DIR] [--resync-interval 1m]` (after `npm run build`).
+ * --seconds 60 [--prof-dir DIR] [--from-state DIR | --save-state DIR] [--resync-interval 1m] [--transport http]
+ * [--loop-probe FILE]` (after `npm run build`).
  * --resync-interval: the daemon's periodic resync (the scale suite's 1m by default); a longer one keeps it out of
  * the churn, to tell its share of the tail from the deltas' own. Prints the
  * converge time, the scrape figures, the churn figures and the CPU of the daemon and of its children.
@@ -16,6 +17,8 @@ import { run } from '../../src/exec/run.js';
 import { quantile } from '../stats.js';
 import type { BackendName } from '../../src/model/index.js';
 import { churnAssociations, scrapeDuringShows } from './api-measures.js';
+import { MAX_IN_FLIGHT } from './churn-load.js';
+import { httpTransport } from './http-transport.js';
 import { ServerProcess } from './processes.js';
 import { profileTopology, stateRouters } from './profile-topology.js';
 import { PIN_ROOT } from '../../src/dataplane/ebpf/layout.js';
@@ -38,8 +41,19 @@ const { values } = parseArgs({
     /** Run the daemon of another built tree (e.g. main, to compare on the same machine state); ends with /. */
     root: { type: 'string' },
     'resync-interval': { type: 'string', default: '1m' },
+    /** FILE: the daemon writes its event-loop delay and collections there once a second (loop-probe.mjs). */
+    'loop-probe': { type: 'string' },
+    /**
+     * How the churn's changes are sent: fetch (the default, as every earlier row was measured) or http (kept-alive
+     * node:http, http-transport.ts): the client's CPU on the 2-core machine is the daemon's loss.
+     */
+    transport: { type: 'string', default: 'fetch' },
+    /** Flags for the daemon's node, space-separated (e.g. V8's --always-sparkplug), to try them on a churn. */
+    'daemon-node-args': { type: 'string' },
   },
 });
+if (values.transport !== 'fetch' && values.transport !== 'http')
+  throw new Error(`--transport ${values.transport}: expected fetch or http`);
 const fips = Number(values.fips);
 const port = Number(values.port);
 const t = profileTopology(
@@ -108,6 +122,12 @@ try {
   const prof = values['prof-dir']
     ? ['--cpu-prof', `--cpu-prof-dir=${values['prof-dir']}`, '--cpu-prof-name=churn.cpuprofile']
     : [];
+  prof.push(...(values['daemon-node-args']?.split(' ').filter(Boolean) ?? []));
+  if (values['loop-probe']) {
+    // The daemon inherits this process's environment: the probe finds its file there.
+    process.env.SFIP_LOOP_PROBE_FILE = values['loop-probe'];
+    prof.push('--import', new URL('./loop-probe.mjs', import.meta.url).href);
+  }
   server = new ServerProcess(stateDir, port, prof, values.root, [
     '--resync-interval',
     values['resync-interval'],
@@ -139,6 +159,7 @@ try {
   const churn = await churnAssociations(api, url, server.child.pid!, '', {
     perSecond: Number(values['per-second']),
     seconds: Number(values.seconds),
+    ...(values.transport === 'http' && { transport: httpTransport(MAX_IN_FLIGHT) }),
   });
   const c1 = server.cpuSeconds();
   const n1 = await namespaceCpu();

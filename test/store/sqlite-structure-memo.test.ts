@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import {
   addRouterInterface,
   createFloatingIp,
@@ -58,7 +59,7 @@ describe('SQLite store: answers kept while routers, ports, subnets and networks 
       await other.close();
       await c.store.close();
     };
-    return { c, other, router: router.id, subnetPorts, reads: () => reads, close };
+    return { c, other, router: router.id, subnetPorts, reads: () => reads, close, path };
   }
 
   it("keeps answers for a project's own writes too: its quota-counting transaction passes them on", async () => {
@@ -98,6 +99,32 @@ describe('SQLite store: answers kept while routers, ports, subnets and networks 
         assert.equal(t.reads(), before + 1);
       }
     } finally {
+      await t.close();
+    }
+  });
+
+  it("checks the feed once per transaction: another process's port write during one shows in the next", async () => {
+    const t = await twoProcesses();
+    const raw = new Database(t.path);
+    try {
+      await t.c.store.read(t.subnetPorts);
+      const during = await t.c.store.read((v) => {
+        const before = t.subnetPorts(v);
+        // Another connection commits a port write while this read is open: the read's snapshot does not show it,
+        // so the memo may keep answering for the rest of this transaction without a second look at the feed.
+        raw
+          .prepare(
+            "INSERT INTO changes (kind, id, op, at) VALUES ('port', 'written-meanwhile', 'put', 'now')",
+          )
+          .run();
+        return [before, t.subnetPorts(v)];
+      });
+      assert.deepEqual(during[0], during[1]);
+      assert.equal(t.reads(), 1, 'one transaction, one answer');
+      await t.c.store.read(t.subnetPorts);
+      assert.equal(t.reads(), 2, 'the next transaction saw the port write on the feed and read again');
+    } finally {
+      raw.close();
       await t.close();
     }
   });

@@ -104,10 +104,11 @@ export class SqliteStore implements Store {
     }
     const db = this.db;
     this.structureMemo = new StructureMemo(db, CHANGE_RETENTION);
-    this.runBatch = db.transaction((body: () => void) => body());
+    // Each transaction checks the memo against the feed once at most (StructureMemo.within).
+    this.runBatch = db.transaction((body: () => void) => this.structureMemo.within(body));
     this.runSavepoint = db.transaction((body: () => unknown) => body());
     const view = this.view();
-    this.runRead = db.transaction((fn: (view: View) => unknown) => fn(view));
+    this.runRead = db.transaction((fn: (view: View) => unknown) => this.structureMemo.within(() => fn(view)));
     this.stmt = {
       // Documents are read as text alone (plucked): no row object per document. On a copy of a 100,000-floating-IP
       // store, CPU of listing the floating IPs 440-490 -> 350-430 ms, of a subnet's 100,000 ports 480-580 -> 370-410

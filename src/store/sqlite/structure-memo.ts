@@ -26,6 +26,14 @@ export class StructureMemo {
   private through: number | undefined;
   /** One of the kinds was written in the group commit in progress: not committed, it may yet roll back. */
   private structureWritten = false;
+  /**
+   * Inside a transaction (see within) whose first ask has checked the feed: the entries hold for the rest of it.
+   * A transaction's reads see one snapshot, so no other process's write can show up in it after that check; this
+   * process's own writes in it are floating IPs and the like (a write of one of the kinds sets structureWritten,
+   * and every ask after it reads). The check was two statements, about 17 µs, and a delta asks twice.
+   */
+  private checkedInTransaction = false;
+  private inTransaction = false;
   private readonly latest: Database.Statement<[], number>;
   private readonly structureChange: Database.Statement<[number, number], number>;
 
@@ -45,6 +53,31 @@ export class StructureMemo {
   /** The answer for this key, from the memo when it still holds, else from `read` (kept for the next call). */
   get<T>(key: string, read: () => T): T {
     if (this.structureWritten) return read();
+    if (!this.checkedInTransaction) this.check();
+    if (this.entries.has(key)) return this.entries.get(key) as T;
+    const answer = read();
+    if (this.entries.size >= MAX_ENTRIES) this.entries.clear();
+    this.entries.set(key, answer);
+    return answer;
+  }
+
+  /**
+   * Runs `body`, one SQLite transaction (a read, or a group commit: the caller opens it), checking the feed at
+   * most once in it (see checkedInTransaction). Not for savepoints: they run inside a group commit's transaction.
+   */
+  within<T>(body: () => T): T {
+    this.inTransaction = true;
+    this.checkedInTransaction = false;
+    try {
+      return body();
+    } finally {
+      this.inTransaction = false;
+      this.checkedInTransaction = false;
+    }
+  }
+
+  /** Empties the entries unless the feed shows they still hold, and notes the position it checked. */
+  private check(): void {
     const latest = this.latest.get() ?? 0;
     const through = this.through;
     if (
@@ -55,11 +88,7 @@ export class StructureMemo {
     )
       this.entries.clear();
     this.through = latest;
-    if (this.entries.has(key)) return this.entries.get(key) as T;
-    const answer = read();
-    if (this.entries.size >= MAX_ENTRIES) this.entries.clear();
-    this.entries.set(key, answer);
-    return answer;
+    this.checkedInTransaction = this.inTransaction;
   }
 
   /** A write of `kind` in the group commit in progress. */
@@ -76,5 +105,6 @@ export class StructureMemo {
   private reset(): void {
     this.entries.clear();
     this.through = undefined;
+    this.checkedInTransaction = false;
   }
 }
