@@ -44,10 +44,11 @@ const { values } = parseArgs({
     /** FILE: the daemon writes its event-loop delay and collections there once a second (loop-probe.mjs). */
     'loop-probe': { type: 'string' },
     /**
-     * How the churn's changes are sent: fetch (the default, as every earlier row was measured) or http (kept-alive
-     * node:http, http-transport.ts): the client's CPU on the 2-core machine is the daemon's loss.
+     * How the churn's changes are sent: http (the default since 2026-12-06, as the scale suite's churn and the
+     * fills: kept-alive node:http, http-transport.ts) or fetch (as rows before it were measured): the client's CPU on
+     * the 2-core machine is the daemon's loss.
      */
-    transport: { type: 'string', default: 'fetch' },
+    transport: { type: 'string', default: 'http' },
     /** Flags for the daemon's node, space-separated (e.g. V8's --always-sparkplug), to try them on a churn. */
     'daemon-node-args': { type: 'string' },
   },
