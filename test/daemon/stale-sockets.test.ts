@@ -1,15 +1,18 @@
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { removeStaleSockets } from '../../src/daemon/stale-sockets.js';
+import { execFileSyncProgram } from '../../src/exec/spawn.js';
 
 /** A pid that belonged to a process that has exited (and, on a quiet machine, was not reused since). */
 function deadPid(): number {
-  const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
-  return Number(child.stdout.toString());
+  return Number(
+    execFileSyncProgram(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
+      encoding: 'utf8',
+    }),
+  );
 }
 
 test("a killed primary's sockets are removed; live processes' and other files are kept", () => {
