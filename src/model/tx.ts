@@ -39,9 +39,10 @@ export interface View {
    */
   readonly devicesWithPort?: (key: string, portKey: string) => string[];
   /**
-   * `read`'s answer, kept by the store across reads and transactions while no router, port, subnet or network is
-   * written (SQLite: StructureMemo), for answers that depend on those kinds alone and are asked on every
-   * association or delta (routerFor, a router's structure and trusted interfaces). `key` names the question,
+   * `read`'s answer, kept by the store across reads and transactions while no router, router's port (owner
+   * network:*, before or after the write), subnet or network is written (SQLite: StructureMemo), for answers that
+   * depend on those alone and are asked on every association or delta (routerFor, a router's structure and
+   * trusted interfaces). A VM's port must not change such an answer: a fill writes one per floating IP. `key` names the question,
    * arguments included. The answer is shared by every caller that asks: never change it. Optional: without it,
    * callers read each time.
    */

@@ -1,8 +1,9 @@
 /**
- * The SQLite store keeps answers that depend on routers, ports, subnets and networks alone (View.structural, see
- * StructureMemo) while none of those changes: every change of one, by this process or another one, must show in
- * the next answer, nothing of a write that rolled back may, and the answers that use it (routerFor, a delta's
- * trust check) must follow.
+ * The SQLite store keeps answers that depend on routers, routers' ports, subnets and networks alone
+ * (View.structural, see StructureMemo) while none of those changes: every change of one, by this process or
+ * another one, must show in the next answer, nothing of a write that rolled back may, and the answers that use it
+ * (routerFor, a delta's trust check) must follow. A VM's port is not one of them, unless a write makes it a
+ * router's or a router's port a VM's.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -45,21 +46,33 @@ describe('SQLite store: answers kept while routers, ports, subnets and networks 
         externalGateway: { networkId: c.publicNet, externalFixedIps: [{ ipAddress: '203.0.113.9' }] },
       }),
     );
-    /** The private subnet's port ids, through the memo; `reads` counts the reads behind the answers. */
+    /**
+     * The ids of the private subnet's routers' ports (owner network:*, the kind of answer the memo may keep),
+     * through the memo; `reads` counts the reads behind the answers.
+     */
     let reads = 0;
     const subnetPorts = (v: View) =>
       v.structural!(`ports ${c.privateSubnet}`, () => {
         reads++;
         return v
           .lookup(portsOfSubnetKey(c.privateSubnet))
-          .map((r) => r.id)
+          .map((r) => v.get('port', r.id)!)
+          .filter((p) => p.deviceOwner.startsWith('network:'))
+          .map((p) => p.id)
           .sort();
+      });
+    /** A port on the private subnet, made an interface of the second router (by `store`'s process). */
+    const addInterface = (store: SqliteStore, ipAddress: string) =>
+      store.update((tx) => {
+        const port = createPort(tx, c.ctx, { networkId: c.privateNet, fixedIps: [{ ipAddress }] });
+        addRouterInterface(tx, c.ctx, router.id, { portId: port.id });
+        return port.id;
       });
     const close = async () => {
       await other.close();
       await c.store.close();
     };
-    return { c, other, router: router.id, subnetPorts, reads: () => reads, close, path };
+    return { c, other, router: router.id, subnetPorts, addInterface, reads: () => reads, close, path };
   }
 
   it("keeps answers for a project's own writes too: its quota-counting transaction passes them on", async () => {
@@ -82,10 +95,12 @@ describe('SQLite store: answers kept while routers, ports, subnets and networks 
       await t.c.store.update((tx) => createFloatingIp(tx, t.c.ctx, { floatingNetworkId: t.c.publicNet }));
       assert.deepEqual(await t.c.store.read(t.subnetPorts), first);
       assert.equal(t.reads(), 1, 'kept across floating IP writes');
-      const port = await t.other.update((tx) =>
-        createPort(tx, t.c.ctx, { networkId: t.c.privateNet, fixedIps: [{ ipAddress: '10.0.0.2' }] }),
+      const port = await t.addInterface(t.other, '10.0.0.2');
+      assert.deepEqual(
+        await t.c.store.read(t.subnetPorts),
+        [...first, port].sort(),
+        "a router's port added there",
       );
-      assert.deepEqual(await t.c.store.read(t.subnetPorts), [...first, port.id].sort(), 'a port added there');
       const writes = [
         () => t.other.update((tx) => updateRouter(tx, t.c.ctx, t.router, { name: 'renamed' })),
         () =>
@@ -138,6 +153,7 @@ describe('SQLite store: answers kept while routers, ports, subnets and networks 
           networkId: t.c.privateNet,
           fixedIps: [{ ipAddress: '10.0.0.2' }],
         });
+        addRouterInterface(tx, t.c.ctx, t.router, { portId: port.id });
         assert.deepEqual(t.subnetPorts(tx), [...first, port.id].sort(), 'its own write');
         throw new Error('rolled back');
       });
@@ -168,6 +184,8 @@ describe('SQLite store: answers kept while routers, ports, subnets and networks 
         tx.put('port', {
           ...vm,
           id: 'port-written-by-the-other-process',
+          deviceOwner: 'network:router_interface',
+          deviceId: t.router,
           macAddress: 'fa:16:3e:00:00:99',
           fixedIps: [{ subnetId: t.c.privateSubnet, ipAddress: '10.0.0.2' as IPv4 }],
         });
@@ -176,6 +194,49 @@ describe('SQLite store: answers kept while routers, ports, subnets and networks 
         await t.c.store.read(t.subnetPorts),
         [...first, 'port-written-by-the-other-process'].sort(),
       );
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("keeps answers across VMs' ports, and reads again when a write makes a port a router's or a VM's", async () => {
+    const t = await twoProcesses();
+    try {
+      const first = await t.c.store.read(t.subnetPorts);
+      const vmPort = (ipAddress: string) =>
+        t.other.update((tx) =>
+          createPort(tx, t.c.ctx, { networkId: t.c.privateNet, fixedIps: [{ ipAddress }] }),
+        );
+      // A fill: each floating IP comes with a new VM port, on the subnet, even one naming a router as its device.
+      const vm = await vmPort('10.0.0.2');
+      await t.c.store.update((tx) => tx.put('port', { ...tx.get('port', vm.id)!, deviceId: t.router }));
+      const gone = await vmPort('10.0.0.3');
+      await t.other.update((tx) => tx.delete('port', gone.id));
+      assert.deepEqual(await t.c.store.read(t.subnetPorts), first);
+      assert.equal(t.reads(), 1, "kept across VMs' ports written by either process");
+      const writes = [
+        // A VM's port becomes a router's.
+        () =>
+          t.other.update((tx) =>
+            tx.put('port', { ...tx.get('port', vm.id)!, deviceOwner: 'network:router_interface' }),
+          ),
+        // And back: before the write it was a router's.
+        () =>
+          t.other.update((tx) => tx.put('port', { ...tx.get('port', vm.id)!, deviceOwner: 'compute:nova' })),
+      ];
+      const answers: string[][] = [];
+      for (const write of writes) {
+        const before = t.reads();
+        await write();
+        answers.push(await t.c.store.read(t.subnetPorts));
+        assert.equal(t.reads(), before + 1);
+      }
+      assert.deepEqual(answers, [[...first, vm.id].sort(), first]);
+      // A router's port deleted.
+      const iface = await t.addInterface(t.other, '10.0.0.4');
+      assert.deepEqual(await t.c.store.read(t.subnetPorts), [...first, iface].sort());
+      await t.other.update((tx) => tx.delete('port', iface));
+      assert.deepEqual(await t.c.store.read(t.subnetPorts), first);
     } finally {
       await t.close();
     }

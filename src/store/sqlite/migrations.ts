@@ -62,6 +62,11 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE changes ADD COLUMN status_only INTEGER NOT NULL DEFAULT 0;
   `,
+  // 6: whether a change can alter what the structure memo keeps (structure-memo.ts): a port's write is structural
+  // only when the port is a router's (owner network:*) before or after it. Rows from before may be either: 1.
+  `
+  ALTER TABLE changes ADD COLUMN structural INTEGER NOT NULL DEFAULT 1;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -26,7 +26,7 @@ import { ensurePrivateDatabase } from '../../fs/private-file.js';
 import { SqliteTokenStore } from './sqlite-token-store.js';
 import { WalCheckpointer, type CheckpointOptions } from './wal-checkpointer.js';
 import type { WriteTurns } from './write-turn-client.js';
-import { StructureMemo } from './structure-memo.js';
+import { isStructuralWrite, StructureMemo } from './structure-memo.js';
 import { makeDirectories } from '../../fs/make-directories.js';
 
 /** How many changes the feed keeps. A reader further behind than this re-lists everything. */
@@ -149,7 +149,7 @@ export class SqliteStore implements Store {
         .pluck(),
       dropKey: db.prepare('DELETE FROM index_keys WHERE key = ? AND kind = ? AND id = ?'),
       addKey: db.prepare('INSERT INTO index_keys (key, kind, id, uniq) VALUES (?, ?, ?, ?)'),
-      change: db.prepare('INSERT INTO changes (kind, id, op, at) VALUES (?, ?, ?, ?)'),
+      change: db.prepare('INSERT INTO changes (kind, id, op, at, structural) VALUES (?, ?, ?, ?, ?)'),
       // One statement for a whole status write's feed rows (the ids as a JSON array, in their order): one INSERT per
       // id was 177 ms of CPU in 100,000 statuses, this 62 ms (on a copy of a 100,000-floating-IP store).
       statusChanges: db.prepare<[string, string, string]>(
@@ -392,14 +392,21 @@ export class SqliteStore implements Store {
     return statement;
   }
 
+  /** A port's stored text before a write (isStructuralWrite needs it); other kinds' are not read. */
+  private bodyBefore(kind: string, id: string): string | undefined {
+    return kind === 'port' ? this.stmt.get.get(kind, id) : undefined;
+  }
+
   private tx(onWrite: () => void): Tx {
     const now = () => new Date().toISOString();
     return {
       ...this.view(),
       put: (kind, entity) => {
         onWrite();
-        this.structureMemo.wrote(kind);
-        this.stmt.upsert.run(kind, entity.id, JSON.stringify(entity));
+        const body = JSON.stringify(entity);
+        const structural = isStructuralWrite(kind, this.bodyBefore(kind, entity.id), body);
+        this.structureMemo.wrote(kind, structural);
+        this.stmt.upsert.run(kind, entity.id, body);
         // Only the keys that changed are written: most writes (a status, a name) keep every key, and each
         // index row touches three b-trees. Rewriting all of them made a status write of 100,000 floating IPs
         // take 8 s.
@@ -411,14 +418,15 @@ export class SqliteStore implements Store {
           this.stmt.addKey.run(key.key, kind, entity.id, key.unique ? 1 : 0);
         }
         for (const key of held) this.stmt.dropKey.run(key, kind, entity.id);
-        this.stmt.change.run(kind, entity.id, 'put', now());
+        this.stmt.change.run(kind, entity.id, 'put', now(), structural ? 1 : 0);
       },
       delete: (kind, id) => {
         onWrite();
-        this.structureMemo.wrote(kind);
+        const structural = isStructuralWrite(kind, this.bodyBefore(kind, id), undefined);
+        this.structureMemo.wrote(kind, structural);
         this.stmt.remove.run(kind, id);
         this.stmt.dropKeys.run(kind, id);
-        this.stmt.change.run(kind, id, 'delete', now());
+        this.stmt.change.run(kind, id, 'delete', now(), structural ? 1 : 0);
       },
     };
   }

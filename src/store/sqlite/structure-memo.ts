@@ -3,11 +3,36 @@ import type Database from 'better-sqlite3';
 /** Past this many, the memo starts again empty: a few entries per router and per (network, subnet) asked about. */
 const MAX_ENTRIES = 10_000;
 
-/** The kinds whose writes end every kept answer (see View.structural). */
+/** The kinds whose writes end every kept answer (see View.structural), a port's only when it is structural. */
 const STRUCTURE_KINDS: ReadonlySet<string> = new Set(['router', 'port', 'subnet', 'network']);
 
 /**
- * Answers that depend only on routers, ports, subnets and networks (View.structural: routerFor's search, a
+ * A router's port as JSON.stringify writes it (the model's Port, deviceOwner `network:router_interface`,
+ * `network:router_gateway`, ...). Text that merely contains it elsewhere (a name) only makes a write count as
+ * structural when it need not: never the other way.
+ */
+const ROUTER_OWNED = '"deviceOwner":"network:';
+
+/**
+ * Whether a write (its stored text before and after; undefined: none) can change an answer the memo keeps.
+ * Every kept answer reads routers, subnets, networks and routers' ports only: routerFor's search keeps the ports
+ * whose owner is network:router_interface, and a router's structure and trusted interfaces are read from its
+ * interface ports (model: searchRouter, routerStructure, trustedJoints). A VM's port, neither before nor after the
+ * write a router's, changes none of them, even with another router's id as its device: the owner test drops it.
+ * So filling a cloud, where every floating IP comes with a new port, keeps the memo.
+ */
+export function isStructuralWrite(
+  kind: string,
+  before: string | undefined,
+  after: string | undefined,
+): boolean {
+  if (!STRUCTURE_KINDS.has(kind)) return false;
+  if (kind !== 'port') return true;
+  return !!before?.includes(ROUTER_OWNED) || !!after?.includes(ROUTER_OWNED);
+}
+
+/**
+ * Answers that depend only on routers, routers' ports, subnets and networks (View.structural: routerFor's search, a
  * router's structure and trusted interfaces for the agent's deltas), kept while the change feed shows no write of
  * any of them since they were read. Every write of a resource is a row on the feed, in the same transaction: so an
  * answer read at feed position N still holds at position M when no such row lies in (N, M]. With 100 routers on
@@ -45,7 +70,7 @@ export class StructureMemo {
     this.latest = db.prepare<[], number>("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").pluck();
     this.structureChange = db
       .prepare<[number, number], number>(
-        `SELECT 1 FROM changes WHERE seq > ? AND seq <= ? AND kind IN (${[...STRUCTURE_KINDS].map((k) => `'${k}'`).join(', ')}) LIMIT 1`,
+        `SELECT 1 FROM changes WHERE seq > ? AND seq <= ? AND kind IN (${[...STRUCTURE_KINDS].map((k) => `'${k}'`).join(', ')}) AND structural = 1 LIMIT 1`,
       )
       .pluck();
   }
@@ -91,9 +116,9 @@ export class StructureMemo {
     this.checkedInTransaction = this.inTransaction;
   }
 
-  /** A write of `kind` in the group commit in progress. */
-  wrote(kind: string): void {
-    if (STRUCTURE_KINDS.has(kind)) this.structureWritten = true;
+  /** A write in the group commit in progress; `structural`: isStructuralWrite's answer for it. */
+  wrote(kind: string, structural: boolean): void {
+    if (structural && STRUCTURE_KINDS.has(kind)) this.structureWritten = true;
   }
 
   /** The group commit ended; `clean`: it committed with no update rolled back. */
