@@ -85,6 +85,11 @@ export interface FillResult {
    */
   readonly bulkSize?: number;
   /**
+   * True when the ports existed before the timer started (fillOntoPortsThroughApi): one request per floating IP,
+   * as an operator gives running VMs floating IPs. Absent: each floating IP's port was created in the fill.
+   */
+  readonly ontoExistingPorts?: boolean;
+  /**
    * The daemon's API workers during the fill (`sfip serve --api-workers`); absent: 0, the API in the agent's
    * process (every fill before 2026-12-06).
    */
@@ -127,8 +132,12 @@ class FillSession {
   }
 
   /** Polls every created floating IP by id (100 per request) until ACTIVE, or to the end of the budget. */
-  async untilActive(clients: number, bulkSize?: number): Promise<FillResult> {
-    const shape = { clients, ...(bulkSize !== undefined && { bulkSize }) };
+  async untilActive(clients: number, bulkSize?: number, ontoExistingPorts?: boolean): Promise<FillResult> {
+    const shape = {
+      clients,
+      ...(bulkSize !== undefined && { bulkSize }),
+      ...(ontoExistingPorts && { ontoExistingPorts }),
+    };
     let waiting = this.made;
     while (waiting.length > 0) {
       waiting = await notActive(this.api, waiting);
@@ -263,6 +272,84 @@ export async function bulkFillThroughApi(
   };
   await Promise.all(Array.from({ length: FILL_CLIENTS }, client));
   return s.untilActive(FILL_CLIENTS, bulkSize);
+}
+
+/**
+ * Floating IPs for ports that exist already, as an operator gives running VMs floating IPs (their ports were made when
+ * the VMs booted, by Nova in OpenStack): first `count` ports are created in bulk, dealt over the internal networks
+ * (one per router) and not timed; then 16 clients each POST one floating IP on the next port, one request per
+ * floating IP. Timed as the other fills: first floating IP request to every one ACTIVE, within `budgetMs`.
+ */
+export async function fillOntoPortsThroughApi(
+  url: string,
+  networkIds: readonly string[],
+  externalNetworkId: string,
+  count: number,
+  budgetMs = 600_000,
+): Promise<FillResult> {
+  const portIds = await createPortsInBulk(url, networkIds, count);
+  const s = new FillSession(url, budgetMs);
+  const { api } = s;
+  let next = 0;
+  const client = async () => {
+    while (next < portIds.length && s.inBudget) {
+      const portId = portIds[next++]!;
+      const fipId = await s.createOnce(
+        async () =>
+          (
+            await api.post<{ floatingip: { id: string } }>('/v2.0/floatingips', {
+              floatingip: { floating_network_id: externalNetworkId, port_id: portId },
+            })
+          ).floatingip.id,
+        async () =>
+          (await api.get<{ floatingips: { id: string }[] }>(`/v2.0/floatingips?port_id=${portId}&fields=id`))
+            .floatingips[0]?.id,
+      );
+      s.made.push(fipId);
+    }
+  };
+  await Promise.all(Array.from({ length: FILL_CLIENTS }, client));
+  return s.untilActive(FILL_CLIENTS, undefined, true);
+}
+
+/**
+ * `count` ports (requests of FILL_BULK_SIZE, one internal network each, dealt in turn), in the order the fill
+ * takes them: port k on network k mod N, so that consecutive floating IPs land on different routers, as the
+ * per-request fill deals them.
+ */
+async function createPortsInBulk(
+  url: string,
+  networkIds: readonly string[],
+  count: number,
+): Promise<string[]> {
+  const api = new ApiClient(url, undefined, httpTransport(FILL_CLIENTS));
+  const run = `${process.pid}-${Date.now()}`;
+  const byNetwork = networkIds.map((networkId, n) => ({
+    networkId,
+    names: Array.from(
+      { length: Math.ceil((count - n) / networkIds.length) },
+      (_, k) => `onto-${run}-${n + k * networkIds.length}`,
+    ),
+  }));
+  const ids = new Map<string, string>();
+  const requests = byNetwork.flatMap(({ networkId, names }) =>
+    Array.from({ length: Math.ceil(names.length / FILL_BULK_SIZE) }, (_, b) => ({
+      networkId,
+      names: names.slice(b * FILL_BULK_SIZE, (b + 1) * FILL_BULK_SIZE),
+    })),
+  );
+  let next = 0;
+  const client = async () => {
+    while (next < requests.length) {
+      const { networkId, names } = requests[next++]!;
+      const made = await api.post<{ ports: { id: string; name: string }[] }>('/v2.0/ports', {
+        ports: names.map((name) => ({ network_id: networkId, name })),
+      });
+      for (const port of made.ports) ids.set(port.name, port.id);
+    }
+  };
+  await Promise.all(Array.from({ length: FILL_CLIENTS }, client));
+  return Array.from({ length: count }, (_, k) => ids.get(`onto-${run}-${k}`)!);
 }
 
 /** Churn over up to 2,000 of the populated floating IPs (not `excluded`: the restart stream runs through it). */

@@ -4,7 +4,8 @@
  * every floating IP ACTIVE, with the daemon's CPU and optionally its profile; no samples, churn or restart, so a
  * change to the create path is measured in minutes.
  * `node --import tsx bench/control/fill-profile.ts --routers 1 --per-router 100000 --backend nftables --fill 5000
- * --methods per-request,bulk --prefix hk --port 29900 [--template DIR] [--prof-dir DIR]` (after `npm run build`).
+ * --methods per-request,bulk[,onto-ports] --prefix hk --port 29900 [--template DIR] [--prof-dir DIR]` (after `npm run build`).
+ * `onto-ports`: floating IPs for ports created (in bulk, untimed) just before, one request each.
  * `--template DIR` keeps the populated store there (and its ids) and reuses it on the next run of the same shape.
  * `--root DIR` runs the daemon from another tree's build (DIR/dist, DIR/node_modules), to compare two builds.
  * `--repeat N` runs the fills N times through the same daemon (the template's subnets hold a few fills more than
@@ -19,7 +20,12 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseBackendName } from '../../src/model/index.js';
-import { bulkFillThroughApi, fillThroughApi, type FillResult } from './api-measures.js';
+import {
+  bulkFillThroughApi,
+  fillOntoPortsThroughApi,
+  fillThroughApi,
+  type FillResult,
+} from './api-measures.js';
 import { populatedTemplate } from './populate-scale.js';
 import { apiWorkersLabel, parseApiWorkers, ServerProcess } from './processes.js';
 import { scaleTopology } from './scale-topology.js';
@@ -50,8 +56,8 @@ const fill = Number(values.fill);
 const bulkSize = Number(values['bulk-size']);
 const methods = values.methods.split(',');
 for (const m of methods)
-  if (m !== 'per-request' && m !== 'bulk')
-    throw new Error(`--methods: '${m}' is neither per-request nor bulk`);
+  if (m !== 'per-request' && m !== 'bulk' && m !== 'onto-ports')
+    throw new Error(`--methods: '${m}' is none of per-request, bulk, onto-ports`);
 const shape = { routers: Number(values.routers), perRouter: Number(values['per-router']) };
 // The template is sized for both fills whatever runs, so one template serves every --methods.
 const t = scaleTopology(values.prefix, shape, { samples: 0, fill: 2 * fill });
@@ -109,7 +115,9 @@ try {
     const result: FillResult =
       method === 'bulk'
         ? await bulkFillThroughApi(url, networks, ids.externalNetworkId, fill, undefined, bulkSize)
-        : await fillThroughApi(url, networks, ids.externalNetworkId, fill);
+        : method === 'onto-ports'
+          ? await fillOntoPortsThroughApi(url, networks, ids.externalNetworkId, fill)
+          : await fillThroughApi(url, networks, ids.externalNetworkId, fill);
     const c1 = server.cpuSeconds();
     const client = process.cpuUsage(client0);
     const active = result.active ?? result.count;

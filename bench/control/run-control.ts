@@ -10,6 +10,7 @@ import {
   bulkFillThroughApi,
   churnAssociations,
   disassociateSamples,
+  fillOntoPortsThroughApi,
   fillThroughApi,
   scrapeDuringShows,
   type FillResult,
@@ -111,6 +112,12 @@ export interface ControlPoint {
    * second, warm one. Absent in runs before 2026-12-06, whose workersFill was this fresh one.
    */
   readonly workersFillFresh?: FillResult;
+  /**
+   * Floating IPs for ports that exist already (fillOntoPortsThroughApi: one request per floating IP), with 0 API
+   * workers and then, warm, with the daemon's API workers. Absent in runs before 2026-12-06 (afternoon).
+   */
+  readonly ontoPortsFill?: FillResult;
+  readonly workersOntoPortsFill?: FillResult;
   readonly churn?: ChurnResult;
   readonly scrape?: ScrapeResult;
   /** Measures this backend left out, and why. */
@@ -212,8 +219,9 @@ export async function measureShape(
   const { measuresOf } = o;
   const samples = Math.max(...o.backends.map((b) => measuresOf(b).latencySamples));
   const fill = Math.max(...o.backends.map((b) => measuresOf(b).fillCount ?? 0));
-  // Twice: the per-request fill, then the bulk one; twice more with API workers (fresh, then warm).
-  const fills = o.backends.some((b) => measuresOf(b).fillApiWorkers !== undefined) ? 4 : 2;
+  // The per-request fill, the bulk one and the one onto existing ports (ports and floating IPs both take fixed
+  // addresses); with API workers the per-request fill twice more (fresh, then warm) and the one onto ports.
+  const fills = o.backends.some((b) => measuresOf(b).fillApiWorkers !== undefined) ? 6 : 3;
   const t = scaleTopology(o.prefix, o.shape, { samples, fill: fills * fill });
   const template = mkdtempSync(join(tmpdir(), 'sfip-bench-cp-template-'));
   const out: { backend: BackendName; point: ControlPoint }[] = [];
@@ -332,7 +340,7 @@ async function measurePoint(o: PointOptions): Promise<ControlPoint> {
       m.scrapeWindowMs && !m.skip?.scrape && sampled.length > 0
         ? await attempt('scrape', () => scrapeDuringShows(url, sampled[0]!.id, m.scrapeWindowMs!))
         : undefined;
-    // The per-request fill, then the bulk one: each creates fillCount floating IPs on their own ports.
+    // The per-request fill, the bulk one, then floating IPs onto ports made just before: fillCount floating IPs each.
     const fillWith = async (how: string, run: typeof fillThroughApi, apiWorkers = 0) => {
       if (!m.fillCount || m.fillCount <= 0 || m.skip?.fill) return undefined;
       const networks = ids.routers.map((r) => r.internalNetworkId);
@@ -348,6 +356,7 @@ async function measurePoint(o: PointOptions): Promise<ControlPoint> {
     };
     const fill = await fillWith('', fillThroughApi);
     const bulkFill = await fillWith(' in bulk', bulkFillThroughApi);
+    const ontoPortsFill = await fillWith(' onto existing ports', fillOntoPortsThroughApi);
     const restartAddress = floatingIpOf(t, 0, 0);
     const churn =
       m.churn && !m.skip?.churn
@@ -389,6 +398,7 @@ async function measurePoint(o: PointOptions): Promise<ControlPoint> {
     // fill as an operator would run it.
     let workersFill: FillResult | undefined;
     let workersFillFresh: FillResult | undefined;
+    let workersOntoPortsFill: FillResult | undefined;
     if (m.fillApiWorkers !== undefined && m.fillCount && !m.skip?.fill) {
       await server.stop();
       server = new ServerProcess(stateDir, o.port, [], undefined, [], m.fillApiWorkers);
@@ -402,6 +412,12 @@ async function measurePoint(o: PointOptions): Promise<ControlPoint> {
       workersFillFresh = await fillWith(` with ${count} API workers, fresh`, fillThroughApi, count);
       if (workersFillFresh)
         workersFill = await fillWith(` with ${count} API workers, warm`, fillThroughApi, count);
+      if (workersFill)
+        workersOntoPortsFill = await fillWith(
+          ` onto existing ports with ${count} API workers, warm`,
+          fillOntoPortsThroughApi,
+          count,
+        );
     }
     return {
       fips,
@@ -434,6 +450,8 @@ async function measurePoint(o: PointOptions): Promise<ControlPoint> {
       ...(bulkFill && { bulkFill }),
       ...(workersFill && { workersFill }),
       ...(workersFillFresh && { workersFillFresh }),
+      ...(ontoPortsFill && { ontoPortsFill }),
+      ...(workersOntoPortsFill && { workersOntoPortsFill }),
       ...(churn && { churn }),
       ...(scrape && { scrape }),
       ...(Object.keys(skipped).length > 0 && { skipped }),

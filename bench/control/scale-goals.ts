@@ -134,9 +134,22 @@ const MEASURES: readonly Measure[] = [
         : `${upTo(p.settledRssMiB * MIB_TO_MB, 200, 'MB')} settled; ${n(p.rssMiB * MIB_TO_MB)} MB at ready, peak ${n(p.peakRssMiB * MIB_TO_MB)} MB`,
   },
   {
-    name: 'fill through the API, agent running: one port, then one floating IP, a request',
+    name: 'fill through the API, agent running: a floating IP a request, for ports that exist (VMs running)',
     goal: () => '≥ 1,000 floating IPs/s',
+    // Floating IPs are what the goal counts: the ports are the VMs' (Nova makes them at boot), made before the timer.
     // The default configuration (API workers) is what the goal is read against; the 0-worker fill stays beside it.
+    cell: ({ point: p }) =>
+      !p.ontoPortsFill
+        ? p.fill
+          ? 'not measured (run before this fill)'
+          : skippedText(p.skipped?.fill)
+        : p.workersOntoPortsFill
+          ? `${fillGoalCell(p.workersOntoPortsFill)} with ${p.workersOntoPortsFill.apiWorkers ?? '?'} API workers (the default), warm; 0 workers: ${fillGoalCell(p.ontoPortsFill)}`
+          : `${fillGoalCell(p.ontoPortsFill)} with 0 API workers (run without the workers' fills)`,
+  },
+  {
+    name: 'fill through the API, agent running: one port, then one floating IP, a request (2 requests a floating IP)',
+    goal: () => '≥ 1,000 floating IPs/s',
     cell: ({ point: p }) =>
       !p.fill
         ? skippedText(p.skipped?.fill)

@@ -87,12 +87,21 @@ describe('npm run bench --only scale,port-forwarding (smoke profile)', { timeout
       assert.equal(p.bulkFill.bulkSize, 100);
       assert.equal(p.bulkFill.active, undefined, `${where}: the bulk fill finished within its budget`);
       assert.ok(p.bulkFill.ms > 0);
-      // With the default API workers, twice: on fresh workers, then warm (the goal's figure).
-      for (const f of [p.workersFillFresh, p.workersFill]) {
-        assert.equal(f?.count, 50, `${where}: both workers' fills ran`);
+      // Onto ports made before the timer: one floating IP a request, on as many new ports.
+      assert.equal(p.ontoPortsFill?.count, 50);
+      assert.equal(p.ontoPortsFill.ontoExistingPorts, true);
+      assert.equal(
+        p.ontoPortsFill.active,
+        undefined,
+        `${where}: the fill onto ports finished within its budget`,
+      );
+      // With the default API workers: on fresh workers, then warm, then onto ports (warm: the goal's figure).
+      for (const f of [p.workersFillFresh, p.workersFill, p.workersOntoPortsFill]) {
+        assert.equal(f?.count, 50, `${where}: the workers' three fills ran`);
         assert.ok(f.apiWorkers !== undefined && f.apiWorkers > 0);
         assert.equal(f.active, undefined, `${where}: the workers' fill finished within its budget`);
       }
+      assert.equal(p.workersOntoPortsFill?.ontoExistingPorts, true);
       const churn = p.churn!;
       assert.equal(churn.refused, 0, 'the API refused no churn change');
       assert.equal(churn.changes, churn.targetPerSecond * churn.seconds);
@@ -108,10 +117,14 @@ describe('npm run bench --only scale,port-forwarding (smoke profile)', { timeout
   it('writes the goals table with a column per topology', () => {
     assert.match(doc, /\| measure \| goal \(issue 15\) \| 1 × 100, nftables \| 4 × 25, nftables \|/);
     assert.match(doc, /\| converge from empty \| ≤ 5 s \|/);
-    // Both fills, each its own named row.
+    // The fills, each its own named row; the goal's first.
     assert.match(
       doc,
-      /\| fill through the API, agent running: one port, then one floating IP, a request \| ≥ 1,000/,
+      /\| fill through the API, agent running: a floating IP a request, for ports that exist \(VMs running\) \| ≥ 1,000/,
+    );
+    assert.match(
+      doc,
+      /\| fill through the API, agent running: one port, then one floating IP, a request \(2 requests a floating IP\) \| ≥ 1,000/,
     );
     assert.match(
       doc,
