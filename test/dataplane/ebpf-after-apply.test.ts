@@ -156,7 +156,12 @@ describe('eBPF: the state after an apply vouches only for what the kernel confir
       undefined,
     );
     assert.equal(
-      stateAfterApply(before, base, { ...applied, programIds: () => ({ gw_ingress: 1, gw_egress: 2 }) }, settings),
+      stateAfterApply(
+        before,
+        base,
+        { ...applied, programIds: () => ({ gw_ingress: 1, gw_egress: 2 }) },
+        settings,
+      ),
       undefined,
     );
   });
