@@ -9,8 +9,8 @@ import { netKey, netText } from './values.js';
 
 /**
  * What an apply found out from the kernel about the generation it left carrying the router: the ids of the
- * programs pinned in it, read from the pins after the apply, at the first call (program-ids.ts), and whether its tc filters
- * went through the loader, which fails unless the kernel's echo of each filter names that very program
+ * programs pinned in it, read from the pins after the apply when first asked (program-ids.ts), and whether its tc
+ * filters went through the loader, which fails unless the kernel's echo of each filter names that very program
  * (native/bpf-load.c). Without the loader (tc and bpftool processes) nothing confirmed the attachments.
  */
 export interface AppliedGeneration {
