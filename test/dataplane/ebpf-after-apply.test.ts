@@ -144,7 +144,7 @@ describe('eBPF: the state after an apply vouches only for what the kernel confir
   const applied: AppliedGeneration = {
     name: 'g',
     batch: { build: true, capacity: 1024, config: null, nft: null },
-    programIds: { gw_ingress: 1, gw_egress: 2, int_ingress: 3, int_egress: 4 },
+    programIds: () => ({ gw_ingress: 1, gw_egress: 2, int_ingress: 3, int_egress: 4 }),
     attachmentsConfirmed: true,
   };
   const settings = { capacity: 1024, minCapacity: 1024, untrackMark: 1, hairpinMark: 2, routerDir: '/x' };
@@ -156,7 +156,12 @@ describe('eBPF: the state after an apply vouches only for what the kernel confir
       undefined,
     );
     assert.equal(
-      stateAfterApply(before, base, { ...applied, programIds: { gw_ingress: 1, gw_egress: 2 } }, settings),
+      stateAfterApply(
+        before,
+        base,
+        { ...applied, programIds: () => ({ gw_ingress: 1, gw_egress: 2 }) },
+        settings,
+      ),
       undefined,
     );
   });

@@ -9,15 +9,16 @@ import { netKey, netText } from './values.js';
 
 /**
  * What an apply found out from the kernel about the generation it left carrying the router: the ids of the
- * programs pinned in it, read from the pins once the apply was in (program-ids.ts), and whether its tc filters
- * went through the loader, which fails unless the kernel's echo of each filter names that very program
+ * programs pinned in it, read from the pins after the apply when first asked (program-ids.ts), and whether its tc
+ * filters went through the loader, which fails unless the kernel's echo of each filter names that very program
  * (native/bpf-load.c). Without the loader (tc and bpftool processes) nothing confirmed the attachments.
  */
 export interface AppliedGeneration {
   readonly name: string;
   /** What of the batch the state after it depends on (the batch's text is megabytes at 100,000: not parsed again). */
   readonly batch: Pick<EbpfBatch, 'build' | 'capacity' | 'config' | 'nft'>;
-  readonly programIds: Partial<Record<ProgramName, number>>;
+  /** Read at the first call, then kept: only stateAfterApply asks, a delta's apply never. */
+  readonly programIds: () => Partial<Record<ProgramName, number>>;
   readonly attachmentsConfirmed: boolean;
 }
 
@@ -41,7 +42,7 @@ export function stateAfterApply(
   if (!applied.attachmentsConfirmed) return undefined;
   const state = before.ebpf;
   const batch = applied.batch;
-  const programIds = applied.programIds;
+  const programIds = applied.programIds();
   if (PROGRAM_NAMES.some((p) => programIds[p] === undefined)) return undefined;
   const kept = state.generations.find((g) => g.name === applied.name);
   // A generation kept (not built) still has the config the read found unless the batch wrote a new one.

@@ -70,13 +70,21 @@ export async function applyEbpf(plan: BackendPlan, context: ApplyContext): Promi
     return {
       name: generation,
       batch: { build: batch.build, capacity: batch.capacity, config: batch.config, nft: batch.nft },
-      // From the pins, now: a build's programs have ids only once loaded (two syscalls per program, no process).
-      programIds: Object.fromEntries(pinnedProgramIds(genDir, PROGRAM_NAMES)),
+      // From the pins, once the apply is in (a build's programs have ids only once loaded; two syscalls per
+      // program, no process), and only when asked: a delta never asks (its record carries the ids it had), and
+      // reading them after each one was 0.18 s of a 5.9 s fill of 5,000 floating IPs over 100 routers.
+      programIds: once(() => Object.fromEntries(pinnedProgramIds(genDir, PROGRAM_NAMES))),
       // No tc batch: the read found every wanted filter running these ids already.
       attachmentsConfirmed: batch.tc === null || context.loader !== null,
     };
   }
   return null;
+}
+
+/** `read` on the first call, its answer on every later one. */
+function once<T>(read: () => T): () => T {
+  let value: { readonly v: T } | undefined;
+  return () => (value ??= { v: read() }).v;
 }
 
 async function buildGeneration(

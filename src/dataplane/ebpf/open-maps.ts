@@ -19,19 +19,23 @@ interface Held {
  * and `forget` closes a router's when its pins go (remove, prune; `sweep`, at each prune, those that went otherwise).
  */
 export class RouterMaps {
-  private readonly routers = new Map<string, { genDir: string; held: Map<string, Held> }>();
+  private readonly routers = new Map<
+    string,
+    { genDir: string; paths: readonly (readonly [MapName, string])[]; held: Map<string, Held> }
+  >();
 
   /** The maps of `genDir` (a generation of `routerDir`), each opened, or checked, when this apply first uses it. */
   forApply(routerDir: string, genDir: string): Map<MapName, PinnedMap> {
     let router = this.routers.get(routerDir);
     if (router?.genDir !== genDir) {
       this.forget(routerDir);
-      router = { genDir, held: new Map() };
+      // The pins' paths once per generation, not at every delta (a path join per map, each time).
+      const paths = generationPaths(genDir);
+      router = { genDir, paths: MAP_SPECS.map((spec) => [spec.name, paths.map(spec.name)]), held: new Map() };
       this.routers.set(routerDir, router);
     }
     const held = router.held;
-    const paths = generationPaths(genDir);
-    return new Map(MAP_SPECS.map((spec) => [spec.name, checkedOnFirstUse(paths.map(spec.name), held)]));
+    return new Map(router.paths.map(([name, path]) => [name, checkedOnFirstUse(path, held)]));
   }
 
   /** Closes a router's maps: its pins are about to go, or went. */
