@@ -3,6 +3,7 @@ import type { FillResult } from './api-measures.js';
 import type { ChurnResult } from './churn-load.js';
 import type { ControlPoint } from './run-control.js';
 import type { ScaleRun } from './run-scale-suite.js';
+import { whyMissed } from './scale-why.js';
 import { renderGoalsTable, topologyLabel, type GoalCell } from './scale-goals.js';
 
 const ms = (v: number) => (Number.isFinite(v) ? `${Math.round(v).toLocaleString('en-US')}` : '—');
@@ -229,6 +230,7 @@ export function renderScaleSection(runs: readonly ScaleRun[]): string {
           ...renderGoalsTable(cells),
           '',
           ...(skippedNotes(runs).length > 0 ? [...skippedNotes(runs), ''] : []),
+          ...whyMissed(cells),
         ]
       : []),
     '### Every measured point',
