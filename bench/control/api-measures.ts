@@ -131,6 +131,22 @@ class FillSession {
     }
   }
 
+  /** One floating IP on `portId`, created once (see createOnce). */
+  createFloatingIp(externalNetworkId: string, portId: string): Promise<string> {
+    const { api } = this;
+    return this.createOnce(
+      async () =>
+        (
+          await api.post<{ floatingip: { id: string } }>('/v2.0/floatingips', {
+            floatingip: { floating_network_id: externalNetworkId, port_id: portId },
+          })
+        ).floatingip.id,
+      async () =>
+        (await api.get<{ floatingips: { id: string }[] }>(`/v2.0/floatingips?port_id=${portId}&fields=id`))
+          .floatingips[0]?.id,
+    );
+  }
+
   /** Polls every created floating IP by id (100 per request) until ACTIVE, or to the end of the budget. */
   async untilActive(clients: number, bulkSize?: number, ontoExistingPorts?: boolean): Promise<FillResult> {
     const shape = {
@@ -182,18 +198,7 @@ export async function fillThroughApi(
         async () =>
           (await api.get<{ ports: { id: string }[] }>(`/v2.0/ports?name=${name}&fields=id`)).ports[0]?.id,
       );
-      const fipId = await s.createOnce(
-        async () =>
-          (
-            await api.post<{ floatingip: { id: string } }>('/v2.0/floatingips', {
-              floatingip: { floating_network_id: externalNetworkId, port_id: portId },
-            })
-          ).floatingip.id,
-        async () =>
-          (await api.get<{ floatingips: { id: string }[] }>(`/v2.0/floatingips?port_id=${portId}&fields=id`))
-            .floatingips[0]?.id,
-      );
-      s.made.push(fipId);
+      s.made.push(await s.createFloatingIp(externalNetworkId, portId));
     }
   };
   await Promise.all(Array.from({ length: FILL_CLIENTS }, client));
@@ -289,23 +294,11 @@ export async function fillOntoPortsThroughApi(
 ): Promise<FillResult> {
   const portIds = await createPortsInBulk(url, networkIds, count);
   const s = new FillSession(url, budgetMs);
-  const { api } = s;
   let next = 0;
   const client = async () => {
     while (next < portIds.length && s.inBudget) {
       const portId = portIds[next++]!;
-      const fipId = await s.createOnce(
-        async () =>
-          (
-            await api.post<{ floatingip: { id: string } }>('/v2.0/floatingips', {
-              floatingip: { floating_network_id: externalNetworkId, port_id: portId },
-            })
-          ).floatingip.id,
-        async () =>
-          (await api.get<{ floatingips: { id: string }[] }>(`/v2.0/floatingips?port_id=${portId}&fields=id`))
-            .floatingips[0]?.id,
-      );
-      s.made.push(fipId);
+      s.made.push(await s.createFloatingIp(externalNetworkId, portId));
     }
   };
   await Promise.all(Array.from({ length: FILL_CLIENTS }, client));
