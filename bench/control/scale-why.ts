@@ -1,4 +1,4 @@
-import type { GoalCell } from './scale-goals.js';
+import { topologyLabel, type GoalCell } from './scale-goals.js';
 
 /**
  * Why a missed goal of the scale suite is missed (issue 15: "where a goal is missed, the document says by how much
@@ -6,21 +6,15 @@ import type { GoalCell } from './scale-goals.js';
  * not repeat (each names its measurement), and are written only for a goal that the table shows missed.
  */
 export function whyMissed(measured: readonly GoalCell[]): string[] {
-  let cells = measured;
   const where = (missed: readonly GoalCell[]) =>
-    missed
-      .map(
-        (c) =>
-          `${c.backend} ${c.point.routers ?? 1} × ${(c.point.fips / (c.point.routers ?? 1)).toLocaleString('en-US')}`,
-      )
-      .join(', ');
+    missed.map((c) => `${c.backend} ${topologyLabel(c.point)}`).join(', ');
   const notes: string[] = [];
   // The stateful baseline is measured for comparison (issue 15: "with iptables for comparison"), not held to the goals.
-  const baseline = cells.filter((c) => c.backend === 'iptables');
-  cells = cells.filter((c) => c.backend !== 'iptables');
+  const baseline = measured.filter((c) => c.backend === 'iptables');
+  const cells = measured.filter((c) => c.backend !== 'iptables');
   if (baseline.length > 0)
     notes.push(
-      `**iptables (${baseline.map((c) => `${c.point.routers ?? 1} × ${(c.point.fips / (c.point.routers ?? 1)).toLocaleString('en-US')}`).join(', ')}) is the stateful baseline**, measured for comparison and not held to these goals:`,
+      `**iptables (${baseline.map((c) => topologyLabel(c.point)).join(', ')}) is the stateful baseline**, measured for comparison and not held to these goals:`,
       'it has no delta path, so every association change is a full pass of its router (iptables-save, plan,',
       'iptables-restore of every rule), which is what its associate, disassociate and fill figures show.',
       '',
