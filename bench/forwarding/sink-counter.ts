@@ -5,6 +5,10 @@ import type { BenchTopology } from '../topology.js';
 /**
  * Counts delivered packets in the sink: an nft counter per router link, dropping at the earliest hook so the sink
  * sends no ICMP or socket work back through the router. The table belongs to the benchmark.
+ *
+ * One rule picks the counter from a map keyed by the input device, so that every router's packets cost the sink the
+ * same. (Until 2026-12-06 it was one rule per router, walked in order: plain routing's rule came first, and the
+ * eBPF configurations' packets were compared against three or four other routers' rules before their own.)
  */
 const TABLE = 'sfipbench';
 const counterName = (sinkDevice: string) => `c_${sinkDevice.replace(/[^A-Za-z0-9]/g, '_')}`;
@@ -17,10 +21,9 @@ export async function installSinkCounters(t: BenchTopology): Promise<void> {
     ...t.routers.map((r) => `  counter ${counterName(r.sinkDevice)} { }`),
     `  chain prerouting {`,
     `    type filter hook prerouting priority raw - 10; policy accept;`,
-    ...t.routers.map(
-      (r) =>
-        `    iifname "${r.sinkDevice}" ip daddr ${t.fixedCidr} counter name ${counterName(r.sinkDevice)} drop`,
-    ),
+    `    ip daddr ${t.fixedCidr} counter name iifname map { ` +
+      t.routers.map((r) => `"${r.sinkDevice}" : "${counterName(r.sinkDevice)}"`).join(', ') +
+      ` } drop`,
     `  }`,
     `}`,
   ];

@@ -10,7 +10,10 @@ export interface ForwardingCell {
   readonly nsPerPacket: Summary;
   /** Delivered packets per NET_RX softirq on the router CPU; null in results that did not record softirqs. */
   readonly packetsPerSoftirq: number | null;
-  /** eBPF configurations: median of gw_ingress's own run time per run (bpf_stats); null elsewhere. */
+  /**
+   * eBPF configurations: median of gw_ingress's own run time per run (bpf_stats, from the samples taken with stats
+   * on); null elsewhere.
+   */
   readonly gwIngressNsPerRun: number | null;
   /** Packets per second one CPU could forward at this cost: 1e9 / median ns per packet. */
   readonly mppsPerCore: number;
@@ -29,7 +32,9 @@ export function forwardingCells(f: ForwardingResult): ForwardingCell[] {
     const ipBytes = Number(bytesText);
     const same = (s: ForwardingResult['samples'][number]) =>
       s.fips === fips && s.pattern === pattern && bytesOf(s) === ipBytes;
-    const mine = f.samples.filter((s) => s.config === config && same(s));
+    // Samples taken with bpf_stats on carry the stats' own cost: they give program time only.
+    const timed = f.samples.filter((s) => s.config === config && same(s));
+    const mine = timed.filter((s) => !s.programTime);
     const plain = f.samples.filter((s) => s.config === 'plain' && same(s));
     const ns = summarize(mine.map((s) => s.nsPerPacket));
     const plainNs = summarize(plain.map((s) => s.nsPerPacket));
@@ -46,7 +51,7 @@ export function forwardingCells(f: ForwardingResult): ForwardingCell[] {
       nsPerPacket: ns,
       packetsPerSoftirq: softirqs > 0 ? delivered / softirqs : null,
       gwIngressNsPerRun: medianOf(
-        mine.flatMap((s) => (s.gwIngressNsPerRun === undefined ? [] : [s.gwIngressNsPerRun])),
+        timed.flatMap((s) => (s.gwIngressNsPerRun === undefined ? [] : [s.gwIngressNsPerRun])),
       ),
       mppsPerCore: 1e3 / ns.median,
       deliveredPct: (100 * delivered) / sent,
