@@ -13,7 +13,7 @@ import {
 } from '../topology.js';
 import { kernelTimeNs, netRxSoftirqs } from './cpu.js';
 import { pinProcessTo } from './pin.js';
-import { steerReceiveTo } from './rps.js';
+import { burstReceive, steerReceiveTo } from './rps.js';
 import { installSinkCounters, readSinkCounter, settledCount } from './sink-counter.js';
 import { gatewayIngressRuns, withBpfStats, type ProgramRuns } from '../qos/program-time.js';
 import { keepTickRunning } from './tick-keeper.js';
@@ -42,6 +42,13 @@ export interface ForwardingOptions {
    * never for the product's figures.
    */
   readonly scratch?: ReadonlyMap<string, (r: BenchRouter, fips: number) => Promise<void>>;
+  /** Hand the router CPU its packets in bursts of this many µs (rps.ts burstReceive); absent: frame by frame. */
+  readonly burstUs?: number;
+  /**
+   * Scratch configurations that forward without translating: their traffic goes to the fixed address, as plain
+   * routing's does (bench/fast-path-floor.ts).
+   */
+  readonly untranslated?: ReadonlySet<string>;
   /**
    * Leave plain routing out: for a profiler attached to the router CPU for the whole run, so that everything it
    * samples belongs to the one configuration measured (bench/nft-ablation.ts --perf).
@@ -167,6 +174,7 @@ export async function runForwarding(o: ForwardingOptions): Promise<ForwardingRes
       await installSinkCounters(t);
       for (const r of t.routers) {
         await steerReceiveTo(r.namespace, t.gatewayDevice, o.routerCpu);
+        if (o.burstUs) await burstReceive(r.namespace, t.gatewayDevice, t.gen, r.genDevice, o.burstUs);
         macs.set(r.name, {
           gen: await macOf(t.gen, r.genDevice),
           router: await macOf(r.namespace, t.gatewayDevice),
@@ -243,7 +251,8 @@ export async function runForwarding(o: ForwardingOptions): Promise<ForwardingRes
   ): Promise<void> {
     const r = t.routers.find((x) => x.name === config)!;
     // The last floating IP: for rule lists (iptables) the worst position, for maps and hashes no different.
-    const dst = config === 'plain' ? fixedIpOf(fips - 1) : floatingIpOf(fips - 1);
+    const dst =
+      config === 'plain' || o.untranslated?.has(config) ? fixedIpOf(fips - 1) : floatingIpOf(fips - 1);
     await run('conntrack', ['-F'], { netns: r.namespace, okExitCodes: [1] });
     const before = await readSinkCounter(t, r.sinkDevice);
     const programBefore = programTime ? await gatewayIngressRuns(benchRouterId(config)) : null;

@@ -13,15 +13,17 @@ export interface GoalRow {
 
 const WHY = {
   plain:
-    'Plain routing runs no netfilter chain at all; a stateless floating IP still runs a raw-priority chain with a map ' +
-    'lookup, NOTRACK and an address rewrite (with checksum update) at prerouting, and another lookup and rewrite at ' +
-    'postrouting, on every packet. With shared SNAT active, conntrack is hooked too and must at least see and skip the ' +
-    'untracked packet. That fixed cost is a large share of a ~500 ns veth forward; on a real NIC with a heavier base ' +
-    'cost the ratio improves. Samples on this shared 2-core machine also vary by ±30%.',
+    "Plain routing runs no netfilter chain at all; the eBPF tc path and nftables still pass the router's " +
+    'netfilter hooks, which shared SNAT keeps registered, and nftables runs its raw-priority chain with a map lookup, ' +
+    'NOTRACK and an address rewrite at prerouting, and another lookup and rewrite at postrouting, on every packet. ' +
+    'That fixed cost is a large share of a ~800 ns veth forward; on a real NIC with a heavier base cost the ratio ' +
+    'improves. Whole runs on this machine move by up to 20% between one another (compare the spread columns).',
   fast:
-    'The fast path skips routing, netfilter and the neighbour layer, but a packet on a veth still pays the receive ' +
-    'softirq, RPS and the veth transmit into the next namespace, which dominate a ~1 µs forward; on this shared ' +
-    'machine single samples also vary widely (compare the spread columns).',
+    'On veth a tc fast path cannot go much below plain routing: a tc program that does nothing but hand every ' +
+    'packet to the sink with bpf_redirect_peer measured 0.71-0.96x plain in two runs, and one that also does bpf_fib_lookup and ' +
+    'the TTL and MAC rewrite 0.71-1.07x (bench/fast-path-floor.ts, docs/benchmarks.md issue-17 section). The receive ' +
+    'softirq, RPS and the skb, which every configuration pays, are most of a ~800 ns forward; the fast path adds ' +
+    'the translation, anti-spoofing, QoS and counters (gw_ingress about 190 ns with bpf_stats) to what it skips.',
   stateful: 'Measured against iptables with one floating IP, the best case for the rule list.',
   flat:
     'The maps are hashes (O(1)); growth at 100,000 entries comes from cache and TLB misses in a larger table, and from ' +
