@@ -69,7 +69,14 @@ describe('npm run bench (smoke profile)', { timeout: 150_000 }, () => {
     );
     const sizes = f.options.ipBytes.length;
     const expected = f.configs.length * 2 * f.options.fipCounts.length * f.options.repetitions * sizes;
-    assert.equal(f.samples.length, expected);
+    const costs = f.samples.filter((s) => !s.programTime);
+    assert.equal(costs.length, expected);
+    // Costs are taken with bpf_stats off (no program time), and each eBPF cell gets one more sample with it on.
+    assert.ok(costs.every((s) => s.gwIngressNsPerRun === undefined));
+    const ebpf = f.configs.filter((c) => c === 'ebpf' || c === 'ebpf-tcpath');
+    const timed = f.samples.filter((s) => s.programTime);
+    assert.equal(timed.length, ebpf.length * 2 * f.options.fipCounts.length * sizes);
+    for (const s of timed) assert.ok((s.gwIngressNsPerRun ?? 0) > 0, `${s.config}: gw_ingress time recorded`);
     for (const s of f.samples) {
       assert.ok((s.netRxSoftirqs ?? -1) >= 0, `${s.config}: NET_RX softirqs recorded`);
       assert.ok(
