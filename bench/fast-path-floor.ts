@@ -22,8 +22,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { run } from '../src/exec/run.js';
-import { runForwarding, type ForwardingSample } from './forwarding/run-forwarding.js';
-import { summarize } from './stats.js';
+import { printCells } from './forwarding/print-cells.js';
+import { runForwarding } from './forwarding/run-forwarding.js';
 import { benchTopology, type BenchRouter } from './topology.js';
 
 const { values } = parseArgs({
@@ -111,31 +111,7 @@ try {
     seed: 23,
     log,
   });
-  const cell = (s: readonly ForwardingSample[]) => summarize(s.map((x) => x.nsPerPacket));
-  for (const fips of new Set(result.samples.map((s) => s.fips))) {
-    for (const ipBytes of new Set(result.samples.map((s) => s.ipBytes))) {
-      for (const pattern of ['one-flow', 'new-flows'] as const) {
-        const of = (config: string) =>
-          result.samples.filter(
-            (s) => s.fips === fips && s.ipBytes === ipBytes && s.pattern === pattern && s.config === config,
-          );
-        const plain = cell(of('plain')).median;
-        console.log(
-          `\n${fips} FIPs, ${ipBytes} B, ${pattern}: median ns/packet, × plain, min–max, pkts/softirq`,
-        );
-        for (const config of result.configs) {
-          const s = of(config);
-          const c = cell(s);
-          const batching = summarize(s.map((x) => (x.netRxSoftirqs ? x.delivered / x.netRxSoftirqs : NaN)));
-          console.log(
-            `${config.padEnd(12)} ${c.median.toFixed(0).padStart(6)}  ${(c.median / plain).toFixed(2)}×  ` +
-              `${c.min.toFixed(0)}–${c.max.toFixed(0)}  ${batching.median.toFixed(1)}  ` +
-              `[${s.map((x) => x.nsPerPacket.toFixed(0)).join(' ')}]`,
-          );
-        }
-      }
-    }
-  }
+  printCells(result);
 } finally {
   await rm(scratchDir, { recursive: true, force: true });
 }
