@@ -19,6 +19,7 @@ import type { BackendName, IPv4 } from '../../src/model/index.js';
 import { availability } from '../install.js';
 import { kernelTimeNs } from '../forwarding/cpu.js';
 import { steerReceiveTo } from '../forwarding/rps.js';
+import { pinProcessTo } from '../forwarding/pin.js';
 import { installSinkCounters, readSinkCounter, settledCount } from '../forwarding/sink-counter.js';
 import { sendFrames } from '../forwarding/trafgen.js';
 import { shuffled } from '../stats.js';
@@ -129,6 +130,8 @@ export async function runPortForwardingSuite(o: PortForwardingOptions): Promise<
   const samples: Sample[] = [];
   const installs: { config: string; count: number; applyMs: number }[] = [];
   await buildTopology(t);
+  // Off the router CPU: counter reads and tools started mid-sample are not the router's cost (forwarding/pin.ts).
+  const unpin = await pinProcessTo(genCpu);
   try {
     await installSinkCounters(t);
     const macs = new Map<string, { gen: string; router: string }>();
@@ -198,6 +201,7 @@ export async function runPortForwardingSuite(o: PortForwardingOptions): Promise<
         .catch((error: unknown) => log(`${config}: cleanup failed: ${(error as Error).message}`));
     }
     await destroyTopology(t);
+    await unpin();
   }
   const { out } = o;
   mkdirSync(out, { recursive: true });

@@ -20,6 +20,7 @@ import type { BackendName } from '../../src/model/index.js';
 import { availability, benchDesired } from '../install.js';
 import { kernelTimeNs } from '../forwarding/cpu.js';
 import { steerReceiveTo } from '../forwarding/rps.js';
+import { pinProcessTo } from '../forwarding/pin.js';
 import { installSinkCounters, readSinkCounter, settledCount } from '../forwarding/sink-counter.js';
 import { sendFrames } from '../forwarding/trafgen.js';
 import { shuffled, summarize } from '../stats.js';
@@ -113,6 +114,8 @@ export async function runQosSuite(o: QosBenchOptions): Promise<void> {
   const packetSamples: PacketSample[] = [];
   const updates: UpdateSample[] = [];
   await buildTopology(t);
+  // Off the router CPU: counter reads and tools started mid-sample are not the router's cost (forwarding/pin.ts).
+  const unpin = await pinProcessTo(genCpu);
   await withBpfStats(async () => {
     try {
       await installSinkCounters(t);
@@ -224,6 +227,7 @@ export async function runQosSuite(o: QosBenchOptions): Promise<void> {
           .catch((error: unknown) => log(`${name}: cleanup failed: ${(error as Error).message}`));
       }
       await destroyTopology(t);
+      await unpin();
     }
   });
   mkdirSync(o.out, { recursive: true });
