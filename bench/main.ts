@@ -32,6 +32,8 @@
  *   --scale-churn RATE/SECONDS  the scale suite's association churn, e.g. 1000/60 (0/0: none)
  *   --scale-fill-workers default|N|none  the API workers of the scale suite's last fill, its headline (default:
  *                            default, one per core, as `sfip serve` runs; none: only the 0-worker fills)
+ *   --burst-us N             forwarding: hand the router CPU its packets in bursts of N µs (0: frame by frame; default
+ *                            the profile's, see bench/forwarding/rps.ts burstReceive)
  *   --backends a,b           backends for forwarding and exhaustion (default every one that passes its checks)
  *   --prefix P               namespace prefix (default sfipbench)
  *   --out DIR                where benchmarks.md, benchmarks/*.png and benchmarks/results.json go (default docs)
@@ -74,6 +76,7 @@ const { values } = parseArgs({
     port: { type: 'string', default: '19696' },
     'scale-counts': { type: 'string' },
     'scale-samples': { type: 'string' },
+    'burst-us': { type: 'string' },
     'scale-fill': { type: 'string' },
     'scale-churn': { type: 'string' },
     'scale-topologies': { type: 'string' },
@@ -271,6 +274,7 @@ async function main(): Promise<void> {
         prefix,
         backends,
         ...profile.forwarding,
+        ...(values['burst-us'] !== undefined && { burstUs: Number(values['burst-us']) }),
         genCpu: 0,
         routerCpu: 1,
         seed: 7,

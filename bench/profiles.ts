@@ -15,6 +15,8 @@ export interface BenchProfile {
     ipBytes: number[];
     /** Above this many floating IPs the stateful baseline is not measured (see run-forwarding.ts). */
     statefulMaxFips?: number;
+    /** Deliver to the router CPU in bursts of this many µs (run-forwarding.ts burstUs); absent: frame by frame. */
+    burstUs?: number;
   };
   readonly exhaustion: { conntrackMax: number; ratePps: number; seconds: number; intervalMs: number };
   readonly control: { fipCounts: number[]; latencySamples: number; restartStreamMs: number };
