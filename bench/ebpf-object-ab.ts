@@ -11,16 +11,14 @@
  * whole run, per configuration. Needs root, two CPUs and the programs of `npm run bench`.
  */
 import { randomUUID } from 'node:crypto';
-import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { RouterDataplane, WITHOUT_CHORES } from '../src/dataplane/index.js';
 import { EbpfDataplane } from '../src/dataplane/ebpf/index.js';
-import { PIN_ROOT } from '../src/dataplane/ebpf/layout.js';
 import { DEFAULT_OBJECT_PATH } from '../src/dataplane/ebpf/object.js';
 import { tableName } from '../src/dataplane/ebpf/nft.js';
 import { run } from '../src/exec/run.js';
-import { benchDesired } from './install.js';
+import { benchDesired, removeEbpfPins } from './install.js';
 import { printCells } from './forwarding/print-cells.js';
 import { runForwarding } from './forwarding/run-forwarding.js';
 import { gatewayIngressRuns, withBpfStats, type ProgramRuns } from './qos/program-time.js';
@@ -121,4 +119,4 @@ for (const [config, c] of CONFIGS) {
   }
 }
 // The scratch routers' pins outlive their namespaces: nothing else would remove them.
-for (const c of CONFIGS.values()) await rm(join(PIN_ROOT, c.routerId), { recursive: true, force: true });
+for (const c of CONFIGS.values()) await removeEbpfPins(c.routerId);

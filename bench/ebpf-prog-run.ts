@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { RouterDataplane, WITHOUT_CHORES } from '../src/dataplane/index.js';
 import { EbpfDataplane } from '../src/dataplane/ebpf/index.js';
 import { PIN_ROOT } from '../src/dataplane/ebpf/layout.js';
+import { removeEbpfPins } from './install.js';
 import { DEFAULT_OBJECT_PATH } from '../src/dataplane/ebpf/object.js';
 import { listGenerations } from '../src/dataplane/ebpf/read.js';
 import type { DesiredRouter } from '../src/dataplane/types.js';
@@ -141,7 +142,7 @@ try {
   }
 } finally {
   await destroyLab(spec);
-  for (const r of routers) await rm(join(PIN_ROOT, r.routerId), { recursive: true, force: true });
+  for (const r of routers) await removeEbpfPins(r.routerId);
   await rm(dir, { recursive: true, force: true });
 }
 console.log(`gw_ingress, tc path, ns per run (BPF_PROG_TEST_RUN, ${values.repeat} repeats per call):`);

@@ -6,7 +6,7 @@ import { benchRouterId } from './forwarding/run-forwarding.js';
 import { installSinkCounters, readSinkCounter } from './forwarding/sink-counter.js';
 import { trafgenConfig } from './forwarding/trafgen.js';
 import { steerReceiveTo } from './forwarding/rps.js';
-import { availability, installFloatingIps } from './install.js';
+import { availability, installFloatingIps, removeEbpfPins } from './install.js';
 import { benchTopology, buildTopology, destroyTopology, floatingIpOf, macOf } from './topology.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -145,6 +145,7 @@ export async function runExhaustion(o: ExhaustionOptions): Promise<ExhaustionRes
   } finally {
     rmSync(dir, { recursive: true, force: true });
     await destroyTopology(t);
+    for (const r of t.routers.filter((x) => x.name === 'ebpf')) await removeEbpfPins(benchRouterId(r.name));
   }
   const totals = t.routers.map((r) => {
     const mine = points.filter((p) => p.config === r.name);

@@ -1,3 +1,6 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PIN_ROOT } from '../src/dataplane/ebpf/layout.js';
 import { RouterDataplane, WITHOUT_CHORES } from '../src/dataplane/index.js';
 import { createDataplane, type Dataplane, type DesiredRouter } from '../src/dataplane/index.js';
 import type { BackendName } from '../src/model/index.js';
@@ -59,4 +62,12 @@ export async function availability(backend: BackendName): Promise<{ ok: boolean;
   } catch (error) {
     return { ok: false, reason: (error as Error).message };
   }
+}
+
+/**
+ * Removes what an eBPF bench router leaves in bpffs once its namespace is gone: its pinned maps (up to 100,000
+ * entries) and programs, which the kernel keeps loaded while they are pinned and nothing else would remove.
+ */
+export async function removeEbpfPins(routerId: string): Promise<void> {
+  await rm(join(PIN_ROOT, routerId), { recursive: true, force: true });
 }

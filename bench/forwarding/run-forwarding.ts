@@ -1,6 +1,6 @@
 import { run } from '../../src/exec/run.js';
 import type { BackendName } from '../../src/model/index.js';
-import { availability, installFloatingIps } from '../install.js';
+import { availability, installFloatingIps, removeEbpfPins } from '../install.js';
 import { shuffled } from '../stats.js';
 import {
   benchTopology,
@@ -208,6 +208,7 @@ export async function runForwarding(o: ForwardingOptions): Promise<ForwardingRes
       }
     } finally {
       await destroyTopology(t);
+      for (const config of configs.filter((c) => isEbpf(c))) await removeEbpfPins(benchRouterId(config));
     }
   }
 

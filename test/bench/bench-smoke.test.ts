@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFileProgram as execFile } from '../../src/exec/spawn.js';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { benchRouterId } from '../../bench/forwarding/run-forwarding.js';
 import type { BenchResults } from '../../bench/results.js';
+import { PIN_ROOT } from '../../src/dataplane/ebpf/layout.js';
 
 /**
  * The benchmark harness end to end with tiny counts, so it cannot rot. It checks that every suite ran and that
@@ -86,6 +88,12 @@ describe('npm run bench (smoke profile)', { timeout: 150_000 }, () => {
       assert.ok(s.cpuNs >= 0 && s.wallMs > 0);
       assert.ok(Number.isNaN(s.nsPerPacket) || s.nsPerPacket >= 0);
     }
+  });
+
+  it('left no pinned eBPF state of its routers behind', () => {
+    // The forwarding and exhaustion suites' eBPF routers outlive their namespaces in bpffs unless removed.
+    for (const config of ['ebpf', 'ebpf-tcpath'])
+      assert.equal(existsSync(join(PIN_ROOT, benchRouterId(config))), false, `${config}: pins left behind`);
   });
 
   it('saw conntrack fill for the stateful backend only, and restored nf_conntrack_max', () => {
