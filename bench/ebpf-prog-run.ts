@@ -19,13 +19,13 @@ import { parseArgs } from 'node:util';
 import { RouterDataplane, WITHOUT_CHORES } from '../src/dataplane/index.js';
 import { EbpfDataplane } from '../src/dataplane/ebpf/index.js';
 import { PIN_ROOT } from '../src/dataplane/ebpf/layout.js';
-import { removeEbpfPins } from './install.js';
 import { DEFAULT_OBJECT_PATH } from '../src/dataplane/ebpf/object.js';
 import { listGenerations } from '../src/dataplane/ebpf/read.js';
 import type { DesiredRouter } from '../src/dataplane/types.js';
 import { run } from '../src/exec/run.js';
 import { buildLab, destroyLab, labNamespaces, labRouter, type LabSpec } from '../src/lab/index.js';
 import type { IPv4 } from '../src/model/index.js';
+import { removeEbpfPins } from './install.js';
 import { summarize } from './stats.js';
 
 const { values } = parseArgs({

@@ -236,10 +236,12 @@ export async function runForwarding(o: ForwardingOptions): Promise<ForwardingRes
       o.seed + fips + rep,
     );
     for (const cell of order) await sample(idle, fips, rep, cell, false);
-    // Program time: one more sample per eBPF cell, with stats on only for it.
-    if (rep === 1 && o.bpfStats !== false) {
-      for (const cell of order.filter((c) => isEbpf(c.config)))
-        await withBpfStats(() => sample(idle, fips, rep, cell, true));
+    // Program time: one more sample per eBPF cell, with stats on only while these samples run (one switch each way).
+    const timed = order.filter((c) => isEbpf(c.config));
+    if (rep === 1 && o.bpfStats !== false && timed.length > 0) {
+      await withBpfStats(async () => {
+        for (const cell of timed) await sample(idle, fips, rep, cell, true);
+      });
     }
   }
 
